@@ -1,0 +1,88 @@
+//! The canonical form of a step, and its content hash.
+//!
+//! Canonical form: JSON with object keys sorted by their UTF-8 bytes, no
+//! insignificant whitespace, strings escaped as `serde_json` does (only the
+//! escapes JSON requires; non-ASCII stays UTF-8), numbers written in the form
+//! they were parsed (integers as integers, floats in shortest round-trip
+//! form). Two sends of the same step, whatever their key order or spacing,
+//! have the same canonical bytes and so the same SHA-256.
+//!
+//! Keys are sorted here explicitly rather than relying on `serde_json`'s map
+//! ordering, which another crate in the build may switch to insertion order.
+
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+pub fn to_canonical_json(value: &Value) -> String {
+    let mut out = String::with_capacity(1024);
+    write_value(value, &mut out);
+    out
+}
+
+pub fn content_hash(canonical: &str) -> [u8; 32] {
+    Sha256::digest(canonical.as_bytes()).into()
+}
+
+fn write_value(value: &Value, out: &mut String) {
+    match value {
+        Value::Object(map) => {
+            let mut entries: Vec<_> = map.iter().collect();
+            entries.sort_unstable_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
+            out.push('{');
+            for (i, (key, val)) in entries.into_iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                write_string(key, out);
+                out.push(':');
+                write_value(val, out);
+            }
+            out.push('}');
+        }
+        Value::Array(items) => {
+            out.push('[');
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                write_value(item, out);
+            }
+            out.push(']');
+        }
+        Value::String(s) => write_string(s, out),
+        // Null, booleans and numbers have one form each in serde_json.
+        other => out.push_str(&other.to_string()),
+    }
+}
+
+fn write_string(s: &str, out: &mut String) {
+    // serde_json's string serialisation is the escaping rule we document.
+    out.push_str(&serde_json::to_string(s).expect("a str always serialises"));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn key_order_and_spacing_do_not_change_the_canonical_form() {
+        let a: Value = serde_json::from_str(r#"{"b": 1, "a": {"y": [1, 2.5, "x"], "x": null}}"#).unwrap();
+        let b: Value = serde_json::from_str(r#"{"a":{"x":null,"y":[1,2.5,"x"]},"b":1}"#).unwrap();
+        assert_eq!(to_canonical_json(&a), r#"{"a":{"x":null,"y":[1,2.5,"x"]},"b":1}"#);
+        assert_eq!(to_canonical_json(&a), to_canonical_json(&b));
+        assert_eq!(content_hash(&to_canonical_json(&a)), content_hash(&to_canonical_json(&b)));
+    }
+
+    #[test]
+    fn different_content_has_a_different_hash() {
+        let a = to_canonical_json(&json!({"step": 1, "x": "a"}));
+        let b = to_canonical_json(&json!({"step": 1, "x": "b"}));
+        assert_ne!(content_hash(&a), content_hash(&b));
+    }
+
+    #[test]
+    fn strings_are_escaped_and_unicode_kept() {
+        assert_eq!(to_canonical_json(&json!({"k": "é\"\n<"})), "{\"k\":\"é\\\"\\n<\"}");
+    }
+}

@@ -1,0 +1,21 @@
+//! Flightlog's domain model: what a step is once it has been checked.
+//!
+//! An agent posts steps as JSON (see `PRODUCT.md` for the format). This
+//! crate turns one decoded JSON value into a [`Step`], or into a
+//! [`FieldError`] that names the field and the problem. Everything here is
+//! plain data and pure functions: no I/O, so every rule is tested directly.
+//!
+//! - [`step`]: the [`Step`] struct, one typed field per column.
+//! - [`validate`]: JSON value → `Step`, enforcing [`Limits`].
+//! - [`canonical`]: the canonical JSON form and the content hash that makes
+//!   retries idempotent.
+//! - [`limits`]: every size and count a client controls has a limit.
+
+pub mod canonical;
+pub mod limits;
+pub mod step;
+pub mod validate;
+
+pub use limits::Limits;
+pub use step::Step;
+pub use validate::{FieldError, step_from_json};

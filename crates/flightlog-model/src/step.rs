@@ -1,0 +1,81 @@
+//! One step of an agent, typed. Free-form JSON parts (tool params, results,
+//! messages, metadata) are kept as canonical JSON text.
+
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Step {
+    pub session_id: String,
+    pub step: u64,
+    /// Microseconds since the Unix epoch, UTC.
+    pub timestamp_us: i64,
+
+    pub agent_name: String,
+    pub agent_version: String,
+
+    pub reasoning: String,
+    pub considered_tools: Vec<String>,
+    pub chosen_tool: String,
+    pub confidence: Option<f64>,
+
+    pub tool_name: String,
+    pub tool_params: String,
+    pub tool_result: String,
+    pub tool_status: String,
+    pub tool_error: String,
+    pub tool_duration_ms: Option<u64>,
+
+    pub model_provider: String,
+    pub model_name: String,
+    pub model_version: String,
+    pub temperature: Option<f64>,
+    pub top_p: Option<f64>,
+    pub seed: Option<i64>,
+    pub max_tokens: Option<u64>,
+
+    pub prompt_system: String,
+    pub prompt_messages: String,
+    pub completion: String,
+
+    pub input_tokens: u64,
+    pub output_tokens: u64,
+    pub cache_read_tokens: u64,
+    pub cache_write_tokens: u64,
+    pub reasoning_tokens: u64,
+    pub estimated_cost: Option<f64>,
+
+    pub user_id: String,
+    pub tags: Vec<String>,
+    pub metadata: String,
+
+    /// The whole step as received, in canonical form: unknown fields live here.
+    pub raw: String,
+    /// SHA-256 of `raw`: equal hashes mean an identical re-send.
+    pub content_hash: [u8; 32],
+}
+
+impl Step {
+    /// A step failed when its tool says so or an error was reported.
+    pub fn failed(&self) -> bool {
+        is_failure_status(&self.tool_status) || !self.tool_error.is_empty()
+    }
+}
+
+/// Tool statuses that mean the call did not succeed. Agents spell these in
+/// many ways; anything else (ok, success, done, empty) counts as success.
+pub fn is_failure_status(status: &str) -> bool {
+    const FAILURES: [&str; 7] = ["error", "failed", "failure", "fail", "timeout", "timed_out", "cancelled"];
+    FAILURES.iter().any(|f| status.eq_ignore_ascii_case(f))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_step_fails_on_error_status_or_error_text() {
+        let ok = Step { tool_status: "ok".into(), ..Default::default() };
+        assert!(!ok.failed());
+        assert!(Step { tool_status: "ERROR".into(), ..Default::default() }.failed());
+        assert!(Step { tool_status: "timeout".into(), ..Default::default() }.failed());
+        assert!(Step { tool_status: "ok".into(), tool_error: "429".into(), ..Default::default() }.failed());
+    }
+}

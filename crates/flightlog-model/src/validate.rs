@@ -1,0 +1,410 @@
+//! From a decoded JSON value to a [`Step`], or a [`FieldError`] naming the
+//! field and the problem. Only `session_id`, `step` and `timestamp` are
+//! required; an optional field that is present must have the right type,
+//! because silently dropping a mistyped field would lose audit data.
+
+use crate::canonical::{content_hash, to_canonical_json};
+use crate::{Limits, Step};
+use serde_json::{Map, Value};
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FieldError {
+    /// Dotted path of the offending field, e.g. `agent_thoughts.confidence`.
+    pub field: String,
+    pub reason: String,
+}
+
+impl FieldError {
+    pub fn new(field: impl Into<String>, reason: impl Into<String>) -> Self {
+        Self { field: field.into(), reason: reason.into() }
+    }
+}
+
+impl std::fmt::Display for FieldError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.field, self.reason)
+    }
+}
+
+type Result<T> = std::result::Result<T, FieldError>;
+
+/// Earliest and latest accepted timestamps: inside ClickHouse's
+/// DateTime64(6) range, and far enough from it that arithmetic is safe.
+const MIN_TIMESTAMP_US: i64 = 0;
+const MAX_TIMESTAMP_US: i64 = 7_258_118_400_000_000; // 2200-01-01T00:00:00Z
+
+pub fn step_from_json(value: Value, limits: &Limits) -> Result<Step> {
+    let Value::Object(obj) = &value else {
+        return Err(FieldError::new("(record)", format!("must be a JSON object, got {}", kind(&value))));
+    };
+    let raw = to_canonical_json(&value);
+    if raw.len() > limits.max_record_bytes {
+        return Err(FieldError::new(
+            "(record)",
+            format!("is {} bytes; the limit is {} bytes per record", raw.len(), limits.max_record_bytes),
+        ));
+    }
+    let f = Fields { limits };
+
+    let session_id = f.required_id(obj, "session_id")?;
+    let step = match obj.get("step") {
+        None | Some(Value::Null) => return Err(FieldError::new("step", "is required")),
+        Some(v) => v.as_u64().ok_or_else(|| FieldError::new("step", format!("must be an integer >= 0, got {}", show(v))))?,
+    };
+    let timestamp_us = match obj.get("timestamp") {
+        None | Some(Value::Null) => return Err(FieldError::new("timestamp", "is required")),
+        Some(Value::String(s)) => parse_timestamp(s)?,
+        Some(v) => return Err(FieldError::new("timestamp", format!("must be an RFC 3339 string, got {}", kind(v)))),
+    };
+
+    let agent = f.object(obj, "agent")?;
+    let thoughts = f.object(obj, "agent_thoughts")?;
+    let tool = f.object(obj, "tool_execution")?;
+    let model = f.object(obj, "model")?;
+    let prompt = f.object(obj, "prompt")?;
+    let cost = f.object(obj, "cost")?;
+
+    let step = Step {
+        session_id,
+        step,
+        timestamp_us,
+        agent_name: f.id(agent, "agent.name")?,
+        agent_version: f.id(agent, "agent.version")?,
+        reasoning: f.text(thoughts, "agent_thoughts.reasoning")?,
+        considered_tools: f.id_list(thoughts, "agent_thoughts.considered_tools")?,
+        chosen_tool: f.id(thoughts, "agent_thoughts.chosen_tool")?,
+        confidence: f.number_in(thoughts, "agent_thoughts.confidence", 0.0, 1.0)?,
+        tool_name: f.id(tool, "tool_execution.name")?,
+        tool_params: f.json(tool, "tool_execution.params")?,
+        tool_result: f.json(tool, "tool_execution.result")?,
+        tool_status: f.id(tool, "tool_execution.status")?,
+        tool_error: f.text_or_json(tool, "tool_execution.error")?,
+        tool_duration_ms: f.unsigned(tool, "tool_execution.duration_ms")?,
+        model_provider: f.id(model, "model.provider")?,
+        model_name: f.id(model, "model.name")?,
+        model_version: f.id(model, "model.version")?,
+        temperature: f.number_in(model, "model.temperature", 0.0, 100.0)?,
+        top_p: f.number_in(model, "model.top_p", 0.0, 1.0)?,
+        seed: f.signed(model, "model.seed")?,
+        max_tokens: f.unsigned(model, "model.max_tokens")?,
+        prompt_system: f.text_or_json(prompt, "prompt.system")?,
+        prompt_messages: f.json(prompt, "prompt.messages")?,
+        completion: f.text_or_json(prompt, "prompt.completion")?,
+        input_tokens: f.unsigned(cost, "cost.input_tokens")?.unwrap_or(0),
+        output_tokens: f.unsigned(cost, "cost.output_tokens")?.unwrap_or(0),
+        cache_read_tokens: f.unsigned(cost, "cost.cache_read_tokens")?.unwrap_or(0),
+        cache_write_tokens: f.unsigned(cost, "cost.cache_write_tokens")?.unwrap_or(0),
+        reasoning_tokens: f.unsigned(cost, "cost.reasoning_tokens")?.unwrap_or(0),
+        estimated_cost: f.number_in(cost, "cost.estimated_cost", 0.0, f64::MAX)?,
+        user_id: f.id(Some(obj), "user_id")?,
+        tags: f.id_list(Some(obj), "tags")?,
+        metadata: match obj.get("metadata") {
+            None | Some(Value::Null) => String::new(),
+            Some(v @ Value::Object(_)) => f.sized("metadata", to_canonical_json(v))?,
+            Some(v) => return Err(FieldError::new("metadata", format!("must be an object, got {}", kind(v)))),
+        },
+        content_hash: content_hash(&raw),
+        raw,
+    };
+    Ok(step)
+}
+
+pub fn parse_timestamp(s: &str) -> Result<i64> {
+    let t = chrono::DateTime::parse_from_rfc3339(s)
+        .map_err(|e| FieldError::new("timestamp", format!("is not RFC 3339 ({e}): {}", clip(s))))?;
+    let us = t.timestamp_micros();
+    if !(MIN_TIMESTAMP_US..MAX_TIMESTAMP_US).contains(&us) {
+        return Err(FieldError::new("timestamp", format!("{} is outside 1970-01-01 .. 2200-01-01", clip(s))));
+    }
+    Ok(us)
+}
+
+/// Field readers that know the limits. Each takes the parent object (absent
+/// when the parent was absent) and the field's full dotted path.
+struct Fields<'a> {
+    limits: &'a Limits,
+}
+
+impl Fields<'_> {
+    fn object<'v>(&self, obj: &'v Map<String, Value>, name: &str) -> Result<Option<&'v Map<String, Value>>> {
+        match obj.get(name) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::Object(m)) => Ok(Some(m)),
+            Some(v) => Err(FieldError::new(name, format!("must be an object, got {}", kind(v)))),
+        }
+    }
+
+    fn get<'v>(&self, parent: Option<&'v Map<String, Value>>, path: &str) -> Option<&'v Value> {
+        let key = path.rsplit('.').next().unwrap_or(path);
+        parent.and_then(|p| p.get(key)).filter(|v| !v.is_null())
+    }
+
+    fn required_id(&self, obj: &Map<String, Value>, path: &str) -> Result<String> {
+        let value = self.id(Some(obj), path)?;
+        if value.is_empty() {
+            return Err(FieldError::new(path, "is required and must be a non-empty string"));
+        }
+        Ok(value)
+    }
+
+    /// A short identifier: a string without control characters.
+    fn id(&self, parent: Option<&Map<String, Value>>, path: &str) -> Result<String> {
+        match self.get(parent, path) {
+            None => Ok(String::new()),
+            Some(Value::String(s)) => {
+                if s.len() > self.limits.max_id_bytes {
+                    return Err(too_long(path, s.len(), self.limits.max_id_bytes));
+                }
+                if s.chars().any(char::is_control) {
+                    return Err(FieldError::new(path, "must not contain control characters"));
+                }
+                Ok(s.clone())
+            }
+            Some(v) => Err(FieldError::new(path, format!("must be a string, got {}", kind(v)))),
+        }
+    }
+
+    fn text(&self, parent: Option<&Map<String, Value>>, path: &str) -> Result<String> {
+        match self.get(parent, path) {
+            None => Ok(String::new()),
+            Some(Value::String(s)) => self.sized(path, s.clone()),
+            Some(v) => Err(FieldError::new(path, format!("must be a string, got {}", kind(v)))),
+        }
+    }
+
+    /// Text that agents sometimes send as structured JSON (an error object,
+    /// a completion with parts): strings are kept as is, anything else as
+    /// canonical JSON.
+    fn text_or_json(&self, parent: Option<&Map<String, Value>>, path: &str) -> Result<String> {
+        match self.get(parent, path) {
+            None => Ok(String::new()),
+            Some(Value::String(s)) => self.sized(path, s.clone()),
+            Some(v) => self.sized(path, to_canonical_json(v)),
+        }
+    }
+
+    /// Any JSON value, kept as canonical JSON text.
+    fn json(&self, parent: Option<&Map<String, Value>>, path: &str) -> Result<String> {
+        match self.get(parent, path) {
+            None => Ok(String::new()),
+            Some(v) => self.sized(path, to_canonical_json(v)),
+        }
+    }
+
+    fn sized(&self, path: &str, s: String) -> Result<String> {
+        if s.len() > self.limits.max_field_bytes {
+            return Err(too_long(path, s.len(), self.limits.max_field_bytes));
+        }
+        Ok(s)
+    }
+
+    fn id_list(&self, parent: Option<&Map<String, Value>>, path: &str) -> Result<Vec<String>> {
+        match self.get(parent, path) {
+            None => Ok(Vec::new()),
+            Some(Value::Array(items)) => {
+                if items.len() > self.limits.max_list_items {
+                    return Err(FieldError::new(
+                        path,
+                        format!("has {} items; the limit is {}", items.len(), self.limits.max_list_items),
+                    ));
+                }
+                items
+                    .iter()
+                    .enumerate()
+                    .map(|(i, item)| {
+                        let item_path = format!("{path}[{i}]");
+                        match item {
+                            Value::String(s) if s.len() > self.limits.max_id_bytes => {
+                                Err(too_long(&item_path, s.len(), self.limits.max_id_bytes))
+                            }
+                            Value::String(s) => Ok(s.clone()),
+                            v => Err(FieldError::new(item_path, format!("must be a string, got {}", kind(v)))),
+                        }
+                    })
+                    .collect()
+            }
+            Some(v) => Err(FieldError::new(path, format!("must be an array of strings, got {}", kind(v)))),
+        }
+    }
+
+    fn unsigned(&self, parent: Option<&Map<String, Value>>, path: &str) -> Result<Option<u64>> {
+        match self.get(parent, path) {
+            None => Ok(None),
+            Some(v) => v
+                .as_u64()
+                .map(Some)
+                .ok_or_else(|| FieldError::new(path, format!("must be an integer >= 0, got {}", show(v)))),
+        }
+    }
+
+    fn signed(&self, parent: Option<&Map<String, Value>>, path: &str) -> Result<Option<i64>> {
+        match self.get(parent, path) {
+            None => Ok(None),
+            Some(v) => {
+                v.as_i64().map(Some).ok_or_else(|| FieldError::new(path, format!("must be an integer, got {}", show(v))))
+            }
+        }
+    }
+
+    fn number_in(&self, parent: Option<&Map<String, Value>>, path: &str, min: f64, max: f64) -> Result<Option<f64>> {
+        match self.get(parent, path) {
+            None => Ok(None),
+            Some(v) => match v.as_f64() {
+                Some(n) if (min..=max).contains(&n) => Ok(Some(n)),
+                Some(n) => Err(FieldError::new(path, format!("must be between {min} and {max}, got {n}"))),
+                None => Err(FieldError::new(path, format!("must be a number, got {}", show(v)))),
+            },
+        }
+    }
+}
+
+fn too_long(path: &str, len: usize, limit: usize) -> FieldError {
+    FieldError::new(path, format!("is {len} bytes; the limit is {limit} bytes"))
+}
+
+fn kind(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+/// The offending value, shortened, for error messages.
+fn show(v: &Value) -> String {
+    match v {
+        Value::Number(n) => n.to_string(),
+        Value::String(s) => format!("the string {:?}", clip(s)),
+        other => kind(other).to_string(),
+    }
+}
+
+fn clip(s: &str) -> String {
+    if s.len() <= 64 {
+        return s.to_string();
+    }
+    let mut end = 64;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}…", &s[..end])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn check(v: Value) -> Result<Step> {
+        step_from_json(v, &Limits::default())
+    }
+
+    fn product_example() -> Value {
+        json!({
+          "session_id": "sess_123", "step": 5, "timestamp": "2026-01-15T10:30:00Z",
+          "agent": {"name": "loan-assistant", "version": "2.3.0"},
+          "agent_thoughts": {"reasoning": "The client asked...", "considered_tools": ["analyze_financials", "fetch_historical_data"],
+                             "chosen_tool": "analyze_financials", "confidence": 0.8},
+          "tool_execution": {"name": "analyze_financials", "params": {"report_id": 456},
+                             "result": {"profit_margin": 0.15, "risk_score": 0.3}, "status": "ok", "error": null, "duration_ms": 1200},
+          "model": {"provider": "openai", "name": "gpt-4o", "version": "2024-08-06", "temperature": 0.2, "top_p": 1.0, "seed": 42, "max_tokens": 1024},
+          "prompt": {"system": "...", "messages": [], "completion": "..."},
+          "cost": {"input_tokens": 1250, "output_tokens": 340, "cache_read_tokens": 0, "reasoning_tokens": 0, "estimated_cost": 0.012},
+          "user_id": "customer-77", "tags": ["prod"], "metadata": {}, "extra_field": {"kept": true}
+        })
+    }
+
+    #[test]
+    fn the_product_example_maps_to_every_typed_field() {
+        let s = check(product_example()).unwrap();
+        assert_eq!(s.session_id, "sess_123");
+        assert_eq!(s.step, 5);
+        assert_eq!(s.timestamp_us, 1_768_473_000_000_000);
+        assert_eq!((s.agent_name.as_str(), s.agent_version.as_str()), ("loan-assistant", "2.3.0"));
+        assert_eq!(s.considered_tools, ["analyze_financials", "fetch_historical_data"]);
+        assert_eq!(s.chosen_tool, "analyze_financials");
+        assert_eq!(s.confidence, Some(0.8));
+        assert_eq!(s.tool_params, r#"{"report_id":456}"#);
+        assert_eq!(s.tool_result, r#"{"profit_margin":0.15,"risk_score":0.3}"#);
+        assert_eq!(s.tool_error, "");
+        assert_eq!(s.tool_duration_ms, Some(1200));
+        assert_eq!((s.temperature, s.top_p, s.seed, s.max_tokens), (Some(0.2), Some(1.0), Some(42), Some(1024)));
+        assert_eq!(s.prompt_messages, "[]");
+        assert_eq!((s.input_tokens, s.output_tokens), (1250, 340));
+        assert_eq!(s.estimated_cost, Some(0.012));
+        assert_eq!(s.user_id, "customer-77");
+        assert_eq!(s.tags, ["prod"]);
+        assert!(s.raw.contains(r#""extra_field":{"kept":true}"#), "unknown fields are kept in raw");
+        assert!(!s.failed());
+    }
+
+    #[test]
+    fn only_session_step_and_timestamp_are_required() {
+        let s = check(json!({"session_id": "s", "step": 0, "timestamp": "2026-01-15T10:30:00.123456+02:00"})).unwrap();
+        assert_eq!(s.timestamp_us, 1_768_465_800_123_456);
+        for (missing, v) in [
+            ("session_id", json!({"step": 0, "timestamp": "2026-01-15T10:30:00Z"})),
+            ("step", json!({"session_id": "s", "timestamp": "2026-01-15T10:30:00Z"})),
+            ("timestamp", json!({"session_id": "s", "step": 0})),
+        ] {
+            assert_eq!(check(v).unwrap_err().field, missing);
+        }
+    }
+
+    #[test]
+    fn errors_name_the_field_and_the_problem() {
+        let mut v = product_example();
+        v["step"] = json!(-1);
+        assert_eq!(check(v).unwrap_err(), FieldError::new("step", "must be an integer >= 0, got -1"));
+
+        let mut v = product_example();
+        v["agent_thoughts"]["confidence"] = json!(1.5);
+        let e = check(v).unwrap_err();
+        assert_eq!(e.field, "agent_thoughts.confidence");
+        assert!(e.reason.contains("between 0 and 1"), "{e}");
+
+        let mut v = product_example();
+        v["timestamp"] = json!("yesterday");
+        let e = check(v).unwrap_err();
+        assert_eq!(e.field, "timestamp");
+        assert!(e.reason.contains("RFC 3339") && e.reason.contains("yesterday"), "{e}");
+
+        let mut v = product_example();
+        v["tags"] = json!(["ok", 3]);
+        assert_eq!(check(v).unwrap_err().field, "tags[1]");
+
+        assert_eq!(check(json!([1])).unwrap_err().reason, "must be a JSON object, got an array");
+    }
+
+    #[test]
+    fn sizes_are_limited() {
+        let limits = Limits { max_field_bytes: 10, max_id_bytes: 4, ..Limits::default() };
+        let base = json!({"session_id": "s", "step": 0, "timestamp": "2026-01-15T10:30:00Z"});
+        let mut v = base.clone();
+        v["agent_thoughts"] = json!({"reasoning": "x".repeat(11)});
+        let e = step_from_json(v, &limits).unwrap_err();
+        assert_eq!(e, FieldError::new("agent_thoughts.reasoning", "is 11 bytes; the limit is 10 bytes"));
+        let mut v = base;
+        v["session_id"] = json!("abcde");
+        assert_eq!(step_from_json(v, &limits).unwrap_err().field, "session_id");
+    }
+
+    #[test]
+    fn an_error_object_is_kept_as_json_and_marks_the_step_failed() {
+        let s = check(json!({"session_id": "s", "step": 1, "timestamp": "2026-01-15T10:30:00Z",
+                              "tool_execution": {"status": "error", "error": {"code": 429}}}))
+        .unwrap();
+        assert_eq!(s.tool_error, r#"{"code":429}"#);
+        assert!(s.failed());
+    }
+
+    #[test]
+    fn the_content_hash_ignores_key_order() {
+        let a: Value = serde_json::from_str(r#"{"session_id":"s","step":1,"timestamp":"2026-01-15T10:30:00Z"}"#).unwrap();
+        let b: Value = serde_json::from_str(r#"{"timestamp":"2026-01-15T10:30:00Z", "step":1, "session_id":"s"}"#).unwrap();
+        assert_eq!(check(a).unwrap().content_hash, check(b).unwrap().content_hash);
+    }
+}
