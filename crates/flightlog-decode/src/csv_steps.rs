@@ -1,0 +1,135 @@
+//! The flat CSV form of a step: one column per typed field, named like the
+//! storage columns. Used by `flightlog import` and by CSV exports, so a file
+//! exported by Flightlog imports back unchanged.
+//!
+//! Cells: empty means absent; numbers are plain text; `tool_params`,
+//! `tool_result`, `prompt_messages` and `metadata` hold JSON; `tags` and
+//! `considered_tools` hold a JSON array or a `;`-separated list. A column not
+//! listed here is kept as a top-level string field of the step.
+
+use flightlog_model::FieldError;
+use serde_json::{Map, Value};
+
+/// How a cell is read.
+#[derive(Clone, Copy, PartialEq)]
+pub enum Cell {
+    Text,
+    Number,
+    Json,
+    List,
+}
+
+/// (CSV column, path in the step JSON, how the cell is read), in file order.
+pub const COLUMNS: &[(&str, &str, Cell)] = &[
+    ("session_id", "session_id", Cell::Text),
+    ("step", "step", Cell::Number),
+    ("timestamp", "timestamp", Cell::Text),
+    ("agent_name", "agent.name", Cell::Text),
+    ("agent_version", "agent.version", Cell::Text),
+    ("reasoning", "agent_thoughts.reasoning", Cell::Text),
+    ("considered_tools", "agent_thoughts.considered_tools", Cell::List),
+    ("chosen_tool", "agent_thoughts.chosen_tool", Cell::Text),
+    ("confidence", "agent_thoughts.confidence", Cell::Number),
+    ("tool_name", "tool_execution.name", Cell::Text),
+    ("tool_params", "tool_execution.params", Cell::Json),
+    ("tool_result", "tool_execution.result", Cell::Json),
+    ("tool_status", "tool_execution.status", Cell::Text),
+    ("tool_error", "tool_execution.error", Cell::Text),
+    ("tool_duration_ms", "tool_execution.duration_ms", Cell::Number),
+    ("model_provider", "model.provider", Cell::Text),
+    ("model_name", "model.name", Cell::Text),
+    ("model_version", "model.version", Cell::Text),
+    ("temperature", "model.temperature", Cell::Number),
+    ("top_p", "model.top_p", Cell::Number),
+    ("seed", "model.seed", Cell::Number),
+    ("max_tokens", "model.max_tokens", Cell::Number),
+    ("prompt_system", "prompt.system", Cell::Text),
+    ("prompt_messages", "prompt.messages", Cell::Json),
+    ("completion", "prompt.completion", Cell::Text),
+    ("input_tokens", "cost.input_tokens", Cell::Number),
+    ("output_tokens", "cost.output_tokens", Cell::Number),
+    ("cache_read_tokens", "cost.cache_read_tokens", Cell::Number),
+    ("cache_write_tokens", "cost.cache_write_tokens", Cell::Number),
+    ("reasoning_tokens", "cost.reasoning_tokens", Cell::Number),
+    ("estimated_cost", "cost.estimated_cost", Cell::Number),
+    ("user_id", "user_id", Cell::Text),
+    ("tags", "tags", Cell::List),
+    ("metadata", "metadata", Cell::Json),
+];
+
+/// Turns one CSV row (with the file's header) into step JSON.
+pub fn row_to_json(header: &csv::StringRecord, row: &csv::StringRecord) -> Result<Value, FieldError> {
+    let mut step = Map::new();
+    for (name, cell) in header.iter().zip(row.iter()) {
+        if cell.is_empty() {
+            continue;
+        }
+        let (path, kind) = match COLUMNS.iter().find(|(col, _, _)| *col == name) {
+            Some((_, path, kind)) => (*path, *kind),
+            None => (name, Cell::Text),
+        };
+        let value = read_cell(name, cell, kind)?;
+        insert_path(&mut step, path, value);
+    }
+    Ok(Value::Object(step))
+}
+
+fn read_cell(column: &str, cell: &str, kind: Cell) -> Result<Value, FieldError> {
+    let bad = |what: &str| FieldError::new(column, format!("must be {what}, got {cell:?}"));
+    match kind {
+        Cell::Text => Ok(Value::String(cell.to_string())),
+        Cell::Number => match serde_json::from_str::<Value>(cell.trim()) {
+            Ok(n @ Value::Number(_)) => Ok(n),
+            _ => Err(bad("a number")),
+        },
+        Cell::Json => serde_json::from_str(cell).map_err(|_| bad("JSON")),
+        Cell::List if cell.trim_start().starts_with('[') => serde_json::from_str(cell).map_err(|_| bad("a JSON array")),
+        Cell::List => Ok(Value::Array(cell.split(';').map(|s| Value::String(s.trim().to_string())).collect())),
+    }
+}
+
+fn insert_path(root: &mut Map<String, Value>, path: &str, value: Value) {
+    match path.split_once('.') {
+        None => {
+            root.insert(path.to_string(), value);
+        }
+        Some((parent, rest)) => {
+            let child = root.entry(parent).or_insert_with(|| Value::Object(Map::new()));
+            if let Value::Object(map) = child {
+                insert_path(map, rest, value);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn rows(text: &str) -> Vec<Result<Value, FieldError>> {
+        let mut reader = csv::Reader::from_reader(text.as_bytes());
+        let header = reader.headers().unwrap().clone();
+        reader.records().map(|r| row_to_json(&header, &r.unwrap())).collect()
+    }
+
+    #[test]
+    fn a_csv_row_becomes_nested_step_json() {
+        let got = rows(
+            "session_id,step,timestamp,agent_name,considered_tools,tool_params,input_tokens,tags,region\n\
+             s1,3,2026-01-15T10:30:00Z,bot,a;b,\"{\"\"id\"\":4}\",120,\"[\"\"x\"\"]\",eu\n",
+        );
+        assert_eq!(
+            got[0].clone().unwrap(),
+            json!({"session_id": "s1", "step": 3, "timestamp": "2026-01-15T10:30:00Z", "agent": {"name": "bot"},
+                   "agent_thoughts": {"considered_tools": ["a", "b"]}, "tool_execution": {"params": {"id": 4}},
+                   "cost": {"input_tokens": 120}, "tags": ["x"], "region": "eu"})
+        );
+    }
+
+    #[test]
+    fn a_bad_cell_names_its_column() {
+        let got = rows("session_id,step,timestamp\ns1,three,2026-01-15T10:30:00Z\n");
+        assert_eq!(got[0].clone().unwrap_err(), FieldError::new("step", "must be a number, got \"three\""));
+    }
+}

@@ -1,0 +1,14 @@
+//! Decoding: bytes as a client sent them → one JSON value per record.
+//!
+//! - [`body`]: an HTTP body that is one JSON object, a JSON array, or NDJSON,
+//!   optionally gzip-compressed. A malformed NDJSON line rejects that record
+//!   only; the other records go on.
+//! - [`csv_steps`]: the flat CSV form of steps (import and export), turned
+//!   into the same nested JSON that the API accepts.
+//!
+//! Validation of each record is the model's job (`flightlog-model`).
+
+pub mod body;
+pub mod csv_steps;
+
+pub use body::{BodyError, Record, decode_body};
