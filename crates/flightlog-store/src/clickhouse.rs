@@ -1,0 +1,77 @@
+//! The transport to ClickHouse: the only thing that differs between the
+//! embedded engine and a server. It is deliberately thin (run a statement,
+//! insert RowBinary) so that everything above it is shared and proven by
+//! the embedded engine.
+
+use async_trait::async_trait;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The engine refused or failed a statement.
+    #[error("clickhouse: {0}")]
+    Engine(String),
+    /// The engine answered something this code cannot read.
+    #[error("unexpected answer from clickhouse: {0}")]
+    Decode(String),
+    #[error("{0}")]
+    Setup(String),
+    /// The caller's input cannot be turned into a query (a bad cursor).
+    #[error("{0}")]
+    Invalid(String),
+}
+
+/// Named values for `{name:Type}` placeholders, bound by the engine.
+pub type Params = Vec<(&'static str, String)>;
+
+#[async_trait]
+pub trait ClickHouse: Send + Sync + 'static {
+    /// Runs one statement and returns its output as JSONEachRow (64-bit
+    /// integers unquoted).
+    async fn query(&self, sql: &str, params: Params) -> Result<Vec<u8>, StoreError>;
+
+    /// Runs `insert_sql` (`INSERT INTO t (cols)`, no FORMAT clause) with
+    /// `rows` encoded as RowBinary. Returns once the rows are durable.
+    async fn insert(&self, insert_sql: &str, rows: Vec<u8>) -> Result<u64, StoreError>;
+
+    /// For logs and /healthz: which engine, where.
+    fn describe(&self) -> String;
+}
+
+/// Parses JSONEachRow output into rows of `T`.
+pub fn rows<T: serde::de::DeserializeOwned>(out: &[u8]) -> Result<Vec<T>, StoreError> {
+    out.split(|&b| b == b'\n')
+        .filter(|line| !line.is_empty())
+        .map(|line| serde_json::from_slice(line).map_err(|e| StoreError::Decode(format!("{e}: {}", String::from_utf8_lossy(line)))))
+        .collect()
+}
+
+/// A ClickHouse array literal of strings, for an `Array(String)` parameter.
+pub fn string_array_param<S: AsRef<str>>(items: impl IntoIterator<Item = S>) -> String {
+    let mut out = String::from("[");
+    for (i, item) in items.into_iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        out.push('\'');
+        for c in item.as_ref().chars() {
+            if c == '\'' || c == '\\' {
+                out.push('\\');
+            }
+            out.push(c);
+        }
+        out.push('\'');
+    }
+    out.push(']');
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn string_arrays_escape_quotes_and_backslashes() {
+        assert_eq!(string_array_param(["a", "it's", "back\\slash"]), r"['a','it\'s','back\\slash']");
+        assert_eq!(string_array_param(Vec::<String>::new()), "[]");
+    }
+}

@@ -1,0 +1,77 @@
+//! The embedded backend: ClickHouse (chDB) inside this process.
+//!
+//! A chDB connection runs one statement at a time, so the backend keeps one
+//! connection for inserts (the single writer) and a few for reads; reads
+//! never wait behind a group commit. Each call runs on tokio's blocking
+//! pool, since the C API blocks.
+
+use crate::clickhouse::{ClickHouse, Params, StoreError};
+use async_trait::async_trait;
+use flightlog_chdb::{Connection, Library};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+pub struct Embedded {
+    path: PathBuf,
+    version: String,
+    writer: Arc<Mutex<Connection>>,
+    readers: Vec<Arc<Mutex<Connection>>>,
+    next_reader: AtomicUsize,
+}
+
+impl Embedded {
+    /// Opens (or creates) the data folder `path` with `libchdb` at `lib`.
+    pub fn open(lib: &Path, path: &Path, readers: usize) -> Result<Self, StoreError> {
+        std::fs::create_dir_all(path).map_err(|e| StoreError::Setup(format!("cannot create {}: {e}", path.display())))?;
+        let lib = Library::open(lib).map_err(|e| StoreError::Setup(e.to_string()))?;
+        let connect = || -> Result<Arc<Mutex<Connection>>, StoreError> {
+            let conn = lib.connect(path).map_err(|e| StoreError::Setup(e.to_string()))?;
+            // Session settings shared by every statement on this connection.
+            conn.query("SET output_format_json_quote_64bit_integers = 0", "CSV", &[])
+                .map_err(|e| StoreError::Engine(e.to_string()))?;
+            Ok(Arc::new(Mutex::new(conn)))
+        };
+        let writer = connect()?;
+        let readers = (0..readers.max(1)).map(|_| connect()).collect::<Result<_, _>>()?;
+        Ok(Self { path: path.to_owned(), version: lib.version(), writer, readers, next_reader: AtomicUsize::new(0) })
+    }
+
+    fn reader(&self) -> Arc<Mutex<Connection>> {
+        let i = self.next_reader.fetch_add(1, Ordering::Relaxed) % self.readers.len();
+        self.readers[i].clone()
+    }
+}
+
+async fn blocking<T: Send + 'static>(
+    conn: Arc<Mutex<Connection>>,
+    f: impl FnOnce(&Connection) -> Result<T, flightlog_chdb::Error> + Send + 'static,
+) -> Result<T, StoreError> {
+    tokio::task::spawn_blocking(move || {
+        let conn = conn.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        f(&conn).map_err(|e| StoreError::Engine(e.to_string()))
+    })
+    .await
+    .map_err(|e| StoreError::Engine(format!("engine task failed: {e}")))?
+}
+
+#[async_trait]
+impl ClickHouse for Embedded {
+    async fn query(&self, sql: &str, params: Params) -> Result<Vec<u8>, StoreError> {
+        let sql = sql.to_owned();
+        blocking(self.reader(), move |conn| {
+            let params: Vec<(&str, &str)> = params.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            conn.query(&sql, "JSONEachRow", &params)
+        })
+        .await
+    }
+
+    async fn insert(&self, insert_sql: &str, rows: Vec<u8>) -> Result<u64, StoreError> {
+        let sql = insert_sql.to_owned();
+        blocking(self.writer.clone(), move |conn| conn.insert(&sql, "RowBinary", &rows)).await
+    }
+
+    fn describe(&self) -> String {
+        format!("embedded chDB {} at {}", self.version, self.path.display())
+    }
+}

@@ -1,0 +1,48 @@
+//! Storage: steps, sessions and keys in ClickHouse.
+//!
+//! There is one set of SQL ([`migrations`] applies `schema/*.sql`; the
+//! queries live in `src/queries/`, named for the question they answer) and
+//! one wire format (RowBinary in, JSONEachRow out). What differs between
+//! backends is only the transport, the [`ClickHouse`] trait:
+//!
+//! - [`embedded::Embedded`]: chDB in this process, data in a local folder.
+//!   The default, and what the test suite proves the SQL against.
+//! - a ClickHouse server over HTTP (the server-mode issue adds it beside
+//!   the embedded one).
+//!
+//! [`Store`] is the typed API that the rest of Flightlog uses.
+
+pub mod clickhouse;
+pub mod embedded;
+pub mod keys;
+pub mod migrations;
+pub mod rowbinary;
+pub mod sessions;
+pub mod steps;
+
+pub use clickhouse::{ClickHouse, Params, StoreError};
+pub use keys::KeyRow;
+pub use sessions::{SessionFilter, SessionPage, SessionSort, SessionSummary};
+pub use steps::{EncodedStep, StoredStep};
+
+use std::sync::Arc;
+
+/// The typed API over a ClickHouse backend. Cheap to clone.
+#[derive(Clone)]
+pub struct Store {
+    ch: Arc<dyn ClickHouse>,
+}
+
+impl Store {
+    /// Wraps a backend and brings its schema up to date.
+    pub async fn open(ch: Arc<dyn ClickHouse>) -> Result<Self, StoreError> {
+        migrations::apply(ch.as_ref()).await?;
+        let store = Self { ch };
+        sessions::repair_summaries_if_needed(store.ch.as_ref()).await?;
+        Ok(store)
+    }
+
+    pub fn backend(&self) -> &dyn ClickHouse {
+        self.ch.as_ref()
+    }
+}

@@ -1,0 +1,94 @@
+//! Applies `schema/NNNN_name.sql` in order, once each, recording every
+//! applied file in `schema_migrations`. Re-running is a no-op. A recorded
+//! file whose text has since changed is an error: a migration that already
+//! ran must not be edited, only followed by a new one.
+
+use crate::clickhouse::{ClickHouse, StoreError, rows};
+use sha2::{Digest, Sha256};
+
+struct Migration {
+    version: u32,
+    name: &'static str,
+    sql: &'static str,
+}
+
+const LEDGER: &str = include_str!("../../../schema/0000_schema_migrations.sql");
+
+const MIGRATIONS: &[Migration] = &[
+    Migration { version: 1, name: "steps", sql: include_str!("../../../schema/0001_steps.sql") },
+    Migration { version: 2, name: "session_summaries", sql: include_str!("../../../schema/0002_session_summaries.sql") },
+    Migration { version: 3, name: "api_keys", sql: include_str!("../../../schema/0003_api_keys.sql") },
+];
+
+#[derive(serde::Deserialize)]
+struct Applied {
+    version: u32,
+    checksum: String,
+}
+
+pub async fn apply(ch: &dyn ClickHouse) -> Result<(), StoreError> {
+    for statement in statements(LEDGER) {
+        ch.query(&statement, vec![]).await?;
+    }
+    let applied: Vec<Applied> = rows(&ch.query("SELECT version, checksum FROM schema_migrations", vec![]).await?)?;
+    for m in MIGRATIONS {
+        let checksum = hex::encode(Sha256::digest(m.sql.as_bytes()));
+        match applied.iter().find(|a| a.version == m.version) {
+            Some(a) if a.checksum == checksum => continue,
+            Some(_) => {
+                return Err(StoreError::Setup(format!(
+                    "schema migration {:04}_{} was edited after it was applied; add a new migration instead",
+                    m.version, m.name
+                )));
+            }
+            None => {}
+        }
+        tracing::info!(version = m.version, name = m.name, "applying schema migration");
+        for statement in statements(m.sql) {
+            ch.query(&statement, vec![]).await?;
+        }
+        ch.query(
+            "INSERT INTO schema_migrations (version, name, checksum) VALUES ({v:UInt32}, {n:String}, {c:String})",
+            vec![("v", m.version.to_string()), ("n", m.name.to_string()), ("c", checksum)],
+        )
+        .await?;
+    }
+    Ok(())
+}
+
+/// Splits a file into statements: each ends with `;` at the end of a line.
+/// Comment lines are dropped so they never form an empty statement.
+fn statements(sql: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut current = String::new();
+    for line in sql.lines() {
+        if line.trim_start().starts_with("--") {
+            continue;
+        }
+        current.push_str(line);
+        current.push('\n');
+        if line.trim_end().ends_with(';') {
+            let stmt = current.trim().trim_end_matches(';').trim().to_string();
+            if !stmt.is_empty() {
+                out.push(stmt);
+            }
+            current.clear();
+        }
+    }
+    if !current.trim().is_empty() {
+        out.push(current.trim().to_string());
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn files_split_into_statements_without_comments() {
+        let got = statements("-- a comment;\nCREATE TABLE a (x UInt8)\nENGINE = Memory;\n\nSELECT 1;\n");
+        assert_eq!(got, ["CREATE TABLE a (x UInt8)\nENGINE = Memory", "SELECT 1"]);
+        assert_eq!(statements(MIGRATIONS[1].sql).len(), 2, "session_summaries has a table and its view");
+    }
+}

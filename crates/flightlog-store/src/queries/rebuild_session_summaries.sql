@@ -1,0 +1,24 @@
+-- Recomputes session_summaries from steps, the source of truth. Same
+-- aggregation as session_summaries_mv in schema/0002; run only at start-up
+-- when the two tables' totals disagree (a crash between the two parts of
+-- one insert).
+INSERT INTO session_summaries
+SELECT
+    project,
+    session_id,
+    min(ts),
+    max(ts),
+    count(),
+    countIf(failed),
+    sum(input_tokens),
+    sum(output_tokens),
+    sum(cache_read_tokens),
+    sum(cache_write_tokens),
+    sum(reasoning_tokens),
+    sum(ifNull(estimated_cost, 0)),
+    groupUniqArrayIf(toString(agent_name), agent_name != ''),
+    groupUniqArrayIf(toString(model_name), model_name != ''),
+    groupUniqArrayIf(user_id, user_id != ''),
+    arrayMap(t -> toString(t), groupUniqArrayArray(tags))
+FROM steps
+GROUP BY project, session_id

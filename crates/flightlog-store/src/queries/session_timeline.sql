@@ -1,0 +1,15 @@
+-- One session in step order, one page at a time (keyset pagination on step:
+-- each page is a primary-key range read, however deep into the session).
+SELECT
+    step,
+    log_index,
+    hex(content_hash)                    AS content_hash,
+    toUnixTimestamp64Micro(received_at)  AS received_us,
+    failed,
+    raw
+FROM steps
+WHERE project = {project:String}
+  AND session_id = {session:String}
+  AND step > {after:Int64}
+ORDER BY step
+LIMIT {limit:UInt32}

@@ -1,0 +1,28 @@
+-- Per-session summaries for one project: what the session list and the
+-- session header show. The {{where}}, {{having}} and {{order}} markers are
+-- replaced by fixed fragments chosen in sessions.rs; every value a client
+-- supplies is a bound {name:Type} parameter, never spliced into the text.
+SELECT
+    session_id,
+    toUnixTimestamp64Micro(min(first_ts)) AS first_us,
+    toUnixTimestamp64Micro(max(last_ts))  AS last_us,
+    sum(steps)                            AS steps,
+    sum(failed_steps)                     AS failed_steps,
+    sum(input_tokens)                     AS input_tokens,
+    sum(output_tokens)                    AS output_tokens,
+    sum(cache_read_tokens)                AS cache_read_tokens,
+    sum(cache_write_tokens)               AS cache_write_tokens,
+    sum(reasoning_tokens)                 AS reasoning_tokens,
+    -- Rounded so that a page cursor on cost is stable across merges, which
+    -- may add the same floats in a different order.
+    round(sum(estimated_cost), 9)         AS estimated_cost,
+    groupUniqArrayArray(agents)           AS agents,
+    groupUniqArrayArray(models)           AS models,
+    groupUniqArrayArray(users)            AS users,
+    groupUniqArrayArray(tags)             AS tags
+FROM session_summaries
+WHERE project = {project:String} {{where}}
+GROUP BY session_id
+HAVING 1 {{having}}
+ORDER BY {{order}}
+LIMIT {limit:UInt32}

@@ -1,0 +1,200 @@
+//! Session summaries: the list (filtered, sorted, cursor-paged) and one
+//! session's header.
+
+use crate::clickhouse::{ClickHouse, Params, StoreError, rows};
+use crate::Store;
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+
+const SESSIONS: &str = include_str!("queries/sessions.sql");
+const REBUILD_SESSION_SUMMARIES: &str = include_str!("queries/rebuild_session_summaries.sql");
+const SUMMARY_TOTALS_AGREE: &str = include_str!("queries/summary_totals_agree.sql");
+
+#[derive(Clone, Debug, serde::Deserialize, serde::Serialize, PartialEq)]
+pub struct SessionSummary {
+    pub session_id: String,
+    pub first_us: i64,
+    pub last_us: i64,
+    pub steps: u64,
+    pub failed_steps: u64,
+    pub input_tokens: u64,
+    pub output_tokens: u64,
+    pub cache_read_tokens: u64,
+    pub cache_write_tokens: u64,
+    pub reasoning_tokens: u64,
+    pub estimated_cost: f64,
+    pub agents: Vec<String>,
+    pub models: Vec<String>,
+    pub users: Vec<String>,
+    pub tags: Vec<String>,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum SessionSort {
+    #[default]
+    Time,
+    Cost,
+    Steps,
+}
+
+impl SessionSort {
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "time" => Some(Self::Time),
+            "cost" => Some(Self::Cost),
+            "steps" => Some(Self::Steps),
+            _ => None,
+        }
+    }
+
+    /// The output column sorted on, and the type of its cursor parameter.
+    fn column(self) -> (&'static str, &'static str) {
+        match self {
+            Self::Time => ("first_us", "Int64"),
+            Self::Cost => ("estimated_cost", "Float64"),
+            Self::Steps => ("steps", "UInt64"),
+        }
+    }
+
+    fn key_of(self, s: &SessionSummary) -> serde_json::Value {
+        match self {
+            Self::Time => s.first_us.into(),
+            Self::Cost => s.estimated_cost.into(),
+            Self::Steps => s.steps.into(),
+        }
+    }
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct SessionFilter {
+    /// Sessions active in [from_us, to_us).
+    pub from_us: Option<i64>,
+    pub to_us: Option<i64>,
+    pub agent: Option<String>,
+    pub user: Option<String>,
+    pub model: Option<String>,
+    /// Some(true): sessions with a failed step; Some(false): without.
+    pub failed: Option<bool>,
+    pub min_cost: Option<f64>,
+    pub min_steps: Option<u64>,
+    pub sort: SessionSort,
+    pub ascending: bool,
+    /// Opaque, from the previous page's `next_cursor`.
+    pub cursor: Option<String>,
+    pub limit: u32,
+}
+
+#[derive(Debug, serde::Serialize)]
+pub struct SessionPage {
+    pub sessions: Vec<SessionSummary>,
+    pub next_cursor: Option<String>,
+}
+
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Cursor {
+    /// The sort key of the last session on the page.
+    k: serde_json::Value,
+    /// Its id, the tie-breaker.
+    s: String,
+}
+
+impl Store {
+    pub async fn list_sessions(&self, project: &str, f: &SessionFilter) -> Result<SessionPage, StoreError> {
+        let (column, key_type) = f.sort.column();
+        let dir = if f.ascending { "ASC" } else { "DESC" };
+        let mut params: Params = vec![("project", project.to_string()), ("limit", f.limit.to_string())];
+        let mut having = String::new();
+        let mut add = |fragment: &str, name: &'static str, value: String| {
+            having.push_str(" AND ");
+            having.push_str(fragment);
+            params.push((name, value));
+        };
+        if let Some(v) = f.from_us {
+            add("last_us >= {from_us:Int64}", "from_us", v.to_string());
+        }
+        if let Some(v) = f.to_us {
+            add("first_us < {to_us:Int64}", "to_us", v.to_string());
+        }
+        if let Some(v) = &f.agent {
+            add("has(agents, {agent:String})", "agent", v.clone());
+        }
+        if let Some(v) = &f.user {
+            add("has(users, {user:String})", "user", v.clone());
+        }
+        if let Some(v) = &f.model {
+            add("has(models, {model:String})", "model", v.clone());
+        }
+        if let Some(v) = f.min_cost {
+            add("estimated_cost >= {min_cost:Float64}", "min_cost", v.to_string());
+        }
+        if let Some(v) = f.min_steps {
+            add("steps >= {min_steps:UInt64}", "min_steps", v.to_string());
+        }
+        if let Some(cursor) = &f.cursor {
+            let c = decode_cursor(cursor)?;
+            let op = if f.ascending { ">" } else { "<" };
+            let fragment = format!("({column}, session_id) {op} ({{cursor_key:{key_type}}}, {{cursor_session:String}})");
+            add(&fragment, "cursor_key", c.k.to_string());
+            params.push(("cursor_session", c.s));
+        }
+        match f.failed {
+            Some(true) => having.push_str(" AND failed_steps > 0"),
+            Some(false) => having.push_str(" AND failed_steps = 0"),
+            None => {}
+        }
+        let sql = SESSIONS
+            .replace("{{where}}", "")
+            .replace("{{having}}", &having)
+            .replace("{{order}}", &format!("{column} {dir}, session_id {dir}"));
+        let sessions: Vec<SessionSummary> = rows(&self.ch.query(&sql, params).await?)?;
+        let next_cursor = (sessions.len() as u32 == f.limit && f.limit > 0).then(|| {
+            let last = sessions.last().expect("a full page is not empty");
+            encode_cursor(&Cursor { k: f.sort.key_of(last), s: last.session_id.clone() })
+        });
+        Ok(SessionPage { sessions, next_cursor })
+    }
+
+    pub async fn session_summary(&self, project: &str, session_id: &str) -> Result<Option<SessionSummary>, StoreError> {
+        let sql = SESSIONS
+            .replace("{{where}}", "AND session_id = {session:String}")
+            .replace("{{having}}", "")
+            .replace("{{order}}", "session_id");
+        let params: Params =
+            vec![("project", project.to_string()), ("session", session_id.to_string()), ("limit", "1".into())];
+        Ok(rows(&self.ch.query(&sql, params).await?)?.into_iter().next())
+    }
+}
+
+fn encode_cursor(c: &Cursor) -> String {
+    URL_SAFE_NO_PAD.encode(serde_json::to_vec(c).expect("cursor serialises"))
+}
+
+/// The one client-supplied error this module raises: a cursor that was not
+/// produced by `list_sessions`.
+pub const BAD_CURSOR: &str = "cursor is not one returned by this endpoint";
+
+fn decode_cursor(s: &str) -> Result<Cursor, StoreError> {
+    let bytes = URL_SAFE_NO_PAD.decode(s).map_err(|_| StoreError::Invalid(BAD_CURSOR.into()))?;
+    let c: Cursor = serde_json::from_slice(&bytes).map_err(|_| StoreError::Invalid(BAD_CURSOR.into()))?;
+    if !c.k.is_number() {
+        return Err(StoreError::Invalid(BAD_CURSOR.into()));
+    }
+    Ok(c)
+}
+
+/// Rebuilds session_summaries when its totals disagree with steps.
+pub(crate) async fn repair_summaries_if_needed(ch: &dyn ClickHouse) -> Result<(), StoreError> {
+    #[derive(serde::Deserialize)]
+    struct Totals {
+        steps: u64,
+        summarised: u64,
+    }
+    let totals: Vec<Totals> = rows(&ch.query(SUMMARY_TOTALS_AGREE, vec![]).await?)?;
+    let Some(t) = totals.first() else { return Ok(()) };
+    if t.steps != t.summarised {
+        tracing::warn!(steps = t.steps, summarised = t.summarised, "session summaries disagree with steps; rebuilding");
+        ch.query("TRUNCATE TABLE session_summaries", vec![]).await?;
+        ch.query(REBUILD_SESSION_SUMMARIES, vec![]).await?;
+    }
+    Ok(())
+}

@@ -1,0 +1,176 @@
+//! Writing steps, checking what is already stored, and reading a session's
+//! timeline.
+
+use crate::clickhouse::{Params, StoreError, rows, string_array_param};
+use crate::rowbinary::RowBinary;
+use crate::Store;
+use flightlog_model::Step;
+use std::collections::HashMap;
+
+const INSERT_STEPS: &str = include_str!("queries/insert_steps.sql");
+const EXISTING_STEP_HASHES: &str = include_str!("queries/existing_step_hashes.sql");
+const NEXT_LOG_INDEX: &str = include_str!("queries/next_log_index.sql");
+const SESSION_TIMELINE: &str = include_str!("queries/session_timeline.sql");
+
+/// A validated step, already encoded as the RowBinary prefix of its row.
+///
+/// Encoding happens in the request handler, in parallel across requests;
+/// the single writer only appends the two columns it owns (`log_index`,
+/// `received_at`), which `insert_steps.sql` lists last for that reason.
+pub struct EncodedStep {
+    pub session_id: String,
+    pub step: u64,
+    pub content_hash: [u8; 32],
+    prefix: Vec<u8>,
+}
+
+impl EncodedStep {
+    pub fn new(project: &str, s: &Step) -> Self {
+        let mut buf = Vec::with_capacity(s.raw.len() * 2 + 256);
+        let mut w = RowBinary(&mut buf);
+        w.string(project);
+        w.string(&s.session_id);
+        w.u64(s.step);
+        w.i64(s.timestamp_us);
+        w.string(&s.agent_name);
+        w.string(&s.agent_version);
+        w.string(&s.reasoning);
+        w.strings(&s.considered_tools);
+        w.string(&s.chosen_tool);
+        w.nullable(s.confidence, RowBinary::f64);
+        w.string(&s.tool_name);
+        w.string(&s.tool_params);
+        w.string(&s.tool_result);
+        w.string(&s.tool_status);
+        w.string(&s.tool_error);
+        w.nullable(s.tool_duration_ms, RowBinary::u64);
+        w.string(&s.model_provider);
+        w.string(&s.model_name);
+        w.string(&s.model_version);
+        w.nullable(s.temperature, RowBinary::f64);
+        w.nullable(s.top_p, RowBinary::f64);
+        w.nullable(s.seed, RowBinary::i64);
+        w.nullable(s.max_tokens, RowBinary::u64);
+        w.string(&s.prompt_system);
+        w.string(&s.prompt_messages);
+        w.string(&s.completion);
+        w.u64(s.input_tokens);
+        w.u64(s.output_tokens);
+        w.u64(s.cache_read_tokens);
+        w.u64(s.cache_write_tokens);
+        w.u64(s.reasoning_tokens);
+        w.nullable(s.estimated_cost, RowBinary::f64);
+        w.string(&s.user_id);
+        w.strings(&s.tags);
+        w.string(&s.metadata);
+        w.string(&s.raw);
+        w.bool(s.failed());
+        w.fixed(&s.content_hash);
+        Self { session_id: s.session_id.clone(), step: s.step, content_hash: s.content_hash, prefix: buf }
+    }
+
+    pub fn encoded_len(&self) -> usize {
+        self.prefix.len() + 16
+    }
+}
+
+/// A stored step as the timeline returns it: the canonical JSON the agent
+/// sent, plus what Flightlog added when it accepted it.
+#[derive(Debug, serde::Deserialize)]
+pub struct StoredStep {
+    pub step: u64,
+    pub log_index: u64,
+    pub content_hash: String,
+    pub received_us: i64,
+    pub failed: bool,
+    pub raw: String,
+}
+
+#[derive(serde::Deserialize)]
+struct ExistingHash {
+    session_id: String,
+    step: u64,
+    content_hash: String,
+}
+
+impl Store {
+    /// The content hashes already stored for these keys of `project`.
+    pub async fn existing_hashes(
+        &self,
+        project: &str,
+        keys: &[(&str, u64)],
+    ) -> Result<HashMap<(String, u64), [u8; 32]>, StoreError> {
+        if keys.is_empty() {
+            return Ok(HashMap::new());
+        }
+        let mut sessions: Vec<&str> = keys.iter().map(|(s, _)| *s).collect();
+        sessions.sort_unstable();
+        sessions.dedup();
+        let mut steps: Vec<u64> = keys.iter().map(|(_, n)| *n).collect();
+        steps.sort_unstable();
+        steps.dedup();
+        let steps_param = format!("[{}]", steps.iter().map(u64::to_string).collect::<Vec<_>>().join(","));
+        let params: Params =
+            vec![("project", project.to_string()), ("sessions", string_array_param(&sessions)), ("steps", steps_param)];
+        let found: Vec<ExistingHash> = rows(&self.ch.query(EXISTING_STEP_HASHES, params).await?)?;
+        // The two IN lists select a superset (their cross product); keep the
+        // exact pairs asked for.
+        let wanted: std::collections::HashSet<(&str, u64)> = keys.iter().copied().collect();
+        found
+            .into_iter()
+            .filter(|row| wanted.contains(&(row.session_id.as_str(), row.step)))
+            .map(|row| {
+                let mut hash = [0u8; 32];
+                hex::decode_to_slice(&row.content_hash, &mut hash).map_err(|e| StoreError::Decode(e.to_string()))?;
+                Ok(((row.session_id, row.step), hash))
+            })
+            .collect()
+    }
+
+    /// Durably inserts `steps`, numbering them from `first_log_index` in the
+    /// order given. Returns once ClickHouse has fsynced the new parts.
+    pub async fn insert_steps(
+        &self,
+        steps: &[&EncodedStep],
+        first_log_index: u64,
+        received_at_us: i64,
+    ) -> Result<(), StoreError> {
+        let mut buf = Vec::with_capacity(steps.iter().map(|s| s.encoded_len()).sum());
+        for (i, s) in steps.iter().enumerate() {
+            buf.extend_from_slice(&s.prefix);
+            let mut w = RowBinary(&mut buf);
+            w.u64(first_log_index + i as u64);
+            w.i64(received_at_us);
+        }
+        self.ch.insert(INSERT_STEPS, buf).await?;
+        Ok(())
+    }
+
+    /// The log index the next accepted step gets.
+    pub async fn next_log_index(&self) -> Result<u64, StoreError> {
+        #[derive(serde::Deserialize)]
+        struct Next {
+            next: u64,
+        }
+        let found: Vec<Next> = rows(&self.ch.query(NEXT_LOG_INDEX, vec![]).await?)?;
+        Ok(found.first().map_or(0, |n| n.next))
+    }
+
+    /// Up to `limit` steps of a session with step number > `after`, in order.
+    pub async fn session_timeline(
+        &self,
+        project: &str,
+        session_id: &str,
+        after: Option<u64>,
+        limit: u32,
+    ) -> Result<Vec<StoredStep>, StoreError> {
+        let after = after.map_or(-1, |a| a.min(i64::MAX as u64) as i64);
+        let params: Params = vec![
+            ("project", project.to_string()),
+            ("session", session_id.to_string()),
+            ("after", after.to_string()),
+            ("limit", limit.to_string()),
+        ];
+        rows(&self.ch.query(SESSION_TIMELINE, params).await?)
+    }
+}

@@ -1,0 +1,98 @@
+//! The store's SQL, proven against the embedded engine (real chDB).
+
+use flightlog_model::{Limits, step_from_json};
+use flightlog_store::embedded::Embedded;
+use flightlog_store::{EncodedStep, SessionFilter, SessionSort, Store};
+use serde_json::json;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+fn chdb_lib() -> PathBuf {
+    std::env::var_os("FLIGHTLOG_CHDB_LIB").map(PathBuf::from).unwrap_or_else(|| {
+        PathBuf::from(std::env::var("HOME").unwrap()).join(".cache/flightlog/native/chdb-26.7.3-stable.1/libchdb.so")
+    })
+}
+
+async fn open(dir: &Path) -> Store {
+    Store::open(Arc::new(Embedded::open(&chdb_lib(), dir, 2).unwrap())).await.unwrap()
+}
+
+fn step(session: &str, n: u64, extra: serde_json::Value) -> EncodedStep {
+    let mut v = json!({"session_id": session, "step": n, "timestamp": format!("2026-01-15T10:{:02}:00Z", n % 60)});
+    if let serde_json::Value::Object(m) = extra {
+        v.as_object_mut().unwrap().extend(m);
+    }
+    EncodedStep::new("p1", &step_from_json(v, &Limits::default()).unwrap())
+}
+
+#[tokio::test]
+async fn steps_round_trip_and_sessions_summarise_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path()).await;
+    assert_eq!(store.next_log_index().await.unwrap(), 0);
+
+    let a: Vec<EncodedStep> = (0..5)
+        .map(|n| step("a", n, json!({"agent": {"name": "bot"}, "cost": {"input_tokens": 10, "estimated_cost": 0.5}})))
+        .collect();
+    let b = [step("b", 0, json!({"tool_execution": {"status": "error"}, "user_id": "u1", "model": {"name": "gpt-4o"}}))];
+    store.insert_steps(&a.iter().collect::<Vec<_>>(), 0, 1).await.unwrap();
+    store.insert_steps(&b.iter().collect::<Vec<_>>(), 5, 2).await.unwrap();
+    assert_eq!(store.next_log_index().await.unwrap(), 6);
+
+    let found = store.existing_hashes("p1", &[("a", 1), ("a", 9), ("b", 0)]).await.unwrap();
+    assert_eq!(found.len(), 2, "{found:?}");
+    assert_eq!(found[&("a".to_string(), 1)], a[1].content_hash);
+    assert!(store.existing_hashes("other", &[("a", 1)]).await.unwrap().is_empty(), "projects are separate");
+
+    let page = store.session_timeline("p1", "a", Some(1), 2).await.unwrap();
+    assert_eq!(page.iter().map(|s| s.step).collect::<Vec<_>>(), [2, 3]);
+    assert_eq!(page[0].log_index, 2);
+    assert!(page[0].raw.contains(r#""session_id":"a""#));
+
+    let summary = store.session_summary("p1", "a").await.unwrap().unwrap();
+    assert_eq!((summary.steps, summary.failed_steps, summary.input_tokens), (5, 0, 50));
+    assert!((summary.estimated_cost - 2.5).abs() < 1e-9);
+    assert_eq!(summary.agents, ["bot"]);
+
+    let failed = store
+        .list_sessions("p1", &SessionFilter { failed: Some(true), limit: 10, ..Default::default() })
+        .await
+        .unwrap();
+    assert_eq!(failed.sessions.iter().map(|s| s.session_id.as_str()).collect::<Vec<_>>(), ["b"]);
+    assert_eq!(failed.sessions[0].users, ["u1"]);
+
+    let by_steps = SessionFilter { sort: SessionSort::Steps, limit: 1, ..Default::default() };
+    let first = store.list_sessions("p1", &by_steps).await.unwrap();
+    assert_eq!(first.sessions[0].session_id, "a");
+    let second = store
+        .list_sessions("p1", &SessionFilter { cursor: first.next_cursor.clone(), ..by_steps.clone() })
+        .await
+        .unwrap();
+    assert_eq!(second.sessions[0].session_id, "b");
+}
+
+#[tokio::test]
+async fn reopening_keeps_data_and_migrations_are_idempotent() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let store = open(dir.path()).await;
+        let s = [step("a", 0, json!({}))];
+        store.insert_steps(&s.iter().collect::<Vec<_>>(), 0, 1).await.unwrap();
+    }
+    let store = open(dir.path()).await;
+    assert_eq!(store.next_log_index().await.unwrap(), 1);
+}
+
+#[tokio::test]
+async fn summaries_are_rebuilt_when_they_disagree_with_steps() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path()).await;
+    let s: Vec<EncodedStep> = (0..3).map(|n| step("a", n, json!({}))).collect();
+    store.insert_steps(&s.iter().collect::<Vec<_>>(), 0, 1).await.unwrap();
+    // What a crash between the steps part and the view's part would leave.
+    store.backend().query("TRUNCATE TABLE session_summaries", vec![]).await.unwrap();
+    assert!(store.session_summary("p1", "a").await.unwrap().is_none());
+    drop(store);
+    let store = open(dir.path()).await;
+    assert_eq!(store.session_summary("p1", "a").await.unwrap().unwrap().steps, 3);
+}

@@ -1,0 +1,73 @@
+-- Every step an agent reported, one row each, never updated in place.
+--
+-- ORDER BY (project, session_id, step) makes "one session in step order" a
+-- primary-key range read, and the idempotency check a point lookup.
+-- "All sessions in a time range" prunes by the monthly partition and the
+-- minmax index on ts.
+--
+-- fsync_after_insert / fsync_part_directory: an INSERT returns only once the
+-- new part and its directory entry are on disk, so an acknowledged step
+-- survives kill -9 and a power cut. Group commit amortises the fsyncs.
+-- index_granularity 2048 (not 8192): timeline pages read 100-1000 rows of
+-- wide text columns, so smaller granules mean less data decompressed.
+CREATE TABLE IF NOT EXISTS steps
+(
+    project            LowCardinality(String),
+    session_id         String,
+    step               UInt64,
+    ts                 DateTime64(6, 'UTC'),
+
+    agent_name         LowCardinality(String),
+    agent_version      LowCardinality(String),
+
+    reasoning          String CODEC(ZSTD(3)),
+    considered_tools   Array(LowCardinality(String)),
+    chosen_tool        LowCardinality(String),
+    confidence         Nullable(Float64),
+
+    tool_name          LowCardinality(String),
+    tool_params        String CODEC(ZSTD(3)),
+    tool_result        String CODEC(ZSTD(3)),
+    tool_status        LowCardinality(String),
+    tool_error         String CODEC(ZSTD(3)),
+    tool_duration_ms   Nullable(UInt64),
+
+    model_provider     LowCardinality(String),
+    model_name         LowCardinality(String),
+    model_version      LowCardinality(String),
+    temperature        Nullable(Float64),
+    top_p              Nullable(Float64),
+    seed               Nullable(Int64),
+    max_tokens         Nullable(UInt64),
+
+    prompt_system      String CODEC(ZSTD(3)),
+    prompt_messages    String CODEC(ZSTD(3)),
+    completion         String CODEC(ZSTD(3)),
+
+    input_tokens       UInt64,
+    output_tokens      UInt64,
+    cache_read_tokens  UInt64,
+    cache_write_tokens UInt64,
+    reasoning_tokens   UInt64,
+    estimated_cost     Nullable(Float64),
+
+    user_id            String,
+    tags               Array(LowCardinality(String)),
+    metadata           String CODEC(ZSTD(3)),
+
+    -- The step as received, in canonical JSON: unknown fields are never lost.
+    raw                String CODEC(ZSTD(3)),
+    failed             Bool,
+    -- SHA-256 of raw: equal hash = identical re-send (a no-op), different
+    -- hash for the same (project, session_id, step) = a rejected conflict.
+    content_hash       FixedString(32),
+    -- Position in the order of acceptance, assigned by the single writer.
+    log_index          UInt64,
+    received_at        DateTime64(6, 'UTC'),
+
+    INDEX ts_range ts TYPE minmax GRANULARITY 1
+)
+ENGINE = MergeTree
+PARTITION BY toYYYYMM(ts)
+ORDER BY (project, session_id, step)
+SETTINGS index_granularity = 2048, fsync_after_insert = 1, fsync_part_directory = 1;
