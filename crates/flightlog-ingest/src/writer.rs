@@ -1,0 +1,207 @@
+use flightlog_store::{EncodedStep, Store, StoreError};
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{SystemTime, UNIX_EPOCH};
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinHandle;
+
+/// Upper bound on rows in one group commit: bounds the writer's memory and
+/// the size of one insert, while still amortising fsyncs across requests.
+const MAX_GROUP_ROWS: usize = 50_000;
+/// Submissions waiting for the writer; beyond this, handlers wait
+/// (backpressure) instead of the queue growing without bound.
+const QUEUE_DEPTH: usize = 256;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    Accepted,
+    Duplicate,
+    Conflict,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum IngestError {
+    #[error("the writer is shutting down")]
+    ShuttingDown,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Counters for /healthz and the logs.
+#[derive(Debug, Default, serde::Serialize)]
+pub struct IngestStats {
+    pub accepted: AtomicU64,
+    pub duplicates: AtomicU64,
+    pub conflicts: AtomicU64,
+    pub group_commits: AtomicU64,
+    pub failed_commits: AtomicU64,
+    pub next_log_index: AtomicU64,
+}
+
+struct Submission {
+    project: String,
+    steps: Vec<EncodedStep>,
+    reply: oneshot::Sender<Result<Vec<Outcome>, Arc<StoreError>>>,
+}
+
+/// The handle request handlers use. Cheap to clone; the writer stops once
+/// every clone is dropped and the queue is drained.
+#[derive(Clone)]
+pub struct Ingestor {
+    tx: mpsc::Sender<Submission>,
+    stats: Arc<IngestStats>,
+}
+
+impl Ingestor {
+    /// Starts the writer. The returned handle finishes after the last
+    /// `Ingestor` clone is dropped and everything queued has been written.
+    pub async fn start(store: Store) -> Result<(Self, JoinHandle<()>), StoreError> {
+        let next = store.next_log_index().await?;
+        let stats = Arc::new(IngestStats::default());
+        stats.next_log_index.store(next, Ordering::Relaxed);
+        let (tx, rx) = mpsc::channel(QUEUE_DEPTH);
+        let writer = Writer { store, stats: stats.clone(), next_log_index: next };
+        let handle = tokio::spawn(writer.run(rx));
+        Ok((Self { tx, stats }, handle))
+    }
+
+    /// Submits steps of one project and waits until they are durable.
+    /// Outcomes come back in the order of `steps`.
+    pub async fn submit(&self, project: String, steps: Vec<EncodedStep>) -> Result<Vec<Outcome>, IngestError> {
+        if steps.is_empty() {
+            return Ok(Vec::new());
+        }
+        let (reply, answer) = oneshot::channel();
+        self.tx.send(Submission { project, steps, reply }).await.map_err(|_| IngestError::ShuttingDown)?;
+        match answer.await {
+            Ok(Ok(outcomes)) => Ok(outcomes),
+            Ok(Err(e)) => Err(IngestError::Store(StoreError::Engine(e.to_string()))),
+            Err(_) => Err(IngestError::ShuttingDown),
+        }
+    }
+
+    pub fn stats(&self) -> &IngestStats {
+        &self.stats
+    }
+
+    pub fn queued(&self) -> usize {
+        QUEUE_DEPTH - self.tx.capacity()
+    }
+}
+
+struct Writer {
+    store: Store,
+    stats: Arc<IngestStats>,
+    next_log_index: u64,
+}
+
+impl Writer {
+    async fn run(mut self, mut rx: mpsc::Receiver<Submission>) {
+        while let Some(first) = rx.recv().await {
+            let mut rows = first.steps.len();
+            let mut group = vec![first];
+            // Everything already waiting joins this commit.
+            while rows < MAX_GROUP_ROWS {
+                match rx.try_recv() {
+                    Ok(s) => {
+                        rows += s.steps.len();
+                        group.push(s);
+                    }
+                    Err(_) => break,
+                }
+            }
+            self.commit(group).await;
+        }
+        tracing::info!("ingest writer drained and stopped");
+    }
+
+    async fn commit(&mut self, group: Vec<Submission>) {
+        let decided = match self.decide(&group).await {
+            Ok(d) => d,
+            Err(e) => return self.fail(group, e).await,
+        };
+        let accepted: Vec<&EncodedStep> = group
+            .iter()
+            .zip(&decided)
+            .flat_map(|(sub, outcomes)| sub.steps.iter().zip(outcomes).filter(|(_, o)| **o == Outcome::Accepted))
+            .map(|(step, _)| step)
+            .collect();
+        if !accepted.is_empty() {
+            let received_at = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_micros() as i64);
+            if let Err(e) = self.store.insert_steps(&accepted, self.next_log_index, received_at).await {
+                return self.fail(group, e).await;
+            }
+            self.next_log_index += accepted.len() as u64;
+            self.stats.next_log_index.store(self.next_log_index, Ordering::Relaxed);
+        }
+        self.stats.group_commits.fetch_add(1, Ordering::Relaxed);
+        for (sub, outcomes) in group.into_iter().zip(decided) {
+            for o in &outcomes {
+                let counter = match o {
+                    Outcome::Accepted => &self.stats.accepted,
+                    Outcome::Duplicate => &self.stats.duplicates,
+                    Outcome::Conflict => &self.stats.conflicts,
+                };
+                counter.fetch_add(1, Ordering::Relaxed);
+            }
+            // A client that gave up waiting is not an error.
+            let _ = sub.reply.send(Ok(outcomes));
+        }
+    }
+
+    /// Decides every step of the group against what is stored and against
+    /// the steps before it in the same group.
+    async fn decide(&self, group: &[Submission]) -> Result<Vec<Vec<Outcome>>, StoreError> {
+        let mut known: HashMap<(String, String, u64), [u8; 32]> = HashMap::new();
+        let mut projects: Vec<&str> = group.iter().map(|s| s.project.as_str()).collect();
+        projects.sort_unstable();
+        projects.dedup();
+        for project in projects {
+            let keys: Vec<(&str, u64)> = group
+                .iter()
+                .filter(|s| s.project == project)
+                .flat_map(|s| s.steps.iter().map(|st| (st.session_id.as_str(), st.step)))
+                .collect();
+            for ((session, step), hash) in self.store.existing_hashes(project, &keys).await? {
+                known.insert((project.to_string(), session, step), hash);
+            }
+        }
+        Ok(group
+            .iter()
+            .map(|sub| {
+                sub.steps
+                    .iter()
+                    .map(|st| {
+                        let key = (sub.project.clone(), st.session_id.clone(), st.step);
+                        match known.get(&key) {
+                            Some(hash) if *hash == st.content_hash => Outcome::Duplicate,
+                            Some(_) => Outcome::Conflict,
+                            None => {
+                                known.insert(key, st.content_hash);
+                                Outcome::Accepted
+                            }
+                        }
+                    })
+                    .collect()
+            })
+            .collect())
+    }
+
+    /// Nothing in a failed group is acknowledged. Part of the insert may
+    /// still have reached disk; a retry then finds those steps as duplicates.
+    /// The log continues after whatever did land.
+    async fn fail(&mut self, group: Vec<Submission>, e: StoreError) {
+        tracing::error!(error = %e, submissions = group.len(), "group commit failed; nothing in it was acknowledged");
+        self.stats.failed_commits.fetch_add(1, Ordering::Relaxed);
+        let e = Arc::new(e);
+        for sub in group {
+            let _ = sub.reply.send(Err(e.clone()));
+        }
+        match self.store.next_log_index().await {
+            Ok(next) => self.next_log_index = self.next_log_index.max(next),
+            Err(e) => tracing::error!(error = %e, "cannot re-read the log position"),
+        }
+    }
+}
