@@ -9,11 +9,13 @@
 //! - [`validate`]: JSON value → `Step`, enforcing [`Limits`].
 //! - [`canonical`]: the canonical JSON form and the content hash that makes
 //!   retries idempotent.
+//! - [`time`]: RFC 3339 in the API, microseconds inside.
 //! - [`limits`]: every size and count a client controls has a limit.
 
 pub mod canonical;
 pub mod limits;
 pub mod step;
+pub mod time;
 pub mod validate;
 
 pub use limits::Limits;

@@ -4,6 +4,7 @@
 //! because silently dropping a mistyped field would lose audit data.
 
 use crate::canonical::{content_hash, to_canonical_json};
+use crate::time::parse_timestamp;
 use crate::{Limits, Step};
 use serde_json::{Map, Value};
 
@@ -27,11 +28,6 @@ impl std::fmt::Display for FieldError {
 }
 
 type Result<T> = std::result::Result<T, FieldError>;
-
-/// Earliest and latest accepted timestamps: inside ClickHouse's
-/// DateTime64(6) range, and far enough from it that arithmetic is safe.
-const MIN_TIMESTAMP_US: i64 = 0;
-const MAX_TIMESTAMP_US: i64 = 7_258_118_400_000_000; // 2200-01-01T00:00:00Z
 
 pub fn step_from_json(value: Value, limits: &Limits) -> Result<Step> {
     let Value::Object(obj) = &value else {
@@ -107,16 +103,6 @@ pub fn step_from_json(value: Value, limits: &Limits) -> Result<Step> {
         raw,
     };
     Ok(step)
-}
-
-pub fn parse_timestamp(s: &str) -> Result<i64> {
-    let t = chrono::DateTime::parse_from_rfc3339(s)
-        .map_err(|e| FieldError::new("timestamp", format!("is not RFC 3339 ({e}): {}", clip(s))))?;
-    let us = t.timestamp_micros();
-    if !(MIN_TIMESTAMP_US..MAX_TIMESTAMP_US).contains(&us) {
-        return Err(FieldError::new("timestamp", format!("{} is outside 1970-01-01 .. 2200-01-01", clip(s))));
-    }
-    Ok(us)
 }
 
 /// Field readers that know the limits. Each takes the parent object (absent
@@ -282,7 +268,7 @@ fn show(v: &Value) -> String {
     }
 }
 
-fn clip(s: &str) -> String {
+pub(crate) fn clip(s: &str) -> String {
     if s.len() <= 64 {
         return s.to_string();
     }

@@ -3,8 +3,8 @@
 use crate::clickhouse::{Params, StoreError, rows};
 use crate::Store;
 
-const ALL_KEYS: &str = "SELECT key_id, hex(key_hash) AS key_hash, project, scopes, name, \
-    toUnixTimestamp64Milli(created_at) AS created_ms, revoked_at IS NOT NULL AS revoked FROM api_keys FINAL ORDER BY created_at";
+const ALL_KEYS: &str = "SELECT key_id, lower(hex(key_hash)) AS key_hash, project, scopes, name, \
+    toUnixTimestamp64Milli(created_at) AS created_ms, toBool(revoked_at IS NOT NULL) AS revoked FROM api_keys FINAL ORDER BY created_at";
 
 const PUT_KEY: &str = "INSERT INTO api_keys (key_id, key_hash, project, scopes, name, created_at, revoked_at, version) \
     SELECT {key_id:String}, unhex({key_hash:String}), {project:String}, {scopes:Array(String)}, {name:String}, \

@@ -3,7 +3,7 @@
 SELECT
     step,
     log_index,
-    hex(content_hash)                    AS content_hash,
+    lower(hex(content_hash)) AS content_hash,
     toUnixTimestamp64Micro(received_at)  AS received_us,
     failed,
     raw

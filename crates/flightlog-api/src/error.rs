@@ -1,0 +1,64 @@
+//! API errors: a status, a stable code, a message for the person who sent
+//! the request, and the field at fault when there is one. Internal errors
+//! are logged in full and answered with a generic message.
+
+use axum::Json;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+
+#[derive(Debug)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub code: &'static str,
+    pub message: String,
+    pub field: Option<String>,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        Self { status, code, message: message.into(), field: None }
+    }
+
+    pub fn bad_request(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "bad_request", message)
+    }
+
+    /// A query parameter that cannot be used as given.
+    pub fn bad_param(field: &str, message: impl Into<String>) -> Self {
+        Self { field: Some(field.to_string()), ..Self::new(StatusCode::BAD_REQUEST, "invalid_parameter", message) }
+    }
+
+    pub fn not_found(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::NOT_FOUND, "not_found", message)
+    }
+
+    /// Storage or writer trouble: logged here, never shown to the client.
+    pub fn unavailable(context: &str, err: impl std::fmt::Display) -> Self {
+        tracing::error!(error = %err, "{context}");
+        Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "unavailable",
+            format!("{context}; nothing from this request was acknowledged, retry later"),
+        )
+    }
+}
+
+impl From<flightlog_store::StoreError> for ApiError {
+    fn from(e: flightlog_store::StoreError) -> Self {
+        match e {
+            flightlog_store::StoreError::Invalid(msg) => Self::bad_param("cursor", msg),
+            other => Self::unavailable("storage is unavailable", other),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let mut error = json!({"code": self.code, "message": self.message});
+        if let Some(field) = self.field {
+            error["field"] = field.into();
+        }
+        (self.status, Json(json!({ "error": error }))).into_response()
+    }
+}

@@ -1,0 +1,39 @@
+//! Flightlog's HTTP API, served by axum.
+//!
+//! | route | scope | what |
+//! |---|---|---|
+//! | `GET /healthz` | none | liveness, storage and writer status |
+//! | `POST /v1/steps` | ingest | JSON object, array or NDJSON; gzip; idempotent |
+//! | `GET /v1/sessions` | read | filtered, sorted, cursor-paged summaries |
+//! | `GET /v1/sessions/{id}` | read | one session's summary |
+//! | `GET /v1/sessions/{id}/steps` | read | the timeline, keyset-paged by step |
+//! | `GET/POST /v1/keys`, `DELETE /v1/keys/{id}` | admin | API keys |
+//!
+//! Every client error is a JSON body `{"error": {"code", "message",
+//! "field"?}}` with a 4xx status ([`error`]). Handlers are thin: decoding
+//! lives in `flightlog-decode`, rules in `flightlog-model`, durability in
+//! `flightlog-ingest`, SQL in `flightlog-store`.
+
+pub mod auth;
+pub mod error;
+mod routes;
+
+use auth::KeyRing;
+use axum::Router;
+use flightlog_ingest::Ingestor;
+use flightlog_model::Limits;
+use flightlog_store::Store;
+use std::sync::Arc;
+
+/// What every handler can reach.
+#[derive(Clone)]
+pub struct AppState {
+    pub store: Store,
+    pub ingestor: Ingestor,
+    pub keys: Arc<KeyRing>,
+    pub limits: Arc<Limits>,
+}
+
+pub fn router(state: AppState) -> Router {
+    routes::router().with_state(state)
+}

@@ -1,0 +1,24 @@
+//! One module per resource; each exposes its handlers for [`router`].
+
+mod health;
+mod keys;
+mod sessions;
+mod steps;
+
+use crate::AppState;
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{delete, get, post};
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/healthz", get(health::healthz))
+        // The ingest handler enforces its own, named body limit (413 with a
+        // JSON error), so axum's generic one is turned off there.
+        .route("/v1/steps", post(steps::ingest).layer(DefaultBodyLimit::disable()))
+        .route("/v1/sessions", get(sessions::list))
+        .route("/v1/sessions/{id}", get(sessions::summary))
+        .route("/v1/sessions/{id}/steps", get(sessions::steps))
+        .route("/v1/keys", get(keys::list).post(keys::create))
+        .route("/v1/keys/{key_id}", delete(keys::revoke))
+}

@@ -1,0 +1,44 @@
+//! Timestamps: RFC 3339 in the API, microseconds since the epoch (UTC)
+//! inside, which is ClickHouse's DateTime64(6).
+
+use crate::validate::{FieldError, clip};
+
+/// Earliest and latest accepted timestamps: inside ClickHouse's
+/// DateTime64(6) range, and far enough from it that arithmetic is safe.
+const MIN_TIMESTAMP_US: i64 = 0;
+const MAX_TIMESTAMP_US: i64 = 7_258_118_400_000_000; // 2200-01-01T00:00:00Z
+
+/// Parses an RFC 3339 timestamp with any offset. Errors name `timestamp`.
+pub fn parse_timestamp(s: &str) -> Result<i64, FieldError> {
+    let t = chrono::DateTime::parse_from_rfc3339(s)
+        .map_err(|e| FieldError::new("timestamp", format!("is not RFC 3339 ({e}): {}", clip(s))))?;
+    let us = t.timestamp_micros();
+    if !(MIN_TIMESTAMP_US..MAX_TIMESTAMP_US).contains(&us) {
+        return Err(FieldError::new("timestamp", format!("{} is outside 1970-01-01 .. 2200-01-01", clip(s))));
+    }
+    Ok(us)
+}
+
+/// Formats microseconds since the epoch as RFC 3339 UTC, e.g.
+/// `2026-01-15T10:30:00.123456Z` (fraction only when non-zero).
+pub fn format_timestamp(us: i64) -> String {
+    match chrono::DateTime::from_timestamp_micros(us) {
+        Some(t) => t.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true),
+        None => us.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timestamps_round_trip_through_microseconds() {
+        for s in ["2026-01-15T10:30:00Z", "2026-01-15T10:30:00.123456Z", "2026-01-15T10:30:00.120Z"] {
+            let us = parse_timestamp(s).unwrap();
+            assert_eq!(parse_timestamp(&format_timestamp(us)).unwrap(), us);
+        }
+        assert_eq!(format_timestamp(1_768_473_000_000_000), "2026-01-15T10:30:00Z");
+        assert!(parse_timestamp("1969-12-31T23:59:59Z").is_err());
+    }
+}

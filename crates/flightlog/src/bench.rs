@@ -1,0 +1,214 @@
+//! `flightlog bench`: starts a real server on a fresh data folder and
+//! measures what the spine promises, printing the figures:
+//! - durable ingest throughput (each 200 means fsynced) for ~1 KB steps in
+//!   batches of 1,000, with 1 and 8 concurrent clients;
+//! - p50/p99 latency of `GET /v1/sessions/{id}/steps` on a 10k-step session;
+//! - the server's peak RSS (VmHWM).
+
+use anyhow::{Context, bail};
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+#[derive(clap::Args)]
+pub struct BenchArgs {
+    /// Batches per ingest run (each run sends batches × batch-size steps).
+    #[arg(long, default_value_t = 120)]
+    batches: usize,
+    #[arg(long, default_value_t = 1000)]
+    batch_size: usize,
+    /// Steps in the session whose timeline is read.
+    #[arg(long, default_value_t = 10_000)]
+    session_steps: u64,
+    /// Timeline page requests to time.
+    #[arg(long, default_value_t = 400)]
+    timeline_requests: usize,
+    #[arg(long, env = "FLIGHTLOG_CHDB_LIB")]
+    chdb_lib: Option<PathBuf>,
+}
+
+const KEY: &str = "bench-admin-key";
+
+pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+    let mut cmd = tokio::process::Command::new(std::env::current_exe()?);
+    cmd.args(["serve", "--listen", &format!("127.0.0.1:{port}"), "--data-dir"])
+        .arg(dir.path())
+        .env("FLIGHTLOG_BOOTSTRAP_KEY", KEY)
+        .env("FLIGHTLOG_LOG", "warn")
+        .stdout(std::process::Stdio::null())
+        .kill_on_drop(true);
+    if let Some(lib) = &args.chdb_lib {
+        cmd.arg("--chdb-lib").arg(lib);
+    }
+    let mut server = cmd.spawn().context("cannot start the server")?;
+    let pid = server.id().context("server pid")?;
+    let base = format!("http://127.0.0.1:{port}");
+    let http = reqwest::Client::new();
+    wait_ready(&http, &base).await?;
+    println!("flightlog bench: server pid {pid}, data in {}", dir.path().display());
+    println!("machine: {} cores", std::thread::available_parallelism().map_or(1, |n| n.get()));
+
+    for clients in [1usize, 8] {
+        let bodies = ingest_bodies(&format!("c{clients}"), args.batches, args.batch_size);
+        let bytes: usize = bodies.iter().map(Vec::len).sum();
+        let started = Instant::now();
+        let mut tasks = Vec::new();
+        for (c, chunk) in split(bodies, clients).into_iter().enumerate() {
+            let (http, url) = (http.clone(), format!("{base}/v1/steps"));
+            tasks.push(tokio::spawn(async move {
+                for body in chunk {
+                    post(&http, &url, body).await.with_context(|| format!("client {c}"))?;
+                }
+                anyhow::Ok(())
+            }));
+        }
+        for t in tasks {
+            t.await??;
+        }
+        let secs = started.elapsed().as_secs_f64();
+        let steps = args.batches * args.batch_size;
+        println!(
+            "ingest, {clients} client(s): {steps} steps ({:.0} B/step) in {secs:.2} s = {:.0} steps/s durable",
+            bytes as f64 / steps as f64,
+            steps as f64 / secs
+        );
+    }
+
+    let session = "bench-timeline";
+    for body in timeline_bodies(session, args.session_steps) {
+        post(&http, &format!("{base}/v1/steps"), body).await?;
+    }
+    let mut latencies = Vec::with_capacity(args.timeline_requests);
+    let mut seed = 0x2545_F491_4F6C_DD1Du64;
+    for _ in 0..args.timeline_requests {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        let after = seed % args.session_steps.saturating_sub(100).max(1);
+        let url = format!("{base}/v1/sessions/{session}/steps?after={after}&limit=100");
+        let started = Instant::now();
+        let resp = http.get(&url).bearer_auth(KEY).send().await?;
+        let status = resp.status();
+        let body = resp.bytes().await?;
+        latencies.push(started.elapsed());
+        if !status.is_success() {
+            bail!("timeline read failed: {status}");
+        }
+        drop(body);
+    }
+    let walk = Instant::now();
+    let mut after: Option<u64> = None;
+    let mut seen = 0;
+    loop {
+        let q = after.map_or(String::new(), |a| format!("&after={a}"));
+        let page: serde_json::Value =
+            http.get(format!("{base}/v1/sessions/{session}/steps?limit=1000{q}")).bearer_auth(KEY).send().await?.json().await?;
+        seen += page["steps"].as_array().map_or(0, Vec::len);
+        match page["next_after"].as_u64() {
+            Some(n) => after = Some(n),
+            None => break,
+        }
+    }
+    latencies.sort();
+    let pct = |p: f64| latencies[((latencies.len() as f64 * p) as usize).min(latencies.len() - 1)];
+    println!(
+        "timeline of a {}-step session, pages of 100 at random offsets ({} requests): p50 {:.1} ms, p99 {:.1} ms",
+        args.session_steps,
+        latencies.len(),
+        ms(pct(0.50)),
+        ms(pct(0.99))
+    );
+    println!("timeline, whole session in pages of 1000: {seen} steps in {:.0} ms", ms(walk.elapsed()));
+    println!("server peak RSS (VmHWM): {} MiB", peak_rss_kib(pid)? / 1024);
+
+    server.start_kill()?;
+    server.wait().await?;
+    Ok(())
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+async fn wait_ready(http: &reqwest::Client, base: &str) -> anyhow::Result<()> {
+    for _ in 0..300 {
+        if let Ok(r) = http.get(format!("{base}/healthz")).send().await {
+            if r.status().is_success() {
+                return Ok(());
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    bail!("the server did not become ready in 30 s")
+}
+
+async fn post(http: &reqwest::Client, url: &str, body: Vec<u8>) -> anyhow::Result<()> {
+    let resp = http.post(url).bearer_auth(KEY).header("content-type", "application/x-ndjson").body(body).send().await?;
+    let status = resp.status();
+    let answer: serde_json::Value = resp.json().await?;
+    if !status.is_success() || !answer["rejected"].as_array().is_some_and(Vec::is_empty) {
+        bail!("ingest refused: {status} {answer}");
+    }
+    Ok(())
+}
+
+fn split<T>(items: Vec<T>, parts: usize) -> Vec<Vec<T>> {
+    let mut out: Vec<Vec<T>> = (0..parts).map(|_| Vec::new()).collect();
+    for (i, item) in items.into_iter().enumerate() {
+        out[i % parts].push(item);
+    }
+    out
+}
+
+/// A realistic step of about 1 KB: reasoning, params, result, prompt, costs.
+fn step_line(session: &str, n: u64) -> String {
+    let v = serde_json::json!({
+        "session_id": session, "step": n,
+        "timestamp": flightlog_model::time::format_timestamp(1_767_225_600_000_000 + n as i64 * 1_000_000),
+        "agent": {"name": "loan-assistant", "version": "2.3.0"},
+        "agent_thoughts": {
+            "reasoning": format!("Step {n}: the client asked for an analysis of the quarterly report before the credit committee; \
+                                  the financial figures decide affordability, so analyse them before fetching history."),
+            "considered_tools": ["analyze_financials", "fetch_historical_data", "escalate_to_human"],
+            "chosen_tool": "analyze_financials", "confidence": 0.82},
+        "tool_execution": {"name": "analyze_financials", "params": {"report_id": n, "currency": "EUR", "period": "2025-Q4"},
+                           "result": {"profit_margin": 0.15, "risk_score": 0.3, "flags": ["seasonal", "fx_exposure"]},
+                           "status": if n % 50 == 7 { "error" } else { "ok" }, "error": null, "duration_ms": 1200},
+        "model": {"provider": "openai", "name": "gpt-4o", "version": "2024-08-06", "temperature": 0.2, "top_p": 1.0, "seed": 42, "max_tokens": 1024},
+        "prompt": {"system": "You are a careful loan assistant. Follow the bank's credit policy.",
+                   "messages": [{"role": "user", "content": "Please analyse report and recommend."}],
+                   "completion": "I will analyse the financials first, then compare with the historical data."},
+        "cost": {"input_tokens": 1250, "output_tokens": 340, "cache_read_tokens": 200, "reasoning_tokens": 0, "estimated_cost": 0.012},
+        "user_id": format!("customer-{}", n % 97), "tags": ["prod", "eu"], "metadata": {"request_id": format!("req-{session}-{n}")}
+    });
+    v.to_string()
+}
+
+fn batch_body(lines: impl Iterator<Item = String>) -> Vec<u8> {
+    lines.collect::<Vec<_>>().join("\n").into_bytes()
+}
+
+/// Batches of steps spread over many sessions of 100 steps, like many
+/// agents reporting at once.
+fn ingest_bodies(run: &str, batches: usize, size: usize) -> Vec<Vec<u8>> {
+    (0..batches)
+        .map(|b| batch_body((0..size).map(|i| {
+            let n = (b * size + i) as u64;
+            step_line(&format!("{run}-s{}", n / 100), n % 100)
+        })))
+        .collect()
+}
+
+fn timeline_bodies(session: &str, steps: u64) -> Vec<Vec<u8>> {
+    (0..steps).collect::<Vec<_>>().chunks(1000).map(|c| batch_body(c.iter().map(|n| step_line(session, *n)))).collect()
+}
+
+fn peak_rss_kib(pid: u32) -> anyhow::Result<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .context("VmHWM not found")
+}

@@ -1,0 +1,74 @@
+//! The HTTP client the CLI commands share to reach a running server.
+
+use anyhow::{Context, bail};
+use reqwest::StatusCode;
+use serde_json::Value;
+use std::time::Duration;
+
+#[derive(clap::Args, Clone)]
+pub struct ServerArgs {
+    /// Base URL of the Flightlog server.
+    #[arg(long, env = "FLIGHTLOG_URL", default_value = "http://127.0.0.1:4318")]
+    pub url: String,
+    /// API key (ingest scope for import, admin for keys).
+    #[arg(long, env = "FLIGHTLOG_KEY", hide_env_values = true)]
+    pub key: String,
+}
+
+#[derive(Clone)]
+pub struct Client {
+    http: reqwest::Client,
+    base: String,
+    key: String,
+}
+
+impl Client {
+    pub fn new(args: &ServerArgs) -> Self {
+        Self { http: reqwest::Client::new(), base: args.url.trim_end_matches('/').to_string(), key: args.key.clone() }
+    }
+
+    /// POSTs a batch of NDJSON steps. Retries while the server is
+    /// unreachable or answers 503: ingestion is idempotent, so a retry can
+    /// never create a duplicate.
+    pub async fn post_steps(&self, body: Vec<u8>) -> anyhow::Result<(StatusCode, Value)> {
+        let mut delay = Duration::from_millis(200);
+        for attempt in 1.. {
+            let sent = self
+                .http
+                .post(format!("{}/v1/steps", self.base))
+                .bearer_auth(&self.key)
+                .header("content-type", "application/x-ndjson")
+                .body(body.clone())
+                .send()
+                .await;
+            match sent {
+                Ok(r) if r.status() != StatusCode::SERVICE_UNAVAILABLE => {
+                    let status = r.status();
+                    let json = r.json().await.context("the server's answer is not JSON")?;
+                    return Ok((status, json));
+                }
+                Ok(_) | Err(_) if attempt < 6 => {
+                    tokio::time::sleep(delay).await;
+                    delay *= 2;
+                }
+                Ok(r) => bail!("server unavailable after {attempt} attempts: {}", r.text().await.unwrap_or_default()),
+                Err(e) => bail!("cannot reach {} after {attempt} attempts: {e}", self.base),
+            }
+        }
+        unreachable!()
+    }
+
+    pub async fn request(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> anyhow::Result<Value> {
+        let mut req = self.http.request(method, format!("{}{path}", self.base)).bearer_auth(&self.key);
+        if let Some(body) = body {
+            req = req.json(&body);
+        }
+        let resp = req.send().await.with_context(|| format!("cannot reach {}", self.base))?;
+        let status = resp.status();
+        let json: Value = resp.json().await.context("the server's answer is not JSON")?;
+        if !status.is_success() {
+            bail!("{status}: {}", json["error"]["message"].as_str().unwrap_or("request failed"));
+        }
+        Ok(json)
+    }
+}

@@ -1,0 +1,62 @@
+//! `flightlog`: the command line. Thin glue over the library crates:
+//! `serve` runs the recorder; `import`, `keys` and `demo` talk to it;
+//! `bench` measures it.
+
+mod bench;
+mod client;
+mod demo;
+mod import;
+mod keys;
+mod serve;
+
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+
+#[derive(Parser)]
+#[command(name = "flightlog", version, about = "The flight recorder for AI agents")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the recorder: HTTP API over embedded ClickHouse in DATA_DIR.
+    Serve(serve::ServeArgs),
+    /// Send steps from an NDJSON or CSV file to a running server (idempotent).
+    Import(import::ImportArgs),
+    /// Print realistic demo sessions as NDJSON (pipe into `import`).
+    Demo(demo::DemoArgs),
+    /// Create, list and revoke API keys on a running server.
+    Keys(keys::KeysArgs),
+    /// Measure ingest throughput, timeline latency and peak RSS.
+    Bench(bench::BenchArgs),
+}
+
+/// Where `make setup` puts libchdb; overridable for other layouts.
+pub fn default_chdb_lib() -> PathBuf {
+    let cache = std::env::var_os("FLIGHTLOG_CACHE").map(PathBuf::from).unwrap_or_else(|| {
+        PathBuf::from(std::env::var_os("HOME").unwrap_or_else(|| "/tmp".into())).join(".cache/flightlog")
+    });
+    cache.join("native/chdb-26.7.3-stable.1/libchdb.so")
+}
+
+fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("FLIGHTLOG_LOG").unwrap_or_else(|_| "info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    runtime.block_on(async {
+        match cli.command {
+            Command::Serve(args) => serve::run(args).await,
+            Command::Import(args) => import::run(args).await,
+            Command::Demo(args) => demo::run(args),
+            Command::Keys(args) => keys::run(args).await,
+            Command::Bench(args) => bench::run(args).await,
+        }
+    })
+}

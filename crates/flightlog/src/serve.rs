@@ -1,0 +1,77 @@
+//! `flightlog serve`: opens the store, starts the writer, serves HTTP, and
+//! on SIGINT/SIGTERM stops accepting, finishes in-flight requests, and lets
+//! the writer drain its queue before exiting.
+
+use crate::demo;
+use flightlog_api::auth::KeyRing;
+use flightlog_api::{AppState, router};
+use flightlog_ingest::Ingestor;
+use flightlog_model::Limits;
+use flightlog_store::Store;
+use flightlog_store::embedded::Embedded;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+#[derive(clap::Args)]
+pub struct ServeArgs {
+    /// Folder for all data (created when missing).
+    #[arg(long, env = "FLIGHTLOG_DATA_DIR", default_value = "./data")]
+    data_dir: PathBuf,
+    /// Address to listen on.
+    #[arg(long, env = "FLIGHTLOG_LISTEN", default_value = "127.0.0.1:4318")]
+    listen: SocketAddr,
+    /// Path of libchdb.so (`make setup` fetches it).
+    #[arg(long, env = "FLIGHTLOG_CHDB_LIB")]
+    chdb_lib: Option<PathBuf>,
+    /// Load demo sessions into project `default` when it has none yet.
+    #[arg(long)]
+    demo: bool,
+    /// Read connections to the embedded engine (reads run in parallel).
+    #[arg(long, default_value_t = 3)]
+    readers: usize,
+}
+
+pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
+    let lib = args.chdb_lib.clone().unwrap_or_else(crate::default_chdb_lib);
+    let engine = Embedded::open(&lib, &args.data_dir.join("clickhouse"), args.readers)?;
+    let store = Store::open(Arc::new(engine)).await?;
+    tracing::info!(store = %store.backend().describe(), "store ready");
+
+    let keys = KeyRing::load(store.clone()).await?;
+    let bootstrap = std::env::var("FLIGHTLOG_BOOTSTRAP_KEY").ok().filter(|k| !k.is_empty());
+    if let Some(generated) = keys.bootstrap(bootstrap.as_deref()).await? {
+        // Printed once, on first start only: it is stored hashed.
+        println!("Generated an admin key for project `default` (shown once, keep it):\n  {generated}");
+    }
+
+    let (ingestor, writer) = Ingestor::start(store.clone()).await?;
+    let limits = Arc::new(Limits::default());
+    if args.demo {
+        demo::load_into(&store, &ingestor, &limits).await?;
+    }
+
+    let listener = tokio::net::TcpListener::bind(args.listen).await?;
+    let addr = listener.local_addr()?;
+    tracing::info!(%addr, "flightlog listening");
+    println!("Flightlog listening on http://{addr}");
+    let state = AppState { store, ingestor, keys: Arc::new(keys), limits };
+    axum::serve(listener, router(state)).with_graceful_shutdown(shutdown_signal()).await?;
+
+    // The router, and with it every Ingestor clone, is gone: the writer
+    // commits what is still queued, then stops.
+    tracing::info!("draining the ingest queue");
+    writer.await?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("SIGTERM handler");
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term.recv() => {},
+    }
+    tracing::info!("shutdown requested; finishing in-flight requests");
+}
