@@ -6,7 +6,8 @@ use crate::AppState;
 use crate::auth::Scope;
 use crate::error::ApiError;
 use axum::Json;
-use axum::body::{Body, to_bytes};
+use axum::body::{Body, Bytes};
+use http_body_util::BodyExt;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use flightlog_decode::{BodyError, decode_body};
@@ -46,14 +47,7 @@ pub async fn ingest(
 ) -> Result<(StatusCode, Json<IngestResponse>), ApiError> {
     let principal = state.keys.authorize(&headers, Scope::Ingest)?;
     check_content_type(&headers)?;
-    let limit = state.limits.max_body_bytes;
-    let bytes = to_bytes(body, limit).await.map_err(|_| {
-        ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "too_large",
-            format!("body exceeds the limit of {limit} bytes; send smaller batches"),
-        )
-    })?;
+    let bytes = read_limited(body, state.limits.max_body_bytes).await?;
     let encoding = headers.get(header::CONTENT_ENCODING).and_then(|v| v.to_str().ok()).map(str::to_owned);
     let project = principal.project.clone();
     let limits = state.limits.clone();
@@ -106,13 +100,41 @@ fn status_of(r: &IngestResponse) -> StatusCode {
     }
 }
 
+/// Reads the body up to `limit` bytes. Past the limit it keeps reading and
+/// discarding (up to a cap) before answering 413: a client still sending
+/// would otherwise see a reset connection instead of the named limit.
+async fn read_limited(mut body: Body, limit: usize) -> Result<Bytes, ApiError> {
+    const DISCARD_CAP: usize = 256 << 20;
+    let mut buf = Vec::new();
+    let mut seen = 0usize;
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|e| ApiError::bad_request(format!("cannot read the request body: {e}")))?;
+        let Ok(data) = frame.into_data() else { continue };
+        seen += data.len();
+        if seen <= limit {
+            buf.extend_from_slice(&data);
+        } else if seen > limit + DISCARD_CAP {
+            break;
+        }
+    }
+    if seen > limit {
+        return Err(ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "too_large",
+            format!("body is larger than the limit of {limit} bytes; send smaller batches"),
+        ));
+    }
+    Ok(Bytes::from(buf))
+}
+
 fn check_content_type(headers: &HeaderMap) -> Result<(), ApiError> {
     let Some(ct) = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()) else { return Ok(()) };
     let mime = ct.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
     match mime.as_str() {
-        "application/json" | "application/x-ndjson" | "application/jsonl" | "application/jsonlines" | "text/plain" | "" => {
-            Ok(())
-        }
+        // curl -d sends form-urlencoded unless told otherwise; the body is
+        // JSON all the same, so it is not worth a refusal.
+        "application/json" | "application/x-ndjson" | "application/jsonl" | "application/jsonlines" | "text/plain"
+        | "application/x-www-form-urlencoded" | "" => Ok(()),
         other => Err(ApiError::new(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             "unsupported_media_type",

@@ -1,0 +1,38 @@
+# Two commands, each doing all of its own set-up on a fresh machine:
+#   make run    build, then serve the embedded default with demo data
+#   make test   build, then run the whole test suite (what CI runs)
+#
+# Build output and native parts live outside the checkout, in
+# $(FLIGHTLOG_CACHE), so a fresh clone reuses an earlier build.
+
+FLIGHTLOG_CACHE ?= $(HOME)/.cache/flightlog
+export FLIGHTLOG_CACHE
+export CARGO_TARGET_DIR ?= $(FLIGHTLOG_CACHE)/target
+BIN := $(CARGO_TARGET_DIR)/debug/flightlog
+export FLIGHTLOG_BIN ?= $(BIN)
+
+# `make run` prints this key and uses it for the demo; set your own for
+# anything but a local try-out.
+FLIGHTLOG_BOOTSTRAP_KEY ?= local-demo-admin-key
+DATA_DIR ?= ./data
+LISTEN ?= 127.0.0.1:4318
+
+.PHONY: run test setup build bench
+
+run: setup build
+	@echo "Admin key for this local demo: $(FLIGHTLOG_BOOTSTRAP_KEY)"
+	FLIGHTLOG_BOOTSTRAP_KEY=$(FLIGHTLOG_BOOTSTRAP_KEY) $(BIN) serve --data-dir $(DATA_DIR) --listen $(LISTEN) --demo
+
+test: setup build
+	cargo nextest run --workspace --no-fail-fast
+
+setup:
+	@scripts/setup-native.sh
+
+build:
+	cargo build --workspace --bins
+
+# Benchmarks use the release profile (not built by `make test` or CI).
+bench: setup
+	cargo build --release --bin flightlog
+	$(CARGO_TARGET_DIR)/release/flightlog bench

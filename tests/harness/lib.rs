@@ -1,0 +1,176 @@
+//! The end-to-end harness: starts the real `flightlog` binary on a data
+//! folder, waits until it answers, and talks to it over HTTP. Tests can kill
+//! it with SIGKILL and start it again on the same folder.
+//!
+//! The binary is `$FLIGHTLOG_BIN` (the Makefile sets it), else the
+//! `flightlog` next to this test's own build output.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+pub use reqwest::StatusCode;
+pub use serde_json::{Value, json};
+
+pub const ADMIN_KEY: &str = "test-admin-key";
+
+pub fn binary() -> PathBuf {
+    if let Some(bin) = std::env::var_os("FLIGHTLOG_BIN") {
+        return bin.into();
+    }
+    // target/<profile>/deps/<test> → target/<profile>/flightlog
+    let exe = std::env::current_exe().expect("test executable path");
+    let bin = exe.parent().and_then(Path::parent).expect("target dir").join("flightlog");
+    assert!(bin.exists(), "{} is missing: run `cargo build --bin flightlog` (make test does)", bin.display());
+    bin
+}
+
+pub struct Server {
+    child: Option<Child>,
+    pub base: String,
+    pub data_dir: PathBuf,
+    /// Keeps a temporary data folder alive for the server's lifetime.
+    _temp: Option<tempfile::TempDir>,
+    pub http: reqwest::Client,
+}
+
+impl Server {
+    /// A server on a fresh temporary data folder, bootstrapped with
+    /// [`ADMIN_KEY`] as the admin key of project `default`.
+    pub async fn start() -> Self {
+        let temp = tempfile::tempdir().expect("temp dir");
+        let mut s = Self::start_in(temp.path(), &[("FLIGHTLOG_BOOTSTRAP_KEY", ADMIN_KEY)]).await;
+        s._temp = Some(temp);
+        s
+    }
+
+    pub async fn start_in(data_dir: &Path, env: &[(&str, &str)]) -> Self {
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let mut cmd = Command::new(binary());
+        cmd.args(["serve", "--listen", &format!("127.0.0.1:{port}"), "--data-dir"])
+            .arg(data_dir)
+            .env("FLIGHTLOG_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit());
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let child = cmd.spawn().expect("start flightlog serve");
+        let server = Self {
+            child: Some(child),
+            base: format!("http://127.0.0.1:{port}"),
+            data_dir: data_dir.to_owned(),
+            _temp: None,
+            http: reqwest::Client::new(),
+        };
+        server.wait_ready().await;
+        server
+    }
+
+    async fn wait_ready(&self) {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while Instant::now() < deadline {
+            if let Ok(r) = self.http.get(format!("{}/healthz", self.base)).send().await {
+                if r.status().is_success() {
+                    return;
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("flightlog did not answer /healthz within 60 s");
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().expect("server running").id()
+    }
+
+    /// SIGKILL: no shutdown code runs, exactly like a crash.
+    pub fn kill9(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            child.kill().expect("SIGKILL");
+            child.wait().expect("reap");
+        }
+    }
+
+    /// SIGTERM, then waits for a clean exit; returns the exit status and
+    /// whatever the server printed on stdout.
+    pub fn terminate(&mut self) -> (std::process::ExitStatus, String) {
+        let child = self.child.take().expect("server running");
+        nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), nix::sys::signal::Signal::SIGTERM)
+            .expect("SIGTERM");
+        let out = child.wait_with_output().expect("wait");
+        (out.status, String::from_utf8_lossy(&out.stdout).into_owned())
+    }
+
+    /// POSTs a body to /v1/steps with optional extra headers.
+    pub async fn post_steps(&self, key: &str, body: impl Into<reqwest::Body>, headers: &[(&str, &str)]) -> (StatusCode, Value) {
+        let mut req = self.http.post(format!("{}/v1/steps", self.base)).bearer_auth(key).body(body);
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        let resp = req.send().await.expect("POST /v1/steps");
+        let status = resp.status();
+        (status, resp.json().await.unwrap_or(Value::Null))
+    }
+
+    pub async fn get(&self, key: &str, path: &str) -> (StatusCode, Value) {
+        let resp = self.http.get(format!("{}{path}", self.base)).bearer_auth(key).send().await.expect("GET");
+        let status = resp.status();
+        (status, resp.json().await.unwrap_or(Value::Null))
+    }
+
+    pub async fn send_json(&self, method: reqwest::Method, key: &str, path: &str, body: Value) -> (StatusCode, Value) {
+        let resp = self.http.request(method, format!("{}{path}", self.base)).bearer_auth(key).json(&body).send().await.expect("request");
+        let status = resp.status();
+        (status, resp.json().await.unwrap_or(Value::Null))
+    }
+
+    /// Creates a key through the admin API and returns it.
+    pub async fn create_key(&self, project: &str, scopes: &[&str]) -> String {
+        let (status, body) = self
+            .send_json(reqwest::Method::POST, ADMIN_KEY, "/v1/keys", json!({"project": project, "scopes": scopes, "name": "test"}))
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        body["key"].as_str().expect("key in answer").to_string()
+    }
+
+    /// Every step of a session, walking the timeline's pages.
+    pub async fn all_steps(&self, key: &str, session: &str, page: u32) -> Vec<Value> {
+        let mut out = Vec::new();
+        let mut after = String::new();
+        loop {
+            let (status, body) = self.get(key, &format!("/v1/sessions/{session}/steps?limit={page}{after}")).await;
+            if status == StatusCode::NOT_FOUND {
+                return out;
+            }
+            assert_eq!(status, StatusCode::OK, "{body}");
+            out.extend(body["steps"].as_array().unwrap().iter().cloned());
+            match body["next_after"].as_u64() {
+                Some(n) => after = format!("&after={n}"),
+                None => return out,
+            }
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.kill9();
+    }
+}
+
+/// A minimal valid step.
+pub fn step(session: &str, n: u64) -> Value {
+    json!({"session_id": session, "step": n, "timestamp": "2026-01-15T10:30:00Z"})
+}
+
+pub fn ndjson(values: &[Value]) -> String {
+    values.iter().map(Value::to_string).collect::<Vec<_>>().join("\n")
+}
+
+pub fn gzip(data: &[u8]) -> Vec<u8> {
+    use std::io::Write;
+    let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    enc.write_all(data).unwrap();
+    enc.finish().unwrap()
+}

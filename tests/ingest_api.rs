@@ -1,0 +1,149 @@
+//! POST /v1/steps through the real binary: input forms, per-record errors,
+//! idempotency, conflicts and limits.
+
+use flightlog_tests::*;
+
+#[tokio::test]
+async fn every_input_form_is_accepted() {
+    let s = Server::start().await;
+    let (status, body) = s.post_steps(ADMIN_KEY, step("one", 0).to_string(), &[("content-type", "application/json")]).await;
+    assert_eq!((status, body["accepted"].as_u64()), (StatusCode::OK, Some(1)), "{body}");
+
+    let array = json!([step("arr", 0), step("arr", 1)]).to_string();
+    let (status, body) = s.post_steps(ADMIN_KEY, array, &[]).await;
+    assert_eq!((status, body["accepted"].as_u64()), (StatusCode::OK, Some(2)), "{body}");
+
+    let lines = ndjson(&[step("nd", 0), step("nd", 1), step("nd", 2)]);
+    let (status, body) = s.post_steps(ADMIN_KEY, lines, &[("content-type", "application/x-ndjson")]).await;
+    assert_eq!((status, body["accepted"].as_u64()), (StatusCode::OK, Some(3)), "{body}");
+
+    let gz = gzip(ndjson(&[step("gz", 0), step("gz", 1)]).as_bytes());
+    let (status, body) = s.post_steps(ADMIN_KEY, gz, &[("content-encoding", "gzip")]).await;
+    assert_eq!((status, body["accepted"].as_u64()), (StatusCode::OK, Some(2)), "{body}");
+
+    for (session, n) in [("one", 1), ("arr", 2), ("nd", 3), ("gz", 2)] {
+        assert_eq!(s.all_steps(ADMIN_KEY, session, 100).await.len(), n, "session {session}");
+    }
+}
+
+#[tokio::test]
+async fn the_product_example_is_stored_with_all_its_fields() {
+    let s = Server::start().await;
+    let example = json!({
+      "session_id": "sess_123", "step": 5, "timestamp": "2026-01-15T10:30:00Z",
+      "agent": {"name": "loan-assistant", "version": "2.3.0"},
+      "agent_thoughts": {"reasoning": "The client asked for an analysis of the report...",
+                         "considered_tools": ["analyze_financials", "fetch_historical_data"], "chosen_tool": "analyze_financials", "confidence": 0.8},
+      "tool_execution": {"name": "analyze_financials", "params": {"report_id": 456}, "result": {"profit_margin": 0.15, "risk_score": 0.3},
+                         "status": "ok", "error": null, "duration_ms": 1200},
+      "model": {"provider": "openai", "name": "gpt-4o", "version": "2024-08-06", "temperature": 0.2, "top_p": 1.0, "seed": 42, "max_tokens": 1024},
+      "prompt": {"system": "...", "messages": [], "completion": "..."},
+      "cost": {"input_tokens": 1250, "output_tokens": 340, "cache_read_tokens": 0, "reasoning_tokens": 0, "estimated_cost": 0.012},
+      "user_id": "customer-77", "tags": ["prod"], "metadata": {}, "a_field_we_do_not_know": [1, 2, 3]
+    });
+    let (status, body) = s.post_steps(ADMIN_KEY, example.to_string(), &[]).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let steps = s.all_steps(ADMIN_KEY, "sess_123", 10).await;
+    assert_eq!(steps[0]["data"], example, "the stored step is the sent step, unknown fields included");
+    assert_eq!(steps[0]["content_hash"].as_str().unwrap().len(), 64);
+    let (_, summary) = s.get(ADMIN_KEY, "/v1/sessions/sess_123").await;
+    assert_eq!(summary["input_tokens"], 1250);
+    assert_eq!(summary["models"], json!(["gpt-4o"]));
+    assert_eq!(summary["users"], json!(["customer-77"]));
+}
+
+#[tokio::test]
+async fn bad_records_are_named_and_good_ones_in_the_batch_are_kept() {
+    let s = Server::start().await;
+    let mut bad_conf = step("mix", 1);
+    bad_conf["agent_thoughts"] = json!({"confidence": "high"});
+    let body = ndjson(&[step("mix", 0), json!({"step": 2, "timestamp": "2026-01-15T10:30:00Z"}), bad_conf])
+        + "\n{this is not json\n"
+        + &step("mix", 3).to_string();
+    let (status, answer) = s.post_steps(ADMIN_KEY, body, &[]).await;
+    assert_eq!(status, StatusCode::OK, "partial success: {answer}");
+    assert_eq!(answer["accepted"], 2);
+    let rejected = answer["rejected"].as_array().unwrap();
+    let summary: Vec<(u64, &str)> =
+        rejected.iter().map(|r| (r["index"].as_u64().unwrap(), r["field"].as_str().unwrap())).collect();
+    assert_eq!(summary, [(1, "session_id"), (2, "agent_thoughts.confidence"), (3, "(record)")]);
+    assert_eq!(rejected[1]["session_id"], "mix");
+    assert_eq!(rejected[1]["step"], 1);
+    assert!(rejected[1]["reason"].as_str().unwrap().contains("must be a number"));
+    assert!(rejected[2]["reason"].as_str().unwrap().contains("line 4"));
+    let stored: Vec<u64> = s.all_steps(ADMIN_KEY, "mix", 10).await.iter().map(|x| x["step"].as_u64().unwrap()).collect();
+    assert_eq!(stored, [0, 3]);
+
+    let (status, answer) = s.post_steps(ADMIN_KEY, json!({"session_id": "x", "step": -4}).to_string(), &[]).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "all records invalid: {answer}");
+}
+
+#[tokio::test]
+async fn retried_batch_creates_no_duplicates_and_a_changed_resend_is_refused() {
+    let s = Server::start().await;
+    let batch = ndjson(&(0..20).map(|n| step("retry", n)).collect::<Vec<_>>());
+    let (_, first) = s.post_steps(ADMIN_KEY, batch.clone(), &[]).await;
+    assert_eq!((first["accepted"].as_u64(), first["duplicates"].as_u64()), (Some(20), Some(0)));
+    // Same content, different key order and spacing: still the same step.
+    let reordered: String = (0..20)
+        .map(|n| format!("{{ \"timestamp\": \"2026-01-15T10:30:00Z\",  \"step\": {n}, \"session_id\": \"retry\" }}\n"))
+        .collect();
+    for body in [batch, reordered] {
+        let (status, again) = s.post_steps(ADMIN_KEY, body, &[]).await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!((again["accepted"].as_u64(), again["duplicates"].as_u64()), (Some(0), Some(20)), "{again}");
+    }
+    assert_eq!(s.all_steps(ADMIN_KEY, "retry", 1000).await.len(), 20);
+
+    let mut changed = step("retry", 3);
+    changed["agent_thoughts"] = json!({"reasoning": "rewritten history"});
+    let (status, answer) = s.post_steps(ADMIN_KEY, changed.to_string(), &[]).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{answer}");
+    assert_eq!(answer["rejected"][0]["code"], "conflict");
+    let stored = s.all_steps(ADMIN_KEY, "retry", 1000).await;
+    assert_eq!(stored[3]["data"], step("retry", 3), "the first version is kept");
+}
+
+#[tokio::test]
+async fn limits_are_enforced_and_named() {
+    let s = Server::start().await;
+    let too_many = ndjson(&(0..10_001).map(|n| step("lim", n)).collect::<Vec<_>>());
+    let (status, answer) = s.post_steps(ADMIN_KEY, too_many, &[]).await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
+    assert!(answer["error"]["message"].as_str().unwrap().contains("limit is 10000 records"), "{answer}");
+
+    let huge = vec![b' '; 33 << 20];
+    let (status, answer) = s.post_steps(ADMIN_KEY, huge, &[]).await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
+    assert!(answer["error"]["message"].as_str().unwrap().contains("limit of 33554432 bytes"), "{answer}");
+
+    let bomb = gzip(&vec![b' '; 200 << 20]);
+    let (status, answer) = s.post_steps(ADMIN_KEY, bomb, &[("content-encoding", "gzip")]).await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE, "{answer}");
+    assert!(answer["error"]["message"].as_str().unwrap().contains("decompressed"), "{answer}");
+
+    let mut long = step("lim", 0);
+    long["agent_thoughts"] = json!({"reasoning": "x".repeat((1 << 20) + 1)});
+    let (status, answer) = s.post_steps(ADMIN_KEY, ndjson(&[long, step("lim", 1)]), &[]).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(answer["rejected"][0]["field"], "agent_thoughts.reasoning");
+    assert!(answer["rejected"][0]["reason"].as_str().unwrap().contains("limit is 1048576 bytes"));
+    assert_eq!(answer["accepted"], 1);
+}
+
+#[tokio::test]
+async fn malformed_bodies_get_a_clear_4xx() {
+    let s = Server::start().await;
+    let cases: [(&[u8], &[(&str, &str)], StatusCode, &str); 5] = [
+        (b"[{\"session_id\": ", &[], StatusCode::BAD_REQUEST, "not valid JSON"),
+        (b"not gzip at all", &[("content-encoding", "gzip")], StatusCode::BAD_REQUEST, "not valid gzip"),
+        (b"{}", &[("content-encoding", "br")], StatusCode::BAD_REQUEST, "Content-Encoding"),
+        (b"a,b\n1,2", &[("content-type", "text/csv")], StatusCode::UNSUPPORTED_MEDIA_TYPE, "text/csv"),
+        (b"   ", &[], StatusCode::BAD_REQUEST, "empty"),
+    ];
+    for (body, headers, want, says) in cases {
+        let (status, answer) = s.post_steps(ADMIN_KEY, body.to_vec(), headers).await;
+        assert_eq!(status, want, "{answer}");
+        assert!(answer["error"]["message"].as_str().unwrap().contains(says), "{answer}");
+    }
+}
