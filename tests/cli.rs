@@ -1,0 +1,99 @@
+//! The command line against a real server: import (NDJSON and CSV, with
+//! re-runs), demo piped into import, and key management.
+
+use flightlog_tests::*;
+use std::process::Command;
+
+fn flightlog(server: &Server, key: &str, args: &[&str]) -> std::process::Output {
+    Command::new(binary())
+        .args(args)
+        .env("FLIGHTLOG_URL", &server.base)
+        .env("FLIGHTLOG_KEY", key)
+        .env("FLIGHTLOG_LOG", "warn")
+        .output()
+        .expect("run flightlog")
+}
+
+fn stdout(out: &std::process::Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[tokio::test]
+async fn import_of_ndjson_is_idempotent_on_rerun() {
+    let s = Server::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("steps.ndjson");
+    let lines = ndjson(&(0..2500).map(|n| step(&format!("imp-{}", n / 500), n % 500)).collect::<Vec<_>>());
+    std::fs::write(&file, lines + "\n\n").unwrap();
+
+    let first = flightlog(&s, ADMIN_KEY, &["import", file.to_str().unwrap()]);
+    assert!(first.status.success(), "{}", String::from_utf8_lossy(&first.stderr));
+    assert!(stdout(&first).contains("2500 accepted, 0 already stored, 0 rejected"), "{}", stdout(&first));
+    let again = flightlog(&s, ADMIN_KEY, &["import", file.to_str().unwrap()]);
+    assert!(stdout(&again).contains("0 accepted, 2500 already stored, 0 rejected"), "{}", stdout(&again));
+    assert_eq!(s.all_steps(ADMIN_KEY, "imp-3", 1000).await.len(), 500);
+}
+
+#[tokio::test]
+async fn import_of_csv_maps_columns_and_reports_bad_lines() {
+    let s = Server::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("steps.csv");
+    std::fs::write(
+        &file,
+        "session_id,step,timestamp,agent_name,chosen_tool,tool_params,input_tokens,tags\n\
+         csv-1,0,2026-01-15T10:30:00Z,bot,send_email,\"{\"\"to\"\":\"\"a@b.c\"\"}\",120,prod;eu\n\
+         csv-1,1,not-a-time,bot,,,,\n\
+         csv-1,2,2026-01-15T10:31:00Z,bot,,,,\n",
+    )
+    .unwrap();
+    let out = flightlog(&s, ADMIN_KEY, &["import", file.to_str().unwrap()]);
+    assert!(!out.status.success(), "a rejected line makes the import fail");
+    let text = stdout(&out);
+    assert!(text.contains("2 accepted, 0 already stored, 1 rejected"), "{text}");
+    assert!(text.contains("line 3: timestamp"), "the file's line is named: {text}");
+    let steps = s.all_steps(ADMIN_KEY, "csv-1", 10).await;
+    assert_eq!(steps[0]["data"]["tool_execution"], json!({"params": {"to": "a@b.c"}}));
+    assert_eq!(steps[0]["data"]["agent_thoughts"]["chosen_tool"], "send_email");
+    assert_eq!(steps[0]["data"]["cost"]["input_tokens"], 120);
+    assert_eq!(steps[0]["data"]["tags"], json!(["prod", "eu"]));
+}
+
+#[tokio::test]
+async fn demo_output_imports_cleanly_and_has_the_failure_patterns() {
+    let s = Server::start().await;
+    let demo = Command::new(binary()).args(["demo", "--sessions", "2"]).output().unwrap();
+    assert!(demo.status.success());
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("demo.ndjson");
+    std::fs::write(&file, &demo.stdout).unwrap();
+    let out = flightlog(&s, ADMIN_KEY, &["import", file.to_str().unwrap()]);
+    assert!(out.status.success(), "{}{}", stdout(&out), String::from_utf8_lossy(&out.stderr));
+    let (_, failed) = s.get(ADMIN_KEY, "/v1/sessions?status=failed&limit=100").await;
+    assert!(!failed["sessions"].as_array().unwrap().is_empty());
+    let emails = s.all_steps(ADMIN_KEY, "support-dup-email", 100).await;
+    assert_eq!(emails.len(), 5);
+    assert!(emails.iter().all(|e| e["data"]["tool_execution"]["params"] == emails[0]["data"]["tool_execution"]["params"]));
+    assert_eq!(s.all_steps(ADMIN_KEY, "pipeline-long", 1000).await.len(), 2000);
+}
+
+#[tokio::test]
+async fn keys_can_be_created_listed_and_revoked_from_the_cli() {
+    let s = Server::start().await;
+    let out = flightlog(&s, ADMIN_KEY, &["keys", "create", "--project", "team-a", "--scopes", "ingest,read", "--name", "ci"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let created: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let key = created["key"].as_str().unwrap();
+    assert_eq!(s.post_steps(key, step("team", 0).to_string(), &[]).await.0, StatusCode::OK);
+
+    let listed: Value = serde_json::from_slice(&flightlog(&s, ADMIN_KEY, &["keys", "list"]).stdout).unwrap();
+    assert!(listed["keys"].as_array().unwrap().iter().any(|k| k["project"] == "team-a" && k["name"] == "ci"));
+
+    let id = created["key_id"].as_str().unwrap();
+    assert!(flightlog(&s, ADMIN_KEY, &["keys", "revoke", id]).status.success());
+    assert_eq!(s.post_steps(key, step("team", 1).to_string(), &[]).await.0, StatusCode::UNAUTHORIZED);
+
+    let refused = flightlog(&s, key, &["keys", "list"]);
+    assert!(!refused.status.success());
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("401"));
+}
