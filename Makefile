@@ -34,5 +34,5 @@ build:
 
 # Benchmarks use the release profile (not built by `make test` or CI).
 bench: setup
-	cargo build --release --bin flightlog
+	cargo build --release -p flightlog --bin flightlog
 	$(CARGO_TARGET_DIR)/release/flightlog bench

@@ -118,6 +118,7 @@ impl Writer {
     }
 
     async fn commit(&mut self, group: Vec<Submission>) {
+        let started = std::time::Instant::now();
         let decided = match self.decide(&group).await {
             Ok(d) => d,
             Err(e) => return self.fail(group, e).await,
@@ -128,6 +129,7 @@ impl Writer {
             .flat_map(|(sub, outcomes)| sub.steps.iter().zip(outcomes).filter(|(_, o)| **o == Outcome::Accepted))
             .map(|(step, _)| step)
             .collect();
+        let decided_in = started.elapsed();
         if !accepted.is_empty() {
             let received_at = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_micros() as i64);
             if let Err(e) = self.store.insert_steps(&accepted, self.next_log_index, received_at).await {
@@ -137,6 +139,13 @@ impl Writer {
             self.stats.next_log_index.store(self.next_log_index, Ordering::Relaxed);
         }
         self.stats.group_commits.fetch_add(1, Ordering::Relaxed);
+        tracing::debug!(
+            requests = group.len(),
+            accepted = accepted.len(),
+            decide_ms = decided_in.as_secs_f64() * 1e3,
+            insert_ms = (started.elapsed() - decided_in).as_secs_f64() * 1e3,
+            "group commit"
+        );
         for (sub, outcomes) in group.into_iter().zip(decided) {
             for o in &outcomes {
                 let counter = match o {

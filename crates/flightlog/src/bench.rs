@@ -35,7 +35,8 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     cmd.args(["serve", "--listen", &format!("127.0.0.1:{port}"), "--data-dir"])
         .arg(dir.path())
         .env("FLIGHTLOG_BOOTSTRAP_KEY", KEY)
-        .env("FLIGHTLOG_LOG", "warn")
+        // FLIGHTLOG_BENCH_LOG=flightlog_ingest=debug shows each group commit.
+        .env("FLIGHTLOG_LOG", std::env::var("FLIGHTLOG_BENCH_LOG").unwrap_or_else(|_| "warn".into()))
         .stdout(std::process::Stdio::null())
         .kill_on_drop(true);
     if let Some(lib) = &args.chdb_lib {
