@@ -25,6 +25,22 @@ use std::path::{Path, PathBuf};
 
 pub use ffi::Api;
 
+/// The chDB release `scripts/setup-native.sh` fetches and pins.
+pub const PINNED_VERSION: &str = "26.7.3-stable.1";
+
+/// Where libchdb is looked for: `$FLIGHTLOG_CHDB_LIB` if set, else where
+/// `make setup` puts it: `$FLIGHTLOG_CACHE` (default `~/.cache/flightlog`)
+/// `/native/chdb-<version>/libchdb.so`.
+pub fn default_library_path() -> PathBuf {
+    if let Some(path) = std::env::var_os("FLIGHTLOG_CHDB_LIB") {
+        return path.into();
+    }
+    let cache = std::env::var_os("FLIGHTLOG_CACHE").map(PathBuf::from).unwrap_or_else(|| {
+        PathBuf::from(std::env::var_os("HOME").unwrap_or_else(|| "/tmp".into())).join(".cache/flightlog")
+    });
+    cache.join(format!("native/chdb-{PINNED_VERSION}/libchdb.so"))
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     #[error("cannot load libchdb from {path}: {reason} (run `make setup` to fetch it, or set FLIGHTLOG_CHDB_LIB)")]

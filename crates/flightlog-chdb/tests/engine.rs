@@ -1,13 +1,9 @@
 //! Drives the real libchdb: these tests need `make setup` to have fetched it.
 
 use flightlog_chdb::Library;
-use std::path::PathBuf;
 
 fn lib() -> Library {
-    let path = std::env::var_os("FLIGHTLOG_CHDB_LIB").map(PathBuf::from).unwrap_or_else(|| {
-        PathBuf::from(std::env::var("HOME").unwrap()).join(".cache/flightlog/native/chdb-26.7.3-stable.1/libchdb.so")
-    });
-    Library::open(&path).expect("libchdb loads")
+    Library::open(&flightlog_chdb::default_library_path()).expect("libchdb loads (run `make setup`)")
 }
 
 #[test]

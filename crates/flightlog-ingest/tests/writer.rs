@@ -2,17 +2,10 @@
 
 use flightlog_ingest::{Ingestor, Outcome};
 use flightlog_model::{Limits, step_from_json};
-use flightlog_store::embedded::Embedded;
+use flightlog_store::embedded::{Embedded, default_library_path};
 use flightlog_store::{EncodedStep, Store};
 use serde_json::json;
-use std::path::PathBuf;
 use std::sync::Arc;
-
-fn chdb_lib() -> PathBuf {
-    std::env::var_os("FLIGHTLOG_CHDB_LIB").map(PathBuf::from).unwrap_or_else(|| {
-        PathBuf::from(std::env::var("HOME").unwrap()).join(".cache/flightlog/native/chdb-26.7.3-stable.1/libchdb.so")
-    })
-}
 
 fn step(session: &str, n: u64, text: &str) -> EncodedStep {
     let v = json!({"session_id": session, "step": n, "timestamp": "2026-01-15T10:30:00Z",
@@ -23,7 +16,7 @@ fn step(session: &str, n: u64, text: &str) -> EncodedStep {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_retries_of_one_step_are_accepted_once() {
     let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(Arc::new(Embedded::open(&chdb_lib(), dir.path(), 2).unwrap())).await.unwrap();
+    let store = Store::open(Arc::new(Embedded::open(&default_library_path(), dir.path(), 2).unwrap())).await.unwrap();
     let (ingestor, writer) = Ingestor::start(store.clone()).await.unwrap();
 
     let tasks: Vec<_> = (0..8)
@@ -54,7 +47,7 @@ async fn concurrent_retries_of_one_step_are_accepted_once() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_changed_resend_is_a_conflict_and_the_first_version_stays() {
     let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(Arc::new(Embedded::open(&chdb_lib(), dir.path(), 2).unwrap())).await.unwrap();
+    let store = Store::open(Arc::new(Embedded::open(&default_library_path(), dir.path(), 2).unwrap())).await.unwrap();
     let (ingestor, _writer) = Ingestor::start(store.clone()).await.unwrap();
 
     let first = ingestor.submit("p".into(), vec![step("s", 1, "original"), step("s", 1, "edited in the same batch")]).await;

@@ -7,6 +7,7 @@
 
 use crate::clickhouse::{ClickHouse, Params, StoreError};
 use async_trait::async_trait;
+pub use flightlog_chdb::default_library_path;
 use flightlog_chdb::{Connection, Library};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};

@@ -1,20 +1,14 @@
 //! The store's SQL, proven against the embedded engine (real chDB).
 
 use flightlog_model::{Limits, step_from_json};
-use flightlog_store::embedded::Embedded;
+use flightlog_store::embedded::{Embedded, default_library_path};
 use flightlog_store::{EncodedStep, SessionFilter, SessionSort, Store};
 use serde_json::json;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 
-fn chdb_lib() -> PathBuf {
-    std::env::var_os("FLIGHTLOG_CHDB_LIB").map(PathBuf::from).unwrap_or_else(|| {
-        PathBuf::from(std::env::var("HOME").unwrap()).join(".cache/flightlog/native/chdb-26.7.3-stable.1/libchdb.so")
-    })
-}
-
 async fn open(dir: &Path) -> Store {
-    Store::open(Arc::new(Embedded::open(&chdb_lib(), dir, 2).unwrap())).await.unwrap()
+    Store::open(Arc::new(Embedded::open(&default_library_path(), dir, 2).unwrap())).await.unwrap()
 }
 
 fn step(session: &str, n: u64, extra: serde_json::Value) -> EncodedStep {

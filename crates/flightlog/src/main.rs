@@ -10,7 +10,6 @@ mod keys;
 mod serve;
 
 use clap::{Parser, Subcommand};
-use std::path::PathBuf;
 
 #[derive(Parser)]
 #[command(name = "flightlog", version, about = "The flight recorder for AI agents")]
@@ -31,14 +30,6 @@ enum Command {
     Keys(keys::KeysArgs),
     /// Measure ingest throughput, timeline latency and peak RSS.
     Bench(bench::BenchArgs),
-}
-
-/// Where `make setup` puts libchdb; overridable for other layouts.
-pub fn default_chdb_lib() -> PathBuf {
-    let cache = std::env::var_os("FLIGHTLOG_CACHE").map(PathBuf::from).unwrap_or_else(|| {
-        PathBuf::from(std::env::var_os("HOME").unwrap_or_else(|| "/tmp".into())).join(".cache/flightlog")
-    });
-    cache.join("native/chdb-26.7.3-stable.1/libchdb.so")
 }
 
 fn main() -> anyhow::Result<()> {

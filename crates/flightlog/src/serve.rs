@@ -21,7 +21,7 @@ pub struct ServeArgs {
     /// Address to listen on.
     #[arg(long, env = "FLIGHTLOG_LISTEN", default_value = "127.0.0.1:4318")]
     listen: SocketAddr,
-    /// Path of libchdb.so (`make setup` fetches it).
+    /// Path of libchdb.so (default: where `make setup` puts it).
     #[arg(long, env = "FLIGHTLOG_CHDB_LIB")]
     chdb_lib: Option<PathBuf>,
     /// Load demo sessions into project `default` when it has none yet.
@@ -33,7 +33,7 @@ pub struct ServeArgs {
 }
 
 pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
-    let lib = args.chdb_lib.clone().unwrap_or_else(crate::default_chdb_lib);
+    let lib = args.chdb_lib.clone().unwrap_or_else(flightlog_store::embedded::default_library_path);
     let engine = Embedded::open(&lib, &args.data_dir.join("clickhouse"), args.readers)?;
     let store = Store::open(Arc::new(engine)).await?;
     tracing::info!(store = %store.backend().describe(), "store ready");
