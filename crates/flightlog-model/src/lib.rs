@@ -10,10 +10,14 @@
 //! - [`canonical`]: the canonical JSON form and the content hash that makes
 //!   retries idempotent.
 //! - [`time`]: RFC 3339 in the API, microseconds inside.
+//! - [`integrity`]: field hashes and step hashes (erasure-proof), session chains.
+//! - [`merkle`]: the RFC 6962 Merkle log of accepted steps, and its proofs.
 //! - [`limits`]: every size and count a client controls has a limit.
 
 pub mod canonical;
+pub mod integrity;
 pub mod limits;
+pub mod merkle;
 pub mod step;
 pub mod time;
 pub mod validate;

@@ -1,0 +1,193 @@
+//! What a step's hash commits to, and how erasure keeps it provable.
+//!
+//! A step (its canonical JSON object) is split into **fields**: each
+//! top-level key, and for a top-level value that is a non-empty object,
+//! each of its keys one level down. A field's **path** is the canonical
+//! JSON array of its keys (`["prompt","completion"]`), so a key with a dot
+//! in it can never be confused with a nested one.
+//!
+//! ```text
+//! field_hash = SHA-256("flightlog/field/v1" 0x00 path 0x00 canonical(value))
+//! step_hash  = SHA-256("flightlog/step/v1" 0x00 (path 0x00 field_hash)*)   paths sorted bytewise
+//! ```
+//!
+//! Because the step hash commits to field hashes rather than raw bytes, a
+//! GDPR erasure can remove a field's content (its value becomes null) while
+//! keeping its field hash: the step hash, and with it the session chain and
+//! the Merkle log, still verify, and the verifier reports the field as
+//! erased. Only [`ERASABLE`] fields can be erased.
+
+use crate::canonical::to_canonical_json;
+use crate::merkle::Hash;
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+use std::collections::BTreeMap;
+
+/// The personal content a GDPR request may erase.
+pub const ERASABLE: [&[&str]; 5] = [
+    &["prompt", "system"],
+    &["prompt", "messages"],
+    &["prompt", "completion"],
+    &["tool_execution", "params"],
+    &["tool_execution", "result"],
+];
+
+/// The path of a field, as its canonical JSON array of keys.
+pub fn path_of(keys: &[&str]) -> String {
+    to_canonical_json(&Value::Array(keys.iter().map(|k| Value::String((*k).to_string())).collect()))
+}
+
+pub fn field_hash(path: &str, value: &Value) -> Hash {
+    let mut h = Sha256::new();
+    h.update(b"flightlog/field/v1\0");
+    h.update(path.as_bytes());
+    h.update([0]);
+    h.update(to_canonical_json(value).as_bytes());
+    h.finalize().into()
+}
+
+/// Every field of a step with its value, keyed by path (sorted bytewise).
+pub fn fields(step: &Value) -> BTreeMap<String, &Value> {
+    let mut out = BTreeMap::new();
+    if let Value::Object(top) = step {
+        for (key, value) in top {
+            match value {
+                Value::Object(inner) if !inner.is_empty() => {
+                    for (sub, v) in inner {
+                        out.insert(path_of(&[key, sub]), v);
+                    }
+                }
+                _ => {
+                    out.insert(path_of(&[key]), value);
+                }
+            }
+        }
+    }
+    out
+}
+
+/// The step hash from field hashes, in path order.
+pub fn step_hash_of(field_hashes: &BTreeMap<String, Hash>) -> Hash {
+    let mut h = Sha256::new();
+    h.update(b"flightlog/step/v1\0");
+    for (path, fh) in field_hashes {
+        h.update(path.as_bytes());
+        h.update([0]);
+        h.update(fh);
+    }
+    h.finalize().into()
+}
+
+/// The hash of an intact step.
+pub fn step_hash(step: &Value) -> Hash {
+    step_hash_of(&fields(step).into_iter().map(|(p, v)| (p.clone(), field_hash(&p, v))).collect())
+}
+
+/// Erases `paths` from a step: their values become null, and their field
+/// hashes are returned so the step hash can still be recomputed. Paths that
+/// are absent or already null are skipped.
+pub fn erase(step: &mut Value, paths: &[&[&str]]) -> BTreeMap<String, Hash> {
+    let mut kept = BTreeMap::new();
+    for keys in paths {
+        let path = path_of(keys);
+        let mut slot = Some(&mut *step);
+        for k in *keys {
+            slot = slot.and_then(|v| v.get_mut(*k));
+        }
+        // A null value has nothing left to erase (it may have been erased
+        // before, and its real hash is already kept by the caller).
+        if let Some(v) = slot.filter(|v| !v.is_null()) {
+            kept.insert(path, field_hash(&path_of(keys), v));
+            *v = Value::Null;
+        }
+    }
+    kept
+}
+
+/// Recomputes the hash of a stored step whose `erased` fields were removed:
+/// their stored hashes stand in for their content. An erased field whose
+/// value is not null any more is content that came back after erasure,
+/// which the caller reports; its stored hash is used all the same.
+pub fn stored_step_hash(step: &Value, erased: &BTreeMap<String, Hash>) -> Hash {
+    let mut hashes: BTreeMap<String, Hash> =
+        fields(step).into_iter().map(|(p, v)| (p.clone(), field_hash(&p, v))).collect();
+    for (path, hash) in erased {
+        hashes.insert(path.clone(), *hash);
+    }
+    step_hash_of(&hashes)
+}
+
+/// Where a session's hash chain starts.
+pub fn chain_seed(project: &str, session_id: &str) -> Hash {
+    let mut h = Sha256::new();
+    h.update(b"flightlog/session/v1\0");
+    h.update(project.as_bytes());
+    h.update([0]);
+    h.update(session_id.as_bytes());
+    h.finalize().into()
+}
+
+/// One link of a session's chain: each accepted step extends the previous.
+pub fn chain_next(previous: &Hash, step_hash: &Hash) -> Hash {
+    let mut h = Sha256::new();
+    h.update(previous);
+    h.update(step_hash);
+    h.finalize().into()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn example() -> Value {
+        json!({"session_id": "s", "step": 1, "timestamp": "2026-01-15T10:30:00Z",
+               "prompt": {"system": "be careful", "completion": "I will."},
+               "tool_execution": {"name": "send_email", "params": {"to": "a@b.c"}}, "metadata": {}})
+    }
+
+    #[test]
+    fn any_change_changes_the_step_hash() {
+        let base = step_hash(&example());
+        let mut edited = example();
+        edited["tool_execution"]["params"]["to"] = json!("x@y.z");
+        assert_ne!(step_hash(&edited), base);
+        let mut added = example();
+        added["user_id"] = json!("u");
+        assert_ne!(step_hash(&added), base);
+        let mut removed = example();
+        removed.as_object_mut().unwrap().remove("metadata");
+        assert_ne!(step_hash(&removed), base, "an empty object still counts as a field");
+    }
+
+    #[test]
+    fn a_dotted_key_is_not_a_nested_one() {
+        assert_ne!(step_hash(&json!({"a.b": 1})), step_hash(&json!({"a": {"b": 1}})));
+        assert_eq!(path_of(&["a.b"]), r#"["a.b"]"#);
+    }
+
+    #[test]
+    fn erasure_keeps_the_hash_and_removes_the_content() {
+        let original = step_hash(&example());
+        let mut step = example();
+        let kept = erase(&mut step, &ERASABLE);
+        assert_eq!(step["prompt"]["completion"], Value::Null);
+        assert_eq!(step["tool_execution"]["params"], Value::Null);
+        assert!(!step.to_string().contains("a@b.c"));
+        assert_eq!(kept.len(), 3, "only the fields present are erased");
+        assert_eq!(stored_step_hash(&step, &kept), original);
+        // Erasing twice keeps the first (real) field hashes.
+        let again = erase(&mut step, &ERASABLE);
+        assert!(again.is_empty());
+        step["prompt"]["completion"] = json!("forged");
+        assert_eq!(stored_step_hash(&step, &kept), original, "the stored hash decides; content is checked by the caller");
+    }
+
+    #[test]
+    fn chains_depend_on_order() {
+        let (a, b) = ([1u8; 32], [2u8; 32]);
+        let seed = chain_seed("p", "s");
+        assert_ne!(chain_next(&chain_next(&seed, &a), &b), chain_next(&chain_next(&seed, &b), &a));
+        assert_ne!(chain_seed("p", "s"), chain_seed("q", "s"));
+    }
+}

@@ -1,0 +1,256 @@
+//! The log of accepted steps as a Merkle tree, hashed as in Certificate
+//! Transparency (RFC 6962 §2.1, RFC 9162 §2.1): leaves are
+//! `SHA-256(0x00 || step_hash)`, interior nodes `SHA-256(0x01 || left ||
+//! right)`, and a tree of n leaves splits at the largest power of two
+//! below n. Proofs follow RFC 6962's PATH and PROOF; verification follows
+//! RFC 9162 §2.1.3.2 and §2.1.4.2 step by step.
+
+use sha2::{Digest, Sha256};
+
+pub type Hash = [u8; 32];
+
+pub fn leaf_hash(step_hash: &Hash) -> Hash {
+    let mut h = Sha256::new();
+    h.update([0u8]);
+    h.update(step_hash);
+    h.finalize().into()
+}
+
+pub fn node_hash(left: &Hash, right: &Hash) -> Hash {
+    let mut h = Sha256::new();
+    h.update([1u8]);
+    h.update(left);
+    h.update(right);
+    h.finalize().into()
+}
+
+/// The root of the empty tree: SHA-256 of nothing.
+pub fn empty_root() -> Hash {
+    Sha256::digest([]).into()
+}
+
+/// Largest power of two strictly below n (n ≥ 2).
+fn split(n: usize) -> usize {
+    debug_assert!(n >= 2);
+    1 << (usize::BITS - 1 - (n - 1).leading_zeros())
+}
+
+/// MTH(D[n]) over leaf hashes.
+pub fn root(leaves: &[Hash]) -> Hash {
+    match leaves.len() {
+        0 => empty_root(),
+        1 => leaves[0],
+        n => {
+            let k = split(n);
+            node_hash(&root(&leaves[..k]), &root(&leaves[k..]))
+        }
+    }
+}
+
+/// The right edge of a growing tree: the roots of its perfect subtrees,
+/// largest first. Appending is amortised O(1) and the state is O(log n), so
+/// the server keeps the current root without holding every leaf.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Frontier {
+    size: u64,
+    /// (height, subtree root); heights strictly decrease along the vector.
+    peaks: Vec<(u32, Hash)>,
+}
+
+impl Frontier {
+    pub fn push(&mut self, leaf: Hash) {
+        self.peaks.push((0, leaf));
+        self.size += 1;
+        while self.peaks.len() >= 2 {
+            let (h2, right) = self.peaks[self.peaks.len() - 1];
+            let (h1, left) = self.peaks[self.peaks.len() - 2];
+            if h1 != h2 {
+                break;
+            }
+            self.peaks.truncate(self.peaks.len() - 2);
+            self.peaks.push((h1 + 1, node_hash(&left, &right)));
+        }
+    }
+
+    pub fn size(&self) -> u64 {
+        self.size
+    }
+
+    pub fn root(&self) -> Hash {
+        let mut peaks = self.peaks.iter().rev();
+        let Some((_, last)) = peaks.next() else { return empty_root() };
+        peaks.fold(*last, |acc, (_, left)| node_hash(left, &acc))
+    }
+}
+
+/// RFC 6962 PATH(m, D[n]): the audit path of leaf `index`.
+pub fn inclusion_proof(index: usize, leaves: &[Hash]) -> Vec<Hash> {
+    let n = leaves.len();
+    assert!(index < n, "leaf {index} is not in a tree of {n}");
+    if n == 1 {
+        return Vec::new();
+    }
+    let k = split(n);
+    let (mut path, sibling) = if index < k {
+        (inclusion_proof(index, &leaves[..k]), root(&leaves[k..]))
+    } else {
+        (inclusion_proof(index - k, &leaves[k..]), root(&leaves[..k]))
+    };
+    path.push(sibling);
+    path
+}
+
+/// RFC 9162 §2.1.3.2.
+pub fn verify_inclusion(index: u64, size: u64, leaf: &Hash, proof: &[Hash], expected_root: &Hash) -> bool {
+    if index >= size {
+        return false;
+    }
+    let (mut f, mut s, mut r) = (index, size - 1, *leaf);
+    for p in proof {
+        if s == 0 {
+            return false;
+        }
+        if f & 1 == 1 || f == s {
+            r = node_hash(p, &r);
+            while f & 1 == 0 && f != 0 {
+                f >>= 1;
+                s >>= 1;
+            }
+        } else {
+            r = node_hash(&r, p);
+        }
+        f >>= 1;
+        s >>= 1;
+    }
+    s == 0 && r == *expected_root
+}
+
+/// RFC 6962 PROOF(m, D[n]): shows the tree of the first m leaves is a prefix
+/// of the tree of all n.
+pub fn consistency_proof(m: usize, leaves: &[Hash]) -> Vec<Hash> {
+    assert!(m >= 1 && m <= leaves.len(), "consistency needs 1 <= m <= n");
+    subproof(m, leaves, true)
+}
+
+fn subproof(m: usize, leaves: &[Hash], whole: bool) -> Vec<Hash> {
+    let n = leaves.len();
+    if m == n {
+        return if whole { Vec::new() } else { vec![root(leaves)] };
+    }
+    let k = split(n);
+    let (mut proof, extra) = if m <= k {
+        (subproof(m, &leaves[..k], whole), root(&leaves[k..]))
+    } else {
+        (subproof(m - k, &leaves[k..], false), root(&leaves[..k]))
+    };
+    proof.push(extra);
+    proof
+}
+
+/// RFC 9162 §2.1.4.2.
+pub fn verify_consistency(m: u64, n: u64, root_m: &Hash, root_n: &Hash, proof: &[Hash]) -> bool {
+    if m == 0 || m > n {
+        return false;
+    }
+    if m == n {
+        return proof.is_empty() && root_m == root_n;
+    }
+    if proof.is_empty() {
+        return false;
+    }
+    let mut path: Vec<Hash> = Vec::with_capacity(proof.len() + 1);
+    if m.is_power_of_two() {
+        path.push(*root_m);
+    }
+    path.extend_from_slice(proof);
+    let (mut f, mut s) = (m - 1, n - 1);
+    while f & 1 == 1 {
+        f >>= 1;
+        s >>= 1;
+    }
+    let (mut fr, mut sr) = (path[0], path[0]);
+    for c in &path[1..] {
+        if s == 0 {
+            return false;
+        }
+        if f & 1 == 1 || f == s {
+            fr = node_hash(c, &fr);
+            sr = node_hash(c, &sr);
+            while f & 1 == 0 && f != 0 {
+                f >>= 1;
+                s >>= 1;
+            }
+        } else {
+            sr = node_hash(&sr, c);
+        }
+        f >>= 1;
+        s >>= 1;
+    }
+    s == 0 && fr == *root_m && sr == *root_n
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn leaves(n: usize) -> Vec<Hash> {
+        (0..n as u64).map(|i| leaf_hash(&Sha256::digest(i.to_le_bytes()).into())).collect()
+    }
+
+    #[test]
+    fn small_trees_match_the_rfc_definition() {
+        assert_eq!(hex::encode(empty_root()), "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+        let l = leaves(3);
+        assert_eq!(root(&l[..1]), l[0]);
+        assert_eq!(root(&l), node_hash(&node_hash(&l[0], &l[1]), &l[2]));
+        assert_ne!(leaf_hash(&l[0]), node_hash(&l[0], &l[0]), "leaves and nodes are domain-separated");
+    }
+
+    #[test]
+    fn the_frontier_tracks_the_root_of_every_prefix() {
+        let l = leaves(70);
+        let mut f = Frontier::default();
+        assert_eq!(f.root(), empty_root());
+        for n in 1..=l.len() {
+            f.push(l[n - 1]);
+            assert_eq!(f.root(), root(&l[..n]), "size {n}");
+        }
+        assert_eq!(f.size(), 70);
+    }
+
+    #[test]
+    fn inclusion_proofs_verify_and_catch_tampering() {
+        let l = leaves(37);
+        for n in 1..=l.len() {
+            let r = root(&l[..n]);
+            for i in 0..n {
+                let proof = inclusion_proof(i, &l[..n]);
+                assert!(verify_inclusion(i as u64, n as u64, &l[i], &proof, &r), "leaf {i} of {n}");
+                let other = leaf_hash(&[7; 32]);
+                assert!(!verify_inclusion(i as u64, n as u64, &other, &proof, &r), "a changed leaf fails");
+                if n > 1 {
+                    assert!(!verify_inclusion(((i + 1) % n) as u64, n as u64, &l[i], &proof, &r), "a moved leaf fails");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn consistency_proofs_verify_prefixes_and_reject_rewrites() {
+        let l = leaves(33);
+        for n in 1..=l.len() {
+            for m in 1..=n {
+                let proof = consistency_proof(m, &l[..n]);
+                assert!(verify_consistency(m as u64, n as u64, &root(&l[..m]), &root(&l[..n]), &proof), "{m} -> {n}");
+                if m < n {
+                    let mut rewritten = l[..n].to_vec();
+                    rewritten[m - 1] = leaf_hash(&[9; 32]);
+                    assert!(
+                        !verify_consistency(m as u64, n as u64, &root(&l[..m]), &root(&rewritten), &consistency_proof(m, &rewritten)),
+                        "history rewritten before {m} is caught ({n})"
+                    );
+                }
+            }
+        }
+    }
+}
