@@ -2,8 +2,13 @@
 --
 -- ORDER BY (project, session_id, step) makes "one session in step order" a
 -- primary-key range read, and the idempotency check a point lookup.
--- "All sessions in a time range" prunes by the monthly partition and the
--- minmax index on ts.
+-- "All sessions in a time range" prunes by the minmax index on ts.
+--
+-- No PARTITION BY, on purpose: an INSERT into a partitioned table writes one
+-- part per partition, and a crash between them would leave half of a group
+-- commit stored. Unpartitioned, each group commit is one part, written to a
+-- temporary directory and renamed: all of it lands or none of it does, which
+-- the per-session hash chain relies on.
 --
 -- fsync_after_insert / fsync_part_directory: an INSERT returns only once the
 -- new part and its directory entry are on disk, so an acknowledged step
@@ -63,17 +68,26 @@ CREATE TABLE IF NOT EXISTS steps
     -- The step as received, in canonical JSON: unknown fields are never lost.
     raw                String CODEC(ZSTD(1)),
     failed             Bool,
-    -- SHA-256 of raw: equal hash = identical re-send (a no-op), different
-    -- hash for the same (project, session_id, step) = a rejected conflict.
-    content_hash       FixedString(32),
-    -- Position in the order of acceptance, assigned by the single writer.
+    -- The step hash over its field hashes (see flightlog-model integrity).
+    -- Equal hash = identical re-send (a no-op); a different hash for the
+    -- same (project, session_id, step) = a rejected conflict. It is also
+    -- the step's leaf in the Merkle log.
+    step_hash          FixedString(32),
+    -- Field path -> field hash, for fields whose content was erased (GDPR):
+    -- the step hash is recomputed with these in place of the content.
+    erased             Map(String, FixedString(32)),
+    -- The session's hash chain, in order of acceptance: session_seq counts
+    -- 0, 1, 2... per session, chain_hash = SHA-256(previous link || step_hash).
+    session_seq        UInt64,
+    chain_hash         FixedString(32),
+    -- Position in the log of acceptance (the Merkle log's leaf order),
+    -- assigned by the single writer.
     log_index          UInt64,
     received_at        DateTime64(6, 'UTC'),
 
     INDEX ts_range ts TYPE minmax GRANULARITY 1
 )
 ENGINE = MergeTree
-PARTITION BY toYYYYMM(ts)
 ORDER BY (project, session_id, step)
 SETTINGS index_granularity = 2048, min_bytes_for_wide_part = 268435456,
          fsync_after_insert = 1, fsync_part_directory = 1;

@@ -45,7 +45,7 @@ async fn the_product_example_is_stored_with_all_its_fields() {
     assert_eq!(status, StatusCode::OK, "{body}");
     let steps = s.all_steps(ADMIN_KEY, "sess_123", 10).await;
     assert_eq!(steps[0]["data"], example, "the stored step is the sent step, unknown fields included");
-    assert_eq!(steps[0]["content_hash"].as_str().unwrap().len(), 64);
+    assert_eq!(steps[0]["step_hash"].as_str().unwrap().len(), 64);
     let (_, summary) = s.get(ADMIN_KEY, "/v1/sessions/sess_123").await;
     assert_eq!(summary["input_tokens"], 1250);
     assert_eq!(summary["models"], json!(["gpt-4o"]));

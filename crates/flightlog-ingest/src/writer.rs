@@ -1,6 +1,8 @@
-use flightlog_store::{EncodedStep, Store, StoreError};
+use flightlog_model::integrity::{chain_next, chain_seed};
+use flightlog_model::merkle::{Frontier, Hash, leaf_hash};
+use flightlog_store::{ChainHead, EncodedStep, LogPosition, Store, StoreError};
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 use tokio::sync::{mpsc, oneshot};
@@ -12,6 +14,9 @@ const MAX_GROUP_ROWS: usize = 50_000;
 /// Submissions waiting for the writer; beyond this, handlers wait
 /// (backpressure) instead of the queue growing without bound.
 const QUEUE_DEPTH: usize = 256;
+/// Chain heads remembered between group commits (busy sessions skip the
+/// lookup); past this many the memory is simply cleared.
+const MAX_CACHED_HEADS: usize = 100_000;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -52,19 +57,27 @@ struct Submission {
 pub struct Ingestor {
     tx: mpsc::Sender<Submission>,
     stats: Arc<IngestStats>,
+    log: Arc<Mutex<Frontier>>,
 }
 
 impl Ingestor {
     /// Starts the writer. The returned handle finishes after the last
     /// `Ingestor` clone is dropped and everything queued has been written.
     pub async fn start(store: Store) -> Result<(Self, JoinHandle<()>), StoreError> {
-        let next = store.next_log_index().await?;
         let stats = Arc::new(IngestStats::default());
-        stats.next_log_index.store(next, Ordering::Relaxed);
+        let log = Arc::new(Mutex::new(Frontier::default()));
+        let mut writer = Writer { store, stats: stats.clone(), next_log_index: 0, log: log.clone(), heads: HashMap::new() };
+        writer.reload().await?;
         let (tx, rx) = mpsc::channel(QUEUE_DEPTH);
-        let writer = Writer { store, stats: stats.clone(), next_log_index: next };
         let handle = tokio::spawn(writer.run(rx));
-        Ok((Self { tx, stats }, handle))
+        Ok((Self { tx, stats, log }, handle))
+    }
+
+    /// The size and root of the Merkle log of durable steps, for signing a
+    /// checkpoint. Every step it covers has been acknowledged as stored.
+    pub fn log_head(&self) -> (u64, Hash) {
+        let log = self.log.lock().unwrap_or_else(|p| p.into_inner());
+        (log.size(), log.root())
     }
 
     /// Submits steps of one project and waits until they are durable.
@@ -95,6 +108,10 @@ struct Writer {
     store: Store,
     stats: Arc<IngestStats>,
     next_log_index: u64,
+    /// The Merkle log of durable steps: leaves in log_index order.
+    log: Arc<Mutex<Frontier>>,
+    /// (project, session) → where its chain stands, as stored.
+    heads: HashMap<(String, String), ChainHead>,
 }
 
 impl Writer {
@@ -129,11 +146,34 @@ impl Writer {
             .flat_map(|(sub, outcomes)| sub.steps.iter().zip(outcomes).filter(|(_, o)| **o == Outcome::Accepted))
             .map(|(step, _)| step)
             .collect();
+        let accepted_projects: Vec<&str> = group
+            .iter()
+            .zip(&decided)
+            .flat_map(|(sub, outcomes)| outcomes.iter().filter(|o| **o == Outcome::Accepted).map(|_| sub.project.as_str()))
+            .collect();
         let decided_in = started.elapsed();
         if !accepted.is_empty() {
+            let placed = match self.place(&accepted_projects, &accepted).await {
+                Ok(p) => p,
+                Err(e) => return self.fail(group, e).await,
+            };
             let received_at = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_micros() as i64);
-            if let Err(e) = self.store.insert_steps(&accepted, self.next_log_index, received_at).await {
+            let rows: Vec<(&EncodedStep, LogPosition)> = accepted.iter().copied().zip(placed.iter().map(|(_, p)| *p)).collect();
+            if let Err(e) = self.store.insert_steps(&rows, received_at).await {
                 return self.fail(group, e).await;
+            }
+            // Durable: now, and only now, the log and the chains move on.
+            {
+                let mut log = self.log.lock().unwrap_or_else(|p| p.into_inner());
+                for s in &accepted {
+                    log.push(leaf_hash(&s.step_hash));
+                }
+            }
+            if self.heads.len() > MAX_CACHED_HEADS {
+                self.heads.clear();
+            }
+            for (key, pos) in placed {
+                self.heads.insert(key, ChainHead { seq: pos.session_seq, head: pos.chain_hash });
             }
             self.next_log_index += accepted.len() as u64;
             self.stats.next_log_index.store(self.next_log_index, Ordering::Relaxed);
@@ -158,6 +198,57 @@ impl Writer {
             // A client that gave up waiting is not an error.
             let _ = sub.reply.send(Ok(outcomes));
         }
+    }
+
+    /// Gives each accepted step (in order) its link in its session's chain
+    /// and its log index. Returns the positions with their session keys.
+    async fn place(
+        &mut self,
+        projects: &[&str],
+        accepted: &[&EncodedStep],
+    ) -> Result<Vec<((String, String), LogPosition)>, StoreError> {
+        let mut missing: HashMap<&str, Vec<&str>> = HashMap::new();
+        for (project, step) in projects.iter().zip(accepted) {
+            if !self.heads.contains_key(&(project.to_string(), step.session_id.clone())) {
+                missing.entry(project).or_default().push(&step.session_id);
+            }
+        }
+        for (project, mut sessions) in missing {
+            sessions.sort_unstable();
+            sessions.dedup();
+            for (session, head) in self.store.chain_heads(project, &sessions).await? {
+                self.heads.insert((project.to_string(), session), head);
+            }
+        }
+        let mut tentative: HashMap<(String, String), ChainHead> = HashMap::new();
+        let mut placed = Vec::with_capacity(accepted.len());
+        for (i, (project, step)) in projects.iter().zip(accepted).enumerate() {
+            let key = (project.to_string(), step.session_id.clone());
+            let previous = tentative.get(&key).or_else(|| self.heads.get(&key)).copied();
+            let (seq, prev_link) = match previous {
+                Some(h) => (h.seq + 1, h.head),
+                None => (0, chain_seed(project, &step.session_id)),
+            };
+            let chain_hash = chain_next(&prev_link, &step.step_hash);
+            tentative.insert(key.clone(), ChainHead { seq, head: chain_hash });
+            placed.push((key, LogPosition { session_seq: seq, chain_hash, log_index: self.next_log_index + i as u64 }));
+        }
+        Ok(placed)
+    }
+
+    /// Reads where the log and its size stand from the store: at start-up,
+    /// and after a failed commit (which may have stored part of what it
+    /// tried), so that memory never disagrees with disk.
+    async fn reload(&mut self) -> Result<(), StoreError> {
+        let mut log = Frontier::default();
+        for step_hash in self.store.log_step_hashes().await? {
+            log.push(leaf_hash(&step_hash));
+        }
+        self.next_log_index = self.store.next_log_index().await?;
+        self.stats.next_log_index.store(self.next_log_index, Ordering::Relaxed);
+        *self.log.lock().unwrap_or_else(|p| p.into_inner()) = log;
+        self.heads.clear();
+        Ok(())
     }
 
     /// Decides every step of the group against what is stored and against
@@ -185,10 +276,10 @@ impl Writer {
                     .map(|st| {
                         let key = (sub.project.clone(), st.session_id.clone(), st.step);
                         match known.get(&key) {
-                            Some(hash) if *hash == st.content_hash => Outcome::Duplicate,
+                            Some(hash) if *hash == st.step_hash => Outcome::Duplicate,
                             Some(_) => Outcome::Conflict,
                             None => {
-                                known.insert(key, st.content_hash);
+                                known.insert(key, st.step_hash);
                                 Outcome::Accepted
                             }
                         }
@@ -198,9 +289,10 @@ impl Writer {
             .collect())
     }
 
-    /// Nothing in a failed group is acknowledged. Part of the insert may
-    /// still have reached disk; a retry then finds those steps as duplicates.
-    /// The log continues after whatever did land.
+    /// Nothing in a failed group is acknowledged. The insert may still have
+    /// reached disk (say, the steps part committed and the summary view
+    /// failed); a retry then finds those steps as duplicates. The writer's
+    /// view of the log and chains is re-read from disk.
     async fn fail(&mut self, group: Vec<Submission>, e: StoreError) {
         tracing::error!(error = %e, submissions = group.len(), "group commit failed; nothing in it was acknowledged");
         self.stats.failed_commits.fetch_add(1, Ordering::Relaxed);
@@ -208,9 +300,11 @@ impl Writer {
         for sub in group {
             let _ = sub.reply.send(Err(e.clone()));
         }
-        match self.store.next_log_index().await {
-            Ok(next) => self.next_log_index = self.next_log_index.max(next),
-            Err(e) => tracing::error!(error = %e, "cannot re-read the log position"),
+        if let Err(e) = self.reload().await {
+            // The next commit will fail too while storage is down; it reloads
+            // again then. Acknowledging nothing meanwhile is the safe side.
+            tracing::error!(error = %e, "cannot re-read the log from storage");
+            self.heads.clear();
         }
     }
 }

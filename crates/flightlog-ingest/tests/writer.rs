@@ -62,3 +62,40 @@ async fn a_changed_resend_is_a_conflict_and_the_first_version_stays() {
     assert_eq!(stored.len(), 1);
     assert!(stored[0].raw.contains("original"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chains_and_the_log_head_match_what_is_stored_across_restarts() {
+    use flightlog_model::integrity::{chain_next, chain_seed};
+    use flightlog_model::merkle::{leaf_hash, root};
+    let dir = tempfile::tempdir().unwrap();
+    let open = || async { Store::open(Arc::new(Embedded::open(&default_library_path(), dir.path(), 2).unwrap())).await.unwrap() };
+
+    let store = open().await;
+    let (ingestor, writer) = Ingestor::start(store.clone()).await.unwrap();
+    // Two sessions interleaved across groups, one step out of order.
+    ingestor.submit("p".into(), vec![step("a", 0, "x"), step("b", 0, "y"), step("a", 2, "z")]).await.unwrap();
+    ingestor.submit("p".into(), vec![step("a", 1, "w")]).await.unwrap();
+    let (size, head) = ingestor.log_head();
+    drop(ingestor);
+    writer.await.unwrap();
+    drop(store);
+
+    let store = open().await;
+    let (ingestor, _writer) = Ingestor::start(store.clone()).await.unwrap();
+    assert_eq!(ingestor.log_head(), (size, head), "the log head is rebuilt from disk");
+    ingestor.submit("p".into(), vec![step("a", 3, "v")]).await.unwrap();
+
+    let leaves: Vec<_> = store.log_step_hashes().await.unwrap().iter().map(leaf_hash).collect();
+    assert_eq!(leaves.len(), 5);
+    assert_eq!(ingestor.log_head(), (5, root(&leaves)));
+
+    // Session a's chain, in order of acceptance: steps 0, 2, 1, 3.
+    let heads = store.chain_heads("p", &["a", "b"]).await.unwrap();
+    let mut link = chain_seed("p", "a");
+    for (n, text) in [(0, "x"), (2, "z"), (1, "w"), (3, "v")] {
+        link = chain_next(&link, &step("a", n, text).step_hash);
+    }
+    assert_eq!(heads["a"].seq, 3);
+    assert_eq!(heads["a"].head, link);
+    assert_eq!(heads["b"].head, chain_next(&chain_seed("p", "b"), &step("b", 0, "y").step_hash));
+}

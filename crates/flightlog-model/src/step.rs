@@ -48,8 +48,9 @@ pub struct Step {
 
     /// The whole step as received, in canonical form: unknown fields live here.
     pub raw: String,
-    /// SHA-256 of `raw`: equal hashes mean an identical re-send.
-    pub content_hash: [u8; 32],
+    /// The step hash (see `integrity`): equal hashes mean an identical
+    /// re-send. It is also the step's leaf in the Merkle log.
+    pub step_hash: [u8; 32],
 }
 
 impl Step {

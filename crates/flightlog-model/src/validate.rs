@@ -3,7 +3,8 @@
 //! required; an optional field that is present must have the right type,
 //! because silently dropping a mistyped field would lose audit data.
 
-use crate::canonical::{content_hash, to_canonical_json};
+use crate::canonical::to_canonical_json;
+use crate::integrity::step_hash;
 use crate::time::parse_timestamp;
 use crate::{Limits, Step};
 use serde_json::{Map, Value};
@@ -99,7 +100,7 @@ pub fn step_from_json(value: Value, limits: &Limits) -> Result<Step> {
             Some(v @ Value::Object(_)) => f.sized("metadata", to_canonical_json(v))?,
             Some(v) => return Err(FieldError::new("metadata", format!("must be an object, got {}", kind(v)))),
         },
-        content_hash: content_hash(&raw),
+        step_hash: step_hash(&value),
         raw,
     };
     Ok(step)
@@ -388,9 +389,9 @@ mod tests {
     }
 
     #[test]
-    fn the_content_hash_ignores_key_order() {
+    fn the_step_hash_ignores_key_order() {
         let a: Value = serde_json::from_str(r#"{"session_id":"s","step":1,"timestamp":"2026-01-15T10:30:00Z"}"#).unwrap();
         let b: Value = serde_json::from_str(r#"{"timestamp":"2026-01-15T10:30:00Z", "step":1, "session_id":"s"}"#).unwrap();
-        assert_eq!(check(a).unwrap().content_hash, check(b).unwrap().content_hash);
+        assert_eq!(check(a).unwrap().step_hash, check(b).unwrap().step_hash);
     }
 }

@@ -15,15 +15,17 @@
 pub mod clickhouse;
 pub mod embedded;
 pub mod keys;
+pub mod checkpoints;
 pub mod migrations;
 pub mod rowbinary;
 pub mod sessions;
 pub mod steps;
 
 pub use clickhouse::{ClickHouse, Params, StoreError};
+pub use checkpoints::CheckpointRow;
 pub use keys::KeyRow;
 pub use sessions::{SessionFilter, SessionPage, SessionSort, SessionSummary};
-pub use steps::{EncodedStep, StoredStep};
+pub use steps::{ChainHead, EncodedStep, LogPosition, StoredStep};
 
 use std::sync::Arc;
 

@@ -47,6 +47,11 @@ impl RowBinary<'_> {
         self.0.extend_from_slice(bytes);
     }
 
+    /// An empty Map(K, V): its entry count, zero.
+    pub fn empty_map(&mut self) {
+        self.varint(0);
+    }
+
     /// Nullable(T): a null flag, then the value when present.
     pub fn nullable<T>(&mut self, value: Option<T>, write: impl FnOnce(&mut Self, T)) {
         match value {

@@ -11,16 +11,19 @@ const INSERT_STEPS: &str = include_str!("queries/insert_steps.sql");
 const EXISTING_STEP_HASHES: &str = include_str!("queries/existing_step_hashes.sql");
 const NEXT_LOG_INDEX: &str = include_str!("queries/next_log_index.sql");
 const SESSION_TIMELINE: &str = include_str!("queries/session_timeline.sql");
+const SESSION_CHAIN_HEADS: &str = include_str!("queries/session_chain_heads.sql");
+const LOG_LEAVES: &str = include_str!("queries/log_leaves.sql");
 
 /// A validated step, already encoded as the RowBinary prefix of its row.
 ///
 /// Encoding happens in the request handler, in parallel across requests;
-/// the single writer only appends the two columns it owns (`log_index`,
-/// `received_at`), which `insert_steps.sql` lists last for that reason.
+/// the single writer only appends the columns it owns (the session chain,
+/// `log_index`, `received_at`), which `insert_steps.sql` lists last for that
+/// reason.
 pub struct EncodedStep {
     pub session_id: String,
     pub step: u64,
-    pub content_hash: [u8; 32],
+    pub step_hash: [u8; 32],
     prefix: Vec<u8>,
 }
 
@@ -65,13 +68,30 @@ impl EncodedStep {
         w.string(&s.metadata);
         w.string(&s.raw);
         w.bool(s.failed());
-        w.fixed(&s.content_hash);
-        Self { session_id: s.session_id.clone(), step: s.step, content_hash: s.content_hash, prefix: buf }
+        w.fixed(&s.step_hash);
+        w.empty_map(); // erased: nothing is erased at ingestion
+        Self { session_id: s.session_id.clone(), step: s.step, step_hash: s.step_hash, prefix: buf }
     }
 
     pub fn encoded_len(&self) -> usize {
-        self.prefix.len() + 16
+        self.prefix.len() + 64
     }
+}
+
+/// What the writer decides for an accepted step: its place in its session's
+/// chain and in the log.
+#[derive(Clone, Copy, Debug)]
+pub struct LogPosition {
+    pub session_seq: u64,
+    pub chain_hash: [u8; 32],
+    pub log_index: u64,
+}
+
+/// Where a session's chain stands.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct ChainHead {
+    pub seq: u64,
+    pub head: [u8; 32],
 }
 
 /// A stored step as the timeline returns it: the canonical JSON the agent
@@ -80,7 +100,7 @@ impl EncodedStep {
 pub struct StoredStep {
     pub step: u64,
     pub log_index: u64,
-    pub content_hash: String,
+    pub step_hash: String,
     pub received_us: i64,
     pub failed: bool,
     pub raw: String,
@@ -90,7 +110,7 @@ pub struct StoredStep {
 struct ExistingHash {
     session_id: String,
     step: u64,
-    content_hash: String,
+    step_hash: String,
 }
 
 impl Store {
@@ -119,31 +139,52 @@ impl Store {
         found
             .into_iter()
             .filter(|row| wanted.contains(&(row.session_id.as_str(), row.step)))
-            .map(|row| {
-                let mut hash = [0u8; 32];
-                hex::decode_to_slice(&row.content_hash, &mut hash).map_err(|e| StoreError::Decode(e.to_string()))?;
-                Ok(((row.session_id, row.step), hash))
-            })
+            .map(|row| Ok(((row.session_id, row.step), decode_hash(&row.step_hash)?)))
             .collect()
     }
 
-    /// Durably inserts `steps`, numbering them from `first_log_index` in the
-    /// order given. Returns once ClickHouse has fsynced the new parts.
-    pub async fn insert_steps(
-        &self,
-        steps: &[&EncodedStep],
-        first_log_index: u64,
-        received_at_us: i64,
-    ) -> Result<(), StoreError> {
-        let mut buf = Vec::with_capacity(steps.iter().map(|s| s.encoded_len()).sum());
-        for (i, s) in steps.iter().enumerate() {
+    /// Durably inserts `steps` at the positions the writer gave them.
+    /// Returns once ClickHouse has fsynced the new part.
+    pub async fn insert_steps(&self, steps: &[(&EncodedStep, LogPosition)], received_at_us: i64) -> Result<(), StoreError> {
+        let mut buf = Vec::with_capacity(steps.iter().map(|(s, _)| s.encoded_len()).sum());
+        for (s, pos) in steps {
             buf.extend_from_slice(&s.prefix);
             let mut w = RowBinary(&mut buf);
-            w.u64(first_log_index + i as u64);
+            w.u64(pos.session_seq);
+            w.fixed(&pos.chain_hash);
+            w.u64(pos.log_index);
             w.i64(received_at_us);
         }
         self.ch.insert(INSERT_STEPS, buf).await?;
         Ok(())
+    }
+
+    /// Where the chains of these sessions of `project` stand; sessions with
+    /// no stored step are absent.
+    pub async fn chain_heads(&self, project: &str, sessions: &[&str]) -> Result<HashMap<String, ChainHead>, StoreError> {
+        #[derive(serde::Deserialize)]
+        struct Row {
+            session_id: String,
+            seq: u64,
+            head: String,
+        }
+        if sessions.is_empty() {
+            return Ok(HashMap::new());
+        }
+        let params: Params = vec![("project", project.to_string()), ("sessions", string_array_param(sessions))];
+        let found: Vec<Row> = rows(&self.ch.query(SESSION_CHAIN_HEADS, params).await?)?;
+        found.into_iter().map(|r| Ok((r.session_id, ChainHead { seq: r.seq, head: decode_hash(&r.head)? }))).collect()
+    }
+
+    /// Every step hash in log order: the Merkle log's leaves (before the
+    /// leaf prefix is applied).
+    pub async fn log_step_hashes(&self) -> Result<Vec<[u8; 32]>, StoreError> {
+        #[derive(serde::Deserialize)]
+        struct Row {
+            h: String,
+        }
+        let found: Vec<Row> = rows(&self.ch.query(LOG_LEAVES, vec![]).await?)?;
+        found.iter().map(|r| decode_hash(&r.h)).collect()
     }
 
     /// The log index the next accepted step gets.
@@ -173,4 +214,11 @@ impl Store {
         ];
         rows(&self.ch.query(SESSION_TIMELINE, params).await?)
     }
+}
+
+/// A 32-byte hash from the hex that `lower(hex(...))` returns.
+pub(crate) fn decode_hash(hex_text: &str) -> Result<[u8; 32], StoreError> {
+    let mut hash = [0u8; 32];
+    hex::decode_to_slice(hex_text, &mut hash).map_err(|e| StoreError::Decode(format!("bad hash {hex_text:?}: {e}")))?;
+    Ok(hash)
 }

@@ -2,13 +2,24 @@
 
 use flightlog_model::{Limits, step_from_json};
 use flightlog_store::embedded::{Embedded, default_library_path};
-use flightlog_store::{EncodedStep, SessionFilter, SessionSort, Store};
+use flightlog_store::{EncodedStep, LogPosition, SessionFilter, SessionSort, Store};
 use serde_json::json;
 use std::path::Path;
 use std::sync::Arc;
 
 async fn open(dir: &Path) -> Store {
     Store::open(Arc::new(Embedded::open(&default_library_path(), dir, 2).unwrap())).await.unwrap()
+}
+
+/// Inserts steps at log positions from `first`; the chain fields are the
+/// writer's business and are tested with it.
+async fn insert(store: &Store, steps: &[EncodedStep], first: u64) {
+    let rows: Vec<_> = steps
+        .iter()
+        .enumerate()
+        .map(|(i, s)| (s, LogPosition { session_seq: i as u64, chain_hash: [0; 32], log_index: first + i as u64 }))
+        .collect();
+    store.insert_steps(&rows, 1).await.unwrap();
 }
 
 fn step(session: &str, n: u64, extra: serde_json::Value) -> EncodedStep {
@@ -29,13 +40,13 @@ async fn steps_round_trip_and_sessions_summarise_them() {
         .map(|n| step("a", n, json!({"agent": {"name": "bot"}, "cost": {"input_tokens": 10, "estimated_cost": 0.5}})))
         .collect();
     let b = [step("b", 0, json!({"tool_execution": {"status": "error"}, "user_id": "u1", "model": {"name": "gpt-4o"}}))];
-    store.insert_steps(&a.iter().collect::<Vec<_>>(), 0, 1).await.unwrap();
-    store.insert_steps(&b.iter().collect::<Vec<_>>(), 5, 2).await.unwrap();
+    insert(&store, &a, 0).await;
+    insert(&store, &b, 5).await;
     assert_eq!(store.next_log_index().await.unwrap(), 6);
 
     let found = store.existing_hashes("p1", &[("a", 1), ("a", 9), ("b", 0)]).await.unwrap();
     assert_eq!(found.len(), 2, "{found:?}");
-    assert_eq!(found[&("a".to_string(), 1)], a[1].content_hash);
+    assert_eq!(found[&("a".to_string(), 1)], a[1].step_hash);
     assert!(store.existing_hashes("other", &[("a", 1)]).await.unwrap().is_empty(), "projects are separate");
 
     let page = store.session_timeline("p1", "a", Some(1), 2).await.unwrap();
@@ -71,7 +82,7 @@ async fn reopening_keeps_data_and_migrations_are_idempotent() {
     {
         let store = open(dir.path()).await;
         let s = [step("a", 0, json!({}))];
-        store.insert_steps(&s.iter().collect::<Vec<_>>(), 0, 1).await.unwrap();
+        insert(&store, &s, 0).await;
     }
     let store = open(dir.path()).await;
     assert_eq!(store.next_log_index().await.unwrap(), 1);
@@ -82,7 +93,7 @@ async fn summaries_are_rebuilt_when_they_disagree_with_steps() {
     let dir = tempfile::tempdir().unwrap();
     let store = open(dir.path()).await;
     let s: Vec<EncodedStep> = (0..3).map(|n| step("a", n, json!({}))).collect();
-    store.insert_steps(&s.iter().collect::<Vec<_>>(), 0, 1).await.unwrap();
+    insert(&store, &s, 0).await;
     // What a crash between the steps part and the view's part would leave.
     store.backend().query("TRUNCATE TABLE session_summaries", vec![]).await.unwrap();
     assert!(store.session_summary("p1", "a").await.unwrap().is_none());

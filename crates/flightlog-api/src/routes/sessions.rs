@@ -142,7 +142,7 @@ pub struct StepsParams {
 pub struct StepView {
     step: u64,
     log_index: u64,
-    content_hash: String,
+    step_hash: String,
     received_at: String,
     failed: bool,
     /// The step exactly as accepted (canonical JSON), unknown fields included.
@@ -178,7 +178,7 @@ pub async fn steps(
             Ok(StepView {
                 step: r.step,
                 log_index: r.log_index,
-                content_hash: r.content_hash,
+                step_hash: r.step_hash,
                 received_at: format_timestamp(r.received_us),
                 failed: r.failed,
                 data: RawValue::from_string(r.raw).map_err(|e| ApiError::unavailable("a stored step is unreadable", e))?,

@@ -7,6 +7,6 @@ INSERT INTO steps (
     prompt_system, prompt_messages, completion,
     input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, reasoning_tokens, estimated_cost,
     user_id, tags, metadata,
-    raw, failed, content_hash,
-    log_index, received_at
+    raw, failed, step_hash, erased,
+    session_seq, chain_hash, log_index, received_at
 )

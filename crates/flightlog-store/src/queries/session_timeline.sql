@@ -3,7 +3,7 @@
 SELECT
     step,
     log_index,
-    lower(hex(content_hash)) AS content_hash,
+    lower(hex(step_hash)) AS step_hash,
     toUnixTimestamp64Micro(received_at)  AS received_us,
     failed,
     raw

@@ -1,0 +1,60 @@
+//! Signed checkpoints (tree heads) of the Merkle log.
+
+use crate::clickhouse::{Params, StoreError, rows};
+use crate::steps::decode_hash;
+use crate::Store;
+
+const ALL_CHECKPOINTS: &str = "SELECT tree_size, lower(hex(root_hash)) AS root_hash, created_us, public_key, signature \
+    FROM checkpoints ORDER BY tree_size";
+
+const PUT_CHECKPOINT: &str = "INSERT INTO checkpoints (tree_size, root_hash, created_us, public_key, signature) \
+    SELECT {tree_size:UInt64}, unhex({root_hash:String}), {created_us:Int64}, {public_key:String}, {signature:String}";
+
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct CheckpointRow {
+    pub tree_size: u64,
+    pub root_hash: [u8; 32],
+    pub created_us: i64,
+    /// Hex Ed25519 public key that signed it.
+    pub public_key: String,
+    /// Hex Ed25519 signature of the checkpoint's message.
+    pub signature: String,
+}
+
+impl Store {
+    pub async fn checkpoints(&self) -> Result<Vec<CheckpointRow>, StoreError> {
+        #[derive(serde::Deserialize)]
+        struct Row {
+            tree_size: u64,
+            root_hash: String,
+            created_us: i64,
+            public_key: String,
+            signature: String,
+        }
+        let found: Vec<Row> = rows(&self.ch.query(ALL_CHECKPOINTS, vec![]).await?)?;
+        found
+            .into_iter()
+            .map(|r| {
+                Ok(CheckpointRow {
+                    tree_size: r.tree_size,
+                    root_hash: decode_hash(&r.root_hash)?,
+                    created_us: r.created_us,
+                    public_key: r.public_key,
+                    signature: r.signature,
+                })
+            })
+            .collect()
+    }
+
+    pub async fn put_checkpoint(&self, c: &CheckpointRow) -> Result<(), StoreError> {
+        let params: Params = vec![
+            ("tree_size", c.tree_size.to_string()),
+            ("root_hash", hex::encode(c.root_hash)),
+            ("created_us", c.created_us.to_string()),
+            ("public_key", c.public_key.clone()),
+            ("signature", c.signature.clone()),
+        ];
+        self.ch.query(PUT_CHECKPOINT, params).await?;
+        Ok(())
+    }
+}
