@@ -8,6 +8,12 @@
 //! | `GET /v1/sessions/{id}` | read | one session's summary |
 //! | `GET /v1/sessions/{id}/steps` | read | the timeline, keyset-paged by step |
 //! | `GET/POST /v1/keys`, `DELETE /v1/keys/{id}` | admin | API keys |
+//! | `GET /v1/sessions/{id}/verify` | read | integrity report of a session |
+//! | `GET /v1/sessions/{id}/evidence` | read | the session's evidence bundle |
+//! | `GET /v1/integrity/public-key` | none | the key that signs checkpoints |
+//! | `GET /v1/integrity/checkpoints` | read | signed checkpoints |
+//! | `POST /v1/integrity/checkpoints` | admin | sign a checkpoint now |
+//! | `GET /v1/integrity/verify` | admin | verify every step and checkpoint |
 //!
 //! Every client error is a JSON body `{"error": {"code", "message",
 //! "field"?}}` with a 4xx status ([`error`]). Handlers are thin: decoding
@@ -22,6 +28,7 @@ use auth::KeyRing;
 use axum::Router;
 use flightlog_ingest::Ingestor;
 use flightlog_model::Limits;
+use flightlog_prove::checkpoint::Checkpointer;
 use flightlog_store::Store;
 use std::sync::Arc;
 
@@ -32,6 +39,7 @@ pub struct AppState {
     pub ingestor: Ingestor,
     pub keys: Arc<KeyRing>,
     pub limits: Arc<Limits>,
+    pub checkpointer: Checkpointer,
 }
 
 pub fn router(state: AppState) -> Router {

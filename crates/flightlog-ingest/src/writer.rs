@@ -51,6 +51,18 @@ struct Submission {
     reply: oneshot::Sender<Result<Vec<Outcome>, Arc<StoreError>>>,
 }
 
+/// The Merkle log of durable steps, as the writer maintains it.
+#[derive(Clone)]
+pub struct LogView(Arc<Mutex<Frontier>>);
+
+impl LogView {
+    /// Size and root. Every step it covers has been acknowledged as stored.
+    pub fn head(&self) -> (u64, Hash) {
+        let log = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        (log.size(), log.root())
+    }
+}
+
 /// The handle request handlers use. Cheap to clone; the writer stops once
 /// every clone is dropped and the queue is drained.
 #[derive(Clone)]
@@ -73,11 +85,15 @@ impl Ingestor {
         Ok((Self { tx, stats, log }, handle))
     }
 
-    /// The size and root of the Merkle log of durable steps, for signing a
-    /// checkpoint. Every step it covers has been acknowledged as stored.
+    /// The size and root of the Merkle log of durable steps.
     pub fn log_head(&self) -> (u64, Hash) {
-        let log = self.log.lock().unwrap_or_else(|p| p.into_inner());
-        (log.size(), log.root())
+        self.log_view().head()
+    }
+
+    /// A read-only view of the log head that does not keep the writer
+    /// running (unlike an `Ingestor` clone, which holds its queue open).
+    pub fn log_view(&self) -> LogView {
+        LogView(self.log.clone())
     }
 
     /// Submits steps of one project and waits until they are durable.
@@ -162,6 +178,11 @@ impl Writer {
             if let Err(e) = self.store.insert_steps(&rows, received_at).await {
                 return self.fail(group, e).await;
             }
+            let entries: Vec<(&str, &EncodedStep, u64)> =
+                accepted_projects.iter().zip(&rows).map(|(p, (s, pos))| (*p, *s, pos.log_index)).collect();
+            if let Err(e) = self.store.insert_log_entries(&entries).await {
+                return self.fail(group, e).await;
+            }
             // Durable: now, and only now, the log and the chains move on.
             {
                 let mut log = self.log.lock().unwrap_or_else(|p| p.into_inner());
@@ -240,6 +261,7 @@ impl Writer {
     /// and after a failed commit (which may have stored part of what it
     /// tried), so that memory never disagrees with disk.
     async fn reload(&mut self) -> Result<(), StoreError> {
+        self.store.append_missing_log_entries().await?;
         let mut log = Frontier::default();
         for step_hash in self.store.log_step_hashes().await? {
             log.push(leaf_hash(&step_hash));

@@ -14,6 +14,7 @@
 
 pub mod clickhouse;
 pub mod embedded;
+pub mod integrity;
 pub mod keys;
 pub mod checkpoints;
 pub mod migrations;
@@ -23,9 +24,10 @@ pub mod steps;
 
 pub use clickhouse::{ClickHouse, Params, StoreError};
 pub use checkpoints::CheckpointRow;
+pub use integrity::IntegrityRow;
 pub use keys::KeyRow;
 pub use sessions::{SessionFilter, SessionPage, SessionSort, SessionSummary};
-pub use steps::{ChainHead, EncodedStep, LogPosition, StoredStep};
+pub use steps::{ChainHead, EncodedStep, LogEntry, LogPosition, StoredStep};
 
 use std::sync::Arc;
 

@@ -18,7 +18,7 @@ const MIGRATIONS: &[Migration] = &[
     Migration { version: 1, name: "steps", sql: include_str!("../../../schema/0001_steps.sql") },
     Migration { version: 2, name: "session_summaries", sql: include_str!("../../../schema/0002_session_summaries.sql") },
     Migration { version: 3, name: "api_keys", sql: include_str!("../../../schema/0003_api_keys.sql") },
-    Migration { version: 4, name: "checkpoints", sql: include_str!("../../../schema/0004_checkpoints.sql") },
+    Migration { version: 4, name: "integrity", sql: include_str!("../../../schema/0004_integrity.sql") },
 ];
 
 #[derive(serde::Deserialize)]

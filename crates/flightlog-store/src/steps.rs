@@ -13,6 +13,8 @@ const NEXT_LOG_INDEX: &str = include_str!("queries/next_log_index.sql");
 const SESSION_TIMELINE: &str = include_str!("queries/session_timeline.sql");
 const SESSION_CHAIN_HEADS: &str = include_str!("queries/session_chain_heads.sql");
 const LOG_LEAVES: &str = include_str!("queries/log_leaves.sql");
+const INSERT_LOG_ENTRIES: &str = "INSERT INTO log_entries (log_index, project, session_id, step, step_hash)";
+const APPEND_MISSING_LOG_ENTRIES: &str = include_str!("queries/append_missing_log_entries.sql");
 
 /// A validated step, already encoded as the RowBinary prefix of its row.
 ///
@@ -87,6 +89,16 @@ pub struct LogPosition {
     pub log_index: u64,
 }
 
+/// One entry of the log of record.
+#[derive(Clone, Debug, PartialEq)]
+pub struct LogEntry {
+    pub log_index: u64,
+    pub project: String,
+    pub session_id: String,
+    pub step: u64,
+    pub step_hash: [u8; 32],
+}
+
 /// Where a session's chain stands.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct ChainHead {
@@ -159,6 +171,22 @@ impl Store {
         Ok(())
     }
 
+    /// Appends to the log of record the accepted steps (same order and
+    /// positions as just inserted into steps), durably.
+    pub async fn insert_log_entries(&self, entries: &[(&str, &EncodedStep, u64)]) -> Result<(), StoreError> {
+        let mut buf = Vec::with_capacity(entries.len() * 96);
+        for (project, s, log_index) in entries {
+            let mut w = RowBinary(&mut buf);
+            w.u64(*log_index);
+            w.string(project);
+            w.string(&s.session_id);
+            w.u64(s.step);
+            w.fixed(&s.step_hash);
+        }
+        self.ch.insert(INSERT_LOG_ENTRIES, buf).await?;
+        Ok(())
+    }
+
     /// Where the chains of these sessions of `project` stand; sessions with
     /// no stored step are absent.
     pub async fn chain_heads(&self, project: &str, sessions: &[&str]) -> Result<HashMap<String, ChainHead>, StoreError> {
@@ -176,15 +204,42 @@ impl Store {
         found.into_iter().map(|r| Ok((r.session_id, ChainHead { seq: r.seq, head: decode_hash(&r.head)? }))).collect()
     }
 
-    /// Every step hash in log order: the Merkle log's leaves (before the
-    /// leaf prefix is applied).
+    /// Every step hash of the log of record, in log order: the Merkle
+    /// log's leaves (before the leaf prefix is applied).
     pub async fn log_step_hashes(&self) -> Result<Vec<[u8; 32]>, StoreError> {
+        Ok(self.log_entries().await?.into_iter().map(|e| e.step_hash).collect())
+    }
+
+    /// The log of record, in log order.
+    pub async fn log_entries(&self) -> Result<Vec<LogEntry>, StoreError> {
         #[derive(serde::Deserialize)]
         struct Row {
-            h: String,
+            log_index: u64,
+            project: String,
+            session_id: String,
+            step: u64,
+            step_hash: String,
         }
         let found: Vec<Row> = rows(&self.ch.query(LOG_LEAVES, vec![]).await?)?;
-        found.iter().map(|r| decode_hash(&r.h)).collect()
+        found
+            .into_iter()
+            .map(|r| {
+                Ok(LogEntry {
+                    log_index: r.log_index,
+                    project: r.project,
+                    session_id: r.session_id,
+                    step: r.step,
+                    step_hash: decode_hash(&r.step_hash)?,
+                })
+            })
+            .collect()
+    }
+
+    /// Appends to the log of record the steps a crash left out of it (see
+    /// the query). Called before the writer reads the log at start-up.
+    pub async fn append_missing_log_entries(&self) -> Result<(), StoreError> {
+        self.ch.query(APPEND_MISSING_LOG_ENTRIES, vec![]).await?;
+        Ok(())
     }
 
     /// The log index the next accepted step gets.

@@ -10,9 +10,9 @@ pub struct ServerArgs {
     /// Base URL of the Flightlog server.
     #[arg(long, env = "FLIGHTLOG_URL", default_value = "http://127.0.0.1:4318")]
     pub url: String,
-    /// API key (ingest scope for import, admin for keys).
+    /// API key (ingest scope for import, read for verify, admin for keys).
     #[arg(long, env = "FLIGHTLOG_KEY", hide_env_values = true)]
-    pub key: String,
+    pub key: Option<String>,
 }
 
 #[derive(Clone)]
@@ -23,8 +23,9 @@ pub struct Client {
 }
 
 impl Client {
-    pub fn new(args: &ServerArgs) -> Self {
-        Self { http: reqwest::Client::new(), base: args.url.trim_end_matches('/').to_string(), key: args.key.clone() }
+    pub fn new(args: &ServerArgs) -> anyhow::Result<Self> {
+        let key = args.key.clone().context("no API key: pass --key or set FLIGHTLOG_KEY")?;
+        Ok(Self { http: reqwest::Client::new(), base: args.url.trim_end_matches('/').to_string(), key })
     }
 
     /// POSTs a batch of NDJSON steps. Retries while the server is
@@ -59,16 +60,23 @@ impl Client {
     }
 
     pub async fn request(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> anyhow::Result<Value> {
+        let bytes = self.request_bytes(method, path, body).await?;
+        serde_json::from_slice(&bytes).context("the server's answer is not JSON")
+    }
+
+    /// Like `request`, for answers that are files rather than JSON to read.
+    pub async fn request_bytes(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> anyhow::Result<Vec<u8>> {
         let mut req = self.http.request(method, format!("{}{path}", self.base)).bearer_auth(&self.key);
         if let Some(body) = body {
             req = req.json(&body);
         }
         let resp = req.send().await.with_context(|| format!("cannot reach {}", self.base))?;
         let status = resp.status();
-        let json: Value = resp.json().await.context("the server's answer is not JSON")?;
+        let bytes = resp.bytes().await?.to_vec();
         if !status.is_success() {
+            let json: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
             bail!("{status}: {}", json["error"]["message"].as_str().unwrap_or("request failed"));
         }
-        Ok(json)
+        Ok(bytes)
     }
 }

@@ -30,7 +30,7 @@ struct Totals {
 }
 
 pub async fn run(args: ImportArgs) -> anyhow::Result<()> {
-    let client = Client::new(&args.server);
+    let client = Client::new(&args.server)?;
     let size = std::fs::metadata(&args.file).with_context(|| format!("cannot read {}", args.file.display()))?.len();
     let bar = ProgressBar::new(size).with_style(
         ProgressStyle::with_template("{spinner} {bytes}/{total_bytes} [{bar:30}] {per_sec} eta {eta} {msg}")?

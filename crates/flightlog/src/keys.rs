@@ -32,7 +32,7 @@ enum Action {
 }
 
 pub async fn run(args: KeysArgs) -> anyhow::Result<()> {
-    let client = Client::new(&args.server);
+    let client = Client::new(&args.server)?;
     let answer = match args.action {
         Action::Create { project, scopes, name } => {
             client.request(Method::POST, "/v1/keys", Some(json!({"project": project, "scopes": scopes, "name": name}))).await?

@@ -6,8 +6,10 @@ mod bench;
 mod client;
 mod demo;
 mod import;
+mod integrity;
 mod keys;
 mod serve;
+mod sql;
 
 use clap::{Parser, Subcommand};
 
@@ -30,6 +32,14 @@ enum Command {
     Keys(keys::KeysArgs),
     /// Measure ingest throughput, timeline latency and peak RSS.
     Bench(bench::BenchArgs),
+    /// Check that stored steps are complete and unaltered.
+    Verify(integrity::VerifyArgs),
+    /// Download a session's evidence bundle.
+    Evidence(integrity::EvidenceArgs),
+    /// Check an evidence bundle offline, with nothing but the file.
+    VerifyBundle(integrity::VerifyBundleArgs),
+    /// Run one SQL statement on a stopped instance's data folder.
+    Sql(sql::SqlArgs),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -41,13 +51,24 @@ fn main() -> anyhow::Result<()> {
         .init();
     let cli = Cli::parse();
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
-    runtime.block_on(async {
+    let outcome = runtime.block_on(async {
         match cli.command {
             Command::Serve(args) => serve::run(args).await,
             Command::Import(args) => import::run(args).await,
             Command::Demo(args) => demo::run(args),
             Command::Keys(args) => keys::run(args).await,
             Command::Bench(args) => bench::run(args).await,
+            Command::Verify(args) => integrity::verify(args).await,
+            Command::Evidence(args) => integrity::evidence(args).await,
+            Command::VerifyBundle(args) => integrity::verify_bundle(args),
+            Command::Sql(args) => sql::run(args),
         }
-    })
+    });
+    // One readable line for the person at the terminal, whatever
+    // RUST_BACKTRACE says; the causes are chained with ": ".
+    if let Err(e) = outcome {
+        eprintln!("error: {e:#}");
+        std::process::exit(1);
+    }
+    Ok(())
 }

@@ -7,11 +7,14 @@ use flightlog_api::auth::KeyRing;
 use flightlog_api::{AppState, router};
 use flightlog_ingest::Ingestor;
 use flightlog_model::Limits;
+use flightlog_prove::checkpoint::Checkpointer;
+use flightlog_prove::signer::Signer;
 use flightlog_store::Store;
 use flightlog_store::embedded::Embedded;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
 #[derive(clap::Args)]
 pub struct ServeArgs {
@@ -30,6 +33,13 @@ pub struct ServeArgs {
     /// Read connections to the embedded engine (reads run in parallel).
     #[arg(long, default_value_t = 3)]
     readers: usize,
+    /// Ed25519 key (64 hex characters, the seed) that signs checkpoints.
+    /// Default: DATA_DIR/integrity/signing.key, generated at first start.
+    #[arg(long, env = "FLIGHTLOG_SIGNING_KEY_FILE")]
+    signing_key: Option<PathBuf>,
+    /// Seconds between signed checkpoints of the log (also signed on shutdown).
+    #[arg(long, env = "FLIGHTLOG_CHECKPOINT_INTERVAL", default_value_t = 60)]
+    checkpoint_interval: u64,
 }
 
 pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
@@ -46,6 +56,10 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     }
 
     let (ingestor, writer) = Ingestor::start(store.clone()).await?;
+    let key_path = args.signing_key.clone().unwrap_or_else(|| args.data_dir.join("integrity/signing.key"));
+    let signer = Signer::load_or_create(&key_path).map_err(|e| anyhow::anyhow!("signing key {}: {e}", key_path.display()))?;
+    let checkpointer = Checkpointer::new(store.clone(), ingestor.log_view(), Arc::new(signer)).await?;
+    let periodic = checkpointer.clone().spawn_periodic(Duration::from_secs(args.checkpoint_interval.max(1)));
     let limits = Arc::new(Limits::default());
     if args.demo {
         demo::load_into(&store, &ingestor, &limits).await?;
@@ -55,13 +69,17 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let addr = listener.local_addr()?;
     tracing::info!(%addr, "flightlog listening");
     println!("Flightlog listening on http://{addr}");
-    let state = AppState { store, ingestor, keys: Arc::new(keys), limits };
+    let state = AppState { store, ingestor, keys: Arc::new(keys), limits, checkpointer: checkpointer.clone() };
     axum::serve(listener, router(state)).with_graceful_shutdown(shutdown_signal()).await?;
 
     // The router, and with it every Ingestor clone, is gone: the writer
     // commits what is still queued, then stops.
     tracing::info!("draining the ingest queue");
     writer.await?;
+    periodic.abort();
+    // Seal what the drained writer stored, so a clean stop leaves nothing
+    // unsealed.
+    checkpointer.seal().await?;
     tracing::info!("stopped");
     Ok(())
 }

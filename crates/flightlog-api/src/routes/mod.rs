@@ -1,6 +1,7 @@
 //! One module per resource; each exposes its handlers for [`router`].
 
 mod health;
+mod integrity;
 mod keys;
 mod sessions;
 mod steps;
@@ -21,4 +22,9 @@ pub fn router() -> Router<AppState> {
         .route("/v1/sessions/{id}/steps", get(sessions::steps))
         .route("/v1/keys", get(keys::list).post(keys::create))
         .route("/v1/keys/{key_id}", delete(keys::revoke))
+        .route("/v1/sessions/{id}/verify", get(integrity::verify_session))
+        .route("/v1/sessions/{id}/evidence", get(integrity::evidence))
+        .route("/v1/integrity/public-key", get(integrity::public_key))
+        .route("/v1/integrity/checkpoints", get(integrity::checkpoints).post(integrity::seal))
+        .route("/v1/integrity/verify", get(integrity::verify_all))
 }

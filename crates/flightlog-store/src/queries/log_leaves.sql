@@ -1,2 +1,4 @@
--- The Merkle log's leaves in order: every stored step hash by log_index.
-SELECT lower(hex(step_hash)) AS h FROM steps ORDER BY log_index
+-- The log of record in order: what each Merkle leaf is.
+SELECT log_index, project, session_id, step, lower(hex(step_hash)) AS step_hash
+FROM log_entries
+ORDER BY log_index

@@ -1,0 +1,72 @@
+//! Tamper evidence: verification reports, evidence bundles, checkpoints.
+
+use crate::AppState;
+use crate::auth::Scope;
+use crate::error::ApiError;
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use flightlog_model::time::format_timestamp;
+use flightlog_prove::{bundle, verify};
+use serde_json::{Value, json};
+
+pub async fn verify_session(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Json<verify::Report>, ApiError> {
+    let principal = state.keys.authorize(&headers, Scope::Read)?;
+    verify::verify_session(&state.store, &principal.project, &id)
+        .await?
+        .map(Json)
+        .ok_or_else(|| ApiError::not_found(format!("no session {id:?} in this project")))
+}
+
+/// The whole store: every project's steps, so admin only.
+pub async fn verify_all(State(state): State<AppState>, headers: HeaderMap) -> Result<Json<verify::Report>, ApiError> {
+    state.keys.authorize(&headers, Scope::Admin)?;
+    Ok(Json(verify::verify_all(&state.store).await?))
+}
+
+pub async fn evidence(State(state): State<AppState>, headers: HeaderMap, Path(id): Path<String>) -> Result<Response, ApiError> {
+    let principal = state.keys.authorize(&headers, Scope::Read)?;
+    let file = bundle::export(&state.store, &principal.project, &id)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("no session {id:?} in this project")))?;
+    let name = format!("attachment; filename=\"evidence-{}.json\"", id.replace(|c: char| !c.is_ascii_alphanumeric() && c != '-' && c != '_', "_"));
+    Ok(([(header::CONTENT_TYPE, "application/json".to_string()), (header::CONTENT_DISPOSITION, name)], file).into_response())
+}
+
+/// Public: anyone checking a bundle needs the key to pin.
+pub async fn public_key(State(state): State<AppState>) -> Json<Value> {
+    Json(json!({"algorithm": "ed25519", "public_key": state.checkpointer.public_key_hex()}))
+}
+
+pub async fn checkpoints(State(state): State<AppState>, headers: HeaderMap) -> Result<Json<Value>, ApiError> {
+    state.keys.authorize(&headers, Scope::Read)?;
+    let list: Vec<Value> = state
+        .store
+        .checkpoints()
+        .await?
+        .into_iter()
+        .map(|c| {
+            json!({"tree_size": c.tree_size, "root_hash": hex::encode(c.root_hash), "created_at": format_timestamp(c.created_us),
+                   "created_us": c.created_us, "public_key": c.public_key, "signature": c.signature})
+        })
+        .collect();
+    Ok(Json(json!({ "checkpoints": list })))
+}
+
+/// Signs a checkpoint now (they are also signed at an interval and on
+/// shutdown). 201 with the checkpoint, or 200 when the log has not grown.
+pub async fn seal(State(state): State<AppState>, headers: HeaderMap) -> Result<(StatusCode, Json<Value>), ApiError> {
+    state.keys.authorize(&headers, Scope::Admin)?;
+    Ok(match state.checkpointer.seal().await? {
+        Some(c) => (
+            StatusCode::CREATED,
+            Json(json!({"tree_size": c.tree_size, "root_hash": hex::encode(c.root_hash), "created_at": format_timestamp(c.created_us)})),
+        ),
+        None => (StatusCode::OK, Json(json!({"sealed": false, "reason": "no new steps since the last checkpoint"}))),
+    })
+}

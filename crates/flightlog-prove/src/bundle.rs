@@ -1,0 +1,186 @@
+//! Evidence bundles: one self-contained file per session that a third party
+//! checks offline with nothing but the file (and, ideally, the instance's
+//! public key obtained separately, to pin who signed it).
+//!
+//! The file is the canonical JSON (see `flightlog-model` canonical) of:
+//!
+//! ```text
+//! {"format": "flightlog-evidence/v1", "project", "session_id",
+//!  "checkpoint": {"tree_size", "root_hash", "created_us", "public_key", "signature"} | null,
+//!  "steps": [{"step", "log_index", "session_seq", "step_hash", "chain_hash",
+//!             "erased": {path: field hash}, "content": <the step>, "inclusion_proof": [hash…] | null}…]}
+//! ```
+//!
+//! Because it must be canonical, any edit to the file, even of one byte of
+//! white space, fails the check; an edit that keeps it canonical changes a
+//! hash, a link, a proof or the signed message, and fails there.
+
+use crate::signer::{checkpoint_message, signature_valid};
+use crate::verify::Problem;
+use flightlog_model::canonical::to_canonical_json;
+use flightlog_model::integrity::{chain_next, chain_seed, stored_step_hash};
+use flightlog_model::merkle::{Hash, inclusion_proof, leaf_hash, verify_inclusion};
+use flightlog_store::{Store, StoreError};
+use serde::Serialize;
+use serde_json::{Value, json};
+use std::collections::BTreeMap;
+
+pub const FORMAT: &str = "flightlog-evidence/v1";
+
+/// Builds the bundle of a session; `None` when the project has no such
+/// session. The latest checkpoint seals the steps it covers; later steps are
+/// included without a proof.
+pub async fn export(store: &Store, project: &str, session_id: &str) -> Result<Option<String>, StoreError> {
+    let mut rows = store.session_integrity_rows(project, session_id, u32::MAX).await?;
+    if rows.is_empty() {
+        return Ok(None);
+    }
+    rows.sort_by_key(|r| (r.session_seq, r.log_index));
+    let checkpoint = store.checkpoints().await?.pop();
+    let leaves: Vec<Hash> = match &checkpoint {
+        Some(c) => store.log_step_hashes().await?.iter().take(c.tree_size as usize).map(leaf_hash).collect(),
+        None => Vec::new(),
+    };
+    let steps: Vec<Value> = rows
+        .iter()
+        .map(|r| {
+            let proof = (r.log_index < leaves.len() as u64)
+                .then(|| inclusion_proof(r.log_index as usize, &leaves).iter().map(hex::encode).collect::<Vec<_>>());
+            json!({
+                "step": r.step, "log_index": r.log_index, "session_seq": r.session_seq,
+                "step_hash": r.step_hash, "chain_hash": r.chain_hash, "erased": r.erased,
+                "content": serde_json::from_str::<Value>(&r.raw).unwrap_or(Value::String(r.raw.clone())),
+                "inclusion_proof": proof,
+            })
+        })
+        .collect();
+    let bundle = json!({
+        "format": FORMAT,
+        "project": project,
+        "session_id": session_id,
+        "checkpoint": checkpoint.map(|c| json!({
+            "tree_size": c.tree_size, "root_hash": hex::encode(c.root_hash), "created_us": c.created_us,
+            "public_key": c.public_key, "signature": c.signature,
+        })),
+        "steps": steps,
+    });
+    Ok(Some(to_canonical_json(&bundle)))
+}
+
+#[derive(Debug, Serialize, Default)]
+pub struct BundleReport {
+    /// Same meaning as in a verification report: `verified`,
+    /// `intact_not_yet_sealed` or `failed`.
+    pub status: &'static str,
+    pub verified: bool,
+    pub session_id: String,
+    pub steps: u64,
+    pub sealed: u64,
+    pub not_yet_sealed: u64,
+    /// The key that signed the checkpoint: compare it with the instance's.
+    pub public_key: Option<String>,
+    pub erased: Vec<String>,
+    pub problems: Vec<Problem>,
+}
+
+fn bad(kind: &'static str, step: Option<u64>, detail: impl Into<String>) -> Problem {
+    Problem { kind, session_id: None, step, log_index: None, detail: detail.into() }
+}
+
+/// Checks a bundle offline. With `pinned_key`, the checkpoint must also be
+/// signed by that key (hex).
+pub fn verify_bundle(file: &[u8], pinned_key: Option<&str>) -> BundleReport {
+    let mut r = BundleReport::default();
+    let text = std::str::from_utf8(file).unwrap_or("");
+    let Ok(b) = serde_json::from_str::<Value>(text.strip_suffix('\n').unwrap_or(text)) else {
+        r.problems.push(bad("unreadable", None, "the file is not JSON"));
+        return r;
+    };
+    if to_canonical_json(&b) != text.strip_suffix('\n').unwrap_or(text) {
+        r.problems.push(bad("not_canonical", None, "the file is not in canonical form: it was edited"));
+    }
+    if b["format"] != FORMAT {
+        r.problems.push(bad("unreadable", None, format!("not a {FORMAT} bundle")));
+        return r;
+    }
+    let (project, session) = (b["project"].as_str().unwrap_or(""), b["session_id"].as_str().unwrap_or(""));
+    r.session_id = session.to_string();
+
+    // The checkpoint: its signature, and who signed it.
+    let mut sealed: Option<(u64, Hash)> = None;
+    if let Some(c) = b["checkpoint"].as_object() {
+        let size = c.get("tree_size").and_then(Value::as_u64).unwrap_or(0);
+        let root = hash_field(c.get("root_hash"));
+        let key = c.get("public_key").and_then(Value::as_str).unwrap_or("");
+        let created = c.get("created_us").and_then(Value::as_i64).unwrap_or(0);
+        let sig = c.get("signature").and_then(Value::as_str).unwrap_or("");
+        r.public_key = Some(key.to_string());
+        match root {
+            Some(root) if signature_valid(key, &checkpoint_message(size, &root, created), sig) => sealed = Some((size, root)),
+            _ => r.problems.push(bad("bad_signature", None, "the checkpoint's signature does not verify")),
+        }
+        if pinned_key.is_some_and(|k| !k.eq_ignore_ascii_case(key)) {
+            r.problems.push(bad("wrong_key", None, "the checkpoint was signed by another key than the one given"));
+        }
+    }
+
+    let mut link = chain_seed(project, session);
+    for (i, s) in b["steps"].as_array().map(Vec::as_slice).unwrap_or_default().iter().enumerate() {
+        r.steps += 1;
+        let n = s["step"].as_u64();
+        let (Some(recorded), Some(recorded_link)) = (hash_field(s.get("step_hash")), hash_field(s.get("chain_hash"))) else {
+            r.problems.push(bad("unreadable", n, "a step's hashes are missing or not hex"));
+            continue;
+        };
+        let mut erased = BTreeMap::new();
+        for (path, h) in s["erased"].as_object().into_iter().flatten() {
+            match hash_field(Some(h)) {
+                Some(h) => {
+                    erased.insert(path.clone(), h);
+                    r.erased.push(format!("step {}: {path}", n.unwrap_or(0)));
+                }
+                None => r.problems.push(bad("unreadable", n, format!("erased field {path} has a bad hash"))),
+            }
+        }
+        if stored_step_hash(&s["content"], &erased) != recorded {
+            r.problems.push(bad("modified", n, "the step's content does not match its hash"));
+        }
+        if s["content"]["step"].as_u64() != n || s["content"]["session_id"].as_str() != Some(session) {
+            r.problems.push(bad("modified", n, "the step is filed under another step number or session than its content says"));
+        }
+        if s["session_seq"].as_u64() != Some(i as u64) {
+            r.problems.push(bad("missing_in_session", n, format!("expected position {i} in the session's chain")));
+        }
+        if chain_next(&link, &recorded) != recorded_link {
+            r.problems.push(bad("chain_broken", n, "the session's hash chain breaks here"));
+        }
+        link = recorded_link;
+
+        let index = s["log_index"].as_u64().unwrap_or(u64::MAX);
+        match sealed {
+            Some((size, root)) if index < size => {
+                let proof: Option<Vec<Hash>> =
+                    s["inclusion_proof"].as_array().map(|p| p.iter().map(|h| hash_field(Some(h))).collect()).flatten();
+                if proof.is_some_and(|p| verify_inclusion(index, size, &leaf_hash(&recorded), &p, &root)) {
+                    r.sealed += 1;
+                } else {
+                    r.problems.push(bad("not_in_log", n, "the step is not proven to be in the signed log"));
+                }
+            }
+            _ => r.not_yet_sealed += 1,
+        }
+    }
+    r.status = match (r.problems.is_empty(), r.not_yet_sealed) {
+        (true, 0) => "verified",
+        (true, _) => "intact_not_yet_sealed",
+        (false, _) => "failed",
+    };
+    r.verified = r.status == "verified";
+    r
+}
+
+fn hash_field(v: Option<&Value>) -> Option<Hash> {
+    let mut h = [0u8; 32];
+    hex::decode_to_slice(v?.as_str()?, &mut h).ok()?;
+    Some(h)
+}

@@ -1,0 +1,60 @@
+//! Signed checkpoints: at an interval, on demand, and on shutdown, the
+//! current head of the Merkle log is signed and stored, if it grew.
+
+use crate::signer::{Signer, checkpoint_message};
+use flightlog_ingest::LogView;
+use flightlog_store::{CheckpointRow, Store, StoreError};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use tokio::sync::Mutex;
+
+#[derive(Clone)]
+pub struct Checkpointer {
+    store: Store,
+    log: LogView,
+    signer: Arc<Signer>,
+    /// Serialises sealing, and remembers the last size sealed.
+    last: Arc<Mutex<u64>>,
+}
+
+impl Checkpointer {
+    pub async fn new(store: Store, log: LogView, signer: Arc<Signer>) -> Result<Self, StoreError> {
+        let last = store.checkpoints().await?.last().map_or(0, |c| c.tree_size);
+        Ok(Self { store, log, signer, last: Arc::new(Mutex::new(last)) })
+    }
+
+    pub fn public_key_hex(&self) -> String {
+        self.signer.public_key_hex()
+    }
+
+    /// Signs and stores the current log head if it grew since the last
+    /// checkpoint. Returns the new checkpoint, if one was made.
+    pub async fn seal(&self) -> Result<Option<CheckpointRow>, StoreError> {
+        let mut last = self.last.lock().await;
+        let (tree_size, root_hash) = self.log.head();
+        if tree_size == 0 || tree_size <= *last {
+            return Ok(None);
+        }
+        let created_us = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_micros() as i64);
+        let signature = self.signer.sign(&checkpoint_message(tree_size, &root_hash, created_us));
+        let row = CheckpointRow { tree_size, root_hash, created_us, public_key: self.signer.public_key_hex(), signature };
+        self.store.put_checkpoint(&row).await?;
+        *last = tree_size;
+        tracing::info!(tree_size, root = %hex::encode(root_hash), "signed a checkpoint");
+        Ok(Some(row))
+    }
+
+    /// Seals every `interval` until the process ends.
+    pub fn spawn_periodic(self, interval: Duration) -> tokio::task::JoinHandle<()> {
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(interval);
+            tick.tick().await;
+            loop {
+                tick.tick().await;
+                if let Err(e) = self.seal().await {
+                    tracing::error!(error = %e, "could not sign a checkpoint; will retry");
+                }
+            }
+        })
+    }
+}

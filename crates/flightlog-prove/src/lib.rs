@@ -1,0 +1,20 @@
+//! Proving that the record was not altered.
+//!
+//! Ingestion already writes the evidence (see `flightlog-ingest`): every
+//! step's hash over its fields, its link in its session's hash chain, and
+//! its place in a Merkle log of all accepted steps. This crate seals and
+//! checks that evidence:
+//!
+//! - [`signer`]: the instance's Ed25519 key, generated at first start and
+//!   kept in the data folder with owner-only permissions;
+//! - [`checkpoint`]: signed tree heads of the log, at an interval and on
+//!   shutdown;
+//! - [`verify`]: recomputes hashes, chains, inclusion and consistency proofs
+//!   from stored content and names what is wrong, and where;
+//! - [`bundle`]: a self-contained evidence file for one session, checkable
+//!   offline with nothing but the file.
+
+pub mod bundle;
+pub mod checkpoint;
+pub mod signer;
+pub mod verify;

@@ -1,0 +1,93 @@
+//! The instance's Ed25519 signing key.
+
+use ed25519_dalek::{Signature, Signer as _, SigningKey, Verifier as _, VerifyingKey};
+use flightlog_model::merkle::Hash;
+use rand::RngCore;
+use std::io::Write;
+use std::path::Path;
+
+pub struct Signer {
+    key: SigningKey,
+}
+
+impl Signer {
+    /// Loads the key at `path` (64 hex characters: the 32-byte seed), or
+    /// creates one there, readable by its owner only, when none exists.
+    pub fn load_or_create(path: &Path) -> std::io::Result<Self> {
+        match std::fs::read_to_string(path) {
+            Ok(text) => Self::from_hex(text.trim())
+                .map_err(|e| std::io::Error::other(format!("{}: {e}", path.display()))),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                let mut seed = [0u8; 32];
+                rand::rng().fill_bytes(&mut seed);
+                if let Some(dir) = path.parent() {
+                    std::fs::create_dir_all(dir)?;
+                }
+                let mut file = open_private(path)?;
+                file.write_all(hex::encode(seed).as_bytes())?;
+                file.sync_all()?;
+                tracing::info!(path = %path.display(), "generated the checkpoint signing key");
+                Ok(Self { key: SigningKey::from_bytes(&seed) })
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    pub fn from_hex(seed_hex: &str) -> Result<Self, String> {
+        let mut seed = [0u8; 32];
+        hex::decode_to_slice(seed_hex, &mut seed).map_err(|_| "a signing key is 64 hex characters".to_string())?;
+        Ok(Self { key: SigningKey::from_bytes(&seed) })
+    }
+
+    pub fn public_key_hex(&self) -> String {
+        hex::encode(self.key.verifying_key().to_bytes())
+    }
+
+    pub fn sign(&self, message: &[u8]) -> String {
+        hex::encode(self.key.sign(message).to_bytes())
+    }
+}
+
+/// Creates a file with mode 0600: the key never exists readable by others.
+fn open_private(path: &Path) -> std::io::Result<std::fs::File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(path)
+}
+
+/// The exact bytes a checkpoint's signature covers.
+pub fn checkpoint_message(tree_size: u64, root: &Hash, created_us: i64) -> Vec<u8> {
+    format!("flightlog/checkpoint/v1\n{tree_size}\n{}\n{created_us}\n", hex::encode(root)).into_bytes()
+}
+
+/// Checks a hex signature by a hex public key over `message`.
+pub fn signature_valid(public_key_hex: &str, message: &[u8], signature_hex: &str) -> bool {
+    let (mut pk, mut sig) = ([0u8; 32], [0u8; 64]);
+    if hex::decode_to_slice(public_key_hex, &mut pk).is_err() || hex::decode_to_slice(signature_hex, &mut sig).is_err() {
+        return false;
+    }
+    let Ok(key) = VerifyingKey::from_bytes(&pk) else { return false };
+    key.verify(message, &Signature::from_bytes(&sig)).is_ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_generated_key_is_private_persistent_and_signs_verifiably() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("integrity/signing.key");
+        let a = Signer::load_or_create(&path).unwrap();
+        assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
+        let b = Signer::load_or_create(&path).unwrap();
+        assert_eq!(a.public_key_hex(), b.public_key_hex(), "the same key after a restart");
+
+        let msg = checkpoint_message(10, &[3; 32], 1_700_000_000_000_000);
+        let sig = a.sign(&msg);
+        assert!(signature_valid(&a.public_key_hex(), &msg, &sig));
+        assert!(!signature_valid(&a.public_key_hex(), &checkpoint_message(11, &[3; 32], 1_700_000_000_000_000), &sig));
+        let other = Signer::from_hex(&"11".repeat(32)).unwrap();
+        assert!(!signature_valid(&other.public_key_hex(), &msg, &sig));
+    }
+}

@@ -1,0 +1,447 @@
+//! Verification: recompute everything from stored content, compare with
+//! what was recorded and sealed, and name what is wrong and where.
+//!
+//! What each check catches:
+//! - **content → step hash**: a field edited in the stored JSON (a step's
+//!   hash is recomputed from its fields, with erased fields' kept hashes);
+//! - **typed columns ↔ content**: a column (what the UI and queries show)
+//!   edited without its JSON, named by column;
+//! - **session chain** (acceptance order, `session_seq` 0, 1, 2…): a deleted
+//!   step (a gap), an inserted one (a repeated position or broken link), a
+//!   reordering (broken links);
+//! - **steps ↔ the log of record** (`log_entries`, one entry per accepted
+//!   step): a stored step deleted, inserted, moved or rewritten together
+//!   with its hashes, named by session and step;
+//! - **the log of record vs the signed checkpoints**: the log itself
+//!   altered, truncated, or with entries removed;
+//! - **checkpoints**: each signature, and each consistent with the one
+//!   before (the log only grew).
+//!
+//! Steps accepted after the latest checkpoint are reported as not yet
+//! sealed, never as verified.
+
+use crate::signer::{checkpoint_message, signature_valid};
+use flightlog_model::integrity::{chain_next, chain_seed, stored_step_hash};
+use flightlog_model::merkle::{Hash, consistency_proof, leaf_hash, root, verify_consistency};
+use flightlog_model::{Limits, step_from_json};
+use flightlog_store::{CheckpointRow, IntegrityRow, LogEntry, Store, StoreError};
+use serde::Serialize;
+use serde_json::{Value, json};
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+/// Problems listed in one report, at most; the count is always exact.
+const MAX_LISTED: usize = 1000;
+const PAGE: u32 = 10_000;
+
+#[derive(Debug, Serialize, Clone, PartialEq)]
+pub struct Problem {
+    /// modified, column_changed, deleted, inserted, moved,
+    /// restored_after_erasure, missing_in_session, repeated_position,
+    /// chain_broken, log_gap, log_truncated, log_mismatch, bad_signature,
+    /// inconsistent_checkpoints, unreadable.
+    pub kind: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub session_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub step: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub log_index: Option<u64>,
+    pub detail: String,
+}
+
+#[derive(Debug, Serialize, Clone)]
+pub struct ErasedField {
+    pub session_id: String,
+    pub step: u64,
+    pub field: String,
+}
+
+#[derive(Debug, Serialize, Default)]
+pub struct Report {
+    /// `verified`: no problem, and every step sealed by a signed
+    /// checkpoint; `intact_not_yet_sealed`: no problem, but some steps came
+    /// after the latest checkpoint; `failed`: see `problems`.
+    pub status: &'static str,
+    /// status == verified.
+    pub verified: bool,
+    pub steps_checked: u64,
+    /// Steps covered by the latest valid checkpoint.
+    pub sealed: u64,
+    /// Steps accepted after the latest checkpoint (session steps, or a count).
+    pub not_yet_sealed: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub checkpoint: Option<Value>,
+    pub erased: Vec<ErasedField>,
+    pub problem_count: u64,
+    pub problems: Vec<Problem>,
+    /// With one session: problems of the log elsewhere, which do not fail
+    /// this session (its own steps are checked against the log of record).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub log_problems: Vec<Problem>,
+}
+
+impl Report {
+    fn problem(&mut self, p: Problem) {
+        self.problem_count += 1;
+        if self.problems.len() < MAX_LISTED {
+            self.problems.push(p);
+        }
+    }
+
+    fn finish(mut self) -> Self {
+        self.status = match (self.problem_count, self.not_yet_sealed) {
+            (0, 0) => "verified",
+            (0, _) => "intact_not_yet_sealed",
+            _ => "failed",
+        };
+        self.verified = self.status == "verified";
+        self
+    }
+}
+
+fn problem(kind: &'static str, row: Option<&IntegrityRow>, detail: String) -> Problem {
+    Problem {
+        kind,
+        session_id: row.map(|r| r.session_id.clone()),
+        step: row.map(|r| r.step),
+        log_index: row.map(|r| r.log_index),
+        detail,
+    }
+}
+
+/// The log of record checked against the checkpoints, once per
+/// verification; the per-session checks use it.
+struct LogState {
+    entries: Vec<LogEntry>,
+    /// The largest signed checkpoint that the log of record still
+    /// reproduces: the steps at positions below it are sealed and proven.
+    sealed_size: u64,
+    /// Problems of the log itself (not of one session).
+    problems: Vec<Problem>,
+}
+
+fn log_problem(kind: &'static str, log_index: Option<u64>, detail: String) -> Problem {
+    Problem { kind, session_id: None, step: None, log_index, detail }
+}
+
+async fn check_log(store: &Store) -> Result<(LogState, Option<Value>), StoreError> {
+    let checkpoints = store.checkpoints().await?;
+    let entries = store.log_entries().await?;
+    let leaves: Vec<Hash> = entries.iter().map(|e| leaf_hash(&e.step_hash)).collect();
+    let mut problems = Vec::new();
+
+    // Positions run 0, 1, 2… with nothing missing or repeated.
+    let mut expected = 0u64;
+    for e in &entries {
+        if e.log_index > expected {
+            problems.push(log_problem(
+                "log_gap",
+                Some(expected),
+                format!("log positions {expected}..{} were removed from the log of record", e.log_index - 1),
+            ));
+        } else if e.log_index < expected {
+            problems.push(log_problem(
+                "repeated_position",
+                Some(e.log_index),
+                format!("log position {} is used twice: an entry was inserted", e.log_index),
+            ));
+        }
+        expected = e.log_index + 1;
+    }
+
+    let mut sealed_size = 0;
+    let mut latest_json = None;
+    let mut previous: Option<&CheckpointRow> = None;
+    for c in &checkpoints {
+        let message = checkpoint_message(c.tree_size, &c.root_hash, c.created_us);
+        if !signature_valid(&c.public_key, &message, &c.signature) {
+            problems.push(log_problem("bad_signature", None, format!("the checkpoint of size {} has an invalid signature", c.tree_size)));
+            continue;
+        }
+        if (leaves.len() as u64) < c.tree_size {
+            problems.push(log_problem(
+                "log_truncated",
+                Some(leaves.len() as u64),
+                format!(
+                    "the checkpoint of size {} covers more entries than the {} left: the tail of the log was removed",
+                    c.tree_size,
+                    leaves.len()
+                ),
+            ));
+        } else if root(&leaves[..c.tree_size as usize]) != c.root_hash {
+            problems.push(log_problem(
+                "log_mismatch",
+                None,
+                format!(
+                    "the first {} log entries do not hash to the root signed at size {}: entries were altered, \
+                     inserted, removed or reordered",
+                    c.tree_size, c.tree_size
+                ),
+            ));
+        } else {
+            if let Some(p) = previous {
+                let proof = consistency_proof(p.tree_size as usize, &leaves[..c.tree_size as usize]);
+                if !verify_consistency(p.tree_size, c.tree_size, &p.root_hash, &c.root_hash, &proof) {
+                    problems.push(log_problem(
+                        "inconsistent_checkpoints",
+                        None,
+                        format!("the checkpoint of size {} does not extend the one of size {}", c.tree_size, p.tree_size),
+                    ));
+                }
+            }
+            sealed_size = sealed_size.max(c.tree_size);
+            latest_json = Some(json!({
+                "tree_size": c.tree_size, "root_hash": hex::encode(c.root_hash),
+                "created_at": flightlog_model::time::format_timestamp(c.created_us), "public_key": c.public_key,
+            }));
+            previous = Some(c);
+        }
+    }
+    Ok((LogState { entries, sealed_size, problems }, latest_json))
+}
+
+/// Checks one session: its rows (content, columns, chain) against each
+/// other and against the session's entries in the log of record.
+fn check_session(rows: &mut [IntegrityRow], logged: &[&LogEntry], log: &LogState, report: &mut Report) {
+    rows.sort_by_key(|r| (r.session_seq, r.log_index));
+    let limits = Limits { max_record_bytes: usize::MAX, max_field_bytes: usize::MAX, ..Limits::default() };
+
+    // Rows against the log of record.
+    let by_index: HashMap<u64, &&LogEntry> = logged.iter().map(|e| (e.log_index, e)).collect();
+    let stored: HashMap<u64, &IntegrityRow> = rows.iter().map(|r| (r.log_index, r)).collect();
+    for e in logged {
+        if !stored.contains_key(&e.log_index) {
+            report.problem(Problem {
+                kind: "deleted",
+                session_id: Some(e.session_id.clone()),
+                step: Some(e.step),
+                log_index: Some(e.log_index),
+                detail: format!("step {} (log position {}) is in the log but no longer stored: deleted", e.step, e.log_index),
+            });
+        }
+    }
+
+    let Some(first) = rows.first() else { return };
+    let mut link = chain_seed(&first.project, &first.session_id);
+    let mut expected_seq = 0u64;
+    for row in rows.iter() {
+        report.steps_checked += 1;
+        let (Ok(recorded), Ok(recorded_link)) = (hash_of(&row.step_hash), hash_of(&row.chain_hash)) else {
+            report.problem(problem("unreadable", Some(row), "the recorded hashes are not valid hex".into()));
+            continue;
+        };
+        match by_index.get(&row.log_index) {
+            None => report.problem(problem(
+                "inserted",
+                Some(row),
+                format!("step {} is stored but the log of record never accepted it: inserted", row.step),
+            )),
+            Some(e) if e.step != row.step => report.problem(problem(
+                "moved",
+                Some(row),
+                format!("the log recorded step {} at this position, the stored row says step {}: reordered", e.step, row.step),
+            )),
+            Some(e) if e.step_hash != recorded => report.problem(problem(
+                "modified",
+                Some(row),
+                format!("step {}'s recorded hash differs from the log's: it was rewritten", row.step),
+            )),
+            Some(_) if row.log_index < log.sealed_size => report.sealed += 1,
+            Some(_) => report.not_yet_sealed += 1,
+        }
+
+        // Content → step hash, with erased fields' kept hashes.
+        let mut erased: BTreeMap<String, Hash> = BTreeMap::new();
+        for (path, h) in &row.erased {
+            match hash_of(h) {
+                Ok(h) => {
+                    erased.insert(path.clone(), h);
+                }
+                Err(_) => report.problem(problem("unreadable", Some(row), format!("erased field {path} has a bad hash"))),
+            }
+        }
+        match serde_json::from_str::<Value>(&row.raw) {
+            Err(e) => report.problem(problem("modified", Some(row), format!("the stored content is not JSON any more: {e}"))),
+            Ok(content) => {
+                if stored_step_hash(&content, &erased) != recorded {
+                    report.problem(problem(
+                        "modified",
+                        Some(row),
+                        format!("step {} does not match its recorded hash: its content was changed", row.step),
+                    ));
+                }
+                for path in erased.keys() {
+                    report.erased.push(ErasedField { session_id: row.session_id.clone(), step: row.step, field: path.clone() });
+                    if !field_is_null(&content, path) {
+                        report.problem(problem(
+                            "restored_after_erasure",
+                            Some(row),
+                            format!("field {path} was erased but has content again"),
+                        ));
+                    }
+                }
+                check_columns(row, content, &limits, report);
+            }
+        }
+
+        // The chain, in acceptance order.
+        if row.session_seq > expected_seq {
+            report.problem(problem(
+                "missing_in_session",
+                Some(row),
+                format!("the session's steps at positions {expected_seq}..{} of its chain are missing", row.session_seq - 1),
+            ));
+        } else if row.session_seq < expected_seq {
+            report.problem(problem(
+                "repeated_position",
+                Some(row),
+                format!("position {} of the session's chain is used twice: a step was inserted", row.session_seq),
+            ));
+        }
+        if chain_next(&link, &recorded) != recorded_link {
+            report.problem(problem(
+                "chain_broken",
+                Some(row),
+                format!("the session's hash chain breaks at step {} (position {})", row.step, row.session_seq),
+            ));
+        }
+        link = recorded_link;
+        expected_seq = row.session_seq + 1;
+    }
+}
+
+/// The typed columns must say what the recorded content says.
+fn check_columns(row: &IntegrityRow, content: Value, limits: &Limits, report: &mut Report) {
+    let Ok(s) = step_from_json(content, limits) else {
+        report.problem(problem("modified", Some(row), "the stored content is no longer a valid step".into()));
+        return;
+    };
+    let expected = [
+        ("agent_name", json!(s.agent_name)),
+        ("reasoning", json!(s.reasoning)),
+        ("chosen_tool", json!(s.chosen_tool)),
+        ("tool_name", json!(s.tool_name)),
+        ("tool_params", json!(s.tool_params)),
+        ("tool_result", json!(s.tool_result)),
+        ("tool_status", json!(s.tool_status)),
+        ("tool_error", json!(s.tool_error)),
+        ("model_provider", json!(s.model_provider)),
+        ("model_name", json!(s.model_name)),
+        ("model_version", json!(s.model_version)),
+        ("temperature", json!(s.temperature)),
+        ("top_p", json!(s.top_p)),
+        ("seed", json!(s.seed)),
+        ("prompt_system", json!(s.prompt_system)),
+        ("prompt_messages", json!(s.prompt_messages)),
+        ("completion", json!(s.completion)),
+        ("input_tokens", json!(s.input_tokens)),
+        ("output_tokens", json!(s.output_tokens)),
+        ("cache_read_tokens", json!(s.cache_read_tokens)),
+        ("cache_write_tokens", json!(s.cache_write_tokens)),
+        ("reasoning_tokens", json!(s.reasoning_tokens)),
+        ("estimated_cost", json!(s.estimated_cost)),
+        ("user_id", json!(s.user_id)),
+    ];
+    for (column, want) in expected {
+        if !same(row.columns.get(column), &want) {
+            report.problem(problem(
+                "column_changed",
+                Some(row),
+                format!("column {column} of step {} no longer matches the recorded content", row.step),
+            ));
+        }
+    }
+}
+
+/// Equal as stored: numbers by value, since ClickHouse prints the Float64
+/// 1.0 as `1`, which JSON equality would call a different number.
+fn same(stored: Option<&Value>, want: &Value) -> bool {
+    match (stored, want) {
+        (Some(Value::Number(a)), Value::Number(b)) => a.as_f64() == b.as_f64(),
+        (Some(a), b) => a == b,
+        (None, _) => false,
+    }
+}
+
+fn field_is_null(content: &Value, path: &str) -> bool {
+    let Ok(keys) = serde_json::from_str::<Vec<String>>(path) else { return false };
+    keys.iter().try_fold(content, |v, k| v.get(k)).is_none_or(Value::is_null)
+}
+
+fn hash_of(hex_text: &str) -> Result<Hash, ()> {
+    let mut h = [0u8; 32];
+    hex::decode_to_slice(hex_text, &mut h).map_err(|_| ())?;
+    Ok(h)
+}
+
+/// Verifies one session: its steps against their content, their chain and
+/// the log of record, and the log against the signed checkpoints. Problems
+/// of the log elsewhere are listed in `log_problems` and do not fail this
+/// session; steps they leave unproven count as not yet sealed. `None` when
+/// the project has no such session.
+pub async fn verify_session(store: &Store, project: &str, session_id: &str) -> Result<Option<Report>, StoreError> {
+    let mut rows = store.session_integrity_rows(project, session_id, u32::MAX).await?;
+    let (log, checkpoint) = check_log(store).await?;
+    let logged: Vec<&LogEntry> = log.entries.iter().filter(|e| e.project == project && e.session_id == session_id).collect();
+    if rows.is_empty() && logged.is_empty() {
+        return Ok(None);
+    }
+    let mut report = Report { checkpoint, ..Report::default() };
+    check_session(&mut rows, &logged, &log, &mut report);
+    report.log_problems = log.problems;
+    Ok(Some(report.finish()))
+}
+
+/// Verifies every step of every project, the whole log and every
+/// checkpoint, reading the steps a page at a time.
+pub async fn verify_all(store: &Store) -> Result<Report, StoreError> {
+    let (log, checkpoint) = check_log(store).await?;
+    let mut report = Report { checkpoint, ..Report::default() };
+    for p in &log.problems {
+        report.problem(p.clone());
+    }
+    let mut by_session: HashMap<(&str, &str), Vec<&LogEntry>> = HashMap::new();
+    for e in &log.entries {
+        by_session.entry((e.project.as_str(), e.session_id.as_str())).or_default().push(e);
+    }
+    let mut seen: HashSet<(String, String)> = HashSet::new();
+    let mut pending: Vec<IntegrityRow> = Vec::new();
+    let mut cursor: Option<(String, String, u64)> = None;
+    let mut flush = |pending: &mut Vec<IntegrityRow>, report: &mut Report| {
+        if let Some(first) = pending.first() {
+            let key = (first.project.clone(), first.session_id.clone());
+            let logged = by_session.get(&(key.0.as_str(), key.1.as_str())).cloned().unwrap_or_default();
+            check_session(pending, &logged, &log, report);
+            seen.insert(key);
+            pending.clear();
+        }
+    };
+    loop {
+        let page = store
+            .integrity_rows_after(cursor.as_ref().map(|(p, s, n)| (p.as_str(), s.as_str(), *n)), PAGE)
+            .await?;
+        let done = (page.len() as u32) < PAGE;
+        if let Some(last) = page.last() {
+            cursor = Some((last.project.clone(), last.session_id.clone(), last.step));
+        }
+        for row in page {
+            let same = pending.last().is_some_and(|p| p.project == row.project && p.session_id == row.session_id);
+            if !same {
+                flush(&mut pending, &mut report);
+            }
+            pending.push(row);
+        }
+        if done {
+            break;
+        }
+    }
+    flush(&mut pending, &mut report);
+    // Sessions the log lists but of which no step is stored any more.
+    let mut vanished: Vec<_> =
+        by_session.iter().filter(|((p, s), _)| !seen.contains(&(p.to_string(), s.to_string()))).collect();
+    vanished.sort_by_key(|((p, s), _)| (*p, *s));
+    for (_, logged) in vanished {
+        check_session(&mut [], logged, &log, &mut report);
+    }
+    Ok(report.finish())
+}

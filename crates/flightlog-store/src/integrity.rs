@@ -1,0 +1,53 @@
+//! Reading back what verification checks.
+
+use crate::clickhouse::{Params, StoreError, rows};
+use crate::Store;
+use std::collections::BTreeMap;
+
+const INTEGRITY_ROWS: &str = include_str!("queries/integrity_rows.sql");
+
+/// One stored step as verification sees it.
+#[derive(Clone, Debug, serde::Deserialize)]
+pub struct IntegrityRow {
+    pub project: String,
+    pub session_id: String,
+    pub step: u64,
+    pub log_index: u64,
+    pub session_seq: u64,
+    pub step_hash: String,
+    pub chain_hash: String,
+    /// Field path → hex field hash, for erased fields.
+    pub erased: BTreeMap<String, String>,
+    pub raw: String,
+    /// The typed columns, by name, that must agree with `raw`.
+    #[serde(flatten)]
+    pub columns: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Store {
+    /// Up to `limit` rows of one session, in step order.
+    pub async fn session_integrity_rows(&self, project: &str, session: &str, limit: u32) -> Result<Vec<IntegrityRow>, StoreError> {
+        let sql = INTEGRITY_ROWS.replace("{{where}}", "project = {project:String} AND session_id = {session:String}");
+        let params: Params =
+            vec![("project", project.to_string()), ("session", session.to_string()), ("limit", limit.to_string())];
+        rows(&self.ch.query(&sql, params).await?)
+    }
+
+    /// Up to `limit` rows of the whole table after the cursor (exclusive),
+    /// in primary-key order; `None` starts at the beginning.
+    pub async fn integrity_rows_after(
+        &self,
+        after: Option<(&str, &str, u64)>,
+        limit: u32,
+    ) -> Result<Vec<IntegrityRow>, StoreError> {
+        let (sql, mut params): (String, Params) = match after {
+            None => (INTEGRITY_ROWS.replace("{{where}}", "1"), vec![]),
+            Some((p, s, n)) => (
+                INTEGRITY_ROWS.replace("{{where}}", "(project, session_id, step) > ({p:String}, {s:String}, {n:UInt64})"),
+                vec![("p", p.to_string()), ("s", s.to_string()), ("n", n.to_string())],
+            ),
+        };
+        params.push(("limit", limit.to_string()));
+        rows(&self.ch.query(&sql, params).await?)
+    }
+}

@@ -1,0 +1,19 @@
+-- What verification needs of each step: its recorded hashes and positions,
+-- the content they must match (raw), and the typed columns that must agree
+-- with that content. Keyset-paged in primary-key order; the {{where}}
+-- marker narrows to one session or continues after a (project, session,
+-- step) cursor, with bound parameters only.
+SELECT
+    project, session_id, step, log_index, session_seq,
+    lower(hex(step_hash))  AS step_hash,
+    lower(hex(chain_hash)) AS chain_hash,
+    mapApply((k, v) -> (k, lower(hex(v))), erased) AS erased,
+    raw,
+    agent_name, reasoning, chosen_tool, tool_name, tool_params, tool_result, tool_status, tool_error,
+    model_provider, model_name, model_version, temperature, top_p, seed,
+    prompt_system, prompt_messages, completion,
+    input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, reasoning_tokens, estimated_cost, user_id
+FROM steps
+WHERE {{where}}
+ORDER BY project, session_id, step
+LIMIT {limit:UInt32}

@@ -1,0 +1,114 @@
+//! `flightlog verify`, `flightlog evidence`, `flightlog verify-bundle`.
+
+use crate::client::{Client, ServerArgs};
+use anyhow::Context;
+use flightlog_prove::{bundle, verify};
+use flightlog_store::Store;
+use flightlog_store::embedded::{Embedded, default_library_path};
+use reqwest::Method;
+use serde_json::Value;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+#[derive(clap::Args)]
+pub struct VerifyArgs {
+    /// The session to verify (with the key's project).
+    #[arg(long, conflicts_with = "all", required_unless_present = "all")]
+    session: Option<String>,
+    /// Every step of every project, the whole log and every checkpoint.
+    #[arg(long)]
+    all: bool,
+    /// Verify a stopped instance's data folder directly instead of asking a
+    /// running server. With --session, also give --project.
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+    #[arg(long, default_value = "default")]
+    project: String,
+    #[command(flatten)]
+    server: ServerArgs,
+}
+
+pub async fn verify(args: VerifyArgs) -> anyhow::Result<()> {
+    let report: Value = match &args.data_dir {
+        Some(dir) => {
+            let engine = Embedded::open(&default_library_path(), &dir.join("clickhouse"), 1)?;
+            let store = Store::open(Arc::new(engine)).await?;
+            match &args.session {
+                Some(id) => serde_json::to_value(
+                    verify::verify_session(&store, &args.project, id).await?.with_context(|| format!("no session {id:?}"))?,
+                )?,
+                None => serde_json::to_value(verify::verify_all(&store).await?)?,
+            }
+        }
+        None => {
+            let client = Client::new(&args.server)?;
+            let path = match &args.session {
+                Some(id) => format!("/v1/sessions/{id}/verify"),
+                None => "/v1/integrity/verify".to_string(),
+            };
+            client.request(Method::GET, &path, None).await?
+        }
+    };
+    println!("{}", serde_json::to_string_pretty(&report)?);
+    summarise(&report)
+}
+
+/// One line for people, and the exit code for scripts: 1 when not verified.
+fn summarise(report: &Value) -> anyhow::Result<()> {
+    let count = |k: &str| report[k].as_u64().unwrap_or(0);
+    if report["verified"] == true || report["status"] == "intact_not_yet_sealed" {
+        eprintln!(
+            "{}: {} steps checked, {} sealed by a signed checkpoint, {} not yet sealed, {} erased fields",
+            report["status"].as_str().unwrap_or("verified"),
+            count("steps_checked").max(count("steps")),
+            count("sealed"),
+            count("not_yet_sealed"),
+            report["erased"].as_array().map_or(0, Vec::len)
+        );
+        Ok(())
+    } else {
+        let problems = report["problems"].as_array().cloned().unwrap_or_default();
+        eprintln!("NOT VERIFIED: {} problem(s)", problems.len());
+        for p in problems.iter().take(20) {
+            eprintln!("  [{}] {}", p["kind"].as_str().unwrap_or("?"), p["detail"].as_str().unwrap_or(""));
+        }
+        std::process::exit(1);
+    }
+}
+
+#[derive(clap::Args)]
+pub struct EvidenceArgs {
+    #[arg(long)]
+    session: String,
+    /// Where to write the bundle (default: evidence-<session>.json).
+    #[arg(long, short)]
+    out: Option<PathBuf>,
+    #[command(flatten)]
+    server: ServerArgs,
+}
+
+pub async fn evidence(args: EvidenceArgs) -> anyhow::Result<()> {
+    let client = Client::new(&args.server)?;
+    let file = client.request_bytes(Method::GET, &format!("/v1/sessions/{}/evidence", args.session), None).await?;
+    let out = args.out.unwrap_or_else(|| PathBuf::from(format!("evidence-{}.json", args.session)));
+    std::fs::write(&out, &file).with_context(|| format!("cannot write {}", out.display()))?;
+    eprintln!("wrote {} ({} bytes); check it with `flightlog verify-bundle {}`", out.display(), file.len(), out.display());
+    Ok(())
+}
+
+#[derive(clap::Args)]
+pub struct VerifyBundleArgs {
+    file: PathBuf,
+    /// The instance's public key (hex, from GET /v1/integrity/public-key):
+    /// the checkpoint must be signed by it.
+    #[arg(long)]
+    public_key: Option<String>,
+}
+
+pub fn verify_bundle(args: VerifyBundleArgs) -> anyhow::Result<()> {
+    let file = std::fs::read(&args.file).with_context(|| format!("cannot read {}", args.file.display()))?;
+    let report = bundle::verify_bundle(&file, args.public_key.as_deref());
+    let value = serde_json::to_value(&report)?;
+    println!("{}", serde_json::to_string_pretty(&value)?);
+    summarise(&value)
+}

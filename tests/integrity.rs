@@ -1,0 +1,229 @@
+//! Tamper evidence, tested by really tampering: rows are changed, deleted,
+//! inserted and reordered directly in ClickHouse (`flightlog sql`) while the
+//! server is stopped, and the log is truncated. Each time verification
+//! fails and names the place, and untouched sessions still verify.
+
+use flightlog_tests::*;
+use reqwest::Method;
+use std::path::Path;
+use std::process::Command;
+
+const ENV: [(&str, &str); 1] = [("FLIGHTLOG_BOOTSTRAP_KEY", ADMIN_KEY)];
+
+fn victim_step(n: u64) -> Value {
+    json!({"session_id": "victim", "step": n, "timestamp": format!("2026-01-15T10:30:{n:02}Z"),
+           "agent_thoughts": {"reasoning": format!("original reasoning {n}"), "chosen_tool": "refund"},
+           "tool_execution": {"name": "refund", "params": {"order": n}, "result": {"ok": true}, "status": "ok"},
+           "prompt": {"system": "be careful", "completion": format!("completion {n}")},
+           "model": {"name": "gpt-4o", "top_p": 1.0, "temperature": 0.2}})
+}
+
+/// victim (8 steps) and bystander (6) sealed by a first checkpoint, then
+/// other (4) sealed by a second; the server is stopped cleanly.
+async fn recorded_instance(dir: &Path) {
+    let mut s = Server::start_in(dir, &ENV).await;
+    let mut first = (0..8).map(victim_step).collect::<Vec<_>>();
+    first.extend((0..6).map(|n| step("bystander", n)));
+    assert_eq!(s.post_steps(ADMIN_KEY, ndjson(&first), &[]).await.1["accepted"], 14);
+    assert_eq!(s.send_json(Method::POST, ADMIN_KEY, "/v1/integrity/checkpoints", json!(null)).await.0, StatusCode::CREATED);
+    assert_eq!(s.post_steps(ADMIN_KEY, ndjson(&(0..4).map(|n| step("other", n)).collect::<Vec<_>>()), &[]).await.1["accepted"], 4);
+    let (status, _) = s.terminate();
+    assert!(status.success(), "a clean stop signs the last checkpoint");
+}
+
+fn sql(dir: &Path, statement: &str) {
+    let out = Command::new(binary()).args(["sql", "--data-dir"]).arg(dir).arg(statement).output().unwrap();
+    assert!(out.status.success(), "{statement}: {}", String::from_utf8_lossy(&out.stderr));
+}
+
+async fn verify(s: &Server, session: &str) -> Value {
+    let (status, report) = s.get(ADMIN_KEY, &format!("/v1/sessions/{session}/verify")).await;
+    assert_eq!(status, StatusCode::OK, "{report}");
+    report
+}
+
+fn problems(report: &Value) -> Vec<(String, Option<u64>)> {
+    report["problems"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| (p["kind"].as_str().unwrap().to_string(), p["step"].as_u64()))
+        .collect()
+}
+
+/// The report failed, with a problem of `kind` at `step`, and the other
+/// sessions still verify.
+async fn assert_caught(s: &Server, kind: &str, step: Option<u64>) {
+    let report = verify(s, "victim").await;
+    assert_eq!(report["status"], "failed", "{report:#}");
+    assert!(problems(&report).contains(&(kind.to_string(), step)), "wanted {kind} at {step:?}: {report:#}");
+    for untouched in ["bystander", "other"] {
+        let r = verify(s, untouched).await;
+        assert_eq!(r["status"], "verified", "{untouched} is untouched: {r:#}");
+    }
+    let (_, all) = s.get(ADMIN_KEY, "/v1/integrity/verify").await;
+    assert_eq!(all["status"], "failed");
+}
+
+#[tokio::test]
+async fn an_untampered_record_verifies_and_only_sealed_steps_count() {
+    let dir = tempfile::tempdir().unwrap();
+    recorded_instance(dir.path()).await;
+    let s = Server::start_in(dir.path(), &ENV).await;
+    for session in ["victim", "bystander", "other"] {
+        let r = verify(&s, session).await;
+        assert_eq!((r["status"].as_str(), r["problem_count"].as_u64()), (Some("verified"), Some(0)), "{r:#}");
+    }
+    let (_, all) = s.get(ADMIN_KEY, "/v1/integrity/verify").await;
+    assert_eq!((all["status"].as_str(), all["steps_checked"].as_u64(), all["sealed"].as_u64()), (Some("verified"), Some(18), Some(18)));
+    let (_, cps) = s.get(ADMIN_KEY, "/v1/integrity/checkpoints").await;
+    let sizes: Vec<u64> = cps["checkpoints"].as_array().unwrap().iter().map(|c| c["tree_size"].as_u64().unwrap()).collect();
+    assert_eq!(sizes, [14, 18]);
+
+    // A step accepted after the last checkpoint is not verified, only intact.
+    s.post_steps(ADMIN_KEY, step("other", 4).to_string(), &[]).await;
+    let r = verify(&s, "other").await;
+    assert_eq!((r["status"].as_str(), r["not_yet_sealed"].as_u64()), (Some("intact_not_yet_sealed"), Some(1)), "{r:#}");
+}
+
+#[tokio::test]
+async fn a_modified_field_is_caught_and_named() {
+    let dir = tempfile::tempdir().unwrap();
+    recorded_instance(dir.path()).await;
+    sql(dir.path(), "ALTER TABLE steps UPDATE raw = replaceOne(raw, 'original reasoning 3', 'better reasoning 3') \
+                     WHERE session_id = 'victim' AND step = 3 SETTINGS mutations_sync = 2");
+    let s = Server::start_in(dir.path(), &ENV).await;
+    assert_caught(&s, "modified", Some(3)).await;
+}
+
+#[tokio::test]
+async fn a_changed_column_is_caught_and_named() {
+    let dir = tempfile::tempdir().unwrap();
+    recorded_instance(dir.path()).await;
+    sql(dir.path(), "ALTER TABLE steps UPDATE reasoning = 'nothing to see' WHERE session_id = 'victim' AND step = 2 \
+                     SETTINGS mutations_sync = 2");
+    let s = Server::start_in(dir.path(), &ENV).await;
+    assert_caught(&s, "column_changed", Some(2)).await;
+    let report = verify(&s, "victim").await;
+    assert!(report.to_string().contains("column reasoning of step 2"), "{report:#}");
+}
+
+#[tokio::test]
+async fn a_deleted_step_is_caught_and_named() {
+    let dir = tempfile::tempdir().unwrap();
+    recorded_instance(dir.path()).await;
+    sql(dir.path(), "ALTER TABLE steps DELETE WHERE session_id = 'victim' AND step = 4 SETTINGS mutations_sync = 2");
+    let s = Server::start_in(dir.path(), &ENV).await;
+    assert_caught(&s, "deleted", Some(4)).await;
+}
+
+#[tokio::test]
+async fn an_inserted_step_is_caught() {
+    let dir = tempfile::tempdir().unwrap();
+    recorded_instance(dir.path()).await;
+    // A forged step 8, copied from step 7 with its text changed, placed at
+    // the end of the log.
+    sql(dir.path(), "INSERT INTO steps SELECT * REPLACE (8 AS step, 18 AS log_index, 8 AS session_seq, \
+                     replaceOne(replaceOne(raw, '\"step\":7', '\"step\":8'), 'original', 'forged') AS raw) \
+                     FROM (SELECT * FROM steps WHERE session_id = 'victim' AND step = 7)");
+    let s = Server::start_in(dir.path(), &ENV).await;
+    assert_caught(&s, "modified", Some(8)).await;
+    assert!(problems(&verify(&s, "victim").await).contains(&("chain_broken".to_string(), Some(8))));
+}
+
+#[tokio::test]
+async fn reordered_steps_are_caught() {
+    let dir = tempfile::tempdir().unwrap();
+    recorded_instance(dir.path()).await;
+    // Steps 2 and 5 swap places: each row now claims the other's number.
+    sql(dir.path(), "CREATE TABLE swapped AS steps");
+    // (The filter sits in a subquery: in ClickHouse, WHERE sees the
+    // REPLACE alias, not the stored column.)
+    sql(dir.path(), "INSERT INTO swapped SELECT * REPLACE (if(step = 2, 5, 2) AS step) \
+                     FROM (SELECT * FROM steps WHERE session_id = 'victim' AND step IN (2, 5))");
+    sql(dir.path(), "ALTER TABLE steps DELETE WHERE session_id = 'victim' AND step IN (2, 5) SETTINGS mutations_sync = 2");
+    sql(dir.path(), "INSERT INTO steps SELECT * FROM swapped");
+    let s = Server::start_in(dir.path(), &ENV).await;
+    let stored: Vec<u64> = s.all_steps(ADMIN_KEY, "victim", 100).await.iter().map(|x| x["step"].as_u64().unwrap()).collect();
+    assert_eq!(stored, (0..8).collect::<Vec<_>>(), "the swap kept every step number");
+    assert_caught(&s, "moved", Some(5)).await;
+    assert!(problems(&verify(&s, "victim").await).contains(&("moved".to_string(), Some(2))));
+}
+
+#[tokio::test]
+async fn a_truncated_session_tail_is_caught() {
+    let dir = tempfile::tempdir().unwrap();
+    recorded_instance(dir.path()).await;
+    sql(dir.path(), "ALTER TABLE steps DELETE WHERE session_id = 'victim' AND step >= 6 SETTINGS mutations_sync = 2");
+    let s = Server::start_in(dir.path(), &ENV).await;
+    assert_caught(&s, "deleted", Some(6)).await;
+    assert!(problems(&verify(&s, "victim").await).contains(&("deleted".to_string(), Some(7))));
+}
+
+#[tokio::test]
+async fn a_truncated_log_is_caught_and_earlier_checkpoints_still_prove_the_rest() {
+    let dir = tempfile::tempdir().unwrap();
+    recorded_instance(dir.path()).await;
+    // The last three entries (other's steps 1-3) removed from the log of
+    // record and from the steps, after the second checkpoint covered them.
+    sql(dir.path(), "ALTER TABLE steps DELETE WHERE log_index >= 15 SETTINGS mutations_sync = 2");
+    sql(dir.path(), "ALTER TABLE log_entries DELETE WHERE log_index >= 15 SETTINGS mutations_sync = 2");
+    let s = Server::start_in(dir.path(), &ENV).await;
+    let (_, all) = s.get(ADMIN_KEY, "/v1/integrity/verify").await;
+    assert_eq!(all["status"], "failed");
+    let truncated = all["problems"].as_array().unwrap().iter().find(|p| p["kind"] == "log_truncated").expect("named");
+    assert_eq!(truncated["log_index"], 15, "{all:#}");
+    for untouched in ["victim", "bystander"] {
+        assert_eq!(verify(&s, untouched).await["status"], "verified", "{untouched} is proven by the first checkpoint");
+    }
+    let other = verify(&s, "other").await;
+    assert_ne!(other["status"], "verified", "{other:#}");
+}
+
+#[tokio::test]
+async fn evidence_bundles_verify_offline_and_any_edit_is_caught() {
+    let dir = tempfile::tempdir().unwrap();
+    recorded_instance(dir.path()).await;
+    let s = Server::start_in(dir.path(), &ENV).await;
+    let resp = s.http.get(format!("{}/v1/sessions/victim/evidence", s.base)).bearer_auth(ADMIN_KEY).send().await.unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    let bundle = resp.bytes().await.unwrap().to_vec();
+    let (_, key) = s.get(ADMIN_KEY, "/v1/integrity/public-key").await;
+    let key = key["public_key"].as_str().unwrap().to_string();
+    drop(s); // offline from here on
+
+    let files = tempfile::tempdir().unwrap();
+    let check = |bytes: &[u8], pin: Option<&str>| {
+        let path = files.path().join("bundle.json");
+        std::fs::write(&path, bytes).unwrap();
+        let mut cmd = Command::new(binary());
+        cmd.arg("verify-bundle").arg(&path);
+        if let Some(k) = pin {
+            cmd.args(["--public-key", k]);
+        }
+        let out = cmd.output().unwrap();
+        (out.status.success(), serde_json::from_slice::<Value>(&out.stdout).unwrap())
+    };
+    let (ok, report) = check(&bundle, Some(&key));
+    assert!(ok, "{report:#}");
+    assert_eq!((report["sealed"].as_u64(), report["status"].as_str()), (Some(8), Some("verified")));
+
+    // One byte changed inside the recorded content, in the signature, in
+    // white space: each is caught.
+    let text = String::from_utf8(bundle.clone()).unwrap();
+    let edits = [
+        text.replacen("original reasoning 5", "original reasoning 6", 1),
+        text.replacen("\"signature\":\"", "\"signature\":\"0", 1).replacen("\"signature\":\"0", "\"signature\":\"", 0),
+        text.replacen(",", ", ", 1),
+    ];
+    for (i, edited) in edits.iter().enumerate() {
+        assert_ne!(edited.as_bytes(), &bundle[..], "edit {i} changes the file");
+        let (ok, report) = check(edited.as_bytes(), Some(&key));
+        assert!(!ok && report["status"] == "failed", "edit {i} must be caught: {report:#}");
+    }
+    let mut flipped = bundle.clone();
+    let at = text.find("\"signature\":\"").unwrap() + 13;
+    flipped[at] = if flipped[at] == b'a' { b'b' } else { b'a' };
+    assert!(!check(&flipped, Some(&key)).0, "a flipped signature byte is caught");
+    assert!(!check(&bundle, Some(&"ab".repeat(32))).0, "a bundle signed by another key is refused when the key is pinned");
+}
