@@ -11,8 +11,9 @@ async fn open(dir: &Path) -> Store {
     Store::open(Arc::new(Embedded::open(&default_library_path(), dir, 2).unwrap())).await.unwrap()
 }
 
-/// Inserts steps at log positions from `first`; the chain fields are the
-/// writer's business and are tested with it.
+/// Inserts steps at log positions from `first`, and their log entries, as
+/// the writer does; the chain fields are the writer's business and are
+/// tested with it.
 async fn insert(store: &Store, steps: &[EncodedStep], first: u64) {
     let rows: Vec<_> = steps
         .iter()
@@ -20,6 +21,8 @@ async fn insert(store: &Store, steps: &[EncodedStep], first: u64) {
         .map(|(i, s)| (s, LogPosition { session_seq: i as u64, chain_hash: [0; 32], log_index: first + i as u64 }))
         .collect();
     store.insert_steps(&rows, 1).await.unwrap();
+    let entries: Vec<_> = rows.iter().map(|(s, p)| ("p1", *s, p.log_index)).collect();
+    store.insert_log_entries(&entries).await.unwrap();
 }
 
 fn step(session: &str, n: u64, extra: serde_json::Value) -> EncodedStep {
