@@ -227,3 +227,44 @@ async fn evidence_bundles_verify_offline_and_any_edit_is_caught() {
     assert!(!check(&flipped, Some(&key)).0, "a flipped signature byte is caught");
     assert!(!check(&bundle, Some(&"ab".repeat(32))).0, "a bundle signed by another key is refused when the key is pinned");
 }
+
+#[tokio::test]
+async fn erasure_removes_personal_content_and_keeps_every_proof_valid() {
+    let dir = tempfile::tempdir().unwrap();
+    recorded_instance(dir.path()).await;
+    let s = Server::start_in(dir.path(), &ENV).await;
+    let out = Command::new(binary())
+        .args(["erase", "--session", "victim"])
+        .env("FLIGHTLOG_URL", &s.base)
+        .env("FLIGHTLOG_KEY", ADMIN_KEY)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let done: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!((done["steps_erased"].as_u64(), done["fields_erased"].as_u64()), (Some(8), Some(32)), "{done}");
+
+    let stored = s.all_steps(ADMIN_KEY, "victim", 100).await;
+    let text = serde_json::to_string(&stored).unwrap();
+    assert!(!text.contains("completion 3") && !text.contains("be careful"), "the content is gone");
+    assert_eq!(stored[3]["data"]["prompt"]["completion"], Value::Null);
+    assert_eq!(stored[3]["data"]["agent_thoughts"]["reasoning"], "original reasoning 3", "only personal content goes");
+
+    let report = verify(&s, "victim").await;
+    assert_eq!(report["status"], "verified", "{report:#}");
+    let erased: Vec<&str> = report["erased"].as_array().unwrap().iter().filter(|e| e["step"] == 3).map(|e| e["field"].as_str().unwrap()).collect();
+    assert_eq!(erased.len(), 4, "{report:#}");
+    assert!(erased.contains(&r#"["prompt","completion"]"#));
+
+    // The bundle of an erased session still verifies offline.
+    let bundle = s.http.get(format!("{}/v1/sessions/victim/evidence", s.base)).bearer_auth(ADMIN_KEY).send().await.unwrap().bytes().await.unwrap();
+    let path = dir.path().join("erased-bundle.json");
+    std::fs::write(&path, &bundle).unwrap();
+    let out = Command::new(binary()).arg("verify-bundle").arg(&path).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stdout));
+
+    // The agent retrying the original step is recognised, not refused.
+    let (status, again) = s.post_steps(ADMIN_KEY, victim_step(3).to_string(), &[]).await;
+    assert_eq!((status, again["duplicates"].as_u64()), (StatusCode::OK, Some(1)), "{again}");
+    let (status, _) = s.send_json(Method::POST, ADMIN_KEY, "/v1/erasures", json!({})).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+}

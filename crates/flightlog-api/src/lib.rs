@@ -14,6 +14,7 @@
 //! | `GET /v1/integrity/checkpoints` | read | signed checkpoints |
 //! | `POST /v1/integrity/checkpoints` | admin | sign a checkpoint now |
 //! | `GET /v1/integrity/verify` | admin | verify every step and checkpoint |
+//! | `POST /v1/erasures` | admin | erase personal content (GDPR), proofs intact |
 //!
 //! Every client error is a JSON body `{"error": {"code", "message",
 //! "field"?}}` with a 4xx status ([`error`]). Handlers are thin: decoding

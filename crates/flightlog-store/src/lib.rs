@@ -14,6 +14,7 @@
 
 pub mod clickhouse;
 pub mod embedded;
+pub mod erasure;
 pub mod integrity;
 pub mod keys;
 pub mod checkpoints;
@@ -24,6 +25,7 @@ pub mod steps;
 
 pub use clickhouse::{ClickHouse, Params, StoreError};
 pub use checkpoints::CheckpointRow;
+pub use erasure::Erasure;
 pub use integrity::IntegrityRow;
 pub use keys::KeyRow;
 pub use sessions::{SessionFilter, SessionPage, SessionSort, SessionSummary};

@@ -112,3 +112,23 @@ pub fn verify_bundle(args: VerifyBundleArgs) -> anyhow::Result<()> {
     println!("{}", serde_json::to_string_pretty(&value)?);
     summarise(&value)
 }
+
+#[derive(clap::Args)]
+pub struct EraseArgs {
+    /// Erase this session's personal content.
+    #[arg(long, required_unless_present = "user")]
+    session: Option<String>,
+    /// Erase this user's (in one session, with --session).
+    #[arg(long)]
+    user: Option<String>,
+    #[command(flatten)]
+    server: ServerArgs,
+}
+
+pub async fn erase(args: EraseArgs) -> anyhow::Result<()> {
+    let client = Client::new(&args.server)?;
+    let body = serde_json::json!({"session_id": args.session.unwrap_or_default(), "user_id": args.user.unwrap_or_default()});
+    let done = client.request(Method::POST, "/v1/erasures", Some(body)).await?;
+    println!("{}", serde_json::to_string_pretty(&done)?);
+    Ok(())
+}

@@ -38,6 +38,8 @@ enum Command {
     Evidence(integrity::EvidenceArgs),
     /// Check an evidence bundle offline, with nothing but the file.
     VerifyBundle(integrity::VerifyBundleArgs),
+    /// Erase personal content of a session or user (GDPR); proofs stay valid.
+    Erase(integrity::EraseArgs),
     /// Run one SQL statement on a stopped instance's data folder.
     Sql(sql::SqlArgs),
 }
@@ -62,6 +64,7 @@ fn main() -> anyhow::Result<()> {
             Command::Evidence(args) => integrity::evidence(args).await,
             Command::VerifyBundle(args) => integrity::verify_bundle(args),
             Command::Sql(args) => sql::run(args),
+            Command::Erase(args) => integrity::erase(args).await,
         }
     });
     // One readable line for the person at the terminal, whatever

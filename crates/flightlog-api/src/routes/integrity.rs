@@ -70,3 +70,30 @@ pub async fn seal(State(state): State<AppState>, headers: HeaderMap) -> Result<(
         None => (StatusCode::OK, Json(json!({"sealed": false, "reason": "no new steps since the last checkpoint"}))),
     })
 }
+
+#[derive(serde::Deserialize)]
+pub struct EraseRequest {
+    #[serde(default)]
+    session_id: String,
+    #[serde(default)]
+    user_id: String,
+}
+
+/// GDPR erasure of personal content (prompt, completion, tool params and
+/// results) in the caller's project: a session, a user's steps, or both.
+/// Proofs stay valid; verification reports the fields as erased.
+pub async fn erase(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Result<Json<EraseRequest>, axum::extract::rejection::JsonRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let principal = state.keys.authorize(&headers, Scope::Admin)?;
+    let Json(req) = body.map_err(|e| ApiError::bad_request(e.body_text()))?;
+    if req.session_id.is_empty() && req.user_id.is_empty() {
+        return Err(ApiError::bad_param("session_id", "give session_id, user_id or both: what is to be erased"));
+    }
+    let done = state.store.erase(&principal.project, &req.session_id, &req.user_id).await?;
+    tracing::info!(project = %principal.project, session = %req.session_id, user = %req.user_id,
+                   steps = done.steps_erased, by = %principal.key_id, "personal content erased");
+    Ok(Json(json!(done)))
+}

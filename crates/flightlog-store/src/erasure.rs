@@ -1,0 +1,68 @@
+//! Erasure of personal content (GDPR) without breaking the proofs: see
+//! `flightlog-model` integrity for why the step hashes survive it.
+
+use crate::clickhouse::{Params, StoreError, rows, string_array_param};
+use crate::Store;
+use flightlog_model::canonical::to_canonical_json;
+use flightlog_model::integrity::{ERASABLE, erase};
+use std::collections::BTreeMap;
+
+const ERASABLE_ROWS: &str = include_str!("queries/erasable_rows.sql");
+const ERASE_STEP_CONTENT: &str = include_str!("queries/erase_step_content.sql");
+
+#[derive(Debug, Default, serde::Serialize)]
+pub struct Erasure {
+    pub steps_erased: u64,
+    pub fields_erased: u64,
+    pub sessions: Vec<String>,
+}
+
+impl Store {
+    /// Erases the erasable fields of the steps of `session` and/or `user`
+    /// (empty = any) in `project`. Steps already erased are left as they are.
+    pub async fn erase(&self, project: &str, session: &str, user: &str) -> Result<Erasure, StoreError> {
+        #[derive(serde::Deserialize)]
+        struct Row {
+            session_id: String,
+            step: u64,
+            raw: String,
+            erased: BTreeMap<String, String>,
+        }
+        let params: Params =
+            vec![("project", project.to_string()), ("session", session.to_string()), ("user", user.to_string())];
+        let found: Vec<Row> = rows(&self.ch.query(ERASABLE_ROWS, params).await?)?;
+        // New content per session: (step, canonical raw, erased hashes as JSON).
+        let mut per_session: BTreeMap<String, Vec<(u64, String, String)>> = BTreeMap::new();
+        let mut done = Erasure::default();
+        for row in found {
+            let mut content: serde_json::Value =
+                serde_json::from_str(&row.raw).map_err(|e| StoreError::Decode(format!("stored step: {e}")))?;
+            let fresh = erase(&mut content, &ERASABLE);
+            if fresh.is_empty() {
+                continue;
+            }
+            // Hashes kept by an earlier erasure are the real ones: keep them.
+            let mut all: BTreeMap<String, String> = fresh.iter().map(|(p, h)| (p.clone(), hex::encode(h))).collect();
+            all.extend(row.erased);
+            done.steps_erased += 1;
+            done.fields_erased += fresh.len() as u64;
+            let erased_json = serde_json::to_string(&all).expect("a map of strings serialises");
+            per_session.entry(row.session_id).or_default().push((row.step, to_canonical_json(&content), erased_json));
+        }
+        for (session, steps) in per_session {
+            // Bounded statements: at most 500 steps per mutation.
+            for chunk in steps.chunks(500) {
+                let params: Params = vec![
+                    ("steps", format!("[{}]", chunk.iter().map(|(n, _, _)| n.to_string()).collect::<Vec<_>>().join(","))),
+                    ("raws", string_array_param(chunk.iter().map(|(_, r, _)| r))),
+                    ("erased", string_array_param(chunk.iter().map(|(_, _, e)| e))),
+                    ("project", project.to_string()),
+                    ("session", session.clone()),
+                ];
+                self.ch.query(ERASE_STEP_CONTENT, params).await?;
+            }
+            done.sessions.push(session);
+        }
+        Ok(done)
+    }
+}

@@ -1,0 +1,8 @@
+-- The steps an erasure request covers: a session, a user's steps, or a
+-- user's steps within one session (an empty filter matches everything).
+SELECT session_id, step, raw, mapApply((k, v) -> (k, lower(hex(v))), erased) AS erased
+FROM steps
+WHERE project = {project:String}
+  AND ({session:String} = '' OR session_id = {session:String})
+  AND ({user:String} = '' OR user_id = {user:String})
+ORDER BY session_id, step

@@ -1,0 +1,19 @@
+-- Removes personal content from some steps of one session, in place, and
+-- records the erased fields' hashes (a JSON object per step: path -> hex)
+-- so that the step hashes still verify. transform() routes each step's new
+-- values by step number. Synchronous (mutations_sync = 2): when it returns,
+-- the old content is gone from the parts that serve reads; ClickHouse drops
+-- the old parts afterwards.
+ALTER TABLE steps UPDATE
+    raw             = transform(step, {steps:Array(UInt64)}, {raws:Array(String)}, raw),
+    erased          = CAST(mapApply((k, v) -> (k, unhex(v)),
+                               JSONExtract(transform(step, {steps:Array(UInt64)}, {erased:Array(String)}, '{}'),
+                                           'Map(String, String)'))
+                           AS Map(String, FixedString(32))),
+    prompt_system   = '',
+    prompt_messages = '',
+    completion      = '',
+    tool_params     = '',
+    tool_result     = ''
+WHERE project = {project:String} AND session_id = {session:String} AND step IN {steps:Array(UInt64)}
+SETTINGS mutations_sync = 2
