@@ -10,6 +10,8 @@ export FLIGHTLOG_CACHE
 export CARGO_TARGET_DIR ?= $(FLIGHTLOG_CACHE)/target
 BIN := $(CARGO_TARGET_DIR)/debug/flightlog
 export FLIGHTLOG_BIN ?= $(BIN)
+VENV := $(FLIGHTLOG_CACHE)/venv
+export FLIGHTLOG_PYTHON ?= $(VENV)/bin/python
 
 # `make run` prints this key and uses it for the demo; set your own for
 # anything but a local try-out.
@@ -17,13 +19,13 @@ FLIGHTLOG_BOOTSTRAP_KEY ?= local-demo-admin-key
 DATA_DIR ?= ./data
 LISTEN ?= 127.0.0.1:4318
 
-.PHONY: run test setup build bench
+.PHONY: run test setup build bench pyclients
 
 run: setup build
 	@echo "Admin key for this local demo: $(FLIGHTLOG_BOOTSTRAP_KEY)"
 	FLIGHTLOG_BOOTSTRAP_KEY=$(FLIGHTLOG_BOOTSTRAP_KEY) $(BIN) serve --data-dir $(DATA_DIR) --listen $(LISTEN) --demo
 
-test: setup build
+test: setup build pyclients
 	cargo nextest run --workspace --no-fail-fast
 
 setup:
@@ -31,6 +33,11 @@ setup:
 
 build:
 	cargo build --workspace --bins
+
+# The real Python clients the end-to-end tests drive, pinned.
+pyclients:
+	@test -x $(VENV)/bin/python || python3 -m venv $(VENV)
+	@$(VENV)/bin/pip install --quiet --disable-pip-version-check -r tests/python/requirements.txt
 
 # Benchmarks use the release profile (not built by `make test` or CI).
 bench: setup

@@ -10,6 +10,7 @@
 //! | `GET/POST /v1/keys`, `DELETE /v1/keys/{id}` | admin | API keys |
 //! | `GET /v1/sessions/{id}/verify` | read | integrity report of a session |
 //! | `GET /v1/sessions/{id}/evidence` | read | the session's evidence bundle |
+//! | `GET /v1/sessions/{id}/reproduction` | read | model, settings, prompts, tool results to re-run it |
 //! | `GET /v1/integrity/public-key` | none | the key that signs checkpoints |
 //! | `GET /v1/integrity/checkpoints` | read | signed checkpoints |
 //! | `POST /v1/integrity/checkpoints` | admin | sign a checkpoint now |

@@ -8,6 +8,7 @@ mod demo;
 mod import;
 mod integrity;
 mod keys;
+mod replay;
 mod serve;
 mod sql;
 
@@ -40,6 +41,8 @@ enum Command {
     VerifyBundle(integrity::VerifyBundleArgs),
     /// Erase personal content of a session or user (GDPR); proofs stay valid.
     Erase(integrity::EraseArgs),
+    /// Serve a session's recorded completions as an OpenAI-compatible API.
+    Replay(replay::ReplayArgs),
     /// Run one SQL statement on a stopped instance's data folder.
     Sql(sql::SqlArgs),
 }
@@ -65,6 +68,7 @@ fn main() -> anyhow::Result<()> {
             Command::VerifyBundle(args) => integrity::verify_bundle(args),
             Command::Sql(args) => sql::run(args),
             Command::Erase(args) => integrity::erase(args).await,
+            Command::Replay(args) => replay::run(args).await,
         }
     });
     // One readable line for the person at the terminal, whatever

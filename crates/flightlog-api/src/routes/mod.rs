@@ -3,6 +3,7 @@
 mod health;
 mod integrity;
 mod keys;
+mod reproduction;
 mod sessions;
 mod steps;
 
@@ -24,6 +25,7 @@ pub fn router() -> Router<AppState> {
         .route("/v1/keys/{key_id}", delete(keys::revoke))
         .route("/v1/sessions/{id}/verify", get(integrity::verify_session))
         .route("/v1/sessions/{id}/evidence", get(integrity::evidence))
+        .route("/v1/sessions/{id}/reproduction", get(reproduction::reproduction))
         .route("/v1/integrity/public-key", get(integrity::public_key))
         .route("/v1/integrity/checkpoints", get(integrity::checkpoints).post(integrity::seal))
         .route("/v1/integrity/verify", get(integrity::verify_all))

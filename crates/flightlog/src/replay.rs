@@ -1,0 +1,176 @@
+//! `flightlog replay`: serves an OpenAI-compatible `/v1/chat/completions`
+//! that answers with a session's recorded completions, in order. An agent
+//! pointed at it re-runs deterministically, and the first request that
+//! differs from the recording (model, settings or messages) is reported:
+//! on stderr, in an `x-flightlog-divergence` header, and at
+//! `GET /replay/divergence`.
+
+use crate::client::{Client, ServerArgs};
+use axum::Json;
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use reqwest::Method;
+use serde_json::{Value, json};
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+
+#[derive(clap::Args)]
+pub struct ReplayArgs {
+    #[arg(long)]
+    session: String,
+    #[arg(long, default_value = "127.0.0.1:4319")]
+    listen: SocketAddr,
+    #[command(flatten)]
+    server: ServerArgs,
+}
+
+/// A recorded model call, and what the request for it must look like.
+struct Recorded {
+    step: u64,
+    model: Value,
+    /// The messages as the model saw them: the system prompt first.
+    messages: Value,
+    completion: Value,
+}
+
+#[derive(Default)]
+struct Progress {
+    served: usize,
+    first_divergence: Option<Value>,
+}
+
+#[derive(Clone)]
+struct Replay {
+    calls: Arc<Vec<Recorded>>,
+    progress: Arc<Mutex<Progress>>,
+}
+
+pub async fn run(args: ReplayArgs) -> anyhow::Result<()> {
+    let client = Client::new(&args.server)?;
+    let repro = client.request(Method::GET, &format!("/v1/sessions/{}/reproduction", args.session), None).await?;
+    let calls: Vec<Recorded> = repro["steps"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|s| !s["completion"].is_null() || !s["model"]["name"].is_null())
+        .map(|s| {
+            let mut messages = Vec::new();
+            if let Some(system) = s["prompt"]["system"].as_str().filter(|t| !t.is_empty()) {
+                messages.push(json!({"role": "system", "content": system}));
+            }
+            messages.extend(s["prompt"]["messages"].as_array().cloned().unwrap_or_default());
+            Recorded { step: s["step"].as_u64().unwrap_or(0), model: s["model"].clone(), messages: Value::Array(messages), completion: s["completion"].clone() }
+        })
+        .collect();
+    eprintln!("replaying {} recorded model calls of session {} on http://{}", calls.len(), args.session, args.listen);
+    let state = Replay { calls: Arc::new(calls), progress: Arc::default() };
+    let app = axum::Router::new()
+        .route("/v1/chat/completions", post(complete))
+        .route("/replay/divergence", get(divergence))
+        .with_state(state);
+    let listener = tokio::net::TcpListener::bind(args.listen).await?;
+    axum::serve(listener, app).await?;
+    Ok(())
+}
+
+async fn divergence(State(state): State<Replay>) -> Json<Value> {
+    let p = state.progress.lock().unwrap_or_else(|e| e.into_inner());
+    Json(json!({"served": p.served, "recorded": state.calls.len(), "first_divergence": p.first_divergence}))
+}
+
+async fn complete(State(state): State<Replay>, Json(request): Json<Value>) -> Response {
+    let mut p = state.progress.lock().unwrap_or_else(|e| e.into_inner());
+    let n = p.served;
+    let Some(call) = state.calls.get(n) else {
+        let error = json!({"error": {"message": format!("the recording has {} model calls; this is call {}", state.calls.len(), n + 1),
+                                     "type": "replay_exhausted"}});
+        return (StatusCode::GONE, Json(error)).into_response();
+    };
+    p.served += 1;
+    let difference = first_difference(call, &request);
+    if let Some((field, expected, got)) = &difference {
+        let d = json!({"request": n + 1, "step": call.step, "field": field, "expected": expected, "got": got});
+        if p.first_divergence.is_none() {
+            eprintln!("replay diverged at request {} (recorded step {}): {field} expected {expected}, got {got}", n + 1, call.step);
+            p.first_divergence = Some(d);
+        }
+    }
+    let content = match &call.completion {
+        Value::String(s) => s.clone(),
+        Value::Null => String::new(),
+        other => other.to_string(),
+    };
+    let body = json!({
+        "id": format!("flightlog-replay-{}", n + 1),
+        "object": "chat.completion",
+        "created": 0,
+        "model": call.model["name"].as_str().unwrap_or(""),
+        "choices": [{"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": "stop"}],
+        "usage": {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0},
+    });
+    let mut headers = HeaderMap::new();
+    if let Some((field, _, _)) = difference {
+        headers.insert("x-flightlog-divergence", HeaderValue::from_str(&field).unwrap_or(HeaderValue::from_static("request")));
+    }
+    (headers, Json(body)).into_response()
+}
+
+/// The first field in which the request differs from the recording, with
+/// both values. Settings that were not recorded are not compared.
+fn first_difference(call: &Recorded, request: &Value) -> Option<(String, Value, Value)> {
+    let recorded_model = &call.model["name"];
+    if !recorded_model.is_null() && request["model"] != *recorded_model {
+        return Some(("model".into(), recorded_model.clone(), request["model"].clone()));
+    }
+    for setting in ["temperature", "top_p", "seed", "max_tokens"] {
+        let want = &call.model[setting];
+        let got = request.get(setting).or_else(|| (setting == "max_tokens").then(|| &request["max_completion_tokens"]));
+        let got = got.cloned().unwrap_or(Value::Null);
+        if !want.is_null() && want.as_f64() != got.as_f64() {
+            return Some((setting.into(), want.clone(), got));
+        }
+    }
+    // Messages compare by role and content: clients add fields of their own.
+    let simplify = |v: &Value| -> Vec<(Value, Value)> {
+        v.as_array().into_iter().flatten().map(|m| (m["role"].clone(), m["content"].clone())).collect()
+    };
+    let (want, got) = (simplify(&call.messages), simplify(&request["messages"]));
+    if !call.messages.as_array().is_some_and(Vec::is_empty) && want != got {
+        let at = want.iter().zip(&got).position(|(a, b)| a != b).unwrap_or(want.len().min(got.len()));
+        return Some((
+            format!("messages[{at}]"),
+            want.get(at).map_or(Value::Null, |(r, c)| json!({"role": r, "content": c})),
+            got.get(at).map_or(Value::Null, |(r, c)| json!({"role": r, "content": c})),
+        ));
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn call() -> Recorded {
+        Recorded {
+            step: 4,
+            model: json!({"name": "gpt-4o", "temperature": 0.2, "seed": null}),
+            messages: json!([{"role": "system", "content": "s"}, {"role": "user", "content": "u"}]),
+            completion: json!("c"),
+        }
+    }
+
+    #[test]
+    fn the_first_difference_is_named() {
+        let same = json!({"model": "gpt-4o", "temperature": 0.2, "messages": [{"role": "system", "content": "s"}, {"role": "user", "content": "u", "name": "x"}]});
+        assert_eq!(first_difference(&call(), &same), None, "extra client fields and unrecorded settings are ignored");
+        let other_model = json!({"model": "gpt-4o-mini", "temperature": 0.2, "messages": same["messages"]});
+        assert_eq!(first_difference(&call(), &other_model).unwrap().0, "model");
+        let other_message = json!({"model": "gpt-4o", "temperature": 0.2, "messages": [{"role": "system", "content": "s"}, {"role": "user", "content": "v"}]});
+        let (field, expected, got) = first_difference(&call(), &other_message).unwrap();
+        assert_eq!((field.as_str(), expected["content"].as_str(), got["content"].as_str()), ("messages[1]", Some("u"), Some("v")));
+        let fewer = json!({"model": "gpt-4o", "temperature": 0.2, "messages": [{"role": "system", "content": "s"}]});
+        assert_eq!(first_difference(&call(), &fewer).unwrap().0, "messages[1]");
+    }
+}
