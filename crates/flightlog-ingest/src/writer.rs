@@ -14,9 +14,6 @@ const MAX_GROUP_ROWS: usize = 50_000;
 /// Submissions waiting for the writer; beyond this, handlers wait
 /// (backpressure) instead of the queue growing without bound.
 const QUEUE_DEPTH: usize = 256;
-/// Chain heads remembered between group commits (busy sessions skip the
-/// lookup); past this many the memory is simply cleared.
-const MAX_CACHED_HEADS: usize = 100_000;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -78,7 +75,7 @@ impl Ingestor {
     pub async fn start(store: Store) -> Result<(Self, JoinHandle<()>), StoreError> {
         let stats = Arc::new(IngestStats::default());
         let log = Arc::new(Mutex::new(Frontier::default()));
-        let mut writer = Writer { store, stats: stats.clone(), next_log_index: 0, log: log.clone(), heads: HashMap::new() };
+        let mut writer = Writer { store, stats: stats.clone(), next_log_index: 0, log: log.clone() };
         writer.reload().await?;
         let (tx, rx) = mpsc::channel(QUEUE_DEPTH);
         let handle = tokio::spawn(writer.run(rx));
@@ -126,9 +123,10 @@ struct Writer {
     next_log_index: u64,
     /// The Merkle log of durable steps: leaves in log_index order.
     log: Arc<Mutex<Frontier>>,
-    /// (project, session) → where its chain stands, as stored.
-    heads: HashMap<(String, String), ChainHead>,
 }
+
+/// (project, session) → where its chain stands, as stored.
+type Heads = HashMap<(String, String), ChainHead>;
 
 impl Writer {
     async fn run(mut self, mut rx: mpsc::Receiver<Submission>) {
@@ -152,7 +150,7 @@ impl Writer {
 
     async fn commit(&mut self, group: Vec<Submission>) {
         let started = std::time::Instant::now();
-        let decided = match self.decide(&group).await {
+        let (decided, heads) = match self.decide(&group).await {
             Ok(d) => d,
             Err(e) => return self.fail(group, e).await,
         };
@@ -169,12 +167,9 @@ impl Writer {
             .collect();
         let decided_in = started.elapsed();
         if !accepted.is_empty() {
-            let placed = match self.place(&accepted_projects, &accepted).await {
-                Ok(p) => p,
-                Err(e) => return self.fail(group, e).await,
-            };
+            let placed = self.place(&accepted_projects, &accepted, &heads);
             let received_at = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_micros() as i64);
-            let rows: Vec<(&EncodedStep, LogPosition)> = accepted.iter().copied().zip(placed.iter().map(|(_, p)| *p)).collect();
+            let rows: Vec<(&EncodedStep, LogPosition)> = accepted.iter().copied().zip(placed).collect();
             if let Err(e) = self.store.insert_steps(&rows, received_at).await {
                 return self.fail(group, e).await;
             }
@@ -189,12 +184,6 @@ impl Writer {
                 for s in &accepted {
                     log.push(leaf_hash(&s.step_hash));
                 }
-            }
-            if self.heads.len() > MAX_CACHED_HEADS {
-                self.heads.clear();
-            }
-            for (key, pos) in placed {
-                self.heads.insert(key, ChainHead { seq: pos.session_seq, head: pos.chain_hash });
             }
             self.next_log_index += accepted.len() as u64;
             self.stats.next_log_index.store(self.next_log_index, Ordering::Relaxed);
@@ -222,39 +211,24 @@ impl Writer {
     }
 
     /// Gives each accepted step (in order) its link in its session's chain
-    /// and its log index. Returns the positions with their session keys.
-    async fn place(
-        &mut self,
-        projects: &[&str],
-        accepted: &[&EncodedStep],
-    ) -> Result<Vec<((String, String), LogPosition)>, StoreError> {
-        let mut missing: HashMap<&str, Vec<&str>> = HashMap::new();
-        for (project, step) in projects.iter().zip(accepted) {
-            if !self.heads.contains_key(&(project.to_string(), step.session_id.clone())) {
-                missing.entry(project).or_default().push(&step.session_id);
-            }
-        }
-        for (project, mut sessions) in missing {
-            sessions.sort_unstable();
-            sessions.dedup();
-            for (session, head) in self.store.chain_heads(project, &sessions).await? {
-                self.heads.insert((project.to_string(), session), head);
-            }
-        }
-        let mut tentative: HashMap<(String, String), ChainHead> = HashMap::new();
-        let mut placed = Vec::with_capacity(accepted.len());
-        for (i, (project, step)) in projects.iter().zip(accepted).enumerate() {
-            let key = (project.to_string(), step.session_id.clone());
-            let previous = tentative.get(&key).or_else(|| self.heads.get(&key)).copied();
-            let (seq, prev_link) = match previous {
-                Some(h) => (h.seq + 1, h.head),
-                None => (0, chain_seed(project, &step.session_id)),
-            };
-            let chain_hash = chain_next(&prev_link, &step.step_hash);
-            tentative.insert(key.clone(), ChainHead { seq, head: chain_hash });
-            placed.push((key, LogPosition { session_seq: seq, chain_hash, log_index: self.next_log_index + i as u64 }));
-        }
-        Ok(placed)
+    /// and its log index.
+    fn place(&self, projects: &[&str], accepted: &[&EncodedStep], stored: &Heads) -> Vec<LogPosition> {
+        let mut heads: Heads = HashMap::new();
+        accepted
+            .iter()
+            .zip(projects)
+            .enumerate()
+            .map(|(i, (step, project))| {
+                let key = (project.to_string(), step.session_id.clone());
+                let (seq, previous) = match heads.get(&key).or_else(|| stored.get(&key)) {
+                    Some(h) => (h.seq + 1, h.head),
+                    None => (0, chain_seed(project, &step.session_id)),
+                };
+                let chain_hash = chain_next(&previous, &step.step_hash);
+                heads.insert(key, ChainHead { seq, head: chain_hash });
+                LogPosition { session_seq: seq, chain_hash, log_index: self.next_log_index + i as u64 }
+            })
+            .collect()
     }
 
     /// Reads where the log and its size stand from the store: at start-up,
@@ -269,28 +243,37 @@ impl Writer {
         self.next_log_index = self.store.next_log_index().await?;
         self.stats.next_log_index.store(self.next_log_index, Ordering::Relaxed);
         *self.log.lock().unwrap_or_else(|p| p.into_inner()) = log;
-        self.heads.clear();
         Ok(())
     }
 
     /// Decides every step of the group against what is stored and against
-    /// the steps before it in the same group.
-    async fn decide(&self, group: &[Submission]) -> Result<Vec<Vec<Outcome>>, StoreError> {
+    /// the steps before it in the same group; also returns where the
+    /// touched sessions' chains stand (one lookup per project for both).
+    async fn decide(&self, group: &[Submission]) -> Result<(Vec<Vec<Outcome>>, Heads), StoreError> {
         let mut known: HashMap<(String, String, u64), [u8; 32]> = HashMap::new();
+        let mut heads: Heads = HashMap::new();
         let mut projects: Vec<&str> = group.iter().map(|s| s.project.as_str()).collect();
         projects.sort_unstable();
         projects.dedup();
         for project in projects {
-            let keys: Vec<(&str, u64)> = group
-                .iter()
-                .filter(|s| s.project == project)
-                .flat_map(|s| s.steps.iter().map(|st| (st.session_id.as_str(), st.step)))
-                .collect();
-            for ((session, step), hash) in self.store.existing_hashes(project, &keys).await? {
-                known.insert((project.to_string(), session, step), hash);
+            let mut sessions: Vec<&str> = Vec::new();
+            let mut steps: Vec<u64> = Vec::new();
+            for st in group.iter().filter(|s| s.project == project).flat_map(|s| &s.steps) {
+                sessions.push(&st.session_id);
+                steps.push(st.step);
+            }
+            sessions.sort_unstable();
+            sessions.dedup();
+            steps.sort_unstable();
+            steps.dedup();
+            for (session, state) in self.store.session_states(project, &sessions, &steps).await? {
+                for (step, hash) in state.existing {
+                    known.insert((project.to_string(), session.clone(), step), hash);
+                }
+                heads.insert((project.to_string(), session), state.head);
             }
         }
-        Ok(group
+        let outcomes = group
             .iter()
             .map(|sub| {
                 sub.steps
@@ -308,7 +291,8 @@ impl Writer {
                     })
                     .collect()
             })
-            .collect())
+            .collect();
+        Ok((outcomes, heads))
     }
 
     /// Nothing in a failed group is acknowledged. The insert may still have
@@ -326,7 +310,6 @@ impl Writer {
             // The next commit will fail too while storage is down; it reloads
             // again then. Acknowledging nothing meanwhile is the safe side.
             tracing::error!(error = %e, "cannot re-read the log from storage");
-            self.heads.clear();
         }
     }
 }

@@ -90,7 +90,8 @@ async fn chains_and_the_log_head_match_what_is_stored_across_restarts() {
     assert_eq!(ingestor.log_head(), (5, root(&leaves)));
 
     // Session a's chain, in order of acceptance: steps 0, 2, 1, 3.
-    let heads = store.chain_heads("p", &["a", "b"]).await.unwrap();
+    let heads: std::collections::HashMap<_, _> =
+        store.session_states("p", &["a", "b"], &[]).await.unwrap().into_iter().map(|(s, st)| (s, st.head)).collect();
     let mut link = chain_seed("p", "a");
     for (n, text) in [(0, "x"), (2, "z"), (1, "w"), (3, "v")] {
         link = chain_next(&link, &step("a", n, text).step_hash);

@@ -13,19 +13,24 @@
 
 use serde_json::Value;
 
+/// Object entries sorted by key bytes: the canonical order.
+pub(crate) fn sorted(map: &serde_json::Map<String, Value>) -> Vec<(&String, &Value)> {
+    let mut entries: Vec<_> = map.iter().collect();
+    entries.sort_unstable_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
+    entries
+}
+
 pub fn to_canonical_json(value: &Value) -> String {
     let mut out = String::with_capacity(1024);
     write_value(value, &mut out);
     out
 }
 
-fn write_value(value: &Value, out: &mut String) {
+pub(crate) fn write_value(value: &Value, out: &mut String) {
     match value {
         Value::Object(map) => {
-            let mut entries: Vec<_> = map.iter().collect();
-            entries.sort_unstable_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
             out.push('{');
-            for (i, (key, val)) in entries.into_iter().enumerate() {
+            for (i, (key, val)) in sorted(map).into_iter().enumerate() {
                 if i > 0 {
                     out.push(',');
                 }
@@ -51,7 +56,7 @@ fn write_value(value: &Value, out: &mut String) {
     }
 }
 
-fn write_string(s: &str, out: &mut String) {
+pub(crate) fn write_string(s: &str, out: &mut String) {
     // serde_json's string serialisation is the escaping rule we document.
     out.push_str(&serde_json::to_string(s).expect("a str always serialises"));
 }

@@ -83,6 +83,94 @@ impl Frontier {
     }
 }
 
+/// A whole tree in memory, for producing many proofs: every complete
+/// perfect subtree's root is kept by level, so the root of any range the RFC
+/// algorithms ask for costs O(log n), and a proof O(log² n), instead of
+/// rehashing its leaves.
+pub struct Tree {
+    /// levels[h][i] = root of leaves [i·2^h, (i+1)·2^h), where complete.
+    levels: Vec<Vec<Hash>>,
+}
+
+impl Tree {
+    pub fn new(leaves: Vec<Hash>) -> Self {
+        let mut levels = vec![leaves];
+        while levels.last().is_some_and(|l| l.len() > 1) {
+            let below = levels.last().expect("a level");
+            let above: Vec<Hash> = below.chunks_exact(2).map(|p| node_hash(&p[0], &p[1])).collect();
+            levels.push(above);
+        }
+        Self { levels }
+    }
+
+    pub fn size(&self) -> usize {
+        self.levels[0].len()
+    }
+
+    /// MTH of leaves [start, start + len).
+    fn range_root(&self, start: usize, len: usize) -> Hash {
+        match len {
+            0 => empty_root(),
+            _ if len.is_power_of_two() && start % len == 0 => self.levels[len.trailing_zeros() as usize][start / len],
+            _ => {
+                let k = split(len);
+                node_hash(&self.range_root(start, k), &self.range_root(start + k, len - k))
+            }
+        }
+    }
+
+    pub fn root(&self, size: usize) -> Hash {
+        self.range_root(0, size)
+    }
+
+    /// RFC 6962 PATH for leaf `index` in the tree of the first `size` leaves.
+    pub fn inclusion_proof(&self, index: usize, size: usize) -> Vec<Hash> {
+        assert!(index < size && size <= self.size(), "leaf {index} is not in a tree of {size}");
+        let mut path = Vec::new();
+        self.path(index, 0, size, &mut path);
+        path
+    }
+
+    /// RFC 6962 PROOF(m, D[n]) over the first `size` leaves.
+    pub fn consistency_proof(&self, m: usize, size: usize) -> Vec<Hash> {
+        assert!(m >= 1 && m <= size && size <= self.size(), "consistency needs 1 <= m <= n");
+        let mut proof = Vec::new();
+        self.subproof(m, 0, size, true, &mut proof);
+        proof
+    }
+
+    fn subproof(&self, m: usize, start: usize, len: usize, whole: bool, out: &mut Vec<Hash>) {
+        if m == len {
+            if !whole {
+                out.push(self.range_root(start, len));
+            }
+            return;
+        }
+        let k = split(len);
+        if m <= k {
+            self.subproof(m, start, k, whole, out);
+            out.push(self.range_root(start + k, len - k));
+        } else {
+            self.subproof(m - k, start + k, len - k, false, out);
+            out.push(self.range_root(start, k));
+        }
+    }
+
+    fn path(&self, index: usize, start: usize, len: usize, out: &mut Vec<Hash>) {
+        if len <= 1 {
+            return;
+        }
+        let k = split(len);
+        if index < k {
+            self.path(index, start, k, out);
+            out.push(self.range_root(start + k, len - k));
+        } else {
+            self.path(index - k, start + k, len - k, out);
+            out.push(self.range_root(start, k));
+        }
+    }
+}
+
 /// RFC 6962 PATH(m, D[n]): the audit path of leaf `index`.
 pub fn inclusion_proof(index: usize, leaves: &[Hash]) -> Vec<Hash> {
     let n = leaves.len();
@@ -233,6 +321,20 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn the_in_memory_tree_gives_the_same_roots_and_proofs() {
+        let l = leaves(45);
+        let tree = Tree::new(l.clone());
+        for n in 1..=l.len() {
+            assert_eq!(tree.root(n), root(&l[..n]), "root of {n}");
+            for i in 0..n {
+                assert_eq!(tree.inclusion_proof(i, n), inclusion_proof(i, &l[..n]), "proof of {i} in {n}");
+                assert_eq!(tree.consistency_proof(i + 1, n), consistency_proof(i + 1, &l[..n]), "consistency {} -> {n}", i + 1);
+            }
+        }
+        assert_eq!(Tree::new(Vec::new()).root(0), empty_root());
     }
 
     #[test]

@@ -4,7 +4,7 @@
 //! because silently dropping a mistyped field would lose audit data.
 
 use crate::canonical::to_canonical_json;
-use crate::integrity::step_hash;
+use crate::integrity::canonical_with_hash;
 use crate::time::parse_timestamp;
 use crate::{Limits, Step};
 use serde_json::{Map, Value};
@@ -34,7 +34,7 @@ pub fn step_from_json(value: Value, limits: &Limits) -> Result<Step> {
     let Value::Object(obj) = &value else {
         return Err(FieldError::new("(record)", format!("must be a JSON object, got {}", kind(&value))));
     };
-    let raw = to_canonical_json(&value);
+    let (raw, step_hash) = canonical_with_hash(&value);
     if raw.len() > limits.max_record_bytes {
         return Err(FieldError::new(
             "(record)",
@@ -100,7 +100,7 @@ pub fn step_from_json(value: Value, limits: &Limits) -> Result<Step> {
             Some(v @ Value::Object(_)) => f.sized("metadata", to_canonical_json(v))?,
             Some(v) => return Err(FieldError::new("metadata", format!("must be an object, got {}", kind(v)))),
         },
-        step_hash: step_hash(&value),
+        step_hash,
         raw,
     };
     Ok(step)

@@ -19,7 +19,7 @@ use crate::signer::{checkpoint_message, signature_valid};
 use crate::verify::Problem;
 use flightlog_model::canonical::to_canonical_json;
 use flightlog_model::integrity::{chain_next, chain_seed, stored_step_hash};
-use flightlog_model::merkle::{Hash, inclusion_proof, leaf_hash, verify_inclusion};
+use flightlog_model::merkle::{Hash, Tree, leaf_hash, verify_inclusion};
 use flightlog_store::{Store, StoreError};
 use serde::Serialize;
 use serde_json::{Value, json};
@@ -37,15 +37,16 @@ pub async fn export(store: &Store, project: &str, session_id: &str) -> Result<Op
     }
     rows.sort_by_key(|r| (r.session_seq, r.log_index));
     let checkpoint = store.checkpoints().await?.pop();
-    let leaves: Vec<Hash> = match &checkpoint {
+    let tree = Tree::new(match &checkpoint {
         Some(c) => store.log_step_hashes().await?.iter().take(c.tree_size as usize).map(leaf_hash).collect(),
         None => Vec::new(),
-    };
+    });
     let steps: Vec<Value> = rows
         .iter()
         .map(|r| {
-            let proof = (r.log_index < leaves.len() as u64)
-                .then(|| inclusion_proof(r.log_index as usize, &leaves).iter().map(hex::encode).collect::<Vec<_>>());
+            let proof = (r.log_index < tree.size() as u64).then(|| {
+                tree.inclusion_proof(r.log_index as usize, tree.size()).iter().map(hex::encode).collect::<Vec<_>>()
+            });
             json!({
                 "step": r.step, "log_index": r.log_index, "session_seq": r.session_seq,
                 "step_hash": r.step_hash, "chain_hash": r.chain_hash, "erased": r.erased,

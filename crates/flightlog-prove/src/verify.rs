@@ -22,7 +22,7 @@
 
 use crate::signer::{checkpoint_message, signature_valid};
 use flightlog_model::integrity::{chain_next, chain_seed, stored_step_hash};
-use flightlog_model::merkle::{Hash, consistency_proof, leaf_hash, root, verify_consistency};
+use flightlog_model::merkle::{Hash, Tree, leaf_hash, verify_consistency};
 use flightlog_model::{Limits, step_from_json};
 use flightlog_store::{CheckpointRow, IntegrityRow, LogEntry, Store, StoreError};
 use serde::Serialize;
@@ -127,7 +127,8 @@ fn log_problem(kind: &'static str, log_index: Option<u64>, detail: String) -> Pr
 async fn check_log(store: &Store) -> Result<(LogState, Option<Value>), StoreError> {
     let checkpoints = store.checkpoints().await?;
     let entries = store.log_entries().await?;
-    let leaves: Vec<Hash> = entries.iter().map(|e| leaf_hash(&e.step_hash)).collect();
+    let tree = Tree::new(entries.iter().map(|e| leaf_hash(&e.step_hash)).collect());
+    let leaves = tree.size();
     let mut problems = Vec::new();
 
     // Positions run 0, 1, 2… with nothing missing or repeated.
@@ -158,17 +159,16 @@ async fn check_log(store: &Store) -> Result<(LogState, Option<Value>), StoreErro
             problems.push(log_problem("bad_signature", None, format!("the checkpoint of size {} has an invalid signature", c.tree_size)));
             continue;
         }
-        if (leaves.len() as u64) < c.tree_size {
+        if (leaves as u64) < c.tree_size {
             problems.push(log_problem(
                 "log_truncated",
-                Some(leaves.len() as u64),
+                Some(leaves as u64),
                 format!(
                     "the checkpoint of size {} covers more entries than the {} left: the tail of the log was removed",
-                    c.tree_size,
-                    leaves.len()
+                    c.tree_size, leaves
                 ),
             ));
-        } else if root(&leaves[..c.tree_size as usize]) != c.root_hash {
+        } else if tree.root(c.tree_size as usize) != c.root_hash {
             problems.push(log_problem(
                 "log_mismatch",
                 None,
@@ -180,7 +180,7 @@ async fn check_log(store: &Store) -> Result<(LogState, Option<Value>), StoreErro
             ));
         } else {
             if let Some(p) = previous {
-                let proof = consistency_proof(p.tree_size as usize, &leaves[..c.tree_size as usize]);
+                let proof = tree.consistency_proof(p.tree_size as usize, c.tree_size as usize);
                 if !verify_consistency(p.tree_size, c.tree_size, &p.root_hash, &c.root_hash, &proof) {
                     problems.push(log_problem(
                         "inconsistent_checkpoints",

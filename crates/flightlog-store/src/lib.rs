@@ -29,7 +29,7 @@ pub use erasure::Erasure;
 pub use integrity::IntegrityRow;
 pub use keys::KeyRow;
 pub use sessions::{SessionFilter, SessionPage, SessionSort, SessionSummary};
-pub use steps::{ChainHead, EncodedStep, LogEntry, LogPosition, StoredStep};
+pub use steps::{ChainHead, EncodedStep, LogEntry, LogPosition, SessionState, StoredStep};
 
 use std::sync::Arc;
 

@@ -8,10 +8,9 @@ use flightlog_model::Step;
 use std::collections::HashMap;
 
 const INSERT_STEPS: &str = include_str!("queries/insert_steps.sql");
-const EXISTING_STEP_HASHES: &str = include_str!("queries/existing_step_hashes.sql");
 const NEXT_LOG_INDEX: &str = include_str!("queries/next_log_index.sql");
 const SESSION_TIMELINE: &str = include_str!("queries/session_timeline.sql");
-const SESSION_CHAIN_HEADS: &str = include_str!("queries/session_chain_heads.sql");
+const SESSION_STATES: &str = include_str!("queries/session_states.sql");
 const LOG_LEAVES: &str = include_str!("queries/log_leaves.sql");
 const INSERT_LOG_ENTRIES: &str = "INSERT INTO log_entries (log_index, project, session_id, step, step_hash)";
 const APPEND_MISSING_LOG_ENTRIES: &str = include_str!("queries/append_missing_log_entries.sql");
@@ -99,6 +98,14 @@ pub struct LogEntry {
     pub step_hash: [u8; 32],
 }
 
+/// What the writer needs to know of a stored session.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SessionState {
+    pub head: ChainHead,
+    /// Step number → step hash, for the step numbers asked about.
+    pub existing: HashMap<u64, [u8; 32]>,
+}
+
 /// Where a session's chain stands.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct ChainHead {
@@ -118,40 +125,37 @@ pub struct StoredStep {
     pub raw: String,
 }
 
-#[derive(serde::Deserialize)]
-struct ExistingHash {
-    session_id: String,
-    step: u64,
-    step_hash: String,
-}
-
 impl Store {
-    /// The content hashes already stored for these keys of `project`.
-    pub async fn existing_hashes(
+    /// What is stored of these sessions of `project`: each one's chain head
+    /// and, among `steps`, the step numbers it holds with their hashes.
+    /// Sessions with no stored step are absent.
+    pub async fn session_states(
         &self,
         project: &str,
-        keys: &[(&str, u64)],
-    ) -> Result<HashMap<(String, u64), [u8; 32]>, StoreError> {
-        if keys.is_empty() {
+        sessions: &[&str],
+        steps: &[u64],
+    ) -> Result<HashMap<String, SessionState>, StoreError> {
+        #[derive(serde::Deserialize)]
+        struct Row {
+            session_id: String,
+            seq: u64,
+            head: String,
+            existing: Vec<(u64, String)>,
+        }
+        if sessions.is_empty() {
             return Ok(HashMap::new());
         }
-        let mut sessions: Vec<&str> = keys.iter().map(|(s, _)| *s).collect();
-        sessions.sort_unstable();
-        sessions.dedup();
-        let mut steps: Vec<u64> = keys.iter().map(|(_, n)| *n).collect();
-        steps.sort_unstable();
-        steps.dedup();
         let steps_param = format!("[{}]", steps.iter().map(u64::to_string).collect::<Vec<_>>().join(","));
         let params: Params =
-            vec![("project", project.to_string()), ("sessions", string_array_param(&sessions)), ("steps", steps_param)];
-        let found: Vec<ExistingHash> = rows(&self.ch.query(EXISTING_STEP_HASHES, params).await?)?;
-        // The two IN lists select a superset (their cross product); keep the
-        // exact pairs asked for.
-        let wanted: std::collections::HashSet<(&str, u64)> = keys.iter().copied().collect();
+            vec![("project", project.to_string()), ("sessions", string_array_param(sessions)), ("steps", steps_param)];
+        let found: Vec<Row> = rows(&self.ch.query(SESSION_STATES, params).await?)?;
         found
             .into_iter()
-            .filter(|row| wanted.contains(&(row.session_id.as_str(), row.step)))
-            .map(|row| Ok(((row.session_id, row.step), decode_hash(&row.step_hash)?)))
+            .map(|r| {
+                let existing = r.existing.iter().map(|(n, h)| Ok((*n, decode_hash(h)?))).collect::<Result<_, StoreError>>()?;
+                let head = ChainHead { seq: r.seq, head: decode_hash(&r.head)? };
+                Ok((r.session_id, SessionState { head, existing }))
+            })
             .collect()
     }
 
@@ -185,23 +189,6 @@ impl Store {
         }
         self.ch.insert(INSERT_LOG_ENTRIES, buf).await?;
         Ok(())
-    }
-
-    /// Where the chains of these sessions of `project` stand; sessions with
-    /// no stored step are absent.
-    pub async fn chain_heads(&self, project: &str, sessions: &[&str]) -> Result<HashMap<String, ChainHead>, StoreError> {
-        #[derive(serde::Deserialize)]
-        struct Row {
-            session_id: String,
-            seq: u64,
-            head: String,
-        }
-        if sessions.is_empty() {
-            return Ok(HashMap::new());
-        }
-        let params: Params = vec![("project", project.to_string()), ("sessions", string_array_param(sessions))];
-        let found: Vec<Row> = rows(&self.ch.query(SESSION_CHAIN_HEADS, params).await?)?;
-        found.into_iter().map(|r| Ok((r.session_id, ChainHead { seq: r.seq, head: decode_hash(&r.head)? }))).collect()
     }
 
     /// Every step hash of the log of record, in log order: the Merkle

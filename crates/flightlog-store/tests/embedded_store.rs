@@ -47,10 +47,13 @@ async fn steps_round_trip_and_sessions_summarise_them() {
     insert(&store, &b, 5).await;
     assert_eq!(store.next_log_index().await.unwrap(), 6);
 
-    let found = store.existing_hashes("p1", &[("a", 1), ("a", 9), ("b", 0)]).await.unwrap();
-    assert_eq!(found.len(), 2, "{found:?}");
-    assert_eq!(found[&("a".to_string(), 1)], a[1].step_hash);
-    assert!(store.existing_hashes("other", &[("a", 1)]).await.unwrap().is_empty(), "projects are separate");
+    let found = store.session_states("p1", &["a", "b", "c"], &[0, 1, 9]).await.unwrap();
+    assert_eq!(found.len(), 2, "session c has no step: {found:?}");
+    assert_eq!(found["a"].existing.len(), 2, "steps 0 and 1 of a; 9 is not stored");
+    assert_eq!(found["a"].existing[&1], a[1].step_hash);
+    assert_eq!(found["a"].head.seq, 4, "a's chain is at its fifth link");
+    assert_eq!(found["b"].existing.len(), 1);
+    assert!(store.session_states("other", &["a"], &[1]).await.unwrap().is_empty(), "projects are separate");
 
     let page = store.session_timeline("p1", "a", Some(1), 2).await.unwrap();
     assert_eq!(page.iter().map(|s| s.step).collect::<Vec<_>>(), [2, 3]);

@@ -3,6 +3,8 @@
 //! - durable ingest throughput (each 200 means fsynced) for ~1 KB steps in
 //!   batches of 1,000, with 1 and 8 concurrent clients;
 //! - p50/p99 latency of `GET /v1/sessions/{id}/steps` on a 10k-step session;
+//! - `verify --all` speed, and the export and offline check of the 10k-step
+//!   session's evidence bundle;
 //! - the server's peak RSS (VmHWM).
 
 use anyhow::{Context, bail};
@@ -121,6 +123,34 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         ms(pct(0.99))
     );
     println!("timeline, whole session in pages of 1000: {seen} steps in {:.0} ms", ms(walk.elapsed()));
+
+    // Integrity: seal everything, verify it all, export and check a bundle.
+    let sealed = http.post(format!("{base}/v1/integrity/checkpoints")).bearer_auth(KEY).send().await?;
+    if !sealed.status().is_success() {
+        bail!("checkpoint refused: {}", sealed.status());
+    }
+    let started = Instant::now();
+    let report: serde_json::Value = http.get(format!("{base}/v1/integrity/verify")).bearer_auth(KEY).send().await?.json().await?;
+    let secs = started.elapsed().as_secs_f64();
+    let checked = report["steps_checked"].as_u64().unwrap_or(0);
+    if report["status"] != "verified" {
+        bail!("verify --all did not verify: {report}");
+    }
+    println!("verify --all: {checked} steps in {secs:.2} s = {:.0} steps/s", checked as f64 / secs);
+    let started = Instant::now();
+    let bundle = http.get(format!("{base}/v1/sessions/{session}/evidence")).bearer_auth(KEY).send().await?.bytes().await?;
+    let export_ms = ms(started.elapsed());
+    let started = Instant::now();
+    let checked = flightlog_prove::bundle::verify_bundle(&bundle, None);
+    if !checked.verified {
+        bail!("the bundle did not verify: {:?}", checked.problems);
+    }
+    println!(
+        "evidence bundle of the {}-step session: exported in {export_ms:.0} ms ({:.1} MiB), checked offline in {:.0} ms",
+        args.session_steps,
+        bundle.len() as f64 / (1 << 20) as f64,
+        ms(started.elapsed())
+    );
     println!("server peak RSS (VmHWM): {} MiB", peak_rss_kib(pid)? / 1024);
 
     server.start_kill()?;
