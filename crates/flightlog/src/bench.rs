@@ -123,6 +123,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         ms(pct(0.99))
     );
     println!("timeline, whole session in pages of 1000: {seen} steps in {:.0} ms", ms(walk.elapsed()));
+    println!("server peak RSS after ingest and timeline reads (VmHWM): {} MiB", peak_rss_kib(pid)? / 1024);
 
     // Integrity: seal everything, verify it all, export and check a bundle.
     let sealed = http.post(format!("{base}/v1/integrity/checkpoints")).bearer_auth(KEY).send().await?;
@@ -151,7 +152,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         bundle.len() as f64 / (1 << 20) as f64,
         ms(started.elapsed())
     );
-    println!("server peak RSS (VmHWM): {} MiB", peak_rss_kib(pid)? / 1024);
+    println!("server peak RSS after verify --all and the bundle (VmHWM): {} MiB", peak_rss_kib(pid)? / 1024);
 
     server.start_kill()?;
     server.wait().await?;
