@@ -32,10 +32,12 @@ pub const PINNED_VERSION: &str = "26.7.3-stable.1";
 /// `make setup` puts it: `$FLIGHTLOG_CACHE` (default `~/.cache/flightlog`)
 /// `/native/chdb-<version>/libchdb.so`.
 pub fn default_library_path() -> PathBuf {
-    if let Some(path) = std::env::var_os("FLIGHTLOG_CHDB_LIB") {
+    // An empty variable counts as unset, as shells and Makefiles produce them.
+    let var = |name: &str| std::env::var_os(name).filter(|v| !v.is_empty());
+    if let Some(path) = var("FLIGHTLOG_CHDB_LIB") {
         return path.into();
     }
-    let cache = std::env::var_os("FLIGHTLOG_CACHE").map(PathBuf::from).unwrap_or_else(|| {
+    let cache = var("FLIGHTLOG_CACHE").map(PathBuf::from).unwrap_or_else(|| {
         PathBuf::from(std::env::var_os("HOME").unwrap_or_else(|| "/tmp".into())).join(".cache/flightlog")
     });
     cache.join(format!("native/chdb-{PINNED_VERSION}/libchdb.so"))
