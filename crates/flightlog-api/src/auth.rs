@@ -158,6 +158,11 @@ impl KeyRing {
         let key = presented_key(headers).ok_or_else(|| {
             ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", "missing API key: send `Authorization: Bearer <key>`")
         })?;
+        self.check(key, scope)
+    }
+
+    /// Checks a key, however it was presented (header, or the UI's cookie).
+    pub fn check(&self, key: &str, scope: Scope) -> Result<Principal, ApiError> {
         let ring = self.by_hash.read().unwrap_or_else(|p| p.into_inner());
         let row = ring
             .get(&hash_key(key))

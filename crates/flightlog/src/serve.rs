@@ -70,7 +70,8 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     tracing::info!(%addr, "flightlog listening");
     println!("Flightlog listening on http://{addr}");
     let state = AppState { store, ingestor, keys: Arc::new(keys), limits, checkpointer: checkpointer.clone() };
-    axum::serve(listener, router(state)).with_graceful_shutdown(shutdown_signal()).await?;
+    let app = router(state.clone()).merge(flightlog_web::router(state));
+    axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await?;
 
     // The router, and with it every Ingestor clone, is gone: the writer
     // commits what is still queued, then stops.

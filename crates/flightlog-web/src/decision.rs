@@ -1,0 +1,242 @@
+//! The decision ("why") page: one step as evidence for a compliance
+//! officer. The goal of the session, the steps that led here, the
+//! reasoning, the alternatives against the choice, the inputs, the result,
+//! the exact model settings, and whether the record is proven unaltered.
+
+use crate::cookie;
+use crate::login::render;
+use askama::Template;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use flightlog_api::AppState;
+use flightlog_model::time::format_timestamp;
+use flightlog_prove::{bundle, verify};
+use serde_json::Value;
+
+pub struct Earlier {
+    step: u64,
+    tool: String,
+    status: String,
+    failed: bool,
+    reasoning: String,
+}
+
+pub struct Alternative {
+    name: String,
+    chosen: bool,
+}
+
+#[derive(Template)]
+#[template(path = "decision.html")]
+struct Decision {
+    session_id: String,
+    step: u64,
+    timestamp: String,
+    agent: String,
+    goal: String,
+    earlier: Vec<Earlier>,
+    reasoning: String,
+    alternatives: Vec<Alternative>,
+    confidence: String,
+    tool: String,
+    params: String,
+    result: String,
+    status: String,
+    error: String,
+    failed: bool,
+    model: Vec<(&'static str, String)>,
+    tokens: String,
+    step_hash: String,
+    /// verified, intact_not_yet_sealed, failed.
+    integrity: String,
+    integrity_detail: String,
+    problems: Vec<String>,
+    erased: Vec<String>,
+}
+
+pub async fn page(State(state): State<AppState>, headers: HeaderMap, Path((id, n)): Path<(String, u64)>) -> Response {
+    let (principal, _) = match cookie::reader(&state, &headers) {
+        Ok(p) => p,
+        Err(redirect) => return redirect,
+    };
+    let project = principal.project;
+    let store = &state.store;
+    let Ok(found) = store.session_timeline(&project, &id, n.checked_sub(1), 1).await else {
+        return unavailable();
+    };
+    let Some(this) = found.into_iter().next().filter(|s| s.step == n) else {
+        return (StatusCode::NOT_FOUND, format!("no step {n} in session {id:?}")).into_response();
+    };
+    let first = store.session_timeline(&project, &id, None, 1).await.unwrap_or_default();
+    let before = store.session_timeline(&project, &id, n.checked_sub(11), 10).await.unwrap_or_default();
+    let report = verify::verify_session(store, &project, &id).await.ok().flatten();
+
+    let v: Value = serde_json::from_str(&this.raw).unwrap_or(Value::Null);
+    let text = |x: &Value| match x {
+        Value::Null => String::new(),
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    };
+    let pretty = |x: &Value| if x.is_null() { String::new() } else { serde_json::to_string_pretty(x).unwrap_or_default() };
+    let chosen = text(&v["agent_thoughts"]["chosen_tool"]);
+    let mut alternatives: Vec<Alternative> = v["agent_thoughts"]["considered_tools"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|t| Alternative { chosen: text(t) == chosen, name: text(t) })
+        .collect();
+    if !chosen.is_empty() && !alternatives.iter().any(|a| a.chosen) {
+        alternatives.push(Alternative { name: chosen.clone(), chosen: true });
+    }
+    let m = &v["model"];
+    let model = [("provider", &m["provider"]), ("model", &m["name"]), ("version", &m["version"]), ("seed", &m["seed"]),
+                 ("temperature", &m["temperature"]), ("top_p", &m["top_p"]), ("max tokens", &m["max_tokens"])]
+        .into_iter()
+        .map(|(k, x)| (k, if x.is_null() { "not recorded".to_string() } else { text(x) }))
+        .collect();
+    let c = &v["cost"];
+    let (integrity, integrity_detail, problems, erased) = integrity_of(report.as_ref(), n, this.log_index);
+
+    let page = Decision {
+        session_id: id.clone(),
+        step: n,
+        timestamp: text(&v["timestamp"]),
+        agent: [text(&v["agent"]["name"]), text(&v["agent"]["version"])].join(" ").trim().to_string(),
+        goal: first.first().map(|f| goal_of(&f.raw)).unwrap_or_default(),
+        earlier: before
+            .into_iter()
+            .filter(|s| s.step < n)
+            .map(|s| {
+                let e: Value = serde_json::from_str(&s.raw).unwrap_or(Value::Null);
+                let tool = [text(&e["tool_execution"]["name"]), text(&e["agent_thoughts"]["chosen_tool"])]
+                    .into_iter()
+                    .find(|t| !t.is_empty())
+                    .unwrap_or_default();
+                Earlier {
+                    step: s.step,
+                    tool,
+                    status: text(&e["tool_execution"]["status"]),
+                    failed: s.failed,
+                    reasoning: clip(&text(&e["agent_thoughts"]["reasoning"]), 160),
+                }
+            })
+            .collect(),
+        reasoning: text(&v["agent_thoughts"]["reasoning"]),
+        alternatives,
+        confidence: v["agent_thoughts"]["confidence"].as_f64().map(|c| format!("{:.0}%", c * 100.0)).unwrap_or_default(),
+        tool: text(&v["tool_execution"]["name"]),
+        params: pretty(&v["tool_execution"]["params"]),
+        result: pretty(&v["tool_execution"]["result"]),
+        status: text(&v["tool_execution"]["status"]),
+        error: text(&v["tool_execution"]["error"]),
+        failed: this.failed,
+        model,
+        tokens: format!(
+            "{} in ({} cached), {} out, {} reasoning; client estimate {}",
+            c["input_tokens"].as_u64().unwrap_or(0),
+            c["cache_read_tokens"].as_u64().unwrap_or(0),
+            c["output_tokens"].as_u64().unwrap_or(0),
+            c["reasoning_tokens"].as_u64().unwrap_or(0),
+            c["estimated_cost"].as_f64().map_or("none".into(), |x| format!("${x}"))
+        ),
+        step_hash: this.step_hash,
+        integrity,
+        integrity_detail,
+        problems,
+        erased,
+    };
+    render(page)
+}
+
+/// The integrity verdict for this step, from the session's report.
+fn integrity_of(report: Option<&verify::Report>, step: u64, log_index: u64) -> (String, String, Vec<String>, Vec<String>) {
+    let Some(r) = report else {
+        return ("failed".into(), "the record could not be checked".into(), Vec::new(), Vec::new());
+    };
+    let problems: Vec<String> = r.problems.iter().filter(|p| p.step == Some(step)).map(|p| p.detail.clone()).collect();
+    let erased: Vec<String> = r.erased.iter().filter(|e| e.step == step).map(|e| e.field.clone()).collect();
+    let sealed_size = r.checkpoint.as_ref().and_then(|c| c["tree_size"].as_u64()).unwrap_or(0);
+    let (status, detail) = if !problems.is_empty() {
+        ("failed", "this step does not match the tamper-evident record".to_string())
+    } else if log_index >= sealed_size {
+        ("intact_not_yet_sealed", "intact so far, but accepted after the latest signed checkpoint".to_string())
+    } else {
+        let c = r.checkpoint.as_ref().expect("a sealed step has a checkpoint");
+        (
+            "verified",
+            format!(
+                "unaltered: sealed by the checkpoint of {} steps signed at {} (key {}…)",
+                sealed_size,
+                c["created_at"].as_str().unwrap_or(""),
+                &c["public_key"].as_str().unwrap_or("").chars().take(16).collect::<String>()
+            ),
+        )
+    };
+    let mut other = Vec::new();
+    if r.problem_count > 0 && problems.is_empty() {
+        other.push(format!("{} problem(s) elsewhere in this session: see its verification report", r.problem_count));
+    }
+    (status.into(), detail, problems.into_iter().chain(other).collect(), erased)
+}
+
+/// What the session set out to do: its first user message, else its first
+/// system prompt, else its first reasoning.
+fn goal_of(raw: &str) -> String {
+    let v: Value = serde_json::from_str(raw).unwrap_or(Value::Null);
+    let user = v["prompt"]["messages"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|m| m["role"] == "user")
+        .and_then(|m| m["content"].as_str().map(str::to_string));
+    user.or_else(|| v["prompt"]["system"].as_str().map(str::to_string))
+        .or_else(|| v["agent_thoughts"]["reasoning"].as_str().map(str::to_string))
+        .unwrap_or_default()
+}
+
+fn clip(s: &str, n: usize) -> String {
+    if s.chars().count() <= n { s.to_string() } else { format!("{}…", s.chars().take(n).collect::<String>()) }
+}
+
+fn unavailable() -> Response {
+    (StatusCode::SERVICE_UNAVAILABLE, "storage is unavailable").into_response()
+}
+
+/// The step as JSON, with the hashes and positions that prove it.
+pub async fn json(State(state): State<AppState>, headers: HeaderMap, Path((id, n)): Path<(String, u64)>) -> Response {
+    let (principal, _) = match cookie::reader(&state, &headers) {
+        Ok(p) => p,
+        Err(redirect) => return redirect,
+    };
+    let Ok(found) = state.store.session_timeline(&principal.project, &id, n.checked_sub(1), 1).await else {
+        return unavailable();
+    };
+    let Some(s) = found.into_iter().next().filter(|s| s.step == n) else {
+        return (StatusCode::NOT_FOUND, "no such step").into_response();
+    };
+    let body = serde_json::json!({
+        "session_id": id, "step": s.step, "log_index": s.log_index, "step_hash": s.step_hash,
+        "received_at": format_timestamp(s.received_us),
+        "data": serde_json::from_str::<Value>(&s.raw).unwrap_or(Value::Null),
+    });
+    let name = format!("attachment; filename=\"step-{n}.json\"");
+    ([(header::CONTENT_TYPE, "application/json".to_string()), (header::CONTENT_DISPOSITION, name)], body.to_string()).into_response()
+}
+
+pub async fn evidence(State(state): State<AppState>, headers: HeaderMap, Path(id): Path<String>) -> Response {
+    let (principal, _) = match cookie::reader(&state, &headers) {
+        Ok(p) => p,
+        Err(redirect) => return redirect,
+    };
+    match bundle::export(&state.store, &principal.project, &id).await {
+        Ok(Some(file)) => (
+            [(header::CONTENT_TYPE, "application/json".to_string()),
+             (header::CONTENT_DISPOSITION, "attachment; filename=\"evidence.json\"".to_string())],
+            file,
+        )
+            .into_response(),
+        Ok(None) => (StatusCode::NOT_FOUND, "no such session").into_response(),
+        Err(_) => unavailable(),
+    }
+}

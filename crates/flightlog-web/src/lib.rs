@@ -1,0 +1,29 @@
+//! The web UI: server-rendered pages (askama templates in `web/templates`)
+//! served by the same process and state as the HTTP API.
+//!
+//! Sign-in is an API key with the `read` scope, kept in a cookie that is
+//! HttpOnly and SameSite=Strict (and Secure behind TLS). Every piece of
+//! agent-supplied text goes through askama's HTML escaping.
+//!
+//! Pages so far: sign-in, recent sessions, and the decision ("why") page of
+//! one step, with its integrity status and evidence bundle.
+
+mod cookie;
+mod decision;
+mod home;
+mod login;
+
+use axum::Router;
+use axum::routing::{get, post};
+use flightlog_api::AppState;
+
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/", get(home::home))
+        .route("/login", get(login::form).post(login::sign_in))
+        .route("/logout", post(login::sign_out))
+        .route("/sessions/{id}/steps/{step}", get(decision::page))
+        .route("/sessions/{id}/steps/{step}/json", get(decision::json))
+        .route("/sessions/{id}/evidence", get(decision::evidence))
+        .with_state(state)
+}
