@@ -20,13 +20,19 @@ pub struct DemoArgs {
 }
 
 pub fn run(args: DemoArgs) -> anyhow::Result<()> {
-    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
-    for step in generate(args.sessions, args.seed, now_us()) {
-        serde_json::to_writer(&mut out, &step)?;
-        out.write_all(b"\n")?;
+    let write = || -> std::io::Result<()> {
+        let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+        for step in generate(args.sessions, args.seed, now_us()) {
+            serde_json::to_writer(&mut out, &step)?;
+            out.write_all(b"\n")?;
+        }
+        out.flush()
+    };
+    match write() {
+        // `flightlog demo | head` closing the pipe early is not an error.
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        other => Ok(other?),
     }
-    out.flush()?;
-    Ok(())
 }
 
 /// Loads the demo into project `default` unless it already has sessions.
@@ -104,6 +110,8 @@ struct Action<'a> {
 
 struct Session<'a> {
     id: String,
+    /// What the user asked: the session's first message.
+    goal: String,
     agent: (&'a str, &'a str),
     model: &'a Model,
     user: String,
@@ -129,7 +137,7 @@ fn step_json(s: &Session, n: u64, a: &Action, rng: &mut Rng) -> Value {
         "model": {"provider": s.model.provider, "name": s.model.name, "version": s.model.version,
                   "temperature": 0.2, "top_p": 1.0, "seed": 42, "max_tokens": 1024},
         "prompt": {"system": format!("You are {}, a careful production agent.", s.agent.0),
-                   "messages": [{"role": "user", "content": format!("Task for {}", s.user)}],
+                   "messages": [{"role": "user", "content": s.goal}],
                    "completion": format!("Calling {} next.", a.tool)},
         "cost": {"input_tokens": input, "output_tokens": output, "cache_read_tokens": cached,
                  "reasoning_tokens": 0, "estimated_cost": (cost * 1e6).round() / 1e6},
@@ -157,6 +165,7 @@ pub fn generate(per_agent: usize, seed: u64, now_us: i64) -> Vec<Value> {
         }
     };
     let session = |rng: &mut Rng, id: String, agent: (&'static str, &'static str), model: usize| Session {
+        goal: String::new(),
         id,
         agent,
         model: &MODELS[model],
@@ -167,8 +176,9 @@ pub fn generate(per_agent: usize, seed: u64, now_us: i64) -> Vec<Value> {
 
     for i in 0..per_agent {
         // Loan decisions: the compliance officer's favourite question.
-        let s = session(&mut rng, format!("loan-{i:04}"), ("loan-assistant", "2.3.0"), 0);
+        let mut s = session(&mut rng, format!("loan-{i:04}"), ("loan-assistant", "2.3.0"), 0);
         let report = 400 + rng.below(600);
+        s.goal = format!("Should the loan application {report} of {} be approved?", s.user);
         let risk = rng.below(100) as f64 / 100.0;
         let approve = risk < 0.6;
         let mut actions = vec![
@@ -183,14 +193,15 @@ pub fn generate(per_agent: usize, seed: u64, now_us: i64) -> Vec<Value> {
         }
         actions.push(ok("check_credit", &["check_credit"], "Credit bureau call is required; retrying if it failed before.".into(),
                         json!({"customer": s.user}), json!({"score": 580 + rng.below(250)})));
-        actions.push(ok("decide_loan", &["approve_loan", "refuse_loan", "escalate_to_human"],
+        actions.push(ok(if approve { "approve_loan" } else { "refuse_loan" }, &["approve_loan", "refuse_loan", "escalate_to_human"],
                         format!("Risk score {risk:.2} is {} the 0.60 threshold, so I {} the loan.", if approve { "below" } else { "above" }, if approve { "approve" } else { "refuse" }),
                         json!({"decision": if approve { "approve" } else { "refuse" }}), json!({"recorded": true})));
         push(&s, actions, &mut rng, &mut out);
 
         // Support: lookups, emails, refunds; sometimes a rate limit.
-        let s = session(&mut rng, format!("support-{i:04}"), ("support-bot", "1.8.1"), 2);
+        let mut s = session(&mut rng, format!("support-{i:04}"), ("support-bot", "1.8.1"), 2);
         let order = 10_000 + rng.below(90_000);
+        s.goal = format!("Where is my order {order}? It should have arrived last week.");
         let mut actions = vec![ok("lookup_order", &["lookup_order", "search_kb"], format!("The customer asks where order {order} is."),
                                   json!({"order_id": order}), json!({"status": "delayed", "carrier": "DHL"}))];
         if rng.chance(30) {
@@ -202,8 +213,9 @@ pub fn generate(per_agent: usize, seed: u64, now_us: i64) -> Vec<Value> {
         push(&s, actions, &mut rng, &mut out);
 
         // Deploys: tests, builds, the occasional timeout and retry.
-        let s = session(&mut rng, format!("deploy-{i:04}"), ("deploy-agent", "0.9.4"), 1);
+        let mut s = session(&mut rng, format!("deploy-{i:04}"), ("deploy-agent", "0.9.4"), 1);
         let service = *rng.pick(&["billing", "search", "auth", "checkout"]);
+        s.goal = format!("Release {service} v1.4.2 to production.");
         let mut actions = vec![ok("run_tests", &["run_tests", "deploy"], format!("Never deploy {service} without a green test run."),
                                   json!({"service": service}), json!({"passed": 412, "failed": 0}))];
         if rng.chance(35) {
@@ -217,8 +229,9 @@ pub fn generate(per_agent: usize, seed: u64, now_us: i64) -> Vec<Value> {
         push(&s, actions, &mut rng, &mut out);
 
         // Research: searches and fetches, with rate limits.
-        let s = session(&mut rng, format!("research-{i:04}"), ("research-agent", "3.1.0"), 3);
+        let mut s = session(&mut rng, format!("research-{i:04}"), ("research-agent", "3.1.0"), 3);
         let topic = *rng.pick(&["EU AI Act article 12", "vector database benchmarks", "ClickHouse TTL", "agent loop detection"]);
+        s.goal = format!("Write a one-page brief on {topic}.");
         let mut actions = vec![ok("web_search", &["web_search", "fetch_url"], format!("Start with a broad search on {topic}."),
                                   json!({"query": topic}), json!({"hits": 10}))];
         if rng.chance(30) {
@@ -231,7 +244,8 @@ pub fn generate(per_agent: usize, seed: u64, now_us: i64) -> Vec<Value> {
     }
 
     // The duplicated email: the same message sent five times.
-    let s = session(&mut rng, "support-dup-email".into(), ("support-bot", "1.8.1"), 2);
+    let mut s = session(&mut rng, "support-dup-email".into(), ("support-bot", "1.8.1"), 2);
+    s.goal = "I was promised a refund for order 55123; please confirm it.".into();
     let email = json!({"to": "customer-3@example.com", "template": "refund_confirmed", "order_id": 55123});
     let actions = (0..5)
         .map(|_| ok("send_email", &["send_email", "check_outbox"], "Confirm the refund to the customer; the previous send gave no confirmation.".into(),
@@ -240,7 +254,8 @@ pub fn generate(per_agent: usize, seed: u64, now_us: i64) -> Vec<Value> {
     push(&s, actions, &mut rng, &mut out);
 
     // The loop: the same search, same parameters, over and over.
-    let s = session(&mut rng, "research-loop".into(), ("research-agent", "3.1.0"), 3);
+    let mut s = session(&mut rng, "research-loop".into(), ("research-agent", "3.1.0"), 3);
+    s.goal = "What was ACME's revenue in 2025?".into();
     let actions = (0..12)
         .map(|_| ok("web_search", &["web_search", "summarize"], "The results do not answer the question yet; search again.".into(),
                     json!({"query": "quarterly revenue 2025 ACME"}), json!({"hits": 0})))
@@ -248,7 +263,8 @@ pub fn generate(per_agent: usize, seed: u64, now_us: i64) -> Vec<Value> {
     push(&s, actions, &mut rng, &mut out);
 
     // A long session, to show pagination and jump-to-failure.
-    let s = session(&mut rng, "pipeline-long".into(), ("data-pipeline", "5.0.0"), 1);
+    let mut s = session(&mut rng, "pipeline-long".into(), ("data-pipeline", "5.0.0"), 1);
+    s.goal = "Load the nightly export (2,000 batches) into the warehouse.".into();
     let actions = (0..2000u64)
         .map(|n| {
             if n == 1337 {
