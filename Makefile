@@ -19,13 +19,13 @@ FLIGHTLOG_BOOTSTRAP_KEY ?= local-demo-admin-key
 DATA_DIR ?= ./data
 LISTEN ?= 127.0.0.1:4318
 
-.PHONY: run test setup build bench pyclients
+.PHONY: run test setup build bench pyclients browser
 
 run: setup build
 	@echo "Admin key for this local demo: $(FLIGHTLOG_BOOTSTRAP_KEY)"
 	FLIGHTLOG_BOOTSTRAP_KEY=$(FLIGHTLOG_BOOTSTRAP_KEY) $(BIN) serve --data-dir $(DATA_DIR) --listen $(LISTEN) --demo
 
-test: setup build pyclients
+test: setup build pyclients browser
 	cargo nextest run --workspace --no-fail-fast
 
 setup:
@@ -38,6 +38,12 @@ build:
 pyclients:
 	@test -x $(VENV)/bin/python || python3 -m venv $(VENV)
 	@$(VENV)/bin/pip install --quiet --disable-pip-version-check -r tests/python/requirements.txt
+
+# Headless Chromium (Debian's) and playwright-core (npm, pinned) for the
+# browser tests; playwright's own browser download is not used.
+browser:
+	@command -v chromium >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium)
+	@test -d tests/browser/node_modules/playwright-core || npm install --prefix tests/browser --no-audit --no-fund --silent
 
 # Benchmarks use the release profile (not built by `make test` or CI).
 bench: setup

@@ -63,6 +63,9 @@ async fn the_decision_page_shows_the_why_and_its_integrity_and_escapes_agent_tex
     assert!(bundle.starts_with("{\"checkpoint\":"), "the canonical bundle");
     let (status, home) = page(&s, &cookie, "/").await;
     assert_eq!(status, StatusCode::OK);
-    assert!(home.contains("/sessions/xss/steps/0"));
+    assert!(home.contains("href=\"/sessions/xss\""), "the sessions list links the session");
+    let (status, timeline) = page(&s, &cookie, "/sessions/xss").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(timeline.contains("/sessions/xss/steps/1") && !timeline.contains("<script>alert"), "timeline links, escaped");
     assert_eq!(page(&s, &cookie, "/sessions/xss/steps/9").await.0, StatusCode::NOT_FOUND);
 }

@@ -45,10 +45,16 @@ impl Server {
     }
 
     pub async fn start_in(data_dir: &Path, env: &[(&str, &str)]) -> Self {
+        Self::start_with(data_dir, env, &[]).await
+    }
+
+    /// Like `start_in`, with extra `serve` arguments (e.g. `--demo`).
+    pub async fn start_with(data_dir: &Path, env: &[(&str, &str)], args: &[&str]) -> Self {
         let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
         let mut cmd = Command::new(binary());
         cmd.args(["serve", "--listen", &format!("127.0.0.1:{port}"), "--data-dir"])
             .arg(data_dir)
+            .args(args)
             .env("FLIGHTLOG_LOG", "warn")
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit());

@@ -10,6 +10,7 @@ use std::collections::HashMap;
 const INSERT_STEPS: &str = include_str!("queries/insert_steps.sql");
 const NEXT_LOG_INDEX: &str = include_str!("queries/next_log_index.sql");
 const SESSION_TIMELINE: &str = include_str!("queries/session_timeline.sql");
+const FIRST_FAILED_STEP: &str = include_str!("queries/first_failed_step.sql");
 const SESSION_STATES: &str = include_str!("queries/session_states.sql");
 const LOG_LEAVES: &str = include_str!("queries/log_leaves.sql");
 const INSERT_LOG_ENTRIES: &str = "INSERT INTO log_entries (log_index, project, session_id, step, step_hash)";
@@ -237,6 +238,18 @@ impl Store {
         }
         let found: Vec<Next> = rows(&self.ch.query(NEXT_LOG_INDEX, vec![]).await?)?;
         Ok(found.first().map_or(0, |n| n.next))
+    }
+
+    /// The session's first failed step, if it has one.
+    pub async fn first_failed_step(&self, project: &str, session_id: &str) -> Result<Option<u64>, StoreError> {
+        #[derive(serde::Deserialize)]
+        struct Row {
+            step: u64,
+            failures: u64,
+        }
+        let params: Params = vec![("project", project.to_string()), ("session", session_id.to_string())];
+        let found: Vec<Row> = rows(&self.ch.query(FIRST_FAILED_STEP, params).await?)?;
+        Ok(found.first().filter(|r| r.failures > 0).map(|r| r.step))
     }
 
     /// Up to `limit` steps of a session with step number > `after`, in order.

@@ -5,13 +5,16 @@
 //! HttpOnly and SameSite=Strict (and Secure behind TLS). Every piece of
 //! agent-supplied text goes through askama's HTML escaping.
 //!
-//! Pages so far: sign-in, recent sessions, and the decision ("why") page of
-//! one step, with its integrity status and evidence bundle.
+//! Pages so far: sign-in; the sessions list (filters, sorting, cursor
+//! pages); a session's timeline (paged, jump to the first failure); and the
+//! decision ("why") page of one step, with its integrity status and
+//! evidence bundle.
 
 mod cookie;
 mod decision;
-mod home;
 mod login;
+mod sessions;
+mod timeline;
 
 use axum::Router;
 use axum::routing::{get, post};
@@ -19,7 +22,9 @@ use flightlog_api::AppState;
 
 pub fn router(state: AppState) -> Router {
     Router::new()
-        .route("/", get(home::home))
+        .route("/", get(sessions::list))
+        .route("/sessions", get(sessions::list))
+        .route("/sessions/{id}", get(timeline::page))
         .route("/login", get(login::form).post(login::sign_in))
         .route("/logout", post(login::sign_out))
         .route("/sessions/{id}/steps/{step}", get(decision::page))

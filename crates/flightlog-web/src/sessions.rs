@@ -1,0 +1,147 @@
+//! The sessions list: filters, sorting, and cursor pages that stay fast
+//! however deep (the same query as `GET /v1/sessions`).
+
+use crate::cookie;
+use crate::login::render;
+use askama::Template;
+use axum::extract::{Query, State};
+use axum::http::HeaderMap;
+use axum::response::Response;
+use flightlog_api::AppState;
+use flightlog_model::time::{format_timestamp, parse_timestamp};
+use flightlog_store::{SessionFilter, SessionSort};
+
+/// The filter form's fields, as the browser sends them.
+#[derive(Default, serde::Deserialize)]
+pub struct Filters {
+    #[serde(default)]
+    from: String,
+    #[serde(default)]
+    to: String,
+    #[serde(default)]
+    agent: String,
+    #[serde(default)]
+    user: String,
+    #[serde(default)]
+    model: String,
+    #[serde(default)]
+    status: String,
+    #[serde(default)]
+    min_cost: String,
+    #[serde(default)]
+    min_steps: String,
+    #[serde(default)]
+    sort: String,
+    #[serde(default)]
+    cursor: String,
+}
+
+pub struct Row {
+    id: String,
+    started: String,
+    steps: u64,
+    failed: u64,
+    cost: String,
+    agents: String,
+    models: String,
+    users: String,
+}
+
+#[derive(Template)]
+#[template(path = "sessions.html")]
+struct Sessions {
+    project: String,
+    f: Filters,
+    error: Option<String>,
+    sessions: Vec<Row>,
+    /// Query string of the next page, when there is one.
+    next: Option<String>,
+}
+
+pub async fn list(State(state): State<AppState>, headers: HeaderMap, Query(f): Query<Filters>) -> Response {
+    let (principal, _) = match cookie::reader(&state, &headers) {
+        Ok(p) => p,
+        Err(redirect) => return redirect,
+    };
+    let (sessions, next, error) = match filter_of(&f) {
+        Err(e) => (Vec::new(), None, Some(e)),
+        Ok(filter) => match state.store.list_sessions(&principal.project, &filter).await {
+            Err(e) => (Vec::new(), None, Some(e.to_string())),
+            Ok(page) => {
+                let next = page.next_cursor.map(|c| next_query(&f, &c));
+                let rows = page
+                    .sessions
+                    .into_iter()
+                    .map(|s| Row {
+                        started: format_timestamp(s.first_us),
+                        steps: s.steps,
+                        failed: s.failed_steps,
+                        cost: format!("${:.4}", s.estimated_cost),
+                        agents: s.agents.join(", "),
+                        models: s.models.join(", "),
+                        users: s.users.join(", "),
+                        id: s.session_id,
+                    })
+                    .collect();
+                (rows, next, None)
+            }
+        },
+    };
+    render(Sessions { project: principal.project, f, error, sessions, next })
+}
+
+fn filter_of(f: &Filters) -> Result<SessionFilter, String> {
+    let opt = |s: &str| (!s.trim().is_empty()).then(|| s.trim().to_string());
+    // <input type="datetime-local"> sends 2026-01-15T10:30 without a zone: UTC.
+    let time = |s: &str| -> Result<Option<i64>, String> {
+        let Some(s) = opt(s) else { return Ok(None) };
+        let full = if s.len() == 16 { format!("{s}:00Z") } else if s.ends_with('Z') || s.contains('+') { s } else { format!("{s}Z") };
+        parse_timestamp(&full).map(Some).map_err(|e| format!("time {}", e.reason))
+    };
+    Ok(SessionFilter {
+        from_us: time(&f.from)?,
+        to_us: time(&f.to)?,
+        agent: opt(&f.agent),
+        user: opt(&f.user),
+        model: opt(&f.model),
+        failed: match f.status.as_str() {
+            "failed" => Some(true),
+            "ok" => Some(false),
+            _ => None,
+        },
+        min_cost: opt(&f.min_cost).map(|s| s.parse().map_err(|_| format!("minimum cost {s:?} is not a number"))).transpose()?,
+        min_steps: opt(&f.min_steps).map(|s| s.parse().map_err(|_| format!("minimum steps {s:?} is not a number"))).transpose()?,
+        sort: SessionSort::parse(&f.sort).unwrap_or_default(),
+        ascending: false,
+        cursor: opt(&f.cursor),
+        limit: 50,
+    })
+}
+
+/// The same filters with the next page's cursor, as a query string.
+fn next_query(f: &Filters, cursor: &str) -> String {
+    let pairs = [
+        ("from", &f.from),
+        ("to", &f.to),
+        ("agent", &f.agent),
+        ("user", &f.user),
+        ("model", &f.model),
+        ("status", &f.status),
+        ("min_cost", &f.min_cost),
+        ("min_steps", &f.min_steps),
+        ("sort", &f.sort),
+    ];
+    let mut q: Vec<String> =
+        pairs.iter().filter(|(_, v)| !v.is_empty()).map(|(k, v)| format!("{k}={}", encode(v))).collect();
+    q.push(format!("cursor={}", encode(cursor)));
+    q.join("&")
+}
+
+fn encode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}

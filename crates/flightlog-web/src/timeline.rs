@@ -1,0 +1,131 @@
+//! The timeline of one session: its steps in order, a page at a time (a
+//! 10,000-step session never renders 10,000 heavy rows), each expandable,
+//! with a jump to the first failure.
+
+use crate::cookie;
+use crate::login::render;
+use askama::Template;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use flightlog_api::AppState;
+use flightlog_model::time::format_timestamp;
+use serde_json::Value;
+
+const PAGE: u32 = 100;
+
+pub struct StepView {
+    step: u64,
+    time: String,
+    duration: String,
+    reasoning: String,
+    alternatives: Vec<(String, bool)>,
+    confidence: String,
+    tool: String,
+    params: String,
+    result: String,
+    status: String,
+    error: String,
+    failed: bool,
+    tokens: String,
+    model: String,
+}
+
+#[derive(Template)]
+#[template(path = "timeline.html")]
+struct Timeline {
+    session_id: String,
+    summary: String,
+    first_failure: Option<u64>,
+    steps: Vec<StepView>,
+    previous: Option<String>,
+    next: Option<u64>,
+}
+
+#[derive(serde::Deserialize)]
+pub struct Position {
+    after: Option<u64>,
+}
+
+pub async fn page(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    Query(at): Query<Position>,
+) -> Response {
+    let (principal, _) = match cookie::reader(&state, &headers) {
+        Ok(p) => p,
+        Err(redirect) => return redirect,
+    };
+    let store = &state.store;
+    let (Ok(Some(summary)), Ok(rows), Ok(first_failure)) = (
+        store.session_summary(&principal.project, &id).await,
+        store.session_timeline(&principal.project, &id, at.after, PAGE).await,
+        store.first_failed_step(&principal.project, &id).await,
+    ) else {
+        return (StatusCode::NOT_FOUND, format!("no session {id:?} in this project")).into_response();
+    };
+    let next = (rows.len() as u32 == PAGE).then(|| rows.last().map(|r| r.step)).flatten();
+    let steps = rows.iter().map(|r| view(serde_json::from_str(&r.raw).unwrap_or(Value::Null), r.step, r.failed)).collect();
+    let previous = at.after.map(|a| if a < PAGE as u64 { String::new() } else { format!("?after={}", a - PAGE as u64) });
+    render(Timeline {
+        summary: format!(
+            "{} steps, {} failed, ${:.4} estimated, {} to {}, agents {}, models {}",
+            summary.steps,
+            summary.failed_steps,
+            summary.estimated_cost,
+            format_timestamp(summary.first_us),
+            format_timestamp(summary.last_us),
+            summary.agents.join(", "),
+            summary.models.join(", ")
+        ),
+        session_id: id,
+        first_failure,
+        steps,
+        previous,
+        next,
+    })
+}
+
+fn view(v: Value, step: u64, failed: bool) -> StepView {
+    let text = |x: &Value| match x {
+        Value::Null => String::new(),
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    };
+    let pretty = |x: &Value| if x.is_null() { String::new() } else { serde_json::to_string_pretty(x).unwrap_or_default() };
+    let chosen = text(&v["agent_thoughts"]["chosen_tool"]);
+    let (t, m, c) = (&v["tool_execution"], &v["model"], &v["cost"]);
+    StepView {
+        step,
+        time: text(&v["timestamp"]),
+        duration: t["duration_ms"].as_u64().map(|d| format!("{d} ms")).unwrap_or_default(),
+        reasoning: text(&v["agent_thoughts"]["reasoning"]),
+        alternatives: v["agent_thoughts"]["considered_tools"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|x| (text(x), text(x) == chosen))
+            .collect(),
+        confidence: v["agent_thoughts"]["confidence"].as_f64().map(|x| format!("{:.0}%", x * 100.0)).unwrap_or_default(),
+        tool: [text(&t["name"]), chosen.clone()].into_iter().find(|s| !s.is_empty()).unwrap_or_default(),
+        params: pretty(&t["params"]),
+        result: pretty(&t["result"]),
+        status: text(&t["status"]),
+        error: text(&t["error"]),
+        failed,
+        tokens: format!(
+            "{} in / {} out{}",
+            c["input_tokens"].as_u64().unwrap_or(0),
+            c["output_tokens"].as_u64().unwrap_or(0),
+            c["estimated_cost"].as_f64().map_or(String::new(), |x| format!(", ${x}"))
+        ),
+        model: [text(&m["name"]), text(&m["version"])]
+            .into_iter()
+            .filter(|s| !s.is_empty())
+            .chain(m["temperature"].as_f64().map(|x| format!("temperature {x}")))
+            .chain(m["seed"].as_i64().map(|x| format!("seed {x}")))
+            .collect::<Vec<_>>()
+            .join(", "),
+    }
+}

@@ -1,0 +1,64 @@
+// The web UI in a real browser (Debian's Chromium, driven by playwright-core).
+// Run by tests/browser.rs against a server loaded with demo data:
+//   BASE_URL, KEY, ARTIFACTS (folder for screenshots), CHROMIUM (binary).
+// Exits non-zero, with the reason, on the first expectation that fails.
+const { chromium } = require('playwright-core');
+const assert = require('node:assert/strict');
+
+const base = process.env.BASE_URL;
+const shot = (page, name) => page.screenshot({ path: `${process.env.ARTIFACTS}/${name}.png`, fullPage: true });
+
+(async () => {
+  const browser = await chromium.launch({
+    executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking',
+           '--disable-component-update', '--no-first-run', '--disable-sync'],
+  });
+  try {
+    const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+
+    // Signed out, every page leads to the sign-in form.
+    await page.goto(`${base}/sessions`);
+    assert.match(page.url(), /\/login$/);
+    await page.fill('#key', 'not-a-key');
+    await page.click('input[type=submit]');
+    assert.match(await page.textContent('body'), /unknown or revoked API key/);
+    await page.fill('#key', process.env.KEY);
+    await page.click('input[type=submit]');
+    await page.waitForSelector('#sessions');
+    await shot(page, '1-sessions');
+    const all = await page.locator('#sessions tr').count() - 1;
+    assert.ok(all >= 40, `demo sessions listed: ${all}`);
+
+    // Filter: only failed sessions of one agent.
+    await page.selectOption('select[name=status]', 'failed');
+    await page.fill('input[name=agent]', 'research-agent');
+    await page.click('#filters input[type=submit]');
+    await page.waitForSelector('#sessions');
+    const rows = page.locator('#sessions tr');
+    const failed = await rows.count() - 1;
+    assert.ok(failed >= 1 && failed < all, `failed research sessions: ${failed}`);
+    for (let i = 1; i <= failed; i++) {
+      assert.match(await rows.nth(i).textContent(), /failed/);
+      assert.match(await rows.nth(i).textContent(), /research-agent/);
+    }
+    await shot(page, '2-sessions-filtered');
+
+    // The long session: a paged timeline, then the jump to its failure.
+    await page.goto(`${base}/sessions?sort=steps`);
+    await page.click('text=pipeline-long');
+    await page.waitForSelector('#step-0');
+    assert.equal(await page.locator('.step').count(), 100, 'a page of 100 steps, not 2,000');
+    await shot(page, '3-timeline');
+    await page.click('#first-failure');
+    await page.waitForSelector('#integrity');
+    assert.match(await page.textContent('h1'), /Why did the agent do this\?/);
+    assert.match(await page.textContent('body'), /step 1337/);
+    assert.match(await page.textContent('body'), /constraint violation/);
+    assert.match(await page.textContent('#integrity'), /verified/);
+    await shot(page, '4-decision');
+    console.log(`browser: ${all} sessions, ${failed} failed research sessions, decision page verified`);
+  } finally {
+    await browser.close();
+  }
+})().catch((e) => { console.error(e); process.exit(1); });
