@@ -12,6 +12,7 @@ use axum::response::{IntoResponse, Response};
 use flightlog_api::AppState;
 use flightlog_model::time::format_timestamp;
 use flightlog_prove::{bundle, verify};
+use crate::show::{pretty, text};
 use serde_json::Value;
 
 pub struct Earlier {
@@ -73,12 +74,6 @@ pub async fn page(State(state): State<AppState>, headers: HeaderMap, Path((id, n
     let report = verify::verify_session(store, &project, &id).await.ok().flatten();
 
     let v: Value = serde_json::from_str(&this.raw).unwrap_or(Value::Null);
-    let text = |x: &Value| match x {
-        Value::Null => String::new(),
-        Value::String(s) => s.clone(),
-        other => other.to_string(),
-    };
-    let pretty = |x: &Value| if x.is_null() { String::new() } else { serde_json::to_string_pretty(x).unwrap_or_default() };
     let chosen = text(&v["agent_thoughts"]["chosen_tool"]);
     let mut alternatives: Vec<Alternative> = v["agent_thoughts"]["considered_tools"]
         .as_array()

@@ -14,6 +14,7 @@ mod cookie;
 mod decision;
 mod login;
 mod sessions;
+mod show;
 mod timeline;
 
 use axum::Router;

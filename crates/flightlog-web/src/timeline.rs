@@ -10,6 +10,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use flightlog_api::AppState;
 use flightlog_model::time::format_timestamp;
+use crate::show::{pretty, text};
 use serde_json::Value;
 
 const PAGE: u32 = 100;
@@ -88,12 +89,6 @@ pub async fn page(
 }
 
 fn view(v: Value, step: u64, failed: bool) -> StepView {
-    let text = |x: &Value| match x {
-        Value::Null => String::new(),
-        Value::String(s) => s.clone(),
-        other => other.to_string(),
-    };
-    let pretty = |x: &Value| if x.is_null() { String::new() } else { serde_json::to_string_pretty(x).unwrap_or_default() };
     let chosen = text(&v["agent_thoughts"]["chosen_tool"]);
     let (t, m, c) = (&v["tool_execution"], &v["model"], &v["cost"]);
     StepView {
