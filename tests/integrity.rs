@@ -94,6 +94,11 @@ async fn a_modified_field_is_caught_and_named() {
                      WHERE session_id = 'victim' AND step = 3 SETTINGS mutations_sync = 2");
     let s = Server::start_in(dir.path(), &ENV).await;
     assert_caught(&s, "modified", Some(3)).await;
+    // The decision pages say so too, step by step.
+    let (_, tampered) = s.page(ADMIN_KEY, "/sessions/victim/steps/3").await;
+    assert!(tampered.contains("verification failed") && tampered.contains("its content was changed"), "{tampered}");
+    let (_, intact) = s.page(ADMIN_KEY, "/sessions/victim/steps/2").await;
+    assert!(intact.contains("badge ok\">verified"), "{intact}");
 }
 
 #[tokio::test]

@@ -131,6 +131,14 @@ impl Server {
         (status, resp.json().await.unwrap_or(Value::Null))
     }
 
+    /// A web page as a reader signed in with `key` sees it.
+    pub async fn page(&self, key: &str, path: &str) -> (StatusCode, String) {
+        let cookie = format!("flightlog_key={}", key.bytes().map(|b| format!("{b:02x}")).collect::<String>());
+        let resp = self.http.get(format!("{}{path}", self.base)).header("cookie", cookie).send().await.expect("GET page");
+        let status = resp.status();
+        (status, resp.text().await.unwrap_or_default())
+    }
+
     /// Creates a key through the admin API and returns it.
     pub async fn create_key(&self, project: &str, scopes: &[&str]) -> String {
         let (status, body) = self

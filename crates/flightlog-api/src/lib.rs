@@ -31,6 +31,7 @@ use axum::Router;
 use flightlog_ingest::Ingestor;
 use flightlog_model::Limits;
 use flightlog_prove::checkpoint::Checkpointer;
+use flightlog_prove::sealed::SealCache;
 use flightlog_store::Store;
 use std::sync::Arc;
 
@@ -42,6 +43,8 @@ pub struct AppState {
     pub keys: Arc<KeyRing>,
     pub limits: Arc<Limits>,
     pub checkpointer: Checkpointer,
+    /// A checked snapshot of the sealed log, for per-step checks on pages.
+    pub sealed: Arc<SealCache>,
 }
 
 pub fn router(state: AppState) -> Router {

@@ -9,6 +9,8 @@
 //!   kept in the data folder with owner-only permissions;
 //! - [`checkpoint`]: signed tree heads of the log, at an interval and on
 //!   shutdown;
+//! - [`sealed`]: a checked snapshot of the sealed log, for per-step checks
+//!   on pages;
 //! - [`verify`]: recomputes hashes, chains, inclusion and consistency proofs
 //!   from stored content and names what is wrong, and where;
 //! - [`bundle`]: a self-contained evidence file for one session, checkable
@@ -16,5 +18,6 @@
 
 pub mod bundle;
 pub mod checkpoint;
+pub mod sealed;
 pub mod signer;
 pub mod verify;

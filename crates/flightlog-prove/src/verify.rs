@@ -24,6 +24,7 @@ use crate::signer::{checkpoint_message, signature_valid};
 use flightlog_model::integrity::{chain_next, chain_seed, stored_step_hash};
 use flightlog_model::merkle::{Hash, Tree, leaf_hash, verify_consistency};
 use flightlog_model::{Limits, step_from_json};
+use crate::sealed::SealCache;
 use flightlog_store::{CheckpointRow, IntegrityRow, LogEntry, Store, StoreError};
 use serde::Serialize;
 use serde_json::{Value, json};
@@ -250,39 +251,7 @@ fn check_session(rows: &mut [IntegrityRow], logged: &[&LogEntry], log: &LogState
             Some(_) => report.not_yet_sealed += 1,
         }
 
-        // Content → step hash, with erased fields' kept hashes.
-        let mut erased: BTreeMap<String, Hash> = BTreeMap::new();
-        for (path, h) in &row.erased {
-            match hash_of(h) {
-                Ok(h) => {
-                    erased.insert(path.clone(), h);
-                }
-                Err(_) => report.problem(problem("unreadable", Some(row), format!("erased field {path} has a bad hash"))),
-            }
-        }
-        match serde_json::from_str::<Value>(&row.raw) {
-            Err(e) => report.problem(problem("modified", Some(row), format!("the stored content is not JSON any more: {e}"))),
-            Ok(content) => {
-                if stored_step_hash(&content, &erased) != recorded {
-                    report.problem(problem(
-                        "modified",
-                        Some(row),
-                        format!("step {} does not match its recorded hash: its content was changed", row.step),
-                    ));
-                }
-                for path in erased.keys() {
-                    report.erased.push(ErasedField { session_id: row.session_id.clone(), step: row.step, field: path.clone() });
-                    if !field_is_null(&content, path) {
-                        report.problem(problem(
-                            "restored_after_erasure",
-                            Some(row),
-                            format!("field {path} was erased but has content again"),
-                        ));
-                    }
-                }
-                check_columns(row, content, &limits, report);
-            }
-        }
+        check_content(row, &recorded, &limits, report);
 
         // The chain, in acceptance order.
         if row.session_seq > expected_seq {
@@ -307,6 +276,44 @@ fn check_session(rows: &mut [IntegrityRow], logged: &[&LogEntry], log: &LogState
         }
         link = recorded_link;
         expected_seq = row.session_seq + 1;
+    }
+}
+
+/// A row's content against its recorded hash (erased fields by their kept
+/// hashes), and its typed columns against its content.
+fn check_content(row: &IntegrityRow, recorded: &Hash, limits: &Limits, report: &mut Report) {
+    // Content → step hash, with erased fields' kept hashes.
+    let mut erased: BTreeMap<String, Hash> = BTreeMap::new();
+    for (path, h) in &row.erased {
+        match hash_of(h) {
+            Ok(h) => {
+                erased.insert(path.clone(), h);
+            }
+            Err(_) => report.problem(problem("unreadable", Some(row), format!("erased field {path} has a bad hash"))),
+        }
+    }
+    match serde_json::from_str::<Value>(&row.raw) {
+        Err(e) => report.problem(problem("modified", Some(row), format!("the stored content is not JSON any more: {e}"))),
+        Ok(content) => {
+            if stored_step_hash(&content, &erased) != *recorded {
+                report.problem(problem(
+                    "modified",
+                    Some(row),
+                    format!("step {} does not match its recorded hash: its content was changed", row.step),
+                ));
+            }
+            for path in erased.keys() {
+                report.erased.push(ErasedField { session_id: row.session_id.clone(), step: row.step, field: path.clone() });
+                if !field_is_null(&content, path) {
+                    report.problem(problem(
+                        "restored_after_erasure",
+                        Some(row),
+                        format!("field {path} was erased but has content again"),
+                    ));
+                }
+            }
+            check_columns(row, content, limits, report);
+        }
     }
 }
 
@@ -389,6 +396,57 @@ pub async fn verify_session(store: &Store, project: &str, session_id: &str) -> R
     let mut report = Report { checkpoint, ..Report::default() };
     check_session(&mut rows, &logged, &log, &mut report);
     report.log_problems = log.problems;
+    Ok(Some(report.finish()))
+}
+
+/// Verifies one step for a page: its content and columns, its entry in the
+/// log of record, and its place in the sealed log (from `sealed`, a checked
+/// snapshot). The session's chain is not walked: `verify_session` does that.
+/// `None` when no such step is stored.
+pub async fn verify_step(
+    store: &Store,
+    sealed: &SealCache,
+    project: &str,
+    session_id: &str,
+    step: u64,
+) -> Result<Option<Report>, StoreError> {
+    let Some(row) = store.step_integrity_row(project, session_id, step).await? else { return Ok(None) };
+    let mut report = Report { steps_checked: 1, ..Report::default() };
+    let Ok(recorded) = hash_of(&row.step_hash) else {
+        report.problem(problem("unreadable", Some(&row), "the recorded hash is not valid hex".into()));
+        return Ok(Some(report.finish()));
+    };
+    let limits = Limits { max_record_bytes: usize::MAX, max_field_bytes: usize::MAX, ..Limits::default() };
+    check_content(&row, &recorded, &limits, &mut report);
+    match store.log_entry_at(row.log_index).await? {
+        None => report.problem(problem("inserted", Some(&row), format!("step {step} is stored but the log of record never accepted it"))),
+        Some(e) if e.project != project || e.session_id != session_id || e.step != step => report.problem(problem(
+            "moved",
+            Some(&row),
+            format!("the log recorded session {:?} step {} at this position: reordered", e.session_id, e.step),
+        )),
+        Some(e) if e.step_hash != recorded => {
+            report.problem(problem("modified", Some(&row), format!("step {step}'s recorded hash differs from the log's")))
+        }
+        Some(_) => {}
+    }
+    match sealed.get(store).await? {
+        Some(log) if row.log_index < log.size() => {
+            if let Some(why) = &log.broken {
+                report.problem(problem("log_mismatch", Some(&row), why.clone()));
+            } else if log.seals(row.log_index, &recorded) {
+                report.sealed = 1;
+            } else {
+                report.problem(problem("modified", Some(&row), "the signed log holds another hash at this position".into()));
+            }
+            report.checkpoint = Some(json!({
+                "tree_size": log.size(), "root_hash": hex::encode(log.checkpoint.root_hash),
+                "created_at": flightlog_model::time::format_timestamp(log.checkpoint.created_us),
+                "public_key": log.checkpoint.public_key,
+            }));
+        }
+        _ => report.not_yet_sealed = 1,
+    }
     Ok(Some(report.finish()))
 }
 

@@ -33,6 +33,19 @@ impl Store {
         rows(&self.ch.query(&sql, params).await?)
     }
 
+    /// One step's row, if stored.
+    pub async fn step_integrity_row(&self, project: &str, session: &str, step: u64) -> Result<Option<IntegrityRow>, StoreError> {
+        let sql = INTEGRITY_ROWS
+            .replace("{{where}}", "project = {project:String} AND session_id = {session:String} AND step = {step:UInt64}");
+        let params: Params = vec![
+            ("project", project.to_string()),
+            ("session", session.to_string()),
+            ("step", step.to_string()),
+            ("limit", "1".to_string()),
+        ];
+        Ok(rows(&self.ch.query(&sql, params).await?)?.into_iter().next())
+    }
+
     /// Up to `limit` rows of the whole table after the cursor (exclusive),
     /// in primary-key order; `None` starts at the beginning.
     pub async fn integrity_rows_after(

@@ -14,6 +14,8 @@ const FIRST_FAILED_STEP: &str = include_str!("queries/first_failed_step.sql");
 const SESSION_STATES: &str = include_str!("queries/session_states.sql");
 const LOG_LEAVES: &str = include_str!("queries/log_leaves.sql");
 const INSERT_LOG_ENTRIES: &str = "INSERT INTO log_entries (log_index, project, session_id, step, step_hash)";
+const LOG_ENTRY_AT: &str = include_str!("queries/log_entry_at.sql");
+const SEALED_LOG_LEAVES: &str = include_str!("queries/sealed_log_leaves.sql");
 const APPEND_MISSING_LOG_ENTRIES: &str = include_str!("queries/append_missing_log_entries.sql");
 
 /// A validated step, already encoded as the RowBinary prefix of its row.
@@ -221,6 +223,43 @@ impl Store {
                 })
             })
             .collect()
+    }
+
+    /// The entry of the log of record at one position.
+    pub async fn log_entry_at(&self, log_index: u64) -> Result<Option<LogEntry>, StoreError> {
+        #[derive(serde::Deserialize)]
+        struct Row {
+            log_index: u64,
+            project: String,
+            session_id: String,
+            step: u64,
+            step_hash: String,
+        }
+        let found: Vec<Row> = rows(&self.ch.query(LOG_ENTRY_AT, vec![("log_index", log_index.to_string())]).await?)?;
+        found
+            .into_iter()
+            .next()
+            .map(|r| {
+                Ok(LogEntry {
+                    log_index: r.log_index,
+                    project: r.project,
+                    session_id: r.session_id,
+                    step: r.step,
+                    step_hash: decode_hash(&r.step_hash)?,
+                })
+            })
+            .transpose()
+    }
+
+    /// (log_index, step hash) of the entries below `size`, in order.
+    pub async fn sealed_log_leaves(&self, size: u64) -> Result<Vec<(u64, [u8; 32])>, StoreError> {
+        #[derive(serde::Deserialize)]
+        struct Row {
+            log_index: u64,
+            step_hash: String,
+        }
+        let found: Vec<Row> = rows(&self.ch.query(SEALED_LOG_LEAVES, vec![("size", size.to_string())]).await?)?;
+        found.iter().map(|r| Ok((r.log_index, decode_hash(&r.step_hash)?))).collect()
     }
 
     /// Appends to the log of record the steps a crash left out of it (see

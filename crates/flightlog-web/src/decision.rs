@@ -71,7 +71,7 @@ pub async fn page(State(state): State<AppState>, headers: HeaderMap, Path((id, n
     };
     let first = store.session_timeline(&project, &id, None, 1).await.unwrap_or_default();
     let before = store.session_timeline(&project, &id, n.checked_sub(11), 10).await.unwrap_or_default();
-    let report = verify::verify_session(store, &project, &id).await.ok().flatten();
+    let report = verify::verify_step(store, &state.sealed, &project, &id, n).await.ok().flatten();
 
     let v: Value = serde_json::from_str(&this.raw).unwrap_or(Value::Null);
     let chosen = text(&v["agent_thoughts"]["chosen_tool"]);
@@ -91,7 +91,7 @@ pub async fn page(State(state): State<AppState>, headers: HeaderMap, Path((id, n
         .map(|(k, x)| (k, if x.is_null() { "not recorded".to_string() } else { text(x) }))
         .collect();
     let c = &v["cost"];
-    let (integrity, integrity_detail, problems, erased) = integrity_of(report.as_ref(), n, this.log_index);
+    let (integrity, integrity_detail, problems, erased) = integrity_of(report.as_ref(), n);
 
     let page = Decision {
         session_id: id.clone(),
@@ -144,35 +144,24 @@ pub async fn page(State(state): State<AppState>, headers: HeaderMap, Path((id, n
     render(page)
 }
 
-/// The integrity verdict for this step, from the session's report.
-fn integrity_of(report: Option<&verify::Report>, step: u64, log_index: u64) -> (String, String, Vec<String>, Vec<String>) {
+/// The integrity verdict for this step, from its verification report.
+fn integrity_of(report: Option<&verify::Report>, step: u64) -> (String, String, Vec<String>, Vec<String>) {
     let Some(r) = report else {
         return ("failed".into(), "the record could not be checked".into(), Vec::new(), Vec::new());
     };
-    let problems: Vec<String> = r.problems.iter().filter(|p| p.step == Some(step)).map(|p| p.detail.clone()).collect();
+    let problems: Vec<String> = r.problems.iter().map(|p| p.detail.clone()).collect();
     let erased: Vec<String> = r.erased.iter().filter(|e| e.step == step).map(|e| e.field.clone()).collect();
-    let sealed_size = r.checkpoint.as_ref().and_then(|c| c["tree_size"].as_u64()).unwrap_or(0);
-    let (status, detail) = if !problems.is_empty() {
-        ("failed", "this step does not match the tamper-evident record".to_string())
-    } else if log_index >= sealed_size {
-        ("intact_not_yet_sealed", "intact so far, but accepted after the latest signed checkpoint".to_string())
-    } else {
-        let c = r.checkpoint.as_ref().expect("a sealed step has a checkpoint");
-        (
-            "verified",
-            format!(
-                "unaltered: sealed by the checkpoint of {} steps signed at {} (key {}…)",
-                sealed_size,
-                c["created_at"].as_str().unwrap_or(""),
-                &c["public_key"].as_str().unwrap_or("").chars().take(16).collect::<String>()
-            ),
-        )
+    let detail = match (r.status, &r.checkpoint) {
+        ("verified", Some(c)) => format!(
+            "unaltered: sealed by the checkpoint of {} steps signed at {} (key {}…)",
+            c["tree_size"],
+            c["created_at"].as_str().unwrap_or(""),
+            c["public_key"].as_str().unwrap_or("").chars().take(16).collect::<String>()
+        ),
+        ("intact_not_yet_sealed", _) => "intact so far, but accepted after the latest signed checkpoint".into(),
+        _ => "this step does not match the tamper-evident record".into(),
     };
-    let mut other = Vec::new();
-    if r.problem_count > 0 && problems.is_empty() {
-        other.push(format!("{} problem(s) elsewhere in this session: see its verification report", r.problem_count));
-    }
-    (status.into(), detail, problems.into_iter().chain(other).collect(), erased)
+    (r.status.into(), detail, problems, erased)
 }
 
 /// What the session set out to do: its first user message, else its first

@@ -24,6 +24,9 @@ pub struct BenchArgs {
     /// Timeline page requests to time.
     #[arg(long, default_value_t = 400)]
     timeline_requests: usize,
+    /// Requests per web page timed.
+    #[arg(long, default_value_t = 50)]
+    page_requests: usize,
     #[arg(long, env = "FLIGHTLOG_CHDB_LIB")]
     chdb_lib: Option<PathBuf>,
 }
@@ -124,6 +127,29 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     );
     println!("timeline, whole session in pages of 1000: {seen} steps in {:.0} ms", ms(walk.elapsed()));
     println!("server peak RSS after ingest and timeline reads (VmHWM): {} MiB", peak_rss_kib(pid)? / 1024);
+
+    // Web pages, as a signed-in reader sees them (server time + loopback).
+    let cookie = format!("flightlog_key={}", KEY.bytes().map(|b| format!("{b:02x}")).collect::<String>());
+    for (name, path) in [
+        ("sessions list page", "/sessions".to_string()),
+        ("timeline page (100 steps) of the 10k-step session", format!("/sessions/{session}?after=5000")),
+        ("decision page of a step in the 10k-step session", format!("/sessions/{session}/steps/5000")),
+    ] {
+        let mut times = Vec::new();
+        for _ in 0..args.page_requests {
+            let started = Instant::now();
+            let resp = http.get(format!("{base}{path}")).header("cookie", &cookie).send().await?;
+            let status = resp.status();
+            resp.bytes().await?;
+            times.push(started.elapsed());
+            if !status.is_success() {
+                bail!("{name}: {status}");
+            }
+        }
+        times.sort();
+        let pct = |p: f64| times[((times.len() as f64 * p) as usize).min(times.len() - 1)];
+        println!("{name}: p50 {:.1} ms, p99 {:.1} ms ({} requests)", ms(pct(0.5)), ms(pct(0.99)), times.len());
+    }
 
     // Integrity: seal everything, verify it all, export and check a bundle.
     let sealed = http.post(format!("{base}/v1/integrity/checkpoints")).bearer_auth(KEY).send().await?;

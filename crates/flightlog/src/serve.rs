@@ -69,7 +69,14 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let addr = listener.local_addr()?;
     tracing::info!(%addr, "flightlog listening");
     println!("Flightlog listening on http://{addr}");
-    let state = AppState { store, ingestor, keys: Arc::new(keys), limits, checkpointer: checkpointer.clone() };
+    let state = AppState {
+        store,
+        ingestor,
+        keys: Arc::new(keys),
+        limits,
+        checkpointer: checkpointer.clone(),
+        sealed: Arc::default(),
+    };
     let app = router(state.clone()).merge(flightlog_web::router(state));
     axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await?;
 
