@@ -128,6 +128,12 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     println!("timeline, whole session in pages of 1000: {seen} steps in {:.0} ms", ms(walk.elapsed()));
     println!("server peak RSS after ingest and timeline reads (VmHWM): {} MiB", peak_rss_kib(pid)? / 1024);
 
+    // Seal everything, so that pages and bundles prove against a checkpoint.
+    let sealed = http.post(format!("{base}/v1/integrity/checkpoints")).bearer_auth(KEY).send().await?;
+    if !sealed.status().is_success() {
+        bail!("checkpoint refused: {}", sealed.status());
+    }
+
     // Web pages, as a signed-in reader sees them (server time + loopback).
     let cookie = format!("flightlog_key={}", KEY.bytes().map(|b| format!("{b:02x}")).collect::<String>());
     for (name, path) in [
@@ -151,11 +157,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         println!("{name}: p50 {:.1} ms, p99 {:.1} ms ({} requests)", ms(pct(0.5)), ms(pct(0.99)), times.len());
     }
 
-    // Integrity: seal everything, verify it all, export and check a bundle.
-    let sealed = http.post(format!("{base}/v1/integrity/checkpoints")).bearer_auth(KEY).send().await?;
-    if !sealed.status().is_success() {
-        bail!("checkpoint refused: {}", sealed.status());
-    }
+    // Integrity: verify it all, export and check a bundle.
     let started = Instant::now();
     let report: serde_json::Value = http.get(format!("{base}/v1/integrity/verify")).bearer_auth(KEY).send().await?.json().await?;
     let secs = started.elapsed().as_secs_f64();
