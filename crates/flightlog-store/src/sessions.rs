@@ -1,12 +1,13 @@
 //! Session summaries: the list (filtered, sorted, cursor-paged) and one
 //! session's header.
 
-use crate::clickhouse::{ClickHouse, Params, StoreError, rows};
+use crate::clickhouse::{ClickHouse, Params, StoreError, rows, string_array_param};
 use crate::Store;
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
-const SESSIONS: &str = include_str!("queries/sessions.sql");
+const SESSIONS_RANKED: &str = include_str!("queries/sessions_ranked.sql");
+const SESSION_SUMMARIES_OF: &str = include_str!("queries/session_summaries_of.sql");
 const REBUILD_SESSION_SUMMARIES: &str = include_str!("queries/rebuild_session_summaries.sql");
 const SUMMARY_TOTALS_AGREE: &str = include_str!("queries/summary_totals_agree.sql");
 
@@ -116,13 +117,13 @@ impl Store {
             add("first_us < {to_us:Int64}", "to_us", v.to_string());
         }
         if let Some(v) = &f.agent {
-            add("has(agents, {agent:String})", "agent", v.clone());
+            add("max(has(agents, {agent:String}))", "agent", v.clone());
         }
         if let Some(v) = &f.user {
-            add("has(users, {user:String})", "user", v.clone());
+            add("max(has(users, {user:String}))", "user", v.clone());
         }
         if let Some(v) = &f.model {
-            add("has(models, {model:String})", "model", v.clone());
+            add("max(has(models, {model:String}))", "model", v.clone());
         }
         if let Some(v) = f.min_cost {
             add("estimated_cost >= {min_cost:Float64}", "min_cost", v.to_string());
@@ -142,11 +143,18 @@ impl Store {
             Some(false) => having.push_str(" AND failed_steps = 0"),
             None => {}
         }
-        let sql = SESSIONS
-            .replace("{{where}}", "")
+        let sql = SESSIONS_RANKED
             .replace("{{having}}", &having)
             .replace("{{order}}", &format!("{column} {dir}, session_id {dir}"));
-        let sessions: Vec<SessionSummary> = rows(&self.ch.query(&sql, params).await?)?;
+        #[derive(serde::Deserialize)]
+        struct Ranked {
+            session_id: String,
+        }
+        let ranked: Vec<Ranked> = rows(&self.ch.query(&sql, params).await?)?;
+        let ids: Vec<&str> = ranked.iter().map(|r| r.session_id.as_str()).collect();
+        let mut full: std::collections::HashMap<String, SessionSummary> =
+            self.summaries_of(project, &ids).await?.into_iter().map(|s| (s.session_id.clone(), s)).collect();
+        let sessions: Vec<SessionSummary> = ranked.iter().filter_map(|r| full.remove(&r.session_id)).collect();
         let next_cursor = (sessions.len() as u32 == f.limit && f.limit > 0).then(|| {
             let last = sessions.last().expect("a full page is not empty");
             encode_cursor(&Cursor { k: f.sort.key_of(last), s: last.session_id.clone() })
@@ -155,13 +163,15 @@ impl Store {
     }
 
     pub async fn session_summary(&self, project: &str, session_id: &str) -> Result<Option<SessionSummary>, StoreError> {
-        let sql = SESSIONS
-            .replace("{{where}}", "AND session_id = {session:String}")
-            .replace("{{having}}", "")
-            .replace("{{order}}", "session_id");
-        let params: Params =
-            vec![("project", project.to_string()), ("session", session_id.to_string()), ("limit", "1".into())];
-        Ok(rows(&self.ch.query(&sql, params).await?)?.into_iter().next())
+        Ok(self.summaries_of(project, &[session_id]).await?.into_iter().next())
+    }
+
+    async fn summaries_of(&self, project: &str, ids: &[&str]) -> Result<Vec<SessionSummary>, StoreError> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let params: Params = vec![("project", project.to_string()), ("sessions", string_array_param(ids))];
+        rows(&self.ch.query(SESSION_SUMMARIES_OF, params).await?)
     }
 }
 

@@ -1,7 +1,6 @@
--- Per-session summaries for one project: what the session list and the
--- session header show. The {{where}}, {{having}} and {{order}} markers are
--- replaced by fixed fragments chosen in sessions.rs; every value a client
--- supplies is a bound {name:Type} parameter, never spliced into the text.
+-- Full per-session summaries of the given sessions of one project: the
+-- session header, and the rows of a session-list page once
+-- sessions_ranked.sql has chosen them.
 SELECT
     session_id,
     toUnixTimestamp64Micro(min(first_ts)) AS first_us,
@@ -21,8 +20,5 @@ SELECT
     groupUniqArrayArray(users)            AS users,
     groupUniqArrayArray(tags)             AS tags
 FROM session_summaries
-WHERE project = {project:String} {{where}}
+WHERE project = {project:String} AND session_id IN {sessions:Array(String)}
 GROUP BY session_id
-HAVING 1 {{having}}
-ORDER BY {{order}}
-LIMIT {limit:UInt32}
