@@ -57,7 +57,7 @@ impl SessionSort {
         }
     }
 
-    fn key_of(self, s: &SessionSummary) -> serde_json::Value {
+    fn key_of(self, s: &Ranked) -> serde_json::Value {
         match self {
             Self::Time => s.first_us.into(),
             Self::Cost => s.estimated_cost.into(),
@@ -89,6 +89,15 @@ pub struct SessionFilter {
 pub struct SessionPage {
     pub sessions: Vec<SessionSummary>,
     pub next_cursor: Option<String>,
+}
+
+/// A session as the ranking query returns it: its sort keys.
+#[derive(serde::Deserialize)]
+struct Ranked {
+    session_id: String,
+    first_us: i64,
+    steps: u64,
+    estimated_cost: f64,
 }
 
 #[derive(serde::Serialize, serde::Deserialize)]
@@ -146,17 +155,15 @@ impl Store {
         let sql = SESSIONS_RANKED
             .replace("{{having}}", &having)
             .replace("{{order}}", &format!("{column} {dir}, session_id {dir}"));
-        #[derive(serde::Deserialize)]
-        struct Ranked {
-            session_id: String,
-        }
         let ranked: Vec<Ranked> = rows(&self.ch.query(&sql, params).await?)?;
         let ids: Vec<&str> = ranked.iter().map(|r| r.session_id.as_str()).collect();
         let mut full: std::collections::HashMap<String, SessionSummary> =
             self.summaries_of(project, &ids).await?.into_iter().map(|s| (s.session_id.clone(), s)).collect();
         let sessions: Vec<SessionSummary> = ranked.iter().filter_map(|r| full.remove(&r.session_id)).collect();
-        let next_cursor = (sessions.len() as u32 == f.limit && f.limit > 0).then(|| {
-            let last = sessions.last().expect("a full page is not empty");
+        // The cursor carries the ranking's own values, so the next page
+        // continues exactly where this ranking stopped.
+        let next_cursor = (ranked.len() as u32 == f.limit && f.limit > 0).then(|| {
+            let last = ranked.last().expect("a full page is not empty");
             encode_cursor(&Cursor { k: f.sort.key_of(last), s: last.session_id.clone() })
         });
         Ok(SessionPage { sessions, next_cursor })
