@@ -8,7 +8,8 @@ use axum::extract::{Query, State};
 use axum::http::HeaderMap;
 use axum::response::Response;
 use flightlog_api::AppState;
-use flightlog_model::time::{format_timestamp, parse_timestamp};
+use crate::show::short_time;
+use flightlog_model::time::parse_timestamp;
 use flightlog_store::{SessionFilter, SessionSort};
 
 /// The filter form's fields, as the browser sends them.
@@ -73,7 +74,7 @@ pub async fn list(State(state): State<AppState>, headers: HeaderMap, Query(f): Q
                     .sessions
                     .into_iter()
                     .map(|s| Row {
-                        started: format_timestamp(s.first_us),
+                        started: short_time(s.first_us),
                         steps: s.steps,
                         failed: s.failed_steps,
                         cost: format!("${:.4}", s.estimated_cost),

@@ -9,8 +9,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use flightlog_api::AppState;
-use flightlog_model::time::format_timestamp;
-use crate::show::{pretty, text};
+use crate::show::{pretty, short_text_time, short_time, text};
 use serde_json::Value;
 
 const PAGE: u32 = 100;
@@ -75,8 +74,8 @@ pub async fn page(
             summary.steps,
             summary.failed_steps,
             summary.estimated_cost,
-            format_timestamp(summary.first_us),
-            format_timestamp(summary.last_us),
+            short_time(summary.first_us),
+            short_time(summary.last_us),
             summary.agents.join(", "),
             summary.models.join(", ")
         ),
@@ -93,7 +92,7 @@ fn view(v: Value, step: u64, failed: bool) -> StepView {
     let (t, m, c) = (&v["tool_execution"], &v["model"], &v["cost"]);
     StepView {
         step,
-        time: text(&v["timestamp"]),
+        time: short_text_time(&text(&v["timestamp"])),
         duration: t["duration_ms"].as_u64().map(|d| format!("{d} ms")).unwrap_or_default(),
         reasoning: text(&v["agent_thoughts"]["reasoning"]),
         alternatives: v["agent_thoughts"]["considered_tools"]
