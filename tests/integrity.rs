@@ -3,7 +3,16 @@
 //! server is stopped, and the log is truncated. Each time verification
 //! fails and names the place, and untouched sessions still verify.
 
+use flightlog_model::merkle::verify_consistency;
 use flightlog_tests::*;
+
+fn hex_hash(text: &str) -> [u8; 32] {
+    let mut h = [0u8; 32];
+    for (i, byte) in h.iter_mut().enumerate() {
+        *byte = u8::from_str_radix(&text[2 * i..2 * i + 2], 16).unwrap();
+    }
+    h
+}
 use reqwest::Method;
 use std::path::Path;
 use std::process::Command;
@@ -79,6 +88,16 @@ async fn an_untampered_record_verifies_and_only_sealed_steps_count() {
     let (_, cps) = s.get(ADMIN_KEY, "/v1/integrity/checkpoints").await;
     let sizes: Vec<u64> = cps["checkpoints"].as_array().unwrap().iter().map(|c| c["tree_size"].as_u64().unwrap()).collect();
     assert_eq!(sizes, [14, 18]);
+
+    // The published consistency proof between them checks out on its own.
+    let (status, c) = s.get(ADMIN_KEY, "/v1/integrity/consistency?from=14&to=18").await;
+    assert_eq!(status, StatusCode::OK, "{c}");
+    let hash = |v: &Value| -> [u8; 32] { hex_hash(v.as_str().unwrap()) };
+    let proof: Vec<[u8; 32]> = c["proof"].as_array().unwrap().iter().map(hash).collect();
+    let roots: Vec<[u8; 32]> = cps["checkpoints"].as_array().unwrap().iter().map(|x| hash(&x["root_hash"])).collect();
+    assert!(verify_consistency(14, 18, &roots[0], &roots[1], &proof));
+    assert!(!verify_consistency(14, 18, &roots[1], &roots[0], &proof), "the proof is specific to these roots");
+    assert_eq!(s.get(ADMIN_KEY, "/v1/integrity/consistency?from=15&to=18").await.0, StatusCode::BAD_REQUEST);
 
     // A step accepted after the last checkpoint is not verified, only intact.
     s.post_steps(ADMIN_KEY, step("other", 4).to_string(), &[]).await;

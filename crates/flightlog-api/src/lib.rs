@@ -15,6 +15,7 @@
 //! | `GET /v1/integrity/checkpoints` | read | signed checkpoints |
 //! | `POST /v1/integrity/checkpoints` | admin | sign a checkpoint now |
 //! | `GET /v1/integrity/verify` | admin | verify every step and checkpoint |
+//! | `GET /v1/integrity/consistency?from=M&to=N` | read | proof that checkpoint N extends M |
 //! | `POST /v1/erasures` | admin | erase personal content (GDPR), proofs intact |
 //!
 //! Every client error is a JSON body `{"error": {"code", "message",

@@ -97,3 +97,45 @@ pub async fn erase(
                    steps = done.steps_erased, by = %principal.key_id, "personal content erased");
     Ok(Json(json!(done)))
 }
+
+#[derive(serde::Deserialize)]
+pub struct ConsistencyParams {
+    from: u64,
+    to: u64,
+}
+
+/// The RFC 6962 consistency proof that the signed checkpoint of size `to`
+/// extends the one of size `from`: anyone holding both signed roots can
+/// check it (RFC 9162 §2.1.4.2) without trusting this server.
+pub async fn consistency(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    params: Result<axum::extract::Query<ConsistencyParams>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<Value>, ApiError> {
+    state.keys.authorize(&headers, Scope::Read)?;
+    let axum::extract::Query(p) = params.map_err(|e| ApiError::bad_param("from", e.body_text()))?;
+    let checkpoints = state.store.checkpoints().await?;
+    let find = |size: u64, name: &str| {
+        checkpoints
+            .iter()
+            .find(|c| c.tree_size == size)
+            .ok_or_else(|| ApiError::bad_param(name, format!("no signed checkpoint has size {size}")))
+    };
+    let (older, newer) = (find(p.from, "from")?, find(p.to, "to")?);
+    if older.tree_size > newer.tree_size {
+        return Err(ApiError::bad_param("from", "must not be larger than to"));
+    }
+    let leaves = state.store.log_step_hashes().await?;
+    if (leaves.len() as u64) < newer.tree_size {
+        return Err(ApiError::new(StatusCode::CONFLICT, "log_truncated", "the log of record is shorter than the checkpoint; run verification"));
+    }
+    let tree = flightlog_model::merkle::Tree::new(
+        leaves[..newer.tree_size as usize].iter().map(flightlog_model::merkle::leaf_hash).collect(),
+    );
+    let proof: Vec<String> = tree.consistency_proof(older.tree_size as usize, newer.tree_size as usize).iter().map(hex::encode).collect();
+    Ok(Json(json!({
+        "from": {"tree_size": older.tree_size, "root_hash": hex::encode(older.root_hash)},
+        "to": {"tree_size": newer.tree_size, "root_hash": hex::encode(newer.root_hash)},
+        "proof": proof,
+    })))
+}

@@ -29,5 +29,6 @@ pub fn router() -> Router<AppState> {
         .route("/v1/integrity/public-key", get(integrity::public_key))
         .route("/v1/integrity/checkpoints", get(integrity::checkpoints).post(integrity::seal))
         .route("/v1/integrity/verify", get(integrity::verify_all))
+        .route("/v1/integrity/consistency", get(integrity::consistency))
         .route("/v1/erasures", post(integrity::erase))
 }
