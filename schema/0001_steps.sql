@@ -45,6 +45,8 @@ CREATE TABLE IF NOT EXISTS steps
     model_provider     LowCardinality(String),
     model_name         LowCardinality(String),
     model_version      LowCardinality(String),
+    -- model_name reduced to the price list's key (flightlog-model pricing).
+    model_key          LowCardinality(String),
     temperature        Nullable(Float64),
     top_p              Nullable(Float64),
     seed               Nullable(Int64),

@@ -12,12 +12,14 @@
 //! - [`time`]: RFC 3339 in the API, microseconds inside.
 //! - [`integrity`]: field hashes and step hashes (erasure-proof), session chains.
 //! - [`merkle`]: the RFC 6962 Merkle log of accepted steps, and its proofs.
+//! - [`pricing`]: the key a model's price is looked up by.
 //! - [`limits`]: every size and count a client controls has a limit.
 
 pub mod canonical;
 pub mod integrity;
 pub mod limits;
 pub mod merkle;
+pub mod pricing;
 pub mod step;
 pub mod time;
 pub mod validate;

@@ -26,6 +26,8 @@ pub struct Step {
     pub model_provider: String,
     pub model_name: String,
     pub model_version: String,
+    /// `model_name` as the price list keys it (see `pricing`).
+    pub model_key: String,
     pub temperature: Option<f64>,
     pub top_p: Option<f64>,
     pub seed: Option<i64>,

@@ -61,7 +61,10 @@ pub fn step_from_json(value: Value, limits: &Limits) -> Result<Step> {
     let prompt = f.object(obj, "prompt")?;
     let cost = f.object(obj, "cost")?;
 
+    let model_name = f.id(model, "model.name")?;
     let step = Step {
+        model_key: crate::pricing::model_key(&model_name),
+        model_name,
         session_id,
         step,
         timestamp_us,
@@ -78,7 +81,6 @@ pub fn step_from_json(value: Value, limits: &Limits) -> Result<Step> {
         tool_error: f.text_or_json(tool, "tool_execution.error")?,
         tool_duration_ms: f.unsigned(tool, "tool_execution.duration_ms")?,
         model_provider: f.id(model, "model.provider")?,
-        model_name: f.id(model, "model.name")?,
         model_version: f.id(model, "model.version")?,
         temperature: f.number_in(model, "model.temperature", 0.0, 100.0)?,
         top_p: f.number_in(model, "model.top_p", 0.0, 1.0)?,
@@ -319,6 +321,7 @@ mod tests {
         assert_eq!(s.tool_error, "");
         assert_eq!(s.tool_duration_ms, Some(1200));
         assert_eq!((s.temperature, s.top_p, s.seed, s.max_tokens), (Some(0.2), Some(1.0), Some(42), Some(1024)));
+        assert_eq!((s.model_name.as_str(), s.model_key.as_str()), ("gpt-4o", "gpt-4o"));
         assert_eq!(s.prompt_messages, "[]");
         assert_eq!((s.input_tokens, s.output_tokens), (1250, 340));
         assert_eq!(s.estimated_cost, Some(0.012));

@@ -54,6 +54,7 @@ impl EncodedStep {
         w.string(&s.model_provider);
         w.string(&s.model_name);
         w.string(&s.model_version);
+        w.string(&s.model_key);
         w.nullable(s.temperature, RowBinary::f64);
         w.nullable(s.top_p, RowBinary::f64);
         w.nullable(s.seed, RowBinary::i64);
