@@ -13,6 +13,7 @@
 //! [`Store`] is the typed API that the rest of Flightlog uses.
 
 pub mod clickhouse;
+pub mod costs;
 pub mod embedded;
 pub mod erasure;
 pub mod integrity;
@@ -24,6 +25,7 @@ pub mod sessions;
 pub mod steps;
 
 pub use clickhouse::{ClickHouse, Params, StoreError};
+pub use costs::{CostDimension, CostQuery};
 pub use checkpoints::CheckpointRow;
 pub use erasure::Erasure;
 pub use integrity::IntegrityRow;
@@ -43,6 +45,8 @@ impl Store {
     /// Wraps a backend and brings its schema up to date.
     pub async fn open(ch: Arc<dyn ClickHouse>) -> Result<Self, StoreError> {
         migrations::apply(ch.as_ref()).await?;
+        let prices = costs::load_price_list(ch.as_ref()).await?;
+        tracing::info!(prices, "price list loaded");
         let store = Self { ch };
         sessions::repair_summaries_if_needed(store.ch.as_ref()).await?;
         Ok(store)

@@ -19,6 +19,7 @@ const MIGRATIONS: &[Migration] = &[
     Migration { version: 2, name: "session_summaries", sql: include_str!("../../../schema/0002_session_summaries.sql") },
     Migration { version: 3, name: "api_keys", sql: include_str!("../../../schema/0003_api_keys.sql") },
     Migration { version: 4, name: "integrity", sql: include_str!("../../../schema/0004_integrity.sql") },
+    Migration { version: 5, name: "costs", sql: include_str!("../../../schema/0005_costs.sql") },
 ];
 
 #[derive(serde::Deserialize)]

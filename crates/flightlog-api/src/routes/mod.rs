@@ -1,5 +1,6 @@
 //! One module per resource; each exposes its handlers for [`router`].
 
+mod costs;
 mod health;
 mod integrity;
 mod keys;
@@ -21,6 +22,7 @@ pub fn router() -> Router<AppState> {
         .route("/v1/sessions", get(sessions::list))
         .route("/v1/sessions/{id}", get(sessions::summary))
         .route("/v1/sessions/{id}/steps", get(sessions::steps))
+        .route("/v1/costs", get(costs::costs))
         .route("/v1/keys", get(keys::list).post(keys::create))
         .route("/v1/keys/{key_id}", delete(keys::revoke))
         .route("/v1/sessions/{id}/verify", get(integrity::verify_session))

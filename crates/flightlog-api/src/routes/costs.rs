@@ -1,0 +1,85 @@
+//! `GET /v1/costs`: what steps cost, grouped by up to two dimensions.
+
+use crate::AppState;
+use crate::auth::Scope;
+use crate::error::ApiError;
+use axum::Json;
+use axum::extract::{Query, State};
+use axum::http::HeaderMap;
+use flightlog_model::time::parse_timestamp;
+use flightlog_store::{CostDimension, CostQuery};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+const MAX_GROUPS: u32 = 10_000;
+
+#[derive(Deserialize)]
+pub struct CostParams {
+    group_by: Option<String>,
+    from: Option<String>,
+    to: Option<String>,
+    agent: Option<String>,
+    user: Option<String>,
+    model: Option<String>,
+    tags: Option<String>,
+    limit: Option<String>,
+}
+
+pub async fn costs(State(state): State<AppState>, headers: HeaderMap, Query(p): Query<CostParams>) -> Result<Json<Value>, ApiError> {
+    let principal = state.keys.authorize(&headers, Scope::Read)?;
+    let group_by = match p.group_by.as_deref().filter(|g| !g.is_empty()) {
+        None => Vec::new(),
+        Some(list) => list
+            .split(',')
+            .map(|g| {
+                CostDimension::parse(g.trim()).ok_or_else(|| {
+                    ApiError::bad_param("group_by", format!("unknown dimension {g:?}; use {}", CostDimension::NAMES.join(", ")))
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?,
+    };
+    if group_by.len() > 2 {
+        return Err(ApiError::bad_param("group_by", "at most two dimensions at once"));
+    }
+    let time = |name: &str, v: &Option<String>, default: i64| match v {
+        None => Ok(default),
+        Some(s) => parse_timestamp(s).map_err(|e| ApiError::bad_param(name, e.reason)),
+    };
+    let limit = match p.limit.as_deref() {
+        None => 1000,
+        Some(s) => s
+            .parse::<u32>()
+            .ok()
+            .filter(|n| (1..=MAX_GROUPS).contains(n))
+            .ok_or_else(|| ApiError::bad_param("limit", format!("must be between 1 and {MAX_GROUPS}")))?,
+    };
+    let query = CostQuery {
+        group_by: group_by.clone(),
+        from_us: time("from", &p.from, 0)?,
+        to_us: time("to", &p.to, 7_258_118_400_000_000)?,
+        agent: p.agent.filter(|s| !s.is_empty()),
+        user: p.user.filter(|s| !s.is_empty()),
+        model: p.model.filter(|s| !s.is_empty()),
+        tags: p.tags.map(|t| t.split(',').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect()).unwrap_or_default(),
+        limit,
+    };
+    let project = &principal.project;
+    let groups = state.store.costs(project, &query).await?;
+    let totals = state.store.costs(project, &CostQuery { group_by: Vec::new(), limit: 1, ..query.clone() }).await?;
+    let by_model = state.store.costs(project, &CostQuery { group_by: vec![CostDimension::Model], limit: MAX_GROUPS, ..query }).await?;
+    let unpriced: Vec<Value> = by_model
+        .into_iter()
+        .filter(|m| m.get("unpriced_steps").and_then(Value::as_u64).unwrap_or(0) > 0)
+        .map(|m| json!({"model": m["model"], "unpriced_steps": m["unpriced_steps"], "input_tokens": m["input_tokens"], "output_tokens": m["output_tokens"]}))
+        .collect();
+    let mut totals = totals.into_iter().next().map(Value::Object).unwrap_or(Value::Null);
+    if let Value::Object(t) = &mut totals {
+        t.remove("scope");
+    }
+    Ok(Json(json!({
+        "group_by": group_by.iter().map(|d| d.name()).collect::<Vec<_>>(),
+        "groups": groups,
+        "totals": totals,
+        "unpriced_models": unpriced,
+    })))
+}

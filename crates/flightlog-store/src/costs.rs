@@ -1,0 +1,153 @@
+//! Costs: the price list, and cost aggregated by any dimension at query
+//! time (see queries/cost_by.sql for the token accounting).
+
+use crate::clickhouse::{ClickHouse, Params, StoreError, rows, string_array_param};
+use crate::rowbinary::RowBinary;
+use crate::Store;
+
+const PRICE_LIST: &str = include_str!("../../../schema/prices.csv");
+const COST_BY: &str = include_str!("queries/cost_by.sql");
+const INSERT_PRICES: &str = "INSERT INTO prices (provider, model_key, effective_from, input, output, cache_read, \
+    cache_write, reasoning, tier_threshold, tier_input, tier_output, tier_cache_read, source)";
+
+/// A dimension costs can be grouped by, and the SQL that computes it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CostDimension {
+    Session,
+    Model,
+    Provider,
+    Agent,
+    User,
+    Tool,
+    Day,
+    Week,
+    Month,
+}
+
+impl CostDimension {
+    pub const NAMES: [&'static str; 9] = ["session", "model", "provider", "agent", "user", "tool", "day", "week", "month"];
+
+    pub fn parse(s: &str) -> Option<Self> {
+        use CostDimension::*;
+        Some(match s {
+            "session" => Session,
+            "model" => Model,
+            "provider" => Provider,
+            "agent" => Agent,
+            "user" => User,
+            "tool" => Tool,
+            "day" => Day,
+            "week" => Week,
+            "month" => Month,
+            _ => return None,
+        })
+    }
+
+    fn sql(self) -> &'static str {
+        use CostDimension::*;
+        match self {
+            Session => "session_id AS session",
+            Model => "toString(model_key) AS model",
+            Provider => "toString(model_provider) AS provider",
+            Agent => "toString(agent_name) AS agent",
+            User => "user_id AS user",
+            Tool => "toString(tool_name) AS tool",
+            Day => "toString(toDate(ts)) AS day",
+            Week => "toString(toMonday(ts)) AS week",
+            Month => "toString(toStartOfMonth(ts)) AS month",
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        let sql = self.sql();
+        &sql[sql.rfind(' ').map_or(0, |i| i + 1)..]
+    }
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct CostQuery {
+    pub group_by: Vec<CostDimension>,
+    pub from_us: i64,
+    pub to_us: i64,
+    pub agent: Option<String>,
+    pub user: Option<String>,
+    /// Any spelling of a model name; compared by its model key.
+    pub model: Option<String>,
+    /// Steps carrying any of these tags.
+    pub tags: Vec<String>,
+    pub limit: u32,
+}
+
+impl Store {
+    /// Cost rows: the group's dimension values by name, then steps,
+    /// sessions, token totals by kind, cost, reported_cost, unpriced_steps.
+    pub async fn costs(&self, project: &str, q: &CostQuery) -> Result<Vec<serde_json::Map<String, serde_json::Value>>, StoreError> {
+        let (groups, names) = if q.group_by.is_empty() {
+            ("'all' AS scope".to_string(), "scope".to_string())
+        } else {
+            (
+                q.group_by.iter().map(|d| d.sql()).collect::<Vec<_>>().join(", "),
+                q.group_by.iter().map(|d| d.name()).collect::<Vec<_>>().join(", "),
+            )
+        };
+        let mut params: Params = vec![
+            ("project", project.to_string()),
+            ("from_us", q.from_us.to_string()),
+            ("to_us", q.to_us.to_string()),
+            ("limit", q.limit.to_string()),
+        ];
+        let mut filters = String::new();
+        if let Some(v) = &q.agent {
+            filters.push_str(" AND agent_name = {agent:String}");
+            params.push(("agent", v.clone()));
+        }
+        if let Some(v) = &q.user {
+            filters.push_str(" AND user_id = {user:String}");
+            params.push(("user", v.clone()));
+        }
+        if let Some(v) = &q.model {
+            filters.push_str(" AND model_key = {model:String}");
+            params.push(("model", flightlog_model::pricing::model_key(v)));
+        }
+        if !q.tags.is_empty() {
+            filters.push_str(" AND hasAny(tags, {tags:Array(String)})");
+            params.push(("tags", string_array_param(&q.tags)));
+        }
+        let sql = COST_BY.replace("{{groups}}", &groups).replace("{{group_names}}", &names).replace("{{filters}}", &filters);
+        rows(&self.ch.query(&sql, params).await?)
+    }
+}
+
+/// Replaces the prices table with the shipped price list.
+pub(crate) async fn load_price_list(ch: &dyn ClickHouse) -> Result<usize, StoreError> {
+    let mut buf = Vec::new();
+    let mut count = 0;
+    for (n, line) in PRICE_LIST.lines().enumerate().skip(1).filter(|(_, l)| !l.trim().is_empty()) {
+        let bad = |what: &str| StoreError::Setup(format!("schema/prices.csv line {}: {what}", n + 1));
+        let f: Vec<&str> = line.splitn(13, ',').map(str::trim).collect();
+        if f.len() != 13 {
+            return Err(bad("expected 13 columns"));
+        }
+        let num = |i: usize| f[i].parse::<f64>().map_err(|_| bad(&format!("column {} is not a number", i + 1)));
+        let opt = |i: usize| if f[i].is_empty() { Ok(None) } else { num(i).map(Some) };
+        let from = flightlog_model::time::parse_timestamp(f[2]).map_err(|e| bad(&e.reason))?;
+        let mut w = RowBinary(&mut buf);
+        w.string(f[0]);
+        w.string(&flightlog_model::pricing::model_key(f[1]));
+        w.i64(from);
+        w.f64(num(3)?);
+        w.f64(num(4)?);
+        w.f64(num(5)?);
+        w.f64(num(6)?);
+        w.nullable(opt(7)?, RowBinary::f64);
+        w.u64(f[8].parse().map_err(|_| bad("tier_threshold is not a whole number"))?);
+        w.nullable(opt(9)?, RowBinary::f64);
+        w.nullable(opt(10)?, RowBinary::f64);
+        w.nullable(opt(11)?, RowBinary::f64);
+        w.string(f[12]);
+        count += 1;
+    }
+    ch.query("TRUNCATE TABLE prices", vec![]).await?;
+    ch.insert(INSERT_PRICES, buf).await?;
+    Ok(count)
+}

@@ -1,0 +1,60 @@
+-- What a project's steps in [from, to) cost, grouped by the chosen
+-- dimensions. Cost is computed now, from each step's token counts and the
+-- price valid at its timestamp (ASOF join on effective_from), never stored:
+-- a corrected price list changes past figures too.
+--
+-- Token accounting (the OpenTelemetry convention): input_tokens include
+-- cached reads and writes, so uncached input = input - cache_read -
+-- cache_write, each part at its own price; reasoning tokens are part of
+-- output_tokens and billed as output unless the model has a reasoning price.
+-- Above tier_threshold input tokens in one call, the tier prices apply.
+-- A step with tokens but no price is counted as unpriced, never as free.
+--
+-- {{groups}} / {{group_names}} / {{filters}} take fixed fragments chosen in
+-- costs.rs; every value is a bound parameter.
+SELECT
+    {{groups}},
+    count()                                           AS steps,
+    uniqExact(session_id)                             AS sessions,
+    sum(input_tokens)                                 AS input_tokens,
+    sum(cache_read_tokens)                            AS cache_read_tokens,
+    sum(cache_write_tokens)                           AS cache_write_tokens,
+    sum(output_tokens)                                AS output_tokens,
+    sum(reasoning_tokens)                             AS reasoning_tokens,
+    round(sum(cost), 9)                               AS cost,
+    round(sum(ifNull(estimated_cost, 0)), 9)          AS reported_cost,
+    countIf(unpriced)                                 AS unpriced_steps
+FROM
+(
+    SELECT
+        s.session_id AS session_id, s.ts AS ts, s.model_key AS model_key, s.model_provider AS model_provider,
+        s.agent_name AS agent_name, s.user_id AS user_id, s.tool_name AS tool_name,
+        s.input_tokens AS input_tokens, s.cache_read_tokens AS cache_read_tokens,
+        s.cache_write_tokens AS cache_write_tokens, s.output_tokens AS output_tokens,
+        s.reasoning_tokens AS reasoning_tokens, s.estimated_cost AS estimated_cost,
+        p.model_key = '' AND (s.input_tokens + s.output_tokens) > 0 AS unpriced,
+        p.tier_threshold > 0 AND s.input_tokens > p.tier_threshold AS tiered,
+        if(tiered, ifNull(p.tier_input, p.input), p.input)               AS input_price,
+        if(tiered, ifNull(p.tier_output, p.output), p.output)            AS output_price,
+        if(tiered, ifNull(p.tier_cache_read, p.cache_read), p.cache_read) AS cache_read_price,
+        greatest(toInt64(s.input_tokens) - toInt64(s.cache_read_tokens) - toInt64(s.cache_write_tokens), 0) AS uncached,
+        if(isNull(p.reasoning), s.output_tokens, greatest(toInt64(s.output_tokens) - toInt64(s.reasoning_tokens), 0)) AS billed_output,
+        if(unpriced, 0,
+           (uncached * input_price
+            + s.cache_read_tokens * cache_read_price
+            + s.cache_write_tokens * p.cache_write
+            + billed_output * output_price
+            + if(isNull(p.reasoning), 0, s.reasoning_tokens * assumeNotNull(p.reasoning))) / 1e6) AS cost
+    FROM
+    (
+        SELECT session_id, ts, model_key, model_provider, agent_name, user_id, tool_name, tags,
+               input_tokens, cache_read_tokens, cache_write_tokens, output_tokens, reasoning_tokens, estimated_cost
+        FROM steps
+        WHERE project = {project:String} AND ts >= fromUnixTimestamp64Micro({from_us:Int64}, 'UTC')
+          AND ts < fromUnixTimestamp64Micro({to_us:Int64}, 'UTC') {{filters}}
+    ) AS s
+    ASOF LEFT JOIN prices AS p ON s.model_key = p.model_key AND s.ts >= p.effective_from
+)
+GROUP BY {{group_names}}
+ORDER BY cost DESC, {{group_names}}
+LIMIT {limit:UInt32}

@@ -1,0 +1,96 @@
+//! Costs computed at query time, checked against an independent
+//! calculation from the published prices (schema/prices.csv) done here.
+
+use flightlog_tests::*;
+
+/// (model, timestamp, input, cache_read, cache_write, output, reasoning)
+type Call = (&'static str, &'static str, u64, u64, u64, u64, u64);
+
+const CALLS: [Call; 8] = [
+    ("gpt-4o-2024-05-13", "2024-09-01T12:00:00Z", 10_000, 0, 0, 1_000, 0),       // launch price 5 / 15
+    ("openai/gpt-4o", "2025-01-01T12:00:00Z", 10_000, 4_000, 0, 1_000, 0),       // 2.50 / 10, cache read 1.25
+    ("claude-sonnet-4-20250514", "2025-07-01T12:00:00Z", 100_000, 20_000, 5_000, 2_000, 0), // under the tier
+    ("claude-sonnet-4", "2025-07-01T13:00:00Z", 250_000, 0, 0, 3_000, 0),        // over 200k: 6 / 22.50
+    ("o3", "2025-05-01T12:00:00Z", 1_000, 0, 0, 5_000, 4_000),                   // before the cut: 10 / 40
+    ("o3", "2025-07-01T12:00:00Z", 1_000, 0, 0, 5_000, 4_000),                   // after: 2 / 8
+    ("mystery-model-1", "2025-07-02T12:00:00Z", 5_000, 0, 0, 500, 0),            // no price: unpriced
+    ("", "2025-07-02T13:00:00Z", 0, 0, 0, 0, 0),                                 // a tool call, no tokens
+];
+
+/// The expected cost of one call, by hand: (input, cache read, cache write,
+/// output) prices per 1M tokens as published.
+fn expected(c: &Call) -> Option<f64> {
+    let (model, ts, input, cr, cw, out, _) = *c;
+    let p: (f64, f64, f64, f64) = match (model, ts) {
+        ("gpt-4o-2024-05-13", _) => (5.0, 0.0, 0.0, 15.0),
+        ("openai/gpt-4o", _) => (2.5, 1.25, 0.0, 10.0),
+        (m, _) if m.starts_with("claude-sonnet-4") && input > 200_000 => (6.0, 0.60, 3.75, 22.5),
+        (m, _) if m.starts_with("claude-sonnet-4") => (3.0, 0.30, 3.75, 15.0),
+        ("o3", t) if t < "2025-06-10" => (10.0, 2.5, 0.0, 40.0),
+        ("o3", _) => (2.0, 0.5, 0.0, 8.0),
+        ("", _) => return Some(0.0),
+        _ => return None,
+    };
+    let uncached = (input - cr - cw) as f64;
+    // Reasoning tokens are part of the output tokens: billed once, as output.
+    Some((uncached * p.0 + cr as f64 * p.1 + cw as f64 * p.2 + out as f64 * p.3) / 1e6)
+}
+
+fn step_of(i: usize, c: &Call) -> Value {
+    let (model, ts, input, cr, cw, out, reasoning) = *c;
+    let mut v = json!({"session_id": format!("s{}", i % 3), "step": i, "timestamp": ts, "agent": {"name": if i % 2 == 0 { "even" } else { "odd" }},
+                       "cost": {"input_tokens": input, "cache_read_tokens": cr, "cache_write_tokens": cw, "output_tokens": out,
+                                "reasoning_tokens": reasoning, "estimated_cost": 0.01}});
+    if !model.is_empty() {
+        v["model"] = json!({"name": model});
+    }
+    v
+}
+
+fn close(a: f64, b: f64) -> bool {
+    (a - b).abs() < 1e-9
+}
+
+#[tokio::test]
+async fn costs_match_an_independent_calculation() {
+    let s = Server::start().await;
+    let steps: Vec<Value> = CALLS.iter().enumerate().map(|(i, c)| step_of(i, c)).collect();
+    assert_eq!(s.post_steps(ADMIN_KEY, ndjson(&steps), &[]).await.1["accepted"], CALLS.len());
+
+    let (status, all) = s.get(ADMIN_KEY, "/v1/costs").await;
+    assert_eq!(status, StatusCode::OK, "{all}");
+    let total: f64 = CALLS.iter().filter_map(expected).sum();
+    assert!(close(all["totals"]["cost"].as_f64().unwrap(), total), "total {} vs {total}", all["totals"]["cost"]);
+    assert_eq!(all["totals"]["steps"], CALLS.len());
+    assert_eq!(all["totals"]["unpriced_steps"], 1, "the tool call is not unpriced, the mystery model is");
+    assert!(close(all["totals"]["reported_cost"].as_f64().unwrap(), 0.08), "the clients' own estimates are kept apart");
+    assert_eq!(all["unpriced_models"], json!([{"model": "mystery-model-1", "unpriced_steps": 1, "input_tokens": 5000, "output_tokens": 500}]));
+
+    // By model: every spelling of a model lands in one group.
+    let (_, by_model) = s.get(ADMIN_KEY, "/v1/costs?group_by=model").await;
+    let group = |rows: &Value, key: &str, value: &str| -> Value {
+        rows["groups"].as_array().unwrap().iter().find(|g| g[key] == value).cloned().unwrap_or(Value::Null)
+    };
+    for (model, spellings) in [("gpt-4o", &CALLS[0..2]), ("claude-sonnet-4", &CALLS[2..4]), ("o3", &CALLS[4..6])] {
+        let want: f64 = spellings.iter().filter_map(expected).sum();
+        let g = group(&by_model, "model", model);
+        assert!(close(g["cost"].as_f64().unwrap(), want), "{model}: {} vs {want}", g["cost"]);
+        assert_eq!(g["steps"], 2);
+    }
+    assert_eq!(group(&by_model, "model", "mystery-model-1")["cost"], 0.0);
+
+    // Two dimensions at once, and filters.
+    let (_, by_day_model) = s.get(ADMIN_KEY, "/v1/costs?group_by=day,model").await;
+    let row = by_day_model["groups"].as_array().unwrap().iter().find(|g| g["day"] == "2025-07-01" && g["model"] == "claude-sonnet-4").unwrap();
+    assert!(close(row["cost"].as_f64().unwrap(), expected(&CALLS[2]).unwrap() + expected(&CALLS[3]).unwrap()));
+    let (_, july) = s.get(ADMIN_KEY, "/v1/costs?from=2025-07-01T00:00:00Z&to=2025-07-02T00:00:00Z&model=o3").await;
+    assert!(close(july["totals"]["cost"].as_f64().unwrap(), expected(&CALLS[5]).unwrap()), "{july}");
+    let (_, even) = s.get(ADMIN_KEY, "/v1/costs?group_by=agent&agent=even").await;
+    let want: f64 = CALLS.iter().enumerate().filter(|(i, _)| i % 2 == 0).filter_map(|(_, c)| expected(c)).sum();
+    assert!(close(even["totals"]["cost"].as_f64().unwrap(), want));
+
+    for (query, field) in [("group_by=colour", "group_by"), ("group_by=day,model,user", "group_by"), ("from=soon", "from"), ("limit=0", "limit")] {
+        let (status, body) = s.get(ADMIN_KEY, &format!("/v1/costs?{query}")).await;
+        assert_eq!((status, body["error"]["field"].as_str()), (StatusCode::BAD_REQUEST, Some(field)), "{query}");
+    }
+}
