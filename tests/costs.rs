@@ -41,7 +41,10 @@ fn step_of(i: usize, c: &Call) -> Value {
     let mut v = json!({"session_id": format!("s{}", i % 3), "step": i, "timestamp": ts, "agent": {"name": if i % 2 == 0 { "even" } else { "odd" }},
                        "cost": {"input_tokens": input, "cache_read_tokens": cr, "cache_write_tokens": cw, "output_tokens": out,
                                 "reasoning_tokens": reasoning, "estimated_cost": 0.01}});
-    if !model.is_empty() {
+    if model.is_empty() {
+        // The tool call failed: its session (s1) is not a successful one.
+        v["tool_execution"] = json!({"name": "send_email", "status": "error"});
+    } else {
         v["model"] = json!({"name": model});
     }
     v
@@ -65,6 +68,11 @@ async fn costs_match_an_independent_calculation() {
     assert_eq!(all["totals"]["unpriced_steps"], 1, "the tool call is not unpriced, the mystery model is");
     assert!(close(all["totals"]["reported_cost"].as_f64().unwrap(), 0.08), "the clients' own estimates are kept apart");
     assert_eq!(all["unpriced_models"], json!([{"model": "mystery-model-1", "unpriced_steps": 1, "input_tokens": 5000, "output_tokens": 500}]));
+
+    // Sessions s0, s1, s2 take calls i % 3; s1 holds the failed tool call.
+    let successful: f64 = CALLS.iter().enumerate().filter(|(i, _)| i % 3 != 1).filter_map(|(_, c)| expected(c)).sum();
+    assert_eq!(all["successful_sessions"], 2);
+    assert!(close(all["cost_per_successful_session"].as_f64().unwrap(), successful / 2.0), "{all}");
 
     // By model: every spelling of a model lands in one group.
     let (_, by_model) = s.get(ADMIN_KEY, "/v1/costs?group_by=model").await;

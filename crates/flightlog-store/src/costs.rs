@@ -79,9 +79,29 @@ pub struct CostQuery {
 }
 
 impl Store {
+    /// Sessions (in the query's range and filters) with no failed step, and
+    /// what they cost in all: finance's "cost per successful session".
+    pub async fn successful_session_cost(&self, project: &str, q: &CostQuery) -> Result<(u64, f64), StoreError> {
+        #[derive(serde::Deserialize)]
+        struct Row {
+            sessions: u64,
+            cost: f64,
+        }
+        let per_session = CostQuery { group_by: vec![CostDimension::Session], limit: u32::MAX, ..q.clone() };
+        let (inner, params) = self.cost_sql(project, &per_session);
+        let sql = format!("SELECT count() AS sessions, round(sum(cost), 9) AS cost FROM ({inner}) WHERE failed_steps = 0");
+        let found: Vec<Row> = rows(&self.ch.query(&sql, params).await?)?;
+        Ok(found.first().map_or((0, 0.0), |r| (r.sessions, r.cost)))
+    }
+
     /// Cost rows: the group's dimension values by name, then steps,
     /// sessions, token totals by kind, cost, reported_cost, unpriced_steps.
     pub async fn costs(&self, project: &str, q: &CostQuery) -> Result<Vec<serde_json::Map<String, serde_json::Value>>, StoreError> {
+        let (sql, params) = self.cost_sql(project, q);
+        rows(&self.ch.query(&sql, params).await?)
+    }
+
+    fn cost_sql(&self, project: &str, q: &CostQuery) -> (String, Params) {
         let (groups, names) = if q.group_by.is_empty() {
             ("'all' AS scope".to_string(), "scope".to_string())
         } else {
@@ -114,7 +134,7 @@ impl Store {
             params.push(("tags", string_array_param(&q.tags)));
         }
         let sql = COST_BY.replace("{{groups}}", &groups).replace("{{group_names}}", &names).replace("{{filters}}", &filters);
-        rows(&self.ch.query(&sql, params).await?)
+        (sql, params)
     }
 }
 

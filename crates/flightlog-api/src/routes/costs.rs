@@ -66,7 +66,9 @@ pub async fn costs(State(state): State<AppState>, headers: HeaderMap, Query(p): 
     let project = &principal.project;
     let groups = state.store.costs(project, &query).await?;
     let totals = state.store.costs(project, &CostQuery { group_by: Vec::new(), limit: 1, ..query.clone() }).await?;
-    let by_model = state.store.costs(project, &CostQuery { group_by: vec![CostDimension::Model], limit: MAX_GROUPS, ..query }).await?;
+    let by_model =
+        state.store.costs(project, &CostQuery { group_by: vec![CostDimension::Model], limit: MAX_GROUPS, ..query.clone() }).await?;
+    let (successful, successful_cost) = state.store.successful_session_cost(project, &query).await?;
     let unpriced: Vec<Value> = by_model
         .into_iter()
         .filter(|m| m.get("unpriced_steps").and_then(Value::as_u64).unwrap_or(0) > 0)
@@ -81,5 +83,7 @@ pub async fn costs(State(state): State<AppState>, headers: HeaderMap, Query(p): 
         "groups": groups,
         "totals": totals,
         "unpriced_models": unpriced,
+        "successful_sessions": successful,
+        "cost_per_successful_session": if successful > 0 { json!(successful_cost / successful as f64) } else { Value::Null },
     })))
 }

@@ -23,7 +23,8 @@ SELECT
     sum(reasoning_tokens)                             AS reasoning_tokens,
     round(sum(cost), 9)                               AS cost,
     round(sum(ifNull(estimated_cost, 0)), 9)          AS reported_cost,
-    countIf(unpriced)                                 AS unpriced_steps
+    countIf(unpriced)                                 AS unpriced_steps,
+    countIf(failed)                                   AS failed_steps
 FROM
 (
     SELECT
@@ -31,7 +32,7 @@ FROM
         s.agent_name AS agent_name, s.user_id AS user_id, s.tool_name AS tool_name,
         s.input_tokens AS input_tokens, s.cache_read_tokens AS cache_read_tokens,
         s.cache_write_tokens AS cache_write_tokens, s.output_tokens AS output_tokens,
-        s.reasoning_tokens AS reasoning_tokens, s.estimated_cost AS estimated_cost,
+        s.reasoning_tokens AS reasoning_tokens, s.estimated_cost AS estimated_cost, s.failed AS failed,
         p.model_key = '' AND (s.input_tokens + s.output_tokens) > 0 AS unpriced,
         p.tier_threshold > 0 AND s.input_tokens > p.tier_threshold AS tiered,
         if(tiered, ifNull(p.tier_input, p.input), p.input)               AS input_price,
@@ -48,7 +49,7 @@ FROM
     FROM
     (
         SELECT session_id, ts, model_key, model_provider, agent_name, user_id, tool_name, tags,
-               input_tokens, cache_read_tokens, cache_write_tokens, output_tokens, reasoning_tokens, estimated_cost
+               input_tokens, cache_read_tokens, cache_write_tokens, output_tokens, reasoning_tokens, estimated_cost, failed
         FROM steps
         WHERE project = {project:String} AND ts >= fromUnixTimestamp64Micro({from_us:Int64}, 'UTC')
           AND ts < fromUnixTimestamp64Micro({to_us:Int64}, 'UTC') {{filters}}
