@@ -23,3 +23,28 @@ CREATE TABLE IF NOT EXISTS prices
 )
 ENGINE = MergeTree
 ORDER BY (model_key, effective_from);
+
+-- A project's own prices (negotiated rates, a model missing from the list),
+-- from effective_from on; they take precedence over the list, for past
+-- steps too (costs are computed at query time). Same units and meaning as
+-- prices; a later row for the same model supersedes an earlier one.
+CREATE TABLE IF NOT EXISTS price_overrides
+(
+    project         LowCardinality(String),
+    model_key       LowCardinality(String),
+    effective_from  DateTime64(6, 'UTC'),
+    input           Float64,
+    output          Float64,
+    cache_read      Float64,
+    cache_write     Float64,
+    reasoning       Nullable(Float64),
+    tier_threshold  UInt64,
+    tier_input      Nullable(Float64),
+    tier_output     Nullable(Float64),
+    tier_cache_read Nullable(Float64),
+    note            String,
+    created_at      DateTime64(3, 'UTC') DEFAULT now64(3)
+)
+ENGINE = MergeTree
+ORDER BY (project, model_key, effective_from)
+SETTINGS fsync_after_insert = 1, fsync_part_directory = 1;

@@ -102,3 +102,37 @@ async fn costs_match_an_independent_calculation() {
         assert_eq!((status, body["error"]["field"].as_str()), (StatusCode::BAD_REQUEST, Some(field)), "{query}");
     }
 }
+
+#[tokio::test]
+async fn a_project_price_override_applies_retroactively_for_its_period_only() {
+    let s = Server::start().await;
+    let other = s.create_key("other", &["ingest", "read"]).await;
+    let steps: Vec<Value> = CALLS[..2].iter().enumerate().map(|(i, c)| step_of(i, c)).collect();
+    s.post_steps(ADMIN_KEY, ndjson(&steps), &[]).await;
+    s.post_steps(&other, ndjson(&steps), &[]).await;
+
+    // A negotiated gpt-4o rate from 2024-12-01, set after the steps arrived.
+    let rate = json!({"model_key": "GPT-4o-2024-08-06", "effective_from": "2024-12-01T00:00:00Z", "input": 1.0, "output": 4.0,
+                      "cache_read": 0.5, "source": "contract #12"});
+    let (status, body) = s.send_json(reqwest::Method::POST, ADMIN_KEY, "/v1/prices/overrides", rate).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    assert_eq!(body["model_key"], "gpt-4o");
+
+    let (_, costs) = s.get(ADMIN_KEY, "/v1/costs?group_by=day").await;
+    let day = |d: &str| costs["groups"].as_array().unwrap().iter().find(|g| g["day"] == d).unwrap()["cost"].as_f64().unwrap();
+    assert!(close(day("2024-09-01"), expected(&CALLS[0]).unwrap()), "before the override: list price");
+    let overridden = (6_000.0 * 1.0 + 4_000.0 * 0.5 + 1_000.0 * 4.0) / 1e6;
+    assert!(close(day("2025-01-01"), overridden), "from the override on: {}", day("2025-01-01"));
+
+    let (_, theirs) = s.get(&other, "/v1/costs").await;
+    let list: f64 = CALLS[..2].iter().filter_map(expected).sum();
+    assert!(close(theirs["totals"]["cost"].as_f64().unwrap(), list), "other projects keep the list prices");
+    let (_, prices) = s.get(ADMIN_KEY, "/v1/prices").await;
+    assert_eq!(prices["overrides"][0]["source"], "contract #12");
+    assert!(prices["prices"].as_array().unwrap().len() >= 20);
+    let bad = json!({"model_key": "gpt-4o", "effective_from": "2024-12-01T00:00:00Z", "input": -1.0, "output": 4.0});
+    assert_eq!(s.send_json(reqwest::Method::POST, ADMIN_KEY, "/v1/prices/overrides", bad).await.0, StatusCode::BAD_REQUEST);
+    let read_only = s.create_key("default", &["read"]).await;
+    let any = json!({"model_key": "gpt-4o", "effective_from": "2024-12-01T00:00:00Z", "input": 1.0, "output": 4.0});
+    assert_eq!(s.send_json(reqwest::Method::POST, &read_only, "/v1/prices/overrides", any).await.0, StatusCode::FORBIDDEN);
+}

@@ -8,6 +8,7 @@
 //! | `GET /v1/sessions/{id}` | read | one session's summary |
 //! | `GET /v1/sessions/{id}/steps` | read | the timeline, keyset-paged by step |
 //! | `GET /v1/costs` | read | cost by up to two dimensions, computed at query time |
+//! | `GET /v1/prices`, `POST /v1/prices/overrides` (admin) | read | price list and project overrides |
 //! | `GET/POST /v1/keys`, `DELETE /v1/keys/{id}` | admin | API keys |
 //! | `GET /v1/sessions/{id}/verify` | read | integrity report of a session |
 //! | `GET /v1/sessions/{id}/evidence` | read | the session's evidence bundle |

@@ -138,6 +138,74 @@ impl Store {
     }
 }
 
+/// One price row (list or override), per 1M tokens.
+#[derive(Clone, Debug, Default, serde::Serialize, serde::Deserialize)]
+pub struct Price {
+    pub model_key: String,
+    /// RFC 3339.
+    pub effective_from: String,
+    pub input: f64,
+    pub output: f64,
+    #[serde(default)]
+    pub cache_read: f64,
+    #[serde(default)]
+    pub cache_write: f64,
+    #[serde(default)]
+    pub reasoning: Option<f64>,
+    #[serde(default)]
+    pub tier_threshold: u64,
+    #[serde(default)]
+    pub tier_input: Option<f64>,
+    #[serde(default)]
+    pub tier_output: Option<f64>,
+    #[serde(default)]
+    pub tier_cache_read: Option<f64>,
+    /// The list's source, or the override's note.
+    #[serde(default)]
+    pub source: String,
+}
+
+const PRICE_COLUMNS: &str = "model_key, toString(effective_from) AS effective_from, input, output, cache_read, cache_write, \
+    reasoning, tier_threshold, tier_input, tier_output, tier_cache_read";
+
+impl Store {
+    /// The shipped list and the project's overrides, each by model and date.
+    pub async fn prices(&self, project: &str) -> Result<(Vec<Price>, Vec<Price>), StoreError> {
+        let list = format!("SELECT {PRICE_COLUMNS}, source FROM prices ORDER BY model_key, effective_from");
+        let overrides = format!(
+            "SELECT {PRICE_COLUMNS}, note AS source FROM price_overrides WHERE project = {{project:String}} ORDER BY model_key, effective_from"
+        );
+        Ok((
+            rows(&self.ch.query(&list, vec![]).await?)?,
+            rows(&self.ch.query(&overrides, vec![("project", project.to_string())]).await?)?,
+        ))
+    }
+
+    /// Adds a project price override. `p.model_key` may be any spelling.
+    pub async fn put_price_override(&self, project: &str, p: &Price, effective_from_us: i64) -> Result<(), StoreError> {
+        let mut buf = Vec::new();
+        let mut w = RowBinary(&mut buf);
+        w.string(project);
+        w.string(&flightlog_model::pricing::model_key(&p.model_key));
+        w.i64(effective_from_us);
+        w.f64(p.input);
+        w.f64(p.output);
+        w.f64(p.cache_read);
+        w.f64(p.cache_write);
+        w.nullable(p.reasoning, RowBinary::f64);
+        w.u64(p.tier_threshold);
+        w.nullable(p.tier_input, RowBinary::f64);
+        w.nullable(p.tier_output, RowBinary::f64);
+        w.nullable(p.tier_cache_read, RowBinary::f64);
+        w.string(&p.source);
+        self.ch.insert(INSERT_OVERRIDE, buf).await?;
+        Ok(())
+    }
+}
+
+const INSERT_OVERRIDE: &str = "INSERT INTO price_overrides (project, model_key, effective_from, input, output, cache_read, \
+    cache_write, reasoning, tier_threshold, tier_input, tier_output, tier_cache_read, note)";
+
 /// Replaces the prices table with the shipped price list.
 pub(crate) async fn load_price_list(ch: &dyn ClickHouse) -> Result<usize, StoreError> {
     let mut buf = Vec::new();

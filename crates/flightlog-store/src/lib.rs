@@ -25,7 +25,7 @@ pub mod sessions;
 pub mod steps;
 
 pub use clickhouse::{ClickHouse, Params, StoreError};
-pub use costs::{CostDimension, CostQuery};
+pub use costs::{CostDimension, CostQuery, Price};
 pub use checkpoints::CheckpointRow;
 pub use erasure::Erasure;
 pub use integrity::IntegrityRow;

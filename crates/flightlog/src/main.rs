@@ -8,6 +8,7 @@ mod demo;
 mod import;
 mod integrity;
 mod keys;
+mod prices;
 mod replay;
 mod serve;
 mod sql;
@@ -29,6 +30,8 @@ enum Command {
     Import(import::ImportArgs),
     /// Print realistic demo sessions as NDJSON (pipe into `import`).
     Demo(demo::DemoArgs),
+    /// Show the price list; set a project's price overrides.
+    Prices(prices::PricesArgs),
     /// Create, list and revoke API keys on a running server.
     Keys(keys::KeysArgs),
     /// Measure ingest throughput, timeline latency and peak RSS.
@@ -62,6 +65,7 @@ fn main() -> anyhow::Result<()> {
             Command::Import(args) => import::run(args).await,
             Command::Demo(args) => demo::run(args),
             Command::Keys(args) => keys::run(args).await,
+            Command::Prices(args) => prices::run(args).await,
             Command::Bench(args) => bench::run(args).await,
             Command::Verify(args) => integrity::verify(args).await,
             Command::Evidence(args) => integrity::evidence(args).await,

@@ -87,3 +87,35 @@ pub async fn costs(State(state): State<AppState>, headers: HeaderMap, Query(p): 
         "cost_per_successful_session": if successful > 0 { json!(successful_cost / successful as f64) } else { Value::Null },
     })))
 }
+
+/// The shipped price list and this project's overrides.
+pub async fn prices(State(state): State<AppState>, headers: HeaderMap) -> Result<Json<Value>, ApiError> {
+    let principal = state.keys.authorize(&headers, Scope::Read)?;
+    let (list, overrides) = state.store.prices(&principal.project).await?;
+    Ok(Json(json!({"prices": list, "overrides": overrides})))
+}
+
+/// Adds a price override for the caller's project (admin). It applies from
+/// `effective_from` on, to past steps as well.
+pub async fn put_override(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Result<Json<flightlog_store::Price>, axum::extract::rejection::JsonRejection>,
+) -> Result<(axum::http::StatusCode, Json<Value>), ApiError> {
+    let principal = state.keys.authorize(&headers, Scope::Admin)?;
+    let Json(p) = body.map_err(|e| ApiError::bad_request(e.body_text()))?;
+    if p.model_key.trim().is_empty() || p.model_key.len() > 256 {
+        return Err(ApiError::bad_param("model_key", "is required (any spelling of the model name), at most 256 bytes"));
+    }
+    let from = parse_timestamp(&p.effective_from).map_err(|e| ApiError::bad_param("effective_from", e.reason))?;
+    let prices = [Some(p.input), Some(p.output), Some(p.cache_read), Some(p.cache_write), p.reasoning, p.tier_input, p.tier_output, p.tier_cache_read];
+    if prices.iter().flatten().any(|x| !x.is_finite() || *x < 0.0 || *x > 1e6) {
+        return Err(ApiError::bad_param("input", "prices are USD per 1M tokens, between 0 and 1,000,000"));
+    }
+    if p.source.len() > 1024 {
+        return Err(ApiError::bad_param("source", "the note is longer than 1024 bytes"));
+    }
+    state.store.put_price_override(&principal.project, &p, from).await?;
+    tracing::info!(project = %principal.project, model = %p.model_key, from = %p.effective_from, by = %principal.key_id, "price override");
+    Ok((axum::http::StatusCode::CREATED, Json(json!({"project": principal.project, "model_key": flightlog_model::pricing::model_key(&p.model_key), "effective_from": p.effective_from}))))
+}

@@ -23,6 +23,8 @@ pub fn router() -> Router<AppState> {
         .route("/v1/sessions/{id}", get(sessions::summary))
         .route("/v1/sessions/{id}/steps", get(sessions::steps))
         .route("/v1/costs", get(costs::costs))
+        .route("/v1/prices", get(costs::prices))
+        .route("/v1/prices/overrides", post(costs::put_override))
         .route("/v1/keys", get(keys::list).post(keys::create))
         .route("/v1/keys/{key_id}", delete(keys::revoke))
         .route("/v1/sessions/{id}/verify", get(integrity::verify_session))

@@ -9,6 +9,8 @@
 -- output_tokens and billed as output unless the model has a reasoning price.
 -- Above tier_threshold input tokens in one call, the tier prices apply.
 -- A step with tokens but no price is counted as unpriced, never as free.
+-- The project's price overrides (price_overrides) win over the list from
+-- their effective date on.
 --
 -- {{groups}} / {{group_names}} / {{filters}} take fixed fragments chosen in
 -- costs.rs; every value is a bound parameter.
@@ -33,19 +35,26 @@ FROM
         s.input_tokens AS input_tokens, s.cache_read_tokens AS cache_read_tokens,
         s.cache_write_tokens AS cache_write_tokens, s.output_tokens AS output_tokens,
         s.reasoning_tokens AS reasoning_tokens, s.estimated_cost AS estimated_cost, s.failed AS failed,
-        p.model_key = '' AND (s.input_tokens + s.output_tokens) > 0 AS unpriced,
-        p.tier_threshold > 0 AND s.input_tokens > p.tier_threshold AS tiered,
-        if(tiered, ifNull(p.tier_input, p.input), p.input)               AS input_price,
-        if(tiered, ifNull(p.tier_output, p.output), p.output)            AS output_price,
-        if(tiered, ifNull(p.tier_cache_read, p.cache_read), p.cache_read) AS cache_read_price,
+        o.model_key != ''                                                AS overridden,
+        NOT overridden AND p.model_key = '' AND (s.input_tokens + s.output_tokens) > 0 AS unpriced,
+        if(overridden, o.input, p.input)                                  AS base_input,
+        if(overridden, o.output, p.output)                                AS base_output,
+        if(overridden, o.cache_read, p.cache_read)                        AS base_cache_read,
+        if(overridden, o.cache_write, p.cache_write)                      AS cache_write_price,
+        if(overridden, o.reasoning, p.reasoning)                          AS reasoning_price,
+        if(overridden, o.tier_threshold, p.tier_threshold)                AS tier_threshold,
+        tier_threshold > 0 AND s.input_tokens > tier_threshold            AS tiered,
+        if(tiered, ifNull(if(overridden, o.tier_input, p.tier_input), base_input), base_input)                AS input_price,
+        if(tiered, ifNull(if(overridden, o.tier_output, p.tier_output), base_output), base_output)            AS output_price,
+        if(tiered, ifNull(if(overridden, o.tier_cache_read, p.tier_cache_read), base_cache_read), base_cache_read) AS cache_read_price,
         greatest(toInt64(s.input_tokens) - toInt64(s.cache_read_tokens) - toInt64(s.cache_write_tokens), 0) AS uncached,
-        if(isNull(p.reasoning), s.output_tokens, greatest(toInt64(s.output_tokens) - toInt64(s.reasoning_tokens), 0)) AS billed_output,
+        if(isNull(reasoning_price), s.output_tokens, greatest(toInt64(s.output_tokens) - toInt64(s.reasoning_tokens), 0)) AS billed_output,
         if(unpriced, 0,
            (uncached * input_price
             + s.cache_read_tokens * cache_read_price
-            + s.cache_write_tokens * p.cache_write
+            + s.cache_write_tokens * cache_write_price
             + billed_output * output_price
-            + if(isNull(p.reasoning), 0, s.reasoning_tokens * assumeNotNull(p.reasoning))) / 1e6) AS cost
+            + if(isNull(reasoning_price), 0, s.reasoning_tokens * assumeNotNull(reasoning_price))) / 1e6) AS cost
     FROM
     (
         SELECT session_id, ts, model_key, model_provider, agent_name, user_id, tool_name, tags,
@@ -54,6 +63,8 @@ FROM
         WHERE project = {project:String} AND ts >= fromUnixTimestamp64Micro({from_us:Int64}, 'UTC')
           AND ts < fromUnixTimestamp64Micro({to_us:Int64}, 'UTC') {{filters}}
     ) AS s
+    ASOF LEFT JOIN (SELECT * FROM price_overrides WHERE project = {project:String}) AS o
+        ON s.model_key = o.model_key AND s.ts >= o.effective_from
     ASOF LEFT JOIN prices AS p ON s.model_key = p.model_key AND s.ts >= p.effective_from
 )
 GROUP BY {{group_names}}
