@@ -3,6 +3,7 @@
 //! `bench` measures it.
 
 mod bench;
+mod bench_costs;
 mod client;
 mod demo;
 mod import;
@@ -36,6 +37,8 @@ enum Command {
     Keys(keys::KeysArgs),
     /// Measure ingest throughput, timeline latency and peak RSS.
     Bench(bench::BenchArgs),
+    /// Measure cost queries over millions of steps in an embedded store.
+    BenchCosts(bench_costs::BenchCostsArgs),
     /// Check that stored steps are complete and unaltered.
     Verify(integrity::VerifyArgs),
     /// Download a session's evidence bundle.
@@ -67,6 +70,7 @@ fn main() -> anyhow::Result<()> {
             Command::Keys(args) => keys::run(args).await,
             Command::Prices(args) => prices::run(args).await,
             Command::Bench(args) => bench::run(args).await,
+            Command::BenchCosts(args) => bench_costs::run(args).await,
             Command::Verify(args) => integrity::verify(args).await,
             Command::Evidence(args) => integrity::evidence(args).await,
             Command::VerifyBundle(args) => integrity::verify_bundle(args),
