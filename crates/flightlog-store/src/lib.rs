@@ -16,6 +16,7 @@ pub mod clickhouse;
 pub mod costs;
 pub mod embedded;
 pub mod erasure;
+pub mod export;
 pub mod integrity;
 pub mod keys;
 pub mod checkpoints;

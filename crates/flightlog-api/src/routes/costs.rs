@@ -3,7 +3,10 @@
 use crate::AppState;
 use crate::auth::Scope;
 use crate::error::ApiError;
+use crate::routes::exports;
 use axum::Json;
+use axum::response::{IntoResponse, Response};
+use flightlog_export::{Column, Format, Kind, SharedBuffer, TableWriter};
 use axum::extract::{Query, State};
 use axum::http::HeaderMap;
 use flightlog_model::time::parse_timestamp;
@@ -23,9 +26,11 @@ pub struct CostParams {
     model: Option<String>,
     tags: Option<String>,
     limit: Option<String>,
+    /// csv, arrow or parquet: the groups as a file instead of JSON.
+    format: Option<String>,
 }
 
-pub async fn costs(State(state): State<AppState>, headers: HeaderMap, Query(p): Query<CostParams>) -> Result<Json<Value>, ApiError> {
+pub async fn costs(State(state): State<AppState>, headers: HeaderMap, Query(p): Query<CostParams>) -> Result<Response, ApiError> {
     let principal = state.keys.authorize(&headers, Scope::Read)?;
     let group_by = match p.group_by.as_deref().filter(|g| !g.is_empty()) {
         None => Vec::new(),
@@ -65,6 +70,9 @@ pub async fn costs(State(state): State<AppState>, headers: HeaderMap, Query(p): 
     };
     let project = &principal.project;
     let groups = state.store.costs(project, &query).await?;
+    if let Some(format) = p.format.as_deref() {
+        return Ok(cost_file(exports::format_param(format)?, &group_by, groups));
+    }
     let totals = state.store.costs(project, &CostQuery { group_by: Vec::new(), limit: 1, ..query.clone() }).await?;
     let by_model =
         state.store.costs(project, &CostQuery { group_by: vec![CostDimension::Model], limit: MAX_GROUPS, ..query.clone() }).await?;
@@ -85,7 +93,32 @@ pub async fn costs(State(state): State<AppState>, headers: HeaderMap, Query(p): 
         "unpriced_models": unpriced,
         "successful_sessions": successful,
         "cost_per_successful_session": if successful > 0 { json!(successful_cost / successful as f64) } else { Value::Null },
-    })))
+    }))
+    .into_response())
+}
+
+/// The cost groups as a CSV, Arrow or Parquet file (they are few: one batch).
+fn cost_file(format: Format, group_by: &[CostDimension], groups: Vec<serde_json::Map<String, Value>>) -> Response {
+    let mut columns: Vec<Column> = if group_by.is_empty() {
+        vec![Column::new("scope", Kind::Text)]
+    } else {
+        group_by.iter().map(|d| Column::new(d.name(), Kind::Text)).collect()
+    };
+    for (name, kind) in [("steps", Kind::Int), ("sessions", Kind::Int), ("input_tokens", Kind::Int), ("cache_read_tokens", Kind::Int),
+                         ("cache_write_tokens", Kind::Int), ("output_tokens", Kind::Int), ("reasoning_tokens", Kind::Int),
+                         ("cost", Kind::Float), ("reported_cost", Kind::Float), ("unpriced_steps", Kind::Int), ("failed_steps", Kind::Int)] {
+        columns.push(Column::new(name, kind));
+    }
+    exports::stream_file(format, "costs", move |tx| async move {
+        let buf = SharedBuffer::default();
+        let written = TableWriter::new(format, columns.clone(), buf.clone())
+            .and_then(|mut w| w.write(&exports::as_rows(&columns, &groups)).map(|_| w))
+            .and_then(|w| w.finish());
+        let _ = match written {
+            Ok(_) => tx.send(Ok(buf.take().into())).await,
+            Err(e) => tx.send(Err(std::io::Error::other(e.to_string()))).await,
+        };
+    })
 }
 
 /// The shipped price list and this project's overrides.

@@ -1,6 +1,7 @@
 //! One module per resource; each exposes its handlers for [`router`].
 
 mod costs;
+mod exports;
 mod health;
 mod integrity;
 mod keys;
@@ -23,6 +24,7 @@ pub fn router() -> Router<AppState> {
         .route("/v1/sessions/{id}", get(sessions::summary))
         .route("/v1/sessions/{id}/steps", get(sessions::steps))
         .route("/v1/costs", get(costs::costs))
+        .route("/v1/export/steps", get(exports::steps))
         .route("/v1/prices", get(costs::prices))
         .route("/v1/prices/overrides", post(costs::put_override))
         .route("/v1/keys", get(keys::list).post(keys::create))

@@ -1,0 +1,71 @@
+//! Exports read by a real data tool: polars reads the CSV, Arrow IPC and
+//! Parquet files Flightlog streams, with the right types and row counts;
+//! and a CSV export of steps imports back unchanged.
+
+use flightlog_tests::*;
+use std::process::Command;
+
+fn python() -> String {
+    std::env::var("FLIGHTLOG_PYTHON").expect("FLIGHTLOG_PYTHON is unset: `make test` installs the Python clients")
+}
+
+async fn download(s: &Server, path: &str, file: &std::path::Path) {
+    let resp = s.http.get(format!("{}{path}", s.base)).bearer_auth(ADMIN_KEY).send().await.unwrap();
+    assert_eq!(resp.status(), StatusCode::OK, "{path}");
+    std::fs::write(file, resp.bytes().await.unwrap()).unwrap();
+}
+
+#[tokio::test]
+async fn polars_reads_every_export_with_the_right_types() {
+    let s = Server::start().await;
+    // 25,000 steps: more than one export page (10,000), so streaming is exercised.
+    let steps: Vec<Value> = (0..25_000u64)
+        .map(|n| json!({"session_id": format!("s{:03}", n / 100), "step": n % 100, "timestamp": format!("2025-07-{:02}T10:00:00Z", 1 + n % 28),
+                        "model": {"name": if n % 2 == 0 { "gpt-4o" } else { "claude-sonnet-4" }, "temperature": 0.2},
+                        "agent_thoughts": {"reasoning": format!("why, \"quoted\", line\nbreak {n}"), "considered_tools": ["a", "b"]},
+                        "cost": {"input_tokens": 1000, "output_tokens": 100, "estimated_cost": 0.01}, "tags": ["prod"]}))
+        .collect();
+    for chunk in steps.chunks(5000) {
+        assert_eq!(s.post_steps(ADMIN_KEY, ndjson(chunk), &[]).await.1["accepted"], 5000);
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let mut files = Vec::new();
+    for format in ["csv", "arrow", "parquet"] {
+        let steps_file = dir.path().join(format!("steps.{format}"));
+        download(&s, &format!("/v1/export/steps?format={format}"), &steps_file).await;
+        let costs_file = dir.path().join(format!("costs.{format}"));
+        download(&s, &format!("/v1/costs?group_by=day,model&format={format}"), &costs_file).await;
+        files.push(steps_file);
+        files.push(costs_file);
+    }
+    let out = Command::new(python()).arg(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/python/read_exports.py")).args(&files).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let read: Value = serde_json::from_slice(&out.stdout).unwrap();
+    for format in ["csv", "arrow", "parquet"] {
+        let st = &read[dir.path().join(format!("steps.{format}")).to_str().unwrap()];
+        assert_eq!(st["rows"], 25_000, "{format}");
+        assert_eq!(st["schema"]["step"], "Int64", "{format}");
+        assert_eq!(st["schema"]["temperature"], "Float64", "{format}");
+        assert_eq!(st["schema"]["session_id"], "String", "{format}");
+        assert_eq!(st["first"]["reasoning"], "why, \"quoted\", line\nbreak 0", "{format}: text survives quoting");
+        let co = &read[dir.path().join(format!("costs.{format}")).to_str().unwrap()];
+        // Day 1 + n % 28 and model n % 2 share their parity: one model a day.
+        assert_eq!(co["rows"], 28, "{format}: 28 days, one model each");
+        assert_eq!(co["schema"]["cost"], "Float64", "{format}");
+        assert_eq!(co["schema"]["steps"], "Int64", "{format}");
+    }
+
+    // A steps export in CSV is an import file: into a fresh instance, unchanged.
+    let fresh = Server::start().await;
+    let out = Command::new(binary())
+        .args(["import", dir.path().join("steps.csv").to_str().unwrap()])
+        .env("FLIGHTLOG_URL", &fresh.base)
+        .env("FLIGHTLOG_KEY", ADMIN_KEY)
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&out.stdout).contains("25000 accepted"), "{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    let original = s.all_steps(ADMIN_KEY, "s007", 100).await;
+    let imported = fresh.all_steps(ADMIN_KEY, "s007", 100).await;
+    assert_eq!(original[5]["data"]["agent_thoughts"], imported[5]["data"]["agent_thoughts"]);
+    assert_eq!(original[5]["data"]["cost"]["input_tokens"], imported[5]["data"]["cost"]["input_tokens"]);
+}
