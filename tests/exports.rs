@@ -55,6 +55,17 @@ async fn polars_reads_every_export_with_the_right_types() {
         assert_eq!(co["schema"]["steps"], "Int64", "{format}");
     }
 
+    // The CLI writes the same file.
+    let cli_file = dir.path().join("cli-costs.parquet");
+    let out = Command::new(binary())
+        .args(["export", "costs", "--format", "parquet", "--group-by", "day,model", "--out", cli_file.to_str().unwrap()])
+        .env("FLIGHTLOG_URL", &s.base)
+        .env("FLIGHTLOG_KEY", ADMIN_KEY)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(std::fs::read(&cli_file).unwrap(), std::fs::read(dir.path().join("costs.parquet")).unwrap());
+
     // A steps export in CSV is an import file: into a fresh instance, unchanged.
     let fresh = Server::start().await;
     let out = Command::new(binary())

@@ -6,6 +6,7 @@ mod bench;
 mod bench_costs;
 mod client;
 mod demo;
+mod export;
 mod import;
 mod integrity;
 mod keys;
@@ -29,6 +30,8 @@ enum Command {
     Serve(serve::ServeArgs),
     /// Send steps from an NDJSON or CSV file to a running server (idempotent).
     Import(import::ImportArgs),
+    /// Download steps or costs as CSV, Arrow or Parquet, with a progress bar.
+    Export(export::ExportArgs),
     /// Print realistic demo sessions as NDJSON (pipe into `import`).
     Demo(demo::DemoArgs),
     /// Show the price list; set a project's price overrides.
@@ -67,6 +70,7 @@ fn main() -> anyhow::Result<()> {
             Command::Serve(args) => serve::run(args).await,
             Command::Import(args) => import::run(args).await,
             Command::Demo(args) => demo::run(args),
+            Command::Export(args) => export::run(args).await,
             Command::Keys(args) => keys::run(args).await,
             Command::Prices(args) => prices::run(args).await,
             Command::Bench(args) => bench::run(args).await,
