@@ -136,3 +136,24 @@ async fn a_project_price_override_applies_retroactively_for_its_period_only() {
     let any = json!({"model_key": "gpt-4o", "effective_from": "2024-12-01T00:00:00Z", "input": 1.0, "output": 4.0});
     assert_eq!(s.send_json(reqwest::Method::POST, &read_only, "/v1/prices/overrides", any).await.0, StatusCode::FORBIDDEN);
 }
+
+#[tokio::test]
+async fn sessions_over_their_budget_are_flagged() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Server::start_with(dir.path(), &[("FLIGHTLOG_BOOTSTRAP_KEY", ADMIN_KEY)], &["--session-budget", "0.05", "--agent-budget", "frugal=0.001"]).await;
+    // gpt-4o after 2024-10-02: 10,000 input + 1,000 output = 0.025 + 0.01 = $0.035 per call.
+    let call = |session: &str, n: u64, agent: &str| json!({"session_id": session, "step": n, "timestamp": "2025-01-01T12:00:00Z",
+        "agent": {"name": agent}, "model": {"name": "gpt-4o"}, "cost": {"input_tokens": 10_000, "output_tokens": 1_000}});
+    let steps = vec![call("cheap", 0, "bot"), call("dear", 0, "bot"), call("dear", 1, "bot"), call("frugal-run", 0, "frugal")];
+    s.post_steps(ADMIN_KEY, ndjson(&steps), &[]).await;
+    let (_, list) = s.get(ADMIN_KEY, "/v1/sessions?limit=10").await;
+    let flag = |id: &str| -> (f64, Value) {
+        let row = list["sessions"].as_array().unwrap().iter().find(|r| r["session_id"] == id).unwrap();
+        (row["cost"].as_f64().unwrap(), row["over_budget"].clone())
+    };
+    assert_eq!(flag("cheap"), (0.035, json!(false)));
+    assert_eq!(flag("dear"), (0.07, json!(true)), "two calls: over the $0.05 session budget");
+    assert_eq!(flag("frugal-run").1, json!(true), "one call, over its agent's $0.001 budget");
+    let (_, html) = s.page(ADMIN_KEY, "/sessions").await;
+    assert_eq!(html.matches("over budget</span>").count(), 2, "the list shows the badge");
+}

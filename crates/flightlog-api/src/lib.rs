@@ -48,6 +48,44 @@ pub struct AppState {
     pub checkpointer: Checkpointer,
     /// A checked snapshot of the sealed log, for per-step checks on pages.
     pub sealed: Arc<SealCache>,
+    /// Cost budgets; sessions over them are flagged.
+    pub budgets: Arc<flightlog_model::budget::Budgets>,
+}
+
+impl AppState {
+    /// The computed cost of each of these sessions, and whether it is over
+    /// its budget (None when no budget applies). One cost query per page.
+    pub async fn session_costs(
+        &self,
+        project: &str,
+        sessions: &[(String, Vec<String>)],
+    ) -> Result<std::collections::HashMap<String, (f64, Option<bool>)>, flightlog_store::StoreError> {
+        if sessions.is_empty() {
+            return Ok(Default::default());
+        }
+        let q = flightlog_store::CostQuery {
+            group_by: vec![flightlog_store::CostDimension::Session],
+            to_us: i64::MAX / 2,
+            sessions: sessions.iter().map(|(id, _)| id.clone()).collect(),
+            limit: sessions.len() as u32,
+            ..Default::default()
+        };
+        let costs: std::collections::HashMap<String, f64> = self
+            .store
+            .costs(project, &q)
+            .await?
+            .into_iter()
+            .filter_map(|r| Some((r.get("session")?.as_str()?.to_string(), r.get("cost")?.as_f64()?)))
+            .collect();
+        Ok(sessions
+            .iter()
+            .map(|(id, agents)| {
+                let cost = costs.get(id).copied().unwrap_or(0.0);
+                let over = self.budgets.limit_for(agents.iter().map(String::as_str)).map(|limit| cost > limit);
+                (id.clone(), (cost, over))
+            })
+            .collect())
+    }
 }
 
 pub fn router(state: AppState) -> Router {

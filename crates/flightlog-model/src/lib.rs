@@ -13,8 +13,10 @@
 //! - [`integrity`]: field hashes and step hashes (erasure-proof), session chains.
 //! - [`merkle`]: the RFC 6962 Merkle log of accepted steps, and its proofs.
 //! - [`pricing`]: the key a model's price is looked up by.
+//! - [`budget`]: cost budgets per session and per agent.
 //! - [`limits`]: every size and count a client controls has a limit.
 
+pub mod budget;
 pub mod canonical;
 pub mod integrity;
 pub mod limits;

@@ -75,6 +75,8 @@ pub struct CostQuery {
     pub model: Option<String>,
     /// Steps carrying any of these tags.
     pub tags: Vec<String>,
+    /// Only these sessions (empty: all).
+    pub sessions: Vec<String>,
     pub limit: u32,
 }
 
@@ -128,6 +130,10 @@ impl Store {
         if let Some(v) = &q.model {
             filters.push_str(" AND model_key = {model:String}");
             params.push(("model", flightlog_model::pricing::model_key(v)));
+        }
+        if !q.sessions.is_empty() {
+            filters.push_str(" AND session_id IN {sessions:Array(String)}");
+            params.push(("sessions", string_array_param(&q.sessions)));
         }
         if !q.tags.is_empty() {
             filters.push_str(" AND hasAny(tags, {tags:Array(String)})");

@@ -43,6 +43,7 @@ pub struct Row {
     steps: u64,
     failed: u64,
     cost: String,
+    over_budget: bool,
     agents: String,
     models: String,
     users: String,
@@ -70,6 +71,8 @@ pub async fn list(State(state): State<AppState>, headers: HeaderMap, Query(f): Q
             Err(e) => (Vec::new(), None, Some(e.to_string())),
             Ok(page) => {
                 let next = page.next_cursor.map(|c| next_query(&f, &c));
+                let ids: Vec<(String, Vec<String>)> = page.sessions.iter().map(|s| (s.session_id.clone(), s.agents.clone())).collect();
+                let costs = state.session_costs(&principal.project, &ids).await.unwrap_or_default();
                 let rows = page
                     .sessions
                     .into_iter()
@@ -77,7 +80,10 @@ pub async fn list(State(state): State<AppState>, headers: HeaderMap, Query(f): Q
                         started: short_time(s.first_us),
                         steps: s.steps,
                         failed: s.failed_steps,
-                        cost: format!("${:.4}", s.estimated_cost),
+                        // Computed from tokens and prices; the client's own
+                        // estimate when the models are unpriced.
+                        cost: format!("${:.4}", costs.get(&s.session_id).map_or(s.estimated_cost, |c| c.0)),
+                        over_budget: costs.get(&s.session_id).and_then(|c| c.1).unwrap_or(false),
                         agents: s.agents.join(", "),
                         models: s.models.join(", "),
                         users: s.users.join(", "),

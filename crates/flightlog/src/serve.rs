@@ -37,6 +37,12 @@ pub struct ServeArgs {
     /// Default: DATA_DIR/integrity/signing.key, generated at first start.
     #[arg(long, env = "FLIGHTLOG_SIGNING_KEY_FILE")]
     signing_key: Option<PathBuf>,
+    /// Flag sessions whose computed cost exceeds this many USD.
+    #[arg(long, env = "FLIGHTLOG_SESSION_BUDGET")]
+    session_budget: Option<f64>,
+    /// Flag sessions of an agent over its budget: AGENT=USD (repeatable).
+    #[arg(long = "agent-budget", value_parser = flightlog_model::budget::Budgets::parse_agent)]
+    agent_budgets: Vec<(String, f64)>,
     /// Seconds between signed checkpoints of the log (also signed on shutdown).
     #[arg(long, env = "FLIGHTLOG_CHECKPOINT_INTERVAL", default_value_t = 60)]
     checkpoint_interval: u64,
@@ -76,6 +82,10 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         limits,
         checkpointer: checkpointer.clone(),
         sealed: Arc::default(),
+        budgets: Arc::new(flightlog_model::budget::Budgets {
+            per_session: args.session_budget,
+            per_agent: args.agent_budgets.iter().cloned().collect(),
+        }),
     };
     let app = router(state.clone()).merge(flightlog_web::router(state));
     axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await?;

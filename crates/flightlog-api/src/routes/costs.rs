@@ -65,6 +65,7 @@ pub async fn costs(State(state): State<AppState>, headers: HeaderMap, Query(p): 
         agent: p.agent.filter(|s| !s.is_empty()),
         user: p.user.filter(|s| !s.is_empty()),
         model: p.model.filter(|s| !s.is_empty()),
+        sessions: Vec::new(),
         tags: p.tags.map(|t| t.split(',').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect()).unwrap_or_default(),
         limit,
     };

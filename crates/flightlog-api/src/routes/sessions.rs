@@ -45,6 +45,13 @@ pub struct SessionView {
     cache_write_tokens: u64,
     reasoning_tokens: u64,
     estimated_cost: f64,
+    /// Computed from tokens and prices now (the estimate is the client's).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    cost: Option<f64>,
+    /// Whether the computed cost exceeds the budget that applies; absent
+    /// when no budget applies.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    over_budget: Option<bool>,
     agents: Vec<String>,
     models: Vec<String>,
     users: Vec<String>,
@@ -66,6 +73,8 @@ impl From<SessionSummary> for SessionView {
             cache_write_tokens: s.cache_write_tokens,
             reasoning_tokens: s.reasoning_tokens,
             estimated_cost: s.estimated_cost,
+            cost: None,
+            over_budget: None,
             agents: s.agents,
             models: s.models,
             users: s.users,
@@ -116,10 +125,17 @@ pub async fn list(
         limit: page_size(p.limit.as_deref(), 50)?,
     };
     let page = state.store.list_sessions(&principal.project, &filter).await?;
-    Ok(Json(ListResponse {
-        sessions: page.sessions.into_iter().map(SessionView::from).collect(),
-        next_cursor: page.next_cursor,
-    }))
+    let ids: Vec<(String, Vec<String>)> = page.sessions.iter().map(|s| (s.session_id.clone(), s.agents.clone())).collect();
+    let costs = state.session_costs(&principal.project, &ids).await?;
+    let sessions = page
+        .sessions
+        .into_iter()
+        .map(|s| {
+            let (cost, over) = costs.get(&s.session_id).copied().unwrap_or((0.0, None));
+            SessionView { cost: Some(cost), over_budget: over, ..SessionView::from(s) }
+        })
+        .collect();
+    Ok(Json(ListResponse { sessions, next_cursor: page.next_cursor }))
 }
 
 pub async fn summary(

@@ -1,0 +1,50 @@
+//! Cost budgets: a limit for every session, and limits per agent. A session
+//! is over budget when its computed cost exceeds the smallest limit that
+//! applies to it (the session budget, or that of any of its agents).
+
+use std::collections::HashMap;
+
+#[derive(Clone, Debug, Default)]
+pub struct Budgets {
+    /// USD, for every session.
+    pub per_session: Option<f64>,
+    /// USD, for sessions of these agents.
+    pub per_agent: HashMap<String, f64>,
+}
+
+impl Budgets {
+    /// Parses `NAME=USD`, as given on the command line.
+    pub fn parse_agent(s: &str) -> Result<(String, f64), String> {
+        let (name, usd) = s.split_once('=').ok_or_else(|| format!("{s:?}: expected AGENT=USD"))?;
+        let usd: f64 = usd.trim().parse().map_err(|_| format!("{s:?}: {usd:?} is not an amount"))?;
+        if name.trim().is_empty() || !usd.is_finite() || usd < 0.0 {
+            return Err(format!("{s:?}: expected AGENT=USD with an amount >= 0"));
+        }
+        Ok((name.trim().to_string(), usd))
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.per_session.is_none() && self.per_agent.is_empty()
+    }
+
+    /// The budget that applies to a session of these agents, if any.
+    pub fn limit_for<'a>(&self, agents: impl IntoIterator<Item = &'a str>) -> Option<f64> {
+        agents.into_iter().filter_map(|a| self.per_agent.get(a).copied()).chain(self.per_session).reduce(f64::min)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_smallest_applicable_budget_wins() {
+        let b = Budgets { per_session: Some(5.0), per_agent: HashMap::from([("bot".to_string(), 1.0), ("big".to_string(), 50.0)]) };
+        assert_eq!(b.limit_for(["bot"]), Some(1.0));
+        assert_eq!(b.limit_for(["big"]), Some(5.0), "the session budget still applies");
+        assert_eq!(b.limit_for(["other"]), Some(5.0));
+        assert_eq!(Budgets::default().limit_for(["bot"]), None);
+        assert_eq!(Budgets::parse_agent("bot=2.5"), Ok(("bot".to_string(), 2.5)));
+        assert!(Budgets::parse_agent("bot").is_err() && Budgets::parse_agent("bot=-1").is_err());
+    }
+}
