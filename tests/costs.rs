@@ -67,6 +67,7 @@ async fn costs_match_an_independent_calculation() {
     assert_eq!(all["totals"]["steps"], CALLS.len());
     assert_eq!(all["totals"]["unpriced_steps"], 1, "the tool call is not unpriced, the mystery model is");
     assert!(close(all["totals"]["reported_cost"].as_f64().unwrap(), 0.08), "the clients' own estimates are kept apart");
+    assert_eq!(all["totals"]["estimate_differs"], true, "$0.08 reported against {total}");
     assert_eq!(all["unpriced_models"], json!([{"model": "mystery-model-1", "unpriced_steps": 1, "input_tokens": 5000, "output_tokens": 500}]));
 
     // Sessions s0, s1, s2 take calls i % 3; s1 holds the failed tool call.

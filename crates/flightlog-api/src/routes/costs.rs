@@ -107,7 +107,7 @@ fn cost_file(format: Format, group_by: &[CostDimension], groups: Vec<serde_json:
     };
     for (name, kind) in [("steps", Kind::Int), ("sessions", Kind::Int), ("input_tokens", Kind::Int), ("cache_read_tokens", Kind::Int),
                          ("cache_write_tokens", Kind::Int), ("output_tokens", Kind::Int), ("reasoning_tokens", Kind::Int),
-                         ("cost", Kind::Float), ("reported_cost", Kind::Float), ("unpriced_steps", Kind::Int), ("failed_steps", Kind::Int)] {
+                         ("cost", Kind::Float), ("reported_cost", Kind::Float), ("estimate_differs", Kind::Bool), ("unpriced_steps", Kind::Int), ("failed_steps", Kind::Int)] {
         columns.push(Column::new(name, kind));
     }
     exports::stream_file(format, "costs", move |tx| async move {

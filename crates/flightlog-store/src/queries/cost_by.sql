@@ -25,6 +25,9 @@ SELECT
     sum(reasoning_tokens)                             AS reasoning_tokens,
     round(sum(cost), 9)                               AS cost,
     round(sum(ifNull(estimated_cost, 0)), 9)          AS reported_cost,
+    -- The client's own estimate is off by more than 1% (or a millionth of
+    -- a dollar): a buggy estimate, a stale price list, or ours missing.
+    toBool(abs(cost - reported_cost) > greatest(0.01 * cost, 0.000001)) AS estimate_differs,
     countIf(unpriced)                                 AS unpriced_steps,
     countIf(failed)                                   AS failed_steps
 FROM
