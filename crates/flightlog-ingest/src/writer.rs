@@ -11,6 +11,8 @@ use tokio::task::JoinHandle;
 /// Upper bound on rows in one group commit: bounds the writer's memory and
 /// the size of one insert, while still amortising fsyncs across requests.
 const MAX_GROUP_ROWS: usize = 50_000;
+/// Log positions read per query when rebuilding the log's head.
+const LOG_PAGE: u64 = 200_000;
 /// Submissions waiting for the writer; beyond this, handlers wait
 /// (backpressure) instead of the queue growing without bound.
 const QUEUE_DEPTH: usize = 256;
@@ -237,9 +239,7 @@ impl Writer {
     async fn reload(&mut self) -> Result<(), StoreError> {
         self.store.append_missing_log_entries().await?;
         let mut log = Frontier::default();
-        for step_hash in self.store.log_step_hashes().await? {
-            log.push(leaf_hash(&step_hash));
-        }
+        self.store.for_each_log_hash(LOG_PAGE, |step_hash| log.push(leaf_hash(&step_hash))).await?;
         self.next_log_index = self.store.next_log_index().await?;
         self.stats.next_log_index.store(self.next_log_index, Ordering::Relaxed);
         *self.log.lock().unwrap_or_else(|p| p.into_inner()) = log;

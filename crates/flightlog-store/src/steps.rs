@@ -14,6 +14,7 @@ const FIRST_FAILED_STEP: &str = include_str!("queries/first_failed_step.sql");
 const SESSION_STATES: &str = include_str!("queries/session_states.sql");
 const LOG_LEAVES: &str = include_str!("queries/log_leaves.sql");
 const INSERT_LOG_ENTRIES: &str = "INSERT INTO log_entries (log_index, project, session_id, step, step_hash)";
+const LOG_HASHES_PAGE: &str = include_str!("queries/log_hashes_page.sql");
 const LOG_ENTRY_AT: &str = include_str!("queries/log_entry_at.sql");
 const SEALED_LOG_LEAVES: &str = include_str!("queries/sealed_log_leaves.sql");
 const APPEND_MISSING_LOG_ENTRIES: &str = include_str!("queries/append_missing_log_entries.sql");
@@ -199,6 +200,27 @@ impl Store {
     /// log's leaves (before the leaf prefix is applied).
     pub async fn log_step_hashes(&self) -> Result<Vec<[u8; 32]>, StoreError> {
         Ok(self.log_entries().await?.into_iter().map(|e| e.step_hash).collect())
+    }
+
+    /// Calls `each` with every step hash of the log of record, in log
+    /// order, reading `page` positions at a time (memory stays one page).
+    pub async fn for_each_log_hash(&self, page: u64, mut each: impl FnMut([u8; 32])) -> Result<u64, StoreError> {
+        #[derive(serde::Deserialize)]
+        struct Row {
+            h: String,
+        }
+        let end = self.next_log_index().await?;
+        let mut seen = 0;
+        let mut from = 0;
+        while from < end {
+            let params: Params = vec![("from", from.to_string()), ("count", page.to_string())];
+            for row in rows::<Row>(&self.ch.query(LOG_HASHES_PAGE, params).await?)? {
+                each(decode_hash(&row.h)?);
+                seen += 1;
+            }
+            from += page;
+        }
+        Ok(seen)
     }
 
     /// The log of record, in log order.
