@@ -239,7 +239,7 @@ impl Writer {
     async fn reload(&mut self) -> Result<(), StoreError> {
         self.store.append_missing_log_entries().await?;
         let mut log = Frontier::default();
-        self.store.for_each_log_hash(LOG_PAGE, |step_hash| log.push(leaf_hash(&step_hash))).await?;
+        self.store.for_each_log_hash(None, LOG_PAGE, |_, step_hash| log.push(leaf_hash(&step_hash))).await?;
         self.next_log_index = self.store.next_log_index().await?;
         self.stats.next_log_index.store(self.next_log_index, Ordering::Relaxed);
         *self.log.lock().unwrap_or_else(|p| p.into_inner()) = log;

@@ -50,9 +50,14 @@ impl SealCache {
                 return Ok(Some(snapshot.clone()));
             }
         }
-        let entries = store.sealed_log_leaves(latest.tree_size).await?;
-        let contiguous = entries.iter().enumerate().all(|(i, (index, _))| *index == i as u64);
-        let leaves: Vec<Hash> = entries.iter().map(|(_, h)| leaf_hash(h)).collect();
+        let mut leaves: Vec<Hash> = Vec::with_capacity(latest.tree_size as usize);
+        let mut contiguous = true;
+        store
+            .for_each_log_hash(Some(latest.tree_size), 200_000, |index, h| {
+                contiguous &= index == leaves.len() as u64;
+                leaves.push(leaf_hash(&h));
+            })
+            .await?;
         let message = checkpoint_message(latest.tree_size, &latest.root_hash, latest.created_us);
         let broken = if !signature_valid(&latest.public_key, &message, &latest.signature) {
             Some("the latest checkpoint's signature does not verify".to_string())

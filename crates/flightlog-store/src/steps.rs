@@ -16,7 +16,6 @@ const LOG_LEAVES: &str = include_str!("queries/log_leaves.sql");
 const INSERT_LOG_ENTRIES: &str = "INSERT INTO log_entries (log_index, project, session_id, step, step_hash)";
 const LOG_HASHES_PAGE: &str = include_str!("queries/log_hashes_page.sql");
 const LOG_ENTRY_AT: &str = include_str!("queries/log_entry_at.sql");
-const SEALED_LOG_LEAVES: &str = include_str!("queries/sealed_log_leaves.sql");
 const APPEND_MISSING_LOG_ENTRIES: &str = include_str!("queries/append_missing_log_entries.sql");
 
 /// A validated step, already encoded as the RowBinary prefix of its row.
@@ -202,23 +201,34 @@ impl Store {
         Ok(self.log_entries().await?.into_iter().map(|e| e.step_hash).collect())
     }
 
-    /// Calls `each` with every step hash of the log of record, in log
-    /// order, reading `page` positions at a time (memory stays one page).
-    pub async fn for_each_log_hash(&self, page: u64, mut each: impl FnMut([u8; 32])) -> Result<u64, StoreError> {
+    /// Calls `each` with (position, step hash) of the log of record below
+    /// `until` (None: all of it), in log order, reading `page` positions at a
+    /// time so that memory holds one page, not the log.
+    pub async fn for_each_log_hash(
+        &self,
+        until: Option<u64>,
+        page: u64,
+        mut each: impl FnMut(u64, [u8; 32]),
+    ) -> Result<u64, StoreError> {
         #[derive(serde::Deserialize)]
         struct Row {
+            i: u64,
             h: String,
         }
-        let end = self.next_log_index().await?;
+        let end = match until {
+            Some(n) => n,
+            None => self.next_log_index().await?,
+        };
         let mut seen = 0;
         let mut from = 0;
         while from < end {
-            let params: Params = vec![("from", from.to_string()), ("count", page.to_string())];
+            let count = page.min(end - from);
+            let params: Params = vec![("from", from.to_string()), ("count", count.to_string())];
             for row in rows::<Row>(&self.ch.query(LOG_HASHES_PAGE, params).await?)? {
-                each(decode_hash(&row.h)?);
+                each(row.i, decode_hash(&row.h)?);
                 seen += 1;
             }
-            from += page;
+            from += count;
         }
         Ok(seen)
     }
@@ -272,17 +282,6 @@ impl Store {
                 })
             })
             .transpose()
-    }
-
-    /// (log_index, step hash) of the entries below `size`, in order.
-    pub async fn sealed_log_leaves(&self, size: u64) -> Result<Vec<(u64, [u8; 32])>, StoreError> {
-        #[derive(serde::Deserialize)]
-        struct Row {
-            log_index: u64,
-            step_hash: String,
-        }
-        let found: Vec<Row> = rows(&self.ch.query(SEALED_LOG_LEAVES, vec![("size", size.to_string())]).await?)?;
-        found.iter().map(|r| Ok((r.log_index, decode_hash(&r.step_hash)?))).collect()
     }
 
     /// Appends to the log of record the steps a crash left out of it (see
