@@ -23,7 +23,8 @@ LISTEN ?= 127.0.0.1:4318
 
 run: setup build
 	@echo "Admin key for this local demo: $(FLIGHTLOG_BOOTSTRAP_KEY)"
-	FLIGHTLOG_BOOTSTRAP_KEY=$(FLIGHTLOG_BOOTSTRAP_KEY) $(BIN) serve --data-dir $(DATA_DIR) --listen $(LISTEN) --demo
+	FLIGHTLOG_BOOTSTRAP_KEY=$(FLIGHTLOG_BOOTSTRAP_KEY) $(BIN) serve --data-dir $(DATA_DIR) --listen $(LISTEN) --demo \
+		--session-budget 0.05 --agent-budget data-pipeline=0.50
 
 test: setup build pyclients browser
 	cargo nextest run --workspace --no-fail-fast

@@ -1,5 +1,6 @@
 //! The web UI in real headless Chromium: sign in, filter sessions, open a
-//! session, jump to its first failure, read the decision page. Screenshots
+//! session, jump to its first failure, read the decision page, see the cost
+//! chart and download what it shows. Screenshots
 //! go to tests/artifacts/. `make test` installs Chromium (Debian) and
 //! playwright-core (npm, tests/browser) first.
 
@@ -26,7 +27,7 @@ async fn a_reader_signs_in_filters_opens_a_session_and_reads_a_decision() {
     let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
     assert!(out.status.success(), "browser test failed:\n{stdout}\n{stderr}");
     assert!(stdout.contains("decision page verified"), "{stdout}");
-    for shot in ["1-sessions", "2-sessions-filtered", "3-timeline", "4-decision"] {
+    for shot in ["1-sessions", "2-sessions-filtered", "3-timeline", "4-decision", "5-costs"] {
         assert!(std::path::Path::new(&format!("{artifacts}/{shot}.png")).exists(), "screenshot {shot}");
     }
 }

@@ -57,7 +57,18 @@ const shot = (page, name) => page.screenshot({ path: `${process.env.ARTIFACTS}/$
     assert.match(await page.textContent('body'), /constraint violation/);
     assert.match(await page.textContent('#integrity'), /verified/);
     await shot(page, '4-decision');
-    console.log(`browser: ${all} sessions, ${failed} failed research sessions, decision page verified`);
+
+    // Finance: the cost dashboard draws cost per day stacked by model.
+    await page.click('text=Costs');
+    await page.waitForSelector('#cost-chart');
+    const bars = await page.locator('#cost-chart rect').count();
+    assert.ok(bars >= 7, `bars in the chart: ${bars}`);
+    assert.match(await page.textContent('body'), /gpt-4o-mini/);
+    const download = await page.request.get(`${base}/costs/download?format=csv&days=30`);
+    assert.equal(download.status(), 200);
+    assert.match(await download.text(), /^day,model,steps/);
+    await shot(page, '5-costs');
+    console.log(`browser: ${all} sessions, ${failed} failed research sessions, decision page verified, ${bars} cost bars`);
   } finally {
     await browser.close();
   }

@@ -88,6 +88,9 @@ impl AppState {
     }
 }
 
+/// The cost groups as a downloadable file (for the UI's downloads).
+pub use routes::costs::cost_file;
+
 pub fn router(state: AppState) -> Router {
     routes::router().with_state(state)
 }

@@ -11,6 +11,7 @@
 //! evidence bundle.
 
 mod cookie;
+mod costs;
 mod decision;
 mod login;
 mod sessions;
@@ -25,6 +26,8 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/", get(sessions::list))
         .route("/sessions", get(sessions::list))
+        .route("/costs", get(costs::page))
+        .route("/costs/download", get(costs::download))
         .route("/sessions/{id}", get(timeline::page))
         .route("/login", get(login::form).post(login::sign_in))
         .route("/logout", post(login::sign_out))

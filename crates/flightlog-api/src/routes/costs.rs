@@ -99,7 +99,7 @@ pub async fn costs(State(state): State<AppState>, headers: HeaderMap, Query(p): 
 }
 
 /// The cost groups as a CSV, Arrow or Parquet file (they are few: one batch).
-fn cost_file(format: Format, group_by: &[CostDimension], groups: Vec<serde_json::Map<String, Value>>) -> Response {
+pub fn cost_file(format: Format, group_by: &[CostDimension], groups: Vec<serde_json::Map<String, Value>>) -> Response {
     let mut columns: Vec<Column> = if group_by.is_empty() {
         vec![Column::new("scope", Kind::Text)]
     } else {

@@ -1,7 +1,7 @@
 //! One module per resource; each exposes its handlers for [`router`].
 
-mod costs;
-mod exports;
+pub(crate) mod costs;
+pub(crate) mod exports;
 mod health;
 mod integrity;
 mod keys;

@@ -1,0 +1,191 @@
+//! The cost dashboard: cost over time stacked by model (an SVG drawn from
+//! numbers only; every label goes through askama's escaping), cost by agent
+//! and by user, the top sessions, unpriced models, sessions over budget, and
+//! downloads of what is shown.
+
+use crate::cookie;
+use crate::login::render;
+use askama::Template;
+use axum::extract::{Query, State};
+use axum::http::HeaderMap;
+use axum::response::{IntoResponse, Response};
+use flightlog_api::AppState;
+use flightlog_export::Format;
+use flightlog_store::{CostDimension, CostQuery, SessionFilter, SessionSort};
+use serde_json::{Map, Value};
+use std::collections::BTreeMap;
+
+const PALETTE: [&str; 8] = ["#2557d6", "#1b7f3b", "#b42318", "#9a6700", "#7a3fd1", "#0e7490", "#c2410c", "#52606d"];
+const CHART_W: f64 = 760.0;
+const CHART_H: f64 = 220.0;
+
+#[derive(Default, serde::Deserialize)]
+pub struct Range {
+    #[serde(default)]
+    days: Option<u32>,
+}
+
+pub struct Bar {
+    x: String,
+    y: String,
+    w: String,
+    h: String,
+    color: &'static str,
+    label: String,
+}
+
+pub struct Share {
+    name: String,
+    cost: String,
+    percent: String,
+}
+
+#[derive(Template)]
+#[template(path = "costs.html")]
+struct Dashboard {
+    days: u32,
+    total: String,
+    reported: String,
+    bars: Vec<Bar>,
+    legend: Vec<(String, &'static str)>,
+    first_day: String,
+    last_day: String,
+    peak: String,
+    agents: Vec<Share>,
+    users: Vec<Share>,
+    top_sessions: Vec<(String, String, u64)>,
+    unpriced: Vec<(String, u64)>,
+    over_budget: Vec<(String, String)>,
+}
+
+fn range_query(days: u32) -> CostQuery {
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_micros() as i64);
+    CostQuery { from_us: now - days as i64 * 86_400_000_000, to_us: now + 60_000_000, limit: 10_000, ..Default::default() }
+}
+
+fn num(r: &Map<String, Value>, k: &str) -> f64 {
+    r.get(k).and_then(Value::as_f64).unwrap_or(0.0)
+}
+
+fn text(r: &Map<String, Value>, k: &str) -> String {
+    r.get(k).and_then(Value::as_str).unwrap_or("").to_string()
+}
+
+fn shares(rows: &[Map<String, Value>], key: &str, total: f64) -> Vec<Share> {
+    rows.iter()
+        .take(10)
+        .map(|r| Share {
+            name: if text(r, key).is_empty() { "(none)".into() } else { text(r, key) },
+            cost: format!("${:.4}", num(r, "cost")),
+            percent: format!("{:.1}", if total > 0.0 { 100.0 * num(r, "cost") / total } else { 0.0 }),
+        })
+        .collect()
+}
+
+pub async fn page(State(state): State<AppState>, headers: HeaderMap, Query(range): Query<Range>) -> Response {
+    let (principal, _) = match cookie::reader(&state, &headers) {
+        Ok(p) => p,
+        Err(redirect) => return redirect,
+    };
+    let days = range.days.unwrap_or(30).clamp(1, 3660);
+    let base = range_query(days);
+    let project = &principal.project;
+    let store = &state.store;
+    let query = |group_by: Vec<CostDimension>, limit: u32| CostQuery { group_by, limit, ..base.clone() };
+    let (Ok(by_day_model), Ok(by_agent), Ok(by_user), Ok(by_session), Ok(totals), Ok(by_model)) = (
+        store.costs(project, &query(vec![CostDimension::Day, CostDimension::Model], 10_000)).await,
+        store.costs(project, &query(vec![CostDimension::Agent], 10)).await,
+        store.costs(project, &query(vec![CostDimension::User], 10)).await,
+        store.costs(project, &query(vec![CostDimension::Session], 10)).await,
+        store.costs(project, &query(vec![], 1)).await,
+        store.costs(project, &query(vec![CostDimension::Model], 1000)).await,
+    ) else {
+        return (axum::http::StatusCode::SERVICE_UNAVAILABLE, "storage is unavailable").into_response();
+    };
+    let total = totals.first().map_or(0.0, |t| num(t, "cost"));
+
+    // Cost over time, stacked by model: models ordered by their total, days in order.
+    let mut models: Vec<(String, f64)> = by_model.iter().map(|r| (text(r, "model"), num(r, "cost"))).collect();
+    models.sort_by(|a, b| b.1.total_cmp(&a.1));
+    let color_of = |m: &str| PALETTE[models.iter().position(|(n, _)| n == m).unwrap_or(0) % PALETTE.len()];
+    let mut per_day: BTreeMap<String, Vec<(String, f64)>> = BTreeMap::new();
+    for r in &by_day_model {
+        per_day.entry(text(r, "day")).or_default().push((text(r, "model"), num(r, "cost")));
+    }
+    let peak = per_day.values().map(|v| v.iter().map(|(_, c)| c).sum::<f64>()).fold(0.0, f64::max);
+    let slot = CHART_W / per_day.len().max(1) as f64;
+    let mut bars = Vec::new();
+    for (i, (day, costs)) in per_day.iter().enumerate() {
+        let mut y = CHART_H;
+        let mut ordered = costs.clone();
+        ordered.sort_by_key(|(m, _)| models.iter().position(|(n, _)| n == m));
+        for (model, cost) in ordered {
+            let h = if peak > 0.0 { cost / peak * CHART_H } else { 0.0 };
+            y -= h;
+            bars.push(Bar {
+                x: format!("{:.1}", i as f64 * slot + slot * 0.1),
+                y: format!("{y:.1}"),
+                w: format!("{:.1}", slot * 0.8),
+                h: format!("{h:.1}"),
+                color: color_of(&model),
+                label: format!("{day} · {model}: ${cost:.4}"),
+            });
+        }
+    }
+
+    // Over budget, among the most expensive sessions.
+    let expensive = store
+        .list_sessions(project, &SessionFilter { sort: SessionSort::Cost, limit: 100, ..Default::default() })
+        .await
+        .map(|p| p.sessions)
+        .unwrap_or_default();
+    let ids: Vec<(String, Vec<String>)> = expensive.iter().map(|s| (s.session_id.clone(), s.agents.clone())).collect();
+    let flags = state.session_costs(project, &ids).await.unwrap_or_default();
+    let over_budget = ids
+        .iter()
+        .filter_map(|(id, _)| flags.get(id).filter(|(_, over)| *over == Some(true)).map(|(c, _)| (id.clone(), format!("${c:.4}"))))
+        .collect();
+
+    render(Dashboard {
+        days,
+        total: format!("${total:.4}"),
+        reported: format!("${:.4}", totals.first().map_or(0.0, |t| num(t, "reported_cost"))),
+        first_day: per_day.keys().next().cloned().unwrap_or_default(),
+        last_day: per_day.keys().last().cloned().unwrap_or_default(),
+        peak: format!("${peak:.4}"),
+        bars,
+        legend: models.iter().take(PALETTE.len()).map(|(m, _)| (m.clone(), color_of(m))).collect(),
+        agents: shares(&by_agent, "agent", total),
+        users: shares(&by_user, "user", total),
+        top_sessions: by_session.iter().map(|r| (text(r, "session"), format!("${:.4}", num(r, "cost")), num(r, "steps") as u64)).collect(),
+        unpriced: by_model.iter().filter(|r| num(r, "unpriced_steps") > 0.0).map(|r| (text(r, "model"), num(r, "unpriced_steps") as u64)).collect(),
+        over_budget,
+    })
+}
+
+#[derive(serde::Deserialize)]
+pub struct Download {
+    format: String,
+    #[serde(default)]
+    days: Option<u32>,
+    #[serde(default)]
+    group_by: Option<String>,
+}
+
+/// What the dashboard shows, as a file (cookie auth, like the page).
+pub async fn download(State(state): State<AppState>, headers: HeaderMap, Query(d): Query<Download>) -> Response {
+    let (principal, _) = match cookie::reader(&state, &headers) {
+        Ok(p) => p,
+        Err(redirect) => return redirect,
+    };
+    let Some(format) = Format::parse(&d.format) else {
+        return (axum::http::StatusCode::BAD_REQUEST, "format must be csv, arrow or parquet").into_response();
+    };
+    let group_by: Vec<CostDimension> =
+        d.group_by.as_deref().unwrap_or("day,model").split(',').filter_map(|g| CostDimension::parse(g.trim())).take(2).collect();
+    let q = CostQuery { group_by: group_by.clone(), ..range_query(d.days.unwrap_or(30).clamp(1, 3660)) };
+    match state.store.costs(&principal.project, &q).await {
+        Ok(rows) => flightlog_api::cost_file(format, &group_by, rows),
+        Err(_) => (axum::http::StatusCode::SERVICE_UNAVAILABLE, "storage is unavailable").into_response(),
+    }
+}
