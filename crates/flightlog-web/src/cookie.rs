@@ -8,19 +8,25 @@ use flightlog_api::auth::{Principal, Scope};
 
 const NAME: &str = "flightlog_key";
 
-/// The signed-in reader, or a redirect to the sign-in page.
-pub fn reader(state: &AppState, headers: &HeaderMap) -> Result<(Principal, String), Response> {
-    let key = headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|pair| pair.trim().strip_prefix(NAME).and_then(|rest| rest.strip_prefix('=')))
-        .find_map(|hex_key| hex::decode(hex_key).ok().and_then(|b| String::from_utf8(b).ok()));
-    let Some(key) = key else { return Err(Redirect::to("/login").into_response()) };
-    match state.keys.check(&key, Scope::Read) {
-        Ok(p) => Ok((p, key)),
-        Err(_) => Err(Redirect::to("/login").into_response()),
+/// The signed-in reader of a page: handlers that take it only run for a
+/// valid key with the read scope; everyone else is sent to sign in.
+pub struct Reader(pub Principal);
+
+impl axum::extract::FromRequestParts<AppState> for Reader {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut axum::http::request::Parts, state: &AppState) -> Result<Self, Response> {
+        let key = parts
+            .headers
+            .get_all(header::COOKIE)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(';'))
+            .filter_map(|pair| pair.trim().strip_prefix(NAME).and_then(|rest| rest.strip_prefix('=')))
+            .find_map(|hex_key| hex::decode(hex_key).ok().and_then(|b| String::from_utf8(b).ok()));
+        let sign_in = || Redirect::to("/login").into_response();
+        let key = key.ok_or_else(sign_in)?;
+        state.keys.check(&key, Scope::Read).map(Reader).map_err(|_| sign_in())
     }
 }
 

@@ -3,11 +3,10 @@
 //! and by user, the top sessions, unpriced models, sessions over budget, and
 //! downloads of what is shown.
 
-use crate::cookie;
+use crate::cookie::Reader;
 use crate::login::render;
 use askama::Template;
 use axum::extract::{Query, State};
-use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use flightlog_api::AppState;
 use flightlog_export::Format;
@@ -82,11 +81,7 @@ fn shares(rows: &[Map<String, Value>], key: &str, total: f64) -> Vec<Share> {
         .collect()
 }
 
-pub async fn page(State(state): State<AppState>, headers: HeaderMap, Query(range): Query<Range>) -> Response {
-    let (principal, _) = match cookie::reader(&state, &headers) {
-        Ok(p) => p,
-        Err(redirect) => return redirect,
-    };
+pub async fn page(State(state): State<AppState>, Reader(principal): Reader, Query(range): Query<Range>) -> Response {
     let days = range.days.unwrap_or(30).clamp(1, 3660);
     let base = range_query(days);
     let project = &principal.project;
@@ -173,11 +168,7 @@ pub struct Download {
 }
 
 /// What the dashboard shows, as a file (cookie auth, like the page).
-pub async fn download(State(state): State<AppState>, headers: HeaderMap, Query(d): Query<Download>) -> Response {
-    let (principal, _) = match cookie::reader(&state, &headers) {
-        Ok(p) => p,
-        Err(redirect) => return redirect,
-    };
+pub async fn download(State(state): State<AppState>, Reader(principal): Reader, Query(d): Query<Download>) -> Response {
     let Some(format) = Format::parse(&d.format) else {
         return (axum::http::StatusCode::BAD_REQUEST, "format must be csv, arrow or parquet").into_response();
     };

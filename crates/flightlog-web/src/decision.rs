@@ -3,11 +3,11 @@
 //! reasoning, the alternatives against the choice, the inputs, the result,
 //! the exact model settings, and whether the record is proven unaltered.
 
-use crate::cookie;
+use crate::cookie::Reader;
 use crate::login::render;
 use askama::Template;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use flightlog_api::AppState;
 use flightlog_model::time::format_timestamp;
@@ -56,11 +56,7 @@ struct Decision {
     erased: Vec<String>,
 }
 
-pub async fn page(State(state): State<AppState>, headers: HeaderMap, Path((id, n)): Path<(String, u64)>) -> Response {
-    let (principal, _) = match cookie::reader(&state, &headers) {
-        Ok(p) => p,
-        Err(redirect) => return redirect,
-    };
+pub async fn page(State(state): State<AppState>, Reader(principal): Reader, Path((id, n)): Path<(String, u64)>) -> Response {
     let project = principal.project;
     let store = &state.store;
     let Ok(found) = store.session_timeline(&project, &id, n.checked_sub(1), 1).await else {
@@ -188,11 +184,7 @@ fn unavailable() -> Response {
 }
 
 /// The step as JSON, with the hashes and positions that prove it.
-pub async fn json(State(state): State<AppState>, headers: HeaderMap, Path((id, n)): Path<(String, u64)>) -> Response {
-    let (principal, _) = match cookie::reader(&state, &headers) {
-        Ok(p) => p,
-        Err(redirect) => return redirect,
-    };
+pub async fn json(State(state): State<AppState>, Reader(principal): Reader, Path((id, n)): Path<(String, u64)>) -> Response {
     let Ok(found) = state.store.session_timeline(&principal.project, &id, n.checked_sub(1), 1).await else {
         return unavailable();
     };
@@ -208,11 +200,7 @@ pub async fn json(State(state): State<AppState>, headers: HeaderMap, Path((id, n
     ([(header::CONTENT_TYPE, "application/json".to_string()), (header::CONTENT_DISPOSITION, name)], body.to_string()).into_response()
 }
 
-pub async fn evidence(State(state): State<AppState>, headers: HeaderMap, Path(id): Path<String>) -> Response {
-    let (principal, _) = match cookie::reader(&state, &headers) {
-        Ok(p) => p,
-        Err(redirect) => return redirect,
-    };
+pub async fn evidence(State(state): State<AppState>, Reader(principal): Reader, Path(id): Path<String>) -> Response {
     match bundle::export(&state.store, &principal.project, &id).await {
         Ok(Some(file)) => (
             [(header::CONTENT_TYPE, "application/json".to_string()),

@@ -1,11 +1,10 @@
 //! The sessions list: filters, sorting, and cursor pages that stay fast
 //! however deep (the same query as `GET /v1/sessions`).
 
-use crate::cookie;
+use crate::cookie::Reader;
 use crate::login::render;
 use askama::Template;
 use axum::extract::{Query, State};
-use axum::http::HeaderMap;
 use axum::response::Response;
 use flightlog_api::AppState;
 use crate::show::short_time;
@@ -60,11 +59,7 @@ struct Sessions {
     next: Option<String>,
 }
 
-pub async fn list(State(state): State<AppState>, headers: HeaderMap, Query(f): Query<Filters>) -> Response {
-    let (principal, _) = match cookie::reader(&state, &headers) {
-        Ok(p) => p,
-        Err(redirect) => return redirect,
-    };
+pub async fn list(State(state): State<AppState>, Reader(principal): Reader, Query(f): Query<Filters>) -> Response {
     let (sessions, next, error) = match filter_of(&f) {
         Err(e) => (Vec::new(), None, Some(e)),
         Ok(filter) => match state.store.list_sessions(&principal.project, &filter).await {

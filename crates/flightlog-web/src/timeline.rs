@@ -2,11 +2,11 @@
 //! 10,000-step session never renders 10,000 heavy rows), each expandable,
 //! with a jump to the first failure.
 
-use crate::cookie;
+use crate::cookie::Reader;
 use crate::login::render;
 use askama::Template;
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use flightlog_api::AppState;
 use crate::show::{pretty, short_text_time, short_time, text};
@@ -49,14 +49,10 @@ pub struct Position {
 
 pub async fn page(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    Reader(principal): Reader,
     Path(id): Path<String>,
     Query(at): Query<Position>,
 ) -> Response {
-    let (principal, _) = match cookie::reader(&state, &headers) {
-        Ok(p) => p,
-        Err(redirect) => return redirect,
-    };
     let store = &state.store;
     let (Ok(Some(summary)), Ok(rows), Ok(first_failure)) = (
         store.session_summary(&principal.project, &id).await,
