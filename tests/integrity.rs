@@ -3,16 +3,8 @@
 //! server is stopped, and the log is truncated. Each time verification
 //! fails and names the place, and untouched sessions still verify.
 
-use flightlog_model::merkle::verify_consistency;
+use flightlog_model::merkle::{hash_from_hex, verify_consistency};
 use flightlog_tests::*;
-
-fn hex_hash(text: &str) -> [u8; 32] {
-    let mut h = [0u8; 32];
-    for (i, byte) in h.iter_mut().enumerate() {
-        *byte = u8::from_str_radix(&text[2 * i..2 * i + 2], 16).unwrap();
-    }
-    h
-}
 use reqwest::Method;
 use std::path::Path;
 use std::process::Command;
@@ -92,7 +84,7 @@ async fn an_untampered_record_verifies_and_only_sealed_steps_count() {
     // The published consistency proof between them checks out on its own.
     let (status, c) = s.get(ADMIN_KEY, "/v1/integrity/consistency?from=14&to=18").await;
     assert_eq!(status, StatusCode::OK, "{c}");
-    let hash = |v: &Value| -> [u8; 32] { hex_hash(v.as_str().unwrap()) };
+    let hash = |v: &Value| -> [u8; 32] { hash_from_hex(v.as_str().unwrap()).unwrap() };
     let proof: Vec<[u8; 32]> = c["proof"].as_array().unwrap().iter().map(hash).collect();
     let roots: Vec<[u8; 32]> = cps["checkpoints"].as_array().unwrap().iter().map(|x| hash(&x["root_hash"])).collect();
     assert!(verify_consistency(14, 18, &roots[0], &roots[1], &proof));

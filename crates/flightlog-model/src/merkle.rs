@@ -9,6 +9,14 @@ use sha2::{Digest, Sha256};
 
 pub type Hash = [u8; 32];
 
+/// A hash from its hex form (either case), as stored and exported; `None`
+/// unless it is exactly 64 hex digits.
+pub fn hash_from_hex(text: &str) -> Option<Hash> {
+    let mut h = [0u8; 32];
+    hex::decode_to_slice(text, &mut h).ok()?;
+    Some(h)
+}
+
 pub fn leaf_hash(step_hash: &Hash) -> Hash {
     let mut h = Sha256::new();
     h.update([0u8]);
@@ -283,6 +291,15 @@ mod tests {
 
     fn leaves(n: usize) -> Vec<Hash> {
         (0..n as u64).map(|i| leaf_hash(&Sha256::digest(i.to_le_bytes()).into())).collect()
+    }
+
+    #[test]
+    fn hashes_read_back_from_hex() {
+        let h = leaf_hash(&[1; 32]);
+        assert_eq!(hash_from_hex(&hex::encode(h)), Some(h));
+        assert_eq!(hash_from_hex(&hex::encode(h).to_uppercase()), Some(h));
+        assert_eq!(hash_from_hex("abc"), None);
+        assert_eq!(hash_from_hex(&"zz".repeat(32)), None);
     }
 
     #[test]

@@ -19,7 +19,7 @@ use crate::signer::{checkpoint_message, signature_valid};
 use crate::verify::Problem;
 use flightlog_model::canonical::to_canonical_json;
 use flightlog_model::integrity::{chain_next, chain_seed, stored_step_hash};
-use flightlog_model::merkle::{Hash, Tree, leaf_hash, verify_inclusion};
+use flightlog_model::merkle::{Hash, Tree, hash_from_hex, leaf_hash, verify_inclusion};
 use flightlog_store::{Store, StoreError};
 use serde::Serialize;
 use serde_json::{Value, json};
@@ -181,7 +181,5 @@ pub fn verify_bundle(file: &[u8], pinned_key: Option<&str>) -> BundleReport {
 }
 
 fn hash_field(v: Option<&Value>) -> Option<Hash> {
-    let mut h = [0u8; 32];
-    hex::decode_to_slice(v?.as_str()?, &mut h).ok()?;
-    Some(h)
+    hash_from_hex(v?.as_str()?)
 }

@@ -22,7 +22,7 @@
 
 use crate::signer::{checkpoint_message, signature_valid};
 use flightlog_model::integrity::{chain_next, chain_seed, stored_step_hash};
-use flightlog_model::merkle::{Hash, Tree, leaf_hash, verify_consistency};
+use flightlog_model::merkle::{Hash, Tree, hash_from_hex, leaf_hash, verify_consistency};
 use flightlog_model::{Limits, step_from_json};
 use crate::sealed::SealCache;
 use flightlog_store::{CheckpointRow, IntegrityRow, LogEntry, Store, StoreError};
@@ -376,9 +376,7 @@ fn field_is_null(content: &Value, path: &str) -> bool {
 }
 
 fn hash_of(hex_text: &str) -> Result<Hash, ()> {
-    let mut h = [0u8; 32];
-    hex::decode_to_slice(hex_text, &mut h).map_err(|_| ())?;
-    Ok(h)
+    hash_from_hex(hex_text).ok_or(())
 }
 
 /// Verifies one session: its steps against their content, their chain and

@@ -334,7 +334,5 @@ impl Store {
 
 /// A 32-byte hash from the hex that `lower(hex(...))` returns.
 pub(crate) fn decode_hash(hex_text: &str) -> Result<[u8; 32], StoreError> {
-    let mut hash = [0u8; 32];
-    hex::decode_to_slice(hex_text, &mut hash).map_err(|e| StoreError::Decode(format!("bad hash {hex_text:?}: {e}")))?;
-    Ok(hash)
+    flightlog_model::merkle::hash_from_hex(hex_text).ok_or_else(|| StoreError::Decode(format!("bad hash {hex_text:?}")))
 }
