@@ -14,10 +14,12 @@
 //! - [`merkle`]: the RFC 6962 Merkle log of accepted steps, and its proofs.
 //! - [`pricing`]: the key a model's price is looked up by.
 //! - [`budget`]: cost budgets per session and per agent.
+//! - [`decision`]: which steps are key decisions, and the text embedded for them.
 //! - [`limits`]: every size and count a client controls has a limit.
 
 pub mod budget;
 pub mod canonical;
+pub mod decision;
 pub mod integrity;
 pub mod limits;
 pub mod merkle;

@@ -28,6 +28,15 @@ pub fn format_timestamp(us: i64) -> String {
     }
 }
 
+/// Now, in microseconds since the Unix epoch (the one impure function
+/// here: a clock read).
+pub fn now_us() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_micros() as i64)
+        .unwrap_or(0)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -42,3 +51,4 @@ mod tests {
         assert!(parse_timestamp("1969-12-31T23:59:59Z").is_err());
     }
 }
+

@@ -4,7 +4,7 @@
 //! last week so the UI has something current to show.
 
 use flightlog_ingest::Ingestor;
-use flightlog_model::time::format_timestamp;
+use flightlog_model::time::{format_timestamp, now_us};
 use flightlog_model::{Limits, step_from_json};
 use flightlog_store::{EncodedStep, SessionFilter, Store};
 use serde_json::{Value, json};
@@ -54,10 +54,6 @@ pub async fn load_into(store: &Store, ingestor: &Ingestor, limits: &Limits) -> a
     }
     tracing::info!(steps = total, "demo data loaded into project `default`");
     Ok(())
-}
-
-fn now_us() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_micros() as i64)
 }
 
 /// SplitMix64: tiny, deterministic, good enough for demo data.
