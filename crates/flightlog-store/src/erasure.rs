@@ -15,6 +15,10 @@ pub struct Erasure {
     pub steps_erased: u64,
     pub fields_erased: u64,
     pub sessions: Vec<String>,
+    /// (session, step) of every step matched (erased now or before), for
+    /// the vector index.
+    #[serde(skip)]
+    pub steps: Vec<(String, u64)>,
 }
 
 impl Store {
@@ -37,6 +41,9 @@ impl Store {
         for row in found {
             let mut content: serde_json::Value =
                 serde_json::from_str(&row.raw).map_err(|e| StoreError::Decode(format!("stored step: {e}")))?;
+            // Listed even when erased before: a retry after a failed index
+            // update must reach the same steps.
+            done.steps.push((row.session_id.clone(), row.step));
             let fresh = erase(&mut content, &ERASABLE);
             if fresh.is_empty() {
                 continue;

@@ -14,6 +14,7 @@
 
 pub mod clickhouse;
 pub mod costs;
+pub mod decisions;
 pub mod embedded;
 pub mod erasure;
 pub mod export;
@@ -27,6 +28,7 @@ pub mod steps;
 
 pub use clickhouse::{ClickHouse, Params, StoreError};
 pub use costs::{CostDimension, CostQuery, Price};
+pub use decisions::{DecisionLag, DecisionRow};
 pub use checkpoints::CheckpointRow;
 pub use erasure::Erasure;
 pub use integrity::IntegrityRow;

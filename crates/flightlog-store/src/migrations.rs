@@ -20,6 +20,7 @@ const MIGRATIONS: &[Migration] = &[
     Migration { version: 3, name: "api_keys", sql: include_str!("../../../schema/0003_api_keys.sql") },
     Migration { version: 4, name: "integrity", sql: include_str!("../../../schema/0004_integrity.sql") },
     Migration { version: 5, name: "costs", sql: include_str!("../../../schema/0005_costs.sql") },
+    Migration { version: 6, name: "log_index_skip", sql: include_str!("../../../schema/0006_log_index_skip.sql") },
 ];
 
 #[derive(serde::Deserialize)]

@@ -1,0 +1,70 @@
+//! Key decisions for the similar-failure index: reading them in order of
+//! acceptance, and how far the index is behind.
+
+use crate::clickhouse::{Params, StoreError, rows};
+use crate::Store;
+use flightlog_model::decision::Decision;
+
+const KEY_DECISIONS_FROM: &str = include_str!("queries/key_decisions_from.sql");
+const KEY_DECISION_LAG: &str = include_str!("queries/key_decision_lag.sql");
+const DECISION_OF_STEP: &str = include_str!("queries/decision_of_step.sql");
+
+/// A step's decision, with what the index stores beside its vector.
+#[derive(Debug, Clone, serde::Deserialize)]
+pub struct DecisionRow {
+    pub log_index: u64,
+    pub project: String,
+    pub session_id: String,
+    pub step: u64,
+    pub ts_us: i64,
+    pub agent_name: String,
+    pub model_name: String,
+    pub reasoning: String,
+    pub chosen_tool: String,
+    pub tool_name: String,
+    pub tool_params: String,
+    pub tool_status: String,
+    pub tool_error: String,
+    pub failed: bool,
+}
+
+impl DecisionRow {
+    pub fn decision(&self) -> Decision {
+        Decision {
+            reasoning: self.reasoning.clone(),
+            chosen_tool: self.chosen_tool.clone(),
+            tool_name: self.tool_name.clone(),
+            tool_params: self.tool_params.clone(),
+            tool_error: self.tool_error.clone(),
+            failed: self.failed,
+        }
+    }
+}
+
+/// Key decisions not yet indexed, and the arrival time of the oldest.
+#[derive(Debug, Clone, Copy, Default, serde::Deserialize)]
+pub struct DecisionLag {
+    pub steps_behind: u64,
+    pub oldest_us: i64,
+}
+
+impl Store {
+    /// Up to `limit` key decisions with log_index >= `from`, in log order.
+    pub async fn key_decisions_from(&self, from: u64, limit: u32) -> Result<Vec<DecisionRow>, StoreError> {
+        let params: Params = vec![("from", from.to_string()), ("limit", limit.to_string())];
+        rows(&self.ch.query(KEY_DECISIONS_FROM, params).await?)
+    }
+
+    /// Key decisions with log_index >= `from`, and the oldest one's arrival.
+    pub async fn key_decision_lag(&self, from: u64) -> Result<DecisionLag, StoreError> {
+        let found: Vec<DecisionLag> = rows(&self.ch.query(KEY_DECISION_LAG, vec![("from", from.to_string())]).await?)?;
+        Ok(found.first().copied().unwrap_or_default())
+    }
+
+    /// One step's decision fields, whether or not it is a key decision.
+    pub async fn decision_of_step(&self, project: &str, session_id: &str, step: u64) -> Result<Option<DecisionRow>, StoreError> {
+        let params: Params =
+            vec![("project", project.to_string()), ("session", session_id.to_string()), ("step", step.to_string())];
+        Ok(rows(&self.ch.query(DECISION_OF_STEP, params).await?)?.into_iter().next())
+    }
+}
