@@ -1,0 +1,154 @@
+//! Turns text into vectors with a local ONNX sentence model.
+//!
+//! The model (all-MiniLM-L6-v2 by default: 384 dimensions, mean pooling)
+//! and onnxruntime itself are files on disk that `make setup` fetches,
+//! pinned and checked. onnxruntime is loaded at run time rather than linked,
+//! so the build needs no native part, and a missing or broken file is an
+//! [`EmbedError`] naming it instead of a panic: the rest of Flightlog then
+//! runs without search.
+
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+/// The onnxruntime release `make setup` fetches.
+pub const PINNED_RUNTIME: &str = "1.31.1";
+/// The model folder `make setup` fills.
+pub const DEFAULT_MODEL: &str = "all-minilm-l6-v2-int8";
+/// Tokens the model reads of one text; the rest is cut.
+pub const MAX_TOKENS: usize = 256;
+
+/// The files a model folder must hold.
+pub const MODEL_FILES: [&str; 5] =
+    ["model.onnx", "tokenizer.json", "config.json", "special_tokens_map.json", "tokenizer_config.json"];
+
+#[derive(Debug, thiserror::Error)]
+pub enum EmbedError {
+    #[error("cannot load onnxruntime from {path}: {reason} (run `make setup`, or set FLIGHTLOG_ORT_LIB)")]
+    Runtime { path: PathBuf, reason: String },
+    #[error("the embedding model folder {dir} lacks {file} (run `make setup`, or set FLIGHTLOG_MODEL_DIR)")]
+    MissingFile { dir: PathBuf, file: &'static str },
+    #[error("cannot read {path}: {reason}")]
+    Read { path: PathBuf, reason: String },
+    #[error("the embedding model in {dir} cannot be used: {reason}")]
+    Model { dir: PathBuf, reason: String },
+    #[error("embedding failed: {0}")]
+    Embed(String),
+}
+
+fn cache_dir() -> PathBuf {
+    let var = |name: &str| std::env::var_os(name).filter(|v| !v.is_empty());
+    var("FLIGHTLOG_CACHE").map(PathBuf::from).unwrap_or_else(|| {
+        PathBuf::from(std::env::var_os("HOME").unwrap_or_else(|| "/tmp".into())).join(".cache/flightlog")
+    })
+}
+
+/// Where `make setup` puts libonnxruntime.so.
+pub fn default_runtime_path() -> PathBuf {
+    cache_dir().join(format!("native/onnxruntime-{PINNED_RUNTIME}/libonnxruntime.so"))
+}
+
+/// Where `make setup` puts the model.
+pub fn default_model_dir() -> PathBuf {
+    cache_dir().join("native").join(DEFAULT_MODEL)
+}
+
+/// One loaded model. Embedding is CPU work: call it off the async runtime.
+pub struct Embedder {
+    model: fastembed::TextEmbedding,
+    dimension: usize,
+    model_dir: PathBuf,
+}
+
+impl std::fmt::Debug for Embedder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Embedder").field("model_dir", &self.model_dir).field("dimension", &self.dimension).finish()
+    }
+}
+
+/// onnxruntime is loaded, and its one environment built, once per process;
+/// later loads reuse the result.
+static RUNTIME: OnceLock<Result<ort::environment::Environment, String>> = OnceLock::new();
+
+fn load_runtime(path: &Path) -> Result<ort::environment::Environment, EmbedError> {
+    let loaded = RUNTIME.get_or_init(|| {
+        if !path.is_file() {
+            return Err("no such file".to_string());
+        }
+        let builder = ort::init_from(path).map_err(|e| e.to_string())?;
+        builder.with_name("flightlog").build().map_err(|e| e.to_string())
+    });
+    loaded.clone().map_err(|reason| EmbedError::Runtime { path: path.to_path_buf(), reason })
+}
+
+impl Embedder {
+    /// Loads onnxruntime from `runtime` and the model from `model_dir`.
+    /// `threads` caps onnxruntime's intra-op threads.
+    pub fn load(runtime: &Path, model_dir: &Path, threads: usize) -> Result<Self, EmbedError> {
+        // Check the folder first: it names the missing file, where ORT
+        // would only say that something failed.
+        let mut files = Vec::with_capacity(MODEL_FILES.len());
+        for file in MODEL_FILES {
+            let path = model_dir.join(file);
+            if !path.is_file() {
+                return Err(EmbedError::MissingFile { dir: model_dir.to_path_buf(), file });
+            }
+            files.push(std::fs::read(&path).map_err(|e| EmbedError::Read { path, reason: e.to_string() })?);
+        }
+        let environment = load_runtime(runtime)?;
+        let [onnx, tokenizer, config, special, tokenizer_config]: [Vec<u8>; 5] =
+            files.try_into().expect("five model files");
+        let model = fastembed::UserDefinedEmbeddingModel::new(
+            onnx,
+            fastembed::TokenizerFiles {
+                tokenizer_file: tokenizer,
+                config_file: config,
+                special_tokens_map_file: special,
+                tokenizer_config_file: tokenizer_config,
+            },
+        )
+        .with_pooling(fastembed::Pooling::Mean);
+        let options =
+            fastembed::InitOptionsUserDefined::new()
+            .with_environment(environment)
+            .with_max_length(MAX_TOKENS)
+            .with_intra_threads(threads.max(1));
+        let bad = |reason: String| EmbedError::Model { dir: model_dir.to_path_buf(), reason };
+        let mut model = fastembed::TextEmbedding::try_new_from_user_defined(model, options).map_err(|e| bad(e.to_string()))?;
+        // One probe tells the dimension and proves the model runs.
+        let probe = model.embed(["probe"], None).map_err(|e| bad(e.to_string()))?;
+        let dimension = probe.first().map(Vec::len).filter(|d| *d > 0).ok_or_else(|| bad("it returned no vector".into()))?;
+        Ok(Self { model, dimension, model_dir: model_dir.to_path_buf() })
+    }
+
+    pub fn dimension(&self) -> usize {
+        self.dimension
+    }
+
+    pub fn model_dir(&self) -> &Path {
+        &self.model_dir
+    }
+
+    /// Unit-length vectors, one per text, in order.
+    ///
+    /// Texts are run in batches of similar length: a batch is padded to its
+    /// longest text, so sorting by length first saves most of the padding.
+    pub fn embed(&mut self, texts: &[&str]) -> Result<Vec<Vec<f32>>, EmbedError> {
+        const BATCH: usize = 32;
+        let mut order: Vec<usize> = (0..texts.len()).collect();
+        order.sort_by_key(|&i| texts[i].len());
+        let mut out = vec![Vec::new(); texts.len()];
+        for chunk in order.chunks(BATCH) {
+            let batch: Vec<&str> = chunk.iter().map(|&i| texts[i]).collect();
+            let vectors = self.model.embed(&batch, Some(BATCH)).map_err(|e| EmbedError::Embed(e.to_string()))?;
+            for (&i, v) in chunk.iter().zip(vectors) {
+                out[i] = v;
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// Cosine similarity of two unit vectors.
+pub fn cosine(a: &[f32], b: &[f32]) -> f32 {
+    a.iter().zip(b).map(|(x, y)| x * y).sum()
+}
