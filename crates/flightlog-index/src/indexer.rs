@@ -1,0 +1,367 @@
+//! The background indexer: follows the steps table by log_index, embeds
+//! the key decisions it finds, and upserts them into the vector index.
+//!
+//! - Never in the way of ingestion: it only reads the store, on its own
+//!   task, and embedding runs on the blocking pool.
+//! - Never loses work: its high-water mark (the first log_index not yet
+//!   indexed) is saved only after the points are durable in the index, and point ids
+//!   are derived from (project, session, step), so work redone after a
+//!   crash replaces points instead of adding them.
+//! - Survives an index outage: a failed upsert keeps the mark where it
+//!   was and is retried with backoff; /healthz shows the error and the lag.
+//! - Rebuilds when the index was lost or the model changed.
+
+use crate::cache::{TextHash, VectorCache, text_hash};
+use crate::{IndexError, Payload, Point, SNIPPET_CHARS, VectorIndex, point_id};
+use flightlog_embed::Embedder;
+use flightlog_model::decision::{cut_chars, mix_vectors};
+use flightlog_store::{DecisionRow, Store};
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// Key decisions read and embedded per round.
+pub const BATCH: u32 = 256;
+/// Points written between two HNSW builds while catching up.
+const MAINTAIN_EVERY: u64 = 20_000;
+const IDLE_POLL: Duration = Duration::from_millis(500);
+const MAX_BACKOFF: Duration = Duration::from_secs(30);
+
+/// What the indexer is doing, for /healthz, /metrics and the UI.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct IndexerSnapshot {
+    /// starting | catching up | up to date | index unavailable
+    pub state: String,
+    pub backend: String,
+    pub model: String,
+    /// The high-water mark: every key decision with a smaller log_index is indexed.
+    pub next_log_index: u64,
+    pub steps_behind: u64,
+    pub seconds_behind: f64,
+    /// Points written since start; texts embedded; decisions whose text
+    /// was embedded before (identical texts are embedded once).
+    pub indexed: u64,
+    pub embedded: u64,
+    pub cache_hits: u64,
+    pub last_error: Option<String>,
+}
+
+#[derive(Debug, Default)]
+pub struct IndexerStatus(Mutex<IndexerSnapshot>);
+
+impl IndexerStatus {
+    pub fn snapshot(&self) -> IndexerSnapshot {
+        self.0.lock().expect("status lock").clone()
+    }
+
+    fn update(&self, f: impl FnOnce(&mut IndexerSnapshot)) {
+        f(&mut self.0.lock().expect("status lock"));
+    }
+}
+
+/// The mark and what it was made with, saved beside the index.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+struct Progress {
+    /// The first log_index not yet indexed: every key decision below it is.
+    next_log_index: u64,
+    model: String,
+    dimension: usize,
+}
+
+fn load_progress(path: &Path) -> Progress {
+    std::fs::read(path).ok().and_then(|b| serde_json::from_slice(&b).ok()).unwrap_or_default()
+}
+
+/// Written to a temporary file, fsynced and renamed: the mark on disk is
+/// always a whole one.
+fn save_progress(path: &Path, p: &Progress) -> std::io::Result<()> {
+    use std::io::Write;
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    let tmp = path.with_extension("tmp");
+    let mut f = std::fs::File::create(&tmp)?;
+    f.write_all(&serde_json::to_vec(p).expect("progress serialises"))?;
+    f.sync_all()?;
+    std::fs::rename(&tmp, path)?;
+    if let Some(dir) = path.parent() {
+        std::fs::File::open(dir)?.sync_all()?;
+    }
+    Ok(())
+}
+
+pub struct Indexer {
+    store: Store,
+    index: Arc<dyn VectorIndex>,
+    embedder: Arc<Mutex<Embedder>>,
+    model: String,
+    dimension: usize,
+    progress_path: PathBuf,
+    progress: Progress,
+    cache: VectorCache,
+    status: Arc<IndexerStatus>,
+    since_maintain: u64,
+}
+
+impl Indexer {
+    pub fn new(
+        store: Store,
+        index: Arc<dyn VectorIndex>,
+        embedder: Embedder,
+        progress_path: PathBuf,
+        status: Arc<IndexerStatus>,
+    ) -> Self {
+        let model = embedder.model_dir().display().to_string();
+        let dimension = embedder.dimension();
+        status.update(|s| {
+            s.state = "starting".into();
+            s.backend = index.describe();
+            s.model = model.clone();
+        });
+        Self {
+            store,
+            index,
+            embedder: Arc::new(Mutex::new(embedder)),
+            model,
+            dimension,
+            progress_path,
+            progress: Progress::default(),
+            cache: VectorCache::new(20_000),
+            status,
+            since_maintain: 0,
+        }
+    }
+
+    /// Creates the collection if needed and decides where to resume: at the
+    /// saved mark, or at 0 when the index is empty (lost) or was built with
+    /// another model.
+    pub async fn resume(&mut self) -> Result<u64, IndexError> {
+        self.index.prepare(self.dimension).await?;
+        let saved = load_progress(&self.progress_path);
+        let same_model = saved.model == self.model && saved.dimension == self.dimension;
+        self.progress = Progress { next_log_index: saved.next_log_index, model: self.model.clone(), dimension: self.dimension };
+        if saved.next_log_index > 0 && !same_model {
+            tracing::warn!(old = %saved.model, new = %self.model, "embedding model changed; rebuilding the index");
+            self.index.clear(self.dimension).await?;
+            self.progress.next_log_index = 0;
+        } else if saved.next_log_index > 0 && self.index.count(None).await? == 0 {
+            tracing::warn!("the vector index is empty but the mark says otherwise; rebuilding it");
+            self.progress.next_log_index = 0;
+        }
+        self.status.update(|s| s.next_log_index = self.progress.next_log_index);
+        Ok(self.progress.next_log_index)
+    }
+
+    /// Empties the index and starts again from the first step.
+    pub async fn reset(&mut self) -> Result<(), IndexError> {
+        self.index.clear(self.dimension).await?;
+        self.progress.next_log_index = 0;
+        self.save()?;
+        Ok(())
+    }
+
+    fn save(&self) -> Result<(), IndexError> {
+        save_progress(&self.progress_path, &self.progress)
+            .map_err(|e| IndexError::Failed(format!("cannot save {}: {e}", self.progress_path.display())))
+    }
+
+    /// Indexes the next batch; returns how many key decisions it covered
+    /// (0 when there was nothing new).
+    pub async fn step(&mut self) -> Result<usize, IndexError> {
+        let rows = self
+            .store
+            .key_decisions_from(self.progress.next_log_index, BATCH)
+            .await
+            .map_err(|e| IndexError::Failed(format!("reading key decisions: {e}")))?;
+        let Some(last) = rows.last().map(|r| r.log_index) else {
+            return Ok(0);
+        };
+        let points = self.embed(&rows).await?;
+        let n = points.len();
+        self.index.upsert(points).await?;
+        // Durable in the index: now the mark may move past them.
+        self.progress.next_log_index = last + 1;
+        self.save()?;
+        self.since_maintain += n as u64;
+        if self.since_maintain >= MAINTAIN_EVERY {
+            self.maintain().await?;
+        }
+        self.status.update(|s| {
+            s.next_log_index = last + 1;
+            s.indexed += n as u64;
+        });
+        Ok(rows.len())
+    }
+
+    /// Builds the index structures for what was written since the last time.
+    pub async fn maintain(&mut self) -> Result<(), IndexError> {
+        if self.since_maintain > 0 {
+            let started = Instant::now();
+            self.index.maintain().await?;
+            tracing::debug!(points = self.since_maintain, ms = started.elapsed().as_millis() as u64, "index optimised");
+            self.since_maintain = 0;
+        }
+        Ok(())
+    }
+
+    /// Vectors for these decisions: from the cache, else embedded (each
+    /// distinct text once). A failed decision's vector mixes its whole
+    /// text's and its error's (flightlog-model `decision`).
+    async fn embed(&mut self, rows: &[DecisionRow]) -> Result<Vec<Point>, IndexError> {
+        let decisions: Vec<_> = rows.iter().map(DecisionRow::decision).collect();
+        let texts: Vec<String> = decisions.iter().map(|d| d.text()).collect();
+        let errors: Vec<Option<String>> = decisions.iter().map(|d| d.error_text()).collect();
+        let wanted: Vec<&String> = texts.iter().chain(errors.iter().flatten()).collect();
+        let mut missing: Vec<(TextHash, String)> = Vec::new();
+        let mut reused = 0u64;
+        for t in &wanted {
+            let h = text_hash(t);
+            if self.cache.get(&h).is_some() {
+                reused += 1;
+            } else if !missing.iter().any(|(m, _)| *m == h) {
+                missing.push((h, (*t).clone()));
+            }
+        }
+        self.status.update(|s| s.cache_hits += reused);
+        // Vectors of this batch, kept here too: the cache may forget them.
+        let mut batch: HashMap<TextHash, Arc<Vec<f32>>> = HashMap::new();
+        if !missing.is_empty() {
+            let embedder = self.embedder.clone();
+            let inputs: Vec<String> = missing.iter().map(|(_, t)| t.clone()).collect();
+            let vectors = tokio::task::spawn_blocking(move || {
+                let refs: Vec<&str> = inputs.iter().map(String::as_str).collect();
+                embedder.lock().expect("embedder lock").embed(&refs)
+            })
+            .await
+            .map_err(|e| IndexError::Failed(e.to_string()))?
+            .map_err(|e| IndexError::Failed(e.to_string()))?;
+            self.status.update(|s| s.embedded += vectors.len() as u64);
+            for ((h, _), v) in missing.into_iter().zip(vectors) {
+                let v = Arc::new(v);
+                self.cache.put(h, v.clone());
+                batch.insert(h, v);
+            }
+        }
+        let mut vector_of = |t: &str| -> Result<Arc<Vec<f32>>, IndexError> {
+            let h = text_hash(t);
+            if let Some(v) = batch.get(&h) {
+                return Ok(v.clone());
+            }
+            self.cache.get(&h).ok_or_else(|| IndexError::Failed("a vector of this batch went missing".into()))
+        };
+        let mut points = Vec::with_capacity(rows.len());
+        for ((row, text), error) in rows.iter().zip(&texts).zip(&errors) {
+            let whole = vector_of(text)?;
+            let vector = match error {
+                Some(e) => mix_vectors(&whole, &vector_of(e)?),
+                None => whole.as_ref().clone(),
+            };
+            points.push(Point { id: point_id(&row.project, &row.session_id, row.step), vector, payload: payload(row, text) });
+        }
+        Ok(points)
+    }
+
+    /// Refreshes the lag figures from the store.
+    pub async fn measure_lag(&self) {
+        match self.store.key_decision_lag(self.progress.next_log_index).await {
+            Ok(lag) => self.status.update(|s| {
+                s.steps_behind = lag.steps_behind;
+                s.seconds_behind = if lag.steps_behind == 0 {
+                    0.0
+                } else {
+                    (flightlog_model::time::now_us() - lag.oldest_us).max(0) as f64 / 1e6
+                };
+            }),
+            Err(e) => tracing::warn!(error = %e, "cannot measure the indexer's lag"),
+        }
+    }
+
+    /// Runs until the task is dropped: catch up, then follow new steps.
+    pub async fn run(mut self) {
+        let mut backoff = Duration::from_millis(500);
+        loop {
+            match self.resume().await {
+                Ok(mark) => {
+                    tracing::info!(mark, backend = %self.index.describe(), "similar-failure indexer started");
+                    break;
+                }
+                Err(e) => {
+                    self.unavailable(&e);
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(MAX_BACKOFF);
+                }
+            }
+        }
+        let mut last_lag = Instant::now() - Duration::from_secs(10);
+        backoff = Duration::from_millis(500);
+        loop {
+            if last_lag.elapsed() >= Duration::from_secs(1) {
+                self.measure_lag().await;
+                last_lag = Instant::now();
+            }
+            match self.step().await {
+                Ok(0) => {
+                    backoff = Duration::from_millis(500);
+                    // Idle: a good moment to build the graph for what came in.
+                    if let Err(e) = self.maintain().await {
+                        self.unavailable(&e);
+                    }
+                    // Nothing at or after the mark: no lag, by definition.
+                    self.status.update(|s| {
+                        s.state = "up to date".into();
+                        s.last_error = None;
+                        s.steps_behind = 0;
+                        s.seconds_behind = 0.0;
+                    });
+                    tokio::time::sleep(IDLE_POLL).await;
+                }
+                Ok(_) => {
+                    backoff = Duration::from_millis(500);
+                    self.status.update(|s| {
+                        s.state = "catching up".into();
+                        s.last_error = None;
+                    });
+                }
+                Err(e) => {
+                    self.unavailable(&e);
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(MAX_BACKOFF);
+                }
+            }
+        }
+    }
+
+    fn unavailable(&self, e: &IndexError) {
+        tracing::warn!(error = %e, "similar-failure indexer cannot proceed; will retry");
+        self.status.update(|s| {
+            s.state = "index unavailable".into();
+            s.last_error = Some(e.to_string());
+        });
+    }
+
+    pub fn mark(&self) -> u64 {
+        self.progress.next_log_index
+    }
+
+    pub fn status(&self) -> Arc<IndexerStatus> {
+        self.status.clone()
+    }
+}
+
+/// The payload stored beside a decision's vector.
+pub fn payload(row: &DecisionRow, text: &str) -> Payload {
+    let tool = if row.chosen_tool.is_empty() { &row.tool_name } else { &row.chosen_tool };
+    Payload {
+        project: row.project.clone(),
+        session_id: row.session_id.clone(),
+        step: row.step,
+        ts_us: row.ts_us,
+        agent: row.agent_name.clone(),
+        tool: tool.clone(),
+        status: row.tool_status.clone(),
+        model: row.model_name.clone(),
+        failed: row.failed,
+        snippet: cut_chars(text, SNIPPET_CHARS).to_string(),
+    }
+}
