@@ -2,7 +2,8 @@
 //!
 //! | route | scope | what |
 //! |---|---|---|
-//! | `GET /healthz` | none | liveness, storage and writer status |
+//! | `GET /healthz` | none | liveness, storage, writer and indexer status |
+//! | `GET /metrics` | none | the same figures in Prometheus text format |
 //! | `POST /v1/steps` | ingest | JSON object, array or NDJSON; gzip; idempotent |
 //! | `GET /v1/sessions` | read | filtered, sorted, cursor-paged summaries |
 //! | `GET /v1/sessions/{id}` | read | one session's summary |
@@ -19,6 +20,7 @@
 //! | `GET /v1/integrity/verify` | admin | verify every step and checkpoint |
 //! | `GET /v1/integrity/consistency?from=M&to=N` | read | proof that checkpoint N extends M |
 //! | `POST /v1/erasures` | admin | erase personal content (GDPR), proofs intact |
+//! | `GET /v1/search/similar` | read | key decisions like a step or a text, nearest first |
 //!
 //! Every client error is a JSON body `{"error": {"code", "message",
 //! "field"?}}` with a 4xx status ([`error`]). Handlers are thin: decoding
@@ -50,6 +52,8 @@ pub struct AppState {
     pub sealed: Arc<SealCache>,
     /// Cost budgets; sessions over them are flagged.
     pub budgets: Arc<flightlog_model::budget::Budgets>,
+    /// Similar-failure search, or why it is off.
+    pub search: Arc<flightlog_index::Search>,
 }
 
 impl AppState {
@@ -90,6 +94,8 @@ impl AppState {
 
 /// The cost groups as a downloadable file (for the UI's downloads).
 pub use routes::costs::cost_file;
+/// The similar-search parameters and results (for the UI's search page).
+pub use routes::search::{HitView, SimilarParams, encode_segment, similar_request};
 
 pub fn router(state: AppState) -> Router {
     routes::router().with_state(state)

@@ -31,7 +31,7 @@ pub struct BenchArgs {
     chdb_lib: Option<PathBuf>,
 }
 
-const KEY: &str = "bench-admin-key";
+pub(crate) const KEY: &str = "bench-admin-key";
 
 pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
@@ -40,6 +40,9 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     cmd.args(["serve", "--listen", &format!("127.0.0.1:{port}"), "--data-dir"])
         .arg(dir.path())
         .env("FLIGHTLOG_BOOTSTRAP_KEY", KEY)
+        // Every bench step is a key decision; embedding them would compete
+        // for the same two cores. `bench-search` measures the indexer.
+        .env("FLIGHTLOG_NO_SEARCH", "true")
         // FLIGHTLOG_BENCH_LOG=flightlog_ingest=debug shows each group commit.
         .env("FLIGHTLOG_LOG", std::env::var("FLIGHTLOG_BENCH_LOG").unwrap_or_else(|_| "warn".into()))
         .stdout(std::process::Stdio::null())
@@ -187,11 +190,11 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn ms(d: Duration) -> f64 {
+pub(crate) fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
 }
 
-async fn wait_ready(http: &reqwest::Client, base: &str) -> anyhow::Result<()> {
+pub(crate) async fn wait_ready(http: &reqwest::Client, base: &str) -> anyhow::Result<()> {
     for _ in 0..300 {
         if let Ok(r) = http.get(format!("{base}/healthz")).send().await {
             if r.status().is_success() {
@@ -203,7 +206,7 @@ async fn wait_ready(http: &reqwest::Client, base: &str) -> anyhow::Result<()> {
     bail!("the server did not become ready in 30 s")
 }
 
-async fn post(http: &reqwest::Client, url: &str, body: Vec<u8>) -> anyhow::Result<()> {
+pub(crate) async fn post(http: &reqwest::Client, url: &str, body: Vec<u8>) -> anyhow::Result<()> {
     let resp = http.post(url).bearer_auth(KEY).header("content-type", "application/x-ndjson").body(body).send().await?;
     let status = resp.status();
     let answer: serde_json::Value = resp.json().await?;
@@ -222,7 +225,7 @@ fn split<T>(items: Vec<T>, parts: usize) -> Vec<Vec<T>> {
 }
 
 /// A realistic step of about 1 KB: reasoning, params, result, prompt, costs.
-fn step_line(session: &str, n: u64) -> String {
+pub(crate) fn step_line(session: &str, n: u64) -> String {
     let v = serde_json::json!({
         "session_id": session, "step": n,
         "timestamp": flightlog_model::time::format_timestamp(1_767_225_600_000_000 + n as i64 * 1_000_000),
@@ -264,7 +267,7 @@ fn timeline_bodies(session: &str, steps: u64) -> Vec<Vec<u8>> {
     (0..steps).collect::<Vec<_>>().chunks(1000).map(|c| batch_body(c.iter().map(|n| step_line(session, *n)))).collect()
 }
 
-fn peak_rss_kib(pid: u32) -> anyhow::Result<u64> {
+pub(crate) fn peak_rss_kib(pid: u32) -> anyhow::Result<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
     status
         .lines()

@@ -4,6 +4,7 @@
 
 mod bench;
 mod bench_costs;
+mod bench_search;
 mod client;
 mod demo;
 mod export;
@@ -11,7 +12,9 @@ mod import;
 mod integrity;
 mod keys;
 mod prices;
+mod reindex;
 mod replay;
+mod search;
 mod serve;
 mod sql;
 
@@ -42,6 +45,8 @@ enum Command {
     Bench(bench::BenchArgs),
     /// Measure cost queries over millions of steps in an embedded store.
     BenchCosts(bench_costs::BenchCostsArgs),
+    /// Measure embedding throughput, vector search latency and indexer lag.
+    BenchSearch(bench_search::BenchSearchArgs),
     /// Check that stored steps are complete and unaltered.
     Verify(integrity::VerifyArgs),
     /// Download a session's evidence bundle.
@@ -52,6 +57,8 @@ enum Command {
     Erase(integrity::EraseArgs),
     /// Serve a session's recorded completions as an OpenAI-compatible API.
     Replay(replay::ReplayArgs),
+    /// Rebuild the similar-failure index of a stopped instance from its store.
+    Reindex(reindex::ReindexArgs),
     /// Run one SQL statement on a stopped instance's data folder.
     Sql(sql::SqlArgs),
 }
@@ -75,12 +82,14 @@ fn main() -> anyhow::Result<()> {
             Command::Prices(args) => prices::run(args).await,
             Command::Bench(args) => bench::run(args).await,
             Command::BenchCosts(args) => bench_costs::run(args).await,
+            Command::BenchSearch(args) => bench_search::run(args).await,
             Command::Verify(args) => integrity::verify(args).await,
             Command::Evidence(args) => integrity::evidence(args).await,
             Command::VerifyBundle(args) => integrity::verify_bundle(args),
             Command::Sql(args) => sql::run(args),
             Command::Erase(args) => integrity::erase(args).await,
             Command::Replay(args) => replay::run(args).await,
+            Command::Reindex(args) => reindex::run(args).await,
         }
     });
     // One readable line for the person at the terminal, whatever

@@ -46,6 +46,8 @@ pub struct ServeArgs {
     /// Seconds between signed checkpoints of the log (also signed on shutdown).
     #[arg(long, env = "FLIGHTLOG_CHECKPOINT_INTERVAL", default_value_t = 60)]
     checkpoint_interval: u64,
+    #[command(flatten)]
+    search: crate::search::SearchArgs,
 }
 
 pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
@@ -71,6 +73,8 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         demo::load_into(&store, &ingestor, &limits).await?;
     }
 
+    let (search, indexer) = crate::search::start(&args.search, &args.data_dir, store.clone()).await;
+
     let listener = tokio::net::TcpListener::bind(args.listen).await?;
     let addr = listener.local_addr()?;
     tracing::info!(%addr, "flightlog listening");
@@ -86,6 +90,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
             per_session: args.session_budget,
             per_agent: args.agent_budgets.iter().cloned().collect(),
         }),
+        search,
     };
     let app = router(state.clone()).merge(flightlog_web::router(state));
     axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await?;
@@ -95,6 +100,11 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     tracing::info!("draining the ingest queue");
     writer.await?;
     periodic.abort();
+    // The indexer's mark is only ever saved after its points are durable,
+    // so stopping it anywhere loses nothing.
+    if let Some(indexer) = indexer {
+        indexer.abort();
+    }
     // Seal what the drained writer stored, so a clean stop leaves nothing
     // unsealed.
     checkpointer.seal().await?;

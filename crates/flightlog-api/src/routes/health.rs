@@ -1,8 +1,29 @@
 use crate::AppState;
 use axum::Json;
 use axum::extract::State;
+use axum::http::header;
+use axum::response::IntoResponse;
 use serde_json::{Value, json};
 use std::sync::atomic::Ordering;
+
+/// The search part of /healthz: whether it works, and the indexer's lag.
+async fn search_health(state: &AppState) -> Value {
+    match (state.search.unavailable(), state.search.index()) {
+        (None, Some(index)) => {
+            let points = match index.count(None).await {
+                Ok(n) => json!(n),
+                Err(e) => json!(e.to_string()),
+            };
+            json!({
+                "available": true,
+                "index": index.describe(),
+                "points": points,
+                "indexer": state.search.status().snapshot(),
+            })
+        }
+        (reason, _) => json!({"available": false, "reason": reason}),
+    }
+}
 
 /// Unauthenticated: says whether the process is up and how its parts are.
 pub async fn healthz(State(state): State<AppState>) -> Json<Value> {
@@ -20,5 +41,27 @@ pub async fn healthz(State(state): State<AppState>) -> Json<Value> {
             "failed_commits": stats.failed_commits.load(Ordering::Relaxed),
             "log_size": stats.next_log_index.load(Ordering::Relaxed),
         },
+        "search": search_health(&state).await,
     }))
+}
+
+/// The same figures for a Prometheus scraper (text format 0.0.4).
+pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
+    let stats = state.ingestor.stats();
+    let s = state.search.status().snapshot();
+    let available = u8::from(state.search.unavailable().is_none());
+    let mut out = String::new();
+    let mut metric = |name: &str, kind: &str, help: &str, value: String| {
+        out.push_str(&format!("# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}\n"));
+    };
+    metric("flightlog_steps_accepted_total", "counter", "Steps accepted since start.", stats.accepted.load(Ordering::Relaxed).to_string());
+    metric("flightlog_steps_duplicate_total", "counter", "Identical re-sends since start.", stats.duplicates.load(Ordering::Relaxed).to_string());
+    metric("flightlog_log_size", "gauge", "Entries in the log of accepted steps.", stats.next_log_index.load(Ordering::Relaxed).to_string());
+    metric("flightlog_search_available", "gauge", "1 when similar-failure search works.", available.to_string());
+    metric("flightlog_indexer_steps_behind", "gauge", "Key decisions not yet indexed.", s.steps_behind.to_string());
+    metric("flightlog_indexer_seconds_behind", "gauge", "Age of the oldest key decision not yet indexed.", s.seconds_behind.to_string());
+    metric("flightlog_indexer_next_log_index", "gauge", "The indexer's high-water mark: the first log index not yet indexed.", s.next_log_index.to_string());
+    metric("flightlog_indexer_points_written_total", "counter", "Points written to the vector index since start.", s.indexed.to_string());
+    metric("flightlog_indexer_embedded_total", "counter", "Texts embedded since start (cache misses).", s.embedded.to_string());
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out)
 }

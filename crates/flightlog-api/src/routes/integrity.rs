@@ -95,6 +95,13 @@ pub async fn erase(
     let done = state.store.erase(&principal.project, &req.session_id, &req.user_id).await?;
     tracing::info!(project = %principal.project, session = %req.session_id, user = %req.user_id,
                    steps = done.steps_erased, by = %principal.key_id, "personal content erased");
+    // The index holds a snippet of each key decision: drop those points too.
+    if let Some(index) = state.search.index() {
+        let ids = done.steps.iter().map(|(s, n)| flightlog_index::point_id(&principal.project, s, *n)).collect::<Vec<_>>();
+        if !ids.is_empty() {
+            index.delete(ids).await.map_err(|e| ApiError::unavailable("erased in storage, but the vector index failed; retry", e))?;
+        }
+    }
     Ok(Json(json!(done)))
 }
 

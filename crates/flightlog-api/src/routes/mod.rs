@@ -6,6 +6,7 @@ mod health;
 mod integrity;
 mod keys;
 mod reproduction;
+pub(crate) mod search;
 mod sessions;
 mod steps;
 
@@ -17,6 +18,8 @@ use axum::routing::{delete, get, post};
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/healthz", get(health::healthz))
+        .route("/metrics", get(health::metrics))
+        .route("/v1/search/similar", get(search::similar))
         // The ingest handler enforces its own, named body limit (413 with a
         // JSON error), so axum's generic one is turned off there.
         .route("/v1/steps", post(steps::ingest).layer(DefaultBodyLimit::disable()))

@@ -204,11 +204,11 @@ pub async fn steps(
     Ok(Json(StepsResponse { session_id: id, steps, next_after }))
 }
 
-fn time_param(name: &str, s: &str) -> Result<i64, ApiError> {
+pub(crate) fn time_param(name: &str, s: &str) -> Result<i64, ApiError> {
     parse_timestamp(s).map_err(|e| ApiError::bad_param(name, e.reason))
 }
 
-fn number_param<T: FromStr>(name: &str, s: Option<&str>) -> Result<Option<T>, ApiError> {
+pub(crate) fn number_param<T: FromStr>(name: &str, s: Option<&str>) -> Result<Option<T>, ApiError> {
     s.map(|s| s.parse().map_err(|_| ApiError::bad_param(name, format!("must be a non-negative number, got {s:?}"))))
         .transpose()
 }
