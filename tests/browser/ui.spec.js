@@ -58,6 +58,27 @@ const shot = (page, name) => page.screenshot({ path: `${process.env.ARTIFACTS}/$
     assert.match(await page.textContent('#integrity'), /verified/);
     await shot(page, '4-decision');
 
+    // Engineers: has this failure happened before? From the decision page...
+    await page.click('a.find-similar');
+    await page.waitForSelector('#results');
+    const similar = page.locator('#results tr.result');
+    const found = await similar.count();
+    assert.ok(found >= 1, `similar failures found: ${found}`);
+    for (let i = 0; i < found; i++) {
+      assert.match(await similar.nth(i).textContent(), /failed|error|timeout/i);
+    }
+    await shot(page, '6-similar');
+    // ...and by free text, each result linking to its step.
+    await page.goto(`${base}/search`);
+    await page.fill('input[name=q]', 'the credit bureau did not answer in time');
+    await page.click('#search-form input[type=submit]');
+    await page.waitForSelector('#results');
+    const first = similar.first().locator('a');
+    assert.match(await first.getAttribute('href'), /^\/sessions\/.+\/steps\/\d+$/);
+    await first.click();
+    await page.waitForSelector('#integrity');
+    await shot(page, '7-similar-text');
+
     // Finance: the cost dashboard draws cost per day stacked by model.
     await page.click('text=Costs');
     await page.waitForSelector('#cost-chart');

@@ -56,6 +56,9 @@ impl Server {
             .arg(data_dir)
             .args(args)
             .env("FLIGHTLOG_LOG", "warn")
+            // Similar-failure search loads a model and runs an indexer:
+            // only the tests about it turn it on (FLIGHTLOG_NO_SEARCH=false).
+            .env("FLIGHTLOG_NO_SEARCH", "true")
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit());
         for (k, v) in env {
@@ -129,6 +132,40 @@ impl Server {
         let resp = self.http.request(method, format!("{}{path}", self.base)).bearer_auth(key).json(&body).send().await.expect("request");
         let status = resp.status();
         (status, resp.json().await.unwrap_or(Value::Null))
+    }
+
+    /// GET /healthz.
+    pub async fn health(&self) -> Value {
+        let resp = self.http.get(format!("{}/healthz", self.base)).send().await.expect("GET /healthz");
+        resp.json().await.expect("healthz JSON")
+    }
+
+    /// Waits until the similar-failure index holds `points` points and the
+    /// indexer has nothing left to do; returns /healthz's search part.
+    pub async fn wait_indexed(&self, points: u64, within: Duration) -> Value {
+        let deadline = Instant::now() + within;
+        loop {
+            let h = self.health().await;
+            let s = &h["search"];
+            if s["points"].as_u64() == Some(points) && s["indexer"]["state"] == "up to date" {
+                return s.clone();
+            }
+            assert!(Instant::now() < deadline, "index not at {points} points within {within:?}: {s}");
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    /// Waits until the indexer has indexed every key decision stored.
+    pub async fn wait_caught_up(&self, within: Duration) -> Value {
+        let deadline = Instant::now() + within;
+        loop {
+            let s = self.health().await["search"].clone();
+            if s["indexer"]["state"] == "up to date" && s["indexer"]["steps_behind"] == 0 {
+                return s;
+            }
+            assert!(Instant::now() < deadline, "indexer not caught up within {within:?}: {s}");
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
     }
 
     /// A web page as a reader signed in with `key` sees it.

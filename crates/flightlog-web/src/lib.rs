@@ -8,12 +8,14 @@
 //! Pages so far: sign-in; the sessions list (filters, sorting, cursor
 //! pages); a session's timeline (paged, jump to the first failure); and the
 //! decision ("why") page of one step, with its integrity status and
-//! evidence bundle.
+//! evidence bundle; the cost dashboard; and the similar-failure search,
+//! reached from any key decision's "find similar".
 
 mod cookie;
 mod costs;
 mod decision;
 mod login;
+mod search;
 mod sessions;
 mod show;
 mod timeline;
@@ -28,6 +30,7 @@ pub fn router(state: AppState) -> Router {
         .route("/sessions", get(sessions::list))
         .route("/costs", get(costs::page))
         .route("/costs/download", get(costs::download))
+        .route("/search", get(search::page))
         .route("/sessions/{id}", get(timeline::page))
         .route("/login", get(login::form).post(login::sign_in))
         .route("/logout", post(login::sign_out))

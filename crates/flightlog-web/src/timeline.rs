@@ -29,6 +29,8 @@ pub struct StepView {
     failed: bool,
     tokens: String,
     model: String,
+    /// Whether "find similar" applies: a key decision (flightlog-model decision).
+    similar: bool,
 }
 
 #[derive(Template)]
@@ -85,6 +87,12 @@ pub async fn page(
 
 fn view(v: Value, step: u64, failed: bool) -> StepView {
     let chosen = text(&v["agent_thoughts"]["chosen_tool"]);
+    let decision = flightlog_model::decision::Decision {
+        reasoning: text(&v["agent_thoughts"]["reasoning"]),
+        chosen_tool: chosen.clone(),
+        failed,
+        ..Default::default()
+    };
     let (t, m, c) = (&v["tool_execution"], &v["model"], &v["cost"]);
     StepView {
         step,
@@ -117,5 +125,6 @@ fn view(v: Value, step: u64, failed: bool) -> StepView {
             .chain(m["seed"].as_i64().map(|x| format!("seed {x}")))
             .collect::<Vec<_>>()
             .join(", "),
+        similar: decision.is_key(),
     }
 }
