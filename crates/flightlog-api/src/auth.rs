@@ -158,7 +158,7 @@ impl KeyRing {
         let key = presented_key(headers).ok_or_else(|| {
             ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", "missing API key: send `Authorization: Bearer <key>`")
         })?;
-        self.check(key, scope)
+        self.check(&key, scope)
     }
 
     /// Checks a key, however it was presented (header, or the UI's cookie).
@@ -183,14 +183,26 @@ impl KeyRing {
     }
 }
 
-/// `Authorization: Bearer <key>`, or `x-api-key: <key>` (what several agent
-/// SDKs send).
-fn presented_key(headers: &HeaderMap) -> Option<&str> {
+/// `Authorization: Bearer <key>`, `x-api-key: <key>` (what several agent
+/// SDKs send), or `Authorization: Basic` with the key as the password (what
+/// the Langfuse SDK sends: public key as user, secret key as password).
+fn presented_key(headers: &HeaderMap) -> Option<String> {
     if let Some(value) = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()) {
-        let (scheme, key) = value.split_once(' ')?;
-        return scheme.eq_ignore_ascii_case("bearer").then(|| key.trim()).filter(|k| !k.is_empty());
+        let (scheme, credentials) = value.trim().split_once(' ')?;
+        let credentials = credentials.trim();
+        if scheme.eq_ignore_ascii_case("bearer") {
+            return Some(credentials.to_string()).filter(|k| !k.is_empty());
+        }
+        if scheme.eq_ignore_ascii_case("basic") {
+            use base64::Engine;
+            let decoded = base64::engine::general_purpose::STANDARD.decode(credentials).ok()?;
+            let pair = String::from_utf8(decoded).ok()?;
+            let (_user, password) = pair.split_once(':')?;
+            return Some(password.to_string()).filter(|k| !k.is_empty());
+        }
+        return None;
     }
-    headers.get("x-api-key").and_then(|v| v.to_str().ok()).map(str::trim).filter(|k| !k.is_empty())
+    headers.get("x-api-key").and_then(|v| v.to_str().ok()).map(str::trim).filter(|k| !k.is_empty()).map(str::to_string)
 }
 
 #[cfg(test)]
@@ -216,15 +228,18 @@ mod tests {
     }
 
     #[test]
-    fn bearer_and_x_api_key_headers_are_read() {
-        let mut h = HeaderMap::new();
-        h.insert(header::AUTHORIZATION, "Bearer  abc ".parse().unwrap());
-        assert_eq!(presented_key(&h), Some("abc"));
-        let mut h = HeaderMap::new();
-        h.insert("x-api-key", "xyz".parse().unwrap());
-        assert_eq!(presented_key(&h), Some("xyz"));
-        let mut h = HeaderMap::new();
-        h.insert(header::AUTHORIZATION, "Basic abc".parse().unwrap());
-        assert_eq!(presented_key(&h), None);
+    fn bearer_x_api_key_and_basic_headers_are_read() {
+        let key = |name: &str, value: &str| {
+            let mut h = HeaderMap::new();
+            h.insert(axum::http::HeaderName::from_bytes(name.as_bytes()).unwrap(), value.parse().unwrap());
+            presented_key(&h)
+        };
+        assert_eq!(key("authorization", "Bearer  abc ").as_deref(), Some("abc"));
+        assert_eq!(key("x-api-key", "xyz").as_deref(), Some("xyz"));
+        // base64("pk-lf-1:fl_secret") : the password is the key.
+        assert_eq!(key("authorization", "Basic cGstbGYtMTpmbF9zZWNyZXQ=").as_deref(), Some("fl_secret"));
+        assert_eq!(key("authorization", "Basic not-base64!").as_deref(), None);
+        assert_eq!(key("authorization", "Basic dXNlcg==").as_deref(), None, "no password");
+        assert_eq!(key("authorization", "Digest abc").as_deref(), None);
     }
 }

@@ -5,6 +5,7 @@
 //! | `GET /healthz` | none | liveness, storage, writer and indexer status |
 //! | `GET /metrics` | none | the same figures in Prometheus text format |
 //! | `POST /v1/steps` | ingest | JSON object, array or NDJSON; gzip; idempotent |
+//! | `POST /v1/traces`, `POST /api/public/otel/v1/traces` | ingest | OTLP/HTTP spans (protobuf or JSON, gzip) → steps |
 //! | `GET /v1/sessions` | read | filtered, sorted, cursor-paged summaries |
 //! | `GET /v1/sessions/{id}` | read | one session's summary |
 //! | `GET /v1/sessions/{id}/steps` | read | the timeline, keyset-paged by step |

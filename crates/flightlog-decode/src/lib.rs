@@ -5,10 +5,13 @@
 //!   only; the other records go on.
 //! - [`csv_steps`]: the flat CSV form of steps (import and export), turned
 //!   into the same nested JSON that the API accepts.
+//! - [`otlp`]: OTLP/HTTP trace exports (protobuf or JSON) → one step record
+//!   per GenAI span.
 //!
 //! Validation of each record is the model's job (`flightlog-model`).
 
 pub mod body;
 pub mod csv_steps;
+pub mod otlp;
 
 pub use body::{BodyError, Record, decode_body};

@@ -5,6 +5,7 @@ pub(crate) mod exports;
 mod health;
 mod integrity;
 mod keys;
+mod otlp;
 mod reproduction;
 pub(crate) mod search;
 mod sessions;
@@ -23,6 +24,8 @@ pub fn router() -> Router<AppState> {
         // The ingest handler enforces its own, named body limit (413 with a
         // JSON error), so axum's generic one is turned off there.
         .route("/v1/steps", post(steps::ingest).layer(DefaultBodyLimit::disable()))
+        .route("/v1/traces", post(otlp::traces).layer(DefaultBodyLimit::disable()))
+        .route("/api/public/otel/v1/traces", post(otlp::traces).layer(DefaultBodyLimit::disable()))
         .route("/v1/sessions", get(sessions::list))
         .route("/v1/sessions/{id}", get(sessions::summary))
         .route("/v1/sessions/{id}/steps", get(sessions::steps))

@@ -103,7 +103,7 @@ fn status_of(r: &IngestResponse) -> StatusCode {
 /// Reads the body up to `limit` bytes. Past the limit it keeps reading and
 /// discarding (up to a cap) before answering 413: a client still sending
 /// would otherwise see a reset connection instead of the named limit.
-async fn read_limited(mut body: Body, limit: usize) -> Result<Bytes, ApiError> {
+pub(crate) async fn read_limited(mut body: Body, limit: usize) -> Result<Bytes, ApiError> {
     const DISCARD_CAP: usize = 256 << 20;
     let mut buf = Vec::new();
     let mut seen = 0usize;
@@ -168,7 +168,7 @@ fn identify(v: &serde_json::Value) -> (Option<String>, Option<u64>) {
     (session, v.get("step").and_then(|s| s.as_u64()))
 }
 
-fn body_error(e: BodyError) -> ApiError {
+pub(crate) fn body_error(e: BodyError) -> ApiError {
     if e.is_too_large() {
         ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "too_large", e.to_string())
     } else {

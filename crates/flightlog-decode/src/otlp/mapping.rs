@@ -1,0 +1,422 @@
+//! How a span becomes a step: the GenAI semantic conventions (`gen_ai.*`),
+//! OpenInference (`llm.*`, `openinference.span.kind`, `input.value`...) and
+//! the Langfuse SDK's attributes (`langfuse.observation.*`). The README's
+//! "OpenTelemetry" section has the table.
+//!
+//! Deterministic, so that re-sending spans is idempotent: the same span
+//! always gives the same step, with the same number. Steps are numbered by
+//! start time (microseconds × 1,000 plus three digits from the span id, so
+//! that spans starting in the same microsecond still differ), which orders
+//! a session's steps by start time whichever export batch brought them.
+//! Spans with no GenAI attributes are skipped (not stored): HTTP, database
+//! and framework plumbing would bury the agent's decisions.
+
+use super::attributes::Attributes;
+use super::ExportTraceServiceRequest;
+use flightlog_model::time::format_timestamp;
+use opentelemetry_proto::tonic::trace::v1::{Span, status::StatusCode};
+use serde_json::{Map, Value, json};
+
+/// What became of one span.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SpanOutcome {
+    /// A step record in the API's format, to validate and store.
+    Step(Value),
+    /// Not a GenAI span.
+    Skipped,
+    /// Unusable; the reason names the field.
+    Rejected(String),
+}
+
+#[derive(Debug, Clone)]
+pub struct MappedSpan {
+    /// `trace_id/span_id` in hex, for messages.
+    pub reference: String,
+    pub outcome: SpanOutcome,
+}
+
+/// Every span of an export request, in order.
+pub fn map_request(req: &ExportTraceServiceRequest) -> Vec<MappedSpan> {
+    let mut out = Vec::new();
+    for rs in &req.resource_spans {
+        let resource = Attributes::from_otlp(rs.resource.as_ref().map_or(&[][..], |r| &r.attributes));
+        for ss in &rs.scope_spans {
+            let scope = ss.scope.as_ref().map(|s| s.name.as_str()).unwrap_or("");
+            for span in &ss.spans {
+                out.push(MappedSpan {
+                    reference: format!("{}/{}", hex::encode(&span.trace_id), hex::encode(&span.span_id)),
+                    outcome: map_span(&resource, scope, span),
+                });
+            }
+        }
+    }
+    out
+}
+
+/// Whether a span speaks one of the GenAI conventions.
+pub fn is_genai(a: &Attributes) -> bool {
+    a.has_prefix("gen_ai.") || a.has_prefix("llm.") || a.get("openinference.span.kind").is_some() || a.has_prefix("langfuse.")
+}
+
+/// The step number of a span starting at `start_us` (see the module comment).
+pub fn step_number(start_us: u64, span_id: &[u8]) -> u64 {
+    let tie = span_id.iter().fold(0u64, |acc, b| (acc * 256 + *b as u64) % 1000);
+    start_us * 1000 + tie
+}
+
+pub fn map_span(resource: &Attributes, scope: &str, span: &Span) -> SpanOutcome {
+    let a = Attributes::from_otlp(&span.attributes);
+    if !is_genai(&a) {
+        return SpanOutcome::Skipped;
+    }
+    if span.trace_id.len() != 16 || span.trace_id.iter().all(|b| *b == 0) {
+        return SpanOutcome::Rejected("traceId must be 16 bytes, not all zero".into());
+    }
+    if span.span_id.len() != 8 || span.span_id.iter().all(|b| *b == 0) {
+        return SpanOutcome::Rejected("spanId must be 8 bytes, not all zero".into());
+    }
+    if span.start_time_unix_nano == 0 {
+        return SpanOutcome::Rejected("startTimeUnixNano is required".into());
+    }
+    let start_us = span.start_time_unix_nano / 1000;
+    if start_us > i64::MAX as u64 / 1000 {
+        return SpanOutcome::Rejected(format!("startTimeUnixNano {} is out of range", span.start_time_unix_nano));
+    }
+    let session = a
+        .str(&["gen_ai.conversation.id", "session.id", "langfuse.session.id"])
+        .unwrap_or_else(|| hex::encode(&span.trace_id));
+
+    let mut step = Map::new();
+    step.insert("session_id".into(), json!(session));
+    step.insert("step".into(), json!(step_number(start_us, &span.span_id)));
+    step.insert("timestamp".into(), json!(format_timestamp(start_us as i64)));
+    insert_some(&mut step, "agent", agent(&a, resource));
+    insert_some(&mut step, "agent_thoughts", thoughts(&a));
+    step.insert("tool_execution".into(), execution(&a, span));
+    insert_some(&mut step, "model", model(&a));
+    insert_some(&mut step, "prompt", prompt(&a));
+    insert_some(&mut step, "cost", cost(&a));
+    // gen_ai.user: what OpenLLMetry records of the OpenAI `user` argument.
+    if let Some(user) = a.str(&["user.id", "enduser.id", "langfuse.user.id", "gen_ai.user"]) {
+        step.insert("user_id".into(), json!(user));
+    }
+    if let Some(Value::Array(tags)) = a.json(&["langfuse.trace.tags", "tag.tags"]) {
+        let tags: Vec<Value> = tags.into_iter().filter(Value::is_string).collect();
+        if !tags.is_empty() {
+            step.insert("tags".into(), Value::Array(tags));
+        }
+    }
+    // The span as received, beside the mapped fields: nothing is lost.
+    step.insert(
+        "otel".into(),
+        json!({
+            "trace_id": hex::encode(&span.trace_id),
+            "span_id": hex::encode(&span.span_id),
+            "parent_span_id": hex::encode(&span.parent_span_id),
+            "name": span.name,
+            "kind": span.kind,
+            "scope": scope,
+            "start_time_unix_nano": span.start_time_unix_nano.to_string(),
+            "end_time_unix_nano": span.end_time_unix_nano.to_string(),
+            "attributes": a.to_object(),
+            "resource": resource.to_object(),
+        }),
+    );
+    SpanOutcome::Step(Value::Object(step))
+}
+
+fn insert_some(step: &mut Map<String, Value>, key: &str, value: Option<Value>) {
+    if let Some(v) = value {
+        step.insert(key.into(), v);
+    }
+}
+
+/// A JSON object of the present fields, or None when none is.
+fn object(fields: Vec<(&str, Option<Value>)>) -> Option<Value> {
+    let map: Map<String, Value> = fields.into_iter().filter_map(|(k, v)| Some((k.to_string(), v?))).collect();
+    (!map.is_empty()).then_some(Value::Object(map))
+}
+
+fn agent(a: &Attributes, resource: &Attributes) -> Option<Value> {
+    let name = a.str(&["gen_ai.agent.name", "agent.name"]).or_else(|| resource.str(&["service.name"]));
+    let version = a.str(&["gen_ai.agent.version"]).or_else(|| resource.str(&["service.version"]));
+    object(vec![("name", name.map(Value::from)), ("version", version.map(Value::from))])
+}
+
+/// Invocation parameters as one JSON object (OpenInference, Langfuse).
+fn parameters(a: &Attributes) -> Map<String, Value> {
+    match a.json(&["llm.invocation_parameters", "langfuse.observation.model.parameters"]) {
+        Some(Value::Object(m)) => m,
+        _ => Map::new(),
+    }
+}
+
+fn number(v: Option<&Value>) -> Option<f64> {
+    match v? {
+        Value::Number(n) => n.as_f64(),
+        Value::String(s) => s.trim().parse().ok(),
+        _ => None,
+    }
+}
+
+fn model(a: &Attributes) -> Option<Value> {
+    let p = parameters(a);
+    let f = |keys: &[&str], param: &[&str]| a.f64(keys).or_else(|| param.iter().find_map(|k| number(p.get(*k))));
+    object(vec![
+        (
+            "provider",
+            a.str(&["gen_ai.provider.name", "gen_ai.system", "llm.provider", "llm.system"]).map(Value::from),
+        ),
+        (
+            "name",
+            a.str(&["gen_ai.response.model", "gen_ai.request.model", "llm.model_name", "langfuse.observation.model.name"])
+                .map(Value::from),
+        ),
+        ("temperature", f(&["gen_ai.request.temperature"], &["temperature"]).map(Value::from)),
+        ("top_p", f(&["gen_ai.request.top_p"], &["top_p"]).map(Value::from)),
+        ("seed", f(&["gen_ai.request.seed"], &["seed"]).map(|v| json!(v as i64))),
+        (
+            "max_tokens",
+            f(&["gen_ai.request.max_tokens"], &["max_tokens", "max_completion_tokens", "max_output_tokens"])
+                .filter(|v| *v >= 0.0)
+                .map(|v| json!(v as u64)),
+        ),
+    ])
+}
+
+/// Token counts. OTel's and OpenInference's input counts include cached
+/// tokens, as Flightlog's do; Langfuse's `input` does not, so its cached
+/// counts are added back.
+fn cost(a: &Attributes) -> Option<Value> {
+    let usage = match a.json(&["langfuse.observation.usage_details"]) {
+        Some(Value::Object(m)) => m,
+        _ => Map::new(),
+    };
+    let lf = |keys: &[&str]| keys.iter().find_map(|k| number(usage.get(*k))).map(|v| v as u64);
+    let lf_cache_read = lf(&["input_cached_tokens", "cache_read_input_tokens", "input_cache_read"]);
+    let lf_cache_write = lf(&["cache_creation_input_tokens", "input_cache_creation"]);
+    let input = a
+        .u64(&["gen_ai.usage.input_tokens", "gen_ai.usage.prompt_tokens", "llm.token_count.prompt"])
+        .or_else(|| lf(&["input", "prompt_tokens"]).map(|i| i + lf_cache_read.unwrap_or(0) + lf_cache_write.unwrap_or(0)));
+    let output = a
+        .u64(&["gen_ai.usage.output_tokens", "gen_ai.usage.completion_tokens", "llm.token_count.completion"])
+        .or_else(|| lf(&["output", "completion_tokens"]));
+    let cache_read = a
+        .u64(&["gen_ai.usage.cache_read.input_tokens", "gen_ai.usage.cache_read_input_tokens", "llm.token_count.prompt_details.cache_read"])
+        .or(lf_cache_read);
+    let cache_write = a
+        .u64(&[
+            "gen_ai.usage.cache_creation.input_tokens",
+            "gen_ai.usage.cache_creation_input_tokens",
+            "llm.token_count.prompt_details.cache_write",
+        ])
+        .or(lf_cache_write);
+    let reasoning = a
+        .u64(&[
+            "gen_ai.usage.reasoning.output_tokens",
+            "llm.token_count.completion_details.reasoning",
+            // OpenLLMetry's name for it.
+            "gen_ai.usage.reasoning_tokens",
+        ])
+        .or_else(|| lf(&["output_reasoning_tokens", "reasoning_tokens"]));
+    let estimated = match a.json(&["langfuse.observation.cost_details"]) {
+        Some(Value::Object(m)) => number(m.get("total")),
+        _ => None,
+    }
+    .or_else(|| a.f64(&["llm.cost.total", "gen_ai.usage.cost"]));
+    object(vec![
+        ("input_tokens", input.map(Value::from)),
+        ("output_tokens", output.map(Value::from)),
+        ("cache_read_tokens", cache_read.map(Value::from)),
+        ("cache_write_tokens", cache_write.map(Value::from)),
+        ("reasoning_tokens", reasoning.map(Value::from)),
+        ("estimated_cost", estimated.map(Value::from)),
+    ])
+}
+
+/// GenAI messages (`gen_ai.input.messages` / `output.messages`): arrays of
+/// `{role, parts: [{type, content | name, arguments}]}`.
+fn genai_messages(a: &Attributes, key: &str) -> Option<Vec<Value>> {
+    match a.json(&[key])? {
+        Value::Array(m) => Some(m),
+        _ => None,
+    }
+}
+
+fn parts(message: &Value) -> impl Iterator<Item = &Value> {
+    message["parts"].as_array().into_iter().flatten()
+}
+
+/// Text of the parts of `kind` in these messages, joined.
+fn parts_text(messages: &[Value], kind: &str) -> Option<String> {
+    let text: Vec<String> = messages
+        .iter()
+        .flat_map(parts)
+        .filter(|p| p["type"] == kind)
+        .filter_map(|p| match &p["content"] {
+            Value::String(s) => Some(s.clone()),
+            Value::Null => None,
+            other => Some(other.to_string()),
+        })
+        .collect();
+    (!text.is_empty()).then(|| text.join("\n"))
+}
+
+/// The first tool call the model made: (name, arguments).
+fn first_tool_call(a: &Attributes) -> Option<(String, Option<Value>)> {
+    if let Some(messages) = genai_messages(a, "gen_ai.output.messages") {
+        if let Some(call) = messages.iter().flat_map(parts).find(|p| p["type"] == "tool_call") {
+            let name = call["name"].as_str().filter(|s| !s.is_empty())?;
+            return Some((name.to_string(), call.get("arguments").cloned()));
+        }
+    }
+    for m in a.indexed("llm.output_messages") {
+        let name = m.get("message.tool_calls.0.tool_call.function.name").and_then(Value::as_str);
+        if let Some(name) = name.filter(|s| !s.is_empty()) {
+            let args = m.get("message.tool_calls.0.tool_call.function.arguments").map(|v| match v {
+                Value::String(s) => serde_json::from_str(s).unwrap_or_else(|_| v.clone()),
+                other => other.clone(),
+            });
+            return Some((name.to_string(), args));
+        }
+    }
+    None
+}
+
+/// Names of the tools offered to the model.
+fn considered_tools(a: &Attributes) -> Vec<String> {
+    let name_of = |t: &Value| {
+        t["name"].as_str().or_else(|| t["function"]["name"].as_str()).filter(|s| !s.is_empty()).map(str::to_string)
+    };
+    if let Some(Value::Array(defs)) = a.json(&["gen_ai.tool.definitions"]) {
+        return defs.iter().filter_map(name_of).collect();
+    }
+    a.indexed("llm.tools")
+        .iter()
+        .filter_map(|t| t.get("tool.json_schema"))
+        .filter_map(|s| match s {
+            Value::String(s) => serde_json::from_str::<Value>(s).ok(),
+            other => Some(other.clone()),
+        })
+        .filter_map(|t| name_of(&t))
+        .collect()
+}
+
+fn thoughts(a: &Attributes) -> Option<Value> {
+    let output = genai_messages(a, "gen_ai.output.messages").unwrap_or_default();
+    let reasoning = parts_text(&output, "reasoning").or_else(|| {
+        let texts: Vec<String> = a
+            .indexed("llm.output_messages")
+            .iter()
+            .flat_map(|m| {
+                m.iter()
+                    .filter(|(k, v)| k.starts_with("message.contents.") && k.ends_with(".message_content.type") && *v == "reasoning")
+                    .filter_map(|(k, _)| {
+                        let text_key = k.replace(".message_content.type", ".message_content.text");
+                        m.get(&text_key).and_then(Value::as_str).map(str::to_string)
+                    })
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        (!texts.is_empty()).then(|| texts.join("\n"))
+    });
+    let chosen = first_tool_call(a).map(|(name, _)| name);
+    let considered = considered_tools(a);
+    object(vec![
+        ("reasoning", reasoning.map(Value::from)),
+        ("chosen_tool", chosen.map(Value::from)),
+        ("considered_tools", (!considered.is_empty()).then(|| json!(considered))),
+    ])
+}
+
+/// The tool run of a tool span, and the status and error of any span.
+fn execution(a: &Attributes, span: &Span) -> Value {
+    let op = a.str(&["gen_ai.operation.name"]).unwrap_or_default();
+    let kind = a.str(&["openinference.span.kind"]).unwrap_or_default().to_ascii_uppercase();
+    let lf_type = a.str(&["langfuse.observation.type"]).unwrap_or_default();
+    let is_tool = op == "execute_tool" || kind == "TOOL" || lf_type == "tool";
+    let (name, params, result) = if is_tool {
+        (
+            a.str(&["gen_ai.tool.name", "tool.name"]).unwrap_or_else(|| span.name.clone()),
+            a.json(&["gen_ai.tool.call.arguments", "tool.parameters", "input.value", "langfuse.observation.input"]),
+            a.json(&["gen_ai.tool.call.result", "output.value", "langfuse.observation.output"]),
+        )
+    } else {
+        (String::new(), None, None)
+    };
+    let failed_by_status = span.status.as_ref().is_some_and(|s| s.code == StatusCode::Error as i32);
+    let failed_by_level = a.str(&["langfuse.observation.level"]).is_some_and(|l| l.eq_ignore_ascii_case("ERROR"));
+    let error = if failed_by_status || failed_by_level { Some(error_text(a, span)) } else { None };
+    let duration_ms = span.end_time_unix_nano.checked_sub(span.start_time_unix_nano).map(|ns| ns / 1_000_000);
+    let mut out = Map::new();
+    if !name.is_empty() {
+        out.insert("name".into(), json!(name));
+    }
+    if let Some(p) = params {
+        out.insert("params".into(), p);
+    }
+    if let Some(r) = result {
+        out.insert("result".into(), r);
+    }
+    out.insert("status".into(), json!(if error.is_some() { "error" } else { "ok" }));
+    if let Some(e) = error {
+        out.insert("error".into(), json!(e));
+    }
+    if let Some(d) = duration_ms.filter(|_| span.end_time_unix_nano > 0) {
+        out.insert("duration_ms".into(), json!(d));
+    }
+    Value::Object(out)
+}
+
+/// Why a span failed: the status message, else its exception event, else
+/// `error.type`, else a plain "error".
+fn error_text(a: &Attributes, span: &Span) -> String {
+    if let Some(m) = span.status.as_ref().map(|s| s.message.trim()).filter(|m| !m.is_empty()) {
+        return m.to_string();
+    }
+    for event in span.events.iter().filter(|e| e.name == "exception") {
+        let ea = Attributes::from_otlp(&event.attributes);
+        let text = [ea.str(&["exception.type"]), ea.str(&["exception.message"])].into_iter().flatten().collect::<Vec<_>>();
+        if !text.is_empty() {
+            return text.join(": ");
+        }
+    }
+    a.str(&["langfuse.observation.status_message", "error.type"]).unwrap_or_else(|| "error".into())
+}
+
+fn prompt(a: &Attributes) -> Option<Value> {
+    let system = a.json(&["gen_ai.system_instructions"]).map(|v| match v {
+        Value::Array(parts) => parts.iter().filter_map(|p| p["content"].as_str()).collect::<Vec<_>>().join("\n"),
+        Value::String(s) => s,
+        other => other.to_string(),
+    });
+    let oi_in: Vec<Value> = a
+        .indexed("llm.input_messages")
+        .into_iter()
+        .map(|m| json!({"role": m.get("message.role").cloned().unwrap_or(Value::Null), "content": m.get("message.content").cloned().unwrap_or(Value::Null)}))
+        .collect();
+    let messages = genai_messages(a, "gen_ai.input.messages")
+        .map(Value::Array)
+        .or_else(|| (!oi_in.is_empty()).then_some(Value::Array(oi_in)))
+        .or_else(|| a.json(&["input.value", "langfuse.observation.input"]));
+    let output = genai_messages(a, "gen_ai.output.messages").unwrap_or_default();
+    let oi_out: Vec<String> = a
+        .indexed("llm.output_messages")
+        .iter()
+        .filter_map(|m| m.get("message.content").and_then(Value::as_str).map(str::to_string))
+        .collect();
+    let completion = parts_text(&output, "text")
+        .or_else(|| (!oi_out.is_empty()).then(|| oi_out.join("\n")))
+        .or_else(|| a.str(&["output.value", "langfuse.observation.output"]));
+    let is_tool = a.str(&["gen_ai.operation.name"]).as_deref() == Some("execute_tool")
+        || a.str(&["openinference.span.kind"]).is_some_and(|k| k.eq_ignore_ascii_case("TOOL"));
+    if is_tool {
+        // A tool's input and output are its params and result, not a prompt.
+        return None;
+    }
+    object(vec![
+        ("system", system.map(Value::from)),
+        ("messages", messages),
+        ("completion", completion.map(Value::from)),
+    ])
+}

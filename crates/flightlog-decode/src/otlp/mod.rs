@@ -1,0 +1,107 @@
+//! OTLP/HTTP traces: a body (protobuf or the OTLP JSON mapping, possibly
+//! gzip-compressed) → spans → step records, and the answer to send back.
+//!
+//! The types are the maintained ones from `opentelemetry-proto` (prost
+//! messages generated from the official protos; their serde form is the
+//! OTLP JSON mapping: hex ids, lowerCamelCase, 64-bit integers as strings).
+//! How a span becomes a step is [`mapping`].
+
+pub mod attributes;
+pub mod mapping;
+
+pub use mapping::{SpanOutcome, map_request};
+pub use opentelemetry_proto::tonic::collector::trace::v1::{
+    ExportTracePartialSuccess, ExportTraceServiceRequest, ExportTraceServiceResponse,
+};
+
+use prost::Message;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Encoding {
+    Protobuf,
+    Json,
+}
+
+impl Encoding {
+    /// The encoding a Content-Type names, if it is one OTLP/HTTP uses.
+    pub fn from_content_type(content_type: &str) -> Option<Self> {
+        let mime = content_type.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+        match mime.as_str() {
+            "application/x-protobuf" | "application/protobuf" => Some(Self::Protobuf),
+            "application/json" => Some(Self::Json),
+            _ => None,
+        }
+    }
+
+    pub fn content_type(self) -> &'static str {
+        match self {
+            Self::Protobuf => "application/x-protobuf",
+            Self::Json => "application/json",
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum OtlpError {
+    #[error("malformed protobuf ExportTraceServiceRequest: {0}")]
+    Protobuf(String),
+    #[error("malformed OTLP JSON ExportTraceServiceRequest: {0}")]
+    Json(String),
+}
+
+/// Parses an (already decompressed) export request.
+pub fn decode_request(body: &[u8], encoding: Encoding) -> Result<ExportTraceServiceRequest, OtlpError> {
+    match encoding {
+        Encoding::Protobuf => ExportTraceServiceRequest::decode(body).map_err(|e| OtlpError::Protobuf(e.to_string())),
+        Encoding::Json => serde_json::from_slice(body).map_err(|e| OtlpError::Json(e.to_string())),
+    }
+}
+
+/// The answer to an export: empty when every span was taken, else a
+/// partial success with the count and why.
+pub fn encode_response(encoding: Encoding, rejected: i64, message: String) -> Vec<u8> {
+    let response = ExportTraceServiceResponse {
+        partial_success: (rejected > 0 || !message.is_empty())
+            .then_some(ExportTracePartialSuccess { rejected_spans: rejected, error_message: message }),
+    };
+    match encoding {
+        Encoding::Protobuf => response.encode_to_vec(),
+        // The serde form writes `"partialSuccess": null`; OTLP JSON omits
+        // an unset message.
+        Encoding::Json if response.partial_success.is_none() => b"{}".to_vec(),
+        Encoding::Json => serde_json::to_vec(&response).expect("a response serialises"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn content_types_select_the_encoding() {
+        assert_eq!(Encoding::from_content_type("application/x-protobuf"), Some(Encoding::Protobuf));
+        assert_eq!(Encoding::from_content_type("application/json; charset=utf-8"), Some(Encoding::Json));
+        assert_eq!(Encoding::from_content_type("text/plain"), None);
+    }
+
+    #[test]
+    fn malformed_bodies_are_errors_not_panics() {
+        assert!(decode_request(&[0xff, 0xff, 0xff, 0x01], Encoding::Protobuf).is_err());
+        assert!(decode_request(b"{\"resourceSpans\": 3}", Encoding::Json).is_err());
+        assert!(decode_request(b"not json", Encoding::Json).is_err());
+        let empty = decode_request(b"", Encoding::Protobuf).unwrap();
+        assert!(empty.resource_spans.is_empty());
+    }
+
+    #[test]
+    fn responses_carry_partial_success_only_when_needed() {
+        assert_eq!(encode_response(Encoding::Json, 0, String::new()), b"{}");
+        let body = encode_response(Encoding::Json, 2, "span x: bad".into());
+        let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(v["partialSuccess"]["rejectedSpans"], 2);
+        assert_eq!(v["partialSuccess"]["errorMessage"], "span x: bad");
+        let proto = encode_response(Encoding::Protobuf, 2, "m".into());
+        let back = ExportTraceServiceResponse::decode(proto.as_slice()).unwrap();
+        assert_eq!(back.partial_success.unwrap().rejected_spans, 2);
+    }
+}

@@ -1,0 +1,257 @@
+//! OpenTelemetry ingestion: real clients from PyPI against the real server,
+//! and the ways an export can be wrong.
+
+use flightlog_tests::*;
+use std::process::Command;
+
+/// Runs tests/python/otlp_clients.py MODE against the server.
+fn run_client(server: &Server, mode: &str, key: &str, session: &str) {
+    let python = std::env::var("FLIGHTLOG_PYTHON").unwrap_or_else(|_| "python3".into());
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/python/otlp_clients.py");
+    let out = Command::new(python).args([script, mode, &server.base, key, session]).output().expect("python runs");
+    assert!(
+        out.status.success(),
+        "{mode} client failed:\n{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// The steps of the one session a project holds (waits briefly: exporters
+/// flush before exiting, but some report the answer before reading it).
+async fn only_session(server: &Server, key: &str) -> (String, Vec<Value>) {
+    for _ in 0..50 {
+        let (_, list) = server.get(key, "/v1/sessions?limit=10").await;
+        if let Some([one]) = list["sessions"].as_array().map(Vec::as_slice) {
+            let id = one["session_id"].as_str().unwrap().to_string();
+            let steps = server.all_steps(key, &id, 1000).await.into_iter().map(|s| s["data"].clone()).collect();
+            return (id, steps);
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    panic!("no single session arrived");
+}
+
+fn find<'a>(steps: &'a [Value], what: &str, pred: impl Fn(&Value) -> bool) -> &'a Value {
+    steps.iter().find(|s| pred(s)).unwrap_or_else(|| panic!("no {what} step in {}", serde_json::to_string_pretty(steps).unwrap()))
+}
+
+#[tokio::test]
+async fn the_opentelemetry_sdk_with_gen_ai_spans_in_protobuf_and_json() {
+    let server = Server::start().await;
+    for mode in ["sdk-proto", "sdk-json"] {
+        let key = server.create_key(&format!("otel-{mode}"), &["ingest", "read"]).await;
+        run_client(&server, mode, &key, &format!("{mode}-session"));
+        let (session, steps) = only_session(&server, &key).await;
+        assert_eq!(session, format!("{mode}-session"), "gen_ai.conversation.id is the session");
+        assert_eq!(steps.len(), 3, "agent, chat and tool spans; the plain HTTP span is skipped: {steps:#?}");
+        let numbers: Vec<u64> = steps.iter().map(|s| s["step"].as_u64().unwrap()).collect();
+        assert!(numbers.windows(2).all(|w| w[0] < w[1]));
+        assert_eq!(steps[0]["otel"]["name"], "invoke_agent loan-assistant", "ordered by start time");
+
+        let chat = find(&steps, "chat", |s| s["otel"]["name"] == "chat gpt-4o");
+        assert_eq!(chat["model"]["name"], "gpt-4o-2024-08-06", "the response model wins");
+        assert_eq!(chat["model"]["provider"], "openai");
+        assert_eq!(chat["model"]["temperature"], 0.2);
+        assert_eq!(chat["model"]["top_p"], 0.9);
+        assert_eq!(chat["model"]["seed"], 42);
+        assert_eq!(chat["model"]["max_tokens"], 512);
+        assert_eq!(chat["cost"]["input_tokens"], 1000);
+        assert_eq!(chat["cost"]["output_tokens"], 200);
+        assert_eq!(chat["cost"]["cache_read_tokens"], 300);
+        assert_eq!(chat["cost"]["reasoning_tokens"], 50);
+        assert_eq!(chat["agent"]["name"], "loan-assistant");
+        assert_eq!(chat["agent"]["version"], "2.3.0");
+        assert_eq!(chat["user_id"], "customer-7");
+        assert_eq!(chat["agent_thoughts"]["chosen_tool"], "check_credit");
+        assert_eq!(chat["agent_thoughts"]["considered_tools"], json!(["check_credit", "refuse_loan"]));
+        assert_eq!(chat["agent_thoughts"]["reasoning"], "Risk cannot be judged without a credit check.");
+        assert_eq!(chat["prompt"]["system"], "You are a careful loan assistant.");
+        assert_eq!(chat["prompt"]["messages"][0]["parts"][0]["content"], "Should loan 42 be approved?");
+        assert_eq!(chat["tool_execution"]["status"], "ok");
+        assert_eq!(chat["otel"]["attributes"]["gen_ai.usage.input_tokens"], 1000, "the span's attributes are kept");
+        assert_eq!(chat["otel"]["resource"]["service.name"], "loan-service");
+
+        let tool = find(&steps, "tool", |s| s["tool_execution"]["name"] == "check_credit");
+        assert_eq!(tool["tool_execution"]["status"], "error");
+        let error = tool["tool_execution"]["error"].as_str().unwrap();
+        assert!(error.contains("TimeoutError") && error.contains("credit bureau"), "{error}");
+        assert_eq!(tool["tool_execution"]["params"], json!({"customer": "customer-7"}));
+        let agent = &steps[0];
+        assert_eq!(agent["agent"]["name"], "loan-assistant");
+        let (_, summary) = server.get(&key, &format!("/v1/sessions/{session}")).await;
+        assert_eq!(summary["failed_steps"], 1, "{summary}");
+    }
+}
+
+#[tokio::test]
+async fn openinference_and_openllmetry_instrumenting_the_openai_client() {
+    let server = Server::start().await;
+    for mode in ["openinference", "openllmetry"] {
+        let key = server.create_key(&format!("otel-{mode}"), &["ingest", "read"]).await;
+        run_client(&server, mode, &key, &format!("{mode}-session"));
+        let (session, steps) = only_session(&server, &key).await;
+        if mode == "openinference" {
+            assert_eq!(session, "openinference-session", "session.id from using_attributes");
+        } else {
+            assert_eq!(session.len(), 32, "no session attribute: the trace id");
+        }
+        let llm = find(&steps, "LLM", |s| s["cost"]["input_tokens"].is_number());
+        assert!(llm["model"]["name"].as_str().unwrap().starts_with("gpt-4o-mini"), "{llm:#}");
+        assert_eq!(llm["model"]["provider"], "openai", "{mode}: {llm:#}");
+        assert_eq!(llm["model"]["temperature"], 0.3, "{mode}");
+        assert_eq!(llm["cost"]["input_tokens"], 120);
+        assert_eq!(llm["cost"]["output_tokens"], 30);
+        assert_eq!(llm["cost"]["cache_read_tokens"], 20, "{mode}: {llm:#}");
+        assert_eq!(llm["cost"]["reasoning_tokens"], 5, "{mode}: {llm:#}");
+        assert_eq!(llm["agent_thoughts"]["chosen_tool"], "check_credit", "{mode}: {llm:#}");
+        assert_eq!(llm["agent_thoughts"]["considered_tools"], json!(["check_credit", "refuse_loan"]), "{mode}: {llm:#}");
+        assert_eq!(llm["tool_execution"]["status"], "ok");
+        assert_eq!(llm["agent"]["name"], "loan-service", "no agent attribute: the service name");
+        if mode == "openinference" {
+            assert_eq!(llm["model"]["seed"], 7);
+            assert_eq!(llm["model"]["max_tokens"], 256);
+            assert_eq!(llm["user_id"], "customer-7");
+        }
+    }
+}
+
+#[tokio::test]
+async fn the_langfuse_sdk_switches_by_changing_its_host() {
+    let server = Server::start().await;
+    let key = server.create_key("otel-langfuse", &["ingest", "read"]).await;
+    run_client(&server, "langfuse", &key, "langfuse-session");
+    let (session, steps) = only_session(&server, &key).await;
+    assert_eq!(session, "langfuse-session");
+    let generation = find(&steps, "generation", |s| s["otel"]["attributes"]["langfuse.observation.type"] == "generation");
+    assert_eq!(generation["model"]["name"], "claude-sonnet-4");
+    assert_eq!(generation["model"]["temperature"], 0.1);
+    assert_eq!(generation["model"]["max_tokens"], 300);
+    assert_eq!(generation["cost"]["input_tokens"], 400);
+    assert_eq!(generation["cost"]["output_tokens"], 60);
+    assert_eq!(generation["user_id"], "customer-9");
+    assert_eq!(generation["prompt"]["completion"], "Refuse: the risk score is too high.");
+    let tool = find(&steps, "tool", |s| s["tool_execution"]["name"] == "refuse_loan");
+    assert_eq!(tool["tool_execution"]["params"], json!({"loan": 9}));
+    assert_eq!(tool["tool_execution"]["result"], json!({"recorded": true}));
+    assert_eq!(tool["tool_execution"]["status"], "ok");
+}
+
+/// An export in the OTLP JSON mapping: one chat span, one tool span, one
+/// span that is not GenAI.
+fn export(session: &str) -> Value {
+    let attr = |k: &str, v: Value| json!({"key": k, "value": v});
+    json!({"resourceSpans": [{
+        "resource": {"attributes": [attr("service.name", json!({"stringValue": "svc"}))]},
+        "scopeSpans": [{"scope": {"name": "test"}, "spans": [
+            {"traceId": "5b8efff798038103d269b633813fc60c", "spanId": "eee19b7ec3c1b174", "name": "chat",
+             "startTimeUnixNano": "1767225600000000000", "endTimeUnixNano": "1767225601500000000", "kind": 3,
+             "attributes": [attr("gen_ai.operation.name", json!({"stringValue": "chat"})),
+                            attr("gen_ai.conversation.id", json!({"stringValue": session})),
+                            attr("gen_ai.request.model", json!({"stringValue": "gpt-4o"})),
+                            attr("gen_ai.usage.input_tokens", json!({"intValue": "1200"})),
+                            attr("gen_ai.usage.output_tokens", json!({"intValue": 80}))]},
+            {"traceId": "5b8efff798038103d269b633813fc60c", "spanId": "eee19b7ec3c1b175", "name": "execute_tool send_email",
+             "startTimeUnixNano": "1767225602000000000", "endTimeUnixNano": "1767225602250000000",
+             "status": {"code": 2, "message": "SMTP 550"},
+             "attributes": [attr("gen_ai.operation.name", json!({"stringValue": "execute_tool"})),
+                            attr("gen_ai.conversation.id", json!({"stringValue": session})),
+                            attr("gen_ai.tool.name", json!({"stringValue": "send_email"}))]},
+            {"traceId": "5b8efff798038103d269b633813fc60c", "spanId": "eee19b7ec3c1b176", "name": "SELECT users",
+             "startTimeUnixNano": "1767225602000000000", "attributes": [attr("db.system", json!({"stringValue": "postgresql"}))]}
+        ]}]
+    }]})
+}
+
+async fn post_traces(server: &Server, key: &str, path: &str, content_type: &str, body: Vec<u8>, gzip: bool) -> (StatusCode, reqwest::header::HeaderMap, Vec<u8>) {
+    let mut req = server.http.post(format!("{}{path}", server.base)).bearer_auth(key).header("content-type", content_type);
+    if gzip {
+        req = req.header("content-encoding", "gzip");
+    }
+    let resp = req.body(body).send().await.unwrap();
+    (resp.status(), resp.headers().clone(), resp.bytes().await.unwrap().to_vec())
+}
+
+fn header(h: &reqwest::header::HeaderMap, name: &str) -> u64 {
+    h.get(name).and_then(|v| v.to_str().ok()).and_then(|v| v.parse().ok()).unwrap_or(u64::MAX)
+}
+
+#[tokio::test]
+async fn re_sent_spans_are_duplicates_gzip_works_and_each_bad_span_is_named() {
+    let server = Server::start().await;
+    let body = serde_json::to_vec(&export("json-session")).unwrap();
+    let (status, h, answer) = post_traces(&server, ADMIN_KEY, "/v1/traces", "application/json", body.clone(), false).await;
+    assert_eq!(status, StatusCode::OK, "{}", String::from_utf8_lossy(&answer));
+    assert_eq!(answer, b"{}", "an empty ExportTraceServiceResponse: all taken");
+    assert_eq!((header(&h, "x-flightlog-accepted"), header(&h, "x-flightlog-skipped")), (2, 1));
+    // The same export again, gzip-compressed, on the Langfuse path.
+    let (status, h, _) =
+        post_traces(&server, ADMIN_KEY, "/api/public/otel/v1/traces", "application/json", gzip(&body), true).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!((header(&h, "x-flightlog-accepted"), header(&h, "x-flightlog-duplicates")), (0, 2));
+    let steps = server.all_steps(ADMIN_KEY, "json-session", 100).await;
+    assert_eq!(steps.len(), 2, "never stored twice");
+    let tool = &steps[1]["data"];
+    assert_eq!(tool["tool_execution"]["error"], "SMTP 550");
+    assert_eq!(tool["tool_execution"]["duration_ms"], 250);
+    assert_eq!(steps[0]["data"]["cost"]["input_tokens"], 1200, "64-bit integers as strings or numbers");
+
+    // One span with a bad id and one with an oversized user id: the rest is stored.
+    let mut bad = export("partial-session");
+    let spans = bad["resourceSpans"][0]["scopeSpans"][0]["spans"].as_array_mut().unwrap();
+    spans[0]["spanId"] = json!("");
+    spans[1]["attributes"].as_array_mut().unwrap().push(json!({"key": "user.id", "value": {"stringValue": "u".repeat(300)}}));
+    spans.push(json!({"traceId": "5b8efff798038103d269b633813fc60d", "spanId": "aaa19b7ec3c1b174", "name": "ok",
+                      "startTimeUnixNano": "1767225609000000000",
+                      "attributes": [{"key": "gen_ai.operation.name", "value": {"stringValue": "chat"}},
+                                     {"key": "gen_ai.conversation.id", "value": {"stringValue": "partial-session"}}]}));
+    let (status, h, answer) =
+        post_traces(&server, ADMIN_KEY, "/v1/traces", "application/json", serde_json::to_vec(&bad).unwrap(), false).await;
+    assert_eq!(status, StatusCode::OK);
+    let answer: Value = serde_json::from_slice(&answer).unwrap();
+    assert_eq!(answer["partialSuccess"]["rejectedSpans"], 2, "{answer}");
+    let message = answer["partialSuccess"]["errorMessage"].as_str().unwrap();
+    assert!(message.contains("spanId must be 8 bytes"), "{message}");
+    assert!(message.contains("eee19b7ec3c1b175") && message.contains("user_id"), "{message}");
+    assert_eq!(header(&h, "x-flightlog-accepted"), 1);
+    assert_eq!(server.all_steps(ADMIN_KEY, "partial-session", 100).await.len(), 1);
+}
+
+#[tokio::test]
+async fn malformed_bodies_wrong_types_and_oversized_exports_get_a_4xx() {
+    let server = Server::start().await;
+    let json_body = serde_json::to_vec(&export("s")).unwrap();
+    let cases: Vec<(&str, &str, Vec<u8>, bool, u16, &str)> = vec![
+        ("malformed protobuf", "application/x-protobuf", vec![0x0a, 0xff, 0xff, 0xff, 0xff, 0x0f, 0x01], false, 400, "invalid_body"),
+        ("malformed JSON", "application/json", b"{\"resourceSpans\": [".to_vec(), false, 400, "invalid_body"),
+        ("JSON of the wrong shape", "application/json", b"{\"resourceSpans\": 7}".to_vec(), false, 400, "invalid_body"),
+        ("wrong content type", "text/plain", json_body.clone(), false, 415, "unsupported_media_type"),
+        ("not gzip", "application/json", json_body.clone(), true, 400, "invalid_body"),
+        ("oversized", "application/x-protobuf", vec![0u8; 33 << 20], false, 413, "too_large"),
+        ("gzip bomb", "application/x-protobuf", gzip(&vec![0u8; 130 << 20]), true, 413, "too_large"),
+    ];
+    for (what, ct, body, gz, status, code) in cases {
+        let (got, _, answer) = post_traces(&server, ADMIN_KEY, "/v1/traces", ct, body, gz).await;
+        let answer: Value = serde_json::from_slice(&answer).unwrap_or(Value::Null);
+        assert_eq!(got.as_u16(), status, "{what}: {answer}");
+        assert_eq!(answer["error"]["code"], code, "{what}: {answer}");
+    }
+    let resp = server.http.post(format!("{}/v1/traces", server.base)).header("content-type", "application/json").body("{}").send().await.unwrap();
+    assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
+    let reader = server.create_key("default", &["read"]).await;
+    let (got, _, _) = post_traces(&server, &reader, "/v1/traces", "application/json", json_body.clone(), false).await;
+    assert_eq!(got, StatusCode::FORBIDDEN);
+    // Basic auth, the key as the password (what the Langfuse SDK sends).
+    let resp = server
+        .http
+        .post(format!("{}/api/public/otel/v1/traces", server.base))
+        .basic_auth("pk-lf-anything", Some(ADMIN_KEY))
+        .header("content-type", "application/json")
+        .body(json_body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    // Still serving: nothing above panicked.
+    assert_eq!(server.health().await["status"], "ok");
+}
