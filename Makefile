@@ -19,7 +19,7 @@ FLIGHTLOG_BOOTSTRAP_KEY ?= local-demo-admin-key
 DATA_DIR ?= ./data
 LISTEN ?= 127.0.0.1:4318
 
-.PHONY: run test setup build bench pyclients browser
+.PHONY: run test setup build bench bench-search bench-otlp pyclients browser
 
 run: setup build
 	@echo "Admin key for this local demo: $(FLIGHTLOG_BOOTSTRAP_KEY)"
@@ -50,3 +50,13 @@ browser:
 bench: setup
 	cargo build --release -p flightlog --bin flightlog
 	$(CARGO_TARGET_DIR)/release/flightlog bench
+
+# Embedding throughput, vector search at 100k and 1M points, indexer lag.
+bench-search: setup
+	cargo build --release -p flightlog --bin flightlog
+	$(CARGO_TARGET_DIR)/release/flightlog bench-search
+
+# OTLP ingest against Arize Phoenix, same payloads, same run.
+bench-otlp: setup pyclients
+	cargo build --release -p flightlog --bin flightlog
+	scripts/bench-otlp.sh
