@@ -104,3 +104,45 @@ async fn the_session_list_filters_sorts_and_pages() {
     }
     assert_eq!(s.get(ADMIN_KEY, "/v1/sessions/nope").await.0, StatusCode::NOT_FOUND);
 }
+
+/// Anomaly badges and the flagged filter: the same tool with the same
+/// parameters three times is a repeated side effect; twice is not, nor the
+/// same tool with other parameters; 1,000 steps make a runaway.
+#[tokio::test]
+async fn repeated_side_effects_and_runaways_are_flagged() {
+    let s = Server::start().await;
+    let send = |session: &str, n: u64, to: &str| {
+        json!({"session_id": session, "step": n, "timestamp": "2026-01-15T10:30:00Z",
+               "tool_execution": {"name": "send_email", "params": {"to": to, "subject": "Your refund"}, "status": "ok"}})
+    };
+    let mut steps = vec![send("thrice", 0, "a@x.io"), send("thrice", 1, "a@x.io"), send("thrice", 2, "a@x.io")];
+    steps.extend([send("twice", 0, "a@x.io"), send("twice", 1, "a@x.io")]);
+    steps.extend((0..4).map(|n| send("varied", n, &format!("{n}@x.io"))));
+    steps.extend((0..1000).map(|n| step("long", n)));
+    // Sent in two batches: the counts add up across inserts.
+    let (status, body) = s.post_steps(ADMIN_KEY, ndjson(&steps[..4]), &[]).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    s.post_steps(ADMIN_KEY, ndjson(&steps[4..]), &[]).await;
+
+    let (_, all) = s.get(ADMIN_KEY, "/v1/sessions?limit=10").await;
+    let anomalies = |page: &Value, id: &str| {
+        page["sessions"].as_array().unwrap().iter().find(|x| x["session_id"] == id).map(|x| x["anomalies"].clone())
+    };
+    assert_eq!(anomalies(&all, "thrice"), Some(json!([{"kind": "repeated_action", "tool": "send_email", "times": 3}])));
+    assert_eq!(anomalies(&all, "twice"), Some(json!([])));
+    assert_eq!(anomalies(&all, "varied"), Some(json!([])));
+    assert_eq!(anomalies(&all, "long"), Some(json!([{"kind": "runaway", "steps": 1000}])));
+
+    let (_, flagged) = s.get(ADMIN_KEY, "/v1/sessions?flagged=true&limit=10").await;
+    let mut ids: Vec<&str> = flagged["sessions"].as_array().unwrap().iter().map(|x| x["session_id"].as_str().unwrap()).collect();
+    ids.sort();
+    assert_eq!(ids, ["long", "thrice"]);
+    let (_, one) = s.get(ADMIN_KEY, "/v1/sessions/thrice").await;
+    assert_eq!(one["anomalies"][0]["times"], 3);
+    let (status, bad) = s.get(ADMIN_KEY, "/v1/sessions?flagged=maybe").await;
+    assert_eq!((status, bad["error"]["field"].as_str()), (StatusCode::BAD_REQUEST, Some("flagged")));
+
+    let (_, html) = s.page(ADMIN_KEY, "/sessions?flagged=true").await;
+    assert!(html.contains("send_email ×3") && html.contains("runaway: 1000 steps"), "badges on the page");
+    assert!(!html.contains(">twice<"));
+}

@@ -44,6 +44,23 @@ const shot = (page, name) => page.screenshot({ path: `${process.env.ARTIFACTS}/$
     }
     await shot(page, '2-sessions-filtered');
 
+    // Flagged: the duplicated email, the search loop and the runaway session.
+    await page.goto(`${base}/sessions`);
+    await page.check('input[name=flagged]');
+    await page.click('#filters input[type=submit]');
+    await page.waitForSelector('#sessions');
+    const flaggedRows = page.locator('#sessions tr');
+    const flagged = await flaggedRows.count() - 1;
+    assert.ok(flagged >= 3 && flagged < all, `flagged sessions: ${flagged}`);
+    for (let i = 1; i <= flagged; i++) {
+      assert.ok(await flaggedRows.nth(i).locator('.anomaly').count() >= 1, 'each flagged row has an anomaly badge');
+    }
+    const flaggedText = await page.textContent('#sessions');
+    assert.match(flaggedText, /send_email ×5/);
+    assert.match(flaggedText, /web_search ×12/);
+    assert.match(flaggedText, /runaway: 2000 steps/);
+    await shot(page, '2b-sessions-flagged');
+
     // The long session: a paged timeline, then the jump to its failure.
     await page.goto(`${base}/sessions?sort=steps`);
     await page.click('text=pipeline-long');
@@ -89,7 +106,7 @@ const shot = (page, name) => page.screenshot({ path: `${process.env.ARTIFACTS}/$
     assert.equal(download.status(), 200);
     assert.match(await download.text(), /^day,model,steps/);
     await shot(page, '5-costs');
-    console.log(`browser: ${all} sessions, ${failed} failed research sessions, decision page verified, ${bars} cost bars`);
+    console.log(`browser: ${all} sessions, ${failed} failed research sessions, ${flagged} flagged, decision page verified, ${bars} cost bars`);
   } finally {
     await browser.close();
   }

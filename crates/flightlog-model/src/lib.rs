@@ -13,10 +13,12 @@
 //! - [`integrity`]: field hashes and step hashes (erasure-proof), session chains.
 //! - [`merkle`]: the RFC 6962 Merkle log of accepted steps, and its proofs.
 //! - [`pricing`]: the key a model's price is looked up by.
+//! - [`anomaly`]: repeated side effects and runaway sessions.
 //! - [`budget`]: cost budgets per session and per agent.
 //! - [`decision`]: which steps are key decisions, and the text embedded for them.
 //! - [`limits`]: every size and count a client controls has a limit.
 
+pub mod anomaly;
 pub mod budget;
 pub mod canonical;
 pub mod decision;

@@ -21,6 +21,7 @@ const MIGRATIONS: &[Migration] = &[
     Migration { version: 4, name: "integrity", sql: include_str!("../../../schema/0004_integrity.sql") },
     Migration { version: 5, name: "costs", sql: include_str!("../../../schema/0005_costs.sql") },
     Migration { version: 6, name: "log_index_skip", sql: include_str!("../../../schema/0006_log_index_skip.sql") },
+    Migration { version: 7, name: "session_actions", sql: include_str!("../../../schema/0007_session_actions.sql") },
 ];
 
 #[derive(serde::Deserialize)]

@@ -5,11 +5,15 @@ use crate::clickhouse::{ClickHouse, Params, StoreError, rows, string_array_param
 use crate::Store;
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use flightlog_model::anomaly::{Anomaly, REPEATED_ACTION_TIMES, RUNAWAY_STEPS, anomalies};
 
 const SESSIONS_RANKED: &str = include_str!("queries/sessions_ranked.sql");
 const SESSION_SUMMARIES_OF: &str = include_str!("queries/session_summaries_of.sql");
 const REBUILD_SESSION_SUMMARIES: &str = include_str!("queries/rebuild_session_summaries.sql");
 const SUMMARY_TOTALS_AGREE: &str = include_str!("queries/summary_totals_agree.sql");
+const REPEATED_ACTIONS_OF: &str = include_str!("queries/repeated_actions_of.sql");
+const ACTIONS_TOTALS_AGREE: &str = include_str!("queries/actions_totals_agree.sql");
+const REBUILD_SESSION_ACTIONS: &str = include_str!("queries/rebuild_session_actions.sql");
 
 #[derive(Clone, Debug, serde::Deserialize, serde::Serialize, PartialEq)]
 pub struct SessionSummary {
@@ -78,6 +82,8 @@ pub struct SessionFilter {
     pub failed: Option<bool>,
     pub min_cost: Option<f64>,
     pub min_steps: Option<u64>,
+    /// Only sessions with an anomaly (flightlog-model `anomaly`).
+    pub flagged: bool,
     pub sort: SessionSort,
     pub ascending: bool,
     /// Opaque, from the previous page's `next_cursor`.
@@ -140,6 +146,17 @@ impl Store {
         if let Some(v) = f.min_steps {
             add("steps >= {min_steps:UInt64}", "min_steps", v.to_string());
         }
+        if f.flagged {
+            // The same thresholds as flightlog-model anomaly, bound.
+            add(
+                "(steps >= {runaway_steps:UInt64} OR session_id IN (\
+                   SELECT session_id FROM session_actions WHERE project = {project:String} \
+                   GROUP BY session_id, tool_name, params_hash HAVING sum(times) >= {repeated_times:UInt64}))",
+                "runaway_steps",
+                RUNAWAY_STEPS.to_string(),
+            );
+            add("1", "repeated_times", REPEATED_ACTION_TIMES.to_string());
+        }
         if let Some(cursor) = &f.cursor {
             let c = decode_cursor(cursor)?;
             let op = if f.ascending { ">" } else { "<" };
@@ -167,6 +184,40 @@ impl Store {
             encode_cursor(&Cursor { k: f.sort.key_of(last), s: last.session_id.clone() })
         });
         Ok(SessionPage { sessions, next_cursor })
+    }
+
+    /// The anomalies of these sessions (absent: none).
+    pub async fn anomalies_of(
+        &self,
+        project: &str,
+        sessions: &[(&str, u64)],
+    ) -> Result<std::collections::HashMap<String, Vec<Anomaly>>, StoreError> {
+        #[derive(serde::Deserialize)]
+        struct Row {
+            session_id: String,
+            tool: String,
+            times: u64,
+        }
+        if sessions.is_empty() {
+            return Ok(Default::default());
+        }
+        let params: Params = vec![
+            ("project", project.to_string()),
+            ("sessions", string_array_param(sessions.iter().map(|(s, _)| *s))),
+            ("min_times", REPEATED_ACTION_TIMES.to_string()),
+        ];
+        let repeated: std::collections::HashMap<String, (String, u64)> = rows::<Row>(&self.ch.query(REPEATED_ACTIONS_OF, params).await?)?
+            .into_iter()
+            .map(|r| (r.session_id, (r.tool, r.times)))
+            .collect();
+        Ok(sessions
+            .iter()
+            .map(|(id, steps)| {
+                let top = repeated.get(*id).map(|(tool, times)| (tool.as_str(), *times));
+                (id.to_string(), anomalies(*steps, top))
+            })
+            .filter(|(_, found)| !found.is_empty())
+            .collect())
     }
 
     pub async fn session_summary(&self, project: &str, session_id: &str) -> Result<Option<SessionSummary>, StoreError> {
@@ -212,6 +263,17 @@ pub(crate) async fn repair_summaries_if_needed(ch: &dyn ClickHouse) -> Result<()
         tracing::warn!(steps = t.steps, summarised = t.summarised, "session summaries disagree with steps; rebuilding");
         ch.query("TRUNCATE TABLE session_summaries", vec![]).await?;
         ch.query(REBUILD_SESSION_SUMMARIES, vec![]).await?;
+    }
+    #[derive(serde::Deserialize)]
+    struct Actions {
+        tool_runs: u64,
+        counted: u64,
+    }
+    let totals: Vec<Actions> = rows(&ch.query(ACTIONS_TOTALS_AGREE, vec![]).await?)?;
+    if let Some(t) = totals.first().filter(|t| t.tool_runs != t.counted) {
+        tracing::warn!(tool_runs = t.tool_runs, counted = t.counted, "action counts disagree with steps; rebuilding");
+        ch.query("TRUNCATE TABLE session_actions", vec![]).await?;
+        ch.query(REBUILD_SESSION_ACTIONS, vec![]).await?;
     }
     Ok(())
 }

@@ -30,6 +30,9 @@ pub struct Filters {
     min_cost: String,
     #[serde(default)]
     min_steps: String,
+    /// "true": only sessions with an anomaly.
+    #[serde(default)]
+    flagged: String,
     #[serde(default)]
     sort: String,
     #[serde(default)]
@@ -43,6 +46,8 @@ pub struct Row {
     failed: u64,
     cost: String,
     over_budget: bool,
+    /// Badge labels of its anomalies (repeated side effect, runaway).
+    anomalies: Vec<String>,
     agents: String,
     models: String,
     users: String,
@@ -68,6 +73,8 @@ pub async fn list(State(state): State<AppState>, Reader(principal): Reader, Quer
                 let next = page.next_cursor.map(|c| next_query(&f, &c));
                 let ids: Vec<(String, Vec<String>)> = page.sessions.iter().map(|s| (s.session_id.clone(), s.agents.clone())).collect();
                 let costs = state.session_costs(&principal.project, &ids).await.unwrap_or_default();
+                let steps: Vec<(&str, u64)> = page.sessions.iter().map(|s| (s.session_id.as_str(), s.steps)).collect();
+                let mut anomalies = state.store.anomalies_of(&principal.project, &steps).await.unwrap_or_default();
                 let rows = page
                     .sessions
                     .into_iter()
@@ -79,6 +86,7 @@ pub async fn list(State(state): State<AppState>, Reader(principal): Reader, Quer
                         // estimate when the models are unpriced.
                         cost: format!("${:.4}", costs.get(&s.session_id).map_or(s.estimated_cost, |c| c.0)),
                         over_budget: costs.get(&s.session_id).and_then(|c| c.1).unwrap_or(false),
+                        anomalies: anomalies.remove(&s.session_id).unwrap_or_default().iter().map(|a| a.label()).collect(),
                         agents: s.agents.join(", "),
                         models: s.models.join(", "),
                         users: s.users.join(", "),
@@ -113,6 +121,7 @@ fn filter_of(f: &Filters) -> Result<SessionFilter, String> {
         },
         min_cost: opt(&f.min_cost).map(|s| s.parse().map_err(|_| format!("minimum cost {s:?} is not a number"))).transpose()?,
         min_steps: opt(&f.min_steps).map(|s| s.parse().map_err(|_| format!("minimum steps {s:?} is not a number"))).transpose()?,
+        flagged: f.flagged == "true",
         sort: SessionSort::parse(&f.sort).unwrap_or_default(),
         ascending: false,
         cursor: opt(&f.cursor),
@@ -131,6 +140,7 @@ fn next_query(f: &Filters, cursor: &str) -> String {
         ("status", &f.status),
         ("min_cost", &f.min_cost),
         ("min_steps", &f.min_steps),
+        ("flagged", &f.flagged),
         ("sort", &f.sort),
     ];
     let mut q: Vec<String> =

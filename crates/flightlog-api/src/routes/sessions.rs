@@ -24,6 +24,7 @@ pub struct ListParams {
     status: Option<String>,
     min_cost: Option<String>,
     min_steps: Option<String>,
+    flagged: Option<String>,
     sort: Option<String>,
     order: Option<String>,
     cursor: Option<String>,
@@ -52,6 +53,8 @@ pub struct SessionView {
     /// when no budget applies.
     #[serde(skip_serializing_if = "Option::is_none")]
     over_budget: Option<bool>,
+    /// Repeated side effects and runaway sessions (flightlog-model anomaly).
+    anomalies: Vec<flightlog_model::anomaly::Anomaly>,
     agents: Vec<String>,
     models: Vec<String>,
     users: Vec<String>,
@@ -75,6 +78,7 @@ impl From<SessionSummary> for SessionView {
             estimated_cost: s.estimated_cost,
             cost: None,
             over_budget: None,
+            anomalies: Vec::new(),
             agents: s.agents,
             models: s.models,
             users: s.users,
@@ -111,6 +115,11 @@ pub async fn list(
         },
         min_cost: number_param("min_cost", p.min_cost.as_deref())?,
         min_steps: number_param("min_steps", p.min_steps.as_deref())?,
+        flagged: match p.flagged.as_deref() {
+            None | Some("") | Some("false") => false,
+            Some("true") => true,
+            Some(other) => return Err(ApiError::bad_param("flagged", format!("must be true or false, got {other:?}"))),
+        },
         sort: match p.sort.as_deref() {
             None => SessionSort::default(),
             Some(s) => SessionSort::parse(s)
@@ -127,12 +136,15 @@ pub async fn list(
     let page = state.store.list_sessions(&principal.project, &filter).await?;
     let ids: Vec<(String, Vec<String>)> = page.sessions.iter().map(|s| (s.session_id.clone(), s.agents.clone())).collect();
     let costs = state.session_costs(&principal.project, &ids).await?;
+    let steps: Vec<(&str, u64)> = page.sessions.iter().map(|s| (s.session_id.as_str(), s.steps)).collect();
+    let mut anomalies = state.store.anomalies_of(&principal.project, &steps).await?;
     let sessions = page
         .sessions
         .into_iter()
         .map(|s| {
             let (cost, over) = costs.get(&s.session_id).copied().unwrap_or((0.0, None));
-            SessionView { cost: Some(cost), over_budget: over, ..SessionView::from(s) }
+            let anomalies = anomalies.remove(&s.session_id).unwrap_or_default();
+            SessionView { cost: Some(cost), over_budget: over, anomalies, ..SessionView::from(s) }
         })
         .collect();
     Ok(Json(ListResponse { sessions, next_cursor: page.next_cursor }))
@@ -145,7 +157,9 @@ pub async fn summary(
 ) -> Result<Json<SessionView>, ApiError> {
     let principal = state.keys.authorize(&headers, Scope::Read)?;
     let summary = state.store.session_summary(&principal.project, &id).await?;
-    summary.map(|s| Json(s.into())).ok_or_else(|| ApiError::not_found(format!("no session {id:?} in this project")))
+    let summary = summary.ok_or_else(|| ApiError::not_found(format!("no session {id:?} in this project")))?;
+    let anomalies = state.store.anomalies_of(&principal.project, &[(&id, summary.steps)]).await?.remove(&id).unwrap_or_default();
+    Ok(Json(SessionView { anomalies, ..summary.into() }))
 }
 
 #[derive(Deserialize)]

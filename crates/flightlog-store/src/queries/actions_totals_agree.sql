@@ -1,0 +1,4 @@
+-- Do the action counts account for exactly the stored tool runs?
+SELECT
+    (SELECT count() FROM steps WHERE tool_name != '')      AS tool_runs,
+    (SELECT ifNull(sum(times), 0) FROM session_actions)    AS counted
