@@ -19,7 +19,7 @@ pub struct BenchSearchArgs {
     /// Decision texts embedded per thread setting.
     #[arg(long, default_value_t = 600)]
     texts: usize,
-    /// Index sizes to measure search at.
+    /// Index sizes to measure search at (0: skip).
     #[arg(long, value_delimiter = ',', default_value = "100000,1000000")]
     points: Vec<usize>,
     /// Searches timed per index size and filter.
@@ -38,7 +38,7 @@ pub struct BenchSearchArgs {
 pub async fn run(args: BenchSearchArgs) -> anyhow::Result<()> {
     println!("flightlog bench-search: {} cores", std::thread::available_parallelism().map_or(1, |n| n.get()));
     embedding(&args)?;
-    for &n in &args.points {
+    for &n in args.points.iter().filter(|n| **n > 0) {
         search_at(n, args.searches).await?;
     }
     if args.seconds > 0 {
