@@ -8,7 +8,7 @@
 //! qdrant-edge has no background optimiser: new points are searched by
 //! brute force until [`VectorIndex::maintain`] builds the HNSW graph.
 
-use crate::{Hit, IndexError, Payload, Point, SearchFilter, VectorIndex};
+use crate::{FieldKind, Hit, INDEXED_FIELDS, IndexError, Payload, Point, SearchFilter, VectorIndex};
 use qdrant_edge::external::{ordered_float::OrderedFloat, uuid::Uuid};
 use qdrant_edge::{
     Condition, DEFAULT_VECTOR_NAME, Distance, EdgeConfigBuilder, EdgeShard, EdgeVectorParamsBuilder, FieldCondition,
@@ -19,17 +19,13 @@ use qdrant_edge::{
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 
-/// Payload fields with an index, and their kind.
-const INDEXED_FIELDS: [(&str, PayloadSchemaType); 8] = [
-    ("project", PayloadSchemaType::Keyword),
-    ("session_id", PayloadSchemaType::Keyword),
-    ("agent", PayloadSchemaType::Keyword),
-    ("tool", PayloadSchemaType::Keyword),
-    ("model", PayloadSchemaType::Keyword),
-    ("status", PayloadSchemaType::Keyword),
-    ("failed", PayloadSchemaType::Bool),
-    ("ts_us", PayloadSchemaType::Integer),
-];
+fn schema_type(kind: FieldKind) -> PayloadSchemaType {
+    match kind {
+        FieldKind::Keyword => PayloadSchemaType::Keyword,
+        FieldKind::Bool => PayloadSchemaType::Bool,
+        FieldKind::Integer => PayloadSchemaType::Integer,
+    }
+}
 
 pub struct EdgeIndex {
     path: PathBuf,
@@ -75,7 +71,7 @@ impl EdgeIndex {
                 .update(UpdateOperation::FieldIndexOperation(qdrant_edge::FieldIndexOperations::CreateIndex(
                     qdrant_edge::CreateIndex {
                         field_name: key(field),
-                        field_schema: Some(PayloadFieldSchema::FieldType(kind)),
+                        field_schema: Some(PayloadFieldSchema::FieldType(schema_type(kind))),
                     },
                 )))
                 .map_err(failed)?;

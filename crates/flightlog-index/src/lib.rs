@@ -82,6 +82,27 @@ pub struct Hit {
     pub payload: Payload,
 }
 
+/// The kind of a payload field's index.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FieldKind {
+    Keyword,
+    Bool,
+    Integer,
+}
+
+/// Payload fields with an index (the ones searches filter on); each
+/// backend creates them in its own terms.
+pub const INDEXED_FIELDS: [(&str, FieldKind); 8] = [
+    ("project", FieldKind::Keyword),
+    ("session_id", FieldKind::Keyword),
+    ("agent", FieldKind::Keyword),
+    ("tool", FieldKind::Keyword),
+    ("model", FieldKind::Keyword),
+    ("status", FieldKind::Keyword),
+    ("failed", FieldKind::Bool),
+    ("ts_us", FieldKind::Integer),
+];
+
 /// Characters of the embedded text kept in the payload.
 pub const SNIPPET_CHARS: usize = 240;
 

@@ -5,7 +5,7 @@
 //! The transport is all this adds: connect, authenticate, report errors.
 //! Retrying is the indexer's job (it keeps its mark and backs off).
 
-use crate::{Hit, IndexError, Payload, Point, SearchFilter, VectorIndex};
+use crate::{FieldKind, Hit, INDEXED_FIELDS, IndexError, Payload, Point, SearchFilter, VectorIndex};
 use qdrant_client::Qdrant;
 use qdrant_client::qdrant::vector_output::Vector as VectorKind;
 use qdrant_client::qdrant::{
@@ -24,16 +24,13 @@ fn unavailable(e: impl std::fmt::Display) -> IndexError {
     IndexError::Unavailable(e.to_string())
 }
 
-const INDEXED_FIELDS: [(&str, FieldType); 8] = [
-    ("project", FieldType::Keyword),
-    ("session_id", FieldType::Keyword),
-    ("agent", FieldType::Keyword),
-    ("tool", FieldType::Keyword),
-    ("model", FieldType::Keyword),
-    ("status", FieldType::Keyword),
-    ("failed", FieldType::Bool),
-    ("ts_us", FieldType::Integer),
-];
+fn field_type(kind: FieldKind) -> FieldType {
+    match kind {
+        FieldKind::Keyword => FieldType::Keyword,
+        FieldKind::Bool => FieldType::Bool,
+        FieldKind::Integer => FieldType::Integer,
+    }
+}
 
 impl ServerIndex {
     /// Connects lazily: a server that is down now is retried later.
@@ -56,7 +53,7 @@ impl ServerIndex {
             .map_err(unavailable)?;
         for (field, kind) in INDEXED_FIELDS {
             self.client
-                .create_field_index(CreateFieldIndexCollectionBuilder::new(&self.collection, field, kind).wait(true))
+                .create_field_index(CreateFieldIndexCollectionBuilder::new(&self.collection, field, field_type(kind)).wait(true))
                 .await
                 .map_err(unavailable)?;
         }
