@@ -1,5 +1,5 @@
 //! Does "find similar" find the same kind of failure? A labelled set of
-//! failures in seven classes, each written several ways, is embedded with
+//! failures in six classes, each written six ways, is embedded with
 //! the real model (what `make setup` fetched) into a real qdrant-edge
 //! index; for each one, the nearest *other* decision must be of the same
 //! class for at least 80% of them.

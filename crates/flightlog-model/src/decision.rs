@@ -8,7 +8,7 @@
 //! weighted in ([`ERROR_WEIGHT`]): the reasoning says what the agent meant
 //! to do, which varies from case to case, while the error says what went
 //! wrong, which is what "has this failure happened before?" asks about. On
-//! the labelled set of crates/flightlog-index/tests (seven failure classes,
+//! the labelled set of crates/flightlog-index/tests (six failure classes,
 //! paraphrased), the nearest other decision is of the same class for 53%
 //! of them with the whole text alone, and 83% with the error weighted 0.7.
 
