@@ -8,6 +8,7 @@
 //! - the indexer's lag behind a sustained ingest into a real server.
 
 use crate::bench::{KEY, ms, peak_rss_kib, post, step_line, wait_ready};
+use crate::rng::Rng;
 use crate::search::SearchArgs;
 use anyhow::Context;
 use flightlog_index::edge::EdgeIndex;
@@ -94,21 +95,6 @@ fn embedding(args: &BenchSearchArgs) -> anyhow::Result<()> {
         );
     }
     Ok(())
-}
-
-/// A small deterministic generator (SplitMix64).
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e3779b97f4a7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58476d1ce4e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d049bb133111eb);
-        z ^ (z >> 31)
-    }
-    fn unit(&mut self) -> f32 {
-        (self.next() >> 40) as f32 / (1u64 << 24) as f32 * 2.0 - 1.0
-    }
 }
 
 const DIM: usize = 384;

@@ -7,6 +7,7 @@ use flightlog_ingest::Ingestor;
 use flightlog_model::time::{format_timestamp, now_us};
 use flightlog_model::{Limits, step_from_json};
 use flightlog_store::{EncodedStep, SessionFilter, Store};
+use crate::rng::Rng;
 use serde_json::{Value, json};
 use std::io::Write;
 
@@ -54,28 +55,6 @@ pub async fn load_into(store: &Store, ingestor: &Ingestor, limits: &Limits) -> a
     }
     tracing::info!(steps = total, "demo data loaded into project `default`");
     Ok(())
-}
-
-/// SplitMix64: tiny, deterministic, good enough for demo data.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n.max(1)
-    }
-    fn chance(&mut self, percent: u64) -> bool {
-        self.below(100) < percent
-    }
-    fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
-        &items[self.below(items.len() as u64) as usize]
-    }
 }
 
 struct Model {

@@ -14,6 +14,7 @@ mod keys;
 mod prices;
 mod reindex;
 mod replay;
+mod rng;
 mod search;
 mod serve;
 mod sql;
