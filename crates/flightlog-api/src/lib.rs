@@ -91,6 +91,36 @@ impl AppState {
             })
             .collect())
     }
+
+    /// What a page of the session list shows beside each summary: its
+    /// computed cost, budget verdict and anomalies. The cost query and the
+    /// anomaly query run side by side. Shared by the API and the web page.
+    pub async fn session_flags(
+        &self,
+        project: &str,
+        sessions: &[flightlog_store::SessionSummary],
+    ) -> Result<std::collections::HashMap<String, SessionFlags>, flightlog_store::StoreError> {
+        let ids: Vec<(String, Vec<String>)> = sessions.iter().map(|s| (s.session_id.clone(), s.agents.clone())).collect();
+        let steps: Vec<(&str, u64)> = sessions.iter().map(|s| (s.session_id.as_str(), s.steps)).collect();
+        let (costs, mut anomalies) =
+            tokio::try_join!(self.session_costs(project, &ids), self.store.anomalies_of(project, &steps))?;
+        Ok(costs
+            .into_iter()
+            .map(|(id, (cost, over_budget))| {
+                let anomalies = anomalies.remove(&id).unwrap_or_default();
+                (id, SessionFlags { cost, over_budget, anomalies })
+            })
+            .collect())
+    }
+}
+
+/// See [`AppState::session_flags`].
+#[derive(Debug, Clone, Default)]
+pub struct SessionFlags {
+    pub cost: f64,
+    /// None when no budget applies.
+    pub over_budget: Option<bool>,
+    pub anomalies: Vec<flightlog_model::anomaly::Anomaly>,
 }
 
 /// The cost groups as a downloadable file (for the UI's downloads).

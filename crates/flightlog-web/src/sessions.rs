@@ -3,11 +3,11 @@
 
 use crate::cookie::Reader;
 use crate::login::render;
+use crate::show::short_time;
 use askama::Template;
 use axum::extract::{Query, State};
 use axum::response::Response;
 use flightlog_api::AppState;
-use crate::show::short_time;
 use flightlog_model::time::parse_timestamp;
 use flightlog_store::{SessionFilter, SessionSort};
 
@@ -71,26 +71,29 @@ pub async fn list(State(state): State<AppState>, Reader(principal): Reader, Quer
             Err(e) => (Vec::new(), None, Some(e.to_string())),
             Ok(page) => {
                 let next = page.next_cursor.map(|c| next_query(&f, &c));
-                let ids: Vec<(String, Vec<String>)> = page.sessions.iter().map(|s| (s.session_id.clone(), s.agents.clone())).collect();
-                let costs = state.session_costs(&principal.project, &ids).await.unwrap_or_default();
-                let steps: Vec<(&str, u64)> = page.sessions.iter().map(|s| (s.session_id.as_str(), s.steps)).collect();
-                let mut anomalies = state.store.anomalies_of(&principal.project, &steps).await.unwrap_or_default();
+                let mut flags = state.session_flags(&principal.project, &page.sessions).await.unwrap_or_default();
                 let rows = page
                     .sessions
                     .into_iter()
-                    .map(|s| Row {
-                        started: short_time(s.first_us),
-                        steps: s.steps,
-                        failed: s.failed_steps,
-                        // Computed from tokens and prices; the client's own
-                        // estimate when the models are unpriced.
-                        cost: format!("${:.4}", costs.get(&s.session_id).map_or(s.estimated_cost, |c| c.0)),
-                        over_budget: costs.get(&s.session_id).and_then(|c| c.1).unwrap_or(false),
-                        anomalies: anomalies.remove(&s.session_id).unwrap_or_default().iter().map(|a| a.label()).collect(),
-                        agents: s.agents.join(", "),
-                        models: s.models.join(", "),
-                        users: s.users.join(", "),
-                        id: s.session_id,
+                    .map(|s| {
+                        let f = flags.remove(&s.session_id);
+                        Row {
+                            started: short_time(s.first_us),
+                            steps: s.steps,
+                            failed: s.failed_steps,
+                            // Computed from tokens and prices; the client's own
+                            // estimate when the flags could not be read.
+                            cost: format!("${:.4}", f.as_ref().map_or(s.estimated_cost, |f| f.cost)),
+                            over_budget: f.as_ref().and_then(|f| f.over_budget).unwrap_or(false),
+                            anomalies: f
+                                .as_ref()
+                                .map(|f| f.anomalies.iter().map(|a| a.label()).collect())
+                                .unwrap_or_default(),
+                            agents: s.agents.join(", "),
+                            models: s.models.join(", "),
+                            users: s.users.join(", "),
+                            id: s.session_id,
+                        }
                     })
                     .collect();
                 (rows, next, None)
@@ -105,7 +108,13 @@ fn filter_of(f: &Filters) -> Result<SessionFilter, String> {
     // <input type="datetime-local"> sends 2026-01-15T10:30 without a zone: UTC.
     let time = |s: &str| -> Result<Option<i64>, String> {
         let Some(s) = opt(s) else { return Ok(None) };
-        let full = if s.len() == 16 { format!("{s}:00Z") } else if s.ends_with('Z') || s.contains('+') { s } else { format!("{s}Z") };
+        let full = if s.len() == 16 {
+            format!("{s}:00Z")
+        } else if s.ends_with('Z') || s.contains('+') {
+            s
+        } else {
+            format!("{s}Z")
+        };
         parse_timestamp(&full).map(Some).map_err(|e| format!("time {}", e.reason))
     };
     Ok(SessionFilter {
@@ -119,8 +128,12 @@ fn filter_of(f: &Filters) -> Result<SessionFilter, String> {
             "ok" => Some(false),
             _ => None,
         },
-        min_cost: opt(&f.min_cost).map(|s| s.parse().map_err(|_| format!("minimum cost {s:?} is not a number"))).transpose()?,
-        min_steps: opt(&f.min_steps).map(|s| s.parse().map_err(|_| format!("minimum steps {s:?} is not a number"))).transpose()?,
+        min_cost: opt(&f.min_cost)
+            .map(|s| s.parse().map_err(|_| format!("minimum cost {s:?} is not a number")))
+            .transpose()?,
+        min_steps: opt(&f.min_steps)
+            .map(|s| s.parse().map_err(|_| format!("minimum steps {s:?} is not a number")))
+            .transpose()?,
         flagged: f.flagged == "true",
         sort: SessionSort::parse(&f.sort).unwrap_or_default(),
         ascending: false,

@@ -134,17 +134,13 @@ pub async fn list(
         limit: page_size(p.limit.as_deref(), 50)?,
     };
     let page = state.store.list_sessions(&principal.project, &filter).await?;
-    let ids: Vec<(String, Vec<String>)> = page.sessions.iter().map(|s| (s.session_id.clone(), s.agents.clone())).collect();
-    let costs = state.session_costs(&principal.project, &ids).await?;
-    let steps: Vec<(&str, u64)> = page.sessions.iter().map(|s| (s.session_id.as_str(), s.steps)).collect();
-    let mut anomalies = state.store.anomalies_of(&principal.project, &steps).await?;
+    let mut flags = state.session_flags(&principal.project, &page.sessions).await?;
     let sessions = page
         .sessions
         .into_iter()
         .map(|s| {
-            let (cost, over) = costs.get(&s.session_id).copied().unwrap_or((0.0, None));
-            let anomalies = anomalies.remove(&s.session_id).unwrap_or_default();
-            SessionView { cost: Some(cost), over_budget: over, anomalies, ..SessionView::from(s) }
+            let f = flags.remove(&s.session_id).unwrap_or_default();
+            SessionView { cost: Some(f.cost), over_budget: f.over_budget, anomalies: f.anomalies, ..SessionView::from(s) }
         })
         .collect();
     Ok(Json(ListResponse { sessions, next_cursor: page.next_cursor }))
