@@ -53,6 +53,15 @@ impl From<flightlog_store::StoreError> for ApiError {
     }
 }
 
+impl From<flightlog_ingest::IngestError> for ApiError {
+    fn from(e: flightlog_ingest::IngestError) -> Self {
+        match e {
+            flightlog_ingest::IngestError::ShuttingDown => Self::unavailable("the server is shutting down", e),
+            flightlog_ingest::IngestError::Store(e) => Self::unavailable("storage is unavailable", e),
+        }
+    }
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let mut error = json!({"code": self.code, "message": self.message});

@@ -18,7 +18,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use flightlog_decode::body::gunzip;
 use flightlog_decode::otlp::{self, Encoding, SpanOutcome};
-use flightlog_ingest::{IngestError, Outcome};
+use flightlog_ingest::Outcome;
 use flightlog_model::{Limits, step_from_json};
 use flightlog_store::EncodedStep;
 
@@ -65,10 +65,7 @@ pub async fn traces(State(state): State<AppState>, headers: HeaderMap, body: Bod
     let (mut accepted, mut duplicates) = (0usize, 0usize);
     if !steps.is_empty() {
         let keys: Vec<(String, u64)> = steps.iter().map(|s| (s.session_id.clone(), s.step)).collect();
-        let outcomes = state.ingestor.submit(principal.project, steps).await.map_err(|e| match e {
-            IngestError::ShuttingDown => ApiError::unavailable("the server is shutting down", e),
-            IngestError::Store(e) => ApiError::unavailable("storage is unavailable", e),
-        })?;
+        let outcomes = state.ingestor.submit(principal.project, steps).await?;
         for ((outcome, (session, step)), reference) in outcomes.into_iter().zip(keys).zip(references) {
             match outcome {
                 Outcome::Accepted => accepted += 1,

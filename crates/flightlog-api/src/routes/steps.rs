@@ -11,7 +11,7 @@ use http_body_util::BodyExt;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use flightlog_decode::{BodyError, decode_body};
-use flightlog_ingest::{IngestError, Outcome};
+use flightlog_ingest::Outcome;
 use flightlog_model::{FieldError, Limits, step_from_json};
 use flightlog_store::EncodedStep;
 use serde::Serialize;
@@ -59,10 +59,7 @@ pub async fn ingest(
     let indexes: Vec<usize> = steps.iter().map(|(i, _)| *i).collect();
     let encoded: Vec<EncodedStep> = steps.into_iter().map(|(_, s)| s).collect();
     let keys: Vec<(String, u64)> = encoded.iter().map(|s| (s.session_id.clone(), s.step)).collect();
-    let outcomes = state.ingestor.submit(principal.project, encoded).await.map_err(|e| match e {
-        IngestError::ShuttingDown => ApiError::unavailable("the server is shutting down", e),
-        IngestError::Store(e) => ApiError::unavailable("storage is unavailable", e),
-    })?;
+    let outcomes = state.ingestor.submit(principal.project, encoded).await?;
 
     let mut response = IngestResponse { accepted: 0, duplicates: 0, rejected: Vec::new() };
     for ((index, (session_id, step)), outcome) in indexes.into_iter().zip(keys).zip(outcomes) {
