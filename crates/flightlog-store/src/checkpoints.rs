@@ -31,7 +31,7 @@ impl Store {
             public_key: String,
             signature: String,
         }
-        let found: Vec<Row> = rows(&self.ch.query(ALL_CHECKPOINTS, vec![]).await?)?;
+        let found: Vec<Row> = rows(&self.ch.query(ALL_CHECKPOINTS, Params::new()).await?)?;
         found
             .into_iter()
             .map(|r| {
@@ -47,13 +47,12 @@ impl Store {
     }
 
     pub async fn put_checkpoint(&self, c: &CheckpointRow) -> Result<(), StoreError> {
-        let params: Params = vec![
-            ("tree_size", c.tree_size.to_string()),
-            ("root_hash", hex::encode(c.root_hash)),
-            ("created_us", c.created_us.to_string()),
-            ("public_key", c.public_key.clone()),
-            ("signature", c.signature.clone()),
-        ];
+        let params = Params::new()
+            .number("tree_size", c.tree_size)
+            .text("root_hash", &hex::encode(c.root_hash))
+            .number("created_us", c.created_us)
+            .text("public_key", &c.public_key)
+            .text("signature", &c.signature);
         self.ch.query(PUT_CHECKPOINT, params).await?;
         Ok(())
     }

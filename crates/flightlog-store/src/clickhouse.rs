@@ -20,8 +20,7 @@ pub enum StoreError {
     Invalid(String),
 }
 
-/// Named values for `{name:Type}` placeholders, bound by the engine.
-pub type Params = Vec<(&'static str, String)>;
+pub use crate::params::Params;
 
 #[async_trait]
 pub trait ClickHouse: Send + Sync + 'static {
@@ -43,35 +42,4 @@ pub fn rows<T: serde::de::DeserializeOwned>(out: &[u8]) -> Result<Vec<T>, StoreE
         .filter(|line| !line.is_empty())
         .map(|line| serde_json::from_slice(line).map_err(|e| StoreError::Decode(format!("{e}: {}", String::from_utf8_lossy(line)))))
         .collect()
-}
-
-/// A ClickHouse array literal of strings, for an `Array(String)` parameter.
-pub fn string_array_param<S: AsRef<str>>(items: impl IntoIterator<Item = S>) -> String {
-    let mut out = String::from("[");
-    for (i, item) in items.into_iter().enumerate() {
-        if i > 0 {
-            out.push(',');
-        }
-        out.push('\'');
-        for c in item.as_ref().chars() {
-            if c == '\'' || c == '\\' {
-                out.push('\\');
-            }
-            out.push(c);
-        }
-        out.push('\'');
-    }
-    out.push(']');
-    out
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn string_arrays_escape_quotes_and_backslashes() {
-        assert_eq!(string_array_param(["a", "it's", "back\\slash"]), r"['a','it\'s','back\\slash']");
-        assert_eq!(string_array_param(Vec::<String>::new()), "[]");
-    }
 }

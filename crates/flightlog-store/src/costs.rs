@@ -1,7 +1,7 @@
 //! Costs: the price list, and cost aggregated by any dimension at query
 //! time (see queries/cost_by.sql for the token accounting).
 
-use crate::clickhouse::{ClickHouse, Params, StoreError, rows, string_array_param};
+use crate::clickhouse::{ClickHouse, Params, StoreError, rows};
 use crate::rowbinary::RowBinary;
 use crate::Store;
 
@@ -87,13 +87,14 @@ impl Store {
         #[derive(serde::Deserialize)]
         struct Row {
             sessions: u64,
-            cost: f64,
+            /// NULL when no session matches: the sum of nothing.
+            cost: Option<f64>,
         }
         let per_session = CostQuery { group_by: vec![CostDimension::Session], limit: u32::MAX, ..q.clone() };
         let (inner, params) = self.cost_sql(project, &per_session);
         let sql = format!("SELECT count() AS sessions, round(sum(cost), 9) AS cost FROM ({inner}) WHERE failed_steps = 0");
         let found: Vec<Row> = rows(&self.ch.query(&sql, params).await?)?;
-        Ok(found.first().map_or((0, 0.0), |r| (r.sessions, r.cost)))
+        Ok(found.first().map_or((0, 0.0), |r| (r.sessions, r.cost.unwrap_or(0.0))))
     }
 
     /// Cost rows: the group's dimension values by name, then steps,
@@ -112,32 +113,31 @@ impl Store {
                 q.group_by.iter().map(|d| d.name()).collect::<Vec<_>>().join(", "),
             )
         };
-        let mut params: Params = vec![
-            ("project", project.to_string()),
-            ("from_us", q.from_us.to_string()),
-            ("to_us", q.to_us.to_string()),
-            ("limit", q.limit.to_string()),
-        ];
+        let mut params = Params::new()
+            .text("project", project)
+            .number("from_us", q.from_us)
+            .number("to_us", q.to_us)
+            .number("limit", q.limit);
         let mut filters = String::new();
         if let Some(v) = &q.agent {
             filters.push_str(" AND agent_name = {agent:String}");
-            params.push(("agent", v.clone()));
+            params.push_text("agent", v);
         }
         if let Some(v) = &q.user {
             filters.push_str(" AND user_id = {user:String}");
-            params.push(("user", v.clone()));
+            params.push_text("user", v);
         }
         if let Some(v) = &q.model {
             filters.push_str(" AND model_key = {model:String}");
-            params.push(("model", flightlog_model::pricing::model_key(v)));
+            params.push_text("model", &flightlog_model::pricing::model_key(v));
         }
         if !q.sessions.is_empty() {
             filters.push_str(" AND session_id IN {sessions:Array(String)}");
-            params.push(("sessions", string_array_param(&q.sessions)));
+            params.push_texts("sessions", &q.sessions);
         }
         if !q.tags.is_empty() {
             filters.push_str(" AND hasAny(tags, {tags:Array(String)})");
-            params.push(("tags", string_array_param(&q.tags)));
+            params.push_texts("tags", &q.tags);
         }
         let sql = COST_BY.replace("{{groups}}", &groups).replace("{{group_names}}", &names).replace("{{filters}}", &filters);
         (sql, params)
@@ -182,8 +182,8 @@ impl Store {
             "SELECT {PRICE_COLUMNS}, note AS source FROM price_overrides WHERE project = {{project:String}} ORDER BY model_key, effective_from"
         );
         Ok((
-            rows(&self.ch.query(&list, vec![]).await?)?,
-            rows(&self.ch.query(&overrides, vec![("project", project.to_string())]).await?)?,
+            rows(&self.ch.query(&list, Params::new()).await?)?,
+            rows(&self.ch.query(&overrides, Params::new().text("project", project)).await?)?,
         ))
     }
 
@@ -241,7 +241,7 @@ pub(crate) async fn load_price_list(ch: &dyn ClickHouse) -> Result<usize, StoreE
         w.string(f[12]);
         count += 1;
     }
-    ch.query("TRUNCATE TABLE prices", vec![]).await?;
+    ch.query("TRUNCATE TABLE prices", Params::new()).await?;
     ch.insert(INSERT_PRICES, buf).await?;
     Ok(count)
 }

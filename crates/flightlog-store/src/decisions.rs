@@ -51,20 +51,19 @@ pub struct DecisionLag {
 impl Store {
     /// Up to `limit` key decisions with log_index >= `from`, in log order.
     pub async fn key_decisions_from(&self, from: u64, limit: u32) -> Result<Vec<DecisionRow>, StoreError> {
-        let params: Params = vec![("from", from.to_string()), ("limit", limit.to_string())];
+        let params = Params::new().number("from", from).number("limit", limit);
         rows(&self.ch.query(KEY_DECISIONS_FROM, params).await?)
     }
 
     /// Key decisions with log_index >= `from`, and the oldest one's arrival.
     pub async fn key_decision_lag(&self, from: u64) -> Result<DecisionLag, StoreError> {
-        let found: Vec<DecisionLag> = rows(&self.ch.query(KEY_DECISION_LAG, vec![("from", from.to_string())]).await?)?;
+        let found: Vec<DecisionLag> = rows(&self.ch.query(KEY_DECISION_LAG, Params::new().number("from", from)).await?)?;
         Ok(found.first().copied().unwrap_or_default())
     }
 
     /// One step's decision fields, whether or not it is a key decision.
     pub async fn decision_of_step(&self, project: &str, session_id: &str, step: u64) -> Result<Option<DecisionRow>, StoreError> {
-        let params: Params =
-            vec![("project", project.to_string()), ("session", session_id.to_string()), ("step", step.to_string())];
+        let params = Params::new().text("project", project).text("session", session_id).number("step", step);
         Ok(rows(&self.ch.query(DECISION_OF_STEP, params).await?)?.into_iter().next())
     }
 }

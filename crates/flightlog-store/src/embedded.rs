@@ -61,7 +61,7 @@ impl ClickHouse for Embedded {
     async fn query(&self, sql: &str, params: Params) -> Result<Vec<u8>, StoreError> {
         let sql = sql.to_owned();
         blocking(self.reader(), move |conn| {
-            let params: Vec<(&str, &str)> = params.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            let params: Vec<(&str, &str)> = params.iter().collect();
             conn.query(&sql, "JSONEachRow", &params)
         })
         .await

@@ -1,7 +1,7 @@
 //! Erasure of personal content (GDPR) without breaking the proofs: see
 //! `flightlog-model` integrity for why the step hashes survive it.
 
-use crate::clickhouse::{Params, StoreError, rows, string_array_param};
+use crate::clickhouse::{Params, StoreError, rows};
 use crate::Store;
 use flightlog_model::canonical::to_canonical_json;
 use flightlog_model::integrity::{ERASABLE, erase};
@@ -32,8 +32,7 @@ impl Store {
             raw: String,
             erased: BTreeMap<String, String>,
         }
-        let params: Params =
-            vec![("project", project.to_string()), ("session", session.to_string()), ("user", user.to_string())];
+        let params = Params::new().text("project", project).text("session", session).text("user", user);
         let found: Vec<Row> = rows(&self.ch.query(ERASABLE_ROWS, params).await?)?;
         // New content per session: (step, canonical raw, erased hashes as JSON).
         let mut per_session: BTreeMap<String, Vec<(u64, String, String)>> = BTreeMap::new();
@@ -59,13 +58,12 @@ impl Store {
         for (session, steps) in per_session {
             // Bounded statements: at most 500 steps per mutation.
             for chunk in steps.chunks(500) {
-                let params: Params = vec![
-                    ("steps", format!("[{}]", chunk.iter().map(|(n, _, _)| n.to_string()).collect::<Vec<_>>().join(","))),
-                    ("raws", string_array_param(chunk.iter().map(|(_, r, _)| r))),
-                    ("erased", string_array_param(chunk.iter().map(|(_, _, e)| e))),
-                    ("project", project.to_string()),
-                    ("session", session.clone()),
-                ];
+                let params = Params::new()
+                    .numbers("steps", chunk.iter().map(|(n, _, _)| *n))
+                    .texts("raws", chunk.iter().map(|(_, r, _)| r))
+                    .texts("erased", chunk.iter().map(|(_, _, e)| e))
+                    .text("project", project)
+                    .text("session", &session);
                 self.ch.query(ERASE_STEP_CONTENT, params).await?;
             }
             done.sessions.push(session);

@@ -18,15 +18,15 @@ impl Store {
     ) -> Result<Vec<serde_json::Map<String, serde_json::Value>>, StoreError> {
         // An empty session id sorts before every real one, and step -1
         // before every step: together, "from the start".
-        let (session, step) = after.map_or((String::new(), -1), |(s, n)| (s.to_string(), n as i64));
-        let params: Params = vec![
-            ("project", project.to_string()),
-            ("from_us", from_us.to_string()),
-            ("to_us", to_us.to_string()),
-            ("after_session", session),
-            ("after_step", step.to_string()),
-            ("limit", limit.to_string()),
-        ];
+        // Step numbers are at most i64::MAX (flightlog-model limits).
+        let (session, step) = after.map_or(("", -1), |(s, n)| (s, i64::try_from(n).unwrap_or(i64::MAX)));
+        let params = Params::new()
+            .text("project", project)
+            .number("from_us", from_us)
+            .number("to_us", to_us)
+            .text("after_session", session)
+            .number("after_step", step)
+            .number("limit", limit);
         rows(&self.ch.query(EXPORT_STEPS, params).await?)
     }
 }

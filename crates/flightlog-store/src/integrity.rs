@@ -28,8 +28,7 @@ impl Store {
     /// Up to `limit` rows of one session, in step order.
     pub async fn session_integrity_rows(&self, project: &str, session: &str, limit: u32) -> Result<Vec<IntegrityRow>, StoreError> {
         let sql = INTEGRITY_ROWS.replace("{{where}}", "project = {project:String} AND session_id = {session:String}");
-        let params: Params =
-            vec![("project", project.to_string()), ("session", session.to_string()), ("limit", limit.to_string())];
+        let params = Params::new().text("project", project).text("session", session).number("limit", limit);
         rows(&self.ch.query(&sql, params).await?)
     }
 
@@ -37,12 +36,7 @@ impl Store {
     pub async fn step_integrity_row(&self, project: &str, session: &str, step: u64) -> Result<Option<IntegrityRow>, StoreError> {
         let sql = INTEGRITY_ROWS
             .replace("{{where}}", "project = {project:String} AND session_id = {session:String} AND step = {step:UInt64}");
-        let params: Params = vec![
-            ("project", project.to_string()),
-            ("session", session.to_string()),
-            ("step", step.to_string()),
-            ("limit", "1".to_string()),
-        ];
+        let params = Params::new().text("project", project).text("session", session).number("step", step).number("limit", 1u32);
         Ok(rows(&self.ch.query(&sql, params).await?)?.into_iter().next())
     }
 
@@ -54,13 +48,13 @@ impl Store {
         limit: u32,
     ) -> Result<Vec<IntegrityRow>, StoreError> {
         let (sql, mut params): (String, Params) = match after {
-            None => (INTEGRITY_ROWS.replace("{{where}}", "1"), vec![]),
+            None => (INTEGRITY_ROWS.replace("{{where}}", "1"), Params::new()),
             Some((p, s, n)) => (
                 INTEGRITY_ROWS.replace("{{where}}", "(project, session_id, step) > ({p:String}, {s:String}, {n:UInt64})"),
-                vec![("p", p.to_string()), ("s", s.to_string()), ("n", n.to_string())],
+                Params::new().text("p", p).text("s", s).number("n", n),
             ),
         };
-        params.push(("limit", limit.to_string()));
+        params.push_number("limit", limit);
         rows(&self.ch.query(&sql, params).await?)
     }
 }

@@ -24,22 +24,21 @@ pub struct KeyRow {
 
 impl Store {
     pub async fn all_keys(&self) -> Result<Vec<KeyRow>, StoreError> {
-        rows(&self.ch.query(ALL_KEYS, vec![]).await?)
+        rows(&self.ch.query(ALL_KEYS, Params::new()).await?)
     }
 
     /// Writes a key row; a later write of the same key_id replaces it
     /// (used for revocation). `version` must grow with each write.
     pub async fn put_key(&self, key: &KeyRow, version: u64) -> Result<(), StoreError> {
-        let params: Params = vec![
-            ("key_id", key.key_id.clone()),
-            ("key_hash", key.key_hash.clone()),
-            ("project", key.project.clone()),
-            ("scopes", crate::clickhouse::string_array_param(&key.scopes)),
-            ("name", key.name.clone()),
-            ("created_ms", key.created_ms.to_string()),
-            ("revoked", key.revoked.to_string()),
-            ("version", version.to_string()),
-        ];
+        let params = Params::new()
+            .text("key_id", &key.key_id)
+            .text("key_hash", &key.key_hash)
+            .text("project", &key.project)
+            .texts("scopes", &key.scopes)
+            .text("name", &key.name)
+            .number("created_ms", key.created_ms)
+            .number("revoked", key.revoked)
+            .number("version", version);
         self.ch.query(PUT_KEY, params).await?;
         Ok(())
     }

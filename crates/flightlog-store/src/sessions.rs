@@ -1,7 +1,7 @@
 //! Session summaries: the list (filtered, sorted, cursor-paged) and one
 //! session's header.
 
-use crate::clickhouse::{ClickHouse, Params, StoreError, rows, string_array_param};
+use crate::clickhouse::{ClickHouse, Params, StoreError, rows};
 use crate::Store;
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -118,51 +118,60 @@ impl Store {
     pub async fn list_sessions(&self, project: &str, f: &SessionFilter) -> Result<SessionPage, StoreError> {
         let (column, key_type) = f.sort.column();
         let dir = if f.ascending { "ASC" } else { "DESC" };
-        let mut params: Params = vec![("project", project.to_string()), ("limit", f.limit.to_string())];
+        let mut params = Params::new().text("project", project).number("limit", f.limit);
         let mut having = String::new();
-        let mut add = |fragment: &str, name: &'static str, value: String| {
+        let mut filter = |fragment: &str| {
             having.push_str(" AND ");
             having.push_str(fragment);
-            params.push((name, value));
         };
         if let Some(v) = f.from_us {
-            add("last_us >= {from_us:Int64}", "from_us", v.to_string());
+            filter("last_us >= {from_us:Int64}");
+            params.push_number("from_us", v);
         }
         if let Some(v) = f.to_us {
-            add("first_us < {to_us:Int64}", "to_us", v.to_string());
+            filter("first_us < {to_us:Int64}");
+            params.push_number("to_us", v);
         }
         if let Some(v) = &f.agent {
-            add("max(has(agents, {agent:String}))", "agent", v.clone());
+            filter("max(has(agents, {agent:String}))");
+            params.push_text("agent", v);
         }
         if let Some(v) = &f.user {
-            add("max(has(users, {user:String}))", "user", v.clone());
+            filter("max(has(users, {user:String}))");
+            params.push_text("user", v);
         }
         if let Some(v) = &f.model {
-            add("max(has(models, {model:String}))", "model", v.clone());
+            filter("max(has(models, {model:String}))");
+            params.push_text("model", v);
         }
         if let Some(v) = f.min_cost {
-            add("estimated_cost >= {min_cost:Float64}", "min_cost", v.to_string());
+            filter("estimated_cost >= {min_cost:Float64}");
+            params.push_number("min_cost", v);
         }
         if let Some(v) = f.min_steps {
-            add("steps >= {min_steps:UInt64}", "min_steps", v.to_string());
+            filter("steps >= {min_steps:UInt64}");
+            params.push_number("min_steps", v);
         }
         if f.flagged {
             // The same thresholds as flightlog-model anomaly, bound.
-            add(
+            filter(
                 "(steps >= {runaway_steps:UInt64} OR session_id IN (\
                    SELECT session_id FROM session_actions WHERE project = {project:String} \
                    GROUP BY session_id, tool_name, params_hash HAVING sum(times) >= {repeated_times:UInt64}))",
-                "runaway_steps",
-                RUNAWAY_STEPS.to_string(),
             );
-            add("1", "repeated_times", REPEATED_ACTION_TIMES.to_string());
+            params.push_number("runaway_steps", RUNAWAY_STEPS);
+            params.push_number("repeated_times", REPEATED_ACTION_TIMES);
         }
         if let Some(cursor) = &f.cursor {
-            let c = decode_cursor(cursor)?;
+            let c = decode_cursor(cursor, f.sort)?;
             let op = if f.ascending { ">" } else { "<" };
-            let fragment = format!("({column}, session_id) {op} ({{cursor_key:{key_type}}}, {{cursor_session:String}})");
-            add(&fragment, "cursor_key", c.k.to_string());
-            params.push(("cursor_session", c.s));
+            filter(&format!("({column}, session_id) {op} ({{cursor_key:{key_type}}}, {{cursor_session:String}})"));
+            match c.key {
+                CursorKey::Signed(k) => params.push_number("cursor_key", k),
+                CursorKey::Unsigned(k) => params.push_number("cursor_key", k),
+                CursorKey::Float(k) => params.push_number("cursor_key", k),
+            }
+            params.push_text("cursor_session", &c.s);
         }
         match f.failed {
             Some(true) => having.push_str(" AND failed_steps > 0"),
@@ -201,11 +210,10 @@ impl Store {
         if sessions.is_empty() {
             return Ok(Default::default());
         }
-        let params: Params = vec![
-            ("project", project.to_string()),
-            ("sessions", string_array_param(sessions.iter().map(|(s, _)| *s))),
-            ("min_times", REPEATED_ACTION_TIMES.to_string()),
-        ];
+        let params = Params::new()
+            .text("project", project)
+            .texts("sessions", sessions.iter().map(|(s, _)| *s))
+            .number("min_times", REPEATED_ACTION_TIMES);
         let repeated: std::collections::HashMap<String, (String, u64)> = rows::<Row>(&self.ch.query(REPEATED_ACTIONS_OF, params).await?)?
             .into_iter()
             .map(|r| (r.session_id, (r.tool, r.times)))
@@ -228,7 +236,7 @@ impl Store {
         if ids.is_empty() {
             return Ok(Vec::new());
         }
-        let params: Params = vec![("project", project.to_string()), ("sessions", string_array_param(ids))];
+        let params = Params::new().text("project", project).texts("sessions", ids);
         rows(&self.ch.query(SESSION_SUMMARIES_OF, params).await?)
     }
 }
@@ -241,13 +249,31 @@ fn encode_cursor(c: &Cursor) -> String {
 /// produced by `list_sessions`.
 pub const BAD_CURSOR: &str = "cursor is not one returned by this endpoint";
 
-fn decode_cursor(s: &str) -> Result<Cursor, StoreError> {
-    let bytes = URL_SAFE_NO_PAD.decode(s).map_err(|_| StoreError::Invalid(BAD_CURSOR.into()))?;
-    let c: Cursor = serde_json::from_slice(&bytes).map_err(|_| StoreError::Invalid(BAD_CURSOR.into()))?;
-    if !c.k.is_number() {
-        return Err(StoreError::Invalid(BAD_CURSOR.into()));
-    }
-    Ok(c)
+/// A cursor's sort key, typed as its sort's column.
+enum CursorKey {
+    Signed(i64),
+    Unsigned(u64),
+    Float(f64),
+}
+
+struct DecodedCursor {
+    key: CursorKey,
+    s: String,
+}
+
+/// Reads a cursor back, refusing any whose key does not fit the sort's
+/// column (an edited cursor such as `k=1e308` on the time sort): that is
+/// the client's mistake, not the engine's.
+fn decode_cursor(s: &str, sort: SessionSort) -> Result<DecodedCursor, StoreError> {
+    let bad = || StoreError::Invalid(BAD_CURSOR.into());
+    let bytes = URL_SAFE_NO_PAD.decode(s).map_err(|_| bad())?;
+    let c: Cursor = serde_json::from_slice(&bytes).map_err(|_| bad())?;
+    let key = match sort {
+        SessionSort::Time => CursorKey::Signed(c.k.as_i64().ok_or_else(bad)?),
+        SessionSort::Steps => CursorKey::Unsigned(c.k.as_u64().ok_or_else(bad)?),
+        SessionSort::Cost => CursorKey::Float(c.k.as_f64().filter(|k| k.is_finite()).ok_or_else(bad)?),
+    };
+    Ok(DecodedCursor { key, s: c.s })
 }
 
 /// Rebuilds session_summaries when its totals disagree with steps.
@@ -257,23 +283,23 @@ pub(crate) async fn repair_summaries_if_needed(ch: &dyn ClickHouse) -> Result<()
         steps: u64,
         summarised: u64,
     }
-    let totals: Vec<Totals> = rows(&ch.query(SUMMARY_TOTALS_AGREE, vec![]).await?)?;
+    let totals: Vec<Totals> = rows(&ch.query(SUMMARY_TOTALS_AGREE, Params::new()).await?)?;
     let Some(t) = totals.first() else { return Ok(()) };
     if t.steps != t.summarised {
         tracing::warn!(steps = t.steps, summarised = t.summarised, "session summaries disagree with steps; rebuilding");
-        ch.query("TRUNCATE TABLE session_summaries", vec![]).await?;
-        ch.query(REBUILD_SESSION_SUMMARIES, vec![]).await?;
+        ch.query("TRUNCATE TABLE session_summaries", Params::new()).await?;
+        ch.query(REBUILD_SESSION_SUMMARIES, Params::new()).await?;
     }
     #[derive(serde::Deserialize)]
     struct Actions {
         tool_runs: u64,
         counted: u64,
     }
-    let totals: Vec<Actions> = rows(&ch.query(ACTIONS_TOTALS_AGREE, vec![]).await?)?;
+    let totals: Vec<Actions> = rows(&ch.query(ACTIONS_TOTALS_AGREE, Params::new()).await?)?;
     if let Some(t) = totals.first().filter(|t| t.tool_runs != t.counted) {
         tracing::warn!(tool_runs = t.tool_runs, counted = t.counted, "action counts disagree with steps; rebuilding");
-        ch.query("TRUNCATE TABLE session_actions", vec![]).await?;
-        ch.query(REBUILD_SESSION_ACTIONS, vec![]).await?;
+        ch.query("TRUNCATE TABLE session_actions", Params::new()).await?;
+        ch.query(REBUILD_SESSION_ACTIONS, Params::new()).await?;
     }
     Ok(())
 }

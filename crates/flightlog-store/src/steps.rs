@@ -1,7 +1,7 @@
 //! Writing steps, checking what is already stored, and reading a session's
 //! timeline.
 
-use crate::clickhouse::{Params, StoreError, rows, string_array_param};
+use crate::clickhouse::{Params, StoreError, rows};
 use crate::rowbinary::RowBinary;
 use crate::Store;
 use flightlog_model::Step;
@@ -149,9 +149,8 @@ impl Store {
         if sessions.is_empty() {
             return Ok(HashMap::new());
         }
-        let steps_param = format!("[{}]", steps.iter().map(u64::to_string).collect::<Vec<_>>().join(","));
-        let params: Params =
-            vec![("project", project.to_string()), ("sessions", string_array_param(sessions)), ("steps", steps_param)];
+        let params =
+            Params::new().text("project", project).texts("sessions", sessions).numbers("steps", steps.iter().copied());
         let found: Vec<Row> = rows(&self.ch.query(SESSION_STATES, params).await?)?;
         found
             .into_iter()
@@ -223,7 +222,7 @@ impl Store {
         let mut from = 0;
         while from < end {
             let count = page.min(end - from);
-            let params: Params = vec![("from", from.to_string()), ("count", count.to_string())];
+            let params = Params::new().number("from", from).number("count", count);
             for row in rows::<Row>(&self.ch.query(LOG_HASHES_PAGE, params).await?)? {
                 each(row.i, decode_hash(&row.h)?);
                 seen += 1;
@@ -243,7 +242,7 @@ impl Store {
             step: u64,
             step_hash: String,
         }
-        let found: Vec<Row> = rows(&self.ch.query(LOG_LEAVES, vec![]).await?)?;
+        let found: Vec<Row> = rows(&self.ch.query(LOG_LEAVES, Params::new()).await?)?;
         found
             .into_iter()
             .map(|r| {
@@ -268,7 +267,7 @@ impl Store {
             step: u64,
             step_hash: String,
         }
-        let found: Vec<Row> = rows(&self.ch.query(LOG_ENTRY_AT, vec![("log_index", log_index.to_string())]).await?)?;
+        let found: Vec<Row> = rows(&self.ch.query(LOG_ENTRY_AT, Params::new().number("log_index", log_index)).await?)?;
         found
             .into_iter()
             .next()
@@ -287,7 +286,7 @@ impl Store {
     /// Appends to the log of record the steps a crash left out of it (see
     /// the query). Called before the writer reads the log at start-up.
     pub async fn append_missing_log_entries(&self) -> Result<(), StoreError> {
-        self.ch.query(APPEND_MISSING_LOG_ENTRIES, vec![]).await?;
+        self.ch.query(APPEND_MISSING_LOG_ENTRIES, Params::new()).await?;
         Ok(())
     }
 
@@ -297,7 +296,7 @@ impl Store {
         struct Next {
             next: u64,
         }
-        let found: Vec<Next> = rows(&self.ch.query(NEXT_LOG_INDEX, vec![]).await?)?;
+        let found: Vec<Next> = rows(&self.ch.query(NEXT_LOG_INDEX, Params::new()).await?)?;
         Ok(found.first().map_or(0, |n| n.next))
     }
 
@@ -308,7 +307,7 @@ impl Store {
             step: u64,
             failures: u64,
         }
-        let params: Params = vec![("project", project.to_string()), ("session", session_id.to_string())];
+        let params = Params::new().text("project", project).text("session", session_id);
         let found: Vec<Row> = rows(&self.ch.query(FIRST_FAILED_STEP, params).await?)?;
         Ok(found.first().filter(|r| r.failures > 0).map(|r| r.step))
     }
@@ -321,13 +320,12 @@ impl Store {
         after: Option<u64>,
         limit: u32,
     ) -> Result<Vec<StoredStep>, StoreError> {
-        let after = after.map_or(-1, |a| a.min(i64::MAX as u64) as i64);
-        let params: Params = vec![
-            ("project", project.to_string()),
-            ("session", session_id.to_string()),
-            ("after", after.to_string()),
-            ("limit", limit.to_string()),
-        ];
+        let after = after.map_or(-1, |a| i64::try_from(a).unwrap_or(i64::MAX));
+        let params = Params::new()
+            .text("project", project)
+            .text("session", session_id)
+            .number("after", after)
+            .number("limit", limit);
         rows(&self.ch.query(SESSION_TIMELINE, params).await?)
     }
 }

@@ -101,7 +101,7 @@ async fn summaries_are_rebuilt_when_they_disagree_with_steps() {
     let s: Vec<EncodedStep> = (0..3).map(|n| step("a", n, json!({}))).collect();
     insert(&store, &s, 0).await;
     // What a crash between the steps part and the view's part would leave.
-    store.backend().query("TRUNCATE TABLE session_summaries", vec![]).await.unwrap();
+    store.backend().query("TRUNCATE TABLE session_summaries", flightlog_store::Params::new()).await.unwrap();
     assert!(store.session_summary("p1", "a").await.unwrap().is_none());
     drop(store);
     let store = open(dir.path()).await;

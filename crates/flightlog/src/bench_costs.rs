@@ -33,7 +33,7 @@ pub async fn run(args: BenchCostsArgs) -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
     let store = Store::open(Arc::new(Embedded::open(&default_library_path(), &dir.path().join("clickhouse"), 2)?)).await?;
     let started = Instant::now();
-    store.backend().query(GENERATE, vec![("n", args.steps.to_string())]).await?;
+    store.backend().query(GENERATE, flightlog_store::Params::new().number("n", args.steps)).await?;
     println!(
         "generated {} steps in ClickHouse in {:.1} s ({:.0} steps/s; INSERT … SELECT, not the HTTP path)",
         args.steps,
