@@ -13,11 +13,13 @@ pub struct ApiError {
     pub code: &'static str,
     pub message: String,
     pub field: Option<String>,
+    /// Seconds a client should wait before retrying (`Retry-After`).
+    pub retry_after: Option<u64>,
 }
 
 impl ApiError {
     pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
-        Self { status, code, message: message.into(), field: None }
+        Self { status, code, message: message.into(), field: None, retry_after: None }
     }
 
     pub fn bad_request(message: impl Into<String>) -> Self {
@@ -33,14 +35,18 @@ impl ApiError {
         Self::new(StatusCode::NOT_FOUND, "not_found", message)
     }
 
-    /// Storage or writer trouble: logged here, never shown to the client.
+    /// Storage or writer trouble: logged here, never shown to the client,
+    /// who is told when to retry.
     pub fn unavailable(context: &str, err: impl std::fmt::Display) -> Self {
         tracing::error!(error = %err, "{context}");
-        Self::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "unavailable",
-            format!("{context}; nothing from this request was acknowledged, retry later"),
-        )
+        Self {
+            retry_after: Some(1),
+            ..Self::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "unavailable",
+                format!("{context}; nothing from this request was acknowledged, retry later"),
+            )
+        }
     }
 }
 
@@ -58,6 +64,9 @@ impl From<flightlog_ingest::IngestError> for ApiError {
         match e {
             flightlog_ingest::IngestError::ShuttingDown => Self::unavailable("the server is shutting down", e),
             flightlog_ingest::IngestError::Store(e) => Self::unavailable("storage is unavailable", e),
+            flightlog_ingest::IngestError::Recovering(_) => {
+                Self::unavailable("storage is recovering from a failed write", e)
+            }
         }
     }
 }
@@ -68,6 +77,10 @@ impl IntoResponse for ApiError {
         if let Some(field) = self.field {
             error["field"] = field.into();
         }
-        (self.status, Json(json!({ "error": error }))).into_response()
+        let mut response = (self.status, Json(json!({ "error": error }))).into_response();
+        if let Some(seconds) = self.retry_after {
+            response.headers_mut().insert(axum::http::header::RETRY_AFTER, seconds.into());
+        }
+        response
     }
 }

@@ -19,4 +19,4 @@
 
 mod writer;
 
-pub use writer::{IngestError, IngestStats, Ingestor, LogView, Outcome};
+pub use writer::{IngestError, IngestStats, Ingestor, LogView, Outcome, WriterHealth};

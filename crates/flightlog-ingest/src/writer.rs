@@ -4,9 +4,10 @@ use flightlog_store::{ChainHead, EncodedStep, LogPosition, Store, StoreError};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
+use backon::BackoffBuilder;
 
 /// Upper bound on rows in one group commit: bounds the writer's memory and
 /// the size of one insert, while still amortising fsyncs across requests.
@@ -31,6 +32,20 @@ pub enum IngestError {
     ShuttingDown,
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// A commit failed and the writer has not yet re-read the durable
+    /// state of the log; it refuses work until it has (see [`WriterHealth`]).
+    #[error("storage is recovering from a failed write: {0}")]
+    Recovering(String),
+}
+
+/// Whether the writer can take work. After a failed group commit it is
+/// `Degraded` until it has re-read where the log stands on disk: taking
+/// work before that would hand out log positions twice.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(tag = "state", rename_all = "snake_case")]
+pub enum WriterHealth {
+    Healthy,
+    Degraded { reason: String },
 }
 
 /// Counters for /healthz and the logs.
@@ -47,7 +62,14 @@ pub struct IngestStats {
 struct Submission {
     project: String,
     steps: Vec<EncodedStep>,
-    reply: oneshot::Sender<Result<Vec<Outcome>, Arc<StoreError>>>,
+    reply: oneshot::Sender<Result<Vec<Outcome>, Refusal>>,
+}
+
+/// Why a submission was not stored, as the writer tells its submitter.
+#[derive(Clone)]
+enum Refusal {
+    Failed(Arc<StoreError>),
+    Recovering(String),
 }
 
 /// The Merkle log of durable steps, as the writer maintains it.
@@ -69,6 +91,7 @@ pub struct Ingestor {
     tx: mpsc::Sender<Submission>,
     stats: Arc<IngestStats>,
     log: Arc<Mutex<Frontier>>,
+    health: Arc<Mutex<WriterHealth>>,
 }
 
 impl Ingestor {
@@ -77,11 +100,24 @@ impl Ingestor {
     pub async fn start(store: Store) -> Result<(Self, JoinHandle<()>), StoreError> {
         let stats = Arc::new(IngestStats::default());
         let log = Arc::new(Mutex::new(Frontier::default()));
-        let mut writer = Writer { store, stats: stats.clone(), next_log_index: 0, log: log.clone() };
+        let health = Arc::new(Mutex::new(WriterHealth::Healthy));
+        let mut writer = Writer {
+            store,
+            stats: stats.clone(),
+            next_log_index: 0,
+            log: log.clone(),
+            health: health.clone(),
+            must_reload: false,
+        };
         writer.reload().await?;
         let (tx, rx) = mpsc::channel(QUEUE_DEPTH);
         let handle = tokio::spawn(writer.run(rx));
-        Ok((Self { tx, stats, log }, handle))
+        Ok((Self { tx, stats, log, health }, handle))
+    }
+
+    /// Whether the writer takes work now, and why not.
+    pub fn health(&self) -> WriterHealth {
+        self.health.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
     /// The size and root of the Merkle log of durable steps.
@@ -105,7 +141,8 @@ impl Ingestor {
         self.tx.send(Submission { project, steps, reply }).await.map_err(|_| IngestError::ShuttingDown)?;
         match answer.await {
             Ok(Ok(outcomes)) => Ok(outcomes),
-            Ok(Err(e)) => Err(IngestError::Store(StoreError::Engine(e.to_string()))),
+            Ok(Err(Refusal::Failed(e))) => Err(IngestError::Store(StoreError::Engine(e.to_string()))),
+            Ok(Err(Refusal::Recovering(why))) => Err(IngestError::Recovering(why)),
             Err(_) => Err(IngestError::ShuttingDown),
         }
     }
@@ -125,6 +162,10 @@ struct Writer {
     next_log_index: u64,
     /// The Merkle log of durable steps: leaves in log_index order.
     log: Arc<Mutex<Frontier>>,
+    health: Arc<Mutex<WriterHealth>>,
+    /// Set by a failed commit: memory may disagree with disk until the
+    /// durable state has been read again, so nothing is committed before.
+    must_reload: bool,
 }
 
 /// (project, session) → where its chain stands, as stored.
@@ -132,7 +173,11 @@ type Heads = HashMap<(String, String), ChainHead>;
 
 impl Writer {
     async fn run(mut self, mut rx: mpsc::Receiver<Submission>) {
-        while let Some(first) = rx.recv().await {
+        loop {
+            if self.must_reload && !self.recover(&mut rx).await {
+                break;
+            }
+            let Some(first) = rx.recv().await else { break };
             let mut rows = first.steps.len();
             let mut group = vec![first];
             // Everything already waiting joins this commit.
@@ -302,14 +347,63 @@ impl Writer {
     async fn fail(&mut self, group: Vec<Submission>, e: StoreError) {
         tracing::error!(error = %e, submissions = group.len(), "group commit failed; nothing in it was acknowledged");
         self.stats.failed_commits.fetch_add(1, Ordering::Relaxed);
-        let e = Arc::new(e);
+        self.set_health(WriterHealth::Degraded { reason: format!("a write failed: {e}") });
+        self.must_reload = true;
+        let refusal = Refusal::Failed(Arc::new(e));
         for sub in group {
-            let _ = sub.reply.send(Err(e.clone()));
+            let _ = sub.reply.send(Err(refusal.clone()));
         }
-        if let Err(e) = self.reload().await {
-            // The next commit will fail too while storage is down; it reloads
-            // again then. Acknowledging nothing meanwhile is the safe side.
-            tracing::error!(error = %e, "cannot re-read the log from storage");
+    }
+
+    /// After a failed commit: re-reads the durable state (completing the
+    /// log of record with whatever part of the failed commit did reach
+    /// disk), retrying with backoff. Meanwhile every submission is refused
+    /// at once, without touching storage, so no log position can be handed
+    /// out twice and nothing outside the log is acknowledged. Returns false
+    /// when the queue closed (shutdown) before storage came back.
+    async fn recover(&mut self, rx: &mut mpsc::Receiver<Submission>) -> bool {
+        let mut delays = backon::ExponentialBuilder::default()
+            .with_min_delay(Duration::from_millis(200))
+            .with_max_delay(Duration::from_secs(5))
+            .without_max_times()
+            .build();
+        loop {
+            match self.reload_after_failure().await {
+                Ok(()) => {
+                    tracing::info!(log_size = self.next_log_index, "storage writes again; the writer resumes");
+                    self.must_reload = false;
+                    self.set_health(WriterHealth::Healthy);
+                    return true;
+                }
+                Err(e) => {
+                    let reason = format!("cannot re-read the log after a failed write: {e}");
+                    tracing::warn!(%reason, "writer degraded; retrying");
+                    self.set_health(WriterHealth::Degraded { reason: reason.clone() });
+                    let until = tokio::time::Instant::now() + delays.next().unwrap_or(Duration::from_secs(5));
+                    loop {
+                        match tokio::time::timeout_at(until, rx.recv()).await {
+                            Ok(Some(sub)) => {
+                                let _ = sub.reply.send(Err(Refusal::Recovering(reason.clone())));
+                            }
+                            Ok(None) => return false,
+                            Err(_elapsed) => break,
+                        }
+                    }
+                }
+            }
         }
+    }
+
+    /// A failed commit may have left part of itself on disk: steps without
+    /// their log entries (which the log of record then takes in, at the
+    /// positions they were given), or steps without their summary rows
+    /// (which are rebuilt). Then the log head is read again.
+    async fn reload_after_failure(&mut self) -> Result<(), StoreError> {
+        self.store.repair_derived_tables().await?;
+        self.reload().await
+    }
+
+    fn set_health(&self, health: WriterHealth) {
+        *self.health.lock().unwrap_or_else(|p| p.into_inner()) = health;
     }
 }

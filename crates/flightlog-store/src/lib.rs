@@ -22,9 +22,11 @@ pub mod integrity;
 pub mod keys;
 pub mod checkpoints;
 pub mod migrations;
+pub mod params;
 pub mod rowbinary;
 pub mod sessions;
 pub mod steps;
+pub mod web_sessions;
 
 pub use clickhouse::{ClickHouse, Params, StoreError};
 pub use costs::{CostDimension, CostQuery, Price};
@@ -53,6 +55,13 @@ impl Store {
         let store = Self { ch };
         sessions::repair_summaries_if_needed(store.ch.as_ref()).await?;
         Ok(store)
+    }
+
+    /// Rebuilds the tables derived from `steps` by materialized views
+    /// (session summaries, action counts) if a failed or interrupted insert
+    /// left them disagreeing with it.
+    pub async fn repair_derived_tables(&self) -> Result<(), StoreError> {
+        sessions::repair_summaries_if_needed(self.ch.as_ref()).await
     }
 
     pub fn backend(&self) -> &dyn ClickHouse {

@@ -3,7 +3,7 @@
 //! file whose text has since changed is an error: a migration that already
 //! ran must not be edited, only followed by a new one.
 
-use crate::clickhouse::{ClickHouse, StoreError, rows};
+use crate::clickhouse::{ClickHouse, Params, StoreError, rows};
 use sha2::{Digest, Sha256};
 
 struct Migration {
@@ -22,6 +22,7 @@ const MIGRATIONS: &[Migration] = &[
     Migration { version: 5, name: "costs", sql: include_str!("../../../schema/0005_costs.sql") },
     Migration { version: 6, name: "log_index_skip", sql: include_str!("../../../schema/0006_log_index_skip.sql") },
     Migration { version: 7, name: "session_actions", sql: include_str!("../../../schema/0007_session_actions.sql") },
+    Migration { version: 8, name: "web_sessions", sql: include_str!("../../../schema/0008_web_sessions.sql") },
 ];
 
 #[derive(serde::Deserialize)]
@@ -32,9 +33,9 @@ struct Applied {
 
 pub async fn apply(ch: &dyn ClickHouse) -> Result<(), StoreError> {
     for statement in statements(LEDGER) {
-        ch.query(&statement, vec![]).await?;
+        ch.query(&statement, Params::new()).await?;
     }
-    let applied: Vec<Applied> = rows(&ch.query("SELECT version, checksum FROM schema_migrations", vec![]).await?)?;
+    let applied: Vec<Applied> = rows(&ch.query("SELECT version, checksum FROM schema_migrations", Params::new()).await?)?;
     for m in MIGRATIONS {
         let checksum = hex::encode(Sha256::digest(m.sql.as_bytes()));
         match applied.iter().find(|a| a.version == m.version) {
@@ -49,11 +50,11 @@ pub async fn apply(ch: &dyn ClickHouse) -> Result<(), StoreError> {
         }
         tracing::info!(version = m.version, name = m.name, "applying schema migration");
         for statement in statements(m.sql) {
-            ch.query(&statement, vec![]).await?;
+            ch.query(&statement, Params::new()).await?;
         }
         ch.query(
             "INSERT INTO schema_migrations (version, name, checksum) VALUES ({v:UInt32}, {n:String}, {c:String})",
-            vec![("v", m.version.to_string()), ("n", m.name.to_string()), ("c", checksum)],
+            Params::new().number("v", m.version).text("n", m.name).text("c", &checksum),
         )
         .await?;
     }

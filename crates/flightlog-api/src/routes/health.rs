@@ -1,7 +1,8 @@
 use crate::AppState;
 use axum::Json;
 use axum::extract::State;
-use axum::http::header;
+use axum::http::{StatusCode, header};
+use flightlog_ingest::WriterHealth;
 use axum::response::IntoResponse;
 use serde_json::{Value, json};
 use std::sync::atomic::Ordering;
@@ -26,10 +27,16 @@ async fn search_health(state: &AppState) -> Value {
 }
 
 /// Unauthenticated: says whether the process is up and how its parts are.
-pub async fn healthz(State(state): State<AppState>) -> Json<Value> {
+/// While the writer cannot store steps it is `degraded` (503), with why.
+pub async fn healthz(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
     let stats = state.ingestor.stats();
-    Json(json!({
-        "status": "ok",
+    let writer = state.ingestor.health();
+    let (code, status, reason) = match &writer {
+        WriterHealth::Healthy => (StatusCode::OK, "ok", None),
+        WriterHealth::Degraded { reason } => (StatusCode::SERVICE_UNAVAILABLE, "degraded", Some(reason.clone())),
+    };
+    let mut body = json!({
+        "status": status,
         "version": env!("CARGO_PKG_VERSION"),
         "store": state.store.backend().describe(),
         "ingest": {
@@ -42,7 +49,12 @@ pub async fn healthz(State(state): State<AppState>) -> Json<Value> {
             "log_size": stats.next_log_index.load(Ordering::Relaxed),
         },
         "search": search_health(&state).await,
-    }))
+    });
+    if let Some(reason) = reason {
+        body["reason"] = reason.into();
+    }
+    body["ingest"]["writer"] = serde_json::to_value(&writer).unwrap_or_default();
+    (code, Json(body))
 }
 
 /// The same figures for a Prometheus scraper (text format 0.0.4).
@@ -56,6 +68,8 @@ pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
     };
     metric("flightlog_steps_accepted_total", "counter", "Steps accepted since start.", stats.accepted.load(Ordering::Relaxed).to_string());
     metric("flightlog_steps_duplicate_total", "counter", "Identical re-sends since start.", stats.duplicates.load(Ordering::Relaxed).to_string());
+    let degraded = u8::from(state.ingestor.health() != WriterHealth::Healthy);
+    metric("flightlog_writer_degraded", "gauge", "1 while the writer refuses steps after a failed write.", degraded.to_string());
     metric("flightlog_log_size", "gauge", "Entries in the log of accepted steps.", stats.next_log_index.load(Ordering::Relaxed).to_string());
     metric("flightlog_search_available", "gauge", "1 when similar-failure search works.", available.to_string());
     metric("flightlog_indexer_steps_behind", "gauge", "Key decisions not yet indexed.", s.steps_behind.to_string());
