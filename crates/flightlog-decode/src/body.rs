@@ -1,7 +1,9 @@
 //! Request bodies: gzip, then JSON object / JSON array / NDJSON.
 
+use crate::json::parse_record;
 use flightlog_model::{FieldError, Limits};
 use serde_json::Value;
+use serde_json::value::RawValue;
 use std::io::Read;
 
 /// One record of a body: its JSON value, or why it could not be parsed.
@@ -72,14 +74,15 @@ fn split_records(bytes: &[u8]) -> Result<Vec<Record>, BodyError> {
     match trimmed.first() {
         None => Err(BodyError::Empty),
         // A JSON array: records are its elements. A syntax error anywhere
-        // leaves no way to tell where records begin, so it rejects the body.
+        // leaves no way to tell where records begin, so it rejects the body;
+        // a duplicate key or an inexact number rejects only its record.
         Some(b'[') => {
-            let items: Vec<Value> = serde_json::from_slice(trimmed).map_err(|e| BodyError::Json(e.to_string()))?;
-            Ok(items.into_iter().map(Ok).collect())
+            let items: Vec<&RawValue> = serde_json::from_slice(trimmed).map_err(|e| BodyError::Json(e.to_string()))?;
+            Ok(items.into_iter().map(|item| parse_record(item.get().as_bytes())).collect())
         }
         // One object (possibly pretty-printed over many lines), or NDJSON.
-        _ => match serde_json::from_slice::<Value>(trimmed) {
-            Ok(one) => Ok(vec![Ok(one)]),
+        _ => match serde_json::from_slice::<&RawValue>(trimmed) {
+            Ok(_) => Ok(vec![parse_record(trimmed)]),
             Err(_) => Ok(ndjson(trimmed)),
         },
     }
@@ -93,8 +96,10 @@ fn ndjson(bytes: &[u8]) -> Vec<Record> {
         .enumerate()
         .filter(|(_, line)| !line.trim_ascii().is_empty())
         .map(|(line_no, line)| {
-            serde_json::from_slice(line.trim_ascii())
-                .map_err(|e| FieldError::new("(record)", format!("line {} is not valid JSON: {e}", line_no + 1)))
+            parse_record(line.trim_ascii()).map_err(|e| match e.field.as_str() {
+                "(record)" => FieldError::new("(record)", format!("line {} {}", line_no + 1, e.reason)),
+                _ => e,
+            })
         })
         .collect()
 }
@@ -129,6 +134,18 @@ mod tests {
         assert!(records[0].is_ok() && records[2].is_ok());
         let err = records[1].as_ref().unwrap_err();
         assert!(err.reason.starts_with("line 2 is not valid JSON"), "{err}");
+    }
+
+    #[test]
+    fn a_duplicate_key_rejects_only_its_record() {
+        let records = decode(b"[{\"a\":1},{\"a\":1,\"a\":2},{\"a\":3}]").unwrap();
+        assert!(records[0].is_ok() && records[2].is_ok());
+        assert_eq!(records[1].as_ref().unwrap_err().field, "a");
+        let records = decode(b"{\"a\":1}\n{\"b\":{\"c\":1,\"c\":1}}").unwrap();
+        assert_eq!(records[1].as_ref().unwrap_err().field, "b.c");
+        let one = decode(b"{\n \"a\": 1,\n \"a\": 2\n}").unwrap();
+        assert_eq!(one.len(), 1, "a pretty-printed object with a repeated key is still one record");
+        assert_eq!(one[0].as_ref().unwrap_err().field, "a");
     }
 
     #[test]

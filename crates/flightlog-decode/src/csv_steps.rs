@@ -7,6 +7,7 @@
 //! `considered_tools` hold a JSON array or a `;`-separated list. A column not
 //! listed here is kept as a top-level string field of the step.
 
+use crate::json::parse_record;
 use flightlog_model::FieldError;
 use serde_json::{Map, Value};
 
@@ -59,6 +60,13 @@ pub const COLUMNS: &[(&str, &str, Cell)] = &[
 
 /// Turns one CSV row (with the file's header) into step JSON.
 pub fn row_to_json(header: &csv::StringRecord, row: &csv::StringRecord) -> Result<Value, FieldError> {
+    // A column named twice would silently keep one of its cells.
+    for (i, name) in header.iter().enumerate() {
+        if header.iter().take(i).any(|earlier| earlier == name) {
+            let column = if name.is_empty() { format!("(column {})", i + 1) } else { name.to_string() };
+            return Err(FieldError::new(column, "the column appears more than once in the header"));
+        }
+    }
     let mut step = Map::new();
     for (name, cell) in header.iter().zip(row.iter()) {
         if cell.is_empty() {
@@ -76,14 +84,23 @@ pub fn row_to_json(header: &csv::StringRecord, row: &csv::StringRecord) -> Resul
 
 fn read_cell(column: &str, cell: &str, kind: Cell) -> Result<Value, FieldError> {
     let bad = |what: &str| FieldError::new(column, format!("must be {what}, got {cell:?}"));
+    // JSON in a cell is read as strictly as a request body: a repeated key
+    // or a number that would lose digits refuses the row, naming the cell.
+    let strict = |text: &str, what: &str| {
+        parse_record(text.as_bytes()).map_err(|e| match e.field.as_str() {
+            "(record)" if e.reason.starts_with("is not valid JSON") => bad(what),
+            "(record)" => FieldError::new(column, e.reason),
+            inner => FieldError::new(format!("{column}.{inner}"), e.reason),
+        })
+    };
     match kind {
         Cell::Text => Ok(Value::String(cell.to_string())),
-        Cell::Number => match serde_json::from_str::<Value>(cell.trim()) {
-            Ok(n @ Value::Number(_)) => Ok(n),
+        Cell::Number => match strict(cell.trim(), "a number")? {
+            n @ Value::Number(_) => Ok(n),
             _ => Err(bad("a number")),
         },
-        Cell::Json => serde_json::from_str(cell).map_err(|_| bad("JSON")),
-        Cell::List if cell.trim_start().starts_with('[') => serde_json::from_str(cell).map_err(|_| bad("a JSON array")),
+        Cell::Json => strict(cell, "JSON"),
+        Cell::List if cell.trim_start().starts_with('[') => strict(cell, "a JSON array"),
         Cell::List => Ok(Value::Array(cell.split(';').map(|s| Value::String(s.trim().to_string())).collect())),
     }
 }
@@ -131,5 +148,15 @@ mod tests {
     fn a_bad_cell_names_its_column() {
         let got = rows("session_id,step,timestamp\ns1,three,2026-01-15T10:30:00Z\n");
         assert_eq!(got[0].clone().unwrap_err(), FieldError::new("step", "must be a number, got \"three\""));
+    }
+
+    #[test]
+    fn cells_are_read_exactly_or_refused() {
+        let got = rows("session_id,step,timestamp,session_id\ns1,1,2026-01-15T10:30:00Z,s2\n");
+        assert_eq!(got[0].clone().unwrap_err().field, "session_id");
+        let got = rows("session_id,step,timestamp,tool_params\ns1,1,2026-01-15T10:30:00Z,\"{\"\"a\"\":1,\"\"a\"\":2}\"\n");
+        assert_eq!(got[0].clone().unwrap_err().field, "tool_params.a");
+        let got = rows("session_id,step,timestamp,estimated_cost\ns1,1,2026-01-15T10:30:00Z,1.000000000000000000001\n");
+        assert_eq!(got[0].clone().unwrap_err().field, "estimated_cost");
     }
 }

@@ -5,6 +5,8 @@
 //!   only; the other records go on.
 //! - [`csv_steps`]: the flat CSV form of steps (import and export), turned
 //!   into the same nested JSON that the API accepts.
+//! - [`json`]: strict JSON for one record: a repeated key or a number that
+//!   cannot be stored exactly refuses the record, naming the field.
 //! - [`otlp`]: OTLP/HTTP trace exports (protobuf or JSON) → one step record
 //!   per GenAI span.
 //!
@@ -12,6 +14,7 @@
 
 pub mod body;
 pub mod csv_steps;
+pub mod json;
 pub mod otlp;
 
 pub use body::{BodyError, Record, decode_body};

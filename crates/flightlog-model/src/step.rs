@@ -1,6 +1,12 @@
 //! One step of an agent, typed. Free-form JSON parts (tool params, results,
 //! messages, metadata) are kept as canonical JSON text.
 
+/// The largest step number: 2^63 − 1. Step numbers are unsigned, but every
+/// reader (ClickHouse's signed cursors, JSON clients, exports) can then
+/// hold any of them; OTLP numbering (start time in µs × 1000) fits until
+/// the year 2262.
+pub const MAX_STEP: u64 = i64::MAX as u64;
+
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Step {
     pub session_id: String,

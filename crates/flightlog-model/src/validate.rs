@@ -46,7 +46,9 @@ pub fn step_from_json(value: Value, limits: &Limits) -> Result<Step> {
     let session_id = f.required_id(obj, "session_id")?;
     let step = match obj.get("step") {
         None | Some(Value::Null) => return Err(FieldError::new("step", "is required")),
-        Some(v) => v.as_u64().ok_or_else(|| FieldError::new("step", format!("must be an integer >= 0, got {}", show(v))))?,
+        Some(v) => v.as_u64().filter(|n| *n <= crate::step::MAX_STEP).ok_or_else(|| {
+            FieldError::new("step", format!("must be an integer from 0 to {}, got {}", crate::step::MAX_STEP, show(v)))
+        })?,
     };
     let timestamp_us = match obj.get("timestamp") {
         None | Some(Value::Null) => return Err(FieldError::new("timestamp", "is required")),
@@ -348,7 +350,13 @@ mod tests {
     fn errors_name_the_field_and_the_problem() {
         let mut v = product_example();
         v["step"] = json!(-1);
-        assert_eq!(check(v).unwrap_err(), FieldError::new("step", "must be an integer >= 0, got -1"));
+        assert_eq!(check(v).unwrap_err(), FieldError::new("step", "must be an integer from 0 to 9223372036854775807, got -1"));
+        let mut v = product_example();
+        v["step"] = json!(9_223_372_036_854_775_808u64);
+        assert_eq!(check(v).unwrap_err().field, "step", "2^63 is past the range");
+        let mut v = product_example();
+        v["step"] = json!(i64::MAX);
+        assert!(check(v).is_ok(), "2^63 - 1 is the last step number");
 
         let mut v = product_example();
         v["agent_thoughts"]["confidence"] = json!(1.5);

@@ -1,0 +1,365 @@
+//! Strict JSON for audit records: what is stored is what was sent, or the
+//! record is refused naming the field.
+//!
+//! A plain `serde_json` parse bends two things silently, and an audit
+//! record must not:
+//! - **duplicate keys**: `{"session_id":"a","session_id":"b"}` would keep
+//!   `b`. Here the record is refused, naming the key and where it is.
+//! - **numbers a double cannot hold**: `123456789012345678901234567890`
+//!   or `1.000000000000000000001` would be stored rounded. Here every number
+//!   must be an integer that fits in 64 bits (signed or unsigned), or a
+//!   decimal whose value is exactly the shortest form of the double it
+//!   parses to (`0.1`, `2.5e-3`, `1e5`: stored in canonical form as `0.1`,
+//!   `0.0025`, `100000.0`, the same values). Anything else is refused with
+//!   a reason that says to send it as a string.
+
+use flightlog_model::FieldError;
+use serde::de::{self, DeserializeSeed, MapAccess, SeqAccess, Visitor};
+use serde_json::{Map, Number, Value};
+use std::cell::RefCell;
+use std::fmt;
+
+/// Parses one record's bytes into a JSON value, refusing duplicate keys
+/// and numbers that cannot be stored exactly.
+pub fn parse_record(bytes: &[u8]) -> Result<Value, FieldError> {
+    let duplicate = RefCell::new(None);
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    let parsed = StrictValue { duplicate: &duplicate }.deserialize(&mut de).and_then(|v| de.end().map(|()| v));
+    let value = match parsed {
+        Ok(v) => v,
+        Err(e) => {
+            return Err(match duplicate.into_inner() {
+                Some(path) => duplicate_key_error(path),
+                None => FieldError::new("(record)", format!("is not valid JSON: {e}")),
+            });
+        }
+    };
+    check_numbers(bytes)?;
+    Ok(value)
+}
+
+/// The path of a duplicate key, innermost key first, as the visitors
+/// unwind.
+type DuplicatePath = RefCell<Option<Vec<String>>>;
+
+fn duplicate_key_error(mut innermost_first: Vec<String>) -> FieldError {
+    innermost_first.reverse();
+    let key = innermost_first.last().cloned().unwrap_or_default();
+    FieldError::new(field_path(&innermost_first), format!("the key {key:?} appears more than once in its object"))
+}
+
+/// `a.b[2].c`, as the rest of Flightlog names fields.
+fn field_path(parts: &[String]) -> String {
+    let mut out = String::new();
+    for part in parts {
+        if !out.is_empty() && !part.starts_with('[') {
+            out.push('.');
+        }
+        out.push_str(part);
+    }
+    if out.is_empty() { "(record)".into() } else { out }
+}
+
+/// Builds a `serde_json::Value`, refusing an object that repeats a key.
+#[derive(Clone, Copy)]
+struct StrictValue<'a> {
+    duplicate: &'a DuplicatePath,
+}
+
+impl<'de> DeserializeSeed<'de> for StrictValue<'_> {
+    type Value = Value;
+    fn deserialize<D: de::Deserializer<'de>>(self, deserializer: D) -> Result<Value, D::Error> {
+        deserializer.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for StrictValue<'_> {
+    type Value = Value;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a JSON value")
+    }
+    fn visit_bool<E>(self, v: bool) -> Result<Value, E> {
+        Ok(Value::Bool(v))
+    }
+    fn visit_i64<E>(self, v: i64) -> Result<Value, E> {
+        Ok(Value::Number(v.into()))
+    }
+    fn visit_u64<E>(self, v: u64) -> Result<Value, E> {
+        Ok(Value::Number(v.into()))
+    }
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<Value, E> {
+        Number::from_f64(v).map(Value::Number).ok_or_else(|| E::custom("a number out of range"))
+    }
+    fn visit_str<E>(self, v: &str) -> Result<Value, E> {
+        Ok(Value::String(v.to_owned()))
+    }
+    fn visit_string<E>(self, v: String) -> Result<Value, E> {
+        Ok(Value::String(v))
+    }
+    fn visit_unit<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+    fn visit_none<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
+        let mut items = Vec::new();
+        loop {
+            match seq.next_element_seed(self) {
+                Ok(Some(item)) => items.push(item),
+                Ok(None) => return Ok(Value::Array(items)),
+                Err(e) => {
+                    if let Some(path) = self.duplicate.borrow_mut().as_mut() {
+                        path.push(format!("[{}]", items.len()));
+                    }
+                    return Err(e);
+                }
+            }
+        }
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
+        let mut out = Map::new();
+        while let Some(key) = map.next_key::<String>()? {
+            if out.contains_key(&key) {
+                *self.duplicate.borrow_mut() = Some(vec![key]);
+                return Err(de::Error::custom("duplicate key"));
+            }
+            match map.next_value_seed(self) {
+                Ok(value) => {
+                    out.insert(key, value);
+                }
+                Err(e) => {
+                    if let Some(path) = self.duplicate.borrow_mut().as_mut() {
+                        path.push(key);
+                    }
+                    return Err(e);
+                }
+            }
+        }
+        Ok(Value::Object(out))
+    }
+}
+
+/// Walks the (already valid) JSON text and checks every number literal;
+/// on the first one that cannot be stored exactly, names its field.
+fn check_numbers(bytes: &[u8]) -> Result<(), FieldError> {
+    let mut scan = Scanner { bytes, at: 0, path: Vec::new() };
+    scan.value()
+}
+
+/// A minimal walker over JSON that is known to be valid (serde_json parsed
+/// it first), tracking the path for error messages.
+struct Scanner<'a> {
+    bytes: &'a [u8],
+    at: usize,
+    path: Vec<String>,
+}
+
+impl Scanner<'_> {
+    fn skip_ws(&mut self) {
+        while self.at < self.bytes.len() && matches!(self.bytes[self.at], b' ' | b'\t' | b'\n' | b'\r') {
+            self.at += 1;
+        }
+    }
+
+    fn value(&mut self) -> Result<(), FieldError> {
+        self.skip_ws();
+        match self.bytes.get(self.at) {
+            Some(b'{') => {
+                self.at += 1;
+                loop {
+                    self.skip_ws();
+                    if self.bytes.get(self.at) == Some(&b'}') {
+                        self.at += 1;
+                        return Ok(());
+                    }
+                    let key = self.string();
+                    self.skip_ws();
+                    self.at += 1; // ':'
+                    self.path.push(key);
+                    self.value()?;
+                    self.path.pop();
+                    self.skip_ws();
+                    if self.bytes.get(self.at) == Some(&b',') {
+                        self.at += 1;
+                    }
+                }
+            }
+            Some(b'[') => {
+                self.at += 1;
+                let mut index = 0;
+                loop {
+                    self.skip_ws();
+                    if self.bytes.get(self.at) == Some(&b']') {
+                        self.at += 1;
+                        return Ok(());
+                    }
+                    self.path.push(format!("[{index}]"));
+                    self.value()?;
+                    self.path.pop();
+                    index += 1;
+                    self.skip_ws();
+                    if self.bytes.get(self.at) == Some(&b',') {
+                        self.at += 1;
+                    }
+                }
+            }
+            Some(b'"') => {
+                self.string();
+                Ok(())
+            }
+            Some(b'-' | b'0'..=b'9') => {
+                let start = self.at;
+                while self.at < self.bytes.len() && matches!(self.bytes[self.at], b'-' | b'+' | b'.' | b'e' | b'E' | b'0'..=b'9') {
+                    self.at += 1;
+                }
+                let literal = std::str::from_utf8(&self.bytes[start..self.at]).unwrap_or_default();
+                if let Some(reason) = inexact(literal) {
+                    return Err(FieldError::new(self.field(), reason));
+                }
+                Ok(())
+            }
+            // true, false, null
+            _ => {
+                while self.at < self.bytes.len() && self.bytes[self.at].is_ascii_alphabetic() {
+                    self.at += 1;
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// Reads a string token and returns its text (decoded only when it
+    /// holds escapes, which keys rarely do).
+    fn string(&mut self) -> String {
+        let start = self.at;
+        self.at += 1;
+        let mut escaped = false;
+        while self.at < self.bytes.len() {
+            match self.bytes[self.at] {
+                b'\\' => {
+                    escaped = true;
+                    self.at += 2;
+                }
+                b'"' => {
+                    self.at += 1;
+                    break;
+                }
+                _ => self.at += 1,
+            }
+        }
+        let raw = &self.bytes[start..self.at];
+        if escaped {
+            serde_json::from_slice(raw).unwrap_or_default()
+        } else {
+            String::from_utf8_lossy(&raw[1..raw.len().saturating_sub(1)]).into_owned()
+        }
+    }
+
+    fn field(&self) -> String {
+        field_path(&self.path)
+    }
+}
+
+/// Why a number literal cannot be stored exactly, or None when it can.
+fn inexact(literal: &str) -> Option<String> {
+    let is_integer = !literal.contains(['.', 'e', 'E']);
+    let refused = || {
+        Some(format!(
+            "the number {} cannot be stored exactly (integers must fit in 64 bits, decimals in a double); \
+             send it as a string to keep every digit",
+            clip(literal)
+        ))
+    };
+    if is_integer {
+        let fits = literal.parse::<i64>().is_ok() || literal.parse::<u64>().is_ok();
+        return if fits { None } else { refused() };
+    }
+    let Ok(parsed) = literal.parse::<f64>() else { return refused() };
+    if !parsed.is_finite() {
+        return refused();
+    }
+    let stored = Number::from_f64(parsed).map(|n| n.to_string()).unwrap_or_default();
+    if decimal(literal) == decimal(&stored) { None } else { refused() }
+}
+
+/// A decimal literal's value as (negative, significant digits, exponent of
+/// the first digit); zero is (false, "", 0) whatever its sign or form.
+fn decimal(literal: &str) -> (bool, String, i64) {
+    let (negative, unsigned) = match literal.strip_prefix('-') {
+        Some(rest) => (true, rest),
+        None => (false, literal),
+    };
+    let (mantissa, exponent) = match unsigned.find(['e', 'E']) {
+        Some(i) => (&unsigned[..i], unsigned[i + 1..].parse::<i64>().unwrap_or(0)),
+        None => (unsigned, 0),
+    };
+    let (int_part, frac_part) = mantissa.split_once('.').unwrap_or((mantissa, ""));
+    let digits: String = int_part.chars().chain(frac_part.chars()).collect();
+    let leading = digits.len() - digits.trim_start_matches('0').len();
+    let significant = digits.trim_start_matches('0').trim_end_matches('0');
+    if significant.is_empty() {
+        return (false, String::new(), 0);
+    }
+    // The first significant digit's power of ten.
+    let first = int_part.len() as i64 - 1 - leading as i64 + exponent;
+    (negative, significant.to_string(), first)
+}
+
+fn clip(s: &str) -> String {
+    if s.len() <= 40 { s.to_string() } else { format!("{}…", &s[..40]) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn duplicate_keys_are_refused_naming_the_key_and_its_path() {
+        let e = parse_record(br#"{"session_id":"a","session_id":"b"}"#).unwrap_err();
+        assert_eq!(e.field, "session_id");
+        assert!(e.reason.contains("more than once"), "{e}");
+        let e = parse_record(br#"{"step":0,"tool_execution":{"params":[{"x":1},{"y":1,"y":2}]}}"#).unwrap_err();
+        assert_eq!(e.field, "tool_execution.params[1].y");
+        // An escaped spelling of the same key is the same key.
+        let e = parse_record(br#"{"step":0,"st\u0065p":1}"#).unwrap_err();
+        assert_eq!(e.field, "step");
+    }
+
+    #[test]
+    fn numbers_that_lose_digits_are_refused_naming_the_field() {
+        for literal in ["123456789012345678901234567890", "18446744073709551616", "1.000000000000000000001", "1e-400", "-9223372036854775809"] {
+            let e = parse_record(format!(r#"{{"a":{{"b":[1,{literal}]}}}}"#).as_bytes()).unwrap_err();
+            assert_eq!(e.field, "a.b[1]", "{literal}");
+            assert!(e.reason.contains("cannot be stored exactly"), "{e}");
+        }
+    }
+
+    #[test]
+    fn numbers_a_double_holds_exactly_are_kept() {
+        for literal in ["0", "-0", "18446744073709551615", "-9223372036854775808", "0.1", "0.10", "2.5e-3", "1e5", "1E+2", "-1.5", "1.7976931348623157e308", "5e-324", "0.30000000000000004"] {
+            assert!(parse_record(format!(r#"{{"n":{literal}}}"#).as_bytes()).is_ok(), "{literal}");
+        }
+        // Same value, canonical form.
+        assert_eq!(parse_record(br#"{"n":1e5}"#).unwrap()["n"].to_string(), "100000.0");
+    }
+
+    #[test]
+    fn syntax_errors_are_refused_as_the_record() {
+        let e = parse_record(br#"{"a":"#).unwrap_err();
+        assert_eq!(e.field, "(record)");
+        assert!(e.reason.starts_with("is not valid JSON"), "{e}");
+        assert!(parse_record(br#"{"a":1} x"#).is_err(), "trailing text");
+    }
+
+    #[test]
+    fn decimals_compare_by_value() {
+        assert_eq!(decimal("0.10"), decimal("1e-1"));
+        assert_eq!(decimal("100000.0"), decimal("1e5"));
+        assert_ne!(decimal("1.000000000000000000001"), decimal("1.0"));
+        assert_eq!(decimal("-0.0"), decimal("0"));
+    }
+}
