@@ -29,7 +29,10 @@
 //! `flightlog-ingest`, SQL in `flightlog-store`.
 
 pub mod auth;
+pub mod auth_failures;
+pub mod body_timeout;
 pub mod error;
+pub mod extract;
 mod routes;
 
 use auth::KeyRing;

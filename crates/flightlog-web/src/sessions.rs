@@ -56,6 +56,7 @@ pub struct Row {
 #[derive(Template)]
 #[template(path = "sessions.html")]
 struct Sessions {
+    csrf: String,
     project: String,
     f: Filters,
     error: Option<String>,
@@ -64,7 +65,7 @@ struct Sessions {
     next: Option<String>,
 }
 
-pub async fn list(State(state): State<AppState>, Reader(principal): Reader, Query(f): Query<Filters>) -> Response {
+pub async fn list(State(state): State<AppState>, Reader { principal, csrf }: Reader, Query(f): Query<Filters>) -> Response {
     let (sessions, next, error) = match filter_of(&f) {
         Err(e) => (Vec::new(), None, Some(e)),
         Ok(filter) => match state.store.list_sessions(&principal.project, &filter).await {
@@ -100,7 +101,7 @@ pub async fn list(State(state): State<AppState>, Reader(principal): Reader, Quer
             }
         },
     };
-    render(Sessions { project: principal.project, f, error, sessions, next })
+    render(Sessions { csrf, project: principal.project, f, error, sessions, next })
 }
 
 fn filter_of(f: &Filters) -> Result<SessionFilter, String> {
@@ -129,7 +130,12 @@ fn filter_of(f: &Filters) -> Result<SessionFilter, String> {
             _ => None,
         },
         min_cost: opt(&f.min_cost)
-            .map(|s| s.parse().map_err(|_| format!("minimum cost {s:?} is not a number")))
+            .map(|s| {
+                s.parse::<f64>()
+                    .ok()
+                    .filter(|v| v.is_finite() && *v >= 0.0)
+                    .ok_or_else(|| format!("minimum cost {s:?} is not a finite number >= 0"))
+            })
             .transpose()?,
         min_steps: opt(&f.min_steps)
             .map(|s| s.parse().map_err(|_| format!("minimum steps {s:?} is not a number")))

@@ -6,7 +6,8 @@ use crate::AppState;
 use crate::auth::Scope;
 use crate::error::ApiError;
 use axum::body::{Body, Bytes};
-use axum::extract::{Query, State};
+use crate::extract::Query;
+use axum::extract::State;
 use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Response};
 use flightlog_export::{Column, Format, Kind, SharedBuffer, TableWriter};
@@ -58,14 +59,14 @@ pub fn as_rows(columns: &[Column], rows: &[serde_json::Map<String, Value>]) -> V
 
 #[derive(serde::Deserialize)]
 pub struct StepsExport {
-    format: String,
+    format: Option<String>,
     from: Option<String>,
     to: Option<String>,
 }
 
 pub async fn steps(State(state): State<AppState>, headers: HeaderMap, Query(p): Query<StepsExport>) -> Result<Response, ApiError> {
     let principal = state.keys.authorize(&headers, Scope::Read)?;
-    let format = format_param(&p.format)?;
+    let format = format_param(p.format.as_deref().unwrap_or_default())?;
     let time = |name: &str, v: &Option<String>, default: i64| match v {
         None => Ok(default),
         Some(s) => parse_timestamp(s).map_err(|e| ApiError::bad_param(name, e.reason)),

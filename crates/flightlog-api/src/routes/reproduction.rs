@@ -6,7 +6,8 @@ use crate::AppState;
 use crate::auth::Scope;
 use crate::error::ApiError;
 use axum::Json;
-use axum::extract::{Path, State};
+use crate::extract::Path;
+use axum::extract::State;
 use axum::http::HeaderMap;
 use serde_json::{Value, json};
 

@@ -6,7 +6,8 @@ use crate::auth::Scope;
 use crate::error::ApiError;
 use crate::routes::sessions::{number_param, time_param};
 use axum::Json;
-use axum::extract::{Query, State};
+use crate::extract::Query;
+use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use flightlog_index::search::{MAX_LIMIT, MAX_QUERY_CHARS};
 use flightlog_index::{Hit, SearchError, SearchFilter, SearchOutcome, SearchRequest};
@@ -158,7 +159,9 @@ impl From<Hit> for HitView {
     }
 }
 
-/// Percent-encodes a path segment (session ids are free text).
+/// Percent-encodes a path segment (session ids are free text): all but
+/// the unreserved characters, `/` included, so the id `a/steps/0` stays one
+/// segment instead of turning into step 0 of session `a`.
 pub fn encode_segment(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for b in s.bytes() {

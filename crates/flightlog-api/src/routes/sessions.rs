@@ -4,7 +4,8 @@ use crate::AppState;
 use crate::auth::Scope;
 use crate::error::ApiError;
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use crate::extract::{Path, Query};
+use axum::extract::State;
 use axum::http::HeaderMap;
 use flightlog_model::time::{format_timestamp, parse_timestamp};
 use flightlog_store::{SessionFilter, SessionSort, SessionSummary};
@@ -113,7 +114,7 @@ pub async fn list(
             Some("ok") => Some(false),
             Some(other) => return Err(ApiError::bad_param("status", format!("must be failed, ok or any, got {other:?}"))),
         },
-        min_cost: number_param("min_cost", p.min_cost.as_deref())?,
+        min_cost: finite_param("min_cost", p.min_cost.as_deref())?,
         min_steps: number_param("min_steps", p.min_steps.as_deref())?,
         flagged: match p.flagged.as_deref() {
             None | Some("") | Some("false") => false,
@@ -221,6 +222,17 @@ pub(crate) fn time_param(name: &str, s: &str) -> Result<i64, ApiError> {
 pub(crate) fn number_param<T: FromStr>(name: &str, s: Option<&str>) -> Result<Option<T>, ApiError> {
     s.map(|s| s.parse().map_err(|_| ApiError::bad_param(name, format!("must be a non-negative number, got {s:?}"))))
         .transpose()
+}
+
+/// A non-negative, finite amount (`NaN`, `inf` and `1e400` parse as
+/// floats, but mean nothing as a filter).
+pub(crate) fn finite_param(name: &str, s: Option<&str>) -> Result<Option<f64>, ApiError> {
+    match number_param::<f64>(name, s)? {
+        Some(v) if !v.is_finite() || v < 0.0 => {
+            Err(ApiError::bad_param(name, format!("must be a finite number >= 0, got {:?}", s.unwrap_or_default())))
+        }
+        v => Ok(v),
+    }
 }
 
 fn page_size(s: Option<&str>, default: u32) -> Result<u32, ApiError> {

@@ -1,0 +1,35 @@
+//! `Query` and `Path` as the API's handlers take them: axum's extractors,
+//! whose refusals (a missing or mistyped parameter, a path segment that is
+//! not UTF-8) become the API's JSON 400 naming the problem instead of
+//! axum's plain-text answer.
+
+use crate::error::ApiError;
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+use serde::de::DeserializeOwned;
+
+pub struct Query<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for Query<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        match axum::extract::Query::<T>::from_request_parts(parts, state).await {
+            Ok(axum::extract::Query(value)) => Ok(Self(value)),
+            Err(e) => Err(ApiError::bad_request(format!("query string: {}", e.body_text()))),
+        }
+    }
+}
+
+pub struct Path<T>(pub T);
+
+impl<T: DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for Path<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        match axum::extract::Path::<T>::from_request_parts(parts, state).await {
+            Ok(axum::extract::Path(value)) => Ok(Self(value)),
+            Err(e) => Err(ApiError::bad_request(format!("path: {}", e.body_text()))),
+        }
+    }
+}

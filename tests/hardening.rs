@@ -1,0 +1,284 @@
+//! What a hostile client found, each as a regression test through the real
+//! binary: parameters mean exactly what was sent (a property test over
+//! awkward ids), costs with nothing to average, step numbers past the
+//! range, numbers and keys that would be silently changed, and client
+//! mistakes that were reported as server failures.
+
+use flightlog_tests::*;
+use reqwest::Method;
+use std::collections::BTreeSet;
+
+/// A path segment, percent-encoded as a segment (`/` included).
+fn seg(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// The same, for a query value.
+fn q(s: &str) -> String {
+    seg(s)
+}
+
+/// Deterministic awkward strings: backslashes, `\N`, quotes, percent
+/// signs, slashes, unicode; never control characters (ids refuse them).
+fn awkward_ids(count: usize) -> Vec<String> {
+    const PIECES: [&str; 22] = [
+        "\\", "\\N", "N", "'", "\"", "%", "/", "?", "#", "&", "=", "+", " ", "é", "😀", "[", "]", "{", "}", ":", "a", "\\\\",
+    ];
+    let mut state: u64 = 0x9E37_79B9_7F4A_7C15;
+    let mut next = || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    let mut out: BTreeSet<String> = [r"\N", r"a\b", r"a\\b", r"x\", r"\", "N", "it's", "victim/steps/0", "%41", " lead"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    while out.len() < count {
+        let len = 1 + (next() % 6) as usize;
+        let id: String = (0..len).map(|_| PIECES[(next() % PIECES.len() as u64) as usize]).collect();
+        out.insert(id);
+    }
+    out.into_iter().collect()
+}
+
+fn step_of(session: &str, user: &str, n: u64) -> Value {
+    json!({"session_id": session, "step": n, "timestamp": format!("2026-02-01T10:00:0{n}Z"),
+           "agent": {"name": session}, "user_id": user,
+           "agent_thoughts": {"reasoning": format!("decide for {session}"), "chosen_tool": "lookup"},
+           "tool_execution": {"name": "lookup", "params": {"who": session}, "status": if n == 1 { "error" } else { "ok" },
+                              "error": if n == 1 { json!("lookup failed") } else { Value::Null }},
+           "prompt": {"system": "be exact", "completion": format!("done {session}")},
+           "model": {"name": "gpt-4o"}, "cost": {"input_tokens": 100, "output_tokens": 10}})
+}
+
+#[tokio::test]
+async fn every_parameter_means_exactly_the_id_that_was_sent() {
+    let s = Server::start().await;
+    let ids = awkward_ids(40);
+    // Each id is a session, a user and an agent of its own.
+    let all: Vec<Value> = ids.iter().flat_map(|id| [step_of(id, id, 0), step_of(id, id, 1)]).collect();
+    let (status, body) = s.post_steps(ADMIN_KEY, ndjson(&all), &[]).await;
+    assert_eq!((status, body["accepted"].as_u64()), (StatusCode::OK, Some(all.len() as u64)), "{body}");
+
+    for id in &ids {
+        // Read: the timeline and the summary of exactly this session.
+        let (status, tl) = s.get(ADMIN_KEY, &format!("/v1/sessions/{}/steps", seg(id))).await;
+        assert_eq!(status, StatusCode::OK, "{id:?}: {tl}");
+        assert_eq!(tl["session_id"], json!(id));
+        assert_eq!(tl["steps"].as_array().unwrap().len(), 2, "{id:?}");
+        for st in tl["steps"].as_array().unwrap() {
+            assert_eq!(st["data"]["session_id"], json!(id));
+        }
+        let (status, one) = s.get(ADMIN_KEY, &format!("/v1/sessions/{}", seg(id))).await;
+        assert_eq!((status, &one["session_id"]), (StatusCode::OK, &json!(id)), "{one}");
+        let (status, page) = s.get(ADMIN_KEY, &format!("/v1/sessions/{}/steps?after=0", seg(id))).await;
+        assert_eq!((status, page["steps"][0]["step"].as_u64()), (StatusCode::OK, Some(1)), "{page}");
+
+        // Filter: by user and by agent, only this session.
+        for filter in ["user", "agent"] {
+            let (status, list) = s.get(ADMIN_KEY, &format!("/v1/sessions?{filter}={}", q(id))).await;
+            assert_eq!(status, StatusCode::OK, "{filter}={id:?}: {list}");
+            let found: Vec<&Value> = list["sessions"].as_array().unwrap().iter().map(|x| &x["session_id"]).collect();
+            assert_eq!(found, [&json!(id)], "{filter}={id:?}");
+        }
+        let (status, costs) = s.get(ADMIN_KEY, &format!("/v1/costs?group_by=session&user={}", q(id))).await;
+        assert_eq!(status, StatusCode::OK, "{costs}");
+        assert_eq!(costs["groups"].as_array().unwrap().len(), 1, "{id:?}: {costs}");
+        assert_eq!(costs["groups"][0]["session"], json!(id));
+
+        // Verify: this session's two steps, intact.
+        let (status, report) = s.get(ADMIN_KEY, &format!("/v1/sessions/{}/verify", seg(id))).await;
+        assert_eq!(status, StatusCode::OK, "{report}");
+        assert_eq!(report["steps_checked"].as_u64(), Some(2), "{id:?}: {report}");
+        assert_ne!(report["status"], "failed", "{report}");
+        let (status, repro) = s.get(ADMIN_KEY, &format!("/v1/sessions/{}/reproduction", seg(id))).await;
+        assert_eq!(status, StatusCode::OK, "{repro}");
+    }
+
+    // Export: every session comes back under its own id, twice.
+    let resp = s.http.get(format!("{}/v1/export/steps?format=csv", s.base)).bearer_auth(ADMIN_KEY).send().await.unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    let text = resp.text().await.unwrap();
+    let mut reader = csv::Reader::from_reader(text.as_bytes());
+    let col = reader.headers().unwrap().iter().position(|h| h == "session_id").unwrap();
+    let mut exported = std::collections::BTreeMap::<String, u32>::new();
+    for row in reader.records() {
+        *exported.entry(row.unwrap()[col].to_string()).or_default() += 1;
+    }
+    assert_eq!(exported.len(), ids.len());
+    assert!(ids.iter().all(|id| exported.get(id) == Some(&2)), "{exported:?}");
+
+    // Erase: by user, then by session; each takes exactly its own steps.
+    let (half_by_user, half_by_session) = ids.split_at(ids.len() / 2);
+    for id in half_by_user.iter().take(8) {
+        let (status, done) = s.send_json(Method::POST, ADMIN_KEY, "/v1/erasures", json!({"user_id": id})).await;
+        assert_eq!(status, StatusCode::OK, "{done}");
+        assert_eq!((done["steps_erased"].as_u64(), &done["sessions"]), (Some(2), &json!([id])), "user {id:?}");
+    }
+    for id in half_by_session.iter().take(8) {
+        let (status, done) = s.send_json(Method::POST, ADMIN_KEY, "/v1/erasures", json!({"session_id": id})).await;
+        assert_eq!(status, StatusCode::OK, "{done}");
+        assert_eq!((done["steps_erased"].as_u64(), &done["sessions"]), (Some(2), &json!([id])), "session {id:?}");
+    }
+    let erased: BTreeSet<&String> = half_by_user.iter().take(8).chain(half_by_session.iter().take(8)).collect();
+    for id in &ids {
+        let (_, tl) = s.get(ADMIN_KEY, &format!("/v1/sessions/{}/steps", seg(id))).await;
+        let completion = &tl["steps"][0]["data"]["prompt"]["completion"];
+        if erased.contains(id) {
+            assert_eq!(completion, &Value::Null, "{id:?} was erased");
+        } else {
+            assert_eq!(completion, &json!(format!("done {id}")), "{id:?} must be untouched");
+        }
+    }
+}
+
+#[tokio::test]
+async fn an_erasure_of_session_backslash_n_erases_only_that_session() {
+    let s = Server::start().await;
+    let steps = [step_of("alice-1", "alice", 0), step_of("bob-1", "bob", 0), step_of(r"\N", r"a\b", 0), step_of("x", r"a\\b", 0)];
+    assert_eq!(s.post_steps(ADMIN_KEY, ndjson(&steps), &[]).await.1["accepted"], 4);
+    let (status, done) = s.send_json(Method::POST, ADMIN_KEY, "/v1/erasures", json!({"session_id": r"\N"})).await;
+    assert_eq!((status, done["steps_erased"].as_u64(), &done["sessions"]), (StatusCode::OK, Some(1), &json!([r"\N"])), "{done}");
+    let (status, done) = s.send_json(Method::POST, ADMIN_KEY, "/v1/erasures", json!({"user_id": r"a\\b"})).await;
+    assert_eq!((status, &done["sessions"]), (StatusCode::OK, &json!(["x"])), "user a\\\\b is the one in session x: {done}");
+    let (status, done) = s.send_json(Method::POST, ADMIN_KEY, "/v1/erasures", json!({"user_id": r"x\"})).await;
+    assert_eq!((status, done["steps_erased"].as_u64()), (StatusCode::OK, Some(0)), "{done}");
+    let (_, alice) = s.get(ADMIN_KEY, "/v1/sessions/alice-1/steps").await;
+    assert_eq!(alice["steps"][0]["data"]["prompt"]["completion"], "done alice-1", "alice is untouched");
+}
+
+#[tokio::test]
+async fn odd_characters_in_filters_are_answered_not_failed() {
+    let s = Server::start().await;
+    assert_eq!(s.post_steps(ADMIN_KEY, ndjson(&[step_of("s", "u", 0)]), &[]).await.0, StatusCode::OK);
+    for value in ["a\\", "\\", "\\N", "tab\there", "new\nline", "'; DROP TABLE steps; --", "%00"] {
+        for path in [
+            format!("/v1/sessions?agent={}", q(value)),
+            format!("/v1/sessions?user={}&model={}", q(value), q(value)),
+            format!("/v1/sessions/{}/steps", seg(value)),
+            format!("/v1/costs?agent={}&user={}&tags={}", q(value), q(value), q(value)),
+        ] {
+            let (status, body) = s.get(ADMIN_KEY, &path).await;
+            assert!(status == StatusCode::OK || status == StatusCode::NOT_FOUND, "{path}: {status} {body}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn costs_answer_when_no_session_succeeded() {
+    let s = Server::start().await;
+    let (status, empty) = s.get(ADMIN_KEY, "/v1/costs").await;
+    assert_eq!(status, StatusCode::OK, "an empty project: {empty}");
+    assert_eq!(empty["cost_per_successful_session"], Value::Null);
+    let failed = step_of("only-failed", "u", 1);
+    assert_eq!(s.post_steps(ADMIN_KEY, ndjson(&[failed]), &[]).await.0, StatusCode::OK);
+    for path in ["/v1/costs", "/v1/costs?agent=nobody", "/v1/costs?group_by=session"] {
+        let (status, body) = s.get(ADMIN_KEY, path).await;
+        assert_eq!(status, StatusCode::OK, "{path}: {body}");
+        assert_eq!(body["successful_sessions"], 0, "{path}: {body}");
+    }
+}
+
+#[tokio::test]
+async fn step_numbers_past_two_to_the_63_are_refused_and_the_largest_pages_and_exports() {
+    let s = Server::start().await;
+    let (status, body) = s.post_steps(ADMIN_KEY, json!({"session_id": "big", "step": 9_223_372_036_854_775_808u64, "timestamp": "2026-01-15T10:30:00Z"}).to_string(), &[]).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert_eq!(body["rejected"][0]["field"], "step");
+    assert!(body["rejected"][0]["reason"].as_str().unwrap().contains("9223372036854775807"), "{body}");
+
+    let top = i64::MAX as u64;
+    let steps: Vec<Value> = (0..5).map(|i| json!({"session_id": "big", "step": top - i, "timestamp": "2026-01-15T10:30:00Z"})).collect();
+    assert_eq!(s.post_steps(ADMIN_KEY, ndjson(&steps), &[]).await.1["accepted"], 5);
+    let all = s.all_steps(ADMIN_KEY, "big", 2).await;
+    let numbers: Vec<u64> = all.iter().map(|x| x["step"].as_u64().unwrap()).collect();
+    assert_eq!(numbers, (0..5).rev().map(|i| top - i).collect::<Vec<_>>(), "pages end, in order, with no repeats");
+    let resp = s.http.get(format!("{}/v1/export/steps?format=csv", s.base)).bearer_auth(ADMIN_KEY).send().await.unwrap();
+    let text = resp.text().await.unwrap();
+    assert_eq!(text.lines().count(), 6, "a header and five rows:\n{text}");
+    let (status, _) = s.get(ADMIN_KEY, &format!("/v1/sessions/big/verify")).await;
+    assert_eq!(status, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn numbers_are_stored_exactly_or_refused_naming_the_field() {
+    let s = Server::start().await;
+    for (literal, field) in [
+        ("123456789012345678901234567890", "tool_execution.result.id"),
+        ("18446744073709551616", "tool_execution.result.id"),
+        ("1.000000000000000000001", "tool_execution.result.id"),
+    ] {
+        let body = format!(r#"{{"session_id":"n","step":1,"timestamp":"2026-01-15T10:30:00Z","tool_execution":{{"result":{{"id":{literal}}}}}}}"#);
+        let (status, answer) = s.post_steps(ADMIN_KEY, body, &[]).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{literal}: {answer}");
+        assert_eq!(answer["rejected"][0]["field"], field, "{answer}");
+        assert!(answer["rejected"][0]["reason"].as_str().unwrap().contains("exactly"), "{answer}");
+    }
+    // What a double holds exactly is stored with the same value.
+    let body = r#"{"session_id":"n","step":2,"timestamp":"2026-01-15T10:30:00Z","metadata":{"a":18446744073709551615,"b":-9223372036854775808,"c":0.1,"d":2.5e-3}}"#;
+    let (status, answer) = s.post_steps(ADMIN_KEY, body, &[]).await;
+    assert_eq!((status, answer["accepted"].as_u64()), (StatusCode::OK, Some(1)), "{answer}");
+    let (_, tl) = s.get(ADMIN_KEY, "/v1/sessions/n/steps").await;
+    let text = tl["steps"][0]["data"]["metadata"].to_string();
+    assert_eq!(text, r#"{"a":18446744073709551615,"b":-9223372036854775808,"c":0.1,"d":0.0025}"#);
+}
+
+#[tokio::test]
+async fn duplicate_keys_are_refused_naming_the_key() {
+    let s = Server::start().await;
+    let body = r#"{"session_id":"a","session_id":"b","step":0,"timestamp":"2026-01-15T10:30:00Z"}"#;
+    let (status, answer) = s.post_steps(ADMIN_KEY, body, &[]).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{answer}");
+    assert_eq!(answer["rejected"][0]["field"], "session_id");
+    let body = "{\"session_id\":\"a\",\"step\":0,\"step\":1,\"timestamp\":\"2026-01-15T10:30:00Z\"}\n\
+                {\"session_id\":\"a\",\"step\":2,\"timestamp\":\"2026-01-15T10:30:00Z\",\"model\":{\"name\":\"x\",\"name\":\"y\"}}\n\
+                {\"session_id\":\"a\",\"step\":3,\"timestamp\":\"2026-01-15T10:30:00Z\"}";
+    let (status, answer) = s.post_steps(ADMIN_KEY, body, &[]).await;
+    assert_eq!((status, answer["accepted"].as_u64()), (StatusCode::OK, Some(1)), "the clean record is stored: {answer}");
+    let fields: Vec<&Value> = answer["rejected"].as_array().unwrap().iter().map(|r| &r["field"]).collect();
+    assert_eq!(fields, [&json!("step"), &json!("model.name")], "{answer}");
+    let (status, _) = s.get(ADMIN_KEY, "/v1/sessions/b/steps").await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "nothing was stored under the second spelling");
+}
+
+#[tokio::test]
+async fn client_mistakes_in_parameters_are_400s_naming_the_parameter() {
+    let s = Server::start().await;
+    let steps: Vec<Value> = (0..3).map(|n| step_of(&format!("s{n}"), "u", 0)).collect();
+    assert_eq!(s.post_steps(ADMIN_KEY, ndjson(&steps), &[]).await.0, StatusCode::OK);
+    use base64::Engine as _;
+    let cursor = |k: &str| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!(r#"{{"k":{k},"s":"s1"}}"#));
+    for (path, field) in [
+        (format!("/v1/sessions?limit=1&cursor={}", cursor("1e308")), "cursor"),
+        (format!("/v1/sessions?limit=1&sort=steps&cursor={}", cursor("-1")), "cursor"),
+        (format!("/v1/sessions?limit=1&sort=cost&cursor={}", cursor("\"x\"")), "cursor"),
+        ("/v1/sessions?cursor=%%%".to_string(), "cursor"),
+        ("/v1/sessions?min_cost=NaN".to_string(), "min_cost"),
+        ("/v1/sessions?min_cost=inf".to_string(), "min_cost"),
+        ("/v1/sessions?min_cost=1e400".to_string(), "min_cost"),
+        ("/v1/sessions?from=9999-01-01T00:00:00Z".to_string(), "from"),
+        ("/v1/sessions?to=0001-01-01T00:00:00Z".to_string(), "to"),
+        ("/v1/costs?from=9999-01-01T00:00:00Z".to_string(), "from"),
+        ("/v1/sessions/s1/steps?after=-1".to_string(), "after"),
+        ("/v1/sessions/s1/steps?limit=0".to_string(), "limit"),
+        ("/v1/export/steps?format=csv&from=9999-01-01T00:00:00Z".to_string(), "from"),
+        ("/v1/export/steps".to_string(), "format"),
+    ] {
+        let (status, body) = s.get(ADMIN_KEY, &path).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{path}: {body}");
+        assert_eq!(body["error"]["field"], field, "{path}: {body}");
+    }
+    // Parameters axum itself cannot read are JSON 400s too.
+    for path in ["/v1/sessions?limit=1&limit=2&sort=", "/v1/integrity/consistency?from=x&to=1", "/v1/sessions/%FF/steps"] {
+        let (status, body) = s.get(ADMIN_KEY, path).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{path}: {body}");
+        assert!(body["error"]["message"].as_str().is_some_and(|m| !m.is_empty()), "{path}: {body}");
+    }
+}
