@@ -1,22 +1,68 @@
-//! The decision page of the web UI, over HTTP: sign-in and its cookie, the
-//! integrity verdict, and agent text rendered as text, never as HTML.
+//! The web UI over HTTP: sign-in and its server-side session, sign-out,
+//! forgery protection, security headers, links to ids of any text, and the
+//! decision page (integrity verdict, agent text rendered as text, never as
+//! HTML).
 
 use flightlog_tests::*;
 use reqwest::Method;
 
-fn no_redirects() -> reqwest::Client {
-    reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap()
+/// Signs in through the real form; returns the status and the session's
+/// whole Set-Cookie header, if one was set.
+async fn sign_in(s: &Server, key: &str) -> (StatusCode, Option<String>) {
+    let client = no_redirects();
+    let form = client.get(format!("{}/login", s.base)).send().await.unwrap();
+    let pre_session = cookie_pair(form.headers(), "flightlog_signin").unwrap();
+    let token = form_token(&form.text().await.unwrap()).unwrap();
+    let resp = client
+        .post(format!("{}/login", s.base))
+        .header("cookie", pre_session)
+        .header("origin", &s.base)
+        .form(&[("key", key), ("csrf", &token)])
+        .send()
+        .await
+        .unwrap();
+    let cookie = set_cookies(&resp).into_iter().find(|c| c.starts_with("flightlog_session="));
+    (resp.status(), cookie)
 }
 
-async fn sign_in(s: &Server, key: &str) -> (StatusCode, Option<String>) {
-    let resp = no_redirects().post(format!("{}/login", s.base)).form(&[("key", key)]).send().await.unwrap();
-    let cookie = resp.headers().get("set-cookie").map(|c| c.to_str().unwrap().to_string());
-    (resp.status(), cookie)
+fn set_cookies(resp: &reqwest::Response) -> Vec<String> {
+    resp.headers().get_all("set-cookie").iter().map(|v| v.to_str().unwrap().to_string()).collect()
 }
 
 async fn page(s: &Server, cookie: &str, path: &str) -> (StatusCode, String) {
     let resp = no_redirects().get(format!("{}{path}", s.base)).header("cookie", cookie).send().await.unwrap();
     (resp.status(), resp.text().await.unwrap())
+}
+
+/// Where a signed-in GET ends: the page, or a redirect to /login.
+async fn signed_in(s: &Server, cookie: &str) -> bool {
+    let resp = no_redirects().get(format!("{}/sessions", s.base)).header("cookie", cookie).send().await.unwrap();
+    match resp.status() {
+        StatusCode::OK => true,
+        status if status.is_redirection() => {
+            assert_eq!(resp.headers()["location"], "/login");
+            false
+        }
+        other => panic!("unexpected {other}"),
+    }
+}
+
+/// POSTs the sign-out form of a page, as the page's own form does.
+async fn sign_out(s: &Server, cookie: &str) -> reqwest::Response {
+    let (_, html) = page(s, cookie, "/sessions").await;
+    let token = form_token(&html).expect("the page has a sign-out form with its token");
+    no_redirects()
+        .post(format!("{}/logout", s.base))
+        .header("cookie", cookie)
+        .header("origin", &s.base)
+        .form(&[("csrf", token)])
+        .send()
+        .await
+        .unwrap()
+}
+
+fn key_id(key: &str) -> &str {
+    key.split('_').nth(1).unwrap()
 }
 
 #[tokio::test]
@@ -68,4 +114,208 @@ async fn the_decision_page_shows_the_why_and_its_integrity_and_escapes_agent_tex
     assert_eq!(status, StatusCode::OK);
     assert!(timeline.contains("/sessions/xss/steps/1") && !timeline.contains("<script>alert"), "timeline links, escaped");
     assert_eq!(page(&s, &cookie, "/sessions/xss/steps/9").await.0, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn the_session_cookie_holds_no_api_key_and_is_http_only_and_strict() {
+    let s = Server::start().await;
+    let reader = s.create_key("default", &["read"]).await;
+    for key in [ADMIN_KEY, reader.as_str()] {
+        let client = no_redirects();
+        let form = client.get(format!("{}/login", s.base)).send().await.unwrap();
+        let form_cookies = set_cookies(&form);
+        let pre_session = cookie_pair(form.headers(), "flightlog_signin").unwrap();
+        let token = form_token(&form.text().await.unwrap()).unwrap();
+        let resp = client
+            .post(format!("{}/login", s.base))
+            .header("cookie", pre_session)
+            .header("origin", &s.base)
+            .header("x-forwarded-proto", "https")
+            .form(&[("key", key), ("csrf", &token)])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), StatusCode::SEE_OTHER);
+        let cookies = [form_cookies, set_cookies(&resp)].concat();
+        let hex_key: String = key.bytes().map(|b| format!("{b:02x}")).collect();
+        for c in &cookies {
+            assert!(!c.contains(key) && !c.to_lowercase().contains(&hex_key), "no API key in {c}");
+            assert!(c.contains("HttpOnly") && c.contains("SameSite=Strict"), "{c}");
+        }
+        let session = cookies.iter().find(|c| c.starts_with("flightlog_session=")).expect("a session cookie");
+        assert!(session.contains("Path=/") && session.contains("Secure"), "Secure behind TLS: {session}");
+        let token = session.split(';').next().unwrap().trim_start_matches("flightlog_session=");
+        assert_eq!(token.len(), 64, "a 256-bit token: {token}");
+    }
+}
+
+#[tokio::test]
+async fn signing_out_ends_the_session_on_the_server() {
+    let s = Server::start().await;
+    let cookie = s.web_sign_in(ADMIN_KEY).await.unwrap();
+    assert!(signed_in(&s, &cookie).await);
+
+    let forged = no_redirects()
+        .post(format!("{}/logout", s.base))
+        .header("cookie", &cookie)
+        .header("origin", &s.base)
+        .form(&[("csrf", "0".repeat(64))])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(forged.status(), StatusCode::FORBIDDEN, "a sign-out without the page's token");
+    assert!(signed_in(&s, &cookie).await, "and it changed nothing");
+
+    let out = sign_out(&s, &cookie).await;
+    assert_eq!(out.status(), StatusCode::SEE_OTHER);
+    assert_eq!(out.headers()["location"], "/login");
+    assert!(!signed_in(&s, &cookie).await, "the old cookie value is refused after sign-out");
+}
+
+#[tokio::test]
+async fn revoking_the_api_key_ends_its_web_sessions() {
+    let s = Server::start().await;
+    let reader = s.create_key("default", &["read"]).await;
+    let cookie = s.web_sign_in(&reader).await.unwrap();
+    let admin = s.web_sign_in(ADMIN_KEY).await.unwrap();
+    assert!(signed_in(&s, &cookie).await);
+
+    let (status, body) = s.send_json(Method::DELETE, ADMIN_KEY, &format!("/v1/keys/{}", key_id(&reader)), json!(null)).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert!(!signed_in(&s, &cookie).await, "the revoked key's session ended");
+    assert!(signed_in(&s, &admin).await, "other keys' sessions go on");
+    assert_eq!(sign_in(&s, &reader).await.0, StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn a_web_session_survives_a_restart_and_a_sign_out_too() {
+    let dir = tempfile::tempdir().unwrap();
+    let env = [("FLIGHTLOG_BOOTSTRAP_KEY", ADMIN_KEY)];
+    let mut s = Server::start_in(dir.path(), &env).await;
+    let kept = s.web_sign_in(ADMIN_KEY).await.unwrap();
+    let ended = s.web_sign_in(ADMIN_KEY).await.unwrap();
+    assert_eq!(sign_out(&s, &ended).await.status(), StatusCode::SEE_OTHER);
+    s.kill9();
+
+    let s = Server::start_in(dir.path(), &env).await;
+    assert!(signed_in(&s, &kept).await, "still signed in after a crash and restart");
+    assert!(!signed_in(&s, &ended).await, "still signed out after a restart");
+}
+
+#[tokio::test]
+async fn a_sign_in_from_another_site_or_without_the_form_token_is_refused() {
+    let s = Server::start().await;
+    let client = no_redirects();
+    let form = client.get(format!("{}/login", s.base)).send().await.unwrap();
+    let pre_session = cookie_pair(form.headers(), "flightlog_signin").unwrap();
+    let token = form_token(&form.text().await.unwrap()).unwrap();
+    let post = |origin: Option<&str>, referer: Option<&str>, csrf: &str, cookie: &str| {
+        let mut req = client.post(format!("{}/login", s.base)).header("cookie", cookie.to_string());
+        if let Some(o) = origin {
+            req = req.header("origin", o);
+        }
+        if let Some(r) = referer {
+            req = req.header("referer", r);
+        }
+        req.form(&[("key", ADMIN_KEY), ("csrf", csrf)]).send()
+    };
+
+    let foreign = post(Some("https://evil.example"), None, &token, &pre_session).await.unwrap();
+    assert_eq!(foreign.status(), StatusCode::FORBIDDEN);
+    assert!(cookie_pair(foreign.headers(), "flightlog_session").is_none());
+    assert!(foreign.text().await.unwrap().contains("not sent from a Flightlog page"), "a clear message");
+    assert_eq!(post(None, None, &token, &pre_session).await.unwrap().status(), StatusCode::FORBIDDEN, "no Origin, no Referer");
+    assert_eq!(post(None, Some("https://evil.example/x"), &token, &pre_session).await.unwrap().status(), StatusCode::FORBIDDEN);
+
+    let missing = post(Some(s.base.as_str()), None, "", &pre_session).await.unwrap();
+    assert_eq!(missing.status(), StatusCode::FORBIDDEN, "no CSRF token");
+    assert!(missing.text().await.unwrap().contains("Reload the sign-in page"));
+    let other_form = client.get(format!("{}/login", s.base)).send().await.unwrap();
+    let other_cookie = cookie_pair(other_form.headers(), "flightlog_signin").unwrap();
+    assert_eq!(post(Some(s.base.as_str()), None, &token, &other_cookie).await.unwrap().status(), StatusCode::FORBIDDEN, "a token of another form");
+    assert_eq!(post(Some(s.base.as_str()), None, &token, "").await.unwrap().status(), StatusCode::FORBIDDEN, "no pre-session cookie");
+
+    let ok = post(Some(s.base.as_str()), None, &token, &pre_session).await.unwrap();
+    assert_eq!(ok.status(), StatusCode::SEE_OTHER);
+    let cookie = cookie_pair(ok.headers(), "flightlog_session").expect("signed in");
+    let referer_only = post(None, Some(format!("{}/login", s.base).as_str()), &token, &pre_session).await.unwrap();
+    assert_eq!(referer_only.status(), StatusCode::SEE_OTHER, "a same-site Referer stands in for Origin");
+
+    let (_, html) = page(&s, &cookie, "/sessions").await;
+    let logout = client
+        .post(format!("{}/logout", s.base))
+        .header("cookie", &cookie)
+        .header("origin", "https://evil.example")
+        .form(&[("csrf", form_token(&html).unwrap())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(logout.status(), StatusCode::FORBIDDEN, "sign-out from another site");
+    assert!(signed_in(&s, &cookie).await);
+}
+
+#[tokio::test]
+async fn every_page_carries_a_strict_content_security_policy_and_the_other_headers() {
+    let s = Server::start().await;
+    s.post_steps(ADMIN_KEY, step("s1", 0).to_string(), &[]).await;
+    let cookie = s.web_sign_in(ADMIN_KEY).await.unwrap();
+    let pages = ["/login", "/", "/sessions", "/sessions/s1", "/sessions/s1/steps/0", "/costs", "/search", "/static/app.css", "/static/print.js"];
+    for path in pages {
+        let resp = no_redirects().get(format!("{}{path}", s.base)).header("cookie", &cookie).send().await.unwrap();
+        assert_eq!(resp.status(), StatusCode::OK, "{path}");
+        let h = resp.headers().clone();
+        let csp = h["content-security-policy"].to_str().unwrap();
+        for directive in ["default-src 'none'", "script-src 'self'", "style-src 'self'", "frame-ancestors 'none'", "base-uri 'none'", "form-action 'self'"] {
+            assert!(csp.contains(directive), "{path}: {directive} in {csp}");
+        }
+        assert!(!csp.contains("unsafe-inline") && !csp.contains("unsafe-eval"), "{path}: {csp}");
+        assert_eq!(h["x-content-type-options"], "nosniff", "{path}");
+        assert_eq!(h["x-frame-options"], "DENY", "{path}");
+        assert_eq!(h["referrer-policy"], "same-origin", "{path}");
+        let body = resp.text().await.unwrap();
+        if path.starts_with("/static/") {
+            continue;
+        }
+        assert_eq!(h["cache-control"], "no-store", "{path}: agent data is not cached");
+        assert!(h["content-type"].to_str().unwrap().starts_with("text/html"), "{path}");
+        // The policy would block inline style and script: the pages must
+        // not need any, or they would look (or work) broken.
+        for inline in ["<style", " style=\"", " onclick=", "<script>"] {
+            assert!(!body.contains(inline), "{path} has inline {inline}");
+        }
+        assert!(body.contains("<link rel=\"stylesheet\" href=\"/static/app.css\">"), "{path}");
+    }
+    let css = no_redirects().get(format!("{}/static/app.css", s.base)).send().await.unwrap();
+    assert!(css.headers()["content-type"].to_str().unwrap().starts_with("text/css"));
+    assert!(css.text().await.unwrap().contains(".badge"), "the stylesheet is served without signing in");
+    let (_, decision) = page(&s, &cookie, "/sessions/s1/steps/0").await;
+    assert!(decision.contains("<script src=\"/static/print.js\" defer></script>") && decision.contains("class=\"print\""));
+}
+
+#[tokio::test]
+async fn ids_with_a_slash_link_to_their_own_session() {
+    let s = Server::start().await;
+    let with_reason = |session: &str, reasoning: &str| {
+        json!({"session_id": session, "step": 0, "timestamp": "2026-01-15T10:30:00Z",
+               "agent_thoughts": {"reasoning": reasoning, "considered_tools": ["a", "b"], "chosen_tool": "a"},
+               "tool_execution": {"name": "a", "status": "ok"}})
+    };
+    let (status, body) = s.post_steps(ADMIN_KEY, ndjson(&[with_reason("victim", "the victim session's own step"),
+        with_reason("victim/steps/0", "the slashed session's step")]), &[]).await;
+    assert!(status.is_success(), "{body}");
+
+    let (_, list) = s.page(ADMIN_KEY, "/sessions").await;
+    assert!(list.contains("href=\"/sessions/victim%2Fsteps%2F0\""), "the id is one encoded segment");
+    assert!(!list.contains("href=\"/sessions/victim/steps/0\""));
+    let (status, timeline) = s.page(ADMIN_KEY, "/sessions/victim%2Fsteps%2F0").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(timeline.contains("the slashed session&#39;s step") || timeline.contains("the slashed session&#x27;s step"), "its own timeline");
+    assert!(!timeline.contains("victim session"));
+    for link in ["/sessions/victim%2Fsteps%2F0/steps/0\"", "/sessions/victim%2Fsteps%2F0/evidence\"", "/search?session_id=victim%2Fsteps%2F0&amp;step=0\""] {
+        assert!(timeline.contains(link), "timeline links {link}");
+    }
+    let (status, decision) = s.page(ADMIN_KEY, "/sessions/victim%2Fsteps%2F0/steps/0").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(decision.contains("slashed session") && !decision.contains("victim session"), "the decision of that session's step");
+    assert!(decision.contains("href=\"/sessions/victim%2Fsteps%2F0\">timeline</a>"));
 }

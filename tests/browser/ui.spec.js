@@ -16,6 +16,10 @@ const shot = (page, name) => page.screenshot({ path: `${process.env.ARTIFACTS}/$
   });
   try {
     const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+    // The pages' Content-Security-Policy allows no inline style or script:
+    // anything it blocks would show as a broken page, so none may be blocked.
+    const blocked = [];
+    page.on('console', (m) => { if (/Content Security Policy/i.test(m.text())) blocked.push(m.text()); });
 
     // Signed out, every page leads to the sign-in form.
     await page.goto(`${base}/sessions`);
@@ -106,6 +110,13 @@ const shot = (page, name) => page.screenshot({ path: `${process.env.ARTIFACTS}/$
     assert.equal(download.status(), 200);
     assert.match(await download.text(), /^day,model,steps/);
     await shot(page, '5-costs');
+    assert.deepEqual(blocked, [], 'nothing on any page was blocked by the Content-Security-Policy');
+
+    // Signing out ends the session: the pages lead to the sign-in form again.
+    await page.click('text=Sign out');
+    await page.waitForSelector('#key');
+    await page.goto(`${base}/sessions`);
+    assert.match(page.url(), /\/login$/);
     console.log(`browser: ${all} sessions, ${failed} failed research sessions, ${flagged} flagged, decision page verified, ${bars} cost bars`);
   } finally {
     await browser.close();

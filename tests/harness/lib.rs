@@ -32,6 +32,8 @@ pub struct Server {
     /// Keeps a temporary data folder alive for the server's lifetime.
     _temp: Option<tempfile::TempDir>,
     pub http: reqwest::Client,
+    /// Web session cookies by API key, so `page` signs in once per key.
+    web_cookies: std::sync::Mutex<std::collections::HashMap<String, String>>,
 }
 
 impl Server {
@@ -71,6 +73,7 @@ impl Server {
             data_dir: data_dir.to_owned(),
             _temp: None,
             http: reqwest::Client::new(),
+            web_cookies: Default::default(),
         };
         server.wait_ready().await;
         server
@@ -168,12 +171,49 @@ impl Server {
         }
     }
 
-    /// A web page as a reader signed in with `key` sees it.
+    /// A web page as a reader signed in with `key` sees it. Signs in
+    /// through the sign-in form once per key, like a browser, and reuses
+    /// the session cookie; a key that cannot sign in sees what a signed-out
+    /// reader sees.
     pub async fn page(&self, key: &str, path: &str) -> (StatusCode, String) {
-        let cookie = format!("flightlog_key={}", key.bytes().map(|b| format!("{b:02x}")).collect::<String>());
-        let resp = self.http.get(format!("{}{path}", self.base)).header("cookie", cookie).send().await.expect("GET page");
+        let cached = self.web_cookies.lock().unwrap().get(key).cloned();
+        let cookie = match cached {
+            Some(c) => Some(c),
+            None => {
+                let c = self.web_sign_in(key).await;
+                if let Some(c) = &c {
+                    self.web_cookies.lock().unwrap().insert(key.to_string(), c.clone());
+                }
+                c
+            }
+        };
+        let mut req = self.http.get(format!("{}{path}", self.base));
+        if let Some(cookie) = cookie {
+            req = req.header("cookie", cookie);
+        }
+        let resp = req.send().await.expect("GET page");
         let status = resp.status();
         (status, resp.text().await.unwrap_or_default())
+    }
+
+    /// Signs in to the web UI as a browser does: GET /login for the form's
+    /// CSRF token and pre-session cookie, then POST the key from this
+    /// site's origin. Returns the `flightlog_session=…` cookie pair, or
+    /// None when the sign-in is refused.
+    pub async fn web_sign_in(&self, key: &str) -> Option<String> {
+        let client = no_redirects();
+        let form = client.get(format!("{}/login", self.base)).send().await.expect("GET /login");
+        let pre_session = cookie_pair(form.headers(), "flightlog_signin").expect("the sign-in form sets its cookie");
+        let token = form_token(&form.text().await.unwrap()).expect("the sign-in form has a CSRF token");
+        let resp = client
+            .post(format!("{}/login", self.base))
+            .header("cookie", pre_session)
+            .header("origin", &self.base)
+            .form(&[("key", key), ("csrf", &token)])
+            .send()
+            .await
+            .expect("POST /login");
+        cookie_pair(resp.headers(), "flightlog_session")
     }
 
     /// Creates a key through the admin API and returns it.
@@ -208,6 +248,28 @@ impl Drop for Server {
     fn drop(&mut self) {
         self.kill9();
     }
+}
+
+/// An HTTP client that stops at redirects, to see where they lead.
+pub fn no_redirects() -> reqwest::Client {
+    reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap()
+}
+
+/// `name=value` of the cookie `name` that a response sets (not a removal).
+pub fn cookie_pair(headers: &reqwest::header::HeaderMap, name: &str) -> Option<String> {
+    headers
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .filter_map(|v| v.split(';').next())
+        .find(|pair| pair.split_once('=').is_some_and(|(n, value)| n == name && !value.is_empty()))
+        .map(str::to_string)
+}
+
+/// The hidden `csrf` field of a page's form.
+pub fn form_token(html: &str) -> Option<String> {
+    let start = html.find("name=\"csrf\" value=\"")? + "name=\"csrf\" value=\"".len();
+    Some(html[start..].split('"').next()?.to_string())
 }
 
 /// A minimal valid step.

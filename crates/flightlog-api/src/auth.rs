@@ -153,6 +153,17 @@ impl KeyRing {
         self.store.all_keys().await
     }
 
+    /// The key with this id, unless it is revoked or unknown: how a web
+    /// session, which holds no key, learns that its key still stands.
+    pub fn principal_by_id(&self, key_id: &str) -> Option<Principal> {
+        let ring = self.by_hash.read().unwrap_or_else(|p| p.into_inner());
+        ring.values().find(|row| row.key_id == key_id).map(|row| Principal {
+            key_id: row.key_id.clone(),
+            project: row.project.clone(),
+            scopes: row.scopes.iter().filter_map(|s| Scope::parse(s)).collect(),
+        })
+    }
+
     /// Checks the request's key and that it carries `scope`.
     pub fn authorize(&self, headers: &HeaderMap, scope: Scope) -> Result<Principal, ApiError> {
         let key = presented_key(headers).ok_or_else(|| {
@@ -186,7 +197,7 @@ impl KeyRing {
 /// `Authorization: Bearer <key>`, `x-api-key: <key>` (what several agent
 /// SDKs send), or `Authorization: Basic` with the key as the password (what
 /// the Langfuse SDK sends: public key as user, secret key as password).
-fn presented_key(headers: &HeaderMap) -> Option<String> {
+pub(crate) fn presented_key(headers: &HeaderMap) -> Option<String> {
     if let Some(value) = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()) {
         let (scheme, credentials) = value.trim().split_once(' ')?;
         let credentials = credentials.trim();

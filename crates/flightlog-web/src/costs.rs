@@ -42,6 +42,7 @@ pub struct Share {
 #[derive(Template)]
 #[template(path = "costs.html")]
 struct Dashboard {
+    csrf: String,
     days: u32,
     total: String,
     reported: String,
@@ -81,7 +82,7 @@ fn shares(rows: &[Map<String, Value>], key: &str, total: f64) -> Vec<Share> {
         .collect()
 }
 
-pub async fn page(State(state): State<AppState>, Reader(principal): Reader, Query(range): Query<Range>) -> Response {
+pub async fn page(State(state): State<AppState>, Reader { principal, csrf }: Reader, Query(range): Query<Range>) -> Response {
     let days = range.days.unwrap_or(30).clamp(1, 3660);
     let base = range_query(days);
     let project = &principal.project;
@@ -142,6 +143,7 @@ pub async fn page(State(state): State<AppState>, Reader(principal): Reader, Quer
         .collect();
 
     render(Dashboard {
+        csrf,
         days,
         total: format!("${total:.4}"),
         reported: format!("${:.4}", totals.first().map_or(0.0, |t| num(t, "reported_cost"))),
@@ -168,7 +170,7 @@ pub struct Download {
 }
 
 /// What the dashboard shows, as a file (cookie auth, like the page).
-pub async fn download(State(state): State<AppState>, Reader(principal): Reader, Query(d): Query<Download>) -> Response {
+pub async fn download(State(state): State<AppState>, Reader { principal, .. }: Reader, Query(d): Query<Download>) -> Response {
     let Some(format) = Format::parse(&d.format) else {
         return (axum::http::StatusCode::BAD_REQUEST, "format must be csv, arrow or parquet").into_response();
     };

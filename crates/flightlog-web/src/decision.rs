@@ -31,6 +31,7 @@ pub struct Alternative {
 #[derive(Template)]
 #[template(path = "decision.html")]
 struct Decision {
+    csrf: String,
     session_id: String,
     step: u64,
     timestamp: String,
@@ -56,7 +57,7 @@ struct Decision {
     erased: Vec<String>,
 }
 
-pub async fn page(State(state): State<AppState>, Reader(principal): Reader, Path((id, n)): Path<(String, u64)>) -> Response {
+pub async fn page(State(state): State<AppState>, Reader { principal, csrf }: Reader, Path((id, n)): Path<(String, u64)>) -> Response {
     let project = principal.project;
     let store = &state.store;
     let Ok(found) = store.session_timeline(&project, &id, n.checked_sub(1), 1).await else {
@@ -136,6 +137,7 @@ pub async fn page(State(state): State<AppState>, Reader(principal): Reader, Path
         integrity_detail,
         problems,
         erased,
+        csrf,
     };
     render(page)
 }
@@ -184,7 +186,7 @@ fn unavailable() -> Response {
 }
 
 /// The step as JSON, with the hashes and positions that prove it.
-pub async fn json(State(state): State<AppState>, Reader(principal): Reader, Path((id, n)): Path<(String, u64)>) -> Response {
+pub async fn json(State(state): State<AppState>, Reader { principal, .. }: Reader, Path((id, n)): Path<(String, u64)>) -> Response {
     let Ok(found) = state.store.session_timeline(&principal.project, &id, n.checked_sub(1), 1).await else {
         return unavailable();
     };
@@ -200,7 +202,7 @@ pub async fn json(State(state): State<AppState>, Reader(principal): Reader, Path
     ([(header::CONTENT_TYPE, "application/json".to_string()), (header::CONTENT_DISPOSITION, name)], body.to_string()).into_response()
 }
 
-pub async fn evidence(State(state): State<AppState>, Reader(principal): Reader, Path(id): Path<String>) -> Response {
+pub async fn evidence(State(state): State<AppState>, Reader { principal, .. }: Reader, Path(id): Path<String>) -> Response {
     match bundle::export(&state.store, &principal.project, &id).await {
         Ok(Some(file)) => (
             [(header::CONTENT_TYPE, "application/json".to_string()),

@@ -1,9 +1,13 @@
 //! The web UI: server-rendered pages (askama templates in `web/templates`)
 //! served by the same process and state as the HTTP API.
 //!
-//! Sign-in is an API key with the `read` scope, kept in a cookie that is
-//! HttpOnly and SameSite=Strict (and Secure behind TLS). Every piece of
-//! agent-supplied text goes through askama's HTML escaping.
+//! Sign-in is an API key with the `read` scope, exchanged for a web
+//! session ([`web_sessions`]): the cookie holds a random token, never the
+//! key. Every form POST is checked against cross-site forgery ([`csrf`]),
+//! every response carries a strict Content-Security-Policy and the other
+//! security headers ([`headers`]), and every piece of agent-supplied text
+//! goes through askama's HTML escaping; ids in links are percent-encoded
+//! as whole path segments (`urlencode_strict`).
 //!
 //! Pages so far: sign-in; the sessions list (filters, sorting, cursor
 //! pages); a session's timeline (paged, jump to the first failure); and the
@@ -11,20 +15,48 @@
 //! evidence bundle; the cost dashboard; and the similar-failure search,
 //! reached from any key decision's "find similar".
 
+mod assets;
 mod cookie;
 mod costs;
+mod csrf;
 mod decision;
+mod headers;
 mod login;
 mod search;
 mod sessions;
 mod show;
 mod timeline;
+mod web_sessions;
 
 use axum::Router;
+use axum::extract::FromRef;
+use axum::http::StatusCode;
+use axum::middleware;
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use flightlog_api::AppState;
+use std::sync::Arc;
+
+/// The API's state plus what only the web UI keeps.
+#[derive(Clone)]
+pub struct WebState {
+    pub app: AppState,
+    sessions: Arc<web_sessions::WebSessions>,
+    sign_in_form: Arc<csrf::SignInForm>,
+}
+
+impl FromRef<WebState> for AppState {
+    fn from_ref(web: &WebState) -> AppState {
+        web.app.clone()
+    }
+}
 
 pub fn router(state: AppState) -> Router {
+    let web = WebState {
+        sessions: Arc::new(web_sessions::WebSessions::new(state.store.clone())),
+        sign_in_form: Arc::new(csrf::SignInForm::new()),
+        app: state,
+    };
     Router::new()
         .route("/", get(sessions::list))
         .route("/sessions", get(sessions::list))
@@ -37,5 +69,14 @@ pub fn router(state: AppState) -> Router {
         .route("/sessions/{id}/steps/{step}", get(decision::page))
         .route("/sessions/{id}/steps/{step}/json", get(decision::json))
         .route("/sessions/{id}/evidence", get(decision::evidence))
-        .with_state(state)
+        .route("/static/app.css", get(assets::stylesheet))
+        .route("/static/print.js", get(assets::print_script))
+        .layer(middleware::from_fn(csrf::same_origin))
+        .layer(middleware::map_response(headers::secure))
+        .with_state(web)
+}
+
+/// When the session table cannot be read: an error, not a sign-in loop.
+fn unavailable() -> Response {
+    (StatusCode::SERVICE_UNAVAILABLE, "sign-in is unavailable right now (storage error); try again shortly").into_response()
 }

@@ -12,6 +12,7 @@ use flightlog_api::{AppState, HitView, SimilarParams, similar_request};
 #[derive(Template)]
 #[template(path = "search.html")]
 struct SearchPage {
+    csrf: String,
     params: SimilarParams,
     /// Why search is off, when it is.
     unavailable: Option<String>,
@@ -64,9 +65,10 @@ impl SearchPage {
     }
 }
 
-pub async fn page(State(state): State<AppState>, Reader(principal): Reader, Query(params): Query<SimilarParams>) -> Response {
+pub async fn page(State(state): State<AppState>, Reader { principal, csrf }: Reader, Query(params): Query<SimilarParams>) -> Response {
     let s = state.search.status().snapshot();
     let mut page = SearchPage {
+        csrf,
         unavailable: state.search.unavailable().map(str::to_string),
         problem: None,
         origin: None,

@@ -36,6 +36,7 @@ pub struct StepView {
 #[derive(Template)]
 #[template(path = "timeline.html")]
 struct Timeline {
+    csrf: String,
     session_id: String,
     summary: String,
     first_failure: Option<u64>,
@@ -51,7 +52,7 @@ pub struct Position {
 
 pub async fn page(
     State(state): State<AppState>,
-    Reader(principal): Reader,
+    Reader { principal, csrf }: Reader,
     Path(id): Path<String>,
     Query(at): Query<Position>,
 ) -> Response {
@@ -67,6 +68,7 @@ pub async fn page(
     let steps = rows.iter().map(|r| view(serde_json::from_str(&r.raw).unwrap_or(Value::Null), r.step, r.failed)).collect();
     let previous = at.after.map(|a| if a < PAGE as u64 { String::new() } else { format!("?after={}", a - PAGE as u64) });
     render(Timeline {
+        csrf,
         summary: format!(
             "{} steps, {} failed, ${:.4} estimated, {} to {}, agents {}, models {}",
             summary.steps,

@@ -1,0 +1,130 @@
+//! Cross-site request forgery. A form POST is accepted only when
+//!
+//! - its `Origin` (or, without one, its `Referer`) names this site, the
+//!   request's own `Host`: checked for every POST, in [`same_origin`];
+//! - and its hidden `csrf` field holds the token of the form's page. A
+//!   signed-in page's token is derived from the session's cookie
+//!   ([`for_session`]); the sign-in form, which has no session yet, gets a
+//!   short-lived pre-session cookie and a token bound to it ([`SignInForm`]).
+//!
+//! Another site can neither read our cookies nor our pages, so it cannot
+//! know the token a forged form would need.
+
+use axum::extract::Request;
+use axum::http::{HeaderMap, Method, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use rand::RngCore;
+use sha2::{Digest, Sha256};
+
+/// How long a sign-in form stays usable.
+pub const SIGN_IN_FORM_SECS: u64 = 30 * 60;
+
+/// Refuses any POST whose Origin (or Referer) is not this site.
+pub async fn same_origin(req: Request, next: Next) -> Response {
+    if req.method() != Method::POST || from_this_site(req.headers()) {
+        return next.run(req).await;
+    }
+    tracing::warn!(path = %req.uri().path(), "form POST from another site refused");
+    forbidden("This form was not sent from a Flightlog page (its Origin is another site). Open the page again and resend it.")
+}
+
+fn from_this_site(headers: &HeaderMap) -> bool {
+    let text = |name| headers.get(name).and_then(|v| v.to_str().ok());
+    let Some(host) = text(header::HOST) else { return false };
+    // Browsers send Origin with every form POST; Referer covers old ones.
+    let Some(source) = text(header::ORIGIN).or_else(|| text(header::REFERER)) else { return false };
+    let authority = source.split_once("://").map_or("", |(_, rest)| rest);
+    let authority = authority.split(['/', '?', '#']).next().unwrap_or("");
+    !authority.is_empty() && authority.eq_ignore_ascii_case(host)
+}
+
+pub fn forbidden(message: &str) -> Response {
+    (StatusCode::FORBIDDEN, [(header::CONTENT_TYPE, "text/plain; charset=utf-8")], message.to_string()).into_response()
+}
+
+/// The token of every form on a signed-in page: a hash of the session's
+/// cookie, so it needs no storage and survives a restart like the session.
+pub fn for_session(session_token: &str) -> String {
+    digest(b"flightlog web form", session_token.as_bytes())
+}
+
+/// Compares tokens in constant time.
+pub fn same(expected: &str, given: &str) -> bool {
+    expected.len() == given.len() && expected.bytes().zip(given.bytes()).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0
+}
+
+/// The sign-in form's protection: a pre-session cookie value
+/// (`<issued unix seconds>.<random>`) and a token that only this process
+/// can derive from it, with a secret drawn at start. A restart makes open
+/// sign-in forms stale, which costs a reload.
+pub struct SignInForm {
+    secret: [u8; 32],
+}
+
+impl SignInForm {
+    pub fn new() -> Self {
+        let mut secret = [0u8; 32];
+        rand::rng().fill_bytes(&mut secret);
+        Self { secret }
+    }
+
+    /// A fresh pre-session cookie value and the form token bound to it.
+    pub fn issue(&self) -> (String, String) {
+        let mut nonce = [0u8; 16];
+        rand::rng().fill_bytes(&mut nonce);
+        let value = format!("{}.{}", now_secs(), hex::encode(nonce));
+        let token = digest(&self.secret, value.as_bytes());
+        (value, token)
+    }
+
+    /// Whether `token` was issued with this cookie value, recently.
+    pub fn check(&self, cookie_value: &str, token: &str) -> bool {
+        let issued = cookie_value.split_once('.').and_then(|(secs, _)| secs.parse::<u64>().ok());
+        let fresh = issued.is_some_and(|t| now_secs().saturating_sub(t) <= SIGN_IN_FORM_SECS);
+        fresh && same(&digest(&self.secret, cookie_value.as_bytes()), token)
+    }
+}
+
+fn digest(key: &[u8], value: &[u8]) -> String {
+    let mut h = Sha256::new();
+    h.update((key.len() as u64).to_be_bytes());
+    h.update(key);
+    h.update(value);
+    hex::encode(h.finalize())
+}
+
+fn now_secs() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(pairs: &[(&str, &str)]) -> HeaderMap {
+        pairs.iter().map(|(k, v)| (k.parse::<axum::http::HeaderName>().unwrap(), v.parse::<axum::http::HeaderValue>().unwrap())).collect()
+    }
+
+    #[test]
+    fn only_this_sites_origin_or_referer_passes() {
+        assert!(from_this_site(&headers(&[("host", "fl.example:4318"), ("origin", "http://fl.example:4318")])));
+        assert!(from_this_site(&headers(&[("host", "fl.example"), ("referer", "https://FL.example/login?x=1")])));
+        assert!(!from_this_site(&headers(&[("host", "fl.example"), ("origin", "https://evil.example")])));
+        assert!(!from_this_site(&headers(&[("host", "fl.example"), ("origin", "null")])));
+        assert!(!from_this_site(&headers(&[("host", "fl.example"), ("origin", "https://fl.example.evil.example")])));
+        assert!(!from_this_site(&headers(&[("host", "fl.example")])), "neither header: refused");
+    }
+
+    #[test]
+    fn a_sign_in_token_fits_only_its_own_fresh_cookie() {
+        let form = SignInForm::new();
+        let (cookie, token) = form.issue();
+        assert!(form.check(&cookie, &token));
+        let (other, _) = form.issue();
+        assert!(!form.check(&other, &token));
+        assert!(!SignInForm::new().check(&cookie, &token), "another process's secret");
+        let stale = format!("{}.{}", now_secs() - SIGN_IN_FORM_SECS - 5, "00");
+        assert!(!form.check(&stale, &digest(&form.secret, stale.as_bytes())));
+    }
+}
