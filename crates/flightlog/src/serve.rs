@@ -1,9 +1,18 @@
 //! `flightlog serve`: opens the store, starts the writer, serves HTTP, and
 //! on SIGINT/SIGTERM stops accepting, finishes in-flight requests, and lets
 //! the writer drain its queue before exiting.
+//!
+//! Connections are served by hyper directly (not `axum::serve`) because
+//! that is where the header read timeout lives: a client that opens a
+//! connection and never finishes its request headers is dropped.
 
 use crate::demo;
+use axum::Router;
+use axum::extract::ConnectInfo;
+use axum::middleware::from_fn_with_state;
 use flightlog_api::auth::KeyRing;
+use flightlog_api::auth_failures::{self, AuthFailures, FailureLimits};
+use flightlog_api::body_timeout::{self, BodyTimeout};
 use flightlog_api::{AppState, router};
 use flightlog_ingest::Ingestor;
 use flightlog_model::Limits;
@@ -48,6 +57,32 @@ pub struct ServeArgs {
     checkpoint_interval: u64,
     #[command(flatten)]
     search: crate::search::SearchArgs,
+    #[command(flatten)]
+    limits: ClientLimits,
+}
+
+/// What one client may cost the server: failed sign-ins and slow sends.
+#[derive(clap::Args)]
+struct ClientLimits {
+    /// Failed authentications (401) from one address per window, after
+    /// which its failing requests get 429 (0: no limit).
+    #[arg(long, env = "FLIGHTLOG_AUTH_FAILURES_PER_ADDRESS", default_value_t = 20)]
+    auth_failures_per_address: u32,
+    /// Failed authentications against one key prefix (`fl_<id>`) per
+    /// window, after which that prefix gets 429 (0: no limit).
+    #[arg(long, env = "FLIGHTLOG_AUTH_FAILURES_PER_KEY", default_value_t = 10)]
+    auth_failures_per_key: u32,
+    /// Seconds over which failed authentications are counted.
+    #[arg(long, env = "FLIGHTLOG_AUTH_FAILURE_WINDOW", default_value_t = 60)]
+    auth_failure_window: u64,
+    /// Seconds a client has to send its request headers; also how long an
+    /// idle keep-alive connection waits for its next request (0: no limit).
+    #[arg(long, env = "FLIGHTLOG_HEADER_TIMEOUT", default_value_t = 10)]
+    header_timeout: u64,
+    /// Seconds a request body may go without a byte before the request is
+    /// answered 408 and the connection closed (0: no limit).
+    #[arg(long, env = "FLIGHTLOG_BODY_TIMEOUT", default_value_t = 30)]
+    body_timeout: u64,
 }
 
 pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
@@ -92,8 +127,21 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         }),
         search,
     };
-    let app = router(state.clone()).merge(flightlog_web::router(state));
-    axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await?;
+    let failures = AuthFailures::new(FailureLimits {
+        per_address: args.limits.auth_failures_per_address,
+        per_prefix: args.limits.auth_failures_per_key,
+        window: Duration::from_secs(args.limits.auth_failure_window.max(1)),
+        ..FailureLimits::default()
+    });
+    // One layer over both routers, so the web sign-in form is limited too.
+    let mut app = router(state.clone())
+        .merge(flightlog_web::router(state))
+        .layer(from_fn_with_state(failures, auth_failures::guard));
+    if args.limits.body_timeout > 0 {
+        app = app.layer(from_fn_with_state(BodyTimeout(Duration::from_secs(args.limits.body_timeout)), body_timeout::guard));
+    }
+    let header_timeout = (args.limits.header_timeout > 0).then(|| Duration::from_secs(args.limits.header_timeout));
+    serve(listener, app, header_timeout, shutdown_signal()).await;
 
     // The router, and with it every Ingestor clone, is gone: the writer
     // commits what is still queued, then stops.
@@ -110,6 +158,57 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     checkpointer.seal().await?;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Serves `app` until `shutdown` resolves; then stops accepting, lets each
+/// connection finish the request it is in, and returns when all are closed.
+async fn serve(listener: tokio::net::TcpListener, app: Router, header_timeout: Option<Duration>, shutdown: impl Future<Output = ()>) {
+    let mut http = hyper::server::conn::http1::Builder::new();
+    http.timer(hyper_util::rt::TokioTimer::new()).header_read_timeout(header_timeout);
+    let (stop, stopping) = tokio::sync::watch::channel(());
+    let mut connections = tokio::task::JoinSet::new();
+    tokio::pin!(shutdown);
+    loop {
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(pair) => pair,
+                Err(e) => {
+                    // Out of file descriptors, most likely: wait for some to close.
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        while connections.try_join_next().is_some() {}
+        let _ = stream.set_nodelay(true);
+        let app = app.clone();
+        let mut stopping = stopping.clone();
+        let http = http.clone();
+        connections.spawn(async move {
+            let service = hyper::service::service_fn(move |mut request: hyper::Request<hyper::body::Incoming>| {
+                request.extensions_mut().insert(ConnectInfo(peer));
+                tower_service::Service::call(&mut app.clone(), request)
+            });
+            let connection = http.serve_connection(hyper_util::rt::TokioIo::new(stream), service);
+            tokio::pin!(connection);
+            let closed = tokio::select! {
+                closed = connection.as_mut() => closed,
+                _ = stopping.changed() => {
+                    connection.as_mut().graceful_shutdown();
+                    connection.await
+                }
+            };
+            // Timeouts and clients that hang up land here: not server errors.
+            if let Err(e) = closed {
+                tracing::debug!(%peer, error = %e, "connection closed");
+            }
+        });
+    }
+    drop(listener);
+    let _ = stop.send(());
+    while connections.join_next().await.is_some() {}
 }
 
 async fn shutdown_signal() {
