@@ -12,6 +12,8 @@ use backon::BackoffBuilder;
 /// Upper bound on rows in one group commit: bounds the writer's memory and
 /// the size of one insert, while still amortising fsyncs across requests.
 const MAX_GROUP_ROWS: usize = 50_000;
+/// The largest probe write after a failure (see `Writer::failed_bytes`).
+const MAX_PROBE_BYTES: usize = 64 << 20;
 /// Log positions read per query when rebuilding the log's head.
 const LOG_PAGE: u64 = 200_000;
 /// Submissions waiting for the writer; beyond this, handlers wait
@@ -108,6 +110,7 @@ impl Ingestor {
             log: log.clone(),
             health: health.clone(),
             must_reload: false,
+            failed_bytes: 0,
         };
         writer.reload().await?;
         let (tx, rx) = mpsc::channel(QUEUE_DEPTH);
@@ -166,6 +169,9 @@ struct Writer {
     /// Set by a failed commit: memory may disagree with disk until the
     /// durable state has been read again, so nothing is committed before.
     must_reload: bool,
+    /// The size of the write that failed: recovery proves storage takes a
+    /// write that big again (a small one may fit where it did not).
+    failed_bytes: usize,
 }
 
 /// (project, session) → where its chain stands, as stored.
@@ -199,7 +205,10 @@ impl Writer {
         let started = std::time::Instant::now();
         let (decided, heads) = match self.decide(&group).await {
             Ok(d) => d,
-            Err(e) => return self.fail(group, e).await,
+            Err(e) => {
+                self.failed_bytes = 0;
+                return self.fail(group, e).await;
+            }
         };
         let accepted: Vec<&EncodedStep> = group
             .iter()
@@ -218,11 +227,13 @@ impl Writer {
             let received_at = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_micros() as i64);
             let rows: Vec<(&EncodedStep, LogPosition)> = accepted.iter().copied().zip(placed).collect();
             if let Err(e) = self.store.insert_steps(&rows, received_at).await {
+                self.failed_bytes = rows.iter().map(|(s, _)| s.encoded_len()).sum();
                 return self.fail(group, e).await;
             }
             let entries: Vec<(&str, &EncodedStep, u64)> =
                 accepted_projects.iter().zip(&rows).map(|(p, (s, pos))| (*p, *s, pos.log_index)).collect();
             if let Err(e) = self.store.insert_log_entries(&entries).await {
+                self.failed_bytes = entries.len() * 96;
                 return self.fail(group, e).await;
             }
             // Durable: now, and only now, the log and the chains move on.
@@ -397,10 +408,15 @@ impl Writer {
     /// A failed commit may have left part of itself on disk: steps without
     /// their log entries (which the log of record then takes in, at the
     /// positions they were given), or steps without their summary rows
-    /// (which are rebuilt). Then the log head is read again.
+    /// (which are rebuilt). Then the log head is read again, and one probe
+    /// row is written durably.
     async fn reload_after_failure(&mut self) -> Result<(), StoreError> {
         self.store.repair_derived_tables().await?;
-        self.reload().await
+        self.reload().await?;
+        // Reads succeed on a full disk: only a real durable write says
+        // that storage takes work again.
+        let now_us = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_micros() as i64);
+        self.store.probe_write(now_us, self.failed_bytes.min(MAX_PROBE_BYTES)).await
     }
 
     fn set_health(&self, health: WriterHealth) {

@@ -23,6 +23,7 @@ const MIGRATIONS: &[Migration] = &[
     Migration { version: 6, name: "log_index_skip", sql: include_str!("../../../schema/0006_log_index_skip.sql") },
     Migration { version: 7, name: "session_actions", sql: include_str!("../../../schema/0007_session_actions.sql") },
     Migration { version: 8, name: "web_sessions", sql: include_str!("../../../schema/0008_web_sessions.sql") },
+    Migration { version: 9, name: "write_probes", sql: include_str!("../../../schema/0009_write_probes.sql") },
 ];
 
 #[derive(serde::Deserialize)]

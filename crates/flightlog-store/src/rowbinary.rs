@@ -15,8 +15,13 @@ impl RowBinary<'_> {
 
     /// String and LowCardinality(String).
     pub fn string(&mut self, s: &str) {
-        self.varint(s.len() as u64);
-        self.0.extend_from_slice(s.as_bytes());
+        self.bytes(s.as_bytes());
+    }
+
+    /// A String column holding arbitrary bytes.
+    pub fn bytes(&mut self, b: &[u8]) {
+        self.varint(b.len() as u64);
+        self.0.extend_from_slice(b);
     }
 
     pub fn strings(&mut self, items: &[String]) {

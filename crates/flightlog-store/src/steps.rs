@@ -290,6 +290,30 @@ impl Store {
         Ok(())
     }
 
+    /// One durable write of `bytes` incompressible bytes, as a group commit
+    /// writes, then removed: whether storage takes a write that big again
+    /// after one failed.
+    pub async fn probe_write(&self, now_us: i64, bytes: usize) -> Result<(), StoreError> {
+        let mut payload = vec![0u8; bytes];
+        // xorshift: incompressible enough that the part is as big as asked.
+        let mut x = (now_us as u64) | 1;
+        for chunk in payload.chunks_mut(8) {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            chunk.copy_from_slice(&x.to_le_bytes()[..chunk.len()]);
+        }
+        let mut buf = Vec::with_capacity(bytes + 32);
+        let mut w = RowBinary(&mut buf);
+        w.i64(now_us);
+        w.bytes(&payload);
+        self.ch.insert("INSERT INTO write_probes (probed_at, payload)", buf).await?;
+        if let Err(e) = self.ch.query("TRUNCATE TABLE write_probes", Params::new()).await {
+            tracing::warn!(error = %e, "could not remove the write probe; its TTL will");
+        }
+        Ok(())
+    }
+
     /// The log index the next accepted step gets.
     pub async fn next_log_index(&self) -> Result<u64, StoreError> {
         #[derive(serde::Deserialize)]
