@@ -61,14 +61,15 @@ pub const COLUMNS: &[(&str, &str, Cell)] = &[
 /// Turns one CSV row (with the file's header) into step JSON.
 pub fn row_to_json(header: &csv::StringRecord, row: &csv::StringRecord) -> Result<Value, FieldError> {
     // A column named twice would silently keep one of its cells.
+    // Errors name a column by its name, or by its place when it has none.
+    let label = |i: usize, name: &str| if name.is_empty() { format!("(column {})", i + 1) } else { name.to_string() };
     for (i, name) in header.iter().enumerate() {
         if header.iter().take(i).any(|earlier| earlier == name) {
-            let column = if name.is_empty() { format!("(column {})", i + 1) } else { name.to_string() };
-            return Err(FieldError::new(column, "the column appears more than once in the header"));
+            return Err(FieldError::new(label(i, name), "the column appears more than once in the header"));
         }
     }
     let mut step = Map::new();
-    for (name, cell) in header.iter().zip(row.iter()) {
+    for (i, (name, cell)) in header.iter().zip(row.iter()).enumerate() {
         if cell.is_empty() {
             continue;
         }
@@ -77,7 +78,9 @@ pub fn row_to_json(header: &csv::StringRecord, row: &csv::StringRecord) -> Resul
             None => (name, Cell::Text),
         };
         let value = read_cell(name, cell, kind)?;
-        insert_path(&mut step, path, value);
+        if !insert_path(&mut step, path, value) {
+            return Err(FieldError::new(label(i, name), format!("its field {path:?} is already given by another column")));
+        }
     }
     Ok(Value::Object(step))
 }
@@ -105,17 +108,22 @@ fn read_cell(column: &str, cell: &str, kind: Cell) -> Result<Value, FieldError> 
     }
 }
 
-fn insert_path(root: &mut Map<String, Value>, path: &str, value: Value) {
+/// Puts `value` at the dotted `path`; false when another column already
+/// holds that place (an unknown column `agent` beside `agent_name`), so
+/// that neither is silently dropped.
+fn insert_path(root: &mut Map<String, Value>, path: &str, value: Value) -> bool {
     match path.split_once('.') {
         None => {
-            root.insert(path.to_string(), value);
-        }
-        Some((parent, rest)) => {
-            let child = root.entry(parent).or_insert_with(|| Value::Object(Map::new()));
-            if let Value::Object(map) = child {
-                insert_path(map, rest, value);
+            if root.contains_key(path) {
+                return false;
             }
+            root.insert(path.to_string(), value);
+            true
         }
+        Some((parent, rest)) => match root.entry(parent).or_insert_with(|| Value::Object(Map::new())) {
+            Value::Object(map) => insert_path(map, rest, value),
+            _ => false,
+        },
     }
 }
 
@@ -158,5 +166,9 @@ mod tests {
         assert_eq!(got[0].clone().unwrap_err().field, "tool_params.a");
         let got = rows("session_id,step,timestamp,estimated_cost\ns1,1,2026-01-15T10:30:00Z,1.000000000000000000001\n");
         assert_eq!(got[0].clone().unwrap_err().field, "estimated_cost");
+        for header in ["session_id,step,timestamp,agent,agent_name", "session_id,step,timestamp,agent_name,agent"] {
+            let got = rows(&format!("{header}\ns1,1,2026-01-15T10:30:00Z,x,y\n"));
+            assert!(got[0].is_err(), "{header}: neither column may be dropped");
+        }
     }
 }
