@@ -8,11 +8,12 @@
 //!
 //! Why it works on responses, as one layer over the whole app: every way of
 //! failing (API header, the web sign-in form) ends in a 401, so the layer
-//! needs no knowledge of the handlers. Both counters act the same way: a
-//! blocked prefix or address still has its requests checked, and only a
-//! failing one becomes 429. Successful requests are never limited, so a
-//! key's owner is not locked out by someone who knows its public id, and a
-//! user behind the same NAT as a guesser keeps working.
+//! needs no knowledge of the handlers. The two counters act differently:
+//! - a blocked *address* is refused (429) before anything is checked, so
+//!   its guesses stop being answered at all;
+//! - a blocked *prefix* still has its requests checked, and only a failing
+//!   one becomes 429: a key's owner is not locked out by someone who knows
+//!   its public id.
 //!
 //! Memory is bounded: both tables hold at most `capacity` entries and evict
 //! the least used, since the client chooses how many addresses and prefixes
@@ -106,12 +107,17 @@ pub async fn guard(State(failures): State<AuthFailures>, request: Request, next:
     let prefix = crate::auth::presented_key(request.headers()).map(|key| key_prefix(&key));
     let limits = failures.limits.clone();
 
-    // A block refuses failing attempts only: the key's owner, with the
-    // right key, is never locked out by someone who knows its public id
-    // (an agent's steps must keep arriving). Generated keys hold 256 random
-    // bits, so the limit makes guessing slow and loud, not the secret safe.
+    // A blocked address is refused before anything is checked: were its
+    // guesses still checked, a right one would answer 200 and the limit
+    // would slow nothing. A blocked key prefix refuses failing attempts
+    // only: the key's owner, with the right key, is never locked out by
+    // someone who knows its public id (an agent's steps must keep
+    // arriving), and a generated key's 256 random bits need no more.
+    if let Some(left) = failures.blocked_for(&failures.by_address, &address, limits.per_address) {
+        tracing::debug!(%address, "refused: address blocked after failed authentications");
+        return too_many(left, "this address");
+    }
     let prefix_block = prefix.as_ref().and_then(|p| failures.blocked_for(&failures.by_prefix, p, limits.per_prefix));
-    let address_block = failures.blocked_for(&failures.by_address, &address, limits.per_address);
 
     let response = next.run(request).await;
     if response.status() != StatusCode::UNAUTHORIZED {
@@ -127,10 +133,9 @@ pub async fn guard(State(failures): State<AuthFailures>, request: Request, next:
         tracing::warn!(%address, %prefix, count, window_s = limits.window.as_secs(),
             "blocking a key prefix after failed authentications");
     }
-    match (prefix_block, address_block) {
-        (Some(left), _) => too_many(left, "this key"),
-        (None, Some(left)) => too_many(left, "this address"),
-        (None, None) => response,
+    match prefix_block {
+        Some(left) => too_many(left, "this key"),
+        None => response,
     }
 }
 

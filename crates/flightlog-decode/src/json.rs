@@ -305,7 +305,9 @@ fn decimal(literal: &str) -> (bool, String, i64) {
         return (false, String::new(), 0);
     }
     // The first significant digit's power of ten.
-    let first = int_part.len() as i64 - 1 - leading as i64 + exponent;
+    // Saturating: serde_json takes exponents past i64 (as zero or
+    // infinity), and this must not overflow on them.
+    let first = (int_part.len() as i64 - 1 - leading as i64).saturating_add(exponent);
     (negative, significant.to_string(), first)
 }
 
@@ -361,5 +363,10 @@ mod tests {
         assert_eq!(decimal("100000.0"), decimal("1e5"));
         assert_ne!(decimal("1.000000000000000000001"), decimal("1.0"));
         assert_eq!(decimal("-0.0"), decimal("0"));
+        // Exponents at the ends of i64: no overflow, and a tiny number that
+        // a double rounds to 0 is refused; a zero stays a zero.
+        assert!(parse_record(br#"{"x":0.01e-9223372036854775808}"#).is_err());
+        assert!(parse_record(br#"{"x":1.5e-99999999999999999999}"#).is_err());
+        assert!(parse_record(br#"{"x":0.0e-9223372036854775808}"#).is_ok());
     }
 }

@@ -863,30 +863,37 @@ proptest! {
 }
 
 /// The numbers and duplicate keys the generators aim at, written out once:
-/// each is accepted (and idempotent) or refused with a named field.
+/// each record is refused, naming the field that would have been bent, in
+/// every framing (one object, an array, NDJSON).
 #[test]
-fn huge_numbers_and_duplicate_keys_are_accepted_idempotently_or_named() {
+fn huge_numbers_and_duplicate_keys_are_refused_naming_the_field() {
     let cases = [
-        r#"{"session_id":"s","step":123456789012345678901234567890,"timestamp":"2026-01-15T10:30:00Z"}"#,
-        r#"{"session_id":"s","step":1.000000000000000000001,"timestamp":"2026-01-15T10:30:00Z"}"#,
-        r#"{"session_id":"s","step":-1,"timestamp":"2026-01-15T10:30:00Z"}"#,
-        r#"{"session_id":"s","step":1.5,"timestamp":"2026-01-15T10:30:00Z"}"#,
-        r#"{"session_id":"s","step":18446744073709551616,"timestamp":"2026-01-15T10:30:00Z"}"#,
-        r#"{"session_id":"s","step":1,"step":2,"timestamp":"2026-01-15T10:30:00Z"}"#,
-        r#"{"session_id":"s","step":1,"timestamp":"2026-01-15T10:30:00Z","cost":{"input_tokens":1,"input_tokens":123456789012345678901234567890}}"#,
-        r#"{"session_id":"s","step":1,"timestamp":"2026-01-15T10:30:00Z","tool_execution":{"params":{"n":123456789012345678901234567890,"f":1.000000000000000000001}}}"#,
-        r#"{"session_id":"s","step":1,"timestamp":"2026-01-15T10:30:00Z","cost":{"estimated_cost":1e400}}"#,
-        r#"{"session_id":"s","step":1,"timestamp":"2026-01-15T10:30:00Z","metadata":{"a":1,"a":{"b":2}}}"#,
+        (r#"{"session_id":"s","step":123456789012345678901234567890,"timestamp":"2026-01-15T10:30:00Z"}"#, "step"),
+        (r#"{"session_id":"s","step":1.000000000000000000001,"timestamp":"2026-01-15T10:30:00Z"}"#, "step"),
+        (r#"{"session_id":"s","step":-1,"timestamp":"2026-01-15T10:30:00Z"}"#, "step"),
+        (r#"{"session_id":"s","step":1.5,"timestamp":"2026-01-15T10:30:00Z"}"#, "step"),
+        (r#"{"session_id":"s","step":18446744073709551616,"timestamp":"2026-01-15T10:30:00Z"}"#, "step"),
+        (r#"{"session_id":"s","step":1,"step":2,"timestamp":"2026-01-15T10:30:00Z"}"#, "step"),
+        (r#"{"session_id":"s","step":1,"timestamp":"2026-01-15T10:30:00Z","cost":{"input_tokens":1,"input_tokens":2}}"#, "cost.input_tokens"),
+        (r#"{"session_id":"s","step":1,"timestamp":"2026-01-15T10:30:00Z","tool_execution":{"params":{"n":123456789012345678901234567890}}}"#, "tool_execution.params.n"),
+        (r#"{"session_id":"s","step":1,"timestamp":"2026-01-15T10:30:00Z","tool_execution":{"params":{"f":1.000000000000000000001}}}"#, "tool_execution.params.f"),
+        (r#"{"session_id":"s","step":1,"timestamp":"2026-01-15T10:30:00Z","metadata":{"a":1,"a":{"b":2}}}"#, "metadata.a"),
     ];
     let limits = Limits::default();
-    for case in cases {
+    for (case, field) in cases {
         for framing in [case.to_string(), format!("[{case}]"), format!("{case}\n{case}")] {
-            match check_body(framing.as_bytes(), None, &limits) {
-                Ok(n) => assert!(n >= 1, "{framing}"),
-                Err(e) => assert!(!e.to_string().is_empty(), "{framing}"),
+            let records = flightlog_decode::decode_body(framing.as_bytes(), None, &limits).expect("the body decodes");
+            assert!(!records.is_empty(), "{framing}");
+            for record in records {
+                let refusal = record.and_then(|v| flightlog_model::step_from_json(v, &limits).map(|_| ())).expect_err(&framing);
+                assert_eq!(refusal.field, field, "{framing}: {refusal}");
             }
         }
     }
+    // Out of a double's range is refused too (as the JSON it cannot be).
+    let body = br#"{"session_id":"s","step":1,"timestamp":"2026-01-15T10:30:00Z","cost":{"estimated_cost":1e400}}"#;
+    let records = flightlog_decode::decode_body(body, None, &limits).unwrap();
+    assert!(records[0].as_ref().unwrap_err().reason.contains("out of range"), "{:?}", records[0]);
 }
 
 /// Found by the CSV property, kept as its minimal form: a header that

@@ -80,11 +80,14 @@ impl WebSessions {
     /// tokens are ignored.
     pub async fn revoke(&self, token: &str) -> Result<(), StoreError> {
         self.loaded().await?;
-        let row = self.live.write().unwrap_or_else(|p| p.into_inner()).remove(&hash(token));
-        match row {
-            Some(row) => self.store.revoke_web_session(&row).await,
-            None => Ok(()),
-        }
+        let key = hash(token);
+        let row = self.live.read().unwrap_or_else(|p| p.into_inner()).get(&key).cloned();
+        let Some(row) = row else { return Ok(()) };
+        // Stored first: if that fails the session stays live (and the
+        // sign-out can be retried), rather than live again after a restart.
+        self.store.revoke_web_session(&row).await?;
+        self.live.write().unwrap_or_else(|p| p.into_inner()).remove(&key);
+        Ok(())
     }
 }
 

@@ -65,10 +65,11 @@ impl Attributes {
     }
 
     /// A value that instrumentations send either as JSON text or as a
-    /// structured value: parsed when it is text holding JSON.
+    /// structured value: parsed when it is text holding JSON that can be
+    /// kept exactly (see `crate::json`), else kept as the text itself.
     pub fn json(&self, keys: &[&str]) -> Option<Value> {
         keys.iter().find_map(|k| match self.get(k)? {
-            Value::String(s) => Some(serde_json::from_str(s).unwrap_or_else(|_| Value::String(s.clone()))),
+            Value::String(s) => Some(json_or_text(s)),
             other => Some(other.clone()),
         })
     }
@@ -95,6 +96,13 @@ impl Attributes {
     pub fn to_object(&self) -> Value {
         Value::Object(self.0.iter().map(|(k, v)| (k.clone(), v.clone())).collect::<Map<_, _>>())
     }
+}
+
+/// JSON text as its value when it parses strictly (no repeated key, no
+/// number that would lose digits), else the text unchanged: either way
+/// what the span carried is kept exactly.
+pub fn json_or_text(s: &str) -> Value {
+    crate::json::parse_record(s.as_bytes()).unwrap_or_else(|_| Value::String(s.to_string()))
 }
 
 #[cfg(test)]

@@ -274,7 +274,7 @@ fn first_tool_call(a: &Attributes) -> Option<(String, Option<Value>)> {
         let name = m.get("message.tool_calls.0.tool_call.function.name").and_then(Value::as_str);
         if let Some(name) = name.filter(|s| !s.is_empty()) {
             let args = m.get("message.tool_calls.0.tool_call.function.arguments").map(|v| match v {
-                Value::String(s) => serde_json::from_str(s).unwrap_or_else(|_| v.clone()),
+                Value::String(s) => super::attributes::json_or_text(s),
                 other => other.clone(),
             });
             return Some((name.to_string(), args));
@@ -295,7 +295,7 @@ fn considered_tools(a: &Attributes) -> Vec<String> {
         .iter()
         .filter_map(|t| t.get("tool.json_schema"))
         .filter_map(|s| match s {
-            Value::String(s) => serde_json::from_str::<Value>(s).ok(),
+            Value::String(s) => Some(super::attributes::json_or_text(s)).filter(Value::is_object),
             other => Some(other.clone()),
         })
         .filter_map(|t| name_of(&t))
