@@ -72,7 +72,11 @@ impl Server {
             base: format!("http://127.0.0.1:{port}"),
             data_dir: data_dir.to_owned(),
             _temp: None,
-            http: reqwest::Client::new(),
+            // Idle pooled connections are dropped well before the server's
+            // keep-alive limit (--header-timeout) closes them, so a request
+            // never races the server's close (HTTP/1.1 clients must retry
+            // in that case; reqwest does not).
+            http: reqwest::Client::builder().pool_idle_timeout(Duration::from_secs(5)).build().expect("http client"),
             web_cookies: Default::default(),
         };
         server.wait_ready().await;

@@ -77,7 +77,7 @@ struct ClientLimits {
     auth_failure_window: u64,
     /// Seconds a client has to send its request headers; also how long an
     /// idle keep-alive connection waits for its next request (0: no limit).
-    #[arg(long, env = "FLIGHTLOG_HEADER_TIMEOUT", default_value_t = 10)]
+    #[arg(long, env = "FLIGHTLOG_HEADER_TIMEOUT", default_value_t = 30)]
     header_timeout: u64,
     /// Seconds a request body may go without a byte before the request is
     /// answered 408 and the connection closed (0: no limit).
