@@ -282,3 +282,34 @@ async fn client_mistakes_in_parameters_are_400s_naming_the_parameter() {
         assert!(body["error"]["message"].as_str().is_some_and(|m| !m.is_empty()), "{path}: {body}");
     }
 }
+
+#[tokio::test]
+async fn similar_search_takes_any_session_id_exactly() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Server::start_in(dir.path(), &[("FLIGHTLOG_NO_SEARCH", "false"), ("FLIGHTLOG_BOOTSTRAP_KEY", ADMIN_KEY)]).await;
+    let ids = [r"\", r"\N", r"a\b", "victim/steps/0", "it's", "%41"];
+    // Step 1 of each session is a failed key decision (see step_of).
+    let all: Vec<Value> = ids.iter().flat_map(|id| [step_of(id, id, 0), step_of(id, id, 1)]).collect();
+    assert_eq!(s.post_steps(ADMIN_KEY, ndjson(&all), &[]).await.1["accepted"], all.len());
+    s.wait_caught_up(std::time::Duration::from_secs(120)).await;
+    for id in ids {
+        let path = format!("/v1/search/similar?session_id={}&step=1&limit=50", q(id));
+        let (status, body) = s.get(ADMIN_KEY, &path).await;
+        assert_eq!(status, StatusCode::OK, "{id:?}: {body}");
+        let hits = body["results"].as_array().unwrap_or_else(|| panic!("{id:?}: {body}"));
+        assert!(!hits.is_empty(), "{id:?}: the other sessions' failures are alike: {body}");
+        assert!(
+            hits.iter().all(|h| !(h["session_id"] == json!(id) && h["step"] == 1)),
+            "{id:?}: a search from a step never returns that step: {body}"
+        );
+        let (status, body) = s.get(ADMIN_KEY, &format!("/v1/search/similar?session_id={}&step=1&exclude_session=true", q(id))).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert!(body["results"].as_array().unwrap().iter().all(|h| h["session_id"] != json!(id)), "{id:?}: {body}");
+    }
+    for text in ["\\", "\\N", "tab\there", "a'b\"c"] {
+        let (status, body) = s.get(ADMIN_KEY, &format!("/v1/search/similar?q={}", q(text))).await;
+        assert_eq!(status, StatusCode::OK, "{text:?}: {body}");
+    }
+    let (status, body) = s.get(ADMIN_KEY, &format!("/v1/search/similar?session_id={}&step=1", q("no such\\"))).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
+}
