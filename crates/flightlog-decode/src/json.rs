@@ -15,6 +15,7 @@
 
 use flightlog_model::FieldError;
 use serde::de::{self, DeserializeSeed, MapAccess, SeqAccess, Visitor};
+use serde_json::map::Entry;
 use serde_json::{Map, Number, Value};
 use std::cell::RefCell;
 use std::fmt;
@@ -34,8 +35,38 @@ pub fn parse_record(bytes: &[u8]) -> Result<Value, FieldError> {
             });
         }
     };
-    check_numbers(bytes)?;
+    if may_hold_inexact_numbers(bytes) {
+        check_numbers(bytes)?;
+    }
     Ok(value)
+}
+
+/// A quick, conservative look for what could be an inexact number: a run
+/// of 16 or more digits (dots between them included), or an exponent. A
+/// decimal of 15 significant digits or fewer always comes back from a
+/// double as written (IEEE 754's 15-digit guarantee), and so does any
+/// integer of 15 digits, so most records skip the exact check. Hits inside
+/// strings only cost the full check.
+fn may_hold_inexact_numbers(bytes: &[u8]) -> bool {
+    let mut digits = 0;
+    let mut previous_digit = false;
+    for &b in bytes {
+        match b {
+            b'0'..=b'9' => {
+                digits += 1;
+                if digits >= 16 {
+                    return true;
+                }
+                previous_digit = true;
+                continue;
+            }
+            b'e' | b'E' if previous_digit => return true,
+            b'.' if previous_digit => {}
+            _ => digits = 0,
+        }
+        previous_digit = false;
+    }
+    false
 }
 
 /// The path of a duplicate key, innermost key first, as the visitors
@@ -123,20 +154,22 @@ impl<'de> Visitor<'de> for StrictValue<'_> {
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
         let mut out = Map::new();
         while let Some(key) = map.next_key::<String>()? {
-            if out.contains_key(&key) {
-                *self.duplicate.borrow_mut() = Some(vec![key]);
-                return Err(de::Error::custom("duplicate key"));
-            }
-            match map.next_value_seed(self) {
-                Ok(value) => {
-                    out.insert(key, value);
+            match out.entry(key) {
+                Entry::Occupied(taken) => {
+                    *self.duplicate.borrow_mut() = Some(vec![taken.key().clone()]);
+                    return Err(de::Error::custom("duplicate key"));
                 }
-                Err(e) => {
-                    if let Some(path) = self.duplicate.borrow_mut().as_mut() {
-                        path.push(key);
+                Entry::Vacant(place) => match map.next_value_seed(self) {
+                    Ok(value) => {
+                        place.insert(value);
                     }
-                    return Err(e);
-                }
+                    Err(e) => {
+                        if let Some(path) = self.duplicate.borrow_mut().as_mut() {
+                            path.push(place.key().clone());
+                        }
+                        return Err(e);
+                    }
+                },
             }
         }
         Ok(Value::Object(out))
@@ -150,12 +183,20 @@ fn check_numbers(bytes: &[u8]) -> Result<(), FieldError> {
     scan.value()
 }
 
+/// Where the scanner is: keys as byte ranges of the text, so that nothing
+/// is allocated unless a number is refused (this runs on every record).
+#[derive(Clone, Copy)]
+enum Part {
+    Key { start: usize, end: usize },
+    Index(usize),
+}
+
 /// A minimal walker over JSON that is known to be valid (serde_json parsed
 /// it first), tracking the path for error messages.
 struct Scanner<'a> {
     bytes: &'a [u8],
     at: usize,
-    path: Vec<String>,
+    path: Vec<Part>,
 }
 
 impl Scanner<'_> {
@@ -176,10 +217,10 @@ impl Scanner<'_> {
                         self.at += 1;
                         return Ok(());
                     }
-                    let key = self.string();
+                    let (start, end) = self.string();
                     self.skip_ws();
                     self.at += 1; // ':'
-                    self.path.push(key);
+                    self.path.push(Part::Key { start, end });
                     self.value()?;
                     self.path.pop();
                     self.skip_ws();
@@ -197,7 +238,7 @@ impl Scanner<'_> {
                         self.at += 1;
                         return Ok(());
                     }
-                    self.path.push(format!("[{index}]"));
+                    self.path.push(Part::Index(index));
                     self.value()?;
                     self.path.pop();
                     index += 1;
@@ -232,18 +273,13 @@ impl Scanner<'_> {
         }
     }
 
-    /// Reads a string token and returns its text (decoded only when it
-    /// holds escapes, which keys rarely do).
-    fn string(&mut self) -> String {
+    /// Skips a string token; returns its byte range, quotes included.
+    fn string(&mut self) -> (usize, usize) {
         let start = self.at;
         self.at += 1;
-        let mut escaped = false;
         while self.at < self.bytes.len() {
             match self.bytes[self.at] {
-                b'\\' => {
-                    escaped = true;
-                    self.at += 2;
-                }
+                b'\\' => self.at += 2,
                 b'"' => {
                     self.at += 1;
                     break;
@@ -251,21 +287,34 @@ impl Scanner<'_> {
                 _ => self.at += 1,
             }
         }
-        let raw = &self.bytes[start..self.at];
-        if escaped {
-            serde_json::from_slice(raw).unwrap_or_default()
-        } else {
-            String::from_utf8_lossy(&raw[1..raw.len().saturating_sub(1)]).into_owned()
-        }
+        (start, self.at.min(self.bytes.len()))
     }
 
+    /// The path so far, as field names: keys decoded (escapes and all).
     fn field(&self) -> String {
-        field_path(&self.path)
+        let parts: Vec<String> = self
+            .path
+            .iter()
+            .map(|part| match *part {
+                Part::Key { start, end } => serde_json::from_slice(&self.bytes[start..end]).unwrap_or_default(),
+                Part::Index(i) => format!("[{i}]"),
+            })
+            .collect();
+        field_path(&parts)
     }
+}
+
+/// The fast answer for the common number: a plain integer that fits.
+fn is_small_integer(literal: &str) -> bool {
+    let digits = literal.strip_prefix('-').unwrap_or(literal);
+    !digits.is_empty() && digits.len() <= 18 && digits.bytes().all(|b| b.is_ascii_digit())
 }
 
 /// Why a number literal cannot be stored exactly, or None when it can.
 fn inexact(literal: &str) -> Option<String> {
+    if is_small_integer(literal) {
+        return None;
+    }
     let is_integer = !literal.contains(['.', 'e', 'E']);
     let refused = || {
         Some(format!(
@@ -283,7 +332,7 @@ fn inexact(literal: &str) -> Option<String> {
         return refused();
     }
     let stored = Number::from_f64(parsed).map(|n| n.to_string()).unwrap_or_default();
-    if decimal(literal) == decimal(&stored) { None } else { refused() }
+    if literal == stored || decimal(literal) == decimal(&stored) { None } else { refused() }
 }
 
 /// A decimal literal's value as (negative, significant digits, exponent of
@@ -347,6 +396,14 @@ mod tests {
         }
         // Same value, canonical form.
         assert_eq!(parse_record(br#"{"n":1e5}"#).unwrap()["n"].to_string(), "100000.0");
+    }
+
+    #[test]
+    fn the_quick_look_lets_no_inexact_number_through() {
+        for literal in ["1234567890.123456789", "0.1000000000000000055511151231257827", "1e-400", "2E3", "12345678901234567"] {
+            assert!(may_hold_inexact_numbers(format!(r#"{{"n":{literal}}}"#).as_bytes()), "{literal}");
+        }
+        assert!(!may_hold_inexact_numbers(br#"{"a":0.82,"b":123456789012345,"c":"2026-03-01T10:00:00.123456Z"}"#));
     }
 
     #[test]
