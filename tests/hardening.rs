@@ -254,11 +254,17 @@ async fn client_mistakes_in_parameters_are_400s_naming_the_parameter() {
     let steps: Vec<Value> = (0..3).map(|n| step_of(&format!("s{n}"), "u", 0)).collect();
     assert_eq!(s.post_steps(ADMIN_KEY, ndjson(&steps), &[]).await.0, StatusCode::OK);
     use base64::Engine as _;
-    let cursor = |k: &str| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!(r#"{{"k":{k},"s":"s1"}}"#));
+    let cursor = |k: &str, o: &str| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!(r#"{{"k":{k},"s":"s1","o":"{o}"}}"#));
+    // A cursor really made for the steps sort, then used with another.
+    let (_, page) = s.get(ADMIN_KEY, "/v1/sessions?limit=1&sort=steps").await;
+    let steps_cursor = page["next_cursor"].as_str().unwrap().to_string();
+    let (status, _) = s.get(ADMIN_KEY, &format!("/v1/sessions?limit=1&sort=steps&cursor={steps_cursor}")).await;
+    assert_eq!(status, StatusCode::OK);
     for (path, field) in [
-        (format!("/v1/sessions?limit=1&cursor={}", cursor("1e308")), "cursor"),
-        (format!("/v1/sessions?limit=1&sort=steps&cursor={}", cursor("-1")), "cursor"),
-        (format!("/v1/sessions?limit=1&sort=cost&cursor={}", cursor("\"x\"")), "cursor"),
+        (format!("/v1/sessions?limit=1&cursor={}", cursor("1e308", "time")), "cursor"),
+        (format!("/v1/sessions?limit=1&sort=steps&cursor={}", cursor("-1", "steps")), "cursor"),
+        (format!("/v1/sessions?limit=1&sort=cost&cursor={}", cursor("\"x\"", "cost")), "cursor"),
+        (format!("/v1/sessions?limit=1&sort=time&cursor={steps_cursor}"), "cursor"),
         ("/v1/sessions?cursor=%%%".to_string(), "cursor"),
         ("/v1/sessions?min_cost=NaN".to_string(), "min_cost"),
         ("/v1/sessions?min_cost=inf".to_string(), "min_cost"),
@@ -312,4 +318,37 @@ async fn similar_search_takes_any_session_id_exactly() {
     }
     let (status, body) = s.get(ADMIN_KEY, &format!("/v1/search/similar?session_id={}&step=1", q("no such\\"))).await;
     assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
+}
+
+#[tokio::test]
+async fn amounts_that_would_break_sums_are_refused_and_unknown_routes_answer_json() {
+    let s = Server::start().await;
+    for (body, field) in [
+        (r#"{"session_id":"c","step":1,"timestamp":"2026-01-15T10:30:00Z","cost":{"estimated_cost":1e308}}"#, "cost.estimated_cost"),
+        (r#"{"session_id":"c","step":1,"timestamp":"2026-01-15T10:30:00Z","cost":{"input_tokens":18446744073709551615}}"#, "cost.input_tokens"),
+    ] {
+        let (status, answer) = s.post_steps(ADMIN_KEY, body, &[]).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{answer}");
+        assert_eq!(answer["rejected"][0]["field"], field, "{answer}");
+    }
+    // The largest accepted amounts still sum and read back.
+    let steps: Vec<Value> = (0..3)
+        .map(|n| json!({"session_id": "c", "step": n, "timestamp": "2026-01-15T10:30:00Z",
+                        "cost": {"input_tokens": 1_000_000_000u64, "estimated_cost": 1_000_000.0}}))
+        .collect();
+    assert_eq!(s.post_steps(ADMIN_KEY, ndjson(&steps), &[]).await.1["accepted"], 3);
+    let (status, one) = s.get(ADMIN_KEY, "/v1/sessions/c").await;
+    assert_eq!((status, one["input_tokens"].as_u64()), (StatusCode::OK, Some(3_000_000_000)), "{one}");
+    let (status, list) = s.get(ADMIN_KEY, "/v1/sessions?sort=cost").await;
+    assert_eq!(status, StatusCode::OK, "{list}");
+
+    let (status, body) = s.get(ADMIN_KEY, "/v1/nope").await;
+    assert_eq!((status, body["error"]["code"].as_str()), (StatusCode::NOT_FOUND, Some("not_found")), "{body}");
+    let resp = s.http.get(format!("{}/v1/steps", s.base)).bearer_auth(ADMIN_KEY).send().await.unwrap();
+    assert_eq!(resp.status(), StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(resp.json::<Value>().await.unwrap()["error"]["code"], "method_not_allowed");
+    let (status, body) = s.get(ADMIN_KEY, "/v1/integrity/consistency?from=1").await;
+    assert_eq!((status, &body["error"]["field"]), (StatusCode::BAD_REQUEST, &json!("to")), "{body}");
+    let (status, body) = s.get(ADMIN_KEY, "/v1/integrity/consistency?from=1&to=99999999999999999999").await;
+    assert_eq!((status, &body["error"]["field"]), (StatusCode::BAD_REQUEST, &json!("to")), "{body}");
 }

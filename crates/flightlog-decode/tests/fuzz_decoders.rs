@@ -398,6 +398,7 @@ fn limits() -> impl Strategy<Value = Limits> {
             max_field_bytes: field,
             max_id_bytes: id,
             max_list_items: list,
+            ..Limits::default()
         },
     );
     prop_oneof![3 => Just(Limits::default()), 1 => small]

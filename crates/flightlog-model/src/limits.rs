@@ -17,6 +17,11 @@ pub struct Limits {
     pub max_id_bytes: usize,
     /// Items in a list field (tags, considered tools).
     pub max_list_items: usize,
+    /// Tokens of one kind in one step: far above any model's context, and
+    /// small enough that sums over billions of steps never overflow.
+    pub max_tokens: u64,
+    /// A step's reported cost, in USD: sums stay finite.
+    pub max_estimated_cost: f64,
 }
 
 impl Default for Limits {
@@ -29,6 +34,8 @@ impl Default for Limits {
             max_field_bytes: 1 << 20,
             max_id_bytes: 256,
             max_list_items: 256,
+            max_tokens: 1_000_000_000,
+            max_estimated_cost: 1_000_000.0,
         }
     }
 }

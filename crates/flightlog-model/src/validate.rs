@@ -91,12 +91,12 @@ pub fn step_from_json(value: Value, limits: &Limits) -> Result<Step> {
         prompt_system: f.text_or_json(prompt, "prompt.system")?,
         prompt_messages: f.json(prompt, "prompt.messages")?,
         completion: f.text_or_json(prompt, "prompt.completion")?,
-        input_tokens: f.unsigned(cost, "cost.input_tokens")?.unwrap_or(0),
-        output_tokens: f.unsigned(cost, "cost.output_tokens")?.unwrap_or(0),
-        cache_read_tokens: f.unsigned(cost, "cost.cache_read_tokens")?.unwrap_or(0),
-        cache_write_tokens: f.unsigned(cost, "cost.cache_write_tokens")?.unwrap_or(0),
-        reasoning_tokens: f.unsigned(cost, "cost.reasoning_tokens")?.unwrap_or(0),
-        estimated_cost: f.number_in(cost, "cost.estimated_cost", 0.0, f64::MAX)?,
+        input_tokens: f.tokens(cost, "cost.input_tokens")?,
+        output_tokens: f.tokens(cost, "cost.output_tokens")?,
+        cache_read_tokens: f.tokens(cost, "cost.cache_read_tokens")?,
+        cache_write_tokens: f.tokens(cost, "cost.cache_write_tokens")?,
+        reasoning_tokens: f.tokens(cost, "cost.reasoning_tokens")?,
+        estimated_cost: f.number_in(cost, "cost.estimated_cost", 0.0, limits.max_estimated_cost)?,
         user_id: f.id(Some(obj), "user_id")?,
         tags: f.id_list(Some(obj), "tags")?,
         metadata: match obj.get("metadata") {
@@ -225,6 +225,17 @@ impl Fields<'_> {
                 .as_u64()
                 .map(Some)
                 .ok_or_else(|| FieldError::new(path, format!("must be an integer >= 0, got {}", show(v)))),
+        }
+    }
+
+    /// A token count, at most `max_tokens`: sums over a project's steps
+    /// must not wrap around.
+    fn tokens(&self, parent: Option<&Map<String, Value>>, path: &str) -> Result<u64> {
+        match self.unsigned(parent, path)? {
+            Some(n) if n > self.limits.max_tokens => {
+                Err(FieldError::new(path, format!("is {n}; the limit is {} tokens per step", self.limits.max_tokens)))
+            }
+            n => Ok(n.unwrap_or(0)),
         }
     }
 

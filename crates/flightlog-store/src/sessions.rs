@@ -52,6 +52,14 @@ impl SessionSort {
         }
     }
 
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Time => "time",
+            Self::Cost => "cost",
+            Self::Steps => "steps",
+        }
+    }
+
     /// The output column sorted on, and the type of its cursor parameter.
     fn column(self) -> (&'static str, &'static str) {
         match self {
@@ -112,6 +120,9 @@ struct Cursor {
     k: serde_json::Value,
     /// Its id, the tie-breaker.
     s: String,
+    /// The sort it was made for: a cursor of another sort is refused.
+    #[serde(default)]
+    o: String,
 }
 
 impl Store {
@@ -190,7 +201,7 @@ impl Store {
         // continues exactly where this ranking stopped.
         let next_cursor = (ranked.len() as u32 == f.limit && f.limit > 0).then(|| {
             let last = ranked.last().expect("a full page is not empty");
-            encode_cursor(&Cursor { k: f.sort.key_of(last), s: last.session_id.clone() })
+            encode_cursor(&Cursor { k: f.sort.key_of(last), s: last.session_id.clone(), o: f.sort.name().into() })
         });
         Ok(SessionPage { sessions, next_cursor })
     }
@@ -268,6 +279,9 @@ fn decode_cursor(s: &str, sort: SessionSort) -> Result<DecodedCursor, StoreError
     let bad = || StoreError::Invalid(BAD_CURSOR.into());
     let bytes = URL_SAFE_NO_PAD.decode(s).map_err(|_| bad())?;
     let c: Cursor = serde_json::from_slice(&bytes).map_err(|_| bad())?;
+    if c.o != sort.name() {
+        return Err(bad());
+    }
     let key = match sort {
         SessionSort::Time => CursorKey::Signed(c.k.as_i64().ok_or_else(bad)?),
         SessionSort::Steps => CursorKey::Unsigned(c.k.as_u64().ok_or_else(bad)?),

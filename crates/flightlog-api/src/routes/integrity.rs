@@ -108,8 +108,8 @@ pub async fn erase(
 
 #[derive(serde::Deserialize)]
 pub struct ConsistencyParams {
-    from: u64,
-    to: u64,
+    from: Option<String>,
+    to: Option<String>,
 }
 
 /// The RFC 6962 consistency proof that the signed checkpoint of size `to`
@@ -118,10 +118,17 @@ pub struct ConsistencyParams {
 pub async fn consistency(
     State(state): State<AppState>,
     headers: HeaderMap,
-    params: Result<axum::extract::Query<ConsistencyParams>, axum::extract::rejection::QueryRejection>,
+    crate::extract::Query(q): crate::extract::Query<ConsistencyParams>,
 ) -> Result<Json<Value>, ApiError> {
     state.keys.authorize(&headers, Scope::Read)?;
-    let axum::extract::Query(p) = params.map_err(|e| ApiError::bad_param("from", e.body_text()))?;
+    let size = |name: &str, v: Option<&str>| {
+        super::sessions::number_param::<u64>(name, v)?.ok_or_else(|| ApiError::bad_param(name, "is required: a checkpoint's tree size"))
+    };
+    struct Sizes {
+        from: u64,
+        to: u64,
+    }
+    let p = Sizes { from: size("from", q.from.as_deref())?, to: size("to", q.to.as_deref())? };
     let checkpoints = state.store.checkpoints().await?;
     let find = |size: u64, name: &str| {
         checkpoints

@@ -12,6 +12,7 @@ mod sessions;
 mod steps;
 
 use crate::AppState;
+use crate::error::ApiError;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::routing::{delete, get, post};
@@ -43,4 +44,9 @@ pub fn router() -> Router<AppState> {
         .route("/v1/integrity/verify", get(integrity::verify_all))
         .route("/v1/integrity/consistency", get(integrity::consistency))
         .route("/v1/erasures", post(integrity::erase))
+        // Unknown paths and methods get the API's JSON error too.
+        .fallback(|| async { ApiError::not_found("no such route; see the README's HTTP API table") })
+        .method_not_allowed_fallback(|| async {
+            ApiError::new(axum::http::StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "this route does not take that method")
+        })
 }

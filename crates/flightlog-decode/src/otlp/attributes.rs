@@ -60,8 +60,18 @@ impl Attributes {
         })
     }
 
+    /// An unsigned integer, exactly: an `intValue` as sent, a whole
+    /// `doubleValue` only below 2^53 (where a double still holds every
+    /// integer), a string of digits. Anything else is not one.
     pub fn u64(&self, keys: &[&str]) -> Option<u64> {
-        self.f64(keys).filter(|v| *v >= 0.0 && v.is_finite()).map(|v| v as u64)
+        const EXACT_IN_A_DOUBLE: f64 = 9_007_199_254_740_992.0;
+        keys.iter().find_map(|k| match self.get(k)? {
+            Value::Number(n) => n.as_u64().or_else(|| {
+                n.as_f64().filter(|v| *v >= 0.0 && v.fract() == 0.0 && *v < EXACT_IN_A_DOUBLE).map(|v| v as u64)
+            }),
+            Value::String(s) => s.trim().parse().ok(),
+            _ => None,
+        })
     }
 
     /// A value that instrumentations send either as JSON text or as a
@@ -134,6 +144,22 @@ mod tests {
         assert_eq!(attrs.get("m"), Some(&json!({"k": true})));
         assert_eq!(attrs.json(&["j"]), Some(json!({"temperature": 0.2})));
         assert_eq!(attrs.get("b"), Some(&json!("AQI=")));
+    }
+
+    #[test]
+    fn integers_are_read_exactly_or_not_at_all() {
+        let attrs = Attributes::from_otlp(&[
+            kv("big", V::IntValue(9_007_199_254_740_993)),
+            kv("max", V::IntValue(i64::MAX)),
+            kv("half", V::DoubleValue(1.5)),
+            kv("whole", V::DoubleValue(3.0)),
+            kv("neg", V::IntValue(-5)),
+        ]);
+        assert_eq!(attrs.u64(&["big"]), Some(9_007_199_254_740_993), "not rounded through a double");
+        assert_eq!(attrs.u64(&["max"]), Some(i64::MAX as u64));
+        assert_eq!(attrs.u64(&["half"]), None, "1.5 tokens is not a count");
+        assert_eq!(attrs.u64(&["whole"]), Some(3));
+        assert_eq!(attrs.u64(&["neg"]), None);
     }
 
     #[test]
