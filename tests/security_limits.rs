@@ -171,18 +171,18 @@ async fn connections_that_never_finish_their_headers_are_closed() {
     assert_eq!(status, StatusCode::OK, "normal requests are served meanwhile");
 
     for stream in &mut slow {
-        read_until_closed(stream, Duration::from_secs(6)).await;
+        read_until_closed(stream, Duration::from_secs(12)).await;
     }
     let took = opened.elapsed();
-    assert!(took >= Duration::from_millis(1900) && took < Duration::from_secs(5), "all 50 closed after {took:?}");
+    assert!(took >= Duration::from_millis(1900) && took < Duration::from_secs(10), "all 50 closed after {took:?}");
 
     // A kept-alive connection that sends nothing more is closed as well.
     let mut idle = TcpStream::connect(&address).await.unwrap();
     idle.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n").await.unwrap();
     let sent = Instant::now();
-    let (response, closed) = read_until_closed(&mut idle, Duration::from_secs(6)).await;
+    let (response, closed) = read_until_closed(&mut idle, Duration::from_secs(12)).await;
     assert!(response.starts_with("HTTP/1.1 200"), "{response}");
-    assert!(closed - sent < Duration::from_secs(4), "idle for {:?}", closed - sent);
+    assert!(closed - sent < Duration::from_secs(8), "idle for {:?}", closed - sent);
 }
 
 #[tokio::test]
@@ -196,11 +196,11 @@ async fn a_stalled_request_body_is_answered_408() {
     stream.write_all(head.as_bytes()).await.unwrap();
     stream.write_all(b"[{\"session").await.unwrap();
     let sent = Instant::now();
-    let (response, closed) = read_until_closed(&mut stream, Duration::from_secs(6)).await;
+    let (response, closed) = read_until_closed(&mut stream, Duration::from_secs(12)).await;
     assert!(response.starts_with("HTTP/1.1 408"), "{response}");
     assert!(response.contains("body_timeout"), "{response}");
     let took = closed - sent;
-    assert!(took >= Duration::from_millis(1900) && took < Duration::from_secs(4), "answered after {took:?}");
+    assert!(took >= Duration::from_millis(1900) && took < Duration::from_secs(8), "answered after {took:?}");
 
     let (status, _, _) = get(&reqwest::Client::new(), &s, Some(ADMIN_KEY), "/v1/sessions").await;
     assert_eq!(status, StatusCode::OK);
