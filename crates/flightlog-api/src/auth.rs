@@ -79,7 +79,7 @@ pub fn generate_key(project: &str, scopes: &[Scope], name: &str) -> (String, Key
 }
 
 fn row_for(key: &str, key_id: String, project: &str, scopes: &[Scope], name: &str) -> KeyRow {
-    let created_ms = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64);
+    let created_ms = flightlog_model::time::now_us() / 1000;
     KeyRow {
         key_id,
         key_hash: hash_key(key),

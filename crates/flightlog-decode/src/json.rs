@@ -320,7 +320,7 @@ fn inexact(literal: &str) -> Option<String> {
         Some(format!(
             "the number {} cannot be stored exactly (integers must fit in 64 bits, decimals in a double); \
              send it as a string to keep every digit",
-            clip(literal)
+            flightlog_model::validate::clip(literal)
         ))
     };
     if is_integer {
@@ -358,10 +358,6 @@ fn decimal(literal: &str) -> (bool, String, i64) {
     // infinity), and this must not overflow on them.
     let first = (int_part.len() as i64 - 1 - leading as i64).saturating_add(exponent);
     (negative, significant.to_string(), first)
-}
-
-fn clip(s: &str) -> String {
-    if s.len() <= 40 { s.to_string() } else { format!("{}…", &s[..40]) }
 }
 
 #[cfg(test)]

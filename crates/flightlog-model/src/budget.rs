@@ -12,12 +12,19 @@ pub struct Budgets {
     pub per_agent: HashMap<String, f64>,
 }
 
+/// An amount of USD as a person types it (a budget, a minimum cost): a
+/// finite number >= 0. `NaN`, `inf` and `1e400` parse as floats but are
+/// not amounts.
+pub fn parse_usd(s: &str) -> Option<f64> {
+    s.trim().parse::<f64>().ok().filter(|usd| usd.is_finite() && *usd >= 0.0)
+}
+
 impl Budgets {
     /// Parses `NAME=USD`, as given on the command line.
     pub fn parse_agent(s: &str) -> Result<(String, f64), String> {
         let (name, usd) = s.split_once('=').ok_or_else(|| format!("{s:?}: expected AGENT=USD"))?;
-        let usd: f64 = usd.trim().parse().map_err(|_| format!("{s:?}: {usd:?} is not an amount"))?;
-        if name.trim().is_empty() || !usd.is_finite() || usd < 0.0 {
+        let usd = parse_usd(usd).ok_or_else(|| format!("{s:?}: expected AGENT=USD with an amount >= 0"))?;
+        if name.trim().is_empty() {
             return Err(format!("{s:?}: expected AGENT=USD with an amount >= 0"));
         }
         Ok((name.trim().to_string(), usd))
@@ -46,5 +53,8 @@ mod tests {
         assert_eq!(Budgets::default().limit_for(["bot"]), None);
         assert_eq!(Budgets::parse_agent("bot=2.5"), Ok(("bot".to_string(), 2.5)));
         assert!(Budgets::parse_agent("bot").is_err() && Budgets::parse_agent("bot=-1").is_err());
+        assert!(Budgets::parse_agent("bot=NaN").is_err() && Budgets::parse_agent("bot=inf").is_err());
+        assert_eq!(parse_usd(" 0.5 "), Some(0.5));
+        assert_eq!(parse_usd("1e400"), None);
     }
 }

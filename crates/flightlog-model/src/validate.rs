@@ -284,7 +284,8 @@ fn show(v: &Value) -> String {
     }
 }
 
-pub(crate) fn clip(s: &str) -> String {
+/// A value shortened for an error message (64 bytes, on a char boundary).
+pub fn clip(s: &str) -> String {
     if s.len() <= 64 {
         return s.to_string();
     }

@@ -59,7 +59,7 @@ struct Dashboard {
 }
 
 fn range_query(days: u32) -> CostQuery {
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_micros() as i64);
+    let now = flightlog_model::time::now_us();
     CostQuery { from_us: now - days as i64 * 86_400_000_000, to_us: now + 60_000_000, limit: 10_000, ..Default::default() }
 }
 

@@ -95,7 +95,7 @@ fn digest(key: &[u8], value: &[u8]) -> String {
 }
 
 fn now_secs() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs())
+    (flightlog_model::time::now_us() / 1_000_000).max(0) as u64
 }
 
 #[cfg(test)]

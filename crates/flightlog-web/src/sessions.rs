@@ -130,12 +130,7 @@ fn filter_of(f: &Filters) -> Result<SessionFilter, String> {
             _ => None,
         },
         min_cost: opt(&f.min_cost)
-            .map(|s| {
-                s.parse::<f64>()
-                    .ok()
-                    .filter(|v| v.is_finite() && *v >= 0.0)
-                    .ok_or_else(|| format!("minimum cost {s:?} is not a finite number >= 0"))
-            })
+            .map(|s| flightlog_model::budget::parse_usd(&s).ok_or_else(|| format!("minimum cost {s:?} is not a finite number >= 0")))
             .transpose()?,
         min_steps: opt(&f.min_steps)
             .map(|s| s.parse().map_err(|_| format!("minimum steps {s:?} is not a number")))

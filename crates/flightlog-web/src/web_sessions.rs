@@ -7,11 +7,10 @@
 //! costs no query; it is filled from the table the first time it is
 //! needed, which is how sessions survive a restart.
 
-use flightlog_api::auth::Principal;
+use flightlog_api::auth::{Principal, hash_key};
 use flightlog_store::web_sessions::WebSessionRow;
 use flightlog_store::{Store, StoreError};
 use rand::RngCore;
-use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 use std::sync::RwLock;
 use tokio::sync::OnceCell;
@@ -91,10 +90,11 @@ impl WebSessions {
     }
 }
 
+/// Tokens are stored and looked up as API keys are: by their hex SHA-256.
 fn hash(token: &str) -> String {
-    hex::encode(Sha256::digest(token.as_bytes()))
+    hash_key(token)
 }
 
 fn now_ms() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
+    flightlog_model::time::now_us() / 1000
 }

@@ -224,15 +224,13 @@ pub(crate) fn number_param<T: FromStr>(name: &str, s: Option<&str>) -> Result<Op
         .transpose()
 }
 
-/// A non-negative, finite amount (`NaN`, `inf` and `1e400` parse as
-/// floats, but mean nothing as a filter).
+/// An amount of USD (flightlog-model `budget::parse_usd`).
 pub(crate) fn finite_param(name: &str, s: Option<&str>) -> Result<Option<f64>, ApiError> {
-    match number_param::<f64>(name, s)? {
-        Some(v) if !v.is_finite() || v < 0.0 => {
-            Err(ApiError::bad_param(name, format!("must be a finite number >= 0, got {:?}", s.unwrap_or_default())))
-        }
-        v => Ok(v),
-    }
+    s.map(|s| {
+        flightlog_model::budget::parse_usd(s)
+            .ok_or_else(|| ApiError::bad_param(name, format!("must be a finite number >= 0, got {s:?}")))
+    })
+    .transpose()
 }
 
 fn page_size(s: Option<&str>, default: u32) -> Result<u32, ApiError> {
