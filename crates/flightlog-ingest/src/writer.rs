@@ -4,7 +4,8 @@ use flightlog_store::{ChainHead, EncodedStep, LogPosition, Store, StoreError};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use flightlog_model::time::now_us;
+use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 use backon::BackoffBuilder;
@@ -109,7 +110,6 @@ impl Ingestor {
             next_log_index: 0,
             log: log.clone(),
             health: health.clone(),
-            must_reload: false,
             failed_bytes: 0,
         };
         writer.reload().await?;
@@ -165,10 +165,10 @@ struct Writer {
     next_log_index: u64,
     /// The Merkle log of durable steps: leaves in log_index order.
     log: Arc<Mutex<Frontier>>,
+    /// Degraded from a failed commit until `recover` has re-read the
+    /// durable state: memory may disagree with disk meanwhile, so nothing
+    /// is committed before.
     health: Arc<Mutex<WriterHealth>>,
-    /// Set by a failed commit: memory may disagree with disk until the
-    /// durable state has been read again, so nothing is committed before.
-    must_reload: bool,
     /// The size of the write that failed: recovery proves storage takes a
     /// write that big again (a small one may fit where it did not).
     failed_bytes: usize,
@@ -180,7 +180,7 @@ type Heads = HashMap<(String, String), ChainHead>;
 impl Writer {
     async fn run(mut self, mut rx: mpsc::Receiver<Submission>) {
         loop {
-            if self.must_reload && !self.recover(&mut rx).await {
+            if self.is_degraded() && !self.recover(&mut rx).await {
                 break;
             }
             let Some(first) = rx.recv().await else { break };
@@ -205,10 +205,7 @@ impl Writer {
         let started = std::time::Instant::now();
         let (decided, heads) = match self.decide(&group).await {
             Ok(d) => d,
-            Err(e) => {
-                self.failed_bytes = 0;
-                return self.fail(group, e).await;
-            }
+            Err(e) => return self.fail(group, e, 0).await,
         };
         let accepted: Vec<&EncodedStep> = group
             .iter()
@@ -224,17 +221,17 @@ impl Writer {
         let decided_in = started.elapsed();
         if !accepted.is_empty() {
             let placed = self.place(&accepted_projects, &accepted, &heads);
-            let received_at = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_micros() as i64);
+            let received_at = now_us();
             let rows: Vec<(&EncodedStep, LogPosition)> = accepted.iter().copied().zip(placed).collect();
             if let Err(e) = self.store.insert_steps(&rows, received_at).await {
-                self.failed_bytes = rows.iter().map(|(s, _)| s.encoded_len()).sum();
-                return self.fail(group, e).await;
+                let bytes = rows.iter().map(|(s, _)| s.encoded_len()).sum();
+                return self.fail(group, e, bytes).await;
             }
             let entries: Vec<(&str, &EncodedStep, u64)> =
                 accepted_projects.iter().zip(&rows).map(|(p, (s, pos))| (*p, *s, pos.log_index)).collect();
             if let Err(e) = self.store.insert_log_entries(&entries).await {
-                self.failed_bytes = entries.len() * 96;
-                return self.fail(group, e).await;
+                let bytes = entries.len() * 96;
+                return self.fail(group, e, bytes).await;
             }
             // Durable: now, and only now, the log and the chains move on.
             {
@@ -355,11 +352,13 @@ impl Writer {
     /// reached disk (say, the steps part committed and the summary view
     /// failed); a retry then finds those steps as duplicates. The writer's
     /// view of the log and chains is re-read from disk.
-    async fn fail(&mut self, group: Vec<Submission>, e: StoreError) {
+    /// `attempted_bytes`: what the failed write tried to store (0 when it
+    /// failed before writing), for the recovery probe.
+    async fn fail(&mut self, group: Vec<Submission>, e: StoreError, attempted_bytes: usize) {
         tracing::error!(error = %e, submissions = group.len(), "group commit failed; nothing in it was acknowledged");
         self.stats.failed_commits.fetch_add(1, Ordering::Relaxed);
         self.set_health(WriterHealth::Degraded { reason: format!("a write failed: {e}") });
-        self.must_reload = true;
+        self.failed_bytes = attempted_bytes;
         let refusal = Refusal::Failed(Arc::new(e));
         for sub in group {
             let _ = sub.reply.send(Err(refusal.clone()));
@@ -382,12 +381,11 @@ impl Writer {
             match self.reload_after_failure().await {
                 Ok(()) => {
                     tracing::info!(log_size = self.next_log_index, "storage writes again; the writer resumes");
-                    self.must_reload = false;
                     self.set_health(WriterHealth::Healthy);
                     return true;
                 }
                 Err(e) => {
-                    let reason = format!("cannot re-read the log after a failed write: {e}");
+                    let reason = format!("storage does not take writes again yet after a failed write: {e}");
                     tracing::warn!(%reason, "writer degraded; retrying");
                     self.set_health(WriterHealth::Degraded { reason: reason.clone() });
                     let until = tokio::time::Instant::now() + delays.next().unwrap_or(Duration::from_secs(5));
@@ -405,18 +403,22 @@ impl Writer {
         }
     }
 
-    /// A failed commit may have left part of itself on disk: steps without
-    /// their log entries (which the log of record then takes in, at the
-    /// positions they were given), or steps without their summary rows
-    /// (which are rebuilt). Then the log head is read again, and one probe
-    /// row is written durably.
+    /// First one probe row as big as the failed write, written durably:
+    /// reads succeed on a full disk, so only a real write says that storage
+    /// takes work again, and while it does not, each retry costs one failed
+    /// insert rather than the repair's scans. Then what the failed commit
+    /// may have left on disk is completed: steps without their log entries
+    /// (which the log of record takes in, at the positions they were
+    /// given), steps without their summary rows (rebuilt); and the log head
+    /// is read again.
     async fn reload_after_failure(&mut self) -> Result<(), StoreError> {
+        self.store.probe_write(now_us(), self.failed_bytes.min(MAX_PROBE_BYTES)).await?;
         self.store.repair_derived_tables().await?;
-        self.reload().await?;
-        // Reads succeed on a full disk: only a real durable write says
-        // that storage takes work again.
-        let now_us = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_micros() as i64);
-        self.store.probe_write(now_us, self.failed_bytes.min(MAX_PROBE_BYTES)).await
+        self.reload().await
+    }
+
+    fn is_degraded(&self) -> bool {
+        *self.health.lock().unwrap_or_else(|p| p.into_inner()) != WriterHealth::Healthy
     }
 
     fn set_health(&self, health: WriterHealth) {
