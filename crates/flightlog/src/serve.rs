@@ -165,8 +165,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
 async fn serve(listener: tokio::net::TcpListener, app: Router, header_timeout: Option<Duration>, shutdown: impl Future<Output = ()>) {
     let mut http = hyper::server::conn::http1::Builder::new();
     http.timer(hyper_util::rt::TokioTimer::new()).header_read_timeout(header_timeout);
-    let (stop, stopping) = tokio::sync::watch::channel(());
-    let mut connections = tokio::task::JoinSet::new();
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     tokio::pin!(shutdown);
     loop {
         let (stream, peer) = tokio::select! {
@@ -181,34 +180,23 @@ async fn serve(listener: tokio::net::TcpListener, app: Router, header_timeout: O
             },
             () = &mut shutdown => break,
         };
-        while connections.try_join_next().is_some() {}
         let _ = stream.set_nodelay(true);
         let app = app.clone();
-        let mut stopping = stopping.clone();
-        let http = http.clone();
-        connections.spawn(async move {
-            let service = hyper::service::service_fn(move |mut request: hyper::Request<hyper::body::Incoming>| {
-                request.extensions_mut().insert(ConnectInfo(peer));
-                tower_service::Service::call(&mut app.clone(), request)
-            });
-            let connection = http.serve_connection(hyper_util::rt::TokioIo::new(stream), service);
-            tokio::pin!(connection);
-            let closed = tokio::select! {
-                closed = connection.as_mut() => closed,
-                _ = stopping.changed() => {
-                    connection.as_mut().graceful_shutdown();
-                    connection.await
-                }
-            };
+        let service = hyper::service::service_fn(move |mut request: hyper::Request<hyper::body::Incoming>| {
+            request.extensions_mut().insert(ConnectInfo(peer));
+            tower_service::Service::call(&mut app.clone(), request)
+        });
+        let connection = graceful.watch(http.serve_connection(hyper_util::rt::TokioIo::new(stream), service));
+        tokio::spawn(async move {
             // Timeouts and clients that hang up land here: not server errors.
-            if let Err(e) = closed {
+            if let Err(e) = connection.await {
                 tracing::debug!(%peer, error = %e, "connection closed");
             }
         });
     }
     drop(listener);
-    let _ = stop.send(());
-    while connections.join_next().await.is_some() {}
+    // Each connection finishes the request it is in, then closes.
+    graceful.shutdown().await;
 }
 
 async fn shutdown_signal() {
