@@ -9,24 +9,9 @@ use reqwest::Method;
 /// Signs in through the real form; returns the status and the session's
 /// whole Set-Cookie header, if one was set.
 async fn sign_in(s: &Server, key: &str) -> (StatusCode, Option<String>) {
-    let client = no_redirects();
-    let form = client.get(format!("{}/login", s.base)).send().await.unwrap();
-    let pre_session = cookie_pair(form.headers(), "flightlog_signin").unwrap();
-    let token = form_token(&form.text().await.unwrap()).unwrap();
-    let resp = client
-        .post(format!("{}/login", s.base))
-        .header("cookie", pre_session)
-        .header("origin", &s.base)
-        .form(&[("key", key), ("csrf", &token)])
-        .send()
-        .await
-        .unwrap();
-    let cookie = set_cookies(&resp).into_iter().find(|c| c.starts_with("flightlog_session="));
+    let (_, resp) = s.web_sign_in_exchange(key, &[]).await;
+    let cookie = set_cookies(resp.headers()).into_iter().find(|c| c.starts_with("flightlog_session="));
     (resp.status(), cookie)
-}
-
-fn set_cookies(resp: &reqwest::Response) -> Vec<String> {
-    resp.headers().get_all("set-cookie").iter().map(|v| v.to_str().unwrap().to_string()).collect()
 }
 
 async fn page(s: &Server, cookie: &str, path: &str) -> (StatusCode, String) {
@@ -121,22 +106,9 @@ async fn the_session_cookie_holds_no_api_key_and_is_http_only_and_strict() {
     let s = Server::start().await;
     let reader = s.create_key("default", &["read"]).await;
     for key in [ADMIN_KEY, reader.as_str()] {
-        let client = no_redirects();
-        let form = client.get(format!("{}/login", s.base)).send().await.unwrap();
-        let form_cookies = set_cookies(&form);
-        let pre_session = cookie_pair(form.headers(), "flightlog_signin").unwrap();
-        let token = form_token(&form.text().await.unwrap()).unwrap();
-        let resp = client
-            .post(format!("{}/login", s.base))
-            .header("cookie", pre_session)
-            .header("origin", &s.base)
-            .header("x-forwarded-proto", "https")
-            .form(&[("key", key), ("csrf", &token)])
-            .send()
-            .await
-            .unwrap();
+        let (form_cookies, resp) = s.web_sign_in_exchange(key, &[("x-forwarded-proto", "https")]).await;
         assert_eq!(resp.status(), StatusCode::SEE_OTHER);
-        let cookies = [form_cookies, set_cookies(&resp)].concat();
+        let cookies = [form_cookies, set_cookies(resp.headers())].concat();
         let hex_key: String = key.bytes().map(|b| format!("{b:02x}")).collect();
         for c in &cookies {
             assert!(!c.contains(key) && !c.to_lowercase().contains(&hex_key), "no API key in {c}");

@@ -205,19 +205,27 @@ impl Server {
     /// site's origin. Returns the `flightlog_session=…` cookie pair, or
     /// None when the sign-in is refused.
     pub async fn web_sign_in(&self, key: &str) -> Option<String> {
+        let (_, answer) = self.web_sign_in_exchange(key, &[]).await;
+        cookie_pair(answer.headers(), "flightlog_session")
+    }
+
+    /// The sign-in itself, for tests about it: the form's Set-Cookie
+    /// headers and the answer to the POST (sent with `extra` headers too).
+    pub async fn web_sign_in_exchange(&self, key: &str, extra: &[(&str, &str)]) -> (Vec<String>, reqwest::Response) {
         let client = no_redirects();
         let form = client.get(format!("{}/login", self.base)).send().await.expect("GET /login");
+        let form_cookies = set_cookies(form.headers());
         let pre_session = cookie_pair(form.headers(), "flightlog_signin").expect("the sign-in form sets its cookie");
         let token = form_token(&form.text().await.unwrap()).expect("the sign-in form has a CSRF token");
-        let resp = client
+        let mut post = client
             .post(format!("{}/login", self.base))
             .header("cookie", pre_session)
             .header("origin", &self.base)
-            .form(&[("key", key), ("csrf", &token)])
-            .send()
-            .await
-            .expect("POST /login");
-        cookie_pair(resp.headers(), "flightlog_session")
+            .form(&[("key", key), ("csrf", &token)]);
+        for (name, value) in extra {
+            post = post.header(*name, *value);
+        }
+        (form_cookies, post.send().await.expect("POST /login"))
     }
 
     /// Creates a key through the admin API and returns it.
@@ -257,6 +265,11 @@ impl Drop for Server {
 /// An HTTP client that stops at redirects, to see where they lead.
 pub fn no_redirects() -> reqwest::Client {
     reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap()
+}
+
+/// Every Set-Cookie header of a response, whole.
+pub fn set_cookies(headers: &reqwest::header::HeaderMap) -> Vec<String> {
+    headers.get_all("set-cookie").iter().map(|v| v.to_str().unwrap().to_string()).collect()
 }
 
 /// `name=value` of the cookie `name` that a response sets (not a removal).
