@@ -39,8 +39,8 @@ use auth::KeyRing;
 use axum::Router;
 use flightlog_ingest::Ingestor;
 use flightlog_model::Limits;
-use flightlog_prove::checkpoint::Checkpointer;
-use flightlog_prove::sealed::SealCache;
+use flightlog_integrity::checkpoint::Checkpointer;
+use flightlog_integrity::sealed::SealCache;
 use flightlog_store::Store;
 use std::sync::Arc;
 

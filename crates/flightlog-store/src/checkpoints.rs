@@ -1,6 +1,6 @@
 //! Signed checkpoints (tree heads) of the Merkle log.
 
-use crate::clickhouse::{Params, StoreError, rows};
+use crate::backend::{Params, StoreError, rows};
 use crate::steps::decode_hash;
 use crate::Store;
 

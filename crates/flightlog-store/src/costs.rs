@@ -1,7 +1,7 @@
 //! Costs: the price list, and cost aggregated by any dimension at query
 //! time (see queries/cost_by.sql for the token accounting).
 
-use crate::clickhouse::{ClickHouse, Params, StoreError, rows};
+use crate::backend::{Backend, Params, StoreError, rows};
 use crate::rowbinary::RowBinary;
 use crate::Store;
 
@@ -213,7 +213,7 @@ const INSERT_OVERRIDE: &str = "INSERT INTO price_overrides (project, model_key, 
     cache_write, reasoning, tier_threshold, tier_input, tier_output, tier_cache_read, note)";
 
 /// Replaces the prices table with the shipped price list.
-pub(crate) async fn load_price_list(ch: &dyn ClickHouse) -> Result<usize, StoreError> {
+pub(crate) async fn load_price_list(ch: &dyn Backend) -> Result<usize, StoreError> {
     let mut buf = Vec::new();
     let mut count = 0;
     for (n, line) in PRICE_LIST.lines().enumerate().skip(1).filter(|(_, l)| !l.trim().is_empty()) {

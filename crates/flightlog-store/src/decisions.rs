@@ -1,7 +1,7 @@
 //! Key decisions for the similar-failure index: reading them in order of
 //! acceptance, and how far the index is behind.
 
-use crate::clickhouse::{Params, StoreError, rows};
+use crate::backend::{Params, StoreError, rows};
 use crate::Store;
 use flightlog_model::decision::Decision;
 

@@ -5,7 +5,7 @@
 //! never wait behind a group commit. Each call runs on tokio's blocking
 //! pool, since the C API blocks.
 
-use crate::clickhouse::{ClickHouse, Params, StoreError};
+use crate::backend::{Backend, Params, StoreError};
 use async_trait::async_trait;
 pub use flightlog_chdb::default_library_path;
 use flightlog_chdb::{Connection, Library};
@@ -57,7 +57,7 @@ async fn blocking<T: Send + 'static>(
 }
 
 #[async_trait]
-impl ClickHouse for Embedded {
+impl Backend for Embedded {
     async fn query(&self, sql: &str, params: Params) -> Result<Vec<u8>, StoreError> {
         let sql = sql.to_owned();
         blocking(self.reader(), move |conn| {

@@ -1,7 +1,7 @@
 //! Erasure of personal content (GDPR) without breaking the proofs: see
 //! `flightlog-model` integrity for why the step hashes survive it.
 
-use crate::clickhouse::{Params, StoreError, rows};
+use crate::backend::{Params, StoreError, rows};
 use crate::Store;
 use flightlog_model::canonical::to_canonical_json;
 use flightlog_model::integrity::{ERASABLE, erase};

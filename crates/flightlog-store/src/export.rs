@@ -1,6 +1,6 @@
 //! Reading steps out for exports, a page at a time.
 
-use crate::clickhouse::{Params, StoreError, rows};
+use crate::backend::{Params, StoreError, rows};
 use crate::Store;
 
 const EXPORT_STEPS: &str = include_str!("queries/export_steps.sql");

@@ -1,6 +1,6 @@
 //! Reading back what verification checks.
 
-use crate::clickhouse::{Params, StoreError, rows};
+use crate::backend::{Params, StoreError, rows};
 use crate::Store;
 use std::collections::BTreeMap;
 

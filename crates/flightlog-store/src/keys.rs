@@ -1,6 +1,6 @@
 //! API key rows. The secret is never stored: only its SHA-256.
 
-use crate::clickhouse::{Params, StoreError, rows};
+use crate::backend::{Params, StoreError, rows};
 use crate::Store;
 
 const ALL_KEYS: &str = "SELECT key_id, lower(hex(key_hash)) AS key_hash, project, scopes, name, \

@@ -3,7 +3,7 @@
 //! There is one set of SQL ([`migrations`] applies `schema/*.sql`; the
 //! queries live in `src/queries/`, named for the question they answer) and
 //! one wire format (RowBinary in, JSONEachRow out). What differs between
-//! backends is only the transport, the [`ClickHouse`] trait:
+//! backends is only the transport, the [`Backend`] trait:
 //!
 //! - [`embedded::Embedded`]: chDB in this process, data in a local folder.
 //!   The default, and what the test suite proves the SQL against.
@@ -12,7 +12,8 @@
 //!
 //! [`Store`] is the typed API that the rest of Flightlog uses.
 
-pub mod clickhouse;
+pub mod backend;
+pub mod error;
 pub mod costs;
 pub mod decisions;
 pub mod embedded;
@@ -28,7 +29,8 @@ pub mod sessions;
 pub mod steps;
 pub mod web_sessions;
 
-pub use clickhouse::{ClickHouse, Params, StoreError};
+pub use backend::{Backend, Params};
+pub use error::StoreError;
 pub use costs::{CostDimension, CostQuery, Price};
 pub use decisions::{DecisionLag, DecisionRow};
 pub use checkpoints::CheckpointRow;
@@ -43,12 +45,12 @@ use std::sync::Arc;
 /// The typed API over a ClickHouse backend. Cheap to clone.
 #[derive(Clone)]
 pub struct Store {
-    ch: Arc<dyn ClickHouse>,
+    ch: Arc<dyn Backend>,
 }
 
 impl Store {
     /// Wraps a backend and brings its schema up to date.
-    pub async fn open(ch: Arc<dyn ClickHouse>) -> Result<Self, StoreError> {
+    pub async fn open(ch: Arc<dyn Backend>) -> Result<Self, StoreError> {
         migrations::apply(ch.as_ref()).await?;
         let prices = costs::load_price_list(ch.as_ref()).await?;
         tracing::info!(prices, "price list loaded");
@@ -64,7 +66,7 @@ impl Store {
         sessions::repair_summaries_if_needed(self.ch.as_ref()).await
     }
 
-    pub fn backend(&self) -> &dyn ClickHouse {
+    pub fn backend(&self) -> &dyn Backend {
         self.ch.as_ref()
     }
 }

@@ -3,7 +3,7 @@
 //! file whose text has since changed is an error: a migration that already
 //! ran must not be edited, only followed by a new one.
 
-use crate::clickhouse::{ClickHouse, Params, StoreError, rows};
+use crate::backend::{Backend, Params, StoreError, rows};
 use sha2::{Digest, Sha256};
 
 struct Migration {
@@ -32,7 +32,7 @@ struct Applied {
     checksum: String,
 }
 
-pub async fn apply(ch: &dyn ClickHouse) -> Result<(), StoreError> {
+pub async fn apply(ch: &dyn Backend) -> Result<(), StoreError> {
     for statement in statements(LEDGER) {
         ch.query(&statement, Params::new()).await?;
     }

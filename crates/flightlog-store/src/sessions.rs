@@ -1,7 +1,7 @@
 //! Session summaries: the list (filtered, sorted, cursor-paged) and one
 //! session's header.
 
-use crate::clickhouse::{ClickHouse, Params, StoreError, rows};
+use crate::backend::{Backend, Params, StoreError, rows};
 use crate::Store;
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -291,7 +291,7 @@ fn decode_cursor(s: &str, sort: SessionSort) -> Result<DecodedCursor, StoreError
 }
 
 /// Rebuilds session_summaries when its totals disagree with steps.
-pub(crate) async fn repair_summaries_if_needed(ch: &dyn ClickHouse) -> Result<(), StoreError> {
+pub(crate) async fn repair_summaries_if_needed(ch: &dyn Backend) -> Result<(), StoreError> {
     #[derive(serde::Deserialize)]
     struct Totals {
         steps: u64,

@@ -1,7 +1,7 @@
 //! Writing steps, checking what is already stored, and reading a session's
 //! timeline.
 
-use crate::clickhouse::{Params, StoreError, rows};
+use crate::backend::{Params, StoreError, rows};
 use crate::rowbinary::RowBinary;
 use crate::Store;
 use flightlog_model::Step;

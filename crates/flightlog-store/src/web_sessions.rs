@@ -1,7 +1,7 @@
 //! Web UI sign-ins (`web_sessions`). The token itself is never stored:
 //! only its SHA-256, with the key it was signed in with and its expiry.
 
-use crate::clickhouse::rows;
+use crate::backend::rows;
 use crate::{Params, Store, StoreError};
 
 const LIVE: &str = "SELECT lower(hex(token_hash)) AS token_hash, key_id, project, \

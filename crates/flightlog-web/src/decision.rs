@@ -11,7 +11,7 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use flightlog_api::AppState;
 use flightlog_model::time::format_timestamp;
-use flightlog_prove::{bundle, verify};
+use flightlog_integrity::{bundle, verify};
 use crate::show::{pretty, text};
 use serde_json::Value;
 

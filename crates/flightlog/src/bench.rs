@@ -173,7 +173,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     let bundle = http.get(format!("{base}/v1/sessions/{session}/evidence")).bearer_auth(KEY).send().await?.bytes().await?;
     let export_ms = ms(started.elapsed());
     let started = Instant::now();
-    let checked = flightlog_prove::bundle::verify_bundle(&bundle, None);
+    let checked = flightlog_integrity::bundle::verify_bundle(&bundle, None);
     if !checked.verified {
         bail!("the bundle did not verify: {:?}", checked.problems);
     }

@@ -2,7 +2,7 @@
 
 use crate::client::{Client, ServerArgs};
 use anyhow::Context;
-use flightlog_prove::{bundle, verify};
+use flightlog_integrity::{bundle, verify};
 use flightlog_store::Store;
 use flightlog_store::embedded::{Embedded, default_library_path};
 use reqwest::Method;

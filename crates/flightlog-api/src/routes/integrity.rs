@@ -9,7 +9,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use flightlog_model::time::format_timestamp;
-use flightlog_prove::{bundle, verify};
+use flightlog_integrity::{bundle, verify};
 use serde_json::{Value, json};
 
 pub async fn verify_session(

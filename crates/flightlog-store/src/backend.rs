@@ -1,29 +1,15 @@
-//! The transport to ClickHouse: the only thing that differs between the
-//! embedded engine and a server. It is deliberately thin (run a statement,
+//! The backend: the transport to ClickHouse, the only thing that differs
+//! between the embedded engine and a server. It is deliberately thin (run a statement,
 //! insert RowBinary) so that everything above it is shared and proven by
 //! the embedded engine.
 
 use async_trait::async_trait;
 
-#[derive(Debug, thiserror::Error)]
-pub enum StoreError {
-    /// The engine refused or failed a statement.
-    #[error("clickhouse: {0}")]
-    Engine(String),
-    /// The engine answered something this code cannot read.
-    #[error("unexpected answer from clickhouse: {0}")]
-    Decode(String),
-    #[error("{0}")]
-    Setup(String),
-    /// The caller's input cannot be turned into a query (a bad cursor).
-    #[error("{0}")]
-    Invalid(String),
-}
-
+pub use crate::error::StoreError;
 pub use crate::params::Params;
 
 #[async_trait]
-pub trait ClickHouse: Send + Sync + 'static {
+pub trait Backend: Send + Sync + 'static {
     /// Runs one statement and returns its output as JSONEachRow (64-bit
     /// integers unquoted).
     async fn query(&self, sql: &str, params: Params) -> Result<Vec<u8>, StoreError>;
