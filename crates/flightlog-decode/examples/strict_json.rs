@@ -1,7 +1,7 @@
 //! What strict JSON (repeated keys and inexact numbers refused, see
 //! `flightlog_decode::json`) costs per record, against a plain serde_json
 //! parse of the same bodies: batches of 1,000 steps of about 1.3 KB, like
-//! `flightlog bench` sends.
+//! `flightlog-bench ingest` sends.
 //!
 //!     cargo run --release -p flightlog-decode --example strict_json
 

@@ -5,58 +5,21 @@
 //! Cells: empty means absent; numbers are plain text; `tool_params`,
 //! `tool_result`, `prompt_messages` and `metadata` hold JSON; `tags` and
 //! `considered_tools` hold a JSON array or a `;`-separated list. A column not
-//! listed here is kept as a top-level string field of the step.
+//! among [`columns`] is kept as a top-level string field of the step.
 
 use crate::json::parse_record;
 use flightlog_model::FieldError;
 use serde_json::{Map, Value};
 
-/// How a cell is read.
-#[derive(Clone, Copy, PartialEq)]
-pub enum Cell {
-    Text,
-    Number,
-    Json,
-    List,
-}
+pub use flightlog_model::columns::{Cell, Field};
 
-/// (CSV column, path in the step JSON, how the cell is read), in file order.
-pub const COLUMNS: &[(&str, &str, Cell)] = &[
-    ("session_id", "session_id", Cell::Text),
-    ("step", "step", Cell::Number),
-    ("timestamp", "timestamp", Cell::Text),
-    ("agent_name", "agent.name", Cell::Text),
-    ("agent_version", "agent.version", Cell::Text),
-    ("reasoning", "agent_thoughts.reasoning", Cell::Text),
-    ("considered_tools", "agent_thoughts.considered_tools", Cell::List),
-    ("chosen_tool", "agent_thoughts.chosen_tool", Cell::Text),
-    ("confidence", "agent_thoughts.confidence", Cell::Number),
-    ("tool_name", "tool_execution.name", Cell::Text),
-    ("tool_params", "tool_execution.params", Cell::Json),
-    ("tool_result", "tool_execution.result", Cell::Json),
-    ("tool_status", "tool_execution.status", Cell::Text),
-    ("tool_error", "tool_execution.error", Cell::Text),
-    ("tool_duration_ms", "tool_execution.duration_ms", Cell::Number),
-    ("model_provider", "model.provider", Cell::Text),
-    ("model_name", "model.name", Cell::Text),
-    ("model_version", "model.version", Cell::Text),
-    ("temperature", "model.temperature", Cell::Number),
-    ("top_p", "model.top_p", Cell::Number),
-    ("seed", "model.seed", Cell::Number),
-    ("max_tokens", "model.max_tokens", Cell::Number),
-    ("prompt_system", "prompt.system", Cell::Text),
-    ("prompt_messages", "prompt.messages", Cell::Json),
-    ("completion", "prompt.completion", Cell::Text),
-    ("input_tokens", "cost.input_tokens", Cell::Number),
-    ("output_tokens", "cost.output_tokens", Cell::Number),
-    ("cache_read_tokens", "cost.cache_read_tokens", Cell::Number),
-    ("cache_write_tokens", "cost.cache_write_tokens", Cell::Number),
-    ("reasoning_tokens", "cost.reasoning_tokens", Cell::Number),
-    ("estimated_cost", "cost.estimated_cost", Cell::Number),
-    ("user_id", "user_id", Cell::Text),
-    ("tags", "tags", Cell::List),
-    ("metadata", "metadata", Cell::Json),
-];
+/// The columns of the flat form, in file order: each with its path in the
+/// step JSON and how its cell is read. Derived from the one definition of
+/// the step's columns (`flightlog_model::columns`), which also gives the
+/// store's columns and the export's.
+pub fn columns() -> impl Iterator<Item = &'static Field> {
+    flightlog_model::columns::fields()
+}
 
 /// Turns one CSV row (with the file's header) into step JSON.
 pub fn row_to_json(header: &csv::StringRecord, row: &csv::StringRecord) -> Result<Value, FieldError> {
@@ -73,8 +36,8 @@ pub fn row_to_json(header: &csv::StringRecord, row: &csv::StringRecord) -> Resul
         if cell.is_empty() {
             continue;
         }
-        let (path, kind) = match COLUMNS.iter().find(|(col, _, _)| *col == name) {
-            Some((_, path, kind)) => (*path, *kind),
+        let (path, kind) = match columns().find(|f| f.flat == name) {
+            Some(f) => (f.path, f.cell),
             None => (name, Cell::Text),
         };
         let value = read_cell(name, cell, kind)?;

@@ -11,6 +11,9 @@
 //!   per GenAI span.
 //!
 //! Validation of each record is the model's job (`flightlog-model`).
+//!
+//! May use: `flightlog-model` (floor 1). Used by the application core and
+//! the front ends, which hand it the bytes they received.
 
 pub mod body;
 pub mod csv_steps;

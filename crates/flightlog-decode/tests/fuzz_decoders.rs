@@ -504,7 +504,7 @@ fn without_body_limit(limits: &Limits) -> Limits {
 // ------------------------------------------------------------------- CSV
 
 fn csv_column_name() -> impl Strategy<Value = String> {
-    let known: Vec<String> = csv_steps::COLUMNS.iter().map(|(name, _, _)| name.to_string()).collect();
+    let known: Vec<String> = csv_steps::columns().map(|f| f.flat.to_string()).collect();
     prop_oneof![
         6 => prop::sample::select(known),
         1 => prop::sample::select(vec!["region", "agent", "cost", "tool_execution", "model.name", "", " step", "Session_ID", "otel"])

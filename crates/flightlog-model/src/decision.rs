@@ -1,7 +1,11 @@
 //! Key decisions: the steps worth finding again by meaning.
 //!
 //! A step is a key decision when the agent chose a tool and said why, or
-//! when it failed. Its text for the embedding model is the reasoning, the
+//! when it failed. That rule is defined once, in SQL, as the `key_decision`
+//! column of the steps table (schema/0010_key_decision.sql), so that the
+//! indexer's queries and every page agree on it, for old steps as for new:
+//! read the column, do not re-decide here. This module says how a decision
+//! is embedded: its text for the embedding model is the reasoning, the
 //! chosen tool with a short summary of its parameters, and the error.
 //!
 //! A failed decision also has an error text, embedded on its own and
@@ -11,6 +15,8 @@
 //! the labelled set of crates/flightlog-index/tests (six failure classes,
 //! paraphrased), the nearest other decision is of the same class for 53%
 //! of them with the whole text alone, and 83% with the error weighted 0.7.
+
+use crate::validate::cut_chars;
 
 /// The fields of a step that decide whether and how it is embedded.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -34,10 +40,6 @@ const MAX_PARAMS: usize = 8;
 pub const ERROR_WEIGHT: f32 = 0.7;
 
 impl Decision {
-    pub fn is_key(&self) -> bool {
-        self.failed || (!self.chosen_tool.trim().is_empty() && !self.reasoning.trim().is_empty())
-    }
-
     /// The tool the decision is about: the chosen one, else the one run.
     pub fn tool(&self) -> &str {
         if self.chosen_tool.is_empty() { &self.tool_name } else { &self.chosen_tool }
@@ -105,13 +107,6 @@ pub fn mix_vectors(whole: &[f32], error: &[f32]) -> Vec<f32> {
     if norm > 0.0 { v.iter().map(|x| x / norm).collect() } else { v }
 }
 
-/// The longest prefix of `s` with at most `max` characters.
-pub fn cut_chars(s: &str, max: usize) -> &str {
-    match s.char_indices().nth(max) {
-        Some((at, _)) => &s[..at],
-        None => s,
-    }
-}
 
 #[cfg(test)]
 mod tests {
@@ -125,15 +120,6 @@ mod tests {
             failed,
             ..Default::default()
         }
-    }
-
-    #[test]
-    fn key_decisions_are_reasoned_choices_and_failures() {
-        assert!(decision("need the invoice", "search_db", "", false).is_key());
-        assert!(decision("", "", "", true).is_key());
-        assert!(!decision("", "search_db", "", false).is_key(), "a choice without a reason");
-        assert!(!decision("thinking", "", "", false).is_key(), "a reason without a choice");
-        assert!(!decision("  ", " ", "", false).is_key());
     }
 
     #[test]

@@ -6,6 +6,7 @@
 //! plain data and pure functions: no I/O, so every rule is tested directly.
 //!
 //! - [`step`]: the [`Step`] struct, one typed field per column.
+//! - [`columns`]: the step's stored columns and its flat (CSV) form, defined once.
 //! - [`validate`]: JSON value → `Step`, enforcing [`Limits`].
 //! - [`canonical`]: the canonical JSON form and the content hash that makes
 //!   retries idempotent.
@@ -17,10 +18,14 @@
 //! - [`budget`]: cost budgets per session and per agent.
 //! - [`decision`]: which steps are key decisions, and the text embedded for them.
 //! - [`limits`]: every size and count a client controls has a limit.
+//!
+//! May use: no other Flightlog crate (floor 0: plain data and pure functions,
+//! no I/O). Used by every crate above it.
 
 pub mod anomaly;
 pub mod budget;
 pub mod canonical;
+pub mod columns;
 pub mod decision;
 pub mod integrity;
 pub mod limits;

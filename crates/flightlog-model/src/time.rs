@@ -3,17 +3,26 @@
 
 use crate::validate::{FieldError, clip};
 
-/// Earliest and latest accepted timestamps: inside ClickHouse's
-/// DateTime64(6) range, and far enough from it that arithmetic is safe.
+/// Earliest accepted timestamp (inclusive): the Unix epoch.
 const MIN_TIMESTAMP_US: i64 = 0;
-const MAX_TIMESTAMP_US: i64 = 7_258_118_400_000_000; // 2200-01-01T00:00:00Z
+
+/// The far future, 2200-01-01T00:00:00Z: the exclusive upper bound of every
+/// accepted timestamp ([`parse_timestamp`] refuses it and anything later,
+/// and every stored step's time went through it), so a time range that
+/// ends here has no upper bound. Use it as the default `to` of a query.
+///
+/// Why this value: it lies inside ClickHouse's DateTime64(6) range (up to
+/// 2299-12-31) with room for arithmetic, so it converts like any other
+/// time, unlike `i64::MAX / 2`, which lies far outside that range. Both
+/// bound no stored step, so queries give the same answers with either.
+pub const END_OF_TIME_US: i64 = 7_258_118_400_000_000;
 
 /// Parses an RFC 3339 timestamp with any offset. Errors name `timestamp`.
 pub fn parse_timestamp(s: &str) -> Result<i64, FieldError> {
     let t = chrono::DateTime::parse_from_rfc3339(s)
         .map_err(|e| FieldError::new("timestamp", format!("is not RFC 3339 ({e}): {}", clip(s))))?;
     let us = t.timestamp_micros();
-    if !(MIN_TIMESTAMP_US..MAX_TIMESTAMP_US).contains(&us) {
+    if !(MIN_TIMESTAMP_US..END_OF_TIME_US).contains(&us) {
         return Err(FieldError::new("timestamp", format!("{} is outside 1970-01-01 .. 2200-01-01", clip(s))));
     }
     Ok(us)
@@ -49,6 +58,9 @@ mod tests {
         }
         assert_eq!(format_timestamp(1_768_473_000_000_000), "2026-01-15T10:30:00Z");
         assert!(parse_timestamp("1969-12-31T23:59:59Z").is_err());
+        assert_eq!(format_timestamp(END_OF_TIME_US), "2200-01-01T00:00:00Z");
+        assert!(parse_timestamp("2200-01-01T00:00:00Z").is_err(), "nothing stored reaches the end of time");
+        assert!(parse_timestamp("2199-12-31T23:59:59.999999Z").is_ok());
     }
 }
 

@@ -284,16 +284,37 @@ fn show(v: &Value) -> String {
     }
 }
 
-/// A value shortened for an error message (64 bytes, on a char boundary).
+/// Bytes of a value quoted in an error message, at most.
+const ERROR_VALUE_BYTES: usize = 64;
+
+/// A value shortened for an error message: at most 64 bytes (on a char
+/// boundary), then `…` if anything was cut.
 pub fn clip(s: &str) -> String {
-    if s.len() <= 64 {
-        return s.to_string();
-    }
-    let mut end = 64;
+    let mut end = ERROR_VALUE_BYTES.min(s.len());
     while !s.is_char_boundary(end) {
         end -= 1;
     }
-    format!("{}…", &s[..end])
+    marked(s, &s[..end])
+}
+
+/// Text shortened for display: at most `max` characters, then `…` if
+/// anything was cut. The one clipping rule for text shown to people.
+pub fn clip_chars(s: &str, max: usize) -> String {
+    marked(s, cut_chars(s, max))
+}
+
+/// The longest prefix of `s` with at most `max` characters, unmarked (for
+/// limits that are not shown as cut, like the text given to a model).
+pub fn cut_chars(s: &str, max: usize) -> &str {
+    match s.char_indices().nth(max) {
+        Some((at, _)) => &s[..at],
+        None => s,
+    }
+}
+
+/// `prefix` of `s`, with `…` when it is shorter than `s`.
+fn marked(s: &str, prefix: &str) -> String {
+    if prefix.len() == s.len() { s.to_string() } else { format!("{prefix}…") }
 }
 
 #[cfg(test)]
@@ -387,6 +408,18 @@ mod tests {
         assert_eq!(check(v).unwrap_err().field, "tags[1]");
 
         assert_eq!(check(json!([1])).unwrap_err().reason, "must be a JSON object, got an array");
+    }
+
+    #[test]
+    fn clipping_keeps_whole_characters_and_marks_a_cut() {
+        assert_eq!(clip_chars("héllo", 5), "héllo");
+        assert_eq!(clip_chars("héllo", 2), "hé…");
+        assert_eq!(clip_chars("", 0), "");
+        assert_eq!(cut_chars("héllo", 2), "hé");
+        assert_eq!(clip(&"a".repeat(64)), "a".repeat(64));
+        assert_eq!(clip(&"a".repeat(65)), format!("{}…", "a".repeat(64)));
+        // 63 ASCII bytes then a two-byte character: the cut falls inside it.
+        assert_eq!(clip(&format!("{}éz", "a".repeat(63))), format!("{}…", "a".repeat(63)));
     }
 
     #[test]

@@ -1,9 +1,41 @@
 //! Reading steps out for exports, a page at a time.
+//!
+//! The columns are [`flightlog_model::columns::exported`] (the step's flat
+//! form, then the record), each read as the export writes it: arrays as
+//! JSON text, hashes as hex, times as microseconds under [`micros_key`]
+//! (the caller formats them as RFC 3339).
 
 use crate::backend::{Params, StoreError, rows};
 use crate::Store;
+use flightlog_model::columns::{self, Column};
+use std::sync::LazyLock;
 
-const EXPORT_STEPS: &str = include_str!("queries/export_steps.sql");
+static EXPORT_STEPS: LazyLock<String> = LazyLock::new(|| {
+    let select: Vec<String> = columns::exported().map(select_expr).collect();
+    include_str!("queries/export_steps.sql").replace("{columns}", &select.join(", "))
+});
+
+/// The key under which an exported time column's microseconds come:
+/// `timestamp` → `timestamp_us`, `received_at` → `received_us`.
+pub fn micros_key(export_name: &str) -> String {
+    format!("{}_us", export_name.strip_suffix("_at").unwrap_or(export_name))
+}
+
+/// How the export reads a stored column, by its type.
+fn select_expr(c: &Column) -> String {
+    let (name, out) = (c.name, c.export_name());
+    if c.is_time() {
+        format!("toUnixTimestamp64Micro({name}) AS {}", micros_key(out))
+    } else if c.clickhouse_type.starts_with("Array(") {
+        format!("toJSONString({name}) AS {out}")
+    } else if c.clickhouse_type.starts_with("FixedString(") {
+        format!("lower(hex({name})) AS {out}")
+    } else if name != out {
+        format!("{name} AS {out}")
+    } else {
+        name.to_string()
+    }
+}
 
 impl Store {
     /// Up to `limit` steps of `project` in [from_us, to_us) after the
@@ -27,6 +59,25 @@ impl Store {
             .text("after_session", session)
             .number("after_step", step)
             .number("limit", limit);
-        rows(&self.ch.query(EXPORT_STEPS, params).await?)
+        rows(&self.ch.query(&EXPORT_STEPS, params).await?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_select_reads_the_exported_columns_as_before() {
+        // The list export_steps.sql held before it was derived.
+        let before = "session_id, step, toUnixTimestamp64Micro(ts) AS timestamp_us, \
+            agent_name, agent_version, reasoning, toJSONString(considered_tools) AS considered_tools, chosen_tool, confidence, \
+            tool_name, tool_params, tool_result, tool_status, tool_error, tool_duration_ms, \
+            model_provider, model_name, model_version, temperature, top_p, seed, max_tokens, \
+            prompt_system, prompt_messages, completion, \
+            input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, reasoning_tokens, estimated_cost, \
+            user_id, toJSONString(tags) AS tags, metadata, \
+            log_index, lower(hex(step_hash)) AS step_hash, toUnixTimestamp64Micro(received_at) AS received_us";
+        assert!(EXPORT_STEPS.contains(&format!("SELECT {before}\nFROM steps\n")), "{}", *EXPORT_STEPS);
     }
 }

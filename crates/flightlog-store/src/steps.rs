@@ -5,9 +5,10 @@ use crate::backend::{Params, StoreError, rows};
 use crate::rowbinary::RowBinary;
 use crate::Store;
 use flightlog_model::Step;
+use flightlog_model::columns::STEP_COLUMNS;
 use std::collections::HashMap;
+use std::sync::LazyLock;
 
-const INSERT_STEPS: &str = include_str!("queries/insert_steps.sql");
 const NEXT_LOG_INDEX: &str = include_str!("queries/next_log_index.sql");
 const SESSION_TIMELINE: &str = include_str!("queries/session_timeline.sql");
 const FIRST_FAILED_STEP: &str = include_str!("queries/first_failed_step.sql");
@@ -18,12 +19,21 @@ const LOG_HASHES_PAGE: &str = include_str!("queries/log_hashes_page.sql");
 const LOG_ENTRY_AT: &str = include_str!("queries/log_entry_at.sql");
 const APPEND_MISSING_LOG_ENTRIES: &str = include_str!("queries/append_missing_log_entries.sql");
 
+/// `INSERT INTO steps (…)` with every stored column, in table order:
+/// derived from `flightlog_model::columns::STEP_COLUMNS`, the one
+/// definition of the step's columns (a test checks the real table against
+/// it, another the encoder's order).
+static INSERT_STEPS: LazyLock<String> = LazyLock::new(|| {
+    let names: Vec<&str> = STEP_COLUMNS.iter().map(|c| c.name).collect();
+    format!("INSERT INTO steps ({})", names.join(", "))
+});
+
 /// A validated step, already encoded as the RowBinary prefix of its row.
 ///
 /// Encoding happens in the request handler, in parallel across requests;
 /// the single writer only appends the columns it owns (the session chain,
-/// `log_index`, `received_at`), which `insert_steps.sql` lists last for that
-/// reason.
+/// `log_index`, `received_at`: `Source::Writer` in `STEP_COLUMNS`), which
+/// the table lists last for that reason.
 pub struct EncodedStep {
     pub session_id: String,
     pub step: u64,
@@ -31,50 +41,90 @@ pub struct EncodedStep {
     prefix: Vec<u8>,
 }
 
+/// A row being written: each value is written through [`Row::col`], which
+/// names its column. In unit tests the names are recorded, so a test can
+/// assert the encoder writes exactly `STEP_COLUMNS`, in order; otherwise
+/// the name costs nothing.
+struct Row<'a> {
+    w: RowBinary<'a>,
+    #[cfg(test)]
+    written: Vec<&'static str>,
+}
+
+impl<'a> Row<'a> {
+    fn new(buf: &'a mut Vec<u8>) -> Self {
+        Self {
+            w: RowBinary(buf),
+            #[cfg(test)]
+            written: Vec::new(),
+        }
+    }
+
+    #[inline(always)]
+    fn col(&mut self, name: &'static str) -> &mut RowBinary<'a> {
+        #[cfg(test)]
+        self.written.push(name);
+        let _ = name;
+        &mut self.w
+    }
+}
+
+/// The columns the encoder writes (all but the writer's), in table order.
+fn encode_prefix(row: &mut Row, project: &str, s: &Step) {
+    row.col("project").string(project);
+    row.col("session_id").string(&s.session_id);
+    row.col("step").u64(s.step);
+    row.col("ts").i64(s.timestamp_us);
+    row.col("agent_name").string(&s.agent_name);
+    row.col("agent_version").string(&s.agent_version);
+    row.col("reasoning").string(&s.reasoning);
+    row.col("considered_tools").strings(&s.considered_tools);
+    row.col("chosen_tool").string(&s.chosen_tool);
+    row.col("confidence").nullable(s.confidence, RowBinary::f64);
+    row.col("tool_name").string(&s.tool_name);
+    row.col("tool_params").string(&s.tool_params);
+    row.col("tool_result").string(&s.tool_result);
+    row.col("tool_status").string(&s.tool_status);
+    row.col("tool_error").string(&s.tool_error);
+    row.col("tool_duration_ms").nullable(s.tool_duration_ms, RowBinary::u64);
+    row.col("model_provider").string(&s.model_provider);
+    row.col("model_name").string(&s.model_name);
+    row.col("model_version").string(&s.model_version);
+    row.col("model_key").string(&s.model_key);
+    row.col("temperature").nullable(s.temperature, RowBinary::f64);
+    row.col("top_p").nullable(s.top_p, RowBinary::f64);
+    row.col("seed").nullable(s.seed, RowBinary::i64);
+    row.col("max_tokens").nullable(s.max_tokens, RowBinary::u64);
+    row.col("prompt_system").string(&s.prompt_system);
+    row.col("prompt_messages").string(&s.prompt_messages);
+    row.col("completion").string(&s.completion);
+    row.col("input_tokens").u64(s.input_tokens);
+    row.col("output_tokens").u64(s.output_tokens);
+    row.col("cache_read_tokens").u64(s.cache_read_tokens);
+    row.col("cache_write_tokens").u64(s.cache_write_tokens);
+    row.col("reasoning_tokens").u64(s.reasoning_tokens);
+    row.col("estimated_cost").nullable(s.estimated_cost, RowBinary::f64);
+    row.col("user_id").string(&s.user_id);
+    row.col("tags").strings(&s.tags);
+    row.col("metadata").string(&s.metadata);
+    row.col("raw").string(&s.raw);
+    row.col("failed").bool(s.failed());
+    row.col("step_hash").fixed(&s.step_hash);
+    row.col("erased").empty_map(); // nothing is erased at ingestion
+}
+
+/// The writer's columns, after the prefix.
+fn encode_writer_columns(row: &mut Row, pos: &LogPosition, received_at_us: i64) {
+    row.col("session_seq").u64(pos.session_seq);
+    row.col("chain_hash").fixed(&pos.chain_hash);
+    row.col("log_index").u64(pos.log_index);
+    row.col("received_at").i64(received_at_us);
+}
+
 impl EncodedStep {
     pub fn new(project: &str, s: &Step) -> Self {
         let mut buf = Vec::with_capacity(s.raw.len() * 2 + 256);
-        let mut w = RowBinary(&mut buf);
-        w.string(project);
-        w.string(&s.session_id);
-        w.u64(s.step);
-        w.i64(s.timestamp_us);
-        w.string(&s.agent_name);
-        w.string(&s.agent_version);
-        w.string(&s.reasoning);
-        w.strings(&s.considered_tools);
-        w.string(&s.chosen_tool);
-        w.nullable(s.confidence, RowBinary::f64);
-        w.string(&s.tool_name);
-        w.string(&s.tool_params);
-        w.string(&s.tool_result);
-        w.string(&s.tool_status);
-        w.string(&s.tool_error);
-        w.nullable(s.tool_duration_ms, RowBinary::u64);
-        w.string(&s.model_provider);
-        w.string(&s.model_name);
-        w.string(&s.model_version);
-        w.string(&s.model_key);
-        w.nullable(s.temperature, RowBinary::f64);
-        w.nullable(s.top_p, RowBinary::f64);
-        w.nullable(s.seed, RowBinary::i64);
-        w.nullable(s.max_tokens, RowBinary::u64);
-        w.string(&s.prompt_system);
-        w.string(&s.prompt_messages);
-        w.string(&s.completion);
-        w.u64(s.input_tokens);
-        w.u64(s.output_tokens);
-        w.u64(s.cache_read_tokens);
-        w.u64(s.cache_write_tokens);
-        w.u64(s.reasoning_tokens);
-        w.nullable(s.estimated_cost, RowBinary::f64);
-        w.string(&s.user_id);
-        w.strings(&s.tags);
-        w.string(&s.metadata);
-        w.string(&s.raw);
-        w.bool(s.failed());
-        w.fixed(&s.step_hash);
-        w.empty_map(); // erased: nothing is erased at ingestion
+        encode_prefix(&mut Row::new(&mut buf), project, s);
         Self { session_id: s.session_id.clone(), step: s.step, step_hash: s.step_hash, prefix: buf }
     }
 
@@ -126,6 +176,9 @@ pub struct StoredStep {
     pub step_hash: String,
     pub received_us: i64,
     pub failed: bool,
+    /// A key decision (schema/0010_key_decision.sql): one the
+    /// similar-failure index holds.
+    pub key_decision: bool,
     pub raw: String,
 }
 
@@ -168,13 +221,9 @@ impl Store {
         let mut buf = Vec::with_capacity(steps.iter().map(|(s, _)| s.encoded_len()).sum());
         for (s, pos) in steps {
             buf.extend_from_slice(&s.prefix);
-            let mut w = RowBinary(&mut buf);
-            w.u64(pos.session_seq);
-            w.fixed(&pos.chain_hash);
-            w.u64(pos.log_index);
-            w.i64(received_at_us);
+            encode_writer_columns(&mut Row::new(&mut buf), pos, received_at_us);
         }
-        self.ch.insert(INSERT_STEPS, buf).await?;
+        self.ch.insert(&INSERT_STEPS, buf).await?;
         Ok(())
     }
 
@@ -357,4 +406,39 @@ impl Store {
 /// A 32-byte hash from the hex that `lower(hex(...))` returns.
 pub(crate) fn decode_hash(hex_text: &str) -> Result<[u8; 32], StoreError> {
     flightlog_model::merkle::hash_from_hex(hex_text).ok_or_else(|| StoreError::Decode(format!("bad hash {hex_text:?}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use flightlog_model::columns::Source;
+    use flightlog_model::{Limits, step_from_json};
+
+    #[test]
+    fn the_encoder_writes_the_step_columns_in_table_order() {
+        let step = step_from_json(serde_json::json!({"session_id": "s", "step": 1, "timestamp": "2026-01-15T10:00:00Z"}), &Limits::default())
+            .unwrap();
+        let mut buf = Vec::new();
+        let mut row = Row::new(&mut buf);
+        encode_prefix(&mut row, "p", &step);
+        let prefix = row.written.len();
+        encode_writer_columns(&mut row, &LogPosition { session_seq: 0, chain_hash: [0; 32], log_index: 0 }, 0);
+        let names: Vec<&str> = STEP_COLUMNS.iter().map(|c| c.name).collect();
+        assert_eq!(row.written, names);
+        // The encoder writes all but the writer's columns, the writer those.
+        assert!(STEP_COLUMNS[..prefix].iter().all(|c| c.source != Source::Writer));
+        assert!(STEP_COLUMNS[prefix..].iter().all(|c| c.source == Source::Writer));
+        // The bytes are those of the encoded step and its insert.
+        drop(row);
+        let encoded = EncodedStep::new("p", &step);
+        assert_eq!(buf[..encoded.prefix.len()], encoded.prefix[..]);
+        assert_eq!(buf.len(), encoded.prefix.len() + 8 + 32 + 8 + 8);
+    }
+
+    #[test]
+    fn the_insert_names_every_stored_column_in_order() {
+        assert!(INSERT_STEPS.starts_with("INSERT INTO steps (project, session_id, step, ts, agent_name, "));
+        assert!(INSERT_STEPS.ends_with("session_seq, chain_hash, log_index, received_at)"));
+        assert_eq!(INSERT_STEPS.matches(", ").count() + 1, STEP_COLUMNS.len());
+    }
 }

@@ -3,7 +3,7 @@
 //! range is never held in memory.
 
 use crate::AppState;
-use crate::auth::Scope;
+use crate::auth::{Authorize, Scope};
 use crate::error::ApiError;
 use axum::body::{Body, Bytes};
 use crate::extract::Query;
@@ -17,26 +17,25 @@ use tokio::sync::mpsc;
 
 const PAGE: u32 = 10_000;
 
-/// The columns of a steps export: the CSV import's, then the record's.
+/// The columns of a steps export: the CSV import's, then the record's
+/// (`flightlog_model::columns::exported`, the one definition).
 fn step_columns() -> Vec<Column> {
-    use Kind::*;
-    [
-        ("session_id", Text), ("step", Int), ("timestamp", Text), ("agent_name", Text), ("agent_version", Text),
-        ("reasoning", Text), ("considered_tools", Text), ("chosen_tool", Text), ("confidence", Float),
-        ("tool_name", Text), ("tool_params", Text), ("tool_result", Text), ("tool_status", Text), ("tool_error", Text),
-        ("tool_duration_ms", Int), ("model_provider", Text), ("model_name", Text), ("model_version", Text),
-        ("temperature", Float), ("top_p", Float), ("seed", Int), ("max_tokens", Int), ("prompt_system", Text),
-        ("prompt_messages", Text), ("completion", Text), ("input_tokens", Int), ("output_tokens", Int),
-        ("cache_read_tokens", Int), ("cache_write_tokens", Int), ("reasoning_tokens", Int), ("estimated_cost", Float),
-        ("user_id", Text), ("tags", Text), ("metadata", Text), ("log_index", Int), ("step_hash", Text), ("received_at", Text),
-    ]
-    .into_iter()
-    .map(|(name, kind)| Column::new(name, kind))
-    .collect()
+    use flightlog_model::columns::Value;
+    flightlog_model::columns::exported()
+        .map(|c| {
+            let kind = match c.value() {
+                Value::Text => Kind::Text,
+                Value::Int => Kind::Int,
+                Value::Float => Kind::Float,
+                Value::Bool => Kind::Bool,
+            };
+            Column::new(c.export_name(), kind)
+        })
+        .collect()
 }
 
 pub fn format_param(s: &str) -> Result<Format, ApiError> {
-    Format::parse(s).ok_or_else(|| ApiError::bad_param("format", format!("must be csv, arrow or parquet, got {s:?}")))
+    Ok(flightlog_app::costs::file_format(s)?)
 }
 
 /// A streamed file download; `produce` writes the table and returns when done.
@@ -71,7 +70,7 @@ pub async fn steps(State(state): State<AppState>, headers: HeaderMap, Query(p): 
         None => Ok(default),
         Some(s) => parse_timestamp(s).map_err(|e| ApiError::bad_param(name, e.reason)),
     };
-    let (from_us, to_us) = (time("from", &p.from, 0)?, time("to", &p.to, 7_258_118_400_000_000)?);
+    let (from_us, to_us) = (time("from", &p.from, 0)?, time("to", &p.to, flightlog_model::time::END_OF_TIME_US)?);
     let store = state.store.clone();
     Ok(stream_file(format, "steps", move |tx| async move {
         let columns = step_columns();
@@ -84,8 +83,9 @@ pub async fn steps(State(state): State<AppState>, headers: HeaderMap, Query(p): 
                 let mut page = store.export_steps_page(&principal.project, from_us, to_us, cursor, PAGE).await.map_err(|e| e.to_string())?;
                 let full = page.len() as u32 == PAGE;
                 for row in &mut page {
-                    for (us, name) in [("timestamp_us", "timestamp"), ("received_us", "received_at")] {
-                        let t = row.get(us).and_then(Value::as_i64).map(format_timestamp);
+                    for name in flightlog_model::columns::exported().filter(|c| c.is_time()).map(|c| c.export_name()) {
+                        let us = flightlog_store::export::micros_key(name);
+                        let t = row.get(&us).and_then(Value::as_i64).map(format_timestamp);
                         row.insert(name.to_string(), t.map_or(Value::Null, Value::String));
                     }
                 }
@@ -110,4 +110,10 @@ pub async fn steps(State(state): State<AppState>, headers: HeaderMap, Query(p): 
             let _ = tx.send(Err(std::io::Error::other(e))).await;
         }
     }))
+}
+
+/// A file already written in full (a few rows, like the cost groups).
+pub fn file_response(format: Format, name: &str, bytes: Vec<u8>) -> Response {
+    let disposition = format!("attachment; filename=\"{name}.{}\"", format.extension());
+    ([(header::CONTENT_TYPE, format.content_type().to_string()), (header::CONTENT_DISPOSITION, disposition)], bytes).into_response()
 }

@@ -6,6 +6,7 @@ SELECT
     lower(hex(step_hash)) AS step_hash,
     toUnixTimestamp64Micro(received_at)  AS received_us,
     failed,
+    key_decision,
     raw
 FROM steps
 WHERE project = {project:String}
