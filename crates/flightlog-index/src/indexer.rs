@@ -14,7 +14,8 @@
 use crate::cache::{TextHash, VectorCache, text_hash};
 use crate::{IndexError, Payload, Point, SNIPPET_CHARS, VectorIndex, point_id};
 use flightlog_embed::Embedder;
-use flightlog_model::decision::{cut_chars, mix_vectors};
+use flightlog_model::decision::mix_vectors;
+use flightlog_model::validate::cut_chars;
 use flightlog_store::{DecisionRow, Store};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -26,13 +27,55 @@ pub const BATCH: u32 = 256;
 /// Points written between two HNSW builds while catching up.
 const MAINTAIN_EVERY: u64 = 20_000;
 const IDLE_POLL: Duration = Duration::from_millis(500);
-const MAX_BACKOFF: Duration = Duration::from_secs(30);
+/// Waits between retries while the index or the store fails: 0.5 s,
+/// doubling, at most 30 s, for as long as it takes. Starts over after a
+/// round that worked.
+const RETRY: backon::ExponentialBuilder = backon::ExponentialBuilder::new()
+    .with_min_delay(Duration::from_millis(500))
+    .with_max_delay(Duration::from_secs(30))
+    .without_max_times();
+
+/// What the indexer is doing, serialised as the words shown on /healthz
+/// and the search page (`up to date`...).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
+pub enum IndexerState {
+    /// No indexer has reported yet (search off, or not yet created): empty.
+    #[default]
+    #[serde(rename = "")]
+    NotStarted,
+    #[serde(rename = "starting")]
+    Starting,
+    #[serde(rename = "catching up")]
+    CatchingUp,
+    #[serde(rename = "up to date")]
+    UpToDate,
+    #[serde(rename = "index unavailable")]
+    IndexUnavailable,
+}
+
+impl IndexerState {
+    /// The words shown for this state.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::NotStarted => "",
+            Self::Starting => "starting",
+            Self::CatchingUp => "catching up",
+            Self::UpToDate => "up to date",
+            Self::IndexUnavailable => "index unavailable",
+        }
+    }
+}
+
+impl std::fmt::Display for IndexerState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
 
 /// What the indexer is doing, for /healthz, /metrics and the UI.
 #[derive(Debug, Clone, Default, serde::Serialize)]
 pub struct IndexerSnapshot {
-    /// starting | catching up | up to date | index unavailable
-    pub state: String,
+    pub state: IndexerState,
     pub backend: String,
     pub model: String,
     /// The high-water mark: every key decision with a smaller log_index is indexed.
@@ -115,7 +158,7 @@ impl Indexer {
         let model = embedder.model_dir().display().to_string();
         let dimension = embedder.dimension();
         status.update(|s| {
-            s.state = "starting".into();
+            s.state = IndexerState::Starting;
             s.backend = index.describe();
             s.model = model.clone();
         });
@@ -279,7 +322,8 @@ impl Indexer {
 
     /// Runs until the task is dropped: catch up, then follow new steps.
     pub async fn run(mut self) {
-        let mut backoff = Duration::from_millis(500);
+        use backon::BackoffBuilder;
+        let mut delays = RETRY.build();
         loop {
             match self.resume().await {
                 Ok(mark) => {
@@ -288,13 +332,12 @@ impl Indexer {
                 }
                 Err(e) => {
                     self.unavailable(&e);
-                    tokio::time::sleep(backoff).await;
-                    backoff = (backoff * 2).min(MAX_BACKOFF);
+                    tokio::time::sleep(delays.next().expect("retries forever")).await;
                 }
             }
         }
         let mut last_lag = Instant::now() - Duration::from_secs(10);
-        backoff = Duration::from_millis(500);
+        delays = RETRY.build();
         loop {
             if last_lag.elapsed() >= Duration::from_secs(1) {
                 self.measure_lag().await;
@@ -302,14 +345,14 @@ impl Indexer {
             }
             match self.step().await {
                 Ok(0) => {
-                    backoff = Duration::from_millis(500);
+                    delays = RETRY.build();
                     // Idle: a good moment to build the graph for what came in.
                     if let Err(e) = self.maintain().await {
                         self.unavailable(&e);
                     }
                     // Nothing at or after the mark: no lag, by definition.
                     self.status.update(|s| {
-                        s.state = "up to date".into();
+                        s.state = IndexerState::UpToDate;
                         s.last_error = None;
                         s.steps_behind = 0;
                         s.seconds_behind = 0.0;
@@ -317,16 +360,15 @@ impl Indexer {
                     tokio::time::sleep(IDLE_POLL).await;
                 }
                 Ok(_) => {
-                    backoff = Duration::from_millis(500);
+                    delays = RETRY.build();
                     self.status.update(|s| {
-                        s.state = "catching up".into();
+                        s.state = IndexerState::CatchingUp;
                         s.last_error = None;
                     });
                 }
                 Err(e) => {
                     self.unavailable(&e);
-                    tokio::time::sleep(backoff).await;
-                    backoff = (backoff * 2).min(MAX_BACKOFF);
+                    tokio::time::sleep(delays.next().expect("retries forever")).await;
                 }
             }
         }
@@ -335,7 +377,7 @@ impl Indexer {
     fn unavailable(&self, e: &IndexError) {
         tracing::warn!(error = %e, "similar-failure indexer cannot proceed; will retry");
         self.status.update(|s| {
-            s.state = "index unavailable".into();
+            s.state = IndexerState::IndexUnavailable;
             s.last_error = Some(e.to_string());
         });
     }

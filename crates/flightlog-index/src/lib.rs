@@ -14,6 +14,9 @@
 //!
 //! Both map the same [`Point`] and [`SearchFilter`] to their own types;
 //! nothing above this crate sees a Qdrant type.
+//!
+//! May use: `flightlog-model`, `flightlog-store`, `flightlog-embed` (floor
+//! 2). Used by the application core and the binary (which starts it).
 
 pub mod cache;
 pub mod edge;
@@ -21,7 +24,7 @@ pub mod indexer;
 pub mod search;
 pub mod server;
 
-pub use indexer::{Indexer, IndexerSnapshot, IndexerStatus};
+pub use indexer::{Indexer, IndexerSnapshot, IndexerState, IndexerStatus};
 pub use search::{Query, Search, SearchError, SearchOutcome, SearchRequest};
 
 

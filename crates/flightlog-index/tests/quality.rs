@@ -36,6 +36,8 @@ fn row(i: usize, l: &Labelled) -> DecisionRow {
         tool_status: "error".into(),
         tool_error: l.tool_error.clone(),
         failed: true,
+        // Failed, so a key decision by the rule (schema/0010_key_decision.sql).
+        key_decision: true,
     }
 }
 
@@ -50,7 +52,7 @@ async fn nearest_other_decision_is_of_the_same_failure_class_for_80_percent() {
     let rows: Vec<DecisionRow> = set.iter().enumerate().map(|(i, l)| row(i, l)).collect();
     let texts: Vec<String> = rows.iter().map(|r| r.decision().text()).collect();
     let errors: Vec<String> = rows.iter().map(|r| r.decision().error_text().expect("all failed")).collect();
-    assert!(rows.iter().all(|r| r.decision().is_key()));
+    assert!(rows.iter().all(|r| r.failed && r.key_decision));
     let whole = embedder.embed(&texts.iter().map(String::as_str).collect::<Vec<_>>()).unwrap();
     let error = embedder.embed(&errors.iter().map(String::as_str).collect::<Vec<_>>()).unwrap();
     assert_eq!(whole[0].len(), 384);

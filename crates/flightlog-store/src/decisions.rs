@@ -26,6 +26,9 @@ pub struct DecisionRow {
     pub tool_status: String,
     pub tool_error: String,
     pub failed: bool,
+    /// The stored rule's verdict (schema/0010_key_decision.sql): the
+    /// indexer embeds exactly the steps for which it is true.
+    pub key_decision: bool,
 }
 
 impl DecisionRow {

@@ -24,6 +24,7 @@ const MIGRATIONS: &[Migration] = &[
     Migration { version: 7, name: "session_actions", sql: include_str!("../../../schema/0007_session_actions.sql") },
     Migration { version: 8, name: "web_sessions", sql: include_str!("../../../schema/0008_web_sessions.sql") },
     Migration { version: 9, name: "write_probes", sql: include_str!("../../../schema/0009_write_probes.sql") },
+    Migration { version: 10, name: "key_decision", sql: include_str!("../../../schema/0010_key_decision.sql") },
 ];
 
 #[derive(serde::Deserialize)]

@@ -13,7 +13,8 @@ SELECT
     tool_params,
     tool_status,
     tool_error,
-    failed
+    failed,
+    key_decision
 FROM steps
 WHERE project = {project:String} AND session_id = {session:String} AND step = {step:UInt64}
 LIMIT 1

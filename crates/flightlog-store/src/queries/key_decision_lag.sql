@@ -1,8 +1,9 @@
--- How far the similar-failure index is behind: key decisions accepted
+-- How far the similar-failure index is behind: key decisions (the
+-- key_decision column, schema/0010_key_decision.sql) accepted
 -- at or after its high-water mark (the first log_index not yet indexed), and when the oldest of them arrived.
 SELECT
     count() AS steps_behind,
     if(count() = 0, 0, toUnixTimestamp64Micro(min(received_at))) AS oldest_us
 FROM steps
 WHERE log_index >= {from:UInt64}
-  AND (failed OR (chosen_tool != '' AND trimBoth(reasoning) != ''))
+  AND key_decision

@@ -1,6 +1,6 @@
 -- The next key decisions to embed, in order of acceptance: steps where the
--- agent chose a tool and said why, or that failed (flightlog-model
--- decision). `from` is the indexer's high-water mark: the first log_index
+-- agent chose a tool and said why, or that failed (the key_decision column,
+-- schema/0010_key_decision.sql). `from` is the indexer's high-water mark: the first log_index
 -- not yet indexed. The single writer assigns log_index in commit order, so
 -- nothing can later appear below a mark already passed.
 SELECT
@@ -17,9 +17,10 @@ SELECT
     tool_params,
     tool_status,
     tool_error,
-    failed
+    failed,
+    key_decision
 FROM steps
 WHERE log_index >= {from:UInt64}
-  AND (failed OR (chosen_tool != '' AND trimBoth(reasoning) != ''))
+  AND key_decision
 ORDER BY log_index
 LIMIT {limit:UInt32}
