@@ -16,6 +16,9 @@
 //! A submission is answered only after its insert returned, that is, after
 //! ClickHouse fsynced the new parts. Because a single task decides and
 //! writes, two concurrent retries of one step cannot both be accepted.
+//!
+//! May use: `flightlog-model`, `flightlog-store` (floor 2). Used by
+//! integrity and the application core.
 
 mod writer;
 

@@ -20,6 +20,12 @@ const LOG_PAGE: u64 = 200_000;
 /// Submissions waiting for the writer; beyond this, handlers wait
 /// (backpressure) instead of the queue growing without bound.
 const QUEUE_DEPTH: usize = 256;
+/// Waits between attempts to write again after a failed commit: 0.2 s,
+/// doubling, at most 5 s, until storage takes writes again.
+const RECOVERY_RETRY: backon::ExponentialBuilder = backon::ExponentialBuilder::new()
+    .with_min_delay(Duration::from_millis(200))
+    .with_max_delay(Duration::from_secs(5))
+    .without_max_times();
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -372,11 +378,7 @@ impl Writer {
     /// out twice and nothing outside the log is acknowledged. Returns false
     /// when the queue closed (shutdown) before storage came back.
     async fn recover(&mut self, rx: &mut mpsc::Receiver<Submission>) -> bool {
-        let mut delays = backon::ExponentialBuilder::default()
-            .with_min_delay(Duration::from_millis(200))
-            .with_max_delay(Duration::from_secs(5))
-            .without_max_times()
-            .build();
+        let mut delays = RECOVERY_RETRY.build();
         loop {
             match self.reload_after_failure().await {
                 Ok(()) => {
@@ -388,7 +390,7 @@ impl Writer {
                     let reason = format!("storage does not take writes again yet after a failed write: {e}");
                     tracing::warn!(%reason, "writer degraded; retrying");
                     self.set_health(WriterHealth::Degraded { reason: reason.clone() });
-                    let until = tokio::time::Instant::now() + delays.next().unwrap_or(Duration::from_secs(5));
+                    let until = tokio::time::Instant::now() + delays.next().expect("retries forever");
                     loop {
                         match tokio::time::timeout_at(until, rx.recv()).await {
                             Ok(Some(sub)) => {

@@ -16,7 +16,7 @@
 //! hash, a link, a proof or the signed message, and fails there.
 
 use crate::signer::{checkpoint_message, signature_valid};
-use crate::verify::Problem;
+use crate::verify::{Problem, ProblemKind, ReportStatus};
 use flightlog_model::canonical::to_canonical_json;
 use flightlog_model::integrity::{chain_next, chain_seed, stored_step_hash};
 use flightlog_model::merkle::{Hash, Tree, hash_from_hex, leaf_hash, verify_inclusion};
@@ -70,9 +70,9 @@ pub async fn export(store: &Store, project: &str, session_id: &str) -> Result<Op
 
 #[derive(Debug, Serialize, Default)]
 pub struct BundleReport {
-    /// Same meaning as in a verification report: `verified`,
-    /// `intact_not_yet_sealed` or `failed`.
-    pub status: &'static str,
+    /// Same meaning as in a verification report. A file that cannot be
+    /// read as a bundle at all is `failed`.
+    pub status: ReportStatus,
     pub verified: bool,
     pub session_id: String,
     pub steps: u64,
@@ -84,7 +84,7 @@ pub struct BundleReport {
     pub problems: Vec<Problem>,
 }
 
-fn bad(kind: &'static str, step: Option<u64>, detail: impl Into<String>) -> Problem {
+fn bad(kind: ProblemKind, step: Option<u64>, detail: impl Into<String>) -> Problem {
     Problem { kind, session_id: None, step, log_index: None, detail: detail.into() }
 }
 
@@ -94,14 +94,14 @@ pub fn verify_bundle(file: &[u8], pinned_key: Option<&str>) -> BundleReport {
     let mut r = BundleReport::default();
     let text = std::str::from_utf8(file).unwrap_or("");
     let Ok(b) = serde_json::from_str::<Value>(text.strip_suffix('\n').unwrap_or(text)) else {
-        r.problems.push(bad("unreadable", None, "the file is not JSON"));
+        r.problems.push(bad(ProblemKind::Unreadable, None, "the file is not JSON"));
         return r;
     };
     if to_canonical_json(&b) != text.strip_suffix('\n').unwrap_or(text) {
-        r.problems.push(bad("not_canonical", None, "the file is not in canonical form: it was edited"));
+        r.problems.push(bad(ProblemKind::NotCanonical, None, "the file is not in canonical form: it was edited"));
     }
     if b["format"] != FORMAT {
-        r.problems.push(bad("unreadable", None, format!("not a {FORMAT} bundle")));
+        r.problems.push(bad(ProblemKind::Unreadable, None, format!("not a {FORMAT} bundle")));
         return r;
     }
     let (project, session) = (b["project"].as_str().unwrap_or(""), b["session_id"].as_str().unwrap_or(""));
@@ -118,10 +118,10 @@ pub fn verify_bundle(file: &[u8], pinned_key: Option<&str>) -> BundleReport {
         r.public_key = Some(key.to_string());
         match root {
             Some(root) if signature_valid(key, &checkpoint_message(size, &root, created), sig) => sealed = Some((size, root)),
-            _ => r.problems.push(bad("bad_signature", None, "the checkpoint's signature does not verify")),
+            _ => r.problems.push(bad(ProblemKind::BadSignature, None, "the checkpoint's signature does not verify")),
         }
         if pinned_key.is_some_and(|k| !k.eq_ignore_ascii_case(key)) {
-            r.problems.push(bad("wrong_key", None, "the checkpoint was signed by another key than the one given"));
+            r.problems.push(bad(ProblemKind::WrongKey, None, "the checkpoint was signed by another key than the one given"));
         }
     }
 
@@ -130,7 +130,7 @@ pub fn verify_bundle(file: &[u8], pinned_key: Option<&str>) -> BundleReport {
         r.steps += 1;
         let n = s["step"].as_u64();
         let (Some(recorded), Some(recorded_link)) = (hash_field(s.get("step_hash")), hash_field(s.get("chain_hash"))) else {
-            r.problems.push(bad("unreadable", n, "a step's hashes are missing or not hex"));
+            r.problems.push(bad(ProblemKind::Unreadable, n, "a step's hashes are missing or not hex"));
             continue;
         };
         let mut erased = BTreeMap::new();
@@ -140,20 +140,20 @@ pub fn verify_bundle(file: &[u8], pinned_key: Option<&str>) -> BundleReport {
                     erased.insert(path.clone(), h);
                     r.erased.push(format!("step {}: {path}", n.unwrap_or(0)));
                 }
-                None => r.problems.push(bad("unreadable", n, format!("erased field {path} has a bad hash"))),
+                None => r.problems.push(bad(ProblemKind::Unreadable, n, format!("erased field {path} has a bad hash"))),
             }
         }
         if stored_step_hash(&s["content"], &erased) != recorded {
-            r.problems.push(bad("modified", n, "the step's content does not match its hash"));
+            r.problems.push(bad(ProblemKind::Modified, n, "the step's content does not match its hash"));
         }
         if s["content"]["step"].as_u64() != n || s["content"]["session_id"].as_str() != Some(session) {
-            r.problems.push(bad("modified", n, "the step is filed under another step number or session than its content says"));
+            r.problems.push(bad(ProblemKind::Modified, n, "the step is filed under another step number or session than its content says"));
         }
         if s["session_seq"].as_u64() != Some(i as u64) {
-            r.problems.push(bad("missing_in_session", n, format!("expected position {i} in the session's chain")));
+            r.problems.push(bad(ProblemKind::MissingInSession, n, format!("expected position {i} in the session's chain")));
         }
         if chain_next(&link, &recorded) != recorded_link {
-            r.problems.push(bad("chain_broken", n, "the session's hash chain breaks here"));
+            r.problems.push(bad(ProblemKind::ChainBroken, n, "the session's hash chain breaks here"));
         }
         link = recorded_link;
 
@@ -165,18 +165,14 @@ pub fn verify_bundle(file: &[u8], pinned_key: Option<&str>) -> BundleReport {
                 if proof.is_some_and(|p| verify_inclusion(index, size, &leaf_hash(&recorded), &p, &root)) {
                     r.sealed += 1;
                 } else {
-                    r.problems.push(bad("not_in_log", n, "the step is not proven to be in the signed log"));
+                    r.problems.push(bad(ProblemKind::NotInLog, n, "the step is not proven to be in the signed log"));
                 }
             }
             _ => r.not_yet_sealed += 1,
         }
     }
-    r.status = match (r.problems.is_empty(), r.not_yet_sealed) {
-        (true, 0) => "verified",
-        (true, _) => "intact_not_yet_sealed",
-        (false, _) => "failed",
-    };
-    r.verified = r.status == "verified";
+    r.status = ReportStatus::of(r.problems.len() as u64, r.not_yet_sealed);
+    r.verified = r.status == ReportStatus::Verified;
     r
 }
 

@@ -5,7 +5,7 @@ use crate::signer::{Signer, checkpoint_message};
 use flightlog_ingest::LogView;
 use flightlog_store::{CheckpointRow, Store, StoreError};
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 use tokio::sync::Mutex;
 
 #[derive(Clone)]
@@ -35,7 +35,7 @@ impl Checkpointer {
         if tree_size == 0 || tree_size <= *last {
             return Ok(None);
         }
-        let created_us = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_micros() as i64);
+        let created_us = flightlog_model::time::now_us();
         let signature = self.signer.sign(&checkpoint_message(tree_size, &root_hash, created_us));
         let row = CheckpointRow { tree_size, root_hash, created_us, public_key: self.signer.public_key_hex(), signature };
         self.store.put_checkpoint(&row).await?;

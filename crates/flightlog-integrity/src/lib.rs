@@ -15,6 +15,10 @@
 //!   from stored content and names what is wrong, and where;
 //! - [`bundle`]: a self-contained evidence file for one session, checkable
 //!   offline with nothing but the file.
+//!
+//! May use: `flightlog-model`, `flightlog-store`, `flightlog-ingest` (floor
+//! 3). Used by the application core, and by the binary for offline bundle
+//! checks.
 
 pub mod bundle;
 pub mod checkpoint;

@@ -34,13 +34,123 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 const MAX_LISTED: usize = 1000;
 const PAGE: u32 = 10_000;
 
+/// What is wrong, as named in reports (serialised in snake_case, e.g.
+/// `column_changed`).
+#[derive(Debug, Serialize, Clone, Copy, PartialEq, Eq, Hash)]
+#[serde(rename_all = "snake_case")]
+pub enum ProblemKind {
+    /// Content, or a recorded hash, differs from what was accepted.
+    Modified,
+    /// A typed column differs from the step's content.
+    ColumnChanged,
+    /// In the log of record, no longer stored.
+    Deleted,
+    /// Stored, never accepted by the log of record.
+    Inserted,
+    /// Filed under another position, session or step than the log says.
+    Moved,
+    /// An erased field's content is back.
+    RestoredAfterErasure,
+    /// A gap in the session's chain.
+    MissingInSession,
+    /// A position of the session's chain or the log used twice.
+    RepeatedPosition,
+    /// The session's hash chain breaks.
+    ChainBroken,
+    /// Positions removed from the log of record.
+    LogGap,
+    /// The log of record is shorter than a checkpoint.
+    LogTruncated,
+    /// The log of record does not hash to a signed root.
+    LogMismatch,
+    /// A checkpoint's signature does not verify.
+    BadSignature,
+    /// A checkpoint does not extend the one before.
+    InconsistentCheckpoints,
+    /// Something recorded cannot be read (bad hex, not a bundle...).
+    Unreadable,
+    /// A bundle: not in canonical form (edited).
+    NotCanonical,
+    /// A bundle: signed by another key than the one given.
+    WrongKey,
+    /// A bundle: a step not proven to be in the signed log.
+    NotInLog,
+}
+
+impl ProblemKind {
+    /// The name used in reports.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Modified => "modified",
+            Self::ColumnChanged => "column_changed",
+            Self::Deleted => "deleted",
+            Self::Inserted => "inserted",
+            Self::Moved => "moved",
+            Self::RestoredAfterErasure => "restored_after_erasure",
+            Self::MissingInSession => "missing_in_session",
+            Self::RepeatedPosition => "repeated_position",
+            Self::ChainBroken => "chain_broken",
+            Self::LogGap => "log_gap",
+            Self::LogTruncated => "log_truncated",
+            Self::LogMismatch => "log_mismatch",
+            Self::BadSignature => "bad_signature",
+            Self::InconsistentCheckpoints => "inconsistent_checkpoints",
+            Self::Unreadable => "unreadable",
+            Self::NotCanonical => "not_canonical",
+            Self::WrongKey => "wrong_key",
+            Self::NotInLog => "not_in_log",
+        }
+    }
+}
+
+impl std::fmt::Display for ProblemKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A report's verdict (serialised in snake_case).
+#[derive(Debug, Serialize, Clone, Copy, PartialEq, Eq, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum ReportStatus {
+    /// No problem, and every step sealed by a signed checkpoint.
+    Verified,
+    /// No problem, but some steps came after the latest checkpoint.
+    IntactNotYetSealed,
+    /// See the problems. (The default: nothing is verified until checked.)
+    #[default]
+    Failed,
+}
+
+impl ReportStatus {
+    /// The verdict from the problems found and the steps not yet sealed.
+    pub fn of(problems: u64, not_yet_sealed: u64) -> Self {
+        match (problems, not_yet_sealed) {
+            (0, 0) => Self::Verified,
+            (0, _) => Self::IntactNotYetSealed,
+            _ => Self::Failed,
+        }
+    }
+
+    /// The name used in reports.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Verified => "verified",
+            Self::IntactNotYetSealed => "intact_not_yet_sealed",
+            Self::Failed => "failed",
+        }
+    }
+}
+
+impl std::fmt::Display for ReportStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 #[derive(Debug, Serialize, Clone, PartialEq)]
 pub struct Problem {
-    /// modified, column_changed, deleted, inserted, moved,
-    /// restored_after_erasure, missing_in_session, repeated_position,
-    /// chain_broken, log_gap, log_truncated, log_mismatch, bad_signature,
-    /// inconsistent_checkpoints, unreadable.
-    pub kind: &'static str,
+    pub kind: ProblemKind,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub session_id: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -59,10 +169,8 @@ pub struct ErasedField {
 
 #[derive(Debug, Serialize, Default)]
 pub struct Report {
-    /// `verified`: no problem, and every step sealed by a signed
-    /// checkpoint; `intact_not_yet_sealed`: no problem, but some steps came
-    /// after the latest checkpoint; `failed`: see `problems`.
-    pub status: &'static str,
+    /// See [`ReportStatus`].
+    pub status: ReportStatus,
     /// status == verified.
     pub verified: bool,
     pub steps_checked: u64,
@@ -90,17 +198,13 @@ impl Report {
     }
 
     fn finish(mut self) -> Self {
-        self.status = match (self.problem_count, self.not_yet_sealed) {
-            (0, 0) => "verified",
-            (0, _) => "intact_not_yet_sealed",
-            _ => "failed",
-        };
-        self.verified = self.status == "verified";
+        self.status = ReportStatus::of(self.problem_count, self.not_yet_sealed);
+        self.verified = self.status == ReportStatus::Verified;
         self
     }
 }
 
-fn problem(kind: &'static str, row: Option<&IntegrityRow>, detail: String) -> Problem {
+fn problem(kind: ProblemKind, row: Option<&IntegrityRow>, detail: String) -> Problem {
     Problem {
         kind,
         session_id: row.map(|r| r.session_id.clone()),
@@ -121,7 +225,7 @@ struct LogState {
     problems: Vec<Problem>,
 }
 
-fn log_problem(kind: &'static str, log_index: Option<u64>, detail: String) -> Problem {
+fn log_problem(kind: ProblemKind, log_index: Option<u64>, detail: String) -> Problem {
     Problem { kind, session_id: None, step: None, log_index, detail }
 }
 
@@ -137,13 +241,13 @@ async fn check_log(store: &Store) -> Result<(LogState, Option<Value>), StoreErro
     for e in &entries {
         if e.log_index > expected {
             problems.push(log_problem(
-                "log_gap",
+                ProblemKind::LogGap,
                 Some(expected),
                 format!("log positions {expected}..{} were removed from the log of record", e.log_index - 1),
             ));
         } else if e.log_index < expected {
             problems.push(log_problem(
-                "repeated_position",
+                ProblemKind::RepeatedPosition,
                 Some(e.log_index),
                 format!("log position {} is used twice: an entry was inserted", e.log_index),
             ));
@@ -157,12 +261,12 @@ async fn check_log(store: &Store) -> Result<(LogState, Option<Value>), StoreErro
     for c in &checkpoints {
         let message = checkpoint_message(c.tree_size, &c.root_hash, c.created_us);
         if !signature_valid(&c.public_key, &message, &c.signature) {
-            problems.push(log_problem("bad_signature", None, format!("the checkpoint of size {} has an invalid signature", c.tree_size)));
+            problems.push(log_problem(ProblemKind::BadSignature, None, format!("the checkpoint of size {} has an invalid signature", c.tree_size)));
             continue;
         }
         if (leaves as u64) < c.tree_size {
             problems.push(log_problem(
-                "log_truncated",
+                ProblemKind::LogTruncated,
                 Some(leaves as u64),
                 format!(
                     "the checkpoint of size {} covers more entries than the {} left: the tail of the log was removed",
@@ -171,7 +275,7 @@ async fn check_log(store: &Store) -> Result<(LogState, Option<Value>), StoreErro
             ));
         } else if tree.root(c.tree_size as usize) != c.root_hash {
             problems.push(log_problem(
-                "log_mismatch",
+                ProblemKind::LogMismatch,
                 None,
                 format!(
                     "the first {} log entries do not hash to the root signed at size {}: entries were altered, \
@@ -184,7 +288,7 @@ async fn check_log(store: &Store) -> Result<(LogState, Option<Value>), StoreErro
                 let proof = tree.consistency_proof(p.tree_size as usize, c.tree_size as usize);
                 if !verify_consistency(p.tree_size, c.tree_size, &p.root_hash, &c.root_hash, &proof) {
                     problems.push(log_problem(
-                        "inconsistent_checkpoints",
+                        ProblemKind::InconsistentCheckpoints,
                         None,
                         format!("the checkpoint of size {} does not extend the one of size {}", c.tree_size, p.tree_size),
                     ));
@@ -213,7 +317,7 @@ fn check_session(rows: &mut [IntegrityRow], logged: &[&LogEntry], log: &LogState
     for e in logged {
         if !stored.contains_key(&e.log_index) {
             report.problem(Problem {
-                kind: "deleted",
+                kind: ProblemKind::Deleted,
                 session_id: Some(e.session_id.clone()),
                 step: Some(e.step),
                 log_index: Some(e.log_index),
@@ -228,22 +332,22 @@ fn check_session(rows: &mut [IntegrityRow], logged: &[&LogEntry], log: &LogState
     for row in rows.iter() {
         report.steps_checked += 1;
         let (Ok(recorded), Ok(recorded_link)) = (hash_of(&row.step_hash), hash_of(&row.chain_hash)) else {
-            report.problem(problem("unreadable", Some(row), "the recorded hashes are not valid hex".into()));
+            report.problem(problem(ProblemKind::Unreadable, Some(row), "the recorded hashes are not valid hex".into()));
             continue;
         };
         match by_index.get(&row.log_index) {
             None => report.problem(problem(
-                "inserted",
+                ProblemKind::Inserted,
                 Some(row),
                 format!("step {} is stored but the log of record never accepted it: inserted", row.step),
             )),
             Some(e) if e.step != row.step => report.problem(problem(
-                "moved",
+                ProblemKind::Moved,
                 Some(row),
                 format!("the log recorded step {} at this position, the stored row says step {}: reordered", e.step, row.step),
             )),
             Some(e) if e.step_hash != recorded => report.problem(problem(
-                "modified",
+                ProblemKind::Modified,
                 Some(row),
                 format!("step {}'s recorded hash differs from the log's: it was rewritten", row.step),
             )),
@@ -256,20 +360,20 @@ fn check_session(rows: &mut [IntegrityRow], logged: &[&LogEntry], log: &LogState
         // The chain, in acceptance order.
         if row.session_seq > expected_seq {
             report.problem(problem(
-                "missing_in_session",
+                ProblemKind::MissingInSession,
                 Some(row),
                 format!("the session's steps at positions {expected_seq}..{} of its chain are missing", row.session_seq - 1),
             ));
         } else if row.session_seq < expected_seq {
             report.problem(problem(
-                "repeated_position",
+                ProblemKind::RepeatedPosition,
                 Some(row),
                 format!("position {} of the session's chain is used twice: a step was inserted", row.session_seq),
             ));
         }
         if chain_next(&link, &recorded) != recorded_link {
             report.problem(problem(
-                "chain_broken",
+                ProblemKind::ChainBroken,
                 Some(row),
                 format!("the session's hash chain breaks at step {} (position {})", row.step, row.session_seq),
             ));
@@ -289,15 +393,15 @@ fn check_content(row: &IntegrityRow, recorded: &Hash, limits: &Limits, report: &
             Ok(h) => {
                 erased.insert(path.clone(), h);
             }
-            Err(_) => report.problem(problem("unreadable", Some(row), format!("erased field {path} has a bad hash"))),
+            Err(_) => report.problem(problem(ProblemKind::Unreadable, Some(row), format!("erased field {path} has a bad hash"))),
         }
     }
     match serde_json::from_str::<Value>(&row.raw) {
-        Err(e) => report.problem(problem("modified", Some(row), format!("the stored content is not JSON any more: {e}"))),
+        Err(e) => report.problem(problem(ProblemKind::Modified, Some(row), format!("the stored content is not JSON any more: {e}"))),
         Ok(content) => {
             if stored_step_hash(&content, &erased) != *recorded {
                 report.problem(problem(
-                    "modified",
+                    ProblemKind::Modified,
                     Some(row),
                     format!("step {} does not match its recorded hash: its content was changed", row.step),
                 ));
@@ -306,7 +410,7 @@ fn check_content(row: &IntegrityRow, recorded: &Hash, limits: &Limits, report: &
                 report.erased.push(ErasedField { session_id: row.session_id.clone(), step: row.step, field: path.clone() });
                 if !field_is_null(&content, path) {
                     report.problem(problem(
-                        "restored_after_erasure",
+                        ProblemKind::RestoredAfterErasure,
                         Some(row),
                         format!("field {path} was erased but has content again"),
                     ));
@@ -320,7 +424,7 @@ fn check_content(row: &IntegrityRow, recorded: &Hash, limits: &Limits, report: &
 /// The typed columns must say what the recorded content says.
 fn check_columns(row: &IntegrityRow, content: Value, limits: &Limits, report: &mut Report) {
     let Ok(s) = step_from_json(content, limits) else {
-        report.problem(problem("modified", Some(row), "the stored content is no longer a valid step".into()));
+        report.problem(problem(ProblemKind::Modified, Some(row), "the stored content is no longer a valid step".into()));
         return;
     };
     let expected = [
@@ -352,7 +456,7 @@ fn check_columns(row: &IntegrityRow, content: Value, limits: &Limits, report: &m
     for (column, want) in expected {
         if !same(row.columns.get(column), &want) {
             report.problem(problem(
-                "column_changed",
+                ProblemKind::ColumnChanged,
                 Some(row),
                 format!("column {column} of step {} no longer matches the recorded content", row.step),
             ));
@@ -411,31 +515,31 @@ pub async fn verify_step(
     let Some(row) = store.step_integrity_row(project, session_id, step).await? else { return Ok(None) };
     let mut report = Report { steps_checked: 1, ..Report::default() };
     let Ok(recorded) = hash_of(&row.step_hash) else {
-        report.problem(problem("unreadable", Some(&row), "the recorded hash is not valid hex".into()));
+        report.problem(problem(ProblemKind::Unreadable, Some(&row), "the recorded hash is not valid hex".into()));
         return Ok(Some(report.finish()));
     };
     let limits = Limits { max_record_bytes: usize::MAX, max_field_bytes: usize::MAX, ..Limits::default() };
     check_content(&row, &recorded, &limits, &mut report);
     match store.log_entry_at(row.log_index).await? {
-        None => report.problem(problem("inserted", Some(&row), format!("step {step} is stored but the log of record never accepted it"))),
+        None => report.problem(problem(ProblemKind::Inserted, Some(&row), format!("step {step} is stored but the log of record never accepted it"))),
         Some(e) if e.project != project || e.session_id != session_id || e.step != step => report.problem(problem(
-            "moved",
+            ProblemKind::Moved,
             Some(&row),
             format!("the log recorded session {:?} step {} at this position: reordered", e.session_id, e.step),
         )),
         Some(e) if e.step_hash != recorded => {
-            report.problem(problem("modified", Some(&row), format!("step {step}'s recorded hash differs from the log's")))
+            report.problem(problem(ProblemKind::Modified, Some(&row), format!("step {step}'s recorded hash differs from the log's")))
         }
         Some(_) => {}
     }
     match sealed.get(store).await? {
         Some(log) if row.log_index < log.size() => {
             if let Some(why) = &log.broken {
-                report.problem(problem("log_mismatch", Some(&row), why.clone()));
+                report.problem(problem(ProblemKind::LogMismatch, Some(&row), why.clone()));
             } else if log.seals(row.log_index, &recorded) {
                 report.sealed = 1;
             } else {
-                report.problem(problem("modified", Some(&row), "the signed log holds another hash at this position".into()));
+                report.problem(problem(ProblemKind::Modified, Some(&row), "the signed log holds another hash at this position".into()));
             }
             report.checkpoint = Some(json!({
                 "tree_size": log.size(), "root_hash": hex::encode(log.checkpoint.root_hash),
@@ -500,4 +604,39 @@ pub async fn verify_all(store: &Store) -> Result<Report, StoreError> {
         check_session(&mut [], logged, &log, &mut report);
     }
     Ok(report.finish())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kinds_and_statuses_serialise_as_their_names() {
+        use ProblemKind::*;
+        let all = [
+            (Modified, "modified"), (ColumnChanged, "column_changed"), (Deleted, "deleted"), (Inserted, "inserted"),
+            (Moved, "moved"), (RestoredAfterErasure, "restored_after_erasure"), (MissingInSession, "missing_in_session"),
+            (RepeatedPosition, "repeated_position"), (ChainBroken, "chain_broken"), (LogGap, "log_gap"),
+            (LogTruncated, "log_truncated"), (LogMismatch, "log_mismatch"), (BadSignature, "bad_signature"),
+            (InconsistentCheckpoints, "inconsistent_checkpoints"), (Unreadable, "unreadable"),
+            (NotCanonical, "not_canonical"), (WrongKey, "wrong_key"), (NotInLog, "not_in_log"),
+        ];
+        for (kind, name) in all {
+            assert_eq!(serde_json::to_value(kind).unwrap(), name);
+            assert_eq!(kind.as_str(), name);
+        }
+        for (status, name) in [
+            (ReportStatus::Verified, "verified"),
+            (ReportStatus::IntactNotYetSealed, "intact_not_yet_sealed"),
+            (ReportStatus::Failed, "failed"),
+        ] {
+            assert_eq!(serde_json::to_value(status).unwrap(), name);
+            assert_eq!(status.to_string(), name);
+        }
+        assert_eq!(ReportStatus::of(0, 0), ReportStatus::Verified);
+        assert_eq!(ReportStatus::of(0, 3), ReportStatus::IntactNotYetSealed);
+        assert_eq!(ReportStatus::of(1, 0), ReportStatus::Failed);
+        let p = Problem { kind: ChainBroken, session_id: None, step: Some(2), log_index: None, detail: "d".into() };
+        assert_eq!(serde_json::to_string(&p).unwrap(), r#"{"kind":"chain_broken","step":2,"detail":"d"}"#);
+    }
 }

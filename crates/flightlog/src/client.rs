@@ -15,6 +15,11 @@ pub struct ServerArgs {
     pub key: Option<String>,
 }
 
+/// Waits between sends of a batch while the server is unreachable or
+/// answers 503: 0.2 s, doubling, five times (six attempts in all).
+const RETRY: backon::ExponentialBuilder =
+    backon::ExponentialBuilder::new().with_min_delay(Duration::from_millis(200)).with_max_times(5);
+
 #[derive(Clone)]
 pub struct Client {
     http: reqwest::Client,
@@ -32,7 +37,8 @@ impl Client {
     /// unreachable or answers 503: ingestion is idempotent, so a retry can
     /// never create a duplicate.
     pub async fn post_steps(&self, body: Vec<u8>) -> anyhow::Result<(StatusCode, Value)> {
-        let mut delay = Duration::from_millis(200);
+        use backon::BackoffBuilder;
+        let mut delays = RETRY.build();
         for attempt in 1.. {
             let sent = self
                 .http
@@ -48,12 +54,11 @@ impl Client {
                     let json = r.json().await.context("the server's answer is not JSON")?;
                     return Ok((status, json));
                 }
-                Ok(_) | Err(_) if attempt < 6 => {
-                    tokio::time::sleep(delay).await;
-                    delay *= 2;
-                }
-                Ok(r) => bail!("server unavailable after {attempt} attempts: {}", r.text().await.unwrap_or_default()),
-                Err(e) => bail!("cannot reach {} after {attempt} attempts: {e}", self.base),
+                sent => match (delays.next(), sent) {
+                    (Some(delay), _) => tokio::time::sleep(delay).await,
+                    (None, Ok(r)) => bail!("server unavailable after {attempt} attempts: {}", r.text().await.unwrap_or_default()),
+                    (None, Err(e)) => bail!("cannot reach {} after {attempt} attempts: {e}", self.base),
+                },
             }
         }
         unreachable!()
