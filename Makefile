@@ -19,7 +19,7 @@ FLIGHTLOG_BOOTSTRAP_KEY ?= local-demo-admin-key
 DATA_DIR ?= ./data
 LISTEN ?= 127.0.0.1:4318
 
-.PHONY: run test setup build bench bench-search bench-otlp pyclients browser
+.PHONY: run test setup build bench-build bench bench-search bench-otlp pyclients browser
 
 run: setup build
 	@echo "Admin key for this local demo: $(FLIGHTLOG_BOOTSTRAP_KEY)"
@@ -46,17 +46,20 @@ browser:
 	@command -v chromium >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium)
 	@test -d tests/browser/node_modules/playwright-core || npm install --prefix tests/browser --no-audit --no-fund --silent
 
-# Benchmarks use the release profile (not built by `make test` or CI).
-bench: setup
-	cargo build --release -p flightlog --bin flightlog
-	$(CARGO_TARGET_DIR)/release/flightlog bench
+# Benchmarks use the release profile (not built by `make test` or CI):
+# flightlog-bench starts the release `flightlog` beside it as the server.
+BENCH := $(CARGO_TARGET_DIR)/release/flightlog-bench --flightlog-bin $(CARGO_TARGET_DIR)/release/flightlog
+bench-build:
+	cargo build --release -p flightlog-bench -p flightlog
+
+# Ingest throughput, timeline and page latency, verify, bundles, peak RSS.
+bench: setup bench-build
+	$(BENCH) ingest
 
 # Embedding throughput, vector search at 100k and 1M points, indexer lag.
-bench-search: setup
-	cargo build --release -p flightlog --bin flightlog
-	$(CARGO_TARGET_DIR)/release/flightlog bench-search
+bench-search: setup bench-build
+	$(BENCH) search
 
 # OTLP ingest against Arize Phoenix, same payloads, same run.
-bench-otlp: setup pyclients
-	cargo build --release -p flightlog --bin flightlog
-	scripts/bench-otlp.sh
+bench-otlp: setup pyclients bench-build
+	$(BENCH) otlp

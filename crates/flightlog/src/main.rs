@@ -1,10 +1,10 @@
 //! `flightlog`: the command line. Thin glue over the library crates:
-//! `serve` runs the recorder; `import`, `keys` and `demo` talk to it;
-//! `bench` measures it.
+//! `serve` runs the recorder; `import`, `keys` and `demo` talk to it.
+//! The benchmarks are their own binary (`flightlog-bench`).
+//!
+//! May use: every crate (floor 6). It parses the command line and wires the
+//! crates together; what Flightlog does lives in `flightlog-app`.
 
-mod bench;
-mod bench_costs;
-mod bench_search;
 mod client;
 mod demo;
 mod export;
@@ -14,7 +14,6 @@ mod keys;
 mod prices;
 mod reindex;
 mod replay;
-mod rng;
 mod search;
 mod serve;
 mod sql;
@@ -42,12 +41,6 @@ enum Command {
     Prices(prices::PricesArgs),
     /// Create, list and revoke API keys on a running server.
     Keys(keys::KeysArgs),
-    /// Measure ingest throughput, timeline latency and peak RSS.
-    Bench(bench::BenchArgs),
-    /// Measure cost queries over millions of steps in an embedded store.
-    BenchCosts(bench_costs::BenchCostsArgs),
-    /// Measure embedding throughput, vector search latency and indexer lag.
-    BenchSearch(bench_search::BenchSearchArgs),
     /// Check that stored steps are complete and unaltered.
     Verify(integrity::VerifyArgs),
     /// Download a session's evidence bundle.
@@ -81,9 +74,6 @@ fn main() -> anyhow::Result<()> {
             Command::Export(args) => export::run(args).await,
             Command::Keys(args) => keys::run(args).await,
             Command::Prices(args) => prices::run(args).await,
-            Command::Bench(args) => bench::run(args).await,
-            Command::BenchCosts(args) => bench_costs::run(args).await,
-            Command::BenchSearch(args) => bench_search::run(args).await,
             Command::Verify(args) => integrity::verify(args).await,
             Command::Evidence(args) => integrity::evidence(args).await,
             Command::VerifyBundle(args) => integrity::verify_bundle(args),

@@ -35,10 +35,6 @@ pub struct SearchArgs {
 }
 
 impl SearchArgs {
-    pub fn set_embed_threads(&mut self, threads: usize) {
-        self.embed_threads = threads;
-    }
-
     pub fn load_embedder(&self) -> Result<Embedder, EmbedError> {
         let runtime = self.ort_lib.clone().unwrap_or_else(flightlog_embed::default_runtime_path);
         let model = self.model_dir.clone().unwrap_or_else(flightlog_embed::default_model_dir);

@@ -1,4 +1,4 @@
-//! `flightlog bench-search`: the similar-failure figures.
+//! `flightlog-bench search`: the similar-failure figures.
 //! - embedding throughput in key decisions/s, for 1 and 2 onnxruntime
 //!   threads, on realistic decision texts;
 //! - search p50/p99 with and without filters at 100k and 1M points in an
@@ -7,16 +7,16 @@
 //!   times and this process's peak RSS;
 //! - the indexer's lag behind a sustained ingest into a real server.
 
-use crate::bench::{KEY, ms, peak_rss_kib, post, step_line, wait_ready};
-use crate::rng::Rng;
-use crate::search::SearchArgs;
+use crate::ingest::{KEY, ms, peak_rss_kib, post, step_line, wait_ready};
 use anyhow::Context;
+use flightlog_app::seed::Rng;
 use flightlog_index::edge::EdgeIndex;
 use flightlog_index::{Payload, Point, SearchFilter, VectorIndex, point_id};
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 #[derive(clap::Args)]
-pub struct BenchSearchArgs {
+pub struct SearchArgs {
     /// Decision texts embedded per thread setting.
     #[arg(long, default_value_t = 600)]
     texts: usize,
@@ -32,18 +32,23 @@ pub struct BenchSearchArgs {
     /// Seconds of sustained ingest during the lag measurement (0: skip).
     #[arg(long, default_value_t = 60)]
     seconds: u64,
-    #[command(flatten)]
-    search: SearchArgs,
+    /// Folder of the ONNX sentence model (model.onnx, tokenizer.json, ...).
+    /// Default: where `make setup` puts all-MiniLM-L6-v2.
+    #[arg(long, env = "FLIGHTLOG_MODEL_DIR")]
+    model_dir: Option<PathBuf>,
+    /// Path of libonnxruntime.so. Default: where `make setup` puts it.
+    #[arg(long, env = "FLIGHTLOG_ORT_LIB")]
+    ort_lib: Option<PathBuf>,
 }
 
-pub async fn run(args: BenchSearchArgs) -> anyhow::Result<()> {
-    println!("flightlog bench-search: {} cores", std::thread::available_parallelism().map_or(1, |n| n.get()));
+pub async fn run(args: SearchArgs, flightlog: Option<PathBuf>) -> anyhow::Result<()> {
+    println!("flightlog-bench search: {} cores", std::thread::available_parallelism().map_or(1, |n| n.get()));
     embedding(&args)?;
     for &n in args.points.iter().filter(|n| **n > 0) {
         search_at(n, args.searches).await?;
     }
     if args.seconds > 0 {
-        lag(&args).await?;
+        lag(&args, crate::flightlog_bin(flightlog)?).await?;
     }
     Ok(())
 }
@@ -75,14 +80,14 @@ fn decision_texts(n: usize) -> Vec<String> {
         .collect()
 }
 
-fn embedding(args: &BenchSearchArgs) -> anyhow::Result<()> {
+fn embedding(args: &SearchArgs) -> anyhow::Result<()> {
     let texts = decision_texts(args.texts);
     let words: usize = texts.iter().map(|t| t.split_whitespace().count()).sum();
     println!("embedding: {} decision texts, {:.0} words each on average", texts.len(), words as f64 / texts.len() as f64);
+    let runtime = args.ort_lib.clone().unwrap_or_else(flightlog_embed::default_runtime_path);
+    let model = args.model_dir.clone().unwrap_or_else(flightlog_embed::default_model_dir);
     for threads in [1usize, 2] {
-        let mut search = args.search.clone();
-        search.set_embed_threads(threads);
-        let mut e = search.load_embedder()?;
+        let mut e = flightlog_embed::Embedder::load(&runtime, &model, threads)?;
         let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
         let started = Instant::now();
         let vectors = e.embed(&refs)?;
@@ -177,10 +182,10 @@ async fn search_at(n: usize, searches: usize) -> anyhow::Result<()> {
 }
 
 /// The indexer behind a real server while steps arrive at a steady rate.
-async fn lag(args: &BenchSearchArgs) -> anyhow::Result<()> {
+async fn lag(args: &SearchArgs, flightlog: PathBuf) -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
     let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
-    let mut server = tokio::process::Command::new(std::env::current_exe()?)
+    let mut server = tokio::process::Command::new(flightlog)
         .args(["serve", "--listen", &format!("127.0.0.1:{port}"), "--data-dir"])
         .arg(dir.path())
         .env("FLIGHTLOG_BOOTSTRAP_KEY", KEY)

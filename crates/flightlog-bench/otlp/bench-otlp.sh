@@ -2,6 +2,9 @@
 # OTLP ingest, side by side: Flightlog (release build) and Arize Phoenix,
 # same payloads, same run. Prints spans/s durable and queryable, and the
 # ratio. Phoenix goes into its own venv in the cache (pinned).
+#
+# Run by `flightlog-bench otlp` (which sets FLIGHTLOG_BENCH_BIN to the
+# flightlog binary it found), or directly from this folder.
 set -euo pipefail
 
 CACHE="${FLIGHTLOG_CACHE:-$HOME/.cache/flightlog}"
@@ -33,6 +36,6 @@ for _ in $(seq 1 300); do
     sleep 0.2
 done
 echo "bench-otlp: $SPANS spans each; flightlog $("$BIN" --version), arize-phoenix $PHOENIX_VERSION; $(nproc) cores"
-"$PY" "$(dirname "$0")/../bench/otlp_vs_phoenix.py" --flightlog "http://127.0.0.1:$FL_PORT" --key bench-key \
+"$PY" "$(dirname "$0")/otlp_vs_phoenix.py" --flightlog "http://127.0.0.1:$FL_PORT" --key bench-key \
     --phoenix "http://127.0.0.1:$PX_PORT" --spans "$SPANS"
 echo "flightlog peak RSS (VmHWM): $(awk '/VmHWM/ {print int($2/1024) " MiB"}' /proc/$FL_PID/status)"

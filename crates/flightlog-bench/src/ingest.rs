@@ -1,4 +1,4 @@
-//! `flightlog bench`: starts a real server on a fresh data folder and
+//! `flightlog-bench ingest`: starts a real server on a fresh data folder and
 //! measures what the spine promises, printing the figures:
 //! - durable ingest throughput (each 200 means fsynced) for ~1 KB steps in
 //!   batches of 1,000, with 1 and 8 concurrent clients;
@@ -12,7 +12,7 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 #[derive(clap::Args)]
-pub struct BenchArgs {
+pub struct IngestArgs {
     /// Batches per ingest run (each run sends batches × batch-size steps).
     #[arg(long, default_value_t = 120)]
     batches: usize,
@@ -33,15 +33,15 @@ pub struct BenchArgs {
 
 pub(crate) const KEY: &str = "bench-admin-key";
 
-pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
+pub async fn run(args: IngestArgs, flightlog: PathBuf) -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
     let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
-    let mut cmd = tokio::process::Command::new(std::env::current_exe()?);
+    let mut cmd = tokio::process::Command::new(flightlog);
     cmd.args(["serve", "--listen", &format!("127.0.0.1:{port}"), "--data-dir"])
         .arg(dir.path())
         .env("FLIGHTLOG_BOOTSTRAP_KEY", KEY)
         // Every bench step is a key decision; embedding them would compete
-        // for the same two cores. `bench-search` measures the indexer.
+        // for the same two cores. `flightlog-bench search` measures the indexer.
         .env("FLIGHTLOG_NO_SEARCH", "true")
         // FLIGHTLOG_BENCH_LOG=flightlog_ingest=debug shows each group commit.
         .env("FLIGHTLOG_LOG", std::env::var("FLIGHTLOG_BENCH_LOG").unwrap_or_else(|_| "warn".into()))
@@ -55,7 +55,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     let base = format!("http://127.0.0.1:{port}");
     let http = reqwest::Client::new();
     wait_ready(&http, &base).await?;
-    println!("flightlog bench: server pid {pid}, data in {}", dir.path().display());
+    println!("flightlog-bench ingest: server pid {pid}, data in {}", dir.path().display());
     println!("machine: {} cores", std::thread::available_parallelism().map_or(1, |n| n.get()));
 
     for clients in [1usize, 8] {
@@ -138,7 +138,10 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     }
 
     // Web pages, as a signed-in reader sees them (server time + loopback).
-    let cookie = format!("flightlog_key={}", KEY.bytes().map(|b| format!("{b:02x}")).collect::<String>());
+    let cookie = web_session(&base).await?;
+    // Redirects are not followed: a page answered by a redirect to the
+    // sign-in form is an error here, not a fast page.
+    let pages = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build()?;
     for (name, path) in [
         ("sessions list page", "/sessions".to_string()),
         ("timeline page (100 steps) of the 10k-step session", format!("/sessions/{session}?after=5000")),
@@ -147,7 +150,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         let mut times = Vec::new();
         for _ in 0..args.page_requests {
             let started = Instant::now();
-            let resp = http.get(format!("{base}{path}")).header("cookie", &cookie).send().await?;
+            let resp = pages.get(format!("{base}{path}")).header("cookie", &cookie).send().await?;
             let status = resp.status();
             resp.bytes().await?;
             times.push(started.elapsed());
@@ -192,6 +195,34 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
 
 pub(crate) fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
+}
+
+/// Signs in to the web UI as a browser does (the form's CSRF token and
+/// pre-session cookie, then the key from this site's origin) and returns
+/// the `flightlog_session=…` cookie pair.
+async fn web_session(base: &str) -> anyhow::Result<String> {
+    let client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build()?;
+    let cookie = |headers: &reqwest::header::HeaderMap, name: &str| {
+        headers
+            .get_all("set-cookie")
+            .iter()
+            .filter_map(|v| v.to_str().ok()?.split(';').next())
+            .find(|pair| pair.split_once('=').is_some_and(|(n, v)| n == name && !v.is_empty()))
+            .map(str::to_string)
+    };
+    let form = client.get(format!("{base}/login")).send().await?;
+    let pre_session = cookie(form.headers(), "flightlog_signin").context("the sign-in form set no cookie")?;
+    let html = form.text().await?;
+    let marker = "name=\"csrf\" value=\"";
+    let token = html.split_once(marker).and_then(|(_, rest)| rest.split('"').next()).context("the sign-in form has no CSRF token")?;
+    let answer = client
+        .post(format!("{base}/login"))
+        .header("cookie", pre_session)
+        .header("origin", base)
+        .form(&[("key", KEY), ("csrf", token)])
+        .send()
+        .await?;
+    cookie(answer.headers(), "flightlog_session").with_context(|| format!("sign-in refused: {}", answer.status()))
 }
 
 pub(crate) async fn wait_ready(http: &reqwest::Client, base: &str) -> anyhow::Result<()> {

@@ -1,6 +1,6 @@
 """OTLP ingest, Flightlog and Arize Phoenix side by side, same payloads.
 
-    python bench/otlp_vs_phoenix.py --flightlog URL --key KEY [--phoenix URL] [--spans N]
+    python otlp_vs_phoenix.py --flightlog URL --key KEY [--phoenix URL] [--spans N]
 
 Counts spans per second until they are *durable and queryable*, not merely
 acknowledged:
@@ -11,7 +11,8 @@ acknowledged:
   returns every span.
 Payloads: gen_ai chat spans of about 1 KB (model, settings, tokens,
 messages), 100 per session, batches of 1,000, 4 concurrent clients.
-Run by scripts/bench-otlp.sh, which starts both servers.
+Run by bench-otlp.sh beside it (`flightlog-bench otlp`), which starts both
+servers.
 """
 
 import argparse

@@ -1,0 +1,109 @@
+//! `flightlog-bench costs`: cost queries over a large embedded store.
+//! Generates N steps inside ClickHouse (INSERT … SELECT FROM numbers(),
+//! timed; not the HTTP path, which `flightlog-bench ingest` measures), then times
+//! cost by model × day and the top-100 sessions by cost.
+
+use flightlog_store::embedded::{Embedded, default_library_path};
+use flightlog_store::{CostDimension, CostQuery, Store};
+use std::sync::Arc;
+use std::time::Instant;
+
+#[derive(clap::Args)]
+pub struct CostsArgs {
+    #[arg(long, default_value_t = 10_000_000)]
+    steps: u64,
+    /// Timed runs of each query.
+    #[arg(long, default_value_t = 20)]
+    runs: usize,
+}
+
+const MODELS: &str =
+    "['gpt-4o','gpt-4o-mini','gpt-4.1','o3','claude-sonnet-4','claude-3-5-haiku','gemini-2.5-pro','gemini-2.5-flash','gpt-5','mystery']";
+
+/// What each generated column holds, as SQL over `number`: ten models (one
+/// unpriced), 200 agents' worth of users, 100-step sessions, spread over 90
+/// days. The other columns take their defaults.
+fn generated_values() -> Vec<(&'static str, String)> {
+    vec![
+        ("project", "'bench'".into()),
+        ("session_id", "concat('s', toString(intDiv(number, 100)))".into()),
+        ("step", "number % 100".into()),
+        ("ts", "toDateTime64('2025-07-01 00:00:00', 6, 'UTC') + toIntervalSecond(intDiv(number * 7776000, {n:UInt64}))".into()),
+        ("agent_name", "concat('agent-', toString(number % 20))".into()),
+        ("model_provider", "'openai'".into()),
+        ("model_name", format!("arrayElement({MODELS}, 1 + number % 10)")),
+        ("model_key", format!("arrayElement({MODELS}, 1 + number % 10)")),
+        ("user_id", "concat('customer-', toString(number % 5000))".into()),
+        ("tool_name", "'search'".into()),
+        ("input_tokens", "500 + number % 3000".into()),
+        ("cache_read_tokens", "(number % 7) * 100".into()),
+        ("output_tokens", "50 + number % 800".into()),
+        ("reasoning_tokens", "if(number % 10 = 3, 200, 0)".into()),
+        ("estimated_cost", "0.01".into()),
+        ("failed", "number % 97 = 0".into()),
+        ("log_index", "number".into()),
+    ]
+}
+
+/// The generating `INSERT … SELECT`: the column list is the step's stored
+/// columns (`flightlog_model::columns::STEP_COLUMNS`, in table order) that
+/// [`generated_values`] gives a value; a value for a column `steps` does not
+/// have is an error, not a silent skip.
+fn generate_sql() -> anyhow::Result<String> {
+    let values = generated_values();
+    if let Some((unknown, _)) = values.iter().find(|(name, _)| flightlog_model::columns::column(name).is_none()) {
+        anyhow::bail!("the benchmark generates {unknown:?}, which is not a column of steps");
+    }
+    let (names, exprs): (Vec<&str>, Vec<&str>) = flightlog_model::columns::STEP_COLUMNS
+        .iter()
+        .filter_map(|c| values.iter().find(|(name, _)| *name == c.name).map(|(name, expr)| (*name, expr.as_str())))
+        .unzip();
+    Ok(format!("INSERT INTO steps ({}) SELECT {} FROM numbers({{n:UInt64}})", names.join(", "), exprs.join(", ")))
+}
+
+pub async fn run(args: CostsArgs) -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let store = Store::open(Arc::new(Embedded::open(&default_library_path(), &dir.path().join("clickhouse"), 2)?)).await?;
+    let started = Instant::now();
+    store.backend().query(&generate_sql()?, flightlog_store::Params::new().number("n", args.steps)).await?;
+    println!(
+        "generated {} steps in ClickHouse in {:.1} s ({:.0} steps/s; INSERT … SELECT, not the HTTP path)",
+        args.steps,
+        started.elapsed().as_secs_f64(),
+        args.steps as f64 / started.elapsed().as_secs_f64()
+    );
+    let whole = CostQuery { to_us: flightlog_model::time::END_OF_TIME_US, ..Default::default() };
+    let queries = [
+        ("cost by model x day", CostQuery { group_by: vec![CostDimension::Model, CostDimension::Day], limit: 10_000, ..whole.clone() }),
+        ("top-100 sessions by cost", CostQuery { group_by: vec![CostDimension::Session], limit: 100, ..whole.clone() }),
+    ];
+    for (name, q) in queries {
+        let mut times = Vec::new();
+        let mut groups = 0;
+        for _ in 0..args.runs {
+            let t = Instant::now();
+            groups = store.costs("bench", &q).await?.len();
+            times.push(t.elapsed().as_secs_f64() * 1000.0);
+        }
+        times.sort_by(f64::total_cmp);
+        let pct = |p: f64| times[((times.len() as f64 * p) as usize).min(times.len() - 1)];
+        println!("{name} over {} steps: p50 {:.0} ms, p99 {:.0} ms ({groups} rows, {} runs)", args.steps, pct(0.5), pct(0.99), args.runs);
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_generating_insert_lists_stored_columns_in_table_order() {
+        let sql = generate_sql().unwrap();
+        assert!(sql.starts_with(
+            "INSERT INTO steps (project, session_id, step, ts, agent_name, tool_name, model_provider, model_name, model_key, \
+             input_tokens, output_tokens, cache_read_tokens, reasoning_tokens, estimated_cost, user_id, failed, log_index) \
+             SELECT 'bench', concat('s', toString(intDiv(number, 100))), number % 100, "
+        ), "{sql}");
+        assert!(sql.ends_with(", number % 97 = 0, number FROM numbers({n:UInt64})"), "{sql}");
+    }
+}

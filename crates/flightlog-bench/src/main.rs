@@ -1,0 +1,80 @@
+//! `flightlog-bench`: Flightlog's benchmarks, all in one place, one
+//! subcommand each, printing the figures the README quotes:
+//! - `ingest`: a real server's durable ingest, timeline and web-page
+//!   latency, `verify --all`, evidence bundles, peak RSS;
+//! - `costs`: cost queries over millions of steps in an embedded store;
+//! - `search`: embedding throughput, vector search at 100k/1M points, the
+//!   indexer's lag behind a real server;
+//! - `otlp`: OTLP ingest against Arize Phoenix (`otlp/bench-otlp.sh`).
+//!
+//! The benchmarks that need a server start the real `flightlog` binary
+//! (`--flightlog-bin`, `FLIGHTLOG_BIN`, else the `flightlog` next to this
+//! executable) and talk to it over HTTP, as a client would.
+//!
+//! May use: every crate below it (floor 6, beside the binary; see
+//! docs/architecture.md); it uses the model, store, index, embed, integrity
+//! and the app core (for its seeded generator). Nothing uses it, and it is
+//! never linked into `flightlog`: it runs that binary as a separate process.
+
+mod costs;
+mod ingest;
+mod otlp;
+mod search;
+
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+
+#[derive(Parser)]
+#[command(name = "flightlog-bench", version, about = "Flightlog's benchmarks, one command each")]
+struct Cli {
+    /// The `flightlog` binary to start as the server. Default: `flightlog`
+    /// next to this executable (same build profile).
+    #[arg(long, env = "FLIGHTLOG_BIN", global = true)]
+    flightlog_bin: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Measure ingest throughput, timeline latency and peak RSS.
+    Ingest(ingest::IngestArgs),
+    /// Measure cost queries over millions of steps in an embedded store.
+    Costs(costs::CostsArgs),
+    /// Measure embedding throughput, vector search latency and indexer lag.
+    Search(search::SearchArgs),
+    /// Measure OTLP ingest against Arize Phoenix, same payloads, same run.
+    Otlp(otlp::OtlpArgs),
+}
+
+/// The `flightlog` binary the benchmarks start.
+pub(crate) fn flightlog_bin(given: Option<PathBuf>) -> anyhow::Result<PathBuf> {
+    let path = match given {
+        Some(path) => path,
+        None => std::env::current_exe()?.with_file_name("flightlog"),
+    };
+    anyhow::ensure!(
+        path.is_file(),
+        "no flightlog binary at {} (build it, or pass --flightlog-bin / set FLIGHTLOG_BIN)",
+        path.display()
+    );
+    Ok(path)
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let outcome = runtime.block_on(async {
+        match cli.command {
+            Command::Ingest(args) => ingest::run(args, flightlog_bin(cli.flightlog_bin)?).await,
+            Command::Costs(args) => costs::run(args).await,
+            Command::Search(args) => search::run(args, cli.flightlog_bin).await,
+            Command::Otlp(args) => otlp::run(args, flightlog_bin(cli.flightlog_bin)?),
+        }
+    });
+    if let Err(e) = outcome {
+        eprintln!("error: {e:#}");
+        std::process::exit(1);
+    }
+    Ok(())
+}
