@@ -84,3 +84,31 @@ impl IntoResponse for ApiError {
         response
     }
 }
+
+impl From<flightlog_app::AppError> for ApiError {
+    fn from(e: flightlog_app::AppError) -> Self {
+        use flightlog_app::AppError::*;
+        match e {
+            Invalid { field, message } => Self::bad_param(&field, message),
+            NotFound(message) => Self::not_found(message),
+            Conflict { code, message } => Self::new(StatusCode::CONFLICT, code, message),
+            Unavailable { context, cause } => Self::unavailable(context, cause),
+            Store(e) => e.into(),
+            Ingest(e) => e.into(),
+            Search(e) => e.into(),
+        }
+    }
+}
+
+impl From<flightlog_index::SearchError> for ApiError {
+    fn from(e: flightlog_index::SearchError) -> Self {
+        use flightlog_index::SearchError;
+        match e {
+            SearchError::Unavailable(_) => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "search_unavailable", e.to_string()),
+            SearchError::StepNotFound { .. } => ApiError::not_found(e.to_string()),
+            SearchError::NothingToCompare { .. } => ApiError::bad_param("step", e.to_string()),
+            SearchError::Store(s) => s.into(),
+            other => ApiError::unavailable("similar-failure search failed", other),
+        }
+    }
+}

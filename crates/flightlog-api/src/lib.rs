@@ -24,9 +24,13 @@
 //! | `GET /v1/search/similar` | read | key decisions like a step or a text, nearest first |
 //!
 //! Every client error is a JSON body `{"error": {"code", "message",
-//! "field"?}}` with a 4xx status ([`error`]). Handlers are thin: decoding
-//! lives in `flightlog-decode`, rules in `flightlog-model`, durability in
-//! `flightlog-ingest`, SQL in `flightlog-store`.
+//! "field"?}}` with a 4xx status ([`error`]). Handlers are thin: they read
+//! the request, call a use case of the application core (`flightlog-app`)
+//! and write its answer as JSON or a file.
+//!
+//! May use: `flightlog-app` and the library crates under it. Never another
+//! front end (`flightlog-web`): links to pages come from the core's
+//! `PageLinks`, which the binary fills in.
 
 pub mod auth;
 pub mod auth_failures;
@@ -35,101 +39,8 @@ pub mod error;
 pub mod extract;
 mod routes;
 
-use auth::KeyRing;
 use axum::Router;
-use flightlog_ingest::Ingestor;
-use flightlog_model::Limits;
-use flightlog_integrity::checkpoint::Checkpointer;
-use flightlog_integrity::sealed::SealCache;
-use flightlog_store::Store;
-use std::sync::Arc;
-
-/// What every handler can reach.
-#[derive(Clone)]
-pub struct AppState {
-    pub store: Store,
-    pub ingestor: Ingestor,
-    pub keys: Arc<KeyRing>,
-    pub limits: Arc<Limits>,
-    pub checkpointer: Checkpointer,
-    /// A checked snapshot of the sealed log, for per-step checks on pages.
-    pub sealed: Arc<SealCache>,
-    /// Cost budgets; sessions over them are flagged.
-    pub budgets: Arc<flightlog_model::budget::Budgets>,
-    /// Similar-failure search, or why it is off.
-    pub search: Arc<flightlog_index::Search>,
-}
-
-impl AppState {
-    /// The computed cost of each of these sessions, and whether it is over
-    /// its budget (None when no budget applies). One cost query per page.
-    pub async fn session_costs(
-        &self,
-        project: &str,
-        sessions: &[(String, Vec<String>)],
-    ) -> Result<std::collections::HashMap<String, (f64, Option<bool>)>, flightlog_store::StoreError> {
-        if sessions.is_empty() {
-            return Ok(Default::default());
-        }
-        let q = flightlog_store::CostQuery {
-            group_by: vec![flightlog_store::CostDimension::Session],
-            to_us: i64::MAX / 2,
-            sessions: sessions.iter().map(|(id, _)| id.clone()).collect(),
-            limit: sessions.len() as u32,
-            ..Default::default()
-        };
-        let costs: std::collections::HashMap<String, f64> = self
-            .store
-            .costs(project, &q)
-            .await?
-            .into_iter()
-            .filter_map(|r| Some((r.get("session")?.as_str()?.to_string(), r.get("cost")?.as_f64()?)))
-            .collect();
-        Ok(sessions
-            .iter()
-            .map(|(id, agents)| {
-                let cost = costs.get(id).copied().unwrap_or(0.0);
-                let over = self.budgets.limit_for(agents.iter().map(String::as_str)).map(|limit| cost > limit);
-                (id.clone(), (cost, over))
-            })
-            .collect())
-    }
-
-    /// What a page of the session list shows beside each summary: its
-    /// computed cost, budget verdict and anomalies. The cost query and the
-    /// anomaly query run side by side. Shared by the API and the web page.
-    pub async fn session_flags(
-        &self,
-        project: &str,
-        sessions: &[flightlog_store::SessionSummary],
-    ) -> Result<std::collections::HashMap<String, SessionFlags>, flightlog_store::StoreError> {
-        let ids: Vec<(String, Vec<String>)> = sessions.iter().map(|s| (s.session_id.clone(), s.agents.clone())).collect();
-        let steps: Vec<(&str, u64)> = sessions.iter().map(|s| (s.session_id.as_str(), s.steps)).collect();
-        let (costs, mut anomalies) =
-            tokio::try_join!(self.session_costs(project, &ids), self.store.anomalies_of(project, &steps))?;
-        Ok(costs
-            .into_iter()
-            .map(|(id, (cost, over_budget))| {
-                let anomalies = anomalies.remove(&id).unwrap_or_default();
-                (id, SessionFlags { cost, over_budget, anomalies })
-            })
-            .collect())
-    }
-}
-
-/// See [`AppState::session_flags`].
-#[derive(Debug, Clone, Default)]
-pub struct SessionFlags {
-    pub cost: f64,
-    /// None when no budget applies.
-    pub over_budget: Option<bool>,
-    pub anomalies: Vec<flightlog_model::anomaly::Anomaly>,
-}
-
-/// The cost groups as a downloadable file (for the UI's downloads).
-pub use routes::costs::cost_file;
-/// The similar-search parameters and results (for the UI's search page).
-pub use routes::search::{HitView, SimilarParams, encode_segment, similar_request};
+pub use flightlog_app::AppState;
 
 pub fn router(state: AppState) -> Router {
     routes::router().with_state(state)

@@ -17,6 +17,9 @@
 //!
 //! A [`Connection`] runs one statement at a time (`Send`, not `Sync`); open
 //! several to the same data path to run statements in parallel.
+//!
+//! May use: no other Flightlog crate (floor 0). Used by `flightlog-store`
+//! only: nothing else talks to the engine directly.
 
 mod ffi;
 

@@ -6,6 +6,8 @@
 //! so the build needs no native part, and a missing or broken file is an
 //! [`EmbedError`] naming it instead of a panic: the rest of Flightlog then
 //! runs without search.
+//!
+//! May use: no other Flightlog crate (floor 0). Used by `flightlog-index`.
 
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;

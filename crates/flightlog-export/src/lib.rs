@@ -10,6 +10,9 @@
 //! w.write(&[vec!["gpt-4o".into(), 0.5.into()]]).unwrap();
 //! assert_eq!(String::from_utf8(w.finish().unwrap()).unwrap(), "model,cost\ngpt-4o,0.5\n");
 //! ```
+//!
+//! May use: no other Flightlog crate (floor 0). Used by the application core
+//! and the front ends that send files.
 
 use arrow_array::builder::{BooleanBuilder, Float64Builder, Int64Builder, StringBuilder};
 use arrow_array::{ArrayRef, RecordBatch};

@@ -64,6 +64,132 @@ impl CostDimension {
     }
 }
 
+/// What one group of steps cost (queries/cost_by.sql).
+#[derive(Clone, Debug, PartialEq)]
+pub struct CostRow {
+    /// The group's value of each dimension, in the query's order; empty
+    /// when the query has none (the whole scope).
+    pub group: Vec<(CostDimension, String)>,
+    pub steps: u64,
+    pub sessions: u64,
+    pub input_tokens: u64,
+    pub cache_read_tokens: u64,
+    pub cache_write_tokens: u64,
+    pub output_tokens: u64,
+    pub reasoning_tokens: u64,
+    /// Computed now from tokens and prices, in USD.
+    pub cost: Amount,
+    /// The sum of the clients' own estimates, in USD.
+    pub reported_cost: Amount,
+    /// The estimate is off by more than 1%.
+    pub estimate_differs: bool,
+    pub unpriced_steps: u64,
+    pub failed_steps: u64,
+}
+
+/// An amount in USD exactly as the engine wrote it (`2`, not `2.0`), so it
+/// is shown as computed; [`Amount::as_f64`] for arithmetic.
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+#[serde(transparent)]
+pub struct Amount(serde_json::Number);
+
+impl Amount {
+    pub fn as_f64(&self) -> f64 {
+        self.0.as_f64().unwrap_or(0.0)
+    }
+}
+
+impl CostRow {
+    /// The value of one of the row's dimensions.
+    pub fn value_of(&self, d: CostDimension) -> Option<&str> {
+        self.group.iter().find(|(dim, _)| *dim == d).map(|(_, v)| v.as_str())
+    }
+
+    /// The row as the engine answered it, its fields in the query's order
+    /// (`scope: "all"` first when it has no dimension): how the API shows it.
+    pub fn to_map(&self) -> serde_json::Map<String, serde_json::Value> {
+        use serde_json::Value;
+        let mut m = serde_json::Map::new();
+        if self.group.is_empty() {
+            m.insert("scope".into(), "all".into());
+        }
+        for (d, v) in &self.group {
+            m.insert(d.name().into(), v.clone().into());
+        }
+        let count = |n: u64| Value::from(n);
+        for (name, value) in [
+            ("steps", count(self.steps)),
+            ("sessions", count(self.sessions)),
+            ("input_tokens", count(self.input_tokens)),
+            ("cache_read_tokens", count(self.cache_read_tokens)),
+            ("cache_write_tokens", count(self.cache_write_tokens)),
+            ("output_tokens", count(self.output_tokens)),
+            ("reasoning_tokens", count(self.reasoning_tokens)),
+            ("cost", Value::Number(self.cost.0.clone())),
+            ("reported_cost", Value::Number(self.reported_cost.0.clone())),
+            ("estimate_differs", Value::Bool(self.estimate_differs)),
+            ("unpriced_steps", count(self.unpriced_steps)),
+            ("failed_steps", count(self.failed_steps)),
+        ] {
+            m.insert(name.into(), value);
+        }
+        m
+    }
+
+    fn read(mut row: serde_json::Map<String, serde_json::Value>, group_by: &[CostDimension]) -> Result<Self, StoreError> {
+        use serde_json::Value;
+        let bad = |name: &str, row: &serde_json::Map<String, Value>| {
+            StoreError::Decode(format!("cost row without a readable {name}: {}", Value::Object(row.clone())))
+        };
+        let count = |name: &str| row.get(name).and_then(Value::as_u64).ok_or_else(|| bad(name, &row));
+        let (steps, sessions, input_tokens, cache_read_tokens, cache_write_tokens, output_tokens, reasoning_tokens, unpriced_steps, failed_steps) = (
+            count("steps")?,
+            count("sessions")?,
+            count("input_tokens")?,
+            count("cache_read_tokens")?,
+            count("cache_write_tokens")?,
+            count("output_tokens")?,
+            count("reasoning_tokens")?,
+            count("unpriced_steps")?,
+            count("failed_steps")?,
+        );
+        let mut amount = |name: &str| match row.remove(name) {
+            Some(Value::Number(n)) => Ok(Amount(n)),
+            _ => Err(StoreError::Decode(format!("cost row without a readable {name}"))),
+        };
+        let (cost, reported_cost) = (amount("cost")?, amount("reported_cost")?);
+        let estimate_differs = row.get("estimate_differs").and_then(Value::as_bool).ok_or_else(|| bad("estimate_differs", &row))?;
+        let group = group_by
+            .iter()
+            .map(|d| match row.remove(d.name()) {
+                Some(Value::String(v)) => Ok((*d, v)),
+                _ => Err(bad(d.name(), &row)),
+            })
+            .collect::<Result<_, _>>()?;
+        Ok(Self {
+            group,
+            steps,
+            sessions,
+            input_tokens,
+            cache_read_tokens,
+            cache_write_tokens,
+            output_tokens,
+            reasoning_tokens,
+            cost,
+            reported_cost,
+            estimate_differs,
+            unpriced_steps,
+            failed_steps,
+        })
+    }
+}
+
+impl serde::Serialize for CostRow {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.to_map().serialize(s)
+    }
+}
+
 #[derive(Clone, Debug, Default)]
 pub struct CostQuery {
     pub group_by: Vec<CostDimension>,
@@ -97,11 +223,14 @@ impl Store {
         Ok(found.first().map_or((0, 0.0), |r| (r.sessions, r.cost.unwrap_or(0.0))))
     }
 
-    /// Cost rows: the group's dimension values by name, then steps,
-    /// sessions, token totals by kind, cost, reported_cost, unpriced_steps.
-    pub async fn costs(&self, project: &str, q: &CostQuery) -> Result<Vec<serde_json::Map<String, serde_json::Value>>, StoreError> {
+    /// One row per group of the query's dimensions (one row in all when
+    /// there are none), most expensive first.
+    pub async fn costs(&self, project: &str, q: &CostQuery) -> Result<Vec<CostRow>, StoreError> {
         let (sql, params) = self.cost_sql(project, q);
-        rows(&self.ch.query(&sql, params).await?)
+        rows::<serde_json::Map<String, serde_json::Value>>(&self.ch.query(&sql, params).await?)?
+            .into_iter()
+            .map(|row| CostRow::read(row, &q.group_by))
+            .collect()
     }
 
     fn cost_sql(&self, project: &str, q: &CostQuery) -> (String, Params) {
@@ -212,36 +341,100 @@ impl Store {
 const INSERT_OVERRIDE: &str = "INSERT INTO price_overrides (project, model_key, effective_from, input, output, cache_read, \
     cache_write, reasoning, tier_threshold, tier_input, tier_output, tier_cache_read, note)";
 
+/// One line of schema/prices.csv, by its header's names.
+#[derive(Debug, serde::Deserialize, PartialEq)]
+struct ListedPrice {
+    provider: String,
+    model_key: String,
+    effective_from: String,
+    input: f64,
+    output: f64,
+    cache_read: f64,
+    cache_write: f64,
+    reasoning: Option<f64>,
+    tier_threshold: u64,
+    tier_input: Option<f64>,
+    tier_output: Option<f64>,
+    tier_cache_read: Option<f64>,
+    source: String,
+}
+
+/// Parses a price list (CSV with a header, fields trimmed, an empty
+/// optional price is none) and its dates, naming the line of any error.
+fn parse_price_list(text: &str) -> Result<Vec<(ListedPrice, i64)>, StoreError> {
+    let mut reader = csv::ReaderBuilder::new().trim(csv::Trim::All).from_reader(text.as_bytes());
+    let mut out = Vec::new();
+    for record in reader.deserialize::<ListedPrice>() {
+        let price = record.map_err(|e| {
+            let line = e.position().map_or(String::new(), |p| format!(" line {}", p.line()));
+            StoreError::Setup(format!("schema/prices.csv{line}: {e}"))
+        })?;
+        let from = flightlog_model::time::parse_timestamp(&price.effective_from)
+            .map_err(|e| StoreError::Setup(format!("schema/prices.csv, {} from {}: {}", price.model_key, price.effective_from, e.reason)))?;
+        out.push((price, from));
+    }
+    Ok(out)
+}
+
 /// Replaces the prices table with the shipped price list.
 pub(crate) async fn load_price_list(ch: &dyn Backend) -> Result<usize, StoreError> {
+    let listed = parse_price_list(PRICE_LIST)?;
     let mut buf = Vec::new();
-    let mut count = 0;
-    for (n, line) in PRICE_LIST.lines().enumerate().skip(1).filter(|(_, l)| !l.trim().is_empty()) {
-        let bad = |what: &str| StoreError::Setup(format!("schema/prices.csv line {}: {what}", n + 1));
-        let f: Vec<&str> = line.splitn(13, ',').map(str::trim).collect();
-        if f.len() != 13 {
-            return Err(bad("expected 13 columns"));
-        }
-        let num = |i: usize| f[i].parse::<f64>().map_err(|_| bad(&format!("column {} is not a number", i + 1)));
-        let opt = |i: usize| if f[i].is_empty() { Ok(None) } else { num(i).map(Some) };
-        let from = flightlog_model::time::parse_timestamp(f[2]).map_err(|e| bad(&e.reason))?;
+    for (p, from) in &listed {
         let mut w = RowBinary(&mut buf);
-        w.string(f[0]);
-        w.string(&flightlog_model::pricing::model_key(f[1]));
-        w.i64(from);
-        w.f64(num(3)?);
-        w.f64(num(4)?);
-        w.f64(num(5)?);
-        w.f64(num(6)?);
-        w.nullable(opt(7)?, RowBinary::f64);
-        w.u64(f[8].parse().map_err(|_| bad("tier_threshold is not a whole number"))?);
-        w.nullable(opt(9)?, RowBinary::f64);
-        w.nullable(opt(10)?, RowBinary::f64);
-        w.nullable(opt(11)?, RowBinary::f64);
-        w.string(f[12]);
-        count += 1;
+        w.string(&p.provider);
+        w.string(&flightlog_model::pricing::model_key(&p.model_key));
+        w.i64(*from);
+        w.f64(p.input);
+        w.f64(p.output);
+        w.f64(p.cache_read);
+        w.f64(p.cache_write);
+        w.nullable(p.reasoning, RowBinary::f64);
+        w.u64(p.tier_threshold);
+        w.nullable(p.tier_input, RowBinary::f64);
+        w.nullable(p.tier_output, RowBinary::f64);
+        w.nullable(p.tier_cache_read, RowBinary::f64);
+        w.string(&p.source);
     }
+    let count = listed.len();
     ch.query("TRUNCATE TABLE prices", Params::new()).await?;
     ch.insert(INSERT_PRICES, buf).await?;
     Ok(count)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const HEADER: &str = "provider,model_key,effective_from,input,output,cache_read,cache_write,reasoning,tier_threshold,tier_input,tier_output,tier_cache_read,source\n";
+
+    #[test]
+    fn the_shipped_price_list_parses_whole() {
+        let listed = parse_price_list(PRICE_LIST).unwrap();
+        assert_eq!(listed.len(), PRICE_LIST.lines().skip(1).filter(|l| !l.trim().is_empty()).count());
+        let (first, from) = &listed[0];
+        assert_eq!((first.provider.as_str(), first.model_key.as_str(), first.input, first.reasoning), ("openai", "gpt-4o", 5.0, None));
+        assert_eq!(*from, 1_715_558_400_000_000);
+    }
+
+    #[test]
+    fn a_quoted_field_may_hold_a_comma_and_empty_prices_are_none() {
+        let text = format!("{HEADER}acme, m-1 ,2025-01-01T00:00:00Z,1.5,2,0,0,,200000,3,,0.25,\"acme.com/pricing, as of 2025-01\"\n\n");
+        let listed = parse_price_list(&text).unwrap();
+        assert_eq!(listed.len(), 1);
+        let (p, _) = &listed[0];
+        assert_eq!(p.source, "acme.com/pricing, as of 2025-01");
+        assert_eq!(p.model_key, "m-1", "fields are trimmed");
+        assert_eq!((p.reasoning, p.tier_input, p.tier_output, p.tier_cache_read), (None, Some(3.0), None, Some(0.25)));
+        assert_eq!(p.tier_threshold, 200_000);
+    }
+
+    #[test]
+    fn a_bad_line_is_named() {
+        let err = parse_price_list(&format!("{HEADER}acme,m,2025-01-01T00:00:00Z,cheap,2,0,0,,0,,,,s\n")).unwrap_err().to_string();
+        assert!(err.contains("line 2"), "{err}");
+        let err = parse_price_list(&format!("{HEADER}acme,m,2025-01-01T00:00:00Z,1,2,0,0,,0,,,,s,extra\n")).unwrap_err().to_string();
+        assert!(err.contains("line 2"), "{err}");
+        assert!(parse_price_list(&format!("{HEADER}acme,m,yesterday,1,2,0,0,,0,,,,s\n")).is_err());
+    }
 }

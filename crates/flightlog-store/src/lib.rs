@@ -11,6 +11,9 @@
 //!   the embedded one).
 //!
 //! [`Store`] is the typed API that the rest of Flightlog uses.
+//!
+//! May use: `flightlog-model`, `flightlog-chdb` (floor 1). Used by ingest,
+//! index, integrity and the application core.
 
 pub mod backend;
 pub mod error;
@@ -31,7 +34,7 @@ pub mod web_sessions;
 
 pub use backend::{Backend, Params};
 pub use error::StoreError;
-pub use costs::{CostDimension, CostQuery, Price};
+pub use costs::{Amount, CostDimension, CostQuery, CostRow, Price};
 pub use decisions::{DecisionLag, DecisionRow};
 pub use checkpoints::CheckpointRow;
 pub use erasure::Erasure;

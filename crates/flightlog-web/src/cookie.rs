@@ -16,7 +16,7 @@ use axum::http::request::Parts;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum_extra::extract::cookie::{Cookie, CookieJar, SameSite};
 use ::cookie::time::Duration;
-use flightlog_api::auth::{Principal, Scope};
+use flightlog_app::keys::{Principal, Scope};
 
 pub const SESSION: &str = "flightlog_session";
 pub const SIGN_IN: &str = "flightlog_signin";

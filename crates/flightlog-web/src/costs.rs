@@ -7,11 +7,12 @@ use crate::cookie::Reader;
 use crate::login::render;
 use askama::Template;
 use axum::extract::{Query, State};
+use axum::http::header;
 use axum::response::{IntoResponse, Response};
-use flightlog_api::AppState;
+use flightlog_app::AppState;
+use flightlog_app::costs::{CostParams, cost_file};
 use flightlog_export::Format;
-use flightlog_store::{CostDimension, CostQuery, SessionFilter, SessionSort};
-use serde_json::{Map, Value};
+use flightlog_store::{CostDimension, CostQuery, CostRow, SessionFilter, SessionSort};
 use std::collections::BTreeMap;
 
 const PALETTE: [&str; 8] = ["#2557d6", "#1b7f3b", "#b42318", "#9a6700", "#7a3fd1", "#0e7490", "#c2410c", "#52606d"];
@@ -63,21 +64,18 @@ fn range_query(days: u32) -> CostQuery {
     CostQuery { from_us: now - days as i64 * 86_400_000_000, to_us: now + 60_000_000, limit: 10_000, ..Default::default() }
 }
 
-fn num(r: &Map<String, Value>, k: &str) -> f64 {
-    r.get(k).and_then(Value::as_f64).unwrap_or(0.0)
+/// The row's value of a dimension ("" when absent).
+fn text(r: &CostRow, d: CostDimension) -> String {
+    r.value_of(d).unwrap_or("").to_string()
 }
 
-fn text(r: &Map<String, Value>, k: &str) -> String {
-    r.get(k).and_then(Value::as_str).unwrap_or("").to_string()
-}
-
-fn shares(rows: &[Map<String, Value>], key: &str, total: f64) -> Vec<Share> {
+fn shares(rows: &[CostRow], d: CostDimension, total: f64) -> Vec<Share> {
     rows.iter()
         .take(10)
         .map(|r| Share {
-            name: if text(r, key).is_empty() { "(none)".into() } else { text(r, key) },
-            cost: format!("${:.4}", num(r, "cost")),
-            percent: format!("{:.1}", if total > 0.0 { 100.0 * num(r, "cost") / total } else { 0.0 }),
+            name: if text(r, d).is_empty() { "(none)".into() } else { text(r, d) },
+            cost: format!("${:.4}", r.cost.as_f64()),
+            percent: format!("{:.1}", if total > 0.0 { 100.0 * r.cost.as_f64() / total } else { 0.0 }),
         })
         .collect()
 }
@@ -86,27 +84,26 @@ pub async fn page(State(state): State<AppState>, Reader { principal, csrf }: Rea
     let days = range.days.unwrap_or(30).clamp(1, 3660);
     let base = range_query(days);
     let project = &principal.project;
-    let store = &state.store;
     let query = |group_by: Vec<CostDimension>, limit: u32| CostQuery { group_by, limit, ..base.clone() };
     let (Ok(by_day_model), Ok(by_agent), Ok(by_user), Ok(by_session), Ok(totals), Ok(by_model)) = (
-        store.costs(project, &query(vec![CostDimension::Day, CostDimension::Model], 10_000)).await,
-        store.costs(project, &query(vec![CostDimension::Agent], 10)).await,
-        store.costs(project, &query(vec![CostDimension::User], 10)).await,
-        store.costs(project, &query(vec![CostDimension::Session], 10)).await,
-        store.costs(project, &query(vec![], 1)).await,
-        store.costs(project, &query(vec![CostDimension::Model], 1000)).await,
+        state.cost_groups(project, &query(vec![CostDimension::Day, CostDimension::Model], 10_000)).await,
+        state.cost_groups(project, &query(vec![CostDimension::Agent], 10)).await,
+        state.cost_groups(project, &query(vec![CostDimension::User], 10)).await,
+        state.cost_groups(project, &query(vec![CostDimension::Session], 10)).await,
+        state.cost_groups(project, &query(vec![], 1)).await,
+        state.cost_groups(project, &query(vec![CostDimension::Model], 1000)).await,
     ) else {
         return (axum::http::StatusCode::SERVICE_UNAVAILABLE, "storage is unavailable").into_response();
     };
-    let total = totals.first().map_or(0.0, |t| num(t, "cost"));
+    let total = totals.first().map_or(0.0, |t| t.cost.as_f64());
 
     // Cost over time, stacked by model: models ordered by their total, days in order.
-    let mut models: Vec<(String, f64)> = by_model.iter().map(|r| (text(r, "model"), num(r, "cost"))).collect();
+    let mut models: Vec<(String, f64)> = by_model.iter().map(|r| (text(r, CostDimension::Model), r.cost.as_f64())).collect();
     models.sort_by(|a, b| b.1.total_cmp(&a.1));
     let color_of = |m: &str| PALETTE[models.iter().position(|(n, _)| n == m).unwrap_or(0) % PALETTE.len()];
     let mut per_day: BTreeMap<String, Vec<(String, f64)>> = BTreeMap::new();
     for r in &by_day_model {
-        per_day.entry(text(r, "day")).or_default().push((text(r, "model"), num(r, "cost")));
+        per_day.entry(text(r, CostDimension::Day)).or_default().push((text(r, CostDimension::Model), r.cost.as_f64()));
     }
     let peak = per_day.values().map(|v| v.iter().map(|(_, c)| c).sum::<f64>()).fold(0.0, f64::max);
     let slot = CHART_W / per_day.len().max(1) as f64;
@@ -130,7 +127,8 @@ pub async fn page(State(state): State<AppState>, Reader { principal, csrf }: Rea
     }
 
     // Over budget, among the most expensive sessions.
-    let expensive = store
+    let expensive = state
+        .store
         .list_sessions(project, &SessionFilter { sort: SessionSort::Cost, limit: 100, ..Default::default() })
         .await
         .map(|p| p.sessions)
@@ -146,16 +144,19 @@ pub async fn page(State(state): State<AppState>, Reader { principal, csrf }: Rea
         csrf,
         days,
         total: format!("${total:.4}"),
-        reported: format!("${:.4}", totals.first().map_or(0.0, |t| num(t, "reported_cost"))),
+        reported: format!("${:.4}", totals.first().map_or(0.0, |t| t.reported_cost.as_f64())),
         first_day: per_day.keys().next().cloned().unwrap_or_default(),
         last_day: per_day.keys().last().cloned().unwrap_or_default(),
         peak: format!("${peak:.4}"),
         bars,
         legend: models.iter().take(PALETTE.len()).map(|(m, _)| (m.clone(), color_of(m))).collect(),
-        agents: shares(&by_agent, "agent", total),
-        users: shares(&by_user, "user", total),
-        top_sessions: by_session.iter().map(|r| (text(r, "session"), format!("${:.4}", num(r, "cost")), num(r, "steps") as u64)).collect(),
-        unpriced: by_model.iter().filter(|r| num(r, "unpriced_steps") > 0.0).map(|r| (text(r, "model"), num(r, "unpriced_steps") as u64)).collect(),
+        agents: shares(&by_agent, CostDimension::Agent, total),
+        users: shares(&by_user, CostDimension::User, total),
+        top_sessions: by_session
+            .iter()
+            .map(|r| (text(r, CostDimension::Session), format!("${:.4}", r.cost.as_f64()), r.steps))
+            .collect(),
+        unpriced: by_model.iter().filter(|r| r.unpriced_steps > 0).map(|r| (text(r, CostDimension::Model), r.unpriced_steps)).collect(),
         over_budget,
     })
 }
@@ -174,11 +175,18 @@ pub async fn download(State(state): State<AppState>, Reader { principal, .. }: R
     let Some(format) = Format::parse(&d.format) else {
         return (axum::http::StatusCode::BAD_REQUEST, "format must be csv, arrow or parquet").into_response();
     };
-    let group_by: Vec<CostDimension> =
-        d.group_by.as_deref().unwrap_or("day,model").split(',').filter_map(|g| CostDimension::parse(g.trim())).take(2).collect();
+    let asked = CostParams { group_by: Some(d.group_by.unwrap_or_else(|| "day,model".into())), ..Default::default() };
+    let group_by = match asked.query() {
+        Ok(q) => q.group_by,
+        Err(e) => return (axum::http::StatusCode::BAD_REQUEST, e.to_string()).into_response(),
+    };
     let q = CostQuery { group_by: group_by.clone(), ..range_query(d.days.unwrap_or(30).clamp(1, 3660)) };
-    match state.store.costs(&principal.project, &q).await {
-        Ok(rows) => flightlog_api::cost_file(format, &group_by, rows),
+    match state.cost_groups(&principal.project, &q).await.and_then(|rows| cost_file(format, &group_by, &rows)) {
+        Ok(bytes) => {
+            let disposition = format!("attachment; filename=\"costs.{}\"", format.extension());
+            ([(header::CONTENT_TYPE, format.content_type().to_string()), (header::CONTENT_DISPOSITION, disposition)], bytes)
+                .into_response()
+        }
         Err(_) => (axum::http::StatusCode::SERVICE_UNAVAILABLE, "storage is unavailable").into_response(),
     }
 }

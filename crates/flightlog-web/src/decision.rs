@@ -9,9 +9,11 @@ use askama::Template;
 use axum::extract::{Path, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use flightlog_api::AppState;
+use flightlog_app::AppState;
 use flightlog_model::time::format_timestamp;
-use flightlog_integrity::{bundle, verify};
+use flightlog_app::decisions::Explanation;
+use flightlog_app::error::ErrorKind;
+use flightlog_integrity::verify;
 use crate::show::{pretty, text};
 use serde_json::Value;
 
@@ -58,18 +60,12 @@ struct Decision {
 }
 
 pub async fn page(State(state): State<AppState>, Reader { principal, csrf }: Reader, Path((id, n)): Path<(String, u64)>) -> Response {
-    let project = principal.project;
-    let store = &state.store;
-    let Ok(found) = store.session_timeline(&project, &id, n.checked_sub(1), 1).await else {
-        return unavailable();
+    let explained = match state.explain(&principal.project, &id, n).await {
+        Ok(e) => e,
+        Err(e) if e.kind() == ErrorKind::NotFound => return (StatusCode::NOT_FOUND, e.to_string()).into_response(),
+        Err(_) => return unavailable(),
     };
-    let Some(this) = found.into_iter().next().filter(|s| s.step == n) else {
-        return (StatusCode::NOT_FOUND, format!("no step {n} in session {id:?}")).into_response();
-    };
-    let first = store.session_timeline(&project, &id, None, 1).await.unwrap_or_default();
-    let before = store.session_timeline(&project, &id, n.checked_sub(11), 10).await.unwrap_or_default();
-    let report = verify::verify_step(store, &state.sealed, &project, &id, n).await.ok().flatten();
-
+    let Explanation { step: this, earlier, goal, report } = explained;
     let v: Value = serde_json::from_str(&this.raw).unwrap_or(Value::Null);
     let chosen = text(&v["agent_thoughts"]["chosen_tool"]);
     let mut alternatives: Vec<Alternative> = v["agent_thoughts"]["considered_tools"]
@@ -95,10 +91,9 @@ pub async fn page(State(state): State<AppState>, Reader { principal, csrf }: Rea
         step: n,
         timestamp: text(&v["timestamp"]),
         agent: [text(&v["agent"]["name"]), text(&v["agent"]["version"])].join(" ").trim().to_string(),
-        goal: first.first().map(|f| goal_of(&f.raw)).unwrap_or_default(),
-        earlier: before
+        goal,
+        earlier: earlier
             .into_iter()
-            .filter(|s| s.step < n)
             .map(|s| {
                 let e: Value = serde_json::from_str(&s.raw).unwrap_or(Value::Null);
                 let tool = [text(&e["tool_execution"]["name"]), text(&e["agent_thoughts"]["chosen_tool"])]
@@ -110,7 +105,7 @@ pub async fn page(State(state): State<AppState>, Reader { principal, csrf }: Rea
                     tool,
                     status: text(&e["tool_execution"]["status"]),
                     failed: s.failed,
-                    reasoning: clip(&text(&e["agent_thoughts"]["reasoning"]), 160),
+                    reasoning: flightlog_model::validate::clip_chars(&text(&e["agent_thoughts"]["reasoning"]), 160),
                 }
             })
             .collect(),
@@ -145,40 +140,21 @@ pub async fn page(State(state): State<AppState>, Reader { principal, csrf }: Rea
 /// The integrity verdict for this step, from its verification report.
 fn integrity_of(report: Option<&verify::Report>, step: u64) -> (String, String, Vec<String>, Vec<String>) {
     let Some(r) = report else {
-        return ("failed".into(), "the record could not be checked".into(), Vec::new(), Vec::new());
+        return (verify::ReportStatus::Failed.as_str().into(), "the record could not be checked".into(), Vec::new(), Vec::new());
     };
     let problems: Vec<String> = r.problems.iter().map(|p| p.detail.clone()).collect();
     let erased: Vec<String> = r.erased.iter().filter(|e| e.step == step).map(|e| e.field.clone()).collect();
     let detail = match (r.status, &r.checkpoint) {
-        ("verified", Some(c)) => format!(
+        (verify::ReportStatus::Verified, Some(c)) => format!(
             "unaltered: sealed by the checkpoint of {} steps signed at {} (key {}…)",
             c["tree_size"],
             c["created_at"].as_str().unwrap_or(""),
             c["public_key"].as_str().unwrap_or("").chars().take(16).collect::<String>()
         ),
-        ("intact_not_yet_sealed", _) => "intact so far, but accepted after the latest signed checkpoint".into(),
+        (verify::ReportStatus::IntactNotYetSealed, _) => "intact so far, but accepted after the latest signed checkpoint".into(),
         _ => "this step does not match the tamper-evident record".into(),
     };
-    (r.status.into(), detail, problems, erased)
-}
-
-/// What the session set out to do: its first user message, else its first
-/// system prompt, else its first reasoning.
-fn goal_of(raw: &str) -> String {
-    let v: Value = serde_json::from_str(raw).unwrap_or(Value::Null);
-    let user = v["prompt"]["messages"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .find(|m| m["role"] == "user")
-        .and_then(|m| m["content"].as_str().map(str::to_string));
-    user.or_else(|| v["prompt"]["system"].as_str().map(str::to_string))
-        .or_else(|| v["agent_thoughts"]["reasoning"].as_str().map(str::to_string))
-        .unwrap_or_default()
-}
-
-fn clip(s: &str, n: usize) -> String {
-    if s.chars().count() <= n { s.to_string() } else { format!("{}…", s.chars().take(n).collect::<String>()) }
+    (r.status.as_str().into(), detail, problems, erased)
 }
 
 fn unavailable() -> Response {
@@ -187,11 +163,10 @@ fn unavailable() -> Response {
 
 /// The step as JSON, with the hashes and positions that prove it.
 pub async fn json(State(state): State<AppState>, Reader { principal, .. }: Reader, Path((id, n)): Path<(String, u64)>) -> Response {
-    let Ok(found) = state.store.session_timeline(&principal.project, &id, n.checked_sub(1), 1).await else {
-        return unavailable();
-    };
-    let Some(s) = found.into_iter().next().filter(|s| s.step == n) else {
-        return (StatusCode::NOT_FOUND, "no such step").into_response();
+    let s = match state.step(&principal.project, &id, n).await {
+        Ok(s) => s,
+        Err(e) if e.kind() == ErrorKind::NotFound => return (StatusCode::NOT_FOUND, "no such step").into_response(),
+        Err(_) => return unavailable(),
     };
     let body = serde_json::json!({
         "session_id": id, "step": s.step, "log_index": s.log_index, "step_hash": s.step_hash,
@@ -203,14 +178,14 @@ pub async fn json(State(state): State<AppState>, Reader { principal, .. }: Reade
 }
 
 pub async fn evidence(State(state): State<AppState>, Reader { principal, .. }: Reader, Path(id): Path<String>) -> Response {
-    match bundle::export(&state.store, &principal.project, &id).await {
-        Ok(Some(file)) => (
+    match state.evidence(&principal.project, &id).await {
+        Ok(file) => (
             [(header::CONTENT_TYPE, "application/json".to_string()),
              (header::CONTENT_DISPOSITION, "attachment; filename=\"evidence.json\"".to_string())],
             file,
         )
             .into_response(),
-        Ok(None) => (StatusCode::NOT_FOUND, "no such session").into_response(),
+        Err(e) if e.kind() == ErrorKind::NotFound => (StatusCode::NOT_FOUND, "no such session").into_response(),
         Err(_) => unavailable(),
     }
 }

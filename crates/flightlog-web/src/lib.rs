@@ -14,6 +14,10 @@
 //! decision ("why") page of one step, with its integrity status and
 //! evidence bundle; the cost dashboard; and the similar-failure search,
 //! reached from any key decision's "find similar".
+//!
+//! May use: `flightlog-app` and the library crates under it (floor 5). Never
+//! the other front ends: `flightlog-api` is a sibling. Page URLs are built
+//! here only ([`links`]); the core reaches them through `PageLinks`.
 
 mod assets;
 mod cookie;
@@ -21,6 +25,7 @@ mod costs;
 mod csrf;
 mod decision;
 mod headers;
+pub mod links;
 mod login;
 mod search;
 mod sessions;
@@ -34,10 +39,10 @@ use axum::http::StatusCode;
 use axum::middleware;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use flightlog_api::AppState;
+use flightlog_app::AppState;
 use std::sync::Arc;
 
-/// The API's state plus what only the web UI keeps.
+/// The application's state plus what only the web UI keeps.
 #[derive(Clone)]
 pub struct WebState {
     pub app: AppState,

@@ -10,7 +10,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum_extra::extract::cookie::CookieJar;
-use flightlog_api::auth::Scope;
+use flightlog_app::keys::Scope;
 
 #[derive(Template)]
 #[template(path = "login.html")]
@@ -40,7 +40,7 @@ pub async fn sign_in(State(web): State<WebState>, headers: HeaderMap, jar: Cooki
     let principal = match web.app.keys.check(c.key.trim(), Scope::Read) {
         Ok(p) => p,
         Err(e) => {
-            let mut page = render(Login { error: Some(e.message), csrf: c.csrf });
+            let mut page = render(Login { error: Some(e.to_string()), csrf: c.csrf });
             *page.status_mut() = StatusCode::UNAUTHORIZED;
             return page;
         }

@@ -7,7 +7,23 @@ use askama::Template;
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use flightlog_api::{AppState, HitView, SimilarParams, similar_request};
+use crate::links;
+use flightlog_app::search::{SimilarHit, SimilarParams};
+use flightlog_app::error::ErrorKind;
+use flightlog_app::{AppError, AppState};
+
+/// One result, with the link to its decision page.
+pub struct HitView {
+    hit: SimilarHit,
+    url: String,
+}
+
+impl std::ops::Deref for HitView {
+    type Target = SimilarHit;
+    fn deref(&self) -> &SimilarHit {
+        &self.hit
+    }
+}
 
 #[derive(Template)]
 #[template(path = "search.html")]
@@ -78,29 +94,38 @@ pub async fn page(State(state): State<AppState>, Reader { principal, csrf }: Rea
         indexer: format!("{} · {} key decisions not yet indexed", s.state, s.steps_behind),
         params,
     };
-    let asked = [&page.params.q, &page.params.session_id].iter().any(|v| v.as_deref().is_some_and(|s| !s.trim().is_empty()));
-    if page.unavailable.is_some() || !asked {
+    if page.unavailable.is_some() || !page.params.asks() {
         return render(page);
     }
-    let req = match similar_request(&principal.project, &page.params) {
+    let req = match page.params.request(&principal.project) {
         Ok(r) => r,
         Err(e) => {
-            page.problem = Some(format!("{}{}", e.field.map(|f| format!("{f}: ")).unwrap_or_default(), e.message));
+            page.problem = Some(e.to_string());
             return (StatusCode::BAD_REQUEST, render(page)).into_response();
         }
     };
-    match state.search.similar(&state.store, req).await {
-        Ok(outcome) => {
+    match state.similar(req).await {
+        Ok(found) => {
             page.searched = true;
-            page.failures_only = outcome.failed_only;
-            page.origin = outcome.origin.map(|o| o.decision().text());
-            page.results = outcome.hits.into_iter().map(HitView::from).collect();
+            page.failures_only = found.failures_only;
+            page.origin = found.origin.map(|o| o.text);
+            page.results =
+                found.hits.into_iter().map(|hit| HitView { url: links::decision(&hit.session_id, hit.step), hit }).collect();
             render(page)
         }
         Err(e) => {
-            let e = flightlog_api::error::ApiError::from(e);
-            page.problem = Some(e.message);
-            (e.status, render(page)).into_response()
+            tracing::warn!(error = %e, "similar-failure search failed");
+            page.problem = Some(e.public_message());
+            (status_of(&e), render(page)).into_response()
         }
+    }
+}
+
+fn status_of(e: &AppError) -> StatusCode {
+    match e.kind() {
+        ErrorKind::Invalid => StatusCode::BAD_REQUEST,
+        ErrorKind::NotFound => StatusCode::NOT_FOUND,
+        ErrorKind::Conflict => StatusCode::CONFLICT,
+        ErrorKind::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
     }
 }

@@ -7,9 +7,10 @@ use crate::show::short_time;
 use askama::Template;
 use axum::extract::{Query, State};
 use axum::response::Response;
-use flightlog_api::AppState;
-use flightlog_model::time::parse_timestamp;
-use flightlog_store::{SessionFilter, SessionSort};
+use flightlog_app::AppState;
+use crate::links::encode;
+use flightlog_app::sessions::SessionListParams;
+use flightlog_store::SessionFilter;
 
 /// The filter form's fields, as the browser sends them.
 #[derive(Default, serde::Deserialize)]
@@ -68,11 +69,12 @@ struct Sessions {
 pub async fn list(State(state): State<AppState>, Reader { principal, csrf }: Reader, Query(f): Query<Filters>) -> Response {
     let (sessions, next, error) = match filter_of(&f) {
         Err(e) => (Vec::new(), None, Some(e)),
-        Ok(filter) => match state.store.list_sessions(&principal.project, &filter).await {
+        Ok(filter) => match state.list_sessions(&principal.project, &filter).await {
             Err(e) => (Vec::new(), None, Some(e.to_string())),
             Ok(page) => {
                 let next = page.next_cursor.map(|c| next_query(&f, &c));
-                let mut flags = state.session_flags(&principal.project, &page.sessions).await.unwrap_or_default();
+                // Without flags the page still shows the summaries.
+                let mut flags = page.flags.unwrap_or_default();
                 let rows = page
                     .sessions
                     .into_iter()
@@ -104,43 +106,39 @@ pub async fn list(State(state): State<AppState>, Reader { principal, csrf }: Rea
     render(Sessions { csrf, project: principal.project, f, error, sessions, next })
 }
 
+/// The form as the application reads list parameters: blanks are absent,
+/// and `<input type="datetime-local">` times (2026-01-15T10:30, no zone)
+/// are UTC.
 fn filter_of(f: &Filters) -> Result<SessionFilter, String> {
     let opt = |s: &str| (!s.trim().is_empty()).then(|| s.trim().to_string());
-    // <input type="datetime-local"> sends 2026-01-15T10:30 without a zone: UTC.
-    let time = |s: &str| -> Result<Option<i64>, String> {
-        let Some(s) = opt(s) else { return Ok(None) };
-        let full = if s.len() == 16 {
-            format!("{s}:00Z")
-        } else if s.ends_with('Z') || s.contains('+') {
-            s
-        } else {
-            format!("{s}Z")
-        };
-        parse_timestamp(&full).map(Some).map_err(|e| format!("time {}", e.reason))
+    let time = |s: &str| {
+        opt(s).map(|s| {
+            if s.len() == 16 {
+                format!("{s}:00Z")
+            } else if s.ends_with('Z') || s.contains('+') {
+                s
+            } else {
+                format!("{s}Z")
+            }
+        })
     };
-    Ok(SessionFilter {
-        from_us: time(&f.from)?,
-        to_us: time(&f.to)?,
+    SessionListParams {
+        from: time(&f.from),
+        to: time(&f.to),
         agent: opt(&f.agent),
         user: opt(&f.user),
         model: opt(&f.model),
-        failed: match f.status.as_str() {
-            "failed" => Some(true),
-            "ok" => Some(false),
-            _ => None,
-        },
-        min_cost: opt(&f.min_cost)
-            .map(|s| flightlog_model::budget::parse_usd(&s).ok_or_else(|| format!("minimum cost {s:?} is not a finite number >= 0")))
-            .transpose()?,
-        min_steps: opt(&f.min_steps)
-            .map(|s| s.parse().map_err(|_| format!("minimum steps {s:?} is not a number")))
-            .transpose()?,
-        flagged: f.flagged == "true",
-        sort: SessionSort::parse(&f.sort).unwrap_or_default(),
-        ascending: false,
+        status: opt(&f.status),
+        min_cost: opt(&f.min_cost),
+        min_steps: opt(&f.min_steps),
+        flagged: opt(&f.flagged),
+        sort: opt(&f.sort),
+        order: None,
         cursor: opt(&f.cursor),
-        limit: 50,
-    })
+        limit: None,
+    }
+    .filter()
+    .map_err(|e| e.to_string())
 }
 
 /// The same filters with the next page's cursor, as a query string.
@@ -163,11 +161,4 @@ fn next_query(f: &Filters, cursor: &str) -> String {
     q.join("&")
 }
 
-fn encode(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
-}
+

@@ -8,7 +8,8 @@ use askama::Template;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use flightlog_api::AppState;
+use flightlog_app::AppState;
+use flightlog_app::error::ErrorKind;
 use crate::show::{pretty, short_text_time, short_time, text};
 use serde_json::Value;
 
@@ -29,7 +30,8 @@ pub struct StepView {
     failed: bool,
     tokens: String,
     model: String,
-    /// Whether "find similar" applies: a key decision (flightlog-model decision).
+    /// Whether "find similar" applies: a key decision (the stored rule,
+    /// schema/0010_key_decision.sql).
     similar: bool,
 }
 
@@ -56,16 +58,23 @@ pub async fn page(
     Path(id): Path<String>,
     Query(at): Query<Position>,
 ) -> Response {
-    let store = &state.store;
-    let (Ok(Some(summary)), Ok(rows), Ok(first_failure)) = (
-        store.session_summary(&principal.project, &id).await,
-        store.session_timeline(&principal.project, &id, at.after, PAGE).await,
-        store.first_failed_step(&principal.project, &id).await,
-    ) else {
-        return (StatusCode::NOT_FOUND, format!("no session {id:?} in this project")).into_response();
+    let session = match state.session_page(&principal.project, &id, at.after, PAGE).await {
+        Ok(s) => s,
+        Err(e) if e.kind() == ErrorKind::NotFound => {
+            return (StatusCode::NOT_FOUND, format!("no session {id:?} in this project")).into_response();
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "session page unavailable");
+            return (StatusCode::SERVICE_UNAVAILABLE, e.public_message()).into_response();
+        }
     };
-    let next = (rows.len() as u32 == PAGE).then(|| rows.last().map(|r| r.step)).flatten();
-    let steps = rows.iter().map(|r| view(serde_json::from_str(&r.raw).unwrap_or(Value::Null), r.step, r.failed)).collect();
+    let (summary, first_failure, next) = (session.summary, session.first_failure, session.timeline.next_after);
+    let steps = session
+        .timeline
+        .steps
+        .iter()
+        .map(|r| view(serde_json::from_str(&r.raw).unwrap_or(Value::Null), r.step, r.failed, r.key_decision))
+        .collect();
     let previous = at.after.map(|a| if a < PAGE as u64 { String::new() } else { format!("?after={}", a - PAGE as u64) });
     render(Timeline {
         csrf,
@@ -87,14 +96,8 @@ pub async fn page(
     })
 }
 
-fn view(v: Value, step: u64, failed: bool) -> StepView {
+fn view(v: Value, step: u64, failed: bool, key_decision: bool) -> StepView {
     let chosen = text(&v["agent_thoughts"]["chosen_tool"]);
-    let decision = flightlog_model::decision::Decision {
-        reasoning: text(&v["agent_thoughts"]["reasoning"]),
-        chosen_tool: chosen.clone(),
-        failed,
-        ..Default::default()
-    };
     let (t, m, c) = (&v["tool_execution"], &v["model"], &v["cost"]);
     StepView {
         step,
@@ -127,6 +130,6 @@ fn view(v: Value, step: u64, failed: bool) -> StepView {
             .chain(m["seed"].as_i64().map(|x| format!("seed {x}")))
             .collect::<Vec<_>>()
             .join(", "),
-        similar: decision.is_key(),
+        similar: key_decision,
     }
 }

@@ -7,7 +7,7 @@
 //! costs no query; it is filled from the table the first time it is
 //! needed, which is how sessions survive a restart.
 
-use flightlog_api::auth::{Principal, hash_key};
+use flightlog_app::keys::{Principal, hash_key};
 use flightlog_store::web_sessions::WebSessionRow;
 use flightlog_store::{Store, StoreError};
 use rand::RngCore;

@@ -6,14 +6,14 @@
 //! that is where the header read timeout lives: a client that opens a
 //! connection and never finishes its request headers is dropped.
 
-use crate::demo;
 use axum::Router;
 use axum::extract::ConnectInfo;
 use axum::middleware::from_fn_with_state;
-use flightlog_api::auth::KeyRing;
 use flightlog_api::auth_failures::{self, AuthFailures, FailureLimits};
 use flightlog_api::body_timeout::{self, BodyTimeout};
-use flightlog_api::{AppState, router};
+use flightlog_api::router;
+use flightlog_app::AppState;
+use flightlog_app::keys::KeyRing;
 use flightlog_ingest::Ingestor;
 use flightlog_model::Limits;
 use flightlog_integrity::checkpoint::Checkpointer;
@@ -104,16 +104,8 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let checkpointer = Checkpointer::new(store.clone(), ingestor.log_view(), Arc::new(signer)).await?;
     let periodic = checkpointer.clone().spawn_periodic(Duration::from_secs(args.checkpoint_interval.max(1)));
     let limits = Arc::new(Limits::default());
-    if args.demo {
-        demo::load_into(&store, &ingestor, &limits).await?;
-    }
-
     let (search, indexer) = crate::search::start(&args.search, &args.data_dir, store.clone()).await;
 
-    let listener = tokio::net::TcpListener::bind(args.listen).await?;
-    let addr = listener.local_addr()?;
-    tracing::info!(%addr, "flightlog listening");
-    println!("Flightlog listening on http://{addr}");
     let state = AppState {
         store,
         ingestor,
@@ -126,7 +118,15 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
             per_agent: args.agent_budgets.iter().cloned().collect(),
         }),
         search,
+        links: Arc::new(flightlog_web::links::Links),
     };
+    if args.demo {
+        state.load_demo("default").await?;
+    }
+    let listener = tokio::net::TcpListener::bind(args.listen).await?;
+    let addr = listener.local_addr()?;
+    tracing::info!(%addr, "flightlog listening");
+    println!("Flightlog listening on http://{addr}");
     let failures = AuthFailures::new(FailureLimits {
         per_address: args.limits.auth_failures_per_address,
         per_prefix: args.limits.auth_failures_per_key,

@@ -1,7 +1,7 @@
 //! Key management (admin scope): create, list, revoke.
 
 use crate::AppState;
-use crate::auth::Scope;
+use crate::auth::{Authorize, Scope};
 use crate::error::ApiError;
 use axum::Json;
 use crate::extract::Path;

@@ -9,27 +9,30 @@
 //! stored are counted in `partial_success` with the reasons.
 
 use crate::AppState;
-use crate::auth::Scope;
+use crate::auth::{Authorize, Scope};
 use crate::error::ApiError;
 use crate::routes::steps::{body_error, read_limited};
 use axum::body::Body;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use flightlog_app::ingest::{self, RejectionCode};
 use flightlog_decode::body::gunzip;
 use flightlog_decode::otlp::{self, Encoding, SpanOutcome};
-use flightlog_ingest::Outcome;
-use flightlog_model::{Limits, step_from_json};
-use flightlog_store::EncodedStep;
+use flightlog_model::Limits;
 
 /// Reasons quoted in `partial_success.error_message`, at most.
 const MAX_REASONS: usize = 5;
 
+/// The spans of a request, decoded, mapped and validated.
 struct Prepared {
-    steps: Vec<EncodedStep>,
-    /// Span reference (trace/span) of each step, for messages.
+    steps: ingest::Prepared,
+    /// Span reference (trace/span) of each record given to `steps`.
     references: Vec<String>,
-    rejected: Vec<String>,
+    /// Why spans were refused before they became records, by span position.
+    refused: Vec<(usize, String)>,
+    /// Span position of each record given to `steps`.
+    positions: Vec<usize>,
     skipped: usize,
 }
 
@@ -60,22 +63,25 @@ pub async fn traces(State(state): State<AppState>, headers: HeaderMap, body: Bod
     let prepared = tokio::task::spawn_blocking(move || prepare(&bytes, compressed, encoding, &limits, &project))
         .await
         .map_err(|e| ApiError::unavailable("request processing failed", e))??;
-    let Prepared { steps, references, mut rejected, skipped } = prepared;
+    let Prepared { steps, references, mut refused, positions, skipped } = prepared;
+    let report = state.submit(&principal.project, steps).await?;
 
-    let (mut accepted, mut duplicates) = (0usize, 0usize);
-    if !steps.is_empty() {
-        let keys: Vec<(String, u64)> = steps.iter().map(|s| (s.session_id.clone(), s.step)).collect();
-        let outcomes = state.ingestor.submit(principal.project, steps).await?;
-        for ((outcome, (session, step)), reference) in outcomes.into_iter().zip(keys).zip(references) {
-            match outcome {
-                Outcome::Accepted => accepted += 1,
-                Outcome::Duplicate => duplicates += 1,
-                Outcome::Conflict => rejected.push(format!(
-                    "span {reference}: step {step} of session {session:?} is already stored with different content"
-                )),
-            }
+    // Refusals in span order, then conflicts (found when writing).
+    let mut conflicts = Vec::new();
+    for r in report.rejected {
+        let reference = &references[r.index];
+        match r.code {
+            RejectionCode::Invalid => refused.push((positions[r.index], format!("span {reference}: {}: {}", r.field, r.reason))),
+            RejectionCode::Conflict => conflicts.push(format!(
+                "span {reference}: step {} of session {:?} is already stored with different content",
+                r.step.unwrap_or_default(),
+                r.session_id.unwrap_or_default()
+            )),
         }
     }
+    refused.sort_by_key(|(position, _)| *position);
+    let rejected: Vec<String> = refused.into_iter().map(|(_, m)| m).chain(conflicts).collect();
+    let (accepted, duplicates) = (report.accepted, report.duplicates);
     let message = if rejected.is_empty() {
         String::new()
     } else {
@@ -87,7 +93,6 @@ pub async fn traces(State(state): State<AppState>, headers: HeaderMap, body: Bod
     };
     let body = otlp::encode_response(encoding, rejected.len() as i64, message);
     let mut response = (StatusCode::OK, [(header::CONTENT_TYPE, encoding.content_type())], body).into_response();
-    // What happened to each span, for people and tests reading the answer.
     let h = response.headers_mut();
     for (name, n) in [
         ("x-flightlog-accepted", accepted),
@@ -119,19 +124,17 @@ fn prepare(body: &[u8], compressed: bool, encoding: Encoding, limits: &Limits, p
             format!("{} spans in one request; the limit is {}: export smaller batches", spans.len(), limits.max_records),
         ));
     }
-    let mut out = Prepared { steps: Vec::new(), references: Vec::new(), rejected: Vec::new(), skipped: 0 };
-    for span in spans {
+    let (mut records, mut references, mut positions, mut refused, mut skipped) = (Vec::new(), Vec::new(), Vec::new(), Vec::new(), 0);
+    for (position, span) in spans.into_iter().enumerate() {
         match span.outcome {
-            SpanOutcome::Skipped => out.skipped += 1,
-            SpanOutcome::Rejected(reason) => out.rejected.push(format!("span {}: {reason}", span.reference)),
-            SpanOutcome::Step(value) => match step_from_json(value, limits) {
-                Ok(step) => {
-                    out.steps.push(EncodedStep::new(project, &step));
-                    out.references.push(span.reference);
-                }
-                Err(e) => out.rejected.push(format!("span {}: {}: {}", span.reference, e.field, e.reason)),
-            },
+            SpanOutcome::Skipped => skipped += 1,
+            SpanOutcome::Rejected(reason) => refused.push((position, format!("span {}: {reason}", span.reference))),
+            SpanOutcome::Step(value) => {
+                records.push(Ok(value));
+                references.push(span.reference);
+                positions.push(position);
+            }
         }
     }
-    Ok(out)
+    Ok(Prepared { steps: ingest::prepare(records, limits, project), references, refused, positions, skipped })
 }

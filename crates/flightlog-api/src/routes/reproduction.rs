@@ -1,18 +1,14 @@
-//! `GET /v1/sessions/{id}/reproduction`: what is needed to re-run a session,
-//! step by step: the model and its settings, the prompt or messages, the
-//! completion, and the tool results the agent saw.
+//! `GET /v1/sessions/{id}/reproduction`: what is needed to re-run a session
+//! (flightlog-app `reproduction`).
 
 use crate::AppState;
-use crate::auth::Scope;
+use crate::auth::{Authorize, Scope};
 use crate::error::ApiError;
-use axum::Json;
 use crate::extract::Path;
+use axum::Json;
 use axum::extract::State;
 use axum::http::HeaderMap;
-use serde_json::{Value, json};
-
-/// Timeline pages read while assembling one reproduction.
-const PAGE: u32 = 1000;
+use serde_json::Value;
 
 pub async fn reproduction(
     State(state): State<AppState>,
@@ -20,46 +16,5 @@ pub async fn reproduction(
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
     let principal = state.keys.authorize(&headers, Scope::Read)?;
-    let mut steps = Vec::new();
-    let mut after = None;
-    loop {
-        let page = state.store.session_timeline(&principal.project, &id, after, PAGE).await?;
-        let full = page.len() as u32 == PAGE;
-        after = page.last().map(|s| s.step);
-        for stored in page {
-            let step: Value = serde_json::from_str(&stored.raw).map_err(|e| ApiError::unavailable("a stored step is unreadable", e))?;
-            steps.push(reproduction_of(&step, &stored.step_hash));
-        }
-        if !full {
-            break;
-        }
-    }
-    if steps.is_empty() {
-        return Err(ApiError::not_found(format!("no session {id:?} in this project")));
-    }
-    Ok(Json(json!({"format": "flightlog-reproduction/v1", "session_id": id, "steps": steps})))
-}
-
-/// The reproduction of one step: only what a re-run needs. Absent fields
-/// come back as null, so a consumer sees what was not recorded.
-pub fn reproduction_of(step: &Value, step_hash: &str) -> Value {
-    let m = &step["model"];
-    json!({
-        "step": step["step"],
-        "timestamp": step["timestamp"],
-        "step_hash": step_hash,
-        "agent": step["agent"],
-        "model": {
-            "provider": m["provider"], "name": m["name"], "version": m["version"],
-            "temperature": m["temperature"], "top_p": m["top_p"], "seed": m["seed"], "max_tokens": m["max_tokens"],
-        },
-        "prompt": {"system": step["prompt"]["system"], "messages": step["prompt"]["messages"]},
-        "completion": step["prompt"]["completion"],
-        "decision": {"chosen_tool": step["agent_thoughts"]["chosen_tool"], "considered_tools": step["agent_thoughts"]["considered_tools"]},
-        "tool": {
-            "name": step["tool_execution"]["name"], "params": step["tool_execution"]["params"],
-            "result": step["tool_execution"]["result"], "status": step["tool_execution"]["status"],
-            "error": step["tool_execution"]["error"],
-        },
-    })
+    Ok(Json(state.reproduction(&principal.project, &id).await?))
 }

@@ -1,0 +1,111 @@
+//! Ingestion, whatever the decoder: records (native JSON, NDJSON, CSV,
+//! OTLP spans mapped to steps) are validated into steps, encoded with
+//! their hashes, and submitted to the single writer, which answers once
+//! they are durable. One path for every front end and for the demo data.
+
+use crate::{AppError, AppState};
+use flightlog_ingest::Outcome;
+use flightlog_model::validate::cut_chars;
+use flightlog_model::{FieldError, Limits, step_from_json};
+use flightlog_store::EncodedStep;
+use serde_json::Value;
+
+/// Why a record was not stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RejectionCode {
+    /// The record is not a valid step (the field and reason say why).
+    Invalid,
+    /// A step with its session and number is stored with other content.
+    Conflict,
+}
+
+/// A record that was refused, by its position in the request.
+#[derive(Debug, serde::Serialize)]
+pub struct Rejection {
+    pub index: usize,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub session_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub step: Option<u64>,
+    pub code: RejectionCode,
+    pub field: String,
+    pub reason: String,
+}
+
+/// Records validated and encoded, ready for the writer.
+pub struct Prepared {
+    steps: Vec<(usize, EncodedStep)>,
+    rejected: Vec<Rejection>,
+}
+
+impl Prepared {
+    pub fn is_empty(&self) -> bool {
+        self.steps.is_empty()
+    }
+}
+
+/// What became of a request's records.
+#[derive(Debug, Default, serde::Serialize)]
+pub struct IngestReport {
+    pub accepted: usize,
+    pub duplicates: usize,
+    /// In record order.
+    pub rejected: Vec<Rejection>,
+}
+
+/// Validates and encodes decoded records (CPU work: call it off the async
+/// threads, together with the decoding).
+pub fn prepare(records: impl IntoIterator<Item = Result<Value, FieldError>>, limits: &Limits, project: &str) -> Prepared {
+    let mut out = Prepared { steps: Vec::new(), rejected: Vec::new() };
+    for (index, record) in records.into_iter().enumerate() {
+        let (session_id, step) = record.as_ref().ok().map(identify).unwrap_or_default();
+        match record.and_then(|value| step_from_json(value, limits)) {
+            Ok(s) => out.steps.push((index, EncodedStep::new(project, &s))),
+            Err(FieldError { field, reason }) => {
+                out.rejected.push(Rejection { index, session_id, step, code: RejectionCode::Invalid, field, reason })
+            }
+        }
+    }
+    out
+}
+
+/// The record's session and step, as far as they can be read, for naming
+/// it in a rejection.
+fn identify(v: &Value) -> (Option<String>, Option<u64>) {
+    let session = v.get("session_id").and_then(|s| s.as_str()).map(|s| cut_chars(s, 256).to_string());
+    (session, v.get("step").and_then(|s| s.as_u64()))
+}
+
+impl AppState {
+    /// Submits prepared steps to the writer; returns once they are durable.
+    pub async fn submit(&self, project: &str, prepared: Prepared) -> Result<IngestReport, AppError> {
+        let Prepared { steps, mut rejected } = prepared;
+        let mut report = IngestReport::default();
+        if !steps.is_empty() {
+            let (indexes, encoded): (Vec<usize>, Vec<EncodedStep>) = steps.into_iter().unzip();
+            let keys: Vec<(String, u64)> = encoded.iter().map(|s| (s.session_id.clone(), s.step)).collect();
+            let outcomes = self.ingestor.submit(project.to_string(), encoded).await?;
+            for ((index, (session_id, step)), outcome) in indexes.into_iter().zip(keys).zip(outcomes) {
+                match outcome {
+                    Outcome::Accepted => report.accepted += 1,
+                    Outcome::Duplicate => report.duplicates += 1,
+                    Outcome::Conflict => rejected.push(Rejection {
+                        index,
+                        reason: format!(
+                            "step {step} of session {session_id:?} is already stored with different content; \
+                             the stored version is kept"
+                        ),
+                        session_id: Some(session_id),
+                        step: Some(step),
+                        code: RejectionCode::Conflict,
+                        field: "(record)".into(),
+                    }),
+                }
+            }
+        }
+        rejected.sort_by_key(|r| r.index);
+        report.rejected = rejected;
+        Ok(report)
+    }
+}

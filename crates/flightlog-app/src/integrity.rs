@@ -1,0 +1,106 @@
+//! Proving the record: reports of a session or of everything, evidence
+//! bundles, signed checkpoints and the proof that one extends another, and
+//! erasure of personal content with every proof left valid.
+
+use crate::{AppError, AppState, params};
+use flightlog_integrity::{bundle, verify};
+use flightlog_model::merkle::{Tree, leaf_hash};
+use flightlog_store::{CheckpointRow, Erasure};
+
+/// Proof that the log at checkpoint `newer` extends the log at `older`.
+pub struct Consistency {
+    pub older: CheckpointRow,
+    pub newer: CheckpointRow,
+    pub proof: Vec<[u8; 32]>,
+}
+
+/// What is to be erased, as received.
+#[derive(Debug, Default, serde::Deserialize)]
+pub struct ErasureRequest {
+    #[serde(default)]
+    pub session_id: String,
+    #[serde(default)]
+    pub user_id: String,
+}
+
+/// The file name of a session's evidence bundle (ids are free text).
+pub fn evidence_file_name(session_id: &str) -> String {
+    let safe = session_id.replace(|c: char| !c.is_ascii_alphanumeric() && c != '-' && c != '_', "_");
+    format!("evidence-{safe}.json")
+}
+
+impl AppState {
+    pub async fn verify_session(&self, project: &str, id: &str) -> Result<verify::Report, AppError> {
+        verify::verify_session(&self.store, project, id).await?.ok_or_else(|| AppError::no_session(id))
+    }
+
+    pub async fn verify_all(&self) -> Result<verify::Report, AppError> {
+        Ok(verify::verify_all(&self.store).await?)
+    }
+
+    /// The session's evidence bundle, a self-contained JSON file.
+    pub async fn evidence(&self, project: &str, id: &str) -> Result<String, AppError> {
+        bundle::export(&self.store, project, id).await?.ok_or_else(|| AppError::no_session(id))
+    }
+
+    pub async fn checkpoints(&self) -> Result<Vec<CheckpointRow>, AppError> {
+        Ok(self.store.checkpoints().await?)
+    }
+
+    /// Signs a checkpoint of the log now; None when nothing is new.
+    pub async fn seal(&self) -> Result<Option<CheckpointRow>, AppError> {
+        Ok(self.checkpointer.seal().await?)
+    }
+
+    /// The proof between two signed checkpoints, given by their tree sizes.
+    pub async fn consistency(&self, from: Option<&str>, to: Option<&str>) -> Result<Consistency, AppError> {
+        let size = |name: &str, v: Option<&str>| {
+            params::number::<u64>(name, v)?.ok_or_else(|| AppError::invalid(name, "is required: a checkpoint's tree size"))
+        };
+        let (from, to) = (size("from", from)?, size("to", to)?);
+        let checkpoints = self.store.checkpoints().await?;
+        let find = |size: u64, name: &str| {
+            checkpoints
+                .iter()
+                .find(|c| c.tree_size == size)
+                .cloned()
+                .ok_or_else(|| AppError::invalid(name, format!("no signed checkpoint has size {size}")))
+        };
+        let (older, newer) = (find(from, "from")?, find(to, "to")?);
+        if older.tree_size > newer.tree_size {
+            return Err(AppError::invalid("from", "must not be larger than to"));
+        }
+        let leaves = self.store.log_step_hashes().await?;
+        if (leaves.len() as u64) < newer.tree_size {
+            return Err(AppError::Conflict {
+                code: "log_truncated",
+                message: "the log of record is shorter than the checkpoint; run verification".into(),
+            });
+        }
+        let tree = Tree::new(leaves[..newer.tree_size as usize].iter().map(leaf_hash).collect());
+        let proof = tree.consistency_proof(older.tree_size as usize, newer.tree_size as usize);
+        Ok(Consistency { older, newer, proof })
+    }
+
+    /// Erases the personal content of a session and/or a user's steps, in
+    /// storage and in the similar-failure index (whose snippets could hold
+    /// it); `by` is the key id, for the log.
+    pub async fn erase(&self, project: &str, req: &ErasureRequest, by: &str) -> Result<Erasure, AppError> {
+        if req.session_id.is_empty() && req.user_id.is_empty() {
+            return Err(AppError::invalid("session_id", "give session_id, user_id or both: what is to be erased"));
+        }
+        let done = self.store.erase(project, &req.session_id, &req.user_id).await?;
+        tracing::info!(project = %project, session = %req.session_id, user = %req.user_id,
+                       steps = done.steps_erased, by = %by, "personal content erased");
+        if let Some(index) = self.search.index() {
+            let ids = done.steps.iter().map(|(s, n)| flightlog_index::point_id(project, s, *n)).collect::<Vec<_>>();
+            if !ids.is_empty() {
+                index
+                    .delete(ids)
+                    .await
+                    .map_err(|e| AppError::unavailable("erased in storage, but the vector index failed; retry", e))?;
+            }
+        }
+        Ok(done)
+    }
+}

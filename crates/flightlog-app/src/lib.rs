@@ -1,0 +1,63 @@
+//! The application core: what Flightlog does, whoever asks.
+//!
+//! [`AppState`] holds what every use case needs (the store, the writer,
+//! the key ring, the prover, the similar-failure search); the use cases are
+//! its methods, grouped by what they are about ([`sessions`], [`costs`],
+//! [`decisions`], [`search`], [`integrity`], [`ingest`], [`reproduction`]), with typed
+//! inputs (parsed once, from the raw text a front end received) and typed
+//! outputs. Errors are [`AppError`]s, which each front end maps to its own
+//! form.
+//!
+//! May use: every library crate below it (model, decode, store, ingest,
+//! index, integrity, export). Used by: the front ends (`flightlog-api`,
+//! `flightlog-web`, later MCP and gRPC) and the binary. It knows nothing of
+//! HTTP, HTML or URLs: where an answer must point at a page (a search hit's
+//! link), it asks [`PageLinks`], which the web crate implements and the
+//! binary plugs in.
+
+pub mod costs;
+pub mod decisions;
+pub mod error;
+pub mod ingest;
+pub mod integrity;
+pub mod keys;
+pub mod params;
+pub mod reproduction;
+pub mod search;
+pub mod seed;
+pub mod sessions;
+
+pub use error::AppError;
+
+use flightlog_ingest::Ingestor;
+use flightlog_integrity::checkpoint::Checkpointer;
+use flightlog_integrity::sealed::SealCache;
+use flightlog_model::Limits;
+use flightlog_model::budget::Budgets;
+use flightlog_store::Store;
+use keys::KeyRing;
+use std::sync::Arc;
+
+/// What every use case can reach. Cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    pub store: Store,
+    pub ingestor: Ingestor,
+    pub keys: Arc<KeyRing>,
+    pub limits: Arc<Limits>,
+    pub checkpointer: Checkpointer,
+    /// A checked snapshot of the sealed log, for per-step checks on pages.
+    pub sealed: Arc<SealCache>,
+    /// Cost budgets; sessions over them are flagged.
+    pub budgets: Arc<Budgets>,
+    /// Similar-failure search, or why it is off.
+    pub search: Arc<flightlog_index::Search>,
+    /// Where the pages of the web UI are, for answers that link to them.
+    pub links: Arc<dyn PageLinks>,
+}
+
+/// The addresses of pages, known only to the front end that serves them.
+pub trait PageLinks: Send + Sync + 'static {
+    /// The decision ("why") page of one step.
+    fn decision(&self, session_id: &str, step: u64) -> String;
+}

@@ -1,0 +1,50 @@
+//! Reading the raw text a front end received (a query string, a form, an
+//! MCP tool's arguments) into typed values, each error naming its field.
+
+use crate::AppError;
+use flightlog_model::time::parse_timestamp;
+use std::str::FromStr;
+
+/// An RFC 3339 timestamp, in microseconds since the epoch.
+pub fn time(name: &str, s: &str) -> Result<i64, AppError> {
+    parse_timestamp(s).map_err(|e| AppError::invalid(name, e.reason))
+}
+
+/// A non-negative number, when given.
+pub fn number<T: FromStr>(name: &str, s: Option<&str>) -> Result<Option<T>, AppError> {
+    s.map(|s| s.parse().map_err(|_| AppError::invalid(name, format!("must be a non-negative number, got {s:?}"))))
+        .transpose()
+}
+
+/// An amount of USD (flightlog-model `budget::parse_usd`), when given.
+pub fn usd(name: &str, s: Option<&str>) -> Result<Option<f64>, AppError> {
+    s.map(|s| {
+        flightlog_model::budget::parse_usd(s)
+            .ok_or_else(|| AppError::invalid(name, format!("must be a finite number >= 0, got {s:?}")))
+    })
+    .transpose()
+}
+
+/// A page size between 1 and `max`; `default` when not given.
+pub fn page_size(s: Option<&str>, default: u32, max: u32) -> Result<u32, AppError> {
+    match number::<u32>("limit", s)? {
+        None => Ok(default),
+        Some(n) if (1..=max).contains(&n) => Ok(n),
+        Some(n) => Err(AppError::invalid("limit", format!("must be between 1 and {max}, got {n}"))),
+    }
+}
+
+/// The value with surrounding blanks removed, unless nothing is left.
+pub fn non_empty(v: &Option<String>) -> Option<&str> {
+    v.as_deref().map(str::trim).filter(|s| !s.is_empty())
+}
+
+/// true, false, or absent (also `any`).
+pub fn flag(name: &str, v: &Option<String>) -> Result<Option<bool>, AppError> {
+    match non_empty(v) {
+        None | Some("any") => Ok(None),
+        Some("true" | "1" | "yes" | "on") => Ok(Some(true)),
+        Some("false" | "0" | "no" | "off") => Ok(Some(false)),
+        Some(other) => Err(AppError::invalid(name, format!("must be true or false, got {other:?}"))),
+    }
+}

@@ -1,0 +1,165 @@
+//! Similar-failure search: key decisions like a given step, or like a free
+//! text, nearest first.
+
+use crate::{AppError, AppState, params};
+use flightlog_index::search::{MAX_LIMIT, MAX_QUERY_CHARS};
+use flightlog_index::{Hit, SearchFilter, SearchOutcome, SearchRequest};
+use flightlog_model::time::format_timestamp;
+
+/// Identifier-like filters are at most this long (as step identifiers are).
+const MAX_FILTER_BYTES: usize = 256;
+const DEFAULT_LIMIT: usize = 10;
+
+/// A search as received (the API's query string, the search page's form).
+#[derive(Debug, Default, Clone, serde::Deserialize, serde::Serialize)]
+pub struct SimilarParams {
+    pub session_id: Option<String>,
+    pub step: Option<String>,
+    pub q: Option<String>,
+    /// true: failures only; false: every key decision; absent: failures
+    /// only when searching from a failed step.
+    pub failures: Option<String>,
+    pub agent: Option<String>,
+    pub tool: Option<String>,
+    pub model: Option<String>,
+    pub from: Option<String>,
+    pub to: Option<String>,
+    /// true: leave out the session searched from.
+    pub exclude_session: Option<String>,
+    pub limit: Option<String>,
+}
+
+fn filter_param(name: &str, v: &Option<String>) -> Result<Option<String>, AppError> {
+    match params::non_empty(v) {
+        Some(s) if s.len() > MAX_FILTER_BYTES => {
+            Err(AppError::invalid(name, format!("is {} bytes; the limit is {MAX_FILTER_BYTES}", s.len())))
+        }
+        other => Ok(other.map(str::to_string)),
+    }
+}
+
+impl SimilarParams {
+    /// Whether anything was asked (a text or a step).
+    pub fn asks(&self) -> bool {
+        params::non_empty(&self.q).is_some() || params::non_empty(&self.session_id).is_some()
+    }
+
+    /// Checks the parameters and turns them into a search of `project`.
+    pub fn request(&self, project: &str) -> Result<SearchRequest, AppError> {
+        use flightlog_index::Query as Q;
+        let p = self;
+        let query = match (params::non_empty(&p.session_id), params::non_empty(&p.step), params::non_empty(&p.q)) {
+            (Some(session_id), Some(step), None) => {
+                let step = params::number::<u64>("step", Some(step))?.expect("present");
+                filter_param("session_id", &p.session_id)?;
+                Q::Step { session_id: session_id.to_string(), step }
+            }
+            (None, None, Some(q)) => {
+                let chars = q.chars().count();
+                if chars > MAX_QUERY_CHARS {
+                    return Err(AppError::invalid("q", format!("is {chars} characters; the limit is {MAX_QUERY_CHARS}")));
+                }
+                Q::Text(q.to_string())
+            }
+            (Some(_), None, None) => return Err(AppError::invalid("step", "is needed with session_id")),
+            (None, Some(_), None) => return Err(AppError::invalid("session_id", "is needed with step")),
+            (None, None, None) => {
+                return Err(AppError::invalid("q", "give either q (free text) or session_id and step (a decision)"));
+            }
+            _ => return Err(AppError::invalid("q", "give either q or session_id and step, not both")),
+        };
+        let exclude_session = params::flag("exclude_session", &p.exclude_session)?.unwrap_or(false);
+        let exclude_session = match (&query, exclude_session) {
+            (Q::Step { session_id, .. }, true) => Some(session_id.clone()),
+            (Q::Text(_), true) => return Err(AppError::invalid("exclude_session", "applies to a search from a step")),
+            _ => None,
+        };
+        let limit = match params::number::<usize>("limit", params::non_empty(&p.limit))? {
+            None => DEFAULT_LIMIT,
+            Some(n) if (1..=MAX_LIMIT).contains(&n) => n,
+            Some(n) => return Err(AppError::invalid("limit", format!("must be between 1 and {MAX_LIMIT}, got {n}"))),
+        };
+        Ok(SearchRequest {
+            query,
+            failed_only: params::flag("failures", &p.failures)?,
+            filter: SearchFilter {
+                project: project.to_string(),
+                failed_only: false,
+                agent: filter_param("agent", &p.agent)?,
+                tool: filter_param("tool", &p.tool)?,
+                model: filter_param("model", &p.model)?,
+                from_us: params::non_empty(&p.from).map(|s| params::time("from", s)).transpose()?,
+                to_us: params::non_empty(&p.to).map(|s| params::time("to", s)).transpose()?,
+                exclude_session,
+                exclude_ids: Vec::new(),
+            },
+            limit,
+        })
+    }
+}
+
+/// One result.
+#[derive(Debug, serde::Serialize)]
+pub struct SimilarHit {
+    pub score: f32,
+    pub session_id: String,
+    pub step: u64,
+    pub timestamp: String,
+    pub agent: String,
+    pub tool: String,
+    pub status: String,
+    pub model: String,
+    pub failed: bool,
+    pub snippet: String,
+}
+
+impl From<Hit> for SimilarHit {
+    fn from(h: Hit) -> Self {
+        let p = h.payload;
+        Self {
+            score: h.score,
+            timestamp: format_timestamp(p.ts_us),
+            session_id: p.session_id,
+            step: p.step,
+            agent: p.agent,
+            tool: p.tool,
+            status: p.status,
+            model: p.model,
+            failed: p.failed,
+            snippet: p.snippet,
+        }
+    }
+}
+
+/// The decision searched from.
+#[derive(Debug, serde::Serialize)]
+pub struct SearchOrigin {
+    pub session_id: String,
+    pub step: u64,
+    pub failed: bool,
+    /// The text that was embedded for it.
+    pub text: String,
+}
+
+/// What a search found.
+pub struct Similar {
+    pub failures_only: bool,
+    pub origin: Option<SearchOrigin>,
+    pub hits: Vec<SimilarHit>,
+}
+
+impl From<SearchOutcome> for Similar {
+    fn from(o: SearchOutcome) -> Self {
+        Self {
+            failures_only: o.failed_only,
+            origin: o.origin.map(|r| SearchOrigin { text: r.decision().text(), session_id: r.session_id, step: r.step, failed: r.failed }),
+            hits: o.hits.into_iter().map(SimilarHit::from).collect(),
+        }
+    }
+}
+
+impl AppState {
+    pub async fn similar(&self, request: SearchRequest) -> Result<Similar, AppError> {
+        Ok(self.search.similar(&self.store, request).await?.into())
+    }
+}

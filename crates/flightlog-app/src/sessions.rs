@@ -1,0 +1,220 @@
+//! Sessions: the filtered list with each session's cost, budget verdict and
+//! anomalies; one summary; the timeline of steps.
+
+use crate::{AppError, AppState, params};
+use flightlog_model::anomaly::Anomaly;
+use flightlog_model::time::END_OF_TIME_US;
+use flightlog_store::{CostDimension, CostQuery, SessionFilter, SessionSort, SessionSummary, StoredStep};
+use std::collections::HashMap;
+
+/// The most sessions or steps one page holds.
+pub const MAX_PAGE: u32 = 1000;
+
+/// The list's filters, sort and page as received (query string or form).
+#[derive(Debug, Default, Clone, serde::Deserialize)]
+pub struct SessionListParams {
+    pub from: Option<String>,
+    pub to: Option<String>,
+    pub agent: Option<String>,
+    pub user: Option<String>,
+    pub model: Option<String>,
+    /// failed, ok or any.
+    pub status: Option<String>,
+    pub min_cost: Option<String>,
+    pub min_steps: Option<String>,
+    /// true: only sessions with an anomaly.
+    pub flagged: Option<String>,
+    /// time, cost or steps.
+    pub sort: Option<String>,
+    /// asc or desc.
+    pub order: Option<String>,
+    pub cursor: Option<String>,
+    pub limit: Option<String>,
+}
+
+impl SessionListParams {
+    /// The one reading of the list's parameters, for every front end.
+    pub fn filter(&self) -> Result<SessionFilter, AppError> {
+        Ok(SessionFilter {
+            from_us: self.from.as_deref().map(|s| params::time("from", s)).transpose()?,
+            to_us: self.to.as_deref().map(|s| params::time("to", s)).transpose()?,
+            agent: self.agent.clone(),
+            user: self.user.clone(),
+            model: self.model.clone(),
+            failed: match self.status.as_deref() {
+                None | Some("") | Some("any") => None,
+                Some(s) => match SessionStatus::parse(s) {
+                    Some(status) => Some(status == SessionStatus::Failed),
+                    None => return Err(AppError::invalid("status", format!("must be failed, ok or any, got {s:?}"))),
+                },
+            },
+            min_cost: params::usd("min_cost", self.min_cost.as_deref())?,
+            min_steps: params::number("min_steps", self.min_steps.as_deref())?,
+            flagged: match self.flagged.as_deref() {
+                None | Some("") | Some("false") => false,
+                Some("true") => true,
+                Some(other) => return Err(AppError::invalid("flagged", format!("must be true or false, got {other:?}"))),
+            },
+            sort: match self.sort.as_deref() {
+                None => SessionSort::default(),
+                Some(s) => SessionSort::parse(s)
+                    .ok_or_else(|| AppError::invalid("sort", format!("must be time, cost or steps, got {s:?}")))?,
+            },
+            ascending: match self.order.as_deref() {
+                None | Some("desc") => false,
+                Some("asc") => true,
+                Some(other) => return Err(AppError::invalid("order", format!("must be asc or desc, got {other:?}"))),
+            },
+            cursor: self.cursor.clone(),
+            limit: params::page_size(self.limit.as_deref(), 50, MAX_PAGE)?,
+        })
+    }
+}
+
+/// A session failed when any of its steps did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SessionStatus {
+    Ok,
+    Failed,
+}
+
+impl SessionStatus {
+    pub fn of(summary: &SessionSummary) -> Self {
+        if summary.failed_steps > 0 { Self::Failed } else { Self::Ok }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "ok" => Some(Self::Ok),
+            "failed" => Some(Self::Failed),
+            _ => None,
+        }
+    }
+}
+
+/// What a page of the session list shows beside each summary.
+#[derive(Debug, Clone, Default)]
+pub struct SessionFlags {
+    /// Computed from tokens and prices now (the estimate is the client's).
+    pub cost: f64,
+    /// None when no budget applies.
+    pub over_budget: Option<bool>,
+    pub anomalies: Vec<Anomaly>,
+}
+
+/// One page of the session list.
+pub struct SessionListing {
+    pub sessions: Vec<SessionSummary>,
+    /// The flags by session id; an error when they could not be computed
+    /// (the API fails, a page can still show the summaries).
+    pub flags: Result<HashMap<String, SessionFlags>, AppError>,
+    /// Pass as `cursor` for the next page; absent on the last page.
+    pub next_cursor: Option<String>,
+}
+
+/// One page of a session as the timeline page shows it.
+pub struct SessionPage {
+    pub summary: SessionSummary,
+    pub timeline: TimelinePage,
+    /// The first failed step, to jump to.
+    pub first_failure: Option<u64>,
+}
+
+/// One page of a session's timeline.
+pub struct TimelinePage {
+    pub steps: Vec<StoredStep>,
+    /// Pass as `after` for the next page; absent on the last page.
+    pub next_after: Option<u64>,
+}
+
+impl AppState {
+    pub async fn list_sessions(&self, project: &str, filter: &SessionFilter) -> Result<SessionListing, AppError> {
+        let page = self.store.list_sessions(project, filter).await?;
+        let flags = self.session_flags(project, &page.sessions).await;
+        Ok(SessionListing { sessions: page.sessions, flags, next_cursor: page.next_cursor })
+    }
+
+    /// One session's summary and anomalies.
+    pub async fn session(&self, project: &str, id: &str) -> Result<(SessionSummary, Vec<Anomaly>), AppError> {
+        let summary = self.store.session_summary(project, id).await?.ok_or_else(|| AppError::no_session(id))?;
+        let anomalies = self.store.anomalies_of(project, &[(id, summary.steps)]).await?.remove(id).unwrap_or_default();
+        Ok((summary, anomalies))
+    }
+
+    /// Steps after `after` (all when None), in step order.
+    pub async fn timeline(&self, project: &str, id: &str, after: Option<u64>, limit: u32) -> Result<TimelinePage, AppError> {
+        let steps = self.store.session_timeline(project, id, after, limit).await?;
+        if steps.is_empty() && after.is_none() {
+            return Err(AppError::no_session(id));
+        }
+        let next_after = (steps.len() as u32 == limit).then(|| steps.last().map(|r| r.step)).flatten();
+        Ok(TimelinePage { steps, next_after })
+    }
+
+    /// A session's summary, one page of its steps and its first failure.
+    pub async fn session_page(&self, project: &str, id: &str, after: Option<u64>, limit: u32) -> Result<SessionPage, AppError> {
+        let (summary, steps, first_failure) = tokio::try_join!(
+            self.store.session_summary(project, id),
+            self.store.session_timeline(project, id, after, limit),
+            self.store.first_failed_step(project, id),
+        )?;
+        let summary = summary.ok_or_else(|| AppError::no_session(id))?;
+        let next_after = (steps.len() as u32 == limit).then(|| steps.last().map(|r| r.step)).flatten();
+        Ok(SessionPage { summary, timeline: TimelinePage { steps, next_after }, first_failure })
+    }
+
+    /// The computed cost of each of these sessions, and whether it is over
+    /// its budget (None when no budget applies). One cost query per page.
+    pub async fn session_costs(
+        &self,
+        project: &str,
+        sessions: &[(String, Vec<String>)],
+    ) -> Result<HashMap<String, (f64, Option<bool>)>, AppError> {
+        if sessions.is_empty() {
+            return Ok(Default::default());
+        }
+        let q = CostQuery {
+            group_by: vec![CostDimension::Session],
+            to_us: END_OF_TIME_US,
+            sessions: sessions.iter().map(|(id, _)| id.clone()).collect(),
+            limit: sessions.len() as u32,
+            ..Default::default()
+        };
+        let costs: HashMap<String, f64> = self
+            .store
+            .costs(project, &q)
+            .await?
+            .into_iter()
+            .filter_map(|r| Some((r.value_of(CostDimension::Session)?.to_string(), r.cost.as_f64())))
+            .collect();
+        Ok(sessions
+            .iter()
+            .map(|(id, agents)| {
+                let cost = costs.get(id).copied().unwrap_or(0.0);
+                let over = self.budgets.limit_for(agents.iter().map(String::as_str)).map(|limit| cost > limit);
+                (id.clone(), (cost, over))
+            })
+            .collect())
+    }
+
+    /// Each session's computed cost, budget verdict and anomalies; the cost
+    /// query and the anomaly query run side by side.
+    pub async fn session_flags(
+        &self,
+        project: &str,
+        sessions: &[SessionSummary],
+    ) -> Result<HashMap<String, SessionFlags>, AppError> {
+        let ids: Vec<(String, Vec<String>)> = sessions.iter().map(|s| (s.session_id.clone(), s.agents.clone())).collect();
+        let steps: Vec<(&str, u64)> = sessions.iter().map(|s| (s.session_id.as_str(), s.steps)).collect();
+        let anomalies = async { self.store.anomalies_of(project, &steps).await.map_err(AppError::from) };
+        let (costs, mut anomalies) = tokio::try_join!(self.session_costs(project, &ids), anomalies)?;
+        Ok(costs
+            .into_iter()
+            .map(|(id, (cost, over_budget))| {
+                let anomalies = anomalies.remove(&id).unwrap_or_default();
+                (id, SessionFlags { cost, over_budget, anomalies })
+            })
+            .collect())
+    }
+}
