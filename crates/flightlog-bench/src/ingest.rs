@@ -139,13 +139,15 @@ pub async fn run(args: IngestArgs, flightlog: PathBuf) -> anyhow::Result<()> {
 
     // Web pages, as a signed-in reader sees them (server time + loopback).
     let cookie = web_session(&base).await?;
+    // A step in the middle of the long session (the default is 5,000 of 10,000).
+    let middle = args.session_steps / 2;
     // Redirects are not followed: a page answered by a redirect to the
     // sign-in form is an error here, not a fast page.
     let pages = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build()?;
     for (name, path) in [
-        ("sessions list page", "/sessions".to_string()),
-        ("timeline page (100 steps) of the 10k-step session", format!("/sessions/{session}?after=5000")),
-        ("decision page of a step in the 10k-step session", format!("/sessions/{session}/steps/5000")),
+        ("sessions list page".to_string(), "/sessions".to_string()),
+        (format!("timeline page (100 steps) of the {}-step session", args.session_steps), format!("/sessions/{session}?after={middle}")),
+        (format!("decision page of a step in the {}-step session", args.session_steps), format!("/sessions/{session}/steps/{middle}")),
     ] {
         let mut times = Vec::new();
         for _ in 0..args.page_requests {
