@@ -13,6 +13,7 @@ const FLOORS: &[(&str, u8)] = &[
     ("flightlog-export", 0),
     ("flightlog-decode", 1),
     ("flightlog-store", 1),
+    ("flightlog-chdb-http", 1),
     ("flightlog-ingest", 2),
     ("flightlog-index", 2),
     ("flightlog-integrity", 3),

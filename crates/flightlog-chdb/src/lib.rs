@@ -18,8 +18,9 @@
 //! A [`Connection`] runs one statement at a time (`Send`, not `Sync`); open
 //! several to the same data path to run statements in parallel.
 //!
-//! May use: no other Flightlog crate (floor 0). Used by `flightlog-store`
-//! only: nothing else talks to the engine directly.
+//! May use: no other Flightlog crate (floor 0). Used by `flightlog-store`,
+//! the only crate of Flightlog itself that talks to the engine, and by the
+//! test fixture `flightlog-chdb-http` (its HTTP interface for server mode).
 
 mod ffi;
 
