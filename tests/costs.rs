@@ -158,3 +158,21 @@ async fn sessions_over_their_budget_are_flagged() {
     let (_, html) = s.page(ADMIN_KEY, "/sessions").await;
     assert_eq!(html.matches("over budget</span>").count(), 2, "the list shows the badge");
 }
+
+/// A dimension asked for twice is one column of the engine's row; the
+/// answer groups by it once (it was a 503 while cost rows became typed).
+#[tokio::test]
+async fn a_dimension_named_twice_groups_once() {
+    let s = Server::start().await;
+    let steps: Vec<Value> = CALLS.iter().enumerate().map(|(i, c)| step_of(i, c)).collect();
+    s.post_steps(ADMIN_KEY, ndjson(&steps), &[]).await;
+    let (status, twice) = s.get(ADMIN_KEY, "/v1/costs?group_by=model,model").await;
+    assert_eq!(status, StatusCode::OK, "{twice}");
+    let (_, once) = s.get(ADMIN_KEY, "/v1/costs?group_by=model").await;
+    assert_eq!(twice["groups"], once["groups"]);
+    assert!(!once["groups"].as_array().unwrap().is_empty());
+    let file = s.http.get(format!("{}/v1/costs?group_by=model,model&format=csv", s.base)).bearer_auth(ADMIN_KEY).send().await.unwrap();
+    assert_eq!(file.status(), StatusCode::OK);
+    let csv = file.text().await.unwrap();
+    assert!(csv.starts_with("model,model,steps,"), "{csv}");
+}

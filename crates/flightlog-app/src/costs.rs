@@ -5,7 +5,7 @@
 use crate::{AppError, AppState, params};
 use flightlog_export::{Column, Format, Kind, SharedBuffer, TableWriter};
 use flightlog_model::time::END_OF_TIME_US;
-use flightlog_store::{CostDimension, CostQuery, CostRow, Price};
+use flightlog_store::{CostDimension, CostQuery, CostRow, Measure, Price};
 
 /// The most groups one answer holds.
 pub const MAX_GROUPS: u32 = 10_000;
@@ -153,20 +153,12 @@ pub fn cost_file(format: Format, group_by: &[CostDimension], groups: &[CostRow])
     } else {
         group_by.iter().map(|d| Column::new(d.name(), Kind::Text)).collect()
     };
-    for (name, kind) in [
-        ("steps", Kind::Int),
-        ("sessions", Kind::Int),
-        ("input_tokens", Kind::Int),
-        ("cache_read_tokens", Kind::Int),
-        ("cache_write_tokens", Kind::Int),
-        ("output_tokens", Kind::Int),
-        ("reasoning_tokens", Kind::Int),
-        ("cost", Kind::Float),
-        ("reported_cost", Kind::Float),
-        ("estimate_differs", Kind::Bool),
-        ("unpriced_steps", Kind::Int),
-        ("failed_steps", Kind::Int),
-    ] {
+    for (name, measure) in CostRow::MEASURES {
+        let kind = match measure {
+            Measure::Count => Kind::Int,
+            Measure::Amount => Kind::Float,
+            Measure::Flag => Kind::Bool,
+        };
         columns.push(Column::new(name, kind));
     }
     let rows: Vec<Vec<serde_json::Value>> = groups

@@ -276,7 +276,8 @@ impl crate::AppState {
         for chunk in steps.chunks(1000) {
             let prepared = crate::ingest::prepare(chunk.iter().cloned().map(Ok), &self.limits, project);
             let report = self.submit(project, prepared).await?;
-            if let Some(r) = report.rejected.first() {
+            // A conflict is a demo step already stored differently: kept as it is.
+            if let Some(r) = report.rejected.iter().find(|r| r.code == crate::ingest::RejectionCode::Invalid) {
                 return Err(crate::AppError::invalid(&r.field, format!("a demo step was refused: {}", r.reason)));
             }
             stored += report.accepted + report.duplicates;

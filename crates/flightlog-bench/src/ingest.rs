@@ -170,7 +170,7 @@ pub async fn run(args: IngestArgs, flightlog: PathBuf) -> anyhow::Result<()> {
     let report: serde_json::Value = http.get(format!("{base}/v1/integrity/verify")).bearer_auth(KEY).send().await?.json().await?;
     let secs = started.elapsed().as_secs_f64();
     let checked = report["steps_checked"].as_u64().unwrap_or(0);
-    if report["status"] != "verified" {
+    if report["status"] != flightlog_integrity::verify::ReportStatus::Verified.as_str() {
         bail!("verify --all did not verify: {report}");
     }
     println!("verify --all: {checked} steps in {secs:.2} s = {:.0} steps/s", checked as f64 / secs);

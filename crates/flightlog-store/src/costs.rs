@@ -99,7 +99,53 @@ impl Amount {
     }
 }
 
+/// What kind of value a cost row's measure is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Measure {
+    Count,
+    /// USD.
+    Amount,
+    Flag,
+}
+
 impl CostRow {
+    /// The row's measures after its dimensions, in the query's order: the
+    /// one list the JSON, the files and their columns follow.
+    pub const MEASURES: [(&'static str, Measure); 12] = [
+        ("steps", Measure::Count),
+        ("sessions", Measure::Count),
+        ("input_tokens", Measure::Count),
+        ("cache_read_tokens", Measure::Count),
+        ("cache_write_tokens", Measure::Count),
+        ("output_tokens", Measure::Count),
+        ("reasoning_tokens", Measure::Count),
+        ("cost", Measure::Amount),
+        ("reported_cost", Measure::Amount),
+        ("estimate_differs", Measure::Flag),
+        ("unpriced_steps", Measure::Count),
+        ("failed_steps", Measure::Count),
+    ];
+
+    /// One measure by its name in [`Self::MEASURES`] (null for another name).
+    pub fn measure(&self, name: &str) -> serde_json::Value {
+        use serde_json::Value;
+        match name {
+            "steps" => self.steps.into(),
+            "sessions" => self.sessions.into(),
+            "input_tokens" => self.input_tokens.into(),
+            "cache_read_tokens" => self.cache_read_tokens.into(),
+            "cache_write_tokens" => self.cache_write_tokens.into(),
+            "output_tokens" => self.output_tokens.into(),
+            "reasoning_tokens" => self.reasoning_tokens.into(),
+            "cost" => Value::Number(self.cost.0.clone()),
+            "reported_cost" => Value::Number(self.reported_cost.0.clone()),
+            "estimate_differs" => self.estimate_differs.into(),
+            "unpriced_steps" => self.unpriced_steps.into(),
+            "failed_steps" => self.failed_steps.into(),
+            _ => Value::Null,
+        }
+    }
+
     /// The value of one of the row's dimensions.
     pub fn value_of(&self, d: CostDimension) -> Option<&str> {
         self.group.iter().find(|(dim, _)| *dim == d).map(|(_, v)| v.as_str())
@@ -108,7 +154,6 @@ impl CostRow {
     /// The row as the engine answered it, its fields in the query's order
     /// (`scope: "all"` first when it has no dimension): how the API shows it.
     pub fn to_map(&self) -> serde_json::Map<String, serde_json::Value> {
-        use serde_json::Value;
         let mut m = serde_json::Map::new();
         if self.group.is_empty() {
             m.insert("scope".into(), "all".into());
@@ -116,22 +161,8 @@ impl CostRow {
         for (d, v) in &self.group {
             m.insert(d.name().into(), v.clone().into());
         }
-        let count = |n: u64| Value::from(n);
-        for (name, value) in [
-            ("steps", count(self.steps)),
-            ("sessions", count(self.sessions)),
-            ("input_tokens", count(self.input_tokens)),
-            ("cache_read_tokens", count(self.cache_read_tokens)),
-            ("cache_write_tokens", count(self.cache_write_tokens)),
-            ("output_tokens", count(self.output_tokens)),
-            ("reasoning_tokens", count(self.reasoning_tokens)),
-            ("cost", Value::Number(self.cost.0.clone())),
-            ("reported_cost", Value::Number(self.reported_cost.0.clone())),
-            ("estimate_differs", Value::Bool(self.estimate_differs)),
-            ("unpriced_steps", count(self.unpriced_steps)),
-            ("failed_steps", count(self.failed_steps)),
-        ] {
-            m.insert(name.into(), value);
+        for (name, _) in Self::MEASURES {
+            m.insert(name.into(), self.measure(name));
         }
         m
     }
@@ -155,14 +186,16 @@ impl CostRow {
         );
         let mut amount = |name: &str| match row.remove(name) {
             Some(Value::Number(n)) => Ok(Amount(n)),
-            _ => Err(StoreError::Decode(format!("cost row without a readable {name}"))),
+            other => Err(StoreError::Decode(format!("cost row without a readable {name}: {other:?}"))),
         };
         let (cost, reported_cost) = (amount("cost")?, amount("reported_cost")?);
         let estimate_differs = row.get("estimate_differs").and_then(Value::as_bool).ok_or_else(|| bad("estimate_differs", &row))?;
+        // Read, not removed: a dimension asked for twice (model,model) is
+        // one key of the engine's row.
         let group = group_by
             .iter()
-            .map(|d| match row.remove(d.name()) {
-                Some(Value::String(v)) => Ok((*d, v)),
+            .map(|d| match row.get(d.name()) {
+                Some(Value::String(v)) => Ok((*d, v.clone())),
                 _ => Err(bad(d.name(), &row)),
             })
             .collect::<Result<_, _>>()?;

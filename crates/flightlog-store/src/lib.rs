@@ -34,7 +34,7 @@ pub mod web_sessions;
 
 pub use backend::{Backend, Params};
 pub use error::StoreError;
-pub use costs::{Amount, CostDimension, CostQuery, CostRow, Price};
+pub use costs::{Amount, CostDimension, CostQuery, CostRow, Measure, Price};
 pub use decisions::{DecisionLag, DecisionRow};
 pub use checkpoints::CheckpointRow;
 pub use erasure::Erasure;

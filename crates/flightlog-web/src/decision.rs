@@ -53,7 +53,7 @@ struct Decision {
     tokens: String,
     step_hash: String,
     /// verified, intact_not_yet_sealed, failed.
-    integrity: String,
+    integrity: verify::ReportStatus,
     integrity_detail: String,
     problems: Vec<String>,
     erased: Vec<String>,
@@ -138,9 +138,9 @@ pub async fn page(State(state): State<AppState>, Reader { principal, csrf }: Rea
 }
 
 /// The integrity verdict for this step, from its verification report.
-fn integrity_of(report: Option<&verify::Report>, step: u64) -> (String, String, Vec<String>, Vec<String>) {
+fn integrity_of(report: Option<&verify::Report>, step: u64) -> (verify::ReportStatus, String, Vec<String>, Vec<String>) {
     let Some(r) = report else {
-        return (verify::ReportStatus::Failed.as_str().into(), "the record could not be checked".into(), Vec::new(), Vec::new());
+        return (verify::ReportStatus::Failed, "the record could not be checked".into(), Vec::new(), Vec::new());
     };
     let problems: Vec<String> = r.problems.iter().map(|p| p.detail.clone()).collect();
     let erased: Vec<String> = r.erased.iter().filter(|e| e.step == step).map(|e| e.field.clone()).collect();
@@ -149,12 +149,12 @@ fn integrity_of(report: Option<&verify::Report>, step: u64) -> (String, String, 
             "unaltered: sealed by the checkpoint of {} steps signed at {} (key {}…)",
             c["tree_size"],
             c["created_at"].as_str().unwrap_or(""),
-            c["public_key"].as_str().unwrap_or("").chars().take(16).collect::<String>()
+            flightlog_model::validate::cut_chars(c["public_key"].as_str().unwrap_or(""), 16)
         ),
         (verify::ReportStatus::IntactNotYetSealed, _) => "intact so far, but accepted after the latest signed checkpoint".into(),
         _ => "this step does not match the tamper-evident record".into(),
     };
-    (r.status.as_str().into(), detail, problems, erased)
+    (r.status, detail, problems, erased)
 }
 
 fn unavailable() -> Response {

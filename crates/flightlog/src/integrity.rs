@@ -1,5 +1,6 @@
 //! `flightlog verify`, `flightlog evidence`, `flightlog verify-bundle`.
 
+use flightlog_integrity::verify::ReportStatus;
 use crate::client::{Client, ServerArgs};
 use anyhow::Context;
 use flightlog_integrity::{bundle, verify};
@@ -56,10 +57,10 @@ pub async fn verify(args: VerifyArgs) -> anyhow::Result<()> {
 /// One line for people, and the exit code for scripts: 1 when not verified.
 fn summarise(report: &Value) -> anyhow::Result<()> {
     let count = |k: &str| report[k].as_u64().unwrap_or(0);
-    if report["verified"] == true || report["status"] == "intact_not_yet_sealed" {
+    if report["verified"] == true || report["status"] == ReportStatus::IntactNotYetSealed.as_str() {
         eprintln!(
             "{}: {} steps checked, {} sealed by a signed checkpoint, {} not yet sealed, {} erased fields",
-            report["status"].as_str().unwrap_or("verified"),
+            report["status"].as_str().unwrap_or(ReportStatus::Verified.as_str()),
             count("steps_checked").max(count("steps")),
             count("sealed"),
             count("not_yet_sealed"),
