@@ -78,6 +78,13 @@ impl CostParams {
     }
 }
 
+/// The last `days` days up to a minute from now (steps stamped by a clock
+/// slightly ahead still count), at most [`MAX_GROUPS`] groups.
+pub fn last_days(days: u32) -> CostQuery {
+    let now = flightlog_model::time::now_us();
+    CostQuery { from_us: now - days as i64 * 86_400_000_000, to_us: now + 60_000_000, limit: MAX_GROUPS, ..Default::default() }
+}
+
 /// csv, arrow or parquet.
 pub fn file_format(s: &str) -> Result<Format, AppError> {
     Format::parse(s).ok_or_else(|| AppError::invalid("format", format!("must be csv, arrow or parquet, got {s:?}")))
@@ -121,6 +128,19 @@ impl AppState {
         self.store.put_price_override(project, p, from).await?;
         tracing::info!(project = %project, model = %p.model_key, from = %p.effective_from, by = %by, "price override");
         Ok(flightlog_model::pricing::model_key(&p.model_key))
+    }
+
+    /// Among the `among` most expensive sessions (by their computed cost),
+    /// those over their budget, with that cost.
+    pub async fn over_budget_sessions(&self, project: &str, among: u32) -> Result<Vec<(String, f64)>, AppError> {
+        let filter = flightlog_store::SessionFilter { sort: flightlog_store::SessionSort::Cost, limit: among, ..Default::default() };
+        let expensive = self.store.list_sessions(project, &filter).await?.sessions;
+        let ids: Vec<(String, Vec<String>)> = expensive.iter().map(|s| (s.session_id.clone(), s.agents.clone())).collect();
+        let costs = self.session_costs(project, &ids).await?;
+        Ok(ids
+            .into_iter()
+            .filter_map(|(id, _)| costs.get(&id).filter(|(_, over)| *over == Some(true)).map(|(c, _)| (id.clone(), *c)))
+            .collect())
     }
 
     pub async fn cost_groups(&self, project: &str, query: &CostQuery) -> Result<Vec<CostRow>, AppError> {

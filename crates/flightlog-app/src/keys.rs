@@ -215,3 +215,48 @@ mod tests {
         assert!(!r.allows(Scope::Ingest) && !r.allows(Scope::Admin));
     }
 }
+
+/// A key to create, as received.
+#[derive(Debug, serde::Deserialize)]
+pub struct NewKey {
+    /// Defaults to the caller's project.
+    pub project: Option<String>,
+    pub scopes: Vec<String>,
+    #[serde(default)]
+    pub name: String,
+}
+
+impl crate::AppState {
+    /// Creates a key (the caller is an admin of `caller_project`); returns
+    /// the key, shown once, and its row.
+    pub async fn create_key(&self, caller_project: &str, req: NewKey) -> Result<(String, KeyRow), crate::AppError> {
+        use crate::AppError;
+        let project = req.project.unwrap_or_else(|| caller_project.to_string());
+        if project.is_empty() || project.len() > 64 || !project.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c)) {
+            return Err(AppError::invalid("project", "must be 1-64 characters of letters, digits, '-', '_' or '.'"));
+        }
+        if req.scopes.is_empty() {
+            return Err(AppError::invalid("scopes", "must list at least one of ingest, read, admin"));
+        }
+        let scopes = req
+            .scopes
+            .iter()
+            .map(|s| Scope::parse(s).ok_or_else(|| AppError::invalid("scopes", format!("unknown scope {s:?}; use ingest, read or admin"))))
+            .collect::<Result<Vec<_>, _>>()?;
+        if req.name.len() > 256 {
+            return Err(AppError::invalid("name", "is longer than 256 bytes"));
+        }
+        let (key, row) = self.keys.create(&project, &scopes, &req.name).await?;
+        tracing::info!(key_id = %row.key_id, project = %row.project, scopes = ?row.scopes, "API key created");
+        Ok((key, row))
+    }
+
+    /// Revokes a key by id; `by` is the caller's key id, for the log.
+    pub async fn revoke_key(&self, key_id: &str, by: &str) -> Result<(), crate::AppError> {
+        if !self.keys.revoke(key_id).await? {
+            return Err(crate::AppError::NotFound(format!("no key with id {key_id:?}")));
+        }
+        tracing::info!(key_id = %key_id, by = %by, "API key revoked");
+        Ok(())
+    }
+}

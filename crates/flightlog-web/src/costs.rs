@@ -10,9 +10,9 @@ use axum::extract::{Query, State};
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use flightlog_app::AppState;
-use flightlog_app::costs::{CostParams, cost_file};
+use flightlog_app::costs::{CostParams, cost_file, last_days};
 use flightlog_export::Format;
-use flightlog_store::{CostDimension, CostQuery, CostRow, SessionFilter, SessionSort};
+use flightlog_store::{CostDimension, CostQuery, CostRow};
 use std::collections::BTreeMap;
 
 const PALETTE: [&str; 8] = ["#2557d6", "#1b7f3b", "#b42318", "#9a6700", "#7a3fd1", "#0e7490", "#c2410c", "#52606d"];
@@ -59,10 +59,6 @@ struct Dashboard {
     over_budget: Vec<(String, String)>,
 }
 
-fn range_query(days: u32) -> CostQuery {
-    let now = flightlog_model::time::now_us();
-    CostQuery { from_us: now - days as i64 * 86_400_000_000, to_us: now + 60_000_000, limit: 10_000, ..Default::default() }
-}
 
 /// The row's value of a dimension ("" when absent).
 fn text(r: &CostRow, d: CostDimension) -> String {
@@ -82,7 +78,7 @@ fn shares(rows: &[CostRow], d: CostDimension, total: f64) -> Vec<Share> {
 
 pub async fn page(State(state): State<AppState>, Reader { principal, csrf }: Reader, Query(range): Query<Range>) -> Response {
     let days = range.days.unwrap_or(30).clamp(1, 3660);
-    let base = range_query(days);
+    let base = last_days(days);
     let project = &principal.project;
     let query = |group_by: Vec<CostDimension>, limit: u32| CostQuery { group_by, limit, ..base.clone() };
     let (Ok(by_day_model), Ok(by_agent), Ok(by_user), Ok(by_session), Ok(totals), Ok(by_model)) = (
@@ -127,18 +123,8 @@ pub async fn page(State(state): State<AppState>, Reader { principal, csrf }: Rea
     }
 
     // Over budget, among the most expensive sessions.
-    let expensive = state
-        .store
-        .list_sessions(project, &SessionFilter { sort: SessionSort::Cost, limit: 100, ..Default::default() })
-        .await
-        .map(|p| p.sessions)
-        .unwrap_or_default();
-    let ids: Vec<(String, Vec<String>)> = expensive.iter().map(|s| (s.session_id.clone(), s.agents.clone())).collect();
-    let flags = state.session_costs(project, &ids).await.unwrap_or_default();
-    let over_budget = ids
-        .iter()
-        .filter_map(|(id, _)| flags.get(id).filter(|(_, over)| *over == Some(true)).map(|(c, _)| (id.clone(), format!("${c:.4}"))))
-        .collect();
+    let over_budget =
+        state.over_budget_sessions(project, 100).await.unwrap_or_default().into_iter().map(|(id, c)| (id, format!("${c:.4}"))).collect();
 
     render(Dashboard {
         csrf,
@@ -180,7 +166,7 @@ pub async fn download(State(state): State<AppState>, Reader { principal, .. }: R
         Ok(q) => q.group_by,
         Err(e) => return (axum::http::StatusCode::BAD_REQUEST, e.to_string()).into_response(),
     };
-    let q = CostQuery { group_by: group_by.clone(), ..range_query(d.days.unwrap_or(30).clamp(1, 3660)) };
+    let q = CostQuery { group_by: group_by.clone(), ..last_days(d.days.unwrap_or(30).clamp(1, 3660)) };
     match state.cost_groups(&principal.project, &q).await.and_then(|rows| cost_file(format, &group_by, &rows)) {
         Ok(bytes) => {
             let disposition = format!("attachment; filename=\"costs.{}\"", format.extension());

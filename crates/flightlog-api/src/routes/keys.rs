@@ -7,42 +7,17 @@ use axum::Json;
 use crate::extract::Path;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
-use serde::Deserialize;
+use flightlog_app::keys::NewKey;
 use serde_json::{Value, json};
-
-#[derive(Deserialize)]
-pub struct CreateKey {
-    /// Defaults to the caller's project.
-    project: Option<String>,
-    scopes: Vec<String>,
-    #[serde(default)]
-    name: String,
-}
 
 pub async fn create(
     State(state): State<AppState>,
     headers: HeaderMap,
-    body: Result<Json<CreateKey>, axum::extract::rejection::JsonRejection>,
+    body: Result<Json<NewKey>, axum::extract::rejection::JsonRejection>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let principal = state.keys.authorize(&headers, Scope::Admin)?;
     let Json(req) = body.map_err(|e| ApiError::bad_request(e.body_text()))?;
-    let project = req.project.unwrap_or(principal.project);
-    if project.is_empty() || project.len() > 64 || !project.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c)) {
-        return Err(ApiError::bad_param("project", "must be 1-64 characters of letters, digits, '-', '_' or '.'"));
-    }
-    if req.scopes.is_empty() {
-        return Err(ApiError::bad_param("scopes", "must list at least one of ingest, read, admin"));
-    }
-    let scopes = req
-        .scopes
-        .iter()
-        .map(|s| Scope::parse(s).ok_or_else(|| ApiError::bad_param("scopes", format!("unknown scope {s:?}; use ingest, read or admin"))))
-        .collect::<Result<Vec<_>, _>>()?;
-    if req.name.len() > 256 {
-        return Err(ApiError::bad_param("name", "is longer than 256 bytes"));
-    }
-    let (key, row) = state.keys.create(&project, &scopes, &req.name).await?;
-    tracing::info!(key_id = %row.key_id, project = %row.project, scopes = ?row.scopes, "API key created");
+    let (key, row) = state.create_key(&principal.project, req).await?;
     Ok((
         StatusCode::CREATED,
         Json(json!({"key": key, "key_id": row.key_id, "project": row.project, "scopes": row.scopes, "name": row.name})),
@@ -70,9 +45,6 @@ pub async fn revoke(
     Path(key_id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
     let principal = state.keys.authorize(&headers, Scope::Admin)?;
-    if !state.keys.revoke(&key_id).await? {
-        return Err(ApiError::not_found(format!("no key with id {key_id:?}")));
-    }
-    tracing::info!(key_id = %key_id, by = %principal.key_id, "API key revoked");
+    state.revoke_key(&key_id, &principal.key_id).await?;
     Ok(Json(json!({"key_id": key_id, "revoked": true})))
 }
