@@ -1,6 +1,7 @@
 # Two commands, each doing all of its own set-up on a fresh machine:
 #   make run    build, then serve the embedded default with demo data
-#   make test   build, then run the whole test suite (what CI runs)
+#   make test   build, then run the whole test suite, the end-to-end part
+#               on both backends (what CI runs)
 #
 # Build output and native parts live outside the checkout, in
 # $(FLIGHTLOG_CACHE), so a fresh clone reuses an earlier build.
@@ -26,8 +27,11 @@ run: setup build
 	FLIGHTLOG_BOOTSTRAP_KEY=$(FLIGHTLOG_BOOTSTRAP_KEY) $(BIN) serve --data-dir $(DATA_DIR) --listen $(LISTEN) --demo \
 		--session-budget 0.05 --agent-budget data-pipeline=0.50
 
+# The end-to-end suite runs twice: on the embedded engine, and in server
+# mode against a ClickHouse server (the flightlog-chdb-http fixture).
 test: setup build pyclients browser
 	cargo nextest run --workspace --no-fail-fast
+	FLIGHTLOG_TEST_BACKEND=server cargo nextest run -p flightlog-tests --no-fail-fast
 
 setup:
 	@scripts/setup-native.sh

@@ -270,6 +270,7 @@ async fn reindex_rebuilds_from_the_store_and_erasure_removes_points() {
     let out = std::process::Command::new(binary())
         .args(["reindex", "--data-dir"])
         .arg(dir.path())
+        .envs(store_env(dir.path()))
         .env("FLIGHTLOG_LOG", "warn")
         .output()
         .unwrap();

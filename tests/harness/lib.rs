@@ -25,6 +25,76 @@ pub fn binary() -> PathBuf {
     bin
 }
 
+/// Which ClickHouse the servers under test use: the embedded engine
+/// (default) or, with `FLIGHTLOG_TEST_BACKEND=server`, a ClickHouse server
+/// (the `flightlog-chdb-http` fixture, one per data folder, started on
+/// first use and kept across restarts of Flightlog on that folder, as a
+/// real server would be). The same tests run in both modes.
+pub fn server_mode() -> bool {
+    std::env::var("FLIGHTLOG_TEST_BACKEND").is_ok_and(|b| b == "server")
+}
+
+/// The environment that points a `flightlog` command at the store of a
+/// data folder: nothing in embedded mode, the folder's ClickHouse server in
+/// server mode.
+pub fn store_env(data_dir: &Path) -> Vec<(String, String)> {
+    if !server_mode() {
+        return Vec::new();
+    }
+    vec![("FLIGHTLOG_CLICKHOUSE_URL".into(), clickhouse_for(data_dir))]
+}
+
+struct Fixture {
+    child: Child,
+    url: String,
+    /// Kept open: the fixture may still write to it.
+    _stdout: std::io::BufReader<std::process::ChildStdout>,
+}
+
+static FIXTURES: std::sync::Mutex<Vec<(PathBuf, Fixture)>> = std::sync::Mutex::new(Vec::new());
+
+/// The URL of the ClickHouse server holding `data_dir`'s data, started when
+/// it is not running (its data lives in DATA_DIR/clickhouse-server).
+pub fn clickhouse_for(data_dir: &Path) -> String {
+    let mut fixtures = FIXTURES.lock().unwrap_or_else(|p| p.into_inner());
+    fixtures.retain_mut(|(_, f)| matches!(f.child.try_wait(), Ok(None)));
+    if let Some((_, f)) = fixtures.iter().find(|(dir, _)| dir == data_dir) {
+        return f.url.clone();
+    }
+    let bin = binary().with_file_name("flightlog-chdb-http");
+    let mut cmd = Command::new(&bin);
+    cmd.arg("--data-dir")
+        .arg(data_dir.join("clickhouse-server"))
+        .args(["--listen", "127.0.0.1:0"])
+        .env("FLIGHTLOG_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit());
+    // The fixture dies with the test that started it.
+    unsafe {
+        use std::os::unix::process::CommandExt;
+        cmd.pre_exec(|| {
+            nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGKILL).map_err(std::io::Error::from)
+        });
+    }
+    let mut child = cmd.spawn().unwrap_or_else(|e| panic!("start {}: {e}", bin.display()));
+    let mut stdout = std::io::BufReader::new(child.stdout.take().expect("stdout"));
+    let mut line = String::new();
+    std::io::BufRead::read_line(&mut stdout, &mut line).expect("the fixture says where it listens");
+    let addr = line.trim().strip_prefix("listening on ").unwrap_or_else(|| panic!("unexpected first line {line:?}"));
+    let url = format!("http://{addr}");
+    fixtures.push((data_dir.to_owned(), Fixture { child, url: url.clone(), _stdout: stdout }));
+    url
+}
+
+/// Stops the ClickHouse server of `data_dir` (server mode): SIGSTOP
+/// (`pause`) or SIGCONT (resume), for tests of a backend that goes away.
+pub fn pause_clickhouse(data_dir: &Path, pause: bool) {
+    let fixtures = FIXTURES.lock().unwrap_or_else(|p| p.into_inner());
+    let (_, f) = fixtures.iter().find(|(dir, _)| dir == data_dir).expect("a ClickHouse server for this folder");
+    let signal = if pause { nix::sys::signal::Signal::SIGSTOP } else { nix::sys::signal::Signal::SIGCONT };
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(f.child.id() as i32), signal).expect("signal the fixture");
+}
+
 pub struct Server {
     child: Option<Child>,
     pub base: String,
@@ -57,6 +127,7 @@ impl Server {
         cmd.args(["serve", "--listen", &format!("127.0.0.1:{port}"), "--data-dir"])
             .arg(data_dir)
             .args(args)
+            .envs(store_env(data_dir))
             .env("FLIGHTLOG_LOG", "warn")
             // Similar-failure search loads a model and runs an indexer:
             // only the tests about it turn it on (FLIGHTLOG_NO_SEARCH=false).

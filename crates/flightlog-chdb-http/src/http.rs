@@ -97,7 +97,7 @@ async fn handle(
     body: Bytes,
 ) -> Response {
     let path = uri.path();
-    let pairs: Vec<(String, String)> = match Query::<Vec<(String, String)>>::try_from_uri(&uri) {
+    let mut pairs: Vec<(String, String)> = match Query::<Vec<(String, String)>>::try_from_uri(&uri) {
         Ok(Query(pairs)) => pairs,
         Err(e) => {
             return exception_response(
@@ -109,6 +109,21 @@ async fn handle(
                 ),
             );
         }
+    };
+    // A form body (multipart/form-data) carries the query and its
+    // parameters as fields, as the `clickhouse` crate sends them; they count
+    // as URL parameters and there is no other body.
+    let body = match header_str(&headers, "content-type").and_then(multipart_boundary) {
+        None => body,
+        Some(boundary) => match form_fields(&body, &boundary) {
+            Ok(fields) => {
+                pairs.extend(fields);
+                Bytes::new()
+            }
+            Err(message) => {
+                return exception_response(&state, None, &Exception::new(engine::BAD_ARGUMENTS, message));
+            }
+        },
     };
     let get = |name: &str| {
         pairs
@@ -243,6 +258,40 @@ async fn handle(
             &Exception::new(engine::UNKNOWN_EXCEPTION, panic.to_string()),
         ),
     }
+}
+
+/// The boundary of a `multipart/form-data` content type.
+fn multipart_boundary(content_type: &str) -> Option<String> {
+    let (mime, rest) = content_type.split_once(';')?;
+    if !mime.trim().eq_ignore_ascii_case("multipart/form-data") {
+        return None;
+    }
+    rest.split(';').find_map(|p| {
+        let (k, v) = p.trim().split_once('=')?;
+        k.eq_ignore_ascii_case("boundary").then(|| v.trim_matches('"').to_string())
+    })
+}
+
+/// The named text fields of a multipart/form-data body (RFC 7578).
+fn form_fields(body: &[u8], boundary: &str) -> Result<Vec<(String, String)>, String> {
+    let delimiter = format!("--{boundary}");
+    let text = std::str::from_utf8(body).map_err(|_| "a form field is not UTF-8 text".to_string())?;
+    let mut fields = Vec::new();
+    for part in text.split(delimiter.as_str()).skip(1) {
+        if part.starts_with("--") {
+            break; // the closing delimiter
+        }
+        let part = part.strip_prefix("\r\n").unwrap_or(part);
+        let (head, value) = part.split_once("\r\n\r\n").ok_or("a form part has no header end")?;
+        let name = head
+            .lines()
+            .find(|l| l.to_ascii_lowercase().starts_with("content-disposition:"))
+            .and_then(|l| l.split(';').find_map(|p| p.trim().strip_prefix("name=")))
+            .map(|n| n.trim_matches('"').to_string())
+            .ok_or("a form part has no name")?;
+        fields.push((name, value.strip_suffix("\r\n").unwrap_or(value).to_string()));
+    }
+    Ok(fields)
 }
 
 fn ok_text(text: &'static str) -> Response {
@@ -597,6 +646,16 @@ fn new_query_id() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn form_fields_are_read() {
+        let body = "--b\r\nContent-Disposition: form-data; name=\"query\"\r\n\r\nSELECT {v:String}\r\n--b\r\nContent-Disposition: form-data; name=\"param_v\"\r\n\r\na\tb\r\n--b--\r\n";
+        assert_eq!(multipart_boundary("multipart/form-data; boundary=b").as_deref(), Some("b"));
+        assert_eq!(
+            form_fields(body.as_bytes(), "b").unwrap(),
+            [("query".to_string(), "SELECT {v:String}".to_string()), ("param_v".to_string(), "a\tb".to_string())]
+        );
+    }
 
     #[test]
     fn statuses_follow_clickhouse() {

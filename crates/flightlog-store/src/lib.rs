@@ -7,8 +7,8 @@
 //!
 //! - [`embedded::Embedded`]: chDB in this process, data in a local folder.
 //!   The default, and what the test suite proves the SQL against.
-//! - a ClickHouse server over HTTP (the server-mode issue adds it beside
-//!   the embedded one).
+//! - [`server::Server`]: a ClickHouse server (or a cluster behind one
+//!   address) over HTTP, with the official `clickhouse` crate.
 //!
 //! [`Store`] is the typed API that the rest of Flightlog uses.
 //!
@@ -28,6 +28,7 @@ pub mod checkpoints;
 pub mod migrations;
 pub mod params;
 pub mod rowbinary;
+pub mod server;
 pub mod sessions;
 pub mod steps;
 pub mod web_sessions;

@@ -55,7 +55,9 @@ pub async fn apply(ch: &dyn Backend) -> Result<(), StoreError> {
             ch.query(&statement, Params::new()).await?;
         }
         ch.query(
-            "INSERT INTO schema_migrations (version, name, checksum) VALUES ({v:UInt32}, {n:String}, {c:String})",
+            // INSERT … SELECT: parameters bind there on every server; in a
+            // VALUES list the server reads its values as data, not SQL.
+            "INSERT INTO schema_migrations (version, name, checksum) SELECT {v:UInt32}, {n:String}, {c:String}",
             Params::new().number("v", m.version).text("n", m.name).text("c", &checksum),
         )
         .await?;

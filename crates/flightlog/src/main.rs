@@ -17,6 +17,7 @@ mod replay;
 mod search;
 mod serve;
 mod sql;
+mod store;
 
 use clap::{Parser, Subcommand};
 
@@ -29,7 +30,7 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Run the recorder: HTTP API over embedded ClickHouse in DATA_DIR.
+    /// Run the recorder: HTTP API over embedded ClickHouse in DATA_DIR, or a ClickHouse server.
     Serve(serve::ServeArgs),
     /// Send steps from an NDJSON or CSV file to a running server (idempotent).
     Import(import::ImportArgs),
@@ -53,7 +54,7 @@ enum Command {
     Replay(replay::ReplayArgs),
     /// Rebuild the similar-failure index of a stopped instance from its store.
     Reindex(reindex::ReindexArgs),
-    /// Run one SQL statement on a stopped instance's data folder.
+    /// Run one SQL statement on a stopped instance's store (data folder or server).
     Sql(sql::SqlArgs),
 }
 
@@ -77,7 +78,7 @@ fn main() -> anyhow::Result<()> {
             Command::Verify(args) => integrity::verify(args).await,
             Command::Evidence(args) => integrity::evidence(args).await,
             Command::VerifyBundle(args) => integrity::verify_bundle(args),
-            Command::Sql(args) => sql::run(args),
+            Command::Sql(args) => sql::run(args).await,
             Command::Erase(args) => integrity::erase(args).await,
             Command::Replay(args) => replay::run(args).await,
             Command::Reindex(args) => reindex::run(args).await,

@@ -5,8 +5,6 @@
 
 use crate::search::SearchArgs;
 use flightlog_index::{Indexer, IndexerStatus};
-use flightlog_store::Store;
-use flightlog_store::embedded::Embedded;
 use indicatif::{ProgressBar, ProgressStyle};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -17,15 +15,14 @@ pub struct ReindexArgs {
     /// The data folder of a stopped instance.
     #[arg(long, env = "FLIGHTLOG_DATA_DIR", default_value = "./data")]
     data_dir: PathBuf,
-    #[arg(long, env = "FLIGHTLOG_CHDB_LIB")]
-    chdb_lib: Option<PathBuf>,
+    #[command(flatten)]
+    store: crate::store::StoreArgs,
     #[command(flatten)]
     search: SearchArgs,
 }
 
 pub async fn run(args: ReindexArgs) -> anyhow::Result<()> {
-    let lib = args.chdb_lib.clone().unwrap_or_else(flightlog_store::embedded::default_library_path);
-    let store = Store::open(Arc::new(Embedded::open(&lib, &args.data_dir.join("clickhouse"), 1)?)).await?;
+    let store = args.store.open_store(&args.data_dir).await?;
     let embedder = args.search.load_embedder()?;
     let (index, progress) = args.search.open_index(&args.data_dir)?;
     let status = Arc::new(IndexerStatus::default());

@@ -18,8 +18,6 @@ use flightlog_ingest::Ingestor;
 use flightlog_model::Limits;
 use flightlog_integrity::checkpoint::Checkpointer;
 use flightlog_integrity::signer::Signer;
-use flightlog_store::Store;
-use flightlog_store::embedded::Embedded;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -33,15 +31,11 @@ pub struct ServeArgs {
     /// Address to listen on.
     #[arg(long, env = "FLIGHTLOG_LISTEN", default_value = "127.0.0.1:4318")]
     listen: SocketAddr,
-    /// Path of libchdb.so (default: where `make setup` puts it).
-    #[arg(long, env = "FLIGHTLOG_CHDB_LIB")]
-    chdb_lib: Option<PathBuf>,
+    #[command(flatten)]
+    store: crate::store::StoreArgs,
     /// Load demo sessions into project `default` when it has none yet.
     #[arg(long)]
     demo: bool,
-    /// Read connections to the embedded engine (reads run in parallel).
-    #[arg(long, default_value_t = 3)]
-    readers: usize,
     /// Ed25519 key (64 hex characters, the seed) that signs checkpoints.
     /// Default: DATA_DIR/integrity/signing.key, generated at first start.
     #[arg(long, env = "FLIGHTLOG_SIGNING_KEY_FILE")]
@@ -86,9 +80,7 @@ struct ClientLimits {
 }
 
 pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
-    let lib = args.chdb_lib.clone().unwrap_or_else(flightlog_store::embedded::default_library_path);
-    let engine = Embedded::open(&lib, &args.data_dir.join("clickhouse"), args.readers)?;
-    let store = Store::open(Arc::new(engine)).await?;
+    let store = args.store.open_store(&args.data_dir).await?;
     tracing::info!(store = %store.backend().describe(), "store ready");
 
     let keys = KeyRing::load(store.clone()).await?;

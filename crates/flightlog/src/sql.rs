@@ -1,24 +1,25 @@
-//! `flightlog sql`: runs one SQL statement against a stopped instance's
-//! data folder and prints the result (JSONEachRow). For operators: what a
-//! ClickHouse client would be for a server. The tamper tests use it to
-//! change stored rows behind Flightlog's back.
+//! `flightlog sql`: runs one SQL statement on the store a stopped instance
+//! used (its data folder, or the ClickHouse server it names) and prints the
+//! result (JSONEachRow), through the same backend as `serve`. For
+//! operators; the tamper tests use it to change stored rows behind
+//! Flightlog's back.
 
-use anyhow::Context;
 use std::path::PathBuf;
 
 #[derive(clap::Args)]
 pub struct SqlArgs {
     /// The data folder of a stopped instance.
-    #[arg(long, env = "FLIGHTLOG_DATA_DIR")]
+    #[arg(long, env = "FLIGHTLOG_DATA_DIR", default_value = "./data")]
     data_dir: PathBuf,
+    #[command(flatten)]
+    store: crate::store::StoreArgs,
     /// The statement.
     statement: String,
 }
 
-pub fn run(args: SqlArgs) -> anyhow::Result<()> {
-    let lib = flightlog_chdb::Library::open(&flightlog_store::embedded::default_library_path())?;
-    let conn = lib.connect(&args.data_dir.join("clickhouse")).context("cannot open the data folder")?;
-    let out = conn.query(&args.statement, "JSONEachRow", &[])?;
+pub async fn run(args: SqlArgs) -> anyhow::Result<()> {
+    let backend = args.store.open_backend(&args.data_dir).await?;
+    let out = backend.query(&args.statement, flightlog_store::Params::new()).await?;
     print!("{}", String::from_utf8_lossy(&out));
     Ok(())
 }

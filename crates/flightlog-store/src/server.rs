@@ -1,0 +1,153 @@
+//! The server backend: a ClickHouse server, or a cluster behind it, over
+//! its HTTP interface with the official `clickhouse` crate.
+//!
+//! Every statement is the same SQL the embedded engine runs. Parameters go
+//! to the server as `param_<name>` in the text form [`Params`] already
+//! wrote (bound by the server, never spliced into the SQL), answers come
+//! back as JSONEachRow bytes, inserts send the RowBinary the store encoded.
+//!
+//! What a backend must apply, stated once ([`SETTINGS`], [`INSERT_SETTINGS`]):
+//! 64-bit integers unquoted in JSON, and inserts that are synchronous (no
+//! fire-and-forget `async_insert`), answered only after the parts are
+//! written and, on a replicated cluster, after `insert_quorum` replicas have
+//! them. An answer is durable or an error; the writer turns an error into a
+//! 503 and retries its recovery until the server is back.
+
+use crate::backend::{Backend, Params, StoreError};
+use async_trait::async_trait;
+use std::time::Duration;
+
+/// Settings of every statement, as URL parameters.
+pub const SETTINGS: &[(&str, &str)] = &[
+    // u64 counts and sums read as JSON numbers, as the embedded engine does.
+    ("output_format_json_quote_64bit_integers", "0"),
+    // The whole answer is computed before the first byte is sent, so an
+    // error is an HTTP error, never a truncated 200.
+    ("wait_end_of_query", "1"),
+];
+
+/// Settings of every insert on top of [`SETTINGS`]. Durability of the
+/// parts themselves (`fsync_after_insert`, `fsync_part_directory`) is a
+/// table setting, stated with each table in schema/.
+pub const INSERT_SETTINGS: &[(&str, &str)] = &[
+    // Synchronous: the 200 comes after the part is written.
+    ("async_insert", "0"),
+];
+
+/// Where the server is and who we are there.
+#[derive(Clone, Debug)]
+pub struct ServerOptions {
+    /// `http://host:8123` or `https://…`.
+    pub url: String,
+    pub user: String,
+    pub password: String,
+    pub database: String,
+    /// On a replicated cluster: replicas that must have an insert before it
+    /// is acknowledged (`insert_quorum`); None on a single server.
+    pub insert_quorum: Option<u32>,
+    /// How long one statement may take before it is an error.
+    pub timeout: Duration,
+}
+
+pub struct Server {
+    client: clickhouse::Client,
+    options: ServerOptions,
+}
+
+impl Server {
+    /// A client for the server (nothing is sent yet; [`Server::ping`] checks).
+    pub fn new(options: ServerOptions) -> Result<Self, StoreError> {
+        if !(options.url.starts_with("http://") || options.url.starts_with("https://")) {
+            return Err(StoreError::Setup(format!("--clickhouse-url must start with http:// or https://, got {:?}", options.url)));
+        }
+        let mut client = clickhouse::Client::default()
+            .with_url(options.url.trim_end_matches('/'))
+            .with_user(&options.user)
+            .with_password(&options.password)
+            .with_database(&options.database)
+            .with_compression(clickhouse::Compression::None)
+            .with_validation(false);
+        for (name, value) in SETTINGS {
+            client = client.with_setting(*name, *value);
+        }
+        Ok(Self { client, options })
+    }
+
+    /// Creates the database when it is missing (the one statement that runs
+    /// outside it).
+    pub async fn create_database(&self) -> Result<(), StoreError> {
+        let outside = self.client.clone().with_database("default");
+        let sql = format!("CREATE DATABASE IF NOT EXISTS {}", quote_identifier(&self.options.database));
+        let run = outside.query(&escape_placeholders(&sql)).execute();
+        tokio::time::timeout(self.options.timeout, run)
+            .await
+            .map_err(|_| self.timed_out())?
+            .map_err(|e| self.error(e, &sql))
+    }
+
+    /// The server's answer, and which statement it was about (its start).
+    fn error(&self, e: clickhouse::error::Error, sql: &str) -> StoreError {
+        let start: String = sql.split_whitespace().collect::<Vec<_>>().join(" ").chars().take(80).collect();
+        StoreError::Engine(format!("ClickHouse server at {}: {e} (in: {start}…)", self.options.url))
+    }
+
+    fn timed_out(&self) -> StoreError {
+        StoreError::Engine(format!("ClickHouse server at {}: no answer in {:?}", self.options.url, self.options.timeout))
+    }
+}
+
+/// The crate reads `?` as a client-side placeholder; our SQL has none, so
+/// every `?` (in a regex, a comment) is meant literally.
+fn escape_placeholders(sql: &str) -> String {
+    sql.replace('?', "??")
+}
+
+fn quote_identifier(name: &str) -> String {
+    format!("`{}`", name.replace('\\', "\\\\").replace('`', "\\`"))
+}
+
+#[async_trait]
+impl Backend for Server {
+    async fn query(&self, sql: &str, params: Params) -> Result<Vec<u8>, StoreError> {
+        let mut query = self.client.query(&escape_placeholders(sql));
+        for (name, value) in params.iter() {
+            query = query.with_setting(format!("param_{name}"), value);
+        }
+        let run = async {
+            let mut cursor = query.fetch_bytes("JSONEachRow").map_err(|e| self.error(e, sql))?;
+            cursor.collect().await.map_err(|e| self.error(e, sql))
+        };
+        let bytes = tokio::time::timeout(self.options.timeout, run).await.map_err(|_| self.timed_out())??;
+        Ok(bytes.to_vec())
+    }
+
+    async fn insert(&self, insert_sql: &str, rows: Vec<u8>) -> Result<u64, StoreError> {
+        let mut insert = self.client.insert_formatted_with(format!("{insert_sql} FORMAT RowBinary"));
+        for (name, value) in INSERT_SETTINGS {
+            insert = insert.with_setting(*name, *value);
+        }
+        if let Some(quorum) = self.options.insert_quorum {
+            insert = insert.with_setting("insert_quorum", quorum.to_string()).with_setting("insert_quorum_parallel", "0");
+        }
+        let run = async {
+            insert.send(rows.into()).await.map_err(|e| self.error(e, insert_sql))?;
+            insert.end().await.map_err(|e| self.error(e, insert_sql))
+        };
+        tokio::time::timeout(self.options.timeout, run).await.map_err(|_| self.timed_out())??;
+        // The HTTP answer does not count rows; the caller knows how many it sent.
+        Ok(0)
+    }
+
+    fn describe(&self) -> String {
+        format!("ClickHouse server {} database {}", self.options.url, self.options.database)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn question_marks_are_literal() {
+        assert_eq!(super::escape_placeholders("SELECT match(x, '^a?$') -- why?"), "SELECT match(x, '^a??$') -- why??");
+        assert_eq!(super::quote_identifier("fl`x"), "`fl\\`x`");
+    }
+}

@@ -1,0 +1,65 @@
+//! Where the steps are stored: the one place a command chooses its
+//! ClickHouse backend, next to the similar-failure index's `open_index`.
+//! Embedded chDB in DATA_DIR/clickhouse unless `--clickhouse-url` names a
+//! server (or a cluster's load balancer).
+
+use flightlog_store::embedded::Embedded;
+use flightlog_store::server::{Server, ServerOptions};
+use flightlog_store::{Backend, Store};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+#[derive(clap::Args, Clone, Debug)]
+pub struct StoreArgs {
+    /// Path of libchdb.so for the embedded engine (default: where `make
+    /// setup` puts it).
+    #[arg(long, env = "FLIGHTLOG_CHDB_LIB")]
+    chdb_lib: Option<PathBuf>,
+    /// Read connections to the embedded engine (reads run in parallel).
+    #[arg(long, default_value_t = 3)]
+    readers: usize,
+    /// A ClickHouse server instead of the embedded engine:
+    /// http://host:8123 or https://host:8443.
+    #[arg(long, env = "FLIGHTLOG_CLICKHOUSE_URL")]
+    clickhouse_url: Option<String>,
+    #[arg(long, env = "FLIGHTLOG_CLICKHOUSE_USER", default_value = "default")]
+    clickhouse_user: String,
+    #[arg(long, env = "FLIGHTLOG_CLICKHOUSE_PASSWORD", default_value = "", hide_env_values = true)]
+    clickhouse_password: String,
+    /// The server's database for Flightlog's tables (created when missing).
+    #[arg(long, env = "FLIGHTLOG_CLICKHOUSE_DATABASE", default_value = "flightlog")]
+    clickhouse_database: String,
+    /// Seconds one statement may take on the server before it is an error.
+    #[arg(long, env = "FLIGHTLOG_CLICKHOUSE_TIMEOUT", default_value_t = 30)]
+    clickhouse_timeout: u64,
+}
+
+impl StoreArgs {
+    /// The backend these options name; `data_dir` holds the embedded one.
+    pub async fn open_backend(&self, data_dir: &Path) -> anyhow::Result<Arc<dyn Backend>> {
+        Ok(match &self.clickhouse_url {
+            Some(url) => {
+                let server = Server::new(ServerOptions {
+                    url: url.clone(),
+                    user: self.clickhouse_user.clone(),
+                    password: self.clickhouse_password.clone(),
+                    database: self.clickhouse_database.clone(),
+                    insert_quorum: None,
+                    timeout: Duration::from_secs(self.clickhouse_timeout.max(1)),
+                })?;
+                server.create_database().await?;
+                Arc::new(server)
+            }
+            None => {
+                let lib = self.chdb_lib.clone().unwrap_or_else(flightlog_store::embedded::default_library_path);
+                Arc::new(Embedded::open(&lib, &data_dir.join("clickhouse"), self.readers)?)
+            }
+        })
+    }
+
+    /// The store over that backend, its schema brought up to date.
+    pub async fn open_store(&self, data_dir: &Path) -> anyhow::Result<Store> {
+        Ok(Store::open(self.open_backend(data_dir).await?).await?)
+    }
+}
