@@ -29,14 +29,43 @@ pub struct IngestArgs {
     page_requests: usize,
     #[arg(long, env = "FLIGHTLOG_CHDB_LIB")]
     chdb_lib: Option<PathBuf>,
+    /// Server mode: store in a ClickHouse server over HTTP, here the
+    /// `flightlog-chdb-http` fixture next to the flightlog binary (the same
+    /// engine as embedded, so the difference is the HTTP path).
+    #[arg(long)]
+    server_mode: bool,
+    /// Server mode against this ClickHouse server instead of the fixture.
+    #[arg(long, env = "FLIGHTLOG_CLICKHOUSE_URL")]
+    clickhouse_url: Option<String>,
 }
 
 pub(crate) const KEY: &str = "bench-admin-key";
 
+/// Starts the ClickHouse HTTP fixture beside the flightlog binary on `dir`;
+/// returns it and its URL.
+async fn start_fixture(flightlog: &std::path::Path, dir: &std::path::Path) -> anyhow::Result<(tokio::process::Child, String)> {
+    use tokio::io::AsyncBufReadExt;
+    let bin = flightlog.with_file_name("flightlog-chdb-http");
+    let mut child = tokio::process::Command::new(&bin)
+        .arg("--data-dir")
+        .arg(dir)
+        .args(["--listen", "127.0.0.1:0"])
+        .stdout(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .with_context(|| format!("cannot start {}", bin.display()))?;
+    let mut lines = tokio::io::BufReader::new(child.stdout.take().context("fixture stdout")?).lines();
+    let line = lines.next_line().await?.context("the fixture exited before listening")?;
+    let addr = line.strip_prefix("listening on ").with_context(|| format!("unexpected fixture output {line:?}"))?;
+    // Keep reading (and dropping) its output so it never blocks on a full pipe.
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    Ok((child, format!("http://{addr}")))
+}
+
 pub async fn run(args: IngestArgs, flightlog: PathBuf) -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
     let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
-    let mut cmd = tokio::process::Command::new(flightlog);
+    let mut cmd = tokio::process::Command::new(&flightlog);
     cmd.args(["serve", "--listen", &format!("127.0.0.1:{port}"), "--data-dir"])
         .arg(dir.path())
         .env("FLIGHTLOG_BOOTSTRAP_KEY", KEY)
@@ -50,12 +79,30 @@ pub async fn run(args: IngestArgs, flightlog: PathBuf) -> anyhow::Result<()> {
     if let Some(lib) = &args.chdb_lib {
         cmd.arg("--chdb-lib").arg(lib);
     }
+    // Kept alive for the run (killed on drop).
+    let mut _clickhouse = None;
+    let clickhouse_url = match (&args.clickhouse_url, args.server_mode) {
+        (Some(url), _) => Some(url.clone()),
+        (None, true) => {
+            let (child, url) = start_fixture(&flightlog, &dir.path().join("clickhouse-server")).await?;
+            _clickhouse = Some(child);
+            Some(url)
+        }
+        (None, false) => None,
+    };
+    if let Some(url) = &clickhouse_url {
+        cmd.args(["--clickhouse-url", url]);
+    }
     let mut server = cmd.spawn().context("cannot start the server")?;
     let pid = server.id().context("server pid")?;
     let base = format!("http://127.0.0.1:{port}");
     let http = reqwest::Client::new();
     wait_ready(&http, &base).await?;
     println!("flightlog-bench ingest: server pid {pid}, data in {}", dir.path().display());
+    match &clickhouse_url {
+        Some(url) => println!("store: ClickHouse server at {url} (server mode)"),
+        None => println!("store: embedded chDB"),
+    }
     println!("machine: {} cores", std::thread::available_parallelism().map_or(1, |n| n.get()));
 
     for clients in [1usize, 8] {

@@ -65,6 +65,57 @@ pub async fn apply(ch: &dyn Backend) -> Result<(), StoreError> {
     Ok(())
 }
 
+/// The whole schema, statement by statement, for a replicated cluster:
+/// the same statements `ON CLUSTER name`, each `…MergeTree` engine as its
+/// `Replicated…MergeTree` with a Keeper path per table (`{shard}` and
+/// `{replica}` are the servers' macros). What `flightlog schema --cluster`
+/// prints for an operator to review; one shard (every replica holds every
+/// session). Sharding across several (`Distributed` tables by session) is
+/// not done yet (docs/scale-out.md).
+pub fn cluster_schema(cluster: &str) -> Vec<String> {
+    let on_cluster = format!("ON CLUSTER `{}`", cluster.replace('`', "\\`"));
+    std::iter::once(LEDGER)
+        .chain(MIGRATIONS.iter().map(|m| m.sql))
+        .flat_map(statements)
+        .map(|statement| replicated(&statement, &on_cluster))
+        .collect()
+}
+
+/// One statement for a cluster (see [`cluster_schema`]).
+fn replicated(statement: &str, on_cluster: &str) -> String {
+    let words: Vec<&str> = statement.split_whitespace().collect();
+    // CREATE TABLE IF NOT EXISTS t / CREATE MATERIALIZED VIEW IF NOT EXISTS v
+    // / ALTER TABLE t: ON CLUSTER goes right after the name.
+    let name_at = match words.as_slice() {
+        ["CREATE", "TABLE", "IF", "NOT", "EXISTS", ..] => Some(5),
+        ["CREATE", "MATERIALIZED", "VIEW", "IF", "NOT", "EXISTS", ..] => Some(6),
+        ["ALTER", "TABLE", ..] => Some(2),
+        _ => None,
+    };
+    let Some(at) = name_at else { return statement.to_string() };
+    let name = words[at];
+    let (head, rest) = statement.split_at(statement.find(name).expect("the name is in the statement") + name.len());
+    let mut out = format!("{head} {on_cluster}{rest}");
+    if let Some(start) = out.find("ENGINE = ") {
+        let engine_at = start + "ENGINE = ".len();
+        let engine_end = out[engine_at..].find(|c: char| !c.is_ascii_alphanumeric()).map_or(out.len(), |i| engine_at + i);
+        let engine = out[engine_at..engine_end].to_string();
+        if engine.ends_with("MergeTree") {
+            let keeper = format!("'/clickhouse/tables/{{shard}}/{{database}}/{name}', '{{replica}}'");
+            let args = if out[engine_end..].starts_with('(') {
+                let close = engine_end + out[engine_end..].find(')').expect("engine arguments close");
+                let inner = out[engine_end + 1..close].trim().to_string();
+                let joined = if inner.is_empty() { keeper } else { format!("{keeper}, {inner}") };
+                (close + 1, joined)
+            } else {
+                (engine_end, keeper)
+            };
+            out = format!("{}Replicated{engine}({}){}", &out[..engine_at], args.1, &out[args.0..]);
+        }
+    }
+    out
+}
+
 /// Splits a file into statements: each ends with `;` at the end of a line.
 /// Comment lines are dropped so they never form an empty statement.
 fn statements(sql: &str) -> Vec<String> {
@@ -93,6 +144,32 @@ fn statements(sql: &str) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The cluster DDL an operator reviews, held to a golden file
+    /// (schema/cluster.golden.sql; rewrite it with FLIGHTLOG_GOLDEN_WRITE=1
+    /// and review the diff when the schema changes).
+    #[test]
+    fn the_cluster_schema_matches_its_golden_file() {
+        let got = cluster_schema("flightlog").join(";\n\n") + ";\n";
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../schema/cluster.golden.sql");
+        if std::env::var_os("FLIGHTLOG_GOLDEN_WRITE").is_some() {
+            std::fs::write(path, &got).unwrap();
+        }
+        let want = std::fs::read_to_string(path).expect("schema/cluster.golden.sql");
+        assert_eq!(got, want, "the cluster DDL changed: review it and rewrite the golden file");
+        assert!(!got.contains("ENGINE = MergeTree") && !got.contains("ENGINE = AggregatingMergeTree"), "every engine is replicated");
+        assert_eq!(got.matches("ON CLUSTER `flightlog`").count(), cluster_schema("flightlog").iter().filter(|s| !s.starts_with("INSERT")).count());
+    }
+
+    #[test]
+    fn engines_become_replicated_with_their_arguments() {
+        let got = replicated("CREATE TABLE IF NOT EXISTS keys\n(x UInt8)\nENGINE = ReplacingMergeTree(version)\nORDER BY x", "ON CLUSTER `c`");
+        assert_eq!(
+            got,
+            "CREATE TABLE IF NOT EXISTS keys ON CLUSTER `c`\n(x UInt8)\nENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/{database}/keys', '{replica}', version)\nORDER BY x"
+        );
+        assert_eq!(replicated("ALTER TABLE steps ADD INDEX i x TYPE minmax", "ON CLUSTER `c`"), "ALTER TABLE steps ON CLUSTER `c` ADD INDEX i x TYPE minmax");
+    }
 
     #[test]
     fn files_split_into_statements_without_comments() {

@@ -14,6 +14,7 @@ mod keys;
 mod prices;
 mod reindex;
 mod replay;
+mod schema;
 mod search;
 mod serve;
 mod sql;
@@ -54,6 +55,8 @@ enum Command {
     Replay(replay::ReplayArgs),
     /// Rebuild the similar-failure index of a stopped instance from its store.
     Reindex(reindex::ReindexArgs),
+    /// Print the schema's DDL for a replicated ClickHouse cluster, for review.
+    Schema(schema::SchemaArgs),
     /// Run one SQL statement on a stopped instance's store (data folder or server).
     Sql(sql::SqlArgs),
 }
@@ -79,6 +82,7 @@ fn main() -> anyhow::Result<()> {
             Command::Evidence(args) => integrity::evidence(args).await,
             Command::VerifyBundle(args) => integrity::verify_bundle(args),
             Command::Sql(args) => sql::run(args).await,
+            Command::Schema(args) => schema::run(args),
             Command::Erase(args) => integrity::erase(args).await,
             Command::Replay(args) => replay::run(args).await,
             Command::Reindex(args) => reindex::run(args).await,

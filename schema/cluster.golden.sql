@@ -1,0 +1,250 @@
+CREATE TABLE IF NOT EXISTS schema_migrations ON CLUSTER `flightlog`
+(
+    version    UInt32,
+    name       String,
+    checksum   String,
+    applied_at DateTime64(3, 'UTC') DEFAULT now64(3)
+)
+ENGINE = ReplicatedMergeTree('/clickhouse/tables/{shard}/{database}/schema_migrations', '{replica}')
+ORDER BY version;
+
+CREATE TABLE IF NOT EXISTS steps ON CLUSTER `flightlog`
+(
+    project            LowCardinality(String),
+    session_id         String,
+    step               UInt64,
+    ts                 DateTime64(6, 'UTC'),
+
+    agent_name         LowCardinality(String),
+    agent_version      LowCardinality(String),
+
+    reasoning          String CODEC(ZSTD(1)),
+    considered_tools   Array(LowCardinality(String)),
+    chosen_tool        LowCardinality(String),
+    confidence         Nullable(Float64),
+
+    tool_name          LowCardinality(String),
+    tool_params        String CODEC(ZSTD(1)),
+    tool_result        String CODEC(ZSTD(1)),
+    tool_status        LowCardinality(String),
+    tool_error         String CODEC(ZSTD(1)),
+    tool_duration_ms   Nullable(UInt64),
+
+    model_provider     LowCardinality(String),
+    model_name         LowCardinality(String),
+    model_version      LowCardinality(String),
+    model_key          LowCardinality(String),
+    temperature        Nullable(Float64),
+    top_p              Nullable(Float64),
+    seed               Nullable(Int64),
+    max_tokens         Nullable(UInt64),
+
+    prompt_system      String CODEC(ZSTD(1)),
+    prompt_messages    String CODEC(ZSTD(1)),
+    completion         String CODEC(ZSTD(1)),
+
+    input_tokens       UInt64,
+    output_tokens      UInt64,
+    cache_read_tokens  UInt64,
+    cache_write_tokens UInt64,
+    reasoning_tokens   UInt64,
+    estimated_cost     Nullable(Float64),
+
+    user_id            String,
+    tags               Array(LowCardinality(String)),
+    metadata           String CODEC(ZSTD(1)),
+
+    raw                String CODEC(ZSTD(1)),
+    failed             Bool,
+    step_hash          FixedString(32),
+    erased             Map(String, FixedString(32)),
+    session_seq        UInt64,
+    chain_hash         FixedString(32),
+    log_index          UInt64,
+    received_at        DateTime64(6, 'UTC'),
+
+    INDEX ts_range ts TYPE minmax GRANULARITY 1
+)
+ENGINE = ReplicatedMergeTree('/clickhouse/tables/{shard}/{database}/steps', '{replica}')
+ORDER BY (project, session_id, step)
+SETTINGS index_granularity = 2048, min_bytes_for_wide_part = 268435456,
+         fsync_after_insert = 1, fsync_part_directory = 1;
+
+CREATE TABLE IF NOT EXISTS session_summaries ON CLUSTER `flightlog`
+(
+    project            LowCardinality(String),
+    session_id         String,
+    first_ts           SimpleAggregateFunction(min, DateTime64(6, 'UTC')),
+    last_ts            SimpleAggregateFunction(max, DateTime64(6, 'UTC')),
+    steps              SimpleAggregateFunction(sum, UInt64),
+    failed_steps       SimpleAggregateFunction(sum, UInt64),
+    input_tokens       SimpleAggregateFunction(sum, UInt64),
+    output_tokens      SimpleAggregateFunction(sum, UInt64),
+    cache_read_tokens  SimpleAggregateFunction(sum, UInt64),
+    cache_write_tokens SimpleAggregateFunction(sum, UInt64),
+    reasoning_tokens   SimpleAggregateFunction(sum, UInt64),
+    estimated_cost     SimpleAggregateFunction(sum, Float64),
+    agents             SimpleAggregateFunction(groupUniqArrayArray, Array(String)),
+    models             SimpleAggregateFunction(groupUniqArrayArray, Array(String)),
+    users              SimpleAggregateFunction(groupUniqArrayArray, Array(String)),
+    tags               SimpleAggregateFunction(groupUniqArrayArray, Array(String))
+)
+ENGINE = ReplicatedAggregatingMergeTree('/clickhouse/tables/{shard}/{database}/session_summaries', '{replica}')
+ORDER BY (project, session_id)
+SETTINGS fsync_after_insert = 1, fsync_part_directory = 1;
+
+CREATE MATERIALIZED VIEW IF NOT EXISTS session_summaries_mv ON CLUSTER `flightlog` TO session_summaries AS
+SELECT
+    project,
+    session_id,
+    min(ts)                                           AS first_ts,
+    max(ts)                                           AS last_ts,
+    count()                                           AS steps,
+    countIf(failed)                                   AS failed_steps,
+    sum(input_tokens)                                 AS input_tokens,
+    sum(output_tokens)                                AS output_tokens,
+    sum(cache_read_tokens)                            AS cache_read_tokens,
+    sum(cache_write_tokens)                           AS cache_write_tokens,
+    sum(reasoning_tokens)                             AS reasoning_tokens,
+    sum(ifNull(estimated_cost, 0))                    AS estimated_cost,
+    groupUniqArrayIf(toString(agent_name), agent_name != '') AS agents,
+    groupUniqArrayIf(toString(model_name), model_name != '') AS models,
+    groupUniqArrayIf(user_id, user_id != '')          AS users,
+    arrayMap(t -> toString(t), groupUniqArrayArray(tags)) AS tags
+FROM steps
+GROUP BY project, session_id;
+
+CREATE TABLE IF NOT EXISTS api_keys ON CLUSTER `flightlog`
+(
+    key_id     String,
+    key_hash   FixedString(32),
+    project    LowCardinality(String),
+    scopes     Array(LowCardinality(String)),
+    name       String,
+    created_at DateTime64(3, 'UTC'),
+    revoked_at Nullable(DateTime64(3, 'UTC')),
+    version    UInt64
+)
+ENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/{database}/api_keys', '{replica}', version)
+ORDER BY key_id
+SETTINGS fsync_after_insert = 1, fsync_part_directory = 1;
+
+CREATE TABLE IF NOT EXISTS log_entries ON CLUSTER `flightlog`
+(
+    log_index  UInt64,
+    project    LowCardinality(String),
+    session_id String,
+    step       UInt64,
+    step_hash  FixedString(32)
+)
+ENGINE = ReplicatedMergeTree('/clickhouse/tables/{shard}/{database}/log_entries', '{replica}')
+ORDER BY log_index
+SETTINGS fsync_after_insert = 1, fsync_part_directory = 1;
+
+CREATE TABLE IF NOT EXISTS checkpoints ON CLUSTER `flightlog`
+(
+    tree_size  UInt64,
+    root_hash  FixedString(32),
+    created_us Int64,
+    public_key String,
+    signature  String
+)
+ENGINE = ReplicatedMergeTree('/clickhouse/tables/{shard}/{database}/checkpoints', '{replica}')
+ORDER BY tree_size
+SETTINGS fsync_after_insert = 1, fsync_part_directory = 1;
+
+CREATE TABLE IF NOT EXISTS prices ON CLUSTER `flightlog`
+(
+    provider        LowCardinality(String),
+    model_key       LowCardinality(String),
+    effective_from  DateTime64(6, 'UTC'),
+    input           Float64,
+    output          Float64,
+    cache_read      Float64,
+    cache_write     Float64,
+    reasoning       Nullable(Float64),
+    tier_threshold  UInt64,
+    tier_input      Nullable(Float64),
+    tier_output     Nullable(Float64),
+    tier_cache_read Nullable(Float64),
+    source          String
+)
+ENGINE = ReplicatedMergeTree('/clickhouse/tables/{shard}/{database}/prices', '{replica}')
+ORDER BY (model_key, effective_from);
+
+CREATE TABLE IF NOT EXISTS price_overrides ON CLUSTER `flightlog`
+(
+    project         LowCardinality(String),
+    model_key       LowCardinality(String),
+    effective_from  DateTime64(6, 'UTC'),
+    input           Float64,
+    output          Float64,
+    cache_read      Float64,
+    cache_write     Float64,
+    reasoning       Nullable(Float64),
+    tier_threshold  UInt64,
+    tier_input      Nullable(Float64),
+    tier_output     Nullable(Float64),
+    tier_cache_read Nullable(Float64),
+    note            String,
+    created_at      DateTime64(3, 'UTC') DEFAULT now64(3)
+)
+ENGINE = ReplicatedMergeTree('/clickhouse/tables/{shard}/{database}/price_overrides', '{replica}')
+ORDER BY (project, model_key, effective_from)
+SETTINGS fsync_after_insert = 1, fsync_part_directory = 1;
+
+ALTER TABLE steps ON CLUSTER `flightlog` ADD INDEX IF NOT EXISTS log_index_range log_index TYPE minmax GRANULARITY 1;
+
+ALTER TABLE steps ON CLUSTER `flightlog` MATERIALIZE INDEX log_index_range;
+
+CREATE TABLE IF NOT EXISTS session_actions ON CLUSTER `flightlog`
+(
+    project     LowCardinality(String),
+    session_id  String,
+    tool_name   LowCardinality(String),
+    params_hash UInt64,
+    times       SimpleAggregateFunction(sum, UInt64)
+)
+ENGINE = ReplicatedAggregatingMergeTree('/clickhouse/tables/{shard}/{database}/session_actions', '{replica}')
+ORDER BY (project, session_id, tool_name, params_hash)
+SETTINGS fsync_after_insert = 1, fsync_part_directory = 1;
+
+CREATE MATERIALIZED VIEW IF NOT EXISTS session_actions_mv ON CLUSTER `flightlog` TO session_actions AS
+SELECT project, session_id, tool_name, cityHash64(tool_params) AS params_hash, count() AS times
+FROM steps
+WHERE tool_name != ''
+GROUP BY project, session_id, tool_name, params_hash;
+
+INSERT INTO session_actions
+SELECT project, session_id, tool_name, cityHash64(tool_params), count()
+FROM steps
+WHERE tool_name != ''
+GROUP BY project, session_id, tool_name, cityHash64(tool_params);
+
+CREATE TABLE IF NOT EXISTS web_sessions ON CLUSTER `flightlog`
+(
+    token_hash FixedString(32),
+    key_id     String,
+    project    LowCardinality(String),
+    created_at DateTime64(3, 'UTC'),
+    expires_at DateTime64(3, 'UTC'),
+    revoked_at Nullable(DateTime64(3, 'UTC')),
+    version    UInt64
+)
+ENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/{database}/web_sessions', '{replica}', version)
+ORDER BY token_hash
+TTL toDateTime(expires_at) + INTERVAL 1 DAY
+SETTINGS fsync_after_insert = 1, fsync_part_directory = 1;
+
+CREATE TABLE IF NOT EXISTS write_probes ON CLUSTER `flightlog`
+(
+    probed_at DateTime64(6, 'UTC'),
+    payload   String CODEC(NONE)
+)
+ENGINE = ReplicatedMergeTree('/clickhouse/tables/{shard}/{database}/write_probes', '{replica}')
+ORDER BY probed_at
+TTL toDateTime(probed_at) + INTERVAL 1 DAY
+SETTINGS fsync_after_insert = 1, fsync_part_directory = 1;
+
+ALTER TABLE steps ON CLUSTER `flightlog` ADD COLUMN IF NOT EXISTS key_decision Bool ALIAS
+    failed OR (match(chosen_tool, '[^\\t\\n\\v\\f\\r\\x{85}\\pZ]') AND match(reasoning, '[^\\t\\n\\v\\f\\r\\x{85}\\pZ]'));
