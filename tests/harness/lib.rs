@@ -37,11 +37,35 @@ pub fn server_mode() -> bool {
 /// The environment that points a `flightlog` command at the store of a
 /// data folder: nothing in embedded mode, the folder's ClickHouse server in
 /// server mode.
+///
+/// With `FLIGHTLOG_TEST_CLICKHOUSE_URL` (and `_USER`, `_PASSWORD`) set, server
+/// mode uses that real server instead of the fixture, one database per data
+/// folder; tests that need to stop the server say they were skipped.
 pub fn store_env(data_dir: &Path) -> Vec<(String, String)> {
     if !server_mode() {
         return Vec::new();
     }
+    if let Some(url) = real_clickhouse() {
+        let database = format!("flightlog_test_{:016x}", {
+            use std::hash::{Hash, Hasher};
+            let mut h = std::collections::hash_map::DefaultHasher::new();
+            data_dir.hash(&mut h);
+            h.finish()
+        });
+        let mut env = vec![("FLIGHTLOG_CLICKHOUSE_URL".to_string(), url), ("FLIGHTLOG_CLICKHOUSE_DATABASE".to_string(), database)];
+        for (from, to) in [("FLIGHTLOG_TEST_CLICKHOUSE_USER", "FLIGHTLOG_CLICKHOUSE_USER"), ("FLIGHTLOG_TEST_CLICKHOUSE_PASSWORD", "FLIGHTLOG_CLICKHOUSE_PASSWORD")] {
+            if let Ok(v) = std::env::var(from) {
+                env.push((to.to_string(), v));
+            }
+        }
+        return env;
+    }
     vec![("FLIGHTLOG_CLICKHOUSE_URL".into(), clickhouse_for(data_dir))]
+}
+
+/// A real ClickHouse server to test against (`FLIGHTLOG_TEST_CLICKHOUSE_URL`).
+pub fn real_clickhouse() -> Option<String> {
+    std::env::var("FLIGHTLOG_TEST_CLICKHOUSE_URL").ok().filter(|u| !u.is_empty())
 }
 
 struct Fixture {
