@@ -3,9 +3,8 @@
 //! timed; not the HTTP path, which `flightlog-bench ingest` measures), then times
 //! cost by model × day and the top-100 sessions by cost.
 
-use flightlog_store::embedded::{Embedded, default_library_path};
-use flightlog_store::{CostDimension, CostQuery, Store};
-use std::sync::Arc;
+use flightlog_store::embedded::default_library_path;
+use flightlog_store::{CostDimension, CostQuery};
 use std::time::Instant;
 
 #[derive(clap::Args)]
@@ -15,6 +14,10 @@ pub struct CostsArgs {
     /// Timed runs of each query.
     #[arg(long, default_value_t = 20)]
     runs: usize,
+    /// A ClickHouse server to run on (database `flightlog_bench_costs`)
+    /// instead of an embedded store in a temporary folder.
+    #[arg(long, env = "FLIGHTLOG_CLICKHOUSE_URL")]
+    clickhouse_url: Option<String>,
 }
 
 const MODELS: &str =
@@ -63,7 +66,20 @@ fn generate_sql() -> anyhow::Result<String> {
 
 pub async fn run(args: CostsArgs) -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
-    let store = Store::open(Arc::new(Embedded::open(&default_library_path(), &dir.path().join("clickhouse"), 2)?)).await?;
+    let location = match &args.clickhouse_url {
+        Some(url) => flightlog_store::Location::Server(flightlog_store::server::ServerOptions {
+            url: url.clone(),
+            user: std::env::var("FLIGHTLOG_CLICKHOUSE_USER").unwrap_or_else(|_| "default".into()),
+            password: std::env::var("FLIGHTLOG_CLICKHOUSE_PASSWORD").unwrap_or_default(),
+            // Its own database: the benchmark fills and reads it alone.
+            database: "flightlog_bench_costs".into(),
+            insert_quorum: None,
+            timeout: std::time::Duration::from_secs(3600),
+        }),
+        None => flightlog_store::Location::Embedded { path: dir.path().join("clickhouse"), chdb_lib: default_library_path(), readers: 2 },
+    };
+    let store = flightlog_store::open_store(&location).await?;
+    println!("store: {}", store.backend().describe());
     let started = Instant::now();
     store.backend().query(&generate_sql()?, flightlog_store::Params::new().number("n", args.steps)).await?;
     println!(

@@ -26,6 +26,7 @@ pub mod integrity;
 pub mod keys;
 pub mod checkpoints;
 pub mod migrations;
+pub mod open;
 pub mod params;
 pub mod rowbinary;
 pub mod server;
@@ -35,6 +36,7 @@ pub mod web_sessions;
 
 pub use backend::{Backend, Params};
 pub use error::StoreError;
+pub use open::{Location, open_backend, open_store};
 pub use costs::{Amount, CostDimension, CostQuery, CostRow, Measure, Price};
 pub use decisions::{DecisionLag, DecisionRow};
 pub use checkpoints::CheckpointRow;

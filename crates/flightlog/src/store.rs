@@ -1,11 +1,12 @@
-//! Where the steps are stored: the one place a command chooses its
-//! ClickHouse backend, next to the similar-failure index's `open_index`.
+//! Where the steps are stored: the command-line options every command that
+//! opens a store shares, turned into a `flightlog_store::Location` (whose
+//! `open_backend` is the one choice of backend), next to the
+//! similar-failure index's `open_index`.
 //! Embedded chDB in DATA_DIR/clickhouse unless `--clickhouse-url` names a
 //! server (or a cluster's load balancer).
 
-use flightlog_store::embedded::Embedded;
-use flightlog_store::server::{Server, ServerOptions};
-use flightlog_store::{Backend, Store};
+use flightlog_store::server::ServerOptions;
+use flightlog_store::{Backend, Location, Store};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -36,30 +37,31 @@ pub struct StoreArgs {
 }
 
 impl StoreArgs {
-    /// The backend these options name; `data_dir` holds the embedded one.
+    /// Where these options say the store is; `data_dir` holds the embedded one.
+    pub fn location(&self, data_dir: &Path) -> Location {
+        match &self.clickhouse_url {
+            Some(url) => Location::Server(ServerOptions {
+                url: url.clone(),
+                user: self.clickhouse_user.clone(),
+                password: self.clickhouse_password.clone(),
+                database: self.clickhouse_database.clone(),
+                insert_quorum: None,
+                timeout: Duration::from_secs(self.clickhouse_timeout.max(1)),
+            }),
+            None => Location::Embedded {
+                path: data_dir.join("clickhouse"),
+                chdb_lib: self.chdb_lib.clone().unwrap_or_else(flightlog_store::embedded::default_library_path),
+                readers: self.readers,
+            },
+        }
+    }
+
     pub async fn open_backend(&self, data_dir: &Path) -> anyhow::Result<Arc<dyn Backend>> {
-        Ok(match &self.clickhouse_url {
-            Some(url) => {
-                let server = Server::new(ServerOptions {
-                    url: url.clone(),
-                    user: self.clickhouse_user.clone(),
-                    password: self.clickhouse_password.clone(),
-                    database: self.clickhouse_database.clone(),
-                    insert_quorum: None,
-                    timeout: Duration::from_secs(self.clickhouse_timeout.max(1)),
-                })?;
-                server.create_database().await?;
-                Arc::new(server)
-            }
-            None => {
-                let lib = self.chdb_lib.clone().unwrap_or_else(flightlog_store::embedded::default_library_path);
-                Arc::new(Embedded::open(&lib, &data_dir.join("clickhouse"), self.readers)?)
-            }
-        })
+        Ok(flightlog_store::open_backend(&self.location(data_dir)).await?)
     }
 
     /// The store over that backend, its schema brought up to date.
     pub async fn open_store(&self, data_dir: &Path) -> anyhow::Result<Store> {
-        Ok(Store::open(self.open_backend(data_dir).await?).await?)
+        Ok(flightlog_store::open_store(&self.location(data_dir)).await?)
     }
 }
