@@ -4,7 +4,9 @@
 //! - Never in the way of ingestion: it only reads the store, on its own
 //!   task, and embedding runs on the blocking pool.
 //! - Never loses work: its high-water mark (the first log_index not yet
-//!   indexed) is saved only after the points are durable in the index, and point ids
+//!   indexed) is saved in the store (`indexer_marks`, shared by every
+//!   process on that store) only after the points are durable in the
+//!   index, and point ids
 //!   are derived from (project, session, step), so work redone after a
 //!   crash replaces points instead of adding them.
 //! - Survives an index outage: a failed upsert keeps the mark where it
@@ -103,7 +105,7 @@ impl IndexerStatus {
     }
 }
 
-/// The mark and what it was made with, saved beside the index.
+/// The mark and what it was made with.
 #[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 struct Progress {
     /// The first log_index not yet indexed: every key decision below it is.
@@ -112,26 +114,17 @@ struct Progress {
     dimension: usize,
 }
 
-fn load_progress(path: &Path) -> Progress {
-    std::fs::read(path).ok().and_then(|b| serde_json::from_slice(&b).ok()).unwrap_or_default()
+/// Where an index's mark is kept: in the store under `name` (shared by
+/// every process on that store). `legacy_file` is where earlier versions
+/// kept it beside the index; it is read once when the store has no mark.
+#[derive(Clone, Debug)]
+pub struct MarkPlace {
+    pub name: String,
+    pub legacy_file: Option<PathBuf>,
 }
 
-/// Written to a temporary file, fsynced and renamed: the mark on disk is
-/// always a whole one.
-fn save_progress(path: &Path, p: &Progress) -> std::io::Result<()> {
-    use std::io::Write;
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir)?;
-    }
-    let tmp = path.with_extension("tmp");
-    let mut f = std::fs::File::create(&tmp)?;
-    f.write_all(&serde_json::to_vec(p).expect("progress serialises"))?;
-    f.sync_all()?;
-    std::fs::rename(&tmp, path)?;
-    if let Some(dir) = path.parent() {
-        std::fs::File::open(dir)?.sync_all()?;
-    }
-    Ok(())
+fn load_legacy(path: &Path) -> Option<Progress> {
+    std::fs::read(path).ok().and_then(|b| serde_json::from_slice(&b).ok())
 }
 
 pub struct Indexer {
@@ -140,7 +133,9 @@ pub struct Indexer {
     embedder: Arc<Mutex<Embedder>>,
     model: String,
     dimension: usize,
-    progress_path: PathBuf,
+    mark: MarkPlace,
+    /// The last save's clock, so saves are ordered even within a microsecond.
+    saved_us: i64,
     progress: Progress,
     cache: VectorCache,
     status: Arc<IndexerStatus>,
@@ -152,7 +147,7 @@ impl Indexer {
         store: Store,
         index: Arc<dyn VectorIndex>,
         embedder: Embedder,
-        progress_path: PathBuf,
+        mark: MarkPlace,
         status: Arc<IndexerStatus>,
     ) -> Self {
         let model = embedder.model_dir().display().to_string();
@@ -168,7 +163,8 @@ impl Indexer {
             embedder: Arc::new(Mutex::new(embedder)),
             model,
             dimension,
-            progress_path,
+            mark,
+            saved_us: 0,
             progress: Progress::default(),
             cache: VectorCache::new(20_000),
             status,
@@ -181,7 +177,11 @@ impl Indexer {
     /// another model.
     pub async fn resume(&mut self) -> Result<u64, IndexError> {
         self.index.prepare(self.dimension).await?;
-        let saved = load_progress(&self.progress_path);
+        let stored = self.store.indexer_mark(&self.mark.name).await.map_err(|e| IndexError::Failed(format!("cannot read the mark: {e}")))?;
+        let saved = match stored {
+            Some(m) => Progress { next_log_index: m.next_log_index, model: m.model, dimension: m.dimension as usize },
+            None => self.mark.legacy_file.as_deref().and_then(load_legacy).unwrap_or_default(),
+        };
         let same_model = saved.model == self.model && saved.dimension == self.dimension;
         self.progress = Progress { next_log_index: saved.next_log_index, model: self.model.clone(), dimension: self.dimension };
         if saved.next_log_index > 0 && !same_model {
@@ -200,13 +200,21 @@ impl Indexer {
     pub async fn reset(&mut self) -> Result<(), IndexError> {
         self.index.clear(self.dimension).await?;
         self.progress.next_log_index = 0;
-        self.save()?;
+        self.save().await?;
         Ok(())
     }
 
-    fn save(&self) -> Result<(), IndexError> {
-        save_progress(&self.progress_path, &self.progress)
-            .map_err(|e| IndexError::Failed(format!("cannot save {}: {e}", self.progress_path.display())))
+    async fn save(&mut self) -> Result<(), IndexError> {
+        self.saved_us = flightlog_model::time::now_us().max(self.saved_us + 1);
+        let mark = flightlog_store::IndexerMark {
+            next_log_index: self.progress.next_log_index,
+            model: self.progress.model.clone(),
+            dimension: self.progress.dimension as u32,
+        };
+        self.store
+            .save_indexer_mark(&self.mark.name, &mark, self.saved_us)
+            .await
+            .map_err(|e| IndexError::Failed(format!("cannot save the mark of {}: {e}", self.mark.name)))
     }
 
     /// Indexes the next batch; returns how many key decisions it covered
@@ -225,7 +233,7 @@ impl Indexer {
         self.index.upsert(points).await?;
         // Durable in the index: now the mark may move past them.
         self.progress.next_log_index = last + 1;
-        self.save()?;
+        self.save().await?;
         self.since_maintain += n as u64;
         if self.since_maintain >= MAINTAIN_EVERY {
             self.maintain().await?;

@@ -25,6 +25,7 @@ const MIGRATIONS: &[Migration] = &[
     Migration { version: 8, name: "web_sessions", sql: include_str!("../../../schema/0008_web_sessions.sql") },
     Migration { version: 9, name: "write_probes", sql: include_str!("../../../schema/0009_write_probes.sql") },
     Migration { version: 10, name: "key_decision", sql: include_str!("../../../schema/0010_key_decision.sql") },
+    Migration { version: 11, name: "indexer_marks", sql: include_str!("../../../schema/0011_indexer_marks.sql") },
 ];
 
 #[derive(serde::Deserialize)]

@@ -4,7 +4,7 @@
 use flightlog_embed::{EmbedError, Embedder};
 use flightlog_index::edge::EdgeIndex;
 use flightlog_index::server::ServerIndex;
-use flightlog_index::{IndexError, Indexer, IndexerStatus, Search, VectorIndex};
+use flightlog_index::{IndexError, Indexer, IndexerStatus, MarkPlace, Search, VectorIndex};
 use flightlog_store::Store;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -41,15 +41,27 @@ impl SearchArgs {
         Embedder::load(&runtime, &model, self.embed_threads)
     }
 
-    /// The vector index and the file that holds the indexer's mark.
-    pub fn open_index(&self, data_dir: &Path) -> Result<(Arc<dyn VectorIndex>, PathBuf), IndexError> {
+    /// The vector index and where its indexer's mark is kept: in the store,
+    /// named for the index (a Qdrant server's collection is shared by every
+    /// process pointed at it; an embedded index is its folder's), with the
+    /// file earlier versions kept beside the index as a one-time fallback.
+    pub fn open_index(&self, data_dir: &Path) -> Result<(Arc<dyn VectorIndex>, MarkPlace), IndexError> {
         let dir = data_dir.join("index");
         Ok(match &self.qdrant_url {
             Some(url) => (
                 Arc::new(ServerIndex::connect(url, self.qdrant_api_key.as_deref(), &self.qdrant_collection)?),
-                dir.join(format!("qdrant-{}.progress.json", self.qdrant_collection)),
+                MarkPlace {
+                    name: format!("qdrant {url} {}", self.qdrant_collection),
+                    legacy_file: Some(dir.join(format!("qdrant-{}.progress.json", self.qdrant_collection))),
+                },
             ),
-            None => (Arc::new(EdgeIndex::open(&dir.join("edge"))?), dir.join("edge.progress.json")),
+            None => {
+                let folder = dir.join("edge");
+                let index = EdgeIndex::open(&folder)?;
+                let absolute = std::fs::canonicalize(&folder).unwrap_or(folder);
+                let name = format!("edge {} {}", hostname(), absolute.display());
+                (Arc::new(index), MarkPlace { name, legacy_file: Some(dir.join("edge.progress.json")) })
+            }
         })
     }
 }
@@ -81,6 +93,11 @@ pub async fn start(args: &SearchArgs, data_dir: &Path, store: Store) -> (Arc<Sea
                    index = %index.describe(), "similar-failure search on");
     let task = tokio::spawn(indexer.run());
     (Arc::new(Search::ready(index, for_queries, status)), Some(task))
+}
+
+/// This machine's name: an embedded index is a folder on one machine.
+fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname").map(|h| h.trim().to_string()).unwrap_or_default()
 }
 
 fn off(reason: String) -> (Arc<Search>, Option<tokio::task::JoinHandle<()>>) {
