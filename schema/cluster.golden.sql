@@ -248,3 +248,15 @@ SETTINGS fsync_after_insert = 1, fsync_part_directory = 1;
 
 ALTER TABLE steps ON CLUSTER `flightlog` ADD COLUMN IF NOT EXISTS key_decision Bool ALIAS
     failed OR (match(chosen_tool, '[^\\t\\n\\v\\f\\r\\x{85}\\pZ]') AND match(reasoning, '[^\\t\\n\\v\\f\\r\\x{85}\\pZ]'));
+
+CREATE TABLE IF NOT EXISTS indexer_marks ON CLUSTER `flightlog`
+(
+    index_name     String,
+    next_log_index UInt64,
+    model          String,
+    dimension      UInt32,
+    saved_us       Int64
+)
+ENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/{database}/indexer_marks', '{replica}', saved_us)
+ORDER BY index_name
+SETTINGS fsync_after_insert = 1, fsync_part_directory = 1;
