@@ -1,15 +1,17 @@
-//! Server mode, a ClickHouse server that goes away and comes back: the
-//! server process is stopped (SIGSTOP) for 30 s in the middle of an ingest
-//! by clients that retry. While it is down, ingestion answers 503 with
-//! Retry-After and /healthz is degraded; nothing is acknowledged that is
-//! not stored; when it is back everything resumes by itself, every step is
-//! stored exactly once and the tamper-evident record verifies.
+//! Server mode, a ClickHouse server that goes away and comes back, for
+//! real: the server process is stopped (SIGSTOP, a hung server) for 30 s,
+//! or killed (SIGKILL, a crash: connections refused) and restarted, in the
+//! middle of an ingest by clients that retry. While it is away, ingestion
+//! answers 503 with Retry-After and /healthz is degraded; nothing is
+//! acknowledged that is not stored; when it is back everything resumes by
+//! itself, every step is stored exactly once and the record verifies.
 //!
 //! Runs in server mode only (`FLIGHTLOG_TEST_BACKEND=server`, as the
 //! README's test command runs the end-to-end suite a second time); in
 //! embedded mode there is no separate server to stop, and it says so.
 
 use flightlog_tests::*;
+use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -17,7 +19,6 @@ use std::time::{Duration, Instant};
 const CLIENTS: u64 = 3;
 const BATCHES: u64 = 30;
 const BATCH: u64 = 50;
-const OUTAGE: Duration = Duration::from_secs(30);
 
 fn outage_step(client: u64, n: u64) -> Value {
     let mut v = step(&format!("outage-{client}"), n);
@@ -25,32 +26,35 @@ fn outage_step(client: u64, n: u64) -> Value {
     v
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn a_server_outage_loses_nothing_and_duplicates_nothing() {
+fn skipped() -> bool {
     if !server_mode() {
         eprintln!("skipped: runs with FLIGHTLOG_TEST_BACKEND=server (a ClickHouse server to stop)");
-        return;
+        return true;
     }
     if real_clickhouse().is_some() {
         eprintln!("skipped: FLIGHTLOG_TEST_CLICKHOUSE_URL names a real server, which this test will not stop");
-        return;
+        return true;
     }
-    let dir = tempfile::tempdir().unwrap();
-    // Statements give up after 3 s, so a stopped server is noticed fast.
-    let env = [("FLIGHTLOG_BOOTSTRAP_KEY", ADMIN_KEY), ("FLIGHTLOG_CLICKHOUSE_TIMEOUT", "3")];
-    let server = Server::start_in(dir.path(), &env).await;
-    let unavailable = Arc::new(AtomicU64::new(0));
-    let without_retry_after = Arc::new(AtomicU64::new(0));
-    let started = Instant::now();
+    false
+}
 
-    let clients: Vec<_> = (0..CLIENTS)
+/// What the retrying clients saw.
+#[derive(Default)]
+struct Seen {
+    unavailable: AtomicU64,
+    without_retry_after: AtomicU64,
+}
+
+/// Clients that send their batches in order, each until a 200 says it is
+/// stored (a 503 or no answer: wait and send it again).
+fn start_clients(base: &str, seen: &Arc<Seen>) -> Vec<tokio::task::JoinHandle<()>> {
+    (0..CLIENTS)
         .map(|c| {
-            let (base, unavailable, without_retry_after) = (server.base.clone(), unavailable.clone(), without_retry_after.clone());
+            let (base, seen) = (base.to_string(), seen.clone());
             tokio::spawn(async move {
                 let http = reqwest::Client::builder().timeout(Duration::from_secs(20)).build().unwrap();
                 for batch in 0..BATCHES {
                     let body = ndjson(&(batch * BATCH..(batch + 1) * BATCH).map(|n| outage_step(c, n)).collect::<Vec<_>>());
-                    // A client that retries until it is told the batch is stored.
                     loop {
                         let sent = http.post(format!("{base}/v1/steps")).bearer_auth(ADMIN_KEY).body(body.clone()).send().await;
                         match sent {
@@ -61,51 +65,53 @@ async fn a_server_outage_loses_nothing_and_duplicates_nothing() {
                                 break;
                             }
                             Ok(r) if r.status() == StatusCode::SERVICE_UNAVAILABLE => {
-                                unavailable.fetch_add(1, Ordering::Relaxed);
+                                seen.unavailable.fetch_add(1, Ordering::Relaxed);
                                 if r.headers().get("retry-after").is_none() {
-                                    without_retry_after.fetch_add(1, Ordering::Relaxed);
+                                    seen.without_retry_after.fetch_add(1, Ordering::Relaxed);
                                 }
                             }
                             Ok(r) => panic!("unexpected answer {}: {}", r.status(), r.text().await.unwrap_or_default()),
-                            Err(_) => {} // timed out waiting: retry
+                            Err(_) => {} // no answer in time: send it again
                         }
                         tokio::time::sleep(Duration::from_millis(250)).await;
                     }
                 }
             })
         })
-        .collect();
+        .collect()
+}
 
-    // Let ingestion run, then stop the ClickHouse server mid-stream.
-    tokio::time::sleep(Duration::from_millis(1500)).await;
-    pause_clickhouse(dir.path(), true);
-    let paused_at = Instant::now();
-    let mut degraded_seen = false;
-    while paused_at.elapsed() < OUTAGE {
+/// Polls /healthz for `during`; whether it was ever degraded.
+async fn degraded_within(server: &Server, during: Duration) -> bool {
+    let since = Instant::now();
+    let mut degraded = false;
+    while since.elapsed() < during {
         let health = server.http.get(format!("{}/healthz", server.base)).timeout(Duration::from_secs(2)).send().await;
         if let Ok(r) = health {
             if r.status() == StatusCode::SERVICE_UNAVAILABLE {
                 let body: Value = r.json().await.unwrap_or_default();
-                degraded_seen |= body["status"] == "degraded";
+                degraded |= body["status"] == "degraded";
             }
         }
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
-    pause_clickhouse(dir.path(), false);
+    degraded
+}
+
+/// After the outage: the clients finish, the server is healthy again by
+/// itself, every step is stored exactly once and the record verifies.
+async fn all_stored_once(server: &Server, clients: Vec<tokio::task::JoinHandle<()>>, seen: &Seen, started: Instant) {
     for c in clients {
         tokio::time::timeout(Duration::from_secs(180), c).await.expect("clients finish once the server is back").unwrap();
     }
     eprintln!(
-        "outage of {OUTAGE:?}: {} answers were 503 while it lasted; all {} steps stored after {:.1} s",
-        unavailable.load(Ordering::Relaxed),
+        "{} answers were 503 while the server was away; all {} steps stored after {:.1} s",
+        seen.unavailable.load(Ordering::Relaxed),
         CLIENTS * BATCHES * BATCH,
         started.elapsed().as_secs_f64()
     );
-    assert!(unavailable.load(Ordering::Relaxed) > 0, "while the server was stopped, ingestion answered 503");
-    assert_eq!(without_retry_after.load(Ordering::Relaxed), 0, "every 503 says when to retry");
-    assert!(degraded_seen, "/healthz was degraded while the server was stopped");
-
-    // Resumed by itself: healthy, every step exactly once, the record verifies.
+    assert!(seen.unavailable.load(Ordering::Relaxed) > 0, "while the server was away, ingestion answered 503");
+    assert_eq!(seen.without_retry_after.load(Ordering::Relaxed), 0, "every 503 says when to retry");
     let deadline = Instant::now() + Duration::from_secs(30);
     while server.health().await["status"] != "ok" {
         assert!(Instant::now() < deadline, "healthy again after the outage: {}", server.health().await);
@@ -120,4 +126,43 @@ async fn a_server_outage_loses_nothing_and_duplicates_nothing() {
     assert_eq!(status, StatusCode::OK, "{report}");
     assert!(report["status"] == "verified" || report["status"] == "intact_not_yet_sealed", "{report}");
     assert_eq!(report["problems"].as_array().map(Vec::len), Some(0), "{report}");
+}
+
+async fn start(dir: &Path) -> Server {
+    // Statements give up after 3 s, so a hung server is noticed fast.
+    Server::start_in(dir, &[("FLIGHTLOG_BOOTSTRAP_KEY", ADMIN_KEY), ("FLIGHTLOG_CLICKHOUSE_TIMEOUT", "3")]).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_hung_server_for_30_s_loses_nothing_and_duplicates_nothing() {
+    if skipped() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(dir.path()).await;
+    let (seen, started) = (Arc::new(Seen::default()), Instant::now());
+    let clients = start_clients(&server.base, &seen);
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    pause_clickhouse(dir.path(), true);
+    let degraded = degraded_within(&server, Duration::from_secs(30)).await;
+    pause_clickhouse(dir.path(), false);
+    assert!(degraded, "/healthz was degraded while the server was stopped");
+    all_stored_once(&server, clients, &seen, started).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_crashed_and_restarted_server_loses_nothing_and_duplicates_nothing() {
+    if skipped() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(dir.path()).await;
+    let (seen, started) = (Arc::new(Seen::default()), Instant::now());
+    let clients = start_clients(&server.base, &seen);
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    kill_clickhouse(dir.path());
+    let degraded = degraded_within(&server, Duration::from_secs(10)).await;
+    restart_clickhouse(dir.path());
+    assert!(degraded, "/healthz was degraded while the server was down");
+    all_stored_once(&server, clients, &seen, started).await;
 }

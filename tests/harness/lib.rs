@@ -85,11 +85,18 @@ pub fn clickhouse_for(data_dir: &Path) -> String {
     if let Some((_, f)) = fixtures.iter().find(|(dir, _)| dir == data_dir) {
         return f.url.clone();
     }
+    let fixture = spawn_fixture(data_dir, "127.0.0.1:0");
+    let url = fixture.url.clone();
+    fixtures.push((data_dir.to_owned(), fixture));
+    url
+}
+
+fn spawn_fixture(data_dir: &Path, listen: &str) -> Fixture {
     let bin = binary().with_file_name("flightlog-chdb-http");
     let mut cmd = Command::new(&bin);
     cmd.arg("--data-dir")
         .arg(data_dir.join("clickhouse-server"))
-        .args(["--listen", "127.0.0.1:0"])
+        .args(["--listen", listen])
         .env("FLIGHTLOG_LOG", "warn")
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit());
@@ -105,9 +112,25 @@ pub fn clickhouse_for(data_dir: &Path) -> String {
     let mut line = String::new();
     std::io::BufRead::read_line(&mut stdout, &mut line).expect("the fixture says where it listens");
     let addr = line.trim().strip_prefix("listening on ").unwrap_or_else(|| panic!("unexpected first line {line:?}"));
-    let url = format!("http://{addr}");
-    fixtures.push((data_dir.to_owned(), Fixture { child, url: url.clone(), _stdout: stdout }));
-    url
+    Fixture { child, url: format!("http://{addr}"), _stdout: stdout }
+}
+
+/// Kills the ClickHouse server of `data_dir` with SIGKILL (server mode),
+/// like a crash: connections are refused until [`restart_clickhouse`].
+pub fn kill_clickhouse(data_dir: &Path) {
+    let mut fixtures = FIXTURES.lock().unwrap_or_else(|p| p.into_inner());
+    let (_, f) = fixtures.iter_mut().find(|(dir, _)| dir == data_dir).expect("a ClickHouse server for this folder");
+    f.child.kill().expect("SIGKILL the fixture");
+    f.child.wait().expect("reap the fixture");
+}
+
+/// Starts the killed ClickHouse server of `data_dir` again, on the same
+/// address and data.
+pub fn restart_clickhouse(data_dir: &Path) {
+    let mut fixtures = FIXTURES.lock().unwrap_or_else(|p| p.into_inner());
+    let (_, f) = fixtures.iter_mut().find(|(dir, _)| dir == data_dir).expect("a ClickHouse server for this folder");
+    let listen = f.url.trim_start_matches("http://").to_string();
+    *f = spawn_fixture(data_dir, &listen);
 }
 
 /// Stops the ClickHouse server of `data_dir` (server mode): SIGSTOP
