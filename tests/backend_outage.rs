@@ -11,7 +11,6 @@
 //! embedded mode there is no separate server to stop, and it says so.
 
 use flightlog_tests::*;
-use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -128,9 +127,25 @@ async fn all_stored_once(server: &Server, clients: Vec<tokio::task::JoinHandle<(
     assert_eq!(report["problems"].as_array().map(Vec::len), Some(0), "{report}");
 }
 
-async fn start(dir: &Path) -> Server {
+/// A server on a fresh folder, with the retrying clients already
+/// ingesting into it for a moment.
+struct Run {
+    dir: tempfile::TempDir,
+    server: Server,
+    seen: Arc<Seen>,
+    started: Instant,
+    clients: Vec<tokio::task::JoinHandle<()>>,
+}
+
+async fn ingesting() -> Run {
+    let dir = tempfile::tempdir().unwrap();
     // Statements give up after 3 s, so a hung server is noticed fast.
-    Server::start_in(dir, &[("FLIGHTLOG_BOOTSTRAP_KEY", ADMIN_KEY), ("FLIGHTLOG_CLICKHOUSE_TIMEOUT", "3")]).await
+    let env = [("FLIGHTLOG_BOOTSTRAP_KEY", ADMIN_KEY), ("FLIGHTLOG_CLICKHOUSE_TIMEOUT", "3")];
+    let server = Server::start_in(dir.path(), &env).await;
+    let (seen, started) = (Arc::new(Seen::default()), Instant::now());
+    let clients = start_clients(&server.base, &seen);
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    Run { dir, server, seen, started, clients }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -138,16 +153,12 @@ async fn a_hung_server_for_30_s_loses_nothing_and_duplicates_nothing() {
     if skipped() {
         return;
     }
-    let dir = tempfile::tempdir().unwrap();
-    let server = start(dir.path()).await;
-    let (seen, started) = (Arc::new(Seen::default()), Instant::now());
-    let clients = start_clients(&server.base, &seen);
-    tokio::time::sleep(Duration::from_millis(1500)).await;
-    pause_clickhouse(dir.path(), true);
-    let degraded = degraded_within(&server, Duration::from_secs(30)).await;
-    pause_clickhouse(dir.path(), false);
+    let run = ingesting().await;
+    pause_clickhouse(run.dir.path(), true);
+    let degraded = degraded_within(&run.server, Duration::from_secs(30)).await;
+    pause_clickhouse(run.dir.path(), false);
     assert!(degraded, "/healthz was degraded while the server was stopped");
-    all_stored_once(&server, clients, &seen, started).await;
+    all_stored_once(&run.server, run.clients, &run.seen, run.started).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -155,14 +166,10 @@ async fn a_crashed_and_restarted_server_loses_nothing_and_duplicates_nothing() {
     if skipped() {
         return;
     }
-    let dir = tempfile::tempdir().unwrap();
-    let server = start(dir.path()).await;
-    let (seen, started) = (Arc::new(Seen::default()), Instant::now());
-    let clients = start_clients(&server.base, &seen);
-    tokio::time::sleep(Duration::from_millis(1500)).await;
-    kill_clickhouse(dir.path());
-    let degraded = degraded_within(&server, Duration::from_secs(10)).await;
-    restart_clickhouse(dir.path());
+    let run = ingesting().await;
+    kill_clickhouse(run.dir.path());
+    let degraded = degraded_within(&run.server, Duration::from_secs(10)).await;
+    restart_clickhouse(run.dir.path());
     assert!(degraded, "/healthz was degraded while the server was down");
-    all_stored_once(&server, clients, &seen, started).await;
+    all_stored_once(&run.server, run.clients, &run.seen, run.started).await;
 }

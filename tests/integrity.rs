@@ -33,7 +33,7 @@ async fn recorded_instance(dir: &Path) {
 }
 
 fn sql(dir: &Path, statement: &str) {
-    let out = Command::new(binary()).args(["sql", "--data-dir"]).arg(dir).envs(store_env(dir)).arg(statement).output().unwrap();
+    let out = flightlog_sql(dir, statement);
     assert!(out.status.success(), "{statement}: {}", String::from_utf8_lossy(&out.stderr));
 }
 

@@ -269,13 +269,7 @@ async fn reindex_rebuilds_from_the_store_and_erasure_removes_points() {
 
     // The indexer's mark is in the store (shared by every process on it),
     // not in a file beside the index.
-    let out = std::process::Command::new(binary())
-        .args(["sql", "--data-dir"])
-        .arg(dir.path())
-        .envs(store_env(dir.path()))
-        .arg("SELECT index_name, next_log_index FROM indexer_marks FINAL")
-        .output()
-        .unwrap();
+    let out = flightlog_sql(dir.path(), "SELECT index_name, next_log_index FROM indexer_marks FINAL");
     let marks = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success() && marks.contains("\"index_name\":\"edge "), "{marks}");
     let mark: Value = serde_json::from_str(marks.lines().next().unwrap()).unwrap();

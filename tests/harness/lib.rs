@@ -133,6 +133,12 @@ pub fn restart_clickhouse(data_dir: &Path) {
     *f = spawn_fixture(data_dir, &listen);
 }
 
+/// Runs `flightlog sql` on the store of a stopped instance's folder (its
+/// ClickHouse server in server mode).
+pub fn flightlog_sql(data_dir: &Path, statement: &str) -> std::process::Output {
+    Command::new(binary()).args(["sql", "--data-dir"]).arg(data_dir).envs(store_env(data_dir)).arg(statement).output().expect("run flightlog sql")
+}
+
 /// Stops the ClickHouse server of `data_dir` (server mode): SIGSTOP
 /// (`pause`) or SIGCONT (resume), for tests of a backend that goes away.
 pub fn pause_clickhouse(data_dir: &Path, pause: bool) {

@@ -1,6 +1,7 @@
 //! The fixture binary, started on a temporary folder and spoken to over
 //! HTTP as ClickHouse clients speak to a ClickHouse server.
 
+use futures_util::future::join_all;
 use reqwest::{Client, Response, StatusCode};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::process::{Child, Command, Stdio};
@@ -65,6 +66,12 @@ impl Drop for Fixture {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// Asserts a 200, showing the body otherwise.
+async fn expect_ok(resp: Response) {
+    let status = resp.status();
+    assert_eq!(status, StatusCode::OK, "{}", resp.text().await.unwrap());
 }
 
 fn header<'a>(resp: &'a Response, name: &str) -> &'a str {
@@ -143,12 +150,7 @@ async fn rowbinary_inserts_and_selects_in_each_form() {
     ]
     .concat();
     let resp = fx.client.post(&fx.base).body(body).send().await.unwrap();
-    assert_eq!(
-        resp.status(),
-        StatusCode::OK,
-        "{}",
-        resp.text().await.unwrap()
-    );
+    expect_ok(resp).await;
 
     // The beginning of the query in the URL, the rest (and the data) in the body.
     let resp = fx
@@ -159,12 +161,7 @@ async fn rowbinary_inserts_and_selects_in_each_form() {
         .send()
         .await
         .unwrap();
-    assert_eq!(
-        resp.status(),
-        StatusCode::OK,
-        "{}",
-        resp.text().await.unwrap()
-    );
+    expect_ok(resp).await;
 
     // default_format applies when the query has no FORMAT clause...
     let resp = fx
@@ -351,14 +348,9 @@ async fn settings_in_the_url_apply_to_that_request_only() {
         .send()
         .await
         .unwrap();
-    assert_eq!(
-        resp.status(),
-        StatusCode::OK,
-        "{}",
-        resp.text().await.unwrap()
-    );
     assert_eq!(header(&resp, "x-clickhouse-query-id"), "my-query");
     assert_eq!(summary(&resp)["written_rows"], "3");
+    expect_ok(resp).await;
 
     // max_execution_time is enforced by the engine.
     let resp = fx
@@ -561,12 +553,7 @@ async fn gzip_both_ways() {
         .send()
         .await
         .unwrap();
-    assert_eq!(
-        resp.status(),
-        StatusCode::OK,
-        "{}",
-        resp.text().await.unwrap()
-    );
+    expect_ok(resp).await;
 
     let query = [
         ("query", "SELECT a, s FROM z ORDER BY a FORMAT JSONEachRow"),
@@ -632,7 +619,7 @@ async fn concurrent_requests_run_in_parallel() {
                 .send()
         })
         .collect();
-    let (sleeps, inserts) = tokio::join!(futures_join(sleeps), futures_join(inserts));
+    let (sleeps, inserts) = tokio::join!(join_all(sleeps), join_all(inserts));
     assert!(sleeps.iter().all(|s| s == "0\n"));
     assert!(
         inserts
@@ -650,25 +637,3 @@ async fn concurrent_requests_run_in_parallel() {
     );
 }
 
-/// Awaits every future at once (no extra dependency for join_all).
-async fn futures_join<F: std::future::Future>(futures: Vec<F>) -> Vec<F::Output> {
-    let mut pending: Vec<_> = futures.into_iter().map(|f| Some(Box::pin(f))).collect();
-    let mut results: Vec<Option<F::Output>> = pending.iter().map(|_| None).collect();
-    std::future::poll_fn(|cx| {
-        for (slot, result) in pending.iter_mut().zip(results.iter_mut()) {
-            if let Some(f) = slot
-                && let std::task::Poll::Ready(v) = f.as_mut().poll(cx)
-            {
-                *result = Some(v);
-                *slot = None;
-            }
-        }
-        if pending.iter().all(Option::is_none) {
-            std::task::Poll::Ready(())
-        } else {
-            std::task::Poll::Pending
-        }
-    })
-    .await;
-    results.into_iter().map(Option::unwrap).collect()
-}

@@ -352,20 +352,7 @@ impl Store {
     /// Adds a project price override. `p.model_key` may be any spelling.
     pub async fn put_price_override(&self, project: &str, p: &Price, effective_from_us: i64) -> Result<(), StoreError> {
         let mut buf = Vec::new();
-        let mut w = RowBinary(&mut buf);
-        w.string(project);
-        w.string(&flightlog_model::pricing::model_key(&p.model_key));
-        w.i64(effective_from_us);
-        w.f64(p.input);
-        w.f64(p.output);
-        w.f64(p.cache_read);
-        w.f64(p.cache_write);
-        w.nullable(p.reasoning, RowBinary::f64);
-        w.u64(p.tier_threshold);
-        w.nullable(p.tier_input, RowBinary::f64);
-        w.nullable(p.tier_output, RowBinary::f64);
-        w.nullable(p.tier_cache_read, RowBinary::f64);
-        w.string(&p.source);
+        write_price(&mut RowBinary(&mut buf), project, p, effective_from_us);
         self.ch.insert(INSERT_OVERRIDE, buf).await?;
         Ok(())
     }
@@ -392,6 +379,45 @@ struct ListedPrice {
     source: String,
 }
 
+impl ListedPrice {
+    /// The line as a price (the provider is its own column).
+    fn price(&self) -> Price {
+        Price {
+            model_key: self.model_key.clone(),
+            effective_from: self.effective_from.clone(),
+            input: self.input,
+            output: self.output,
+            cache_read: self.cache_read,
+            cache_write: self.cache_write,
+            reasoning: self.reasoning,
+            tier_threshold: self.tier_threshold,
+            tier_input: self.tier_input,
+            tier_output: self.tier_output,
+            tier_cache_read: self.tier_cache_read,
+            source: self.source.clone(),
+        }
+    }
+}
+
+/// One row of `prices` or `price_overrides`, whose columns are the same but
+/// the first (the list's provider, the override's project) and the last
+/// (the list's source, the override's note).
+fn write_price(w: &mut RowBinary, first: &str, p: &Price, effective_from_us: i64) {
+    w.string(first);
+    w.string(&flightlog_model::pricing::model_key(&p.model_key));
+    w.i64(effective_from_us);
+    w.f64(p.input);
+    w.f64(p.output);
+    w.f64(p.cache_read);
+    w.f64(p.cache_write);
+    w.nullable(p.reasoning, RowBinary::f64);
+    w.u64(p.tier_threshold);
+    w.nullable(p.tier_input, RowBinary::f64);
+    w.nullable(p.tier_output, RowBinary::f64);
+    w.nullable(p.tier_cache_read, RowBinary::f64);
+    w.string(&p.source);
+}
+
 /// Parses a price list (CSV with a header, fields trimmed, an empty
 /// optional price is none) and its dates, naming the line of any error.
 fn parse_price_list(text: &str) -> Result<Vec<(ListedPrice, i64)>, StoreError> {
@@ -413,21 +439,8 @@ fn parse_price_list(text: &str) -> Result<Vec<(ListedPrice, i64)>, StoreError> {
 pub(crate) async fn load_price_list(ch: &dyn Backend) -> Result<usize, StoreError> {
     let listed = parse_price_list(PRICE_LIST)?;
     let mut buf = Vec::new();
-    for (p, from) in &listed {
-        let mut w = RowBinary(&mut buf);
-        w.string(&p.provider);
-        w.string(&flightlog_model::pricing::model_key(&p.model_key));
-        w.i64(*from);
-        w.f64(p.input);
-        w.f64(p.output);
-        w.f64(p.cache_read);
-        w.f64(p.cache_write);
-        w.nullable(p.reasoning, RowBinary::f64);
-        w.u64(p.tier_threshold);
-        w.nullable(p.tier_input, RowBinary::f64);
-        w.nullable(p.tier_output, RowBinary::f64);
-        w.nullable(p.tier_cache_read, RowBinary::f64);
-        w.string(&p.source);
+    for (listed, from) in &listed {
+        write_price(&mut RowBinary(&mut buf), &listed.provider, &listed.price(), *from);
     }
     let count = listed.len();
     ch.query("TRUNCATE TABLE prices", Params::new()).await?;
