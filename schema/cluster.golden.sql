@@ -260,3 +260,14 @@ CREATE TABLE IF NOT EXISTS indexer_marks ON CLUSTER `flightlog`
 ENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/{database}/indexer_marks', '{replica}', saved_us)
 ORDER BY index_name
 SETTINGS fsync_after_insert = 1, fsync_part_directory = 1;
+
+CREATE TABLE IF NOT EXISTS writer_leases ON CLUSTER `flightlog`
+(
+    generation UInt64,
+    holder     String,
+    address    String,
+    claimed_us Int64
+)
+ENGINE = ReplicatedMergeTree('/clickhouse/tables/{shard}/{database}/writer_leases', '{replica}')
+ORDER BY generation
+SETTINGS non_replicated_deduplication_window = 10000, replicated_deduplication_window = 10000, fsync_after_insert = 1, fsync_part_directory = 1;

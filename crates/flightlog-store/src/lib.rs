@@ -25,6 +25,7 @@ pub mod export;
 pub mod indexer_marks;
 pub mod integrity;
 pub mod keys;
+pub mod leases;
 pub mod checkpoints;
 pub mod migrations;
 pub mod open;
@@ -45,6 +46,7 @@ pub use erasure::Erasure;
 pub use indexer_marks::IndexerMark;
 pub use integrity::IntegrityRow;
 pub use keys::KeyRow;
+pub use leases::LeaseRow;
 pub use sessions::{SessionFilter, SessionPage, SessionSort, SessionSummary};
 pub use steps::{ChainHead, EncodedStep, LogEntry, LogPosition, SessionState, StoredStep};
 

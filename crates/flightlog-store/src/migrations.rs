@@ -26,6 +26,7 @@ const MIGRATIONS: &[Migration] = &[
     Migration { version: 9, name: "write_probes", sql: include_str!("../../../schema/0009_write_probes.sql") },
     Migration { version: 10, name: "key_decision", sql: include_str!("../../../schema/0010_key_decision.sql") },
     Migration { version: 11, name: "indexer_marks", sql: include_str!("../../../schema/0011_indexer_marks.sql") },
+    Migration { version: 12, name: "writer_lease", sql: include_str!("../../../schema/0012_writer_lease.sql") },
 ];
 
 #[derive(serde::Deserialize)]
