@@ -53,7 +53,13 @@ pub enum IndexerState {
     UpToDate,
     #[serde(rename = "index unavailable")]
     IndexUnavailable,
+    /// Another process holds the writer lease and indexes.
+    #[serde(rename = "standby")]
+    Standby,
 }
+
+/// Whether this process may index now (see [`Indexer::only_while`]).
+pub type Gate = Arc<dyn Fn() -> bool + Send + Sync>;
 
 impl IndexerState {
     /// The words shown for this state.
@@ -64,6 +70,7 @@ impl IndexerState {
             Self::CatchingUp => "catching up",
             Self::UpToDate => "up to date",
             Self::IndexUnavailable => "index unavailable",
+            Self::Standby => "standby",
         }
     }
 }
@@ -140,6 +147,7 @@ pub struct Indexer {
     cache: VectorCache,
     status: Arc<IndexerStatus>,
     since_maintain: u64,
+    gate: Option<Gate>,
 }
 
 impl Indexer {
@@ -169,7 +177,21 @@ impl Indexer {
             cache: VectorCache::new(20_000),
             status,
             since_maintain: 0,
+            gate: None,
         }
+    }
+
+    /// Indexes only while `gate` says so (the writer lease, when several
+    /// processes share one store and one index: two indexers would redo
+    /// each other's batches). When it opens again the indexer re-reads its
+    /// mark, which the other process may have moved.
+    pub fn only_while(mut self, gate: Gate) -> Self {
+        self.gate = Some(gate);
+        self
+    }
+
+    fn may_run(&self) -> bool {
+        self.gate.as_ref().is_none_or(|open| open())
     }
 
     /// Creates the collection if needed and decides where to resume: at the
@@ -330,6 +352,17 @@ impl Indexer {
 
     /// Runs until the task is dropped: catch up, then follow new steps.
     pub async fn run(mut self) {
+        loop {
+            while !self.may_run() {
+                self.status.update(|s| s.state = IndexerState::Standby);
+                tokio::time::sleep(IDLE_POLL).await;
+            }
+            self.run_while_open().await;
+        }
+    }
+
+    /// Resumes from the stored mark, then indexes until the gate closes.
+    async fn run_while_open(&mut self) {
         use backon::BackoffBuilder;
         let mut delays = RETRY.build();
         loop {
@@ -346,7 +379,7 @@ impl Indexer {
         }
         let mut last_lag = Instant::now() - Duration::from_secs(10);
         delays = RETRY.build();
-        loop {
+        while self.may_run() {
             if last_lag.elapsed() >= Duration::from_secs(1) {
                 self.measure_lag().await;
                 last_lag = Instant::now();

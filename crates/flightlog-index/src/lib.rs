@@ -24,7 +24,7 @@ pub mod indexer;
 pub mod search;
 pub mod server;
 
-pub use indexer::{Indexer, IndexerSnapshot, IndexerState, IndexerStatus, MarkPlace};
+pub use indexer::{Gate, Indexer, IndexerSnapshot, IndexerState, IndexerStatus, MarkPlace};
 pub use search::{Query, Search, SearchError, SearchOutcome, SearchRequest};
 
 

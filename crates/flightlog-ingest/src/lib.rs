@@ -17,9 +17,15 @@
 //! ClickHouse fsynced the new parts. Because a single task decides and
 //! writes, two concurrent retries of one step cannot both be accepted.
 //!
+//! When several processes share one ClickHouse, only the holder of the
+//! writer lease ([`lease`]) runs this writer's commits; the others forward
+//! ingestion to it.
+//!
 //! May use: `flightlog-model`, `flightlog-store` (floor 2). Used by
 //! integrity and the application core.
 
+pub mod lease;
 mod writer;
 
-pub use writer::{IngestError, IngestStats, Ingestor, LogView, Outcome, WriterHealth};
+pub use lease::{LeaseOptions, Role, WriterLease};
+pub use writer::{IngestError, IngestStats, Ingestor, LogView, Outcome, SealableHead, WriterHealth};

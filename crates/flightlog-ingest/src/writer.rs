@@ -1,3 +1,4 @@
+use crate::lease::{Role, WriterLease};
 use flightlog_model::integrity::{chain_next, chain_seed};
 use flightlog_model::merkle::{Frontier, Hash, leaf_hash};
 use flightlog_store::{ChainHead, EncodedStep, LogPosition, Store, StoreError};
@@ -45,6 +46,10 @@ pub enum IngestError {
     /// state of the log; it refuses work until it has (see [`WriterHealth`]).
     #[error("storage is recovering from a failed write: {0}")]
     Recovering(String),
+    /// Another process holds the writer lease (or none does, for a moment);
+    /// `writer` is where it listens, when known.
+    #[error("this process does not hold the writer lease{}", .writer.as_ref().map(|w| format!(" (the writer is {w})")).unwrap_or_default())]
+    NotWriter { writer: Option<String> },
 }
 
 /// Whether the writer can take work. After a failed group commit it is
@@ -79,17 +84,51 @@ struct Submission {
 enum Refusal {
     Failed(Arc<StoreError>),
     Recovering(String),
+    NotWriter(Option<String>),
+}
+
+/// The tenure of the writer lease under which the writer last read the
+/// log's head from the store (`NONE`: it has not, or that tenure ended).
+#[derive(Clone, Default)]
+struct Loaded(Arc<AtomicU64>);
+
+impl Loaded {
+    const NONE: u64 = u64::MAX;
+
+    fn get(&self) -> Option<u64> {
+        Some(self.0.load(Ordering::Acquire)).filter(|t| *t != Self::NONE)
+    }
+
+    fn set(&self, tenure: Option<u64>) {
+        self.0.store(tenure.unwrap_or(Self::NONE), Ordering::Release);
+    }
 }
 
 /// The Merkle log of durable steps, as the writer maintains it.
 #[derive(Clone)]
-pub struct LogView(Arc<Mutex<Frontier>>);
+pub struct LogView {
+    log: Arc<Mutex<Frontier>>,
+    lease: WriterLease,
+    loaded: Loaded,
+}
+
+/// The head of the log as the lease holder knows it: what a checkpoint signs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SealableHead {
+    /// The writer lease tenure it was built under.
+    pub tenure: u64,
+    pub size: u64,
+    pub root: Hash,
+}
 
 impl LogView {
-    /// Size and root. Every step it covers has been acknowledged as stored.
-    pub fn head(&self) -> (u64, Hash) {
-        let log = self.0.lock().unwrap_or_else(|p| p.into_inner());
-        (log.size(), log.root())
+    /// Size and root, when this process writes the log and has read its
+    /// head under its current tenure (otherwise another process may have
+    /// moved it on). Every step it covers has been acknowledged as stored.
+    pub fn sealable(&self) -> Option<SealableHead> {
+        let tenure = self.lease.writable().filter(|t| self.loaded.get() == Some(*t))?;
+        let log = self.log.lock().unwrap_or_else(|p| p.into_inner());
+        Some(SealableHead { tenure, size: log.size(), root: log.root() })
     }
 }
 
@@ -101,15 +140,22 @@ pub struct Ingestor {
     stats: Arc<IngestStats>,
     log: Arc<Mutex<Frontier>>,
     health: Arc<Mutex<WriterHealth>>,
+    lease: WriterLease,
+    loaded: Loaded,
 }
 
 impl Ingestor {
     /// Starts the writer. The returned handle finishes after the last
     /// `Ingestor` clone is dropped and everything queued has been written.
-    pub async fn start(store: Store) -> Result<(Self, JoinHandle<()>), StoreError> {
+    /// Under a shared lease the writer reads the log's head once it holds
+    /// the lease (and again each time it takes it back); as the sole
+    /// process, now.
+    pub async fn start(store: Store, lease: WriterLease) -> Result<(Self, JoinHandle<()>), StoreError> {
         let stats = Arc::new(IngestStats::default());
         let log = Arc::new(Mutex::new(Frontier::default()));
         let health = Arc::new(Mutex::new(WriterHealth::Healthy));
+        let loaded = Loaded::default();
+        loaded.set(None);
         let mut writer = Writer {
             store,
             stats: stats.clone(),
@@ -117,11 +163,21 @@ impl Ingestor {
             log: log.clone(),
             health: health.clone(),
             failed_bytes: 0,
+            lease: lease.clone(),
+            loaded: loaded.clone(),
         };
-        writer.reload().await?;
+        if let Some(tenure) = lease.writable() {
+            writer.reload().await?;
+            loaded.set(Some(tenure));
+        }
         let (tx, rx) = mpsc::channel(QUEUE_DEPTH);
         let handle = tokio::spawn(writer.run(rx));
-        Ok((Self { tx, stats, log, health }, handle))
+        Ok((Self { tx, stats, log, health, lease, loaded }, handle))
+    }
+
+    /// Whether this process writes, or which one does.
+    pub fn role(&self) -> Role {
+        self.lease.role()
     }
 
     /// Whether the writer takes work now, and why not.
@@ -131,13 +187,14 @@ impl Ingestor {
 
     /// The size and root of the Merkle log of durable steps.
     pub fn log_head(&self) -> (u64, Hash) {
-        self.log_view().head()
+        let log = self.log.lock().unwrap_or_else(|p| p.into_inner());
+        (log.size(), log.root())
     }
 
     /// A read-only view of the log head that does not keep the writer
     /// running (unlike an `Ingestor` clone, which holds its queue open).
     pub fn log_view(&self) -> LogView {
-        LogView(self.log.clone())
+        LogView { log: self.log.clone(), lease: self.lease.clone(), loaded: self.loaded.clone() }
     }
 
     /// Submits steps of one project and waits until they are durable.
@@ -152,6 +209,7 @@ impl Ingestor {
             Ok(Ok(outcomes)) => Ok(outcomes),
             Ok(Err(Refusal::Failed(e))) => Err(IngestError::Store(StoreError::Engine(e.to_string()))),
             Ok(Err(Refusal::Recovering(why))) => Err(IngestError::Recovering(why)),
+            Ok(Err(Refusal::NotWriter(writer))) => Err(IngestError::NotWriter { writer }),
             Err(_) => Err(IngestError::ShuttingDown),
         }
     }
@@ -178,6 +236,8 @@ struct Writer {
     /// The size of the write that failed: recovery proves storage takes a
     /// write that big again (a small one may fit where it did not).
     failed_bytes: usize,
+    lease: WriterLease,
+    loaded: Loaded,
 }
 
 /// (project, session) → where its chain stands, as stored.
@@ -202,17 +262,55 @@ impl Writer {
                     Err(_) => break,
                 }
             }
-            self.commit(group).await;
+            match self.tenure().await {
+                Ok(tenure) => self.commit(group, tenure).await,
+                Err(refusal) => {
+                    for sub in group {
+                        let _ = sub.reply.send(Err(refusal.clone()));
+                    }
+                }
+            }
         }
         tracing::info!("ingest writer drained and stopped");
     }
 
-    async fn commit(&mut self, group: Vec<Submission>) {
+    /// The lease tenure to commit under, the log's head read under it:
+    /// a process that has just taken the lease over reads where the
+    /// previous writer left the log (completing its last commit's log
+    /// entries, as after a crash) before it hands out a position.
+    async fn tenure(&mut self) -> Result<u64, Refusal> {
+        let Some(tenure) = self.lease.writable() else {
+            let writer = match self.lease.role() {
+                Role::Standby { writer } => writer,
+                Role::Writer { .. } => None,
+            };
+            return Err(Refusal::NotWriter(writer));
+        };
+        if self.loaded.get() != Some(tenure) {
+            self.loaded.set(None);
+            if let Err(e) = self.reload().await {
+                tracing::warn!(error = %e, "could not read the log's head after taking the writer lease");
+                return Err(Refusal::Failed(Arc::new(e)));
+            }
+            tracing::info!(tenure, log_size = self.next_log_index, "this process writes the log now");
+            self.loaded.set(Some(tenure));
+        }
+        Ok(tenure)
+    }
+
+    async fn commit(&mut self, group: Vec<Submission>, tenure: u64) {
         let started = std::time::Instant::now();
         let (decided, heads) = match self.decide(&group).await {
             Ok(d) => d,
             Err(e) => return self.fail(group, e, 0).await,
         };
+        // Deciding read the store; the lease may have run out meanwhile.
+        if self.lease.writable() != Some(tenure) {
+            for sub in group {
+                let _ = sub.reply.send(Err(Refusal::NotWriter(None)));
+            }
+            return;
+        }
         let accepted: Vec<&EncodedStep> = group
             .iter()
             .zip(&decided)
@@ -380,6 +478,13 @@ impl Writer {
     async fn recover(&mut self, rx: &mut mpsc::Receiver<Submission>) -> bool {
         let mut delays = RECOVERY_RETRY.build();
         loop {
+            // Recovery writes (a probe, the log's missing tail): only the
+            // lease holder may. Whoever holds it next reads the head again.
+            if self.lease.writable().is_none() {
+                self.loaded.set(None);
+                self.set_health(WriterHealth::Healthy);
+                return true;
+            }
             match self.reload_after_failure().await {
                 Ok(()) => {
                     tracing::info!(log_size = self.next_log_index, "storage writes again; the writer resumes");

@@ -1,6 +1,6 @@
 //! The writer against real embedded ClickHouse.
 
-use flightlog_ingest::{Ingestor, Outcome};
+use flightlog_ingest::{Ingestor, Outcome, WriterLease};
 use flightlog_model::{Limits, step_from_json};
 use flightlog_store::embedded::{Embedded, default_library_path};
 use flightlog_store::{EncodedStep, Store};
@@ -17,7 +17,7 @@ fn step(session: &str, n: u64, text: &str) -> EncodedStep {
 async fn concurrent_retries_of_one_step_are_accepted_once() {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(Arc::new(Embedded::open(&default_library_path(), dir.path(), 2).unwrap())).await.unwrap();
-    let (ingestor, writer) = Ingestor::start(store.clone()).await.unwrap();
+    let (ingestor, writer) = Ingestor::start(store.clone(), WriterLease::sole()).await.unwrap();
 
     let tasks: Vec<_> = (0..8)
         .map(|_| {
@@ -48,7 +48,7 @@ async fn concurrent_retries_of_one_step_are_accepted_once() {
 async fn a_changed_resend_is_a_conflict_and_the_first_version_stays() {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(Arc::new(Embedded::open(&default_library_path(), dir.path(), 2).unwrap())).await.unwrap();
-    let (ingestor, _writer) = Ingestor::start(store.clone()).await.unwrap();
+    let (ingestor, _writer) = Ingestor::start(store.clone(), WriterLease::sole()).await.unwrap();
 
     let first = ingestor.submit("p".into(), vec![step("s", 1, "original"), step("s", 1, "edited in the same batch")]).await;
     assert_eq!(first.unwrap(), [Outcome::Accepted, Outcome::Conflict]);
@@ -71,7 +71,7 @@ async fn chains_and_the_log_head_match_what_is_stored_across_restarts() {
     let open = || async { Store::open(Arc::new(Embedded::open(&default_library_path(), dir.path(), 2).unwrap())).await.unwrap() };
 
     let store = open().await;
-    let (ingestor, writer) = Ingestor::start(store.clone()).await.unwrap();
+    let (ingestor, writer) = Ingestor::start(store.clone(), WriterLease::sole()).await.unwrap();
     // Two sessions interleaved across groups, one step out of order.
     ingestor.submit("p".into(), vec![step("a", 0, "x"), step("b", 0, "y"), step("a", 2, "z")]).await.unwrap();
     ingestor.submit("p".into(), vec![step("a", 1, "w")]).await.unwrap();
@@ -81,7 +81,7 @@ async fn chains_and_the_log_head_match_what_is_stored_across_restarts() {
     drop(store);
 
     let store = open().await;
-    let (ingestor, _writer) = Ingestor::start(store.clone()).await.unwrap();
+    let (ingestor, _writer) = Ingestor::start(store.clone(), WriterLease::sole()).await.unwrap();
     assert_eq!(ingestor.log_head(), (size, head), "the log head is rebuilt from disk");
     ingestor.submit("p".into(), vec![step("a", 3, "v")]).await.unwrap();
 

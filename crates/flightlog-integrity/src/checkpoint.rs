@@ -13,14 +13,21 @@ pub struct Checkpointer {
     store: Store,
     log: LogView,
     signer: Arc<Signer>,
-    /// Serialises sealing, and remembers the last size sealed.
-    last: Arc<Mutex<u64>>,
+    /// Serialises sealing, and remembers the last size sealed and under
+    /// which writer lease tenure.
+    last: Arc<Mutex<Sealed>>,
+}
+
+#[derive(Clone, Copy)]
+struct Sealed {
+    tenure: u64,
+    size: u64,
 }
 
 impl Checkpointer {
     pub async fn new(store: Store, log: LogView, signer: Arc<Signer>) -> Result<Self, StoreError> {
-        let last = store.checkpoints().await?.last().map_or(0, |c| c.tree_size);
-        Ok(Self { store, log, signer, last: Arc::new(Mutex::new(last)) })
+        let size = store.checkpoints().await?.last().map_or(0, |c| c.tree_size);
+        Ok(Self { store, log, signer, last: Arc::new(Mutex::new(Sealed { tenure: u64::MAX, size })) })
     }
 
     pub fn public_key_hex(&self) -> String {
@@ -28,18 +35,26 @@ impl Checkpointer {
     }
 
     /// Signs and stores the current log head if it grew since the last
-    /// checkpoint. Returns the new checkpoint, if one was made.
+    /// checkpoint. Returns the new checkpoint, if one was made. Only the
+    /// process writing the log signs (with several processes, the holder
+    /// of the writer lease); the others return `None`.
     pub async fn seal(&self) -> Result<Option<CheckpointRow>, StoreError> {
         let mut last = self.last.lock().await;
-        let (tree_size, root_hash) = self.log.head();
-        if tree_size == 0 || tree_size <= *last {
+        let Some(head) = self.log.sealable() else { return Ok(None) };
+        if head.tenure != last.tenure {
+            // Another process may have sealed since this one last did.
+            let size = self.store.checkpoints().await?.last().map_or(0, |c| c.tree_size);
+            *last = Sealed { tenure: head.tenure, size };
+        }
+        let (tree_size, root_hash) = (head.size, head.root);
+        if tree_size == 0 || tree_size <= last.size {
             return Ok(None);
         }
         let created_us = flightlog_model::time::now_us();
         let signature = self.signer.sign(&checkpoint_message(tree_size, &root_hash, created_us));
         let row = CheckpointRow { tree_size, root_hash, created_us, public_key: self.signer.public_key_hex(), signature };
         self.store.put_checkpoint(&row).await?;
-        *last = tree_size;
+        last.size = tree_size;
         tracing::info!(tree_size, root = %hex::encode(root_hash), "signed a checkpoint");
         Ok(Some(row))
     }

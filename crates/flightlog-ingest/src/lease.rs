@@ -1,0 +1,228 @@
+//! The writer lease: which process writes the log of record when several
+//! Flightlog processes share one ClickHouse (docs/scale-out.md).
+//!
+//! One process at a time decides accepted / duplicate / conflict and hands
+//! out log positions; that is what keeps a retry that reaches another
+//! process harmless and the Merkle log one sequence. The lease is a series
+//! of generations in ClickHouse (`writer_leases`): taking generation N+1
+//! is a compare-and-set done by the engine (the first insert with the
+//! generation's deduplication token wins, see the schema). The holder
+//! renews by taking the next generation every fifth of the time to live,
+//! so a standby that takes over races the holder for the same generation
+//! and exactly one of them wins. A standby claims only after it has seen
+//! the generation unchanged for the whole time to live, by its own clock;
+//! the holder stops writing a margin before that could happen, counted
+//! from when it *sent* its last winning claim. No clocks are compared
+//! across machines, and no protocol is added to ClickHouse's own.
+
+use flightlog_model::time::now_us;
+use flightlog_store::{LeaseRow, Store, StoreError};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::time::Instant;
+
+/// Who this process is to the others, and the rules of its lease.
+#[derive(Clone, Debug)]
+pub struct LeaseOptions {
+    /// This process's stable name (kept in its data folder, which one
+    /// process at a time may use), so that a restarted writer takes its
+    /// lease back at once instead of waiting for it to run out.
+    pub holder: String,
+    /// Where this process's API listens, for the others to forward
+    /// ingestion to while it writes.
+    pub address: String,
+    /// How long a silent writer keeps the lease before a standby takes it.
+    pub ttl: Duration,
+}
+
+/// What this process does with ingestion now.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(tag = "role", rename_all = "snake_case")]
+pub enum Role {
+    /// It writes the log of record. `tenure` is the generation it took the
+    /// lease at (it stays the same across renewals); `generation` the
+    /// newest it holds.
+    Writer { tenure: u64, generation: u64 },
+    /// Another process writes; `writer` is its address when known.
+    Standby { writer: Option<String> },
+}
+
+/// The lease as this process holds it. Cheap to clone.
+#[derive(Clone)]
+pub struct WriterLease {
+    state: Arc<Mutex<State>>,
+    shared: Option<LeaseOptions>,
+}
+
+struct State {
+    role: Role,
+    /// A writer may write until then (`None`: always, the sole process).
+    valid_until: Option<Instant>,
+}
+
+impl WriterLease {
+    /// The only process on its store (embedded mode): always the writer.
+    pub fn sole() -> Self {
+        let role = Role::Writer { tenure: 0, generation: 0 };
+        Self { state: Arc::new(Mutex::new(State { role, valid_until: None })), shared: None }
+    }
+
+    /// A lease shared through `store` with other processes. The returned
+    /// task keeps it (claims, renews, watches) until aborted.
+    pub fn shared(store: Store, options: LeaseOptions) -> (Self, tokio::task::JoinHandle<()>) {
+        let lease = Self {
+            state: Arc::new(Mutex::new(State { role: Role::Standby { writer: None }, valid_until: None })),
+            shared: Some(options),
+        };
+        let task = tokio::spawn(lease.clone().keep(store));
+        (lease, task)
+    }
+
+    pub fn role(&self) -> Role {
+        self.lock().role.clone()
+    }
+
+    /// The tenure under which this process may write right now, if it may.
+    pub fn writable(&self) -> Option<u64> {
+        let state = self.lock();
+        match state.role {
+            Role::Writer { tenure, .. } if state.valid_until.is_none_or(|until| Instant::now() < until) => Some(tenure),
+            _ => None,
+        }
+    }
+
+    /// Gives the lease up on a clean stop, so a standby takes it at once:
+    /// the next generation is taken with no holder.
+    pub async fn release(&self, store: &Store) -> Result<(), StoreError> {
+        let Role::Writer { generation, .. } = self.role() else { return Ok(()) };
+        if self.shared.is_none() {
+            return Ok(());
+        }
+        self.set(Role::Standby { writer: None }, None);
+        store.claim_writer_lease(generation + 1, "", "", now_us()).await?;
+        tracing::info!(generation = generation + 1, "gave the writer lease up");
+        Ok(())
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn set(&self, role: Role, valid_until: Option<Instant>) {
+        let mut state = self.lock();
+        if state.role != role {
+            tracing::info!(?role, "writer lease");
+        }
+        *state = State { role, valid_until };
+    }
+
+    async fn keep(self, store: Store) {
+        let options = self.shared.clone().expect("a shared lease");
+        let mut keeper = Keeper { lease: self, store, options, seen: None };
+        // The holder writes a row per renewal; standbys only read, so they
+        // look more often and notice a lease given up sooner.
+        let renew_every = keeper.options.ttl / 5;
+        let watch_every = (keeper.options.ttl / 20).max(Duration::from_millis(100));
+        loop {
+            if let Err(e) = keeper.step().await {
+                tracing::warn!(error = %e, "could not read or renew the writer lease; retrying");
+            }
+            let writing = matches!(keeper.lease.role(), Role::Writer { .. });
+            tokio::time::sleep(if writing { renew_every } else { watch_every }).await;
+        }
+    }
+}
+
+struct Keeper {
+    lease: WriterLease,
+    store: Store,
+    options: LeaseOptions,
+    /// The newest generation a standby has seen, and since when (its own
+    /// clock): unchanged for the time to live, the writer is gone.
+    seen: Option<(u64, Instant)>,
+}
+
+impl Keeper {
+    /// The holder stops writing this long before a standby may take over.
+    fn margin(&self) -> Duration {
+        self.options.ttl * 3 / 10
+    }
+
+    async fn step(&mut self) -> Result<(), StoreError> {
+        match self.lease.role() {
+            Role::Writer { tenure, generation } => self.renew(tenure, generation).await,
+            Role::Standby { .. } => self.watch().await,
+        }
+    }
+
+    /// Renewing is taking the next generation: a standby that decided the
+    /// writer is gone claims that same generation, and one of them wins.
+    async fn renew(&mut self, tenure: u64, generation: u64) -> Result<(), StoreError> {
+        let sent = Instant::now();
+        // A writer cut off from ClickHouse for longer than the lease finds
+        // a newer generation here (and never claims one so old that its
+        // deduplication token has left the engine's window).
+        if let Some(current) = self.store.writer_lease().await? {
+            if current.generation > generation {
+                tracing::warn!(generation = current.generation, holder = %current.holder, "another process took the writer lease");
+                self.standby(&current);
+                return Ok(());
+            }
+        }
+        let won = self.claim(generation + 1).await?;
+        if won.holder == self.options.holder {
+            self.lease.set(Role::Writer { tenure, generation: won.generation }, Some(sent + self.options.ttl - self.margin()));
+        } else {
+            tracing::warn!(generation = won.generation, holder = %won.holder, "another process took the writer lease");
+            self.standby(&won);
+        }
+        Ok(())
+    }
+
+    async fn watch(&mut self) -> Result<(), StoreError> {
+        let Some(current) = self.store.writer_lease().await? else {
+            // Never taken: every process starting now claims the same first
+            // generation, and one wins.
+            return self.take(1).await;
+        };
+        // Given up on a clean stop, or held by this process before it
+        // restarted (the data folder's lock says that one is gone).
+        if current.holder.is_empty() || current.holder == self.options.holder {
+            return self.take(current.generation + 1).await;
+        }
+        match self.seen {
+            Some((generation, since)) if generation == current.generation => {
+                if since.elapsed() >= self.options.ttl {
+                    tracing::warn!(generation, holder = %current.holder, "the writer stopped renewing its lease; taking it over");
+                    return self.take(current.generation + 1).await;
+                }
+            }
+            _ => self.seen = Some((current.generation, Instant::now())),
+        }
+        self.lease.set(Role::Standby { writer: Some(current.address) }, None);
+        Ok(())
+    }
+
+    async fn take(&mut self, generation: u64) -> Result<(), StoreError> {
+        let sent = Instant::now();
+        let won = self.claim(generation).await?;
+        if won.holder == self.options.holder {
+            let role = Role::Writer { tenure: won.generation, generation: won.generation };
+            self.lease.set(role, Some(sent + self.options.ttl - self.margin()));
+            self.seen = None;
+        } else {
+            self.standby(&won);
+        }
+        Ok(())
+    }
+
+    async fn claim(&self, generation: u64) -> Result<LeaseRow, StoreError> {
+        self.store.claim_writer_lease(generation, &self.options.holder, &self.options.address, now_us()).await
+    }
+
+    fn standby(&mut self, current: &LeaseRow) {
+        self.seen = Some((current.generation, Instant::now()));
+        let writer = (!current.holder.is_empty()).then(|| current.address.clone());
+        self.lease.set(Role::Standby { writer }, None);
+    }
+}
