@@ -67,6 +67,7 @@ impl From<flightlog_ingest::IngestError> for ApiError {
             flightlog_ingest::IngestError::Recovering(_) => {
                 Self::unavailable("storage is recovering from a failed write", e)
             }
+            flightlog_ingest::IngestError::NotWriter { .. } => Self::unavailable("the writer lease is changing hands", e),
         }
     }
 }

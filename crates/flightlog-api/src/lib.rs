@@ -37,11 +37,12 @@ pub mod auth_failures;
 pub mod body_timeout;
 pub mod error;
 pub mod extract;
+pub mod forward;
 mod routes;
 
 use axum::Router;
 pub use flightlog_app::AppState;
 
 pub fn router(state: AppState) -> Router {
-    routes::router().with_state(state)
+    routes::router(&state).with_state(state)
 }

@@ -54,6 +54,8 @@ pub async fn healthz(State(state): State<AppState>) -> (StatusCode, Json<Value>)
         body["reason"] = reason.into();
     }
     body["ingest"]["writer"] = serde_json::to_value(&writer).unwrap_or_default();
+    // Which process writes the log when several share one store.
+    body["ingest"]["lease"] = serde_json::to_value(state.ingestor.role()).unwrap_or_default();
     (code, Json(body))
 }
 
@@ -70,6 +72,8 @@ pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
     metric("flightlog_steps_duplicate_total", "counter", "Identical re-sends since start.", stats.duplicates.load(Ordering::Relaxed).to_string());
     let degraded = u8::from(state.ingestor.health() != WriterHealth::Healthy);
     metric("flightlog_writer_degraded", "gauge", "1 while the writer refuses steps after a failed write.", degraded.to_string());
+    let holds = u8::from(matches!(state.ingestor.role(), flightlog_ingest::Role::Writer { .. }));
+    metric("flightlog_writer_lease_held", "gauge", "1 while this process holds the writer lease.", holds.to_string());
     metric("flightlog_log_size", "gauge", "Entries in the log of accepted steps.", stats.next_log_index.load(Ordering::Relaxed).to_string());
     metric("flightlog_search_available", "gauge", "1 when similar-failure search works.", available.to_string());
     metric("flightlog_indexer_steps_behind", "gauge", "Key decisions not yet indexed.", s.steps_behind.to_string());
