@@ -175,12 +175,18 @@ impl Server {
 
     /// Like `start_in`, with extra `serve` arguments (e.g. `--demo`).
     pub async fn start_with(data_dir: &Path, env: &[(&str, &str)], args: &[&str]) -> Self {
+        Self::start_sharing(data_dir, data_dir, env, args).await
+    }
+
+    /// A server on its own `data_dir` whose store is that of `store_of`
+    /// (server mode: another process's ClickHouse server, shared).
+    pub async fn start_sharing(data_dir: &Path, store_of: &Path, env: &[(&str, &str)], args: &[&str]) -> Self {
         let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
         let mut cmd = Command::new(binary());
         cmd.args(["serve", "--listen", &format!("127.0.0.1:{port}"), "--data-dir"])
             .arg(data_dir)
             .args(args)
-            .envs(store_env(data_dir))
+            .envs(store_env(store_of))
             .env("FLIGHTLOG_LOG", "warn")
             // Similar-failure search loads a model and runs an indexer:
             // only the tests about it turn it on (FLIGHTLOG_NO_SEARCH=false).

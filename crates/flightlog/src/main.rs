@@ -14,6 +14,7 @@ mod keys;
 mod prices;
 mod reindex;
 mod replay;
+mod replica;
 mod schema;
 mod search;
 mod serve;

@@ -4,7 +4,7 @@
 use flightlog_embed::{EmbedError, Embedder};
 use flightlog_index::edge::EdgeIndex;
 use flightlog_index::server::ServerIndex;
-use flightlog_index::{IndexError, Indexer, IndexerStatus, MarkPlace, Search, VectorIndex};
+use flightlog_index::{Gate, IndexError, Indexer, IndexerStatus, MarkPlace, Search, VectorIndex};
 use flightlog_store::Store;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -69,7 +69,9 @@ impl SearchArgs {
 /// Search for the API, and the indexer task when search is on. Anything
 /// missing turns search off with the reason, logged and on /healthz; the
 /// rest of Flightlog runs either way.
-pub async fn start(args: &SearchArgs, data_dir: &Path, store: Store) -> (Arc<Search>, Option<tokio::task::JoinHandle<()>>) {
+/// `gate`: index only while it is open (the writer lease, when processes
+/// share a store).
+pub async fn start(args: &SearchArgs, data_dir: &Path, store: Store, gate: Option<Gate>) -> (Arc<Search>, Option<tokio::task::JoinHandle<()>>) {
     if args.no_search {
         return (Arc::new(Search::off("turned off (--no-search)")), None);
     }
@@ -88,7 +90,10 @@ pub async fn start(args: &SearchArgs, data_dir: &Path, store: Store) -> (Arc<Sea
         Err(e) => return off(e.to_string()),
     };
     let status = Arc::new(IndexerStatus::default());
-    let indexer = Indexer::new(store, index.clone(), for_indexer, progress, status.clone());
+    let mut indexer = Indexer::new(store, index.clone(), for_indexer, progress, status.clone());
+    if let Some(gate) = gate {
+        indexer = indexer.only_while(gate);
+    }
     tracing::info!(model = %for_queries.model_dir().display(), dimension = for_queries.dimension(),
                    index = %index.describe(), "similar-failure search on");
     let task = tokio::spawn(indexer.run());
@@ -96,7 +101,7 @@ pub async fn start(args: &SearchArgs, data_dir: &Path, store: Store) -> (Arc<Sea
 }
 
 /// This machine's name: an embedded index is a folder on one machine.
-fn hostname() -> String {
+pub(crate) fn hostname() -> String {
     std::fs::read_to_string("/proc/sys/kernel/hostname").map(|h| h.trim().to_string()).unwrap_or_default()
 }
 

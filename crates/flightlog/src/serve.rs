@@ -14,7 +14,8 @@ use flightlog_api::body_timeout::{self, BodyTimeout};
 use flightlog_api::router;
 use flightlog_app::AppState;
 use flightlog_app::keys::KeyRing;
-use flightlog_ingest::Ingestor;
+use flightlog_ingest::{Ingestor, LeaseOptions, Role, WriterLease};
+use crate::replica::Replica;
 use flightlog_model::Limits;
 use flightlog_integrity::checkpoint::Checkpointer;
 use flightlog_integrity::signer::Signer;
@@ -53,6 +54,22 @@ pub struct ServeArgs {
     search: crate::search::SearchArgs,
     #[command(flatten)]
     limits: ClientLimits,
+    #[command(flatten)]
+    replicas: ReplicaArgs,
+}
+
+/// Several processes on one ClickHouse server (docs/scale-out.md).
+#[derive(clap::Args)]
+struct ReplicaArgs {
+    /// The URL at which the other Flightlog processes sharing this
+    /// ClickHouse reach this one: they forward ingestion to whichever
+    /// holds the writer lease. Default: http:// and the listening address.
+    #[arg(long, env = "FLIGHTLOG_ADVERTISE_URL")]
+    advertise_url: Option<String>,
+    /// Seconds a writer that stopped renewing keeps the writer lease before
+    /// another process takes it over (server mode).
+    #[arg(long, env = "FLIGHTLOG_WRITER_LEASE_TTL", default_value_t = 10)]
+    writer_lease_ttl: u64,
 }
 
 /// What one client may cost the server: failed sign-ins and slow sends.
@@ -80,8 +97,11 @@ struct ClientLimits {
 }
 
 pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
+    let replica = Replica::claim(&args.data_dir)?;
     let store = args.store.open_store(&args.data_dir).await?;
-    tracing::info!(store = %store.backend().describe(), "store ready");
+    tracing::info!(store = %store.backend().describe(), replica = %replica.name, "store ready");
+    let listener = tokio::net::TcpListener::bind(args.listen).await?;
+    let addr = listener.local_addr()?;
 
     let keys = KeyRing::load(store.clone()).await?;
     let bootstrap = std::env::var("FLIGHTLOG_BOOTSTRAP_KEY").ok().filter(|k| !k.is_empty());
@@ -90,18 +110,26 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         println!("Generated an admin key for project `default` (shown once, keep it):\n  {generated}");
     }
 
-    let (ingestor, writer) = Ingestor::start(store.clone()).await?;
+    let (lease, lease_keeper) = writer_lease(&args, &replica, addr, &store).await;
+    let (ingestor, writer) = Ingestor::start(store.clone(), lease.clone()).await?;
     let key_path = args.signing_key.clone().unwrap_or_else(|| args.data_dir.join("integrity/signing.key"));
     let signer = Signer::load_or_create(&key_path).map_err(|e| anyhow::anyhow!("signing key {}: {e}", key_path.display()))?;
     let checkpointer = Checkpointer::new(store.clone(), ingestor.log_view(), Arc::new(signer)).await?;
     let periodic = checkpointer.clone().spawn_periodic(Duration::from_secs(args.checkpoint_interval.max(1)));
     let limits = Arc::new(Limits::default());
-    let (search, indexer) = crate::search::start(&args.search, &args.data_dir, store.clone()).await;
+    // With several processes, only the lease holder indexes.
+    let gate: Option<flightlog_index::Gate> = lease_keeper.is_some().then(|| {
+        let lease = lease.clone();
+        Arc::new(move || lease.writable().is_some()) as flightlog_index::Gate
+    });
+    let (search, indexer) = crate::search::start(&args.search, &args.data_dir, store.clone(), gate).await;
+    let keys = Arc::new(keys);
+    let key_refresh = lease_keeper.is_some().then(|| refresh_keys(keys.clone()));
 
     let state = AppState {
-        store,
+        store: store.clone(),
         ingestor,
-        keys: Arc::new(keys),
+        keys,
         limits,
         checkpointer: checkpointer.clone(),
         sealed: Arc::default(),
@@ -113,10 +141,12 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         links: Arc::new(flightlog_web::links::Links),
     };
     if args.demo {
-        state.load_demo("default").await?;
+        if lease.writable().is_some() {
+            state.load_demo("default").await?;
+        } else {
+            println!("--demo: another process writes the log; demo data is loaded by the one that starts first");
+        }
     }
-    let listener = tokio::net::TcpListener::bind(args.listen).await?;
-    let addr = listener.local_addr()?;
     tracing::info!(%addr, "flightlog listening");
     println!("Flightlog listening on http://{addr}");
     let failures = AuthFailures::new(FailureLimits {
@@ -148,8 +178,50 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     // Seal what the drained writer stored, so a clean stop leaves nothing
     // unsealed.
     checkpointer.seal().await?;
+    if let Some(keeper) = lease_keeper {
+        keeper.abort();
+        if let Some(task) = key_refresh {
+            task.abort();
+        }
+        // A standby takes over now rather than after the lease runs out.
+        lease.release(&store).await?;
+    }
     tracing::info!("stopped");
     Ok(())
+}
+
+/// The writer lease: the sole writer on an embedded store; on a server,
+/// shared with every process pointed at it. Waits (at most the lease's
+/// time to live) until this process knows whether it writes or who does,
+/// so its first ingest request is not refused for want of knowing.
+async fn writer_lease(args: &ServeArgs, replica: &Replica, addr: SocketAddr, store: &flightlog_store::Store) -> (WriterLease, Option<tokio::task::JoinHandle<()>>) {
+    if !args.store.is_server() {
+        return (WriterLease::sole(), None);
+    }
+    let ttl = Duration::from_secs(args.replicas.writer_lease_ttl.max(2));
+    let address = args.replicas.advertise_url.clone().unwrap_or_else(|| format!("http://{addr}"));
+    let (lease, keeper) = WriterLease::shared(store.clone(), LeaseOptions { holder: replica.name.clone(), address, ttl });
+    let deadline = tokio::time::Instant::now() + ttl;
+    while tokio::time::Instant::now() < deadline && matches!(lease.role(), Role::Standby { writer: None }) {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    tracing::info!(role = ?lease.role(), "writer lease");
+    (lease, Some(keeper))
+}
+
+/// Keys created or revoked through another process reach this one's
+/// key ring within this long.
+const KEY_REFRESH: Duration = Duration::from_secs(5);
+
+fn refresh_keys(keys: Arc<KeyRing>) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(KEY_REFRESH).await;
+            if let Err(e) = keys.refresh().await {
+                tracing::warn!(error = %e, "could not refresh the API keys; will retry");
+            }
+        }
+    })
 }
 
 /// Serves `app` until `shutdown` resolves; then stops accepting, lets each

@@ -37,6 +37,11 @@ pub struct StoreArgs {
 }
 
 impl StoreArgs {
+    /// Whether the store is a server, which other processes may share.
+    pub fn is_server(&self) -> bool {
+        self.clickhouse_url.is_some()
+    }
+
     /// Where these options say the store is; `data_dir` holds the embedded one.
     pub fn location(&self, data_dir: &Path) -> Location {
         match &self.clickhouse_url {

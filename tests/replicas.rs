@@ -1,0 +1,229 @@
+//! Several Flightlog processes on one ClickHouse server, for real: two
+//! `flightlog serve` processes, each with its own data folder, share the
+//! fixture's store. One holds the writer lease; the other forwards
+//! ingestion to it. Clients send the same sessions to both at once, then
+//! the writer is killed with SIGKILL mid-ingest and the other takes over.
+//! Every step must be stored exactly once and the whole record verify.
+//!
+//! Server mode only (`FLIGHTLOG_TEST_BACKEND=server`): in embedded mode one
+//! process owns its store, and the test says it was skipped.
+
+use flightlog_tests::*;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+const SESSIONS: u64 = 4;
+const BATCHES: u64 = 24;
+const BATCH: u64 = 25;
+/// Short, so that a takeover fits in a test: a killed writer's lease runs
+/// out after this many seconds.
+const LEASE_TTL: &str = "3";
+
+fn skipped() -> bool {
+    if !server_mode() {
+        eprintln!("skipped: runs with FLIGHTLOG_TEST_BACKEND=server (processes sharing one ClickHouse server)");
+        return true;
+    }
+    false
+}
+
+fn replica_step(session: u64, n: u64) -> Value {
+    let mut v = step(&format!("shared-{session}"), n);
+    v["agent_thoughts"] = json!({"reasoning": format!("session {session} step {n}")});
+    v
+}
+
+/// Two processes on the store of the first one's folder.
+async fn two_processes() -> (tempfile::TempDir, Server, tempfile::TempDir, Server) {
+    let (dir_a, dir_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let env = [("FLIGHTLOG_BOOTSTRAP_KEY", ADMIN_KEY), ("FLIGHTLOG_WRITER_LEASE_TTL", LEASE_TTL)];
+    let a = Server::start_sharing(dir_a.path(), dir_a.path(), &env, &[]).await;
+    let b = Server::start_sharing(dir_b.path(), dir_a.path(), &env, &[]).await;
+    (dir_a, a, dir_b, b)
+}
+
+async fn role(server: &Server) -> Value {
+    server.health().await["ingest"]["lease"].clone()
+}
+
+#[derive(Default)]
+struct Seen {
+    unavailable: AtomicU64,
+    no_answer: AtomicU64,
+    accepted: AtomicU64,
+}
+
+/// One client per session, sending each batch until a 200 says it is
+/// stored. Every batch goes to both processes at once (the same steps
+/// racing through the writer and through the forwarder), and a failed
+/// send is retried on the other process.
+fn start_clients(bases: [String; 2], seen: &Arc<Seen>) -> Vec<tokio::task::JoinHandle<()>> {
+    (0..SESSIONS)
+        .map(|session| {
+            let (bases, seen) = (bases.clone(), seen.clone());
+            tokio::spawn(async move {
+                let http = reqwest::Client::builder().timeout(Duration::from_secs(20)).build().unwrap();
+                for batch in 0..BATCHES {
+                    let body = ndjson(&(batch * BATCH..(batch + 1) * BATCH).map(|n| replica_step(session, n)).collect::<Vec<_>>());
+                    let mut attempt = 0usize;
+                    loop {
+                        let sends = [0, 1].map(|i| {
+                            let base = &bases[(i + attempt) % 2];
+                            http.post(format!("{base}/v1/steps")).bearer_auth(ADMIN_KEY).body(body.clone()).send()
+                        });
+                        let answers = futures_join(sends).await;
+                        let mut stored = false;
+                        for answer in answers {
+                            match answer {
+                                Ok(r) if r.status() == StatusCode::OK => {
+                                    let v: Value = r.json().await.unwrap();
+                                    let counted = v["accepted"].as_u64().unwrap() + v["duplicates"].as_u64().unwrap();
+                                    assert_eq!(counted, BATCH, "a 200 stores the whole batch: {v}");
+                                    seen.accepted.fetch_add(v["accepted"].as_u64().unwrap(), Ordering::Relaxed);
+                                    stored = true;
+                                }
+                                Ok(r) if r.status() == StatusCode::SERVICE_UNAVAILABLE => {
+                                    assert!(r.headers().get("retry-after").is_some(), "a 503 says when to retry");
+                                    seen.unavailable.fetch_add(1, Ordering::Relaxed);
+                                }
+                                Ok(r) => panic!("unexpected answer {}: {}", r.status(), r.text().await.unwrap_or_default()),
+                                Err(_) => {
+                                    seen.no_answer.fetch_add(1, Ordering::Relaxed);
+                                }
+                            }
+                        }
+                        if stored {
+                            break;
+                        }
+                        attempt += 1;
+                        tokio::time::sleep(Duration::from_millis(200)).await;
+                    }
+                }
+            })
+        })
+        .collect()
+}
+
+/// Both requests at once, answers in order.
+async fn futures_join<F: std::future::Future>(futures: [F; 2]) -> [F::Output; 2] {
+    let [a, b] = futures;
+    let (a, b) = tokio::join!(a, b);
+    [a, b]
+}
+
+/// Every step of every session once, in order, and the whole record
+/// (chains, log, checkpoints) verifies.
+async fn all_stored_once(server: &Server) {
+    for session in 0..SESSIONS {
+        let stored = server.all_steps(ADMIN_KEY, &format!("shared-{session}"), 1000).await;
+        let numbers: Vec<u64> = stored.iter().map(|s| s["step"].as_u64().unwrap()).collect();
+        assert_eq!(numbers, (0..BATCHES * BATCH).collect::<Vec<_>>(), "session {session}: every step once, in order");
+    }
+    let (status, sealed) = server.send_json(reqwest::Method::POST, ADMIN_KEY, "/v1/integrity/checkpoints", json!({})).await;
+    assert!(status.is_success(), "a checkpoint is signed through either process: {status} {sealed}");
+    let (status, report) = server.get(ADMIN_KEY, "/v1/integrity/verify").await;
+    assert_eq!(status, StatusCode::OK, "{report}");
+    assert_eq!(report["status"], "verified", "{report}");
+    assert_eq!(report["steps_checked"].as_u64(), Some(SESSIONS * BATCHES * BATCH), "{report}");
+    assert_eq!(report["problems"].as_array().map(Vec::len), Some(0), "{report}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_processes_take_the_same_sessions_at_once_and_the_record_verifies() {
+    if skipped() {
+        return;
+    }
+    let (_dir_a, a, _dir_b, b) = two_processes().await;
+    let roles = [role(&a).await, role(&b).await];
+    let writers = roles.iter().filter(|r| r["role"] == "writer").count();
+    assert_eq!(writers, 1, "exactly one process writes: {roles:?}");
+    let standby = roles.iter().find(|r| r["role"] == "standby").expect("the other is a standby");
+    assert!(standby["writer"].as_str().is_some_and(|w| w == a.base || w == b.base), "the standby knows the writer: {roles:?}");
+
+    let seen = Arc::new(Seen::default());
+    let clients = start_clients([a.base.clone(), b.base.clone()], &seen);
+    for c in clients {
+        tokio::time::timeout(Duration::from_secs(120), c).await.expect("clients finish").unwrap();
+    }
+    eprintln!("503s: {}, sends without an answer: {}", seen.unavailable.load(Ordering::Relaxed), seen.no_answer.load(Ordering::Relaxed));
+    // Each step was sent twice at once, through both processes: one send
+    // was accepted, the other found it a duplicate.
+    assert_eq!(seen.accepted.load(Ordering::Relaxed), SESSIONS * BATCHES * BATCH, "each step accepted once, by one process");
+    all_stored_once(&a).await;
+    all_stored_once(&b).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn when_the_writer_is_killed_mid_ingest_the_other_process_takes_over() {
+    if skipped() {
+        return;
+    }
+    let (_dir_a, a, _dir_b, b) = two_processes().await;
+    let (mut writer, standby) = if role(&a).await["role"] == "writer" { (a, b) } else { (b, a) };
+    assert_eq!(role(&standby).await["role"], "standby");
+
+    let seen = Arc::new(Seen::default());
+    let clients = start_clients([writer.base.clone(), standby.base.clone()], &seen);
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let accepted_before = seen.accepted.load(Ordering::Relaxed);
+    writer.kill9();
+    let killed = Instant::now();
+    let deadline = killed + Duration::from_secs(30);
+    while role(&standby).await["role"] != "writer" {
+        assert!(Instant::now() < deadline, "the standby took the lease within 30 s: {}", role(&standby).await);
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let took_over = killed.elapsed();
+    for c in clients {
+        tokio::time::timeout(Duration::from_secs(120), c).await.expect("clients finish on the survivor").unwrap();
+    }
+    eprintln!(
+        "writer killed after {accepted_before} steps; the other process wrote {:.1} s later; 503s: {}, sends without an answer: {}",
+        took_over.as_secs_f64(),
+        seen.unavailable.load(Ordering::Relaxed),
+        seen.no_answer.load(Ordering::Relaxed)
+    );
+    assert!(accepted_before > 0 && accepted_before < SESSIONS * BATCHES * BATCH, "killed mid-ingest ({accepted_before} steps in)");
+    // A commit the killed writer made but could not answer is found a
+    // duplicate when retried: never accepted twice.
+    assert!(seen.accepted.load(Ordering::Relaxed) <= SESSIONS * BATCHES * BATCH);
+    all_stored_once(&standby).await;
+    assert_eq!(standby.health().await["status"], "ok");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_writer_paused_past_its_lease_steps_down_when_it_wakes() {
+    if skipped() {
+        return;
+    }
+    let (_dir_a, a, _dir_b, b) = two_processes().await;
+    let (writer, standby) = if role(&a).await["role"] == "writer" { (a, b) } else { (b, a) };
+    let seen = Arc::new(Seen::default());
+    let clients = start_clients([writer.base.clone(), standby.base.clone()], &seen);
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    // A process that believes it writes but is frozen (a long GC pause, a
+    // stalled VM): requests queue up in its sockets meanwhile.
+    let pid = nix::unistd::Pid::from_raw(writer.pid() as i32);
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGSTOP).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while role(&standby).await["role"] != "writer" {
+        assert!(Instant::now() < deadline, "the standby took the lease from the frozen writer");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGCONT).unwrap();
+    // Woken, it finds its lease gone: it must not commit what queued up.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while role(&writer).await["role"] != "standby" {
+        assert!(Instant::now() < deadline, "the woken writer stepped down: {}", role(&writer).await);
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    for c in clients {
+        tokio::time::timeout(Duration::from_secs(120), c).await.expect("clients finish").unwrap();
+    }
+    eprintln!("503s: {}, sends without an answer: {}", seen.unavailable.load(Ordering::Relaxed), seen.no_answer.load(Ordering::Relaxed));
+    assert!(seen.accepted.load(Ordering::Relaxed) <= SESSIONS * BATCHES * BATCH);
+    all_stored_once(&standby).await;
+    all_stored_once(&writer).await;
+}
