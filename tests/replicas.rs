@@ -37,7 +37,10 @@ fn replica_step(session: u64, n: u64) -> Value {
 /// Two processes on the store of the first one's folder.
 async fn two_processes() -> (tempfile::TempDir, Server, tempfile::TempDir, Server) {
     let (dir_a, dir_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
-    let env = [("FLIGHTLOG_BOOTSTRAP_KEY", ADMIN_KEY), ("FLIGHTLOG_WRITER_LEASE_TTL", LEASE_TTL)];
+    // Replicas share one signing key, as docs/scale-out.md says to.
+    let key_file = dir_a.path().join("shared-signing.key");
+    let key_file = key_file.to_str().unwrap();
+    let env = [("FLIGHTLOG_BOOTSTRAP_KEY", ADMIN_KEY), ("FLIGHTLOG_WRITER_LEASE_TTL", LEASE_TTL), ("FLIGHTLOG_SIGNING_KEY_FILE", key_file)];
     let a = Server::start_sharing(dir_a.path(), dir_a.path(), &env, &[]).await;
     let b = Server::start_sharing(dir_b.path(), dir_a.path(), &env, &[]).await;
     (dir_a, a, dir_b, b)
@@ -226,4 +229,32 @@ async fn a_writer_paused_past_its_lease_steps_down_when_it_wakes() {
     assert!(seen.accepted.load(Ordering::Relaxed) <= SESSIONS * BATCHES * BATCH);
     all_stored_once(&standby).await;
     all_stored_once(&writer).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn behind_a_load_balancer_a_sign_in_form_from_one_process_is_accepted_by_the_other() {
+    if skipped() {
+        return;
+    }
+    let (_dir_a, a, _dir_b, b) = two_processes().await;
+    let client = no_redirects();
+    let form = client.get(format!("{}/login", a.base)).send().await.unwrap();
+    let pre_session = cookie_pair(form.headers(), "flightlog_signin").expect("the form's cookie");
+    let token = form_token(&form.text().await.unwrap()).expect("the form's token");
+    // The POST lands on the other process (round robin).
+    let signed_in = client
+        .post(format!("{}/login", b.base))
+        .header("cookie", pre_session)
+        .header("origin", &b.base)
+        .form(&[("key", ADMIN_KEY), ("csrf", &token)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(signed_in.status(), StatusCode::SEE_OTHER, "{}", signed_in.text().await.unwrap_or_default());
+    let session = cookie_pair(signed_in.headers(), "flightlog_session").expect("a web session");
+    // And the next page comes from the first process again.
+    let page = client.get(format!("{}/sessions", a.base)).header("cookie", session).send().await.unwrap();
+    assert_eq!(page.status(), StatusCode::OK, "the web session is shared through the store");
+    let keys = [a.get(ADMIN_KEY, "/v1/integrity/public-key").await.1, b.get(ADMIN_KEY, "/v1/integrity/public-key").await.1];
+    assert_eq!(keys[0], keys[1], "one signing key for every checkpoint");
 }

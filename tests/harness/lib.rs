@@ -38,9 +38,10 @@ pub fn server_mode() -> bool {
 /// data folder: nothing in embedded mode, the folder's ClickHouse server in
 /// server mode.
 ///
-/// With `FLIGHTLOG_TEST_CLICKHOUSE_URL` (and `_USER`, `_PASSWORD`) set, server
-/// mode uses that real server instead of the fixture, one database per data
-/// folder; tests that need to stop the server say they were skipped.
+/// With `FLIGHTLOG_TEST_CLICKHOUSE_URL` (and `_USER`, `_PASSWORD`, and
+/// `_CLUSTER` for a replicated cluster) set, server mode uses that real
+/// server instead of the fixture, one database per data folder; tests that
+/// need to stop the server say they were skipped.
 pub fn store_env(data_dir: &Path) -> Vec<(String, String)> {
     if !server_mode() {
         return Vec::new();
@@ -53,7 +54,12 @@ pub fn store_env(data_dir: &Path) -> Vec<(String, String)> {
             h.finish()
         });
         let mut env = vec![("FLIGHTLOG_CLICKHOUSE_URL".to_string(), url), ("FLIGHTLOG_CLICKHOUSE_DATABASE".to_string(), database)];
-        for (from, to) in [("FLIGHTLOG_TEST_CLICKHOUSE_USER", "FLIGHTLOG_CLICKHOUSE_USER"), ("FLIGHTLOG_TEST_CLICKHOUSE_PASSWORD", "FLIGHTLOG_CLICKHOUSE_PASSWORD")] {
+        let real = [
+            ("FLIGHTLOG_TEST_CLICKHOUSE_USER", "FLIGHTLOG_CLICKHOUSE_USER"),
+            ("FLIGHTLOG_TEST_CLICKHOUSE_PASSWORD", "FLIGHTLOG_CLICKHOUSE_PASSWORD"),
+            ("FLIGHTLOG_TEST_CLICKHOUSE_CLUSTER", "FLIGHTLOG_CLICKHOUSE_CLUSTER"),
+        ];
+        for (from, to) in real {
             if let Ok(v) = std::env::var(from) {
                 env.push((to.to_string(), v));
             }

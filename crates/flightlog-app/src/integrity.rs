@@ -30,6 +30,13 @@ pub fn evidence_file_name(session_id: &str) -> String {
 }
 
 impl AppState {
+    /// A secret for `purpose` that every process with this instance's
+    /// signing key derives alike (replicas behind one load balancer must
+    /// accept each other's forms), and that survives restarts.
+    pub fn shared_secret(&self, purpose: &str) -> Vec<u8> {
+        self.checkpointer.derived_secret(purpose)
+    }
+
     pub async fn verify_session(&self, project: &str, id: &str) -> Result<verify::Report, AppError> {
         verify::verify_session(&self.store, project, id).await?.ok_or_else(|| AppError::no_session(id))
     }

@@ -73,6 +73,7 @@ pub async fn run(args: CostsArgs) -> anyhow::Result<()> {
             password: std::env::var("FLIGHTLOG_CLICKHOUSE_PASSWORD").unwrap_or_default(),
             // Its own database: the benchmark fills and reads it alone.
             database: "flightlog_bench_costs".into(),
+            cluster: None,
             insert_quorum: None,
             timeout: std::time::Duration::from_secs(3600),
         }),

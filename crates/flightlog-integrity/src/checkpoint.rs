@@ -34,6 +34,11 @@ impl Checkpointer {
         self.signer.public_key_hex()
     }
 
+    /// See [`Signer::derived_secret`].
+    pub fn derived_secret(&self, purpose: &str) -> Vec<u8> {
+        self.signer.derived_secret(purpose)
+    }
+
     /// Signs and stores the current log head if it grew since the last
     /// checkpoint. Returns the new checkpoint, if one was made. Only the
     /// process writing the log signs (with several processes, the holder

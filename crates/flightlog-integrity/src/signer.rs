@@ -46,6 +46,15 @@ impl Signer {
     pub fn sign(&self, message: &[u8]) -> String {
         hex::encode(self.key.sign(message).to_bytes())
     }
+
+    /// A secret for `purpose` that every process holding this key derives
+    /// alike and nobody without it can: an Ed25519 signature is
+    /// deterministic and unforgeable, and this message (its own prefix) is
+    /// never signed for anything published. For what processes sharing a
+    /// store must agree on (the web sign-in form).
+    pub fn derived_secret(&self, purpose: &str) -> Vec<u8> {
+        self.key.sign(format!("flightlog/derived-secret/v1\n{purpose}\n").as_bytes()).to_bytes().to_vec()
+    }
 }
 
 /// Creates a file with mode 0600: the key never exists readable by others.
@@ -72,6 +81,15 @@ pub fn signature_valid(public_key_hex: &str, message: &[u8], signature_hex: &str
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn derived_secrets_agree_for_one_key_and_differ_by_key_and_purpose() {
+        let seed = "11".repeat(32);
+        let (a, b) = (Signer::from_hex(&seed).unwrap(), Signer::from_hex(&seed).unwrap());
+        assert_eq!(a.derived_secret("web"), b.derived_secret("web"), "replicas sharing the key agree");
+        assert_ne!(a.derived_secret("web"), a.derived_secret("other"));
+        assert_ne!(a.derived_secret("web"), Signer::from_hex(&"22".repeat(32)).unwrap().derived_secret("web"));
+    }
 
     #[test]
     fn a_generated_key_is_private_persistent_and_signs_verifiably() {

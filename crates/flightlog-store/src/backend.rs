@@ -20,6 +20,12 @@ pub trait Backend: Send + Sync + 'static {
 
     /// For logs and /healthz: which engine, where.
     fn describe(&self) -> String;
+
+    /// The replicated cluster the schema lives on, if any: migrations then
+    /// run `ON CLUSTER` with replicated engines.
+    fn cluster(&self) -> Option<&str> {
+        None
+    }
 }
 
 /// Parses JSONEachRow output into rows of `T`.

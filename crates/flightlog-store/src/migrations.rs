@@ -35,9 +35,20 @@ struct Applied {
     checksum: String,
 }
 
+/// Brings the schema up to date: the migrations the ledger does not list
+/// yet, in order. On a cluster ([`Backend::cluster`]) every statement runs
+/// as [`cluster_schema`] prints it, and the ledger is itself replicated.
+/// Several processes starting at once may both apply a migration: every
+/// statement is idempotent (`IF NOT EXISTS`), and the one backfill is
+/// checked against the steps at start-up (`repair_summaries_if_needed`).
 pub async fn apply(ch: &dyn Backend) -> Result<(), StoreError> {
+    let on_cluster = ch.cluster().map(on_cluster);
+    let run = |statement: String| match &on_cluster {
+        Some(clause) => replicated(&statement, clause),
+        None => statement,
+    };
     for statement in statements(LEDGER) {
-        ch.query(&statement, Params::new()).await?;
+        ch.query(&run(statement), Params::new()).await?;
     }
     let applied: Vec<Applied> = rows(&ch.query("SELECT version, checksum FROM schema_migrations", Params::new()).await?)?;
     for m in MIGRATIONS {
@@ -54,7 +65,7 @@ pub async fn apply(ch: &dyn Backend) -> Result<(), StoreError> {
         }
         tracing::info!(version = m.version, name = m.name, "applying schema migration");
         for statement in statements(m.sql) {
-            ch.query(&statement, Params::new()).await?;
+            ch.query(&run(statement), Params::new()).await?;
         }
         ch.query(
             // INSERT … SELECT: parameters bind there on every server; in a
@@ -72,15 +83,20 @@ pub async fn apply(ch: &dyn Backend) -> Result<(), StoreError> {
 /// `Replicated…MergeTree` with a Keeper path per table (`{shard}` and
 /// `{replica}` are the servers' macros). What `flightlog schema --cluster`
 /// prints for an operator to review; one shard (every replica holds every
-/// session). Sharding across several (`Distributed` tables by session) is
-/// not done yet (docs/scale-out.md).
+/// session). What `--clickhouse-cluster` applies at start-up. Sharding
+/// across several (`Distributed` tables by session) is not done yet
+/// (docs/scale-out.md).
 pub fn cluster_schema(cluster: &str) -> Vec<String> {
-    let on_cluster = format!("ON CLUSTER `{}`", cluster.replace('`', "\\`"));
+    let on_cluster = on_cluster(cluster);
     std::iter::once(LEDGER)
         .chain(MIGRATIONS.iter().map(|m| m.sql))
         .flat_map(statements)
         .map(|statement| replicated(&statement, &on_cluster))
         .collect()
+}
+
+fn on_cluster(cluster: &str) -> String {
+    format!("ON CLUSTER {}", crate::server::quote_identifier(cluster))
 }
 
 /// One statement for a cluster (see [`cluster_schema`]).
@@ -171,6 +187,40 @@ mod tests {
             "CREATE TABLE IF NOT EXISTS keys ON CLUSTER `c`\n(x UInt8)\nENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/{database}/keys', '{replica}', version)\nORDER BY x"
         );
         assert_eq!(replicated("ALTER TABLE steps ADD INDEX i x TYPE minmax", "ON CLUSTER `c`"), "ALTER TABLE steps ON CLUSTER `c` ADD INDEX i x TYPE minmax");
+    }
+
+    /// What a backend on a cluster is sent: statements only, answers empty.
+    struct Recorder(std::sync::Mutex<Vec<String>>);
+
+    #[async_trait::async_trait]
+    impl Backend for Recorder {
+        async fn query(&self, sql: &str, _: Params) -> Result<Vec<u8>, StoreError> {
+            self.0.lock().unwrap().push(sql.to_string());
+            Ok(Vec::new())
+        }
+        async fn insert(&self, _: &str, _: Vec<u8>) -> Result<u64, StoreError> {
+            unreachable!("migrations insert through statements")
+        }
+        fn describe(&self) -> String {
+            "recorder".into()
+        }
+        fn cluster(&self) -> Option<&str> {
+            Some("flightlog")
+        }
+    }
+
+    /// `--clickhouse-cluster` applies exactly the reviewed DDL.
+    #[tokio::test]
+    async fn on_a_cluster_migrations_run_the_reviewed_statements() {
+        let recorder = Recorder(Default::default());
+        apply(&recorder).await.unwrap();
+        let sent: Vec<String> = recorder.0.into_inner().unwrap();
+        let ddl: Vec<&String> = sent.iter().filter(|s| !s.starts_with("SELECT") && !s.starts_with("INSERT INTO schema_migrations")).collect();
+        let reviewed = cluster_schema("flightlog");
+        assert_eq!(ddl.len(), reviewed.len());
+        for (got, want) in ddl.iter().zip(&reviewed) {
+            assert_eq!(*got, want);
+        }
     }
 
     #[test]

@@ -34,6 +34,13 @@ pub const INSERT_SETTINGS: &[(&str, &str)] = &[
     ("async_insert", "0"),
 ];
 
+/// Settings of every statement on a replicated cluster, on top of
+/// [`SETTINGS`]: an insert is answered once a quorum of replicas has it,
+/// quorum inserts are linearised, and a read sees every insert a quorum
+/// acknowledged, whichever replica the load balancer picks (the writer's
+/// duplicate check must see the commit before).
+pub const CLUSTER_SETTINGS: &[(&str, &str)] = &[("insert_quorum_parallel", "0"), ("select_sequential_consistency", "1")];
+
 /// Where the server is and who we are there.
 #[derive(Clone, Debug)]
 pub struct ServerOptions {
@@ -42,8 +49,12 @@ pub struct ServerOptions {
     pub user: String,
     pub password: String,
     pub database: String,
-    /// On a replicated cluster: replicas that must have an insert before it
-    /// is acknowledged (`insert_quorum`); None on a single server.
+    /// A replicated cluster (its name in the servers' `remote_servers`):
+    /// the schema is created `ON CLUSTER` with `Replicated*` tables, and
+    /// every statement runs with [`CLUSTER_SETTINGS`].
+    pub cluster: Option<String>,
+    /// On a cluster: replicas that must have an insert before it is
+    /// acknowledged (`insert_quorum`); None: `auto`, a majority.
     pub insert_quorum: Option<u32>,
     /// How long one statement may take before it is an error.
     pub timeout: Duration,
@@ -70,6 +81,20 @@ impl Server {
         for (name, value) in SETTINGS {
             client = client.with_setting(*name, *value);
         }
+        match (&options.cluster, options.insert_quorum) {
+            (Some(_), quorum) => {
+                for (name, value) in CLUSTER_SETTINGS {
+                    client = client.with_setting(*name, *value);
+                }
+                client = client.with_setting("insert_quorum", quorum.map_or("auto".to_string(), |n| n.to_string()));
+            }
+            (None, Some(_)) => {
+                return Err(StoreError::Setup(
+                    "--clickhouse-insert-quorum needs replicated tables: name the cluster with --clickhouse-cluster".into(),
+                ));
+            }
+            (None, None) => {}
+        }
         Ok(Self { client, options })
     }
 
@@ -83,7 +108,8 @@ impl Server {
         if String::from_utf8_lossy(&found).contains("\"n\":1") {
             return Ok(());
         }
-        let sql = format!("CREATE DATABASE IF NOT EXISTS {}", quote_identifier(&self.options.database));
+        let on_cluster = self.options.cluster.as_deref().map(|c| format!(" ON CLUSTER {}", quote_identifier(c))).unwrap_or_default();
+        let sql = format!("CREATE DATABASE IF NOT EXISTS {}{on_cluster}", quote_identifier(&self.options.database));
         let run = outside.query(&escape_placeholders(&sql)).execute();
         tokio::time::timeout(self.options.timeout, run)
             .await
@@ -122,7 +148,7 @@ fn escape_placeholders(sql: &str) -> String {
     sql.replace('?', "??")
 }
 
-fn quote_identifier(name: &str) -> String {
+pub(crate) fn quote_identifier(name: &str) -> String {
     format!("`{}`", name.replace('\\', "\\\\").replace('`', "\\`"))
 }
 
@@ -137,9 +163,6 @@ impl Backend for Server {
         for (name, value) in INSERT_SETTINGS {
             insert = insert.with_setting(*name, *value);
         }
-        if let Some(quorum) = self.options.insert_quorum {
-            insert = insert.with_setting("insert_quorum", quorum.to_string()).with_setting("insert_quorum_parallel", "0");
-        }
         let run = async {
             insert.send(rows.into()).await.map_err(|e| self.error(e, insert_sql))?;
             insert.end().await.map_err(|e| self.error(e, insert_sql))
@@ -150,7 +173,14 @@ impl Backend for Server {
     }
 
     fn describe(&self) -> String {
-        format!("ClickHouse server {} database {}", self.options.url, self.options.database)
+        match &self.options.cluster {
+            Some(cluster) => format!("ClickHouse cluster {cluster} at {} database {}", self.options.url, self.options.database),
+            None => format!("ClickHouse server {} database {}", self.options.url, self.options.database),
+        }
+    }
+
+    fn cluster(&self) -> Option<&str> {
+        self.options.cluster.as_deref()
     }
 }
 

@@ -55,17 +55,16 @@ pub fn same(expected: &str, given: &str) -> bool {
 }
 
 /// The sign-in form's protection: a pre-session cookie value
-/// (`<issued unix seconds>.<random>`) and a token that only this process
-/// can derive from it, with a secret drawn at start. A restart makes open
-/// sign-in forms stale, which costs a reload.
+/// (`<issued unix seconds>.<random>`) and a token that only Flightlog can
+/// derive from it, with a secret derived from the instance's signing key:
+/// every replica sharing that key accepts a form another one issued, and
+/// open forms survive a restart.
 pub struct SignInForm {
-    secret: [u8; 32],
+    secret: Vec<u8>,
 }
 
 impl SignInForm {
-    pub fn new() -> Self {
-        let mut secret = [0u8; 32];
-        rand::rng().fill_bytes(&mut secret);
+    pub fn new(secret: Vec<u8>) -> Self {
         Self { secret }
     }
 
@@ -118,12 +117,13 @@ mod tests {
 
     #[test]
     fn a_sign_in_token_fits_only_its_own_fresh_cookie() {
-        let form = SignInForm::new();
+        let form = SignInForm::new(b"instance key".to_vec());
         let (cookie, token) = form.issue();
         assert!(form.check(&cookie, &token));
         let (other, _) = form.issue();
         assert!(!form.check(&other, &token));
-        assert!(!SignInForm::new().check(&cookie, &token), "another process's secret");
+        assert!(SignInForm::new(b"instance key".to_vec()).check(&cookie, &token), "a replica with the same key accepts it");
+        assert!(!SignInForm::new(b"another key".to_vec()).check(&cookie, &token), "another instance's secret");
         let stale = format!("{}.{}", now_secs() - SIGN_IN_FORM_SECS - 5, "00");
         assert!(!form.check(&stale, &digest(&form.secret, stale.as_bytes())));
     }

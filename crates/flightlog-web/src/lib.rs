@@ -59,7 +59,7 @@ impl FromRef<WebState> for AppState {
 pub fn router(state: AppState) -> Router {
     let web = WebState {
         sessions: Arc::new(web_sessions::WebSessions::new(state.store.clone())),
-        sign_in_form: Arc::new(csrf::SignInForm::new()),
+        sign_in_form: Arc::new(csrf::SignInForm::new(state.shared_secret("web sign-in form"))),
         app: state,
     };
     Router::new()

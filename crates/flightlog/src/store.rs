@@ -31,6 +31,16 @@ pub struct StoreArgs {
     /// The server's database for Flightlog's tables (created when missing).
     #[arg(long, env = "FLIGHTLOG_CLICKHOUSE_DATABASE", default_value = "flightlog")]
     clickhouse_database: String,
+    /// A replicated ClickHouse cluster (its name in the servers'
+    /// remote_servers): the schema is created ON CLUSTER with Replicated
+    /// tables (`flightlog schema --cluster NAME` prints it), inserts wait
+    /// for a quorum of replicas and reads are sequentially consistent.
+    #[arg(long, env = "FLIGHTLOG_CLICKHOUSE_CLUSTER")]
+    clickhouse_cluster: Option<String>,
+    /// On a cluster: replicas that must have each insert before it is
+    /// acknowledged (default: a majority).
+    #[arg(long, env = "FLIGHTLOG_CLICKHOUSE_INSERT_QUORUM", requires = "clickhouse_cluster")]
+    clickhouse_insert_quorum: Option<u32>,
     /// Seconds one statement may take on the server before it is an error.
     #[arg(long, env = "FLIGHTLOG_CLICKHOUSE_TIMEOUT", default_value_t = 30)]
     clickhouse_timeout: u64,
@@ -50,7 +60,8 @@ impl StoreArgs {
                 user: self.clickhouse_user.clone(),
                 password: self.clickhouse_password.clone(),
                 database: self.clickhouse_database.clone(),
-                insert_quorum: None,
+                cluster: self.clickhouse_cluster.clone(),
+                insert_quorum: self.clickhouse_insert_quorum,
                 timeout: Duration::from_secs(self.clickhouse_timeout.max(1)),
             }),
             None => Location::Embedded {
