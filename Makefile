@@ -20,7 +20,7 @@ FLIGHTLOG_BOOTSTRAP_KEY ?= local-demo-admin-key
 DATA_DIR ?= ./data
 LISTEN ?= 127.0.0.1:4318
 
-.PHONY: run test setup build bench-build bench bench-search bench-otlp pyclients browser
+.PHONY: run test setup build bench-build bench bench-search bench-server bench-otlp pyclients browser
 
 run: setup build
 	@echo "Admin key for this local demo: $(FLIGHTLOG_BOOTSTRAP_KEY)"
@@ -59,6 +59,12 @@ bench-build:
 # Ingest throughput, timeline and page latency, verify, bundles, peak RSS.
 bench: setup bench-build
 	$(BENCH) ingest
+
+# The same in server mode (the ClickHouse HTTP fixture), directly to the
+# writer and through a second process that forwards to it.
+bench-server: setup bench-build
+	$(BENCH) ingest --server-mode
+	$(BENCH) ingest --server-mode --through-standby
 
 # Embedding throughput, vector search at 100k and 1M points, indexer lag.
 bench-search: setup bench-build

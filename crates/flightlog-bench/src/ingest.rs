@@ -37,6 +37,11 @@ pub struct IngestArgs {
     /// Server mode against this ClickHouse server instead of the fixture.
     #[arg(long, env = "FLIGHTLOG_CLICKHOUSE_URL")]
     clickhouse_url: Option<String>,
+    /// Server mode: start a second Flightlog process on the same store and
+    /// send the ingest to it, a standby that forwards to the writer (the
+    /// price of sending steps to any replica).
+    #[arg(long, requires = "server_mode")]
+    through_standby: bool,
 }
 
 pub(crate) const KEY: &str = "bench-admin-key";
@@ -60,6 +65,30 @@ async fn start_fixture(flightlog: &std::path::Path, dir: &std::path::Path) -> an
     // Keep reading (and dropping) its output so it never blocks on a full pipe.
     tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
     Ok((child, format!("http://{addr}")))
+}
+
+/// A second `flightlog serve` on the same ClickHouse server; returns it and
+/// its URL once it knows the first one holds the writer lease.
+async fn start_standby(flightlog: &std::path::Path, dir: &std::path::Path, clickhouse_url: &str) -> anyhow::Result<(tokio::process::Child, String)> {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+    let child = tokio::process::Command::new(flightlog)
+        .args(["serve", "--listen", &format!("127.0.0.1:{port}"), "--data-dir"])
+        .arg(dir)
+        .args(["--clickhouse-url", clickhouse_url])
+        .env("FLIGHTLOG_NO_SEARCH", "true")
+        .env("FLIGHTLOG_LOG", "warn")
+        .stdout(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .context("cannot start the standby")?;
+    let base = format!("http://127.0.0.1:{port}");
+    let http = reqwest::Client::new();
+    wait_ready(&http, &base).await?;
+    let health: serde_json::Value = http.get(format!("{base}/healthz")).send().await?.json().await?;
+    if health["ingest"]["lease"]["role"] != "standby" {
+        bail!("the second process is not a standby: {}", health["ingest"]["lease"]);
+    }
+    Ok((child, base))
 }
 
 pub async fn run(args: IngestArgs, flightlog: PathBuf) -> anyhow::Result<()> {
@@ -98,6 +127,17 @@ pub async fn run(args: IngestArgs, flightlog: PathBuf) -> anyhow::Result<()> {
     let base = format!("http://127.0.0.1:{port}");
     let http = reqwest::Client::new();
     wait_ready(&http, &base).await?;
+    let standby_dir = tempfile::tempdir()?;
+    let mut _standby = None;
+    let ingest_base = match (&clickhouse_url, args.through_standby) {
+        (Some(url), true) => {
+            let (child, standby) = start_standby(&flightlog, standby_dir.path(), url).await?;
+            _standby = Some(child);
+            println!("ingest goes through a standby at {standby}, which forwards it to the writer at {base}");
+            standby
+        }
+        _ => base.clone(),
+    };
     println!("flightlog-bench ingest: server pid {pid}, data in {}", dir.path().display());
     match &clickhouse_url {
         Some(url) => println!("store: ClickHouse server at {url} (server mode)"),
@@ -111,7 +151,7 @@ pub async fn run(args: IngestArgs, flightlog: PathBuf) -> anyhow::Result<()> {
         let started = Instant::now();
         let mut tasks = Vec::new();
         for (c, chunk) in split(bodies, clients).into_iter().enumerate() {
-            let (http, url) = (http.clone(), format!("{base}/v1/steps"));
+            let (http, url) = (http.clone(), format!("{ingest_base}/v1/steps"));
             tasks.push(tokio::spawn(async move {
                 for body in chunk {
                     post(&http, &url, body).await.with_context(|| format!("client {c}"))?;
