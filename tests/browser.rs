@@ -30,7 +30,7 @@ async fn a_reader_signs_in_filters_opens_a_session_and_reads_a_decision() {
     let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
     assert!(out.status.success(), "browser test failed:\n{stdout}\n{stderr}");
     assert!(stdout.contains("decision page verified"), "{stdout}");
-    for shot in ["1-sessions", "2-sessions-filtered", "2b-sessions-flagged", "3-timeline", "4-decision", "5-costs", "6-similar", "7-similar-text"] {
+    for shot in ["0-overview", "1-sessions", "2-sessions-filtered", "2b-sessions-flagged", "3-timeline", "3a-waterfall-slices", "3b-waterfall-zoomed", "3c-waterfall-repeated", "4-decision", "5-costs", "6-similar", "7-similar-text"] {
         assert!(std::path::Path::new(&format!("{artifacts}/{shot}.png")).exists(), "screenshot {shot}");
     }
 }

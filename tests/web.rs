@@ -92,7 +92,7 @@ async fn the_decision_page_shows_the_why_and_its_integrity_and_escapes_agent_tex
     let (status, bundle) = page(&s, &cookie, "/sessions/xss/evidence").await;
     assert_eq!(status, StatusCode::OK);
     assert!(bundle.starts_with("{\"checkpoint\":"), "the canonical bundle");
-    let (status, home) = page(&s, &cookie, "/").await;
+    let (status, home) = page(&s, &cookie, "/sessions").await;
     assert_eq!(status, StatusCode::OK);
     assert!(home.contains("href=\"/sessions/xss\""), "the sessions list links the session");
     let (status, timeline) = page(&s, &cookie, "/sessions/xss").await;
@@ -290,4 +290,38 @@ async fn ids_with_a_slash_link_to_their_own_session() {
     assert_eq!(status, StatusCode::OK);
     assert!(decision.contains("slashed session") && !decision.contains("victim session"), "the decision of that session's step");
     assert!(decision.contains("href=\"/sessions/victim%2Fsteps%2F0\">timeline</a>"));
+}
+
+/// The waterfall draws tool names and statuses inside SVG: script and
+/// attribute payloads there stay text, and a bad zoom range is a 400.
+#[tokio::test]
+async fn the_waterfall_shows_hostile_tool_names_as_text() {
+    let s = Server::start().await;
+    let payloads = ["<script>alert(1)</script>", "\" onmouseover=\"alert(2)", "</title><svg onload=alert(3)>"];
+    let steps: Vec<Value> = payloads
+        .iter()
+        .enumerate()
+        .map(|(i, p)| {
+            json!({"session_id": "wf-xss", "step": i, "timestamp": format!("2026-01-15T10:30:0{i}Z"),
+                   "tool_execution": {"name": p, "params": {"q": p}, "status": p, "duration_ms": 500}})
+        })
+        .collect();
+    assert_eq!(s.post_steps(ADMIN_KEY, ndjson(&steps), &[]).await.0, StatusCode::OK);
+    let cookie = s.web_sign_in(ADMIN_KEY).await.expect("signed in");
+    let (status, html) = page(&s, &cookie, "/sessions/wf-xss").await;
+    assert_eq!(status, StatusCode::OK);
+    let start = html.find("id=\"waterfall\"").expect("the page has a waterfall");
+    let end = start + html[start..].find("</section>").expect("the waterfall ends");
+    let waterfall = &html[start..end];
+    assert_eq!(waterfall.matches("data-step=").count(), 3, "one bar per step");
+    for p in payloads {
+        assert!(!waterfall.contains(p), "the payload {p:?} is not in the markup as sent");
+    }
+    assert!(waterfall.contains("&#60;script&#62;alert(1)&#60;/script&#62;"), "a tool name is shown escaped: {waterfall}");
+    assert!(!waterfall.contains("onmouseover=\"alert") && !waterfall.contains("<svg onload"), "no attribute or element injected");
+
+    let (status, _) = page(&s, &cookie, "/sessions/wf-xss?from=10&to=5").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "a range that ends before it starts");
+    let (status, _) = page(&s, &cookie, "/sessions/wf-xss?from=soon").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
 }

@@ -21,11 +21,13 @@ pub mod error;
 pub mod ingest;
 pub mod integrity;
 pub mod keys;
+pub mod overview;
 pub mod params;
 pub mod reproduction;
 pub mod search;
 pub mod seed;
 pub mod sessions;
+pub mod waterfall;
 
 pub use error::AppError;
 

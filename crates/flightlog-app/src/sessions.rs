@@ -129,6 +129,17 @@ pub struct TimelinePage {
 }
 
 impl AppState {
+    /// How every session the filter passes (all its pages) spreads by
+    /// length and by estimated cost.
+    pub async fn session_spread(&self, project: &str, filter: &SessionFilter) -> Result<flightlog_store::sessions::SessionSpread, AppError> {
+        Ok(self.store.session_spread(project, filter).await?)
+    }
+
+    /// Each session's steps over its own life (the list's sparklines).
+    pub async fn sparklines(&self, project: &str, sessions: &[&str]) -> Result<HashMap<String, Vec<u64>>, AppError> {
+        Ok(self.store.sparklines(project, sessions).await?)
+    }
+
     pub async fn list_sessions(&self, project: &str, filter: &SessionFilter) -> Result<SessionListing, AppError> {
         let page = self.store.list_sessions(project, filter).await?;
         let flags = self.session_flags(project, &page.sessions).await;

@@ -231,17 +231,29 @@ pub async fn run(args: IngestArgs, flightlog: PathBuf) -> anyhow::Result<()> {
     // Redirects are not followed: a page answered by a redirect to the
     // sign-in form is an error here, not a fast page.
     let pages = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build()?;
+    // The session page of the long session draws its waterfall in time
+    // slices; the first slice's link zooms into a range drawn step by step.
+    let whole = pages.get(format!("{base}/sessions/{session}")).header("cookie", &cookie).send().await?.text().await?;
+    let zoom = whole
+        .split("href=\"")
+        .skip(1)
+        .filter_map(|h| h.split('"').next())
+        .find(|h| h.contains("?from="))
+        .map(|h| h.replace("&amp;", "&"))
+        .context("the long session's waterfall has no time slice to zoom into")?;
     for (name, path) in [
         ("sessions list page".to_string(), "/sessions".to_string()),
-        (format!("timeline page (100 steps) of the {}-step session", args.session_steps), format!("/sessions/{session}?after={middle}")),
+        (format!("session page (waterfall in slices + 100 steps) of the {}-step session", args.session_steps), format!("/sessions/{session}?after={middle}")),
+        (format!("session page zoomed into one slice of the {}-step session", args.session_steps), zoom),
         (format!("decision page of a step in the {}-step session", args.session_steps), format!("/sessions/{session}/steps/{middle}")),
     ] {
         let mut times = Vec::new();
+        let mut size = 0;
         for _ in 0..args.page_requests {
             let started = Instant::now();
             let resp = pages.get(format!("{base}{path}")).header("cookie", &cookie).send().await?;
             let status = resp.status();
-            resp.bytes().await?;
+            size = resp.bytes().await?.len();
             times.push(started.elapsed());
             if !status.is_success() {
                 bail!("{name}: {status}");
@@ -249,7 +261,7 @@ pub async fn run(args: IngestArgs, flightlog: PathBuf) -> anyhow::Result<()> {
         }
         times.sort();
         let pct = |p: f64| times[((times.len() as f64 * p) as usize).min(times.len() - 1)];
-        println!("{name}: p50 {:.1} ms, p99 {:.1} ms ({} requests)", ms(pct(0.5)), ms(pct(0.99)), times.len());
+        println!("{name}: p50 {:.1} ms, p99 {:.1} ms ({} requests), {:.0} KiB", ms(pct(0.5)), ms(pct(0.99)), times.len(), size as f64 / 1024.0);
     }
 
     // Integrity: verify it all, export and check a bundle.

@@ -29,11 +29,13 @@ pub mod leases;
 pub mod checkpoints;
 pub mod migrations;
 pub mod open;
+pub mod overview;
 pub mod params;
 pub mod rowbinary;
 pub mod server;
 pub mod sessions;
 pub mod steps;
+pub mod waterfall;
 pub mod web_sessions;
 
 pub use backend::{Backend, Params};

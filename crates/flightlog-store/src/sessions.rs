@@ -8,6 +8,8 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use flightlog_model::anomaly::{Anomaly, REPEATED_ACTION_TIMES, RUNAWAY_STEPS, anomalies};
 
 const SESSIONS_RANKED: &str = include_str!("queries/sessions_ranked.sql");
+const SESSION_SPREAD: &str = include_str!("queries/session_spread.sql");
+const SPARKLINES: &str = include_str!("queries/session_sparklines.sql");
 const SESSION_SUMMARIES_OF: &str = include_str!("queries/session_summaries_of.sql");
 const REBUILD_SESSION_SUMMARIES: &str = include_str!("queries/rebuild_session_summaries.sql");
 const SUMMARY_TOTALS_AGREE: &str = include_str!("queries/summary_totals_agree.sql");
@@ -127,9 +129,88 @@ struct Cursor {
 
 impl Store {
     pub async fn list_sessions(&self, project: &str, f: &SessionFilter) -> Result<SessionPage, StoreError> {
-        let (column, key_type) = f.sort.column();
+        let (column, _) = f.sort.column();
         let dir = if f.ascending { "ASC" } else { "DESC" };
         let mut params = Params::new().text("project", project).number("limit", f.limit);
+        let having = having(f, &mut params, true)?;
+        let sql = SESSIONS_RANKED
+            .replace("{{having}}", &having)
+            .replace("{{order}}", &format!("{column} {dir}, session_id {dir}"));
+        let ranked: Vec<Ranked> = rows(&self.ch.query(&sql, params).await?)?;
+        let ids: Vec<&str> = ranked.iter().map(|r| r.session_id.as_str()).collect();
+        let mut full: std::collections::HashMap<String, SessionSummary> =
+            self.summaries_of(project, &ids).await?.into_iter().map(|s| (s.session_id.clone(), s)).collect();
+        let sessions: Vec<SessionSummary> = ranked.iter().filter_map(|r| full.remove(&r.session_id)).collect();
+        // The cursor carries the ranking's own values, so the next page
+        // continues exactly where this ranking stopped.
+        let next_cursor = (ranked.len() as u32 == f.limit && f.limit > 0).then(|| {
+            let last = ranked.last().expect("a full page is not empty");
+            encode_cursor(&Cursor { k: f.sort.key_of(last), s: last.session_id.clone(), o: f.sort.name().into() })
+        });
+        Ok(SessionPage { sessions, next_cursor })
+    }
+
+    /// How every session the filter passes (all pages) spreads by length
+    /// and by estimated cost: session counts per bucket of
+    /// [`STEP_BUCKETS`] and [`COST_BUCKETS`].
+    pub async fn session_spread(&self, project: &str, f: &SessionFilter) -> Result<SessionSpread, StoreError> {
+        let mut params = Params::new().text("project", project);
+        let having = having(f, &mut params, false)?;
+        let buckets: Vec<SpreadRow> = rows(&self.ch.query(&SESSION_SPREAD.replace("{{having}}", &having), params).await?)?;
+        let mut spread = SessionSpread::default();
+        for b in buckets {
+            match b.measure.as_str() {
+                "steps" => spread.steps[(b.bucket as usize).min(STEP_BUCKETS.len())] = b.sessions,
+                _ => spread.cost[(b.bucket as usize).min(COST_BUCKETS.len())] = b.sessions,
+            }
+        }
+        Ok(spread)
+    }
+
+    /// Each session's steps over its own life, in [`SPARK_SLICES`] equal
+    /// slices (session id → steps per slice).
+    pub async fn sparklines(&self, project: &str, sessions: &[&str]) -> Result<std::collections::HashMap<String, Vec<u64>>, StoreError> {
+        #[derive(serde::Deserialize)]
+        struct Slice {
+            session_id: String,
+            slice: usize,
+            steps: u64,
+        }
+        let params = Params::new().text("project", project).texts("sessions", sessions).number("slices", SPARK_SLICES as u64);
+        let mut out: std::collections::HashMap<String, Vec<u64>> = std::collections::HashMap::new();
+        for s in rows::<Slice>(&self.ch.query(SPARKLINES, params).await?)? {
+            out.entry(s.session_id).or_insert_with(|| vec![0; SPARK_SLICES])[s.slice.min(SPARK_SLICES - 1)] = s.steps;
+        }
+        Ok(out)
+    }
+}
+
+/// Upper bounds of the session-length buckets (steps); one more bucket
+/// holds the longer ones.
+pub const STEP_BUCKETS: [u64; 7] = [1, 5, 10, 50, 100, 500, 1000];
+/// Upper bounds (exclusive) of the estimated-cost buckets (USD); one more
+/// holds the dearer ones.
+pub const COST_BUCKETS: [f64; 5] = [0.001, 0.01, 0.1, 1.0, 10.0];
+pub const SPARK_SLICES: usize = 16;
+
+#[derive(Clone, Debug, Default)]
+pub struct SessionSpread {
+    pub steps: [u64; STEP_BUCKETS.len() + 1],
+    pub cost: [u64; COST_BUCKETS.len() + 1],
+}
+
+#[derive(serde::Deserialize)]
+struct SpreadRow {
+    measure: String,
+    bucket: u64,
+    sessions: u64,
+}
+
+/// The HAVING fragments of a filter (over session_summaries grouped by
+/// session), its values bound in `params`; the cursor's only for a page.
+fn having(f: &SessionFilter, params: &mut Params, with_cursor: bool) -> Result<String, StoreError> {
+    let (column, key_type) = f.sort.column();
+    {
         let mut having = String::new();
         let mut filter = |fragment: &str| {
             having.push_str(" AND ");
@@ -173,7 +254,7 @@ impl Store {
             params.push_number("runaway_steps", RUNAWAY_STEPS);
             params.push_number("repeated_times", REPEATED_ACTION_TIMES);
         }
-        if let Some(cursor) = &f.cursor {
+        if let Some(cursor) = f.cursor.as_ref().filter(|_| with_cursor) {
             let c = decode_cursor(cursor, f.sort)?;
             let op = if f.ascending { ">" } else { "<" };
             filter(&format!("({column}, session_id) {op} ({{cursor_key:{key_type}}}, {{cursor_session:String}})"));
@@ -189,22 +270,11 @@ impl Store {
             Some(false) => having.push_str(" AND failed_steps = 0"),
             None => {}
         }
-        let sql = SESSIONS_RANKED
-            .replace("{{having}}", &having)
-            .replace("{{order}}", &format!("{column} {dir}, session_id {dir}"));
-        let ranked: Vec<Ranked> = rows(&self.ch.query(&sql, params).await?)?;
-        let ids: Vec<&str> = ranked.iter().map(|r| r.session_id.as_str()).collect();
-        let mut full: std::collections::HashMap<String, SessionSummary> =
-            self.summaries_of(project, &ids).await?.into_iter().map(|s| (s.session_id.clone(), s)).collect();
-        let sessions: Vec<SessionSummary> = ranked.iter().filter_map(|r| full.remove(&r.session_id)).collect();
-        // The cursor carries the ranking's own values, so the next page
-        // continues exactly where this ranking stopped.
-        let next_cursor = (ranked.len() as u32 == f.limit && f.limit > 0).then(|| {
-            let last = ranked.last().expect("a full page is not empty");
-            encode_cursor(&Cursor { k: f.sort.key_of(last), s: last.session_id.clone(), o: f.sort.name().into() })
-        });
-        Ok(SessionPage { sessions, next_cursor })
+        Ok(having)
     }
+}
+
+impl Store {
 
     /// The anomalies of these sessions (absent: none).
     pub async fn anomalies_of(

@@ -20,6 +20,7 @@
 //! here only ([`links`]); the core reaches them through `PageLinks`.
 
 mod assets;
+mod charts;
 mod cookie;
 mod costs;
 mod csrf;
@@ -27,10 +28,12 @@ mod decision;
 mod headers;
 pub mod links;
 mod login;
+mod overview;
 mod search;
 mod sessions;
 mod show;
 mod timeline;
+mod waterfall;
 mod web_sessions;
 
 use axum::Router;
@@ -63,7 +66,8 @@ pub fn router(state: AppState) -> Router {
         app: state,
     };
     Router::new()
-        .route("/", get(sessions::list))
+        .route("/", get(overview::page))
+        .route("/overview", get(overview::page))
         .route("/sessions", get(sessions::list))
         .route("/costs", get(costs::page))
         .route("/costs/download", get(costs::download))

@@ -19,6 +19,24 @@ pub fn decision(session_id: &str, step: u64) -> String {
     format!("/sessions/{}/steps/{step}", encode(session_id))
 }
 
+/// A session's page (its waterfall whole, its first steps).
+pub fn session(session_id: &str) -> String {
+    format!("/sessions/{}", encode(session_id))
+}
+
+/// A session's page with its waterfall zoomed into [from_us, to_us).
+pub fn session_range(session_id: &str, from_us: i64, to_us: i64) -> String {
+    format!("/sessions/{}?from={from_us}&to={to_us}", encode(session_id))
+}
+
+/// A step's card on its session's page (the page of steps it opens).
+pub fn step_card(session_id: &str, step: u64) -> String {
+    match step.checked_sub(1) {
+        Some(before) => format!("/sessions/{}?after={before}#step-{step}", encode(session_id)),
+        None => format!("/sessions/{}#step-0", encode(session_id)),
+    }
+}
+
 /// The UI's links, for the application core.
 pub struct Links;
 

@@ -11,9 +11,11 @@ use flightlog_app::AppState;
 use crate::links::encode;
 use flightlog_app::sessions::SessionListParams;
 use flightlog_store::SessionFilter;
+use flightlog_store::sessions::{COST_BUCKETS, STEP_BUCKETS, SessionSpread};
+use crate::charts::{self, Columns};
 
 /// The filter form's fields, as the browser sends them.
-#[derive(Default, serde::Deserialize)]
+#[derive(Clone, Default, serde::Deserialize)]
 pub struct Filters {
     #[serde(default)]
     from: String,
@@ -52,6 +54,8 @@ pub struct Row {
     agents: String,
     models: String,
     users: String,
+    /// Its steps over its own life, as a sparkline's points.
+    spark: String,
 }
 
 #[derive(Template)]
@@ -64,14 +68,26 @@ struct Sessions {
     sessions: Vec<Row>,
     /// Query string of the next page, when there is one.
     next: Option<String>,
+    /// Every matching session (all pages) by length and by cost.
+    spread: Vec<Columns>,
 }
 
 pub async fn list(State(state): State<AppState>, Reader { principal, csrf }: Reader, Query(f): Query<Filters>) -> Response {
+    let mut spread = Vec::new();
     let (sessions, next, error) = match filter_of(&f) {
         Err(e) => (Vec::new(), None, Some(e)),
-        Ok(filter) => match state.list_sessions(&principal.project, &filter).await {
-            Err(e) => (Vec::new(), None, Some(e.to_string())),
-            Ok(page) => {
+        Ok(filter) => match tokio::join!(state.list_sessions(&principal.project, &filter), state.session_spread(&principal.project, &filter)) {
+            (Err(e), _) => (Vec::new(), None, Some(e.to_string())),
+            (Ok(page), spread_of) => {
+                match spread_of {
+                    Ok(s) => spread = spread_charts(&f, &s),
+                    Err(e) => tracing::warn!(error = %e, "session spread unavailable"),
+                }
+                let ids: Vec<&str> = page.sessions.iter().map(|s| s.session_id.as_str()).collect();
+                let mut sparks = state.sparklines(&principal.project, &ids).await.unwrap_or_else(|e| {
+                    tracing::warn!(error = %e, "sparklines unavailable");
+                    Default::default()
+                });
                 let next = page.next_cursor.map(|c| next_query(&f, &c));
                 // Without flags the page still shows the summaries.
                 let mut flags = page.flags.unwrap_or_default();
@@ -95,6 +111,7 @@ pub async fn list(State(state): State<AppState>, Reader { principal, csrf }: Rea
                             agents: s.agents.join(", "),
                             models: s.models.join(", "),
                             users: s.users.join(", "),
+                            spark: sparks.remove(&s.session_id).map(|v| spark_points(&v)).unwrap_or_default(),
                             id: s.session_id,
                         }
                     })
@@ -103,7 +120,7 @@ pub async fn list(State(state): State<AppState>, Reader { principal, csrf }: Rea
             }
         },
     };
-    render(Sessions { csrf, project: principal.project, f, error, sessions, next })
+    render(Sessions { csrf, project: principal.project, f, error, sessions, next, spread })
 }
 
 /// The form as the application reads list parameters: blanks are absent,
@@ -141,8 +158,56 @@ fn filter_of(f: &Filters) -> Result<SessionFilter, String> {
     .map_err(|e| e.to_string())
 }
 
-/// The same filters with the next page's cursor, as a query string.
-fn next_query(f: &Filters, cursor: &str) -> String {
+/// A sparkline's points in a 80 × 16 box: steps per slice of the session's life.
+fn spark_points(steps: &[u64]) -> String {
+    let most = steps.iter().copied().max().unwrap_or(1).max(1) as f64;
+    let dx = 80.0 / (steps.len().max(2) - 1) as f64;
+    steps.iter().enumerate().map(|(i, n)| format!("{:.1},{:.1}", i as f64 * dx, 15.0 - *n as f64 / most * 14.0)).collect::<Vec<_>>().join(" ")
+}
+
+/// The two histograms above the list; each bucket links to the list cut
+/// at its lower bound.
+fn spread_charts(f: &Filters, s: &SessionSpread) -> Vec<Columns> {
+    let step_lows: Vec<u64> = std::iter::once(0).chain(STEP_BUCKETS.iter().map(|b| b + 1)).collect();
+    let step_names: Vec<String> = (0..=STEP_BUCKETS.len())
+        .map(|i| match (i, STEP_BUCKETS.get(i)) {
+            (0, _) => "1".to_string(),
+            (_, Some(hi)) if step_lows[i] == *hi => hi.to_string(),
+            (_, Some(hi)) => format!("{}–{hi}", step_lows[i]),
+            (_, None) => format!(">{}", STEP_BUCKETS[STEP_BUCKETS.len() - 1]),
+        })
+        .collect();
+    let link = |set: &dyn Fn(&mut Filters)| {
+        let mut g = f.clone();
+        g.cursor.clear();
+        set(&mut g);
+        format!("/sessions?{}", query(&g).join("&"))
+    };
+    let steps: Vec<_> = s
+        .steps
+        .iter()
+        .enumerate()
+        .map(|(i, n)| (step_names[i].clone(), *n as f64, n.to_string(), link(&|g: &mut Filters| g.min_steps = step_lows[i].max(1).to_string())))
+        .collect();
+    let cost_lows: Vec<f64> = std::iter::once(0.0).chain(COST_BUCKETS.iter().copied()).collect();
+    let cost: Vec<_> = s
+        .cost
+        .iter()
+        .enumerate()
+        .map(|(i, n)| {
+            let name = match COST_BUCKETS.get(i) {
+                Some(hi) => format!("<${hi}"),
+                None => format!("≥${}", COST_BUCKETS[COST_BUCKETS.len() - 1]),
+            };
+            (name, *n as f64, n.to_string(), link(&|g: &mut Filters| g.min_cost = cost_lows[i].to_string()))
+        })
+        .collect();
+    let total = s.steps.iter().sum::<u64>().to_string();
+    vec![charts::columns("sessions by length (steps)", "ok", &steps, total.clone()), charts::columns("sessions by estimated cost", "cost", &cost, total)]
+}
+
+/// The filters as query pairs (blanks left out, no cursor).
+fn query(f: &Filters) -> Vec<String> {
     let pairs = [
         ("from", &f.from),
         ("to", &f.to),
@@ -155,8 +220,12 @@ fn next_query(f: &Filters, cursor: &str) -> String {
         ("flagged", &f.flagged),
         ("sort", &f.sort),
     ];
-    let mut q: Vec<String> =
-        pairs.iter().filter(|(_, v)| !v.is_empty()).map(|(k, v)| format!("{k}={}", encode(v))).collect();
+    pairs.iter().filter(|(_, v)| !v.is_empty()).map(|(k, v)| format!("{k}={}", encode(v))).collect()
+}
+
+/// The same filters with the next page's cursor, as a query string.
+fn next_query(f: &Filters, cursor: &str) -> String {
+    let mut q = query(f);
     q.push(format!("cursor={}", encode(cursor)));
     q.join("&")
 }

@@ -11,6 +11,8 @@ use axum::response::{IntoResponse, Response};
 use flightlog_app::AppState;
 use flightlog_app::error::ErrorKind;
 use crate::show::{pretty, short_text_time, short_time, text};
+use crate::waterfall::{self, WaterfallView};
+use flightlog_app::waterfall::WaterfallParams;
 use serde_json::Value;
 
 const PAGE: u32 = 100;
@@ -39,6 +41,8 @@ pub struct StepView {
 #[template(path = "timeline.html")]
 struct Timeline {
     csrf: String,
+    /// None when it could not be drawn (the cards still are).
+    waterfall: Option<WaterfallView>,
     session_id: String,
     summary: String,
     first_failure: Option<u64>,
@@ -50,6 +54,9 @@ struct Timeline {
 #[derive(serde::Deserialize)]
 pub struct Position {
     after: Option<u64>,
+    /// The waterfall's range (µs); serde's flatten would turn `after` into text.
+    from: Option<String>,
+    to: Option<String>,
 }
 
 pub async fn page(
@@ -58,7 +65,18 @@ pub async fn page(
     Path(id): Path<String>,
     Query(at): Query<Position>,
 ) -> Response {
-    let session = match state.session_page(&principal.project, &id, at.after, PAGE).await {
+    let range = WaterfallParams { from: at.from.clone(), to: at.to.clone() };
+    let (session, waterfall) =
+        tokio::join!(state.session_page(&principal.project, &id, at.after, PAGE), state.waterfall(&principal.project, &id, &range));
+    let waterfall = match waterfall {
+        Ok(w) => Some(waterfall::view(&id, &w)),
+        Err(e) if e.kind() == ErrorKind::Invalid => return (StatusCode::BAD_REQUEST, e.public_message()).into_response(),
+        Err(e) => {
+            tracing::warn!(error = %e, "waterfall unavailable");
+            None
+        }
+    };
+    let session = match session {
         Ok(s) => s,
         Err(e) if e.kind() == ErrorKind::NotFound => {
             return (StatusCode::NOT_FOUND, format!("no session {id:?} in this project")).into_response();
@@ -78,6 +96,7 @@ pub async fn page(
     let previous = at.after.map(|a| if a < PAGE as u64 { String::new() } else { format!("?after={}", a - PAGE as u64) });
     render(Timeline {
         csrf,
+        waterfall,
         summary: format!(
             "{} steps, {} failed, ${:.4} estimated, {} to {}, agents {}, models {}",
             summary.steps,
