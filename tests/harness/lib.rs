@@ -175,6 +175,11 @@ impl Server {
         s
     }
 
+    /// Keeps a temporary data folder for as long as the server lives.
+    pub fn keep_dir(&mut self, dir: tempfile::TempDir) {
+        self._temp = Some(dir);
+    }
+
     pub async fn start_in(data_dir: &Path, env: &[(&str, &str)]) -> Self {
         Self::start_with(data_dir, env, &[]).await
     }
@@ -197,6 +202,9 @@ impl Server {
             // Similar-failure search loads a model and runs an indexer:
             // only the tests about it turn it on (FLIGHTLOG_NO_SEARCH=false).
             .env("FLIGHTLOG_NO_SEARCH", "true")
+            // Parallel tests cannot all listen on 4317: only the tests
+            // about OTLP/gRPC turn it on, on a port of their own.
+            .env("FLIGHTLOG_NO_OTLP_GRPC", "true")
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit());
         for (k, v) in env {

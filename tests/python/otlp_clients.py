@@ -5,6 +5,10 @@
 MODE:
   sdk-proto      the OpenTelemetry SDK + OTLP/HTTP protobuf exporter, gen_ai spans
   sdk-json       the same spans through the OTLP/HTTP JSON exporter
+  sdk-grpc       the same spans through the OTLP/gRPC exporter, gzip
+                 (BASE_URL is then the gRPC endpoint, http://host:port)
+  grpc-edges     the raw gRPC TraceService stub: one export sent twice,
+                 a bad span, a wrong key, too many spans; prints the outcomes
   openinference  openinference-instrumentation-openai around the openai client
   openllmetry    opentelemetry-instrumentation-openai around the openai client
   langfuse       the Langfuse SDK (its own OTLP exporter, Basic auth)
@@ -95,6 +99,59 @@ def json_exporter():
     from opentelemetry.exporter.otlp.json.http.trace_exporter import OTLPSpanExporter
 
     return OTLPSpanExporter(endpoint=f"{BASE}/v1/traces", headers={"x-api-key": KEY})
+
+
+def grpc_exporter():
+    from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
+    from opentelemetry.exporter.otlp.proto.grpc.exporter import Compression
+
+    return OTLPSpanExporter(endpoint=BASE, insecure=True, headers=(("authorization", f"Bearer {KEY}"),), compression=Compression.Gzip)
+
+
+def grpc_edges():
+    """Calls the TraceService itself, to see its answers and statuses."""
+    import grpc
+    from opentelemetry.proto.collector.trace.v1 import trace_service_pb2 as ts
+    from opentelemetry.proto.collector.trace.v1 import trace_service_pb2_grpc as ts_grpc
+    from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
+    from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, ScopeSpans, Span
+
+    def attr(k, v):
+        return KeyValue(key=k, value=AnyValue(int_value=v) if isinstance(v, int) else AnyValue(string_value=v))
+
+    def span(i, extra=()):
+        return Span(
+            trace_id=bytes(15) + bytes([1]), span_id=(i + 1).to_bytes(8, "big"), name=f"chat {i}",
+            start_time_unix_nano=1767225600_000_000_000 + i * 1_000_000_000, end_time_unix_nano=1767225600_500_000_000 + i * 1_000_000_000,
+            attributes=[attr("gen_ai.operation.name", "chat"), attr("gen_ai.conversation.id", SESSION),
+                        attr("gen_ai.request.model", "gpt-4o-mini"), attr("gen_ai.usage.input_tokens", 100 + i), *extra],
+        )
+
+    def request(spans):
+        return ts.ExportTraceServiceRequest(resource_spans=[ResourceSpans(scope_spans=[ScopeSpans(spans=spans)])])
+
+    stub = ts_grpc.TraceServiceStub(grpc.insecure_channel(BASE.removeprefix("http://")))
+    auth = (("authorization", f"Bearer {KEY}"),)
+    out = {}
+    good = request([span(i) for i in range(5)])
+    for name in ["first", "again"]:
+        answer = stub.Export(good, metadata=auth, compression=grpc.Compression.Gzip)
+        out[name] = {"rejected": answer.partial_success.rejected_spans, "message": answer.partial_success.error_message}
+    # Span 7's user id is over the length limit: refused, named; span 6 stored.
+    bad = request([span(6), span(7, [attr("user.id", "u" * 300)])])
+    answer = stub.Export(bad, metadata=(("x-api-key", KEY),))
+    out["bad"] = {"rejected": answer.partial_success.rejected_spans, "message": answer.partial_success.error_message}
+    for name, metadata, req in [
+        ("wrong_key", (("authorization", "Bearer not-a-key"),), good),
+        ("no_key", (), good),
+        ("too_many", auth, request([span(i) for i in range(int(sys.argv[5]) + 1)])),
+    ]:
+        try:
+            stub.Export(req, metadata=metadata)
+            out[name] = "OK"
+        except grpc.RpcError as e:
+            out[name] = e.code().name
+    print(json.dumps(out))
 
 
 def sdk(exporter):
@@ -205,6 +262,11 @@ if MODE == "sdk-proto":
     sdk(proto_exporter())
 elif MODE == "sdk-json":
     sdk(json_exporter())
+elif MODE == "sdk-grpc":
+    sdk(grpc_exporter())
+elif MODE == "grpc-edges":
+    grpc_edges()
+    sys.exit(0)
 elif MODE == "openinference":
     from openinference.instrumentation import using_attributes
     from openinference.instrumentation.openai import OpenAIInstrumentor

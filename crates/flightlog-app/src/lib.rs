@@ -27,6 +27,7 @@ pub mod reproduction;
 pub mod search;
 pub mod seed;
 pub mod sessions;
+pub mod spans;
 pub mod waterfall;
 
 pub use error::AppError;

@@ -56,6 +56,12 @@ pub struct ServeArgs {
     limits: ClientLimits,
     #[command(flatten)]
     replicas: ReplicaArgs,
+    /// Address of the OTLP/gRPC listener (the OpenTelemetry default port).
+    #[arg(long, env = "FLIGHTLOG_OTLP_GRPC_LISTEN", default_value = "127.0.0.1:4317")]
+    otlp_grpc_listen: SocketAddr,
+    /// Serve no OTLP/gRPC listener (OTLP/HTTP on the main address stays).
+    #[arg(long, env = "FLIGHTLOG_NO_OTLP_GRPC")]
+    no_otlp_grpc: bool,
 }
 
 /// Several processes on one ClickHouse server (docs/scale-out.md).
@@ -102,6 +108,12 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     tracing::info!(store = %store.backend().describe(), replica = %replica.name, "store ready");
     let listener = tokio::net::TcpListener::bind(args.listen).await?;
     let addr = listener.local_addr()?;
+    let grpc_listener = match args.no_otlp_grpc {
+        true => None,
+        false => Some(tokio::net::TcpListener::bind(args.otlp_grpc_listen).await.map_err(|e| {
+            anyhow::anyhow!("OTLP/gRPC cannot listen on {}: {e} (choose another with --otlp-grpc-listen, or turn it off with --no-otlp-grpc)", args.otlp_grpc_listen)
+        })?),
+    };
 
     let keys = KeyRing::load(store.clone()).await?;
     let bootstrap = std::env::var("FLIGHTLOG_BOOTSTRAP_KEY").ok().filter(|k| !k.is_empty());
@@ -155,6 +167,20 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         window: Duration::from_secs(args.limits.auth_failure_window.max(1)),
         ..FailureLimits::default()
     });
+    // Both listeners stop on the same signal.
+    let (stop, stopping) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        let _ = stop.send(true);
+    });
+    let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
+        let _ = rx.wait_for(|s| *s).await;
+    };
+    let grpc = grpc_listener.map(|l| {
+        let grpc_addr = l.local_addr().ok();
+        println!("OTLP/gRPC listening on {}", grpc_addr.map_or("?".into(), |a| a.to_string()));
+        tokio::spawn(flightlog_grpc::serve(l, state.clone(), stopped(stopping.clone())))
+    });
     // One layer over both routers, so the web sign-in form is limited too.
     let mut app = router(state.clone())
         .merge(flightlog_web::router(state))
@@ -163,7 +189,12 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         app = app.layer(from_fn_with_state(BodyTimeout(Duration::from_secs(args.limits.body_timeout)), body_timeout::guard));
     }
     let header_timeout = (args.limits.header_timeout > 0).then(|| Duration::from_secs(args.limits.header_timeout));
-    serve(listener, app, header_timeout, shutdown_signal()).await;
+    serve(listener, app, header_timeout, stopped(stopping)).await;
+    if let Some(grpc) = grpc {
+        if let Err(e) = grpc.await? {
+            tracing::error!(error = %e, "the OTLP/gRPC listener failed");
+        }
+    }
 
     // The router, and with it every Ingestor clone, is gone: the writer
     // commits what is still queued, then stops.

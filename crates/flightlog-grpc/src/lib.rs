@@ -1,0 +1,125 @@
+//! OTLP over gRPC: the OpenTelemetry `TraceService` on its own listener
+//! (the OpenTelemetry default is port 4317), so a collector or SDK that
+//! exports gRPC switches to Flightlog by changing an endpoint.
+//!
+//! It is a front end like the REST API: it authenticates the caller, then
+//! hands the decoded export to the application core, which maps, validates
+//! and stores the spans exactly as for OTLP/HTTP (`AppState::export_spans`).
+//! An answer means durable; a re-sent span is a duplicate; spans that
+//! cannot be stored are counted in `partial_success` with the reasons.
+//!
+//! The key comes from the `authorization` metadata (`Bearer <key>`) or
+//! `x-api-key`, and needs the `ingest` scope. Requests may be gzip
+//! compressed; a message may be as large as an HTTP body (`Limits`).
+//! Statuses follow the OTLP specification: UNAVAILABLE (which exporters
+//! retry) while the store cannot take writes or another process holds the
+//! writer lease, UNAUTHENTICATED / PERMISSION_DENIED for keys,
+//! RESOURCE_EXHAUSTED for too many spans in one request.
+//!
+//! May use: `flightlog-app` and the library crates under it. Never another
+//! front end.
+
+use flightlog_app::error::ErrorKind;
+use flightlog_app::keys::{AuthError, Scope};
+use flightlog_app::spans::prepare_spans;
+use flightlog_app::{AppError, AppState};
+use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::{TraceService, TraceServiceServer};
+use opentelemetry_proto::tonic::collector::trace::v1::{ExportTracePartialSuccess, ExportTraceServiceRequest, ExportTraceServiceResponse};
+use tonic::codec::CompressionEncoding;
+use tonic::metadata::MetadataMap;
+use tonic::{Request, Response, Status};
+
+pub struct Traces {
+    state: AppState,
+}
+
+/// The TraceService for a server, gzip accepted, messages as large as the
+/// HTTP API takes.
+pub fn service(state: AppState) -> TraceServiceServer<Traces> {
+    let max = state.limits.max_body_bytes;
+    TraceServiceServer::new(Traces { state })
+        .accept_compressed(CompressionEncoding::Gzip)
+        .send_compressed(CompressionEncoding::Gzip)
+        .max_decoding_message_size(max)
+}
+
+/// Serves OTLP/gRPC on `listener` until `shutdown` resolves; requests in
+/// flight finish first.
+pub async fn serve(listener: tokio::net::TcpListener, state: AppState, shutdown: impl Future<Output = ()>) -> Result<(), tonic::transport::Error> {
+    tonic::transport::Server::builder()
+        .add_service(service(state))
+        .serve_with_incoming_shutdown(tonic::transport::server::TcpIncoming::from(listener), shutdown)
+        .await
+}
+
+#[tonic::async_trait]
+impl TraceService for Traces {
+    async fn export(&self, request: Request<ExportTraceServiceRequest>) -> Result<Response<ExportTraceServiceResponse>, Status> {
+        let key = presented_key(request.metadata()).ok_or_else(|| {
+            Status::unauthenticated("no API key: send `authorization: Bearer <key>` or `x-api-key: <key>` metadata")
+        })?;
+        let principal = self.state.keys.check(&key, Scope::Ingest).map_err(auth_status)?;
+        let export = request.into_inner();
+        let (limits, project) = (self.state.limits.clone(), principal.project.clone());
+        let prepared = tokio::task::spawn_blocking(move || prepare_spans(&export, &limits, &project))
+            .await
+            .map_err(|e| Status::internal(format!("request processing failed: {e}")))?
+            .map_err(|e| Status::resource_exhausted(e.to_string()))?;
+        let report = self.state.export_spans(&principal.project, prepared).await.map_err(app_status)?;
+        let rejected = report.rejected.len() as i64;
+        let message = report.message();
+        tracing::debug!(accepted = report.accepted, duplicates = report.duplicates, rejected, skipped = report.skipped, "OTLP/gRPC export");
+        Ok(Response::new(ExportTraceServiceResponse {
+            partial_success: (rejected > 0).then_some(ExportTracePartialSuccess { rejected_spans: rejected, error_message: message }),
+        }))
+    }
+}
+
+/// The key from `authorization: Bearer <key>` or `x-api-key: <key>`.
+fn presented_key(metadata: &MetadataMap) -> Option<String> {
+    let text = |name| metadata.get(name).and_then(|v| v.to_str().ok()).map(str::trim).filter(|v| !v.is_empty());
+    if let Some(value) = text("authorization") {
+        let (scheme, key) = value.split_once(' ')?;
+        return scheme.eq_ignore_ascii_case("bearer").then(|| key.trim().to_string());
+    }
+    text("x-api-key").map(str::to_string)
+}
+
+fn auth_status(e: AuthError) -> Status {
+    match e {
+        AuthError::MissingScope(_) => Status::permission_denied(e.to_string()),
+        _ => Status::unauthenticated(e.to_string()),
+    }
+}
+
+fn app_status(e: AppError) -> Status {
+    match e.kind() {
+        ErrorKind::Invalid => Status::invalid_argument(e.public_message()),
+        ErrorKind::NotFound => Status::not_found(e.public_message()),
+        ErrorKind::Conflict => Status::already_exists(e.public_message()),
+        // Retried by OTLP exporters, as the specification asks.
+        _ => Status::unavailable(e.public_message()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn metadata(pairs: &[(&'static str, &'static str)]) -> MetadataMap {
+        let mut m = MetadataMap::new();
+        for (k, v) in pairs {
+            m.insert(*k, v.parse().unwrap());
+        }
+        m
+    }
+
+    #[test]
+    fn the_key_comes_from_bearer_or_x_api_key() {
+        assert_eq!(presented_key(&metadata(&[("authorization", "Bearer fl_abc")])).as_deref(), Some("fl_abc"));
+        assert_eq!(presented_key(&metadata(&[("authorization", "bearer  fl_abc ")])).as_deref(), Some("fl_abc"));
+        assert_eq!(presented_key(&metadata(&[("x-api-key", "fl_xyz")])).as_deref(), Some("fl_xyz"));
+        assert_eq!(presented_key(&metadata(&[("authorization", "Basic Zm9v")])), None, "only bearer keys");
+        assert_eq!(presented_key(&metadata(&[])), None);
+    }
+}
