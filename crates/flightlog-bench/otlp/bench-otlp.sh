@@ -26,7 +26,7 @@ port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); 
 FL_PORT="$(port)"; PX_PORT="$(port)"; PX_GRPC="$(port)"
 
 FLIGHTLOG_BOOTSTRAP_KEY=bench-key FLIGHTLOG_NO_SEARCH=true FLIGHTLOG_LOG=warn \
-    "$BIN" serve --data-dir "$work/flightlog" --listen "127.0.0.1:$FL_PORT" >/dev/null &
+    "$BIN" serve --no-otlp-grpc --data-dir "$work/flightlog" --listen "127.0.0.1:$FL_PORT" >/dev/null &
 FL_PID=$!
 PHOENIX_WORKING_DIR="$work/phoenix" PHOENIX_PORT="$PX_PORT" PHOENIX_GRPC_PORT="$PX_GRPC" PHOENIX_HOST=127.0.0.1 \
     "$PHOENIX_VENV/bin/phoenix" serve >"$work/phoenix.log" 2>&1 &

@@ -76,6 +76,7 @@ async fn start_standby(flightlog: &std::path::Path, dir: &std::path::Path, click
         .arg(dir)
         .args(["--clickhouse-url", clickhouse_url])
         .env("FLIGHTLOG_NO_SEARCH", "true")
+        .env("FLIGHTLOG_NO_OTLP_GRPC", "true")
         .env("FLIGHTLOG_LOG", "warn")
         .stdout(std::process::Stdio::null())
         .kill_on_drop(true)
@@ -101,6 +102,7 @@ pub async fn run(args: IngestArgs, flightlog: PathBuf) -> anyhow::Result<()> {
         // Every bench step is a key decision; embedding them would compete
         // for the same two cores. `flightlog-bench search` measures the indexer.
         .env("FLIGHTLOG_NO_SEARCH", "true")
+        .env("FLIGHTLOG_NO_OTLP_GRPC", "true")
         // FLIGHTLOG_BENCH_LOG=flightlog_ingest=debug shows each group commit.
         .env("FLIGHTLOG_LOG", std::env::var("FLIGHTLOG_BENCH_LOG").unwrap_or_else(|_| "warn".into()))
         .stdout(std::process::Stdio::null())

@@ -5,7 +5,8 @@
 //! - `costs`: cost queries over millions of steps in an embedded store;
 //! - `search`: embedding throughput, vector search at 100k/1M points, the
 //!   indexer's lag behind a real server;
-//! - `otlp`: OTLP ingest against Arize Phoenix (`otlp/bench-otlp.sh`).
+//! - `otlp`: OTLP ingest against Arize Phoenix (`otlp/bench-otlp.sh`);
+//! - `otlp-grpc`: OTLP over gRPC beside OTLP/HTTP, one server, one run.
 //!
 //! The benchmarks that need a server start the real `flightlog` binary
 //! (`--flightlog-bin`, `FLIGHTLOG_BIN`, else the `flightlog` next to this
@@ -19,6 +20,7 @@
 mod costs;
 mod ingest;
 mod otlp;
+mod otlp_grpc;
 mod search;
 
 use clap::{Parser, Subcommand};
@@ -45,6 +47,8 @@ enum Command {
     Search(search::SearchArgs),
     /// Measure OTLP ingest against Arize Phoenix, same payloads, same run.
     Otlp(otlp::OtlpArgs),
+    /// Measure OTLP ingest over gRPC beside OTLP/HTTP, same spans, same run.
+    OtlpGrpc(otlp_grpc::OtlpGrpcArgs),
 }
 
 /// The `flightlog` binary the benchmarks start.
@@ -70,6 +74,7 @@ fn main() -> anyhow::Result<()> {
             Command::Costs(args) => costs::run(args).await,
             Command::Search(args) => search::run(args, cli.flightlog_bin).await,
             Command::Otlp(args) => otlp::run(args, flightlog_bin(cli.flightlog_bin)?),
+            Command::OtlpGrpc(args) => otlp_grpc::run(args, flightlog_bin(cli.flightlog_bin)?).await,
         }
     });
     if let Err(e) = outcome {

@@ -190,6 +190,7 @@ async fn lag(args: &SearchArgs, flightlog: PathBuf) -> anyhow::Result<()> {
         .arg(dir.path())
         .env("FLIGHTLOG_BOOTSTRAP_KEY", KEY)
         .env("FLIGHTLOG_NO_SEARCH", "false")
+        .env("FLIGHTLOG_NO_OTLP_GRPC", "true")
         .env("FLIGHTLOG_LOG", "warn")
         .stdout(std::process::Stdio::null())
         .kill_on_drop(true)
