@@ -20,7 +20,7 @@ FLIGHTLOG_BOOTSTRAP_KEY ?= local-demo-admin-key
 DATA_DIR ?= ./data
 LISTEN ?= 127.0.0.1:4318
 
-.PHONY: run test setup build bench-build bench bench-search bench-server bench-otlp pyclients browser
+.PHONY: run test setup build bench-build bench bench-search bench-server bench-otlp-grpc bench-otlp pyclients browser
 
 run: setup build
 	@echo "Admin key for this local demo: $(FLIGHTLOG_BOOTSTRAP_KEY)"
@@ -65,6 +65,10 @@ bench: setup bench-build
 bench-server: setup bench-build
 	$(BENCH) ingest --server-mode
 	$(BENCH) ingest --server-mode --through-standby
+
+# OTLP over gRPC beside OTLP/HTTP, the same spans, one server, one run.
+bench-otlp-grpc: setup bench-build
+	$(BENCH) otlp-grpc
 
 # Embedding throughput, vector search at 100k and 1M points, indexer lag.
 bench-search: setup bench-build
