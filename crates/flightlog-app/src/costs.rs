@@ -81,8 +81,262 @@ impl CostParams {
 /// The last `days` days up to a minute from now (steps stamped by a clock
 /// slightly ahead still count), at most [`MAX_GROUPS`] groups.
 pub fn last_days(days: u32) -> CostQuery {
-    let now = flightlog_model::time::now_us();
-    CostQuery { from_us: now - days as i64 * 86_400_000_000, to_us: now + 60_000_000, limit: MAX_GROUPS, ..Default::default() }
+    CostRange::last_days(days, flightlog_model::time::now_us()).query()
+}
+
+/// The longest range the costs page answers (three years of days), so a
+/// client cannot ask the engine for unbounded work.
+pub const MAX_SPAN_DAYS: u32 = 3 * 366;
+
+/// The costs page's period when none is chosen: the last 30 days.
+pub const DEFAULT_DAYS: u32 = 30;
+
+const DAY_US: i64 = 86_400_000_000;
+
+/// How far ahead of now the last-days ranges reach: steps stamped by a
+/// clock slightly ahead still count.
+const CLOCK_SKEW_US: i64 = 60_000_000;
+
+/// A calendar period of finance, in UTC.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Preset {
+    ThisMonth,
+    LastMonth,
+    ThisQuarter,
+    LastQuarter,
+    YearToDate,
+}
+
+impl Preset {
+    pub const ALL: [Preset; 5] = [Self::ThisMonth, Self::LastMonth, Self::ThisQuarter, Self::LastQuarter, Self::YearToDate];
+
+    /// Its name in a query string.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::ThisMonth => "this_month",
+            Self::LastMonth => "last_month",
+            Self::ThisQuarter => "this_quarter",
+            Self::LastQuarter => "last_quarter",
+            Self::YearToDate => "year_to_date",
+        }
+    }
+
+    /// Its name in a sentence.
+    pub fn words(self) -> &'static str {
+        match self {
+            Self::ThisMonth => "this month",
+            Self::LastMonth => "last month",
+            Self::ThisQuarter => "this quarter",
+            Self::LastQuarter => "last quarter",
+            Self::YearToDate => "year to date",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|p| p.name() == s)
+    }
+
+    /// [from, to) in µs when it is `now_us`: a closed period ends at the
+    /// next one's first midnight, an open one at now.
+    pub fn bounds(self, now_us: i64) -> (i64, i64) {
+        let today = Day::of(now_us);
+        let (year, month) = (today.year, today.month as i64);
+        let quarter = month - (month - 1) % 3;
+        match self {
+            Self::ThisMonth => (month_start(year, month), now_us),
+            Self::LastMonth => (month_start(year, month - 1), month_start(year, month)),
+            Self::ThisQuarter => (month_start(year, quarter), now_us),
+            Self::LastQuarter => (month_start(year, quarter - 3), month_start(year, quarter)),
+            Self::YearToDate => (month_start(year, 1), now_us),
+        }
+    }
+}
+
+/// Midnight UTC starting `month` of `year`, in µs; months before 1 or
+/// after 12 roll into the years around (0 is the previous December).
+fn month_start(year: i64, month: i64) -> i64 {
+    let (year, month) = (year + (month - 1).div_euclid(12), (month - 1).rem_euclid(12) + 1);
+    Day { year, month: month as u32, day: 1 }.start_us()
+}
+
+/// A day of the calendar in UTC (chrono's date, with what this module
+/// needs of it).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Day {
+    year: i64,
+    month: u32,
+    day: u32,
+}
+
+impl Day {
+    /// The day holding the instant `us`.
+    fn of(us: i64) -> Self {
+        use chrono::Datelike;
+        let date = chrono::DateTime::from_timestamp_micros(us).map_or(chrono::NaiveDate::MIN, |t| t.date_naive());
+        Self { year: i64::from(date.year()), month: date.month(), day: date.day() }
+    }
+
+    fn date(self) -> chrono::NaiveDate {
+        i32::try_from(self.year).ok().and_then(|y| chrono::NaiveDate::from_ymd_opt(y, self.month, self.day)).unwrap_or(chrono::NaiveDate::MIN)
+    }
+
+    /// Its first microsecond.
+    fn start_us(self) -> i64 {
+        self.date().and_time(chrono::NaiveTime::MIN).and_utc().timestamp_micros()
+    }
+
+    /// `2026-03-01`, as HTML's date input writes it.
+    fn iso(self) -> String {
+        self.date().format("%Y-%m-%d").to_string()
+    }
+
+    /// `1 Mar 2026`.
+    fn words(self) -> String {
+        self.date().format("%-d %b %Y").to_string()
+    }
+}
+
+/// How a cost range was chosen.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Chosen {
+    Preset(Preset),
+    /// Explicit from/to.
+    Dates,
+    LastDays(u32),
+}
+
+/// The period a costs page (and its downloads) covers: [from_us, to_us).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CostRange {
+    pub chosen: Chosen,
+    pub from_us: i64,
+    pub to_us: i64,
+}
+
+/// The costs page's period as received: one of a preset, from/to (dates
+/// `YYYY-MM-DD`, `to` inclusive, or RFC 3339 times), or the last `days`.
+#[derive(Debug, Default, Clone, serde::Deserialize)]
+pub struct CostRangeParams {
+    pub preset: Option<String>,
+    pub from: Option<String>,
+    pub to: Option<String>,
+    pub days: Option<String>,
+}
+
+impl CostRangeParams {
+    /// The range meant when it is `now_us`; nothing chosen is the last
+    /// [`DEFAULT_DAYS`] days.
+    pub fn range(&self, now_us: i64) -> Result<CostRange, AppError> {
+        let (preset, from, to, days) =
+            (params::non_empty(&self.preset), params::non_empty(&self.from), params::non_empty(&self.to), params::non_empty(&self.days));
+        let dates = from.is_some() || to.is_some();
+        if [preset.is_some(), dates, days.is_some()].iter().filter(|given| **given).count() > 1 {
+            let field = if preset.is_some() { "preset" } else { "days" };
+            return Err(AppError::invalid(field, "choose one of a preset, from/to dates, or days, not several"));
+        }
+        let range = if let Some(p) = preset {
+            let preset = Preset::parse(p).ok_or_else(|| {
+                let names: Vec<_> = Preset::ALL.iter().map(|p| p.name()).collect();
+                AppError::invalid("preset", format!("unknown preset {p:?}; use {}", names.join(", ")))
+            })?;
+            let (from_us, to_us) = preset.bounds(now_us);
+            CostRange { chosen: Chosen::Preset(preset), from_us, to_us }
+        } else if dates {
+            let from_us = bound("from", from.ok_or_else(|| AppError::invalid("from", "is required with to"))?, 0)?;
+            let to_us = match to {
+                Some(to) => bound("to", to, DAY_US)?,
+                None => now_us + CLOCK_SKEW_US,
+            };
+            if from_us >= to_us {
+                return Err(AppError::invalid("to", "must come after from (a date as to includes its whole day)"));
+            }
+            CostRange { chosen: Chosen::Dates, from_us, to_us }
+        } else {
+            let days = params::number::<u32>("days", days)?.unwrap_or(DEFAULT_DAYS);
+            if !(1..=MAX_SPAN_DAYS).contains(&days) {
+                return Err(AppError::invalid("days", format!("must be between 1 and {MAX_SPAN_DAYS}, got {days}")));
+            }
+            CostRange::last_days(days, now_us)
+        };
+        if range.to_us - range.from_us > MAX_SPAN_DAYS as i64 * DAY_US {
+            return Err(AppError::invalid("from", format!("the range spans more than {MAX_SPAN_DAYS} days (3 years); choose a shorter one")));
+        }
+        Ok(range)
+    }
+}
+
+/// A range bound: a bare date (its midnight, plus `date_end` for a `to`
+/// that includes its day) or an RFC 3339 time (as is).
+fn bound(name: &str, s: &str, date_end: i64) -> Result<i64, AppError> {
+    let bare_date = s.len() == 10 && s.bytes().enumerate().all(|(i, b)| if i == 4 || i == 7 { b == b'-' } else { b.is_ascii_digit() });
+    if !bare_date {
+        return params::time(name, s)
+            .map_err(|_| AppError::invalid(name, format!("must be a date YYYY-MM-DD or an RFC 3339 time, got {s:?}")));
+    }
+    // chrono (under parse_timestamp) knows the month lengths and leap years.
+    let midnight = params::time(name, &format!("{s}T00:00:00Z"))
+        .map_err(|_| AppError::invalid(name, format!("{s:?} is not a day between 1970-01-01 and 2199-12-31")))?;
+    Ok(midnight + date_end)
+}
+
+impl CostRange {
+    /// The last `days` days up to a minute from now.
+    pub fn last_days(days: u32, now_us: i64) -> Self {
+        Self { chosen: Chosen::LastDays(days), from_us: now_us - days as i64 * DAY_US, to_us: now_us + CLOCK_SKEW_US }
+    }
+
+    /// From the first day holding `first_us` to the last holding `last_us`
+    /// (at most its last [`MAX_SPAN_DAYS`] days): where a project's steps are.
+    pub fn covering(first_us: i64, last_us: i64) -> Self {
+        let to_us = Day::of(last_us).start_us() + DAY_US;
+        let from_us = Day::of(first_us).start_us().max(to_us - MAX_SPAN_DAYS as i64 * DAY_US);
+        Self { chosen: Chosen::Dates, from_us, to_us }
+    }
+
+    /// Every group of the range (the page's queries set their own).
+    pub fn query(&self) -> CostQuery {
+        CostQuery { from_us: self.from_us, to_us: self.to_us, limit: MAX_GROUPS, ..Default::default() }
+    }
+
+    /// Its first day, `2026-10-01`.
+    pub fn first_day(&self) -> String {
+        Day::of(self.from_us).iso()
+    }
+
+    /// The last day it touches, `2026-12-31` (the first when it is empty).
+    pub fn last_day(&self) -> String {
+        self.last().iso()
+    }
+
+    fn last(&self) -> Day {
+        Day::of((self.to_us - 1).max(self.from_us))
+    }
+
+    /// `1 Oct 2026 – 31 Dec 2026 (last quarter)`.
+    pub fn words(&self) -> String {
+        let days = format!("{} – {}", Day::of(self.from_us).words(), self.last().words());
+        match self.chosen {
+            Chosen::Preset(p) => format!("{days} ({})", p.words()),
+            Chosen::Dates => days,
+            Chosen::LastDays(1) => format!("{days} (last day)"),
+            Chosen::LastDays(n) => format!("{days} (last {n} days)"),
+        }
+    }
+
+    /// The query string that chooses it again, e.g. `preset=last_quarter`:
+    /// what every link of the page carries. Explicit bounds are bare dates
+    /// when they fall on midnight, RFC 3339 UTC times else, so the range
+    /// comes back exactly; neither needs escaping in a query string.
+    pub fn query_string(&self) -> String {
+        let time = |us: i64, date_end: i64| {
+            if us % DAY_US == 0 { Day::of(us - date_end).iso() } else { flightlog_model::time::format_timestamp(us) }
+        };
+        match self.chosen {
+            Chosen::Preset(p) => format!("preset={}", p.name()),
+            Chosen::Dates => format!("from={}&to={}", time(self.from_us, 0), time(self.to_us, DAY_US)),
+            Chosen::LastDays(n) => format!("days={n}"),
+        }
+    }
 }
 
 /// csv, arrow or parquet.
@@ -147,6 +401,13 @@ impl AppState {
         Ok(self.store.costs(project, query).await?)
     }
 
+    /// The range holding all the project's steps, by whole days (the
+    /// last three years of it at most); None when it has no step yet.
+    pub async fn cost_data_extent(&self, project: &str) -> Result<Option<CostRange>, AppError> {
+        let (steps, first_us, last_us) = self.store.cost_data_extent(project).await?;
+        Ok((steps > 0).then(|| CostRange::covering(first_us, last_us)))
+    }
+
     pub async fn cost_report(&self, project: &str, query: &CostQuery) -> Result<CostReport, AppError> {
         let groups = self.store.costs(project, query).await?;
         let totals = self.store.costs(project, &CostQuery { group_by: Vec::new(), limit: 1, ..query.clone() }).await?;
@@ -194,4 +455,136 @@ pub fn cost_file(format: Format, group_by: &[CostDimension], groups: &[CostRow])
         .and_then(|w| w.finish())
         .map_err(|e| AppError::unavailable("the cost file could not be written", e))?;
     Ok(buf.take())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(s: &str) -> i64 {
+        params::time("t", s).unwrap()
+    }
+
+    fn preset(p: Preset, now: &str) -> (i64, i64) {
+        p.bounds(at(now))
+    }
+
+    fn range(query: &[(&str, &str)]) -> Result<CostRange, AppError> {
+        let get = |name: &str| query.iter().find(|(k, _)| *k == name).map(|(_, v)| v.to_string());
+        CostRangeParams { preset: get("preset"), from: get("from"), to: get("to"), days: get("days") }.range(at("2026-02-10T12:00:00Z"))
+    }
+
+    fn field_of(e: AppError) -> String {
+        match e {
+            AppError::Invalid { field, .. } => field,
+            other => panic!("not an invalid input: {other}"),
+        }
+    }
+
+    #[test]
+    fn presets_follow_the_calendar_in_utc() {
+        let now = "2026-02-10T12:00:00Z";
+        assert_eq!(preset(Preset::ThisMonth, now), (at("2026-02-01T00:00:00Z"), at(now)));
+        assert_eq!(preset(Preset::LastMonth, now), (at("2026-01-01T00:00:00Z"), at("2026-02-01T00:00:00Z")));
+        assert_eq!(preset(Preset::ThisQuarter, now), (at("2026-01-01T00:00:00Z"), at(now)));
+        assert_eq!(preset(Preset::LastQuarter, now), (at("2025-10-01T00:00:00Z"), at("2026-01-01T00:00:00Z")));
+        assert_eq!(preset(Preset::YearToDate, now), (at("2026-01-01T00:00:00Z"), at(now)));
+    }
+
+    #[test]
+    fn last_month_and_last_quarter_cross_the_year_in_january() {
+        let now = "2026-01-01T00:00:00.000001Z";
+        assert_eq!(preset(Preset::LastMonth, now), (at("2025-12-01T00:00:00Z"), at("2026-01-01T00:00:00Z")));
+        assert_eq!(preset(Preset::LastQuarter, now), (at("2025-10-01T00:00:00Z"), at("2026-01-01T00:00:00Z")));
+        let late = "2026-12-31T23:59:59Z";
+        assert_eq!(preset(Preset::ThisQuarter, late), (at("2026-10-01T00:00:00Z"), at(late)));
+        assert_eq!(preset(Preset::LastQuarter, late), (at("2026-07-01T00:00:00Z"), at("2026-10-01T00:00:00Z")));
+        assert_eq!(preset(Preset::LastQuarter, "2026-05-31T10:00:00Z"), (at("2026-01-01T00:00:00Z"), at("2026-04-01T00:00:00Z")));
+    }
+
+    #[test]
+    fn a_range_is_told_in_words_with_its_last_whole_day() {
+        let (from_us, to_us) = preset(Preset::LastQuarter, "2027-01-20T08:00:00Z");
+        let r = CostRange { chosen: Chosen::Preset(Preset::LastQuarter), from_us, to_us };
+        assert_eq!(r.words(), "1 Oct 2026 – 31 Dec 2026 (last quarter)");
+        assert_eq!((r.first_day(), r.last_day()), ("2026-10-01".into(), "2026-12-31".into()));
+        let (from_us, to_us) = preset(Preset::LastMonth, "2024-03-01T08:00:00Z");
+        assert_eq!(CostRange { chosen: Chosen::Preset(Preset::LastMonth), from_us, to_us }.words(), "1 Feb 2024 – 29 Feb 2024 (last month)");
+    }
+
+    #[test]
+    fn days_agree_with_the_timestamp_library() {
+        // Every 9th day from 1970 to 2199, leap days and centuries included.
+        let mut us = 0;
+        while us < flightlog_model::time::END_OF_TIME_US {
+            let day = Day::of(us + 3_600_000_000);
+            assert_eq!(day.iso(), flightlog_model::time::format_timestamp(us)[..10]);
+            assert_eq!(day.start_us(), us);
+            us += 9 * DAY_US;
+        }
+    }
+
+    #[test]
+    fn from_and_to_take_dates_with_to_inclusive_or_times() {
+        let r = range(&[("from", "2026-03-01"), ("to", "2026-03-31")]).unwrap();
+        assert_eq!((r.from_us, r.to_us), (at("2026-03-01T00:00:00Z"), at("2026-04-01T00:00:00Z")));
+        assert_eq!(r.words(), "1 Mar 2026 – 31 Mar 2026");
+        assert_eq!(r.query_string(), "from=2026-03-01&to=2026-03-31");
+        let r = range(&[("from", "2026-03-01T10:00:00+02:00"), ("to", "2026-03-02T00:00:00Z")]).unwrap();
+        assert_eq!((r.from_us, r.to_us), (at("2026-03-01T08:00:00Z"), at("2026-03-02T00:00:00Z")));
+        assert_eq!(r.query_string(), "from=2026-03-01T08:00:00Z&to=2026-03-01", "midnight is the end of the day before");
+        let same_day = range(&[("from", "2026-03-01"), ("to", "2026-03-01")]).unwrap();
+        assert_eq!(same_day.to_us - same_day.from_us, DAY_US);
+        let since = range(&[("from", "2026-02-01"), ("to", "")]).unwrap();
+        assert_eq!(since.to_us, at("2026-02-10T12:01:00Z"), "no to: up to now");
+    }
+
+    #[test]
+    fn every_choice_comes_back_from_its_query_string() {
+        for q in ["preset=this_quarter", "from=2025-01-01&to=2025-12-31", "from=2025-01-01T06:30:00Z&to=2025-02-01T00:00:00.500Z", "days=7"] {
+            let pairs: Vec<(&str, &str)> = q.split('&').map(|kv| kv.split_once('=').unwrap()).collect();
+            let r = range(&pairs).unwrap();
+            assert_eq!(r.query_string(), q);
+            assert_eq!(range(&pairs).unwrap(), r);
+        }
+    }
+
+    #[test]
+    fn nothing_chosen_is_the_last_thirty_days() {
+        let r = range(&[("days", "")]).unwrap();
+        assert_eq!(r, CostRange::last_days(DEFAULT_DAYS, at("2026-02-10T12:00:00Z")));
+        assert_eq!(r.query_string(), "days=30");
+        assert_eq!(r.words(), "11 Jan 2026 – 10 Feb 2026 (last 30 days)");
+    }
+
+    #[test]
+    fn bad_ranges_name_their_field() {
+        let field = |q: &[(&str, &str)]| field_of(range(q).unwrap_err());
+        assert_eq!(field(&[("from", "2026-05-01"), ("to", "2026-03-01")]), "to");
+        assert_eq!(field(&[("from", "2026-03-01T10:00:00Z"), ("to", "2026-03-01T10:00:00Z")]), "to");
+        assert_eq!(field(&[("preset", "nonsense")]), "preset");
+        assert_eq!(field(&[("from", "2026-02-30"), ("to", "2026-03-01")]), "from");
+        assert_eq!(field(&[("from", "yesterday"), ("to", "2026-03-01")]), "from");
+        assert_eq!(field(&[("from", "2026-03-01"), ("to", "2026-3-1")]), "to");
+        assert_eq!(field(&[("to", "2026-03-01")]), "from");
+        assert_eq!(field(&[("from", "2020-01-01"), ("to", "2026-01-01")]), "from", "over three years");
+        assert_eq!(field(&[("days", "0")]), "days");
+        assert_eq!(field(&[("days", "5000")]), "days");
+        assert_eq!(field(&[("days", "many")]), "days");
+        assert_eq!(field(&[("preset", "this_month"), ("from", "2026-03-01")]), "preset");
+        assert_eq!(field(&[("days", "7"), ("to", "2026-03-01")]), "days");
+        let message = range(&[("preset", "nonsense")]).unwrap_err().to_string();
+        assert!(message.contains("last_quarter"), "the choices are listed: {message}");
+    }
+
+    #[test]
+    fn the_range_with_data_covers_whole_days_and_at_most_three_years() {
+        let r = CostRange::covering(at("2026-03-05T10:00:00Z"), at("2026-05-20T23:59:59Z"));
+        assert_eq!(r.query_string(), "from=2026-03-05&to=2026-05-20");
+        let long = CostRange::covering(at("2001-01-01T00:00:00Z"), at("2026-05-20T10:00:00Z"));
+        assert_eq!(long.to_us - long.from_us, MAX_SPAN_DAYS as i64 * DAY_US);
+        let q = long.query_string();
+        let pairs: Vec<(&str, &str)> = q.split('&').map(|kv| kv.split_once('=').unwrap()).collect();
+        assert!(range(&pairs).is_ok(), "the link it makes is accepted");
+    }
 }

@@ -7,6 +7,7 @@ use crate::Store;
 
 const PRICE_LIST: &str = include_str!("../../../schema/prices.csv");
 const COST_BY: &str = include_str!("queries/cost_by.sql");
+const COST_DATA_EXTENT: &str = include_str!("queries/cost_data_extent.sql");
 const INSERT_PRICES: &str = "INSERT INTO prices (provider, model_key, effective_from, input, output, cache_read, \
     cache_write, reasoning, tier_threshold, tier_input, tier_output, tier_cache_read, source)";
 
@@ -254,6 +255,19 @@ impl Store {
         let sql = format!("SELECT count() AS sessions, round(sum(cost), 9) AS cost FROM ({inner}) WHERE failed_steps = 0");
         let found: Vec<Row> = rows(&self.ch.query(&sql, params).await?)?;
         Ok(found.first().map_or((0, 0.0), |r| (r.sessions, r.cost.unwrap_or(0.0))))
+    }
+
+    /// How many steps the project has, and the times (µs) of its first and
+    /// last (0 and 0 when it has none): where its costs can be found.
+    pub async fn cost_data_extent(&self, project: &str) -> Result<(u64, i64, i64), StoreError> {
+        #[derive(serde::Deserialize)]
+        struct Row {
+            steps: u64,
+            first_us: i64,
+            last_us: i64,
+        }
+        let found: Vec<Row> = rows(&self.ch.query(COST_DATA_EXTENT, Params::new().text("project", project)).await?)?;
+        Ok(found.first().map_or((0, 0, 0), |r| (r.steps, r.first_us, r.last_us)))
     }
 
     /// One row per group of the query's dimensions (one row in all when

@@ -1,7 +1,8 @@
 //! The cost dashboard: cost over time stacked by model (an SVG drawn from
 //! numbers only; every label goes through askama's escaping), cost by agent
 //! and by user, the top sessions, unpriced models, sessions over budget, and
-//! downloads of what is shown.
+//! downloads of what is shown, all over one range: a finance preset (this
+//! month, last quarter, ...), any from/to dates, or the last N days.
 
 use crate::cookie::Reader;
 use crate::login::render;
@@ -10,7 +11,7 @@ use axum::extract::{Query, State};
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use flightlog_app::AppState;
-use flightlog_app::costs::{CostParams, cost_file, last_days};
+use flightlog_app::costs::{CostParams, CostRange, CostRangeParams, Preset, cost_file};
 use flightlog_export::Format;
 use flightlog_store::{CostDimension, CostQuery, CostRow};
 use std::collections::BTreeMap;
@@ -19,10 +20,21 @@ const PALETTE: [&str; 8] = ["#2557d6", "#1b7f3b", "#b42318", "#9a6700", "#7a3fd1
 const CHART_W: f64 = 760.0;
 const CHART_H: f64 = 220.0;
 
-#[derive(Default, serde::Deserialize)]
-pub struct Range {
-    #[serde(default)]
-    days: Option<u32>,
+/// The last-N-days choices offered next to the presets.
+const LAST_DAYS: [u32; 5] = [1, 7, 30, 90, 365];
+
+/// A range the page links to; `current` when it is the one shown.
+pub struct Choice {
+    label: String,
+    query: String,
+    current: bool,
+}
+
+/// What the page says when the range holds no step.
+pub struct Empty {
+    /// The range holding the project's steps, in words, and its query
+    /// string; None when the project has no step at all.
+    with_data: Option<(String, String)>,
 }
 
 pub struct Bar {
@@ -40,11 +52,21 @@ pub struct Share {
     percent: String,
 }
 
-#[derive(Template)]
+#[derive(Template, Default)]
 #[template(path = "costs.html")]
 struct Dashboard {
     csrf: String,
-    days: u32,
+    /// The range in words, and the query string every link carries.
+    range_words: String,
+    range_query: String,
+    /// The date inputs' values: the range's first and last day.
+    from_value: String,
+    to_value: String,
+    choices: Vec<Choice>,
+    /// Why no range could be shown (the input at fault).
+    problem: Option<String>,
+    empty: Option<Empty>,
+    steps: u64,
     total: String,
     reported: String,
     bars: Vec<Bar>,
@@ -76,9 +98,38 @@ fn shares(rows: &[CostRow], d: CostDimension, total: f64) -> Vec<Share> {
         .collect()
 }
 
-pub async fn page(State(state): State<AppState>, Reader { principal, csrf }: Reader, Query(range): Query<Range>) -> Response {
-    let days = range.days.unwrap_or(30).clamp(1, 3660);
-    let base = last_days(days);
+/// The presets, then the last-N-days choices, marking the one shown.
+fn choices(shown: &str) -> Vec<Choice> {
+    let presets = Preset::ALL.iter().map(|p| (p.words().to_string(), format!("preset={}", p.name())));
+    let days = LAST_DAYS.iter().map(|n| (if *n == 1 { "last day".into() } else { format!("last {n} days") }, format!("days={n}")));
+    presets.chain(days).map(|(label, query)| Choice { current: query == shown, label, query }).collect()
+}
+
+/// The page's frame around a range: its words, links and date inputs.
+fn framed(csrf: String, range: &CostRange) -> Dashboard {
+    let query = range.query_string();
+    Dashboard {
+        csrf,
+        range_words: range.words(),
+        from_value: range.first_day(),
+        to_value: range.last_day(),
+        choices: choices(&query),
+        range_query: query,
+        ..Default::default()
+    }
+}
+
+pub async fn page(State(state): State<AppState>, Reader { principal, csrf }: Reader, Query(asked): Query<CostRangeParams>) -> Response {
+    let range = match asked.range(flightlog_model::time::now_us()) {
+        Ok(r) => r,
+        Err(e) => {
+            // The form stays usable (on the default range) under the message.
+            let shown = CostRange::last_days(flightlog_app::costs::DEFAULT_DAYS, flightlog_model::time::now_us());
+            let page = Dashboard { problem: Some(e.public_message()), ..framed(csrf, &shown) };
+            return (axum::http::StatusCode::BAD_REQUEST, render(page)).into_response();
+        }
+    };
+    let base = range.query();
     let project = &principal.project;
     let query = |group_by: Vec<CostDimension>, limit: u32| CostQuery { group_by, limit, ..base.clone() };
     let (Ok(by_day_model), Ok(by_agent), Ok(by_user), Ok(by_session), Ok(totals), Ok(by_model)) = (
@@ -92,6 +143,16 @@ pub async fn page(State(state): State<AppState>, Reader { principal, csrf }: Rea
         return (axum::http::StatusCode::SERVICE_UNAVAILABLE, "storage is unavailable").into_response();
     };
     let total = totals.first().map_or(0.0, |t| t.cost.as_f64());
+    let steps = totals.first().map_or(0, |t| t.steps);
+    // Only an empty range asks where the steps are (a scan: see the query).
+    let empty = if steps > 0 {
+        None
+    } else {
+        match state.cost_data_extent(project).await {
+            Ok(extent) => Some(Empty { with_data: extent.map(|r| (r.words(), r.query_string())) }),
+            Err(_) => return (axum::http::StatusCode::SERVICE_UNAVAILABLE, "storage is unavailable").into_response(),
+        }
+    };
 
     // Cost over time, stacked by model: models ordered by their total, days in order.
     let mut models: Vec<(String, f64)> = by_model.iter().map(|r| (text(r, CostDimension::Model), r.cost.as_f64())).collect();
@@ -127,8 +188,8 @@ pub async fn page(State(state): State<AppState>, Reader { principal, csrf }: Rea
         state.over_budget_sessions(project, 100).await.unwrap_or_default().into_iter().map(|(id, c)| (id, format!("${c:.4}"))).collect();
 
     render(Dashboard {
-        csrf,
-        days,
+        steps,
+        empty,
         total: format!("${total:.4}"),
         reported: format!("${:.4}", totals.first().map_or(0.0, |t| t.reported_cost.as_f64())),
         first_day: per_day.keys().next().cloned().unwrap_or_default(),
@@ -144,6 +205,7 @@ pub async fn page(State(state): State<AppState>, Reader { principal, csrf }: Rea
             .collect(),
         unpriced: by_model.iter().filter(|r| r.unpriced_steps > 0).map(|r| (text(r, CostDimension::Model), r.unpriced_steps)).collect(),
         over_budget,
+        ..framed(csrf, &range)
     })
 }
 
@@ -151,25 +213,40 @@ pub async fn page(State(state): State<AppState>, Reader { principal, csrf }: Rea
 pub struct Download {
     format: String,
     #[serde(default)]
-    days: Option<u32>,
-    #[serde(default)]
     group_by: Option<String>,
+    #[serde(default)]
+    preset: Option<String>,
+    #[serde(default)]
+    from: Option<String>,
+    #[serde(default)]
+    to: Option<String>,
+    #[serde(default)]
+    days: Option<String>,
 }
 
-/// What the dashboard shows, as a file (cookie auth, like the page).
+/// What the dashboard shows, as a file (cookie auth, like the page): the
+/// same range parsed the same way, its days in the file's name.
 pub async fn download(State(state): State<AppState>, Reader { principal, .. }: Reader, Query(d): Query<Download>) -> Response {
+    let bad = |message: String| (axum::http::StatusCode::BAD_REQUEST, message).into_response();
     let Some(format) = Format::parse(&d.format) else {
-        return (axum::http::StatusCode::BAD_REQUEST, "format must be csv, arrow or parquet").into_response();
+        return bad("format must be csv, arrow or parquet".into());
     };
     let asked = CostParams { group_by: Some(d.group_by.unwrap_or_else(|| "day,model".into())), ..Default::default() };
     let group_by = match asked.query() {
         Ok(q) => q.group_by,
-        Err(e) => return (axum::http::StatusCode::BAD_REQUEST, e.to_string()).into_response(),
+        Err(e) => return bad(e.to_string()),
     };
-    let q = CostQuery { group_by: group_by.clone(), ..last_days(d.days.unwrap_or(30).clamp(1, 3660)) };
+    let range = CostRangeParams { preset: d.preset, from: d.from, to: d.to, days: d.days };
+    let range = match range.range(flightlog_model::time::now_us()) {
+        Ok(r) => r,
+        Err(e) => return bad(e.public_message()),
+    };
+    let q = CostQuery { group_by: group_by.clone(), ..range.query() };
     match state.cost_groups(&principal.project, &q).await.and_then(|rows| cost_file(format, &group_by, &rows)) {
         Ok(bytes) => {
-            let disposition = format!("attachment; filename=\"costs.{}\"", format.extension());
+            // Dates and digits only: nothing to quote in the header.
+            let disposition =
+                format!("attachment; filename=\"flightlog-costs-{}_{}.{}\"", range.first_day(), range.last_day(), format.extension());
             ([(header::CONTENT_TYPE, format.content_type().to_string()), (header::CONTENT_DISPOSITION, disposition)], bytes)
                 .into_response()
         }
