@@ -21,6 +21,7 @@ const FLOORS: &[(&str, u8)] = &[
     ("flightlog-api", 5),
     ("flightlog-web", 5),
     ("flightlog-grpc", 5),
+    ("flightlog-mcp", 5),
     ("flightlog", 6),
     ("flightlog-bench", 6),
     // The end-to-end tests drive the binary from outside.
@@ -81,7 +82,7 @@ fn every_crate_uses_only_lower_floors() {
 #[test]
 fn front_ends_reach_the_core() {
     let crates: BTreeMap<String, Vec<String>> = workspace_dependencies().into_iter().collect();
-    for front in ["flightlog-api", "flightlog-web", "flightlog-grpc"] {
+    for front in ["flightlog-api", "flightlog-web", "flightlog-grpc", "flightlog-mcp"] {
         assert!(crates[front].iter().any(|d| d == "flightlog-app"), "{front} should be built on flightlog-app");
     }
 }

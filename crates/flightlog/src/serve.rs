@@ -183,6 +183,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     });
     // One layer over both routers, so the web sign-in form is limited too.
     let mut app = router(state.clone())
+        .merge(flightlog_mcp::router(state.clone()))
         .merge(flightlog_web::router(state))
         .layer(from_fn_with_state(failures, auth_failures::guard));
     if args.limits.body_timeout > 0 {

@@ -1,0 +1,273 @@
+//! The tools: the three users' questions, each a use case of the core.
+//! Arguments arrive as text where the REST API takes query text, and are
+//! parsed by the same parameter types, so both front ends accept and
+//! refuse the same values.
+
+use axum::http::request::Parts;
+use flightlog_app::costs::CostParams;
+use flightlog_app::keys::Principal;
+use flightlog_app::search::SimilarParams;
+use flightlog_app::sessions::SessionListParams;
+use flightlog_app::{AppError, AppState};
+use flightlog_app::error::ErrorKind;
+use rmcp::handler::server::router::tool::ToolRouter;
+use rmcp::handler::server::tool::Extension;
+use rmcp::handler::server::wrapper::Parameters;
+use rmcp::model::{CallToolResult, ContentBlock, ServerCapabilities, ServerConfig};
+use rmcp::{ErrorData, ServerHandler, schemars, tool, tool_handler, tool_router};
+use serde_json::{Value, json};
+
+/// Steps a timeline call returns at most.
+const MAX_TIMELINE: u32 = 200;
+
+#[derive(Clone)]
+pub struct Flightlog {
+    state: AppState,
+    tool_router: ToolRouter<Self>,
+}
+
+#[derive(Debug, Default, serde::Deserialize, schemars::JsonSchema)]
+pub struct FindSessions {
+    /// Sessions active at or after this time (RFC 3339).
+    pub from: Option<String>,
+    /// Sessions that started before this time (RFC 3339).
+    pub to: Option<String>,
+    pub agent: Option<String>,
+    pub user: Option<String>,
+    pub model: Option<String>,
+    /// failed, ok or any.
+    pub status: Option<String>,
+    /// Minimum estimated cost in USD.
+    pub min_cost: Option<String>,
+    pub min_steps: Option<String>,
+    /// Only sessions with an anomaly: a repeated side effect or a runaway.
+    pub flagged: Option<bool>,
+    /// time (newest first), cost or steps.
+    pub sort: Option<String>,
+    /// At most this many (default 50, at most 500).
+    pub limit: Option<u32>,
+}
+
+#[derive(Debug, serde::Deserialize, schemars::JsonSchema)]
+pub struct Timeline {
+    pub session_id: String,
+    /// Only steps after this step number.
+    pub after: Option<u64>,
+    /// At most this many steps (default 50, at most 200).
+    pub limit: Option<u32>,
+}
+
+#[derive(Debug, serde::Deserialize, schemars::JsonSchema)]
+pub struct Decision {
+    pub session_id: String,
+    pub step: u64,
+}
+
+#[derive(Debug, Default, serde::Deserialize, schemars::JsonSchema)]
+pub struct SimilarFailures {
+    /// Search from this step's decision (with `step`)…
+    pub session_id: Option<String>,
+    pub step: Option<u64>,
+    /// …or from free text.
+    pub text: Option<String>,
+    /// true: failures only (the default from a failed step); false: every key decision.
+    pub failures_only: Option<bool>,
+    pub limit: Option<u32>,
+}
+
+#[derive(Debug, Default, serde::Deserialize, schemars::JsonSchema)]
+pub struct Costs {
+    /// Up to two of: model, provider, agent, user, session, tool, tag, day, week, month (comma-separated).
+    pub group_by: Option<String>,
+    /// RFC 3339; default: the last 30 days.
+    pub from: Option<String>,
+    pub to: Option<String>,
+    pub agent: Option<String>,
+    pub user: Option<String>,
+    pub model: Option<String>,
+    pub limit: Option<u32>,
+}
+
+#[derive(Debug, serde::Deserialize, schemars::JsonSchema)]
+pub struct Session {
+    pub session_id: String,
+}
+
+impl Flightlog {
+    pub fn new(state: AppState) -> Self {
+        Self { state, tool_router: Self::tool_router() }
+    }
+}
+
+/// The caller, as the authentication layer left it in the request.
+fn principal(parts: &Parts) -> Result<&Principal, ErrorData> {
+    parts.extensions.get::<Principal>().ok_or_else(|| ErrorData::invalid_request("not authenticated", None))
+}
+
+fn answer(value: Value) -> Result<CallToolResult, ErrorData> {
+    Ok(CallToolResult::success(vec![ContentBlock::text(serde_json::to_string_pretty(&value).unwrap_or_default())]))
+}
+
+/// A use case that did not work is the tool's answer (the assistant reads
+/// why), not a protocol error.
+fn refused(e: AppError) -> Result<CallToolResult, ErrorData> {
+    let what = match e.kind() {
+        ErrorKind::Invalid => "invalid argument",
+        ErrorKind::NotFound => "not found",
+        ErrorKind::Conflict => "conflict",
+        _ => "unavailable, retry later",
+    };
+    Ok(CallToolResult::error(vec![ContentBlock::text(format!("{what}: {}", e.public_message()))]))
+}
+
+/// A stored step as the API shows it: its numbers and the step as sent.
+fn step_json(s: &flightlog_store::StoredStep) -> Value {
+    json!({
+        "step": s.step,
+        "failed": s.failed,
+        "key_decision": s.key_decision,
+        "step_hash": s.step_hash,
+        "data": serde_json::from_str::<Value>(&s.raw).unwrap_or(Value::Null),
+    })
+}
+
+#[tool_router]
+impl Flightlog {
+    #[tool(description = "Find sessions of agents: filter by time, agent, user, model, status, cost, length or anomalies; sort by time, cost or steps. Each session has its steps, failures, tokens, cost and anomalies.")]
+    async fn find_sessions(&self, Parameters(p): Parameters<FindSessions>, Extension(parts): Extension<Parts>) -> Result<CallToolResult, ErrorData> {
+        let project = &principal(&parts)?.project;
+        let params = SessionListParams {
+            from: p.from,
+            to: p.to,
+            agent: p.agent,
+            user: p.user,
+            model: p.model,
+            status: p.status,
+            min_cost: p.min_cost,
+            min_steps: p.min_steps,
+            flagged: p.flagged.map(|f| f.to_string()),
+            sort: p.sort,
+            limit: p.limit.map(|l| l.to_string()),
+            ..Default::default()
+        };
+        let filter = match params.filter() {
+            Ok(f) => f,
+            Err(e) => return refused(e),
+        };
+        match self.state.list_sessions(project, &filter).await {
+            Ok(listing) => {
+                let flags = listing.flags.unwrap_or_default();
+                let sessions: Vec<Value> = listing
+                    .sessions
+                    .iter()
+                    .map(|s| {
+                        let mut v = serde_json::to_value(s).unwrap_or(Value::Null);
+                        if let Some(f) = flags.get(&s.session_id) {
+                            v["cost"] = json!(f.cost);
+                            v["anomalies"] = serde_json::to_value(&f.anomalies).unwrap_or(Value::Null);
+                        }
+                        v
+                    })
+                    .collect();
+                answer(json!({"sessions": sessions, "next_cursor": listing.next_cursor}))
+            }
+            Err(e) => refused(e),
+        }
+    }
+
+    #[tool(description = "A session's timeline: its steps in order (reasoning, tool calls, results, errors, model, tokens), a page at a time.")]
+    async fn session_timeline(&self, Parameters(p): Parameters<Timeline>, Extension(parts): Extension<Parts>) -> Result<CallToolResult, ErrorData> {
+        let project = &principal(&parts)?.project;
+        let limit = p.limit.unwrap_or(50).clamp(1, MAX_TIMELINE);
+        match self.state.timeline(project, &p.session_id, p.after, limit).await {
+            Ok(page) => answer(json!({
+                "session_id": p.session_id,
+                "steps": page.steps.iter().map(step_json).collect::<Vec<_>>(),
+                "next_after": page.next_after,
+            })),
+            Err(e) => refused(e),
+        }
+    }
+
+    #[tool(description = "Explain one decision: why the agent did it (its reasoning, the alternatives and its confidence), the session's goal, the steps before it, the exact model and settings, and whether the record is proven intact.")]
+    async fn explain_decision(&self, Parameters(p): Parameters<Decision>, Extension(parts): Extension<Parts>) -> Result<CallToolResult, ErrorData> {
+        let project = &principal(&parts)?.project;
+        match self.state.explain(project, &p.session_id, p.step).await {
+            Ok(x) => answer(json!({
+                "goal": x.goal,
+                "step": step_json(&x.step),
+                "earlier_steps": x.earlier.iter().map(step_json).collect::<Vec<_>>(),
+                "integrity": x.report,
+            })),
+            Err(e) => refused(e),
+        }
+    }
+
+    #[tool(description = "Has this failure happened before? Key decisions similar to a step (session_id and step) or to a text, nearest first, failures only by default when searching from a failed step.")]
+    async fn similar_failures(&self, Parameters(p): Parameters<SimilarFailures>, Extension(parts): Extension<Parts>) -> Result<CallToolResult, ErrorData> {
+        let project = &principal(&parts)?.project;
+        let params = SimilarParams {
+            session_id: p.session_id,
+            step: p.step.map(|s| s.to_string()),
+            q: p.text,
+            failures: p.failures_only.map(|f| f.to_string()),
+            limit: p.limit.map(|l| l.to_string()),
+            ..Default::default()
+        };
+        let request = match params.request(project) {
+            Ok(r) => r,
+            Err(e) => return refused(e),
+        };
+        match self.state.similar(request).await {
+            Ok(found) => answer(json!({"failures_only": found.failures_only, "origin": found.origin, "hits": found.hits})),
+            Err(e) => refused(e),
+        }
+    }
+
+    #[tool(description = "What did it cost? Exact costs (tokens × the price list, computed now) grouped by up to two of model, provider, agent, user, session, tool, tag, day, week, month, with totals.")]
+    async fn cost_report(&self, Parameters(p): Parameters<Costs>, Extension(parts): Extension<Parts>) -> Result<CallToolResult, ErrorData> {
+        let project = &principal(&parts)?.project;
+        let params = CostParams {
+            group_by: p.group_by,
+            from: p.from,
+            to: p.to,
+            agent: p.agent,
+            user: p.user,
+            model: p.model,
+            limit: p.limit.map(|l| l.to_string()),
+            ..Default::default()
+        };
+        let query = match params.query() {
+            Ok(q) => q,
+            Err(e) => return refused(e),
+        };
+        match self.state.cost_report(project, &query).await {
+            Ok(r) => answer(json!({
+                "group_by": r.group_by.iter().map(|d| d.name()).collect::<Vec<_>>(),
+                "groups": r.groups.iter().map(|g| g.to_map()).collect::<Vec<_>>(),
+                "totals": r.totals.as_ref().map(|t| t.to_map()),
+                "unpriced_models": r.unpriced.iter().map(|u| u.to_map()).collect::<Vec<_>>(),
+            })),
+            Err(e) => refused(e),
+        }
+    }
+
+    #[tool(description = "Can you prove this record is complete? Verifies a session's steps against their hash chain, the tamper-evident log and its signed checkpoints, and names anything that does not match.")]
+    async fn verify_session(&self, Parameters(p): Parameters<Session>, Extension(parts): Extension<Parts>) -> Result<CallToolResult, ErrorData> {
+        let project = &principal(&parts)?.project;
+        match self.state.verify_session(project, &p.session_id).await {
+            Ok(report) => answer(serde_json::to_value(report).unwrap_or(Value::Null)),
+            Err(e) => refused(e),
+        }
+    }
+}
+
+#[tool_handler(router = self.tool_router)]
+impl ServerHandler for Flightlog {
+    fn get_info(&self) -> ServerConfig {
+        ServerConfig::new(ServerCapabilities::builder().enable_tools().build()).with_instructions(
+            "Flightlog records every step of AI agents. Find sessions, read a timeline, explain a decision, \
+             find similar failures, report costs, and verify that a record is intact.",
+        )
+    }
+}

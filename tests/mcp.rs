@@ -1,0 +1,70 @@
+//! The MCP server at /mcp with the official MCP Python SDK (`mcp` from
+//! PyPI) as the client, against a real server with the demo data and
+//! similar-failure search on: every tool is called and its answer checked
+//! against the REST API's own.
+
+use flightlog_tests::*;
+use reqwest::Method;
+use std::process::Command;
+
+#[tokio::test]
+async fn an_mcp_client_calls_every_tool_and_gets_the_apis_answers() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Server::start_with(dir.path(), &[("FLIGHTLOG_BOOTSTRAP_KEY", ADMIN_KEY), ("FLIGHTLOG_NO_SEARCH", "false")], &["--demo"]).await;
+    s.wait_caught_up(std::time::Duration::from_secs(240)).await;
+    assert_eq!(s.send_json(Method::POST, ADMIN_KEY, "/v1/integrity/checkpoints", json!(null)).await.0, StatusCode::CREATED);
+    let reader = s.create_key("default", &["read"]).await;
+
+    let python = std::env::var("FLIGHTLOG_PYTHON").unwrap_or_else(|_| "python3".into());
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/python/mcp_client.py");
+    let out = Command::new(python).args([script, &format!("{}/mcp", s.base), &reader, "pipeline-long", "1337"]).output().expect("python runs");
+    let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "the MCP client failed:\n{stdout}\n{stderr}");
+    let out: Value = serde_json::from_str(stdout.trim()).expect("one line of JSON");
+    let text = |tool: &str| -> Value {
+        assert_eq!(out[tool]["error"], false, "{tool}: {}", out[tool]);
+        serde_json::from_str(out[tool]["text"].as_str().unwrap()).unwrap_or_else(|e| panic!("{tool}: {e}: {}", out[tool]))
+    };
+
+    assert_eq!(
+        out["tools"],
+        json!(["cost_report", "explain_decision", "find_sessions", "session_timeline", "similar_failures", "verify_session"])
+    );
+    let found = text("find_sessions");
+    let (_, api) = s.get(&reader, "/v1/sessions?flagged=true&sort=steps").await;
+    let ids = |v: &Value| v["sessions"].as_array().unwrap().iter().map(|x| x["session_id"].clone()).collect::<Vec<_>>();
+    assert_eq!(ids(&found), ids(&api), "the same sessions as the API, in its order");
+    assert_eq!(found["sessions"][0]["session_id"], "pipeline-long");
+    assert!(found["sessions"][0]["anomalies"].to_string().contains("runaway"), "{found}");
+
+    let timeline = text("session_timeline");
+    assert_eq!(timeline["steps"].as_array().unwrap().len(), 5);
+    assert_eq!(timeline["steps"][0]["step"], 0);
+    assert_eq!(timeline["next_after"], 4);
+
+    let why = text("explain_decision");
+    assert_eq!(why["step"]["step"], 1337);
+    assert_eq!(why["step"]["failed"], true);
+    assert!(why.to_string().contains("constraint violation"), "{why}");
+    assert_eq!(why["integrity"]["status"], "verified", "{why}");
+
+    let similar = text("similar_failures");
+    assert!(!similar["hits"].as_array().unwrap().is_empty(), "{similar}");
+    assert_eq!(similar["origin"]["step"], 1337);
+
+    let costs = text("cost_report");
+    let (_, api) = s.get(&reader, "/v1/costs?group_by=model&from=2020-01-01T00:00:00Z").await;
+    assert_eq!(costs["totals"]["steps"], api["totals"]["steps"], "{costs}");
+    assert_eq!(costs["totals"]["cost"], api["totals"]["cost"], "exact costs, as the API computes them");
+    assert!(costs["groups"].to_string().contains("gpt-4o-mini"));
+
+    let verified = text("verify_session");
+    assert_eq!(verified["status"], "verified", "{verified}");
+    assert_eq!(verified["steps_checked"], 2000);
+
+    assert_eq!(out["unknown_session"]["error"], true);
+    assert!(out["unknown_session"]["text"].as_str().unwrap().contains("not found"), "{}", out["unknown_session"]);
+    assert_eq!(out["bad_argument"]["error"], true);
+    assert!(out["bad_argument"]["text"].as_str().unwrap().contains("sort"), "{}", out["bad_argument"]);
+    assert!(out["wrong_key"].as_str().unwrap().starts_with("refused"), "{}", out["wrong_key"]);
+}
