@@ -30,7 +30,7 @@ run: setup build
 # The end-to-end suite runs twice: on the embedded engine, and in server
 # mode against a ClickHouse server (the flightlog-chdb-http fixture).
 test: setup build pyclients browser
-	$(FLIGHTLOG_PYTHON) -m unittest discover -s clients/python/tests
+	PYTHONPATH=clients/python $(FLIGHTLOG_PYTHON) -m unittest discover -s clients/python/tests
 	cargo nextest run --workspace --no-fail-fast
 	FLIGHTLOG_TEST_BACKEND=server cargo nextest run -p flightlog-tests --no-fail-fast
 
