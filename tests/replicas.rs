@@ -50,6 +50,15 @@ async fn role(server: &Server) -> Value {
     server.health().await["ingest"]["lease"].clone()
 }
 
+/// Waits (at most 30 s) until `server`'s lease role is `wanted`.
+async fn becomes(server: &Server, wanted: &str, what: &str) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while role(server).await["role"] != wanted {
+        assert!(Instant::now() < deadline, "{what} within 30 s: {}", role(server).await);
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 #[derive(Default)]
 struct Seen {
     unavailable: AtomicU64,
@@ -172,11 +181,7 @@ async fn when_the_writer_is_killed_mid_ingest_the_other_process_takes_over() {
     let accepted_before = seen.accepted.load(Ordering::Relaxed);
     writer.kill9();
     let killed = Instant::now();
-    let deadline = killed + Duration::from_secs(30);
-    while role(&standby).await["role"] != "writer" {
-        assert!(Instant::now() < deadline, "the standby took the lease within 30 s: {}", role(&standby).await);
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    becomes(&standby, "writer", "the standby took the lease").await;
     let took_over = killed.elapsed();
     for c in clients {
         tokio::time::timeout(Duration::from_secs(120), c).await.expect("clients finish on the survivor").unwrap();
@@ -209,19 +214,11 @@ async fn a_writer_paused_past_its_lease_steps_down_when_it_wakes() {
     // stalled VM): requests queue up in its sockets meanwhile.
     let pid = nix::unistd::Pid::from_raw(writer.pid() as i32);
     nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGSTOP).unwrap();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while role(&standby).await["role"] != "writer" {
-        assert!(Instant::now() < deadline, "the standby took the lease from the frozen writer");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    becomes(&standby, "writer", "the standby took the lease from the frozen writer").await;
     tokio::time::sleep(Duration::from_secs(2)).await;
     nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGCONT).unwrap();
     // Woken, it finds its lease gone: it must not commit what queued up.
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while role(&writer).await["role"] != "standby" {
-        assert!(Instant::now() < deadline, "the woken writer stepped down: {}", role(&writer).await);
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    becomes(&writer, "standby", "the woken writer stepped down").await;
     for c in clients {
         tokio::time::timeout(Duration::from_secs(120), c).await.expect("clients finish").unwrap();
     }

@@ -28,26 +28,10 @@ impl From<AuthError> for ApiError {
     }
 }
 
-/// `Authorization: Bearer <key>`, `x-api-key: <key>` (what several agent
-/// SDKs send), or `Authorization: Basic` with the key as the password (what
-/// the Langfuse SDK sends: public key as user, secret key as password).
+/// The key in a request's headers ([`flightlog_app::keys::presented_key`]).
 pub(crate) fn presented_key(headers: &HeaderMap) -> Option<String> {
-    if let Some(value) = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()) {
-        let (scheme, credentials) = value.trim().split_once(' ')?;
-        let credentials = credentials.trim();
-        if scheme.eq_ignore_ascii_case("bearer") {
-            return Some(credentials.to_string()).filter(|k| !k.is_empty());
-        }
-        if scheme.eq_ignore_ascii_case("basic") {
-            use base64::Engine;
-            let decoded = base64::engine::general_purpose::STANDARD.decode(credentials).ok()?;
-            let pair = String::from_utf8(decoded).ok()?;
-            let (_user, password) = pair.split_once(':')?;
-            return Some(password.to_string()).filter(|k| !k.is_empty());
-        }
-        return None;
-    }
-    headers.get("x-api-key").and_then(|v| v.to_str().ok()).map(str::trim).filter(|k| !k.is_empty()).map(str::to_string)
+    let text = |name| headers.get(name).and_then(|v: &axum::http::HeaderValue| v.to_str().ok());
+    flightlog_app::keys::presented_key(text(header::AUTHORIZATION.as_str()), text("x-api-key"))
 }
 
 #[cfg(test)]

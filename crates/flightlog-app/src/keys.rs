@@ -74,6 +74,30 @@ pub struct KeyRing {
     by_hash: RwLock<HashMap<String, KeyRow>>,
 }
 
+/// The key a caller presents, whatever the transport (HTTP headers, gRPC
+/// metadata): `Authorization: Bearer <key>`; `Authorization: Basic` with the
+/// key as the password (what the Langfuse SDK sends: public key as user,
+/// secret key as password); else `x-api-key: <key>` (what several agent
+/// SDKs send). `authorization` and `x_api_key` are those values as sent.
+pub fn presented_key(authorization: Option<&str>, x_api_key: Option<&str>) -> Option<String> {
+    if let Some(value) = authorization {
+        let (scheme, credentials) = value.trim().split_once(' ')?;
+        let credentials = credentials.trim();
+        if scheme.eq_ignore_ascii_case("bearer") {
+            return Some(credentials.to_string()).filter(|k| !k.is_empty());
+        }
+        if scheme.eq_ignore_ascii_case("basic") {
+            use base64::Engine;
+            let decoded = base64::engine::general_purpose::STANDARD.decode(credentials).ok()?;
+            let pair = String::from_utf8(decoded).ok()?;
+            let (_user, password) = pair.split_once(':')?;
+            return Some(password.to_string()).filter(|k| !k.is_empty());
+        }
+        return None;
+    }
+    x_api_key.map(str::trim).filter(|k| !k.is_empty()).map(str::to_string)
+}
+
 pub fn hash_key(key: &str) -> String {
     hex::encode(Sha256::digest(key.as_bytes()))
 }

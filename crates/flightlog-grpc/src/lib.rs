@@ -75,14 +75,11 @@ impl TraceService for Traces {
     }
 }
 
-/// The key from `authorization: Bearer <key>` or `x-api-key: <key>`.
+/// The key in the call's metadata (the same rule as every front end:
+/// `flightlog_app::keys::presented_key`).
 fn presented_key(metadata: &MetadataMap) -> Option<String> {
-    let text = |name| metadata.get(name).and_then(|v| v.to_str().ok()).map(str::trim).filter(|v| !v.is_empty());
-    if let Some(value) = text("authorization") {
-        let (scheme, key) = value.split_once(' ')?;
-        return scheme.eq_ignore_ascii_case("bearer").then(|| key.trim().to_string());
-    }
-    text("x-api-key").map(str::to_string)
+    let text = |name| metadata.get(name).and_then(|v| v.to_str().ok());
+    flightlog_app::keys::presented_key(text("authorization"), text("x-api-key"))
 }
 
 fn auth_status(e: AuthError) -> Status {

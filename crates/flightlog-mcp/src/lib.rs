@@ -20,7 +20,7 @@ use axum::http::{StatusCode, header};
 use axum::middleware::{Next, from_fn_with_state};
 use axum::response::{IntoResponse, Response};
 use flightlog_app::AppState;
-use flightlog_app::keys::Scope;
+use flightlog_app::keys::{Scope, presented_key};
 use rmcp::transport::streamable_http_server::session::never::NeverSessionManager;
 use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
 use std::sync::Arc;
@@ -43,12 +43,8 @@ pub fn router(state: AppState) -> Router {
 /// principal to the tools (in the request's extensions).
 async fn authenticate(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
     let headers = request.headers();
-    let text = |name| headers.get(name).and_then(|v| v.to_str().ok()).map(str::trim).filter(|v| !v.is_empty());
-    let key = match text(header::AUTHORIZATION.as_str()) {
-        Some(v) => v.split_once(' ').filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer")).map(|(_, k)| k.trim().to_string()),
-        None => text("x-api-key").map(str::to_string),
-    };
-    let Some(key) = key else {
+    let text = |name| headers.get(name).and_then(|v| v.to_str().ok());
+    let Some(key) = presented_key(text(header::AUTHORIZATION.as_str()), text("x-api-key")) else {
         return unauthorized("no API key: send `Authorization: Bearer <key>`");
     };
     match state.keys.check(&key, Scope::Read) {
