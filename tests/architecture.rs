@@ -11,6 +11,7 @@ const FLOORS: &[(&str, u8)] = &[
     ("flightlog-chdb", 0),
     ("flightlog-embed", 0),
     ("flightlog-export", 0),
+    ("flightlog-redact", 0),
     ("flightlog-decode", 1),
     ("flightlog-store", 1),
     ("flightlog-chdb-http", 1),

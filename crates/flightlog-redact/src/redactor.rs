@@ -1,0 +1,202 @@
+//! Walking a step's JSON and redacting every string in it.
+
+use std::borrow::Cow;
+
+use serde_json::Value;
+
+use crate::detect::{Finding, Scanner};
+use crate::kind::Kind;
+use crate::path::{PathPattern, Step, pointer};
+use crate::policy::{MAX_CUSTOM_PATTERNS, MAX_PATHS, MAX_PATTERN_LEN, Policy, PolicyError};
+use crate::replace::{DROPPED, Replacer};
+use crate::report::Report;
+
+/// A policy compiled once, to be applied to many steps (it is `Send` and
+/// `Sync`; share it behind an `Arc`).
+pub struct Redactor {
+    scanner: Scanner,
+    drop_paths: Vec<PathPattern>,
+    keep_paths: Vec<PathPattern>,
+    replacer: Replacer,
+}
+
+/// Integers at least this large are scanned too: a card number or a BSN sent
+/// as a JSON number is still one. Smaller ones cannot hold any of the kinds.
+const SCANNED_INTEGER: u64 = 100_000_000;
+
+impl Redactor {
+    /// Checks and compiles the policy. Every error names the pattern or
+    /// path at fault.
+    pub fn new(policy: &Policy) -> Result<Redactor, PolicyError> {
+        check_custom_patterns(policy)?;
+        let scanner = Scanner::new(|kind| policy.kinds.contains(&kind), &policy.custom)?;
+        Ok(Redactor {
+            scanner,
+            drop_paths: parse_paths("drop", &policy.drop_paths)?,
+            keep_paths: parse_paths("keep", &policy.keep_paths)?,
+            replacer: Replacer::new(&policy.replacement)?,
+        })
+    }
+
+    /// Redacts every string inside `value`, in place, at any depth, and
+    /// reports what it replaced. Object keys are never changed: they are
+    /// the step's schema, not its content. Large integers (nine digits or
+    /// more) are scanned as text and become a string when redacted. A JSON
+    /// document encoded inside a string is scanned as plain text.
+    pub fn redact(&self, value: &mut Value) -> Report {
+        let mut report = Report::default();
+        let mut path = Vec::new();
+        let mut found = Vec::new();
+        self.walk(value, &mut path, &mut found, &mut report);
+        report
+    }
+
+    /// Redacts one text outside any JSON. Returns it borrowed, untouched,
+    /// when there is nothing to redact; the report's paths are empty.
+    pub fn redact_text<'t>(&self, text: &'t str) -> (Cow<'t, str>, Report) {
+        let mut report = Report::default();
+        let mut found = Vec::new();
+        self.scanner.scan(text, &mut found);
+        if found.is_empty() {
+            return (Cow::Borrowed(text), report);
+        }
+        for finding in &found {
+            report.add("", &finding.kind);
+        }
+        (Cow::Owned(self.replace(text, &found)), report)
+    }
+
+    fn walk<'v>(
+        &self,
+        value: &'v mut Value,
+        path: &mut Vec<Step<'v>>,
+        found: &mut Vec<Finding>,
+        report: &mut Report,
+    ) {
+        if self.drop_paths.iter().any(|p| p.matches(path)) {
+            *value = Value::String(DROPPED.to_owned());
+            report.add(&pointer(path), &Kind::Dropped);
+            return;
+        }
+        if self.keep_paths.iter().any(|p| p.matches(path)) {
+            return;
+        }
+        match value {
+            Value::String(text) => {
+                self.redact_string(text, path, found, report);
+            }
+            Value::Number(number) => {
+                let Some(integer) = number
+                    .as_u64()
+                    .or_else(|| number.as_i64().map(i64::unsigned_abs))
+                else {
+                    return;
+                };
+                if integer < SCANNED_INTEGER {
+                    return;
+                }
+                let mut text = number.to_string();
+                if self.redact_string(&mut text, path, found, report) {
+                    *value = Value::String(text);
+                }
+            }
+            Value::Array(items) => {
+                for (index, item) in items.iter_mut().enumerate() {
+                    path.push(Step::Index(index));
+                    self.walk(item, path, found, report);
+                    path.pop();
+                }
+            }
+            Value::Object(fields) => {
+                for (key, field) in fields.iter_mut() {
+                    path.push(Step::Key(key));
+                    self.walk(field, path, found, report);
+                    path.pop();
+                }
+            }
+            Value::Null | Value::Bool(_) => {}
+        }
+    }
+
+    /// Returns whether the text changed. Clean text is neither copied nor
+    /// reallocated.
+    fn redact_string(
+        &self,
+        text: &mut String,
+        path: &[Step<'_>],
+        found: &mut Vec<Finding>,
+        report: &mut Report,
+    ) -> bool {
+        found.clear();
+        self.scanner.scan(text, found);
+        if found.is_empty() {
+            return false;
+        }
+        let at = pointer(path);
+        for finding in found.iter() {
+            report.add(&at, &finding.kind);
+        }
+        *text = self.replace(text, found);
+        true
+    }
+
+    fn replace(&self, text: &str, found: &[Finding]) -> String {
+        let mut out = String::with_capacity(text.len());
+        let mut copied = 0;
+        for finding in found {
+            out.push_str(&text[copied..finding.range.start]);
+            out.push_str(
+                &self
+                    .replacer
+                    .token(&finding.kind, &text[finding.range.clone()]),
+            );
+            copied = finding.range.end;
+        }
+        out.push_str(&text[copied..]);
+        out
+    }
+}
+
+fn check_custom_patterns(policy: &Policy) -> Result<(), PolicyError> {
+    if policy.custom.len() > MAX_CUSTOM_PATTERNS {
+        return Err(PolicyError::TooManyPatterns {
+            count: policy.custom.len(),
+        });
+    }
+    for (index, pattern) in policy.custom.iter().enumerate() {
+        let name = &pattern.name;
+        let good_name = (1..=32).contains(&name.len())
+            && name
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-');
+        if !good_name {
+            return Err(PolicyError::BadPatternName { name: name.clone() });
+        }
+        if policy.custom[..index]
+            .iter()
+            .any(|earlier| earlier.name == *name)
+        {
+            return Err(PolicyError::DuplicatePatternName { name: name.clone() });
+        }
+        if pattern.regex.len() > MAX_PATTERN_LEN {
+            return Err(PolicyError::PatternTooLong {
+                name: name.clone(),
+                len: pattern.regex.len(),
+            });
+        }
+    }
+    Ok(())
+}
+
+fn parse_paths(which: &'static str, paths: &[String]) -> Result<Vec<PathPattern>, PolicyError> {
+    if paths.len() > MAX_PATHS {
+        return Err(PolicyError::TooManyPaths {
+            which,
+            count: paths.len(),
+        });
+    }
+    paths
+        .iter()
+        .map(|path| PathPattern::parse(which, path))
+        .collect()
+}
