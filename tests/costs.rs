@@ -133,6 +133,14 @@ async fn a_project_price_override_applies_retroactively_for_its_period_only() {
     assert!(prices["prices"].as_array().unwrap().len() >= 20);
     let bad = json!({"model_key": "gpt-4o", "effective_from": "2024-12-01T00:00:00Z", "input": -1.0, "output": 4.0});
     assert_eq!(s.send_json(reqwest::Method::POST, ADMIN_KEY, "/v1/prices/overrides", bad).await.0, StatusCode::BAD_REQUEST);
+    // A name that is all prefix (found by schemathesis): refused, not
+    // stored as a price for the empty model key.
+    let nameless = json!({"model_key": "openai/", "effective_from": "2024-12-01T00:00:00Z", "input": 1.0, "output": 4.0});
+    let (status, body) = s.send_json(reqwest::Method::POST, ADMIN_KEY, "/v1/prices/overrides", nameless).await;
+    assert_eq!((status, body["error"]["field"].as_str()), (StatusCode::BAD_REQUEST, Some("model_key")), "{body}");
+    let (_, prices) = s.get(ADMIN_KEY, "/v1/prices").await;
+    assert!(prices["overrides"].as_array().unwrap().iter().all(|p| p["model_key"] != ""), "{prices}");
+    assert!(prices["prices"][0]["effective_from"].as_str().unwrap().ends_with('Z'), "RFC 3339: {}", prices["prices"][0]);
     let read_only = s.create_key("default", &["read"]).await;
     let any = json!({"model_key": "gpt-4o", "effective_from": "2024-12-01T00:00:00Z", "input": 1.0, "output": 4.0});
     assert_eq!(s.send_json(reqwest::Method::POST, &read_only, "/v1/prices/overrides", any).await.0, StatusCode::FORBIDDEN);

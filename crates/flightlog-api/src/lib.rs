@@ -22,6 +22,7 @@
 //! | `GET /v1/integrity/consistency?from=M&to=N` | read | proof that checkpoint N extends M |
 //! | `POST /v1/erasures` | admin | erase personal content (GDPR), proofs intact |
 //! | `GET /v1/search/similar` | read | key decisions like a step or a text, nearest first |
+//! | `GET /openapi.json` | none | the OpenAPI 3.1 description of all of these ([`openapi`]) |
 //!
 //! Every client error is a JSON body `{"error": {"code", "message",
 //! "field"?}}` with a 4xx status ([`error`]). Handlers are thin: they read
@@ -38,11 +39,25 @@ pub mod body_timeout;
 pub mod error;
 pub mod extract;
 pub mod forward;
+pub mod openapi;
 mod routes;
+mod step_schema;
 
 use axum::Router;
+use axum::routing::get;
+use error::ApiError;
 pub use flightlog_app::AppState;
+use std::sync::Arc;
 
 pub fn router(state: AppState) -> Router {
-    routes::router(&state).with_state(state)
+    let (routes, api) = routes::router(&state).split_for_parts();
+    let description = Arc::new(openapi::describe(api));
+    routes
+        .route(openapi::PATH, get(openapi::document).with_state(description))
+        // Unknown paths and methods get the API's JSON error too.
+        .fallback(|| async { ApiError::not_found("no such route; see /openapi.json") })
+        .method_not_allowed_fallback(|| async {
+            ApiError::new(axum::http::StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "this route does not take that method")
+        })
+        .with_state(state)
 }

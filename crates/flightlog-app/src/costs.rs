@@ -11,19 +11,28 @@ use flightlog_store::{CostDimension, CostQuery, CostRow, Measure, Price};
 pub const MAX_GROUPS: u32 = 10_000;
 
 /// A cost query as received.
-#[derive(Debug, Default, Clone, serde::Deserialize)]
+#[derive(Debug, Default, Clone, serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct CostParams {
     /// Up to two of [`CostDimension::NAMES`], comma-separated.
+    #[param(schema_with = crate::param_schemas::cost_group_by)]
     pub group_by: Option<String>,
+    /// Steps at or after this time (RFC 3339).
+    #[param(format = DateTime)]
     pub from: Option<String>,
+    /// Steps before this time (RFC 3339).
+    #[param(format = DateTime)]
     pub to: Option<String>,
     pub agent: Option<String>,
     pub user: Option<String>,
     pub model: Option<String>,
     /// Comma-separated; steps carrying any of them.
     pub tags: Option<String>,
+    /// Groups at most (default 1000).
+    #[param(schema_with = crate::param_schemas::cost_groups)]
     pub limit: Option<String>,
     /// csv, arrow or parquet: the groups as a file instead of JSON.
+    #[param(schema_with = crate::param_schemas::file_format)]
     pub format: Option<String>,
 }
 
@@ -371,6 +380,11 @@ impl AppState {
         if p.model_key.trim().is_empty() || p.model_key.len() > 256 {
             return Err(AppError::invalid("model_key", "is required (any spelling of the model name), at most 256 bytes"));
         }
+        let key = flightlog_model::pricing::model_key(&p.model_key);
+        if key.is_empty() {
+            // Stored, it would be a price for no model, listed with an empty key.
+            return Err(AppError::invalid("model_key", format!("{:?} names no model once its prefixes and suffixes are taken off", p.model_key)));
+        }
         let from = params::time("effective_from", &p.effective_from)?;
         let prices = [Some(p.input), Some(p.output), Some(p.cache_read), Some(p.cache_write), p.reasoning, p.tier_input, p.tier_output, p.tier_cache_read];
         if prices.iter().flatten().any(|x| !x.is_finite() || *x < 0.0 || *x > 1e6) {
@@ -381,7 +395,7 @@ impl AppState {
         }
         self.store.put_price_override(project, p, from).await?;
         tracing::info!(project = %project, model = %p.model_key, from = %p.effective_from, by = %by, "price override");
-        Ok(flightlog_model::pricing::model_key(&p.model_key))
+        Ok(key)
     }
 
     /// Among the `among` most expensive sessions (by their computed cost),

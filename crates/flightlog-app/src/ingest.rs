@@ -11,7 +11,7 @@ use flightlog_store::EncodedStep;
 use serde_json::Value;
 
 /// Why a record was not stored.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum RejectionCode {
     /// The record is not a valid step (the field and reason say why).
@@ -21,7 +21,7 @@ pub enum RejectionCode {
 }
 
 /// A record that was refused, by its position in the request.
-#[derive(Debug, serde::Serialize)]
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
 pub struct Rejection {
     pub index: usize,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -46,7 +46,7 @@ impl Prepared {
 }
 
 /// What became of a request's records.
-#[derive(Debug, Default, serde::Serialize)]
+#[derive(Debug, Default, serde::Serialize, utoipa::ToSchema)]
 pub struct IngestReport {
     pub accepted: usize,
     pub duplicates: usize,

@@ -15,7 +15,7 @@ pub struct Consistency {
 }
 
 /// What is to be erased, as received.
-#[derive(Debug, Default, serde::Deserialize)]
+#[derive(Debug, Default, serde::Deserialize, utoipa::ToSchema)]
 pub struct ErasureRequest {
     #[serde(default)]
     pub session_id: String,

@@ -241,11 +241,15 @@ mod tests {
 }
 
 /// A key to create, as received.
-#[derive(Debug, serde::Deserialize)]
+#[derive(Debug, serde::Deserialize, utoipa::ToSchema)]
 pub struct NewKey {
     /// Defaults to the caller's project.
+    #[schema(pattern = "^[A-Za-z0-9._-]{1,64}$")]
     pub project: Option<String>,
+    /// ingest, read and/or admin.
+    #[schema(schema_with = crate::param_schemas::scopes)]
     pub scopes: Vec<String>,
+    /// A note for people, at most 256 bytes.
     #[serde(default)]
     pub name: String,
 }

@@ -22,6 +22,7 @@ pub mod ingest;
 pub mod integrity;
 pub mod keys;
 pub mod overview;
+pub mod param_schemas;
 pub mod params;
 pub mod reproduction;
 pub mod search;

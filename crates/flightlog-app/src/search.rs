@@ -11,21 +11,34 @@ const MAX_FILTER_BYTES: usize = 256;
 const DEFAULT_LIMIT: usize = 10;
 
 /// A search as received (the API's query string, the search page's form).
-#[derive(Debug, Default, Clone, serde::Deserialize, serde::Serialize)]
+#[derive(Debug, Default, Clone, serde::Deserialize, serde::Serialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct SimilarParams {
+    /// With `step`: search from this session's decision.
     pub session_id: Option<String>,
+    /// With `session_id`: the decision's step number.
+    #[param(value_type = Option<u64>)]
     pub step: Option<String>,
+    /// Free text to search for (instead of a decision).
     pub q: Option<String>,
     /// true: failures only; false: every key decision; absent: failures
     /// only when searching from a failed step.
+    #[param(schema_with = crate::param_schemas::flag)]
     pub failures: Option<String>,
     pub agent: Option<String>,
     pub tool: Option<String>,
     pub model: Option<String>,
+    /// Decisions at or after this time (RFC 3339).
+    #[param(format = DateTime)]
     pub from: Option<String>,
+    /// Decisions before this time (RFC 3339).
+    #[param(format = DateTime)]
     pub to: Option<String>,
     /// true: leave out the session searched from.
+    #[param(schema_with = crate::param_schemas::flag)]
     pub exclude_session: Option<String>,
+    /// Results at most (default 10).
+    #[param(schema_with = crate::param_schemas::similar_results)]
     pub limit: Option<String>,
 }
 
@@ -99,7 +112,7 @@ impl SimilarParams {
 }
 
 /// One result.
-#[derive(Debug, serde::Serialize)]
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
 pub struct SimilarHit {
     pub score: f32,
     pub session_id: String,
@@ -132,7 +145,7 @@ impl From<Hit> for SimilarHit {
 }
 
 /// The decision searched from.
-#[derive(Debug, serde::Serialize)]
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
 pub struct SearchOrigin {
     pub session_id: String,
     pub step: u64,

@@ -11,24 +11,43 @@ use std::collections::HashMap;
 pub const MAX_PAGE: u32 = 1000;
 
 /// The list's filters, sort and page as received (query string or form).
-#[derive(Debug, Default, Clone, serde::Deserialize)]
+#[derive(Debug, Default, Clone, serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct SessionListParams {
+    /// Sessions active at or after this time (RFC 3339).
+    #[param(format = DateTime)]
     pub from: Option<String>,
+    /// Sessions active before this time (RFC 3339).
+    #[param(format = DateTime)]
     pub to: Option<String>,
+    /// Sessions with a step of this agent.
     pub agent: Option<String>,
+    /// Sessions with a step of this user.
     pub user: Option<String>,
+    /// Sessions with a step of this model.
     pub model: Option<String>,
     /// failed, ok or any.
+    #[param(schema_with = crate::param_schemas::session_status)]
     pub status: Option<String>,
+    /// Sessions whose estimated cost is at least this many USD.
+    #[param(value_type = Option<f64>, minimum = 0)]
     pub min_cost: Option<String>,
+    /// Sessions with at least this many steps.
+    #[param(value_type = Option<u64>)]
     pub min_steps: Option<String>,
     /// true: only sessions with an anomaly.
+    #[param(schema_with = crate::param_schemas::true_or_false)]
     pub flagged: Option<String>,
     /// time, cost or steps.
+    #[param(schema_with = crate::param_schemas::session_sort)]
     pub sort: Option<String>,
     /// asc or desc.
+    #[param(schema_with = crate::param_schemas::order)]
     pub order: Option<String>,
+    /// The `next_cursor` of the page before.
     pub cursor: Option<String>,
+    /// Sessions per page (default 50).
+    #[param(schema_with = crate::param_schemas::page_size)]
     pub limit: Option<String>,
 }
 
@@ -72,7 +91,7 @@ impl SessionListParams {
 }
 
 /// A session failed when any of its steps did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum SessionStatus {
     Ok,

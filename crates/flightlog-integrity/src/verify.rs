@@ -36,7 +36,7 @@ const PAGE: u32 = 10_000;
 
 /// What is wrong, as named in reports (serialised in snake_case, e.g.
 /// `column_changed`).
-#[derive(Debug, Serialize, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Serialize, Clone, Copy, PartialEq, Eq, Hash, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ProblemKind {
     /// Content, or a recorded hash, differs from what was accepted.
@@ -110,7 +110,7 @@ impl std::fmt::Display for ProblemKind {
 }
 
 /// A report's verdict (serialised in snake_case).
-#[derive(Debug, Serialize, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Serialize, Clone, Copy, PartialEq, Eq, Default, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ReportStatus {
     /// No problem, and every step sealed by a signed checkpoint.
@@ -148,7 +148,7 @@ impl std::fmt::Display for ReportStatus {
     }
 }
 
-#[derive(Debug, Serialize, Clone, PartialEq)]
+#[derive(Debug, Serialize, Clone, PartialEq, utoipa::ToSchema)]
 pub struct Problem {
     pub kind: ProblemKind,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -160,14 +160,14 @@ pub struct Problem {
     pub detail: String,
 }
 
-#[derive(Debug, Serialize, Clone)]
+#[derive(Debug, Serialize, Clone, utoipa::ToSchema)]
 pub struct ErasedField {
     pub session_id: String,
     pub step: u64,
     pub field: String,
 }
 
-#[derive(Debug, Serialize, Default)]
+#[derive(Debug, Serialize, Default, utoipa::ToSchema)]
 pub struct Report {
     /// See [`ReportStatus`].
     pub status: ReportStatus,

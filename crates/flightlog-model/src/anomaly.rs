@@ -10,7 +10,7 @@ pub const REPEATED_ACTION_TIMES: u64 = 3;
 /// Steps that make a session a runaway.
 pub const RUNAWAY_STEPS: u64 = 1_000;
 
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, utoipa::ToSchema)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Anomaly {
     /// `tool` ran `times` times with identical parameters.

@@ -9,6 +9,9 @@ use crate::time::parse_timestamp;
 use crate::{Limits, Step};
 use serde_json::{Map, Value};
 
+/// The fields every step must have; the others are optional.
+pub const REQUIRED_FIELDS: [&str; 3] = ["session_id", "step", "timestamp"];
+
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct FieldError {
     /// Dotted path of the offending field, e.g. `agent_thoughts.confidence`.
@@ -43,6 +46,7 @@ pub fn step_from_json(value: Value, limits: &Limits) -> Result<Step> {
     }
     let f = Fields { limits };
 
+    // REQUIRED_FIELDS, in order.
     let session_id = f.required_id(obj, "session_id")?;
     let step = match obj.get("step") {
         None | Some(Value::Null) => return Err(FieldError::new("step", "is required")),
@@ -377,6 +381,7 @@ mod tests {
         ] {
             assert_eq!(check(v).unwrap_err().field, missing);
         }
+        assert_eq!(REQUIRED_FIELDS, ["session_id", "step", "timestamp"], "the three checked above");
     }
 
     #[test]

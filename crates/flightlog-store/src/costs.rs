@@ -321,33 +321,44 @@ impl Store {
 }
 
 /// One price row (list or override), per 1M tokens.
-#[derive(Clone, Debug, Default, serde::Serialize, serde::Deserialize)]
+#[derive(Clone, Debug, Default, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
 pub struct Price {
+    #[schema(min_length = 1, max_length = 256)]
     pub model_key: String,
     /// RFC 3339.
+    #[schema(format = DateTime)]
     pub effective_from: String,
+    #[schema(minimum = 0, maximum = 1000000)]
     pub input: f64,
+    #[schema(minimum = 0, maximum = 1000000)]
     pub output: f64,
     #[serde(default)]
+    #[schema(minimum = 0, maximum = 1000000)]
     pub cache_read: f64,
     #[serde(default)]
+    #[schema(minimum = 0, maximum = 1000000)]
     pub cache_write: f64,
     #[serde(default)]
+    #[schema(minimum = 0, maximum = 1000000)]
     pub reasoning: Option<f64>,
     #[serde(default)]
     pub tier_threshold: u64,
     #[serde(default)]
+    #[schema(minimum = 0, maximum = 1000000)]
     pub tier_input: Option<f64>,
     #[serde(default)]
+    #[schema(minimum = 0, maximum = 1000000)]
     pub tier_output: Option<f64>,
     #[serde(default)]
+    #[schema(minimum = 0, maximum = 1000000)]
     pub tier_cache_read: Option<f64>,
     /// The list's source, or the override's note.
     #[serde(default)]
     pub source: String,
 }
 
-const PRICE_COLUMNS: &str = "model_key, toString(effective_from) AS effective_from, input, output, cache_read, cache_write, \
+// effective_from as RFC 3339, every digit the column holds kept.
+const PRICE_COLUMNS: &str = "model_key, replaceOne(toString(effective_from), ' ', 'T') || 'Z' AS effective_from, input, output, cache_read, cache_write, \
     reasoning, tier_threshold, tier_input, tier_output, tier_cache_read";
 
 impl Store {
@@ -498,3 +509,29 @@ mod tests {
         assert!(parse_price_list(&format!("{HEADER}acme,m,yesterday,1,2,0,0,,0,,,,s\n")).is_err());
     }
 }
+
+/// A cost row's shape in the HTTP API's OpenAPI description, from the
+/// same [`CostRow::MEASURES`] and [`CostDimension::NAMES`] that write it.
+impl utoipa::PartialSchema for CostRow {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::schema::{Object, SchemaType, Type};
+        let of = |t: Type, description: &str| Object::builder().schema_type(SchemaType::Type(t)).description(Some(description)).build();
+        let mut row = Object::builder()
+            .description(Some("One group: its value of each dimension grouped by (named as in group_by), then the measures"))
+            .property("scope", of(Type::String, "\"all\" when the query groups by nothing"));
+        for name in CostDimension::NAMES {
+            row = row.property(name, of(Type::String, "this group's value of the dimension, when grouped by it"));
+        }
+        for (name, measure) in Self::MEASURES {
+            let (t, what) = match measure {
+                Measure::Count => (Type::Integer, "a count"),
+                Measure::Amount => (Type::Number, "USD, exactly as computed"),
+                Measure::Flag => (Type::Boolean, "the clients' estimate is off by more than 1%"),
+            };
+            row = row.property(name, of(t, what)).required(name);
+        }
+        row.build().into()
+    }
+}
+
+impl utoipa::ToSchema for CostRow {}

@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 const ERASABLE_ROWS: &str = include_str!("queries/erasable_rows.sql");
 const ERASE_STEP_CONTENT: &str = include_str!("queries/erase_step_content.sql");
 
-#[derive(Debug, Default, serde::Serialize)]
+#[derive(Debug, Default, serde::Serialize, utoipa::ToSchema)]
 pub struct Erasure {
     pub steps_erased: u64,
     pub fields_erased: u64,

@@ -7,11 +7,50 @@ use crate::extract::Query;
 use crate::routes::exports;
 use axum::Json;
 use axum::extract::State;
-use axum::http::HeaderMap;
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use flightlog_app::costs::{CostParams, cost_file};
-use serde_json::{Value, json};
+use flightlog_store::{CostDimension, CostRow, Price};
+use serde::Serialize;
+use utoipa::ToSchema;
 
+/// A cost report: the groups, and what finance totals.
+#[derive(Serialize, ToSchema)]
+pub struct CostReportView {
+    /// The dimensions grouped by, in order.
+    group_by: Vec<&'static str>,
+    /// Most expensive first.
+    groups: Vec<CostRow>,
+    /// The whole range under the filters; null when no step matched.
+    totals: Option<CostRow>,
+    /// Models with steps that have tokens but no price.
+    unpriced_models: Vec<UnpricedModel>,
+    /// Sessions with no failed step.
+    successful_sessions: u64,
+    /// null when no session succeeded.
+    cost_per_successful_session: Option<f64>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct UnpricedModel {
+    model: String,
+    unpriced_steps: u64,
+    input_tokens: u64,
+    output_tokens: u64,
+}
+
+/// What steps cost, computed now from tokens and prices; as JSON, or as a
+/// file with `format`.
+#[utoipa::path(get, path = "/v1/costs", tag = "costs", params(CostParams),
+    responses(
+        (status = 200, description = "The report, or with `format` the groups as a file", content(
+            (CostReportView = "application/json"),
+            (crate::openapi::Binary = "text/csv"),
+            (crate::openapi::Binary = "application/vnd.apache.arrow.stream"),
+            (crate::openapi::Binary = "application/vnd.apache.parquet"),
+        )),
+    ),
+    security(("bearer" = []), ("api_key" = [])))]
 pub async fn costs(State(state): State<AppState>, headers: HeaderMap, Query(p): Query<CostParams>) -> Result<Response, ApiError> {
     let principal = state.keys.authorize(&headers, Scope::Read)?;
     let query = p.query()?;
@@ -20,49 +59,63 @@ pub async fn costs(State(state): State<AppState>, headers: HeaderMap, Query(p): 
         return Ok(exports::file_response(format, "costs", cost_file(format, &query.group_by, &groups)?));
     }
     let report = state.cost_report(&principal.project, &query).await?;
-    let unpriced: Vec<Value> = report
+    let unpriced_models = report
         .unpriced
         .iter()
-        .map(|m| {
-            json!({"model": m.value_of(flightlog_store::CostDimension::Model), "unpriced_steps": m.unpriced_steps,
-                   "input_tokens": m.input_tokens, "output_tokens": m.output_tokens})
+        .map(|m| UnpricedModel {
+            model: m.value_of(CostDimension::Model).unwrap_or_default().to_string(),
+            unpriced_steps: m.unpriced_steps,
+            input_tokens: m.input_tokens,
+            output_tokens: m.output_tokens,
         })
         .collect();
-    let totals = match &report.totals {
-        Some(t) => {
-            let mut t = t.to_map();
-            t.remove("scope");
-            Value::Object(t)
-        }
-        None => Value::Null,
-    };
-    Ok(Json(json!({
-        "group_by": report.group_by.iter().map(|d| d.name()).collect::<Vec<_>>(),
-        "groups": report.groups,
-        "totals": totals,
-        "unpriced_models": unpriced,
-        "successful_sessions": report.successful_sessions,
-        "cost_per_successful_session": report.cost_per_successful_session,
-    }))
+    Ok(Json(CostReportView {
+        group_by: report.group_by.iter().map(|d| d.name()).collect(),
+        groups: report.groups,
+        totals: report.totals,
+        unpriced_models,
+        successful_sessions: report.successful_sessions,
+        cost_per_successful_session: report.cost_per_successful_session,
+    })
     .into_response())
 }
 
+#[derive(Serialize, ToSchema)]
+pub struct PriceList {
+    /// The shipped list, by model and date.
+    prices: Vec<Price>,
+    /// This project's overrides, which win over the list from their date on.
+    overrides: Vec<Price>,
+}
+
 /// The shipped price list and this project's overrides.
-pub async fn prices(State(state): State<AppState>, headers: HeaderMap) -> Result<Json<Value>, ApiError> {
+#[utoipa::path(get, path = "/v1/prices", tag = "costs", responses((status = 200, body = PriceList)),
+    security(("bearer" = []), ("api_key" = [])))]
+pub async fn prices(State(state): State<AppState>, headers: HeaderMap) -> Result<Json<PriceList>, ApiError> {
     let principal = state.keys.authorize(&headers, Scope::Read)?;
-    let (list, overrides) = state.prices(&principal.project).await?;
-    Ok(Json(json!({"prices": list, "overrides": overrides})))
+    let (prices, overrides) = state.prices(&principal.project).await?;
+    Ok(Json(PriceList { prices, overrides }))
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct OverrideAdded {
+    project: String,
+    /// The model name as the price list keys it.
+    model_key: String,
+    effective_from: String,
 }
 
 /// Adds a price override for the caller's project (admin). It applies from
 /// `effective_from` on, to past steps as well.
+#[utoipa::path(post, path = "/v1/prices/overrides", tag = "costs", request_body = Price,
+    responses((status = 201, body = OverrideAdded)), security(("bearer" = []), ("api_key" = [])))]
 pub async fn put_override(
     State(state): State<AppState>,
     headers: HeaderMap,
-    body: Result<Json<flightlog_store::Price>, axum::extract::rejection::JsonRejection>,
-) -> Result<(axum::http::StatusCode, Json<Value>), ApiError> {
+    body: Result<Json<Price>, axum::extract::rejection::JsonRejection>,
+) -> Result<(StatusCode, Json<OverrideAdded>), ApiError> {
     let principal = state.keys.authorize(&headers, Scope::Admin)?;
     let Json(p) = body.map_err(|e| ApiError::bad_request(e.body_text()))?;
     let model_key = state.put_price_override(&principal.project, &p, &principal.key_id).await?;
-    Ok((axum::http::StatusCode::CREATED, Json(json!({"project": principal.project, "model_key": model_key, "effective_from": p.effective_from}))))
+    Ok((StatusCode::CREATED, Json(OverrideAdded { project: principal.project, model_key, effective_from: p.effective_from })))
 }

@@ -56,16 +56,31 @@ pub fn as_rows(columns: &[Column], rows: &[serde_json::Map<String, Value>]) -> V
     rows.iter().map(|r| columns.iter().map(|c| r.get(&c.name).cloned().unwrap_or(Value::Null)).collect()).collect()
 }
 
-#[derive(serde::Deserialize)]
+#[derive(serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct StepsExport {
-    format: Option<String>,
+    /// csv, arrow or parquet.
+    #[param(schema_with = flightlog_app::param_schemas::file_format)]
+    #[serde(default)]
+    format: String,
+    /// Steps at or after this time (RFC 3339).
+    #[param(format = DateTime)]
     from: Option<String>,
+    /// Steps before this time (RFC 3339).
+    #[param(format = DateTime)]
     to: Option<String>,
 }
 
+/// The project's steps of a time range as a file, streamed.
+#[utoipa::path(get, path = "/v1/export/steps", tag = "exports", params(StepsExport),
+    responses((status = 200, description = "The steps as a file", content(
+        (crate::openapi::Binary = "text/csv"),
+        (crate::openapi::Binary = "application/vnd.apache.arrow.stream"),
+        (crate::openapi::Binary = "application/vnd.apache.parquet"),
+    ))), security(("bearer" = []), ("api_key" = [])))]
 pub async fn steps(State(state): State<AppState>, headers: HeaderMap, Query(p): Query<StepsExport>) -> Result<Response, ApiError> {
     let principal = state.keys.authorize(&headers, Scope::Read)?;
-    let format = format_param(p.format.as_deref().unwrap_or_default())?;
+    let format = format_param(&p.format)?;
     let time = |name: &str, v: &Option<String>, default: i64| match v {
         None => Ok(default),
         Some(s) => parse_timestamp(s).map_err(|e| ApiError::bad_param(name, e.reason)),

@@ -26,20 +26,46 @@ async fn search_health(state: &AppState) -> Value {
     }
 }
 
+/// `/healthz`'s answer. The parts' own reports are objects whose fields
+/// may grow; the top level is fixed.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct Health {
+    status: HealthStatus,
+    /// Why it is degraded.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reason: Option<String>,
+    version: &'static str,
+    /// The storage backend.
+    store: String,
+    /// The writer: queue, counters, health and the writer lease.
+    #[schema(value_type = Object)]
+    ingest: Value,
+    /// Similar-failure search: the index and the indexer's lag.
+    #[schema(value_type = Object)]
+    search: Value,
+}
+
+#[derive(serde::Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum HealthStatus {
+    Ok,
+    Degraded,
+}
+
 /// Unauthenticated: says whether the process is up and how its parts are.
 /// While the writer cannot store steps it is `degraded` (503), with why.
-pub async fn healthz(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
+#[utoipa::path(get, path = "/healthz", tag = "health", responses(
+    (status = 200, body = Health),
+    (status = 503, description = "degraded: the writer cannot store steps now", body = Health),
+))]
+pub async fn healthz(State(state): State<AppState>) -> (StatusCode, Json<Health>) {
     let stats = state.ingestor.stats();
     let writer = state.ingestor.health();
     let (code, status, reason) = match &writer {
-        WriterHealth::Healthy => (StatusCode::OK, "ok", None),
-        WriterHealth::Degraded { reason } => (StatusCode::SERVICE_UNAVAILABLE, "degraded", Some(reason.clone())),
+        WriterHealth::Healthy => (StatusCode::OK, HealthStatus::Ok, None),
+        WriterHealth::Degraded { reason } => (StatusCode::SERVICE_UNAVAILABLE, HealthStatus::Degraded, Some(reason.clone())),
     };
-    let mut body = json!({
-        "status": status,
-        "version": env!("CARGO_PKG_VERSION"),
-        "store": state.store.backend().describe(),
-        "ingest": {
+    let mut ingest = json!({
             "queued_requests": state.ingestor.queued(),
             "accepted": stats.accepted.load(Ordering::Relaxed),
             "duplicates": stats.duplicates.load(Ordering::Relaxed),
@@ -47,19 +73,24 @@ pub async fn healthz(State(state): State<AppState>) -> (StatusCode, Json<Value>)
             "group_commits": stats.group_commits.load(Ordering::Relaxed),
             "failed_commits": stats.failed_commits.load(Ordering::Relaxed),
             "log_size": stats.next_log_index.load(Ordering::Relaxed),
-        },
-        "search": search_health(&state).await,
     });
-    if let Some(reason) = reason {
-        body["reason"] = reason.into();
-    }
-    body["ingest"]["writer"] = serde_json::to_value(&writer).unwrap_or_default();
+    ingest["writer"] = serde_json::to_value(&writer).unwrap_or_default();
     // Which process writes the log when several share one store.
-    body["ingest"]["lease"] = serde_json::to_value(state.ingestor.role()).unwrap_or_default();
+    ingest["lease"] = serde_json::to_value(state.ingestor.role()).unwrap_or_default();
+    let body = Health {
+        status,
+        reason,
+        version: env!("CARGO_PKG_VERSION"),
+        store: state.store.backend().describe(),
+        ingest,
+        search: search_health(&state).await,
+    };
     (code, Json(body))
 }
 
 /// The same figures for a Prometheus scraper (text format 0.0.4).
+#[utoipa::path(get, path = "/metrics", tag = "health",
+    responses((status = 200, description = "Prometheus text format 0.0.4", content_type = "text/plain", body = String)))]
 pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
     let stats = state.ingestor.stats();
     let s = state.search.status().snapshot();

@@ -11,8 +11,14 @@ use axum::response::{IntoResponse, Response};
 use flightlog_app::integrity::{ErasureRequest, evidence_file_name};
 use flightlog_integrity::verify;
 use flightlog_model::time::format_timestamp;
-use serde_json::{Value, json};
+use serde::Serialize;
+use utoipa::{IntoParams, ToSchema};
 
+/// Whether the session's steps are intact, sealed by a signed checkpoint,
+/// and which fields were erased.
+#[utoipa::path(get, path = "/v1/sessions/{id}/verify", tag = "integrity",
+    params(("id" = String, Path, description = "The session id", example = "support-dup-email")),
+    responses((status = 200, body = verify::Report)), security(("bearer" = []), ("api_key" = [])))]
 pub async fn verify_session(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -22,11 +28,20 @@ pub async fn verify_session(
     Ok(Json(state.verify_session(&principal.project, &id).await?))
 }
 
+/// Verifies every step and checkpoint (admin).
+#[utoipa::path(get, path = "/v1/integrity/verify", tag = "integrity",
+    responses((status = 200, body = verify::Report)), security(("bearer" = []), ("api_key" = [])))]
 pub async fn verify_all(State(state): State<AppState>, headers: HeaderMap) -> Result<Json<verify::Report>, ApiError> {
     state.keys.authorize(&headers, Scope::Admin)?;
     Ok(Json(state.verify_all().await?))
 }
 
+/// The session's evidence bundle: its steps, their inclusion proofs and
+/// the signed checkpoint, checkable offline with `flightlog verify-bundle`.
+#[utoipa::path(get, path = "/v1/sessions/{id}/evidence", tag = "integrity",
+    params(("id" = String, Path, description = "The session id", example = "support-dup-email")),
+    responses((status = 200, description = "The bundle, as a file", body = Object)),
+    security(("bearer" = []), ("api_key" = [])))]
 pub async fn evidence(State(state): State<AppState>, headers: HeaderMap, Path(id): Path<String>) -> Result<Response, ApiError> {
     let principal = state.keys.authorize(&headers, Scope::Read)?;
     let file = state.evidence(&principal.project, &id).await?;
@@ -34,62 +49,141 @@ pub async fn evidence(State(state): State<AppState>, headers: HeaderMap, Path(id
     Ok(([(header::CONTENT_TYPE, "application/json".to_string()), (header::CONTENT_DISPOSITION, name)], file).into_response())
 }
 
-pub async fn public_key(State(state): State<AppState>) -> Json<Value> {
-    Json(json!({"algorithm": "ed25519", "public_key": state.checkpointer.public_key_hex()}))
+#[derive(Serialize, ToSchema)]
+pub struct PublicKey {
+    /// Always `ed25519`.
+    algorithm: &'static str,
+    /// Hex.
+    public_key: String,
 }
 
-pub async fn checkpoints(State(state): State<AppState>, headers: HeaderMap) -> Result<Json<Value>, ApiError> {
+/// The key that signs checkpoints (no key needed).
+#[utoipa::path(get, path = "/v1/integrity/public-key", tag = "integrity", responses((status = 200, body = PublicKey)))]
+pub async fn public_key(State(state): State<AppState>) -> Json<PublicKey> {
+    Json(PublicKey { algorithm: "ed25519", public_key: state.checkpointer.public_key_hex() })
+}
+
+/// A signed statement that the log's first `tree_size` entries hash to
+/// `root_hash`.
+#[derive(Serialize, ToSchema)]
+pub struct CheckpointView {
+    tree_size: u64,
+    /// Hex.
+    root_hash: String,
+    created_at: String,
+    created_us: i64,
+    public_key: String,
+    signature: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct CheckpointList {
+    checkpoints: Vec<CheckpointView>,
+}
+
+/// Every signed checkpoint, oldest first.
+#[utoipa::path(get, path = "/v1/integrity/checkpoints", tag = "integrity",
+    responses((status = 200, body = CheckpointList)), security(("bearer" = []), ("api_key" = [])))]
+pub async fn checkpoints(State(state): State<AppState>, headers: HeaderMap) -> Result<Json<CheckpointList>, ApiError> {
     state.keys.authorize(&headers, Scope::Read)?;
-    let list: Vec<Value> = state
+    let checkpoints = state
         .checkpoints()
         .await?
         .into_iter()
-        .map(|c| {
-            json!({"tree_size": c.tree_size, "root_hash": hex::encode(c.root_hash), "created_at": format_timestamp(c.created_us),
-                   "created_us": c.created_us, "public_key": c.public_key, "signature": c.signature})
+        .map(|c| CheckpointView {
+            tree_size: c.tree_size,
+            root_hash: hex::encode(c.root_hash),
+            created_at: format_timestamp(c.created_us),
+            created_us: c.created_us,
+            public_key: c.public_key,
+            signature: c.signature,
         })
         .collect();
-    Ok(Json(json!({ "checkpoints": list })))
+    Ok(Json(CheckpointList { checkpoints }))
 }
 
-pub async fn seal(State(state): State<AppState>, headers: HeaderMap) -> Result<(StatusCode, Json<Value>), ApiError> {
+#[derive(Serialize, ToSchema)]
+pub struct Sealed {
+    tree_size: u64,
+    root_hash: String,
+    created_at: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct NotSealed {
+    /// Always false.
+    sealed: bool,
+    reason: &'static str,
+}
+
+/// Signs a checkpoint of the log now (admin).
+#[utoipa::path(post, path = "/v1/integrity/checkpoints", tag = "integrity",
+    responses(
+        (status = 201, description = "A new checkpoint", body = Sealed),
+        (status = 200, description = "Nothing new to seal", body = NotSealed),
+    ),
+    security(("bearer" = []), ("api_key" = [])))]
+pub async fn seal(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, ApiError> {
     state.keys.authorize(&headers, Scope::Admin)?;
     Ok(match state.seal().await? {
-        Some(c) => (
-            StatusCode::CREATED,
-            Json(json!({"tree_size": c.tree_size, "root_hash": hex::encode(c.root_hash), "created_at": format_timestamp(c.created_us)})),
-        ),
-        None => (StatusCode::OK, Json(json!({"sealed": false, "reason": "no new steps since the last checkpoint"}))),
+        Some(c) => {
+            let sealed = Sealed { tree_size: c.tree_size, root_hash: hex::encode(c.root_hash), created_at: format_timestamp(c.created_us) };
+            (StatusCode::CREATED, Json(sealed)).into_response()
+        }
+        None => Json(NotSealed { sealed: false, reason: "no new steps since the last checkpoint" }).into_response(),
     })
 }
 
+/// Erases personal content (GDPR) of a session or a user; the proofs stay
+/// valid and report the fields as erased (admin).
+#[utoipa::path(post, path = "/v1/erasures", tag = "integrity", request_body = ErasureRequest,
+    responses((status = 200, body = flightlog_store::Erasure)),
+    security(("bearer" = []), ("api_key" = [])))]
 pub async fn erase(
     State(state): State<AppState>,
     headers: HeaderMap,
     body: Result<Json<ErasureRequest>, axum::extract::rejection::JsonRejection>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<flightlog_store::Erasure>, ApiError> {
     let principal = state.keys.authorize(&headers, Scope::Admin)?;
     let Json(req) = body.map_err(|e| ApiError::bad_request(e.body_text()))?;
-    let done = state.erase(&principal.project, &req, &principal.key_id).await?;
-    Ok(Json(json!(done)))
+    Ok(Json(state.erase(&principal.project, &req, &principal.key_id).await?))
 }
 
-#[derive(serde::Deserialize)]
+#[derive(serde::Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ConsistencyParams {
+    /// The older checkpoint's tree size.
+    #[param(value_type = u64)]
     from: Option<String>,
+    /// The newer checkpoint's tree size.
+    #[param(value_type = u64)]
     to: Option<String>,
 }
 
+#[derive(Serialize, ToSchema)]
+pub struct TreeHead {
+    tree_size: u64,
+    root_hash: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ConsistencyProof {
+    from: TreeHead,
+    to: TreeHead,
+    /// RFC 6962 consistency proof, hex hashes.
+    proof: Vec<String>,
+}
+
+/// Proof that checkpoint `to` extends checkpoint `from`.
+#[utoipa::path(get, path = "/v1/integrity/consistency", tag = "integrity", params(ConsistencyParams),
+    responses((status = 200, body = ConsistencyProof)), security(("bearer" = []), ("api_key" = [])))]
 pub async fn consistency(
     State(state): State<AppState>,
     headers: HeaderMap,
     Query(q): Query<ConsistencyParams>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<ConsistencyProof>, ApiError> {
     state.keys.authorize(&headers, Scope::Read)?;
     let c = state.consistency(q.from.as_deref(), q.to.as_deref()).await?;
-    Ok(Json(json!({
-        "from": {"tree_size": c.older.tree_size, "root_hash": hex::encode(c.older.root_hash)},
-        "to": {"tree_size": c.newer.tree_size, "root_hash": hex::encode(c.newer.root_hash)},
-        "proof": c.proof.iter().map(hex::encode).collect::<Vec<_>>(),
-    })))
+    let head = |t: &flightlog_store::CheckpointRow| TreeHead { tree_size: t.tree_size, root_hash: hex::encode(t.root_hash) };
+    Ok(Json(ConsistencyProof { from: head(&c.older), to: head(&c.newer), proof: c.proof.iter().map(hex::encode).collect() }))
 }

@@ -21,6 +21,24 @@ use flightlog_decode::body::gunzip;
 use flightlog_decode::otlp::{self, Encoding};
 use flightlog_model::Limits;
 
+/// OTLP/HTTP: GenAI spans become steps (protobuf or JSON, gzip allowed).
+#[utoipa::path(post, path = "/v1/traces", tag = "ingest",
+    request_body(content(
+        (crate::openapi::Binary = "application/x-protobuf"),
+        (Object = "application/json"),
+    )),
+    responses((status = 200, description = "Stored (partial_success counts what could not be)",
+        headers(
+            ("x-flightlog-accepted" = u64, description = "spans stored now"),
+            ("x-flightlog-duplicates" = u64, description = "spans stored before"),
+            ("x-flightlog-rejected" = u64, description = "spans refused"),
+            ("x-flightlog-skipped" = u64, description = "spans that are not GenAI steps"),
+        ),
+        content(
+            (crate::openapi::Binary = "application/x-protobuf"),
+            (Object = "application/json"),
+        ))),
+    security(("bearer" = []), ("api_key" = [])))]
 pub async fn traces(State(state): State<AppState>, headers: HeaderMap, body: Body) -> Result<Response, ApiError> {
     let principal = state.keys.authorize(&headers, Scope::Ingest)?;
     let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
@@ -78,4 +96,19 @@ fn prepare(body: &[u8], compressed: bool, encoding: Encoding, limits: &Limits, p
     };
     let request = otlp::decode_request(body, encoding).map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "invalid_body", e.to_string()))?;
     prepare_spans(&request, limits, project).map_err(|e| ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "too_large", e.to_string()))
+}
+
+/// The same, at the path the Langfuse SDK exports to.
+#[utoipa::path(post, path = "/api/public/otel/v1/traces", tag = "ingest",
+    request_body(content(
+        (crate::openapi::Binary = "application/x-protobuf"),
+        (Object = "application/json"),
+    )),
+    responses((status = 200, description = "As `POST /v1/traces`", content(
+        (crate::openapi::Binary = "application/x-protobuf"),
+        (Object = "application/json"),
+    ))),
+    security(("bearer" = []), ("api_key" = [])))]
+pub async fn langfuse_traces(state: State<AppState>, headers: HeaderMap, body: Body) -> Result<Response, ApiError> {
+    traces(state, headers, body).await
 }

@@ -10,6 +10,11 @@ use axum::extract::State;
 use axum::http::HeaderMap;
 use serde_json::Value;
 
+/// What is needed to re-run the session: model, settings, prompts and
+/// tool results per step.
+#[utoipa::path(get, path = "/v1/sessions/{id}/reproduction", tag = "sessions",
+    params(("id" = String, Path, description = "The session id", example = "support-dup-email")),
+    responses((status = 200, description = "The reproduction recipe", body = Object)), security(("bearer" = []), ("api_key" = [])))]
 pub async fn reproduction(
     State(state): State<AppState>,
     headers: HeaderMap,

@@ -10,16 +10,18 @@ use axum::extract::State;
 use axum::http::HeaderMap;
 use flightlog_app::search::{SearchOrigin, Similar, SimilarHit, SimilarParams};
 use serde::Serialize;
+use utoipa::ToSchema;
 
 /// One result as the API shows it: with its decision page in the web UI.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct HitView {
     #[serde(flatten)]
     hit: SimilarHit,
+    /// The decision page in the web UI.
     url: String,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct SimilarResponse {
     failures_only: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -27,6 +29,10 @@ pub struct SimilarResponse {
     results: Vec<HitView>,
 }
 
+/// Key decisions like a step (`session_id` and `step`) or like a text
+/// (`q`), nearest first.
+#[utoipa::path(get, path = "/v1/search/similar", tag = "search", params(SimilarParams),
+    responses((status = 200, body = SimilarResponse)), security(("bearer" = []), ("api_key" = [])))]
 pub async fn similar(
     State(state): State<AppState>,
     headers: HeaderMap,

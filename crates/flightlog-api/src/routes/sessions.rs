@@ -13,9 +13,10 @@ use flightlog_model::time::format_timestamp;
 use flightlog_store::SessionSummary;
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
+use utoipa::{IntoParams, ToSchema};
 
 /// A session summary as the API shows it: timestamps in RFC 3339.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct SessionView {
     session_id: String,
     first_timestamp: String,
@@ -70,7 +71,7 @@ impl From<SessionSummary> for SessionView {
     }
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct ListResponse {
     sessions: Vec<SessionView>,
     /// Pass as `cursor` for the next page; absent on the last page.
@@ -78,6 +79,9 @@ pub struct ListResponse {
     next_cursor: Option<String>,
 }
 
+/// Sessions, filtered and sorted, a page at a time.
+#[utoipa::path(get, path = "/v1/sessions", tag = "sessions", params(SessionListParams),
+    responses((status = 200, body = ListResponse)), security(("bearer" = []), ("api_key" = [])))]
 pub async fn list(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -97,6 +101,9 @@ pub async fn list(
     Ok(Json(ListResponse { sessions, next_cursor: listing.next_cursor }))
 }
 
+/// One session's summary.
+#[utoipa::path(get, path = "/v1/sessions/{id}", tag = "sessions", params(("id" = String, Path, description = "The session id", example = "support-dup-email")),
+    responses((status = 200, body = SessionView)), security(("bearer" = []), ("api_key" = [])))]
 pub async fn summary(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -107,13 +114,18 @@ pub async fn summary(
     Ok(Json(SessionView { anomalies, ..summary.into() }))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct StepsParams {
+    /// Steps after this step number (the `next_after` of the page before).
+    #[param(value_type = Option<u64>)]
     after: Option<String>,
+    /// Steps per page (default 100).
+    #[param(schema_with = flightlog_app::param_schemas::page_size)]
     limit: Option<String>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct StepView {
     step: u64,
     log_index: u64,
@@ -121,10 +133,11 @@ pub struct StepView {
     received_at: String,
     failed: bool,
     /// The step exactly as accepted (canonical JSON), unknown fields included.
+    #[schema(value_type = Object)]
     data: Box<RawValue>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct StepsResponse {
     session_id: String,
     steps: Vec<StepView>,
@@ -133,6 +146,10 @@ pub struct StepsResponse {
     next_after: Option<u64>,
 }
 
+/// A session's timeline, a page of steps at a time, in step order.
+#[utoipa::path(get, path = "/v1/sessions/{id}/steps", tag = "sessions",
+    params(("id" = String, Path, description = "The session id", example = "support-dup-email"), StepsParams),
+    responses((status = 200, body = StepsResponse)), security(("bearer" = []), ("api_key" = [])))]
 pub async fn steps(
     State(state): State<AppState>,
     headers: HeaderMap,

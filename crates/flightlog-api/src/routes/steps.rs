@@ -14,6 +14,22 @@ use flightlog_decode::{BodyError, decode_body};
 use flightlog_model::Limits;
 use http_body_util::BodyExt;
 
+/// Stores steps: one JSON object, an array, or NDJSON (gzip allowed).
+/// The answer comes once they are durable; a step sent again is counted
+/// as a duplicate, never stored twice.
+#[utoipa::path(post, path = "/v1/steps", tag = "ingest",
+    request_body(content(
+        (crate::step_schema::StepBatch = "application/json"),
+        (String = "application/x-ndjson"),
+    )),
+    responses(
+        (status = 200, description = "Some or all stored; the rest listed with why", body = IngestReport),
+        (status = 400, description = "Nothing stored: every record invalid, or the body unreadable",
+            body = crate::openapi::ReportOrError),
+        (status = 409, description = "Nothing stored: each step conflicts with one stored with other content",
+            body = IngestReport),
+    ),
+    security(("bearer" = []), ("api_key" = [])))]
 pub async fn ingest(
     State(state): State<AppState>,
     headers: HeaderMap,
