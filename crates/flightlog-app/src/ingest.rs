@@ -1,9 +1,13 @@
 //! Ingestion, whatever the decoder: records (native JSON, NDJSON, CSV,
 //! OTLP spans mapped to steps) are validated into steps, encoded with
 //! their hashes, and submitted to the single writer, which answers once
-//! they are durable. One path for every front end and for the demo data.
+//! they are durable. One path for every front end and for the demo data,
+//! and each record is redacted on it first (crate::redaction).
 
+use crate::redaction::redact_record;
 use crate::{AppError, AppState};
+use flightlog_redact::Redactor;
+use std::collections::BTreeMap;
 use flightlog_ingest::Outcome;
 use flightlog_model::validate::cut_chars;
 use flightlog_model::{FieldError, Limits, step_from_json};
@@ -35,7 +39,8 @@ pub struct Rejection {
 
 /// Records validated and encoded, ready for the writer.
 pub struct Prepared {
-    steps: Vec<(usize, EncodedStep)>,
+    /// (record index, step, values replaced in it by kind: crate::redaction)
+    steps: Vec<(usize, EncodedStep, BTreeMap<String, u64>)>,
     rejected: Vec<Rejection>,
 }
 
@@ -50,18 +55,34 @@ impl Prepared {
 pub struct IngestReport {
     pub accepted: usize,
     pub duplicates: usize,
+    /// Personal data and secrets replaced in this request's steps before
+    /// they were stored (each step lists them under `redacted`).
+    pub redacted: u64,
     /// In record order.
     pub rejected: Vec<Rejection>,
 }
 
 /// Validates and encodes decoded records (CPU work: call it off the async
 /// threads, together with the decoding).
-pub fn prepare(records: impl IntoIterator<Item = Result<Value, FieldError>>, limits: &Limits, project: &str) -> Prepared {
+/// Each record is redacted first (`redactor`; None: redaction is off).
+pub fn prepare(
+    records: impl IntoIterator<Item = Result<Value, FieldError>>,
+    limits: &Limits,
+    project: &str,
+    redactor: Option<&Redactor>,
+) -> Prepared {
     let mut out = Prepared { steps: Vec::new(), rejected: Vec::new() };
     for (index, record) in records.into_iter().enumerate() {
         let (session_id, step) = record.as_ref().ok().map(identify).unwrap_or_default();
-        match record.and_then(|value| step_from_json(value, limits)) {
-            Ok(s) => out.steps.push((index, EncodedStep::new(project, &s))),
+        let mut replaced = BTreeMap::new();
+        let checked = record.and_then(|mut value| {
+            for (kind, n) in redact_record(redactor, &mut value)?.totals() {
+                replaced.insert(kind.to_string(), n as u64);
+            }
+            step_from_json(value, limits)
+        });
+        match checked {
+            Ok(s) => out.steps.push((index, EncodedStep::new(project, &s), replaced)),
             Err(FieldError { field, reason }) => {
                 out.rejected.push(Rejection { index, session_id, step, code: RejectionCode::Invalid, field, reason })
             }
@@ -83,12 +104,24 @@ impl AppState {
         let Prepared { steps, mut rejected } = prepared;
         let mut report = IngestReport::default();
         if !steps.is_empty() {
-            let (indexes, encoded): (Vec<usize>, Vec<EncodedStep>) = steps.into_iter().unzip();
+            let mut indexes = Vec::with_capacity(steps.len());
+            let mut encoded = Vec::with_capacity(steps.len());
+            let mut replaced = Vec::with_capacity(steps.len());
+            for (index, step, kinds) in steps {
+                report.redacted += kinds.values().sum::<u64>();
+                indexes.push(index);
+                encoded.push(step);
+                replaced.push(kinds);
+            }
             let keys: Vec<(String, u64)> = encoded.iter().map(|s| (s.session_id.clone(), s.step)).collect();
             let outcomes = self.ingestor.submit(project.to_string(), encoded).await?;
-            for ((index, (session_id, step)), outcome) in indexes.into_iter().zip(keys).zip(outcomes) {
+            for (((index, (session_id, step)), outcome), kinds) in indexes.into_iter().zip(keys).zip(outcomes).zip(replaced) {
                 match outcome {
-                    Outcome::Accepted => report.accepted += 1,
+                    Outcome::Accepted => {
+                        // Counted once stored; a duplicate was counted before.
+                        self.redaction.count(&kinds);
+                        report.accepted += 1
+                    }
                     Outcome::Duplicate => report.duplicates += 1,
                     Outcome::Conflict => rejected.push(Rejection {
                         index,

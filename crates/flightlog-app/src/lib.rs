@@ -24,6 +24,7 @@ pub mod keys;
 pub mod overview;
 pub mod param_schemas;
 pub mod params;
+pub mod redaction;
 pub mod reproduction;
 pub mod search;
 pub mod seed;
@@ -58,6 +59,8 @@ pub struct AppState {
     pub search: Arc<flightlog_index::Search>,
     /// Where the pages of the web UI are, for answers that link to them.
     pub links: Arc<dyn PageLinks>,
+    /// Personal data and secrets replaced before steps are stored.
+    pub redaction: Arc<redaction::Redaction>,
 }
 
 /// The addresses of pages, known only to the front end that serves them.

@@ -57,7 +57,12 @@ impl SpanReport {
 
 /// Maps and validates an export's spans (CPU work: call it off the async
 /// threads).
-pub fn prepare_spans(request: &ExportTraceServiceRequest, limits: &Limits, project: &str) -> Result<PreparedSpans, TooManySpans> {
+pub fn prepare_spans(
+    request: &ExportTraceServiceRequest,
+    limits: &Limits,
+    project: &str,
+    redactor: Option<&flightlog_redact::Redactor>,
+) -> Result<PreparedSpans, TooManySpans> {
     let spans = map_request(request);
     if spans.len() > limits.max_records {
         return Err(TooManySpans { spans: spans.len(), limit: limits.max_records });
@@ -74,7 +79,7 @@ pub fn prepare_spans(request: &ExportTraceServiceRequest, limits: &Limits, proje
             }
         }
     }
-    Ok(PreparedSpans { steps: ingest::prepare(records, limits, project), references, refused, positions, skipped })
+    Ok(PreparedSpans { steps: ingest::prepare(records, limits, project, redactor), references, refused, positions, skipped })
 }
 
 impl AppState {

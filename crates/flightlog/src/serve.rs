@@ -47,6 +47,12 @@ pub struct ServeArgs {
     /// Flag sessions of an agent over its budget: AGENT=USD (repeatable).
     #[arg(long = "agent-budget", value_parser = flightlog_model::budget::Budgets::parse_agent)]
     agent_budgets: Vec<(String, f64)>,
+    /// Personal data and secrets (emails, phones, cards, IBANs, IPs, keys
+    /// and tokens) in every step are replaced before it is stored or
+    /// embedded: `pseudonym` ([EMAIL:7f3a2c], the same value the same token
+    /// within a project), `mask` ([EMAIL]) or `off`.
+    #[arg(long, env = "FLIGHTLOG_REDACTION", default_value = "pseudonym", value_parser = str::parse::<flightlog_app::redaction::RedactionMode>)]
+    redaction: flightlog_app::redaction::RedactionMode,
     /// Seconds between signed checkpoints of the log (also signed on shutdown).
     #[arg(long, env = "FLIGHTLOG_CHECKPOINT_INTERVAL", default_value_t = 60)]
     checkpoint_interval: u64,
@@ -151,6 +157,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         }),
         search,
         links: Arc::new(flightlog_web::links::Links),
+        redaction: Arc::new(flightlog_app::redaction::Redaction::new(args.redaction)),
     };
     if args.demo {
         if lease.writable().is_some() {

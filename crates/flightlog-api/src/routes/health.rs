@@ -77,6 +77,8 @@ pub async fn healthz(State(state): State<AppState>) -> (StatusCode, Json<Health>
     ingest["writer"] = serde_json::to_value(&writer).unwrap_or_default();
     // Which process writes the log when several share one store.
     ingest["lease"] = serde_json::to_value(state.ingestor.role()).unwrap_or_default();
+    // Values replaced before storing, by kind, since start.
+    ingest["redactions"] = serde_json::to_value(state.redaction.counts()).unwrap_or_default();
     let body = Health {
         status,
         reason,
@@ -112,5 +114,10 @@ pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
     metric("flightlog_indexer_next_log_index", "gauge", "The indexer's high-water mark: the first log index not yet indexed.", s.next_log_index.to_string());
     metric("flightlog_indexer_points_written_total", "counter", "Points written to the vector index since start.", s.indexed.to_string());
     metric("flightlog_indexer_embedded_total", "counter", "Texts embedded since start (cache misses).", s.embedded.to_string());
+    out.push_str("# HELP flightlog_redactions_total Personal data and secrets replaced in stored steps since start, by kind.\n");
+    out.push_str("# TYPE flightlog_redactions_total counter\n");
+    for (kind, n) in state.redaction.counts() {
+        out.push_str(&format!("flightlog_redactions_total{{kind=\"{kind}\"}} {n}\n"));
+    }
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out)
 }

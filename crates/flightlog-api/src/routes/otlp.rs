@@ -63,7 +63,8 @@ pub async fn traces(State(state): State<AppState>, headers: HeaderMap, body: Bod
     let bytes = read_limited(body, state.limits.max_body_bytes).await?;
     let limits = state.limits.clone();
     let project = principal.project.clone();
-    let prepared = tokio::task::spawn_blocking(move || prepare(&bytes, compressed, encoding, &limits, &project))
+    let redactor = state.redactor(&project);
+    let prepared = tokio::task::spawn_blocking(move || prepare(&bytes, compressed, encoding, &limits, &project, redactor.as_deref()))
         .await
         .map_err(|e| ApiError::unavailable("request processing failed", e))??;
     let report = state.export_spans(&principal.project, prepared).await?;
@@ -86,7 +87,14 @@ pub async fn traces(State(state): State<AppState>, headers: HeaderMap, body: Bod
 
 /// Decompression, decoding, mapping and validation: CPU work, off the
 /// async threads.
-fn prepare(body: &[u8], compressed: bool, encoding: Encoding, limits: &Limits, project: &str) -> Result<PreparedSpans, ApiError> {
+fn prepare(
+    body: &[u8],
+    compressed: bool,
+    encoding: Encoding,
+    limits: &Limits,
+    project: &str,
+    redactor: Option<&flightlog_redact::Redactor>,
+) -> Result<PreparedSpans, ApiError> {
     let plain;
     let body = if compressed {
         plain = gunzip(body, limits.max_decoded_bytes).map_err(body_error)?;
@@ -95,7 +103,7 @@ fn prepare(body: &[u8], compressed: bool, encoding: Encoding, limits: &Limits, p
         body
     };
     let request = otlp::decode_request(body, encoding).map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "invalid_body", e.to_string()))?;
-    prepare_spans(&request, limits, project).map_err(|e| ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "too_large", e.to_string()))
+    prepare_spans(&request, limits, project, redactor).map_err(|e| ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "too_large", e.to_string()))
 }
 
 /// The same, at the path the Langfuse SDK exports to.

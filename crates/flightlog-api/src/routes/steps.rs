@@ -12,6 +12,7 @@ use axum::http::{HeaderMap, StatusCode, header};
 use flightlog_app::ingest::{IngestReport, Prepared, RejectionCode, prepare};
 use flightlog_decode::{BodyError, decode_body};
 use flightlog_model::Limits;
+use flightlog_redact::Redactor;
 use http_body_util::BodyExt;
 
 /// Stores steps: one JSON object, an array, or NDJSON (gzip allowed).
@@ -41,7 +42,8 @@ pub async fn ingest(
     let encoding = headers.get(header::CONTENT_ENCODING).and_then(|v| v.to_str().ok()).map(str::to_owned);
     let project = principal.project.clone();
     let limits = state.limits.clone();
-    let prepared = tokio::task::spawn_blocking(move || decode(&bytes, encoding.as_deref(), &limits, &project))
+    let redactor = state.redactor(&project);
+    let prepared = tokio::task::spawn_blocking(move || decode(&bytes, encoding.as_deref(), &limits, &project, redactor.as_deref()))
         .await
         .map_err(|e| ApiError::unavailable("request processing failed", e))??;
     let report = state.submit(&principal.project, prepared).await?;
@@ -49,9 +51,9 @@ pub async fn ingest(
 }
 
 /// Decoding and validation: CPU work, off the async threads.
-fn decode(body: &[u8], encoding: Option<&str>, limits: &Limits, project: &str) -> Result<Prepared, ApiError> {
+fn decode(body: &[u8], encoding: Option<&str>, limits: &Limits, project: &str, redactor: Option<&Redactor>) -> Result<Prepared, ApiError> {
     let records = decode_body(body, encoding, limits).map_err(body_error)?;
-    Ok(prepare(records, limits, project))
+    Ok(prepare(records, limits, project, redactor))
 }
 
 fn status_of(r: &IngestReport) -> StatusCode {
