@@ -47,17 +47,25 @@ async fn every_described_operation_is_served_and_the_readme_routes_are_described
             let method = Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
             let response = s.http.request(method.clone(), format!("{}{concrete}", s.base)).send().await.unwrap();
             let status = response.status();
+            let body = response.text().await.unwrap();
             let secured = op.get("security").is_some_and(|s| !s.as_array().unwrap().is_empty());
             if secured {
                 assert_eq!(status, StatusCode::UNAUTHORIZED, "{method} {path} without a key");
             } else {
                 assert!(status.is_success(), "{method} {path} is public and answers, got {status}");
             }
-            let ok = op["responses"].get(status.as_str()).or_else(|| op["responses"].get("default"));
-            assert!(ok.is_some(), "{method} {path}: {status} is not described");
+            // Each status is listed by itself (there is no catch-all).
+            assert!(op["responses"].get(status.as_str()).is_some(), "{method} {path}: {status} is not described");
+            if secured {
+                let error: Value = serde_json::from_str(&body).unwrap_or_else(|e| panic!("{method} {path}: {e}: {body}"));
+                assert_eq!(error["error"]["code"], "unauthorized", "{method} {path}: {body}");
+            }
         }
     }
     assert!(operations >= 26, "only {operations} operations described");
+    let described = |path: &str, method: &str, status: &str| paths[path][method]["responses"].get(status).is_some();
+    assert!(described("/v1/sessions/{id}", "get", "404") && described("/v1/steps", "post", "413") && described("/v1/keys", "get", "403"));
+    assert!(!described("/healthz", "get", "401") && !described("/v1/keys", "get", "404"), "only what can happen");
     let (_, error) = s.get(ADMIN_KEY, "/v1/no-such-route").await;
     assert_eq!(error["error"]["code"], "not_found");
 }

@@ -5,7 +5,7 @@
 
 use flightlog_tests::*;
 
-const SECRETS: [&str; 7] = ["jane.doe", "4111", "203.0.113.7", "sk-proj-", "7946 0958", "AKIAIOSFODNN7", "NL91ABNA0417164300"];
+const SECRETS: [&str; 7] = ["jane.doe", "4111 1111 1111", "203.0.113.7", "sk-proj-", "7946 0958", "AKIAIOSFODNN7", "NL91ABNA0417164300"];
 
 fn leaky(session: &str, n: u64, to: &str) -> Value {
     json!({"session_id": session, "step": n, "timestamp": "2026-11-30T10:00:00Z",
@@ -68,6 +68,22 @@ async fn personal_data_is_replaced_before_it_is_stored_and_each_step_says_where(
     forged["redacted"] = json!([]);
     let (status, refused) = s.post_steps(ADMIN_KEY, forged.to_string(), &[]).await;
     assert_eq!((status, refused["rejected"][0]["field"].as_str()), (StatusCode::BAD_REQUEST, Some("redacted")), "{refused}");
+}
+
+#[tokio::test]
+async fn identifiers_and_numbers_are_kept_as_sent() {
+    let s = Server::start().await;
+    let step = json!({"session_id": "jane@example.com", "step": 0, "timestamp": "2026-11-30T10:00:00Z", "user_id": "jane@example.com",
+        "model": {"name": "gpt-4o", "seed": 4111111111111111u64}, "agent_thoughts": {"reasoning": "write to jane@example.com"}});
+    let (status, report) = s.post_steps(ADMIN_KEY, step.to_string(), &[]).await;
+    assert_eq!((status, report["redacted"].as_u64()), (StatusCode::OK, Some(1)), "{report}");
+    // Found by its id; the user's steps are found (and erasable) by theirs.
+    let (status, summary) = s.get(ADMIN_KEY, "/v1/sessions/jane@example.com").await;
+    assert_eq!(status, StatusCode::OK, "{summary}");
+    assert_eq!(summary["users"], json!(["jane@example.com"]));
+    let steps = s.all_steps(ADMIN_KEY, "jane@example.com", 10).await;
+    assert_eq!(steps[0]["data"]["model"]["seed"], 4111111111111111u64, "a number stays a number");
+    assert!(steps[0]["data"]["agent_thoughts"]["reasoning"].as_str().unwrap().starts_with("write to [EMAIL:"));
 }
 
 #[tokio::test]

@@ -2,9 +2,9 @@
 //!
 //! Its paths come from the handlers' `#[utoipa::path]` attributes as the
 //! router mounts them (`routes`), its schemas from the types the handlers
-//! answer with; this module adds what holds for every route: the two ways
-//! to present a key, and the error body that any status not listed comes
-//! with.
+//! answer with; this module adds what holds for every route: the ways to
+//! present a key, and the errors each operation can answer with, from what
+//! it declares (a key, parameters, a path naming something).
 
 use crate::error::ErrorBody;
 use axum::Json;
@@ -41,9 +41,9 @@ impl ToSchema for ReportOrError {
     }
 }
 
-fn error_response() -> Response {
+fn error_response(why: &str) -> Response {
     ResponseBuilder::new()
-        .description("An error: the code, a message, and the field at fault when there is one")
+        .description(why)
         .content("application/json", Content::new(Some(Ref::from_schema_name(ErrorBody::name()))))
         .build()
 }
@@ -62,6 +62,8 @@ pub fn describe(mut api: OpenApi) -> OpenApi {
     let components = api.components.get_or_insert_with(Default::default);
     components.add_security_scheme("bearer", SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()));
     components.add_security_scheme("api_key", SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::new("x-api-key"))));
+    // The key as the password (what the Langfuse SDK sends).
+    components.add_security_scheme("basic", SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Basic).build()));
     let mut schemas = vec![(ErrorBody::name().into(), ErrorBody::schema())];
     ErrorBody::schemas(&mut schemas);
     components.schemas.extend(schemas);
@@ -69,10 +71,38 @@ pub fn describe(mut api: OpenApi) -> OpenApi {
     api.paths.paths.insert(PATH.into(), PathItem::new(HttpMethod::Get, this_document()));
     for item in api.paths.paths.values_mut() {
         for operation in operations(item) {
-            operation.responses.responses.entry("default".into()).or_insert_with(|| RefOr::T(error_response()));
+            for (status, why) in errors_of(operation) {
+                operation.responses.responses.entry(status.into()).or_insert_with(|| RefOr::T(error_response(why)));
+            }
         }
     }
     api
+}
+
+/// The errors an operation can answer with, from what it declares: a key
+/// (401 without a valid one, 403 without the scope, 429 after too many
+/// failed tries, 503 while storage is away), parameters or a body (400),
+/// a path naming something (404).
+fn errors_of(operation: &Operation) -> Vec<(&'static str, &'static str)> {
+    let mut errors = Vec::new();
+    let secured = operation.security.as_ref().is_some_and(|s| !s.is_empty());
+    let parameters = operation.parameters.as_deref().unwrap_or_default();
+    if !parameters.is_empty() || operation.request_body.is_some() {
+        errors.push(("400", "A parameter or the body cannot be used as sent; `field` names it"));
+    }
+    if secured {
+        errors.push(("401", "No key, or not a valid one"));
+        errors.push(("403", "The key lacks the scope this needs"));
+    }
+    let in_path = |p: &RefOr<utoipa::openapi::path::Parameter>| matches!(p, RefOr::T(p) if p.parameter_in == utoipa::openapi::path::ParameterIn::Path);
+    if parameters.iter().any(in_path) {
+        errors.push(("404", "Nothing of that id in the key's project"));
+    }
+    if secured {
+        errors.push(("429", "Too many failed authentications from this address or for this key; see Retry-After"));
+        errors.push(("503", "Storage is unavailable; nothing was acknowledged, retry after Retry-After"));
+    }
+    errors
 }
 
 fn this_document() -> Operation {

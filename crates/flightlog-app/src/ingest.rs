@@ -55,8 +55,9 @@ impl Prepared {
 pub struct IngestReport {
     pub accepted: usize,
     pub duplicates: usize,
-    /// Personal data and secrets replaced in this request's steps before
-    /// they were stored (each step lists them under `redacted`).
+    /// Personal data and secrets replaced in this request's valid steps
+    /// (those stored now, and duplicates of ones stored before); each step
+    /// lists them under `redacted`.
     pub redacted: u64,
     /// In record order.
     pub rejected: Vec<Rejection>,

@@ -79,21 +79,47 @@ impl Redaction {
 impl AppState {
     /// The redactor of `project`; None when redaction is off.
     pub fn redactor(&self, project: &str) -> Option<Arc<Redactor>> {
-        let replacement = match self.redaction.mode {
-            RedactionMode::Off => return None,
-            RedactionMode::Mask => Replacement::Mask,
-            RedactionMode::Pseudonym => {
-                let key = self.shared_secret(&format!("redaction pseudonyms of project {project}"));
-                Replacement::Pseudonym { secret: PseudonymSecret(hex::encode(key)) }
-            }
-        };
+        if self.redaction.mode == RedactionMode::Off {
+            return None;
+        }
         let mut redactors = self.redaction.redactors.lock().expect("redactors lock");
         let redactor = redactors.entry(project.to_string()).or_insert_with(|| {
-            let policy = Policy { replacement, ..Policy::default() };
+            let replacement = match self.redaction.mode {
+                RedactionMode::Pseudonym => {
+                    let key = self.shared_secret(&format!("redaction pseudonyms of project {project}"));
+                    Replacement::Pseudonym { secret: PseudonymSecret(hex::encode(key)) }
+                }
+                _ => Replacement::Mask,
+            };
+            let policy = Policy { replacement, keep_paths: kept_paths(), ..Policy::default() };
             Arc::new(Redactor::new(&policy).expect("the built-in policy compiles"))
         });
         Some(redactor.clone())
     }
+}
+
+/// The fields left as sent: what a session is found by and a user erased
+/// by (`session_id`, `user_id`), names (agent, model, tool, tags: the
+/// low-cardinality columns), times, and numbers, whose type a replacement
+/// would change (a 16-digit `seed` that passes Luhn is not a card).
+/// Everything else (reasoning, params, results, errors, prompts,
+/// completions, metadata, unknown fields) is scanned.
+fn kept_paths() -> Vec<String> {
+    use flightlog_model::columns::{Cell, STEP_COLUMNS};
+    STEP_COLUMNS
+        .iter()
+        .filter_map(|c| Some((c.field()?, c.clickhouse_type)))
+        .filter(|(f, t)| {
+            matches!(f.cell, Cell::Number | Cell::List)
+                || t.contains("LowCardinality(")
+                || t.starts_with("DateTime")
+                || ["session_id", "user_id"].contains(&f.path)
+        })
+        .map(|(f, _)| {
+            let pointer = format!("/{}", f.path.replace('.', "/"));
+            if f.cell == Cell::List { format!("{pointer}/*") } else { pointer }
+        })
+        .collect()
 }
 
 /// Redacts one decoded record in place and records what was replaced in
@@ -138,6 +164,22 @@ mod tests {
         assert_eq!(clean, before);
         let mut forged = json!({"session_id": "s", "redacted": []});
         assert_eq!(redact_record(None, &mut forged).unwrap_err().field, REDACTED_FIELD);
+    }
+
+    #[test]
+    fn identifiers_names_and_numbers_are_kept_and_content_is_scanned() {
+        let policy = Policy { keep_paths: kept_paths(), ..Policy::default() };
+        let redactor = Redactor::new(&policy).unwrap();
+        let mut record = json!({"session_id": "jane@example.com", "user_id": "jane@example.com", "step": 4111111111111111u64,
+            "model": {"name": "gpt-4o", "seed": 4111111111111111u64}, "tags": ["jane@example.com"],
+            "agent_thoughts": {"reasoning": "mail jane@example.com"}, "prompt": {"completion": "jane@example.com"}});
+        let before = record.clone();
+        let report = redact_record(Some(&redactor), &mut record).unwrap();
+        for kept in ["/session_id", "/user_id", "/step", "/model/seed", "/tags/0"] {
+            assert_eq!(record.pointer(kept), before.pointer(kept), "{kept}");
+        }
+        let paths: Vec<&str> = report.redactions.iter().map(|r| r.path.as_str()).collect();
+        assert_eq!(paths, ["/agent_thoughts/reasoning", "/prompt/completion"]);
     }
 
     #[test]

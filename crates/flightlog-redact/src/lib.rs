@@ -1,8 +1,8 @@
 //! Redaction of personal data and secrets in agent steps.
 //!
-//! Ingestion is to run every step through a [`Redactor`] before the step
-//! is hashed, stored or embedded, so that what Flightlog keeps never held
-//! the original values (issue 13; not wired in yet). A project's [`Policy`] (plain data, stored as JSON) says
+//! Ingestion runs every step through a [`Redactor`] before the step is
+//! hashed, stored or embedded (flightlog-app `redaction`), so that what
+//! Flightlog keeps never held the original values. A project's [`Policy`] (plain data, stored as JSON) says
 //! which kinds to look for, which custom patterns to add, which field paths
 //! to drop whole or leave alone, and whether a found value becomes a mask
 //! (`[EMAIL]`) or a keyed pseudonym (`[EMAIL:7f3a2c]`). The default policy

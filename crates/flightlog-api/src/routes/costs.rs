@@ -50,7 +50,7 @@ pub struct UnpricedModel {
             (crate::openapi::Binary = "application/vnd.apache.parquet"),
         )),
     ),
-    security(("bearer" = []), ("api_key" = [])))]
+    security(("bearer" = []), ("api_key" = []), ("basic" = [])))]
 pub async fn costs(State(state): State<AppState>, headers: HeaderMap, Query(p): Query<CostParams>) -> Result<Response, ApiError> {
     let principal = state.keys.authorize(&headers, Scope::Read)?;
     let query = p.query()?;
@@ -90,7 +90,7 @@ pub struct PriceList {
 
 /// The shipped price list and this project's overrides.
 #[utoipa::path(get, path = "/v1/prices", tag = "costs", responses((status = 200, body = PriceList)),
-    security(("bearer" = []), ("api_key" = [])))]
+    security(("bearer" = []), ("api_key" = []), ("basic" = [])))]
 pub async fn prices(State(state): State<AppState>, headers: HeaderMap) -> Result<Json<PriceList>, ApiError> {
     let principal = state.keys.authorize(&headers, Scope::Read)?;
     let (prices, overrides) = state.prices(&principal.project).await?;
@@ -108,7 +108,7 @@ pub struct OverrideAdded {
 /// Adds a price override for the caller's project (admin). It applies from
 /// `effective_from` on, to past steps as well.
 #[utoipa::path(post, path = "/v1/prices/overrides", tag = "costs", request_body = Price,
-    responses((status = 201, body = OverrideAdded)), security(("bearer" = []), ("api_key" = [])))]
+    responses((status = 201, body = OverrideAdded)), security(("bearer" = []), ("api_key" = []), ("basic" = [])))]
 pub async fn put_override(
     State(state): State<AppState>,
     headers: HeaderMap,

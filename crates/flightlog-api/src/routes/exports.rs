@@ -77,7 +77,7 @@ pub struct StepsExport {
         (crate::openapi::Binary = "text/csv"),
         (crate::openapi::Binary = "application/vnd.apache.arrow.stream"),
         (crate::openapi::Binary = "application/vnd.apache.parquet"),
-    ))), security(("bearer" = []), ("api_key" = [])))]
+    ))), security(("bearer" = []), ("api_key" = []), ("basic" = [])))]
 pub async fn steps(State(state): State<AppState>, headers: HeaderMap, Query(p): Query<StepsExport>) -> Result<Response, ApiError> {
     let principal = state.keys.authorize(&headers, Scope::Read)?;
     let format = format_param(&p.format)?;

@@ -18,7 +18,7 @@ use utoipa::{IntoParams, ToSchema};
 /// and which fields were erased.
 #[utoipa::path(get, path = "/v1/sessions/{id}/verify", tag = "integrity",
     params(("id" = String, Path, description = "The session id", example = "support-dup-email")),
-    responses((status = 200, body = verify::Report)), security(("bearer" = []), ("api_key" = [])))]
+    responses((status = 200, body = verify::Report)), security(("bearer" = []), ("api_key" = []), ("basic" = [])))]
 pub async fn verify_session(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -30,7 +30,7 @@ pub async fn verify_session(
 
 /// Verifies every step and checkpoint (admin).
 #[utoipa::path(get, path = "/v1/integrity/verify", tag = "integrity",
-    responses((status = 200, body = verify::Report)), security(("bearer" = []), ("api_key" = [])))]
+    responses((status = 200, body = verify::Report)), security(("bearer" = []), ("api_key" = []), ("basic" = [])))]
 pub async fn verify_all(State(state): State<AppState>, headers: HeaderMap) -> Result<Json<verify::Report>, ApiError> {
     state.keys.authorize(&headers, Scope::Admin)?;
     Ok(Json(state.verify_all().await?))
@@ -41,7 +41,7 @@ pub async fn verify_all(State(state): State<AppState>, headers: HeaderMap) -> Re
 #[utoipa::path(get, path = "/v1/sessions/{id}/evidence", tag = "integrity",
     params(("id" = String, Path, description = "The session id", example = "support-dup-email")),
     responses((status = 200, description = "The bundle, as a file", body = Object)),
-    security(("bearer" = []), ("api_key" = [])))]
+    security(("bearer" = []), ("api_key" = []), ("basic" = [])))]
 pub async fn evidence(State(state): State<AppState>, headers: HeaderMap, Path(id): Path<String>) -> Result<Response, ApiError> {
     let principal = state.keys.authorize(&headers, Scope::Read)?;
     let file = state.evidence(&principal.project, &id).await?;
@@ -83,7 +83,7 @@ pub struct CheckpointList {
 
 /// Every signed checkpoint, oldest first.
 #[utoipa::path(get, path = "/v1/integrity/checkpoints", tag = "integrity",
-    responses((status = 200, body = CheckpointList)), security(("bearer" = []), ("api_key" = [])))]
+    responses((status = 200, body = CheckpointList)), security(("bearer" = []), ("api_key" = []), ("basic" = [])))]
 pub async fn checkpoints(State(state): State<AppState>, headers: HeaderMap) -> Result<Json<CheckpointList>, ApiError> {
     state.keys.authorize(&headers, Scope::Read)?;
     let checkpoints = state
@@ -122,7 +122,7 @@ pub struct NotSealed {
         (status = 201, description = "A new checkpoint", body = Sealed),
         (status = 200, description = "Nothing new to seal", body = NotSealed),
     ),
-    security(("bearer" = []), ("api_key" = [])))]
+    security(("bearer" = []), ("api_key" = []), ("basic" = [])))]
 pub async fn seal(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, ApiError> {
     state.keys.authorize(&headers, Scope::Admin)?;
     Ok(match state.seal().await? {
@@ -138,7 +138,7 @@ pub async fn seal(State(state): State<AppState>, headers: HeaderMap) -> Result<R
 /// valid and report the fields as erased (admin).
 #[utoipa::path(post, path = "/v1/erasures", tag = "integrity", request_body = ErasureRequest,
     responses((status = 200, body = flightlog_store::Erasure)),
-    security(("bearer" = []), ("api_key" = [])))]
+    security(("bearer" = []), ("api_key" = []), ("basic" = [])))]
 pub async fn erase(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -176,7 +176,8 @@ pub struct ConsistencyProof {
 
 /// Proof that checkpoint `to` extends checkpoint `from`.
 #[utoipa::path(get, path = "/v1/integrity/consistency", tag = "integrity", params(ConsistencyParams),
-    responses((status = 200, body = ConsistencyProof)), security(("bearer" = []), ("api_key" = [])))]
+    responses((status = 200, body = ConsistencyProof),
+        (status = 409, description = "The log of record is shorter than the checkpoint: run verification", body = crate::error::ErrorBody)), security(("bearer" = []), ("api_key" = []), ("basic" = [])))]
 pub async fn consistency(
     State(state): State<AppState>,
     headers: HeaderMap,

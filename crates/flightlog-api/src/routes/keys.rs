@@ -23,7 +23,7 @@ pub struct CreatedKey {
 
 /// Creates a key for the caller's project or another (admin).
 #[utoipa::path(post, path = "/v1/keys", tag = "keys", request_body = NewKey,
-    responses((status = 201, body = CreatedKey)), security(("bearer" = []), ("api_key" = [])))]
+    responses((status = 201, body = CreatedKey)), security(("bearer" = []), ("api_key" = []), ("basic" = [])))]
 pub async fn create(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -53,7 +53,7 @@ pub struct KeyList {
 
 /// Every key (admin).
 #[utoipa::path(get, path = "/v1/keys", tag = "keys", responses((status = 200, body = KeyList)),
-    security(("bearer" = []), ("api_key" = [])))]
+    security(("bearer" = []), ("api_key" = []), ("basic" = [])))]
 pub async fn list(State(state): State<AppState>, headers: HeaderMap) -> Result<Json<KeyList>, ApiError> {
     state.keys.authorize(&headers, Scope::Admin)?;
     let keys = state
@@ -82,7 +82,7 @@ pub struct Revoked {
 
 /// Revokes a key (admin); it stops working at once.
 #[utoipa::path(delete, path = "/v1/keys/{key_id}", tag = "keys", params(("key_id" = String, Path)),
-    responses((status = 200, body = Revoked)), security(("bearer" = []), ("api_key" = [])))]
+    responses((status = 200, body = Revoked)), security(("bearer" = []), ("api_key" = []), ("basic" = [])))]
 pub async fn revoke(
     State(state): State<AppState>,
     headers: HeaderMap,

@@ -27,7 +27,10 @@ use flightlog_model::Limits;
         (crate::openapi::Binary = "application/x-protobuf"),
         (Object = "application/json"),
     )),
-    responses((status = 200, description = "Stored (partial_success counts what could not be)",
+    responses(
+        (status = 413, description = "The body, decompressed body or span count is over its limit", body = crate::error::ErrorBody),
+        (status = 415, description = "Not OTLP protobuf or JSON, or an encoding other than gzip", body = crate::error::ErrorBody),
+        (status = 200, description = "Stored (partial_success counts what could not be)",
         headers(
             ("x-flightlog-accepted" = u64, description = "spans stored now"),
             ("x-flightlog-duplicates" = u64, description = "spans stored before"),
@@ -38,7 +41,7 @@ use flightlog_model::Limits;
             (crate::openapi::Binary = "application/x-protobuf"),
             (Object = "application/json"),
         ))),
-    security(("bearer" = []), ("api_key" = [])))]
+    security(("bearer" = []), ("api_key" = []), ("basic" = [])))]
 pub async fn traces(State(state): State<AppState>, headers: HeaderMap, body: Body) -> Result<Response, ApiError> {
     let principal = state.keys.authorize(&headers, Scope::Ingest)?;
     let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
@@ -112,11 +115,14 @@ fn prepare(
         (crate::openapi::Binary = "application/x-protobuf"),
         (Object = "application/json"),
     )),
-    responses((status = 200, description = "As `POST /v1/traces`", content(
-        (crate::openapi::Binary = "application/x-protobuf"),
-        (Object = "application/json"),
-    ))),
-    security(("bearer" = []), ("api_key" = [])))]
+    responses(
+        (status = 413, description = "The body, decompressed body or span count is over its limit", body = crate::error::ErrorBody),
+        (status = 415, description = "Not OTLP protobuf or JSON, or an encoding other than gzip", body = crate::error::ErrorBody),
+        (status = 200, description = "As `POST /v1/traces`", content(
+            (crate::openapi::Binary = "application/x-protobuf"),
+            (Object = "application/json"),
+        ))),
+    security(("bearer" = []), ("api_key" = []), ("basic" = [])))]
 pub async fn langfuse_traces(state: State<AppState>, headers: HeaderMap, body: Body) -> Result<Response, ApiError> {
     traces(state, headers, body).await
 }

@@ -14,7 +14,7 @@ use serde_json::Value;
 /// tool results per step.
 #[utoipa::path(get, path = "/v1/sessions/{id}/reproduction", tag = "sessions",
     params(("id" = String, Path, description = "The session id", example = "support-dup-email")),
-    responses((status = 200, description = "The reproduction recipe", body = Object)), security(("bearer" = []), ("api_key" = [])))]
+    responses((status = 200, description = "The reproduction recipe", body = Object)), security(("bearer" = []), ("api_key" = []), ("basic" = [])))]
 pub async fn reproduction(
     State(state): State<AppState>,
     headers: HeaderMap,

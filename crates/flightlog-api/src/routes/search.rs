@@ -32,7 +32,9 @@ pub struct SimilarResponse {
 /// Key decisions like a step (`session_id` and `step`) or like a text
 /// (`q`), nearest first.
 #[utoipa::path(get, path = "/v1/search/similar", tag = "search", params(SimilarParams),
-    responses((status = 200, body = SimilarResponse)), security(("bearer" = []), ("api_key" = [])))]
+    responses((status = 200, body = SimilarResponse),
+        (status = 404, description = "No such decision to search from", body = crate::error::ErrorBody),
+        (status = 503, description = "Search is off or unavailable", body = crate::error::ErrorBody)), security(("bearer" = []), ("api_key" = []), ("basic" = [])))]
 pub async fn similar(
     State(state): State<AppState>,
     headers: HeaderMap,

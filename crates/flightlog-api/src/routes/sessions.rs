@@ -81,7 +81,7 @@ pub struct ListResponse {
 
 /// Sessions, filtered and sorted, a page at a time.
 #[utoipa::path(get, path = "/v1/sessions", tag = "sessions", params(SessionListParams),
-    responses((status = 200, body = ListResponse)), security(("bearer" = []), ("api_key" = [])))]
+    responses((status = 200, body = ListResponse)), security(("bearer" = []), ("api_key" = []), ("basic" = [])))]
 pub async fn list(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -103,7 +103,7 @@ pub async fn list(
 
 /// One session's summary.
 #[utoipa::path(get, path = "/v1/sessions/{id}", tag = "sessions", params(("id" = String, Path, description = "The session id", example = "support-dup-email")),
-    responses((status = 200, body = SessionView)), security(("bearer" = []), ("api_key" = [])))]
+    responses((status = 200, body = SessionView)), security(("bearer" = []), ("api_key" = []), ("basic" = [])))]
 pub async fn summary(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -149,7 +149,7 @@ pub struct StepsResponse {
 /// A session's timeline, a page of steps at a time, in step order.
 #[utoipa::path(get, path = "/v1/sessions/{id}/steps", tag = "sessions",
     params(("id" = String, Path, description = "The session id", example = "support-dup-email"), StepsParams),
-    responses((status = 200, body = StepsResponse)), security(("bearer" = []), ("api_key" = [])))]
+    responses((status = 200, body = StepsResponse)), security(("bearer" = []), ("api_key" = []), ("basic" = [])))]
 pub async fn steps(
     State(state): State<AppState>,
     headers: HeaderMap,

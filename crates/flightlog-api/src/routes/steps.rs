@@ -29,8 +29,10 @@ use http_body_util::BodyExt;
             body = crate::openapi::ReportOrError),
         (status = 409, description = "Nothing stored: each step conflicts with one stored with other content",
             body = IngestReport),
+        (status = 413, description = "The body, decompressed body or record count is over its limit", body = crate::error::ErrorBody),
+        (status = 415, description = "Not JSON or NDJSON", body = crate::error::ErrorBody),
     ),
-    security(("bearer" = []), ("api_key" = [])))]
+    security(("bearer" = []), ("api_key" = []), ("basic" = [])))]
 pub async fn ingest(
     State(state): State<AppState>,
     headers: HeaderMap,
