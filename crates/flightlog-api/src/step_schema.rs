@@ -3,6 +3,7 @@
 //! schema cannot drift from what the decoder reads.
 
 use flightlog_model::columns::{Cell, fields};
+use flightlog_app::redaction::REDACTED_FIELD;
 use flightlog_model::validate::REQUIRED_FIELDS;
 use std::collections::BTreeMap;
 use utoipa::openapi::schema::{Array, Object, ObjectBuilder, Schema, SchemaFormat, SchemaType, Type, KnownFormat};
@@ -81,9 +82,16 @@ impl utoipa::PartialSchema for Step {
                 .expect("every field is a column");
             root.insert(field.path, leaf(field.path, field.cell, column.clickhouse_type));
         }
+        // Flightlog's own statement of what it replaced; a step that
+        // brings one is refused (flightlog-app redaction).
+        let redacted = Object::builder()
+            .schema_type(SchemaType::Type(Type::Array))
+            .read_only(true)
+            .description(Some("Set by Flightlog: what it replaced (path, kind, count); refused when sent"));
+        root.children.entry(REDACTED_FIELD.to_string()).or_default().leaf = Some(redacted.into());
         let mut schema = root.into_schema(&REQUIRED_FIELDS);
         if let Schema::Object(o) = &mut schema {
-            o.description = Some("One step of an agent; fields not listed are kept as sent".into());
+            o.description = Some("One step of an agent; fields not listed are kept as sent (personal data in them is replaced)".into());
         }
         schema.into()
     }
