@@ -19,6 +19,10 @@ use utoipa::{PartialSchema, ToSchema};
 
 pub const PATH: &str = "/openapi.json";
 
+/// A second path for an operation, described as it is: the Langfuse SDK
+/// exports OTLP to its own path.
+pub const LANGFUSE_TRACES: (&str, &str) = ("/api/public/otel/v1/traces", "/v1/traces");
+
 /// A batch that stored nothing answers with the report of its records, or
 /// with an error when the body itself could not be read.
 pub struct ReportOrError;
@@ -69,6 +73,13 @@ pub fn describe(mut api: OpenApi) -> OpenApi {
     components.schemas.extend(schemas);
 
     api.paths.paths.insert(PATH.into(), PathItem::new(HttpMethod::Get, this_document()));
+    let (alias, of) = LANGFUSE_TRACES;
+    let mut item = api.paths.paths.get(of).cloned().expect("the aliased path is described");
+    for operation in operations(&mut item) {
+        operation.operation_id = operation.operation_id.take().map(|id| format!("{id}_langfuse"));
+        operation.summary = Some(format!("The same as POST {of}, at the path the Langfuse SDK exports to"));
+    }
+    api.paths.paths.insert(alias.into(), item);
     for item in api.paths.paths.values_mut() {
         for operation in operations(item) {
             for (status, why) in errors_of(operation) {

@@ -6,33 +6,34 @@
 
 use utoipa::openapi::schema::{Array, Object, SchemaType, Type};
 
-fn words(values: &[&str]) -> Object {
-    Object::builder().schema_type(SchemaType::Type(Type::String)).enum_values(Some(values.iter().copied())).build()
+fn words<'a>(values: impl IntoIterator<Item = &'a str>) -> Object {
+    Object::builder().schema_type(SchemaType::Type(Type::String)).enum_values(Some(values)).build()
 }
 
 pub fn session_status() -> Object {
-    words(&["failed", "ok", "any"])
+    words(["failed", "ok", "any"])
 }
 
 pub fn session_sort() -> Object {
-    words(&["time", "cost", "steps"])
+    words(["time", "cost", "steps"])
 }
 
 pub fn order() -> Object {
-    words(&["asc", "desc"])
+    words(["asc", "desc"])
 }
 
 pub fn true_or_false() -> Object {
-    words(&["true", "false"])
+    words(["true", "false"])
 }
 
 /// [`crate::params::flag`]'s spellings.
 pub fn flag() -> Object {
-    words(&["true", "false", "1", "0", "yes", "no", "on", "off", "any"])
+    use crate::params::{EITHER_WORD, FALSE_WORDS, TRUE_WORDS};
+    words(TRUE_WORDS.into_iter().chain(FALSE_WORDS).chain([EITHER_WORD]))
 }
 
 pub fn file_format() -> Object {
-    words(&["csv", "arrow", "parquet"])
+    words(["csv", "arrow", "parquet"])
 }
 
 /// Up to two of the cost dimensions, comma-separated (none: the totals).
@@ -64,5 +65,5 @@ pub fn similar_results() -> Object {
 
 /// A new key's scopes: at least one.
 pub fn scopes() -> Array {
-    Array::builder().items(words(&["ingest", "read", "admin"])).min_items(Some(1)).build()
+    Array::builder().items(words(["ingest", "read", "admin"])).min_items(Some(1)).build()
 }

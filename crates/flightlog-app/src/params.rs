@@ -39,12 +39,18 @@ pub fn non_empty(v: &Option<String>) -> Option<&str> {
     v.as_deref().map(str::trim).filter(|s| !s.is_empty())
 }
 
+/// The spellings [`flag`] reads as true, as false, and as "either".
+pub const TRUE_WORDS: [&str; 4] = ["true", "1", "yes", "on"];
+pub const FALSE_WORDS: [&str; 4] = ["false", "0", "no", "off"];
+pub const EITHER_WORD: &str = "any";
+
 /// true, false, or absent (also `any`).
 pub fn flag(name: &str, v: &Option<String>) -> Result<Option<bool>, AppError> {
     match non_empty(v) {
-        None | Some("any") => Ok(None),
-        Some("true" | "1" | "yes" | "on") => Ok(Some(true)),
-        Some("false" | "0" | "no" | "off") => Ok(Some(false)),
+        None => Ok(None),
+        Some(w) if w == EITHER_WORD => Ok(None),
+        Some(w) if TRUE_WORDS.contains(&w) => Ok(Some(true)),
+        Some(w) if FALSE_WORDS.contains(&w) => Ok(Some(false)),
         Some(other) => Err(AppError::invalid(name, format!("must be true or false, got {other:?}"))),
     }
 }

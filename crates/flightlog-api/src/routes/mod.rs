@@ -33,7 +33,11 @@ pub fn router(state: &AppState) -> OpenApiRouter<AppState> {
         // a JSON error), so axum's generic one is turned off there.
         .routes(routes!(steps::ingest).layer(DefaultBodyLimit::disable()).layer(to_writer.clone()))
         .routes(routes!(otlp::traces).layer(DefaultBodyLimit::disable()).layer(to_writer.clone()))
-        .routes(routes!(otlp::langfuse_traces).layer(DefaultBodyLimit::disable()).layer(to_writer.clone()))
+        // The Langfuse SDK's path for the same (described as its alias).
+        .route(
+            crate::openapi::LANGFUSE_TRACES.0,
+            axum::routing::post(otlp::traces).layer(DefaultBodyLimit::disable()).layer(to_writer.clone()),
+        )
         .routes(routes!(sessions::list))
         .routes(routes!(sessions::summary))
         .routes(routes!(sessions::steps))

@@ -109,20 +109,3 @@ fn prepare(
     prepare_spans(&request, limits, project, redactor).map_err(|e| ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "too_large", e.to_string()))
 }
 
-/// The same, at the path the Langfuse SDK exports to.
-#[utoipa::path(post, path = "/api/public/otel/v1/traces", tag = "ingest",
-    request_body(content(
-        (crate::openapi::Binary = "application/x-protobuf"),
-        (Object = "application/json"),
-    )),
-    responses(
-        (status = 413, description = "The body, decompressed body or span count is over its limit", body = crate::error::ErrorBody),
-        (status = 415, description = "Not OTLP protobuf or JSON, or an encoding other than gzip", body = crate::error::ErrorBody),
-        (status = 200, description = "As `POST /v1/traces`", content(
-            (crate::openapi::Binary = "application/x-protobuf"),
-            (Object = "application/json"),
-        ))),
-    security(("bearer" = []), ("api_key" = []), ("basic" = [])))]
-pub async fn langfuse_traces(state: State<AppState>, headers: HeaderMap, body: Body) -> Result<Response, ApiError> {
-    traces(state, headers, body).await
-}
