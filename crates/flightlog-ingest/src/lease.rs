@@ -95,13 +95,21 @@ impl WriterLease {
     /// the next generation is taken with no holder.
     pub async fn release(&self, store: &Store) -> Result<(), StoreError> {
         let Role::Writer { generation, .. } = self.role() else { return Ok(()) };
-        if self.shared.is_none() {
-            return Ok(());
-        }
+        let Some(options) = &self.shared else { return Ok(()) };
         self.set(Role::Standby { writer: None }, None);
-        store.claim_writer_lease(generation + 1, "", "", now_us()).await?;
-        tracing::info!(generation = generation + 1, "gave the writer lease up");
-        Ok(())
+        // The keeper was just aborted, but a renewal it had already sent
+        // can still win the generation claimed here: then this process
+        // still holds the lease, one generation on, and gives that one up.
+        let mut next = generation + 1;
+        for _ in 0..3 {
+            let won = store.claim_writer_lease(next, "", "", now_us()).await?;
+            if won.holder != options.holder {
+                tracing::info!(generation = won.generation, "gave the writer lease up");
+                return Ok(());
+            }
+            next = won.generation + 1;
+        }
+        Err(StoreError::Engine(format!("could not give the writer lease up: this process still holds generation {}", next - 1)))
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
