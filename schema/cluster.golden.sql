@@ -271,3 +271,69 @@ CREATE TABLE IF NOT EXISTS writer_leases ON CLUSTER `flightlog`
 ENGINE = ReplicatedMergeTree('/clickhouse/tables/{shard}/{database}/writer_leases', '{replica}')
 ORDER BY generation
 SETTINGS non_replicated_deduplication_window = 10000, replicated_deduplication_window = 10000, fsync_after_insert = 1, fsync_part_directory = 1;
+
+CREATE TABLE IF NOT EXISTS project_policies ON CLUSTER `flightlog`
+(
+    project LowCardinality(String),
+    kind    LowCardinality(String),
+    body    String,
+    set_us  Int64,
+    set_by  String
+)
+ENGINE = ReplicatedMergeTree('/clickhouse/tables/{shard}/{database}/project_policies', '{replica}')
+ORDER BY (project, kind, set_us)
+SETTINGS fsync_after_insert = 1, fsync_part_directory = 1;
+
+CREATE TABLE IF NOT EXISTS legal_holds ON CLUSTER `flightlog`
+(
+    project LowCardinality(String),
+    subject LowCardinality(String),
+    id      String,
+    held    Bool,
+    reason  String,
+    at_us   Int64,
+    by_key  String
+)
+ENGINE = ReplicatedMergeTree('/clickhouse/tables/{shard}/{database}/legal_holds', '{replica}')
+ORDER BY (project, subject, id, at_us)
+SETTINGS fsync_after_insert = 1, fsync_part_directory = 1;
+
+CREATE TABLE IF NOT EXISTS expirations ON CLUSTER `flightlog`
+(
+    project      LowCardinality(String),
+    session_id   String,
+    kind         LowCardinality(String),
+    log_indexes  Array(UInt64),
+    last_link    String,
+    next_seq     UInt64,
+    policy       String,
+    expired_us   Int64,
+    public_key   String,
+    signature    String
+)
+ENGINE = ReplicatedMergeTree('/clickhouse/tables/{shard}/{database}/expirations', '{replica}')
+ORDER BY (project, session_id, kind)
+SETTINGS non_replicated_deduplication_window = 10000, replicated_deduplication_window = 10000,
+         fsync_after_insert = 1, fsync_part_directory = 1;
+
+CREATE TABLE IF NOT EXISTS access_log ON CLUSTER `flightlog`
+(
+    project       LowCardinality(String),
+    at_us         Int64,
+    read_id       String,
+    key_id        String,
+    front_end     LowCardinality(String),
+    route         LowCardinality(String),
+    session_id    String,
+    filter        String,
+    user_id       String,
+    sessions      Array(String),
+    user_ids      Array(String),
+    items         UInt64,
+    whole_project Bool,
+    INDEX sessions_read sessions TYPE bloom_filter GRANULARITY 4,
+    INDEX users_read user_ids TYPE bloom_filter GRANULARITY 4
+)
+ENGINE = ReplicatedMergeTree('/clickhouse/tables/{shard}/{database}/access_log', '{replica}')
+ORDER BY (project, at_us, read_id)
+SETTINGS fsync_after_insert = 1, fsync_part_directory = 1;

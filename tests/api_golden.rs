@@ -73,7 +73,7 @@ const NEW_CHECKPOINT: Norm = Norm::Json(&["created_at"]);
 /// Verification reports name the latest checkpoint with its time.
 const REPORT: Norm = Norm::Json(&["checkpoint.created_at"]);
 /// An evidence bundle holds the latest checkpoint, time and signature.
-const EVIDENCE: Norm = Norm::Json(&["checkpoint.created_us", "checkpoint.signature"]);
+const EVIDENCE: Norm = Norm::Json(&["checkpoint.created_us", "checkpoint.signature", "access_log.reads.*.at_us", "access_log.reads.*.read_id"]);
 
 struct Record {
     name: String,

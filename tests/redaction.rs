@@ -113,3 +113,67 @@ async fn with_redaction_off_values_are_stored_as_sent() {
     assert_eq!(steps[0]["data"]["tool_execution"]["params"]["to"], "jane.doe@example.com");
     assert!(steps[0]["data"].get("redacted").is_none());
 }
+
+/// Every file under `dir` (recursively) but the engine's own folder.
+fn files_outside_clickhouse(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            if path.file_name().is_some_and(|n| n != "clickhouse") {
+                out.extend(files_outside_clickhouse(&path));
+            }
+        } else {
+            out.push(path);
+        }
+    }
+    out
+}
+
+#[tokio::test]
+async fn nothing_original_is_left_in_storage_the_index_or_search_results() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = Server::start_in(dir.path(), &[("FLIGHTLOG_BOOTSTRAP_KEY", ADMIN_KEY), ("FLIGHTLOG_NO_SEARCH", "false")]).await;
+    let mut batch: Vec<Value> = (0..3).map(|n| leaky("pii-search", n, "jane.doe@example.com")).collect();
+    for (n, step) in batch.iter_mut().enumerate() {
+        step["tool_execution"]["status"] = json!(if n == 2 { "error" } else { "success" });
+        step["tool_execution"]["error"] = json!("bounced: mailbox jane.doe@example.com full, card 4111 1111 1111 1111 declined");
+    }
+    let (status, report) = s.post_steps(ADMIN_KEY, ndjson(&batch), &[]).await;
+    assert_eq!(status, StatusCode::OK, "{report}");
+    s.wait_indexed(3, std::time::Duration::from_secs(240)).await;
+
+    // Search finds the decisions, shows them only redacted.
+    let (status, found) = s.get(ADMIN_KEY, "/v1/search/similar?q=refund+the+card+and+email+the+customer&failures=false&limit=5").await;
+    assert_eq!(status, StatusCode::OK, "{found}");
+    let results = found["results"].as_array().unwrap();
+    assert!(!results.is_empty(), "{found}");
+    let shown = found.to_string();
+    assert!(shown.contains("[CARD:") || shown.contains("[EMAIL:"), "the snippets are the redacted text: {shown}");
+    for secret in SECRETS {
+        assert!(!shown.contains(secret), "{secret:?} in search results: {shown}");
+    }
+
+    // Nothing anywhere: every column of every table, and the index's files.
+    s.terminate();
+    let tables = flightlog_sql(dir.path(), "SELECT name FROM system.tables WHERE database = currentDatabase() AND engine LIKE '%MergeTree%' ORDER BY name FORMAT TSV");
+    assert!(tables.status.success(), "{}", String::from_utf8_lossy(&tables.stderr));
+    let tables = String::from_utf8_lossy(&tables.stdout).lines().map(str::to_string).collect::<Vec<_>>();
+    assert!(tables.contains(&"steps".to_string()) && tables.len() > 10, "{tables:?}");
+    for secret in SECRETS {
+        let per_table: Vec<String> =
+            tables.iter().map(|t| format!("SELECT '{t}', count() FROM {t} WHERE position(toString(tuple(*)), '{secret}') > 0")).collect();
+        let out = flightlog_sql(dir.path(), &format!("{} FORMAT TSV", per_table.join(" UNION ALL ")));
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let counts = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert!(counts.lines().count() == tables.len() && counts.lines().all(|l| l.ends_with("\t0")), "{secret:?} is stored: {counts}");
+    }
+    let index_files = files_outside_clickhouse(dir.path());
+    assert!(index_files.iter().any(|f| f.to_string_lossy().contains("/index/edge/")), "the index is on disk: {index_files:?}");
+    for file in index_files {
+        let bytes = std::fs::read(&file).unwrap();
+        for secret in SECRETS {
+            assert!(!bytes.windows(secret.len()).any(|w| w == secret.as_bytes()), "{secret:?} in {}", file.display());
+        }
+    }
+}

@@ -91,7 +91,7 @@ async fn the_decision_page_shows_the_why_and_its_integrity_and_escapes_agent_tex
 
     let (status, bundle) = page(&s, &cookie, "/sessions/xss/evidence").await;
     assert_eq!(status, StatusCode::OK);
-    assert!(bundle.starts_with("{\"checkpoint\":"), "the canonical bundle");
+    assert!(bundle.starts_with("{\"access_log\":") && bundle.contains("\"checkpoint\":"), "the canonical bundle, keys sorted");
     let (status, home) = page(&s, &cookie, "/sessions").await;
     assert_eq!(status, StatusCode::OK);
     assert!(home.contains("href=\"/sessions/xss\""), "the sessions list links the session");

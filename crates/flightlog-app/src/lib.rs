@@ -15,6 +15,7 @@
 //! link), it asks [`PageLinks`], which the web crate implements and the
 //! binary plugs in.
 
+pub mod access_log;
 pub mod costs;
 pub mod decisions;
 pub mod error;
@@ -26,6 +27,7 @@ pub mod param_schemas;
 pub mod params;
 pub mod redaction;
 pub mod reproduction;
+pub mod retention;
 pub mod search;
 pub mod seed;
 pub mod sessions;
@@ -61,6 +63,8 @@ pub struct AppState {
     pub links: Arc<dyn PageLinks>,
     /// Personal data and secrets replaced before steps are stored.
     pub redaction: Arc<redaction::Redaction>,
+    /// Every read of step content is recorded here before it is answered.
+    pub access: Arc<access_log::AccessLog>,
 }
 
 /// The addresses of pages, known only to the front end that serves them.

@@ -12,18 +12,26 @@
 //! project, so replicas sharing the signing key agree, and a re-sent step
 //! is redacted identically and stays a duplicate.
 
-use crate::AppState;
+use crate::{AppError, AppState};
 use flightlog_model::validate::FieldError;
-use flightlog_redact::{Policy, PseudonymSecret, Redactor, Replacement, Report};
+use flightlog_redact::{BuiltinKind, CustomPattern, Policy, PseudonymSecret, Redactor, Replacement, Report};
+use flightlog_store::PolicyKind;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::str::FromStr;
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 /// Where a stored step lists its redactions: `[{"path", "kind", "count"}]`.
 pub const REDACTED_FIELD: &str = "redacted";
 
-/// What found values become, for every project.
+/// How long a process trusts its copy of a project's policy before it
+/// reads the store again: a policy set through another replica reaches the
+/// writer within this.
+const POLICY_RECHECK: Duration = Duration::from_secs(2);
+
+/// What found values become, for every project without its own policy.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum RedactionMode {
     /// `[EMAIL:7f3a2c]` (the default).
@@ -47,11 +55,89 @@ impl FromStr for RedactionMode {
     }
 }
 
+/// What a found value becomes under a project's policy.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ReplacementMode {
+    /// `[EMAIL:7f3a2c]`: keyed by a per-project secret Flightlog derives
+    /// from its signing key and never shows.
+    #[default]
+    Pseudonym,
+    /// `[EMAIL]`.
+    Mask,
+}
+
+fn all_kinds() -> BTreeSet<BuiltinKind> {
+    BuiltinKind::ALL.into_iter().collect()
+}
+
+/// A project's redaction policy as an admin sets it: which built-in kinds
+/// run, the project's own patterns, field paths always dropped or always
+/// kept, and the replacement. Identifiers, names, times and numbers are
+/// always kept as sent (see `kept_paths`), whatever `keep_paths` says.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ProjectRedaction {
+    /// Built-in detectors that run (default: all of them; empty: none).
+    #[serde(default = "all_kinds")]
+    #[schema(value_type = Vec<String>, example = json!(["email", "phone", "card", "iban", "ip", "secret", "national_id"]))]
+    pub kinds: BTreeSet<BuiltinKind>,
+    /// The project's own patterns (`regex` syntax), shown as `[CUSTOM:name]`.
+    #[serde(default)]
+    #[schema(value_type = Vec<Object>, example = json!([{"name": "order", "regex": "ORD-[0-9]{6}"}]))]
+    pub custom: Vec<CustomPattern>,
+    /// JSON pointers (`/tool_execution/params/body`, `*` for any key)
+    /// whose whole value becomes `[DROPPED]`.
+    #[serde(default)]
+    pub drop_paths: Vec<String>,
+    /// JSON pointers never scanned, with everything under them.
+    #[serde(default)]
+    pub keep_paths: Vec<String>,
+    #[serde(default)]
+    pub replacement: ReplacementMode,
+}
+
+impl Default for ProjectRedaction {
+    fn default() -> Self {
+        Self { kinds: all_kinds(), custom: Vec::new(), drop_paths: Vec::new(), keep_paths: Vec::new(), replacement: ReplacementMode::Pseudonym }
+    }
+}
+
+/// A project's redaction as in force: its own policy, or the server's default.
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
+pub struct RedactionInForce {
+    pub project: String,
+    pub policy: ProjectRedaction,
+    /// `project` when the project set it, `server_default` else.
+    pub source: PolicySource,
+    /// When and by which key it was set (RFC 3339; absent for the default).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub set_at: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub set_by: Option<String>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum PolicySource {
+    Project,
+    ServerDefault,
+}
+
 /// The redactors by project, and how many values each kind replaced.
 pub struct Redaction {
     mode: RedactionMode,
-    redactors: Mutex<HashMap<String, Arc<Redactor>>>,
+    redactors: Mutex<HashMap<String, Cached>>,
     counts: Mutex<BTreeMap<String, u64>>,
+}
+
+/// A project's compiled policy, and when the store was last asked.
+#[derive(Clone)]
+struct Cached {
+    redactor: Option<Arc<Redactor>>,
+    /// When the project's own policy was set (None: the server default).
+    set_us: Option<i64>,
+    checked: Instant,
 }
 
 impl Redaction {
@@ -61,6 +147,15 @@ impl Redaction {
 
     pub fn mode(&self) -> RedactionMode {
         self.mode
+    }
+
+    /// The policy of a project that has not set its own.
+    pub fn server_default(&self) -> ProjectRedaction {
+        match self.mode {
+            RedactionMode::Pseudonym => ProjectRedaction::default(),
+            RedactionMode::Mask => ProjectRedaction { replacement: ReplacementMode::Mask, ..ProjectRedaction::default() },
+            RedactionMode::Off => ProjectRedaction { kinds: BTreeSet::new(), ..ProjectRedaction::default() },
+        }
     }
 
     /// Values replaced since start, by kind (`email`, `card`…).
@@ -74,27 +169,122 @@ impl Redaction {
             *counts.entry(kind.clone()).or_default() += n;
         }
     }
+
+    fn cached(&self, project: &str) -> Option<Cached> {
+        self.redactors.lock().expect("redactors lock").get(project).cloned()
+    }
+
+    fn cache(&self, project: &str, entry: Cached) {
+        self.redactors.lock().expect("redactors lock").insert(project.to_string(), entry);
+    }
 }
 
 impl AppState {
-    /// The redactor of `project`; None when redaction is off.
-    pub fn redactor(&self, project: &str) -> Option<Arc<Redactor>> {
-        if self.redaction.mode == RedactionMode::Off {
-            return None;
+    /// The redactor of `project` under its policy in force; None when
+    /// nothing is to be redacted. Fails (so ingestion answers 503) when
+    /// the policy cannot be read and this process has no copy of it:
+    /// storing a step unredacted is never the fallback.
+    pub async fn redactor(&self, project: &str) -> Result<Option<Arc<Redactor>>, AppError> {
+        let cached = self.redaction.cached(project);
+        if let Some(c) = &cached
+            && c.checked.elapsed() < POLICY_RECHECK
+        {
+            return Ok(c.redactor.clone());
         }
-        let mut redactors = self.redaction.redactors.lock().expect("redactors lock");
-        let redactor = redactors.entry(project.to_string()).or_insert_with(|| {
-            let replacement = match self.redaction.mode {
-                RedactionMode::Pseudonym => {
-                    let key = self.shared_secret(&format!("redaction pseudonyms of project {project}"));
-                    Replacement::Pseudonym { secret: PseudonymSecret(hex::encode(key)) }
+        let row = match self.store.policy(project, PolicyKind::Redaction).await {
+            Ok(row) => row,
+            Err(e) => match cached {
+                Some(c) => {
+                    tracing::warn!(project, error = %e, "could not re-read the redaction policy; using the copy in memory");
+                    return Ok(c.redactor);
                 }
-                _ => Replacement::Mask,
-            };
-            let policy = Policy { replacement, keep_paths: kept_paths(), ..Policy::default() };
-            Arc::new(Redactor::new(&policy).expect("the built-in policy compiles"))
-        });
-        Some(redactor.clone())
+                None => return Err(AppError::unavailable("the project's redaction policy cannot be read", e)),
+            },
+        };
+        let set_us = row.as_ref().map(|r| r.set_us);
+        let redactor = match cached {
+            Some(c) if c.set_us == set_us => c.redactor,
+            _ => {
+                let policy = match &row {
+                    Some(r) => serde_json::from_str(&r.body)
+                        .map_err(|e| AppError::unavailable("the stored redaction policy cannot be read", e))?,
+                    None => self.redaction.server_default(),
+                };
+                self.compile(project, &policy).map_err(|e| AppError::unavailable("the stored redaction policy does not compile", e))?
+            }
+        };
+        self.redaction.cache(project, Cached { redactor: redactor.clone(), set_us, checked: Instant::now() });
+        Ok(redactor)
+    }
+
+    /// The project's redaction policy in force.
+    pub async fn redaction_policy(&self, project: &str) -> Result<RedactionInForce, AppError> {
+        let row = self.store.policy(project, PolicyKind::Redaction).await?;
+        Ok(match row {
+            Some(r) => RedactionInForce {
+                project: project.to_string(),
+                policy: serde_json::from_str(&r.body).map_err(|e| AppError::unavailable("the stored redaction policy cannot be read", e))?,
+                source: PolicySource::Project,
+                set_at: Some(flightlog_model::time::format_timestamp(r.set_us)),
+                set_by: Some(r.set_by),
+            },
+            None => RedactionInForce {
+                project: project.to_string(),
+                policy: self.redaction.server_default(),
+                source: PolicySource::ServerDefault,
+                set_at: None,
+                set_by: None,
+            },
+        })
+    }
+
+    /// Puts a redaction policy in force for `project` (checked first: a
+    /// policy that does not compile is refused, naming the field). Steps
+    /// already stored stay as they were redacted when they arrived.
+    pub async fn set_redaction_policy(&self, project: &str, policy: ProjectRedaction, by: &str) -> Result<RedactionInForce, AppError> {
+        let redactor = self.compile(project, &policy).map_err(|e| AppError::invalid(policy_field(&e), e.to_string()))?;
+        let body = serde_json::to_string(&policy).expect("a policy serialises");
+        let set_us = flightlog_model::time::now_us();
+        self.store.set_policy(project, PolicyKind::Redaction, &body, set_us, by).await?;
+        self.redaction.cache(project, Cached { redactor, set_us: Some(set_us), checked: Instant::now() });
+        tracing::info!(project, by, "redaction policy set");
+        self.redaction_policy(project).await
+    }
+
+    /// The redactor a policy makes; None when it redacts nothing.
+    fn compile(&self, project: &str, policy: &ProjectRedaction) -> Result<Option<Arc<Redactor>>, flightlog_redact::PolicyError> {
+        if policy.kinds.is_empty() && policy.custom.is_empty() && policy.drop_paths.is_empty() {
+            return Ok(None);
+        }
+        let replacement = match policy.replacement {
+            ReplacementMode::Pseudonym => {
+                let key = self.shared_secret(&format!("redaction pseudonyms of project {project}"));
+                Replacement::Pseudonym { secret: PseudonymSecret(hex::encode(key)) }
+            }
+            ReplacementMode::Mask => Replacement::Mask,
+        };
+        let mut keep_paths = kept_paths();
+        keep_paths.extend(policy.keep_paths.iter().cloned());
+        let policy = Policy {
+            kinds: policy.kinds.clone(),
+            custom: policy.custom.clone(),
+            drop_paths: policy.drop_paths.clone(),
+            keep_paths,
+            replacement,
+        };
+        Redactor::new(&policy).map(|r| Some(Arc::new(r)))
+    }
+}
+
+/// The field of a policy that an error is about.
+fn policy_field(e: &flightlog_redact::PolicyError) -> &'static str {
+    use flightlog_redact::PolicyError as E;
+    match e {
+        E::TooManyPaths { which, .. } | E::BadPath { which, .. } => {
+            if *which == "drop" { "drop_paths" } else { "keep_paths" }
+        }
+        E::SecretTooShort { .. } => "replacement",
+        _ => "custom",
     }
 }
 

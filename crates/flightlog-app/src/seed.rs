@@ -274,7 +274,8 @@ impl crate::AppState {
         let steps = generate(12, 7, flightlog_model::time::now_us());
         let mut stored = 0;
         for chunk in steps.chunks(1000) {
-            let prepared = crate::ingest::prepare(chunk.iter().cloned().map(Ok), &self.limits, project, self.redactor(project).as_deref());
+            let redactor = self.redactor(project).await?;
+            let prepared = crate::ingest::prepare(chunk.iter().cloned().map(Ok), &self.limits, project, redactor.as_deref());
             let report = self.submit(project, prepared).await?;
             // A conflict is a demo step already stored differently: kept as it is.
             if let Some(r) = report.rejected.iter().find(|r| r.code == crate::ingest::RejectionCode::Invalid) {

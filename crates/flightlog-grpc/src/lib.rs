@@ -61,7 +61,7 @@ impl TraceService for Traces {
         let principal = self.state.keys.check(&key, Scope::Ingest).map_err(auth_status)?;
         let export = request.into_inner();
         let (limits, project) = (self.state.limits.clone(), principal.project.clone());
-        let redactor = self.state.redactor(&project);
+        let redactor = self.state.redactor(&project).await.map_err(app_status)?;
         let prepared = tokio::task::spawn_blocking(move || prepare_spans(&export, &limits, &project, redactor.as_deref()))
             .await
             .map_err(|e| Status::internal(format!("request processing failed: {e}")))?

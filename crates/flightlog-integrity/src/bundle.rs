@@ -8,24 +8,36 @@
 //! {"format": "flightlog-evidence/v1", "project", "session_id",
 //!  "checkpoint": {"tree_size", "root_hash", "created_us", "public_key", "signature"} | null,
 //!  "steps": [{"step", "log_index", "session_seq", "step_hash", "chain_hash",
-//!             "erased": {path: field hash}, "content": <the step>, "inclusion_proof": [hash…] | null}…]}
+//!             "erased": {path: field hash}, "content": <the step>, "inclusion_proof": [hash…] | null}…],
+//!  "access_log": {"complete": bool, "reads": [{"at_us", "read_id", "key_id", "front_end", "route",
+//!                 "session_id", "filter", "user_id", "user_ids", "items", "whole_project"}…]}}
 //! ```
 //!
 //! Because it must be canonical, any edit to the file, even of one byte of
 //! white space, fails the check; an edit that keeps it canonical changes a
 //! hash, a link, a proof or the signed message, and fails there.
+//!
+//! `access_log` lists who read the session's content before the bundle was
+//! made (the instance's access log, oldest first, at most [`MAX_READS`] of
+//! the latest; `complete` says whether that is all). It is outside what the
+//! bundle proves: reads are neither in the signed log nor hashed, so an
+//! edit that keeps the file canonical goes unnoticed there; the report says
+//! so (`access_log.proven` is false). The instance's log is the record.
 
 use crate::signer::{checkpoint_message, signature_valid};
 use crate::verify::{Problem, ProblemKind, ReportStatus};
 use flightlog_model::canonical::to_canonical_json;
 use flightlog_model::integrity::{chain_next, chain_seed, stored_step_hash};
 use flightlog_model::merkle::{Hash, Tree, hash_from_hex, leaf_hash, verify_inclusion};
-use flightlog_store::{Store, StoreError};
+use flightlog_store::{AccessFilter, Store, StoreError};
 use serde::Serialize;
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
 
 pub const FORMAT: &str = "flightlog-evidence/v1";
+
+/// The most reads a bundle lists (the latest).
+pub const MAX_READS: usize = 10_000;
 
 /// Builds the bundle of a session; `None` when the project has no such
 /// session. The latest checkpoint seals the steps it covers; later steps are
@@ -64,8 +76,45 @@ pub async fn export(store: &Store, project: &str, session_id: &str) -> Result<Op
             "public_key": c.public_key, "signature": c.signature,
         })),
         "steps": steps,
+        "access_log": access_log(store, project, session_id).await?,
     });
     Ok(Some(to_canonical_json(&bundle)))
+}
+
+/// The reads of a session (see the module's doc), oldest first. Other
+/// sessions a read returned are left out: the bundle is about this one.
+async fn access_log(store: &Store, project: &str, session_id: &str) -> Result<Value, StoreError> {
+    const PAGE: u32 = 1000;
+    let mut filter = AccessFilter { session_id: session_id.to_string(), limit: PAGE, ..AccessFilter::default() };
+    let mut reads = Vec::new();
+    let complete = loop {
+        let page = store.access_log(project, &filter).await?;
+        let last = page.len() < PAGE as usize;
+        filter.before = page.last().map(|r| (r.at_us, r.read_id.clone()));
+        reads.extend(page);
+        if reads.len() >= MAX_READS {
+            // Complete only if nothing was cut (when exactly MAX_READS fill
+            // whole pages, more may exist: said to be incomplete).
+            let complete = last && reads.len() == MAX_READS;
+            reads.truncate(MAX_READS);
+            break complete;
+        }
+        if last {
+            break true;
+        }
+    };
+    reads.reverse();
+    let reads: Vec<Value> = reads
+        .into_iter()
+        .map(|r| {
+            json!({
+                "at_us": r.at_us, "read_id": r.read_id, "key_id": r.key_id, "front_end": r.front_end, "route": r.route,
+                "session_id": r.session_id, "filter": r.filter, "user_id": r.user_id, "user_ids": r.user_ids,
+                "items": r.items, "whole_project": r.whole_project,
+            })
+        })
+        .collect();
+    Ok(json!({"complete": complete, "reads": reads}))
 }
 
 #[derive(Debug, Serialize, Default)]
@@ -82,6 +131,17 @@ pub struct BundleReport {
     pub public_key: Option<String>,
     pub erased: Vec<String>,
     pub problems: Vec<Problem>,
+    /// What the bundle says of who read the session: listed, not proven.
+    pub access_log: AccessSection,
+}
+
+/// The bundle's access log as the check sees it.
+#[derive(Debug, Serialize, Default)]
+pub struct AccessSection {
+    /// Reads listed.
+    pub reads: u64,
+    /// Always false: reads are not in the signed log (see the module doc).
+    pub proven: bool,
 }
 
 fn bad(kind: ProblemKind, step: Option<u64>, detail: impl Into<String>) -> Problem {
@@ -171,6 +231,7 @@ pub fn verify_bundle(file: &[u8], pinned_key: Option<&str>) -> BundleReport {
             _ => r.not_yet_sealed += 1,
         }
     }
+    r.access_log.reads = b["access_log"]["reads"].as_array().map_or(0, |a| a.len() as u64);
     r.status = ReportStatus::of(r.problems.len() as u64, r.not_yet_sealed);
     r.verified = r.status == ReportStatus::Verified;
     r

@@ -39,6 +39,12 @@ impl Checkpointer {
         self.signer.derived_secret(purpose)
     }
 
+    /// Signs an expiry record with this instance's key.
+    pub fn sign_expiry(&self, row: &mut flightlog_store::ExpirationRow) {
+        row.public_key = self.signer.public_key_hex();
+        row.signature = self.signer.sign(&crate::signer::expiry_message(row));
+    }
+
     /// Signs and stores the current log head if it grew since the last
     /// checkpoint. Returns the new checkpoint, if one was made. Only the
     /// process writing the log signs (with several processes, the holder

@@ -68,6 +68,29 @@ pub fn checkpoint_message(tree_size: u64, root: &Hash, created_us: i64) -> Vec<u
     format!("flightlog/checkpoint/v1\n{tree_size}\n{}\n{created_us}\n", hex::encode(root)).into_bytes()
 }
 
+/// The exact bytes an expiry record's signature covers (see
+/// `schema/0015_expirations.sql`).
+pub fn expiry_message(row: &flightlog_store::ExpirationRow) -> Vec<u8> {
+    let positions: Vec<String> = row.log_indexes.iter().map(u64::to_string).collect();
+    let fields = [
+        row.project.as_str(),
+        &row.session_id,
+        &row.kind,
+        &positions.join(","),
+        &row.last_link,
+        &row.next_seq.to_string(),
+        &row.policy,
+        &row.expired_us.to_string(),
+    ];
+    // Each field's length first: free-text ids with newlines in them can
+    // never make two different records read alike.
+    let mut message = String::from("flightlog/expiry/v1\n");
+    for f in fields {
+        message.push_str(&format!("{}:{f}\n", f.len()));
+    }
+    message.into_bytes()
+}
+
 /// Checks a hex signature by a hex public key over `message`.
 pub fn signature_valid(public_key_hex: &str, message: &[u8], signature_hex: &str) -> bool {
     let (mut pk, mut sig) = ([0u8; 32], [0u8; 64]);

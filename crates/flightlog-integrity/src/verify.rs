@@ -20,7 +20,9 @@
 //! Steps accepted after the latest checkpoint are reported as not yet
 //! sealed, never as verified.
 
-use crate::signer::{checkpoint_message, signature_valid};
+use crate::signer::{checkpoint_message, expiry_message, signature_valid};
+use flightlog_model::retention::ExpiryKind;
+use flightlog_store::ExpirationRow;
 use flightlog_model::integrity::{chain_next, chain_seed, stored_step_hash};
 use flightlog_model::merkle::{Hash, Tree, hash_from_hex, leaf_hash, verify_consistency};
 use flightlog_model::{Limits, step_from_json};
@@ -167,6 +169,23 @@ pub struct ErasedField {
     pub field: String,
 }
 
+/// A signed expiry record, as a report lists it: content blanked or steps
+/// removed by retention, not by anyone tampering.
+#[derive(Debug, Serialize, Clone, utoipa::ToSchema)]
+pub struct Expired {
+    pub project: String,
+    pub session_id: String,
+    pub kind: ExpiryKind,
+    /// How many steps it covers, and their first and last log positions.
+    pub steps: u64,
+    pub log_from: u64,
+    pub log_to: u64,
+    /// The retention policy in force when it expired.
+    #[schema(value_type = Object)]
+    pub policy: Value,
+    pub expired_at: String,
+}
+
 #[derive(Debug, Serialize, Default, utoipa::ToSchema)]
 pub struct Report {
     /// See [`ReportStatus`].
@@ -181,6 +200,9 @@ pub struct Report {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub checkpoint: Option<Value>,
     pub erased: Vec<ErasedField>,
+    /// What retention expired, each under a signed record.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub expired: Vec<Expired>,
     pub problem_count: u64,
     pub problems: Vec<Problem>,
     /// With one session: problems of the log elsewhere, which do not fail
@@ -223,6 +245,14 @@ struct LogState {
     sealed_size: u64,
     /// Problems of the log itself (not of one session).
     problems: Vec<Problem>,
+    /// Log positions whose steps retention removed, under a valid signed
+    /// record: not stored, and rightly so.
+    expired_positions: HashSet<u64>,
+    /// Where each session's chain resumes after removed steps:
+    /// (project, session) -> [(next position, link)].
+    resumes: HashMap<(String, String), Vec<(u64, Hash)>>,
+    /// The valid records, as reports list them.
+    expired: Vec<Expired>,
 }
 
 fn log_problem(kind: ProblemKind, log_index: Option<u64>, detail: String) -> Problem {
@@ -302,7 +332,54 @@ async fn check_log(store: &Store) -> Result<(LogState, Option<Value>), StoreErro
             previous = Some(c);
         }
     }
-    Ok((LogState { entries, sealed_size, problems }, latest_json))
+    let mut log = LogState { entries, sealed_size, problems, expired_positions: HashSet::new(), resumes: HashMap::new(), expired: Vec::new() };
+    // Only the keys that signed a valid checkpoint are this instance's: a
+    // record signed with any other key was written behind its back.
+    let trusted: HashSet<&str> = checkpoints
+        .iter()
+        .filter(|c| signature_valid(&c.public_key, &checkpoint_message(c.tree_size, &c.root_hash, c.created_us), &c.signature))
+        .map(|c| c.public_key.as_str())
+        .collect();
+    for record in store.expirations().await? {
+        accept_expiry(&mut log, &trusted, record);
+    }
+    Ok((log, latest_json))
+}
+
+/// Takes a signed expiry record into the log's state, or names it as a
+/// problem when it is not this instance's.
+fn accept_expiry(log: &mut LogState, trusted: &HashSet<&str>, record: ExpirationRow) {
+    let kind = ExpiryKind::parse(&record.kind);
+    let signed = trusted.contains(record.public_key.as_str()) && signature_valid(&record.public_key, &expiry_message(&record), &record.signature);
+    let (Some(kind), true) = (kind, signed) else {
+        log.problems.push(Problem {
+            kind: ProblemKind::BadSignature,
+            session_id: Some(record.session_id.clone()),
+            step: None,
+            log_index: record.log_indexes.first().copied(),
+            detail: format!(
+                "an expiry record of session {:?} is not signed by this instance's key: what it lists counts as deleted",
+                record.session_id
+            ),
+        });
+        return;
+    };
+    if kind == ExpiryKind::Steps {
+        log.expired_positions.extend(record.log_indexes.iter().copied());
+        if let Some(link) = hash_from_hex(&record.last_link) {
+            log.resumes.entry((record.project.clone(), record.session_id.clone())).or_default().push((record.next_seq, link));
+        }
+    }
+    log.expired.push(Expired {
+        project: record.project,
+        session_id: record.session_id,
+        kind,
+        steps: record.log_indexes.len() as u64,
+        log_from: record.log_indexes.iter().copied().min().unwrap_or(0),
+        log_to: record.log_indexes.iter().copied().max().unwrap_or(0),
+        policy: serde_json::from_str(&record.policy).unwrap_or(Value::String(record.policy)),
+        expired_at: flightlog_model::time::format_timestamp(record.expired_us),
+    });
 }
 
 /// Checks one session: its rows (content, columns, chain) against each
@@ -315,7 +392,7 @@ fn check_session(rows: &mut [IntegrityRow], logged: &[&LogEntry], log: &LogState
     let by_index: HashMap<u64, &&LogEntry> = logged.iter().map(|e| (e.log_index, e)).collect();
     let stored: HashMap<u64, &IntegrityRow> = rows.iter().map(|r| (r.log_index, r)).collect();
     for e in logged {
-        if !stored.contains_key(&e.log_index) {
+        if !stored.contains_key(&e.log_index) && !log.expired_positions.contains(&e.log_index) {
             report.problem(Problem {
                 kind: ProblemKind::Deleted,
                 session_id: Some(e.session_id.clone()),
@@ -329,6 +406,14 @@ fn check_session(rows: &mut [IntegrityRow], logged: &[&LogEntry], log: &LogState
     let Some(first) = rows.first() else { return };
     let mut link = chain_seed(&first.project, &first.session_id);
     let mut expected_seq = 0u64;
+    // Steps that came after the session's earlier steps expired continue
+    // its chain from where the signed expiry record says it stood.
+    let resumes = log.resumes.get(&(first.project.clone(), first.session_id.clone()));
+    if let Some(&(next, resumed)) = resumes.and_then(|r| r.iter().filter(|(n, _)| *n <= first.session_seq).max_by_key(|(n, _)| *n))
+        && first.session_seq > 0
+    {
+        (expected_seq, link) = (next, resumed);
+    }
     for row in rows.iter() {
         report.steps_checked += 1;
         let (Ok(recorded), Ok(recorded_link)) = (hash_of(&row.step_hash), hash_of(&row.chain_hash)) else {
@@ -497,6 +582,7 @@ pub async fn verify_session(store: &Store, project: &str, session_id: &str) -> R
     }
     let mut report = Report { checkpoint, ..Report::default() };
     check_session(&mut rows, &logged, &log, &mut report);
+    report.expired = log.expired.iter().filter(|e| e.project == project && e.session_id == session_id).cloned().collect();
     report.log_problems = log.problems;
     Ok(Some(report.finish()))
 }
@@ -603,6 +689,7 @@ pub async fn verify_all(store: &Store) -> Result<Report, StoreError> {
     for (_, logged) in vanished {
         check_session(&mut [], logged, &log, &mut report);
     }
+    report.expired = log.expired;
     Ok(report.finish())
 }
 

@@ -4,10 +4,12 @@
 //! refuse the same values.
 
 use axum::http::request::Parts;
+use flightlog_app::access_log::{Access, FrontEnd};
 use flightlog_app::costs::CostParams;
 use flightlog_app::keys::Principal;
-use flightlog_app::search::SimilarParams;
-use flightlog_app::sessions::SessionListParams;
+use flightlog_app::decisions::Explanation;
+use flightlog_app::search::{Similar, SimilarParams};
+use flightlog_app::sessions::{SessionListParams, TimelinePage};
 use flightlog_app::{AppError, AppState};
 use flightlog_app::error::ErrorKind;
 use rmcp::handler::server::router::tool::ToolRouter;
@@ -97,6 +99,14 @@ impl Flightlog {
     pub fn new(state: AppState) -> Self {
         Self { state, tool_router: Self::tool_router() }
     }
+
+    /// Content read by a tool, once its read is recorded in the access log;
+    /// an error (never the content) when it cannot be.
+    async fn recorded<T>(&self, content: Result<T, AppError>, read: impl FnOnce(&T) -> Access) -> Result<T, AppError> {
+        let content = content?;
+        self.state.access.record(read(&content)).await?;
+        Ok(content)
+    }
 }
 
 /// The caller, as the authentication layer left it in the request.
@@ -177,9 +187,10 @@ impl Flightlog {
 
     #[tool(description = "A session's timeline: its steps in order (reasoning, tool calls, results, errors, model, tokens), a page at a time.")]
     async fn session_timeline(&self, Parameters(p): Parameters<Timeline>, Extension(parts): Extension<Parts>) -> Result<CallToolResult, ErrorData> {
-        let project = &principal(&parts)?.project;
+        let reader = principal(&parts)?;
         let limit = p.limit.unwrap_or(50).clamp(1, MAX_TIMELINE);
-        match self.state.timeline(project, &p.session_id, p.after, limit).await {
+        let read = |page: &TimelinePage| Access::new(reader, FrontEnd::Mcp, "session_timeline").session(&p.session_id).steps(&page.steps);
+        match self.recorded(self.state.timeline(&reader.project, &p.session_id, p.after, limit).await, read).await {
             Ok(page) => answer(json!({
                 "session_id": p.session_id,
                 "steps": page.steps.iter().map(step_json).collect::<Vec<_>>(),
@@ -191,8 +202,11 @@ impl Flightlog {
 
     #[tool(description = "Explain one decision: why the agent did it (its reasoning, the alternatives and its confidence), the session's goal, the steps before it, the exact model and settings, and whether the record is proven intact.")]
     async fn explain_decision(&self, Parameters(p): Parameters<Decision>, Extension(parts): Extension<Parts>) -> Result<CallToolResult, ErrorData> {
-        let project = &principal(&parts)?.project;
-        match self.state.explain(project, &p.session_id, p.step).await {
+        let reader = principal(&parts)?;
+        let read = |x: &Explanation| {
+            Access::new(reader, FrontEnd::Mcp, "explain_decision").session(&p.session_id).steps(std::iter::once(&x.step).chain(&x.earlier))
+        };
+        match self.recorded(self.state.explain(&reader.project, &p.session_id, p.step).await, read).await {
             Ok(x) => answer(json!({
                 "goal": x.goal,
                 "step": step_json(&x.step),
@@ -205,7 +219,8 @@ impl Flightlog {
 
     #[tool(description = "Has this failure happened before? Key decisions similar to a step (session_id and step) or to a text, nearest first, failures only by default when searching from a failed step.")]
     async fn similar_failures(&self, Parameters(p): Parameters<SimilarFailures>, Extension(parts): Extension<Parts>) -> Result<CallToolResult, ErrorData> {
-        let project = &principal(&parts)?.project;
+        let reader = principal(&parts)?;
+        let project = &reader.project;
         let params = SimilarParams {
             session_id: p.session_id,
             step: p.step.map(|s| s.to_string()),
@@ -218,7 +233,8 @@ impl Flightlog {
             Ok(r) => r,
             Err(e) => return refused(e),
         };
-        match self.state.similar(request).await {
+        let read = |found: &Similar| Access::new(reader, FrontEnd::Mcp, "similar_failures").filter(&params).found(found);
+        match self.recorded(self.state.similar(request).await, read).await {
             Ok(found) => answer(json!({"failures_only": found.failures_only, "origin": found.origin, "hits": found.hits})),
             Err(e) => refused(e),
         }

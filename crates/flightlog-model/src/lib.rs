@@ -17,6 +17,7 @@
 //! - [`anomaly`]: repeated side effects and runaway sessions.
 //! - [`budget`]: cost budgets per session and per agent.
 //! - [`decision`]: which steps are key decisions, and the text embedded for them.
+//! - [`retention`]: how long content and steps are kept, and legal holds.
 //! - [`limits`]: every size and count a client controls has a limit.
 //!
 //! May use: no other Flightlog crate (floor 0: plain data and pure functions,
@@ -31,6 +32,7 @@ pub mod integrity;
 pub mod limits;
 pub mod merkle;
 pub mod pricing;
+pub mod retention;
 pub mod step;
 pub mod time;
 pub mod validate;

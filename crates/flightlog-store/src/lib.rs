@@ -15,22 +15,26 @@
 //! May use: `flightlog-model`, `flightlog-chdb` (floor 1). Used by ingest,
 //! index, integrity and the application core.
 
+pub mod access_log;
 pub mod backend;
 pub mod error;
 pub mod costs;
 pub mod decisions;
 pub mod embedded;
 pub mod erasure;
+pub mod expirations;
 pub mod export;
 pub mod indexer_marks;
 pub mod integrity;
 pub mod keys;
 pub mod leases;
+pub mod legal_holds;
 pub mod checkpoints;
 pub mod migrations;
 pub mod open;
 pub mod overview;
 pub mod params;
+pub mod policies;
 pub mod rowbinary;
 pub mod server;
 pub mod sessions;
@@ -38,6 +42,7 @@ pub mod steps;
 pub mod waterfall;
 pub mod web_sessions;
 
+pub use access_log::{AccessFilter, AccessRow};
 pub use backend::{Backend, Params};
 pub use error::StoreError;
 pub use open::{Location, open_backend, open_store};
@@ -45,6 +50,9 @@ pub use costs::{Amount, CostDimension, CostQuery, CostRow, Measure, Price};
 pub use decisions::{DecisionLag, DecisionRow};
 pub use checkpoints::CheckpointRow;
 pub use erasure::Erasure;
+pub use expirations::{ChainStep, ExpirationRow};
+pub use legal_holds::{HoldChange, HoldRow};
+pub use policies::{PolicyKind, PolicyRow};
 pub use indexer_marks::IndexerMark;
 pub use integrity::IntegrityRow;
 pub use keys::KeyRow;

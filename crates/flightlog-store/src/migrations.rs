@@ -27,6 +27,10 @@ const MIGRATIONS: &[Migration] = &[
     Migration { version: 10, name: "key_decision", sql: include_str!("../../../schema/0010_key_decision.sql") },
     Migration { version: 11, name: "indexer_marks", sql: include_str!("../../../schema/0011_indexer_marks.sql") },
     Migration { version: 12, name: "writer_lease", sql: include_str!("../../../schema/0012_writer_lease.sql") },
+    Migration { version: 13, name: "project_policies", sql: include_str!("../../../schema/0013_project_policies.sql") },
+    Migration { version: 14, name: "legal_holds", sql: include_str!("../../../schema/0014_legal_holds.sql") },
+    Migration { version: 15, name: "expirations", sql: include_str!("../../../schema/0015_expirations.sql") },
+    Migration { version: 16, name: "access_log", sql: include_str!("../../../schema/0016_access_log.sql") },
 ];
 
 #[derive(serde::Deserialize)]

@@ -11,6 +11,7 @@ mod export;
 mod import;
 mod integrity;
 mod keys;
+mod policy;
 mod prices;
 mod reindex;
 mod replay;
@@ -52,6 +53,10 @@ enum Command {
     VerifyBundle(integrity::VerifyBundleArgs),
     /// Erase personal content of a session or user (GDPR); proofs stay valid.
     Erase(integrity::EraseArgs),
+    /// Show or set the project's redaction and retention policies.
+    Policy(policy::PolicyArgs),
+    /// List, place and release legal holds (they suspend expiry).
+    Hold(policy::HoldArgs),
     /// Serve a session's recorded completions as an OpenAI-compatible API.
     Replay(replay::ReplayArgs),
     /// Rebuild the similar-failure index of a stopped instance from its store.
@@ -85,6 +90,8 @@ fn main() -> anyhow::Result<()> {
             Command::Sql(args) => sql::run(args).await,
             Command::Schema(args) => schema::run(args),
             Command::Erase(args) => integrity::erase(args).await,
+            Command::Policy(args) => policy::policy(args).await,
+            Command::Hold(args) => policy::hold(args).await,
             Command::Replay(args) => replay::run(args).await,
             Command::Reindex(args) => reindex::run(args).await,
         }

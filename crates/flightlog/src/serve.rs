@@ -53,6 +53,14 @@ pub struct ServeArgs {
     /// within a project), `mask` ([EMAIL]) or `off`.
     #[arg(long, env = "FLIGHTLOG_REDACTION", default_value = "pseudonym", value_parser = str::parse::<flightlog_app::redaction::RedactionMode>)]
     redaction: flightlog_app::redaction::RedactionMode,
+    /// Seconds between runs of the retention job, which expires content
+    /// and steps under each project's retention policy.
+    #[arg(long, env = "FLIGHTLOG_EXPIRY_INTERVAL", default_value_t = 300)]
+    expiry_interval: u64,
+    /// Sessions one run of the retention job expires per project and kind,
+    /// at most (it keeps each run short; the rest waits for the next).
+    #[arg(long, env = "FLIGHTLOG_EXPIRY_BATCH", default_value_t = flightlog_app::retention::EXPIRY_BATCH)]
+    expiry_batch: u32,
     /// Seconds between signed checkpoints of the log (also signed on shutdown).
     #[arg(long, env = "FLIGHTLOG_CHECKPOINT_INTERVAL", default_value_t = 60)]
     checkpoint_interval: u64,
@@ -158,6 +166,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         search,
         links: Arc::new(flightlog_web::links::Links),
         redaction: Arc::new(flightlog_app::redaction::Redaction::new(args.redaction)),
+        access: Arc::new(flightlog_app::access_log::AccessLog::start(store.clone())),
     };
     if args.demo {
         if lease.writable().is_some() {
@@ -166,6 +175,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
             println!("--demo: another process writes the log; demo data is loaded by the one that starts first");
         }
     }
+    let expiry = state.clone().spawn_expiry(Duration::from_secs(args.expiry_interval.max(1)), args.expiry_batch.max(1));
     tracing::info!(%addr, "flightlog listening");
     println!("Flightlog listening on http://{addr}");
     let failures = AuthFailures::new(FailureLimits {
@@ -204,6 +214,10 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         }
     }
 
+    // The retention job holds the state too (an Ingestor clone among it);
+    // stopped anywhere, the next start finishes what it was doing.
+    expiry.abort();
+    let _ = expiry.await;
     // The router, and with it every Ingestor clone, is gone: the writer
     // commits what is still queued, then stops.
     tracing::info!("draining the ingest queue");

@@ -10,6 +10,7 @@ use crate::extract::Query;
 use axum::extract::State;
 use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Response};
+use flightlog_app::access_log::{Access, FrontEnd};
 use flightlog_export::{Column, Format, Kind, SharedBuffer, TableWriter};
 use flightlog_model::time::{format_timestamp, parse_timestamp};
 use serde_json::Value;
@@ -86,6 +87,9 @@ pub async fn steps(State(state): State<AppState>, headers: HeaderMap, Query(p): 
         Some(s) => parse_timestamp(s).map_err(|e| ApiError::bad_param(name, e.reason)),
     };
     let (from_us, to_us) = (time("from", &p.from, 0)?, time("to", &p.to, flightlog_model::time::END_OF_TIME_US)?);
+    // Recorded before the first byte: the file is streamed as it is read.
+    let asked = serde_json::json!({"format": p.format, "from": p.from, "to": p.to});
+    state.access.record(Access::new(&principal, FrontEnd::Api, "GET /v1/export/steps").filter(&asked).whole_project()).await?;
     let store = state.store.clone();
     Ok(stream_file(format, "steps", move |tx| async move {
         let columns = step_columns();

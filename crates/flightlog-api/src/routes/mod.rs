@@ -4,12 +4,14 @@
 //! at the path and method of its `#[utoipa::path]` and adds that to the
 //! OpenAPI description: a route cannot exist without being described.
 
+mod access_log;
 pub(crate) mod costs;
 pub(crate) mod exports;
 mod health;
 mod integrity;
 mod keys;
 mod otlp;
+mod policies;
 mod reproduction;
 pub(crate) mod search;
 mod sessions;
@@ -47,6 +49,7 @@ pub fn router(state: &AppState) -> OpenApiRouter<AppState> {
         .routes(routes!(costs::put_override))
         .routes(routes!(keys::list, keys::create))
         .routes(routes!(keys::revoke))
+        .routes(routes!(access_log::list))
         .routes(routes!(integrity::verify_session))
         .routes(routes!(integrity::evidence))
         .routes(routes!(reproduction::reproduction))
@@ -56,4 +59,8 @@ pub fn router(state: &AppState) -> OpenApiRouter<AppState> {
         .routes(routes!(integrity::verify_all))
         .routes(routes!(integrity::consistency))
         .routes(routes!(integrity::erase))
+        .routes(routes!(policies::redaction, policies::set_redaction))
+        .routes(routes!(policies::retention, policies::set_retention))
+        .routes(routes!(policies::holds, policies::place_hold))
+        .routes(routes!(policies::release_hold))
 }

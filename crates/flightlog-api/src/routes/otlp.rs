@@ -66,7 +66,7 @@ pub async fn traces(State(state): State<AppState>, headers: HeaderMap, body: Bod
     let bytes = read_limited(body, state.limits.max_body_bytes).await?;
     let limits = state.limits.clone();
     let project = principal.project.clone();
-    let redactor = state.redactor(&project);
+    let redactor = state.redactor(&project).await?;
     let prepared = tokio::task::spawn_blocking(move || prepare(&bytes, compressed, encoding, &limits, &project, redactor.as_deref()))
         .await
         .map_err(|e| ApiError::unavailable("request processing failed", e))??;

@@ -8,6 +8,7 @@ use crate::extract::Path;
 use axum::Json;
 use axum::extract::State;
 use axum::http::HeaderMap;
+use flightlog_app::access_log::{Access, FrontEnd};
 use serde_json::Value;
 
 /// What is needed to re-run the session: model, settings, prompts and
@@ -21,5 +22,8 @@ pub async fn reproduction(
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
     let principal = state.keys.authorize(&headers, Scope::Read)?;
-    Ok(Json(state.reproduction(&principal.project, &id).await?))
+    let recipe = state.reproduction(&principal.project, &id).await?;
+    let steps = recipe["steps"].as_array().map_or(0, Vec::len);
+    state.access.record(Access::new(&principal, FrontEnd::Api, "GET /v1/sessions/{id}/reproduction").session(&id).items(steps)).await?;
+    Ok(Json(recipe))
 }

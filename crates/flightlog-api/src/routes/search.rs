@@ -8,6 +8,7 @@ use crate::extract::Query;
 use axum::Json;
 use axum::extract::State;
 use axum::http::HeaderMap;
+use flightlog_app::access_log::{Access, FrontEnd};
 use flightlog_app::search::{SearchOrigin, Similar, SimilarHit, SimilarParams};
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -41,7 +42,9 @@ pub async fn similar(
     Query(p): Query<SimilarParams>,
 ) -> Result<Json<SimilarResponse>, ApiError> {
     let principal = state.keys.authorize(&headers, Scope::Read)?;
-    let Similar { failures_only, origin, hits } = state.similar(p.request(&principal.project)?).await?;
+    let found = state.similar(p.request(&principal.project)?).await?;
+    state.access.record(Access::new(&principal, FrontEnd::Api, "GET /v1/search/similar").filter(&p).found(&found)).await?;
+    let Similar { failures_only, origin, hits } = found;
     let results = hits
         .into_iter()
         .map(|hit| HitView { url: state.links.decision(&hit.session_id, hit.step), hit })

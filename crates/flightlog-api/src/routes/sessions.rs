@@ -7,6 +7,7 @@ use crate::extract::{Path, Query};
 use axum::Json;
 use axum::extract::State;
 use axum::http::HeaderMap;
+use flightlog_app::access_log::{Access, FrontEnd};
 use flightlog_app::params;
 use flightlog_app::sessions::{MAX_PAGE, SessionListParams, SessionStatus};
 use flightlog_model::time::format_timestamp;
@@ -160,6 +161,8 @@ pub async fn steps(
     let after = params::number::<u64>("after", p.after.as_deref())?;
     let limit = params::page_size(p.limit.as_deref(), 100, MAX_PAGE)?;
     let page = state.timeline(&principal.project, &id, after, limit).await?;
+    let read = Access::new(&principal, FrontEnd::Api, "GET /v1/sessions/{id}/steps").session(&id).steps(&page.steps);
+    state.access.record(read).await?;
     let next_after = page.next_after;
     let steps = page
         .steps

@@ -44,7 +44,7 @@ pub async fn ingest(
     let encoding = headers.get(header::CONTENT_ENCODING).and_then(|v| v.to_str().ok()).map(str::to_owned);
     let project = principal.project.clone();
     let limits = state.limits.clone();
-    let redactor = state.redactor(&project);
+    let redactor = state.redactor(&project).await?;
     let prepared = tokio::task::spawn_blocking(move || decode(&bytes, encoding.as_deref(), &limits, &project, redactor.as_deref()))
         .await
         .map_err(|e| ApiError::unavailable("request processing failed", e))??;

@@ -1,0 +1,107 @@
+//! A project's policies (admin scope, the caller's own project): what is
+//! redacted before steps are stored, how long content and steps are kept,
+//! and the legal holds that suspend expiry.
+
+use crate::AppState;
+use crate::auth::{Authorize, Scope};
+use crate::error::ApiError;
+use crate::extract::Path;
+use axum::Json;
+use axum::extract::State;
+use axum::extract::rejection::JsonRejection;
+use axum::http::{HeaderMap, StatusCode};
+use flightlog_app::redaction::{ProjectRedaction, RedactionInForce};
+use flightlog_app::retention::{Hold, HoldRequest, RetentionInForce};
+use flightlog_model::retention::{HoldSubject, Retention};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+fn body<T>(body: Result<Json<T>, JsonRejection>) -> Result<T, ApiError> {
+    body.map(|Json(b)| b).map_err(|e| ApiError::bad_request(e.body_text()))
+}
+
+/// The project's redaction policy in force (its own, or the server's default).
+#[utoipa::path(get, path = "/v1/policies/redaction", tag = "policies", responses((status = 200, body = RedactionInForce)),
+    security(("bearer" = []), ("api_key" = []), ("basic" = [])))]
+pub async fn redaction(State(state): State<AppState>, headers: HeaderMap) -> Result<Json<RedactionInForce>, ApiError> {
+    let principal = state.keys.authorize(&headers, Scope::Admin)?;
+    Ok(Json(state.redaction_policy(&principal.project).await?))
+}
+
+/// Sets the project's redaction policy: it applies to steps that arrive
+/// from now on (within two seconds on every replica).
+#[utoipa::path(put, path = "/v1/policies/redaction", tag = "policies", request_body = ProjectRedaction,
+    responses((status = 200, body = RedactionInForce)), security(("bearer" = []), ("api_key" = []), ("basic" = [])))]
+pub async fn set_redaction(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    policy: Result<Json<ProjectRedaction>, JsonRejection>,
+) -> Result<Json<RedactionInForce>, ApiError> {
+    let principal = state.keys.authorize(&headers, Scope::Admin)?;
+    let policy = body(policy)?;
+    Ok(Json(state.set_redaction_policy(&principal.project, policy, &principal.key_id).await?))
+}
+
+/// The project's retention policy (null days: kept forever), with warnings.
+#[utoipa::path(get, path = "/v1/policies/retention", tag = "policies", responses((status = 200, body = RetentionInForce)),
+    security(("bearer" = []), ("api_key" = []), ("basic" = [])))]
+pub async fn retention(State(state): State<AppState>, headers: HeaderMap) -> Result<Json<RetentionInForce>, ApiError> {
+    let principal = state.keys.authorize(&headers, Scope::Admin)?;
+    Ok(Json(state.retention_policy(&principal.project).await?))
+}
+
+/// Sets the project's retention policy; the expiry job applies it.
+#[utoipa::path(put, path = "/v1/policies/retention", tag = "policies", request_body = Retention,
+    responses((status = 200, body = RetentionInForce)), security(("bearer" = []), ("api_key" = []), ("basic" = [])))]
+pub async fn set_retention(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    policy: Result<Json<Retention>, JsonRejection>,
+) -> Result<Json<RetentionInForce>, ApiError> {
+    let principal = state.keys.authorize(&headers, Scope::Admin)?;
+    let policy = body(policy)?;
+    Ok(Json(state.set_retention_policy(&principal.project, policy, &principal.key_id).await?))
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct HoldList {
+    holds: Vec<Hold>,
+}
+
+/// The project's legal holds in force.
+#[utoipa::path(get, path = "/v1/legal-holds", tag = "policies", responses((status = 200, body = HoldList)),
+    security(("bearer" = []), ("api_key" = []), ("basic" = [])))]
+pub async fn holds(State(state): State<AppState>, headers: HeaderMap) -> Result<Json<HoldList>, ApiError> {
+    let principal = state.keys.authorize(&headers, Scope::Admin)?;
+    Ok(Json(HoldList { holds: state.legal_holds(&principal.project).await? }))
+}
+
+/// Places a legal hold on a session or a user: it never expires while held.
+#[utoipa::path(post, path = "/v1/legal-holds", tag = "policies", request_body = HoldRequest,
+    responses((status = 201, body = Hold)), security(("bearer" = []), ("api_key" = []), ("basic" = [])))]
+pub async fn place_hold(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    req: Result<Json<HoldRequest>, JsonRejection>,
+) -> Result<(StatusCode, Json<Hold>), ApiError> {
+    let principal = state.keys.authorize(&headers, Scope::Admin)?;
+    let req = body(req)?;
+    Ok((StatusCode::CREATED, Json(state.place_legal_hold(&principal.project, req, &principal.key_id).await?)))
+}
+
+/// Releases a legal hold; expiry applies to the subject again.
+#[utoipa::path(delete, path = "/v1/legal-holds/{subject}/{id}", tag = "policies",
+    params(("subject" = HoldSubject, Path), ("id" = String, Path)),
+    responses((status = 204, description = "released")),
+    security(("bearer" = []), ("api_key" = []), ("basic" = [])))]
+pub async fn release_hold(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path((subject, id)): Path<(String, String)>,
+) -> Result<StatusCode, ApiError> {
+    let principal = state.keys.authorize(&headers, Scope::Admin)?;
+    let subject = HoldSubject::parse(&subject)
+        .ok_or_else(|| ApiError::bad_request(format!("subject: must be session or user, got {subject:?}")))?;
+    state.release_legal_hold(&principal.project, subject, &id, &principal.key_id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}

@@ -1,0 +1,349 @@
+//! The access log: every read of step content (a timeline, a decision, an
+//! export, an evidence bundle, search hits), through any front end, is
+//! recorded with who (the key), when, what (the session or the filter) and
+//! through what (front end and route), so an admin can answer "who looked
+//! at this customer's data?".
+//!
+//! Fail closed: a front end calls [`AccessLog::record`] after it has read
+//! the content and before it answers, and answers nothing but an error
+//! (unavailable) when the record cannot be written. Reads are group
+//! committed: one task takes every read queued while the previous insert
+//! ran and writes them in one insert, and each read waits until its record
+//! is durable.
+//!
+//! Reading the log is not a content read (it holds ids and filters, never
+//! step content), and nothing here updates or deletes it.
+
+use crate::keys::Principal;
+use crate::search::Similar;
+use crate::{AppError, AppState, params};
+use flightlog_store::{AccessFilter, AccessRow, Store, StoredStep};
+use rand::RngCore;
+use serde::Serialize;
+use tokio::sync::{mpsc, oneshot};
+
+/// The most reads listed on one page.
+pub const MAX_PAGE: u32 = 1000;
+/// Reads queued for the recorder at most; a read beyond waits its turn.
+const QUEUE_DEPTH: usize = 4096;
+/// Reads written by one insert at most.
+const MAX_GROUP: usize = 1000;
+/// Filter values (session, user, key ids) are at most this long.
+const MAX_ID_BYTES: usize = 256;
+/// A recorded filter is clipped to this many characters.
+const MAX_FILTER_CHARS: usize = 2048;
+/// What a reader is told when its read could not be recorded.
+const NOT_RECORDED: &str = "the read could not be recorded in the access log, so its content is withheld";
+
+/// The front end a read came through.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum FrontEnd {
+    /// The HTTP API (`/v1/…`).
+    Api,
+    /// The web UI's pages and downloads.
+    Web,
+    /// The MCP server's tools.
+    Mcp,
+}
+
+impl FrontEnd {
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Api => "api",
+            Self::Web => "web",
+            Self::Mcp => "mcp",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        [Self::Api, Self::Web, Self::Mcp].into_iter().find(|f| f.name() == s)
+    }
+}
+
+/// One read of step content, as a front end reports it. Built with
+/// [`Access::new`] and the methods that say what was read.
+#[derive(Clone, Debug)]
+pub struct Access {
+    row: AccessRow,
+}
+
+impl Access {
+    /// A read by `reader` through `front_end` at `route` (the route
+    /// template, or the MCP tool's name).
+    pub fn new(reader: &Principal, front_end: FrontEnd, route: &'static str) -> Self {
+        let row = AccessRow {
+            project: reader.project.clone(),
+            key_id: reader.key_id.clone(),
+            front_end: front_end.name().to_string(),
+            route: route.to_string(),
+            ..AccessRow::default()
+        };
+        Self { row }
+    }
+
+    /// The one session read.
+    pub fn session(mut self, session_id: &str) -> Self {
+        self.row.session_id = session_id.to_string();
+        self.also_session(session_id)
+    }
+
+    /// Steps that were returned: their count, and the users they are of.
+    pub fn steps<'a>(mut self, steps: impl IntoIterator<Item = &'a StoredStep>) -> Self {
+        #[derive(serde::Deserialize)]
+        struct UserOf {
+            #[serde(default)]
+            user_id: String,
+        }
+        for s in steps {
+            self.row.items += 1;
+            let user = serde_json::from_str::<UserOf>(&s.raw).map(|u| u.user_id).unwrap_or_default();
+            if !user.is_empty() && !self.row.user_ids.contains(&user) {
+                self.row.user_ids.push(user);
+            }
+        }
+        self
+    }
+
+    /// Another session whose content was returned (a search hit's).
+    pub fn also_session(mut self, session_id: &str) -> Self {
+        if !self.row.sessions.iter().any(|s| s == session_id) {
+            self.row.sessions.push(session_id.to_string());
+        }
+        self
+    }
+
+    /// How many items were returned, when not steps.
+    pub fn items(mut self, n: usize) -> Self {
+        self.row.items = n as u64;
+        self
+    }
+
+    /// A search's answer: the decision searched from and every hit carry
+    /// content (the embedded text, snippets) of their sessions.
+    pub fn found(self, found: &Similar) -> Self {
+        let sessions = found.origin.iter().map(|o| &o.session_id).chain(found.hits.iter().map(|h| &h.session_id));
+        sessions.fold(self, |a, s| a.also_session(s)).items(found.hits.len())
+    }
+
+    /// What a read spanning sessions asked for, as JSON (absent fields
+    /// left out); the user filter among it, if any, is also kept apart.
+    pub fn filter(mut self, asked: &impl Serialize) -> Self {
+        let mut v = serde_json::to_value(asked).unwrap_or_default();
+        if let Some(fields) = v.as_object_mut() {
+            fields.retain(|_, x| !x.is_null());
+            if let Some(user) = fields.get("user").or_else(|| fields.get("user_id")).and_then(|u| u.as_str()) {
+                self.row.user_id = user.to_string();
+            }
+        }
+        self.row.filter = flightlog_model::validate::clip_chars(&v.to_string(), MAX_FILTER_CHARS);
+        self
+    }
+
+    /// A read of the project's steps by time (an export): it names no
+    /// session, so it answers for every one.
+    pub fn whole_project(mut self) -> Self {
+        self.row.whole_project = true;
+        self
+    }
+}
+
+struct Pending {
+    row: AccessRow,
+    done: oneshot::Sender<Result<(), String>>,
+}
+
+/// The recorder: a handle on the task that writes reads.
+pub struct AccessLog {
+    tx: mpsc::Sender<Pending>,
+}
+
+impl AccessLog {
+    /// Starts the recording task (needs a Tokio runtime); it stops when the
+    /// last handle is dropped, after writing what is queued.
+    pub fn start(store: Store) -> Self {
+        let (tx, rx) = mpsc::channel(QUEUE_DEPTH);
+        tokio::spawn(run(store, rx));
+        Self { tx }
+    }
+
+    /// Records a read; returns once the record is durable. The caller
+    /// must not answer with the content when this fails.
+    pub async fn record(&self, access: Access) -> Result<(), AppError> {
+        let mut row = access.row;
+        row.at_us = flightlog_model::time::now_us();
+        let mut id = [0u8; 16];
+        rand::rng().fill_bytes(&mut id);
+        row.read_id = hex::encode(id);
+        let (done, answer) = oneshot::channel();
+        self.tx.send(Pending { row, done }).await.map_err(|_| AppError::unavailable(NOT_RECORDED, "the recorder has stopped"))?;
+        match answer.await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => Err(AppError::unavailable(NOT_RECORDED, e)),
+            Err(_) => Err(AppError::unavailable(NOT_RECORDED, "the recorder has stopped")),
+        }
+    }
+}
+
+/// Takes the reads queued, up to [`MAX_GROUP`], writes them in one insert
+/// and answers each; reads that arrive meanwhile form the next group.
+async fn run(store: Store, mut rx: mpsc::Receiver<Pending>) {
+    while let Some(first) = rx.recv().await {
+        let mut group = vec![first];
+        while group.len() < MAX_GROUP {
+            match rx.try_recv() {
+                Ok(p) => group.push(p),
+                Err(_) => break,
+            }
+        }
+        let (rows, waiting): (Vec<AccessRow>, Vec<_>) = group.into_iter().map(|p| (p.row, p.done)).unzip();
+        let result = store.record_access(&rows).await.map_err(|e| e.to_string());
+        if let Err(e) = &result {
+            tracing::error!(error = %e, reads = rows.len(), "the access log could not be written; those reads are refused");
+        }
+        for done in waiting {
+            let _ = done.send(result.clone());
+        }
+    }
+}
+
+/// The access log's filters and page as received (query string or form).
+#[derive(Debug, Default, Clone, serde::Deserialize, serde::Serialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct AccessLogParams {
+    /// Reads of this session (and reads of the whole project by time).
+    pub session_id: Option<String>,
+    /// Reads of this user's steps, or filtered by this user (and reads of
+    /// the whole project by time).
+    pub user_id: Option<String>,
+    /// Reads by this key.
+    pub key_id: Option<String>,
+    /// Reads at or after this time (RFC 3339).
+    #[param(format = DateTime)]
+    pub from: Option<String>,
+    /// Reads before this time (RFC 3339).
+    #[param(format = DateTime)]
+    pub to: Option<String>,
+    /// The `next_cursor` of the page before.
+    pub cursor: Option<String>,
+    /// Reads per page (default 100).
+    #[param(schema_with = page_size_schema)]
+    pub limit: Option<String>,
+}
+
+/// `limit`'s schema: 1 to [`MAX_PAGE`].
+pub fn page_size_schema() -> utoipa::openapi::schema::Object {
+    use utoipa::openapi::schema::{Object, SchemaType, Type};
+    Object::builder().schema_type(SchemaType::Type(Type::Integer)).minimum(Some(1)).maximum(Some(MAX_PAGE)).build()
+}
+
+fn id_param(name: &str, v: &Option<String>) -> Result<String, AppError> {
+    match params::non_empty(v) {
+        Some(s) if s.len() > MAX_ID_BYTES => Err(AppError::invalid(name, format!("is {} bytes; the limit is {MAX_ID_BYTES}", s.len()))),
+        other => Ok(other.unwrap_or_default().to_string()),
+    }
+}
+
+impl AccessLogParams {
+    /// The one reading of the parameters, for every front end.
+    pub fn filter(&self) -> Result<AccessFilter, AppError> {
+        let time = |name: &str, v: &Option<String>| params::non_empty(v).map(|s| params::time(name, s)).transpose();
+        Ok(AccessFilter {
+            session_id: id_param("session_id", &self.session_id)?,
+            user_id: id_param("user_id", &self.user_id)?,
+            key_id: id_param("key_id", &self.key_id)?,
+            from_us: time("from", &self.from)?.unwrap_or(0),
+            to_us: time("to", &self.to)?.unwrap_or(i64::MAX),
+            before: params::non_empty(&self.cursor).map(decode_cursor).transpose()?,
+            limit: params::page_size(params::non_empty(&self.limit), 100, MAX_PAGE)?,
+        })
+    }
+}
+
+/// `<at_us>_<read_id>` of the last read of a page.
+fn decode_cursor(s: &str) -> Result<(i64, String), AppError> {
+    let bad = || AppError::invalid("cursor", "is not a next_cursor this server gave");
+    let (at, id) = s.split_once('_').ok_or_else(bad)?;
+    let at: i64 = at.parse().map_err(|_| bad())?;
+    if id.is_empty() || id.len() > 64 || !id.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(bad());
+    }
+    Ok((at, id.to_string()))
+}
+
+/// One page of the access log.
+pub struct AccessPage {
+    pub reads: Vec<AccessRow>,
+    /// Pass as `cursor` for the next page; absent on the last page.
+    pub next_cursor: Option<String>,
+}
+
+impl AppState {
+    /// One page of the project's reads, newest first. The caller must hold
+    /// the admin scope: the front end checks it.
+    pub async fn access_log(&self, project: &str, filter: &AccessFilter) -> Result<AccessPage, AppError> {
+        let reads = self.store.access_log(project, filter).await?;
+        let next_cursor = (reads.len() as u32 == filter.limit).then(|| reads.last().map(|r| format!("{}_{}", r.at_us, r.read_id))).flatten();
+        Ok(AccessPage { reads, next_cursor })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::keys::Scope;
+
+    fn reader() -> Principal {
+        Principal { key_id: "k1".into(), project: "p".into(), scopes: vec![Scope::Read] }
+    }
+
+    fn stored(user: &str) -> StoredStep {
+        let raw = format!(r#"{{"session_id":"s","step":0,"user_id":"{user}"}}"#);
+        StoredStep { step: 0, log_index: 0, step_hash: String::new(), received_us: 0, failed: false, key_decision: false, raw }
+    }
+
+    #[test]
+    fn a_session_read_names_its_session_and_the_users_of_its_steps() {
+        let steps = [stored("u1"), stored("u2"), stored("u1")];
+        let a = Access::new(&reader(), FrontEnd::Web, "GET /sessions/{id}").session("s").steps(&steps).row;
+        assert_eq!((a.key_id.as_str(), a.project.as_str(), a.front_end.as_str()), ("k1", "p", "web"));
+        assert_eq!((a.session_id.as_str(), a.sessions.as_slice()), ("s", ["s".to_string()].as_slice()));
+        assert_eq!((a.items, a.user_ids), (3, vec!["u1".to_string(), "u2".to_string()]));
+    }
+
+    #[test]
+    fn a_read_spanning_sessions_keeps_its_filter_without_empty_fields() {
+        let asked = serde_json::json!({"q": "refund", "agent": null, "user": "u9"});
+        let a = Access::new(&reader(), FrontEnd::Api, "GET /v1/search/similar").filter(&asked).also_session("a").also_session("a").row;
+        assert_eq!(a.filter, r#"{"q":"refund","user":"u9"}"#);
+        assert_eq!((a.user_id.as_str(), a.session_id.as_str(), a.sessions.len()), ("u9", "", 1));
+    }
+
+    #[test]
+    fn params_are_checked_field_by_field() {
+        let p = |f: fn(&mut AccessLogParams)| {
+            let mut p = AccessLogParams::default();
+            f(&mut p);
+            p.filter()
+        };
+        let field = |r: Result<AccessFilter, AppError>| match r {
+            Err(AppError::Invalid { field, .. }) => field,
+            other => panic!("expected a refusal, got {other:?}"),
+        };
+        assert_eq!(field(p(|p| p.limit = Some("0".into()))), "limit");
+        assert_eq!(field(p(|p| p.limit = Some("1001".into()))), "limit");
+        assert_eq!(field(p(|p| p.cursor = Some("12_not-hex".into()))), "cursor");
+        assert_eq!(field(p(|p| p.from = Some("yesterday".into()))), "from");
+        assert_eq!(field(p(|p| p.session_id = Some("x".repeat(257)))), "session_id");
+        let ok = p(|p| p.cursor = Some("1700000000000000_ab12".into())).unwrap();
+        assert_eq!((ok.before, ok.limit, ok.to_us), (Some((1_700_000_000_000_000, "ab12".into())), 100, i64::MAX));
+    }
+
+    #[test]
+    fn front_ends_have_one_name_each() {
+        for f in [FrontEnd::Api, FrontEnd::Web, FrontEnd::Mcp] {
+            assert_eq!(FrontEnd::parse(f.name()), Some(f));
+            assert_eq!(serde_json::to_value(f).unwrap(), f.name());
+        }
+    }
+}

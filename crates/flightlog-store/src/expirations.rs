@@ -1,0 +1,128 @@
+//! Retention's storage side: which sessions are due, the signed expiry
+//! records (`expirations`), and removing a session's expired steps. When
+//! and under which policy is the application core's; what a record proves
+//! is flightlog-integrity's.
+
+use crate::backend::{Params, StoreError, rows};
+use crate::Store;
+use flightlog_model::retention::ExpiryKind;
+use sha2::{Digest, Sha256};
+
+const SESSIONS_TO_EXPIRE: &str = include_str!("queries/sessions_to_expire.sql");
+const SESSION_CHAIN: &str = include_str!("queries/session_chain_for_expiry.sql");
+const REMOVE_EXPIRED_STEPS: &str = include_str!("queries/remove_expired_steps.sql");
+const FORGET_SUMMARY: &str = include_str!("queries/forget_expired_session_summary.sql");
+const FORGET_ACTIONS: &str = include_str!("queries/forget_expired_session_actions.sql");
+const ALL_EXPIRATIONS: &str = include_str!("queries/expirations_all.sql");
+const EXPIRATIONS_OF_PROJECT: &str = include_str!("queries/expirations_of_project.sql");
+
+/// A stored step as an expiry sees it.
+#[derive(Clone, Debug, serde::Deserialize)]
+pub struct ChainStep {
+    pub step: u64,
+    pub log_index: u64,
+    pub session_seq: u64,
+    /// Hex.
+    pub chain_hash: String,
+}
+
+/// A signed statement that a session's content or steps expired.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
+pub struct ExpirationRow {
+    pub project: String,
+    pub session_id: String,
+    /// `content` or `steps` ([`ExpiryKind`]).
+    pub kind: String,
+    /// The log positions of the steps it covers.
+    pub log_indexes: Vec<u64>,
+    /// Hex chain link after the last expired step (empty for content).
+    pub last_link: String,
+    /// The session position after the last expired step.
+    pub next_seq: u64,
+    /// The retention policy in force, as JSON.
+    pub policy: String,
+    pub expired_us: i64,
+    pub public_key: String,
+    pub signature: String,
+}
+
+impl ExpirationRow {
+    /// Derived from what the record states, not when: an expiry run again
+    /// after a crash states the same and is stored once.
+    fn deduplication_token(&self) -> String {
+        let mut h = Sha256::new();
+        for part in [&self.project, &self.session_id, &self.kind] {
+            h.update(part.as_bytes());
+            h.update([0]);
+        }
+        for i in &self.log_indexes {
+            h.update(i.to_be_bytes());
+        }
+        format!("expiry-{}", hex::encode(h.finalize()))
+    }
+}
+
+impl Store {
+    /// At most `limit` sessions of `project` due for `kind` (last step
+    /// before `cutoff_us`, not held, not done yet), oldest first.
+    pub async fn sessions_to_expire(&self, project: &str, kind: ExpiryKind, cutoff_us: i64, limit: u32) -> Result<Vec<String>, StoreError> {
+        #[derive(serde::Deserialize)]
+        struct Row {
+            session_id: String,
+        }
+        let params = Params::new().text("project", project).text("kind", kind.as_str()).number("cutoff_us", cutoff_us).number("limit", limit);
+        Ok(rows::<Row>(&self.ch.query(SESSIONS_TO_EXPIRE, params).await?)?.into_iter().map(|r| r.session_id).collect())
+    }
+
+    /// The session's stored steps in acceptance order.
+    pub async fn session_chain(&self, project: &str, session: &str) -> Result<Vec<ChainStep>, StoreError> {
+        rows(&self.ch.query(SESSION_CHAIN, Params::new().text("project", project).text("session", session)).await?)
+    }
+
+    /// Stores a signed expiry record (once, however often it is stored).
+    pub async fn put_expiration(&self, row: &ExpirationRow) -> Result<(), StoreError> {
+        // The token is hex: safe as the settings clause's literal.
+        let sql = format!(
+            "INSERT INTO expirations (project, session_id, kind, log_indexes, last_link, next_seq, policy, expired_us, public_key, signature) \
+             SETTINGS insert_deduplicate = 1, insert_deduplication_token = '{}' \
+             SELECT {{project:String}}, {{session:String}}, {{kind:String}}, {{indexes:Array(UInt64)}}, {{last_link:String}}, \
+             {{next_seq:UInt64}}, {{policy:String}}, {{expired_us:Int64}}, {{public_key:String}}, {{signature:String}}",
+            row.deduplication_token()
+        );
+        let params = Params::new()
+            .text("project", &row.project)
+            .text("session", &row.session_id)
+            .text("kind", &row.kind)
+            .numbers("indexes", row.log_indexes.iter().copied())
+            .text("last_link", &row.last_link)
+            .number("next_seq", row.next_seq)
+            .text("policy", &row.policy)
+            .number("expired_us", row.expired_us)
+            .text("public_key", &row.public_key)
+            .text("signature", &row.signature);
+        self.ch.query(&sql, params).await?;
+        Ok(())
+    }
+
+    /// Removes the steps at `log_indexes` of a session from storage, and
+    /// the session's derived rows (list entry, action counts). Idempotent.
+    pub async fn remove_expired_steps(&self, project: &str, session: &str, log_indexes: &[u64]) -> Result<(), StoreError> {
+        let params = || Params::new().text("project", project).text("session", session);
+        self.ch.query(REMOVE_EXPIRED_STEPS, params().numbers("indexes", log_indexes.iter().copied())).await?;
+        // A crash between these leaves the derived tables ahead of the
+        // steps; the start-up check finds that and rebuilds them.
+        self.ch.query(FORGET_SUMMARY, params()).await?;
+        self.ch.query(FORGET_ACTIONS, params()).await?;
+        Ok(())
+    }
+
+    /// Every expiry record, for verification.
+    pub async fn expirations(&self) -> Result<Vec<ExpirationRow>, StoreError> {
+        rows(&self.ch.query(ALL_EXPIRATIONS, Params::new()).await?)
+    }
+
+    /// A project's newest `limit` expiry records.
+    pub async fn project_expirations(&self, project: &str, limit: u32) -> Result<Vec<ExpirationRow>, StoreError> {
+        rows(&self.ch.query(EXPIRATIONS_OF_PROJECT, Params::new().text("project", project).number("limit", limit)).await?)
+    }
+}

@@ -1,0 +1,17 @@
+-- Legal holds: a session, or every session of a user, kept whatever the
+-- retention policy says. One row per placement or release, never updated;
+-- the newest row of a subject says whether it is held now, and the rows
+-- together say who held or released it when and why.
+CREATE TABLE IF NOT EXISTS legal_holds
+(
+    project LowCardinality(String),
+    subject LowCardinality(String),
+    id      String,
+    held    Bool,
+    reason  String,
+    at_us   Int64,
+    by_key  String
+)
+ENGINE = MergeTree
+ORDER BY (project, subject, id, at_us)
+SETTINGS fsync_after_insert = 1, fsync_part_directory = 1;

@@ -1,0 +1,204 @@
+//! Retention per project (issue 13): with a policy of one day for content
+//! and a few days for steps, the expiry job blanks old sessions' content,
+//! then removes old sessions' steps; every proof still verifies, and the
+//! verification report names what expired under which policy. Legal holds
+//! keep their sessions intact; a restart in the middle of expiry loses or
+//! doubles nothing; an expiry record forged behind Flightlog's back is
+//! named, not trusted.
+
+use flightlog_model::time::{format_timestamp, now_us};
+use flightlog_tests::*;
+use std::time::{Duration, Instant};
+
+const DAY_US: i64 = 86_400_000_000;
+
+fn days_ago(days: i64, plus_us: i64) -> String {
+    format_timestamp(now_us() - days * DAY_US + plus_us)
+}
+
+/// A session of `n` steps whose last step is `age` days old, with content
+/// (a prompt, tool params and a result) that expiry blanks.
+fn session(id: &str, age: i64, n: u64, user: &str) -> Vec<Value> {
+    (0..n)
+        .map(|i| {
+            json!({"session_id": id, "step": i, "timestamp": days_ago(age, i as i64), "user_id": user,
+                "agent_thoughts": {"reasoning": format!("step {i} of {id}")},
+                "tool_execution": {"name": "lookup_order", "params": {"order": 990 + i}, "result": {"status": "shipped"}},
+                "prompt": {"messages": [{"role": "user", "content": format!("where is order {}", 990 + i)}]}})
+        })
+        .collect()
+}
+
+async fn serve(dir: &std::path::Path, batch: &str) -> Server {
+    Server::start_with(dir, &[("FLIGHTLOG_BOOTSTRAP_KEY", ADMIN_KEY)], &["--expiry-interval", "1", "--expiry-batch", batch]).await
+}
+
+async fn put(s: &Server, path: &str, body: Value) -> (StatusCode, Value) {
+    s.send_json(reqwest::Method::PUT, ADMIN_KEY, path, body).await
+}
+
+async fn steps_of(s: &Server, session: &str) -> (StatusCode, Vec<Value>) {
+    let (status, page) = s.get(ADMIN_KEY, &format!("/v1/sessions/{session}/steps?limit=100")).await;
+    (status, page["steps"].as_array().cloned().unwrap_or_default())
+}
+
+/// Waits until `done` holds of the full verification report.
+async fn wait_verified(s: &Server, within: Duration, done: impl Fn(&Value) -> bool) -> Value {
+    let deadline = Instant::now() + within;
+    loop {
+        let (status, report) = s.get(ADMIN_KEY, "/v1/integrity/verify").await;
+        assert_eq!(status, StatusCode::OK, "{report}");
+        if done(&report) {
+            return report;
+        }
+        assert!(Instant::now() < deadline, "expiry did not finish within {within:?}: {report}");
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+}
+
+fn expired_of<'a>(report: &'a Value, session: &str, kind: &str) -> Vec<&'a Value> {
+    report["expired"].as_array().into_iter().flatten().filter(|e| e["session_id"] == session && e["kind"] == kind).collect()
+}
+
+#[tokio::test]
+async fn content_then_steps_expire_and_every_proof_still_verifies() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = serve(dir.path(), "100").await;
+    let mut batch = session("old", 10, 3, "u-1");
+    batch.extend(session("mid", 3, 2, "u-1"));
+    batch.extend(session("new", 0, 2, "u-1"));
+    batch.extend(session("held", 10, 2, "u-1"));
+    batch.extend(session("held-by-user", 10, 2, "u-held"));
+    let (status, report) = s.post_steps(ADMIN_KEY, ndjson(&batch), &[]).await;
+    assert_eq!((status, report["accepted"].as_u64()), (StatusCode::OK, Some(11)), "{report}");
+
+    // Holds first, then the policy: nothing held may ever expire.
+    for (subject, id) in [("session", "held"), ("user", "u-held")] {
+        let (status, hold) = s.send_json(reqwest::Method::POST, ADMIN_KEY, "/v1/legal-holds", json!({"subject": subject, "id": id, "reason": "case 42"})).await;
+        assert_eq!(status, StatusCode::CREATED, "{hold}");
+    }
+    let (_, holds) = s.get(ADMIN_KEY, "/v1/legal-holds").await;
+    assert_eq!(holds["holds"].as_array().map(Vec::len), Some(2), "{holds}");
+
+    let (status, refused) = put(&s, "/v1/policies/retention", json!({"content_days": 9, "steps_days": 5})).await;
+    assert_eq!((status, refused["error"]["field"].as_str()), (StatusCode::BAD_REQUEST, Some("content_days")), "{refused}");
+    let (status, set) = put(&s, "/v1/policies/retention", json!({"content_days": 1, "steps_days": 5})).await;
+    assert_eq!(status, StatusCode::OK, "{set}");
+    let warnings = set["warnings"].as_array().unwrap();
+    assert_eq!(warnings.len(), 2, "both are under six months: {set}");
+    assert!(warnings[0].as_str().unwrap().contains("six months"), "{set}");
+    assert_eq!(set["set_by"].as_str().map(|k| k.starts_with("fl_") || !k.is_empty()), Some(true), "{set}");
+
+    let report = wait_verified(&s, Duration::from_secs(60), |r| {
+        !expired_of(r, "old", "steps").is_empty() && !expired_of(r, "mid", "content").is_empty()
+    })
+    .await;
+    assert_eq!(report["problem_count"], 0, "expiry is not tampering: {report}");
+    let old = expired_of(&report, "old", "steps");
+    assert_eq!((old.len(), old[0]["steps"].as_u64()), (1, Some(3)), "{report}");
+    assert_eq!(old[0]["policy"], json!({"content_days": 1, "steps_days": 5}), "under which policy");
+    assert_eq!(old[0]["log_to"].as_u64().unwrap() - old[0]["log_from"].as_u64().unwrap(), 2, "{report}");
+    for (session, kind) in [("new", "content"), ("new", "steps"), ("mid", "steps"), ("held", "content"), ("held", "steps"), ("held-by-user", "content")] {
+        assert!(expired_of(&report, session, kind).is_empty(), "{session} {kind} must not expire: {report}");
+    }
+
+    // What a reader sees: old is gone, mid's content is blanked, the rest intact.
+    let (status, _) = steps_of(&s, "old").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (_, sessions) = s.get(ADMIN_KEY, "/v1/sessions?limit=50").await;
+    let listed: Vec<&str> = sessions["sessions"].as_array().unwrap().iter().filter_map(|x| x["session_id"].as_str()).collect();
+    assert!(!listed.contains(&"old") && listed.contains(&"mid"), "{listed:?}");
+    let (_, mid) = steps_of(&s, "mid").await;
+    assert_eq!(mid.len(), 2);
+    assert_eq!(mid[0]["data"]["tool_execution"]["params"], Value::Null, "{}", mid[0]);
+    assert_eq!(mid[0]["data"]["prompt"]["messages"], Value::Null, "{}", mid[0]);
+    assert_eq!(mid[0]["data"]["agent_thoughts"]["reasoning"], "step 0 of mid", "the decision record stays");
+    for kept in ["new", "held", "held-by-user"] {
+        let (_, steps) = steps_of(&s, kept).await;
+        assert_eq!(steps.len(), 2, "{kept}");
+        assert_eq!(steps[0]["data"]["tool_execution"]["params"], json!({"order": 990}), "{kept} keeps its content");
+    }
+    let (_, verified) = s.get(ADMIN_KEY, "/v1/sessions/old/verify").await;
+    assert_eq!((verified["problem_count"].as_u64(), expired_of(&verified, "old", "steps").len()), (Some(0), 1), "{verified}");
+
+    // Released, a hold no longer protects: the session expires.
+    let resp = s.http.delete(format!("{}/v1/legal-holds/session/held", s.base)).bearer_auth(ADMIN_KEY).send().await.unwrap();
+    assert_eq!(resp.status(), StatusCode::NO_CONTENT);
+    let resp = s.http.delete(format!("{}/v1/legal-holds/session/held", s.base)).bearer_auth(ADMIN_KEY).send().await.unwrap();
+    assert_eq!(resp.status(), StatusCode::NOT_FOUND, "released already");
+    let report = wait_verified(&s, Duration::from_secs(60), |r| !expired_of(r, "held", "steps").is_empty()).await;
+    assert_eq!(report["problem_count"], 0, "{report}");
+    let (_, steps) = steps_of(&s, "held-by-user").await;
+    assert_eq!(steps.len(), 2, "the user's hold still stands");
+
+    // A deletion dressed up as an expiry, written behind Flightlog's back.
+    s.terminate();
+    let forged = "INSERT INTO expirations (project, session_id, kind, log_indexes, last_link, next_seq, policy, expired_us, public_key, signature) \
+        SELECT 'default', 'new', 'steps', groupArray(log_index), '', 0, '{}', 0, '00', '00' FROM steps WHERE session_id = 'new'";
+    for statement in [forged, "ALTER TABLE steps DELETE WHERE session_id = 'new' SETTINGS mutations_sync = 2"] {
+        let out = flightlog_sql(dir.path(), statement);
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    }
+    let s = serve(dir.path(), "100").await;
+    let (_, report) = s.get(ADMIN_KEY, "/v1/integrity/verify").await;
+    let kinds: Vec<(&str, &str)> = report["problems"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| (p["kind"].as_str().unwrap(), p["session_id"].as_str().unwrap_or_default()))
+        .collect();
+    assert!(kinds.contains(&("bad_signature", "new")) && kinds.contains(&("deleted", "new")), "{report}");
+    assert!(kinds.iter().all(|(_, session)| *session == "new"), "only the forged session fails: {report}");
+}
+
+#[tokio::test]
+async fn a_restart_in_the_middle_of_expiry_loses_or_doubles_nothing() {
+    const SESSIONS: usize = 30;
+    const STEPS: u64 = 4;
+    let dir = tempfile::tempdir().unwrap();
+    // Three sessions per run and kind, one run a second: expiry takes a
+    // while, and the kill lands in the middle of it.
+    let mut s = serve(dir.path(), "3").await;
+    let batch: Vec<Value> = (0..SESSIONS).flat_map(|i| session(&format!("s{i:02}"), 20, STEPS, "u")).collect();
+    let (status, report) = s.post_steps(ADMIN_KEY, ndjson(&batch), &[]).await;
+    assert_eq!(status, StatusCode::OK, "{report}");
+    let kept = session("kept", 0, STEPS, "u");
+    s.post_steps(ADMIN_KEY, ndjson(&kept), &[]).await;
+    let (status, set) = put(&s, "/v1/policies/retention", json!({"content_days": 2, "steps_days": 2})).await;
+    assert_eq!(status, StatusCode::OK, "{set}");
+
+    let listed = |v: &Value| v["sessions"].as_array().map_or(0, Vec::len);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let (_, page) = s.get(ADMIN_KEY, "/v1/sessions?limit=100").await;
+        let left = listed(&page);
+        if left <= SESSIONS - 4 {
+            assert!(left > 1, "expiry ended before the kill; the batch is too large for this test");
+            break;
+        }
+        assert!(Instant::now() < deadline, "expiry did not start: {page}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    s.kill9();
+
+    let s = serve(dir.path(), "100").await;
+    let report = wait_verified(&s, Duration::from_secs(90), |r| {
+        (0..SESSIONS).all(|i| !expired_of(r, &format!("s{i:02}"), "steps").is_empty())
+    })
+    .await;
+    assert_eq!(report["problem_count"], 0, "{report}");
+    let records = report["expired"].as_array().unwrap();
+    for kind in ["content", "steps"] {
+        let of_kind: Vec<&Value> = records.iter().filter(|e| e["kind"] == kind).collect();
+        assert_eq!(of_kind.len(), SESSIONS, "one {kind} record per session, none doubled: {report}");
+        let mut sessions: Vec<&str> = of_kind.iter().map(|e| e["session_id"].as_str().unwrap()).collect();
+        sessions.dedup();
+        assert_eq!(sessions.len(), SESSIONS);
+        assert!(of_kind.iter().all(|e| e["steps"] == STEPS), "every step of each session: {report}");
+    }
+    let (_, page) = s.get(ADMIN_KEY, "/v1/sessions?limit=100").await;
+    assert_eq!(listed(&page), 1, "only the recent session is left: {page}");
+    let (_, steps) = steps_of(&s, "kept").await;
+    assert_eq!(steps.len() as u64, STEPS);
+    assert_eq!(steps[0]["data"]["tool_execution"]["params"], json!({"order": 990}), "nothing recent lost");
+}
