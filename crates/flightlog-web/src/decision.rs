@@ -9,7 +9,9 @@ use askama::Template;
 use axum::extract::{Path, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use crate::access_log::unrecorded;
 use flightlog_app::AppState;
+use flightlog_app::access_log::{Access, FrontEnd};
 use flightlog_model::time::format_timestamp;
 use flightlog_app::decisions::Explanation;
 use flightlog_app::error::ErrorKind;
@@ -57,6 +59,8 @@ struct Decision {
     integrity_detail: String,
     problems: Vec<String>,
     erased: Vec<String>,
+    /// What redaction replaced in this step at ingestion (where, what kind).
+    redacted: Vec<crate::redacted::Listed>,
 }
 
 pub async fn page(State(state): State<AppState>, Reader { principal, csrf }: Reader, Path((id, n)): Path<(String, u64)>) -> Response {
@@ -65,6 +69,10 @@ pub async fn page(State(state): State<AppState>, Reader { principal, csrf }: Rea
         Err(e) if e.kind() == ErrorKind::NotFound => return (StatusCode::NOT_FOUND, e.to_string()).into_response(),
         Err(_) => return unavailable(),
     };
+    let read = Access::new(&principal, FrontEnd::Web, "GET /sessions/{id}/steps/{step}").session(&id);
+    if let Err(e) = state.access.record(read.steps(std::iter::once(&explained.step).chain(&explained.earlier))).await {
+        return unrecorded(e);
+    }
     let Explanation { step: this, earlier, goal, report } = explained;
     let v: Value = serde_json::from_str(&this.raw).unwrap_or(Value::Null);
     let chosen = text(&v["agent_thoughts"]["chosen_tool"]);
@@ -109,6 +117,7 @@ pub async fn page(State(state): State<AppState>, Reader { principal, csrf }: Rea
                 }
             })
             .collect(),
+        redacted: crate::redacted::listed(&v),
         reasoning: text(&v["agent_thoughts"]["reasoning"]),
         alternatives,
         confidence: v["agent_thoughts"]["confidence"].as_f64().map(|c| format!("{:.0}%", c * 100.0)).unwrap_or_default(),
@@ -168,6 +177,10 @@ pub async fn json(State(state): State<AppState>, Reader { principal, .. }: Reade
         Err(e) if e.kind() == ErrorKind::NotFound => return (StatusCode::NOT_FOUND, "no such step").into_response(),
         Err(_) => return unavailable(),
     };
+    let read = Access::new(&principal, FrontEnd::Web, "GET /sessions/{id}/steps/{step}/json").session(&id);
+    if let Err(e) = state.access.record(read.steps([&s])).await {
+        return unrecorded(e);
+    }
     let body = serde_json::json!({
         "session_id": id, "step": s.step, "log_index": s.log_index, "step_hash": s.step_hash,
         "received_at": format_timestamp(s.received_us),
@@ -178,7 +191,14 @@ pub async fn json(State(state): State<AppState>, Reader { principal, .. }: Reade
 }
 
 pub async fn evidence(State(state): State<AppState>, Reader { principal, .. }: Reader, Path(id): Path<String>) -> Response {
-    match state.evidence(&principal.project, &id).await {
+    let file = state.evidence(&principal.project, &id).await;
+    if file.is_ok() {
+        let read = Access::new(&principal, FrontEnd::Web, "GET /sessions/{id}/evidence").session(&id);
+        if let Err(e) = state.access.record(read).await {
+            return unrecorded(e);
+        }
+    }
+    match file {
         Ok(file) => (
             [(header::CONTENT_TYPE, "application/json".to_string()),
              (header::CONTENT_DISPOSITION, "attachment; filename=\"evidence.json\"".to_string())],

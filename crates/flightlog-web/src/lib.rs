@@ -19,6 +19,8 @@
 //! the other front ends: `flightlog-api` is a sibling. Page URLs are built
 //! here only ([`links`]); the core reaches them through `PageLinks`.
 
+mod access_log;
+mod admin;
 mod assets;
 mod charts;
 mod cookie;
@@ -29,6 +31,8 @@ mod headers;
 pub mod links;
 mod login;
 mod overview;
+mod policies;
+mod redacted;
 mod search;
 mod sessions;
 mod show;
@@ -78,6 +82,9 @@ pub fn router(state: AppState) -> Router {
         .route("/sessions/{id}/steps/{step}", get(decision::page))
         .route("/sessions/{id}/steps/{step}/json", get(decision::json))
         .route("/sessions/{id}/evidence", get(decision::evidence))
+        .route("/access-log", get(access_log::page))
+        // `/policies` and its forms (admin keys), with their own body limit.
+        .merge(policies::routes())
         .route("/static/app.css", get(assets::stylesheet))
         .route("/static/print.js", get(assets::print_script))
         .layer(middleware::from_fn(csrf::same_origin))

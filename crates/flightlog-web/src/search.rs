@@ -10,6 +10,8 @@ use axum::response::{IntoResponse, Response};
 use crate::links;
 use flightlog_app::search::{SimilarHit, SimilarParams};
 use flightlog_app::error::ErrorKind;
+use crate::access_log::unrecorded;
+use flightlog_app::access_log::{Access, FrontEnd};
 use flightlog_app::{AppError, AppState};
 
 /// One result, with the link to its decision page.
@@ -106,6 +108,10 @@ pub async fn page(State(state): State<AppState>, Reader { principal, csrf }: Rea
     };
     match state.similar(req).await {
         Ok(found) => {
+            let read = Access::new(&principal, FrontEnd::Web, "GET /search").filter(&page.params).found(&found);
+            if let Err(e) = state.access.record(read).await {
+                return unrecorded(e);
+            }
             page.searched = true;
             page.failures_only = found.failures_only;
             page.origin = found.origin.map(|o| o.text);

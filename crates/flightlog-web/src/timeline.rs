@@ -8,7 +8,9 @@ use askama::Template;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use crate::access_log::unrecorded;
 use flightlog_app::AppState;
+use flightlog_app::access_log::{Access, FrontEnd};
 use flightlog_app::error::ErrorKind;
 use crate::show::{pretty, short_text_time, short_time, text};
 use crate::waterfall::{self, WaterfallView};
@@ -86,6 +88,10 @@ pub async fn page(
             return (StatusCode::SERVICE_UNAVAILABLE, e.public_message()).into_response();
         }
     };
+    let read = Access::new(&principal, FrontEnd::Web, "GET /sessions/{id}").session(&id).steps(&session.timeline.steps);
+    if let Err(e) = state.access.record(read).await {
+        return unrecorded(e);
+    }
     let (summary, first_failure, next) = (session.summary, session.first_failure, session.timeline.next_after);
     let steps = session
         .timeline
