@@ -3,14 +3,19 @@
 -- force when (an auditor asks which redaction or retention policy applied
 -- to a step). kind is 'redaction' or 'retention'; body is the policy as
 -- JSON (flightlog-redact's Policy without its secret, or the model's
--- Retention); set_by is the admin key id that set it.
+-- Retention); set_by is the admin key id that set it. signature: the
+-- instance's Ed25519 signature over the row (flightlog-integrity's
+-- policy_message): a row written behind Flightlog's back (a policy that
+-- would expire everything tomorrow, or redact nothing) has none that
+-- verifies and is ignored.
 CREATE TABLE IF NOT EXISTS project_policies
 (
     project LowCardinality(String),
     kind    LowCardinality(String),
     body    String,
     set_us  Int64,
-    set_by  String
+    set_by  String,
+    signature String
 )
 ENGINE = MergeTree
 ORDER BY (project, kind, set_us)

@@ -1,7 +1,9 @@
 -- Legal holds: a session, or every session of a user, kept whatever the
 -- retention policy says. One row per placement or release, never updated;
 -- the newest row of a subject says whether it is held now, and the rows
--- together say who held or released it when and why.
+-- together say who held or released it when and why. Each row is signed
+-- by the instance (flightlog-integrity's hold_message); an unsigned release
+-- written behind its back is ignored, so the hold stands.
 CREATE TABLE IF NOT EXISTS legal_holds
 (
     project LowCardinality(String),
@@ -10,7 +12,8 @@ CREATE TABLE IF NOT EXISTS legal_holds
     held    Bool,
     reason  String,
     at_us   Int64,
-    by_key  String
+    by_key  String,
+    signature String
 )
 ENGINE = MergeTree
 ORDER BY (project, subject, id, at_us)

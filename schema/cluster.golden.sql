@@ -278,7 +278,8 @@ CREATE TABLE IF NOT EXISTS project_policies ON CLUSTER `flightlog`
     kind    LowCardinality(String),
     body    String,
     set_us  Int64,
-    set_by  String
+    set_by  String,
+    signature String
 )
 ENGINE = ReplicatedMergeTree('/clickhouse/tables/{shard}/{database}/project_policies', '{replica}')
 ORDER BY (project, kind, set_us)
@@ -292,7 +293,8 @@ CREATE TABLE IF NOT EXISTS legal_holds ON CLUSTER `flightlog`
     held    Bool,
     reason  String,
     at_us   Int64,
-    by_key  String
+    by_key  String,
+    signature String
 )
 ENGINE = ReplicatedMergeTree('/clickhouse/tables/{shard}/{database}/legal_holds', '{replica}')
 ORDER BY (project, subject, id, at_us)
@@ -336,4 +338,23 @@ CREATE TABLE IF NOT EXISTS access_log ON CLUSTER `flightlog`
 )
 ENGINE = ReplicatedMergeTree('/clickhouse/tables/{shard}/{database}/access_log', '{replica}')
 ORDER BY (project, at_us, read_id)
+SETTINGS fsync_after_insert = 1, fsync_part_directory = 1;
+
+CREATE TABLE IF NOT EXISTS guard_answers ON CLUSTER `flightlog`
+(
+    project     LowCardinality(String),
+    at_us       Int64,
+    key_id      String,
+    session_id  String,
+    user_id     String,
+    agent_name  LowCardinality(String),
+    tool_name   LowCardinality(String),
+    action_key  UInt64,
+    allowed     Bool,
+    reason      LowCardinality(String),
+    message     String,
+    previous    String
+)
+ENGINE = ReplicatedMergeTree('/clickhouse/tables/{shard}/{database}/guard_answers', '{replica}')
+ORDER BY (project, at_us)
 SETTINGS fsync_after_insert = 1, fsync_part_directory = 1;

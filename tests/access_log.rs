@@ -77,16 +77,21 @@ async fn every_content_read_is_recorded_with_its_key_route_and_session() {
     let (rid, aid) = (key_id(&reader), admin_key_id(&s).await);
 
     // The API.
-    for path in ["/v1/sessions/cust-a/steps", "/v1/sessions/cust-a/reproduction", "/v1/sessions/cust-a/evidence"] {
+    for path in ["/v1/sessions/cust-a/steps", "/v1/sessions/cust-a/reproduction"] {
         assert_eq!(s.get(&reader, path).await.0, StatusCode::OK, "{path}");
     }
+    let reader_bundle = s.http.get(format!("{}/v1/sessions/cust-a/evidence", s.base)).bearer_auth(&reader).send().await.unwrap();
+    assert_eq!(reader_bundle.status(), StatusCode::OK);
+    let reader_bundle = reader_bundle.bytes().await.unwrap();
     let export = s.http.get(format!("{}/v1/export/steps?format=csv&from=2026-01-01T00:00:00Z", s.base)).bearer_auth(&reader).send().await.unwrap();
     assert_eq!(export.status(), StatusCode::OK);
     assert!(export.text().await.unwrap().contains("customer-9"));
     // The web UI.
-    for path in ["/sessions/cust-a", "/sessions/cust-a/steps/1", "/sessions/cust-a/steps/1/json", "/sessions/cust-a/evidence"] {
+    for path in ["/sessions/cust-a", "/sessions/cust-a/steps/1", "/sessions/cust-a/steps/1/json"] {
         assert_eq!(s.page(&reader, path).await.0, StatusCode::OK, "{path}");
     }
+    let (status, web_bundle) = s.page(&reader, "/sessions/cust-a/evidence").await;
+    assert_eq!(status, StatusCode::OK);
     // MCP.
     let timeline = mcp_call(&s, &reader, "session_timeline", json!({"session_id": "cust-a"})).await;
     assert!(timeline.to_string().contains("customer-7"), "{timeline}");
@@ -130,8 +135,24 @@ async fn every_content_read_is_recorded_with_its_key_route_and_session() {
     let of_b = reads(&s, "session_id=cust-b").await;
     assert_eq!(of_b.len(), 1, "cust-b was read only by the export: {of_b:#?}");
 
-    // The evidence bundle carries the session's reads; it still verifies,
-    // and the check says the reads are listed, not proven.
+    // A read-scope key's evidence bundle (API or web) lists no reads: the
+    // log names other readers' keys, filters and users. It still verifies,
+    // and the check says no reads are listed (not that there were none).
+    for (front_end, bundle) in [("api", reader_bundle.to_vec()), ("web", web_bundle.into_bytes())] {
+        let parsed: Value = serde_json::from_slice(&bundle).unwrap();
+        assert!(parsed.get("access_log").is_none(), "{front_end}: {:#}", parsed["access_log"]);
+        assert!(!String::from_utf8_lossy(&bundle).contains(&rid), "{front_end}: no reader's key is named");
+        assert_eq!(parsed["steps"].as_array().map(Vec::len), Some(2), "{front_end}: the steps are all there");
+        let path = s.data_dir.join(format!("reader-bundle-{front_end}.json"));
+        std::fs::write(&path, &bundle).unwrap();
+        let out = std::process::Command::new(binary()).arg("verify-bundle").arg(&path).output().unwrap();
+        let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert!(out.status.success(), "{front_end}: {report:#}");
+        assert_eq!(report["access_log"], Value::Null, "{front_end}: {report:#}");
+    }
+
+    // An admin's evidence bundle carries the session's reads; it still
+    // verifies, and the check says the reads are listed, not proven.
     let bundle = s.http.get(format!("{}/v1/sessions/cust-a/evidence", s.base)).bearer_auth(ADMIN_KEY).send().await.unwrap().bytes().await.unwrap();
     let parsed: Value = serde_json::from_slice(&bundle).unwrap();
     let listed = parsed["access_log"]["reads"].as_array().unwrap();
@@ -224,14 +245,26 @@ async fn search_hits_record_the_sessions_they_came_from() {
 
     let (status, found) = s.get(&reader, "/v1/search/similar?session_id=mail-1&step=1").await;
     assert_eq!(status, StatusCode::OK, "{found}");
-    assert_eq!(s.page(&reader, "/search?q=duplicate+email").await.0, StatusCode::OK);
-    mcp_call(&s, &reader, "similar_failures", json!({"text": "duplicate email"})).await;
+    // Search text is redacted before it is recorded: the access log keeps
+    // no address that redaction, retention and erasure would not reach.
+    assert_eq!(s.page(&reader, "/search?q=duplicate+email+to+jane.doe%40example.com").await.0, StatusCode::OK);
+    mcp_call(&s, &reader, "similar_failures", json!({"text": "duplicate email to jane.doe@example.com"})).await;
 
     let log = reads(&s, "session_id=mail-2").await;
     let api = find(&log, &rid, "api", "GET /v1/search/similar");
     assert_eq!(api["sessions"], json!(["mail-1", "mail-2"]), "the decision searched from, then the hits: {api}");
     assert!(api["filter"].as_str().unwrap().contains("mail-1") && api.get("session_id").is_none(), "{api}");
-    let web = find(&log, &rid, "web", "GET /search");
-    assert!(web["filter"].as_str().unwrap().contains("duplicate email"), "{web}");
-    find(&log, &rid, "mcp", "similar_failures");
+    for front_end in ["web", "mcp"] {
+        let route = if front_end == "web" { "GET /search" } else { "similar_failures" };
+        let searched = find(&log, &rid, front_end, route);
+        let filter = searched["filter"].as_str().unwrap();
+        assert!(filter.contains("duplicate email to [EMAIL:") && !filter.contains("jane.doe"), "{front_end}: {searched}");
+    }
+    let everything = s.http.get(format!("{}/v1/access-log?limit=1000", s.base)).bearer_auth(ADMIN_KEY).send().await.unwrap();
+    assert_eq!(everything.status(), StatusCode::OK);
+    let everything = everything.text().await.unwrap();
+    assert!(everything.contains("[EMAIL:"), "{everything}");
+    assert!(!everything.contains("jane.doe") && !everything.contains("example.com"), "the address is nowhere in the log: {everything}");
+    let (_, page) = s.page(ADMIN_KEY, "/access-log").await;
+    assert!(page.contains("[EMAIL:") && !page.contains("jane.doe"), "{page}");
 }

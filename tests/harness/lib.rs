@@ -192,6 +192,20 @@ impl Server {
     /// A server on its own `data_dir` whose store is that of `store_of`
     /// (server mode: another process's ClickHouse server, shared).
     pub async fn start_sharing(data_dir: &Path, store_of: &Path, env: &[(&str, &str)], args: &[&str]) -> Self {
+        // The free port found here is released before the server binds it,
+        // so a parallel test can take it first; the server then exits at
+        // once ("address in use") and is started again on another port.
+        for _ in 0..4 {
+            let mut server = Self::spawn(data_dir, store_of, env, args);
+            if server.wait_ready().await {
+                return server;
+            }
+            server.child.take();
+        }
+        panic!("flightlog serve kept exiting at start-up (see its log above)");
+    }
+
+    fn spawn(data_dir: &Path, store_of: &Path, env: &[(&str, &str)], args: &[&str]) -> Self {
         let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
         let mut cmd = Command::new(binary());
         cmd.args(["serve", "--listen", &format!("127.0.0.1:{port}"), "--data-dir"])
@@ -211,7 +225,7 @@ impl Server {
             cmd.env(k, v);
         }
         let child = cmd.spawn().expect("start flightlog serve");
-        let server = Self {
+        Self {
             child: Some(child),
             base: format!("http://127.0.0.1:{port}"),
             data_dir: data_dir.to_owned(),
@@ -222,17 +236,21 @@ impl Server {
             // in that case; reqwest does not).
             http: reqwest::Client::builder().pool_idle_timeout(Duration::from_secs(5)).build().expect("http client"),
             web_cookies: Default::default(),
-        };
-        server.wait_ready().await;
-        server
+        }
     }
 
-    async fn wait_ready(&self) {
+    /// True once the server answers /healthz; false when it exited first.
+    async fn wait_ready(&mut self) -> bool {
         let deadline = Instant::now() + Duration::from_secs(60);
         while Instant::now() < deadline {
             if let Ok(r) = self.http.get(format!("{}/healthz", self.base)).send().await {
                 if r.status().is_success() {
-                    return;
+                    return true;
+                }
+            }
+            if let Some(child) = self.child.as_mut() {
+                if child.try_wait().expect("poll the server").is_some() {
+                    return false;
                 }
             }
             tokio::time::sleep(Duration::from_millis(50)).await;

@@ -4,12 +4,17 @@
 //! through what (front end and route), so an admin can answer "who looked
 //! at this customer's data?".
 //!
-//! Fail closed: a front end calls [`AccessLog::record`] after it has read
-//! the content and before it answers, and answers nothing but an error
-//! (unavailable) when the record cannot be written. Reads are group
-//! committed: one task takes every read queued while the previous insert
-//! ran and writes them in one insert, and each read waits until its record
-//! is durable.
+//! Fail closed: a front end calls [`AppState::record_read`] after it has
+//! read the content and before it answers, and answers nothing but an
+//! error (unavailable) when the record cannot be written. That is the one
+//! way in: it passes what a read asked for (its filter: search text, export
+//! parameters) through the project's redactor before it is stored, so the
+//! log keeps no personal data that redaction, retention and erasure would
+//! not reach.
+//!
+//! Reads are group committed: one task takes every read queued while the
+//! previous insert ran and writes them in one insert, and each read waits
+//! until its record is durable.
 //!
 //! Reading the log is not a content read (it holds ids and filters, never
 //! step content), and nothing here updates or deletes it.
@@ -17,9 +22,12 @@
 use crate::keys::Principal;
 use crate::search::Similar;
 use crate::{AppError, AppState, params};
+use flightlog_model::Limits;
+use flightlog_redact::Redactor;
 use flightlog_store::{AccessFilter, AccessRow, Store, StoredStep};
 use rand::RngCore;
 use serde::Serialize;
+use serde_json::Value;
 use tokio::sync::{mpsc, oneshot};
 
 /// The most reads listed on one page.
@@ -28,8 +36,6 @@ pub const MAX_PAGE: u32 = 1000;
 const QUEUE_DEPTH: usize = 4096;
 /// Reads written by one insert at most.
 const MAX_GROUP: usize = 1000;
-/// Filter values (session, user, key ids) are at most this long.
-const MAX_ID_BYTES: usize = 256;
 /// A recorded filter is clipped to this many characters.
 const MAX_FILTER_CHARS: usize = 2048;
 /// What a reader is told when its read could not be recorded.
@@ -48,7 +54,7 @@ pub enum FrontEnd {
 }
 
 impl FrontEnd {
-    pub fn name(self) -> &'static str {
+    pub fn as_str(self) -> &'static str {
         match self {
             Self::Api => "api",
             Self::Web => "web",
@@ -57,7 +63,7 @@ impl FrontEnd {
     }
 
     pub fn parse(s: &str) -> Option<Self> {
-        [Self::Api, Self::Web, Self::Mcp].into_iter().find(|f| f.name() == s)
+        [Self::Api, Self::Web, Self::Mcp].into_iter().find(|f| f.as_str() == s)
     }
 }
 
@@ -66,6 +72,9 @@ impl FrontEnd {
 #[derive(Clone, Debug)]
 pub struct Access {
     row: AccessRow,
+    /// What a read spanning sessions asked for, not yet redacted: it
+    /// becomes `row.filter` (and `row.user_id`) only in [`Access::into_row`].
+    asked: Option<Value>,
 }
 
 impl Access {
@@ -75,11 +84,11 @@ impl Access {
         let row = AccessRow {
             project: reader.project.clone(),
             key_id: reader.key_id.clone(),
-            front_end: front_end.name().to_string(),
+            front_end: front_end.as_str().to_string(),
             route: route.to_string(),
             ..AccessRow::default()
         };
-        Self { row }
+        Self { row, asked: None }
     }
 
     /// The one session read.
@@ -128,15 +137,13 @@ impl Access {
 
     /// What a read spanning sessions asked for, as JSON (absent fields
     /// left out); the user filter among it, if any, is also kept apart.
+    /// It is stored redacted (see [`AppState::record_read`]).
     pub fn filter(mut self, asked: &impl Serialize) -> Self {
         let mut v = serde_json::to_value(asked).unwrap_or_default();
         if let Some(fields) = v.as_object_mut() {
             fields.retain(|_, x| !x.is_null());
-            if let Some(user) = fields.get("user").or_else(|| fields.get("user_id")).and_then(|u| u.as_str()) {
-                self.row.user_id = user.to_string();
-            }
         }
-        self.row.filter = flightlog_model::validate::clip_chars(&v.to_string(), MAX_FILTER_CHARS);
+        self.asked = Some(v);
         self
     }
 
@@ -145,6 +152,23 @@ impl Access {
     pub fn whole_project(mut self) -> Self {
         self.row.whole_project = true;
         self
+    }
+
+    /// The row to store: the filter redacted by `redactor` (the project's;
+    /// None when its policy redacts nothing), then clipped, so a value cut
+    /// by the clip was already replaced whole.
+    fn into_row(self, redactor: Option<&Redactor>) -> AccessRow {
+        let Self { mut row, asked } = self;
+        if let Some(mut v) = asked {
+            if let Some(r) = redactor {
+                r.redact(&mut v);
+            }
+            if let Some(user) = v.get("user").or_else(|| v.get("user_id")).and_then(Value::as_str) {
+                row.user_id = user.to_string();
+            }
+            row.filter = flightlog_model::validate::clip_chars(&v.to_string(), MAX_FILTER_CHARS);
+        }
+        row
     }
 }
 
@@ -167,10 +191,9 @@ impl AccessLog {
         Self { tx }
     }
 
-    /// Records a read; returns once the record is durable. The caller
-    /// must not answer with the content when this fails.
-    pub async fn record(&self, access: Access) -> Result<(), AppError> {
-        let mut row = access.row;
+    /// Stores a read (already redacted: front ends go through
+    /// [`AppState::record_read`]); returns once the record is durable.
+    async fn record(&self, mut row: AccessRow) -> Result<(), AppError> {
         row.at_us = flightlog_model::time::now_us();
         let mut id = [0u8; 16];
         rand::rng().fill_bytes(&mut id);
@@ -237,9 +260,12 @@ pub fn page_size_schema() -> utoipa::openapi::schema::Object {
     Object::builder().schema_type(SchemaType::Type(Type::Integer)).minimum(Some(1)).maximum(Some(MAX_PAGE)).build()
 }
 
+/// A filter value (a session, user or key id): at most as long as an id
+/// may be when stored ([`Limits::max_id_bytes`]).
 fn id_param(name: &str, v: &Option<String>) -> Result<String, AppError> {
+    let max = Limits::default().max_id_bytes;
     match params::non_empty(v) {
-        Some(s) if s.len() > MAX_ID_BYTES => Err(AppError::invalid(name, format!("is {} bytes; the limit is {MAX_ID_BYTES}", s.len()))),
+        Some(s) if s.len() > max => Err(AppError::invalid(name, format!("is {} bytes; the limit is {max}", s.len()))),
         other => Ok(other.unwrap_or_default().to_string()),
     }
 }
@@ -279,6 +305,19 @@ pub struct AccessPage {
 }
 
 impl AppState {
+    /// Records a read of step content; returns once the record is durable.
+    /// The caller must not answer with the content when this fails. What
+    /// the read asked for is first redacted under the project's policy; a
+    /// read that asked for something is refused when the policy cannot be
+    /// read (storing it unredacted is never the fallback).
+    pub async fn record_read(&self, access: Access) -> Result<(), AppError> {
+        let redactor = match access.asked {
+            Some(_) => self.redactor(&access.row.project).await?,
+            None => None,
+        };
+        self.access.record(access.into_row(redactor.as_deref())).await
+    }
+
     /// One page of the project's reads, newest first. The caller must hold
     /// the admin scope: the front end checks it.
     pub async fn access_log(&self, project: &str, filter: &AccessFilter) -> Result<AccessPage, AppError> {
@@ -305,7 +344,7 @@ mod tests {
     #[test]
     fn a_session_read_names_its_session_and_the_users_of_its_steps() {
         let steps = [stored("u1"), stored("u2"), stored("u1")];
-        let a = Access::new(&reader(), FrontEnd::Web, "GET /sessions/{id}").session("s").steps(&steps).row;
+        let a = Access::new(&reader(), FrontEnd::Web, "GET /sessions/{id}").session("s").steps(&steps).into_row(None);
         assert_eq!((a.key_id.as_str(), a.project.as_str(), a.front_end.as_str()), ("k1", "p", "web"));
         assert_eq!((a.session_id.as_str(), a.sessions.as_slice()), ("s", ["s".to_string()].as_slice()));
         assert_eq!((a.items, a.user_ids), (3, vec!["u1".to_string(), "u2".to_string()]));
@@ -314,9 +353,24 @@ mod tests {
     #[test]
     fn a_read_spanning_sessions_keeps_its_filter_without_empty_fields() {
         let asked = serde_json::json!({"q": "refund", "agent": null, "user": "u9"});
-        let a = Access::new(&reader(), FrontEnd::Api, "GET /v1/search/similar").filter(&asked).also_session("a").also_session("a").row;
+        let a = Access::new(&reader(), FrontEnd::Api, "GET /v1/search/similar").filter(&asked).also_session("a").also_session("a").into_row(None);
         assert_eq!(a.filter, r#"{"q":"refund","user":"u9"}"#);
         assert_eq!((a.user_id.as_str(), a.session_id.as_str(), a.sessions.len()), ("u9", "", 1));
+    }
+
+    #[test]
+    fn a_filter_is_stored_redacted_whole_before_it_is_clipped() {
+        let redactor = Redactor::new(&flightlog_redact::Policy::default()).unwrap();
+        let asked = serde_json::json!({"q": "refund for jane.doe@example.com", "user": "jane.doe@example.com"});
+        let a = Access::new(&reader(), FrontEnd::Web, "GET /search").filter(&asked).into_row(Some(&redactor));
+        assert!(!a.filter.contains("jane.doe") && a.filter.contains("refund for [EMAIL"), "{}", a.filter);
+        assert!(a.user_id.starts_with("[EMAIL"), "the user filter is kept apart redacted: {}", a.user_id);
+        // An address the clip would cut in two is replaced whole first.
+        let long = format!("{} jane.doe@example.com and more", "x".repeat(MAX_FILTER_CHARS - 20));
+        let a = Access::new(&reader(), FrontEnd::Web, "GET /search").filter(&serde_json::json!({"q": long})).into_row(Some(&redactor));
+        assert!(!a.filter.contains("jane.doe") && a.filter.contains(" [EMAIL") && a.filter.ends_with("…"), "{}", a.filter);
+        let unfiltered = Access::new(&reader(), FrontEnd::Web, "GET /sessions/{id}").session("s").into_row(Some(&redactor));
+        assert_eq!((unfiltered.filter.as_str(), unfiltered.user_id.as_str()), ("", ""));
     }
 
     #[test]
@@ -334,7 +388,8 @@ mod tests {
         assert_eq!(field(p(|p| p.limit = Some("1001".into()))), "limit");
         assert_eq!(field(p(|p| p.cursor = Some("12_not-hex".into()))), "cursor");
         assert_eq!(field(p(|p| p.from = Some("yesterday".into()))), "from");
-        assert_eq!(field(p(|p| p.session_id = Some("x".repeat(257)))), "session_id");
+        assert_eq!(field(p(|p| p.session_id = Some("x".repeat(Limits::default().max_id_bytes + 1)))), "session_id");
+        assert!(p(|p| p.key_id = Some("x".repeat(Limits::default().max_id_bytes))).is_ok());
         let ok = p(|p| p.cursor = Some("1700000000000000_ab12".into())).unwrap();
         assert_eq!((ok.before, ok.limit, ok.to_us), (Some((1_700_000_000_000_000, "ab12".into())), 100, i64::MAX));
     }
@@ -342,8 +397,8 @@ mod tests {
     #[test]
     fn front_ends_have_one_name_each() {
         for f in [FrontEnd::Api, FrontEnd::Web, FrontEnd::Mcp] {
-            assert_eq!(FrontEnd::parse(f.name()), Some(f));
-            assert_eq!(serde_json::to_value(f).unwrap(), f.name());
+            assert_eq!(FrontEnd::parse(f.as_str()), Some(f));
+            assert_eq!(serde_json::to_value(f).unwrap(), f.as_str());
         }
     }
 }

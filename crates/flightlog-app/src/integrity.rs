@@ -38,16 +38,19 @@ impl AppState {
     }
 
     pub async fn verify_session(&self, project: &str, id: &str) -> Result<verify::Report, AppError> {
-        verify::verify_session(&self.store, project, id).await?.ok_or_else(|| AppError::no_session(id))
+        verify::verify_session(&self.store, project, id, Some(&self.checkpointer.public_key_hex())).await?.ok_or_else(|| AppError::no_session(id))
     }
 
     pub async fn verify_all(&self) -> Result<verify::Report, AppError> {
-        Ok(verify::verify_all(&self.store).await?)
+        Ok(verify::verify_all(&self.store, Some(&self.checkpointer.public_key_hex())).await?)
     }
 
-    /// The session's evidence bundle, a self-contained JSON file.
-    pub async fn evidence(&self, project: &str, id: &str) -> Result<String, AppError> {
-        bundle::export(&self.store, project, id).await?.ok_or_else(|| AppError::no_session(id))
+    /// The session's evidence bundle, a self-contained JSON file. With
+    /// `with_access_log` (only for a caller whose key has the admin scope:
+    /// it names other readers' keys, filters and users) it lists who read
+    /// the session; without, it leaves that section out.
+    pub async fn evidence(&self, project: &str, id: &str, with_access_log: bool) -> Result<String, AppError> {
+        bundle::export(&self.store, project, id, with_access_log).await?.ok_or_else(|| AppError::no_session(id))
     }
 
     pub async fn checkpoints(&self) -> Result<Vec<CheckpointRow>, AppError> {

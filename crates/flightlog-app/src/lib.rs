@@ -25,6 +25,7 @@ pub mod keys;
 pub mod overview;
 pub mod param_schemas;
 pub mod params;
+mod policies;
 pub mod redaction;
 pub mod reproduction;
 pub mod retention;

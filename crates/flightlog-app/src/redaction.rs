@@ -30,6 +30,9 @@ pub const REDACTED_FIELD: &str = "redacted";
 /// reads the store again: a policy set through another replica reaches the
 /// writer within this.
 const POLICY_RECHECK: Duration = Duration::from_secs(2);
+/// How long a copy may stand in for a policy the store cannot be asked
+/// for: a policy made stricter meanwhile must not wait out an outage.
+const POLICY_STALE_LIMIT: Duration = Duration::from_secs(30);
 
 /// What found values become, for every project without its own policy.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -191,14 +194,14 @@ impl AppState {
         {
             return Ok(c.redactor.clone());
         }
-        let row = match self.store.policy(project, PolicyKind::Redaction).await {
+        let row = match self.policy_in_force(project, PolicyKind::Redaction).await {
             Ok(row) => row,
             Err(e) => match cached {
-                Some(c) => {
+                Some(c) if c.checked.elapsed() < POLICY_STALE_LIMIT => {
                     tracing::warn!(project, error = %e, "could not re-read the redaction policy; using the copy in memory");
                     return Ok(c.redactor);
                 }
-                None => return Err(AppError::unavailable("the project's redaction policy cannot be read", e)),
+                _ => return Err(AppError::unavailable("the project's redaction policy cannot be read", e)),
             },
         };
         let set_us = row.as_ref().map(|r| r.set_us);
@@ -219,7 +222,7 @@ impl AppState {
 
     /// The project's redaction policy in force.
     pub async fn redaction_policy(&self, project: &str) -> Result<RedactionInForce, AppError> {
-        let row = self.store.policy(project, PolicyKind::Redaction).await?;
+        let row = self.policy_in_force(project, PolicyKind::Redaction).await?;
         Ok(match row {
             Some(r) => RedactionInForce {
                 project: project.to_string(),
@@ -242,11 +245,16 @@ impl AppState {
     /// policy that does not compile is refused, naming the field). Steps
     /// already stored stay as they were redacted when they arrived.
     pub async fn set_redaction_policy(&self, project: &str, policy: ProjectRedaction, by: &str) -> Result<RedactionInForce, AppError> {
+        // The built-in kept paths are added to the project's own: its own
+        // may use what is left of the limit, and the error counts its own.
+        let room = flightlog_redact::policy::MAX_PATHS - kept_paths().len();
+        if policy.keep_paths.len() > room {
+            return Err(AppError::invalid("keep_paths", format!("has {} paths, at most {room}", policy.keep_paths.len())));
+        }
         let redactor = self.compile(project, &policy).map_err(|e| AppError::invalid(policy_field(&e), e.to_string()))?;
         let body = serde_json::to_string(&policy).expect("a policy serialises");
-        let set_us = flightlog_model::time::now_us();
-        self.store.set_policy(project, PolicyKind::Redaction, &body, set_us, by).await?;
-        self.redaction.cache(project, Cached { redactor, set_us: Some(set_us), checked: Instant::now() });
+        let row = self.put_policy(project, PolicyKind::Redaction, body, by).await?;
+        self.redaction.cache(project, Cached { redactor, set_us: Some(row.set_us), checked: Instant::now() });
         tracing::info!(project, by, "redaction policy set");
         self.redaction_policy(project).await
     }

@@ -3,19 +3,25 @@
 //! proofs survive it).
 //!
 //! The job runs on the process that writes the log (the writer lease's
-//! holder), a bounded batch of sessions at a time. Each session's expiry is
-//! restart-safe: content is blanked by the erasure path (idempotent) before
-//! its record is written; for removed steps the signed record is written
-//! first (stored once however often it is written) and the steps removed
-//! after, so a crash at any point is finished by the next run, never
-//! doubled. Steps are removed only once a signed checkpoint covers them.
+//! holder), a bounded batch of sessions at a time, and acts only on
+//! policies and holds the instance signed (see `policies`). Each session's
+//! expiry is restart-safe: content is blanked by the erasure path
+//! (idempotent) before its record is written; for removed steps the signed
+//! record is written first (stored once however often it is written), then
+//! the index's points go, then the steps, then the session's derived rows
+//! are recomputed, so a crash at any point is finished by the next run,
+//! never doubled. Just before it acts, the job checks again that the
+//! session is due and not held; the positions it lists come from the log
+//! of record, and steps are removed only once a signed checkpoint covers
+//! them.
 
 use crate::integrity::ErasureRequest;
 use crate::{AppError, AppState};
 use flightlog_ingest::Role;
 use flightlog_model::retention::{ExpiryKind, HoldSubject, Retention};
 use flightlog_model::time::{format_timestamp, now_us};
-use flightlog_store::{ExpirationRow, HoldChange, PolicyKind};
+use flightlog_store::expirations::Due;
+use flightlog_store::{ExpirationRow, HoldRow, PolicyKind};
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
 
@@ -24,8 +30,6 @@ use std::time::Duration;
 pub const EXPIRY_BATCH: u32 = 100;
 /// Longest reason a legal hold may carry.
 pub const MAX_HOLD_REASON: usize = 1_000;
-/// Longest session or user id a hold may name (as long as a step's ids).
-pub const MAX_HOLD_ID: usize = 1_024;
 
 /// A project's retention as in force.
 #[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
@@ -72,11 +76,28 @@ pub struct ExpiryRun {
     pub steps_removed: u64,
     /// Sessions left for a later run (not yet sealed by a checkpoint).
     pub deferred: u64,
+    /// Sessions found held, or with new steps, when their turn came.
+    pub skipped: u64,
+    /// Sessions whose expiry failed (logged; retried at the next run).
+    pub failed: u64,
+}
+
+/// What legal holds keep, as the job asks it.
+struct Held {
+    sessions: Vec<String>,
+    users: Vec<String>,
+}
+
+impl Held {
+    fn of(rows: &[HoldRow]) -> Self {
+        let ids = |subject: HoldSubject| rows.iter().filter(|r| r.subject == subject.as_str()).map(|r| r.id.clone()).collect();
+        Self { sessions: ids(HoldSubject::Session), users: ids(HoldSubject::User) }
+    }
 }
 
 impl AppState {
     pub async fn retention_policy(&self, project: &str) -> Result<RetentionInForce, AppError> {
-        let row = self.store.policy(project, PolicyKind::Retention).await?;
+        let row = self.policy_in_force(project, PolicyKind::Retention).await?;
         let (policy, set_at, set_by) = match row {
             Some(r) => (
                 serde_json::from_str(&r.body).map_err(|e| AppError::unavailable("the stored retention policy cannot be read", e))?,
@@ -93,44 +114,39 @@ impl AppState {
     pub async fn set_retention_policy(&self, project: &str, policy: Retention, by: &str) -> Result<RetentionInForce, AppError> {
         policy.check().map_err(|(field, why)| AppError::invalid(field, why))?;
         let body = serde_json::to_string(&policy).expect("a policy serialises");
-        self.store.set_policy(project, PolicyKind::Retention, &body, now_us(), by).await?;
+        self.put_policy(project, PolicyKind::Retention, body, by).await?;
         tracing::info!(project, by, ?policy, "retention policy set");
         self.retention_policy(project).await
     }
 
     pub async fn legal_holds(&self, project: &str) -> Result<Vec<Hold>, AppError> {
-        let rows = self.store.legal_holds(project).await?;
+        let rows = self.holds_in_force(project).await?;
         Ok(rows
             .into_iter()
-            .filter_map(|r| {
-                Some(Hold { subject: HoldSubject::parse(&r.subject)?, id: r.id, reason: r.reason, since: format_timestamp(r.since_us), by: r.by_key })
-            })
+            .filter_map(|r| Some(Hold { subject: HoldSubject::parse(&r.subject)?, id: r.id, reason: r.reason, since: format_timestamp(r.at_us), by: r.by_key }))
             .collect())
     }
 
     /// Places a legal hold: the session (or every session of the user)
     /// never expires while it stands.
     pub async fn place_legal_hold(&self, project: &str, req: HoldRequest, by: &str) -> Result<Hold, AppError> {
-        check_hold_id(&req.id)?;
+        check_hold_id(&req.id, self.limits.max_id_bytes)?;
         if req.reason.len() > MAX_HOLD_REASON {
             return Err(AppError::invalid("reason", format!("is {} bytes, at most {MAX_HOLD_REASON}", req.reason.len())));
         }
-        let at = now_us();
-        let change = HoldChange { project, subject: req.subject, id: &req.id, held: true, reason: &req.reason, at_us: at, by_key: by };
-        self.store.put_legal_hold(&change).await?;
+        let row = self.put_hold(project, req.subject, &req.id, true, &req.reason, by).await?;
         tracing::info!(project, subject = req.subject.as_str(), id = %req.id, by, "legal hold placed");
-        Ok(Hold { subject: req.subject, id: req.id, reason: req.reason, since: format_timestamp(at), by: by.to_string() })
+        Ok(Hold { subject: req.subject, id: req.id, reason: req.reason, since: format_timestamp(row.at_us), by: by.to_string() })
     }
 
     /// Releases a legal hold in force (404 when there is none).
     pub async fn release_legal_hold(&self, project: &str, subject: HoldSubject, id: &str, by: &str) -> Result<(), AppError> {
-        check_hold_id(id)?;
+        check_hold_id(id, self.limits.max_id_bytes)?;
         let held = self.legal_holds(project).await?.into_iter().any(|h| h.subject == subject && h.id == id);
         if !held {
             return Err(AppError::NotFound(format!("no legal hold on {} {id:?} in this project", subject.as_str())));
         }
-        let change = HoldChange { project, subject, id, held: false, reason: "", at_us: now_us(), by_key: by };
-        self.store.put_legal_hold(&change).await?;
+        self.put_hold(project, subject, id, false, "", by).await?;
         tracing::info!(project, subject = subject.as_str(), id, by, "legal hold released");
         Ok(())
     }
@@ -142,12 +158,14 @@ impl AppState {
 
     /// One run of the expiry job over every project with a policy: at most
     /// `batch` sessions per project and kind. Only the log's writer runs it.
+    /// A session that fails is logged and left for the next run; the
+    /// others go on.
     pub async fn expire(&self, batch: u32) -> Result<ExpiryRun, AppError> {
         let mut run = ExpiryRun::default();
         if !matches!(self.ingestor.role(), Role::Writer { .. }) {
             return Ok(run);
         }
-        for row in self.store.policies(PolicyKind::Retention).await? {
+        for row in self.policies_in_force(PolicyKind::Retention).await? {
             let policy: Retention = match serde_json::from_str(&row.body) {
                 Ok(p) => p,
                 Err(e) => {
@@ -156,26 +174,51 @@ impl AppState {
                 }
             };
             for kind in ExpiryKind::ALL {
-                let Some(cutoff) = policy.cutoff_us(kind, now_us()) else { continue };
-                for session in self.store.sessions_to_expire(&row.project, kind, cutoff, batch).await? {
-                    self.expire_session(&row.project, &session, kind, &row.body, &mut run).await?;
+                let Some(cutoff_us) = policy.cutoff_us(kind, now_us()) else { continue };
+                let holds = Held::of(&self.holds_in_force(&row.project).await?);
+                let due = Due { project: &row.project, kind, cutoff_us, held_sessions: &holds.sessions, held_users: &holds.users };
+                for session in self.store.sessions_to_expire(&due, batch).await? {
+                    if let Err(e) = self.expire_session(&due, &session, &row.body, &mut run).await {
+                        run.failed += 1;
+                        tracing::warn!(project = %row.project, session, kind = kind.as_str(), error = %e, "could not expire a session; the next run retries");
+                    }
                 }
             }
         }
-        if run.content_expired + run.steps_expired > 0 {
+        if run.content_expired + run.steps_expired + run.failed > 0 {
             tracing::info!(?run, "retention expired sessions");
         }
         Ok(run)
     }
 
-    async fn expire_session(&self, project: &str, session: &str, kind: ExpiryKind, policy: &str, run: &mut ExpiryRun) -> Result<(), AppError> {
+    async fn expire_session(&self, due: &Due<'_>, session: &str, policy: &str, run: &mut ExpiryRun) -> Result<(), AppError> {
+        let (project, kind) = (due.project, due.kind);
         let chain = self.store.session_chain(project, session).await?;
-        let Some(last) = chain.last() else { return Ok(()) };
+        // Checked again now: a step may have arrived, a hold been placed,
+        // since the session was picked.
+        let holds = Held::of(&self.holds_in_force(project).await?);
+        let newest = chain.iter().map(|s| s.ts_us).max();
+        if holds.sessions.iter().any(|s| s == session)
+            || chain.iter().any(|s| holds.users.contains(&s.user_id))
+            || newest.is_some_and(|ts| ts >= due.cutoff_us)
+        {
+            run.skipped += 1;
+            return Ok(());
+        }
+        // The positions are the log of record's, never the steps table's
+        // (whose rows could claim another session's positions).
+        let logged = self.store.log_positions(project, session).await?;
+        let stored: Vec<u64> = chain.iter().map(|s| s.log_index).collect();
+        if let Some(stray) = stored.iter().find(|p| logged.binary_search(p).is_err()) {
+            tracing::error!(project, session, position = stray, "a stored step claims a log position not of its session; not expiring it (run verification)");
+            run.skipped += 1;
+            return Ok(());
+        }
         let mut record = ExpirationRow {
             project: project.to_string(),
             session_id: session.to_string(),
             kind: kind.as_str().to_string(),
-            log_indexes: chain.iter().map(|s| s.log_index).collect(),
+            log_indexes: stored,
             last_link: String::new(),
             next_seq: 0,
             policy: policy.to_string(),
@@ -185,6 +228,9 @@ impl AppState {
         };
         match kind {
             ExpiryKind::Content => {
+                if record.log_indexes.is_empty() {
+                    return Ok(());
+                }
                 // The erasure path blanks the content and the index's
                 // snippets; run again after a crash, it changes nothing.
                 self.erase(project, &ErasureRequest { session_id: session.to_string(), user_id: String::new() }, "retention").await?;
@@ -193,21 +239,28 @@ impl AppState {
                 run.content_expired += 1;
             }
             ExpiryKind::Steps => {
-                let newest = chain.iter().map(|s| s.log_index).max().unwrap_or(0);
-                if !self.sealed_past(newest).await? {
-                    run.deferred += 1;
-                    return Ok(());
+                if let Some(last) = chain.last() {
+                    let newest_position = record.log_indexes.iter().copied().max().unwrap_or(0);
+                    if !self.sealed_past(newest_position).await? {
+                        run.deferred += 1;
+                        return Ok(());
+                    }
+                    record.last_link = last.chain_hash.clone();
+                    record.next_seq = last.session_seq + 1;
+                    self.checkpointer.sign_expiry(&mut record);
+                    self.store.put_expiration(&record).await?;
+                    // The points first: a failure here leaves the session
+                    // listed, so the next run comes back to it.
+                    if let Some(index) = self.search.index() {
+                        let ids = chain.iter().map(|s| flightlog_index::point_id(project, session, s.step)).collect::<Vec<_>>();
+                        index.delete(ids).await.map_err(|e| AppError::unavailable("the vector index failed; the next run retries", e))?;
+                    }
                 }
-                record.last_link = last.chain_hash.clone();
-                record.next_seq = last.session_seq + 1;
-                self.checkpointer.sign_expiry(&mut record);
-                self.store.put_expiration(&record).await?;
+                // Also when nothing is left to remove: a removal that
+                // failed before the session's list entry was recomputed is
+                // finished here.
                 self.store.remove_expired_steps(project, session, &record.log_indexes).await?;
-                if let Some(index) = self.search.index() {
-                    let ids = chain.iter().map(|s| flightlog_index::point_id(project, session, s.step)).collect::<Vec<_>>();
-                    index.delete(ids).await.map_err(|e| AppError::unavailable("steps removed, but the vector index failed; the next run retries", e))?;
-                }
-                run.steps_expired += 1;
+                run.steps_expired += u64::from(!chain.is_empty());
                 run.steps_removed += chain.len() as u64;
             }
         }
@@ -241,12 +294,13 @@ impl AppState {
     }
 }
 
-fn check_hold_id(id: &str) -> Result<(), AppError> {
+/// A hold names a session or user id: as long as a step's ids may be.
+fn check_hold_id(id: &str, max_id_bytes: usize) -> Result<(), AppError> {
     if id.is_empty() {
         return Err(AppError::invalid("id", "is required: the session id or user id to hold"));
     }
-    if id.len() > MAX_HOLD_ID {
-        return Err(AppError::invalid("id", format!("is {} bytes, at most {MAX_HOLD_ID}", id.len())));
+    if id.len() > max_id_bytes {
+        return Err(AppError::invalid("id", format!("is {} bytes, at most {max_id_bytes}", id.len())));
     }
     Ok(())
 }

@@ -10,7 +10,7 @@
 //!  "steps": [{"step", "log_index", "session_seq", "step_hash", "chain_hash",
 //!             "erased": {path: field hash}, "content": <the step>, "inclusion_proof": [hash…] | null}…],
 //!  "access_log": {"complete": bool, "reads": [{"at_us", "read_id", "key_id", "front_end", "route",
-//!                 "session_id", "filter", "user_id", "user_ids", "items", "whole_project"}…]}}
+//!                 "session_id", "filter", "user_id", "user_ids", "items", "whole_project"}…]}   (admins only)}
 //! ```
 //!
 //! Because it must be canonical, any edit to the file, even of one byte of
@@ -19,10 +19,14 @@
 //!
 //! `access_log` lists who read the session's content before the bundle was
 //! made (the instance's access log, oldest first, at most [`MAX_READS`] of
-//! the latest; `complete` says whether that is all). It is outside what the
-//! bundle proves: reads are neither in the signed log nor hashed, so an
-//! edit that keeps the file canonical goes unnoticed there; the report says
-//! so (`access_log.proven` is false). The instance's log is the record.
+//! the latest; `complete` says whether that is all). It names other
+//! readers' keys, filters and users, so it is in the bundle only when an
+//! admin asked for it; any other bundle leaves the section out, and its
+//! check reports `access_log: null` (not listed) rather than "no reads".
+//! It is outside what the bundle proves: reads are neither in the signed
+//! log nor hashed, so an edit that keeps the file canonical goes unnoticed
+//! there; the report says so (`access_log.proven` is false). The
+//! instance's log is the record.
 
 use crate::signer::{checkpoint_message, signature_valid};
 use crate::verify::{Problem, ProblemKind, ReportStatus};
@@ -41,8 +45,9 @@ pub const MAX_READS: usize = 10_000;
 
 /// Builds the bundle of a session; `None` when the project has no such
 /// session. The latest checkpoint seals the steps it covers; later steps are
-/// included without a proof.
-pub async fn export(store: &Store, project: &str, session_id: &str) -> Result<Option<String>, StoreError> {
+/// included without a proof. The session's reads are listed only
+/// `with_access_log` (for an admin: see the module doc).
+pub async fn export(store: &Store, project: &str, session_id: &str, with_access_log: bool) -> Result<Option<String>, StoreError> {
     let mut rows = store.session_integrity_rows(project, session_id, u32::MAX).await?;
     if rows.is_empty() {
         return Ok(None);
@@ -67,7 +72,7 @@ pub async fn export(store: &Store, project: &str, session_id: &str) -> Result<Op
             })
         })
         .collect();
-    let bundle = json!({
+    let mut bundle = json!({
         "format": FORMAT,
         "project": project,
         "session_id": session_id,
@@ -76,8 +81,10 @@ pub async fn export(store: &Store, project: &str, session_id: &str) -> Result<Op
             "public_key": c.public_key, "signature": c.signature,
         })),
         "steps": steps,
-        "access_log": access_log(store, project, session_id).await?,
     });
+    if with_access_log {
+        bundle["access_log"] = access_log(store, project, session_id).await?;
+    }
     Ok(Some(to_canonical_json(&bundle)))
 }
 
@@ -132,7 +139,9 @@ pub struct BundleReport {
     pub erased: Vec<String>,
     pub problems: Vec<Problem>,
     /// What the bundle says of who read the session: listed, not proven.
-    pub access_log: AccessSection,
+    /// None when the bundle lists no reads at all (made for a key without
+    /// the admin scope), which is not the same as none listed.
+    pub access_log: Option<AccessSection>,
 }
 
 /// The bundle's access log as the check sees it.
@@ -231,7 +240,9 @@ pub fn verify_bundle(file: &[u8], pinned_key: Option<&str>) -> BundleReport {
             _ => r.not_yet_sealed += 1,
         }
     }
-    r.access_log.reads = b["access_log"]["reads"].as_array().map_or(0, |a| a.len() as u64);
+    if let Some(section) = b.get("access_log") {
+        r.access_log = Some(AccessSection { reads: section["reads"].as_array().map_or(0, |a| a.len() as u64), proven: false });
+    }
     r.status = ReportStatus::of(r.problems.len() as u64, r.not_yet_sealed);
     r.verified = r.status == ReportStatus::Verified;
     r
@@ -239,4 +250,32 @@ pub fn verify_bundle(file: &[u8], pinned_key: Option<&str>) -> BundleReport {
 
 fn hash_field(v: Option<&Value>) -> Option<Hash> {
     hash_from_hex(v?.as_str()?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn checked(access_log: Option<Value>) -> BundleReport {
+        let mut b = json!({"format": FORMAT, "project": "p", "session_id": "s", "checkpoint": null, "steps": []});
+        if let Some(a) = access_log {
+            b["access_log"] = a;
+        }
+        verify_bundle(to_canonical_json(&b).as_bytes(), None)
+    }
+
+    #[test]
+    fn a_bundle_without_its_access_log_says_none_is_listed_not_that_none_happened() {
+        let without = checked(None);
+        assert!(without.problems.is_empty(), "{:?}", without.problems);
+        assert!(without.access_log.is_none());
+        let read = json!({"at_us": 1, "read_id": "ab", "key_id": "k", "front_end": "api", "route": "r", "session_id": "s",
+                          "filter": "", "user_id": "", "user_ids": [], "items": 0, "whole_project": false});
+        let with = checked(Some(json!({"complete": true, "reads": [read]})));
+        assert!(with.problems.is_empty(), "{:?}", with.problems);
+        let section = with.access_log.expect("listed");
+        assert_eq!((section.reads, section.proven), (1, false));
+        let empty = checked(Some(json!({"complete": true, "reads": []})));
+        assert_eq!(empty.access_log.map(|a| a.reads), Some(0));
+    }
 }

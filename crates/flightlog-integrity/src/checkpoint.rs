@@ -45,6 +45,17 @@ impl Checkpointer {
         row.signature = self.signer.sign(&crate::signer::expiry_message(row));
     }
 
+    /// Signs a statement's message (a policy set, a hold placed): rows
+    /// written behind the instance's back then carry no valid signature.
+    pub fn sign(&self, message: &[u8]) -> String {
+        self.signer.sign(message)
+    }
+
+    /// Whether this instance signed `message`.
+    pub fn signed(&self, message: &[u8], signature: &str) -> bool {
+        crate::signer::signature_valid(&self.signer.public_key_hex(), message, signature)
+    }
+
     /// Signs and stores the current log head if it grew since the last
     /// checkpoint. Returns the new checkpoint, if one was made. Only the
     /// process writing the log signs (with several processes, the holder

@@ -68,27 +68,35 @@ pub fn checkpoint_message(tree_size: u64, root: &Hash, created_us: i64) -> Vec<u
     format!("flightlog/checkpoint/v1\n{tree_size}\n{}\n{created_us}\n", hex::encode(root)).into_bytes()
 }
 
-/// The exact bytes an expiry record's signature covers (see
-/// `schema/0015_expirations.sql`).
-pub fn expiry_message(row: &flightlog_store::ExpirationRow) -> Vec<u8> {
-    let positions: Vec<String> = row.log_indexes.iter().map(u64::to_string).collect();
-    let fields = [
-        row.project.as_str(),
-        &row.session_id,
-        &row.kind,
-        &positions.join(","),
-        &row.last_link,
-        &row.next_seq.to_string(),
-        &row.policy,
-        &row.expired_us.to_string(),
-    ];
-    // Each field's length first: free-text ids with newlines in them can
-    // never make two different records read alike.
-    let mut message = String::from("flightlog/expiry/v1\n");
+/// The exact bytes a statement's signature covers: a domain tag (what the
+/// statement is, e.g. `flightlog/expiry/v1`), then each field as
+/// `<byte length>:<value>\n`, so free text with newlines in it can never
+/// make two different statements read alike, nor one kind pass for another.
+pub fn statement_message(domain: &str, fields: &[&str]) -> Vec<u8> {
+    let mut message = format!("{domain}\n");
     for f in fields {
         message.push_str(&format!("{}:{f}\n", f.len()));
     }
     message.into_bytes()
+}
+
+/// What an expiry record's signature covers (see `schema/0015_expirations.sql`).
+pub fn expiry_message(row: &flightlog_store::ExpirationRow) -> Vec<u8> {
+    let positions: Vec<String> = row.log_indexes.iter().map(u64::to_string).collect();
+    statement_message(
+        "flightlog/expiry/v1",
+        &[&row.project, &row.session_id, &row.kind, &positions.join(","), &row.last_link, &row.next_seq.to_string(), &row.policy, &row.expired_us.to_string()],
+    )
+}
+
+/// What a policy row's signature covers (see `schema/0013_project_policies.sql`).
+pub fn policy_message(project: &str, kind: &str, body: &str, set_us: i64, set_by: &str) -> Vec<u8> {
+    statement_message("flightlog/policy/v1", &[project, kind, body, &set_us.to_string(), set_by])
+}
+
+/// What a legal hold row's signature covers (see `schema/0014_legal_holds.sql`).
+pub fn hold_message(project: &str, subject: &str, id: &str, held: bool, reason: &str, at_us: i64, by_key: &str) -> Vec<u8> {
+    statement_message("flightlog/legal-hold/v1", &[project, subject, id, if held { "held" } else { "released" }, reason, &at_us.to_string(), by_key])
 }
 
 /// Checks a hex signature by a hex public key over `message`.

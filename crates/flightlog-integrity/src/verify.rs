@@ -77,6 +77,9 @@ pub enum ProblemKind {
     WrongKey,
     /// A bundle: a step not proven to be in the signed log.
     NotInLog,
+    /// An expiry record that lists log positions not of its own session,
+    /// or not yet sealed, or of an unknown kind.
+    ExpiryMismatch,
 }
 
 impl ProblemKind {
@@ -101,6 +104,7 @@ impl ProblemKind {
             Self::NotCanonical => "not_canonical",
             Self::WrongKey => "wrong_key",
             Self::NotInLog => "not_in_log",
+            Self::ExpiryMismatch => "expiry_mismatch",
         }
     }
 }
@@ -245,9 +249,10 @@ struct LogState {
     sealed_size: u64,
     /// Problems of the log itself (not of one session).
     problems: Vec<Problem>,
-    /// Log positions whose steps retention removed, under a valid signed
-    /// record: not stored, and rightly so.
-    expired_positions: HashSet<u64>,
+    /// Log positions (with their project and session) whose steps
+    /// retention removed, under a valid signed record: not stored, and
+    /// rightly so.
+    expired_positions: HashSet<(String, String, u64)>,
     /// Where each session's chain resumes after removed steps:
     /// (project, session) -> [(next position, link)].
     resumes: HashMap<(String, String), Vec<(u64, Hash)>>,
@@ -259,7 +264,11 @@ fn log_problem(kind: ProblemKind, log_index: Option<u64>, detail: String) -> Pro
     Problem { kind, session_id: None, step: None, log_index, detail }
 }
 
-async fn check_log(store: &Store) -> Result<(LogState, Option<Value>), StoreError> {
+/// `trusted_key`: the instance's own public key (hex). Only records it
+/// signed count as expiries; without it, none does. Never the keys found
+/// in storage: anyone who can write there can add a checkpoint signed with
+/// a key of their own.
+async fn check_log(store: &Store, trusted_key: Option<&str>) -> Result<(LogState, Option<Value>), StoreError> {
     let checkpoints = store.checkpoints().await?;
     let entries = store.log_entries().await?;
     let tree = Tree::new(entries.iter().map(|e| leaf_hash(&e.step_hash)).collect());
@@ -333,39 +342,49 @@ async fn check_log(store: &Store) -> Result<(LogState, Option<Value>), StoreErro
         }
     }
     let mut log = LogState { entries, sealed_size, problems, expired_positions: HashSet::new(), resumes: HashMap::new(), expired: Vec::new() };
-    // Only the keys that signed a valid checkpoint are this instance's: a
-    // record signed with any other key was written behind its back.
-    let trusted: HashSet<&str> = checkpoints
-        .iter()
-        .filter(|c| signature_valid(&c.public_key, &checkpoint_message(c.tree_size, &c.root_hash, c.created_us), &c.signature))
-        .map(|c| c.public_key.as_str())
-        .collect();
     for record in store.expirations().await? {
-        accept_expiry(&mut log, &trusted, record);
+        accept_expiry(&mut log, trusted_key, record);
     }
     Ok((log, latest_json))
 }
 
 /// Takes a signed expiry record into the log's state, or names it as a
-/// problem when it is not this instance's.
-fn accept_expiry(log: &mut LogState, trusted: &HashSet<&str>, record: ExpirationRow) {
-    let kind = ExpiryKind::parse(&record.kind);
-    let signed = trusted.contains(record.public_key.as_str()) && signature_valid(&record.public_key, &expiry_message(&record), &record.signature);
-    let (Some(kind), true) = (kind, signed) else {
-        log.problems.push(Problem {
-            kind: ProblemKind::BadSignature,
-            session_id: Some(record.session_id.clone()),
-            step: None,
-            log_index: record.log_indexes.first().copied(),
-            detail: format!(
-                "an expiry record of session {:?} is not signed by this instance's key: what it lists counts as deleted",
-                record.session_id
-            ),
-        });
+/// problem: not signed by this instance, of no known kind, or listing a
+/// position that is not its own session's in the log of record, or not yet
+/// sealed by a checkpoint (the job seals before it expires anything).
+fn accept_expiry(log: &mut LogState, trusted_key: Option<&str>, record: ExpirationRow) {
+    let problem = |kind, detail: String| Problem {
+        kind,
+        session_id: Some(record.session_id.clone()),
+        step: None,
+        log_index: record.log_indexes.first().copied(),
+        detail,
+    };
+    let signed = trusted_key.is_some_and(|k| k == record.public_key && signature_valid(k, &expiry_message(&record), &record.signature));
+    if !signed {
+        log.problems.push(problem(
+            ProblemKind::BadSignature,
+            format!("an expiry record of session {:?} is not signed by this instance's key: what it lists counts as deleted", record.session_id),
+        ));
+        return;
+    }
+    let Some(kind) = ExpiryKind::parse(&record.kind) else {
+        log.problems.push(problem(ProblemKind::ExpiryMismatch, format!("an expiry record has the unknown kind {:?}", record.kind)));
         return;
     };
+    let own = |p: &u64| {
+        let at = log.entries.binary_search_by_key(p, |e| e.log_index).ok().map(|i| &log.entries[i]);
+        at.is_some_and(|e| e.project == record.project && e.session_id == record.session_id) && *p < log.sealed_size
+    };
+    if let Some(bad) = record.log_indexes.iter().find(|p| !own(p)) {
+        log.problems.push(problem(
+            ProblemKind::ExpiryMismatch,
+            format!("an expiry record of session {:?} lists log position {bad}, which is not a sealed step of that session", record.session_id),
+        ));
+        return;
+    }
     if kind == ExpiryKind::Steps {
-        log.expired_positions.extend(record.log_indexes.iter().copied());
+        log.expired_positions.extend(record.log_indexes.iter().map(|p| (record.project.clone(), record.session_id.clone(), *p)));
         if let Some(link) = hash_from_hex(&record.last_link) {
             log.resumes.entry((record.project.clone(), record.session_id.clone())).or_default().push((record.next_seq, link));
         }
@@ -392,7 +411,8 @@ fn check_session(rows: &mut [IntegrityRow], logged: &[&LogEntry], log: &LogState
     let by_index: HashMap<u64, &&LogEntry> = logged.iter().map(|e| (e.log_index, e)).collect();
     let stored: HashMap<u64, &IntegrityRow> = rows.iter().map(|r| (r.log_index, r)).collect();
     for e in logged {
-        if !stored.contains_key(&e.log_index) && !log.expired_positions.contains(&e.log_index) {
+        let expired = || log.expired_positions.contains(&(e.project.clone(), e.session_id.clone(), e.log_index));
+        if !stored.contains_key(&e.log_index) && !expired() {
             report.problem(Problem {
                 kind: ProblemKind::Deleted,
                 session_id: Some(e.session_id.clone()),
@@ -573,9 +593,10 @@ fn hash_of(hex_text: &str) -> Result<Hash, ()> {
 /// of the log elsewhere are listed in `log_problems` and do not fail this
 /// session; steps they leave unproven count as not yet sealed. `None` when
 /// the project has no such session.
-pub async fn verify_session(store: &Store, project: &str, session_id: &str) -> Result<Option<Report>, StoreError> {
+/// `trusted_key` as for [`verify_all`].
+pub async fn verify_session(store: &Store, project: &str, session_id: &str, trusted_key: Option<&str>) -> Result<Option<Report>, StoreError> {
     let mut rows = store.session_integrity_rows(project, session_id, u32::MAX).await?;
-    let (log, checkpoint) = check_log(store).await?;
+    let (log, checkpoint) = check_log(store, trusted_key).await?;
     let logged: Vec<&LogEntry> = log.entries.iter().filter(|e| e.project == project && e.session_id == session_id).collect();
     if rows.is_empty() && logged.is_empty() {
         return Ok(None);
@@ -639,9 +660,11 @@ pub async fn verify_step(
 }
 
 /// Verifies every step of every project, the whole log and every
-/// checkpoint, reading the steps a page at a time.
-pub async fn verify_all(store: &Store) -> Result<Report, StoreError> {
-    let (log, checkpoint) = check_log(store).await?;
+/// checkpoint, reading the steps a page at a time. `trusted_key` is the
+/// instance's public key (hex): only expiry records it signed excuse a
+/// step missing from storage.
+pub async fn verify_all(store: &Store, trusted_key: Option<&str>) -> Result<Report, StoreError> {
+    let (log, checkpoint) = check_log(store, trusted_key).await?;
     let mut report = Report { checkpoint, ..Report::default() };
     for p in &log.problems {
         report.problem(p.clone());
@@ -707,6 +730,7 @@ mod tests {
             (LogTruncated, "log_truncated"), (LogMismatch, "log_mismatch"), (BadSignature, "bad_signature"),
             (InconsistentCheckpoints, "inconsistent_checkpoints"), (Unreadable, "unreadable"),
             (NotCanonical, "not_canonical"), (WrongKey, "wrong_key"), (NotInLog, "not_in_log"),
+            (ExpiryMismatch, "expiry_mismatch"),
         ];
         for (kind, name) in all {
             assert_eq!(serde_json::to_value(kind).unwrap(), name);

@@ -104,7 +104,7 @@ impl Flightlog {
     /// an error (never the content) when it cannot be.
     async fn recorded<T>(&self, content: Result<T, AppError>, read: impl FnOnce(&T) -> Access) -> Result<T, AppError> {
         let content = content?;
-        self.state.access.record(read(&content)).await?;
+        self.state.record_read(read(&content)).await?;
         Ok(content)
     }
 }

@@ -10,9 +10,10 @@ use sha2::{Digest, Sha256};
 
 const SESSIONS_TO_EXPIRE: &str = include_str!("queries/sessions_to_expire.sql");
 const SESSION_CHAIN: &str = include_str!("queries/session_chain_for_expiry.sql");
+const LOG_POSITIONS: &str = include_str!("queries/log_positions_of_session.sql");
 const REMOVE_EXPIRED_STEPS: &str = include_str!("queries/remove_expired_steps.sql");
-const FORGET_SUMMARY: &str = include_str!("queries/forget_expired_session_summary.sql");
-const FORGET_ACTIONS: &str = include_str!("queries/forget_expired_session_actions.sql");
+const FORGET_SUMMARY: &str = include_str!("queries/forget_session_summary.sql");
+const FORGET_ACTIONS: &str = include_str!("queries/forget_session_actions.sql");
 const ALL_EXPIRATIONS: &str = include_str!("queries/expirations_all.sql");
 const EXPIRATIONS_OF_PROJECT: &str = include_str!("queries/expirations_of_project.sql");
 
@@ -24,6 +25,8 @@ pub struct ChainStep {
     pub session_seq: u64,
     /// Hex.
     pub chain_hash: String,
+    pub ts_us: i64,
+    pub user_id: String,
 }
 
 /// A signed statement that a session's content or steps expired.
@@ -31,7 +34,8 @@ pub struct ChainStep {
 pub struct ExpirationRow {
     pub project: String,
     pub session_id: String,
-    /// `content` or `steps` ([`ExpiryKind`]).
+    /// `content` or `steps` ([`ExpiryKind`]; text as stored, parsed by
+    /// whoever checks the record).
     pub kind: String,
     /// The log positions of the steps it covers.
     pub log_indexes: Vec<u64>,
@@ -62,16 +66,42 @@ impl ExpirationRow {
     }
 }
 
+/// Which sessions of a project are due for an expiry: last step before
+/// `cutoff_us`, none of the held sessions, no step of a held user.
+pub struct Due<'a> {
+    pub project: &'a str,
+    pub kind: ExpiryKind,
+    pub cutoff_us: i64,
+    pub held_sessions: &'a [String],
+    pub held_users: &'a [String],
+}
+
 impl Store {
     /// At most `limit` sessions of `project` due for `kind` (last step
     /// before `cutoff_us`, not held, not done yet), oldest first.
-    pub async fn sessions_to_expire(&self, project: &str, kind: ExpiryKind, cutoff_us: i64, limit: u32) -> Result<Vec<String>, StoreError> {
+    pub async fn sessions_to_expire(&self, due: &Due<'_>, limit: u32) -> Result<Vec<String>, StoreError> {
         #[derive(serde::Deserialize)]
         struct Row {
             session_id: String,
         }
-        let params = Params::new().text("project", project).text("kind", kind.as_str()).number("cutoff_us", cutoff_us).number("limit", limit);
+        let params = Params::new()
+            .text("project", due.project)
+            .text("kind", due.kind.as_str())
+            .number("cutoff_us", due.cutoff_us)
+            .texts("held_sessions", due.held_sessions)
+            .texts("held_users", due.held_users)
+            .number("limit", limit);
         Ok(rows::<Row>(&self.ch.query(SESSIONS_TO_EXPIRE, params).await?)?.into_iter().map(|r| r.session_id).collect())
+    }
+
+    /// The session's positions in the log of record.
+    pub async fn log_positions(&self, project: &str, session: &str) -> Result<Vec<u64>, StoreError> {
+        #[derive(serde::Deserialize)]
+        struct Row {
+            log_index: u64,
+        }
+        let found: Vec<Row> = rows(&self.ch.query(LOG_POSITIONS, Params::new().text("project", project).text("session", session)).await?)?;
+        Ok(found.into_iter().map(|r| r.log_index).collect())
     }
 
     /// The session's stored steps in acceptance order.
@@ -104,15 +134,19 @@ impl Store {
         Ok(())
     }
 
-    /// Removes the steps at `log_indexes` of a session from storage, and
-    /// the session's derived rows (list entry, action counts). Idempotent.
+    /// Removes the steps at `log_indexes` of a session from storage, then
+    /// recomputes the session's derived rows (its list entry, its action
+    /// counts) from the steps left: none after a whole session expired, the
+    /// ones that arrived while it was expiring otherwise. Idempotent.
     pub async fn remove_expired_steps(&self, project: &str, session: &str, log_indexes: &[u64]) -> Result<(), StoreError> {
         let params = || Params::new().text("project", project).text("session", session);
         self.ch.query(REMOVE_EXPIRED_STEPS, params().numbers("indexes", log_indexes.iter().copied())).await?;
-        // A crash between these leaves the derived tables ahead of the
-        // steps; the start-up check finds that and rebuilds them.
+        // A crash between these leaves the derived tables disagreeing with
+        // the steps; the start-up check finds that and rebuilds them.
         self.ch.query(FORGET_SUMMARY, params()).await?;
         self.ch.query(FORGET_ACTIONS, params()).await?;
+        self.ch.query(&crate::sessions::rebuild_summaries_of_one_session(), params()).await?;
+        self.ch.query(&crate::sessions::rebuild_actions_of_one_session(), params()).await?;
         Ok(())
     }
 

@@ -51,7 +51,7 @@ pub use decisions::{DecisionLag, DecisionRow};
 pub use checkpoints::CheckpointRow;
 pub use erasure::Erasure;
 pub use expirations::{ChainStep, ExpirationRow};
-pub use legal_holds::{HoldChange, HoldRow};
+pub use legal_holds::HoldRow;
 pub use policies::{PolicyKind, PolicyRow};
 pub use indexer_marks::IndexerMark;
 pub use integrity::IntegrityRow;

@@ -1,14 +1,15 @@
-//! Each project's policies (`project_policies`): one row per change, the
-//! newest in force. The store keeps them as JSON text; what they mean is
-//! the application core's (redaction) and the model's (retention).
+//! Each project's policies (`project_policies`): one row per change, each
+//! signed by the instance. The store keeps them as JSON text; which row is
+//! in force (the newest validly signed) and what it means is the
+//! application core's (redaction) and the model's (retention).
 
 use crate::backend::{Params, StoreError, rows};
 use crate::Store;
 
-const POLICY_IN_FORCE: &str = include_str!("queries/policy_in_force.sql");
-const POLICIES_IN_FORCE: &str = include_str!("queries/policies_in_force.sql");
-const SET_POLICY: &str = "INSERT INTO project_policies (project, kind, body, set_us, set_by) \
-    SELECT {project:String}, {kind:String}, {body:String}, {set_us:Int64}, {set_by:String}";
+const POLICY_CHANGES: &str = include_str!("queries/policy_changes.sql");
+const POLICY_CHANGES_OF_KIND: &str = include_str!("queries/policy_changes_of_kind.sql");
+const SET_POLICY: &str = "INSERT INTO project_policies (project, kind, body, set_us, set_by, signature) \
+    SELECT {project:String}, {kind:String}, {body:String}, {set_us:Int64}, {set_by:String}, {signature:String}";
 
 /// Which policy a row holds.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -18,7 +19,7 @@ pub enum PolicyKind {
 }
 
 impl PolicyKind {
-    fn as_str(self) -> &'static str {
+    pub fn as_str(self) -> &'static str {
         match self {
             Self::Redaction => "redaction",
             Self::Retention => "retention",
@@ -26,36 +27,38 @@ impl PolicyKind {
     }
 }
 
-/// A policy as stored: its JSON, when and by which key it was set.
+/// A policy as stored: its JSON, when and by which key it was set, and the
+/// instance's signature over all of that.
 #[derive(Clone, Debug, PartialEq, serde::Deserialize)]
 pub struct PolicyRow {
-    #[serde(default)]
     pub project: String,
     pub body: String,
     pub set_us: i64,
     pub set_by: String,
+    pub signature: String,
 }
 
 impl Store {
-    /// The policy of `kind` in force for `project`, if one was ever set.
-    pub async fn policy(&self, project: &str, kind: PolicyKind) -> Result<Option<PolicyRow>, StoreError> {
+    /// Every row of `kind` for `project`, newest first.
+    pub async fn policy_changes(&self, project: &str, kind: PolicyKind) -> Result<Vec<PolicyRow>, StoreError> {
         let params = Params::new().text("project", project).text("kind", kind.as_str());
-        Ok(rows(&self.ch.query(POLICY_IN_FORCE, params).await?)?.into_iter().next())
+        rows(&self.ch.query(POLICY_CHANGES, params).await?)
     }
 
-    /// Every project's policy of `kind` in force now.
-    pub async fn policies(&self, kind: PolicyKind) -> Result<Vec<PolicyRow>, StoreError> {
-        rows(&self.ch.query(POLICIES_IN_FORCE, Params::new().text("kind", kind.as_str())).await?)
+    /// Every project's rows of `kind`, by project, each newest first.
+    pub async fn policy_changes_of_kind(&self, kind: PolicyKind) -> Result<Vec<PolicyRow>, StoreError> {
+        rows(&self.ch.query(POLICY_CHANGES_OF_KIND, Params::new().text("kind", kind.as_str())).await?)
     }
 
-    /// Puts a new policy of `kind` in force for `project`.
-    pub async fn set_policy(&self, project: &str, kind: PolicyKind, body: &str, set_us: i64, set_by: &str) -> Result<(), StoreError> {
+    /// Stores a new (signed) policy row of `kind`.
+    pub async fn set_policy(&self, kind: PolicyKind, row: &PolicyRow) -> Result<(), StoreError> {
         let params = Params::new()
-            .text("project", project)
+            .text("project", &row.project)
             .text("kind", kind.as_str())
-            .text("body", body)
-            .number("set_us", set_us)
-            .text("set_by", set_by);
+            .text("body", &row.body)
+            .number("set_us", row.set_us)
+            .text("set_by", &row.set_by)
+            .text("signature", &row.signature);
         self.ch.query(SET_POLICY, params).await?;
         Ok(())
     }

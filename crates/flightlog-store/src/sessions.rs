@@ -387,3 +387,32 @@ pub(crate) async fn repair_summaries_if_needed(ch: &dyn Backend) -> Result<(), S
     }
     Ok(())
 }
+
+/// The rebuild of session_summaries narrowed to one session (parameters
+/// `project`, `session`): the same aggregation, never a second copy of it.
+pub(crate) fn rebuild_summaries_of_one_session() -> String {
+    one_session(REBUILD_SESSION_SUMMARIES)
+}
+
+/// The rebuild of session_actions narrowed to one session.
+pub(crate) fn rebuild_actions_of_one_session() -> String {
+    one_session(REBUILD_SESSION_ACTIONS)
+}
+
+/// Narrows a rebuild that reads `FROM steps` to one session, with a
+/// PREWHERE (which also combines with the query's own WHERE).
+fn one_session(rebuild: &str) -> String {
+    const FROM: &str = "FROM steps\n";
+    assert!(rebuild.contains(FROM), "a rebuild query reads FROM steps on its own line");
+    rebuild.replacen(FROM, "FROM steps\nPREWHERE project = {project:String} AND session_id = {session:String}\n", 1)
+}
+
+#[cfg(test)]
+mod one_session_tests {
+    #[test]
+    fn both_rebuilds_narrow_to_one_session() {
+        for sql in [super::rebuild_summaries_of_one_session(), super::rebuild_actions_of_one_session()] {
+            assert!(sql.contains("PREWHERE project = {project:String} AND session_id = {session:String}\n"), "{sql}");
+        }
+    }
+}

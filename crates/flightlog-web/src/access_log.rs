@@ -1,10 +1,10 @@
 //! The access log page (`/access-log`): who read step content in this
 //! project, newest first, by session or user. Shown only to a reader whose
-//! key has the admin scope; the page itself reads no step content, so it
+//! key has the admin scope (the [`Admin`] extractor); the page itself reads no step content, so it
 //! is not recorded. Also [`unrecorded`]: what every content page answers
 //! when its read could not be recorded.
 
-use crate::cookie::Reader;
+use crate::admin::Admin;
 use crate::links::{self, encode};
 use crate::login::render;
 use crate::show::short_time;
@@ -13,7 +13,6 @@ use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use flightlog_app::access_log::AccessLogParams;
-use flightlog_app::keys::Scope;
 use flightlog_app::{AppError, AppState};
 
 /// The filter form's fields, as the browser sends them.
@@ -55,10 +54,7 @@ struct AccessLogPage {
     next: Option<String>,
 }
 
-pub async fn page(State(state): State<AppState>, Reader { principal, csrf }: Reader, Query(f): Query<Filters>) -> Response {
-    if !principal.allows(Scope::Admin) {
-        return crate::csrf::forbidden("The access log is shown to keys with the admin scope only.");
-    }
+pub async fn page(State(state): State<AppState>, Admin { principal, csrf }: Admin, Query(f): Query<Filters>) -> Response {
     let opt = |s: &str| Some(s.trim().to_string()).filter(|s| !s.is_empty());
     let params = AccessLogParams {
         session_id: opt(&f.session_id),

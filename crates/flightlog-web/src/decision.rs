@@ -12,6 +12,7 @@ use axum::response::{IntoResponse, Response};
 use crate::access_log::unrecorded;
 use flightlog_app::AppState;
 use flightlog_app::access_log::{Access, FrontEnd};
+use flightlog_app::keys::Scope;
 use flightlog_model::time::format_timestamp;
 use flightlog_app::decisions::Explanation;
 use flightlog_app::error::ErrorKind;
@@ -70,7 +71,7 @@ pub async fn page(State(state): State<AppState>, Reader { principal, csrf }: Rea
         Err(_) => return unavailable(),
     };
     let read = Access::new(&principal, FrontEnd::Web, "GET /sessions/{id}/steps/{step}").session(&id);
-    if let Err(e) = state.access.record(read.steps(std::iter::once(&explained.step).chain(&explained.earlier))).await {
+    if let Err(e) = state.record_read(read.steps(std::iter::once(&explained.step).chain(&explained.earlier))).await {
         return unrecorded(e);
     }
     let Explanation { step: this, earlier, goal, report } = explained;
@@ -178,7 +179,7 @@ pub async fn json(State(state): State<AppState>, Reader { principal, .. }: Reade
         Err(_) => return unavailable(),
     };
     let read = Access::new(&principal, FrontEnd::Web, "GET /sessions/{id}/steps/{step}/json").session(&id);
-    if let Err(e) = state.access.record(read.steps([&s])).await {
+    if let Err(e) = state.record_read(read.steps([&s])).await {
         return unrecorded(e);
     }
     let body = serde_json::json!({
@@ -191,10 +192,10 @@ pub async fn json(State(state): State<AppState>, Reader { principal, .. }: Reade
 }
 
 pub async fn evidence(State(state): State<AppState>, Reader { principal, .. }: Reader, Path(id): Path<String>) -> Response {
-    let file = state.evidence(&principal.project, &id).await;
+    let file = state.evidence(&principal.project, &id, principal.allows(Scope::Admin)).await;
     if file.is_ok() {
         let read = Access::new(&principal, FrontEnd::Web, "GET /sessions/{id}/evidence").session(&id);
-        if let Err(e) = state.access.record(read).await {
+        if let Err(e) = state.record_read(read).await {
             return unrecorded(e);
         }
     }

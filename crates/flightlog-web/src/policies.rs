@@ -21,7 +21,7 @@ use axum::routing::{get, post};
 use axum::{Form, Router};
 use flightlog_app::error::ErrorKind;
 use flightlog_app::redaction::{PolicySource, ProjectRedaction, ReplacementMode};
-use flightlog_app::retention::{HoldRequest, MAX_HOLD_ID, MAX_HOLD_REASON};
+use flightlog_app::retention::{HoldRequest, MAX_HOLD_REASON};
 use flightlog_app::{AppError, AppState};
 use flightlog_model::retention::{HoldSubject, MAX_DAYS, Retention};
 use flightlog_redact::policy::{MAX_CUSTOM_PATTERNS, MAX_PATHS, MAX_PATTERN_LEN};
@@ -179,7 +179,7 @@ impl Policies {
     }
 
     fn max_hold_id(&self) -> usize {
-        MAX_HOLD_ID
+        flightlog_model::Limits::default().max_id_bytes
     }
 
     fn max_hold_reason(&self) -> usize {

@@ -109,7 +109,7 @@ pub async fn page(State(state): State<AppState>, Reader { principal, csrf }: Rea
     match state.similar(req).await {
         Ok(found) => {
             let read = Access::new(&principal, FrontEnd::Web, "GET /search").filter(&page.params).found(&found);
-            if let Err(e) = state.access.record(read).await {
+            if let Err(e) = state.record_read(read).await {
                 return unrecorded(e);
             }
             page.searched = true;

@@ -89,7 +89,7 @@ pub async fn page(
         }
     };
     let read = Access::new(&principal, FrontEnd::Web, "GET /sessions/{id}").session(&id).steps(&session.timeline.steps);
-    if let Err(e) = state.access.record(read).await {
+    if let Err(e) = state.record_read(read).await {
         return unrecorded(e);
     }
     let (summary, first_failure, next) = (session.summary, session.first_failure, session.timeline.next_after);

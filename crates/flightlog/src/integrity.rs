@@ -25,8 +25,30 @@ pub struct VerifyArgs {
     data_dir: Option<PathBuf>,
     #[arg(long, default_value = "default")]
     project: String,
+    /// With --data-dir: the instance's public key (hex), the only key whose
+    /// expiry records are accepted. Default: the key of the folder's
+    /// signing key file, DATA_DIR/integrity/signing.key.
+    #[arg(long)]
+    public_key: Option<String>,
     #[command(flatten)]
     server: ServerArgs,
+}
+
+/// The instance's public key for an offline verification: given, or read
+/// from the folder's signing key (never created here).
+fn instance_key(args: &VerifyArgs, dir: &std::path::Path) -> anyhow::Result<Option<String>> {
+    if let Some(key) = &args.public_key {
+        return Ok(Some(key.clone()));
+    }
+    let path = dir.join("integrity/signing.key");
+    match std::fs::read_to_string(&path) {
+        Ok(seed) => Ok(Some(flightlog_integrity::signer::Signer::from_hex(seed.trim()).map_err(anyhow::Error::msg)?.public_key_hex())),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            eprintln!("note: no {}; no expiry record can be accepted without --public-key", path.display());
+            Ok(None)
+        }
+        Err(e) => Err(e).with_context(|| format!("cannot read {}", path.display())),
+    }
 }
 
 pub async fn verify(args: VerifyArgs) -> anyhow::Result<()> {
@@ -34,11 +56,12 @@ pub async fn verify(args: VerifyArgs) -> anyhow::Result<()> {
         Some(dir) => {
             let engine = Embedded::open(&default_library_path(), &dir.join("clickhouse"), 1)?;
             let store = Store::open(Arc::new(engine)).await?;
+            let key = instance_key(&args, dir)?;
             match &args.session {
                 Some(id) => serde_json::to_value(
-                    verify::verify_session(&store, &args.project, id).await?.with_context(|| format!("no session {id:?}"))?,
+                    verify::verify_session(&store, &args.project, id, key.as_deref()).await?.with_context(|| format!("no session {id:?}"))?,
                 )?,
-                None => serde_json::to_value(verify::verify_all(&store).await?)?,
+                None => serde_json::to_value(verify::verify_all(&store, key.as_deref()).await?)?,
             }
         }
         None => {

@@ -89,7 +89,7 @@ pub async fn steps(State(state): State<AppState>, headers: HeaderMap, Query(p): 
     let (from_us, to_us) = (time("from", &p.from, 0)?, time("to", &p.to, flightlog_model::time::END_OF_TIME_US)?);
     // Recorded before the first byte: the file is streamed as it is read.
     let asked = serde_json::json!({"format": p.format, "from": p.from, "to": p.to});
-    state.access.record(Access::new(&principal, FrontEnd::Api, "GET /v1/export/steps").filter(&asked).whole_project()).await?;
+    state.record_read(Access::new(&principal, FrontEnd::Api, "GET /v1/export/steps").filter(&asked).whole_project()).await?;
     let store = state.store.clone();
     Ok(stream_file(format, "steps", move |tx| async move {
         let columns = step_columns();

@@ -44,9 +44,9 @@ pub async fn verify_all(State(state): State<AppState>, headers: HeaderMap) -> Re
     security(("bearer" = []), ("api_key" = []), ("basic" = [])))]
 pub async fn evidence(State(state): State<AppState>, headers: HeaderMap, Path(id): Path<String>) -> Result<Response, ApiError> {
     let principal = state.keys.authorize(&headers, Scope::Read)?;
-    let file = state.evidence(&principal.project, &id).await?;
+    let file = state.evidence(&principal.project, &id, principal.allows(Scope::Admin)).await?;
     let read = flightlog_app::access_log::Access::new(&principal, flightlog_app::access_log::FrontEnd::Api, "GET /v1/sessions/{id}/evidence");
-    state.access.record(read.session(&id)).await?;
+    state.record_read(read.session(&id)).await?;
     let name = format!("attachment; filename=\"{}\"", evidence_file_name(&id));
     Ok(([(header::CONTENT_TYPE, "application/json".to_string()), (header::CONTENT_DISPOSITION, name)], file).into_response())
 }

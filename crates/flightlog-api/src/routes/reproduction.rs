@@ -24,6 +24,6 @@ pub async fn reproduction(
     let principal = state.keys.authorize(&headers, Scope::Read)?;
     let recipe = state.reproduction(&principal.project, &id).await?;
     let steps = recipe["steps"].as_array().map_or(0, Vec::len);
-    state.access.record(Access::new(&principal, FrontEnd::Api, "GET /v1/sessions/{id}/reproduction").session(&id).items(steps)).await?;
+    state.record_read(Access::new(&principal, FrontEnd::Api, "GET /v1/sessions/{id}/reproduction").session(&id).items(steps)).await?;
     Ok(Json(recipe))
 }

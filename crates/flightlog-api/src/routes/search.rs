@@ -43,7 +43,7 @@ pub async fn similar(
 ) -> Result<Json<SimilarResponse>, ApiError> {
     let principal = state.keys.authorize(&headers, Scope::Read)?;
     let found = state.similar(p.request(&principal.project)?).await?;
-    state.access.record(Access::new(&principal, FrontEnd::Api, "GET /v1/search/similar").filter(&p).found(&found)).await?;
+    state.record_read(Access::new(&principal, FrontEnd::Api, "GET /v1/search/similar").filter(&p).found(&found)).await?;
     let Similar { failures_only, origin, hits } = found;
     let results = hits
         .into_iter()

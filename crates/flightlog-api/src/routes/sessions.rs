@@ -162,7 +162,7 @@ pub async fn steps(
     let limit = params::page_size(p.limit.as_deref(), 100, MAX_PAGE)?;
     let page = state.timeline(&principal.project, &id, after, limit).await?;
     let read = Access::new(&principal, FrontEnd::Api, "GET /v1/sessions/{id}/steps").session(&id).steps(&page.steps);
-    state.access.record(read).await?;
+    state.record_read(read).await?;
     let next_after = page.next_after;
     let steps = page
         .steps

@@ -1,4 +1,5 @@
--- After a session's steps expired: its repeated-action counts go too.
+-- A session's repeated-action counts, before they are recomputed from the
+-- steps left after an expiry.
 ALTER TABLE session_actions DELETE
 WHERE project = {project:String} AND session_id = {session:String}
 SETTINGS mutations_sync = 2

@@ -1,0 +1,87 @@
+//! A project's policies as stored: each row signed by the instance when an
+//! admin sets it, and only signed rows ever in force. A row written behind
+//! Flightlog's back (redact nothing; expire everything tomorrow; release a
+//! hold) carries no valid signature and is ignored, with a warning.
+
+use crate::{AppError, AppState};
+use flightlog_integrity::signer::{hold_message, policy_message};
+use flightlog_model::retention::HoldSubject;
+use flightlog_model::time::now_us;
+use flightlog_store::{HoldRow, PolicyKind, PolicyRow};
+use std::collections::BTreeMap;
+
+impl AppState {
+    /// The newest policy of `kind` this instance signed for `project`.
+    pub(crate) async fn policy_in_force(&self, project: &str, kind: PolicyKind) -> Result<Option<PolicyRow>, AppError> {
+        let rows = self.store.policy_changes(project, kind).await?;
+        Ok(rows.into_iter().find(|r| self.policy_signed(kind, r)))
+    }
+
+    /// Every project's policy of `kind` in force (signed, newest).
+    pub(crate) async fn policies_in_force(&self, kind: PolicyKind) -> Result<Vec<PolicyRow>, AppError> {
+        let mut newest: BTreeMap<String, PolicyRow> = BTreeMap::new();
+        for row in self.store.policy_changes_of_kind(kind).await? {
+            if !newest.contains_key(&row.project) && self.policy_signed(kind, &row) {
+                newest.insert(row.project.clone(), row);
+            }
+        }
+        Ok(newest.into_values().collect())
+    }
+
+    /// Signs and stores a new policy of `kind`; returns its row.
+    pub(crate) async fn put_policy(&self, project: &str, kind: PolicyKind, body: String, by: &str) -> Result<PolicyRow, AppError> {
+        let set_us = now_us();
+        let signature = self.checkpointer.sign(&policy_message(project, kind.as_str(), &body, set_us, by));
+        let row = PolicyRow { project: project.to_string(), body, set_us, set_by: by.to_string(), signature };
+        self.store.set_policy(kind, &row).await?;
+        Ok(row)
+    }
+
+    fn policy_signed(&self, kind: PolicyKind, r: &PolicyRow) -> bool {
+        let ok = self.checkpointer.signed(&policy_message(&r.project, kind.as_str(), &r.body, r.set_us, &r.set_by), &r.signature);
+        if !ok {
+            tracing::warn!(project = %r.project, kind = kind.as_str(), set_us = r.set_us, "a policy row is not signed by this instance; ignored");
+        }
+        ok
+    }
+
+    /// The legal holds of `project` in force: its signed placements and
+    /// releases replayed in order.
+    pub(crate) async fn holds_in_force(&self, project: &str) -> Result<Vec<HoldRow>, AppError> {
+        let mut held: BTreeMap<(String, String), HoldRow> = BTreeMap::new();
+        for row in self.store.legal_hold_changes(project).await? {
+            if !self.checkpointer.signed(&hold_message_of(&row), &row.signature) {
+                tracing::warn!(project, subject = %row.subject, id = %row.id, "a legal hold row is not signed by this instance; ignored");
+                continue;
+            }
+            let key = (row.subject.clone(), row.id.clone());
+            if row.held {
+                held.insert(key, row);
+            } else {
+                held.remove(&key);
+            }
+        }
+        Ok(held.into_values().collect())
+    }
+
+    /// Signs and stores a placement (`held`) or a release.
+    pub(crate) async fn put_hold(&self, project: &str, subject: HoldSubject, id: &str, held: bool, reason: &str, by: &str) -> Result<HoldRow, AppError> {
+        let mut row = HoldRow {
+            project: project.to_string(),
+            subject: subject.as_str().to_string(),
+            id: id.to_string(),
+            held,
+            reason: reason.to_string(),
+            at_us: now_us(),
+            by_key: by.to_string(),
+            signature: String::new(),
+        };
+        row.signature = self.checkpointer.sign(&hold_message_of(&row));
+        self.store.put_legal_hold(&row).await?;
+        Ok(row)
+    }
+}
+
+fn hold_message_of(r: &HoldRow) -> Vec<u8> {
+    hold_message(&r.project, &r.subject, &r.id, r.held, &r.reason, r.at_us, &r.by_key)
+}
