@@ -1,7 +1,7 @@
 """flightlog-client: record AI agent steps to Flightlog, spooled to disk first."""
 
-from .recorder import Recorder, now
+from .recorder import GuardError, Recorder, now
 from .spool import SpoolFullError, SpoolLockedError
 
-__all__ = ["Recorder", "SpoolFullError", "SpoolLockedError", "now"]
+__all__ = ["GuardError", "Recorder", "SpoolFullError", "SpoolLockedError", "now"]
 __version__ = "0.1.0"

@@ -15,7 +15,7 @@ import urllib.request
 
 from .spool import Spool
 
-__all__ = ["Recorder", "now"]
+__all__ = ["GuardError", "Recorder", "now"]
 
 log = logging.getLogger("flightlog_client")
 
@@ -24,6 +24,16 @@ MAX_RECORD_BYTES = 4 << 20  # Flightlog refuses larger records
 # is wrong or lacks the ingest scope (401, 403), which an operator fixes
 # without the agent losing what it recorded meanwhile.
 _RETRY_STATUS = {401, 403, 408, 429}
+
+
+class GuardError(Exception):
+    """The guard could not answer (Flightlog unreachable, 5xx, a refused
+    question); ``status`` is the HTTP status, None without an answer."""
+
+    def __init__(self, message, status=None, body=None):
+        super().__init__(message)
+        self.status = status
+        self.body = body
 
 
 def now():
@@ -192,6 +202,42 @@ class Recorder:
         te.update(name=name, params=params)
         fields["tool_execution"] = te
         return _StepContext(self, fields, tool=True)
+
+    # -- the guard -----------------------------------------------------------
+    def guard(self, session_id, tool, params=None, *, user_id=None, agent=None, timeout=5.0):
+        """Asks Flightlog before executing an action (``POST /v1/guard``).
+
+        Returns the answer: ``{"allowed": bool, "reason": None or
+        "already_done" | "rate_limited" | "in_a_loop" | "over_budget",
+        "message": str, "previous": [{"session_id", "step", "timestamp",
+        "user_id"}, ...]}``. ``params`` are compared as the step that
+        reports the call stores them. Raises :class:`GuardError` when no
+        answer can be had: the caller decides whether to act without one.
+        """
+        question = {"session_id": session_id, "tool": tool}
+        if params is not None:
+            question["params"] = params
+        if user_id is not None:
+            question["user_id"] = user_id
+        if agent is not None:
+            question["agent"] = agent.get("name") if isinstance(agent, dict) else agent
+        body = json.dumps(question, default=_json_default, allow_nan=False).encode("utf-8")
+        req = urllib.request.Request(self.url + "/v1/guard", data=body, method="POST", headers={
+            "Authorization": "Bearer " + self.key,
+            "Content-Type": "application/json",
+            "User-Agent": "flightlog-client-python/0.1",
+        })
+        try:
+            with urllib.request.urlopen(req, timeout=timeout) as resp:
+                return json.loads(resp.read().decode("utf-8"))
+        except urllib.error.HTTPError as e:
+            try:
+                text = e.read().decode("utf-8", "replace")
+            except Exception:
+                text = ""
+            raise GuardError("the guard answered HTTP %s: %s" % (e.code, text[:500]), e.code, text) from None
+        except Exception as e:  # connection refused/reset, timeout, DNS, bad JSON
+            raise GuardError("the guard could not be asked: %s: %s" % (type(e).__name__, e)) from None
 
     # -- flushing ------------------------------------------------------------
     def flush(self, timeout=None):

@@ -8,7 +8,7 @@ import tempfile
 import threading
 import unittest
 
-from flightlog_client import Recorder, SpoolFullError, SpoolLockedError
+from flightlog_client import GuardError, Recorder, SpoolFullError, SpoolLockedError
 
 
 class Fake(http.server.BaseHTTPRequestHandler):
@@ -18,6 +18,15 @@ class Fake(http.server.BaseHTTPRequestHandler):
     def do_POST(self):
         srv = self.server
         body = self.rfile.read(int(self.headers["Content-Length"]))
+        if self.path == "/v1/guard":
+            srv.questions.append(json.loads(body))
+            status, answer = srv.guard_answers.pop(0)
+            out = json.dumps(answer).encode()
+            self.send_response(status)
+            self.send_header("Content-Length", str(len(out)))
+            self.end_headers()
+            self.wfile.write(out)
+            return
         srv.requests.append((self.headers.get("Authorization"), self.headers.get("Content-Type")))
         if srv.script and srv.script[0] == "store-then-503":
             srv.script.pop(0)
@@ -58,6 +67,7 @@ class RecorderTest(unittest.TestCase):
         logging.disable(logging.CRITICAL)
         self.srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Fake)
         self.srv.stored, self.srv.script, self.srv.requests = {}, [], []
+        self.srv.questions, self.srv.guard_answers = [], []
         threading.Thread(target=self.srv.serve_forever, daemon=True).start()
         self.url = "http://127.0.0.1:%d" % self.srv.server_address[1]
         self.tmp = tempfile.TemporaryDirectory()
@@ -74,6 +84,22 @@ class RecorderTest(unittest.TestCase):
         kw.setdefault("min_backoff", 0.01)
         kw.setdefault("max_backoff", 0.05)
         return Recorder(self.url, "k", spool_dir=self.spool, **kw)
+
+    def test_guard_asks_and_returns_the_answer(self):
+        denied = {"allowed": False, "reason": "already_done", "message": "sent",
+                  "previous": [{"session_id": "s1", "step": 4, "timestamp": "2026-01-01T00:00:00Z", "user_id": "u"}]}
+        self.srv.guard_answers += [(200, denied), (503, {"error": {"code": "unavailable"}})]
+        rec = self.rec()
+        try:
+            answer = rec.guard("s2", "send_email", {"to": "a"}, user_id="u", agent={"name": "bot"})
+            self.assertEqual(answer, denied)
+            self.assertEqual(self.srv.questions, [{"session_id": "s2", "tool": "send_email", "params": {"to": "a"},
+                                                   "user_id": "u", "agent": "bot"}])
+            with self.assertRaises(GuardError) as err:
+                rec.guard("s2", "send_email")
+            self.assertEqual(err.exception.status, 503)
+        finally:
+            rec.close()
 
     def test_context_managers_fill_the_fields(self):
         r = self.rec()

@@ -9,6 +9,7 @@ use crate::{AppError, AppState};
 use flightlog_redact::Redactor;
 use std::collections::BTreeMap;
 use flightlog_ingest::Outcome;
+use flightlog_model::action::Action;
 use flightlog_model::validate::cut_chars;
 use flightlog_model::{FieldError, Limits, step_from_json};
 use flightlog_store::EncodedStep;
@@ -39,8 +40,9 @@ pub struct Rejection {
 
 /// Records validated and encoded, ready for the writer.
 pub struct Prepared {
-    /// (record index, step, values replaced in it by kind: crate::redaction)
-    steps: Vec<(usize, EncodedStep, BTreeMap<String, u64>)>,
+    /// (record index, step, values replaced in it by kind: crate::redaction,
+    /// what it did: for the guard once it is stored)
+    steps: Vec<(usize, EncodedStep, BTreeMap<String, u64>, Action)>,
     rejected: Vec<Rejection>,
 }
 
@@ -83,7 +85,7 @@ pub fn prepare(
             step_from_json(value, limits)
         });
         match checked {
-            Ok(s) => out.steps.push((index, EncodedStep::new(project, &s), replaced)),
+            Ok(s) => out.steps.push((index, EncodedStep::new(project, &s), replaced, Action::of(&s))),
             Err(FieldError { field, reason }) => {
                 out.rejected.push(Rejection { index, session_id, step, code: RejectionCode::Invalid, field, reason })
             }
@@ -101,6 +103,7 @@ fn identify(v: &Value) -> (Option<String>, Option<u64>) {
 
 impl AppState {
     /// Submits prepared steps to the writer; returns once they are durable.
+    /// The steps newly stored are taken into the guard's memory.
     pub async fn submit(&self, project: &str, prepared: Prepared) -> Result<IngestReport, AppError> {
         let Prepared { steps, mut rejected } = prepared;
         let mut report = IngestReport::default();
@@ -108,7 +111,9 @@ impl AppState {
             let mut indexes = Vec::with_capacity(steps.len());
             let mut encoded = Vec::with_capacity(steps.len());
             let mut replaced = Vec::with_capacity(steps.len());
-            for (index, step, kinds) in steps {
+            let mut actions = Vec::with_capacity(steps.len());
+            for (index, step, kinds, action) in steps {
+                actions.push(action);
                 report.redacted += kinds.values().sum::<u64>();
                 indexes.push(index);
                 encoded.push(step);
@@ -116,6 +121,8 @@ impl AppState {
             }
             let keys: Vec<(String, u64)> = encoded.iter().map(|s| (s.session_id.clone(), s.step)).collect();
             let outcomes = self.ingestor.submit(project.to_string(), encoded).await?;
+            let stored = actions.iter().zip(&outcomes).filter(|(_, o)| matches!(o, Outcome::Accepted)).map(|(a, _)| a);
+            self.guard.observe(project, stored);
             for (((index, (session_id, step)), outcome), kinds) in indexes.into_iter().zip(keys).zip(outcomes).zip(replaced) {
                 match outcome {
                     Outcome::Accepted => {

@@ -19,6 +19,7 @@ pub mod access_log;
 pub mod costs;
 pub mod decisions;
 pub mod error;
+pub mod guard;
 pub mod ingest;
 pub mod integrity;
 pub mod keys;
@@ -66,6 +67,8 @@ pub struct AppState {
     pub redaction: Arc<redaction::Redaction>,
     /// Every read of step content is recorded here before it is answered.
     pub access: Arc<access_log::AccessLog>,
+    /// Asked by agents before they act; fed every stored step.
+    pub guard: Arc<guard::Guard>,
 }
 
 /// The addresses of pages, known only to the front end that serves them.

@@ -3,6 +3,7 @@
 //! - `ingest`: a real server's durable ingest, timeline and web-page
 //!   latency, `verify --all`, evidence bundles, peak RSS;
 //! - `costs`: cost queries over millions of steps in an embedded store;
+//! - `guard`: the guard's answer latency over 1M recorded actions, its rebuild;
 //! - `search`: embedding throughput, vector search at 100k/1M points, the
 //!   indexer's lag behind a real server;
 //! - `otlp`: OTLP ingest against Arize Phoenix (`otlp/bench-otlp.sh`);
@@ -18,6 +19,7 @@
 //! never linked into `flightlog`: it runs that binary as a separate process.
 
 mod costs;
+mod guard;
 mod ingest;
 mod otlp;
 mod otlp_grpc;
@@ -43,6 +45,8 @@ enum Command {
     Ingest(ingest::IngestArgs),
     /// Measure cost queries over millions of steps in an embedded store.
     Costs(costs::CostsArgs),
+    /// Measure the guard's answers over 1M recorded actions, and its rebuild.
+    Guard(guard::GuardArgs),
     /// Measure embedding throughput, vector search latency and indexer lag.
     Search(search::SearchArgs),
     /// Measure OTLP ingest against Arize Phoenix, same payloads, same run.
@@ -72,6 +76,7 @@ fn main() -> anyhow::Result<()> {
         match cli.command {
             Command::Ingest(args) => ingest::run(args, flightlog_bin(cli.flightlog_bin)?).await,
             Command::Costs(args) => costs::run(args).await,
+            Command::Guard(args) => guard::run(args, flightlog_bin(cli.flightlog_bin)?).await,
             Command::Search(args) => search::run(args, cli.flightlog_bin).await,
             Command::Otlp(args) => otlp::run(args, flightlog_bin(cli.flightlog_bin)?),
             Command::OtlpGrpc(args) => otlp_grpc::run(args, flightlog_bin(cli.flightlog_bin)?).await,

@@ -14,8 +14,10 @@
 //! - [`integrity`]: field hashes and step hashes (erasure-proof), session chains.
 //! - [`merkle`]: the RFC 6962 Merkle log of accepted steps, and its proofs.
 //! - [`pricing`]: the key a model's price is looked up by.
+//! - [`action`]: what a step did (tool, canonical parameters, outcome), side-effecting tools, loops.
 //! - [`anomaly`]: repeated side effects and runaway sessions.
 //! - [`budget`]: cost budgets per session and per agent.
+//! - [`guard`]: the guard's rules: already done, rate limits, loops, budgets.
 //! - [`decision`]: which steps are key decisions, and the text embedded for them.
 //! - [`retention`]: how long content and steps are kept, and legal holds.
 //! - [`limits`]: every size and count a client controls has a limit.
@@ -23,11 +25,13 @@
 //! May use: no other Flightlog crate (floor 0: plain data and pure functions,
 //! no I/O). Used by every crate above it.
 
+pub mod action;
 pub mod anomaly;
 pub mod budget;
 pub mod canonical;
 pub mod columns;
 pub mod decision;
+pub mod guard;
 pub mod integrity;
 pub mod limits;
 pub mod merkle;

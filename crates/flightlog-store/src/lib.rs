@@ -24,6 +24,7 @@ pub mod embedded;
 pub mod erasure;
 pub mod expirations;
 pub mod export;
+pub mod guard;
 pub mod indexer_marks;
 pub mod integrity;
 pub mod keys;

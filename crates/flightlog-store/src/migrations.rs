@@ -31,6 +31,7 @@ const MIGRATIONS: &[Migration] = &[
     Migration { version: 14, name: "legal_holds", sql: include_str!("../../../schema/0014_legal_holds.sql") },
     Migration { version: 15, name: "expirations", sql: include_str!("../../../schema/0015_expirations.sql") },
     Migration { version: 16, name: "access_log", sql: include_str!("../../../schema/0016_access_log.sql") },
+    Migration { version: 17, name: "guard_answers", sql: include_str!("../../../schema/0017_guard_answers.sql") },
 ];
 
 #[derive(serde::Deserialize)]

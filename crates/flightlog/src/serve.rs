@@ -47,6 +47,18 @@ pub struct ServeArgs {
     /// Flag sessions of an agent over its budget: AGENT=USD (repeatable).
     #[arg(long = "agent-budget", value_parser = flightlog_model::budget::Budgets::parse_agent)]
     agent_budgets: Vec<(String, f64)>,
+    /// The guard denies an agent's call to a tool past CALLS/SECONDS.
+    #[arg(long, env = "FLIGHTLOG_GUARD_RATE_LIMIT", default_value = "20/60", value_parser = flightlog_model::guard::parse_rate)]
+    guard_rate_limit: (u32, i64),
+    /// How many days back the guard remembers side effects as done.
+    #[arg(long, env = "FLIGHTLOG_GUARD_WINDOW_DAYS", default_value_t = 30)]
+    guard_window_days: u32,
+    /// The guard denies a session with this many steps (over budget).
+    #[arg(long, env = "FLIGHTLOG_GUARD_SESSION_STEPS", default_value_t = flightlog_model::anomaly::RUNAWAY_STEPS)]
+    guard_session_steps: u64,
+    /// The guard denies a session that used this many tokens (over budget).
+    #[arg(long, env = "FLIGHTLOG_GUARD_SESSION_TOKENS")]
+    guard_session_tokens: Option<u64>,
     /// Personal data and secrets (emails, phones, cards, IBANs, IPs, keys
     /// and tokens) in every step are replaced before it is stored or
     /// embedded: `pseudonym` ([EMAIL:7f3a2c], the same value the same token
@@ -116,6 +128,17 @@ struct ClientLimits {
     body_timeout: u64,
 }
 
+fn guard_config(args: &ServeArgs) -> flightlog_model::guard::GuardConfig {
+    flightlog_model::guard::GuardConfig {
+        rate_limit: args.guard_rate_limit.0,
+        rate_per_us: args.guard_rate_limit.1,
+        window_us: i64::from(args.guard_window_days.max(1)) * 86_400 * 1_000_000,
+        max_session_steps: args.guard_session_steps,
+        max_session_tokens: args.guard_session_tokens,
+        ..Default::default()
+    }
+}
+
 pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let replica = Replica::claim(&args.data_dir)?;
     let store = args.store.open_store(&args.data_dir).await?;
@@ -167,7 +190,9 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         links: Arc::new(flightlog_web::links::Links),
         redaction: Arc::new(flightlog_app::redaction::Redaction::new(args.redaction)),
         access: Arc::new(flightlog_app::access_log::AccessLog::start(store.clone())),
+        guard: Arc::new(flightlog_app::guard::Guard::start(store.clone(), guard_config(&args), lease.clone())),
     };
+    state.guard.rebuild_if_writer().await?;
     if args.demo {
         if lease.writable().is_some() {
             state.load_demo("default").await?;

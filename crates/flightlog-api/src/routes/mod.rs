@@ -7,6 +7,7 @@
 mod access_log;
 pub(crate) mod costs;
 pub(crate) mod exports;
+mod guard;
 mod health;
 mod integrity;
 mod keys;
@@ -40,6 +41,7 @@ pub fn router(state: &AppState) -> OpenApiRouter<AppState> {
             crate::openapi::LANGFUSE_TRACES.0,
             axum::routing::post(otlp::traces).layer(DefaultBodyLimit::disable()).layer(to_writer.clone()),
         )
+        .routes(routes!(guard::ask).layer(to_writer.clone()))
         .routes(routes!(sessions::list))
         .routes(routes!(sessions::summary))
         .routes(routes!(sessions::steps))

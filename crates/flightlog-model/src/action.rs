@@ -1,0 +1,162 @@
+//! What a step did, as the detectors and the guard see it: one tool call
+//! with its canonical parameters, by an agent, for a user, in a session,
+//! and whether it succeeded. Defined once here, with the rules both use:
+//! which tools have side effects, what makes two actions the same, and
+//! when a sequence of calls is a loop.
+
+use crate::Step;
+use sha2::{Digest, Sha256};
+
+/// Name parts that mark a tool as having side effects in the world (an
+/// email sent, a record changed, money moved). Matched against the words
+/// of the tool's name (`send_email`, `createTicket`, `stripe.refund`).
+pub const SIDE_EFFECT_WORDS: [&str; 18] = [
+    "send", "create", "update", "delete", "remove", "deploy", "pay", "refund", "post", "publish", "write", "insert",
+    "charge", "transfer", "cancel", "notify", "reply", "submit",
+];
+
+/// One step's action, as the detectors and the guard keep it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Action {
+    pub session_id: String,
+    pub step: u64,
+    pub timestamp_us: i64,
+    pub agent: String,
+    pub user_id: String,
+    /// Empty: the step called no tool.
+    pub tool: String,
+    /// Same tool and same canonical parameters: the same action.
+    pub key: ActionKey,
+    pub failed: bool,
+    /// The step's tokens (input + output), for runaway budgets.
+    pub tokens: u64,
+}
+
+/// An action's identity: a hash of the tool name and its canonical
+/// parameters (the stored form, so actions rebuilt from storage match live
+/// ones).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ActionKey(pub u64);
+
+impl ActionKey {
+    pub fn of(tool: &str, canonical_params: &str) -> Self {
+        let digest = Sha256::new().chain_update(tool.as_bytes()).chain_update([0]).chain_update(canonical_params.as_bytes()).finalize();
+        Self(u64::from_be_bytes(digest[..8].try_into().expect("8 bytes")))
+    }
+}
+
+impl Action {
+    pub fn of(step: &Step) -> Self {
+        Self {
+            session_id: step.session_id.clone(),
+            step: step.step,
+            timestamp_us: step.timestamp_us,
+            agent: step.agent_name.clone(),
+            user_id: step.user_id.clone(),
+            tool: step.tool_name.clone(),
+            key: ActionKey::of(&step.tool_name, &step.tool_params),
+            failed: step.failed(),
+            tokens: step.input_tokens + step.output_tokens,
+        }
+    }
+
+    /// A tool was called and did not fail.
+    pub fn succeeded(&self) -> bool {
+        !self.tool.is_empty() && !self.failed
+    }
+}
+
+/// Whether `tool` changes the world: a word of its name is a side-effect
+/// word, or the project lists it (`extra`, exact names).
+pub fn is_side_effect(tool: &str, extra: &[String]) -> bool {
+    if extra.iter().any(|t| t == tool) {
+        return true;
+    }
+    words(tool).any(|w| SIDE_EFFECT_WORDS.contains(&w.as_str()))
+}
+
+/// The lower-case words of a tool name: split at `_`, `-`, `.`, `/`, ` `
+/// and lower→upper case changes (`sendEmail` → send, email).
+fn words(tool: &str) -> impl Iterator<Item = String> + '_ {
+    let mut out = Vec::new();
+    let mut word = String::new();
+    let mut prev_lower = false;
+    for c in tool.chars() {
+        if !c.is_alphanumeric() {
+            if !word.is_empty() {
+                out.push(std::mem::take(&mut word));
+            }
+            prev_lower = false;
+            continue;
+        }
+        if c.is_uppercase() && prev_lower && !word.is_empty() {
+            out.push(std::mem::take(&mut word));
+        }
+        prev_lower = c.is_lowercase() || c.is_ascii_digit();
+        word.extend(c.to_lowercase());
+    }
+    if !word.is_empty() {
+        out.push(word);
+    }
+    out.into_iter()
+}
+
+/// A loop: the last `period × turns` calls repeat one cycle of `period`
+/// distinct-or-not calls (A→B→A→B…), for at least `min_turns` turns.
+/// Returns (period, turns) of the shortest such cycle ending at the last
+/// call, for periods 1..=`max_period`. Calls are compared by action key
+/// (tool and parameters), so a retry with new parameters is no loop.
+pub fn find_cycle(calls: &[ActionKey], max_period: usize, min_turns: usize) -> Option<(usize, usize)> {
+    for period in 1..=max_period {
+        if calls.len() < period * min_turns {
+            continue;
+        }
+        let cycle = &calls[calls.len() - period..];
+        let turns = calls.rchunks_exact(period).take_while(|chunk| *chunk == cycle).count();
+        if turns >= min_turns {
+            return Some((period, turns));
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn side_effects_are_known_by_the_words_of_a_tool_name() {
+        for tool in ["send_email", "sendEmail", "stripe.refund", "CreateTicket", "db-delete-row", "deploy"] {
+            assert!(is_side_effect(tool, &[]), "{tool}");
+        }
+        for tool in ["search_web", "get_order", "lookup", "sender_info", "read_file", "calendar.list"] {
+            assert!(!is_side_effect(tool, &[]), "{tool}");
+        }
+        assert!(is_side_effect("ship_it", &["ship_it".to_string()]));
+    }
+
+    #[test]
+    fn the_same_tool_and_parameters_are_the_same_action() {
+        assert_eq!(ActionKey::of("send_email", r#"{"to":"a"}"#), ActionKey::of("send_email", r#"{"to":"a"}"#));
+        assert_ne!(ActionKey::of("send_email", r#"{"to":"a"}"#), ActionKey::of("send_email", r#"{"to":"b"}"#));
+        assert_ne!(ActionKey::of("a", "bc"), ActionKey::of("ab", "c"), "the separator keeps tool and params apart");
+        let step = Step { tool_name: "send_email".into(), tool_params: "{}".into(), tool_status: "error".into(), ..Default::default() };
+        let action = Action::of(&step);
+        assert!(action.failed && !action.succeeded());
+    }
+
+    #[test]
+    fn cycles_of_up_to_four_calls_repeated_three_times_are_loops() {
+        let k = |n: u64| ActionKey(n);
+        let abab: Vec<ActionKey> = [1, 2, 1, 2, 1, 2].into_iter().map(k).collect();
+        assert_eq!(find_cycle(&abab, 4, 3), Some((2, 3)));
+        assert_eq!(find_cycle(&abab[..5], 4, 3), None, "two and a half turns");
+        let same: Vec<ActionKey> = [9, 7, 7, 7].into_iter().map(k).collect();
+        assert_eq!(find_cycle(&same, 4, 3), Some((1, 3)));
+        let abcd: Vec<ActionKey> = [1, 2, 3, 4, 1, 2, 3, 4, 1, 2, 3, 4].into_iter().map(k).collect();
+        assert_eq!(find_cycle(&abcd, 4, 3), Some((4, 3)));
+        assert_eq!(find_cycle(&abcd, 3, 3), None, "period 4 is beyond 3");
+        let progress: Vec<ActionKey> = (0..12).map(k).collect();
+        assert_eq!(find_cycle(&progress, 4, 3), None);
+    }
+}

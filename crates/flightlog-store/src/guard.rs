@@ -1,0 +1,95 @@
+//! The guard's storage: what steps did, read back in log order to rebuild
+//! its memory at start-up (`queries/actions_since.sql`), and its answers,
+//! appended to `guard_answers` (schema/0017_guard_answers.sql).
+
+use crate::backend::{Params, StoreError, rows};
+use crate::rowbinary::RowBinary;
+use crate::Store;
+
+const ACTIONS_SINCE: &str = include_str!("queries/actions_since.sql");
+const INSERT_ANSWERS: &str = "INSERT INTO guard_answers (project, at_us, key_id, session_id, user_id, agent_name, \
+    tool_name, action_key, allowed, reason, message, previous)";
+
+/// One stored step, as much of it as the guard needs.
+#[derive(Clone, Debug, PartialEq, serde::Deserialize)]
+pub struct ActionRow {
+    pub project: String,
+    pub session_id: String,
+    pub step: u64,
+    pub ts_us: i64,
+    pub agent_name: String,
+    pub user_id: String,
+    pub tool_name: String,
+    pub tool_params: String,
+    pub failed: bool,
+    pub tokens: u64,
+}
+
+/// One answer of the guard, as stored.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct GuardAnswerRow {
+    pub project: String,
+    pub at_us: i64,
+    pub key_id: String,
+    pub session_id: String,
+    pub user_id: String,
+    pub agent_name: String,
+    pub tool_name: String,
+    pub action_key: u64,
+    pub allowed: bool,
+    /// '' when allowed.
+    pub reason: String,
+    pub message: String,
+    /// JSON: `[{"session_id", "step", "timestamp"}]`.
+    pub previous: String,
+}
+
+impl Store {
+    /// Every step taken at or after `since_us`, in log order, a page of
+    /// `page` log positions at a time. Returns how many were read.
+    pub async fn for_each_action_since(
+        &self,
+        since_us: i64,
+        page: u64,
+        mut each: impl FnMut(ActionRow),
+    ) -> Result<u64, StoreError> {
+        let end = self.next_log_index().await?;
+        let mut seen = 0;
+        let mut from = 0;
+        while from < end {
+            let count = page.max(1).min(end - from);
+            let params = Params::new().number("from", from).number("count", count).number("since_us", since_us);
+            for row in rows::<ActionRow>(&self.ch.query(ACTIONS_SINCE, params).await?)? {
+                each(row);
+                seen += 1;
+            }
+            from += count;
+        }
+        Ok(seen)
+    }
+
+    /// Appends answers, in one insert; returns once they are durable.
+    pub async fn record_guard_answers(&self, answers: &[GuardAnswerRow]) -> Result<(), StoreError> {
+        if answers.is_empty() {
+            return Ok(());
+        }
+        let mut buf = Vec::new();
+        let mut w = RowBinary(&mut buf);
+        for a in answers {
+            w.string(&a.project);
+            w.i64(a.at_us);
+            w.string(&a.key_id);
+            w.string(&a.session_id);
+            w.string(&a.user_id);
+            w.string(&a.agent_name);
+            w.string(&a.tool_name);
+            w.u64(a.action_key);
+            w.bool(a.allowed);
+            w.string(&a.reason);
+            w.string(&a.message);
+            w.string(&a.previous);
+        }
+        self.ch.insert(INSERT_ANSWERS, buf).await?;
+        Ok(())
+    }
+}
