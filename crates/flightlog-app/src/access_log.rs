@@ -211,15 +211,9 @@ impl AccessLog {
 /// Takes the reads queued, up to [`MAX_GROUP`], writes them in one insert
 /// and answers each; reads that arrive meanwhile form the next group.
 async fn run(store: Store, mut rx: mpsc::Receiver<Pending>) {
-    while let Some(first) = rx.recv().await {
-        let mut group = vec![first];
-        while group.len() < MAX_GROUP {
-            match rx.try_recv() {
-                Ok(p) => group.push(p),
-                Err(_) => break,
-            }
-        }
-        let (rows, waiting): (Vec<AccessRow>, Vec<_>) = group.into_iter().map(|p| (p.row, p.done)).unzip();
+    let mut group = Vec::with_capacity(MAX_GROUP);
+    while rx.recv_many(&mut group, MAX_GROUP).await > 0 {
+        let (rows, waiting): (Vec<AccessRow>, Vec<_>) = group.drain(..).map(|p| (p.row, p.done)).unzip();
         let result = store.record_access(&rows).await.map_err(|e| e.to_string());
         if let Err(e) = &result {
             tracing::error!(error = %e, reads = rows.len(), "the access log could not be written; those reads are refused");
@@ -250,14 +244,8 @@ pub struct AccessLogParams {
     /// The `next_cursor` of the page before.
     pub cursor: Option<String>,
     /// Reads per page (default 100).
-    #[param(schema_with = page_size_schema)]
+    #[param(schema_with = crate::param_schemas::access_log_page_size)]
     pub limit: Option<String>,
-}
-
-/// `limit`'s schema: 1 to [`MAX_PAGE`].
-pub fn page_size_schema() -> utoipa::openapi::schema::Object {
-    use utoipa::openapi::schema::{Object, SchemaType, Type};
-    Object::builder().schema_type(SchemaType::Type(Type::Integer)).minimum(Some(1)).maximum(Some(MAX_PAGE)).build()
 }
 
 /// A filter value (a session, user or key id): at most as long as an id

@@ -29,6 +29,7 @@ use flightlog_model::guard::{Answer, GuardConfig, GuardState, Question};
 use flightlog_model::time::{format_timestamp, now_us};
 use flightlog_model::{FieldError, Limits, step_from_json};
 use flightlog_ingest::lease::WriterLease;
+use backon::BackoffBuilder;
 use flightlog_store::Store;
 use flightlog_store::guard::{ActionRow, GuardAnswerRow};
 use serde::Serialize;
@@ -42,6 +43,10 @@ use tokio::sync::mpsc;
 const QUEUE_DEPTH: usize = 65_536;
 /// Answers written by one insert at most.
 const MAX_GROUP: usize = 5_000;
+/// A failed insert of answers is tried four more times, 0.2 s apart and
+/// doubling, before the group is given up.
+const RECORD_RETRY: backon::ExponentialBuilder =
+    backon::ExponentialBuilder::new().with_min_delay(Duration::from_millis(200)).with_max_times(4);
 /// Log positions read per page when rebuilding.
 const REBUILD_PAGE: u64 = 50_000;
 /// The fields a question may have.
@@ -246,26 +251,27 @@ impl Guard {
 }
 
 /// Writes queued answers in groups of up to [`MAX_GROUP`]; a failed insert
-/// is retried, with a pause, a few times before the group is given up.
+/// is retried ([`RECORD_RETRY`]) before the group is given up.
 async fn record(store: Store, mut rx: mpsc::Receiver<GuardAnswerRow>) {
-    while let Some(first) = rx.recv().await {
-        let mut group = vec![first];
-        while group.len() < MAX_GROUP {
-            match rx.try_recv() {
-                Ok(row) => group.push(row),
-                Err(_) => break,
-            }
-        }
-        for attempt in 1..=5u32 {
+    let mut group = Vec::with_capacity(MAX_GROUP);
+    while rx.recv_many(&mut group, MAX_GROUP).await > 0 {
+        let mut delays = RECORD_RETRY.build();
+        loop {
             match store.record_guard_answers(&group).await {
                 Ok(()) => break,
-                Err(e) if attempt < 5 => {
-                    tracing::warn!(error = %e, attempt, answers = group.len(), "could not record the guard's answers; retrying");
-                    tokio::time::sleep(Duration::from_millis(200 * u64::from(attempt))).await;
-                }
-                Err(e) => tracing::error!(error = %e, answers = group.len(), "the guard's answers were not recorded"),
+                Err(e) => match delays.next() {
+                    Some(delay) => {
+                        tracing::warn!(error = %e, answers = group.len(), "could not record the guard's answers; retrying");
+                        tokio::time::sleep(delay).await;
+                    }
+                    None => {
+                        tracing::error!(error = %e, answers = group.len(), "the guard's answers were not recorded");
+                        break;
+                    }
+                },
             }
         }
+        group.clear();
     }
 }
 

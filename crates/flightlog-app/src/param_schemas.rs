@@ -55,6 +55,11 @@ pub fn page_size() -> Object {
     count(crate::sessions::MAX_PAGE.into())
 }
 
+/// An access-log page's size.
+pub fn access_log_page_size() -> Object {
+    count(crate::access_log::MAX_PAGE.into())
+}
+
 pub fn cost_groups() -> Object {
     count(crate::costs::MAX_GROUPS.into())
 }

@@ -173,9 +173,9 @@ impl AppState {
                     continue;
                 }
             };
+            let holds = Held::of(&self.holds_in_force(&row.project).await?);
             for kind in ExpiryKind::ALL {
                 let Some(cutoff_us) = policy.cutoff_us(kind, now_us()) else { continue };
-                let holds = Held::of(&self.holds_in_force(&row.project).await?);
                 let due = Due { project: &row.project, kind, cutoff_us, held_sessions: &holds.sessions, held_users: &holds.users };
                 for session in self.store.sessions_to_expire(&due, batch).await? {
                     if let Err(e) = self.expire_session(&due, &session, &row.body, &mut run).await {

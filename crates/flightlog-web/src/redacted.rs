@@ -13,15 +13,18 @@
 //! Also [`listed`]: what a stored step says was replaced in it, and where.
 
 use askama::filters::{Html, Safe, escape};
+use flightlog_redact::BuiltinKind;
 use regex::{Captures, Regex};
 use serde_json::Value;
 use std::sync::LazyLock;
 
-/// The token grammar: a built-in kind's label or `CUSTOM:<pattern name>`
-/// (1 to 32 of `a-z0-9_-`, as flightlog-redact allows), then a pseudonym's
-/// 6 lower-case hex digits or nothing; or `[DROPPED]` for a dropped field.
+/// The token grammar: a built-in kind's label (flightlog-redact's, so a
+/// new kind is marked too) or `CUSTOM:<pattern name>` (1 to 32 of
+/// `a-z0-9_-`, as flightlog-redact allows), then a pseudonym's 6
+/// lower-case hex digits or nothing; or `[DROPPED]` for a dropped field.
 static TOKEN: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"\[(?:(EMAIL|PHONE|CARD|IBAN|IP|SECRET|NATIONAL_ID)|CUSTOM:([a-z0-9_-]{1,32}))(:[0-9a-f]{6})?\]|\[DROPPED\]")
+    let labels: Vec<&str> = BuiltinKind::ALL.iter().map(|k| k.mask_label()).collect();
+    Regex::new(&format!(r"\[(?:({})|CUSTOM:([a-z0-9_-]{{1,32}}))(:[0-9a-f]{{6}})?\]|\[DROPPED\]", labels.join("|")))
         .expect("the token pattern compiles")
 });
 
@@ -55,14 +58,16 @@ fn title(c: &Captures) -> String {
 }
 
 fn words(label: &str) -> &'static str {
-    match label {
-        "EMAIL" => "email address",
-        "PHONE" => "phone number",
-        "CARD" => "card number",
-        "IBAN" => "IBAN",
-        "IP" => "IP address",
-        "SECRET" => "secret",
-        _ => "national id number",
+    match BuiltinKind::ALL.into_iter().find(|k| k.mask_label() == label) {
+        Some(BuiltinKind::Email) => "email address",
+        Some(BuiltinKind::Phone) => "phone number",
+        Some(BuiltinKind::Card) => "card number",
+        Some(BuiltinKind::Iban) => "IBAN",
+        Some(BuiltinKind::Ip) => "IP address",
+        Some(BuiltinKind::Secret) => "secret",
+        Some(BuiltinKind::NationalId) => "national id number",
+        // The grammar admits built-in labels only.
+        None => "value",
     }
 }
 
