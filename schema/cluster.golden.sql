@@ -358,3 +358,51 @@ CREATE TABLE IF NOT EXISTS guard_answers ON CLUSTER `flightlog`
 ENGINE = ReplicatedMergeTree('/clickhouse/tables/{shard}/{database}/guard_answers', '{replica}')
 ORDER BY (project, at_us)
 SETTINGS fsync_after_insert = 1, fsync_part_directory = 1;
+
+CREATE TABLE IF NOT EXISTS incidents ON CLUSTER `flightlog`
+(
+    project       LowCardinality(String),
+    id            String,
+    kind          LowCardinality(String),
+    sessions      Array(String),
+    agent_name    LowCardinality(String),
+    user_id       String,
+    tool_name     LowCardinality(String),
+    first_session String,
+    first_step    UInt64,
+    first_us      Int64,
+    last_session  String,
+    last_step     UInt64,
+    last_us       Int64,
+    count         UInt64,
+    message       String,
+    updated_us    Int64
+)
+ENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/{database}/incidents', '{replica}', count)
+ORDER BY (project, id)
+SETTINGS fsync_after_insert = 1, fsync_part_directory = 1;
+
+CREATE TABLE IF NOT EXISTS incident_states ON CLUSTER `flightlog`
+(
+    project LowCardinality(String),
+    id      String,
+    state   LowCardinality(String),
+    at_us   Int64,
+    by_key  String
+)
+ENGINE = ReplicatedMergeTree('/clickhouse/tables/{shard}/{database}/incident_states', '{replica}')
+ORDER BY (project, id, at_us)
+SETTINGS fsync_after_insert = 1, fsync_part_directory = 1;
+
+CREATE TABLE IF NOT EXISTS alert_deliveries ON CLUSTER `flightlog`
+(
+    project      LowCardinality(String),
+    rule         String,
+    incident_id  String,
+    count        UInt64,
+    delivered_us Int64,
+    status       UInt16
+)
+ENGINE = ReplicatedMergeTree('/clickhouse/tables/{shard}/{database}/alert_deliveries', '{replica}')
+ORDER BY (project, rule, incident_id, delivered_us)
+SETTINGS fsync_after_insert = 1, fsync_part_directory = 1;

@@ -22,6 +22,7 @@
 //! action key taken from that step ([`Action::of`]), so a question matches
 //! the step the agent reports afterwards.
 
+use crate::incidents::Incidents;
 use crate::redaction::redact_record;
 use crate::{AppError, AppState};
 use flightlog_model::action::{Action, ActionKey};
@@ -126,11 +127,14 @@ pub struct Guard {
     lease: WriterLease,
     /// The writing tenure the memory was last rebuilt in.
     rebuilt_in: tokio::sync::Mutex<Option<u64>>,
+    /// The detectors: fed the same actions, rebuilt with this memory.
+    incidents: std::sync::Arc<Incidents>,
 }
 
 impl Guard {
     /// An empty guard, with its recorder task started (call within tokio).
-    pub fn start(store: Store, config: GuardConfig, lease: WriterLease) -> Self {
+    /// Every action it takes in is handed to `incidents` as well.
+    pub fn start(store: Store, config: GuardConfig, lease: WriterLease, incidents: std::sync::Arc<Incidents>) -> Self {
         let (tx, rx) = mpsc::channel(QUEUE_DEPTH);
         tokio::spawn(record(store.clone(), rx));
         Self {
@@ -141,7 +145,13 @@ impl Guard {
             store,
             lease,
             rebuilt_in: tokio::sync::Mutex::new(None),
+            incidents,
         }
+    }
+
+    /// Whether this process writes the log (and so keeps this memory).
+    pub fn is_writer(&self) -> bool {
+        self.lease.writable().is_some()
     }
 
     /// Rebuilds the memory when this process writes the log and has not
@@ -162,11 +172,14 @@ impl Guard {
     }
 
     /// Takes in the actions of newly stored steps, in order of acceptance.
-    pub fn observe<'a>(&self, project: &str, actions: impl IntoIterator<Item = &'a Action>) {
-        let mut state = self.lock();
-        for a in actions {
-            state.observe(project, a);
+    pub fn observe<'a>(&self, project: &str, actions: impl IntoIterator<Item = &'a Action> + Clone) {
+        {
+            let mut state = self.lock();
+            for a in actions.clone() {
+                state.observe(project, a);
+            }
         }
+        self.incidents.observe(project, actions);
     }
 
     /// Forgets everything, then reads back the steps stored within the
@@ -175,6 +188,7 @@ impl Guard {
     async fn rebuild(&self) -> Result<u64, AppError> {
         let started = Instant::now();
         *self.lock() = GuardState::new(self.config.clone());
+        self.incidents.reset();
         let since = now_us().saturating_sub(self.config.window_us);
         let mut batch: Vec<ActionRow> = Vec::new();
         let n = self
@@ -196,6 +210,8 @@ impl Guard {
         let mut state = self.lock();
         for r in rows.drain(..) {
             let action = Action {
+                result: u64::from_str_radix(&r.result_hex, 16).unwrap_or_default(),
+                cost_usd: r.estimated_cost,
                 key: ActionKey::of(&r.tool_name, &r.tool_params),
                 session_id: r.session_id,
                 step: r.step,
@@ -207,6 +223,7 @@ impl Guard {
                 tokens: r.tokens,
             };
             state.observe(&r.project, &action);
+            self.incidents.observe(&r.project, [&action]);
         }
     }
 

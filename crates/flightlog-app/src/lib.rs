@@ -16,10 +16,12 @@
 //! binary plugs in.
 
 pub mod access_log;
+pub mod alerts;
 pub mod costs;
 pub mod decisions;
 pub mod error;
 pub mod guard;
+pub mod incidents;
 pub mod ingest;
 pub mod integrity;
 pub mod keys;
@@ -69,6 +71,8 @@ pub struct AppState {
     pub access: Arc<access_log::AccessLog>,
     /// Asked by agents before they act; fed every stored step.
     pub guard: Arc<guard::Guard>,
+    /// The detectors and the incidents they found (fed by the guard).
+    pub incidents: Arc<incidents::Incidents>,
 }
 
 /// The addresses of pages, known only to the front end that serves them.

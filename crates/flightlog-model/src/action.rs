@@ -30,6 +30,19 @@ pub struct Action {
     pub failed: bool,
     /// The step's tokens (input + output), for runaway budgets.
     pub tokens: u64,
+    /// What the call returned, hashed ([`result_hash`]): a loop is a cycle
+    /// of calls that keep getting the same results.
+    pub result: u64,
+    /// The cost the agent reported for the step (`estimated_cost`), if any.
+    pub cost_usd: Option<f64>,
+}
+
+/// The hash of a stored tool result: the first 8 bytes of its SHA-256, big
+/// endian (SQL: `hex(substring(SHA256(tool_result), 1, 8))`, so a memory
+/// rebuilt from storage reads it without reading the results themselves).
+pub fn result_hash(tool_result: &str) -> u64 {
+    let digest = Sha256::digest(tool_result.as_bytes());
+    u64::from_be_bytes(digest[..8].try_into().expect("8 bytes"))
 }
 
 /// An action's identity: a hash of the tool name and its canonical
@@ -57,6 +70,8 @@ impl Action {
             key: ActionKey::of(&step.tool_name, &step.tool_params),
             failed: step.failed(),
             tokens: step.input_tokens + step.output_tokens,
+            result: result_hash(&step.tool_result),
+            cost_usd: step.estimated_cost,
         }
     }
 

@@ -16,6 +16,9 @@ pub enum Anomaly {
     /// `tool` ran `times` times with identical parameters.
     RepeatedAction { tool: String, times: u64 },
     Runaway { steps: u64 },
+    /// An incident the detectors found involving the session (`id`:
+    /// `GET /v1/incidents/{id}`).
+    Incident { id: String, incident: crate::detect::IncidentKind, count: u64 },
 }
 
 impl Anomaly {
@@ -24,6 +27,7 @@ impl Anomaly {
         match self {
             Self::RepeatedAction { tool, times } => format!("{tool} ×{times}"),
             Self::Runaway { steps } => format!("runaway: {steps} steps"),
+            Self::Incident { incident, count, .. } => format!("{} ×{count}", incident.title()),
         }
     }
 }

@@ -483,6 +483,8 @@ mod tests {
             key: ActionKey::of(tool, params),
             failed: false,
             tokens: 10,
+            result: 0,
+            cost_usd: None,
         }
     }
 

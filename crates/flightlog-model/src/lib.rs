@@ -17,6 +17,7 @@
 //! - [`action`]: what a step did (tool, canonical parameters, outcome), side-effecting tools, loops.
 //! - [`anomaly`]: repeated side effects and runaway sessions.
 //! - [`budget`]: cost budgets per session and per agent.
+//! - [`detect`]: the detectors: repeated side effects, loops, bursts, runaways, cascades.
 //! - [`guard`]: the guard's rules: already done, rate limits, loops, budgets.
 //! - [`decision`]: which steps are key decisions, and the text embedded for them.
 //! - [`retention`]: how long content and steps are kept, and legal holds.
@@ -31,6 +32,7 @@ pub mod budget;
 pub mod canonical;
 pub mod columns;
 pub mod decision;
+pub mod detect;
 pub mod guard;
 pub mod integrity;
 pub mod limits;

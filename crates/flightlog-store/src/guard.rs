@@ -23,6 +23,10 @@ pub struct ActionRow {
     pub tool_params: String,
     pub failed: bool,
     pub tokens: u64,
+    /// The first 8 bytes of the result's SHA-256, in hex (the model's
+    /// `result_hash`, computed by the engine so results are not read).
+    pub result_hex: String,
+    pub estimated_cost: Option<f64>,
 }
 
 /// One answer of the guard, as stored.

@@ -16,6 +16,10 @@ const SET_POLICY: &str = "INSERT INTO project_policies (project, kind, body, set
 pub enum PolicyKind {
     Redaction,
     Retention,
+    /// The detectors' thresholds (flightlog-model's `DetectConfig`).
+    Detection,
+    /// Where incidents are sent (the application core's alert rules).
+    Alerts,
 }
 
 impl PolicyKind {
@@ -23,6 +27,8 @@ impl PolicyKind {
         match self {
             Self::Redaction => "redaction",
             Self::Retention => "retention",
+            Self::Detection => "detection",
+            Self::Alerts => "alerts",
         }
     }
 }

@@ -13,6 +13,7 @@ const SPARKLINES: &str = include_str!("queries/session_sparklines.sql");
 const SESSION_SUMMARIES_OF: &str = include_str!("queries/session_summaries_of.sql");
 const REBUILD_SESSION_SUMMARIES: &str = include_str!("queries/rebuild_session_summaries.sql");
 const SUMMARY_TOTALS_AGREE: &str = include_str!("queries/summary_totals_agree.sql");
+const INCIDENTS_OF_SESSIONS: &str = include_str!("queries/incidents_of_sessions.sql");
 const REPEATED_ACTIONS_OF: &str = include_str!("queries/repeated_actions_of.sql");
 const ACTIONS_TOTALS_AGREE: &str = include_str!("queries/actions_totals_agree.sql");
 const REBUILD_SESSION_ACTIONS: &str = include_str!("queries/rebuild_session_actions.sql");
@@ -299,11 +300,29 @@ impl Store {
             .into_iter()
             .map(|r| (r.session_id, (r.tool, r.times)))
             .collect();
+        #[derive(serde::Deserialize)]
+        struct Found {
+            id: String,
+            kind: String,
+            count: u64,
+            sessions: Vec<String>,
+        }
+        let params = Params::new().text("project", project).texts("sessions", sessions.iter().map(|(s, _)| *s));
+        let mut incidents: std::collections::HashMap<&str, Vec<Anomaly>> = Default::default();
+        let found = rows::<Found>(&self.ch.query(INCIDENTS_OF_SESSIONS, params).await?)?;
+        for f in &found {
+            let Some(kind) = flightlog_model::detect::IncidentKind::parse(&f.kind) else { continue };
+            for s in &f.sessions {
+                incidents.entry(s.as_str()).or_default().push(Anomaly::Incident { id: f.id.clone(), incident: kind, count: f.count });
+            }
+        }
         Ok(sessions
             .iter()
             .map(|(id, steps)| {
                 let top = repeated.get(*id).map(|(tool, times)| (tool.as_str(), *times));
-                (id.to_string(), anomalies(*steps, top))
+                let mut found = anomalies(*steps, top);
+                found.extend(incidents.remove(*id).unwrap_or_default());
+                (id.to_string(), found)
             })
             .filter(|(_, found)| !found.is_empty())
             .collect())

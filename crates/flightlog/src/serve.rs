@@ -59,6 +59,11 @@ pub struct ServeArgs {
     /// The guard denies a session that used this many tokens (over budget).
     #[arg(long, env = "FLIGHTLOG_GUARD_SESSION_TOKENS")]
     guard_session_tokens: Option<u64>,
+    /// The detectors (repeated side effects, loops, bursts, runaways,
+    /// cascading failures) run on every accepted step; off: no incidents
+    /// are found (thresholds per project: PUT /v1/policies/detection).
+    #[arg(long, env = "FLIGHTLOG_DETECTORS", default_value = "on", value_parser = parse_on_off)]
+    detectors: bool,
     /// Personal data and secrets (emails, phones, cards, IBANs, IPs, keys
     /// and tokens) in every step are replaced before it is stored or
     /// embedded: `pseudonym` ([EMAIL:7f3a2c], the same value the same token
@@ -128,6 +133,14 @@ struct ClientLimits {
     body_timeout: u64,
 }
 
+fn parse_on_off(s: &str) -> Result<bool, String> {
+    match s {
+        "on" => Ok(true),
+        "off" => Ok(false),
+        other => Err(format!("{other:?}: expected on or off")),
+    }
+}
+
 fn guard_config(args: &ServeArgs) -> flightlog_model::guard::GuardConfig {
     flightlog_model::guard::GuardConfig {
         rate_limit: args.guard_rate_limit.0,
@@ -175,6 +188,8 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let keys = Arc::new(keys);
     let key_refresh = lease_keeper.is_some().then(|| refresh_keys(keys.clone()));
 
+    let (incidents_written, to_alert) = tokio::sync::mpsc::unbounded_channel();
+    let incidents = flightlog_app::incidents::Incidents::start(store.clone(), Default::default(), args.detectors, incidents_written);
     let state = AppState {
         store: store.clone(),
         ingestor,
@@ -190,7 +205,8 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         links: Arc::new(flightlog_web::links::Links),
         redaction: Arc::new(flightlog_app::redaction::Redaction::new(args.redaction)),
         access: Arc::new(flightlog_app::access_log::AccessLog::start(store.clone())),
-        guard: Arc::new(flightlog_app::guard::Guard::start(store.clone(), guard_config(&args), lease.clone())),
+        guard: Arc::new(flightlog_app::guard::Guard::start(store.clone(), guard_config(&args), lease.clone(), incidents.clone())),
+        incidents,
     };
     state.guard.rebuild_if_writer().await?;
     if args.demo {
@@ -201,6 +217,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         }
     }
     let expiry = state.clone().spawn_expiry(Duration::from_secs(args.expiry_interval.max(1)), args.expiry_batch.max(1));
+    let alerts = state.clone().spawn_alerts(to_alert);
     tracing::info!(%addr, "flightlog listening");
     println!("Flightlog listening on http://{addr}");
     let failures = AuthFailures::new(FailureLimits {
@@ -243,6 +260,8 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     // stopped anywhere, the next start finishes what it was doing.
     expiry.abort();
     let _ = expiry.await;
+    alerts.abort();
+    let _ = alerts.await;
     // The router, and with it every Ingestor clone, is gone: the writer
     // commits what is still queued, then stops.
     tracing::info!("draining the ingest queue");

@@ -9,6 +9,7 @@ pub(crate) mod costs;
 pub(crate) mod exports;
 mod guard;
 mod health;
+mod incidents;
 mod integrity;
 mod keys;
 mod otlp;
@@ -65,4 +66,9 @@ pub fn router(state: &AppState) -> OpenApiRouter<AppState> {
         .routes(routes!(policies::retention, policies::set_retention))
         .routes(routes!(policies::holds, policies::place_hold))
         .routes(routes!(policies::release_hold))
+        .routes(routes!(incidents::list))
+        .routes(routes!(incidents::one))
+        .routes(routes!(incidents::set_state))
+        .routes(routes!(incidents::detection, incidents::set_detection))
+        .routes(routes!(incidents::rules, incidents::set_rules))
 }

@@ -1,0 +1,408 @@
+//! Incidents: the detectors (`flightlog_model::detect`) run on every
+//! accepted step, on the ingest path, from memory; what they find is
+//! written to `incidents` by a task off that path, and listed, filtered
+//! and acknowledged here.
+//!
+//! The detectors' memory is fed with the guard's (one feed: [`Guard`]
+//! hands each stored action to both, and its rebuild at start-up rebuilds
+//! both), so a pattern that spans a restart is still one incident: ids are
+//! stable, and an incident found again is written again with the same id
+//! (`ReplacingMergeTree(count)` keeps its largest state).
+//!
+//! Written after the steps are acknowledged, not with them: an incident of
+//! the last moments before a crash is found again by the rebuild, which
+//! replays the stored steps through the same detectors.
+//!
+//! [`Guard`]: crate::guard::Guard
+
+use crate::params;
+use crate::{AppError, AppState};
+use backon::BackoffBuilder;
+use flightlog_model::action::Action;
+use flightlog_model::detect::{DetectConfig, Detectors, Incident, IncidentKind};
+use flightlog_model::Limits;
+use flightlog_model::time::{format_timestamp, now_us};
+use flightlog_store::{IncidentFilter, IncidentRow, PolicyKind, Store};
+use serde::Serialize;
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::Duration;
+use tokio::sync::{Notify, mpsc};
+
+/// A failed write of incidents is retried, 0.2 s apart and doubling up to
+/// 10 s, for as long as it takes: the incidents stay pending meanwhile.
+const WRITE_RETRY: backon::ExponentialBuilder = backon::ExponentialBuilder::new()
+    .with_min_delay(Duration::from_millis(200))
+    .with_max_delay(Duration::from_secs(10))
+    .without_max_times();
+/// Incidents listed per page at most.
+pub const MAX_PAGE: u32 = 500;
+
+/// What people did with an incident.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, serde::Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum IncidentState {
+    Open,
+    Acknowledged,
+    Resolved,
+}
+
+impl IncidentState {
+    pub const ALL: [Self; 3] = [Self::Open, Self::Acknowledged, Self::Resolved];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Open => "open",
+            Self::Acknowledged => "acknowledged",
+            Self::Resolved => "resolved",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|k| k.as_str() == s)
+    }
+}
+
+/// A step an incident names.
+#[derive(Clone, Debug, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct IncidentStep {
+    pub session_id: String,
+    pub step: u64,
+    /// RFC 3339.
+    pub timestamp: String,
+}
+
+/// One incident, as answered.
+#[derive(Clone, Debug, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct IncidentView {
+    pub id: String,
+    pub kind: IncidentKind,
+    /// The kind, for a person.
+    pub title: &'static str,
+    pub state: IncidentState,
+    pub sessions: Vec<String>,
+    pub agent: String,
+    pub user_id: String,
+    pub tool: String,
+    pub first: IncidentStep,
+    pub last: IncidentStep,
+    /// How many times the pattern happened so far (calls, turns, steps).
+    pub count: u64,
+    pub message: String,
+    /// RFC 3339: when it last grew.
+    pub updated: String,
+}
+
+impl IncidentView {
+    pub fn of(r: IncidentRow) -> Option<Self> {
+        let kind = IncidentKind::parse(&r.kind)?;
+        Some(Self {
+            title: kind.title(),
+            kind,
+            state: IncidentState::parse(&r.state).unwrap_or(IncidentState::Open),
+            first: IncidentStep { session_id: r.first_session, step: r.first_step, timestamp: format_timestamp(r.first_us) },
+            last: IncidentStep { session_id: r.last_session, step: r.last_step, timestamp: format_timestamp(r.last_us) },
+            id: r.id,
+            sessions: r.sessions,
+            agent: r.agent_name,
+            user_id: r.user_id,
+            tool: r.tool_name,
+            count: r.count,
+            message: r.message,
+            updated: format_timestamp(r.updated_us),
+        })
+    }
+}
+
+/// One page of incidents.
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
+pub struct IncidentPage {
+    pub incidents: Vec<IncidentView>,
+    /// Pass as `cursor` for the next page; null on the last.
+    pub next_cursor: Option<String>,
+}
+
+/// `GET /v1/incidents`'s filters and page, as received (query string or form).
+#[derive(Debug, Default, Clone, serde::Deserialize, serde::Serialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct IncidentParams {
+    /// repeated_side_effect, side_effect_across_sessions, loop, burst,
+    /// runaway or cascading_failure.
+    pub kind: Option<String>,
+    /// Incidents involving this session.
+    pub session_id: Option<String>,
+    /// Incidents of this agent.
+    pub agent: Option<String>,
+    /// open, acknowledged or resolved.
+    pub state: Option<String>,
+    /// The `next_cursor` of the page before.
+    pub cursor: Option<String>,
+    /// Incidents per page (default 50, at most 500).
+    pub limit: Option<String>,
+}
+
+/// The filters, parsed.
+#[derive(Clone, Debug, Default)]
+pub struct IncidentQuery {
+    pub kind: Option<IncidentKind>,
+    pub session: String,
+    pub agent: String,
+    pub state: Option<IncidentState>,
+    pub cursor: Option<(i64, String)>,
+    pub limit: u32,
+}
+
+impl IncidentParams {
+    /// The one reading of the parameters, for every front end.
+    pub fn query(&self) -> Result<IncidentQuery, AppError> {
+        let kind = match params::non_empty(&self.kind) {
+            Some(k) => Some(IncidentKind::parse(k).ok_or_else(|| {
+                let kinds: Vec<&str> = IncidentKind::ALL.iter().map(|k| k.as_str()).collect();
+                AppError::invalid("kind", format!("must be one of {}, got {k:?}", kinds.join(", ")))
+            })?),
+            None => None,
+        };
+        let state = match params::non_empty(&self.state) {
+            Some(s) => Some(
+                IncidentState::parse(s)
+                    .ok_or_else(|| AppError::invalid("state", format!("must be open, acknowledged or resolved, got {s:?}")))?,
+            ),
+            None => None,
+        };
+        let cursor = match params::non_empty(&self.cursor) {
+            Some(c) => Some(parse_cursor(c).ok_or_else(|| AppError::invalid("cursor", "is not a next_cursor this server gave"))?),
+            None => None,
+        };
+        let max = Limits::default().max_id_bytes;
+        let id = |name: &str, v: &Option<String>| match params::non_empty(v) {
+            Some(s) if s.len() > max => Err(AppError::invalid(name, format!("is {} bytes; the limit is {max}", s.len()))),
+            other => Ok(other.unwrap_or_default().to_string()),
+        };
+        Ok(IncidentQuery {
+            kind,
+            session: id("session_id", &self.session_id)?,
+            agent: id("agent", &self.agent)?,
+            state,
+            cursor,
+            limit: params::page_size(params::non_empty(&self.limit), 50, MAX_PAGE)?,
+        })
+    }
+}
+
+fn parse_cursor(c: &str) -> Option<(i64, String)> {
+    let (us, id) = c.split_once('_').filter(|(_, id)| id.starts_with("inc_") && id.len() <= 64)?;
+    Some((us.parse().ok()?, id.to_string()))
+}
+
+fn row_of(i: &Incident, at_us: i64) -> IncidentRow {
+    IncidentRow {
+        project: i.project.clone(),
+        id: i.id.clone(),
+        kind: i.kind.as_str().to_string(),
+        sessions: i.sessions.clone(),
+        agent_name: i.agent.clone(),
+        user_id: i.user_id.clone(),
+        tool_name: i.tool.clone(),
+        first_session: i.first.session_id.clone(),
+        first_step: i.first.step,
+        first_us: i.first.timestamp_us,
+        last_session: i.last.session_id.clone(),
+        last_step: i.last.step,
+        last_us: i.last.timestamp_us,
+        count: i.count,
+        message: i.message.clone(),
+        updated_us: at_us,
+        state: String::new(),
+    }
+}
+
+/// The detectors' memory and the incidents waiting to be written.
+pub struct Incidents {
+    detectors: Mutex<Detectors>,
+    default: DetectConfig,
+    /// By id: only an incident's newest state is written.
+    pending: Mutex<HashMap<String, IncidentRow>>,
+    wake: Notify,
+    enabled: bool,
+}
+
+impl Incidents {
+    /// Starts the writer task (call within tokio). `written` hears of each
+    /// incident state once it is durable (the alerts' outbox). Detectors
+    /// off (`enabled` false): nothing is observed.
+    pub fn start(store: Store, default: DetectConfig, enabled: bool, written: mpsc::UnboundedSender<IncidentRow>) -> std::sync::Arc<Self> {
+        let this = std::sync::Arc::new(Self {
+            detectors: Mutex::new(Detectors::new(default.clone())),
+            default,
+            pending: Mutex::new(HashMap::new()),
+            wake: Notify::new(),
+            enabled,
+        });
+        tokio::spawn(write(this.clone(), store, written));
+        this
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Detectors> {
+        self.detectors.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Forgets everything (before a rebuild), keeping projects' thresholds.
+    pub(crate) fn reset(&self) {
+        let mut d = self.lock();
+        let mut fresh = Detectors::new(self.default.clone());
+        for (project, config) in d.own_configs() {
+            fresh.set_project_config(&project, Some(config));
+        }
+        *d = fresh;
+    }
+
+    /// Sets projects' own thresholds (those not named keep theirs).
+    pub(crate) fn set_configs(&self, configs: impl IntoIterator<Item = (String, Option<DetectConfig>)>) {
+        let mut d = self.lock();
+        for (project, config) in configs {
+            d.set_project_config(&project, config);
+        }
+    }
+
+    /// Takes in the actions of newly stored steps, in order of acceptance.
+    pub(crate) fn observe<'a>(&self, project: &str, actions: impl IntoIterator<Item = &'a Action>) {
+        if !self.enabled {
+            return;
+        }
+        let found: Vec<Incident> = {
+            let mut d = self.lock();
+            actions.into_iter().flat_map(|a| d.observe(project, a)).collect()
+        };
+        if found.is_empty() {
+            return;
+        }
+        let at = now_us();
+        let mut pending = self.pending.lock().unwrap_or_else(|p| p.into_inner());
+        for i in &found {
+            pending.insert(i.id.clone(), row_of(i, at));
+        }
+        drop(pending);
+        self.wake.notify_one();
+    }
+
+    /// Sessions followed and side effects remembered across sessions.
+    pub fn sizes(&self) -> (usize, usize) {
+        self.lock().sizes()
+    }
+}
+
+/// Writes pending incidents, all at once, whenever there are some; a
+/// failed write keeps them pending (merged with newer states) and retries.
+async fn write(incidents: std::sync::Arc<Incidents>, store: Store, written: mpsc::UnboundedSender<IncidentRow>) {
+    let mut delays = WRITE_RETRY.build();
+    loop {
+        let rows: Vec<IncidentRow> = {
+            let mut pending = incidents.pending.lock().unwrap_or_else(|p| p.into_inner());
+            pending.drain().map(|(_, r)| r).collect()
+        };
+        if rows.is_empty() {
+            incidents.wake.notified().await;
+            continue;
+        }
+        match store.record_incidents(&rows).await {
+            Ok(()) => {
+                delays = WRITE_RETRY.build();
+                for r in rows {
+                    let _ = written.send(r);
+                }
+            }
+            Err(e) => {
+                let delay = delays.next().unwrap_or(Duration::from_secs(10));
+                tracing::warn!(error = %e, incidents = rows.len(), "could not write incidents; retrying");
+                {
+                    let mut pending = incidents.pending.lock().unwrap_or_else(|p| p.into_inner());
+                    for r in rows {
+                        // A newer state found meanwhile wins.
+                        pending.entry(r.id.clone()).or_insert(r);
+                    }
+                }
+                tokio::time::sleep(delay).await;
+            }
+        }
+    }
+}
+
+impl AppState {
+    /// One page of `project`'s incidents, newest first.
+    pub async fn incidents(&self, project: &str, q: &IncidentQuery) -> Result<IncidentPage, AppError> {
+        let filter = IncidentFilter {
+            kind: q.kind.map(|k| k.as_str().to_string()).unwrap_or_default(),
+            session: q.session.clone(),
+            agent: q.agent.clone(),
+            state: q.state.map(|s| s.as_str().to_string()).unwrap_or_default(),
+            id: String::new(),
+            cursor: q.cursor.clone(),
+            limit: q.limit.clamp(1, MAX_PAGE) + 1,
+        };
+        let mut rows = self.store.incidents(project, &filter).await?;
+        let more = rows.len() > q.limit as usize;
+        rows.truncate(q.limit as usize);
+        let next_cursor = if more { rows.last().map(|r| format!("{}_{}", r.last_us, r.id)) } else { None };
+        Ok(IncidentPage { incidents: rows.into_iter().filter_map(IncidentView::of).collect(), next_cursor })
+    }
+
+    /// One incident of `project`.
+    pub async fn incident(&self, project: &str, id: &str) -> Result<IncidentView, AppError> {
+        let filter = IncidentFilter { id: id.to_string(), limit: 1, ..IncidentFilter::default() };
+        self.store
+            .incidents(project, &filter)
+            .await?
+            .into_iter()
+            .find_map(IncidentView::of)
+            .ok_or_else(|| AppError::NotFound(format!("no incident {id:?} in this project")))
+    }
+
+    /// Acknowledges, resolves or reopens an incident (by key `by`).
+    pub async fn set_incident_state(&self, project: &str, id: &str, state: IncidentState, by: &str) -> Result<IncidentView, AppError> {
+        self.incident(project, id).await?;
+        self.store.set_incident_state(project, id, state.as_str(), now_us(), by).await?;
+        self.incident(project, id).await
+    }
+
+    /// A project's own detector thresholds, or the defaults.
+    pub async fn detection_policy(&self, project: &str) -> Result<DetectConfig, AppError> {
+        match self.policy_in_force(project, PolicyKind::Detection).await? {
+            Some(r) => serde_json::from_str(&r.body).map_err(|e| AppError::unavailable("the stored detection policy cannot be read", e)),
+            None => Ok(self.incidents.default.clone()),
+        }
+    }
+
+    /// Puts a project's detector thresholds in force.
+    pub async fn set_detection_policy(&self, project: &str, config: DetectConfig, by: &str) -> Result<DetectConfig, AppError> {
+        config.check().map_err(|(field, why)| AppError::invalid(&field, why))?;
+        let body = serde_json::to_string(&config).expect("a policy serialises");
+        self.put_policy(project, PolicyKind::Detection, body, by).await?;
+        self.incidents.set_configs([(project.to_string(), Some(config.clone()))]);
+        Ok(config)
+    }
+
+    /// Reads every project's detector thresholds into the detectors.
+    pub(crate) async fn refresh_detection_policies(&self) -> Result<(), AppError> {
+        let mut configs = Vec::new();
+        for row in self.policies_in_force(PolicyKind::Detection).await? {
+            match serde_json::from_str::<DetectConfig>(&row.body) {
+                Ok(c) => configs.push((row.project, Some(c))),
+                Err(e) => tracing::warn!(project = %row.project, error = %e, "a detection policy cannot be read; the defaults apply"),
+            }
+        }
+        self.incidents.set_configs(configs);
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cursors_round_trip_and_others_are_refused() {
+        assert_eq!(parse_cursor("1700_inc_ab12"), Some((1700, "inc_ab12".to_string())));
+        assert_eq!(parse_cursor("x_inc_ab"), None);
+        assert_eq!(parse_cursor("17_ab"), None);
+    }
+}
