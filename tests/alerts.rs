@@ -1,0 +1,197 @@
+//! Alerts (issue 14): incidents are POSTed to the webhooks of a project's
+//! rules, signed with HMAC-SHA256, retried after the receiver fails, one
+//! alert per incident (updated as it grows), and none is lost across a
+//! kill -9 of Flightlog. The receiver is a real HTTP server the test runs.
+
+use flightlog_model::time::{format_timestamp, now_us};
+use flightlog_tests::*;
+use hmac::{Hmac, Mac};
+use reqwest::Method;
+use sha2::Sha256;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+const SECRET: &str = "a-webhook-secret-of-some-length";
+
+/// One request the receiver got, and what it answered.
+#[derive(Clone, Debug)]
+struct Received {
+    path: String,
+    timestamp: String,
+    signature: String,
+    delivery: String,
+    body: Vec<u8>,
+    answered: u16,
+}
+
+impl Received {
+    fn json(&self) -> Value {
+        serde_json::from_slice(&self.body).unwrap()
+    }
+
+    fn signed_with(&self, secret: &str) -> bool {
+        let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).unwrap();
+        mac.update(self.timestamp.as_bytes());
+        mac.update(b".");
+        mac.update(&self.body);
+        self.signature == format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
+    }
+}
+
+/// A webhook receiver: answers 500 to the next `fail` requests (or to all
+/// while `down`), 200 after.
+#[derive(Clone, Default)]
+struct Receiver {
+    got: Arc<Mutex<Vec<Received>>>,
+    fail: Arc<AtomicU32>,
+    down: Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl Receiver {
+    async fn start(&self) -> String {
+        let me = self.clone();
+        let app = axum::Router::new().route(
+            "/{*path}",
+            axum::routing::post(move |uri: axum::http::Uri, headers: axum::http::HeaderMap, body: axum::body::Bytes| {
+                let me = me.clone();
+                async move {
+                    let failing = me.down.load(Ordering::SeqCst)
+                        || me.fail.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1)).is_ok();
+                    let answered = if failing { 500 } else { 200 };
+                    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).unwrap_or_default().to_string();
+                    me.got.lock().unwrap().push(Received {
+                        path: uri.path().to_string(),
+                        timestamp: header("x-flightlog-timestamp"),
+                        signature: header("x-flightlog-signature"),
+                        delivery: header("x-flightlog-delivery"),
+                        body: body.to_vec(),
+                        answered,
+                    });
+                    axum::http::StatusCode::from_u16(answered).unwrap()
+                }
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        format!("http://{addr}")
+    }
+
+    fn got(&self, path: &str) -> Vec<Received> {
+        self.got.lock().unwrap().iter().filter(|r| r.path == path).cloned().collect()
+    }
+
+    /// Waits until a request to `path` that was taken (200) satisfies `done`.
+    async fn wait_for(&self, path: &str, within: Duration, done: impl Fn(&Received) -> bool) -> Received {
+        let deadline = Instant::now() + within;
+        loop {
+            if let Some(r) = self.got(path).into_iter().find(|r| r.answered == 200 && done(r)) {
+                return r;
+            }
+            assert!(Instant::now() < deadline, "nothing delivered to {path} within {within:?}: {:#?}", self.got(path));
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+}
+
+fn email(session: &str, n: u64) -> Value {
+    json!({"session_id": session, "step": n, "timestamp": format_timestamp(now_us()), "agent": {"name": "mailer"},
+           "tool_execution": {"name": "send_email", "params": {"to": "jane@example.com"}, "result": "sent", "status": "ok"}})
+}
+
+async fn set_rules(s: &Server, rules: Value) -> (StatusCode, Value) {
+    s.send_json(Method::PUT, ADMIN_KEY, "/v1/alerts/rules", json!({ "rules": rules })).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn alerts_are_signed_retried_after_failures_and_one_per_incident() {
+    let receiver = Receiver::default();
+    let base = receiver.start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let s = Server::start_in(dir.path(), &[("FLIGHTLOG_BOOTSTRAP_KEY", ADMIN_KEY)]).await;
+    let agent = s.create_key("default", &["ingest"]).await;
+
+    let (status, bad) = set_rules(&s, json!([{"name": "ops", "url": format!("{base}/hook"), "secret": "short"}])).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{bad}");
+    assert_eq!(bad["error"]["field"], "rules[0].secret", "{bad}");
+    let (status, bad) = set_rules(&s, json!([{"name": "ops", "url": "file:///etc/passwd", "secret": SECRET}])).await;
+    assert_eq!((status, bad["error"]["field"].clone()), (StatusCode::BAD_REQUEST, json!("rules[0].url")), "{bad}");
+    let rules = json!([
+        {"name": "ops", "url": format!("{base}/hook"), "secret": SECRET, "update_every_seconds": 1},
+        {"name": "chat", "url": format!("{base}/slack"), "secret": SECRET, "format": "slack", "kinds": ["loop"]},
+    ]);
+    let (status, set) = set_rules(&s, rules).await;
+    assert_eq!(status, StatusCode::OK, "{set}");
+    let (_, shown) = s.get(ADMIN_KEY, "/v1/alerts/rules").await;
+    assert_eq!(shown["rules"][0]["has_secret"], true);
+    assert!(!shown.to_string().contains(SECRET), "a secret is never answered: {shown}");
+
+    // The receiver fails twice; then five identical emails are one incident.
+    receiver.fail.store(2, Ordering::SeqCst);
+    for n in 0..5 {
+        assert_eq!(s.post_steps(&agent, email("sess-mail", n).to_string(), &[]).await.0, StatusCode::OK);
+    }
+    let last = receiver.wait_for("/hook", Duration::from_secs(30), |r| r.json()["incident"]["count"] == 5).await;
+    let hook = receiver.got("/hook");
+    assert!(hook.iter().filter(|r| r.answered == 500).count() >= 2, "retried after failures: {hook:#?}");
+    for r in &hook {
+        assert!(r.signed_with(SECRET), "signature of {r:#?}");
+        assert!(!r.signed_with("another-secret-of-some-length"));
+        assert_eq!(r.json()["incident"]["id"], last.json()["incident"]["id"], "one incident, one alert: {hook:#?}");
+    }
+    let taken: Vec<&Received> = hook.iter().filter(|r| r.answered == 200).collect();
+    assert!(taken.len() <= 4, "five emails, not five alerts: {taken:#?}");
+    assert_eq!(taken[0].json()["event"], "incident.opened");
+    assert_eq!(last.json()["incident"]["kind"], "repeated_side_effect");
+    assert_eq!(last.json()["incident"]["sessions"], json!(["sess-mail"]));
+    assert_eq!(last.delivery, format!("{}:5", last.json()["incident"]["id"].as_str().unwrap()));
+    assert!(receiver.got("/slack").is_empty(), "the chat rule sends loops only");
+
+    // A loop goes to the chat rule as a Slack message.
+    for n in 0..6u64 {
+        let tool = if n % 2 == 0 { "get_ticket" } else { "check_status" };
+        let step = json!({"session_id": "sess-loop", "step": n, "timestamp": format_timestamp(now_us()), "agent": {"name": "mailer"},
+                          "tool_execution": {"name": tool, "params": {"id": 4}, "result": "same", "status": "ok"}});
+        assert_eq!(s.post_steps(&agent, step.to_string(), &[]).await.0, StatusCode::OK);
+    }
+    let chat = receiver.wait_for("/slack", Duration::from_secs(30), |_| true).await;
+    let text = chat.json()["text"].as_str().unwrap().to_string();
+    assert!(text.contains("loop") && text.contains("sess-loop"), "{text}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_alert_is_lost_across_a_kill_9_and_none_is_sent_twice() {
+    let receiver = Receiver::default();
+    let base = receiver.start().await;
+    receiver.down.store(true, Ordering::SeqCst);
+    let dir = tempfile::tempdir().unwrap();
+    let env = [("FLIGHTLOG_BOOTSTRAP_KEY", ADMIN_KEY)];
+    let mut s = Server::start_in(dir.path(), &env).await;
+    let agent = s.create_key("default", &["ingest"]).await;
+    let (status, set) = set_rules(&s, json!([{"name": "ops", "url": format!("{base}/hook"), "secret": SECRET}])).await;
+    assert_eq!(status, StatusCode::OK, "{set}");
+    for n in 0..2 {
+        assert_eq!(s.post_steps(&agent, email("sess-1", n).to_string(), &[]).await.0, StatusCode::OK);
+    }
+    // It was tried (and failed) at least once, then Flightlog dies.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while receiver.got("/hook").is_empty() {
+        assert!(Instant::now() < deadline, "no attempt within 30 s");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    s.kill9();
+    receiver.down.store(false, Ordering::SeqCst);
+    let mut s = Server::start_in(dir.path(), &env).await;
+    let taken = receiver.wait_for("/hook", Duration::from_secs(40), |r| r.json()["incident"]["count"] == 2).await;
+    assert!(taken.signed_with(SECRET));
+
+    // Taken once: another restart sends it no more.
+    let (status, _) = s.terminate();
+    assert!(status.success());
+    let s = Server::start_in(dir.path(), &env).await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let delivered: Vec<Received> = receiver.got("/hook").into_iter().filter(|r| r.answered == 200).collect();
+    assert_eq!(delivered.len(), 1, "{delivered:#?}");
+    drop(s);
+}
