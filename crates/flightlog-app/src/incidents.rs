@@ -330,6 +330,7 @@ async fn write(incidents: std::sync::Arc<Incidents>, store: Store, written: mpsc
 impl AppState {
     /// One page of `project`'s incidents, newest first.
     pub async fn incidents(&self, project: &str, q: &IncidentQuery) -> Result<IncidentPage, AppError> {
+        let limit = q.limit.clamp(1, MAX_PAGE);
         let filter = IncidentFilter {
             kind: q.kind.map(|k| k.as_str().to_string()).unwrap_or_default(),
             session: q.session.clone(),
@@ -337,11 +338,11 @@ impl AppState {
             state: q.state.map(|s| s.as_str().to_string()).unwrap_or_default(),
             id: String::new(),
             cursor: q.cursor.clone(),
-            limit: q.limit.clamp(1, MAX_PAGE) + 1,
+            limit: limit + 1,
         };
         let mut rows = self.store.incidents(project, &filter).await?;
-        let more = rows.len() > q.limit as usize;
-        rows.truncate(q.limit as usize);
+        let more = rows.len() > limit as usize;
+        rows.truncate(limit as usize);
         let next_cursor = if more { rows.last().map(|r| format!("{}_{}", r.last_us, r.id)) } else { None };
         Ok(IncidentPage { incidents: rows.into_iter().filter_map(IncidentView::of).collect(), next_cursor })
     }

@@ -250,10 +250,10 @@ struct SessionTrack {
     identical: HashMap<ActionKey, (u64, StepRef)>,
     /// Insertion order of `identical`, to forget the oldest.
     identical_order: VecDeque<ActionKey>,
-    /// Recent calls: (action, result), for loops.
-    recent: VecDeque<(ActionKey, u64)>,
-    /// The loop going on: (where it started, its period).
-    open_loop: Option<(StepRef, usize)>,
+    /// Recent calls as (call and result, where), for loops.
+    recent: VecDeque<(ActionKey, StepRef)>,
+    /// The loop going on: (where it started, its period, its calls so far).
+    open_loop: Option<(StepRef, usize, u64)>,
     /// Failed calls in a row, and the first of them.
     failures: u64,
     first_failure: Option<StepRef>,
@@ -272,8 +272,17 @@ struct AcrossSessions {
 #[derive(Debug, Default)]
 struct Window {
     calls: VecDeque<i64>,
-    /// The burst going on: its id, first call and calls so far.
-    open: Option<(String, StepRef, u64)>,
+    /// The burst going on.
+    open: Option<Burst>,
+}
+
+#[derive(Debug)]
+struct Burst {
+    id: String,
+    first: StepRef,
+    calls: u64,
+    /// The sessions that called, first seen first.
+    sessions: Vec<String>,
 }
 
 #[derive(Debug, Default)]
@@ -464,11 +473,11 @@ fn call_and_result(a: &Action) -> ActionKey {
 }
 
 fn looping(project: &str, t: &mut SessionTrack, a: &Action, side_effect: bool, out: &mut Vec<Incident>) {
-    t.recent.push_back((a.key, call_and_result(a).0));
+    t.recent.push_back((call_and_result(a), StepRef::of(a)));
     if t.recent.len() > LOOP_MAX_PERIOD * (LOOP_MIN_TURNS + 1) {
         t.recent.pop_front();
     }
-    let calls: Vec<ActionKey> = t.recent.iter().map(|(_, both)| ActionKey(*both)).collect();
+    let calls: Vec<ActionKey> = t.recent.iter().map(|(both, _)| *both).collect();
     let Some((period, turns)) = find_cycle(&calls, LOOP_MAX_PERIOD, LOOP_MIN_TURNS) else {
         t.open_loop = None;
         return;
@@ -478,17 +487,13 @@ fn looping(project: &str, t: &mut SessionTrack, a: &Action, side_effect: bool, o
     if period == 1 && side_effect {
         return;
     }
-    // Started `period × turns - 1` calls ago; when it goes on, it keeps
-    // the start it had (and so its id).
-    let start = match &t.open_loop {
-        Some((start, p)) if *p == period => start.clone(),
-        _ => {
-            let back = (period * turns - 1) as u64;
-            StepRef { session_id: a.session_id.clone(), step: a.step.saturating_sub(back), timestamp_us: a.timestamp_us }
-        }
+    // Started `period × turns` calls ago; when it goes on, it keeps the
+    // start it had (and so its id).
+    let (start, steps) = match &t.open_loop {
+        Some((start, p, calls)) if *p == period => (start.clone(), calls + 1),
+        _ => (t.recent[t.recent.len() - period * turns].1.clone(), (period * turns) as u64),
     };
-    t.open_loop = Some((start.clone(), period));
-    let steps = a.step.saturating_sub(start.step) + 1;
+    t.open_loop = Some((start.clone(), period, steps));
     let tool = if period == 1 { a.tool.clone() } else { String::new() };
     let message = if period == 1 {
         format!("session {:?} called {} with the same parameters and the same result {steps} times in a row", a.session_id, a.tool)
@@ -549,29 +554,35 @@ fn bursts(project: &str, config: &DetectConfig, windows: &mut HashMap<(String, S
             w.open = None;
             continue;
         }
-        let (id, first, count) = w.open.get_or_insert_with(|| {
-            let id = incident_id(project, IncidentKind::Burst, &[agent.as_bytes(), a.tool.as_bytes(), &a.timestamp_us.to_be_bytes()]);
-            (id, StepRef::of(a), rate.calls as u64)
+        let burst = w.open.get_or_insert_with(|| Burst {
+            id: incident_id(project, IncidentKind::Burst, &[agent.as_bytes(), a.tool.as_bytes(), &a.timestamp_us.to_be_bytes()]),
+            first: StepRef::of(a),
+            calls: rate.calls as u64,
+            sessions: Vec::new(),
         });
-        *count += 1;
+        burst.calls += 1;
+        if !burst.sessions.contains(&a.session_id) && burst.sessions.len() < MAX_SESSIONS_NAMED {
+            burst.sessions.push(a.session_id.clone());
+        }
         let who = if agent.is_empty() { "the project".to_string() } else { format!("agent {agent:?}") };
         out.push(Incident {
-            id: id.clone(),
+            id: burst.id.clone(),
             kind: IncidentKind::Burst,
             project: project.to_string(),
-            sessions: vec![a.session_id.clone()],
+            sessions: burst.sessions.clone(),
             agent: agent.to_string(),
             user_id: String::new(),
             tool: a.tool.clone(),
-            first: first.clone(),
+            first: burst.first.clone(),
             last: StepRef::of(a),
-            count: *count,
+            count: burst.calls,
             message: format!(
-                "{who} called {} {} times within {} s (limit {}); {count} calls in this burst so far",
+                "{who} called {} {} times within {} s (limit {}); {} calls in this burst so far",
                 a.tool,
                 w.calls.len(),
                 rate.per_seconds,
-                rate.calls
+                rate.calls,
+                burst.calls
             ),
         });
         // A burst remembers only the limit's worth of calls.
@@ -721,6 +732,14 @@ mod tests {
         }
         assert_eq!(fired, [false, false, false, false, false, true, true, true], "the 3rd turn of A→B");
         let mut d = Detectors::new(DetectConfig::default());
+        let mut last = Vec::new();
+        for (i, step) in [10u64, 12, 13, 20, 21, 22].into_iter().enumerate() {
+            let tool = if i % 2 == 0 { "get_a" } else { "get_b" };
+            last = d.observe("p", &act("s1", step, T0 + step as i64 * S, tool, "{}", "same"));
+        }
+        let looped = last.iter().find(|f| f.kind == IncidentKind::Loop).unwrap();
+        assert_eq!((looped.first.step, looped.first.timestamp_us, looped.count), (10, T0 + 10 * S, 6), "where it started, gaps and all");
+        let mut d = Detectors::new(DetectConfig::default());
         for i in 0..12u64 {
             let tool = if i % 2 == 0 { "get_a" } else { "get_b" };
             let found = d.observe("p", &act("s2", i, T0, tool, "{}", &format!("page {i}")));
@@ -752,6 +771,9 @@ mod tests {
             }
         }
         assert_eq!(first_fired, Some(20), "the 21st call");
+        let last = d.observe("p", &act("s1", 99, T0 + 31 * S, "search_web", "{}", "x"));
+        let burst = last.iter().find(|f| f.kind == IncidentKind::Burst).unwrap();
+        assert_eq!(burst.sessions, ["s2", "s0", "s1"], "every session that called in the burst");
         let mut slow = Detectors::new(DetectConfig::default());
         for i in 0..100u64 {
             let found = slow.observe("p", &act("s", i, T0 + i as i64 * 4 * S, "search_web", &i.to_string(), &i.to_string()));
