@@ -12,8 +12,9 @@
 //! Pages so far: sign-in; the sessions list (filters, sorting, cursor
 //! pages); a session's timeline (paged, jump to the first failure); and the
 //! decision ("why") page of one step, with its integrity status and
-//! evidence bundle; the cost dashboard; and the similar-failure search,
-//! reached from any key decision's "find similar".
+//! evidence bundle; the cost dashboard; the similar-failure search,
+//! reached from any key decision's "find similar", identical results shown
+//! once; and the incidents the detectors found, with their alert rules.
 //!
 //! May use: `flightlog-app` and the library crates under it (floor 5). Never
 //! the other front ends: `flightlog-api` is a sibling. Page URLs are built
@@ -21,6 +22,7 @@
 
 mod access_log;
 mod admin;
+mod alert_rules;
 mod assets;
 mod charts;
 mod cookie;
@@ -28,11 +30,15 @@ mod costs;
 mod csrf;
 mod decision;
 mod headers;
+mod identical_hits;
+mod incident_marks;
+mod incidents;
 pub mod links;
 mod login;
 mod overview;
 mod policies;
 mod redacted;
+mod repeats;
 mod search;
 mod sessions;
 mod show;
@@ -85,6 +91,9 @@ pub fn router(state: AppState) -> Router {
         .route("/access-log", get(access_log::page))
         // `/policies` and its forms (admin keys), with their own body limit.
         .merge(policies::routes())
+        // `/incidents` (readers; its state buttons for admin keys) and
+        // `/incidents/alerts` (admin keys).
+        .merge(incidents::routes())
         .route("/static/app.css", get(assets::stylesheet))
         .route("/static/print.js", get(assets::print_script))
         .layer(middleware::from_fn(csrf::same_origin))

@@ -1,5 +1,9 @@
 //! The similar-failure search page: from a step ("find similar") or from
 //! free text, with the API's filters; each result links to its step.
+//! Identical results (the same decision made again and again) are one
+//! line, "×5", its copies listed under it ([`identical_hits`]).
+//!
+//! [`identical_hits`]: crate::identical_hits
 
 use crate::cookie::Reader;
 use crate::login::render;
@@ -7,6 +11,7 @@ use askama::Template;
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use crate::identical_hits::{self, Group};
 use crate::links;
 use flightlog_app::search::{SimilarHit, SimilarParams};
 use flightlog_app::error::ErrorKind;
@@ -38,7 +43,10 @@ struct SearchPage {
     problem: Option<String>,
     origin: Option<String>,
     failures_only: bool,
-    results: Vec<HitView>,
+    /// The hits, identical ones grouped.
+    results: Vec<Group<HitView>>,
+    /// How many hits the search returned (groups hold several).
+    hits: usize,
     searched: bool,
     indexer: String,
 }
@@ -92,6 +100,7 @@ pub async fn page(State(state): State<AppState>, Reader { principal, csrf }: Rea
         origin: None,
         failures_only: false,
         results: Vec::new(),
+        hits: 0,
         searched: false,
         indexer: format!("{} · {} key decisions not yet indexed", s.state, s.steps_behind),
         params,
@@ -115,8 +124,9 @@ pub async fn page(State(state): State<AppState>, Reader { principal, csrf }: Rea
             page.searched = true;
             page.failures_only = found.failures_only;
             page.origin = found.origin.map(|o| o.text);
-            page.results =
-                found.hits.into_iter().map(|hit| HitView { url: links::decision(&hit.session_id, hit.step), hit }).collect();
+            page.hits = found.hits.len();
+            let hits = found.hits.into_iter().map(|hit| HitView { url: links::decision(&hit.session_id, hit.step), hit }).collect();
+            page.results = identical_hits::group(hits, |h: &HitView| &h.hit);
             render(page)
         }
         Err(e) => {

@@ -10,6 +10,7 @@ use axum::response::Response;
 use flightlog_app::AppState;
 use crate::links::encode;
 use flightlog_app::sessions::SessionListParams;
+use flightlog_model::anomaly::Anomaly;
 use flightlog_store::SessionFilter;
 use flightlog_store::sessions::{COST_BUCKETS, STEP_BUCKETS, SessionSpread};
 use crate::charts::{self, Columns};
@@ -49,8 +50,9 @@ pub struct Row {
     failed: u64,
     cost: String,
     over_budget: bool,
-    /// Badge labels of its anomalies (repeated side effect, runaway).
-    anomalies: Vec<String>,
+    /// Badges of its anomalies (repeated side effect, runaway, incidents
+    /// the detectors found): label, and for an incident its page.
+    anomalies: Vec<(String, Option<String>)>,
     agents: String,
     models: String,
     users: String,
@@ -106,7 +108,7 @@ pub async fn list(State(state): State<AppState>, Reader { principal, csrf }: Rea
                             over_budget: f.as_ref().and_then(|f| f.over_budget).unwrap_or(false),
                             anomalies: f
                                 .as_ref()
-                                .map(|f| f.anomalies.iter().map(|a| a.label()).collect())
+                                .map(|f| f.anomalies.iter().map(|a| (a.label(), incident_link(&s.session_id, a))).collect())
                                 .unwrap_or_default(),
                             agents: s.agents.join(", "),
                             models: s.models.join(", "),
@@ -156,6 +158,14 @@ fn filter_of(f: &Filters) -> Result<SessionFilter, String> {
     }
     .filter()
     .map_err(|e| e.to_string())
+}
+
+/// Where an incident badge leads: the session's incidents, that one in view.
+fn incident_link(session_id: &str, a: &Anomaly) -> Option<String> {
+    match a {
+        Anomaly::Incident { id, .. } => Some(format!("/incidents?session_id={}#incident-{}", encode(session_id), encode(id))),
+        _ => None,
+    }
 }
 
 /// A sparkline's points in a 80 × 16 box: steps per slice of the session's life.

@@ -1,23 +1,42 @@
 //! The timeline of one session: its steps in order, a page at a time (a
 //! 10,000-step session never renders 10,000 heavy rows), each expandable,
 //! with a jump to the first failure.
+//!
+//! Above the steps, the incidents the detectors found in the session, each
+//! a badge leading to the incidents page. On the steps, what those
+//! incidents are made of: a step that repeats an action already done is
+//! marked "same action as step 0, 5th time" ([`repeats`]), and the steps
+//! of a loop or a burst are highlighted ([`incident_marks`]).
+//!
+//! [`repeats`]: crate::repeats
+//! [`incident_marks`]: crate::incident_marks
 
 use crate::cookie::Reader;
+use crate::incident_marks::{self, Span};
+use crate::links;
 use crate::login::render;
+use crate::repeats::{self, Call};
 use askama::Template;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use crate::access_log::unrecorded;
-use flightlog_app::AppState;
+use flightlog_app::{AppError, AppState};
 use flightlog_app::access_log::{Access, FrontEnd};
 use flightlog_app::error::ErrorKind;
+use flightlog_app::incidents::{IncidentQuery, IncidentView, MAX_PAGE as MAX_INCIDENTS};
+use flightlog_model::canonical::to_canonical_json;
+use flightlog_model::time::parse_timestamp;
+use flightlog_store::steps::StoredStep;
 use crate::show::{pretty, short_text_time, short_time, text};
 use crate::waterfall::{self, WaterfallView};
 use flightlog_app::waterfall::WaterfallParams;
 use serde_json::Value;
 
 const PAGE: u32 = 100;
+/// Steps before the page that its steps are compared with for repeats: a
+/// deep page of a 10,000-step session reads this many more, not all.
+const REPEAT_LOOKBACK: u32 = 1_000;
 
 pub struct StepView {
     step: u64,
@@ -37,6 +56,32 @@ pub struct StepView {
     /// Whether "find similar" applies: a key decision (the stored rule,
     /// schema/0010_key_decision.sql).
     similar: bool,
+    /// "same action as step 0, 5th time", when it repeats one.
+    repeat: Option<String>,
+    /// The loops and bursts it is part of: (CSS class, label).
+    highlights: Vec<(&'static str, String)>,
+}
+
+impl StepView {
+    /// The card's classes beyond `card step`.
+    fn classes(&self) -> String {
+        let mut classes: Vec<&str> = self.highlights.iter().map(|(class, _)| *class).collect();
+        if self.failed {
+            classes.push("failed");
+        }
+        if self.repeat.is_some() {
+            classes.push("repeated");
+        }
+        classes.dedup();
+        classes.iter().map(|c| format!(" {c}")).collect()
+    }
+}
+
+/// An incident of the session, as a badge.
+pub struct IncidentBadge {
+    label: String,
+    state: &'static str,
+    url: String,
 }
 
 #[derive(Template)]
@@ -51,6 +96,11 @@ struct Timeline {
     steps: Vec<StepView>,
     previous: Option<String>,
     next: Option<u64>,
+    incidents: Vec<IncidentBadge>,
+    /// All the session's incidents, on the incidents page.
+    incidents_url: String,
+    /// Repeats of actions older than the lookback are not marked.
+    repeats_from: Option<u64>,
 }
 
 #[derive(serde::Deserialize)]
@@ -68,8 +118,14 @@ pub async fn page(
     Query(at): Query<Position>,
 ) -> Response {
     let range = WaterfallParams { from: at.from.clone(), to: at.to.clone() };
-    let (session, waterfall) =
-        tokio::join!(state.session_page(&principal.project, &id, at.after, PAGE), state.waterfall(&principal.project, &id, &range));
+    let project = &principal.project;
+    let of_session = IncidentQuery { session: id.clone(), limit: MAX_INCIDENTS, ..Default::default() };
+    let (session, waterfall, incidents, earlier) = tokio::join!(
+        state.session_page(project, &id, at.after, PAGE),
+        state.waterfall(project, &id, &range),
+        state.incidents(project, &of_session),
+        earlier_steps(&state, project, &id, at.after)
+    );
     let waterfall = match waterfall {
         Ok(w) => Some(waterfall::view(&id, &w)),
         Err(e) if e.kind() == ErrorKind::Invalid => return (StatusCode::BAD_REQUEST, e.public_message()).into_response(),
@@ -88,17 +144,21 @@ pub async fn page(
             return (StatusCode::SERVICE_UNAVAILABLE, e.public_message()).into_response();
         }
     };
+    // Without incidents or earlier steps the steps are still shown, unmarked.
+    let incidents = incidents.map(|p| p.incidents).unwrap_or_else(|e| {
+        tracing::warn!(error = %e, "incidents of a session unavailable");
+        Vec::new()
+    });
+    let (earlier, repeats_from) = earlier.unwrap_or_else(|e| {
+        tracing::warn!(error = %e, "steps before a timeline page unavailable");
+        (Vec::new(), at.after.map(|a| a + 1))
+    });
     let read = Access::new(&principal, FrontEnd::Web, "GET /sessions/{id}").session(&id).steps(&session.timeline.steps);
     if let Err(e) = state.record_read(read).await {
         return unrecorded(e);
     }
     let (summary, first_failure, next) = (session.summary, session.first_failure, session.timeline.next_after);
-    let steps = session
-        .timeline
-        .steps
-        .iter()
-        .map(|r| view(serde_json::from_str(&r.raw).unwrap_or(Value::Null), r.step, r.failed, r.key_decision))
-        .collect();
+    let steps = views(&earlier, &session.timeline.steps, &incident_marks::spans(&id, &incidents));
     let previous = at.after.map(|a| if a < PAGE as u64 { String::new() } else { format!("?after={}", a - PAGE as u64) });
     render(Timeline {
         csrf,
@@ -113,12 +173,71 @@ pub async fn page(
             summary.agents.join(", "),
             summary.models.join(", ")
         ),
-        session_id: id,
         first_failure,
         steps,
         previous,
         next,
+        incidents_url: format!("/incidents?session_id={}", links::encode(&id)),
+        incidents: incidents.iter().map(|i| badge(&id, i)).collect(),
+        repeats_from,
+        session_id: id,
     })
+}
+
+/// Up to [`REPEAT_LOOKBACK`] steps just before the page (none on the
+/// first page), and the first step they may go back to when they do not
+/// reach the session's start.
+async fn earlier_steps(state: &AppState, project: &str, id: &str, after: Option<u64>) -> Result<(Vec<StoredStep>, Option<u64>), AppError> {
+    let Some(last) = after else { return Ok((Vec::new(), None)) };
+    let from = last.checked_sub(u64::from(REPEAT_LOOKBACK));
+    let mut steps = state.timeline(project, id, from, REPEAT_LOOKBACK).await?.steps;
+    steps.retain(|s| s.step <= last);
+    Ok((steps, from.map(|f| f + 1)))
+}
+
+/// The page's steps, each marked with the action it repeats (looked for
+/// in `earlier` too) and the loops and bursts it is part of.
+fn views(earlier: &[StoredStep], page: &[StoredStep], spans: &[Span]) -> Vec<StepView> {
+    let parsed = |r: &StoredStep| serde_json::from_str::<Value>(&r.raw).unwrap_or(Value::Null);
+    let earlier_actions: Vec<(String, String)> = earlier.iter().map(|r| action(&parsed(r))).collect();
+    let page_values: Vec<Value> = page.iter().map(parsed).collect();
+    let page_actions: Vec<(String, String)> = page_values.iter().map(action).collect();
+    let calls: Vec<Call> = earlier
+        .iter()
+        .zip(&earlier_actions)
+        .chain(page.iter().zip(&page_actions))
+        .map(|(r, (tool, params))| Call { step: r.step, tool, params, succeeded: !r.failed })
+        .collect();
+    let found = repeats::repeats(&calls);
+    let on_page = &found[earlier.len()..];
+    page.iter()
+        .zip(page_values)
+        .zip(on_page)
+        .zip(&page_actions)
+        .map(|(((r, v), repeat), (tool, _))| {
+            let at_us = parse_timestamp(&text(&v["timestamp"])).ok();
+            let highlights = incident_marks::marks_of(spans, r.step, at_us, tool).into_iter().map(|s| (s.class(), s.label.clone())).collect();
+            StepView { repeat: repeat.map(|r| r.label()), highlights, ..view(v, r.step, r.failed, r.key_decision) }
+        })
+        .collect()
+}
+
+/// A step's action as the detectors see it: the tool run and its
+/// parameters in their stored, canonical form (the step's `raw` is
+/// canonical JSON already; written out again the same way, the
+/// parameters read as `tool_params` does).
+fn action(v: &Value) -> (String, String) {
+    let t = &v["tool_execution"];
+    let params = if t["params"].is_null() { String::new() } else { to_canonical_json(&t["params"]) };
+    (text(&t["name"]), params)
+}
+
+fn badge(session_id: &str, i: &IncidentView) -> IncidentBadge {
+    IncidentBadge {
+        label: format!("{} ×{}", i.title, i.count),
+        state: i.state.as_str(),
+        url: format!("/incidents?session_id={}#incident-{}", links::encode(session_id), links::encode(&i.id)),
+    }
 }
 
 fn view(v: Value, step: u64, failed: bool, key_decision: bool) -> StepView {
@@ -156,5 +275,7 @@ fn view(v: Value, step: u64, failed: bool, key_decision: bool) -> StepView {
             .collect::<Vec<_>>()
             .join(", "),
         similar: key_decision,
+        repeat: None,
+        highlights: Vec::new(),
     }
 }
