@@ -70,7 +70,7 @@ fn spawn(flightlog: &Path, dir: &Path, port: u16) -> anyhow::Result<tokio::proce
         .context("cannot start the server")
 }
 
-fn percentiles(mut times: Vec<f64>) -> (f64, f64, f64) {
+pub(crate) fn percentiles(mut times: Vec<f64>) -> (f64, f64, f64) {
     times.sort_by(f64::total_cmp);
     let pct = |p: f64| times[((times.len() as f64 * p) as usize).min(times.len() - 1)];
     (pct(0.5), pct(0.99), times[times.len() - 1])
@@ -197,6 +197,8 @@ fn in_memory(actions: u64, questions: u64) {
             key: ActionKey::of(tool, &params.to_string()),
             failed: false,
             tokens: 340,
+            result: 0,
+            cost_usd: None,
         };
         state.observe("bench", &action);
     }

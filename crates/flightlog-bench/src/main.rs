@@ -18,6 +18,7 @@
 //! and the app core (for its seeded generator). Nothing uses it, and it is
 //! never linked into `flightlog`: it runs that binary as a separate process.
 
+mod alerts;
 mod costs;
 mod guard;
 mod ingest;
@@ -47,6 +48,8 @@ enum Command {
     Costs(costs::CostsArgs),
     /// Measure the guard's answers over 1M recorded actions, and its rebuild.
     Guard(guard::GuardArgs),
+    /// Measure the time from a step's acknowledgement to its incident's webhook.
+    Alerts(alerts::AlertsArgs),
     /// Measure embedding throughput, vector search latency and indexer lag.
     Search(search::SearchArgs),
     /// Measure OTLP ingest against Arize Phoenix, same payloads, same run.
@@ -77,6 +80,7 @@ fn main() -> anyhow::Result<()> {
             Command::Ingest(args) => ingest::run(args, flightlog_bin(cli.flightlog_bin)?).await,
             Command::Costs(args) => costs::run(args).await,
             Command::Guard(args) => guard::run(args, flightlog_bin(cli.flightlog_bin)?).await,
+            Command::Alerts(args) => alerts::run(args, flightlog_bin(cli.flightlog_bin)?).await,
             Command::Search(args) => search::run(args, cli.flightlog_bin).await,
             Command::Otlp(args) => otlp::run(args, flightlog_bin(cli.flightlog_bin)?),
             Command::OtlpGrpc(args) => otlp_grpc::run(args, flightlog_bin(cli.flightlog_bin)?).await,
