@@ -167,7 +167,7 @@ async fn each_detector_fires_on_its_pattern_at_the_right_step_and_not_on_normal_
         let status = if n == 0 { "ok" } else { "error" };
         injected.push(call("inj-cascade", n, t + n as i64 * S, "support-bot", Some(("payments.charge_status", json!({"try": n}), "", status))));
     }
-    // 32 steps of thinking: a runaway from the 31st.
+    // 32 steps of thinking: a runaway from the 30th.
     for n in 0..32u64 {
         injected.push(call("inj-runaway", n, t + n as i64 * S, "support-bot", None));
     }
@@ -209,7 +209,7 @@ async fn each_detector_fires_on_its_pattern_at_the_right_step_and_not_on_normal_
     let cascade = one("cascading_failure");
     assert_eq!((steps_of(cascade), cascade["count"].as_u64()), ((1, 4), Some(4)));
     let runaway = one("runaway");
-    assert_eq!((runaway["sessions"].clone(), steps_of(runaway), runaway["count"].as_u64()), (json!(["inj-runaway"]), (30, 31), Some(32)));
+    assert_eq!((runaway["sessions"].clone(), steps_of(runaway), runaway["count"].as_u64()), (json!(["inj-runaway"]), (29, 31), Some(32)));
     assert_eq!(found.len(), 6, "{found:#?}");
 
     // Filters.
@@ -270,4 +270,57 @@ async fn an_incident_found_before_a_kill_9_is_there_after_it_once_and_keeps_grow
         assert!(Instant::now() < deadline, "not grown: {found:#?}");
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
+}
+
+fn flightlog(server: &Server, key: &str, args: &[&str], stdin: &str) -> std::process::Output {
+    use std::io::Write;
+    let mut child = std::process::Command::new(binary())
+        .args(args)
+        .env("FLIGHTLOG_URL", &server.base)
+        .env("FLIGHTLOG_KEY", key)
+        .env("FLIGHTLOG_LOG", "warn")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("run flightlog");
+    child.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
+    child.wait_with_output().unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cli_lists_and_acknowledges_incidents_and_sets_thresholds_and_alert_rules() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Server::start_in(dir.path(), &[("FLIGHTLOG_BOOTSTRAP_KEY", ADMIN_KEY)]).await;
+    let out = flightlog(&s, ADMIN_KEY, &["incidents", "set-thresholds", "-"], r#"{"repeat_side_effect": 3}"#);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = flightlog(&s, ADMIN_KEY, &["incidents", "thresholds"], "");
+    let shown: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(shown["repeat_side_effect"], 3);
+
+    let t = now_us() - 60 * S;
+    let email = |n: u64| call("cli-1", n, t + n as i64 * S, "mailer", Some(("send_email", json!({"to": "a@example.com"}), "sent", "ok")));
+    post_all(&s, ADMIN_KEY, &[email(0), email(1)]).await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert!(incidents_when(&s, ADMIN_KEY, 0, Duration::ZERO).await.is_empty(), "twice is under the project's threshold of 3");
+    post_all(&s, ADMIN_KEY, &[email(2)]).await;
+    let found = incidents_when(&s, ADMIN_KEY, 1, Duration::from_secs(20)).await;
+    let id = found[0]["id"].as_str().unwrap().to_string();
+
+    let out = flightlog(&s, ADMIN_KEY, &["incidents", "list"], "");
+    let listed = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success() && listed.contains(&id) && listed.contains("repeated_side_effect") && listed.contains("open"), "{listed}");
+    let out = flightlog(&s, ADMIN_KEY, &["incidents", "ack", &id], "");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = flightlog(&s, ADMIN_KEY, &["incidents", "list", "--state", "acknowledged"], "");
+    assert!(String::from_utf8_lossy(&out.stdout).contains(&id));
+    let out = flightlog(&s, ADMIN_KEY, &["incidents", "list", "--kind", "nonsense"], "");
+    assert!(!out.status.success() && String::from_utf8_lossy(&out.stderr).contains("kind"));
+
+    let rules = r#"{"rules": [{"name": "ops", "url": "http://127.0.0.1:9/hook", "secret": "a-webhook-secret-of-some-length"}]}"#;
+    let out = flightlog(&s, ADMIN_KEY, &["alerts", "set", "-"], rules);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = flightlog(&s, ADMIN_KEY, &["alerts", "show"], "");
+    let shown = String::from_utf8_lossy(&out.stdout);
+    assert!(shown.contains("\"ops\"") && !shown.contains("a-webhook-secret"), "{shown}");
 }

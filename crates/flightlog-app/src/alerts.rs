@@ -18,6 +18,7 @@
 //! The deliverer runs where the log is written (the writer lease's
 //! holder), like the detectors that find the incidents.
 
+use flightlog_model::time::MICROS_PER_SECOND;
 use crate::incidents::IncidentView;
 use crate::{AppError, AppState};
 use backon::BackoffBuilder;
@@ -52,7 +53,6 @@ const RETRY: backon::ExponentialBuilder = backon::ExponentialBuilder::new()
     .with_min_delay(Duration::from_secs(1))
     .with_max_delay(Duration::from_secs(300))
     .without_max_times();
-const MICROS_PER_SECOND: i64 = 1_000_000;
 
 /// What a webhook receives.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -96,6 +96,22 @@ fn default_update_every() -> u32 {
 #[serde(deny_unknown_fields)]
 pub struct AlertRules {
     pub rules: Vec<AlertRule>,
+}
+
+/// The rules as stored: with when each rule (by name) was first set. A
+/// rule sends incidents that changed since then, and editing it (a fixed
+/// address) keeps that time, so what was waiting for it is still sent.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+struct StoredRules {
+    rules: Vec<AlertRule>,
+    #[serde(default)]
+    since: std::collections::BTreeMap<String, i64>,
+}
+
+impl StoredRules {
+    fn since(&self, rule: &str) -> i64 {
+        self.since.get(rule).copied().unwrap_or(0)
+    }
 }
 
 /// A rule as answered: its secret is only said to be there.
@@ -200,7 +216,7 @@ fn payload(rule: &AlertRule, incident: &IncidentView, first: bool, link: &str) -
                 if first { ":rotating_light:" } else { ":arrow_up:" },
                 incident.title,
                 incident.count,
-                incident.message,
+                slack_escape(&incident.message),
                 link,
                 incident.id
             ),
@@ -209,13 +225,19 @@ fn payload(rule: &AlertRule, incident: &IncidentView, first: bool, link: &str) -
     serde_json::to_vec(&value).expect("JSON serialises")
 }
 
+/// Slack's control characters in agent-chosen text (a tool named
+/// `<!channel>` must not page everyone).
+fn slack_escape(text: &str) -> String {
+    text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
+}
+
 type RuleKey = (String, String, String);
 
 /// The deliverer's memory: rules, what was delivered, what is pending.
 #[derive(Default)]
 struct Outbox {
-    /// project → (when its rules were set, the rules).
-    rules: HashMap<String, (i64, AlertRules)>,
+    /// project → its rules.
+    rules: HashMap<String, StoredRules>,
     /// (project, rule, incident) → (count delivered, when).
     delivered: HashMap<RuleKey, (u64, i64)>,
     /// (project, incident) → its newest state.
@@ -239,12 +261,13 @@ impl Outbox {
     fn due(&self, now: i64, max: usize) -> Vec<Due> {
         let mut out = Vec::new();
         for ((project, id), row) in &self.incidents {
-            let Some((set_us, rules)) = self.rules.get(project) else { continue };
+            let Some(stored) = self.rules.get(project) else { continue };
             let Some(kind) = IncidentKind::parse(&row.kind) else { continue };
-            if row.updated_us < *set_us {
-                continue;
-            }
+            let rules = AlertRules { rules: stored.rules.clone() };
             for rule in rules.matching(kind) {
+                if row.updated_us < stored.since(&rule.name) {
+                    continue;
+                }
                 let key = (project.clone(), rule.name.clone(), id.clone());
                 let last = self.delivered.get(&key);
                 if last.is_some_and(|(count, _)| *count >= row.count) {
@@ -271,9 +294,10 @@ impl Outbox {
     fn prune(&mut self) {
         let (rules, delivered) = (&self.rules, &self.delivered);
         self.incidents.retain(|(project, id), row| {
-            let Some((_, rules)) = rules.get(project) else { return false };
+            let Some(stored) = rules.get(project) else { return false };
             let Some(kind) = IncidentKind::parse(&row.kind) else { return false };
-            rules.matching(kind).any(|r| {
+            AlertRules { rules: stored.rules.clone() }.matching(kind).any(|r| {
+                row.updated_us >= stored.since(&r.name) &&
                 delivered.get(&(project.clone(), r.name.clone(), id.clone())).is_none_or(|(count, _)| *count < row.count)
             })
         });
@@ -283,25 +307,25 @@ impl Outbox {
 impl AppState {
     /// A project's alert rules (secrets not shown).
     pub async fn alert_rules(&self, project: &str) -> Result<AlertRulesView, AppError> {
-        Ok(self.stored_alert_rules(project).await?.1.view())
+        Ok(AlertRules { rules: self.stored_alert_rules(project).await?.rules }.view())
     }
 
-    async fn stored_alert_rules(&self, project: &str) -> Result<(i64, AlertRules), AppError> {
+    async fn stored_alert_rules(&self, project: &str) -> Result<StoredRules, AppError> {
         match self.policy_in_force(project, PolicyKind::Alerts).await? {
-            Some(r) => Ok((
-                r.set_us,
-                serde_json::from_str(&r.body).map_err(|e| AppError::unavailable("the stored alert rules cannot be read", e))?,
-            )),
-            None => Ok((0, AlertRules::default())),
+            Some(r) => serde_json::from_str(&r.body).map_err(|e| AppError::unavailable("the stored alert rules cannot be read", e)),
+            None => Ok(StoredRules::default()),
         }
     }
 
     /// Puts a project's alert rules in force (incidents that change from
     /// now on are sent by them).
     pub async fn set_alert_rules(&self, project: &str, rules: AlertRules, by: &str) -> Result<AlertRulesView, AppError> {
-        let (_, old) = self.stored_alert_rules(project).await?;
-        let rules = rules.checked(&old)?;
-        let body = serde_json::to_string(&rules).expect("rules serialise");
+        let old = self.stored_alert_rules(project).await?;
+        let rules = rules.checked(&AlertRules { rules: old.rules.clone() })?;
+        let now = now_us();
+        let since = rules.rules.iter().map(|r| (r.name.clone(), old.since.get(&r.name).copied().unwrap_or(now))).collect();
+        let stored = StoredRules { rules: rules.rules.clone(), since };
+        let body = serde_json::to_string(&stored).expect("rules serialise");
         self.put_policy(project, PolicyKind::Alerts, body, by).await?;
         tracing::info!(project, by, rules = rules.rules.len(), "alert rules set");
         Ok(rules.view())
@@ -312,7 +336,7 @@ impl AppState {
     /// and every [`RESCAN`].
     pub fn spawn_alerts(self, mut written: mpsc::UnboundedReceiver<IncidentRow>) -> tokio::task::JoinHandle<()> {
         tokio::spawn(async move {
-            let client = reqwest::Client::builder().timeout(SEND_TIMEOUT).build().expect("an HTTP client");
+            let client = reqwest::Client::builder().timeout(SEND_TIMEOUT).redirect(reqwest::redirect::Policy::none()).build().expect("an HTTP client");
             let mut outbox = Outbox::default();
             let mut loaded = false;
             let mut refreshed = tokio::time::Instant::now() - REFRESH;
@@ -384,24 +408,25 @@ impl AppState {
     /// Re-reads every project's rules and detector thresholds; the first
     /// time, also what was delivered and the outbox.
     async fn refresh_alerts(&self, outbox: &mut Outbox, loaded: &mut bool) -> Result<(), AppError> {
-        self.guard.rebuild_if_writer().await?;
+        self.rebuild_memory_if_writer().await?;
         self.refresh_detection_policies().await?;
         let mut rules = HashMap::new();
         for row in self.policies_in_force(PolicyKind::Alerts).await? {
-            match serde_json::from_str::<AlertRules>(&row.body) {
+            match serde_json::from_str::<StoredRules>(&row.body) {
                 Ok(r) => {
-                    rules.insert(row.project, (row.set_us, r));
+                    rules.insert(row.project, r);
                 }
                 Err(e) => tracing::warn!(project = %row.project, error = %e, "alert rules cannot be read; none apply"),
             }
         }
         outbox.rules = rules;
         if !*loaded {
-            let since = now_us() - OUTBOX_DAYS * 86_400 * MICROS_PER_SECOND;
-            for d in self.store.deliveries_since(since).await? {
+            // Every delivery ever made (one row per rule and incident, small):
+            // an incident the rebuild finds again, however old, is known.
+            for d in self.store.deliveries_since(0).await? {
                 outbox.delivered.insert((d.project, d.rule, d.incident_id), (d.count, d.delivered_us));
             }
-            outbox.scanned_us = since;
+            outbox.scanned_us = now_us() - OUTBOX_DAYS * 86_400 * MICROS_PER_SECOND;
             *loaded = true;
             self.rescan_outbox(outbox).await?;
         }
@@ -455,7 +480,8 @@ impl AppState {
         let result = match sent {
             Ok(r) if r.status().is_success() => Ok(r.status().as_u16()),
             Ok(r) => Err(format!("the receiver answered {}", r.status())),
-            Err(e) => Err(format!("could not reach the receiver: {e}")),
+            // Without the address: a webhook URL can itself be a secret.
+            Err(e) => Err(format!("could not reach the receiver: {}", e.without_url())),
         };
         (due, result)
     }
@@ -497,12 +523,10 @@ mod tests {
 
     #[test]
     fn the_signature_is_the_hmac_of_timestamp_dot_body() {
-        // RFC 4231 test case 2's key and message, split at the dot.
+        // Computed apart (Python: hmac.new(b"Jefe", b"0.what do ya want for nothing?", sha256)).
         let sig = signature("Jefe", 0, b"what do ya want for nothing?");
-        assert!(sig.starts_with("sha256=") && sig.len() == 7 + 64);
-        let mut mac = Hmac::<Sha256>::new_from_slice(b"Jefe").unwrap();
-        mac.update(b"0.what do ya want for nothing?");
-        assert_eq!(sig, format!("sha256={}", hex::encode(mac.finalize().into_bytes())));
+        assert_eq!(sig, "sha256=37f471929915ccd2cbbe79feb84ffcff4f2bb25e15fc41c2506687331ae179cc");
+        assert_eq!(slack_escape("<!channel> & <x|y>"), "&lt;!channel&gt; &amp; &lt;x|y&gt;");
     }
 
     #[test]
@@ -510,11 +534,16 @@ mod tests {
         let mut o = Outbox::default();
         let mut r = rule("a", Some("0123456789abcdef"));
         r.update_every_seconds = 10;
-        o.rules.insert("p".into(), (0, AlertRules { rules: vec![r] }));
+        o.rules.insert("p".into(), StoredRules { rules: vec![r], since: [("a".to_string(), 1)].into() });
         let row = IncidentRow { project: "p".into(), id: "inc_1".into(), kind: "loop".into(), count: 3, updated_us: 5, ..Default::default() };
         o.incidents.insert(("p".into(), "inc_1".into()), row.clone());
         let t = 1_000 * MICROS_PER_SECOND;
         assert_eq!(o.due(t, 10).len(), 1);
+        let mut old = o.incidents[&("p".to_string(), "inc_1".to_string())].clone();
+        old.updated_us = 0;
+        let mut o2 = Outbox { rules: o.rules.clone(), ..Outbox::default() };
+        o2.incidents.insert(("p".into(), "inc_1".into()), old);
+        assert!(o2.due(t, 10).is_empty(), "changed before the rule was first set");
         o.delivered.insert(("p".into(), "a".into(), "inc_1".into()), (3, t));
         assert!(o.due(t, 10).is_empty(), "delivered at this count");
         o.incidents.insert(("p".into(), "inc_1".into()), IncidentRow { count: 9, ..row });

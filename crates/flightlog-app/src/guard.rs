@@ -154,6 +154,15 @@ impl Guard {
         self.lease.writable().is_some()
     }
 
+    /// Whether a rebuild is due (this process writes the log and has not
+    /// rebuilt in this tenure).
+    pub async fn needs_rebuild(&self) -> bool {
+        match self.lease.writable() {
+            Some(tenure) => *self.rebuilt_in.lock().await != Some(tenure),
+            None => false,
+        }
+    }
+
     /// Rebuilds the memory when this process writes the log and has not
     /// rebuilt it in this tenure: at start-up, and when it takes the
     /// writer lease over from another process (whose memory it was).
@@ -189,9 +198,10 @@ impl Guard {
         let started = Instant::now();
         *self.lock() = GuardState::new(self.config.clone());
         self.incidents.reset();
+        self.incidents.replaying(true);
         let since = now_us().saturating_sub(self.config.window_us);
         let mut batch: Vec<ActionRow> = Vec::new();
-        let n = self
+        let read = self
             .store
             .for_each_action_since(since, REBUILD_PAGE, |row| {
                 batch.push(row);
@@ -199,8 +209,10 @@ impl Guard {
                     self.observe_rows(&mut batch);
                 }
             })
-            .await?;
+            .await;
         self.observe_rows(&mut batch);
+        self.incidents.replaying(false);
+        let n = read?;
         let (actions, sessions) = self.lock().sizes();
         tracing::info!(steps = n, actions, sessions, elapsed_ms = started.elapsed().as_millis() as u64, "guard memory rebuilt");
         Ok(n)
@@ -353,7 +365,7 @@ impl AppState {
     /// Answers an agent's question before it acts, from the guard's memory,
     /// and records the answer (asked with key `key_id`).
     pub async fn ask_guard(&self, project: &str, question: GuardQuestion, key_id: &str) -> Result<GuardAnswer, AppError> {
-        self.guard.rebuild_if_writer().await?;
+        self.rebuild_memory_if_writer().await?;
         let redactor = self.redactor(project).await?;
         let q = question.canonical(&self.limits, redactor.as_deref()).map_err(|e| AppError::invalid(&e.field, e.reason))?;
         Ok(self.guard.ask(project, &q, key_id))

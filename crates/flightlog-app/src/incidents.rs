@@ -189,6 +189,15 @@ impl IncidentParams {
     }
 }
 
+/// An incident id: `inc_` and 20 hex digits.
+fn check_id(id: &str) -> Result<(), AppError> {
+    let hex = id.strip_prefix("inc_").unwrap_or_default();
+    if hex.len() != 20 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(AppError::invalid("id", "is not an incident id (inc_ and 20 hex digits)"));
+    }
+    Ok(())
+}
+
 fn parse_cursor(c: &str) -> Option<(i64, String)> {
     let (us, id) = c.split_once('_').filter(|(_, id)| id.starts_with("inc_") && id.len() <= 64)?;
     Some((us.parse().ok()?, id.to_string()))
@@ -224,6 +233,9 @@ pub struct Incidents {
     pending: Mutex<HashMap<String, IncidentRow>>,
     wake: Notify,
     enabled: bool,
+    /// Replaying stored steps (a rebuild): what is found then is dated by
+    /// its last step, not now, so a rule set since does not send it.
+    replaying: std::sync::atomic::AtomicBool,
 }
 
 impl Incidents {
@@ -237,6 +249,7 @@ impl Incidents {
             pending: Mutex::new(HashMap::new()),
             wake: Notify::new(),
             enabled,
+            replaying: std::sync::atomic::AtomicBool::new(false),
         });
         tokio::spawn(write(this.clone(), store, written));
         this
@@ -244,6 +257,11 @@ impl Incidents {
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Detectors> {
         self.detectors.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Marks the start (true) and end (false) of a replay of stored steps.
+    pub(crate) fn replaying(&self, on: bool) {
+        self.replaying.store(on, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// Forgets everything (before a rebuild), keeping projects' thresholds.
@@ -276,9 +294,11 @@ impl Incidents {
         if found.is_empty() {
             return;
         }
-        let at = now_us();
+        let now = now_us();
+        let replaying = self.replaying.load(std::sync::atomic::Ordering::Relaxed);
         let mut pending = self.pending.lock().unwrap_or_else(|p| p.into_inner());
         for i in &found {
+            let at = if replaying { i.last.timestamp_us.min(now) } else { now };
             pending.insert(i.id.clone(), row_of(i, at));
         }
         drop(pending);
@@ -349,6 +369,7 @@ impl AppState {
 
     /// One incident of `project`.
     pub async fn incident(&self, project: &str, id: &str) -> Result<IncidentView, AppError> {
+        check_id(id)?;
         let filter = IncidentFilter { id: id.to_string(), limit: 1, ..IncidentFilter::default() };
         self.store
             .incidents(project, &filter)
@@ -380,6 +401,17 @@ impl AppState {
         self.put_policy(project, PolicyKind::Detection, body, by).await?;
         self.incidents.set_configs([(project.to_string(), Some(config.clone()))]);
         Ok(config)
+    }
+
+    /// Rebuilds the guard's and the detectors' memory when this process
+    /// writes the log and has not in this tenure, each project's
+    /// thresholds read first (a replay with the defaults would find what a
+    /// project's own thresholds do not count).
+    pub async fn rebuild_memory_if_writer(&self) -> Result<(), AppError> {
+        if self.guard.needs_rebuild().await {
+            self.refresh_detection_policies().await?;
+        }
+        self.guard.rebuild_if_writer().await
     }
 
     /// Reads every project's detector thresholds into the detectors.

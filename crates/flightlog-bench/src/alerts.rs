@@ -49,7 +49,8 @@ fn email(session: &str, n: u64) -> String {
     .to_string()
 }
 
-/// Ordinary steps: distinct searches, no incident.
+/// Ordinary steps: distinct searches (each batch one agent's burst of
+/// calls, so the detectors and the deliverer have company).
 fn ordinary(client: u64, batch: u64) -> Vec<u8> {
     let lines: Vec<String> = (0..1_000u64)
         .map(|n| {

@@ -30,15 +30,20 @@
 //! Memory is bounded by [`DetectConfig::max_sessions`] and
 //! [`DetectConfig::max_keys`]; past a cap the oldest tenth is forgotten.
 
+use crate::time::MICROS_PER_SECOND;
 use crate::action::{Action, ActionKey, find_cycle, is_side_effect};
 use crate::guard::{LOOP_MAX_PERIOD, LOOP_MIN_TURNS};
 use sha2::{Digest, Sha256};
 use std::collections::{HashMap, VecDeque};
 
-const MICROS_PER_SECOND: i64 = 1_000_000;
 /// Identical-call counts kept per session at most (a session calling
 /// 5,000 distinct things keeps its newest 4,096).
 const KEYS_PER_SESSION: usize = 4_096;
+/// A burst threshold at most (a window keeps that many call times).
+const MAX_BURST_CALLS: u32 = 10_000;
+/// Rate windows (agent × tool) kept per project before the idle ones are
+/// forgotten.
+const WINDOWS_PER_PROJECT: usize = 100_000;
 /// Sessions named in one incident at most.
 pub const MAX_SESSIONS_NAMED: usize = 20;
 
@@ -66,7 +71,8 @@ pub struct DetectConfig {
     pub burst: Rate,
     /// Calls of one tool by the whole project that make a burst (off: null).
     pub project_burst: Option<Rate>,
-    /// A session with more steps is a runaway.
+    /// A session with this many steps is a runaway (the session list's
+    /// runaway badge and the guard's step budget count the same way).
     pub runaway_steps: u64,
     /// …or with more tokens (input + output).
     pub runaway_tokens: Option<u64>,
@@ -119,13 +125,19 @@ impl DetectConfig {
         }
         for (name, rate) in [("burst", Some(self.burst)), ("project_burst", self.project_burst)] {
             if let Some(r) = rate
-                && (r.calls == 0 || r.per_seconds == 0 || r.per_seconds > 86_400)
+                && (r.calls == 0 || r.calls > MAX_BURST_CALLS || r.per_seconds == 0 || r.per_seconds > 86_400)
             {
-                return bad(name, "calls must be at least 1 and per_seconds between 1 and 86400");
+                return bad(name, "calls must be between 1 and 10000 and per_seconds between 1 and 86400");
             }
         }
-        if self.runaway_steps == 0 {
-            return bad("runaway_steps", "must be at least 1");
+        if self.runaway_steps < 2 {
+            return bad("runaway_steps", "must be at least 2");
+        }
+        if self.runaway_tokens == Some(0) {
+            return bad("runaway_tokens", "must be at least 1 (null: no limit)");
+        }
+        if self.runaway_wall_seconds.is_some_and(|s| s < 60) {
+            return bad("runaway_wall_seconds", "must be at least 60 (null: no limit)");
         }
         if self.runaway_cost_usd.is_some_and(|c| !(c.is_finite() && c > 0.0)) {
             return bad("runaway_cost_usd", "must be a positive number");
@@ -285,12 +297,20 @@ struct Burst {
     sessions: Vec<String>,
 }
 
+/// Whose calls a rate window counts: one agent's, or the whole project's
+/// (kept apart: an agent may have no name).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+enum Caller {
+    Agent(String),
+    Project,
+}
+
 #[derive(Debug, Default)]
 struct Project {
     sessions: HashMap<String, SessionTrack>,
     across: HashMap<ActionKey, AcrossSessions>,
-    /// (agent, tool) → calls; agent "" is the whole project.
-    windows: HashMap<(String, String), Window>,
+    /// (whose calls, tool) → their times.
+    windows: HashMap<(Caller, String), Window>,
 }
 
 /// The detectors' memory.
@@ -399,7 +419,7 @@ fn session_counters(project: &str, config: &DetectConfig, t: &mut SessionTrack, 
     }
     let wall_s = ((t.last_us - t.first_us) / MICROS_PER_SECOND) as u64;
     let mut over = Vec::new();
-    if t.steps > config.runaway_steps {
+    if t.steps >= config.runaway_steps {
         over.push(format!("{} steps (limit {})", t.steps, config.runaway_steps));
     }
     if let Some(max) = config.runaway_tokens.filter(|m| t.tokens > *m) {
@@ -541,12 +561,25 @@ fn cascade(project: &str, config: &DetectConfig, t: &mut SessionTrack, a: &Actio
     });
 }
 
-fn bursts(project: &str, config: &DetectConfig, windows: &mut HashMap<(String, String), Window>, a: &Action, out: &mut Vec<Incident>) {
-    for (agent, rate) in [(a.agent.as_str(), Some(config.burst)), ("", config.project_burst)] {
+fn bursts(project: &str, config: &DetectConfig, windows: &mut HashMap<(Caller, String), Window>, a: &Action, out: &mut Vec<Incident>) {
+    if windows.len() > WINDOWS_PER_PROJECT {
+        // Idle windows hold nothing a later call needs (a day is the
+        // longest rate there is).
+        let since = a.timestamp_us - 86_400 * MICROS_PER_SECOND;
+        windows.retain(|_, w| w.open.is_some() || w.calls.back().is_some_and(|t| *t > since));
+    }
+    for (caller, rate) in [(Caller::Agent(a.agent.clone()), Some(config.burst)), (Caller::Project, config.project_burst)] {
         let Some(rate) = rate else { continue };
-        let w = windows.entry((agent.to_string(), a.tool.clone())).or_default();
-        let since = a.timestamp_us - i64::from(rate.per_seconds) * MICROS_PER_SECOND;
-        w.calls.push_back(a.timestamp_us);
+        let (agent, who, scope) = match &caller {
+            Caller::Agent(name) => (name.clone(), format!("agent {name:?}"), format!("agent:{name}")),
+            Caller::Project => (String::new(), "the project".to_string(), "project".to_string()),
+        };
+        let w = windows.entry((caller, a.tool.clone())).or_default();
+        let newest = w.calls.back().copied().unwrap_or(a.timestamp_us).max(a.timestamp_us);
+        let since = newest - i64::from(rate.per_seconds) * MICROS_PER_SECOND;
+        // In time order, whatever order steps arrive in.
+        let at = w.calls.partition_point(|t| *t <= a.timestamp_us);
+        w.calls.insert(at, a.timestamp_us);
         while w.calls.front().is_some_and(|t| *t <= since) {
             w.calls.pop_front();
         }
@@ -555,7 +588,7 @@ fn bursts(project: &str, config: &DetectConfig, windows: &mut HashMap<(String, S
             continue;
         }
         let burst = w.open.get_or_insert_with(|| Burst {
-            id: incident_id(project, IncidentKind::Burst, &[agent.as_bytes(), a.tool.as_bytes(), &a.timestamp_us.to_be_bytes()]),
+            id: incident_id(project, IncidentKind::Burst, &[scope.as_bytes(), a.tool.as_bytes(), &a.timestamp_us.to_be_bytes()]),
             first: StepRef::of(a),
             calls: rate.calls as u64,
             sessions: Vec::new(),
@@ -564,7 +597,6 @@ fn bursts(project: &str, config: &DetectConfig, windows: &mut HashMap<(String, S
         if !burst.sessions.contains(&a.session_id) && burst.sessions.len() < MAX_SESSIONS_NAMED {
             burst.sessions.push(a.session_id.clone());
         }
-        let who = if agent.is_empty() { "the project".to_string() } else { format!("agent {agent:?}") };
         out.push(Incident {
             id: burst.id.clone(),
             kind: IncidentKind::Burst,
@@ -774,6 +806,12 @@ mod tests {
         let last = d.observe("p", &act("s1", 99, T0 + 31 * S, "search_web", "{}", "x"));
         let burst = last.iter().find(|f| f.kind == IncidentKind::Burst).unwrap();
         assert_eq!(burst.sessions, ["s2", "s0", "s1"], "every session that called in the burst");
+        let mut late = Detectors::new(DetectConfig::default());
+        late.observe("p", &act("s", 0, T0 + 3_600 * S, "search_web", "future", "x"));
+        for i in 0..30u64 {
+            let found = late.observe("p", &act("s", i + 1, T0 + i as i64 * 4 * S, "search_web", &i.to_string(), &i.to_string()));
+            assert!(found.is_empty(), "a step stamped in the future does not make slow calls a burst");
+        }
         let mut slow = Detectors::new(DetectConfig::default());
         for i in 0..100u64 {
             let found = slow.observe("p", &act("s", i, T0 + i as i64 * 4 * S, "search_web", &i.to_string(), &i.to_string()));
@@ -798,10 +836,10 @@ mod tests {
         let config = DetectConfig { runaway_steps: 3, runaway_tokens: Some(10_000), runaway_cost_usd: Some(1.0), ..DetectConfig::default() };
         let mut d = Detectors::new(config);
         let fired = |d: &mut Detectors, a: Action| d.observe("p", &a).iter().any(|f| f.kind == IncidentKind::Runaway);
-        for i in 0..3 {
+        for i in 0..2 {
             assert!(!fired(&mut d, act("s1", i, T0, "", "", "")));
         }
-        assert!(fired(&mut d, act("s1", 3, T0, "", "", "")), "the 4th step");
+        assert!(fired(&mut d, act("s1", 2, T0, "", "", "")), "the 3rd step: as many as the limit");
         let mut big = act("s2", 0, T0, "", "", "");
         big.tokens = 20_000;
         assert!(fired(&mut d, big));

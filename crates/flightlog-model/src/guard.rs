@@ -19,6 +19,7 @@
 //! [`MAX_PREVIOUS`] occurrences per action, and when a cap is passed the
 //! oldest entries are forgotten first ([`GuardState::sweep`]).
 
+use crate::time::MICROS_PER_SECOND;
 use crate::action::{Action, ActionKey, find_cycle, is_side_effect};
 use std::collections::hash_map::DefaultHasher;
 use std::collections::{HashMap, HashSet, VecDeque};
@@ -32,7 +33,6 @@ pub const LOOP_MAX_PERIOD: usize = 4;
 /// …repeated at least this many times.
 pub const LOOP_MIN_TURNS: usize = 3;
 const RECENT_CALLS: usize = LOOP_MAX_PERIOD * LOOP_MIN_TURNS;
-const MICROS_PER_SECOND: i64 = 1_000_000;
 
 /// The guard's limits, from the server's flags.
 #[derive(Clone, Debug, PartialEq)]

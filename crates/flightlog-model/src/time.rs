@@ -17,6 +17,9 @@ const MIN_TIMESTAMP_US: i64 = 0;
 /// bound no stored step, so queries give the same answers with either.
 pub const END_OF_TIME_US: i64 = 7_258_118_400_000_000;
 
+/// Microseconds in a second: times inside Flightlog are microseconds.
+pub const MICROS_PER_SECOND: i64 = 1_000_000;
+
 /// Parses an RFC 3339 timestamp with any offset. Errors name `timestamp`.
 pub fn parse_timestamp(s: &str) -> Result<i64, FieldError> {
     let t = chrono::DateTime::parse_from_rfc3339(s)

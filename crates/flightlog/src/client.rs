@@ -80,7 +80,11 @@ impl Client {
         let bytes = resp.bytes().await?.to_vec();
         if !status.is_success() {
             let json: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
-            bail!("{status}: {}", json["error"]["message"].as_str().unwrap_or("request failed"));
+            let message = json["error"]["message"].as_str().unwrap_or("request failed");
+            match json["error"]["field"].as_str() {
+                Some(field) => bail!("{status}: {field}: {message}"),
+                None => bail!("{status}: {message}"),
+            }
         }
         Ok(bytes)
     }

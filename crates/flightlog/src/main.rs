@@ -9,6 +9,7 @@ mod client;
 mod demo;
 mod export;
 mod import;
+mod incidents;
 mod integrity;
 mod keys;
 mod policy;
@@ -57,6 +58,11 @@ enum Command {
     Policy(policy::PolicyArgs),
     /// List, place and release legal holds (they suspend expiry).
     Hold(policy::HoldArgs),
+    /// List incidents (repeated side effects, loops, bursts…), change their
+    /// state, show or set the detectors' thresholds.
+    Incidents(incidents::IncidentsArgs),
+    /// Show or set where incidents are sent (signed webhooks, Slack).
+    Alerts(incidents::AlertsArgs),
     /// Serve a session's recorded completions as an OpenAI-compatible API.
     Replay(replay::ReplayArgs),
     /// Rebuild the similar-failure index of a stopped instance from its store.
@@ -92,6 +98,8 @@ fn main() -> anyhow::Result<()> {
             Command::Erase(args) => integrity::erase(args).await,
             Command::Policy(args) => policy::policy(args).await,
             Command::Hold(args) => policy::hold(args).await,
+            Command::Incidents(args) => incidents::incidents(args).await,
+            Command::Alerts(args) => incidents::alerts(args).await,
             Command::Replay(args) => replay::run(args).await,
             Command::Reindex(args) => reindex::run(args).await,
         }

@@ -208,7 +208,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         guard: Arc::new(flightlog_app::guard::Guard::start(store.clone(), guard_config(&args), lease.clone(), incidents.clone())),
         incidents,
     };
-    state.guard.rebuild_if_writer().await?;
+    state.rebuild_memory_if_writer().await?;
     if args.demo {
         if lease.writable().is_some() {
             state.load_demo("default").await?;
