@@ -125,8 +125,12 @@ async fn repeated_side_effects_and_runaways_are_flagged() {
     s.post_steps(ADMIN_KEY, ndjson(&steps[4..]), &[]).await;
 
     let (_, all) = s.get(ADMIN_KEY, "/v1/sessions?limit=10").await;
+    // The badges counted from the stored actions; the detectors' incidents
+    // (written a moment later, tested in tests/incidents.rs) are left out.
     let anomalies = |page: &Value, id: &str| {
-        page["sessions"].as_array().unwrap().iter().find(|x| x["session_id"] == id).map(|x| x["anomalies"].clone())
+        page["sessions"].as_array().unwrap().iter().find(|x| x["session_id"] == id).map(|x| {
+            Value::Array(x["anomalies"].as_array().unwrap().iter().filter(|a| a["kind"] != "incident").cloned().collect())
+        })
     };
     assert_eq!(anomalies(&all, "thrice"), Some(json!([{"kind": "repeated_action", "tool": "send_email", "times": 3}])));
     assert_eq!(anomalies(&all, "twice"), Some(json!([])));
