@@ -339,6 +339,7 @@ impl AppState {
             let client = reqwest::Client::builder().timeout(SEND_TIMEOUT).redirect(reqwest::redirect::Policy::none()).build().expect("an HTTP client");
             let mut outbox = Outbox::default();
             let mut loaded = false;
+            let mut tenure = None;
             let mut refreshed = tokio::time::Instant::now() - REFRESH;
             let mut rescanned = tokio::time::Instant::now() - RESCAN;
             loop {
@@ -354,8 +355,14 @@ impl AppState {
                     },
                     _ = tokio::time::sleep(Duration::from_millis(500)) => {}
                 }
-                if !self.guard.is_writer() {
-                    continue;
+                let Some(now_tenure) = self.guard.tenure() else { continue };
+                if tenure != Some(now_tenure) {
+                    // A new writing tenure: another process may have sent
+                    // alerts meanwhile, so what was delivered is read again.
+                    tenure = Some(now_tenure);
+                    outbox = Outbox::default();
+                    loaded = false;
+                    refreshed = tokio::time::Instant::now() - REFRESH;
                 }
                 if refreshed.elapsed() >= REFRESH {
                     refreshed = tokio::time::Instant::now();

@@ -149,9 +149,10 @@ impl Guard {
         }
     }
 
-    /// Whether this process writes the log (and so keeps this memory).
-    pub fn is_writer(&self) -> bool {
-        self.lease.writable().is_some()
+    /// This process's writing tenure, when it writes the log (and so keeps
+    /// this memory).
+    pub fn tenure(&self) -> Option<u64> {
+        self.lease.writable()
     }
 
     /// Whether a rebuild is due (this process writes the log and has not
