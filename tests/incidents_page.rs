@@ -69,44 +69,6 @@ fn element<'a>(page: &'a str, id: &str) -> &'a str {
     &rest[..end]
 }
 
-/// A browser signed in to the web UI with one key.
-struct Browser<'a> {
-    s: &'a Server,
-    cookie: String,
-    http: reqwest::Client,
-}
-
-impl<'a> Browser<'a> {
-    async fn sign_in(s: &'a Server, key: &str) -> Browser<'a> {
-        let cookie = s.web_sign_in(key).await.expect("the key signs in");
-        Browser { s, cookie, http: no_redirects() }
-    }
-
-    async fn get(&self, path: &str) -> (StatusCode, String) {
-        let resp = self.http.get(format!("{}{path}", self.s.base)).header("cookie", &self.cookie).send().await.unwrap();
-        (resp.status(), resp.text().await.unwrap())
-    }
-
-    /// Sends a form from this site with the session's token; returns the
-    /// status, where it redirects to, and the page.
-    async fn post(&self, path: &str, fields: &[(&str, &str)]) -> (StatusCode, String, String) {
-        let token = form_token(&self.get("/sessions").await.1).expect("a signed-in page has a form token");
-        let mut form: Vec<(&str, &str)> = fields.to_vec();
-        form.push(("csrf", &token));
-        let resp = self
-            .http
-            .post(format!("{}{path}", self.s.base))
-            .header("cookie", &self.cookie)
-            .header("origin", &self.s.base)
-            .form(&form)
-            .send()
-            .await
-            .unwrap();
-        let location = resp.headers().get("location").map(|l| l.to_str().unwrap().to_string()).unwrap_or_default();
-        (resp.status(), location, resp.text().await.unwrap())
-    }
-}
-
 #[tokio::test]
 async fn the_incidents_page_lists_filters_and_acknowledges_what_the_detectors_found() {
     let s = Server::start().await;

@@ -33,3 +33,10 @@ impl<T: DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for Path<T>
         }
     }
 }
+
+/// A JSON body as a handler takes it: `Result<Json<T>, JsonRejection>`,
+/// read only once the caller is authorized (so a stranger's bad body is a
+/// 401, not a 400), its refusal the API's JSON 400.
+pub fn json_body<T>(body: Result<axum::Json<T>, axum::extract::rejection::JsonRejection>) -> Result<T, ApiError> {
+    body.map(|axum::Json(b)| b).map_err(|e| ApiError::bad_request(e.body_text()))
+}

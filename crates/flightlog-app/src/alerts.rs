@@ -109,8 +109,15 @@ struct StoredRules {
 }
 
 impl StoredRules {
-    fn since(&self, rule: &str) -> i64 {
-        self.since.get(rule).copied().unwrap_or(0)
+    /// The rules that send this incident: they take its kind, and it
+    /// changed since they were first set.
+    fn sending(&self, row: &IncidentRow) -> impl Iterator<Item = &AlertRule> {
+        let kind = IncidentKind::parse(&row.kind);
+        let updated = row.updated_us;
+        self.rules.iter().filter(move |r| {
+            kind.is_some_and(|k| r.kinds.is_empty() || r.kinds.contains(&k))
+                && updated >= self.since.get(&r.name).copied().unwrap_or(0)
+        })
     }
 }
 
@@ -183,10 +190,6 @@ impl AlertRules {
             }
         }
         Ok(self)
-    }
-
-    fn matching(&self, kind: IncidentKind) -> impl Iterator<Item = &AlertRule> {
-        self.rules.iter().filter(move |r| r.kinds.is_empty() || r.kinds.contains(&kind))
     }
 }
 
@@ -262,12 +265,7 @@ impl Outbox {
         let mut out = Vec::new();
         for ((project, id), row) in &self.incidents {
             let Some(stored) = self.rules.get(project) else { continue };
-            let Some(kind) = IncidentKind::parse(&row.kind) else { continue };
-            let rules = AlertRules { rules: stored.rules.clone() };
-            for rule in rules.matching(kind) {
-                if row.updated_us < stored.since(&rule.name) {
-                    continue;
-                }
+            for rule in stored.sending(row) {
                 let key = (project.clone(), rule.name.clone(), id.clone());
                 let last = self.delivered.get(&key);
                 if last.is_some_and(|(count, _)| *count >= row.count) {
@@ -295,11 +293,9 @@ impl Outbox {
         let (rules, delivered) = (&self.rules, &self.delivered);
         self.incidents.retain(|(project, id), row| {
             let Some(stored) = rules.get(project) else { return false };
-            let Some(kind) = IncidentKind::parse(&row.kind) else { return false };
-            AlertRules { rules: stored.rules.clone() }.matching(kind).any(|r| {
-                row.updated_us >= stored.since(&r.name) &&
-                delivered.get(&(project.clone(), r.name.clone(), id.clone())).is_none_or(|(count, _)| *count < row.count)
-            })
+            stored
+                .sending(row)
+                .any(|r| delivered.get(&(project.clone(), r.name.clone(), id.clone())).is_none_or(|(count, _)| *count < row.count))
         });
     }
 }

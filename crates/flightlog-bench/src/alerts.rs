@@ -8,7 +8,7 @@
 //! ordinary steps, so the detectors and the writer are busy meanwhile.
 
 use crate::guard::percentiles;
-use crate::ingest::{KEY, post, wait_ready};
+use crate::ingest::{KEY, post, serve_command, wait_ready};
 use anyhow::Context;
 use flightlog_model::time::{format_timestamp, now_us};
 use std::collections::HashMap;
@@ -30,17 +30,7 @@ pub struct AlertsArgs {
 }
 
 fn spawn(flightlog: &Path, dir: &Path, port: u16) -> anyhow::Result<tokio::process::Child> {
-    tokio::process::Command::new(flightlog)
-        .args(["serve", "--listen", &format!("127.0.0.1:{port}"), "--data-dir"])
-        .arg(dir)
-        .env("FLIGHTLOG_BOOTSTRAP_KEY", KEY)
-        .env("FLIGHTLOG_NO_SEARCH", "true")
-        .env("FLIGHTLOG_NO_OTLP_GRPC", "true")
-        .env("FLIGHTLOG_LOG", "warn")
-        .stdout(std::process::Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .context("cannot start the server")
+    serve_command(flightlog, dir, port, "warn").env("FLIGHTLOG_BOOTSTRAP_KEY", KEY).spawn().context("cannot start the server")
 }
 
 fn email(session: &str, n: u64) -> String {

@@ -8,7 +8,7 @@
 //! questions against the in-memory rules alone (`GuardState::ask`), in this
 //! process, with as many actions observed.
 
-use crate::ingest::{KEY, peak_rss_kib, post, wait_ready};
+use crate::ingest::{KEY, peak_rss_kib, post, serve_command, wait_ready};
 use anyhow::{Context, bail};
 use flightlog_model::action::{Action, ActionKey};
 use flightlog_model::guard::{GuardConfig, GuardState, Question};
@@ -56,16 +56,9 @@ fn tool_of(n: u64) -> (&'static str, serde_json::Value) {
 }
 
 fn spawn(flightlog: &Path, dir: &Path, port: u16) -> anyhow::Result<tokio::process::Child> {
-    tokio::process::Command::new(flightlog)
-        .args(["serve", "--listen", &format!("127.0.0.1:{port}"), "--data-dir"])
-        .arg(dir)
+    serve_command(flightlog, dir, port, "warn,flightlog_app::guard=info")
         .env("FLIGHTLOG_BOOTSTRAP_KEY", KEY)
-        .env("FLIGHTLOG_NO_SEARCH", "true")
-        .env("FLIGHTLOG_NO_OTLP_GRPC", "true")
-        .env("FLIGHTLOG_LOG", "warn,flightlog_app::guard=info")
-        .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::piped())
-        .kill_on_drop(true)
         .spawn()
         .context("cannot start the server")
 }

@@ -67,19 +67,28 @@ async fn start_fixture(flightlog: &std::path::Path, dir: &std::path::Path) -> an
     Ok((child, format!("http://{addr}")))
 }
 
+/// `flightlog serve` on 127.0.0.1:`port` with its data in `dir`, as the
+/// benchmarks start it: no search, no OTLP/gRPC, logs at `log`, stdout
+/// dropped, killed with its handle.
+pub(crate) fn serve_command(flightlog: &std::path::Path, dir: &std::path::Path, port: u16, log: &str) -> tokio::process::Command {
+    let mut command = tokio::process::Command::new(flightlog);
+    command
+        .args(["serve", "--listen", &format!("127.0.0.1:{port}"), "--data-dir"])
+        .arg(dir)
+        .env("FLIGHTLOG_NO_SEARCH", "true")
+        .env("FLIGHTLOG_NO_OTLP_GRPC", "true")
+        .env("FLIGHTLOG_LOG", log)
+        .stdout(std::process::Stdio::null())
+        .kill_on_drop(true);
+    command
+}
+
 /// A second `flightlog serve` on the same ClickHouse server; returns it and
 /// its URL once it knows the first one holds the writer lease.
 async fn start_standby(flightlog: &std::path::Path, dir: &std::path::Path, clickhouse_url: &str) -> anyhow::Result<(tokio::process::Child, String)> {
     let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
-    let child = tokio::process::Command::new(flightlog)
-        .args(["serve", "--listen", &format!("127.0.0.1:{port}"), "--data-dir"])
-        .arg(dir)
+    let child = serve_command(flightlog, dir, port, "warn")
         .args(["--clickhouse-url", clickhouse_url])
-        .env("FLIGHTLOG_NO_SEARCH", "true")
-        .env("FLIGHTLOG_NO_OTLP_GRPC", "true")
-        .env("FLIGHTLOG_LOG", "warn")
-        .stdout(std::process::Stdio::null())
-        .kill_on_drop(true)
         .spawn()
         .context("cannot start the standby")?;
     let base = format!("http://127.0.0.1:{port}");

@@ -353,7 +353,8 @@ impl Detectors {
     /// Takes in one stored step's action; returns the incidents it opened
     /// or grew, in their new state.
     pub fn observe(&mut self, project: &str, a: &Action) -> Vec<Incident> {
-        let config = self.own.get(project).unwrap_or(&self.default).clone();
+        // Borrowed, not cloned: this runs for every accepted step.
+        let config = self.own.get(project).unwrap_or(&self.default);
         if !self.projects.contains_key(project) {
             self.projects.insert(project.to_string(), Project::default());
         }
@@ -365,26 +366,27 @@ impl Detectors {
         let mut out = Vec::new();
         let side_effect = !a.tool.is_empty() && is_side_effect(&a.tool, &config.side_effect_tools);
         let track = p.sessions.get_mut(&a.session_id).expect("inserted");
-        session_counters(project, &config, track, a, &mut out);
+        session_counters(project, config, track, a, &mut out);
         if !a.tool.is_empty() {
-            repeated(project, &config, track, a, side_effect, &mut out);
+            repeated(project, config, track, a, side_effect, &mut out);
             looping(project, track, a, side_effect, &mut out);
-            cascade(project, &config, track, a, &mut out);
-            bursts(project, &config, &mut p.windows, a, &mut out);
+            cascade(project, config, track, a, &mut out);
+            bursts(project, config, &mut p.windows, a, &mut out);
             if side_effect && a.succeeded() {
-                self.keys += across_sessions(project, &config, &mut p.across, a, &mut out);
+                self.keys += across_sessions(project, config, &mut p.across, a, &mut out);
             }
         }
-        if self.sessions > config.max_sessions || self.keys > config.max_keys {
-            self.forget_oldest(&config);
+        let caps = (config.max_sessions, config.max_keys);
+        if self.sessions > caps.0 || self.keys > caps.1 {
+            self.forget_oldest(caps);
         }
         out
     }
 
     /// Forgets the tenth of sessions (or remembered side effects) seen
     /// longest ago, whichever is over its cap.
-    fn forget_oldest(&mut self, config: &DetectConfig) {
-        if self.sessions > config.max_sessions {
+    fn forget_oldest(&mut self, (max_sessions, max_keys): (usize, usize)) {
+        if self.sessions > max_sessions {
             let mut times: Vec<i64> = self.projects.values().flat_map(|p| p.sessions.values().map(|t| t.last_us)).collect();
             let tenth = times.len() / 10;
             let cut = *times.select_nth_unstable(tenth).1;
@@ -392,7 +394,7 @@ impl Detectors {
                 p.sessions.retain(|_, t| t.last_us > cut);
             }
         }
-        if self.keys > config.max_keys {
+        if self.keys > max_keys {
             let mut times: Vec<i64> = self.projects.values().flat_map(|p| p.across.values().map(|s| s.last.timestamp_us)).collect();
             let tenth = times.len() / 10;
             let cut = *times.select_nth_unstable(tenth).1;

@@ -269,16 +269,9 @@ pub struct StateForm {
     to: String,
     #[serde(default)]
     csrf: String,
-    #[serde(default)]
-    kind: String,
-    #[serde(default)]
-    state: String,
-    #[serde(default)]
-    session_id: String,
-    #[serde(default)]
-    agent: String,
-    #[serde(default)]
-    cursor: String,
+    /// The list's filters, to go back to.
+    #[serde(flatten)]
+    back: Filters,
 }
 
 pub async fn set_state(State(state): State<AppState>, admin: Admin, Path(id): Path<String>, Form(form): Form<StateForm>) -> Response {
@@ -292,7 +285,7 @@ pub async fn set_state(State(state): State<AppState>, admin: Admin, Path(id): Pa
     let p = &admin.principal;
     match state.set_incident_state(&p.project, &id, to, &p.key_id).await {
         Ok(_) => {
-            let back = Filters { kind: form.kind, state: form.state, session_id: form.session_id, agent: form.agent, cursor: form.cursor };
+            let back = form.back;
             let query = back.query(Some(&back.cursor));
             let list = if query.is_empty() { "/incidents".to_string() } else { format!("/incidents?{query}") };
             Redirect::to(&format!("{list}#incident-{}", encode(&id))).into_response()

@@ -5,7 +5,7 @@
 use crate::AppState;
 use crate::auth::{Authorize, Scope};
 use crate::error::ApiError;
-use crate::extract::{Path, Query};
+use crate::extract::{Path, Query, json_body};
 use axum::Json;
 use axum::extract::State;
 use axum::extract::rejection::JsonRejection;
@@ -15,10 +15,6 @@ use flightlog_app::incidents::{IncidentPage, IncidentParams, IncidentState, Inci
 use flightlog_model::detect::DetectConfig;
 use serde::Deserialize;
 use utoipa::ToSchema;
-
-fn body<T>(body: Result<Json<T>, JsonRejection>) -> Result<T, ApiError> {
-    body.map(|Json(b)| b).map_err(|e| ApiError::bad_request(e.body_text()))
-}
 
 /// The project's incidents, newest first: repeated side effects, loops,
 /// bursts, runaways and cascading failures the detectors found as steps
@@ -56,7 +52,7 @@ pub async fn set_state(
     change: Result<Json<StateChange>, JsonRejection>,
 ) -> Result<Json<IncidentView>, ApiError> {
     let principal = state.keys.authorize(&headers, Scope::Admin)?;
-    let change = body(change)?;
+    let change = json_body(change)?;
     Ok(Json(state.set_incident_state(&principal.project, &id, change.state, &principal.key_id).await?))
 }
 
@@ -78,7 +74,7 @@ pub async fn set_detection(
     config: Result<Json<DetectConfig>, JsonRejection>,
 ) -> Result<Json<DetectConfig>, ApiError> {
     let principal = state.keys.authorize(&headers, Scope::Admin)?;
-    let config = body(config)?;
+    let config = json_body(config)?;
     Ok(Json(state.set_detection_policy(&principal.project, config, &principal.key_id).await?))
 }
 
@@ -100,6 +96,6 @@ pub async fn set_rules(
     rules: Result<Json<AlertRules>, JsonRejection>,
 ) -> Result<Json<AlertRulesView>, ApiError> {
     let principal = state.keys.authorize(&headers, Scope::Admin)?;
-    let rules = body(rules)?;
+    let rules = json_body(rules)?;
     Ok(Json(state.set_alert_rules(&principal.project, rules, &principal.key_id).await?))
 }

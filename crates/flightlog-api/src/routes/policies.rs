@@ -5,7 +5,7 @@
 use crate::AppState;
 use crate::auth::{Authorize, Scope};
 use crate::error::ApiError;
-use crate::extract::Path;
+use crate::extract::{Path, json_body};
 use axum::Json;
 use axum::extract::State;
 use axum::extract::rejection::JsonRejection;
@@ -15,10 +15,6 @@ use flightlog_app::retention::{Hold, HoldRequest, RetentionInForce};
 use flightlog_model::retention::{HoldSubject, Retention};
 use serde::Serialize;
 use utoipa::ToSchema;
-
-fn body<T>(body: Result<Json<T>, JsonRejection>) -> Result<T, ApiError> {
-    body.map(|Json(b)| b).map_err(|e| ApiError::bad_request(e.body_text()))
-}
 
 /// The project's redaction policy in force (its own, or the server's default).
 #[utoipa::path(get, path = "/v1/policies/redaction", tag = "policies", responses((status = 200, body = RedactionInForce)),
@@ -38,7 +34,7 @@ pub async fn set_redaction(
     policy: Result<Json<ProjectRedaction>, JsonRejection>,
 ) -> Result<Json<RedactionInForce>, ApiError> {
     let principal = state.keys.authorize(&headers, Scope::Admin)?;
-    let policy = body(policy)?;
+    let policy = json_body(policy)?;
     Ok(Json(state.set_redaction_policy(&principal.project, policy, &principal.key_id).await?))
 }
 
@@ -59,7 +55,7 @@ pub async fn set_retention(
     policy: Result<Json<Retention>, JsonRejection>,
 ) -> Result<Json<RetentionInForce>, ApiError> {
     let principal = state.keys.authorize(&headers, Scope::Admin)?;
-    let policy = body(policy)?;
+    let policy = json_body(policy)?;
     Ok(Json(state.set_retention_policy(&principal.project, policy, &principal.key_id).await?))
 }
 
@@ -85,7 +81,7 @@ pub async fn place_hold(
     req: Result<Json<HoldRequest>, JsonRejection>,
 ) -> Result<(StatusCode, Json<Hold>), ApiError> {
     let principal = state.keys.authorize(&headers, Scope::Admin)?;
-    let req = body(req)?;
+    let req = json_body(req)?;
     Ok((StatusCode::CREATED, Json(state.place_legal_hold(&principal.project, req, &principal.key_id).await?)))
 }
 
