@@ -338,6 +338,9 @@ async fn api_answers_match_the_golden_files() {
     g.call("ingest wrong content type", Method::POST, "/v1/steps", Some(ADMIN_KEY), Some(("image/png", b"x".to_vec(), &[])), Norm::Raw).await;
     wait_visible(&g.server, DEMO_STEPS as u64).await;
     g.server.wait_indexed(DEMO_STEPS as u64, Duration::from_secs(300)).await;
+    // Incidents found behind ingestion (priced runaways, near-duplicates,
+    // goal drift) are in the sessions' anomalies below.
+    g.server.wait_detectors_behind(Duration::from_secs(300)).await;
 
     g.get("healthz field names", "/healthz", Norm::FieldNames).await;
 

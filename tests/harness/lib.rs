@@ -324,6 +324,21 @@ impl Server {
         }
     }
 
+    /// Waits until the detectors behind ingestion (near-duplicates, goal
+    /// drift, priced runaways) have compared every stored step.
+    pub async fn wait_detectors_behind(&self, within: Duration) -> Value {
+        let deadline = Instant::now() + within;
+        loop {
+            let ingest = self.health().await["ingest"].clone();
+            let d = &ingest["detectors_behind"];
+            if d["state"] == "up_to_date" && d["next_log_index"] == ingest["log_size"] {
+                return d.clone();
+            }
+            assert!(Instant::now() < deadline, "detectors behind ingestion not caught up within {within:?}: {ingest}");
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+    }
+
     /// Waits until the indexer has indexed every key decision stored.
     pub async fn wait_caught_up(&self, within: Duration) -> Value {
         let deadline = Instant::now() + within;

@@ -224,7 +224,6 @@ impl Guard {
         for r in rows.drain(..) {
             let action = Action {
                 result: u64::from_str_radix(&r.result_hex, 16).unwrap_or_default(),
-                cost_usd: r.estimated_cost,
                 key: ActionKey::of(&r.tool_name, &r.tool_params),
                 session_id: r.session_id,
                 step: r.step,

@@ -127,7 +127,7 @@ pub struct IncidentPage {
 #[into_params(parameter_in = Query)]
 pub struct IncidentParams {
     /// repeated_side_effect, side_effect_across_sessions, loop, burst,
-    /// runaway or cascading_failure.
+    /// runaway, cascading_failure, near_duplicate_side_effects or goal_drift.
     pub kind: Option<String>,
     /// Incidents involving this session.
     pub session_id: Option<String>,
@@ -236,6 +236,8 @@ pub struct Incidents {
     /// Replaying stored steps (a rebuild): what is found then is dated by
     /// its last step, not now, so a rule set since does not send it.
     replaying: std::sync::atomic::AtomicBool,
+    /// The detectors behind ingestion (`detect_behind`), for /healthz.
+    pub behind: crate::detect_behind::BehindStatus,
 }
 
 impl Incidents {
@@ -250,6 +252,7 @@ impl Incidents {
             wake: Notify::new(),
             enabled,
             replaying: std::sync::atomic::AtomicBool::new(false),
+            behind: Default::default(),
         });
         tokio::spawn(write(this.clone(), store, written));
         this
@@ -291,11 +294,38 @@ impl Incidents {
             let mut d = self.lock();
             actions.into_iter().flat_map(|a| d.observe(project, a)).collect()
         };
-        if found.is_empty() {
+        self.found(found, self.replaying.load(std::sync::atomic::Ordering::Relaxed));
+    }
+
+    /// Whether the detectors run at all (`--detectors`).
+    pub fn enabled(&self) -> bool {
+        self.enabled
+    }
+
+    /// A project's thresholds (its own, or the defaults).
+    pub(crate) fn config_of(&self, project: &str) -> DetectConfig {
+        self.lock().config_of(project).clone()
+    }
+
+    /// Whether a project limits its sessions' priced cost.
+    pub(crate) fn any_cost_limit(&self) -> bool {
+        let d = self.lock();
+        self.default.runaway_cost_usd.is_some() || d.own_configs().iter().any(|(_, c)| c.runaway_cost_usd.is_some())
+    }
+
+    /// The longest near-duplicate window of any project, in seconds.
+    pub(crate) fn longest_near_duplicate_window(&self) -> u32 {
+        let d = self.lock();
+        d.own_configs().iter().map(|(_, c)| c.near_duplicate_window_seconds).fold(self.default.near_duplicate_window_seconds, u32::max)
+    }
+
+    /// Queues incidents found (their newest states) for writing; those of
+    /// a replay of stored steps are dated by their last step.
+    pub(crate) fn found(&self, found: Vec<Incident>, replaying: bool) {
+        if found.is_empty() || !self.enabled {
             return;
         }
         let now = now_us();
-        let replaying = self.replaying.load(std::sync::atomic::Ordering::Relaxed);
         let mut pending = self.pending.lock().unwrap_or_else(|p| p.into_inner());
         for i in &found {
             let at = if replaying { i.last.timestamp_us.min(now) } else { now };

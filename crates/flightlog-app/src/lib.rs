@@ -19,6 +19,7 @@ pub mod access_log;
 pub mod alerts;
 pub mod costs;
 pub mod decisions;
+pub mod detect_behind;
 pub mod error;
 pub mod guard;
 pub mod incidents;

@@ -191,7 +191,6 @@ fn in_memory(actions: u64, questions: u64) {
             failed: false,
             tokens: 340,
             result: 0,
-            cost_usd: None,
         };
         state.observe("bench", &action);
     }

@@ -33,8 +33,6 @@ pub struct Action {
     /// What the call returned, hashed ([`result_hash`]): a loop is a cycle
     /// of calls that keep getting the same results.
     pub result: u64,
-    /// The cost the agent reported for the step (`estimated_cost`), if any.
-    pub cost_usd: Option<f64>,
 }
 
 /// The hash of a stored tool result: the first 8 bytes of its SHA-256, big
@@ -71,7 +69,6 @@ impl Action {
             failed: step.failed(),
             tokens: step.input_tokens + step.output_tokens,
             result: result_hash(&step.tool_result),
-            cost_usd: step.estimated_cost,
         }
     }
 

@@ -76,7 +76,10 @@ pub struct DetectConfig {
     pub runaway_steps: u64,
     /// …or with more tokens (input + output).
     pub runaway_tokens: Option<u64>,
-    /// …or with a higher cost, as its steps report it (`estimated_cost`).
+    /// …or with a higher cost, priced from the price list as cost
+    /// queries price it (checked behind ingestion: `semantic`'s runner).
+    /// The server's budgets (`--session-budget`, `--agent-budget`) apply
+    /// too; the smallest limit wins.
     pub runaway_cost_usd: Option<f64>,
     /// …or lasting longer, first step to last, in seconds.
     pub runaway_wall_seconds: Option<u64>,
@@ -84,6 +87,18 @@ pub struct DetectConfig {
     pub cascade_after: u32,
     /// Tools with side effects beyond those known by name.
     pub side_effect_tools: Vec<String>,
+    /// Side effects of one tool with nearly the same content (distinct
+    /// contents) that make a near-duplicate incident (`semantic`).
+    pub near_duplicate_count: u32,
+    /// How alike two contents must be (cosine of their sentence vectors).
+    pub near_duplicate_similarity: f32,
+    /// How close in time near-duplicates must be, in seconds.
+    pub near_duplicate_window_seconds: u32,
+    /// Goal drift: the mean similarity of a session's recent reasonings to
+    /// its goal (its first input) below which it has drifted (off: null).
+    pub goal_drift_similarity: Option<f32>,
+    /// How many recent reasonings that mean is over.
+    pub goal_drift_steps: u32,
     /// Sessions followed at most.
     #[serde(skip)]
     pub max_sessions: usize,
@@ -106,6 +121,17 @@ impl Default for DetectConfig {
             runaway_wall_seconds: Some(4 * 3_600),
             cascade_after: 3,
             side_effect_tools: Vec::new(),
+            near_duplicate_count: 10,
+            // Measured with all-MiniLM-L6-v2 on message bodies: one reply
+            // template sent to different people (other name, other order)
+            // scores 0.87-0.93 against the first; the same reply reworded
+            // 0.76-0.79; another reply on the same subject 0.56-0.64.
+            near_duplicate_similarity: 0.85,
+            near_duplicate_window_seconds: 3_600,
+            // On-topic reasoning scores 0.23-0.45 against its goal, other
+            // subjects 0.0-0.2 (same model).
+            goal_drift_similarity: Some(0.2),
+            goal_drift_steps: 3,
             max_sessions: 1_000_000,
             max_keys: 4_000_000,
         }
@@ -145,6 +171,21 @@ impl DetectConfig {
         if self.cascade_after == 0 {
             return bad("cascade_after", "must be at least 1");
         }
+        if self.near_duplicate_count < 2 || self.near_duplicate_count > 1_000_000 {
+            return bad("near_duplicate_count", "must be between 2 and 1000000");
+        }
+        if !(0.5..=1.0).contains(&self.near_duplicate_similarity) {
+            return bad("near_duplicate_similarity", "must be between 0.5 and 1");
+        }
+        if self.near_duplicate_window_seconds == 0 || self.near_duplicate_window_seconds > 7 * 86_400 {
+            return bad("near_duplicate_window_seconds", "must be between 1 and 604800");
+        }
+        if self.goal_drift_similarity.is_some_and(|s| !(-1.0..=1.0).contains(&s)) {
+            return bad("goal_drift_similarity", "must be between -1 and 1 (null: off)");
+        }
+        if self.goal_drift_steps == 0 || self.goal_drift_steps > 100 {
+            return bad("goal_drift_steps", "must be between 1 and 100");
+        }
         if self.side_effect_tools.len() > 1_000 || self.side_effect_tools.iter().any(|t| t.is_empty() || t.len() > 256) {
             return bad("side_effect_tools", "at most 1000 names of 1 to 256 bytes");
         }
@@ -162,16 +203,20 @@ pub enum IncidentKind {
     Burst,
     Runaway,
     CascadingFailure,
+    NearDuplicateSideEffects,
+    GoalDrift,
 }
 
 impl IncidentKind {
-    pub const ALL: [Self; 6] = [
+    pub const ALL: [Self; 8] = [
         Self::RepeatedSideEffect,
         Self::SideEffectAcrossSessions,
         Self::Loop,
         Self::Burst,
         Self::Runaway,
         Self::CascadingFailure,
+        Self::NearDuplicateSideEffects,
+        Self::GoalDrift,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -182,6 +227,8 @@ impl IncidentKind {
             Self::Burst => "burst",
             Self::Runaway => "runaway",
             Self::CascadingFailure => "cascading_failure",
+            Self::NearDuplicateSideEffects => "near_duplicate_side_effects",
+            Self::GoalDrift => "goal_drift",
         }
     }
 
@@ -198,6 +245,8 @@ impl IncidentKind {
             Self::Burst => "burst of calls",
             Self::Runaway => "runaway session",
             Self::CascadingFailure => "cascading failure",
+            Self::NearDuplicateSideEffects => "near-duplicate side effects",
+            Self::GoalDrift => "goal drift",
         }
     }
 }
@@ -237,7 +286,7 @@ pub struct Incident {
     pub message: String,
 }
 
-fn incident_id(project: &str, kind: IncidentKind, scope: &[&[u8]]) -> String {
+pub(crate) fn incident_id(project: &str, kind: IncidentKind, scope: &[&[u8]]) -> String {
     let mut h = Sha256::new();
     h.update(project.as_bytes());
     h.update([0]);
@@ -253,7 +302,6 @@ fn incident_id(project: &str, kind: IncidentKind, scope: &[&[u8]]) -> String {
 struct SessionTrack {
     steps: u64,
     tokens: u64,
-    cost_usd: f64,
     first_us: i64,
     last_us: i64,
     agent: String,
@@ -410,7 +458,6 @@ impl Detectors {
 fn session_counters(project: &str, config: &DetectConfig, t: &mut SessionTrack, a: &Action, out: &mut Vec<Incident>) {
     t.steps += 1;
     t.tokens = t.tokens.saturating_add(a.tokens);
-    t.cost_usd += a.cost_usd.filter(|c| c.is_finite() && *c > 0.0).unwrap_or(0.0);
     t.first_us = t.first_us.min(a.timestamp_us);
     t.last_us = t.last_us.max(a.timestamp_us);
     if t.agent.is_empty() {
@@ -426,9 +473,6 @@ fn session_counters(project: &str, config: &DetectConfig, t: &mut SessionTrack, 
     }
     if let Some(max) = config.runaway_tokens.filter(|m| t.tokens > *m) {
         over.push(format!("{} tokens (limit {max})", t.tokens));
-    }
-    if let Some(max) = config.runaway_cost_usd.filter(|m| t.cost_usd > *m) {
-        over.push(format!("${:.2} reported (limit ${max:.2})", t.cost_usd));
     }
     if let Some(max) = config.runaway_wall_seconds.filter(|m| wall_s > *m) {
         over.push(format!("{wall_s} s long (limit {max} s)"));
@@ -450,6 +494,26 @@ fn session_counters(project: &str, config: &DetectConfig, t: &mut SessionTrack, 
         count: t.steps,
         message: format!("session {:?} is a runaway: {}", a.session_id, over.join(", ")),
     });
+}
+
+/// A session whose cost, priced from the price list, is past `limit`
+/// (found behind ingestion, where prices are): one incident per session,
+/// apart from its steps/tokens/wall-time runaway, counting its steps.
+#[allow(clippy::too_many_arguments)]
+pub fn priced_runaway(project: &str, agent: &str, user_id: &str, first: StepRef, last: StepRef, steps: u64, cost: f64, limit: f64) -> Incident {
+    Incident {
+        id: incident_id(project, IncidentKind::Runaway, &[last.session_id.as_bytes(), b"priced cost"]),
+        kind: IncidentKind::Runaway,
+        project: project.to_string(),
+        sessions: vec![last.session_id.clone()],
+        agent: agent.to_string(),
+        user_id: user_id.to_string(),
+        tool: String::new(),
+        message: format!("session {:?} is a runaway: it cost ${cost:.4} priced (limit ${limit:.4})", last.session_id),
+        first,
+        last,
+        count: steps,
+    }
 }
 
 fn repeated(project: &str, config: &DetectConfig, t: &mut SessionTrack, a: &Action, side_effect: bool, out: &mut Vec<Incident>) {
@@ -701,7 +765,6 @@ mod tests {
             failed: false,
             tokens: 100,
             result: result_hash(result),
-            cost_usd: None,
         }
     }
 
@@ -834,8 +897,8 @@ mod tests {
     }
 
     #[test]
-    fn runaways_past_steps_tokens_cost_or_wall_time() {
-        let config = DetectConfig { runaway_steps: 3, runaway_tokens: Some(10_000), runaway_cost_usd: Some(1.0), ..DetectConfig::default() };
+    fn runaways_past_steps_tokens_or_wall_time() {
+        let config = DetectConfig { runaway_steps: 3, runaway_tokens: Some(10_000), ..DetectConfig::default() };
         let mut d = Detectors::new(config);
         let fired = |d: &mut Detectors, a: Action| d.observe("p", &a).iter().any(|f| f.kind == IncidentKind::Runaway);
         for i in 0..2 {
@@ -845,9 +908,6 @@ mod tests {
         let mut big = act("s2", 0, T0, "", "", "");
         big.tokens = 20_000;
         assert!(fired(&mut d, big));
-        let mut dear = act("s3", 0, T0, "", "", "");
-        dear.cost_usd = Some(1.5);
-        assert!(fired(&mut d, dear));
         assert!(!fired(&mut d, act("s4", 0, T0, "", "", "")));
         assert!(fired(&mut d, act("s4", 1, T0 + 5 * 3_600 * S, "", "", "")), "five hours long");
     }

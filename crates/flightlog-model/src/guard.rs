@@ -484,7 +484,6 @@ mod tests {
             failed: false,
             tokens: 10,
             result: 0,
-            cost_usd: None,
         }
     }
 

@@ -18,6 +18,7 @@
 //! - [`anomaly`]: repeated side effects and runaway sessions.
 //! - [`budget`]: cost budgets per session and per agent.
 //! - [`detect`]: the detectors: repeated side effects, loops, bursts, runaways, cascades.
+//! - [`semantic`]: the detectors that compare meanings: near-duplicate side effects, goal drift.
 //! - [`guard`]: the guard's rules: already done, rate limits, loops, budgets.
 //! - [`decision`]: which steps are key decisions, and the text embedded for them.
 //! - [`retention`]: how long content and steps are kept, and legal holds.
@@ -39,6 +40,7 @@ pub mod limits;
 pub mod merkle;
 pub mod pricing;
 pub mod retention;
+pub mod semantic;
 pub mod step;
 pub mod time;
 pub mod validate;

@@ -26,7 +26,6 @@ pub struct ActionRow {
     /// The first 8 bytes of the result's SHA-256, in hex (the model's
     /// `result_hash`, computed by the engine so results are not read).
     pub result_hex: String,
-    pub estimated_cost: Option<f64>,
 }
 
 /// One answer of the guard, as stored.

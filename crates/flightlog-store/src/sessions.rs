@@ -332,7 +332,8 @@ impl Store {
         Ok(self.summaries_of(project, &[session_id]).await?.into_iter().next())
     }
 
-    async fn summaries_of(&self, project: &str, ids: &[&str]) -> Result<Vec<SessionSummary>, StoreError> {
+    /// The summaries of these sessions of `project` (those that exist).
+    pub async fn summaries_of(&self, project: &str, ids: &[&str]) -> Result<Vec<SessionSummary>, StoreError> {
         if ids.is_empty() {
             return Ok(Vec::new());
         }

@@ -21,7 +21,7 @@ enum IncidentsAction {
     /// The newest incidents, one line each (read key).
     List {
         /// repeated_side_effect, side_effect_across_sessions, loop, burst,
-        /// runaway or cascading_failure.
+        /// runaway, cascading_failure, near_duplicate_side_effects or goal_drift.
         #[arg(long)]
         kind: Option<String>,
         /// open, acknowledged or resolved.

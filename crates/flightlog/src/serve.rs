@@ -184,7 +184,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         let lease = lease.clone();
         Arc::new(move || lease.writable().is_some()) as flightlog_index::Gate
     });
-    let (search, indexer) = crate::search::start(&args.search, &args.data_dir, store.clone(), gate).await;
+    let (search, indexer) = crate::search::start(&args.search, &args.data_dir, store.clone(), gate.clone()).await;
     let keys = Arc::new(keys);
     let key_refresh = lease_keeper.is_some().then(|| refresh_keys(keys.clone()));
 
@@ -218,6 +218,14 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     }
     let expiry = state.clone().spawn_expiry(Duration::from_secs(args.expiry_interval.max(1)), args.expiry_batch.max(1));
     let alerts = state.clone().spawn_alerts(to_alert);
+    let behind = args.detectors.then(|| {
+        // Near-duplicates and goal drift need the sentence model: a third
+        // instance (the indexer's and the queries' are busy with theirs).
+        let embedder = state.search.unavailable().is_none().then(|| args.search.load_embedder()).and_then(|loaded| {
+            loaded.inspect_err(|e| tracing::warn!(error = %e, "near-duplicate and goal drift detectors off")).ok()
+        });
+        state.clone().spawn_detectors_behind(embedder, gate)
+    });
     tracing::info!(%addr, "flightlog listening");
     println!("Flightlog listening on http://{addr}");
     let failures = AuthFailures::new(FailureLimits {
@@ -262,6 +270,12 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let _ = expiry.await;
     alerts.abort();
     let _ = alerts.await;
+    // Its mark is saved only after what it found was handed over; what
+    // was not yet written is found again from the window's start.
+    if let Some(behind) = behind {
+        behind.abort();
+        let _ = behind.await;
+    }
     // The router, and with it every Ingestor clone, is gone: the writer
     // commits what is still queued, then stops.
     tracing::info!("draining the ingest queue");

@@ -79,6 +79,9 @@ pub async fn healthz(State(state): State<AppState>) -> (StatusCode, Json<Health>
     ingest["lease"] = serde_json::to_value(state.ingestor.role()).unwrap_or_default();
     // Values replaced before storing, by kind, since start.
     ingest["redactions"] = serde_json::to_value(state.redaction.counts()).unwrap_or_default();
+    // The detectors that run behind ingestion (near-duplicates, goal
+    // drift, priced runaways): whether they keep up.
+    ingest["detectors_behind"] = serde_json::to_value(state.incidents.behind.snapshot()).unwrap_or_default();
     let body = Health {
         status,
         reason,
