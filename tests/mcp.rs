@@ -14,10 +14,12 @@ async fn an_mcp_client_calls_every_tool_and_gets_the_apis_answers() {
     s.wait_caught_up(std::time::Duration::from_secs(240)).await;
     assert_eq!(s.send_json(Method::POST, ADMIN_KEY, "/v1/integrity/checkpoints", json!(null)).await.0, StatusCode::CREATED);
     let reader = s.create_key("default", &["read"]).await;
+    // Another project's agent: its email step leaves the demo's figures alone.
+    let agent = s.create_key("agents", &["ingest"]).await;
 
     let python = std::env::var("FLIGHTLOG_PYTHON").unwrap_or_else(|_| "python3".into());
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/python/mcp_client.py");
-    let out = Command::new(python).args([script, &format!("{}/mcp", s.base), &reader, "pipeline-long", "1337"]).output().expect("python runs");
+    let out = Command::new(python).args([script, &format!("{}/mcp", s.base), &reader, "pipeline-long", "1337", &agent]).output().expect("python runs");
     let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
     assert!(out.status.success(), "the MCP client failed:\n{stdout}\n{stderr}");
     let out: Value = serde_json::from_str(stdout.trim()).expect("one line of JSON");
@@ -28,7 +30,7 @@ async fn an_mcp_client_calls_every_tool_and_gets_the_apis_answers() {
 
     assert_eq!(
         out["tools"],
-        json!(["cost_report", "explain_decision", "find_sessions", "session_timeline", "similar_failures", "verify_session"])
+        json!(["cost_report", "explain_decision", "find_sessions", "guard", "session_timeline", "similar_failures", "verify_session"])
     );
     let found = text("find_sessions");
     let (_, api) = s.get(&reader, "/v1/sessions?flagged=true&sort=steps").await;
@@ -67,4 +69,24 @@ async fn an_mcp_client_calls_every_tool_and_gets_the_apis_answers() {
     assert_eq!(out["bad_argument"]["error"], true);
     assert!(out["bad_argument"]["text"].as_str().unwrap().contains("sort"), "{}", out["bad_argument"]);
     assert!(out["wrong_key"].as_str().unwrap().starts_with("refused"), "{}", out["wrong_key"]);
+
+    // The guard, asked by an agent's ingest key: allowed before the email,
+    // denied after it (in another session), with where it was sent.
+    let before = text("guard_before");
+    assert_eq!((&before["allowed"], &before["reason"]), (&json!(true), &Value::Null), "{before}");
+    assert_eq!(out["posted"], 200);
+    let after = text("guard_after");
+    assert_eq!((&after["allowed"], &after["reason"]), (&json!(false), &json!("already_done")), "{after}");
+    assert_eq!((&after["previous"][0]["session_id"], &after["previous"][0]["step"]), (&json!("mcp-guarded"), &json!(0)), "{after}");
+    assert_eq!(out["guard_bad"]["error"], true);
+    assert!(out["guard_bad"]["text"].as_str().unwrap().contains("params"), "names the field: {}", out["guard_bad"]);
+    assert!(out["agent_reads"].as_str().unwrap().contains("lacks the read scope"), "{}", out["agent_reads"]);
+    assert!(out["reader_guards"].as_str().unwrap().contains("lacks the ingest scope"), "{}", out["reader_guards"]);
+    // Every answer is recorded, as REST's are (shortly after answering).
+    tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+    let mut s = s;
+    s.kill9();
+    let sql = "SELECT session_id, allowed, reason FROM guard_answers WHERE session_id LIKE 'mcp-%' ORDER BY at_us FORMAT CSV";
+    let recorded = flightlog_sql(dir.path(), sql);
+    assert_eq!(String::from_utf8_lossy(&recorded.stdout), "\"mcp-guarded\",true,\"\"\n\"mcp-other\",false,\"already_done\"\n");
 }

@@ -47,6 +47,12 @@ pub enum Role {
     Standby { writer: Option<String> },
 }
 
+impl Role {
+    pub fn is_writer(&self) -> bool {
+        matches!(self, Self::Writer { .. })
+    }
+}
+
 /// The lease as this process holds it. Cheap to clone.
 #[derive(Clone)]
 pub struct WriterLease {

@@ -5,8 +5,9 @@
 //! exactly as the REST API does, and returns JSON text.
 //!
 //! Authenticated with an API key (`Authorization: Bearer …` or
-//! `x-api-key`) that needs the `read` scope; a key sees its own project
-//! only. Stateless (no MCP session is kept in memory), so any replica
+//! `x-api-key`) with the `read` scope (the questions) or the `ingest`
+//! scope (an agent asking the guard); each tool checks the scope it
+//! needs. A key sees its own project only. Stateless (no MCP session is kept in memory), so any replica
 //! behind a load balancer answers any request.
 //!
 //! May use: `flightlog-app` and the library crates under it. Never another
@@ -39,15 +40,16 @@ pub fn router(state: AppState) -> Router {
     Router::new().nest_service("/mcp", service).layer(from_fn_with_state(state, authenticate))
 }
 
-/// Lets through only requests with a key that may read, and hands its
-/// principal to the tools (in the request's extensions).
+/// Lets through only requests with a key that may read or ingest, and
+/// hands its principal to the tools (in the request's extensions), which
+/// check the scope each needs.
 async fn authenticate(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
     let headers = request.headers();
     let text = |name| headers.get(name).and_then(|v| v.to_str().ok());
     let Some(key) = presented_key(text(header::AUTHORIZATION.as_str()), text("x-api-key")) else {
         return unauthorized("no API key: send `Authorization: Bearer <key>`");
     };
-    match state.keys.check(&key, Scope::Read) {
+    match state.keys.check(&key, Scope::Read).or_else(|_| state.keys.check(&key, Scope::Ingest)) {
         Ok(principal) => {
             request.extensions_mut().insert(principal);
             next.run(request).await

@@ -6,7 +6,8 @@
 use axum::http::request::Parts;
 use flightlog_app::access_log::{Access, FrontEnd};
 use flightlog_app::costs::CostParams;
-use flightlog_app::keys::Principal;
+use flightlog_app::guard::GuardQuestion;
+use flightlog_app::keys::{Principal, Scope};
 use flightlog_app::decisions::Explanation;
 use flightlog_app::search::{Similar, SimilarParams};
 use flightlog_app::sessions::{SessionListParams, TimelinePage};
@@ -95,6 +96,20 @@ pub struct Session {
     pub session_id: String,
 }
 
+#[derive(Debug, serde::Deserialize, schemars::JsonSchema)]
+pub struct Guard {
+    /// The session about to act.
+    pub session_id: String,
+    /// The user (customer) it acts for.
+    pub user_id: Option<String>,
+    /// The agent's name, as its steps give `agent.name`.
+    pub agent: Option<String>,
+    /// The tool about to be called, as its step will give `tool_execution.name`.
+    pub tool: String,
+    /// The parameters, exactly as its step will give `tool_execution.params`.
+    pub params: Option<Value>,
+}
+
 impl Flightlog {
     pub fn new(state: AppState) -> Self {
         Self { state, tool_router: Self::tool_router() }
@@ -109,9 +124,19 @@ impl Flightlog {
     }
 }
 
-/// The caller, as the authentication layer left it in the request.
+/// The caller, as the authentication layer left it in the request, if
+/// its key may read (every tool but the guard).
 fn principal(parts: &Parts) -> Result<&Principal, ErrorData> {
-    parts.extensions.get::<Principal>().ok_or_else(|| ErrorData::invalid_request("not authenticated", None))
+    caller(parts, Scope::Read)
+}
+
+/// The caller, if its key has `scope`.
+fn caller(parts: &Parts, scope: Scope) -> Result<&Principal, ErrorData> {
+    let p = parts.extensions.get::<Principal>().ok_or_else(|| ErrorData::invalid_request("not authenticated", None))?;
+    if !p.allows(scope) {
+        return Err(ErrorData::invalid_request(format!("this key lacks the {} scope this tool needs", scope.name()), None));
+    }
+    Ok(p)
 }
 
 fn answer(value: Value) -> Result<CallToolResult, ErrorData> {
@@ -268,6 +293,37 @@ impl Flightlog {
         }
     }
 
+    #[tool(description = "Ask before you act: may this session call this tool with these parameters now? Denied (allowed: false, with the reason and where it happened before) when this side effect already succeeded, the tool was called too often lately, or the session is in a loop or over budget. Needs an ingest key. Every answer is recorded.")]
+    async fn guard(&self, Parameters(p): Parameters<Guard>, Extension(parts): Extension<Parts>) -> Result<CallToolResult, ErrorData> {
+        let agent = caller(&parts, Scope::Ingest)?;
+        // The guard's memory is the writer's: a replica would answer from
+        // nothing. (REST forwards /v1/guard to the writer instead.)
+        if !self.state.ingestor.role().is_writer() {
+            let text = "unavailable, retry later: this process does not write the log; ask the writing process's guard (POST /v1/guard on any process is forwarded to it)";
+            return Ok(CallToolResult::error(vec![ContentBlock::text(text)]));
+        }
+        let mut question = serde_json::Map::new();
+        question.insert("session_id".into(), json!(p.session_id));
+        question.insert("tool".into(), json!(p.tool));
+        if let Some(u) = p.user_id {
+            question.insert("user_id".into(), json!(u));
+        }
+        if let Some(a) = p.agent {
+            question.insert("agent".into(), json!(a));
+        }
+        if let Some(params) = p.params {
+            question.insert("params".into(), params);
+        }
+        let question = match GuardQuestion::from_json(Value::Object(question), &self.state.limits) {
+            Ok(q) => q,
+            Err(e) => return refused(AppError::invalid(&e.field, e.reason)),
+        };
+        match self.state.ask_guard(&agent.project, question, &agent.key_id).await {
+            Ok(a) => answer(serde_json::to_value(a).unwrap_or(Value::Null)),
+            Err(e) => refused(e),
+        }
+    }
+
     #[tool(description = "Can you prove this record is complete? Verifies a session's steps against their hash chain, the tamper-evident log and its signed checkpoints, and names anything that does not match.")]
     async fn verify_session(&self, Parameters(p): Parameters<Session>, Extension(parts): Extension<Parts>) -> Result<CallToolResult, ErrorData> {
         let project = &principal(&parts)?.project;
@@ -283,7 +339,8 @@ impl ServerHandler for Flightlog {
     fn get_info(&self) -> ServerConfig {
         ServerConfig::new(ServerCapabilities::builder().enable_tools().build()).with_instructions(
             "Flightlog records every step of AI agents. Find sessions, read a timeline, explain a decision, \
-             find similar failures, report costs, and verify that a record is intact.",
+             find similar failures, report costs, and verify that a record is intact. Agents ask the guard \
+             before a side effect.",
         )
     }
 }
