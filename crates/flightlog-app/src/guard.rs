@@ -177,6 +177,11 @@ impl Guard {
         Ok(())
     }
 
+    /// A project's own side-effecting tools (its detection policy's).
+    pub(crate) fn set_side_effect_tools(&self, project: &str, tools: Vec<String>) {
+        self.lock().set_side_effect_tools(project, tools);
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, GuardState> {
         self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
@@ -197,7 +202,7 @@ impl Guard {
     /// well; one seen both ways is one occurrence. Returns how many.
     async fn rebuild(&self) -> Result<u64, AppError> {
         let started = Instant::now();
-        *self.lock() = GuardState::new(self.config.clone());
+        self.lock().forget();
         self.incidents.reset();
         self.incidents.replaying(true);
         let since = now_us().saturating_sub(self.config.window_us);

@@ -430,6 +430,7 @@ impl AppState {
         let body = serde_json::to_string(&config).expect("a policy serialises");
         self.put_policy(project, PolicyKind::Detection, body, by).await?;
         self.incidents.set_configs([(project.to_string(), Some(config.clone()))]);
+        self.guard.set_side_effect_tools(project, config.side_effect_tools.clone());
         Ok(config)
     }
 
@@ -452,6 +453,10 @@ impl AppState {
                 Ok(c) => configs.push((row.project, Some(c))),
                 Err(e) => tracing::warn!(project = %row.project, error = %e, "a detection policy cannot be read; the defaults apply"),
             }
+        }
+        for (project, config) in &configs {
+            let tools = config.as_ref().map(|c| c.side_effect_tools.clone()).unwrap_or_default();
+            self.guard.set_side_effect_tools(project, tools);
         }
         self.incidents.set_configs(configs);
         Ok(())

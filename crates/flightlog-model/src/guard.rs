@@ -191,6 +191,9 @@ struct Project {
 #[derive(Debug, Default)]
 pub struct GuardState {
     config: GuardConfig,
+    /// Projects' own side-effecting tools (their detection policy's
+    /// `side_effect_tools`), beyond the server's.
+    own_tools: HashMap<String, Vec<String>>,
     projects: HashMap<Arc<str>, Project>,
     actions: usize,
     sessions: usize,
@@ -221,6 +224,26 @@ impl GuardState {
 
     pub fn config(&self) -> &GuardConfig {
         &self.config
+    }
+
+    /// Forgets every step observed, keeping the limits and the projects'
+    /// own side-effecting tools (before a rebuild).
+    pub fn forget(&mut self) {
+        *self = Self { config: self.config.clone(), own_tools: std::mem::take(&mut self.own_tools), ..Self::default() };
+    }
+
+    /// Sets a project's own side-effecting tools (empty: none beyond the
+    /// server's). They count for the steps observed from then on.
+    pub fn set_side_effect_tools(&mut self, project: &str, tools: Vec<String>) {
+        match tools.is_empty() {
+            true => self.own_tools.remove(project),
+            false => self.own_tools.insert(project.to_string(), tools),
+        };
+    }
+
+    /// Whether `tool` has side effects in `project`.
+    fn side_effect(config: &GuardConfig, own: &HashMap<String, Vec<String>>, project: &str, tool: &str) -> bool {
+        is_side_effect(tool, &config.side_effect_tools) || own.get(project).is_some_and(|extra| is_side_effect(tool, extra))
     }
 
     /// Distinct actions remembered as done, and sessions followed.
@@ -263,7 +286,7 @@ impl GuardState {
                 }
             }
         }
-        if a.succeeded() && is_side_effect(&a.tool, &self.config.side_effect_tools) {
+        if a.succeeded() && Self::side_effect(&self.config, &self.own_tools, project, &a.tool) {
             let user = intern(&mut p.users, &a.user_id);
             let occurrences = p.done.entry(a.key).or_insert_with(|| {
                 self.actions += 1;
@@ -298,7 +321,7 @@ impl GuardState {
             self.count_call(project, q, now_us);
             return answer;
         };
-        if is_side_effect(&q.tool, &config.side_effect_tools)
+        if Self::side_effect(config, &self.own_tools, project, &q.tool)
             && let Some(occurrences) = p.done.get(&q.key)
         {
             let since = now_us.saturating_sub(config.window_us);
@@ -511,6 +534,23 @@ mod tests {
         assert_eq!(where_, [("s2", 7), ("s1", 3)], "most recent first, a step seen twice once");
         assert!(g.ask("p", &question("s3", "send_email", r#"{"to":"b"}"#), T0 + 3 * S).allowed, "other parameters");
         assert!(g.ask("other", &question("s3", "send_email", r#"{"to":"a"}"#), T0 + 3 * S).allowed, "another project");
+    }
+
+    #[test]
+    fn a_projects_own_side_effecting_tools_count_there_only_and_survive_forgetting() {
+        let mut g = GuardState::new(GuardConfig::default());
+        g.set_side_effect_tools("strict", vec!["ship_it".into()]);
+        for p in ["strict", "lax"] {
+            g.observe(p, &action("s1", 0, T0, "ship_it", "{}"));
+        }
+        assert_eq!(g.ask("strict", &question("s2", "ship_it", "{}"), T0 + S).reason, Some(Reason::AlreadyDone));
+        assert!(g.ask("lax", &question("s2", "ship_it", "{}"), T0 + S).allowed, "not listed there");
+        g.forget();
+        assert!(g.ask("strict", &question("s2", "ship_it", "{}"), T0 + S).allowed, "forgotten");
+        g.observe("strict", &action("s1", 0, T0, "ship_it", "{}"));
+        assert!(!g.ask("strict", &question("s2", "ship_it", "{}"), T0 + S).allowed, "the list outlives a rebuild");
+        g.set_side_effect_tools("strict", Vec::new());
+        assert!(g.ask("strict", &question("s3", "ship_it", "{}"), T0 + S).allowed, "cleared");
     }
 
     #[test]

@@ -7,9 +7,11 @@
 //!   same thing to different people), compared by their content (long
 //!   text values: [`side_effect_text`]). Each tool keeps clusters: a side
 //!   effect joins the cluster whose first member it is closest to, at
-//!   cosine `near_duplicate_similarity` or more, else starts its own. A
-//!   cluster of `near_duplicate_count` distinct side effects within
-//!   `near_duplicate_window_seconds` is an incident, growing as more join.
+//!   cosine `near_duplicate_similarity` or more, else starts its own. When
+//!   `near_duplicate_count` distinct members fall within
+//!   `near_duplicate_window_seconds` of each other, the cluster is an
+//!   incident, which then grows with every member that joins (its count is
+//!   all of them); a cluster with no member for a window is forgotten.
 //!   Byte-identical repeats are the exact detectors' business and are
 //!   counted once here.
 //! - **goal drift**: a session's goal is its first input; when the mean
@@ -106,6 +108,10 @@ struct Cluster {
     first: StepRef,
     last_us: i64,
     contents: HashSet<ActionKey>,
+    /// The members' times within the window of the newest, in time order.
+    recent: VecDeque<i64>,
+    /// Reported: every later member grows the incident.
+    open: bool,
     sessions: Vec<String>,
     agent: String,
     user_id: String,
@@ -158,6 +164,8 @@ impl SemanticDetectors {
                 first: e.at.clone(),
                 last_us: e.at.timestamp_us,
                 contents: HashSet::from([e.key]),
+                recent: VecDeque::from([e.at.timestamp_us]),
+                open: false,
                 sessions: vec![e.at.session_id.clone()],
                 agent: e.agent.clone(),
                 user_id: e.user_id.clone(),
@@ -170,6 +178,13 @@ impl SemanticDetectors {
             return None;
         }
         c.contents.insert(e.key);
+        let at = c.recent.partition_point(|t| *t <= e.at.timestamp_us);
+        c.recent.insert(at, e.at.timestamp_us);
+        let newest = c.recent.back().copied().unwrap_or(e.at.timestamp_us);
+        while c.recent.front().is_some_and(|t| *t <= newest - window) {
+            c.recent.pop_front();
+        }
+        c.open |= c.recent.len() >= config.near_duplicate_count as usize;
         if !c.sessions.contains(&e.at.session_id) && c.sessions.len() < crate::detect::MAX_SESSIONS_NAMED {
             c.sessions.push(e.at.session_id.clone());
         }
@@ -180,7 +195,7 @@ impl SemanticDetectors {
             c.user_id.clear();
         }
         let count = c.contents.len() as u64;
-        (count >= u64::from(config.near_duplicate_count)).then(|| Incident {
+        c.open.then(|| Incident {
             id: c.id.clone(),
             kind: IncidentKind::NearDuplicateSideEffects,
             project: project.to_string(),
@@ -337,6 +352,22 @@ mod tests {
             assert!(d.side_effect("p", &config, &e, &[0.0, 0.0, 0.0, 1.0]).is_none());
         }
 
+    }
+
+    #[test]
+    fn a_slow_trickle_of_near_duplicates_is_no_incident_until_enough_fall_in_one_window() {
+        let config = DetectConfig { near_duplicate_count: 3, near_duplicate_window_seconds: 100, ..DetectConfig::default() };
+        let mut d = SemanticDetectors::default();
+        // One every 90 s: never three within 100 s, though the cluster lives on.
+        for i in 0..5u64 {
+            assert!(d.side_effect("p", &config, &effect("t", i, i as i64 * 90, &format!("t{i}")), &v(0.0)).is_none());
+        }
+        // Then two more close together: three within 100 s (360, 370, 380).
+        assert!(d.side_effect("p", &config, &effect("t", 5, 370, "t5"), &v(0.0)).is_none());
+        let found = d.side_effect("p", &config, &effect("t", 6, 380, "t6"), &v(0.0)).expect("three within the window");
+        assert_eq!((found.count, found.first.step), (7, 0), "the count is every member; the first is the cluster's first");
+        // Once open, each member grows it, however slowly it comes.
+        assert_eq!(d.side_effect("p", &config, &effect("t", 7, 470, "t7"), &v(0.0)).map(|i| i.count), Some(8));
     }
 
     #[test]
