@@ -340,12 +340,23 @@ impl Server {
     }
 
     /// Waits until the indexer has indexed every key decision stored.
+    ///
+    /// The indexer reports its state between rounds and its lag once a
+    /// second, so an answer read right after a post may predate the post:
+    /// it must say "up to date, nothing behind" twice, over a second apart.
     pub async fn wait_caught_up(&self, within: Duration) -> Value {
         let deadline = Instant::now() + within;
+        let mut since: Option<Instant> = None;
         loop {
             let s = self.health().await["search"].clone();
             if s["indexer"]["state"] == "up to date" && s["indexer"]["steps_behind"] == 0 {
-                return s;
+                match since {
+                    Some(t) if t.elapsed() > Duration::from_millis(1_200) => return s,
+                    Some(_) => {}
+                    None => since = Some(Instant::now()),
+                }
+            } else {
+                since = None;
             }
             assert!(Instant::now() < deadline, "indexer not caught up within {within:?}: {s}");
             tokio::time::sleep(Duration::from_millis(250)).await;

@@ -24,13 +24,14 @@ use crate::signer::{checkpoint_message, expiry_message, signature_valid};
 use flightlog_model::retention::ExpiryKind;
 use flightlog_store::ExpirationRow;
 use flightlog_model::integrity::{chain_next, chain_seed, stored_step_hash};
-use flightlog_model::merkle::{Hash, Tree, hash_from_hex, leaf_hash, verify_consistency};
+use flightlog_model::merkle::{Frontier, Hash, hash_from_hex, leaf_hash};
+use roaring::RoaringTreemap;
 use flightlog_model::{Limits, step_from_json};
 use crate::sealed::SealCache;
-use flightlog_store::{CheckpointRow, IntegrityRow, LogEntry, Store, StoreError};
+use flightlog_store::{IntegrityRow, LogEntry, Store, StoreError};
 use serde::Serialize;
 use serde_json::{Value, json};
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 
 /// Problems listed in one report, at most; the count is always exact.
 const MAX_LISTED: usize = 1000;
@@ -241,18 +242,21 @@ fn problem(kind: ProblemKind, row: Option<&IntegrityRow>, detail: String) -> Pro
 }
 
 /// The log of record checked against the checkpoints, once per
-/// verification; the per-session checks use it.
+/// verification; the per-session checks use it. Small whatever the log's
+/// size: the log itself is read a stretch at a time, never held.
 struct LogState {
-    entries: Vec<LogEntry>,
+    /// Entries in the log of record (its leaves).
+    leaves: u64,
     /// The largest signed checkpoint that the log of record still
     /// reproduces: the steps at positions below it are sealed and proven.
     sealed_size: u64,
-    /// Problems of the log itself (not of one session).
+    /// Problems of the log itself (not of one session): the first
+    /// [`MAX_LISTED`], and how many there are.
     problems: Vec<Problem>,
-    /// Log positions (with their project and session) whose steps
-    /// retention removed, under a valid signed record: not stored, and
-    /// rightly so.
-    expired_positions: HashSet<(String, String, u64)>,
+    problem_count: u64,
+    /// Log positions whose steps retention removed, under a valid signed
+    /// record naming their session: not stored, and rightly so.
+    expired_positions: RoaringTreemap,
     /// Where each session's chain resumes after removed steps:
     /// (project, session) -> [(next position, link)].
     resumes: HashMap<(String, String), Vec<(u64, Hash)>>,
@@ -260,60 +264,110 @@ struct LogState {
     expired: Vec<Expired>,
 }
 
+impl LogState {
+    fn problem(&mut self, p: Problem) {
+        self.problem_count += 1;
+        if self.problems.len() < MAX_LISTED {
+            self.problems.push(p);
+        }
+    }
+}
+
 fn log_problem(kind: ProblemKind, log_index: Option<u64>, detail: String) -> Problem {
     Problem { kind, session_id: None, step: None, log_index, detail }
 }
+
+/// Positions of the log of record read per page.
+const LOG_PAGE: u64 = 100_000;
 
 /// `trusted_key`: the instance's own public key (hex). Only records it
 /// signed count as expiries; without it, none does. Never the keys found
 /// in storage: anyone who can write there can add a checkpoint signed with
 /// a key of their own.
+///
+/// One pass over the log: positions are checked as they come, and the
+/// root of the log's first n entries is taken from a Merkle frontier
+/// (O(log n) hashes) as n reaches each checkpoint's size. Two checkpoints
+/// whose roots the same log reproduces are consistent by construction, so
+/// no consistency proof is needed between them.
 async fn check_log(store: &Store, trusted_key: Option<&str>) -> Result<(LogState, Option<Value>), StoreError> {
     let checkpoints = store.checkpoints().await?;
-    let entries = store.log_entries().await?;
-    let tree = Tree::new(entries.iter().map(|e| leaf_hash(&e.step_hash)).collect());
-    let leaves = tree.size();
-    let mut problems = Vec::new();
-
+    let signed: Vec<bool> =
+        checkpoints.iter().map(|c| signature_valid(&c.public_key, &checkpoint_message(c.tree_size, &c.root_hash, c.created_us), &c.signature)).collect();
+    let mut wanted: Vec<u64> = checkpoints.iter().zip(&signed).filter(|(_, ok)| **ok).map(|(c, _)| c.tree_size).collect();
+    wanted.sort_unstable();
+    wanted.dedup();
+    let mut wanted = wanted.into_iter().peekable();
+    let mut roots: HashMap<u64, Hash> = HashMap::new();
+    let mut log = LogState {
+        leaves: 0,
+        sealed_size: 0,
+        problems: Vec::new(),
+        problem_count: 0,
+        expired_positions: RoaringTreemap::new(),
+        resumes: HashMap::new(),
+        expired: Vec::new(),
+    };
+    let mut frontier = Frontier::default();
+    let mut take_roots = |frontier: &Frontier, roots: &mut HashMap<u64, Hash>| {
+        while let Some(size) = wanted.next_if(|s| *s <= frontier.size()) {
+            if size == frontier.size() {
+                roots.insert(size, frontier.root());
+            }
+        }
+    };
+    take_roots(&frontier, &mut roots);
     // Positions run 0, 1, 2… with nothing missing or repeated.
     let mut expected = 0u64;
-    for e in &entries {
-        if e.log_index > expected {
-            problems.push(log_problem(
-                ProblemKind::LogGap,
-                Some(expected),
-                format!("log positions {expected}..{} were removed from the log of record", e.log_index - 1),
-            ));
-        } else if e.log_index < expected {
-            problems.push(log_problem(
-                ProblemKind::RepeatedPosition,
-                Some(e.log_index),
-                format!("log position {} is used twice: an entry was inserted", e.log_index),
-            ));
-        }
-        expected = e.log_index + 1;
-    }
+    let mut gaps: Vec<Problem> = Vec::new();
+    let mut gap_count = 0u64;
+    store
+        .for_each_log_entry(LOG_PAGE, |e| {
+            let found = if e.log_index > expected {
+                Some(log_problem(
+                    ProblemKind::LogGap,
+                    Some(expected),
+                    format!("log positions {expected}..{} were removed from the log of record", e.log_index - 1),
+                ))
+            } else if e.log_index < expected {
+                Some(log_problem(
+                    ProblemKind::RepeatedPosition,
+                    Some(e.log_index),
+                    format!("log position {} is used twice: an entry was inserted", e.log_index),
+                ))
+            } else {
+                None
+            };
+            if let Some(p) = found {
+                gap_count += 1;
+                if gaps.len() < MAX_LISTED {
+                    gaps.push(p);
+                }
+            }
+            expected = e.log_index + 1;
+            frontier.push(leaf_hash(&e.step_hash));
+            take_roots(&frontier, &mut roots);
+        })
+        .await?;
+    log.leaves = frontier.size();
+    log.problem_count = gap_count;
+    log.problems = gaps;
 
-    let mut sealed_size = 0;
     let mut latest_json = None;
-    let mut previous: Option<&CheckpointRow> = None;
-    for c in &checkpoints {
-        let message = checkpoint_message(c.tree_size, &c.root_hash, c.created_us);
-        if !signature_valid(&c.public_key, &message, &c.signature) {
-            problems.push(log_problem(ProblemKind::BadSignature, None, format!("the checkpoint of size {} has an invalid signature", c.tree_size)));
-            continue;
-        }
-        if (leaves as u64) < c.tree_size {
-            problems.push(log_problem(
+    for (c, signed) in checkpoints.iter().zip(signed) {
+        if !signed {
+            log.problem(log_problem(ProblemKind::BadSignature, None, format!("the checkpoint of size {} has an invalid signature", c.tree_size)));
+        } else if log.leaves < c.tree_size {
+            log.problem(log_problem(
                 ProblemKind::LogTruncated,
-                Some(leaves as u64),
+                Some(log.leaves),
                 format!(
                     "the checkpoint of size {} covers more entries than the {} left: the tail of the log was removed",
-                    c.tree_size, leaves
+                    c.tree_size, log.leaves
                 ),
             ));
-        } else if tree.root(c.tree_size as usize) != c.root_hash {
-            problems.push(log_problem(
+        } else if roots.get(&c.tree_size) != Some(&c.root_hash) {
+            log.problem(log_problem(
                 ProblemKind::LogMismatch,
                 None,
                 format!(
@@ -323,27 +377,16 @@ async fn check_log(store: &Store, trusted_key: Option<&str>) -> Result<(LogState
                 ),
             ));
         } else {
-            if let Some(p) = previous {
-                let proof = tree.consistency_proof(p.tree_size as usize, c.tree_size as usize);
-                if !verify_consistency(p.tree_size, c.tree_size, &p.root_hash, &c.root_hash, &proof) {
-                    problems.push(log_problem(
-                        ProblemKind::InconsistentCheckpoints,
-                        None,
-                        format!("the checkpoint of size {} does not extend the one of size {}", c.tree_size, p.tree_size),
-                    ));
-                }
-            }
-            sealed_size = sealed_size.max(c.tree_size);
+            log.sealed_size = log.sealed_size.max(c.tree_size);
             latest_json = Some(json!({
                 "tree_size": c.tree_size, "root_hash": hex::encode(c.root_hash),
                 "created_at": flightlog_model::time::format_timestamp(c.created_us), "public_key": c.public_key,
             }));
-            previous = Some(c);
         }
     }
-    let mut log = LogState { entries, sealed_size, problems, expired_positions: HashSet::new(), resumes: HashMap::new(), expired: Vec::new() };
     for record in store.expirations().await? {
-        accept_expiry(&mut log, trusted_key, record);
+        let entries = store.log_entries_at(&record.log_indexes).await?;
+        accept_expiry(&mut log, trusted_key, record, &entries);
     }
     Ok((log, latest_json))
 }
@@ -352,7 +395,8 @@ async fn check_log(store: &Store, trusted_key: Option<&str>) -> Result<(LogState
 /// problem: not signed by this instance, of no known kind, or listing a
 /// position that is not its own session's in the log of record, or not yet
 /// sealed by a checkpoint (the job seals before it expires anything).
-fn accept_expiry(log: &mut LogState, trusted_key: Option<&str>, record: ExpirationRow) {
+/// `entries`: the log of record's entries at the positions it lists.
+fn accept_expiry(log: &mut LogState, trusted_key: Option<&str>, record: ExpirationRow, entries: &[LogEntry]) {
     let problem = |kind, detail: String| Problem {
         kind,
         session_id: Some(record.session_id.clone()),
@@ -362,29 +406,30 @@ fn accept_expiry(log: &mut LogState, trusted_key: Option<&str>, record: Expirati
     };
     let signed = trusted_key.is_some_and(|k| k == record.public_key && signature_valid(k, &expiry_message(&record), &record.signature));
     if !signed {
-        log.problems.push(problem(
+        log.problem(problem(
             ProblemKind::BadSignature,
             format!("an expiry record of session {:?} is not signed by this instance's key: what it lists counts as deleted", record.session_id),
         ));
         return;
     }
     let Some(kind) = ExpiryKind::parse(&record.kind) else {
-        log.problems.push(problem(ProblemKind::ExpiryMismatch, format!("an expiry record has the unknown kind {:?}", record.kind)));
+        log.problem(problem(ProblemKind::ExpiryMismatch, format!("an expiry record has the unknown kind {:?}", record.kind)));
         return;
     };
     let own = |p: &u64| {
-        let at = log.entries.binary_search_by_key(p, |e| e.log_index).ok().map(|i| &log.entries[i]);
-        at.is_some_and(|e| e.project == record.project && e.session_id == record.session_id) && *p < log.sealed_size
+        let mut at = entries.iter().filter(|e| e.log_index == *p);
+        at.any(|e| e.project == record.project && e.session_id == record.session_id) && *p < log.sealed_size
     };
     if let Some(bad) = record.log_indexes.iter().find(|p| !own(p)) {
-        log.problems.push(problem(
+        log.problem(problem(
             ProblemKind::ExpiryMismatch,
             format!("an expiry record of session {:?} lists log position {bad}, which is not a sealed step of that session", record.session_id),
         ));
         return;
     }
     if kind == ExpiryKind::Steps {
-        log.expired_positions.extend(record.log_indexes.iter().map(|p| (record.project.clone(), record.session_id.clone(), *p)));
+        // Each position was just checked to be this session's.
+        log.expired_positions.extend(record.log_indexes.iter().copied());
         if let Some(link) = hash_from_hex(&record.last_link) {
             log.resumes.entry((record.project.clone(), record.session_id.clone())).or_default().push((record.next_seq, link));
         }
@@ -403,15 +448,17 @@ fn accept_expiry(log: &mut LogState, trusted_key: Option<&str>, record: Expirati
 
 /// Checks one session: its rows (content, columns, chain) against each
 /// other and against the session's entries in the log of record.
-fn check_session(rows: &mut [IntegrityRow], logged: &[&LogEntry], log: &LogState, report: &mut Report) {
+/// `logged`: the session's entries in the log of record (or those at its
+/// rows' positions, when the log's other entries are checked apart).
+fn check_session(rows: &mut [IntegrityRow], logged: &[LogEntry], log: &LogState, report: &mut Report) {
     rows.sort_by_key(|r| (r.session_seq, r.log_index));
     let limits = Limits { max_record_bytes: usize::MAX, max_field_bytes: usize::MAX, ..Limits::default() };
 
     // Rows against the log of record.
-    let by_index: HashMap<u64, &&LogEntry> = logged.iter().map(|e| (e.log_index, e)).collect();
+    let by_index: HashMap<u64, &LogEntry> = logged.iter().map(|e| (e.log_index, e)).collect();
     let stored: HashMap<u64, &IntegrityRow> = rows.iter().map(|r| (r.log_index, r)).collect();
     for e in logged {
-        let expired = || log.expired_positions.contains(&(e.project.clone(), e.session_id.clone(), e.log_index));
+        let expired = || log.expired_positions.contains(e.log_index);
         if !stored.contains_key(&e.log_index) && !expired() {
             report.problem(Problem {
                 kind: ProblemKind::Deleted,
@@ -597,7 +644,7 @@ fn hash_of(hex_text: &str) -> Result<Hash, ()> {
 pub async fn verify_session(store: &Store, project: &str, session_id: &str, trusted_key: Option<&str>) -> Result<Option<Report>, StoreError> {
     let mut rows = store.session_integrity_rows(project, session_id, u32::MAX).await?;
     let (log, checkpoint) = check_log(store, trusted_key).await?;
-    let logged: Vec<&LogEntry> = log.entries.iter().filter(|e| e.project == project && e.session_id == session_id).collect();
+    let logged = store.log_entries_of_session(project, session_id).await?;
     if rows.is_empty() && logged.is_empty() {
         return Ok(None);
     }
@@ -669,22 +716,14 @@ pub async fn verify_all(store: &Store, trusted_key: Option<&str>) -> Result<Repo
     for p in &log.problems {
         report.problem(p.clone());
     }
-    let mut by_session: HashMap<(&str, &str), Vec<&LogEntry>> = HashMap::new();
-    for e in &log.entries {
-        by_session.entry((e.project.as_str(), e.session_id.as_str())).or_default().push(e);
-    }
-    let mut seen: HashSet<(String, String)> = HashSet::new();
+    report.problem_count += log.problem_count - log.problems.len() as u64;
+    // Sessions come a page of rows at a time, each with what the log says
+    // at its rows' positions (one look-up per page). A session is checked
+    // once all its rows are in.
+    let mut accounted = RoaringTreemap::new();
     let mut pending: Vec<IntegrityRow> = Vec::new();
+    let mut at_positions: HashMap<u64, Vec<LogEntry>> = HashMap::new();
     let mut cursor: Option<(String, String, u64)> = None;
-    let mut flush = |pending: &mut Vec<IntegrityRow>, report: &mut Report| {
-        if let Some(first) = pending.first() {
-            let key = (first.project.clone(), first.session_id.clone());
-            let logged = by_session.get(&(key.0.as_str(), key.1.as_str())).cloned().unwrap_or_default();
-            check_session(pending, &logged, &log, report);
-            seen.insert(key);
-            pending.clear();
-        }
-    };
     loop {
         let page = store
             .integrity_rows_after(cursor.as_ref().map(|(p, s, n)| (p.as_str(), s.as_str(), *n)), PAGE)
@@ -693,10 +732,14 @@ pub async fn verify_all(store: &Store, trusted_key: Option<&str>) -> Result<Repo
         if let Some(last) = page.last() {
             cursor = Some((last.project.clone(), last.session_id.clone(), last.step));
         }
+        let positions: Vec<u64> = page.iter().map(|r| r.log_index).collect();
+        for e in store.log_entries_at(&positions).await? {
+            at_positions.entry(e.log_index).or_default().push(e);
+        }
         for row in page {
             let same = pending.last().is_some_and(|p| p.project == row.project && p.session_id == row.session_id);
             if !same {
-                flush(&mut pending, &mut report);
+                check_stored_session(&mut pending, &mut at_positions, &mut accounted, &log, &mut report);
             }
             pending.push(row);
         }
@@ -704,16 +747,59 @@ pub async fn verify_all(store: &Store, trusted_key: Option<&str>) -> Result<Repo
             break;
         }
     }
-    flush(&mut pending, &mut report);
-    // Sessions the log lists but of which no step is stored any more.
-    let mut vanished: Vec<_> =
-        by_session.iter().filter(|((p, s), _)| !seen.contains(&(p.to_string(), s.to_string()))).collect();
-    vanished.sort_by_key(|((p, s), _)| (*p, *s));
-    for (_, logged) in vanished {
-        check_session(&mut [], logged, &log, &mut report);
-    }
+    check_stored_session(&mut pending, &mut at_positions, &mut accounted, &log, &mut report);
+    // Entries of the log whose step is stored nowhere (their session's or
+    // not at all), unless retention removed it: a second pass over the log.
+    store
+        .for_each_log_entry(LOG_PAGE, |e| {
+            if !accounted.contains(e.log_index) && !log.expired_positions.contains(e.log_index) {
+                report.problem(Problem {
+                    kind: ProblemKind::Deleted,
+                    detail: format!("step {} (log position {}) is in the log but no longer stored: deleted", e.step, e.log_index),
+                    session_id: Some(e.session_id),
+                    step: Some(e.step),
+                    log_index: Some(e.log_index),
+                });
+            }
+        })
+        .await?;
     report.expired = log.expired;
     Ok(report.finish())
+}
+
+/// Checks the rows of one stored session against each other and against
+/// the log's entries at their positions (taken out of `at_positions`), and
+/// marks the positions where the log's entry is of this session as
+/// accounted for. A position shared by entries of two sessions (an
+/// inserted entry) is accounted for by either: the log check has already
+/// named it as used twice.
+fn check_stored_session(
+    rows: &mut Vec<IntegrityRow>,
+    at_positions: &mut HashMap<u64, Vec<LogEntry>>,
+    accounted: &mut RoaringTreemap,
+    log: &LogState,
+    report: &mut Report,
+) {
+    let Some(first) = rows.first() else { return };
+    let (project, session) = (first.project.clone(), first.session_id.clone());
+    let mut logged = Vec::new();
+    for r in rows.iter() {
+        let Some(here) = at_positions.get_mut(&r.log_index) else { continue };
+        // This session's entries only: another session's row may claim
+        // the same position, and its check needs what the log says there.
+        let (own, others): (Vec<LogEntry>, Vec<LogEntry>) =
+            here.drain(..).partition(|e| e.project == project && e.session_id == session);
+        *here = others;
+        if here.is_empty() {
+            at_positions.remove(&r.log_index);
+        }
+        for e in own {
+            accounted.insert(e.log_index);
+            logged.push(e);
+        }
+    }
+    check_session(rows, &logged, log, report);
+    rows.clear();
 }
 
 #[cfg(test)]

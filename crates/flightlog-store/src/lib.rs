@@ -32,6 +32,7 @@ pub mod integrity;
 pub mod keys;
 pub mod leases;
 pub mod legal_holds;
+pub mod log_entries;
 pub mod checkpoints;
 pub mod migrations;
 pub mod open;

@@ -13,10 +13,8 @@ const NEXT_LOG_INDEX: &str = include_str!("queries/next_log_index.sql");
 const SESSION_TIMELINE: &str = include_str!("queries/session_timeline.sql");
 const FIRST_FAILED_STEP: &str = include_str!("queries/first_failed_step.sql");
 const SESSION_STATES: &str = include_str!("queries/session_states.sql");
-const LOG_LEAVES: &str = include_str!("queries/log_leaves.sql");
 const INSERT_LOG_ENTRIES: &str = "INSERT INTO log_entries (log_index, project, session_id, step, step_hash)";
 const LOG_HASHES_PAGE: &str = include_str!("queries/log_hashes_page.sql");
-const LOG_ENTRY_AT: &str = include_str!("queries/log_entry_at.sql");
 const APPEND_MISSING_LOG_ENTRIES: &str = include_str!("queries/append_missing_log_entries.sql");
 
 /// `INSERT INTO steps (…)` with every stored column, in table order:
@@ -279,57 +277,6 @@ impl Store {
             from += count;
         }
         Ok(seen)
-    }
-
-    /// The log of record, in log order.
-    pub async fn log_entries(&self) -> Result<Vec<LogEntry>, StoreError> {
-        #[derive(serde::Deserialize)]
-        struct Row {
-            log_index: u64,
-            project: String,
-            session_id: String,
-            step: u64,
-            step_hash: String,
-        }
-        let found: Vec<Row> = rows(&self.ch.query(LOG_LEAVES, Params::new()).await?)?;
-        found
-            .into_iter()
-            .map(|r| {
-                Ok(LogEntry {
-                    log_index: r.log_index,
-                    project: r.project,
-                    session_id: r.session_id,
-                    step: r.step,
-                    step_hash: decode_hash(&r.step_hash)?,
-                })
-            })
-            .collect()
-    }
-
-    /// The entry of the log of record at one position.
-    pub async fn log_entry_at(&self, log_index: u64) -> Result<Option<LogEntry>, StoreError> {
-        #[derive(serde::Deserialize)]
-        struct Row {
-            log_index: u64,
-            project: String,
-            session_id: String,
-            step: u64,
-            step_hash: String,
-        }
-        let found: Vec<Row> = rows(&self.ch.query(LOG_ENTRY_AT, Params::new().number("log_index", log_index)).await?)?;
-        found
-            .into_iter()
-            .next()
-            .map(|r| {
-                Ok(LogEntry {
-                    log_index: r.log_index,
-                    project: r.project,
-                    session_id: r.session_id,
-                    step: r.step,
-                    step_hash: decode_hash(&r.step_hash)?,
-                })
-            })
-            .transpose()
     }
 
     /// Appends to the log of record the steps a crash left out of it (see
