@@ -7,6 +7,7 @@
 
 use flightlog_model::time::{format_timestamp, now_us};
 use flightlog_tests::*;
+use reqwest::Method;
 use std::time::{Duration, Instant};
 
 const S: i64 = 1_000_000;
@@ -129,14 +130,16 @@ fn normal_session(rng: &mut Rng, i: usize) -> (String, Vec<String>, String, Stri
     }
 }
 
-/// `count` normal sessions, one starting every 90 s from `start_us`.
+/// `count` normal sessions, one starting every 20 s from `start_us` (180
+/// an hour: 36 of each kind of task, each with a side effect, within every
+/// near-duplicate window).
 fn normal_sessions(count: usize, start_us: i64) -> Vec<Value> {
     let mut rng = Rng(0x5eed_0000_1234_9876);
     let mut out = Vec::new();
     for i in 0..count {
         let (goal, reasonings, tool, body) = normal_session(&mut rng, i);
         let session = format!("normal-{i:04}");
-        let at = start_us + i as i64 * 90 * S;
+        let at = start_us + i as i64 * 20 * S;
         out.push(step(&session, 0, at, "assistant", Some(&goal), &format!("Plan: {goal}"), None));
         for (n, r) in reasonings.iter().enumerate() {
             out.push(step(&session, n as u64 + 1, at + (n as i64 + 1) * 5 * S, "assistant", None, r, None));
@@ -214,10 +217,14 @@ async fn near_duplicates_and_goal_drift_are_found_and_normal_sessions_are_left_a
     let dir = tempfile::tempdir().unwrap();
     let env = [("FLIGHTLOG_BOOTSTRAP_KEY", ADMIN_KEY), ("FLIGHTLOG_NO_SEARCH", "false")];
     let s = Server::start_in(dir.path(), &env).await;
+    // A near-duplicate window of 10 minutes, so the incident below is older
+    // than its window at the restart, and must be resumed, not rebuilt.
+    let (status, set) = s.send_json(Method::PUT, ADMIN_KEY, "/v1/policies/detection", json!({"near_duplicate_window_seconds": 600})).await;
+    assert_eq!(status, StatusCode::OK, "{set}");
     // 200 in CI; FLIGHTLOG_NORMAL_SESSIONS=2000 measures the false-positive
     // rate on more (the note gives the figure).
     let count: usize = std::env::var("FLIGHTLOG_NORMAL_SESSIONS").ok().and_then(|n| n.parse().ok()).unwrap_or(200);
-    let start = now_us() - (count as i64 * 90 + 3_600) * S;
+    let start = now_us() - (count as i64 * 20 + 3_600) * S;
     let normal = normal_sessions(count, start);
     post_all(&s, &normal).await;
     let mass_start = now_us() - 20 * 60 * S;
@@ -248,18 +255,35 @@ async fn near_duplicates_and_goal_drift_are_found_and_normal_sessions_are_left_a
     let (_, session) = s.get(ADMIN_KEY, "/v1/sessions/drift-1").await;
     assert!(session["anomalies"].as_array().unwrap().iter().any(|a| a["incident"] == "goal_drift"), "{session}");
 
-    // kill -9, then two more of the same reply: the cluster is rebuilt
-    // from the stored steps, and it is the same incident, grown.
+    // kill -9, then two more of the same reply, and three more asides in a
+    // drifting session: the replies are older than the window's start, so
+    // the cluster comes back from its stored incident; both incidents go
+    // on, with their ids, first steps and counts. (A drift's recent
+    // reasonings are not replayed: after a restart it takes three new ones
+    // to judge it again.)
     let id = n["id"].clone();
+    let drift_1 = drift.iter().find(|i| i["sessions"][0] == "drift-1").unwrap().clone();
     let mut s = s;
     s.kill9();
     let s = Server::start_in(dir.path(), &env).await;
     post_all(&s, &templated_replies(12, 2, mass_start)).await;
+    let asides = [
+        (8, "Let me list the tallest mountains in South America"),
+        (9, "Now I will translate a cake recipe into French"),
+        (10, "I should check tomorrow's weather in Reykjavik"),
+    ];
+    let more: Vec<Value> =
+        asides.iter().map(|(n, r)| step("drift-1", *n, now_us() - 5 * 60 * S + *n as i64 * S, "travel-agent", None, r, None)).collect();
+    post_all(&s, &more).await;
     s.wait_detectors_behind(Duration::from_secs(120)).await;
     let near = incidents_when(&s, "near_duplicate_side_effects", Duration::from_secs(10), |f| f.iter().any(|i| i["count"] == 14)).await;
     assert_eq!(near.len(), 1, "{near:#?}");
-    assert_eq!((&near[0]["id"], &near[0]["count"]), (&id, &json!(14)));
-    assert!(incidents(&s, "goal_drift").await.len() == 2, "the drifts are not found twice");
+    assert_eq!((&near[0]["id"], &near[0]["count"], &near[0]["first"]["session_id"]), (&id, &json!(14), &json!("mass-00")));
+    let drift = incidents_when(&s, "goal_drift", Duration::from_secs(10), |f| f.iter().any(|i| i["last"]["step"] == 10)).await;
+    assert_eq!(drift.len(), 2, "the drifts are not found twice: {drift:#?}");
+    let again = drift.iter().find(|i| i["sessions"][0] == "drift-1").unwrap();
+    assert_eq!((&again["id"], &again["first"]), (&drift_1["id"], &drift_1["first"]), "{again}");
+    assert_eq!(again["count"].as_u64().unwrap(), drift_1["count"].as_u64().unwrap() + 1, "{again}");
 }
 
 #[tokio::test]

@@ -23,8 +23,9 @@ use crate::AppState;
 use flightlog_embed::Embedder;
 use flightlog_index::cache::{VectorCache, text_hash};
 use flightlog_model::action::{ActionKey, is_side_effect};
-use flightlog_model::detect::{DetectConfig, Incident, StepRef, priced_runaway};
-use flightlog_model::semantic::{SemanticDetectors, SideEffect, goal_text, side_effect_text};
+use flightlog_model::detect::{DetectConfig, Incident, IncidentKind, StepRef, priced_runaway};
+use flightlog_model::semantic::{SemanticDetectors, SideEffect, StoredCluster, goal_text, side_effect_text};
+use flightlog_store::IncidentFilter;
 use flightlog_model::time::{MICROS_PER_SECOND, now_us};
 use flightlog_store::FollowedStep;
 use std::collections::{BTreeMap, HashMap};
@@ -35,6 +36,9 @@ use std::time::Duration;
 const MARK: &str = "detectors behind ingestion";
 /// Steps read per round.
 const BATCH: u32 = 512;
+/// Timestamps later than now by more than this are taken as now plus
+/// this: a clock far ahead must not hold every window open.
+const FUTURE_SKEW_US: i64 = 300 * MICROS_PER_SECOND;
 const IDLE_POLL: Duration = Duration::from_millis(500);
 /// Waits between retries while the store or the model fails.
 const RETRY: backon::ExponentialBuilder = backon::ExponentialBuilder::new()
@@ -62,6 +66,9 @@ pub struct BehindSnapshot {
     pub state: BehindState,
     /// Every step below it has been compared.
     pub next_log_index: u64,
+    /// Whether near-duplicates and goal drift run (the sentence model is
+    /// loaded); without it only priced runaways are found here.
+    pub semantic: bool,
     /// Texts embedded since start.
     pub embedded: u64,
     pub last_error: Option<String>,
@@ -95,6 +102,8 @@ struct Runner {
     next: u64,
     /// Steps below it were compared before this tenure: replayed for side effects only.
     compared_before: u64,
+    /// The mark as last saved.
+    saved: u64,
 }
 
 impl AppState {
@@ -111,6 +120,7 @@ impl AppState {
             over: HashMap::new(),
             next: 0,
             compared_before: 0,
+            saved: 0,
         };
         tokio::spawn(runner.run())
     }
@@ -174,23 +184,70 @@ impl Runner {
     }
 
     /// Where to start: the first step of the longest near-duplicate
-    /// window, or the saved mark if that is older (never compared yet).
+    /// window. Steps in it below the saved mark were compared before this
+    /// tenure and are replayed for side effects only, into clusters
+    /// resumed from the near-duplicate incidents still alive (so those go
+    /// on with their ids and counts). Steps older than the window and not
+    /// yet compared (the detectors were off, or the mark is old) are left:
+    /// a drift or runaway of a session long over is no news.
     async fn resume(&mut self) -> Result<(), String> {
         let store = &self.state.store;
         let saved = store.indexer_mark(MARK).await.map_err(|e| format!("reading the mark: {e}"))?;
-        let window = self.state.incidents.longest_near_duplicate_window();
+        let window_us = i64::from(self.state.incidents.longest_near_duplicate_window()) * MICROS_PER_SECOND;
         let (end, _) = self.state.ingestor.log_head();
+        let now = now_us();
         let rewind = store
-            .first_log_index_since(now_us() - i64::from(window) * MICROS_PER_SECOND, end)
+            .first_log_index_since(now - window_us, now + FUTURE_SKEW_US, end)
             .await
             .map_err(|e| format!("finding the window's start: {e}"))?;
         let mark = saved.map_or(rewind, |m| m.next_log_index);
         self.memory = SemanticDetectors::default();
         self.over.clear();
-        self.next = mark.min(rewind);
-        self.compared_before = mark;
+        self.resume_clusters(now - window_us).await?;
+        self.next = rewind;
+        self.compared_before = mark.max(rewind);
+        self.saved = mark;
         tracing::info!(mark, from = self.next, "detectors behind ingestion started");
-        self.status().update(|s| s.next_log_index = mark);
+        let semantic = self.embedder.is_some();
+        self.status().update(|s| {
+            s.next_log_index = mark;
+            s.semantic = semantic;
+        });
+        Ok(())
+    }
+
+    /// Takes the near-duplicate incidents whose last member is within the
+    /// window back into memory, anchored on their first member's content.
+    async fn resume_clusters(&mut self, since_us: i64) -> Result<(), String> {
+        if self.embedder.is_none() {
+            return Ok(());
+        }
+        let store = &self.state.store;
+        let alive = store
+            .incidents_of_kind_since(IncidentKind::NearDuplicateSideEffects.as_str(), since_us)
+            .await
+            .map_err(|e| format!("reading near-duplicate incidents: {e}"))?;
+        let mut anchors = Vec::new();
+        for i in alive {
+            let first = store.decision_of_step(&i.project, &i.first_session, i.first_step).await.map_err(|e| format!("reading a step: {e}"))?;
+            if let Some(text) = first.and_then(|row| side_effect_text(&row.tool_params)) {
+                anchors.push((i, text));
+            }
+        }
+        let vectors = self.embed(anchors.iter().map(|(_, t)| t.clone()).collect()).await?;
+        for (i, text) in anchors {
+            let stored = StoredCluster {
+                id: i.id,
+                tool: i.tool_name,
+                first: StepRef { session_id: i.first_session, step: i.first_step, timestamp_us: i.first_us },
+                last_us: i.last_us,
+                count: i.count,
+                sessions: i.sessions,
+                agent: i.agent_name,
+                user_id: i.user_id,
+            };
+            self.memory.resume_cluster(&i.project, stored, vectors[&text].as_ref().clone());
+        }
         Ok(())
     }
 
@@ -201,20 +258,33 @@ impl Runner {
     }
 
     /// Compares the next batch of stored steps; returns how many it read.
+    ///
+    /// Everything that reads the store or the model comes first; memory
+    /// changes only once nothing can fail, so a round that fails is simply
+    /// done again. The mark moves only once what the round found is durable.
     async fn round(&mut self) -> Result<usize, String> {
+        if self.saved < self.compared_before {
+            // A save that failed before: what it covers is durable already.
+            self.save(self.compared_before).await?;
+        }
         if !self.anything_to_do() {
             let (end, _) = self.state.ingestor.log_head();
             if end > self.next {
                 self.next = end;
                 self.compared_before = end;
-                self.save().await?;
+                self.save(end).await?;
             }
             return Ok(0);
         }
-        let rows = self.state.store.followed_steps_from(self.next, BATCH).await.map_err(|e| format!("reading steps: {e}"))?;
+        let mut rows = self.state.store.followed_steps_from(self.next, BATCH).await.map_err(|e| format!("reading steps: {e}"))?;
         let Some(last) = rows.last().map(|r| r.log_index) else {
             return Ok(0);
         };
+        // A clock far ahead must not hold every window open.
+        let latest = now_us() + FUTURE_SKEW_US;
+        for r in &mut rows {
+            r.ts_us = r.ts_us.min(latest);
+        }
         let mut configs: HashMap<String, DetectConfig> = HashMap::new();
         for r in &rows {
             if !configs.contains_key(&r.project) {
@@ -223,6 +293,8 @@ impl Runner {
         }
         let before = self.compared_before;
         let fresh = move |r: &FollowedStep| r.log_index >= before;
+        let fresh_rows: Vec<&FollowedStep> = rows.iter().filter(|r| fresh(r)).collect();
+        let (over, mut found) = self.priced_runaways(&fresh_rows, &configs).await?;
         let goals = self.goals_needed(&rows, &configs, &fresh).await?;
         // Every text this batch compares, embedded once.
         let semantic = self.embedder.is_some();
@@ -241,10 +313,19 @@ impl Runner {
             texts.extend(reasoning(r, c));
         }
         let vectors = self.embed(texts).await?;
-        let mut found: Vec<Incident> = Vec::new();
+
+        // Nothing can fail from here until the hand-over.
+        if self.over.len() > 100_000 {
+            // A runaway forgotten here keeps its id; only its first step may move.
+            self.over.clear();
+        }
+        for (key, first) in over {
+            self.over.entry(key).or_insert(first);
+        }
         for (project, session, goal) in goals {
             self.memory.goal(&project, &session, vectors[&goal].as_ref().clone());
         }
+        let (mut drifts, mut replayed) = (Vec::new(), Vec::new());
         for r in &rows {
             let c = &configs[&r.project];
             let at = StepRef { session_id: r.session_id.clone(), step: r.step, timestamp_us: r.ts_us };
@@ -256,28 +337,62 @@ impl Runner {
                     tool: r.tool_name.clone(),
                     key: ActionKey::of(&r.tool_name, &r.tool_params),
                 };
-                found.extend(self.memory.side_effect(&r.project, c, &effect, &vectors[&text]));
+                let grown = self.memory.side_effect(&r.project, c, &effect, &vectors[&text], !fresh(r));
+                match fresh(r) {
+                    true => found.extend(grown),
+                    false => replayed.extend(grown),
+                }
             }
             if let Some(text) = reasoning(r, c) {
-                found.extend(self.memory.reasoning(&r.project, c, &at, &r.agent_name, &r.user_id, &vectors[&text]));
+                drifts.extend(self.memory.reasoning(&r.project, c, &at, &r.agent_name, &r.user_id, &vectors[&text]));
             }
         }
-        let fresh_rows: Vec<&FollowedStep> = rows.iter().filter(|r| fresh(r)).collect();
-        found.extend(self.priced_runaways(&fresh_rows, &configs).await?);
-        self.state.incidents.found(found, last < self.compared_before);
-        self.next = last + 1;
-        if self.next > self.compared_before {
-            self.compared_before = self.next;
-            self.save().await?;
+        for mut d in drifts {
+            if d.count == 1 {
+                self.resume_drift(&mut d).await;
+            }
+            found.push(d);
         }
-        let next = self.next;
-        self.status().update(|s| s.next_log_index = next);
+        // Found again from steps seen before: dated by their last step, so
+        // an alert rule set since does not send them as news.
+        self.state.incidents.found(replayed, true);
+        let ticket = self.state.incidents.found(found, false);
+        self.next = last + 1;
+        self.compared_before = self.compared_before.max(self.next);
+        let compared = self.compared_before;
+        self.status().update(|s| s.next_log_index = compared);
+        // The mark moves past these steps only once what they showed is
+        // durable: a kill -9 before then finds it again.
+        self.state.incidents.written_through(ticket).await;
+        if self.saved < compared {
+            self.save(compared).await?;
+        }
         Ok(rows.len())
     }
 
-    async fn save(&mut self) -> Result<(), String> {
-        let mark = flightlog_store::IndexerMark { next_log_index: self.next, model: String::new(), dimension: 0 };
-        self.state.store.save_indexer_mark(MARK, &mark, now_us()).await.map_err(|e| format!("saving the mark: {e}"))
+    /// A drift seen for the first time in this process may go on from one
+    /// stored before a restart (or before its session was forgotten): same
+    /// id, so it continues from that incident's count and first step. When
+    /// the store cannot say, it starts again from 1 (the stored, larger
+    /// count stands until this one passes it).
+    async fn resume_drift(&mut self, incident: &mut Incident) {
+        let filter = IncidentFilter { id: incident.id.clone(), limit: 1, ..IncidentFilter::default() };
+        match self.state.store.incidents(&incident.project, &filter).await {
+            Ok(stored) => {
+                if let Some(s) = stored.into_iter().next() {
+                    let first = StepRef { session_id: s.first_session, step: s.first_step, timestamp_us: s.first_us };
+                    self.memory.resume_drift(incident, s.count, first);
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, id = %incident.id, "cannot read a stored goal drift; its count starts again"),
+        }
+    }
+
+    async fn save(&mut self, next: u64) -> Result<(), String> {
+        let mark = flightlog_store::IndexerMark { next_log_index: next, model: String::new(), dimension: 0 };
+        self.state.store.save_indexer_mark(MARK, &mark, now_us()).await.map_err(|e| format!("saving the mark: {e}"))?;
+        self.saved = next;
+        Ok(())
     }
 
     /// The goals (project, session, text) of sessions whose reasoning this
@@ -348,7 +463,13 @@ impl Runner {
 
     /// The touched sessions whose priced cost is past the smallest limit
     /// that applies: the budgets, or the project's `runaway_cost_usd`.
-    async fn priced_runaways(&mut self, rows: &[&FollowedStep], configs: &HashMap<String, DetectConfig>) -> Result<Vec<Incident>, String> {
+    /// Returns where newly found runaways started (for memory, once the
+    /// round cannot fail) and the incidents.
+    async fn priced_runaways(
+        &self,
+        rows: &[&FollowedStep],
+        configs: &HashMap<String, DetectConfig>,
+    ) -> Result<(Vec<((String, String), StepRef)>, Vec<Incident>), String> {
         let budgets = self.state.budgets.clone();
         let mut touched: BTreeMap<&str, BTreeMap<&str, &FollowedStep>> = BTreeMap::new();
         for r in rows {
@@ -358,11 +479,7 @@ impl Runner {
             // The latest step of each session in this batch.
             touched.entry(&r.project).or_default().insert(&r.session_id, r);
         }
-        if self.over.len() > 100_000 {
-            // A runaway forgotten here keeps its id; only its first step may move.
-            self.over.clear();
-        }
-        let mut found = Vec::new();
+        let (mut started, mut found) = (Vec::new(), Vec::new());
         for (project, sessions) in touched {
             let ids: Vec<&str> = sessions.keys().copied().collect();
             let summaries = self.state.store.summaries_of(project, &ids).await.map_err(|e| format!("reading sessions: {e}"))?;
@@ -377,10 +494,17 @@ impl Runner {
                 }
                 let r = sessions[s.session_id.as_str()];
                 let at = StepRef { session_id: r.session_id.clone(), step: r.step, timestamp_us: r.ts_us };
-                let first = self.over.entry((project.to_string(), r.session_id.clone())).or_insert_with(|| at.clone()).clone();
+                let key = (project.to_string(), r.session_id.clone());
+                let first = match self.over.get(&key) {
+                    Some(first) => first.clone(),
+                    None => {
+                        started.push((key, at.clone()));
+                        at.clone()
+                    }
+                };
                 found.push(priced_runaway(project, &r.agent_name, &r.user_id, first, at, s.steps, *cost, limit));
             }
         }
-        Ok(found)
+        Ok((started, found))
     }
 }

@@ -238,6 +238,10 @@ pub struct Incidents {
     replaying: std::sync::atomic::AtomicBool,
     /// The detectors behind ingestion (`detect_behind`), for /healthz.
     pub behind: crate::detect_behind::BehindStatus,
+    /// Tickets: each hand-over of incidents gets the next; `written`
+    /// says up to which ticket everything handed over is durable.
+    queued: std::sync::atomic::AtomicU64,
+    written: tokio::sync::watch::Sender<u64>,
 }
 
 impl Incidents {
@@ -253,6 +257,8 @@ impl Incidents {
             enabled,
             replaying: std::sync::atomic::AtomicBool::new(false),
             behind: Default::default(),
+            queued: Default::default(),
+            written: tokio::sync::watch::channel(0).0,
         });
         tokio::spawn(write(this.clone(), store, written));
         this
@@ -320,10 +326,12 @@ impl Incidents {
     }
 
     /// Queues incidents found (their newest states) for writing; those of
-    /// a replay of stored steps are dated by their last step.
-    pub(crate) fn found(&self, found: Vec<Incident>, replaying: bool) {
+    /// a replay of stored steps are dated by their last step. Returns a
+    /// ticket for [`Self::written_through`].
+    pub(crate) fn found(&self, found: Vec<Incident>, replaying: bool) -> u64 {
+        use std::sync::atomic::Ordering::SeqCst;
         if found.is_empty() || !self.enabled {
-            return;
+            return self.queued.load(SeqCst);
         }
         let now = now_us();
         let mut pending = self.pending.lock().unwrap_or_else(|p| p.into_inner());
@@ -331,8 +339,16 @@ impl Incidents {
             let at = if replaying { i.last.timestamp_us.min(now) } else { now };
             pending.insert(i.id.clone(), row_of(i, at));
         }
+        let ticket = self.queued.fetch_add(1, SeqCst) + 1;
         drop(pending);
         self.wake.notify_one();
+        ticket
+    }
+
+    /// Waits until everything handed over up to `ticket` is durable.
+    pub(crate) async fn written_through(&self, ticket: u64) {
+        let mut written = self.written.subscribe();
+        let _ = written.wait_for(|w| *w >= ticket).await;
     }
 
     /// Sessions followed and side effects remembered across sessions.
@@ -346,17 +362,19 @@ impl Incidents {
 async fn write(incidents: std::sync::Arc<Incidents>, store: Store, written: mpsc::UnboundedSender<IncidentRow>) {
     let mut delays = WRITE_RETRY.build();
     loop {
-        let rows: Vec<IncidentRow> = {
+        let (rows, upto): (Vec<IncidentRow>, u64) = {
             let mut pending = incidents.pending.lock().unwrap_or_else(|p| p.into_inner());
-            pending.drain().map(|(_, r)| r).collect()
+            (pending.drain().map(|(_, r)| r).collect(), incidents.queued.load(std::sync::atomic::Ordering::SeqCst))
         };
         if rows.is_empty() {
+            incidents.written.send_if_modified(|w| std::mem::replace(w, upto.max(*w)) < upto);
             incidents.wake.notified().await;
             continue;
         }
         match store.record_incidents(&rows).await {
             Ok(()) => {
                 delays = WRITE_RETRY.build();
+                incidents.written.send_if_modified(|w| std::mem::replace(w, upto.max(*w)) < upto);
                 for r in rows {
                     let _ = written.send(r);
                 }

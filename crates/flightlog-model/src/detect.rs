@@ -77,7 +77,8 @@ pub struct DetectConfig {
     /// …or with more tokens (input + output).
     pub runaway_tokens: Option<u64>,
     /// …or with a higher cost, priced from the price list as cost
-    /// queries price it (checked behind ingestion: `semantic`'s runner).
+    /// queries price it (checked behind ingestion, by flightlog-app's
+    /// `detect_behind`).
     /// The server's budgets (`--session-budget`, `--agent-budget`) apply
     /// too; the smallest limit wins.
     pub runaway_cost_usd: Option<f64>,

@@ -30,10 +30,15 @@ use std::collections::{HashMap, HashSet, VecDeque};
 
 /// Clusters kept per (project, tool); past it the least recently joined goes.
 const CLUSTERS_PER_TOOL: usize = 512;
-/// Distinct contents remembered per cluster (to count identical ones once).
+/// Clusters kept over all projects and tools (a vector of 1.5 KB each and
+/// their contents); past it the idlest tenth goes.
+const CLUSTERS: usize = 20_000;
+/// Distinct contents remembered per cluster (to count identical ones
+/// once); past it every new content counts.
 const CONTENTS_PER_CLUSTER: usize = 10_000;
-/// Sessions followed for goal drift per project; past it the idlest tenth goes.
-const DRIFT_SESSIONS: usize = 200_000;
+/// Sessions followed for goal drift, over all projects (a goal vector of
+/// 1.5 KB each); past it the idlest tenth goes.
+const DRIFT_SESSIONS: usize = 50_000;
 /// Characters of a goal or a side effect's content that are embedded (the
 /// model reads 256 tokens: more is never seen).
 pub const TEXT_CHARS: usize = 2_000;
@@ -108,6 +113,10 @@ struct Cluster {
     first: StepRef,
     last_us: i64,
     contents: HashSet<ActionKey>,
+    /// Distinct contents counted: the incident's count.
+    count: u64,
+    /// Resumed from a stored incident (see [`SemanticDetectors::resume_cluster`]).
+    resumed: bool,
     /// The members' times within the window of the newest, in time order.
     recent: VecDeque<i64>,
     /// Reported: every later member grows the incident.
@@ -133,16 +142,63 @@ struct Drift {
 #[derive(Debug, Default)]
 pub struct SemanticDetectors {
     clusters: HashMap<(String, String), VecDeque<Cluster>>,
-    drifts: HashMap<String, HashMap<String, Drift>>,
+    cluster_count: usize,
+    drifts: HashMap<(String, String), Drift>,
+}
+
+/// A stored near-duplicate incident, to go on with after a restart.
+#[derive(Clone, Debug)]
+pub struct StoredCluster {
+    pub id: String,
+    pub tool: String,
+    pub first: StepRef,
+    pub last_us: i64,
+    pub count: u64,
+    pub sessions: Vec<String>,
+    pub agent: String,
+    pub user_id: String,
 }
 
 impl SemanticDetectors {
+    /// Goes on with a near-duplicate incident found before a restart:
+    /// its id, first member (`anchor`: its content's vector) and count are
+    /// kept, so members that join it later grow that incident, however old
+    /// its first member is. Side effects replayed from before the restart
+    /// join it without counting again ([`Self::side_effect`]'s `replay`).
+    pub fn resume_cluster(&mut self, project: &str, stored: StoredCluster, anchor: Vec<f32>) {
+        let clusters = self.clusters.entry((project.to_string(), stored.tool.clone())).or_default();
+        let before = clusters.len();
+        clusters.retain(|c| c.id != stored.id);
+        self.cluster_count = self.cluster_count.saturating_sub(before - clusters.len());
+        clusters.push_back(Cluster {
+            id: stored.id,
+            anchor,
+            first: stored.first,
+            last_us: stored.last_us,
+            contents: HashSet::new(),
+            count: stored.count,
+            resumed: true,
+            recent: VecDeque::new(),
+            open: true,
+            sessions: stored.sessions,
+            agent: stored.agent,
+            user_id: stored.user_id,
+        });
+        self.cluster_count += 1;
+    }
+
     /// Takes in one successful side effect and its content's vector;
-    /// returns the near-duplicate incident it opened or grew.
-    pub fn side_effect(&mut self, project: &str, config: &DetectConfig, e: &SideEffect, vector: &[f32]) -> Option<Incident> {
+    /// returns the near-duplicate incident it opened or grew. `replay`: a
+    /// side effect seen before a restart (a resumed incident counted it).
+    pub fn side_effect(&mut self, project: &str, config: &DetectConfig, e: &SideEffect, vector: &[f32], replay: bool) -> Option<Incident> {
         let window = i64::from(config.near_duplicate_window_seconds) * MICROS_PER_SECOND;
+        if self.cluster_count > CLUSTERS {
+            self.forget_idlest_clusters();
+        }
         let clusters = self.clusters.entry((project.to_string(), e.tool.clone())).or_default();
+        let before = clusters.len();
         clusters.retain(|c| c.last_us > e.at.timestamp_us - window);
+        self.cluster_count = self.cluster_count.saturating_sub(before - clusters.len());
         let best = clusters
             .iter()
             .enumerate()
@@ -152,8 +208,11 @@ impl SemanticDetectors {
         let Some((i, similarity)) = best else {
             if clusters.len() >= CLUSTERS_PER_TOOL {
                 let idlest = clusters.iter().enumerate().min_by_key(|(_, c)| c.last_us).map(|(i, _)| i);
-                idlest.map(|i| clusters.remove(i));
+                if idlest.and_then(|i| clusters.remove(i)).is_some() {
+                    self.cluster_count = self.cluster_count.saturating_sub(1);
+                }
             }
+            self.cluster_count += 1;
             clusters.push_back(Cluster {
                 id: incident_id(project, IncidentKind::NearDuplicateSideEffects, &[
                     e.tool.as_bytes(),
@@ -164,6 +223,8 @@ impl SemanticDetectors {
                 first: e.at.clone(),
                 last_us: e.at.timestamp_us,
                 contents: HashSet::from([e.key]),
+                count: 1,
+                resumed: false,
                 recent: VecDeque::from([e.at.timestamp_us]),
                 open: false,
                 sessions: vec![e.at.session_id.clone()],
@@ -174,10 +235,16 @@ impl SemanticDetectors {
         };
         let c = &mut clusters[i];
         c.last_us = c.last_us.max(e.at.timestamp_us);
-        if c.contents.contains(&e.key) || c.contents.len() >= CONTENTS_PER_CLUSTER {
+        if c.contents.contains(&e.key) {
             return None;
         }
-        c.contents.insert(e.key);
+        if c.contents.len() < CONTENTS_PER_CLUSTER {
+            c.contents.insert(e.key);
+        }
+        if replay && c.resumed {
+            return None;
+        }
+        c.count += 1;
         let at = c.recent.partition_point(|t| *t <= e.at.timestamp_us);
         c.recent.insert(at, e.at.timestamp_us);
         let newest = c.recent.back().copied().unwrap_or(e.at.timestamp_us);
@@ -194,7 +261,7 @@ impl SemanticDetectors {
         if c.user_id != e.user_id {
             c.user_id.clear();
         }
-        let count = c.contents.len() as u64;
+        let count = c.count;
         c.open.then(|| Incident {
             id: c.id.clone(),
             kind: IncidentKind::NearDuplicateSideEffects,
@@ -213,28 +280,57 @@ impl SemanticDetectors {
         })
     }
 
+    /// Forgets the tenth of clusters joined longest ago.
+    fn forget_idlest_clusters(&mut self) {
+        let mut times: Vec<i64> = self.clusters.values().flatten().map(|c| c.last_us).collect();
+        if times.is_empty() {
+            return;
+        }
+        let tenth = times.len() / 10;
+        let cut = *times.select_nth_unstable(tenth).1;
+        for clusters in self.clusters.values_mut() {
+            clusters.retain(|c| c.last_us > cut);
+        }
+        self.clusters.retain(|_, c| !c.is_empty());
+        self.cluster_count = self.clusters.values().map(VecDeque::len).sum();
+    }
+
     /// Whether the session's goal is known (else look it up and call [`Self::goal`]).
     pub fn knows_goal(&self, project: &str, session: &str) -> bool {
-        self.drifts.get(project).and_then(|p| p.get(session)).is_some_and(|d| d.goal.is_some())
+        self.drifts.get(&(project.to_string(), session.to_string())).is_some_and(|d| d.goal.is_some())
     }
 
     /// Sets a session's goal vector.
     pub fn goal(&mut self, project: &str, session: &str, vector: Vec<f32>) {
-        let p = self.drifts.entry(project.to_string()).or_default();
-        if p.len() >= DRIFT_SESSIONS && !p.contains_key(session) {
-            let mut times: Vec<i64> = p.values().map(|d| d.last_us).collect();
+        let key = (project.to_string(), session.to_string());
+        if self.drifts.len() >= DRIFT_SESSIONS && !self.drifts.contains_key(&key) {
+            let mut times: Vec<i64> = self.drifts.values().map(|d| d.last_us).collect();
             let tenth = times.len() / 10;
             let cut = *times.select_nth_unstable(tenth).1;
-            p.retain(|_, d| d.last_us > cut);
+            self.drifts.retain(|_, d| d.last_us > cut);
         }
-        p.entry(session.to_string()).or_default().goal = Some(vector);
+        self.drifts.entry(key).or_default().goal = Some(vector);
+    }
+
+    /// Goes on with a goal drift incident found before a restart (or
+    /// before the session was forgotten): its first step and its count so
+    /// far, to which the drift now seen (`incident`, just returned by
+    /// [`Self::reasoning`] with a count from 1) is added.
+    pub fn resume_drift(&mut self, incident: &mut Incident, stored_count: u64, stored_first: StepRef) {
+        let key = (incident.project.clone(), incident.last.session_id.clone());
+        if let Some(d) = self.drifts.get_mut(&key) {
+            d.adrift += stored_count;
+            d.first = Some(stored_first.clone());
+            incident.count = d.adrift;
+            incident.first = stored_first;
+        }
     }
 
     /// Takes in one reasoning (its step and vector); returns the goal
     /// drift incident it opened or grew. Nothing while the goal is unknown.
     pub fn reasoning(&mut self, project: &str, config: &DetectConfig, at: &StepRef, agent: &str, user_id: &str, vector: &[f32]) -> Option<Incident> {
         let threshold = config.goal_drift_similarity?;
-        let d = self.drifts.get_mut(project)?.get_mut(&at.session_id)?;
+        let d = self.drifts.get_mut(&(project.to_string(), at.session_id.clone()))?;
         let similarity = cosine(d.goal.as_deref()?, vector);
         d.last_us = d.last_us.max(at.timestamp_us);
         if d.agent.is_empty() {
@@ -312,7 +408,7 @@ mod tests {
         for i in 0..8u64 {
             // Within a few degrees of each other: cosine > 0.99.
             let e = effect(&format!("s{i}"), 0, i as i64, &format!("reply to customer {i}"));
-            fired.push(d.side_effect("p", &config, &e, &v(i as f32 * 0.5)));
+            fired.push(d.side_effect("p", &config, &e, &v(i as f32 * 0.5), false));
         }
         assert!(fired[..4].iter().all(Option::is_none));
         let found: Vec<&Incident> = fired[4..].iter().flatten().collect();
@@ -330,26 +426,26 @@ mod tests {
         let mut d = SemanticDetectors::default();
         // Different contents: 60 degrees apart (cosine 0.5).
         for i in 0..6u64 {
-            assert!(d.side_effect("p", &config, &effect("a", i, i as i64, &format!("c{i}")), &v(i as f32 * 60.0)).is_none());
+            assert!(d.side_effect("p", &config, &effect("a", i, i as i64, &format!("c{i}")), &v(i as f32 * 60.0), false).is_none());
         }
         // The same content five times is one member.
         for i in 0..5u64 {
-            assert!(d.side_effect("p", &config, &effect("b", i, 10, "same"), &z(0.0)).is_none());
+            assert!(d.side_effect("p", &config, &effect("b", i, 10, "same"), &z(0.0), false).is_none());
         }
         // Another project's or tool's never join.
         let mut other = effect("d", 0, 10, "x");
         other.tool = "post_message".into();
-        assert!(d.side_effect("p", &config, &other, &z(0.0)).is_none());
-        assert!(d.side_effect("q", &config, &effect("d", 1, 10, "y"), &z(0.0)).is_none());
+        assert!(d.side_effect("p", &config, &other, &z(0.0), false).is_none());
+        assert!(d.side_effect("q", &config, &effect("d", 1, 10, "y"), &z(0.0), false).is_none());
         // A second distinct content near "same" still is not the third.
-        assert!(d.side_effect("p", &config, &effect("b", 9, 11, "other"), &z(1.0)).is_none());
-        let third = d.side_effect("p", &config, &effect("b", 10, 12, "third"), &z(2.0)).expect("the third distinct content");
+        assert!(d.side_effect("p", &config, &effect("b", 9, 11, "other"), &z(1.0), false).is_none());
+        let third = d.side_effect("p", &config, &effect("b", 10, 12, "third"), &z(2.0), false).expect("the third distinct content");
         assert_eq!((third.count, third.first.step, third.sessions.len()), (3, 0, 1));
         // Near-duplicates further apart than the window never meet.
         let window = config.near_duplicate_window_seconds as i64;
         for i in 0..4u64 {
             let e = effect("c", i, 100 + i as i64 * (window + 1), &format!("late {i}"));
-            assert!(d.side_effect("p", &config, &e, &[0.0, 0.0, 0.0, 1.0]).is_none());
+            assert!(d.side_effect("p", &config, &e, &[0.0, 0.0, 0.0, 1.0], false).is_none());
         }
 
     }
@@ -360,14 +456,53 @@ mod tests {
         let mut d = SemanticDetectors::default();
         // One every 90 s: never three within 100 s, though the cluster lives on.
         for i in 0..5u64 {
-            assert!(d.side_effect("p", &config, &effect("t", i, i as i64 * 90, &format!("t{i}")), &v(0.0)).is_none());
+            assert!(d.side_effect("p", &config, &effect("t", i, i as i64 * 90, &format!("t{i}")), &v(0.0), false).is_none());
         }
         // Then two more close together: three within 100 s (360, 370, 380).
-        assert!(d.side_effect("p", &config, &effect("t", 5, 370, "t5"), &v(0.0)).is_none());
-        let found = d.side_effect("p", &config, &effect("t", 6, 380, "t6"), &v(0.0)).expect("three within the window");
+        assert!(d.side_effect("p", &config, &effect("t", 5, 370, "t5"), &v(0.0), false).is_none());
+        let found = d.side_effect("p", &config, &effect("t", 6, 380, "t6"), &v(0.0), false).expect("three within the window");
         assert_eq!((found.count, found.first.step), (7, 0), "the count is every member; the first is the cluster's first");
         // Once open, each member grows it, however slowly it comes.
-        assert_eq!(d.side_effect("p", &config, &effect("t", 7, 470, "t7"), &v(0.0)).map(|i| i.count), Some(8));
+        assert_eq!(d.side_effect("p", &config, &effect("t", 7, 470, "t7"), &v(0.0), false).map(|i| i.count), Some(8));
+    }
+
+    #[test]
+    fn a_resumed_cluster_keeps_its_id_and_count_and_replayed_members_do_not_count_again() {
+        let config = DetectConfig { near_duplicate_count: 3, ..DetectConfig::default() };
+        let mut d = SemanticDetectors::default();
+        let stored = StoredCluster {
+            id: "inc_00000000000000000001".into(),
+            tool: "send_reply".into(),
+            first: at("old", 0, 0),
+            last_us: 500 * MICROS_PER_SECOND,
+            count: 12,
+            sessions: vec!["old".into()],
+            agent: "support".into(),
+            user_id: String::new(),
+        };
+        d.resume_cluster("p", stored, v(0.0));
+        // Replayed from before the restart: seen, not counted again.
+        for i in 0..3u64 {
+            assert!(d.side_effect("p", &config, &effect("r", i, 400 + i as i64, &format!("r{i}")), &v(1.0), true).is_none());
+        }
+        // New ones grow the stored incident, first member and all.
+        let grown = d.side_effect("p", &config, &effect("n", 0, 600, "n0"), &v(2.0), false).expect("grows");
+        assert_eq!((grown.id.as_str(), grown.count, grown.first.session_id.as_str()), ("inc_00000000000000000001", 13, "old"));
+        // A replayed one again (already seen) does not count either.
+        assert!(d.side_effect("p", &config, &effect("r", 0, 400, "r0"), &v(1.0), false).is_none());
+    }
+
+    #[test]
+    fn a_resumed_drift_goes_on_from_its_stored_count_and_first_step() {
+        let config = DetectConfig { goal_drift_similarity: Some(0.5), goal_drift_steps: 1, ..DetectConfig::default() };
+        let mut d = SemanticDetectors::default();
+        d.goal("p", "s", v(0.0));
+        let mut first = d.reasoning("p", &config, &at("s", 20, 20), "a", "u", &v(90.0)).expect("adrift");
+        assert_eq!(first.count, 1);
+        d.resume_drift(&mut first, 7, at("s", 3, 3));
+        assert_eq!((first.count, first.first.step), (8, 3));
+        let next = d.reasoning("p", &config, &at("s", 21, 21), "a", "u", &v(90.0)).expect("still adrift");
+        assert_eq!((next.count, next.first.step, next.id == first.id), (9, 3, true));
     }
 
     #[test]

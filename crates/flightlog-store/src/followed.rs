@@ -53,9 +53,10 @@ impl Store {
         rows(&self.ch.query(SESSION_GOALS, params).await?)
     }
 
-    /// The first log position of a step timed at or after `since_us`; `end` when there is none.
-    pub async fn first_log_index_since(&self, since_us: i64, end: u64) -> Result<u64, StoreError> {
-        let params = Params::new().number("since_us", since_us).number("end", end);
+    /// The first log position of a step timed from `since_us` to
+    /// `until_us`; `end` when there is none.
+    pub async fn first_log_index_since(&self, since_us: i64, until_us: i64, end: u64) -> Result<u64, StoreError> {
+        let params = Params::new().number("since_us", since_us).number("until_us", until_us).number("end", end);
         let found: Vec<Position> = rows(&self.ch.query(FIRST_LOG_INDEX_SINCE, params).await?)?;
         Ok(found.first().map_or(end, |p| p.log_index))
     }

@@ -8,6 +8,7 @@ use crate::Store;
 const INCIDENTS_PAGE: &str = include_str!("queries/incidents_page.sql");
 const INCIDENTS_UPDATED_SINCE: &str = include_str!("queries/incidents_updated_since.sql");
 const ALERT_DELIVERIES_SINCE: &str = include_str!("queries/alert_deliveries_since.sql");
+const INCIDENTS_OF_KIND_SINCE: &str = include_str!("queries/incidents_of_kind_since.sql");
 const INSERT_INCIDENTS: &str = "INSERT INTO incidents (project, id, kind, sessions, agent_name, user_id, tool_name, \
     first_session, first_step, first_us, last_session, last_step, last_us, count, message, updated_us)";
 const INSERT_STATE: &str = "INSERT INTO incident_states (project, id, state, at_us, by_key) \
@@ -111,6 +112,12 @@ impl Store {
             row.project = project.to_string();
         }
         Ok(found)
+    }
+
+    /// Incidents of every project of this kind whose last step is at or
+    /// after `since_us` (still going on, for detectors that resume them).
+    pub async fn incidents_of_kind_since(&self, kind: &str, since_us: i64) -> Result<Vec<IncidentRow>, StoreError> {
+        rows(&self.ch.query(INCIDENTS_OF_KIND_SINCE, Params::new().text("kind", kind).number("since_us", since_us)).await?)
     }
 
     /// Incidents of every project changed at or after `since_us`, oldest
