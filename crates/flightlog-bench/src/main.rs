@@ -7,7 +7,8 @@
 //! - `search`: embedding throughput, vector search at 100k/1M points, the
 //!   indexer's lag behind a real server;
 //! - `otlp`: OTLP ingest against Arize Phoenix (`otlp/bench-otlp.sh`);
-//! - `otlp-grpc`: OTLP over gRPC beside OTLP/HTTP, one server, one run.
+//! - `otlp-grpc`: OTLP over gRPC beside OTLP/HTTP, one server, one run;
+//! - `verify`: `verify --all` over a sealed store, steps/s and peak RSS.
 //!
 //! The benchmarks that need a server start the real `flightlog` binary
 //! (`--flightlog-bin`, `FLIGHTLOG_BIN`, else the `flightlog` next to this
@@ -25,6 +26,7 @@ mod ingest;
 mod otlp;
 mod otlp_grpc;
 mod search;
+mod verify;
 
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
@@ -56,6 +58,8 @@ enum Command {
     Otlp(otlp::OtlpArgs),
     /// Measure OTLP ingest over gRPC beside OTLP/HTTP, same spans, same run.
     OtlpGrpc(otlp_grpc::OtlpGrpcArgs),
+    /// Measure `flightlog verify --all` (steps/s, peak RSS) on a sealed store.
+    Verify(verify::VerifyArgs),
 }
 
 /// The `flightlog` binary the benchmarks start.
@@ -84,6 +88,7 @@ fn main() -> anyhow::Result<()> {
             Command::Search(args) => search::run(args, cli.flightlog_bin).await,
             Command::Otlp(args) => otlp::run(args, flightlog_bin(cli.flightlog_bin)?),
             Command::OtlpGrpc(args) => otlp_grpc::run(args, flightlog_bin(cli.flightlog_bin)?).await,
+            Command::Verify(args) => verify::run(args, flightlog_bin(cli.flightlog_bin)?).await,
         }
     });
     if let Err(e) = outcome {

@@ -1,0 +1,99 @@
+//! `flightlog-bench verify`: `flightlog verify --all` over a stopped
+//! instance's data folder, filled through the real ingest path and sealed
+//! by a checkpoint: steps per second and the verifier's peak RSS, for this
+//! build and (`--compare-with`) another binary on the same data in the
+//! same run.
+
+use crate::ingest::{KEY, post, serve_command, step_line, wait_ready};
+use anyhow::{Context, bail};
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+#[derive(clap::Args)]
+pub struct VerifyArgs {
+    /// Steps to store and verify (sessions of 100 steps).
+    #[arg(long, default_value_t = 500_000)]
+    steps: u64,
+    /// Steps per POST.
+    #[arg(long, default_value_t = 1_000)]
+    batch_size: u64,
+    /// Clients posting at once.
+    #[arg(long, default_value_t = 4)]
+    clients: usize,
+    /// Another `flightlog` binary (e.g. built before a change) to verify
+    /// the same data with, after this one.
+    #[arg(long)]
+    compare_with: Option<PathBuf>,
+}
+
+pub async fn run(args: VerifyArgs, flightlog: PathBuf) -> anyhow::Result<()> {
+    anyhow::ensure!(Path::new(TIME).is_file(), "{TIME} (GNU time) measures the verifier's peak RSS; it is not installed");
+    let dir = tempfile::tempdir()?;
+    fill(&flightlog, dir.path(), &args).await?;
+    println!("machine: {} cores", std::thread::available_parallelism().map_or(1, |n| n.get()));
+    for bin in std::iter::once(&flightlog).chain(args.compare_with.as_ref()) {
+        let (secs, rss_kib, report) = verify_all(bin, dir.path())?;
+        println!(
+            "verify --all ({}): {} steps in {secs:.2} s = {:.0} steps/s, status {}, peak RSS {} MiB",
+            bin.display(),
+            report["steps_checked"],
+            report["steps_checked"].as_f64().unwrap_or(0.0) / secs,
+            report["status"],
+            rss_kib / 1024
+        );
+    }
+    Ok(())
+}
+
+const TIME: &str = "/usr/bin/time";
+
+/// Stores `args.steps` steps through a real server, seals them, stops it.
+async fn fill(flightlog: &Path, dir: &Path, args: &VerifyArgs) -> anyhow::Result<()> {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+    let mut server = serve_command(flightlog, dir, port, "warn").env("FLIGHTLOG_BOOTSTRAP_KEY", KEY).spawn().context("cannot start the server")?;
+    let base = format!("http://127.0.0.1:{port}");
+    let http = reqwest::Client::new();
+    wait_ready(&http, &base).await?;
+    let started = Instant::now();
+    let batches = args.steps.div_ceil(args.batch_size);
+    let mut tasks = Vec::new();
+    for c in 0..args.clients as u64 {
+        let (http, url, args_steps, size, clients) = (http.clone(), format!("{base}/v1/steps"), args.steps, args.batch_size, args.clients as u64);
+        tasks.push(tokio::spawn(async move {
+            for b in (c..batches).step_by(clients as usize) {
+                let lines: Vec<String> =
+                    (b * size..((b + 1) * size).min(args_steps)).map(|n| step_line(&format!("v-s{}", n / 100), n % 100)).collect();
+                post(&http, &url, lines.join("\n").into_bytes()).await?;
+            }
+            anyhow::Ok(())
+        }));
+    }
+    for t in tasks {
+        t.await??;
+    }
+    println!("stored {} steps in {:.1} s", args.steps, started.elapsed().as_secs_f64());
+    let sealed = http.post(format!("{base}/v1/integrity/checkpoints")).bearer_auth(KEY).send().await?;
+    if !sealed.status().is_success() {
+        bail!("checkpoint refused: {}", sealed.status());
+    }
+    server.kill().await?;
+    Ok(())
+}
+
+/// Runs `bin verify --all` on the folder: seconds, peak RSS (KiB), report.
+fn verify_all(bin: &Path, dir: &Path) -> anyhow::Result<(f64, u64, serde_json::Value)> {
+    let started = Instant::now();
+    let out = std::process::Command::new(TIME)
+        .args(["-f", "peak-rss-kib %M"])
+        .arg(bin)
+        .args(["verify", "--all", "--data-dir"])
+        .arg(dir)
+        .env("FLIGHTLOG_LOG", "warn")
+        .output()
+        .context("cannot run flightlog verify")?;
+    let secs = started.elapsed().as_secs_f64();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let rss = stderr.lines().find_map(|l| l.strip_prefix("peak-rss-kib ")).and_then(|v| v.trim().parse().ok()).context("no peak RSS")?;
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).with_context(|| format!("not a report: {stderr}"))?;
+    Ok((secs, rss, report))
+}
