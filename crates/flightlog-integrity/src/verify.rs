@@ -25,6 +25,7 @@ use flightlog_model::retention::ExpiryKind;
 use flightlog_store::ExpirationRow;
 use flightlog_model::integrity::{chain_next, chain_seed, stored_step_hash};
 use flightlog_model::merkle::{Frontier, Hash, hash_from_hex, leaf_hash};
+use rayon::prelude::*;
 use roaring::RoaringTreemap;
 use flightlog_model::{Limits, step_from_json};
 use crate::sealed::SealCache;
@@ -481,7 +482,19 @@ fn check_session(rows: &mut [IntegrityRow], logged: &[LogEntry], log: &LogState,
     {
         (expected_seq, link) = (next, resumed);
     }
-    for row in rows.iter() {
+    // The content checks (parse, rehash, columns) are most of the work and
+    // independent row by row: done on every core, taken in row order.
+    let findings: Vec<Findings> = rows
+        .par_iter()
+        .map(|row| {
+            let mut found = Findings::default();
+            if let Ok(recorded) = hash_of(&row.step_hash) {
+                check_content(row, &recorded, &limits, &mut found);
+            }
+            found
+        })
+        .collect();
+    for (row, found) in rows.iter().zip(findings) {
         report.steps_checked += 1;
         let (Ok(recorded), Ok(recorded_link)) = (hash_of(&row.step_hash), hash_of(&row.chain_hash)) else {
             report.problem(problem(ProblemKind::Unreadable, Some(row), "the recorded hashes are not valid hex".into()));
@@ -507,7 +520,7 @@ fn check_session(rows: &mut [IntegrityRow], logged: &[LogEntry], log: &LogState,
             Some(_) => report.not_yet_sealed += 1,
         }
 
-        check_content(row, &recorded, &limits, report);
+        report.absorb(found);
 
         // The chain, in acceptance order.
         if row.session_seq > expected_seq {
@@ -535,9 +548,32 @@ fn check_session(rows: &mut [IntegrityRow], logged: &[LogEntry], log: &LogState,
     }
 }
 
+/// What the content checks of one row found, to be taken into a report
+/// in row order (rows are checked in parallel).
+#[derive(Default)]
+struct Findings {
+    problems: Vec<Problem>,
+    erased: Vec<ErasedField>,
+}
+
+impl Findings {
+    fn problem(&mut self, p: Problem) {
+        self.problems.push(p);
+    }
+}
+
+impl Report {
+    fn absorb(&mut self, found: Findings) {
+        for p in found.problems {
+            self.problem(p);
+        }
+        self.erased.extend(found.erased);
+    }
+}
+
 /// A row's content against its recorded hash (erased fields by their kept
 /// hashes), and its typed columns against its content.
-fn check_content(row: &IntegrityRow, recorded: &Hash, limits: &Limits, report: &mut Report) {
+fn check_content(row: &IntegrityRow, recorded: &Hash, limits: &Limits, out: &mut Findings) {
     // Content → step hash, with erased fields' kept hashes.
     let mut erased: BTreeMap<String, Hash> = BTreeMap::new();
     for (path, h) in &row.erased {
@@ -545,38 +581,38 @@ fn check_content(row: &IntegrityRow, recorded: &Hash, limits: &Limits, report: &
             Ok(h) => {
                 erased.insert(path.clone(), h);
             }
-            Err(_) => report.problem(problem(ProblemKind::Unreadable, Some(row), format!("erased field {path} has a bad hash"))),
+            Err(_) => out.problem(problem(ProblemKind::Unreadable, Some(row), format!("erased field {path} has a bad hash"))),
         }
     }
     match serde_json::from_str::<Value>(&row.raw) {
-        Err(e) => report.problem(problem(ProblemKind::Modified, Some(row), format!("the stored content is not JSON any more: {e}"))),
+        Err(e) => out.problem(problem(ProblemKind::Modified, Some(row), format!("the stored content is not JSON any more: {e}"))),
         Ok(content) => {
             if stored_step_hash(&content, &erased) != *recorded {
-                report.problem(problem(
+                out.problem(problem(
                     ProblemKind::Modified,
                     Some(row),
                     format!("step {} does not match its recorded hash: its content was changed", row.step),
                 ));
             }
             for path in erased.keys() {
-                report.erased.push(ErasedField { session_id: row.session_id.clone(), step: row.step, field: path.clone() });
+                out.erased.push(ErasedField { session_id: row.session_id.clone(), step: row.step, field: path.clone() });
                 if !field_is_null(&content, path) {
-                    report.problem(problem(
+                    out.problem(problem(
                         ProblemKind::RestoredAfterErasure,
                         Some(row),
                         format!("field {path} was erased but has content again"),
                     ));
                 }
             }
-            check_columns(row, content, limits, report);
+            check_columns(row, content, limits, out);
         }
     }
 }
 
 /// The typed columns must say what the recorded content says.
-fn check_columns(row: &IntegrityRow, content: Value, limits: &Limits, report: &mut Report) {
+fn check_columns(row: &IntegrityRow, content: Value, limits: &Limits, out: &mut Findings) {
     let Ok(s) = step_from_json(content, limits) else {
-        report.problem(problem(ProblemKind::Modified, Some(row), "the stored content is no longer a valid step".into()));
+        out.problem(problem(ProblemKind::Modified, Some(row), "the stored content is no longer a valid step".into()));
         return;
     };
     let expected = [
@@ -607,7 +643,7 @@ fn check_columns(row: &IntegrityRow, content: Value, limits: &Limits, report: &m
     ];
     for (column, want) in expected {
         if !same(row.columns.get(column), &want) {
-            report.problem(problem(
+            out.problem(problem(
                 ProblemKind::ColumnChanged,
                 Some(row),
                 format!("column {column} of step {} no longer matches the recorded content", row.step),
@@ -673,7 +709,9 @@ pub async fn verify_step(
         return Ok(Some(report.finish()));
     };
     let limits = Limits { max_record_bytes: usize::MAX, max_field_bytes: usize::MAX, ..Limits::default() };
-    check_content(&row, &recorded, &limits, &mut report);
+    let mut found = Findings::default();
+    check_content(&row, &recorded, &limits, &mut found);
+    report.absorb(found);
     match store.log_entry_at(row.log_index).await? {
         None => report.problem(problem(ProblemKind::Inserted, Some(&row), format!("step {step} is stored but the log of record never accepted it"))),
         Some(e) if e.project != project || e.session_id != session_id || e.step != step => report.problem(problem(
