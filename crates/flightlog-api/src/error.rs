@@ -70,6 +70,11 @@ impl From<flightlog_store::StoreError> for ApiError {
     fn from(e: flightlog_store::StoreError) -> Self {
         match e {
             flightlog_store::StoreError::Invalid(msg) => Self::bad_param("cursor", msg),
+            e @ flightlog_store::StoreError::OverMemoryBudget { .. } => {
+                tracing::warn!(error = %e, "a query went over its memory budget");
+                // No Retry-After: the same question will need the same memory.
+                Self::new(StatusCode::SERVICE_UNAVAILABLE, "over_memory_budget", flightlog_app::error::over_budget_message(&e))
+            }
             other => Self::unavailable("storage is unavailable", other),
         }
     }

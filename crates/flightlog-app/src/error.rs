@@ -51,6 +51,9 @@ pub enum ErrorKind {
     /// Trouble underneath; retrying later may help. Its details are for
     /// the log, not the caller.
     Unavailable,
+    /// The question needs more memory than the store lets one query use:
+    /// retrying the same question will not help, a narrower one will.
+    OverMemoryBudget,
 }
 
 impl AppError {
@@ -62,6 +65,8 @@ impl AppError {
             Self::Search(SearchError::StepNotFound { .. }) => ErrorKind::NotFound,
             Self::Search(SearchError::NothingToCompare { .. }) => ErrorKind::Invalid,
             Self::Search(SearchError::Store(StoreError::Invalid(_))) => ErrorKind::Invalid,
+            Self::Store(StoreError::OverMemoryBudget { .. })
+            | Self::Search(SearchError::Store(StoreError::OverMemoryBudget { .. })) => ErrorKind::OverMemoryBudget,
             _ => ErrorKind::Unavailable,
         }
     }
@@ -70,10 +75,23 @@ impl AppError {
     /// for a search that is switched off, a line without internals else.
     pub fn public_message(&self) -> String {
         match (self.kind(), self) {
+            (ErrorKind::OverMemoryBudget, Self::Store(e) | Self::Search(SearchError::Store(e))) => over_budget_message(e),
             (ErrorKind::Unavailable, Self::Search(e @ SearchError::Unavailable(_))) => e.to_string(),
             (ErrorKind::Unavailable, Self::Unavailable { context, .. }) => format!("{context}; retry later"),
             (ErrorKind::Unavailable, _) => "storage or search is unavailable; retry later".into(),
             _ => self.to_string(),
         }
+    }
+}
+
+/// What a caller is told when a question is too big for the memory budget:
+/// the budget and what to do, not the engine's internals.
+pub fn over_budget_message(e: &StoreError) -> String {
+    match e {
+        StoreError::OverMemoryBudget { budget, .. } => format!(
+            "this question needs more memory than one query may use ({budget}, --query-memory): \
+             narrow it (a shorter period, a filter, fewer groups) or raise the budget"
+        ),
+        other => other.to_string(),
     }
 }

@@ -76,8 +76,9 @@ pub async fn run(args: CostsArgs) -> anyhow::Result<()> {
             cluster: None,
             insert_quorum: None,
             timeout: std::time::Duration::from_secs(3600),
+            memory: Default::default(),
         }),
-        None => flightlog_store::Location::Embedded { path: dir.path().join("clickhouse"), chdb_lib: default_library_path(), readers: 2 },
+        None => flightlog_store::Location::Embedded { path: dir.path().join("clickhouse"), chdb_lib: default_library_path(), readers: 2, memory: Default::default() },
     };
     let store = flightlog_store::open_store(&location).await?;
     println!("store: {}", store.backend().describe());

@@ -95,6 +95,7 @@ fn app_status(e: AppError) -> Status {
         ErrorKind::Invalid => Status::invalid_argument(e.public_message()),
         ErrorKind::NotFound => Status::not_found(e.public_message()),
         ErrorKind::Conflict => Status::already_exists(e.public_message()),
+        ErrorKind::OverMemoryBudget => Status::resource_exhausted(e.public_message()),
         // Retried by OTLP exporters, as the specification asks.
         _ => Status::unavailable(e.public_message()),
     }

@@ -35,7 +35,7 @@ async fn settled(lease: &WriterLease) -> Role {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_holder_writes_the_other_refuses_and_takes_over_when_it_stops() {
     let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(Arc::new(Embedded::open(&default_library_path(), dir.path(), 2).unwrap())).await.unwrap();
+    let store = Store::open(Arc::new(Embedded::open(&default_library_path(), dir.path(), 2, Default::default()).unwrap())).await.unwrap();
     let (a, keeper_a) = lease(&store, "a");
     assert!(matches!(settled(&a).await, Role::Writer { .. }), "the first process takes the lease");
     let (b, keeper_b) = lease(&store, "b");

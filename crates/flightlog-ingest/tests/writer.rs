@@ -16,7 +16,7 @@ fn step(session: &str, n: u64, text: &str) -> EncodedStep {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_retries_of_one_step_are_accepted_once() {
     let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(Arc::new(Embedded::open(&default_library_path(), dir.path(), 2).unwrap())).await.unwrap();
+    let store = Store::open(Arc::new(Embedded::open(&default_library_path(), dir.path(), 2, Default::default()).unwrap())).await.unwrap();
     let (ingestor, writer) = Ingestor::start(store.clone(), WriterLease::sole()).await.unwrap();
 
     let tasks: Vec<_> = (0..8)
@@ -47,7 +47,7 @@ async fn concurrent_retries_of_one_step_are_accepted_once() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_changed_resend_is_a_conflict_and_the_first_version_stays() {
     let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(Arc::new(Embedded::open(&default_library_path(), dir.path(), 2).unwrap())).await.unwrap();
+    let store = Store::open(Arc::new(Embedded::open(&default_library_path(), dir.path(), 2, Default::default()).unwrap())).await.unwrap();
     let (ingestor, _writer) = Ingestor::start(store.clone(), WriterLease::sole()).await.unwrap();
 
     let first = ingestor.submit("p".into(), vec![step("s", 1, "original"), step("s", 1, "edited in the same batch")]).await;
@@ -68,7 +68,7 @@ async fn chains_and_the_log_head_match_what_is_stored_across_restarts() {
     use flightlog_model::integrity::{chain_next, chain_seed};
     use flightlog_model::merkle::{leaf_hash, root};
     let dir = tempfile::tempdir().unwrap();
-    let open = || async { Store::open(Arc::new(Embedded::open(&default_library_path(), dir.path(), 2).unwrap())).await.unwrap() };
+    let open = || async { Store::open(Arc::new(Embedded::open(&default_library_path(), dir.path(), 2, Default::default()).unwrap())).await.unwrap() };
 
     let store = open().await;
     let (ingestor, writer) = Ingestor::start(store.clone(), WriterLease::sole()).await.unwrap();

@@ -150,6 +150,7 @@ fn refused(e: AppError) -> Result<CallToolResult, ErrorData> {
         ErrorKind::Invalid => "invalid argument",
         ErrorKind::NotFound => "not found",
         ErrorKind::Conflict => "conflict",
+        ErrorKind::OverMemoryBudget => "too big",
         _ => "unavailable, retry later",
     };
     Ok(CallToolResult::error(vec![ContentBlock::text(format!("{what}: {}", e.public_message()))]))

@@ -6,6 +6,7 @@
 //! pool, since the C API blocks.
 
 use crate::backend::{Backend, Params, StoreError};
+use crate::memory::MemoryBudget;
 use async_trait::async_trait;
 pub use flightlog_chdb::default_library_path;
 use flightlog_chdb::{Connection, Library};
@@ -19,23 +20,30 @@ pub struct Embedded {
     writer: Arc<Mutex<Connection>>,
     readers: Vec<Arc<Mutex<Connection>>>,
     next_reader: AtomicUsize,
+    memory: MemoryBudget,
 }
 
 impl Embedded {
-    /// Opens (or creates) the data folder `path` with `libchdb` at `lib`.
-    pub fn open(lib: &Path, path: &Path, readers: usize) -> Result<Self, StoreError> {
+    /// Opens (or creates) the data folder `path` with `libchdb` at `lib`;
+    /// each read runs within `memory`.
+    pub fn open(lib: &Path, path: &Path, readers: usize, memory: MemoryBudget) -> Result<Self, StoreError> {
         std::fs::create_dir_all(path).map_err(|e| StoreError::Setup(format!("cannot create {}: {e}", path.display())))?;
         let lib = Library::open(lib).map_err(|e| StoreError::Setup(e.to_string()))?;
-        let connect = || -> Result<Arc<Mutex<Connection>>, StoreError> {
+        let connect = |budget: Option<MemoryBudget>| -> Result<Arc<Mutex<Connection>>, StoreError> {
             let conn = lib.connect(path).map_err(|e| StoreError::Setup(e.to_string()))?;
             // Session settings shared by every statement on this connection.
-            conn.query("SET output_format_json_quote_64bit_integers = 0", "CSV", &[])
-                .map_err(|e| StoreError::Engine(e.to_string()))?;
+            let mut settings = vec![("output_format_json_quote_64bit_integers", "0".to_string())];
+            settings.extend(budget.iter().flat_map(|b| b.settings()));
+            for (name, value) in settings {
+                conn.query(&format!("SET {name} = {value}"), "CSV", &[]).map_err(|e| StoreError::Engine(e.to_string()))?;
+            }
             Ok(Arc::new(Mutex::new(conn)))
         };
-        let writer = connect()?;
-        let readers = (0..readers.max(1)).map(|_| connect()).collect::<Result<_, _>>()?;
-        Ok(Self { path: path.to_owned(), version: lib.version(), writer, readers, next_reader: AtomicUsize::new(0) })
+        // The writer's inserts are bounded by the batch size; a memory
+        // limit there could only turn an acknowledged-size batch into a 503.
+        let writer = connect(None)?;
+        let readers = (0..readers.max(1)).map(|_| connect(Some(memory))).collect::<Result<_, _>>()?;
+        Ok(Self { path: path.to_owned(), version: lib.version(), writer, readers, next_reader: AtomicUsize::new(0), memory })
     }
 
     fn reader(&self) -> Arc<Mutex<Connection>> {
@@ -46,11 +54,12 @@ impl Embedded {
 
 async fn blocking<T: Send + 'static>(
     conn: Arc<Mutex<Connection>>,
+    memory: MemoryBudget,
     f: impl FnOnce(&Connection) -> Result<T, flightlog_chdb::Error> + Send + 'static,
 ) -> Result<T, StoreError> {
     tokio::task::spawn_blocking(move || {
         let conn = conn.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        f(&conn).map_err(|e| StoreError::Engine(e.to_string()))
+        f(&conn).map_err(|e| memory.classify(e.to_string()))
     })
     .await
     .map_err(|e| StoreError::Engine(format!("engine task failed: {e}")))?
@@ -60,7 +69,7 @@ async fn blocking<T: Send + 'static>(
 impl Backend for Embedded {
     async fn query(&self, sql: &str, params: Params) -> Result<Vec<u8>, StoreError> {
         let sql = sql.to_owned();
-        blocking(self.reader(), move |conn| {
+        blocking(self.reader(), self.memory, move |conn| {
             let params: Vec<(&str, &str)> = params.iter().collect();
             conn.query(&sql, "JSONEachRow", &params)
         })
@@ -69,7 +78,7 @@ impl Backend for Embedded {
 
     async fn insert(&self, insert_sql: &str, rows: Vec<u8>) -> Result<u64, StoreError> {
         let sql = insert_sql.to_owned();
-        blocking(self.writer.clone(), move |conn| conn.insert(&sql, "RowBinary", &rows)).await
+        blocking(self.writer.clone(), self.memory, move |conn| conn.insert(&sql, "RowBinary", &rows)).await
     }
 
     fn describe(&self) -> String {

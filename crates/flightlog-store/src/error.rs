@@ -13,4 +13,8 @@ pub enum StoreError {
     /// The caller's input cannot be turned into a query (a bad cursor).
     #[error("{0}")]
     Invalid(String),
+    /// The engine stopped a statement that needed more memory than its
+    /// budget: the statement is too big, not the engine down.
+    #[error("the query needs more memory than its budget of {budget} ({detail})")]
+    OverMemoryBudget { budget: crate::memory::MemoryBudget, detail: String },
 }

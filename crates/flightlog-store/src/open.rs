@@ -4,6 +4,7 @@
 
 use crate::backend::Backend;
 use crate::embedded::Embedded;
+use crate::memory::MemoryBudget;
 use crate::server::{Server, ServerOptions};
 use crate::{Store, StoreError};
 use std::path::PathBuf;
@@ -12,8 +13,8 @@ use std::sync::Arc;
 /// Where the steps are stored.
 #[derive(Clone, Debug)]
 pub enum Location {
-    /// chDB in this process, its data in `path`.
-    Embedded { path: PathBuf, chdb_lib: PathBuf, readers: usize },
+    /// chDB in this process, its data in `path`; each read within `memory`.
+    Embedded { path: PathBuf, chdb_lib: PathBuf, readers: usize, memory: MemoryBudget },
     /// A ClickHouse server (or a cluster behind one address).
     Server(ServerOptions),
 }
@@ -21,7 +22,7 @@ pub enum Location {
 /// The backend at `location` (a server's database is created when missing).
 pub async fn open_backend(location: &Location) -> Result<Arc<dyn Backend>, StoreError> {
     Ok(match location {
-        Location::Embedded { path, chdb_lib, readers } => Arc::new(Embedded::open(chdb_lib, path, *readers)?),
+        Location::Embedded { path, chdb_lib, readers, memory } => Arc::new(Embedded::open(chdb_lib, path, *readers, *memory)?),
         Location::Server(options) => {
             let server = Server::new(options.clone())?;
             server.create_database().await?;

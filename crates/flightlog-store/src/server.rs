@@ -14,6 +14,7 @@
 //! 503 and retries its recovery until the server is back.
 
 use crate::backend::{Backend, Params, StoreError};
+use crate::memory::MemoryBudget;
 use async_trait::async_trait;
 use std::time::Duration;
 
@@ -58,6 +59,9 @@ pub struct ServerOptions {
     pub insert_quorum: Option<u32>,
     /// How long one statement may take before it is an error.
     pub timeout: Duration,
+    /// The memory one read or maintenance statement may use on the server
+    /// (inserts are bounded by their batch size).
+    pub memory: MemoryBudget,
 }
 
 pub struct Server {
@@ -120,12 +124,15 @@ impl Server {
     /// The server's answer, and which statement it was about (its start).
     fn error(&self, e: clickhouse::error::Error, sql: &str) -> StoreError {
         let start: String = sql.split_whitespace().collect::<Vec<_>>().join(" ").chars().take(80).collect();
-        StoreError::Engine(format!("ClickHouse server at {}: {e} (in: {start}…)", self.options.url))
+        self.options.memory.classify(format!("ClickHouse server at {}: {e} (in: {start}…)", self.options.url))
     }
 
     /// Runs one statement with `client` and returns its JSONEachRow answer.
     async fn fetch(&self, client: &clickhouse::Client, sql: &str, params: Params) -> Result<Vec<u8>, StoreError> {
         let mut query = client.query(&escape_placeholders(sql));
+        for (name, value) in self.options.memory.settings() {
+            query = query.with_setting(name, value);
+        }
         for (name, value) in params.iter() {
             query = query.with_setting(format!("param_{name}"), value);
         }

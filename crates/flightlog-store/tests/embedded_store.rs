@@ -8,7 +8,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 async fn open(dir: &Path) -> Store {
-    Store::open(Arc::new(Embedded::open(&default_library_path(), dir, 2).unwrap())).await.unwrap()
+    Store::open(Arc::new(Embedded::open(&default_library_path(), dir, 2, Default::default()).unwrap())).await.unwrap()
 }
 
 /// Inserts steps at log positions from `first`, and their log entries, as

@@ -42,7 +42,7 @@ fn expected_key(tool: &str, reasoning: &str, failed: bool) -> bool {
 #[tokio::test]
 async fn the_indexer_and_the_pages_agree_on_key_decisions() {
     let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(Arc::new(Embedded::open(&default_library_path(), dir.path(), 2).unwrap())).await.unwrap();
+    let store = Store::open(Arc::new(Embedded::open(&default_library_path(), dir.path(), 2, Default::default()).unwrap())).await.unwrap();
     let steps: Vec<EncodedStep> = CASES
         .iter()
         .enumerate()

@@ -17,7 +17,7 @@ async fn the_steps_table_has_the_defined_columns_in_order() {
         default_type: String,
     }
     let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(Arc::new(Embedded::open(&default_library_path(), dir.path(), 2).unwrap())).await.unwrap();
+    let store = Store::open(Arc::new(Embedded::open(&default_library_path(), dir.path(), 2, Default::default()).unwrap())).await.unwrap();
     let out = store.backend().query("DESCRIBE TABLE steps", Params::new()).await.unwrap();
     let described: Vec<Described> = flightlog_store::backend::rows(&out).unwrap();
     assert!(described.len() >= STEP_COLUMNS.len(), "{described:?}");

@@ -281,7 +281,7 @@ fn refusal(e: &AppError) -> Option<StatusCode> {
         ErrorKind::Invalid => Some(StatusCode::BAD_REQUEST),
         ErrorKind::NotFound => Some(StatusCode::NOT_FOUND),
         ErrorKind::Conflict => Some(StatusCode::CONFLICT),
-        ErrorKind::Unavailable => None,
+        ErrorKind::Unavailable | ErrorKind::OverMemoryBudget => None,
     }
 }
 

@@ -132,15 +132,19 @@ pub async fn page(State(state): State<AppState>, Reader { principal, csrf }: Rea
     let base = range.query();
     let project = &principal.project;
     let query = |group_by: Vec<CostDimension>, limit: u32| CostQuery { group_by, limit, ..base.clone() };
-    let (Ok(by_day_model), Ok(by_agent), Ok(by_user), Ok(by_session), Ok(totals), Ok(by_model)) = (
+    let (by_day_model, by_agent, by_user, by_session, totals, by_model) = match (
         state.cost_groups(project, &query(vec![CostDimension::Day, CostDimension::Model], 10_000)).await,
         state.cost_groups(project, &query(vec![CostDimension::Agent], 10)).await,
         state.cost_groups(project, &query(vec![CostDimension::User], 10)).await,
         state.cost_groups(project, &query(vec![CostDimension::Session], 10)).await,
         state.cost_groups(project, &query(vec![], 1)).await,
         state.cost_groups(project, &query(vec![CostDimension::Model], 1000)).await,
-    ) else {
-        return (axum::http::StatusCode::SERVICE_UNAVAILABLE, "storage is unavailable").into_response();
+    ) {
+        (Ok(a), Ok(b), Ok(c), Ok(d), Ok(e), Ok(f)) => (a, b, c, d, e, f),
+        (a, b, c, d, e, f) => {
+            let first = a.err().or(b.err()).or(c.err()).or(d.err()).or(e.err()).or(f.err());
+            return crate::trouble(first.as_ref());
+        }
     };
     let total = totals.first().map_or(0.0, |t| t.cost.as_f64());
     let steps = totals.first().map_or(0, |t| t.steps);

@@ -281,7 +281,7 @@ async fn answer(state: &AppState, admin: Admin, done: Result<(), AppError>, save
         ErrorKind::Invalid => StatusCode::BAD_REQUEST,
         ErrorKind::NotFound => StatusCode::NOT_FOUND,
         ErrorKind::Conflict => StatusCode::CONFLICT,
-        ErrorKind::Unavailable => return unavailable(e),
+        ErrorKind::Unavailable | ErrorKind::OverMemoryBudget => return unavailable(e),
     };
     let mut page = match load(state, admin).await {
         Ok(page) => page,

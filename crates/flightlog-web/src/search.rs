@@ -142,6 +142,6 @@ fn status_of(e: &AppError) -> StatusCode {
         ErrorKind::Invalid => StatusCode::BAD_REQUEST,
         ErrorKind::NotFound => StatusCode::NOT_FOUND,
         ErrorKind::Conflict => StatusCode::CONFLICT,
-        ErrorKind::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+        ErrorKind::Unavailable | ErrorKind::OverMemoryBudget => StatusCode::SERVICE_UNAVAILABLE,
     }
 }

@@ -54,7 +54,7 @@ fn instance_key(args: &VerifyArgs, dir: &std::path::Path) -> anyhow::Result<Opti
 pub async fn verify(args: VerifyArgs) -> anyhow::Result<()> {
     let report: Value = match &args.data_dir {
         Some(dir) => {
-            let engine = Embedded::open(&default_library_path(), &dir.join("clickhouse"), 1)?;
+            let engine = Embedded::open(&default_library_path(), &dir.join("clickhouse"), 1, Default::default())?;
             let store = Store::open(Arc::new(engine)).await?;
             let key = instance_key(&args, dir)?;
             match &args.session {

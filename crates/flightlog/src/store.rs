@@ -6,7 +6,7 @@
 //! server (or a cluster's load balancer).
 
 use flightlog_store::server::ServerOptions;
-use flightlog_store::{Backend, Location, Store};
+use flightlog_store::{Backend, Location, MemoryBudget, Store};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -44,6 +44,12 @@ pub struct StoreArgs {
     /// Seconds one statement may take on the server before it is an error.
     #[arg(long, env = "FLIGHTLOG_CLICKHOUSE_TIMEOUT", default_value_t = 30)]
     clickhouse_timeout: u64,
+    /// The memory one query may use (512MiB, 2GiB…), enforced by ClickHouse
+    /// on either backend: a query that needs more is answered 503
+    /// `over_memory_budget`, never an out-of-memory kill, and big GROUP BYs
+    /// and sorts spill to disk from half of it.
+    #[arg(long, env = "FLIGHTLOG_QUERY_MEMORY", default_value_t = MemoryBudget::DEFAULT)]
+    query_memory: MemoryBudget,
 }
 
 impl StoreArgs {
@@ -63,11 +69,13 @@ impl StoreArgs {
                 cluster: self.clickhouse_cluster.clone(),
                 insert_quorum: self.clickhouse_insert_quorum,
                 timeout: Duration::from_secs(self.clickhouse_timeout.max(1)),
+                memory: self.query_memory,
             }),
             None => Location::Embedded {
                 path: data_dir.join("clickhouse"),
                 chdb_lib: self.chdb_lib.clone().unwrap_or_else(flightlog_store::embedded::default_library_path),
                 readers: self.readers,
+                memory: self.query_memory,
             },
         }
     }
