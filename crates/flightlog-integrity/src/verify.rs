@@ -484,16 +484,17 @@ fn check_session(rows: &mut [IntegrityRow], logged: &[LogEntry], log: &LogState,
     }
     // The content checks (parse, rehash, columns) are most of the work and
     // independent row by row: done on every core, taken in row order.
-    let findings: Vec<Findings> = rows
-        .par_iter()
-        .map(|row| {
-            let mut found = Findings::default();
-            if let Ok(recorded) = hash_of(&row.step_hash) {
-                check_content(row, &recorded, &limits, &mut found);
-            }
-            found
-        })
-        .collect();
+    let findings = off_the_async_threads(|| -> Vec<Findings> {
+        rows.par_iter()
+            .map(|row| {
+                let mut found = Findings::default();
+                if let Ok(recorded) = hash_of(&row.step_hash) {
+                    check_content(row, &recorded, &limits, &mut found);
+                }
+                found
+            })
+            .collect()
+    });
     for (row, found) in rows.iter().zip(findings) {
         report.steps_checked += 1;
         let (Ok(recorded), Ok(recorded_link)) = (hash_of(&row.step_hash), hash_of(&row.chain_hash)) else {
@@ -545,6 +546,17 @@ fn check_session(rows: &mut [IntegrityRow], logged: &[LogEntry], log: &LogState,
         }
         link = recorded_link;
         expected_seq = row.session_seq + 1;
+    }
+}
+
+/// Runs CPU-bound work that waits for rayon's threads. In the server (a
+/// multi-threaded runtime) tokio is told this thread blocks, so the other
+/// tasks it holds move on meanwhile; elsewhere (the CLI) it just runs.
+fn off_the_async_threads<T>(work: impl FnOnce() -> T) -> T {
+    use tokio::runtime::{Handle, RuntimeFlavor};
+    match Handle::try_current() {
+        Ok(h) if h.runtime_flavor() == RuntimeFlavor::MultiThread => tokio::task::block_in_place(work),
+        _ => work(),
     }
 }
 

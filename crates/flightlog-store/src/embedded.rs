@@ -6,7 +6,7 @@
 //! pool, since the C API blocks.
 
 use crate::backend::{Backend, Params, StoreError};
-use crate::memory::MemoryBudget;
+use crate::memory::{MemoryBudget, is_read};
 use async_trait::async_trait;
 pub use flightlog_chdb::default_library_path;
 use flightlog_chdb::{Connection, Library};
@@ -52,14 +52,19 @@ impl Embedded {
     }
 }
 
+/// Runs `f` on `conn` off the async threads; its failure is over `budget`
+/// when the engine says so (None: the statement ran without one).
 async fn blocking<T: Send + 'static>(
     conn: Arc<Mutex<Connection>>,
-    memory: MemoryBudget,
+    budget: Option<MemoryBudget>,
     f: impl FnOnce(&Connection) -> Result<T, flightlog_chdb::Error> + Send + 'static,
 ) -> Result<T, StoreError> {
     tokio::task::spawn_blocking(move || {
         let conn = conn.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        f(&conn).map_err(|e| memory.classify(e.to_string()))
+        f(&conn).map_err(|e| match budget {
+            Some(budget) => budget.classify(e.to_string()),
+            None => StoreError::Engine(e.to_string()),
+        })
     })
     .await
     .map_err(|e| StoreError::Engine(format!("engine task failed: {e}")))?
@@ -69,16 +74,26 @@ async fn blocking<T: Send + 'static>(
 impl Backend for Embedded {
     async fn query(&self, sql: &str, params: Params) -> Result<Vec<u8>, StoreError> {
         let sql = sql.to_owned();
-        blocking(self.reader(), self.memory, move |conn| {
+        let read = is_read(&sql);
+        let budget = self.memory;
+        blocking(self.reader(), read.then_some(budget), move |conn| {
             let params: Vec<(&str, &str)> = params.iter().collect();
-            conn.query(&sql, "JSONEachRow", &params)
+            if read || budget.is_off() {
+                return conn.query(&sql, "JSONEachRow", &params);
+            }
+            // A maintenance statement on a read connection: lifted for it
+            // alone (the connection is held, so no read runs meanwhile).
+            conn.query("SET max_memory_usage = 0", "CSV", &[])?;
+            let out = conn.query(&sql, "JSONEachRow", &params);
+            conn.query(&format!("SET max_memory_usage = {}", budget.bytes), "CSV", &[])?;
+            out
         })
         .await
     }
 
     async fn insert(&self, insert_sql: &str, rows: Vec<u8>) -> Result<u64, StoreError> {
         let sql = insert_sql.to_owned();
-        blocking(self.writer.clone(), self.memory, move |conn| conn.insert(&sql, "RowBinary", &rows)).await
+        blocking(self.writer.clone(), None, move |conn| conn.insert(&sql, "RowBinary", &rows)).await
     }
 
     fn describe(&self) -> String {

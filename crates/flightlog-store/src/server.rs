@@ -14,7 +14,7 @@
 //! 503 and retries its recovery until the server is back.
 
 use crate::backend::{Backend, Params, StoreError};
-use crate::memory::MemoryBudget;
+use crate::memory::{MemoryBudget, is_read};
 use async_trait::async_trait;
 use std::time::Duration;
 
@@ -59,8 +59,7 @@ pub struct ServerOptions {
     pub insert_quorum: Option<u32>,
     /// How long one statement may take before it is an error.
     pub timeout: Duration,
-    /// The memory one read or maintenance statement may use on the server
-    /// (inserts are bounded by their batch size).
+    /// The memory one read may use on the server (crate::memory).
     pub memory: MemoryBudget,
 }
 
@@ -124,14 +123,21 @@ impl Server {
     /// The server's answer, and which statement it was about (its start).
     fn error(&self, e: clickhouse::error::Error, sql: &str) -> StoreError {
         let start: String = sql.split_whitespace().collect::<Vec<_>>().join(" ").chars().take(80).collect();
-        self.options.memory.classify(format!("ClickHouse server at {}: {e} (in: {start}…)", self.options.url))
+        let message = format!("ClickHouse server at {}: {e} (in: {start}…)", self.options.url);
+        match is_read(sql) {
+            true => self.options.memory.classify(message),
+            false => StoreError::Engine(message),
+        }
     }
 
     /// Runs one statement with `client` and returns its JSONEachRow answer.
     async fn fetch(&self, client: &clickhouse::Client, sql: &str, params: Params) -> Result<Vec<u8>, StoreError> {
         let mut query = client.query(&escape_placeholders(sql));
-        for (name, value) in self.options.memory.settings() {
-            query = query.with_setting(name, value);
+        // Reads only: see crate::memory.
+        if is_read(sql) {
+            for (name, value) in self.options.memory.settings() {
+                query = query.with_setting(name, value);
+            }
         }
         for (name, value) in params.iter() {
             query = query.with_setting(format!("param_{name}"), value);

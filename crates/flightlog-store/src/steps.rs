@@ -244,7 +244,10 @@ impl Store {
     /// Every step hash of the log of record, in log order: the Merkle
     /// log's leaves (before the leaf prefix is applied).
     pub async fn log_step_hashes(&self) -> Result<Vec<[u8; 32]>, StoreError> {
-        Ok(self.log_entries().await?.into_iter().map(|e| e.step_hash).collect())
+        // In pages: one read of the whole log would be held by the engine.
+        let mut hashes = Vec::new();
+        self.for_each_log_hash(None, 100_000, |_, h| hashes.push(h)).await?;
+        Ok(hashes)
     }
 
     /// Calls `each` with (position, step hash) of the log of record below

@@ -154,7 +154,7 @@ pub async fn page(State(state): State<AppState>, Reader { principal, csrf }: Rea
     } else {
         match state.cost_data_extent(project).await {
             Ok(extent) => Some(Empty { with_data: extent.map(|r| (r.words(), r.query_string())) }),
-            Err(_) => return (axum::http::StatusCode::SERVICE_UNAVAILABLE, "storage is unavailable").into_response(),
+            Err(e) => return crate::trouble(Some(&e)),
         }
     };
 
@@ -254,6 +254,6 @@ pub async fn download(State(state): State<AppState>, Reader { principal, .. }: R
             ([(header::CONTENT_TYPE, format.content_type().to_string()), (header::CONTENT_DISPOSITION, disposition)], bytes)
                 .into_response()
         }
-        Err(_) => (axum::http::StatusCode::SERVICE_UNAVAILABLE, "storage is unavailable").into_response(),
+        Err(e) => crate::trouble(Some(&e)),
     }
 }

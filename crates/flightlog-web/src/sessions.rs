@@ -79,7 +79,7 @@ pub async fn list(State(state): State<AppState>, Reader { principal, csrf }: Rea
     let (sessions, next, error) = match filter_of(&f) {
         Err(e) => (Vec::new(), None, Some(e)),
         Ok(filter) => match tokio::join!(state.list_sessions(&principal.project, &filter), state.session_spread(&principal.project, &filter)) {
-            (Err(e), _) => (Vec::new(), None, Some(e.to_string())),
+            (Err(e), _) => (Vec::new(), None, Some(e.public_message())),
             (Ok(page), spread_of) => {
                 match spread_of {
                     Ok(s) => spread = spread_charts(&f, &s),

@@ -4,7 +4,7 @@ use flightlog_integrity::verify::ReportStatus;
 use crate::client::{Client, ServerArgs};
 use anyhow::Context;
 use flightlog_integrity::{bundle, verify};
-use flightlog_store::Store;
+use flightlog_store::{MemoryBudget, Store};
 use flightlog_store::embedded::{Embedded, default_library_path};
 use reqwest::Method;
 use serde_json::Value;
@@ -30,6 +30,10 @@ pub struct VerifyArgs {
     /// signing key file, DATA_DIR/integrity/signing.key.
     #[arg(long)]
     public_key: Option<String>,
+    /// With --data-dir: the memory one query of the verification may use
+    /// (as `serve --query-memory`; `off` for none).
+    #[arg(long, env = "FLIGHTLOG_QUERY_MEMORY", default_value_t = MemoryBudget::DEFAULT)]
+    query_memory: MemoryBudget,
     #[command(flatten)]
     server: ServerArgs,
 }
@@ -54,7 +58,7 @@ fn instance_key(args: &VerifyArgs, dir: &std::path::Path) -> anyhow::Result<Opti
 pub async fn verify(args: VerifyArgs) -> anyhow::Result<()> {
     let report: Value = match &args.data_dir {
         Some(dir) => {
-            let engine = Embedded::open(&default_library_path(), &dir.join("clickhouse"), 1, Default::default())?;
+            let engine = Embedded::open(&default_library_path(), &dir.join("clickhouse"), 1, args.query_memory)?;
             let store = Store::open(Arc::new(engine)).await?;
             let key = instance_key(&args, dir)?;
             match &args.session {
