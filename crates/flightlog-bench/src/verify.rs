@@ -2,7 +2,10 @@
 //! instance's data folder, filled through the real ingest path and sealed
 //! by a checkpoint: steps per second and the verifier's peak RSS, for this
 //! build and (`--compare-with`) another binary on the same data in the
-//! same run.
+//! same run. Then the evidence bundle of its big session, served by this
+//! build with the stored Merkle nodes and again with them removed (the
+//! proofs then come from every leaf, as before the nodes), and the
+//! server's peak RSS each time.
 
 use crate::ingest::{KEY, post, serve_command, step_line, wait_ready};
 use anyhow::{Context, bail};
@@ -24,7 +27,16 @@ pub struct VerifyArgs {
     /// the same data with, after this one.
     #[arg(long)]
     compare_with: Option<PathBuf>,
+    /// Steps of the one big session (the first ones stored), whose
+    /// evidence bundle is timed.
+    #[arg(long, default_value_t = 10_000)]
+    big_session_steps: u64,
+    /// Bundles of it to fetch, each way.
+    #[arg(long, default_value_t = 5)]
+    bundles: usize,
 }
+
+const BIG: &str = "v-big";
 
 pub async fn run(args: VerifyArgs, flightlog: PathBuf) -> anyhow::Result<()> {
     anyhow::ensure!(Path::new(TIME).is_file(), "{TIME} (GNU time) measures the verifier's peak RSS; it is not installed");
@@ -42,6 +54,49 @@ pub async fn run(args: VerifyArgs, flightlog: PathBuf) -> anyhow::Result<()> {
             rss_kib / 1024
         );
     }
+    for nodes in [true, false] {
+        bundles(&flightlog, dir.path(), nodes, args.bundles).await?;
+    }
+    Ok(())
+}
+
+/// Times the big session's evidence bundle as served by `bin`, with the
+/// stored Merkle nodes or after removing them.
+async fn bundles(bin: &Path, dir: &Path, nodes: bool, count: usize) -> anyhow::Result<()> {
+    if !nodes {
+        let out = std::process::Command::new(bin).args(["sql", "--data-dir"]).arg(dir).arg("TRUNCATE TABLE merkle_nodes").output()?;
+        anyhow::ensure!(out.status.success(), "cannot remove the nodes: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+    let mut server = serve_command(bin, dir, port, "warn").spawn().context("cannot start the server")?;
+    let pid = server.id().context("no pid")?;
+    let base = format!("http://127.0.0.1:{port}");
+    let http = reqwest::Client::new();
+    wait_ready(&http, &base).await?;
+    let mut times = Vec::new();
+    let mut bytes = 0;
+    for _ in 0..count {
+        let started = Instant::now();
+        let resp = http.get(format!("{base}/v1/sessions/{BIG}/evidence")).bearer_auth(KEY).send().await?;
+        anyhow::ensure!(resp.status().is_success(), "bundle refused: {}", resp.status());
+        bytes = resp.bytes().await?.len();
+        times.push(started.elapsed().as_secs_f64() * 1000.0);
+    }
+    let peak = std::fs::read_to_string(format!("/proc/{pid}/status"))?
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:").map(|v| v.trim().to_string()))
+        .unwrap_or_default();
+    server.kill().await?;
+    let first = times[0];
+    times.sort_by(f64::total_cmp);
+    println!(
+        "evidence bundle of {BIG} ({} KiB), proofs from {}: first {:.0} ms, median {:.0} ms, worst {:.0} ms over {count}; server peak RSS {peak}",
+        bytes / 1024,
+        if nodes { "the stored nodes" } else { "every leaf (nodes removed)" },
+        first,
+        times[times.len() / 2],
+        times[times.len() - 1],
+    );
     Ok(())
 }
 
@@ -59,10 +114,11 @@ async fn fill(flightlog: &Path, dir: &Path, args: &VerifyArgs) -> anyhow::Result
     let mut tasks = Vec::new();
     for c in 0..args.clients as u64 {
         let (http, url, args_steps, size, clients) = (http.clone(), format!("{base}/v1/steps"), args.steps, args.batch_size, args.clients as u64);
+        let big = args.big_session_steps;
         tasks.push(tokio::spawn(async move {
             for b in (c..batches).step_by(clients as usize) {
                 let lines: Vec<String> =
-                    (b * size..((b + 1) * size).min(args_steps)).map(|n| step_line(&format!("v-s{}", n / 100), n % 100)).collect();
+                    (b * size..((b + 1) * size).min(args_steps)).map(|n| big_or_small(n, big)).collect();
                 post(&http, &url, lines.join("\n").into_bytes()).await?;
             }
             anyhow::Ok(())
@@ -78,6 +134,11 @@ async fn fill(flightlog: &Path, dir: &Path, args: &VerifyArgs) -> anyhow::Result
     }
     server.kill().await?;
     Ok(())
+}
+
+/// Step `n` of the fill: the big session's first, then sessions of 100.
+fn big_or_small(n: u64, big: u64) -> String {
+    if n < big { step_line(BIG, n) } else { step_line(&format!("v-s{}", n / 100), n % 100) }
 }
 
 /// Runs `bin verify --all` on the folder: seconds, peak RSS (KiB), report.

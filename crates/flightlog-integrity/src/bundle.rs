@@ -33,10 +33,10 @@ use crate::verify::{Problem, ProblemKind, ReportStatus};
 use flightlog_model::canonical::to_canonical_json;
 use flightlog_model::integrity::{chain_next, chain_seed, stored_step_hash};
 use flightlog_model::merkle::{Hash, Tree, hash_from_hex, leaf_hash, verify_inclusion};
-use flightlog_store::{AccessFilter, Store, StoreError};
+use flightlog_store::{AccessFilter, IntegrityRow, Store, StoreError};
 use serde::Serialize;
 use serde_json::{Value, json};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 pub const FORMAT: &str = "flightlog-evidence/v1";
 
@@ -54,16 +54,14 @@ pub async fn export(store: &Store, project: &str, session_id: &str, with_access_
     }
     rows.sort_by_key(|r| (r.session_seq, r.log_index));
     let checkpoint = store.checkpoints().await?.pop();
-    let tree = Tree::new(match &checkpoint {
-        Some(c) => store.log_step_hashes().await?.iter().take(c.tree_size as usize).map(leaf_hash).collect(),
-        None => Vec::new(),
-    });
+    let proofs = match &checkpoint {
+        Some(c) => sealed_proofs(store, &rows, c.tree_size).await?,
+        None => HashMap::new(),
+    };
     let steps: Vec<Value> = rows
         .iter()
         .map(|r| {
-            let proof = (r.log_index < tree.size() as u64).then(|| {
-                tree.inclusion_proof(r.log_index as usize, tree.size()).iter().map(hex::encode).collect::<Vec<_>>()
-            });
+            let proof = proofs.get(&r.log_index).map(|p| p.iter().map(hex::encode).collect::<Vec<_>>());
             json!({
                 "step": r.step, "log_index": r.log_index, "session_seq": r.session_seq,
                 "step_hash": r.step_hash, "chain_hash": r.chain_hash, "erased": r.erased,
@@ -86,6 +84,22 @@ pub async fn export(store: &Store, project: &str, session_id: &str, with_access_
         bundle["access_log"] = access_log(store, project, session_id).await?;
     }
     Ok(Some(to_canonical_json(&bundle)))
+}
+
+/// The inclusion proofs of the rows the checkpoint of `size` seals, by log
+/// position: from the stored nodes, or, where they do not reach yet (an
+/// instance that has not sealed since it was upgraded), from the whole log.
+async fn sealed_proofs(store: &Store, rows: &[IntegrityRow], size: u64) -> Result<HashMap<u64, Vec<Hash>>, StoreError> {
+    let sealed: Vec<u64> = rows.iter().map(|r| r.log_index).filter(|&i| i < size).collect();
+    if let Some(proofs) = crate::nodes::inclusion_proofs(store, &sealed, size).await? {
+        return Ok(sealed.into_iter().zip(proofs).collect());
+    }
+    let tree = Tree::new(store.log_step_hashes().await?.iter().take(size as usize).map(leaf_hash).collect());
+    Ok(rows
+        .iter()
+        .filter(|r| r.log_index < tree.size() as u64)
+        .map(|r| (r.log_index, tree.inclusion_proof(r.log_index as usize, tree.size())))
+        .collect())
 }
 
 /// The reads of a session (see the module's doc), oldest first. Other

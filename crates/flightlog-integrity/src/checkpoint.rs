@@ -72,6 +72,12 @@ impl Checkpointer {
         if tree_size == 0 || tree_size <= last.size {
             return Ok(None);
         }
+        // The proofs of what this checkpoint seals read stored nodes; a
+        // failure here costs speed (proofs then read the whole log), never
+        // the checkpoint.
+        if let Err(e) = crate::nodes::extend(&self.store, tree_size).await {
+            tracing::warn!(error = %e, "could not store the Merkle log's nodes; proofs will read the whole log");
+        }
         let created_us = flightlog_model::time::now_us();
         let signature = self.signer.sign(&checkpoint_message(tree_size, &root_hash, created_us));
         let row = CheckpointRow { tree_size, root_hash, created_us, public_key: self.signer.public_key_hex(), signature };

@@ -14,7 +14,9 @@
 //! - [`verify`]: recomputes hashes, chains, inclusion and consistency proofs
 //!   from stored content and names what is wrong, and where;
 //! - [`bundle`]: a self-contained evidence file for one session, checkable
-//!   offline with nothing but the file.
+//!   offline with nothing but the file;
+//! - [`nodes`]: the Merkle log's interior nodes, stored as the log grows,
+//!   for proofs that read O(log n) pieces instead of the whole log.
 //!
 //! May use: `flightlog-model`, `flightlog-store`, `flightlog-ingest` (floor
 //! 3). Used by the application core, and by the binary for offline bundle
@@ -22,6 +24,7 @@
 
 pub mod bundle;
 pub mod checkpoint;
+pub mod nodes;
 pub mod sealed;
 pub mod signer;
 pub mod verify;

@@ -704,8 +704,8 @@ pub async fn verify_session(store: &Store, project: &str, session_id: &str, trus
 }
 
 /// Verifies one step for a page: its content and columns, its entry in the
-/// log of record, and its place in the sealed log (from `sealed`, a checked
-/// snapshot). The session's chain is not walked: `verify_session` does that.
+/// log of record, and its place in the sealed log (its inclusion proof
+/// against the latest checkpoint `sealed` holds). The session's chain is not walked: `verify_session` does that.
 /// `None` when no such step is stored.
 pub async fn verify_step(
     store: &Store,
@@ -738,12 +738,18 @@ pub async fn verify_step(
     }
     match sealed.get(store).await? {
         Some(log) if row.log_index < log.size() => {
-            if let Some(why) = &log.broken {
-                report.problem(problem(ProblemKind::LogMismatch, Some(&row), why.clone()));
-            } else if log.seals(row.log_index, &recorded) {
-                report.sealed = 1;
-            } else {
-                report.problem(problem(ProblemKind::Modified, Some(&row), "the signed log holds another hash at this position".into()));
+            let seals = match &log.broken {
+                Some(why) => Err(why.clone()),
+                None => log.seals(store, row.log_index, &recorded).await?,
+            };
+            match seals {
+                Err(why) => report.problem(problem(ProblemKind::LogMismatch, Some(&row), why)),
+                Ok(true) => report.sealed = 1,
+                Ok(false) => report.problem(problem(
+                    ProblemKind::Modified,
+                    Some(&row),
+                    "the signed log holds another hash at this position".into(),
+                )),
             }
             report.checkpoint = Some(json!({
                 "tree_size": log.size(), "root_hash": hex::encode(log.checkpoint.root_hash),

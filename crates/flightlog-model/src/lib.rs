@@ -12,7 +12,8 @@
 //!   retries idempotent.
 //! - [`time`]: RFC 3339 in the API, microseconds inside.
 //! - [`integrity`]: field hashes and step hashes (erasure-proof), session chains.
-//! - [`merkle`]: the RFC 6962 Merkle log of accepted steps, and its proofs.
+//! - [`merkle`]: the RFC 6962 Merkle log of accepted steps, and its proofs;
+//!   [`merkle_nodes`]: its interior nodes stored, for proofs in O(log n).
 //! - [`pricing`]: the key a model's price is looked up by.
 //! - [`action`]: what a step did (tool, canonical parameters, outcome), side-effecting tools, loops.
 //! - [`anomaly`]: repeated side effects and runaway sessions.
@@ -38,6 +39,7 @@ pub mod guard;
 pub mod integrity;
 pub mod limits;
 pub mod merkle;
+pub mod merkle_nodes;
 pub mod pricing;
 pub mod retention;
 pub mod semantic;

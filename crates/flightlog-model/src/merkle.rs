@@ -38,7 +38,7 @@ pub fn empty_root() -> Hash {
 }
 
 /// Largest power of two strictly below n (n ≥ 2).
-fn split(n: usize) -> usize {
+pub(crate) fn split(n: usize) -> usize {
     debug_assert!(n >= 2);
     1 << (usize::BITS - 1 - (n - 1).leading_zeros())
 }
@@ -67,6 +67,12 @@ pub struct Frontier {
 
 impl Frontier {
     pub fn push(&mut self, leaf: Hash) {
+        self.push_seeing(leaf, |_, _, _| {});
+    }
+
+    /// Appends a leaf and calls `completed(start, height, root)` for each
+    /// perfect subtree of height ≥ 1 this completes, lowest first.
+    pub fn push_seeing(&mut self, leaf: Hash, mut completed: impl FnMut(u64, u32, &Hash)) {
         self.peaks.push((0, leaf));
         self.size += 1;
         while self.peaks.len() >= 2 {
@@ -76,8 +82,33 @@ impl Frontier {
                 break;
             }
             self.peaks.truncate(self.peaks.len() - 2);
-            self.peaks.push((h1 + 1, node_hash(&left, &right)));
+            let joined = node_hash(&left, &right);
+            completed(self.size - (1 << (h1 + 1)), h1 + 1, &joined);
+            self.peaks.push((h1 + 1, joined));
         }
+    }
+
+    /// The frontier of the first `size` leaves, from the roots of the
+    /// perfect subtrees `size` splits into (largest first, as
+    /// [`Frontier::peaks_of`] lists them).
+    pub fn from_peaks(size: u64, roots: Vec<Hash>) -> Option<Self> {
+        let peaks = Self::peaks_of(size);
+        (peaks.len() == roots.len()).then(|| Self { size, peaks: peaks.iter().map(|(_, h)| *h).zip(roots).collect() })
+    }
+
+    /// The perfect subtrees the first `size` leaves split into, largest
+    /// first: (start, height).
+    pub fn peaks_of(size: u64) -> Vec<(u64, u32)> {
+        let mut start = 0;
+        (0..u64::BITS)
+            .rev()
+            .filter(|h| size & (1 << h) != 0)
+            .map(|h| {
+                let peak = (start, h);
+                start += 1 << h;
+                peak
+            })
+            .collect()
     }
 
     pub fn size(&self) -> u64 {
@@ -91,6 +122,74 @@ impl Frontier {
     }
 }
 
+/// Where the roots of perfect subtrees come from: a whole tree in memory
+/// ([`Tree`]), or interior nodes stored beside the log
+/// ([`crate::merkle_nodes`]). The RFC algorithms below only ever ask for
+/// the root of an aligned perfect subtree, leaves [start, start + 2^height);
+/// `None` when the source does not hold what it is made of.
+pub trait PerfectRoots {
+    fn perfect_root(&self, start: u64, height: u32) -> Option<Hash>;
+}
+
+/// MTH of leaves [start, start + len), split as RFC 6962 splits it.
+pub fn range_root<S: PerfectRoots + ?Sized>(src: &S, start: u64, len: u64) -> Option<Hash> {
+    match len {
+        0 => Some(empty_root()),
+        _ if len.is_power_of_two() && start % len == 0 => src.perfect_root(start, len.trailing_zeros()),
+        _ => {
+            let k = split(len as usize) as u64;
+            Some(node_hash(&range_root(src, start, k)?, &range_root(src, start + k, len - k)?))
+        }
+    }
+}
+
+/// RFC 6962 PATH for leaf `index` in the tree of the first `size` leaves.
+pub fn inclusion_proof_from<S: PerfectRoots + ?Sized>(src: &S, index: u64, size: u64) -> Option<Vec<Hash>> {
+    fn path<S: PerfectRoots + ?Sized>(src: &S, index: u64, start: u64, len: u64, out: &mut Vec<Hash>) -> Option<()> {
+        if len <= 1 {
+            return Some(());
+        }
+        let k = split(len as usize) as u64;
+        if index < k {
+            path(src, index, start, k, out)?;
+            out.push(range_root(src, start + k, len - k)?);
+        } else {
+            path(src, index - k, start + k, len - k, out)?;
+            out.push(range_root(src, start, k)?);
+        }
+        Some(())
+    }
+    assert!(index < size, "leaf {index} is not in a tree of {size}");
+    let mut out = Vec::new();
+    path(src, index, 0, size, &mut out)?;
+    Some(out)
+}
+
+/// RFC 6962 PROOF(m, D[n]) over the first `size` leaves.
+pub fn consistency_proof_from<S: PerfectRoots + ?Sized>(src: &S, m: u64, size: u64) -> Option<Vec<Hash>> {
+    fn subproof<S: PerfectRoots + ?Sized>(src: &S, m: u64, start: u64, len: u64, whole: bool, out: &mut Vec<Hash>) -> Option<()> {
+        if m == len {
+            if !whole {
+                out.push(range_root(src, start, len)?);
+            }
+            return Some(());
+        }
+        let k = split(len as usize) as u64;
+        if m <= k {
+            subproof(src, m, start, k, whole, out)?;
+            out.push(range_root(src, start + k, len - k)?);
+        } else {
+            subproof(src, m - k, start + k, len - k, false, out)?;
+            out.push(range_root(src, start, k)?);
+        }
+        Some(())
+    }
+    assert!(m >= 1 && m <= size, "consistency needs 1 <= m <= n");
+    let mut out = Vec::new();
+    subproof(src, m, 0, size, true, &mut out)?;
+    Some(out)
+}
+
 /// A whole tree in memory, for producing many proofs: every complete
 /// perfect subtree's root is kept by level, so the root of any range the RFC
 /// algorithms ask for costs O(log n), and a proof O(log² n), instead of
@@ -98,6 +197,12 @@ impl Frontier {
 pub struct Tree {
     /// levels[h][i] = root of leaves [i·2^h, (i+1)·2^h), where complete.
     levels: Vec<Vec<Hash>>,
+}
+
+impl PerfectRoots for Tree {
+    fn perfect_root(&self, start: u64, height: u32) -> Option<Hash> {
+        self.levels.get(height as usize)?.get((start >> height) as usize).copied()
+    }
 }
 
 impl Tree {
@@ -115,67 +220,20 @@ impl Tree {
         self.levels[0].len()
     }
 
-    /// MTH of leaves [start, start + len).
-    fn range_root(&self, start: usize, len: usize) -> Hash {
-        match len {
-            0 => empty_root(),
-            _ if len.is_power_of_two() && start % len == 0 => self.levels[len.trailing_zeros() as usize][start / len],
-            _ => {
-                let k = split(len);
-                node_hash(&self.range_root(start, k), &self.range_root(start + k, len - k))
-            }
-        }
-    }
-
     pub fn root(&self, size: usize) -> Hash {
-        self.range_root(0, size)
+        range_root(self, 0, size as u64).expect("the tree holds every leaf")
     }
 
     /// RFC 6962 PATH for leaf `index` in the tree of the first `size` leaves.
     pub fn inclusion_proof(&self, index: usize, size: usize) -> Vec<Hash> {
         assert!(index < size && size <= self.size(), "leaf {index} is not in a tree of {size}");
-        let mut path = Vec::new();
-        self.path(index, 0, size, &mut path);
-        path
+        inclusion_proof_from(self, index as u64, size as u64).expect("the tree holds every leaf")
     }
 
     /// RFC 6962 PROOF(m, D[n]) over the first `size` leaves.
     pub fn consistency_proof(&self, m: usize, size: usize) -> Vec<Hash> {
         assert!(m >= 1 && m <= size && size <= self.size(), "consistency needs 1 <= m <= n");
-        let mut proof = Vec::new();
-        self.subproof(m, 0, size, true, &mut proof);
-        proof
-    }
-
-    fn subproof(&self, m: usize, start: usize, len: usize, whole: bool, out: &mut Vec<Hash>) {
-        if m == len {
-            if !whole {
-                out.push(self.range_root(start, len));
-            }
-            return;
-        }
-        let k = split(len);
-        if m <= k {
-            self.subproof(m, start, k, whole, out);
-            out.push(self.range_root(start + k, len - k));
-        } else {
-            self.subproof(m - k, start + k, len - k, false, out);
-            out.push(self.range_root(start, k));
-        }
-    }
-
-    fn path(&self, index: usize, start: usize, len: usize, out: &mut Vec<Hash>) {
-        if len <= 1 {
-            return;
-        }
-        let k = split(len);
-        if index < k {
-            self.path(index, start, k, out);
-            out.push(self.range_root(start + k, len - k));
-        } else {
-            self.path(index - k, start + k, len - k, out);
-            out.push(self.range_root(start, k));
-        }
+        consistency_proof_from(self, m as u64, size as u64).expect("the tree holds every leaf")
     }
 }
 
@@ -352,6 +410,23 @@ mod tests {
             }
         }
         assert_eq!(Tree::new(Vec::new()).root(0), empty_root());
+    }
+
+    #[test]
+    fn a_frontier_rebuilt_from_its_peaks_goes_on_alike_and_names_what_it_completes() {
+        let l = leaves(100);
+        let tree = Tree::new(l.clone());
+        for cut in [0usize, 1, 16, 37, 64, 99] {
+            let roots = Frontier::peaks_of(cut as u64).iter().map(|&(s, h)| tree.perfect_root(s, h).unwrap()).collect();
+            let mut resumed = Frontier::from_peaks(cut as u64, roots).unwrap();
+            for leaf in &l[cut..] {
+                resumed.push_seeing(*leaf, |start, height, root| {
+                    assert_eq!(Some(*root), tree.perfect_root(start, height), "completed [{start}, +2^{height})");
+                });
+            }
+            assert_eq!(resumed.root(), root(&l), "resumed at {cut}");
+        }
+        assert!(Frontier::from_peaks(5, vec![l[0]]).is_none(), "5 leaves are two peaks");
     }
 
     #[test]

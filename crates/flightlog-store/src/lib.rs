@@ -34,6 +34,7 @@ pub mod leases;
 pub mod legal_holds;
 pub mod log_entries;
 pub mod memory;
+pub mod merkle_nodes;
 pub mod checkpoints;
 pub mod migrations;
 pub mod open;

@@ -31,6 +31,10 @@ impl RowBinary<'_> {
         }
     }
 
+    pub fn u8(&mut self, n: u8) {
+        self.0.push(n);
+    }
+
     pub fn u64(&mut self, n: u64) {
         self.0.extend_from_slice(&n.to_le_bytes());
     }

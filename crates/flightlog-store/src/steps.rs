@@ -253,8 +253,14 @@ impl Store {
     /// Calls `each` with (position, step hash) of the log of record below
     /// `until` (None: all of it), in log order, reading `page` positions at a
     /// time so that memory holds one page, not the log.
-    pub async fn for_each_log_hash(
+    pub async fn for_each_log_hash(&self, until: Option<u64>, page: u64, each: impl FnMut(u64, [u8; 32])) -> Result<u64, StoreError> {
+        self.for_each_log_hash_from(0, until, page, each).await
+    }
+
+    /// [`Store::for_each_log_hash`] from position `from` on.
+    pub async fn for_each_log_hash_from(
         &self,
+        from: u64,
         until: Option<u64>,
         page: u64,
         mut each: impl FnMut(u64, [u8; 32]),
@@ -269,7 +275,7 @@ impl Store {
             None => self.next_log_index().await?,
         };
         let mut seen = 0;
-        let mut from = 0;
+        let mut from = from;
         while from < end {
             let count = page.min(end - from);
             let params = Params::new().number("from", from).number("count", count);

@@ -1,0 +1,63 @@
+//! Stored interior nodes of the log's Merkle tree (schema 0019; what they
+//! are and why they may be trusted as a cache: `flightlog_model::merkle_nodes`).
+
+use crate::Store;
+use crate::backend::{Params, StoreError, rows};
+use crate::rowbinary::RowBinary;
+use crate::steps::decode_hash;
+use flightlog_model::merkle::Hash;
+use flightlog_model::merkle_nodes::NodeKey;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+const BLOCKS_STORED: &str = include_str!("queries/merkle_blocks_stored.sql");
+const NODES_AT: &str = include_str!("queries/merkle_nodes_at.sql");
+const INSERT_NODES: &str = "INSERT INTO merkle_nodes (height, idx, hash)";
+
+impl Store {
+    /// How many nodes of `height` are stored, from index 0 on.
+    pub async fn merkle_nodes_stored(&self, height: u32) -> Result<u64, StoreError> {
+        #[derive(serde::Deserialize)]
+        struct Row {
+            blocks: u64,
+        }
+        let found: Vec<Row> = rows(&self.ch.query(BLOCKS_STORED, Params::new().number("height", height)).await?)?;
+        Ok(found.first().map_or(0, |r| r.blocks))
+    }
+
+    /// The stored nodes among `keys` (missing ones are left out).
+    pub async fn merkle_nodes_at(&self, keys: &BTreeSet<NodeKey>) -> Result<HashMap<NodeKey, Hash>, StoreError> {
+        #[derive(serde::Deserialize)]
+        struct Row {
+            idx: u64,
+            hash: String,
+        }
+        let mut by_height: BTreeMap<u32, Vec<u64>> = BTreeMap::new();
+        for k in keys {
+            by_height.entry(k.height).or_default().push(k.index);
+        }
+        let mut found = HashMap::with_capacity(keys.len());
+        for (height, idxs) in by_height {
+            let params = Params::new().number("height", height).numbers("idxs", idxs);
+            for r in rows::<Row>(&self.ch.query(NODES_AT, params).await?)? {
+                found.insert(NodeKey { height, index: r.idx }, decode_hash(&r.hash)?);
+            }
+        }
+        Ok(found)
+    }
+
+    /// Stores nodes (one insert: a run is stored whole or not at all).
+    pub async fn put_merkle_nodes(&self, nodes: &[(NodeKey, Hash)]) -> Result<(), StoreError> {
+        if nodes.is_empty() {
+            return Ok(());
+        }
+        let mut buf = Vec::with_capacity(nodes.len() * 41);
+        let mut w = RowBinary(&mut buf);
+        for (k, h) in nodes {
+            w.u8(k.height as u8);
+            w.u64(k.index);
+            w.fixed(h);
+        }
+        self.ch.insert(INSERT_NODES, buf).await?;
+        Ok(())
+    }
+}
