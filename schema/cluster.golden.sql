@@ -406,3 +406,13 @@ CREATE TABLE IF NOT EXISTS alert_deliveries ON CLUSTER `flightlog`
 ENGINE = ReplicatedMergeTree('/clickhouse/tables/{shard}/{database}/alert_deliveries', '{replica}')
 ORDER BY (project, rule, incident_id, delivered_us)
 SETTINGS fsync_after_insert = 1, fsync_part_directory = 1;
+
+CREATE TABLE IF NOT EXISTS merkle_nodes ON CLUSTER `flightlog`
+(
+    height UInt8,
+    idx    UInt64,
+    hash   FixedString(32)
+)
+ENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/{database}/merkle_nodes', '{replica}')
+ORDER BY (height, idx)
+SETTINGS fsync_after_insert = 1, fsync_part_directory = 1;

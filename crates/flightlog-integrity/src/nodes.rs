@@ -26,7 +26,7 @@ pub async fn extend(store: &Store, upto: u64) -> Result<u64, StoreError> {
     }
     let needs = Needs::default();
     needs.peaks(covered);
-    let Some(mut builder) = NodeBuilder::resume(covered, &fetch(store, &needs).await?) else {
+    let Some(mut builder) = NodeBuilder::resume(covered, &fetch(store, needs).await?) else {
         return Err(StoreError::Engine(format!("the stored Merkle nodes below leaf {covered} are incomplete")));
     };
     let (mut nodes, mut next, mut out_of_order) = (Vec::new(), covered, false);
@@ -58,7 +58,7 @@ pub async fn inclusion_proofs(store: &Store, indexes: &[u64], size: u64) -> Resu
     for &i in indexes {
         needs.inclusion(i, size);
     }
-    let fetched = fetch(store, &needs).await?;
+    let fetched = fetch(store, needs).await?;
     Ok(indexes.iter().map(|&i| inclusion_proof_from(&fetched, i, size)).collect())
 }
 
@@ -67,12 +67,14 @@ pub async fn inclusion_proofs(store: &Store, indexes: &[u64], size: u64) -> Resu
 pub async fn consistency_proof(store: &Store, m: u64, size: u64) -> Result<Option<Vec<Hash>>, StoreError> {
     let needs = Needs::default();
     needs.consistency(m, size);
-    Ok(consistency_proof_from(&fetch(store, &needs).await?, m, size))
+    Ok(consistency_proof_from(&fetch(store, needs).await?, m, size))
 }
 
 /// The leaves and stored nodes `needs` names, as far as they exist.
-async fn fetch(store: &Store, needs: &Needs) -> Result<Fetched, StoreError> {
+async fn fetch(store: &Store, needs: Needs) -> Result<Fetched, StoreError> {
+    // Taken before the first await: `Needs` stays on this thread.
     let (leaves, nodes) = needs.fetch();
+    drop(needs);
     let mut fetched = Fetched::default();
     let positions: Vec<u64> = leaves.into_iter().collect();
     for chunk in positions.chunks(CHUNK) {
