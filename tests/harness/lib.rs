@@ -156,6 +156,11 @@ pub fn pause_clickhouse(data_dir: &Path, pause: bool) {
 
 pub struct Server {
     child: Option<Child>,
+    /// What the server printed on stdout, read as it comes (the address it
+    /// listens on is taken from it).
+    printed: std::sync::Arc<std::sync::Mutex<String>>,
+    reader: Option<std::thread::JoinHandle<()>>,
+    listening: std::sync::mpsc::Receiver<String>,
     pub base: String,
     pub data_dir: PathBuf,
     /// Keeps a temporary data folder alive for the server's lifetime.
@@ -192,9 +197,8 @@ impl Server {
     /// A server on its own `data_dir` whose store is that of `store_of`
     /// (server mode: another process's ClickHouse server, shared).
     pub async fn start_sharing(data_dir: &Path, store_of: &Path, env: &[(&str, &str)], args: &[&str]) -> Self {
-        // The free port found here is released before the server binds it,
-        // so a parallel test can take it first; the server then exits at
-        // once ("address in use") and is started again on another port.
+        // The server binds a port of the kernel's choosing and says which:
+        // no other test's server can answer in its place.
         for _ in 0..4 {
             let mut server = Self::spawn(data_dir, store_of, env, args);
             if server.wait_ready().await {
@@ -206,9 +210,8 @@ impl Server {
     }
 
     fn spawn(data_dir: &Path, store_of: &Path, env: &[(&str, &str)], args: &[&str]) -> Self {
-        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
         let mut cmd = Command::new(binary());
-        cmd.args(["serve", "--listen", &format!("127.0.0.1:{port}"), "--data-dir"])
+        cmd.args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
             .arg(data_dir)
             .args(args)
             .envs(store_env(store_of))
@@ -224,10 +227,30 @@ impl Server {
         for (k, v) in env {
             cmd.env(k, v);
         }
-        let child = cmd.spawn().expect("start flightlog serve");
+        let mut child = cmd.spawn().expect("start flightlog serve");
+        let stdout = child.stdout.take().expect("stdout");
+        let printed = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+        let (said, listening) = std::sync::mpsc::channel();
+        let reader = std::thread::spawn({
+            let printed = printed.clone();
+            move || {
+                for line in std::io::BufRead::lines(std::io::BufReader::new(stdout)) {
+                    let Ok(line) = line else { break };
+                    if let Some(url) = line.strip_prefix("Flightlog listening on ") {
+                        let _ = said.send(url.trim().to_string());
+                    }
+                    let mut all = printed.lock().unwrap_or_else(|p| p.into_inner());
+                    all.push_str(&line);
+                    all.push('\n');
+                }
+            }
+        });
         Self {
             child: Some(child),
-            base: format!("http://127.0.0.1:{port}"),
+            printed,
+            reader: Some(reader),
+            listening,
+            base: String::new(),
             data_dir: data_dir.to_owned(),
             _temp: None,
             // Idle pooled connections are dropped well before the server's
@@ -239,10 +262,25 @@ impl Server {
         }
     }
 
-    /// True once the server answers /healthz; false when it exited first.
+    /// True once the server said where it listens and answers /healthz
+    /// there; false when it exited first.
     async fn wait_ready(&mut self) -> bool {
         let deadline = Instant::now() + Duration::from_secs(60);
         while Instant::now() < deadline {
+            if self.base.is_empty() {
+                match self.listening.try_recv() {
+                    Ok(url) => self.base = url,
+                    Err(_) => {
+                        if let Some(child) = self.child.as_mut() {
+                            if child.try_wait().expect("poll the server").is_some() {
+                                return false;
+                            }
+                        }
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        continue;
+                    }
+                }
+            }
             if let Ok(r) = self.http.get(format!("{}/healthz", self.base)).send().await {
                 if r.status().is_success() {
                     return true;
@@ -276,8 +314,11 @@ impl Server {
         let child = self.child.take().expect("server running");
         nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), nix::sys::signal::Signal::SIGTERM)
             .expect("SIGTERM");
-        let out = child.wait_with_output().expect("wait");
-        (out.status, String::from_utf8_lossy(&out.stdout).into_owned())
+        let status = child.wait_with_output().expect("wait").status;
+        if let Some(reader) = self.reader.take() {
+            reader.join().expect("the stdout reader");
+        }
+        (status, self.printed.lock().unwrap_or_else(|p| p.into_inner()).clone())
     }
 
     /// POSTs a body to /v1/steps with optional extra headers.
