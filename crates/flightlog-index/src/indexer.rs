@@ -340,6 +340,11 @@ impl Indexer {
         match self.store.key_decision_lag(self.progress.next_log_index).await {
             Ok(lag) => self.status.update(|s| {
                 s.steps_behind = lag.steps_behind;
+                // "Up to date" with steps behind it would be a lie told
+                // between this measure and the step that indexes them.
+                if lag.steps_behind > 0 && s.state == IndexerState::UpToDate {
+                    s.state = IndexerState::CatchingUp;
+                }
                 s.seconds_behind = if lag.steps_behind == 0 {
                     0.0
                 } else {
