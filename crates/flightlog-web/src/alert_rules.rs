@@ -174,7 +174,7 @@ pub struct Shown {
 pub async fn page(State(state): State<AppState>, admin: Admin, Query(shown): Query<Shown>) -> Response {
     let view = match state.alert_rules(&admin.principal.project).await {
         Ok(v) => v,
-        Err(e) => return unavailable(e),
+        Err(e) => return crate::trouble(e),
     };
     let form = view.rules.iter().find(|r| r.name == shown.edit).map_or_else(RuleForm::empty, RuleForm::of);
     let mut page = shown_page(admin, &view, form);
@@ -221,10 +221,10 @@ pub async fn save_rule(State(state): State<AppState>, admin: Admin, Form(fields)
         Ok(()) => return Redirect::to(&format!("/incidents/alerts?saved={}", Saved::Rule.name())).into_response(),
         Err(e) => e,
     };
-    let Some(status) = refusal(&e) else { return unavailable(e) };
+    let Some(status) = refusal(&e) else { return crate::trouble(e) };
     let view = match state.alert_rules(&project).await {
         Ok(v) => v,
-        Err(e) => return unavailable(e),
+        Err(e) => return crate::trouble(e),
     };
     let name = value("name").trim();
     let sent = RuleForm {
@@ -257,7 +257,7 @@ pub async fn remove_rule(State(state): State<AppState>, admin: Admin, Form(f): F
     let project = admin.principal.project.clone();
     let view = match state.alert_rules(&project).await {
         Ok(v) => v,
-        Err(e) => return unavailable(e),
+        Err(e) => return crate::trouble(e),
     };
     let done = if view.rules.iter().any(|r| r.name == f.name) {
         let rest = AlertRules { rules: view.rules.iter().filter(|r| r.name != f.name).map(kept).collect() };
@@ -269,7 +269,7 @@ pub async fn remove_rule(State(state): State<AppState>, admin: Admin, Form(f): F
         Ok(()) => return Redirect::to(&format!("/incidents/alerts?saved={}", Saved::Removed.name())).into_response(),
         Err(e) => e,
     };
-    let Some(status) = refusal(&e) else { return unavailable(e) };
+    let Some(status) = refusal(&e) else { return crate::trouble(e) };
     let mut page = shown_page(admin, &view, RuleForm::empty());
     page.remove_error = Some(e.public_message());
     (status, render(page)).into_response()
@@ -356,11 +356,6 @@ fn in_form(e: AppError, at: usize) -> AppError {
     }
 }
 
-/// Trouble underneath: said in a line, the details logged.
-fn unavailable(e: AppError) -> Response {
-    tracing::warn!(error = %e, "alert rules unavailable");
-    (StatusCode::SERVICE_UNAVAILABLE, e.public_message()).into_response()
-}
 
 /// The start of a refused value, for its error message.
 fn echo(text: &str) -> String {

@@ -143,7 +143,7 @@ pub async fn page(State(state): State<AppState>, Reader { principal, csrf }: Rea
         (Ok(a), Ok(b), Ok(c), Ok(d), Ok(e), Ok(f)) => (a, b, c, d, e, f),
         (a, b, c, d, e, f) => {
             let first = a.err().or(b.err()).or(c.err()).or(d.err()).or(e.err()).or(f.err());
-            return crate::trouble(first.as_ref());
+            return crate::trouble(first.expect("one of them failed"));
         }
     };
     let total = totals.first().map_or(0.0, |t| t.cost.as_f64());
@@ -154,7 +154,7 @@ pub async fn page(State(state): State<AppState>, Reader { principal, csrf }: Rea
     } else {
         match state.cost_data_extent(project).await {
             Ok(extent) => Some(Empty { with_data: extent.map(|r| (r.words(), r.query_string())) }),
-            Err(e) => return crate::trouble(Some(&e)),
+            Err(e) => return crate::trouble(e),
         }
     };
 
@@ -254,6 +254,6 @@ pub async fn download(State(state): State<AppState>, Reader { principal, .. }: R
             ([(header::CONTENT_TYPE, format.content_type().to_string()), (header::CONTENT_DISPOSITION, disposition)], bytes)
                 .into_response()
         }
-        Err(e) => crate::trouble(Some(&e)),
+        Err(e) => crate::trouble(e),
     }
 }

@@ -251,7 +251,7 @@ pub async fn page(State(state): State<AppState>, Reader { principal, csrf }: Rea
             page.error = Some(e.to_string());
             (StatusCode::BAD_REQUEST, render(page)).into_response()
         }
-        Err(e) => unavailable(e),
+        Err(e) => crate::trouble(e),
     }
 }
 
@@ -293,16 +293,11 @@ pub async fn set_state(State(state): State<AppState>, admin: Admin, Path(id): Pa
         Err(e) => match e.kind() {
             ErrorKind::NotFound => (StatusCode::NOT_FOUND, e.public_message()).into_response(),
             ErrorKind::Invalid => (StatusCode::BAD_REQUEST, e.public_message()).into_response(),
-            _ => unavailable(e),
+            _ => crate::trouble(e),
         },
     }
 }
 
-/// Trouble underneath: said in a line, the details logged.
-fn unavailable(e: AppError) -> Response {
-    tracing::warn!(error = %e, "incidents unavailable");
-    (StatusCode::SERVICE_UNAVAILABLE, e.public_message()).into_response()
-}
 
 #[cfg(test)]
 mod tests {

@@ -101,18 +101,11 @@ pub fn router(state: AppState) -> Router {
         .with_state(web)
 }
 
-/// A page that could not be read: a query too big for the memory budget
-/// says so (and what to do), anything else is "try again".
-fn trouble(e: Option<&flightlog_app::AppError>) -> Response {
-    let message = match e {
-        Some(e) if e.kind() == flightlog_app::error::ErrorKind::OverMemoryBudget => e.public_message(),
-        Some(e) => {
-            tracing::warn!(error = %e, "page unavailable");
-            "storage is unavailable; try again shortly".to_string()
-        }
-        None => "storage is unavailable; try again shortly".to_string(),
-    };
-    (StatusCode::SERVICE_UNAVAILABLE, message).into_response()
+/// Trouble underneath a page: said in a line (a query too big for the
+/// memory budget says so, and what to do), the details logged.
+fn trouble(e: flightlog_app::AppError) -> Response {
+    tracing::warn!(error = %e, "page unavailable");
+    (StatusCode::SERVICE_UNAVAILABLE, e.public_message()).into_response()
 }
 
 /// When the session table cannot be read: an error, not a sign-in loop.

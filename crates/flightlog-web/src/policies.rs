@@ -200,7 +200,7 @@ pub struct Shown {
 pub async fn page(State(state): State<AppState>, admin: Admin, Query(shown): Query<Shown>) -> Response {
     match load(&state, admin).await {
         Ok(page) => render(Policies { saved: Saved::ALL.into_iter().find(|s| s.name() == shown.saved), ..page }),
-        Err(e) => unavailable(e),
+        Err(e) => crate::trouble(e),
     }
 }
 
@@ -257,11 +257,6 @@ async fn load(state: &AppState, admin: Admin) -> Result<Policies, AppError> {
     })
 }
 
-/// Trouble underneath: said in a line, the details logged.
-fn unavailable(e: AppError) -> Response {
-    tracing::warn!(error = %e, "policies page unavailable");
-    (StatusCode::SERVICE_UNAVAILABLE, e.public_message()).into_response()
-}
 
 /// A form not sent from this session's own page is refused before anything is done.
 fn forged(admin: &Admin, given: &str) -> Option<Response> {
@@ -281,11 +276,11 @@ async fn answer(state: &AppState, admin: Admin, done: Result<(), AppError>, save
         ErrorKind::Invalid => StatusCode::BAD_REQUEST,
         ErrorKind::NotFound => StatusCode::NOT_FOUND,
         ErrorKind::Conflict => StatusCode::CONFLICT,
-        ErrorKind::Unavailable | ErrorKind::OverMemoryBudget => return unavailable(e),
+        ErrorKind::Unavailable | ErrorKind::OverMemoryBudget => return crate::trouble(e),
     };
     let mut page = match load(state, admin).await {
         Ok(page) => page,
-        Err(e) => return unavailable(e),
+        Err(e) => return crate::trouble(e),
     };
     show(&mut page, e.public_message());
     (status, render(page)).into_response()
