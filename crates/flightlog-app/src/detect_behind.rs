@@ -360,10 +360,11 @@ impl Runner {
         self.next = last + 1;
         self.compared_before = self.compared_before.max(self.next);
         let compared = self.compared_before;
-        self.status().update(|s| s.next_log_index = compared);
         // The mark moves past these steps only once what they showed is
-        // durable: a kill -9 before then finds it again.
+        // durable: a kill -9 before then finds it again. /healthz says so
+        // only then too, so "caught up" means the incidents can be read.
         self.state.incidents.written_through(ticket).await;
+        self.status().update(|s| s.next_log_index = compared);
         if self.saved < compared {
             self.save(compared).await?;
         }
