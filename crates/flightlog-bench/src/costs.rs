@@ -18,26 +18,48 @@ pub struct CostsArgs {
     /// instead of an embedded store in a temporary folder.
     #[arg(long, env = "FLIGHTLOG_CLICKHOUSE_URL")]
     clickhouse_url: Option<String>,
+    /// How steps are spread over customers: `sessions` (each session has one
+    /// customer and agent, and calls two models and three tools, as agents
+    /// do) or `steps` (every step of a session a different customer, agent
+    /// and model: the shape this benchmark had before the cost rollups, the
+    /// worst case for them).
+    #[arg(long, value_enum, default_value_t = Shape::Sessions)]
+    shape: Shape,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+enum Shape {
+    Sessions,
+    Steps,
 }
 
 const MODELS: &str =
     "['gpt-4o','gpt-4o-mini','gpt-4.1','o3','claude-sonnet-4','claude-3-5-haiku','gemini-2.5-pro','gemini-2.5-flash','gpt-5','mystery']";
 
 /// What each generated column holds, as SQL over `number`: ten models (one
-/// unpriced), 200 agents' worth of users, 100-step sessions, spread over 90
+/// unpriced), 20 agents, 5,000 customers, 100-step sessions, spread over 90
 /// days. The other columns take their defaults.
-fn generated_values() -> Vec<(&'static str, String)> {
+fn generated_values(shape: Shape) -> Vec<(&'static str, String)> {
+    // Which number picks a step's customer, agent and model.
+    let (who, model) = match shape {
+        Shape::Sessions => ("intDiv(number, 100)", format!("arrayElement({MODELS}, 1 + (intDiv(number, 100) + (number % 3 = 0)) % 10)")),
+        Shape::Steps => ("number", format!("arrayElement({MODELS}, 1 + number % 10)")),
+    };
+    let tool = match shape {
+        Shape::Sessions => "arrayElement(['search', 'email', 'crm'], 1 + number % 3)",
+        Shape::Steps => "'search'",
+    };
     vec![
         ("project", "'bench'".into()),
         ("session_id", "concat('s', toString(intDiv(number, 100)))".into()),
         ("step", "number % 100".into()),
         ("ts", "toDateTime64('2025-07-01 00:00:00', 6, 'UTC') + toIntervalSecond(intDiv(number * 7776000, {n:UInt64}))".into()),
-        ("agent_name", "concat('agent-', toString(number % 20))".into()),
+        ("agent_name", format!("concat('agent-', toString({who} % 20))")),
         ("model_provider", "'openai'".into()),
-        ("model_name", format!("arrayElement({MODELS}, 1 + number % 10)")),
-        ("model_key", format!("arrayElement({MODELS}, 1 + number % 10)")),
-        ("user_id", "concat('customer-', toString(number % 5000))".into()),
-        ("tool_name", "'search'".into()),
+        ("model_name", model.clone()),
+        ("model_key", model),
+        ("user_id", format!("concat('customer-', toString({who} % 5000))")),
+        ("tool_name", tool.into()),
         ("input_tokens", "500 + number % 3000".into()),
         ("cache_read_tokens", "(number % 7) * 100".into()),
         ("output_tokens", "50 + number % 800".into()),
@@ -52,8 +74,8 @@ fn generated_values() -> Vec<(&'static str, String)> {
 /// columns (`flightlog_model::columns::STEP_COLUMNS`, in table order) that
 /// [`generated_values`] gives a value; a value for a column `steps` does not
 /// have is an error, not a silent skip.
-fn generate_sql() -> anyhow::Result<String> {
-    let values = generated_values();
+fn generate_sql(shape: Shape) -> anyhow::Result<String> {
+    let values = generated_values(shape);
     if let Some((unknown, _)) = values.iter().find(|(name, _)| flightlog_model::columns::column(name).is_none()) {
         anyhow::bail!("the benchmark generates {unknown:?}, which is not a column of steps");
     }
@@ -83,10 +105,11 @@ pub async fn run(args: CostsArgs) -> anyhow::Result<()> {
     let store = flightlog_store::open_store(&location).await?;
     println!("store: {}", store.backend().describe());
     let started = Instant::now();
-    store.backend().query(&generate_sql()?, flightlog_store::Params::new().number("n", args.steps)).await?;
+    store.backend().query(&generate_sql(args.shape)?, flightlog_store::Params::new().number("n", args.steps)).await?;
     println!(
-        "generated {} steps in ClickHouse in {:.1} s ({:.0} steps/s; INSERT … SELECT, not the HTTP path)",
+        "generated {} steps ({:?} shape) in ClickHouse in {:.1} s ({:.0} steps/s; INSERT … SELECT, not the HTTP path)",
         args.steps,
+        args.shape,
         started.elapsed().as_secs_f64(),
         args.steps as f64 / started.elapsed().as_secs_f64()
     );
@@ -107,6 +130,10 @@ pub async fn run(args: CostsArgs) -> anyhow::Result<()> {
         let pct = |p: f64| times[((times.len() as f64 * p) as usize).min(times.len() - 1)];
         println!("{name} over {} steps: p50 {:.0} ms, p99 {:.0} ms ({groups} rows, {} runs)", args.steps, pct(0.5), pct(0.99), args.runs);
     }
+    // An embedded engine runs in this process: its peak is this process's.
+    if args.clickhouse_url.is_none() {
+        println!("peak RSS of the benchmark process, engine included (VmHWM): {} MiB", crate::ingest::peak_rss_kib(std::process::id())? / 1024);
+    }
     Ok(())
 }
 
@@ -116,7 +143,7 @@ mod tests {
 
     #[test]
     fn the_generating_insert_lists_stored_columns_in_table_order() {
-        let sql = generate_sql().unwrap();
+        let sql = generate_sql(Shape::Steps).unwrap();
         assert!(sql.starts_with(
             "INSERT INTO steps (project, session_id, step, ts, agent_name, tool_name, model_provider, model_name, model_key, \
              input_tokens, output_tokens, cache_read_tokens, reasoning_tokens, estimated_cost, user_id, failed, log_index) \

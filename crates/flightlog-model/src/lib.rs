@@ -33,6 +33,7 @@ pub mod anomaly;
 pub mod budget;
 pub mod canonical;
 pub mod columns;
+pub mod cost_rollup;
 pub mod decision;
 pub mod detect;
 pub mod guard;

@@ -4,6 +4,8 @@
 use crate::backend::{Backend, Params, StoreError, rows};
 use crate::rowbinary::RowBinary;
 use crate::Store;
+use crate::cost_rollups::{HOUR_OF_TS, UNITS_OF_ROLLUPS, UNITS_OF_STEPS};
+use flightlog_model::cost_rollup::{read_from_steps, whole_hours};
 
 const PRICE_LIST: &str = include_str!("../../../schema/prices.csv");
 const COST_BY: &str = include_str!("queries/cost_by.sql");
@@ -168,7 +170,8 @@ impl CostRow {
         m
     }
 
-    fn read(mut row: serde_json::Map<String, serde_json::Value>, group_by: &[CostDimension]) -> Result<Self, StoreError> {
+    /// One row of the engine's answer to a cost query grouped by `group_by`.
+    pub fn from_engine_row(mut row: serde_json::Map<String, serde_json::Value>, group_by: &[CostDimension]) -> Result<Self, StoreError> {
         use serde_json::Value;
         let bad = |name: &str, row: &serde_json::Map<String, Value>| {
             StoreError::Decode(format!("cost row without a readable {name}: {}", Value::Object(row.clone())))
@@ -251,7 +254,7 @@ impl Store {
             cost: Option<f64>,
         }
         let per_session = CostQuery { group_by: vec![CostDimension::Session], limit: u32::MAX, ..q.clone() };
-        let (inner, params) = self.cost_sql(project, &per_session);
+        let (inner, params) = self.cost_sql(project, &per_session).await?;
         let sql = format!("SELECT count() AS sessions, round(sum(cost), 9) AS cost FROM ({inner}) WHERE failed_steps = 0");
         let found: Vec<Row> = rows(&self.ch.query(&sql, params).await?)?;
         Ok(found.first().map_or((0, 0.0), |r| (r.sessions, r.cost.unwrap_or(0.0))))
@@ -273,14 +276,18 @@ impl Store {
     /// One row per group of the query's dimensions (one row in all when
     /// there are none), most expensive first.
     pub async fn costs(&self, project: &str, q: &CostQuery) -> Result<Vec<CostRow>, StoreError> {
-        let (sql, params) = self.cost_sql(project, q);
+        let (sql, params) = self.cost_sql(project, q).await?;
         rows::<serde_json::Map<String, serde_json::Value>>(&self.ch.query(&sql, params).await?)?
             .into_iter()
-            .map(|row| CostRow::read(row, &q.group_by))
+            .map(|row| CostRow::from_engine_row(row, &q.group_by))
             .collect()
     }
 
-    fn cost_sql(&self, project: &str, q: &CostQuery) -> (String, Params) {
+    /// The cost query and its parameters. Whole hours that one price covers
+    /// are read from the cost rollups, the rest of the range from the
+    /// steps (flightlog_model::cost_rollup says which is which); a query on
+    /// tags reads only steps, as the rollups carry none.
+    async fn cost_sql(&self, project: &str, q: &CostQuery) -> Result<(String, Params), StoreError> {
         let (groups, names) = if q.group_by.is_empty() {
             ("'all' AS scope".to_string(), "scope".to_string())
         } else {
@@ -315,8 +322,40 @@ impl Store {
             filters.push_str(" AND hasAny(tags, {tags:Array(String)})");
             params.push_texts("tags", &q.tags);
         }
-        let sql = COST_BY.replace("{{groups}}", &groups).replace("{{group_names}}", &names).replace("{{filters}}", &filters);
-        (sql, params)
+        let steps = format!(
+            "{UNITS_OF_STEPS}WHERE project = {{project:String}} AND ts >= fromUnixTimestamp64Micro({{from_us:Int64}}, 'UTC') \
+             AND ts < fromUnixTimestamp64Micro({{to_us:Int64}}, 'UTC'){filters}"
+        );
+        let hours = if q.tags.is_empty() { whole_hours(q.from_us, q.to_us) } else { None };
+        let units = match hours {
+            None => steps,
+            Some((first, end)) => {
+                let exceptions = read_from_steps(&self.price_changes(project).await?);
+                params.push_number("rollup_from_us", first);
+                params.push_number("rollup_to_us", end);
+                params.push_texts("steps_models", &exceptions.models);
+                params.push_texts("split_models", exceptions.hours.iter().map(|(model, _)| model));
+                params.push_numbers("split_hours", exceptions.hours.iter().map(|(_, hour)| *hour));
+                let rollups = format!(
+                    "{UNITS_OF_ROLLUPS}WHERE project = {{project:String}} AND hour >= fromUnixTimestamp64Micro({{rollup_from_us:Int64}}, 'UTC') \
+                     AND hour < fromUnixTimestamp64Micro({{rollup_to_us:Int64}}, 'UTC'){filters} \
+                     AND NOT has({{steps_models:Array(String)}}, model_key) \
+                     AND NOT has(arrayZip({{split_models:Array(String)}}, {{split_hours:Array(Int64)}}), (toString(model_key), toUnixTimestamp64Micro(hour)))"
+                );
+                if exceptions.is_empty() && (first, end) == (q.from_us, q.to_us) {
+                    rollups
+                } else {
+                    format!(
+                        "{rollups}\nUNION ALL\n{steps} AND (ts < fromUnixTimestamp64Micro({{rollup_from_us:Int64}}, 'UTC') \
+                         OR ts >= fromUnixTimestamp64Micro({{rollup_to_us:Int64}}, 'UTC') OR has({{steps_models:Array(String)}}, model_key) \
+                         OR has(arrayZip({{split_models:Array(String)}}, {{split_hours:Array(Int64)}}), \
+                                (toString(model_key), toUnixTimestamp64Micro({HOUR_OF_TS}))))"
+                    )
+                }
+            }
+        };
+        let sql = COST_BY.replace("{{groups}}", &groups).replace("{{group_names}}", &names).replace("{{units}}", &units);
+        Ok((sql, params))
     }
 }
 

@@ -136,8 +136,9 @@ impl Store {
 
     /// Removes the steps at `log_indexes` of a session from storage, then
     /// recomputes the session's derived rows (its list entry, its action
-    /// counts) from the steps left: none after a whole session expired, the
-    /// ones that arrived while it was expiring otherwise. Idempotent.
+    /// counts, its cost rollups) from the steps left: none after a whole
+    /// session expired, the ones that arrived while it was expiring
+    /// otherwise. Idempotent.
     pub async fn remove_expired_steps(&self, project: &str, session: &str, log_indexes: &[u64]) -> Result<(), StoreError> {
         let params = || Params::new().text("project", project).text("session", session);
         self.ch.query(REMOVE_EXPIRED_STEPS, params().numbers("indexes", log_indexes.iter().copied())).await?;
@@ -147,7 +148,7 @@ impl Store {
         self.ch.query(FORGET_ACTIONS, params()).await?;
         self.ch.query(&crate::sessions::rebuild_summaries_of_one_session(), params()).await?;
         self.ch.query(&crate::sessions::rebuild_actions_of_one_session(), params()).await?;
-        Ok(())
+        self.rebuild_session_cost_rollups(project, session).await
     }
 
     /// Every expiry record, for verification.

@@ -18,6 +18,7 @@
 pub mod access_log;
 pub mod backend;
 pub mod error;
+pub mod cost_rollups;
 pub mod costs;
 pub mod decisions;
 pub mod embedded;
@@ -84,15 +85,16 @@ impl Store {
         let prices = costs::load_price_list(ch.as_ref()).await?;
         tracing::info!(prices, "price list loaded");
         let store = Self { ch };
-        sessions::repair_summaries_if_needed(store.ch.as_ref()).await?;
+        store.repair_derived_tables().await?;
         Ok(store)
     }
 
     /// Rebuilds the tables derived from `steps` by materialized views
-    /// (session summaries, action counts) if a failed or interrupted insert
-    /// left them disagreeing with it.
+    /// (session summaries, action counts, cost rollups) if a failed or
+    /// interrupted insert left them disagreeing with it.
     pub async fn repair_derived_tables(&self) -> Result<(), StoreError> {
-        sessions::repair_summaries_if_needed(self.ch.as_ref()).await
+        sessions::repair_summaries_if_needed(self.ch.as_ref()).await?;
+        cost_rollups::repair_if_needed(self.ch.as_ref()).await
     }
 
     pub fn backend(&self) -> &dyn Backend {

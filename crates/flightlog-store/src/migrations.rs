@@ -34,6 +34,7 @@ const MIGRATIONS: &[Migration] = &[
     Migration { version: 17, name: "guard_answers", sql: include_str!("../../../schema/0017_guard_answers.sql") },
     Migration { version: 18, name: "incidents", sql: include_str!("../../../schema/0018_incidents.sql") },
     Migration { version: 19, name: "merkle_nodes", sql: include_str!("../../../schema/0019_merkle_nodes.sql") },
+    Migration { version: 20, name: "cost_rollups", sql: include_str!("../../../schema/0020_cost_rollups.sql") },
 ];
 
 #[derive(serde::Deserialize)]

@@ -41,8 +41,7 @@ impl Params {
 
     /// An `Array(UInt64)` (or other numeric array) parameter.
     pub fn numbers<N: Number>(mut self, name: &'static str, values: impl IntoIterator<Item = N>) -> Self {
-        let items: Vec<String> = values.into_iter().map(|v| v.to_string()).collect();
-        self.0.push((name, format!("[{}]", items.join(","))));
+        self.push_numbers(name, values);
         self
     }
 
@@ -52,6 +51,11 @@ impl Params {
 
     pub fn push_texts<S: AsRef<str>>(&mut self, name: &'static str, items: impl IntoIterator<Item = S>) {
         self.0.push((name, array_literal(items)));
+    }
+
+    pub fn push_numbers<N: Number>(&mut self, name: &'static str, values: impl IntoIterator<Item = N>) {
+        let items: Vec<String> = values.into_iter().map(|v| v.to_string()).collect();
+        self.0.push((name, format!("[{}]", items.join(","))));
     }
 
     pub fn push_number(&mut self, name: &'static str, value: impl Number) {

@@ -411,17 +411,17 @@ pub(crate) async fn repair_summaries_if_needed(ch: &dyn Backend) -> Result<(), S
 /// The rebuild of session_summaries narrowed to one session (parameters
 /// `project`, `session`): the same aggregation, never a second copy of it.
 pub(crate) fn rebuild_summaries_of_one_session() -> String {
-    one_session(REBUILD_SESSION_SUMMARIES)
+    narrowed_to_one_session(REBUILD_SESSION_SUMMARIES)
 }
 
 /// The rebuild of session_actions narrowed to one session.
 pub(crate) fn rebuild_actions_of_one_session() -> String {
-    one_session(REBUILD_SESSION_ACTIONS)
+    narrowed_to_one_session(REBUILD_SESSION_ACTIONS)
 }
 
 /// Narrows a rebuild that reads `FROM steps` to one session, with a
 /// PREWHERE (which also combines with the query's own WHERE).
-fn one_session(rebuild: &str) -> String {
+pub(crate) fn narrowed_to_one_session(rebuild: &str) -> String {
     const FROM: &str = "FROM steps\n";
     assert!(rebuild.contains(FROM), "a rebuild query reads FROM steps on its own line");
     rebuild.replacen(FROM, "FROM steps\nPREWHERE project = {project:String} AND session_id = {session:String}\n", 1)

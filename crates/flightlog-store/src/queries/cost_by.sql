@@ -1,7 +1,12 @@
 -- What a project's steps in [from, to) cost, grouped by the chosen
--- dimensions. Cost is computed now, from each step's token counts and the
--- price valid at its timestamp (ASOF join on effective_from), never stored:
--- a corrected price list changes past figures too.
+-- dimensions. Cost is computed now, from token counts and the price valid
+-- at the step's time (ASOF join on effective_from), never stored: a
+-- corrected price list changes past figures too.
+--
+-- What is priced are units of cost (the units placeholder): single steps
+-- (cost_units_of_steps.sql) and, for the whole hours that one price covers,
+-- the hourly cost rollups (cost_units_of_rollups.sql), which sum the same
+-- columns; costs.rs chooses which units cover which part of the range.
 --
 -- Token accounting (the OpenTelemetry convention): input_tokens include
 -- cached reads and writes, so uncached input = input - cache_read -
@@ -12,11 +17,11 @@
 -- The project's price overrides (price_overrides) win over the list from
 -- their effective date on.
 --
--- {{groups}} / {{group_names}} / {{filters}} take fixed fragments chosen in
+-- The groups, group names and units placeholders take fixed fragments chosen in
 -- costs.rs; every value is a bound parameter.
 SELECT
     {{groups}},
-    count()                                           AS steps,
+    sum(steps)                                        AS steps,
     uniqExact(session_id)                             AS sessions,
     sum(input_tokens)                                 AS input_tokens,
     sum(cache_read_tokens)                            AS cache_read_tokens,
@@ -24,47 +29,45 @@ SELECT
     sum(output_tokens)                                AS output_tokens,
     sum(reasoning_tokens)                             AS reasoning_tokens,
     round(sum(cost), 9)                               AS cost,
-    round(sum(ifNull(estimated_cost, 0)), 9)          AS reported_cost,
+    round(sum(reported_cost), 9)                      AS reported_cost,
     -- The client's own estimate is off by more than 1% (or a millionth of
     -- a dollar): a buggy estimate, a stale price list, or ours missing.
     toBool(abs(cost - reported_cost) > greatest(0.01 * cost, 0.000001)) AS estimate_differs,
-    countIf(unpriced)                                 AS unpriced_steps,
-    countIf(failed)                                   AS failed_steps
+    sum(unpriced_steps)                               AS unpriced_steps,
+    sum(failed_steps)                                 AS failed_steps
 FROM
 (
     SELECT
         s.session_id AS session_id, s.ts AS ts, s.model_key AS model_key, s.model_provider AS model_provider,
         s.agent_name AS agent_name, s.user_id AS user_id, s.tool_name AS tool_name,
-        s.input_tokens AS input_tokens, s.cache_read_tokens AS cache_read_tokens,
-        s.cache_write_tokens AS cache_write_tokens, s.output_tokens AS output_tokens,
-        s.reasoning_tokens AS reasoning_tokens, s.estimated_cost AS estimated_cost, s.failed AS failed,
+        s.steps AS steps, s.failed_steps AS failed_steps, s.input_tokens AS input_tokens,
+        s.cache_read_tokens AS cache_read_tokens, s.cache_write_tokens AS cache_write_tokens,
+        s.output_tokens AS output_tokens, s.reasoning_tokens AS reasoning_tokens, s.reported_cost AS reported_cost,
         o.model_key != ''                                                AS overridden,
-        NOT overridden AND p.model_key = '' AND (s.input_tokens + s.output_tokens) > 0 AS unpriced,
+        NOT overridden AND p.model_key = ''                              AS no_price,
+        if(no_price, s.steps_with_tokens, 0)                             AS unpriced_steps,
         if(overridden, o.input, p.input)                                  AS base_input,
         if(overridden, o.output, p.output)                                AS base_output,
         if(overridden, o.cache_read, p.cache_read)                        AS base_cache_read,
         if(overridden, o.cache_write, p.cache_write)                      AS cache_write_price,
         if(overridden, o.reasoning, p.reasoning)                          AS reasoning_price,
         if(overridden, o.tier_threshold, p.tier_threshold)                AS tier_threshold,
-        tier_threshold > 0 AND s.input_tokens > tier_threshold            AS tiered,
+        -- Every step of a unit lies on one side of the threshold (the
+        -- rollups' input bands), so its smallest input decides.
+        tier_threshold > 0 AND s.min_input > tier_threshold               AS tiered,
         if(tiered, ifNull(if(overridden, o.tier_input, p.tier_input), base_input), base_input)                AS input_price,
         if(tiered, ifNull(if(overridden, o.tier_output, p.tier_output), base_output), base_output)            AS output_price,
         if(tiered, ifNull(if(overridden, o.tier_cache_read, p.tier_cache_read), base_cache_read), base_cache_read) AS cache_read_price,
-        greatest(toInt64(s.input_tokens) - toInt64(s.cache_read_tokens) - toInt64(s.cache_write_tokens), 0) AS uncached,
-        if(isNull(reasoning_price), s.output_tokens, greatest(toInt64(s.output_tokens) - toInt64(s.reasoning_tokens), 0)) AS billed_output,
-        if(unpriced, 0,
-           (uncached * input_price
+        if(isNull(reasoning_price), s.output_tokens, s.output_less_reasoning) AS billed_output,
+        if(no_price, 0,
+           (s.uncached_tokens * input_price
             + s.cache_read_tokens * cache_read_price
             + s.cache_write_tokens * cache_write_price
             + billed_output * output_price
             + if(isNull(reasoning_price), 0, s.reasoning_tokens * assumeNotNull(reasoning_price))) / 1e6) AS cost
     FROM
     (
-        SELECT session_id, ts, model_key, model_provider, agent_name, user_id, tool_name, tags,
-               input_tokens, cache_read_tokens, cache_write_tokens, output_tokens, reasoning_tokens, estimated_cost, failed
-        FROM steps
-        WHERE project = {project:String} AND ts >= fromUnixTimestamp64Micro({from_us:Int64}, 'UTC')
-          AND ts < fromUnixTimestamp64Micro({to_us:Int64}, 'UTC') {{filters}}
+{{units}}
     ) AS s
     ASOF LEFT JOIN (SELECT * FROM price_overrides WHERE project = {project:String}) AS o
         ON s.model_key = o.model_key AND s.ts >= o.effective_from

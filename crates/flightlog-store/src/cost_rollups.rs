@@ -1,0 +1,96 @@
+//! The cost rollups (schema/0020_cost_rollups.sql): keeping them equal to
+//! the steps, and the price rows that decide where a cost query may read
+//! them (flightlog_model::cost_rollup).
+
+use crate::Store;
+use crate::backend::{Backend, Params, StoreError, rows};
+use flightlog_model::cost_rollup::PriceChange;
+
+const MIGRATION: &str = include_str!("../../../schema/0020_cost_rollups.sql");
+pub(crate) const UNITS_OF_STEPS: &str = include_str!("queries/cost_units_of_steps.sql");
+pub(crate) const UNITS_OF_ROLLUPS: &str = include_str!("queries/cost_units_of_rollups.sql");
+const TOTALS_AGREE: &str = include_str!("queries/cost_rollup_totals_agree.sql");
+const FORGET_SESSION: &str = include_str!("queries/forget_session_cost_rollups.sql");
+const PRICE_CHANGES: &str = include_str!("queries/price_changes_of_project.sql");
+
+/// The hour of a step's `ts`, as the rollups' view computes it.
+pub(crate) const HOUR_OF_TS: &str = "fromUnixTimestamp64Micro(intDiv(toUnixTimestamp64Micro(ts), 3600000000) * 3600000000, 'UTC')";
+
+/// The rollups recomputed from the steps: the rollups' own view query, so
+/// a rebuild can never aggregate differently from the view.
+fn rebuild() -> String {
+    const HEAD: &str = "TO cost_rollups AS\n";
+    let start = MIGRATION.find(HEAD).expect("schema/0020 defines cost_rollups_mv") + HEAD.len();
+    let body = MIGRATION[start..].trim_end().trim_end_matches(';');
+    format!("INSERT INTO cost_rollups\n{body}")
+}
+
+/// Rebuilds cost_rollups when it does not account for every stored step:
+/// after a crash between an insert and its view, or on the first start
+/// after the upgrade that added it.
+pub(crate) async fn repair_if_needed(ch: &dyn Backend) -> Result<(), StoreError> {
+    #[derive(serde::Deserialize)]
+    struct Totals {
+        steps: u64,
+        rolled_up: u64,
+    }
+    let totals: Vec<Totals> = rows(&ch.query(TOTALS_AGREE, Params::new()).await?)?;
+    if let Some(t) = totals.first().filter(|t| t.steps != t.rolled_up) {
+        tracing::warn!(steps = t.steps, rolled_up = t.rolled_up, "cost rollups disagree with steps; rebuilding");
+        ch.query("TRUNCATE TABLE cost_rollups", Params::new()).await?;
+        ch.query(&rebuild(), Params::new()).await?;
+    }
+    Ok(())
+}
+
+impl Store {
+    /// Recomputes one session's rollups from its steps left (after an
+    /// expiry removed some). A crash between the two statements leaves the
+    /// totals apart, which the start-up check repairs.
+    pub(crate) async fn rebuild_session_cost_rollups(&self, project: &str, session: &str) -> Result<(), StoreError> {
+        let params = || Params::new().text("project", project).text("session", session);
+        self.ch.query(FORGET_SESSION, params()).await?;
+        self.ch.query(&crate::sessions::narrowed_to_one_session(&rebuild()), params()).await?;
+        Ok(())
+    }
+
+    /// Every price row that applies to the project's steps.
+    pub(crate) async fn price_changes(&self, project: &str) -> Result<Vec<PriceChange>, StoreError> {
+        rows(&self.ch.query(PRICE_CHANGES, Params::new().text("project", project)).await?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The text without comment lines and with every run of whitespace as
+    /// one space.
+    fn normalized(sql: &str) -> String {
+        let code: Vec<&str> = sql.lines().filter(|l| !l.trim_start().starts_with("--")).collect();
+        code.join(" ").split_whitespace().collect::<Vec<_>>().join(" ")
+    }
+
+    #[test]
+    fn the_view_sums_exactly_the_units_a_cost_query_prices() {
+        assert!(normalized(MIGRATION).contains(&format!("FROM ( {} ) GROUP BY", normalized(UNITS_OF_STEPS))));
+    }
+
+    #[test]
+    fn the_band_edges_and_the_hour_are_the_ones_the_model_names() {
+        let edges = flightlog_model::cost_rollup::INPUT_BAND_EDGES.map(|e| e.to_string()).join(", ");
+        assert!(UNITS_OF_STEPS.contains(&format!("arrayCount(e -> input_tokens > e, [{edges}])")));
+        assert!(MIGRATION.contains(&format!("{HOUR_OF_TS} AS hour")));
+    }
+
+    #[test]
+    fn the_rebuild_is_the_view_query() {
+        let sql = rebuild();
+        assert!(sql.starts_with("INSERT INTO cost_rollups\nSELECT\n    project,\n"), "{sql}");
+        assert!(
+            sql.ends_with("GROUP BY project, hour, session_id, model_key, model_provider, agent_name, user_id, tool_name, input_band"),
+            "{sql}"
+        );
+        assert!(crate::sessions::narrowed_to_one_session(&sql).contains("FROM steps\nPREWHERE project = {project:String}"));
+    }
+}
