@@ -109,6 +109,11 @@ async fn content_then_steps_expire_and_every_proof_still_verifies() {
     let (_, sessions) = s.get(ADMIN_KEY, "/v1/sessions?limit=50").await;
     let listed: Vec<&str> = sessions["sessions"].as_array().unwrap().iter().filter_map(|x| x["session_id"].as_str()).collect();
     assert!(!listed.contains(&"old") && listed.contains(&"mid"), "{listed:?}");
+    // Costs read the hourly rollups, which forget the expired steps too.
+    let (_, costs) = s.get(ADMIN_KEY, "/v1/costs?group_by=session").await;
+    let counted: Vec<(&str, u64)> =
+        costs["groups"].as_array().unwrap().iter().map(|g| (g["session"].as_str().unwrap(), g["steps"].as_u64().unwrap())).collect();
+    assert!(!counted.iter().any(|(id, _)| *id == "old") && counted.iter().map(|(_, n)| n).sum::<u64>() == 8, "{costs}");
     let (_, mid) = steps_of(&s, "mid").await;
     assert_eq!(mid.len(), 2);
     assert_eq!(mid[0]["data"]["tool_execution"]["params"], Value::Null, "{}", mid[0]);

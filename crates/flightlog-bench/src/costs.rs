@@ -86,24 +86,38 @@ fn generate_sql(shape: Shape) -> anyhow::Result<String> {
     Ok(format!("INSERT INTO steps ({}) SELECT {} FROM numbers({{n:UInt64}})", names.join(", "), exprs.join(", ")))
 }
 
-pub async fn run(args: CostsArgs) -> anyhow::Result<()> {
-    let dir = tempfile::tempdir()?;
-    let location = match &args.clickhouse_url {
+/// An empty store for a benchmark that fills it itself: embedded in `dir`,
+/// or on the ClickHouse server at `clickhouse_url` in its own `database`.
+pub(crate) async fn bench_store(dir: &std::path::Path, clickhouse_url: Option<&str>, database: &str) -> anyhow::Result<flightlog_store::Store> {
+    let location = match clickhouse_url {
         Some(url) => flightlog_store::Location::Server(flightlog_store::server::ServerOptions {
-            url: url.clone(),
+            url: url.to_string(),
             user: std::env::var("FLIGHTLOG_CLICKHOUSE_USER").unwrap_or_else(|_| "default".into()),
             password: std::env::var("FLIGHTLOG_CLICKHOUSE_PASSWORD").unwrap_or_default(),
             // Its own database: the benchmark fills and reads it alone.
-            database: "flightlog_bench_costs".into(),
+            database: database.into(),
             cluster: None,
             insert_quorum: None,
             timeout: std::time::Duration::from_secs(3600),
             memory: Default::default(),
         }),
-        None => flightlog_store::Location::Embedded { path: dir.path().join("clickhouse"), chdb_lib: default_library_path(), readers: 2, memory: Default::default() },
+        None => flightlog_store::Location::Embedded { path: dir.join("clickhouse"), chdb_lib: default_library_path(), readers: 2, memory: Default::default() },
     };
     let store = flightlog_store::open_store(&location).await?;
     println!("store: {}", store.backend().describe());
+    Ok(store)
+}
+
+/// The p50 and p99 of timings in ms (sorts them).
+pub(crate) fn percentiles(times: &mut [f64]) -> (f64, f64) {
+    times.sort_by(f64::total_cmp);
+    let pct = |p: f64| times[((times.len() as f64 * p) as usize).min(times.len() - 1)];
+    (pct(0.5), pct(0.99))
+}
+
+pub async fn run(args: CostsArgs) -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let store = bench_store(dir.path(), args.clickhouse_url.as_deref(), "flightlog_bench_costs").await?;
     let started = Instant::now();
     store.backend().query(&generate_sql(args.shape)?, flightlog_store::Params::new().number("n", args.steps)).await?;
     println!(
@@ -113,6 +127,8 @@ pub async fn run(args: CostsArgs) -> anyhow::Result<()> {
         started.elapsed().as_secs_f64(),
         args.steps as f64 / started.elapsed().as_secs_f64()
     );
+    let rolled_up = store.backend().query("SELECT count() AS rows FROM cost_rollups", flightlog_store::Params::new()).await?;
+    println!("cost rollup rows (before merges finish): {}", String::from_utf8_lossy(&rolled_up).trim());
     let whole = CostQuery { to_us: flightlog_model::time::END_OF_TIME_US, ..Default::default() };
     let queries = [
         ("cost by model x day", CostQuery { group_by: vec![CostDimension::Model, CostDimension::Day], limit: 10_000, ..whole.clone() }),
@@ -126,9 +142,8 @@ pub async fn run(args: CostsArgs) -> anyhow::Result<()> {
             groups = store.costs("bench", &q).await?.len();
             times.push(t.elapsed().as_secs_f64() * 1000.0);
         }
-        times.sort_by(f64::total_cmp);
-        let pct = |p: f64| times[((times.len() as f64 * p) as usize).min(times.len() - 1)];
-        println!("{name} over {} steps: p50 {:.0} ms, p99 {:.0} ms ({groups} rows, {} runs)", args.steps, pct(0.5), pct(0.99), args.runs);
+        let (p50, p99) = percentiles(&mut times);
+        println!("{name} over {} steps: p50 {p50:.0} ms, p99 {p99:.0} ms ({groups} rows, {} runs)", args.steps, args.runs);
     }
     // An embedded engine runs in this process: its peak is this process's.
     if args.clickhouse_url.is_none() {

@@ -3,6 +3,7 @@
 //! - `ingest`: a real server's durable ingest, timeline and web-page
 //!   latency, `verify --all`, evidence bundles, peak RSS;
 //! - `costs`: cost queries over millions of steps in an embedded store;
+//! - `sessions`: the session list's pages over a million sessions;
 //! - `guard`: the guard's answer latency over 1M recorded actions, its rebuild;
 //! - `search`: embedding throughput, vector search at 100k/1M points, the
 //!   indexer's lag behind a real server;
@@ -26,6 +27,7 @@ mod ingest;
 mod otlp;
 mod otlp_grpc;
 mod search;
+mod sessions;
 mod verify;
 
 use clap::{Parser, Subcommand};
@@ -48,6 +50,8 @@ enum Command {
     Ingest(ingest::IngestArgs),
     /// Measure cost queries over millions of steps in an embedded store.
     Costs(costs::CostsArgs),
+    /// Measure the session list's pages, every sort and filter, over 1M sessions.
+    Sessions(sessions::SessionsArgs),
     /// Measure the guard's answers over 1M recorded actions, and its rebuild.
     Guard(guard::GuardArgs),
     /// Measure the time from a step's acknowledgement to its incident's webhook.
@@ -83,6 +87,7 @@ fn main() -> anyhow::Result<()> {
         match cli.command {
             Command::Ingest(args) => ingest::run(args, flightlog_bin(cli.flightlog_bin)?).await,
             Command::Costs(args) => costs::run(args).await,
+            Command::Sessions(args) => sessions::run(args).await,
             Command::Guard(args) => guard::run(args, flightlog_bin(cli.flightlog_bin)?).await,
             Command::Alerts(args) => alerts::run(args, flightlog_bin(cli.flightlog_bin)?).await,
             Command::Search(args) => search::run(args, cli.flightlog_bin).await,

@@ -1,0 +1,82 @@
+//! `flightlog-bench sessions`: the session list over a million sessions.
+//! Generates the steps inside ClickHouse (INSERT … SELECT FROM numbers();
+//! the session summaries are filled by their materialized view, as ingest
+//! fills them), then times a page of 50 for every sort and filter the list
+//! offers, as the API asks for it (the ranking, then the page's summaries).
+
+use crate::costs::{bench_store, percentiles};
+use flightlog_store::{Params, SessionFilter, SessionSort};
+use std::time::Instant;
+
+#[derive(clap::Args)]
+pub struct SessionsArgs {
+    #[arg(long, default_value_t = 1_000_000)]
+    sessions: u64,
+    #[arg(long, default_value_t = 3)]
+    steps_per_session: u64,
+    /// Timed runs of each page.
+    #[arg(long, default_value_t = 20)]
+    runs: usize,
+    /// A ClickHouse server to run on (database `flightlog_bench_sessions`)
+    /// instead of an embedded store in a temporary folder.
+    #[arg(long, env = "FLIGHTLOG_CLICKHOUSE_URL")]
+    clickhouse_url: Option<String>,
+}
+
+/// Sessions spread over 90 days, each with one of 20 agents, one of 5,000
+/// customers and one of four models; one in 13 has a failed step.
+const GENERATE: &str = "INSERT INTO steps (project, session_id, step, ts, agent_name, model_name, model_key, user_id, \
+    input_tokens, output_tokens, estimated_cost, failed, log_index) \
+    SELECT 'bench', concat('s', toString(intDiv(number, {per:UInt64}))) AS s, number % {per:UInt64}, \
+    toDateTime64('2025-07-01 00:00:00', 6, 'UTC') + toIntervalMicrosecond(intDiv(number * 7776000000000, {n:UInt64})), \
+    concat('agent-', toString(intDiv(number, {per:UInt64}) % 20)), \
+    arrayElement(['gpt-4o', 'gpt-4o-mini', 'claude-sonnet-4', 'o3'], 1 + intDiv(number, {per:UInt64}) % 4) AS m, m, \
+    concat('customer-', toString(intDiv(number, {per:UInt64}) % 5000)), 500 + number % 3000, 50 + number % 800, \
+    (number % 1000) / 10000, intDiv(number, {per:UInt64}) % 13 = 0 AND number % {per:UInt64} = 0, number \
+    FROM numbers({n:UInt64})";
+
+pub async fn run(args: SessionsArgs) -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let store = bench_store(dir.path(), args.clickhouse_url.as_deref(), "flightlog_bench_sessions").await?;
+    let steps = args.sessions * args.steps_per_session;
+    let started = Instant::now();
+    store.backend().query(GENERATE, Params::new().number("n", steps).number("per", args.steps_per_session)).await?;
+    println!(
+        "generated {} sessions of {} steps in ClickHouse in {:.1} s (INSERT … SELECT, not the HTTP path)",
+        args.sessions,
+        args.steps_per_session,
+        started.elapsed().as_secs_f64()
+    );
+    let day = flightlog_model::time::parse_timestamp("2025-08-15T00:00:00Z")?;
+    let page = SessionFilter { limit: 50, ..Default::default() };
+    let first_page = store.list_sessions("bench", &page).await?;
+    let pages = [
+        ("newest first", page.clone()),
+        ("oldest first", SessionFilter { ascending: true, ..page.clone() }),
+        ("by cost", SessionFilter { sort: SessionSort::Cost, ..page.clone() }),
+        ("by steps", SessionFilter { sort: SessionSort::Steps, ..page.clone() }),
+        ("the next page", SessionFilter { cursor: first_page.next_cursor.clone(), ..page.clone() }),
+        ("one agent", SessionFilter { agent: Some("agent-7".into()), ..page.clone() }),
+        ("one customer", SessionFilter { user: Some("customer-123".into()), ..page.clone() }),
+        ("one model", SessionFilter { model: Some("o3".into()), ..page.clone() }),
+        ("failed", SessionFilter { failed: Some(true), ..page.clone() }),
+        ("cost at least $0.25", SessionFilter { min_cost: Some(0.25), ..page.clone() }),
+        ("one day", SessionFilter { from_us: Some(day), to_us: Some(day + 86_400_000_000), ..page.clone() }),
+        ("flagged", SessionFilter { flagged: true, ..page.clone() }),
+    ];
+    for (name, filter) in pages {
+        let mut times = Vec::new();
+        let mut listed = 0;
+        for _ in 0..args.runs {
+            let t = Instant::now();
+            listed = store.list_sessions("bench", &filter).await?.sessions.len();
+            times.push(t.elapsed().as_secs_f64() * 1000.0);
+        }
+        let (p50, p99) = percentiles(&mut times);
+        println!("sessions page, {name}, over {} sessions: p50 {p50:.0} ms, p99 {p99:.0} ms ({listed} listed, {} runs)", args.sessions, args.runs);
+    }
+    if args.clickhouse_url.is_none() {
+        println!("peak RSS of the benchmark process, engine included (VmHWM): {} MiB", crate::ingest::peak_rss_kib(std::process::id())? / 1024);
+    }
+    Ok(())
+}
