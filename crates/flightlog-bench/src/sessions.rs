@@ -47,7 +47,7 @@ pub async fn run(args: SessionsArgs) -> anyhow::Result<()> {
         args.steps_per_session,
         started.elapsed().as_secs_f64()
     );
-    let day = flightlog_model::time::parse_timestamp("2025-08-15T00:00:00Z")?;
+    let day = 1_755_216_000_000_000; // 2025-08-15T00:00:00Z
     let page = SessionFilter { limit: 50, ..Default::default() };
     let first_page = store.list_sessions("bench", &page).await?;
     let pages = [
