@@ -8,6 +8,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use flightlog_model::anomaly::{Anomaly, REPEATED_ACTION_TIMES, RUNAWAY_STEPS, anomalies};
 
 const SESSIONS_RANKED: &str = include_str!("queries/sessions_ranked.sql");
+const SESSION_TIME_THRESHOLD: &str = include_str!("queries/session_time_threshold.sql");
 const SESSION_SPREAD: &str = include_str!("queries/session_spread.sql");
 const SPARKLINES: &str = include_str!("queries/session_sparklines.sql");
 const SESSION_SUMMARIES_OF: &str = include_str!("queries/session_summaries_of.sql");
@@ -137,7 +138,14 @@ impl Store {
         let sql = SESSIONS_RANKED
             .replace("{{having}}", &having)
             .replace("{{order}}", &format!("{column} {dir}, session_id {dir}"));
-        let ranked: Vec<Ranked> = rows(&self.ch.query(&sql, params).await?)?;
+        let near_the_edge = match f.sort {
+            SessionSort::Time => self.ranked_near_the_edge(project, f, &sql, &params).await?,
+            SessionSort::Cost | SessionSort::Steps => None,
+        };
+        let ranked: Vec<Ranked> = match near_the_edge {
+            Some(ranked) => ranked,
+            None => rows(&self.ch.query(&sql.replace("{{candidates}}", ""), params).await?)?,
+        };
         let ids: Vec<&str> = ranked.iter().map(|r| r.session_id.as_str()).collect();
         let mut full: std::collections::HashMap<String, SessionSummary> =
             self.summaries_of(project, &ids).await?.into_iter().map(|s| (s.session_id.clone(), s)).collect();
@@ -149,6 +157,61 @@ impl Store {
             encode_cursor(&Cursor { k: f.sort.key_of(last), s: last.session_id.clone(), o: f.sort.name().into() })
         });
         Ok(SessionPage { sessions, next_cursor })
+    }
+
+    /// A page sorted by start time, ranked from the sessions near its end of
+    /// the list only (a few thousand, where the whole list is a million), or
+    /// none when that page cannot be proven to be the whole list's.
+    ///
+    /// Why it is exact: take a start time T, and C the sessions with a
+    /// summary row that starts at or after T (newest first; at or before
+    /// it, oldest first). A session outside C started before T, as every
+    /// one of its rows did. So when the page ranked from C is full and its
+    /// last session started at or after T, every session outside C ranks
+    /// after the whole page. Filters and the cursor narrow both sides alike.
+    /// T is only a guess (session_time_threshold.sql); a wrong one costs a
+    /// second query, never a wrong page.
+    async fn ranked_near_the_edge(&self, project: &str, f: &SessionFilter, ranked_sql: &str, params: &Params) -> Result<Option<Vec<Ranked>>, StoreError> {
+        #[derive(serde::Deserialize)]
+        struct Threshold {
+            threshold_us: i64,
+        }
+        if f.limit == 0 {
+            return Ok(None);
+        }
+        let (edge, direction, op) = if f.ascending { ("max", "ASC", "<=") } else { ("min", "DESC", ">=") };
+        let sample = f.limit.saturating_mul(40).clamp(1_000, 100_000);
+        let mut guess = Params::new().text("project", project).number("sample", sample);
+        let mut near = String::new();
+        if let Some(cursor) = &f.cursor
+            && let CursorKey::Signed(k) = decode_cursor(cursor, f.sort)?.key
+        {
+            near.push_str(if f.ascending { " AND first_ts >= " } else { " AND first_ts <= " });
+            near.push_str("fromUnixTimestamp64Micro({cursor_key:Int64}, 'UTC')");
+            guess.push_number("cursor_key", k);
+        }
+        if let Some(from) = f.from_us {
+            near.push_str(" AND last_ts >= fromUnixTimestamp64Micro({from_us:Int64}, 'UTC')");
+            guess.push_number("from_us", from);
+        }
+        if let Some(to) = f.to_us {
+            near.push_str(" AND first_ts < fromUnixTimestamp64Micro({to_us:Int64}, 'UTC')");
+            guess.push_number("to_us", to);
+        }
+        let sql = SESSION_TIME_THRESHOLD.replace("{{edge}}", edge).replace("{{near}}", &near).replace("{{direction}}", direction);
+        let Some(t) = rows::<Threshold>(&self.ch.query(&sql, guess).await?)?.pop() else {
+            return Ok(None);
+        };
+        let candidates = format!(
+            " AND session_id IN (SELECT session_id FROM session_summaries WHERE project = {{project:String}} \
+             AND first_ts {op} fromUnixTimestamp64Micro({{threshold_us:Int64}}, 'UTC'))"
+        );
+        let mut params = params.clone();
+        params.push_number("threshold_us", t.threshold_us);
+        let ranked: Vec<Ranked> = rows(&self.ch.query(&ranked_sql.replace("{{candidates}}", &candidates), params).await?)?;
+        let inside = |first_us: i64| if f.ascending { first_us <= t.threshold_us } else { first_us >= t.threshold_us };
+        let proven = ranked.len() == f.limit as usize && ranked.last().is_some_and(|last| inside(last.first_us));
+        Ok(proven.then_some(ranked))
     }
 
     /// How every session the filter passes (all pages) spreads by length

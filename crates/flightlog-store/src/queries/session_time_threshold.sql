@@ -1,0 +1,15 @@
+-- A start time near the top of a page sorted by start time: the earliest
+-- (newest first) or latest (oldest first) start among the {sample} summary
+-- rows that start nearest that end of the list, narrowed by the page's
+-- cursor and time range where those tell where its sessions lie. Only a
+-- guess at where the page ends: sessions.rs checks the page it gives.
+-- {{edge}}, {{near}} and {{direction}} take fixed fragments from sessions.rs.
+SELECT toUnixTimestamp64Micro({{edge}}(first_ts)) AS threshold_us
+FROM
+(
+    SELECT first_ts
+    FROM session_summaries
+    WHERE project = {project:String}{{near}}
+    ORDER BY first_ts {{direction}}
+    LIMIT {sample:UInt32}
+)

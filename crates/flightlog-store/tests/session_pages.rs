@@ -1,0 +1,99 @@
+//! Pages by start time are ranked from the sessions near their end of the
+//! list when that is provably the same page: here every page, both ways,
+//! with and without filters and cursors, is compared with the ranking of
+//! the whole list computed straight from the steps. The sessions' summary
+//! rows are left unmerged on purpose: long-running sessions get a second
+//! row that starts much later than they did, the case that could fool a
+//! page read from the newest rows only.
+
+use flightlog_store::embedded::{Embedded, default_library_path};
+use flightlog_store::{Params, SessionFilter, Store};
+use std::sync::Arc;
+
+/// `count` one-step sessions from `first`, one a minute from `start`; one
+/// agent in three, a failed step in five.
+const SESSIONS: &str = "INSERT INTO steps (project, session_id, step, ts, agent_name, failed, log_index) \
+    SELECT 'p', concat('s', leftPad(toString({first:UInt64} + number), 5, '0')), {step:UInt64}, \
+    {start:DateTime64(6, 'UTC')} + toIntervalMinute(number * {every:UInt64}), \
+    concat('agent-', toString(({first:UInt64} + number) % 3)), ({first:UInt64} + number) % 5 = 0, {first:UInt64} * 10 + number \
+    FROM numbers({count:UInt64})";
+
+async fn add(store: &Store, first: u64, count: u64, step: u64, start: &str, every: u64) {
+    let params = Params::new()
+        .number("first", first)
+        .number("count", count)
+        .number("step", step)
+        .text("start", start)
+        .number("every", every);
+    store.backend().query(SESSIONS, params).await.unwrap();
+}
+
+/// Every session's id in the order the whole list would give, computed
+/// from the steps: newest (or oldest) start first, then by id.
+async fn expected(store: &Store, ascending: bool, having: &str) -> Vec<String> {
+    let dir = if ascending { "ASC" } else { "DESC" };
+    let sql = format!(
+        "SELECT session_id FROM steps WHERE project = 'p' GROUP BY session_id HAVING 1 {having} \
+         ORDER BY min(ts) {dir}, session_id {dir}"
+    );
+    let out = String::from_utf8(store.backend().query(&sql, Params::new()).await.unwrap()).unwrap();
+    out.lines().map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["session_id"].as_str().unwrap().to_string()).collect()
+}
+
+/// Every page of the list in turn, cursor after cursor, as one list of ids.
+async fn walk(store: &Store, filter: SessionFilter, pages: usize) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut f = filter;
+    for _ in 0..pages {
+        let page = store.list_sessions("p", &f).await.unwrap();
+        out.extend(page.sessions.iter().map(|s| s.session_id.clone()));
+        match page.next_cursor {
+            Some(c) => f.cursor = Some(c),
+            None => break,
+        }
+    }
+    out
+}
+
+#[tokio::test]
+async fn every_page_by_start_time_is_the_whole_lists_page() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(Arc::new(Embedded::open(&default_library_path(), dir.path(), 2, Default::default()).unwrap())).await.unwrap();
+    // 3,000 sessions over the first days of March, then a late step for
+    // all but every 7th of them (a second summary row, starting in April),
+    // then 120 new sessions in May. The newest rows are then mostly April's,
+    // of sessions that started in March: a page ranked from them alone
+    // would put those before the March sessions that did not come back.
+    add(&store, 0, 3000, 0, "2026-03-01 00:00:00", 2).await;
+    store.backend().query(&SESSIONS.replace("FROM numbers({count:UInt64})", "FROM numbers({count:UInt64}) WHERE number % 7 != 0"),
+        Params::new().number("first", 0u64).number("count", 3000u64).number("step", 1u64).text("start", "2026-04-15 00:00:00").number("every", 0u64)).await.unwrap();
+    add(&store, 3000, 120, 0, "2026-05-01 00:00:00", 3).await;
+
+    let page = SessionFilter { limit: 50, ..Default::default() };
+    let march = 1_772_323_200_000_000; // 2026-03-01T00:00:00Z
+    let cases = [
+        ("newest first", page.clone(), ""),
+        ("oldest first", SessionFilter { ascending: true, ..page.clone() }, ""),
+        ("one agent", SessionFilter { agent: Some("agent-1".into()), ..page.clone() }, "AND has(groupUniqArray(toString(agent_name)), 'agent-1')"),
+        ("failed, oldest first", SessionFilter { failed: Some(true), ascending: true, ..page.clone() }, "AND countIf(failed) > 0"),
+        (
+            "active on the second day of March",
+            SessionFilter { from_us: Some(march + 86_400_000_000), to_us: Some(march + 2 * 86_400_000_000), ..page.clone() },
+            "AND max(ts) >= toDateTime64('2026-03-02 00:00:00', 6, 'UTC') AND min(ts) < toDateTime64('2026-03-03 00:00:00', 6, 'UTC')",
+        ),
+    ];
+    for (what, filter, having) in cases {
+        let ascending = filter.ascending;
+        let want = expected(&store, ascending, having).await;
+        assert!(want.len() > 150, "{what}: {} sessions is too few to page through", want.len());
+        let got = walk(&store, filter, 4).await;
+        assert_eq!(got, want[..got.len().min(want.len())].to_vec(), "{what}");
+        assert_eq!(got.len(), 200.min(want.len()), "{what}: four full pages");
+    }
+    // The newest page is the May sessions, not the March ones that came
+    // back in April; the oldest page starts on the first of March.
+    let newest = walk(&store, page.clone(), 1).await;
+    assert_eq!(newest.first().map(String::as_str), Some("s03119"));
+    let oldest = walk(&store, SessionFilter { ascending: true, ..page }, 1).await;
+    assert_eq!(oldest.first().map(String::as_str), Some("s00000"));
+}
