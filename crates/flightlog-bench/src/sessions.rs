@@ -23,11 +23,12 @@ pub struct SessionsArgs {
     clickhouse_url: Option<String>,
 }
 
-/// Sessions spread over 90 days, each with one of 20 agents, one of 5,000
+/// Sessions spread over 90 days, their ids random (as UUIDs are: a
+/// session's place in the table's key order says nothing of its time), each with one of 20 agents, one of 5,000
 /// customers and one of four models; one in 13 has a failed step.
 const GENERATE: &str = "INSERT INTO steps (project, session_id, step, ts, agent_name, model_name, model_key, user_id, \
     input_tokens, output_tokens, estimated_cost, failed, log_index) \
-    SELECT 'bench', concat('s', toString(intDiv(number, {per:UInt64}))) AS s, number % {per:UInt64}, \
+    SELECT 'bench', lower(hex(sipHash64(intDiv(number, {per:UInt64})))) AS s, number % {per:UInt64}, \
     toDateTime64('2025-07-01 00:00:00', 6, 'UTC') + toIntervalMicrosecond(intDiv(number * 7776000000000, {n:UInt64})), \
     concat('agent-', toString(intDiv(number, {per:UInt64}) % 20)), \
     arrayElement(['gpt-4o', 'gpt-4o-mini', 'claude-sonnet-4', 'o3'], 1 + intDiv(number, {per:UInt64}) % 4) AS m, m, \

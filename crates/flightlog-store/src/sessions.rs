@@ -168,7 +168,8 @@ impl Store {
     /// it, oldest first). A session outside C started before T, as every
     /// one of its rows did. So when the page ranked from C is full and its
     /// last session started at or after T, every session outside C ranks
-    /// after the whole page. Filters and the cursor narrow both sides alike.
+    /// after the whole page. Filters and the cursor narrow both sides alike,
+    /// and C may keep only rows that a session on the page must have.
     /// T is only a guess (session_time_threshold.sql); a wrong one costs a
     /// second query, never a wrong page.
     async fn ranked_near_the_edge(&self, project: &str, f: &SessionFilter, ranked_sql: &str, params: &Params) -> Result<Option<Vec<Ranked>>, StoreError> {
@@ -182,7 +183,33 @@ impl Store {
         let (edge, direction, op) = if f.ascending { ("max", "ASC", "<=") } else { ("min", "DESC", ">=") };
         let sample = f.limit.saturating_mul(40).clamp(1_000, 100_000);
         let mut guess = Params::new().text("project", project).number("sample", sample);
-        let mut near = String::new();
+        // Row conditions that a session on the page has a row meeting, at
+        // or past T (so C may be narrowed to rows meeting them: a session
+        // the filter passes whose start is past T still is in it). Newest
+        // first, any of its rows past T will do; oldest first, only its
+        // first row is sure to be at or before T, and only `to` holds there.
+        let mut rows_like_the_page = String::new();
+        if let Some(to) = f.to_us {
+            rows_like_the_page.push_str(" AND first_ts < fromUnixTimestamp64Micro({to_us:Int64}, 'UTC')");
+            guess.push_number("to_us", to);
+        }
+        if !f.ascending {
+            if let Some(from) = f.from_us {
+                rows_like_the_page.push_str(" AND last_ts >= fromUnixTimestamp64Micro({from_us:Int64}, 'UTC')");
+                guess.push_number("from_us", from);
+            }
+            for (value, column, name) in [(&f.agent, "agents", "agent"), (&f.user, "users", "user"), (&f.model, "models", "model")] {
+                if let Some(v) = value {
+                    rows_like_the_page.push_str(&format!(" AND has({column}, {{{name}:String}})"));
+                    guess.push_text(name, v);
+                }
+            }
+            if f.failed == Some(true) {
+                rows_like_the_page.push_str(" AND failed_steps > 0");
+            }
+        }
+        // The guess starts past the cursor, where the next page lies.
+        let mut near = rows_like_the_page.clone();
         if let Some(cursor) = &f.cursor
             && let CursorKey::Signed(k) = decode_cursor(cursor, f.sort)?.key
         {
@@ -190,21 +217,13 @@ impl Store {
             near.push_str("fromUnixTimestamp64Micro({cursor_key:Int64}, 'UTC')");
             guess.push_number("cursor_key", k);
         }
-        if let Some(from) = f.from_us {
-            near.push_str(" AND last_ts >= fromUnixTimestamp64Micro({from_us:Int64}, 'UTC')");
-            guess.push_number("from_us", from);
-        }
-        if let Some(to) = f.to_us {
-            near.push_str(" AND first_ts < fromUnixTimestamp64Micro({to_us:Int64}, 'UTC')");
-            guess.push_number("to_us", to);
-        }
         let sql = SESSION_TIME_THRESHOLD.replace("{{edge}}", edge).replace("{{near}}", &near).replace("{{direction}}", direction);
         let Some(t) = rows::<Threshold>(&self.ch.query(&sql, guess).await?)?.pop() else {
             return Ok(None);
         };
         let candidates = format!(
             " AND session_id IN (SELECT session_id FROM session_summaries WHERE project = {{project:String}} \
-             AND first_ts {op} fromUnixTimestamp64Micro({{threshold_us:Int64}}, 'UTC'))"
+             AND first_ts {op} fromUnixTimestamp64Micro({{threshold_us:Int64}}, 'UTC'){rows_like_the_page})"
         );
         let mut params = params.clone();
         params.push_number("threshold_us", t.threshold_us);

@@ -65,7 +65,13 @@ async fn every_page_by_start_time_is_the_whole_lists_page() {
     // of sessions that started in March: a page ranked from them alone
     // would put those before the March sessions that did not come back.
     add(&store, 0, 3000, 0, "2026-03-01 00:00:00", 2).await;
-    store.backend().query(&SESSIONS.replace("FROM numbers({count:UInt64})", "FROM numbers({count:UInt64}) WHERE number % 7 != 0"),
+    // Their late steps are another agent's: such a session has two agents,
+    // one of which only its later row shows.
+    let late = SESSIONS
+        .replace("FROM numbers({count:UInt64})", "FROM numbers({count:UInt64}) WHERE number % 7 != 0")
+        .replace("toString(({first:UInt64} + number) % 3)", "toString(({first:UInt64} + number + 1) % 3)");
+    assert_ne!(late, SESSIONS);
+    store.backend().query(&late,
         Params::new().number("first", 0u64).number("count", 3000u64).number("step", 1u64).text("start", "2026-04-15 00:00:00").number("every", 0u64)).await.unwrap();
     add(&store, 3000, 120, 0, "2026-05-01 00:00:00", 3).await;
 
@@ -75,10 +81,17 @@ async fn every_page_by_start_time_is_the_whole_lists_page() {
         ("newest first", page.clone(), ""),
         ("oldest first", SessionFilter { ascending: true, ..page.clone() }, ""),
         ("one agent", SessionFilter { agent: Some("agent-1".into()), ..page.clone() }, "AND has(groupUniqArray(toString(agent_name)), 'agent-1')"),
+        ("one agent, oldest first", SessionFilter { agent: Some("agent-1".into()), ascending: true, ..page.clone() }, "AND has(groupUniqArray(toString(agent_name)), 'agent-1')"),
+        ("failed", SessionFilter { failed: Some(true), ..page.clone() }, "AND countIf(failed) > 0"),
         ("failed, oldest first", SessionFilter { failed: Some(true), ascending: true, ..page.clone() }, "AND countIf(failed) > 0"),
         (
             "active on the second day of March",
             SessionFilter { from_us: Some(march + 86_400_000_000), to_us: Some(march + 2 * 86_400_000_000), ..page.clone() },
+            "AND max(ts) >= toDateTime64('2026-03-02 00:00:00', 6, 'UTC') AND min(ts) < toDateTime64('2026-03-03 00:00:00', 6, 'UTC')",
+        ),
+        (
+            "active on the second day of March, oldest first",
+            SessionFilter { from_us: Some(march + 86_400_000_000), to_us: Some(march + 2 * 86_400_000_000), ascending: true, ..page.clone() },
             "AND max(ts) >= toDateTime64('2026-03-02 00:00:00', 6, 'UTC') AND min(ts) < toDateTime64('2026-03-03 00:00:00', 6, 'UTC')",
         ),
     ];
