@@ -272,11 +272,11 @@ impl AppState {
     /// proves it existed.
     async fn sealed_past(&self, index: u64) -> Result<bool, AppError> {
         let covered = |c: Option<u64>| c.is_some_and(|size| index < size);
-        if covered(self.store.checkpoints().await?.last().map(|c| c.tree_size)) {
+        if covered(self.store.latest_checkpoint().await?.map(|c| c.tree_size)) {
             return Ok(true);
         }
         self.checkpointer.seal().await?;
-        Ok(covered(self.store.checkpoints().await?.last().map(|c| c.tree_size)))
+        Ok(covered(self.store.latest_checkpoint().await?.map(|c| c.tree_size)))
     }
 
     /// Runs the expiry job every `interval`, `batch` sessions per project

@@ -53,7 +53,7 @@ pub async fn export(store: &Store, project: &str, session_id: &str, with_access_
         return Ok(None);
     }
     rows.sort_by_key(|r| (r.session_seq, r.log_index));
-    let checkpoint = store.checkpoints().await?.pop();
+    let checkpoint = store.latest_checkpoint().await?;
     let proofs = match &checkpoint {
         Some(c) => sealed_proofs(store, &rows, c.tree_size).await?,
         None => HashMap::new(),

@@ -26,7 +26,7 @@ struct Sealed {
 
 impl Checkpointer {
     pub async fn new(store: Store, log: LogView, signer: Arc<Signer>) -> Result<Self, StoreError> {
-        let size = store.checkpoints().await?.last().map_or(0, |c| c.tree_size);
+        let size = store.latest_checkpoint().await?.map_or(0, |c| c.tree_size);
         Ok(Self { store, log, signer, last: Arc::new(Mutex::new(Sealed { tenure: u64::MAX, size })) })
     }
 
@@ -65,7 +65,7 @@ impl Checkpointer {
         let Some(head) = self.log.sealable() else { return Ok(None) };
         if head.tenure != last.tenure {
             // Another process may have sealed since this one last did.
-            let size = self.store.checkpoints().await?.last().map_or(0, |c| c.tree_size);
+            let size = self.store.latest_checkpoint().await?.map_or(0, |c| c.tree_size);
             *last = Sealed { tenure: head.tenure, size };
         }
         let (tree_size, root_hash) = (head.size, head.root);

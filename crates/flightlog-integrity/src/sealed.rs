@@ -72,7 +72,7 @@ pub struct SealCache {
 impl SealCache {
     /// The latest checkpoint, its signature checked; `None` before the first one.
     pub async fn get(&self, store: &Store) -> Result<Option<Arc<SealedLog>>, StoreError> {
-        let Some(latest) = store.checkpoints().await?.pop() else { return Ok(None) };
+        let Some(latest) = store.latest_checkpoint().await? else { return Ok(None) };
         let mut current = self.current.lock().await;
         if let Some((snapshot, at)) = current.as_ref() {
             if snapshot.checkpoint == latest && at.elapsed() < MAX_AGE {

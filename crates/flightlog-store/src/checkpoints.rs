@@ -6,6 +6,10 @@ use crate::Store;
 
 const ALL_CHECKPOINTS: &str = "SELECT tree_size, lower(hex(root_hash)) AS root_hash, created_us, public_key, signature \
     FROM checkpoints ORDER BY tree_size";
+// The table is ordered by tree_size: this reads its last granule, where
+// every checkpoint (one a minute, half a million a year) would be read.
+const LATEST_CHECKPOINT: &str = "SELECT tree_size, lower(hex(root_hash)) AS root_hash, created_us, public_key, signature \
+    FROM checkpoints ORDER BY tree_size DESC LIMIT 1";
 
 const PUT_CHECKPOINT: &str = "INSERT INTO checkpoints (tree_size, root_hash, created_us, public_key, signature) \
     SELECT {tree_size:UInt64}, unhex({root_hash:String}), {created_us:Int64}, {public_key:String}, {signature:String}";
@@ -22,7 +26,18 @@ pub struct CheckpointRow {
 }
 
 impl Store {
+    /// Every checkpoint, oldest first: for verification. The newest alone
+    /// is [`Store::latest_checkpoint`].
     pub async fn checkpoints(&self) -> Result<Vec<CheckpointRow>, StoreError> {
+        self.read_checkpoints(ALL_CHECKPOINTS).await
+    }
+
+    /// The newest checkpoint, if there is one.
+    pub async fn latest_checkpoint(&self) -> Result<Option<CheckpointRow>, StoreError> {
+        Ok(self.read_checkpoints(LATEST_CHECKPOINT).await?.pop())
+    }
+
+    async fn read_checkpoints(&self, sql: &str) -> Result<Vec<CheckpointRow>, StoreError> {
         #[derive(serde::Deserialize)]
         struct Row {
             tree_size: u64,
@@ -31,7 +46,7 @@ impl Store {
             public_key: String,
             signature: String,
         }
-        let found: Vec<Row> = rows(&self.ch.query(ALL_CHECKPOINTS, Params::new()).await?)?;
+        let found: Vec<Row> = rows(&self.ch.query(sql, Params::new()).await?)?;
         found
             .into_iter()
             .map(|r| {
