@@ -21,14 +21,25 @@ pub struct SessionsArgs {
     /// instead of an embedded store in a temporary folder.
     #[arg(long, env = "FLIGHTLOG_CLICKHOUSE_URL")]
     clickhouse_url: Option<String>,
+    /// Session ids `random` (like UUIDv4: a session's place in the table's
+    /// key order says nothing of when it ran) or `ordered` by time (like
+    /// UUIDv7 or ULID).
+    #[arg(long, value_enum, default_value_t = Ids::Random)]
+    ids: Ids,
 }
 
-/// Sessions spread over 90 days, their ids random (as UUIDs are: a
-/// session's place in the table's key order says nothing of its time), each with one of 20 agents, one of 5,000
-/// customers and one of four models; one in 13 has a failed step.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+enum Ids {
+    Random,
+    Ordered,
+}
+
+/// Sessions spread over 90 days, each with one of 20 agents, one of 5,000
+/// customers and one of four models; one in 13 has a failed step. `{{id}}`
+/// is the session id's expression.
 const GENERATE: &str = "INSERT INTO steps (project, session_id, step, ts, agent_name, model_name, model_key, user_id, \
     input_tokens, output_tokens, estimated_cost, failed, log_index) \
-    SELECT 'bench', lower(hex(sipHash64(intDiv(number, {per:UInt64})))) AS s, number % {per:UInt64}, \
+    SELECT 'bench', {{id}} AS s, number % {per:UInt64}, \
     toDateTime64('2025-07-01 00:00:00', 6, 'UTC') + toIntervalMicrosecond(intDiv(number * 7776000000000, {n:UInt64})), \
     concat('agent-', toString(intDiv(number, {per:UInt64}) % 20)), \
     arrayElement(['gpt-4o', 'gpt-4o-mini', 'claude-sonnet-4', 'o3'], 1 + intDiv(number, {per:UInt64}) % 4) AS m, m, \
@@ -41,11 +52,16 @@ pub async fn run(args: SessionsArgs) -> anyhow::Result<()> {
     let store = bench_store(dir.path(), args.clickhouse_url.as_deref(), "flightlog_bench_sessions").await?;
     let steps = args.sessions * args.steps_per_session;
     let started = Instant::now();
-    store.backend().query(GENERATE, Params::new().number("n", steps).number("per", args.steps_per_session)).await?;
+    let id = match args.ids {
+        Ids::Random => "lower(hex(sipHash64(intDiv(number, {per:UInt64}))))",
+        Ids::Ordered => "concat('s', leftPad(toString(intDiv(number, {per:UInt64})), 12, '0'))",
+    };
+    store.backend().query(&GENERATE.replace("{{id}}", id), Params::new().number("n", steps).number("per", args.steps_per_session)).await?;
     println!(
-        "generated {} sessions of {} steps in ClickHouse in {:.1} s (INSERT … SELECT, not the HTTP path)",
+        "generated {} sessions of {} steps ({:?} ids) in ClickHouse in {:.1} s (INSERT … SELECT, not the HTTP path)",
         args.sessions,
         args.steps_per_session,
+        args.ids,
         started.elapsed().as_secs_f64()
     );
     let day = 1_755_216_000_000_000; // 2025-08-15T00:00:00Z
