@@ -91,6 +91,8 @@ async fn acknowledged_steps_survive_sigkill_exactly_once() {
     let (_, list) = server.get(ADMIN_KEY, "/v1/sessions?limit=100").await;
     let summarised: u64 = list["sessions"].as_array().unwrap().iter().map(|s| s["steps"].as_u64().unwrap()).sum();
     assert_eq!(summarised, after_retry, "session summaries agree with the stored steps");
+    let (_, costs) = server.get(ADMIN_KEY, "/v1/costs").await;
+    assert_eq!(costs["totals"]["steps"].as_u64(), Some(after_retry), "the cost rollups agree with the stored steps: {costs}");
 }
 
 #[tokio::test]

@@ -29,18 +29,7 @@ fn rebuild() -> String {
 /// after a crash between an insert and its view, or on the first start
 /// after the upgrade that added it.
 pub(crate) async fn repair_if_needed(ch: &dyn Backend) -> Result<(), StoreError> {
-    #[derive(serde::Deserialize)]
-    struct Totals {
-        steps: u64,
-        rolled_up: u64,
-    }
-    let totals: Vec<Totals> = rows(&ch.query(TOTALS_AGREE, Params::new()).await?)?;
-    if let Some(t) = totals.first().filter(|t| t.steps != t.rolled_up) {
-        tracing::warn!(steps = t.steps, rolled_up = t.rolled_up, "cost rollups disagree with steps; rebuilding");
-        ch.query("TRUNCATE TABLE cost_rollups", Params::new()).await?;
-        ch.query(&rebuild(), Params::new()).await?;
-    }
-    Ok(())
+    crate::rebuild_if_apart(ch, "cost_rollups", TOTALS_AGREE, &rebuild()).await
 }
 
 impl Store {

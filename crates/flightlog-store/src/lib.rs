@@ -101,3 +101,23 @@ impl Store {
         self.ch.as_ref()
     }
 }
+
+/// Rebuilds `table`, a table a materialized view derives from `steps`, when
+/// `totals` (one row: `source`, what steps hold; `derived`, what the table
+/// accounts for) says the two disagree: a crash between an insert and its
+/// view, or a table added since the steps were stored. `rebuild` refills it
+/// from steps.
+pub(crate) async fn rebuild_if_apart(ch: &dyn Backend, table: &str, totals: &str, rebuild: &str) -> Result<(), StoreError> {
+    #[derive(serde::Deserialize)]
+    struct Totals {
+        source: u64,
+        derived: u64,
+    }
+    let found: Vec<Totals> = backend::rows(&ch.query(totals, Params::new()).await?)?;
+    if let Some(t) = found.first().filter(|t| t.source != t.derived) {
+        tracing::warn!(table, source = t.source, derived = t.derived, "a table derived from steps disagrees with them; rebuilding it");
+        ch.query(&format!("TRUNCATE TABLE {table}"), Params::new()).await?;
+        ch.query(rebuild, Params::new()).await?;
+    }
+    Ok(())
+}

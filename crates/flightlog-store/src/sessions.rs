@@ -462,32 +462,11 @@ fn decode_cursor(s: &str, sort: SessionSort) -> Result<DecodedCursor, StoreError
     Ok(DecodedCursor { key, s: c.s })
 }
 
-/// Rebuilds session_summaries when its totals disagree with steps.
+/// Rebuilds session_summaries and session_actions when their totals
+/// disagree with steps.
 pub(crate) async fn repair_summaries_if_needed(ch: &dyn Backend) -> Result<(), StoreError> {
-    #[derive(serde::Deserialize)]
-    struct Totals {
-        steps: u64,
-        summarised: u64,
-    }
-    let totals: Vec<Totals> = rows(&ch.query(SUMMARY_TOTALS_AGREE, Params::new()).await?)?;
-    let Some(t) = totals.first() else { return Ok(()) };
-    if t.steps != t.summarised {
-        tracing::warn!(steps = t.steps, summarised = t.summarised, "session summaries disagree with steps; rebuilding");
-        ch.query("TRUNCATE TABLE session_summaries", Params::new()).await?;
-        ch.query(REBUILD_SESSION_SUMMARIES, Params::new()).await?;
-    }
-    #[derive(serde::Deserialize)]
-    struct Actions {
-        tool_runs: u64,
-        counted: u64,
-    }
-    let totals: Vec<Actions> = rows(&ch.query(ACTIONS_TOTALS_AGREE, Params::new()).await?)?;
-    if let Some(t) = totals.first().filter(|t| t.tool_runs != t.counted) {
-        tracing::warn!(tool_runs = t.tool_runs, counted = t.counted, "action counts disagree with steps; rebuilding");
-        ch.query("TRUNCATE TABLE session_actions", Params::new()).await?;
-        ch.query(REBUILD_SESSION_ACTIONS, Params::new()).await?;
-    }
-    Ok(())
+    crate::rebuild_if_apart(ch, "session_summaries", SUMMARY_TOTALS_AGREE, REBUILD_SESSION_SUMMARIES).await?;
+    crate::rebuild_if_apart(ch, "session_actions", ACTIONS_TOTALS_AGREE, REBUILD_SESSION_ACTIONS).await
 }
 
 /// The rebuild of session_summaries narrowed to one session (parameters

@@ -1,4 +1,4 @@
 -- Do the session summaries account for exactly the stored steps?
 SELECT
-    (SELECT count() FROM steps)                      AS steps,
-    (SELECT ifNull(sum(steps), 0) FROM session_summaries) AS summarised
+    (SELECT count() FROM steps)                      AS source,
+    (SELECT ifNull(sum(steps), 0) FROM session_summaries) AS derived
