@@ -311,6 +311,11 @@ async fn rollups_price_to_the_cent_what_every_step_priced_alone_costs() {
     for (what, q) in &queries {
         assert_same(what, &store.costs("p", q).await.unwrap(), &oracle(&store, "p", q).await);
     }
+    // The other project's prices all take effect on the hour, at band
+    // edges: its whole hours are read from the rollups alone.
+    for (what, q) in [&queries[1], &queries[2], &queries[9]] {
+        assert_same(&format!("other project, {what}"), &store.costs("other", q).await.unwrap(), &oracle(&store, "other", q).await);
+    }
 
     // The awkward cases are really in the data.
     let every = &store
