@@ -336,21 +336,21 @@ impl Store {
                 // Which rows the rollups leave to the steps, and the steps
                 // take: conditions written only when there are any, as
                 // each is evaluated on every row read.
-                let (mut not_rolled_up, mut read_from_steps) = (String::new(), vec![
+                let (mut not_rolled_up, mut steps_take) = (String::new(), vec![
                     "ts < fromUnixTimestamp64Micro({rollup_from_us:Int64}, 'UTC')".to_string(),
                     "ts >= fromUnixTimestamp64Micro({rollup_to_us:Int64}, 'UTC')".to_string(),
                 ]);
                 if !exceptions.models.is_empty() {
                     params.push_texts("steps_models", &exceptions.models);
                     not_rolled_up.push_str(" AND NOT has({steps_models:Array(String)}, model_key)");
-                    read_from_steps.push("has({steps_models:Array(String)}, model_key)".into());
+                    steps_take.push("has({steps_models:Array(String)}, model_key)".into());
                 }
                 if !exceptions.hours.is_empty() {
                     params.push_texts("split_models", exceptions.hours.iter().map(|(model, _)| model));
                     params.push_numbers("split_hours", exceptions.hours.iter().map(|(_, hour)| *hour));
                     const SPLIT: &str = "has(arrayZip({split_models:Array(String)}, {split_hours:Array(Int64)}), ";
                     not_rolled_up.push_str(&format!(" AND NOT {SPLIT}(toString(model_key), toUnixTimestamp64Micro(hour)))"));
-                    read_from_steps.push(format!("{SPLIT}(toString(model_key), toUnixTimestamp64Micro({HOUR_OF_TS})))"));
+                    steps_take.push(format!("{SPLIT}(toString(model_key), toUnixTimestamp64Micro({HOUR_OF_TS})))"));
                 }
                 let rollups = format!(
                     "{UNITS_OF_ROLLUPS}WHERE project = {{project:String}} AND hour >= fromUnixTimestamp64Micro({{rollup_from_us:Int64}}, 'UTC') \
@@ -359,7 +359,7 @@ impl Store {
                 if exceptions.is_empty() && (first, end) == (q.from_us, q.to_us) {
                     rollups
                 } else {
-                    format!("{rollups}\nUNION ALL\n{steps} AND ({})", read_from_steps.join(" OR "))
+                    format!("{rollups}\nUNION ALL\n{steps} AND ({})", steps_take.join(" OR "))
                 }
             }
         };

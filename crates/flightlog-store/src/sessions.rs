@@ -169,7 +169,8 @@ impl Store {
     /// one of its rows did. So when the page ranked from C is full and its
     /// last session started at or after T, every session outside C ranks
     /// after the whole page. Filters and the cursor narrow both sides alike,
-    /// and C may keep only rows that a session on the page must have.
+    /// and C may keep only sessions whose rows at or past T meet each
+    /// condition of the filter that such a row must meet.
     /// T is only a guess (session_time_threshold.sql); a wrong one costs a
     /// second query, never a wrong page.
     async fn ranked_near_the_edge(&self, project: &str, f: &SessionFilter, ranked_sql: &str, params: &Params) -> Result<Option<Vec<Ranked>>, StoreError> {
@@ -183,33 +184,35 @@ impl Store {
         let (edge, direction, op) = if f.ascending { ("max", "ASC", "<=") } else { ("min", "DESC", ">=") };
         let sample = f.limit.saturating_mul(40).clamp(1_000, 100_000);
         let mut guess = Params::new().text("project", project).number("sample", sample);
-        // Row conditions that a session on the page has a row meeting, at
-        // or past T (so C may be narrowed to rows meeting them: a session
-        // the filter passes whose start is past T still is in it). Newest
-        // first, any of its rows past T will do; oldest first, only its
-        // first row is sure to be at or before T, and only `to` holds there.
-        let mut rows_like_the_page = String::new();
+        // Conditions a session on the page meets, each on one of its rows
+        // at or past T (not all on the same row: its summary rows may not
+        // be merged yet), so C may keep only sessions whose rows there meet
+        // each of them. Newest first, any of its rows is at or past T; oldest
+        // first, only its first row is sure to be, and only `to` holds there.
+        let mut page_needs: Vec<String> = Vec::new();
         if let Some(to) = f.to_us {
-            rows_like_the_page.push_str(" AND first_ts < fromUnixTimestamp64Micro({to_us:Int64}, 'UTC')");
+            page_needs.push("first_ts < fromUnixTimestamp64Micro({to_us:Int64}, 'UTC')".into());
             guess.push_number("to_us", to);
         }
         if !f.ascending {
             if let Some(from) = f.from_us {
-                rows_like_the_page.push_str(" AND last_ts >= fromUnixTimestamp64Micro({from_us:Int64}, 'UTC')");
+                page_needs.push("last_ts >= fromUnixTimestamp64Micro({from_us:Int64}, 'UTC')".into());
                 guess.push_number("from_us", from);
             }
             for (value, column, name) in [(&f.agent, "agents", "agent"), (&f.user, "users", "user"), (&f.model, "models", "model")] {
                 if let Some(v) = value {
-                    rows_like_the_page.push_str(&format!(" AND has({column}, {{{name}:String}})"));
+                    page_needs.push(format!("has({column}, {{{name}:String}})"));
                     guess.push_text(name, v);
                 }
             }
             if f.failed == Some(true) {
-                rows_like_the_page.push_str(" AND failed_steps > 0");
+                page_needs.push("failed_steps > 0".into());
             }
         }
-        // The guess starts past the cursor, where the next page lies.
-        let mut near = rows_like_the_page.clone();
+        // The guess looks past the cursor, where the next page lies, at rows
+        // that meet every condition at once: only a guess, so a row that
+        // meets them all is a good enough sign of a session that does.
+        let mut near: String = page_needs.iter().map(|c| format!(" AND {c}")).collect();
         if let Some(cursor) = &f.cursor
             && let CursorKey::Signed(k) = decode_cursor(cursor, f.sort)?.key
         {
@@ -221,9 +224,15 @@ impl Store {
         let Some(t) = rows::<Threshold>(&self.ch.query(&sql, guess).await?)?.pop() else {
             return Ok(None);
         };
+        let each_met = if page_needs.is_empty() {
+            String::new()
+        } else {
+            let each: Vec<String> = page_needs.iter().map(|c| format!("max({c})")).collect();
+            format!(" GROUP BY session_id HAVING {}", each.join(" AND "))
+        };
         let candidates = format!(
             " AND session_id IN (SELECT session_id FROM session_summaries WHERE project = {{project:String}} \
-             AND first_ts {op} fromUnixTimestamp64Micro({{threshold_us:Int64}}, 'UTC'){rows_like_the_page})"
+             AND first_ts {op} fromUnixTimestamp64Micro({{threshold_us:Int64}}, 'UTC'){each_met})"
         );
         let mut params = params.clone();
         params.push_number("threshold_us", t.threshold_us);

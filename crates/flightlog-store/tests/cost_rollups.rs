@@ -126,7 +126,14 @@ async fn oracle(store: &Store, project: &str, q: &CostQuery) -> Vec<CostRow> {
         filters.push_str(" AND hasAny(tags, {tags:Array(String)})");
         params.push_texts("tags", &q.tags);
     }
-    assert!(q.agent.is_none() && q.sessions.is_empty(), "the oracle takes user, model and tags filters");
+    if let Some(v) = &q.agent {
+        filters.push_str(" AND agent_name = {agent:String}");
+        params.push_text("agent", v);
+    }
+    if !q.sessions.is_empty() {
+        filters.push_str(" AND session_id IN {sessions:Array(String)}");
+        params.push_texts("sessions", &q.sessions);
+    }
     let sql = ORACLE
         .replace("{{groups}}", &groups)
         .replace("{{group_names}}", &names)
@@ -153,6 +160,7 @@ fn by_group(rows: &[CostRow]) -> BTreeMap<Vec<String>, (Vec<u64>, f64, f64)> {
                 r.reasoning_tokens,
                 r.unpriced_steps,
                 r.failed_steps,
+                r.estimate_differs as u64,
             ];
             (
                 r.group.iter().map(|(_, v)| v.clone()).collect(),
@@ -273,6 +281,11 @@ async fn rollups_price_to_the_cent_what_every_step_priced_alone_costs() {
                 ..whole.clone()
             },
         ),
+        ("one agent", CostQuery { group_by: vec![User, Day], agent: Some("agent-2".into()), ..whole.clone() }),
+        (
+            "some sessions",
+            CostQuery { group_by: vec![Session, Model], sessions: vec!["s3".into(), "s77".into(), "s540".into()], ..whole.clone() },
+        ),
         (
             "one tiered model",
             CostQuery {
@@ -313,7 +326,7 @@ async fn rollups_price_to_the_cent_what_every_step_priced_alone_costs() {
     }
     // The other project's prices all take effect on the hour, at band
     // edges: its whole hours are read from the rollups alone.
-    for (what, q) in [&queries[1], &queries[2], &queries[9]] {
+    for (what, q) in [&queries[1], &queries[2], &queries[11]] {
         assert_same(&format!("other project, {what}"), &store.costs("other", q).await.unwrap(), &oracle(&store, "other", q).await);
     }
 

@@ -65,11 +65,13 @@ async fn every_page_by_start_time_is_the_whole_lists_page() {
     // of sessions that started in March: a page ranked from them alone
     // would put those before the March sessions that did not come back.
     add(&store, 0, 3000, 0, "2026-03-01 00:00:00", 2).await;
-    // Their late steps are another agent's: such a session has two agents,
-    // one of which only its later row shows.
+    // Their late steps are another agent's, and fail where the first did
+    // not: such a session has two agents, one of which, and its failure,
+    // only its later row shows.
     let late = SESSIONS
         .replace("FROM numbers({count:UInt64})", "FROM numbers({count:UInt64}) WHERE number % 7 != 0")
-        .replace("toString(({first:UInt64} + number) % 3)", "toString(({first:UInt64} + number + 1) % 3)");
+        .replace("toString(({first:UInt64} + number) % 3)", "toString(({first:UInt64} + number + 1) % 3)")
+        .replace("({first:UInt64} + number) % 5 = 0", "({first:UInt64} + number) % 5 = 1");
     assert_ne!(late, SESSIONS);
     store.backend().query(&late,
         Params::new().number("first", 0u64).number("count", 3000u64).number("step", 1u64).text("start", "2026-04-15 00:00:00").number("every", 0u64)).await.unwrap();
@@ -83,6 +85,11 @@ async fn every_page_by_start_time_is_the_whole_lists_page() {
         ("one agent", SessionFilter { agent: Some("agent-1".into()), ..page.clone() }, "AND has(groupUniqArray(toString(agent_name)), 'agent-1')"),
         ("one agent, oldest first", SessionFilter { agent: Some("agent-1".into()), ascending: true, ..page.clone() }, "AND has(groupUniqArray(toString(agent_name)), 'agent-1')"),
         ("failed", SessionFilter { failed: Some(true), ..page.clone() }, "AND countIf(failed) > 0"),
+        (
+            "one agent and failed, each on another row",
+            SessionFilter { agent: Some("agent-1".into()), failed: Some(true), ..page.clone() },
+            "AND has(groupUniqArray(toString(agent_name)), 'agent-1') AND countIf(failed) > 0",
+        ),
         ("failed, oldest first", SessionFilter { failed: Some(true), ascending: true, ..page.clone() }, "AND countIf(failed) > 0"),
         (
             "active on the second day of March",

@@ -1,6 +1,6 @@
 -- Each step as a unit of cost: what cost_by.sql prices, and what the cost
 -- rollups sum per hour (schema/0020_cost_rollups.sql holds this same text
--- as its view's inner query; a test in costs.rs keeps the two equal). The
+-- as its view's inner query; a test in cost_rollups.rs keeps the two equal). The
 -- parts of the token accounting that are not linear are taken per step
 -- here, so that sums of them price exactly: uncached input (input less
 -- cache reads and writes, never below 0), output less reasoning (never

@@ -3,7 +3,7 @@
 -- rows that start nearest that end of the list, narrowed by the page's
 -- cursor and time range where those tell where its sessions lie. Only a
 -- guess at where the page ends: sessions.rs checks the page it gives.
--- {{edge}}, {{near}} and {{direction}} take fixed fragments from sessions.rs.
+-- The edge, near and direction markers take fixed fragments from sessions.rs.
 SELECT toUnixTimestamp64Micro({{edge}}(first_ts)) AS threshold_us
 FROM
 (

@@ -3,11 +3,11 @@
 -- with has(), not collected). Their full summaries are then read for just
 -- these ids (session_summaries_of.sql): collecting every session's agents,
 -- users, models and tags first made a page over 1M sessions cost ~0.7 s.
--- The {{having}}, {{order}} and {{candidates}} markers take fixed fragments
--- chosen in sessions.rs; every value is a bound {name:Type} parameter.
--- {{candidates}} narrows a page by start time to the sessions with a
--- summary row past a threshold (session_time_threshold.sql), when
--- sessions.rs can prove that page is the one the whole list would give.
+-- The having, order and candidates markers take fixed fragments chosen in
+-- sessions.rs; every value is a bound {name:Type} parameter. The
+-- candidates narrow a page by start time to the sessions with a summary
+-- row past a threshold (session_time_threshold.sql), when sessions.rs can
+-- prove that page is the one the whole list would give.
 SELECT
     session_id,
     toUnixTimestamp64Micro(min(first_ts)) AS first_us,
