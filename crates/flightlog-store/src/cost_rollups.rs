@@ -4,7 +4,7 @@
 
 use crate::Store;
 use crate::backend::{Backend, Params, StoreError, rows};
-use flightlog_model::cost_rollup::PriceChange;
+use flightlog_model::cost_rollup::{PriceChange, ReadFromSteps};
 
 const MIGRATION: &str = include_str!("../../../schema/0020_cost_rollups.sql");
 pub(crate) const UNITS_OF_STEPS: &str = include_str!("queries/cost_units_of_steps.sql");
@@ -15,6 +15,50 @@ const PRICE_CHANGES: &str = include_str!("queries/price_changes_of_project.sql")
 
 /// The hour of a step's `ts`, as the rollups' view computes it.
 pub(crate) const HOUR_OF_TS: &str = "fromUnixTimestamp64Micro(intDiv(toUnixTimestamp64Micro(ts), 3600000000) * 3600000000, 'UTC')";
+
+/// The units a cost query prices when its range holds the whole hours
+/// [first, end): rollup rows for those hours, except where `exceptions`
+/// sends a model or an hour to the steps, and `steps` (the steps' units
+/// already narrowed to the query's range and `filters`) for the rest of
+/// the range and those exceptions. Each condition is written only when
+/// needed: it is evaluated on every row read.
+pub(crate) fn units_of_rollups_and_steps(
+    steps: &str,
+    filters: &str,
+    (first, end): (i64, i64),
+    range: (i64, i64),
+    exceptions: &ReadFromSteps,
+    params: &mut Params,
+) -> String {
+    params.push_number("rollup_from_us", first);
+    params.push_number("rollup_to_us", end);
+    let mut not_rolled_up = String::new();
+    let mut steps_take = vec![
+        "ts < fromUnixTimestamp64Micro({rollup_from_us:Int64}, 'UTC')".to_string(),
+        "ts >= fromUnixTimestamp64Micro({rollup_to_us:Int64}, 'UTC')".to_string(),
+    ];
+    if !exceptions.models.is_empty() {
+        params.push_texts("steps_models", &exceptions.models);
+        not_rolled_up.push_str(" AND NOT has({steps_models:Array(String)}, model_key)");
+        steps_take.push("has({steps_models:Array(String)}, model_key)".into());
+    }
+    if !exceptions.hours.is_empty() {
+        params.push_texts("split_models", exceptions.hours.iter().map(|(model, _)| model));
+        params.push_numbers("split_hours", exceptions.hours.iter().map(|(_, hour)| *hour));
+        const SPLIT: &str = "has(arrayZip({split_models:Array(String)}, {split_hours:Array(Int64)}), ";
+        not_rolled_up.push_str(&format!(" AND NOT {SPLIT}(toString(model_key), toUnixTimestamp64Micro(hour)))"));
+        steps_take.push(format!("{SPLIT}(toString(model_key), toUnixTimestamp64Micro({HOUR_OF_TS})))"));
+    }
+    let rollups = format!(
+        "{UNITS_OF_ROLLUPS}WHERE project = {{project:String}} AND hour >= fromUnixTimestamp64Micro({{rollup_from_us:Int64}}, 'UTC') \
+         AND hour < fromUnixTimestamp64Micro({{rollup_to_us:Int64}}, 'UTC'){filters}{not_rolled_up}"
+    );
+    if exceptions.is_empty() && (first, end) == range {
+        rollups
+    } else {
+        format!("{rollups}\nUNION ALL\n{steps} AND ({})", steps_take.join(" OR "))
+    }
+}
 
 /// The rollups recomputed from the steps: the rollups' own view query, so
 /// a rebuild can never aggregate differently from the view.
@@ -70,6 +114,24 @@ mod tests {
         let edges = flightlog_model::cost_rollup::INPUT_BAND_EDGES.map(|e| e.to_string()).join(", ");
         assert!(UNITS_OF_STEPS.contains(&format!("arrayCount(e -> input_tokens > e, [{edges}])")));
         assert!(MIGRATION.contains(&format!("{HOUR_OF_TS} AS hour")));
+    }
+
+    #[test]
+    fn whole_hours_without_exceptions_read_the_rollups_alone() {
+        let hour = flightlog_model::cost_rollup::HOUR_US;
+        let none = ReadFromSteps::default();
+        let mut params = Params::new();
+        let sql = units_of_rollups_and_steps("STEPS", "", (0, 2 * hour), (0, 2 * hour), &none, &mut params);
+        assert!(sql.contains("FROM cost_rollups") && !sql.contains("STEPS") && !sql.contains("has("), "{sql}");
+        // A cut hour at the end: the steps take it.
+        let sql = units_of_rollups_and_steps("STEPS", "", (0, 2 * hour), (0, 2 * hour + 5), &none, &mut params);
+        assert!(sql.contains("UNION ALL\nSTEPS AND (ts < ") && !sql.contains("has("), "{sql}");
+        // A split hour: both sides name it, and only it.
+        let split = ReadFromSteps { hours: [("o3".to_string(), hour)].into(), ..Default::default() };
+        let mut params = Params::new();
+        let sql = units_of_rollups_and_steps("STEPS", "", (0, 2 * hour), (0, 2 * hour), &split, &mut params);
+        assert!(sql.contains("AND NOT has(arrayZip(") && sql.contains(" OR has(arrayZip(") && !sql.contains("steps_models"), "{sql}");
+        assert!(params.iter().any(|(name, value)| name == "split_hours" && value == format!("[{hour}]")), "{params:?}");
     }
 
     #[test]

@@ -4,7 +4,7 @@
 use crate::backend::{Backend, Params, StoreError, rows};
 use crate::rowbinary::RowBinary;
 use crate::Store;
-use crate::cost_rollups::{HOUR_OF_TS, UNITS_OF_ROLLUPS, UNITS_OF_STEPS};
+use crate::cost_rollups::{UNITS_OF_STEPS, units_of_rollups_and_steps};
 use flightlog_model::cost_rollup::{read_from_steps, whole_hours};
 
 const PRICE_LIST: &str = include_str!("../../../schema/prices.csv");
@@ -329,38 +329,9 @@ impl Store {
         let hours = if q.tags.is_empty() { whole_hours(q.from_us, q.to_us) } else { None };
         let units = match hours {
             None => steps,
-            Some((first, end)) => {
+            Some(hours) => {
                 let exceptions = read_from_steps(&self.price_changes(project).await?);
-                params.push_number("rollup_from_us", first);
-                params.push_number("rollup_to_us", end);
-                // Which rows the rollups leave to the steps, and the steps
-                // take: conditions written only when there are any, as
-                // each is evaluated on every row read.
-                let (mut not_rolled_up, mut steps_take) = (String::new(), vec![
-                    "ts < fromUnixTimestamp64Micro({rollup_from_us:Int64}, 'UTC')".to_string(),
-                    "ts >= fromUnixTimestamp64Micro({rollup_to_us:Int64}, 'UTC')".to_string(),
-                ]);
-                if !exceptions.models.is_empty() {
-                    params.push_texts("steps_models", &exceptions.models);
-                    not_rolled_up.push_str(" AND NOT has({steps_models:Array(String)}, model_key)");
-                    steps_take.push("has({steps_models:Array(String)}, model_key)".into());
-                }
-                if !exceptions.hours.is_empty() {
-                    params.push_texts("split_models", exceptions.hours.iter().map(|(model, _)| model));
-                    params.push_numbers("split_hours", exceptions.hours.iter().map(|(_, hour)| *hour));
-                    const SPLIT: &str = "has(arrayZip({split_models:Array(String)}, {split_hours:Array(Int64)}), ";
-                    not_rolled_up.push_str(&format!(" AND NOT {SPLIT}(toString(model_key), toUnixTimestamp64Micro(hour)))"));
-                    steps_take.push(format!("{SPLIT}(toString(model_key), toUnixTimestamp64Micro({HOUR_OF_TS})))"));
-                }
-                let rollups = format!(
-                    "{UNITS_OF_ROLLUPS}WHERE project = {{project:String}} AND hour >= fromUnixTimestamp64Micro({{rollup_from_us:Int64}}, 'UTC') \
-                     AND hour < fromUnixTimestamp64Micro({{rollup_to_us:Int64}}, 'UTC'){filters}{not_rolled_up}"
-                );
-                if exceptions.is_empty() && (first, end) == (q.from_us, q.to_us) {
-                    rollups
-                } else {
-                    format!("{rollups}\nUNION ALL\n{steps} AND ({})", steps_take.join(" OR "))
-                }
+                units_of_rollups_and_steps(&steps, &filters, hours, (q.from_us, q.to_us), &exceptions, &mut params)
             }
         };
         let sql = COST_BY.replace("{{groups}}", &groups).replace("{{group_names}}", &names).replace("{{units}}", &units);
