@@ -227,8 +227,10 @@ impl Store {
         let each_met = if page_needs.is_empty() {
             String::new()
         } else {
+            // Only rows that meet one of them can count, so only those are
+            // grouped: a selective filter keeps this small.
             let each: Vec<String> = page_needs.iter().map(|c| format!("max({c})")).collect();
-            format!(" GROUP BY session_id HAVING {}", each.join(" AND "))
+            format!(" AND ({}) GROUP BY session_id HAVING {}", page_needs.join(" OR "), each.join(" AND "))
         };
         let candidates = format!(
             " AND session_id IN (SELECT session_id FROM session_summaries WHERE project = {{project:String}} \
