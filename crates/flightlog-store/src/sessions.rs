@@ -139,7 +139,7 @@ impl Store {
             .replace("{{having}}", &having)
             .replace("{{order}}", &format!("{column} {dir}, session_id {dir}"));
         let near_the_edge = match f.sort {
-            SessionSort::Time => self.ranked_near_the_edge(project, f, &sql, &params).await?,
+            SessionSort::Time => self.ranked_near_the_edge(f, &sql, &params).await?,
             SessionSort::Cost | SessionSort::Steps => None,
         };
         let ranked: Vec<Ranked> = match near_the_edge {
@@ -173,7 +173,7 @@ impl Store {
     /// condition of the filter that such a row must meet.
     /// T is only a guess (session_time_threshold.sql); a wrong one costs a
     /// second query, never a wrong page.
-    async fn ranked_near_the_edge(&self, project: &str, f: &SessionFilter, ranked_sql: &str, params: &Params) -> Result<Option<Vec<Ranked>>, StoreError> {
+    async fn ranked_near_the_edge(&self, f: &SessionFilter, ranked_sql: &str, params: &Params) -> Result<Option<Vec<Ranked>>, StoreError> {
         #[derive(serde::Deserialize)]
         struct Threshold {
             threshold_us: i64,
@@ -182,27 +182,26 @@ impl Store {
             return Ok(None);
         }
         let (edge, direction, op) = if f.ascending { ("max", "ASC", "<=") } else { ("min", "DESC", ">=") };
+        // The page's own parameters (its filter's values, its cursor's key),
+        // bound once by `having`, serve every query here.
         let sample = f.limit.saturating_mul(40).clamp(1_000, 100_000);
-        let mut guess = Params::new().text("project", project).number("sample", sample);
+        let guess = params.clone().number("sample", sample);
         // Conditions a session on the page meets, each on one of its rows
         // at or past T (not all on the same row: its summary rows may not
         // be merged yet), so C may keep only sessions whose rows there meet
         // each of them. Newest first, any of its rows is at or past T; oldest
         // first, only its first row is sure to be, and only `to` holds there.
         let mut page_needs: Vec<String> = Vec::new();
-        if let Some(to) = f.to_us {
+        if f.to_us.is_some() {
             page_needs.push("first_ts < fromUnixTimestamp64Micro({to_us:Int64}, 'UTC')".into());
-            guess.push_number("to_us", to);
         }
         if !f.ascending {
-            if let Some(from) = f.from_us {
+            if f.from_us.is_some() {
                 page_needs.push("last_ts >= fromUnixTimestamp64Micro({from_us:Int64}, 'UTC')".into());
-                guess.push_number("from_us", from);
             }
             for (value, column, name) in [(&f.agent, "agents", "agent"), (&f.user, "users", "user"), (&f.model, "models", "model")] {
-                if let Some(v) = value {
+                if value.is_some() {
                     page_needs.push(format!("has({column}, {{{name}:String}})"));
-                    guess.push_text(name, v);
                 }
             }
             if f.failed == Some(true) {
@@ -213,12 +212,9 @@ impl Store {
         // that meet every condition at once: only a guess, so a row that
         // meets them all is a good enough sign of a session that does.
         let mut near: String = page_needs.iter().map(|c| format!(" AND {c}")).collect();
-        if let Some(cursor) = &f.cursor
-            && let CursorKey::Signed(k) = decode_cursor(cursor, f.sort)?.key
-        {
+        if f.cursor.is_some() {
             near.push_str(if f.ascending { " AND first_ts >= " } else { " AND first_ts <= " });
             near.push_str("fromUnixTimestamp64Micro({cursor_key:Int64}, 'UTC')");
-            guess.push_number("cursor_key", k);
         }
         let sql = SESSION_TIME_THRESHOLD.replace("{{edge}}", edge).replace("{{near}}", &near).replace("{{direction}}", direction);
         let Some(t) = rows::<Threshold>(&self.ch.query(&sql, guess).await?)?.pop() else {
