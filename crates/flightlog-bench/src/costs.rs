@@ -108,11 +108,13 @@ pub(crate) async fn bench_store(dir: &std::path::Path, clickhouse_url: Option<&s
     Ok(store)
 }
 
-/// The p50 and p99 of timings in ms (sorts them).
-pub(crate) fn percentiles(times: &mut [f64]) -> (f64, f64) {
-    times.sort_by(f64::total_cmp);
-    let pct = |p: f64| times[((times.len() as f64 * p) as usize).min(times.len() - 1)];
-    (pct(0.5), pct(0.99))
+/// The peak RSS of this process, when the engine is embedded in it (a
+/// server's is its own).
+pub(crate) fn print_engine_peak_rss(clickhouse_url: Option<&str>) -> anyhow::Result<()> {
+    if clickhouse_url.is_none() {
+        println!("peak RSS of the benchmark process, engine included (VmHWM): {} MiB", crate::ingest::peak_rss_kib(std::process::id())? / 1024);
+    }
+    Ok(())
 }
 
 pub async fn run(args: CostsArgs) -> anyhow::Result<()> {
@@ -142,14 +144,10 @@ pub async fn run(args: CostsArgs) -> anyhow::Result<()> {
             groups = store.costs("bench", &q).await?.len();
             times.push(t.elapsed().as_secs_f64() * 1000.0);
         }
-        let (p50, p99) = percentiles(&mut times);
+        let (p50, p99, _) = crate::guard::percentiles(times);
         println!("{name} over {} steps: p50 {p50:.0} ms, p99 {p99:.0} ms ({groups} rows, {} runs)", args.steps, args.runs);
     }
-    // An embedded engine runs in this process: its peak is this process's.
-    if args.clickhouse_url.is_none() {
-        println!("peak RSS of the benchmark process, engine included (VmHWM): {} MiB", crate::ingest::peak_rss_kib(std::process::id())? / 1024);
-    }
-    Ok(())
+    print_engine_peak_rss(args.clickhouse_url.as_deref())
 }
 
 #[cfg(test)]

@@ -4,7 +4,8 @@
 //! fills them), then times a page of 50 for every sort and filter the list
 //! offers, as the API asks for it (the ranking, then the page's summaries).
 
-use crate::costs::{bench_store, percentiles};
+use crate::costs::{bench_store, print_engine_peak_rss};
+use crate::guard::percentiles;
 use flightlog_store::{Params, SessionFilter, SessionSort};
 use std::time::Instant;
 
@@ -89,11 +90,8 @@ pub async fn run(args: SessionsArgs) -> anyhow::Result<()> {
             listed = store.list_sessions("bench", &filter).await?.sessions.len();
             times.push(t.elapsed().as_secs_f64() * 1000.0);
         }
-        let (p50, p99) = percentiles(&mut times);
+        let (p50, p99, _) = percentiles(times);
         println!("sessions page, {name}, over {} sessions: p50 {p50:.0} ms, p99 {p99:.0} ms ({listed} listed, {} runs)", args.sessions, args.runs);
     }
-    if args.clickhouse_url.is_none() {
-        println!("peak RSS of the benchmark process, engine included (VmHWM): {} MiB", crate::ingest::peak_rss_kib(std::process::id())? / 1024);
-    }
-    Ok(())
+    print_engine_peak_rss(args.clickhouse_url.as_deref())
 }

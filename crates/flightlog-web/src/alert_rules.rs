@@ -356,7 +356,6 @@ fn in_form(e: AppError, at: usize) -> AppError {
     }
 }
 
-
 /// The start of a refused value, for its error message.
 fn echo(text: &str) -> String {
     text.chars().take(ECHO_CHARS).collect()

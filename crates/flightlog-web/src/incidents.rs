@@ -298,7 +298,6 @@ pub async fn set_state(State(state): State<AppState>, admin: Admin, Path(id): Pa
     }
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -257,7 +257,6 @@ async fn load(state: &AppState, admin: Admin) -> Result<Policies, AppError> {
     })
 }
 
-
 /// A form not sent from this session's own page is refused before anything is done.
 fn forged(admin: &Admin, given: &str) -> Option<Response> {
     (!csrf::same(&admin.csrf, given))
