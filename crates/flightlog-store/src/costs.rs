@@ -286,7 +286,7 @@ impl Store {
     /// The cost query and its parameters. Whole hours that one price covers
     /// are read from the cost rollups, the rest of the range from the
     /// steps (flightlog_model::cost_rollup says which is which); a query on
-    /// tags reads only steps, as the rollups carry none.
+    /// tags (the rollups carry none) or on named sessions reads only steps.
     async fn cost_sql(&self, project: &str, q: &CostQuery) -> Result<(String, Params), StoreError> {
         let (groups, names) = if q.group_by.is_empty() {
             ("'all' AS scope".to_string(), "scope".to_string())
@@ -326,7 +326,13 @@ impl Store {
             "{UNITS_OF_STEPS}WHERE project = {{project:String}} AND ts >= fromUnixTimestamp64Micro({{from_us:Int64}}, 'UTC') \
              AND ts < fromUnixTimestamp64Micro({{to_us:Int64}}, 'UTC'){filters}"
         );
-        let hours = if q.tags.is_empty() { whole_hours(q.from_us, q.to_us) } else { None };
+        // Named sessions are read from the steps, whose order is by session
+        // (a few granules, where the rollups' order is by hour), and so in
+        // step with what a reader of the steps has just seen: a view's rows
+        // become visible after the steps they come from, and the runaway
+        // detector prices the sessions of the steps it just read.
+        let rollups_may_answer = q.tags.is_empty() && q.sessions.is_empty();
+        let hours = if rollups_may_answer { whole_hours(q.from_us, q.to_us) } else { None };
         let units = match hours {
             None => steps,
             Some(hours) => {
