@@ -42,6 +42,10 @@ pub struct IngestArgs {
     /// price of sending steps to any replica).
     #[arg(long, requires = "server_mode")]
     through_standby: bool,
+    /// Measure the ingest runs only (for quick before/after comparisons
+    /// of two binaries, run after run on a noisy machine).
+    #[arg(long)]
+    ingest_only: bool,
 }
 
 pub(crate) const KEY: &str = "bench-admin-key";
@@ -182,6 +186,10 @@ pub async fn run(args: IngestArgs, flightlog: PathBuf) -> anyhow::Result<()> {
         );
     }
 
+    if args.ingest_only {
+        println!("server peak RSS after ingest (VmHWM): {} MiB", peak_rss_kib(pid)? / 1024);
+        return Ok(());
+    }
     let session = "bench-timeline";
     for body in timeline_bodies(session, args.session_steps) {
         post(&http, &format!("{base}/v1/steps"), body).await?;
@@ -359,7 +367,7 @@ pub(crate) async fn post(http: &reqwest::Client, url: &str, body: Vec<u8>) -> an
     Ok(())
 }
 
-fn split<T>(items: Vec<T>, parts: usize) -> Vec<Vec<T>> {
+pub(crate) fn split<T>(items: Vec<T>, parts: usize) -> Vec<Vec<T>> {
     let mut out: Vec<Vec<T>> = (0..parts).map(|_| Vec::new()).collect();
     for (i, item) in items.into_iter().enumerate() {
         out[i % parts].push(item);
@@ -398,12 +406,15 @@ fn batch_body(lines: impl Iterator<Item = String>) -> Vec<u8> {
 /// Batches of steps spread over many sessions of 100 steps, like many
 /// agents reporting at once.
 fn ingest_bodies(run: &str, batches: usize, size: usize) -> Vec<Vec<u8>> {
-    (0..batches)
-        .map(|b| batch_body((0..size).map(|i| {
-            let n = (b * size + i) as u64;
-            step_line(&format!("{run}-s{}", n / 100), n % 100)
-        })))
-        .collect()
+    (0..batches).map(|b| ingest_body(run, b, size)).collect()
+}
+
+/// Batch `b` of [`ingest_bodies`].
+pub(crate) fn ingest_body(run: &str, b: usize, size: usize) -> Vec<u8> {
+    batch_body((0..size).map(|i| {
+        let n = (b * size + i) as u64;
+        step_line(&format!("{run}-s{}", n / 100), n % 100)
+    }))
 }
 
 fn timeline_bodies(session: &str, steps: u64) -> Vec<Vec<u8>> {

@@ -9,7 +9,10 @@
 //!   indexer's lag behind a real server;
 //! - `otlp`: OTLP ingest against Arize Phoenix (`otlp/bench-otlp.sh`);
 //! - `otlp-grpc`: OTLP over gRPC beside OTLP/HTTP, one server, one run;
-//! - `verify`: `verify --all` over a sealed store, steps/s and peak RSS.
+//! - `verify`: `verify --all` over a sealed store, steps/s and peak RSS;
+//! - `write-path`: one group commit's time, part by part, in an embedded store;
+//! - `conversations`: ingest of 40-step sessions that carry the whole
+//!   conversation in each step, and the bytes kept for the bytes sent.
 //!
 //! The benchmarks that need a server start the real `flightlog` binary
 //! (`--flightlog-bin`, `FLIGHTLOG_BIN`, else the `flightlog` next to this
@@ -21,6 +24,7 @@
 //! never linked into `flightlog`: it runs that binary as a separate process.
 
 mod alerts;
+mod conversations;
 mod costs;
 mod guard;
 mod ingest;
@@ -29,6 +33,7 @@ mod otlp_grpc;
 mod search;
 mod sessions;
 mod verify;
+mod write_path;
 
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
@@ -64,6 +69,10 @@ enum Command {
     OtlpGrpc(otlp_grpc::OtlpGrpcArgs),
     /// Measure `flightlog verify --all` (steps/s, peak RSS) on a sealed store.
     Verify(verify::VerifyArgs),
+    /// Measure one group commit's time part by part: CPU, check, inserts, views.
+    WritePath(write_path::WritePathArgs),
+    /// Measure ingest of steps carrying the whole conversation, and bytes on disk.
+    Conversations(conversations::ConversationsArgs),
 }
 
 /// The `flightlog` binary the benchmarks start.
@@ -94,6 +103,8 @@ fn main() -> anyhow::Result<()> {
             Command::Otlp(args) => otlp::run(args, flightlog_bin(cli.flightlog_bin)?),
             Command::OtlpGrpc(args) => otlp_grpc::run(args, flightlog_bin(cli.flightlog_bin)?).await,
             Command::Verify(args) => verify::run(args, flightlog_bin(cli.flightlog_bin)?).await,
+            Command::WritePath(args) => write_path::run(args).await,
+            Command::Conversations(args) => conversations::run(args, flightlog_bin(cli.flightlog_bin)?).await,
         }
     });
     if let Err(e) = outcome {

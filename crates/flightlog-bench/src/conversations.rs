@@ -1,0 +1,192 @@
+//! `flightlog-bench conversations`: ingest shaped like real agents', where
+//! each LLM call carries the whole conversation so far. A session has 40
+//! steps; step k's `prompt.messages` holds the k messages before it (about
+//! 1.2 KB each, words drawn from a fixed vocabulary by a seeded generator)
+//! and its completion is message k, so step k repeats what steps 0..k sent.
+//! About 25 KB per step on average, 1 MB per session.
+//!
+//! Prints durable steps/s and MB/s (a real server, `--clients` concurrent
+//! clients, one session per request), the timeline page of such a session
+//! (p50/p99), and the bytes the store keeps for the bytes sent, after the
+//! server stopped and every table was merged (`OPTIMIZE … FINAL`, active
+//! parts only).
+
+use anyhow::{Context, bail};
+use std::time::Instant;
+
+#[derive(clap::Args)]
+pub struct ConversationsArgs {
+    /// Sessions sent (40 steps each).
+    #[arg(long, default_value_t = 400)]
+    sessions: usize,
+    /// Concurrent clients.
+    #[arg(long, default_value_t = 8)]
+    clients: usize,
+    /// Timeline requests timed.
+    #[arg(long, default_value_t = 200)]
+    timeline_requests: usize,
+}
+
+const STEPS_PER_SESSION: u64 = 40;
+const MESSAGE_WORDS: usize = 180;
+
+pub async fn run(args: ConversationsArgs, flightlog: std::path::PathBuf) -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+    let mut server = crate::ingest::serve_command(&flightlog, dir.path(), port, "warn")
+        .env("FLIGHTLOG_BOOTSTRAP_KEY", crate::ingest::KEY)
+        .spawn()
+        .context("cannot start the server")?;
+    let pid = server.id().context("server pid")?;
+    let base = format!("http://127.0.0.1:{port}");
+    let http = reqwest::Client::new();
+    crate::ingest::wait_ready(&http, &base).await?;
+    println!("machine: {} cores; store: embedded chDB in {}", std::thread::available_parallelism().map_or(1, |n| n.get()), dir.path().display());
+
+    let bodies: Vec<Vec<u8>> = (0..args.sessions).map(session_body).collect();
+    let sent: usize = bodies.iter().map(Vec::len).sum();
+    let steps = args.sessions as u64 * STEPS_PER_SESSION;
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for chunk in crate::ingest::split(bodies, args.clients) {
+        let (http, url) = (http.clone(), format!("{base}/v1/steps"));
+        tasks.push(tokio::spawn(async move {
+            for body in chunk {
+                crate::ingest::post(&http, &url, body).await?;
+            }
+            anyhow::Ok(())
+        }));
+    }
+    for t in tasks {
+        t.await??;
+    }
+    let secs = started.elapsed().as_secs_f64();
+    println!(
+        "ingest, {} client(s): {steps} steps of 40-step conversations ({:.1} KB/step) in {secs:.2} s = {:.0} steps/s, {:.1} MB/s durable",
+        args.clients,
+        sent as f64 / steps as f64 / 1e3,
+        steps as f64 / secs,
+        sent as f64 / secs / 1e6
+    );
+
+    let mut times = Vec::with_capacity(args.timeline_requests);
+    for i in 0..args.timeline_requests {
+        let session = session_id(i * 7919 % args.sessions);
+        let started = Instant::now();
+        let resp = http.get(format!("{base}/v1/sessions/{session}/steps?limit=50")).bearer_auth(crate::ingest::KEY).send().await?;
+        let status = resp.status();
+        let page: serde_json::Value = resp.json().await?;
+        times.push(crate::ingest::ms(started.elapsed()));
+        if !status.is_success() || page["steps"].as_array().map_or(0, Vec::len) != STEPS_PER_SESSION as usize {
+            bail!("timeline of {session}: {status}");
+        }
+    }
+    let (p50, p99, _) = crate::guard::percentiles(times);
+    println!("timeline of a whole 40-step conversation ({} requests): p50 {p50:.1} ms, p99 {p99:.1} ms", args.timeline_requests);
+    println!("server peak RSS (VmHWM): {} MiB", crate::ingest::peak_rss_kib(pid)? / 1024);
+    server.start_kill()?;
+    server.wait().await?;
+
+    // The server's folder, opened in this process once the server is gone.
+    let store = crate::costs::bench_store(dir.path(), None, "").await?;
+    print_bytes_kept(&store, sent).await
+}
+
+/// Merges every table, then prints the active parts' bytes against `sent`.
+async fn print_bytes_kept(store: &flightlog_store::Store, sent: usize) -> anyhow::Result<()> {
+    #[derive(serde::Deserialize)]
+    struct Table {
+        table: String,
+        bytes: u64,
+    }
+    let ch = store.backend();
+    let names: Vec<Table> = flightlog_store::backend::rows(
+        &ch.query(
+            "SELECT name AS table, toUInt64(0) AS bytes FROM system.tables WHERE database = currentDatabase() AND engine LIKE '%MergeTree'",
+            Default::default(),
+        )
+        .await?,
+    )?;
+    for t in &names {
+        ch.query(&format!("OPTIMIZE TABLE {} FINAL", t.table), Default::default()).await?;
+    }
+    let tables: Vec<Table> = flightlog_store::backend::rows(
+        &ch.query(
+            "SELECT table, sum(bytes_on_disk) AS bytes FROM system.parts \
+             WHERE database = currentDatabase() AND active GROUP BY table ORDER BY bytes DESC",
+            Default::default(),
+        )
+        .await?,
+    )?;
+    let total: u64 = tables.iter().map(|t| t.bytes).sum();
+    println!(
+        "bytes on disk after merges: {:.1} MB for {:.1} MB sent = {:.1}%",
+        total as f64 / 1e6,
+        sent as f64 / 1e6,
+        total as f64 * 100.0 / sent as f64
+    );
+    for t in tables.iter().take(4) {
+        println!("  {:<20} {:>8.1} MB", t.table, t.bytes as f64 / 1e6);
+    }
+    Ok(())
+}
+
+fn session_id(s: usize) -> String {
+    format!("conversation-{s:05}")
+}
+
+/// One session's 40 steps, as NDJSON.
+fn session_body(s: usize) -> Vec<u8> {
+    let session = session_id(s);
+    let messages: Vec<serde_json::Value> = (0..=STEPS_PER_SESSION)
+        .map(|i| {
+            let role = if i % 2 == 0 { "user" } else { "assistant" };
+            serde_json::json!({"role": role, "content": text(s as u64 * 1000 + i, MESSAGE_WORDS)})
+        })
+        .collect();
+    let system = format!("You are the support agent of an online bank. {}", text(7, 200));
+    let lines: Vec<String> = (0..STEPS_PER_SESSION)
+        .map(|k| {
+            serde_json::json!({
+                "session_id": session, "step": k,
+                "timestamp": flightlog_model::time::format_timestamp(1_767_225_600_000_000 + (s as i64 * 100 + k as i64) * 1_000_000),
+                "agent": {"name": "support-agent", "version": "4.1.0"},
+                "agent_thoughts": {"reasoning": text(s as u64 * 7 + k, 40), "chosen_tool": "lookup_account", "confidence": 0.7},
+                "tool_execution": {"name": "lookup_account", "params": {"account": format!("acct-{s}")},
+                                   "result": {"balance": 1200 + k, "currency": "EUR"}, "status": "ok", "duration_ms": 40},
+                "model": {"provider": "openai", "name": "gpt-4o", "version": "2024-08-06", "temperature": 0.2, "seed": 42},
+                "prompt": {"system": system, "messages": &messages[..k as usize],
+                           "completion": messages[k as usize]["content"]},
+                "cost": {"input_tokens": 600 + 300 * k, "output_tokens": 300},
+                "user_id": format!("customer-{}", s % 97)
+            })
+            .to_string()
+        })
+        .collect();
+    lines.join("\n").into_bytes()
+}
+
+/// `words` words of plausible text, the same for the same seed.
+fn text(seed: u64, words: usize) -> String {
+    const VOCABULARY: &[&str] = &[
+        "the", "account", "customer", "transfer", "balance", "card", "payment", "was", "declined", "because", "limit", "daily",
+        "please", "check", "verify", "identity", "fraud", "alert", "merchant", "refund", "pending", "days", "business", "we",
+        "can", "not", "see", "your", "request", "has", "been", "escalated", "to", "team", "thank", "you", "for", "waiting",
+        "statement", "interest", "rate", "loan", "mortgage", "application", "document", "missing", "upload", "portal", "and",
+        "of", "in", "a", "is", "on", "with", "this", "that", "it", "be", "are", "from", "at", "or", "an", "by", "which",
+        "credit", "debit", "overdraft", "fee", "charged", "reversed", "branch", "appointment", "tomorrow", "morning", "address",
+        "changed", "phone", "number", "email", "confirmed", "code", "sent", "expired", "again", "new", "policy", "terms",
+    ];
+    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    let mut out = String::with_capacity(words * 7);
+    for i in 0..words {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        if i > 0 {
+            out.push(' ');
+        }
+        out.push_str(VOCABULARY[(x % VOCABULARY.len() as u64) as usize]);
+    }
+    out
+}

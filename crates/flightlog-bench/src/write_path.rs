@@ -1,0 +1,163 @@
+//! `flightlog-bench write-path`: where the time of one durable group commit
+//! goes, part by part, in an embedded store (no HTTP, no server):
+//! - the request's CPU work: decode, redact, validate, hash and encode
+//!   1,000 steps of `ingest`'s shape, on one thread and split over the cores;
+//! - the writer's duplicate check (one query);
+//! - the steps insert with every materialized view, the log-of-record
+//!   insert, and the steps insert again as each view is taken away in turn,
+//!   so each view's price is the difference of two neighbouring lines.
+//!
+//! The views are dropped from this benchmark's own throw-away store only.
+
+use anyhow::Context;
+use flightlog_model::Limits;
+use flightlog_store::{EncodedStep, LogPosition};
+use std::time::{Duration, Instant};
+
+#[derive(clap::Args)]
+pub struct WritePathArgs {
+    /// Group commits timed per configuration.
+    #[arg(long, default_value_t = 40)]
+    commits: usize,
+    /// Steps per group commit.
+    #[arg(long, default_value_t = 1000)]
+    batch_size: usize,
+}
+
+/// The views, in the order they are taken away.
+const VIEWS: &[&str] = &["cost_rollups_mv", "session_actions_mv", "session_summaries_mv"];
+
+pub async fn run(args: WritePathArgs) -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let store = crate::costs::bench_store(dir.path(), None, "flightlog_bench").await?;
+    let limits = Limits::default();
+    let redactor = flightlog_redact::Redactor::new(&flightlog_redact::Policy::default())?;
+    println!(
+        "machine: {} cores; {} commits of {} steps per line",
+        std::thread::available_parallelism().map_or(1, |n| n.get()),
+        args.commits,
+        args.batch_size
+    );
+
+    let bodies: Vec<Vec<u8>> = (0..args.commits * (VIEWS.len() + 2))
+        .map(|b| crate::ingest::ingest_body("w", b, args.batch_size))
+        .collect();
+    let bytes = bodies[0].len() as f64 / args.batch_size as f64;
+
+    // The request's CPU work, as the handler does it.
+    let prepare = |body: &[u8]| {
+        let records = flightlog_decode::decode_body(body, None, &limits).expect("bench body decodes");
+        flightlog_app::ingest::prepare(records, &limits, "bench", Some(&redactor))
+    };
+    let cpu = time_each(&bodies[..args.commits], |b| assert!(!prepare(b).is_empty()));
+    print_line(&format!("decode+redact+validate+encode, one thread ({bytes:.0} B/step)"), &cpu, args.batch_size);
+    let unredacted = time_each(&bodies[..args.commits], |b| {
+        let records = flightlog_decode::decode_body(b, None, &limits).expect("bench body decodes");
+        assert!(!flightlog_app::ingest::prepare(records, &limits, "bench", None).is_empty());
+    });
+    print_line("decode+validate+encode (redaction off)", &unredacted, args.batch_size);
+    let decode = time_each(&bodies[..args.commits], |b| {
+        assert!(!flightlog_decode::decode_body(b, None, &limits).expect("bench body decodes").is_empty());
+    });
+    print_line("decode alone", &decode, args.batch_size);
+
+    let mut batches = bodies.iter().map(|b| encode(b, &limits)).collect::<anyhow::Result<Vec<_>>>()?.into_iter();
+    let mut next_index = 0u64;
+    let mut take = || {
+        let batch = batches.next().expect("enough batches");
+        let positions: Vec<LogPosition> = (0..batch.len() as u64)
+            .map(|i| LogPosition { session_seq: i, chain_hash: [7; 32], log_index: next_index + i })
+            .collect();
+        next_index += batch.len() as u64;
+        (batch, positions)
+    };
+
+    // Every commit as the writer makes it, each round once as shipped and
+    // once with the derived tables' parts fsynced too (as before migration
+    // 0021), in turn, so that a noisy neighbour slows both alike.
+    let (mut check, mut log) = (Vec::new(), Vec::new());
+    let (mut shipped, mut synced) = (Vec::new(), Vec::new());
+    for _ in 0..args.commits {
+        for fsync_derived in [false, true] {
+            set_derived_fsync(&store, fsync_derived).await?;
+            let (batch, positions) = take();
+            let started = Instant::now();
+            let sessions: Vec<&str> = batch.iter().map(|s| s.session_id.as_str()).collect();
+            let steps: Vec<u64> = batch.iter().map(|s| s.step).collect();
+            store.session_states("bench", &sessions, &steps).await?;
+            check.push(started.elapsed());
+            let rows: Vec<(&EncodedStep, LogPosition)> = batch.iter().zip(positions.iter().copied()).collect();
+            let started = Instant::now();
+            store.insert_steps(&rows, 0).await?;
+            if fsync_derived { &mut synced } else { &mut shipped }.push(started.elapsed());
+            let entries: Vec<(&str, &EncodedStep, u64)> = rows.iter().map(|(s, p)| ("bench", *s, p.log_index)).collect();
+            let started = Instant::now();
+            store.insert_log_entries(&entries).await?;
+            log.push(started.elapsed());
+        }
+    }
+    set_derived_fsync(&store, false).await?;
+    print_line("duplicate check (session_states)", &check, args.batch_size);
+    print_line("steps insert, all 3 views", &shipped, args.batch_size);
+    print_line("the same, derived tables fsynced too (before 0021)", &synced, args.batch_size);
+    print_line("log-of-record insert", &log, args.batch_size);
+
+    let mut left = VIEWS.len();
+    for view in VIEWS {
+        store.backend().query(&format!("DROP VIEW {view}"), Default::default()).await.with_context(|| format!("drop {view}"))?;
+        left -= 1;
+        let mut times = Vec::new();
+        for _ in 0..args.commits {
+            let (batch, positions) = take();
+            let rows: Vec<(&EncodedStep, LogPosition)> = batch.iter().zip(positions.iter().copied()).collect();
+            let started = Instant::now();
+            store.insert_steps(&rows, 0).await?;
+            times.push(started.elapsed());
+        }
+        print_line(&format!("steps insert, without {view} ({left} views left)"), &times, args.batch_size);
+    }
+    crate::costs::print_engine_peak_rss(None)
+}
+
+async fn set_derived_fsync(store: &flightlog_store::Store, on: bool) -> anyhow::Result<()> {
+    let on = u8::from(on);
+    for table in ["session_summaries", "session_actions", "cost_rollups"] {
+        let sql = format!("ALTER TABLE {table} MODIFY SETTING fsync_after_insert = {on}, fsync_part_directory = {on}");
+        store.backend().query(&sql, Default::default()).await?;
+    }
+    Ok(())
+}
+
+/// A body's steps as the writer receives them (not redacted: the policy
+/// finds nothing in the bench's steps).
+fn encode(body: &[u8], limits: &Limits) -> anyhow::Result<Vec<EncodedStep>> {
+    flightlog_decode::decode_body(body, None, limits)?
+        .into_iter()
+        .map(|r| {
+            let step = r.and_then(|v| flightlog_model::step_from_json(v, limits));
+            let step = step.map_err(|e| anyhow::anyhow!("bench step invalid: {}: {}", e.field, e.reason))?;
+            Ok(EncodedStep::new("bench", &step))
+        })
+        .collect()
+}
+
+fn time_each<T>(items: &[T], mut each: impl FnMut(&T)) -> Vec<Duration> {
+    items
+        .iter()
+        .map(|item| {
+            let started = Instant::now();
+            each(item);
+            started.elapsed()
+        })
+        .collect()
+}
+
+fn print_line(what: &str, times: &[Duration], batch: usize) {
+    let ms: Vec<f64> = times.iter().map(|d| d.as_secs_f64() * 1e3).collect();
+    let mean = ms.iter().sum::<f64>() / ms.len() as f64;
+    let (p50, p99, _) = crate::guard::percentiles(ms);
+    println!(
+        "{what:<60} p50 {p50:>7.1} ms, p99 {p99:>7.1} ms, mean {mean:>7.1} ms per commit = {:>7.0} steps/s",
+        batch as f64 / (mean / 1e3)
+    );
+}
