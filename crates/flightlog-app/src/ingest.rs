@@ -150,3 +150,33 @@ impl AppState {
         Ok(report)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn each_step_and_refusal_keeps_its_record_index() {
+        let records: Vec<Result<Value, FieldError>> = (0..1000u64)
+            .map(|n| match n % 50 {
+                3 => Err(FieldError::new("(record)", "is not valid JSON")),
+                4 => Ok(json!({"session_id": "s", "step": n})),
+                _ => Ok(json!({"session_id": format!("s{}", n % 7), "step": n, "timestamp": "2026-01-15T10:30:00Z"})),
+            })
+            .collect();
+        let prepared = prepare(records, &Limits::default(), "p", None);
+        let indexes: Vec<usize> = prepared.steps.iter().map(|(i, ..)| *i).collect();
+        let expected: Vec<usize> = (0..1000).filter(|n| !matches!(n % 50, 3 | 4)).collect();
+        assert_eq!(indexes, expected);
+        for (index, step, ..) in &prepared.steps {
+            assert_eq!(step.step, *index as u64, "each step is the record at its index");
+            assert_eq!(step.session_id, format!("s{}", index % 7));
+        }
+        let rejected: Vec<(usize, &str)> = prepared.rejected.iter().map(|r| (r.index, r.field.as_str())).collect();
+        let expected: Vec<(usize, &str)> =
+            (0..1000).filter_map(|n| match n % 50 { 3 => Some((n, "(record)")), 4 => Some((n, "timestamp")), _ => None }).collect();
+        assert_eq!(rejected, expected);
+        assert_eq!(prepared.rejected[1].step, Some(4), "a refused step is named by its number");
+    }
+}

@@ -137,6 +137,26 @@ mod tests {
     }
 
     #[test]
+    fn a_big_body_keeps_its_records_in_order_with_their_line_numbers() {
+        let lines: Vec<String> =
+            (0..1000).map(|i| if i % 97 == 5 { format!("{{\"n\":{i},oops") } else { format!("{{\"n\":{i}}}") }).collect();
+        let ndjson = lines.join("\n");
+        let array = format!("[{}]", (0..1000).map(|i| format!("{{\"n\":{i}}}")).collect::<Vec<_>>().join(","));
+        for (i, record) in decode(ndjson.as_bytes()).unwrap().iter().enumerate() {
+            match record {
+                Ok(v) => assert_eq!(v["n"], i as u64),
+                Err(e) => {
+                    assert_eq!(i % 97, 5, "only the broken lines are refused");
+                    assert!(e.reason.starts_with(&format!("line {} is not valid JSON", i + 1)), "{e}");
+                }
+            }
+        }
+        let records = decode(array.as_bytes()).unwrap();
+        assert_eq!(records.len(), 1000);
+        assert!(records.iter().enumerate().all(|(i, r)| r.as_ref().unwrap()["n"] == i as u64));
+    }
+
+    #[test]
     fn a_duplicate_key_rejects_only_its_record() {
         let records = decode(b"[{\"a\":1},{\"a\":1,\"a\":2},{\"a\":3}]").unwrap();
         assert!(records[0].is_ok() && records[2].is_ok());
