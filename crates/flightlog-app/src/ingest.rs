@@ -6,7 +6,7 @@
 
 use crate::redaction::redact_record;
 use crate::{AppError, AppState};
-use flightlog_redact::Redactor;
+use flightlog_redact::{CleanTexts, Redactor};
 use std::collections::BTreeMap;
 use flightlog_ingest::Outcome;
 use flightlog_model::action::Action;
@@ -75,11 +75,14 @@ pub fn prepare(
     redactor: Option<&Redactor>,
 ) -> Prepared {
     let mut out = Prepared { steps: Vec::new(), rejected: Vec::new() };
+    // The steps of one batch repeat each other's texts (each LLM call
+    // carries the conversation so far): each is scanned once.
+    let mut clean = CleanTexts::default();
     for (index, record) in records.into_iter().enumerate() {
         let (session_id, step) = record.as_ref().ok().map(identify).unwrap_or_default();
         let mut replaced = BTreeMap::new();
         let checked = record.and_then(|mut value| {
-            for (kind, n) in redact_record(redactor, &mut value)?.totals() {
+            for (kind, n) in redact_record(redactor, &mut value, &mut clean)?.totals() {
                 replaced.insert(kind.to_string(), n as u64);
             }
             step_from_json(value, limits)

@@ -27,13 +27,15 @@ pub struct ConversationsArgs {
     timeline_requests: usize,
 }
 
-const STEPS_PER_SESSION: u64 = 40;
+pub(crate) const STEPS_PER_SESSION: u64 = 40;
 const MESSAGE_WORDS: usize = 180;
 
 pub async fn run(args: ConversationsArgs, flightlog: std::path::PathBuf) -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
     let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
-    let mut server = crate::ingest::serve_command(&flightlog, dir.path(), port, "warn")
+    // FLIGHTLOG_BENCH_LOG=flightlog_ingest=debug shows each group commit.
+    let log = std::env::var("FLIGHTLOG_BENCH_LOG").unwrap_or_else(|_| "warn".into());
+    let mut server = crate::ingest::serve_command(&flightlog, dir.path(), port, &log)
         .env("FLIGHTLOG_BOOTSTRAP_KEY", crate::ingest::KEY)
         .spawn()
         .context("cannot start the server")?;
@@ -133,6 +135,11 @@ async fn print_bytes_kept(store: &flightlog_store::Store, sent: usize) -> anyhow
 
 fn session_id(s: usize) -> String {
     format!("conversation-{s:05}")
+}
+
+/// Sessions `range`, as one NDJSON body.
+pub(crate) fn sessions_body(range: std::ops::Range<usize>) -> Vec<u8> {
+    range.map(session_body).collect::<Vec<_>>().join(&b'\n')
 }
 
 /// One session's 40 steps, as NDJSON.

@@ -22,6 +22,11 @@ pub struct WritePathArgs {
     /// Steps per group commit.
     #[arg(long, default_value_t = 1000)]
     batch_size: usize,
+    /// Steps shaped like `conversations`' (about 25 KB, each carrying the
+    /// conversation so far; whole 40-step sessions per commit) instead of
+    /// `ingest`'s 1.3 KB ones.
+    #[arg(long)]
+    conversations: bool,
 }
 
 /// The views, in the order they are taken away.
@@ -39,9 +44,18 @@ pub async fn run(args: WritePathArgs) -> anyhow::Result<()> {
         args.batch_size
     );
 
+    let sessions_per_commit = (args.batch_size as u64).div_ceil(crate::conversations::STEPS_PER_SESSION) as usize;
     let bodies: Vec<Vec<u8>> = (0..args.commits * (VIEWS.len() + 2))
-        .map(|b| crate::ingest::ingest_body("w", b, args.batch_size))
+        .map(|b| match args.conversations {
+            true => crate::conversations::sessions_body(b * sessions_per_commit..(b + 1) * sessions_per_commit),
+            false => crate::ingest::ingest_body("w", b, args.batch_size),
+        })
         .collect();
+    let batch_size = match args.conversations {
+        true => sessions_per_commit * crate::conversations::STEPS_PER_SESSION as usize,
+        false => args.batch_size,
+    };
+    let args = WritePathArgs { batch_size, ..args };
     let bytes = bodies[0].len() as f64 / args.batch_size as f64;
 
     // The request's CPU work, as the handler does it.

@@ -1,6 +1,7 @@
 //! Walking a step's JSON and redacting every string in it.
 
 use std::borrow::Cow;
+use std::collections::HashSet;
 
 use serde_json::Value;
 
@@ -18,6 +19,43 @@ pub struct Redactor {
     drop_paths: Vec<PathPattern>,
     keep_paths: Vec<PathPattern>,
     replacer: Replacer,
+}
+
+/// Long texts already scanned and found clean, so that a text sent again
+/// (an agent's conversation so far, repeated in each of its LLM calls) is
+/// scanned once per batch instead of once per step. The texts themselves
+/// are the keys, so a hit is the same text, never a lookalike. Keep one per
+/// batch of records: the set only grows, up to [`CleanTexts::MAX_BYTES`].
+#[derive(Default)]
+pub struct CleanTexts {
+    texts: HashSet<String, foldhash::fast::RandomState>,
+    bytes: usize,
+}
+
+impl CleanTexts {
+    /// Shorter texts are scanned each time: they are cheap to scan and
+    /// many, and rarely repeated whole.
+    pub const MIN_LEN: usize = 256;
+    /// Texts kept at most, in bytes; beyond it, texts are scanned anew.
+    pub const MAX_BYTES: usize = 64 << 20;
+
+    fn contains(&self, text: &str) -> bool {
+        text.len() >= Self::MIN_LEN && self.texts.contains(text)
+    }
+
+    fn remember(&mut self, text: &str) {
+        if text.len() >= Self::MIN_LEN && self.bytes + text.len() <= Self::MAX_BYTES && self.texts.insert(text.to_owned()) {
+            self.bytes += text.len();
+        }
+    }
+}
+
+/// Where a walk is and what it has found so far.
+struct Walk<'w, 'v> {
+    path: &'w mut Vec<Step<'v>>,
+    found: &'w mut Vec<Finding>,
+    report: &'w mut Report,
+    clean: &'w mut CleanTexts,
 }
 
 /// Integers at least this large are scanned too: a card number or a BSN sent
@@ -44,10 +82,17 @@ impl Redactor {
     /// more) are scanned as text and become a string when redacted. A JSON
     /// document encoded inside a string is scanned as plain text.
     pub fn redact(&self, value: &mut Value) -> Report {
+        self.redact_remembering(value, &mut CleanTexts::default())
+    }
+
+    /// [`Redactor::redact`], skipping the scan of long texts that `clean`
+    /// holds and remembering there those it finds clean: for a batch of
+    /// records that repeat each other's texts. The result is the same.
+    pub fn redact_remembering(&self, value: &mut Value, clean: &mut CleanTexts) -> Report {
         let mut report = Report::default();
         let mut path = Vec::new();
         let mut found = Vec::new();
-        self.walk(value, &mut path, &mut found, &mut report);
+        self.walk(value, &mut Walk { path: &mut path, found: &mut found, report: &mut report, clean });
         report
     }
 
@@ -66,24 +111,18 @@ impl Redactor {
         (Cow::Owned(self.replace(text, &found)), report)
     }
 
-    fn walk<'v>(
-        &self,
-        value: &'v mut Value,
-        path: &mut Vec<Step<'v>>,
-        found: &mut Vec<Finding>,
-        report: &mut Report,
-    ) {
-        if self.drop_paths.iter().any(|p| p.matches(path)) {
+    fn walk<'v>(&self, value: &'v mut Value, w: &mut Walk<'_, 'v>) {
+        if self.drop_paths.iter().any(|p| p.matches(w.path)) {
             *value = Value::String(DROPPED.to_owned());
-            report.add(&pointer(path), &Kind::Dropped);
+            w.report.add(&pointer(w.path), &Kind::Dropped);
             return;
         }
-        if self.keep_paths.iter().any(|p| p.matches(path)) {
+        if self.keep_paths.iter().any(|p| p.matches(w.path)) {
             return;
         }
         match value {
             Value::String(text) => {
-                self.redact_string(text, path, found, report);
+                self.redact_string(text, w);
             }
             Value::Number(number) => {
                 let Some(integer) = number
@@ -96,22 +135,22 @@ impl Redactor {
                     return;
                 }
                 let mut text = number.to_string();
-                if self.redact_string(&mut text, path, found, report) {
+                if self.redact_string(&mut text, w) {
                     *value = Value::String(text);
                 }
             }
             Value::Array(items) => {
                 for (index, item) in items.iter_mut().enumerate() {
-                    path.push(Step::Index(index));
-                    self.walk(item, path, found, report);
-                    path.pop();
+                    w.path.push(Step::Index(index));
+                    self.walk(item, w);
+                    w.path.pop();
                 }
             }
             Value::Object(fields) => {
                 for (key, field) in fields.iter_mut() {
-                    path.push(Step::Key(key));
-                    self.walk(field, path, found, report);
-                    path.pop();
+                    w.path.push(Step::Key(key));
+                    self.walk(field, w);
+                    w.path.pop();
                 }
             }
             Value::Null | Value::Bool(_) => {}
@@ -120,23 +159,21 @@ impl Redactor {
 
     /// Returns whether the text changed. Clean text is neither copied nor
     /// reallocated.
-    fn redact_string(
-        &self,
-        text: &mut String,
-        path: &[Step<'_>],
-        found: &mut Vec<Finding>,
-        report: &mut Report,
-    ) -> bool {
-        found.clear();
-        self.scanner.scan(text, found);
-        if found.is_empty() {
+    fn redact_string(&self, text: &mut String, w: &mut Walk<'_, '_>) -> bool {
+        if w.clean.contains(text) {
             return false;
         }
-        let at = pointer(path);
-        for finding in found.iter() {
-            report.add(&at, &finding.kind);
+        w.found.clear();
+        self.scanner.scan(text, w.found);
+        if w.found.is_empty() {
+            w.clean.remember(text);
+            return false;
         }
-        *text = self.replace(text, found);
+        let at = pointer(w.path);
+        for finding in w.found.iter() {
+            w.report.add(&at, &finding.kind);
+        }
+        *text = self.replace(text, w.found);
         true
     }
 

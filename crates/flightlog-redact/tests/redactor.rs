@@ -328,3 +328,39 @@ fn the_policy_round_trips_through_json_and_defaults_to_everything_on() {
     );
     assert!(serde_json::from_value::<Policy>(json!({"kinds": ["ssn"]})).is_err());
 }
+
+/// A batch whose records repeat long texts (an agent's conversation so far
+/// in each LLM call), redacted with one shared `CleanTexts`, comes out
+/// exactly as each record redacted alone: same values, same reports, even
+/// where a remembered clean text sits at a drop path, and where a long
+/// text with personal data in it is repeated.
+#[test]
+fn remembering_clean_texts_across_a_batch_changes_nothing() {
+    let long_clean = "The customer asked about the balance of the savings account. ".repeat(8);
+    let long_dirty = format!("{long_clean} Write to jane@example.com with the statement.");
+    assert!(long_clean.len() >= flightlog_redact::CleanTexts::MIN_LEN);
+    let policy = Policy { drop_paths: vec!["/dropped".into()], keep_paths: vec!["/kept".into()], ..pseudonymous("a-secret-long-enough-for-pseudonyms-0123456789") };
+    let redactor = redactor(policy);
+    let records: Vec<Value> = (0..6)
+        .map(|k| {
+            let messages: Vec<Value> = (0..k)
+                .map(|i| json!({"role": "user", "content": if i % 2 == 0 { &long_clean } else { &long_dirty }}))
+                .collect();
+            json!({"step": k, "messages": messages, "dropped": long_clean, "kept": long_dirty, "again": long_dirty})
+        })
+        .collect();
+    let mut clean = flightlog_redact::CleanTexts::default();
+    for record in &records {
+        let (mut alone, mut batched) = (record.clone(), record.clone());
+        let alone_report = redactor.redact(&mut alone);
+        let batched_report = redactor.redact_remembering(&mut batched, &mut clean);
+        assert_eq!(batched, alone);
+        assert_eq!(batched_report.redactions, alone_report.redactions);
+        assert_eq!(batched["dropped"], "[DROPPED]", "a text remembered clean elsewhere is still dropped at a drop path");
+        assert_eq!(batched["kept"], long_dirty, "a keep path is still not scanned");
+        assert_ne!(batched["again"], long_dirty, "a repeated text with an address is redacted every time");
+    }
+    let k = records.len() - 1;
+    let last = redactor.redact_remembering(&mut records[k].clone(), &mut clean);
+    assert_eq!(last.totals()[&Kind::Builtin(BuiltinKind::Email)], 1 + k / 2, "every repeated address is counted");
+}
