@@ -127,8 +127,24 @@ async fn print_bytes_kept(store: &flightlog_store::Store, sent: usize) -> anyhow
         sent as f64 / 1e6,
         total as f64 * 100.0 / sent as f64
     );
-    for t in tables.iter().take(4) {
-        println!("  {:<20} {:>8.1} MB", t.table, t.bytes as f64 / 1e6);
+    for t in tables.iter().take(3) {
+        println!("  table {:<22} {:>8.1} MB", t.table, t.bytes as f64 / 1e6);
+    }
+    #[derive(serde::Deserialize)]
+    struct Column {
+        name: String,
+        bytes: u64,
+    }
+    let columns: Vec<Column> = flightlog_store::backend::rows(
+        &ch.query(
+            "SELECT name, data_compressed_bytes AS bytes FROM system.columns \
+             WHERE database = currentDatabase() AND table = 'steps' ORDER BY bytes DESC LIMIT 4",
+            Default::default(),
+        )
+        .await?,
+    )?;
+    for c in &columns {
+        println!("  column steps.{:<16} {:>8.1} MB compressed", c.name, c.bytes as f64 / 1e6);
     }
     Ok(())
 }
