@@ -495,9 +495,3 @@ FROM
     FROM steps
 )
 GROUP BY project, hour, session_id, model_key, model_provider, agent_name, user_id, tool_name, input_band;
-
-ALTER TABLE session_summaries ON CLUSTER `flightlog` MODIFY SETTING fsync_after_insert = 0, fsync_part_directory = 0;
-
-ALTER TABLE session_actions ON CLUSTER `flightlog` MODIFY SETTING fsync_after_insert = 0, fsync_part_directory = 0;
-
-ALTER TABLE cost_rollups ON CLUSTER `flightlog` MODIFY SETTING fsync_after_insert = 0, fsync_part_directory = 0;

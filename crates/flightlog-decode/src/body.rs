@@ -142,7 +142,10 @@ mod tests {
             (0..1000).map(|i| if i % 97 == 5 { format!("{{\"n\":{i},oops") } else { format!("{{\"n\":{i}}}") }).collect();
         let ndjson = lines.join("\n");
         let array = format!("[{}]", (0..1000).map(|i| format!("{{\"n\":{i}}}")).collect::<Vec<_>>().join(","));
-        for (i, record) in decode(ndjson.as_bytes()).unwrap().iter().enumerate() {
+        let records = decode(ndjson.as_bytes()).unwrap();
+        assert_eq!(records.len(), 1000);
+        assert_eq!(records.iter().filter(|r| r.is_err()).count(), (0..1000).filter(|i| i % 97 == 5).count());
+        for (i, record) in records.iter().enumerate() {
             match record {
                 Ok(v) => assert_eq!(v["n"], i as u64),
                 Err(e) => {

@@ -26,18 +26,32 @@ pub struct Redactor {
 /// scanned once per batch instead of once per step. The texts themselves
 /// are the keys, so a hit is the same text, never a lookalike. Keep one per
 /// batch of records: the set only grows, up to [`CleanTexts::MAX_BYTES`].
+/// It belongs to the redactor that filled it: used with another (another
+/// policy), it forgets everything first.
 #[derive(Default)]
 pub struct CleanTexts {
     texts: HashSet<String, foldhash::fast::RandomState>,
     bytes: usize,
+    /// The address of the redactor that found these texts clean.
+    redactor: usize,
 }
 
 impl CleanTexts {
     /// Shorter texts are scanned each time: they are cheap to scan and
     /// many, and rarely repeated whole.
     pub const MIN_LEN: usize = 256;
-    /// Texts kept at most, in bytes; beyond it, texts are scanned anew.
-    pub const MAX_BYTES: usize = 64 << 20;
+    /// Texts kept at most, in bytes (a batch's body is at most 32 MiB);
+    /// beyond it, texts are scanned anew.
+    pub const MAX_BYTES: usize = 16 << 20;
+
+    fn belong_to(&mut self, redactor: &Redactor) {
+        let address = redactor as *const Redactor as usize;
+        if self.redactor != address {
+            self.texts.clear();
+            self.bytes = 0;
+            self.redactor = address;
+        }
+    }
 
     fn contains(&self, text: &str) -> bool {
         text.len() >= Self::MIN_LEN && self.texts.contains(text)
@@ -89,6 +103,7 @@ impl Redactor {
     /// holds and remembering there those it finds clean: for a batch of
     /// records that repeat each other's texts. The result is the same.
     pub fn redact_remembering(&self, value: &mut Value, clean: &mut CleanTexts) -> Report {
+        clean.belong_to(self);
         let mut report = Report::default();
         let mut path = Vec::new();
         let mut found = Vec::new();
@@ -157,8 +172,8 @@ impl Redactor {
         }
     }
 
-    /// Returns whether the text changed. Clean text is neither copied nor
-    /// reallocated.
+    /// Returns whether the text changed. Clean text is left in place (a
+    /// long one is copied once into `w.clean`).
     fn redact_string(&self, text: &mut String, w: &mut Walk<'_, '_>) -> bool {
         if w.clean.contains(text) {
             return false;

@@ -330,37 +330,42 @@ fn the_policy_round_trips_through_json_and_defaults_to_everything_on() {
 }
 
 /// A batch whose records repeat long texts (an agent's conversation so far
-/// in each LLM call), redacted with one shared `CleanTexts`, comes out
-/// exactly as each record redacted alone: same values, same reports, even
-/// where a remembered clean text sits at a drop path, and where a long
-/// text with personal data in it is repeated.
+/// in each LLM call), redacted with one shared `CleanTexts`, comes out as
+/// the texts redacted one by one without any memory (`redact_text`): a
+/// remembered clean text is left as is, a long text with an address in it
+/// (one as long as the clean one, too) is redacted every time it comes, a
+/// drop path still drops, a keep path is still not scanned.
 #[test]
 fn remembering_clean_texts_across_a_batch_changes_nothing() {
     let long_clean = "The customer asked about the balance of the savings account. ".repeat(8);
     let long_dirty = format!("{long_clean} Write to jane@example.com with the statement.");
+    // As long as the clean text: a memory keyed on anything short of the
+    // whole text would take one for the other.
+    let same_length_dirty = format!("jane@example.com {}", &long_clean[17..]);
+    assert_eq!(same_length_dirty.len(), long_clean.len());
     assert!(long_clean.len() >= flightlog_redact::CleanTexts::MIN_LEN);
-    let policy = Policy { drop_paths: vec!["/dropped".into()], keep_paths: vec!["/kept".into()], ..pseudonymous("a-secret-long-enough-for-pseudonyms-0123456789") };
+    let policy = Policy {
+        drop_paths: vec!["/dropped".into()],
+        keep_paths: vec!["/kept".into()],
+        ..pseudonymous("a-secret-long-enough-for-pseudonyms-0123456789")
+    };
     let redactor = redactor(policy);
-    let records: Vec<Value> = (0..6)
-        .map(|k| {
-            let messages: Vec<Value> = (0..k)
-                .map(|i| json!({"role": "user", "content": if i % 2 == 0 { &long_clean } else { &long_dirty }}))
-                .collect();
-            json!({"step": k, "messages": messages, "dropped": long_clean, "kept": long_dirty, "again": long_dirty})
-        })
-        .collect();
+    let by_itself = |text: &str| redactor.redact_text(text).0.into_owned();
     let mut clean = flightlog_redact::CleanTexts::default();
-    for record in &records {
-        let (mut alone, mut batched) = (record.clone(), record.clone());
-        let alone_report = redactor.redact(&mut alone);
-        let batched_report = redactor.redact_remembering(&mut batched, &mut clean);
-        assert_eq!(batched, alone);
-        assert_eq!(batched_report.redactions, alone_report.redactions);
-        assert_eq!(batched["dropped"], "[DROPPED]", "a text remembered clean elsewhere is still dropped at a drop path");
-        assert_eq!(batched["kept"], long_dirty, "a keep path is still not scanned");
-        assert_ne!(batched["again"], long_dirty, "a repeated text with an address is redacted every time");
+    for k in 0..6usize {
+        let texts: Vec<&str> = (0..k).map(|i| [&long_clean, &long_dirty, &same_length_dirty][i % 3].as_str()).collect();
+        let messages: Vec<Value> = texts.iter().map(|t| json!({"role": "user", "content": t})).collect();
+        let mut record = json!({"step": k, "messages": messages, "dropped": long_clean, "kept": long_dirty, "again": same_length_dirty});
+        let report = redactor.redact_remembering(&mut record, &mut clean);
+        for (i, text) in texts.iter().enumerate() {
+            assert_eq!(record["messages"][i]["content"], by_itself(text), "step {k}, message {i}");
+        }
+        assert_eq!(by_itself(&long_clean), long_clean);
+        assert_ne!(by_itself(&same_length_dirty), same_length_dirty);
+        assert_eq!(record["again"], by_itself(&same_length_dirty), "a text with an address is redacted every time");
+        assert_eq!(record["dropped"], "[DROPPED]", "a text remembered clean elsewhere is still dropped at a drop path");
+        assert_eq!(record["kept"], long_dirty, "a keep path is still not scanned");
+        let dirty = texts.iter().filter(|t| **t != long_clean).count() + 1;
+        assert_eq!(report.totals()[&Kind::Builtin(BuiltinKind::Email)], dirty, "every address is counted, step {k}");
     }
-    let k = records.len() - 1;
-    let last = redactor.redact_remembering(&mut records[k].clone(), &mut clean);
-    assert_eq!(last.totals()[&Kind::Builtin(BuiltinKind::Email)], 1 + k / 2, "every repeated address is counted");
 }

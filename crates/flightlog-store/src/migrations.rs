@@ -35,7 +35,6 @@ const MIGRATIONS: &[Migration] = &[
     Migration { version: 18, name: "incidents", sql: include_str!("../../../schema/0018_incidents.sql") },
     Migration { version: 19, name: "merkle_nodes", sql: include_str!("../../../schema/0019_merkle_nodes.sql") },
     Migration { version: 20, name: "cost_rollups", sql: include_str!("../../../schema/0020_cost_rollups.sql") },
-    Migration { version: 21, name: "derived_tables_unsynced", sql: include_str!("../../../schema/0021_derived_tables_unsynced.sql") },
 ];
 
 #[derive(serde::Deserialize)]
