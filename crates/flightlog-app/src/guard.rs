@@ -351,7 +351,7 @@ impl GuardQuestion {
         if !self.user_id.is_empty() {
             record["user_id"] = Value::String(self.user_id.clone());
         }
-        redact_record(redactor, &mut record, &mut Default::default())?;
+        redact_record(redactor, &mut record, None)?;
         let step = step_from_json(record, limits).map_err(|e| {
             let field = match e.field.as_str() {
                 f if f.starts_with("tool_execution.params") => f.replacen("tool_execution.params", "params", 1),

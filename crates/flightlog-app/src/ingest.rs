@@ -82,7 +82,7 @@ pub fn prepare(
         let (session_id, step) = record.as_ref().ok().map(identify).unwrap_or_default();
         let mut replaced = BTreeMap::new();
         let checked = record.and_then(|mut value| {
-            for (kind, n) in redact_record(redactor, &mut value, &mut clean)?.totals() {
+            for (kind, n) in redact_record(redactor, &mut value, Some(&mut clean))?.totals() {
                 replaced.insert(kind.to_string(), n as u64);
             }
             step_from_json(value, limits)

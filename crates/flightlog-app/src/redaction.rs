@@ -323,14 +323,18 @@ fn kept_paths() -> Vec<String> {
 /// Redacts one decoded record in place and records what was replaced in
 /// it. A record that brings its own [`REDACTED_FIELD`] is refused: that
 /// field is Flightlog's statement, not the client's.
-/// `clean`: long texts found clean in the batch so far (see [`CleanTexts`]).
-pub fn redact_record(redactor: Option<&Redactor>, record: &mut Value, clean: &mut CleanTexts) -> Result<Report, FieldError> {
+/// `clean`: long texts found clean in the batch so far (see [`CleanTexts`]);
+/// None for a record on its own.
+pub fn redact_record(redactor: Option<&Redactor>, record: &mut Value, clean: Option<&mut CleanTexts>) -> Result<Report, FieldError> {
     let Some(object) = record.as_object() else { return Ok(Report::default()) };
     if object.contains_key(REDACTED_FIELD) {
         return Err(FieldError::new(REDACTED_FIELD, "is reserved: Flightlog records there what it redacted from the step"));
     }
     let Some(redactor) = redactor else { return Ok(Report::default()) };
-    let report = redactor.redact_remembering(record, clean);
+    let report = match clean {
+        Some(clean) => redactor.redact_remembering(record, clean),
+        None => redactor.redact(record),
+    };
     if !report.is_empty() {
         let listed = serde_json::to_value(&report.redactions).expect("a report serialises");
         record.as_object_mut().expect("still an object").insert(REDACTED_FIELD.into(), listed);
@@ -347,7 +351,7 @@ mod tests {
     fn a_record_lists_what_was_replaced_and_never_the_value() {
         let redactor = Redactor::new(&Policy::default()).unwrap();
         let mut record = json!({"session_id": "s", "tool_execution": {"params": {"to": "jane.doe@example.com"}}});
-        let report = redact_record(Some(&redactor), &mut record, &mut CleanTexts::default()).unwrap();
+        let report = redact_record(Some(&redactor), &mut record, None).unwrap();
         assert_eq!(report.total(), 1);
         assert_eq!(record["tool_execution"]["params"]["to"], "[EMAIL]");
         assert_eq!(record[REDACTED_FIELD], json!([{"path": "/tool_execution/params/to", "kind": "email", "count": 1}]));
@@ -359,10 +363,10 @@ mod tests {
         let redactor = Redactor::new(&Policy::default()).unwrap();
         let mut clean = json!({"session_id": "s", "agent_thoughts": {"reasoning": "look up order 1234567"}});
         let before = clean.clone();
-        assert!(redact_record(Some(&redactor), &mut clean, &mut CleanTexts::default()).unwrap().is_empty());
+        assert!(redact_record(Some(&redactor), &mut clean, None).unwrap().is_empty());
         assert_eq!(clean, before);
         let mut forged = json!({"session_id": "s", "redacted": []});
-        assert_eq!(redact_record(None, &mut forged, &mut CleanTexts::default()).unwrap_err().field, REDACTED_FIELD);
+        assert_eq!(redact_record(None, &mut forged, None).unwrap_err().field, REDACTED_FIELD);
     }
 
     #[test]
@@ -373,7 +377,7 @@ mod tests {
             "model": {"name": "gpt-4o", "seed": 4111111111111111u64}, "tags": ["jane@example.com"],
             "agent_thoughts": {"reasoning": "mail jane@example.com"}, "prompt": {"completion": "jane@example.com"}});
         let before = record.clone();
-        let report = redact_record(Some(&redactor), &mut record, &mut CleanTexts::default()).unwrap();
+        let report = redact_record(Some(&redactor), &mut record, None).unwrap();
         for kept in ["/session_id", "/user_id", "/step", "/model/seed", "/tags/0"] {
             assert_eq!(record.pointer(kept), before.pointer(kept), "{kept}");
         }

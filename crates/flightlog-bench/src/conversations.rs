@@ -49,19 +49,7 @@ pub async fn run(args: ConversationsArgs, flightlog: std::path::PathBuf) -> anyh
     let sent: usize = bodies.iter().map(Vec::len).sum();
     let steps = args.sessions as u64 * STEPS_PER_SESSION;
     let started = Instant::now();
-    let mut tasks = Vec::new();
-    for chunk in crate::ingest::split(bodies, args.clients) {
-        let (http, url) = (http.clone(), format!("{base}/v1/steps"));
-        tasks.push(tokio::spawn(async move {
-            for body in chunk {
-                crate::ingest::post(&http, &url, body).await?;
-            }
-            anyhow::Ok(())
-        }));
-    }
-    for t in tasks {
-        t.await??;
-    }
+    crate::ingest::post_concurrently(&http, &format!("{base}/v1/steps"), bodies, args.clients).await?;
     let secs = started.elapsed().as_secs_f64();
     println!(
         "ingest, {} client(s): {steps} steps of 40-step conversations ({:.1} KB/step) in {secs:.2} s = {:.0} steps/s, {:.1} MB/s durable",
@@ -94,32 +82,22 @@ pub async fn run(args: ConversationsArgs, flightlog: std::path::PathBuf) -> anyh
     print_bytes_kept(&store, sent).await
 }
 
-/// Merges every table, then prints the active parts' bytes against `sent`.
+/// Merges every table, then prints the active parts' bytes against `sent`,
+/// per table and for the steps table's biggest columns.
 async fn print_bytes_kept(store: &flightlog_store::Store, sent: usize) -> anyhow::Result<()> {
     #[derive(serde::Deserialize)]
-    struct Table {
-        table: String,
+    struct Sized {
+        name: String,
         bytes: u64,
     }
     let ch = store.backend();
-    let names: Vec<Table> = flightlog_store::backend::rows(
-        &ch.query(
-            "SELECT name AS table, toUInt64(0) AS bytes FROM system.tables WHERE database = currentDatabase() AND engine LIKE '%MergeTree'",
-            Default::default(),
-        )
-        .await?,
-    )?;
-    for t in &names {
-        ch.query(&format!("OPTIMIZE TABLE {} FINAL", t.table), Default::default()).await?;
+    let sized = |sql: &'static str| async move { anyhow::Ok(flightlog_store::backend::rows::<Sized>(&ch.query(sql, Default::default()).await?)?) };
+    let tables = "SELECT table AS name, sum(bytes_on_disk) AS bytes FROM system.parts \
+                  WHERE database = currentDatabase() AND active GROUP BY table ORDER BY bytes DESC";
+    for t in sized(tables).await? {
+        ch.query(&format!("OPTIMIZE TABLE {} FINAL", t.name), Default::default()).await?;
     }
-    let tables: Vec<Table> = flightlog_store::backend::rows(
-        &ch.query(
-            "SELECT table, sum(bytes_on_disk) AS bytes FROM system.parts \
-             WHERE database = currentDatabase() AND active GROUP BY table ORDER BY bytes DESC",
-            Default::default(),
-        )
-        .await?,
-    )?;
+    let tables = sized(tables).await?;
     let total: u64 = tables.iter().map(|t| t.bytes).sum();
     println!(
         "bytes on disk after merges: {:.1} MB for {:.1} MB sent = {:.1}%",
@@ -128,22 +106,11 @@ async fn print_bytes_kept(store: &flightlog_store::Store, sent: usize) -> anyhow
         total as f64 * 100.0 / sent as f64
     );
     for t in tables.iter().take(3) {
-        println!("  table {:<22} {:>8.1} MB", t.table, t.bytes as f64 / 1e6);
+        println!("  table {:<22} {:>8.1} MB", t.name, t.bytes as f64 / 1e6);
     }
-    #[derive(serde::Deserialize)]
-    struct Column {
-        name: String,
-        bytes: u64,
-    }
-    let columns: Vec<Column> = flightlog_store::backend::rows(
-        &ch.query(
-            "SELECT name, data_compressed_bytes AS bytes FROM system.columns \
-             WHERE database = currentDatabase() AND table = 'steps' ORDER BY bytes DESC LIMIT 4",
-            Default::default(),
-        )
-        .await?,
-    )?;
-    for c in &columns {
+    let columns = "SELECT name, data_compressed_bytes AS bytes FROM system.columns \
+                   WHERE database = currentDatabase() AND table = 'steps' ORDER BY bytes DESC LIMIT 4";
+    for c in sized(columns).await? {
         println!("  column steps.{:<16} {:>8.1} MB compressed", c.name, c.bytes as f64 / 1e6);
     }
     Ok(())

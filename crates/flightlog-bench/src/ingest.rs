@@ -164,19 +164,7 @@ pub async fn run(args: IngestArgs, flightlog: PathBuf) -> anyhow::Result<()> {
         let bodies = ingest_bodies(&format!("c{clients}"), args.batches, args.batch_size);
         let bytes: usize = bodies.iter().map(Vec::len).sum();
         let started = Instant::now();
-        let mut tasks = Vec::new();
-        for (c, chunk) in split(bodies, clients).into_iter().enumerate() {
-            let (http, url) = (http.clone(), format!("{ingest_base}/v1/steps"));
-            tasks.push(tokio::spawn(async move {
-                for body in chunk {
-                    post(&http, &url, body).await.with_context(|| format!("client {c}"))?;
-                }
-                anyhow::Ok(())
-            }));
-        }
-        for t in tasks {
-            t.await??;
-        }
+        post_concurrently(&http, &format!("{ingest_base}/v1/steps"), bodies, clients).await?;
         let secs = started.elapsed().as_secs_f64();
         let steps = args.batches * args.batch_size;
         println!(
@@ -367,7 +355,26 @@ pub(crate) async fn post(http: &reqwest::Client, url: &str, body: Vec<u8>) -> an
     Ok(())
 }
 
-pub(crate) fn split<T>(items: Vec<T>, parts: usize) -> Vec<Vec<T>> {
+/// Posts `bodies` to `url` from `clients` concurrent clients, each sending
+/// its share one body after the other; returns once every one is stored.
+pub(crate) async fn post_concurrently(http: &reqwest::Client, url: &str, bodies: Vec<Vec<u8>>, clients: usize) -> anyhow::Result<()> {
+    let mut tasks = Vec::new();
+    for (c, chunk) in split(bodies, clients).into_iter().enumerate() {
+        let (http, url) = (http.clone(), url.to_string());
+        tasks.push(tokio::spawn(async move {
+            for body in chunk {
+                post(&http, &url, body).await.with_context(|| format!("client {c}"))?;
+            }
+            anyhow::Ok(())
+        }));
+    }
+    for t in tasks {
+        t.await??;
+    }
+    Ok(())
+}
+
+fn split<T>(items: Vec<T>, parts: usize) -> Vec<Vec<T>> {
     let mut out: Vec<Vec<T>> = (0..parts).map(|_| Vec::new()).collect();
     for (i, item) in items.into_iter().enumerate() {
         out[i % parts].push(item);

@@ -34,7 +34,8 @@ pub struct WritePathArgs {
     conversations: bool,
 }
 
-/// The views, in the order they are taken away.
+/// The views, in the order they are taken away; each fills the table of
+/// its name without `_mv`.
 const VIEWS: &[&str] = &["cost_rollups_mv", "session_actions_mv", "session_summaries_mv"];
 
 pub async fn run(args: WritePathArgs) -> anyhow::Result<()> {
@@ -42,43 +43,34 @@ pub async fn run(args: WritePathArgs) -> anyhow::Result<()> {
     let store = crate::costs::bench_store(dir.path(), None, "flightlog_bench").await?;
     let limits = Limits::default();
     let redactor = flightlog_redact::Redactor::new(&flightlog_redact::Policy::default())?;
-    println!(
-        "machine: {} cores; {} commits of {} steps per line (the check and log lines: twice as many)",
-        std::thread::available_parallelism().map_or(1, |n| n.get()),
-        args.commits,
-        args.batch_size
-    );
-
+    // Conversations come in whole sessions: the batch is rounded up to them.
     let sessions_per_commit = (args.batch_size as u64).div_ceil(crate::conversations::STEPS_PER_SESSION) as usize;
-    let (conversations, steps_per_body) = (args.conversations, args.batch_size);
+    let (conversations, requested) = (args.conversations, args.batch_size);
     let body = move |b: usize| match conversations {
         true => crate::conversations::sessions_body(b * sessions_per_commit..(b + 1) * sessions_per_commit),
-        false => crate::ingest::ingest_body("w", b, steps_per_body),
+        false => crate::ingest::ingest_body("w", b, requested),
     };
-    let batch_size = match args.conversations {
+    let batch_size = match conversations {
         true => sessions_per_commit * crate::conversations::STEPS_PER_SESSION as usize,
-        false => args.batch_size,
+        false => requested,
     };
+    println!(
+        "machine: {} cores; {} commits of {batch_size} steps per line (the check and log lines: twice as many)",
+        std::thread::available_parallelism().map_or(1, |n| n.get()),
+        args.commits,
+    );
     let bodies: Vec<Vec<u8>> = (0..args.commits).map(body).collect();
-    let args = WritePathArgs { batch_size, ..args };
-    let bytes = bodies[0].len() as f64 / args.batch_size as f64;
+    let bytes = bodies[0].len() as f64 / batch_size as f64;
 
     // The request's CPU work, as the handler does it.
-    let prepare = |body: &[u8]| {
-        let records = flightlog_decode::decode_body(body, None, &limits).expect("bench body decodes");
-        flightlog_app::ingest::prepare(records, &limits, "bench", Some(&redactor))
-    };
-    let cpu = time_each(&bodies[..args.commits], |b| assert!(!prepare(b).is_empty()));
-    print_line(&format!("decode+redact+validate+encode, one thread ({bytes:.0} B/step)"), &cpu, args.batch_size);
-    let unredacted = time_each(&bodies[..args.commits], |b| {
-        let records = flightlog_decode::decode_body(b, None, &limits).expect("bench body decodes");
-        assert!(!flightlog_app::ingest::prepare(records, &limits, "bench", None).is_empty());
-    });
-    print_line("decode+validate+encode (redaction off)", &unredacted, args.batch_size);
-    let decode = time_each(&bodies[..args.commits], |b| {
-        assert!(!flightlog_decode::decode_body(b, None, &limits).expect("bench body decodes").is_empty());
-    });
-    print_line("decode alone", &decode, args.batch_size);
+    let decode = |b: &[u8]| flightlog_decode::decode_body(b, None, &limits).expect("bench body decodes");
+    let prepare = |b: &[u8], redactor| assert!(!flightlog_app::ingest::prepare(decode(b), &limits, "bench", redactor).is_empty());
+    let cpu = time_each(&bodies, |b| prepare(b, Some(&redactor)));
+    print_line(&format!("decode+redact+validate+encode, one thread ({bytes:.0} B/step)"), &cpu, batch_size);
+    let unredacted = time_each(&bodies, |b| prepare(b, None));
+    print_line("decode+validate+encode (redaction off)", &unredacted, batch_size);
+    let decoded = time_each(&bodies, |b| assert!(!decode(b).is_empty()));
+    print_line("decode alone", &decoded, batch_size);
 
     drop(bodies);
     let mut next_body = 0usize;
@@ -108,21 +100,19 @@ pub async fn run(args: WritePathArgs) -> anyhow::Result<()> {
             let steps: Vec<u64> = batch.iter().map(|s| s.step).collect();
             store.session_states("bench", &sessions, &steps).await?;
             check.push(started.elapsed());
-            let rows: Vec<(&EncodedStep, LogPosition)> = batch.iter().zip(positions.iter().copied()).collect();
-            let started = Instant::now();
-            store.insert_steps(&rows, 0).await?;
-            if fsync_derived { &mut shipped } else { &mut unsynced }.push(started.elapsed());
-            let entries: Vec<(&str, &EncodedStep, u64)> = rows.iter().map(|(s, p)| ("bench", *s, p.log_index)).collect();
+            let took = timed_steps_insert(&store, &batch, &positions).await?;
+            if fsync_derived { &mut shipped } else { &mut unsynced }.push(took);
+            let entries: Vec<(&str, &EncodedStep, u64)> = batch.iter().zip(&positions).map(|(s, p)| ("bench", s, p.log_index)).collect();
             let started = Instant::now();
             store.insert_log_entries(&entries).await?;
             log.push(started.elapsed());
         }
     }
     set_derived_fsync(&store, true).await?;
-    print_line("duplicate check (session_states)", &check, args.batch_size);
-    print_line("steps insert, all 3 views", &shipped, args.batch_size);
-    print_line("the same, the views' tables not fsynced (ablation)", &unsynced, args.batch_size);
-    print_line("log-of-record insert", &log, args.batch_size);
+    print_line("duplicate check (session_states)", &check, batch_size);
+    print_line("steps insert, all 3 views", &shipped, batch_size);
+    print_line("the same, the views' tables not fsynced (ablation)", &unsynced, batch_size);
+    print_line("log-of-record insert", &log, batch_size);
 
     let mut left = VIEWS.len();
     for view in VIEWS {
@@ -131,19 +121,25 @@ pub async fn run(args: WritePathArgs) -> anyhow::Result<()> {
         let mut times = Vec::new();
         for _ in 0..args.commits {
             let (batch, positions) = take();
-            let rows: Vec<(&EncodedStep, LogPosition)> = batch.iter().zip(positions.iter().copied()).collect();
-            let started = Instant::now();
-            store.insert_steps(&rows, 0).await?;
-            times.push(started.elapsed());
+            times.push(timed_steps_insert(&store, &batch, &positions).await?);
         }
-        print_line(&format!("steps insert, without {view} ({left} views left)"), &times, args.batch_size);
+        print_line(&format!("steps insert, without {view} ({left} views left)"), &times, batch_size);
     }
     crate::costs::print_engine_peak_rss(None)
 }
 
+/// How long inserting `batch` at `positions` into steps takes, views and all.
+async fn timed_steps_insert(store: &flightlog_store::Store, batch: &[EncodedStep], positions: &[LogPosition]) -> anyhow::Result<Duration> {
+    let rows: Vec<(&EncodedStep, LogPosition)> = batch.iter().zip(positions.iter().copied()).collect();
+    let started = Instant::now();
+    store.insert_steps(&rows, 0).await?;
+    Ok(started.elapsed())
+}
+
+/// Turns the fsync of the views' tables on or off.
 async fn set_derived_fsync(store: &flightlog_store::Store, on: bool) -> anyhow::Result<()> {
     let on = u8::from(on);
-    for table in ["session_summaries", "session_actions", "cost_rollups"] {
+    for table in VIEWS.iter().map(|v| v.trim_end_matches("_mv")) {
         let sql = format!("ALTER TABLE {table} MODIFY SETTING fsync_after_insert = {on}, fsync_part_directory = {on}");
         store.backend().query(&sql, Default::default()).await?;
     }

@@ -69,7 +69,8 @@ struct Walk<'w, 'v> {
     path: &'w mut Vec<Step<'v>>,
     found: &'w mut Vec<Finding>,
     report: &'w mut Report,
-    clean: &'w mut CleanTexts,
+    /// None: one record alone, nothing to remember for.
+    clean: Option<&'w mut CleanTexts>,
 }
 
 /// Integers at least this large are scanned too: a card number or a BSN sent
@@ -96,7 +97,7 @@ impl Redactor {
     /// more) are scanned as text and become a string when redacted. A JSON
     /// document encoded inside a string is scanned as plain text.
     pub fn redact(&self, value: &mut Value) -> Report {
-        self.redact_remembering(value, &mut CleanTexts::default())
+        self.redact_with(value, None)
     }
 
     /// [`Redactor::redact`], skipping the scan of long texts that `clean`
@@ -104,6 +105,10 @@ impl Redactor {
     /// records that repeat each other's texts. The result is the same.
     pub fn redact_remembering(&self, value: &mut Value, clean: &mut CleanTexts) -> Report {
         clean.belong_to(self);
+        self.redact_with(value, Some(clean))
+    }
+
+    fn redact_with(&self, value: &mut Value, clean: Option<&mut CleanTexts>) -> Report {
         let mut report = Report::default();
         let mut path = Vec::new();
         let mut found = Vec::new();
@@ -173,15 +178,17 @@ impl Redactor {
     }
 
     /// Returns whether the text changed. Clean text is left in place (a
-    /// long one is copied once into `w.clean`).
+    /// long one is copied once into `w.clean`, when there is one).
     fn redact_string(&self, text: &mut String, w: &mut Walk<'_, '_>) -> bool {
-        if w.clean.contains(text) {
+        if w.clean.as_ref().is_some_and(|c| c.contains(text)) {
             return false;
         }
         w.found.clear();
         self.scanner.scan(text, w.found);
         if w.found.is_empty() {
-            w.clean.remember(text);
+            if let Some(clean) = w.clean.as_mut() {
+                clean.remember(text);
+            }
             return false;
         }
         let at = pointer(w.path);
