@@ -31,20 +31,35 @@ pub struct VerifyArgs {
     /// evidence bundle is timed.
     #[arg(long, default_value_t = 10_000)]
     big_session_steps: u64,
-    /// Bundles of it to fetch, each way.
+    /// Bundles of it to fetch, each way (0: none). With `--data-dir`, only
+    /// with the stored nodes: the other way removes them from the folder.
     #[arg(long, default_value_t = 5)]
     bundles: usize,
+    /// Keep the filled folder here (filled on the first run, reused as it
+    /// is by later ones) instead of a temporary one: for repeated runs and
+    /// profiles of the same data.
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
 }
 
 const BIG: &str = "v-big";
+/// Written into a kept folder once its fill is complete.
+const FILLED: &str = "bench-filled";
 
 pub async fn run(args: VerifyArgs, flightlog: PathBuf) -> anyhow::Result<()> {
     anyhow::ensure!(Path::new(TIME).is_file(), "{TIME} (GNU time) measures the verifier's peak RSS; it is not installed");
-    let dir = tempfile::tempdir()?;
-    fill(&flightlog, dir.path(), &args).await?;
+    let temp = tempfile::tempdir()?;
+    let dir = args.data_dir.as_deref().unwrap_or(temp.path());
+    if dir.join(FILLED).is_file() {
+        println!("reusing the steps stored in {}", dir.display());
+    } else {
+        std::fs::create_dir_all(dir)?;
+        fill(&flightlog, dir, &args).await?;
+        std::fs::write(dir.join(FILLED), args.steps.to_string())?;
+    }
     println!("machine: {} cores", std::thread::available_parallelism().map_or(1, |n| n.get()));
     for bin in std::iter::once(&flightlog).chain(args.compare_with.as_ref()) {
-        let (secs, rss_kib, report) = verify_all(bin, dir.path())?;
+        let (secs, rss_kib, report) = verify_all(bin, dir)?;
         println!(
             "verify --all ({}): {} steps in {secs:.2} s = {:.0} steps/s, status {}, peak RSS {} MiB",
             bin.display(),
@@ -54,8 +69,10 @@ pub async fn run(args: VerifyArgs, flightlog: PathBuf) -> anyhow::Result<()> {
             rss_kib / 1024
         );
     }
-    for nodes in [true, false] {
-        bundles(&flightlog, dir.path(), nodes, args.bundles).await?;
+    // Removing the nodes changes the folder: only a temporary one.
+    let ways: &[bool] = if args.data_dir.is_some() { &[true] } else { &[true, false] };
+    for &nodes in ways.iter().filter(|_| args.bundles > 0) {
+        bundles(&flightlog, dir, nodes, args.bundles).await?;
     }
     Ok(())
 }
