@@ -17,7 +17,7 @@
 //! the Merkle log, still verify, and the verifier reports the field as
 //! erased. Only [`ERASABLE`] fields can be erased.
 
-use crate::canonical::{sorted, to_canonical_json, write_string, write_value};
+use crate::canonical::{into_text, sorted, to_canonical_json, write_string, write_value};
 use crate::merkle::Hash;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
@@ -34,7 +34,18 @@ pub const ERASABLE: [&[&str]; 5] = [
 
 /// The path of a field, as its canonical JSON array of keys.
 pub fn path_of(keys: &[&str]) -> String {
-    to_canonical_json(&Value::Array(keys.iter().map(|k| Value::String((*k).to_string())).collect()))
+    // Written as `to_canonical_json` would write the array, without
+    // building it: this runs for every field of every step hashed.
+    let mut out = Vec::with_capacity(keys.iter().map(|k| k.len() + 3).sum::<usize>() + 2);
+    out.push(b'[');
+    for (i, key) in keys.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        write_string(key, &mut out);
+    }
+    out.push(b']');
+    into_text(out)
 }
 
 pub fn field_hash(path: &str, value: &Value) -> Hash {
@@ -72,6 +83,11 @@ pub fn fields(step: &Value) -> BTreeMap<String, &Value> {
 
 /// The step hash from field hashes, in path order.
 pub fn step_hash_of(field_hashes: &BTreeMap<String, Hash>) -> Hash {
+    step_hash_of_sorted(field_hashes.iter())
+}
+
+/// [`step_hash_of`] over (path, field hash) pairs already in path order.
+fn step_hash_of_sorted<'a>(field_hashes: impl Iterator<Item = (&'a String, &'a Hash)>) -> Hash {
     let mut h = Sha256::new();
     h.update(b"flightlog/step/v1\0");
     for (path, fh) in field_hashes {
@@ -96,30 +112,30 @@ pub fn canonical_with_hash(step: &Value) -> (String, Hash) {
         let raw = to_canonical_json(step);
         return (raw, step_hash_of(&BTreeMap::new()));
     };
-    let mut out = String::with_capacity(2048);
+    let mut out: Vec<u8> = Vec::with_capacity(2048);
     // (path, start..end of the value in `out`)
     let mut spans: Vec<(String, usize, usize)> = Vec::with_capacity(32);
-    out.push('{');
+    out.push(b'{');
     for (i, (key, value)) in sorted(top).into_iter().enumerate() {
         if i > 0 {
-            out.push(',');
+            out.push(b',');
         }
         write_string(key, &mut out);
-        out.push(':');
+        out.push(b':');
         match value {
             Value::Object(inner) if !inner.is_empty() => {
-                out.push('{');
+                out.push(b'{');
                 for (j, (sub, v)) in sorted(inner).into_iter().enumerate() {
                     if j > 0 {
-                        out.push(',');
+                        out.push(b',');
                     }
                     write_string(sub, &mut out);
-                    out.push(':');
+                    out.push(b':');
                     let start = out.len();
                     write_value(v, &mut out);
                     spans.push((path_of(&[key, sub]), start, out.len()));
                 }
-                out.push('}');
+                out.push(b'}');
             }
             _ => {
                 let start = out.len();
@@ -128,16 +144,19 @@ pub fn canonical_with_hash(step: &Value) -> (String, Hash) {
             }
         }
     }
-    out.push('}');
-    let hashes: BTreeMap<String, Hash> = spans
+    out.push(b'}');
+    // Paths are unique (keys are, in each object), so a sorted list is the
+    // map `step_hash_of` takes, without building one.
+    let mut hashes: Vec<(String, Hash)> = spans
         .into_iter()
         .map(|(path, start, end)| {
-            let h = field_hash_of_canonical(&path, &out.as_bytes()[start..end]);
+            let h = field_hash_of_canonical(&path, &out[start..end]);
             (path, h)
         })
         .collect();
-    let hash = step_hash_of(&hashes);
-    (out, hash)
+    hashes.sort_unstable_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
+    let hash = step_hash_of_sorted(hashes.iter().map(|(p, h)| (p, h)));
+    (into_text(out), hash)
 }
 
 /// Erases `paths` from a step: their values become null, and their field
@@ -221,10 +240,22 @@ mod tests {
     fn the_one_pass_form_equals_the_definition() {
         let mut with_empty = example();
         with_empty["z"] = json!({"a": {"b": [1, 2.5, null]}, "c": "é\"\n"});
-        for v in [example(), with_empty, json!({}), json!({"a": {}})] {
+        // Keys whose quoted, escaped paths sort otherwise than the keys.
+        let awkward = json!({"a": {"x": 1, "x ": 2, "x!": 3, "x\u{1}": 4, "x\"": 5, "é": 6}, "a ": 7, "a\u{1}": {"q": 8}, "a\\": 9});
+        for v in [example(), with_empty, awkward, json!({}), json!({"a": {}})] {
             let by_definition =
                 step_hash_of(&fields(&v).into_iter().map(|(p, x)| (p.clone(), field_hash(&p, x))).collect());
             assert_eq!(canonical_with_hash(&v), (to_canonical_json(&v), by_definition), "{v}");
+            // What verification relies on to hash a stored step once.
+            assert_eq!(stored_step_hash(&v, &BTreeMap::new()), by_definition, "{v}");
+        }
+    }
+
+    #[test]
+    fn a_path_is_the_canonical_array_of_its_keys() {
+        for keys in [&["a"][..], &["prompt", "messages"], &["x\"\u{1}\\", "é"], &[]] {
+            let array = Value::Array(keys.iter().map(|k| json!(k)).collect());
+            assert_eq!(path_of(keys), to_canonical_json(&array));
         }
     }
 
