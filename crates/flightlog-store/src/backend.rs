@@ -12,7 +12,12 @@ pub use crate::params::Params;
 pub trait Backend: Send + Sync + 'static {
     /// Runs one statement and returns its output as JSONEachRow (64-bit
     /// integers unquoted).
-    async fn query(&self, sql: &str, params: Params) -> Result<Vec<u8>, StoreError>;
+    async fn query(&self, sql: &str, params: Params) -> Result<Vec<u8>, StoreError> {
+        self.query_as(sql, params, Format::JsonEachRow).await
+    }
+
+    /// Runs one statement and returns its output in `format`.
+    async fn query_as(&self, sql: &str, params: Params, format: Format) -> Result<Vec<u8>, StoreError>;
 
     /// Runs `insert_sql` (`INSERT INTO t (cols)`, no FORMAT clause) with
     /// `rows` encoded as RowBinary. Returns once the rows are durable.
@@ -25,6 +30,27 @@ pub trait Backend: Send + Sync + 'static {
     /// run `ON CLUSTER` with replicated engines.
     fn cluster(&self) -> Option<&str> {
         None
+    }
+}
+
+/// The output formats reads use.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Format {
+    /// One JSON object per line: what most reads parse (see [`rows`]).
+    JsonEachRow,
+    /// A header of column names and types, then the rows in RowBinary:
+    /// for reads of long texts, which JSON makes the engine escape and the
+    /// reader unescape (see `crate::rowbinary::Reader`).
+    RowBinaryWithNamesAndTypes,
+}
+
+impl Format {
+    /// The name ClickHouse knows it by.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::JsonEachRow => "JSONEachRow",
+            Self::RowBinaryWithNamesAndTypes => "RowBinaryWithNamesAndTypes",
+        }
     }
 }
 

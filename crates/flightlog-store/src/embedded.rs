@@ -5,7 +5,7 @@
 //! never wait behind a group commit. Each call runs on tokio's blocking
 //! pool, since the C API blocks.
 
-use crate::backend::{Backend, Params, StoreError};
+use crate::backend::{Backend, Format, Params, StoreError};
 use crate::memory::{MemoryBudget, is_read};
 use async_trait::async_trait;
 pub use flightlog_chdb::default_library_path;
@@ -72,19 +72,19 @@ async fn blocking<T: Send + 'static>(
 
 #[async_trait]
 impl Backend for Embedded {
-    async fn query(&self, sql: &str, params: Params) -> Result<Vec<u8>, StoreError> {
+    async fn query_as(&self, sql: &str, params: Params, format: Format) -> Result<Vec<u8>, StoreError> {
         let sql = sql.to_owned();
         let read = is_read(&sql);
         let budget = self.memory;
         blocking(self.reader(), read.then_some(budget), move |conn| {
             let params: Vec<(&str, &str)> = params.iter().collect();
             if read || budget.is_off() {
-                return conn.query(&sql, "JSONEachRow", &params);
+                return conn.query(&sql, format.name(), &params);
             }
             // A maintenance statement on a read connection: lifted for it
             // alone (the connection is held, so no read runs meanwhile).
             conn.query("SET max_memory_usage = 0", "CSV", &[])?;
-            let out = conn.query(&sql, "JSONEachRow", &params);
+            let out = conn.query(&sql, format.name(), &params);
             conn.query(&format!("SET max_memory_usage = {}", budget.bytes), "CSV", &[])?;
             out
         })

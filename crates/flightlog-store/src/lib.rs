@@ -50,7 +50,7 @@ pub mod waterfall;
 pub mod web_sessions;
 
 pub use access_log::{AccessFilter, AccessRow};
-pub use backend::{Backend, Params};
+pub use backend::{Backend, Format, Params};
 pub use error::StoreError;
 pub use memory::MemoryBudget;
 pub use open::{Location, open_backend, open_store};

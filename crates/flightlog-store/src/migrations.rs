@@ -202,7 +202,7 @@ mod tests {
 
     #[async_trait::async_trait]
     impl Backend for Recorder {
-        async fn query(&self, sql: &str, _: Params) -> Result<Vec<u8>, StoreError> {
+        async fn query_as(&self, sql: &str, _: Params, _: crate::backend::Format) -> Result<Vec<u8>, StoreError> {
             self.0.lock().unwrap().push(sql.to_string());
             Ok(Vec::new())
         }

@@ -1,6 +1,10 @@
 //! ClickHouse's RowBinary format, for the types Flightlog writes. Both
 //! backends take the same bytes (chDB's insert stream, a server's HTTP
 //! body), and encoding in Rust spares the engine from parsing JSON.
+//! [`Reader`] reads it back (as `RowBinaryWithNamesAndTypes`) for reads of
+//! long texts, which JSON would make both sides escape and unescape.
+
+use crate::error::StoreError;
 
 pub struct RowBinary<'a>(pub &'a mut Vec<u8>);
 
@@ -73,6 +77,97 @@ impl RowBinary<'_> {
     }
 }
 
+/// Reads `RowBinaryWithNamesAndTypes`: the header is checked against the
+/// columns the caller expects (names and types, in order), so a query and
+/// its decoder cannot drift apart silently; then values are read in order.
+pub struct Reader<'a> {
+    buf: &'a [u8],
+    at: usize,
+}
+
+impl<'a> Reader<'a> {
+    /// Checks the header: `columns` are (name, type) as ClickHouse names
+    /// them, with `LowCardinality(T)` read as `T` (the same bytes).
+    pub fn new(buf: &'a [u8], columns: &[(&str, &str)]) -> Result<Self, StoreError> {
+        let mut r = Reader { buf, at: 0 };
+        if buf.is_empty() {
+            // No rows: chDB may send no header at all.
+            return Ok(r);
+        }
+        let count = r.varint()? as usize;
+        let names: Vec<&str> = (0..count).map(|_| r.str()).collect::<Result<_, _>>()?;
+        let types: Vec<&str> = (0..count).map(|_| r.str()).collect::<Result<_, _>>()?;
+        let plain = |t: &'a str| t.strip_prefix("LowCardinality(").and_then(|t| t.strip_suffix(')')).unwrap_or(t);
+        let found: Vec<(&str, &str)> = names.into_iter().zip(types.into_iter().map(plain)).collect();
+        if found != columns {
+            return Err(StoreError::Decode(format!("the engine answered columns {found:?}, expected {columns:?}")));
+        }
+        Ok(r)
+    }
+
+    /// Whether every row has been read.
+    pub fn done(&self) -> bool {
+        self.at >= self.buf.len()
+    }
+
+    fn take(&mut self, n: usize) -> Result<&'a [u8], StoreError> {
+        let end = self.at.checked_add(n).filter(|&e| e <= self.buf.len());
+        let end = end.ok_or_else(|| StoreError::Decode(format!("RowBinary cut short at byte {} of {}", self.at, self.buf.len())))?;
+        let bytes = &self.buf[self.at..end];
+        self.at = end;
+        Ok(bytes)
+    }
+
+    fn varint(&mut self) -> Result<u64, StoreError> {
+        let mut n = 0u64;
+        for shift in (0..64).step_by(7) {
+            let b = self.take(1)?[0];
+            n |= u64::from(b & 0x7f) << shift;
+            if b < 0x80 {
+                return Ok(n);
+            }
+        }
+        Err(StoreError::Decode("RowBinary length longer than 64 bits".into()))
+    }
+
+    /// String and LowCardinality(String), as text.
+    pub fn str(&mut self) -> Result<&'a str, StoreError> {
+        let len = self.varint()? as usize;
+        let bytes = self.take(len)?;
+        std::str::from_utf8(bytes).map_err(|e| StoreError::Decode(format!("a String that is not UTF-8: {e}")))
+    }
+
+    pub fn string(&mut self) -> Result<String, StoreError> {
+        self.str().map(str::to_owned)
+    }
+
+    pub fn u64(&mut self) -> Result<u64, StoreError> {
+        Ok(u64::from_le_bytes(self.take(8)?.try_into().expect("8 bytes")))
+    }
+
+    pub fn i64(&mut self) -> Result<i64, StoreError> {
+        Ok(i64::from_le_bytes(self.take(8)?.try_into().expect("8 bytes")))
+    }
+
+    pub fn f64(&mut self) -> Result<f64, StoreError> {
+        Ok(f64::from_le_bytes(self.take(8)?.try_into().expect("8 bytes")))
+    }
+
+    /// Nullable(T): `None` for null.
+    pub fn nullable<T>(&mut self, read: impl FnOnce(&mut Self) -> Result<T, StoreError>) -> Result<Option<T>, StoreError> {
+        match self.take(1)?[0] {
+            0 => read(self).map(Some),
+            _ => Ok(None),
+        }
+    }
+
+    /// Map(String, String), in the order stored.
+    pub fn string_map(&mut self) -> Result<Vec<(String, String)>, StoreError> {
+        let count = self.varint()?;
+        (0..count).map(|_| Ok((self.string()?, self.string()?))).collect()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -83,6 +178,57 @@ mod tests {
         RowBinary(&mut buf).string(&"x".repeat(300));
         assert_eq!(&buf[..2], &[0xAC, 0x02]);
         assert_eq!(buf.len(), 302);
+    }
+
+    /// A header as the engine writes it, then rows.
+    fn answer(columns: &[(&str, &str)], rows: impl FnOnce(&mut RowBinary)) -> Vec<u8> {
+        let mut buf = Vec::new();
+        let mut w = RowBinary(&mut buf);
+        w.varint(columns.len() as u64);
+        columns.iter().for_each(|(name, _)| w.string(name));
+        columns.iter().for_each(|(_, ty)| w.string(ty));
+        rows(&mut w);
+        buf
+    }
+
+    #[test]
+    fn the_reader_reads_what_the_writer_wrote_under_a_checked_header() {
+        let sent = [("s", "LowCardinality(String)"), ("n", "UInt64"), ("x", "Nullable(Float64)"), ("m", "Map(String, String)")];
+        let expected = [("s", "String"), ("n", "UInt64"), ("x", "Nullable(Float64)"), ("m", "Map(String, String)")];
+        let buf = answer(&sent, |w| {
+            w.string(&"é".repeat(200));
+            w.u64(u64::MAX);
+            w.nullable(Some(0.5), |w, v| w.f64(v));
+            w.varint(1);
+            w.string("k");
+            w.string("v");
+            w.string("");
+            w.u64(0);
+            w.nullable(None::<f64>, |w, v| w.f64(v));
+            w.empty_map();
+        });
+        let mut r = Reader::new(&buf, &expected).unwrap();
+        assert_eq!(r.str().unwrap(), "é".repeat(200));
+        assert_eq!(r.u64().unwrap(), u64::MAX);
+        assert_eq!(r.nullable(Reader::f64).unwrap(), Some(0.5));
+        assert_eq!(r.string_map().unwrap(), vec![("k".to_string(), "v".to_string())]);
+        assert!(!r.done());
+        assert_eq!(r.str().unwrap(), "");
+        assert_eq!(r.u64().unwrap(), 0);
+        assert_eq!(r.nullable(Reader::f64).unwrap(), None);
+        assert!(r.string_map().unwrap().is_empty());
+        assert!(r.done());
+        assert!(matches!(r.u64(), Err(StoreError::Decode(_))), "reading past the end is an error, not a panic");
+    }
+
+    #[test]
+    fn the_reader_refuses_a_header_it_does_not_expect() {
+        let buf = answer(&[("a", "UInt64"), ("b", "String")], |w| w.u64(1));
+        for expected in [&[("a", "UInt64")][..], &[("a", "UInt64"), ("b", "UInt64")], &[("b", "String"), ("a", "UInt64")]] {
+            let Err(StoreError::Decode(why)) = Reader::new(&buf, expected) else { panic!("{expected:?} accepted") };
+            assert!(why.contains("expected"), "{why}");
+        }
+        assert!(Reader::new(&[], &[("a", "UInt64")]).unwrap().done(), "no rows: no header needed");
     }
 
     #[test]

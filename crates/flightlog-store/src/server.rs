@@ -13,7 +13,7 @@
 //! them. An answer is durable or an error; the writer turns an error into a
 //! 503 and retries its recovery until the server is back.
 
-use crate::backend::{Backend, Params, StoreError};
+use crate::backend::{Backend, Format, Params, StoreError};
 use crate::memory::{MemoryBudget, is_read};
 use async_trait::async_trait;
 use std::time::Duration;
@@ -107,7 +107,7 @@ impl Server {
     pub async fn create_database(&self) -> Result<(), StoreError> {
         let outside = self.client.clone().with_database("default");
         let exists = "SELECT count() AS n FROM system.databases WHERE name = {name:String}";
-        let found = self.fetch(&outside, exists, Params::new().text("name", &self.options.database)).await?;
+        let found = self.fetch(&outside, exists, Params::new().text("name", &self.options.database), Format::JsonEachRow).await?;
         if String::from_utf8_lossy(&found).contains("\"n\":1") {
             return Ok(());
         }
@@ -130,8 +130,8 @@ impl Server {
         }
     }
 
-    /// Runs one statement with `client` and returns its JSONEachRow answer.
-    async fn fetch(&self, client: &clickhouse::Client, sql: &str, params: Params) -> Result<Vec<u8>, StoreError> {
+    /// Runs one statement with `client` and returns its answer in `format`.
+    async fn fetch(&self, client: &clickhouse::Client, sql: &str, params: Params, format: Format) -> Result<Vec<u8>, StoreError> {
         let mut query = client.query(&escape_placeholders(sql));
         // Reads only: see crate::memory.
         if is_read(sql) {
@@ -143,7 +143,7 @@ impl Server {
             query = query.with_setting(format!("param_{name}"), value);
         }
         let run = async {
-            let mut cursor = query.fetch_bytes("JSONEachRow").map_err(|e| self.error(e, sql))?;
+            let mut cursor = query.fetch_bytes(format.name()).map_err(|e| self.error(e, sql))?;
             cursor.collect().await.map_err(|e| self.error(e, sql))
         };
         let bytes = tokio::time::timeout(self.options.timeout, run).await.map_err(|_| self.timed_out())??;
@@ -167,8 +167,8 @@ pub(crate) fn quote_identifier(name: &str) -> String {
 
 #[async_trait]
 impl Backend for Server {
-    async fn query(&self, sql: &str, params: Params) -> Result<Vec<u8>, StoreError> {
-        self.fetch(&self.client, sql, params).await
+    async fn query_as(&self, sql: &str, params: Params, format: Format) -> Result<Vec<u8>, StoreError> {
+        self.fetch(&self.client, sql, params, format).await
     }
 
     async fn insert(&self, insert_sql: &str, rows: Vec<u8>) -> Result<u64, StoreError> {
