@@ -23,11 +23,11 @@
 use crate::signer::{checkpoint_message, expiry_message, signature_valid};
 use flightlog_model::retention::ExpiryKind;
 use flightlog_store::ExpirationRow;
-use flightlog_model::integrity::{chain_next, chain_seed, stored_step_hash};
+use flightlog_model::integrity::{chain_next, chain_seed, step_hash, stored_step_hash};
 use flightlog_model::merkle::{Frontier, Hash, hash_from_hex, leaf_hash};
 use rayon::prelude::*;
 use roaring::RoaringTreemap;
-use flightlog_model::{Limits, step_from_json};
+use flightlog_model::{Limits, Step, step_from_json};
 use crate::sealed::SealCache;
 use flightlog_store::{IntegrityRow, LogEntry, Store, StoreError};
 use serde::Serialize;
@@ -596,65 +596,77 @@ fn check_content(row: &IntegrityRow, recorded: &Hash, limits: &Limits, out: &mut
             Err(_) => out.problem(problem(ProblemKind::Unreadable, Some(row), format!("erased field {path} has a bad hash"))),
         }
     }
-    match serde_json::from_str::<Value>(&row.raw) {
-        Err(e) => out.problem(problem(ProblemKind::Modified, Some(row), format!("the stored content is not JSON any more: {e}"))),
-        Ok(content) => {
-            if stored_step_hash(&content, &erased) != *recorded {
-                out.problem(problem(
-                    ProblemKind::Modified,
-                    Some(row),
-                    format!("step {} does not match its recorded hash: its content was changed", row.step),
-                ));
-            }
-            for path in erased.keys() {
-                out.erased.push(ErasedField { session_id: row.session_id.clone(), step: row.step, field: path.clone() });
-                if !field_is_null(&content, path) {
-                    out.problem(problem(
-                        ProblemKind::RestoredAfterErasure,
-                        Some(row),
-                        format!("field {path} was erased but has content again"),
-                    ));
-                }
-            }
-            check_columns(row, content, limits, out);
+    let content = match serde_json::from_str::<Value>(&row.raw) {
+        Ok(content) => content,
+        Err(e) => {
+            out.problem(problem(ProblemKind::Modified, Some(row), format!("the stored content is not JSON any more: {e}")));
+            return;
         }
+    };
+    for path in erased.keys() {
+        out.erased.push(ErasedField { session_id: row.session_id.clone(), step: row.step, field: path.clone() });
+        if !field_is_null(&content, path) {
+            out.problem(problem(ProblemKind::RestoredAfterErasure, Some(row), format!("field {path} was erased but has content again")));
+        }
+    }
+    // Reading the content as a step hashes it as ingestion did: with no
+    // field erased, that is the step hash (`stored_step_hash` with no kept
+    // hashes equals `step_hash`), so it is not computed a second time.
+    let (hash, step) = if erased.is_empty() {
+        match step_from_json(content, limits) {
+            Ok(s) => (s.step_hash, Some(s)),
+            // Not a step any more (reported below): hashed as it is, read
+            // again since the step reader took it.
+            Err(_) => (step_hash(&serde_json::from_str(&row.raw).unwrap_or(Value::Null)), None),
+        }
+    } else {
+        (stored_step_hash(&content, &erased), step_from_json(content, limits).ok())
+    };
+    if hash != *recorded {
+        out.problem(problem(
+            ProblemKind::Modified,
+            Some(row),
+            format!("step {} does not match its recorded hash: its content was changed", row.step),
+        ));
+    }
+    match step {
+        Some(s) => check_columns(row, &s, out),
+        None => out.problem(problem(ProblemKind::Modified, Some(row), "the stored content is no longer a valid step".into())),
     }
 }
 
 /// The typed columns must say what the recorded content says.
-fn check_columns(row: &IntegrityRow, content: Value, limits: &Limits, out: &mut Findings) {
-    let Ok(s) = step_from_json(content, limits) else {
-        out.problem(problem(ProblemKind::Modified, Some(row), "the stored content is no longer a valid step".into()));
-        return;
-    };
+fn check_columns(row: &IntegrityRow, s: &Step, out: &mut Findings) {
+    use Want::{Number, Text};
+    let number = |n: u64| Number(Some(n as f64));
     let expected = [
-        ("agent_name", json!(s.agent_name)),
-        ("reasoning", json!(s.reasoning)),
-        ("chosen_tool", json!(s.chosen_tool)),
-        ("tool_name", json!(s.tool_name)),
-        ("tool_params", json!(s.tool_params)),
-        ("tool_result", json!(s.tool_result)),
-        ("tool_status", json!(s.tool_status)),
-        ("tool_error", json!(s.tool_error)),
-        ("model_provider", json!(s.model_provider)),
-        ("model_name", json!(s.model_name)),
-        ("model_version", json!(s.model_version)),
-        ("temperature", json!(s.temperature)),
-        ("top_p", json!(s.top_p)),
-        ("seed", json!(s.seed)),
-        ("prompt_system", json!(s.prompt_system)),
-        ("prompt_messages", json!(s.prompt_messages)),
-        ("completion", json!(s.completion)),
-        ("input_tokens", json!(s.input_tokens)),
-        ("output_tokens", json!(s.output_tokens)),
-        ("cache_read_tokens", json!(s.cache_read_tokens)),
-        ("cache_write_tokens", json!(s.cache_write_tokens)),
-        ("reasoning_tokens", json!(s.reasoning_tokens)),
-        ("estimated_cost", json!(s.estimated_cost)),
-        ("user_id", json!(s.user_id)),
+        ("agent_name", Text(&s.agent_name)),
+        ("reasoning", Text(&s.reasoning)),
+        ("chosen_tool", Text(&s.chosen_tool)),
+        ("tool_name", Text(&s.tool_name)),
+        ("tool_params", Text(&s.tool_params)),
+        ("tool_result", Text(&s.tool_result)),
+        ("tool_status", Text(&s.tool_status)),
+        ("tool_error", Text(&s.tool_error)),
+        ("model_provider", Text(&s.model_provider)),
+        ("model_name", Text(&s.model_name)),
+        ("model_version", Text(&s.model_version)),
+        ("temperature", Number(s.temperature)),
+        ("top_p", Number(s.top_p)),
+        ("seed", Number(s.seed.map(|n| n as f64))),
+        ("prompt_system", Text(&s.prompt_system)),
+        ("prompt_messages", Text(&s.prompt_messages)),
+        ("completion", Text(&s.completion)),
+        ("input_tokens", number(s.input_tokens)),
+        ("output_tokens", number(s.output_tokens)),
+        ("cache_read_tokens", number(s.cache_read_tokens)),
+        ("cache_write_tokens", number(s.cache_write_tokens)),
+        ("reasoning_tokens", number(s.reasoning_tokens)),
+        ("estimated_cost", Number(s.estimated_cost)),
+        ("user_id", Text(&s.user_id)),
     ];
     for (column, want) in expected {
-        if !same(row.columns.get(column), &want) {
+        if !want.matches(row.columns.get(column)) {
             out.problem(problem(
                 ProblemKind::ColumnChanged,
                 Some(row),
@@ -664,13 +676,22 @@ fn check_columns(row: &IntegrityRow, content: Value, limits: &Limits, out: &mut 
     }
 }
 
-/// Equal as stored: numbers by value, since ClickHouse prints the Float64
-/// 1.0 as `1`, which JSON equality would call a different number.
-fn same(stored: Option<&Value>, want: &Value) -> bool {
-    match (stored, want) {
-        (Some(Value::Number(a)), Value::Number(b)) => a.as_f64() == b.as_f64(),
-        (Some(a), b) => a == b,
-        (None, _) => false,
+/// What a typed column must hold, borrowed from the step read from the
+/// content (compared without copying its texts).
+enum Want<'a> {
+    Text(&'a str),
+    /// Numbers by value (`None`: null).
+    Number(Option<f64>),
+}
+
+impl Want<'_> {
+    fn matches(&self, stored: Option<&Value>) -> bool {
+        match (self, stored) {
+            (Want::Text(want), Some(Value::String(got))) => got == want,
+            (Want::Number(Some(want)), Some(Value::Number(got))) => got.as_f64() == Some(*want),
+            (Want::Number(None), Some(Value::Null)) => true,
+            _ => false,
+        }
     }
 }
 
@@ -774,33 +795,24 @@ pub async fn verify_all(store: &Store, trusted_key: Option<&str>) -> Result<Repo
     }
     report.problem_count += log.problem_count - log.problems.len() as u64;
     // Sessions come a page of rows at a time, each with what the log says
-    // at its rows' positions (one look-up per page). A session is checked
-    // once all its rows are in.
+    // at its rows' positions (one look-up per page), the next page read
+    // while this one is checked. A session is checked once all its rows
+    // are in.
     let mut accounted = RoaringTreemap::new();
     let mut pending: Vec<IntegrityRow> = Vec::new();
     let mut at_positions: HashMap<u64, Vec<LogEntry>> = HashMap::new();
-    let mut cursor: Option<(String, String, u64)> = None;
-    loop {
-        let page = store
-            .integrity_rows_after(cursor.as_ref().map(|(p, s, n)| (p.as_str(), s.as_str(), *n)), PAGE)
-            .await?;
-        let done = (page.len() as u32) < PAGE;
-        if let Some(last) = page.last() {
-            cursor = Some((last.project.clone(), last.session_id.clone(), last.step));
-        }
-        let positions: Vec<u64> = page.iter().map(|r| r.log_index).collect();
-        for e in store.log_entries_at(&positions).await? {
+    let mut pages = stored_pages(store.clone());
+    while let Some(page) = pages.recv().await {
+        let Page { rows, logged } = page?;
+        for e in logged {
             at_positions.entry(e.log_index).or_default().push(e);
         }
-        for row in page {
+        for row in rows {
             let same = pending.last().is_some_and(|p| p.project == row.project && p.session_id == row.session_id);
             if !same {
                 check_stored_session(&mut pending, &mut at_positions, &mut accounted, &log, &mut report);
             }
             pending.push(row);
-        }
-        if done {
-            break;
         }
     }
     check_stored_session(&mut pending, &mut at_positions, &mut accounted, &log, &mut report);
@@ -821,6 +833,41 @@ pub async fn verify_all(store: &Store, trusted_key: Option<&str>) -> Result<Repo
         .await?;
     report.expired = log.expired;
     Ok(report.finish())
+}
+
+/// A page of stored steps, in primary-key order, and the log of record's
+/// entries at their positions.
+struct Page {
+    rows: Vec<IntegrityRow>,
+    logged: Vec<LogEntry>,
+}
+
+/// Reads the steps table a page at a time, one page ahead of the checks
+/// (the engine's reading and the checks then share the cores), so at most
+/// two pages are in memory. An error ends the pages.
+fn stored_pages(store: Store) -> tokio::sync::mpsc::Receiver<Result<Page, StoreError>> {
+    let (tx, rx) = tokio::sync::mpsc::channel(1);
+    tokio::spawn(async move {
+        let mut cursor: Option<(String, String, u64)> = None;
+        loop {
+            let read = async {
+                let rows = store.integrity_rows_after(cursor.as_ref().map(|(p, s, n)| (p.as_str(), s.as_str(), *n)), PAGE).await?;
+                let positions: Vec<u64> = rows.iter().map(|r| r.log_index).collect();
+                let logged = store.log_entries_at(&positions).await?;
+                Ok(Page { rows, logged })
+            };
+            let page: Result<Page, StoreError> = read.await;
+            let last = match &page {
+                Ok(p) if (p.rows.len() as u32) == PAGE => p.rows.last().map(|r| (r.project.clone(), r.session_id.clone(), r.step)),
+                _ => None,
+            };
+            if tx.send(page).await.is_err() || last.is_none() {
+                return;
+            }
+            cursor = last;
+        }
+    });
+    rx
 }
 
 /// Checks the rows of one stored session against each other and against
