@@ -28,14 +28,16 @@ pub fn to_canonical_json(value: &Value) -> String {
 
 /// The writer's bytes as text. Everything written is UTF-8 (keys and
 /// strings come from `&str`, the rest is ASCII), so this never fails.
-pub(crate) fn into_text(out: Vec<u8>) -> String {
+pub fn into_text(out: Vec<u8>) -> String {
     String::from_utf8(out).expect("canonical JSON is written from UTF-8 text")
 }
 
 // The writers append bytes to one buffer: serialising each string or
 // number to a `String` of its own first was an allocation per field, a
 // large share of hashing a step (and of `verify --all`).
-pub(crate) fn write_value(value: &Value, out: &mut Vec<u8>) {
+/// Appends the canonical form of `value` to `out`: for files too large
+/// to build as one `Value` first (see `into_text`).
+pub fn write_value(value: &Value, out: &mut Vec<u8>) {
     match value {
         Value::Object(map) => {
             out.push(b'{');
@@ -65,7 +67,7 @@ pub(crate) fn write_value(value: &Value, out: &mut Vec<u8>) {
     }
 }
 
-pub(crate) fn write_string(s: &str, out: &mut Vec<u8>) {
+pub fn write_string(s: &str, out: &mut Vec<u8>) {
     // serde_json's string serialisation is the escaping rule we document.
     serde_json::to_writer(&mut *out, s).expect("writing to memory does not fail");
 }
