@@ -36,7 +36,10 @@ use std::collections::{BTreeMap, HashMap};
 
 /// Problems listed in one report, at most; the count is always exact.
 const MAX_LISTED: usize = 1000;
-const PAGE: u32 = 10_000;
+/// Steps read per page. Two pages are in memory at once (one checked, the
+/// next being read): at 10,000, `verify --all` peaked at 904–960 MiB over
+/// 1M steps; at 6,000, 653 MiB for 6% less speed; at 4,000, 588–608 MiB.
+const PAGE: u32 = 6_000;
 
 /// What is wrong, as named in reports (serialised in snake_case, e.g.
 /// `column_changed`).
