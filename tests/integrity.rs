@@ -124,6 +124,60 @@ async fn a_changed_column_is_caught_and_named() {
     assert!(report.to_string().contains("column reasoning of step 2"), "{report:#}");
 }
 
+/// Columns are compared with the content exactly, and bytes that are not
+/// text name their row instead of stopping verification: each change here
+/// used to pass (the first three) or fail the whole run (the last two).
+#[tokio::test]
+async fn columns_are_compared_exactly_and_bytes_that_are_not_text_are_named() {
+    const SEED: i64 = (1 << 60) + 1;
+    let dir = tempfile::tempdir().unwrap();
+    let exact = |n: u64, model: Value| {
+        json!({"session_id": "exact", "step": n, "timestamp": format!("2026-01-15T10:30:{n:02}Z"),
+               "model": model, "prompt": {"completion": format!("completion {n}")}})
+    };
+    let steps = [
+        exact(0, json!({"name": "m", "seed": SEED})),
+        exact(1, json!({"name": "m"})),
+        exact(2, json!({"name": "m", "temperature": -0.0})),
+        exact(3, json!({"name": "m"})),
+        exact(4, json!({"name": "m"})),
+        exact(5, json!({"name": "m", "seed": SEED, "temperature": -0.0})),
+    ];
+    let mut s = Server::start_in(dir.path(), &ENV).await;
+    assert_eq!(s.post_steps(ADMIN_KEY, ndjson(&steps), &[]).await.1["accepted"], 6);
+    assert_eq!(s.send_json(Method::POST, ADMIN_KEY, "/v1/integrity/checkpoints", json!(null)).await.0, StatusCode::CREATED);
+    let before = verify(&s, "exact").await;
+    assert_eq!(before["status"], "verified", "the exact values as stored verify: {before:#}");
+    assert!(s.terminate().0.success());
+
+    // A seed one less (the same float: 2^60), a NaN where there is no
+    // top_p, a zero of the other sign, a completion and a content that are
+    // not UTF-8.
+    sql(dir.path(), &format!(
+        "ALTER TABLE steps UPDATE seed = if(step = 0, {}, seed), top_p = if(step = 1, nan, top_p), \
+         temperature = if(step = 2, toFloat64(0), temperature), completion = if(step = 3, unhex('C328'), completion), \
+         raw = if(step = 4, concat(raw, unhex('FF')), raw) WHERE session_id = 'exact' SETTINGS mutations_sync = 2",
+        SEED - 1
+    ));
+    let s = Server::start_in(dir.path(), &ENV).await;
+    let report = verify(&s, "exact").await;
+    assert_eq!(report["status"], "failed", "{report:#}");
+    let found = problems(&report);
+    for (kind, step, detail) in [
+        ("column_changed", 0, "column seed of step 0"),
+        ("column_changed", 1, "column top_p of step 1"),
+        ("column_changed", 2, "column temperature of step 2"),
+        ("column_changed", 3, "column completion of step 3"),
+        ("modified", 4, "not UTF-8"),
+    ] {
+        assert!(found.contains(&(kind.to_string(), Some(step))), "wanted {kind} at {step}: {report:#}");
+        assert!(report.to_string().contains(detail), "wanted {detail:?}: {report:#}");
+    }
+    assert_eq!(found.len(), 5, "step 5 is untouched and nothing else is reported: {report:#}");
+    let (status, all) = s.get(ADMIN_KEY, "/v1/integrity/verify").await;
+    assert_eq!((status, all["status"].as_str(), all["problem_count"].as_u64()), (StatusCode::OK, Some("failed"), Some(5)), "{all:#}");
+}
+
 #[tokio::test]
 async fn a_deleted_step_is_caught_and_named() {
     let dir = tempfile::tempdir().unwrap();

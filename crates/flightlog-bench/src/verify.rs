@@ -50,7 +50,8 @@ pub async fn run(args: VerifyArgs, flightlog: PathBuf) -> anyhow::Result<()> {
     anyhow::ensure!(Path::new(TIME).is_file(), "{TIME} (GNU time) measures the verifier's peak RSS; it is not installed");
     let temp = tempfile::tempdir()?;
     let dir = args.data_dir.as_deref().unwrap_or(temp.path());
-    if dir.join(FILLED).is_file() {
+    if let Ok(filled) = std::fs::read_to_string(dir.join(FILLED)) {
+        anyhow::ensure!(filled == args.steps.to_string(), "{} holds {filled} steps, not {}: use another folder", dir.display(), args.steps);
         println!("reusing the steps stored in {}", dir.display());
     } else {
         std::fs::create_dir_all(dir)?;

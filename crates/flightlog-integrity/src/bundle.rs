@@ -339,7 +339,8 @@ mod tests {
             chain_hash: "cd".repeat(32),
             erased: erased.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
             raw: raw.into(),
-            columns: Default::default(),
+            columns: Vec::new(),
+            not_utf8: Vec::new(),
         };
         let proof = vec![[1u8; 32], [2u8; 32]];
         let cases = [

@@ -29,16 +29,17 @@ use rayon::prelude::*;
 use roaring::RoaringTreemap;
 use flightlog_model::{Limits, Step, step_from_json};
 use crate::sealed::SealCache;
-use flightlog_store::{IntegrityRow, LogEntry, Store, StoreError};
+use flightlog_store::{IntegrityRow, LogEntry, Store, StoreError, Stored};
 use serde::Serialize;
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, HashMap};
 
 /// Problems listed in one report, at most; the count is always exact.
 const MAX_LISTED: usize = 1000;
-/// Steps read per page. Two pages are in memory at once (one checked, the
-/// next being read): at 10,000, `verify --all` peaked at 904–960 MiB over
-/// 1M steps; at 6,000, 653 MiB for 6% less speed; at 4,000, 588–608 MiB.
+/// Steps read per page (see `StoredPages`). Over 1M steps, `verify --all`
+/// peaked at 588 MiB and 34,640 steps/s with two pages of 6,000 in memory;
+/// when the reader could hold a third, 653 MiB at 6,000 and 904–960 MiB
+/// (6% faster) at 10,000.
 const PAGE: u32 = 6_000;
 
 /// What is wrong, as named in reports (serialised in snake_case, e.g.
@@ -589,6 +590,14 @@ impl Report {
 /// A row's content against its recorded hash (erased fields by their kept
 /// hashes), and its typed columns against its content.
 fn check_content(row: &IntegrityRow, recorded: &Hash, limits: &Limits, out: &mut Findings) {
+    if row.not_utf8.contains(&"raw") {
+        out.problem(problem(ProblemKind::Modified, Some(row), "the stored content is not UTF-8 text any more".into()));
+        return;
+    }
+    // Checked columns are reported by `check_columns`.
+    if let Some(column) = row.not_utf8.iter().find(|c| row.column(c).is_none()) {
+        out.problem(problem(ProblemKind::Unreadable, Some(row), format!("column {column} is not UTF-8 text")));
+    }
     // Content → step hash, with erased fields' kept hashes.
     let mut erased: BTreeMap<String, Hash> = BTreeMap::new();
     for (path, h) in &row.erased {
@@ -606,42 +615,49 @@ fn check_content(row: &IntegrityRow, recorded: &Hash, limits: &Limits, out: &mut
             return;
         }
     };
-    for path in erased.keys() {
-        out.erased.push(ErasedField { session_id: row.session_id.clone(), step: row.step, field: path.clone() });
-        if !field_is_null(&content, path) {
-            out.problem(problem(ProblemKind::RestoredAfterErasure, Some(row), format!("field {path} was erased but has content again")));
-        }
-    }
-    // Reading the content as a step hashes it as ingestion did: with no
-    // field erased, that is the step hash (`stored_step_hash` with no kept
-    // hashes equals `step_hash`), so it is not computed a second time.
-    let (hash, step) = if erased.is_empty() {
-        match step_from_json(content, limits) {
-            Ok(s) => (s.step_hash, Some(s)),
-            // Not a step any more (reported below): hashed as it is, read
-            // again since the step reader took it.
-            Err(_) => (step_hash(&serde_json::from_str(&row.raw).unwrap_or(Value::Null)), None),
-        }
-    } else {
-        (stored_step_hash(&content, &erased), step_from_json(content, limits).ok())
-    };
-    if hash != *recorded {
+    let modified = |out: &mut Findings| {
         out.problem(problem(
             ProblemKind::Modified,
             Some(row),
             format!("step {} does not match its recorded hash: its content was changed", row.step),
-        ));
-    }
+        ))
+    };
+    let step = if erased.is_empty() {
+        // Reading the content as a step hashes it as ingestion did: with
+        // no field erased, that is the step hash (`stored_step_hash` with
+        // no kept hashes equals `step_hash`), so it is not computed twice.
+        let (hash, step) = match step_from_json(content, limits) {
+            Ok(s) => (s.step_hash, Some(s)),
+            // Not a step any more (reported below): hashed as it is, read
+            // again since the step reader took it.
+            Err(_) => (step_hash(&serde_json::from_str(&row.raw).expect("parsed as JSON above")), None),
+        };
+        if hash != *recorded {
+            modified(out);
+        }
+        step
+    } else {
+        if stored_step_hash(&content, &erased) != *recorded {
+            modified(out);
+        }
+        for path in erased.keys() {
+            out.erased.push(ErasedField { session_id: row.session_id.clone(), step: row.step, field: path.clone() });
+            if !field_is_null(&content, path) {
+                out.problem(problem(ProblemKind::RestoredAfterErasure, Some(row), format!("field {path} was erased but has content again")));
+            }
+        }
+        step_from_json(content, limits).ok()
+    };
     match step {
         Some(s) => check_columns(row, &s, out),
         None => out.problem(problem(ProblemKind::Modified, Some(row), "the stored content is no longer a valid step".into())),
     }
 }
 
-/// The typed columns must say what the recorded content says.
+/// The typed columns must say what the recorded content says, exactly:
+/// integers as integers and floats bit for bit.
 fn check_columns(row: &IntegrityRow, s: &Step, out: &mut Findings) {
-    use Want::{Number, Text};
-    let number = |n: u64| Number(Some(n as f64));
+    use Want::{Float, Int, Text, UInt};
     let expected = [
         ("agent_name", Text(&s.agent_name)),
         ("reasoning", Text(&s.reasoning)),
@@ -654,22 +670,24 @@ fn check_columns(row: &IntegrityRow, s: &Step, out: &mut Findings) {
         ("model_provider", Text(&s.model_provider)),
         ("model_name", Text(&s.model_name)),
         ("model_version", Text(&s.model_version)),
-        ("temperature", Number(s.temperature)),
-        ("top_p", Number(s.top_p)),
-        ("seed", Number(s.seed.map(|n| n as f64))),
+        ("temperature", Float(s.temperature)),
+        ("top_p", Float(s.top_p)),
+        ("seed", Int(s.seed)),
         ("prompt_system", Text(&s.prompt_system)),
         ("prompt_messages", Text(&s.prompt_messages)),
         ("completion", Text(&s.completion)),
-        ("input_tokens", number(s.input_tokens)),
-        ("output_tokens", number(s.output_tokens)),
-        ("cache_read_tokens", number(s.cache_read_tokens)),
-        ("cache_write_tokens", number(s.cache_write_tokens)),
-        ("reasoning_tokens", number(s.reasoning_tokens)),
-        ("estimated_cost", Number(s.estimated_cost)),
+        ("input_tokens", UInt(s.input_tokens)),
+        ("output_tokens", UInt(s.output_tokens)),
+        ("cache_read_tokens", UInt(s.cache_read_tokens)),
+        ("cache_write_tokens", UInt(s.cache_write_tokens)),
+        ("reasoning_tokens", UInt(s.reasoning_tokens)),
+        ("estimated_cost", Float(s.estimated_cost)),
         ("user_id", Text(&s.user_id)),
     ];
     for (column, want) in expected {
-        if !want.matches(row.columns.get(column)) {
+        // A column that is not UTF-8 text cannot hold what the content
+        // says, even if its replacement characters happen to match.
+        if !want.matches(row.column(column)) || row.not_utf8.contains(&column) {
             out.problem(problem(
                 ProblemKind::ColumnChanged,
                 Some(row),
@@ -683,16 +701,20 @@ fn check_columns(row: &IntegrityRow, s: &Step, out: &mut Findings) {
 /// content (compared without copying its texts).
 enum Want<'a> {
     Text(&'a str),
-    /// Numbers by value (`None`: null).
-    Number(Option<f64>),
+    UInt(u64),
+    /// `None`: null.
+    Int(Option<i64>),
+    /// `None`: null. Compared by bits: a NaN or a zero's sign is a change.
+    Float(Option<f64>),
 }
 
 impl Want<'_> {
-    fn matches(&self, stored: Option<&Value>) -> bool {
+    fn matches(&self, stored: Option<&Stored>) -> bool {
         match (self, stored) {
-            (Want::Text(want), Some(Value::String(got))) => got == want,
-            (Want::Number(Some(want)), Some(Value::Number(got))) => got.as_f64() == Some(*want),
-            (Want::Number(None), Some(Value::Null)) => true,
+            (Want::Text(want), Some(Stored::Text(got))) => got == want,
+            (Want::UInt(want), Some(Stored::UInt(got))) => got == want,
+            (Want::Int(want), Some(Stored::Int(got))) => got == want,
+            (Want::Float(want), Some(Stored::Float(got))) => want.map(f64::to_bits) == got.map(f64::to_bits),
             _ => false,
         }
     }
@@ -804,8 +826,8 @@ pub async fn verify_all(store: &Store, trusted_key: Option<&str>) -> Result<Repo
     let mut accounted = RoaringTreemap::new();
     let mut pending: Vec<IntegrityRow> = Vec::new();
     let mut at_positions: HashMap<u64, Vec<LogEntry>> = HashMap::new();
-    let mut pages = stored_pages(store.clone());
-    while let Some(page) = pages.recv().await {
+    let mut pages = StoredPages::new(store.clone());
+    while let Some(page) = pages.next().await {
         let Page { rows, logged } = page?;
         for e in logged {
             at_positions.entry(e.log_index).or_default().push(e);
@@ -846,31 +868,65 @@ struct Page {
 }
 
 /// Reads the steps table a page at a time, one page ahead of the checks
-/// (the engine's reading and the checks then share the cores), so at most
-/// two pages are in memory. An error ends the pages.
-fn stored_pages(store: Store) -> tokio::sync::mpsc::Receiver<Result<Page, StoreError>> {
-    let (tx, rx) = tokio::sync::mpsc::channel(1);
-    tokio::spawn(async move {
-        let mut cursor: Option<(String, String, u64)> = None;
-        loop {
-            let read = async {
-                let rows = store.integrity_rows_after(cursor.as_ref().map(|(p, s, n)| (p.as_str(), s.as_str(), *n)), PAGE).await?;
-                let positions: Vec<u64> = rows.iter().map(|r| r.log_index).collect();
-                let logged = store.log_entries_at(&positions).await?;
-                Ok(Page { rows, logged })
-            };
-            let page: Result<Page, StoreError> = read.await;
-            let last = match &page {
-                Ok(p) if (p.rows.len() as u32) == PAGE => p.rows.last().map(|r| (r.project.clone(), r.session_id.clone(), r.step)),
-                _ => None,
-            };
-            if tx.send(page).await.is_err() || last.is_none() {
-                return;
+/// (the engine's reading and the checks then share the cores): a page is
+/// read only once the one before has been taken, so at most two are in
+/// memory. An error ends the pages.
+struct StoredPages {
+    pages: tokio::sync::mpsc::Receiver<Result<Page, StoreError>>,
+    reader: tokio::task::JoinHandle<()>,
+}
+
+impl StoredPages {
+    fn new(store: Store) -> Self {
+        let (tx, pages) = tokio::sync::mpsc::channel(1);
+        let reader = tokio::spawn(async move {
+            let mut cursor: Option<(String, String, u64)> = None;
+            loop {
+                // The slot first, so the next page is read only when the
+                // checks have taken this one.
+                let Ok(slot) = tx.reserve().await else { return };
+                let read = async {
+                    let rows = store.integrity_rows_after(cursor.as_ref().map(|(p, s, n)| (p.as_str(), s.as_str(), *n)), PAGE).await?;
+                    let positions: Vec<u64> = rows.iter().map(|r| r.log_index).collect();
+                    let logged = store.log_entries_at(&positions).await?;
+                    Ok(Page { rows, logged })
+                };
+                let page: Result<Page, StoreError> = read.await;
+                let last = match &page {
+                    Ok(p) if (p.rows.len() as u32) == PAGE => p.rows.last().map(|r| (r.project.clone(), r.session_id.clone(), r.step)),
+                    _ => None,
+                };
+                slot.send(page);
+                if last.is_none() {
+                    return;
+                }
+                cursor = last;
             }
-            cursor = last;
+        });
+        StoredPages { pages, reader }
+    }
+
+    /// The next page; `None` once every page was read. If the reader
+    /// panicked, so does this: a table read halfway is never taken for the
+    /// whole table (its unread steps would look deleted).
+    async fn next(&mut self) -> Option<Result<Page, StoreError>> {
+        if let Some(page) = self.pages.recv().await {
+            return Some(page);
         }
-    });
-    rx
+        if let Err(e) = (&mut self.reader).await
+            && e.is_panic()
+        {
+            std::panic::resume_unwind(e.into_panic());
+        }
+        None
+    }
+}
+
+impl Drop for StoredPages {
+    /// A verification dropped (a request gone) stops its reading.
+    fn drop(&mut self) {
+        self.reader.abort();
+    }
 }
 
 /// Checks the rows of one stored session against each other and against
@@ -911,6 +967,21 @@ fn check_stored_session(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_column_matches_only_the_exact_value() {
+        let big = (1i64 << 60) + 1;
+        assert_eq!(big as f64, (big - 1) as f64, "the case a float comparison misses");
+        assert!(Want::Int(Some(big)).matches(Some(&Stored::Int(Some(big)))));
+        assert!(!Want::Int(Some(big)).matches(Some(&Stored::Int(Some(big - 1)))));
+        assert!(!Want::UInt(u64::MAX).matches(Some(&Stored::UInt(u64::MAX - 1))));
+        assert!(Want::Float(None).matches(Some(&Stored::Float(None))));
+        assert!(!Want::Float(None).matches(Some(&Stored::Float(Some(f64::NAN)))), "a NaN is not a null");
+        assert!(!Want::Float(Some(-0.0)).matches(Some(&Stored::Float(Some(0.0)))));
+        assert!(Want::Float(Some(0.2)).matches(Some(&Stored::Float(Some(0.2)))));
+        assert!(!Want::Int(None).matches(Some(&Stored::Float(None))), "a column of another type");
+        assert!(!Want::Text("a").matches(None), "a missing column");
+    }
 
     #[test]
     fn kinds_and_statuses_serialise_as_their_names() {

@@ -32,11 +32,10 @@ pub fn into_text(out: Vec<u8>) -> String {
     String::from_utf8(out).expect("canonical JSON is written from UTF-8 text")
 }
 
-// The writers append bytes to one buffer: serialising each string or
-// number to a `String` of its own first was an allocation per field, a
-// large share of hashing a step (and of `verify --all`).
-/// Appends the canonical form of `value` to `out`: for files too large
-/// to build as one `Value` first (see `into_text`).
+/// Appends the canonical form of `value` to `out` (then `into_text`); also
+/// for files too large to build as one `Value`. Everything is appended to
+/// one buffer: serialising each string or number to a `String` of its own
+/// first was an allocation per field, a large share of hashing a step.
 pub fn write_value(value: &Value, out: &mut Vec<u8>) {
     match value {
         Value::Object(map) => {

@@ -6,9 +6,8 @@
 //! third of `verify --all`'s time.
 
 use crate::backend::{Format, Params, StoreError};
-use crate::rowbinary::Reader;
+use crate::rowbinary::{Reader, without_low_cardinality};
 use crate::Store;
-use serde_json::{Map, Value};
 use std::collections::BTreeMap;
 
 const INTEGRITY_ROWS: &str = include_str!("queries/integrity_rows.sql");
@@ -26,37 +25,54 @@ pub struct IntegrityRow {
     /// Field path → hex field hash, for erased fields.
     pub erased: BTreeMap<String, String>,
     pub raw: String,
-    /// The typed columns, by name, that must agree with `raw`.
-    pub columns: Map<String, Value>,
+    /// The typed columns that must agree with `raw`, in [`CHECKED`] order.
+    pub columns: Vec<(&'static str, Stored)>,
+    /// Columns whose stored bytes are not UTF-8 text (read with
+    /// replacement characters), so that verification names the row
+    /// instead of failing as a whole.
+    pub not_utf8: Vec<&'static str>,
 }
 
-/// How a checked column is typed, and so read.
-#[derive(Clone, Copy)]
-enum Kind {
-    Text,
-    Count,
-    MaybeFloat,
-    MaybeInt,
+impl IntegrityRow {
+    /// A checked column's stored value.
+    pub fn column(&self, name: &str) -> Option<&Stored> {
+        self.columns.iter().find(|(n, _)| *n == name).map(|(_, v)| v)
+    }
 }
 
-impl Kind {
-    fn engine_type(self) -> &'static str {
-        match self {
-            Kind::Text => "String",
-            Kind::Count => "UInt64",
-            Kind::MaybeFloat => "Nullable(Float64)",
-            Kind::MaybeInt => "Nullable(Int64)",
+/// A checked column's value exactly as stored: integers as integers (a
+/// float would hide a change above 2^53) and floats with their bits (a
+/// NaN is not a null).
+#[derive(Clone, Debug, PartialEq)]
+pub enum Stored {
+    Text(String),
+    UInt(u64),
+    Int(Option<i64>),
+    Float(Option<f64>),
+}
+
+/// A text column's value; bytes that are not UTF-8 are kept with
+/// replacement characters and the column is named in `not_utf8`.
+fn text(name: &'static str, r: &mut Reader, not_utf8: &mut Vec<&'static str>) -> Result<String, StoreError> {
+    let bytes = r.bytes()?;
+    Ok(match std::str::from_utf8(bytes) {
+        Ok(s) => s.to_owned(),
+        Err(_) => {
+            not_utf8.push(name);
+            String::from_utf8_lossy(bytes).into_owned()
         }
-    }
+    })
+}
 
-    fn read(self, r: &mut Reader) -> Result<Value, StoreError> {
-        Ok(match self {
-            Kind::Text => Value::String(r.string()?),
-            Kind::Count => Value::from(r.u64()?),
-            Kind::MaybeFloat => r.nullable(Reader::f64)?.map_or(Value::Null, Value::from),
-            Kind::MaybeInt => r.nullable(Reader::i64)?.map_or(Value::Null, Value::from),
-        })
-    }
+/// Reads a checked column by its type in the steps table.
+fn read_checked(name: &'static str, engine_type: &str, r: &mut Reader, not_utf8: &mut Vec<&'static str>) -> Result<Stored, StoreError> {
+    Ok(match engine_type {
+        "String" => Stored::Text(text(name, r, not_utf8)?),
+        "UInt64" => Stored::UInt(r.u64()?),
+        "Nullable(Float64)" => Stored::Float(r.nullable(Reader::f64)?),
+        "Nullable(Int64)" => Stored::Int(r.nullable(Reader::i64)?),
+        other => return Err(StoreError::Decode(format!("no reader for a checked column of type {other}"))),
+    })
 }
 
 /// What `integrity_rows.sql` selects before the checked columns.
@@ -73,56 +89,77 @@ const LEADING: [(&str, &str); 9] = [
 ];
 
 /// The typed columns verification compares with the content, in the
-/// query's order.
-const CHECKED: [(&str, Kind); 24] = [
-    ("agent_name", Kind::Text),
-    ("reasoning", Kind::Text),
-    ("chosen_tool", Kind::Text),
-    ("tool_name", Kind::Text),
-    ("tool_params", Kind::Text),
-    ("tool_result", Kind::Text),
-    ("tool_status", Kind::Text),
-    ("tool_error", Kind::Text),
-    ("model_provider", Kind::Text),
-    ("model_name", Kind::Text),
-    ("model_version", Kind::Text),
-    ("temperature", Kind::MaybeFloat),
-    ("top_p", Kind::MaybeFloat),
-    ("seed", Kind::MaybeInt),
-    ("prompt_system", Kind::Text),
-    ("prompt_messages", Kind::Text),
-    ("completion", Kind::Text),
-    ("input_tokens", Kind::Count),
-    ("output_tokens", Kind::Count),
-    ("cache_read_tokens", Kind::Count),
-    ("cache_write_tokens", Kind::Count),
-    ("reasoning_tokens", Kind::Count),
-    ("estimated_cost", Kind::MaybeFloat),
-    ("user_id", Kind::Text),
+/// query's order; their types are the steps table's
+/// ([`flightlog_model::columns`]).
+const CHECKED: [&str; 24] = [
+    "agent_name",
+    "reasoning",
+    "chosen_tool",
+    "tool_name",
+    "tool_params",
+    "tool_result",
+    "tool_status",
+    "tool_error",
+    "model_provider",
+    "model_name",
+    "model_version",
+    "temperature",
+    "top_p",
+    "seed",
+    "prompt_system",
+    "prompt_messages",
+    "completion",
+    "input_tokens",
+    "output_tokens",
+    "cache_read_tokens",
+    "cache_write_tokens",
+    "reasoning_tokens",
+    "estimated_cost",
+    "user_id",
 ];
+
+/// The erased fields' paths and kept hashes.
+fn erased(r: &mut Reader, not_utf8: &mut Vec<&'static str>) -> Result<BTreeMap<String, String>, StoreError> {
+    let count = r.map_len()?;
+    let mut erased = BTreeMap::new();
+    for _ in 0..count {
+        erased.insert(text("erased", r, not_utf8)?, text("erased", r, not_utf8)?);
+    }
+    Ok(erased)
+}
 
 /// Decodes the query's RowBinaryWithNamesAndTypes answer.
 fn integrity_rows(out: &[u8]) -> Result<Vec<IntegrityRow>, StoreError> {
-    let columns: Vec<(&str, &str)> =
-        LEADING.iter().copied().chain(CHECKED.iter().map(|(name, kind)| (*name, kind.engine_type()))).collect();
+    let checked: Vec<(&'static str, &str)> = CHECKED
+        .iter()
+        .map(|name| {
+            let column = flightlog_model::columns::column(name).expect("a checked column is a column of steps");
+            (*name, without_low_cardinality(column.clickhouse_type))
+        })
+        .collect();
+    let columns: Vec<(&str, &str)> = LEADING.iter().copied().chain(checked.iter().copied()).collect();
     let mut r = Reader::new(out, &columns)?;
     let mut rows = Vec::new();
     while !r.done() {
+        let mut not_utf8 = Vec::new();
         let mut row = IntegrityRow {
-            project: r.string()?,
-            session_id: r.string()?,
+            project: text("project", &mut r, &mut not_utf8)?,
+            session_id: text("session_id", &mut r, &mut not_utf8)?,
             step: r.u64()?,
             log_index: r.u64()?,
             session_seq: r.u64()?,
-            step_hash: r.string()?,
-            chain_hash: r.string()?,
-            erased: r.string_map()?.into_iter().collect(),
-            raw: r.string()?,
-            columns: Map::new(),
+            step_hash: text("step_hash", &mut r, &mut not_utf8)?,
+            chain_hash: text("chain_hash", &mut r, &mut not_utf8)?,
+            erased: erased(&mut r, &mut not_utf8)?,
+            raw: text("raw", &mut r, &mut not_utf8)?,
+            columns: Vec::with_capacity(checked.len()),
+            not_utf8: Vec::new(),
         };
-        for (name, kind) in CHECKED {
-            row.columns.insert(name.to_string(), kind.read(&mut r)?);
+        for &(name, engine_type) in &checked {
+            let value = read_checked(name, engine_type, &mut r, &mut not_utf8)?;
+            row.columns.push((name, value));
         }
+        row.not_utf8 = not_utf8;
         rows.push(row);
     }
     Ok(rows)

@@ -2,7 +2,8 @@
 //!
 //! There is one set of SQL ([`migrations`] applies `schema/*.sql`; the
 //! queries live in `src/queries/`, named for the question they answer) and
-//! one wire format (RowBinary in, JSONEachRow out). What differs between
+//! one wire format (RowBinary in; JSONEachRow out, or RowBinary for reads
+//! of long texts: [`backend::Format`]). What differs between
 //! backends is only the transport, the [`Backend`] trait:
 //!
 //! - [`embedded::Embedded`]: chDB in this process, data in a local folder.
@@ -64,7 +65,7 @@ pub use legal_holds::HoldRow;
 pub use policies::{PolicyKind, PolicyRow};
 pub use incidents::{DeliveryRow, IncidentFilter, IncidentRow};
 pub use indexer_marks::IndexerMark;
-pub use integrity::IntegrityRow;
+pub use integrity::{IntegrityRow, Stored};
 pub use keys::KeyRow;
 pub use leases::LeaseRow;
 pub use sessions::{SessionFilter, SessionPage, SessionSort, SessionSummary};

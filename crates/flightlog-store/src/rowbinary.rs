@@ -77,6 +77,11 @@ impl RowBinary<'_> {
     }
 }
 
+/// `LowCardinality(T)` as `T`: the same bytes in RowBinary.
+pub fn without_low_cardinality(engine_type: &str) -> &str {
+    engine_type.strip_prefix("LowCardinality(").and_then(|t| t.strip_suffix(')')).unwrap_or(engine_type)
+}
+
 /// Reads `RowBinaryWithNamesAndTypes`: the header is checked against the
 /// columns the caller expects (names and types, in order), so a query and
 /// its decoder cannot drift apart silently; then values are read in order.
@@ -97,8 +102,7 @@ impl<'a> Reader<'a> {
         let count = r.varint()? as usize;
         let names: Vec<&str> = (0..count).map(|_| r.str()).collect::<Result<_, _>>()?;
         let types: Vec<&str> = (0..count).map(|_| r.str()).collect::<Result<_, _>>()?;
-        let plain = |t: &'a str| t.strip_prefix("LowCardinality(").and_then(|t| t.strip_suffix(')')).unwrap_or(t);
-        let found: Vec<(&str, &str)> = names.into_iter().zip(types.into_iter().map(plain)).collect();
+        let found: Vec<(&str, &str)> = names.into_iter().zip(types.into_iter().map(without_low_cardinality)).collect();
         if found != columns {
             return Err(StoreError::Decode(format!("the engine answered columns {found:?}, expected {columns:?}")));
         }
@@ -130,10 +134,15 @@ impl<'a> Reader<'a> {
         Err(StoreError::Decode("RowBinary length longer than 64 bits".into()))
     }
 
+    /// String and LowCardinality(String), as the bytes stored.
+    pub fn bytes(&mut self) -> Result<&'a [u8], StoreError> {
+        let len = self.varint()?;
+        self.take(usize::try_from(len).map_err(|_| StoreError::Decode(format!("RowBinary length {len} too large")))?)
+    }
+
     /// String and LowCardinality(String), as text.
     pub fn str(&mut self) -> Result<&'a str, StoreError> {
-        let len = self.varint()? as usize;
-        let bytes = self.take(len)?;
+        let bytes = self.bytes()?;
         std::str::from_utf8(bytes).map_err(|e| StoreError::Decode(format!("a String that is not UTF-8: {e}")))
     }
 
@@ -161,9 +170,14 @@ impl<'a> Reader<'a> {
         }
     }
 
+    /// A Map's number of entries; its keys and values follow in turn.
+    pub fn map_len(&mut self) -> Result<u64, StoreError> {
+        self.varint()
+    }
+
     /// Map(String, String), in the order stored.
     pub fn string_map(&mut self) -> Result<Vec<(String, String)>, StoreError> {
-        let count = self.varint()?;
+        let count = self.map_len()?;
         (0..count).map(|_| Ok((self.string()?, self.string()?))).collect()
     }
 }

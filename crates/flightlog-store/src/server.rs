@@ -4,7 +4,8 @@
 //! Every statement is the same SQL the embedded engine runs. Parameters go
 //! to the server as `param_<name>` in the text form [`Params`] already
 //! wrote (bound by the server, never spliced into the SQL), answers come
-//! back as JSONEachRow bytes, inserts send the RowBinary the store encoded.
+//! back in the format asked for (JSONEachRow unless a read asks for
+//! RowBinary), inserts send the RowBinary the store encoded.
 //!
 //! What a backend must apply, stated once ([`SETTINGS`], [`INSERT_SETTINGS`]):
 //! 64-bit integers unquoted in JSON, and inserts that are synchronous (no
