@@ -38,6 +38,11 @@ mod write_path;
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 
+/// The same allocator as the `flightlog` binary, so that the in-process
+/// parts (`write-path`) measure what the server does.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(name = "flightlog-bench", version, about = "Flightlog's benchmarks, one command each")]
 struct Cli {
