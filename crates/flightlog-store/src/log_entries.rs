@@ -2,8 +2,9 @@
 //! in position order): whole, a stretch at a time, at given positions, or
 //! one session's.
 
-use crate::backend::{Params, StoreError, rows};
-use crate::steps::{LogEntry, decode_hash};
+use crate::backend::{Format, Params, StoreError};
+use crate::rowbinary::Reader;
+use crate::steps::LogEntry;
 use crate::Store;
 
 const LOG_LEAVES: &str = include_str!("queries/log_leaves.sql");
@@ -12,41 +13,36 @@ const LOG_ENTRIES_PAGE: &str = include_str!("queries/log_entries_page.sql");
 const LOG_ENTRIES_AT: &str = include_str!("queries/log_entries_at.sql");
 const LOG_ENTRIES_OF_SESSION: &str = include_str!("queries/log_entries_of_session.sql");
 
-/// An entry as the queries return it (the hash in hex).
-#[derive(serde::Deserialize)]
-struct EntryRow {
-    log_index: u64,
-    project: String,
-    session_id: String,
-    step: u64,
-    step_hash: String,
-}
+/// What every query here selects. Read as RowBinary: the hash comes as
+/// its 32 bytes rather than 64 hex digits in JSON, and reading the log is
+/// a tenth of `verify --all`.
+const ENTRY: [(&str, &str); 5] =
+    [("log_index", "UInt64"), ("project", "String"), ("session_id", "String"), ("step", "UInt64"), ("step_hash", "FixedString(32)")];
 
-fn entries(out: &[u8]) -> Result<Vec<LogEntry>, StoreError> {
-    rows::<EntryRow>(out)?
-        .into_iter()
-        .map(|r| {
-            Ok(LogEntry {
-                log_index: r.log_index,
-                project: r.project,
-                session_id: r.session_id,
-                step: r.step,
-                step_hash: decode_hash(&r.step_hash)?,
-            })
-        })
-        .collect()
+fn decode_entries(out: &[u8]) -> Result<Vec<LogEntry>, StoreError> {
+    let mut r = Reader::new(out, &ENTRY)?;
+    let mut entries = Vec::new();
+    while !r.done() {
+        entries.push(LogEntry { log_index: r.u64()?, project: r.string()?, session_id: r.string()?, step: r.u64()?, step_hash: r.fixed()? });
+    }
+    Ok(entries)
 }
 
 impl Store {
+    /// The log entries a query selects.
+    async fn entries(&self, sql: &str, params: Params) -> Result<Vec<LogEntry>, StoreError> {
+        decode_entries(&self.ch.query_as(sql, params, Format::RowBinaryWithNamesAndTypes).await?)
+    }
+
     /// The log of record, in log order (all of it in memory: for small
     /// logs and tests; verification reads it a stretch at a time).
     pub async fn log_entries(&self) -> Result<Vec<LogEntry>, StoreError> {
-        entries(&self.ch.query(LOG_LEAVES, Params::new()).await?)
+        self.entries(LOG_LEAVES, Params::new()).await
     }
 
     /// The entry of the log of record at one position.
     pub async fn log_entry_at(&self, log_index: u64) -> Result<Option<LogEntry>, StoreError> {
-        Ok(entries(&self.ch.query(LOG_ENTRY_AT, Params::new().number("log_index", log_index)).await?)?.into_iter().next())
+        Ok(self.entries(LOG_ENTRY_AT, Params::new().number("log_index", log_index)).await?.into_iter().next())
     }
 
     /// The entries at these positions (several at one position when the
@@ -55,12 +51,12 @@ impl Store {
         if positions.is_empty() {
             return Ok(Vec::new());
         }
-        entries(&self.ch.query(LOG_ENTRIES_AT, Params::new().numbers("positions", positions.iter().copied())).await?)
+        self.entries(LOG_ENTRIES_AT, Params::new().numbers("positions", positions.iter().copied())).await
     }
 
     /// One session's entries, in log order.
     pub async fn log_entries_of_session(&self, project: &str, session: &str) -> Result<Vec<LogEntry>, StoreError> {
-        entries(&self.ch.query(LOG_ENTRIES_OF_SESSION, Params::new().text("project", project).text("session", session)).await?)
+        self.entries(LOG_ENTRIES_OF_SESSION, Params::new().text("project", project).text("session", session)).await
     }
 
     /// Calls `each` with every entry of the log of record, in log order,
@@ -71,7 +67,7 @@ impl Store {
         let (mut from, mut seen) = (0, 0);
         while from < end {
             let count = page.min(end - from);
-            for e in entries(&self.ch.query(LOG_ENTRIES_PAGE, Params::new().number("from", from).number("count", count)).await?)? {
+            for e in self.entries(LOG_ENTRIES_PAGE, Params::new().number("from", from).number("count", count)).await? {
                 each(e);
                 seen += 1;
             }

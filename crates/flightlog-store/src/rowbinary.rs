@@ -162,6 +162,11 @@ impl<'a> Reader<'a> {
         Ok(f64::from_le_bytes(self.take(8)?.try_into().expect("8 bytes")))
     }
 
+    /// FixedString(N).
+    pub fn fixed<const N: usize>(&mut self) -> Result<[u8; N], StoreError> {
+        Ok(self.take(N)?.try_into().expect("N bytes"))
+    }
+
     /// Nullable(T): `None` for null.
     pub fn nullable<T>(&mut self, read: impl FnOnce(&mut Self) -> Result<T, StoreError>) -> Result<Option<T>, StoreError> {
         match self.take(1)?[0] {
@@ -233,6 +238,25 @@ mod tests {
         assert!(r.string_map().unwrap().is_empty());
         assert!(r.done());
         assert!(matches!(r.u64(), Err(StoreError::Decode(_))), "reading past the end is an error, not a panic");
+    }
+
+    #[test]
+    fn fixed_strings_and_bytes_that_are_not_text() {
+        let columns = [("h", "FixedString(4)"), ("b", "String")];
+        let buf = answer(&columns, |w| {
+            w.fixed(&[1, 2, 3, 4]);
+            w.bytes(&[0xC3, 0x28]);
+        });
+        let mut r = Reader::new(&buf, &columns).unwrap();
+        assert_eq!(r.fixed::<4>().unwrap(), [1, 2, 3, 4]);
+        assert_eq!(r.bytes().unwrap(), [0xC3, 0x28], "read as stored");
+        let mut r = Reader::new(&buf, &columns).unwrap();
+        r.fixed::<4>().unwrap();
+        assert!(matches!(r.str(), Err(StoreError::Decode(_))), "as text: an error");
+        let cut = &buf[..buf.len() - 1];
+        let mut r = Reader::new(cut, &columns).unwrap();
+        r.fixed::<4>().unwrap();
+        assert!(matches!(r.bytes(), Err(StoreError::Decode(_))), "a value cut short is an error");
     }
 
     #[test]

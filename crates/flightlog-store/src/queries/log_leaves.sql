@@ -1,4 +1,4 @@
 -- The log of record in order: what each Merkle leaf is.
-SELECT log_index, project, session_id, step, lower(hex(step_hash)) AS step_hash
+SELECT log_index, project, session_id, step, step_hash
 FROM log_entries
 ORDER BY log_index
