@@ -28,6 +28,7 @@ WHERE project = {project:String}
   AND ({key_id:String} = '' OR key_id = {key_id:String})
   AND at_us >= {from_us:Int64}
   AND at_us < {to_us:Int64}
+  AND at_us <= {before_us:Int64} -- for the primary-key index, which does not read the tuple comparison
   AND (at_us, read_id) < ({before_us:Int64}, {before_id:String})
 ORDER BY at_us DESC, read_id DESC
 LIMIT {limit:UInt32}
