@@ -308,7 +308,7 @@ pub(crate) fn ms(d: Duration) -> f64 {
 /// Signs in to the web UI as a browser does (the form's CSRF token and
 /// pre-session cookie, then the key from this site's origin) and returns
 /// the `flightlog_session=…` cookie pair.
-async fn web_session(base: &str) -> anyhow::Result<String> {
+pub(crate) async fn web_session(base: &str) -> anyhow::Result<String> {
     let client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build()?;
     let cookie = |headers: &reqwest::header::HeaderMap, name: &str| {
         headers

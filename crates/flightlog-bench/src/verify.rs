@@ -35,6 +35,12 @@ pub struct VerifyArgs {
     /// with the stored nodes: the other way removes them from the folder.
     #[arg(long, default_value_t = 5)]
     bundles: usize,
+    /// Rounds of decision pages to time (with the bundles' server, stored
+    /// nodes): each stores one step in a session of its own, signs a
+    /// checkpoint, then views a big-session step's page twice. The steps
+    /// stay in the folder.
+    #[arg(long, default_value_t = 20)]
+    decision_pages: usize,
     /// Keep the filled folder here (filled on the first run, reused as it
     /// is by later ones) instead of a temporary one: for repeated runs and
     /// profiles of the same data.
@@ -73,14 +79,15 @@ pub async fn run(args: VerifyArgs, flightlog: PathBuf) -> anyhow::Result<()> {
     // Removing the nodes changes the folder: only a temporary one.
     let ways: &[bool] = if args.data_dir.is_some() { &[true] } else { &[true, false] };
     for &nodes in ways.iter().filter(|_| args.bundles > 0) {
-        bundles(&flightlog, dir, nodes, args.bundles).await?;
+        bundles(&flightlog, dir, nodes, &args).await?;
     }
     Ok(())
 }
 
 /// Times the big session's evidence bundle as served by `bin`, with the
 /// stored Merkle nodes or after removing them.
-async fn bundles(bin: &Path, dir: &Path, nodes: bool, count: usize) -> anyhow::Result<()> {
+async fn bundles(bin: &Path, dir: &Path, nodes: bool, args: &VerifyArgs) -> anyhow::Result<()> {
+    let count = args.bundles;
     if !nodes {
         let out = std::process::Command::new(bin).args(["sql", "--data-dir"]).arg(dir).arg("TRUNCATE TABLE merkle_nodes").output()?;
         anyhow::ensure!(out.status.success(), "cannot remove the nodes: {}", String::from_utf8_lossy(&out.stderr));
@@ -100,6 +107,9 @@ async fn bundles(bin: &Path, dir: &Path, nodes: bool, count: usize) -> anyhow::R
         bytes = resp.bytes().await?.len();
         times.push(started.elapsed().as_secs_f64() * 1000.0);
     }
+    if nodes && args.decision_pages > 0 {
+        decision_pages(&base, &http, args.decision_pages, args.big_session_steps).await?;
+    }
     let peak = std::fs::read_to_string(format!("/proc/{pid}/status"))?
         .lines()
         .find_map(|l| l.strip_prefix("VmHWM:").map(|v| v.trim().to_string()))
@@ -115,6 +125,37 @@ async fn bundles(bin: &Path, dir: &Path, nodes: bool, count: usize) -> anyhow::R
         times[times.len() / 2],
         times[times.len() - 1],
     );
+    Ok(())
+}
+
+/// Times the decision page of big-session steps as a signed-in reader
+/// sees it, the first view after a new checkpoint and a second view, over
+/// `rounds` checkpoints.
+async fn decision_pages(base: &str, http: &reqwest::Client, rounds: usize, big: u64) -> anyhow::Result<()> {
+    let cookie = crate::ingest::web_session(base).await?;
+    // A page answered by a redirect to the sign-in form is an error here.
+    let pages = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build()?;
+    // A session of this run's own, so that each step is new to the log.
+    let session = format!("v-pages-{}", flightlog_model::time::now_us());
+    let (mut first, mut second) = (Vec::new(), Vec::new());
+    for round in 0..rounds as u64 {
+        post(http, &format!("{base}/v1/steps"), step_line(&session, round).into_bytes()).await?;
+        let sealed = http.post(format!("{base}/v1/integrity/checkpoints")).bearer_auth(KEY).send().await?;
+        anyhow::ensure!(sealed.status().is_success(), "checkpoint refused: {}", sealed.status());
+        for (times, k) in [(&mut first, round * 7_919 % big), (&mut second, (round * 7_919 + 4_000) % big)] {
+            let started = Instant::now();
+            let resp = pages.get(format!("{base}/sessions/{BIG}/steps/{k}")).header("cookie", &cookie).send().await?;
+            let status = resp.status();
+            let html = resp.text().await?;
+            times.push(started.elapsed().as_secs_f64() * 1000.0);
+            anyhow::ensure!(status.is_success(), "decision page of step {k}: {status}");
+            anyhow::ensure!(html.contains("badge ok\">verified"), "decision page of step {k} does not say verified");
+        }
+    }
+    for (name, times) in [("first view after a checkpoint", first), ("second view", second)] {
+        let (p50, p99, worst) = crate::guard::percentiles(times);
+        println!("decision page of a {BIG} step, {name}: p50 {p50:.1} ms, p99 {p99:.1} ms, worst {worst:.1} ms over {rounds}");
+    }
     Ok(())
 }
 
