@@ -36,7 +36,7 @@ pub struct VerifyArgs {
     #[arg(long, default_value_t = 5)]
     bundles: usize,
     /// Rounds of decision pages to time (with the bundles' server, stored
-    /// nodes): each stores one step in a session of its own, signs a
+    /// nodes; so not with `--bundles 0`): each stores one step in a session of its own, signs a
     /// checkpoint, then views a big-session step's page twice. The steps
     /// stay in the folder.
     #[arg(long, default_value_t = 20)]
