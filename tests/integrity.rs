@@ -124,6 +124,31 @@ async fn a_changed_column_is_caught_and_named() {
     assert!(report.to_string().contains("column reasoning of step 2"), "{report:#}");
 }
 
+/// Every column read from the content is checked against it: time, lists,
+/// the derived price key and failure flag, and the rest.
+#[tokio::test]
+async fn every_typed_column_is_checked_against_the_content() {
+    let dir = tempfile::tempdir().unwrap();
+    recorded_instance(dir.path()).await;
+    sql(dir.path(), "ALTER TABLE steps UPDATE \
+        ts = if(step = 0, ts + toIntervalMicrosecond(1), ts), failed = if(step = 1, true, failed), \
+        tags = if(step = 2, ['vip'], tags), agent_version = if(step = 3, 'v9', agent_version), \
+        metadata = if(step = 4, '{\"a\":1}', metadata), model_key = if(step = 5, 'gpt-3.5', model_key), \
+        confidence = if(step = 6, 0.5, confidence), considered_tools = if(step = 7, ['wire'], considered_tools) \
+        WHERE session_id = 'victim' SETTINGS mutations_sync = 2");
+    let s = Server::start_in(dir.path(), &ENV).await;
+    assert_caught(&s, "column_changed", Some(0)).await;
+    let report = verify(&s, "victim").await;
+    let found = problems(&report);
+    for (step, column) in
+        [(0, "ts"), (1, "failed"), (2, "tags"), (3, "agent_version"), (4, "metadata"), (5, "model_key"), (6, "confidence"), (7, "considered_tools")]
+    {
+        assert!(found.contains(&("column_changed".to_string(), Some(step))), "step {step}: {report:#}");
+        assert!(report.to_string().contains(&format!("column {column} of step {step}")), "{column}: {report:#}");
+    }
+    assert_eq!(found.len(), 8, "one problem per changed step: {report:#}");
+}
+
 /// Columns are compared with the content exactly, and bytes that are not
 /// text name their row instead of stopping verification: each change here
 /// used to pass (the first three) or fail the whole run (the last two).

@@ -665,7 +665,7 @@ fn check_content(row: &IntegrityRow, recorded: &Hash, limits: &Limits, out: &mut
 /// The typed columns must say what the recorded content says, exactly:
 /// integers as integers and floats bit for bit.
 fn check_columns(row: &IntegrityRow, s: &Step, out: &mut Findings) {
-    use Want::{Float, Int, Text, UInt};
+    use Want::{Bool, Float, Int, List, OptUInt, Text, UInt};
     let expected = [
         ("agent_name", Text(&s.agent_name)),
         ("reasoning", Text(&s.reasoning)),
@@ -691,6 +691,16 @@ fn check_columns(row: &IntegrityRow, s: &Step, out: &mut Findings) {
         ("reasoning_tokens", UInt(s.reasoning_tokens)),
         ("estimated_cost", Float(s.estimated_cost)),
         ("user_id", Text(&s.user_id)),
+        ("ts", Int(Some(s.timestamp_us))),
+        ("agent_version", Text(&s.agent_version)),
+        ("considered_tools", List(&s.considered_tools)),
+        ("confidence", Float(s.confidence)),
+        ("tool_duration_ms", OptUInt(s.tool_duration_ms)),
+        ("model_key", Text(&s.model_key)),
+        ("max_tokens", OptUInt(s.max_tokens)),
+        ("tags", List(&s.tags)),
+        ("metadata", Text(&s.metadata)),
+        ("failed", Bool(s.failed())),
     ];
     for (column, want) in expected {
         // A column that is not UTF-8 text cannot hold what the content
@@ -709,7 +719,11 @@ fn check_columns(row: &IntegrityRow, s: &Step, out: &mut Findings) {
 /// content (compared without copying its texts).
 enum Want<'a> {
     Text(&'a str),
+    List(&'a [String]),
     UInt(u64),
+    /// `None`: null.
+    OptUInt(Option<u64>),
+    Bool(bool),
     /// `None`: null.
     Int(Option<i64>),
     /// `None`: null. Compared by bits: a NaN or a zero's sign is a change.
@@ -720,7 +734,10 @@ impl Want<'_> {
     fn matches(&self, stored: Option<&Stored>) -> bool {
         match (self, stored) {
             (Want::Text(want), Some(Stored::Text(got))) => got == want,
+            (Want::List(want), Some(Stored::List(got))) => got == want,
             (Want::UInt(want), Some(Stored::UInt(got))) => got == want,
+            (Want::OptUInt(want), Some(Stored::OptUInt(got))) => got == want,
+            (Want::Bool(want), Some(Stored::Bool(got))) => got == want,
             (Want::Int(want), Some(Stored::Int(got))) => got == want,
             (Want::Float(want), Some(Stored::Float(got))) => want.map(f64::to_bits) == got.map(f64::to_bits),
             _ => false,

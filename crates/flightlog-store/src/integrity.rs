@@ -50,9 +50,13 @@ impl IntegrityRow {
 #[derive(Clone, Debug, PartialEq)]
 pub enum Stored {
     Text(String),
+    List(Vec<String>),
     UInt(u64),
+    OptUInt(Option<u64>),
+    /// Also a time, in microseconds.
     Int(Option<i64>),
     Float(Option<f64>),
+    Bool(bool),
 }
 
 /// A text column's value; bytes that are not UTF-8 are kept with
@@ -72,7 +76,14 @@ fn text(name: &'static str, r: &mut Reader, not_utf8: &mut Vec<&'static str>) ->
 fn read_checked(name: &'static str, engine_type: &str, r: &mut Reader, not_utf8: &mut Vec<&'static str>) -> Result<Stored, StoreError> {
     Ok(match engine_type {
         "String" => Stored::Text(text(name, r, not_utf8)?),
+        "Array(LowCardinality(String))" => {
+            let count = r.map_len()?;
+            Stored::List((0..count).map(|_| text(name, r, not_utf8)).collect::<Result<_, _>>()?)
+        }
         "UInt64" => Stored::UInt(r.u64()?),
+        "Nullable(UInt64)" => Stored::OptUInt(r.nullable(Reader::u64)?),
+        "DateTime64(6, 'UTC')" => Stored::Int(Some(r.i64()?)),
+        "Bool" => Stored::Bool(r.u8()? != 0),
         "Nullable(Float64)" => Stored::Float(r.nullable(Reader::f64)?),
         "Nullable(Int64)" => Stored::Int(r.nullable(Reader::i64)?),
         other => return Err(StoreError::Decode(format!("no reader for a checked column of type {other}"))),
@@ -95,7 +106,7 @@ const LEADING: [(&str, &str); 9] = [
 /// The typed columns verification compares with the content, in the
 /// query's order; their types are the steps table's
 /// ([`flightlog_model::columns`]).
-const CHECKED: [&str; 24] = [
+const CHECKED: [&str; 34] = [
     "agent_name",
     "reasoning",
     "chosen_tool",
@@ -120,6 +131,16 @@ const CHECKED: [&str; 24] = [
     "reasoning_tokens",
     "estimated_cost",
     "user_id",
+    "ts",
+    "agent_version",
+    "considered_tools",
+    "confidence",
+    "tool_duration_ms",
+    "model_key",
+    "max_tokens",
+    "tags",
+    "metadata",
+    "failed",
 ];
 
 /// The erased fields' paths and kept hashes.

@@ -150,6 +150,10 @@ impl<'a> Reader<'a> {
         self.str().map(str::to_owned)
     }
 
+    pub fn u8(&mut self) -> Result<u8, StoreError> {
+        Ok(self.take(1)?[0])
+    }
+
     pub fn u64(&mut self) -> Result<u64, StoreError> {
         Ok(u64::from_le_bytes(self.take(8)?.try_into().expect("8 bytes")))
     }
@@ -175,7 +179,7 @@ impl<'a> Reader<'a> {
         }
     }
 
-    /// A Map's number of entries; its keys and values follow in turn.
+    /// A Map's or an Array's number of entries; its items follow in turn.
     pub fn map_len(&mut self) -> Result<u64, StoreError> {
         self.varint()
     }

@@ -12,7 +12,8 @@ SELECT
     agent_name, reasoning, chosen_tool, tool_name, tool_params, tool_result, tool_status, tool_error,
     model_provider, model_name, model_version, temperature, top_p, seed,
     prompt_system, prompt_messages, completion,
-    input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, reasoning_tokens, estimated_cost, user_id
+    input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, reasoning_tokens, estimated_cost, user_id,
+    ts, agent_version, considered_tools, confidence, tool_duration_ms, model_key, max_tokens, tags, metadata, failed
 FROM steps
 WHERE {{where}}
 ORDER BY project, session_id, step
