@@ -923,19 +923,15 @@ impl StoredPages {
                     let logged = store.log_entries_at(&positions).await?;
                     Ok(Page { rows, logged })
                 };
-                let page: Result<Page, StoreError> = read.await.and_then(cursor_after);
-                let last = match &page {
-                    // At least a page: the query keeps the rows tied with
-                    // its last one, so a repeated key is never split
-                    // between two pages (the second copy would be skipped).
-                    Ok(p) if p.rows.len() >= PAGE as usize => p.rows.last().map(|r| (r.project.clone(), r.session_id.clone(), r.step)),
-                    _ => None,
+                let (page, next) = match read.await.and_then(|p| next_cursor(&p).map(|next| (p, next))) {
+                    Ok((p, next)) => (Ok(p), next),
+                    Err(e) => (Err(e), None),
                 };
                 slot.send(page);
-                if last.is_none() {
+                if next.is_none() {
                     return;
                 }
-                cursor = last;
+                cursor = next;
             }
         });
         StoredPages { pages, reader }
@@ -956,21 +952,23 @@ impl StoredPages {
     }
 }
 
-/// A page can be continued only from a key read exactly: a project or
-/// session id that is not UTF-8 text was read with replacement characters,
-/// and a cursor made of those would restart or skip (it sorts elsewhere).
-fn cursor_after(page: Page) -> Result<Page, StoreError> {
-    match page.rows.last() {
-        Some(r) if page.rows.len() >= PAGE as usize && r.not_utf8.iter().any(|c| *c == "project" || *c == "session_id") => {
-            Err(StoreError::Decode(format!(
-                "the {} of stored step {} (log position {}) is not UTF-8 text: verification cannot page past it",
-                if r.not_utf8.contains(&"project") { "project" } else { "session id" },
-                r.step,
-                r.log_index
-            )))
-        }
-        _ => Ok(page),
+/// Where the page after this one starts: `None` after the last page (not
+/// full; a full page holds its last key whole, see
+/// `Store::integrity_rows_after`). Only from a key read exactly: a project
+/// or session id that is not UTF-8 text was read with replacement
+/// characters, and a cursor made of those would restart or skip (it sorts
+/// elsewhere).
+fn next_cursor(page: &Page) -> Result<Option<(String, String, u64)>, StoreError> {
+    let Some(r) = page.rows.last().filter(|_| page.rows.len() >= PAGE as usize) else { return Ok(None) };
+    if let Some(key) = r.not_utf8.iter().find(|c| **c == "project" || **c == "session_id") {
+        return Err(StoreError::Decode(format!(
+            "the {} of stored step {} (log position {}) is not UTF-8 text: verification cannot page past it",
+            if *key == "project" { "project" } else { "session id" },
+            r.step,
+            r.log_index
+        )));
     }
+    Ok(Some((r.project.clone(), r.session_id.clone(), r.step)))
 }
 
 impl Drop for StoredPages {

@@ -237,24 +237,28 @@ impl Store {
                 Params::new().text("p", p).text("s", s).number("n", n),
             ),
         };
-        params.push_number("limit", limit);
+        // One row more than asked: it tells whether the page's last key
+        // goes on past the page's edge.
+        params.push_number("limit", limit.saturating_add(1));
         let mut rows = integrity_rows(&self.ch.query_as(&sql, params, Format::RowBinaryWithNamesAndTypes).await?)?;
-        // A key stored twice (a copy inserted by tampering) across the
-        // page's edge would be split by the cursor, and its second copy
-        // never read: the last key's rows are read whole, by a primary-key
-        // look-up. (`LIMIT … WITH TIES` does the same but cost 0.17 s more
-        // per page at 10M steps: it loses the lazy reading of the content.)
-        // The page is kept as read when the look-up finds no more (a key
-        // read with replacement characters finds none; the caller refuses
-        // to page past it).
-        if let Some(last) = rows.last().filter(|_| rows.len() == limit as usize) {
-            let (project, session, step) = (last.project.clone(), last.session_id.clone(), last.step);
-            let same = |r: &IntegrityRow| r.project == project && r.session_id == session && r.step == step;
-            let in_page = rows.iter().filter(|r| same(r)).count();
-            let copies = self.rows_of_key(&project, &session, step, MAX_COPIES).await?;
-            if copies.len() > in_page {
-                rows.retain(|r| !same(r));
-                rows.extend(copies);
+        if rows.len() > limit as usize {
+            // A key stored twice (a copy inserted by tampering) across the
+            // page's edge would be split by the cursor, and its second copy
+            // never read: then the key's rows are read whole, by a
+            // primary-key look-up. (`LIMIT … WITH TIES` does the same but
+            // cost 0.17 s more per page at 10M steps: it loses the lazy
+            // reading of the content.) The page is kept as read when the
+            // look-up finds no more (a key read with replacement characters
+            // finds none; the caller refuses to page past it).
+            let extra = rows.pop().expect("more rows than the limit");
+            let same = |r: &IntegrityRow| r.project == extra.project && r.session_id == extra.session_id && r.step == extra.step;
+            if rows.last().is_some_and(same) {
+                let in_page = rows.iter().filter(|r| same(r)).count();
+                let copies = self.rows_of_key(&extra.project, &extra.session_id, extra.step, MAX_COPIES).await?;
+                if copies.len() > in_page {
+                    rows.retain(|r| !same(r));
+                    rows.extend(copies);
+                }
             }
         }
         Ok(rows)

@@ -184,11 +184,6 @@ impl<'a> Reader<'a> {
         self.varint()
     }
 
-    /// Map(String, String), in the order stored.
-    pub fn string_map(&mut self) -> Result<Vec<(String, String)>, StoreError> {
-        let count = self.map_len()?;
-        (0..count).map(|_| Ok((self.string()?, self.string()?))).collect()
-    }
 }
 
 #[cfg(test)]
@@ -234,12 +229,12 @@ mod tests {
         assert_eq!(r.str().unwrap(), "é".repeat(200));
         assert_eq!(r.u64().unwrap(), u64::MAX);
         assert_eq!(r.nullable(Reader::f64).unwrap(), Some(0.5));
-        assert_eq!(r.string_map().unwrap(), vec![("k".to_string(), "v".to_string())]);
+        assert_eq!((r.map_len().unwrap(), r.str().unwrap(), r.str().unwrap()), (1, "k", "v"));
         assert!(!r.done());
         assert_eq!(r.str().unwrap(), "");
         assert_eq!(r.u64().unwrap(), 0);
         assert_eq!(r.nullable(Reader::f64).unwrap(), None);
-        assert!(r.string_map().unwrap().is_empty());
+        assert_eq!(r.map_len().unwrap(), 0);
         assert!(r.done());
         assert!(matches!(r.u64(), Err(StoreError::Decode(_))), "reading past the end is an error, not a panic");
     }
