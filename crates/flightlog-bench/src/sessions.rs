@@ -2,7 +2,9 @@
 //! Generates the steps inside ClickHouse (INSERT … SELECT FROM numbers();
 //! the session summaries are filled by their materialized view, as ingest
 //! fills them), then times a page of 50 for every sort and filter the list
-//! offers, as the API asks for it (the ranking, then the page's summaries).
+//! offers, as the API asks for it (the ranking, then the page's summaries):
+//! first with the summaries merged into one row per session, then with a
+//! few small recent parts beside them, as while agents are recording.
 
 use crate::costs::{bench_store, print_engine_peak_rss};
 use crate::guard::percentiles;
@@ -27,6 +29,13 @@ pub struct SessionsArgs {
     /// UUIDv7 or ULID).
     #[arg(long, value_enum, default_value_t = Ids::Random)]
     ids: Ids,
+    /// Steps added to existing sessions after the first timings, in
+    /// `--recent-parts` inserts, with the summaries' merges stopped while
+    /// the pages are timed again: the state of a list read during ingest.
+    #[arg(long, default_value_t = 1_000)]
+    recent_steps: u64,
+    #[arg(long, default_value_t = 4)]
+    recent_parts: u64,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -48,6 +57,16 @@ const GENERATE: &str = "INSERT INTO steps (project, session_id, step, ts, agent_
     (number % 1000) / 10000, intDiv(number, {per:UInt64}) % 13 = 0 AND number % {per:UInt64} = 0, number \
     FROM numbers({n:UInt64})";
 
+/// Steps added to sessions picked at random among the generated ones (the
+/// `{{id}}` expression of [`GENERATE`] over `number` = session × per), each
+/// a step number and log index no generated step has.
+const RECENT: &str = "INSERT INTO steps (project, session_id, step, ts, agent_name, model_name, model_key, user_id, \
+    input_tokens, output_tokens, estimated_cost, failed, log_index) \
+    SELECT 'bench', {{id}}, {first:UInt64} + k, \
+    toDateTime64('2025-09-29 00:00:00', 6, 'UTC') + toIntervalSecond(k), 'agent-recent', 'gpt-4o', 'gpt-4o', 'customer-recent', \
+    900, 90, 0.05, k % 2 = 0, {first:UInt64} + k \
+    FROM (SELECT (cityHash64(number, {first:UInt64}) % {sessions:UInt64}) * {per:UInt64} AS number, number AS k FROM numbers({count:UInt64}))";
+
 pub async fn run(args: SessionsArgs) -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
     let store = bench_store(dir.path(), args.clickhouse_url.as_deref(), "flightlog_bench_sessions").await?;
@@ -65,6 +84,35 @@ pub async fn run(args: SessionsArgs) -> anyhow::Result<()> {
         args.ids,
         started.elapsed().as_secs_f64()
     );
+    // Merged first (one summary row per session), whatever the engine had
+    // merged by now.
+    store.backend().query("OPTIMIZE TABLE session_summaries FINAL", Params::new()).await?;
+    store.backend().query("OPTIMIZE TABLE session_actions FINAL", Params::new()).await?;
+    time_pages(&store, &args, "merged").await?;
+    if args.recent_steps > 0 && args.recent_parts > 0 {
+        for table in ["session_summaries", "session_actions"] {
+            store.backend().query(&format!("SYSTEM STOP MERGES {table}"), Params::new()).await?;
+        }
+        let per_part = args.recent_steps.div_ceil(args.recent_parts);
+        for part in 0..args.recent_parts {
+            let params = Params::new()
+                .number("first", steps + part * per_part)
+                .number("count", per_part)
+                .number("sessions", args.sessions)
+                .number("per", args.steps_per_session);
+            store.backend().query(&RECENT.replace("{{id}}", id), params).await?;
+        }
+        let parts = format!("{} recent parts of {per_part} steps", args.recent_parts);
+        time_pages(&store, &args, &parts).await?;
+        for table in ["session_summaries", "session_actions"] {
+            store.backend().query(&format!("SYSTEM START MERGES {table}"), Params::new()).await?;
+        }
+    }
+    print_engine_peak_rss(args.clickhouse_url.as_deref())
+}
+
+/// Times a page of every sort and filter, `args.runs` times each.
+async fn time_pages(store: &flightlog_store::Store, args: &SessionsArgs, state: &str) -> anyhow::Result<()> {
     let day = 1_755_216_000_000_000; // 2025-08-15T00:00:00Z
     let page = SessionFilter { limit: 50, ..Default::default() };
     let first_page = store.list_sessions("bench", &page).await?;
@@ -91,7 +139,7 @@ pub async fn run(args: SessionsArgs) -> anyhow::Result<()> {
             times.push(t.elapsed().as_secs_f64() * 1000.0);
         }
         let (p50, p99, _) = percentiles(times);
-        println!("sessions page, {name}, over {} sessions: p50 {p50:.0} ms, p99 {p99:.0} ms ({listed} listed, {} runs)", args.sessions, args.runs);
+        println!("sessions page ({state}), {name}, over {} sessions: p50 {p50:.0} ms, p99 {p99:.0} ms ({listed} listed, {} runs)", args.sessions, args.runs);
     }
-    print_engine_peak_rss(args.clickhouse_url.as_deref())
+    Ok(())
 }
