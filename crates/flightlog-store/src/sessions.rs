@@ -134,17 +134,18 @@ impl Store {
         let (column, _) = f.sort.column();
         let dir = if f.ascending { "ASC" } else { "DESC" };
         let mut params = Params::new().text("project", project).number("limit", f.limit);
-        let having = having(f, &mut params, true)?;
-        let sql = SESSIONS_RANKED
-            .replace("{{having}}", &having)
-            .replace("{{order}}", &format!("{column} {dir}, session_id {dir}"));
+        let filter = FilterSql::of(f, &mut params, true)?;
+        let ranked_sql = |lists| filter.fill(SESSIONS_RANKED, lists).replace("{{order}}", &format!("{column} {dir}, session_id {dir}"));
+        // Near the edge, the candidates already narrow the merge to a few
+        // thousand sessions, whose lists are merged and tested there; a set
+        // of every session naming the agent would cost more than it saves.
         let near_the_edge = match f.sort {
-            SessionSort::Time => self.ranked_near_the_edge(f, &sql, &params).await?,
+            SessionSort::Time => self.ranked_near_the_edge(f, &ranked_sql(Lists::AfterMerge), &params).await?,
             SessionSort::Cost | SessionSort::Steps => None,
         };
         let ranked: Vec<Ranked> = match near_the_edge {
             Some(ranked) => ranked,
-            None => rows(&self.ch.query(&sql.replace("{{candidates}}", ""), params).await?)?,
+            None => rows(&self.ch.query(&ranked_sql(Lists::BeforeMerge).replace("{{candidates}}", ""), params).await?)?,
         };
         let ids: Vec<&str> = ranked.iter().map(|r| r.session_id.as_str()).collect();
         let mut full: std::collections::HashMap<String, SessionSummary> =
@@ -245,8 +246,8 @@ impl Store {
     /// [`STEP_BUCKETS`] and [`COST_BUCKETS`].
     pub async fn session_spread(&self, project: &str, f: &SessionFilter) -> Result<SessionSpread, StoreError> {
         let mut params = Params::new().text("project", project);
-        let having = having(f, &mut params, false)?;
-        let buckets: Vec<SpreadRow> = rows(&self.ch.query(&SESSION_SPREAD.replace("{{having}}", &having), params).await?)?;
+        let filter = FilterSql::of(f, &mut params, false)?;
+        let buckets: Vec<SpreadRow> = rows(&self.ch.query(&filter.fill(SESSION_SPREAD, Lists::BeforeMerge), params).await?)?;
         let mut spread = SessionSpread::default();
         for b in buckets {
             match b.measure.as_str() {
@@ -296,11 +297,30 @@ struct SpreadRow {
     sessions: u64,
 }
 
-/// The HAVING fragments of a filter (over session_summaries grouped by
-/// session), its values bound in `params`; the cursor's only for a page.
-fn having(f: &SessionFilter, params: &mut Params, with_cursor: bool) -> Result<String, StoreError> {
-    let (column, key_type) = f.sort.column();
-    {
+/// A list filter as SQL over session_summaries read FINAL (one merged row
+/// per session: sessions_ranked.sql, session_spread.sql), its values bound
+/// in `params`; the cursor's only for a page.
+struct FilterSql {
+    /// ` AND …`: conditions on the merged values.
+    having: String,
+    /// The named agent, customer or model: (list column, parameter).
+    lists: Vec<(&'static str, &'static str)>,
+}
+
+/// Where a filter's named agent, customer or model is tested.
+#[derive(Clone, Copy)]
+enum Lists {
+    /// A set of the sessions with a summary row that names it, before the
+    /// merge (a session's lists are the union of its rows'), so that only
+    /// those sessions are merged.
+    BeforeMerge,
+    /// In the merged lists, for a read that something else narrows.
+    AfterMerge,
+}
+
+impl FilterSql {
+    fn of(f: &SessionFilter, params: &mut Params, with_cursor: bool) -> Result<Self, StoreError> {
+        let (column, key_type) = f.sort.column();
         let mut having = String::new();
         let mut filter = |fragment: &str| {
             having.push_str(" AND ");
@@ -314,18 +334,6 @@ fn having(f: &SessionFilter, params: &mut Params, with_cursor: bool) -> Result<S
             filter("first_us < {to_us:Int64}");
             params.push_number("to_us", v);
         }
-        if let Some(v) = &f.agent {
-            filter("max(has(agents, {agent:String}))");
-            params.push_text("agent", v);
-        }
-        if let Some(v) = &f.user {
-            filter("max(has(users, {user:String}))");
-            params.push_text("user", v);
-        }
-        if let Some(v) = &f.model {
-            filter("max(has(models, {model:String}))");
-            params.push_text("model", v);
-        }
         if let Some(v) = f.min_cost {
             filter("estimated_cost >= {min_cost:Float64}");
             params.push_number("min_cost", v);
@@ -335,11 +343,12 @@ fn having(f: &SessionFilter, params: &mut Params, with_cursor: bool) -> Result<S
             params.push_number("min_steps", v);
         }
         if f.flagged {
-            // The same thresholds as flightlog-model anomaly, bound.
+            // The same thresholds as flightlog-model anomaly, bound. FINAL
+            // sums each action's times as grouping by the table's key would.
             filter(
                 "(steps >= {runaway_steps:UInt64} OR session_id IN (\
-                   SELECT session_id FROM session_actions WHERE project = {project:String} \
-                   GROUP BY session_id, tool_name, params_hash HAVING sum(times) >= {repeated_times:UInt64}))",
+                   SELECT session_id FROM session_actions FINAL \
+                   WHERE project = {project:String} AND times >= {repeated_times:UInt64}))",
             );
             params.push_number("runaway_steps", RUNAWAY_STEPS);
             params.push_number("repeated_times", REPEATED_ACTION_TIMES);
@@ -356,11 +365,37 @@ fn having(f: &SessionFilter, params: &mut Params, with_cursor: bool) -> Result<S
             params.push_text("cursor_session", &c.s);
         }
         match f.failed {
-            Some(true) => having.push_str(" AND failed_steps > 0"),
-            Some(false) => having.push_str(" AND failed_steps = 0"),
+            Some(true) => filter("failed_steps > 0"),
+            Some(false) => filter("failed_steps = 0"),
             None => {}
         }
-        Ok(having)
+        let mut lists = Vec::new();
+        for (value, list, name) in [(&f.agent, "agents", "agent"), (&f.user, "users", "user"), (&f.model, "models", "model")] {
+            if let Some(v) = value {
+                lists.push((list, name));
+                params.push_text(name, v);
+            }
+        }
+        Ok(Self { having, lists })
+    }
+
+    /// `sql` with its {{lists}}, {{sessions_with}} and {{having}} markers
+    /// filled.
+    fn fill(&self, sql: &str, lists: Lists) -> String {
+        let (mut columns, mut sessions_with, mut having) = (String::new(), String::new(), self.having.clone());
+        for (list, name) in &self.lists {
+            match lists {
+                Lists::BeforeMerge => sessions_with.push_str(&format!(
+                    " AND session_id IN (SELECT session_id FROM session_summaries \
+                     WHERE project = {{project:String}} AND has({list}, {{{name}:String}}))"
+                )),
+                Lists::AfterMerge => {
+                    columns.push_str(&format!(", {list}"));
+                    having.push_str(&format!(" AND has({list}, {{{name}:String}})"));
+                }
+            }
+        }
+        sql.replace("{{lists}}", &columns).replace("{{sessions_with}}", &sessions_with).replace("{{having}}", &having)
     }
 }
 

@@ -7,7 +7,7 @@
 //! page read from the newest rows only.
 
 use flightlog_store::embedded::{Embedded, default_library_path};
-use flightlog_store::{Params, SessionFilter, Store};
+use flightlog_store::{Params, SessionFilter, SessionSort, Store};
 use std::sync::Arc;
 
 /// `count` one-step sessions from `first`, one a minute from `start`; one
@@ -116,4 +116,87 @@ async fn every_page_by_start_time_is_the_whole_lists_page() {
     assert_eq!(newest.first().map(String::as_str), Some("s03119"));
     let oldest = walk(&store, SessionFilter { ascending: true, ..page }, 1).await;
     assert_eq!(oldest.first().map(String::as_str), Some("s00000"));
+}
+
+/// `count` sessions from 0 with one step numbered `step` each (where
+/// `keep` holds of the session's number), its cost, agent and failure
+/// each a function of that number.
+const COSTED: &str = "INSERT INTO steps (project, session_id, step, ts, agent_name, estimated_cost, failed, log_index) \
+    SELECT 'p', concat('c', leftPad(toString(number), 4, '0')), {step:UInt64}, \
+    toDateTime64('2026-06-01 00:00:00', 6, 'UTC') + toIntervalMinute(number + {step:UInt64} * 1000), \
+    concat('agent-', toString((number + {step:UInt64}) % 3)), ((number * 7 + {step:UInt64} * 5) % 17) / 100, \
+    (number + {step:UInt64}) % 5 = 0, 1000000 + {step:UInt64} * 10000 + number \
+    FROM numbers(400) WHERE {{keep}}";
+
+#[tokio::test]
+async fn pages_by_cost_and_length_merge_each_sessions_rows_first() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(Arc::new(Embedded::open(&default_library_path(), dir.path(), 2, Default::default()).unwrap())).await.unwrap();
+    // Three inserts, so three summary rows for some sessions, kept apart:
+    // each row alone has too few steps, too little cost or no failure where
+    // the session as a whole has them, and a filter or sort applied to the
+    // rows before they are merged gives another list.
+    store.backend().query("SYSTEM STOP MERGES session_summaries", Params::new()).await.unwrap();
+    for (step, keep) in [(0u64, "1"), (1, "number % 2 = 0"), (2, "number % 3 = 0")] {
+        store.backend().query(&COSTED.replace("{{keep}}", keep), Params::new().number("step", step)).await.unwrap();
+    }
+    let rows = String::from_utf8(store.backend().query("SELECT count() AS n FROM session_summaries", Params::new()).await.unwrap()).unwrap();
+    let rows: u64 = serde_json::from_str::<serde_json::Value>(&rows).unwrap()["n"].as_u64().unwrap();
+    assert!(rows > 600, "the summaries were merged ({rows} rows for 400 sessions): this test needs them apart");
+
+    let sorted = |key: &str, ascending: bool, having: &str| {
+        let dir = if ascending { "ASC" } else { "DESC" };
+        format!(
+            "SELECT session_id FROM steps WHERE project = 'p' GROUP BY session_id HAVING 1 {having} \
+             ORDER BY {key} {dir}, session_id {dir}"
+        )
+    };
+    let page = SessionFilter { limit: 50, ..Default::default() };
+    let cost = "round(sum(ifNull(estimated_cost, 0)), 9)";
+    let cases = [
+        ("by cost", SessionFilter { sort: SessionSort::Cost, ..page.clone() }, sorted(cost, false, "")),
+        ("by cost, cheapest first", SessionFilter { sort: SessionSort::Cost, ascending: true, ..page.clone() }, sorted(cost, true, "")),
+        ("by steps", SessionFilter { sort: SessionSort::Steps, ..page.clone() }, sorted("count()", false, "")),
+        ("by steps, shortest first", SessionFilter { sort: SessionSort::Steps, ascending: true, ..page.clone() }, sorted("count()", true, "")),
+        (
+            "cost at least 0.2, by steps",
+            SessionFilter { sort: SessionSort::Steps, min_cost: Some(0.2), ..page.clone() },
+            sorted("count()", false, &format!("AND {cost} >= 0.2")),
+        ),
+        (
+            "at least 2 steps, by cost",
+            SessionFilter { sort: SessionSort::Cost, min_steps: Some(2), ..page.clone() },
+            sorted(cost, false, "AND count() >= 2"),
+        ),
+        (
+            "never failed, by cost",
+            SessionFilter { sort: SessionSort::Cost, failed: Some(false), ..page.clone() },
+            sorted(cost, false, "AND countIf(failed) = 0"),
+        ),
+        (
+            "one agent (on any of its rows), by cost",
+            SessionFilter { sort: SessionSort::Cost, agent: Some("agent-2".into()), ..page.clone() },
+            sorted(cost, false, "AND has(groupUniqArray(toString(agent_name)), 'agent-2')"),
+        ),
+        (
+            "one agent and never failed, by start time",
+            SessionFilter { agent: Some("agent-1".into()), failed: Some(false), ..page.clone() },
+            sorted("min(ts)", false, "AND has(groupUniqArray(toString(agent_name)), 'agent-1') AND countIf(failed) = 0"),
+        ),
+    ];
+    for (what, filter, sql) in cases {
+        let out = String::from_utf8(store.backend().query(&sql, Params::new()).await.unwrap()).unwrap();
+        let want: Vec<String> =
+            out.lines().map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["session_id"].as_str().unwrap().to_string()).collect();
+        assert!(want.len() > 100, "{what}: {} sessions is too few to page through", want.len());
+        let got = walk(&store, filter, 3).await;
+        assert_eq!(got.len(), 150.min(want.len()), "{what}: three full pages");
+        assert_eq!(got, want[..got.len()].to_vec(), "{what}");
+    }
+    // The spread counts whole sessions too: with 2 or more steps, those
+    // kept by the second or third insert.
+    let spread = store.session_spread("p", &SessionFilter { min_steps: Some(2), ..page }).await.unwrap();
+    let two_or_more = (0..400).filter(|n| n % 2 == 0 || n % 3 == 0).count() as u64;
+    assert_eq!(spread.steps.iter().sum::<u64>(), two_or_more, "{:?}", spread.steps);
+    assert_eq!(spread.steps[1], two_or_more, "every such session has 2 or 3 steps: {:?}", spread.steps);
 }

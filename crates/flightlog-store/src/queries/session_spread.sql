@@ -1,15 +1,19 @@
 -- How the sessions a list filter passes (every page of it) spread: how
 -- many fall in each length bucket and each estimated-cost bucket (the
 -- bounds are STEP_BUCKETS and COST_BUCKETS in sessions.rs). The
--- {{having}} marker takes the list's own filter fragments.
+-- {{sessions_with}} and {{having}} markers take the list's own filter
+-- fragments, read as sessions_ranked.sql reads them.
 WITH filtered AS
 (
-    SELECT session_id, sum(steps) AS steps, sum(failed_steps) AS failed_steps, round(sum(estimated_cost), 9) AS estimated_cost,
-           toUnixTimestamp64Micro(min(first_ts)) AS first_us, toUnixTimestamp64Micro(max(last_ts)) AS last_us
-    FROM session_summaries
-    WHERE project = {project:String}
-    GROUP BY session_id
-    HAVING 1 {{having}}
+    SELECT session_id, steps, failed_steps, estimated_cost, first_us, last_us
+    FROM
+    (
+        SELECT session_id, steps, failed_steps, round(session_summaries.estimated_cost, 9) AS estimated_cost,
+               toUnixTimestamp64Micro(first_ts) AS first_us, toUnixTimestamp64Micro(last_ts) AS last_us
+        FROM session_summaries FINAL
+        PREWHERE project = {project:String}{{sessions_with}}
+    )
+    WHERE 1 {{having}}
 )
 SELECT 'steps' AS measure,
        multiIf(steps <= 1, 0, steps <= 5, 1, steps <= 10, 2, steps <= 50, 3, steps <= 100, 4, steps <= 500, 5, steps <= 1000, 6, 7) AS bucket,

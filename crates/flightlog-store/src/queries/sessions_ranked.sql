@@ -1,23 +1,43 @@
 -- Which sessions of a project make this page: filtered, sorted and cut to
--- the page size with cheap aggregates only (the array columns are tested
--- with has(), not collected). Their full summaries are then read for just
--- these ids (session_summaries_of.sql): collecting every session's agents,
--- users, models and tags first made a page over 1M sessions cost ~0.7 s.
--- The having, order and candidates markers take fixed fragments chosen in
--- sessions.rs; every value is a bound {name:Type} parameter. The
--- candidates narrow a page by start time to the sessions with a summary
--- row past a threshold (session_time_threshold.sql), when sessions.rs can
--- prove that page is the one the whole list would give.
-SELECT
-    session_id,
-    toUnixTimestamp64Micro(min(first_ts)) AS first_us,
-    toUnixTimestamp64Micro(max(last_ts))  AS last_us,
-    sum(steps)                            AS steps,
-    sum(failed_steps)                     AS failed_steps,
-    round(sum(estimated_cost), 9)         AS estimated_cost
-FROM session_summaries
-WHERE project = {project:String}{{candidates}}
-GROUP BY session_id
-HAVING 1 {{having}}
+-- the page size, with their sort keys only. Their full summaries are then
+-- read for just these ids (session_summaries_of.sql).
+--
+-- FINAL merges each session's summary rows into one while reading, in key
+-- order, and only where parts overlap: once the engine has merged them,
+-- each row is read as it is. Grouping by session instead built a hash
+-- table of every session at every page (150 ms at 1M sessions here,
+-- against 30 ms merged; `flightlog-bench sessions`).
+--
+-- The filter's conditions on merged values (sums, first and last times,
+-- the cursor) apply after the merge, in the outer WHERE ({{having}}).
+-- A condition that one summary row decides for its whole session (it
+-- names an agent, customer or model: a session has one when any of its
+-- rows does) is either a set of session ids in the inner PREWHERE
+-- ({{sessions_with}}), so that only those sessions are merged and the lists
+-- never are, or, where the candidates already narrow the merge, a test of
+-- the merged lists ({{lists}} selects them); sessions.rs chooses. The candidates marker narrows a page
+-- by start time to the sessions with a summary row past a threshold
+-- (session_time_threshold.sql), when sessions.rs can prove that page is
+-- the one the whole list would give. Every value is a bound parameter.
+SELECT session_id, first_us, last_us, steps, failed_steps, estimated_cost
+FROM
+(
+    SELECT
+        session_id,
+        toUnixTimestamp64Micro(first_ts)          AS first_us,
+        toUnixTimestamp64Micro(last_ts)           AS last_us,
+        steps,
+        failed_steps,
+        -- Rounded as session_summaries_of.sql rounds it, so that a cursor
+        -- on cost is stable across merges, which may add the same floats
+        -- in another order.
+        round(session_summaries.estimated_cost, 9) AS estimated_cost{{lists}}
+    FROM session_summaries FINAL
+    -- PREWHERE, not WHERE: the rows it drops are dropped before the merge
+    -- (a WHERE with FINAL filters merged rows), which is exact because it
+    -- tests only the key's columns, the same on every row of a session.
+    PREWHERE project = {project:String}{{sessions_with}}{{candidates}}
+)
+WHERE 1 {{having}}
 ORDER BY {{order}}
 LIMIT {limit:UInt32}
