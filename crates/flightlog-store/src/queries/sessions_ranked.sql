@@ -5,8 +5,9 @@
 -- FINAL merges each session's summary rows into one while reading, in key
 -- order, and only where parts overlap: once the engine has merged them,
 -- each row is read as it is. Grouping by session instead built a hash
--- table of every session at every page (150 ms at 1M sessions here,
--- against 30 ms merged; `flightlog-bench sessions`).
+-- table of every session at every page: a page by cost over 1M sessions
+-- took 100-120 ms so, against 35 ms merged and 80-100 ms with recent
+-- parts beside (`flightlog-bench sessions`).
 --
 -- The filter's conditions on merged values (sums, first and last times,
 -- the cursor) apply after the merge, in the outer WHERE ({{having}}).
