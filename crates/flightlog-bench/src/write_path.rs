@@ -9,14 +9,16 @@
 //!   log-of-record insert;
 //! - then the steps insert again as each view is taken away in turn, so
 //!   each view's price is about the difference of two neighbouring lines
-//!   (later lines run on a bigger table).
+//!   (later lines run on a bigger table);
+//! - last, the same rows inserted into a copy of `steps` without views as
+//!   RowBinary (what the writer sends), Native and ArrowStream, in turn.
 //!
 //! The views are dropped from this benchmark's own throw-away store only.
 //! Batches are generated as they are needed, so memory holds one at a time.
 
 use anyhow::Context;
 use flightlog_model::Limits;
-use flightlog_store::{EncodedStep, LogPosition};
+use flightlog_store::{EncodedStep, Format, LogPosition};
 use std::time::{Duration, Instant};
 
 #[derive(clap::Args)]
@@ -125,7 +127,47 @@ pub async fn run(args: WritePathArgs) -> anyhow::Result<()> {
         }
         print_line(&format!("steps insert, without {view} ({left} views left)"), &times, batch_size);
     }
+    input_formats(&store, args.commits, batch_size, &mut take).await?;
     crate::costs::print_engine_peak_rss(None)
+}
+
+/// The formats the steps insert could send, each inserting the same rows
+/// into a copy of `steps` without views (`CREATE TABLE … AS steps`: its
+/// engine, key and fsync settings), the three in turn commit by commit.
+/// The rows are those of an insert just made, read back in each format;
+/// read back as RowBinary they are the bytes the writer sends.
+const INPUT_FORMATS: [Format; 3] = [Format::RowBinary, Format::Native, Format::ArrowStream];
+
+async fn input_formats(
+    store: &flightlog_store::Store,
+    commits: usize,
+    batch_size: usize,
+    take: &mut impl FnMut() -> (Vec<EncodedStep>, Vec<LogPosition>),
+) -> anyhow::Result<()> {
+    let columns: Vec<&str> = flightlog_model::columns::STEP_COLUMNS.iter().map(|c| c.name).collect();
+    let columns = columns.join(", ");
+    store.backend().query("CREATE TABLE bench_input_formats AS steps", Default::default()).await?;
+    let insert = format!("INSERT INTO bench_input_formats ({columns})");
+    let mut times: Vec<Vec<Duration>> = vec![Vec::new(); INPUT_FORMATS.len()];
+    let mut bytes = vec![0usize; INPUT_FORMATS.len()];
+    for commit in 0..commits {
+        let (batch, positions) = take();
+        store.insert_steps(&batch.iter().zip(positions.iter().copied()).collect::<Vec<_>>(), 0).await?;
+        let (first, last) = (positions[0].log_index, positions[positions.len() - 1].log_index);
+        let read = format!("SELECT {columns} FROM steps WHERE log_index BETWEEN {first} AND {last} ORDER BY log_index");
+        for i in (0..INPUT_FORMATS.len()).map(|i| (i + commit) % INPUT_FORMATS.len()) {
+            let rows = store.backend().query_as(&read, Default::default(), INPUT_FORMATS[i]).await?;
+            bytes[i] += rows.len();
+            let started = Instant::now();
+            store.backend().insert_as(&insert, rows, INPUT_FORMATS[i]).await?;
+            times[i].push(started.elapsed());
+        }
+    }
+    for (i, format) in INPUT_FORMATS.iter().enumerate() {
+        let per_step = bytes[i] as f64 / (commits * batch_size) as f64;
+        print_line(&format!("steps insert without views, sent as {} ({per_step:.0} B/step)", format.name()), &times[i], batch_size);
+    }
+    Ok(())
 }
 
 /// How long inserting `batch` at `positions` into steps takes, views and all.

@@ -21,7 +21,13 @@ pub trait Backend: Send + Sync + 'static {
 
     /// Runs `insert_sql` (`INSERT INTO t (cols)`, no FORMAT clause) with
     /// `rows` encoded as RowBinary. Returns once the rows are durable.
-    async fn insert(&self, insert_sql: &str, rows: Vec<u8>) -> Result<u64, StoreError>;
+    async fn insert(&self, insert_sql: &str, rows: Vec<u8>) -> Result<u64, StoreError> {
+        self.insert_as(insert_sql, rows, Format::RowBinary).await
+    }
+
+    /// [`Backend::insert`] with `rows` in another input format (the
+    /// write-path benchmark compares them; the store writes RowBinary).
+    async fn insert_as(&self, insert_sql: &str, rows: Vec<u8>, format: Format) -> Result<u64, StoreError>;
 
     /// For logs and /healthz: which engine, where.
     fn describe(&self) -> String;
@@ -33,7 +39,7 @@ pub trait Backend: Send + Sync + 'static {
     }
 }
 
-/// The output formats reads use.
+/// The formats of reads' output and of inserts' input.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Format {
     /// One JSON object per line: what most reads parse (see [`rows`]).
@@ -42,6 +48,12 @@ pub enum Format {
     /// for reads of long texts, which JSON makes the engine escape and the
     /// reader unescape (see `crate::rowbinary::Reader`).
     RowBinaryWithNamesAndTypes,
+    /// Rows as the `steps` insert sends them: no header, no names.
+    RowBinary,
+    /// ClickHouse's own columnar blocks.
+    Native,
+    /// Apache Arrow's IPC stream.
+    ArrowStream,
 }
 
 impl Format {
@@ -50,6 +62,9 @@ impl Format {
         match self {
             Self::JsonEachRow => "JSONEachRow",
             Self::RowBinaryWithNamesAndTypes => "RowBinaryWithNamesAndTypes",
+            Self::RowBinary => "RowBinary",
+            Self::Native => "Native",
+            Self::ArrowStream => "ArrowStream",
         }
     }
 }

@@ -91,9 +91,9 @@ impl Backend for Embedded {
         .await
     }
 
-    async fn insert(&self, insert_sql: &str, rows: Vec<u8>) -> Result<u64, StoreError> {
+    async fn insert_as(&self, insert_sql: &str, rows: Vec<u8>, format: Format) -> Result<u64, StoreError> {
         let sql = insert_sql.to_owned();
-        blocking(self.writer.clone(), None, move |conn| conn.insert(&sql, "RowBinary", &rows)).await
+        blocking(self.writer.clone(), None, move |conn| conn.insert(&sql, format.name(), &rows)).await
     }
 
     fn describe(&self) -> String {

@@ -206,7 +206,7 @@ mod tests {
             self.0.lock().unwrap().push(sql.to_string());
             Ok(Vec::new())
         }
-        async fn insert(&self, _: &str, _: Vec<u8>) -> Result<u64, StoreError> {
+        async fn insert_as(&self, _: &str, _: Vec<u8>, _: crate::backend::Format) -> Result<u64, StoreError> {
             unreachable!("migrations insert through statements")
         }
         fn describe(&self) -> String {

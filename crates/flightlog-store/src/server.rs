@@ -172,8 +172,8 @@ impl Backend for Server {
         self.fetch(&self.client, sql, params, format).await
     }
 
-    async fn insert(&self, insert_sql: &str, rows: Vec<u8>) -> Result<u64, StoreError> {
-        let mut insert = self.client.insert_formatted_with(format!("{insert_sql} FORMAT RowBinary"));
+    async fn insert_as(&self, insert_sql: &str, rows: Vec<u8>, format: Format) -> Result<u64, StoreError> {
+        let mut insert = self.client.insert_formatted_with(format!("{insert_sql} FORMAT {}", format.name()));
         for (name, value) in INSERT_SETTINGS {
             insert = insert.with_setting(*name, *value);
         }
