@@ -25,6 +25,11 @@ pub struct CostsArgs {
     /// worst case for them).
     #[arg(long, value_enum, default_value_t = Shape::Sessions)]
     shape: Shape,
+    /// Keep the embedded store in this folder, and reuse it when it already
+    /// holds `--steps` steps: several builds then time the same data, and
+    /// 100M steps are generated once.
+    #[arg(long, conflicts_with = "clickhouse_url")]
+    data_dir: Option<std::path::PathBuf>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -118,17 +123,30 @@ pub(crate) fn print_engine_peak_rss(clickhouse_url: Option<&str>) -> anyhow::Res
 }
 
 pub async fn run(args: CostsArgs) -> anyhow::Result<()> {
-    let dir = tempfile::tempdir()?;
-    let store = bench_store(dir.path(), args.clickhouse_url.as_deref(), "flightlog_bench_costs").await?;
-    let started = Instant::now();
-    store.backend().query(&generate_sql(args.shape)?, flightlog_store::Params::new().number("n", args.steps)).await?;
-    println!(
-        "generated {} steps ({:?} shape) in ClickHouse in {:.1} s ({:.0} steps/s; INSERT … SELECT, not the HTTP path)",
-        args.steps,
-        args.shape,
-        started.elapsed().as_secs_f64(),
-        args.steps as f64 / started.elapsed().as_secs_f64()
-    );
+    let temporary = tempfile::tempdir()?;
+    let dir = args.data_dir.as_deref().unwrap_or(temporary.path());
+    let store = bench_store(dir, args.clickhouse_url.as_deref(), "flightlog_bench_costs").await?;
+    #[derive(serde::Deserialize)]
+    struct Count {
+        steps: u64,
+    }
+    let held = store.backend().query("SELECT count() AS steps FROM steps", flightlog_store::Params::new()).await?;
+    let held = flightlog_store::backend::rows::<Count>(&held)?.first().map_or(0, |c| c.steps);
+    if held == args.steps {
+        println!("reusing {} steps in {} (their shape as generated then)", held, dir.display());
+    } else if held > 0 {
+        anyhow::bail!("{} holds {held} steps, not --steps {}: use another folder", dir.display(), args.steps);
+    } else {
+        let started = Instant::now();
+        store.backend().query(&generate_sql(args.shape)?, flightlog_store::Params::new().number("n", args.steps)).await?;
+        println!(
+            "generated {} steps ({:?} shape) in ClickHouse in {:.1} s ({:.0} steps/s; INSERT … SELECT, not the HTTP path)",
+            args.steps,
+            args.shape,
+            started.elapsed().as_secs_f64(),
+            args.steps as f64 / started.elapsed().as_secs_f64()
+        );
+    }
     let rolled_up = store.backend().query("SELECT count() AS rows FROM cost_rollups", flightlog_store::Params::new()).await?;
     println!("cost rollup rows (before merges finish): {}", String::from_utf8_lossy(&rolled_up).trim());
     let whole = CostQuery { to_us: flightlog_model::time::END_OF_TIME_US, ..Default::default() };

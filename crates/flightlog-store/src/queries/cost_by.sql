@@ -17,12 +17,12 @@
 -- The project's price overrides (price_overrides) win over the list from
 -- their effective date on.
 --
--- The groups, group names and units placeholders take fixed fragments chosen in
--- costs.rs; every value is a bound parameter.
+-- The groups, group names, sessions and units placeholders take fixed
+-- fragments chosen in costs.rs; every value is a bound parameter.
 SELECT
     {{groups}},
     sum(steps)                                        AS steps,
-    uniqExact(session_id)                             AS sessions,
+    {{sessions}}                                      AS sessions,
     sum(input_tokens)                                 AS input_tokens,
     sum(cache_read_tokens)                            AS cache_read_tokens,
     sum(cache_write_tokens)                           AS cache_write_tokens,
