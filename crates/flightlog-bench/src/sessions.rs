@@ -46,11 +46,12 @@ enum Ids {
 
 /// Sessions spread over 90 days, each with one of 20 agents, one of 5,000
 /// customers and one of four models; one in 13 has a failed step. `{{id}}`
-/// is the session id's expression.
+/// is the session id's expression. Times are placed by the millisecond:
+/// `number` × 90 days in µs passes 2^64 from 2.4M steps on.
 const GENERATE: &str = "INSERT INTO steps (project, session_id, step, ts, agent_name, model_name, model_key, user_id, \
     input_tokens, output_tokens, estimated_cost, failed, log_index) \
     SELECT 'bench', {{id}} AS s, number % {per:UInt64}, \
-    toDateTime64('2025-07-01 00:00:00', 6, 'UTC') + toIntervalMicrosecond(intDiv(number * 7776000000000, {n:UInt64})), \
+    toDateTime64('2025-07-01 00:00:00', 6, 'UTC') + toIntervalMillisecond(intDiv(number * 7776000000, {n:UInt64})), \
     concat('agent-', toString(intDiv(number, {per:UInt64}) % 20)), \
     arrayElement(['gpt-4o', 'gpt-4o-mini', 'claude-sonnet-4', 'o3'], 1 + intDiv(number, {per:UInt64}) % 4) AS m, m, \
     concat('customer-', toString(intDiv(number, {per:UInt64}) % 5000)), 500 + number % 3000, 50 + number % 800, \
