@@ -66,7 +66,8 @@ const RECENT: &str = "INSERT INTO steps (project, session_id, step, ts, agent_na
     SELECT 'bench', {{id}}, {first:UInt64} + k, \
     toDateTime64('2025-09-29 00:00:00', 6, 'UTC') + toIntervalSecond(k), 'agent-recent', 'gpt-4o', 'gpt-4o', 'customer-recent', \
     900, 90, 0.05, k % 2 = 0, {first:UInt64} + k \
-    FROM (SELECT (cityHash64(number, {first:UInt64}) % {sessions:UInt64}) * {per:UInt64} AS number, number AS k FROM numbers({count:UInt64}))";
+    FROM (SELECT (cityHash64(n, {first:UInt64}) % {sessions:UInt64}) * {per:UInt64} AS number, n AS k \
+          FROM (SELECT number AS n FROM numbers({count:UInt64})))";
 
 pub async fn run(args: SessionsArgs) -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
@@ -104,10 +105,13 @@ pub async fn run(args: SessionsArgs) -> anyhow::Result<()> {
             store.backend().query(&RECENT.replace("{{id}}", id), params).await?;
         }
         let parts = format!("{} recent parts of {per_part} steps", args.recent_parts);
-        time_pages(&store, &args, &parts).await?;
+        let timed = time_pages(&store, &args, &parts).await;
+        // Merges start again even when a page failed (a server keeps them
+        // stopped otherwise).
         for table in ["session_summaries", "session_actions"] {
             store.backend().query(&format!("SYSTEM START MERGES {table}"), Params::new()).await?;
         }
+        timed?;
     }
     print_engine_peak_rss(args.clickhouse_url.as_deref())
 }

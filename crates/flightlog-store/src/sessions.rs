@@ -136,19 +136,20 @@ impl Store {
         let mut params = Params::new().text("project", project).number("limit", f.limit);
         let filter = FilterSql::of(f, &mut params, true)?;
         let ranked_sql = |lists| filter.fill(SESSIONS_RANKED, lists).replace("{{order}}", &format!("{column} {dir}, session_id {dir}"));
-        // Which pages by start time are ranked near the edge first, as
-        // measured by `flightlog-bench sessions` over 1M sessions:
-        // - one naming an agent, customer or model: the candidates narrow
-        //   the merge to a few thousand sessions, whose lists are merged and
-        //   tested there (a set of every session naming it costs more);
+        // Which pages by start time look for the edge first, as measured
+        // by `flightlog-bench sessions` over 1M sessions (p50, edge first
+        // against every merged row read once):
+        // - one naming an agent, customer or model: newest first, the
+        //   candidates narrow the merge to a few thousand sessions, whose
+        //   lists are merged and tested there, where a set of every session
+        //   naming it costs more (about 100 against 125 ms);
         // - one without a filter, or filtered on failures, cost or length:
-        //   while recent parts wait to be merged, FINAL merges every session
-        //   (80 against 100-125 ms), though once merged it would not
-        //   (75 against 50 ms);
-        // - not one flagged or in a time range: reading every merged row
-        //   once costs less than finding the edge (50-100 against 70-150 ms).
-        let near_the_edge = f.sort == SessionSort::Time && (!filter.lists.is_empty() || (!f.flagged && f.from_us.is_none() && f.to_us.is_none()));
-        let near_the_edge = if near_the_edge { self.ranked_near_the_edge(f, &ranked_sql(Lists::AfterMerge), &params).await? } else { None };
+        //   while recent parts wait to be merged, FINAL without candidates
+        //   merges every session (80 against 100-125 ms), though once
+        //   merged it would not (75 against 50 ms);
+        // - not one flagged or in a time range (70-150 against 50-100 ms).
+        let edge_first = f.sort == SessionSort::Time && (!filter.lists.is_empty() || (!f.flagged && f.from_us.is_none() && f.to_us.is_none()));
+        let near_the_edge = if edge_first { self.ranked_near_the_edge(f, &ranked_sql(Lists::AfterMerge), &params).await? } else { None };
         let ranked: Vec<Ranked> = match near_the_edge {
             Some(ranked) => ranked,
             None => rows(&self.ch.query(&ranked_sql(Lists::BeforeMerge).replace("{{candidates}}", ""), params).await?)?,
@@ -177,7 +178,9 @@ impl Store {
     /// last session started at or after T, every session outside C ranks
     /// after the whole page. Filters and the cursor narrow both sides alike,
     /// and C may keep only sessions whose rows at or past T meet each
-    /// condition of the filter that such a row must meet.
+    /// condition of the filter that such a row must meet. C is a set of
+    /// whole sessions in the read's PREWHERE, so each of its sessions is
+    /// merged from all of its rows before any other condition is tested.
     /// T is only a guess (session_time_threshold.sql); a wrong one costs a
     /// second query, never a wrong page.
     async fn ranked_near_the_edge(&self, f: &SessionFilter, ranked_sql: &str, params: &Params) -> Result<Option<Vec<Ranked>>, StoreError> {
@@ -190,7 +193,7 @@ impl Store {
         }
         let (edge, direction, op) = if f.ascending { ("max", "ASC", "<=") } else { ("min", "DESC", ">=") };
         // The page's own parameters (its filter's values, its cursor's key),
-        // bound once by `having`, serve every query here.
+        // bound once by `FilterSql::of`, serve every query here.
         let sample = f.limit.saturating_mul(40).clamp(1_000, 100_000);
         let guess = params.clone().number("sample", sample);
         // Conditions a session on the page meets, each on one of its rows

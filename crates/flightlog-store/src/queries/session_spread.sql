@@ -1,8 +1,9 @@
 -- How the sessions a list filter passes (every page of it) spread: how
 -- many fall in each length bucket and each estimated-cost bucket (the
 -- bounds are STEP_BUCKETS and COST_BUCKETS in sessions.rs). The
--- {{sessions_with}} and {{having}} markers take the list's own filter
--- fragments, read as sessions_ranked.sql reads them.
+-- sessions_with and having markers take the list's own filter fragments,
+-- read as sessions_ranked.sql reads them (and so without the query
+-- condition cache, as there).
 WITH filtered AS
 (
     SELECT session_id, steps, failed_steps, estimated_cost, first_us, last_us
@@ -12,6 +13,7 @@ WITH filtered AS
                toUnixTimestamp64Micro(first_ts) AS first_us, toUnixTimestamp64Micro(last_ts) AS last_us
         FROM session_summaries FINAL
         PREWHERE project = {project:String}{{sessions_with}}
+        SETTINGS use_query_condition_cache = 0
     )
     WHERE 1 {{having}}
 )

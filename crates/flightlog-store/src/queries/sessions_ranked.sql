@@ -10,13 +10,14 @@
 -- parts beside (`flightlog-bench sessions`).
 --
 -- The filter's conditions on merged values (sums, first and last times,
--- the cursor) apply after the merge, in the outer WHERE ({{having}}).
+-- the cursor) apply after the merge, in the outer WHERE (the having marker).
 -- A condition that one summary row decides for its whole session (it
 -- names an agent, customer or model: a session has one when any of its
--- rows does) is either a set of session ids in the inner PREWHERE
--- ({{sessions_with}}), so that only those sessions are merged and the lists
--- never are, or, where the candidates already narrow the merge, a test of
--- the merged lists ({{lists}} selects them); sessions.rs chooses. The candidates marker narrows a page
+-- rows does) is either a set of session ids in the inner PREWHERE (the
+-- sessions_with marker), so that only those sessions are merged and the
+-- lists never are, or, where the candidates already narrow the merge, a
+-- test of the merged lists (the lists marker selects them); sessions.rs
+-- chooses. The candidates marker narrows a page
 -- by start time to the sessions with a summary row past a threshold
 -- (session_time_threshold.sql), when sessions.rs can prove that page is
 -- the one the whole list would give. Every value is a bound parameter.
@@ -42,3 +43,7 @@ FROM
 WHERE 1 {{having}}
 ORDER BY {{order}}
 LIMIT {limit:UInt32}
+-- The query condition cache remembers which granules fail a condition; some
+-- ClickHouse releases consulted it for FINAL reads too (ClickHouse #88504,
+-- #93787) and so dropped rows before the merge that a merged row needed.
+SETTINGS use_query_condition_cache = 0
