@@ -353,11 +353,13 @@ impl FilterSql {
         }
         if f.flagged {
             // The same thresholds as flightlog-model anomaly, bound. FINAL
-            // sums each action's times as grouping by the table's key would.
+            // sums each action's times as grouping by the table's key would
+            // (without the query condition cache: see sessions_ranked.sql).
             filter(
                 "(steps >= {runaway_steps:UInt64} OR session_id IN (\
                    SELECT session_id FROM session_actions FINAL \
-                   WHERE project = {project:String} AND times >= {repeated_times:UInt64}))",
+                   WHERE project = {project:String} AND times >= {repeated_times:UInt64} \
+                   SETTINGS use_query_condition_cache = 0))",
             );
             params.push_number("runaway_steps", RUNAWAY_STEPS);
             params.push_number("repeated_times", REPEATED_ACTION_TIMES);
