@@ -3,6 +3,7 @@
 //! timed; not the HTTP path, which `flightlog-bench ingest` measures), then times
 //! cost by model × day and the top-100 sessions by cost.
 
+use anyhow::Context;
 use flightlog_store::embedded::default_library_path;
 use flightlog_store::{CostDimension, CostQuery};
 use std::time::Instant;
@@ -111,6 +112,13 @@ pub(crate) async fn bench_store(dir: &std::path::Path, clickhouse_url: Option<&s
     let store = flightlog_store::open_store(&location).await?;
     println!("store: {}", store.backend().describe());
     Ok(store)
+}
+
+/// Starts this process's peak RSS afresh (Linux: `5` to clear_refs), so
+/// that the figure printed next covers only what follows, for instance the
+/// reads after a benchmark's own generating insert.
+pub(crate) fn reset_peak_rss() -> anyhow::Result<()> {
+    std::fs::write("/proc/self/clear_refs", "5").context("cannot reset the peak RSS (/proc/self/clear_refs)")
 }
 
 /// The peak RSS of this process, when the engine is embedded in it (a
