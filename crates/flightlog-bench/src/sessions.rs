@@ -96,9 +96,7 @@ pub async fn run(args: SessionsArgs) -> anyhow::Result<()> {
     }
     time_pages(&store, &args, "merged").await?;
     if args.recent_steps > 0 && args.recent_parts > 0 {
-        for table in ["session_summaries", "session_actions"] {
-            store.backend().query(&format!("SYSTEM STOP MERGES {table}"), Params::new()).await?;
-        }
+        merges(&store, "STOP").await?;
         let per_part = args.recent_steps.div_ceil(args.recent_parts);
         for part in 0..args.recent_parts {
             let params = Params::new()
@@ -112,15 +110,21 @@ pub async fn run(args: SessionsArgs) -> anyhow::Result<()> {
         let timed = time_pages(&store, &args, &parts).await;
         // Merges start again even when a page failed (a server keeps them
         // stopped otherwise).
-        for table in ["session_summaries", "session_actions"] {
-            store.backend().query(&format!("SYSTEM START MERGES {table}"), Params::new()).await?;
-        }
+        merges(&store, "START").await?;
         timed?;
     }
     if args.clickhouse_url.is_none() {
         println!("(the peak RSS below counts from the first timed page, after the generating insert and the merges)");
     }
     print_engine_peak_rss(args.clickhouse_url.as_deref())
+}
+
+/// Stops or starts (`action`) the merges of the tables the list reads.
+async fn merges(store: &flightlog_store::Store, action: &str) -> anyhow::Result<()> {
+    for table in ["session_summaries", "session_actions"] {
+        store.backend().query(&format!("SYSTEM {action} MERGES {table}"), Params::new()).await?;
+    }
+    Ok(())
 }
 
 /// Times a page of every sort and filter, `args.runs` times each.

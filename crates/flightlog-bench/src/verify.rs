@@ -110,10 +110,7 @@ async fn bundles(bin: &Path, dir: &Path, nodes: bool, args: &VerifyArgs) -> anyh
     if nodes && args.decision_pages > 0 {
         decision_pages(&base, &http, args.decision_pages, args.big_session_steps).await?;
     }
-    let peak = std::fs::read_to_string(format!("/proc/{pid}/status"))?
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:").map(|v| v.trim().to_string()))
-        .unwrap_or_default();
+    let peak = format!("{} kB", crate::ingest::peak_rss_kib(pid)?);
     server.kill().await?;
     let first = times[0];
     times.sort_by(f64::total_cmp);

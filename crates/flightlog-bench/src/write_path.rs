@@ -152,7 +152,7 @@ async fn input_formats(
     let mut bytes = vec![0usize; INPUT_FORMATS.len()];
     for commit in 0..commits {
         let (batch, positions) = take();
-        store.insert_steps(&batch.iter().zip(positions.iter().copied()).collect::<Vec<_>>(), 0).await?;
+        timed_steps_insert(store, &batch, &positions).await?;
         let (first, last) = (positions[0].log_index, positions[positions.len() - 1].log_index);
         let read = format!("SELECT {columns} FROM steps WHERE log_index BETWEEN {first} AND {last} ORDER BY log_index");
         for i in (0..INPUT_FORMATS.len()).map(|i| (i + commit) % INPUT_FORMATS.len()) {

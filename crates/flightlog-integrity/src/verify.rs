@@ -264,7 +264,8 @@ struct LogState {
     /// record naming their session: not stored, and rightly so.
     expired_positions: RoaringTreemap,
     /// The positions the log of record holds: 8 KiB per 65,536 of them
-    /// (1.2 MiB at 10M, 12 MiB at 100M).
+    /// (1.2 MiB at 10M, 12 MiB at 100M). Kept only for `verify_all`, which
+    /// looks for entries no stored step accounts for; empty otherwise.
     positions: RoaringTreemap,
     /// Where each session's chain resumes after removed steps:
     /// (project, session) -> [(next position, link)].
@@ -298,8 +299,9 @@ const LOG_PAGE: u64 = 100_000;
 /// root of the log's first n entries is taken from a Merkle frontier
 /// (O(log n) hashes) as n reaches each checkpoint's size. Two checkpoints
 /// whose roots the same log reproduces are consistent by construction, so
-/// no consistency proof is needed between them.
-async fn check_log(store: &Store, trusted_key: Option<&str>) -> Result<(LogState, Option<Value>), StoreError> {
+/// no consistency proof is needed between them. `keep_positions` keeps the
+/// bitmap of the log's positions (see [`LogState::positions`]).
+async fn check_log(store: &Store, trusted_key: Option<&str>, keep_positions: bool) -> Result<(LogState, Option<Value>), StoreError> {
     let checkpoints = store.checkpoints().await?;
     let signed: Vec<bool> =
         checkpoints.iter().map(|c| signature_valid(&c.public_key, &checkpoint_message(c.tree_size, &c.root_hash, c.created_us), &c.signature)).collect();
@@ -356,7 +358,9 @@ async fn check_log(store: &Store, trusted_key: Option<&str>) -> Result<(LogState
                 }
             }
             expected = e.log_index + 1;
-            positions.insert(e.log_index);
+            if keep_positions {
+                positions.insert(e.log_index);
+            }
             frontier.push(leaf_hash(&e.step_hash));
             take_roots(&frontier, &mut roots);
         })
@@ -762,7 +766,7 @@ fn hash_of(hex_text: &str) -> Result<Hash, ()> {
 /// `trusted_key` as for [`verify_all`].
 pub async fn verify_session(store: &Store, project: &str, session_id: &str, trusted_key: Option<&str>) -> Result<Option<Report>, StoreError> {
     let mut rows = store.session_integrity_rows(project, session_id, u32::MAX).await?;
-    let (log, checkpoint) = check_log(store, trusted_key).await?;
+    let (log, checkpoint) = check_log(store, trusted_key, false).await?;
     let logged = store.log_entries_of_session(project, session_id).await?;
     if rows.is_empty() && logged.is_empty() {
         return Ok(None);
@@ -838,7 +842,7 @@ pub async fn verify_step(
 /// instance's public key (hex): only expiry records it signed excuse a
 /// step missing from storage.
 pub async fn verify_all(store: &Store, trusted_key: Option<&str>) -> Result<Report, StoreError> {
-    let (mut log, checkpoint) = check_log(store, trusted_key).await?;
+    let (mut log, checkpoint) = check_log(store, trusted_key, true).await?;
     let mut report = Report { checkpoint, ..Report::default() };
     for p in &log.problems {
         report.problem(p.clone());

@@ -183,7 +183,6 @@ impl<'a> Reader<'a> {
     pub fn map_len(&mut self) -> Result<u64, StoreError> {
         self.varint()
     }
-
 }
 
 #[cfg(test)]
