@@ -147,3 +147,57 @@ async fn malformed_bodies_get_a_clear_4xx() {
         assert!(answer["error"]["message"].as_str().unwrap().contains(says), "{answer}");
     }
 }
+
+/// Each piece of content is stored once, in its typed column; `raw` keeps
+/// the rest. Every read still returns the step as sent, and it verifies.
+#[tokio::test]
+async fn content_is_stored_once_and_read_back_as_sent() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = Server::start_in(dir.path(), &[("FLIGHTLOG_BOOTSTRAP_KEY", ADMIN_KEY)]).await;
+    let long = "the conversation so far, é \"quoted\" \\ and\nnew lines ".repeat(40);
+    let t = "2026-01-15T10:30:00Z";
+    let sent = [
+        json!({"session_id": "once", "step": 0, "timestamp": t,
+               "agent_thoughts": {"reasoning": "why 0", "confidence": 1.0},
+               "tool_execution": {"name": "t", "params": {"b": [1, 2.5e-7, null], "a": "x"}, "result": "a plain string", "error": "boom"},
+               "prompt": {"system": "be brief", "messages": [{"role": "user", "content": long}], "completion": "done 0"},
+               "metadata": {"z": {"y": 1}}, "unknown": {"kept": [true]}}),
+        // What no column can say alone stays in raw: empty strings, nulls,
+        // JSON where text is allowed.
+        json!({"session_id": "once", "step": 1, "timestamp": t,
+               "agent_thoughts": {"reasoning": ""},
+               "tool_execution": {"params": null, "result": "", "error": {"code": 429}},
+               "prompt": {"system": ["part one", "part two"], "completion": {"text": "structured"}, "messages": []},
+               "metadata": {}}),
+        json!({"session_id": "once", "step": 2, "timestamp": t, "prompt": {"completion": "only this"}, "agent_thoughts": {}}),
+        json!({"session_id": "once", "step": 3, "timestamp": t}),
+    ];
+    let (status, body) = s.post_steps(ADMIN_KEY, ndjson(&sent), &[]).await;
+    assert_eq!((status, body["accepted"].as_u64()), (StatusCode::OK, Some(4)), "{body}");
+    let read = s.all_steps(ADMIN_KEY, "once", 100).await;
+    for (got, want) in read.iter().zip(&sent) {
+        assert_eq!(&got["data"], want, "step {} reads back as sent", want["step"]);
+    }
+    assert_eq!(read.len(), 4);
+    // The content put back is the content hashed: the session verifies.
+    assert_eq!(s.send_json(reqwest::Method::POST, ADMIN_KEY, "/v1/integrity/checkpoints", json!(null)).await.0, StatusCode::CREATED);
+    let (_, report) = s.get(ADMIN_KEY, "/v1/sessions/once/verify").await;
+    assert_eq!(report["status"], "verified", "{report:#}");
+    assert!(s.terminate().0.success());
+
+    let out = flightlog_sql(
+        dir.path(),
+        "SELECT step, length(raw), position(raw, 'conversation so far') > 0, position(prompt_messages, 'conversation so far') > 0, \
+         position(raw, 'why 0') + position(raw, 'done 0') + position(raw, 'a plain string') + position(raw, '\"y\":1') > 0, \
+         position(raw, 'structured') > 0 AND position(raw, 'part two') > 0 AND position(raw, '429') > 0 \
+         FROM steps WHERE session_id = 'once' ORDER BY step FORMAT TSV",
+    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let rows: Vec<Vec<String>> =
+        String::from_utf8_lossy(&out.stdout).lines().map(|l| l.split('\t').map(str::to_string).collect()).collect();
+    assert_eq!(rows.len(), 4, "{rows:?}");
+    let (stored_len, in_raw, in_column, texts_in_raw) = (rows[0][1].parse::<usize>().unwrap(), &rows[0][2], &rows[0][3], &rows[0][4]);
+    assert_eq!((in_raw.as_str(), in_column.as_str(), texts_in_raw.as_str()), ("0", "1", "0"), "step 0 keeps its content once: {rows:?}");
+    assert!(stored_len < 400, "raw keeps only the rest: {stored_len} bytes");
+    assert_eq!(rows[1][5], "1", "JSON given for text stays in raw: {rows:?}");
+}

@@ -101,10 +101,15 @@ async fn an_untampered_record_verifies_and_only_sealed_steps_count() {
 async fn a_modified_field_is_caught_and_named() {
     let dir = tempfile::tempdir().unwrap();
     recorded_instance(dir.path()).await;
-    sql(dir.path(), "ALTER TABLE steps UPDATE raw = replaceOne(raw, 'original reasoning 3', 'better reasoning 3') \
+    // The reasoning is stored once, in its column (raw keeps the rest): a
+    // changed column is changed content. The temperature is kept in raw.
+    sql(dir.path(), "ALTER TABLE steps UPDATE reasoning = replaceOne(reasoning, 'original reasoning 3', 'better reasoning 3') \
                      WHERE session_id = 'victim' AND step = 3 SETTINGS mutations_sync = 2");
+    sql(dir.path(), "ALTER TABLE steps UPDATE raw = replaceOne(raw, '\"temperature\":0.2', '\"temperature\":0.9') \
+                     WHERE session_id = 'victim' AND step = 5 SETTINGS mutations_sync = 2");
     let s = Server::start_in(dir.path(), &ENV).await;
     assert_caught(&s, "modified", Some(3)).await;
+    assert_caught(&s, "modified", Some(5)).await;
     // The decision pages say so too, step by step.
     let (_, tampered) = s.page(ADMIN_KEY, "/sessions/victim/steps/3").await;
     assert!(tampered.contains("verification failed") && tampered.contains("its content was changed"), "{tampered}");
@@ -116,12 +121,12 @@ async fn a_modified_field_is_caught_and_named() {
 async fn a_changed_column_is_caught_and_named() {
     let dir = tempfile::tempdir().unwrap();
     recorded_instance(dir.path()).await;
-    sql(dir.path(), "ALTER TABLE steps UPDATE reasoning = 'nothing to see' WHERE session_id = 'victim' AND step = 2 \
+    sql(dir.path(), "ALTER TABLE steps UPDATE chosen_tool = 'nothing to see' WHERE session_id = 'victim' AND step = 2 \
                      SETTINGS mutations_sync = 2");
     let s = Server::start_in(dir.path(), &ENV).await;
     assert_caught(&s, "column_changed", Some(2)).await;
     let report = verify(&s, "victim").await;
-    assert!(report.to_string().contains("column reasoning of step 2"), "{report:#}");
+    assert!(report.to_string().contains("column chosen_tool of step 2"), "{report:#}");
 }
 
 /// Every column read from the content is checked against it: time, lists,
@@ -141,11 +146,14 @@ async fn every_typed_column_is_checked_against_the_content() {
     let report = verify(&s, "victim").await;
     let found = problems(&report);
     for (step, column) in
-        [(0, "ts"), (1, "failed"), (2, "tags"), (3, "agent_version"), (4, "metadata"), (5, "model_key"), (6, "confidence"), (7, "considered_tools")]
+        [(0, "ts"), (1, "failed"), (2, "tags"), (3, "agent_version"), (5, "model_key"), (6, "confidence"), (7, "considered_tools")]
     {
         assert!(found.contains(&("column_changed".to_string(), Some(step))), "step {step}: {report:#}");
         assert!(report.to_string().contains(&format!("column {column} of step {step}")), "{column}: {report:#}");
     }
+    // The metadata is content, stored once in its column
+    // (flightlog_model::stored): metadata added there is content added.
+    assert!(found.contains(&("modified".to_string(), Some(4))), "step 4: {report:#}");
     assert_eq!(found.len(), 8, "one problem per changed step: {report:#}");
 }
 
@@ -192,7 +200,8 @@ async fn columns_are_compared_exactly_and_bytes_that_are_not_text_are_named() {
         ("column_changed", 0, "column seed of step 0"),
         ("column_changed", 1, "column top_p of step 1"),
         ("column_changed", 2, "column temperature of step 2"),
-        ("column_changed", 3, "column completion of step 3"),
+        // The completion is stored once, in its column: its content changed.
+        ("modified", 3, "not UTF-8 text any more: column completion of step 3"),
         ("modified", 4, "not UTF-8"),
     ] {
         assert!(found.contains(&(kind.to_string(), Some(step))), "wanted {kind} at {step}: {report:#}");
@@ -239,7 +248,7 @@ async fn an_inserted_step_is_caught() {
     // A forged step 8, copied from step 7 with its text changed, placed at
     // the end of the log.
     sql(dir.path(), "INSERT INTO steps SELECT * REPLACE (8 AS step, 18 AS log_index, 8 AS session_seq, \
-                     replaceOne(replaceOne(raw, '\"step\":7', '\"step\":8'), 'original', 'forged') AS raw) \
+                     replaceOne(raw, '\"step\":7', '\"step\":8') AS raw, replaceOne(reasoning, 'original', 'forged') AS reasoning) \
                      FROM (SELECT * FROM steps WHERE session_id = 'victim' AND step = 7)");
     let s = Server::start_in(dir.path(), &ENV).await;
     assert_caught(&s, "modified", Some(8)).await;

@@ -458,6 +458,10 @@ fn assert_accepted_step_is_idempotent(step: &Step, limits: &Limits) {
     let revalidated = step_from_json(again, limits).unwrap_or_else(|e| panic!("canonical form is refused ({e}): {}", step.raw));
     assert_eq!(revalidated.step_hash, step.step_hash, "canonical form hashes differently: {}", step.raw);
     assert_eq!(revalidated.raw, step.raw, "canonical form is not a fixed point");
+    // What is stored (the rest and the columns) reads back as that same form.
+    let stored = flightlog_model::stored::rebuild(&step.raw_rest, |c| flightlog_model::stored::column_of(step, c))
+        .unwrap_or_else(|e| panic!("the stored rest does not parse ({e}): {}", step.raw_rest));
+    assert_eq!(stored, step.raw, "the stored form does not read back as the canonical form");
 }
 
 /// One decoded record through validation.

@@ -95,7 +95,7 @@ fn write_step(r: &IntegrityRow, proof: Option<&Vec<Hash>>, out: &mut Vec<u8>) {
     out.extend_from_slice(br#"{"chain_hash":"#);
     write_string(&r.chain_hash, out);
     out.extend_from_slice(br#","content":"#);
-    match serde_json::from_str::<Value>(&r.raw) {
+    match r.content() {
         Ok(content) => write_value(&content, out),
         Err(_) => write_string(&r.raw, out),
     }
@@ -348,11 +348,20 @@ mod tests {
             (row(r#"{"prompt":{"messages":null}}"#, &[(r#"["prompt","messages"]"#, "ef"), (r#"["a"]"#, "01")]), None),
             (row("not JSON at all", &[]), Some(&proof)),
         ];
-        for (r, proof) in cases {
+        // Content left to its columns is carried in the bundle.
+        let mut from_columns = row(r#"{"prompt":{},"z":1}"#, &[]);
+        from_columns.columns = vec![
+            ("completion", flightlog_store::Stored::Text("said \"so\"".into())),
+            ("metadata", flightlog_store::Stored::Text(r#"{"k":[1,2]}"#.into())),
+        ];
+        let with_columns = json!({"prompt": {"completion": "said \"so\""}, "metadata": {"k": [1, 2]}, "z": 1});
+        let contents = [None, None, None, Some(with_columns)];
+        let cases = cases.into_iter().chain([(from_columns, None)]);
+        for ((r, proof), content) in cases.zip(contents) {
             let tree = json!({
                 "step": r.step, "log_index": r.log_index, "session_seq": r.session_seq,
                 "step_hash": r.step_hash, "chain_hash": r.chain_hash, "erased": r.erased,
-                "content": serde_json::from_str::<Value>(&r.raw).unwrap_or(Value::String(r.raw.clone())),
+                "content": content.unwrap_or_else(|| serde_json::from_str::<Value>(&r.raw).unwrap_or(Value::String(r.raw.clone()))),
                 "inclusion_proof": proof.map(|p| p.iter().map(hex::encode).collect::<Vec<_>>()),
             });
             let mut out = Vec::new();

@@ -25,6 +25,7 @@ use flightlog_model::retention::ExpiryKind;
 use flightlog_store::ExpirationRow;
 use flightlog_model::integrity::{chain_next, chain_seed, step_hash, stored_step_hash};
 use flightlog_model::merkle::{Frontier, Hash, hash_from_hex, leaf_hash};
+use flightlog_model::stored::REBUILT;
 use rayon::prelude::*;
 use roaring::RoaringTreemap;
 use flightlog_model::{Limits, Step, step_from_json};
@@ -606,6 +607,15 @@ fn check_content(row: &IntegrityRow, recorded: &Hash, limits: &Limits, out: &mut
         out.problem(problem(ProblemKind::Modified, Some(row), "the stored content is not UTF-8 text any more".into()));
         return;
     }
+    // A column that holds content (flightlog_model::stored) is the content.
+    if let Some(column) = row.not_utf8.iter().find(|c| REBUILT.iter().any(|r| r.column == **c)) {
+        out.problem(problem(
+            ProblemKind::Modified,
+            Some(row),
+            format!("the stored content is not UTF-8 text any more: column {column} of step {}", row.step),
+        ));
+        return;
+    }
     // Checked columns are reported by `check_columns`.
     if let Some(column) = row.not_utf8.iter().find(|c| row.column(c).is_none()) {
         out.problem(problem(ProblemKind::Unreadable, Some(row), format!("column {column} is not UTF-8 text")));
@@ -620,7 +630,7 @@ fn check_content(row: &IntegrityRow, recorded: &Hash, limits: &Limits, out: &mut
             Err(_) => out.problem(problem(ProblemKind::Unreadable, Some(row), format!("erased field {path} has a bad hash"))),
         }
     }
-    let content = match serde_json::from_str::<Value>(&row.raw) {
+    let content = match row.content() {
         Ok(content) => content,
         Err(e) => {
             out.problem(problem(ProblemKind::Modified, Some(row), format!("the stored content is not JSON any more: {e}")));
@@ -642,7 +652,7 @@ fn check_content(row: &IntegrityRow, recorded: &Hash, limits: &Limits, out: &mut
             Ok(s) => (s.step_hash, Some(s)),
             // Not a step any more (reported below): hashed as it is, read
             // again since the step reader took it.
-            Err(_) => (step_hash(&serde_json::from_str(&row.raw).expect("parsed as JSON above")), None),
+            Err(_) => (step_hash(&row.content().expect("parsed as JSON above")), None),
         };
         if hash != *recorded {
             modified(out);

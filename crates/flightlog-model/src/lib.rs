@@ -8,6 +8,8 @@
 //! - [`step`]: the [`Step`] struct, one typed field per column.
 //! - [`columns`]: the step's stored columns and its flat (CSV) form, defined once.
 //! - [`validate`]: JSON value → `Step`, enforcing [`Limits`].
+//! - [`stored`]: what the `raw` column keeps: the canonical JSON without the
+//!   content its typed columns hold, put back on read.
 //! - [`canonical`]: the canonical JSON form and the content hash that makes
 //!   retries idempotent.
 //! - [`time`]: RFC 3339 in the API, microseconds inside.
@@ -45,6 +47,7 @@ pub mod pricing;
 pub mod retention;
 pub mod semantic;
 pub mod step;
+pub mod stored;
 pub mod time;
 pub mod validate;
 

@@ -56,6 +56,9 @@ pub struct Step {
 
     /// The whole step as received, in canonical form: unknown fields live here.
     pub raw: String,
+    /// What the `raw` column stores: `raw` without the content its typed
+    /// columns hold exactly (see `stored`).
+    pub raw_rest: String,
     /// The step hash (see `integrity`): equal hashes mean an identical
     /// re-send. It is also the step's leaf in the Merkle log.
     pub step_hash: [u8; 32],

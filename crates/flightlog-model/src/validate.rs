@@ -109,6 +109,7 @@ pub fn step_from_json(value: Value, limits: &Limits) -> Result<Step> {
             Some(v) => return Err(FieldError::new("metadata", format!("must be an object, got {}", kind(v)))),
         },
         step_hash,
+        raw_rest: crate::stored::rest_of(obj),
         raw,
     };
     Ok(step)

@@ -3,7 +3,9 @@
 
 use crate::backend::{Params, StoreError, rows};
 use crate::Store;
+use crate::content::Content;
 use flightlog_model::canonical::to_canonical_json;
+use flightlog_model::stored::rest_of;
 use flightlog_model::integrity::{ERASABLE, erase};
 use std::collections::BTreeMap;
 
@@ -31,15 +33,18 @@ impl Store {
             step: u64,
             raw: String,
             erased: BTreeMap<String, String>,
+            #[serde(flatten)]
+            content: Content,
         }
         let params = Params::new().text("project", project).text("session", session).text("user", user);
         let found: Vec<Row> = rows(&self.ch.query(ERASABLE_ROWS, params).await?)?;
-        // New content per session: (step, canonical raw, erased hashes as JSON).
+        // New content per session: (step, what raw keeps of it, erased hashes as JSON).
         let mut per_session: BTreeMap<String, Vec<(u64, String, String)>> = BTreeMap::new();
         let mut done = Erasure::default();
         for row in found {
+            let raw = row.content.rebuild(row.raw);
             let mut content: serde_json::Value =
-                serde_json::from_str(&row.raw).map_err(|e| StoreError::Decode(format!("stored step: {e}")))?;
+                serde_json::from_str(&raw).map_err(|e| StoreError::Decode(format!("stored step: {e}")))?;
             // Listed even when erased before: a retry after a failed index
             // update must reach the same steps.
             done.steps.push((row.session_id.clone(), row.step));
@@ -53,7 +58,13 @@ impl Store {
             done.steps_erased += 1;
             done.fields_erased += fresh.len() as u64;
             let erased_json = serde_json::to_string(&all).expect("a map of strings serialises");
-            per_session.entry(row.session_id).or_default().push((row.step, to_canonical_json(&content), erased_json));
+            // The erased fields are null, kept in raw; the columns left untouched
+            // (reasoning, metadata…) still hold the rest, so raw leaves them out.
+            let rest = match &content {
+                serde_json::Value::Object(step) => rest_of(step),
+                other => to_canonical_json(other),
+            };
+            per_session.entry(row.session_id).or_default().push((row.step, rest, erased_json));
         }
         for (session, steps) in per_session {
             // Bounded statements: at most 500 steps per mutation.

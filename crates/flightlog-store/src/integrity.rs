@@ -8,6 +8,7 @@
 use crate::backend::{Format, Params, StoreError};
 use crate::rowbinary::{Reader, without_low_cardinality};
 use crate::Store;
+use flightlog_model::stored::rebuild_value;
 use std::collections::BTreeMap;
 
 const INTEGRITY_ROWS: &str = include_str!("queries/integrity_rows.sql");
@@ -28,6 +29,8 @@ pub struct IntegrityRow {
     pub chain_hash: String,
     /// Field path → hex field hash, for erased fields.
     pub erased: BTreeMap<String, String>,
+    /// What the `raw` column kept: the content its columns hold is left
+    /// out (`flightlog_model::stored`); [`IntegrityRow::content`] puts it back.
     pub raw: String,
     /// The typed columns that must agree with `raw`, in [`CHECKED`] order.
     pub columns: Vec<(&'static str, Stored)>,
@@ -41,6 +44,15 @@ impl IntegrityRow {
     /// A checked column's stored value.
     pub fn column(&self, name: &str) -> Option<&Stored> {
         self.columns.iter().find(|(n, _)| *n == name).map(|(_, v)| v)
+    }
+
+    /// The step as stored: `raw` with the content its columns hold put back.
+    /// An error when that is not JSON any more.
+    pub fn content(&self) -> Result<serde_json::Value, serde_json::Error> {
+        rebuild_value(&self.raw, |c| match self.column(c) {
+            Some(Stored::Text(t)) => t.as_str(),
+            _ => "",
+        })
     }
 }
 

@@ -38,6 +38,7 @@ pub mod log_entries;
 pub mod memory;
 pub mod merkle_nodes;
 pub mod checkpoints;
+mod content;
 pub mod migrations;
 pub mod open;
 pub mod overview;

@@ -2,6 +2,7 @@
 //! timeline.
 
 use crate::backend::{Params, StoreError, rows};
+use crate::content::Content;
 use crate::rowbinary::RowBinary;
 use crate::Store;
 use flightlog_model::Step;
@@ -105,7 +106,8 @@ fn encode_prefix(row: &mut Row, project: &str, s: &Step) {
     row.col("user_id").string(&s.user_id);
     row.col("tags").strings(&s.tags);
     row.col("metadata").string(&s.metadata);
-    row.col("raw").string(&s.raw);
+    // The rest: the content is in its columns (flightlog_model::stored).
+    row.col("raw").string(&s.raw_rest);
     row.col("failed").bool(s.failed());
     row.col("step_hash").fixed(&s.step_hash);
     row.col("erased").empty_map(); // nothing is erased at ingestion
@@ -168,6 +170,7 @@ pub struct ChainHead {
 /// A stored step as the timeline returns it: the canonical JSON the agent
 /// sent, plus what Flightlog added when it accepted it.
 #[derive(Debug, serde::Deserialize)]
+#[serde(from = "TimelineRow")]
 pub struct StoredStep {
     pub step: u64,
     pub log_index: u64,
@@ -177,7 +180,29 @@ pub struct StoredStep {
     /// A key decision (schema/0010_key_decision.sql): one the
     /// similar-failure index holds.
     pub key_decision: bool,
+    /// The canonical JSON, rebuilt from what `raw` kept and the columns.
     pub raw: String,
+}
+
+/// A row of `session_timeline.sql`: `raw` as stored, and the content columns.
+#[derive(serde::Deserialize)]
+struct TimelineRow {
+    step: u64,
+    log_index: u64,
+    step_hash: String,
+    received_us: i64,
+    failed: bool,
+    key_decision: bool,
+    raw: String,
+    #[serde(flatten)]
+    content: Content,
+}
+
+impl From<TimelineRow> for StoredStep {
+    fn from(r: TimelineRow) -> Self {
+        let raw = r.content.rebuild(r.raw);
+        Self { step: r.step, log_index: r.log_index, step_hash: r.step_hash, received_us: r.received_us, failed: r.failed, key_decision: r.key_decision, raw }
+    }
 }
 
 impl Store {

@@ -1,6 +1,8 @@
 -- The steps an erasure request covers: a session, a user's steps, or a
 -- user's steps within one session (an empty filter matches everything).
-SELECT session_id, step, raw, mapApply((k, v) -> (k, lower(hex(v))), erased) AS erased
+SELECT session_id, step, raw, mapApply((k, v) -> (k, lower(hex(v))), erased) AS erased,
+       -- The content raw leaves to its columns (flightlog_model::stored).
+       reasoning, tool_params, tool_result, tool_error, prompt_system, prompt_messages, completion, metadata
 FROM steps
 WHERE project = {project:String}
   AND ({session:String} = '' OR session_id = {session:String})

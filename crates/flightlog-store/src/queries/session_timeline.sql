@@ -7,7 +7,9 @@ SELECT
     toUnixTimestamp64Micro(received_at)  AS received_us,
     failed,
     key_decision,
-    raw
+    raw,
+    -- The content raw leaves to its columns (flightlog_model::stored).
+    reasoning, tool_params, tool_result, tool_error, prompt_system, prompt_messages, completion, metadata
 FROM steps
 WHERE project = {project:String}
   AND session_id = {session:String}

@@ -1,0 +1,293 @@
+//! One copy of each field: what the `raw` column keeps of a step.
+//!
+//! A step's large content (its reasoning, tool parameters and result,
+//! prompt, messages, completion, error and metadata) is stored in its typed
+//! column. The `raw` column keeps the rest of the canonical JSON: unknown
+//! fields, identifiers, numbers, and any content its column cannot give
+//! back exactly. Reads put the content back, so every reader sees the
+//! canonical JSON the step was hashed from, byte for byte.
+//!
+//! A field is left out of `raw` only when its column gives it back exactly:
+//! - [`Form::String`]: a non-empty string; the column is that string. An
+//!   empty string, a null, or (for fields that also take JSON) any other
+//!   value stays in `raw`.
+//! - [`Form::Json`]: any value but null; the column is its canonical JSON.
+//!
+//! So a field is put back only when its key is missing from `raw` and its
+//! column is not empty. Rows written before this rule keep every key in
+//! `raw` and read back unchanged. A changed column changes the rebuilt
+//! content, and with it the step hash: verification still catches it.
+
+use crate::canonical::{into_text, sorted, write_string, write_value};
+use crate::step::Step;
+use serde_json::{Map, Value};
+
+/// How a left-out field's column holds it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Form {
+    /// The field was a non-empty string, and the column is that string.
+    String,
+    /// The field was any value but null, and the column is its canonical JSON.
+    Json,
+}
+
+impl Form {
+    /// Whether the column gives `value` back exactly (see the module notes).
+    fn leaves_out(self, value: &Value) -> bool {
+        match self {
+            Form::String => matches!(value, Value::String(s) if !s.is_empty()),
+            Form::Json => !value.is_null(),
+        }
+    }
+}
+
+/// A field that `raw` leaves to its typed column.
+#[derive(Clone, Copy, Debug)]
+pub struct Rebuilt {
+    /// The top-level object holding the field, or `None` for a top-level field.
+    pub parent: Option<&'static str>,
+    pub key: &'static str,
+    /// The column of `steps` that holds it.
+    pub column: &'static str,
+    pub form: Form,
+    /// The column's value on a [`Step`].
+    pub of: fn(&Step) -> &str,
+}
+
+/// Every field left to its column. The forms follow `validate`: a text
+/// field's column is its string; a field that takes text or JSON keeps a
+/// string as is, so only strings are left out; a JSON field's column is
+/// its canonical JSON.
+pub const REBUILT: [Rebuilt; 8] = [
+    Rebuilt { parent: Some("agent_thoughts"), key: "reasoning", column: "reasoning", form: Form::String, of: |s| &s.reasoning },
+    Rebuilt { parent: Some("tool_execution"), key: "params", column: "tool_params", form: Form::Json, of: |s| &s.tool_params },
+    Rebuilt { parent: Some("tool_execution"), key: "result", column: "tool_result", form: Form::Json, of: |s| &s.tool_result },
+    Rebuilt { parent: Some("tool_execution"), key: "error", column: "tool_error", form: Form::String, of: |s| &s.tool_error },
+    Rebuilt { parent: Some("prompt"), key: "system", column: "prompt_system", form: Form::String, of: |s| &s.prompt_system },
+    Rebuilt { parent: Some("prompt"), key: "messages", column: "prompt_messages", form: Form::Json, of: |s| &s.prompt_messages },
+    Rebuilt { parent: Some("prompt"), key: "completion", column: "completion", form: Form::String, of: |s| &s.completion },
+    Rebuilt { parent: None, key: "metadata", column: "metadata", form: Form::Json, of: |s| &s.metadata },
+];
+
+fn rebuilt(parent: Option<&str>, key: &str) -> Option<&'static Rebuilt> {
+    REBUILT.iter().find(|r| r.parent == parent && r.key == key)
+}
+
+fn holds_rebuilt(key: &str) -> bool {
+    REBUILT.iter().any(|r| r.parent == Some(key))
+}
+
+/// What the `raw` column keeps of a valid step (`step` as `validate`
+/// accepted it): its canonical JSON without the fields its columns hold.
+pub fn rest_of(step: &Map<String, Value>) -> String {
+    let mut out = Vec::with_capacity(512);
+    write_rest(step, None, &mut out);
+    into_text(out)
+}
+
+fn write_rest(map: &Map<String, Value>, parent: Option<&str>, out: &mut Vec<u8>) {
+    out.push(b'{');
+    let mut first = true;
+    for (key, value) in sorted(map) {
+        if rebuilt(parent, key).is_some_and(|r| r.form.leaves_out(value)) {
+            continue;
+        }
+        if !first {
+            out.push(b',');
+        }
+        first = false;
+        write_string(key, out);
+        out.push(b':');
+        match value {
+            Value::Object(inner) if parent.is_none() && holds_rebuilt(key) => write_rest(inner, Some(key), out),
+            _ => write_value(value, out),
+        }
+    }
+    out.push(b'}');
+}
+
+/// The step's canonical JSON from what `raw` kept (`rest`) and its columns
+/// (`column` gives a column's stored text by name). An error when `rest`
+/// is not JSON; a `rest` that is not an object comes back as it is.
+pub fn rebuild<'a>(rest: &str, column: impl Fn(&str) -> &'a str) -> Result<String, serde_json::Error> {
+    let value: Value = serde_json::from_str(rest)?;
+    let Value::Object(top) = &value else { return Ok(rest.to_owned()) };
+    let put_back: usize = REBUILT.iter().map(|r| column(r.column).len()).sum();
+    let mut out = Vec::with_capacity(rest.len() + put_back + 64);
+    write_rebuilt(top, None, &column, &mut out);
+    Ok(into_text(out))
+}
+
+/// [`rebuild`], as a JSON value: for readers that go on to parse the step
+/// (verification, bundles), so that it is not written and parsed again. A
+/// JSON column that does not parse is an error, as a `rest` that does not.
+pub fn rebuild_value<'a>(rest: &str, column: impl Fn(&str) -> &'a str) -> Result<Value, serde_json::Error> {
+    let mut value: Value = serde_json::from_str(rest)?;
+    let Value::Object(top) = &mut value else { return Ok(value) };
+    for r in &REBUILT {
+        let text = column(r.column);
+        if text.is_empty() {
+            continue;
+        }
+        let map = match r.parent {
+            None => &mut *top,
+            Some(parent) => match top.get_mut(parent) {
+                Some(Value::Object(inner)) => inner,
+                _ => continue,
+            },
+        };
+        if !map.contains_key(r.key) {
+            let put_back = match r.form {
+                Form::String => Value::String(text.to_owned()),
+                Form::Json => serde_json::from_str(text)?,
+            };
+            map.insert(r.key.to_owned(), put_back);
+        }
+    }
+    Ok(value)
+}
+
+/// A key of a rebuilt object: stored in `raw`, or put back from a column.
+enum Entry<'v> {
+    Kept(&'v Value),
+    PutBack(Form, &'v str),
+}
+
+fn write_rebuilt<'a>(map: &Map<String, Value>, parent: Option<&str>, column: &impl Fn(&str) -> &'a str, out: &mut Vec<u8>) {
+    let mut entries: Vec<(&str, Entry)> = sorted(map).into_iter().map(|(k, v)| (k.as_str(), Entry::Kept(v))).collect();
+    let mut added = false;
+    for r in REBUILT.iter().filter(|r| r.parent == parent) {
+        let text = column(r.column);
+        if !text.is_empty() && !map.contains_key(r.key) {
+            entries.push((r.key, Entry::PutBack(r.form, text)));
+            added = true;
+        }
+    }
+    if added {
+        entries.sort_unstable_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
+    }
+    out.push(b'{');
+    for (i, (key, entry)) in entries.into_iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        write_string(key, out);
+        out.push(b':');
+        match entry {
+            Entry::Kept(Value::Object(inner)) if parent.is_none() && holds_rebuilt(key) => {
+                write_rebuilt(inner, Some(key), column, out)
+            }
+            Entry::Kept(value) => write_value(value, out),
+            Entry::PutBack(Form::String, text) => write_string(text, out),
+            // Already canonical JSON: written as stored, not parsed again.
+            Entry::PutBack(Form::Json, text) => out.extend_from_slice(text.as_bytes()),
+        }
+    }
+    out.push(b'}');
+}
+
+/// A step's column by name, for [`rebuild`] from a [`Step`].
+pub fn column_of<'s>(step: &'s Step, name: &str) -> &'s str {
+    REBUILT.iter().find(|r| r.column == name).map_or("", |r| (r.of)(step))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{Limits, step_from_json};
+    use serde_json::json;
+
+    /// Stores `v` as ingestion does, reads it back as every reader does.
+    fn round_trip(v: Value) -> (Step, String) {
+        let step = step_from_json(v, &Limits::default()).unwrap();
+        let back = rebuild(&step.raw_rest, |c| column_of(&step, c)).unwrap();
+        (step, back)
+    }
+
+    fn base() -> serde_json::Map<String, Value> {
+        json!({"session_id": "s", "step": 1, "timestamp": "2026-01-15T10:00:00Z"}).as_object().unwrap().clone()
+    }
+
+    #[test]
+    fn content_is_kept_once_and_read_back_exactly() {
+        let mut v = base();
+        v.extend(json!({
+            "agent_thoughts": {"reasoning": "long reasoning", "chosen_tool": "t", "confidence": 1.0},
+            "tool_execution": {"name": "t", "params": {"b": [1, 2.5, "x"], "a": null}, "result": "plain string result",
+                               "error": "boom", "status": "error"},
+            "prompt": {"system": "be brief", "messages": [{"role": "user", "content": "hé \"quoted\"\n"}], "completion": "done"},
+            "metadata": {"k": {"z": 1, "a": 2}},
+            "zz_unknown": {"kept": true}
+        }).as_object().unwrap().clone());
+        let (step, back) = round_trip(Value::Object(v));
+        assert_eq!(back, step.raw);
+        for text in ["long reasoning", "plain string result", "be brief", "hé", "done", "boom", "\"z\":1"] {
+            assert!(step.raw.contains(text) && !step.raw_rest.contains(text), "{text} is kept once: {}", step.raw_rest);
+        }
+        assert!(step.raw_rest.contains(r#""zz_unknown":{"kept":true}"#) && step.raw_rest.contains(r#""confidence":1.0"#));
+    }
+
+    #[test]
+    fn the_value_form_is_the_text_form_parsed() {
+        let mut v = base();
+        v.extend(json!({"prompt": {"messages": [{"a": 1.5}], "completion": "c"}, "metadata": {"k": "v"}, "tool_execution": {}})
+            .as_object().unwrap().clone());
+        let (step, back) = round_trip(Value::Object(v.clone()));
+        let value = rebuild_value(&step.raw_rest, |c| column_of(&step, c)).unwrap();
+        assert_eq!(value, Value::Object(v));
+        assert_eq!(crate::canonical::to_canonical_json(&value), back);
+        assert!(rebuild_value(&step.raw_rest, |c| if c == "metadata" { "{not json" } else { "" }).is_err());
+    }
+
+    #[test]
+    fn what_a_column_cannot_say_stays_in_raw() {
+        // Empty strings and nulls have an empty column, as an absent field
+        // does; JSON given where text is allowed has the same column as a
+        // string holding that JSON. All stay in `raw`.
+        let mut v = base();
+        v.extend(json!({
+            "agent_thoughts": {"reasoning": ""},
+            "tool_execution": {"params": null, "result": "", "error": {"code": 429}},
+            "prompt": {"system": ["a", "b"], "completion": {"text": "x"}, "messages": null},
+            "metadata": null
+        }).as_object().unwrap().clone());
+        let (step, back) = round_trip(Value::Object(v));
+        assert_eq!(back, step.raw);
+        assert!(step.raw_rest.contains(r#""error":{"code":429}"#) && step.raw_rest.contains(r#""system":["a","b"]"#));
+        assert!(step.raw_rest.contains(r#""reasoning":"""#) && step.raw_rest.contains(r#""metadata":null"#));
+        // An empty string given as JSON has a column of its own (`""`): left out.
+        assert_eq!(step.tool_result, r#""""#);
+        assert!(!step.raw_rest.contains(r#""result""#), "{}", step.raw_rest);
+    }
+
+    #[test]
+    fn parents_emptied_and_absent_read_back_exactly() {
+        let mut v = base();
+        v.extend(json!({"prompt": {"completion": "only this"}, "agent_thoughts": {}, "metadata": {}}).as_object().unwrap().clone());
+        let (step, back) = round_trip(Value::Object(v));
+        assert_eq!(back, step.raw);
+        assert!(step.raw_rest.contains(r#""prompt":{}"#), "{}", step.raw_rest);
+        let (step, back) = round_trip(Value::Object(base()));
+        assert_eq!((back.as_str(), step.raw_rest.as_str()), (step.raw.as_str(), step.raw.as_str()));
+    }
+
+    #[test]
+    fn rows_that_kept_everything_read_back_unchanged() {
+        let mut v = base();
+        v.extend(json!({"prompt": {"completion": "c", "system": "s"}, "metadata": {"a": 1}}).as_object().unwrap().clone());
+        let step = step_from_json(Value::Object(v), &Limits::default()).unwrap();
+        assert_eq!(rebuild(&step.raw, |c| column_of(&step, c)).unwrap(), step.raw);
+    }
+
+    #[test]
+    fn a_changed_column_changes_the_content_and_its_hash() {
+        let mut v = base();
+        v.extend(json!({"agent_thoughts": {"reasoning": "original"}}).as_object().unwrap().clone());
+        let step = step_from_json(Value::Object(v), &Limits::default()).unwrap();
+        let forged = rebuild(&step.raw_rest, |c| if c == "reasoning" { "forged" } else { column_of(&step, c) }).unwrap();
+        assert!(forged.contains("forged"));
+        let again = step_from_json(serde_json::from_str(&forged).unwrap(), &Limits::default()).unwrap();
+        assert_ne!(again.step_hash, step.step_hash);
+        assert!(rebuild("not json", |_| "").is_err());
+    }
+}

@@ -1,0 +1,58 @@
+//! The content columns a stored step's `raw` leaves out, and the step's
+//! canonical JSON rebuilt from them (`flightlog_model::stored`).
+
+use flightlog_model::stored::rebuild;
+
+/// Every column of `flightlog_model::stored::REBUILT`, as a query selects
+/// them next to `raw` (a test checks the two lists agree).
+#[derive(Debug, Default, serde::Deserialize)]
+pub(crate) struct Content {
+    reasoning: String,
+    tool_params: String,
+    tool_result: String,
+    tool_error: String,
+    prompt_system: String,
+    prompt_messages: String,
+    completion: String,
+    metadata: String,
+}
+
+impl Content {
+    fn column(&self, name: &str) -> &str {
+        match name {
+            "reasoning" => &self.reasoning,
+            "tool_params" => &self.tool_params,
+            "tool_result" => &self.tool_result,
+            "tool_error" => &self.tool_error,
+            "prompt_system" => &self.prompt_system,
+            "prompt_messages" => &self.prompt_messages,
+            "completion" => &self.completion,
+            "metadata" => &self.metadata,
+            _ => "",
+        }
+    }
+
+    /// The canonical JSON of a step stored as `raw` and these columns. A
+    /// `raw` that is not JSON any more is returned as stored, for
+    /// verification to report.
+    pub(crate) fn rebuild(&self, raw: String) -> String {
+        rebuild(&raw, |c| self.column(c)).unwrap_or(raw)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use flightlog_model::stored::REBUILT;
+
+    #[test]
+    fn every_rebuilt_column_is_read() {
+        let content: Content = serde_json::from_value(serde_json::Value::Object(
+            REBUILT.iter().map(|r| (r.column.to_string(), serde_json::Value::String(format!("<{}>", r.column)))).collect(),
+        ))
+        .unwrap();
+        for r in REBUILT {
+            assert_eq!(content.column(r.column), format!("<{}>", r.column));
+        }
+    }
+}
