@@ -495,3 +495,5 @@ FROM
     FROM steps
 )
 GROUP BY project, hour, session_id, model_key, model_provider, agent_name, user_id, tool_name, input_band;
+
+ALTER TABLE steps ON CLUSTER `flightlog` COMMENT COLUMN raw 'The canonical JSON of the step without the content its typed columns hold exactly; reads put it back (flightlog_model::stored)';

@@ -25,6 +25,11 @@ pub struct ConversationsArgs {
     /// Timeline requests timed.
     #[arg(long, default_value_t = 200)]
     timeline_requests: usize,
+    /// Run the similar-failure indexer too (every step here is a key
+    /// decision), and report how far behind the ingest it is and how long
+    /// it takes to catch up.
+    #[arg(long)]
+    search: bool,
 }
 
 pub(crate) const STEPS_PER_SESSION: u64 = 40;
@@ -37,6 +42,7 @@ pub async fn run(args: ConversationsArgs, flightlog: std::path::PathBuf) -> anyh
     let log = std::env::var("FLIGHTLOG_BENCH_LOG").unwrap_or_else(|_| "warn".into());
     let mut server = crate::ingest::serve_command(&flightlog, dir.path(), port, &log)
         .env("FLIGHTLOG_BOOTSTRAP_KEY", crate::ingest::KEY)
+        .env("FLIGHTLOG_NO_SEARCH", if args.search { "false" } else { "true" })
         .spawn()
         .context("cannot start the server")?;
     let pid = server.id().context("server pid")?;
@@ -58,6 +64,10 @@ pub async fn run(args: ConversationsArgs, flightlog: std::path::PathBuf) -> anyh
         steps as f64 / secs,
         sent as f64 / secs / 1e6
     );
+
+    if args.search {
+        indexer_lag(&http, &base, steps).await?;
+    }
 
     let mut times = Vec::with_capacity(args.timeline_requests);
     for i in 0..args.timeline_requests {
@@ -179,4 +189,36 @@ fn text(seed: u64, words: usize) -> String {
         out.push_str(VOCABULARY[(x % VOCABULARY.len() as u64) as usize]);
     }
     out
+}
+
+/// How far the similar-failure indexer is behind when the ingest ends, and
+/// how long it takes to index every key decision (every step here is one).
+async fn indexer_lag(http: &reqwest::Client, base: &str, decisions: u64) -> anyhow::Result<()> {
+    let health = || async {
+        let h: serde_json::Value = http.get(format!("{base}/healthz")).send().await?.json().await?;
+        anyhow::Ok(h["search"].clone())
+    };
+    let at_end = health().await?;
+    anyhow::ensure!(at_end["available"] == true, "search is off in the server: {at_end}");
+    let indexed_at_end = at_end["points"].as_u64().unwrap_or(0);
+    println!(
+        "indexer when the ingest ended: {indexed_at_end} of {decisions} key decisions indexed, {} behind ({} s)",
+        at_end["indexer"]["steps_behind"],
+        at_end["indexer"]["seconds_behind"]
+    );
+    let started = Instant::now();
+    loop {
+        let s = health().await?;
+        if s["points"].as_u64() >= Some(decisions) {
+            break;
+        }
+        anyhow::ensure!(started.elapsed().as_secs() < 1800, "the indexer did not catch up in 30 minutes: {s}");
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+    }
+    let secs = started.elapsed().as_secs_f64();
+    println!(
+        "indexer: all {decisions} indexed {secs:.1} s after the ingest ended: {:.0} key decisions/s while catching up",
+        (decisions - indexed_at_end) as f64 / secs
+    );
+    Ok(())
 }

@@ -35,6 +35,11 @@ pub struct VerifyArgs {
     /// with the stored nodes: the other way removes them from the folder.
     #[arg(long, default_value_t = 5)]
     bundles: usize,
+    /// Also read, through the bundles' server, everything issue 16 times:
+    /// the whole log verified, session lists, costs and the big timeline,
+    /// so its peak RSS covers them all.
+    #[arg(long)]
+    all_reads: bool,
     /// Rounds of decision pages to time (with the bundles' server, stored
     /// nodes; so not with `--bundles 0`): each stores one step in a session of its own, signs a
     /// checkpoint, then views a big-session step's page twice. The steps
@@ -110,6 +115,9 @@ async fn bundles(bin: &Path, dir: &Path, nodes: bool, args: &VerifyArgs) -> anyh
     if nodes && args.decision_pages > 0 {
         decision_pages(&base, &http, args.decision_pages, args.big_session_steps).await?;
     }
+    if nodes && args.all_reads {
+        all_reads(&base, &http).await?;
+    }
     let peak = format!("{} kB", crate::ingest::peak_rss_kib(pid)?);
     server.kill().await?;
     let first = times[0];
@@ -122,6 +130,55 @@ async fn bundles(bin: &Path, dir: &Path, nodes: bool, args: &VerifyArgs) -> anyh
         times[times.len() / 2],
         times[times.len() - 1],
     );
+    Ok(())
+}
+
+/// The reads of issue 16 through the same server, each once, for its peak
+/// RSS through all of them: the whole log verified, session lists sorted
+/// and filtered every way, costs by model × day and the top sessions, and
+/// the big session's timeline page by page.
+async fn all_reads(base: &str, http: &reqwest::Client) -> anyhow::Result<()> {
+    let mut paths: Vec<String> = vec!["/v1/integrity/verify".into()];
+    for query in [
+        "",
+        "sort=cost",
+        "sort=steps",
+        "order=asc",
+        "status=failed",
+        "min_cost=0.25",
+        "flagged=true",
+        "agent=loan-assistant",
+        "user=customer-7",
+        "model=gpt-4o",
+        "from=2026-01-01T00:00:00Z&to=2026-01-02T00:00:00Z",
+    ] {
+        paths.push(format!("/v1/sessions?limit=50&{query}"));
+    }
+    paths.push("/v1/costs?group_by=model,day&limit=10000".into());
+    paths.push("/v1/costs?group_by=session&limit=100".into());
+    paths.push(format!("/v1/sessions/{BIG}/verify"));
+    let mut after = String::new();
+    for path in paths {
+        let started = Instant::now();
+        let resp = http.get(format!("{base}{path}")).bearer_auth(KEY).send().await?;
+        let status = resp.status();
+        let bytes = resp.bytes().await?.len();
+        anyhow::ensure!(status.is_success(), "{path}: {status}");
+        println!("  {path}: {:.0} ms, {} KiB", started.elapsed().as_secs_f64() * 1000.0, bytes / 1024);
+    }
+    let started = Instant::now();
+    let mut pages = 0;
+    loop {
+        let resp = http.get(format!("{base}/v1/sessions/{BIG}/steps?limit=1000{after}")).bearer_auth(KEY).send().await?;
+        anyhow::ensure!(resp.status().is_success(), "timeline: {}", resp.status());
+        let page: serde_json::Value = resp.json().await?;
+        pages += 1;
+        match page["next_after"].as_u64() {
+            Some(n) => after = format!("&after={n}"),
+            None => break,
+        }
+    }
+    println!("  the big session's timeline, {pages} pages of 1,000: {:.0} ms", started.elapsed().as_secs_f64() * 1000.0);
     Ok(())
 }
 

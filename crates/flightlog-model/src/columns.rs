@@ -174,7 +174,9 @@ pub const STEP_COLUMNS: &[Column] = &[
     field("user_id", TEXT, "user_id", Cell::Text),
     field("tags", "Array(LowCardinality(String))", "tags", Cell::List),
     field("metadata", TEXT, "metadata", Cell::Json),
-    // The step as received, in canonical JSON: unknown fields are never lost.
+    // The step as received, in canonical JSON, without the content its typed
+    // columns hold exactly (put back on read: `stored`): unknown fields are
+    // never lost.
     derived("raw", TEXT),
     derived("failed", "Bool"),
     derived("step_hash", "FixedString(32)"),

@@ -19,6 +19,7 @@
 
 use crate::canonical::{into_text, sorted, to_canonical_json, write_string, write_value};
 use crate::merkle::Hash;
+use crate::stored;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
@@ -100,51 +101,99 @@ fn step_hash_of_sorted<'a>(field_hashes: impl Iterator<Item = (&'a String, &'a H
 
 /// The hash of an intact step.
 pub fn step_hash(step: &Value) -> Hash {
-    canonical_with_hash(step).1
+    canonical_with_hash(step).hash
 }
 
-/// The canonical JSON of a step and its step hash, in one pass: each field's
-/// value is hashed from its slice of the canonical output rather than being
-/// serialised a second time (this halved the hashing cost of ingestion).
-/// Equal to `(to_canonical_json(step), step_hash_of(fields' hashes))`.
-pub fn canonical_with_hash(step: &Value) -> (String, Hash) {
+/// A step's canonical JSON, what the `raw` column keeps of it, and its hash.
+pub struct Canonical {
+    pub raw: String,
+    /// `raw` without the content its typed columns hold: `stored::rest_of`.
+    pub rest: String,
+    pub hash: Hash,
+}
+
+/// The canonical JSON of a step, its rest and its step hash, in one pass:
+/// each field's value is hashed from its slice of the canonical output
+/// rather than being serialised a second time (this halved the hashing
+/// cost of ingestion), and the rest is copied from that output too.
+/// Equal to `(to_canonical_json(step), stored::rest_of(step),
+/// step_hash_of(fields' hashes))`.
+pub fn canonical_with_hash(step: &Value) -> Canonical {
     let Value::Object(top) = step else {
         let raw = to_canonical_json(step);
-        return (raw, step_hash_of(&BTreeMap::new()));
+        return Canonical { rest: raw.clone(), raw, hash: step_hash_of(&BTreeMap::new()) };
     };
     let mut out: Vec<u8> = Vec::with_capacity(2048);
+    let mut rest: Vec<u8> = Vec::with_capacity(1024);
     // (path, start..end of the value in `out`)
     let mut spans: Vec<(String, usize, usize)> = Vec::with_capacity(32);
+    // Kept nested entries of the current object, as ranges of `out`.
+    let mut kept: Vec<(usize, usize)> = Vec::with_capacity(16);
     out.push(b'{');
+    rest.push(b'{');
     for (i, (key, value)) in sorted(top).into_iter().enumerate() {
         if i > 0 {
             out.push(b',');
         }
+        let entry = out.len();
         write_string(key, &mut out);
         out.push(b':');
+        let kept_whole = !stored::left_out(None, key, value);
         match value {
             Value::Object(inner) if !inner.is_empty() => {
+                let opened = out.len();
                 out.push(b'{');
+                let split = stored::holds_rebuilt(key);
+                kept.clear();
                 for (j, (sub, v)) in sorted(inner).into_iter().enumerate() {
                     if j > 0 {
                         out.push(b',');
                     }
+                    let sub_entry = out.len();
                     write_string(sub, &mut out);
                     out.push(b':');
                     let start = out.len();
                     write_value(v, &mut out);
                     spans.push((path_of(&[key, sub]), start, out.len()));
+                    if !stored::left_out(Some(key), sub, v) {
+                        kept.push((sub_entry, out.len()));
+                    }
                 }
                 out.push(b'}');
+                if kept_whole {
+                    if rest.len() > 1 {
+                        rest.push(b',');
+                    }
+                    if split {
+                        rest.extend_from_slice(&out[entry..opened]);
+                        rest.push(b'{');
+                        for (n, &(from, to)) in kept.iter().enumerate() {
+                            if n > 0 {
+                                rest.push(b',');
+                            }
+                            rest.extend_from_slice(&out[from..to]);
+                        }
+                        rest.push(b'}');
+                    } else {
+                        rest.extend_from_slice(&out[entry..]);
+                    }
+                }
             }
             _ => {
                 let start = out.len();
                 write_value(value, &mut out);
                 spans.push((path_of(&[key]), start, out.len()));
+                if kept_whole {
+                    if rest.len() > 1 {
+                        rest.push(b',');
+                    }
+                    rest.extend_from_slice(&out[entry..]);
+                }
             }
         }
     }
     out.push(b'}');
+    rest.push(b'}');
     // Paths are unique (keys are, in each object), so a sorted list is the
     // map `step_hash_of` takes, without building one.
     let mut hashes: Vec<(String, Hash)> = spans
@@ -156,7 +205,7 @@ pub fn canonical_with_hash(step: &Value) -> (String, Hash) {
         .collect();
     hashes.sort_unstable_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
     let hash = step_hash_of_sorted(hashes.iter().map(|(p, h)| (p, h)));
-    (into_text(out), hash)
+    Canonical { raw: into_text(out), rest: into_text(rest), hash }
 }
 
 /// Erases `paths` from a step: their values become null, and their field
@@ -245,7 +294,9 @@ mod tests {
         for v in [example(), with_empty, awkward, json!({}), json!({"a": {}})] {
             let by_definition =
                 step_hash_of(&fields(&v).into_iter().map(|(p, x)| (p.clone(), field_hash(&p, x))).collect());
-            assert_eq!(canonical_with_hash(&v), (to_canonical_json(&v), by_definition), "{v}");
+            let one_pass = canonical_with_hash(&v);
+            assert_eq!((one_pass.raw, one_pass.hash), (to_canonical_json(&v), by_definition), "{v}");
+            assert_eq!(one_pass.rest, crate::stored::rest_of(v.as_object().unwrap()), "{v}");
             // What verification relies on to hash a stored step once.
             assert_eq!(stored_step_hash(&v, &BTreeMap::new()), by_definition, "{v}");
         }

@@ -73,23 +73,45 @@ fn rebuilt(parent: Option<&str>, key: &str) -> Option<&'static Rebuilt> {
     REBUILT.iter().find(|r| r.parent == parent && r.key == key)
 }
 
-fn holds_rebuilt(key: &str) -> bool {
+/// Whether a valid step's field `key` (in `parent`) is left out of `raw`.
+pub(crate) fn left_out(parent: Option<&str>, key: &str, value: &Value) -> bool {
+    rebuilt(parent, key).is_some_and(|r| r.form.leaves_out(value))
+}
+
+/// Whether the top-level object `key` holds fields left out of `raw`.
+pub(crate) fn holds_rebuilt(key: &str) -> bool {
     REBUILT.iter().any(|r| r.parent == Some(key))
 }
 
 /// What the `raw` column keeps of a valid step (`step` as `validate`
-/// accepted it): its canonical JSON without the fields its columns hold.
+/// accepted it, so that its columns were built from these very values):
+/// its canonical JSON without the fields its columns hold.
 pub fn rest_of(step: &Map<String, Value>) -> String {
     let mut out = Vec::with_capacity(512);
-    write_rest(step, None, &mut out);
+    write_rest(step, None, &|_, _| true, &mut out);
     into_text(out)
 }
 
-fn write_rest(map: &Map<String, Value>, parent: Option<&str>, out: &mut Vec<u8>) {
+/// [`rest_of`] for a step whose columns were written before (`column`
+/// gives a stored column by name): a field is left out only where its
+/// stored column gives it back exactly. So rewriting `raw` (an erasure)
+/// never makes a changed column the content: the content stays in `raw`,
+/// and verification still names the column.
+pub fn rest_of_matching<'a>(step: &Map<String, Value>, column: impl Fn(&str) -> &'a str) -> String {
+    let holds = |r: &Rebuilt, value: &Value| match r.form {
+        Form::String => value.as_str() == Some(column(r.column)),
+        Form::Json => crate::canonical::to_canonical_json(value) == column(r.column),
+    };
+    let mut out = Vec::with_capacity(512);
+    write_rest(step, None, &holds, &mut out);
+    into_text(out)
+}
+
+fn write_rest(map: &Map<String, Value>, parent: Option<&str>, holds: &impl Fn(&Rebuilt, &Value) -> bool, out: &mut Vec<u8>) {
     out.push(b'{');
     let mut first = true;
     for (key, value) in sorted(map) {
-        if rebuilt(parent, key).is_some_and(|r| r.form.leaves_out(value)) {
+        if rebuilt(parent, key).is_some_and(|r| r.form.leaves_out(value) && holds(r, value)) {
             continue;
         }
         if !first {
@@ -99,7 +121,7 @@ fn write_rest(map: &Map<String, Value>, parent: Option<&str>, out: &mut Vec<u8>)
         write_string(key, out);
         out.push(b':');
         match value {
-            Value::Object(inner) if parent.is_none() && holds_rebuilt(key) => write_rest(inner, Some(key), out),
+            Value::Object(inner) if parent.is_none() && holds_rebuilt(key) => write_rest(inner, Some(key), holds, out),
             _ => write_value(value, out),
         }
     }
@@ -107,14 +129,16 @@ fn write_rest(map: &Map<String, Value>, parent: Option<&str>, out: &mut Vec<u8>)
 }
 
 /// The step's canonical JSON from what `raw` kept (`rest`) and its columns
-/// (`column` gives a column's stored text by name). An error when `rest`
-/// is not JSON; a `rest` that is not an object comes back as it is.
+/// (`column` gives a column's stored text by name). An error when `rest`,
+/// or a JSON column put back, is not one JSON value: a changed column must
+/// not add keys to what readers are shown. A `rest` that is not an object
+/// comes back as it is.
 pub fn rebuild<'a>(rest: &str, column: impl Fn(&str) -> &'a str) -> Result<String, serde_json::Error> {
     let value: Value = serde_json::from_str(rest)?;
     let Value::Object(top) = &value else { return Ok(rest.to_owned()) };
     let put_back: usize = REBUILT.iter().map(|r| column(r.column).len()).sum();
     let mut out = Vec::with_capacity(rest.len() + put_back + 64);
-    write_rebuilt(top, None, &column, &mut out);
+    write_rebuilt(top, None, &column, &mut out)?;
     Ok(into_text(out))
 }
 
@@ -153,12 +177,23 @@ enum Entry<'v> {
     PutBack(Form, &'v str),
 }
 
-fn write_rebuilt<'a>(map: &Map<String, Value>, parent: Option<&str>, column: &impl Fn(&str) -> &'a str, out: &mut Vec<u8>) {
+fn write_rebuilt<'a>(
+    map: &Map<String, Value>,
+    parent: Option<&str>,
+    column: &impl Fn(&str) -> &'a str,
+    out: &mut Vec<u8>,
+) -> Result<(), serde_json::Error> {
     let mut entries: Vec<(&str, Entry)> = sorted(map).into_iter().map(|(k, v)| (k.as_str(), Entry::Kept(v))).collect();
     let mut added = false;
     for r in REBUILT.iter().filter(|r| r.parent == parent) {
         let text = column(r.column);
         if !text.is_empty() && !map.contains_key(r.key) {
+            if r.form == Form::Json {
+                // Checked, not parsed into a value (it is written as stored):
+                // a changed column must be one JSON value, or it could add
+                // keys to what readers are shown.
+                serde_json::from_str::<serde::de::IgnoredAny>(text)?;
+            }
             entries.push((r.key, Entry::PutBack(r.form, text)));
             added = true;
         }
@@ -175,7 +210,7 @@ fn write_rebuilt<'a>(map: &Map<String, Value>, parent: Option<&str>, column: &im
         out.push(b':');
         match entry {
             Entry::Kept(Value::Object(inner)) if parent.is_none() && holds_rebuilt(key) => {
-                write_rebuilt(inner, Some(key), column, out)
+                write_rebuilt(inner, Some(key), column, out)?
             }
             Entry::Kept(value) => write_value(value, out),
             Entry::PutBack(Form::String, text) => write_string(text, out),
@@ -184,6 +219,7 @@ fn write_rebuilt<'a>(map: &Map<String, Value>, parent: Option<&str>, column: &im
         }
     }
     out.push(b'}');
+    Ok(())
 }
 
 /// A step's column by name, for [`rebuild`] from a [`Step`].
@@ -240,6 +276,22 @@ mod tests {
     }
 
     #[test]
+    fn the_one_pass_rest_equals_the_definition() {
+        let cases = [
+            json!({"prompt": {"messages": [1], "completion": "c", "system": ""}, "metadata": {"k": 1}, "z": {"a": "b"}}),
+            json!({"metadata": {}, "prompt": {}, "agent_thoughts": {"reasoning": "r"}, "a": null}),
+            json!({"tool_execution": {"params": null, "result": "", "error": {"x": 1}}, "metadata": null}),
+            json!({"agent_thoughts": {"reasoning": "only"}}),
+            json!({}),
+        ];
+        for case in cases {
+            let one_pass = crate::integrity::canonical_with_hash(&case);
+            assert_eq!(one_pass.rest, rest_of(case.as_object().unwrap()), "{case}");
+            assert_eq!(one_pass.raw, crate::canonical::to_canonical_json(&case));
+        }
+    }
+
+    #[test]
     fn what_a_column_cannot_say_stays_in_raw() {
         // Empty strings and nulls have an empty column, as an absent field
         // does; JSON given where text is allowed has the same column as a
@@ -289,5 +341,18 @@ mod tests {
         let again = step_from_json(serde_json::from_str(&forged).unwrap(), &Limits::default()).unwrap();
         assert_ne!(again.step_hash, step.step_hash);
         assert!(rebuild("not json", |_| "").is_err());
+        // A JSON column that is not one JSON value cannot add keys.
+        let injected = rebuild(&step.raw_rest, |c| if c == "metadata" { r#"{"a":1},"session_id":"forged""# } else { "" });
+        assert!(injected.is_err(), "{injected:?}");
+    }
+
+    #[test]
+    fn a_rewrite_keeps_in_raw_what_a_changed_column_no_longer_holds() {
+        let mut v = base();
+        v.extend(json!({"agent_thoughts": {"reasoning": "original"}, "metadata": {"a": 1}}).as_object().unwrap().clone());
+        let step = step_from_json(Value::Object(v.clone()), &Limits::default()).unwrap();
+        assert_eq!(rest_of_matching(&v, |c| column_of(&step, c)), step.raw_rest);
+        let changed = rest_of_matching(&v, |c| if c == "reasoning" { "changed" } else { column_of(&step, c) });
+        assert!(changed.contains(r#""reasoning":"original""#) && !changed.contains("metadata"), "{changed}");
     }
 }

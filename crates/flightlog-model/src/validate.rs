@@ -37,7 +37,7 @@ pub fn step_from_json(value: Value, limits: &Limits) -> Result<Step> {
     let Value::Object(obj) = &value else {
         return Err(FieldError::new("(record)", format!("must be a JSON object, got {}", kind(&value))));
     };
-    let (raw, step_hash) = canonical_with_hash(&value);
+    let crate::integrity::Canonical { raw, rest: raw_rest, hash: step_hash } = canonical_with_hash(&value);
     if raw.len() > limits.max_record_bytes {
         return Err(FieldError::new(
             "(record)",
@@ -109,7 +109,7 @@ pub fn step_from_json(value: Value, limits: &Limits) -> Result<Step> {
             Some(v) => return Err(FieldError::new("metadata", format!("must be an object, got {}", kind(v)))),
         },
         step_hash,
-        raw_rest: crate::stored::rest_of(obj),
+        raw_rest,
         raw,
     };
     Ok(step)

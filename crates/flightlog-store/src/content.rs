@@ -18,7 +18,7 @@ pub(crate) struct Content {
 }
 
 impl Content {
-    fn column(&self, name: &str) -> &str {
+    pub(crate) fn column(&self, name: &str) -> &str {
         match name {
             "reasoning" => &self.reasoning,
             "tool_params" => &self.tool_params,
@@ -32,11 +32,12 @@ impl Content {
         }
     }
 
-    /// The canonical JSON of a step stored as `raw` and these columns. A
-    /// `raw` that is not JSON any more is returned as stored, for
-    /// verification to report.
-    pub(crate) fn rebuild(&self, raw: String) -> String {
-        rebuild(&raw, |c| self.column(c)).unwrap_or(raw)
+    /// The canonical JSON of a step stored as `raw` and these columns; an
+    /// error (as a stored `raw` that was not JSON always was for readers)
+    /// when `raw`, or a JSON column put back, is not JSON any more.
+    /// Verification reads rows its own way and reports which.
+    pub(crate) fn rebuild(&self, raw: &str) -> Result<String, String> {
+        rebuild(raw, |c| self.column(c)).map_err(|e| format!("a stored step is not JSON any more: {e}"))
     }
 }
 

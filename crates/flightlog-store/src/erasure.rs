@@ -5,7 +5,7 @@ use crate::backend::{Params, StoreError, rows};
 use crate::Store;
 use crate::content::Content;
 use flightlog_model::canonical::to_canonical_json;
-use flightlog_model::stored::rest_of;
+use flightlog_model::stored::rest_of_matching;
 use flightlog_model::integrity::{ERASABLE, erase};
 use std::collections::BTreeMap;
 
@@ -42,7 +42,7 @@ impl Store {
         let mut per_session: BTreeMap<String, Vec<(u64, String, String)>> = BTreeMap::new();
         let mut done = Erasure::default();
         for row in found {
-            let raw = row.content.rebuild(row.raw);
+            let raw = row.content.rebuild(&row.raw).map_err(StoreError::Decode)?;
             let mut content: serde_json::Value =
                 serde_json::from_str(&raw).map_err(|e| StoreError::Decode(format!("stored step: {e}")))?;
             // Listed even when erased before: a retry after a failed index
@@ -58,10 +58,11 @@ impl Store {
             done.steps_erased += 1;
             done.fields_erased += fresh.len() as u64;
             let erased_json = serde_json::to_string(&all).expect("a map of strings serialises");
-            // The erased fields are null, kept in raw; the columns left untouched
-            // (reasoning, metadata…) still hold the rest, so raw leaves them out.
+            // The erased fields are null, kept in raw; the columns left
+            // untouched (reasoning, metadata…) hold the rest, so raw leaves
+            // out what each of them still gives back exactly.
             let rest = match &content {
-                serde_json::Value::Object(step) => rest_of(step),
+                serde_json::Value::Object(step) => rest_of_matching(step, |c| row.content.column(c)),
                 other => to_canonical_json(other),
             };
             per_session.entry(row.session_id).or_default().push((row.step, rest, erased_json));

@@ -49,9 +49,15 @@ impl IntegrityRow {
     /// The step as stored: `raw` with the content its columns hold put back.
     /// An error when that is not JSON any more.
     pub fn content(&self) -> Result<serde_json::Value, serde_json::Error> {
-        rebuild_value(&self.raw, |c| match self.column(c) {
-            Some(Stored::Text(t)) => t.as_str(),
-            _ => "",
+        rebuild_value(&self.raw, |c| {
+            // Rows read here hold the columns in CHECKED order: look there
+            // first (this runs for every row `verify --all` reads).
+            let at = REBUILT_AT.iter().find(|(n, _)| *n == c).map(|(_, i)| *i);
+            let found = at.and_then(|i| self.columns.get(i)).filter(|(n, _)| *n == c).map(|(_, v)| v);
+            match found.or_else(|| self.column(c)) {
+                Some(Stored::Text(t)) => t.as_str(),
+                _ => "",
+            }
         })
     }
 }
@@ -101,6 +107,14 @@ fn read_checked(name: &'static str, engine_type: &str, r: &mut Reader, not_utf8:
         other => return Err(StoreError::Decode(format!("no reader for a checked column of type {other}"))),
     })
 }
+
+/// Where each column of `flightlog_model::stored::REBUILT` is in [`CHECKED`].
+static REBUILT_AT: std::sync::LazyLock<Vec<(&'static str, usize)>> = std::sync::LazyLock::new(|| {
+    flightlog_model::stored::REBUILT
+        .iter()
+        .map(|r| (r.column, CHECKED.iter().position(|c| *c == r.column).expect("a rebuilt column is checked")))
+        .collect()
+});
 
 /// What `integrity_rows.sql` selects before the checked columns.
 const LEADING: [(&str, &str); 9] = [

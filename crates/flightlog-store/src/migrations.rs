@@ -35,6 +35,7 @@ const MIGRATIONS: &[Migration] = &[
     Migration { version: 18, name: "incidents", sql: include_str!("../../../schema/0018_incidents.sql") },
     Migration { version: 19, name: "merkle_nodes", sql: include_str!("../../../schema/0019_merkle_nodes.sql") },
     Migration { version: 20, name: "cost_rollups", sql: include_str!("../../../schema/0020_cost_rollups.sql") },
+    Migration { version: 21, name: "raw_keeps_the_rest", sql: include_str!("../../../schema/0021_raw_keeps_the_rest.sql") },
 ];
 
 #[derive(serde::Deserialize)]
@@ -59,6 +60,15 @@ pub async fn apply(ch: &dyn Backend) -> Result<(), StoreError> {
         ch.query(&run(statement), Params::new()).await?;
     }
     let applied: Vec<Applied> = rows(&ch.query("SELECT version, checksum FROM schema_migrations", Params::new()).await?)?;
+    // A store a newer Flightlog migrated may hold rows this one would read
+    // wrongly (since version 21, `raw` without the content its columns
+    // hold): refuse it rather than serve steps without their content.
+    let known = MIGRATIONS.iter().map(|m| m.version).max().unwrap_or(0);
+    if let Some(newer) = applied.iter().map(|a| a.version).filter(|v| *v > known).max() {
+        return Err(StoreError::Setup(format!(
+            "this store was migrated by a newer Flightlog (schema migration {newer:04}; this one knows up to {known:04}): upgrade Flightlog to open it"
+        )));
+    }
     for m in MIGRATIONS {
         let checksum = hex::encode(Sha256::digest(m.sql.as_bytes()));
         match applied.iter().find(|a| a.version == m.version) {

@@ -170,7 +170,7 @@ pub struct ChainHead {
 /// A stored step as the timeline returns it: the canonical JSON the agent
 /// sent, plus what Flightlog added when it accepted it.
 #[derive(Debug, serde::Deserialize)]
-#[serde(from = "TimelineRow")]
+#[serde(try_from = "TimelineRow")]
 pub struct StoredStep {
     pub step: u64,
     pub log_index: u64,
@@ -198,10 +198,12 @@ struct TimelineRow {
     content: Content,
 }
 
-impl From<TimelineRow> for StoredStep {
-    fn from(r: TimelineRow) -> Self {
-        let raw = r.content.rebuild(r.raw);
-        Self { step: r.step, log_index: r.log_index, step_hash: r.step_hash, received_us: r.received_us, failed: r.failed, key_decision: r.key_decision, raw }
+impl TryFrom<TimelineRow> for StoredStep {
+    type Error = String;
+
+    fn try_from(r: TimelineRow) -> Result<Self, String> {
+        let raw = r.content.rebuild(&r.raw)?;
+        Ok(Self { step: r.step, log_index: r.log_index, step_hash: r.step_hash, received_us: r.received_us, failed: r.failed, key_decision: r.key_decision, raw })
     }
 }
 

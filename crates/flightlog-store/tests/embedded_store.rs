@@ -94,6 +94,21 @@ async fn reopening_keeps_data_and_migrations_are_idempotent() {
     assert_eq!(store.next_log_index().await.unwrap(), 1);
 }
 
+/// A store migrated by a newer Flightlog may hold rows this one would read
+/// wrongly: it is refused, naming the migration, instead of served.
+#[tokio::test]
+async fn a_store_migrated_by_a_newer_flightlog_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let store = open(dir.path()).await;
+        let newer = "INSERT INTO schema_migrations (version, name, checksum) SELECT 9999, 'from_the_future', 'x'";
+        store.backend().query(newer, flightlog_store::Params::new()).await.unwrap();
+    }
+    let refused = Store::open(Arc::new(Embedded::open(&default_library_path(), dir.path(), 2, Default::default()).unwrap())).await;
+    let message = refused.err().expect("a newer store is refused").to_string();
+    assert!(message.contains("schema migration 9999") && message.contains("newer Flightlog"), "{message}");
+}
+
 #[tokio::test]
 async fn summaries_are_rebuilt_when_they_disagree_with_steps() {
     let dir = tempfile::tempdir().unwrap();

@@ -1,6 +1,7 @@
 -- What verification needs of each step: its recorded hashes and positions,
--- the content they must match (raw), and the typed columns that must agree
--- with that content. Keyset-paged in primary-key order; the {{where}}
+-- the content they must match (raw, with the content its columns hold put
+-- back: IntegrityRow::content), and the typed columns that must agree with
+-- that content. Keyset-paged in primary-key order; the {{where}}
 -- marker narrows to one session or continues after a (project, session,
 -- step) cursor, with bound parameters only.
 SELECT

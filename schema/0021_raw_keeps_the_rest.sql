@@ -1,0 +1,11 @@
+-- Each field of a step is stored once (issue 15): `raw` keeps the canonical
+-- JSON without the content its typed columns hold exactly (reasoning, tool
+-- parameters, result and error, system prompt, messages, completion,
+-- metadata), and every read puts that content back
+-- (flightlog_model::stored). Rows written before keep everything in `raw`
+-- and read back unchanged.
+--
+-- This migration also marks a store written in that form: a Flightlog that
+-- does not know version 21 refuses to open it (migrations.rs), where it
+-- would otherwise show steps without their content.
+ALTER TABLE steps COMMENT COLUMN raw 'The canonical JSON of the step without the content its typed columns hold exactly; reads put it back (flightlog_model::stored)';
