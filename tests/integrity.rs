@@ -175,9 +175,11 @@ async fn columns_are_compared_exactly_and_bytes_that_are_not_text_are_named() {
         exact(3, json!({"name": "m"})),
         exact(4, json!({"name": "m"})),
         exact(5, json!({"name": "m", "seed": SEED, "temperature": -0.0})),
+        // An empty completion stays in raw: its column is only a copy.
+        json!({"session_id": "exact", "step": 6, "timestamp": "2026-01-15T10:30:06Z", "prompt": {"completion": ""}}),
     ];
     let mut s = Server::start_in(dir.path(), &ENV).await;
-    assert_eq!(s.post_steps(ADMIN_KEY, ndjson(&steps), &[]).await.1["accepted"], 6);
+    assert_eq!(s.post_steps(ADMIN_KEY, ndjson(&steps), &[]).await.1["accepted"], 7);
     assert_eq!(s.send_json(Method::POST, ADMIN_KEY, "/v1/integrity/checkpoints", json!(null)).await.0, StatusCode::CREATED);
     let before = verify(&s, "exact").await;
     assert_eq!(before["status"], "verified", "the exact values as stored verify: {before:#}");
@@ -188,7 +190,7 @@ async fn columns_are_compared_exactly_and_bytes_that_are_not_text_are_named() {
     // not UTF-8.
     sql(dir.path(), &format!(
         "ALTER TABLE steps UPDATE seed = if(step = 0, {}, seed), top_p = if(step = 1, nan, top_p), \
-         temperature = if(step = 2, toFloat64(0), temperature), completion = if(step = 3, unhex('C328'), completion), \
+         temperature = if(step = 2, toFloat64(0), temperature), completion = if(step IN (3, 6), unhex('C328'), completion), \
          raw = if(step = 4, concat(raw, unhex('FF')), raw) WHERE session_id = 'exact' SETTINGS mutations_sync = 2",
         SEED - 1
     ));
@@ -203,13 +205,15 @@ async fn columns_are_compared_exactly_and_bytes_that_are_not_text_are_named() {
         // The completion is stored once, in its column: its content changed.
         ("modified", 3, "not UTF-8 text any more: column completion of step 3"),
         ("modified", 4, "not UTF-8"),
+        // Where raw kept the completion, its column is a copy that changed.
+        ("column_changed", 6, "column completion of step 6"),
     ] {
         assert!(found.contains(&(kind.to_string(), Some(step))), "wanted {kind} at {step}: {report:#}");
         assert!(report.to_string().contains(detail), "wanted {detail:?}: {report:#}");
     }
-    assert_eq!(found.len(), 5, "step 5 is untouched and nothing else is reported: {report:#}");
+    assert_eq!(found.len(), 6, "step 5 is untouched and nothing else is reported: {report:#}");
     let (status, all) = s.get(ADMIN_KEY, "/v1/integrity/verify").await;
-    assert_eq!((status, all["status"].as_str(), all["problem_count"].as_u64()), (StatusCode::OK, Some("failed"), Some(5)), "{all:#}");
+    assert_eq!((status, all["status"].as_str(), all["problem_count"].as_u64()), (StatusCode::OK, Some("failed"), Some(6)), "{all:#}");
 }
 
 /// A session id that is not UTF-8 text at the end of a page of 6,000 rows

@@ -25,7 +25,7 @@ use flightlog_model::retention::ExpiryKind;
 use flightlog_store::ExpirationRow;
 use flightlog_model::integrity::{chain_next, chain_seed, step_hash, stored_step_hash};
 use flightlog_model::merkle::{Frontier, Hash, hash_from_hex, leaf_hash};
-use flightlog_model::stored::REBUILT;
+use flightlog_model::stored::{REBUILT, left_to_column};
 use rayon::prelude::*;
 use roaring::RoaringTreemap;
 use flightlog_model::{Limits, Step, step_from_json};
@@ -607,8 +607,13 @@ fn check_content(row: &IntegrityRow, recorded: &Hash, limits: &Limits, out: &mut
         out.problem(problem(ProblemKind::Modified, Some(row), "the stored content is not UTF-8 text any more".into()));
         return;
     }
-    // A column that holds content (flightlog_model::stored) is the content.
-    if let Some(column) = row.not_utf8.iter().find(|c| REBUILT.iter().any(|r| r.column == **c)) {
+    // A column that holds content raw left to it (flightlog_model::stored)
+    // is the content; where raw kept the field, the column is a copy, and
+    // the columns' comparison names it.
+    let left_to = |c: &str| {
+        REBUILT.iter().any(|r| r.column == c) && serde_json::from_str::<Value>(&row.raw).is_ok_and(|rest| left_to_column(&rest, c))
+    };
+    if let Some(column) = row.not_utf8.iter().find(|c| left_to(c)) {
         out.problem(problem(
             ProblemKind::Modified,
             Some(row),

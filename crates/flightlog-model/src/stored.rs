@@ -222,6 +222,17 @@ fn write_rebuilt<'a>(
     Ok(())
 }
 
+/// Whether what `raw` kept (`rest`, parsed) leaves the field that `column`
+/// holds to that column, so that the column is the only copy of it.
+pub fn left_to_column(rest: &Value, column: &str) -> bool {
+    let Some(r) = REBUILT.iter().find(|r| r.column == column) else { return false };
+    let map = match r.parent {
+        None => rest.as_object(),
+        Some(parent) => rest.get(parent).and_then(Value::as_object),
+    };
+    map.is_some_and(|m| !m.contains_key(r.key))
+}
+
 /// A step's column by name, for [`rebuild`] from a [`Step`].
 pub fn column_of<'s>(step: &'s Step, name: &str) -> &'s str {
     REBUILT.iter().find(|r| r.column == name).map_or("", |r| (r.of)(step))
@@ -354,5 +365,7 @@ mod tests {
         assert_eq!(rest_of_matching(&v, |c| column_of(&step, c)), step.raw_rest);
         let changed = rest_of_matching(&v, |c| if c == "reasoning" { "changed" } else { column_of(&step, c) });
         assert!(changed.contains(r#""reasoning":"original""#) && !changed.contains("metadata"), "{changed}");
+        let changed: Value = serde_json::from_str(&changed).unwrap();
+        assert!(left_to_column(&changed, "metadata") && !left_to_column(&changed, "reasoning"));
     }
 }
