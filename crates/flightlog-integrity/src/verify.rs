@@ -721,10 +721,13 @@ fn check_columns(row: &IntegrityRow, s: &Step, out: &mut Findings) {
         ("metadata", Text(&s.metadata)),
         ("failed", Bool(s.failed())),
     ];
-    for (column, want) in expected {
+    for (at, (column, want)) in expected.into_iter().enumerate() {
+        // Rows hold their columns in this order (flightlog-store CHECKED):
+        // looked up there first, as this runs for every column of every row.
+        let stored = row.columns.get(at).filter(|(name, _)| *name == column).map(|(_, v)| v).or_else(|| row.column(column));
         // A column that is not UTF-8 text cannot hold what the content
         // says, even if its replacement characters happen to match.
-        if !want.matches(row.column(column)) || row.not_utf8.contains(&column) {
+        if !want.matches(stored) || row.not_utf8.contains(&column) {
             out.problem(problem(
                 ProblemKind::ColumnChanged,
                 Some(row),
