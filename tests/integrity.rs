@@ -214,6 +214,11 @@ async fn columns_are_compared_exactly_and_bytes_that_are_not_text_are_named() {
     assert_eq!(found.len(), 6, "step 5 is untouched and nothing else is reported: {report:#}");
     let (status, all) = s.get(ADMIN_KEY, "/v1/integrity/verify").await;
     assert_eq!((status, all["status"].as_str(), all["problem_count"].as_u64()), (StatusCode::OK, Some("failed"), Some(6)), "{all:#}");
+    // A completion that is not text still reads, shown with replacement
+    // characters (a page with step 4, whose raw is not text, answers 503).
+    let (status, page) = s.get(ADMIN_KEY, "/v1/sessions/exact/steps?limit=4").await;
+    assert_eq!(status, StatusCode::OK, "{page:#}");
+    assert_eq!(page["steps"][3]["data"]["prompt"]["completion"], "\u{FFFD}(", "{page:#}");
 }
 
 /// A session id that is not UTF-8 text at the end of a page of 6,000 rows

@@ -8,3 +8,7 @@ WHERE project = {project:String}
   AND ({session:String} = '' OR session_id = {session:String})
   AND ({user:String} = '' OR user_id = {user:String})
 ORDER BY session_id, step
+-- A content column with bytes that are not UTF-8 (changed behind Flightlog's
+-- back) is read with replacement characters rather than failing the whole
+-- answer: the step then reads as changed, and verification names it.
+SETTINGS output_format_json_validate_utf8 = 1
