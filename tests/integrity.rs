@@ -191,6 +191,7 @@ async fn columns_are_compared_exactly_and_bytes_that_are_not_text_are_named() {
     sql(dir.path(), &format!(
         "ALTER TABLE steps UPDATE seed = if(step = 0, {}, seed), top_p = if(step = 1, nan, top_p), \
          temperature = if(step = 2, toFloat64(0), temperature), completion = if(step IN (3, 6), unhex('C328'), completion), \
+         chosen_tool = if(step = 3, 'forged', chosen_tool), \
          raw = if(step = 4, concat(raw, unhex('FF')), raw) WHERE session_id = 'exact' SETTINGS mutations_sync = 2",
         SEED - 1
     ));
@@ -204,6 +205,8 @@ async fn columns_are_compared_exactly_and_bytes_that_are_not_text_are_named() {
         ("column_changed", 2, "column temperature of step 2"),
         // The completion is stored once, in its column: its content changed.
         ("modified", 3, "not UTF-8 text any more: column completion of step 3"),
+        // and its other columns are still compared.
+        ("column_changed", 3, "column chosen_tool of step 3"),
         ("modified", 4, "not UTF-8"),
         // Where raw kept the completion, its column is a copy that changed.
         ("column_changed", 6, "column completion of step 6"),
@@ -211,9 +214,9 @@ async fn columns_are_compared_exactly_and_bytes_that_are_not_text_are_named() {
         assert!(found.contains(&(kind.to_string(), Some(step))), "wanted {kind} at {step}: {report:#}");
         assert!(report.to_string().contains(detail), "wanted {detail:?}: {report:#}");
     }
-    assert_eq!(found.len(), 6, "step 5 is untouched and nothing else is reported: {report:#}");
+    assert_eq!(found.len(), 7, "step 5 is untouched and nothing else is reported: {report:#}");
     let (status, all) = s.get(ADMIN_KEY, "/v1/integrity/verify").await;
-    assert_eq!((status, all["status"].as_str(), all["problem_count"].as_u64()), (StatusCode::OK, Some("failed"), Some(6)), "{all:#}");
+    assert_eq!((status, all["status"].as_str(), all["problem_count"].as_u64()), (StatusCode::OK, Some("failed"), Some(7)), "{all:#}");
     // A completion that is not text still reads, shown with replacement
     // characters (a page with step 4, whose raw is not text, answers 503).
     let (status, page) = s.get(ADMIN_KEY, "/v1/sessions/exact/steps?limit=4").await;

@@ -613,13 +613,16 @@ fn check_content(row: &IntegrityRow, recorded: &Hash, limits: &Limits, out: &mut
     let left_to = |c: &str| {
         REBUILT.iter().any(|r| r.column == c) && serde_json::from_str::<Value>(&row.raw).is_ok_and(|rest| left_to_column(&rest, c))
     };
-    if let Some(column) = row.not_utf8.iter().find(|c| left_to(c)) {
+    // Reported once, here; the rest of the row is still checked (its
+    // erased fields listed, its other columns compared), but the hash the
+    // changed content no longer matches is not reported again.
+    let not_text = row.not_utf8.iter().find(|c| left_to(c)).copied();
+    if let Some(column) = not_text {
         out.problem(problem(
             ProblemKind::Modified,
             Some(row),
             format!("the stored content is not UTF-8 text any more: column {column} of step {}", row.step),
         ));
-        return;
     }
     // Checked columns are reported by `check_columns`.
     if let Some(column) = row.not_utf8.iter().find(|c| row.column(c).is_none()) {
@@ -643,6 +646,9 @@ fn check_content(row: &IntegrityRow, recorded: &Hash, limits: &Limits, out: &mut
         }
     };
     let modified = |out: &mut Findings| {
+        if not_text.is_some() {
+            return;
+        }
         out.problem(problem(
             ProblemKind::Modified,
             Some(row),
@@ -676,14 +682,14 @@ fn check_content(row: &IntegrityRow, recorded: &Hash, limits: &Limits, out: &mut
         step_from_json(content, limits).ok()
     };
     match step {
-        Some(s) => check_columns(row, &s, out),
+        Some(s) => check_columns(row, &s, not_text, out),
         None => out.problem(problem(ProblemKind::Modified, Some(row), "the stored content is no longer a valid step".into())),
     }
 }
 
 /// The typed columns must say what the recorded content says, exactly:
 /// integers as integers and floats bit for bit.
-fn check_columns(row: &IntegrityRow, s: &Step, out: &mut Findings) {
+fn check_columns(row: &IntegrityRow, s: &Step, reported: Option<&str>, out: &mut Findings) {
     use Want::{Bool, Float, Int, List, OptUInt, Text, UInt};
     let expected = [
         ("agent_name", Text(&s.agent_name)),
@@ -722,6 +728,10 @@ fn check_columns(row: &IntegrityRow, s: &Step, out: &mut Findings) {
         ("failed", Bool(s.failed())),
     ];
     for (at, (column, want)) in expected.into_iter().enumerate() {
+        // A content column already reported as the content changed.
+        if reported == Some(column) {
+            continue;
+        }
         // Rows hold their columns in this order (flightlog-store CHECKED):
         // looked up there first, as this runs for every column of every row.
         let stored = row.columns.get(at).filter(|(name, _)| *name == column).map(|(_, v)| v).or_else(|| row.column(column));
