@@ -732,9 +732,8 @@ fn check_columns(row: &IntegrityRow, s: &Step, reported: Option<&str>, out: &mut
         if reported == Some(column) {
             continue;
         }
-        // Rows hold their columns in this order (flightlog-store CHECKED):
-        // looked up there first, as this runs for every column of every row.
-        let stored = row.columns.get(at).filter(|(name, _)| *name == column).map(|(_, v)| v).or_else(|| row.column(column));
+        // In flightlog-store's CHECKED order, where rows hold them.
+        let stored = row.column_at(at, column);
         // A column that is not UTF-8 text cannot hold what the content
         // says, even if its replacement characters happen to match.
         if !want.matches(stored) || row.not_utf8.contains(&column) {

@@ -155,7 +155,7 @@ pub fn canonical_with_hash(step: &Value) -> Canonical {
                     let start = out.len();
                     write_value(v, &mut out);
                     spans.push((path_of(&[key, sub]), start, out.len()));
-                    if !stored::left_out(Some(key), sub, v) {
+                    if split && kept_whole && !stored::left_out(Some(key), sub, v) {
                         kept.push((sub_entry, out.len()));
                     }
                 }

@@ -1,7 +1,7 @@
 //! The content columns a stored step's `raw` leaves out, and the step's
 //! canonical JSON rebuilt from them (`flightlog_model::stored`).
 
-use flightlog_model::stored::rebuild;
+use flightlog_model::stored::{rebuild, rebuild_value};
 
 /// Every column of `flightlog_model::stored::REBUILT`, as a query selects
 /// them next to `raw` (a test checks the two lists agree).
@@ -37,8 +37,17 @@ impl Content {
     /// when `raw`, or a JSON column put back, is not JSON any more.
     /// Verification reads rows its own way and reports which.
     pub(crate) fn rebuild(&self, raw: &str) -> Result<String, String> {
-        rebuild(raw, |c| self.column(c)).map_err(|e| format!("a stored step is not JSON any more: {e}"))
+        rebuild(raw, |c| self.column(c)).map_err(not_json)
     }
+
+    /// [`Content::rebuild`] as a JSON value, for a reader that edits it.
+    pub(crate) fn rebuild_value(&self, raw: &str) -> Result<serde_json::Value, String> {
+        rebuild_value(raw, |c| self.column(c)).map_err(not_json)
+    }
+}
+
+fn not_json(e: serde_json::Error) -> String {
+    format!("a stored step is not JSON any more: {e}")
 }
 
 #[cfg(test)]

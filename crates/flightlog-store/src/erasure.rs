@@ -42,9 +42,7 @@ impl Store {
         let mut per_session: BTreeMap<String, Vec<(u64, String, String)>> = BTreeMap::new();
         let mut done = Erasure::default();
         for row in found {
-            let raw = row.content.rebuild(&row.raw).map_err(StoreError::Decode)?;
-            let mut content: serde_json::Value =
-                serde_json::from_str(&raw).map_err(|e| StoreError::Decode(format!("stored step: {e}")))?;
+            let mut content = row.content.rebuild_value(&row.raw).map_err(StoreError::Decode)?;
             // Listed even when erased before: a retry after a failed index
             // update must reach the same steps.
             done.steps.push((row.session_id.clone(), row.step));

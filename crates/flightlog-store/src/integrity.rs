@@ -46,15 +46,19 @@ impl IntegrityRow {
         self.columns.iter().find(|(n, _)| *n == name).map(|(_, v)| v)
     }
 
+    /// A checked column's stored value, looked up at `at` first: rows read
+    /// here hold their columns in [`CHECKED`] order, and this runs for
+    /// every column of every row `verify --all` reads.
+    pub fn column_at(&self, at: usize, name: &str) -> Option<&Stored> {
+        self.columns.get(at).filter(|(n, _)| *n == name).map(|(_, v)| v).or_else(|| self.column(name))
+    }
+
     /// The step as stored: `raw` with the content its columns hold put back.
     /// An error when that is not JSON any more.
     pub fn content(&self) -> Result<serde_json::Value, serde_json::Error> {
         rebuild_value(&self.raw, |c| {
-            // Rows read here hold the columns in CHECKED order: look there
-            // first (this runs for every row `verify --all` reads).
-            let at = REBUILT_AT.iter().find(|(n, _)| *n == c).map(|(_, i)| *i);
-            let found = at.and_then(|i| self.columns.get(i)).filter(|(n, _)| *n == c).map(|(_, v)| v);
-            match found.or_else(|| self.column(c)) {
+            let at = REBUILT_AT.iter().find(|(n, _)| *n == c).map_or(usize::MAX, |(_, i)| *i);
+            match self.column_at(at, c) {
                 Some(Stored::Text(t)) => t.as_str(),
                 _ => "",
             }
