@@ -330,3 +330,39 @@ async fn a_qdrant_server_backend_indexes_and_searches_the_same_way() {
     let (_, body) = similar(&server, ADMIN_KEY, "session_id=email-0&step=2&limit=2").await;
     assert!(sessions_of(&body).iter().all(|s| s.starts_with("email-")), "{body}");
 }
+
+#[tokio::test]
+async fn an_index_made_by_an_older_reading_of_decisions_is_rebuilt_at_start_up() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = Server::start_in(dir.path(), &[BOOT, ON]).await;
+    server.post_steps(ADMIN_KEY, ndjson(&sessions()), &[]).await;
+    let s = server.wait_indexed(18, WAIT).await;
+    let reading = s["indexer"]["model"].as_str().unwrap().to_string();
+    assert!(reading.contains("word table"), "the mark names how decisions are read: {reading}");
+    server.terminate();
+
+    // Same reading: nothing to redo.
+    let mut server = Server::start_in(dir.path(), &[ON]).await;
+    let s = server.wait_indexed(18, WAIT).await;
+    assert_eq!(s["indexer"]["indexed"], 0, "{s}");
+    server.terminate();
+
+    // A mark written by a build that read whole texts with the sentence
+    // model (it named the model folder alone): every point is made again.
+    let old = reading.split(" (").next().unwrap();
+    let out = flightlog_tests::flightlog_sql(
+        dir.path(),
+        &format!(
+            "INSERT INTO indexer_marks SELECT index_name, next_log_index, '{old}', dimension, saved_us + 1 \
+             FROM indexer_marks FINAL"
+        ),
+    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let server = Server::start_in(dir.path(), &[ON]).await;
+    let s = server.wait_indexed(18, WAIT).await;
+    assert_eq!(s["indexer"]["indexed"], 18, "rebuilt: {s}");
+    assert_eq!(s["indexer"]["model"], reading.as_str());
+    let (status, body) = similar(&server, ADMIN_KEY, "session_id=ratelimit-0&step=2&limit=2").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(sessions_of(&body).iter().all(|s| s.starts_with("ratelimit-")), "{body}");
+}

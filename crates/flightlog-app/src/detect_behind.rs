@@ -20,7 +20,7 @@
 //! is the same incident.
 
 use crate::AppState;
-use flightlog_embed::Embedder;
+use flightlog_embed::{Embedder, Reader};
 use flightlog_index::cache::{VectorCache, text_hash};
 use flightlog_model::action::{ActionKey, is_side_effect};
 use flightlog_model::detect::{DetectConfig, Incident, IncidentKind, StepRef, priced_runaway};
@@ -435,7 +435,7 @@ impl Runner {
             if out.contains_key(&t) || missing.contains(&t) {
                 continue;
             }
-            match self.cache.get(&text_hash(&t)) {
+            match self.cache.get(&text_hash(Reader::Sentence, &t)) {
                 Some(v) => {
                     out.insert(t, v);
                 }
@@ -456,7 +456,7 @@ impl Runner {
         self.status().update(|s| s.embedded += vectors.len() as u64);
         for (t, v) in missing.into_iter().zip(vectors) {
             let v = Arc::new(v);
-            self.cache.put(text_hash(&t), v.clone());
+            self.cache.put(text_hash(Reader::Sentence, &t), v.clone());
             out.insert(t, v);
         }
         Ok(out)

@@ -1,4 +1,6 @@
-//! Turns text into vectors with a local ONNX sentence model.
+//! Turns text into vectors with a local ONNX sentence model, or with the
+//! word table distilled from it ([`Reader`]: which one reads a text is the
+//! caller's choice; flightlog-index says which for a key decision).
 //!
 //! The model (all-MiniLM-L6-v2 by default: 384 dimensions, mean pooling)
 //! and onnxruntime itself are files on disk that `make setup` fetches,
@@ -9,8 +11,21 @@
 //!
 //! May use: no other Flightlog crate (floor 0). Used by `flightlog-index`.
 
+mod word_table;
+
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
+use std::sync::{Arc, Mutex, OnceLock};
+pub use word_table::WordTable;
+
+/// Which model reads a text: the sentence model (context and word order,
+/// milliseconds a text) or the word table distilled from it (a sum of
+/// token rows, microseconds a text).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Reader {
+    Sentence,
+    Words,
+}
 
 /// The onnxruntime release `make setup` fetches.
 pub const PINNED_RUNTIME: &str = "1.31.1";
@@ -35,6 +50,8 @@ pub enum EmbedError {
     Model { dir: PathBuf, reason: String },
     #[error("embedding failed: {0}")]
     Embed(String),
+    #[error("cannot distil the word table from the model: {0}")]
+    Distil(String),
 }
 
 fn cache_dir() -> PathBuf {
@@ -57,6 +74,7 @@ pub fn default_model_dir() -> PathBuf {
 /// One loaded model. Embedding is CPU work: call it off the async runtime.
 pub struct Embedder {
     model: fastembed::TextEmbedding,
+    words: Arc<WordTable>,
     dimension: usize,
     model_dir: PathBuf,
 }
@@ -70,6 +88,29 @@ impl std::fmt::Debug for Embedder {
 /// onnxruntime is loaded, and its one environment built, once per process;
 /// later loads reuse the result.
 static RUNTIME: OnceLock<Result<ort::environment::Environment, String>> = OnceLock::new();
+
+/// Word tables by model folder: every embedder of one model in a process
+/// shares one (47 MB for MiniLM), and the first makes it.
+static WORD_TABLES: Mutex<Option<HashMap<PathBuf, Arc<WordTable>>>> = Mutex::new(None);
+
+fn word_table_of(model_dir: &Path, onnx: &[u8], tokenizer: &[u8], environment: &ort::environment::Environment) -> Result<Arc<WordTable>, EmbedError> {
+    // Held while distilling: a second embedder waits for the first's table.
+    let mut tables = WORD_TABLES.lock().unwrap_or_else(|p| p.into_inner());
+    if let Some(table) = tables.get_or_insert_with(HashMap::new).get(model_dir) {
+        return Ok(table.clone());
+    }
+    let session = || {
+        ort::session::Session::builder(environment)
+            .map_err(|e| e.to_string())?
+            .with_intra_threads(std::thread::available_parallelism().map_or(1, |n| n.get()))
+            .map_err(|e| e.to_string())?
+            .commit_from_memory(onnx)
+            .map_err(|e| e.to_string())
+    };
+    let table = Arc::new(WordTable::of_model(onnx, tokenizer, &cache_dir(), session)?);
+    tables.get_or_insert_with(HashMap::new).insert(model_dir.to_path_buf(), table.clone());
+    Ok(table)
+}
 
 fn load_runtime(path: &Path) -> Result<ort::environment::Environment, EmbedError> {
     let loaded = RUNTIME.get_or_init(|| {
@@ -99,6 +140,7 @@ impl Embedder {
         let environment = load_runtime(runtime)?;
         let [onnx, tokenizer, config, special, tokenizer_config]: [Vec<u8>; 5] =
             files.try_into().expect("five model files");
+        let words = word_table_of(model_dir, &onnx, &tokenizer, &environment)?;
         let model = fastembed::UserDefinedEmbeddingModel::new(
             onnx,
             fastembed::TokenizerFiles {
@@ -119,7 +161,10 @@ impl Embedder {
         // One probe tells the dimension and proves the model runs.
         let probe = model.embed(["probe"], None).map_err(|e| bad(e.to_string()))?;
         let dimension = probe.first().map(Vec::len).filter(|d| *d > 0).ok_or_else(|| bad("it returned no vector".into()))?;
-        Ok(Self { model, dimension, model_dir: model_dir.to_path_buf() })
+        if words.dimension() != dimension {
+            return Err(bad(format!("its word table has {} dimensions, its sentences {dimension}", words.dimension())));
+        }
+        Ok(Self { model, words, dimension, model_dir: model_dir.to_path_buf() })
     }
 
     pub fn dimension(&self) -> usize {
@@ -130,7 +175,15 @@ impl Embedder {
         &self.model_dir
     }
 
-    /// Unit-length vectors, one per text, in order.
+    /// Unit-length vectors of `texts` as `reader` reads them, in order.
+    pub fn embed_with(&mut self, reader: Reader, texts: &[&str]) -> Result<Vec<Vec<f32>>, EmbedError> {
+        match reader {
+            Reader::Sentence => self.embed(texts),
+            Reader::Words => texts.iter().map(|t| self.words.embed(t)).collect(),
+        }
+    }
+
+    /// Unit-length vectors by the sentence model, one per text, in order.
     ///
     /// Texts are run in batches of similar length: a batch is padded to its
     /// longest text, so sorting by length first saves most of the padding.

@@ -1,14 +1,22 @@
 //! Identical texts are embedded once: vectors are kept by the SHA-256 of
-//! their text, oldest forgotten first once the cache is full.
+//! their text and the model that read it, oldest forgotten first once the
+//! cache is full.
 
+use flightlog_embed::Reader;
 use sha2::{Digest, Sha256};
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 
 pub type TextHash = [u8; 32];
 
-pub fn text_hash(text: &str) -> TextHash {
-    Sha256::digest(text.as_bytes()).into()
+/// The key of `text` as `reader` reads it: the same words read by the
+/// word table and by the sentence model are two vectors.
+pub fn text_hash(reader: Reader, text: &str) -> TextHash {
+    let tag: &[u8] = match reader {
+        Reader::Sentence => b"sentence\0",
+        Reader::Words => b"words\0",
+    };
+    Sha256::new().chain_update(tag).chain_update(text.as_bytes()).finalize().into()
 }
 
 pub struct VectorCache {
@@ -63,7 +71,9 @@ mod tests {
     #[test]
     fn keeps_the_newest_up_to_capacity_and_counts_hits() {
         let mut c = VectorCache::new(2);
-        let (a, b, d) = (text_hash("a"), text_hash("b"), text_hash("d"));
+        let key = |t| text_hash(Reader::Sentence, t);
+        let (a, b, d) = (key("a"), key("b"), key("d"));
+        assert_ne!(a, text_hash(Reader::Words, "a"), "one text read two ways is two entries");
         c.put(a, Arc::new(vec![1.0]));
         c.put(b, Arc::new(vec![2.0]));
         c.put(a, Arc::new(vec![1.0])); // already there: no reorder, no growth

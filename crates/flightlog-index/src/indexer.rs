@@ -14,8 +14,8 @@
 //! - Rebuilds when the index was lost or the model changed.
 
 use crate::cache::{TextHash, VectorCache, text_hash};
-use crate::{IndexError, Payload, Point, SNIPPET_CHARS, VectorIndex, point_id};
-use flightlog_embed::Embedder;
+use crate::{ERROR_TEXT, IndexError, Payload, Point, READING, SNIPPET_CHARS, VectorIndex, WHOLE_TEXT, point_id};
+use flightlog_embed::{Embedder, Reader};
 use flightlog_model::decision::mix_vectors;
 use flightlog_model::validate::cut_chars;
 use flightlog_store::{DecisionRow, Store};
@@ -158,7 +158,7 @@ impl Indexer {
         mark: MarkPlace,
         status: Arc<IndexerStatus>,
     ) -> Self {
-        let model = embedder.model_dir().display().to_string();
+        let model = format!("{} ({READING})", embedder.model_dir().display());
         let dimension = embedder.dimension();
         status.update(|s| {
             s.state = IndexerState::Starting;
@@ -279,45 +279,47 @@ impl Indexer {
     }
 
     /// Vectors for these decisions: from the cache, else embedded (each
-    /// distinct text once). A failed decision's vector mixes its whole
-    /// text's and its error's (flightlog-model `decision`).
+    /// distinct text once, by the model the rule in this crate's root
+    /// names). A failed decision's vector mixes its whole text's and its
+    /// error's (flightlog-model `decision`).
     async fn embed(&mut self, rows: &[DecisionRow]) -> Result<Vec<Point>, IndexError> {
         let decisions: Vec<_> = rows.iter().map(DecisionRow::decision).collect();
         let texts: Vec<String> = decisions.iter().map(|d| d.text()).collect();
         let errors: Vec<Option<String>> = decisions.iter().map(|d| d.error_text()).collect();
-        let wanted: Vec<&String> = texts.iter().chain(errors.iter().flatten()).collect();
-        let mut missing: Vec<(TextHash, String)> = Vec::new();
+        let wanted = texts.iter().map(|t| (WHOLE_TEXT, t)).chain(errors.iter().flatten().map(|e| (ERROR_TEXT, e)));
+        let mut missing: HashMap<Reader, Vec<(TextHash, String)>> = HashMap::new();
         let mut reused = 0u64;
-        for t in &wanted {
-            let h = text_hash(t);
+        for (reader, t) in wanted {
+            let h = text_hash(reader, t);
+            let list = missing.entry(reader).or_default();
             if self.cache.get(&h).is_some() {
                 reused += 1;
-            } else if !missing.iter().any(|(m, _)| *m == h) {
-                missing.push((h, (*t).clone()));
+            } else if !list.iter().any(|(m, _)| *m == h) {
+                list.push((h, t.clone()));
             }
         }
         self.status.update(|s| s.cache_hits += reused);
         // Vectors of this batch, kept here too: the cache may forget them.
         let mut batch: HashMap<TextHash, Arc<Vec<f32>>> = HashMap::new();
-        if !missing.is_empty() {
+        for (reader, list) in missing.into_iter().filter(|(_, l)| !l.is_empty()) {
             let embedder = self.embedder.clone();
-            let inputs: Vec<String> = missing.iter().map(|(_, t)| t.clone()).collect();
+            let inputs: Vec<String> = list.iter().map(|(_, t)| t.clone()).collect();
             let vectors = tokio::task::spawn_blocking(move || {
                 let refs: Vec<&str> = inputs.iter().map(String::as_str).collect();
-                embedder.lock().expect("embedder lock").embed(&refs)
+                embedder.lock().expect("embedder lock").embed_with(reader, &refs)
             })
             .await
             .map_err(|e| IndexError::Failed(e.to_string()))?
             .map_err(|e| IndexError::Failed(e.to_string()))?;
             self.status.update(|s| s.embedded += vectors.len() as u64);
-            for ((h, _), v) in missing.into_iter().zip(vectors) {
+            for ((h, _), v) in list.into_iter().zip(vectors) {
                 let v = Arc::new(v);
                 self.cache.put(h, v.clone());
                 batch.insert(h, v);
             }
         }
-        let mut vector_of = |t: &str| -> Result<Arc<Vec<f32>>, IndexError> {
-            let h = text_hash(t);
+        let mut vector_of = |reader: Reader, t: &str| -> Result<Arc<Vec<f32>>, IndexError> {
+            let h = text_hash(reader, t);
             if let Some(v) = batch.get(&h) {
                 return Ok(v.clone());
             }
@@ -325,9 +327,9 @@ impl Indexer {
         };
         let mut points = Vec::with_capacity(rows.len());
         for ((row, text), error) in rows.iter().zip(&texts).zip(&errors) {
-            let whole = vector_of(text)?;
+            let whole = vector_of(WHOLE_TEXT, text)?;
             let vector = match error {
-                Some(e) => mix_vectors(&whole, &vector_of(e)?),
+                Some(e) => mix_vectors(&whole, &vector_of(ERROR_TEXT, e)?),
                 None => whole.as_ref().clone(),
             };
             points.push(Point { id: point_id(&row.project, &row.session_id, row.step), vector, payload: payload(row, text) });

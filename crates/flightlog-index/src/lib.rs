@@ -27,10 +27,25 @@ pub mod server;
 pub use indexer::{Gate, Indexer, IndexerSnapshot, IndexerState, IndexerStatus, MarkPlace};
 pub use search::{Query, Search, SearchError, SearchOutcome, SearchRequest};
 
-
-
-
+use flightlog_embed::Reader;
 use sha2::{Digest, Sha256};
+
+/// Which model reads which text of a key decision, for the indexer and for
+/// "find similar to this step" alike:
+/// - the whole text by the word table: it is most of the tokens, and the
+///   sentence model would cap the indexer near 150 decisions/s on 2 cores;
+/// - the error by the sentence model: it weighs 0.7 of a failed decision's
+///   vector, is short (about 16 tokens), and repeats, so the cache answers
+///   most of it.
+///
+/// On the labelled sets in tests/data this finds the same class as
+/// reading both with the sentence model (crates/flightlog-index/tests/quality.rs).
+pub const WHOLE_TEXT: Reader = Reader::Words;
+pub const ERROR_TEXT: Reader = Reader::Sentence;
+
+/// Names the way decisions are read, beside the model folder in the
+/// indexer's mark: a mark made another way rebuilds the index.
+pub const READING: &str = "whole text by word table v1, error by sentence";
 
 #[derive(Debug, thiserror::Error)]
 pub enum IndexError {

@@ -5,8 +5,8 @@
 //! vector when it is indexed, and embeds its text when it is not yet.
 
 use crate::indexer::IndexerStatus;
-use crate::{Hit, IndexError, SearchFilter, VectorIndex, point_id};
-use flightlog_embed::Embedder;
+use crate::{ERROR_TEXT, Hit, IndexError, SearchFilter, VectorIndex, WHOLE_TEXT, point_id};
+use flightlog_embed::{Embedder, Reader};
 use flightlog_model::decision::mix_vectors;
 use flightlog_store::{DecisionRow, Store, StoreError};
 use std::sync::{Arc, Mutex};
@@ -96,7 +96,9 @@ impl Search {
         let ready = self.ready.as_ref().map_err(|r| SearchError::Unavailable(r.clone()))?;
         let mut filter = req.filter;
         let (vector, origin) = match req.query {
-            Query::Text(text) => (embed(ready, text).await?, None),
+            // What someone types is read both ways and mixed, as a failed
+            // decision is: it then meets failed and other decisions alike.
+            Query::Text(text) => (mix_vectors(&embed(ready, WHOLE_TEXT, text.clone()).await?, &embed(ready, ERROR_TEXT, text).await?), None),
             Query::Step { session_id, step } => {
                 let row = store
                     .decision_of_step(&filter.project, &session_id, step)
@@ -113,8 +115,8 @@ impl Search {
                 let vector = match ready.index.vector_of(&id).await? {
                     Some(v) => v,
                     None => match decision.error_text() {
-                        Some(error) => mix_vectors(&embed(ready, text).await?, &embed(ready, error).await?),
-                        None => embed(ready, text).await?,
+                        Some(error) => mix_vectors(&embed(ready, WHOLE_TEXT, text).await?, &embed(ready, ERROR_TEXT, error).await?),
+                        None => embed(ready, WHOLE_TEXT, text).await?,
                     },
                 };
                 // The nearest non-identical decisions: never the step itself.
@@ -129,9 +131,9 @@ impl Search {
     }
 }
 
-async fn embed(ready: &Ready, text: String) -> Result<Vec<f32>, SearchError> {
+async fn embed(ready: &Ready, reader: Reader, text: String) -> Result<Vec<f32>, SearchError> {
     let embedder = ready.embedder.clone();
-    tokio::task::spawn_blocking(move || embedder.lock().expect("embedder lock").embed(&[text.as_str()]))
+    tokio::task::spawn_blocking(move || embedder.lock().expect("embedder lock").embed_with(reader, &[text.as_str()]))
         .await
         .map_err(|e| SearchError::Embed(e.to_string()))?
         .map_err(|e| SearchError::Embed(e.to_string()))?

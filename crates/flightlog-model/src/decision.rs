@@ -15,6 +15,8 @@
 //! the labelled set of crates/flightlog-index/tests (six failure classes,
 //! paraphrased), the nearest other decision is of the same class for 53%
 //! of them with the whole text alone, and 83% with the error weighted 0.7.
+//! Which model reads each of the two texts is flightlog-index's rule
+//! (`WHOLE_TEXT`, `ERROR_TEXT`).
 
 use crate::validate::cut_chars;
 
