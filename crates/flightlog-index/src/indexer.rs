@@ -250,6 +250,14 @@ impl Indexer {
         let Some(last) = rows.last().map(|r| r.log_index) else {
             return Ok(0);
         };
+        // Not "up to date" from here until the mark is saved: a reader (or
+        // a shutdown) that trusted the index's count alone would otherwise
+        // see every point while the mark still lagged them.
+        self.status.update(|s| {
+            if s.state == IndexerState::UpToDate {
+                s.state = IndexerState::CatchingUp;
+            }
+        });
         let points = self.embed(&rows).await?;
         let n = points.len();
         self.index.upsert(points).await?;
