@@ -20,6 +20,7 @@
 //! is the same incident.
 
 use crate::AppState;
+use crate::background::LowPriorityThread;
 use flightlog_embed::{Embedder, Reader};
 use flightlog_index::cache::{VectorCache, text_hash};
 use flightlog_model::action::{ActionKey, is_side_effect};
@@ -93,7 +94,9 @@ pub type Gate = Arc<dyn Fn() -> bool + Send + Sync>;
 struct Runner {
     state: AppState,
     /// None without the sentence model: only priced runaways are found.
+    /// It runs on `low`, yielding the cores to requests.
     embedder: Option<Arc<Mutex<Embedder>>>,
+    low: Option<Arc<LowPriorityThread>>,
     gate: Option<Gate>,
     memory: SemanticDetectors,
     cache: VectorCache,
@@ -111,9 +114,16 @@ impl AppState {
     /// (without one, only priced runaways are found), running while `gate`
     /// is open (always, without one).
     pub fn spawn_detectors_behind(self, embedder: Option<Embedder>, gate: Option<Gate>) -> tokio::task::JoinHandle<()> {
+        let low = embedder.as_ref().and_then(|_| {
+            LowPriorityThread::start("detectors-behind")
+                .inspect_err(|e| tracing::warn!(error = %e, "cannot start the detectors' thread; near-duplicate and goal drift detectors off"))
+                .ok()
+                .map(Arc::new)
+        });
         let runner = Runner {
             state: self,
-            embedder: embedder.map(|e| Arc::new(Mutex::new(e))),
+            embedder: embedder.filter(|_| low.is_some()).map(|e| Arc::new(Mutex::new(e))),
+            low,
             gate,
             memory: SemanticDetectors::default(),
             cache: VectorCache::new(20_000),
@@ -427,7 +437,7 @@ impl Runner {
     }
 
     /// Vectors of these texts, by text: from the cache, else embedded on
-    /// the blocking pool (each distinct text once).
+    /// the low-priority thread (each distinct text once).
     async fn embed(&mut self, texts: Vec<String>) -> Result<HashMap<String, Arc<Vec<f32>>>, String> {
         let mut out: HashMap<String, Arc<Vec<f32>>> = HashMap::new();
         let mut missing: Vec<String> = Vec::new();
@@ -442,17 +452,17 @@ impl Runner {
                 None => missing.push(t),
             }
         }
-        let Some(embedder) = self.embedder.clone().filter(|_| !missing.is_empty()) else {
+        let (Some(embedder), Some(low)) = (self.embedder.clone().filter(|_| !missing.is_empty()), self.low.clone()) else {
             return Ok(out);
         };
         let inputs = missing.clone();
-        let vectors = tokio::task::spawn_blocking(move || {
-            let refs: Vec<&str> = inputs.iter().map(String::as_str).collect();
-            embedder.lock().unwrap_or_else(|p| p.into_inner()).embed(&refs)
-        })
-        .await
-        .map_err(|e| e.to_string())?
-        .map_err(|e| e.to_string())?;
+        let vectors = low
+            .run(move || {
+                let refs: Vec<&str> = inputs.iter().map(String::as_str).collect();
+                embedder.lock().unwrap_or_else(|p| p.into_inner()).embed(&refs)
+            })
+            .await?
+            .map_err(|e| e.to_string())?;
         self.status().update(|s| s.embedded += vectors.len() as u64);
         for (t, v) in missing.into_iter().zip(vectors) {
             let v = Arc::new(v);

@@ -66,7 +66,10 @@ pub async fn run(args: ConversationsArgs, flightlog: std::path::PathBuf) -> anyh
     );
 
     if args.search {
+        let ended = Instant::now();
+        let at_end = detectors_position(&http, &base).await?;
         indexer_lag(&http, &base, steps).await?;
+        detectors_lag(&http, &base, at_end, ended).await?;
     }
 
     let mut times = Vec::with_capacity(args.timeline_requests);
@@ -189,6 +192,33 @@ fn text(seed: u64, words: usize) -> String {
         out.push_str(VOCABULARY[(x % VOCABULARY.len() as u64) as usize]);
     }
     out
+}
+
+/// The detectors behind ingestion (goal drift reads every step's reasoning
+/// with the sentence model): the log position they have compared up to,
+/// and the log's size.
+async fn detectors_position(http: &reqwest::Client, base: &str) -> anyhow::Result<(u64, u64)> {
+    let h: serde_json::Value = http.get(format!("{base}/healthz")).send().await?.json().await?;
+    let ingest = &h["ingest"];
+    let at = ingest["detectors_behind"]["next_log_index"].as_u64().context("no detectors_behind in /healthz")?;
+    Ok((at, ingest["log_size"].as_u64().unwrap_or(0)))
+}
+
+/// How far behind the detectors were when the ingest ended, and when they
+/// had compared every step.
+async fn detectors_lag(http: &reqwest::Client, base: &str, (at, size): (u64, u64), ended: Instant) -> anyhow::Result<()> {
+    println!("detectors behind ingestion when the ingest ended: {at} of {size} steps compared");
+    loop {
+        let (now_at, now_size) = detectors_position(http, base).await?;
+        if now_at >= now_size {
+            break;
+        }
+        anyhow::ensure!(ended.elapsed().as_secs() < 1800, "the detectors did not catch up in 30 minutes");
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+    }
+    let secs = ended.elapsed().as_secs_f64();
+    println!("detectors: every step compared {secs:.1} s after the ingest ended: {:.0} steps/s while catching up", (size - at) as f64 / secs);
+    Ok(())
 }
 
 /// How far the similar-failure indexer is behind when the ingest ends, and

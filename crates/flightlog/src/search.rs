@@ -36,9 +36,14 @@ pub struct SearchArgs {
 
 impl SearchArgs {
     pub fn load_embedder(&self) -> Result<Embedder, EmbedError> {
+        self.load_embedder_with(self.embed_threads)
+    }
+
+    /// The model with `threads` intra-op threads.
+    pub fn load_embedder_with(&self, threads: usize) -> Result<Embedder, EmbedError> {
         let runtime = self.ort_lib.clone().unwrap_or_else(flightlog_embed::default_runtime_path);
         let model = self.model_dir.clone().unwrap_or_else(flightlog_embed::default_model_dir);
-        Embedder::load(&runtime, &model, self.embed_threads)
+        Embedder::load(&runtime, &model, threads)
     }
 
     /// The vector index and where its indexer's mark is kept: in the store,

@@ -220,8 +220,10 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let alerts = state.clone().spawn_alerts(to_alert);
     let behind = args.detectors.then(|| {
         // Near-duplicates and goal drift need the sentence model: a third
-        // instance (the indexer's and the queries' are busy with theirs).
-        let embedder = state.search.unavailable().is_none().then(|| args.search.load_embedder()).and_then(|loaded| {
+        // instance (the indexer's and the queries' are busy with theirs),
+        // with one intra-op thread so that onnxruntime computes on the
+        // detectors' low-priority thread (flightlog-app `background`).
+        let embedder = state.search.unavailable().is_none().then(|| args.search.load_embedder_with(1)).and_then(|loaded| {
             loaded.inspect_err(|e| tracing::warn!(error = %e, "near-duplicate and goal drift detectors off")).ok()
         });
         state.clone().spawn_detectors_behind(embedder, gate)
