@@ -50,6 +50,7 @@ impl LowPriorityThread {
     }
 }
 
+#[cfg(target_os = "linux")]
 fn lower_my_priority() {
     // glibc's nice() changes the calling thread's nice value on Linux; -1
     // is also a valid new value, so errno tells a failure.
@@ -63,7 +64,11 @@ fn lower_my_priority() {
     }
 }
 
-#[cfg(test)]
+/// Elsewhere nice() may lower the whole process: left as it is.
+#[cfg(not(target_os = "linux"))]
+fn lower_my_priority() {}
+
+#[cfg(all(test, target_os = "linux"))]
 mod tests {
     use super::*;
 

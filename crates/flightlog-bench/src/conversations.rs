@@ -68,8 +68,11 @@ pub async fn run(args: ConversationsArgs, flightlog: std::path::PathBuf) -> anyh
     if args.search {
         let ended = Instant::now();
         let at_end = detectors_position(&http, &base).await?;
-        indexer_lag(&http, &base, steps).await?;
-        detectors_lag(&http, &base, at_end, ended).await?;
+        // Both followed at once: each one's catch-up time is its own.
+        let (indexer, detectors) =
+            tokio::join!(indexer_lag(&http, &base, steps), detectors_lag(&http, &base, at_end, ended));
+        indexer?;
+        detectors?;
     }
 
     let mut times = Vec::with_capacity(args.timeline_requests);

@@ -74,7 +74,8 @@ pub fn default_model_dir() -> PathBuf {
 /// One loaded model. Embedding is CPU work: call it off the async runtime.
 pub struct Embedder {
     model: fastembed::TextEmbedding,
-    words: Arc<WordTable>,
+    /// Err: why there is none (`Reader::Words` then fails with it).
+    words: Result<Arc<WordTable>, String>,
     dimension: usize,
     model_dir: PathBuf,
 }
@@ -89,27 +90,39 @@ impl std::fmt::Debug for Embedder {
 /// later loads reuse the result.
 static RUNTIME: OnceLock<Result<ort::environment::Environment, String>> = OnceLock::new();
 
-/// Word tables by model folder: every embedder of one model in a process
-/// shares one (47 MB for MiniLM), and the first makes it.
-static WORD_TABLES: Mutex<Option<HashMap<PathBuf, Arc<WordTable>>>> = Mutex::new(None);
+/// Word tables by name (the checksum of model and tokenizer): every
+/// embedder of one model in a process shares one (47 MB for MiniLM), and
+/// the first makes it. A failure is kept too: the next embedder of that
+/// model does not distil again.
+static WORD_TABLES: Mutex<Option<HashMap<String, Result<Arc<WordTable>, String>>>> = Mutex::new(None);
 
-fn word_table_of(model_dir: &Path, onnx: &[u8], tokenizer: &[u8], environment: &ort::environment::Environment) -> Result<Arc<WordTable>, EmbedError> {
+fn word_table_of(
+    onnx: &[u8],
+    tokenizer: &[u8],
+    dimension: usize,
+    threads: usize,
+    environment: &ort::environment::Environment,
+) -> Result<Arc<WordTable>, String> {
+    let name = word_table::table_name(onnx, tokenizer);
     // Held while distilling: a second embedder waits for the first's table.
     let mut tables = WORD_TABLES.lock().unwrap_or_else(|p| p.into_inner());
-    if let Some(table) = tables.get_or_insert_with(HashMap::new).get(model_dir) {
-        return Ok(table.clone());
+    if let Some(table) = tables.get_or_insert_with(HashMap::new).get(&name) {
+        return table.clone();
     }
     let session = || {
         ort::session::Session::builder(environment)
             .map_err(|e| e.to_string())?
-            .with_intra_threads(std::thread::available_parallelism().map_or(1, |n| n.get()))
+            .with_intra_threads(threads)
             .map_err(|e| e.to_string())?
             .commit_from_memory(onnx)
             .map_err(|e| e.to_string())
     };
-    let table = Arc::new(WordTable::of_model(onnx, tokenizer, &cache_dir(), session)?);
-    tables.get_or_insert_with(HashMap::new).insert(model_dir.to_path_buf(), table.clone());
-    Ok(table)
+    let table = WordTable::of_model(&name, tokenizer, dimension, &cache_dir(), session).map(Arc::new).map_err(|e| e.to_string());
+    if let Err(e) = &table {
+        tracing::warn!(error = %e, "no word table: texts read by it fail; the sentence model works");
+    }
+    tables.get_or_insert_with(HashMap::new).insert(name, table.clone());
+    table
 }
 
 fn load_runtime(path: &Path) -> Result<ort::environment::Environment, EmbedError> {
@@ -124,8 +137,9 @@ fn load_runtime(path: &Path) -> Result<ort::environment::Environment, EmbedError
 }
 
 impl Embedder {
-    /// Loads onnxruntime from `runtime` and the model from `model_dir`.
-    /// `threads` caps onnxruntime's intra-op threads.
+    /// Loads onnxruntime from `runtime` and the model from `model_dir`, and
+    /// its word table (distilled on first use; without it the sentence
+    /// model still works). `threads` caps onnxruntime's intra-op threads.
     pub fn load(runtime: &Path, model_dir: &Path, threads: usize) -> Result<Self, EmbedError> {
         // Check the folder first: it names the missing file, where ORT
         // would only say that something failed.
@@ -140,7 +154,8 @@ impl Embedder {
         let environment = load_runtime(runtime)?;
         let [onnx, tokenizer, config, special, tokenizer_config]: [Vec<u8>; 5] =
             files.try_into().expect("five model files");
-        let words = word_table_of(model_dir, &onnx, &tokenizer, &environment)?;
+        // Kept for the word table, made once the model's dimension is known.
+        let (onnx_for_table, tokenizer_for_table) = (onnx.clone(), tokenizer.clone());
         let model = fastembed::UserDefinedEmbeddingModel::new(
             onnx,
             fastembed::TokenizerFiles {
@@ -153,7 +168,7 @@ impl Embedder {
         .with_pooling(fastembed::Pooling::Mean);
         let options =
             fastembed::InitOptionsUserDefined::new()
-            .with_environment(environment)
+            .with_environment(environment.clone())
             .with_max_length(MAX_TOKENS)
             .with_intra_threads(threads.max(1));
         let bad = |reason: String| EmbedError::Model { dir: model_dir.to_path_buf(), reason };
@@ -161,9 +176,7 @@ impl Embedder {
         // One probe tells the dimension and proves the model runs.
         let probe = model.embed(["probe"], None).map_err(|e| bad(e.to_string()))?;
         let dimension = probe.first().map(Vec::len).filter(|d| *d > 0).ok_or_else(|| bad("it returned no vector".into()))?;
-        if words.dimension() != dimension {
-            return Err(bad(format!("its word table has {} dimensions, its sentences {dimension}", words.dimension())));
-        }
+        let words = word_table_of(&onnx_for_table, &tokenizer_for_table, dimension, threads.max(1), &environment);
         Ok(Self { model, words, dimension, model_dir: model_dir.to_path_buf() })
     }
 
@@ -179,7 +192,10 @@ impl Embedder {
     pub fn embed_with(&mut self, reader: Reader, texts: &[&str]) -> Result<Vec<Vec<f32>>, EmbedError> {
         match reader {
             Reader::Sentence => self.embed(texts),
-            Reader::Words => texts.iter().map(|t| self.words.embed(t)).collect(),
+            Reader::Words => {
+                let table = self.words.as_ref().map_err(|e| EmbedError::Distil(e.clone()))?;
+                texts.iter().map(|t| table.embed(t)).collect()
+            }
         }
     }
 

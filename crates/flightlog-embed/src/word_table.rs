@@ -8,7 +8,7 @@
 //! - **Distilled, not downloaded**: each row is what the sentence model
 //!   itself makes of that one token (`[CLS] token [SEP]`, mean-pooled), so
 //!   the table lives in the model's own vector space and any model folder
-//!   a user points at gets its table. 30,522 tokens take about 10 s of the
+//!   a user points at gets its table (weighted for BERT-style vocabularies). 30,522 tokens take about 10 s of the
 //!   model on 2 cores, once: the table is kept in the cache folder, named by
 //!   the checksum of the model and tokenizer it came from.
 //! - **Weighted by rarity**: BERT-style vocabularies list whole words
@@ -17,7 +17,7 @@
 
 use crate::EmbedError;
 use sha2::{Digest, Sha256};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 /// Bump when the way rows are made changes: old tables are then not reused.
 const FORMAT: &str = "word-table-v1";
@@ -30,35 +30,51 @@ pub struct WordTable {
     dimension: usize,
 }
 
+/// Names a model's table: the checksum of its format, model and
+/// tokenizer. Another model (or one replaced in place) is another table.
+pub fn table_name(onnx: &[u8], tokenizer_json: &[u8]) -> String {
+    let mut h = Sha256::new();
+    h.update(FORMAT);
+    h.update(Sha256::digest(onnx));
+    h.update(Sha256::digest(tokenizer_json));
+    let hex: String = h.finalize()[..12].iter().map(|b| format!("{b:02x}")).collect();
+    format!("{FORMAT}-{hex}")
+}
+
 impl WordTable {
-    /// The table of the model whose files are given, from the cache when
-    /// it was distilled before, else distilled now (and cached when the
-    /// cache folder is writable).
+    /// The table named `name` (see [`table_name`]) of the model whose
+    /// sentence vectors have `dimension` values: from the cache when a
+    /// whole, matching copy is there, else distilled now with `session`
+    /// (and cached when the cache folder is writable).
     pub fn of_model(
-        onnx: &[u8],
+        name: &str,
         tokenizer_json: &[u8],
+        dimension: usize,
         cache: &Path,
         session: impl FnOnce() -> Result<ort::session::Session, String>,
     ) -> Result<Self, EmbedError> {
         let tokenizer = load_tokenizer(tokenizer_json)?;
-        let path = cached_path(cache, onnx, tokenizer_json);
         let vocabulary = tokenizer.get_vocab_size(true);
+        if vocabulary == 0 || dimension == 0 {
+            return Err(EmbedError::Distil(format!("a vocabulary of {vocabulary} tokens and {dimension} dimensions make no table")));
+        }
+        let path = cache.join("derived").join(format!("{name}.f32"));
         // Processes starting together (a test run, replicas) distil once:
         // the others wait for the lock, then read the file.
         let _lock = lock_beside(&path);
-        if let Ok(bytes) = std::fs::read(&path) {
-            if bytes.len() % (4 * vocabulary) == 0 && !bytes.is_empty() {
-                let rows: Vec<f32> = bytes.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect();
-                let dimension = rows.len() / vocabulary;
-                return Ok(Self { tokenizer, rows, dimension });
-            }
-            tracing::warn!(path = %path.display(), "the cached word table has the wrong size; distilling it again");
+        match std::fs::read(&path) {
+            Ok(bytes) => match from_file(&bytes, vocabulary, dimension) {
+                Ok(rows) => return Ok(Self { tokenizer, rows, dimension }),
+                Err(why) => tracing::warn!(path = %path.display(), why, "the cached word table is not usable; distilling it again"),
+            },
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => tracing::warn!(path = %path.display(), error = %e, "cannot read the cached word table; distilling it again"),
         }
         let started = std::time::Instant::now();
-        let mut session = session().map_err(|reason| EmbedError::Distil(reason))?;
-        let (rows, dimension) = distil(&mut session, &tokenizer).map_err(EmbedError::Distil)?;
+        let mut session = session().map_err(EmbedError::Distil)?;
+        let rows = distil(&mut session, &tokenizer, dimension).map_err(EmbedError::Distil)?;
         tracing::info!(tokens = vocabulary, dimension, seconds = started.elapsed().as_secs_f64(), "word table distilled");
-        if let Err(e) = save(&path, &rows) {
+        if let Err(e) = save(&path, &to_file(&rows, vocabulary, dimension)) {
             tracing::warn!(path = %path.display(), error = %e, "cannot keep the word table; it will be distilled again next start");
         }
         Ok(Self { tokenizer, rows, dimension })
@@ -94,15 +110,32 @@ fn load_tokenizer(json: &[u8]) -> Result<tokenizers::Tokenizer, EmbedError> {
     Ok(tokenizer)
 }
 
-/// `<cache>/derived/word-table-v1-<checksum>.f32`: another model or
-/// tokenizer, or another way of making rows, is another file.
-fn cached_path(cache: &Path, onnx: &[u8], tokenizer_json: &[u8]) -> PathBuf {
-    let mut h = Sha256::new();
-    h.update(FORMAT);
-    h.update(Sha256::digest(onnx));
-    h.update(Sha256::digest(tokenizer_json));
-    let hex: String = h.finalize()[..12].iter().map(|b| format!("{b:02x}")).collect();
-    cache.join("derived").join(format!("{FORMAT}-{hex}.f32"))
+/// The cached file: the SHA-256 of what follows, the vocabulary size and
+/// the dimension (u32, little-endian), then the rows (f32, little-endian).
+/// A file cut short, or written over by anything, fails its checksum.
+fn to_file(rows: &[f32], vocabulary: usize, dimension: usize) -> Vec<u8> {
+    let mut body = Vec::with_capacity(8 + rows.len() * 4);
+    body.extend((vocabulary as u32).to_le_bytes());
+    body.extend((dimension as u32).to_le_bytes());
+    body.extend(rows.iter().flat_map(|x| x.to_le_bytes()));
+    let mut file = Sha256::digest(&body).to_vec();
+    file.extend(body);
+    file
+}
+
+fn from_file(bytes: &[u8], vocabulary: usize, dimension: usize) -> Result<Vec<f32>, &'static str> {
+    if bytes.len() != 32 + 8 + vocabulary * dimension * 4 {
+        return Err("its size is not that of this model's table");
+    }
+    let (sum, body) = bytes.split_at(32);
+    if Sha256::digest(body).as_slice() != sum {
+        return Err("its checksum does not match its content");
+    }
+    let header = |at: usize| u32::from_le_bytes(body[at..at + 4].try_into().expect("four bytes")) as usize;
+    if (header(0), header(4)) != (vocabulary, dimension) {
+        return Err("it was made for another vocabulary or dimension");
+    }
+    Ok(body[8..].chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect())
 }
 
 /// An exclusive lock on `<path>.lock`, released when dropped; none when
@@ -114,26 +147,34 @@ fn lock_beside(path: &Path) -> Option<std::fs::File> {
     Some(file)
 }
 
-/// Written beside and renamed into place: a reader never sees half a table.
-fn save(path: &Path, rows: &[f32]) -> std::io::Result<()> {
+/// Written beside, flushed to disk, and renamed into place: a reader never
+/// sees half a table, and a crash never leaves one under the final name.
+fn save(path: &Path, file: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
     let dir = path.parent().expect("a cache file has a folder");
     std::fs::create_dir_all(dir)?;
     let partial = dir.join(format!(".{}.{}", std::process::id(), path.file_name().and_then(|n| n.to_str()).unwrap_or("table")));
-    let bytes: Vec<u8> = rows.iter().flat_map(|x| x.to_le_bytes()).collect();
-    std::fs::write(&partial, bytes)?;
-    std::fs::rename(&partial, path)
+    let written = std::fs::File::create(&partial).and_then(|mut f| {
+        f.write_all(file)?;
+        f.sync_all()
+    });
+    if let Err(e) = written.and_then(|()| std::fs::rename(&partial, path)) {
+        let _ = std::fs::remove_file(&partial);
+        return Err(e);
+    }
+    Ok(())
 }
 
 /// Every token of the vocabulary through the model, framed by the special
 /// tokens the tokenizer adds to a text, mean-pooled, scaled by rarity.
-fn distil(session: &mut ort::session::Session, tokenizer: &tokenizers::Tokenizer) -> Result<(Vec<f32>, usize), String> {
+fn distil(session: &mut ort::session::Session, tokenizer: &tokenizers::Tokenizer, dimension: usize) -> Result<Vec<f32>, String> {
+    const OUTPUT: &str = "last_hidden_state";
     let frame = tokenizer.encode("", true).map_err(|e| e.to_string())?.get_ids().to_vec();
     let (before, after) = frame.split_at(frame.len().min(1));
     let width = frame.len() + 1;
     let vocabulary = tokenizer.get_vocab_size(true);
     let takes_types = session.inputs().iter().any(|i| i.name() == "token_type_ids");
-    let mut rows = Vec::new();
-    let mut dimension = 0;
+    let mut rows = Vec::with_capacity(vocabulary * dimension);
     for start in (0..vocabulary).step_by(DISTIL_BATCH) {
         let ids: Vec<i64> = (start..(start + DISTIL_BATCH).min(vocabulary)).map(|t| t as i64).collect();
         let n = ids.len();
@@ -150,8 +191,12 @@ fn distil(session: &mut ort::session::Session, tokenizer: &tokenizers::Tokenizer
             inputs.push(("token_type_ids".into(), tensor(vec![0; n * width])?.into()));
         }
         let outputs = session.run(inputs).map_err(|e| e.to_string())?;
-        let (shape, hidden) = outputs[0].try_extract_tensor::<f32>().map_err(|e| e.to_string())?;
-        dimension = *shape.last().ok_or("the model's output has no shape")? as usize;
+        let output = outputs.get(OUTPUT).ok_or_else(|| format!("the model has no output named {OUTPUT}"))?;
+        let (shape, hidden) = output.try_extract_tensor::<f32>().map_err(|e| e.to_string())?;
+        let expected = [n as i64, width as i64, dimension as i64];
+        if shape.as_ref() != expected.as_slice() {
+            return Err(format!("{OUTPUT} has the shape {shape:?}, not {expected:?}"));
+        }
         for (i, &token) in ids.iter().enumerate() {
             let weight = rarity(token as usize);
             let positions = &hidden[i * width * dimension..(i + 1) * width * dimension];
@@ -160,12 +205,16 @@ fn distil(session: &mut ort::session::Session, tokenizer: &tokenizers::Tokenizer
             }));
         }
     }
-    Ok((rows, dimension))
+    Ok(rows)
 }
 
-/// ln(1 + rank among whole words). BERT's vocabulary puts its special
-/// tokens and 994 unused slots first and "the" at 1,996 (rank 1); those
-/// before it count as rank 1 too.
+/// ln(1 + rank among whole words). This is BERT's WordPiece layout (the
+/// MiniLM family's): special tokens and 994 unused slots, then about a
+/// thousand single characters (digits, letters, punctuation), then whole
+/// words from the commonest, "the" at 1,996 (rank 1). Everything before
+/// it counts as rank 1, so characters and punctuation weigh least. In
+/// another vocabulary the weights are only roughly by frequency; the
+/// quality tests measure MiniLM's.
 fn rarity(token: usize) -> f32 {
     const BEFORE_FIRST_WORD: usize = 1_995;
     (1.0 + token.saturating_sub(BEFORE_FIRST_WORD).max(1) as f32).ln()
