@@ -79,6 +79,17 @@ fn duplicate_key_error(mut innermost_first: Vec<String>) -> FieldError {
     FieldError::new(field_path(&innermost_first), format!("the key {key:?} appears more than once in its object"))
 }
 
+/// A key as a part of a field's name: as it is, unless it would not read
+/// as one in an error (empty, blank at either end, or holding a control
+/// character): then as its JSON string in brackets, `[""]`, `["\r"]`.
+fn key_part(key: &str) -> String {
+    if key.is_empty() || key.trim() != key || key.chars().any(char::is_control) {
+        format!("[{}]", serde_json::Value::from(key))
+    } else {
+        key.to_string()
+    }
+}
+
 /// `a.b[2].c`, as the rest of Flightlog names fields.
 fn field_path(parts: &[String]) -> String {
     let mut out = String::new();
@@ -156,7 +167,7 @@ impl<'de> Visitor<'de> for StrictValue<'_> {
         while let Some(key) = map.next_key::<String>()? {
             match out.entry(key) {
                 Entry::Occupied(taken) => {
-                    *self.duplicate.borrow_mut() = Some(vec![taken.key().clone()]);
+                    *self.duplicate.borrow_mut() = Some(vec![key_part(taken.key())]);
                     return Err(de::Error::custom("duplicate key"));
                 }
                 Entry::Vacant(place) => match map.next_value_seed(self) {
@@ -165,7 +176,7 @@ impl<'de> Visitor<'de> for StrictValue<'_> {
                     }
                     Err(e) => {
                         if let Some(path) = self.duplicate.borrow_mut().as_mut() {
-                            path.push(place.key().clone());
+                            path.push(key_part(place.key()));
                         }
                         return Err(e);
                     }
@@ -296,7 +307,7 @@ impl Scanner<'_> {
             .path
             .iter()
             .map(|part| match *part {
-                Part::Key { start, end } => serde_json::from_slice(&self.bytes[start..end]).unwrap_or_default(),
+                Part::Key { start, end } => key_part(&serde_json::from_slice::<String>(&self.bytes[start..end]).unwrap_or_default()),
                 Part::Index(i) => format!("[{i}]"),
             })
             .collect();
@@ -374,6 +385,21 @@ mod tests {
         // An escaped spelling of the same key is the same key.
         let e = parse_record(br#"{"step":0,"st\u0065p":1}"#).unwrap_err();
         assert_eq!(e.field, "step");
+    }
+
+    #[test]
+    fn a_key_that_would_not_read_in_an_error_is_named_by_its_json_string() {
+        // Found by the fuzzer: a refusal named the field "\r", which reads
+        // as no name at all.
+        let e = parse_record(br#"{"\r":18446744073709551616}"#).unwrap_err();
+        assert_eq!(e.field, r#"["\r"]"#);
+        let e = parse_record(br#"{"a":{" b":[1,1e-400]}}"#).unwrap_err();
+        assert_eq!(e.field, r#"a[" b"][1]"#);
+        let e = parse_record(br#"{"":1,"":2}"#).unwrap_err();
+        assert_eq!(e.field, r#"[""]"#);
+        assert!(e.reason.contains("more than once"), "{e}");
+        let e = parse_record(br#"{"tool_execution":{"params":{"caf\u00e9":1e-400}}}"#).unwrap_err();
+        assert_eq!(e.field, "tool_execution.params.café", "an ordinary key stays as it is");
     }
 
     #[test]
