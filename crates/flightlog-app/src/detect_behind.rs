@@ -94,9 +94,7 @@ pub type Gate = Arc<dyn Fn() -> bool + Send + Sync>;
 struct Runner {
     state: AppState,
     /// None without the sentence model: only priced runaways are found.
-    /// It runs on `low`, yielding the cores to requests.
-    embedder: Option<Arc<Mutex<Embedder>>>,
-    low: Option<Arc<LowPriorityThread>>,
+    embedder: Option<SentenceModel>,
     gate: Option<Gate>,
     memory: SemanticDetectors,
     cache: VectorCache,
@@ -109,21 +107,27 @@ struct Runner {
     saved: u64,
 }
 
+/// The detectors' sentence model and the low-priority thread it runs on,
+/// so that it yields the cores to requests.
+struct SentenceModel {
+    embedder: Arc<Mutex<Embedder>>,
+    thread: Arc<LowPriorityThread>,
+}
+
 impl AppState {
     /// Starts the detectors behind ingestion, with this sentence model
     /// (without one, only priced runaways are found), running while `gate`
     /// is open (always, without one).
     pub fn spawn_detectors_behind(self, embedder: Option<Embedder>, gate: Option<Gate>) -> tokio::task::JoinHandle<()> {
-        let low = embedder.as_ref().and_then(|_| {
-            LowPriorityThread::start("detectors-behind")
+        let embedder = embedder.and_then(|e| {
+            let thread = LowPriorityThread::start("detectors-behind")
                 .inspect_err(|e| tracing::warn!(error = %e, "cannot start the detectors' thread; near-duplicate and goal drift detectors off"))
-                .ok()
-                .map(Arc::new)
+                .ok()?;
+            Some(SentenceModel { embedder: Arc::new(Mutex::new(e)), thread: Arc::new(thread) })
         });
         let runner = Runner {
             state: self,
-            embedder: embedder.filter(|_| low.is_some()).map(|e| Arc::new(Mutex::new(e))),
-            low,
+            embedder,
             gate,
             memory: SemanticDetectors::default(),
             cache: VectorCache::new(20_000),
@@ -452,11 +456,11 @@ impl Runner {
                 None => missing.push(t),
             }
         }
-        let (Some(embedder), Some(low)) = (self.embedder.clone().filter(|_| !missing.is_empty()), self.low.clone()) else {
+        let Some(SentenceModel { embedder, thread }) = self.embedder.as_ref().filter(|_| !missing.is_empty()) else {
             return Ok(out);
         };
-        let inputs = missing.clone();
-        let vectors = low
+        let (embedder, inputs) = (embedder.clone(), missing.clone());
+        let vectors = thread
             .run(move || {
                 let refs: Vec<&str> = inputs.iter().map(String::as_str).collect();
                 embedder.lock().unwrap_or_else(|p| p.into_inner()).embed(&refs)

@@ -9,6 +9,7 @@
 
 use crate::ingest::{KEY, ms, peak_rss_kib, post, step_line, wait_ready};
 use anyhow::Context;
+use flightlog_embed::Reader;
 use flightlog_app::seed::Rng;
 use flightlog_index::edge::EdgeIndex;
 use flightlog_index::{Payload, Point, SearchFilter, VectorIndex, point_id};
@@ -86,27 +87,23 @@ fn embedding(args: &SearchArgs) -> anyhow::Result<()> {
     println!("embedding: {} decision texts, {:.0} words each on average", texts.len(), words as f64 / texts.len() as f64);
     let runtime = args.ort_lib.clone().unwrap_or_else(flightlog_embed::default_runtime_path);
     let model = args.model_dir.clone().unwrap_or_else(flightlog_embed::default_model_dir);
+    let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+    // Every text read once by `reader`, timed, and the rate printed.
+    let time = |e: &mut flightlog_embed::Embedder, reader, label: String| -> anyhow::Result<()> {
+        let started = Instant::now();
+        let vectors = e.embed_with(reader, &refs)?;
+        let secs = started.elapsed().as_secs_f64();
+        anyhow::ensure!(vectors.len() == texts.len());
+        println!("embedding, {label}: {:.0} texts/s ({:.3} ms each)", texts.len() as f64 / secs, 1000.0 * secs / texts.len() as f64);
+        Ok(())
+    };
     for threads in [1usize, 2] {
         let mut e = flightlog_embed::Embedder::load(&runtime, &model, threads)?;
         if threads == 1 {
-            // The word table the indexer reads whole texts with: one thread.
-            let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
-            let started = Instant::now();
-            let vectors = e.embed_with(flightlog_embed::Reader::Words, &refs)?;
-            let secs = started.elapsed().as_secs_f64();
-            anyhow::ensure!(vectors.len() == texts.len());
-            println!("embedding, word table (whole texts as indexed): {:.0} texts/s ({:.3} ms each)", texts.len() as f64 / secs, 1000.0 * secs / texts.len() as f64);
+            // The table is one thread whatever onnxruntime is given.
+            time(&mut e, Reader::Words, "word table (whole texts as indexed)".into())?;
         }
-        let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
-        let started = Instant::now();
-        let vectors = e.embed(&refs)?;
-        let secs = started.elapsed().as_secs_f64();
-        anyhow::ensure!(vectors.len() == texts.len());
-        println!(
-            "embedding, sentence model, {threads} onnxruntime thread(s): {:.0} texts/s ({:.1} ms each)",
-            texts.len() as f64 / secs,
-            1000.0 * secs / texts.len() as f64
-        );
+        time(&mut e, Reader::Sentence, format!("sentence model, {threads} onnxruntime thread(s)"))?;
     }
     Ok(())
 }

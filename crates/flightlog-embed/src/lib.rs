@@ -15,8 +15,8 @@ mod word_table;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, OnceLock};
-pub use word_table::WordTable;
+use std::sync::{Arc, LazyLock, Mutex, OnceLock};
+use word_table::WordTable;
 
 /// Which model reads a text: the sentence model (context and word order,
 /// milliseconds a text) or the word table distilled from it (a sum of
@@ -94,19 +94,26 @@ static RUNTIME: OnceLock<Result<ort::environment::Environment, String>> = OnceLo
 /// embedder of one model in a process shares one (47 MB for MiniLM), and
 /// the first makes it. A failure is kept too: the next embedder of that
 /// model does not distil again.
-static WORD_TABLES: Mutex<Option<HashMap<String, Result<Arc<WordTable>, String>>>> = Mutex::new(None);
+static WORD_TABLES: LazyLock<Mutex<HashMap<String, Result<Arc<WordTable>, String>>>> = LazyLock::new(Default::default);
 
+/// The table named `name`, when this process has it (or failed to make it).
+fn known_word_table(name: &str) -> Option<Result<Arc<WordTable>, String>> {
+    WORD_TABLES.lock().unwrap_or_else(|p| p.into_inner()).get(name).cloned()
+}
+
+/// The table named `name`, made from these model files if no embedder of
+/// this process has made it yet.
 fn word_table_of(
+    name: String,
     onnx: &[u8],
     tokenizer: &[u8],
     dimension: usize,
     threads: usize,
     environment: &ort::environment::Environment,
 ) -> Result<Arc<WordTable>, String> {
-    let name = word_table::table_name(onnx, tokenizer);
     // Held while distilling: a second embedder waits for the first's table.
     let mut tables = WORD_TABLES.lock().unwrap_or_else(|p| p.into_inner());
-    if let Some(table) = tables.get_or_insert_with(HashMap::new).get(&name) {
+    if let Some(table) = tables.get(&name) {
         return table.clone();
     }
     let session = || {
@@ -121,7 +128,7 @@ fn word_table_of(
     if let Err(e) = &table {
         tracing::warn!(error = %e, "no word table: texts read by it fail; the sentence model works");
     }
-    tables.get_or_insert_with(HashMap::new).insert(name, table.clone());
+    tables.insert(name, table.clone());
     table
 }
 
@@ -154,8 +161,10 @@ impl Embedder {
         let environment = load_runtime(runtime)?;
         let [onnx, tokenizer, config, special, tokenizer_config]: [Vec<u8>; 5] =
             files.try_into().expect("five model files");
-        // Kept for the word table, made once the model's dimension is known.
-        let (onnx_for_table, tokenizer_for_table) = (onnx.clone(), tokenizer.clone());
+        // The word table is made once the model's dimension is known, from
+        // copies of its files: only when this process has not made it yet.
+        let table_name = word_table::table_name(&onnx, &tokenizer);
+        let known_or_files = known_word_table(&table_name).ok_or_else(|| (onnx.clone(), tokenizer.clone()));
         let model = fastembed::UserDefinedEmbeddingModel::new(
             onnx,
             fastembed::TokenizerFiles {
@@ -176,7 +185,10 @@ impl Embedder {
         // One probe tells the dimension and proves the model runs.
         let probe = model.embed(["probe"], None).map_err(|e| bad(e.to_string()))?;
         let dimension = probe.first().map(Vec::len).filter(|d| *d > 0).ok_or_else(|| bad("it returned no vector".into()))?;
-        let words = word_table_of(&onnx_for_table, &tokenizer_for_table, dimension, threads.max(1), &environment);
+        let words = match known_or_files {
+            Ok(table) => table,
+            Err((onnx, tokenizer)) => word_table_of(table_name, &onnx, &tokenizer, dimension, threads.max(1), &environment),
+        };
         Ok(Self { model, words, dimension, model_dir: model_dir.to_path_buf() })
     }
 

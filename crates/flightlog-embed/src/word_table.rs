@@ -80,10 +80,6 @@ impl WordTable {
         Ok(Self { tokenizer, rows, dimension })
     }
 
-    pub fn dimension(&self) -> usize {
-        self.dimension
-    }
-
     /// The unit-length vector of `text` (all zeros when it has no token).
     pub fn embed(&self, text: &str) -> Result<Vec<f32>, EmbedError> {
         let encoding = self.tokenizer.encode(text, false).map_err(|e| EmbedError::Embed(e.to_string()))?;
