@@ -497,3 +497,37 @@ FROM
 GROUP BY project, hour, session_id, model_key, model_provider, agent_name, user_id, tool_name, input_band;
 
 ALTER TABLE steps ON CLUSTER `flightlog` COMMENT COLUMN raw 'The canonical JSON of the step without the content its typed columns hold exactly; reads put it back (flightlog_model::stored)';
+
+ALTER TABLE session_summaries ON CLUSTER `flightlog` ADD COLUMN IF NOT EXISTS opens SimpleAggregateFunction(max, UInt8) DEFAULT 1;
+
+ALTER TABLE session_summaries_mv ON CLUSTER `flightlog` MODIFY QUERY
+SELECT
+    project,
+    session_id,
+    min(ts)                                           AS first_ts,
+    max(ts)                                           AS last_ts,
+    count()                                           AS steps,
+    countIf(failed)                                   AS failed_steps,
+    sum(input_tokens)                                 AS input_tokens,
+    sum(output_tokens)                                AS output_tokens,
+    sum(cache_read_tokens)                            AS cache_read_tokens,
+    sum(cache_write_tokens)                           AS cache_write_tokens,
+    sum(reasoning_tokens)                             AS reasoning_tokens,
+    sum(ifNull(estimated_cost, 0))                    AS estimated_cost,
+    groupUniqArrayIf(toString(agent_name), agent_name != '') AS agents,
+    groupUniqArrayIf(toString(model_name), model_name != '') AS models,
+    groupUniqArrayIf(user_id, user_id != '')          AS users,
+    arrayMap(t -> toString(t), groupUniqArrayArray(tags)) AS tags,
+    max(session_seq = 0)                              AS opens
+FROM steps
+GROUP BY project, session_id;
+
+ALTER TABLE session_summaries ON CLUSTER `flightlog` MODIFY SETTING deduplicate_merge_projection_mode = 'rebuild';
+
+ALTER TABLE session_summaries ON CLUSTER `flightlog` ADD PROJECTION IF NOT EXISTS by_start
+(
+    SELECT project, session_id, first_ts, last_ts, failed_steps, agents, models, users, opens
+    ORDER BY project, first_ts
+);
+
+ALTER TABLE session_summaries ON CLUSTER `flightlog` MATERIALIZE PROJECTION by_start;

@@ -48,9 +48,9 @@ enum Ids {
 /// customers and one of four models; one in 13 has a failed step. `{{id}}`
 /// is the session id's expression. Times are placed by the millisecond:
 /// `number` × 90 days in µs passes 2^64 from 2.4M steps on.
-const GENERATE: &str = "INSERT INTO steps (project, session_id, step, ts, agent_name, model_name, model_key, user_id, \
+const GENERATE: &str = "INSERT INTO steps (project, session_id, step, session_seq, ts, agent_name, model_name, model_key, user_id, \
     input_tokens, output_tokens, estimated_cost, failed, log_index) \
-    SELECT 'bench', {{id}} AS s, number % {per:UInt64}, \
+    SELECT 'bench', {{id}} AS s, number % {per:UInt64}, number % {per:UInt64}, \
     toDateTime64('2025-07-01 00:00:00', 6, 'UTC') + toIntervalMillisecond(intDiv(number * 7776000000, {n:UInt64})), \
     concat('agent-', toString(intDiv(number, {per:UInt64}) % 20)), \
     arrayElement(['gpt-4o', 'gpt-4o-mini', 'claude-sonnet-4', 'o3'], 1 + intDiv(number, {per:UInt64}) % 4) AS m, m, \
@@ -60,10 +60,10 @@ const GENERATE: &str = "INSERT INTO steps (project, session_id, step, ts, agent_
 
 /// Steps added to sessions picked at random among the generated ones (the
 /// `{{id}}` expression of [`GENERATE`] over `number` = session × per), each
-/// a step number and log index no generated step has.
-const RECENT: &str = "INSERT INTO steps (project, session_id, step, ts, agent_name, model_name, model_key, user_id, \
+/// a step number, chain place and log index no generated step has.
+const RECENT: &str = "INSERT INTO steps (project, session_id, step, session_seq, ts, agent_name, model_name, model_key, user_id, \
     input_tokens, output_tokens, estimated_cost, failed, log_index) \
-    SELECT 'bench', {{id}}, {first:UInt64} + k, \
+    SELECT 'bench', {{id}}, {first:UInt64} + k, {first:UInt64} + k, \
     toDateTime64('2025-09-29 00:00:00', 6, 'UTC') + toIntervalSecond(k), 'agent-recent', 'gpt-4o', 'gpt-4o', 'customer-recent', \
     900, 90, 0.05, k % 2 = 0, {first:UInt64} + k \
     FROM (SELECT (cityHash64(n, {first:UInt64}) % {sessions:UInt64}) * {per:UInt64} AS number, n AS k \

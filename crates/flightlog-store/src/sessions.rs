@@ -178,24 +178,24 @@ impl Store {
     /// last session started at or after T, every session outside C ranks
     /// after the whole page. Filters and the cursor narrow both sides alike,
     /// and C may keep only sessions whose rows at or past T meet each
-    /// condition of the filter that such a row must meet. C is a set of
-    /// whole sessions in the read's PREWHERE, so each of its sessions is
-    /// merged from all of its rows before any other condition is tested.
-    /// T is only a guess (session_time_threshold.sql); a wrong one costs a
-    /// second query, never a wrong page.
+    /// condition of the filter that such a row must meet, and, newest
+    /// first, include a row that opens the session (a session that started
+    /// at or after T has all its rows there, its opening one too). C is a
+    /// set of whole sessions in the read's PREWHERE, so each of its
+    /// sessions is merged from all of its rows before any other condition
+    /// is tested. T is only a guess (session_time_threshold.sql, from a
+    /// sample of [`edge_samples`]); a wrong one costs a try with a wider
+    /// sample, then the whole list's query, never a wrong page.
     async fn ranked_near_the_edge(&self, f: &SessionFilter, ranked_sql: &str, params: &Params) -> Result<Option<Vec<Ranked>>, StoreError> {
         #[derive(serde::Deserialize)]
         struct Threshold {
             threshold_us: i64,
+            rows: u64,
         }
         if f.limit == 0 {
             return Ok(None);
         }
         let (edge, direction, op) = if f.ascending { ("max", "ASC", "<=") } else { ("min", "DESC", ">=") };
-        // The page's own parameters (its filter's values, its cursor's key),
-        // bound once by `FilterSql::of`, serve every query here.
-        let sample = f.limit.saturating_mul(40).clamp(1_000, 100_000);
-        let guess = params.clone().number("sample", sample);
         // Conditions a session on the page meets, each on one of its rows
         // at or past T (not all on the same row: its summary rows may not
         // be merged yet), so C may keep only sessions whose rows there meet
@@ -218,36 +218,65 @@ impl Store {
                 page_needs.push("failed_steps > 0".into());
             }
         }
+        // Newest first, a session on the page has a row that opens it at or
+        // past T (every session has one: 0022_sessions_by_start.sql), so the
+        // later rows of older sessions, which start late and crowd the edge
+        // while agents record, say nothing of where the page ends. C may
+        // leave out a session none of whose opening rows is there, where
+        // that costs a grouping of the rows past T: when the page names no
+        // agent, customer or model (naming one may leave T far back, where
+        // most rows lie past it).
+        let opening = !f.ascending;
+        let opening_in_c = opening && f.agent.is_none() && f.user.is_none() && f.model.is_none();
         // The guess looks past the cursor, where the next page lies, at rows
         // that meet every condition at once: only a guess, so a row that
         // meets them all is a good enough sign of a session that does.
         let mut near: String = page_needs.iter().map(|c| format!(" AND {c}")).collect();
+        if opening {
+            near.push_str(" AND opens");
+        }
         if f.cursor.is_some() {
             near.push_str(if f.ascending { " AND first_ts >= " } else { " AND first_ts <= " });
             near.push_str("fromUnixTimestamp64Micro({cursor_key:Int64}, 'UTC')");
         }
         let sql = SESSION_TIME_THRESHOLD.replace("{{edge}}", edge).replace("{{near}}", &near).replace("{{direction}}", direction);
-        let Some(t) = rows::<Threshold>(&self.ch.query(&sql, guess).await?)?.pop() else {
-            return Ok(None);
-        };
-        let each_met = if page_needs.is_empty() {
+        let mut needs = page_needs;
+        if opening_in_c {
+            needs.push("opens".into());
+        }
+        let each_met = if needs.is_empty() {
             String::new()
         } else {
             // Only rows that meet one of them can count, so only those are
             // grouped: a selective filter keeps this small.
-            let each: Vec<String> = page_needs.iter().map(|c| format!("max({c})")).collect();
-            format!(" AND ({}) GROUP BY session_id HAVING {}", page_needs.join(" OR "), each.join(" AND "))
+            let each: Vec<String> = needs.iter().map(|c| format!("max({c})")).collect();
+            format!(" AND ({}) GROUP BY session_id HAVING {}", needs.join(" OR "), each.join(" AND "))
         };
         let candidates = format!(
             " AND session_id IN (SELECT session_id FROM session_summaries WHERE project = {{project:String}} \
              AND first_ts {op} fromUnixTimestamp64Micro({{threshold_us:Int64}}, 'UTC'){each_met})"
         );
-        let mut params = params.clone();
-        params.push_number("threshold_us", t.threshold_us);
-        let ranked: Vec<Ranked> = rows(&self.ch.query(&ranked_sql.replace("{{candidates}}", &candidates), params).await?)?;
-        let inside = |first_us: i64| if f.ascending { first_us <= t.threshold_us } else { first_us >= t.threshold_us };
-        let proven = ranked.len() == f.limit as usize && ranked.last().is_some_and(|last| inside(last.first_us));
-        Ok(proven.then_some(ranked))
+        let ranked_sql = ranked_sql.replace("{{candidates}}", &candidates);
+        // The page's own parameters (its filter's values, its cursor's key),
+        // bound once by `FilterSql::of`, serve every query here.
+        for sample in edge_samples(f.limit) {
+            let Some(t) = rows::<Threshold>(&self.ch.query(&sql, params.clone().number("sample", sample)).await?)?.pop() else {
+                return Ok(None);
+            };
+            let mut params = params.clone();
+            params.push_number("threshold_us", t.threshold_us);
+            let ranked: Vec<Ranked> = rows(&self.ch.query(&ranked_sql, params).await?)?;
+            let inside = |first_us: i64| if f.ascending { first_us <= t.threshold_us } else { first_us >= t.threshold_us };
+            if ranked.len() == f.limit as usize && ranked.last().is_some_and(|last| inside(last.first_us)) {
+                return Ok(Some(ranked));
+            }
+            if t.rows < sample {
+                // The sample reached the end of the list: a wider one would
+                // find the same threshold.
+                break;
+            }
+        }
+        Ok(None)
     }
 
     /// How every session the filter passes (all pages) spreads by length
@@ -283,6 +312,20 @@ impl Store {
         }
         Ok(out)
     }
+}
+
+/// How many summary rows at the edge of the list a page by start time
+/// guesses its threshold from, in turn until one proves the page: few
+/// first, so that the candidates are few and the merge reads few granules
+/// even where random ids scatter them, and within the engine's top-k reads
+/// (`query_plan_max_limit_for_top_k_optimization`, 1,000 rows), which read
+/// only the edge of the start-time projection (0022_sessions_by_start.sql);
+/// then many, for an edge crowded with rows that are not merged yet (a
+/// session's several rows, or, on a page naming an agent, customer or
+/// model, later rows of older sessions).
+fn edge_samples(limit: u32) -> [u64; 2] {
+    let limit = u64::from(limit);
+    [(limit * 4).clamp(100, 1_000).max(limit), (limit * 40).clamp(1_000, 100_000)]
 }
 
 /// Upper bounds of the session-length buckets (steps); one more bucket

@@ -4,16 +4,18 @@
 //! the whole list computed straight from the steps. The sessions' summary
 //! rows are left unmerged on purpose: long-running sessions get a second
 //! row that starts much later than they did, the case that could fool a
-//! page read from the newest rows only.
+//! page read from the newest rows only, and a few new ones a row that
+//! starts before the one that opened them.
 
 use flightlog_store::embedded::{Embedded, default_library_path};
 use flightlog_store::{Params, SessionFilter, SessionSort, Store};
 use std::sync::Arc;
 
 /// `count` one-step sessions from `first`, one a minute from `start`; one
-/// agent in three, a failed step in five.
-const SESSIONS: &str = "INSERT INTO steps (project, session_id, step, ts, agent_name, failed, log_index) \
-    SELECT 'p', concat('s', leftPad(toString({first:UInt64} + number), 5, '0')), {step:UInt64}, \
+/// agent in three, a failed step in five. The step's number is its place in
+/// its session's chain too, as the writer gives it: step 0 opens it.
+const SESSIONS: &str = "INSERT INTO steps (project, session_id, step, session_seq, ts, agent_name, failed, log_index) \
+    SELECT 'p', concat('s', leftPad(toString({first:UInt64} + number), 5, '0')), {step:UInt64}, {step:UInt64}, \
     {start:DateTime64(6, 'UTC')} + toIntervalMinute(number * {every:UInt64}), \
     concat('agent-', toString(({first:UInt64} + number) % 3)), ({first:UInt64} + number) % 5 = 0, {first:UInt64} * 10 + number \
     FROM numbers({count:UInt64})";
@@ -78,6 +80,12 @@ async fn every_page_by_start_time_is_the_whole_lists_page() {
     store.backend().query(&late,
         Params::new().number("first", 0u64).number("count", 3000u64).number("step", 1u64).text("start", "2026-04-15 00:00:00").number("every", 0u64)).await.unwrap();
     add(&store, 3000, 120, 0, "2026-05-01 00:00:00", 3).await;
+    // A later step of a few May sessions that happened before they opened,
+    // in January (a client that sent its steps out of order): opened in
+    // May, they started in January.
+    let early = SESSIONS.replace("FROM numbers({count:UInt64})", "FROM numbers({count:UInt64}) WHERE number % 4 = 0");
+    store.backend().query(&early,
+        Params::new().number("first", 3000u64).number("count", 120u64).number("step", 1u64).text("start", "2026-01-10 00:00:00").number("every", 1u64)).await.unwrap();
 
     let page = SessionFilter { limit: 50, ..Default::default() };
     let march = 1_772_323_200_000_000; // 2026-03-01T00:00:00Z
@@ -113,11 +121,12 @@ async fn every_page_by_start_time_is_the_whole_lists_page() {
         assert_eq!(got.len(), 200.min(want.len()), "{what}: four full pages");
     }
     // The newest page is the May sessions, not the March ones that came
-    // back in April; the oldest page starts on the first of March.
+    // back in April; the oldest page starts in January, with the May
+    // session whose out-of-order step is the earliest of all.
     let newest = walk(&store, page.clone(), 1).await;
     assert_eq!(newest.first().map(String::as_str), Some("s03119"));
     let oldest = walk(&store, SessionFilter { ascending: true, ..page }, 1).await;
-    assert_eq!(oldest.first().map(String::as_str), Some("s00000"));
+    assert_eq!(oldest.first().map(String::as_str), Some("s03000"));
 }
 
 /// `count` sessions from 0 with one step numbered `step` each (where

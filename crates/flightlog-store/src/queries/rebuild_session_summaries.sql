@@ -1,7 +1,8 @@
 -- Recomputes session_summaries from steps, the source of truth. Same
--- aggregation as session_summaries_mv in schema/0002; run only at start-up
--- when the two tables' totals disagree (a crash between the two parts of
--- one insert).
+-- aggregation as session_summaries_mv (schema/0002, and `opens` since
+-- 0022); run at start-up when the two tables' totals disagree (a crash
+-- between the two parts of one insert), and for one session after its
+-- steps expired.
 INSERT INTO session_summaries
 SELECT
     project,
@@ -19,6 +20,8 @@ SELECT
     groupUniqArrayIf(toString(agent_name), agent_name != ''),
     groupUniqArrayIf(toString(model_name), model_name != ''),
     groupUniqArrayIf(user_id, user_id != ''),
-    arrayMap(t -> toString(t), groupUniqArrayArray(tags))
+    arrayMap(t -> toString(t), groupUniqArrayArray(tags)),
+    -- opens: this row holds all of its session's steps.
+    1
 FROM steps
 GROUP BY project, session_id
