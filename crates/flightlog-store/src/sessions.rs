@@ -109,12 +109,16 @@ pub struct SessionPage {
     pub next_cursor: Option<String>,
 }
 
-/// A session as the ranking query returns it: its sort keys.
+/// A session as the ranking query returns it: its id and the page's sort
+/// key (the other keys are left at zero).
 #[derive(serde::Deserialize)]
 struct Ranked {
     session_id: String,
+    #[serde(default)]
     first_us: i64,
+    #[serde(default)]
     steps: u64,
+    #[serde(default)]
     estimated_cost: f64,
 }
 
@@ -135,19 +139,25 @@ impl Store {
         let dir = if f.ascending { "ASC" } else { "DESC" };
         let mut params = Params::new().text("project", project).number("limit", f.limit);
         let filter = FilterSql::of(f, &mut params, true)?;
-        let ranked_sql = |lists| filter.fill(SESSIONS_RANKED, lists).replace("{{order}}", &format!("{column} {dir}, session_id {dir}"));
+        let ranked_sql = |lists| {
+            filter.fill(SESSIONS_RANKED, lists).replace("{{key}}", column).replace("{{order}}", &format!("{column} {dir}, session_id {dir}"))
+        };
         // Which pages by start time look for the edge first, as measured
-        // by `flightlog-bench sessions` over 1M sessions (p50, edge first
-        // against every merged row read once):
-        // - one naming an agent, customer or model: newest first, the
-        //   candidates narrow the merge to a few thousand sessions, whose
-        //   lists are merged and tested there, where a set of every session
-        //   naming it costs more (about 100 against 125 ms);
+        // by `flightlog-bench sessions` over 1M sessions with random ids
+        // (p50, edge first against every merged row read once):
+        // - one naming an agent, customer or model: the candidates narrow
+        //   the merge to a few hundred sessions, whose lists are merged and
+        //   tested there, where a set of every session naming it costs
+        //   more (agent 56-66 against 115 ms, customer 88-108 against 97);
         // - one without a filter, or filtered on failures, cost or length:
-        //   while recent parts wait to be merged, FINAL without candidates
-        //   merges every session (80 against 100-125 ms), though once
-        //   merged it would not (75 against 50 ms);
-        // - not one flagged or in a time range (70-150 against 50-100 ms).
+        //   FINAL without candidates merges every session while recent
+        //   parts wait to be merged (54-66 against 93-95 ms, and 75 against
+        //   1,274 over 10M), and reads every session once merged (47-65
+        //   against 83 ms);
+        // - not one flagged, nor one in a time range, whose threshold reads
+        //   half the start-time projection for a day in the middle of the
+        //   list (100 against 53 ms merged, 109 against 111 with recent
+        //   parts).
         let edge_first = f.sort == SessionSort::Time && (!filter.lists.is_empty() || (!f.flagged && f.from_us.is_none() && f.to_us.is_none()));
         let near_the_edge = if edge_first { self.ranked_near_the_edge(f, &ranked_sql(Lists::AfterMerge), &params).await? } else { None };
         let ranked: Vec<Ranked> = match near_the_edge {
@@ -192,6 +202,7 @@ impl Store {
             threshold_us: i64,
             rows: u64,
         }
+        debug_assert_eq!(f.sort, SessionSort::Time, "the ranking returns first_us for pages by start time only");
         if f.limit == 0 {
             return Ok(None);
         }

@@ -21,7 +21,12 @@
 -- by start time to the sessions with a summary row past a threshold
 -- (session_time_threshold.sql), when sessions.rs can prove that page is
 -- the one the whole list would give. Every value is a bound parameter.
-SELECT session_id, first_us, last_us, steps, failed_steps, estimated_cost
+-- Only the sort key (the key marker) leaves this query, so the engine reads
+-- and merges only it and the columns the filter tests: where recent parts
+-- overlap the rest, FINAL merges every session, and each column read costs
+-- (by cost over 1M sessions, with four recent parts, about 45 against 75-135
+-- ms with every sum selected).
+SELECT session_id, {{key}}
 FROM
 (
     SELECT
