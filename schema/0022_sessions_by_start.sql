@@ -10,10 +10,11 @@
 -- late, are not taken for new sessions.
 
 -- 1 on a row that holds its session's first accepted step (session_seq 0)
--- or was rebuilt from all of its session's steps: every session has such
--- a row, so a session none of whose opening rows starts at or after a time
--- started before it. Rows written before this column count as opening
--- (the default): that only makes fewer sessions known to be older.
+-- or was rebuilt from all of its session's steps. Every session has such a
+-- row (the store adds one where it finds none: open_unopened_sessions.sql),
+-- so a session none of whose opening rows starts at or after a time started
+-- before it. Rows written before this column count as opening (the
+-- default): that only makes fewer sessions known to be older.
 ALTER TABLE session_summaries ADD COLUMN IF NOT EXISTS opens SimpleAggregateFunction(max, UInt8) DEFAULT 1;
 
 -- The view of schema/0002 with `opens`.

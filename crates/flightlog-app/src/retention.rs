@@ -185,6 +185,12 @@ impl AppState {
                 }
             }
         }
+        if run.steps_removed > 0 {
+            // A step that arrived while its session's older steps were
+            // removed may have landed after the session's summary was
+            // rebuilt, without the row that opens the session.
+            self.store.open_unopened_sessions().await?;
+        }
         if run.content_expired + run.steps_expired + run.failed > 0 {
             tracing::info!(?run, "retention expired sessions");
         }

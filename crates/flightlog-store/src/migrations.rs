@@ -49,8 +49,10 @@ struct Applied {
 /// yet, in order. On a cluster ([`Backend::cluster`]) every statement runs
 /// as [`cluster_schema`] prints it, and the ledger is itself replicated.
 /// Several processes starting at once may both apply a migration: every
-/// statement is idempotent (`IF NOT EXISTS`), and the one backfill is
-/// checked against the steps at start-up (`repair_summaries_if_needed`).
+/// statement is idempotent (`IF NOT EXISTS`, or an ALTER that sets what it
+/// sets again; a projection built twice costs the work twice, no more),
+/// and the one backfill is checked against the steps at start-up
+/// (`repair_summaries_if_needed`).
 pub async fn apply(ch: &dyn Backend) -> Result<(), StoreError> {
     let on_cluster = ch.cluster().map(on_cluster);
     let run = |statement: String| match &on_cluster {

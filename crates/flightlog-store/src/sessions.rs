@@ -18,6 +18,7 @@ const INCIDENTS_OF_SESSIONS: &str = include_str!("queries/incidents_of_sessions.
 const REPEATED_ACTIONS_OF: &str = include_str!("queries/repeated_actions_of.sql");
 const ACTIONS_TOTALS_AGREE: &str = include_str!("queries/actions_totals_agree.sql");
 const REBUILD_SESSION_ACTIONS: &str = include_str!("queries/rebuild_session_actions.sql");
+const OPEN_UNOPENED_SESSIONS: &str = include_str!("queries/open_unopened_sessions.sql");
 
 #[derive(Clone, Debug, serde::Deserialize, serde::Serialize, PartialEq)]
 pub struct SessionSummary {
@@ -178,7 +179,7 @@ impl Store {
     }
 
     /// A page sorted by start time, ranked from the sessions near its end of
-    /// the list only (a few thousand, where the whole list is a million), or
+    /// the list only (a few hundred, where the whole list is millions), or
     /// none when that page cannot be proven to be the whole list's.
     ///
     /// Why it is exact: take a start time T, and C the sessions with a
@@ -573,7 +574,18 @@ fn decode_cursor(s: &str, sort: SessionSort) -> Result<DecodedCursor, StoreError
 /// disagree with steps.
 pub(crate) async fn repair_summaries_if_needed(ch: &dyn Backend) -> Result<(), StoreError> {
     crate::rebuild_if_apart(ch, "session_summaries", SUMMARY_TOTALS_AGREE, REBUILD_SESSION_SUMMARIES).await?;
+    ch.query(OPEN_UNOPENED_SESSIONS, Params::new()).await?;
     crate::rebuild_if_apart(ch, "session_actions", ACTIONS_TOTALS_AGREE, REBUILD_SESSION_ACTIONS).await
+}
+
+impl Store {
+    /// Gives every session whose summary rows have no opening row one
+    /// (open_unopened_sessions.sql): retention runs it after removing
+    /// steps, where a step that arrived meanwhile can leave a session so.
+    pub async fn open_unopened_sessions(&self) -> Result<(), StoreError> {
+        self.ch.query(OPEN_UNOPENED_SESSIONS, Params::new()).await?;
+        Ok(())
+    }
 }
 
 /// The rebuild of session_summaries narrowed to one session (parameters

@@ -243,3 +243,43 @@ async fn pages_by_cost_and_length_merge_each_sessions_rows_first() {
     assert_eq!(agent.steps.iter().sum::<u64>(), with_agent_2, "{:?}", agent.steps);
     assert_eq!(agent.cost.iter().sum::<u64>(), with_agent_2, "{:?}", agent.cost);
 }
+
+#[tokio::test]
+async fn a_session_left_without_an_opening_row_is_given_one_and_listed() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(Arc::new(Embedded::open(&default_library_path(), dir.path(), 2, Default::default()).unwrap())).await.unwrap();
+    store.backend().query("SYSTEM STOP MERGES session_summaries", Params::new()).await.unwrap();
+    add(&store, 0, 400, 0, "2026-03-01 00:00:00", 1).await;
+    // The newest session's only stored steps are its third and fourth (as
+    // when a step arrived while the first ones expired): no row opens it.
+    for step in [3u64, 4] {
+        let params = Params::new().number("first", 9_000u64).number("count", 1u64).number("step", step).text("start", "2026-06-01 00:00:00").number("every", 0u64);
+        store.backend().query(SESSIONS, params).await.unwrap();
+    }
+    let opening = |store: &Store| {
+        let store = store.clone();
+        async move {
+            let out = store
+                .backend()
+                .query("SELECT toUInt8(max(opens)) AS o, sum(steps) AS n FROM session_summaries WHERE session_id = 's09000'", Params::new())
+                .await
+                .unwrap();
+            let row: serde_json::Value = serde_json::from_slice(&out).unwrap();
+            (row["o"].as_u64().unwrap(), row["n"].as_u64().unwrap())
+        }
+    };
+    assert_eq!(opening(&store).await, (0, 2), "set-up: two steps, no opening row");
+
+    store.repair_derived_tables().await.unwrap();
+    assert_eq!(opening(&store).await, (1, 2), "an opening row was added, and the session's sums are unchanged");
+    let page = SessionFilter { limit: 50, ..Default::default() };
+    let want = expected(&store, false, "").await;
+    assert_eq!(want.first().map(String::as_str), Some("s09000"));
+    assert_eq!(walk(&store, page, 3).await, want[..150].to_vec());
+    let listed = store.session_summary("p", "s09000").await.unwrap().expect("listed");
+    assert_eq!((listed.steps, listed.first_us), (2, 1_780_272_000_000_000), "its steps and start, 2026-06-01");
+    // A second repair finds nothing to do.
+    store.repair_derived_tables().await.unwrap();
+    let rows = store.backend().query("SELECT count() AS c FROM session_summaries WHERE session_id = 's09000' AND opens = 1", Params::new()).await.unwrap();
+    assert_eq!(serde_json::from_slice::<serde_json::Value>(&rows).unwrap()["c"], serde_json::json!(1));
+}

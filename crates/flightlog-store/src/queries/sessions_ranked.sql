@@ -1,5 +1,5 @@
 -- Which sessions of a project make this page: filtered, sorted and cut to
--- the page size, with their sort keys only. Their full summaries are then
+-- the page size, with its sort key only. Their full summaries are then
 -- read for just these ids (session_summaries_of.sql).
 --
 -- FINAL merges each session's summary rows into one while reading, in key
