@@ -283,3 +283,60 @@ async fn a_session_left_without_an_opening_row_is_given_one_and_listed() {
     let rows = store.backend().query("SELECT count() AS c FROM session_summaries WHERE session_id = 's09000' AND opens = 1", Params::new()).await.unwrap();
     assert_eq!(serde_json::from_slice::<serde_json::Value>(&rows).unwrap()["c"], serde_json::json!(1));
 }
+
+/// A store written before migration 22 (no projection, no `opens`, the view
+/// of migration 2) is migrated when it opens: its rows count as opening,
+/// its later steps get `opens` from the view, and every page is still the
+/// whole list's.
+#[tokio::test]
+async fn a_store_written_before_the_start_time_projection_is_migrated_and_lists_the_same() {
+    let dir = tempfile::tempdir().unwrap();
+    let open = || async { Store::open(Arc::new(Embedded::open(&default_library_path(), dir.path(), 2, Default::default()).unwrap())).await.unwrap() };
+    {
+        let store = open().await;
+        let v2 = include_str!("../../../schema/0002_session_summaries.sql");
+        let view = v2.split("TO session_summaries AS").nth(1).unwrap().trim().trim_end_matches(';');
+        for sql in [
+            "ALTER TABLE session_summaries DROP PROJECTION by_start".to_string(),
+            format!("ALTER TABLE session_summaries_mv MODIFY QUERY {view}"),
+            "ALTER TABLE session_summaries DROP COLUMN opens".to_string(),
+            "DELETE FROM schema_migrations WHERE version = 22".to_string(),
+        ] {
+            store.backend().query(&sql, Params::new()).await.unwrap();
+        }
+        store.backend().query("SYSTEM STOP MERGES session_summaries", Params::new()).await.unwrap();
+        add(&store, 0, 600, 0, "2026-03-01 00:00:00", 2).await;
+        // Later steps of most of them, in April, before the upgrade.
+        let late = SESSIONS.replace("FROM numbers({count:UInt64})", "FROM numbers({count:UInt64}) WHERE number % 5 != 0");
+        store.backend().query(&late,
+            Params::new().number("first", 0u64).number("count", 600u64).number("step", 1u64).text("start", "2026-04-01 00:00:00").number("every", 0u64)).await.unwrap();
+        let columns = store.backend().query("SELECT name FROM system.columns WHERE table = 'session_summaries' AND name = 'opens'", Params::new()).await.unwrap();
+        assert!(columns.is_empty(), "set-up: the table as migration 21 left it");
+    }
+    let store = open().await;
+    let definition = store.backend().query("SELECT create_table_query FROM system.tables WHERE name = 'session_summaries'", Params::new()).await.unwrap();
+    assert!(String::from_utf8_lossy(&definition).contains("PROJECTION by_start"), "the projection is back");
+    store.backend().query("SYSTEM STOP MERGES session_summaries", Params::new()).await.unwrap();
+    // After the upgrade: more of those sessions' steps, in May, and new sessions in June.
+    let later = SESSIONS.replace("FROM numbers({count:UInt64})", "FROM numbers({count:UInt64}) WHERE number % 3 = 0");
+    store.backend().query(&later,
+        Params::new().number("first", 0u64).number("count", 600u64).number("step", 2u64).text("start", "2026-05-01 00:00:00").number("every", 0u64)).await.unwrap();
+    add(&store, 1_000, 80, 0, "2026-06-01 00:00:00", 1).await;
+
+    let opens = String::from_utf8(
+        store.backend().query("SELECT toUInt8(opens) AS o, count() AS n FROM session_summaries GROUP BY o ORDER BY o", Params::new()).await.unwrap(),
+    )
+    .unwrap();
+    // Rows written before the upgrade (600 + 480) count as opening, the
+    // May rows (200, chain place 2) do not, the June sessions open.
+    assert_eq!(opens.lines().collect::<Vec<_>>(), [r#"{"o":0,"n":200}"#, r#"{"o":1,"n":1160}"#]);
+    let page = SessionFilter { limit: 50, ..Default::default() };
+    for (what, filter, having) in [
+        ("newest first", page.clone(), ""),
+        ("one agent", SessionFilter { agent: Some("agent-2".into()), ..page.clone() }, "AND has(groupUniqArray(toString(agent_name)), 'agent-2')"),
+        ("oldest first", SessionFilter { ascending: true, ..page.clone() }, ""),
+    ] {
+        let want = expected(&store, filter.ascending, having).await;
+        assert_eq!(walk(&store, filter, 3).await, want[..150].to_vec(), "{what}");
+    }
+}
