@@ -21,13 +21,27 @@ const SESSIONS: &str = "INSERT INTO steps (project, session_id, step, session_se
     FROM numbers({count:UInt64})";
 
 async fn add(store: &Store, first: u64, count: u64, step: u64, start: &str, every: u64) {
+    add_from(store, SESSIONS, first, count, step, start, every).await;
+}
+
+/// [`add`] with `sql`, a variant of [`SESSIONS`].
+async fn add_from(store: &Store, sql: &str, first: u64, count: u64, step: u64, start: &str, every: u64) {
     let params = Params::new()
         .number("first", first)
         .number("count", count)
         .number("step", step)
         .text("start", start)
         .number("every", every);
-    store.backend().query(SESSIONS, params).await.unwrap();
+    store.backend().query(sql, params).await.unwrap();
+}
+
+/// [`SESSIONS`] for the numbers where `condition` holds only.
+fn only_where(condition: &str) -> String {
+    SESSIONS.replace("FROM numbers({count:UInt64})", &format!("FROM numbers({{count:UInt64}}) WHERE {condition}"))
+}
+
+async fn open(dir: &std::path::Path) -> Store {
+    Store::open(Arc::new(Embedded::open(&default_library_path(), dir, 2, Default::default()).unwrap())).await.unwrap()
 }
 
 /// Every session's id in the order the whole list would give, computed
@@ -60,7 +74,7 @@ async fn walk(store: &Store, filter: SessionFilter, pages: usize) -> Vec<String>
 #[tokio::test]
 async fn every_page_by_start_time_is_the_whole_lists_page() {
     let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(Arc::new(Embedded::open(&default_library_path(), dir.path(), 2, Default::default()).unwrap())).await.unwrap();
+    let store = open(dir.path()).await;
     // The engine would merge the rows in the background otherwise.
     store.backend().query("SYSTEM STOP MERGES session_summaries", Params::new()).await.unwrap();
     // 3,000 sessions over the first days of March, then a late step for
@@ -72,20 +86,16 @@ async fn every_page_by_start_time_is_the_whole_lists_page() {
     // Their late steps are another agent's, and fail where the first did
     // not: such a session has two agents, one of which, and its failure,
     // only its later row shows.
-    let late = SESSIONS
-        .replace("FROM numbers({count:UInt64})", "FROM numbers({count:UInt64}) WHERE number % 7 != 0")
+    let late = only_where("number % 7 != 0")
         .replace("toString(({first:UInt64} + number) % 3)", "toString(({first:UInt64} + number + 1) % 3)")
         .replace("({first:UInt64} + number) % 5 = 0", "({first:UInt64} + number) % 5 = 1");
     assert_ne!(late, SESSIONS);
-    store.backend().query(&late,
-        Params::new().number("first", 0u64).number("count", 3000u64).number("step", 1u64).text("start", "2026-04-15 00:00:00").number("every", 0u64)).await.unwrap();
+    add_from(&store, &late, 0, 3000, 1, "2026-04-15 00:00:00", 0).await;
     add(&store, 3000, 120, 0, "2026-05-01 00:00:00", 3).await;
     // A later step of a few May sessions that happened before they opened,
     // in January (a client that sent its steps out of order): opened in
     // May, they started in January.
-    let early = SESSIONS.replace("FROM numbers({count:UInt64})", "FROM numbers({count:UInt64}) WHERE number % 4 = 0");
-    store.backend().query(&early,
-        Params::new().number("first", 3000u64).number("count", 120u64).number("step", 1u64).text("start", "2026-01-10 00:00:00").number("every", 1u64)).await.unwrap();
+    add_from(&store, &only_where("number % 4 = 0"), 3000, 120, 1, "2026-01-10 00:00:00", 1).await;
 
     let page = SessionFilter { limit: 50, ..Default::default() };
     let march = 1_772_323_200_000_000; // 2026-03-01T00:00:00Z
@@ -147,7 +157,7 @@ const COSTED: &str = "INSERT INTO steps (project, session_id, step, ts, agent_na
 #[tokio::test]
 async fn pages_by_cost_and_length_merge_each_sessions_rows_first() {
     let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(Arc::new(Embedded::open(&default_library_path(), dir.path(), 2, Default::default()).unwrap())).await.unwrap();
+    let store = open(dir.path()).await;
     // Three inserts, so three summary rows for some sessions, kept apart:
     // each row alone has too few steps, too little cost or no failure where
     // the session as a whole has them, and a filter or sort applied to the
@@ -247,14 +257,13 @@ async fn pages_by_cost_and_length_merge_each_sessions_rows_first() {
 #[tokio::test]
 async fn a_session_left_without_an_opening_row_is_given_one_and_listed() {
     let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(Arc::new(Embedded::open(&default_library_path(), dir.path(), 2, Default::default()).unwrap())).await.unwrap();
+    let store = open(dir.path()).await;
     store.backend().query("SYSTEM STOP MERGES session_summaries", Params::new()).await.unwrap();
     add(&store, 0, 400, 0, "2026-03-01 00:00:00", 1).await;
     // The newest session's only stored steps are its third and fourth (as
     // when a step arrived while the first ones expired): no row opens it.
-    for step in [3u64, 4] {
-        let params = Params::new().number("first", 9_000u64).number("count", 1u64).number("step", step).text("start", "2026-06-01 00:00:00").number("every", 0u64);
-        store.backend().query(SESSIONS, params).await.unwrap();
+    for step in [3, 4] {
+        add(&store, 9_000, 1, step, "2026-06-01 00:00:00", 0).await;
     }
     let opening = |store: &Store| {
         let store = store.clone();
@@ -291,9 +300,8 @@ async fn a_session_left_without_an_opening_row_is_given_one_and_listed() {
 #[tokio::test]
 async fn a_store_written_before_the_start_time_projection_is_migrated_and_lists_the_same() {
     let dir = tempfile::tempdir().unwrap();
-    let open = || async { Store::open(Arc::new(Embedded::open(&default_library_path(), dir.path(), 2, Default::default()).unwrap())).await.unwrap() };
     {
-        let store = open().await;
+        let store = open(dir.path()).await;
         let v2 = include_str!("../../../schema/0002_session_summaries.sql");
         let view = v2.split("TO session_summaries AS").nth(1).unwrap().trim().trim_end_matches(';');
         for sql in [
@@ -307,20 +315,16 @@ async fn a_store_written_before_the_start_time_projection_is_migrated_and_lists_
         store.backend().query("SYSTEM STOP MERGES session_summaries", Params::new()).await.unwrap();
         add(&store, 0, 600, 0, "2026-03-01 00:00:00", 2).await;
         // Later steps of most of them, in April, before the upgrade.
-        let late = SESSIONS.replace("FROM numbers({count:UInt64})", "FROM numbers({count:UInt64}) WHERE number % 5 != 0");
-        store.backend().query(&late,
-            Params::new().number("first", 0u64).number("count", 600u64).number("step", 1u64).text("start", "2026-04-01 00:00:00").number("every", 0u64)).await.unwrap();
+        add_from(&store, &only_where("number % 5 != 0"), 0, 600, 1, "2026-04-01 00:00:00", 0).await;
         let columns = store.backend().query("SELECT name FROM system.columns WHERE table = 'session_summaries' AND name = 'opens'", Params::new()).await.unwrap();
         assert!(columns.is_empty(), "set-up: the table as migration 21 left it");
     }
-    let store = open().await;
+    let store = open(dir.path()).await;
     let definition = store.backend().query("SELECT create_table_query FROM system.tables WHERE name = 'session_summaries'", Params::new()).await.unwrap();
     assert!(String::from_utf8_lossy(&definition).contains("PROJECTION by_start"), "the projection is back");
     store.backend().query("SYSTEM STOP MERGES session_summaries", Params::new()).await.unwrap();
     // After the upgrade: more of those sessions' steps, in May, and new sessions in June.
-    let later = SESSIONS.replace("FROM numbers({count:UInt64})", "FROM numbers({count:UInt64}) WHERE number % 3 = 0");
-    store.backend().query(&later,
-        Params::new().number("first", 0u64).number("count", 600u64).number("step", 2u64).text("start", "2026-05-01 00:00:00").number("every", 0u64)).await.unwrap();
+    add_from(&store, &only_where("number % 3 = 0"), 0, 600, 2, "2026-05-01 00:00:00", 0).await;
     add(&store, 1_000, 80, 0, "2026-06-01 00:00:00", 1).await;
 
     let opens = String::from_utf8(
