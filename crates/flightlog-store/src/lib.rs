@@ -69,7 +69,7 @@ pub use indexer_marks::IndexerMark;
 pub use integrity::{IntegrityRow, Stored};
 pub use keys::KeyRow;
 pub use leases::LeaseRow;
-pub use sessions::{SessionFilter, SessionPage, SessionSort, SessionSummary};
+pub use sessions::{PageRead, SessionFilter, SessionPage, SessionSort, SessionSummary};
 pub use steps::{ChainHead, EncodedStep, LogEntry, LogPosition, SessionState, StoredStep};
 
 use std::sync::Arc;
@@ -78,6 +78,11 @@ use std::sync::Arc;
 #[derive(Clone)]
 pub struct Store {
     ch: Arc<dyn Backend>,
+    /// Whether the engine gives every read of a table in one query the
+    /// same snapshot of its parts (`enable_shared_storage_snapshot_in_query`,
+    /// ClickHouse 25.6 and later): session pages rely on it to group the
+    /// sessions of recent parts (sessions.rs).
+    shared_snapshots: bool,
 }
 
 impl Store {
@@ -86,7 +91,8 @@ impl Store {
         migrations::apply(ch.as_ref()).await?;
         let prices = costs::load_price_list(ch.as_ref()).await?;
         tracing::info!(prices, "price list loaded");
-        let store = Self { ch };
+        let shared_snapshots = sessions::shares_snapshots(ch.as_ref()).await?;
+        let store = Self { ch, shared_snapshots };
         store.repair_derived_tables().await?;
         Ok(store)
     }

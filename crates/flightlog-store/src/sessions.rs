@@ -9,6 +9,9 @@ use flightlog_model::anomaly::{Anomaly, REPEATED_ACTION_TIMES, RUNAWAY_STEPS, an
 
 const SESSIONS_RANKED: &str = include_str!("queries/sessions_ranked.sql");
 const SESSION_TIME_THRESHOLD: &str = include_str!("queries/session_time_threshold.sql");
+const SESSION_SUMMARIES_LARGEST_PART: &str = include_str!("queries/session_summaries_largest_part.sql");
+const SESSION_PAGE_THRESHOLD: &str = include_str!("queries/session_page_threshold.sql");
+const SESSIONS_RANKED_BESIDE_LARGEST_PART: &str = include_str!("queries/sessions_ranked_beside_largest_part.sql");
 const SESSION_SPREAD: &str = include_str!("queries/session_spread.sql");
 const SPARKLINES: &str = include_str!("queries/session_sparklines.sql");
 const SESSION_SUMMARIES_OF: &str = include_str!("queries/session_summaries_of.sql");
@@ -110,6 +113,20 @@ pub struct SessionPage {
     pub next_cursor: Option<String>,
 }
 
+/// Which read ranked a page of the session list.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PageRead {
+    /// Pages by start time: the sessions near the page's end of the list
+    /// (`ranked_near_the_edge`).
+    NearTheEdge,
+    /// While recent summary parts wait to be merged: the sessions with a
+    /// row there, and those whose one row can make the page
+    /// (`ranked_beside_the_largest_part`).
+    BesideTheLargestPart,
+    /// Every session, merged (sessions_ranked.sql).
+    WholeList,
+}
+
 /// A session as the ranking query returns it: its id and the page's sort
 /// key (the other keys are left at zero).
 #[derive(serde::Deserialize)]
@@ -136,6 +153,29 @@ struct Cursor {
 
 impl Store {
     pub async fn list_sessions(&self, project: &str, f: &SessionFilter) -> Result<SessionPage, StoreError> {
+        let (ranked, _) = self.rank_sessions(project, f).await?;
+        let ids: Vec<&str> = ranked.iter().map(|r| r.session_id.as_str()).collect();
+        let mut full: std::collections::HashMap<String, SessionSummary> =
+            self.summaries_of(project, &ids).await?.into_iter().map(|s| (s.session_id.clone(), s)).collect();
+        let sessions: Vec<SessionSummary> = ranked.iter().filter_map(|r| full.remove(&r.session_id)).collect();
+        // The cursor carries the ranking's own values, so the next page
+        // continues exactly where this ranking stopped.
+        let next_cursor = (ranked.len() as u32 == f.limit && f.limit > 0).then(|| {
+            let last = ranked.last().expect("a full page is not empty");
+            encode_cursor(&Cursor { k: f.sort.key_of(last), s: last.session_id.clone(), o: f.sort.name().into() })
+        });
+        Ok(SessionPage { sessions, next_cursor })
+    }
+
+    /// Which read ranks the page `f` of `project` (see [`PageRead`]), as
+    /// `list_sessions` would choose it: for tests and the benchmark.
+    pub async fn page_read(&self, project: &str, f: &SessionFilter) -> Result<PageRead, StoreError> {
+        Ok(self.rank_sessions(project, f).await?.1)
+    }
+
+    /// The sessions of the page `f` (id and sort key), and which read
+    /// ranked them.
+    async fn rank_sessions(&self, project: &str, f: &SessionFilter) -> Result<(Vec<Ranked>, PageRead), StoreError> {
         let (column, _) = f.sort.column();
         let dir = if f.ascending { "ASC" } else { "DESC" };
         let mut params = Params::new().text("project", project).number("limit", f.limit);
@@ -160,22 +200,14 @@ impl Store {
         //   list (100 against 53 ms merged, 109 against 111 with recent
         //   parts).
         let edge_first = f.sort == SessionSort::Time && (!filter.lists.is_empty() || (!f.flagged && f.from_us.is_none() && f.to_us.is_none()));
-        let near_the_edge = if edge_first { self.ranked_near_the_edge(f, &ranked_sql(Lists::AfterMerge), &params).await? } else { None };
-        let ranked: Vec<Ranked> = match near_the_edge {
-            Some(ranked) => ranked,
-            None => rows(&self.ch.query(&ranked_sql(Lists::BeforeMerge).replace("{{candidates}}", ""), params).await?)?,
-        };
-        let ids: Vec<&str> = ranked.iter().map(|r| r.session_id.as_str()).collect();
-        let mut full: std::collections::HashMap<String, SessionSummary> =
-            self.summaries_of(project, &ids).await?.into_iter().map(|s| (s.session_id.clone(), s)).collect();
-        let sessions: Vec<SessionSummary> = ranked.iter().filter_map(|r| full.remove(&r.session_id)).collect();
-        // The cursor carries the ranking's own values, so the next page
-        // continues exactly where this ranking stopped.
-        let next_cursor = (ranked.len() as u32 == f.limit && f.limit > 0).then(|| {
-            let last = ranked.last().expect("a full page is not empty");
-            encode_cursor(&Cursor { k: f.sort.key_of(last), s: last.session_id.clone(), o: f.sort.name().into() })
-        });
-        Ok(SessionPage { sessions, next_cursor })
+        if edge_first && let Some(ranked) = self.ranked_near_the_edge(f, &ranked_sql(Lists::AfterMerge), &params).await? {
+            return Ok((ranked, PageRead::NearTheEdge));
+        }
+        if self.shared_snapshots && let Some(ranked) = self.ranked_beside_the_largest_part(f, &filter, &params).await? {
+            return Ok((ranked, PageRead::BesideTheLargestPart));
+        }
+        let ranked = rows(&self.ch.query(&ranked_sql(Lists::BeforeMerge).replace("{{candidates}}", ""), params).await?)?;
+        Ok((ranked, PageRead::WholeList))
     }
 
     /// A page sorted by start time, ranked from the sessions near its end of
@@ -291,6 +323,102 @@ impl Store {
         Ok(None)
     }
 
+    /// A page ranked from the sessions that can make it while recent parts
+    /// of session_summaries wait beside its largest part, or none when
+    /// there are no such parts (the table is merged: FINAL then reads each
+    /// row as it is), too many of them, or the page cannot be proven.
+    ///
+    /// Why it is exact: each part holds a session once at most (the view
+    /// and every merge group by it), so a session with no row beside the
+    /// largest part has one row, its merged one. Take a value T of the sort
+    /// key, and C the sessions with a row beside the largest part or with a
+    /// row that passes the filter and lies at or past T (or strictly past
+    /// it: the filter and T tested on that one row are tested on the
+    /// session). A session outside C fails the filter or lies short of T
+    /// (or at it). So when the page ranked from C is full and its last
+    /// session lies at or past T (strictly past it), every session outside
+    /// C ranks after the whole page; and when the guess of T saw
+    /// every row of the largest part that passes the filter, no session
+    /// outside C passes it and the page is the whole list's, full or not.
+    /// C's sessions are grouped from all their rows in one snapshot of the
+    /// table (sessions_ranked_beside_largest_part.sql). T is a guess from
+    /// the largest part (session_page_threshold.sql, a sample of
+    /// [`edge_samples`]); a wrong one costs a wider try, then the whole
+    /// list's query, never a wrong page.
+    async fn ranked_beside_the_largest_part(&self, f: &SessionFilter, filter: &FilterSql, params: &Params) -> Result<Option<Vec<Ranked>>, StoreError> {
+        #[derive(serde::Deserialize)]
+        struct Parts {
+            largest: String,
+            beside: u64,
+        }
+        #[derive(serde::Deserialize)]
+        struct Threshold {
+            threshold: serde_json::Value,
+            rows: u64,
+        }
+        if f.limit == 0 {
+            return Ok(None);
+        }
+        let Some(parts) = rows::<Parts>(&self.ch.query(SESSION_SUMMARIES_LARGEST_PART, Params::new()).await?)?.pop() else {
+            return Ok(None);
+        };
+        if parts.beside == 0 || parts.beside > MOST_ROWS_BESIDE_THE_LARGEST_PART {
+            return Ok(None);
+        }
+        let (column, key_type) = f.sort.column();
+        let (edge, direction) = if f.ascending { ("max", "ASC") } else { ("min", "DESC") };
+        let guess = filter
+            .fill(SESSION_PAGE_THRESHOLD, Lists::AfterMerge)
+            .replace("{{key}}", column)
+            .replace("{{edge}}", edge)
+            .replace("{{direction}}", direction);
+        let ranked_sql = filter
+            .fill(SESSIONS_RANKED_BESIDE_LARGEST_PART, Lists::BeforeMerge)
+            .replace("{{key_type}}", key_type)
+            .replace("{{key}}", column)
+            .replace("{{order}}", &format!("{column} {direction}, session_id {direction}"));
+        let params = params.clone().text("largest_part", &parts.largest).number("most_beside", MOST_ROWS_BESIDE_THE_LARGEST_PART);
+        for sample in edge_samples(f.limit) {
+            let Some(t) = rows::<Threshold>(&self.ch.query(&guess, params.clone().number("sample", sample)).await?)?.pop() else {
+                return Ok(None);
+            };
+            let threshold = CursorKey::of(f.sort, &t.threshold).ok_or_else(|| StoreError::Decode(format!("threshold {}", t.threshold)))?;
+            let mut params = params.clone();
+            threshold.bind("threshold", &mut params);
+            // Strictly past T first, unless every row was seen: the rows
+            // that tie with T (many, where the key takes few values, like a
+            // count of steps) then stay out of C, and the sessions beside
+            // the largest part or the rows past T often fill the page alone.
+            let saw_every_row = t.rows < sample;
+            for strictly in [!saw_every_row, false] {
+                let op = match (f.ascending, strictly) {
+                    (false, false) => ">=",
+                    (false, true) => ">",
+                    (true, false) => "<=",
+                    (true, true) => "<",
+                };
+                let ranked: Vec<Ranked> = match self.ch.query(&ranked_sql.replace("{{op}}", op), params.clone()).await {
+                    Ok(out) => rows(&out)?,
+                    // The largest part was merged away since it was named.
+                    Err(StoreError::Engine(e)) if e.contains(TOO_MANY_BESIDE) => return Ok(None),
+                    Err(e) => return Err(e),
+                };
+                // Every row seen (also none: T is then 0, and C holds only
+                // the sessions beside the largest part, as it must): C holds
+                // every session that passes the filter.
+                let full_and_past = ranked.len() == f.limit as usize
+                    && ranked.last().is_some_and(|last| threshold.reached_by(f.sort.key_of(last), f.ascending, strictly));
+                if (saw_every_row && !strictly) || full_and_past {
+                    return Ok(Some(ranked));
+                }
+                if !strictly {
+                    break;
+                }
+            }
+        }
+        Ok(None)
+    }
+
     /// How every session the filter passes (all pages) spreads by length
     /// and by estimated cost: session counts per bucket of
     /// [`STEP_BUCKETS`] and [`COST_BUCKETS`].
@@ -339,6 +467,15 @@ fn edge_samples(limit: u32) -> [u64; 2] {
     let limit = u64::from(limit);
     [(limit * 4).clamp(100, 1_000).max(limit), (limit * 40).clamp(1_000, 100_000)]
 }
+
+/// The most summary rows beside the largest part of session_summaries
+/// for which a page is ranked from them (ranked_beside_the_largest_part):
+/// each is read into a set of session ids, where FINAL reads every row. A
+/// store recording steadily has a few thousand there between merges.
+const MOST_ROWS_BESIDE_THE_LARGEST_PART: u64 = 100_000;
+/// The engine's message when it finds more than that in the same snapshot
+/// as the page (sessions_ranked_beside_largest_part.sql).
+const TOO_MANY_BESIDE: &str = "too many rows beside the largest part";
 
 /// Upper bounds of the session-length buckets (steps); one more bucket
 /// holds the longer ones.
@@ -423,11 +560,7 @@ impl FilterSql {
             let c = decode_cursor(cursor, f.sort)?;
             let op = if f.ascending { ">" } else { "<" };
             filter(&format!("({column}, session_id) {op} ({{cursor_key:{key_type}}}, {{cursor_session:String}})"));
-            match c.key {
-                CursorKey::Signed(k) => params.push_number("cursor_key", k),
-                CursorKey::Unsigned(k) => params.push_number("cursor_key", k),
-                CursorKey::Float(k) => params.push_number("cursor_key", k),
-            }
+            c.key.bind("cursor_key", params);
             params.push_text("cursor_session", &c.s);
         }
         match f.failed {
@@ -547,6 +680,42 @@ enum CursorKey {
     Float(f64),
 }
 
+impl CursorKey {
+    /// `k` typed as `sort`'s column, if it fits.
+    fn of(sort: SessionSort, k: &serde_json::Value) -> Option<Self> {
+        match sort {
+            SessionSort::Time => k.as_i64().map(Self::Signed),
+            SessionSort::Steps => k.as_u64().map(Self::Unsigned),
+            SessionSort::Cost => k.as_f64().filter(|k| k.is_finite()).map(Self::Float),
+        }
+    }
+
+    fn bind(&self, name: &'static str, params: &mut Params) {
+        match *self {
+            Self::Signed(k) => params.push_number(name, k),
+            Self::Unsigned(k) => params.push_number(name, k),
+            Self::Float(k) => params.push_number(name, k),
+        }
+    }
+
+    /// Whether a session whose sort key is `key` lies at or past this
+    /// threshold (strictly past it), in the page's direction.
+    fn reached_by(&self, key: serde_json::Value, ascending: bool, strictly: bool) -> bool {
+        let ordering = match *self {
+            Self::Signed(t) => key.as_i64().map(|k| k.cmp(&t)),
+            Self::Unsigned(t) => key.as_u64().map(|k| k.cmp(&t)),
+            Self::Float(t) => key.as_f64().and_then(|k| k.partial_cmp(&t)),
+        };
+        match (ordering, strictly) {
+            (Some(o), false) if ascending => o.is_le(),
+            (Some(o), false) => o.is_ge(),
+            (Some(o), true) if ascending => o.is_lt(),
+            (Some(o), true) => o.is_gt(),
+            (None, _) => false,
+        }
+    }
+}
+
 struct DecodedCursor {
     key: CursorKey,
     s: String,
@@ -562,12 +731,19 @@ fn decode_cursor(s: &str, sort: SessionSort) -> Result<DecodedCursor, StoreError
     if c.o != sort.name() {
         return Err(bad());
     }
-    let key = match sort {
-        SessionSort::Time => CursorKey::Signed(c.k.as_i64().ok_or_else(bad)?),
-        SessionSort::Steps => CursorKey::Unsigned(c.k.as_u64().ok_or_else(bad)?),
-        SessionSort::Cost => CursorKey::Float(c.k.as_f64().filter(|k| k.is_finite()).ok_or_else(bad)?),
-    };
+    let key = CursorKey::of(sort, &c.k).ok_or_else(bad)?;
     Ok(DecodedCursor { key, s: c.s })
+}
+
+/// Whether the engine has `enable_shared_storage_snapshot_in_query`
+/// (see `Store::shared_snapshots`).
+pub(crate) async fn shares_snapshots(ch: &dyn Backend) -> Result<bool, StoreError> {
+    #[derive(serde::Deserialize)]
+    struct Known {
+        known: u64,
+    }
+    let sql = "SELECT count() AS known FROM system.settings WHERE name = 'enable_shared_storage_snapshot_in_query'";
+    Ok(rows::<Known>(&ch.query(sql, Params::new()).await?)?.pop().is_some_and(|k| k.known > 0))
 }
 
 /// Rebuilds session_summaries and session_actions when their totals
@@ -614,5 +790,30 @@ mod one_session_tests {
         for sql in [super::rebuild_summaries_of_one_session(), super::rebuild_actions_of_one_session()] {
             assert!(sql.contains("PREWHERE project = {project:String} AND session_id = {session:String}\n"), "{sql}");
         }
+    }
+}
+
+#[cfg(test)]
+mod threshold_tests {
+    use super::{CursorKey, SessionSort};
+    use serde_json::json;
+
+    #[test]
+    fn a_page_proves_itself_only_past_its_threshold_in_its_direction() {
+        let t = CursorKey::of(SessionSort::Cost, &json!(0.25)).unwrap();
+        // Newest, dearest or longest first: past is above.
+        assert!(t.reached_by(json!(0.3), false, true));
+        assert!(t.reached_by(json!(0.25), false, false));
+        assert!(!t.reached_by(json!(0.25), false, true), "a tie is not strictly past");
+        assert!(!t.reached_by(json!(0.2), false, false));
+        // Cheapest first: past is below.
+        assert!(t.reached_by(json!(0.2), true, true));
+        assert!(!t.reached_by(json!(0.25), true, true));
+        assert!(!t.reached_by(json!(0.3), true, false));
+        let steps = CursorKey::of(SessionSort::Steps, &json!(3)).unwrap();
+        assert!(steps.reached_by(json!(4), false, true) && !steps.reached_by(json!(3), false, true) && steps.reached_by(json!(3), false, false));
+        // A key of another type never proves a page.
+        assert!(!steps.reached_by(json!("3"), false, false));
+        assert!(CursorKey::of(SessionSort::Time, &json!(1.5)).is_none());
     }
 }

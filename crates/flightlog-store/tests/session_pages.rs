@@ -8,7 +8,7 @@
 //! starts before the one that opened them.
 
 use flightlog_store::embedded::{Embedded, default_library_path};
-use flightlog_store::{Params, SessionFilter, SessionSort, Store};
+use flightlog_store::{PageRead, Params, SessionFilter, SessionSort, Store};
 use std::sync::Arc;
 
 /// `count` one-step sessions from `first`, one a minute from `start`; one
@@ -237,6 +237,11 @@ async fn pages_by_cost_and_length_merge_each_sessions_rows_first() {
         let want: Vec<String> =
             out.lines().map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["session_id"].as_str().unwrap().to_string()).collect();
         assert!(want.len() > 60, "{what}: {} sessions is too few to page through", want.len());
+        // Recent parts wait beside the largest one, so every page but those
+        // by start time that the edge answers groups their sessions only.
+        let read = store.page_read("p", &filter).await.unwrap();
+        let want_read = if filter.sort == SessionSort::Time { PageRead::NearTheEdge } else { PageRead::BesideTheLargestPart };
+        assert_eq!(read, want_read, "{what}");
         let got = walk(&store, filter, 3).await;
         assert_eq!(got.len(), 150.min(want.len()), "{what}: up to three full pages");
         assert_eq!(got, want[..got.len()].to_vec(), "{what}");
@@ -252,6 +257,38 @@ async fn pages_by_cost_and_length_merge_each_sessions_rows_first() {
     let with_agent_2 = (0..400u64).filter(|n| [0, 1, 2].iter().any(|&k| (k == 0 || (k == 1 && n % 2 == 0) || (k == 2 && n % 3 == 0)) && (n + k) % 3 == 2)).count() as u64;
     assert_eq!(agent.steps.iter().sum::<u64>(), with_agent_2, "{:?}", agent.steps);
     assert_eq!(agent.cost.iter().sum::<u64>(), with_agent_2, "{:?}", agent.cost);
+}
+
+/// `count` one-step sessions named `{prefix}{first + n}` that cost `cost`.
+const PRICED: &str = "INSERT INTO steps (project, session_id, step, ts, estimated_cost, log_index) \
+    SELECT 'p', concat({prefix:String}, toString({first:UInt64} + number)), 0, \
+    toDateTime64('2026-06-01 00:00:00', 6, 'UTC') + toIntervalMinute(number), {cost:Float64}, {first:UInt64} * 10 + number \
+    FROM numbers({count:UInt64})";
+
+#[tokio::test]
+async fn sessions_that_tie_with_the_threshold_keep_their_place_by_id() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path()).await;
+    store.backend().query("SYSTEM STOP MERGES session_summaries", Params::new()).await.unwrap();
+    // The largest part: 300 sessions, all at $0.10. Beside it, 60 new ones
+    // at $0.10 too, whose ids sort before every one of the 300: newest
+    // first, the page is 50 of the 300. Ranked from the sessions beside the
+    // largest part and those strictly dearer than the ties alone, the page
+    // would be full of the 60, and wrong.
+    for (prefix, first, count) in [("t", 100u64, 300u64), ("s", 100, 60)] {
+        let params = Params::new().text("prefix", prefix).number("first", first).number("count", count).number("cost", 0.1);
+        store.backend().query(PRICED, params).await.unwrap();
+    }
+    let filter = SessionFilter { sort: SessionSort::Cost, limit: 50, ..Default::default() };
+    assert_eq!(store.page_read("p", &filter).await.unwrap(), PageRead::BesideTheLargestPart);
+    let page: Vec<String> = store.list_sessions("p", &filter).await.unwrap().sessions.into_iter().map(|s| s.session_id).collect();
+    let want: Vec<String> = (350..400).rev().map(|n| format!("t{n}")).collect();
+    assert_eq!(page, want);
+    // Cheapest first, the page starts with the 60.
+    let filter = SessionFilter { ascending: true, ..filter };
+    let page: Vec<String> = store.list_sessions("p", &filter).await.unwrap().sessions.into_iter().map(|s| s.session_id).collect();
+    let want: Vec<String> = (100..150).map(|n| format!("s{n}")).collect();
+    assert_eq!(page, want);
 }
 
 #[tokio::test]
