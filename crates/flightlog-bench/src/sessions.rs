@@ -36,6 +36,11 @@ pub struct SessionsArgs {
     recent_steps: u64,
     #[arg(long, default_value_t = 4)]
     recent_parts: u64,
+    /// Time the pages of the store as a previous run left it on the
+    /// `--clickhouse-url` server (its merges stopped, say), without
+    /// generating, merging or adding steps: to compare builds on one store.
+    #[arg(long, requires = "clickhouse_url")]
+    as_found: bool,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -72,6 +77,10 @@ const RECENT: &str = "INSERT INTO steps (project, session_id, step, session_seq,
 pub async fn run(args: SessionsArgs) -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
     let store = bench_store(dir.path(), args.clickhouse_url.as_deref(), "flightlog_bench_sessions").await?;
+    if args.as_found {
+        time_pages(&store, &args, "as found").await?;
+        return print_engine_peak_rss(args.clickhouse_url.as_deref());
+    }
     let steps = args.sessions * args.steps_per_session;
     let started = Instant::now();
     let id = match args.ids {
@@ -155,7 +164,11 @@ async fn time_pages(store: &flightlog_store::Store, args: &SessionsArgs, state: 
             times.push(t.elapsed().as_secs_f64() * 1000.0);
         }
         let (p50, p99, _) = percentiles(times);
-        println!("sessions page ({state}), {name}, over {} sessions: p50 {p50:.0} ms, p99 {p99:.0} ms ({listed} listed, {} runs)", args.sessions, args.runs);
+        let read = store.page_read("bench", &filter).await?;
+        println!(
+            "sessions page ({state}), {name}, over {} sessions: p50 {p50:.0} ms, p99 {p99:.0} ms ({listed} listed, {} runs, read {read:?})",
+            args.sessions, args.runs
+        );
     }
     Ok(())
 }

@@ -65,4 +65,7 @@ FROM
 WHERE 1 {{having}}
 ORDER BY {{order}}
 LIMIT {limit:UInt32}
-SETTINGS enable_shared_storage_snapshot_in_query = 1, use_query_condition_cache = 0
+-- The set of sessions beside the largest part is not used to choose
+-- granules of the primary key: its ids are random, so nearly every granule
+-- holds one, and choosing them cost 15 ms of 210 over 10M sessions.
+SETTINGS enable_shared_storage_snapshot_in_query = 1, use_query_condition_cache = 0, use_index_for_in_with_subqueries = 0
