@@ -371,6 +371,7 @@ impl Store {
         struct Threshold {
             threshold: serde_json::Value,
             rows: u64,
+            largest_rows: u64,
         }
         if f.limit == 0 {
             return Ok(None);
@@ -416,37 +417,35 @@ impl Store {
             let Some(t) = rows::<Threshold>(&self.ch.query(&guess, params.clone().number("sample", sample)).await?)?.pop() else {
                 return Ok(None);
             };
-            let threshold = CursorKey::of(f.sort, &t.threshold).ok_or_else(|| StoreError::Decode(format!("threshold {}", t.threshold)))?;
+            // A read that did not see the largest part (a replica that has
+            // not made it yet) says nothing of its rows; a threshold that is
+            // not a key (a cost the engine cannot order) proves nothing.
+            let threshold = CursorKey::of(f.sort, &t.threshold);
+            let Some(threshold) = threshold.filter(|_| t.largest_rows > 0) else {
+                return Ok(None);
+            };
             let mut params = params.clone();
             threshold.bind("threshold", &mut params);
-            // Strictly past T first, unless every row was seen: the rows
-            // that tie with T (many, where the key takes few values, like a
-            // count of steps) then stay out of C, and the sessions beside
-            // the largest part or the rows past T often fill the page alone.
+            // When the guess saw every row of the largest part that passes
+            // the filter (also none: T is then 0, and C holds only the
+            // sessions beside it, as it must), C holds every session that
+            // passes, and the page is the whole list's. Otherwise strictly
+            // past T first: the rows that tie with T (many, where the key
+            // takes few values, like a count of steps) then stay out of C,
+            // and the sessions beside the largest part or the rows past T
+            // often fill the page alone.
             let saw_every_row = t.rows < sample;
-            for strictly in [!saw_every_row, false] {
-                let op = match (f.ascending, strictly) {
-                    (false, false) => ">=",
-                    (false, true) => ">",
-                    (true, false) => "<=",
-                    (true, true) => "<",
-                };
-                let ranked: Vec<Ranked> = match self.ch.query(&ranked_sql.replace("{{op}}", op), params.clone()).await {
+            let tries: &[Past] = if saw_every_row { &[Past::AtOrPast] } else { &[Past::Strictly, Past::AtOrPast] };
+            for &past in tries {
+                let ranked: Vec<Ranked> = match self.ch.query(&ranked_sql.replace("{{op}}", past.op(f.ascending)), params.clone()).await {
                     Ok(out) => rows(&out)?,
-                    // The largest part was merged away since it was named.
-                    Err(StoreError::Engine(e)) if e.contains(TOO_MANY_BESIDE) => return Ok(None),
+                    Err(StoreError::Engine(e)) if stopped_for_size(&e) => return Ok(None),
                     Err(e) => return Err(e),
                 };
-                // Every row seen (also none: T is then 0, and C holds only
-                // the sessions beside the largest part, as it must): C holds
-                // every session that passes the filter.
                 let full_and_past = ranked.len() == f.limit as usize
-                    && ranked.last().is_some_and(|last| threshold.reached_by(f.sort.key_of(last), f.ascending, strictly));
-                if (saw_every_row && !strictly) || full_and_past {
+                    && ranked.last().is_some_and(|last| threshold.reached_by(f.sort.key_of(last), f.ascending, past));
+                if saw_every_row || full_and_past {
                     return Ok(Some(ranked));
-                }
-                if !strictly {
-                    break;
                 }
             }
         }
@@ -510,6 +509,14 @@ const MOST_ROWS_BESIDE_THE_LARGEST_PART: u64 = 100_000;
 /// The engine's message when it finds more than that in the same snapshot
 /// as the page (sessions_ranked_beside_largest_part.sql).
 const TOO_MANY_BESIDE: &str = "too many rows beside the largest part";
+
+/// Whether the engine stopped a page beside the largest part for its size
+/// (too many rows beside it, or too many sessions to group), by the codes'
+/// names: the message alone also appears in errors that quote the query.
+fn stopped_for_size(engine_error: &str) -> bool {
+    (engine_error.contains("FUNCTION_THROW_IF_VALUE_IS_NON_ZERO") && engine_error.contains(TOO_MANY_BESIDE))
+        || (engine_error.contains("TOO_MANY_ROWS") && engine_error.contains("rows to GROUP BY"))
+}
 
 /// Upper bounds of the session-length buckets (steps); one more bucket
 /// holds the longer ones.
@@ -732,9 +739,10 @@ impl CursorKey {
         }
     }
 
-    /// Whether a session whose sort key is `key` lies at or past this
-    /// threshold (strictly past it), in the page's direction.
-    fn reached_by(&self, key: serde_json::Value, ascending: bool, strictly: bool) -> bool {
+    /// Whether a session whose sort key is `key` lies `past` this
+    /// threshold, in the page's direction.
+    fn reached_by(&self, key: serde_json::Value, ascending: bool, past: Past) -> bool {
+        let strictly = past == Past::Strictly;
         let ordering = match *self {
             Self::Signed(t) => key.as_i64().map(|k| k.cmp(&t)),
             Self::Unsigned(t) => key.as_u64().map(|k| k.cmp(&t)),
@@ -746,6 +754,25 @@ impl CursorKey {
             (Some(o), true) if ascending => o.is_lt(),
             (Some(o), true) => o.is_gt(),
             (None, _) => false,
+        }
+    }
+}
+
+/// How far past a threshold a session must lie to count as past it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Past {
+    AtOrPast,
+    Strictly,
+}
+
+impl Past {
+    /// The comparison of a key with the threshold, in the page's direction.
+    fn op(self, ascending: bool) -> &'static str {
+        match (self, ascending) {
+            (Self::AtOrPast, false) => ">=",
+            (Self::Strictly, false) => ">",
+            (Self::AtOrPast, true) => "<=",
+            (Self::Strictly, true) => "<",
         }
     }
 }
@@ -776,7 +803,8 @@ pub(crate) async fn shares_snapshots(ch: &dyn Backend) -> Result<bool, StoreErro
     struct Known {
         known: u64,
     }
-    let sql = "SELECT count() AS known FROM system.settings WHERE name = 'enable_shared_storage_snapshot_in_query'";
+    // Known, and this user may set it (a settings profile can forbid it).
+    let sql = "SELECT count() AS known FROM system.settings WHERE name = 'enable_shared_storage_snapshot_in_query' AND readonly = 0";
     match ch.query(sql, Params::new()).await {
         Ok(out) => Ok(rows::<Known>(&out)?.pop().is_some_and(|k| k.known > 0)),
         // Not knowing is not sharing: pages then merge every session.
@@ -836,25 +864,45 @@ mod one_session_tests {
 
 #[cfg(test)]
 mod threshold_tests {
-    use super::{CursorKey, SessionSort};
+    use super::{CursorKey, Past, SessionSort};
     use serde_json::json;
 
     #[test]
     fn a_page_proves_itself_only_past_its_threshold_in_its_direction() {
         let t = CursorKey::of(SessionSort::Cost, &json!(0.25)).unwrap();
         // Newest, dearest or longest first: past is above.
-        assert!(t.reached_by(json!(0.3), false, true));
-        assert!(t.reached_by(json!(0.25), false, false));
-        assert!(!t.reached_by(json!(0.25), false, true), "a tie is not strictly past");
-        assert!(!t.reached_by(json!(0.2), false, false));
+        let (at, strictly) = (Past::AtOrPast, Past::Strictly);
+        assert!(t.reached_by(json!(0.3), false, strictly));
+        assert!(t.reached_by(json!(0.25), false, at));
+        assert!(!t.reached_by(json!(0.25), false, strictly), "a tie is not strictly past");
+        assert!(!t.reached_by(json!(0.2), false, at));
         // Cheapest first: past is below.
-        assert!(t.reached_by(json!(0.2), true, true));
-        assert!(!t.reached_by(json!(0.25), true, true));
-        assert!(!t.reached_by(json!(0.3), true, false));
+        assert!(t.reached_by(json!(0.2), true, strictly));
+        assert!(!t.reached_by(json!(0.25), true, strictly));
+        assert!(!t.reached_by(json!(0.3), true, at));
         let steps = CursorKey::of(SessionSort::Steps, &json!(3)).unwrap();
-        assert!(steps.reached_by(json!(4), false, true) && !steps.reached_by(json!(3), false, true) && steps.reached_by(json!(3), false, false));
+        assert!(steps.reached_by(json!(4), false, strictly) && !steps.reached_by(json!(3), false, strictly) && steps.reached_by(json!(3), false, at));
         // A key of another type never proves a page.
-        assert!(!steps.reached_by(json!("3"), false, false));
+        assert!(!steps.reached_by(json!("3"), false, at));
+        // The comparison the query makes is the one the proof checks.
+        assert_eq!([at.op(false), strictly.op(false), at.op(true), strictly.op(true)], [">=", ">", "<=", "<"]);
+    }
+
+    #[test]
+    fn the_query_stops_with_the_message_the_store_falls_back_on() {
+        let sql = super::SESSIONS_RANKED_BESIDE_LARGEST_PART;
+        assert!(sql.contains(&format!("'{}'", super::TOO_MANY_BESIDE)), "the throwIf message");
+        assert!(sql.contains("max_rows_to_group_by") && sql.contains("group_by_overflow_mode = 'throw'"));
+        // The engine's own messages (ClickHouse 26.7) are.
+        assert!(super::stopped_for_size(&format!(
+            "Code: 395. DB::Exception: {}: while executing 'FUNCTION throwIf(...)'. (FUNCTION_THROW_IF_VALUE_IS_NON_ZERO)",
+            super::TOO_MANY_BESIDE
+        )));
+        assert!(super::stopped_for_size(
+            "Code: 158. DB::Exception: Limit for rows to GROUP BY exceeded: has 40960 rows, maximum: 1000: While executing AggregatingTransform. (TOO_MANY_ROWS)"
+        ));
+        // An error that only quotes the query is not a stop for size.
+        assert!(!super::stopped_for_size(&format!("Code: 47. Unknown identifier in scope SELECT throwIf(count() > 1, '{}')", super::TOO_MANY_BESIDE)));
         assert!(CursorKey::of(SessionSort::Time, &json!(1.5)).is_none());
     }
 }

@@ -18,9 +18,14 @@
 -- The reads of the table in this query share one snapshot of its parts
 -- (enable_shared_storage_snapshot_in_query), so a part merged or written
 -- meanwhile cannot make a session look like one row when it has several.
--- If the largest part is gone by then, every row counts as beside it; the
--- check on their number stops such a query (sessions.rs then reads the
--- whole list) before it builds a set of every session.
+-- If the largest part is gone by then, every row counts as beside it: the
+-- page is still exact, and past the bound on their number the check stops
+-- such a query (sessions.rs then reads the whole list) before it builds a
+-- set of every session.
+--
+-- The filter's names mean a row's values in the innermost SELECT (the row
+-- marker) and merged values in the outermost one (the having marker), so
+-- the merged values are renamed back to them there.
 SELECT session_id, {{key}}
 FROM
 (
@@ -67,5 +72,9 @@ ORDER BY {{order}}
 LIMIT {limit:UInt32}
 -- The set of sessions beside the largest part is not used to choose
 -- granules of the primary key: its ids are random, so nearly every granule
--- holds one, and choosing them cost 15 ms of 210 over 10M sessions.
-SETTINGS enable_shared_storage_snapshot_in_query = 1, use_query_condition_cache = 0, use_index_for_in_with_subqueries = 0
+-- holds one, and choosing them cost 15 ms of 210 over 10M sessions. A page
+-- whose ties with the threshold are most of the list (cheapest first where
+-- most sessions cost nothing) would group them all: past a million
+-- sessions the engine stops, and sessions.rs reads the whole list instead.
+SETTINGS enable_shared_storage_snapshot_in_query = 1, use_query_condition_cache = 0, use_index_for_in_with_subqueries = 0,
+         max_rows_to_group_by = 1000000, group_by_overflow_mode = 'throw'
