@@ -187,11 +187,10 @@ impl Store {
     /// ranked them.
     async fn rank_sessions(&self, project: &str, f: &SessionFilter) -> Result<(Vec<Ranked>, PageRead), StoreError> {
         let (column, _) = f.sort.column();
-        let dir = if f.ascending { "ASC" } else { "DESC" };
         let mut params = Params::new().text("project", project).number("limit", f.limit);
         let filter = FilterSql::of(f, &mut params, true)?;
         let ranked_sql = |lists| {
-            filter.fill(SESSIONS_RANKED, lists).replace("{{key}}", column).replace("{{order}}", &format!("{column} {dir}, session_id {dir}"))
+            filter.fill(SESSIONS_RANKED, lists).replace("{{key}}", column).replace("{{order}}", &order_by(f.sort, f.ascending))
         };
         // Which pages by start time look for the edge first, as measured
         // by `flightlog-bench sessions` over 1M sessions with random ids
@@ -263,11 +262,11 @@ impl Store {
         // first, only its first row is sure to be, and only `to` holds there.
         let mut page_needs: Vec<String> = Vec::new();
         if f.to_us.is_some() {
-            page_needs.push("first_ts < fromUnixTimestamp64Micro({to_us:Int64}, 'UTC')".into());
+            page_needs.push(STARTS_BEFORE_TO.into());
         }
         if !f.ascending {
             if f.from_us.is_some() {
-                page_needs.push("last_ts >= fromUnixTimestamp64Micro({from_us:Int64}, 'UTC')".into());
+                page_needs.push(ENDS_AT_OR_AFTER_FROM.into());
             }
             for (value, column, name) in [(&f.agent, "agents", "agent"), (&f.user, "users", "user"), (&f.model, "models", "model")] {
                 if value.is_some() {
@@ -363,11 +362,6 @@ impl Store {
     /// list's query, never a wrong page.
     async fn ranked_beside_the_largest_part(&self, f: &SessionFilter, filter: &FilterSql, params: &Params) -> Result<Option<Vec<Ranked>>, StoreError> {
         #[derive(serde::Deserialize)]
-        struct Parts {
-            largest: String,
-            beside: u64,
-        }
-        #[derive(serde::Deserialize)]
         struct Threshold {
             threshold: serde_json::Value,
             rows: u64,
@@ -376,42 +370,13 @@ impl Store {
         if f.limit == 0 {
             return Ok(None);
         }
-        // A server that does not let this user read its parts keeps FINAL.
-        let parts = match self.ch.query(SESSION_SUMMARIES_LARGEST_PART, Params::new()).await {
-            Ok(out) => rows::<Parts>(&out)?.pop(),
-            Err(e) => {
-                tracing::debug!(error = %e, "the parts of session_summaries cannot be read: pages merge every session");
-                None
-            }
-        };
-        let Some(parts) = parts else {
+        let Some(parts) = self.largest_summary_part().await? else {
             return Ok(None);
         };
         if parts.beside == 0 || parts.beside > MOST_ROWS_BESIDE_THE_LARGEST_PART {
             return Ok(None);
         }
-        let (column, key_type) = f.sort.column();
-        let (edge, direction) = if f.ascending { ("max", "ASC") } else { ("min", "DESC") };
-        let (raw_key, threshold_of_raw) = f.sort.stored_column();
-        let mut near = String::new();
-        if f.from_us.is_some() {
-            near.push_str(" AND last_ts >= fromUnixTimestamp64Micro({from_us:Int64}, 'UTC')");
-        }
-        if f.to_us.is_some() {
-            near.push_str(" AND first_ts < fromUnixTimestamp64Micro({to_us:Int64}, 'UTC')");
-        }
-        let guess = filter
-            .fill(SESSION_PAGE_THRESHOLD, Lists::AfterMerge)
-            .replace("{{threshold}}", &threshold_of_raw.replace("{{edge}}", &format!("{edge}(raw_key)")))
-            .replace("{{raw_key}}", raw_key)
-            .replace("{{near}}", &near)
-            .replace("{{threads}}", if f.sort == SessionSort::Time { ", max_threads = 1" } else { "" })
-            .replace("{{direction}}", direction);
-        let ranked_sql = filter
-            .fill(SESSIONS_RANKED_BESIDE_LARGEST_PART, Lists::BeforeMerge)
-            .replace("{{key_type}}", key_type)
-            .replace("{{key}}", column)
-            .replace("{{order}}", &format!("{column} {direction}, session_id {direction}"));
+        let (guess, ranked_sql) = beside_the_largest_part_sql(f, filter);
         let params = params.clone().text("largest_part", &parts.largest).number("most_beside", MOST_ROWS_BESIDE_THE_LARGEST_PART);
         for sample in edge_samples(f.limit) {
             let Some(t) = rows::<Threshold>(&self.ch.query(&guess, params.clone().number("sample", sample)).await?)?.pop() else {
@@ -450,6 +415,19 @@ impl Store {
             }
         }
         Ok(None)
+    }
+
+    /// The largest active part of session_summaries and how many rows lie
+    /// beside it; none where there are no parts, or where this user may not
+    /// read them (pages then merge every session).
+    async fn largest_summary_part(&self) -> Result<Option<LargestPart>, StoreError> {
+        match self.ch.query(SESSION_SUMMARIES_LARGEST_PART, Params::new()).await {
+            Ok(out) => Ok(rows::<LargestPart>(&out)?.pop()),
+            Err(e) => {
+                tracing::debug!(error = %e, "the parts of session_summaries cannot be read: pages merge every session");
+                Ok(None)
+            }
+        }
     }
 
     /// How every session the filter passes (all pages) spreads by length
@@ -499,6 +477,54 @@ impl Store {
 fn edge_samples(limit: u32) -> [u64; 2] {
     let limit = u64::from(limit);
     [(limit * 4).clamp(100, 1_000).max(limit), (limit * 40).clamp(1_000, 100_000)]
+}
+
+/// A row of session_summaries_largest_part.sql.
+#[derive(serde::Deserialize)]
+struct LargestPart {
+    largest: String,
+    beside: u64,
+}
+
+/// A page's time range on the stored times, exactly as on the merged ones
+/// (`first_us < to`, `last_us >= from`), where an index can use it.
+const STARTS_BEFORE_TO: &str = "first_ts < fromUnixTimestamp64Micro({to_us:Int64}, 'UTC')";
+const ENDS_AT_OR_AFTER_FROM: &str = "last_ts >= fromUnixTimestamp64Micro({from_us:Int64}, 'UTC')";
+
+/// The ORDER BY of a page: its key in its direction, then the session id.
+fn order_by(sort: SessionSort, ascending: bool) -> String {
+    let (column, _) = sort.column();
+    let dir = if ascending { "ASC" } else { "DESC" };
+    format!("{column} {dir}, session_id {dir}")
+}
+
+/// The guess (session_page_threshold.sql) and the ranking
+/// (sessions_ranked_beside_largest_part.sql, its op marker left for each
+/// try) of a page beside the largest part, with their markers filled.
+fn beside_the_largest_part_sql(f: &SessionFilter, filter: &FilterSql) -> (String, String) {
+    let (column, key_type) = f.sort.column();
+    let (edge, direction) = if f.ascending { ("max", "ASC") } else { ("min", "DESC") };
+    let (raw_key, threshold_of_raw) = f.sort.stored_column();
+    let mut near = String::new();
+    for (set, condition) in [(f.from_us.is_some(), ENDS_AT_OR_AFTER_FROM), (f.to_us.is_some(), STARTS_BEFORE_TO)] {
+        if set {
+            near.push_str(" AND ");
+            near.push_str(condition);
+        }
+    }
+    let guess = filter
+        .fill(SESSION_PAGE_THRESHOLD, Lists::AfterMerge)
+        .replace("{{threshold}}", &threshold_of_raw.replace("{{edge}}", &format!("{edge}(raw_key)")))
+        .replace("{{raw_key}}", raw_key)
+        .replace("{{near}}", &near)
+        .replace("{{threads}}", if f.sort == SessionSort::Time { ", max_threads = 1" } else { "" })
+        .replace("{{direction}}", direction);
+    let ranked = filter
+        .fill(SESSIONS_RANKED_BESIDE_LARGEST_PART, Lists::BeforeMerge)
+        .replace("{{key_type}}", key_type)
+        .replace("{{key}}", column)
+        .replace("{{order}}", &order_by(f.sort, f.ascending));
+    (guess, ranked)
 }
 
 /// The most summary rows beside the largest part of session_summaries
