@@ -254,7 +254,8 @@ impl Store {
         if f.limit == 0 {
             return Ok(None);
         }
-        let (edge, direction, op) = if f.ascending { ("max", "ASC", "<=") } else { ("min", "DESC", ">=") };
+        let (edge, direction) = edge_and_direction(f.ascending);
+        let op = Past::AtOrPast.op(f.ascending);
         // Conditions a session on the page meets, each on one of its rows
         // at or past T (not all on the same row: its summary rows may not
         // be merged yet), so C may keep only sessions whose rows there meet
@@ -325,8 +326,10 @@ impl Store {
             let mut params = params.clone();
             params.push_number("threshold_us", t.threshold_us);
             let ranked: Vec<Ranked> = rows(&self.ch.query(&ranked_sql, params).await?)?;
-            let inside = |first_us: i64| if f.ascending { first_us <= t.threshold_us } else { first_us >= t.threshold_us };
-            if ranked.len() == f.limit as usize && ranked.last().is_some_and(|last| inside(last.first_us)) {
+            let threshold = CursorKey::Signed(t.threshold_us);
+            if ranked.len() == f.limit as usize
+                && ranked.last().is_some_and(|last| threshold.reached_by(f.sort.key_of(last), f.ascending, Past::AtOrPast))
+            {
                 return Ok(Some(ranked));
             }
             if t.rows < sample {
@@ -491,6 +494,12 @@ struct LargestPart {
 const STARTS_BEFORE_TO: &str = "first_ts < fromUnixTimestamp64Micro({to_us:Int64}, 'UTC')";
 const ENDS_AT_OR_AFTER_FROM: &str = "last_ts >= fromUnixTimestamp64Micro({from_us:Int64}, 'UTC')";
 
+/// The aggregate that finds the threshold at a page's end of a sample of
+/// the list, and the order the sample is read in.
+fn edge_and_direction(ascending: bool) -> (&'static str, &'static str) {
+    if ascending { ("max", "ASC") } else { ("min", "DESC") }
+}
+
 /// The ORDER BY of a page: its key in its direction, then the session id.
 fn order_by(sort: SessionSort, ascending: bool) -> String {
     let (column, _) = sort.column();
@@ -503,7 +512,7 @@ fn order_by(sort: SessionSort, ascending: bool) -> String {
 /// try) of a page beside the largest part, with their markers filled.
 fn beside_the_largest_part_sql(f: &SessionFilter, filter: &FilterSql) -> (String, String) {
     let (column, key_type) = f.sort.column();
-    let (edge, direction) = if f.ascending { ("max", "ASC") } else { ("min", "DESC") };
+    let (edge, direction) = edge_and_direction(f.ascending);
     let (raw_key, threshold_of_raw) = f.sort.stored_column();
     let mut near = String::new();
     for (set, condition) in [(f.from_us.is_some(), ENDS_AT_OR_AFTER_FROM), (f.to_us.is_some(), STARTS_BEFORE_TO)] {
@@ -845,7 +854,7 @@ pub(crate) async fn shares_snapshots(ch: &dyn Backend) -> Result<bool, StoreErro
 /// disagree with steps.
 pub(crate) async fn repair_summaries_if_needed(ch: &dyn Backend) -> Result<(), StoreError> {
     crate::rebuild_if_apart(ch, "session_summaries", SUMMARY_TOTALS_AGREE, REBUILD_SESSION_SUMMARIES).await?;
-    ch.query(OPEN_UNOPENED_SESSIONS, Params::new()).await?;
+    open_unopened_sessions(ch).await?;
     crate::rebuild_if_apart(ch, "session_actions", ACTIONS_TOTALS_AGREE, REBUILD_SESSION_ACTIONS).await
 }
 
@@ -854,9 +863,13 @@ impl Store {
     /// (open_unopened_sessions.sql): retention runs it after removing
     /// steps, where a step that arrived meanwhile can leave a session so.
     pub async fn open_unopened_sessions(&self) -> Result<(), StoreError> {
-        self.ch.query(OPEN_UNOPENED_SESSIONS, Params::new()).await?;
-        Ok(())
+        open_unopened_sessions(self.ch.as_ref()).await
     }
+}
+
+async fn open_unopened_sessions(ch: &dyn Backend) -> Result<(), StoreError> {
+    ch.query(OPEN_UNOPENED_SESSIONS, Params::new()).await?;
+    Ok(())
 }
 
 /// The rebuild of session_summaries narrowed to one session (parameters
