@@ -22,6 +22,7 @@ const REPEATED_ACTIONS_OF: &str = include_str!("queries/repeated_actions_of.sql"
 const ACTIONS_TOTALS_AGREE: &str = include_str!("queries/actions_totals_agree.sql");
 const REBUILD_SESSION_ACTIONS: &str = include_str!("queries/rebuild_session_actions.sql");
 const OPEN_UNOPENED_SESSIONS: &str = include_str!("queries/open_unopened_sessions.sql");
+const SESSIONS_OF_CUSTOMER: &str = include_str!("queries/sessions_of_customer.sql");
 
 #[derive(Clone, Debug, serde::Deserialize, serde::Serialize, PartialEq)]
 pub struct SessionSummary {
@@ -126,6 +127,9 @@ pub struct SessionPage {
 /// Which read ranked a page of the session list.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum PageRead {
+    /// Pages naming a customer with few sessions: those sessions only
+    /// (`ranked_from_the_customers_sessions`).
+    TheCustomersSessions,
     /// Pages by start time: the sessions near the page's end of the list
     /// (`ranked_near_the_edge`).
     NearTheEdge,
@@ -214,6 +218,11 @@ impl Store {
         // 10,000 recent steps: by cost 302 against 769 ms, one day 389
         // against 636); once merged, FINAL merges nothing and reads every
         // session once.
+        if let Some(user) = &f.user
+            && let Some(ranked) = self.ranked_from_the_customers_sessions(project, user, &ranked_sql(Lists::AfterMerge), &params).await?
+        {
+            return Ok((ranked, PageRead::TheCustomersSessions));
+        }
         let edge_first = f.sort == SessionSort::Time && (!filter.lists.is_empty() || (!f.flagged && f.from_us.is_none() && f.to_us.is_none()));
         if edge_first && let Some(ranked) = self.ranked_near_the_edge(f, &ranked_sql(Lists::AfterMerge), &params).await? {
             return Ok((ranked, PageRead::NearTheEdge));
@@ -223,6 +232,45 @@ impl Store {
         }
         let ranked = rows(&self.ch.query(&ranked_sql(Lists::BeforeMerge).replace("{{candidates}}", ""), params).await?)?;
         Ok((ranked, PageRead::WholeList))
+    }
+
+    /// A page naming a customer, ranked from that customer's sessions
+    /// only, or none when they are more than
+    /// [`MOST_SESSIONS_OF_ONE_CUSTOMER`].
+    ///
+    /// Why it is exact: a session names a customer when one of its steps
+    /// does, and every step writes a cost_rollups row keyed by its session
+    /// and customer (both tables are computed from the steps by views of
+    /// the same insert, rebuilt from them together, and compared with them
+    /// at start-up), so the sessions found there are every session that
+    /// names the customer. They are merged from all their rows (a set of
+    /// whole sessions in the PREWHERE), and the merged list is tested
+    /// again, with the rest of the filter, as on the whole list.
+    async fn ranked_from_the_customers_sessions(
+        &self,
+        project: &str,
+        user: &str,
+        ranked_sql: &str,
+        params: &Params,
+    ) -> Result<Option<Vec<Ranked>>, StoreError> {
+        #[derive(serde::Deserialize)]
+        struct Session {
+            session_id: String,
+        }
+        // One more than are ranked from, so that a customer with more is
+        // told apart.
+        let find = Params::new().text("project", project).text("user", user).number("most", MOST_SESSIONS_OF_ONE_CUSTOMER + 1);
+        let sql = format!("{SESSIONS_OF_CUSTOMER}LIMIT {{most:UInt64}}");
+        let sessions: Vec<Session> = rows(&self.ch.query(&sql, find).await?)?;
+        if sessions.len() as u64 > MOST_SESSIONS_OF_ONE_CUSTOMER {
+            return Ok(None);
+        }
+        if sessions.is_empty() {
+            return Ok(Some(Vec::new()));
+        }
+        let ranked_sql = ranked_sql.replace("{{candidates}}", " AND session_id IN {customer_sessions:Array(String)}");
+        let params = params.clone().texts("customer_sessions", sessions.iter().map(|s| s.session_id.as_str()));
+        Ok(Some(rows(&self.ch.query(&ranked_sql, params).await?)?))
     }
 
     /// A page sorted by start time, ranked from the sessions near its end of
@@ -482,6 +530,12 @@ fn edge_samples(limit: u32) -> [u64; 2] {
     [(limit * 4).clamp(100, 1_000).max(limit), (limit * 40).clamp(1_000, 100_000)]
 }
 
+/// The most sessions of one customer a page naming them is ranked from
+/// alone (ranked_from_the_customers_sessions): their ids are bound to the
+/// ranking query, and with random ids each touches a granule of its own.
+/// A customer with more is ranked as a page naming an agent is.
+const MOST_SESSIONS_OF_ONE_CUSTOMER: u64 = 10_000;
+
 /// A row of session_summaries_largest_part.sql.
 #[derive(serde::Deserialize)]
 struct LargestPart {
@@ -660,6 +714,9 @@ impl FilterSql {
         let (mut columns, mut sessions_with, mut having) = (String::new(), String::new(), self.having.clone());
         for (list, name) in &self.lists {
             match lists {
+                // A customer's sessions are one range of cost_rollups' projection
+                // by customer, where the lists are read for every session.
+                Lists::BeforeMerge if *list == "users" => sessions_with.push_str(&format!(" AND session_id IN ({SESSIONS_OF_CUSTOMER})")),
                 Lists::BeforeMerge => sessions_with.push_str(&format!(
                     " AND session_id IN (SELECT session_id FROM session_summaries \
                      WHERE project = {{project:String}} AND has({list}, {{{name}:String}}))"

@@ -222,6 +222,16 @@ async fn pages_by_cost_and_length_merge_each_sessions_rows_first() {
             sorted(cost, false, "AND has(groupUniqArray(user_id), 'customer-3')"),
         ),
         (
+            "one customer (named by any of its steps), newest first",
+            SessionFilter { user: Some("customer-1".into()), ..page.clone() },
+            sorted("min(ts)", false, "AND has(groupUniqArray(user_id), 'customer-1')"),
+        ),
+        (
+            "one customer and never failed, shortest first",
+            SessionFilter { sort: SessionSort::Steps, user: Some("customer-2".into()), failed: Some(false), ascending: true, ..page.clone() },
+            sorted("count()", true, "AND has(groupUniqArray(user_id), 'customer-2') AND countIf(failed) = 0"),
+        ),
+        (
             "one model, shortest first",
             SessionFilter { sort: SessionSort::Steps, model: Some("o3".into()), ascending: true, ..page.clone() },
             sorted("count()", true, "AND has(groupUniqArray(toString(model_name)), 'o3')"),
@@ -237,10 +247,16 @@ async fn pages_by_cost_and_length_merge_each_sessions_rows_first() {
         let want: Vec<String> =
             out.lines().map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["session_id"].as_str().unwrap().to_string()).collect();
         assert!(want.len() > 60, "{what}: {} sessions is too few to page through", want.len());
-        // Recent parts wait beside the largest one, so every page but those
-        // by start time that the edge answers groups their sessions only.
+        // A page naming a customer ranks that customer's sessions only.
+        // Recent parts wait beside the largest one, so every other page but
+        // those by start time that the edge answers groups their sessions
+        // only.
         let read = store.page_read("p", &filter).await.unwrap();
-        let want_read = if filter.sort == SessionSort::Time { PageRead::NearTheEdge } else { PageRead::BesideTheLargestPart };
+        let want_read = match (filter.user.is_some(), filter.sort) {
+            (true, _) => PageRead::TheCustomersSessions,
+            (false, SessionSort::Time) => PageRead::NearTheEdge,
+            (false, _) => PageRead::BesideTheLargestPart,
+        };
         assert_eq!(read, want_read, "{what}");
         let got = walk(&store, filter, 3).await;
         assert_eq!(got.len(), 150.min(want.len()), "{what}: up to three full pages");
@@ -372,6 +388,60 @@ async fn every_page_beside_the_largest_part_is_the_whole_lists_page() {
                 assert_eq!(got, want[..got.len()].to_vec(), "{what}, {sort:?}, ascending {ascending}");
                 assert_eq!(got.len(), 30.min(want.len()), "{what}, {sort:?}, ascending {ascending}: up to three full pages");
             }
+        }
+    }
+}
+
+/// `count` one-step sessions of customer `user`, named `{user}-{n}`, one a
+/// minute, every third failed.
+const OF_CUSTOMER: &str = "INSERT INTO steps (project, session_id, step, session_seq, ts, user_id, failed, log_index) \
+    SELECT 'p', concat({user:String}, '-', toString(number)), 0, 0, \
+    toDateTime64('2026-06-01 00:00:00', 6, 'UTC') + toIntervalMinute(number), {user:String}, number % 3 = 0, {first:UInt64} + number \
+    FROM numbers({count:UInt64})";
+
+#[tokio::test]
+async fn a_customer_with_more_sessions_than_are_ranked_alone_is_paged_as_any_other() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path()).await;
+    // One customer one session past the bound, one far under it, each with
+    // a later step of the other's in a few sessions: those sessions name
+    // both customers.
+    for (user, first, count) in [("big", 0u64, 10_001u64), ("small", 100_000, 80)] {
+        let params = Params::new().text("user", user).number("first", first).number("count", count);
+        store.backend().query(OF_CUSTOMER, params).await.unwrap();
+    }
+    let later = "INSERT INTO steps (project, session_id, step, session_seq, ts, user_id, log_index) \
+        SELECT 'p', session_id, 1, 1, toDateTime64('2026-07-01 00:00:00', 6, 'UTC'), \
+        if(startsWith(session_id, 'big'), 'small', 'big'), 200000 + rowNumberInAllBlocks() \
+        FROM (SELECT DISTINCT session_id FROM steps WHERE project = 'p' AND (session_id LIKE 'small-%' OR session_id LIKE 'big-9__') AND step = 0)";
+    store.backend().query(later, Params::new()).await.unwrap();
+    // The spread counts every session that names the customer, on any step.
+    for (user, sessions) in [("small", 80 + 100), ("big", 10_001 + 80)] {
+        let spread = store.session_spread("p", &SessionFilter { user: Some(user.into()), ..Default::default() }).await.unwrap();
+        assert_eq!(spread.steps.iter().sum::<u64>(), sessions, "{user}: {:?}", spread.steps);
+    }
+    let page = SessionFilter { limit: 40, ..Default::default() };
+    for (user, sort, key) in [
+        ("small", SessionSort::Time, "min(ts)"),
+        ("small", SessionSort::Cost, "round(sum(ifNull(estimated_cost, 0)), 9)"),
+        ("big", SessionSort::Time, "min(ts)"),
+        ("big", SessionSort::Steps, "count()"),
+    ] {
+        for failed in [None, Some(true)] {
+            let filter = SessionFilter { user: Some(user.into()), sort, failed, ..page.clone() };
+            let failed_sql = if failed.is_some() { "AND countIf(failed) > 0" } else { "" };
+            let sql = format!(
+                "SELECT session_id FROM steps WHERE project = 'p' GROUP BY session_id \
+                 HAVING has(groupUniqArray(user_id), '{user}') {failed_sql} ORDER BY {key} DESC, session_id DESC"
+            );
+            let out = String::from_utf8(store.backend().query(&sql, Params::new()).await.unwrap()).unwrap();
+            let want: Vec<String> =
+                out.lines().map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["session_id"].as_str().unwrap().to_string()).collect();
+            assert!(want.len() > 40, "{user}: {} sessions is too few to page through", want.len());
+            let read = store.page_read("p", &filter).await.unwrap();
+            assert_eq!(read == PageRead::TheCustomersSessions, user == "small", "{user}, {sort:?}, failed {failed:?}: {read:?}");
+            let got = walk(&store, filter, 3).await;
+            assert_eq!(got, want[..120.min(want.len())].to_vec(), "{user}, {sort:?}, failed {failed:?}");
         }
     }
 }
