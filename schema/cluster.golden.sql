@@ -531,13 +531,3 @@ ALTER TABLE session_summaries ON CLUSTER `flightlog` ADD PROJECTION IF NOT EXIST
 );
 
 ALTER TABLE session_summaries ON CLUSTER `flightlog` MATERIALIZE PROJECTION by_start;
-
-ALTER TABLE cost_rollups ON CLUSTER `flightlog` MODIFY SETTING deduplicate_merge_projection_mode = 'rebuild';
-
-ALTER TABLE cost_rollups ON CLUSTER `flightlog` ADD PROJECTION IF NOT EXISTS by_user
-(
-    SELECT project, user_id, session_id
-    ORDER BY project, user_id, session_id
-);
-
-ALTER TABLE cost_rollups ON CLUSTER `flightlog` MATERIALIZE PROJECTION by_user;

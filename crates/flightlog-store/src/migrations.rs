@@ -37,7 +37,6 @@ const MIGRATIONS: &[Migration] = &[
     Migration { version: 20, name: "cost_rollups", sql: include_str!("../../../schema/0020_cost_rollups.sql") },
     Migration { version: 21, name: "raw_keeps_the_rest", sql: include_str!("../../../schema/0021_raw_keeps_the_rest.sql") },
     Migration { version: 22, name: "sessions_by_start", sql: include_str!("../../../schema/0022_sessions_by_start.sql") },
-    Migration { version: 23, name: "sessions_by_customer", sql: include_str!("../../../schema/0023_sessions_by_customer.sql") },
 ];
 
 #[derive(serde::Deserialize)]

@@ -22,7 +22,6 @@ const REPEATED_ACTIONS_OF: &str = include_str!("queries/repeated_actions_of.sql"
 const ACTIONS_TOTALS_AGREE: &str = include_str!("queries/actions_totals_agree.sql");
 const REBUILD_SESSION_ACTIONS: &str = include_str!("queries/rebuild_session_actions.sql");
 const OPEN_UNOPENED_SESSIONS: &str = include_str!("queries/open_unopened_sessions.sql");
-const SESSIONS_OF_CUSTOMER: &str = include_str!("queries/sessions_of_customer.sql");
 
 #[derive(Clone, Debug, serde::Deserialize, serde::Serialize, PartialEq)]
 pub struct SessionSummary {
@@ -238,14 +237,20 @@ impl Store {
     /// only, or none when they are more than
     /// [`MOST_SESSIONS_OF_ONE_CUSTOMER`].
     ///
-    /// Why it is exact: a session names a customer when one of its steps
-    /// does, and every step writes a cost_rollups row keyed by its session
-    /// and customer (both tables are computed from the steps by views of
-    /// the same insert, rebuilt from them together, and compared with them
-    /// at start-up), so the sessions found there are every session that
-    /// names the customer. They are merged from all their rows (a set of
-    /// whole sessions in the PREWHERE), and the merged list is tested
-    /// again, with the rest of the filter, as on the whole list.
+    /// Why: a customer is one of thousands, so their sessions are a few
+    /// hundred among millions, scattered by random ids and by time. Found
+    /// in one read of the lists, they are bound to the ranking as a set,
+    /// which merges only them; the page by start time near the edge instead
+    /// read the start-time projection back to the customer's 200th newest
+    /// row, then again for the candidates (over 1M sessions of 5,000
+    /// customers, a quarter of it, twice).
+    ///
+    /// Why it is exact: a session's customers are the union of its summary
+    /// rows' (each from its steps), so the sessions with a row that names
+    /// the customer are every session that does. They are merged from all
+    /// their rows (a set of whole sessions in the PREWHERE), and the merged
+    /// list is tested again, with the rest of the filter, as on the whole
+    /// list.
     async fn ranked_from_the_customers_sessions(
         &self,
         project: &str,
@@ -260,7 +265,7 @@ impl Store {
         // One more than are ranked from, so that a customer with more is
         // told apart.
         let find = Params::new().text("project", project).text("user", user).number("most", MOST_SESSIONS_OF_ONE_CUSTOMER + 1);
-        let sql = format!("{SESSIONS_OF_CUSTOMER}LIMIT {{most:UInt64}}");
+        let sql = format!("SELECT DISTINCT session_id FROM ({}) LIMIT {{most:UInt64}}", sessions_naming("users", "user"));
         let sessions: Vec<Session> = rows(&self.ch.query(&sql, find).await?)?;
         if sessions.len() as u64 > MOST_SESSIONS_OF_ONE_CUSTOMER {
             return Ok(None);
@@ -530,6 +535,13 @@ fn edge_samples(limit: u32) -> [u64; 2] {
     [(limit * 4).clamp(100, 1_000).max(limit), (limit * 40).clamp(1_000, 100_000)]
 }
 
+/// The sessions with a summary row whose list (agents, models, users)
+/// names the value of the parameter `name`: every session whose lists,
+/// merged, name it.
+fn sessions_naming(list: &str, name: &str) -> String {
+    format!("SELECT session_id FROM session_summaries WHERE project = {{project:String}} AND has({list}, {{{name}:String}})")
+}
+
 /// The most sessions of one customer a page naming them is ranked from
 /// alone (ranked_from_the_customers_sessions): their ids are bound to the
 /// ranking query, and with random ids each touches a granule of its own.
@@ -714,13 +726,7 @@ impl FilterSql {
         let (mut columns, mut sessions_with, mut having) = (String::new(), String::new(), self.having.clone());
         for (list, name) in &self.lists {
             match lists {
-                // A customer's sessions are one range of cost_rollups' projection
-                // by customer, where the lists are read for every session.
-                Lists::BeforeMerge if *list == "users" => sessions_with.push_str(&format!(" AND session_id IN ({SESSIONS_OF_CUSTOMER})")),
-                Lists::BeforeMerge => sessions_with.push_str(&format!(
-                    " AND session_id IN (SELECT session_id FROM session_summaries \
-                     WHERE project = {{project:String}} AND has({list}, {{{name}:String}}))"
-                )),
+                Lists::BeforeMerge => sessions_with.push_str(&format!(" AND session_id IN ({})", sessions_naming(list, name))),
                 Lists::AfterMerge => {
                     columns.push_str(&format!(", {list}"));
                     having.push_str(&format!(" AND has({list}, {{{name}:String}})"));
