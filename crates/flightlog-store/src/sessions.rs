@@ -201,7 +201,8 @@ impl Store {
         // - one naming an agent, customer or model: the candidates narrow
         //   the merge to a few hundred sessions, whose lists are merged and
         //   tested there, where a set of every session naming it costs
-        //   more (agent 56-66 against 115 ms, customer 88-108 against 97);
+        //   more (agent 56-66 against 115 ms; a customer with few sessions
+        //   has them ranked alone, before this);
         // - one without a filter, or filtered on failures, cost or length:
         //   FINAL without candidates merges every session while recent
         //   parts wait to be merged (54-66 against 93-95 ms, and 75 against
@@ -237,16 +238,18 @@ impl Store {
     /// only, or none when they are more than the first sample of the edge
     /// ([`edge_samples`]).
     ///
-    /// Why: the edge guesses its threshold from that many rows that name
-    /// the customer, newest (or oldest) first. A customer with no more
-    /// sessions than that has it read the whole list back, then again for
-    /// its candidates, to merge in the end the customer's sessions, all or
+    /// Why: newest first, the edge guesses its threshold from that many
+    /// rows that name the customer. A customer with no more sessions than
+    /// that has it read the whole list back, then again for its
+    /// candidates, to merge in the end the customer's sessions, all or
     /// nearly. Found in one read of the lists instead, they are bound to
     /// the ranking as a set, which merges only them: over 1M sessions of
-    /// 5,000 customers, 72-86 against 103-107 ms. A customer with more
-    /// sessions has the edge stop early, and the set would touch nearly
-    /// every granule with random ids (2,000 sessions over 10M: 388 against
-    /// 117 ms), so such a page is ranked as before.
+    /// 5,000 customers, 70-74 against 95-97 ms (p50, merged). The same holds
+    /// for the other sorts, which merge every session that names the
+    /// customer. A customer with more sessions has the edge stop early, and
+    /// the set would touch nearly every granule with random ids (2,000
+    /// sessions over 10M: 388 against 117 ms), so such a page is ranked as
+    /// before.
     ///
     /// Why it is exact: a session's customers are the union of its summary
     /// rows' (each from its steps), so the sessions with a row that names
@@ -262,16 +265,16 @@ impl Store {
         ranked_sql: &str,
         params: &Params,
     ) -> Result<Option<Vec<Ranked>>, StoreError> {
-        #[derive(serde::Deserialize)]
-        struct Session {
-            session_id: String,
+        if f.limit == 0 {
+            return Ok(None);
         }
         let [most, _] = edge_samples(f.limit);
-        // One more, so that a customer with more is told apart (the read
-        // stops there).
-        let find = Params::new().text("project", project).text("user", user).number("most", most + 1);
-        let sql = format!("SELECT DISTINCT session_id FROM ({}) LIMIT {{most:UInt64}}", sessions_naming("users", "user"));
-        let sessions: Vec<Session> = rows(&self.ch.query(&sql, find).await?)?;
+        // One more, so that a customer with more is told apart: the read
+        // stops at it, early for a customer with many more sessions.
+        let (list, name) = CUSTOMERS;
+        let find = Params::new().text("project", project).text(name, user).number("most", most + 1);
+        let sql = format!("SELECT DISTINCT session_id FROM ({}) LIMIT {{most:UInt64}}", sessions_naming(list, name));
+        let sessions: Vec<Ranked> = rows(&self.ch.query(&sql, find).await?)?;
         if sessions.len() as u64 > most {
             return Ok(None);
         }
@@ -327,9 +330,9 @@ impl Store {
             if f.from_us.is_some() {
                 page_needs.push(ENDS_AT_OR_AFTER_FROM.into());
             }
-            for (value, column, name) in [(&f.agent, "agents", "agent"), (&f.user, "users", "user"), (&f.model, "models", "model")] {
+            for (value, list, name) in named_lists(f) {
                 if value.is_some() {
-                    page_needs.push(format!("has({column}, {{{name}:String}})"));
+                    page_needs.push(names(list, name));
                 }
             }
             if f.failed == Some(true) {
@@ -534,17 +537,35 @@ impl Store {
 /// only the edge of the start-time projection (0022_sessions_by_start.sql);
 /// then many, for an edge crowded with rows that are not merged yet (a
 /// session's several rows, or, on a page naming an agent, customer or
-/// model, later rows of older sessions).
+/// model, later rows of older sessions). A customer with no more sessions
+/// than the first sample has them ranked alone instead
+/// (ranked_from_the_customers_sessions).
 fn edge_samples(limit: u32) -> [u64; 2] {
     let limit = u64::from(limit);
     [(limit * 4).clamp(100, 1_000).max(limit), (limit * 40).clamp(1_000, 100_000)]
 }
 
-/// The sessions with a summary row whose list (agents, models, users)
-/// names the value of the parameter `name`: every session whose lists,
-/// merged, name it.
+/// The list of summaries that holds a session's customers, and the
+/// parameter a filter binds a customer to.
+const CUSTOMERS: (&str, &str) = ("users", "user");
+
+/// Each agent, customer or model a filter may name, with the list of
+/// summaries that holds it and the parameter it is bound to.
+fn named_lists(f: &SessionFilter) -> [(&Option<String>, &'static str, &'static str); 3] {
+    [(&f.agent, "agents", "agent"), (&f.user, CUSTOMERS.0, CUSTOMERS.1), (&f.model, "models", "model")]
+}
+
+/// The condition that a summary row's (or a merged) `list` names the value
+/// of the parameter `name`.
+fn names(list: &str, name: &str) -> String {
+    format!("has({list}, {{{name}:String}})")
+}
+
+/// The sessions with a summary row whose `list` names the value of the
+/// parameter `name`: every session whose lists, merged, name it (a
+/// session's lists are the union of its rows').
 fn sessions_naming(list: &str, name: &str) -> String {
-    format!("SELECT session_id FROM session_summaries WHERE project = {{project:String}} AND has({list}, {{{name}:String}})")
+    format!("SELECT session_id FROM session_summaries WHERE project = {{project:String}} AND {}", names(list, name))
 }
 
 /// A row of session_summaries_largest_part.sql.
@@ -710,7 +731,7 @@ impl FilterSql {
             None => {}
         }
         let mut lists = Vec::new();
-        for (value, list, name) in [(&f.agent, "agents", "agent"), (&f.user, "users", "user"), (&f.model, "models", "model")] {
+        for (value, list, name) in named_lists(f) {
             if let Some(v) = value {
                 lists.push((list, name));
                 params.push_text(name, v);
@@ -728,7 +749,8 @@ impl FilterSql {
                 Lists::BeforeMerge => sessions_with.push_str(&format!(" AND session_id IN ({})", sessions_naming(list, name))),
                 Lists::AfterMerge => {
                     columns.push_str(&format!(", {list}"));
-                    having.push_str(&format!(" AND has({list}, {{{name}:String}})"));
+                    having.push_str(" AND ");
+                    having.push_str(&names(list, name));
                 }
             }
         }

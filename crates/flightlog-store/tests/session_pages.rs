@@ -222,12 +222,12 @@ async fn pages_by_cost_and_length_merge_each_sessions_rows_first() {
             sorted(cost, false, "AND has(groupUniqArray(user_id), 'customer-3')"),
         ),
         (
-            "one customer (named by any of its steps), newest first",
+            "one customer (named by any of its steps; more sessions than a page ranks alone), newest first",
             SessionFilter { user: Some("customer-1".into()), ..page.clone() },
             sorted("min(ts)", false, "AND has(groupUniqArray(user_id), 'customer-1')"),
         ),
         (
-            "one customer and never failed, shortest first",
+            "one customer (as few sessions as a page ranks alone) and never failed, shortest first",
             SessionFilter { sort: SessionSort::Steps, user: Some("customer-2".into()), failed: Some(false), ascending: true, ..page.clone() },
             sorted("count()", true, "AND has(groupUniqArray(user_id), 'customer-2') AND countIf(failed) = 0"),
         ),
@@ -254,8 +254,8 @@ async fn pages_by_cost_and_length_merge_each_sessions_rows_first() {
         // only.
         let customers_sessions = match &filter.user {
             Some(user) => {
-                let sql = format!("SELECT uniqExact(session_id) AS n FROM steps WHERE project = 'p' AND user_id = '{user}'");
-                let out = String::from_utf8(store.backend().query(&sql, Params::new()).await.unwrap()).unwrap();
+                let sql = "SELECT uniqExact(session_id) AS n FROM steps WHERE project = 'p' AND user_id = {user:String}";
+                let out = String::from_utf8(store.backend().query(sql, Params::new().text("user", user)).await.unwrap()).unwrap();
                 serde_json::from_str::<serde_json::Value>(&out).unwrap()["n"].as_u64().unwrap()
             }
             None => u64::MAX,
@@ -402,55 +402,72 @@ async fn every_page_beside_the_largest_part_is_the_whole_lists_page() {
 }
 
 /// `count` one-step sessions of customer `user`, named `{user}-{n}`, one a
-/// minute, every third failed.
-const OF_CUSTOMER: &str = "INSERT INTO steps (project, session_id, step, session_seq, ts, user_id, failed, log_index) \
+/// minute, every third failed, each at its own cost.
+const OF_CUSTOMER: &str = "INSERT INTO steps (project, session_id, step, session_seq, ts, user_id, estimated_cost, failed, log_index) \
     SELECT 'p', concat({user:String}, '-', toString(number)), 0, 0, \
-    toDateTime64('2026-06-01 00:00:00', 6, 'UTC') + toIntervalMinute(number), {user:String}, number % 3 = 0, {first:UInt64} + number \
+    toDateTime64('2026-06-01 00:00:00', 6, 'UTC') + toIntervalMinute(number), {user:String}, (number * 37 % 100) / 100, \
+    number % 3 = 0, {first:UInt64} + number \
     FROM numbers({count:UInt64})";
 
+/// The ids of `project` p's sessions that `sql` selects, in its order.
+async fn ids(store: &Store, sql: &str, params: Params) -> Vec<String> {
+    let out = String::from_utf8(store.backend().query(sql, params).await.unwrap()).unwrap();
+    out.lines().map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["session_id"].as_str().unwrap().to_string()).collect()
+}
+
 #[tokio::test]
-async fn a_customer_with_more_sessions_than_the_edges_first_sample_is_paged_as_any_other() {
+async fn a_page_naming_a_customer_with_few_sessions_ranks_theirs_alone() {
     let dir = tempfile::tempdir().unwrap();
     let store = open(dir.path()).await;
-    // Pages of 50 sample 200 rows at the edge first: one customer with
-    // more sessions, one with fewer, each with a later step of the other's
-    // in a few sessions (those sessions name both customers).
-    for (user, first, count) in [("big", 0u64, 1_000u64), ("small", 100_000, 80)] {
+    // Pages of 50 sample 200 rows at the edge first, so a customer with 200
+    // sessions has theirs ranked alone and one with 201 does not. "small"
+    // and "big" each add a later step of the other's to a few sessions,
+    // kept in summary rows of their own: those sessions name both, one of
+    // them on their later row only, and cost more once merged.
+    for (user, first, count) in [("big", 0u64, 1_000u64), ("small", 100_000, 80), ("edge", 200_000, 200), ("over", 300_000, 201)] {
         let params = Params::new().text("user", user).number("first", first).number("count", count);
         store.backend().query(OF_CUSTOMER, params).await.unwrap();
     }
-    let later = "INSERT INTO steps (project, session_id, step, session_seq, ts, user_id, log_index) \
+    store.backend().query("SYSTEM STOP MERGES session_summaries", Params::new()).await.unwrap();
+    let later = "INSERT INTO steps (project, session_id, step, session_seq, ts, user_id, estimated_cost, log_index) \
         SELECT 'p', session_id, 1, 1, toDateTime64('2026-07-01 00:00:00', 6, 'UTC'), \
-        if(startsWith(session_id, 'big'), 'small', 'big'), 200000 + rowNumberInAllBlocks() \
-        FROM (SELECT DISTINCT session_id FROM steps WHERE project = 'p' AND (session_id LIKE 'small-%' OR session_id LIKE 'big-9__') AND step = 0)";
+        if(startsWith(session_id, 'big'), 'small', 'big'), 0.25, 400000 + rowNumberInAllBlocks() \
+        FROM (SELECT DISTINCT session_id FROM steps WHERE project = 'p' AND (session_id LIKE 'small-%' OR session_id LIKE 'big-9__'))";
     store.backend().query(later, Params::new()).await.unwrap();
     // The spread counts every session that names the customer, on any step.
-    for (user, sessions) in [("small", 80 + 100), ("big", 1_000 + 80)] {
+    for (user, sessions) in [("small", 80 + 100), ("big", 1_000 + 80), ("edge", 200), ("over", 201)] {
         let spread = store.session_spread("p", &SessionFilter { user: Some(user.into()), ..Default::default() }).await.unwrap();
         assert_eq!(spread.steps.iter().sum::<u64>(), sessions, "{user}: {:?}", spread.steps);
     }
+    let cost = "round(sum(ifNull(estimated_cost, 0)), 9)";
     let page = SessionFilter { limit: 50, ..Default::default() };
-    for (user, sort, key) in [
-        ("small", SessionSort::Time, "min(ts)"),
-        ("small", SessionSort::Cost, "round(sum(ifNull(estimated_cost, 0)), 9)"),
-        ("big", SessionSort::Time, "min(ts)"),
-        ("big", SessionSort::Steps, "count()"),
-    ] {
-        for failed in [None, Some(true)] {
-            let filter = SessionFilter { user: Some(user.into()), sort, failed, ..page.clone() };
-            let failed_sql = if failed.is_some() { "AND countIf(failed) > 0" } else { "" };
-            let sql = format!(
-                "SELECT session_id FROM steps WHERE project = 'p' GROUP BY session_id \
-                 HAVING has(groupUniqArray(user_id), '{user}') {failed_sql} ORDER BY {key} DESC, session_id DESC"
-            );
-            let out = String::from_utf8(store.backend().query(&sql, Params::new()).await.unwrap()).unwrap();
-            let want: Vec<String> =
-                out.lines().map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["session_id"].as_str().unwrap().to_string()).collect();
-            assert!(want.len() > 50, "{user}: {} sessions is too few to page through", want.len());
-            let read = store.page_read("p", &filter).await.unwrap();
-            assert_eq!(read == PageRead::TheCustomersSessions, user == "small", "{user}, {sort:?}, failed {failed:?}: {read:?}");
-            let got = walk(&store, filter, 3).await;
-            assert_eq!(got, want[..150.min(want.len())].to_vec(), "{user}, {sort:?}, failed {failed:?}");
+    for (user, alone) in [("small", true), ("edge", true), ("over", false), ("big", false)] {
+        for (sort, key, ascending) in [
+            (SessionSort::Time, "min(ts)", false),
+            (SessionSort::Time, "min(ts)", true),
+            (SessionSort::Cost, cost, false),
+            (SessionSort::Cost, cost, true),
+            (SessionSort::Steps, "count()", false),
+        ] {
+            for (what, extra, having) in [
+                ("all", SessionFilter::default(), String::new()),
+                ("failed", SessionFilter { failed: Some(true), ..Default::default() }, "AND countIf(failed) > 0".to_string()),
+                ("cost at least $0.5", SessionFilter { min_cost: Some(0.5), ..Default::default() }, format!("AND {cost} >= 0.5")),
+            ] {
+                let filter = SessionFilter { user: Some(user.into()), sort, ascending, failed: extra.failed, min_cost: extra.min_cost, ..page.clone() };
+                let dir = if ascending { "ASC" } else { "DESC" };
+                let sql = format!(
+                    "SELECT session_id FROM steps WHERE project = 'p' GROUP BY session_id \
+                     HAVING has(groupUniqArray(user_id), {{user:String}}) {having} ORDER BY {key} {dir}, session_id {dir}"
+                );
+                let want = ids(&store, &sql, Params::new().text("user", user)).await;
+                let case = format!("{user}, {what}, {sort:?}, ascending {ascending}");
+                assert!(want.len() > 50, "{case}: {} sessions is too few to page through", want.len());
+                let read = store.page_read("p", &filter).await.unwrap();
+                assert_eq!(read == PageRead::TheCustomersSessions, alone, "{case}: {read:?}");
+                let got = walk(&store, filter, 3).await;
+                assert_eq!(got, want[..150.min(want.len())].to_vec(), "{case}");
+            }
         }
     }
 }
