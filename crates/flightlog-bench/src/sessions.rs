@@ -149,6 +149,9 @@ async fn time_pages(store: &flightlog_store::Store, args: &SessionsArgs, state: 
         ("the next page", SessionFilter { cursor: first_page.next_cursor.clone(), ..page.clone() }),
         ("one agent", SessionFilter { agent: Some("agent-7".into()), ..page.clone() }),
         ("one customer", SessionFilter { user: Some("customer-123".into()), ..page.clone() }),
+        // A customer no step names: the read of every session's customers
+        // that a customer with few sessions pays, with nothing to rank.
+        ("a customer with no sessions", SessionFilter { user: Some("customer-none".into()), ..page.clone() }),
         ("one model", SessionFilter { model: Some("o3".into()), ..page.clone() }),
         ("failed", SessionFilter { failed: Some(true), ..page.clone() }),
         ("cost at least $0.25", SessionFilter { min_cost: Some(0.25), ..page.clone() }),
