@@ -44,16 +44,27 @@ async fn open(dir: &std::path::Path) -> Store {
     Store::open(Arc::new(Embedded::open(&default_library_path(), dir, 2, Default::default()).unwrap())).await.unwrap()
 }
 
+/// The whole list computed straight from the steps: the ids of project
+/// p's sessions that pass `having` (conditions on their steps' aggregates),
+/// by `key` in the page's direction, then by id.
+fn whole_list_sql(key: &str, ascending: bool, having: &str) -> String {
+    let dir = if ascending { "ASC" } else { "DESC" };
+    format!(
+        "SELECT session_id FROM steps WHERE project = 'p' GROUP BY session_id HAVING 1 {having} \
+         ORDER BY {key} {dir}, session_id {dir}"
+    )
+}
+
+/// The session ids `sql` selects, in its order.
+async fn ids(store: &Store, sql: &str, params: Params) -> Vec<String> {
+    let out = String::from_utf8(store.backend().query(sql, params).await.unwrap()).unwrap();
+    out.lines().map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["session_id"].as_str().unwrap().to_string()).collect()
+}
+
 /// Every session's id in the order the whole list would give, computed
 /// from the steps: newest (or oldest) start first, then by id.
 async fn expected(store: &Store, ascending: bool, having: &str) -> Vec<String> {
-    let dir = if ascending { "ASC" } else { "DESC" };
-    let sql = format!(
-        "SELECT session_id FROM steps WHERE project = 'p' GROUP BY session_id HAVING 1 {having} \
-         ORDER BY min(ts) {dir}, session_id {dir}"
-    );
-    let out = String::from_utf8(store.backend().query(&sql, Params::new()).await.unwrap()).unwrap();
-    out.lines().map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["session_id"].as_str().unwrap().to_string()).collect()
+    ids(store, &whole_list_sql("min(ts)", ascending, having), Params::new()).await
 }
 
 /// Every page of the list in turn, cursor after cursor, as one list of ids.
@@ -172,80 +183,71 @@ async fn pages_by_cost_and_length_merge_each_sessions_rows_first() {
     let rows: u64 = serde_json::from_str::<serde_json::Value>(&rows).unwrap()["n"].as_u64().unwrap();
     assert!(rows > 600, "the summaries were merged ({rows} rows for 400 sessions): this test needs them apart");
 
-    let sorted = |key: &str, ascending: bool, having: &str| {
-        let dir = if ascending { "ASC" } else { "DESC" };
-        format!(
-            "SELECT session_id FROM steps WHERE project = 'p' GROUP BY session_id HAVING 1 {having} \
-             ORDER BY {key} {dir}, session_id {dir}"
-        )
-    };
     let page = SessionFilter { limit: 50, ..Default::default() };
     let cost = "round(sum(ifNull(estimated_cost, 0)), 9)";
     let cases = [
-        ("by cost", SessionFilter { sort: SessionSort::Cost, ..page.clone() }, sorted(cost, false, "")),
-        ("by cost, cheapest first", SessionFilter { sort: SessionSort::Cost, ascending: true, ..page.clone() }, sorted(cost, true, "")),
-        ("by steps", SessionFilter { sort: SessionSort::Steps, ..page.clone() }, sorted("count()", false, "")),
-        ("by steps, shortest first", SessionFilter { sort: SessionSort::Steps, ascending: true, ..page.clone() }, sorted("count()", true, "")),
+        ("by cost", SessionFilter { sort: SessionSort::Cost, ..page.clone() }, whole_list_sql(cost, false, "")),
+        ("by cost, cheapest first", SessionFilter { sort: SessionSort::Cost, ascending: true, ..page.clone() }, whole_list_sql(cost, true, "")),
+        ("by steps", SessionFilter { sort: SessionSort::Steps, ..page.clone() }, whole_list_sql("count()", false, "")),
+        ("by steps, shortest first", SessionFilter { sort: SessionSort::Steps, ascending: true, ..page.clone() }, whole_list_sql("count()", true, "")),
         (
             "cost at least 0.2, by steps",
             SessionFilter { sort: SessionSort::Steps, min_cost: Some(0.2), ..page.clone() },
-            sorted("count()", false, &format!("AND {cost} >= 0.2")),
+            whole_list_sql("count()", false, &format!("AND {cost} >= 0.2")),
         ),
         (
             "at least 2 steps, by cost",
             SessionFilter { sort: SessionSort::Cost, min_steps: Some(2), ..page.clone() },
-            sorted(cost, false, "AND count() >= 2"),
+            whole_list_sql(cost, false, "AND count() >= 2"),
         ),
         (
             "never failed, by cost",
             SessionFilter { sort: SessionSort::Cost, failed: Some(false), ..page.clone() },
-            sorted(cost, false, "AND countIf(failed) = 0"),
+            whole_list_sql(cost, false, "AND countIf(failed) = 0"),
         ),
         (
             "one agent (on any of its rows), by cost",
             SessionFilter { sort: SessionSort::Cost, agent: Some("agent-2".into()), ..page.clone() },
-            sorted(cost, false, "AND has(groupUniqArray(toString(agent_name)), 'agent-2')"),
+            whole_list_sql(cost, false, "AND has(groupUniqArray(toString(agent_name)), 'agent-2')"),
         ),
         (
             "one agent and never failed, by start time",
             SessionFilter { agent: Some("agent-1".into()), failed: Some(false), ..page.clone() },
-            sorted("min(ts)", false, "AND has(groupUniqArray(toString(agent_name)), 'agent-1') AND countIf(failed) = 0"),
+            whole_list_sql("min(ts)", false, "AND has(groupUniqArray(toString(agent_name)), 'agent-1') AND countIf(failed) = 0"),
         ),
         (
             "one agent, oldest first",
             SessionFilter { agent: Some("agent-0".into()), ascending: true, ..page.clone() },
-            sorted("min(ts)", true, "AND has(groupUniqArray(toString(agent_name)), 'agent-0')"),
+            whole_list_sql("min(ts)", true, "AND has(groupUniqArray(toString(agent_name)), 'agent-0')"),
         ),
         (
             "one customer, by cost",
             SessionFilter { sort: SessionSort::Cost, user: Some("customer-3".into()), ..page.clone() },
-            sorted(cost, false, "AND has(groupUniqArray(user_id), 'customer-3')"),
+            whole_list_sql(cost, false, "AND has(groupUniqArray(user_id), 'customer-3')"),
         ),
         (
             "one customer (named by any of its steps; more sessions than a page ranks alone), newest first",
             SessionFilter { user: Some("customer-1".into()), ..page.clone() },
-            sorted("min(ts)", false, "AND has(groupUniqArray(user_id), 'customer-1')"),
+            whole_list_sql("min(ts)", false, "AND has(groupUniqArray(user_id), 'customer-1')"),
         ),
         (
             "one customer (as few sessions as a page ranks alone) and never failed, shortest first",
             SessionFilter { sort: SessionSort::Steps, user: Some("customer-2".into()), failed: Some(false), ascending: true, ..page.clone() },
-            sorted("count()", true, "AND has(groupUniqArray(user_id), 'customer-2') AND countIf(failed) = 0"),
+            whole_list_sql("count()", true, "AND has(groupUniqArray(user_id), 'customer-2') AND countIf(failed) = 0"),
         ),
         (
             "one model, shortest first",
             SessionFilter { sort: SessionSort::Steps, model: Some("o3".into()), ascending: true, ..page.clone() },
-            sorted("count()", true, "AND has(groupUniqArray(toString(model_name)), 'o3')"),
+            whole_list_sql("count()", true, "AND has(groupUniqArray(toString(model_name)), 'o3')"),
         ),
         (
             "flagged (the same email sent three times, once per insert), by cost",
             SessionFilter { sort: SessionSort::Cost, flagged: true, ..page.clone() },
-            sorted(cost, false, "AND count() >= 3"),
+            whole_list_sql(cost, false, "AND count() >= 3"),
         ),
     ];
     for (what, filter, sql) in cases {
-        let out = String::from_utf8(store.backend().query(&sql, Params::new()).await.unwrap()).unwrap();
-        let want: Vec<String> =
-            out.lines().map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["session_id"].as_str().unwrap().to_string()).collect();
+        let want = ids(&store, &sql, Params::new()).await;
         assert!(want.len() > 60, "{what}: {} sessions is too few to page through", want.len());
         // A page naming a customer with no more sessions than the edge's
         // first sample (200 rows for pages of 50) ranks theirs alone.
@@ -369,14 +371,7 @@ async fn every_page_beside_the_largest_part_is_the_whole_lists_page() {
         for (sort, key) in [(SessionSort::Cost, cost), (SessionSort::Steps, "count()"), (SessionSort::Time, "min(ts)")] {
             for ascending in [false, true] {
                 let filter = SessionFilter { sort, ascending, ..filter.clone() };
-                let dir = if ascending { "ASC" } else { "DESC" };
-                let sql = format!(
-                    "SELECT session_id FROM steps WHERE project = 'p' GROUP BY session_id HAVING 1 {having} \
-                     ORDER BY {key} {dir}, session_id {dir}"
-                );
-                let out = String::from_utf8(store.backend().query(&sql, Params::new()).await.unwrap()).unwrap();
-                let want: Vec<String> =
-                    out.lines().map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["session_id"].as_str().unwrap().to_string()).collect();
+                let want = ids(&store, &whole_list_sql(key, ascending, having), Params::new()).await;
                 // Page by page, each read noted, as far as three pages go.
                 let mut got = Vec::new();
                 let mut f = filter.clone();
@@ -408,12 +403,6 @@ const OF_CUSTOMER: &str = "INSERT INTO steps (project, session_id, step, session
     toDateTime64('2026-06-01 00:00:00', 6, 'UTC') + toIntervalMinute(number), {user:String}, (number * 37 % 100) / 100, \
     number % 3 = 0, {first:UInt64} + number \
     FROM numbers({count:UInt64})";
-
-/// The ids of `project` p's sessions that `sql` selects, in its order.
-async fn ids(store: &Store, sql: &str, params: Params) -> Vec<String> {
-    let out = String::from_utf8(store.backend().query(sql, params).await.unwrap()).unwrap();
-    out.lines().map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["session_id"].as_str().unwrap().to_string()).collect()
-}
 
 #[tokio::test]
 async fn a_page_naming_a_customer_with_few_sessions_ranks_theirs_alone() {
@@ -455,12 +444,8 @@ async fn a_page_naming_a_customer_with_few_sessions_ranks_theirs_alone() {
                 ("cost at least $0.5", SessionFilter { min_cost: Some(0.5), ..Default::default() }, format!("AND {cost} >= 0.5")),
             ] {
                 let filter = SessionFilter { user: Some(user.into()), sort, ascending, failed: extra.failed, min_cost: extra.min_cost, ..page.clone() };
-                let dir = if ascending { "ASC" } else { "DESC" };
-                let sql = format!(
-                    "SELECT session_id FROM steps WHERE project = 'p' GROUP BY session_id \
-                     HAVING has(groupUniqArray(user_id), {{user:String}}) {having} ORDER BY {key} {dir}, session_id {dir}"
-                );
-                let want = ids(&store, &sql, Params::new().text("user", user)).await;
+                let having = format!("AND has(groupUniqArray(user_id), {{user:String}}) {having}");
+                let want = ids(&store, &whole_list_sql(key, ascending, &having), Params::new().text("user", user)).await;
                 let case = format!("{user}, {what}, {sort:?}, ascending {ascending}");
                 assert!(want.len() > 50, "{case}: {} sessions is too few to page through", want.len());
                 let read = store.page_read("p", &filter).await.unwrap();
