@@ -531,3 +531,59 @@ ALTER TABLE session_summaries ON CLUSTER `flightlog` ADD PROJECTION IF NOT EXIST
 );
 
 ALTER TABLE session_summaries ON CLUSTER `flightlog` MATERIALIZE PROJECTION by_start;
+
+DROP VIEW IF EXISTS session_summaries_mv ON CLUSTER `flightlog` SYNC;
+
+DROP TABLE IF EXISTS session_summaries ON CLUSTER `flightlog` SYNC;
+
+CREATE TABLE IF NOT EXISTS session_summaries ON CLUSTER `flightlog`
+(
+    project            LowCardinality(String),
+    session_id         String,
+    first_ts           SimpleAggregateFunction(min, DateTime64(6, 'UTC')),
+    last_ts            SimpleAggregateFunction(max, DateTime64(6, 'UTC')),
+    steps              SimpleAggregateFunction(sum, UInt64),
+    failed_steps       SimpleAggregateFunction(sum, UInt64),
+    input_tokens       SimpleAggregateFunction(sum, UInt64),
+    output_tokens      SimpleAggregateFunction(sum, UInt64),
+    cache_read_tokens  SimpleAggregateFunction(sum, UInt64),
+    cache_write_tokens SimpleAggregateFunction(sum, UInt64),
+    reasoning_tokens   SimpleAggregateFunction(sum, UInt64),
+    estimated_cost     SimpleAggregateFunction(sum, Float64),
+    agents             SimpleAggregateFunction(groupUniqArrayArray, Array(String)),
+    models             SimpleAggregateFunction(groupUniqArrayArray, Array(String)),
+    users              SimpleAggregateFunction(groupUniqArrayArray, Array(String)),
+    tags               SimpleAggregateFunction(groupUniqArrayArray, Array(String)),
+    opens              SimpleAggregateFunction(max, UInt8) DEFAULT 1,
+    PROJECTION by_start
+    (
+        SELECT project, session_id, first_ts, last_ts, failed_steps, agents, models, users, opens
+        ORDER BY project, first_ts
+    )
+)
+ENGINE = ReplicatedAggregatingMergeTree('/clickhouse/tables/{shard}/{database}/session_summaries', '{replica}')
+ORDER BY (project, session_id)
+SETTINGS index_granularity = 1024, min_compress_block_size = 4096, max_compress_block_size = 16384,
+         fsync_after_insert = 1, fsync_part_directory = 1, deduplicate_merge_projection_mode = 'rebuild';
+
+CREATE MATERIALIZED VIEW IF NOT EXISTS session_summaries_mv ON CLUSTER `flightlog` TO session_summaries AS
+SELECT
+    project,
+    session_id,
+    min(ts)                                           AS first_ts,
+    max(ts)                                           AS last_ts,
+    count()                                           AS steps,
+    countIf(failed)                                   AS failed_steps,
+    sum(input_tokens)                                 AS input_tokens,
+    sum(output_tokens)                                AS output_tokens,
+    sum(cache_read_tokens)                            AS cache_read_tokens,
+    sum(cache_write_tokens)                           AS cache_write_tokens,
+    sum(reasoning_tokens)                             AS reasoning_tokens,
+    sum(ifNull(estimated_cost, 0))                    AS estimated_cost,
+    groupUniqArrayIf(toString(agent_name), agent_name != '') AS agents,
+    groupUniqArrayIf(toString(model_name), model_name != '') AS models,
+    groupUniqArrayIf(user_id, user_id != '')          AS users,
+    arrayMap(t -> toString(t), groupUniqArrayArray(tags)) AS tags,
+    max(session_seq = 0)                              AS opens
+FROM steps
+GROUP BY project, session_id;
