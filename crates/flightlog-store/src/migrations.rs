@@ -37,11 +37,6 @@ const MIGRATIONS: &[Migration] = &[
     Migration { version: 20, name: "cost_rollups", sql: include_str!("../../../schema/0020_cost_rollups.sql") },
     Migration { version: 21, name: "raw_keeps_the_rest", sql: include_str!("../../../schema/0021_raw_keeps_the_rest.sql") },
     Migration { version: 22, name: "sessions_by_start", sql: include_str!("../../../schema/0022_sessions_by_start.sql") },
-    Migration {
-        version: 23,
-        name: "session_summaries_finer_granules",
-        sql: include_str!("../../../schema/0023_session_summaries_finer_granules.sql"),
-    },
 ];
 
 #[derive(serde::Deserialize)]
@@ -59,12 +54,6 @@ struct Applied {
 /// and the one backfill is checked against the steps at start-up
 /// (`repair_summaries_if_needed`).
 pub async fn apply(ch: &dyn Backend) -> Result<(), StoreError> {
-    apply_through(ch, u32::MAX).await
-}
-
-/// [`apply`], up to migration `last` only: for tests that open a store as
-/// an older Flightlog left it and upgrade it.
-pub async fn apply_through(ch: &dyn Backend, last: u32) -> Result<(), StoreError> {
     let on_cluster = ch.cluster().map(on_cluster);
     let run = |statement: String| match &on_cluster {
         Some(clause) => replicated(&statement, clause),
@@ -83,7 +72,7 @@ pub async fn apply_through(ch: &dyn Backend, last: u32) -> Result<(), StoreError
             "this store was migrated by a newer Flightlog (schema migration {newer:04}; this one knows up to {known:04}): upgrade Flightlog to open it"
         )));
     }
-    for m in MIGRATIONS.iter().take_while(|m| m.version <= last) {
+    for m in MIGRATIONS {
         let checksum = hex::encode(Sha256::digest(m.sql.as_bytes()));
         match applied.iter().find(|a| a.version == m.version) {
             Some(a) if a.checksum == checksum => continue,
@@ -135,13 +124,11 @@ fn on_cluster(cluster: &str) -> String {
 fn replicated(statement: &str, on_cluster: &str) -> String {
     let words: Vec<&str> = statement.split_whitespace().collect();
     // CREATE TABLE IF NOT EXISTS t / CREATE MATERIALIZED VIEW IF NOT EXISTS v
-    // / ALTER TABLE t / DROP TABLE (or VIEW) IF EXISTS t [SYNC]: ON CLUSTER
-    // goes right after the name.
+    // / ALTER TABLE t: ON CLUSTER goes right after the name.
     let name_at = match words.as_slice() {
         ["CREATE", "TABLE", "IF", "NOT", "EXISTS", ..] => Some(5),
         ["CREATE", "MATERIALIZED", "VIEW", "IF", "NOT", "EXISTS", ..] => Some(6),
         ["ALTER", "TABLE", ..] => Some(2),
-        ["DROP", "TABLE" | "VIEW", "IF", "EXISTS", ..] => Some(4),
         _ => None,
     };
     let Some(at) = name_at else { return statement.to_string() };
@@ -221,10 +208,6 @@ mod tests {
             "CREATE TABLE IF NOT EXISTS keys ON CLUSTER `c`\n(x UInt8)\nENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/{database}/keys', '{replica}', version)\nORDER BY x"
         );
         assert_eq!(replicated("ALTER TABLE steps ADD INDEX i x TYPE minmax", "ON CLUSTER `c`"), "ALTER TABLE steps ON CLUSTER `c` ADD INDEX i x TYPE minmax");
-        // SYNC: a replicated table's Keeper path is free again before the
-        // statement returns, so that the table can be created once more.
-        assert_eq!(replicated("DROP TABLE IF EXISTS t SYNC", "ON CLUSTER `c`"), "DROP TABLE IF EXISTS t ON CLUSTER `c` SYNC");
-        assert_eq!(replicated("DROP VIEW IF EXISTS v SYNC", "ON CLUSTER `c`"), "DROP VIEW IF EXISTS v ON CLUSTER `c` SYNC");
     }
 
     /// What a backend on a cluster is sent: statements only, answers empty.

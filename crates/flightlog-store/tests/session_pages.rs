@@ -8,7 +8,7 @@
 //! starts before the one that opened them.
 
 use flightlog_store::embedded::{Embedded, default_library_path};
-use flightlog_store::{Backend, PageRead, Params, SessionFilter, SessionSort, Store};
+use flightlog_store::{PageRead, Params, SessionFilter, SessionSort, Store};
 use std::sync::Arc;
 
 /// `count` one-step sessions from `first`, one a minute from `start`; one
@@ -26,18 +26,13 @@ async fn add(store: &Store, first: u64, count: u64, step: u64, start: &str, ever
 
 /// [`add`] with `sql`, a variant of [`SESSIONS`].
 async fn add_from(store: &Store, sql: &str, first: u64, count: u64, step: u64, start: &str, every: u64) {
-    add_through(store.backend(), sql, first, count, step, start, every).await;
-}
-
-/// [`add_from`] through a backend no [`Store`] has opened (migrated by hand).
-async fn add_through(ch: &dyn Backend, sql: &str, first: u64, count: u64, step: u64, start: &str, every: u64) {
     let params = Params::new()
         .number("first", first)
         .number("count", count)
         .number("step", step)
         .text("start", start)
         .number("every", every);
-    ch.query(sql, params).await.unwrap();
+    store.backend().query(sql, params).await.unwrap();
 }
 
 /// [`SESSIONS`] for the numbers where `condition` holds only.
@@ -549,56 +544,6 @@ async fn a_store_written_before_the_start_time_projection_is_migrated_and_lists_
         ("oldest first", SessionFilter { ascending: true, ..page.clone() }, ""),
     ] {
         let want = expected(&store, filter.ascending, having).await;
-        assert_eq!(walk(&store, filter, 3).await, want[..150].to_vec(), "{what}");
-    }
-}
-
-/// Every session's merged summary, as JSON lines in id order: what the
-/// pages and the session header read, whatever the rows' layout.
-const MERGED_SUMMARIES: &str = "SELECT session_id, min(first_ts) AS first, max(last_ts) AS last, sum(steps) AS steps, \
-    sum(failed_steps) AS failed, arraySort(groupUniqArrayArray(agents)) AS agents, max(opens) AS opens \
-    FROM session_summaries GROUP BY session_id ORDER BY session_id";
-
-/// A store written before migration 23 (session summaries in granules of
-/// 8,192 rows) has its summaries made again in finer granules when it
-/// opens, rebuilt from its steps: every session's summary is what it was,
-/// the start-time projection is there, the view feeds the new table, and
-/// every page is still the whole list's.
-#[tokio::test]
-async fn a_store_written_before_finer_summary_granules_is_rebuilt_from_its_steps() {
-    let dir = tempfile::tempdir().unwrap();
-    let definition = |out: Vec<u8>| String::from_utf8(out).unwrap();
-    const DEFINITION: &str = "SELECT create_table_query FROM system.tables WHERE database = currentDatabase() AND name = 'session_summaries'";
-    let before = {
-        let ch = Embedded::open(&default_library_path(), dir.path(), 2, Default::default()).unwrap();
-        flightlog_store::migrations::apply_through(&ch, 22).await.unwrap();
-        add_through(&ch, SESSIONS, 0, 900, 0, "2026-03-01 00:00:00", 2).await;
-        add_through(&ch, &only_where("number % 4 = 0"), 0, 900, 1, "2026-04-01 00:00:00", 0).await;
-        let old = definition(ch.query(DEFINITION, Params::new()).await.unwrap());
-        assert!(old.contains("index_granularity = 8192") && old.contains("PROJECTION by_start"), "set-up: the table as migration 22 left it: {old}");
-        definition(ch.query(MERGED_SUMMARIES, Params::new()).await.unwrap())
-    };
-    assert_eq!(before.lines().count(), 900);
-
-    let store = open(dir.path()).await;
-    let new = definition(store.backend().query(DEFINITION, Params::new()).await.unwrap());
-    assert!(new.contains("index_granularity = 1024") && new.contains("max_compress_block_size = 16384"), "{new}");
-    assert!(new.contains("PROJECTION by_start") && new.contains("fsync_after_insert = 1"), "{new}");
-    let after = definition(store.backend().query(MERGED_SUMMARIES, Params::new()).await.unwrap());
-    assert_eq!(after, before, "every session's summary is rebuilt as it was");
-
-    // The view writes into the new table: later steps of some sessions and
-    // new sessions show in the pages.
-    add_from(&store, &only_where("number % 3 = 0"), 0, 900, 2, "2026-05-01 00:00:00", 0).await;
-    add(&store, 2_000, 60, 0, "2026-06-01 00:00:00", 1).await;
-    let merged = definition(store.backend().query(MERGED_SUMMARIES, Params::new()).await.unwrap());
-    assert_eq!(merged.lines().count(), 960);
-    let page = SessionFilter { limit: 50, ..Default::default() };
-    for (what, filter, want) in [
-        ("newest first", page.clone(), expected(&store, false, "").await),
-        ("oldest first", SessionFilter { ascending: true, ..page.clone() }, expected(&store, true, "").await),
-        ("by steps", SessionFilter { sort: SessionSort::Steps, ..page.clone() }, ids(&store, &whole_list_sql("count()", false, ""), Params::new()).await),
-    ] {
         assert_eq!(walk(&store, filter, 3).await, want[..150].to_vec(), "{what}");
     }
 }
