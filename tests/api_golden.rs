@@ -75,6 +75,9 @@ const REPORT: Norm = Norm::Json(&["checkpoint.created_at"]);
 /// An evidence bundle holds the latest checkpoint, time and signature.
 const EVIDENCE: Norm = Norm::Json(&["checkpoint.created_us", "checkpoint.signature", "access_log.reads.*.at_us", "access_log.reads.*.read_id"]);
 
+/// A request body: content type, bytes, extra headers.
+type Body<'a> = (&'a str, Vec<u8>, &'a [(&'a str, &'a str)]);
+
 struct Record {
     name: String,
     text: String,
@@ -94,7 +97,7 @@ impl Golden {
         method: Method,
         path: &str,
         key: Option<&str>,
-        body: Option<(&str, Vec<u8>, &[(&str, &str)])>,
+        body: Option<Body<'_>>,
         norm: Norm,
     ) -> String {
         let mut req = self.server.http.request(method.clone(), format!("{}{path}", self.server.base));

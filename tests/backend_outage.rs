@@ -86,11 +86,11 @@ async fn degraded_within(server: &Server, during: Duration) -> bool {
     let mut degraded = false;
     while since.elapsed() < during {
         let health = server.http.get(format!("{}/healthz", server.base)).timeout(Duration::from_secs(2)).send().await;
-        if let Ok(r) = health {
-            if r.status() == StatusCode::SERVICE_UNAVAILABLE {
-                let body: Value = r.json().await.unwrap_or_default();
-                degraded |= body["status"] == "degraded";
-            }
+        if let Ok(r) = health
+            && r.status() == StatusCode::SERVICE_UNAVAILABLE
+        {
+            let body: Value = r.json().await.unwrap_or_default();
+            degraded |= body["status"] == "degraded";
         }
         tokio::time::sleep(Duration::from_millis(500)).await;
     }

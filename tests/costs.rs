@@ -38,7 +38,7 @@ fn expected(c: &Call) -> Option<f64> {
 
 fn step_of(i: usize, c: &Call) -> Value {
     let (model, ts, input, cr, cw, out, reasoning) = *c;
-    let mut v = json!({"session_id": format!("s{}", i % 3), "step": i, "timestamp": ts, "agent": {"name": if i % 2 == 0 { "even" } else { "odd" }},
+    let mut v = json!({"session_id": format!("s{}", i % 3), "step": i, "timestamp": ts, "agent": {"name": if i.is_multiple_of(2) { "even" } else { "odd" }},
                        "cost": {"input_tokens": input, "cache_read_tokens": cr, "cache_write_tokens": cw, "output_tokens": out,
                                 "reasoning_tokens": reasoning, "estimated_cost": 0.01}});
     if model.is_empty() {

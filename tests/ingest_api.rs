@@ -134,7 +134,9 @@ async fn limits_are_enforced_and_named() {
 #[tokio::test]
 async fn malformed_bodies_get_a_clear_4xx() {
     let s = Server::start().await;
-    let cases: [(&[u8], &[(&str, &str)], StatusCode, &str); 5] = [
+    // (body, headers, status, what the error says)
+    type Case<'a> = (&'a [u8], &'a [(&'a str, &'a str)], StatusCode, &'a str);
+    let cases: [Case; 5] = [
         (b"[{\"session_id\": ", &[], StatusCode::BAD_REQUEST, "not valid JSON"),
         (b"not gzip at all", &[("content-encoding", "gzip")], StatusCode::BAD_REQUEST, "not valid gzip"),
         (b"{}", &[("content-encoding", "br")], StatusCode::BAD_REQUEST, "Content-Encoding"),

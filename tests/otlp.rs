@@ -221,7 +221,9 @@ async fn re_sent_spans_are_duplicates_gzip_works_and_each_bad_span_is_named() {
 async fn malformed_bodies_wrong_types_and_oversized_exports_get_a_4xx() {
     let server = Server::start().await;
     let json_body = serde_json::to_vec(&export("s")).unwrap();
-    let cases: Vec<(&str, &str, Vec<u8>, bool, u16, &str)> = vec![
+    // (what, content type, body, gzipped, status, error code)
+    type Case<'a> = (&'a str, &'a str, Vec<u8>, bool, u16, &'a str);
+    let cases: Vec<Case> = vec![
         ("malformed protobuf", "application/x-protobuf", vec![0x0a, 0xff, 0xff, 0xff, 0xff, 0x0f, 0x01], false, 400, "invalid_body"),
         ("malformed JSON", "application/json", b"{\"resourceSpans\": [".to_vec(), false, 400, "invalid_body"),
         ("JSON of the wrong shape", "application/json", b"{\"resourceSpans\": 7}".to_vec(), false, 400, "invalid_body"),

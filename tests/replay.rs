@@ -39,13 +39,13 @@ async fn replay_answers_with_recorded_completions_and_reports_the_first_divergen
     s.post_steps(ADMIN_KEY, ndjson(&recorded), &[]).await;
 
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let mut replay = Command::new(binary())
+    let mut replay = Reaped(Command::new(binary())
         .args(["replay", "--session", "agent-run", "--listen", &format!("127.0.0.1:{port}")])
         .env("FLIGHTLOG_URL", &s.base)
         .env("FLIGHTLOG_KEY", ADMIN_KEY)
         .stderr(Stdio::piped())
         .spawn()
-        .unwrap();
+        .unwrap());
     let base = format!("http://127.0.0.1:{port}");
     for _ in 0..100 {
         if s.http.get(format!("{base}/replay/divergence")).send().await.is_ok() {
@@ -81,12 +81,23 @@ async fn replay_answers_with_recorded_completions_and_reports_the_first_divergen
     let plan = json!([request("something else", 0.2)]);
     let out = Command::new(python()).arg(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/python/replay_client.py")).arg(&base).arg(plan.to_string()).output().unwrap();
     assert!(!out.status.success(), "the recording is exhausted after 3 calls");
-    replay.kill().unwrap();
+    replay.0.kill().unwrap();
     let stderr = {
         use std::io::Read;
         let mut text = String::new();
-        replay.stderr.take().unwrap().read_to_string(&mut text).unwrap();
+        replay.0.stderr.take().unwrap().read_to_string(&mut text).unwrap();
         text
     };
     assert!(stderr.contains("replay diverged at request 3 (recorded step 2): temperature"), "{stderr}");
+}
+
+/// A child process killed and waited for when the test ends, passed or
+/// failed: a failed assertion must not leave the replay server running.
+struct Reaped(std::process::Child);
+
+impl Drop for Reaped {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
 }

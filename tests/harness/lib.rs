@@ -271,25 +271,25 @@ impl Server {
                 match self.listening.try_recv() {
                     Ok(url) => self.base = url,
                     Err(_) => {
-                        if let Some(child) = self.child.as_mut() {
-                            if child.try_wait().expect("poll the server").is_some() {
-                                return false;
-                            }
+                        if let Some(child) = self.child.as_mut()
+                            && child.try_wait().expect("poll the server").is_some()
+                        {
+                            return false;
                         }
                         tokio::time::sleep(Duration::from_millis(50)).await;
                         continue;
                     }
                 }
             }
-            if let Ok(r) = self.http.get(format!("{}/healthz", self.base)).send().await {
-                if r.status().is_success() {
-                    return true;
-                }
+            if let Ok(r) = self.http.get(format!("{}/healthz", self.base)).send().await
+                && r.status().is_success()
+            {
+                return true;
             }
-            if let Some(child) = self.child.as_mut() {
-                if child.try_wait().expect("poll the server").is_some() {
-                    return false;
-                }
+            if let Some(child) = self.child.as_mut()
+                && child.try_wait().expect("poll the server").is_some()
+            {
+                return false;
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }

@@ -16,7 +16,7 @@ use serde_json::{Value, json};
 pub struct Rng(pub u64);
 
 impl Rng {
-    pub fn next(&mut self) -> u64 {
+    pub fn next_u64(&mut self) -> u64 {
         self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
         let mut z = self.0;
         z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
@@ -25,7 +25,7 @@ impl Rng {
     }
 
     pub fn below(&mut self, n: u64) -> u64 {
-        self.next() % n.max(1)
+        self.next_u64() % n.max(1)
     }
 
     pub fn chance(&mut self, percent: u64) -> bool {
@@ -38,7 +38,7 @@ impl Rng {
 
     /// Uniform in [-1, 1).
     pub fn unit(&mut self) -> f32 {
-        (self.next() >> 40) as f32 / (1u64 << 24) as f32 * 2.0 - 1.0
+        (self.next_u64() >> 40) as f32 / (1u64 << 24) as f32 * 2.0 - 1.0
     }
 }
 
@@ -240,28 +240,6 @@ pub fn generate(per_agent: usize, seed: u64, now_us: i64) -> Vec<Value> {
     out
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use flightlog_model::{Limits, step_from_json};
-
-    #[test]
-    fn demo_steps_are_valid_deterministic_and_cover_the_failure_patterns() {
-        let a = generate(3, 7, 1_768_473_000_000_000);
-        assert_eq!(a, generate(3, 7, 1_768_473_000_000_000));
-        for v in &a {
-            step_from_json(v.clone(), &Limits::default()).unwrap();
-        }
-        let in_session = |id: &str| a.iter().filter(|v| v["session_id"] == id).count();
-        assert_eq!(in_session("support-dup-email"), 5);
-        assert_eq!(in_session("research-loop"), 12);
-        assert_eq!(in_session("pipeline-long"), 2000);
-        assert!(a.iter().any(|v| v["tool_execution"]["status"] == "error"));
-        let models: std::collections::HashSet<_> = a.iter().map(|v| v["model"]["name"].clone()).collect();
-        assert_eq!(models.len(), 4);
-    }
-}
-
 impl crate::AppState {
     /// Loads the demo into `project` through the one ingest path, unless
     /// the project already has sessions. Returns how many steps it stored.
@@ -285,5 +263,27 @@ impl crate::AppState {
         }
         tracing::info!(project, steps = stored, "demo data loaded");
         Ok(stored)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use flightlog_model::{Limits, step_from_json};
+
+    #[test]
+    fn demo_steps_are_valid_deterministic_and_cover_the_failure_patterns() {
+        let a = generate(3, 7, 1_768_473_000_000_000);
+        assert_eq!(a, generate(3, 7, 1_768_473_000_000_000));
+        for v in &a {
+            step_from_json(v.clone(), &Limits::default()).unwrap();
+        }
+        let in_session = |id: &str| a.iter().filter(|v| v["session_id"] == id).count();
+        assert_eq!(in_session("support-dup-email"), 5);
+        assert_eq!(in_session("research-loop"), 12);
+        assert_eq!(in_session("pipeline-long"), 2000);
+        assert!(a.iter().any(|v| v["tool_execution"]["status"] == "error"));
+        let models: std::collections::HashSet<_> = a.iter().map(|v| v["model"]["name"].clone()).collect();
+        assert_eq!(models.len(), 4);
     }
 }

@@ -50,10 +50,10 @@ impl AppState {
     pub async fn waterfall(&self, project: &str, id: &str, range: &WaterfallParams) -> Result<Waterfall, AppError> {
         let from: Option<i64> = params::number("from", range.from.as_deref().filter(|s| !s.is_empty()))?;
         let to: Option<i64> = params::number("to", range.to.as_deref().filter(|s| !s.is_empty()))?;
-        if let (Some(f), Some(t)) = (from, to) {
-            if f >= t {
-                return Err(AppError::invalid("to", format!("the range must end after it starts ({f} to {t})")));
-            }
+        if let (Some(f), Some(t)) = (from, to)
+            && f >= t
+        {
+            return Err(AppError::invalid("to", format!("the range must end after it starts ({f} to {t})")));
         }
         let extent = self.store.waterfall_extent(project, id, from.unwrap_or(i64::MIN), to.unwrap_or(i64::MAX)).await?;
         if extent.steps == 0 {

@@ -75,7 +75,7 @@ pub fn default_model_dir() -> PathBuf {
 pub struct Embedder {
     model: fastembed::TextEmbedding,
     /// Err: why there is none (`Reader::Words` then fails with it).
-    words: Result<Arc<WordTable>, String>,
+    words: MadeWordTable,
     dimension: usize,
     model_dir: PathBuf,
 }
@@ -94,10 +94,13 @@ static RUNTIME: OnceLock<Result<ort::environment::Environment, String>> = OnceLo
 /// embedder of one model in a process shares one (47 MB for MiniLM), and
 /// the first makes it. A failure is kept too: the next embedder of that
 /// model does not distil again.
-static WORD_TABLES: LazyLock<Mutex<HashMap<String, Result<Arc<WordTable>, String>>>> = LazyLock::new(Default::default);
+static WORD_TABLES: LazyLock<Mutex<HashMap<String, MadeWordTable>>> = LazyLock::new(Default::default);
+
+/// A word table, or why it could not be made.
+type MadeWordTable = Result<Arc<WordTable>, String>;
 
 /// The table named `name`, when this process has it (or failed to make it).
-fn known_word_table(name: &str) -> Option<Result<Arc<WordTable>, String>> {
+fn known_word_table(name: &str) -> Option<MadeWordTable> {
     WORD_TABLES.lock().unwrap_or_else(|p| p.into_inner()).get(name).cloned()
 }
 
@@ -110,7 +113,7 @@ fn word_table_of(
     dimension: usize,
     threads: usize,
     environment: &ort::environment::Environment,
-) -> Result<Arc<WordTable>, String> {
+) -> MadeWordTable {
     // Held while distilling: a second embedder waits for the first's table.
     let mut tables = WORD_TABLES.lock().unwrap_or_else(|p| p.into_inner());
     if let Some(table) = tables.get(&name) {

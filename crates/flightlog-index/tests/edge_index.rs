@@ -9,12 +9,13 @@ const DIM: usize = 8;
 
 /// Unit vector pointing mostly along axis `axis`, nudged by `jitter`.
 fn vector(axis: usize, jitter: f32) -> Vec<f32> {
-    let mut v = vec![jitter; DIM];
+    let mut v = [jitter; DIM];
     v[axis] = 1.0;
     let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt();
     v.iter().map(|x| x / norm).collect()
 }
 
+#[allow(clippy::too_many_arguments)] // one argument per field of the point
 fn point(project: &str, session: &str, step: u64, agent: &str, tool: &str, failed: bool, ts_us: i64, v: Vec<f32>) -> Point {
     Point {
         id: point_id(project, session, step),

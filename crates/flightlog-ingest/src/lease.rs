@@ -176,12 +176,12 @@ impl Keeper {
         // A writer cut off from ClickHouse for longer than the lease finds
         // a newer generation here (and never claims one so old that its
         // deduplication token has left the engine's window).
-        if let Some(current) = self.store.writer_lease().await? {
-            if current.generation > generation {
-                tracing::warn!(generation = current.generation, holder = %current.holder, "another process took the writer lease");
-                self.standby(&current);
-                return Ok(());
-            }
+        if let Some(current) = self.store.writer_lease().await?
+            && current.generation > generation
+        {
+            tracing::warn!(generation = current.generation, holder = %current.holder, "another process took the writer lease");
+            self.standby(&current);
+            return Ok(());
         }
         let won = self.claim(generation + 1).await?;
         if won.holder == self.options.holder {

@@ -291,7 +291,7 @@ pub fn verify_bundle(file: &[u8], pinned_key: Option<&str>) -> BundleReport {
         match sealed {
             Some((size, root)) if index < size => {
                 let proof: Option<Vec<Hash>> =
-                    s["inclusion_proof"].as_array().map(|p| p.iter().map(|h| hash_field(Some(h))).collect()).flatten();
+                    s["inclusion_proof"].as_array().and_then(|p| p.iter().map(|h| hash_field(Some(h))).collect());
                 if proof.is_some_and(|p| verify_inclusion(index, size, &leaf_hash(&recorded), &p, &root)) {
                     r.sealed += 1;
                 } else {

@@ -74,10 +74,10 @@ impl SealCache {
     pub async fn get(&self, store: &Store) -> Result<Option<Arc<SealedLog>>, StoreError> {
         let Some(latest) = store.latest_checkpoint().await? else { return Ok(None) };
         let mut current = self.current.lock().await;
-        if let Some((snapshot, at)) = current.as_ref() {
-            if snapshot.checkpoint == latest && at.elapsed() < MAX_AGE {
-                return Ok(Some(snapshot.clone()));
-            }
+        if let Some((snapshot, at)) = current.as_ref()
+            && snapshot.checkpoint == latest && at.elapsed() < MAX_AGE
+        {
+            return Ok(Some(snapshot.clone()));
         }
         let message = checkpoint_message(latest.tree_size, &latest.root_hash, latest.created_us);
         let broken = (!signature_valid(&latest.public_key, &message, &latest.signature))

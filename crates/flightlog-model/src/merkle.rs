@@ -135,7 +135,7 @@ pub trait PerfectRoots {
 pub fn range_root<S: PerfectRoots + ?Sized>(src: &S, start: u64, len: u64) -> Option<Hash> {
     match len {
         0 => Some(empty_root()),
-        _ if len.is_power_of_two() && start % len == 0 => src.perfect_root(start, len.trailing_zeros()),
+        _ if len.is_power_of_two() && start.is_multiple_of(len) => src.perfect_root(start, len.trailing_zeros()),
         _ => {
             let k = split(len as usize) as u64;
             Some(node_hash(&range_root(src, start, k)?, &range_root(src, start + k, len - k)?))

@@ -25,7 +25,7 @@ pub struct NodeKey {
 }
 
 pub fn is_stored(height: u32) -> bool {
-    height > 0 && height % STRIDE == 0
+    height > 0 && height.is_multiple_of(STRIDE)
 }
 
 /// What the root of the perfect subtree [start, start + 2^height) is
@@ -130,7 +130,7 @@ impl NodeBuilder {
     /// with the stored pieces of `size`'s peaks (see [`Needs::peaks`]);
     /// None when a piece is missing.
     pub fn resume(size: u64, fetched: &Fetched) -> Option<Self> {
-        assert!(size % BLOCK == 0, "stored nodes end at a block boundary");
+        assert!(size.is_multiple_of(BLOCK), "stored nodes end at a block boundary");
         let roots = Frontier::peaks_of(size).into_iter().map(|(s, h)| fetched.perfect_root(s, h)).collect::<Option<_>>()?;
         Some(Self { frontier: Frontier::from_peaks(size, roots)? })
     }

@@ -506,6 +506,32 @@ pub(crate) async fn load_price_list(ch: &dyn Backend) -> Result<usize, StoreErro
     Ok(count)
 }
 
+/// A cost row's shape in the HTTP API's OpenAPI description, from the
+/// same [`CostRow::MEASURES`] and [`CostDimension::NAMES`] that write it.
+impl utoipa::PartialSchema for CostRow {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::schema::{Object, SchemaType, Type};
+        let of = |t: Type, description: &str| Object::builder().schema_type(SchemaType::Type(t)).description(Some(description)).build();
+        let mut row = Object::builder()
+            .description(Some("One group: its value of each dimension grouped by (named as in group_by), then the measures"))
+            .property("scope", of(Type::String, "\"all\" when the query groups by nothing"));
+        for name in CostDimension::NAMES {
+            row = row.property(name, of(Type::String, "this group's value of the dimension, when grouped by it"));
+        }
+        for (name, measure) in Self::MEASURES {
+            let (t, what) = match measure {
+                Measure::Count => (Type::Integer, "a count"),
+                Measure::Amount => (Type::Number, "USD, exactly as computed"),
+                Measure::Flag => (Type::Boolean, "the clients' estimate is off by more than 1%"),
+            };
+            row = row.property(name, of(t, what)).required(name);
+        }
+        row.build().into()
+    }
+}
+
+impl utoipa::ToSchema for CostRow {}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -542,29 +568,3 @@ mod tests {
         assert!(parse_price_list(&format!("{HEADER}acme,m,yesterday,1,2,0,0,,0,,,,s\n")).is_err());
     }
 }
-
-/// A cost row's shape in the HTTP API's OpenAPI description, from the
-/// same [`CostRow::MEASURES`] and [`CostDimension::NAMES`] that write it.
-impl utoipa::PartialSchema for CostRow {
-    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
-        use utoipa::openapi::schema::{Object, SchemaType, Type};
-        let of = |t: Type, description: &str| Object::builder().schema_type(SchemaType::Type(t)).description(Some(description)).build();
-        let mut row = Object::builder()
-            .description(Some("One group: its value of each dimension grouped by (named as in group_by), then the measures"))
-            .property("scope", of(Type::String, "\"all\" when the query groups by nothing"));
-        for name in CostDimension::NAMES {
-            row = row.property(name, of(Type::String, "this group's value of the dimension, when grouped by it"));
-        }
-        for (name, measure) in Self::MEASURES {
-            let (t, what) = match measure {
-                Measure::Count => (Type::Integer, "a count"),
-                Measure::Amount => (Type::Number, "USD, exactly as computed"),
-                Measure::Flag => (Type::Boolean, "the clients' estimate is off by more than 1%"),
-            };
-            row = row.property(name, of(t, what)).required(name);
-        }
-        row.build().into()
-    }
-}
-
-impl utoipa::ToSchema for CostRow {}

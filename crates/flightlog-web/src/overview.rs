@@ -113,7 +113,7 @@ fn day_charts(o: &Overview) -> Vec<Columns> {
         let points: Vec<_> = days
             .iter()
             .map(|(day, row)| {
-                let v = row.map_or(0.0, |r| value(r));
+                let v = row.map_or(0.0, value);
                 (day.clone(), v, shown(v), link(day, extra))
             })
             .collect();

@@ -41,6 +41,8 @@ struct Cli {
     command: Command,
 }
 
+// Parsed once per run: the size of its biggest variant does not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Subcommand)]
 enum Command {
     /// Run the recorder: HTTP API over embedded ClickHouse in DATA_DIR, or a ClickHouse server.

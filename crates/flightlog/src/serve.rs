@@ -260,10 +260,10 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     }
     let header_timeout = (args.limits.header_timeout > 0).then(|| Duration::from_secs(args.limits.header_timeout));
     serve(listener, app, header_timeout, stopped(stopping)).await;
-    if let Some(grpc) = grpc {
-        if let Err(e) = grpc.await? {
-            tracing::error!(error = %e, "the OTLP/gRPC listener failed");
-        }
+    if let Some(grpc) = grpc
+        && let Err(e) = grpc.await?
+    {
+        tracing::error!(error = %e, "the OTLP/gRPC listener failed");
     }
 
     // The retention job holds the state too (an Ingestor clone among it);

@@ -264,11 +264,11 @@ fn parts_text(messages: &[Value], kind: &str) -> Option<String> {
 
 /// The first tool call the model made: (name, arguments).
 fn first_tool_call(a: &Attributes) -> Option<(String, Option<Value>)> {
-    if let Some(messages) = genai_messages(a, "gen_ai.output.messages") {
-        if let Some(call) = messages.iter().flat_map(parts).find(|p| p["type"] == "tool_call") {
-            let name = call["name"].as_str().filter(|s| !s.is_empty())?;
-            return Some((name.to_string(), call.get("arguments").cloned()));
-        }
+    if let Some(messages) = genai_messages(a, "gen_ai.output.messages")
+        && let Some(call) = messages.iter().flat_map(parts).find(|p| p["type"] == "tool_call")
+    {
+        let name = call["name"].as_str().filter(|s| !s.is_empty())?;
+        return Some((name.to_string(), call.get("arguments").cloned()));
     }
     for m in a.indexed("llm.output_messages") {
         let name = m.get("message.tool_calls.0.tool_call.function.name").and_then(Value::as_str);
