@@ -10,8 +10,12 @@
 //! - then the steps insert again as each view is taken away in turn, so
 //!   each view's price is about the difference of two neighbouring lines
 //!   (later lines run on a bigger table);
-//! - last, the same rows inserted into a copy of `steps` without views as
-//!   RowBinary (what the writer sends), Native and ArrowStream, in turn.
+//! - the same rows inserted into a copy of `steps` without views as
+//!   RowBinary (what the writer sends), Native and ArrowStream, in turn;
+//! - last, the three views alone over batches of 1,000, 10,000 and 50,000
+//!   steps (copies of them on a `Null` table, which stores nothing): what
+//!   deriving the tables once per bigger batch, rather than at every group
+//!   commit, would cost per step.
 //!
 //! The views are dropped from this benchmark's own throw-away store only.
 //! Batches are generated as they are needed, so memory holds one at a time.
@@ -116,6 +120,8 @@ pub async fn run(args: WritePathArgs) -> anyhow::Result<()> {
     print_line("the same, the views' tables not fsynced (ablation)", &unsynced, batch_size);
     print_line("log-of-record insert", &log, batch_size);
 
+    // Read before the views are dropped, for `views_by_batch`.
+    let view_queries = view_queries(&store).await?;
     let mut left = VIEWS.len();
     for view in VIEWS {
         store.backend().query(&format!("DROP VIEW {view}"), Default::default()).await.with_context(|| format!("drop {view}"))?;
@@ -128,7 +134,65 @@ pub async fn run(args: WritePathArgs) -> anyhow::Result<()> {
         print_line(&format!("steps insert, without {view} ({left} views left)"), &times, batch_size);
     }
     input_formats(&store, args.commits, batch_size, &mut take).await?;
+    views_by_batch(&store, &view_queries).await?;
     crate::costs::print_engine_peak_rss(None)
+}
+
+/// Each view's SELECT, as the engine keeps it.
+async fn view_queries(store: &flightlog_store::Store) -> anyhow::Result<Vec<(String, String)>> {
+    #[derive(serde::Deserialize)]
+    struct View {
+        name: String,
+        as_select: String,
+    }
+    let sql = "SELECT name, as_select FROM system.tables WHERE database = currentDatabase() AND engine = 'MaterializedView'";
+    let views: Vec<View> = flightlog_store::backend::rows(&store.backend().query(sql, Default::default()).await?)?;
+    let wanted: Vec<(String, String)> =
+        views.into_iter().filter(|v| VIEWS.contains(&v.name.as_str())).map(|v| (v.name, v.as_select)).collect();
+    anyhow::ensure!(wanted.len() == VIEWS.len(), "the store has {} of the {} views", wanted.len(), VIEWS.len());
+    Ok(wanted)
+}
+
+/// Batch sizes for [`views_by_batch`].
+const VIEW_BATCHES: [usize; 3] = [1_000, 10_000, 50_000];
+
+/// The three views over batches of stored steps: copies of them read from
+/// `bench_staged`, a `Null` table shaped like `steps`, and write copies of
+/// their tables (fsynced like them), so that an insert there costs the
+/// views alone. The batches are held in memory tables first, the sizes in
+/// turn, so that reading them costs little and alike.
+async fn views_by_batch(store: &flightlog_store::Store, views: &[(String, String)]) -> anyhow::Result<()> {
+    let ch = store.backend();
+    ch.query("CREATE TABLE bench_staged AS steps ENGINE = Null", Default::default()).await?;
+    for (view, select) in views {
+        let table = view.trim_end_matches("_mv");
+        ch.query(&format!("CREATE TABLE {table}_batched AS {table}"), Default::default()).await?;
+        // The engine names the source `db.steps`: read from the Null table instead.
+        let from = select.find(".steps").map(|at| &select[..at]).and_then(|head| head.rfind("FROM ")).context("the view reads FROM db.steps")?;
+        let end = select[from..].find(".steps").map(|at| from + at + ".steps".len()).expect("found above");
+        let staged = format!("{}FROM bench_staged{}", &select[..from], &select[end..]);
+        ch.query(&format!("CREATE MATERIALIZED VIEW {view}_batched TO {table}_batched AS {staged}"), Default::default()).await?;
+    }
+    let mut times: Vec<Vec<Duration>> = vec![Vec::new(); VIEW_BATCHES.len()];
+    for (i, rows) in VIEW_BATCHES.iter().enumerate() {
+        ch.query(&format!("CREATE TABLE bench_batch_{i} ENGINE = Memory AS SELECT * FROM steps LIMIT {rows}"), Default::default()).await?;
+        let held = ch.query(&format!("SELECT count() AS n FROM bench_batch_{i}"), Default::default()).await?;
+        let held: u64 = serde_json::from_slice::<serde_json::Value>(&held)?["n"].as_u64().context("a count")?;
+        anyhow::ensure!(held == *rows as u64, "only {held} steps stored for a batch of {rows}: run more --commits");
+    }
+    for _ in 0..7 {
+        for (i, times) in times.iter_mut().enumerate() {
+            let started = Instant::now();
+            ch.query(&format!("INSERT INTO bench_staged SELECT * FROM bench_batch_{i}"), Default::default()).await?;
+            times.push(started.elapsed());
+        }
+    }
+    for (rows, times) in VIEW_BATCHES.iter().zip(&times) {
+        let ms: Vec<f64> = times.iter().map(|d| d.as_secs_f64() * 1e3).collect();
+        let (p50, _, _) = crate::guard::percentiles(ms);
+        println!("the three views alone over a batch of {rows:>6} steps (7 runs)        p50 {p50:>7.1} ms = {:>6.2} us per step", p50 * 1e3 / *rows as f64);
+    }
+    Ok(())
 }
 
 /// The formats the steps insert could send, each inserting the same rows
