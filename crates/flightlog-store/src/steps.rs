@@ -318,6 +318,7 @@ impl Store {
     /// Appends to the log of record the steps a crash left out of it (see
     /// the query). Called before the writer reads the log at start-up.
     pub async fn append_missing_log_entries(&self) -> Result<(), StoreError> {
+        self.wait_for_writes_in_flight().await;
         self.ch.query(APPEND_MISSING_LOG_ENTRIES, Params::new()).await?;
         Ok(())
     }
