@@ -173,11 +173,15 @@ async fn views_by_batch(store: &flightlog_store::Store, views: &[(String, String
         let staged = format!("{}FROM bench_staged{}", &select[..from], &select[end..]);
         ch.query(&format!("CREATE MATERIALIZED VIEW {view}_batched TO {table}_batched AS {staged}"), Default::default()).await?;
     }
+    #[derive(serde::Deserialize)]
+    struct Held {
+        n: u64,
+    }
     let mut times: Vec<Vec<Duration>> = vec![Vec::new(); VIEW_BATCHES.len()];
     for (i, rows) in VIEW_BATCHES.iter().enumerate() {
         ch.query(&format!("CREATE TABLE bench_batch_{i} ENGINE = Memory AS SELECT * FROM steps LIMIT {rows}"), Default::default()).await?;
-        let held = ch.query(&format!("SELECT count() AS n FROM bench_batch_{i}"), Default::default()).await?;
-        let held: u64 = serde_json::from_slice::<serde_json::Value>(&held)?["n"].as_u64().context("a count")?;
+        let held: Vec<Held> = flightlog_store::backend::rows(&ch.query(&format!("SELECT count() AS n FROM bench_batch_{i}"), Default::default()).await?)?;
+        let held = held.first().map_or(0, |h| h.n);
         anyhow::ensure!(held == *rows as u64, "only {held} steps stored for a batch of {rows}: run more --commits");
     }
     for _ in 0..7 {

@@ -109,45 +109,7 @@ impl Store {
     pub fn backend(&self) -> &dyn Backend {
         self.ch.as_ref()
     }
-
-    /// Waits, for at most [`WRITES_IN_FLIGHT_WAIT`], until no write of the
-    /// steps or of the log of record runs on the engine (writes_in_flight.sql):
-    /// one that a killed process, or a commit that timed out here, left
-    /// running on a ClickHouse server would otherwise land after a repair
-    /// had counted its steps, and count them twice. In the embedded engine
-    /// such a write died with its process. A server that does not show its
-    /// processes is not waited for.
-    pub async fn wait_for_writes_in_flight(&self) {
-        #[derive(serde::Deserialize)]
-        struct Running {
-            running: u64,
-        }
-        let deadline = tokio::time::Instant::now() + WRITES_IN_FLIGHT_WAIT;
-        loop {
-            let running = match self.ch.query(WRITES_IN_FLIGHT, Params::new()).await.and_then(|out| backend::rows::<Running>(&out)) {
-                Ok(rows) => rows.first().map_or(0, |r| r.running),
-                Err(e) => {
-                    tracing::warn!(error = %e, "cannot see the engine's running writes; repairing without waiting for them");
-                    return;
-                }
-            };
-            if running == 0 {
-                return;
-            }
-            if tokio::time::Instant::now() >= deadline {
-                tracing::warn!(running, "writes to steps still running on the engine; repairing anyway");
-                return;
-            }
-            tracing::info!(running, "waiting for writes left running on the engine before repairing");
-            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-        }
-    }
 }
-
-/// How long a repair waits for writes left running on the engine: a group
-/// commit is bounded (50,000 steps), so a few seconds at most.
-const WRITES_IN_FLIGHT_WAIT: std::time::Duration = std::time::Duration::from_secs(30);
-const WRITES_IN_FLIGHT: &str = include_str!("queries/writes_in_flight.sql");
 
 /// Rebuilds `table`, a table a materialized view derives from `steps`, when
 /// `totals` (one row: `source`, what steps hold; `derived`, what the table

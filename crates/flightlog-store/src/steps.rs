@@ -2,6 +2,7 @@
 //! timeline.
 
 use crate::backend::{Params, StoreError, rows};
+use backon::BackoffBuilder;
 use crate::content::Content;
 use crate::rowbinary::RowBinary;
 use crate::Store;
@@ -17,6 +18,11 @@ const SESSION_STATES: &str = include_str!("queries/session_states.sql");
 const INSERT_LOG_ENTRIES: &str = "INSERT INTO log_entries (log_index, project, session_id, step, step_hash)";
 const LOG_HASHES_PAGE: &str = include_str!("queries/log_hashes_page.sql");
 const APPEND_MISSING_LOG_ENTRIES: &str = include_str!("queries/append_missing_log_entries.sql");
+const WRITES_IN_FLIGHT: &str = include_str!("queries/writes_in_flight.sql");
+/// How a repair waits for writes left running on the engine: every 50 ms,
+/// for 30 s at most (a group commit is bounded: 50,000 steps).
+const WRITES_IN_FLIGHT_POLL: backon::ConstantBuilder =
+    backon::ConstantBuilder::new().with_delay(std::time::Duration::from_millis(50)).with_max_times(600);
 
 /// `INSERT INTO steps (…)` with every stored column, in table order:
 /// derived from `flightlog_model::columns::STEP_COLUMNS`, the one
@@ -321,6 +327,41 @@ impl Store {
         self.wait_for_writes_in_flight().await;
         self.ch.query(APPEND_MISSING_LOG_ENTRIES, Params::new()).await?;
         Ok(())
+    }
+
+    /// Waits until no write of the steps or of the log of record runs on
+    /// the engine (writes_in_flight.sql), for at most [`WRITES_IN_FLIGHT_POLL`]:
+    /// one that a killed process, or a commit that timed out here, left
+    /// running on a ClickHouse server would otherwise land after a repair
+    /// had counted its steps, and count them twice. In the embedded engine
+    /// such a write died with its process. A server that does not show its
+    /// processes is not waited for.
+    pub async fn wait_for_writes_in_flight(&self) {
+        #[derive(serde::Deserialize)]
+        struct Running {
+            running: u64,
+        }
+        // The statements exactly as the writer starts them.
+        let params = Params::new().text("steps_insert", &INSERT_STEPS).text("log_insert", INSERT_LOG_ENTRIES);
+        let mut polls = WRITES_IN_FLIGHT_POLL.build();
+        loop {
+            let running = match self.ch.query(WRITES_IN_FLIGHT, params.clone()).await.and_then(|out| rows::<Running>(&out)) {
+                Ok(found) => found.first().map_or(0, |r| r.running),
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot see the engine's running writes; repairing without waiting for them");
+                    return;
+                }
+            };
+            if running == 0 {
+                return;
+            }
+            let Some(wait) = polls.next() else {
+                tracing::warn!(running, "writes to steps still running on the engine; repairing anyway");
+                return;
+            };
+            tracing::info!(running, "waiting for writes left running on the engine before repairing");
+            tokio::time::sleep(wait).await;
+        }
     }
 
     /// One durable write of `bytes` incompressible bytes, as a group commit
