@@ -56,6 +56,21 @@ async fn wait_verified(s: &Server, within: Duration, done: impl Fn(&Value) -> bo
     }
 }
 
+/// Waits until the costs by session no longer count `session`: the last
+/// thing an expiry of its steps recomputes.
+async fn wait_costs_forget(s: &Server, session: &str, within: Duration) {
+    let deadline = Instant::now() + within;
+    loop {
+        let (status, costs) = s.get(ADMIN_KEY, "/v1/costs?group_by=session").await;
+        assert_eq!(status, StatusCode::OK, "{costs}");
+        if !costs["groups"].as_array().unwrap().iter().any(|g| g["session"] == session) {
+            return;
+        }
+        assert!(Instant::now() < deadline, "the expiry of {session} did not finish within {within:?}: {costs}");
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+}
+
 fn expired_of<'a>(report: &'a Value, session: &str, kind: &str) -> Vec<&'a Value> {
     report["expired"].as_array().into_iter().flatten().filter(|e| e["session_id"] == session && e["kind"] == kind).collect()
 }
@@ -102,6 +117,11 @@ async fn content_then_steps_expire_and_every_proof_still_verifies() {
     for (session, kind) in [("new", "content"), ("new", "steps"), ("mid", "steps"), ("held", "content"), ("held", "steps"), ("held-by-user", "content")] {
         assert!(expired_of(&report, session, kind).is_empty(), "{session} {kind} must not expire: {report}");
     }
+
+    // The signed record is written before the steps go (so a crash between
+    // them is finished, never lost); the removal ends with the session's
+    // cost rollups, so once costs forget "old" its expiry is whole.
+    wait_costs_forget(&s, "old", Duration::from_secs(60)).await;
 
     // What a reader sees: old is gone, mid's content is blanked, the rest intact.
     let (status, _) = steps_of(&s, "old").await;
