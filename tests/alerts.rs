@@ -8,7 +8,7 @@ use flightlog_tests::*;
 use hmac::{Hmac, Mac};
 use reqwest::Method;
 use sha2::Sha256;
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -40,12 +40,13 @@ impl Received {
 }
 
 /// A webhook receiver: answers 500 to the next `fail` requests (or to all
-/// while `down`), 200 after.
+/// while `down`), 200 after; `slow_ms` after it logged the request.
 #[derive(Clone, Default)]
 struct Receiver {
     got: Arc<Mutex<Vec<Received>>>,
     fail: Arc<AtomicU32>,
     down: Arc<std::sync::atomic::AtomicBool>,
+    slow_ms: Arc<AtomicU64>,
 }
 
 impl Receiver {
@@ -68,6 +69,7 @@ impl Receiver {
                         body: body.to_vec(),
                         answered,
                     });
+                    tokio::time::sleep(Duration::from_millis(me.slow_ms.load(Ordering::SeqCst))).await;
                     axum::http::StatusCode::from_u16(answered).unwrap()
                 }
             }),
@@ -193,5 +195,37 @@ async fn no_alert_is_lost_across_a_kill_9_and_none_is_sent_twice() {
     tokio::time::sleep(Duration::from_secs(3)).await;
     let delivered: Vec<Received> = receiver.got("/hook").into_iter().filter(|r| r.answered == 200).collect();
     assert_eq!(delivered.len(), 1, "{delivered:#?}");
+    drop(s);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_orderly_stop_finishes_the_delivery_under_way() {
+    let receiver = Receiver::default();
+    let base = receiver.start().await;
+    receiver.slow_ms.store(2_000, Ordering::SeqCst);
+    let dir = tempfile::tempdir().unwrap();
+    let env = [("FLIGHTLOG_BOOTSTRAP_KEY", ADMIN_KEY)];
+    let mut s = Server::start_in(dir.path(), &env).await;
+    let agent = s.create_key("default", &["ingest"]).await;
+    let (status, set) = set_rules(&s, json!([{"name": "ops", "url": format!("{base}/hook"), "secret": SECRET}])).await;
+    assert_eq!(status, StatusCode::OK, "{set}");
+    for n in 0..2 {
+        assert_eq!(s.post_steps(&agent, email("sess-1", n).to_string(), &[]).await.0, StatusCode::OK);
+    }
+    // The receiver has the alert and takes 2 s to answer: Flightlog is
+    // stopped (SIGTERM) in between, and waits for the answer to record it.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while receiver.got("/hook").is_empty() {
+        assert!(Instant::now() < deadline, "no attempt within 30 s");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let (status, _) = s.terminate();
+    assert!(status.success());
+    receiver.slow_ms.store(0, Ordering::SeqCst);
+    let s = Server::start_in(dir.path(), &env).await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let got = receiver.got("/hook");
+    assert_eq!(got.len(), 1, "sent once, not again after the restart: {got:#?}");
+    assert_eq!(got[0].json()["incident"]["count"], 2);
     drop(s);
 }

@@ -5,7 +5,7 @@
 use flightlog_tests::*;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 const CLIENTS: u64 = 4;
 const BATCH: u64 = 200;
@@ -44,8 +44,17 @@ async fn acknowledged_steps_survive_sigkill_exactly_once() {
         })
         .collect();
 
-    // Let ingestion run, then kill the server while requests are in flight.
-    tokio::time::sleep(Duration::from_millis(2500)).await;
+    // Let ingestion run (2.5 s, and a batch per client acknowledged), then
+    // kill the server while requests are in flight.
+    let started = Instant::now();
+    loop {
+        let total: u64 = acked.lock().unwrap().values().sum();
+        if total >= CLIENTS * BATCH && started.elapsed() >= Duration::from_millis(2500) {
+            break;
+        }
+        assert!(started.elapsed() < Duration::from_secs(60), "only {total} steps acknowledged within 60 s");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     server.kill9();
     for t in tasks {
         t.await.unwrap();

@@ -43,7 +43,9 @@ async fn a_side_effect_that_succeeded_is_denied_even_after_a_restart() {
     let sent = tool_step("sess-1", 4, "send_email", email.clone(), "ok");
     assert_eq!(s.post_steps(&agent, sent.to_string(), &[]).await.0, StatusCode::OK);
 
-    // A crash, then the retry (another session, keys in another order).
+    // A crash (once the answer is recorded: those of a crash's last moments
+    // may be lost), then the retry (another session, keys in another order).
+    s.wait_guard_recorded(1, Duration::from_secs(30)).await;
     s.kill9();
     let s = Server::start_in(dir.path(), &env).await;
     let retry = json!({"order": 991, "subject": "Your refund", "to": "jane.doe@example.com"});
@@ -78,8 +80,9 @@ async fn a_side_effect_that_succeeded_is_denied_even_after_a_restart() {
     let elsewhere = s.create_key("other", &["ingest"]).await;
     assert_eq!(ask(&s, &elsewhere, question("sess-2", "send_email", email)).await.1["allowed"], true);
 
-    // Every answer is recorded (the recorder writes shortly after answering).
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    // Every answer is recorded (the recorder writes shortly after answering):
+    // five since the restart.
+    s.wait_guard_recorded(5, Duration::from_secs(30)).await;
     let mut s = s;
     s.kill9();
     let out = flightlog_sql(

@@ -82,8 +82,9 @@ async fn an_mcp_client_calls_every_tool_and_gets_the_apis_answers() {
     assert!(out["guard_bad"]["text"].as_str().unwrap().contains("params"), "names the field: {}", out["guard_bad"]);
     assert!(out["agent_reads"].as_str().unwrap().contains("lacks the read scope"), "{}", out["agent_reads"]);
     assert!(out["reader_guards"].as_str().unwrap().contains("lacks the ingest scope"), "{}", out["reader_guards"]);
-    // Every answer is recorded, as REST's are (shortly after answering).
-    tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+    // Every answer is recorded, as REST's are (shortly after answering): the
+    // two given (the bad question and the reader's were refused).
+    s.wait_guard_recorded(2, std::time::Duration::from_secs(30)).await;
     let mut s = s;
     s.kill9();
     let sql = "SELECT session_id, allowed, reason FROM guard_answers WHERE session_id LIKE 'mcp-%' ORDER BY at_us FORMAT CSV";

@@ -177,7 +177,12 @@ async fn when_the_writer_is_killed_mid_ingest_the_other_process_takes_over() {
 
     let seen = Arc::new(Seen::default());
     let clients = start_clients([writer.base.clone(), standby.base.clone()], &seen);
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    // Some steps in (1.5 s at least), then the writer dies mid-ingest.
+    let started = Instant::now();
+    while started.elapsed() < Duration::from_millis(1500) || seen.accepted.load(Ordering::Relaxed) == 0 {
+        assert!(started.elapsed() < Duration::from_secs(60), "no step accepted within 60 s");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     let accepted_before = seen.accepted.load(Ordering::Relaxed);
     writer.kill9();
     let killed = Instant::now();

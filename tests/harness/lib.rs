@@ -350,6 +350,23 @@ impl Server {
         resp.json().await.expect("healthz JSON")
     }
 
+    /// Waits until the guard has recorded `answers` answers since start
+    /// (they are written off the answer's path, shortly after).
+    pub async fn wait_guard_recorded(&self, answers: u64, within: Duration) {
+        let deadline = Instant::now() + within;
+        loop {
+            let h = self.health().await;
+            let counts = &h["ingest"]["guard_answers"];
+            assert_eq!(counts["unrecorded"], 0, "an answer was not recorded: {h}");
+            if counts["recorded"].as_u64() == Some(answers) {
+                return;
+            }
+            assert!(counts["recorded"].as_u64() < Some(answers), "more answers recorded than given: {h}");
+            assert!(Instant::now() < deadline, "{answers} answers not recorded within {within:?}: {h}");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
     /// Waits until the similar-failure index holds `points` points and the
     /// indexer has nothing left to do; returns /healthz's search part.
     pub async fn wait_indexed(&self, points: u64, within: Duration) -> Value {

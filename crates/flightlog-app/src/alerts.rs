@@ -45,6 +45,9 @@ const REFRESH: Duration = Duration::from_secs(10);
 const RESCAN: Duration = Duration::from_secs(30);
 /// A receiver gets this long to answer.
 const SEND_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long an orderly stop waits for the deliverer to finish its round:
+/// one send's timeout, and its record.
+pub const ALERTS_STOP_WITHIN: Duration = Duration::from_secs(15);
 /// Deliveries in flight at once at most.
 const PARALLEL: usize = 16;
 /// A failed delivery is retried 1 s later, then doubling up to 5 minutes,
@@ -327,10 +330,12 @@ impl AppState {
         Ok(rules.view())
     }
 
-    /// Runs the deliverer until the process ends: takes incidents as the
-    /// writer makes them durable (`written`), and the outbox at start-up
-    /// and every [`RESCAN`].
-    pub fn spawn_alerts(self, mut written: mpsc::UnboundedReceiver<IncidentRow>) -> tokio::task::JoinHandle<()> {
+    /// Runs the deliverer until `stop` turns true (or the process ends):
+    /// takes incidents as the writer makes them durable (`written`), and
+    /// the outbox at start-up and every [`RESCAN`]. A round of deliveries
+    /// under way when `stop` turns is finished and recorded first, so an
+    /// orderly stop never sends one again (see [`ALERTS_STOP_WITHIN`]).
+    pub fn spawn_alerts(self, mut written: mpsc::UnboundedReceiver<IncidentRow>, mut stop: tokio::sync::watch::Receiver<bool>) -> tokio::task::JoinHandle<()> {
         tokio::spawn(async move {
             let client = reqwest::Client::builder().timeout(SEND_TIMEOUT).redirect(reqwest::redirect::Policy::none()).build().expect("an HTTP client");
             let mut outbox = Outbox::default();
@@ -339,7 +344,12 @@ impl AppState {
             let mut refreshed = tokio::time::Instant::now() - REFRESH;
             let mut rescanned = tokio::time::Instant::now() - RESCAN;
             loop {
+                if *stop.borrow() {
+                    return;
+                }
                 tokio::select! {
+                    // Its sender gone, the process is ending: stop too.
+                    changed = stop.changed() => if changed.is_err() { return } else { continue },
                     row = written.recv() => match row {
                         Some(row) => {
                             outbox.incidents.insert((row.project.clone(), row.id.clone()), row);

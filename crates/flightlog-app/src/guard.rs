@@ -35,7 +35,7 @@ use flightlog_store::Store;
 use flightlog_store::guard::{ActionRow, GuardAnswerRow};
 use serde::Serialize;
 use serde_json::{Map, Value, json};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
@@ -122,7 +122,8 @@ pub struct Guard {
     state: Mutex<GuardState>,
     config: GuardConfig,
     answers: mpsc::Sender<GuardAnswerRow>,
-    unrecorded: AtomicU64,
+    /// Answers recorded, and not, since start (shared with the recorder).
+    counts: Arc<AnswerCounts>,
     store: Store,
     lease: WriterLease,
     /// The writing tenure the memory was last rebuilt in.
@@ -136,12 +137,13 @@ impl Guard {
     /// Every action it takes in is handed to `incidents` as well.
     pub fn start(store: Store, config: GuardConfig, lease: WriterLease, incidents: std::sync::Arc<Incidents>) -> Self {
         let (tx, rx) = mpsc::channel(QUEUE_DEPTH);
-        tokio::spawn(record(store.clone(), rx));
+        let counts = Arc::new(AnswerCounts::default());
+        tokio::spawn(record(store.clone(), rx, counts.clone()));
         Self {
             state: Mutex::new(GuardState::new(config.clone())),
             config,
             answers: tx,
-            unrecorded: AtomicU64::new(0),
+            counts,
             store,
             lease,
             rebuilt_in: tokio::sync::Mutex::new(None),
@@ -244,9 +246,10 @@ impl Guard {
         }
     }
 
-    /// Answers not recorded because the recorder's queue was full.
-    pub fn unrecorded(&self) -> u64 {
-        self.unrecorded.load(Ordering::Relaxed)
+    /// Answers recorded in `guard_answers`, and answers not recorded (the
+    /// queue was full, or their insert failed every try), since start.
+    pub fn answer_counts(&self) -> (u64, u64) {
+        (self.counts.recorded.load(Ordering::Relaxed), self.counts.unrecorded.load(Ordering::Relaxed))
     }
 
     /// Answers `q` (already canonical) now, from memory; queues its record.
@@ -275,7 +278,7 @@ impl Guard {
             .to_string(),
         };
         if self.answers.try_send(row).is_err() {
-            let n = self.unrecorded.fetch_add(1, Ordering::Relaxed) + 1;
+            let n = self.counts.unrecorded.fetch_add(1, Ordering::Relaxed) + 1;
             if n.is_power_of_two() {
                 tracing::warn!(unrecorded = n, "the guard's answer recorder is behind; answers are not recorded");
             }
@@ -284,15 +287,25 @@ impl Guard {
     }
 }
 
+/// What became of the answers given since start.
+#[derive(Default)]
+struct AnswerCounts {
+    recorded: AtomicU64,
+    unrecorded: AtomicU64,
+}
+
 /// Writes queued answers in groups of up to [`MAX_GROUP`]; a failed insert
 /// is retried ([`RECORD_RETRY`]) before the group is given up.
-async fn record(store: Store, mut rx: mpsc::Receiver<GuardAnswerRow>) {
+async fn record(store: Store, mut rx: mpsc::Receiver<GuardAnswerRow>, counts: Arc<AnswerCounts>) {
     let mut group = Vec::with_capacity(MAX_GROUP);
     while rx.recv_many(&mut group, MAX_GROUP).await > 0 {
         let mut delays = RECORD_RETRY.build();
         loop {
             match store.record_guard_answers(&group).await {
-                Ok(()) => break,
+                Ok(()) => {
+                    counts.recorded.fetch_add(group.len() as u64, Ordering::Relaxed);
+                    break;
+                }
                 Err(e) => match delays.next() {
                     Some(delay) => {
                         tracing::warn!(error = %e, answers = group.len(), "could not record the guard's answers; retrying");
@@ -300,6 +313,7 @@ async fn record(store: Store, mut rx: mpsc::Receiver<GuardAnswerRow>) {
                     }
                     None => {
                         tracing::error!(error = %e, answers = group.len(), "the guard's answers were not recorded");
+                        counts.unrecorded.fetch_add(group.len() as u64, Ordering::Relaxed);
                         break;
                     }
                 },

@@ -217,7 +217,8 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         }
     }
     let expiry = state.clone().spawn_expiry(Duration::from_secs(args.expiry_interval.max(1)), args.expiry_batch.max(1));
-    let alerts = state.clone().spawn_alerts(to_alert);
+    let (stop_alerts, alerts_stop) = tokio::sync::watch::channel(false);
+    let mut alerts = state.clone().spawn_alerts(to_alert, alerts_stop);
     let behind = args.detectors.then(|| {
         // Near-duplicates and goal drift need the sentence model: a third
         // instance (the indexer's and the queries' are busy with theirs),
@@ -270,8 +271,14 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     // stopped anywhere, the next start finishes what it was doing.
     expiry.abort();
     let _ = expiry.await;
-    alerts.abort();
-    let _ = alerts.await;
+    // Deliveries under way are finished and recorded: aborted between a
+    // receiver's 2xx and its record, the next start would send one again.
+    let _ = stop_alerts.send(true);
+    if tokio::time::timeout(flightlog_app::alerts::ALERTS_STOP_WITHIN, &mut alerts).await.is_err() {
+        tracing::warn!("the alert deliverer did not stop in time; what it was sending may be sent again at the next start");
+        alerts.abort();
+        let _ = alerts.await;
+    }
     // Its mark is saved only after what it found was handed over; what
     // was not yet written is found again from the window's start.
     if let Some(behind) = behind {

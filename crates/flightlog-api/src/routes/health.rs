@@ -82,6 +82,9 @@ pub async fn healthz(State(state): State<AppState>) -> (StatusCode, Json<Health>
     // The detectors that run behind ingestion (near-duplicates, goal
     // drift, priced runaways): whether they keep up.
     ingest["detectors_behind"] = serde_json::to_value(state.incidents.behind.snapshot()).unwrap_or_default();
+    // The guard's answers, recorded off their path: how many made it.
+    let (recorded, unrecorded) = state.guard.answer_counts();
+    ingest["guard_answers"] = json!({"recorded": recorded, "unrecorded": unrecorded});
     let body = Health {
         status,
         reason,
@@ -111,6 +114,9 @@ pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
     let holds = u8::from(matches!(state.ingestor.role(), flightlog_ingest::Role::Writer { .. }));
     metric("flightlog_writer_lease_held", "gauge", "1 while this process holds the writer lease.", holds.to_string());
     metric("flightlog_log_size", "gauge", "Entries in the log of accepted steps.", stats.next_log_index.load(Ordering::Relaxed).to_string());
+    let (recorded, unrecorded) = state.guard.answer_counts();
+    metric("flightlog_guard_answers_recorded_total", "counter", "Guard answers recorded in guard_answers since start.", recorded.to_string());
+    metric("flightlog_guard_answers_unrecorded_total", "counter", "Guard answers not recorded (queue full or insert failed) since start.", unrecorded.to_string());
     metric("flightlog_search_available", "gauge", "1 when similar-failure search works.", available.to_string());
     metric("flightlog_indexer_steps_behind", "gauge", "Key decisions not yet indexed.", s.steps_behind.to_string());
     metric("flightlog_indexer_seconds_behind", "gauge", "Age of the oldest key decision not yet indexed.", s.seconds_behind.to_string());
