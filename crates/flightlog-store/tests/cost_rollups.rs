@@ -2,8 +2,9 @@
 //! cent: over generated steps with every awkward case (cached tokens above
 //! the input, reasoning above the output, calls either side of a long-context
 //! tier, an unpriced model, a price that changes inside an hour, a project
-//! tier at a threshold that is no band edge, a step in 2150, ranges that cut
-//! hours), for every dimension and filter. The oracle is the cost query as it
+//! tier at a threshold that is no band edge, two calls at one instant either
+//! side of it, a step in 2150, ranges that cut hours), for every dimension
+//! and filter. The oracle is the cost query as it
 //! was before the rollups: every step priced on its own.
 
 use flightlog_model::time::{END_OF_TIME_US, parse_timestamp};
@@ -217,6 +218,21 @@ async fn rollups_price_to_the_cent_what_every_step_priced_alone_costs() {
             .await
             .unwrap();
     }
+    // Two calls of gpt-4o-mini at one instant, in one input band, either
+    // side of the project's 100k tier below: summed before pricing, they
+    // must still be priced apart.
+    store
+        .backend()
+        .query(
+            "INSERT INTO steps (project, session_id, step, ts, agent_name, tool_name, model_provider, model_name, model_key, \
+             input_tokens, output_tokens, user_id, log_index) \
+             SELECT 'p', concat('same-instant-', toString(number)), 0, toDateTime64('2025-08-06 12:00:00.000001', 6, 'UTC'), \
+             'agent-1', 'search', 'prov', 'gpt-4o-mini', 'gpt-4o-mini', [90000, 110000][number + 1], 100, 'u1', 900000 + number \
+             FROM numbers(2)",
+            Params::new(),
+        )
+        .await
+        .unwrap();
     // A reasoning price from 10:17 one morning: that hour of o3 splits.
     store
         .put_price_override("p", &price("o3", 2.0, Some(9.0), 0), at("2025-08-05T10:17:00Z"))
