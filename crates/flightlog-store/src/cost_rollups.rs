@@ -12,6 +12,7 @@ pub(crate) const UNITS_OF_ROLLUPS: &str = include_str!("queries/cost_units_of_ro
 const TOTALS_AGREE: &str = include_str!("queries/cost_rollup_totals_agree.sql");
 const FORGET_SESSION: &str = include_str!("queries/forget_session_cost_rollups.sql");
 const PRICE_CHANGES: &str = include_str!("queries/price_changes_of_project.sql");
+const ROWS_IN_RANGE: &str = include_str!("queries/cost_rollup_rows_in_range.sql");
 
 /// The hour of a step's `ts`, as the rollups' view computes it.
 pub(crate) const HOUR_OF_TS: &str = "fromUnixTimestamp64Micro(intDiv(toUnixTimestamp64Micro(ts), 3600000000) * 3600000000, 'UTC')";
@@ -88,6 +89,16 @@ impl Store {
     }
 
     /// Every price row that applies to the project's steps.
+    /// The project's rollup rows in the whole hours [first, end).
+    pub(crate) async fn rollup_rows_in(&self, project: &str, (first, end): (i64, i64)) -> Result<u64, StoreError> {
+        #[derive(serde::Deserialize)]
+        struct Count {
+            rows: u64,
+        }
+        let params = Params::new().text("project", project).number("rollup_from_us", first).number("rollup_to_us", end);
+        Ok(rows::<Count>(&self.ch.query(ROWS_IN_RANGE, params).await?)?.first().map_or(0, |c| c.rows))
+    }
+
     pub(crate) async fn price_changes(&self, project: &str) -> Result<Vec<PriceChange>, StoreError> {
         rows(&self.ch.query(PRICE_CHANGES, Params::new().text("project", project)).await?)
     }

@@ -10,6 +10,13 @@ use flightlog_model::cost_rollup::{read_from_steps, whole_hours};
 const PRICE_LIST: &str = include_str!("../../../schema/prices.csv");
 const COST_BY: &str = include_str!("queries/cost_by.sql");
 const UNITS_SUMMED: &str = include_str!("queries/cost_units_summed.sql");
+const SESSIONS_APART: &str = include_str!("queries/cost_sessions_apart.sql");
+/// From this many rollup rows in a query's hours, groups of few values are
+/// priced from the rows' sums. Cost by model × day (`flightlog-bench
+/// costs`, this build against pricing each row, in turn): 3.0M rows (100M
+/// steps) p50 468–547 → 261–274 ms; 906k rows (30M) 154–177 → 119 ms, the
+/// same p99; 306k rows (10M) the same p50, but p99 140–150 → 175–208 ms.
+pub(crate) const SUM_ROLLUPS_FROM: u64 = 500_000;
 const COST_DATA_EXTENT: &str = include_str!("queries/cost_data_extent.sql");
 const INSERT_PRICES: &str = "INSERT INTO prices (provider, model_key, effective_from, input, output, cache_read, \
     cache_write, reasoning, tier_threshold, tier_input, tier_output, tier_cache_read, source)";
@@ -292,10 +299,7 @@ impl Store {
         let (groups, names) = if q.group_by.is_empty() {
             ("'all' AS scope".to_string(), "scope".to_string())
         } else {
-            (
-                q.group_by.iter().map(|d| d.sql()).collect::<Vec<_>>().join(", "),
-                q.group_by.iter().map(|d| d.name()).collect::<Vec<_>>().join(", "),
-            )
+            dimension_lists(&q.group_by)
         };
         let mut params = Params::new()
             .text("project", project)
@@ -335,36 +339,66 @@ impl Store {
         let rollups_may_answer = q.tags.is_empty() && q.sessions.is_empty();
         let hours = if rollups_may_answer { whole_hours(q.from_us, q.to_us) } else { None };
         let (units, summed) = match hours {
-            None => (steps, false),
+            None => (steps, None),
             Some(hours) => {
                 let exceptions = read_from_steps(&self.price_changes(project).await?);
                 let units = units_of_rollups_and_steps(&steps, &filters, hours, (q.from_us, q.to_us), &exceptions, &mut params);
                 // Groups of few values (none by session or user) are priced
-                // from sums of the units: about a third less time for a
-                // cost by model × day over 100M steps, where summing by
-                // session would add time (`flightlog-bench costs`).
+                // from sums of the units when the rollup rows are many (see
+                // SUM_ROLLUPS_FROM); sums by session would add time
+                // (`flightlog-bench costs`).
                 let few_groups = !q.group_by.iter().any(|d| matches!(d, CostDimension::Session | CostDimension::User));
-                if few_groups { (units_summed(&units, &q.group_by, !exceptions.models.is_empty()), true) } else { (units, false) }
+                if few_groups && self.rollup_rows_in(project, hours).await? >= self.sum_rollups_from {
+                    (units_summed(&units, &q.group_by, !exceptions.models.is_empty()), Some(units))
+                } else {
+                    (units, None)
+                }
             }
         };
         // A group of one session counts one: counting distinct ids built a
         // set per group, half the time of the top sessions by cost over
-        // 100M steps (`flightlog-bench costs`). Summed units carry their
-        // sessions as sets to merge.
+        // 100M steps (`flightlog-bench costs`). Sums are counted apart.
         let sessions = if q.group_by.contains(&CostDimension::Session) {
             "toUInt64(1)"
-        } else if summed {
-            "uniqExactMerge(session_id)"
+        } else if summed.is_some() {
+            "toUInt64(0)"
         } else {
             "uniqExact(session_id)"
         };
-        let sql = COST_BY
+        let costs = COST_BY
             .replace("{{groups}}", &groups)
             .replace("{{group_names}}", &names)
             .replace("{{sessions}}", sessions)
             .replace("{{units}}", &units);
+        let sql = match summed {
+            None => costs,
+            Some(units) => {
+                // Joined on each dimension once, however often it was asked for.
+                let mut once: Vec<CostDimension> = Vec::new();
+                for d in &q.group_by {
+                    if !once.contains(d) {
+                        once.push(*d);
+                    }
+                }
+                let (groups, names) = if once.is_empty() { (groups, names) } else { dimension_lists(&once) };
+                SESSIONS_APART
+                    .replace("{{groups}}", &groups)
+                    .replace("{{group_names}}", &names)
+                    .replace("{{costs}}", &costs)
+                    .replace("{{units}}", &units)
+            }
+        };
         Ok((sql, params))
     }
+}
+
+/// The dimensions' SQL (`toString(model_key) AS model, …`) and their
+/// names (`model, …`), in order.
+fn dimension_lists(dimensions: &[CostDimension]) -> (String, String) {
+    (
+        dimensions.iter().map(|d| d.sql()).collect::<Vec<_>>().join(", "),
+        dimensions.iter().map(|d| d.name()).collect::<Vec<_>>().join(", "),
+    )
 }
 
 /// `units` summed per model, time, input band and the columns `group_by`

@@ -83,6 +83,9 @@ pub struct Store {
     /// ClickHouse 25.6 and later): session pages rely on it to group the
     /// sessions of recent parts (sessions.rs).
     shared_snapshots: bool,
+    /// From how many rollup rows cost queries of few groups price sums
+    /// (costs.rs, `SUM_ROLLUPS_FROM` by default).
+    sum_rollups_from: u64,
 }
 
 impl Store {
@@ -92,9 +95,17 @@ impl Store {
         let prices = costs::load_price_list(ch.as_ref()).await?;
         tracing::info!(prices, "price list loaded");
         let shared_snapshots = sessions::shares_snapshots(ch.as_ref()).await?;
-        let store = Self { ch, shared_snapshots };
+        let store = Self { ch, shared_snapshots, sum_rollups_from: costs::SUM_ROLLUPS_FROM };
         store.repair_derived_tables().await?;
         Ok(store)
+    }
+
+    /// The same store, pricing cost queries of few groups from the rollup
+    /// rows' sums from `rows` rows on (0: always), not from the default's:
+    /// for tests and benchmarks of either way.
+    pub fn with_sum_rollups_from(mut self, rows: u64) -> Self {
+        self.sum_rollups_from = rows;
+        self
     }
 
     /// Rebuilds the tables derived from `steps` by materialized views

@@ -337,8 +337,13 @@ async fn rollups_price_to_the_cent_what_every_step_priced_alone_costs() {
             },
         ),
     ];
+    // Priced row by row (these few rows), and from their sums (as when the
+    // rollups are many).
+    let summed = store.clone().with_sum_rollups_from(0);
     for (what, q) in &queries {
-        assert_same(what, &store.costs("p", q).await.unwrap(), &oracle(&store, "p", q).await);
+        let want = oracle(&store, "p", q).await;
+        assert_same(what, &store.costs("p", q).await.unwrap(), &want);
+        assert_same(&format!("{what}, summed"), &summed.costs("p", q).await.unwrap(), &want);
     }
     // The other project's prices all take effect on the hour, at band
     // edges: its whole hours are read from the rollups alone.

@@ -1,10 +1,11 @@
 -- The units of cost (the units placeholder, with rollup rows among them)
 -- summed per model, time and input band, and per the columns the query's
--- groups read (the keys placeholders: the column, or '' when not grouped
--- by it), before cost_by.sql prices them: over 100M steps a cost by
+-- groups read (the model_provider, agent_name and tool_name placeholders:
+-- the column, or '' when not grouped by it), before cost_by.sql prices them: over 100M steps a cost by
 -- model × day then prices about 20,000 sums instead of 3M rollup rows
--- (flightlog-bench costs). costs.rs uses it only when no group is by
--- session or user, whose many values leave little to sum.
+-- (flightlog-bench costs). costs.rs uses it only when the rollup rows are
+-- many (SUM_ROLLUPS_FROM) and no group is by session or user, whose many
+-- values leave little to sum.
 --
 -- As exact as pricing each unit: token counts are integers; within one
 -- model and time, units take the same price; and within one input band
@@ -12,8 +13,8 @@
 -- model with another threshold keeps each step's input apart (the
 -- tier_input placeholder: its min_input for such models, else 0).
 --
--- session_id carries the set of the summed units' session ids (a
--- uniqExact state): cost_by.sql's sessions count merges the sets.
+-- Sessions cannot be summed: costs.rs counts them apart, per group, from
+-- the units before they were summed (cost_sessions_apart.sql).
 SELECT
     model_key,
     ts,
@@ -23,7 +24,7 @@ SELECT
     '' AS user_id,
     {{tool_name}} AS tool_name,
     {{tier_input}} AS tier_input,
-    uniqExactState(u.session_id) AS session_id,
+    '' AS session_id,
     sum(u.steps) AS steps,
     sum(u.steps_with_tokens) AS steps_with_tokens,
     sum(u.failed_steps) AS failed_steps,
