@@ -192,8 +192,8 @@ async fn no_alert_is_lost_across_a_kill_9_and_none_is_sent_twice() {
     let (status, _) = s.terminate();
     assert!(status.success());
     let s = Server::start_in(dir.path(), &env).await;
-    tokio::time::sleep(Duration::from_secs(3)).await;
-    let delivered: Vec<Received> = receiver.got("/hook").into_iter().filter(|r| r.answered == 200).collect();
+    sent_after_a_restart_only_what_is_new(&s, &agent, &receiver).await;
+    let delivered: Vec<Received> = receiver.got("/hook").into_iter().filter(|r| r.answered == 200 && r.json()["incident"]["sessions"] == json!(["sess-1"])).collect();
     assert_eq!(delivered.len(), 1, "{delivered:#?}");
     drop(s);
 }
@@ -223,9 +223,21 @@ async fn an_orderly_stop_finishes_the_delivery_under_way() {
     assert!(status.success());
     receiver.slow_ms.store(0, Ordering::SeqCst);
     let s = Server::start_in(dir.path(), &env).await;
-    tokio::time::sleep(Duration::from_secs(3)).await;
-    let got = receiver.got("/hook");
+    sent_after_a_restart_only_what_is_new(&s, &agent, &receiver).await;
+    let got: Vec<Received> = receiver.got("/hook").into_iter().filter(|r| r.json()["incident"]["sessions"] == json!(["sess-1"])).collect();
     assert_eq!(got.len(), 1, "sent once, not again after the restart: {got:#?}");
     assert_eq!(got[0].json()["incident"]["count"], 2);
     drop(s);
+}
+
+/// After a restart, a new incident (another recipient's emails, in
+/// sess-2) is made and waited for: the outbox is read and sent at start-up,
+/// before it, so a repeat of an old delivery would have come by then.
+async fn sent_after_a_restart_only_what_is_new(s: &Server, agent: &str, receiver: &Receiver) {
+    for n in 0..2 {
+        let step = json!({"session_id": "sess-2", "step": n, "timestamp": format_timestamp(now_us()), "agent": {"name": "mailer"},
+                          "tool_execution": {"name": "send_email", "params": {"to": "john@example.com"}, "result": "sent", "status": "ok"}});
+        assert_eq!(s.post_steps(agent, step.to_string(), &[]).await.0, StatusCode::OK);
+    }
+    receiver.wait_for("/hook", Duration::from_secs(40), |r| r.json()["incident"]["sessions"] == json!(["sess-2"])).await;
 }

@@ -44,7 +44,8 @@ async fn acknowledged_steps_survive_sigkill_exactly_once() {
         })
         .collect();
 
-    // Let ingestion run (2.5 s, and a batch per client acknowledged), then
+    // Let ingestion run (2.5 s, and as many steps acknowledged as a batch
+    // per client), then
     // kill the server while requests are in flight.
     let started = Instant::now();
     loop {

@@ -46,8 +46,8 @@ const RESCAN: Duration = Duration::from_secs(30);
 /// A receiver gets this long to answer.
 const SEND_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long an orderly stop waits for the deliverer to finish its round:
-/// one send's timeout, and its record.
-pub const ALERTS_STOP_WITHIN: Duration = Duration::from_secs(15);
+/// one send's timeout (the round's sends run at once), and their records.
+pub const ALERTS_STOP_WITHIN: Duration = SEND_TIMEOUT.saturating_add(Duration::from_secs(5));
 /// Deliveries in flight at once at most.
 const PARALLEL: usize = 16;
 /// A failed delivery is retried 1 s later, then doubling up to 5 minutes,
@@ -383,7 +383,8 @@ impl AppState {
                         tracing::warn!(error = %e, "could not read the alert outbox; trying again shortly");
                     }
                 }
-                if !loaded {
+                // Told to stop while reading: no new round is started.
+                if !loaded || *stop.borrow() {
                     continue;
                 }
                 let due = outbox.due(now_us(), PARALLEL);

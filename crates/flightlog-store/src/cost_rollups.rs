@@ -88,8 +88,9 @@ impl Store {
         Ok(())
     }
 
-    /// Every price row that applies to the project's steps.
-    /// The project's rollup rows in the whole hours [first, end).
+    /// The project's rollup rows in the whole hours [first, end), whatever
+    /// a query's filters keep of them: it only chooses how a cost query is
+    /// computed (costs.rs): both ways give the same figures.
     pub(crate) async fn rollup_rows_in(&self, project: &str, (first, end): (i64, i64)) -> Result<u64, StoreError> {
         #[derive(serde::Deserialize)]
         struct Count {
@@ -99,6 +100,7 @@ impl Store {
         Ok(rows::<Count>(&self.ch.query(ROWS_IN_RANGE, params).await?)?.first().map_or(0, |c| c.rows))
     }
 
+    /// Every price row that applies to the project's steps.
     pub(crate) async fn price_changes(&self, project: &str) -> Result<Vec<PriceChange>, StoreError> {
         rows(&self.ch.query(PRICE_CHANGES, Params::new().text("project", project)).await?)
     }

@@ -12,10 +12,9 @@ const COST_BY: &str = include_str!("queries/cost_by.sql");
 const UNITS_SUMMED: &str = include_str!("queries/cost_units_summed.sql");
 const SESSIONS_APART: &str = include_str!("queries/cost_sessions_apart.sql");
 /// From this many rollup rows in a query's hours, groups of few values are
-/// priced from the rows' sums. Cost by model × day (`flightlog-bench
-/// costs`, this build against pricing each row, in turn): 3.0M rows (100M
-/// steps) p50 468–547 → 261–274 ms; 906k rows (30M) 154–177 → 119 ms, the
-/// same p99; 306k rows (10M) the same p50, but p99 140–150 → 175–208 ms.
+/// priced from the rows' sums: faster from about 900k rows (30M steps),
+/// slower in the tail at 306k (10M steps); the README's costs section has
+/// the figures (`flightlog-bench costs`).
 pub(crate) const SUM_ROLLUPS_FROM: u64 = 500_000;
 const COST_DATA_EXTENT: &str = include_str!("queries/cost_data_extent.sql");
 const INSERT_PRICES: &str = "INSERT INTO prices (provider, model_key, effective_from, input, output, cache_read, \
@@ -296,11 +295,7 @@ impl Store {
     /// steps (flightlog_model::cost_rollup says which is which); a query on
     /// tags (the rollups carry none) or on named sessions reads only steps.
     async fn cost_sql(&self, project: &str, q: &CostQuery) -> Result<(String, Params), StoreError> {
-        let (groups, names) = if q.group_by.is_empty() {
-            ("'all' AS scope".to_string(), "scope".to_string())
-        } else {
-            dimension_lists(&q.group_by)
-        };
+        let (groups, names) = dimension_lists(&q.group_by);
         let mut params = Params::new()
             .text("project", project)
             .number("from_us", q.from_us)
@@ -372,32 +367,32 @@ impl Store {
             .replace("{{units}}", &units);
         let sql = match summed {
             None => costs,
-            Some(units) => {
-                // Joined on each dimension once, however often it was asked for.
-                let mut once: Vec<CostDimension> = Vec::new();
-                for d in &q.group_by {
-                    if !once.contains(d) {
-                        once.push(*d);
-                    }
-                }
-                let (groups, names) = if once.is_empty() { (groups, names) } else { dimension_lists(&once) };
-                SESSIONS_APART
-                    .replace("{{groups}}", &groups)
-                    .replace("{{group_names}}", &names)
-                    .replace("{{costs}}", &costs)
-                    .replace("{{units}}", &units)
-            }
+            Some(units) => SESSIONS_APART
+                .replace("{{groups}}", &groups)
+                .replace("{{group_names}}", &names)
+                .replace("{{costs}}", &costs)
+                .replace("{{units}}", &units),
         };
         Ok((sql, params))
     }
 }
 
-/// The dimensions' SQL (`toString(model_key) AS model, …`) and their
-/// names (`model, …`), in order.
+/// The groups' SQL (`toString(model_key) AS model, …`) and their names
+/// (`model, …`), each dimension once however often it was asked for (the
+/// rows are read by name), or the whole scope as one group.
 fn dimension_lists(dimensions: &[CostDimension]) -> (String, String) {
+    let mut once: Vec<CostDimension> = Vec::new();
+    for d in dimensions {
+        if !once.contains(d) {
+            once.push(*d);
+        }
+    }
+    if once.is_empty() {
+        return ("'all' AS scope".to_string(), "scope".to_string());
+    }
     (
-        dimensions.iter().map(|d| d.sql()).collect::<Vec<_>>().join(", "),
-        dimensions.iter().map(|d| d.name()).collect::<Vec<_>>().join(", "),
+        once.iter().map(|d| d.sql()).collect::<Vec<_>>().join(", "),
+        once.iter().map(|d| d.name()).collect::<Vec<_>>().join(", "),
     )
 }
 

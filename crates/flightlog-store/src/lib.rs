@@ -102,7 +102,7 @@ impl Store {
 
     /// The same store, pricing cost queries of few groups from the rollup
     /// rows' sums from `rows` rows on (0: always), not from the default's:
-    /// for tests and benchmarks of either way.
+    /// for tests of either way.
     pub fn with_sum_rollups_from(mut self, rows: u64) -> Self {
         self.sum_rollups_from = rows;
         self

@@ -262,6 +262,13 @@ async fn rollups_price_to_the_cent_what_every_step_priced_alone_costs() {
             },
         ),
         (
+            "model x model (one dimension asked for twice)",
+            CostQuery {
+                group_by: vec![Model, Model],
+                ..whole.clone()
+            },
+        ),
+        (
             "sessions",
             CostQuery {
                 group_by: vec![Session],
@@ -347,7 +354,7 @@ async fn rollups_price_to_the_cent_what_every_step_priced_alone_costs() {
     }
     // The other project's prices all take effect on the hour, at band
     // edges: its whole hours are read from the rollups alone.
-    for (what, q) in [&queries[1], &queries[2], &queries[11]] {
+    for (what, q) in [&queries[1], &queries[3], &queries[12]] {
         assert_same(&format!("other project, {what}"), &store.costs("other", q).await.unwrap(), &oracle(&store, "other", q).await);
     }
 

@@ -217,8 +217,10 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         }
     }
     let expiry = state.clone().spawn_expiry(Duration::from_secs(args.expiry_interval.max(1)), args.expiry_batch.max(1));
-    let (stop_alerts, alerts_stop) = tokio::sync::watch::channel(false);
-    let mut alerts = state.clone().spawn_alerts(to_alert, alerts_stop);
+    // The listeners and the alert deliverer stop on the same signal (sent
+    // once the signal handler below is in place).
+    let (stop, stopping) = tokio::sync::watch::channel(false);
+    let mut alerts = state.clone().spawn_alerts(to_alert, stopping.clone());
     let behind = args.detectors.then(|| {
         // Near-duplicates and goal drift need the sentence model: a third
         // instance (the indexer's and the queries' are busy with theirs),
@@ -237,8 +239,6 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         window: Duration::from_secs(args.limits.auth_failure_window.max(1)),
         ..FailureLimits::default()
     });
-    // Both listeners stop on the same signal.
-    let (stop, stopping) = tokio::sync::watch::channel(false);
     tokio::spawn(async move {
         shutdown_signal().await;
         let _ = stop.send(true);
@@ -271,9 +271,9 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     // stopped anywhere, the next start finishes what it was doing.
     expiry.abort();
     let _ = expiry.await;
-    // Deliveries under way are finished and recorded: aborted between a
-    // receiver's 2xx and its record, the next start would send one again.
-    let _ = stop_alerts.send(true);
+    // The deliverer, told to stop with the listeners, finishes and records
+    // the deliveries under way: aborted between a receiver's 2xx and its
+    // record, the next start would send one again.
     if tokio::time::timeout(flightlog_app::alerts::ALERTS_STOP_WITHIN, &mut alerts).await.is_err() {
         tracing::warn!("the alert deliverer did not stop in time; what it was sending may be sent again at the next start");
         alerts.abort();

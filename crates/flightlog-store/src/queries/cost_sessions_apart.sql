@@ -2,9 +2,8 @@
 -- cost_units_summed.sql, its sessions 0) with each group's distinct
 -- sessions counted apart, from the units as they were before the sums
 -- (the units placeholder). Counting them from the sums would carry a set
--- of session ids through every sum and its pricing: over 100M steps a cost
--- by model × day took 373-394 ms so, and about 260 counted apart
--- (flightlog-bench costs).
+-- of session ids through every sum and its pricing: slower, and more
+-- memory (the README's costs figures).
 SELECT
     c.* EXCEPT (sessions),
     k.sessions AS sessions
