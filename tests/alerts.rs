@@ -165,23 +165,11 @@ async fn alerts_are_signed_retried_after_failures_and_one_per_incident() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_alert_is_lost_across_a_kill_9_and_none_is_sent_twice() {
     let receiver = Receiver::default();
-    let base = receiver.start().await;
     receiver.down.store(true, Ordering::SeqCst);
     let dir = tempfile::tempdir().unwrap();
     let env = [("FLIGHTLOG_BOOTSTRAP_KEY", ADMIN_KEY)];
-    let mut s = Server::start_in(dir.path(), &env).await;
-    let agent = s.create_key("default", &["ingest"]).await;
-    let (status, set) = set_rules(&s, json!([{"name": "ops", "url": format!("{base}/hook"), "secret": SECRET}])).await;
-    assert_eq!(status, StatusCode::OK, "{set}");
-    for n in 0..2 {
-        assert_eq!(s.post_steps(&agent, email("sess-1", n).to_string(), &[]).await.0, StatusCode::OK);
-    }
     // It was tried (and failed) at least once, then Flightlog dies.
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while receiver.got("/hook").is_empty() {
-        assert!(Instant::now() < deadline, "no attempt within 30 s");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let (mut s, agent) = incident_under_way(&receiver, dir.path()).await;
     s.kill9();
     receiver.down.store(false, Ordering::SeqCst);
     let mut s = Server::start_in(dir.path(), &env).await;
@@ -201,24 +189,12 @@ async fn no_alert_is_lost_across_a_kill_9_and_none_is_sent_twice() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_orderly_stop_finishes_the_delivery_under_way() {
     let receiver = Receiver::default();
-    let base = receiver.start().await;
     receiver.slow_ms.store(2_000, Ordering::SeqCst);
     let dir = tempfile::tempdir().unwrap();
     let env = [("FLIGHTLOG_BOOTSTRAP_KEY", ADMIN_KEY)];
-    let mut s = Server::start_in(dir.path(), &env).await;
-    let agent = s.create_key("default", &["ingest"]).await;
-    let (status, set) = set_rules(&s, json!([{"name": "ops", "url": format!("{base}/hook"), "secret": SECRET}])).await;
-    assert_eq!(status, StatusCode::OK, "{set}");
-    for n in 0..2 {
-        assert_eq!(s.post_steps(&agent, email("sess-1", n).to_string(), &[]).await.0, StatusCode::OK);
-    }
     // The receiver has the alert and takes 2 s to answer: Flightlog is
     // stopped (SIGTERM) in between, and waits for the answer to record it.
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while receiver.got("/hook").is_empty() {
-        assert!(Instant::now() < deadline, "no attempt within 30 s");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let (mut s, agent) = incident_under_way(&receiver, dir.path()).await;
     let (status, _) = s.terminate();
     assert!(status.success());
     receiver.slow_ms.store(0, Ordering::SeqCst);
@@ -228,6 +204,27 @@ async fn an_orderly_stop_finishes_the_delivery_under_way() {
     assert_eq!(got.len(), 1, "sent once, not again after the restart: {got:#?}");
     assert_eq!(got[0].json()["incident"]["count"], 2);
     drop(s);
+}
+
+/// Starts Flightlog in `dir` with one rule sending to the receiver's
+/// `/hook`, makes an incident (two identical emails in sess-1), and waits
+/// until the receiver has its first attempt. Answers the server and the
+/// agent's key.
+async fn incident_under_way(receiver: &Receiver, dir: &std::path::Path) -> (Server, String) {
+    let base = receiver.start().await;
+    let s = Server::start_in(dir, &[("FLIGHTLOG_BOOTSTRAP_KEY", ADMIN_KEY)]).await;
+    let agent = s.create_key("default", &["ingest"]).await;
+    let (status, set) = set_rules(&s, json!([{"name": "ops", "url": format!("{base}/hook"), "secret": SECRET}])).await;
+    assert_eq!(status, StatusCode::OK, "{set}");
+    for n in 0..2 {
+        assert_eq!(s.post_steps(&agent, email("sess-1", n).to_string(), &[]).await.0, StatusCode::OK);
+    }
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while receiver.got("/hook").is_empty() {
+        assert!(Instant::now() < deadline, "no attempt within 30 s");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    (s, agent)
 }
 
 /// After a restart, a new incident (another recipient's emails, in
