@@ -15,7 +15,7 @@
 -- Above tier_threshold input tokens in one call, the tier prices apply.
 -- A step with tokens but no price is counted as unpriced, never as free.
 -- The project's price overrides (price_overrides) win over the list from
--- their effective date on.
+-- their effective date on (see the look-up below).
 --
 -- The groups, group names, sessions and units placeholders take fixed
 -- fragments chosen in costs.rs; every value is a bound parameter.
@@ -43,21 +43,20 @@ FROM
         s.steps AS steps, s.failed_steps AS failed_steps, s.input_tokens AS input_tokens,
         s.cache_read_tokens AS cache_read_tokens, s.cache_write_tokens AS cache_write_tokens,
         s.output_tokens AS output_tokens, s.reasoning_tokens AS reasoning_tokens, s.reported_cost AS reported_cost,
-        o.model_key != ''                                                AS overridden,
-        NOT overridden AND p.model_key = ''                              AS no_price,
+        p.model_key = ''                                                 AS no_price,
         if(no_price, s.steps_with_tokens, 0)                             AS unpriced_steps,
-        if(overridden, o.input, p.input)                                  AS base_input,
-        if(overridden, o.output, p.output)                                AS base_output,
-        if(overridden, o.cache_read, p.cache_read)                        AS base_cache_read,
-        if(overridden, o.cache_write, p.cache_write)                      AS cache_write_price,
-        if(overridden, o.reasoning, p.reasoning)                          AS reasoning_price,
-        if(overridden, o.tier_threshold, p.tier_threshold)                AS tier_threshold,
+        p.input                                                          AS base_input,
+        p.output                                                         AS base_output,
+        p.cache_read                                                     AS base_cache_read,
+        p.cache_write                                                    AS cache_write_price,
+        p.reasoning                                                      AS reasoning_price,
+        p.tier_threshold                                                 AS tier_threshold,
         -- Every step of a unit lies on one side of the threshold (the
         -- rollups' input bands), so its smallest input decides.
         tier_threshold > 0 AND s.min_input > tier_threshold               AS tiered,
-        if(tiered, ifNull(if(overridden, o.tier_input, p.tier_input), base_input), base_input)                AS input_price,
-        if(tiered, ifNull(if(overridden, o.tier_output, p.tier_output), base_output), base_output)            AS output_price,
-        if(tiered, ifNull(if(overridden, o.tier_cache_read, p.tier_cache_read), base_cache_read), base_cache_read) AS cache_read_price,
+        if(tiered, ifNull(p.tier_input, base_input), base_input)                AS input_price,
+        if(tiered, ifNull(p.tier_output, base_output), base_output)            AS output_price,
+        if(tiered, ifNull(p.tier_cache_read, base_cache_read), base_cache_read) AS cache_read_price,
         if(isNull(reasoning_price), s.output_tokens, s.output_less_reasoning) AS billed_output,
         if(no_price, 0,
            (s.uncached_tokens * input_price
@@ -69,9 +68,33 @@ FROM
     (
 {{units}}
     ) AS s
-    ASOF LEFT JOIN (SELECT * FROM price_overrides WHERE project = {project:String}) AS o
-        ON s.model_key = o.model_key AND s.ts >= o.effective_from
-    ASOF LEFT JOIN prices AS p ON s.model_key = p.model_key AND s.ts >= p.effective_from
+    -- The prices in force for the project, looked up once per unit: its
+    -- own rows, and the list's rows older than its first row for that
+    -- model. The newest row at or before a unit's time is then its
+    -- override when one applies, else the list's price, as two look-ups
+    -- (overrides, then the list) would find; one took a quarter less time
+    -- over 3M rollup rows (the README's costs figures).
+    ASOF LEFT JOIN
+    (
+        SELECT l.model_key AS model_key, l.effective_from AS effective_from, l.input AS input, l.output AS output,
+               l.cache_read AS cache_read, l.cache_write AS cache_write, l.reasoning AS reasoning,
+               l.tier_threshold AS tier_threshold, l.tier_input AS tier_input, l.tier_output AS tier_output,
+               l.tier_cache_read AS tier_cache_read
+        FROM prices AS l
+        LEFT JOIN
+        (
+            SELECT model_key, min(effective_from) AS first
+            FROM price_overrides
+            WHERE project = {project:String}
+            GROUP BY model_key
+        ) AS own ON l.model_key = own.model_key
+        WHERE own.model_key = '' OR l.effective_from < own.first
+        UNION ALL
+        SELECT model_key, effective_from, input, output, cache_read, cache_write, reasoning,
+               tier_threshold, tier_input, tier_output, tier_cache_read
+        FROM price_overrides
+        WHERE project = {project:String}
+    ) AS p ON s.model_key = p.model_key AND s.ts >= p.effective_from
 )
 GROUP BY {{group_names}}
 ORDER BY cost DESC, {{group_names}}
