@@ -42,33 +42,24 @@ async fn steps_of(s: &Server, session: &str) -> (StatusCode, Vec<Value>) {
     (status, page["steps"].as_array().cloned().unwrap_or_default())
 }
 
-/// Waits until `done` holds of the full verification report.
-async fn wait_verified(s: &Server, within: Duration, done: impl Fn(&Value) -> bool) -> Value {
+/// Waits until `done` holds of the answer to GET `path`; expiry works
+/// behind the API, so what a test reads of it comes in time.
+async fn wait_for(s: &Server, path: &str, within: Duration, done: impl Fn(&Value) -> bool) -> Value {
     let deadline = Instant::now() + within;
     loop {
-        let (status, report) = s.get(ADMIN_KEY, "/v1/integrity/verify").await;
-        assert_eq!(status, StatusCode::OK, "{report}");
-        if done(&report) {
-            return report;
+        let (status, answer) = s.get(ADMIN_KEY, path).await;
+        assert_eq!(status, StatusCode::OK, "{answer}");
+        if done(&answer) {
+            return answer;
         }
-        assert!(Instant::now() < deadline, "expiry did not finish within {within:?}: {report}");
+        assert!(Instant::now() < deadline, "GET {path} did not come to it within {within:?}: {answer}");
         tokio::time::sleep(Duration::from_millis(300)).await;
     }
 }
 
-/// Waits until the costs by session no longer count `session`: the last
-/// thing an expiry of its steps recomputes.
-async fn wait_costs_forget(s: &Server, session: &str, within: Duration) {
-    let deadline = Instant::now() + within;
-    loop {
-        let (status, costs) = s.get(ADMIN_KEY, "/v1/costs?group_by=session").await;
-        assert_eq!(status, StatusCode::OK, "{costs}");
-        if !costs["groups"].as_array().unwrap().iter().any(|g| g["session"] == session) {
-            return;
-        }
-        assert!(Instant::now() < deadline, "the expiry of {session} did not finish within {within:?}: {costs}");
-        tokio::time::sleep(Duration::from_millis(300)).await;
-    }
+/// Waits until `done` holds of the full verification report.
+async fn wait_verified(s: &Server, within: Duration, done: impl Fn(&Value) -> bool) -> Value {
+    wait_for(s, "/v1/integrity/verify", within, done).await
 }
 
 fn expired_of<'a>(report: &'a Value, session: &str, kind: &str) -> Vec<&'a Value> {
@@ -121,7 +112,10 @@ async fn content_then_steps_expire_and_every_proof_still_verifies() {
     // The signed record is written before the steps go (so a crash between
     // them is finished, never lost); the removal ends with the session's
     // cost rollups, so once costs forget "old" its expiry is whole.
-    wait_costs_forget(&s, "old", Duration::from_secs(60)).await;
+    wait_for(&s, "/v1/costs?group_by=session", Duration::from_secs(60), |costs| {
+        !costs["groups"].as_array().unwrap().iter().any(|g| g["session"] == "old")
+    })
+    .await;
 
     // What a reader sees: old is gone, mid's content is blanked, the rest intact.
     let (status, _) = steps_of(&s, "old").await;
@@ -280,16 +274,8 @@ async fn a_restart_in_the_middle_of_expiry_loses_or_doubles_nothing() {
     }
     // Each record is written before its session's steps and list entry go:
     // the last removals may still be under way.
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let (_, page) = s.get(ADMIN_KEY, "/v1/sessions?limit=100").await;
-        if listed(&page) == 1 {
-            assert_eq!(page["sessions"][0]["session_id"], "kept", "only the recent session is left: {page}");
-            break;
-        }
-        assert!(Instant::now() < deadline, "only the recent session should be left: {page}");
-        tokio::time::sleep(Duration::from_millis(300)).await;
-    }
+    let page = wait_for(&s, "/v1/sessions?limit=100", Duration::from_secs(60), |page| listed(page) == 1).await;
+    assert_eq!(page["sessions"][0]["session_id"], "kept", "only the recent session is left: {page}");
     let (_, steps) = steps_of(&s, "kept").await;
     assert_eq!(steps.len() as u64, STEPS);
     assert_eq!(steps[0]["data"]["tool_execution"]["params"], json!({"order": 990}), "nothing recent lost");

@@ -1,17 +1,19 @@
 -- The units of cost (the units placeholder, with rollup rows among them)
 -- summed per model, time and input band, and per the columns the query's
 -- groups read (the model_provider, agent_name and tool_name placeholders:
--- the column, or '' when not grouped by it), before cost_by.sql prices them: over 100M steps a cost by
--- model × day then prices about 20,000 sums instead of 3M rollup rows
--- (flightlog-bench costs). costs.rs uses it only when the rollup rows are
--- many (SUM_ROLLUPS_FROM) and no group is by session or user, whose many
--- values leave little to sum.
+-- the column, or '' when not grouped by it), before cost_by.sql prices
+-- them: over 100M steps a cost by model × day then prices about 20,000
+-- sums instead of 3M rollup rows (the README's costs figures). costs.rs
+-- uses it only when the rollup rows are many (SUM_ROLLUPS_FROM) and no
+-- group is by session or user, whose many values leave little to sum.
 --
--- As exact as pricing each unit: token counts are integers; within one
--- model and time, units take the same price; and within one input band
--- they fall on the same side of a tier threshold that is a band edge. A
--- model with another threshold keeps each step's input apart (the
--- tier_input placeholder: its min_input for such models, else 0).
+-- It prices what pricing each unit prices: token counts are integers;
+-- within one model and time, units take the same price; and within one
+-- input band they fall on the same side of a tier threshold that is a band
+-- edge. A model with another threshold keeps each step's input apart (the
+-- tier_input placeholder: its min_input for such models, else 0). Only the
+-- floating-point order differs (a price times a sum, not a sum of
+-- products), which can move a figure in its ninth decimal.
 --
 -- Sessions cannot be summed: costs.rs counts them apart, per group, from
 -- the units before they were summed (cost_sessions_apart.sql).
