@@ -30,6 +30,7 @@ mod guard;
 mod ingest;
 mod otlp;
 mod otlp_grpc;
+mod record;
 mod search;
 mod sessions;
 mod verify;

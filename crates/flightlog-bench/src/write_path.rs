@@ -15,7 +15,10 @@
 //! - last, the three views alone over batches of 1,000, 10,000 and 50,000
 //!   steps (copies of them on a `Null` table, which stores nothing): what
 //!   deriving the tables once per bigger batch, rather than at every group
-//!   commit, would cost per step.
+//!   commit, would cost per step;
+//! - and the tamper-evident record's share of a group commit (issue 15):
+//!   the hashing, the hash columns and the log-of-record insert, against
+//!   the whole commit, all measured in this run (record.rs).
 //!
 //! The views are dropped from this benchmark's own throw-away store only.
 //! Batches are generated as they are needed, so memory holds one at a time.
@@ -61,7 +64,7 @@ pub async fn run(args: WritePathArgs) -> anyhow::Result<()> {
         false => requested,
     };
     println!(
-        "machine: {} cores; {} commits of {batch_size} steps per line (the check and log lines: twice as many)",
+        "machine: {} cores; {} commits of {batch_size} steps per line (the check line: three times as many, the log line twice)",
         std::thread::available_parallelism().map_or(1, |n| n.get()),
         args.commits,
     );
@@ -77,35 +80,42 @@ pub async fn run(args: WritePathArgs) -> anyhow::Result<()> {
     print_line("decode+validate+encode (redaction off)", &unredacted, batch_size);
     let decoded = time_each(&bodies, |b| assert!(!decode(b).is_empty()));
     print_line("decode alone", &decoded, batch_size);
+    let hashing = crate::record::time_hashing(&bodies, &limits);
 
     drop(bodies);
     let mut next_body = 0usize;
     let mut next_index = 0u64;
-    let mut take = || {
-        let batch = encode(&body(next_body), &limits).expect("bench steps are valid");
+    let mut take_both = || {
+        let (batch, unhashed) = encode(&body(next_body), &limits).expect("bench steps are valid");
         next_body += 1;
-        let positions: Vec<LogPosition> = (0..batch.len() as u64)
-            .map(|i| LogPosition { session_seq: i, chain_hash: [7; 32], log_index: next_index + i })
-            .collect();
+        let positions = crate::record::chained(&batch, next_index);
         next_index += batch.len() as u64;
-        (batch, positions)
+        (batch, positions, unhashed)
     };
 
-    // Every commit as the writer makes it, each round once as shipped and
-    // once with the derived tables' parts not fsynced (the ablation), in
-    // turn, so that a noisy neighbour slows both alike. The duplicate check
-    // and the log insert lines hold both rounds' samples.
+    // Every commit as the writer makes it, each round once as shipped, once
+    // with the derived tables' parts not fsynced (the ablation), and once
+    // without the tamper-evident record (hash columns zero, no log insert),
+    // in an order that turns round by round, so that a noisy neighbour or
+    // the merges one round leaves behind slow each alike. The duplicate
+    // check line holds every round's samples; the log insert line those of
+    // the rounds that write it.
     let (mut check, mut log) = (Vec::new(), Vec::new());
-    let (mut shipped, mut unsynced) = (Vec::new(), Vec::new());
-    for _ in 0..args.commits {
-        for fsync_derived in [true, false] {
+    let (mut shipped, mut unsynced, mut unrecorded) = (Vec::new(), Vec::new(), Vec::new());
+    for round in 0..args.commits {
+        for turn in 0..3 {
+            let (fsync_derived, recorded) = [(true, true), (false, true), (true, false)][(round + turn) % 3];
             set_derived_fsync(&store, fsync_derived).await?;
-            let (batch, positions) = take();
+            let (batch, positions, unhashed) = take_both();
             let started = Instant::now();
             let sessions: Vec<&str> = batch.iter().map(|s| s.session_id.as_str()).collect();
             let steps: Vec<u64> = batch.iter().map(|s| s.step).collect();
             store.session_states("bench", &sessions, &steps).await?;
             check.push(started.elapsed());
+            if !recorded {
+                unrecorded.push(timed_steps_insert(&store, &unhashed, &crate::record::unchained(&positions)).await?);
+                continue;
+            }
             let took = timed_steps_insert(&store, &batch, &positions).await?;
             if fsync_derived { &mut shipped } else { &mut unsynced }.push(took);
             let entries: Vec<(&str, &EncodedStep, u64)> = batch.iter().zip(&positions).map(|(s, p)| ("bench", s, p.log_index)).collect();
@@ -119,6 +129,12 @@ pub async fn run(args: WritePathArgs) -> anyhow::Result<()> {
     print_line("steps insert, all 3 views", &shipped, batch_size);
     print_line("the same, the views' tables not fsynced (ablation)", &unsynced, batch_size);
     print_line("log-of-record insert", &log, batch_size);
+    print_line("steps insert, all 3 views, hash columns zero (no record)", &unrecorded, batch_size);
+    crate::record::print_share(crate::record::Commit { cpu: &cpu, check: &check, steps: &shipped, log: &log }, &unrecorded, &hashing, batch_size);
+    let mut take = || {
+        let (batch, positions, _) = take_both();
+        (batch, positions)
+    };
 
     // Read before the views are dropped, for `views_by_batch`.
     let view_queries = view_queries(&store).await?;
@@ -257,19 +273,22 @@ async fn set_derived_fsync(store: &flightlog_store::Store, on: bool) -> anyhow::
 }
 
 /// A body's steps as the writer receives them (not redacted: the policy
-/// finds nothing in the bench's steps).
-fn encode(body: &[u8], limits: &Limits) -> anyhow::Result<Vec<EncodedStep>> {
-    flightlog_decode::decode_body(body, None, limits)?
-        .into_iter()
-        .map(|r| {
-            let step = r.and_then(|v| flightlog_model::step_from_json(v, limits));
-            let step = step.map_err(|e| anyhow::anyhow!("bench step invalid: {}: {}", e.field, e.reason))?;
-            Ok(EncodedStep::new("bench", &step))
-        })
-        .collect()
+/// finds nothing in the bench's steps), and the same steps with their hash
+/// zero, as a Flightlog without the tamper-evident record would store them.
+fn encode(body: &[u8], limits: &Limits) -> anyhow::Result<(Vec<EncodedStep>, Vec<EncodedStep>)> {
+    let mut hashed = Vec::new();
+    let mut unhashed = Vec::new();
+    for r in flightlog_decode::decode_body(body, None, limits)? {
+        let step = r.and_then(|v| flightlog_model::step_from_json(v, limits));
+        let mut step = step.map_err(|e| anyhow::anyhow!("bench step invalid: {}: {}", e.field, e.reason))?;
+        hashed.push(EncodedStep::new("bench", &step));
+        step.step_hash = [0; 32];
+        unhashed.push(EncodedStep::new("bench", &step));
+    }
+    Ok((hashed, unhashed))
 }
 
-fn time_each<T>(items: &[T], mut each: impl FnMut(&T)) -> Vec<Duration> {
+pub(crate) fn time_each<T>(items: &[T], mut each: impl FnMut(&T)) -> Vec<Duration> {
     items
         .iter()
         .map(|item| {
@@ -280,7 +299,7 @@ fn time_each<T>(items: &[T], mut each: impl FnMut(&T)) -> Vec<Duration> {
         .collect()
 }
 
-fn print_line(what: &str, times: &[Duration], batch: usize) {
+pub(crate) fn print_line(what: &str, times: &[Duration], batch: usize) {
     let ms: Vec<f64> = times.iter().map(|d| d.as_secs_f64() * 1e3).collect();
     let mean = ms.iter().sum::<f64>() / ms.len() as f64;
     let (p50, p99, _) = crate::guard::percentiles(ms);
