@@ -301,7 +301,7 @@ async fn the_cli_lists_and_acknowledges_incidents_and_sets_thresholds_and_alert_
     let t = now_us() - 60 * S;
     let email = |n: u64| call("cli-1", n, t + n as i64 * S, "mailer", Some(("send_email", json!({"to": "a@example.com"}), "sent", "ok")));
     post_all(&s, ADMIN_KEY, &[email(0), email(1)]).await;
-    tokio::time::sleep(Duration::from_secs(1)).await;
+    s.wait_incidents_durable(Duration::from_secs(20)).await;
     assert!(incidents_when(&s, ADMIN_KEY, 0, Duration::ZERO).await.is_empty(), "twice is under the project's threshold of 3");
     post_all(&s, ADMIN_KEY, &[email(2)]).await;
     let found = incidents_when(&s, ADMIN_KEY, 1, Duration::from_secs(20)).await;

@@ -367,6 +367,22 @@ impl Server {
         }
     }
 
+    /// Waits until every incident found so far is durable, so that one the
+    /// detectors on the request's path found for a request already answered
+    /// can be read (a check that none was found needs this, not a sleep).
+    pub async fn wait_incidents_durable(&self, within: Duration) {
+        let deadline = Instant::now() + within;
+        let handed_over = self.health().await["ingest"]["incidents"]["handed_over"].as_u64().expect("healthz counts incidents");
+        loop {
+            let h = self.health().await;
+            if h["ingest"]["incidents"]["durable"].as_u64() >= Some(handed_over) {
+                return;
+            }
+            assert!(Instant::now() < deadline, "incidents handed over ({handed_over}) not durable within {within:?}: {h}");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
     /// Waits until the similar-failure index holds `points` points and the
     /// indexer has nothing left to do; returns /healthz's search part.
     pub async fn wait_indexed(&self, points: u64, within: Duration) -> Value {

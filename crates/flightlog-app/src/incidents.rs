@@ -345,6 +345,15 @@ impl Incidents {
         ticket
     }
 
+    /// How many hand-overs of incidents there have been since start, and up
+    /// to which of them everything is durable: when the second reaches what
+    /// the first was, every incident the detectors had found by then can be
+    /// read (the detectors of side effects, loops and bursts run on each
+    /// request's path, before it is answered).
+    pub fn handed_over_and_durable(&self) -> (u64, u64) {
+        (self.queued.load(std::sync::atomic::Ordering::SeqCst), *self.written.borrow())
+    }
+
     /// Waits until everything handed over up to `ticket` is durable.
     pub(crate) async fn written_through(&self, ticket: u64) {
         let mut written = self.written.subscribe();

@@ -82,6 +82,9 @@ pub async fn healthz(State(state): State<AppState>) -> (StatusCode, Json<Health>
     // The detectors that run behind ingestion (near-duplicates, goal
     // drift, priced runaways): whether they keep up.
     ingest["detectors_behind"] = serde_json::to_value(state.incidents.behind.snapshot()).unwrap_or_default();
+    // Incidents are written off the request's path: how far that is.
+    let (handed_over, durable) = state.incidents.handed_over_and_durable();
+    ingest["incidents"] = json!({"handed_over": handed_over, "durable": durable});
     // The guard's answers, recorded off their path: how many made it.
     let (recorded, unrecorded) = state.guard.answer_counts();
     ingest["guard_answers"] = json!({"recorded": recorded, "unrecorded": unrecorded});
