@@ -110,6 +110,21 @@ pub struct Canonical {
     /// `raw` without the content its typed columns hold: `stored::rest_of`.
     pub rest: String,
     pub hash: Hash,
+    /// Each hashed field's path and where its value lies in `raw`.
+    fields: Vec<(String, usize, usize)>,
+}
+
+impl Canonical {
+    /// The canonical JSON of the field at `keys` (a key of the step, or a
+    /// key of one of its objects and one of that object's), as it lies in
+    /// `raw`: the text `to_canonical_json` writes for that value, without
+    /// writing it again (for a conversation's messages, most of a step).
+    /// None for a field the step does not have, or an object of the step
+    /// (its fields are hashed one by one, not it).
+    pub fn field(&self, keys: &[&str]) -> Option<&str> {
+        let path = path_of(keys);
+        self.fields.iter().find(|(p, ..)| *p == path).map(|&(_, start, end)| &self.raw[start..end])
+    }
 }
 
 /// The canonical JSON of a step, its rest and its step hash, in one pass:
@@ -121,7 +136,7 @@ pub struct Canonical {
 pub fn canonical_with_hash(step: &Value) -> Canonical {
     let Value::Object(top) = step else {
         let raw = to_canonical_json(step);
-        return Canonical { rest: raw.clone(), raw, hash: step_hash_of(&BTreeMap::new()) };
+        return Canonical { rest: raw.clone(), raw, hash: step_hash_of(&BTreeMap::new()), fields: Vec::new() };
     };
     let mut out: Vec<u8> = Vec::with_capacity(2048);
     let mut rest: Vec<u8> = Vec::with_capacity(1024);
@@ -196,16 +211,11 @@ pub fn canonical_with_hash(step: &Value) -> Canonical {
     rest.push(b'}');
     // Paths are unique (keys are, in each object), so a sorted list is the
     // map `step_hash_of` takes, without building one.
-    let mut hashes: Vec<(String, Hash)> = spans
-        .into_iter()
-        .map(|(path, start, end)| {
-            let h = field_hash_of_canonical(&path, &out[start..end]);
-            (path, h)
-        })
-        .collect();
+    let mut hashes: Vec<(&String, Hash)> =
+        spans.iter().map(|(path, start, end)| (path, field_hash_of_canonical(path, &out[*start..*end]))).collect();
     hashes.sort_unstable_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
-    let hash = step_hash_of_sorted(hashes.iter().map(|(p, h)| (p, h)));
-    Canonical { raw: into_text(out), rest: into_text(rest), hash }
+    let hash = step_hash_of_sorted(hashes.iter().map(|(p, h)| (*p, h)));
+    Canonical { raw: into_text(out), rest: into_text(rest), hash, fields: spans }
 }
 
 /// Erases `paths` from a step: their values become null, and their field
@@ -264,6 +274,20 @@ pub fn chain_next(previous: &Hash, step_hash: &Hash) -> Hash {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn each_fields_text_in_the_canonical_form_is_the_value_written_alone() {
+        let step = json!({"session_id": "s", "step": 1, "metadata": {"k": "v"},
+            "prompt": {"system": "x", "messages": [{"role": "user", "content": "é\"\n<", "n": 1e5}]},
+            "tool_execution": {"params": {"b": [1, 2.5, null], "a": {"z": true, "y": "\u{1}"}}}});
+        let c = canonical_with_hash(&step);
+        for keys in [&["prompt", "messages"][..], &["prompt", "system"], &["tool_execution", "params"], &["session_id"], &["metadata", "k"]] {
+            let v = keys.iter().fold(&step, |v, k| &v[*k]);
+            assert_eq!(c.field(keys), Some(to_canonical_json(v).as_str()), "{keys:?}");
+        }
+        assert_eq!(c.field(&["prompt"]), None, "an object's fields are hashed one by one, not it");
+        assert_eq!(c.field(&["prompt", "completion"]), None, "a field the step does not have");
+    }
 
     fn example() -> Value {
         json!({"session_id": "s", "step": 1, "timestamp": "2026-01-15T10:30:00Z",

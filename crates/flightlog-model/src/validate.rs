@@ -37,14 +37,14 @@ pub fn step_from_json(value: Value, limits: &Limits) -> Result<Step> {
     let Value::Object(obj) = &value else {
         return Err(FieldError::new("(record)", format!("must be a JSON object, got {}", kind(&value))));
     };
-    let crate::integrity::Canonical { raw, rest: raw_rest, hash: step_hash } = canonical_with_hash(&value);
-    if raw.len() > limits.max_record_bytes {
+    let canonical = canonical_with_hash(&value);
+    if canonical.raw.len() > limits.max_record_bytes {
         return Err(FieldError::new(
             "(record)",
-            format!("is {} bytes; the limit is {} bytes per record", raw.len(), limits.max_record_bytes),
+            format!("is {} bytes; the limit is {} bytes per record", canonical.raw.len(), limits.max_record_bytes),
         ));
     }
-    let f = Fields { limits };
+    let f = Fields { limits, canonical: &canonical };
 
     // REQUIRED_FIELDS, in order.
     let session_id = f.required_id(obj, "session_id")?;
@@ -108,9 +108,9 @@ pub fn step_from_json(value: Value, limits: &Limits) -> Result<Step> {
             Some(v @ Value::Object(_)) => f.sized("metadata", to_canonical_json(v))?,
             Some(v) => return Err(FieldError::new("metadata", format!("must be an object, got {}", kind(v)))),
         },
-        step_hash,
-        raw_rest,
-        raw,
+        step_hash: canonical.hash,
+        raw_rest: canonical.rest,
+        raw: canonical.raw,
     };
     Ok(step)
 }
@@ -119,6 +119,8 @@ pub fn step_from_json(value: Value, limits: &Limits) -> Result<Step> {
 /// when the parent was absent) and the field's full dotted path.
 struct Fields<'a> {
     limits: &'a Limits,
+    /// The step's canonical form, where JSON-valued fields are taken from.
+    canonical: &'a crate::integrity::Canonical,
 }
 
 impl Fields<'_> {
@@ -175,7 +177,7 @@ impl Fields<'_> {
         match self.get(parent, path) {
             None => Ok(String::new()),
             Some(Value::String(s)) => self.sized(path, s.clone()),
-            Some(v) => self.sized(path, to_canonical_json(v)),
+            Some(v) => self.sized(path, self.canonical_text(path, v)),
         }
     }
 
@@ -183,8 +185,20 @@ impl Fields<'_> {
     fn json(&self, parent: Option<&Map<String, Value>>, path: &str) -> Result<String> {
         match self.get(parent, path) {
             None => Ok(String::new()),
-            Some(v) => self.sized(path, to_canonical_json(v)),
+            Some(v) => self.sized(path, self.canonical_text(path, v)),
         }
+    }
+
+    /// The canonical JSON of `v`, the value at the dotted `path`: copied
+    /// from the step's canonical form, which already holds it.
+    fn canonical_text(&self, path: &str, v: &Value) -> String {
+        let keys: Vec<&str> = path.split('.').collect();
+        let text = match self.canonical.field(&keys) {
+            Some(t) => t.to_string(),
+            None => to_canonical_json(v),
+        };
+        debug_assert_eq!(text, to_canonical_json(v), "the canonical form holds {path} as written alone");
+        text
     }
 
     fn sized(&self, path: &str, s: String) -> Result<String> {
