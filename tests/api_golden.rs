@@ -344,6 +344,8 @@ async fn api_answers_match_the_golden_files() {
     // Incidents found behind ingestion (priced runaways, near-duplicates,
     // goal drift) are in the sessions' anomalies below.
     g.server.wait_detectors_behind(Duration::from_secs(300)).await;
+    // Those found on the requests' path are written just after them.
+    g.server.wait_incidents_durable(Duration::from_secs(60)).await;
 
     g.get("healthz field names", "/healthz", Norm::FieldNames).await;
 
