@@ -13,6 +13,7 @@
 //!   `0.0025`, `100000.0`, the same values). Anything else is refused with
 //!   a reason that says to send it as a string.
 
+use flightlog_model::byte_words::{any_digit, word_at};
 use flightlog_model::FieldError;
 use serde::de::{self, DeserializeSeed, MapAccess, SeqAccess, Visitor};
 use serde_json::map::Entry;
@@ -56,8 +57,7 @@ fn may_hold_inexact_numbers(bytes: &[u8]) -> bool {
     let mut run = DigitRun::default();
     let mut words = bytes.chunks_exact(8);
     for word in &mut words {
-        let w = u64::from_le_bytes(word.try_into().expect("eight bytes"));
-        if has_digit(w) {
+        if any_digit(word_at(word)) {
             if word.iter().any(|&b| run.hits(b)) {
                 return true;
             }
@@ -95,16 +95,6 @@ impl DigitRun {
         self.previous_digit = false;
         false
     }
-}
-
-/// Whether any of the eight bytes of `w` is an ASCII digit: XOR with '0'
-/// maps exactly the digits to 0..=9, and a byte below 10 is found with
-/// the classic "has a byte less than n" test.
-fn has_digit(w: u64) -> bool {
-    const ONES: u64 = 0x0101_0101_0101_0101;
-    const HIGHS: u64 = 0x8080_8080_8080_8080;
-    let t = w ^ (ONES * u64::from(b'0'));
-    t.wrapping_sub(ONES * 10) & !t & HIGHS != 0
 }
 
 /// The path of a duplicate key, innermost key first, as the visitors
@@ -487,17 +477,6 @@ mod tests {
             previous_digit = false;
         }
         false
-    }
-
-    #[test]
-    fn a_word_holds_a_digit_exactly_when_one_of_its_bytes_is() {
-        for b in 0..=255u8 {
-            for at in 0..8 {
-                let mut word = [b'a'; 8];
-                word[at] = b;
-                assert_eq!(has_digit(u64::from_le_bytes(word)), b.is_ascii_digit(), "byte {b} at {at}");
-            }
-        }
     }
 
     proptest::proptest! {

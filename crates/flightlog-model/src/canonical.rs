@@ -11,6 +11,7 @@
 //! Keys are sorted here explicitly rather than relying on `serde_json`'s map
 //! ordering, which another crate in the build may switch to insertion order.
 
+use crate::byte_words;
 use serde_json::Value;
 
 /// Object entries sorted by key bytes: the canonical order.
@@ -91,14 +92,10 @@ pub fn write_string(s: &str, out: &mut Vec<u8>) {
 
 /// The first byte at or after `from` that a JSON string must escape.
 fn next_escape(bytes: &[u8], from: usize) -> Option<usize> {
-    const ONES: u64 = 0x0101_0101_0101_0101;
-    const HIGHS: u64 = 0x8080_8080_8080_8080;
-    // Whether any byte of `w` is below `n` (n at most 0x80), or zero.
-    let below = |w: u64, n: u8| w.wrapping_sub(ONES * u64::from(n)) & !w & HIGHS != 0;
     let mut i = from;
     while i + 8 <= bytes.len() {
-        let w = u64::from_le_bytes(bytes[i..i + 8].try_into().expect("eight bytes"));
-        if below(w, 0x20) || below(w ^ (ONES * u64::from(b'"')), 1) || below(w ^ (ONES * u64::from(b'\\')), 1) {
+        let w = byte_words::word_at(&bytes[i..]);
+        if byte_words::any_below(w, 0x20) || byte_words::any_equal(w, b'"') || byte_words::any_equal(w, b'\\') {
             break;
         }
         i += 8;

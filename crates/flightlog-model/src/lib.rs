@@ -33,6 +33,7 @@
 pub mod action;
 pub mod anomaly;
 pub mod budget;
+pub mod byte_words;
 pub mod canonical;
 pub mod columns;
 pub mod cost_rollup;
