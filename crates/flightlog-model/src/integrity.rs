@@ -23,6 +23,7 @@ use crate::stored;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
+use std::ops::Range;
 
 /// The personal content a GDPR request may erase.
 pub const ERASABLE: [&[&str]; 5] = [
@@ -35,28 +36,33 @@ pub const ERASABLE: [&[&str]; 5] = [
 
 /// The path of a field, as its canonical JSON array of keys.
 pub fn path_of(keys: &[&str]) -> String {
-    // Written as `to_canonical_json` would write the array, without
-    // building it: this runs for every field of every step hashed.
     let mut out = Vec::with_capacity(keys.iter().map(|k| k.len() + 3).sum::<usize>() + 2);
+    write_path(keys, &mut out);
+    into_text(out)
+}
+
+/// Appends [`path_of`]`(keys)` to `out`: written as `to_canonical_json`
+/// would write the array, without building it, since this runs for every
+/// field of every step hashed.
+fn write_path(keys: &[&str], out: &mut Vec<u8>) {
     out.push(b'[');
     for (i, key) in keys.iter().enumerate() {
         if i > 0 {
             out.push(b',');
         }
-        write_string(key, &mut out);
+        write_string(key, out);
     }
     out.push(b']');
-    into_text(out)
 }
 
 pub fn field_hash(path: &str, value: &Value) -> Hash {
-    field_hash_of_canonical(path, to_canonical_json(value).as_bytes())
+    field_hash_of_canonical(path.as_bytes(), to_canonical_json(value).as_bytes())
 }
 
-fn field_hash_of_canonical(path: &str, canonical_value: &[u8]) -> Hash {
+fn field_hash_of_canonical(path: &[u8], canonical_value: &[u8]) -> Hash {
     let mut h = Sha256::new();
     h.update(b"flightlog/field/v1\0");
-    h.update(path.as_bytes());
+    h.update(path);
     h.update([0]);
     h.update(canonical_value);
     h.finalize().into()
@@ -84,15 +90,15 @@ pub fn fields(step: &Value) -> BTreeMap<String, &Value> {
 
 /// The step hash from field hashes, in path order.
 pub fn step_hash_of(field_hashes: &BTreeMap<String, Hash>) -> Hash {
-    step_hash_of_sorted(field_hashes.iter())
+    step_hash_of_sorted(field_hashes.iter().map(|(p, h)| (p.as_bytes(), h)))
 }
 
 /// [`step_hash_of`] over (path, field hash) pairs already in path order.
-fn step_hash_of_sorted<'a>(field_hashes: impl Iterator<Item = (&'a String, &'a Hash)>) -> Hash {
+fn step_hash_of_sorted<'a>(field_hashes: impl Iterator<Item = (&'a [u8], &'a Hash)>) -> Hash {
     let mut h = Sha256::new();
     h.update(b"flightlog/step/v1\0");
     for (path, fh) in field_hashes {
-        h.update(path.as_bytes());
+        h.update(path);
         h.update([0]);
         h.update(fh);
     }
@@ -101,20 +107,22 @@ fn step_hash_of_sorted<'a>(field_hashes: impl Iterator<Item = (&'a String, &'a H
 
 /// The hash of an intact step.
 pub fn step_hash(step: &Value) -> Hash {
-    canonical_with_hash(step).hash
+    canonical_form(step).step_hash()
 }
 
-/// A step's canonical JSON, what the `raw` column keeps of it, and its hash.
-pub struct Canonical {
+/// A step's canonical JSON and what the `raw` column keeps of it: what is
+/// stored of every step, and what its hash is computed from.
+pub struct CanonicalForm {
     pub raw: String,
     /// `raw` without the content its typed columns hold: `stored::rest_of`.
     pub rest: String,
-    pub hash: Hash,
-    /// Each hashed field's path and where its value lies in `raw`.
-    fields: Vec<(String, usize, usize)>,
+    /// Every field's path, one after another.
+    paths: Vec<u8>,
+    /// Each field: where its path lies in `paths` and its value in `raw`.
+    fields: Vec<(Range<usize>, Range<usize>)>,
 }
 
-impl Canonical {
+impl CanonicalForm {
     /// The canonical JSON of the field at `keys` (a key of the step, or a
     /// key of one of its objects and one of that object's), as it lies in
     /// `raw`: the text `to_canonical_json` writes for that value, without
@@ -123,25 +131,46 @@ impl Canonical {
     /// (its fields are hashed one by one, not it).
     pub fn field(&self, keys: &[&str]) -> Option<&str> {
         let path = path_of(keys);
-        self.fields.iter().find(|(p, ..)| *p == path).map(|&(_, start, end)| &self.raw[start..end])
+        self.fields.iter().find(|(p, _)| &self.paths[p.clone()] == path.as_bytes()).map(|(_, v)| &self.raw[v.clone()])
+    }
+
+    /// The step hash: each field's value hashed from its slice of `raw`
+    /// rather than serialised a second time (this halved the hashing cost
+    /// of ingestion). Equal to `step_hash_of` the fields' `field_hash`es.
+    pub fn step_hash(&self) -> Hash {
+        let mut hashes: Vec<(&[u8], Hash)> = self
+            .fields
+            .iter()
+            .map(|(p, v)| {
+                let path = &self.paths[p.clone()];
+                (path, field_hash_of_canonical(path, &self.raw.as_bytes()[v.clone()]))
+            })
+            .collect();
+        // Paths are unique (keys are, in each object), so a sorted list is
+        // the map `step_hash_of` takes, without building one.
+        hashes.sort_unstable_by(|a, b| a.0.cmp(b.0));
+        step_hash_of_sorted(hashes.iter().map(|(p, h)| (*p, h)))
     }
 }
 
-/// The canonical JSON of a step, its rest and its step hash, in one pass:
-/// each field's value is hashed from its slice of the canonical output
-/// rather than being serialised a second time (this halved the hashing
-/// cost of ingestion), and the rest is copied from that output too.
-/// Equal to `(to_canonical_json(step), stored::rest_of(step),
-/// step_hash_of(fields' hashes))`.
-pub fn canonical_with_hash(step: &Value) -> Canonical {
+/// The canonical JSON of a step and its rest, in one pass: the rest is
+/// copied from the canonical output, and each field's place in it is kept
+/// for [`CanonicalForm::step_hash`] and [`CanonicalForm::field`]. Equal to
+/// `(to_canonical_json(step), stored::rest_of(step))`.
+pub fn canonical_form(step: &Value) -> CanonicalForm {
     let Value::Object(top) = step else {
         let raw = to_canonical_json(step);
-        return Canonical { rest: raw.clone(), raw, hash: step_hash_of(&BTreeMap::new()), fields: Vec::new() };
+        return CanonicalForm { rest: raw.clone(), raw, paths: Vec::new(), fields: Vec::new() };
     };
     let mut out: Vec<u8> = Vec::with_capacity(2048);
     let mut rest: Vec<u8> = Vec::with_capacity(1024);
-    // (path, start..end of the value in `out`)
-    let mut spans: Vec<(String, usize, usize)> = Vec::with_capacity(32);
+    let mut paths: Vec<u8> = Vec::with_capacity(512);
+    let mut fields: Vec<(Range<usize>, Range<usize>)> = Vec::with_capacity(32);
+    let mut field = |keys: &[&str], value: Range<usize>, paths: &mut Vec<u8>| {
+        let start = paths.len();
+        write_path(keys, paths);
+        fields.push((start..paths.len(), value));
+    };
     // Kept nested entries of the current object, as ranges of `out`.
     let mut kept: Vec<(usize, usize)> = Vec::with_capacity(16);
     out.push(b'{');
@@ -169,7 +198,7 @@ pub fn canonical_with_hash(step: &Value) -> Canonical {
                     out.push(b':');
                     let start = out.len();
                     write_value(v, &mut out);
-                    spans.push((path_of(&[key, sub]), start, out.len()));
+                    field(&[key, sub], start..out.len(), &mut paths);
                     if split && kept_whole && !stored::left_out(Some(key), sub, v) {
                         kept.push((sub_entry, out.len()));
                     }
@@ -197,7 +226,7 @@ pub fn canonical_with_hash(step: &Value) -> Canonical {
             _ => {
                 let start = out.len();
                 write_value(value, &mut out);
-                spans.push((path_of(&[key]), start, out.len()));
+                field(&[key], start..out.len(), &mut paths);
                 if kept_whole {
                     if rest.len() > 1 {
                         rest.push(b',');
@@ -209,13 +238,7 @@ pub fn canonical_with_hash(step: &Value) -> Canonical {
     }
     out.push(b'}');
     rest.push(b'}');
-    // Paths are unique (keys are, in each object), so a sorted list is the
-    // map `step_hash_of` takes, without building one.
-    let mut hashes: Vec<(&String, Hash)> =
-        spans.iter().map(|(path, start, end)| (path, field_hash_of_canonical(path, &out[*start..*end]))).collect();
-    hashes.sort_unstable_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
-    let hash = step_hash_of_sorted(hashes.iter().map(|(p, h)| (*p, h)));
-    Canonical { raw: into_text(out), rest: into_text(rest), hash, fields: spans }
+    CanonicalForm { raw: into_text(out), rest: into_text(rest), paths, fields }
 }
 
 /// Erases `paths` from a step: their values become null, and their field
@@ -280,7 +303,7 @@ mod tests {
         let step = json!({"session_id": "s", "step": 1, "metadata": {"k": "v"},
             "prompt": {"system": "x", "messages": [{"role": "user", "content": "é\"\n<", "n": 1e5}]},
             "tool_execution": {"params": {"b": [1, 2.5, null], "a": {"z": true, "y": "\u{1}"}}}});
-        let c = canonical_with_hash(&step);
+        let c = canonical_form(&step);
         for keys in [&["prompt", "messages"][..], &["prompt", "system"], &["tool_execution", "params"], &["session_id"], &["metadata", "k"]] {
             let v = keys.iter().fold(&step, |v, k| &v[*k]);
             assert_eq!(c.field(keys), Some(to_canonical_json(v).as_str()), "{keys:?}");
@@ -318,8 +341,9 @@ mod tests {
         for v in [example(), with_empty, awkward, json!({}), json!({"a": {}})] {
             let by_definition =
                 step_hash_of(&fields(&v).into_iter().map(|(p, x)| (p.clone(), field_hash(&p, x))).collect());
-            let one_pass = canonical_with_hash(&v);
-            assert_eq!((one_pass.raw, one_pass.hash), (to_canonical_json(&v), by_definition), "{v}");
+            let one_pass = canonical_form(&v);
+            assert_eq!(one_pass.step_hash(), by_definition, "{v}");
+            assert_eq!(one_pass.raw, to_canonical_json(&v), "{v}");
             assert_eq!(one_pass.rest, crate::stored::rest_of(v.as_object().unwrap()), "{v}");
             // What verification relies on to hash a stored step once.
             assert_eq!(stored_step_hash(&v, &BTreeMap::new()), by_definition, "{v}");

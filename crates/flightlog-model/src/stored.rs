@@ -296,7 +296,7 @@ mod tests {
             json!({}),
         ];
         for case in cases {
-            let one_pass = crate::integrity::canonical_with_hash(&case);
+            let one_pass = crate::integrity::canonical_form(&case);
             assert_eq!(one_pass.rest, rest_of(case.as_object().unwrap()), "{case}");
             assert_eq!(one_pass.raw, crate::canonical::to_canonical_json(&case));
         }

@@ -4,7 +4,7 @@
 //! because silently dropping a mistyped field would lose audit data.
 
 use crate::canonical::to_canonical_json;
-use crate::integrity::canonical_with_hash;
+use crate::integrity::canonical_form;
 use crate::time::parse_timestamp;
 use crate::{Limits, Step};
 use serde_json::{Map, Value};
@@ -37,7 +37,7 @@ pub fn step_from_json(value: Value, limits: &Limits) -> Result<Step> {
     let Value::Object(obj) = &value else {
         return Err(FieldError::new("(record)", format!("must be a JSON object, got {}", kind(&value))));
     };
-    let canonical = canonical_with_hash(&value);
+    let canonical = canonical_form(&value);
     if canonical.raw.len() > limits.max_record_bytes {
         return Err(FieldError::new(
             "(record)",
@@ -108,7 +108,7 @@ pub fn step_from_json(value: Value, limits: &Limits) -> Result<Step> {
             Some(v @ Value::Object(_)) => f.sized("metadata", to_canonical_json(v))?,
             Some(v) => return Err(FieldError::new("metadata", format!("must be an object, got {}", kind(v)))),
         },
-        step_hash: canonical.hash,
+        step_hash: canonical.step_hash(),
         raw_rest: canonical.rest,
         raw: canonical.raw,
     };
@@ -120,7 +120,7 @@ pub fn step_from_json(value: Value, limits: &Limits) -> Result<Step> {
 struct Fields<'a> {
     limits: &'a Limits,
     /// The step's canonical form, where JSON-valued fields are taken from.
-    canonical: &'a crate::integrity::Canonical,
+    canonical: &'a crate::integrity::CanonicalForm,
 }
 
 impl Fields<'_> {
