@@ -6,6 +6,7 @@
 use flightlog_model::merkle::{Hash, consistency_proof_from, inclusion_proof_from, leaf_hash};
 use flightlog_model::merkle_nodes::{BLOCK, Fetched, Needs, NodeBuilder, STRIDE};
 use flightlog_store::{Store, StoreError};
+use std::collections::HashMap;
 
 /// Leaves one extension reads at most, so that catching up with a long log
 /// (an instance upgraded with millions of steps) is spread over several
@@ -75,16 +76,26 @@ async fn fetch(store: &Store, needs: Needs) -> Result<Fetched, StoreError> {
     // Taken before the first await: `Needs` stays on this thread.
     let (leaves, nodes) = needs.fetch();
     drop(needs);
-    let mut fetched = Fetched::default();
     let positions: Vec<u64> = leaves.into_iter().collect();
-    for chunk in positions.chunks(CHUNK) {
-        for e in store.log_entries_at(chunk).await? {
-            fetched.leaves.entry(e.log_index).or_insert_with(|| leaf_hash(&e.step_hash));
-        }
-    }
     let keys: Vec<_> = nodes.into_iter().collect();
-    for chunk in keys.chunks(CHUNK) {
-        fetched.nodes.extend(store.merkle_nodes_at(&chunk.iter().copied().collect()).await?);
-    }
-    Ok(fetched)
+    // The leaves and the nodes are read at the same time: for a page's
+    // single proof each is one round trip to the engine.
+    let leaves_read = async {
+        let mut leaves = HashMap::new();
+        for chunk in positions.chunks(CHUNK) {
+            for e in store.log_entries_at(chunk).await? {
+                leaves.entry(e.log_index).or_insert_with(|| leaf_hash(&e.step_hash));
+            }
+        }
+        Ok::<_, StoreError>(leaves)
+    };
+    let nodes_read = async {
+        let mut nodes = HashMap::new();
+        for chunk in keys.chunks(CHUNK) {
+            nodes.extend(store.merkle_nodes_at(&chunk.iter().copied().collect()).await?);
+        }
+        Ok::<_, StoreError>(nodes)
+    };
+    let (leaves, nodes) = tokio::join!(leaves_read, nodes_read);
+    Ok(Fetched { leaves: leaves?, nodes: nodes? })
 }

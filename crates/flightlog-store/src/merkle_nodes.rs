@@ -7,7 +7,7 @@ use crate::rowbinary::RowBinary;
 use crate::steps::decode_hash;
 use flightlog_model::merkle::Hash;
 use flightlog_model::merkle_nodes::NodeKey;
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap};
 
 const BLOCKS_STORED: &str = include_str!("queries/merkle_blocks_stored.sql");
 const NODES_AT: &str = include_str!("queries/merkle_nodes_at.sql");
@@ -28,19 +28,22 @@ impl Store {
     pub async fn merkle_nodes_at(&self, keys: &BTreeSet<NodeKey>) -> Result<HashMap<NodeKey, Hash>, StoreError> {
         #[derive(serde::Deserialize)]
         struct Row {
+            height: u32,
             idx: u64,
             hash: String,
         }
-        let mut by_height: BTreeMap<u32, Vec<u64>> = BTreeMap::new();
-        for k in keys {
-            by_height.entry(k.height).or_default().push(k.index);
+        if keys.is_empty() {
+            return Ok(HashMap::new());
         }
+        let heights: BTreeSet<u32> = keys.iter().map(|k| k.height).collect();
+        let idxs: BTreeSet<u64> = keys.iter().map(|k| k.index).collect();
+        // One number per key: an index stays far below 2^56 (it counts
+        // leaves divided by 2^height).
+        let packed = keys.iter().map(|k| (u64::from(k.height) << 56) | k.index);
+        let params = Params::new().numbers("heights", heights).numbers("idxs", idxs).numbers("keys", packed);
         let mut found = HashMap::with_capacity(keys.len());
-        for (height, idxs) in by_height {
-            let params = Params::new().number("height", height).numbers("idxs", idxs);
-            for r in rows::<Row>(&self.ch.query(NODES_AT, params).await?)? {
-                found.insert(NodeKey { height, index: r.idx }, decode_hash(&r.hash)?);
-            }
+        for r in rows::<Row>(&self.ch.query(NODES_AT, params).await?)? {
+            found.insert(NodeKey { height: r.height, index: r.idx }, decode_hash(&r.hash)?);
         }
         Ok(found)
     }

@@ -184,3 +184,22 @@ async fn integrity_pages_cover_every_row_once_across_projects_and_repeated_keys(
         [key("p1", "a", 0), key("p1", "a", 1), key("p1", "a", 2), key("p1", "b", 0), key("p1", "b", 0), key("p1", "c", 0), key("p2", "a", 0), key("p2", "a", 1)]
     );
 }
+
+/// Stored Merkle nodes are read for every height at once: exactly the keys
+/// asked for come back, not the other pairs of their heights and indexes
+/// (height 4 index 1 and height 8 index 0 exist, but were not asked for).
+#[tokio::test]
+async fn merkle_nodes_come_back_exactly_as_asked_across_heights() {
+    use flightlog_model::merkle_nodes::NodeKey;
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path()).await;
+    let key = |height, index| NodeKey { height, index };
+    let hash = |b: u8| [b; 32];
+    let stored = [(key(4, 0), hash(1)), (key(4, 1), hash(2)), (key(8, 0), hash(3)), (key(8, 1), hash(4)), (key(12, 7), hash(5))];
+    store.put_merkle_nodes(&stored).await.unwrap();
+    let asked = [key(4, 0), key(8, 1), key(12, 7), key(12, 0)].into_iter().collect();
+    let found = store.merkle_nodes_at(&asked).await.unwrap();
+    let expected = [(key(4, 0), hash(1)), (key(8, 1), hash(4)), (key(12, 7), hash(5))].into_iter().collect();
+    assert_eq!(found, expected, "a missing key is left out, and no other stored node is added");
+    assert!(store.merkle_nodes_at(&Default::default()).await.unwrap().is_empty());
+}
