@@ -49,6 +49,16 @@ async fn an_mcp_client_calls_every_tool_and_gets_the_apis_answers() {
     assert_eq!(why["step"]["failed"], true);
     assert!(why.to_string().contains("constraint violation"), "{why}");
     assert_eq!(why["integrity"]["status"], "verified", "{why}");
+    // The ten steps before it, oldest first, and the session's goal from
+    // its first step, as the API's timeline has them.
+    let (_, before) = s.get(&reader, "/v1/sessions/pipeline-long/steps?after=1326&limit=10").await;
+    let numbers = |steps: &Value, key: &str| steps.as_array().unwrap().iter().map(|x| x[key].clone()).collect::<Vec<_>>();
+    assert_eq!(numbers(&why["earlier_steps"], "step"), (1327..1337).map(Value::from).collect::<Vec<_>>(), "{why}");
+    assert_eq!(numbers(&why["earlier_steps"], "step_hash"), numbers(&before["steps"], "step_hash"));
+    let (_, first) = s.get(&reader, "/v1/sessions/pipeline-long/steps?limit=1").await;
+    let first = first["steps"][0].to_string();
+    let goal = why["goal"].as_str().unwrap();
+    assert!(!goal.is_empty() && first.contains(&serde_json::to_string(goal).unwrap()), "the goal {goal:?} is the first step's: {first}");
 
     let similar = text("similar_failures");
     assert!(!similar["hits"].as_array().unwrap().is_empty(), "{similar}");

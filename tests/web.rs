@@ -325,3 +325,33 @@ async fn the_waterfall_shows_hostile_tool_names_as_text() {
     let (status, _) = page(&s, &cookie, "/sessions/wf-xss?from=soon").await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
 }
+
+/// A decision deep in a session whose steps start at 3 and skip some
+/// numbers: the page shows the goal from the session's first step (not from
+/// the first step it lists) and the steps just before it, and nothing after.
+#[tokio::test]
+async fn a_decision_deep_in_a_session_shows_its_goal_and_the_steps_before_it() {
+    let s = Server::start().await;
+    let step = |n: u64, message: &str| {
+        json!({"session_id": "deep", "step": n, "timestamp": format!("2026-01-15T10:{:02}:00Z", n),
+               "prompt": {"messages": [{"role": "user", "content": message}]},
+               "agent_thoughts": {"reasoning": format!("reason number {n}.")}})
+    };
+    let mut steps = vec![step(3, "Find the invoice of ACME")];
+    steps.extend((4..=40).filter(|n| n % 7 != 0).map(|n| step(n, &format!("continue after {n}"))));
+    s.post_steps(ADMIN_KEY, ndjson(&steps), &[]).await;
+    let (_, cookie) = sign_in(&s, ADMIN_KEY).await;
+    let cookie = cookie.expect("a cookie").split(';').next().unwrap().to_string();
+
+    let (status, html) = page(&s, &cookie, "/sessions/deep/steps/25").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(html.contains("Find the invoice of ACME"), "the goal is the first step's");
+    let listed: Vec<u64> = (0..=40).filter(|n| html.contains(&format!("reason number {n}."))).collect();
+    assert_eq!(listed, vec![15, 16, 17, 18, 19, 20, 22, 23, 24, 25], "the steps after 14 before it (21 was never sent), and itself");
+
+    let (_, html) = page(&s, &cookie, "/sessions/deep/steps/5").await;
+    assert!(html.contains("Find the invoice of ACME"));
+    let listed: Vec<u64> = (0..=40).filter(|n| html.contains(&format!("reason number {n}."))).collect();
+    assert_eq!(listed, vec![3, 4, 5]);
+    assert_eq!(page(&s, &cookie, "/sessions/deep/steps/21").await.0, StatusCode::NOT_FOUND, "a step never sent");
+}

@@ -48,17 +48,34 @@ impl AppState {
     }
 
     pub async fn explain(&self, project: &str, id: &str, n: u64) -> Result<Explanation, AppError> {
-        let step = self.step(project, id, n).await?;
-        let first = self.store.session_timeline(project, id, None, 1).await.unwrap_or_default();
-        let earlier = self
-            .store
-            .session_timeline(project, id, n.checked_sub(EARLIER_STEPS + 1), EARLIER_STEPS as u32)
-            .await
-            .unwrap_or_default()
-            .into_iter()
-            .filter(|s| s.step < n)
-            .collect();
-        let report = verify::verify_step(&self.store, &self.sealed, project, id, n).await.ok().flatten();
-        Ok(Explanation { step, earlier, goal: first.first().map(goal_of).unwrap_or_default(), report })
+        // The step comes with the ones before it in one read, and the
+        // session's first step (unless that read starts there) and the
+        // step's verification are read meanwhile: each is a round trip to
+        // the engine, and the page used to wait for all of them in turn.
+        let from = n.checked_sub(EARLIER_STEPS + 1);
+        let (around, first, report) = tokio::join!(
+            self.store.session_timeline(project, id, from, EARLIER_STEPS as u32 + 1),
+            async {
+                match from {
+                    Some(_) => self.store.session_timeline(project, id, None, 1).await.unwrap_or_default(),
+                    None => Vec::new(),
+                }
+            },
+            verify::verify_step(&self.store, &self.sealed, project, id, n),
+        );
+        let around = around?;
+        // A read from the session's start holds its first step.
+        let goal = first.first().or(around.first().filter(|_| from.is_none())).map(goal_of).unwrap_or_default();
+        let mut earlier: Vec<StoredStep> = Vec::with_capacity(around.len());
+        let mut step = None;
+        for s in around {
+            match s.step.cmp(&n) {
+                std::cmp::Ordering::Less => earlier.push(s),
+                std::cmp::Ordering::Equal => step = Some(s),
+                std::cmp::Ordering::Greater => break,
+            }
+        }
+        let step = step.ok_or_else(|| AppError::NotFound(format!("no step {n} in session {id:?}")))?;
+        Ok(Explanation { step, earlier, goal, report: report.ok().flatten() })
     }
 }

@@ -816,7 +816,12 @@ pub async fn verify_step(
     session_id: &str,
     step: u64,
 ) -> Result<Option<Report>, StoreError> {
-    let Some(row) = store.step_integrity_row(project, session_id, step).await? else { return Ok(None) };
+    // The checkpoint is read while the row is, and the log's entry while
+    // the step's place in the sealed log is proven: on a page each read is
+    // a round trip to the engine.
+    let (row, sealed_log) = tokio::join!(store.step_integrity_row(project, session_id, step), sealed.get(store));
+    let Some(row) = row? else { return Ok(None) };
+    let sealed_log = sealed_log?;
     let mut report = Report { steps_checked: 1, ..Report::default() };
     let Ok(recorded) = hash_of(&row.step_hash) else {
         report.problem(problem(ProblemKind::Unreadable, Some(&row), "the recorded hash is not valid hex".into()));
@@ -826,7 +831,17 @@ pub async fn verify_step(
     let mut found = Findings::default();
     check_content(&row, &recorded, &limits, &mut found);
     report.absorb(found);
-    match store.log_entry_at(row.log_index).await? {
+    let in_sealed = sealed_log.filter(|log| row.log_index < log.size());
+    let (entry, seals) = tokio::join!(store.log_entry_at(row.log_index), async {
+        match &in_sealed {
+            Some(log) => match &log.broken {
+                Some(why) => Ok(Some(Err(why.clone()))),
+                None => log.seals(store, row.log_index, &recorded).await.map(Some),
+            },
+            None => Ok(None),
+        }
+    });
+    match entry? {
         None => report.problem(problem(ProblemKind::Inserted, Some(&row), format!("step {step} is stored but the log of record never accepted it"))),
         Some(e) if e.project != project || e.session_id != session_id || e.step != step => report.problem(problem(
             ProblemKind::Moved,
@@ -838,12 +853,8 @@ pub async fn verify_step(
         }
         Some(_) => {}
     }
-    match sealed.get(store).await? {
-        Some(log) if row.log_index < log.size() => {
-            let seals = match &log.broken {
-                Some(why) => Err(why.clone()),
-                None => log.seals(store, row.log_index, &recorded).await?,
-            };
+    match (in_sealed, seals?) {
+        (Some(log), Some(seals)) => {
             match seals {
                 Err(why) => report.problem(problem(ProblemKind::LogMismatch, Some(&row), why)),
                 Ok(true) => report.sealed = 1,
