@@ -423,13 +423,15 @@ impl AppState {
     }
 
     pub async fn cost_report(&self, project: &str, query: &CostQuery) -> Result<CostReport, AppError> {
-        let groups = self.store.costs(project, query).await?;
-        let totals = self.store.costs(project, &CostQuery { group_by: Vec::new(), limit: 1, ..query.clone() }).await?;
-        let by_model = self
-            .store
-            .costs(project, &CostQuery { group_by: vec![CostDimension::Model], limit: MAX_GROUPS, ..query.clone() })
-            .await?;
-        let (successful, successful_cost) = self.store.successful_session_cost(project, query).await?;
+        // Four reads, side by side on the engine's read connections.
+        let totals_query = CostQuery { group_by: Vec::new(), limit: 1, ..query.clone() };
+        let by_model_query = CostQuery { group_by: vec![CostDimension::Model], limit: MAX_GROUPS, ..query.clone() };
+        let (groups, totals, by_model, (successful, successful_cost)) = tokio::try_join!(
+            self.store.costs(project, query),
+            self.store.costs(project, &totals_query),
+            self.store.costs(project, &by_model_query),
+            self.store.successful_session_cost(project, query),
+        )?;
         Ok(CostReport {
             group_by: query.group_by.clone(),
             groups,

@@ -778,14 +778,6 @@ impl Store {
         if sessions.is_empty() {
             return Ok(Default::default());
         }
-        let params = Params::new()
-            .text("project", project)
-            .texts("sessions", sessions.iter().map(|(s, _)| *s))
-            .number("min_times", REPEATED_ACTION_TIMES);
-        let repeated: std::collections::HashMap<String, (String, u64)> = rows::<Row>(&self.ch.query(REPEATED_ACTIONS_OF, params).await?)?
-            .into_iter()
-            .map(|r| (r.session_id, (r.tool, r.times)))
-            .collect();
         #[derive(serde::Deserialize)]
         struct Found {
             id: String,
@@ -793,9 +785,18 @@ impl Store {
             count: u64,
             sessions: Vec<String>,
         }
-        let params = Params::new().text("project", project).texts("sessions", sessions.iter().map(|(s, _)| *s));
+        let repeated_params = Params::new()
+            .text("project", project)
+            .texts("sessions", sessions.iter().map(|(s, _)| *s))
+            .number("min_times", REPEATED_ACTION_TIMES);
+        let incident_params = Params::new().text("project", project).texts("sessions", sessions.iter().map(|(s, _)| *s));
+        // The two reads are independent: side by side.
+        let (repeated, found) =
+            tokio::try_join!(self.ch.query(REPEATED_ACTIONS_OF, repeated_params), self.ch.query(INCIDENTS_OF_SESSIONS, incident_params))?;
+        let repeated: std::collections::HashMap<String, (String, u64)> =
+            rows::<Row>(&repeated)?.into_iter().map(|r| (r.session_id, (r.tool, r.times))).collect();
         let mut incidents: std::collections::HashMap<&str, Vec<Anomaly>> = Default::default();
-        let found = rows::<Found>(&self.ch.query(INCIDENTS_OF_SESSIONS, params).await?)?;
+        let found = rows::<Found>(&found)?;
         for f in &found {
             let Some(kind) = flightlog_model::detect::IncidentKind::parse(&f.kind) else { continue };
             for s in &f.sessions {

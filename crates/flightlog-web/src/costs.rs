@@ -132,13 +132,23 @@ pub async fn page(State(state): State<AppState>, Reader { principal, csrf }: Rea
     let base = range.query();
     let project = &principal.project;
     let query = |group_by: Vec<CostDimension>, limit: u32| CostQuery { group_by, limit, ..base.clone() };
-    let (by_day_model, by_agent, by_user, by_session, totals, by_model) = match (
-        state.cost_groups(project, &query(vec![CostDimension::Day, CostDimension::Model], 10_000)).await,
-        state.cost_groups(project, &query(vec![CostDimension::Agent], 10)).await,
-        state.cost_groups(project, &query(vec![CostDimension::User], 10)).await,
-        state.cost_groups(project, &query(vec![CostDimension::Session], 10)).await,
-        state.cost_groups(project, &query(vec![], 1)).await,
-        state.cost_groups(project, &query(vec![CostDimension::Model], 1000)).await,
+    // The six groupings are asked for at the same time: the engine's read
+    // connections take them side by side.
+    let asked = [
+        query(vec![CostDimension::Day, CostDimension::Model], 10_000),
+        query(vec![CostDimension::Agent], 10),
+        query(vec![CostDimension::User], 10),
+        query(vec![CostDimension::Session], 10),
+        query(vec![], 1),
+        query(vec![CostDimension::Model], 1000),
+    ];
+    let (by_day_model, by_agent, by_user, by_session, totals, by_model) = match tokio::join!(
+        state.cost_groups(project, &asked[0]),
+        state.cost_groups(project, &asked[1]),
+        state.cost_groups(project, &asked[2]),
+        state.cost_groups(project, &asked[3]),
+        state.cost_groups(project, &asked[4]),
+        state.cost_groups(project, &asked[5]),
     ) {
         (Ok(a), Ok(b), Ok(c), Ok(d), Ok(e), Ok(f)) => (a, b, c, d, e, f),
         (a, b, c, d, e, f) => {
