@@ -404,3 +404,19 @@ async fn erasure_removes_personal_content_and_keeps_every_proof_valid() {
     let (status, _) = s.send_json(Method::POST, ADMIN_KEY, "/v1/erasures", json!({})).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
 }
+
+/// Copies of an early step, inserted behind Flightlog's back, fill the
+/// decision page's read of the steps before a later one: that step is still
+/// found and shown (its page reads it on its own), not answered "no step".
+#[tokio::test]
+async fn repeated_rows_of_an_early_step_do_not_hide_a_later_decision() {
+    let dir = tempfile::tempdir().unwrap();
+    recorded_instance(dir.path()).await;
+    for _ in 0..4 {
+        sql(dir.path(), "INSERT INTO steps SELECT * FROM steps WHERE session_id = 'victim' AND step = 1");
+    }
+    let s = Server::start_in(dir.path(), &ENV).await;
+    let (status, page) = s.page(ADMIN_KEY, "/sessions/victim/steps/7").await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    assert!(page.contains("original reasoning 7"), "{page}");
+}

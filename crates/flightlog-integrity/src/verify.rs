@@ -821,7 +821,6 @@ pub async fn verify_step(
     // a round trip to the engine.
     let (row, sealed_log) = tokio::join!(store.step_integrity_row(project, session_id, step), sealed.get(store));
     let Some(row) = row? else { return Ok(None) };
-    let sealed_log = sealed_log?;
     let mut report = Report { steps_checked: 1, ..Report::default() };
     let Ok(recorded) = hash_of(&row.step_hash) else {
         report.problem(problem(ProblemKind::Unreadable, Some(&row), "the recorded hash is not valid hex".into()));
@@ -831,7 +830,7 @@ pub async fn verify_step(
     let mut found = Findings::default();
     check_content(&row, &recorded, &limits, &mut found);
     report.absorb(found);
-    let in_sealed = sealed_log.filter(|log| row.log_index < log.size());
+    let in_sealed = sealed_log?.filter(|log| row.log_index < log.size());
     let (entry, seals) = tokio::join!(store.log_entry_at(row.log_index), async {
         match &in_sealed {
             Some(log) => match &log.broken {

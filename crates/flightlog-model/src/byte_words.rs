@@ -7,6 +7,9 @@ const ONES: u64 = 0x0101_0101_0101_0101;
 const HIGHS: u64 = 0x8080_8080_8080_8080;
 
 /// The eight bytes at the start of `bytes`, as one word (first byte lowest).
+///
+/// # Panics
+/// When `bytes` is shorter than eight.
 pub fn word_at(bytes: &[u8]) -> u64 {
     u64::from_le_bytes(bytes[..8].try_into().expect("eight bytes"))
 }
@@ -34,6 +37,18 @@ pub fn any_digit(w: u64) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    proptest::proptest! {
+        /// Any word, several matching bytes (and borrows between them)
+        /// included, against the byte-by-byte answer.
+        #[test]
+        fn any_word_gives_the_byte_by_byte_answer(w: u64, n in 0u8..=0x80, b: u8) {
+            let bytes = w.to_le_bytes();
+            proptest::prop_assert_eq!(any_below(w, n), bytes.iter().any(|&x| x < n));
+            proptest::prop_assert_eq!(any_equal(w, b), bytes.contains(&b));
+            proptest::prop_assert_eq!(any_digit(w), bytes.iter().any(u8::is_ascii_digit));
+        }
+    }
 
     /// Each byte value at each place in a word of a filler byte, against
     /// the byte-by-byte answer.

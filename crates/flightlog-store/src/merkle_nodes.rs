@@ -11,6 +11,8 @@ use std::collections::{BTreeSet, HashMap};
 
 const BLOCKS_STORED: &str = include_str!("queries/merkle_blocks_stored.sql");
 const NODES_AT: &str = include_str!("queries/merkle_nodes_at.sql");
+/// Keys per read of stored nodes.
+const NODES_PER_READ: usize = 10_000;
 const INSERT_NODES: &str = "INSERT INTO merkle_nodes (height, idx, hash)";
 
 impl Store {
@@ -32,18 +34,21 @@ impl Store {
             idx: u64,
             hash: String,
         }
-        if keys.is_empty() {
-            return Ok(HashMap::new());
-        }
-        let heights: BTreeSet<u32> = keys.iter().map(|k| k.height).collect();
-        let idxs: BTreeSet<u64> = keys.iter().map(|k| k.index).collect();
-        // One number per key: an index stays far below 2^56 (it counts
-        // leaves divided by 2^height).
-        let packed = keys.iter().map(|k| (u64::from(k.height) << 56) | k.index);
-        let params = Params::new().numbers("heights", heights).numbers("idxs", idxs).numbers("keys", packed);
+        let keys: Vec<NodeKey> = keys.iter().copied().collect();
         let mut found = HashMap::with_capacity(keys.len());
-        for r in rows::<Row>(&self.ch.query(NODES_AT, params).await?)? {
-            found.insert(NodeKey { height: r.height, index: r.idx }, decode_hash(&r.hash)?);
+        // A server takes the parameters in the URL (at most 1 MiB by
+        // default): 10,000 keys make about 300 KB of them.
+        for chunk in keys.chunks(NODES_PER_READ) {
+            let heights: BTreeSet<u32> = chunk.iter().map(|k| k.height).collect();
+            let idxs: BTreeSet<u64> = chunk.iter().map(|k| k.index).collect();
+            // One number per key: an index counts leaves divided by
+            // 2^height, so it stays far below 2^56.
+            debug_assert!(chunk.iter().all(|k| k.index < 1 << 56));
+            let packed = chunk.iter().map(|k| (u64::from(k.height) << 56) | k.index);
+            let params = Params::new().numbers("heights", heights).numbers("idxs", idxs).numbers("keys", packed);
+            for r in rows::<Row>(&self.ch.query(NODES_AT, params).await?)? {
+                found.insert(NodeKey { height: r.height, index: r.idx }, decode_hash(&r.hash)?);
+            }
         }
         Ok(found)
     }

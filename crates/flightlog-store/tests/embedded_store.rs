@@ -202,4 +202,11 @@ async fn merkle_nodes_come_back_exactly_as_asked_across_heights() {
     let expected = [(key(4, 0), hash(1)), (key(8, 1), hash(4)), (key(12, 7), hash(5))].into_iter().collect();
     assert_eq!(found, expected, "a missing key is left out, and no other stored node is added");
     assert!(store.merkle_nodes_at(&Default::default()).await.unwrap().is_empty());
+
+    // More keys than one read takes (10,000), over two heights.
+    let many: Vec<(NodeKey, [u8; 32])> = (0..12_500u64).flat_map(|i| [(key(16, i), hash(i as u8)), (key(20, i), hash(!(i as u8)))]).collect();
+    store.put_merkle_nodes(&many).await.unwrap();
+    let asked = many.iter().map(|(k, _)| *k).filter(|k| k.index % 2 == 0).collect();
+    let found = store.merkle_nodes_at(&asked).await.unwrap();
+    assert_eq!(found, many.iter().filter(|(k, _)| k.index % 2 == 0).copied().collect(), "every read's keys, and only them");
 }
