@@ -284,6 +284,9 @@ async fn reordered_steps_are_caught() {
     assert_eq!(stored, (0..8).collect::<Vec<_>>(), "the swap kept every step number");
     assert_caught(&s, "moved", Some(5)).await;
     assert!(problems(&verify(&s, "victim").await).contains(&("moved".to_string(), Some(2))));
+    // The decision page of a moved step says so, from the log's entry.
+    let (_, page) = s.page(ADMIN_KEY, "/sessions/victim/steps/5").await;
+    assert!(page.contains("verification failed") && page.contains("reordered"), "{page}");
 }
 
 #[tokio::test]
@@ -314,6 +317,21 @@ async fn a_truncated_log_is_caught_and_earlier_checkpoints_still_prove_the_rest(
     }
     let other = verify(&s, "other").await;
     assert_ne!(other["status"], "verified", "{other:#}");
+    // A page of a step the truncated checkpoint covers cannot prove it.
+    let (_, page) = s.page(ADMIN_KEY, "/sessions/other/steps/0").await;
+    assert!(page.contains("verification failed") && page.contains("lost or gained entries"), "{page}");
+}
+
+#[tokio::test]
+async fn a_forged_checkpoint_signature_fails_the_decision_pages() {
+    let dir = tempfile::tempdir().unwrap();
+    recorded_instance(dir.path()).await;
+    sql(dir.path(), "ALTER TABLE checkpoints UPDATE signature = reverse(signature) \
+                     WHERE tree_size = (SELECT max(tree_size) FROM checkpoints) SETTINGS mutations_sync = 2");
+    let s = Server::start_in(dir.path(), &ENV).await;
+    let (_, page) = s.page(ADMIN_KEY, "/sessions/victim/steps/2").await;
+    assert!(page.contains("verification failed") && page.contains("signature does not verify"), "{page}");
+    assert!(!page.contains("badge ok\">verified"), "{page}");
 }
 
 #[tokio::test]
