@@ -332,6 +332,33 @@ async fn a_forged_checkpoint_signature_fails_the_decision_pages() {
     let (_, page) = s.page(ADMIN_KEY, "/sessions/victim/steps/2").await;
     assert!(page.contains("verification failed") && page.contains("signature does not verify"), "{page}");
     assert!(!page.contains("badge ok\">verified"), "{page}");
+    // A session's verification cannot prove against the latest checkpoint:
+    // it checks the whole log, lists the bad signature as the log's, and
+    // proves the session by the first checkpoint (14 entries).
+    let r = verify(&s, "victim").await;
+    assert_eq!((r["status"].as_str(), r["sealed"].as_u64()), (Some("verified"), Some(8)), "{r:#}");
+    assert_eq!(r["checkpoint"]["tree_size"], 14, "{r:#}");
+    assert!(r["log_problems"].to_string().contains("bad_signature"), "{r:#}");
+}
+
+/// A session proves from the stored Merkle nodes against the latest
+/// checkpoint without reading the whole log: a bad older checkpoint, which
+/// only the whole log's check looks at, is not in its report, while
+/// `verify --all` still names it.
+#[tokio::test]
+async fn a_session_proves_against_the_latest_checkpoint_without_the_whole_log() {
+    let dir = tempfile::tempdir().unwrap();
+    recorded_instance(dir.path()).await;
+    sql(dir.path(), "INSERT INTO checkpoints SELECT 5, root_hash, created_us, public_key, 'deadbeef' FROM checkpoints WHERE tree_size = 14");
+    let s = Server::start_in(dir.path(), &ENV).await;
+    for session in ["victim", "bystander", "other"] {
+        let r = verify(&s, session).await;
+        assert_eq!(r["status"], "verified", "{r:#}");
+        assert_eq!(r["checkpoint"]["tree_size"], 18, "{r:#}");
+        assert!(r.get("log_problems").is_none(), "the whole log was not read: {r:#}");
+    }
+    let (_, all) = s.get(ADMIN_KEY, "/v1/integrity/verify").await;
+    assert!(all["problems"].to_string().contains("bad_signature"), "{all:#}");
 }
 
 #[tokio::test]
