@@ -465,3 +465,29 @@ async fn repeated_rows_of_an_early_step_do_not_hide_a_later_decision() {
     assert_eq!(status, StatusCode::OK, "{page}");
     assert!(page.contains("original reasoning 7"), "{page}");
 }
+
+/// A session's last step removed from both the steps and the log of
+/// record, far from its other entries: its chain stays whole and its other
+/// entries still prove from the stored nodes, but the log has lost a
+/// position the checkpoint covers, so the session is not reported verified.
+#[tokio::test]
+async fn a_sessions_last_step_removed_from_both_tables_is_not_verified() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = Server::start_in(dir.path(), &ENV).await;
+    // tail: log positions 0-3 and 20; filler: 4-19 and 21-39.
+    let mut steps: Vec<Value> = (0..4).map(|n| step("tail", n)).collect();
+    steps.extend((0..16).map(|n| step("filler", n)));
+    steps.push(step("tail", 4));
+    steps.extend((16..35).map(|n| step("filler", n)));
+    assert_eq!(s.post_steps(ADMIN_KEY, ndjson(&steps), &[]).await.1["accepted"], 40);
+    assert_eq!(s.send_json(Method::POST, ADMIN_KEY, "/v1/integrity/checkpoints", json!(null)).await.0, StatusCode::CREATED);
+    assert_eq!(verify(&s, "tail").await["status"], "verified");
+    let (status, _) = s.terminate();
+    assert!(status.success());
+    sql(dir.path(), "ALTER TABLE steps DELETE WHERE session_id = 'tail' AND step = 4 SETTINGS mutations_sync = 2");
+    sql(dir.path(), "ALTER TABLE log_entries DELETE WHERE log_index = 20 SETTINGS mutations_sync = 2");
+    let s = Server::start_in(dir.path(), &ENV).await;
+    let r = verify(&s, "tail").await;
+    assert_ne!(r["status"], "verified", "{r:#}");
+    assert!(r["log_problems"].to_string().contains("log_gap"), "{r:#}");
+}

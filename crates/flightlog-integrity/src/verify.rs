@@ -37,6 +37,9 @@ use std::collections::{BTreeMap, HashMap};
 
 /// Problems listed in one report, at most; the count is always exact.
 const MAX_LISTED: usize = 1000;
+/// The most entries of one session proven from the stored nodes rather
+/// than by reading the whole log.
+const MAX_PROVEN_APART: usize = 100_000;
 /// Steps read per page (see `StoredPages`). Over 1M steps, `verify --all`
 /// peaked at 588 MiB and 34,640 steps/s with two pages of 6,000 in memory;
 /// when the reader could hold a third, 653 MiB at 6,000 and 904–960 MiB
@@ -787,9 +790,10 @@ fn hash_of(hex_text: &str) -> Result<Hash, ()> {
 
 /// Verifies one session: its steps against their content, their chain and
 /// the log of record, and its entries in the log against the latest signed
-/// checkpoint, by their inclusion proofs from the stored Merkle nodes.
-/// Where those do not prove every entry (no stored nodes yet, a signature
-/// that does not verify, an entry the signed log holds otherwise), the
+/// checkpoint, by their inclusion proofs from the stored Merkle nodes, with
+/// the log's positions below it counted. Where that does not prove every
+/// entry (no stored nodes yet, a checkpoint not signed by `trusted_key`, an
+/// entry the signed log holds otherwise, a position missing or repeated), the
 /// whole log is checked against every checkpoint instead: problems of the
 /// log elsewhere are then listed in `log_problems` and do not fail this
 /// session, and steps they leave unproven count as not yet sealed.
@@ -818,27 +822,49 @@ pub async fn verify_session(store: &Store, project: &str, session_id: &str, trus
 
 /// The log's state for one session when each of its entries the latest
 /// checkpoint covers proves against that checkpoint's root from the stored
-/// nodes (O(log n) reads per entry); None when one does not, or there is
-/// no valid checkpoint to prove against, so that the whole log is checked.
+/// nodes (O(log n) reads per entry) and the log still holds every position
+/// that checkpoint covers, once (one column counted); None when not, or
+/// when the latest checkpoint is not this instance's, so that the whole
+/// log is checked.
 async fn proven_from_stored_nodes(
     store: &Store,
     trusted_key: Option<&str>,
     logged: &[LogEntry],
 ) -> Result<Option<(LogState, Option<Value>)>, StoreError> {
     let Some(latest) = store.latest_checkpoint().await? else { return Ok(None) };
+    // Only a checkpoint this instance signed stands in for the whole log:
+    // the key stored beside a checkpoint proves nothing by itself.
+    if trusted_key != Some(latest.public_key.as_str()) {
+        return Ok(None);
+    }
     let message = checkpoint_message(latest.tree_size, &latest.root_hash, latest.created_us);
     if !signature_valid(&latest.public_key, &message, &latest.signature) {
         return Ok(None);
     }
     let size = latest.tree_size;
     let sealed: Vec<&LogEntry> = logged.iter().filter(|e| e.log_index < size).collect();
+    // A very long session's proofs (about 640 bytes each) would take more
+    // memory than reading the whole log a stretch at a time.
+    if sealed.len() > MAX_PROVEN_APART {
+        return Ok(None);
+    }
     let positions: Vec<u64> = sealed.iter().map(|e| e.log_index).collect();
-    if !positions.is_empty() {
-        let Some(proofs) = crate::nodes::inclusion_proofs(store, &positions, size).await? else { return Ok(None) };
-        let proven = sealed.iter().zip(&proofs).all(|(e, proof)| verify_inclusion(e.log_index, size, &leaf_hash(&e.step_hash), proof, &latest.root_hash));
-        if !proven {
-            return Ok(None);
+    // The log must still hold each position the checkpoint covers, once:
+    // a session's last steps removed from both tables leave its chain whole
+    // and its other entries provable, and only the count shows the hole.
+    let (census, proofs) = tokio::join!(store.log_census_below(size), async {
+        match positions.is_empty() {
+            true => Ok(Some(Vec::new())),
+            false => crate::nodes::inclusion_proofs(store, &positions, size).await,
         }
+    });
+    if census? != (size, size) {
+        return Ok(None);
+    }
+    let Some(proofs) = proofs? else { return Ok(None) };
+    let proven = sealed.iter().zip(&proofs).all(|(e, proof)| verify_inclusion(e.log_index, size, &leaf_hash(&e.step_hash), proof, &latest.root_hash));
+    if !proven {
+        return Ok(None);
     }
     let mut log = LogState {
         leaves: size,

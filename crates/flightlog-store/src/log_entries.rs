@@ -12,6 +12,7 @@ const LOG_ENTRY_AT: &str = include_str!("queries/log_entry_at.sql");
 const LOG_ENTRIES_PAGE: &str = include_str!("queries/log_entries_page.sql");
 const LOG_ENTRIES_AT: &str = include_str!("queries/log_entries_at.sql");
 const LOG_ENTRIES_OF_SESSION: &str = include_str!("queries/log_entries_of_session.sql");
+const LOG_CENSUS_BELOW: &str = include_str!("queries/log_census_below.sql");
 
 /// What every query here selects. Read as RowBinary: the hash comes as
 /// its 32 bytes rather than 64 hex digits in JSON, and reading the log is
@@ -52,6 +53,18 @@ impl Store {
             return Ok(Vec::new());
         }
         self.entries(LOG_ENTRIES_AT, Params::new().numbers("positions", positions.iter().copied())).await
+    }
+
+    /// How many entries lie below position `size`, and at how many distinct
+    /// positions: (size, size) when none of them is missing or repeated.
+    pub async fn log_census_below(&self, size: u64) -> Result<(u64, u64), StoreError> {
+        #[derive(serde::Deserialize)]
+        struct Census {
+            entries: u64,
+            positions: u64,
+        }
+        let found = crate::backend::rows::<Census>(&self.ch.query(LOG_CENSUS_BELOW, Params::new().number("size", size)).await?)?;
+        Ok(found.first().map_or((0, 0), |c| (c.entries, c.positions)))
     }
 
     /// One session's entries, in log order.
