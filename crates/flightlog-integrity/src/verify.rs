@@ -30,7 +30,7 @@ use rayon::prelude::*;
 use roaring::RoaringTreemap;
 use flightlog_model::{Limits, Step, step_from_json};
 use crate::sealed::SealCache;
-use flightlog_store::{IntegrityRow, LogEntry, Store, StoreError, Stored};
+use flightlog_store::{CheckpointRow, IntegrityRow, LogEntry, Store, StoreError, Stored};
 use serde::Serialize;
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, HashMap};
@@ -240,6 +240,14 @@ impl Report {
     }
 }
 
+/// The checkpoint a report was proven against, as reports show it.
+fn checkpoint_json(c: &CheckpointRow) -> Value {
+    json!({
+        "tree_size": c.tree_size, "root_hash": hex::encode(c.root_hash),
+        "created_at": flightlog_model::time::format_timestamp(c.created_us), "public_key": c.public_key,
+    })
+}
+
 fn problem(kind: ProblemKind, row: Option<&IntegrityRow>, detail: String) -> Problem {
     Problem {
         kind,
@@ -254,6 +262,7 @@ fn problem(kind: ProblemKind, row: Option<&IntegrityRow>, detail: String) -> Pro
 /// verification; the per-session checks use it. The log itself is read a
 /// stretch at a time, never held; what grows with it is the bitmap of its
 /// positions (8 KiB per 65,536).
+#[derive(Default)]
 struct LogState {
     /// Entries in the log of record (its leaves).
     leaves: u64,
@@ -314,16 +323,7 @@ async fn check_log(store: &Store, trusted_key: Option<&str>, keep_positions: boo
     wanted.dedup();
     let mut wanted = wanted.into_iter().peekable();
     let mut roots: HashMap<u64, Hash> = HashMap::new();
-    let mut log = LogState {
-        leaves: 0,
-        sealed_size: 0,
-        problems: Vec::new(),
-        problem_count: 0,
-        expired_positions: RoaringTreemap::new(),
-        positions: RoaringTreemap::new(),
-        resumes: HashMap::new(),
-        expired: Vec::new(),
-    };
+    let mut log = LogState::default();
     let mut frontier = Frontier::default();
     let mut take_roots = |frontier: &Frontier, roots: &mut HashMap<u64, Hash>| {
         while let Some(size) = wanted.next_if(|s| *s <= frontier.size()) {
@@ -399,10 +399,7 @@ async fn check_log(store: &Store, trusted_key: Option<&str>, keep_positions: boo
             ));
         } else {
             log.sealed_size = log.sealed_size.max(c.tree_size);
-            latest_json = Some(json!({
-                "tree_size": c.tree_size, "root_hash": hex::encode(c.root_hash),
-                "created_at": flightlog_model::time::format_timestamp(c.created_us), "public_key": c.public_key,
-            }));
+            latest_json = Some(checkpoint_json(c));
         }
     }
     for record in store.expirations().await? {
@@ -866,25 +863,12 @@ async fn proven_from_stored_nodes(
     if !proven {
         return Ok(None);
     }
-    let mut log = LogState {
-        leaves: size,
-        sealed_size: size,
-        problems: Vec::new(),
-        problem_count: 0,
-        expired_positions: RoaringTreemap::new(),
-        positions: RoaringTreemap::new(),
-        resumes: HashMap::new(),
-        expired: Vec::new(),
-    };
+    let mut log = LogState { leaves: size, sealed_size: size, ..LogState::default() };
     for record in store.expirations().await? {
         let entries = store.log_entries_at(&record.log_indexes).await?;
         accept_expiry(&mut log, trusted_key, record, &entries);
     }
-    let checkpoint = json!({
-        "tree_size": size, "root_hash": hex::encode(latest.root_hash),
-        "created_at": flightlog_model::time::format_timestamp(latest.created_us), "public_key": latest.public_key,
-    });
-    Ok(Some((log, Some(checkpoint))))
+    Ok(Some((log, Some(checkpoint_json(&latest)))))
 }
 
 /// Verifies one step for a page: its content and columns, its entry in the
@@ -945,11 +929,7 @@ pub async fn verify_step(
                     "the signed log holds another hash at this position".into(),
                 )),
             }
-            report.checkpoint = Some(json!({
-                "tree_size": log.size(), "root_hash": hex::encode(log.checkpoint.root_hash),
-                "created_at": flightlog_model::time::format_timestamp(log.checkpoint.created_us),
-                "public_key": log.checkpoint.public_key,
-            }));
+            report.checkpoint = Some(checkpoint_json(&log.checkpoint));
         }
         _ => report.not_yet_sealed = 1,
     }
