@@ -8,7 +8,7 @@
 //! run 0..n and to hash to the signed root, and kept. Full verification
 //! (`verify`) never uses any of this: it always reads afresh.
 
-use crate::signer::{checkpoint_message, signature_valid};
+use crate::signer::checkpoint_signature_valid;
 use flightlog_model::merkle::{Hash, leaf_hash, root, verify_inclusion};
 use flightlog_store::{CheckpointRow, Store, StoreError};
 use std::sync::Arc;
@@ -79,8 +79,7 @@ impl SealCache {
         {
             return Ok(Some(snapshot.clone()));
         }
-        let message = checkpoint_message(latest.tree_size, &latest.root_hash, latest.created_us);
-        let broken = (!signature_valid(&latest.public_key, &message, &latest.signature))
+        let broken = (!checkpoint_signature_valid(&latest))
             .then(|| "the latest checkpoint's signature does not verify".to_string());
         let snapshot = Arc::new(SealedLog { checkpoint: latest, broken, leaves: OnceCell::new() });
         *current = Some((snapshot.clone(), Instant::now()));

@@ -99,6 +99,13 @@ pub fn hold_message(project: &str, subject: &str, id: &str, held: bool, reason: 
     statement_message("flightlog/legal-hold/v1", &[project, subject, id, if held { "held" } else { "released" }, reason, &at_us.to_string(), by_key])
 }
 
+/// Whether a stored checkpoint's signature verifies under the public key
+/// stored with it (whether that key is the instance's is the caller's to
+/// ask).
+pub fn checkpoint_signature_valid(c: &flightlog_store::CheckpointRow) -> bool {
+    signature_valid(&c.public_key, &checkpoint_message(c.tree_size, &c.root_hash, c.created_us), &c.signature)
+}
+
 /// Checks a hex signature by a hex public key over `message`.
 pub fn signature_valid(public_key_hex: &str, message: &[u8], signature_hex: &str) -> bool {
     let (mut pk, mut sig) = ([0u8; 32], [0u8; 64]);

@@ -20,7 +20,7 @@
 //! Steps accepted after the latest checkpoint are reported as not yet
 //! sealed, never as verified.
 
-use crate::signer::{checkpoint_message, expiry_message, signature_valid};
+use crate::signer::{checkpoint_signature_valid, expiry_message, signature_valid};
 use flightlog_model::retention::ExpiryKind;
 use flightlog_store::ExpirationRow;
 use flightlog_model::integrity::{chain_next, chain_seed, step_hash, stored_step_hash};
@@ -317,7 +317,7 @@ const LOG_PAGE: u64 = 100_000;
 async fn check_log(store: &Store, trusted_key: Option<&str>, keep_positions: bool) -> Result<(LogState, Option<Value>), StoreError> {
     let checkpoints = store.checkpoints().await?;
     let signed: Vec<bool> =
-        checkpoints.iter().map(|c| signature_valid(&c.public_key, &checkpoint_message(c.tree_size, &c.root_hash, c.created_us), &c.signature)).collect();
+        checkpoints.iter().map(checkpoint_signature_valid).collect();
     let mut wanted: Vec<u64> = checkpoints.iter().zip(&signed).filter(|(_, ok)| **ok).map(|(c, _)| c.tree_size).collect();
     wanted.sort_unstable();
     wanted.dedup();
@@ -402,11 +402,18 @@ async fn check_log(store: &Store, trusted_key: Option<&str>, keep_positions: boo
             latest_json = Some(checkpoint_json(c));
         }
     }
+    take_expirations(store, trusted_key, &mut log).await?;
+    Ok((log, latest_json))
+}
+
+/// Takes every signed expiry record into the log's state (`accept_expiry`),
+/// with the log's entries at the positions each one lists.
+async fn take_expirations(store: &Store, trusted_key: Option<&str>, log: &mut LogState) -> Result<(), StoreError> {
     for record in store.expirations().await? {
         let entries = store.log_entries_at(&record.log_indexes).await?;
-        accept_expiry(&mut log, trusted_key, record, &entries);
+        accept_expiry(log, trusted_key, record, &entries);
     }
-    Ok((log, latest_json))
+    Ok(())
 }
 
 /// Takes a signed expiry record into the log's state, or names it as a
@@ -834,8 +841,7 @@ async fn proven_from_stored_nodes(
     if trusted_key != Some(latest.public_key.as_str()) {
         return Ok(None);
     }
-    let message = checkpoint_message(latest.tree_size, &latest.root_hash, latest.created_us);
-    if !signature_valid(&latest.public_key, &message, &latest.signature) {
+    if !checkpoint_signature_valid(&latest) {
         return Ok(None);
     }
     let size = latest.tree_size;
@@ -864,10 +870,7 @@ async fn proven_from_stored_nodes(
         return Ok(None);
     }
     let mut log = LogState { leaves: size, sealed_size: size, ..LogState::default() };
-    for record in store.expirations().await? {
-        let entries = store.log_entries_at(&record.log_indexes).await?;
-        accept_expiry(&mut log, trusted_key, record, &entries);
-    }
+    take_expirations(store, trusted_key, &mut log).await?;
     Ok(Some((log, Some(checkpoint_json(&latest)))))
 }
 
