@@ -281,8 +281,10 @@ impl Runner {
             // A save that failed before: what it covers is durable already.
             self.save(self.compared_before).await?;
         }
+        // Only acknowledged steps: their commit has written the views the
+        // cost and summary reads below use (a steps part is visible before).
+        let (end, _) = self.state.ingestor.log_head();
         if !self.anything_to_do() {
-            let (end, _) = self.state.ingestor.log_head();
             if end > self.next {
                 self.next = end;
                 self.compared_before = end;
@@ -290,7 +292,7 @@ impl Runner {
             }
             return Ok(0);
         }
-        let mut rows = self.state.store.followed_steps_from(self.next, BATCH).await.map_err(|e| format!("reading steps: {e}"))?;
+        let mut rows = self.state.store.followed_steps_from(self.next, end, BATCH).await.map_err(|e| format!("reading steps: {e}"))?;
         let Some(last) = rows.last().map(|r| r.log_index) else {
             return Ok(0);
         };

@@ -39,9 +39,11 @@ struct Position {
 }
 
 impl Store {
-    /// Up to `limit` stored steps with log_index >= `from`, in log order.
-    pub async fn followed_steps_from(&self, from: u64, limit: u32) -> Result<Vec<FollowedStep>, StoreError> {
-        rows(&self.ch.query(FOLLOWED_STEPS_FROM, Params::new().number("from", from).number("limit", limit)).await?)
+    /// Up to `limit` stored steps with `from <= log_index < below`, in log
+    /// order.
+    pub async fn followed_steps_from(&self, from: u64, below: u64, limit: u32) -> Result<Vec<FollowedStep>, StoreError> {
+        let params = Params::new().number("from", from).number("below", below).number("limit", limit);
+        rows(&self.ch.query(FOLLOWED_STEPS_FROM, params).await?)
     }
 
     /// The first steps' prompts and reasonings of these sessions of `project`.
