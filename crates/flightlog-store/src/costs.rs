@@ -336,14 +336,22 @@ impl Store {
         let (units, summed) = match hours {
             None => (steps, None),
             Some(hours) => {
-                let exceptions = read_from_steps(&self.price_changes(project).await?);
-                let units = units_of_rollups_and_steps(&steps, &filters, hours, (q.from_us, q.to_us), &exceptions, &mut params);
                 // Groups of few values (none by session or user) are priced
                 // from sums of the units when the rollup rows are many (see
                 // SUM_ROLLUPS_FROM); sums by session would add time
-                // (`flightlog-bench costs`).
+                // (`flightlog-bench costs`). The count and the price changes
+                // are read side by side: one round trip, not two.
                 let few_groups = !q.group_by.iter().any(|d| matches!(d, CostDimension::Session | CostDimension::User));
-                if few_groups && self.rollup_rows_in(project, hours).await? >= self.sum_rollups_from {
+                let rollup_rows = async {
+                    match few_groups {
+                        true => self.rollup_rows_in(project, hours).await,
+                        false => Ok(0),
+                    }
+                };
+                let (changes, rollup_rows) = tokio::try_join!(self.price_changes(project), rollup_rows)?;
+                let exceptions = read_from_steps(&changes);
+                let units = units_of_rollups_and_steps(&steps, &filters, hours, (q.from_us, q.to_us), &exceptions, &mut params);
+                if few_groups && rollup_rows >= self.sum_rollups_from {
                     (units_summed(&units, &q.group_by, !exceptions.models.is_empty()), Some(units))
                 } else {
                     (units, None)
