@@ -167,8 +167,10 @@ impl AppState {
 
     /// One session's summary and anomalies.
     pub async fn session(&self, project: &str, id: &str) -> Result<(SessionSummary, Vec<Anomaly>), AppError> {
-        let summary = self.store.session_summary(project, id).await?.ok_or_else(|| AppError::no_session(id))?;
-        let anomalies = self.store.anomalies_of(project, &[(id, summary.steps)]).await?.remove(id).unwrap_or_default();
+        let ids = [id];
+        let (summary, mut facts) = tokio::try_join!(self.store.session_summary(project, id), self.store.anomaly_facts_of(project, &ids))?;
+        let summary = summary.ok_or_else(|| AppError::no_session(id))?;
+        let anomalies = facts.take(id, summary.steps);
         Ok((summary, anomalies))
     }
 

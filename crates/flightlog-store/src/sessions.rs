@@ -769,14 +769,24 @@ impl Store {
         project: &str,
         sessions: &[(&str, u64)],
     ) -> Result<std::collections::HashMap<String, Vec<Anomaly>>, StoreError> {
+        let ids: Vec<&str> = sessions.iter().map(|(s, _)| *s).collect();
+        let mut facts = self.anomaly_facts_of(project, &ids).await?;
+        Ok(sessions
+            .iter()
+            .map(|(id, steps)| (id.to_string(), facts.take(id, *steps)))
+            .filter(|(_, found)| !found.is_empty())
+            .collect())
+    }
+
+    /// What the anomalies of these sessions are made of, read without
+    /// their step counts, so that a caller can read it beside the summary
+    /// that holds them.
+    pub async fn anomaly_facts_of(&self, project: &str, sessions: &[&str]) -> Result<AnomalyFacts, StoreError> {
         #[derive(serde::Deserialize)]
         struct Row {
             session_id: String,
             tool: String,
             times: u64,
-        }
-        if sessions.is_empty() {
-            return Ok(Default::default());
         }
         #[derive(serde::Deserialize)]
         struct Found {
@@ -785,34 +795,24 @@ impl Store {
             count: u64,
             sessions: Vec<String>,
         }
-        let repeated_params = Params::new()
-            .text("project", project)
-            .texts("sessions", sessions.iter().map(|(s, _)| *s))
-            .number("min_times", REPEATED_ACTION_TIMES);
-        let incident_params = Params::new().text("project", project).texts("sessions", sessions.iter().map(|(s, _)| *s));
+        if sessions.is_empty() {
+            return Ok(AnomalyFacts::default());
+        }
+        let repeated_params =
+            Params::new().text("project", project).texts("sessions", sessions).number("min_times", REPEATED_ACTION_TIMES);
+        let incident_params = Params::new().text("project", project).texts("sessions", sessions);
         // The two reads are independent: side by side.
         let (repeated, found) =
             tokio::try_join!(self.ch.query(REPEATED_ACTIONS_OF, repeated_params), self.ch.query(INCIDENTS_OF_SESSIONS, incident_params))?;
-        let repeated: std::collections::HashMap<String, (String, u64)> =
-            rows::<Row>(&repeated)?.into_iter().map(|r| (r.session_id, (r.tool, r.times))).collect();
-        let mut incidents: std::collections::HashMap<&str, Vec<Anomaly>> = Default::default();
-        let found = rows::<Found>(&found)?;
-        for f in &found {
+        let mut facts = AnomalyFacts::default();
+        facts.repeated = rows::<Row>(&repeated)?.into_iter().map(|r| (r.session_id, (r.tool, r.times))).collect();
+        for f in rows::<Found>(&found)? {
             let Some(kind) = flightlog_model::detect::IncidentKind::parse(&f.kind) else { continue };
-            for s in &f.sessions {
-                incidents.entry(s.as_str()).or_default().push(Anomaly::Incident { id: f.id.clone(), incident: kind, count: f.count });
+            for s in f.sessions {
+                facts.incidents.entry(s).or_default().push(Anomaly::Incident { id: f.id.clone(), incident: kind, count: f.count });
             }
         }
-        Ok(sessions
-            .iter()
-            .map(|(id, steps)| {
-                let top = repeated.get(*id).map(|(tool, times)| (tool.as_str(), *times));
-                let mut found = anomalies(*steps, top);
-                found.extend(incidents.remove(*id).unwrap_or_default());
-                (id.to_string(), found)
-            })
-            .filter(|(_, found)| !found.is_empty())
-            .collect())
+        Ok(facts)
     }
 
     pub async fn session_summary(&self, project: &str, session_id: &str) -> Result<Option<SessionSummary>, StoreError> {
@@ -826,6 +826,25 @@ impl Store {
         }
         let params = Params::new().text("project", project).texts("sessions", ids);
         rows(&self.ch.query(SESSION_SUMMARIES_OF, params).await?)
+    }
+}
+
+/// Each session's most repeated action and the incidents it is part of:
+/// with its step count, its anomalies (`take`).
+#[derive(Debug, Default)]
+pub struct AnomalyFacts {
+    repeated: std::collections::HashMap<String, (String, u64)>,
+    incidents: std::collections::HashMap<String, Vec<Anomaly>>,
+}
+
+impl AnomalyFacts {
+    /// The anomalies of session `id` of `steps` steps (its incidents are
+    /// handed out once).
+    pub fn take(&mut self, id: &str, steps: u64) -> Vec<Anomaly> {
+        let top = self.repeated.get(id).map(|(tool, times)| (tool.as_str(), *times));
+        let mut found = anomalies(steps, top);
+        found.extend(self.incidents.remove(id).unwrap_or_default());
+        found
     }
 }
 
