@@ -289,6 +289,7 @@ impl Runner {
                 self.next = end;
                 self.compared_before = end;
                 self.save(end).await?;
+                self.status().update(|s| s.next_log_index = end);
             }
             return Ok(0);
         }
