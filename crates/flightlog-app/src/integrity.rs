@@ -106,15 +106,11 @@ impl AppState {
         let done = self.store.erase(project, &req.session_id, &req.user_id).await?;
         tracing::info!(project = %project, session = %req.session_id, user = %req.user_id,
                        steps = done.steps_erased, by = %by, "personal content erased");
-        if let Some(index) = self.search.index() {
-            let ids = done.steps.iter().map(|(s, n)| flightlog_index::point_id(project, s, *n)).collect::<Vec<_>>();
-            if !ids.is_empty() {
-                index
-                    .delete(ids)
-                    .await
-                    .map_err(|e| AppError::unavailable("erased in storage, but the vector index failed; retry", e))?;
-            }
-        }
+        let ids = done.steps.iter().map(|(s, n)| flightlog_index::point_id(project, s, *n)).collect::<Vec<_>>();
+        self.search
+            .remove_points(ids)
+            .await
+            .map_err(|e| AppError::unavailable("erased in storage, but the vector index failed; retry", e))?;
         Ok(done)
     }
 }

@@ -257,10 +257,8 @@ impl AppState {
                     self.store.put_expiration(&record).await?;
                     // The points first: a failure here leaves the session
                     // listed, so the next run comes back to it.
-                    if let Some(index) = self.search.index() {
-                        let ids = chain.iter().map(|s| flightlog_index::point_id(project, session, s.step)).collect::<Vec<_>>();
-                        index.delete(ids).await.map_err(|e| AppError::unavailable("the vector index failed; the next run retries", e))?;
-                    }
+                    let ids = chain.iter().map(|s| flightlog_index::point_id(project, session, s.step)).collect::<Vec<_>>();
+                    self.search.remove_points(ids).await.map_err(|e| AppError::unavailable("the vector index failed; the next run retries", e))?;
                 }
                 // Also when nothing is left to remove: a removal that
                 // failed before the session's list entry was recomputed is

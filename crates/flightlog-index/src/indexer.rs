@@ -99,16 +99,31 @@ pub struct IndexerSnapshot {
     pub last_error: Option<String>,
 }
 
+/// The indexer's state, shared with the search side (which serves it and
+/// removes points).
 #[derive(Debug, Default)]
-pub struct IndexerStatus(Mutex<IndexerSnapshot>);
+pub struct IndexerStatus {
+    snapshot: Mutex<IndexerSnapshot>,
+    /// Held by the indexer from reading a batch until its points are
+    /// written, and by whoever removes points (erasure, expiry): a batch
+    /// read before an erasure would otherwise write the erased text back
+    /// into the index after the erasure removed it.
+    batch: tokio::sync::Mutex<()>,
+}
 
 impl IndexerStatus {
     pub fn snapshot(&self) -> IndexerSnapshot {
-        self.0.lock().expect("status lock").clone()
+        self.snapshot.lock().expect("status lock").clone()
     }
 
     fn update(&self, f: impl FnOnce(&mut IndexerSnapshot)) {
-        f(&mut self.0.lock().expect("status lock"));
+        f(&mut self.snapshot.lock().expect("status lock"));
+    }
+
+    /// Waits for the batch under way, if any, and keeps the next from
+    /// starting while held.
+    pub(crate) async fn batch(&self) -> tokio::sync::MutexGuard<'_, ()> {
+        self.batch.lock().await
     }
 }
 
@@ -242,6 +257,8 @@ impl Indexer {
     /// Indexes the next batch; returns how many key decisions it covered
     /// (0 when there was nothing new).
     pub async fn step(&mut self) -> Result<usize, IndexError> {
+        let status = self.status.clone();
+        let _batch = status.batch().await;
         let rows = self
             .store
             .key_decisions_from(self.progress.next_log_index, BATCH)

@@ -92,6 +92,15 @@ impl Search {
         self.ready.as_ref().ok().map(|r| &r.index)
     }
 
+    /// Removes these points (erased or expired steps), once the indexer's
+    /// batch under way, which may have read them before, is written; no
+    /// batch starts meanwhile. Nothing to do with search off.
+    pub async fn remove_points(&self, ids: Vec<String>) -> Result<(), crate::IndexError> {
+        let Some(index) = self.index().filter(|_| !ids.is_empty()) else { return Ok(()) };
+        let _batch = self.status.batch().await;
+        index.delete(ids).await
+    }
+
     pub async fn similar(&self, store: &Store, req: SearchRequest) -> Result<SearchOutcome, SearchError> {
         let ready = self.ready.as_ref().map_err(|r| SearchError::Unavailable(r.clone()))?;
         let mut filter = req.filter;
