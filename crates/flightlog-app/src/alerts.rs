@@ -38,7 +38,8 @@ const MAX_URL_BYTES: usize = 2_048;
 const SECRET_BYTES: std::ops::RangeInclusive<usize> = 16..=256;
 /// How far back the outbox looks at start-up.
 const OUTBOX_DAYS: i64 = 7;
-/// Rules and detector thresholds are re-read this often.
+/// Rules and detector thresholds are re-read this often (and at once when
+/// this process changes a project's rules).
 const REFRESH: Duration = Duration::from_secs(10);
 /// The outbox is re-read this often (what the writer hands over directly
 /// is sent at once; this catches the rest).
@@ -326,6 +327,7 @@ impl AppState {
         let stored = StoredRules { rules: rules.rules.clone(), since };
         let body = serde_json::to_string(&stored).expect("rules serialise");
         self.put_policy(project, PolicyKind::Alerts, body, by).await?;
+        self.incidents.alert_rules_changed();
         tracing::info!(project, by, rules = rules.rules.len(), "alert rules set");
         Ok(rules.view())
     }
@@ -359,6 +361,7 @@ impl AppState {
                         }
                         None => return,
                     },
+                    _ = self.incidents.alert_rules_may_have_changed() => {}
                     _ = tokio::time::sleep(Duration::from_millis(500)) => {}
                 }
                 let Some(now_tenure) = self.guard.tenure() else { continue };
@@ -370,7 +373,7 @@ impl AppState {
                     loaded = false;
                     refreshed = tokio::time::Instant::now() - REFRESH;
                 }
-                if refreshed.elapsed() >= REFRESH {
+                if self.incidents.take_alert_rules_changed() || refreshed.elapsed() >= REFRESH {
                     refreshed = tokio::time::Instant::now();
                     if let Err(e) = self.refresh_alerts(&mut outbox, &mut loaded).await {
                         tracing::warn!(error = %e, "could not read the alert rules or the outbox; trying again shortly");

@@ -242,6 +242,12 @@ pub struct Incidents {
     /// says up to which ticket everything handed over is durable.
     queued: std::sync::atomic::AtomicU64,
     written: tokio::sync::watch::Sender<u64>,
+    /// Set when this process changes a project's alert rules: the alerts'
+    /// deliverer re-reads them before it routes anything else (it would
+    /// otherwise drop, until its next rescan, an incident whose project it
+    /// thinks has no rules).
+    alert_rules_changed: std::sync::atomic::AtomicBool,
+    alert_rules_wake: Notify,
 }
 
 impl Incidents {
@@ -259,6 +265,8 @@ impl Incidents {
             behind: Default::default(),
             queued: Default::default(),
             written: tokio::sync::watch::channel(0).0,
+            alert_rules_changed: Default::default(),
+            alert_rules_wake: Notify::new(),
         });
         tokio::spawn(write(this.clone(), store, written));
         this
@@ -266,6 +274,22 @@ impl Incidents {
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Detectors> {
         self.detectors.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Tells the alerts' deliverer that a project's rules changed.
+    pub(crate) fn alert_rules_changed(&self) {
+        self.alert_rules_changed.store(true, std::sync::atomic::Ordering::SeqCst);
+        self.alert_rules_wake.notify_one();
+    }
+
+    /// Whether the alert rules changed since this was last asked.
+    pub(crate) fn take_alert_rules_changed(&self) -> bool {
+        self.alert_rules_changed.swap(false, std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// Resolves when the alert rules may have changed.
+    pub(crate) async fn alert_rules_may_have_changed(&self) {
+        self.alert_rules_wake.notified().await
     }
 
     /// Marks the start (true) and end (false) of a replay of stored steps.
