@@ -20,7 +20,7 @@ fn run_client(server: &Server, mode: &str, key: &str, session: &str) {
 /// The steps of the one session a project holds (waits briefly: exporters
 /// flush before exiting, but some report the answer before reading it).
 async fn only_session(server: &Server, key: &str) -> (String, Vec<Value>) {
-    for _ in 0..50 {
+    for _ in 0..300 {
         let (_, list) = server.get(key, "/v1/sessions?limit=10").await;
         if let Some([one]) = list["sessions"].as_array().map(Vec::as_slice) {
             let id = one["session_id"].as_str().unwrap().to_string();
