@@ -297,8 +297,8 @@ async fn similar_search_takes_any_session_id_exactly() {
     // Step 1 of each session is a failed key decision (see step_of).
     let all: Vec<Value> = ids.iter().flat_map(|id| [step_of(id, id, 0), step_of(id, id, 1)]).collect();
     assert_eq!(s.post_steps(ADMIN_KEY, ndjson(&all), &[]).await.1["accepted"], all.len());
-    // One failed key decision per session: each is a point once indexed.
-    s.wait_indexed(ids.len() as u64, std::time::Duration::from_secs(120)).await;
+    // Every step is a key decision (a reason and a tool): a point each.
+    s.wait_indexed(all.len() as u64, std::time::Duration::from_secs(120)).await;
     for id in ids {
         let path = format!("/v1/search/similar?session_id={}&step=1&limit=50", q(id));
         let (status, body) = s.get(ADMIN_KEY, &path).await;
