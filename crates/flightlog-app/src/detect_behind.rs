@@ -283,7 +283,10 @@ impl Runner {
         }
         // Only acknowledged steps: their commit has written the views the
         // cost and summary reads below use (a steps part is visible before).
-        let (end, _) = self.state.ingestor.log_head();
+        // Without the head read under this tenure, nothing yet.
+        let Some(end) = self.state.ingestor.log_view().sealable().map(|h| h.size) else {
+            return Ok(0);
+        };
         if !self.anything_to_do() {
             if end > self.next {
                 self.next = end;

@@ -21,6 +21,10 @@ const LOG_PAGE: u64 = 200_000;
 /// Submissions waiting for the writer; beyond this, handlers wait
 /// (backpressure) instead of the queue growing without bound.
 const QUEUE_DEPTH: usize = 256;
+/// How often an idle writer looks whether it has just taken the lease, to
+/// read the log's head at once rather than at its first commit (the
+/// checkpoints and the detectors behind ingestion wait for that head).
+const LEASE_LOOK: Duration = Duration::from_secs(1);
 /// Waits between attempts to write again after a failed commit: 0.2 s,
 /// doubling, at most 5 s, until storage takes writes again.
 const RECOVERY_RETRY: backon::ExponentialBuilder = backon::ExponentialBuilder::new()
@@ -249,7 +253,17 @@ impl Writer {
             if self.is_degraded() && !self.recover(&mut rx).await {
                 break;
             }
-            let Some(first) = rx.recv().await else { break };
+            let first = tokio::select! {
+                first = rx.recv() => first,
+                _ = tokio::time::sleep(LEASE_LOOK) => {
+                    if self.lease.writable().is_some_and(|t| self.loaded.get() != Some(t)) {
+                        // A failure is logged; the next look or commit tries again.
+                        let _ = self.tenure().await;
+                    }
+                    continue;
+                }
+            };
+            let Some(first) = first else { break };
             let mut rows = first.steps.len();
             let mut group = vec![first];
             // Everything already waiting joins this commit.
