@@ -23,6 +23,19 @@ pub struct Embedded {
     memory: MemoryBudget,
 }
 
+/// Settings of the read connections: no compiling of a query's
+/// expressions, aggregates and sorts to machine code (JIT). The engine
+/// compiles them the fourth time it sees them, inside that query, once per
+/// query shape per process: 50-100 ms added to that one read, which was
+/// the p99 of every benchmark of reads in a fresh process (cost by model ×
+/// day over 10M steps: the 4th run 146-167 ms, the others 57-93). Measured
+/// without it, in turn with it (`flightlog-bench costs`, `sessions`,
+/// `verify --decision-pages`): the same p50s within the machine's noise
+/// (the top sessions by cost over 100M steps 5-10% slower, the others
+/// alike), the p99s lower. A server keeps its own profile: its compiled
+/// code is shared by every connection for as long as it runs.
+const NO_JIT: [(&str, &str); 3] = [("compile_expressions", "0"), ("compile_aggregate_expressions", "0"), ("compile_sort_description", "0")];
+
 impl Embedded {
     /// Opens (or creates) the data folder `path` with `libchdb` at `lib`;
     /// each read runs within `memory`.
@@ -34,6 +47,9 @@ impl Embedded {
             // Session settings shared by every statement on this connection.
             let mut settings = vec![("output_format_json_quote_64bit_integers", "0".to_string())];
             settings.extend(budget.iter().flat_map(|b| b.settings()));
+            if budget.is_some() {
+                settings.extend(NO_JIT.iter().map(|(name, value)| (*name, value.to_string())));
+            }
             for (name, value) in settings {
                 conn.query(&format!("SET {name} = {value}"), "CSV", &[]).map_err(|e| StoreError::Engine(e.to_string()))?;
             }

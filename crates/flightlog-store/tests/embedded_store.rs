@@ -210,3 +210,19 @@ async fn merkle_nodes_come_back_exactly_as_asked_across_heights() {
     let found = store.merkle_nodes_at(&asked).await.unwrap();
     assert_eq!(found, many.iter().filter(|(k, _)| k.index % 2 == 0).copied().collect(), "every read's keys, and only them");
 }
+
+/// Reads run without the engine's JIT (embedded.rs, NO_JIT): compiling a
+/// query shape the fourth time it is seen added 50-100 ms to that read.
+#[tokio::test]
+async fn reads_are_not_compiled_to_machine_code() {
+    use flightlog_store::{Backend, Params};
+    let dir = tempfile::tempdir().unwrap();
+    let engine = Embedded::open(&default_library_path(), dir.path(), 2, Default::default()).unwrap();
+    let sql = "SELECT getSetting('compile_expressions') AS e, getSetting('compile_aggregate_expressions') AS a, \
+               getSetting('compile_sort_description') AS s";
+    // Every read connection (two, taken in turn).
+    for _ in 0..2 {
+        let out = String::from_utf8(engine.query(sql, Params::new()).await.unwrap()).unwrap();
+        assert_eq!(out.trim(), r#"{"e":false,"a":false,"s":false}"#);
+    }
+}
