@@ -31,8 +31,8 @@ pub struct Embedded {
 /// day over 10M steps: the 4th run 146-167 ms, the others 57-93). Measured
 /// without it, in turn with it (`flightlog-bench costs`, `sessions`,
 /// `verify --decision-pages`): the same p50s within the machine's noise
-/// (the top sessions by cost over 100M steps: medians 395-425 ms against
-/// 370-440 in three rounds), the p99s lower. Off for expressions alone, the
+/// (the top sessions by cost over 100M steps: medians 393-423 ms against
+/// 374-435 in three rounds), the p99s lower. Off for expressions alone, the
 /// aggregates' compiling still added 30-60 ms to that run. A server keeps
 /// its own profile: its compiled code is shared by every connection for as
 /// long as it runs.
