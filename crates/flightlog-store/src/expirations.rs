@@ -143,9 +143,7 @@ impl Store {
         let params = || Params::new().text("project", project).text("session", session);
         self.ch.query(REMOVE_EXPIRED_STEPS, params().numbers("indexes", log_indexes.iter().copied())).await?;
         // A crash between these leaves the derived tables disagreeing with
-        // the steps; the start-up check finds that and rebuilds them. No
-        // steps insert runs meanwhile (see `derived_rows`).
-        let _views = self.derived_rows.lock().await;
+        // the steps; the start-up check finds that and rebuilds them.
         self.ch.query(FORGET_SUMMARY, params()).await?;
         self.ch.query(FORGET_ACTIONS, params()).await?;
         self.ch.query(&crate::sessions::rebuild_summaries_of_one_session(), params()).await?;

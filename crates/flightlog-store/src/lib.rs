@@ -86,11 +86,6 @@ pub struct Store {
     /// From how many rollup rows cost queries of few groups price sums
     /// (costs.rs, `SUM_ROLLUPS_FROM` by default).
     sum_rollups_from: u64,
-    /// Held by a steps insert until its views are written, and by a
-    /// session's rebuild of its derived rows from its steps (expiry): a
-    /// rebuild that read a new step whose view rows were not written yet
-    /// would count it twice once they were.
-    derived_rows: Arc<tokio::sync::Mutex<()>>,
 }
 
 impl Store {
@@ -100,7 +95,7 @@ impl Store {
         let prices = costs::load_price_list(ch.as_ref()).await?;
         tracing::info!(prices, "price list loaded");
         let shared_snapshots = sessions::shares_snapshots(ch.as_ref()).await?;
-        let store = Self { ch, shared_snapshots, sum_rollups_from: costs::SUM_ROLLUPS_FROM, derived_rows: Default::default() };
+        let store = Self { ch, shared_snapshots, sum_rollups_from: costs::SUM_ROLLUPS_FROM };
         store.repair_derived_tables().await?;
         Ok(store)
     }

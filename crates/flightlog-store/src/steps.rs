@@ -254,7 +254,6 @@ impl Store {
             buf.extend_from_slice(&s.prefix);
             encode_writer_columns(&mut Row::new(&mut buf), pos, received_at_us);
         }
-        let _views = self.derived_rows.lock().await;
         self.ch.insert(&INSERT_STEPS, buf).await?;
         Ok(())
     }
