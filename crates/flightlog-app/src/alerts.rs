@@ -376,6 +376,8 @@ impl AppState {
                 if self.incidents.take_alert_rules_changed() || refreshed.elapsed() >= REFRESH {
                     refreshed = tokio::time::Instant::now();
                     if let Err(e) = self.refresh_alerts(&mut outbox, &mut loaded).await {
+                        // A change asked for is not forgotten: asked again next time round.
+                        self.incidents.alert_rules_changed_again();
                         tracing::warn!(error = %e, "could not read the alert rules or the outbox; trying again shortly");
                         continue;
                     }

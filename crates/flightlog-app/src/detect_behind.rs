@@ -157,6 +157,10 @@ impl Runner {
                 self.status().update(|s| s.state = BehindState::Standby);
                 tokio::time::sleep(IDLE_POLL).await;
             }
+            // The writer reads the log's head once it holds the lease.
+            while self.may_run() && self.state.ingestor.log_view().sealable().is_none() {
+                tokio::time::sleep(IDLE_POLL).await;
+            }
             let mut delays = RETRY.build();
             while let Err(e) = self.resume().await {
                 self.failing(&e);
@@ -208,7 +212,7 @@ impl Runner {
         let store = &self.state.store;
         let saved = store.indexer_mark(MARK).await.map_err(|e| format!("reading the mark: {e}"))?;
         let window_us = i64::from(self.state.incidents.longest_near_duplicate_window()) * MICROS_PER_SECOND;
-        let (end, _) = self.state.ingestor.log_head();
+        let end = self.state.ingestor.log_view().sealable().map(|h| h.size).ok_or("the log's head is not read under this lease yet")?;
         let now = now_us();
         let rewind = store
             .first_log_index_since(now - window_us, now + FUTURE_SKEW_US, end)

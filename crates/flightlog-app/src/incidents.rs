@@ -282,6 +282,12 @@ impl Incidents {
         self.alert_rules_wake.notify_one();
     }
 
+    /// Sets the flag again without a wake-up (a refresh failed: the next
+    /// round, half a second on, tries again).
+    pub(crate) fn alert_rules_changed_again(&self) {
+        self.alert_rules_changed.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+
     /// Whether the alert rules changed since this was last asked.
     pub(crate) fn take_alert_rules_changed(&self) -> bool {
         self.alert_rules_changed.swap(false, std::sync::atomic::Ordering::SeqCst)

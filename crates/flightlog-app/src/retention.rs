@@ -211,6 +211,12 @@ impl AppState {
             run.skipped += 1;
             return Ok(());
         }
+        // What is acknowledged, read before the positions: a step past it
+        // may be in steps before its log entry (being committed).
+        let Some(acknowledged) = self.ingestor.log_view().sealable().map(|h| h.size) else {
+            run.deferred += 1;
+            return Ok(());
+        };
         // The positions are the log of record's, never the steps table's
         // (whose rows could claim another session's positions).
         let logged = self.store.log_positions(project, session).await?;
@@ -218,7 +224,6 @@ impl AppState {
         if let Some(stray) = stored.iter().find(|p| logged.binary_search(p).is_err()) {
             // A step being committed is in `steps` before its log entry:
             // past the acknowledged log, it is no stray, just early.
-            let (acknowledged, _) = self.ingestor.log_head();
             match *stray >= acknowledged {
                 true => tracing::debug!(project, session, position = stray, "a step of this session is being stored; it expires at the next run"),
                 false => tracing::error!(project, session, position = stray, "a stored step claims a log position not of its session; not expiring it (run verification)"),

@@ -258,7 +258,7 @@ impl Indexer {
     /// (0 when there was nothing new).
     pub async fn step(&mut self) -> Result<usize, IndexError> {
         let status = self.status.clone();
-        let _batch = status.batch().await;
+        let batch = status.batch().await;
         let rows = self
             .store
             .key_decisions_from(self.progress.next_log_index, BATCH)
@@ -278,6 +278,8 @@ impl Indexer {
         let points = self.embed(&rows).await?;
         let n = points.len();
         self.index.upsert(points).await?;
+        // Written: an erasure waiting may remove points again.
+        drop(batch);
         // Durable in the index: now the mark may move past them.
         self.progress.next_log_index = last + 1;
         self.save().await?;
