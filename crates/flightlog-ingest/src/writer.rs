@@ -21,10 +21,6 @@ const LOG_PAGE: u64 = 200_000;
 /// Submissions waiting for the writer; beyond this, handlers wait
 /// (backpressure) instead of the queue growing without bound.
 const QUEUE_DEPTH: usize = 256;
-/// How often an idle writer looks whether it has just taken the lease, to
-/// read the log's head at once rather than at its first commit (the
-/// checkpoints and the detectors behind ingestion wait for that head).
-const LEASE_LOOK: Duration = Duration::from_secs(1);
 /// Waits between attempts to write again after a failed commit: 0.2 s,
 /// doubling, at most 5 s, until storage takes writes again.
 const RECOVERY_RETRY: backon::ExponentialBuilder = backon::ExponentialBuilder::new()
@@ -253,17 +249,7 @@ impl Writer {
             if self.is_degraded() && !self.recover(&mut rx).await {
                 break;
             }
-            let first = tokio::select! {
-                first = rx.recv() => first,
-                _ = tokio::time::sleep(LEASE_LOOK) => {
-                    if self.lease.writable().is_some_and(|t| self.loaded.get() != Some(t)) {
-                        // A failure is logged; the next look or commit tries again.
-                        let _ = self.tenure().await;
-                    }
-                    continue;
-                }
-            };
-            let Some(first) = first else { break };
+            let Some(first) = rx.recv().await else { break };
             let mut rows = first.steps.len();
             let mut group = vec![first];
             // Everything already waiting joins this commit.
@@ -292,6 +278,13 @@ impl Writer {
     /// a process that has just taken the lease over reads where the
     /// previous writer left the log (completing its last commit's log
     /// entries, as after a crash) before it hands out a position.
+    ///
+    /// Read here, at the first commit, not as soon as the lease is taken:
+    /// a former writer frozen mid-commit finishes that commit when it
+    /// wakes, and a head read while it slept would number the same
+    /// positions again (tried in stop 41: `tests/replicas.rs`'s frozen
+    /// writer then failed verification with 25 repeated positions). Not a
+    /// fence, only more time: see docs/scale-out.md, "What is not covered".
     async fn tenure(&mut self) -> Result<u64, Refusal> {
         let Some(tenure) = self.lease.writable() else {
             let writer = match self.lease.role() {
