@@ -158,7 +158,7 @@ impl Runner {
                 tokio::time::sleep(IDLE_POLL).await;
             }
             // The writer reads the log's head once it holds the lease.
-            while self.may_run() && self.state.ingestor.log_view().sealable().is_none() {
+            while self.may_run() && self.state.ingestor.acknowledged_size().is_none() {
                 tokio::time::sleep(IDLE_POLL).await;
             }
             let mut delays = RETRY.build();
@@ -212,7 +212,7 @@ impl Runner {
         let store = &self.state.store;
         let saved = store.indexer_mark(MARK).await.map_err(|e| format!("reading the mark: {e}"))?;
         let window_us = i64::from(self.state.incidents.longest_near_duplicate_window()) * MICROS_PER_SECOND;
-        let end = self.state.ingestor.log_view().sealable().map(|h| h.size).ok_or("the log's head is not read under this lease yet")?;
+        let end = self.state.ingestor.acknowledged_size().ok_or("the log's head is not read under this lease yet")?;
         let now = now_us();
         let rewind = store
             .first_log_index_since(now - window_us, now + FUTURE_SKEW_US, end)
@@ -288,7 +288,7 @@ impl Runner {
         // Only acknowledged steps: their commit has written the views the
         // cost and summary reads below use (a steps part is visible before).
         // Without the head read under this tenure, nothing yet.
-        let Some(end) = self.state.ingestor.log_view().sealable().map(|h| h.size) else {
+        let Some(end) = self.state.ingestor.acknowledged_size() else {
             return Ok(0);
         };
         if !self.anything_to_do() {

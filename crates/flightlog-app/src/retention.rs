@@ -213,7 +213,7 @@ impl AppState {
         }
         // What is acknowledged, read before the positions: a step past it
         // may be in steps before its log entry (being committed).
-        let Some(acknowledged) = self.ingestor.log_view().sealable().map(|h| h.size) else {
+        let Some(acknowledged) = self.ingestor.acknowledged_size() else {
             run.deferred += 1;
             return Ok(());
         };

@@ -191,6 +191,13 @@ impl Ingestor {
         (log.size(), log.root())
     }
 
+    /// The log's size (every step below it acknowledged as stored, its
+    /// views written), when this process writes the log and has read its
+    /// head under its current tenure: what may be read behind ingestion.
+    pub fn acknowledged_size(&self) -> Option<u64> {
+        self.log_view().sealable().map(|h| h.size)
+    }
+
     /// A read-only view of the log head that does not keep the writer
     /// running (unlike an `Ingestor` clone, which holds its queue open).
     pub fn log_view(&self) -> LogView {
