@@ -344,6 +344,9 @@ impl AppState {
             let mut loaded = false;
             let mut tenure = None;
             let mut refreshed = tokio::time::Instant::now() - REFRESH;
+            let mut rule_changes = self.incidents.alert_rule_changes();
+            // The count of rule changes the last good re-read covers.
+            let mut rules_read = 0;
             let mut rescanned = tokio::time::Instant::now() - RESCAN;
             loop {
                 if *stop.borrow() {
@@ -361,7 +364,7 @@ impl AppState {
                         }
                         None => return,
                     },
-                    _ = self.incidents.alert_rules_may_have_changed() => {}
+                    _ = rule_changes.changed() => {}
                     _ = tokio::time::sleep(Duration::from_millis(500)) => {}
                 }
                 let Some(now_tenure) = self.guard.tenure() else { continue };
@@ -373,14 +376,15 @@ impl AppState {
                     loaded = false;
                     refreshed = tokio::time::Instant::now() - REFRESH;
                 }
-                if self.incidents.take_alert_rules_changed() || refreshed.elapsed() >= REFRESH {
+                let changes = *rule_changes.borrow_and_update();
+                if changes != rules_read || refreshed.elapsed() >= REFRESH {
                     refreshed = tokio::time::Instant::now();
                     if let Err(e) = self.refresh_alerts(&mut outbox, &mut loaded).await {
-                        // A change asked for is not forgotten: asked again next time round.
-                        self.incidents.alert_rules_changed_again();
+                        // Not read: the next round (half a second on) tries again.
                         tracing::warn!(error = %e, "could not read the alert rules or the outbox; trying again shortly");
                         continue;
                     }
+                    rules_read = changes;
                 }
                 if loaded && rescanned.elapsed() >= RESCAN {
                     rescanned = tokio::time::Instant::now();

@@ -242,12 +242,11 @@ pub struct Incidents {
     /// says up to which ticket everything handed over is durable.
     queued: std::sync::atomic::AtomicU64,
     written: tokio::sync::watch::Sender<u64>,
-    /// Set when this process changes a project's alert rules: the alerts'
-    /// deliverer re-reads them before it routes anything else (it would
-    /// otherwise drop, until its next rescan, an incident whose project it
-    /// thinks has no rules).
-    alert_rules_changed: std::sync::atomic::AtomicBool,
-    alert_rules_wake: Notify,
+    /// Counts this process's changes of alert rules: the alerts' deliverer
+    /// re-reads them, before it routes anything else, until it has read
+    /// the latest count's (it would otherwise drop, until its next rescan,
+    /// an incident whose project it thinks has no rules).
+    alert_rules: tokio::sync::watch::Sender<u64>,
 }
 
 impl Incidents {
@@ -265,8 +264,7 @@ impl Incidents {
             behind: Default::default(),
             queued: Default::default(),
             written: tokio::sync::watch::channel(0).0,
-            alert_rules_changed: Default::default(),
-            alert_rules_wake: Notify::new(),
+            alert_rules: tokio::sync::watch::channel(0).0,
         });
         tokio::spawn(write(this.clone(), store, written));
         this
@@ -278,24 +276,12 @@ impl Incidents {
 
     /// Tells the alerts' deliverer that a project's rules changed.
     pub(crate) fn alert_rules_changed(&self) {
-        self.alert_rules_changed.store(true, std::sync::atomic::Ordering::SeqCst);
-        self.alert_rules_wake.notify_one();
+        self.alert_rules.send_modify(|n| *n += 1);
     }
 
-    /// Sets the flag again without a wake-up (a refresh failed: the next
-    /// round, half a second on, tries again).
-    pub(crate) fn alert_rules_changed_again(&self) {
-        self.alert_rules_changed.store(true, std::sync::atomic::Ordering::SeqCst);
-    }
-
-    /// Whether the alert rules changed since this was last asked.
-    pub(crate) fn take_alert_rules_changed(&self) -> bool {
-        self.alert_rules_changed.swap(false, std::sync::atomic::Ordering::SeqCst)
-    }
-
-    /// Resolves when the alert rules may have changed.
-    pub(crate) async fn alert_rules_may_have_changed(&self) {
-        self.alert_rules_wake.notified().await
+    /// The count of rule changes, for the deliverer to follow.
+    pub(crate) fn alert_rule_changes(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.alert_rules.subscribe()
     }
 
     /// Marks the start (true) and end (false) of a replay of stored steps.
