@@ -66,6 +66,14 @@ async fn assert_caught(s: &Server, kind: &str, step: Option<u64>) {
     assert_eq!(all["status"], "failed");
 }
 
+/// A step's decision page says its verification failed, and why; returns
+/// the page.
+async fn assert_page_fails(s: &Server, session: &str, step: u64, why: &str) -> String {
+    let (_, page) = s.page(ADMIN_KEY, &format!("/sessions/{session}/steps/{step}")).await;
+    assert!(page.contains("verification failed") && page.contains(why), "{page}");
+    page
+}
+
 #[tokio::test]
 async fn an_untampered_record_verifies_and_only_sealed_steps_count() {
     let dir = tempfile::tempdir().unwrap();
@@ -111,8 +119,7 @@ async fn a_modified_field_is_caught_and_named() {
     assert_caught(&s, "modified", Some(3)).await;
     assert_caught(&s, "modified", Some(5)).await;
     // The decision pages say so too, step by step.
-    let (_, tampered) = s.page(ADMIN_KEY, "/sessions/victim/steps/3").await;
-    assert!(tampered.contains("verification failed") && tampered.contains("its content was changed"), "{tampered}");
+    assert_page_fails(&s, "victim", 3, "its content was changed").await;
     let (_, intact) = s.page(ADMIN_KEY, "/sessions/victim/steps/2").await;
     assert!(intact.contains("badge ok\">verified"), "{intact}");
 }
@@ -285,8 +292,7 @@ async fn reordered_steps_are_caught() {
     assert_caught(&s, "moved", Some(5)).await;
     assert!(problems(&verify(&s, "victim").await).contains(&("moved".to_string(), Some(2))));
     // The decision page of a moved step says so, from the log's entry.
-    let (_, page) = s.page(ADMIN_KEY, "/sessions/victim/steps/5").await;
-    assert!(page.contains("verification failed") && page.contains("reordered"), "{page}");
+    assert_page_fails(&s, "victim", 5, "reordered").await;
 }
 
 #[tokio::test]
@@ -318,8 +324,7 @@ async fn a_truncated_log_is_caught_and_earlier_checkpoints_still_prove_the_rest(
     let other = verify(&s, "other").await;
     assert_ne!(other["status"], "verified", "{other:#}");
     // A page of a step the truncated checkpoint covers cannot prove it.
-    let (_, page) = s.page(ADMIN_KEY, "/sessions/other/steps/0").await;
-    assert!(page.contains("verification failed") && page.contains("lost or gained entries"), "{page}");
+    assert_page_fails(&s, "other", 0, "lost or gained entries").await;
 }
 
 #[tokio::test]
@@ -329,8 +334,7 @@ async fn a_forged_checkpoint_signature_fails_the_decision_pages() {
     sql(dir.path(), "ALTER TABLE checkpoints UPDATE signature = reverse(signature) \
                      WHERE tree_size = (SELECT max(tree_size) FROM checkpoints) SETTINGS mutations_sync = 2");
     let s = Server::start_in(dir.path(), &ENV).await;
-    let (_, page) = s.page(ADMIN_KEY, "/sessions/victim/steps/2").await;
-    assert!(page.contains("verification failed") && page.contains("signature does not verify"), "{page}");
+    let page = assert_page_fails(&s, "victim", 2, "signature does not verify").await;
     assert!(!page.contains("badge ok\">verified"), "{page}");
     // A session's verification cannot prove against the latest checkpoint:
     // it checks the whole log, lists the bad signature as the log's, and
