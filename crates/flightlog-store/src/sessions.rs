@@ -804,8 +804,8 @@ impl Store {
         // The two reads are independent: side by side.
         let (repeated, found) =
             tokio::try_join!(self.ch.query(REPEATED_ACTIONS_OF, repeated_params), self.ch.query(INCIDENTS_OF_SESSIONS, incident_params))?;
-        let mut facts = AnomalyFacts::default();
-        facts.repeated = rows::<Row>(&repeated)?.into_iter().map(|r| (r.session_id, (r.tool, r.times))).collect();
+        let repeated = rows::<Row>(&repeated)?.into_iter().map(|r| (r.session_id, (r.tool, r.times))).collect();
+        let mut facts = AnomalyFacts { repeated, ..AnomalyFacts::default() };
         for f in rows::<Found>(&found)? {
             let Some(kind) = flightlog_model::detect::IncidentKind::parse(&f.kind) else { continue };
             for s in f.sessions {
