@@ -168,9 +168,11 @@ impl AppState {
     /// One session's summary and anomalies.
     pub async fn session(&self, project: &str, id: &str) -> Result<(SessionSummary, Vec<Anomaly>), AppError> {
         let ids = [id];
-        let (summary, mut facts) = tokio::try_join!(self.store.session_summary(project, id), self.store.anomaly_facts_of(project, &ids))?;
-        let summary = summary.ok_or_else(|| AppError::no_session(id))?;
-        let anomalies = facts.take(id, summary.steps);
+        // Both reads run at once, but an unknown session is a 404 whatever
+        // happened to the anomalies' read.
+        let (summary, facts) = tokio::join!(self.store.session_summary(project, id), self.store.anomaly_facts_of(project, &ids));
+        let summary = summary?.ok_or_else(|| AppError::no_session(id))?;
+        let anomalies = facts?.take(id, summary.steps);
         Ok((summary, anomalies))
     }
 

@@ -14,8 +14,32 @@ const LOG_POSITIONS: &str = include_str!("queries/log_positions_of_session.sql")
 const REMOVE_EXPIRED_STEPS: &str = include_str!("queries/remove_expired_steps.sql");
 const FORGET_SUMMARY: &str = include_str!("queries/forget_session_summary.sql");
 const FORGET_ACTIONS: &str = include_str!("queries/forget_session_actions.sql");
+const SESSION_DERIVED_TOTALS: &str = include_str!("queries/session_derived_totals.sql");
 const ALL_EXPIRATIONS: &str = include_str!("queries/expirations_all.sql");
 const EXPIRATIONS_OF_PROJECT: &str = include_str!("queries/expirations_of_project.sql");
+
+/// How many times an expiry rebuilds a session's derived rows again when
+/// it finds a step counted twice; past that the start-up check repairs them.
+const REBUILDS_AFTER_A_DOUBLE_COUNT: usize = 3;
+
+/// One session's stored steps, and what its derived rows say of them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Deserialize)]
+pub struct DerivedTotals {
+    pub steps: u64,
+    pub tool_runs: u64,
+    pub summarised_steps: u64,
+    pub counted_tool_runs: u64,
+    pub rolled_up_steps: u64,
+}
+
+impl DerivedTotals {
+    /// Whether a derived table counts more than is stored. Fewer is not a
+    /// fault: a step's views write their rows just after its own part is
+    /// visible, so a read in between sees the step and not yet its rows.
+    pub fn counts_a_step_twice(&self) -> bool {
+        self.summarised_steps > self.steps || self.rolled_up_steps > self.steps || self.counted_tool_runs > self.tool_runs
+    }
+}
 
 /// A stored step as an expiry sees it.
 #[derive(Clone, Debug, serde::Deserialize)]
@@ -144,11 +168,47 @@ impl Store {
         self.ch.query(REMOVE_EXPIRED_STEPS, params().numbers("indexes", log_indexes.iter().copied())).await?;
         // A crash between these leaves the derived tables disagreeing with
         // the steps; the start-up check finds that and rebuilds them.
+        self.rebuild_derived_rows_of(project, session).await?;
+        // A step of this session stored while the rebuild ran can have had
+        // its views' rows written after the forget and also be read by the
+        // rebuild: counted twice. Holding ingestion off for the rebuild's
+        // mutations would stall every client, so look afterwards instead.
+        for _ in 0..REBUILDS_AFTER_A_DOUBLE_COUNT {
+            if !self.repair_derived_rows_of(project, session).await? {
+                return Ok(());
+            }
+        }
+        Ok(())
+    }
+
+    /// Forgets a session's derived rows and computes them again from its
+    /// steps.
+    async fn rebuild_derived_rows_of(&self, project: &str, session: &str) -> Result<(), StoreError> {
+        let params = || Params::new().text("project", project).text("session", session);
         self.ch.query(FORGET_SUMMARY, params()).await?;
         self.ch.query(FORGET_ACTIONS, params()).await?;
         self.ch.query(&crate::sessions::rebuild_summaries_of_one_session(), params()).await?;
         self.ch.query(&crate::sessions::rebuild_actions_of_one_session(), params()).await?;
         self.rebuild_session_cost_rollups(project, session).await
+    }
+
+    /// What a session's derived rows say about its steps, against the steps.
+    pub async fn session_derived_totals(&self, project: &str, session: &str) -> Result<DerivedTotals, StoreError> {
+        let params = Params::new().text("project", project).text("session", session);
+        let found: Vec<DerivedTotals> = rows(&self.ch.query(SESSION_DERIVED_TOTALS, params).await?)?;
+        found.into_iter().next().ok_or_else(|| StoreError::Decode("the session's derived totals came back empty".into()))
+    }
+
+    /// Rebuilds a session's derived rows if they count a step twice.
+    /// Whether it rebuilt.
+    pub async fn repair_derived_rows_of(&self, project: &str, session: &str) -> Result<bool, StoreError> {
+        let totals = self.session_derived_totals(project, session).await?;
+        if !totals.counts_a_step_twice() {
+            return Ok(false);
+        }
+        tracing::warn!(project, session, ?totals, "a session's derived rows count a step twice after its expiry; rebuilding them");
+        self.rebuild_derived_rows_of(project, session).await?;
+        Ok(true)
     }
 
     /// Every expiry record, for verification.
