@@ -269,12 +269,19 @@ impl AppState {
                     // The points first: a failure here leaves the session
                     // listed, so the next run comes back to it.
                     let ids = chain.iter().map(|s| flightlog_index::point_id(project, session, s.step)).collect::<Vec<_>>();
-                    self.search.remove_points(ids).await.map_err(|e| AppError::unavailable("the vector index failed; the next run retries", e))?;
+                    self.search.remove_points(ids.clone()).await.map_err(|e| AppError::unavailable("the vector index failed; the next run retries", e))?;
+                    self.store.remove_expired_steps(project, session, &record.log_indexes).await?;
+                    // And again once the steps are gone: an indexer of
+                    // another process that read them before can have
+                    // written their points since, and it takes back only
+                    // what it finds gone after its write (indexer.rs).
+                    self.search.remove_points(ids).await.map_err(|e| AppError::unavailable("the steps expired, but removing their points again failed", e))?;
+                } else {
+                    // Nothing is left to remove, but a removal that failed
+                    // before the session's list entry was recomputed is
+                    // finished here.
+                    self.store.remove_expired_steps(project, session, &record.log_indexes).await?;
                 }
-                // Also when nothing is left to remove: a removal that
-                // failed before the session's list entry was recomputed is
-                // finished here.
-                self.store.remove_expired_steps(project, session, &record.log_indexes).await?;
                 run.steps_expired += u64::from(!chain.is_empty());
                 run.steps_removed += chain.len() as u64;
             }

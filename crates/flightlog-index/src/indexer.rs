@@ -278,6 +278,7 @@ impl Indexer {
         let points = self.embed(&rows).await?;
         let n = points.len();
         self.index.upsert(points).await?;
+        self.take_back_erased(&rows).await?;
         // Written: an erasure waiting may remove points again.
         drop(batch);
         // Durable in the index: now the mark may move past them.
@@ -292,6 +293,36 @@ impl Indexer {
             s.indexed += n as u64;
         });
         Ok(rows.len())
+    }
+
+    /// Removes the points just written for steps that were erased or
+    /// expired since the batch was read: those points hold content that is
+    /// gone. The batch lock orders this process's erasures against the
+    /// batch; one made by another process sharing the store (server mode)
+    /// is not. Reading the steps again after the write covers both: an
+    /// erasure changes storage before it removes points, so one that
+    /// finished before this read is seen here, and one that had not
+    /// finishes its own removal after these points were written. (Retention
+    /// removes a steps expiry's points again after the steps, for the same
+    /// reason.) A step read already erased keeps its point, made from what
+    /// the erasure left, as a rebuild of the index makes it.
+    async fn take_back_erased(&self, rows: &[DecisionRow]) -> Result<(), IndexError> {
+        let indexes: Vec<u64> = rows.iter().map(|r| r.log_index).collect();
+        let now = self
+            .store
+            .erased_fields_at(&indexes)
+            .await
+            .map_err(|e| IndexError::Failed(format!("reading the batch's steps again: {e}")))?;
+        let changed: Vec<String> = rows
+            .iter()
+            .filter(|r| now.get(&r.log_index).is_none_or(|erased| *erased > r.erased_fields))
+            .map(|r| point_id(&r.project, &r.session_id, r.step))
+            .collect();
+        if !changed.is_empty() {
+            tracing::info!(points = changed.len(), "steps erased or expired while they were embedded; their points removed");
+            self.index.delete(changed).await?;
+        }
+        Ok(())
     }
 
     /// Builds the index structures for what was written since the last time.

@@ -41,6 +41,7 @@ fn row(i: usize, l: &Labelled) -> DecisionRow {
         failed: true,
         // Failed, so a key decision by the rule (schema/0010_key_decision.sql).
         key_decision: true,
+        erased_fields: 0,
     }
 }
 

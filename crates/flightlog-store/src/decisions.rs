@@ -7,6 +7,7 @@ use flightlog_model::decision::Decision;
 
 const KEY_DECISIONS_FROM: &str = include_str!("queries/key_decisions_from.sql");
 const KEY_DECISION_LAG: &str = include_str!("queries/key_decision_lag.sql");
+const ERASED_FIELDS_AT_POSITIONS: &str = include_str!("queries/erased_fields_at_positions.sql");
 const DECISION_OF_STEP: &str = include_str!("queries/decision_of_step.sql");
 
 /// A step's decision, with what the index stores beside its vector.
@@ -29,6 +30,9 @@ pub struct DecisionRow {
     /// The stored rule's verdict (schema/0010_key_decision.sql): the
     /// indexer embeds exactly the steps for which it is true.
     pub key_decision: bool,
+    /// How many of its fields were erased when it was read (0: none).
+    #[serde(default)]
+    pub erased_fields: u64,
 }
 
 impl DecisionRow {
@@ -56,6 +60,20 @@ impl Store {
     pub async fn key_decisions_from(&self, from: u64, limit: u32) -> Result<Vec<DecisionRow>, StoreError> {
         let params = Params::new().number("from", from).number("limit", limit);
         rows(&self.ch.query(KEY_DECISIONS_FROM, params).await?)
+    }
+
+    /// How many fields are erased in each step still stored at these log
+    /// positions (a position missing: its step is gone).
+    pub async fn erased_fields_at(&self, log_indexes: &[u64]) -> Result<std::collections::HashMap<u64, u64>, StoreError> {
+        #[derive(serde::Deserialize)]
+        struct Found {
+            log_index: u64,
+            erased_fields: u64,
+        }
+        let (Some(first), Some(last)) = (log_indexes.iter().min(), log_indexes.iter().max()) else { return Ok(Default::default()) };
+        let params = Params::new().number("first", *first).number("last", *last).numbers("indexes", log_indexes.iter().copied());
+        let found: Vec<Found> = rows(&self.ch.query(ERASED_FIELDS_AT_POSITIONS, params).await?)?;
+        Ok(found.into_iter().map(|f| (f.log_index, f.erased_fields)).collect())
     }
 
     /// Key decisions with log_index >= `from`, and the oldest one's arrival.

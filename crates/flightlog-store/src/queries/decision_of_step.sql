@@ -14,7 +14,8 @@ SELECT
     tool_status,
     tool_error,
     failed,
-    key_decision
+    key_decision,
+    length(erased) AS erased_fields
 FROM steps
 WHERE project = {project:String} AND session_id = {session:String} AND step = {step:UInt64}
 LIMIT 1

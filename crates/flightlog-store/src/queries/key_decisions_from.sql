@@ -18,7 +18,8 @@ SELECT
     tool_status,
     tool_error,
     failed,
-    key_decision
+    key_decision,
+    length(erased) AS erased_fields
 FROM steps
 WHERE log_index >= {from:UInt64}
   AND key_decision
