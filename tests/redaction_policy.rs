@@ -39,10 +39,20 @@ async fn a_project_policy_is_checked_then_applies_to_that_project_only() {
         (json!({"custom": [{"name": "order", "regex": "ORD-[0-9"}]}), "custom"),
         (json!({"custom": [{"name": "any", "regex": "x*"}]}), "custom"),
         (json!({"drop_paths": ["tool_execution/result"]}), "drop_paths"),
+        // Identifiers, names, times and numbers are kept as sent: a drop of
+        // one, or of what holds one, would merge sessions or refuse steps.
+        (json!({"drop_paths": ["/session_id"]}), "drop_paths"),
+        (json!({"drop_paths": ["/tool_execution/result", "/user_id"]}), "drop_paths"),
+        (json!({"drop_paths": ["/model"]}), "drop_paths"),
+        (json!({"drop_paths": ["/tags/0"]}), "drop_paths"),
+        (json!({"drop_paths": ["/*"]}), "drop_paths"),
     ] {
         let (status, refused) = put_policy(&s, ADMIN_KEY, body.clone()).await;
         assert_eq!((status, refused["error"]["field"].as_str()), (StatusCode::BAD_REQUEST, Some(field)), "{body}: {refused}");
     }
+    let (_, refused) = put_policy(&s, ADMIN_KEY, json!({"drop_paths": ["/model"]})).await;
+    let message = refused["error"]["message"].as_str().unwrap_or_default();
+    assert!(message.contains("`/model`") && message.contains("kept as sent"), "names the path and why: {refused}");
     let (status, refused) = put_policy(&s, ADMIN_KEY, json!({"kinds": ["email", "passport"]})).await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{refused}");
     let (status, refused) = put_policy(&s, ADMIN_KEY, json!({"replacement": "pseudonym", "secret": "mine"})).await;

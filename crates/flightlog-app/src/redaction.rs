@@ -251,6 +251,13 @@ impl AppState {
         if policy.keep_paths.len() > room {
             return Err(AppError::invalid("keep_paths", format!("has {} paths, at most {room}", policy.keep_paths.len())));
         }
+        let reaching = flightlog_redact::drop_reaching_kept(&policy.drop_paths, &kept_paths()).map_err(|e| AppError::invalid(policy_field(&e), e.to_string()))?;
+        if let Some((drop, kept)) = reaching {
+            return Err(AppError::invalid(
+                "drop_paths",
+                format!("`{drop}` would replace `{kept}`, which is always kept as sent (identifiers, names, times and numbers are never redacted): drop a path inside the content instead"),
+            ));
+        }
         let redactor = self.compile(project, &policy).map_err(|e| AppError::invalid(policy_field(&e), e.to_string()))?;
         let body = serde_json::to_string(&policy).expect("a policy serialises");
         let row = self.put_policy(project, PolicyKind::Redaction, body, by).await?;
@@ -271,12 +278,28 @@ impl AppState {
             }
             ReplacementMode::Mask => Replacement::Mask,
         };
-        let mut keep_paths = kept_paths();
+        let kept = kept_paths();
+        // A drop path wins over a keep path, and one stored before such
+        // paths were refused (or given as the server's default) would
+        // rewrite an identifier: it is left out.
+        let drop_paths: Vec<String> = policy
+            .drop_paths
+            .iter()
+            .filter(|d| match flightlog_redact::drop_reaching_kept(std::slice::from_ref(*d), &kept) {
+                Ok(Some((drop, field))) => {
+                    tracing::warn!(project, drop, field, "a redaction drop path would replace a field kept as sent; it is not applied");
+                    false
+                }
+                _ => true,
+            })
+            .cloned()
+            .collect();
+        let mut keep_paths = kept;
         keep_paths.extend(policy.keep_paths.iter().cloned());
         let policy = Policy {
             kinds: policy.kinds.clone(),
             custom: policy.custom.clone(),
-            drop_paths: policy.drop_paths.clone(),
+            drop_paths,
             keep_paths,
             replacement,
         };

@@ -91,6 +91,19 @@ impl PathPattern {
     }
 }
 
+impl PathPattern {
+    /// Whether replacing what this pattern names could replace a position
+    /// `kept` names: that position itself, or an object or a list that
+    /// holds it.
+    pub(crate) fn reaches(&self, kept: &PathPattern) -> bool {
+        self.segments.len() <= kept.segments.len()
+            && self.segments.iter().zip(&kept.segments).all(|pair| match pair {
+                (Segment::Any, _) | (_, Segment::Any) => true,
+                (Segment::Exact(a), Segment::Exact(b)) => a == b,
+            })
+    }
+}
+
 fn unescape(raw: &str) -> Option<String> {
     if !raw.contains('~') {
         return Some(raw.to_owned());
@@ -114,6 +127,19 @@ fn unescape(raw: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_drop_reaches_a_kept_field_itself_or_what_holds_it_never_a_sibling_or_a_child() {
+        let p = |t| PathPattern::parse("drop", t).unwrap();
+        assert!(p("/session_id").reaches(&p("/session_id")));
+        assert!(p("/model").reaches(&p("/model/name")), "the object holding it");
+        assert!(p("/*").reaches(&p("/session_id")));
+        assert!(p("/tags/0").reaches(&p("/tags/*")), "one item of a kept list");
+        assert!(p("/tags").reaches(&p("/tags/*")));
+        assert!(!p("/model/seedling").reaches(&p("/model/seed")), "a sibling");
+        assert!(!p("/model/name/x").reaches(&p("/model/name")), "inside a kept field there is nothing to drop");
+        assert!(!p("/tool_execution/params").reaches(&p("/tool_execution/name")));
+    }
 
     #[test]
     fn a_star_matches_any_one_segment_and_only_one() {

@@ -247,6 +247,20 @@ fn check_custom_patterns(policy: &Policy) -> Result<(), PolicyError> {
     Ok(())
 }
 
+/// The first of `drop_paths` that would replace a field of `kept` (the
+/// field itself, or an object or a list holding it), with that field: as
+/// (drop path, kept path). A drop path wins over a keep path when a step is
+/// redacted, so a policy's owner checks its drops against what must stay.
+pub fn drop_reaching_kept(drop_paths: &[String], kept: &[String]) -> Result<Option<(String, String)>, PolicyError> {
+    let kept_patterns = parse_paths("keep", kept)?;
+    for (text, drop) in drop_paths.iter().zip(parse_paths("drop", drop_paths)?) {
+        if let Some(i) = kept_patterns.iter().position(|k| drop.reaches(k)) {
+            return Ok(Some((text.clone(), kept[i].clone())));
+        }
+    }
+    Ok(None)
+}
+
 fn parse_paths(which: &'static str, paths: &[String]) -> Result<Vec<PathPattern>, PolicyError> {
     if paths.len() > MAX_PATHS {
         return Err(PolicyError::TooManyPaths {
