@@ -9,6 +9,8 @@ MODE:
                  (BASE_URL is then the gRPC endpoint, http://host:port)
   grpc-edges     the raw gRPC TraceService stub: one export sent twice,
                  a bad span, a wrong key, too many spans; prints the outcomes
+  grpc-guesses   the raw stub, exporting with N wrong keys (SESSION is N) then
+                 with KEY; prints each call's status
   openinference  openinference-instrumentation-openai around the openai client
   openllmetry    opentelemetry-instrumentation-openai around the openai client
   langfuse       the Langfuse SDK (its own OTLP exporter, Basic auth)
@@ -154,6 +156,23 @@ def grpc_edges():
     print(json.dumps(out))
 
 
+def grpc_guesses():
+    """Guesses keys over gRPC: each call's status, the right key's last."""
+    import grpc
+    from opentelemetry.proto.collector.trace.v1 import trace_service_pb2 as ts
+    from opentelemetry.proto.collector.trace.v1 import trace_service_pb2_grpc as ts_grpc
+
+    stub = ts_grpc.TraceServiceStub(grpc.insecure_channel(BASE.removeprefix("http://")))
+    statuses = []
+    for key in [f"{n:04}-wrong-key-guess" for n in range(int(SESSION))] + [KEY]:
+        try:
+            stub.Export(ts.ExportTraceServiceRequest(), metadata=(("authorization", f"Bearer {key}"),))
+            statuses.append("OK")
+        except grpc.RpcError as e:
+            statuses.append(e.code().name)
+    print(json.dumps(statuses))
+
+
 def sdk(exporter):
     from opentelemetry.trace import SpanKind, Status, StatusCode
 
@@ -266,6 +285,9 @@ elif MODE == "sdk-grpc":
     sdk(grpc_exporter())
 elif MODE == "grpc-edges":
     grpc_edges()
+    sys.exit(0)
+elif MODE == "grpc-guesses":
+    grpc_guesses()
     sys.exit(0)
 elif MODE == "openinference":
     from openinference.instrumentation import using_attributes

@@ -1,101 +1,21 @@
-//! Slows down key guessing: too many failed authentications (401) from one
-//! client address, or against one key prefix, and further failing requests
-//! get 429 with `Retry-After` until the window passes.
+//! The HTTP side of the failed-authentication limit (the counters are the
+//! application core's, `flightlog_app::auth_failures`, shared with the
+//! gRPC front end): one layer over the whole app answers 429 with
+//! `Retry-After`.
 //!
-//! Why two counters: an attacker guessing one key rotates addresses, and
-//! one address may guess many keys. The prefix is the public `fl_<id>` part
-//! of a Flightlog key, or the first 12 characters of any other string.
-//!
-//! Why it works on responses, as one layer over the whole app: every way of
-//! failing (API header, the web sign-in form) ends in a 401, so the layer
-//! needs no knowledge of the handlers. The two counters act differently:
-//! - a blocked *address* is refused (429) before anything is checked, so
-//!   its guesses stop being answered at all;
-//! - a blocked *prefix* still has its requests checked, and only a failing
-//!   one becomes 429: a key's owner is not locked out by someone who knows
-//!   its public id.
-//!
-//! Memory is bounded: both tables hold at most `capacity` entries and evict
-//! the least used, since the client chooses how many addresses and prefixes
-//! it presents. IPv6 clients are counted by their /64, which one client
-//! usually owns whole.
+//! Why it works on responses: every way of failing (API header, the web
+//! sign-in form) ends in a 401, so the layer needs no knowledge of the
+//! handlers.
 
 use crate::error::ApiError;
 use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use quick_cache::unsync::Cache;
-use std::hash::Hash;
-use std::net::{IpAddr, SocketAddr};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
-
-/// The limits; a limit of 0 turns that counter off.
-#[derive(Clone, Debug)]
-pub struct FailureLimits {
-    pub per_address: u32,
-    pub per_prefix: u32,
-    pub window: Duration,
-    /// Entries kept per table.
-    pub capacity: usize,
-}
-
-impl Default for FailureLimits {
-    fn default() -> Self {
-        Self { per_address: 20, per_prefix: 10, window: Duration::from_secs(60), capacity: 10_000 }
-    }
-}
-
-/// The shared counters: the state of [`guard`].
-#[derive(Clone)]
-pub struct AuthFailures {
-    limits: Arc<FailureLimits>,
-    by_address: Arc<Mutex<Cache<IpAddr, Window>>>,
-    by_prefix: Arc<Mutex<Cache<String, Window>>>,
-}
-
-/// Failures seen since `started` (a fixed window per address or prefix).
-#[derive(Clone, Copy)]
-struct Window {
-    started: Instant,
-    failures: u32,
-}
-
-impl AuthFailures {
-    pub fn new(limits: FailureLimits) -> Self {
-        let capacity = limits.capacity.max(1);
-        Self {
-            limits: Arc::new(limits),
-            by_address: Arc::new(Mutex::new(Cache::new(capacity))),
-            by_prefix: Arc::new(Mutex::new(Cache::new(capacity))),
-        }
-    }
-
-    /// How long `key` stays blocked, if it has reached `limit` failures.
-    fn blocked_for<K: Eq + Hash>(&self, table: &Mutex<Cache<K, Window>>, key: &K, limit: u32) -> Option<Duration> {
-        let table = table.lock().unwrap_or_else(|p| p.into_inner());
-        let window = table.get(key)?;
-        let left = self.limits.window.checked_sub(window.started.elapsed())?;
-        (limit > 0 && window.failures >= limit).then_some(left)
-    }
-
-    /// Counts one failure; returns the count when it has just reached the
-    /// limit (the moment a block starts, which is logged once).
-    fn count<K: Eq + Hash + Clone>(&self, table: &Mutex<Cache<K, Window>>, key: K, limit: u32) -> Option<u32> {
-        if limit == 0 {
-            return None;
-        }
-        let mut table = table.lock().unwrap_or_else(|p| p.into_inner());
-        let now = Instant::now();
-        let mut window = table.get(&key).copied().filter(|w| now.duration_since(w.started) < self.limits.window);
-        let window = window.get_or_insert(Window { started: now, failures: 0 });
-        window.failures += 1;
-        let failures = window.failures;
-        table.insert(key, *window);
-        (failures == limit).then_some(failures)
-    }
-}
+pub use flightlog_app::auth_failures::{AuthFailures, FailureLimits};
+use flightlog_app::auth_failures::retry_after_seconds;
+use std::net::SocketAddr;
+use std::time::Duration;
 
 /// The middleware: `router.layer(from_fn_with_state(AuthFailures::new(..), guard))`.
 pub async fn guard(State(failures): State<AuthFailures>, request: Request, next: Next) -> Response {
@@ -103,36 +23,23 @@ pub async fn guard(State(failures): State<AuthFailures>, request: Request, next:
         // Served without connection info (in-process tests): nothing to count by.
         return next.run(request).await;
     };
-    let address = client_address(peer.ip());
-    let prefix = crate::auth::presented_key(request.headers()).map(|key| key_prefix(&key));
-    let limits = failures.limits.clone();
-
+    let key = crate::auth::presented_key(request.headers());
     // A blocked address is refused before anything is checked: were its
     // guesses still checked, a right one would answer 200 and the limit
     // would slow nothing. A blocked key prefix refuses failing attempts
     // only: the key's owner, with the right key, is never locked out by
     // someone who knows its public id (an agent's steps must keep
     // arriving), and a generated key's 256 random bits need no more.
-    if let Some(left) = failures.blocked_for(&failures.by_address, &address, limits.per_address) {
-        tracing::debug!(%address, "refused: address blocked after failed authentications");
+    if let Some(left) = failures.address_blocked(peer.ip()) {
+        tracing::debug!(peer = %peer.ip(), "refused: address blocked after failed authentications");
         return too_many(left, "this address");
     }
-    let prefix_block = prefix.as_ref().and_then(|p| failures.blocked_for(&failures.by_prefix, p, limits.per_prefix));
-
+    let prefix_block = key.as_deref().and_then(|k| failures.key_blocked(k));
     let response = next.run(request).await;
     if response.status() != StatusCode::UNAUTHORIZED {
         return response;
     }
-    if let Some(count) = failures.count(&failures.by_address, address, limits.per_address) {
-        tracing::warn!(%address, prefix = prefix.as_deref().unwrap_or("-"), count, window_s = limits.window.as_secs(),
-            "blocking an address after failed authentications");
-    }
-    if let Some(prefix) = &prefix
-        && let Some(count) = failures.count(&failures.by_prefix, prefix.clone(), limits.per_prefix)
-    {
-        tracing::warn!(%address, %prefix, count, window_s = limits.window.as_secs(),
-            "blocking a key prefix after failed authentications");
-    }
+    failures.failed(peer.ip(), key.as_deref());
     match prefix_block {
         Some(left) => too_many(left, "this key"),
         None => response,
@@ -140,84 +47,9 @@ pub async fn guard(State(failures): State<AuthFailures>, request: Request, next:
 }
 
 fn too_many(left: Duration, from: &str) -> Response {
-    // Round up, so a client that waits exactly this long is let through.
-    let seconds = left.as_secs() + u64::from(left.subsec_nanos() > 0);
+    let seconds = retry_after_seconds(left);
     let message = format!("too many failed authentications for {from}; retry in {seconds} s");
     let mut response = ApiError::new(StatusCode::TOO_MANY_REQUESTS, "too_many_failures", message).into_response();
     response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(seconds));
     response
-}
-
-/// IPv4 as is; IPv6 by its /64 (one client usually holds a whole /64).
-fn client_address(ip: IpAddr) -> IpAddr {
-    match ip {
-        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
-            Some(v4) => IpAddr::V4(v4),
-            None => IpAddr::V6((u128::from(v6) & !((1u128 << 64) - 1)).into()),
-        },
-        v4 => v4,
-    }
-}
-
-/// What a failure is counted against, and what the log shows. A Flightlog
-/// key's `fl_<12 hex>` id is public, so it is used as is. Any other string
-/// may be (a typo of) a bootstrap key, so even its first 12 characters are
-/// only kept as a short hash: neither logs nor memory hold key material.
-fn key_prefix(key: &str) -> String {
-    let id = key.strip_prefix("fl_").and_then(|rest| rest.get(..12));
-    match id {
-        Some(id) if id.bytes().all(|b| b.is_ascii_hexdigit()) => format!("fl_{id}"),
-        _ => {
-            let head: String = key.chars().take(12).collect();
-            format!("other:{}", &crate::auth::hash_key(&head)[..12])
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn prefixes_keep_key_ids_and_hide_other_strings() {
-        assert_eq!(key_prefix("fl_0123456789ab_secretsecret"), "fl_0123456789ab");
-        let other = key_prefix("test-admin-key");
-        assert!(other.starts_with("other:") && !other.contains("admin"));
-        assert_eq!(other, key_prefix("test-admin-kXYZ"), "the same first 12 characters");
-        assert_ne!(key_prefix("fl_zzzzzzzzzzzz_x"), "fl_zzzzzzzzzzzz");
-    }
-
-    #[test]
-    fn ipv6_clients_are_counted_by_their_64() {
-        let a: IpAddr = "2001:db8:1:2:aaaa::1".parse().unwrap();
-        let b: IpAddr = "2001:db8:1:2:bbbb::9".parse().unwrap();
-        assert_eq!(client_address(a), client_address(b));
-        let mapped: IpAddr = "::ffff:10.0.0.1".parse().unwrap();
-        assert_eq!(client_address(mapped), "10.0.0.1".parse::<IpAddr>().unwrap());
-    }
-
-    #[test]
-    fn a_block_starts_at_the_limit_and_ends_with_the_window() {
-        let f = AuthFailures::new(FailureLimits { window: Duration::from_millis(200), ..Default::default() });
-        let ip: IpAddr = "10.0.0.1".parse().unwrap();
-        for n in 1..3 {
-            assert_eq!(f.count(&f.by_address, ip, 3), None, "failure {n}");
-        }
-        assert_eq!(f.blocked_for(&f.by_address, &ip, 3), None);
-        assert_eq!(f.count(&f.by_address, ip, 3), Some(3));
-        assert!(f.blocked_for(&f.by_address, &ip, 3).is_some());
-        let other: IpAddr = "10.0.0.2".parse().unwrap();
-        assert_eq!(f.blocked_for(&f.by_address, &other, 3), None, "other addresses are not blocked");
-        std::thread::sleep(Duration::from_millis(250));
-        assert_eq!(f.blocked_for(&f.by_address, &ip, 3), None);
-    }
-
-    #[test]
-    fn tables_stay_bounded() {
-        let f = AuthFailures::new(FailureLimits { capacity: 100, ..Default::default() });
-        for n in 0..10_000u32 {
-            f.count(&f.by_address, IpAddr::from(n.to_be_bytes()), 5);
-        }
-        assert!(f.by_address.lock().unwrap().len() <= 100);
-    }
 }

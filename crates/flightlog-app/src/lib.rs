@@ -17,6 +17,7 @@
 
 pub mod access_log;
 pub mod alerts;
+pub mod auth_failures;
 pub mod background;
 pub mod costs;
 pub mod decisions;

@@ -19,6 +19,7 @@
 //! May use: `flightlog-app` and the library crates under it. Never another
 //! front end.
 
+use flightlog_app::auth_failures::{AuthFailures, retry_after_seconds};
 use flightlog_app::error::ErrorKind;
 use flightlog_app::keys::{AuthError, Scope};
 use flightlog_app::spans::prepare_spans;
@@ -31,13 +32,15 @@ use tonic::{Request, Response, Status};
 
 pub struct Traces {
     state: AppState,
+    /// Failed authentications, counted with every other front end's.
+    failures: AuthFailures,
 }
 
 /// The TraceService for a server, gzip accepted, messages as large as the
 /// HTTP API takes.
-pub fn service(state: AppState) -> TraceServiceServer<Traces> {
+pub fn service(state: AppState, failures: AuthFailures) -> TraceServiceServer<Traces> {
     let max = state.limits.max_body_bytes;
-    TraceServiceServer::new(Traces { state })
+    TraceServiceServer::new(Traces { state, failures })
         .accept_compressed(CompressionEncoding::Gzip)
         .send_compressed(CompressionEncoding::Gzip)
         .max_decoding_message_size(max)
@@ -45,9 +48,14 @@ pub fn service(state: AppState) -> TraceServiceServer<Traces> {
 
 /// Serves OTLP/gRPC on `listener` until `shutdown` resolves; requests in
 /// flight finish first.
-pub async fn serve(listener: tokio::net::TcpListener, state: AppState, shutdown: impl Future<Output = ()>) -> Result<(), tonic::transport::Error> {
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    state: AppState,
+    failures: AuthFailures,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), tonic::transport::Error> {
     tonic::transport::Server::builder()
-        .add_service(service(state))
+        .add_service(service(state, failures))
         .serve_with_incoming_shutdown(tonic::transport::server::TcpIncoming::from(listener), shutdown)
         .await
 }
@@ -55,10 +63,7 @@ pub async fn serve(listener: tokio::net::TcpListener, state: AppState, shutdown:
 #[tonic::async_trait]
 impl TraceService for Traces {
     async fn export(&self, request: Request<ExportTraceServiceRequest>) -> Result<Response<ExportTraceServiceResponse>, Status> {
-        let key = presented_key(request.metadata()).ok_or_else(|| {
-            Status::unauthenticated("no API key: send `authorization: Bearer <key>` or `x-api-key: <key>` metadata")
-        })?;
-        let principal = self.state.keys.check(&key, Scope::Ingest).map_err(auth_status)?;
+        let principal = self.authenticate(&request)?;
         let export = request.into_inner();
         let (limits, project) = (self.state.limits.clone(), principal.project.clone());
         let redactor = self.state.redactor(&project).await.map_err(app_status)?;
@@ -74,6 +79,42 @@ impl TraceService for Traces {
             partial_success: (rejected > 0).then_some(ExportTracePartialSuccess { rejected_spans: rejected, error_message: message }),
         }))
     }
+}
+
+impl Traces {
+    /// The caller's key, checked for the `ingest` scope, under the same
+    /// failed-authentication limits as the HTTP front ends (shared
+    /// counters): a blocked address is refused before its key is checked,
+    /// a blocked key prefix when its key fails.
+    fn authenticate<T>(&self, request: &Request<T>) -> Result<flightlog_app::keys::Principal, Status> {
+        let peer = request.remote_addr().map(|a| a.ip());
+        if let Some(left) = peer.and_then(|ip| self.failures.address_blocked(ip)) {
+            return Err(too_many(left, "this address"));
+        }
+        let key = presented_key(request.metadata());
+        let checked = match &key {
+            Some(key) => self.state.keys.check(key, Scope::Ingest).map_err(|e| (matches!(e, AuthError::MissingScope(_)), auth_status(e))),
+            None => Err((false, Status::unauthenticated("no API key: send `authorization: Bearer <key>` or `x-api-key: <key>` metadata"))),
+        };
+        let (permission_only, status) = match checked {
+            Ok(principal) => return Ok(principal),
+            Err(failed) => failed,
+        };
+        // A key without the scope authenticated: it is not a guess.
+        if permission_only {
+            return Err(status);
+        }
+        let prefix_block = key.as_deref().and_then(|k| self.failures.key_blocked(k));
+        if let Some(ip) = peer {
+            self.failures.failed(ip, key.as_deref());
+        }
+        Err(prefix_block.map_or(status, |left| too_many(left, "this key")))
+    }
+}
+
+fn too_many(left: std::time::Duration, from: &str) -> Status {
+    let seconds = retry_after_seconds(left);
+    Status::resource_exhausted(format!("too many failed authentications for {from}; retry in {seconds} s"))
 }
 
 /// The key in the call's metadata (the same rule as every front end:

@@ -249,7 +249,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let grpc = grpc_listener.map(|l| {
         let grpc_addr = l.local_addr().ok();
         println!("OTLP/gRPC listening on {}", grpc_addr.map_or("?".into(), |a| a.to_string()));
-        tokio::spawn(flightlog_grpc::serve(l, state.clone(), stopped(stopping.clone())))
+        tokio::spawn(flightlog_grpc::serve(l, state.clone(), failures.clone(), stopped(stopping.clone())))
     });
     // One layer over both routers, so the web sign-in form is limited too.
     let mut app = router(state.clone())

@@ -1,0 +1,214 @@
+//! Slows down key guessing, for every front end alike (REST, web, MCP,
+//! OTLP/gRPC): too many failed authentications from one client address,
+//! or against one key prefix, and further failing requests are refused
+//! until the window passes. The front ends ask and tell; this keeps count.
+//!
+//! Why two counters: an attacker guessing one key rotates addresses, and
+//! one address may guess many keys. The prefix is the public `fl_<id>` part
+//! of a Flightlog key, or the first 12 characters of any other string.
+//! They act differently:
+//! - a blocked *address* is refused before anything is checked, so its
+//!   guesses stop being answered at all;
+//! - a blocked *prefix* still has its requests checked, and only a failing
+//!   one is refused: a key's owner is not locked out by someone who knows
+//!   its public id.
+//!
+//! Memory is bounded: both tables hold at most `capacity` entries and evict
+//! the least used, since the client chooses how many addresses and prefixes
+//! it presents. IPv6 clients are counted by their /64, which one client
+//! usually owns whole.
+
+use quick_cache::unsync::Cache;
+use std::hash::Hash;
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// The limits; a limit of 0 turns that counter off.
+#[derive(Clone, Debug)]
+pub struct FailureLimits {
+    pub per_address: u32,
+    pub per_prefix: u32,
+    pub window: Duration,
+    /// Entries kept per table.
+    pub capacity: usize,
+}
+
+impl Default for FailureLimits {
+    fn default() -> Self {
+        Self { per_address: 20, per_prefix: 10, window: Duration::from_secs(60), capacity: 10_000 }
+    }
+}
+
+/// The shared counters. Cheap to clone; clones count together.
+#[derive(Clone)]
+pub struct AuthFailures {
+    limits: Arc<FailureLimits>,
+    by_address: Arc<Mutex<Cache<IpAddr, Window>>>,
+    by_prefix: Arc<Mutex<Cache<String, Window>>>,
+}
+
+/// Failures seen since `started` (a fixed window per address or prefix).
+#[derive(Clone, Copy)]
+struct Window {
+    started: Instant,
+    failures: u32,
+}
+
+impl AuthFailures {
+    pub fn new(limits: FailureLimits) -> Self {
+        let capacity = limits.capacity.max(1);
+        Self {
+            limits: Arc::new(limits),
+            by_address: Arc::new(Mutex::new(Cache::new(capacity))),
+            by_prefix: Arc::new(Mutex::new(Cache::new(capacity))),
+        }
+    }
+
+    /// How long requests from `peer` stay refused, if it is blocked.
+    pub fn address_blocked(&self, peer: IpAddr) -> Option<Duration> {
+        self.blocked_for(&self.by_address, &client_address(peer), self.limits.per_address)
+    }
+
+    /// How long failing attempts with `key` stay refused, if its prefix is
+    /// blocked.
+    pub fn key_blocked(&self, key: &str) -> Option<Duration> {
+        self.blocked_for(&self.by_prefix, &key_prefix(key), self.limits.per_prefix)
+    }
+
+    /// Counts one failed authentication from `peer`, with the key it
+    /// presented (if any); logs the moment a block starts.
+    pub fn failed(&self, peer: IpAddr, key: Option<&str>) {
+        let address = client_address(peer);
+        let prefix = key.map(key_prefix);
+        let window_s = self.limits.window.as_secs();
+        if let Some(count) = self.count(&self.by_address, address, self.limits.per_address) {
+            tracing::warn!(%address, prefix = prefix.as_deref().unwrap_or("-"), count, window_s,
+                "blocking an address after failed authentications");
+        }
+        if let Some(prefix) = prefix
+            && let Some(count) = self.count(&self.by_prefix, prefix.clone(), self.limits.per_prefix)
+        {
+            tracing::warn!(%address, %prefix, count, window_s, "blocking a key prefix after failed authentications");
+        }
+    }
+
+    /// How long `key` stays blocked, if it has reached `limit` failures.
+    fn blocked_for<K: Eq + Hash>(&self, table: &Mutex<Cache<K, Window>>, key: &K, limit: u32) -> Option<Duration> {
+        let table = table.lock().unwrap_or_else(|p| p.into_inner());
+        let window = table.get(key)?;
+        let left = self.limits.window.checked_sub(window.started.elapsed())?;
+        (limit > 0 && window.failures >= limit).then_some(left)
+    }
+
+    /// Counts one failure; returns the count when it has just reached the
+    /// limit (the moment a block starts, which is logged once).
+    fn count<K: Eq + Hash + Clone>(&self, table: &Mutex<Cache<K, Window>>, key: K, limit: u32) -> Option<u32> {
+        if limit == 0 {
+            return None;
+        }
+        let mut table = table.lock().unwrap_or_else(|p| p.into_inner());
+        let now = Instant::now();
+        let mut window = table.get(&key).copied().filter(|w| now.duration_since(w.started) < self.limits.window);
+        let window = window.get_or_insert(Window { started: now, failures: 0 });
+        window.failures += 1;
+        let failures = window.failures;
+        table.insert(key, *window);
+        (failures == limit).then_some(failures)
+    }
+}
+
+/// Whole seconds until `left` has passed, rounded up, so that a client
+/// that waits exactly this long is let through.
+pub fn retry_after_seconds(left: Duration) -> u64 {
+    left.as_secs() + u64::from(left.subsec_nanos() > 0)
+}
+
+/// IPv4 as is; IPv6 by its /64 (one client usually holds a whole /64).
+fn client_address(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => IpAddr::V6((u128::from(v6) & !((1u128 << 64) - 1)).into()),
+        },
+        v4 => v4,
+    }
+}
+
+/// What a failure is counted against, and what the log shows. A Flightlog
+/// key's `fl_<12 hex>` id is public, so it is used as is. Any other string
+/// may be (a typo of) a bootstrap key, so even its first 12 characters are
+/// only kept as a short hash: neither logs nor memory hold key material.
+fn key_prefix(key: &str) -> String {
+    let id = key.strip_prefix("fl_").and_then(|rest| rest.get(..12));
+    match id {
+        Some(id) if id.bytes().all(|b| b.is_ascii_hexdigit()) => format!("fl_{id}"),
+        _ => {
+            let head: String = key.chars().take(12).collect();
+            format!("other:{}", &crate::keys::hash_key(&head)[..12])
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prefixes_keep_key_ids_and_hide_other_strings() {
+        assert_eq!(key_prefix("fl_0123456789ab_secretsecret"), "fl_0123456789ab");
+        let other = key_prefix("test-admin-key");
+        assert!(other.starts_with("other:") && !other.contains("admin"));
+        assert_eq!(other, key_prefix("test-admin-kXYZ"), "the same first 12 characters");
+        assert_ne!(key_prefix("fl_zzzzzzzzzzzz_x"), "fl_zzzzzzzzzzzz");
+    }
+
+    #[test]
+    fn ipv6_clients_are_counted_by_their_64() {
+        let a: IpAddr = "2001:db8:1:2:aaaa::1".parse().unwrap();
+        let b: IpAddr = "2001:db8:1:2:bbbb::9".parse().unwrap();
+        assert_eq!(client_address(a), client_address(b));
+        let mapped: IpAddr = "::ffff:10.0.0.1".parse().unwrap();
+        assert_eq!(client_address(mapped), "10.0.0.1".parse::<IpAddr>().unwrap());
+    }
+
+    #[test]
+    fn a_block_starts_at_the_limit_and_ends_with_the_window() {
+        let f = AuthFailures::new(FailureLimits { window: Duration::from_millis(200), per_address: 3, ..Default::default() });
+        let ip: IpAddr = "10.0.0.1".parse().unwrap();
+        for n in 1..3 {
+            f.failed(ip, None);
+            assert_eq!(f.address_blocked(ip), None, "failure {n}");
+        }
+        f.failed(ip, None);
+        assert!(f.address_blocked(ip).is_some());
+        assert_eq!(f.address_blocked("10.0.0.2".parse().unwrap()), None, "other addresses are not blocked");
+        std::thread::sleep(Duration::from_millis(250));
+        assert_eq!(f.address_blocked(ip), None);
+    }
+
+    #[test]
+    fn a_key_prefix_is_blocked_from_any_address() {
+        let f = AuthFailures::new(FailureLimits { per_prefix: 2, ..Default::default() });
+        f.failed("10.0.0.1".parse().unwrap(), Some("fl_0123456789ab_one"));
+        assert_eq!(f.key_blocked("fl_0123456789ab_two"), None);
+        f.failed("10.0.0.2".parse().unwrap(), Some("fl_0123456789ab_two"));
+        assert!(f.key_blocked("fl_0123456789ab_three").is_some());
+        assert_eq!(f.key_blocked("fl_ba9876543210_x"), None);
+    }
+
+    #[test]
+    fn tables_stay_bounded() {
+        let f = AuthFailures::new(FailureLimits { capacity: 100, ..Default::default() });
+        for n in 0..10_000u32 {
+            f.failed(IpAddr::from(n.to_be_bytes()), None);
+        }
+        assert!(f.by_address.lock().unwrap().len() <= 100);
+    }
+
+    #[test]
+    fn retry_after_rounds_up() {
+        assert_eq!(retry_after_seconds(Duration::from_millis(1500)), 2);
+        assert_eq!(retry_after_seconds(Duration::from_secs(3)), 3);
+    }
+}
