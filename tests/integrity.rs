@@ -452,6 +452,10 @@ async fn erasure_removes_personal_content_and_keeps_every_proof_valid() {
     assert_eq!((status, again["duplicates"].as_u64()), (StatusCode::OK, Some(1)), "{again}");
     let (status, _) = s.send_json(Method::POST, ADMIN_KEY, "/v1/erasures", json!({})).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
+    // A misspelled field would erase less than was asked: refused, named.
+    let (status, refused) = s.send_json(Method::POST, ADMIN_KEY, "/v1/erasures", json!({"session_id": "s1", "userid": "jane"})).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{refused}");
+    assert!(refused.to_string().contains("userid"), "{refused}");
 }
 
 /// Copies of an early step, inserted behind Flightlog's back, fill the

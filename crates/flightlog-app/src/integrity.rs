@@ -14,8 +14,10 @@ pub struct Consistency {
     pub proof: Vec<[u8; 32]>,
 }
 
-/// What is to be erased, as received.
+/// What is to be erased, as received. An unknown field is refused: a
+/// misspelled `user_id` would otherwise erase less than was asked.
 #[derive(Debug, Default, serde::Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct ErasureRequest {
     #[serde(default)]
     pub session_id: String,
