@@ -97,6 +97,19 @@ async fn the_session_list_filters_sorts_and_pages() {
         assert_eq!(seen.len(), 30, "sort={sort}: every session once");
         assert_eq!(seen.iter().collect::<HashSet<_>>().len(), 30, "sort={sort}: no repeats");
     }
+    // A cursor is for the sort and the order it was made for: read the
+    // other way, it would list the first page's sessions again.
+    let (_, first) = s.get(ADMIN_KEY, "/v1/sessions?sort=steps&limit=7").await;
+    let cursor = first["next_cursor"].as_str().unwrap();
+    for other in ["sort=steps&order=asc", "sort=cost"] {
+        let (status, body) = s.get(ADMIN_KEY, &format!("/v1/sessions?{other}&limit=7&cursor={cursor}")).await;
+        assert_eq!((status, body["error"]["field"].as_str()), (StatusCode::BAD_REQUEST, Some("cursor")), "{other}: {body}");
+    }
+    let (_, asc) = s.get(ADMIN_KEY, "/v1/sessions?sort=steps&order=asc&limit=7").await;
+    let asc_cursor = asc["next_cursor"].as_str().unwrap();
+    let (status, next) = s.get(ADMIN_KEY, &format!("/v1/sessions?sort=steps&order=asc&limit=7&cursor={asc_cursor}")).await;
+    assert_eq!(status, StatusCode::OK, "{next}");
+    assert!(ids(&next).iter().all(|id| !ids(&asc).contains(id)), "the next page, none of the first again");
 
     for (query, field) in [("sort=size", "sort"), ("status=maybe", "status"), ("from=yesterday", "from"), ("cursor=abc", "cursor"), ("min_cost=lots", "min_cost")] {
         let (status, body) = s.get(ADMIN_KEY, &format!("/v1/sessions?{query}")).await;

@@ -162,6 +162,10 @@ struct Cursor {
     /// The sort it was made for: a cursor of another sort is refused.
     #[serde(default)]
     o: String,
+    /// Whether that sort was ascending: a cursor read the other way would
+    /// list the pages already seen again.
+    #[serde(default)]
+    a: bool,
 }
 
 impl Store {
@@ -175,7 +179,7 @@ impl Store {
         // continues exactly where this ranking stopped.
         let next_cursor = (ranked.len() as u32 == f.limit && f.limit > 0).then(|| {
             let last = ranked.last().expect("a full page is not empty");
-            encode_cursor(&Cursor { k: f.sort.key_of(last), s: last.session_id.clone(), o: f.sort.name().into() })
+            encode_cursor(&Cursor { k: f.sort.key_of(last), s: last.session_id.clone(), o: f.sort.name().into(), a: f.ascending })
         });
         Ok(SessionPage { sessions, next_cursor })
     }
@@ -722,7 +726,7 @@ impl FilterSql {
             params.push_number("repeated_times", REPEATED_ACTION_TIMES);
         }
         if let Some(cursor) = f.cursor.as_ref().filter(|_| with_cursor) {
-            let c = decode_cursor(cursor, f.sort)?;
+            let c = decode_cursor(cursor, f.sort, f.ascending)?;
             let op = if f.ascending { ">" } else { "<" };
             filter(&format!("({column}, session_id) {op} ({{cursor_key:{key_type}}}, {{cursor_session:String}})"));
             c.key.bind("cursor_key", params);
@@ -927,11 +931,11 @@ struct DecodedCursor {
 /// Reads a cursor back, refusing any whose key does not fit the sort's
 /// column (an edited cursor such as `k=1e308` on the time sort): that is
 /// the client's mistake, not the engine's.
-fn decode_cursor(s: &str, sort: SessionSort) -> Result<DecodedCursor, StoreError> {
+fn decode_cursor(s: &str, sort: SessionSort, ascending: bool) -> Result<DecodedCursor, StoreError> {
     let bad = || StoreError::Invalid(BAD_CURSOR.into());
     let bytes = URL_SAFE_NO_PAD.decode(s).map_err(|_| bad())?;
     let c: Cursor = serde_json::from_slice(&bytes).map_err(|_| bad())?;
-    if c.o != sort.name() {
+    if c.o != sort.name() || c.a != ascending {
         return Err(bad());
     }
     let key = CursorKey::of(sort, &c.k).ok_or_else(bad)?;
