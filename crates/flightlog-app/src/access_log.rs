@@ -261,13 +261,13 @@ fn id_param(name: &str, v: &Option<String>) -> Result<String, AppError> {
 impl AccessLogParams {
     /// The one reading of the parameters, for every front end.
     pub fn filter(&self) -> Result<AccessFilter, AppError> {
-        let time = |name: &str, v: &Option<String>| params::non_empty(v).map(|s| params::time(name, s)).transpose();
+        let (from_us, to_us) = params::time_range(params::non_empty(&self.from), params::non_empty(&self.to))?;
         Ok(AccessFilter {
             session_id: id_param("session_id", &self.session_id)?,
             user_id: id_param("user_id", &self.user_id)?,
             key_id: id_param("key_id", &self.key_id)?,
-            from_us: time("from", &self.from)?.unwrap_or(0),
-            to_us: time("to", &self.to)?.unwrap_or(i64::MAX),
+            from_us: from_us.unwrap_or(0),
+            to_us: to_us.unwrap_or(i64::MAX),
             before: params::non_empty(&self.cursor).map(decode_cursor).transpose()?,
             limit: params::page_size(params::non_empty(&self.limit), 100, MAX_PAGE)?,
         })

@@ -52,10 +52,7 @@ impl CostParams {
         if group_by.len() > 2 {
             return Err(AppError::invalid("group_by", "at most two dimensions at once"));
         }
-        let time = |name: &str, v: &Option<String>, default: i64| match v {
-            None => Ok(default),
-            Some(s) => params::time(name, s),
-        };
+        let (from_us, to_us) = params::time_range(self.from.as_deref(), self.to.as_deref())?;
         let limit = match self.limit.as_deref() {
             None => 1000,
             Some(s) => s
@@ -66,8 +63,8 @@ impl CostParams {
         };
         Ok(CostQuery {
             group_by,
-            from_us: time("from", &self.from, 0)?,
-            to_us: time("to", &self.to, END_OF_TIME_US)?,
+            from_us: from_us.unwrap_or(0),
+            to_us: to_us.unwrap_or(END_OF_TIME_US),
             agent: self.agent.clone().filter(|s| !s.is_empty()),
             user: self.user.clone().filter(|s| !s.is_empty()),
             model: self.model.clone().filter(|s| !s.is_empty()),

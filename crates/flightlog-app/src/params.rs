@@ -10,6 +10,20 @@ pub fn time(name: &str, s: &str) -> Result<i64, AppError> {
     parse_timestamp(s).map_err(|e| AppError::invalid(name, e.reason))
 }
 
+/// `from` and `to` (RFC 3339) when given, each named in its error, and
+/// `to` after `from` when both are: a range that ends before it starts
+/// would answer nothing, as if nothing had happened then.
+pub fn time_range(from: Option<&str>, to: Option<&str>) -> Result<(Option<i64>, Option<i64>), AppError> {
+    let from_us = from.map(|s| time("from", s)).transpose()?;
+    let to_us = to.map(|s| time("to", s)).transpose()?;
+    if let (Some(from_us), Some(to_us)) = (from_us, to_us)
+        && from_us >= to_us
+    {
+        return Err(AppError::invalid("to", "must come after from"));
+    }
+    Ok((from_us, to_us))
+}
+
 /// A non-negative number, when given.
 pub fn number<T: FromStr>(name: &str, s: Option<&str>) -> Result<Option<T>, AppError> {
     s.map(|s| s.parse().map_err(|_| AppError::invalid(name, format!("must be a non-negative number, got {s:?}"))))

@@ -92,6 +92,7 @@ impl SimilarParams {
             Some(n) if (1..=MAX_LIMIT).contains(&n) => n,
             Some(n) => return Err(AppError::invalid("limit", format!("must be between 1 and {MAX_LIMIT}, got {n}"))),
         };
+        let (from_us, to_us) = params::time_range(params::non_empty(&p.from), params::non_empty(&p.to))?;
         Ok(SearchRequest {
             query,
             failed_only: params::flag("failures", &p.failures)?,
@@ -101,8 +102,8 @@ impl SimilarParams {
                 agent: filter_param("agent", &p.agent)?,
                 tool: filter_param("tool", &p.tool)?,
                 model: filter_param("model", &p.model)?,
-                from_us: params::non_empty(&p.from).map(|s| params::time("from", s)).transpose()?,
-                to_us: params::non_empty(&p.to).map(|s| params::time("to", s)).transpose()?,
+                from_us,
+                to_us,
                 exclude_session,
                 exclude_ids: Vec::new(),
             },

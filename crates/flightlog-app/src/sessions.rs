@@ -54,9 +54,10 @@ pub struct SessionListParams {
 impl SessionListParams {
     /// The one reading of the list's parameters, for every front end.
     pub fn filter(&self) -> Result<SessionFilter, AppError> {
+        let (from_us, to_us) = params::time_range(self.from.as_deref(), self.to.as_deref())?;
         Ok(SessionFilter {
-            from_us: self.from.as_deref().map(|s| params::time("from", s)).transpose()?,
-            to_us: self.to.as_deref().map(|s| params::time("to", s)).transpose()?,
+            from_us,
+            to_us,
             agent: self.agent.clone(),
             user: self.user.clone(),
             model: self.model.clone(),

@@ -12,7 +12,7 @@ use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Response};
 use flightlog_app::access_log::{Access, FrontEnd};
 use flightlog_export::{Column, Format, Kind, SharedBuffer, TableWriter};
-use flightlog_model::time::{format_timestamp, parse_timestamp};
+use flightlog_model::time::format_timestamp;
 use serde_json::Value;
 use tokio::sync::mpsc;
 
@@ -82,11 +82,8 @@ pub struct StepsExport {
 pub async fn steps(State(state): State<AppState>, headers: HeaderMap, Query(p): Query<StepsExport>) -> Result<Response, ApiError> {
     let principal = state.keys.authorize(&headers, Scope::Read)?;
     let format = format_param(&p.format)?;
-    let time = |name: &str, v: &Option<String>, default: i64| match v {
-        None => Ok(default),
-        Some(s) => parse_timestamp(s).map_err(|e| ApiError::bad_param(name, e.reason)),
-    };
-    let (from_us, to_us) = (time("from", &p.from, 0)?, time("to", &p.to, flightlog_model::time::END_OF_TIME_US)?);
+    let (from_us, to_us) = flightlog_app::params::time_range(p.from.as_deref(), p.to.as_deref())?;
+    let (from_us, to_us) = (from_us.unwrap_or(0), to_us.unwrap_or(flightlog_model::time::END_OF_TIME_US));
     // Recorded before the first byte: the file is streamed as it is read.
     let asked = serde_json::json!({"format": p.format, "from": p.from, "to": p.to});
     state.record_read(Access::new(&principal, FrontEnd::Api, "GET /v1/export/steps").filter(&asked).whole_project()).await?;
