@@ -97,3 +97,25 @@ async fn keys_can_be_created_listed_and_revoked_from_the_cli() {
     assert!(!refused.status.success());
     assert!(String::from_utf8_lossy(&refused.stderr).contains("401"));
 }
+
+/// Session ids are free text: the commands that name one in a URL path
+/// (`verify`, `evidence`, `replay`) send it as one encoded segment, so
+/// `a/b` is not a route and `x?y#z` is not session `x`.
+#[tokio::test]
+async fn commands_that_name_a_session_reach_that_session_whatever_its_id() {
+    let s = Server::start().await;
+    let ids = ["a/b", "x?y#z", "%2F", "x"];
+    s.post_steps(ADMIN_KEY, ndjson(&ids.iter().map(|id| step(id, 0)).collect::<Vec<_>>()), &[]).await;
+    let dir = tempfile::tempdir().unwrap();
+    for id in ids {
+        let out = flightlog(&s, ADMIN_KEY, &["verify", "--session", id]);
+        assert!(out.status.success(), "verify {id}: {} {}", stdout(&out), String::from_utf8_lossy(&out.stderr));
+        let report: Value = serde_json::from_str(&stdout(&out)).unwrap_or_else(|e| panic!("{e}: {}", stdout(&out)));
+        assert_eq!(report["steps_checked"], 1, "verify {id}: {report}");
+        let file = dir.path().join("bundle.json");
+        let out = flightlog(&s, ADMIN_KEY, &["evidence", "--session", id, "-o", file.to_str().unwrap()]);
+        assert!(out.status.success(), "evidence {id}: {}", String::from_utf8_lossy(&out.stderr));
+        let bundle: Value = serde_json::from_slice(&std::fs::read(&file).unwrap()).unwrap();
+        assert_eq!(bundle["session_id"], id, "the bundle of {id}");
+    }
+}

@@ -5,6 +5,12 @@ use reqwest::StatusCode;
 use serde_json::Value;
 use std::time::Duration;
 
+/// A value as one URL path segment or query value: session ids and other
+/// names are free text (`a/b`, `x?y#z` are ids like any other).
+pub fn encode(s: &str) -> String {
+    percent_encoding::utf8_percent_encode(s, percent_encoding::NON_ALPHANUMERIC).to_string()
+}
+
 #[derive(clap::Args, Clone)]
 pub struct ServerArgs {
     /// Base URL of the Flightlog server.

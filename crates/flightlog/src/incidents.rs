@@ -2,7 +2,7 @@
 //! detectors found, their thresholds, and where incidents are sent, on a
 //! running server.
 
-use crate::client::{Client, ServerArgs};
+use crate::client::{Client, ServerArgs, encode};
 use anyhow::Context;
 use reqwest::Method;
 use serde_json::{Value, json};
@@ -66,10 +66,6 @@ enum AlertsAction {
     Set { file: PathBuf },
 }
 
-/// A value as one URL path segment or query value.
-fn encode(s: &str) -> String {
-    percent_encoding::utf8_percent_encode(s, percent_encoding::NON_ALPHANUMERIC).to_string()
-}
 
 fn read_json(file: &Path) -> anyhow::Result<Value> {
     let text = if file.as_os_str() == "-" {

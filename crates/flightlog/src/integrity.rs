@@ -71,7 +71,7 @@ pub async fn verify(args: VerifyArgs) -> anyhow::Result<()> {
         None => {
             let client = Client::new(&args.server)?;
             let path = match &args.session {
-                Some(id) => format!("/v1/sessions/{id}/verify"),
+                Some(id) => format!("/v1/sessions/{}/verify", crate::client::encode(id)),
                 None => "/v1/integrity/verify".to_string(),
             };
             client.request(Method::GET, &path, None).await?
@@ -117,7 +117,7 @@ pub struct EvidenceArgs {
 
 pub async fn evidence(args: EvidenceArgs) -> anyhow::Result<()> {
     let client = Client::new(&args.server)?;
-    let file = client.request_bytes(Method::GET, &format!("/v1/sessions/{}/evidence", args.session), None).await?;
+    let file = client.request_bytes(Method::GET, &format!("/v1/sessions/{}/evidence", crate::client::encode(&args.session)), None).await?;
     let out = args.out.unwrap_or_else(|| PathBuf::from(format!("evidence-{}.json", args.session)));
     std::fs::write(&out, &file).with_context(|| format!("cannot write {}", out.display()))?;
     eprintln!("wrote {} ({} bytes); check it with `flightlog verify-bundle {}`", out.display(), file.len(), out.display());

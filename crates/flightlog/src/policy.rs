@@ -127,7 +127,7 @@ pub async fn hold(args: HoldArgs) -> anyhow::Result<()> {
         }
         HoldAction::Release { subject } => {
             let (subject, id) = subject.parts();
-            let path = format!("/v1/legal-holds/{subject}/{}", percent_encoding::utf8_percent_encode(id, percent_encoding::NON_ALPHANUMERIC));
+            let path = format!("/v1/legal-holds/{subject}/{}", crate::client::encode(id));
             client.request_bytes(Method::DELETE, &path, None).await?;
             json!({"released": {"subject": subject, "id": id}})
         }

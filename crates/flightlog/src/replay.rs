@@ -49,7 +49,7 @@ struct Replay {
 
 pub async fn run(args: ReplayArgs) -> anyhow::Result<()> {
     let client = Client::new(&args.server)?;
-    let repro = client.request(Method::GET, &format!("/v1/sessions/{}/reproduction", args.session), None).await?;
+    let repro = client.request(Method::GET, &format!("/v1/sessions/{}/reproduction", crate::client::encode(&args.session)), None).await?;
     let calls: Vec<Recorded> = repro["steps"]
         .as_array()
         .into_iter()
