@@ -257,3 +257,42 @@ async fn malformed_bodies_wrong_types_and_oversized_exports_get_a_4xx() {
     // Still serving: nothing above panicked.
     assert_eq!(server.health().await["status"], "ok");
 }
+
+/// A span attribute that would be changed to be stored is refused, naming
+/// it, through partial success; the other spans of the export are stored.
+/// (A hostile probe found them dropped or overwritten with a 200: a
+/// repeated key kept its last value, negative token counts and a
+/// temperature of "hot" vanished from the step.)
+#[tokio::test]
+async fn attributes_that_cannot_be_kept_exactly_refuse_their_span_naming_them() {
+    let server = Server::start().await;
+    let span = |id: &str, attributes: Value| {
+        let mut all = vec![json!({"key": "gen_ai.operation.name", "value": {"stringValue": "chat"}}),
+                           json!({"key": "gen_ai.conversation.id", "value": {"stringValue": "exact-otlp"}})];
+        all.extend(attributes.as_array().unwrap().iter().cloned());
+        json!({"traceId": "5b8efff798038103d269b633813fc60d", "spanId": id, "name": "chat",
+               "startTimeUnixNano": format!("17672256{}000000000", &id[15..]), "attributes": all})
+    };
+    let spans = vec![
+        span("00000000000000a1", json!([{"key": "user.id", "value": {"stringValue": "alice"}}, {"key": "user.id", "value": {"stringValue": "bob"}}])),
+        span("00000000000000a2", json!([{"key": "gen_ai.usage.input_tokens", "value": {"intValue": "-5"}}])),
+        span("00000000000000a3", json!([{"key": "gen_ai.request.temperature", "value": {"stringValue": "hot"}}])),
+        span("00000000000000a4", json!([{"key": "gen_ai.request.seed", "value": {"doubleValue": 1.5}}])),
+        span("00000000000000a5", json!([{"key": "gen_ai.request.temperature", "value": {"stringValue": "0.5"}},
+                                        {"key": "gen_ai.usage.input_tokens", "value": {"intValue": "12"}}])),
+    ];
+    let body = json!({"resourceSpans": [{"scopeSpans": [{"spans": spans}]}]});
+    let (status, h, answer) = post_traces(&server, ADMIN_KEY, "/v1/traces", "application/json", serde_json::to_vec(&body).unwrap(), false).await;
+    assert_eq!(status, StatusCode::OK, "{}", String::from_utf8_lossy(&answer));
+    let answer: Value = serde_json::from_slice(&answer).unwrap();
+    assert_eq!(answer["partialSuccess"]["rejectedSpans"], 4, "{answer}");
+    let message = answer["partialSuccess"]["errorMessage"].as_str().unwrap();
+    for named in ["user.id is given twice", "gen_ai.usage.input_tokens: must be a whole number >= 0, got -5",
+                  "gen_ai.request.temperature: must be a number, got \"hot\"", "gen_ai.request.seed: must be a whole number, got 1.5"] {
+        assert!(message.contains(named), "{named:?} in {message}");
+    }
+    assert_eq!(header(&h, "x-flightlog-accepted"), 1);
+    let stored = server.all_steps(ADMIN_KEY, "exact-otlp", 10).await;
+    assert_eq!(stored.len(), 1);
+    assert_eq!((stored[0]["data"]["model"]["temperature"].as_f64(), stored[0]["data"]["cost"]["input_tokens"].as_u64()), (Some(0.5), Some(12)));
+}

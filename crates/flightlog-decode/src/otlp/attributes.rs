@@ -5,25 +5,38 @@ use serde_json::{Map, Value, json};
 use std::collections::BTreeMap;
 
 /// One OTLP value as JSON: strings, booleans, numbers, arrays and maps as
-/// themselves; bytes as base64.
-pub fn to_json(v: &AnyValue) -> Value {
-    match &v.value {
+/// themselves; bytes as base64. A value JSON cannot hold is refused, never
+/// changed: a double that is NaN or infinite, a map with a key twice.
+pub fn to_json(v: &AnyValue) -> Result<Value, String> {
+    Ok(match &v.value {
         None => Value::Null,
         Some(V::StringValue(s)) => json!(s),
         Some(V::BoolValue(b)) => json!(b),
         Some(V::IntValue(i)) => json!(i),
-        Some(V::DoubleValue(d)) => json!(d),
-        Some(V::ArrayValue(a)) => Value::Array(a.values.iter().map(to_json).collect()),
-        Some(V::KvlistValue(kv)) => {
-            Value::Object(kv.values.iter().map(|k| (k.key.clone(), k.value.as_ref().map_or(Value::Null, to_json))).collect())
-        }
+        Some(V::DoubleValue(d)) if d.is_finite() => json!(d),
+        Some(V::DoubleValue(d)) => return Err(format!("is {d}, which a step cannot hold (JSON has no NaN or infinity)")),
+        Some(V::ArrayValue(a)) => Value::Array(a.values.iter().map(to_json).collect::<Result<_, _>>()?),
+        Some(V::KvlistValue(kv)) => Value::Object(unique_pairs(&kv.values)?.into_iter().collect()),
         Some(V::BytesValue(b)) => {
             use base64::Engine;
             json!(base64::engine::general_purpose::STANDARD.encode(b))
         }
         // An index into a profile's string table: no meaning in a trace.
         Some(V::StringValueStrindex(i)) => json!(i),
+    })
+}
+
+/// Each key with its value as JSON; a key given twice is refused (OTLP
+/// keys are unique, and keeping one of the two would drop the other).
+fn unique_pairs(kvs: &[KeyValue]) -> Result<BTreeMap<String, Value>, String> {
+    let mut out = BTreeMap::new();
+    for kv in kvs {
+        let value = kv.value.as_ref().map_or(Ok(Value::Null), to_json).map_err(|why| format!("attribute {}: {why}", kv.key))?;
+        if out.insert(kv.key.clone(), value).is_some() {
+            return Err(format!("attribute {} is given twice; keys are unique in OTLP", kv.key));
+        }
     }
+    Ok(out)
 }
 
 /// A span's (or resource's) attributes by key, sorted: the same spans always
@@ -32,8 +45,9 @@ pub fn to_json(v: &AnyValue) -> Value {
 pub struct Attributes(pub BTreeMap<String, Value>);
 
 impl Attributes {
-    pub fn from_otlp(kvs: &[KeyValue]) -> Self {
-        Self(kvs.iter().map(|kv| (kv.key.clone(), kv.value.as_ref().map_or(Value::Null, to_json))).collect())
+    /// The attributes, or why they cannot be kept exactly (naming the key).
+    pub fn from_otlp(kvs: &[KeyValue]) -> Result<Self, String> {
+        unique_pairs(kvs).map(Self)
     }
 
     pub fn get(&self, key: &str) -> Option<&Value> {
@@ -51,27 +65,26 @@ impl Attributes {
         })
     }
 
-    /// The first of `keys` present as a number (or a string holding one).
-    pub fn f64(&self, keys: &[&str]) -> Option<f64> {
-        keys.iter().find_map(|k| match self.get(k)? {
-            Value::Number(n) => n.as_f64(),
-            Value::String(s) => s.trim().parse().ok(),
-            _ => None,
-        })
+    /// The first of `keys` present, as a number (or a string holding one);
+    /// one present that is not a number is refused, naming it.
+    pub fn f64(&self, keys: &[&str]) -> Result<Option<f64>, String> {
+        self.first_present(keys, read_f64, "must be a number")
     }
 
-    /// An unsigned integer, exactly: an `intValue` as sent, a whole
-    /// `doubleValue` only below 2^53 (where a double still holds every
-    /// integer), a string of digits. Anything else is not one.
-    pub fn u64(&self, keys: &[&str]) -> Option<u64> {
-        const EXACT_IN_A_DOUBLE: f64 = 9_007_199_254_740_992.0;
-        keys.iter().find_map(|k| match self.get(k)? {
-            Value::Number(n) => n.as_u64().or_else(|| {
-                n.as_f64().filter(|v| *v >= 0.0 && v.fract() == 0.0 && *v < EXACT_IN_A_DOUBLE).map(|v| v as u64)
-            }),
-            Value::String(s) => s.trim().parse().ok(),
-            _ => None,
-        })
+    /// The first of `keys` present, as an unsigned integer exactly (see
+    /// [`read_u64`]); one present that is not one is refused, naming it.
+    pub fn u64(&self, keys: &[&str]) -> Result<Option<u64>, String> {
+        self.first_present(keys, read_u64, "must be a whole number >= 0")
+    }
+
+    /// The first of `keys` present, as a signed integer exactly.
+    pub fn i64(&self, keys: &[&str]) -> Result<Option<i64>, String> {
+        self.first_present(keys, read_i64, "must be a whole number")
+    }
+
+    fn first_present<T>(&self, keys: &[&str], read: fn(&Value) -> Option<T>, rule: &str) -> Result<Option<T>, String> {
+        let Some((key, value)) = keys.iter().find_map(|k| Some((*k, self.get(k)?))) else { return Ok(None) };
+        read(value).map(Some).ok_or_else(|| format!("attribute {key}: {rule}, got {value}"))
     }
 
     /// A value that instrumentations send either as JSON text or as a
@@ -108,6 +121,37 @@ impl Attributes {
     }
 }
 
+/// Below 2^53 a double still holds every integer exactly.
+const EXACT_IN_A_DOUBLE: f64 = 9_007_199_254_740_992.0;
+
+/// A number, or a string holding one.
+pub fn read_f64(v: &Value) -> Option<f64> {
+    match v {
+        Value::Number(n) => n.as_f64(),
+        Value::String(s) => s.trim().parse().ok().filter(|f: &f64| f.is_finite()),
+        _ => None,
+    }
+}
+
+/// An unsigned integer, exactly: an `intValue` as sent, a whole
+/// `doubleValue` only below 2^53, a string of digits.
+pub fn read_u64(v: &Value) -> Option<u64> {
+    match v {
+        Value::Number(n) => n.as_u64().or_else(|| n.as_f64().filter(|v| *v >= 0.0 && v.fract() == 0.0 && *v < EXACT_IN_A_DOUBLE).map(|v| v as u64)),
+        Value::String(s) => s.trim().parse().ok(),
+        _ => None,
+    }
+}
+
+/// A signed integer, exactly, by the same rule as [`read_u64`].
+pub fn read_i64(v: &Value) -> Option<i64> {
+    match v {
+        Value::Number(n) => n.as_i64().or_else(|| n.as_f64().filter(|v| v.fract() == 0.0 && v.abs() < EXACT_IN_A_DOUBLE).map(|v| v as i64)),
+        Value::String(s) => s.trim().parse().ok(),
+        _ => None,
+    }
+}
+
 /// JSON text as its value when it parses strictly (no repeated key, no
 /// number that would lose digits), else the text unchanged: either way
 /// what the span carried is kept exactly.
@@ -120,13 +164,17 @@ mod tests {
     use super::*;
     use opentelemetry_proto::tonic::common::v1::{ArrayValue, KeyValueList};
 
+    fn attrs(kvs: &[KeyValue]) -> Attributes {
+        Attributes::from_otlp(kvs).unwrap()
+    }
+
     fn kv(key: &str, value: V) -> KeyValue {
         KeyValue { key: key.into(), value: Some(AnyValue { value: Some(value) }), ..Default::default() }
     }
 
     #[test]
     fn values_become_json_and_reads_are_typed() {
-        let attrs = Attributes::from_otlp(&[
+        let attrs = attrs(&[
             kv("s", V::StringValue("x".into())),
             kv("n", V::IntValue(42)),
             kv("f", V::DoubleValue(0.5)),
@@ -137,9 +185,10 @@ mod tests {
             kv("b", V::BytesValue(vec![1, 2])),
         ]);
         assert_eq!(attrs.str(&["missing", "s"]).as_deref(), Some("x"));
-        assert_eq!(attrs.u64(&["n"]), Some(42));
-        assert_eq!(attrs.u64(&["ns"]), Some(7));
-        assert_eq!(attrs.f64(&["f"]), Some(0.5));
+        assert_eq!(attrs.u64(&["n"]), Ok(Some(42)));
+        assert_eq!(attrs.u64(&["ns"]), Ok(Some(7)));
+        assert_eq!(attrs.f64(&["f"]), Ok(Some(0.5)));
+        assert_eq!(attrs.f64(&["missing"]), Ok(None));
         assert_eq!(attrs.get("a"), Some(&json!(["t"])));
         assert_eq!(attrs.get("m"), Some(&json!({"k": true})));
         assert_eq!(attrs.json(&["j"]), Some(json!({"temperature": 0.2})));
@@ -147,24 +196,38 @@ mod tests {
     }
 
     #[test]
-    fn integers_are_read_exactly_or_not_at_all() {
-        let attrs = Attributes::from_otlp(&[
+    fn integers_are_read_exactly_or_refused_naming_the_attribute() {
+        let attrs = attrs(&[
             kv("big", V::IntValue(9_007_199_254_740_993)),
             kv("max", V::IntValue(i64::MAX)),
             kv("half", V::DoubleValue(1.5)),
             kv("whole", V::DoubleValue(3.0)),
             kv("neg", V::IntValue(-5)),
         ]);
-        assert_eq!(attrs.u64(&["big"]), Some(9_007_199_254_740_993), "not rounded through a double");
-        assert_eq!(attrs.u64(&["max"]), Some(i64::MAX as u64));
-        assert_eq!(attrs.u64(&["half"]), None, "1.5 tokens is not a count");
-        assert_eq!(attrs.u64(&["whole"]), Some(3));
-        assert_eq!(attrs.u64(&["neg"]), None);
+        assert_eq!(attrs.u64(&["big"]), Ok(Some(9_007_199_254_740_993)), "not rounded through a double");
+        assert_eq!(attrs.u64(&["max"]), Ok(Some(i64::MAX as u64)));
+        assert_eq!(attrs.u64(&["half"]).unwrap_err(), "attribute half: must be a whole number >= 0, got 1.5", "1.5 tokens is not a count");
+        assert_eq!(attrs.u64(&["whole"]), Ok(Some(3)));
+        assert!(attrs.u64(&["neg"]).unwrap_err().contains("got -5"));
+        assert_eq!(attrs.u64(&["missing", "neg"]).unwrap_err(), attrs.u64(&["neg"]).unwrap_err(), "the first present decides");
+        assert_eq!(attrs.i64(&["neg"]), Ok(Some(-5)));
+    }
+
+    #[test]
+    fn values_json_cannot_hold_are_refused_naming_the_key() {
+        let nan = Attributes::from_otlp(&[kv("x.v", V::DoubleValue(f64::NAN))]).unwrap_err();
+        assert!(nan.contains("attribute x.v") && nan.contains("NaN"), "{nan}");
+        let inner = Attributes::from_otlp(&[kv("m", V::ArrayValue(ArrayValue { values: vec![AnyValue { value: Some(V::DoubleValue(f64::INFINITY)) }] }))]);
+        assert!(inner.unwrap_err().contains("attribute m"));
+        let twice = Attributes::from_otlp(&[kv("user.id", V::StringValue("alice".into())), kv("user.id", V::StringValue("bob".into()))]);
+        assert_eq!(twice.unwrap_err(), "attribute user.id is given twice; keys are unique in OTLP");
+        let nested = Attributes::from_otlp(&[kv("m", V::KvlistValue(KeyValueList { values: vec![kv("k", V::BoolValue(true)), kv("k", V::BoolValue(false))] }))]);
+        assert!(nested.unwrap_err().contains("attribute k is given twice"));
     }
 
     #[test]
     fn indexed_lists_are_regrouped_in_order() {
-        let attrs = Attributes::from_otlp(&[
+        let attrs = attrs(&[
             kv("llm.output_messages.1.message.content", V::StringValue("second".into())),
             kv("llm.output_messages.0.message.role", V::StringValue("assistant".into())),
             kv("llm.output_messages.0.message.content", V::StringValue("first".into())),

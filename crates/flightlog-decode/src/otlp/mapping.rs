@@ -11,7 +11,7 @@
 //! Spans with no GenAI attributes are skipped (not stored): HTTP, database
 //! and framework plumbing would bury the agent's decisions.
 
-use super::attributes::Attributes;
+use super::attributes::{Attributes, read_f64, read_i64, read_u64};
 use super::ExportTraceServiceRequest;
 use flightlog_model::time::format_timestamp;
 use opentelemetry_proto::tonic::trace::v1::{Span, status::StatusCode};
@@ -39,13 +39,17 @@ pub struct MappedSpan {
 pub fn map_request(req: &ExportTraceServiceRequest) -> Vec<MappedSpan> {
     let mut out = Vec::new();
     for rs in &req.resource_spans {
-        let resource = Attributes::from_otlp(rs.resource.as_ref().map_or(&[][..], |r| &r.attributes));
+        // A resource whose attributes cannot be kept refuses its spans.
+        let resource = Attributes::from_otlp(rs.resource.as_ref().map_or(&[][..], |r| &r.attributes)).map_err(|why| format!("resource {why}"));
         for ss in &rs.scope_spans {
             let scope = ss.scope.as_ref().map(|s| s.name.as_str()).unwrap_or("");
             for span in &ss.spans {
                 out.push(MappedSpan {
                     reference: format!("{}/{}", hex::encode(&span.trace_id), hex::encode(&span.span_id)),
-                    outcome: map_span(&resource, scope, span),
+                    outcome: match &resource {
+                        Ok(resource) => map_span(resource, scope, span),
+                        Err(why) => SpanOutcome::Rejected(why.clone()),
+                    },
                 });
             }
         }
@@ -65,7 +69,10 @@ pub fn step_number(start_us: u64, span_id: &[u8]) -> u64 {
 }
 
 pub fn map_span(resource: &Attributes, scope: &str, span: &Span) -> SpanOutcome {
-    let a = Attributes::from_otlp(&span.attributes);
+    let a = match Attributes::from_otlp(&span.attributes) {
+        Ok(a) => a,
+        Err(why) => return SpanOutcome::Rejected(why),
+    };
     if !is_genai(&a) {
         return SpanOutcome::Skipped;
     }
@@ -86,6 +93,13 @@ pub fn map_span(resource: &Attributes, scope: &str, span: &Span) -> SpanOutcome 
         .str(&["gen_ai.conversation.id", "session.id", "langfuse.session.id"])
         .unwrap_or_else(|| hex::encode(&span.trace_id));
 
+    // Attributes read as numbers must hold numbers: one present that does
+    // not is refused, naming it, as `POST /v1/steps` refuses the same value
+    // (never dropped, never rounded).
+    let (model, cost) = match model(&a).and_then(|m| Ok((m, cost(&a)?))) {
+        Ok(both) => both,
+        Err(why) => return SpanOutcome::Rejected(why),
+    };
     let mut step = Map::new();
     step.insert("session_id".into(), json!(session));
     step.insert("step".into(), json!(step_number(start_us, &span.span_id)));
@@ -93,9 +107,9 @@ pub fn map_span(resource: &Attributes, scope: &str, span: &Span) -> SpanOutcome 
     insert_some(&mut step, "agent", agent(&a, resource));
     insert_some(&mut step, "agent_thoughts", thoughts(&a));
     step.insert("tool_execution".into(), execution(&a, span));
-    insert_some(&mut step, "model", model(&a));
+    insert_some(&mut step, "model", model);
     insert_some(&mut step, "prompt", prompt(&a));
-    insert_some(&mut step, "cost", cost(&a));
+    insert_some(&mut step, "cost", cost);
     // gen_ai.user: what OpenLLMetry records of the OpenAI `user` argument.
     if let Some(user) = a.str(&["user.id", "enduser.id", "langfuse.user.id", "gen_ai.user"]) {
         step.insert("user_id".into(), json!(user));
@@ -151,18 +165,34 @@ fn parameters(a: &Attributes) -> Map<String, Value> {
     }
 }
 
-fn number(v: Option<&Value>) -> Option<f64> {
-    match v? {
-        Value::Number(n) => n.as_f64(),
-        Value::String(s) => s.trim().parse().ok(),
-        _ => None,
-    }
+/// The first of `keys` present in a JSON object of parameters, read by
+/// `read` (flightlog-decode attributes); one that is not what `rule` says
+/// is refused, naming where it was.
+fn param<T>(map: &Map<String, Value>, at: &str, keys: &[&str], read: fn(&Value) -> Option<T>, rule: &str) -> Result<Option<T>, String> {
+    let Some((key, value)) = keys.iter().find_map(|k| Some((*k, map.get(*k).filter(|v| !v.is_null())?))) else { return Ok(None) };
+    read(value).map(Some).ok_or_else(|| format!("attribute {at}: {key} {rule}, got {value}"))
 }
 
-fn model(a: &Attributes) -> Option<Value> {
+const INVOCATION_PARAMETERS: [&str; 2] = ["llm.invocation_parameters", "langfuse.observation.model.parameters"];
+
+fn model(a: &Attributes) -> Result<Option<Value>, String> {
     let p = parameters(a);
-    let f = |keys: &[&str], param: &[&str]| a.f64(keys).or_else(|| param.iter().find_map(|k| number(p.get(*k))));
-    object(vec![
+    let at = INVOCATION_PARAMETERS.iter().find(|k| a.get(k).is_some()).copied().unwrap_or(INVOCATION_PARAMETERS[0]);
+    let number = |keys: &[&str], params: &[&str]| -> Result<Option<f64>, String> {
+        Ok(match a.f64(keys)? {
+            Some(v) => Some(v),
+            None => param(&p, at, params, read_f64, "must be a number")?,
+        })
+    };
+    let seed = match a.i64(&["gen_ai.request.seed"])? {
+        Some(v) => Some(v),
+        None => param(&p, at, &["seed"], read_i64, "must be a whole number")?,
+    };
+    let max_tokens = match a.u64(&["gen_ai.request.max_tokens"])? {
+        Some(v) => Some(v),
+        None => param(&p, at, &["max_tokens", "max_completion_tokens", "max_output_tokens"], read_u64, "must be a whole number >= 0")?,
+    };
+    Ok(object(vec![
         (
             "provider",
             a.str(&["gen_ai.provider.name", "gen_ai.system", "llm.provider", "llm.system"]).map(Value::from),
@@ -172,66 +202,72 @@ fn model(a: &Attributes) -> Option<Value> {
             a.str(&["gen_ai.response.model", "gen_ai.request.model", "llm.model_name", "langfuse.observation.model.name"])
                 .map(Value::from),
         ),
-        ("temperature", f(&["gen_ai.request.temperature"], &["temperature"]).map(Value::from)),
-        ("top_p", f(&["gen_ai.request.top_p"], &["top_p"]).map(Value::from)),
-        ("seed", f(&["gen_ai.request.seed"], &["seed"]).map(|v| json!(v as i64))),
-        (
-            "max_tokens",
-            f(&["gen_ai.request.max_tokens"], &["max_tokens", "max_completion_tokens", "max_output_tokens"])
-                .filter(|v| *v >= 0.0)
-                .map(|v| json!(v as u64)),
-        ),
-    ])
+        ("temperature", number(&["gen_ai.request.temperature"], &["temperature"])?.map(Value::from)),
+        ("top_p", number(&["gen_ai.request.top_p"], &["top_p"])?.map(Value::from)),
+        ("seed", seed.map(Value::from)),
+        ("max_tokens", max_tokens.map(Value::from)),
+    ]))
 }
 
 /// Token counts. OTel's and OpenInference's input counts include cached
 /// tokens, as Flightlog's do; Langfuse's `input` does not, so its cached
 /// counts are added back.
-fn cost(a: &Attributes) -> Option<Value> {
-    let usage = match a.json(&["langfuse.observation.usage_details"]) {
+fn cost(a: &Attributes) -> Result<Option<Value>, String> {
+    const USAGE: &str = "langfuse.observation.usage_details";
+    let usage = match a.json(&[USAGE]) {
         Some(Value::Object(m)) => m,
         _ => Map::new(),
     };
-    let lf = |keys: &[&str]| keys.iter().find_map(|k| number(usage.get(*k))).map(|v| v as u64);
-    let lf_cache_read = lf(&["input_cached_tokens", "cache_read_input_tokens", "input_cache_read"]);
-    let lf_cache_write = lf(&["cache_creation_input_tokens", "input_cache_creation"]);
-    let input = a
-        .u64(&["gen_ai.usage.input_tokens", "gen_ai.usage.prompt_tokens", "llm.token_count.prompt"])
-        .or_else(|| lf(&["input", "prompt_tokens"]).map(|i| i + lf_cache_read.unwrap_or(0) + lf_cache_write.unwrap_or(0)));
-    let output = a
-        .u64(&["gen_ai.usage.output_tokens", "gen_ai.usage.completion_tokens", "llm.token_count.completion"])
-        .or_else(|| lf(&["output", "completion_tokens"]));
+    let lf = |keys: &[&str]| param(&usage, USAGE, keys, read_u64, "must be a whole number >= 0");
+    let lf_cache_read = lf(&["input_cached_tokens", "cache_read_input_tokens", "input_cache_read"])?;
+    let lf_cache_write = lf(&["cache_creation_input_tokens", "input_cache_creation"])?;
+    let or = |first: Option<u64>, then: Result<Option<u64>, String>| -> Result<Option<u64>, String> {
+        match first {
+            Some(v) => Ok(Some(v)),
+            None => then,
+        }
+    };
+    let input = or(
+        a.u64(&["gen_ai.usage.input_tokens", "gen_ai.usage.prompt_tokens", "llm.token_count.prompt"])?,
+        lf(&["input", "prompt_tokens"]).map(|i| i.map(|i| i.saturating_add(lf_cache_read.unwrap_or(0)).saturating_add(lf_cache_write.unwrap_or(0)))),
+    )?;
+    let output = or(a.u64(&["gen_ai.usage.output_tokens", "gen_ai.usage.completion_tokens", "llm.token_count.completion"])?, lf(&["output", "completion_tokens"]))?;
     let cache_read = a
-        .u64(&["gen_ai.usage.cache_read.input_tokens", "gen_ai.usage.cache_read_input_tokens", "llm.token_count.prompt_details.cache_read"])
+        .u64(&["gen_ai.usage.cache_read.input_tokens", "gen_ai.usage.cache_read_input_tokens", "llm.token_count.prompt_details.cache_read"])?
         .or(lf_cache_read);
     let cache_write = a
         .u64(&[
             "gen_ai.usage.cache_creation.input_tokens",
             "gen_ai.usage.cache_creation_input_tokens",
             "llm.token_count.prompt_details.cache_write",
-        ])
+        ])?
         .or(lf_cache_write);
-    let reasoning = a
-        .u64(&[
+    let reasoning = or(
+        a.u64(&[
             "gen_ai.usage.reasoning.output_tokens",
             "llm.token_count.completion_details.reasoning",
             // OpenLLMetry's name for it.
             "gen_ai.usage.reasoning_tokens",
-        ])
-        .or_else(|| lf(&["output_reasoning_tokens", "reasoning_tokens"]));
-    let estimated = match a.json(&["langfuse.observation.cost_details"]) {
-        Some(Value::Object(m)) => number(m.get("total")),
+        ])?,
+        lf(&["output_reasoning_tokens", "reasoning_tokens"]),
+    )?;
+    const COST_DETAILS: &str = "langfuse.observation.cost_details";
+    let estimated = match a.json(&[COST_DETAILS]) {
+        Some(Value::Object(m)) => param(&m, COST_DETAILS, &["total"], read_f64, "must be a number")?,
         _ => None,
-    }
-    .or_else(|| a.f64(&["llm.cost.total", "gen_ai.usage.cost"]));
-    object(vec![
+    };
+    let estimated = match estimated {
+        Some(v) => Some(v),
+        None => a.f64(&["llm.cost.total", "gen_ai.usage.cost"])?,
+    };
+    Ok(object(vec![
         ("input_tokens", input.map(Value::from)),
         ("output_tokens", output.map(Value::from)),
         ("cache_read_tokens", cache_read.map(Value::from)),
         ("cache_write_tokens", cache_write.map(Value::from)),
         ("reasoning_tokens", reasoning.map(Value::from)),
         ("estimated_cost", estimated.map(Value::from)),
-    ])
+    ]))
 }
 
 /// GenAI messages (`gen_ai.input.messages` / `output.messages`): arrays of
@@ -375,7 +411,9 @@ fn error_text(a: &Attributes, span: &Span) -> String {
         return m.to_string();
     }
     for event in span.events.iter().filter(|e| e.name == "exception") {
-        let ea = Attributes::from_otlp(&event.attributes);
+        // Only its text is read, and the event is not kept: attributes that
+        // cannot be are read as none.
+        let ea = Attributes::from_otlp(&event.attributes).unwrap_or_default();
         let text = [ea.str(&["exception.type"]), ea.str(&["exception.message"])].into_iter().flatten().collect::<Vec<_>>();
         if !text.is_empty() {
             return text.join(": ");
