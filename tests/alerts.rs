@@ -13,6 +13,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 const SECRET: &str = "a-webhook-secret-of-some-length";
+/// The receivers here listen on 127.0.0.1, which only an operator allows.
+const PRIVATE_RECEIVERS: (&str, &str) = ("FLIGHTLOG_ALERT_PRIVATE_RECEIVERS", "true");
 
 /// One request the receiver got, and what it answered.
 #[derive(Clone, Debug)]
@@ -111,7 +113,7 @@ async fn alerts_are_signed_retried_after_failures_and_one_per_incident() {
     let receiver = Receiver::default();
     let base = receiver.start().await;
     let dir = tempfile::tempdir().unwrap();
-    let s = Server::start_in(dir.path(), &[("FLIGHTLOG_BOOTSTRAP_KEY", ADMIN_KEY)]).await;
+    let s = Server::start_in(dir.path(), &[("FLIGHTLOG_BOOTSTRAP_KEY", ADMIN_KEY), PRIVATE_RECEIVERS]).await;
     let agent = s.create_key("default", &["ingest"]).await;
 
     let (status, bad) = set_rules(&s, json!([{"name": "ops", "url": format!("{base}/hook"), "secret": "short"}])).await;
@@ -167,7 +169,7 @@ async fn no_alert_is_lost_across_a_kill_9_and_none_is_sent_twice() {
     let receiver = Receiver::default();
     receiver.down.store(true, Ordering::SeqCst);
     let dir = tempfile::tempdir().unwrap();
-    let env = [("FLIGHTLOG_BOOTSTRAP_KEY", ADMIN_KEY)];
+    let env = [("FLIGHTLOG_BOOTSTRAP_KEY", ADMIN_KEY), PRIVATE_RECEIVERS];
     // It was tried (and failed) at least once, then Flightlog dies.
     let (mut s, agent) = incident_under_way(&receiver, dir.path()).await;
     s.kill9();
@@ -191,7 +193,7 @@ async fn an_orderly_stop_finishes_the_delivery_under_way() {
     let receiver = Receiver::default();
     receiver.slow_ms.store(2_000, Ordering::SeqCst);
     let dir = tempfile::tempdir().unwrap();
-    let env = [("FLIGHTLOG_BOOTSTRAP_KEY", ADMIN_KEY)];
+    let env = [("FLIGHTLOG_BOOTSTRAP_KEY", ADMIN_KEY), PRIVATE_RECEIVERS];
     // The receiver has the alert and takes 2 s to answer: Flightlog is
     // stopped (SIGTERM) in between, and waits for the answer to record it.
     let (mut s, agent) = incident_under_way(&receiver, dir.path()).await;
@@ -212,7 +214,7 @@ async fn an_orderly_stop_finishes_the_delivery_under_way() {
 /// agent's key.
 async fn incident_under_way(receiver: &Receiver, dir: &std::path::Path) -> (Server, String) {
     let base = receiver.start().await;
-    let s = Server::start_in(dir, &[("FLIGHTLOG_BOOTSTRAP_KEY", ADMIN_KEY)]).await;
+    let s = Server::start_in(dir, &[("FLIGHTLOG_BOOTSTRAP_KEY", ADMIN_KEY), PRIVATE_RECEIVERS]).await;
     let agent = s.create_key("default", &["ingest"]).await;
     let (status, set) = set_rules(&s, json!([{"name": "ops", "url": format!("{base}/hook"), "secret": SECRET}])).await;
     assert_eq!(status, StatusCode::OK, "{set}");
@@ -240,4 +242,20 @@ async fn sent_after_a_restart_only_what_is_new(s: &Server, agent: &str, receiver
     // A repeat sent in the same round as sess-2's alert (the round's sends
     // go out at once) may reach the receiver just after it: give it time.
     tokio::time::sleep(Duration::from_secs(2)).await;
+}
+
+/// By default a rule may not send into the server's own machine or network
+/// (a project's admin would otherwise make the server post to its loopback
+/// or to the cloud's metadata address): refused when set, naming the URL.
+#[tokio::test]
+async fn receivers_inside_the_servers_network_are_refused_unless_the_operator_allows_them() {
+    let s = Server::start().await;
+    for url in ["http://127.0.0.1:9/hook", "http://0x7f000001:9/", "http://localhost:9/", "http://169.254.169.254/latest/meta-data/",
+                "http://[::1]:9/", "http://10.0.0.5/hook"] {
+        let (status, refused) = set_rules(&s, json!([{"name": "ops", "url": url, "secret": SECRET}])).await;
+        assert_eq!((status, refused["error"]["field"].as_str()), (StatusCode::BAD_REQUEST, Some("rules[0].url")), "{url}: {refused}");
+        assert!(refused.to_string().contains("--alert-private-receivers"), "says how to allow it: {refused}");
+    }
+    let (status, set) = set_rules(&s, json!([{"name": "ops", "url": "https://hooks.example/flightlog", "secret": SECRET}])).await;
+    assert_eq!(status, StatusCode::OK, "a public receiver: {set}");
 }

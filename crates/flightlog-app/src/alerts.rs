@@ -20,6 +20,7 @@
 
 use flightlog_model::time::MICROS_PER_SECOND;
 use crate::incidents::IncidentView;
+use crate::alert_receivers::{self, Receivers};
 use crate::{AppError, AppState};
 use backon::BackoffBuilder;
 use flightlog_model::detect::IncidentKind;
@@ -162,7 +163,7 @@ impl AlertRules {
 
     /// Checks the rules, naming the field at fault; a rule without a
     /// secret takes the secret of `old`'s rule of the same name.
-    fn checked(mut self, old: &AlertRules) -> Result<Self, AppError> {
+    fn checked(mut self, old: &AlertRules, receivers: Receivers) -> Result<Self, AppError> {
         if self.rules.len() > MAX_RULES {
             return Err(AppError::invalid("rules", format!("{} rules; at most {MAX_RULES}", self.rules.len())));
         }
@@ -178,6 +179,9 @@ impl AlertRules {
             let url = reqwest::Url::parse(&r.url).map_err(|e| AppError::invalid(&field("url"), format!("is not an address: {e}")))?;
             if !matches!(url.scheme(), "http" | "https") || url.host().is_none() || r.url.len() > MAX_URL_BYTES {
                 return Err(AppError::invalid(&field("url"), format!("must be an http or https address of at most {MAX_URL_BYTES} bytes")));
+            }
+            if let Some(why) = alert_receivers::refusal(&url, receivers) {
+                return Err(AppError::invalid(&field("url"), why));
             }
             if r.secret.is_none() {
                 r.secret = old.rules.iter().find(|o| o.name == r.name).and_then(|o| o.secret.clone());
@@ -321,7 +325,7 @@ impl AppState {
     /// now on are sent by them).
     pub async fn set_alert_rules(&self, project: &str, rules: AlertRules, by: &str) -> Result<AlertRulesView, AppError> {
         let old = self.stored_alert_rules(project).await?;
-        let rules = rules.checked(&AlertRules { rules: old.rules.clone() })?;
+        let rules = rules.checked(&AlertRules { rules: old.rules.clone() }, self.alert_receivers)?;
         let now = now_us();
         let since = rules.rules.iter().map(|r| (r.name.clone(), old.since.get(&r.name).copied().unwrap_or(now))).collect();
         let stored = StoredRules { rules: rules.rules.clone(), since };
@@ -339,7 +343,7 @@ impl AppState {
     /// orderly stop never sends one again (see [`ALERTS_STOP_WITHIN`]).
     pub fn spawn_alerts(self, mut written: mpsc::UnboundedReceiver<IncidentRow>, mut stop: tokio::sync::watch::Receiver<bool>) -> tokio::task::JoinHandle<()> {
         tokio::spawn(async move {
-            let client = reqwest::Client::builder().timeout(SEND_TIMEOUT).redirect(reqwest::redirect::Policy::none()).build().expect("an HTTP client");
+            let client = alert_receivers::client(self.alert_receivers, SEND_TIMEOUT);
             let mut outbox = Outbox::default();
             let mut loaded = false;
             let mut tenure = None;
@@ -490,6 +494,12 @@ impl AppState {
         let body = payload(&due.rule, &view, due.first, &link);
         let ts = now_us() / MICROS_PER_SECOND;
         let secret = due.rule.secret.as_deref().unwrap_or_default();
+        // A rule set before receivers were checked, or by a process that
+        // allowed what this one does not.
+        let refused = reqwest::Url::parse(&due.rule.url).ok().and_then(|url| alert_receivers::refusal(&url, self.alert_receivers));
+        if let Some(why) = refused {
+            return (due, Err(format!("the receiver's address {why}")));
+        }
         let sent = client
             .post(&due.rule.url)
             .header("content-type", "application/json")
@@ -527,10 +537,13 @@ mod tests {
 
     #[test]
     fn rules_are_checked_field_by_field_and_keep_their_secret() {
-        let field = |rules: Vec<AlertRule>| match (AlertRules { rules }).checked(&AlertRules::default()) {
+        let field_with = |rules: Vec<AlertRule>, receivers| match (AlertRules { rules }).checked(&AlertRules::default(), receivers) {
             Err(AppError::Invalid { field, .. }) => field,
             other => panic!("{other:?}"),
         };
+        // The rules here send to 127.0.0.1: allowed only by the operator.
+        assert_eq!(field_with(vec![rule("a", Some("0123456789abcdef"))], Receivers::PublicOnly), "rules[0].url");
+        let field = |rules| field_with(rules, Receivers::Any);
         assert_eq!(field(vec![rule("Bad Name", Some("0123456789abcdef"))]), "rules[0].name");
         assert_eq!(field(vec![rule("a", None)]), "rules[0].secret");
         assert_eq!(field(vec![rule("a", Some("short"))]), "rules[0].secret");
@@ -539,7 +552,7 @@ mod tests {
         assert_eq!(field(vec![ftp]), "rules[0].url");
         assert_eq!(field(vec![rule("a", Some("0123456789abcdef")), rule("a", Some("0123456789abcdef"))]), "rules[1].name");
         let old = AlertRules { rules: vec![rule("a", Some("0123456789abcdef"))] };
-        let kept = AlertRules { rules: vec![rule("a", None)] }.checked(&old).unwrap();
+        let kept = AlertRules { rules: vec![rule("a", None)] }.checked(&old, Receivers::Any).unwrap();
         assert_eq!(kept.rules[0].secret.as_deref(), Some("0123456789abcdef"));
         assert!(!serde_json::to_string(&kept.view()).unwrap().contains("0123456789abcdef"), "a secret is never answered");
     }

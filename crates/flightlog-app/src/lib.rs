@@ -16,6 +16,7 @@
 //! binary plugs in.
 
 pub mod access_log;
+pub mod alert_receivers;
 pub mod alerts;
 pub mod auth_failures;
 pub mod background;
@@ -76,6 +77,8 @@ pub struct AppState {
     pub guard: Arc<guard::Guard>,
     /// The detectors and the incidents they found (fed by the guard).
     pub incidents: Arc<incidents::Incidents>,
+    /// Which addresses alert receivers may have.
+    pub alert_receivers: alert_receivers::Receivers,
 }
 
 /// The addresses of pages, known only to the front end that serves them.

@@ -64,6 +64,11 @@ pub struct ServeArgs {
     /// are found (thresholds per project: PUT /v1/policies/detection).
     #[arg(long, env = "FLIGHTLOG_DETECTORS", default_value = "on", value_parser = parse_on_off)]
     detectors: bool,
+    /// Lets alert rules send to loopback, link-local and private addresses
+    /// (receivers inside this machine or network). Off by default: a
+    /// project's admin could otherwise make the server post to them.
+    #[arg(long, env = "FLIGHTLOG_ALERT_PRIVATE_RECEIVERS")]
+    alert_private_receivers: bool,
     /// Personal data and secrets (emails, phones, cards, IBANs, IPs, keys
     /// and tokens) in every step are replaced before it is stored or
     /// embedded: `pseudonym` ([EMAIL:7f3a2c], the same value the same token
@@ -207,6 +212,10 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         access: Arc::new(flightlog_app::access_log::AccessLog::start(store.clone())),
         guard: Arc::new(flightlog_app::guard::Guard::start(store.clone(), guard_config(&args), lease.clone(), incidents.clone())),
         incidents,
+        alert_receivers: match args.alert_private_receivers {
+            true => flightlog_app::alert_receivers::Receivers::Any,
+            false => flightlog_app::alert_receivers::Receivers::PublicOnly,
+        },
     };
     state.rebuild_memory_if_writer().await?;
     if args.demo {

@@ -1,0 +1,134 @@
+//! Where alerts may be sent. A project's admin chooses the address, but the
+//! server sends the request: by default only to public addresses, so that
+//! an alert rule cannot make the server post into its own machine or
+//! network (its loopback, the cloud's metadata address at 169.254.169.254,
+//! private ranges). An operator whose receivers are internal allows them
+//! with `--alert-private-receivers`.
+//!
+//! Checked twice: an address written as an IP (in any of the forms a URL
+//! parser accepts, `0x7f000001` included) or `localhost` when the rule is
+//! set and before each delivery; a name when it is resolved, for each
+//! delivery, so a name that points inside later is refused then too.
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Which addresses receivers may have.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Receivers {
+    /// Public addresses only (the default).
+    #[default]
+    PublicOnly,
+    /// Any address, private and loopback too (`--alert-private-receivers`).
+    Any,
+}
+
+/// Why a receiver's URL is refused, when it is.
+pub fn refusal(url: &reqwest::Url, allowed: Receivers) -> Option<String> {
+    if allowed == Receivers::Any {
+        return None;
+    }
+    // The parser writes an IP host in its one normal form (`0x7f000001`
+    // becomes 127.0.0.1; IPv6 within brackets).
+    let host = url.host_str()?;
+    let internal = match host.trim_start_matches('[').trim_end_matches(']').parse::<IpAddr>() {
+        Ok(ip) => is_internal(ip),
+        Err(_) => {
+            let name = host.trim_end_matches('.').to_ascii_lowercase();
+            name == "localhost" || name.ends_with(".localhost")
+        }
+    };
+    internal.then(|| INTERNAL.to_string())
+}
+
+const INTERNAL: &str = "points inside this server's machine or network (a loopback, link-local, private or unspecified address); \
+                        an operator can allow such receivers with --alert-private-receivers";
+
+/// Loopback, unspecified, link-local (the cloud metadata address among
+/// them), private and unique-local, shared (CGNAT), broadcast and
+/// multicast addresses: none is a public receiver.
+pub fn is_internal(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(v4) => {
+            let [a, b, ..] = v4.octets();
+            v4.is_loopback()
+                || v4.is_unspecified()
+                || v4.is_link_local()
+                || v4.is_private()
+                || v4.is_broadcast()
+                || v4.is_multicast()
+                || (a == 100 && (64..128).contains(&b))
+                || a == 0
+        }
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => is_internal(IpAddr::V4(v4)),
+            None => v6.is_loopback() || v6.is_unspecified() || v6.is_unicast_link_local() || v6.is_unique_local() || v6.is_multicast(),
+        },
+    }
+}
+
+/// The HTTP client deliveries use: no redirects (a receiver could send
+/// the request on anywhere), and names resolved to public addresses only
+/// unless any are allowed.
+pub fn client(allowed: Receivers, timeout: Duration) -> reqwest::Client {
+    let builder = reqwest::Client::builder().timeout(timeout).redirect(reqwest::redirect::Policy::none());
+    let builder = match allowed {
+        Receivers::Any => builder,
+        Receivers::PublicOnly => builder.dns_resolver(Arc::new(PublicAddresses)),
+    };
+    builder.build().expect("an HTTP client")
+}
+
+/// A resolver that keeps only the public addresses of a name.
+struct PublicAddresses;
+
+impl reqwest::dns::Resolve for PublicAddresses {
+    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
+        Box::pin(async move {
+            let found: Vec<SocketAddr> = tokio::net::lookup_host((name.as_str(), 0)).await?.collect();
+            let public: Vec<SocketAddr> = found.iter().copied().filter(|a| !is_internal(a.ip())).collect();
+            if public.is_empty() && !found.is_empty() {
+                return Err(format!("{} {INTERNAL}", name.as_str()).into());
+            }
+            Ok(Box::new(public.into_iter()) as reqwest::dns::Addrs)
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn refused(url: &str) -> bool {
+        refusal(&reqwest::Url::parse(url).unwrap(), Receivers::PublicOnly).is_some()
+    }
+
+    #[test]
+    fn internal_addresses_in_any_spelling_are_refused_and_public_ones_kept() {
+        for url in [
+            "http://127.0.0.1:8080/x",
+            "http://0x7f000001/",
+            "http://2130706433/",
+            "http://localhost:9/",
+            "http://api.localhost/",
+            "http://169.254.169.254/latest/meta-data/",
+            "http://[::1]/",
+            "http://[::ffff:127.0.0.1]/",
+            "http://10.1.2.3/",
+            "http://192.168.0.10/",
+            "http://172.16.5.4/",
+            "http://100.64.0.1/",
+            "http://0.0.0.0/",
+            "http://[fd00::1]/",
+            "http://[fe80::1]/",
+        ] {
+            assert!(refused(url), "{url}");
+        }
+        for url in ["https://hooks.slack.com/services/x", "http://93.184.216.34/", "http://[2606:4700::1111]/", "https://172.32.0.1/"] {
+            assert!(!refused(url), "{url}");
+        }
+        let loopback = reqwest::Url::parse("http://127.0.0.1/").unwrap();
+        assert_eq!(refusal(&loopback, Receivers::Any), None, "allowed by the operator");
+    }
+}
