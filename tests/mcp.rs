@@ -79,6 +79,13 @@ async fn an_mcp_client_calls_every_tool_and_gets_the_apis_answers() {
     assert_eq!(out["bad_argument"]["error"], true);
     assert!(out["bad_argument"]["text"].as_str().unwrap().contains("sort"), "{}", out["bad_argument"]);
     assert!(out["wrong_key"].as_str().unwrap().starts_with("refused"), "{}", out["wrong_key"]);
+    // Pages follow the cursor, as the API's do; an unknown argument is
+    // refused, naming it, rather than ignored.
+    let (_, api_one) = s.get(&reader, "/v1/sessions?sort=steps&limit=2").await;
+    let (_, api_two) = s.get(&reader, &format!("/v1/sessions?sort=steps&limit=2&cursor={}", api_one["next_cursor"].as_str().unwrap())).await;
+    assert_eq!((ids(&text("page_one")), ids(&text("page_two"))), (ids(&api_one), ids(&api_two)), "the API's first two pages");
+    assert_ne!(ids(&text("page_one")), ids(&text("page_two")));
+    assert!(out["unknown_argument"].to_string().contains("bogus_arg"), "{}", out["unknown_argument"]);
 
     // The guard, asked by an agent's ingest key: allowed before the email,
     // denied after it (in another session), with where it was sent.

@@ -57,6 +57,10 @@ async def main():
             out[name] = outcome(await c.call_tool(name, args))
         out["unknown_session"] = outcome(await c.call_tool("session_timeline", {"session_id": "no-such-session"}))
         out["bad_argument"] = outcome(await c.call_tool("find_sessions", {"sort": "sideways"}))
+        out["page_one"] = outcome(await c.call_tool("find_sessions", {"sort": "steps", "limit": 2}))
+        cursor = json.loads(out["page_one"]["text"])["next_cursor"]
+        out["page_two"] = outcome(await c.call_tool("find_sessions", {"sort": "steps", "limit": 2, "cursor": cursor}))
+        out["unknown_argument"] = await refused_or(c.call_tool("find_sessions", {"sort": "steps", "bogus_arg": 1}))
     ask = {"session_id": "mcp-guarded", "agent": "mailer", "tool": "send_email", "params": EMAIL}
     async with client(AGENT_KEY) as c:
         out["guard_before"] = outcome(await c.call_tool("guard", ask))

@@ -30,6 +30,7 @@ pub struct Flightlog {
 }
 
 #[derive(Debug, Default, serde::Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
 pub struct FindSessions {
     /// Sessions active at or after this time (RFC 3339).
     pub from: Option<String>,
@@ -47,11 +48,17 @@ pub struct FindSessions {
     pub flagged: Option<bool>,
     /// time (newest first), cost or steps.
     pub sort: Option<String>,
-    /// At most this many (default 50, at most 500).
+    /// asc or desc (the default).
+    pub order: Option<String>,
+    /// At most this many (default 50, at most 1000).
     pub limit: Option<u32>,
+    /// The next page: the previous answer's next_cursor, with the same
+    /// sort and order.
+    pub cursor: Option<String>,
 }
 
 #[derive(Debug, serde::Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
 pub struct Timeline {
     pub session_id: String,
     /// Only steps after this step number.
@@ -61,12 +68,14 @@ pub struct Timeline {
 }
 
 #[derive(Debug, serde::Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
 pub struct Decision {
     pub session_id: String,
     pub step: u64,
 }
 
 #[derive(Debug, Default, serde::Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
 pub struct SimilarFailures {
     /// Search from this step's decision (with `step`)…
     pub session_id: Option<String>,
@@ -79,11 +88,13 @@ pub struct SimilarFailures {
 }
 
 #[derive(Debug, Default, serde::Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
 pub struct Costs {
-    /// Up to two of: model, provider, agent, user, session, tool, tag, day, week, month (comma-separated).
+    /// Up to two of: model, provider, agent, user, session, tool, day, week, month (comma-separated).
     pub group_by: Option<String>,
-    /// RFC 3339; default: the last 30 days.
+    /// RFC 3339; default: from the first step stored.
     pub from: Option<String>,
+    /// RFC 3339; default: no end.
     pub to: Option<String>,
     pub agent: Option<String>,
     pub user: Option<String>,
@@ -92,11 +103,13 @@ pub struct Costs {
 }
 
 #[derive(Debug, serde::Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
 pub struct Session {
     pub session_id: String,
 }
 
 #[derive(Debug, serde::Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
 pub struct Guard {
     /// The session about to act.
     pub session_id: String,
@@ -183,8 +196,9 @@ impl Flightlog {
             min_steps: p.min_steps,
             flagged: p.flagged.map(|f| f.to_string()),
             sort: p.sort,
+            order: p.order,
             limit: p.limit.map(|l| l.to_string()),
-            ..Default::default()
+            cursor: p.cursor,
         };
         let filter = match params.filter() {
             Ok(f) => f,
