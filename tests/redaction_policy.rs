@@ -39,12 +39,15 @@ async fn a_project_policy_is_checked_then_applies_to_that_project_only() {
         (json!({"custom": [{"name": "order", "regex": "ORD-[0-9"}]}), "custom"),
         (json!({"custom": [{"name": "any", "regex": "x*"}]}), "custom"),
         (json!({"drop_paths": ["tool_execution/result"]}), "drop_paths"),
-        // Identifiers, names, times and numbers are kept as sent: a drop of
-        // one, or of what holds one, would merge sessions or refuse steps.
+        // A session's identity, step numbers, times and numbers are kept as
+        // sent: a drop of one, or of what holds one, would merge sessions or
+        // refuse steps; so would a drop of an object or list of the schema.
         (json!({"drop_paths": ["/session_id"]}), "drop_paths"),
-        (json!({"drop_paths": ["/tool_execution/result", "/user_id"]}), "drop_paths"),
+        (json!({"drop_paths": ["/tool_execution/result", "/step"]}), "drop_paths"),
+        (json!({"drop_paths": ["/timestamp"]}), "drop_paths"),
         (json!({"drop_paths": ["/model"]}), "drop_paths"),
-        (json!({"drop_paths": ["/tags/0"]}), "drop_paths"),
+        (json!({"drop_paths": ["/model/temperature"]}), "drop_paths"),
+        (json!({"drop_paths": ["/tags"]}), "drop_paths"),
         (json!({"drop_paths": ["/*"]}), "drop_paths"),
     ] {
         let (status, refused) = put_policy(&s, ADMIN_KEY, body.clone()).await;
@@ -52,7 +55,7 @@ async fn a_project_policy_is_checked_then_applies_to_that_project_only() {
     }
     let (_, refused) = put_policy(&s, ADMIN_KEY, json!({"drop_paths": ["/model"]})).await;
     let message = refused["error"]["message"].as_str().unwrap_or_default();
-    assert!(message.contains("`/model`") && message.contains("kept as sent"), "names the path and why: {refused}");
+    assert!(message.contains("`/model`") && message.contains("needs as sent"), "names the path and why: {refused}");
     let (status, refused) = put_policy(&s, ADMIN_KEY, json!({"kinds": ["email", "passport"]})).await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{refused}");
     let (status, refused) = put_policy(&s, ADMIN_KEY, json!({"replacement": "pseudonym", "secret": "mine"})).await;
@@ -89,6 +92,13 @@ async fn a_project_policy_is_checked_then_applies_to_that_project_only() {
     let step = &s.all_steps(ADMIN_KEY, "off", 10).await[0]["data"];
     assert_eq!(step["tool_execution"]["params"]["to"], "jane@example.com");
     assert!(step.get("redacted").is_none(), "{step}");
+
+    // A text field of the schema may be dropped: a string stays a string.
+    let (status, set) = put_policy(&s, ADMIN_KEY, json!({"kinds": [], "drop_paths": ["/user_id"]})).await;
+    assert_eq!(status, StatusCode::OK, "{set}");
+    s.post_steps(&reader, json!({"session_id": "no-user", "step": 0, "timestamp": "2026-01-15T10:00:00Z", "user_id": "jane"}).to_string(), &[]).await;
+    let step = &s.all_steps(ADMIN_KEY, "no-user", 10).await[0]["data"];
+    assert_eq!(step["user_id"], "[DROPPED]", "{step}");
 }
 
 #[tokio::test]

@@ -251,12 +251,8 @@ impl AppState {
         if policy.keep_paths.len() > room {
             return Err(AppError::invalid("keep_paths", format!("has {} paths, at most {room}", policy.keep_paths.len())));
         }
-        let reaching = flightlog_redact::drop_reaching_kept(&policy.drop_paths, &kept_paths()).map_err(|e| AppError::invalid(policy_field(&e), e.to_string()))?;
-        if let Some((drop, kept)) = reaching {
-            return Err(AppError::invalid(
-                "drop_paths",
-                format!("`{drop}` would replace `{kept}`, which is always kept as sent (identifiers, names, times and numbers are never redacted): drop a path inside the content instead"),
-            ));
+        if let Some(why) = schema_broken_by(&policy.drop_paths).map_err(|e| AppError::invalid(policy_field(&e), e.to_string()))? {
+            return Err(AppError::invalid("drop_paths", why));
         }
         let redactor = self.compile(project, &policy).map_err(|e| AppError::invalid(policy_field(&e), e.to_string()))?;
         let body = serde_json::to_string(&policy).expect("a policy serialises");
@@ -281,13 +277,13 @@ impl AppState {
         let kept = kept_paths();
         // A drop path wins over a keep path, and one stored before such
         // paths were refused (or given as the server's default) would
-        // rewrite an identifier: it is left out.
+        // merge sessions or refuse every step: it is left out.
         let drop_paths: Vec<String> = policy
             .drop_paths
             .iter()
-            .filter(|d| match flightlog_redact::drop_reaching_kept(std::slice::from_ref(*d), &kept) {
-                Ok(Some((drop, field))) => {
-                    tracing::warn!(project, drop, field, "a redaction drop path would replace a field kept as sent; it is not applied");
+            .filter(|d| match schema_broken_by(std::slice::from_ref(*d)) {
+                Ok(Some(why)) => {
+                    tracing::warn!(project, why, "a stored redaction drop path is not applied");
                     false
                 }
                 _ => true,
@@ -317,6 +313,30 @@ fn policy_field(e: &flightlog_redact::PolicyError) -> &'static str {
         E::SecretTooShort { .. } => "replacement",
         _ => "custom",
     }
+}
+
+/// Why dropping one of `drop_paths` would break steps, if it would: a
+/// session's identity, its step numbers, times and numbers (replaced by
+/// text, they would merge sessions or refuse every step), or an object or
+/// a list of the step's schema (a step without its shape is refused). A
+/// text field of the schema (a user id, a name, one tag) may be dropped: a
+/// string stays a string.
+fn schema_broken_by(drop_paths: &[String]) -> Result<Option<String>, flightlog_redact::PolicyError> {
+    Ok(flightlog_redact::drop_breaking_schema(drop_paths, &fixed_paths(), &kept_paths())?.map(|(drop, field)| {
+        format!("`{drop}` would replace `{field}` or what holds it, which a step needs as sent (its session, step number, times, numbers, and the shape of its objects and lists): drop a text field or a path inside the content instead")
+    }))
+}
+
+/// The fields a step needs exactly as sent: its session, its step number,
+/// its times and its numbers.
+fn fixed_paths() -> Vec<String> {
+    use flightlog_model::columns::{Cell, STEP_COLUMNS};
+    STEP_COLUMNS
+        .iter()
+        .filter_map(|c| Some((c.field()?, c.clickhouse_type)))
+        .filter(|(f, t)| f.cell == Cell::Number || t.starts_with("DateTime") || f.path == "session_id")
+        .map(|(f, _)| format!("/{}", f.path.replace('.', "/")))
+        .collect()
 }
 
 /// The fields left as sent: what a session is found by and a user erased

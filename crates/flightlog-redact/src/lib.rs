@@ -44,5 +44,5 @@ mod report;
 
 pub use kind::{BuiltinKind, Kind};
 pub use policy::{CustomPattern, Policy, PolicyError, PseudonymSecret, Replacement};
-pub use redactor::{CleanTexts, Redactor, drop_reaching_kept};
+pub use redactor::{CleanTexts, Redactor, drop_breaking_schema};
 pub use report::{Redaction, Report};

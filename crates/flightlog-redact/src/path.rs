@@ -96,7 +96,17 @@ impl PathPattern {
     /// `kept` names: that position itself, or an object or a list that
     /// holds it.
     pub(crate) fn reaches(&self, kept: &PathPattern) -> bool {
-        self.segments.len() <= kept.segments.len()
+        self.reaches_within(kept, kept.segments.len())
+    }
+
+    /// Whether replacing what this pattern names could replace an object or
+    /// a list that holds a position `kept` names (not that position itself).
+    pub(crate) fn holds(&self, kept: &PathPattern) -> bool {
+        kept.segments.len() > 0 && self.reaches_within(kept, kept.segments.len() - 1)
+    }
+
+    fn reaches_within(&self, kept: &PathPattern, longest: usize) -> bool {
+        self.segments.len() <= longest
             && self.segments.iter().zip(&kept.segments).all(|pair| match pair {
                 (Segment::Any, _) | (_, Segment::Any) => true,
                 (Segment::Exact(a), Segment::Exact(b)) => a == b,
@@ -139,6 +149,8 @@ mod tests {
         assert!(!p("/model/seedling").reaches(&p("/model/seed")), "a sibling");
         assert!(!p("/model/name/x").reaches(&p("/model/name")), "inside a kept field there is nothing to drop");
         assert!(!p("/tool_execution/params").reaches(&p("/tool_execution/name")));
+        assert!(p("/agent").holds(&p("/agent/name")) && p("/tags").holds(&p("/tags/*")));
+        assert!(!p("/agent/name").holds(&p("/agent/name")) && !p("/tags/0").holds(&p("/tags/*")), "the field itself is not a holder");
     }
 
     #[test]

@@ -247,15 +247,21 @@ fn check_custom_patterns(policy: &Policy) -> Result<(), PolicyError> {
     Ok(())
 }
 
-/// The first of `drop_paths` that would replace a field of `kept` (the
-/// field itself, or an object or a list holding it), with that field: as
-/// (drop path, kept path). A drop path wins over a keep path when a step is
-/// redacted, so a policy's owner checks its drops against what must stay.
-pub fn drop_reaching_kept(drop_paths: &[String], kept: &[String]) -> Result<Option<(String, String)>, PolicyError> {
-    let kept_patterns = parse_paths("keep", kept)?;
+/// The first of `drop_paths` that a step's schema forbids, with the field
+/// it would break, as (drop path, field): one that would replace a field of
+/// `fixed` (identity, times and numbers, whose replacement by text would
+/// merge sessions or refuse steps) or an object or a list holding one, or
+/// that would replace an object or a list holding a field of `typed` (the
+/// step would lose its shape). A drop path wins over a keep path when a
+/// step is redacted, so a policy's owner checks its drops first.
+pub fn drop_breaking_schema(drop_paths: &[String], fixed: &[String], typed: &[String]) -> Result<Option<(String, String)>, PolicyError> {
+    let (fixed_patterns, typed_patterns) = (parse_paths("keep", fixed)?, parse_paths("keep", typed)?);
     for (text, drop) in drop_paths.iter().zip(parse_paths("drop", drop_paths)?) {
-        if let Some(i) = kept_patterns.iter().position(|k| drop.reaches(k)) {
-            return Ok(Some((text.clone(), kept[i].clone())));
+        if let Some(i) = fixed_patterns.iter().position(|k| drop.reaches(k)) {
+            return Ok(Some((text.clone(), fixed[i].clone())));
+        }
+        if let Some(i) = typed_patterns.iter().position(|k| drop.holds(k)) {
+            return Ok(Some((text.clone(), typed[i].clone())));
         }
     }
     Ok(None)
