@@ -102,7 +102,7 @@ impl PathPattern {
     /// Whether replacing what this pattern names could replace an object or
     /// a list that holds a position `kept` names (not that position itself).
     pub(crate) fn holds(&self, kept: &PathPattern) -> bool {
-        kept.segments.len() > 0 && self.reaches_within(kept, kept.segments.len() - 1)
+        !kept.segments.is_empty() && self.reaches_within(kept, kept.segments.len() - 1)
     }
 
     fn reaches_within(&self, kept: &PathPattern, longest: usize) -> bool {
