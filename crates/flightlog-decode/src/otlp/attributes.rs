@@ -16,7 +16,13 @@ pub fn to_json(v: &AnyValue) -> Result<Value, String> {
         Some(V::DoubleValue(d)) if d.is_finite() => json!(d),
         Some(V::DoubleValue(d)) => return Err(format!("is {d}, which a step cannot hold (JSON has no NaN or infinity)")),
         Some(V::ArrayValue(a)) => Value::Array(a.values.iter().map(to_json).collect::<Result<_, _>>()?),
-        Some(V::KvlistValue(kv)) => Value::Object(unique_pairs(&kv.values)?.into_iter().collect()),
+        Some(V::KvlistValue(kv)) => {
+            let (pairs, repeated) = pairs(&kv.values)?;
+            if let Some((key, _)) = repeated.first() {
+                return Err(format!("holds key {key} twice, which a JSON object cannot"));
+            }
+            Value::Object(pairs.into_iter().collect())
+        }
         Some(V::BytesValue(b)) => {
             use base64::Engine;
             json!(base64::engine::general_purpose::STANDARD.encode(b))
@@ -26,32 +32,46 @@ pub fn to_json(v: &AnyValue) -> Result<Value, String> {
     })
 }
 
-/// Each key with its value as JSON; a key given twice is refused (OTLP
-/// keys are unique, and keeping one of the two would drop the other).
-fn unique_pairs(kvs: &[KeyValue]) -> Result<BTreeMap<String, Value>, String> {
+/// Each key with its last value as JSON, and the values a later one of
+/// the same key replaced, in the order given (OTLP says keys are unique,
+/// but some SDKs send a key again when it is set again: the last is the
+/// value in force, the earlier are kept apart rather than lost).
+fn pairs(kvs: &[KeyValue]) -> Result<(BTreeMap<String, Value>, Vec<(String, Value)>), String> {
     let mut out = BTreeMap::new();
+    let mut replaced = Vec::new();
     for kv in kvs {
         let value = kv.value.as_ref().map_or(Ok(Value::Null), to_json).map_err(|why| format!("attribute {}: {why}", kv.key))?;
-        if out.insert(kv.key.clone(), value).is_some() {
-            return Err(format!("attribute {} is given twice; keys are unique in OTLP", kv.key));
+        if let Some(earlier) = out.insert(kv.key.clone(), value) {
+            replaced.push((kv.key.clone(), earlier));
         }
     }
-    Ok(out)
+    Ok((out, replaced))
 }
 
 /// A span's (or resource's) attributes by key, sorted: the same spans always
 /// give the same JSON.
 #[derive(Debug, Default, Clone)]
-pub struct Attributes(pub BTreeMap<String, Value>);
+pub struct Attributes {
+    /// Each key's value (its last, when the key came more than once).
+    pub by_key: BTreeMap<String, Value>,
+    /// Values of a key that came again, replaced by a later one, in order.
+    pub replaced: Vec<(String, Value)>,
+}
 
 impl Attributes {
     /// The attributes, or why they cannot be kept exactly (naming the key).
     pub fn from_otlp(kvs: &[KeyValue]) -> Result<Self, String> {
-        unique_pairs(kvs).map(Self)
+        pairs(kvs).map(|(by_key, replaced)| Self { by_key, replaced })
+    }
+
+    /// The values replaced by a later one of the same key, as
+    /// `[{"key": …, "value": …}]`, when there are any.
+    pub fn replaced_json(&self) -> Option<Value> {
+        (!self.replaced.is_empty()).then(|| Value::Array(self.replaced.iter().map(|(k, v)| json!({"key": k, "value": v})).collect()))
     }
 
     pub fn get(&self, key: &str) -> Option<&Value> {
-        self.0.get(key).filter(|v| !v.is_null())
+        self.by_key.get(key).filter(|v| !v.is_null())
     }
 
     /// The first of `keys` present as a non-empty string (numbers are
@@ -98,7 +118,7 @@ impl Attributes {
     }
 
     pub fn has_prefix(&self, prefix: &str) -> bool {
-        self.0.range(prefix.to_string()..).next().is_some_and(|(k, _)| k.starts_with(prefix))
+        self.by_key.range(prefix.to_string()..).next().is_some_and(|(k, _)| k.starts_with(prefix))
     }
 
     /// OpenInference flattens lists into `prefix.0.rest`, `prefix.1.rest`...:
@@ -106,7 +126,7 @@ impl Attributes {
     pub fn indexed(&self, prefix: &str) -> Vec<BTreeMap<String, Value>> {
         let mut out: BTreeMap<usize, BTreeMap<String, Value>> = BTreeMap::new();
         let start = format!("{prefix}.");
-        for (k, v) in self.0.range(start.clone()..) {
+        for (k, v) in self.by_key.range(start.clone()..) {
             let Some(rest) = k.strip_prefix(&start) else { break };
             let Some((n, field)) = rest.split_once('.') else { continue };
             if let Ok(n) = n.parse::<usize>() {
@@ -117,7 +137,7 @@ impl Attributes {
     }
 
     pub fn to_object(&self) -> Value {
-        Value::Object(self.0.iter().map(|(k, v)| (k.clone(), v.clone())).collect::<Map<_, _>>())
+        Value::Object(self.by_key.iter().map(|(k, v)| (k.clone(), v.clone())).collect::<Map<_, _>>())
     }
 }
 
@@ -219,10 +239,16 @@ mod tests {
         assert!(nan.contains("attribute x.v") && nan.contains("NaN"), "{nan}");
         let inner = Attributes::from_otlp(&[kv("m", V::ArrayValue(ArrayValue { values: vec![AnyValue { value: Some(V::DoubleValue(f64::INFINITY)) }] }))]);
         assert!(inner.unwrap_err().contains("attribute m"));
-        let twice = Attributes::from_otlp(&[kv("user.id", V::StringValue("alice".into())), kv("user.id", V::StringValue("bob".into()))]);
-        assert_eq!(twice.unwrap_err(), "attribute user.id is given twice; keys are unique in OTLP");
         let nested = Attributes::from_otlp(&[kv("m", V::KvlistValue(KeyValueList { values: vec![kv("k", V::BoolValue(true)), kv("k", V::BoolValue(false))] }))]);
-        assert!(nested.unwrap_err().contains("attribute k is given twice"));
+        assert_eq!(nested.unwrap_err(), "attribute m: holds key k twice, which a JSON object cannot");
+    }
+
+    #[test]
+    fn a_key_given_again_takes_the_last_value_and_keeps_the_earlier() {
+        let twice = attrs(&[kv("user.id", V::StringValue("alice".into())), kv("n", V::IntValue(1)), kv("user.id", V::StringValue("bob".into()))]);
+        assert_eq!(twice.get("user.id"), Some(&json!("bob")));
+        assert_eq!(twice.replaced_json(), Some(json!([{"key": "user.id", "value": "alice"}])));
+        assert_eq!(attrs(&[kv("n", V::IntValue(1))]).replaced_json(), None);
     }
 
     #[test]

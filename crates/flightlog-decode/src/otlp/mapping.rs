@@ -48,6 +48,7 @@ pub fn map_request(req: &ExportTraceServiceRequest) -> Vec<MappedSpan> {
                     reference: format!("{}/{}", hex::encode(&span.trace_id), hex::encode(&span.span_id)),
                     outcome: match &resource {
                         Ok(resource) => map_span(resource, scope, span),
+                        Err(_) if !span.attributes.iter().any(|kv| is_genai_key(&kv.key)) => SpanOutcome::Skipped,
                         Err(why) => SpanOutcome::Rejected(why.clone()),
                     },
                 });
@@ -57,9 +58,10 @@ pub fn map_request(req: &ExportTraceServiceRequest) -> Vec<MappedSpan> {
     out
 }
 
-/// Whether a span speaks one of the GenAI conventions.
-pub fn is_genai(a: &Attributes) -> bool {
-    a.has_prefix("gen_ai.") || a.has_prefix("llm.") || a.get("openinference.span.kind").is_some() || a.has_prefix("langfuse.")
+/// Whether an attribute key belongs to one of the GenAI conventions: a span
+/// with one is a step.
+pub fn is_genai_key(key: &str) -> bool {
+    ["gen_ai.", "llm.", "langfuse."].iter().any(|p| key.starts_with(p)) || key == "openinference.span.kind"
 }
 
 /// The step number of a span starting at `start_us` (see the module comment).
@@ -69,13 +71,15 @@ pub fn step_number(start_us: u64, span_id: &[u8]) -> u64 {
 }
 
 pub fn map_span(resource: &Attributes, scope: &str, span: &Span) -> SpanOutcome {
+    // Whether it is a step is read from the keys alone: a span that is not
+    // one is skipped whatever its values hold.
+    if !span.attributes.iter().any(|kv| is_genai_key(&kv.key)) {
+        return SpanOutcome::Skipped;
+    }
     let a = match Attributes::from_otlp(&span.attributes) {
         Ok(a) => a,
         Err(why) => return SpanOutcome::Rejected(why),
     };
-    if !is_genai(&a) {
-        return SpanOutcome::Skipped;
-    }
     if span.trace_id.len() != 16 || span.trace_id.iter().all(|b| *b == 0) {
         return SpanOutcome::Rejected("traceId must be 16 bytes, not all zero".into());
     }
@@ -93,13 +97,14 @@ pub fn map_span(resource: &Attributes, scope: &str, span: &Span) -> SpanOutcome 
         .str(&["gen_ai.conversation.id", "session.id", "langfuse.session.id"])
         .unwrap_or_else(|| hex::encode(&span.trace_id));
 
-    // Attributes read as numbers must hold numbers: one present that does
-    // not is refused, naming it, as `POST /v1/steps` refuses the same value
-    // (never dropped, never rounded).
-    let (model, cost) = match model(&a).and_then(|m| Ok((m, cost(&a)?))) {
-        Ok(both) => both,
+    // Token counts and costs must be numbers: one present that is not is
+    // refused, naming it, as `POST /v1/steps` refuses the same value (costs
+    // would otherwise count the step as free).
+    let cost = match cost(&a) {
+        Ok(cost) => cost,
         Err(why) => return SpanOutcome::Rejected(why),
     };
+    let model = model(&a);
     let mut step = Map::new();
     step.insert("session_id".into(), json!(session));
     step.insert("step".into(), json!(step_number(start_us, &span.span_id)));
@@ -136,6 +141,15 @@ pub fn map_span(resource: &Attributes, scope: &str, span: &Span) -> SpanOutcome 
             "resource": resource.to_object(),
         }),
     );
+    // Values of a key sent again, replaced by its last: kept, not lost.
+    if let Some(otel) = step.get_mut("otel").and_then(Value::as_object_mut) {
+        if let Some(replaced) = a.replaced_json() {
+            otel.insert("replaced_attributes".into(), replaced);
+        }
+        if let Some(replaced) = resource.replaced_json() {
+            otel.insert("replaced_resource_attributes".into(), replaced);
+        }
+    }
     SpanOutcome::Step(Value::Object(step))
 }
 
@@ -173,26 +187,17 @@ fn param<T>(map: &Map<String, Value>, at: &str, keys: &[&str], read: fn(&Value) 
     read(value).map(Some).ok_or_else(|| format!("attribute {at}: {key} {rule}, got {value}"))
 }
 
-const INVOCATION_PARAMETERS: [&str; 2] = ["llm.invocation_parameters", "langfuse.observation.model.parameters"];
-
-fn model(a: &Attributes) -> Result<Option<Value>, String> {
+/// The model and how it was asked. Its parameters are mapped when they are
+/// usable numbers; one that is not (LangChain's `max_tokens: -1` or a
+/// wrapper's `"Infinity"` for "no limit", a temperature of `"hot"`) is left
+/// out of the mapped fields, and kept as sent with the whole span under
+/// `otel`: nothing is changed, and no cost depends on it.
+fn model(a: &Attributes) -> Option<Value> {
     let p = parameters(a);
-    let at = INVOCATION_PARAMETERS.iter().find(|k| a.get(k).is_some()).copied().unwrap_or(INVOCATION_PARAMETERS[0]);
-    let number = |keys: &[&str], params: &[&str]| -> Result<Option<f64>, String> {
-        Ok(match a.f64(keys)? {
-            Some(v) => Some(v),
-            None => param(&p, at, params, read_f64, "must be a number")?,
-        })
+    let first = |keys: &[&str], params: &[&str]| -> Option<&Value> {
+        keys.iter().find_map(|k| a.get(k)).or_else(|| params.iter().find_map(|k| p.get(*k).filter(|v| !v.is_null())))
     };
-    let seed = match a.i64(&["gen_ai.request.seed"])? {
-        Some(v) => Some(v),
-        None => param(&p, at, &["seed"], read_i64, "must be a whole number")?,
-    };
-    let max_tokens = match a.u64(&["gen_ai.request.max_tokens"])? {
-        Some(v) => Some(v),
-        None => param(&p, at, &["max_tokens", "max_completion_tokens", "max_output_tokens"], read_u64, "must be a whole number >= 0")?,
-    };
-    Ok(object(vec![
+    object(vec![
         (
             "provider",
             a.str(&["gen_ai.provider.name", "gen_ai.system", "llm.provider", "llm.system"]).map(Value::from),
@@ -202,11 +207,14 @@ fn model(a: &Attributes) -> Result<Option<Value>, String> {
             a.str(&["gen_ai.response.model", "gen_ai.request.model", "llm.model_name", "langfuse.observation.model.name"])
                 .map(Value::from),
         ),
-        ("temperature", number(&["gen_ai.request.temperature"], &["temperature"])?.map(Value::from)),
-        ("top_p", number(&["gen_ai.request.top_p"], &["top_p"])?.map(Value::from)),
-        ("seed", seed.map(Value::from)),
-        ("max_tokens", max_tokens.map(Value::from)),
-    ]))
+        ("temperature", first(&["gen_ai.request.temperature"], &["temperature"]).and_then(read_f64).map(Value::from)),
+        ("top_p", first(&["gen_ai.request.top_p"], &["top_p"]).and_then(read_f64).map(Value::from)),
+        ("seed", first(&["gen_ai.request.seed"], &["seed"]).and_then(read_i64).map(Value::from)),
+        (
+            "max_tokens",
+            first(&["gen_ai.request.max_tokens"], &["max_tokens", "max_completion_tokens", "max_output_tokens"]).and_then(read_u64).map(Value::from),
+        ),
+    ])
 }
 
 /// Token counts. OTel's and OpenInference's input counts include cached
