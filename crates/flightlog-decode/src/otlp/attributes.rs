@@ -17,11 +17,11 @@ pub fn to_json(v: &AnyValue) -> Result<Value, String> {
         Some(V::DoubleValue(d)) => return Err(format!("is {d}, which a step cannot hold (JSON has no NaN or infinity)")),
         Some(V::ArrayValue(a)) => Value::Array(a.values.iter().map(to_json).collect::<Result<_, _>>()?),
         Some(V::KvlistValue(kv)) => {
-            let (pairs, repeated) = pairs(&kv.values)?;
-            if let Some((key, _)) = repeated.first() {
+            let map = pairs(&kv.values)?;
+            if let Some((key, _)) = map.replaced.first() {
                 return Err(format!("holds key {key} twice, which a JSON object cannot"));
             }
-            Value::Object(pairs.into_iter().collect())
+            Value::Object(map.by_key.into_iter().collect())
         }
         Some(V::BytesValue(b)) => {
             use base64::Engine;
@@ -36,7 +36,7 @@ pub fn to_json(v: &AnyValue) -> Result<Value, String> {
 /// the same key replaced, in the order given (OTLP says keys are unique,
 /// but some SDKs send a key again when it is set again: the last is the
 /// value in force, the earlier are kept apart rather than lost).
-fn pairs(kvs: &[KeyValue]) -> Result<(BTreeMap<String, Value>, Vec<(String, Value)>), String> {
+fn pairs(kvs: &[KeyValue]) -> Result<Attributes, String> {
     let mut out = BTreeMap::new();
     let mut replaced = Vec::new();
     for kv in kvs {
@@ -45,7 +45,7 @@ fn pairs(kvs: &[KeyValue]) -> Result<(BTreeMap<String, Value>, Vec<(String, Valu
             replaced.push((kv.key.clone(), earlier));
         }
     }
-    Ok((out, replaced))
+    Ok(Attributes { by_key: out, replaced })
 }
 
 /// A span's (or resource's) attributes by key, sorted: the same spans always
@@ -61,7 +61,7 @@ pub struct Attributes {
 impl Attributes {
     /// The attributes, or why they cannot be kept exactly (naming the key).
     pub fn from_otlp(kvs: &[KeyValue]) -> Result<Self, String> {
-        pairs(kvs).map(|(by_key, replaced)| Self { by_key, replaced })
+        pairs(kvs)
     }
 
     /// The values replaced by a later one of the same key, as
