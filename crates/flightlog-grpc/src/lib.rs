@@ -112,9 +112,12 @@ impl Traces {
     }
 }
 
+/// UNAVAILABLE, which OTLP exporters retry with backoff, as OTLP/HTTP's
+/// 429 is retried: a client sharing a blocked address keeps its spans.
+/// (RESOURCE_EXHAUSTED is retried only with a RetryInfo detail.)
 fn too_many(left: std::time::Duration, from: &str) -> Status {
     let seconds = retry_after_seconds(left);
-    Status::resource_exhausted(format!("too many failed authentications for {from}; retry in {seconds} s"))
+    Status::unavailable(format!("too many failed authentications for {from}; retry in {seconds} s"))
 }
 
 /// The key in the call's metadata (the same rule as every front end:
