@@ -8,7 +8,10 @@
 //! Checked twice: an address written as an IP (in any of the forms a URL
 //! parser accepts, `0x7f000001` included) or `localhost` when the rule is
 //! set and before each delivery; a name when it is resolved, for each
-//! delivery, so a name that points inside later is refused then too.
+//! delivery, so a name that points inside later is refused then too. With
+//! an `HTTPS_PROXY`/`HTTP_PROXY` in the environment the proxy resolves
+//! names, so only the literal addresses are checked: the proxy's own rules
+//! decide the rest.
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
@@ -46,8 +49,10 @@ const INTERNAL: &str = "points inside this server's machine or network (a loopba
                         an operator can allow such receivers with --alert-private-receivers";
 
 /// Loopback, unspecified, link-local (the cloud metadata address among
-/// them), private and unique-local, shared (CGNAT), broadcast and
-/// multicast addresses: none is a public receiver.
+/// them), private and unique-local, shared (CGNAT), benchmarking, reserved,
+/// broadcast and multicast addresses, and IPv6 addresses that carry an IPv4
+/// one (mapped, compatible, NAT64, 6to4) whose IPv4 is any of those: none
+/// is a public receiver.
 pub fn is_internal(ip: IpAddr) -> bool {
     match ip {
         IpAddr::V4(v4) => {
@@ -56,15 +61,34 @@ pub fn is_internal(ip: IpAddr) -> bool {
                 || v4.is_unspecified()
                 || v4.is_link_local()
                 || v4.is_private()
-                || v4.is_broadcast()
                 || v4.is_multicast()
-                || (a == 100 && (64..128).contains(&b))
                 || a == 0
+                || (a == 100 && (64..128).contains(&b))
+                || (a == 198 && (18..20).contains(&b))
+                || a >= 240
         }
-        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
-            Some(v4) => is_internal(IpAddr::V4(v4)),
-            None => v6.is_loopback() || v6.is_unspecified() || v6.is_unicast_link_local() || v6.is_unique_local() || v6.is_multicast(),
-        },
+        IpAddr::V6(v6) => {
+            let s = v6.segments();
+            let v4_at = |hi: u16, lo: u16| IpAddr::V4(std::net::Ipv4Addr::from((u32::from(hi) << 16) | u32::from(lo)));
+            let carried = if let Some(v4) = v6.to_ipv4_mapped() {
+                Some(IpAddr::V4(v4))
+            } else if s[..6] == [0; 6] && !v6.is_loopback() && !v6.is_unspecified() {
+                Some(v4_at(s[6], s[7])) // IPv4-compatible, ::a.b.c.d
+            } else if s[..6] == [0x64, 0xff9b, 0, 0, 0, 0] {
+                Some(v4_at(s[6], s[7])) // NAT64
+            } else if s[0] == 0x2002 {
+                Some(v4_at(s[1], s[2])) // 6to4
+            } else {
+                None
+            };
+            v6.is_loopback()
+                || v6.is_unspecified()
+                || v6.is_unicast_link_local()
+                || v6.is_unique_local()
+                || v6.is_multicast()
+                || (s[0] & 0xffc0) == 0xfec0 // site-local, deprecated but routed by some
+                || carried.is_some_and(is_internal)
+        }
     }
 }
 
@@ -122,10 +146,18 @@ mod tests {
             "http://0.0.0.0/",
             "http://[fd00::1]/",
             "http://[fe80::1]/",
+            "http://[::127.0.0.1]/",
+            "http://[64:ff9b::a9fe:a9fe]/",
+            "http://[2002:7f00:1::]/",
+            "http://[fec0::1]/",
+            "http://198.18.0.1/",
+            "http://240.0.0.1/",
+            "http://255.255.255.255/",
         ] {
             assert!(refused(url), "{url}");
         }
-        for url in ["https://hooks.slack.com/services/x", "http://93.184.216.34/", "http://[2606:4700::1111]/", "https://172.32.0.1/"] {
+        for url in ["https://hooks.slack.com/services/x", "http://93.184.216.34/", "http://[2606:4700::1111]/", "https://172.32.0.1/",
+                    "http://[64:ff9b::5db8:d822]/", "http://[2002:5db8:d822::]/"] {
             assert!(!refused(url), "{url}");
         }
         let loopback = reqwest::Url::parse("http://127.0.0.1/").unwrap();
