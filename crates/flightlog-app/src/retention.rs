@@ -270,12 +270,16 @@ impl AppState {
                     // listed, so the next run comes back to it.
                     let ids = chain.iter().map(|s| flightlog_index::point_id(project, session, s.step)).collect::<Vec<_>>();
                     self.search.remove_points(ids.clone()).await.map_err(|e| AppError::unavailable("the vector index failed; the next run retries", e))?;
-                    self.store.remove_expired_steps(project, session, &record.log_indexes).await?;
-                    // And again once the steps are gone: an indexer of
-                    // another process that read them before can have
-                    // written their points since, and it takes back only
-                    // what it finds gone after its write (indexer.rs).
-                    self.search.remove_points(ids).await.map_err(|e| AppError::unavailable("the steps expired, but removing their points again failed", e))?;
+                    let removed = self.store.remove_expired_steps(project, session, &record.log_indexes).await;
+                    // And again once the steps are gone (even if what
+                    // follows their removal failed: a later run no longer
+                    // knows their step numbers): an indexer of another
+                    // process that read them before can have written their
+                    // points since, and it takes back only what it finds
+                    // gone after its write (indexer.rs).
+                    let again = self.search.remove_points(ids).await;
+                    removed?;
+                    again.map_err(|e| AppError::unavailable("the steps expired, but removing their points again failed", e))?;
                 } else {
                     // Nothing is left to remove, but a removal that failed
                     // before the session's list entry was recomputed is
