@@ -118,4 +118,15 @@ async fn commands_that_name_a_session_reach_that_session_whatever_its_id() {
         let bundle: Value = serde_json::from_slice(&std::fs::read(&file).unwrap()).unwrap();
         assert_eq!(bundle["session_id"], id, "the bundle of {id}");
     }
+    // Without -o, the file is named as the server names it: `a/b` is not a
+    // folder.
+    let out = Command::new(binary())
+        .args(["evidence", "--session", "a/b"])
+        .current_dir(dir.path())
+        .env("FLIGHTLOG_URL", &s.base)
+        .env("FLIGHTLOG_KEY", ADMIN_KEY)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(dir.path().join("evidence-a_b.json").is_file());
 }

@@ -38,7 +38,7 @@ pub async fn run(args: KeysArgs) -> anyhow::Result<()> {
             client.request(Method::POST, "/v1/keys", Some(json!({"project": project, "scopes": scopes, "name": name}))).await?
         }
         Action::List => client.request(Method::GET, "/v1/keys", None).await?,
-        Action::Revoke { key_id } => client.request(Method::DELETE, &format!("/v1/keys/{key_id}"), None).await?,
+        Action::Revoke { key_id } => client.request(Method::DELETE, &format!("/v1/keys/{}", crate::client::encode(&key_id)), None).await?,
     };
     println!("{}", serde_json::to_string_pretty(&answer)?);
     Ok(())
