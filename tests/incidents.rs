@@ -317,7 +317,7 @@ async fn the_cli_lists_and_acknowledges_incidents_and_sets_thresholds_and_alert_
     let out = flightlog(&s, ADMIN_KEY, &["incidents", "list", "--kind", "nonsense"], "");
     assert!(!out.status.success() && String::from_utf8_lossy(&out.stderr).contains("kind"));
 
-    let rules = r#"{"rules": [{"name": "ops", "url": "http://127.0.0.1:9/hook", "secret": "a-webhook-secret-of-some-length"}]}"#;
+    let rules = r#"{"rules": [{"name": "ops", "url": "https://hooks.example/flightlog", "secret": "a-webhook-secret-of-some-length"}]}"#;
     let out = flightlog(&s, ADMIN_KEY, &["alerts", "set", "-"], rules);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let out = flightlog(&s, ADMIN_KEY, &["alerts", "show"], "");

@@ -52,9 +52,6 @@ impl CostParams {
         if group_by.len() > 2 {
             return Err(AppError::invalid("group_by", "at most two dimensions at once"));
         }
-        if group_by.len() == 2 && group_by[0] == group_by[1] {
-            return Err(AppError::invalid("group_by", format!("{} is given twice", group_by[0].name())));
-        }
         let (from_us, to_us) = params::time_range(self.from.as_deref(), self.to.as_deref())?;
         let limit = match self.limit.as_deref() {
             None => 1000,
@@ -495,16 +492,6 @@ mod tests {
             AppError::Invalid { field, .. } => field,
             other => panic!("not an invalid input: {other}"),
         }
-    }
-
-    #[test]
-    fn a_dimension_given_twice_is_refused() {
-        let query = |g: &str| CostParams { group_by: Some(g.into()), ..Default::default() }.query();
-        match query("day,day") {
-            Err(AppError::Invalid { field, message }) => assert_eq!((field.as_str(), message.as_str()), ("group_by", "day is given twice")),
-            other => panic!("{other:?}"),
-        }
-        assert!(query("model,day").is_ok());
     }
 
     #[test]

@@ -163,8 +163,9 @@ struct Cursor {
     #[serde(default)]
     o: String,
     /// Whether that sort was ascending: a cursor read the other way would
-    /// list the pages already seen again.
-    #[serde(default)]
+    /// list the pages already seen again. Written only when true, so that
+    /// a descending cursor is the same as before it was added.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     a: bool,
 }
 
