@@ -251,8 +251,17 @@ impl AppState {
         if policy.keep_paths.len() > room {
             return Err(AppError::invalid("keep_paths", format!("has {} paths, at most {room}", policy.keep_paths.len())));
         }
-        if let Some(why) = schema_broken_by(&policy.drop_paths).map_err(|e| AppError::invalid(policy_field(&e), e.to_string()))? {
+        let bad = |e: flightlog_redact::PolicyError| AppError::invalid(policy_field(&e), e.to_string());
+        if let Some(why) = schema_broken_by(&policy.drop_paths).map_err(bad)? {
             return Err(AppError::invalid("drop_paths", why));
+        }
+        // Identifiers, names, statuses, times and numbers are kept as sent
+        // (see `kept_paths`): a user erased by id must still be found by it.
+        if let Some((drop, field)) = flightlog_redact::drop_breaking_schema(&policy.drop_paths, &kept_paths(), &[]).map_err(bad)? {
+            return Err(AppError::invalid(
+                "drop_paths",
+                format!("`{drop}` would replace `{field}`: identifiers, names, statuses, times and numbers are kept as sent; drop a path inside the content instead"),
+            ));
         }
         let redactor = self.compile(project, &policy).map_err(|e| AppError::invalid(policy_field(&e), e.to_string()))?;
         let body = serde_json::to_string(&policy).expect("a policy serialises");
@@ -317,25 +326,39 @@ fn policy_field(e: &flightlog_redact::PolicyError) -> &'static str {
 
 /// Why dropping one of `drop_paths` would break steps, if it would: a
 /// session's identity, its step numbers, times and numbers (replaced by
-/// text, they would merge sessions or refuse every step), or an object or
-/// a list of the step's schema (a step without its shape is refused). A
-/// text field of the schema (a user id, a name, one tag) may be dropped: a
-/// string stays a string.
+/// text, they would merge sessions or refuse every step), `metadata`, or an
+/// object or a list of the step's schema (a step without its shape is
+/// refused). A stored policy (set before drops were checked) has such paths
+/// left out; its drops of text fields still apply, as they did.
 fn schema_broken_by(drop_paths: &[String]) -> Result<Option<String>, flightlog_redact::PolicyError> {
-    Ok(flightlog_redact::drop_breaking_schema(drop_paths, &fixed_paths(), &kept_paths())?.map(|(drop, field)| {
+    Ok(flightlog_redact::drop_breaking_schema(drop_paths, &fixed_paths(), &schema_paths())?.map(|(drop, field)| {
         format!("`{drop}` would replace `{field}` or what holds it, which a step needs as sent (its session, step number, times, numbers, and the shape of its objects and lists): drop a text field or a path inside the content instead")
     }))
 }
 
 /// The fields a step needs exactly as sent: its session, its step number,
-/// its times and its numbers.
+/// its times and its numbers, and `metadata`, which must be an object.
 fn fixed_paths() -> Vec<String> {
     use flightlog_model::columns::{Cell, STEP_COLUMNS};
     STEP_COLUMNS
         .iter()
         .filter_map(|c| Some((c.field()?, c.clickhouse_type)))
-        .filter(|(f, t)| f.cell == Cell::Number || t.starts_with("DateTime") || f.path == "session_id")
+        .filter(|(f, t)| f.cell == Cell::Number || t.starts_with("DateTime") || ["session_id", "metadata"].contains(&f.path))
         .map(|(f, _)| format!("/{}", f.path.replace('.', "/")))
+        .collect()
+}
+
+/// Every field of the step's schema (a list's items as `/*`): an object or
+/// a list holding one is the step's shape.
+fn schema_paths() -> Vec<String> {
+    use flightlog_model::columns::{Cell, STEP_COLUMNS};
+    STEP_COLUMNS
+        .iter()
+        .filter_map(|c| c.field())
+        .map(|f| {
+            let pointer = format!("/{}", f.path.replace('.', "/"));
+            if f.cell == Cell::List { format!("{pointer}/*") } else { pointer }
+        })
         .collect()
 }
 
