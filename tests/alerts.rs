@@ -259,3 +259,38 @@ async fn receivers_inside_the_servers_network_are_refused_unless_the_operator_al
     let (status, set) = set_rules(&s, json!([{"name": "ops", "url": "https://hooks.example/flightlog", "secret": SECRET}])).await;
     assert_eq!(status, StatusCode::OK, "a public receiver: {set}");
 }
+
+/// Steps dated an hour ago (an agent's backlog, an import): the incident
+/// is found now, after the rule was set, and its alert fails until a
+/// restart. The detectors replaying stored steps at start-up used to date
+/// it by its last step, before the rule, and so it was never sent.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_alert_not_sent_before_a_restart_is_sent_after_it_whatever_its_steps_dates() {
+    let receiver = Receiver::default();
+    receiver.down.store(true, Ordering::SeqCst);
+    let base = receiver.start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let env = [("FLIGHTLOG_BOOTSTRAP_KEY", ADMIN_KEY), PRIVATE_RECEIVERS];
+    let mut s = Server::start_in(dir.path(), &env).await;
+    let (status, set) = set_rules(&s, json!([{"name": "ops", "url": format!("{base}/hook"), "secret": SECRET}])).await;
+    assert_eq!(status, StatusCode::OK, "{set}");
+    let hour_ago = now_us() - 3_600_000_000;
+    for n in 0..2u64 {
+        let step = json!({"session_id": "backlog", "step": n, "timestamp": format_timestamp(hour_ago + n as i64 * 1_000_000), "agent": {"name": "mailer"},
+                          "tool_execution": {"name": "send_email", "params": {"to": "jane@example.com"}, "result": "sent", "status": "ok"}});
+        assert_eq!(s.post_steps(ADMIN_KEY, step.to_string(), &[]).await.0, StatusCode::OK);
+    }
+    // Tried (and refused by the receiver) at least once, then a restart.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while receiver.got("/hook").is_empty() {
+        assert!(Instant::now() < deadline, "no attempt within 30 s");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let (status, _) = s.terminate();
+    assert!(status.success());
+    receiver.down.store(false, Ordering::SeqCst);
+    let s = Server::start_in(dir.path(), &env).await;
+    let taken = receiver.wait_for("/hook", Duration::from_secs(40), |r| r.answered == 200 && r.json()["incident"]["sessions"] == json!(["backlog"])).await;
+    assert!(taken.signed_with(SECRET));
+    drop(s);
+}

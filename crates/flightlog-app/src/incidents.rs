@@ -396,6 +396,21 @@ async fn write(incidents: std::sync::Arc<Incidents>, store: Store, written: mpsc
             incidents.wake.notified().await;
             continue;
         }
+        let rows = match newer_than_stored(&store, rows).await {
+            Ok(rows) => rows,
+            Err((e, rows)) => {
+                tracing::warn!(error = %e, incidents = rows.len(), "could not read the incidents' stored states; retrying");
+                {
+                    let mut pending = incidents.pending.lock().unwrap_or_else(|p| p.into_inner());
+                    for r in rows {
+                        // A newer state found meanwhile wins.
+                        pending.entry(r.id.clone()).or_insert(r);
+                    }
+                }
+                tokio::time::sleep(delays.next().unwrap_or(Duration::from_secs(10))).await;
+                continue;
+            }
+        };
         match store.record_incidents(&rows).await {
             Ok(()) => {
                 delays = WRITE_RETRY.build();
@@ -418,6 +433,30 @@ async fn write(incidents: std::sync::Arc<Incidents>, store: Store, written: mpsc
             }
         }
     }
+}
+
+/// The rows that say more than what is stored: an incident whose stored
+/// count is as high is left out (already written, e.g. found again by the
+/// detectors replaying stored steps at start-up), and one that grew keeps
+/// the stored time if that is later. A replay dates what it finds by its
+/// last step; written over the stored row, that moved an incident back
+/// before an alert rule set since, and its alert, not sent before a
+/// restart, was never sent (the second hostile probe).
+async fn newer_than_stored(store: &Store, mut rows: Vec<IncidentRow>) -> Result<Vec<IncidentRow>, (flightlog_store::StoreError, Vec<IncidentRow>)> {
+    let ids: Vec<&str> = rows.iter().map(|r| r.id.as_str()).collect();
+    let stored = match store.incident_versions(&ids).await {
+        Ok(stored) => stored,
+        Err(e) => return Err((e, rows)),
+    };
+    rows.retain_mut(|r| match stored.get(&(r.project.clone(), r.id.clone())) {
+        Some((count, _)) if *count >= r.count => false,
+        Some((_, updated_us)) => {
+            r.updated_us = r.updated_us.max(*updated_us);
+            true
+        }
+        None => true,
+    });
+    Ok(rows)
 }
 
 impl AppState {

@@ -5,6 +5,7 @@ use crate::backend::{Params, StoreError, rows};
 use crate::rowbinary::RowBinary;
 use crate::Store;
 
+const INCIDENT_VERSIONS: &str = include_str!("queries/incident_versions.sql");
 const INCIDENTS_PAGE: &str = include_str!("queries/incidents_page.sql");
 const INCIDENTS_UPDATED_SINCE: &str = include_str!("queries/incidents_updated_since.sql");
 const ALERT_DELIVERIES_SINCE: &str = include_str!("queries/alert_deliveries_since.sql");
@@ -65,6 +66,23 @@ pub struct DeliveryRow {
 }
 
 impl Store {
+    /// (count, updated_us) of each of these incidents that is stored, by
+    /// (project, id).
+    pub async fn incident_versions(&self, ids: &[&str]) -> Result<std::collections::HashMap<(String, String), (u64, i64)>, StoreError> {
+        #[derive(serde::Deserialize)]
+        struct Version {
+            project: String,
+            id: String,
+            count: u64,
+            updated_us: i64,
+        }
+        if ids.is_empty() {
+            return Ok(Default::default());
+        }
+        let found: Vec<Version> = rows(&self.ch.query(INCIDENT_VERSIONS, Params::new().texts("ids", ids.iter().copied())).await?)?;
+        Ok(found.into_iter().map(|v| ((v.project, v.id), (v.count, v.updated_us))).collect())
+    }
+
     /// Writes incidents' new states in one insert; returns once durable.
     pub async fn record_incidents(&self, incidents: &[IncidentRow]) -> Result<(), StoreError> {
         if incidents.is_empty() {
