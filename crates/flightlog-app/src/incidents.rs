@@ -435,10 +435,10 @@ async fn write(incidents: std::sync::Arc<Incidents>, store: Store, written: mpsc
     }
 }
 
-/// The rows that say more than what is stored: an incident whose stored
-/// count is as high is left out (already written, e.g. found again by the
-/// detectors replaying stored steps at start-up), and one that grew keeps
-/// the stored time if that is later. A replay dates what it finds by its
+/// The rows that say more than what is stored: an incident stored in the
+/// same state (count and last step) is left out (already written, e.g.
+/// found again by the detectors replaying stored steps at start-up), and
+/// one that changed keeps the stored time if that is later. A replay dates what it finds by its
 /// last step; written over the stored row, that moved an incident back
 /// before an alert rule set since, and its alert, not sent before a
 /// restart, was never sent (the second hostile probe).
@@ -449,9 +449,9 @@ async fn newer_than_stored(store: &Store, mut rows: Vec<IncidentRow>) -> Result<
         Err(e) => return Err((e, rows)),
     };
     rows.retain_mut(|r| match stored.get(&(r.project.clone(), r.id.clone())) {
-        Some((count, _)) if *count >= r.count => false,
-        Some((_, updated_us)) => {
-            r.updated_us = r.updated_us.max(*updated_us);
+        Some(v) if (v.count, v.last_step, v.last_us) == (r.count, r.last_step, r.last_us) => false,
+        Some(v) => {
+            r.updated_us = r.updated_us.max(v.updated_us);
             true
         }
         None => true,

@@ -65,22 +65,30 @@ pub struct DeliveryRow {
     pub delivered_us: i64,
 }
 
+/// An incident's stored state, as far as its writer compares it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Deserialize)]
+pub struct IncidentVersion {
+    pub count: u64,
+    pub last_step: u64,
+    pub last_us: i64,
+    pub updated_us: i64,
+}
+
 impl Store {
-    /// (count, updated_us) of each of these incidents that is stored, by
-    /// (project, id).
-    pub async fn incident_versions(&self, ids: &[&str]) -> Result<std::collections::HashMap<(String, String), (u64, i64)>, StoreError> {
+    /// How far each of these incidents is stored, by (project, id).
+    pub async fn incident_versions(&self, ids: &[&str]) -> Result<std::collections::HashMap<(String, String), IncidentVersion>, StoreError> {
         #[derive(serde::Deserialize)]
         struct Version {
             project: String,
             id: String,
-            count: u64,
-            updated_us: i64,
+            #[serde(flatten)]
+            version: IncidentVersion,
         }
         if ids.is_empty() {
             return Ok(Default::default());
         }
         let found: Vec<Version> = rows(&self.ch.query(INCIDENT_VERSIONS, Params::new().texts("ids", ids.iter().copied())).await?)?;
-        Ok(found.into_iter().map(|v| ((v.project, v.id), (v.count, v.updated_us))).collect())
+        Ok(found.into_iter().map(|v| ((v.project, v.id), v.version)).collect())
     }
 
     /// Writes incidents' new states in one insert; returns once durable.
