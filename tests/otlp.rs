@@ -281,6 +281,7 @@ async fn otlp_attributes_are_kept_exactly_or_their_span_is_refused_naming_them()
         span("00000000000000a1", json!([{"key": "user.id", "value": {"stringValue": "alice"}}, {"key": "user.id", "value": {"stringValue": "bob"}}])),
         span("00000000000000a2", json!([{"key": "gen_ai.usage.input_tokens", "value": {"intValue": "-5"}}])),
         span("00000000000000a3", json!([{"key": "gen_ai.request.temperature", "value": {"stringValue": "hot"}},
+                                        {"key": "gen_ai.request.top_p", "value": {"doubleValue": 1.5}},
                                         {"key": "llm.invocation_parameters", "value": {"stringValue": "{\"max_tokens\": -1, \"seed\": 1.5}"}}])),
         span("00000000000000a5", json!([{"key": "gen_ai.request.temperature", "value": {"stringValue": "0.5"}},
                                         {"key": "gen_ai.usage.input_tokens", "value": {"intValue": "12"}}])),
@@ -299,7 +300,9 @@ async fn otlp_attributes_are_kept_exactly_or_their_span_is_refused_naming_them()
     assert_eq!(twice["user_id"], "bob", "the last value is the one in force");
     assert_eq!(twice["otel"]["replaced_attributes"], json!([{"key": "user.id", "value": "alice"}]), "the earlier is kept");
     let unusable = by_span("00000000000000a3");
-    assert!(unusable["model"].get("temperature").is_none() && unusable["model"].get("max_tokens").is_none(), "{unusable}");
+    for parameter in ["temperature", "top_p", "max_tokens", "seed"] {
+        assert!(unusable["model"].get(parameter).is_none(), "{parameter} left out: {unusable}");
+    }
     assert_eq!(unusable["otel"]["attributes"]["gen_ai.request.temperature"], "hot", "kept as sent");
     let good = by_span("00000000000000a5");
     assert_eq!((good["model"]["temperature"].as_f64(), good["cost"]["input_tokens"].as_u64()), (Some(0.5), Some(12)));

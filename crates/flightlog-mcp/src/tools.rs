@@ -280,7 +280,7 @@ impl Flightlog {
         }
     }
 
-    #[tool(description = "What did it cost? Exact costs (tokens × the price list, computed now) grouped by up to two of model, provider, agent, user, session, tool, tag, day, week, month, with totals.")]
+    #[tool(description = "What did it cost? Exact costs (tokens × the price list, computed now) grouped by up to two of model, provider, agent, user, session, tool, day, week, month, with totals.")]
     async fn cost_report(&self, Parameters(p): Parameters<Costs>, Extension(parts): Extension<Parts>) -> Result<CallToolResult, ErrorData> {
         let project = &principal(&parts)?.project;
         let params = CostParams {

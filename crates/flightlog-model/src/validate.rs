@@ -11,6 +11,10 @@ use serde_json::{Map, Value};
 
 /// The fields every step must have; the others are optional.
 pub const REQUIRED_FIELDS: [&str; 3] = ["session_id", "step", "timestamp"];
+/// The range a step's `model.temperature` must be in.
+pub const TEMPERATURE_RANGE: (f64, f64) = (0.0, 100.0);
+/// The range a step's `model.top_p` must be in.
+pub const TOP_P_RANGE: (f64, f64) = (0.0, 1.0);
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct FieldError {
@@ -88,8 +92,8 @@ pub fn step_from_json(value: Value, limits: &Limits) -> Result<Step> {
         tool_duration_ms: f.unsigned(tool, "tool_execution.duration_ms")?,
         model_provider: f.id(model, "model.provider")?,
         model_version: f.id(model, "model.version")?,
-        temperature: f.number_in(model, "model.temperature", 0.0, 100.0)?,
-        top_p: f.number_in(model, "model.top_p", 0.0, 1.0)?,
+        temperature: f.number_in(model, "model.temperature", TEMPERATURE_RANGE.0, TEMPERATURE_RANGE.1)?,
+        top_p: f.number_in(model, "model.top_p", TOP_P_RANGE.0, TOP_P_RANGE.1)?,
         seed: f.signed(model, "model.seed")?,
         max_tokens: f.unsigned(model, "model.max_tokens")?,
         prompt_system: f.text_or_json(prompt, "prompt.system")?,
