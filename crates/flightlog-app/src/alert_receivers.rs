@@ -72,8 +72,14 @@ pub fn is_internal(ip: IpAddr) -> bool {
             let v4_at = |hi: u16, lo: u16| IpAddr::V4(std::net::Ipv4Addr::from((u32::from(hi) << 16) | u32::from(lo)));
             let carried = if let Some(v4) = v6.to_ipv4_mapped() {
                 Some(IpAddr::V4(v4))
-            } else if (s[..6] == [0; 6] && !v6.is_loopback() && !v6.is_unspecified()) || s[..6] == [0x64, 0xff9b, 0, 0, 0, 0] {
-                Some(v4_at(s[6], s[7])) // IPv4-compatible (::a.b.c.d), NAT64 (64:ff9b::a.b.c.d)
+            } else if (s[..6] == [0; 6] && !v6.is_loopback() && !v6.is_unspecified())
+                || s[..6] == [0x64, 0xff9b, 0, 0, 0, 0]
+                || s[..3] == [0x64, 0xff9b, 1]
+                || s[..6] == [0, 0, 0, 0, 0xffff, 0]
+            {
+                // IPv4-compatible (::a.b.c.d), NAT64 (64:ff9b::a.b.c.d and
+                // the local-use 64:ff9b:1::/48), SIIT (::ffff:0:a.b.c.d).
+                Some(v4_at(s[6], s[7]))
             } else if s[0] == 0x2002 {
                 Some(v4_at(s[1], s[2])) // 6to4
             } else {
@@ -145,6 +151,8 @@ mod tests {
             "http://[fd00::1]/",
             "http://[fe80::1]/",
             "http://[::127.0.0.1]/",
+            "http://[64:ff9b:1::7f00:1]/",
+            "http://[::ffff:0:a9fe:a9fe]/",
             "http://[64:ff9b::a9fe:a9fe]/",
             "http://[2002:7f00:1::]/",
             "http://[fec0::1]/",
