@@ -133,6 +133,15 @@ async fn content_then_steps_expire_and_every_proof_still_verifies() {
     assert_eq!(mid[0]["data"]["tool_execution"]["params"], Value::Null, "{}", mid[0]);
     assert_eq!(mid[0]["data"]["prompt"]["messages"], Value::Null, "{}", mid[0]);
     assert_eq!(mid[0]["data"]["agent_thoughts"]["reasoning"], "step 0 of mid", "the decision record stays");
+    // A step of mid that arrives late, dated before its content expired, has
+    // its content blanked too (a second hostile probe found it kept).
+    let late = json!({"session_id": "mid", "step": 2, "timestamp": days_ago(3, 5), "user_id": "u-1",
+                      "tool_execution": {"name": "lookup_order", "params": {"order": 992}, "result": {"status": "shipped"}}});
+    assert_eq!(s.post_steps(ADMIN_KEY, late.to_string(), &[]).await.0, StatusCode::OK);
+    wait_for(&s, "/v1/sessions/mid/steps?limit=100", Duration::from_secs(60), |page| {
+        page["steps"].as_array().is_some_and(|steps| steps.len() == 3 && steps.iter().all(|x| x["data"]["tool_execution"]["params"].is_null()))
+    })
+    .await;
     for kept in ["new", "held", "held-by-user"] {
         let (_, steps) = steps_of(&s, kept).await;
         assert_eq!(steps.len(), 2, "{kept}");

@@ -248,6 +248,14 @@ impl AppState {
                 if record.log_indexes.is_empty() {
                     return Ok(());
                 }
+                // A record lists sealed steps only (verification checks
+                // it): a step that arrived late, dated in the past, may not
+                // be sealed yet.
+                let newest_position = record.log_indexes.iter().copied().max().unwrap_or(0);
+                if !self.sealed_past(newest_position).await? {
+                    run.deferred += 1;
+                    return Ok(());
+                }
                 // The erasure path blanks the content and the index's
                 // snippets; run again after a crash, it changes nothing.
                 self.erase(project, &ErasureRequest { session_id: session.to_string(), user_id: String::new() }, "retention").await?;

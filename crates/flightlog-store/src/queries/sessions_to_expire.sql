@@ -1,13 +1,15 @@
 -- Sessions of a project whose last step is before the cutoff, that no
 -- legal hold keeps (the session itself, or a user with a step in it; the
 -- application core passes what is held), and, for content, whose content
--- has not expired since their last step. Read from the session summaries,
+-- has not expired since their last step, or that has more steps than its
+-- last content expiry covered (a step that arrived late, dated before that
+-- expiry, still holds its content). Read from the session summaries,
 -- never the steps; bounded by `limit`, oldest first.
 SELECT session_id
 FROM session_summaries
 LEFT JOIN
 (
-    SELECT session_id, max(expired_us) AS content_expired_us
+    SELECT session_id, max(expired_us) AS content_expired_us, max(length(log_indexes)) AS content_covered_steps
     FROM expirations
     WHERE project = {project:String} AND kind = 'content'
     GROUP BY session_id
@@ -17,6 +19,8 @@ WHERE project = {project:String}
 GROUP BY session_id
 HAVING max(last_ts) < fromUnixTimestamp64Micro({cutoff_us:Int64}, 'UTC')
    AND NOT hasAny(groupUniqArrayArray(users), {held_users:Array(String)})
-   AND ({kind:String} != 'content' OR toUnixTimestamp64Micro(max(last_ts)) > max(ifNull(done.content_expired_us, 0)))
+   AND ({kind:String} != 'content'
+        OR toUnixTimestamp64Micro(max(last_ts)) > max(ifNull(done.content_expired_us, 0))
+        OR sum(steps) > max(ifNull(done.content_covered_steps, 0)))
 ORDER BY max(last_ts), session_id
 LIMIT {limit:UInt32}
