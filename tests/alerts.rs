@@ -270,7 +270,7 @@ async fn an_alert_not_sent_before_a_restart_is_sent_after_it_whatever_its_steps_
     receiver.down.store(true, Ordering::SeqCst);
     let base = receiver.start().await;
     let dir = tempfile::tempdir().unwrap();
-    let env = [("FLIGHTLOG_BOOTSTRAP_KEY", ADMIN_KEY), PRIVATE_RECEIVERS];
+    let env = [("FLIGHTLOG_BOOTSTRAP_KEY", ADMIN_KEY), PRIVATE_RECEIVERS, ("FLIGHTLOG_PUBLIC_URL", "https://flightlog.example/")];
     let mut s = Server::start_in(dir.path(), &env).await;
     let (status, set) = set_rules(&s, json!([{"name": "ops", "url": format!("{base}/hook"), "secret": SECRET}])).await;
     assert_eq!(status, StatusCode::OK, "{set}");
@@ -292,5 +292,8 @@ async fn an_alert_not_sent_before_a_restart_is_sent_after_it_whatever_its_steps_
     let s = Server::start_in(dir.path(), &env).await;
     let taken = receiver.wait_for("/hook", Duration::from_secs(40), |r| r.answered == 200 && r.json()["incident"]["sessions"] == json!(["backlog"])).await;
     assert!(taken.signed_with(SECRET));
+    // With --public-url, the link leads to the page from anywhere.
+    let link = taken.json()["link"].as_str().unwrap().to_string();
+    assert!(link.starts_with("https://flightlog.example/") && !link.starts_with("https://flightlog.example//"), "{link}");
     drop(s);
 }

@@ -79,6 +79,9 @@ pub struct AppState {
     pub incidents: Arc<incidents::Incidents>,
     /// Which addresses alert receivers may have.
     pub alert_receivers: alert_receivers::Receivers,
+    /// Where people reach this instance's pages (`--public-url`), for the
+    /// links that leave it (alerts); None: links are paths.
+    pub public_url: Option<String>,
 }
 
 /// The addresses of pages, known only to the front end that serves them.

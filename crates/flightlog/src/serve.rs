@@ -69,6 +69,11 @@ pub struct ServeArgs {
     /// project's admin could otherwise make the server post to them.
     #[arg(long, env = "FLIGHTLOG_ALERT_PRIVATE_RECEIVERS")]
     alert_private_receivers: bool,
+    /// The address people reach this instance's pages at (behind a proxy,
+    /// e.g. https://flightlog.example.com): alerts then link to the
+    /// decision page in full, not by its path alone.
+    #[arg(long, env = "FLIGHTLOG_PUBLIC_URL")]
+    public_url: Option<String>,
     /// Personal data and secrets (emails, phones, cards, IBANs, IPs, keys
     /// and tokens) in every step are replaced before it is stored or
     /// embedded: `pseudonym` ([EMAIL:7f3a2c], the same value the same token
@@ -216,6 +221,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
             true => flightlog_app::alert_receivers::Receivers::Any,
             false => flightlog_app::alert_receivers::Receivers::PublicOnly,
         },
+        public_url: args.public_url.clone(),
     };
     state.rebuild_memory_if_writer().await?;
     if args.demo {
