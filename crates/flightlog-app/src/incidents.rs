@@ -230,7 +230,7 @@ pub struct Incidents {
     detectors: Mutex<Detectors>,
     default: DetectConfig,
     /// By id: only an incident's newest state is written.
-    pending: Mutex<HashMap<String, IncidentRow>>,
+    pending: Mutex<HashMap<String, Pending>>,
     wake: Notify,
     enabled: bool,
     /// Replaying stored steps (a rebuild): what is found then is dated by
@@ -353,7 +353,7 @@ impl Incidents {
         let mut pending = self.pending.lock().unwrap_or_else(|p| p.into_inner());
         for i in &found {
             let at = if replaying { i.last.timestamp_us.min(now) } else { now };
-            pending.insert(i.id.clone(), row_of(i, at));
+            pending.insert(i.id.clone(), Pending { row: row_of(i, at), replayed: replaying });
         }
         let ticket = self.queued.fetch_add(1, SeqCst) + 1;
         drop(pending);
@@ -382,51 +382,44 @@ impl Incidents {
     }
 }
 
+/// An incident's newest state, waiting to be written.
+struct Pending {
+    row: IncidentRow,
+    /// Found by a replay of stored steps (dated by its last step), so
+    /// perhaps stored already, in this state or a later one.
+    replayed: bool,
+}
+
 /// Writes pending incidents, all at once, whenever there are some; a
 /// failed write keeps them pending (merged with newer states) and retries.
 async fn write(incidents: std::sync::Arc<Incidents>, store: Store, written: mpsc::UnboundedSender<IncidentRow>) {
     let mut delays = WRITE_RETRY.build();
     loop {
-        let (rows, upto): (Vec<IncidentRow>, u64) = {
+        let (pending, upto): (Vec<Pending>, u64) = {
             let mut pending = incidents.pending.lock().unwrap_or_else(|p| p.into_inner());
-            (pending.drain().map(|(_, r)| r).collect(), incidents.queued.load(std::sync::atomic::Ordering::SeqCst))
+            (pending.drain().map(|(_, p)| p).collect(), incidents.queued.load(std::sync::atomic::Ordering::SeqCst))
         };
-        if rows.is_empty() {
+        if pending.is_empty() {
             incidents.written.send_if_modified(|w| std::mem::replace(w, upto.max(*w)) < upto);
             incidents.wake.notified().await;
             continue;
         }
-        let rows = match newer_than_stored(&store, rows).await {
-            Ok(rows) => rows,
-            Err((e, rows)) => {
-                tracing::warn!(error = %e, incidents = rows.len(), "could not read the incidents' stored states; retrying");
-                {
-                    let mut pending = incidents.pending.lock().unwrap_or_else(|p| p.into_inner());
-                    for r in rows {
-                        // A newer state found meanwhile wins.
-                        pending.entry(r.id.clone()).or_insert(r);
-                    }
-                }
-                tokio::time::sleep(delays.next().unwrap_or(Duration::from_secs(10))).await;
-                continue;
-            }
-        };
-        match store.record_incidents(&rows).await {
-            Ok(()) => {
+        match write_newer_than_stored(&store, pending).await {
+            Ok(rows) => {
                 delays = WRITE_RETRY.build();
                 incidents.written.send_if_modified(|w| std::mem::replace(w, upto.max(*w)) < upto);
                 for r in rows {
                     let _ = written.send(r);
                 }
             }
-            Err(e) => {
+            Err((e, failed)) => {
                 let delay = delays.next().unwrap_or(Duration::from_secs(10));
-                tracing::warn!(error = %e, incidents = rows.len(), "could not write incidents; retrying");
+                tracing::warn!(error = %e, incidents = failed.len(), "could not write incidents; retrying");
                 {
                     let mut pending = incidents.pending.lock().unwrap_or_else(|p| p.into_inner());
-                    for r in rows {
+                    for p in failed {
                         // A newer state found meanwhile wins.
-                        pending.entry(r.id.clone()).or_insert(r);
+                        pending.entry(p.row.id.clone()).or_insert(p);
                     }
                 }
                 tokio::time::sleep(delay).await;
@@ -435,28 +428,35 @@ async fn write(incidents: std::sync::Arc<Incidents>, store: Store, written: mpsc
     }
 }
 
-/// The rows that say more than what is stored: an incident stored in the
-/// same state (count and last step) is left out (already written, e.g.
-/// found again by the detectors replaying stored steps at start-up), and
-/// one that changed keeps the stored time if that is later. A replay dates what it finds by its
+/// Writes the incidents' states and returns the rows written. What a
+/// replay found is first compared with what is stored: one stored in the
+/// same state (count and last step) is left out, and one that changed keeps
+/// the stored time if that is later. A replay dates what it finds by its
 /// last step; written over the stored row, that moved an incident back
 /// before an alert rule set since, and its alert, not sent before a
-/// restart, was never sent (the second hostile probe).
-async fn newer_than_stored(store: &Store, mut rows: Vec<IncidentRow>) -> Result<Vec<IncidentRow>, (flightlog_store::StoreError, Vec<IncidentRow>)> {
-    let ids: Vec<&str> = rows.iter().map(|r| r.id.as_str()).collect();
-    let stored = match store.incident_versions(&ids).await {
-        Ok(stored) => stored,
-        Err(e) => return Err((e, rows)),
-    };
-    rows.retain_mut(|r| match stored.get(&(r.project.clone(), r.id.clone())) {
-        Some(v) if (v.count, v.last_step, v.last_us) == (r.count, r.last_step, r.last_us) => false,
-        Some(v) => {
-            r.updated_us = r.updated_us.max(v.updated_us);
-            true
-        }
-        None => true,
-    });
-    Ok(rows)
+/// restart, was never sent (the second hostile probe). What the detectors
+/// found live is written as it is, with no read first.
+async fn write_newer_than_stored(store: &Store, mut pending: Vec<Pending>) -> Result<Vec<IncidentRow>, (flightlog_store::StoreError, Vec<Pending>)> {
+    let replayed: Vec<&str> = pending.iter().filter(|p| p.replayed).map(|p| p.row.id.as_str()).collect();
+    if !replayed.is_empty() {
+        let stored = match store.incident_versions(&replayed).await {
+            Ok(stored) => stored,
+            Err(e) => return Err((e, pending)),
+        };
+        pending.retain_mut(|p| match stored.get(&(p.row.project.clone(), p.row.id.clone())).filter(|_| p.replayed) {
+            Some(v) if (v.count, v.last_step, v.last_us) == (p.row.count, p.row.last_step, p.row.last_us) => false,
+            Some(v) => {
+                p.row.updated_us = p.row.updated_us.max(v.updated_us);
+                true
+            }
+            None => true,
+        });
+    }
+    let (rows, replayed): (Vec<IncidentRow>, Vec<bool>) = pending.into_iter().map(|p| (p.row, p.replayed)).unzip();
+    match store.record_incidents(&rows).await {
+        Ok(()) => Ok(rows),
+        Err(e) => Err((e, rows.into_iter().zip(replayed).map(|(row, replayed)| Pending { row, replayed }).collect())),
+    }
 }
 
 impl AppState {
