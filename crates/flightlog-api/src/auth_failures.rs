@@ -13,7 +13,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 pub use flightlog_app::auth_failures::{AuthFailures, FailureLimits};
-use flightlog_app::auth_failures::retry_after_seconds;
+use flightlog_app::auth_failures::{refusal_message, retry_after_seconds};
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -34,13 +34,11 @@ pub async fn guard(State(failures): State<AuthFailures>, request: Request, next:
         tracing::debug!(peer = %peer.ip(), "refused: address blocked after failed authentications");
         return too_many(left, "this address");
     }
-    let prefix_block = key.as_deref().and_then(|k| failures.key_blocked(k));
     let response = next.run(request).await;
     if response.status() != StatusCode::UNAUTHORIZED {
         return response;
     }
-    failures.failed(peer.ip(), key.as_deref());
-    match prefix_block {
+    match failures.refuse_failure(peer.ip(), key.as_deref()) {
         Some(left) => too_many(left, "this key"),
         None => response,
     }
@@ -48,8 +46,7 @@ pub async fn guard(State(failures): State<AuthFailures>, request: Request, next:
 
 fn too_many(left: Duration, from: &str) -> Response {
     let seconds = retry_after_seconds(left);
-    let message = format!("too many failed authentications for {from}; retry in {seconds} s");
-    let mut response = ApiError::new(StatusCode::TOO_MANY_REQUESTS, "too_many_failures", message).into_response();
+    let mut response = ApiError::new(StatusCode::TOO_MANY_REQUESTS, "too_many_failures", refusal_message(seconds, from)).into_response();
     response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(seconds));
     response
 }

@@ -72,13 +72,24 @@ impl AuthFailures {
 
     /// How long failing attempts with `key` stay refused, if its prefix is
     /// blocked.
-    pub fn key_blocked(&self, key: &str) -> Option<Duration> {
+    fn key_blocked(&self, key: &str) -> Option<Duration> {
         self.blocked_for(&self.by_prefix, &key_prefix(key), self.limits.per_prefix)
+    }
+
+    /// After an authentication failed: counts it, and says how long to
+    /// refuse it instead of answering it, when its key prefix was already
+    /// blocked. A blocked prefix refuses failing attempts only: the key's
+    /// owner, with the right key, is never locked out by someone who knows
+    /// its public id.
+    pub fn refuse_failure(&self, peer: IpAddr, key: Option<&str>) -> Option<Duration> {
+        let blocked = key.and_then(|k| self.key_blocked(k));
+        self.failed(peer, key);
+        blocked
     }
 
     /// Counts one failed authentication from `peer`, with the key it
     /// presented (if any); logs the moment a block starts.
-    pub fn failed(&self, peer: IpAddr, key: Option<&str>) {
+    fn failed(&self, peer: IpAddr, key: Option<&str>) {
         let address = client_address(peer);
         let prefix = key.map(key_prefix);
         let window_s = self.limits.window.as_secs();
@@ -122,6 +133,11 @@ impl AuthFailures {
 /// that waits exactly this long is let through.
 pub fn retry_after_seconds(left: Duration) -> u64 {
     left.as_secs() + u64::from(left.subsec_nanos() > 0)
+}
+
+/// What a refused client is told, `from` being "this address" or "this key".
+pub fn refusal_message(seconds: u64, from: &str) -> String {
+    format!("too many failed authentications for {from}; retry in {seconds} s")
 }
 
 /// IPv4 as is; IPv6 by its /64 (one client usually holds a whole /64).

@@ -19,7 +19,7 @@
 //! May use: `flightlog-app` and the library crates under it. Never another
 //! front end.
 
-use flightlog_app::auth_failures::{AuthFailures, retry_after_seconds};
+use flightlog_app::auth_failures::{AuthFailures, refusal_message, retry_after_seconds};
 use flightlog_app::error::ErrorKind;
 use flightlog_app::keys::{AuthError, Scope};
 use flightlog_app::spans::prepare_spans;
@@ -92,23 +92,19 @@ impl Traces {
             return Err(too_many(left, "this address"));
         }
         let key = presented_key(request.metadata());
-        let checked = match &key {
-            Some(key) => self.state.keys.check(key, Scope::Ingest).map_err(|e| (matches!(e, AuthError::MissingScope(_)), auth_status(e))),
-            None => Err((false, Status::unauthenticated("no API key: send `authorization: Bearer <key>` or `x-api-key: <key>` metadata"))),
+        let failed = match &key {
+            Some(key) => match self.state.keys.check(key, Scope::Ingest) {
+                Ok(principal) => return Ok(principal),
+                // A key without the scope authenticated: it is not a guess.
+                Err(e @ AuthError::MissingScope(_)) => return Err(auth_status(e)),
+                Err(e) => auth_status(e),
+            },
+            None => Status::unauthenticated("no API key: send `authorization: Bearer <key>` or `x-api-key: <key>` metadata"),
         };
-        let (permission_only, status) = match checked {
-            Ok(principal) => return Ok(principal),
-            Err(failed) => failed,
-        };
-        // A key without the scope authenticated: it is not a guess.
-        if permission_only {
-            return Err(status);
+        match peer.and_then(|ip| self.failures.refuse_failure(ip, key.as_deref())) {
+            Some(left) => Err(too_many(left, "this key")),
+            None => Err(failed),
         }
-        let prefix_block = key.as_deref().and_then(|k| self.failures.key_blocked(k));
-        if let Some(ip) = peer {
-            self.failures.failed(ip, key.as_deref());
-        }
-        Err(prefix_block.map_or(status, |left| too_many(left, "this key")))
     }
 }
 
@@ -116,8 +112,7 @@ impl Traces {
 /// 429 is retried: a client sharing a blocked address keeps its spans.
 /// (RESOURCE_EXHAUSTED is retried only with a RetryInfo detail.)
 fn too_many(left: std::time::Duration, from: &str) -> Status {
-    let seconds = retry_after_seconds(left);
-    Status::unavailable(format!("too many failed authentications for {from}; retry in {seconds} s"))
+    Status::unavailable(refusal_message(retry_after_seconds(left), from))
 }
 
 /// The key in the call's metadata (the same rule as every front end:
