@@ -494,17 +494,17 @@ impl AppState {
     /// Sends one alert; Ok(status) when the receiver took it.
     async fn deliver(&self, client: &reqwest::Client, due: Due) -> (Due, Result<u16, String>) {
         let Some(view) = IncidentView::of(due.row.clone()) else { return (due, Err("unknown kind".into())) };
-        // A receiver (Slack, a pager) is elsewhere: a path alone leads nowhere.
-        let link = format!("{}{}", self.public_url.as_deref().unwrap_or("").trim_end_matches('/'), self.links.decision(&view.last.session_id, view.last.step));
-        let body = payload(&due.rule, &view, due.first, &link);
-        let ts = now_us() / MICROS_PER_SECOND;
-        let secret = due.rule.secret.as_deref().unwrap_or_default();
         // A rule set before receivers were checked, or by a process that
         // allowed what this one does not.
         let refused = reqwest::Url::parse(&due.rule.url).ok().and_then(|url| alert_receivers::refusal(&url, self.alert_receivers));
         if let Some(why) = refused {
             return (due, Err(format!("the receiver's address {why}")));
         }
+        // A receiver (Slack, a pager) is elsewhere: a path alone leads nowhere.
+        let link = format!("{}{}", self.public_url.as_deref().unwrap_or("").trim_end_matches('/'), self.links.decision(&view.last.session_id, view.last.step));
+        let body = payload(&due.rule, &view, due.first, &link);
+        let ts = now_us() / MICROS_PER_SECOND;
+        let secret = due.rule.secret.as_deref().unwrap_or_default();
         let sent = client
             .post(&due.rule.url)
             .header("content-type", "application/json")

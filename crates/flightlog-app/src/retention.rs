@@ -243,17 +243,18 @@ impl AppState {
             public_key: String::new(),
             signature: String::new(),
         };
+        // A record lists sealed steps only (verification checks it), and a
+        // step leaves storage only once the signed log proves it existed: a
+        // step that arrived late, dated in the past, may not be sealed yet.
+        if let Some(newest_position) = record.log_indexes.iter().copied().max()
+            && !self.sealed_past(newest_position).await?
+        {
+            run.deferred += 1;
+            return Ok(());
+        }
         match kind {
             ExpiryKind::Content => {
                 if record.log_indexes.is_empty() {
-                    return Ok(());
-                }
-                // A record lists sealed steps only (verification checks
-                // it): a step that arrived late, dated in the past, may not
-                // be sealed yet.
-                let newest_position = record.log_indexes.iter().copied().max().unwrap_or(0);
-                if !self.sealed_past(newest_position).await? {
-                    run.deferred += 1;
                     return Ok(());
                 }
                 // The erasure path blanks the content and the index's
@@ -265,11 +266,6 @@ impl AppState {
             }
             ExpiryKind::Steps => {
                 if let Some(last) = chain.last() {
-                    let newest_position = record.log_indexes.iter().copied().max().unwrap_or(0);
-                    if !self.sealed_past(newest_position).await? {
-                        run.deferred += 1;
-                        return Ok(());
-                    }
                     record.last_link = last.chain_hash.clone();
                     record.next_seq = last.session_seq + 1;
                     self.checkpointer.sign_expiry(&mut record);

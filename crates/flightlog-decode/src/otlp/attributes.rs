@@ -97,11 +97,6 @@ impl Attributes {
         self.first_present(keys, read_u64, "must be a whole number >= 0")
     }
 
-    /// The first of `keys` present, as a signed integer exactly.
-    pub fn i64(&self, keys: &[&str]) -> Result<Option<i64>, String> {
-        self.first_present(keys, read_i64, "must be a whole number")
-    }
-
     fn first_present<T>(&self, keys: &[&str], read: fn(&Value) -> Option<T>, rule: &str) -> Result<Option<T>, String> {
         let Some((key, value)) = keys.iter().find_map(|k| Some((*k, self.get(k)?))) else { return Ok(None) };
         read(value).map(Some).ok_or_else(|| format!("attribute {key}: {rule}, got {value}"))
@@ -115,10 +110,6 @@ impl Attributes {
             Value::String(s) => Some(json_or_text(s)),
             other => Some(other.clone()),
         })
-    }
-
-    pub fn has_prefix(&self, prefix: &str) -> bool {
-        self.by_key.range(prefix.to_string()..).next().is_some_and(|(k, _)| k.starts_with(prefix))
     }
 
     /// OpenInference flattens lists into `prefix.0.rest`, `prefix.1.rest`...:
@@ -230,7 +221,7 @@ mod tests {
         assert_eq!(attrs.u64(&["whole"]), Ok(Some(3)));
         assert!(attrs.u64(&["neg"]).unwrap_err().contains("got -5"));
         assert_eq!(attrs.u64(&["missing", "neg"]).unwrap_err(), attrs.u64(&["neg"]).unwrap_err(), "the first present decides");
-        assert_eq!(attrs.i64(&["neg"]), Ok(Some(-5)));
+        assert_eq!(attrs.get("neg").and_then(read_i64), Some(-5));
     }
 
     #[test]
@@ -263,7 +254,7 @@ mod tests {
         assert_eq!(list.len(), 2);
         assert_eq!(list[0]["message.content"], "first");
         assert_eq!(list[1]["message.content"], "second");
-        assert!(attrs.has_prefix("llm."));
-        assert!(!attrs.has_prefix("gen_ai."));
+        assert!(attrs.by_key.keys().any(|k| crate::otlp::mapping::is_genai_key(k)));
+        assert!(!attrs.by_key.keys().any(|k| k.starts_with("gen_ai.")));
     }
 }

@@ -49,7 +49,7 @@ pub fn map_request(req: &ExportTraceServiceRequest) -> Vec<MappedSpan> {
                     reference: format!("{}/{}", hex::encode(&span.trace_id), hex::encode(&span.span_id)),
                     outcome: match &resource {
                         Ok(resource) => map_span(resource, scope, span),
-                        Err(_) if !span.attributes.iter().any(|kv| is_genai_key(&kv.key)) => SpanOutcome::Skipped,
+                        Err(_) if !is_genai_span(span) => SpanOutcome::Skipped,
                         Err(why) => SpanOutcome::Rejected(why.clone()),
                     },
                 });
@@ -65,6 +65,12 @@ pub fn is_genai_key(key: &str) -> bool {
     ["gen_ai.", "llm.", "langfuse."].iter().any(|p| key.starts_with(p)) || key == "openinference.span.kind"
 }
 
+/// Whether a span is a step: read from its attributes' keys alone, so that
+/// a span that is not one is skipped whatever its values hold.
+fn is_genai_span(span: &Span) -> bool {
+    span.attributes.iter().any(|kv| is_genai_key(&kv.key))
+}
+
 /// The step number of a span starting at `start_us` (see the module comment).
 pub fn step_number(start_us: u64, span_id: &[u8]) -> u64 {
     let tie = span_id.iter().fold(0u64, |acc, b| (acc * 256 + *b as u64) % 1000);
@@ -72,9 +78,7 @@ pub fn step_number(start_us: u64, span_id: &[u8]) -> u64 {
 }
 
 pub fn map_span(resource: &Attributes, scope: &str, span: &Span) -> SpanOutcome {
-    // Whether it is a step is read from the keys alone: a span that is not
-    // one is skipped whatever its values hold.
-    if !span.attributes.iter().any(|kv| is_genai_key(&kv.key)) {
+    if !is_genai_span(span) {
         return SpanOutcome::Skipped;
     }
     let a = match Attributes::from_otlp(&span.attributes) {
