@@ -12,6 +12,7 @@
 //! project, so replicas sharing the signing key agree, and a re-sent step
 //! is redacted identically and stays a duplicate.
 
+use flightlog_model::columns::{Cell, Field, STEP_COLUMNS};
 use crate::{AppError, AppState};
 use flightlog_model::validate::FieldError;
 use flightlog_redact::{BuiltinKind, CleanTexts, CustomPattern, Policy, PseudonymSecret, Redactor, Replacement, Report};
@@ -339,27 +340,13 @@ fn schema_broken_by(drop_paths: &[String]) -> Result<Option<String>, flightlog_r
 /// The fields a step needs exactly as sent: its session, its step number,
 /// its times and its numbers, and `metadata`, which must be an object.
 fn fixed_paths() -> Vec<String> {
-    use flightlog_model::columns::{Cell, STEP_COLUMNS};
-    STEP_COLUMNS
-        .iter()
-        .filter_map(|c| Some((c.field()?, c.clickhouse_type)))
-        .filter(|(f, t)| f.cell == Cell::Number || t.starts_with("DateTime") || ["session_id", "metadata"].contains(&f.path))
-        .map(|(f, _)| format!("/{}", f.path.replace('.', "/")))
-        .collect()
+    field_pointers(|f, t| f.cell == Cell::Number || t.starts_with("DateTime") || ["session_id", "metadata"].contains(&f.path))
 }
 
 /// Every field of the step's schema (a list's items as `/*`): an object or
 /// a list holding one is the step's shape.
 fn schema_paths() -> Vec<String> {
-    use flightlog_model::columns::{Cell, STEP_COLUMNS};
-    STEP_COLUMNS
-        .iter()
-        .filter_map(|c| c.field())
-        .map(|f| {
-            let pointer = format!("/{}", f.path.replace('.', "/"));
-            if f.cell == Cell::List { format!("{pointer}/*") } else { pointer }
-        })
-        .collect()
+    field_pointers(|_, _| true)
 }
 
 /// The fields left as sent: what a session is found by and a user erased
@@ -369,16 +356,18 @@ fn schema_paths() -> Vec<String> {
 /// Everything else (reasoning, params, results, errors, prompts,
 /// completions, metadata, unknown fields) is scanned.
 fn kept_paths() -> Vec<String> {
-    use flightlog_model::columns::{Cell, STEP_COLUMNS};
+    field_pointers(|f, t| {
+        matches!(f.cell, Cell::Number | Cell::List) || t.contains("LowCardinality(") || t.starts_with("DateTime") || ["session_id", "user_id"].contains(&f.path)
+    })
+}
+
+/// The JSON pointers of the step's fields that `pick` chooses (given each
+/// field and its column's type), a list's items as `/*`.
+fn field_pointers(pick: impl Fn(&Field, &str) -> bool) -> Vec<String> {
     STEP_COLUMNS
         .iter()
         .filter_map(|c| Some((c.field()?, c.clickhouse_type)))
-        .filter(|(f, t)| {
-            matches!(f.cell, Cell::Number | Cell::List)
-                || t.contains("LowCardinality(")
-                || t.starts_with("DateTime")
-                || ["session_id", "user_id"].contains(&f.path)
-        })
+        .filter(|(f, t)| pick(f, t))
         .map(|(f, _)| {
             let pointer = format!("/{}", f.path.replace('.', "/"));
             if f.cell == Cell::List { format!("{pointer}/*") } else { pointer }
