@@ -15,6 +15,7 @@ const SESSIONS_RANKED_BESIDE_LARGEST_PART: &str = include_str!("queries/sessions
 const SESSION_SPREAD: &str = include_str!("queries/session_spread.sql");
 const SPARKLINES: &str = include_str!("queries/session_sparklines.sql");
 const SESSION_SUMMARIES_OF: &str = include_str!("queries/session_summaries_of.sql");
+const SESSIONS_RANKED_OF: &str = include_str!("queries/sessions_ranked_of.sql");
 const REBUILD_SESSION_SUMMARIES: &str = include_str!("queries/rebuild_session_summaries.sql");
 const SUMMARY_TOTALS_AGREE: &str = include_str!("queries/summary_totals_agree.sql");
 const INCIDENTS_OF_SESSIONS: &str = include_str!("queries/incidents_of_sessions.sql");
@@ -153,6 +154,20 @@ struct Ranked {
     estimated_cost: f64,
 }
 
+impl Ranked {
+    /// A listed session's id and sort keys.
+    fn of(s: &SessionSummary) -> Self {
+        Self { session_id: s.session_id.clone(), first_us: s.first_us, steps: s.steps, estimated_cost: s.estimated_cost }
+    }
+}
+
+/// A page as its read ranked it: the sessions' ids and sort keys, whose
+/// summaries are read next, or their whole summaries already.
+enum RankedPage {
+    Keys(Vec<Ranked>),
+    Whole(Vec<SessionSummary>),
+}
+
 #[derive(serde::Serialize, serde::Deserialize)]
 struct Cursor {
     /// The sort key of the last session on the page.
@@ -172,14 +187,20 @@ struct Cursor {
 impl Store {
     pub async fn list_sessions(&self, project: &str, f: &SessionFilter) -> Result<SessionPage, StoreError> {
         let (ranked, _) = self.rank_sessions(project, f).await?;
-        let ids: Vec<&str> = ranked.iter().map(|r| r.session_id.as_str()).collect();
-        let mut full: std::collections::HashMap<String, SessionSummary> =
-            self.summaries_of(project, &ids).await?.into_iter().map(|s| (s.session_id.clone(), s)).collect();
-        let sessions: Vec<SessionSummary> = ranked.iter().filter_map(|r| full.remove(&r.session_id)).collect();
+        let (keys, sessions) = match ranked {
+            RankedPage::Keys(ranked) => {
+                let ids: Vec<&str> = ranked.iter().map(|r| r.session_id.as_str()).collect();
+                let mut full: std::collections::HashMap<String, SessionSummary> =
+                    self.summaries_of(project, &ids).await?.into_iter().map(|s| (s.session_id.clone(), s)).collect();
+                let sessions = ranked.iter().filter_map(|r| full.remove(&r.session_id)).collect();
+                (ranked, sessions)
+            }
+            RankedPage::Whole(sessions) => (sessions.iter().map(Ranked::of).collect(), sessions),
+        };
         // The cursor carries the ranking's own values, so the next page
         // continues exactly where this ranking stopped.
-        let next_cursor = (ranked.len() as u32 == f.limit && f.limit > 0).then(|| {
-            let last = ranked.last().expect("a full page is not empty");
+        let next_cursor = (keys.len() as u32 == f.limit && f.limit > 0).then(|| {
+            let last = keys.last().expect("a full page is not empty");
             encode_cursor(&Cursor { k: f.sort.key_of(last), s: last.session_id.clone(), o: f.sort.name().into(), a: f.ascending })
         });
         Ok(SessionPage { sessions, next_cursor })
@@ -193,7 +214,7 @@ impl Store {
 
     /// The sessions of the page `f` (id and sort key), and which read
     /// ranked them.
-    async fn rank_sessions(&self, project: &str, f: &SessionFilter) -> Result<(Vec<Ranked>, PageRead), StoreError> {
+    async fn rank_sessions(&self, project: &str, f: &SessionFilter) -> Result<(RankedPage, PageRead), StoreError> {
         let (column, _) = f.sort.column();
         let mut params = Params::new().text("project", project).number("limit", f.limit);
         let filter = FilterSql::of(f, &mut params, true)?;
@@ -227,19 +248,19 @@ impl Store {
         // those near the edge), which tests the named lists once merged.
         let narrowed_sql = ranked_sql(Lists::AfterMerge);
         if let Some(user) = &f.user
-            && let Some(ranked) = self.ranked_from_the_customers_sessions(project, user, f, &narrowed_sql, &params).await?
+            && let Some(page) = self.ranked_from_the_customers_sessions(project, user, f, &filter, &params).await?
         {
-            return Ok((ranked, PageRead::TheCustomersSessions));
+            return Ok((RankedPage::Whole(page), PageRead::TheCustomersSessions));
         }
         let edge_first = f.sort == SessionSort::Time && (!filter.lists.is_empty() || (!f.flagged && f.from_us.is_none() && f.to_us.is_none()));
         if edge_first && let Some(ranked) = self.ranked_near_the_edge(f, &narrowed_sql, &params).await? {
-            return Ok((ranked, PageRead::NearTheEdge));
+            return Ok((RankedPage::Keys(ranked), PageRead::NearTheEdge));
         }
         if self.shared_snapshots && let Some(ranked) = self.ranked_beside_the_largest_part(f, &filter, &params).await? {
-            return Ok((ranked, PageRead::BesideTheLargestPart));
+            return Ok((RankedPage::Keys(ranked), PageRead::BesideTheLargestPart));
         }
         let ranked = rows(&self.ch.query(&ranked_sql(Lists::BeforeMerge).replace("{{candidates}}", ""), params).await?)?;
-        Ok((ranked, PageRead::WholeList))
+        Ok((RankedPage::Keys(ranked), PageRead::WholeList))
     }
 
     /// A page naming a customer, ranked from that customer's sessions
@@ -259,20 +280,24 @@ impl Store {
     /// sessions over 10M: 388 against 117 ms), so such a page is ranked as
     /// before.
     ///
+    /// The page is answered with those sessions' whole summaries
+    /// (sessions_ranked_of.sql): they are grouped from their rows anyway,
+    /// and a second read of the page's rows would touch most granules
+    /// again.
+    ///
     /// Why it is exact: a session's customers are the union of its summary
     /// rows' (each from its steps), so the sessions with a row that names
     /// the customer are every session that does. They are merged from all
-    /// their rows (a set of whole sessions in the PREWHERE), and the merged
-    /// list is tested again, with the rest of the filter, as on the whole
-    /// list.
+    /// their rows (grouped, as a session's header is), and the merged list
+    /// is tested again, with the rest of the filter, as on the whole list.
     async fn ranked_from_the_customers_sessions(
         &self,
         project: &str,
         user: &str,
         f: &SessionFilter,
-        ranked_sql: &str,
+        filter: &FilterSql,
         params: &Params,
-    ) -> Result<Option<Vec<Ranked>>, StoreError> {
+    ) -> Result<Option<Vec<SessionSummary>>, StoreError> {
         if f.limit == 0 {
             return Ok(None);
         }
@@ -289,8 +314,11 @@ impl Store {
         if sessions.is_empty() {
             return Ok(Some(Vec::new()));
         }
-        let ranked_sql = ranked_sql.replace("{{candidates}}", " AND session_id IN {customer_sessions:Array(String)}");
-        let params = params.clone().texts("customer_sessions", sessions.iter().map(|s| s.session_id.as_str()));
+        let ranked_sql = filter
+            .fill(SESSIONS_RANKED_OF, Lists::AfterMerge)
+            .replace("{{summaries}}", SESSION_SUMMARIES_OF)
+            .replace("{{order}}", &order_by(f.sort, f.ascending));
+        let params = params.clone().texts("sessions", sessions.iter().map(|s| s.session_id.as_str()));
         Ok(Some(rows(&self.ch.query(&ranked_sql, params).await?)?))
     }
 

@@ -8,7 +8,7 @@
 //! starts before the one that opened them.
 
 use flightlog_store::embedded::{Embedded, default_library_path};
-use flightlog_store::{PageRead, Params, SessionFilter, SessionSort, Store};
+use flightlog_store::{PageRead, Params, SessionFilter, SessionSort, SessionSummary, Store};
 use std::sync::Arc;
 
 /// `count` one-step sessions from `first`, one a minute from `start`; one
@@ -73,6 +73,25 @@ async fn walk(store: &Store, filter: SessionFilter, pages: usize) -> Vec<String>
     let mut f = filter;
     for _ in 0..pages {
         let page = store.list_sessions("p", &f).await.unwrap();
+        // Whichever read ranked the page, each session on it is listed with
+        // the summary the session header reads.
+        // (The engine lists a session's agents, models, customers and tags
+        // in no set order.)
+        let ids: Vec<&str> = page.sessions.iter().map(|s| s.session_id.as_str()).collect();
+        let mut alone = store.summaries_of("p", &ids).await.unwrap();
+        alone.sort_by_key(|a| ids.iter().position(|i| *i == a.session_id));
+        let sorted = |list: &[SessionSummary]| -> Vec<SessionSummary> {
+            list.iter()
+                .cloned()
+                .map(|mut s| {
+                    for names in [&mut s.agents, &mut s.models, &mut s.users, &mut s.tags] {
+                        names.sort();
+                    }
+                    s
+                })
+                .collect()
+        };
+        assert_eq!(sorted(&page.sessions), sorted(&alone), "the page's summaries");
         out.extend(page.sessions.iter().map(|s| s.session_id.clone()));
         match page.next_cursor {
             Some(c) => f.cursor = Some(c),
