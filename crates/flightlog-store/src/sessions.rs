@@ -212,7 +212,8 @@ impl Store {
         Ok(self.rank_sessions(project, f).await?.1)
     }
 
-    /// The sessions of the page `f` (id and sort key), and which read
+    /// The sessions of the page `f` (ids and sort keys, or whole
+    /// summaries where the read grouped them anyway), and which read
     /// ranked them.
     async fn rank_sessions(&self, project: &str, f: &SessionFilter) -> Result<(RankedPage, PageRead), StoreError> {
         let (column, _) = f.sort.column();
@@ -696,9 +697,10 @@ struct SpreadRow {
     sessions: u64,
 }
 
-/// A list filter as SQL over session_summaries read FINAL (one merged row
-/// per session: sessions_ranked.sql, session_spread.sql), its values bound
-/// in `params`; the cursor's only for a page.
+/// A list filter as SQL over one merged row per session (read FINAL:
+/// sessions_ranked.sql, session_spread.sql; or grouped:
+/// sessions_ranked_of.sql), its values bound in `params`; the cursor's
+/// only for a page.
 struct FilterSql {
     /// ` AND …`: conditions on the merged values.
     having: String,

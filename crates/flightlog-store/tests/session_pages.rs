@@ -417,10 +417,10 @@ async fn every_page_beside_the_largest_part_is_the_whole_lists_page() {
 
 /// `count` one-step sessions of customer `user`, named `{user}-{n}`, one a
 /// minute, every third failed, each at its own cost.
-const OF_CUSTOMER: &str = "INSERT INTO steps (project, session_id, step, session_seq, ts, user_id, estimated_cost, failed, log_index) \
+const OF_CUSTOMER: &str = "INSERT INTO steps (project, session_id, step, session_seq, ts, user_id, agent_name, estimated_cost, failed, log_index) \
     SELECT 'p', concat({user:String}, '-', toString(number)), 0, 0, \
-    toDateTime64('2026-06-01 00:00:00', 6, 'UTC') + toIntervalMinute(number), {user:String}, (number * 37 % 100) / 100, \
-    number % 3 = 0, {first:UInt64} + number \
+    toDateTime64('2026-06-01 00:00:00', 6, 'UTC') + toIntervalMinute(number), {user:String}, \
+    if(number % 5 = 0, 'agent-a', 'agent-b'), (number * 37 % 100) / 100, number % 3 = 0, {first:UInt64} + number \
     FROM numbers({count:UInt64})";
 
 #[tokio::test]
@@ -442,6 +442,13 @@ async fn a_page_naming_a_customer_with_few_sessions_ranks_theirs_alone() {
         if(startsWith(session_id, 'big'), 'small', 'big'), 0.25, 400000 + rowNumberInAllBlocks() \
         FROM (SELECT DISTINCT session_id FROM steps WHERE project = 'p' AND (session_id LIKE 'small-%' OR session_id LIKE 'big-9__'))";
     store.backend().query(later, Params::new()).await.unwrap();
+    // A second step, 30 s after the first, for about a third of every
+    // customer's sessions (the pages of two steps or more).
+    let second = "INSERT INTO steps (project, session_id, step, session_seq, ts, user_id, estimated_cost, log_index) \
+        SELECT 'p', session_id, 2, 2, t + toIntervalSecond(30), u, 0.01, 500000 + rowNumberInAllBlocks() \
+        FROM (SELECT session_id, min(ts) AS t, any(user_id) AS u FROM steps WHERE project = 'p' AND step = 0 \
+              AND cityHash64(session_id) % 3 = 0 GROUP BY session_id)";
+    store.backend().query(second, Params::new()).await.unwrap();
     // The spread counts every session that names the customer, on any step.
     for (user, sessions) in [("small", 80 + 100), ("big", 1_000 + 80), ("edge", 200), ("over", 201)] {
         let spread = store.session_spread("p", &SessionFilter { user: Some(user.into()), ..Default::default() }).await.unwrap();
@@ -457,12 +464,21 @@ async fn a_page_naming_a_customer_with_few_sessions_ranks_theirs_alone() {
             (SessionSort::Cost, cost, true),
             (SessionSort::Steps, "count()", false),
         ] {
+            // June 1st's first 20 minutes and last 4 hours left out.
+            let (from_us, to_us) = (1_780_272_000_000_000 + 20 * 60_000_000, 1_780_272_000_000_000 + 20 * 3_600_000_000);
             for (what, extra, having) in [
                 ("all", SessionFilter::default(), String::new()),
                 ("failed", SessionFilter { failed: Some(true), ..Default::default() }, "AND countIf(failed) > 0".to_string()),
                 ("cost at least $0.5", SessionFilter { min_cost: Some(0.5), ..Default::default() }, format!("AND {cost} >= 0.5")),
+                ("two steps or more", SessionFilter { min_steps: Some(2), ..Default::default() }, "AND count() >= 2".to_string()),
+                ("agent-b too", SessionFilter { agent: Some("agent-b".into()), ..Default::default() }, "AND has(groupUniqArray(toString(agent_name)), 'agent-b')".to_string()),
+                (
+                    "active in a time range",
+                    SessionFilter { from_us: Some(from_us), to_us: Some(to_us), ..Default::default() },
+                    format!("AND toUnixTimestamp64Micro(max(ts)) >= {from_us} AND toUnixTimestamp64Micro(min(ts)) < {to_us}"),
+                ),
             ] {
-                let filter = SessionFilter { user: Some(user.into()), sort, ascending, failed: extra.failed, min_cost: extra.min_cost, ..page.clone() };
+                let filter = SessionFilter { user: Some(user.into()), sort, ascending, limit: page.limit, ..extra.clone() };
                 let having = format!("AND has(groupUniqArray(user_id), {{user:String}}) {having}");
                 let want = ids(&store, &whole_list_sql(key, ascending, &having), Params::new().text("user", user)).await;
                 let case = format!("{user}, {what}, {sort:?}, ascending {ascending}");
@@ -473,6 +489,32 @@ async fn a_page_naming_a_customer_with_few_sessions_ranks_theirs_alone() {
                 assert_eq!(got, want[..150.min(want.len())].to_vec(), "{case}");
             }
         }
+        // No session is flagged (none has 1,000 steps or an action made
+        // three times), but the page's read runs the flagged condition's
+        // subquery (with its own SETTINGS) inside its own.
+        let flagged = SessionFilter { user: Some(user.into()), flagged: true, ..page.clone() };
+        assert_eq!(store.page_read("p", &flagged).await.unwrap() == PageRead::TheCustomersSessions, alone, "{user}, flagged");
+        assert!(walk(&store, flagged, 1).await.is_empty(), "{user}, flagged");
+    }
+    // Each listed value is the steps' own: a page read alone for "small",
+    // by cost, checked against sums over the steps.
+    let listed = store.list_sessions("p", &SessionFilter { user: Some("small".into()), sort: SessionSort::Cost, ..page.clone() }).await.unwrap();
+    let sql = format!(
+        "SELECT session_id, toUnixTimestamp64Micro(min(ts)) AS first_us, toUnixTimestamp64Micro(max(ts)) AS last_us, count() AS steps, \
+         countIf(failed) AS failed_steps, {cost} AS estimated_cost FROM steps WHERE project = 'p' GROUP BY session_id"
+    );
+    let out = String::from_utf8(store.backend().query(&sql, Params::new()).await.unwrap()).unwrap();
+    let direct: std::collections::HashMap<String, serde_json::Value> = out
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .map(|v| (v["session_id"].as_str().unwrap().to_string(), v))
+        .collect();
+    assert_eq!(listed.sessions.len(), 50);
+    for s in &listed.sessions {
+        let d = &direct[&s.session_id];
+        let want = (d["first_us"].as_i64(), d["last_us"].as_i64(), d["steps"].as_u64(), d["failed_steps"].as_u64(), d["estimated_cost"].as_f64());
+        assert_eq!((Some(s.first_us), Some(s.last_us), Some(s.steps), Some(s.failed_steps), Some(s.estimated_cost)), want, "{}", s.session_id);
+        assert!(s.users.contains(&"small".to_string()), "{}: {:?}", s.session_id, s.users);
     }
 }
 

@@ -1,6 +1,7 @@
 -- Full per-session summaries of the given sessions of one project: the
 -- session header, and the rows of a session-list page once
--- sessions_ranked.sql has chosen them.
+-- sessions_ranked.sql has chosen them; and, as a subquery, the candidates
+-- that sessions_ranked_of.sql ranks.
 SELECT
     session_id,
     toUnixTimestamp64Micro(min(first_ts)) AS first_us,
