@@ -452,10 +452,10 @@ async fn write_newer_than_stored(store: &Store, mut pending: Vec<Pending>) -> Re
             None => true,
         });
     }
-    let (rows, replayed): (Vec<IncidentRow>, Vec<bool>) = pending.into_iter().map(|p| (p.row, p.replayed)).unzip();
+    let rows: Vec<IncidentRow> = pending.iter().map(|p| p.row.clone()).collect();
     match store.record_incidents(&rows).await {
         Ok(()) => Ok(rows),
-        Err(e) => Err((e, rows.into_iter().zip(replayed).map(|(row, replayed)| Pending { row, replayed }).collect())),
+        Err(e) => Err((e, pending)),
     }
 }
 

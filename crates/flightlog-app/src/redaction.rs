@@ -264,7 +264,7 @@ impl AppState {
                 format!("`{drop}` would replace `{field}`: identifiers, names, statuses, times and numbers are kept as sent; drop a path inside the content instead"),
             ));
         }
-        let redactor = self.compile(project, &policy).map_err(|e| AppError::invalid(policy_field(&e), e.to_string()))?;
+        let redactor = self.compile(project, &policy).map_err(bad)?;
         let body = serde_json::to_string(&policy).expect("a policy serialises");
         let row = self.put_policy(project, PolicyKind::Redaction, body, by).await?;
         self.redaction.cache(project, Cached { redactor, set_us: Some(row.set_us), checked: Instant::now() });

@@ -8,13 +8,14 @@ use crate::integrity::canonical_form;
 use crate::time::parse_timestamp;
 use crate::{Limits, Step};
 use serde_json::{Map, Value};
+use std::ops::RangeInclusive;
 
 /// The fields every step must have; the others are optional.
 pub const REQUIRED_FIELDS: [&str; 3] = ["session_id", "step", "timestamp"];
 /// The range a step's `model.temperature` must be in.
-pub const TEMPERATURE_RANGE: (f64, f64) = (0.0, 100.0);
+pub const TEMPERATURE_RANGE: RangeInclusive<f64> = 0.0..=100.0;
 /// The range a step's `model.top_p` must be in.
-pub const TOP_P_RANGE: (f64, f64) = (0.0, 1.0);
+pub const TOP_P_RANGE: RangeInclusive<f64> = 0.0..=1.0;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct FieldError {
@@ -83,7 +84,7 @@ pub fn step_from_json(value: Value, limits: &Limits) -> Result<Step> {
         reasoning: f.text(thoughts, "agent_thoughts.reasoning")?,
         considered_tools: f.id_list(thoughts, "agent_thoughts.considered_tools")?,
         chosen_tool: f.id(thoughts, "agent_thoughts.chosen_tool")?,
-        confidence: f.number_in(thoughts, "agent_thoughts.confidence", 0.0, 1.0)?,
+        confidence: f.number_in(thoughts, "agent_thoughts.confidence", 0.0..=1.0)?,
         tool_name: f.id(tool, "tool_execution.name")?,
         tool_params: f.json(tool, "tool_execution.params")?,
         tool_result: f.json(tool, "tool_execution.result")?,
@@ -92,8 +93,8 @@ pub fn step_from_json(value: Value, limits: &Limits) -> Result<Step> {
         tool_duration_ms: f.unsigned(tool, "tool_execution.duration_ms")?,
         model_provider: f.id(model, "model.provider")?,
         model_version: f.id(model, "model.version")?,
-        temperature: f.number_in(model, "model.temperature", TEMPERATURE_RANGE.0, TEMPERATURE_RANGE.1)?,
-        top_p: f.number_in(model, "model.top_p", TOP_P_RANGE.0, TOP_P_RANGE.1)?,
+        temperature: f.number_in(model, "model.temperature", TEMPERATURE_RANGE)?,
+        top_p: f.number_in(model, "model.top_p", TOP_P_RANGE)?,
         seed: f.signed(model, "model.seed")?,
         max_tokens: f.unsigned(model, "model.max_tokens")?,
         prompt_system: f.text_or_json(prompt, "prompt.system")?,
@@ -104,7 +105,7 @@ pub fn step_from_json(value: Value, limits: &Limits) -> Result<Step> {
         cache_read_tokens: f.tokens(cost, "cost.cache_read_tokens")?,
         cache_write_tokens: f.tokens(cost, "cost.cache_write_tokens")?,
         reasoning_tokens: f.tokens(cost, "cost.reasoning_tokens")?,
-        estimated_cost: f.number_in(cost, "cost.estimated_cost", 0.0, limits.max_estimated_cost)?,
+        estimated_cost: f.number_in(cost, "cost.estimated_cost", 0.0..=limits.max_estimated_cost)?,
         user_id: f.id(Some(obj), "user_id")?,
         tags: f.id_list(Some(obj), "tags")?,
         metadata: match obj.get("metadata") {
@@ -271,12 +272,12 @@ impl Fields<'_> {
         }
     }
 
-    fn number_in(&self, parent: Option<&Map<String, Value>>, path: &str, min: f64, max: f64) -> Result<Option<f64>> {
+    fn number_in(&self, parent: Option<&Map<String, Value>>, path: &str, range: RangeInclusive<f64>) -> Result<Option<f64>> {
         match self.get(parent, path) {
             None => Ok(None),
             Some(v) => match v.as_f64() {
-                Some(n) if (min..=max).contains(&n) => Ok(Some(n)),
-                Some(n) => Err(FieldError::new(path, format!("must be between {min} and {max}, got {n}"))),
+                Some(n) if range.contains(&n) => Ok(Some(n)),
+                Some(n) => Err(FieldError::new(path, format!("must be between {} and {}, got {n}", range.start(), range.end()))),
                 None => Err(FieldError::new(path, format!("must be a number, got {}", show(v)))),
             },
         }

@@ -245,15 +245,15 @@ impl Store {
         // 10,000 recent steps: by cost 302 against 769 ms, one day 389
         // against 636); once merged, FINAL merges nothing and reads every
         // session once.
-        // The ranking for a set of candidates (the customer's sessions, or
-        // those near the edge), which tests the named lists once merged.
-        let narrowed_sql = ranked_sql(Lists::AfterMerge);
         if let Some(user) = &f.user
             && let Some(page) = self.ranked_from_the_customers_sessions(project, user, f, &filter, &params).await?
         {
             return Ok((RankedPage::Whole(page), PageRead::TheCustomersSessions));
         }
         let edge_first = f.sort == SessionSort::Time && (!filter.lists.is_empty() || (!f.flagged && f.from_us.is_none() && f.to_us.is_none()));
+        // The ranking of the sessions near the edge, which tests the named
+        // lists once merged.
+        let narrowed_sql = ranked_sql(Lists::AfterMerge);
         if edge_first && let Some(ranked) = self.ranked_near_the_edge(f, &narrowed_sql, &params).await? {
             return Ok((RankedPage::Keys(ranked), PageRead::NearTheEdge));
         }

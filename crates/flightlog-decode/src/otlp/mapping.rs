@@ -212,18 +212,14 @@ fn model(a: &Attributes) -> Option<Value> {
             a.str(&["gen_ai.response.model", "gen_ai.request.model", "llm.model_name", "langfuse.observation.model.name"])
                 .map(Value::from),
         ),
-        ("temperature", first(&["gen_ai.request.temperature"], &["temperature"]).and_then(read_f64).filter(|v| within(*v, TEMPERATURE_RANGE)).map(Value::from)),
-        ("top_p", first(&["gen_ai.request.top_p"], &["top_p"]).and_then(read_f64).filter(|v| within(*v, TOP_P_RANGE)).map(Value::from)),
+        ("temperature", first(&["gen_ai.request.temperature"], &["temperature"]).and_then(read_f64).filter(|v| TEMPERATURE_RANGE.contains(v)).map(Value::from)),
+        ("top_p", first(&["gen_ai.request.top_p"], &["top_p"]).and_then(read_f64).filter(|v| TOP_P_RANGE.contains(v)).map(Value::from)),
         ("seed", first(&["gen_ai.request.seed"], &["seed"]).and_then(read_i64).map(Value::from)),
         (
             "max_tokens",
             first(&["gen_ai.request.max_tokens"], &["max_tokens", "max_completion_tokens", "max_output_tokens"]).and_then(read_u64).map(Value::from),
         ),
     ])
-}
-
-fn within(v: f64, (low, high): (f64, f64)) -> bool {
-    (low..=high).contains(&v)
 }
 
 /// Token counts. OTel's and OpenInference's input counts include cached
