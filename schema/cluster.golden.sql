@@ -531,3 +531,17 @@ ALTER TABLE session_summaries ON CLUSTER `flightlog` ADD PROJECTION IF NOT EXIST
 );
 
 ALTER TABLE session_summaries ON CLUSTER `flightlog` MATERIALIZE PROJECTION by_start;
+
+CREATE TABLE IF NOT EXISTS step_contents ON CLUSTER `flightlog`
+(
+    project    LowCardinality(String),
+    session_id String,
+    hash       FixedString(32),
+    body       String CODEC(ZSTD(1))
+)
+ENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/{database}/step_contents', '{replica}')
+ORDER BY (project, session_id, hash)
+SETTINGS index_granularity = 1024, min_bytes_for_wide_part = 268435456,
+         fsync_after_insert = 1, fsync_part_directory = 1;
+
+ALTER TABLE steps ON CLUSTER `flightlog` ADD COLUMN IF NOT EXISTS message_refs Array(FixedString(32)) AFTER prompt_messages;

@@ -189,7 +189,7 @@ async fn content_is_stored_once_and_read_back_as_sent() {
 
     let out = flightlog_sql(
         dir.path(),
-        "SELECT step, length(raw), position(raw, 'conversation so far') > 0, position(prompt_messages, 'conversation so far') > 0, \
+        "SELECT step, length(raw), position(raw, 'conversation so far') > 0, length(message_refs), \
          position(raw, 'why 0') + position(raw, 'done 0') + position(raw, 'a plain string') + position(raw, '\"y\":1') > 0, \
          position(raw, 'structured') > 0 AND position(raw, 'part two') > 0 AND position(raw, '429') > 0 \
          FROM steps WHERE session_id = 'once' ORDER BY step FORMAT TSV",
@@ -198,8 +198,11 @@ async fn content_is_stored_once_and_read_back_as_sent() {
     let rows: Vec<Vec<String>> =
         String::from_utf8_lossy(&out.stdout).lines().map(|l| l.split('\t').map(str::to_string).collect()).collect();
     assert_eq!(rows.len(), 4, "{rows:?}");
-    let (stored_len, in_raw, in_column, texts_in_raw) = (rows[0][1].parse::<usize>().unwrap(), &rows[0][2], &rows[0][3], &rows[0][4]);
-    assert_eq!((in_raw.as_str(), in_column.as_str(), texts_in_raw.as_str()), ("0", "1", "0"), "step 0 keeps its content once: {rows:?}");
+    let (stored_len, in_raw, refs, texts_in_raw) = (rows[0][1].parse::<usize>().unwrap(), &rows[0][2], &rows[0][3], &rows[0][4]);
+    // Its one message is long: stored once per session, by reference.
+    assert_eq!((in_raw.as_str(), refs.as_str(), texts_in_raw.as_str()), ("0", "1", "0"), "step 0 keeps its content once: {rows:?}");
+    let held = flightlog_sql(dir.path(), "SELECT count() FROM step_contents WHERE position(body, 'conversation so far') > 0 FORMAT TSV");
+    assert_eq!(String::from_utf8_lossy(&held.stdout), "1\n");
     assert!(stored_len < 400, "raw keeps only the rest: {stored_len} bytes");
     assert_eq!(rows[1][5], "1", "JSON given for text stays in raw: {rows:?}");
 }

@@ -17,14 +17,16 @@ fn days_ago(days: i64, plus_us: i64) -> String {
 }
 
 /// A session of `n` steps whose last step is `age` days old, with content
-/// (a prompt, tool params and a result) that expiry blanks.
+/// (a prompt, tool params and a result) that expiry blanks. Its messages
+/// are long enough to be stored once per session, by reference.
 fn session(id: &str, age: i64, n: u64, user: &str) -> Vec<Value> {
     (0..n)
         .map(|i| {
             json!({"session_id": id, "step": i, "timestamp": days_ago(age, i as i64), "user_id": user,
                 "agent_thoughts": {"reasoning": format!("step {i} of {id}")},
                 "tool_execution": {"name": "lookup_order", "params": {"order": 990 + i}, "result": {"status": "shipped"}},
-                "prompt": {"messages": [{"role": "user", "content": format!("where is order {}", 990 + i)}]}})
+                "prompt": {"messages": [{"role": "system", "content": "answer from the order book only. ".repeat(40)},
+                                       {"role": "user", "content": format!("where is order {}", 990 + i)}]}})
         })
         .collect()
 }
@@ -164,6 +166,10 @@ async fn content_then_steps_expire_and_every_proof_still_verifies() {
     // the instance's own key (read from its folder, as an intruder with the
     // disk could not without it) is accepted: the format below is right.
     s.terminate();
+    // The messages of expired content and steps are gone with them; the
+    // sessions that keep their content keep theirs.
+    let holding = flightlog_sql(dir.path(), "SELECT DISTINCT session_id FROM step_contents ORDER BY session_id FORMAT TSV");
+    assert_eq!(String::from_utf8_lossy(&holding.stdout), "held-by-user\nnew\n");
     let seed = std::fs::read_to_string(dir.path().join("integrity/signing.key")).unwrap();
     let own = signing_key(seed.trim());
     let foreign = ed25519_dalek::SigningKey::from_bytes(&[7u8; 32]);

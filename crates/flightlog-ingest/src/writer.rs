@@ -1,4 +1,5 @@
 use crate::lease::{Role, WriterLease};
+use flightlog_model::by_reference::ContentHash;
 use flightlog_model::integrity::{chain_next, chain_seed};
 use flightlog_model::merkle::{Frontier, Hash, leaf_hash};
 use flightlog_store::{ChainHead, EncodedStep, LogPosition, Store, StoreError};
@@ -341,10 +342,29 @@ impl Writer {
             let placed = self.place(&accepted_projects, &accepted, &heads);
             let received_at = now_us();
             let rows: Vec<(&EncodedStep, LogPosition)> = accepted.iter().copied().zip(placed).collect();
-            if let Err(e) = self.store.insert_steps(&rows, received_at).await {
-                let bytes = rows.iter().map(|(s, _)| s.encoded_len()).sum();
+            let bytes = || rows.iter().map(|(s, _)| s.encoded_len()).sum();
+            // The messages the steps refer to are on disk before the steps,
+            // and nothing drops them in between (Store::lock_messages).
+            let store = self.store.clone();
+            let messages_held = store.lock_messages().await;
+            let messages: Vec<(&str, &str, &ContentHash, &str)> = accepted_projects
+                .iter()
+                .zip(&accepted)
+                .flat_map(|(p, s)| s.contents.iter().map(move |(h, m)| (*p, s.session_id.as_str(), h, m.as_str())))
+                .collect();
+            if !messages.is_empty()
+                && let Err(e) = self.store.insert_messages(&messages).await
+            {
+                drop(messages_held);
+                let bytes = bytes();
                 return self.fail(group, e, bytes).await;
             }
+            if let Err(e) = self.store.insert_steps(&rows, received_at).await {
+                drop(messages_held);
+                let bytes = bytes();
+                return self.fail(group, e, bytes).await;
+            }
+            drop(messages_held);
             let entries: Vec<(&str, &EncodedStep, u64)> =
                 accepted_projects.iter().zip(&rows).map(|(p, (s, pos))| (*p, *s, pos.log_index)).collect();
             if let Err(e) = self.store.insert_log_entries(&entries).await {

@@ -164,6 +164,9 @@ pub const STEP_COLUMNS: &[Column] = &[
     field("max_tokens", "Nullable(UInt64)", "model.max_tokens", Cell::Number),
     field("prompt_system", TEXT, "prompt.system", Cell::Text),
     field("prompt_messages", TEXT, "prompt.messages", Cell::Json),
+    // Long messages stored once per session (`by_reference`): their keys,
+    // in order, and then prompt_messages is empty.
+    derived("message_refs", "Array(FixedString(32))"),
     field("completion", TEXT, "prompt.completion", Cell::Text),
     field("input_tokens", "UInt64", "cost.input_tokens", Cell::Number),
     field("output_tokens", "UInt64", "cost.output_tokens", Cell::Number),

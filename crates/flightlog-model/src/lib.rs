@@ -8,6 +8,7 @@
 //! - [`step`]: the [`Step`] struct, one typed field per column.
 //! - [`columns`]: the step's stored columns and its flat (CSV) form, defined once.
 //! - [`validate`]: JSON value → `Step`, enforcing [`Limits`].
+//! - [`by_reference`]: long prompt messages stored once per session, by reference.
 //! - [`stored`]: what the `raw` column keeps: the canonical JSON without the
 //!   content its typed columns hold, put back on read.
 //! - [`canonical`]: the canonical JSON form and the content hash that makes
@@ -33,6 +34,7 @@
 pub mod action;
 pub mod anomaly;
 pub mod budget;
+pub mod by_reference;
 pub mod byte_words;
 pub mod canonical;
 pub mod columns;

@@ -1,7 +1,21 @@
 //! The content columns a stored step's `raw` leaves out, and the step's
-//! canonical JSON rebuilt from them (`flightlog_model::stored`).
+//! canonical JSON rebuilt from them (`flightlog_model::stored`); and the
+//! messages stored once per session (`flightlog_model::by_reference`,
+//! schema/0023_step_contents.sql): written before their steps, put back
+//! into `prompt_messages` on every read, dropped when no step needs them.
 
+use crate::backend::{Params, StoreError, rows};
+use crate::rowbinary::RowBinary;
+use crate::Store;
+use flightlog_model::by_reference::{self, ContentHash};
 use flightlog_model::stored::{rebuild, rebuild_value};
+use std::collections::{BTreeSet, HashMap, HashSet};
+
+const MESSAGES_HELD: &str = include_str!("queries/messages_held.sql");
+const STORED_MESSAGES: &str = include_str!("queries/stored_messages.sql");
+const DROP_UNNEEDED_MESSAGES: &str = include_str!("queries/drop_unneeded_messages.sql");
+const SESSIONS_HOLDING_MESSAGES: &str = include_str!("queries/sessions_holding_messages.sql");
+const INSERT_MESSAGES: &str = "INSERT INTO step_contents (project, session_id, hash, body)";
 
 /// Every column of `flightlog_model::stored::REBUILT`, as a query selects
 /// them next to `raw` (a test checks the two lists agree).
@@ -15,6 +29,10 @@ pub(crate) struct Content {
     prompt_messages: String,
     completion: String,
     metadata: String,
+    /// The keys of the messages stored by reference, as hex, in order;
+    /// empty when `prompt_messages` holds them.
+    #[serde(default)]
+    message_refs: Vec<String>,
 }
 
 impl Content {
@@ -43,6 +61,173 @@ impl Content {
     /// [`Content::rebuild`] as a JSON value, for a reader that edits it.
     pub(crate) fn rebuild_value(&self, raw: &str) -> Result<serde_json::Value, String> {
         rebuild_value(raw, |c| self.column(c)).map_err(not_json)
+    }
+}
+
+/// Stored messages by (session, hex key). A key stored twice with
+/// different bodies (a copy inserted by tampering) keeps a body that does
+/// not hash to its key, so the change is never hidden behind the original.
+#[derive(Default)]
+pub(crate) struct Messages(HashMap<(String, String), String>);
+
+impl Messages {
+    fn add(&mut self, session: String, hash: String, body: String) {
+        let key = (session, hash);
+        let matches = |body: &str| hex::encode(by_reference::hash(body)) == key.1;
+        match self.0.get(&key) {
+            Some(kept) if !matches(kept) || matches(&body) => {}
+            _ => {
+                self.0.insert(key, body);
+            }
+        }
+    }
+
+    /// `prompt.messages` of a step of `session` from its references; `None`
+    /// when one is not stored (dropped by tampering): the step then reads
+    /// without them, and verification reports it as changed.
+    pub(crate) fn put_back(&self, session: &str, refs: &[String]) -> Option<String> {
+        let mut found = Vec::with_capacity(refs.len());
+        for hash in refs {
+            found.push(self.0.get(&(session.to_string(), hash.clone()))?.as_str());
+        }
+        Some(by_reference::join(found))
+    }
+}
+
+impl Content {
+    /// The messages this row refers to, as hex keys.
+    pub(crate) fn message_refs(&self) -> &[String] {
+        &self.message_refs
+    }
+
+    /// Puts the messages stored by reference back into `prompt_messages`.
+    pub(crate) fn put_back_messages(&mut self, session: &str, messages: &Messages) {
+        if !self.message_refs.is_empty() {
+            self.prompt_messages = messages.put_back(session, &self.message_refs).unwrap_or_default();
+        }
+    }
+}
+
+impl Store {
+    /// The messages that these (session, hex keys) of `project` refer to,
+    /// in one read.
+    pub(crate) async fn stored_messages<'a>(
+        &self,
+        project: &str,
+        wanted: impl IntoIterator<Item = (&'a str, &'a [String])>,
+    ) -> Result<Messages, StoreError> {
+        #[derive(serde::Deserialize)]
+        struct Row {
+            session_id: String,
+            key: String,
+            body: String,
+        }
+        let mut sessions = BTreeSet::new();
+        let mut hashes = BTreeSet::new();
+        for (session, refs) in wanted {
+            if !refs.is_empty() {
+                sessions.insert(session);
+                hashes.extend(refs.iter().map(String::as_str));
+            }
+        }
+        let mut messages = Messages::default();
+        if hashes.is_empty() {
+            return Ok(messages);
+        }
+        let params = Params::new().text("project", project).texts("sessions", &sessions).texts("hashes", &hashes);
+        for row in rows::<Row>(&self.ch.query(STORED_MESSAGES, params).await?)? {
+            messages.add(row.session_id, row.key, row.body);
+        }
+        Ok(messages)
+    }
+
+    /// Puts back the messages of rows of `project` read with their
+    /// `message_refs`: one read for all of them.
+    pub(crate) async fn put_back_messages<'a>(
+        &self,
+        project: &str,
+        rows: impl IntoIterator<Item = (&'a str, &'a mut Content)>,
+    ) -> Result<(), StoreError> {
+        let mut rows: Vec<(&str, &mut Content)> = rows.into_iter().collect();
+        let messages = self.stored_messages(project, rows.iter().map(|(s, c)| (*s, c.message_refs()))).await?;
+        for (session, content) in &mut rows {
+            content.put_back_messages(session, &messages);
+        }
+        Ok(())
+    }
+
+    /// Durably stores the messages that accepted steps refer to and their
+    /// sessions do not hold yet: (project, session, key, message). Called
+    /// by the writer before it inserts those steps, holding
+    /// [`Store::lock_messages`].
+    pub async fn insert_messages(&self, items: &[(&str, &str, &ContentHash, &str)]) -> Result<(), StoreError> {
+        #[derive(serde::Deserialize)]
+        struct Held {
+            session_id: String,
+            key: String,
+        }
+        let mut projects: Vec<&str> = items.iter().map(|(p, ..)| *p).collect();
+        projects.sort_unstable();
+        projects.dedup();
+        let mut buf = Vec::new();
+        for project in projects {
+            let mine = || items.iter().filter(move |(p, ..)| *p == project);
+            let sessions: BTreeSet<&str> = mine().map(|(_, s, ..)| *s).collect();
+            let hashes: BTreeSet<String> = mine().map(|(_, _, h, _)| hex::encode(h)).collect();
+            let params = Params::new().text("project", project).texts("sessions", &sessions).texts("hashes", &hashes);
+            let held: HashSet<(String, String)> = rows::<Held>(&self.ch.query(MESSAGES_HELD, params).await?)?
+                .into_iter()
+                .map(|h| (h.session_id, h.key))
+                .collect();
+            let mut written: HashSet<(&str, &ContentHash)> = HashSet::new();
+            for (_, session, hash, body) in mine() {
+                if written.insert((session, hash)) && !held.contains(&(session.to_string(), hex::encode(hash))) {
+                    let mut w = RowBinary(&mut buf);
+                    w.string(project);
+                    w.string(session);
+                    w.fixed(*hash);
+                    w.string(body);
+                }
+            }
+        }
+        if !buf.is_empty() {
+            self.ch.insert(INSERT_MESSAGES, buf).await?;
+        }
+        Ok(())
+    }
+
+    /// Which of `sessions` of `project` hold messages stored by reference.
+    pub async fn sessions_holding_messages(&self, project: &str, sessions: &[String]) -> Result<Vec<String>, StoreError> {
+        #[derive(serde::Deserialize)]
+        struct Row {
+            session_id: String,
+        }
+        if sessions.is_empty() {
+            return Ok(Vec::new());
+        }
+        let params = Params::new().text("project", project).texts("sessions", sessions);
+        Ok(rows::<Row>(&self.ch.query(SESSIONS_HOLDING_MESSAGES, params).await?)?.into_iter().map(|r| r.session_id).collect())
+    }
+
+    /// Drops the stored messages of a session that no step of it refers to
+    /// any more, leaving aside the steps at `leaving` (log positions about
+    /// to be removed). Idempotent: run again after a crash, it finds the
+    /// same. Holds [`Store::lock_messages`], so the writer never stores a
+    /// step that refers to a message this drops.
+    pub async fn drop_unneeded_messages(&self, project: &str, session: &str, leaving: &[u64]) -> Result<(), StoreError> {
+        let _writes = self.lock_messages().await;
+        let params =
+            Params::new().text("project", project).text("session", session).numbers("leaving", leaving.iter().copied());
+        self.ch.query(DROP_UNNEEDED_MESSAGES, params).await?;
+        Ok(())
+    }
+
+    /// Held by the writer from its look at which messages are stored until
+    /// its steps are, and by whatever drops messages: a message a step is
+    /// about to refer to is never dropped under it. (One process writes
+    /// steps; erasures are sent to it: flightlog-api's forwarding.)
+    pub async fn lock_messages(&self) -> tokio::sync::MutexGuard<'_, ()> {
+        self.messages_lock.lock().await
     }
 }
 

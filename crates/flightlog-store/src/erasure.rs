@@ -37,7 +37,12 @@ impl Store {
             content: Content,
         }
         let params = Params::new().text("project", project).text("session", session).text("user", user);
-        let found: Vec<Row> = rows(&self.ch.query(ERASABLE_ROWS, params).await?)?;
+        let mut found: Vec<Row> = rows(&self.ch.query(ERASABLE_ROWS, params).await?)?;
+        self.put_back_messages(project, found.iter_mut().map(|r| (r.session_id.as_str(), &mut r.content))).await?;
+        // Every session matched, erased now or before: dropping what its
+        // erased steps alone referred to is then finished by a retry.
+        let mut matched: Vec<String> = found.iter().map(|r| r.session_id.clone()).collect();
+        matched.dedup();
         // New content per session: (step, what raw keeps of it, erased hashes as JSON).
         let mut per_session: BTreeMap<String, Vec<(u64, String, String)>> = BTreeMap::new();
         let mut done = Erasure::default();
@@ -77,6 +82,9 @@ impl Store {
                 self.ch.query(ERASE_STEP_CONTENT, params).await?;
             }
             done.sessions.push(session);
+        }
+        for session in self.sessions_holding_messages(project, &matched).await? {
+            self.drop_unneeded_messages(project, &session, &[]).await?;
         }
         Ok(done)
     }

@@ -59,7 +59,26 @@ impl Store {
             .text("after_session", session)
             .number("after_step", step)
             .number("limit", limit);
-        rows(&self.ch.query(&EXPORT_STEPS, params).await?)
+        let mut found: Vec<serde_json::Map<String, serde_json::Value>> = rows(&self.ch.query(&EXPORT_STEPS, params).await?)?;
+        let refs: Vec<(String, Vec<String>)> = found
+            .iter_mut()
+            .map(|row| {
+                let session = row.get("session_id").and_then(|s| s.as_str()).unwrap_or_default().to_string();
+                let refs = match row.remove("message_refs") {
+                    Some(serde_json::Value::Array(refs)) => refs.into_iter().filter_map(|h| h.as_str().map(str::to_string)).collect(),
+                    _ => Vec::new(),
+                };
+                (session, refs)
+            })
+            .collect();
+        let messages = self.stored_messages(project, refs.iter().map(|(s, r)| (s.as_str(), r.as_slice()))).await?;
+        for (row, (session, refs)) in found.iter_mut().zip(&refs) {
+            if !refs.is_empty() {
+                let text = messages.put_back(session, refs).unwrap_or_default();
+                row.insert("prompt_messages".to_string(), serde_json::Value::String(text));
+            }
+        }
+        Ok(found)
     }
 }
 
@@ -78,6 +97,6 @@ mod tests {
             input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, reasoning_tokens, estimated_cost, \
             user_id, toJSONString(tags) AS tags, metadata, \
             log_index, lower(hex(step_hash)) AS step_hash, toUnixTimestamp64Micro(received_at) AS received_us";
-        assert!(EXPORT_STEPS.contains(&format!("SELECT {before}\nFROM steps\n")), "{}", *EXPORT_STEPS);
+        assert!(EXPORT_STEPS.contains(&format!("SELECT {before},\n")), "{}", *EXPORT_STEPS);
     }
 }

@@ -51,8 +51,24 @@ impl Store {
         if sessions.is_empty() {
             return Ok(Vec::new());
         }
+        #[derive(serde::Deserialize)]
+        struct Row {
+            #[serde(flatten)]
+            goal: SessionGoal,
+            message_refs: Vec<String>,
+        }
         let params = Params::new().text("project", project).texts("sessions", sessions);
-        rows(&self.ch.query(SESSION_GOALS, params).await?)
+        let found: Vec<Row> = rows(&self.ch.query(SESSION_GOALS, params).await?)?;
+        let messages = self.stored_messages(project, found.iter().map(|r| (r.goal.session_id.as_str(), r.message_refs.as_slice()))).await?;
+        Ok(found
+            .into_iter()
+            .map(|mut r| {
+                if !r.message_refs.is_empty() {
+                    r.goal.prompt_messages = messages.put_back(&r.goal.session_id, &r.message_refs).unwrap_or_default();
+                }
+                r.goal
+            })
+            .collect())
     }
 
     /// The first log position of a step timed from `since_us` to

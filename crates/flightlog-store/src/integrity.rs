@@ -121,7 +121,7 @@ static REBUILT_AT: std::sync::LazyLock<Vec<(&'static str, usize)>> = std::sync::
 });
 
 /// What `integrity_rows.sql` selects before the checked columns.
-const LEADING: [(&str, &str); 9] = [
+const LEADING: [(&str, &str); 10] = [
     ("project", "String"),
     ("session_id", "String"),
     ("step", "UInt64"),
@@ -131,6 +131,7 @@ const LEADING: [(&str, &str); 9] = [
     ("chain_hash", "String"),
     ("erased", "Map(String, String)"),
     ("raw", "String"),
+    ("message_refs", "Array(String)"),
 ];
 
 /// The typed columns verification compares with the content, in the
@@ -183,8 +184,9 @@ fn erased(r: &mut Reader, not_utf8: &mut Vec<&'static str>) -> Result<BTreeMap<S
     Ok(erased)
 }
 
-/// Decodes the query's RowBinaryWithNamesAndTypes answer.
-fn integrity_rows(out: &[u8]) -> Result<Vec<IntegrityRow>, StoreError> {
+/// Decodes the query's RowBinaryWithNamesAndTypes answer: each row with
+/// the keys of the messages it refers to ([`Store::put_back_messages_of`]).
+fn integrity_rows(out: &[u8]) -> Result<Vec<(IntegrityRow, Vec<String>)>, StoreError> {
     let checked: Vec<(&'static str, &str)> = CHECKED
         .iter()
         .map(|name| {
@@ -210,22 +212,50 @@ fn integrity_rows(out: &[u8]) -> Result<Vec<IntegrityRow>, StoreError> {
             columns: Vec::with_capacity(checked.len()),
             not_utf8: Vec::new(),
         };
+        let refs = (0..r.map_len()?).map(|_| text("message_refs", &mut r, &mut not_utf8)).collect::<Result<Vec<_>, _>>()?;
         for &(name, engine_type) in &checked {
             let value = read_checked(name, engine_type, &mut r, &mut not_utf8)?;
             row.columns.push((name, value));
         }
         row.not_utf8 = not_utf8;
-        rows.push(row);
+        rows.push((row, refs));
     }
     Ok(rows)
 }
 
 impl Store {
+    /// The rows with the messages they refer to put back into their
+    /// `prompt_messages` column: one read per project among them. A
+    /// message not stored leaves the column empty, so the step reads as
+    /// changed.
+    async fn put_back_messages_of(&self, read: Vec<(IntegrityRow, Vec<String>)>) -> Result<Vec<IntegrityRow>, StoreError> {
+        let mut projects: Vec<&str> = read.iter().filter(|(_, refs)| !refs.is_empty()).map(|(r, _)| r.project.as_str()).collect();
+        projects.sort_unstable();
+        projects.dedup();
+        let mut found = Vec::with_capacity(projects.len());
+        for project in projects {
+            let wanted = read.iter().filter(|(r, _)| r.project == project).map(|(r, refs)| (r.session_id.as_str(), refs.as_slice()));
+            found.push((project.to_string(), self.stored_messages(project, wanted).await?));
+        }
+        Ok(read
+            .into_iter()
+            .map(|(mut row, refs)| {
+                if let Some((_, messages)) = found.iter().find(|(p, _)| *p == row.project).filter(|_| !refs.is_empty()) {
+                    let text = messages.put_back(&row.session_id, &refs).unwrap_or_default();
+                    if let Some((_, Stored::Text(column))) = row.columns.iter_mut().find(|(n, _)| *n == "prompt_messages") {
+                        *column = text;
+                    }
+                }
+                row
+            })
+            .collect())
+    }
+
     /// Up to `limit` rows of one session, in step order.
     pub async fn session_integrity_rows(&self, project: &str, session: &str, limit: u32) -> Result<Vec<IntegrityRow>, StoreError> {
         let sql = INTEGRITY_ROWS.replace("{{where}}", "project = {project:String} AND session_id = {session:String}");
         let params = Params::new().text("project", project).text("session", session).number("limit", limit);
-        integrity_rows(&self.ch.query_as(&sql, params, Format::RowBinaryWithNamesAndTypes).await?)
+        self.put_back_messages_of(integrity_rows(&self.ch.query_as(&sql, params, Format::RowBinaryWithNamesAndTypes).await?)?).await
     }
 
     /// One step's row, if stored.
@@ -239,7 +269,7 @@ impl Store {
         let sql = INTEGRITY_ROWS
             .replace("{{where}}", "project = {project:String} AND session_id = {session:String} AND step = {step:UInt64}");
         let params = Params::new().text("project", project).text("session", session).number("step", step).number("limit", limit);
-        integrity_rows(&self.ch.query_as(&sql, params, Format::RowBinaryWithNamesAndTypes).await?)
+        self.put_back_messages_of(integrity_rows(&self.ch.query_as(&sql, params, Format::RowBinaryWithNamesAndTypes).await?)?).await
     }
 
     /// `limit` rows of the whole table after the cursor (exclusive), in
@@ -270,7 +300,8 @@ impl Store {
         // One row more than asked: it tells whether the page's last key
         // goes on past the page's edge.
         params.push_number("limit", limit.saturating_add(1));
-        let mut rows = integrity_rows(&self.ch.query_as(&sql, params, Format::RowBinaryWithNamesAndTypes).await?)?;
+        let read = integrity_rows(&self.ch.query_as(&sql, params, Format::RowBinaryWithNamesAndTypes).await?)?;
+        let mut rows = self.put_back_messages_of(read).await?;
         if rows.len() > limit as usize {
             // A key stored twice (a copy inserted by tampering) across the
             // page's edge would be split by the cursor, and its second copy

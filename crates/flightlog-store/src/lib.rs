@@ -86,6 +86,8 @@ pub struct Store {
     /// From how many rollup rows cost queries of few groups price sums
     /// (costs.rs, `SUM_ROLLUPS_FROM` by default).
     sum_rollups_from: u64,
+    /// See [`Store::lock_messages`].
+    messages_lock: Arc<tokio::sync::Mutex<()>>,
 }
 
 impl Store {
@@ -95,7 +97,7 @@ impl Store {
         let prices = costs::load_price_list(ch.as_ref()).await?;
         tracing::info!(prices, "price list loaded");
         let shared_snapshots = sessions::shares_snapshots(ch.as_ref()).await?;
-        let store = Self { ch, shared_snapshots, sum_rollups_from: costs::SUM_ROLLUPS_FROM };
+        let store = Self { ch, shared_snapshots, sum_rollups_from: costs::SUM_ROLLUPS_FROM, messages_lock: Default::default() };
         store.repair_derived_tables().await?;
         Ok(store)
     }

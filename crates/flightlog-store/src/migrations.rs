@@ -37,6 +37,7 @@ const MIGRATIONS: &[Migration] = &[
     Migration { version: 20, name: "cost_rollups", sql: include_str!("../../../schema/0020_cost_rollups.sql") },
     Migration { version: 21, name: "raw_keeps_the_rest", sql: include_str!("../../../schema/0021_raw_keeps_the_rest.sql") },
     Migration { version: 22, name: "sessions_by_start", sql: include_str!("../../../schema/0022_sessions_by_start.sql") },
+    Migration { version: 23, name: "step_contents", sql: include_str!("../../../schema/0023_step_contents.sql") },
 ];
 
 #[derive(serde::Deserialize)]
@@ -65,7 +66,7 @@ pub async fn apply(ch: &dyn Backend) -> Result<(), StoreError> {
     let applied: Vec<Applied> = rows(&ch.query("SELECT version, checksum FROM schema_migrations", Params::new()).await?)?;
     // A store a newer Flightlog migrated may hold rows this one would read
     // wrongly (since version 21, `raw` without the content its columns
-    // hold): refuse it rather than serve steps without their content.
+    // hold; since 23, long messages by reference): refuse it rather than serve steps without their content.
     let known = MIGRATIONS.iter().map(|m| m.version).max().unwrap_or(0);
     if let Some(newer) = applied.iter().map(|a| a.version).filter(|v| *v > known).max() {
         return Err(StoreError::Setup(format!(

@@ -60,6 +60,14 @@ impl RowBinary<'_> {
         self.0.extend_from_slice(bytes);
     }
 
+    /// Array(FixedString(N)): the count, then each value's bytes.
+    pub fn fixed_list<const N: usize>(&mut self, items: &[[u8; N]]) {
+        self.varint(items.len() as u64);
+        for item in items {
+            self.0.extend_from_slice(item);
+        }
+    }
+
     /// An empty Map(K, V): its entry count, zero.
     pub fn empty_map(&mut self) {
         self.varint(0);

@@ -7,6 +7,7 @@ use crate::content::Content;
 use crate::rowbinary::RowBinary;
 use crate::Store;
 use flightlog_model::Step;
+use flightlog_model::by_reference::{self, ContentHash};
 use flightlog_model::columns::STEP_COLUMNS;
 use std::collections::HashMap;
 use std::sync::LazyLock;
@@ -44,6 +45,9 @@ pub struct EncodedStep {
     pub step: u64,
     pub step_hash: [u8; 32],
     prefix: Vec<u8>,
+    /// The messages this step refers to (`by_reference`), each once: the
+    /// writer stores those its session does not hold yet, before the step.
+    pub contents: Vec<(ContentHash, String)>,
 }
 
 /// A row being written: each value is written through [`Row::col`], which
@@ -74,8 +78,9 @@ impl<'a> Row<'a> {
     }
 }
 
-/// The columns the encoder writes (all but the writer's), in table order.
-fn encode_prefix(row: &mut Row, project: &str, s: &Step) {
+/// The columns the encoder writes (all but the writer's), in table order;
+/// `refs`: the keys of the messages stored by reference, if they are.
+fn encode_prefix(row: &mut Row, project: &str, s: &Step, refs: Option<&[ContentHash]>) {
     row.col("project").string(project);
     row.col("session_id").string(&s.session_id);
     row.col("step").u64(s.step);
@@ -101,7 +106,8 @@ fn encode_prefix(row: &mut Row, project: &str, s: &Step) {
     row.col("seed").nullable(s.seed, RowBinary::i64);
     row.col("max_tokens").nullable(s.max_tokens, RowBinary::u64);
     row.col("prompt_system").string(&s.prompt_system);
-    row.col("prompt_messages").string(&s.prompt_messages);
+    row.col("prompt_messages").string(if refs.is_some() { "" } else { &s.prompt_messages });
+    row.col("message_refs").fixed_list(refs.unwrap_or_default());
     row.col("completion").string(&s.completion);
     row.col("input_tokens").u64(s.input_tokens);
     row.col("output_tokens").u64(s.output_tokens);
@@ -129,13 +135,23 @@ fn encode_writer_columns(row: &mut Row, pos: &LogPosition, received_at_us: i64) 
 
 impl EncodedStep {
     pub fn new(project: &str, s: &Step) -> Self {
+        let messages = by_reference::split(&s.prompt_messages);
+        let refs: Option<Vec<ContentHash>> = messages.as_ref().map(|m| m.iter().map(|m| by_reference::hash(m)).collect());
+        let mut seen = std::collections::HashSet::new();
+        let contents: Vec<(ContentHash, String)> = refs
+            .iter()
+            .flatten()
+            .zip(messages.iter().flatten())
+            .filter(|(hash, _)| seen.insert(**hash))
+            .map(|(hash, message)| (*hash, message.to_string()))
+            .collect();
         let mut buf = Vec::with_capacity(s.raw.len() * 2 + 256);
-        encode_prefix(&mut Row::new(&mut buf), project, s);
-        Self { session_id: s.session_id.clone(), step: s.step, step_hash: s.step_hash, prefix: buf }
+        encode_prefix(&mut Row::new(&mut buf), project, s, refs.as_deref());
+        Self { session_id: s.session_id.clone(), step: s.step, step_hash: s.step_hash, prefix: buf, contents }
     }
 
     pub fn encoded_len(&self) -> usize {
-        self.prefix.len() + 64
+        self.prefix.len() + 64 + self.contents.iter().map(|(_, m)| m.len() + 40).sum::<usize>()
     }
 }
 
@@ -175,8 +191,7 @@ pub struct ChainHead {
 
 /// A stored step as the timeline returns it: the canonical JSON the agent
 /// sent, plus what Flightlog added when it accepted it.
-#[derive(Debug, serde::Deserialize)]
-#[serde(try_from = "TimelineRow")]
+#[derive(Debug)]
 pub struct StoredStep {
     pub step: u64,
     pub log_index: u64,
@@ -424,7 +439,9 @@ impl Store {
             .text("session", session_id)
             .number("after", after)
             .number("limit", limit);
-        rows(&self.ch.query(SESSION_TIMELINE, params).await?)
+        let mut found: Vec<TimelineRow> = rows(&self.ch.query(SESSION_TIMELINE, params).await?)?;
+        self.put_back_messages(project, found.iter_mut().map(|r| (session_id, &mut r.content))).await?;
+        found.into_iter().map(|r| StoredStep::try_from(r).map_err(StoreError::Decode)).collect()
     }
 }
 
@@ -445,7 +462,7 @@ mod tests {
             .unwrap();
         let mut buf = Vec::new();
         let mut row = Row::new(&mut buf);
-        encode_prefix(&mut row, "p", &step);
+        encode_prefix(&mut row, "p", &step, None);
         let prefix = row.written.len();
         encode_writer_columns(&mut row, &LogPosition { session_seq: 0, chain_hash: [0; 32], log_index: 0 }, 0);
         let names: Vec<&str> = STEP_COLUMNS.iter().map(|c| c.name).collect();

@@ -58,10 +58,13 @@ pub fn router(state: &AppState) -> OpenApiRouter<AppState> {
         .routes(routes!(reproduction::reproduction))
         .routes(routes!(integrity::public_key))
         .routes(routes!(integrity::checkpoints))
-        .routes(routes!(integrity::seal).layer(to_writer))
+        .routes(routes!(integrity::seal).layer(to_writer.clone()))
         .routes(routes!(integrity::verify_all))
         .routes(routes!(integrity::consistency))
-        .routes(routes!(integrity::erase))
+        // An erasure drops stored messages no step needs any more: beside
+        // the writer, which holds off its writes of messages meanwhile
+        // (flightlog-store `Store::lock_messages`).
+        .routes(routes!(integrity::erase).layer(to_writer))
         .routes(routes!(policies::redaction, policies::set_redaction))
         .routes(routes!(policies::retention, policies::set_retention))
         .routes(routes!(policies::holds, policies::place_hold))

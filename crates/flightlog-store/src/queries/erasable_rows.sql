@@ -2,7 +2,9 @@
 -- user's steps within one session (an empty filter matches everything).
 SELECT session_id, step, raw, mapApply((k, v) -> (k, lower(hex(v))), erased) AS erased,
        -- The content raw leaves to its columns (flightlog_model::stored).
-       reasoning, tool_params, tool_result, tool_error, prompt_system, prompt_messages, completion, metadata
+       reasoning, tool_params, tool_result, tool_error, prompt_system, prompt_messages, completion, metadata,
+       -- Long messages, stored once per session by reference (content.rs).
+       arrayMap(h -> lower(hex(h)), message_refs) AS message_refs
 FROM steps
 WHERE project = {project:String}
   AND ({session:String} = '' OR session_id = {session:String})

@@ -12,6 +12,9 @@ ALTER TABLE steps UPDATE
                            AS Map(String, FixedString(32))),
     prompt_system   = '',
     prompt_messages = '',
+    -- The messages they referred to are dropped next, where no step of the
+    -- session still needs them (drop_unneeded_messages.sql).
+    message_refs    = [],
     completion      = '',
     tool_params     = '',
     tool_result     = ''

@@ -4,7 +4,10 @@
 -- definition of the step's columns (flightlog_model::columns::exported):
 -- those of the CSV import, so an export imports back unchanged, then the
 -- record; times as microseconds, arrays as JSON, hashes as hex.
-SELECT {columns}
+SELECT {columns},
+       -- Long messages, stored once per session by reference: export.rs
+       -- puts them back into prompt_messages (content.rs).
+       arrayMap(h -> lower(hex(h)), message_refs) AS message_refs
 FROM steps
 WHERE project = {project:String}
   AND ts >= fromUnixTimestamp64Micro({from_us:Int64}, 'UTC') AND ts < fromUnixTimestamp64Micro({to_us:Int64}, 'UTC')

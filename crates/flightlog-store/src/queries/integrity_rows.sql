@@ -10,6 +10,8 @@ SELECT
     lower(hex(chain_hash)) AS chain_hash,
     mapApply((k, v) -> (k, lower(hex(v))), erased) AS erased,
     raw,
+    -- Long messages, stored once per session by reference (content.rs).
+    arrayMap(h -> lower(hex(h)), message_refs) AS message_refs,
     agent_name, reasoning, chosen_tool, tool_name, tool_params, tool_result, tool_status, tool_error,
     model_provider, model_name, model_version, temperature, top_p, seed,
     prompt_system, prompt_messages, completion,

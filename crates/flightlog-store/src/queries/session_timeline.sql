@@ -9,7 +9,9 @@ SELECT
     key_decision,
     raw,
     -- The content raw leaves to its columns (flightlog_model::stored).
-    reasoning, tool_params, tool_result, tool_error, prompt_system, prompt_messages, completion, metadata
+    reasoning, tool_params, tool_result, tool_error, prompt_system, prompt_messages, completion, metadata,
+    -- Long messages, stored once per session by reference (content.rs).
+    arrayMap(h -> lower(hex(h)), message_refs) AS message_refs
 FROM steps
 WHERE project = {project:String}
   AND session_id = {session:String}

@@ -1,0 +1,102 @@
+//! Content stored once: a step's prompt messages by reference.
+//!
+//! An agent sends the whole conversation so far with each LLM call, so step
+//! k of a session repeats the k messages before it. A step whose messages
+//! are long enough ([`MIN_BYTES`]) is stored with a reference to each of
+//! its messages instead: the message's SHA-256, and the message itself once
+//! per session in `step_contents` (schema/0023_step_contents.sql). Reads put
+//! the messages back ([`join`]), so every reader, the step hash and the
+//! evidence bundle see the canonical JSON the agent sent, byte for byte.
+//!
+//! Once per *session*, not per project: a conversation repeats its own
+//! messages, and keeping them beside their session makes erasure and
+//! retention decide what is still needed by reading one session, never the
+//! whole project.
+
+use sha2::{Digest, Sha256};
+
+/// A message's key in `step_contents`: the SHA-256 of its canonical JSON.
+pub type ContentHash = [u8; 32];
+
+/// Below this many bytes of canonical JSON, a step's messages stay in its
+/// row: 32 bytes a reference and a row per message would cost more than
+/// they save.
+pub const MIN_BYTES: usize = 1024;
+
+/// The messages of a step's `prompt.messages` (its canonical JSON), when
+/// they are stored by reference: a JSON array of at least [`MIN_BYTES`],
+/// whose elements [`join`] gives back exactly. `None`: stored in the row.
+pub fn split(prompt_messages: &str) -> Option<Vec<&str>> {
+    if prompt_messages.len() < MIN_BYTES || !prompt_messages.starts_with('[') {
+        return None;
+    }
+    let items: Vec<&serde_json::value::RawValue> = serde_json::from_str(prompt_messages).ok()?;
+    let items: Vec<&str> = items.iter().map(|m| m.get()).collect();
+    // Canonical JSON has no whitespace between elements; a text that had
+    // some would not come back from `join`, so it stays in the row.
+    let joined_len = items.iter().map(|m| m.len()).sum::<usize>() + items.len().saturating_sub(1) + 2;
+    (!items.is_empty() && joined_len == prompt_messages.len()).then_some(items)
+}
+
+/// The key a message is stored under.
+pub fn hash(message: &str) -> ContentHash {
+    Sha256::digest(message.as_bytes()).into()
+}
+
+/// `prompt.messages` as the agent sent it, from its messages in order.
+pub fn join<'a>(messages: impl IntoIterator<Item = &'a str>) -> String {
+    let mut out = String::from("[");
+    for (i, m) in messages.into_iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        out.push_str(m);
+    }
+    out.push(']');
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::canonical::to_canonical_json;
+    use serde_json::json;
+
+    fn conversation(turns: usize) -> String {
+        let messages: Vec<_> = (0..turns)
+            .map(|i| json!({"role": if i % 2 == 0 {"user"} else {"assistant"}, "content": format!("turn {i}: {}", "words ".repeat(30))}))
+            .collect();
+        to_canonical_json(&json!(messages))
+    }
+
+    #[test]
+    fn long_messages_split_and_join_back_exactly() {
+        let text = conversation(12);
+        let parts = split(&text).expect("long enough");
+        assert_eq!(parts.len(), 12);
+        assert!(parts[0].starts_with("{\"content\":\"turn 0"), "{}", parts[0]);
+        assert_eq!(join(parts.iter().copied()), text);
+    }
+
+    #[test]
+    fn short_lists_and_other_values_stay_in_the_row() {
+        assert_eq!(split(&conversation(1)), None, "under MIN_BYTES");
+        let long_text = to_canonical_json(&json!("x".repeat(2 * MIN_BYTES)));
+        assert_eq!(split(&long_text), None, "not an array");
+        let object = to_canonical_json(&json!({"a": "x".repeat(2 * MIN_BYTES)}));
+        assert_eq!(split(&object), None);
+        // Whitespace would not survive the join: kept whole.
+        let spaced = conversation(12).replacen("},{", "}, {", 1);
+        assert_eq!(split(&spaced), None);
+    }
+
+    #[test]
+    fn the_same_message_has_the_same_key_wherever_it_is() {
+        let a = conversation(12);
+        let b = conversation(13);
+        let (pa, pb) = (split(&a).unwrap(), split(&b).unwrap());
+        assert_eq!(hash(pa[5]), hash(pb[5]));
+        assert_ne!(hash(pa[5]), hash(pa[6]));
+        assert_eq!(hex::encode(hash("")), "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+    }
+}

@@ -1,0 +1,7 @@
+-- Which of these messages their sessions already hold (schema/0023): the
+-- writer stores only the others. A primary-key read of the named sessions.
+SELECT DISTINCT session_id, lower(hex(hash)) AS key
+FROM step_contents
+WHERE project = {project:String}
+  AND session_id IN {sessions:Array(String)}
+  AND lower(hex(hash)) IN {hashes:Array(String)}

@@ -1,0 +1,238 @@
+//! Content stored once (issue 15): an agent sends the whole conversation
+//! so far with every step, and a step's long messages are stored once per
+//! session, by reference (`flightlog_model::by_reference`). Clients never
+//! see it: every read returns each step exactly as sent. Erasure drops a
+//! message only where no unerased step still needs it, and a message
+//! changed or removed behind Flightlog's back is caught by verification.
+
+use flightlog_tests::*;
+use reqwest::Method;
+use std::path::Path;
+use std::process::Command;
+
+const ENV: [(&str, &str); 1] = [("FLIGHTLOG_BOOTSTRAP_KEY", ADMIN_KEY)];
+
+/// A message of about 300 bytes, named by `tag` (unique words to look for).
+fn message(role: &str, tag: &str) -> Value {
+    json!({"role": role, "content": format!("{tag}: {}", "the order shipped late and the customer asked again ".repeat(5))})
+}
+
+/// Step `n` of a conversation: every message so far (`messages[..=n]`).
+fn turn(session: &str, user: &str, n: usize, messages: &[Value]) -> Value {
+    json!({"session_id": session, "step": n, "timestamp": format!("2026-01-15T10:30:{n:02}Z"), "user_id": user,
+           "agent_thoughts": {"reasoning": format!("answering turn {n}")},
+           "model": {"name": "gpt-4o", "temperature": 0.2},
+           "prompt": {"system": "be helpful", "messages": messages[..=n].to_vec(), "completion": format!("reply {n}")}})
+}
+
+fn conversation(session: &str, user: &str, tag: &str, turns: usize) -> Vec<Value> {
+    let messages: Vec<Value> = (0..turns).map(|i| message(if i % 2 == 0 { "user" } else { "assistant" }, &format!("{tag}-{i}"))).collect();
+    (0..turns).map(|n| turn(session, user, n, &messages)).collect()
+}
+
+/// Rows of a query run on the stopped server's store, as TSV fields.
+fn query(dir: &Path, statement: &str) -> Vec<Vec<String>> {
+    let out = flightlog_sql(dir, &format!("{statement} FORMAT TSV"));
+    assert!(out.status.success(), "{statement}: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).lines().map(|l| l.split('\t').map(str::to_string).collect()).collect()
+}
+
+fn sql(dir: &Path, statement: &str) {
+    let out = flightlog_sql(dir, statement);
+    assert!(out.status.success(), "{statement}: {}", String::from_utf8_lossy(&out.stderr));
+}
+
+async fn seal(s: &Server) {
+    assert_eq!(s.send_json(Method::POST, ADMIN_KEY, "/v1/integrity/checkpoints", json!(null)).await.0, StatusCode::CREATED);
+}
+
+async fn verify(s: &Server, session: &str) -> Value {
+    let (status, report) = s.get(ADMIN_KEY, &format!("/v1/sessions/{session}/verify")).await;
+    assert_eq!(status, StatusCode::OK, "{report}");
+    report
+}
+
+/// Each stored step's content is exactly the step sent.
+async fn assert_read_as_sent(s: &Server, session: &str, sent: &[Value]) {
+    let stored = s.all_steps(ADMIN_KEY, session, 5).await;
+    assert_eq!(stored.len(), sent.len(), "{session}");
+    for (got, want) in stored.iter().zip(sent) {
+        assert_eq!(&got["data"], want, "{session} step {}", want["step"]);
+    }
+}
+
+/// The offline check of a session's evidence bundle passes.
+async fn assert_bundle_verifies(s: &Server, dir: &Path, session: &str) {
+    let resp = s.http.get(format!("{}/v1/sessions/{session}/evidence", s.base)).bearer_auth(ADMIN_KEY).send().await.unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    let path = dir.join(format!("{session}-bundle.json"));
+    std::fs::write(&path, resp.bytes().await.unwrap()).unwrap();
+    let out = Command::new(binary()).arg("verify-bundle").arg(&path).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stdout));
+}
+
+#[tokio::test]
+async fn long_messages_are_stored_once_per_session_and_read_back_as_sent() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = Server::start_in(dir.path(), &ENV).await;
+    let talk = conversation("talk", "ann", "talk", 12);
+    let echo = conversation("echo", "ann", "talk", 12); // the same words, another session
+    let mut batch = talk.clone();
+    batch.extend(echo.iter().cloned());
+    assert_eq!(s.post_steps(ADMIN_KEY, ndjson(&batch), &[]).await.1["accepted"], 24);
+    // A client that retries stores nothing twice.
+    let (status, again) = s.post_steps(ADMIN_KEY, ndjson(&talk), &[]).await;
+    assert_eq!((status, again["duplicates"].as_u64()), (StatusCode::OK, Some(12)), "{again}");
+    seal(&s).await;
+
+    assert_read_as_sent(&s, "talk", &talk).await;
+    assert_read_as_sent(&s, "echo", &echo).await;
+    let (_, step) = s.get(ADMIN_KEY, "/v1/sessions/talk/steps?limit=1&after=10").await;
+    assert_eq!(step["steps"][0]["data"], talk[11]);
+    // So does the web's copy of a step, and the goal the decision page
+    // shows is read from a first step stored by reference.
+    let (_, page) = s.page(ADMIN_KEY, "/sessions/talk/steps/11/json").await;
+    assert_eq!(serde_json::from_str::<Value>(&page).unwrap()["data"], talk[11], "{page}");
+    let mut long_first = conversation("long-first", "ann", "goal", 8);
+    long_first.drain(..6);
+    long_first.iter_mut().enumerate().for_each(|(i, t)| t["step"] = json!(i));
+    assert_eq!(s.post_steps(ADMIN_KEY, ndjson(&long_first), &[]).await.1["accepted"], 2);
+    seal(&s).await;
+    let (_, page) = s.page(ADMIN_KEY, "/sessions/long-first/steps/1").await;
+    assert!(page.contains("goal-0: the order shipped late"), "{page}");
+    assert_eq!(verify(&s, "talk").await["status"], "verified");
+    let (_, all) = s.get(ADMIN_KEY, "/v1/integrity/verify").await;
+    assert_eq!(all["status"], "verified", "{all:#}");
+    assert_bundle_verifies(&s, dir.path(), "talk").await;
+
+    // An export carries the messages as sent, column by column.
+    let resp = s.http.get(format!("{}/v1/export/steps?format=csv", s.base)).bearer_auth(ADMIN_KEY).send().await.unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    let csv_text = resp.text().await.unwrap();
+    let mut reader = csv::Reader::from_reader(csv_text.as_bytes());
+    let header = reader.headers().unwrap().clone();
+    let [session_at, step_at, messages_at] = ["session_id", "step", "prompt_messages"].map(|c| header.iter().position(|h| h == c).unwrap());
+    let mut exported = 0;
+    for record in reader.records() {
+        let record = record.unwrap();
+        let (session, n) = (&record[session_at], record[step_at].parse::<usize>().unwrap());
+        let sent = match session {
+            "talk" => &talk[n],
+            "echo" => &echo[n],
+            _ => &long_first[n],
+        };
+        let got: Value = serde_json::from_str(&record[messages_at]).unwrap();
+        assert_eq!(got, sent["prompt"]["messages"], "{session} step {n}");
+        exported += 1;
+    }
+    assert_eq!(exported, 26);
+    assert!(s.terminate().0.success());
+
+    // Stored: each session holds each of its 12 messages once, and the
+    // steps whose messages are long refer to them instead of holding them.
+    let held = query(dir.path(), "SELECT session_id, count(), uniqExact(hash), sum(length(body)) FROM step_contents \
+                                  WHERE session_id != 'long-first' GROUP BY session_id ORDER BY session_id");
+    let message_bytes: usize = (0..12).map(|i| serde_json::to_string(&message(if i % 2 == 0 { "user" } else { "assistant" }, &format!("talk-{i}"))).unwrap().len()).sum();
+    for (row, session) in held.iter().zip(["echo", "talk"]) {
+        assert_eq!(row, &[session.to_string(), "12".into(), "12".into(), message_bytes.to_string()], "{held:?}");
+    }
+    assert_eq!(held.len(), 2);
+    let steps = query(dir.path(), "SELECT step, length(message_refs), prompt_messages = '' FROM steps WHERE session_id = 'talk' ORDER BY step");
+    let by_reference: Vec<&Vec<String>> = steps.iter().filter(|r| r[1] != "0").collect();
+    assert!(by_reference.len() >= 8, "the longer steps are stored by reference: {steps:?}");
+    for row in &steps {
+        let n: usize = row[0].parse().unwrap();
+        match row[1].as_str() {
+            "0" => assert_eq!(row[2], "0", "a short list stays in its row: {row:?}"),
+            refs => assert_eq!((refs, row[2].as_str()), ((n + 1).to_string().as_str(), "1"), "{row:?}"),
+        }
+    }
+}
+
+#[tokio::test]
+async fn erasure_drops_a_message_only_where_no_unerased_step_needs_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = Server::start_in(dir.path(), &ENV).await;
+    // One session, two users: bob's conversation opens with the same first
+    // message as ann's; the rest of each is their own.
+    let ann = conversation("shared", "ann", "ann", 6);
+    let mut bob_messages: Vec<Value> = vec![message("user", "ann-0")];
+    bob_messages.extend((1..6).map(|i| message(if i % 2 == 0 { "user" } else { "assistant" }, &format!("bob-{i}"))));
+    let bob: Vec<Value> = (0..6)
+        .map(|n| {
+            let mut t = turn("shared", "bob", n, &bob_messages);
+            t["step"] = json!(n + 6);
+            t
+        })
+        .collect();
+    let mut batch = ann.clone();
+    batch.extend(bob.iter().cloned());
+    assert_eq!(s.post_steps(ADMIN_KEY, ndjson(&batch), &[]).await.1["accepted"], 12);
+    seal(&s).await;
+
+    let (status, done) = s.send_json(Method::POST, ADMIN_KEY, "/v1/erasures", json!({"session_id": "shared", "user_id": "ann"})).await;
+    assert_eq!((status, done["steps_erased"].as_u64()), (StatusCode::OK, Some(6)), "{done}");
+    let stored = s.all_steps(ADMIN_KEY, "shared", 100).await;
+    for step in &stored[..6] {
+        assert_eq!(step["data"]["prompt"]["messages"], Value::Null, "{step}");
+        assert_eq!(step["data"]["agent_thoughts"]["reasoning"], format!("answering turn {}", step["step"]));
+    }
+    for (got, want) in stored[6..].iter().zip(&bob) {
+        assert_eq!(&got["data"], want, "bob's steps are untouched");
+    }
+    let report = verify(&s, "shared").await;
+    assert_eq!(report["status"], "verified", "{report:#}");
+    assert_bundle_verifies(&s, dir.path(), "shared").await;
+    // Erasing again finds nothing new, and changes nothing.
+    let (status, again) = s.send_json(Method::POST, ADMIN_KEY, "/v1/erasures", json!({"session_id": "shared", "user_id": "ann"})).await;
+    assert_eq!((status, again["steps_erased"].as_u64()), (StatusCode::OK, Some(0)), "{again}");
+    assert!(s.terminate().0.success());
+
+    // The message bob's steps still need is kept; ann's own are gone, from
+    // the messages and from the erased steps' references.
+    let held = query(dir.path(), "SELECT countIf(position(body, 'ann-0:') > 0), countIf(position(body, 'ann-') > 0), countIf(position(body, 'bob-') > 0) FROM step_contents");
+    assert_eq!(held, [["1", "1", "5"]], "{held:?}");
+    let refs = query(dir.path(), "SELECT user_id, sum(length(message_refs)) FROM steps WHERE session_id = 'shared' GROUP BY user_id ORDER BY user_id");
+    assert_eq!(refs[0][..], ["ann".to_string(), "0".into()], "{refs:?}");
+}
+
+#[tokio::test]
+async fn a_stored_message_changed_or_removed_is_caught() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = Server::start_in(dir.path(), &ENV).await;
+    let mut batch = conversation("victim", "ann", "victim", 10);
+    batch.extend(conversation("bystander", "ann", "bystander", 10));
+    assert_eq!(s.post_steps(ADMIN_KEY, ndjson(&batch), &[]).await.1["accepted"], 20);
+    seal(&s).await;
+    assert!(s.terminate().0.success());
+
+    // Message 7 is in steps 7, 8 and 9, all stored by reference.
+    sql(dir.path(), "ALTER TABLE step_contents UPDATE body = replaceOne(body, 'shipped late', 'shipped early') \
+                     WHERE session_id = 'victim' AND position(body, 'victim-7:') > 0 SETTINGS mutations_sync = 2");
+    let s = Server::start_in(dir.path(), &ENV).await;
+    let report = verify(&s, "victim").await;
+    assert_eq!(report["status"], "failed", "{report:#}");
+    let modified: Vec<u64> = report["problems"].as_array().unwrap().iter().filter(|p| p["kind"] == "modified").filter_map(|p| p["step"].as_u64()).collect();
+    assert_eq!(modified, [7, 8, 9], "{report:#}");
+    assert_eq!(verify(&s, "bystander").await["status"], "verified");
+    let (_, all) = s.get(ADMIN_KEY, "/v1/integrity/verify").await;
+    assert_eq!(all["status"], "failed");
+    let mut s = s;
+    assert!(s.terminate().0.success());
+
+    // A copy of the original message inserted beside the changed one does
+    // not hide the change; a message removed fails the steps that need it.
+    sql(dir.path(), "INSERT INTO step_contents SELECT project, session_id, hash, replaceOne(body, 'shipped early', 'shipped late') \
+                     FROM step_contents WHERE session_id = 'victim' AND position(body, 'victim-7:') > 0");
+    sql(dir.path(), "ALTER TABLE step_contents DELETE WHERE session_id = 'bystander' AND position(body, 'bystander-8:') > 0 \
+                     SETTINGS mutations_sync = 2");
+    assert_eq!(query(dir.path(), "SELECT count() FROM step_contents WHERE position(body, 'victim-7:') > 0"), [["2"]]);
+    let s = Server::start_in(dir.path(), &ENV).await;
+    let report = verify(&s, "victim").await;
+    let modified: Vec<u64> = report["problems"].as_array().unwrap().iter().filter(|p| p["kind"] == "modified").filter_map(|p| p["step"].as_u64()).collect();
+    assert_eq!(modified, [7, 8, 9], "{report:#}");
+    let report = verify(&s, "bystander").await;
+    assert_eq!(report["status"], "failed", "{report:#}");
+    let failed: Vec<u64> = report["problems"].as_array().unwrap().iter().filter_map(|p| p["step"].as_u64()).collect();
+    assert_eq!(failed, [8, 9], "{report:#}");
+}
