@@ -236,3 +236,36 @@ async fn a_stored_message_changed_or_removed_is_caught() {
     let failed: Vec<u64> = report["problems"].as_array().unwrap().iter().filter_map(|p| p["step"].as_u64()).collect();
     assert_eq!(failed, [8, 9], "{report:#}");
 }
+
+/// OpenTelemetry's chat spans carry the conversation in
+/// `gen_ai.input.messages`: the same store takes it.
+#[tokio::test]
+async fn an_otlp_conversation_is_stored_once_too() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = Server::start_in(dir.path(), &ENV).await;
+    let messages: Vec<Value> = (0..6)
+        .map(|i| json!({"role": if i % 2 == 0 { "user" } else { "assistant" }, "parts": [{"type": "text", "content": format!("otlp-{i}: {}", "where is my parcel ".repeat(12))}]}))
+        .collect();
+    let attr = |k: &str, v: Value| json!({"key": k, "value": v});
+    let span = |n: usize| {
+        json!({"traceId": "5b8efff798038103d269b633813fc60c", "spanId": format!("eee19b7ec3c1b17{n}"), "name": "chat",
+               "startTimeUnixNano": format!("17672256{n:02}000000000"), "endTimeUnixNano": format!("17672256{n:02}500000000"), "kind": 3,
+               "attributes": [attr("gen_ai.operation.name", json!({"stringValue": "chat"})),
+                              attr("gen_ai.conversation.id", json!({"stringValue": "otlp-talk"})),
+                              attr("gen_ai.request.model", json!({"stringValue": "gpt-4o"})),
+                              attr("gen_ai.input.messages", json!({"stringValue": Value::Array(messages[..2 * n + 2].to_vec()).to_string()}))]})
+    };
+    let export = json!({"resourceSpans": [{"resource": {"attributes": []}, "scopeSpans": [{"scope": {"name": "test"}, "spans": [span(0), span(1), span(2)]}]}]});
+    let resp = s.http.post(format!("{}/v1/traces", s.base)).bearer_auth(ADMIN_KEY).json(&export).send().await.unwrap();
+    assert_eq!(resp.status(), StatusCode::OK, "{}", resp.text().await.unwrap());
+    let stored = s.all_steps(ADMIN_KEY, "otlp-talk", 10).await;
+    let read: Vec<&Value> = stored.iter().map(|st| &st["data"]["prompt"]["messages"]).collect();
+    assert_eq!(read, [&json!(messages[..2]), &json!(messages[..4]), &json!(messages[..6])]);
+    seal(&s).await;
+    assert_eq!(verify(&s, "otlp-talk").await["status"], "verified");
+    assert!(s.terminate().0.success());
+    // The two longer steps refer to their messages: six, stored once.
+    let held = query(dir.path(), "SELECT count(), countIf(position(body, 'otlp-0:') > 0) FROM step_contents WHERE session_id = 'otlp-talk'");
+    let refs = query(dir.path(), "SELECT groupArray(length(message_refs)) FROM (SELECT message_refs FROM steps WHERE session_id = 'otlp-talk' ORDER BY step)");
+    assert_eq!((held, refs), (vec![vec!["6".to_string(), "1".into()]], vec![vec!["[0,4,6]".to_string()]]));
+}

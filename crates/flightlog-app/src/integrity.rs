@@ -105,6 +105,11 @@ impl AppState {
         if req.session_id.is_empty() && req.user_id.is_empty() {
             return Err(AppError::invalid("session_id", "give session_id, user_id or both: what is to be erased"));
         }
+        // Beside the writer only (requests are forwarded to it): an erasure
+        // drops stored messages, which the writer's steps may refer to.
+        if !matches!(self.ingestor.role(), flightlog_ingest::Role::Writer { .. }) {
+            return Err(AppError::unavailable("erasure runs beside the log's writer, which this process is not now; retry", "not the writer"));
+        }
         let done = self.store.erase(project, &req.session_id, &req.user_id).await?;
         tracing::info!(project = %project, session = %req.session_id, user = %req.user_id,
                        steps = done.steps_erased, by = %by, "personal content erased");

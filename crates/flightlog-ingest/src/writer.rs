@@ -344,14 +344,26 @@ impl Writer {
             let rows: Vec<(&EncodedStep, LogPosition)> = accepted.iter().copied().zip(placed).collect();
             let bytes = || rows.iter().map(|(s, _)| s.encoded_len()).sum();
             // The messages the steps refer to are on disk before the steps,
-            // and nothing drops them in between (Store::lock_messages).
-            let store = self.store.clone();
-            let messages_held = store.lock_messages().await;
+            // and nothing drops them in between (Store::lock_messages; a
+            // clone of the store, so the guard does not borrow `self`).
             let messages: Vec<(&str, &str, &ContentHash, &str)> = accepted_projects
                 .iter()
                 .zip(&accepted)
                 .flat_map(|(p, s)| s.contents.iter().map(move |(h, m)| (*p, s.session_id.as_str(), h, m.as_str())))
                 .collect();
+            let store = self.store.clone();
+            let messages_held = match messages.is_empty() {
+                true => None,
+                false => Some(store.lock_messages().await),
+            };
+            // A drop of messages may have held the lock for a while.
+            if messages_held.is_some() && self.lease.writable() != Some(tenure) {
+                drop(messages_held);
+                for sub in group {
+                    let _ = sub.reply.send(Err(Refusal::NotWriter(None)));
+                }
+                return;
+            }
             if !messages.is_empty()
                 && let Err(e) = self.store.insert_messages(&messages).await
             {

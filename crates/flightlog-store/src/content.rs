@@ -13,8 +13,8 @@ use std::collections::{BTreeSet, HashMap, HashSet};
 
 const MESSAGES_HELD: &str = include_str!("queries/messages_held.sql");
 const STORED_MESSAGES: &str = include_str!("queries/stored_messages.sql");
-const DROP_UNNEEDED_MESSAGES: &str = include_str!("queries/drop_unneeded_messages.sql");
-const SESSIONS_HOLDING_MESSAGES: &str = include_str!("queries/sessions_holding_messages.sql");
+const UNNEEDED_MESSAGES: &str = include_str!("queries/unneeded_messages.sql");
+const DROP_MESSAGES: &str = include_str!("queries/drop_messages.sql");
 const INSERT_MESSAGES: &str = "INSERT INTO step_contents (project, session_id, hash, body)";
 
 /// Every column of `flightlog_model::stored::REBUILT`, as a query selects
@@ -64,33 +64,40 @@ impl Content {
     }
 }
 
-/// Stored messages by (session, hex key). A key stored twice with
+/// Stored messages by session, then by hex key. A key stored twice with
 /// different bodies (a copy inserted by tampering) keeps a body that does
 /// not hash to its key, so the change is never hidden behind the original.
 #[derive(Default)]
-pub(crate) struct Messages(HashMap<(String, String), String>);
+pub(crate) struct Messages(HashMap<String, HashMap<String, String>>);
 
 impl Messages {
-    fn add(&mut self, session: String, hash: String, body: String) {
-        let key = (session, hash);
-        let matches = |body: &str| hex::encode(by_reference::hash(body)) == key.1;
-        match self.0.get(&key) {
+    fn add(&mut self, session: String, key: String, body: String) {
+        let matches = |body: &str| hex::encode(by_reference::hash(body)) == key;
+        let of_session = self.0.entry(session).or_default();
+        match of_session.get(&key) {
             Some(kept) if !matches(kept) || matches(&body) => {}
             _ => {
-                self.0.insert(key, body);
+                of_session.insert(key, body);
             }
         }
     }
 
     /// `prompt.messages` of a step of `session` from its references; `None`
-    /// when one is not stored (dropped by tampering): the step then reads
-    /// without them, and verification reports it as changed.
-    pub(crate) fn put_back(&self, session: &str, refs: &[String]) -> Option<String> {
-        let mut found = Vec::with_capacity(refs.len());
-        for hash in refs {
-            found.push(self.0.get(&(session.to_string(), hash.clone()))?.as_str());
+    /// when one is not stored (dropped by tampering).
+    fn put_back(&self, session: &str, refs: &[String]) -> Option<String> {
+        let of_session = self.0.get(session)?;
+        let found: Option<Vec<&str>> = refs.iter().map(|key| of_session.get(key).map(String::as_str)).collect();
+        found.map(by_reference::join)
+    }
+
+    /// Puts the messages a row of `session` refers to into its
+    /// `prompt_messages` column, when it refers to any. One not stored
+    /// leaves the column empty: the step then reads without its messages,
+    /// and verification reports it as changed.
+    pub(crate) fn put_back_into(&self, session: &str, refs: &[String], column: &mut String) {
+        if !refs.is_empty() {
+            *column = self.put_back(session, refs).unwrap_or_default();
         }
-        Some(by_reference::join(found))
     }
 }
 
@@ -102,9 +109,7 @@ impl Content {
 
     /// Puts the messages stored by reference back into `prompt_messages`.
     pub(crate) fn put_back_messages(&mut self, session: &str, messages: &Messages) {
-        if !self.message_refs.is_empty() {
-            self.prompt_messages = messages.put_back(session, &self.message_refs).unwrap_or_default();
-        }
+        messages.put_back_into(session, &self.message_refs, &mut self.prompt_messages);
     }
 }
 
@@ -196,36 +201,41 @@ impl Store {
         Ok(())
     }
 
-    /// Which of `sessions` of `project` hold messages stored by reference.
-    pub async fn sessions_holding_messages(&self, project: &str, sessions: &[String]) -> Result<Vec<String>, StoreError> {
+    /// Drops the stored messages of these sessions of `project` that none
+    /// of their steps refers to any more: one read, and one mutation when
+    /// there is anything to drop. Idempotent, so a retry after a crash
+    /// finishes it. Holds [`Store::lock_messages`]: the writer never stores
+    /// a step that refers to a message this drops.
+    pub async fn drop_unneeded_messages(&self, project: &str, sessions: &[String]) -> Result<(), StoreError> {
         #[derive(serde::Deserialize)]
-        struct Row {
+        struct Unneeded {
             session_id: String,
+            key: String,
         }
         if sessions.is_empty() {
-            return Ok(Vec::new());
+            return Ok(());
         }
-        let params = Params::new().text("project", project).texts("sessions", sessions);
-        Ok(rows::<Row>(&self.ch.query(SESSIONS_HOLDING_MESSAGES, params).await?)?.into_iter().map(|r| r.session_id).collect())
-    }
-
-    /// Drops the stored messages of a session that no step of it refers to
-    /// any more, leaving aside the steps at `leaving` (log positions about
-    /// to be removed). Idempotent: run again after a crash, it finds the
-    /// same. Holds [`Store::lock_messages`], so the writer never stores a
-    /// step that refers to a message this drops.
-    pub async fn drop_unneeded_messages(&self, project: &str, session: &str, leaving: &[u64]) -> Result<(), StoreError> {
         let _writes = self.lock_messages().await;
-        let params =
-            Params::new().text("project", project).text("session", session).numbers("leaving", leaving.iter().copied());
-        self.ch.query(DROP_UNNEEDED_MESSAGES, params).await?;
+        let params = Params::new().text("project", project).texts("sessions", sessions);
+        let unneeded: Vec<Unneeded> = rows(&self.ch.query(UNNEEDED_MESSAGES, params).await?)?;
+        if unneeded.is_empty() {
+            return Ok(());
+        }
+        let of: BTreeSet<&str> = unneeded.iter().map(|u| u.session_id.as_str()).collect();
+        let params = Params::new()
+            .text("project", project)
+            .texts("sessions", &of)
+            .texts("pair_sessions", unneeded.iter().map(|u| &u.session_id))
+            .texts("pair_keys", unneeded.iter().map(|u| &u.key));
+        self.ch.query(DROP_MESSAGES, params).await?;
         Ok(())
     }
 
     /// Held by the writer from its look at which messages are stored until
     /// its steps are, and by whatever drops messages: a message a step is
     /// about to refer to is never dropped under it. (One process writes
-    /// steps; erasures are sent to it: flightlog-api's forwarding.)
+    /// steps; erasures are sent to it, and run only while it holds the
+    /// writer lease: flightlog-app's `erase`.)
     pub async fn lock_messages(&self) -> tokio::sync::MutexGuard<'_, ()> {
         self.messages_lock.lock().await
     }

@@ -83,9 +83,7 @@ impl Store {
             }
             done.sessions.push(session);
         }
-        for session in self.sessions_holding_messages(project, &matched).await? {
-            self.drop_unneeded_messages(project, &session, &[]).await?;
-        }
+        self.drop_unneeded_messages(project, &matched).await?;
         Ok(done)
     }
 }

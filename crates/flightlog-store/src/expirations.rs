@@ -165,12 +165,12 @@ impl Store {
     /// otherwise. Idempotent.
     pub async fn remove_expired_steps(&self, project: &str, session: &str, log_indexes: &[u64]) -> Result<(), StoreError> {
         let params = || Params::new().text("project", project).text("session", session);
-        // The messages only these steps refer to go first: after a crash
-        // in between, the steps are still there and expire again.
-        if !self.sessions_holding_messages(project, &[session.to_string()]).await?.is_empty() {
-            self.drop_unneeded_messages(project, session, log_indexes).await?;
-        }
         self.ch.query(REMOVE_EXPIRED_STEPS, params().numbers("indexes", log_indexes.iter().copied())).await?;
+        // Then the messages no step left refers to. Never before: a step
+        // must not outlive its messages, even if the removal is cut short.
+        // After a crash here the session is still listed, with no steps,
+        // and the next run comes back here.
+        self.drop_unneeded_messages(project, &[session.to_string()]).await?;
         // A crash between these leaves the derived tables disagreeing with
         // the steps; the start-up check finds that and rebuilds them.
         self.rebuild_derived_rows_of(project, session).await?;

@@ -73,9 +73,8 @@ impl Store {
             .collect();
         let messages = self.stored_messages(project, refs.iter().map(|(s, r)| (s.as_str(), r.as_slice()))).await?;
         for (row, (session, refs)) in found.iter_mut().zip(&refs) {
-            if !refs.is_empty() {
-                let text = messages.put_back(session, refs).unwrap_or_default();
-                row.insert("prompt_messages".to_string(), serde_json::Value::String(text));
+            if let Some(serde_json::Value::String(column)) = row.get_mut("prompt_messages") {
+                messages.put_back_into(session, refs, column);
             }
         }
         Ok(found)

@@ -63,9 +63,7 @@ impl Store {
         Ok(found
             .into_iter()
             .map(|mut r| {
-                if !r.message_refs.is_empty() {
-                    r.goal.prompt_messages = messages.put_back(&r.goal.session_id, &r.message_refs).unwrap_or_default();
-                }
+                messages.put_back_into(&r.goal.session_id, &r.message_refs, &mut r.goal.prompt_messages);
                 r.goal
             })
             .collect())

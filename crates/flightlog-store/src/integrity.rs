@@ -240,11 +240,10 @@ impl Store {
         Ok(read
             .into_iter()
             .map(|(mut row, refs)| {
-                if let Some((_, messages)) = found.iter().find(|(p, _)| *p == row.project).filter(|_| !refs.is_empty()) {
-                    let text = messages.put_back(&row.session_id, &refs).unwrap_or_default();
-                    if let Some((_, Stored::Text(column))) = row.columns.iter_mut().find(|(n, _)| *n == "prompt_messages") {
-                        *column = text;
-                    }
+                let messages = found.iter().find(|(p, _)| *p == row.project).map(|(_, m)| m);
+                let column = row.columns.iter_mut().find(|(n, _)| *n == "prompt_messages");
+                if let (Some(messages), Some((_, Stored::Text(column)))) = (messages, column) {
+                    messages.put_back_into(&row.session_id, &refs, column);
                 }
                 row
             })

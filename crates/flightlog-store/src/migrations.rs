@@ -66,7 +66,8 @@ pub async fn apply(ch: &dyn Backend) -> Result<(), StoreError> {
     let applied: Vec<Applied> = rows(&ch.query("SELECT version, checksum FROM schema_migrations", Params::new()).await?)?;
     // A store a newer Flightlog migrated may hold rows this one would read
     // wrongly (since version 21, `raw` without the content its columns
-    // hold; since 23, long messages by reference): refuse it rather than serve steps without their content.
+    // hold; since 23, long messages by reference): refuse it rather than
+    // serve steps without their content.
     let known = MIGRATIONS.iter().map(|m| m.version).max().unwrap_or(0);
     if let Some(newer) = applied.iter().map(|a| a.version).filter(|v| *v > known).max() {
         return Err(StoreError::Setup(format!(

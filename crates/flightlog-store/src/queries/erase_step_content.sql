@@ -13,7 +13,7 @@ ALTER TABLE steps UPDATE
     prompt_system   = '',
     prompt_messages = '',
     -- The messages they referred to are dropped next, where no step of the
-    -- session still needs them (drop_unneeded_messages.sql).
+    -- session still needs them (content.rs, drop_unneeded_messages).
     message_refs    = [],
     completion      = '',
     tool_params     = '',
