@@ -12,7 +12,7 @@ use flightlog_ingest::Outcome;
 use flightlog_model::action::Action;
 use flightlog_model::validate::cut_chars;
 use flightlog_model::{FieldError, Limits, step_from_json};
-use flightlog_store::EncodedStep;
+use flightlog_store::{BatchMessages, EncodedStep};
 use serde_json::Value;
 
 /// Why a record was not stored.
@@ -78,6 +78,8 @@ pub fn prepare(
     // The steps of one batch repeat each other's texts (each LLM call
     // carries the conversation so far): each is scanned once.
     let mut clean = CleanTexts::default();
+    // And each message is hashed and kept once.
+    let mut messages = BatchMessages::default();
     for (index, record) in records.into_iter().enumerate() {
         let (session_id, step) = record.as_ref().ok().map(identify).unwrap_or_default();
         let mut replaced = BTreeMap::new();
@@ -88,7 +90,7 @@ pub fn prepare(
             step_from_json(value, limits)
         });
         match checked {
-            Ok(s) => out.steps.push((index, EncodedStep::new(project, &s), replaced, Action::of(&s))),
+            Ok(s) => out.steps.push((index, EncodedStep::in_batch(project, &s, &mut messages), replaced, Action::of(&s))),
             Err(FieldError { field, reason }) => {
                 out.rejected.push(Rejection { index, session_id, step, code: RejectionCode::Invalid, field, reason })
             }

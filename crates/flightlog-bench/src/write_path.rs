@@ -25,7 +25,7 @@
 
 use anyhow::Context;
 use flightlog_model::Limits;
-use flightlog_store::{EncodedStep, Format, LogPosition};
+use flightlog_store::{EncodedStep, Format, LogPosition, MessageRow};
 use std::time::{Duration, Instant};
 
 #[derive(clap::Args)]
@@ -100,7 +100,7 @@ pub async fn run(args: WritePathArgs) -> anyhow::Result<()> {
     // the merges one round leaves behind slow each alike. The duplicate
     // check line holds every round's samples; the log insert line those of
     // the rounds that write it.
-    let (mut check, mut log) = (Vec::new(), Vec::new());
+    let (mut check, mut log, mut messages) = (Vec::new(), Vec::new(), Vec::new());
     let (mut shipped, mut unsynced, mut unrecorded) = (Vec::new(), Vec::new(), Vec::new());
     for round in 0..args.commits {
         for turn in 0..3 {
@@ -116,6 +116,16 @@ pub async fn run(args: WritePathArgs) -> anyhow::Result<()> {
                 unrecorded.push(timed_steps_insert(&store, &unhashed, &crate::record::unchained(&positions)).await?);
                 continue;
             }
+            // Long messages are stored once per session before their steps.
+            let rows: Vec<MessageRow> = batch
+                .iter()
+                .flat_map(|s| s.contents.iter().map(|(hash, body)| MessageRow { project: "bench", session: &s.session_id, hash, body, session_stored: false }))
+                .collect();
+            if !rows.is_empty() {
+                let started = Instant::now();
+                store.insert_messages(&rows).await?;
+                messages.push(started.elapsed());
+            }
             let took = timed_steps_insert(&store, &batch, &positions).await?;
             if fsync_derived { &mut shipped } else { &mut unsynced }.push(took);
             let entries: Vec<(&str, &EncodedStep, u64)> = batch.iter().zip(&positions).map(|(s, p)| ("bench", s, p.log_index)).collect();
@@ -126,6 +136,9 @@ pub async fn run(args: WritePathArgs) -> anyhow::Result<()> {
     }
     set_derived_fsync(&store, true).await?;
     print_line("duplicate check (session_states)", &check, batch_size);
+    if !messages.is_empty() {
+        print_line("messages insert (long ones, once per session)", &messages, batch_size);
+    }
     print_line("steps insert, all 3 views", &shipped, batch_size);
     print_line("the same, the views' tables not fsynced (ablation)", &unsynced, batch_size);
     print_line("log-of-record insert", &log, batch_size);

@@ -1,8 +1,7 @@
 use crate::lease::{Role, WriterLease};
-use flightlog_model::by_reference::ContentHash;
 use flightlog_model::integrity::{chain_next, chain_seed};
 use flightlog_model::merkle::{Frontier, Hash, leaf_hash};
-use flightlog_store::{ChainHead, EncodedStep, LogPosition, Store, StoreError};
+use flightlog_store::{ChainHead, EncodedStep, LogPosition, MessageRow, Store, StoreError};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -346,10 +345,13 @@ impl Writer {
             // The messages the steps refer to are on disk before the steps,
             // and nothing drops them in between (Store::lock_messages; a
             // clone of the store, so the guard does not borrow `self`).
-            let messages: Vec<(&str, &str, &ContentHash, &str)> = accepted_projects
+            let messages: Vec<MessageRow> = accepted_projects
                 .iter()
                 .zip(&accepted)
-                .flat_map(|(p, s)| s.contents.iter().map(move |(h, m)| (*p, s.session_id.as_str(), h, m.as_str())))
+                .flat_map(|(p, s)| {
+                    let session_stored = heads.contains_key(&(p.to_string(), s.session_id.clone()));
+                    s.contents.iter().map(move |(hash, body)| MessageRow { project: p, session: &s.session_id, hash, body, session_stored })
+                })
                 .collect();
             let store = self.store.clone();
             let messages_held = match messages.is_empty() {

@@ -64,6 +64,17 @@ impl Content {
     }
 }
 
+/// A message an accepted step refers to, as the writer stores it.
+pub struct MessageRow<'a> {
+    pub project: &'a str,
+    pub session: &'a str,
+    pub hash: &'a ContentHash,
+    pub body: &'a str,
+    /// Whether its session had stored steps before this commit: only then
+    /// may it hold the message already.
+    pub session_stored: bool,
+}
+
 /// Stored messages by session, then by hex key. A key stored twice with
 /// different bodies (a copy inserted by tampering) keeps a body that does
 /// not hash to its key, so the change is never hidden behind the original.
@@ -162,36 +173,41 @@ impl Store {
     }
 
     /// Durably stores the messages that accepted steps refer to and their
-    /// sessions do not hold yet: (project, session, key, message). Called
-    /// by the writer before it inserts those steps, holding
-    /// [`Store::lock_messages`].
-    pub async fn insert_messages(&self, items: &[(&str, &str, &ContentHash, &str)]) -> Result<(), StoreError> {
+    /// sessions do not hold yet. Called by the writer before it inserts
+    /// those steps, holding [`Store::lock_messages`].
+    pub async fn insert_messages(&self, items: &[MessageRow<'_>]) -> Result<(), StoreError> {
         #[derive(serde::Deserialize)]
         struct Held {
             session_id: String,
             key: String,
         }
-        let mut projects: Vec<&str> = items.iter().map(|(p, ..)| *p).collect();
+        let mut projects: Vec<&str> = items.iter().map(|m| m.project).collect();
         projects.sort_unstable();
         projects.dedup();
         let mut buf = Vec::new();
         for project in projects {
-            let mine = || items.iter().filter(move |(p, ..)| *p == project);
-            let sessions: BTreeSet<&str> = mine().map(|(_, s, ..)| *s).collect();
-            let hashes: BTreeSet<String> = mine().map(|(_, _, h, _)| hex::encode(h)).collect();
-            let params = Params::new().text("project", project).texts("sessions", &sessions).texts("hashes", &hashes);
-            let held: HashSet<(String, String)> = rows::<Held>(&self.ch.query(MESSAGES_HELD, params).await?)?
-                .into_iter()
-                .map(|h| (h.session_id, h.key))
-                .collect();
+            let mine = || items.iter().filter(move |m| m.project == project);
+            // Only a session with stored steps can hold messages already
+            // (or a failed commit's, which are stored again: the same rows).
+            let maybe_held = || mine().filter(|m| m.session_stored);
+            let sessions: BTreeSet<&str> = maybe_held().map(|m| m.session).collect();
+            let held: HashSet<(String, String)> = match sessions.is_empty() {
+                true => HashSet::new(),
+                false => {
+                    let hashes: BTreeSet<String> = maybe_held().map(|m| hex::encode(m.hash)).collect();
+                    let params = Params::new().text("project", project).texts("sessions", &sessions).texts("hashes", &hashes);
+                    rows::<Held>(&self.ch.query(MESSAGES_HELD, params).await?)?.into_iter().map(|h| (h.session_id, h.key)).collect()
+                }
+            };
             let mut written: HashSet<(&str, &ContentHash)> = HashSet::new();
-            for (_, session, hash, body) in mine() {
-                if written.insert((session, hash)) && !held.contains(&(session.to_string(), hex::encode(hash))) {
+            for m in mine() {
+                let is_held = || m.session_stored && held.contains(&(m.session.to_string(), hex::encode(m.hash)));
+                if written.insert((m.session, m.hash)) && !is_held() {
                     let mut w = RowBinary(&mut buf);
                     w.string(project);
-                    w.string(session);
-                    w.fixed(*hash);
-                    w.string(body);
+                    w.string(m.session);
+                    w.fixed(m.hash);
+                    w.string(m.body);
                 }
             }
         }

@@ -10,7 +10,7 @@ use flightlog_model::Step;
 use flightlog_model::by_reference::{self, ContentHash};
 use flightlog_model::columns::STEP_COLUMNS;
 use std::collections::HashMap;
-use std::sync::LazyLock;
+use std::sync::{Arc, LazyLock};
 
 const NEXT_LOG_INDEX: &str = include_str!("queries/next_log_index.sql");
 const SESSION_TIMELINE: &str = include_str!("queries/session_timeline.sql");
@@ -47,7 +47,36 @@ pub struct EncodedStep {
     prefix: Vec<u8>,
     /// The messages this step refers to (`by_reference`), each once: the
     /// writer stores those its session does not hold yet, before the step.
-    pub contents: Vec<(ContentHash, String)>,
+    /// Shared with the batch's other steps that carry the same message.
+    pub contents: Vec<(ContentHash, Arc<str>)>,
+}
+
+/// The messages of one batch's steps, each hashed and kept once: a batch's
+/// steps repeat each other's messages (each LLM call carries the
+/// conversation so far), and hashing and copying every step's messages
+/// cost a quarter of a conversation step's CPU (`write-path
+/// --conversations`). Bounded like redaction's memory of clean texts:
+/// past [`BatchMessages::MAX_BYTES`], messages are hashed anew.
+#[derive(Default)]
+pub struct BatchMessages {
+    seen: HashMap<Arc<str>, ContentHash, foldhash::fast::RandomState>,
+    bytes: usize,
+}
+
+impl BatchMessages {
+    pub const MAX_BYTES: usize = 16 << 20;
+
+    fn key(&mut self, message: &str) -> (ContentHash, Arc<str>) {
+        if let Some((text, hash)) = self.seen.get_key_value(message) {
+            return (*hash, text.clone());
+        }
+        let (hash, text) = (by_reference::hash(message), Arc::<str>::from(message));
+        if self.bytes + message.len() <= Self::MAX_BYTES {
+            self.bytes += message.len();
+            self.seen.insert(text.clone(), hash);
+        }
+        (hash, text)
+    }
 }
 
 /// A row being written: each value is written through [`Row::col`], which
@@ -135,16 +164,18 @@ fn encode_writer_columns(row: &mut Row, pos: &LogPosition, received_at_us: i64) 
 
 impl EncodedStep {
     pub fn new(project: &str, s: &Step) -> Self {
-        let messages = by_reference::split(&s.prompt_messages);
-        let refs: Option<Vec<ContentHash>> = messages.as_ref().map(|m| m.iter().map(|m| by_reference::hash(m)).collect());
-        let mut seen = std::collections::HashSet::new();
-        let contents: Vec<(ContentHash, String)> = refs
-            .iter()
-            .flatten()
-            .zip(messages.iter().flatten())
-            .filter(|(hash, _)| seen.insert(**hash))
-            .map(|(hash, message)| (*hash, message.to_string()))
-            .collect();
+        Self::in_batch(project, s, &mut BatchMessages::default())
+    }
+
+    /// [`EncodedStep::new`] for one of a batch's steps, whose messages the
+    /// others may carry too.
+    pub fn in_batch(project: &str, s: &Step, batch: &mut BatchMessages) -> Self {
+        let keyed: Option<Vec<(ContentHash, Arc<str>)>> =
+            by_reference::split(&s.prompt_messages).map(|messages| messages.iter().map(|m| batch.key(m)).collect());
+        let refs: Option<Vec<ContentHash>> = keyed.as_ref().map(|k| k.iter().map(|(hash, _)| *hash).collect());
+        let mut contents = keyed.unwrap_or_default();
+        contents.sort_unstable_by_key(|(hash, _)| *hash);
+        contents.dedup_by_key(|(hash, _)| *hash);
         let mut buf = Vec::with_capacity(s.raw.len() * 2 + 256);
         encode_prefix(&mut Row::new(&mut buf), project, s, refs.as_deref());
         Self { session_id: s.session_id.clone(), step: s.step, step_hash: s.step_hash, prefix: buf, contents }
@@ -475,6 +506,28 @@ mod tests {
         let encoded = EncodedStep::new("p", &step);
         assert_eq!(buf[..encoded.prefix.len()], encoded.prefix[..]);
         assert_eq!(buf.len(), encoded.prefix.len() + 8 + 32 + 8 + 8);
+    }
+
+    #[test]
+    fn a_batchs_steps_share_each_message_once_under_its_key() {
+        let messages: Vec<serde_json::Value> =
+            (0..6).map(|i| serde_json::json!({"role": "user", "content": format!("message {i} {}", "words ".repeat(60))})).collect();
+        let step = |n: usize| {
+            let v = serde_json::json!({"session_id": "s", "step": n, "timestamp": "2026-01-15T10:00:00Z", "prompt": {"messages": messages[..=n]}});
+            step_from_json(v, &Limits::default()).unwrap()
+        };
+        let mut batch = BatchMessages::default();
+        let (four, five) = (EncodedStep::in_batch("p", &step(4), &mut batch), EncodedStep::in_batch("p", &step(5), &mut batch));
+        assert_eq!((four.contents.len(), five.contents.len()), (5, 6));
+        for (hash, text) in &four.contents {
+            assert_eq!(*hash, by_reference::hash(text), "keyed by the SHA-256 of the message");
+            let (_, same) = five.contents.iter().find(|(h, _)| h == hash).expect("the later step carries it too");
+            assert!(Arc::ptr_eq(text, same), "held once for the batch");
+        }
+        // Encoded alone, a step refers to the same keys.
+        let alone = EncodedStep::new("p", &step(5));
+        assert_eq!(alone.contents.iter().map(|(h, _)| *h).collect::<Vec<_>>(), five.contents.iter().map(|(h, _)| *h).collect::<Vec<_>>());
+        assert_eq!(alone.prefix, five.prefix);
     }
 
     #[test]
