@@ -30,6 +30,11 @@ pub struct ConversationsArgs {
     /// it takes to catch up.
     #[arg(long)]
     search: bool,
+    /// One step per request, as an agent reports each LLM call when it
+    /// happens: all sessions' step 0, then their step 1, and so on, so
+    /// each request adds one step to a session already stored.
+    #[arg(long)]
+    step_by_step: bool,
 }
 
 pub(crate) const STEPS_PER_SESSION: u64 = 40;
@@ -51,15 +56,21 @@ pub async fn run(args: ConversationsArgs, flightlog: std::path::PathBuf) -> anyh
     crate::ingest::wait_ready(&http, &base).await?;
     println!("machine: {} cores; store: embedded chDB in {}", std::thread::available_parallelism().map_or(1, |n| n.get()), dir.path().display());
 
-    let bodies: Vec<Vec<u8>> = (0..args.sessions).map(session_body).collect();
+    let sessions: Vec<Vec<String>> = (0..args.sessions).map(session_lines).collect();
+    let bodies: Vec<Vec<u8>> = match args.step_by_step {
+        false => sessions.iter().map(|lines| lines.join("\n").into_bytes()).collect(),
+        true => (0..STEPS_PER_SESSION as usize).flat_map(|k| sessions.iter().map(move |lines| lines[k].clone().into_bytes())).collect(),
+    };
+    drop(sessions);
     let sent: usize = bodies.iter().map(Vec::len).sum();
     let steps = args.sessions as u64 * STEPS_PER_SESSION;
     let started = Instant::now();
     crate::ingest::post_concurrently(&http, &format!("{base}/v1/steps"), bodies, args.clients).await?;
     let secs = started.elapsed().as_secs_f64();
     println!(
-        "ingest, {} client(s): {steps} steps of 40-step conversations ({:.1} KB/step) in {secs:.2} s = {:.0} steps/s, {:.1} MB/s durable",
+        "ingest, {} client(s), {}: {steps} steps of 40-step conversations ({:.1} KB/step) in {secs:.2} s = {:.0} steps/s, {:.1} MB/s durable",
         args.clients,
+        if args.step_by_step { "one step per request" } else { "one session per request" },
         sent as f64 / steps as f64 / 1e3,
         steps as f64 / secs,
         sent as f64 / secs / 1e6
@@ -138,11 +149,11 @@ fn session_id(s: usize) -> String {
 
 /// Sessions `range`, as one NDJSON body.
 pub(crate) fn sessions_body(range: std::ops::Range<usize>) -> Vec<u8> {
-    range.map(session_body).collect::<Vec<_>>().join(&b'\n')
+    range.map(|s| session_lines(s).join("\n")).collect::<Vec<_>>().join("\n").into_bytes()
 }
 
-/// One session's 40 steps, as NDJSON.
-fn session_body(s: usize) -> Vec<u8> {
+/// Session `s`'s 40 steps, one JSON line each.
+fn session_lines(s: usize) -> Vec<String> {
     let session = session_id(s);
     let messages: Vec<serde_json::Value> = (0..=STEPS_PER_SESSION)
         .map(|i| {
@@ -151,7 +162,7 @@ fn session_body(s: usize) -> Vec<u8> {
         })
         .collect();
     let system = format!("You are the support agent of an online bank. {}", text(7, 200));
-    let lines: Vec<String> = (0..STEPS_PER_SESSION)
+    (0..STEPS_PER_SESSION)
         .map(|k| {
             serde_json::json!({
                 "session_id": session, "step": k,
@@ -168,8 +179,7 @@ fn session_body(s: usize) -> Vec<u8> {
             })
             .to_string()
         })
-        .collect();
-    lines.join("\n").into_bytes()
+        .collect()
 }
 
 /// `words` words of plausible text, the same for the same seed.
