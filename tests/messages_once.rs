@@ -19,7 +19,7 @@ fn message(role: &str, tag: &str) -> Value {
 
 /// Step `n` of a conversation: every message so far (`messages[..=n]`).
 fn turn(session: &str, user: &str, n: usize, messages: &[Value]) -> Value {
-    json!({"session_id": session, "step": n, "timestamp": format!("2026-01-15T10:30:{n:02}Z"), "user_id": user,
+    json!({"session_id": session, "step": n, "timestamp": format!("2026-01-15T10:{:02}:{:02}Z", n / 60, n % 60), "user_id": user,
            "agent_thoughts": {"reasoning": format!("answering turn {n}")},
            "model": {"name": "gpt-4o", "temperature": 0.2},
            "prompt": {"system": "be helpful", "messages": messages[..=n].to_vec(), "completion": format!("reply {n}")}})
@@ -183,6 +183,10 @@ async fn erasure_drops_a_message_only_where_no_unerased_step_needs_it() {
     let report = verify(&s, "shared").await;
     assert_eq!(report["status"], "verified", "{report:#}");
     assert_bundle_verifies(&s, dir.path(), "shared").await;
+    // The agent retrying ann's steps is told they are stored, and her
+    // messages are not stored again.
+    let (status, retried) = s.post_steps(ADMIN_KEY, ndjson(&ann), &[]).await;
+    assert_eq!((status, retried["duplicates"].as_u64()), (StatusCode::OK, Some(6)), "{retried}");
     // Erasing again finds nothing new, and changes nothing.
     let (status, again) = s.send_json(Method::POST, ADMIN_KEY, "/v1/erasures", json!({"session_id": "shared", "user_id": "ann"})).await;
     assert_eq!((status, again["steps_erased"].as_u64()), (StatusCode::OK, Some(0)), "{again}");
@@ -268,4 +272,60 @@ async fn an_otlp_conversation_is_stored_once_too() {
     let held = query(dir.path(), "SELECT count(), countIf(position(body, 'otlp-0:') > 0) FROM step_contents WHERE session_id = 'otlp-talk'");
     let refs = query(dir.path(), "SELECT groupArray(length(message_refs)) FROM (SELECT message_refs FROM steps WHERE session_id = 'otlp-talk' ORDER BY step)");
     assert_eq!((held, refs), (vec![vec!["6".to_string(), "1".into()]], vec![vec!["[0,4,6]".to_string()]]));
+}
+
+/// kill -9 while agents report one conversation step per request: every
+/// step stored after the restart reads back exactly as sent (its messages
+/// were on disk before it), and re-sending everything stores nothing twice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_kill_mid_conversation_leaves_no_step_without_its_messages() {
+    use std::sync::{Arc, Mutex};
+    use std::time::{Duration, Instant};
+    const CLIENTS: usize = 4;
+    const TURNS: usize = 200;
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = Server::start_in(dir.path(), &ENV).await;
+    let talks: Vec<Vec<Value>> = (0..CLIENTS).map(|c| conversation(&format!("kill-{c}"), "ann", &format!("kill-{c}"), TURNS)).collect();
+    let acked: Arc<Mutex<Vec<usize>>> = Arc::new(Mutex::new(vec![0; CLIENTS]));
+    let tasks: Vec<_> = talks
+        .iter()
+        .cloned()
+        .enumerate()
+        .map(|(c, talk)| {
+            let (http, base, acked) = (server.http.clone(), server.base.clone(), acked.clone());
+            tokio::spawn(async move {
+                for (n, step) in talk.iter().enumerate() {
+                    match http.post(format!("{base}/v1/steps")).bearer_auth(ADMIN_KEY).json(step).send().await {
+                        Ok(r) if r.status() == StatusCode::OK => acked.lock().unwrap()[c] = n + 1,
+                        _ => return, // the server is gone
+                    }
+                }
+            })
+        })
+        .collect();
+    let started = Instant::now();
+    while acked.lock().unwrap().iter().sum::<usize>() < 40 || started.elapsed() < Duration::from_millis(1500) {
+        assert!(started.elapsed() < Duration::from_secs(60), "too few steps acknowledged");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    server.kill9();
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let acked = acked.lock().unwrap().clone();
+
+    let s = Server::start_in(dir.path(), &ENV).await;
+    for (c, talk) in talks.iter().enumerate() {
+        let stored = s.all_steps(ADMIN_KEY, &format!("kill-{c}"), 50).await;
+        assert!(stored.len() >= acked[c], "client {c}: {} stored, {} acknowledged", stored.len(), acked[c]);
+        for (got, want) in stored.iter().zip(talk) {
+            assert_eq!(&got["data"], want, "client {c} step {}", want["step"]);
+        }
+        let report = verify(&s, &format!("kill-{c}")).await;
+        assert_eq!(report["problem_count"], 0, "{report:#}");
+        // Everything sent again, the rest of the conversation too.
+        let (status, again) = s.post_steps(ADMIN_KEY, ndjson(talk), &[]).await;
+        assert_eq!((status, again["duplicates"].as_u64(), again["accepted"].as_u64()), (StatusCode::OK, Some(stored.len() as u64), Some((TURNS - stored.len()) as u64)), "{again}");
+    }
+    assert!(acked.iter().sum::<usize>() < CLIENTS * TURNS, "the kill came mid-stream");
 }

@@ -116,14 +116,16 @@ pub async fn run(args: WritePathArgs) -> anyhow::Result<()> {
                 unrecorded.push(timed_steps_insert(&store, &unhashed, &crate::record::unchained(&positions)).await?);
                 continue;
             }
-            // Long messages are stored once per session before their steps.
+            // Long messages are stored once per session before their steps
+            // (new sessions here: nothing is held; the writer reads what
+            // is held beside its duplicate check).
             let rows: Vec<MessageRow> = batch
                 .iter()
-                .flat_map(|s| s.contents.iter().map(|(hash, body)| MessageRow { project: "bench", session: &s.session_id, hash, body, session_stored: false }))
+                .flat_map(|s| s.contents.iter().map(|(hash, body)| MessageRow { project: "bench", session: &s.session_id, hash, body }))
                 .collect();
             if !rows.is_empty() {
                 let started = Instant::now();
-                store.insert_messages(&rows).await?;
+                store.insert_messages(&rows, &Default::default()).await?;
                 messages.push(started.elapsed());
             }
             let took = timed_steps_insert(&store, &batch, &positions).await?;

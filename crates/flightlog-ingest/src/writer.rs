@@ -1,7 +1,7 @@
 use crate::lease::{Role, WriterLease};
 use flightlog_model::integrity::{chain_next, chain_seed};
 use flightlog_model::merkle::{Frontier, Hash, leaf_hash};
-use flightlog_store::{ChainHead, EncodedStep, LogPosition, MessageRow, Store, StoreError};
+use flightlog_store::{ChainHead, EncodedStep, HeldMessages, LogPosition, MessageRow, Store, StoreError};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -314,12 +314,41 @@ impl Writer {
 
     async fn commit(&mut self, group: Vec<Submission>, tenure: u64) {
         let started = std::time::Instant::now();
-        let (decided, heads) = match self.decide(&group).await {
-            Ok(d) => d,
-            Err(e) => return self.fail(group, e, 0).await,
+        // Long messages the steps refer to are stored once per session,
+        // before the steps (Store::lock_messages: nothing drops a message
+        // from here until the steps are stored; a clone of the store, so
+        // the guard does not borrow `self`). Which of them are stored
+        // already is read beside the duplicate check.
+        let group_messages: Vec<MessageRow> = group
+            .iter()
+            .flat_map(|sub| {
+                sub.steps.iter().flat_map(move |s| {
+                    s.contents.iter().map(move |(hash, body)| MessageRow { project: &sub.project, session: &s.session_id, hash, body })
+                })
+            })
+            .collect();
+        let store = self.store.clone();
+        let messages_lock = match group_messages.is_empty() {
+            true => None,
+            false => Some(store.lock_messages().await),
+        };
+        let held = async {
+            match group_messages.is_empty() {
+                true => Ok(HeldMessages::default()),
+                false => store.held_messages(&group_messages).await,
+            }
+        };
+        let (decided, held) = tokio::join!(self.decide(&group), held);
+        let ((decided, heads), held) = match (decided, held) {
+            (Ok(d), Ok(h)) => (d, h),
+            (Err(e), _) | (_, Err(e)) => {
+                drop(messages_lock);
+                return self.fail(group, e, 0).await;
+            }
         };
         // Deciding read the store; the lease may have run out meanwhile.
         if self.lease.writable() != Some(tenure) {
+            drop(messages_lock);
             for sub in group {
                 let _ = sub.reply.send(Err(Refusal::NotWriter(None)));
             }
@@ -342,43 +371,26 @@ impl Writer {
             let received_at = now_us();
             let rows: Vec<(&EncodedStep, LogPosition)> = accepted.iter().copied().zip(placed).collect();
             let bytes = || rows.iter().map(|(s, _)| s.encoded_len()).sum();
-            // The messages the steps refer to are on disk before the steps,
-            // and nothing drops them in between (Store::lock_messages; a
-            // clone of the store, so the guard does not borrow `self`).
+            // Only the accepted steps' messages: a retry of an erased step
+            // must not store its messages again.
             let messages: Vec<MessageRow> = accepted_projects
                 .iter()
                 .zip(&accepted)
-                .flat_map(|(p, s)| {
-                    let session_stored = heads.contains_key(&(p.to_string(), s.session_id.clone()));
-                    s.contents.iter().map(move |(hash, body)| MessageRow { project: p, session: &s.session_id, hash, body, session_stored })
-                })
+                .flat_map(|(p, s)| s.contents.iter().map(move |(hash, body)| MessageRow { project: p, session: &s.session_id, hash, body }))
                 .collect();
-            let store = self.store.clone();
-            let messages_held = match messages.is_empty() {
-                true => None,
-                false => Some(store.lock_messages().await),
-            };
-            // A drop of messages may have held the lock for a while.
-            if messages_held.is_some() && self.lease.writable() != Some(tenure) {
-                drop(messages_held);
-                for sub in group {
-                    let _ = sub.reply.send(Err(Refusal::NotWriter(None)));
-                }
-                return;
-            }
             if !messages.is_empty()
-                && let Err(e) = self.store.insert_messages(&messages).await
+                && let Err(e) = self.store.insert_messages(&messages, &held).await
             {
-                drop(messages_held);
+                drop(messages_lock);
                 let bytes = bytes();
                 return self.fail(group, e, bytes).await;
             }
             if let Err(e) = self.store.insert_steps(&rows, received_at).await {
-                drop(messages_held);
+                drop(messages_lock);
                 let bytes = bytes();
                 return self.fail(group, e, bytes).await;
             }
-            drop(messages_held);
+            drop(messages_lock);
             let entries: Vec<(&str, &EncodedStep, u64)> =
                 accepted_projects.iter().zip(&rows).map(|(p, (s, pos))| (*p, *s, pos.log_index)).collect();
             if let Err(e) = self.store.insert_log_entries(&entries).await {

@@ -70,9 +70,17 @@ pub struct MessageRow<'a> {
     pub session: &'a str,
     pub hash: &'a ContentHash,
     pub body: &'a str,
-    /// Whether its session had stored steps before this commit: only then
-    /// may it hold the message already.
-    pub session_stored: bool,
+}
+
+/// The (project, session, hex key) of messages stored already.
+#[derive(Default)]
+pub struct HeldMessages(HashSet<(String, String, String)>);
+
+impl HeldMessages {
+    fn contains(&self, m: &MessageRow) -> bool {
+        // Cheap when nothing is held: a commit of new sessions.
+        !self.0.is_empty() && self.0.contains(&(m.project.to_string(), m.session.to_string(), hex::encode(m.hash)))
+    }
 }
 
 /// Stored messages by session, then by hex key. A key stored twice with
@@ -172,43 +180,42 @@ impl Store {
         Ok(())
     }
 
-    /// Durably stores the messages that accepted steps refer to and their
-    /// sessions do not hold yet. Called by the writer before it inserts
-    /// those steps, holding [`Store::lock_messages`].
-    pub async fn insert_messages(&self, items: &[MessageRow<'_>]) -> Result<(), StoreError> {
+    /// Which of these messages their sessions hold already: one read per
+    /// project. The writer reads it beside its duplicate check, holding
+    /// [`Store::lock_messages`] until its steps are stored.
+    pub async fn held_messages(&self, items: &[MessageRow<'_>]) -> Result<HeldMessages, StoreError> {
         #[derive(serde::Deserialize)]
         struct Held {
             session_id: String,
             key: String,
         }
-        let mut projects: Vec<&str> = items.iter().map(|m| m.project).collect();
-        projects.sort_unstable();
-        projects.dedup();
-        let mut buf = Vec::new();
+        let mut held = HeldMessages::default();
+        let projects: BTreeSet<&str> = items.iter().map(|m| m.project).collect();
         for project in projects {
             let mine = || items.iter().filter(move |m| m.project == project);
-            // Only a session with stored steps can hold messages already
-            // (or a failed commit's, which are stored again: the same rows).
-            let maybe_held = || mine().filter(|m| m.session_stored);
-            let sessions: BTreeSet<&str> = maybe_held().map(|m| m.session).collect();
-            let held: HashSet<(String, String)> = match sessions.is_empty() {
-                true => HashSet::new(),
-                false => {
-                    let hashes: BTreeSet<String> = maybe_held().map(|m| hex::encode(m.hash)).collect();
-                    let params = Params::new().text("project", project).texts("sessions", &sessions).texts("hashes", &hashes);
-                    rows::<Held>(&self.ch.query(MESSAGES_HELD, params).await?)?.into_iter().map(|h| (h.session_id, h.key)).collect()
-                }
-            };
-            let mut written: HashSet<(&str, &ContentHash)> = HashSet::new();
-            for m in mine() {
-                let is_held = || m.session_stored && held.contains(&(m.session.to_string(), hex::encode(m.hash)));
-                if written.insert((m.session, m.hash)) && !is_held() {
-                    let mut w = RowBinary(&mut buf);
-                    w.string(project);
-                    w.string(m.session);
-                    w.fixed(m.hash);
-                    w.string(m.body);
-                }
+            let sessions: BTreeSet<&str> = mine().map(|m| m.session).collect();
+            let hashes: BTreeSet<String> = mine().map(|m| hex::encode(m.hash)).collect();
+            let params = Params::new().text("project", project).texts("sessions", &sessions).texts("hashes", &hashes);
+            for h in rows::<Held>(&self.ch.query(MESSAGES_HELD, params).await?)? {
+                held.0.insert((project.to_string(), h.session_id, h.key));
+            }
+        }
+        Ok(held)
+    }
+
+    /// Durably stores the messages that accepted steps refer to, but those
+    /// their sessions hold already. Called by the writer before it inserts
+    /// those steps, holding [`Store::lock_messages`].
+    pub async fn insert_messages(&self, items: &[MessageRow<'_>], held: &HeldMessages) -> Result<(), StoreError> {
+        let mut buf = Vec::new();
+        let mut written: HashSet<(&str, &str, &ContentHash)> = HashSet::new();
+        for m in items {
+            if written.insert((m.project, m.session, m.hash)) && !held.contains(m) {
+                let mut w = RowBinary(&mut buf);
+                w.string(m.project);
+                w.string(m.session);
+                w.fixed(m.hash);
+                w.string(m.body);
             }
         }
         if !buf.is_empty() {
