@@ -72,14 +72,14 @@ pub struct MessageRow<'a> {
     pub body: &'a str,
 }
 
-/// The (project, session, hex key) of messages stored already.
+/// The keys of messages stored already, by project and session: looked up
+/// by borrowed names for every message of a commit's accepted steps.
 #[derive(Default)]
-pub struct HeldMessages(HashSet<(String, String, String)>);
+pub struct HeldMessages(HashMap<String, HashMap<String, HashSet<ContentHash>>>);
 
 impl HeldMessages {
     fn contains(&self, m: &MessageRow) -> bool {
-        // Cheap when nothing is held: a commit of new sessions.
-        !self.0.is_empty() && self.0.contains(&(m.project.to_string(), m.session.to_string(), hex::encode(m.hash)))
+        self.0.get(m.project).and_then(|sessions| sessions.get(m.session)).is_some_and(|keys| keys.contains(m.hash))
     }
 }
 
@@ -196,8 +196,9 @@ impl Store {
             let sessions: BTreeSet<&str> = mine().map(|m| m.session).collect();
             let hashes: BTreeSet<String> = mine().map(|m| hex::encode(m.hash)).collect();
             let params = Params::new().text("project", project).texts("sessions", &sessions).texts("hashes", &hashes);
+            let of_project = held.0.entry(project.to_string()).or_default();
             for h in rows::<Held>(&self.ch.query(MESSAGES_HELD, params).await?)? {
-                held.0.insert((project.to_string(), h.session_id, h.key));
+                of_project.entry(h.session_id).or_default().insert(crate::steps::decode_hash(&h.key)?);
             }
         }
         Ok(held)
