@@ -64,7 +64,7 @@ pub async fn run(args: WritePathArgs) -> anyhow::Result<()> {
         false => requested,
     };
     println!(
-        "machine: {} cores; {} commits of {batch_size} steps per line (the check line: three times as many, the log line twice)",
+        "machine: {} cores; {} commits of {batch_size} steps per line (the check line: four times as many, the log line twice)",
         std::thread::available_parallelism().map_or(1, |n| n.get()),
         args.commits,
     );
@@ -94,17 +94,19 @@ pub async fn run(args: WritePathArgs) -> anyhow::Result<()> {
     };
 
     // Every commit as the writer makes it, each round once as shipped, once
-    // with the derived tables' parts not fsynced (the ablation), and once
+    // with the derived tables' parts not fsynced (the ablation), once
     // without the tamper-evident record (hash columns zero, no log insert),
-    // in an order that turns round by round, so that a noisy neighbour or
-    // the merges one round leaves behind slow each alike. The duplicate
-    // check line holds every round's samples; the log insert line those of
-    // the rounds that write it.
+    // and once with the views run in turn rather than at the same time, in
+    // an order that turns round by round, so that a noisy neighbour or the
+    // merges one round leaves behind slow each alike. The duplicate check
+    // line holds every round's samples; the log insert line those of the
+    // rounds that write it.
     let (mut check, mut log, mut messages) = (Vec::new(), Vec::new(), Vec::new());
-    let (mut shipped, mut unsynced, mut unrecorded) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut shipped, mut unsynced, mut unrecorded, mut in_turn) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    const TURNS: [(bool, bool, bool); 4] = [(true, true, true), (false, true, true), (true, false, true), (true, true, false)];
     for round in 0..args.commits {
-        for turn in 0..3 {
-            let (fsync_derived, recorded) = [(true, true), (false, true), (true, false)][(round + turn) % 3];
+        for turn in 0..TURNS.len() {
+            let (fsync_derived, recorded, parallel_views) = TURNS[(round + turn) % TURNS.len()];
             set_derived_fsync(&store, fsync_derived).await?;
             let (batch, positions, unhashed) = take_both();
             let started = Instant::now();
@@ -128,6 +130,10 @@ pub async fn run(args: WritePathArgs) -> anyhow::Result<()> {
                 store.insert_messages(&rows, &Default::default()).await?;
                 messages.push(started.elapsed());
             }
+            if !parallel_views {
+                in_turn.push(timed_steps_insert_in_turn(&store, &batch, &positions).await?);
+                continue;
+            }
             let took = timed_steps_insert(&store, &batch, &positions).await?;
             if fsync_derived { &mut shipped } else { &mut unsynced }.push(took);
             let entries: Vec<(&str, &EncodedStep, u64)> = batch.iter().zip(&positions).map(|(s, p)| ("bench", s, p.log_index)).collect();
@@ -143,6 +149,7 @@ pub async fn run(args: WritePathArgs) -> anyhow::Result<()> {
     }
     print_line("steps insert, all 3 views", &shipped, batch_size);
     print_line("the same, the views' tables not fsynced (ablation)", &unsynced, batch_size);
+    print_line("the same, the views run in turn (parallel_view_processing = 0)", &in_turn, batch_size);
     print_line("log-of-record insert", &log, batch_size);
     print_line("steps insert, all 3 views, hash columns zero (no record)", &unrecorded, batch_size);
     crate::record::print_share(crate::record::Commit { cpu: &cpu, check: &check, steps: &shipped, log: &log }, &unrecorded, &hashing, batch_size);
@@ -274,6 +281,16 @@ async fn timed_steps_insert(store: &flightlog_store::Store, batch: &[EncodedStep
     let rows: Vec<(&EncodedStep, LogPosition)> = batch.iter().zip(positions.iter().copied()).collect();
     let started = Instant::now();
     store.insert_steps(&rows, 0).await?;
+    Ok(started.elapsed())
+}
+
+/// The steps insert with its views run one after the other, as they were
+/// before the writer's inserts ran them at the same time.
+async fn timed_steps_insert_in_turn(store: &flightlog_store::Store, batch: &[EncodedStep], positions: &[LogPosition]) -> anyhow::Result<Duration> {
+    let rows: Vec<(&EncodedStep, LogPosition)> = batch.iter().zip(positions.iter().copied()).collect();
+    let sql = format!("{} SETTINGS parallel_view_processing = 0", flightlog_store::steps::insert_steps_sql());
+    let started = Instant::now();
+    store.backend().insert(&sql, flightlog_store::steps::steps_rows(&rows, 0)).await?;
     Ok(started.elapsed())
 }
 

@@ -49,6 +49,10 @@ impl Embedded {
             // Session settings shared by every statement on this connection.
             let mut settings = vec![("output_format_json_quote_64bit_integers", "0".to_string())];
             settings.extend(budget.iter().flat_map(|b| b.settings()));
+            if budget.is_none() {
+                // The writer's connection: what every backend's inserts run with.
+                settings.extend(crate::server::INSERT_SETTINGS.iter().map(|(name, value)| (*name, value.to_string())));
+            }
             if budget.is_some() {
                 settings.extend(NO_JIT.iter().map(|(name, value)| (*name, value.to_string())));
             }

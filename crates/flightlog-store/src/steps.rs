@@ -34,6 +34,21 @@ static INSERT_STEPS: LazyLock<String> = LazyLock::new(|| {
     format!("INSERT INTO steps ({})", names.join(", "))
 });
 
+/// The statement [`Store::insert_steps`] runs, and the rows it sends: for
+/// a benchmark that times the same insert under other settings.
+pub fn insert_steps_sql() -> &'static str {
+    &INSERT_STEPS
+}
+
+pub fn steps_rows(steps: &[(&EncodedStep, LogPosition)], received_at_us: i64) -> Vec<u8> {
+    let mut buf = Vec::with_capacity(steps.iter().map(|(s, _)| s.encoded_len()).sum());
+    for (s, pos) in steps {
+        buf.extend_from_slice(&s.prefix);
+        encode_writer_columns(&mut Row::new(&mut buf), pos, received_at_us);
+    }
+    buf
+}
+
 /// A validated step, already encoded as the RowBinary prefix of its row.
 ///
 /// Encoding happens in the request handler, in parallel across requests;
@@ -295,12 +310,7 @@ impl Store {
     /// Durably inserts `steps` at the positions the writer gave them.
     /// Returns once ClickHouse has fsynced the new part.
     pub async fn insert_steps(&self, steps: &[(&EncodedStep, LogPosition)], received_at_us: i64) -> Result<(), StoreError> {
-        let mut buf = Vec::with_capacity(steps.iter().map(|(s, _)| s.encoded_len()).sum());
-        for (s, pos) in steps {
-            buf.extend_from_slice(&s.prefix);
-            encode_writer_columns(&mut Row::new(&mut buf), pos, received_at_us);
-        }
-        self.ch.insert(&INSERT_STEPS, buf).await?;
+        self.ch.insert(&INSERT_STEPS, steps_rows(steps, received_at_us)).await?;
         Ok(())
     }
 
