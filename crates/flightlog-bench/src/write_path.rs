@@ -101,7 +101,7 @@ pub async fn run(args: WritePathArgs) -> anyhow::Result<()> {
     // merges one round leaves behind slow each alike. The duplicate check
     // line holds every round's samples; the log insert line those of the
     // rounds that write it.
-    let (mut check, mut log, mut messages) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut check, mut log, mut messages, mut held_reads) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     let (mut shipped, mut unsynced, mut unrecorded, mut in_turn) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     const TURNS: [(bool, bool, bool); 4] = [(true, true, true), (false, true, true), (true, false, true), (true, true, false)];
     for round in 0..args.commits {
@@ -127,7 +127,10 @@ pub async fn run(args: WritePathArgs) -> anyhow::Result<()> {
                 .collect();
             if !rows.is_empty() {
                 let started = Instant::now();
-                store.insert_messages(&rows, &Default::default()).await?;
+                let held = store.held_messages(&rows).await?;
+                held_reads.push(started.elapsed());
+                let started = Instant::now();
+                store.insert_messages(&rows, &held).await?;
                 messages.push(started.elapsed());
             }
             if !parallel_views {
@@ -145,6 +148,7 @@ pub async fn run(args: WritePathArgs) -> anyhow::Result<()> {
     set_derived_fsync(&store, true).await?;
     print_line("duplicate check (session_states)", &check, batch_size);
     if !messages.is_empty() {
+        print_line("which messages are held (read beside the check)", &held_reads, batch_size);
         print_line("messages insert (long ones, once per session)", &messages, batch_size);
     }
     print_line("steps insert, all 3 views", &shipped, batch_size);

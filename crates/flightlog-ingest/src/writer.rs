@@ -332,13 +332,16 @@ impl Writer {
             true => None,
             false => Some(store.lock_messages().await),
         };
+        let locked_in = started.elapsed();
         let held = async {
-            match group_messages.is_empty() {
+            let held = match group_messages.is_empty() {
                 true => Ok(HeldMessages::default()),
                 false => store.held_messages(&group_messages).await,
-            }
+            };
+            (held, started.elapsed())
         };
-        let (decided, held) = tokio::join!(self.decide(&group), held);
+        let check = async { (self.decide(&group).await, started.elapsed()) };
+        let ((decided, checked_in), (held, held_in)) = tokio::join!(check, held);
         let ((decided, heads), held) = match (decided, held) {
             (Ok(d), Ok(h)) => (d, h),
             (Err(e), _) | (_, Err(e)) => {
@@ -412,6 +415,9 @@ impl Writer {
             requests = group.len(),
             accepted = accepted.len(),
             decide_ms = decided_in.as_secs_f64() * 1e3,
+            locked_ms = locked_in.as_secs_f64() * 1e3,
+            checked_ms = checked_in.as_secs_f64() * 1e3,
+            held_ms = held_in.as_secs_f64() * 1e3,
             insert_ms = (started.elapsed() - decided_in).as_secs_f64() * 1e3,
             "group commit"
         );

@@ -193,9 +193,13 @@ impl Store {
         let projects: BTreeSet<&str> = items.iter().map(|m| m.project).collect();
         for project in projects {
             let mine = || items.iter().filter(move |m| m.project == project);
-            let sessions: BTreeSet<&str> = mine().map(|m| m.session).collect();
-            let hashes: BTreeSet<String> = mine().map(|m| hex::encode(m.hash)).collect();
-            let params = Params::new().text("project", project).texts("sessions", &sessions).texts("hashes", &hashes);
+            let sessions: HashSet<&str, foldhash::fast::RandomState> = mine().map(|m| m.session).collect();
+            // A step names every message before it, so most are named many
+            // times in a group: each is encoded once (1,200 conversation
+            // steps name about 24,000).
+            let hashes: HashSet<&ContentHash, foldhash::fast::RandomState> = mine().map(|m| m.hash).collect();
+            let hashes = hashes.into_iter().map(hex::encode);
+            let params = Params::new().text("project", project).texts("sessions", &sessions).texts("hashes", hashes);
             let of_project = held.0.entry(project.to_string()).or_default();
             for h in rows::<Held>(&self.ch.query(MESSAGES_HELD, params).await?)? {
                 of_project.entry(h.session_id).or_default().insert(crate::steps::decode_hash(&h.key)?);
@@ -209,7 +213,7 @@ impl Store {
     /// those steps, holding [`Store::lock_messages`].
     pub async fn insert_messages(&self, items: &[MessageRow<'_>], held: &HeldMessages) -> Result<(), StoreError> {
         let mut buf = Vec::new();
-        let mut written: HashSet<(&str, &str, &ContentHash)> = HashSet::new();
+        let mut written: HashSet<(&str, &str, &ContentHash), foldhash::fast::RandomState> = HashSet::default();
         for m in items {
             if written.insert((m.project, m.session, m.hash)) && !held.contains(m) {
                 let mut w = RowBinary(&mut buf);
