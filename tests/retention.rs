@@ -271,6 +271,14 @@ async fn a_restart_in_the_middle_of_expiry_loses_or_doubles_nothing() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     s.kill9();
+    // The kill lands between a session's steps going and its messages
+    // going only by chance; what it leaves then is made here for one
+    // session expired before it (s00, the first due): a message of its own
+    // that no step refers to.
+    let left_behind = "INSERT INTO step_contents SELECT any(project), 's00', toFixedString(unhex(repeat('ab', 32)), 32), 'left behind' \
+                       FROM steps WHERE session_id = 'kept'";
+    let out = flightlog_sql(dir.path(), left_behind);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
 
     let s = serve(dir.path(), "100").await;
     let report = wait_verified(&s, Duration::from_secs(90), |r| {
@@ -294,4 +302,13 @@ async fn a_restart_in_the_middle_of_expiry_loses_or_doubles_nothing() {
     let (_, steps) = steps_of(&s, "kept").await;
     assert_eq!(steps.len() as u64, STEPS);
     assert_eq!(steps[0]["data"]["tool_execution"]["params"], json!({"order": 990}), "nothing recent lost");
+    // Nor is any message of the expired sessions left, not even one whose
+    // removal the kill cut short between its steps and its messages (the
+    // start-up check then rebuilds the list without that session; each run
+    // first finishes the newest removals, so the run that emptied the list
+    // had).
+    let mut s = s;
+    s.terminate();
+    let holding = flightlog_sql(dir.path(), "SELECT DISTINCT session_id FROM step_contents FORMAT TSV");
+    assert_eq!(String::from_utf8_lossy(&holding.stdout), "kept\n", "{}", String::from_utf8_lossy(&holding.stderr));
 }

@@ -165,6 +165,7 @@ impl AppState {
         if !matches!(self.ingestor.role(), Role::Writer { .. }) {
             return Ok(run);
         }
+        self.store.finish_cut_short_removals().await?;
         for row in self.policies_in_force(PolicyKind::Retention).await? {
             let policy: Retention = match serde_json::from_str(&row.body) {
                 Ok(p) => p,

@@ -17,6 +17,12 @@ const FORGET_ACTIONS: &str = include_str!("queries/forget_session_actions.sql");
 const SESSION_DERIVED_TOTALS: &str = include_str!("queries/session_derived_totals.sql");
 const ALL_EXPIRATIONS: &str = include_str!("queries/expirations_all.sql");
 const EXPIRATIONS_OF_PROJECT: &str = include_str!("queries/expirations_of_project.sql");
+const NEWEST_STEP_EXPIRIES: &str = include_str!("queries/newest_step_expiries.sql");
+
+/// How many of the newest whole-step expiries each run finishes again.
+/// One session is removed at a time, so a removal cut short is the newest
+/// record's, unless the run went on to others after a failure.
+const EXPIRIES_FINISHED_AGAIN: u32 = 100;
 
 /// How many times an expiry rebuilds a session's derived rows again when
 /// it finds a step counted twice; past that the start-up check repairs them.
@@ -169,7 +175,8 @@ impl Store {
         // Then the messages no step left refers to. Never before: a step
         // must not outlive its messages, even if the removal is cut short.
         // After a crash here the session is still listed, with no steps,
-        // and the next run comes back here.
+        // and the next run comes back here; or, once the start-up check has
+        // rebuilt the list without it, finish_cut_short_removals does.
         self.drop_unneeded_messages(project, &[session.to_string()]).await?;
         // A crash between these leaves the derived tables disagreeing with
         // the steps; the start-up check finds that and rebuilds them.
@@ -182,6 +189,26 @@ impl Store {
             if !self.repair_derived_rows_of(project, session).await? {
                 return Ok(());
             }
+        }
+        Ok(())
+    }
+
+    /// Drops what the newest whole-step expiries may have left behind: the
+    /// messages of a session whose steps went but whose removal stopped
+    /// before its messages went (a crash, a full disk). A run would come
+    /// back to that session while it is listed, but the start-up check,
+    /// finding the list counting steps that are gone, rebuilds the list
+    /// without it. Cheap when nothing is left: one read of the newest
+    /// records and one primary-key read per project.
+    pub async fn finish_cut_short_removals(&self) -> Result<(), StoreError> {
+        #[derive(serde::Deserialize)]
+        struct Expired {
+            project: String,
+            sessions: Vec<String>,
+        }
+        let params = Params::new().number("limit", EXPIRIES_FINISHED_AGAIN);
+        for expired in rows::<Expired>(&self.ch.query(NEWEST_STEP_EXPIRIES, params).await?)? {
+            self.drop_unneeded_messages(&expired.project, &expired.sessions).await?;
         }
         Ok(())
     }
