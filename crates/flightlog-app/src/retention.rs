@@ -165,7 +165,11 @@ impl AppState {
         if !matches!(self.ingestor.role(), Role::Writer { .. }) {
             return Ok(run);
         }
-        self.store.finish_cut_short_removals().await?;
+        // Like a session that fails, a failure here is logged and the run
+        // goes on: it must not hold every expiry back.
+        if let Err(e) = self.store.finish_cut_short_removals().await {
+            tracing::warn!(error = %e, "could not finish the newest removals' messages; the next run retries");
+        }
         for row in self.policies_in_force(PolicyKind::Retention).await? {
             let policy: Retention = match serde_json::from_str(&row.body) {
                 Ok(p) => p,

@@ -20,9 +20,11 @@ const EXPIRATIONS_OF_PROJECT: &str = include_str!("queries/expirations_of_projec
 const NEWEST_STEP_EXPIRIES: &str = include_str!("queries/newest_step_expiries.sql");
 
 /// How many of the newest whole-step expiries each run finishes again.
-/// One session is removed at a time, so a removal cut short is the newest
-/// record's, unless the run went on to others after a failure.
-const EXPIRIES_FINISHED_AGAIN: u32 = 100;
+/// One session is removed at a time, so a removal cut short by a crash is
+/// the newest record's; the margin is for runs that went on to others
+/// after a session failed. (A record is written once: a session retried
+/// long after its record ranks by its first try.)
+const EXPIRIES_FINISHED_AGAIN: u32 = 1000;
 
 /// How many times an expiry rebuilds a session's derived rows again when
 /// it finds a step counted twice; past that the start-up check repairs them.
@@ -198,8 +200,9 @@ impl Store {
     /// before its messages went (a crash, a full disk). A run would come
     /// back to that session while it is listed, but the start-up check,
     /// finding the list counting steps that are gone, rebuilds the list
-    /// without it. Cheap when nothing is left: one read of the newest
-    /// records and one primary-key read per project.
+    /// without it (as does the writer's recovery from a failed write).
+    /// Cheap when nothing is left: one read of the newest records and one
+    /// primary-key read per project.
     pub async fn finish_cut_short_removals(&self) -> Result<(), StoreError> {
         #[derive(serde::Deserialize)]
         struct Expired {
