@@ -5,7 +5,7 @@
 use flightlog_tests::*;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 const CLIENTS: u64 = 4;
 const BATCH: u64 = 200;
@@ -47,19 +47,8 @@ async fn acknowledged_steps_survive_sigkill_exactly_once() {
     // Let ingestion run (2.5 s, and as many steps acknowledged as a batch
     // per client), then
     // kill the server while requests are in flight.
-    let started = Instant::now();
-    loop {
-        let total: u64 = acked.lock().unwrap().values().sum();
-        if total >= CLIENTS * BATCH && started.elapsed() >= Duration::from_millis(2500) {
-            break;
-        }
-        assert!(started.elapsed() < Duration::from_secs(60), "only {total} steps acknowledged within 60 s");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    server.kill9();
-    for t in tasks {
-        t.await.unwrap();
-    }
+    let total = || acked.lock().unwrap().values().sum::<u64>();
+    server.kill9_mid_stream(total, CLIENTS * BATCH, Duration::from_millis(2500), tasks).await;
     let acked = acked.lock().unwrap().clone();
     let total_acked: u64 = acked.values().sum();
     assert!(total_acked >= CLIENTS * BATCH, "the test must kill mid-stream, after some acknowledgements");

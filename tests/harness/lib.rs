@@ -308,6 +308,26 @@ impl Server {
         }
     }
 
+    /// SIGKILL in the middle of a stream of writes: once `acknowledged()`
+    /// (what the clients have had acknowledged) reaches `at_least` and
+    /// `after` has passed, both within 60 s; then waits for the clients'
+    /// `tasks`, which end when the server is gone.
+    pub async fn kill9_mid_stream(&mut self, acknowledged: impl Fn() -> u64, at_least: u64, after: Duration, tasks: Vec<tokio::task::JoinHandle<()>>) {
+        let started = Instant::now();
+        loop {
+            let total = acknowledged();
+            if total >= at_least && started.elapsed() >= after {
+                break;
+            }
+            assert!(started.elapsed() < Duration::from_secs(60), "only {total} steps acknowledged within 60 s");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        self.kill9();
+        for t in tasks {
+            t.await.unwrap();
+        }
+    }
+
     /// SIGTERM, then waits for a clean exit; returns the exit status and
     /// whatever the server printed on stdout.
     pub fn terminate(&mut self) -> (std::process::ExitStatus, String) {

@@ -282,19 +282,21 @@ async fn input_formats(
 
 /// How long inserting `batch` at `positions` into steps takes, views and all.
 async fn timed_steps_insert(store: &flightlog_store::Store, batch: &[EncodedStep], positions: &[LogPosition]) -> anyhow::Result<Duration> {
-    let rows: Vec<(&EncodedStep, LogPosition)> = batch.iter().zip(positions.iter().copied()).collect();
-    let started = Instant::now();
-    store.insert_steps(&rows, 0).await?;
-    Ok(started.elapsed())
+    timed_insert(store, batch, positions, flightlog_store::steps::insert_steps_sql()).await
 }
 
 /// The steps insert with its views run one after the other, as they were
 /// before the writer's inserts ran them at the same time.
 async fn timed_steps_insert_in_turn(store: &flightlog_store::Store, batch: &[EncodedStep], positions: &[LogPosition]) -> anyhow::Result<Duration> {
-    let rows: Vec<(&EncodedStep, LogPosition)> = batch.iter().zip(positions.iter().copied()).collect();
     let sql = format!("{} SETTINGS parallel_view_processing = 0", flightlog_store::steps::insert_steps_sql());
+    timed_insert(store, batch, positions, &sql).await
+}
+
+/// `sql` with the rows the writer would send for `batch`, timed.
+async fn timed_insert(store: &flightlog_store::Store, batch: &[EncodedStep], positions: &[LogPosition], sql: &str) -> anyhow::Result<Duration> {
+    let rows: Vec<(&EncodedStep, LogPosition)> = batch.iter().zip(positions.iter().copied()).collect();
     let started = Instant::now();
-    store.backend().insert(&sql, flightlog_store::steps::steps_rows(&rows, 0)).await?;
+    store.backend().insert(sql, flightlog_store::steps::steps_rows(&rows, 0)).await?;
     Ok(started.elapsed())
 }
 

@@ -247,6 +247,12 @@ struct Writer {
     loaded: Loaded,
 }
 
+/// The messages `steps` (each with its project) refer to, as rows of the
+/// messages table.
+fn message_rows<'a>(steps: impl Iterator<Item = (&'a str, &'a EncodedStep)>) -> Vec<MessageRow<'a>> {
+    steps.flat_map(|(project, s)| s.contents.iter().map(move |(hash, body)| MessageRow { project, session: &s.session_id, hash, body })).collect()
+}
+
 /// (project, session) → where its chain stands, as stored.
 type Heads = HashMap<(String, String), ChainHead>;
 
@@ -319,14 +325,7 @@ impl Writer {
         // from here until the steps are stored; a clone of the store, so
         // the guard does not borrow `self`). Which of them are stored
         // already is read beside the duplicate check.
-        let group_messages: Vec<MessageRow> = group
-            .iter()
-            .flat_map(|sub| {
-                sub.steps.iter().flat_map(move |s| {
-                    s.contents.iter().map(move |(hash, body)| MessageRow { project: &sub.project, session: &s.session_id, hash, body })
-                })
-            })
-            .collect();
+        let group_messages = message_rows(group.iter().flat_map(|sub| sub.steps.iter().map(move |s| (sub.project.as_str(), s))));
         let store = self.store.clone();
         let messages_lock = match group_messages.is_empty() {
             true => None,
@@ -376,11 +375,7 @@ impl Writer {
             let bytes = || rows.iter().map(|(s, _)| s.encoded_len()).sum();
             // Only the accepted steps' messages: a retry of an erased step
             // must not store its messages again.
-            let messages: Vec<MessageRow> = accepted_projects
-                .iter()
-                .zip(&accepted)
-                .flat_map(|(p, s)| s.contents.iter().map(move |(hash, body)| MessageRow { project: p, session: &s.session_id, hash, body }))
-                .collect();
+            let messages = message_rows(accepted_projects.iter().copied().zip(accepted.iter().copied()));
             if !messages.is_empty()
                 && let Err(e) = self.store.insert_messages(&messages, &held).await
             {

@@ -49,13 +49,13 @@ impl Embedded {
             // Session settings shared by every statement on this connection.
             let mut settings = vec![("output_format_json_quote_64bit_integers", "0".to_string())];
             settings.extend(budget.iter().flat_map(|b| b.settings()));
-            if budget.is_none() {
-                // The writer's connection: what every backend's inserts run with.
-                settings.extend(crate::server::INSERT_SETTINGS.iter().map(|(name, value)| (*name, value.to_string())));
-            }
-            if budget.is_some() {
-                settings.extend(NO_JIT.iter().map(|(name, value)| (*name, value.to_string())));
-            }
+            // A read connection runs without the JIT; the writer's runs what
+            // every backend's inserts run with.
+            let of_role: &[(&str, &str)] = match budget {
+                Some(_) => &NO_JIT,
+                None => crate::server::INSERT_SETTINGS,
+            };
+            settings.extend(of_role.iter().map(|(name, value)| (*name, value.to_string())));
             for (name, value) in settings {
                 conn.query(&format!("SET {name} = {value}"), "CSV", &[]).map_err(|e| StoreError::Engine(e.to_string()))?;
             }
