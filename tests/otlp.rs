@@ -307,3 +307,73 @@ async fn otlp_attributes_are_kept_exactly_or_their_span_is_refused_naming_them()
     let good = by_span("00000000000000a5");
     assert_eq!((good["model"]["temperature"].as_f64(), good["cost"]["input_tokens"].as_u64()), (Some(0.5), Some(12)));
 }
+
+/// A span's attributes hold what its mapped fields hold (the conversation,
+/// the reply, a tool's arguments and result), and its step keeps them
+/// under `otel`: an erasure takes them too, the span's ids, name and
+/// resource stay, and the proofs still verify, online and offline.
+#[tokio::test]
+async fn erasure_takes_what_a_span_carried_in_its_attributes() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = Server::start_in(dir.path(), &[("FLIGHTLOG_BOOTSTRAP_KEY", ADMIN_KEY)]).await;
+    let mut body = export("erased-span");
+    let said = json!({"stringValue": r#"[{"role":"user","parts":[{"type":"text","content":"I am Ada Quill of Harrow Lane"}]}]"#});
+    let replied = json!({"stringValue": r#"[{"role":"assistant","parts":[{"type":"text","content":"Noted, Ada Quill"}]}]"#});
+    let spans = body["resourceSpans"][0]["scopeSpans"][0]["spans"].as_array_mut().unwrap();
+    let chat = spans[0]["attributes"].as_array_mut().unwrap();
+    chat.push(json!({"key": "gen_ai.input.messages", "value": said}));
+    chat.push(json!({"key": "gen_ai.output.messages", "value": replied}));
+    // Sent twice: the first value is kept under otel.replaced_attributes.
+    chat.push(json!({"key": "gen_ai.input.messages", "value": said}));
+    let tool = spans[1]["attributes"].as_array_mut().unwrap();
+    tool.push(json!({"key": "gen_ai.tool.call.arguments", "value": {"stringValue": r#"{"to":"Ada Quill"}"#}}));
+    let (status, _, answer) = post_traces(&s, ADMIN_KEY, "/v1/traces", "application/json", serde_json::to_vec(&body).unwrap(), false).await;
+    assert_eq!(status, StatusCode::OK, "{}", String::from_utf8_lossy(&answer));
+    let sent = s.all_steps(ADMIN_KEY, "erased-span", 10).await;
+    assert_eq!(sent.len(), 2);
+    assert!(sent[0]["data"]["otel"]["replaced_attributes"].is_array(), "{}", sent[0]["data"]);
+    assert!(serde_json::to_string(&sent[0]["data"]["otel"]["attributes"]).unwrap().contains("Ada Quill"));
+    assert_eq!(s.send_json(reqwest::Method::POST, ADMIN_KEY, "/v1/integrity/checkpoints", json!(null)).await.0, StatusCode::CREATED);
+
+    let (status, done) = s.send_json(reqwest::Method::POST, ADMIN_KEY, "/v1/erasures", json!({"session_id": "erased-span"})).await;
+    assert_eq!((status, done["steps_erased"].as_u64()), (StatusCode::OK, Some(2)), "{done}");
+    let stored = s.all_steps(ADMIN_KEY, "erased-span", 10).await;
+    assert!(!serde_json::to_string(&stored).unwrap().contains("Ada Quill"), "{stored:#?}");
+    for (got, before) in stored.iter().zip(&sent) {
+        let (otel, was) = (&got["data"]["otel"], &before["data"]["otel"]);
+        assert_eq!(otel["attributes"], Value::Null, "{otel}");
+        for kept in ["trace_id", "span_id", "name", "resource", "start_time_unix_nano"] {
+            assert_eq!(otel[kept], was[kept], "{kept}");
+        }
+        assert_eq!(got["data"]["model"], before["data"]["model"]);
+        assert_eq!(got["data"]["cost"], before["data"]["cost"]);
+    }
+    assert_eq!(stored[0]["data"]["otel"]["replaced_attributes"], Value::Null);
+    assert_eq!(stored[1]["data"]["tool_execution"]["name"], "send_email");
+
+    let (status, report) = s.get(ADMIN_KEY, "/v1/sessions/erased-span/verify").await;
+    assert_eq!((status, report["status"].as_str()), (StatusCode::OK, Some("verified")), "{report:#}");
+    let erased: Vec<(u64, &str)> =
+        report["erased"].as_array().unwrap().iter().map(|e| (e["step"].as_u64().unwrap(), e["field"].as_str().unwrap())).collect();
+    let (chat_step, tool_step) = (sent[0]["step"].as_u64().unwrap(), sent[1]["step"].as_u64().unwrap());
+    for want in [
+        (chat_step, r#"["otel","attributes"]"#),
+        (chat_step, r#"["otel","replaced_attributes"]"#),
+        (chat_step, r#"["prompt","messages"]"#),
+        (tool_step, r#"["otel","attributes"]"#),
+        (tool_step, r#"["tool_execution","params"]"#),
+    ] {
+        assert!(erased.contains(&want), "{want:?} not in {erased:?}");
+    }
+    let bundle = s.http.get(format!("{}/v1/sessions/erased-span/evidence", s.base)).bearer_auth(ADMIN_KEY).send().await.unwrap();
+    let path = dir.path().join("erased-span-bundle.json");
+    std::fs::write(&path, bundle.bytes().await.unwrap()).unwrap();
+    let out = Command::new(binary()).arg("verify-bundle").arg(&path).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stdout));
+    assert!(s.terminate().0.success());
+
+    // Nothing of it is left in the store's rows either.
+    let out = flightlog_sql(dir.path(), "SELECT countIf(position(raw, 'Quill') > 0) FROM steps FORMAT TSV");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "0");
+}

@@ -25,13 +25,22 @@ use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
 use std::ops::Range;
 
-/// The personal content a GDPR request may erase.
-pub const ERASABLE: [&[&str]; 5] = [
+/// The personal content a GDPR request (or a content retention) erases.
+///
+/// A step from an OpenTelemetry span also keeps the span's attributes under
+/// `otel` (flightlog-decode's OTLP mapping), and they hold the same
+/// content: `gen_ai.input.messages`, `llm.input_messages.0.message.content`,
+/// `input.value`, tool arguments and results. The attributes are one field
+/// of the step hash, so they are erased whole; the mapped fields (model,
+/// tokens, tool name, status) keep what is not personal.
+pub const ERASABLE: [&[&str]; 7] = [
     &["prompt", "system"],
     &["prompt", "messages"],
     &["prompt", "completion"],
     &["tool_execution", "params"],
     &["tool_execution", "result"],
+    &["otel", "attributes"],
+    &["otel", "replaced_attributes"],
 ];
 
 /// The path of a field, as its canonical JSON array of keys.
@@ -379,6 +388,29 @@ mod tests {
         assert!(again.is_empty());
         step["prompt"]["completion"] = json!("forged");
         assert_eq!(stored_step_hash(&step, &kept), original, "the stored hash decides; content is checked by the caller");
+    }
+
+    #[test]
+    fn erasure_takes_a_spans_attributes_and_keeps_the_rest_of_the_span() {
+        let mut step = example();
+        step["otel"] = json!({
+            "trace_id": "5b8efff798038103d269b633813fc60c",
+            "name": "chat",
+            "attributes": {"gen_ai.input.messages": "[{\"role\":\"user\",\"content\":\"I am Ada Quill\"}]", "gen_ai.request.model": "gpt-4o"},
+            "replaced_attributes": {"input.value": ["I am Ada Quill"]},
+            "resource": {"service.name": "svc"}
+        });
+        let original = step_hash(&step);
+        let kept = erase(&mut step, &ERASABLE);
+        assert!(!step.to_string().contains("Ada Quill"), "{step}");
+        assert!(kept.contains_key(r#"["otel","attributes"]"#) && kept.contains_key(r#"["otel","replaced_attributes"]"#), "{kept:?}");
+        assert_eq!((step["otel"]["name"].as_str(), step["otel"]["resource"]["service.name"].as_str()), (Some("chat"), Some("svc")));
+        assert_eq!(stored_step_hash(&step, &kept), original);
+        // A step whose `otel` is not a span's object has nothing there to erase.
+        let mut plain = example();
+        plain["otel"] = json!("kept as sent");
+        assert_eq!(erase(&mut plain, &ERASABLE).len(), 3);
+        assert_eq!(plain["otel"], "kept as sent");
     }
 
     #[test]
