@@ -5,7 +5,7 @@
 //! into `prompt_messages` on every read, dropped when no step needs them.
 
 use crate::backend::{Params, StoreError, rows};
-use crate::rowbinary::RowBinary;
+use crate::rowbinary::{Reader, RowBinary};
 use crate::Store;
 use flightlog_model::by_reference::{self, ContentHash};
 use flightlog_model::stored::{rebuild, rebuild_value};
@@ -36,6 +36,42 @@ pub(crate) struct Content {
 }
 
 impl Content {
+    /// The columns a query answering as RowBinaryWithNamesAndTypes selects
+    /// for [`Content::read`], in this order, with their types (every
+    /// column of `REBUILT` is a String; the keys are `lower(hex(...))`).
+    pub(crate) const BINARY_COLUMNS: [(&'static str, &'static str); 9] = [
+        ("reasoning", "String"),
+        ("tool_params", "String"),
+        ("tool_result", "String"),
+        ("tool_error", "String"),
+        ("prompt_system", "String"),
+        ("prompt_messages", "String"),
+        ("completion", "String"),
+        ("metadata", "String"),
+        ("message_refs", "Array(String)"),
+    ];
+
+    /// The columns of [`Content::BINARY_COLUMNS`] from a RowBinary row.
+    /// Text that is not UTF-8 is read with replacement characters, so the
+    /// step reads as changed and verification names it.
+    pub(crate) fn read(r: &mut Reader) -> Result<Self, StoreError> {
+        let mut text = || r.text_lossy().map(|(t, _)| t);
+        let mut content = Content {
+            reasoning: text()?,
+            tool_params: text()?,
+            tool_result: text()?,
+            tool_error: text()?,
+            prompt_system: text()?,
+            prompt_messages: text()?,
+            completion: text()?,
+            metadata: text()?,
+            message_refs: Vec::new(),
+        };
+        let refs = r.map_len()?;
+        content.message_refs = (0..refs).map(|_| r.string()).collect::<Result<_, _>>()?;
+        Ok(content)
+    }
+
     pub(crate) fn column(&self, name: &str) -> &str {
         match name {
             "reasoning" => &self.reasoning,
@@ -287,5 +323,50 @@ mod tests {
         for r in REBUILT {
             assert_eq!(content.column(r.column), format!("<{}>", r.column));
         }
+    }
+
+    /// RowBinaryWithNamesAndTypes of one row of `Content::BINARY_COLUMNS`,
+    /// as the engine writes it (lengths as varints below 128 here).
+    fn binary_row(texts: &[&[u8]], refs: &[&str]) -> Vec<u8> {
+        let mut out = vec![Content::BINARY_COLUMNS.len() as u8];
+        let mut put = |bytes: &[u8], out: &mut Vec<u8>| {
+            out.push(bytes.len() as u8);
+            out.extend_from_slice(bytes);
+        };
+        for (name, _) in Content::BINARY_COLUMNS {
+            put(name.as_bytes(), &mut out);
+        }
+        for (_, engine_type) in Content::BINARY_COLUMNS {
+            put(engine_type.as_bytes(), &mut out);
+        }
+        for text in texts {
+            put(text, &mut out);
+        }
+        out.push(refs.len() as u8);
+        for key in refs {
+            put(key.as_bytes(), &mut out);
+        }
+        out
+    }
+
+    #[test]
+    fn the_binary_columns_are_the_rebuilt_ones_in_order_and_read_back() {
+        let names: Vec<&str> = Content::BINARY_COLUMNS.iter().map(|(n, _)| *n).collect();
+        let rebuilt: Vec<&str> = REBUILT.iter().map(|r| r.column).collect();
+        assert_eq!(names[..REBUILT.len()], rebuilt[..]);
+        assert_eq!(names[REBUILT.len()..], ["message_refs"]);
+
+        let texts: Vec<Vec<u8>> = rebuilt.iter().map(|c| format!("<{c}>").into_bytes()).collect();
+        let mut texts: Vec<&[u8]> = texts.iter().map(Vec::as_slice).collect();
+        texts[6] = b"\xC3(";
+        let buf = binary_row(&texts, &["aa", "bb"]);
+        let mut r = Reader::new(&buf, &Content::BINARY_COLUMNS).unwrap();
+        let content = Content::read(&mut r).unwrap();
+        assert!(r.done());
+        for c in rebuilt.iter().filter(|c| **c != "completion") {
+            assert_eq!(content.column(c), format!("<{c}>"));
+        }
+        assert_eq!(content.column("completion"), "\u{FFFD}(", "bytes that are not UTF-8 read as replacement characters");
+        assert_eq!(content.message_refs(), ["aa", "bb"]);
     }
 }

@@ -84,14 +84,11 @@ pub enum Stored {
 /// A text column's value; bytes that are not UTF-8 are kept with
 /// replacement characters and the column is named in `not_utf8`.
 fn text(name: &'static str, r: &mut Reader, not_utf8: &mut Vec<&'static str>) -> Result<String, StoreError> {
-    let bytes = r.bytes()?;
-    Ok(match std::str::from_utf8(bytes) {
-        Ok(s) => s.to_owned(),
-        Err(_) => {
-            not_utf8.push(name);
-            String::from_utf8_lossy(bytes).into_owned()
-        }
-    })
+    let (text, replaced) = r.text_lossy()?;
+    if replaced {
+        not_utf8.push(name);
+    }
+    Ok(text)
 }
 
 /// Reads a checked column by its type in the steps table.
@@ -105,7 +102,7 @@ fn read_checked(name: &'static str, engine_type: &str, r: &mut Reader, not_utf8:
         "UInt64" => Stored::UInt(r.u64()?),
         "Nullable(UInt64)" => Stored::OptUInt(r.nullable(Reader::u64)?),
         "DateTime64(6, 'UTC')" => Stored::Int(Some(r.i64()?)),
-        "Bool" => Stored::Bool(r.u8()? != 0),
+        "Bool" => Stored::Bool(r.bool()?),
         "Nullable(Float64)" => Stored::Float(r.nullable(Reader::f64)?),
         "Nullable(Int64)" => Stored::Int(r.nullable(Reader::i64)?),
         other => return Err(StoreError::Decode(format!("no reader for a checked column of type {other}"))),

@@ -158,6 +158,23 @@ impl<'a> Reader<'a> {
         self.str().map(str::to_owned)
     }
 
+    /// String as text, with bytes that are not UTF-8 replaced (U+FFFD),
+    /// and whether any were: a content column changed behind Flightlog's
+    /// back then still reads, as changed, rather than failing the whole
+    /// answer (as `output_format_json_validate_utf8` does for JSON).
+    pub fn text_lossy(&mut self) -> Result<(String, bool), StoreError> {
+        let bytes = self.bytes()?;
+        Ok(match std::str::from_utf8(bytes) {
+            Ok(s) => (s.to_owned(), false),
+            Err(_) => (String::from_utf8_lossy(bytes).into_owned(), true),
+        })
+    }
+
+    /// Bool.
+    pub fn bool(&mut self) -> Result<bool, StoreError> {
+        Ok(self.u8()? != 0)
+    }
+
     pub fn u8(&mut self) -> Result<u8, StoreError> {
         Ok(self.take(1)?[0])
     }

@@ -18,7 +18,7 @@ WHERE project = {project:String}
   AND step > {after:Int64}
 ORDER BY step
 LIMIT {limit:UInt32}
--- A content column with bytes that are not UTF-8 (changed behind Flightlog's
+-- Answered as RowBinaryWithNamesAndTypes (steps.rs, timeline_rows): a
+-- content column with bytes that are not UTF-8 (changed behind Flightlog's
 -- back) is read with replacement characters rather than failing the whole
--- answer: the step then reads as changed, and verification names it.
-SETTINGS output_format_json_validate_utf8 = 1
+-- answer, so the step reads as changed and verification names it.
