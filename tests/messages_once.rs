@@ -239,6 +239,20 @@ async fn a_stored_message_changed_or_removed_is_caught() {
     assert_eq!(report["status"], "failed", "{report:#}");
     let failed: Vec<u64> = report["problems"].as_array().unwrap().iter().filter_map(|p| p["step"].as_u64()).collect();
     assert_eq!(failed, [8, 9], "{report:#}");
+    let mut s = s;
+    assert!(s.terminate().0.success());
+
+    // A message whose bytes are no longer UTF-8 still reads, with a
+    // replacement character, and its steps verify as changed.
+    sql(dir.path(), "ALTER TABLE step_contents UPDATE body = replaceOne(body, 'shipped late', concat('shipped ', unhex('FF'), 'late')) \
+                     WHERE session_id = 'bystander' AND position(body, 'bystander-5:') > 0 SETTINGS mutations_sync = 2");
+    let s = Server::start_in(dir.path(), &ENV).await;
+    let (status, page) = s.get(ADMIN_KEY, "/v1/sessions/bystander/steps?limit=7").await;
+    assert_eq!(status, StatusCode::OK, "{page:#}");
+    assert!(page["steps"][5]["data"]["prompt"]["messages"][5]["content"].as_str().unwrap().contains("shipped \u{FFFD}late"), "{page:#}");
+    let report = verify(&s, "bystander").await;
+    let failed: Vec<u64> = report["problems"].as_array().unwrap().iter().filter_map(|p| p["step"].as_u64()).collect();
+    assert_eq!(failed, [5, 6, 7, 8, 9], "{report:#}");
 }
 
 /// OpenTelemetry's chat spans carry the conversation in

@@ -4,7 +4,7 @@
 //! schema/0023_step_contents.sql): written before their steps, put back
 //! into `prompt_messages` on every read, dropped when no step needs them.
 
-use crate::backend::{Params, StoreError, rows};
+use crate::backend::{Format, Params, StoreError, rows};
 use crate::rowbinary::{Reader, RowBinary};
 use crate::Store;
 use flightlog_model::by_reference::{self, ContentHash};
@@ -176,12 +176,6 @@ impl Store {
         project: &str,
         wanted: impl IntoIterator<Item = (&'a str, &'a [String])>,
     ) -> Result<Messages, StoreError> {
-        #[derive(serde::Deserialize)]
-        struct Row {
-            session_id: String,
-            key: String,
-            body: String,
-        }
         let mut sessions = BTreeSet::new();
         let mut hashes = BTreeSet::new();
         for (session, refs) in wanted {
@@ -195,8 +189,11 @@ impl Store {
             return Ok(messages);
         }
         let params = Params::new().text("project", project).texts("sessions", &sessions).texts("hashes", &hashes);
-        for row in rows::<Row>(&self.ch.query(STORED_MESSAGES, params).await?)? {
-            messages.add(row.session_id, row.key, row.body);
+        let out = self.ch.query_as(STORED_MESSAGES, params, Format::RowBinaryWithNamesAndTypes).await?;
+        let mut r = Reader::new(&out, &[("session_id", "String"), ("key", "String"), ("body", "String")])?;
+        while !r.done() {
+            let (session, key) = (r.string()?, r.string()?);
+            messages.add(session, key, r.text_lossy()?.0);
         }
         Ok(messages)
     }
@@ -329,7 +326,7 @@ mod tests {
     /// as the engine writes it (lengths as varints below 128 here).
     fn binary_row(texts: &[&[u8]], refs: &[&str]) -> Vec<u8> {
         let mut out = vec![Content::BINARY_COLUMNS.len() as u8];
-        let mut put = |bytes: &[u8], out: &mut Vec<u8>| {
+        let put = |bytes: &[u8], out: &mut Vec<u8>| {
             out.push(bytes.len() as u8);
             out.extend_from_slice(bytes);
         };

@@ -8,6 +8,7 @@ FROM step_contents
 WHERE project = {project:String}
   AND session_id IN {sessions:Array(String)}
   AND hash IN (SELECT toFixedString(unhex(arrayJoin({hashes:Array(String)})), 32))
--- A message with bytes that are not UTF-8 (changed behind Flightlog's back)
--- is read with replacement characters: its step then reads as changed.
-SETTINGS output_format_json_validate_utf8 = 1
+-- Answered as RowBinaryWithNamesAndTypes (content.rs): a message is JSON
+-- text, which JSON output would escape and the reader unescape again. One
+-- with bytes that are not UTF-8 (changed behind Flightlog's back) is read
+-- with replacement characters: its step then reads as changed.
