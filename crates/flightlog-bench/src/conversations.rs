@@ -10,7 +10,13 @@
 //! (p50/p99), and the bytes the store keeps for the bytes sent, after the
 //! server stopped and every table was merged (`OPTIMIZE … FINAL`, active
 //! parts only).
+//!
+//! `--otlp` sends the same conversations as OpenTelemetry instrumentation
+//! reports them: a GenAI chat span per step, its conversation so far one
+//! JSON string in `gen_ai.input.messages`, kept whole under the step's
+//! `otel` attributes beside the mapped `prompt.messages`.
 
+use crate::ingest::Payload;
 use anyhow::{Context, bail};
 use std::time::Instant;
 
@@ -35,6 +41,14 @@ pub struct ConversationsArgs {
     /// each request adds one step to a session already stored.
     #[arg(long)]
     step_by_step: bool,
+    /// Send each step as OpenTelemetry instrumentation does: a GenAI chat
+    /// span over OTLP/HTTP (protobuf) whose `gen_ai.input.messages` holds
+    /// the conversation so far as one JSON string, with the reply in
+    /// `gen_ai.output.messages` and the system prompt in
+    /// `gen_ai.system_instructions`; one export per session (or per step,
+    /// with `--step-by-step`).
+    #[arg(long)]
+    otlp: bool,
 }
 
 pub(crate) const STEPS_PER_SESSION: u64 = 40;
@@ -56,19 +70,18 @@ pub async fn run(args: ConversationsArgs, flightlog: std::path::PathBuf) -> anyh
     crate::ingest::wait_ready(&http, &base).await?;
     println!("machine: {} cores; store: embedded chDB in {}", std::thread::available_parallelism().map_or(1, |n| n.get()), dir.path().display());
 
-    let sessions: Vec<Vec<String>> = (0..args.sessions).map(session_lines).collect();
-    let bodies: Vec<Vec<u8>> = match args.step_by_step {
-        false => sessions.iter().map(|lines| lines.join("\n").into_bytes()).collect(),
-        true => (0..STEPS_PER_SESSION as usize).flat_map(|k| sessions.iter().map(move |lines| lines[k].clone().into_bytes())).collect(),
+    let (bodies, payload, path) = match args.otlp {
+        false => (step_bodies(args.sessions, args.step_by_step), Payload::Steps, "v1/steps"),
+        true => (span_bodies(args.sessions, args.step_by_step), Payload::Spans, "v1/traces"),
     };
-    drop(sessions);
     let sent: usize = bodies.iter().map(Vec::len).sum();
     let steps = args.sessions as u64 * STEPS_PER_SESSION;
     let started = Instant::now();
-    crate::ingest::post_concurrently(&http, &format!("{base}/v1/steps"), bodies, args.clients).await?;
+    crate::ingest::post_concurrently_as(&http, &format!("{base}/{path}"), bodies, args.clients, payload).await?;
     let secs = started.elapsed().as_secs_f64();
     println!(
-        "ingest, {} client(s), {}: {steps} steps of 40-step conversations ({:.1} KB/step) in {secs:.2} s = {:.0} steps/s, {:.1} MB/s durable",
+        "ingest{}, {} client(s), {}: {steps} steps of 40-step conversations ({:.1} KB/step) in {secs:.2} s = {:.0} steps/s, {:.1} MB/s durable",
+        if args.otlp { " as OTLP chat spans" } else { "" },
         args.clients,
         if args.step_by_step { "one step per request" } else { "one session per request" },
         sent as f64 / steps as f64 / 1e3,
@@ -145,6 +158,74 @@ async fn print_bytes_kept(store: &flightlog_store::Store, sent: usize) -> anyhow
 
 fn session_id(s: usize) -> String {
     format!("conversation-{s:05}")
+}
+
+/// The request bodies of `sessions` sessions as NDJSON steps: one session
+/// each, or one step each in step order across sessions.
+fn step_bodies(sessions: usize, step_by_step: bool) -> Vec<Vec<u8>> {
+    let sessions: Vec<Vec<String>> = (0..sessions).map(session_lines).collect();
+    match step_by_step {
+        false => sessions.iter().map(|lines| lines.join("\n").into_bytes()).collect(),
+        true => (0..STEPS_PER_SESSION as usize).flat_map(|k| sessions.iter().map(move |lines| lines[k].clone().into_bytes())).collect(),
+    }
+}
+
+/// The same sessions as OTLP protobuf exports of GenAI chat spans (see
+/// `--otlp`), in the order of [`step_bodies`].
+fn span_bodies(sessions: usize, step_by_step: bool) -> Vec<Vec<u8>> {
+    use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+    use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
+    use prost::Message;
+    let export = |spans: Vec<Span>| {
+        let scope = ScopeSpans { spans, ..Default::default() };
+        ExportTraceServiceRequest { resource_spans: vec![ResourceSpans { scope_spans: vec![scope], ..Default::default() }] }.encode_to_vec()
+    };
+    let sessions: Vec<Vec<Span>> = (0..sessions).map(session_spans).collect();
+    match step_by_step {
+        false => sessions.into_iter().map(export).collect(),
+        true => (0..STEPS_PER_SESSION as usize).flat_map(|k| sessions.iter().map(move |spans| export(vec![spans[k].clone()]))).collect(),
+    }
+}
+
+/// Session `s`'s 40 steps as the chat spans of OpenTelemetry's GenAI
+/// conventions: the words of [`session_lines`], messages in their parts form.
+fn session_spans(s: usize) -> Vec<opentelemetry_proto::tonic::trace::v1::Span> {
+    use crate::otlp_grpc::{int, text as attribute};
+    let session = session_id(s);
+    let messages: Vec<serde_json::Value> = (0..=STEPS_PER_SESSION)
+        .map(|i| {
+            let role = if i % 2 == 0 { "user" } else { "assistant" };
+            serde_json::json!({"role": role, "parts": [{"type": "text", "content": text(s as u64 * 1000 + i, MESSAGE_WORDS)}]})
+        })
+        .collect();
+    let system = serde_json::json!([{"type": "text", "content": format!("You are the support agent of an online bank. {}", text(7, 200))}]).to_string();
+    (0..STEPS_PER_SESSION)
+        .map(|k| {
+            let start = 1_767_225_600_000_000_000u64 + (s as u64 * 100 + k) * 1_000_000_000;
+            opentelemetry_proto::tonic::trace::v1::Span {
+                trace_id: [&[9u8; 8][..], &(s as u64).to_be_bytes()].concat(),
+                span_id: (k + 1).to_be_bytes().to_vec(),
+                name: "chat gpt-4o".into(),
+                kind: 3,
+                start_time_unix_nano: start,
+                end_time_unix_nano: start + 800_000_000,
+                attributes: vec![
+                    attribute("gen_ai.operation.name", "chat"),
+                    attribute("gen_ai.conversation.id", &session),
+                    attribute("gen_ai.provider.name", "openai"),
+                    attribute("gen_ai.request.model", "gpt-4o"),
+                    attribute("gen_ai.agent.name", "support-agent"),
+                    attribute("user.id", &format!("customer-{}", s % 97)),
+                    int("gen_ai.usage.input_tokens", 600 + 300 * k as i64),
+                    int("gen_ai.usage.output_tokens", 300),
+                    attribute("gen_ai.system_instructions", &system),
+                    attribute("gen_ai.input.messages", &serde_json::Value::from(&messages[..k as usize]).to_string()),
+                    attribute("gen_ai.output.messages", &serde_json::Value::from(&messages[k as usize..=k as usize]).to_string()),
+                ],
+                ..Default::default()
+            }
+        })
+        .collect()
 }
 
 /// Sessions `range`, as one NDJSON body.

@@ -346,11 +346,39 @@ pub(crate) async fn wait_ready(http: &reqwest::Client, base: &str) -> anyhow::Re
 }
 
 pub(crate) async fn post(http: &reqwest::Client, url: &str, body: Vec<u8>) -> anyhow::Result<()> {
-    let resp = http.post(url).bearer_auth(KEY).header("content-type", "application/x-ndjson").body(body).send().await?;
+    post_as(http, url, body, Payload::Steps).await
+}
+
+/// What a body holds, and so how it is sent and how its answer says that
+/// all of it was stored.
+#[derive(Clone, Copy)]
+pub(crate) enum Payload {
+    /// NDJSON steps to `POST /v1/steps`: the answer lists no rejected step.
+    Steps,
+    /// An OTLP/HTTP protobuf export to `POST /v1/traces`: no span rejected.
+    Spans,
+}
+
+async fn post_as(http: &reqwest::Client, url: &str, body: Vec<u8>, payload: Payload) -> anyhow::Result<()> {
+    let content_type = match payload {
+        Payload::Steps => "application/x-ndjson",
+        Payload::Spans => "application/x-protobuf",
+    };
+    let resp = http.post(url).bearer_auth(KEY).header("content-type", content_type).body(body).send().await?;
     let status = resp.status();
-    let answer: serde_json::Value = resp.json().await?;
-    if !status.is_success() || !answer["rejected"].as_array().is_some_and(Vec::is_empty) {
-        bail!("ingest refused: {status} {answer}");
+    match payload {
+        Payload::Steps => {
+            let answer: serde_json::Value = resp.json().await?;
+            if !status.is_success() || !answer["rejected"].as_array().is_some_and(Vec::is_empty) {
+                bail!("ingest refused: {status} {answer}");
+            }
+        }
+        Payload::Spans => {
+            let rejected = resp.headers().get("x-flightlog-rejected").and_then(|v| v.to_str().ok()).map(str::to_owned);
+            if !status.is_success() || rejected.as_deref() != Some("0") {
+                bail!("export refused: {status}, rejected spans {rejected:?}");
+            }
+        }
     }
     Ok(())
 }
@@ -358,12 +386,23 @@ pub(crate) async fn post(http: &reqwest::Client, url: &str, body: Vec<u8>) -> an
 /// Posts `bodies` to `url` from `clients` concurrent clients, each sending
 /// its share one body after the other; returns once every one is stored.
 pub(crate) async fn post_concurrently(http: &reqwest::Client, url: &str, bodies: Vec<Vec<u8>>, clients: usize) -> anyhow::Result<()> {
+    post_concurrently_as(http, url, bodies, clients, Payload::Steps).await
+}
+
+/// [`post_concurrently`] of bodies that hold `payload`.
+pub(crate) async fn post_concurrently_as(
+    http: &reqwest::Client,
+    url: &str,
+    bodies: Vec<Vec<u8>>,
+    clients: usize,
+    payload: Payload,
+) -> anyhow::Result<()> {
     let mut tasks = Vec::new();
     for (c, chunk) in split(bodies, clients).into_iter().enumerate() {
         let (http, url) = (http.clone(), url.to_string());
         tasks.push(tokio::spawn(async move {
             for body in chunk {
-                post(&http, &url, body).await.with_context(|| format!("client {c}"))?;
+                post_as(&http, &url, body, payload).await.with_context(|| format!("client {c}"))?;
             }
             anyhow::Ok(())
         }));

@@ -27,11 +27,11 @@ pub struct OtlpGrpcArgs {
     clients: usize,
 }
 
-fn text(key: &str, value: &str) -> KeyValue {
+pub(crate) fn text(key: &str, value: &str) -> KeyValue {
     KeyValue { key: key.into(), value: Some(AnyValue { value: Some(any_value::Value::StringValue(value.into())) }), ..Default::default() }
 }
 
-fn int(key: &str, value: i64) -> KeyValue {
+pub(crate) fn int(key: &str, value: i64) -> KeyValue {
     KeyValue { key: key.into(), value: Some(AnyValue { value: Some(any_value::Value::IntValue(value)) }), ..Default::default() }
 }
 
