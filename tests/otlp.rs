@@ -373,7 +373,77 @@ async fn erasure_takes_what_a_span_carried_in_its_attributes() {
     assert!(s.terminate().0.success());
 
     // Nothing of it is left in the store's rows either.
-    let out = flightlog_sql(dir.path(), "SELECT countIf(position(raw, 'Quill') > 0) FROM steps FORMAT TSV");
+    let out = flightlog_sql(
+        dir.path(),
+        "SELECT countIf(position(concat(raw, prompt_messages, completion, tool_params, tool_result), 'Quill') > 0) FROM steps \
+         UNION ALL SELECT countIf(position(body, 'Quill') > 0) FROM step_contents FORMAT TSV",
+    );
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "0");
+    assert_eq!(String::from_utf8_lossy(&out.stdout).split_whitespace().collect::<Vec<_>>(), ["0", "0"]);
+}
+
+/// A step erased before erasures took a span's attributes kept them: the
+/// writer erases such steps again when it starts, those steps only, and
+/// the hashes kept the first time still prove them.
+#[tokio::test]
+async fn attributes_an_earlier_erasure_left_are_erased_at_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = Server::start_in(dir.path(), &[("FLIGHTLOG_BOOTSTRAP_KEY", ADMIN_KEY)]).await;
+    let mut body = export("old-erasure");
+    let tool = body["resourceSpans"][0]["scopeSpans"][0]["spans"][1]["attributes"].as_array_mut().unwrap();
+    tool.push(json!({"key": "gen_ai.tool.call.arguments", "value": {"stringValue": r#"{"to":"Ada Quill"}"#}}));
+    let (status, _, answer) = post_traces(&s, ADMIN_KEY, "/v1/traces", "application/json", serde_json::to_vec(&body).unwrap(), false).await;
+    assert_eq!(status, StatusCode::OK, "{}", String::from_utf8_lossy(&answer));
+    let sent = s.all_steps(ADMIN_KEY, "old-erasure", 10).await;
+    assert_eq!(s.send_json(reqwest::Method::POST, ADMIN_KEY, "/v1/integrity/checkpoints", json!(null)).await.0, StatusCode::CREATED);
+    assert!(s.terminate().0.success());
+
+    // What an erasure of the tool step's params did before: the field's
+    // hash kept, its column blanked, null in raw; the span's attributes
+    // left in raw.
+    let sql = |statement: &str| {
+        let out = flightlog_sql(dir.path(), statement);
+        assert!(out.status.success(), "{statement}: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    };
+    sql("ALTER TABLE steps UPDATE \
+         erased = map('[\"tool_execution\",\"params\"]', SHA256(concat('flightlog/field/v1', char(0), '[\"tool_execution\",\"params\"]', char(0), tool_params))), \
+         raw = replaceOne(raw, '\"tool_execution\":{', '\"tool_execution\":{\"params\":null,'), tool_params = '' \
+         WHERE session_id = 'old-erasure' AND tool_name = 'send_email' SETTINGS mutations_sync = 2");
+    assert_eq!(sql("SELECT countIf(position(raw, 'Ada Quill') > 0), countIf(length(erased) > 0) FROM steps FORMAT TSV"), "1\t1");
+    let offline = |session: &str| {
+        let out = std::process::Command::new(binary())
+            .args(["verify", "--project", "default", "--session", session, "--data-dir"])
+            .arg(dir.path())
+            .envs(store_env(dir.path()))
+            .output()
+            .unwrap();
+        serde_json::from_slice::<Value>(&out.stdout)
+            .unwrap_or_else(|_| panic!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)))
+    };
+    let fields = |report: &Value| -> Vec<String> { report["erased"].as_array().unwrap().iter().map(|e| e["field"].as_str().unwrap().to_string()).collect() };
+    // The offline verifier reads an embedded store's folder.
+    if !server_mode() {
+        let before = offline("old-erasure");
+        assert_eq!((before["status"].as_str(), fields(&before)), (Some("verified"), vec![r#"["tool_execution","params"]"#.to_string()]), "{before:#}");
+    }
+
+    let s = Server::start_in(dir.path(), &[("FLIGHTLOG_BOOTSTRAP_KEY", ADMIN_KEY)]).await;
+    let mut stored = Vec::new();
+    for _ in 0..100 {
+        stored = s.all_steps(ADMIN_KEY, "old-erasure", 10).await;
+        if stored[1]["data"]["otel"]["attributes"].is_null() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(stored[1]["data"]["otel"]["attributes"], Value::Null, "{:#}", stored[1]);
+    assert_eq!(stored[1]["data"]["otel"]["name"], sent[1]["data"]["otel"]["name"]);
+    assert_eq!(stored[0], sent[0], "the step no erasure took is left as it was");
+    let (status, report) = s.get(ADMIN_KEY, "/v1/sessions/old-erasure/verify").await;
+    assert_eq!((status, report["status"].as_str()), (StatusCode::OK, Some("verified")), "{report:#}");
+    assert_eq!(fields(&report), [r#"["otel","attributes"]"#, r#"["tool_execution","params"]"#], "{report:#}");
+    let mut s = s;
+    assert!(s.terminate().0.success());
+    assert_eq!(sql("SELECT countIf(position(raw, 'Ada Quill') > 0) FROM steps FORMAT TSV"), "0");
 }

@@ -170,6 +170,9 @@ impl AppState {
         if let Err(e) = self.store.finish_cut_short_removals().await {
             tracing::warn!(error = %e, "could not finish the newest removals' messages; the next run retries");
         }
+        if let Err(e) = self.store.finish_erasures_of_span_attributes().await {
+            tracing::warn!(error = %e, "could not erase the span attributes that earlier erasures left; the next run retries");
+        }
         for row in self.policies_in_force(PolicyKind::Retention).await? {
             let policy: Retention = match serde_json::from_str(&row.body) {
                 Ok(p) => p,

@@ -31,8 +31,9 @@ use std::ops::Range;
 /// `otel` (flightlog-decode's OTLP mapping), and they hold the same
 /// content: `gen_ai.input.messages`, `llm.input_messages.0.message.content`,
 /// `input.value`, tool arguments and results. The attributes are one field
-/// of the step hash, so they are erased whole; the mapped fields (model,
-/// tokens, tool name, status) keep what is not personal.
+/// of the step hash, so they are erased whole, those that held nothing
+/// personal with them; what the span's step keeps in its own fields (model,
+/// tokens, tool name, status) stays, as for any step.
 pub const ERASABLE: [&[&str]; 7] = [
     &["prompt", "system"],
     &["prompt", "messages"],
@@ -397,7 +398,7 @@ mod tests {
             "trace_id": "5b8efff798038103d269b633813fc60c",
             "name": "chat",
             "attributes": {"gen_ai.input.messages": "[{\"role\":\"user\",\"content\":\"I am Ada Quill\"}]", "gen_ai.request.model": "gpt-4o"},
-            "replaced_attributes": {"input.value": ["I am Ada Quill"]},
+            "replaced_attributes": [{"key": "input.value", "value": "I am Ada Quill"}],
             "resource": {"service.name": "svc"}
         });
         let original = step_hash(&step);

@@ -23,7 +23,8 @@ const DAY_US: i64 = 86_400_000_000;
 #[serde(deny_unknown_fields)]
 pub struct Retention {
     /// Days after a session's last step that its full content (prompts,
-    /// messages, completions, tool params and results) is kept.
+    /// messages, completions, tool params and results, and an
+    /// OpenTelemetry span's attributes) is kept.
     #[serde(default)]
     #[schema(minimum = 1, maximum = 36500)]
     pub content_days: Option<u32>,

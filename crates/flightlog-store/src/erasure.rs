@@ -11,6 +11,7 @@ use std::collections::BTreeMap;
 
 const ERASABLE_ROWS: &str = include_str!("queries/erasable_rows.sql");
 const ERASE_STEP_CONTENT: &str = include_str!("queries/erase_step_content.sql");
+const ERASED_BEFORE_SPAN_ATTRIBUTES: &str = include_str!("queries/erased_before_span_attributes.sql");
 
 #[derive(Debug, Default, serde::Serialize, utoipa::ToSchema)]
 pub struct Erasure {
@@ -27,6 +28,44 @@ impl Store {
     /// Erases the erasable fields of the steps of `session` and/or `user`
     /// (empty = any) in `project`. Steps already erased are left as they are.
     pub async fn erase(&self, project: &str, session: &str, user: &str) -> Result<Erasure, StoreError> {
+        self.erase_where(project, session, user, &[]).await
+    }
+
+    /// Finishes erasures made before an erasure took an OpenTelemetry span's
+    /// attributes with the prompt: the steps they erased (or whose content
+    /// expired) are erased again, those steps only, which blanks the
+    /// attributes and keeps the hashes kept before. Reads the whole store's
+    /// erased maps, so each process does it until none is left, then stops
+    /// looking (every erasure since takes the attributes). Returns how many
+    /// steps it erased.
+    pub async fn finish_erasures_of_span_attributes(&self) -> Result<u64, StoreError> {
+        #[derive(serde::Deserialize)]
+        struct Left {
+            project: String,
+            session_id: String,
+            steps: Vec<u64>,
+        }
+        if self.span_attributes_erased.load(std::sync::atomic::Ordering::Relaxed) {
+            return Ok(0);
+        }
+        let mut erased = 0;
+        loop {
+            let params = Params::new().number("limit", 1000);
+            let left: Vec<Left> = rows(&self.ch.query(ERASED_BEFORE_SPAN_ATTRIBUTES, params).await?)?;
+            if left.is_empty() {
+                self.span_attributes_erased.store(true, std::sync::atomic::Ordering::Relaxed);
+                return Ok(erased);
+            }
+            for l in left {
+                let done = self.erase_where(&l.project, &l.session_id, "", &l.steps).await?;
+                tracing::info!(project = %l.project, session = %l.session_id, steps = done.steps_erased, "erased a span's attributes that an earlier erasure left");
+                erased += done.steps_erased;
+            }
+        }
+    }
+
+    /// [`Store::erase`], of only `steps` of the session when there are any.
+    async fn erase_where(&self, project: &str, session: &str, user: &str, steps: &[u64]) -> Result<Erasure, StoreError> {
         #[derive(serde::Deserialize)]
         struct Row {
             session_id: String,
@@ -36,7 +75,7 @@ impl Store {
             #[serde(flatten)]
             content: Content,
         }
-        let params = Params::new().text("project", project).text("session", session).text("user", user);
+        let params = Params::new().text("project", project).text("session", session).text("user", user).numbers("steps", steps.iter().copied());
         let mut found: Vec<Row> = rows(&self.ch.query(ERASABLE_ROWS, params).await?)?;
         self.put_back_messages(project, found.iter_mut().map(|r| (r.session_id.as_str(), &mut r.content))).await?;
         // Every session matched, erased now or before: dropping what its

@@ -1,5 +1,6 @@
 -- The steps an erasure request covers: a session, a user's steps, or a
--- user's steps within one session (an empty filter matches everything).
+-- user's steps within one session (an empty filter matches everything);
+-- or some steps of a session (erasure.rs finishing older erasures).
 SELECT session_id, step, raw, mapApply((k, v) -> (k, lower(hex(v))), erased) AS erased,
        -- The content raw leaves to its columns (flightlog_model::stored).
        reasoning, tool_params, tool_result, tool_error, prompt_system, prompt_messages, completion, metadata,
@@ -9,6 +10,7 @@ FROM steps
 WHERE project = {project:String}
   AND ({session:String} = '' OR session_id = {session:String})
   AND ({user:String} = '' OR user_id = {user:String})
+  AND (empty({steps:Array(UInt64)}) OR has({steps:Array(UInt64)}, step))
 ORDER BY session_id, step
 -- A content column with bytes that are not UTF-8 (changed behind Flightlog's
 -- back) is read with replacement characters rather than failing the whole
