@@ -384,17 +384,22 @@ async fn erasure_takes_what_a_span_carried_in_its_attributes() {
 
 /// A step erased before erasures took a span's attributes kept them: the
 /// writer erases such steps again when it starts, those steps only, and
-/// the hashes kept the first time still prove them.
+/// the hashes kept the first time still prove them. A session on legal
+/// hold keeps them until its hold is released.
 #[tokio::test]
 async fn attributes_an_earlier_erasure_left_are_erased_at_start() {
     let dir = tempfile::tempdir().unwrap();
     let mut s = Server::start_in(dir.path(), &[("FLIGHTLOG_BOOTSTRAP_KEY", ADMIN_KEY)]).await;
-    let mut body = export("old-erasure");
-    let tool = body["resourceSpans"][0]["scopeSpans"][0]["spans"][1]["attributes"].as_array_mut().unwrap();
-    tool.push(json!({"key": "gen_ai.tool.call.arguments", "value": {"stringValue": r#"{"to":"Ada Quill"}"#}}));
-    let (status, _, answer) = post_traces(&s, ADMIN_KEY, "/v1/traces", "application/json", serde_json::to_vec(&body).unwrap(), false).await;
-    assert_eq!(status, StatusCode::OK, "{}", String::from_utf8_lossy(&answer));
+    for session in ["old-erasure", "held-erasure"] {
+        let mut body = export(session);
+        let tool = body["resourceSpans"][0]["scopeSpans"][0]["spans"][1]["attributes"].as_array_mut().unwrap();
+        tool.push(json!({"key": "gen_ai.tool.call.arguments", "value": {"stringValue": r#"{"to":"Ada Quill"}"#}}));
+        let (status, _, answer) = post_traces(&s, ADMIN_KEY, "/v1/traces", "application/json", serde_json::to_vec(&body).unwrap(), false).await;
+        assert_eq!(status, StatusCode::OK, "{}", String::from_utf8_lossy(&answer));
+    }
     let sent = s.all_steps(ADMIN_KEY, "old-erasure", 10).await;
+    let hold = json!({"subject": "session", "id": "held-erasure", "reason": "case 42"});
+    assert_eq!(s.send_json(reqwest::Method::POST, ADMIN_KEY, "/v1/legal-holds", hold).await.0, StatusCode::CREATED);
     assert_eq!(s.send_json(reqwest::Method::POST, ADMIN_KEY, "/v1/integrity/checkpoints", json!(null)).await.0, StatusCode::CREATED);
     assert!(s.terminate().0.success());
 
@@ -409,8 +414,8 @@ async fn attributes_an_earlier_erasure_left_are_erased_at_start() {
     sql("ALTER TABLE steps UPDATE \
          erased = map('[\"tool_execution\",\"params\"]', SHA256(concat('flightlog/field/v1', char(0), '[\"tool_execution\",\"params\"]', char(0), tool_params))), \
          raw = replaceOne(raw, '\"tool_execution\":{', '\"tool_execution\":{\"params\":null,'), tool_params = '' \
-         WHERE session_id = 'old-erasure' AND tool_name = 'send_email' SETTINGS mutations_sync = 2");
-    assert_eq!(sql("SELECT countIf(position(raw, 'Ada Quill') > 0), countIf(length(erased) > 0) FROM steps FORMAT TSV"), "1\t1");
+         WHERE tool_name = 'send_email' SETTINGS mutations_sync = 2");
+    assert_eq!(sql("SELECT countIf(position(raw, 'Ada Quill') > 0), countIf(length(erased) > 0) FROM steps FORMAT TSV"), "2\t2");
     let offline = |session: &str| {
         let out = std::process::Command::new(binary())
             .args(["verify", "--project", "default", "--session", session, "--data-dir"])
@@ -428,7 +433,8 @@ async fn attributes_an_earlier_erasure_left_are_erased_at_start() {
         assert_eq!((before["status"].as_str(), fields(&before)), (Some("verified"), vec![r#"["tool_execution","params"]"#.to_string()]), "{before:#}");
     }
 
-    let s = Server::start_in(dir.path(), &[("FLIGHTLOG_BOOTSTRAP_KEY", ADMIN_KEY)]).await;
+    // Runs of the retention job, which does it, every second.
+    let s = Server::start_in(dir.path(), &[("FLIGHTLOG_BOOTSTRAP_KEY", ADMIN_KEY), ("FLIGHTLOG_EXPIRY_INTERVAL", "1")]).await;
     let mut stored = Vec::new();
     for _ in 0..100 {
         stored = s.all_steps(ADMIN_KEY, "old-erasure", 10).await;
@@ -443,6 +449,24 @@ async fn attributes_an_earlier_erasure_left_are_erased_at_start() {
     let (status, report) = s.get(ADMIN_KEY, "/v1/sessions/old-erasure/verify").await;
     assert_eq!((status, report["status"].as_str()), (StatusCode::OK, Some("verified")), "{report:#}");
     assert_eq!(fields(&report), [r#"["otel","attributes"]"#, r#"["tool_execution","params"]"#], "{report:#}");
+
+    // The held session keeps them through more runs, until its hold goes.
+    tokio::time::sleep(std::time::Duration::from_millis(2500)).await;
+    let attributes = |steps: &[Value]| steps[1]["data"]["otel"]["attributes"].clone();
+    assert!(attributes(&s.all_steps(ADMIN_KEY, "held-erasure", 10).await).is_object());
+    let resp = s.http.delete(format!("{}/v1/legal-holds/session/held-erasure", s.base)).bearer_auth(ADMIN_KEY).send().await.unwrap();
+    assert!(resp.status().is_success(), "{}", resp.status());
+    let mut held = Value::Null;
+    for _ in 0..100 {
+        held = attributes(&s.all_steps(ADMIN_KEY, "held-erasure", 10).await);
+        if held.is_null() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(held, Value::Null, "erased once the hold is released");
+    let (_, report) = s.get(ADMIN_KEY, "/v1/sessions/held-erasure/verify").await;
+    assert_eq!(report["status"], "verified", "{report:#}");
     let mut s = s;
     assert!(s.terminate().0.success());
     assert_eq!(sql("SELECT countIf(position(raw, 'Ada Quill') > 0) FROM steps FORMAT TSV"), "0");

@@ -156,6 +156,55 @@ impl AppState {
         Ok(self.store.project_expirations(project, limit).await?)
     }
 
+    /// Erases again the steps an earlier version erased (or whose content
+    /// it expired) without their span's attributes, but those of a held
+    /// session or user. Walks the store once per run until a walk finds
+    /// none left, skipped or failed; then this process stops looking. A
+    /// session that fails is logged and the walk goes on.
+    async fn finish_erasures_of_span_attributes(&self) -> Result<(), AppError> {
+        if self.store.span_attributes_erased() {
+            return Ok(());
+        }
+        let (mut after, mut left_some, mut holds) = (Default::default(), false, std::collections::HashMap::new());
+        loop {
+            let page = self.store.erased_before_span_attributes(&after, 1000).await?;
+            let Some(last) = page.last() else { break };
+            after = flightlog_store::erasure::ErasedBefore { steps: Vec::new(), ..last.clone() };
+            for group in page {
+                // The lease can move while this runs: only the writer erases.
+                if !matches!(self.ingestor.role(), Role::Writer { .. }) {
+                    return Ok(());
+                }
+                if !holds.contains_key(&group.project) {
+                    holds.insert(group.project.clone(), Held::of(&self.holds_in_force(&group.project).await?));
+                }
+                let held = &holds[&group.project];
+                if held.sessions.contains(&group.session_id) || held.users.contains(&group.user_id) {
+                    left_some = true;
+                    continue;
+                }
+                match self.store.erase_steps(&group.project, &group.session_id, &group.steps).await {
+                    Ok(done) => {
+                        // One that kept them (its content unreadable) is
+                        // looked for again at the next run.
+                        left_some |= done.steps_erased < group.steps.len() as u64;
+                        tracing::info!(project = %group.project, session = %group.session_id, steps = done.steps_erased,
+                                       "erased a span's attributes that an earlier erasure left");
+                    }
+                    Err(e) => {
+                        left_some = true;
+                        tracing::warn!(project = %group.project, session = %group.session_id, error = %e,
+                                       "could not erase a span's attributes that an earlier erasure left; the next run retries");
+                    }
+                }
+            }
+        }
+        if !left_some {
+            self.store.set_span_attributes_erased();
+        }
+        Ok(())
+    }
+
     /// One run of the expiry job over every project with a policy: at most
     /// `batch` sessions per project and kind. Only the log's writer runs it.
     /// A session that fails is logged and left for the next run; the
@@ -170,7 +219,7 @@ impl AppState {
         if let Err(e) = self.store.finish_cut_short_removals().await {
             tracing::warn!(error = %e, "could not finish the newest removals' messages; the next run retries");
         }
-        if let Err(e) = self.store.finish_erasures_of_span_attributes().await {
+        if let Err(e) = self.finish_erasures_of_span_attributes().await {
             tracing::warn!(error = %e, "could not erase the span attributes that earlier erasures left; the next run retries");
         }
         for row in self.policies_in_force(PolicyKind::Retention).await? {

@@ -1,7 +1,8 @@
 //! Erasure of personal content (GDPR) without breaking the proofs: see
 //! `flightlog-model` integrity for why the step hashes survive it.
 
-use crate::backend::{Params, StoreError, rows};
+use crate::backend::{Format, Params, StoreError, rows};
+use crate::rowbinary::Reader;
 use crate::Store;
 use crate::content::Content;
 use flightlog_model::canonical::to_canonical_json;
@@ -12,6 +13,18 @@ use std::collections::BTreeMap;
 const ERASABLE_ROWS: &str = include_str!("queries/erasable_rows.sql");
 const ERASE_STEP_CONTENT: &str = include_str!("queries/erase_step_content.sql");
 const ERASED_BEFORE_SPAN_ATTRIBUTES: &str = include_str!("queries/erased_before_span_attributes.sql");
+
+/// Steps of one session and user that an earlier erasure left holding
+/// their span's attributes (`erased_before_span_attributes.sql`); also the
+/// key a listing continues after.
+#[derive(Debug, Default, Clone, serde::Deserialize)]
+pub struct ErasedBefore {
+    pub project: String,
+    pub session_id: String,
+    pub user_id: String,
+    #[serde(default)]
+    pub steps: Vec<u64>,
+}
 
 #[derive(Debug, Default, serde::Serialize, utoipa::ToSchema)]
 pub struct Erasure {
@@ -24,6 +37,35 @@ pub struct Erasure {
     pub steps: Vec<(String, u64)>,
 }
 
+/// A step an erasure covers: what `raw` keeps, the hashes kept by earlier
+/// erasures, and the content columns.
+struct Row {
+    session_id: String,
+    step: u64,
+    raw: String,
+    erased: BTreeMap<String, String>,
+    content: Content,
+}
+
+/// What `erasable_rows.sql` selects before the content columns.
+const LEADING: [(&str, &str); 4] = [("session_id", "String"), ("step", "UInt64"), ("raw", "String"), ("erased", "Map(String, String)")];
+
+/// The rows of `erasable_rows.sql`'s RowBinaryWithNamesAndTypes answer
+/// (RowBinary: a session's steps are mostly text, which JSON escapes).
+fn erasable_rows(out: &[u8]) -> Result<Vec<Row>, StoreError> {
+    let columns: Vec<(&str, &str)> = LEADING.iter().chain(&Content::BINARY_COLUMNS).copied().collect();
+    let mut r = Reader::new(out, &columns)?;
+    let mut found = Vec::new();
+    while !r.done() {
+        // Read as the JSON answer was (with replacement characters), so a
+        // row changed behind Flightlog's back fails no erasure.
+        let (session_id, step, raw) = (r.text_lossy()?.0, r.u64()?, r.text_lossy()?.0);
+        let erased = (0..r.map_len()?).map(|_| Ok((r.text_lossy()?.0, r.text_lossy()?.0))).collect::<Result<_, StoreError>>()?;
+        found.push(Row { session_id, step, raw, erased, content: Content::read(&mut r)? });
+    }
+    Ok(found)
+}
+
 impl Store {
     /// Erases the erasable fields of the steps of `session` and/or `user`
     /// (empty = any) in `project`. Steps already erased are left as they are.
@@ -31,52 +73,51 @@ impl Store {
         self.erase_where(project, session, user, &[]).await
     }
 
-    /// Finishes erasures made before an erasure took an OpenTelemetry span's
-    /// attributes with the prompt: the steps they erased (or whose content
-    /// expired) are erased again, those steps only, which blanks the
-    /// attributes and keeps the hashes kept before. Reads the whole store's
-    /// erased maps, so each process does it until none is left, then stops
-    /// looking (every erasure since takes the attributes). Returns how many
-    /// steps it erased.
-    pub async fn finish_erasures_of_span_attributes(&self) -> Result<u64, StoreError> {
-        #[derive(serde::Deserialize)]
-        struct Left {
-            project: String,
-            session_id: String,
-            steps: Vec<u64>,
+    /// Steps erased (or whose content expired) before an erasure took an
+    /// OpenTelemetry span's attributes with the prompt, which still hold
+    /// them: up to `limit` groups of one session and user each, in key
+    /// order after `after` (project, session, user). The retention job
+    /// erases them again ([`Store::erase_steps`]).
+    pub async fn erased_before_span_attributes(&self, after: &ErasedBefore, limit: u32) -> Result<Vec<ErasedBefore>, StoreError> {
+        let params = Params::new()
+            .text("after_project", &after.project)
+            .text("after_session", &after.session_id)
+            .text("after_user", &after.user_id)
+            .number("limit", limit);
+        rows(&self.ch.query(ERASED_BEFORE_SPAN_ATTRIBUTES, params).await?)
+    }
+
+    /// Erases these steps of a session again (at most 500 at a time: the
+    /// steps are bound parameters): what every erasable field holds now
+    /// goes, and the hashes kept by earlier erasures stay.
+    pub async fn erase_steps(&self, project: &str, session: &str, steps: &[u64]) -> Result<Erasure, StoreError> {
+        assert!(!session.is_empty() && !steps.is_empty(), "names its steps");
+        let mut done = Erasure::default();
+        for chunk in steps.chunks(500) {
+            let part = self.erase_where(project, session, "", chunk).await?;
+            done.steps_erased += part.steps_erased;
+            done.fields_erased += part.fields_erased;
+            done.steps.extend(part.steps);
         }
-        if self.span_attributes_erased.load(std::sync::atomic::Ordering::Relaxed) {
-            return Ok(0);
-        }
-        let mut erased = 0;
-        loop {
-            let params = Params::new().number("limit", 1000);
-            let left: Vec<Left> = rows(&self.ch.query(ERASED_BEFORE_SPAN_ATTRIBUTES, params).await?)?;
-            if left.is_empty() {
-                self.span_attributes_erased.store(true, std::sync::atomic::Ordering::Relaxed);
-                return Ok(erased);
-            }
-            for l in left {
-                let done = self.erase_where(&l.project, &l.session_id, "", &l.steps).await?;
-                tracing::info!(project = %l.project, session = %l.session_id, steps = done.steps_erased, "erased a span's attributes that an earlier erasure left");
-                erased += done.steps_erased;
-            }
-        }
+        done.sessions.push(session.to_string());
+        Ok(done)
+    }
+
+    /// Whether this process found no step left for
+    /// [`Store::erased_before_span_attributes`] (set by the retention job):
+    /// every erasure since takes the attributes, so it stops looking.
+    pub fn span_attributes_erased(&self) -> bool {
+        self.span_attributes_erased.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    pub fn set_span_attributes_erased(&self) {
+        self.span_attributes_erased.store(true, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// [`Store::erase`], of only `steps` of the session when there are any.
     async fn erase_where(&self, project: &str, session: &str, user: &str, steps: &[u64]) -> Result<Erasure, StoreError> {
-        #[derive(serde::Deserialize)]
-        struct Row {
-            session_id: String,
-            step: u64,
-            raw: String,
-            erased: BTreeMap<String, String>,
-            #[serde(flatten)]
-            content: Content,
-        }
         let params = Params::new().text("project", project).text("session", session).text("user", user).numbers("steps", steps.iter().copied());
-        let mut found: Vec<Row> = rows(&self.ch.query(ERASABLE_ROWS, params).await?)?;
+        let mut found = erasable_rows(&self.ch.query_as(ERASABLE_ROWS, params, Format::RowBinaryWithNamesAndTypes).await?)?;
         self.put_back_messages(project, found.iter_mut().map(|r| (r.session_id.as_str(), &mut r.content))).await?;
         // Every session matched, erased now or before: dropping what its
         // erased steps alone referred to is then finished by a retry.

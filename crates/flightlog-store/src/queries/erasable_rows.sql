@@ -12,7 +12,6 @@ WHERE project = {project:String}
   AND ({user:String} = '' OR user_id = {user:String})
   AND (empty({steps:Array(UInt64)}) OR has({steps:Array(UInt64)}, step))
 ORDER BY session_id, step
--- A content column with bytes that are not UTF-8 (changed behind Flightlog's
--- back) is read with replacement characters rather than failing the whole
--- answer: the step then reads as changed, and verification names it.
-SETTINGS output_format_json_validate_utf8 = 1
+-- Answered as RowBinaryWithNamesAndTypes (erasure.rs): a content column
+-- with bytes that are not UTF-8 (changed behind Flightlog's back) is read
+-- with replacement characters rather than failing the whole erasure.
