@@ -158,13 +158,11 @@ impl AppState {
 
     /// Erases again the steps an earlier version erased (or whose content
     /// it expired) without their span's attributes, but those of a held
-    /// session or user. Walks the store once per run until a walk finds
-    /// none left, skipped or failed; then this process stops looking. A
-    /// session that fails is logged and the walk goes on.
-    async fn finish_erasures_of_span_attributes(&self) -> Result<(), AppError> {
-        if self.store.span_attributes_erased() {
-            return Ok(());
-        }
+    /// session or user, in one walk through the store. Whether the walk
+    /// left none (skipped, failed or found on another process's lease):
+    /// every erasure since takes the attributes, so the expiry job stops
+    /// walking then. A session that fails is logged and the walk goes on.
+    async fn finish_erasures_of_span_attributes(&self) -> Result<bool, AppError> {
         let (mut after, mut left_some, mut holds) = (Default::default(), false, std::collections::HashMap::new());
         loop {
             let page = self.store.erased_before_span_attributes(&after, 1000).await?;
@@ -173,7 +171,7 @@ impl AppState {
             for group in page {
                 // The lease can move while this runs: only the writer erases.
                 if !matches!(self.ingestor.role(), Role::Writer { .. }) {
-                    return Ok(());
+                    return Ok(false);
                 }
                 if !holds.contains_key(&group.project) {
                     holds.insert(group.project.clone(), Held::of(&self.holds_in_force(&group.project).await?));
@@ -184,11 +182,11 @@ impl AppState {
                     continue;
                 }
                 match self.store.erase_steps(&group.project, &group.session_id, &group.steps).await {
-                    Ok(done) => {
+                    Ok(erased) => {
                         // One that kept them (its content unreadable) is
                         // looked for again at the next run.
-                        left_some |= done.steps_erased < group.steps.len() as u64;
-                        tracing::info!(project = %group.project, session = %group.session_id, steps = done.steps_erased,
+                        left_some |= erased < group.steps.len() as u64;
+                        tracing::info!(project = %group.project, session = %group.session_id, steps = erased,
                                        "erased a span's attributes that an earlier erasure left");
                     }
                     Err(e) => {
@@ -199,10 +197,7 @@ impl AppState {
                 }
             }
         }
-        if !left_some {
-            self.store.set_span_attributes_erased();
-        }
-        Ok(())
+        Ok(!left_some)
     }
 
     /// One run of the expiry job over every project with a policy: at most
@@ -218,9 +213,6 @@ impl AppState {
         // goes on: it must not hold every expiry back.
         if let Err(e) = self.store.finish_cut_short_removals().await {
             tracing::warn!(error = %e, "could not finish the newest removals' messages; the next run retries");
-        }
-        if let Err(e) = self.finish_erasures_of_span_attributes().await {
-            tracing::warn!(error = %e, "could not erase the span attributes that earlier erasures left; the next run retries");
         }
         for row in self.policies_in_force(PolicyKind::Retention).await? {
             let policy: Retention = match serde_json::from_str(&row.body) {
@@ -371,8 +363,15 @@ impl AppState {
     pub fn spawn_expiry(self, interval: Duration, batch: u32) -> tokio::task::JoinHandle<()> {
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(interval);
+            let mut span_attributes_erased = false;
             loop {
                 tick.tick().await;
+                if !span_attributes_erased && matches!(self.ingestor.role(), Role::Writer { .. }) {
+                    match self.finish_erasures_of_span_attributes().await {
+                        Ok(none_left) => span_attributes_erased = none_left,
+                        Err(e) => tracing::warn!(error = %e, "could not erase the span attributes that earlier erasures left; the next run retries"),
+                    }
+                }
                 if let Err(e) = self.expire(batch).await {
                     tracing::warn!(error = %e, "the expiry job failed; it runs again at the next interval");
                 }

@@ -77,7 +77,7 @@ pub async fn run(args: ConversationsArgs, flightlog: std::path::PathBuf) -> anyh
     let sent: usize = bodies.iter().map(Vec::len).sum();
     let steps = args.sessions as u64 * STEPS_PER_SESSION;
     let started = Instant::now();
-    crate::ingest::post_concurrently_as(&http, &format!("{base}/{path}"), bodies, args.clients, payload).await?;
+    crate::ingest::post_concurrently(&http, &format!("{base}/{path}"), bodies, args.clients, payload).await?;
     let secs = started.elapsed().as_secs_f64();
     println!(
         "ingest{}, {} client(s), {}: {steps} steps of 40-step conversations ({:.1} KB/step) in {secs:.2} s = {:.0} steps/s, {:.1} MB/s durable",
@@ -192,13 +192,9 @@ fn span_bodies(sessions: usize, step_by_step: bool) -> Vec<Vec<u8>> {
 fn session_spans(s: usize) -> Vec<opentelemetry_proto::tonic::trace::v1::Span> {
     use crate::otlp_grpc::{int, text as attribute};
     let session = session_id(s);
-    let messages: Vec<serde_json::Value> = (0..=STEPS_PER_SESSION)
-        .map(|i| {
-            let role = if i % 2 == 0 { "user" } else { "assistant" };
-            serde_json::json!({"role": role, "parts": [{"type": "text", "content": text(s as u64 * 1000 + i, MESSAGE_WORDS)}]})
-        })
-        .collect();
-    let system = serde_json::json!([{"type": "text", "content": format!("You are the support agent of an online bank. {}", text(7, 200))}]).to_string();
+    let messages: Vec<serde_json::Value> =
+        turns(s).into_iter().map(|(role, content)| serde_json::json!({"role": role, "parts": [{"type": "text", "content": content}]})).collect();
+    let system = serde_json::json!([{"type": "text", "content": system_prompt()}]).to_string();
     (0..STEPS_PER_SESSION)
         .map(|k| {
             let start = 1_767_225_600_000_000_000u64 + (s as u64 * 100 + k) * 1_000_000_000;
@@ -233,16 +229,22 @@ pub(crate) fn sessions_body(range: std::ops::Range<usize>) -> Vec<u8> {
     range.map(|s| session_lines(s).join("\n")).collect::<Vec<_>>().join("\n").into_bytes()
 }
 
+/// Session `s`'s conversation: (role, text) of each message, one more than
+/// its steps (step k's completion is message k).
+fn turns(s: usize) -> Vec<(&'static str, String)> {
+    (0..=STEPS_PER_SESSION).map(|i| (if i % 2 == 0 { "user" } else { "assistant" }, text(s as u64 * 1000 + i, MESSAGE_WORDS))).collect()
+}
+
+fn system_prompt() -> String {
+    format!("You are the support agent of an online bank. {}", text(7, 200))
+}
+
 /// Session `s`'s 40 steps, one JSON line each.
 fn session_lines(s: usize) -> Vec<String> {
     let session = session_id(s);
-    let messages: Vec<serde_json::Value> = (0..=STEPS_PER_SESSION)
-        .map(|i| {
-            let role = if i % 2 == 0 { "user" } else { "assistant" };
-            serde_json::json!({"role": role, "content": text(s as u64 * 1000 + i, MESSAGE_WORDS)})
-        })
-        .collect();
-    let system = format!("You are the support agent of an online bank. {}", text(7, 200));
+    let messages: Vec<serde_json::Value> =
+        turns(s).into_iter().map(|(role, content)| serde_json::json!({"role": role, "content": content})).collect();
+    let system = system_prompt();
     (0..STEPS_PER_SESSION)
         .map(|k| {
             serde_json::json!({

@@ -164,7 +164,7 @@ pub async fn run(args: IngestArgs, flightlog: PathBuf) -> anyhow::Result<()> {
         let bodies = ingest_bodies(&format!("c{clients}"), args.batches, args.batch_size);
         let bytes: usize = bodies.iter().map(Vec::len).sum();
         let started = Instant::now();
-        post_concurrently(&http, &format!("{ingest_base}/v1/steps"), bodies, clients).await?;
+        post_concurrently(&http, &format!("{ingest_base}/v1/steps"), bodies, clients, Payload::Steps).await?;
         let secs = started.elapsed().as_secs_f64();
         let steps = args.batches * args.batch_size;
         println!(
@@ -383,14 +383,10 @@ async fn post_as(http: &reqwest::Client, url: &str, body: Vec<u8>, payload: Payl
     Ok(())
 }
 
-/// Posts `bodies` to `url` from `clients` concurrent clients, each sending
-/// its share one body after the other; returns once every one is stored.
-pub(crate) async fn post_concurrently(http: &reqwest::Client, url: &str, bodies: Vec<Vec<u8>>, clients: usize) -> anyhow::Result<()> {
-    post_concurrently_as(http, url, bodies, clients, Payload::Steps).await
-}
-
-/// [`post_concurrently`] of bodies that hold `payload`.
-pub(crate) async fn post_concurrently_as(
+/// Posts `bodies`, which hold `payload`, to `url` from `clients`
+/// concurrent clients, each sending its share one body after the other;
+/// returns once every one is stored.
+pub(crate) async fn post_concurrently(
     http: &reqwest::Client,
     url: &str,
     bodies: Vec<Vec<u8>>,

@@ -89,29 +89,15 @@ impl Store {
 
     /// Erases these steps of a session again (at most 500 at a time: the
     /// steps are bound parameters): what every erasable field holds now
-    /// goes, and the hashes kept by earlier erasures stay.
-    pub async fn erase_steps(&self, project: &str, session: &str, steps: &[u64]) -> Result<Erasure, StoreError> {
+    /// goes, and the hashes kept by earlier erasures stay. How many steps
+    /// it erased.
+    pub async fn erase_steps(&self, project: &str, session: &str, steps: &[u64]) -> Result<u64, StoreError> {
         assert!(!session.is_empty() && !steps.is_empty(), "names its steps");
-        let mut done = Erasure::default();
+        let mut erased = 0;
         for chunk in steps.chunks(500) {
-            let part = self.erase_where(project, session, "", chunk).await?;
-            done.steps_erased += part.steps_erased;
-            done.fields_erased += part.fields_erased;
-            done.steps.extend(part.steps);
+            erased += self.erase_where(project, session, "", chunk).await?.steps_erased;
         }
-        done.sessions.push(session.to_string());
-        Ok(done)
-    }
-
-    /// Whether this process found no step left for
-    /// [`Store::erased_before_span_attributes`] (set by the retention job):
-    /// every erasure since takes the attributes, so it stops looking.
-    pub fn span_attributes_erased(&self) -> bool {
-        self.span_attributes_erased.load(std::sync::atomic::Ordering::Relaxed)
-    }
-
-    pub fn set_span_attributes_erased(&self) {
-        self.span_attributes_erased.store(true, std::sync::atomic::Ordering::Relaxed);
+        Ok(erased)
     }
 
     /// [`Store::erase`], of only `steps` of the session when there are any.

@@ -89,9 +89,6 @@ pub struct Store {
     sum_rollups_from: u64,
     /// See [`Store::lock_messages`].
     messages_lock: Arc<tokio::sync::Mutex<()>>,
-    /// Set once no step erased before span attributes were erasable is
-    /// left (see [`Store::finish_erasures_of_span_attributes`]).
-    span_attributes_erased: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl Store {
@@ -101,7 +98,7 @@ impl Store {
         let prices = costs::load_price_list(ch.as_ref()).await?;
         tracing::info!(prices, "price list loaded");
         let shared_snapshots = sessions::shares_snapshots(ch.as_ref()).await?;
-        let store = Self { ch, shared_snapshots, sum_rollups_from: costs::SUM_ROLLUPS_FROM, messages_lock: Default::default(), span_attributes_erased: Default::default() };
+        let store = Self { ch, shared_snapshots, sum_rollups_from: costs::SUM_ROLLUPS_FROM, messages_lock: Default::default() };
         store.repair_derived_tables().await?;
         Ok(store)
     }
