@@ -545,3 +545,5 @@ SETTINGS index_granularity = 1024, min_bytes_for_wide_part = 268435456,
          fsync_after_insert = 1, fsync_part_directory = 1;
 
 ALTER TABLE steps ON CLUSTER `flightlog` ADD COLUMN IF NOT EXISTS message_refs Array(FixedString(32)) AFTER prompt_messages;
+
+ALTER TABLE steps ON CLUSTER `flightlog` ADD COLUMN IF NOT EXISTS attribute_refs Map(String, Array(FixedString(32))) AFTER message_refs;

@@ -288,6 +288,75 @@ async fn an_otlp_conversation_is_stored_once_too() {
     assert_eq!((held, refs), (vec![vec!["6".to_string(), "1".into()]], vec![vec!["[0,4,6]".to_string()]]));
 }
 
+/// A chat span's `gen_ai.input.messages` is kept with the span under
+/// `otel.attributes` too, as the instrumentation wrote it (here spaced as
+/// Python's `json.dumps` spaces it): it is stored once per session as
+/// well, in pieces, and every read gives the attribute back byte for byte;
+/// a piece changed behind Flightlog's back is caught, and an erasure
+/// drops the pieces.
+#[tokio::test]
+async fn a_spans_conversation_attribute_is_stored_once_and_read_back_exactly() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = Server::start_in(dir.path(), &ENV).await;
+    let messages: Vec<String> = (0..8)
+        .map(|i| {
+            let role = if i % 2 == 0 { "user" } else { "assistant" };
+            format!(r#"{{"role": "{role}", "parts": [{{"type": "text", "content": "spaced-{i}: {}"}}]}}"#, "where is my parcel ".repeat(12))
+        })
+        .collect();
+    let conversation = |n: usize| format!("[{}]", messages[..2 * n + 2].join(", "));
+    let attr = |k: &str, v: &str| json!({"key": k, "value": {"stringValue": v}});
+    let span = |n: usize| {
+        json!({"traceId": "5b8efff798038103d269b633813fc60d", "spanId": format!("fee19b7ec3c1b17{n}"), "name": "chat",
+               "startTimeUnixNano": format!("17672256{n:02}000000000"), "endTimeUnixNano": format!("17672256{n:02}500000000"), "kind": 3,
+               "attributes": [attr("gen_ai.operation.name", "chat"), attr("gen_ai.conversation.id", "spans-talk"),
+                              attr("gen_ai.request.model", "gpt-4o"), attr("gen_ai.input.messages", &conversation(n))]})
+    };
+    let export = json!({"resourceSpans": [{"resource": {"attributes": []}, "scopeSpans": [{"scope": {"name": "test"}, "spans": (0..4).map(span).collect::<Vec<_>>()}]}]});
+    let post = |s: &Server| s.http.post(format!("{}/v1/traces", s.base)).bearer_auth(ADMIN_KEY).json(&export).send();
+    let resp = post(&s).await.unwrap();
+    assert_eq!(resp.status(), StatusCode::OK, "{}", resp.text().await.unwrap());
+    let stored = s.all_steps(ADMIN_KEY, "spans-talk", 10).await;
+    let read: Vec<&str> = stored.iter().map(|st| st["data"]["otel"]["attributes"]["gen_ai.input.messages"].as_str().unwrap()).collect();
+    assert_eq!(read, (0..4).map(conversation).collect::<Vec<_>>(), "each attribute reads back as sent");
+    // A retried export stores nothing twice.
+    assert_eq!(post(&s).await.unwrap().status(), StatusCode::OK);
+    assert_eq!(s.all_steps(ADMIN_KEY, "spans-talk", 10).await.len(), 4);
+    seal(&s).await;
+    assert_eq!(verify(&s, "spans-talk").await["status"], "verified");
+    assert_bundle_verifies(&s, dir.path(), "spans-talk").await;
+    assert!(s.terminate().0.success());
+
+    // The three longer steps keep no copy of the conversation in `raw`;
+    // each of the eight messages is stored once as the attribute spaced it.
+    let refs = query(dir.path(), "SELECT groupArray(length(attribute_refs['gen_ai.input.messages'])),                                   groupArray(position(raw, 'spaced-0:') > 0) FROM (SELECT * FROM steps WHERE session_id = 'spans-talk' ORDER BY step)");
+    assert_eq!(refs, [["[0,4,6,8]", "[1,0,0,0]"]], "{refs:?}");
+    let pieces = query(dir.path(), "SELECT count(), countIf(position(body, 'spaced-5:') > 0) FROM step_contents \
+                                    WHERE session_id = 'spans-talk' AND startsWith(body, ' {')");
+    assert_eq!(pieces, [["7", "1"]], "the pieces after the first start with the attribute's space: {pieces:?}");
+
+    // A piece changed behind Flightlog's back changes the steps whose
+    // attribute holds it (message 5: steps 2 and 3), and is shown.
+    sql(dir.path(), "ALTER TABLE step_contents UPDATE body = replaceOne(body, 'spaced-5:', 'forged-5:') \
+                     WHERE session_id = 'spans-talk' AND startsWith(body, ' {') AND position(body, 'spaced-5:') > 0 SETTINGS mutations_sync = 2");
+    let mut s = Server::start_in(dir.path(), &ENV).await;
+    let report = verify(&s, "spans-talk").await;
+    let modified: Vec<u64> = report["problems"].as_array().unwrap().iter().filter(|p| p["kind"] == "modified").filter_map(|p| p["step"].as_u64()).collect();
+    let steps: Vec<u64> = stored.iter().map(|st| st["step"].as_u64().unwrap()).collect();
+    assert_eq!(modified, steps[2..], "{report:#}");
+    let shown = s.all_steps(ADMIN_KEY, "spans-talk", 10).await;
+    assert!(shown[3]["data"]["otel"]["attributes"]["gen_ai.input.messages"].as_str().unwrap().contains("forged-5:"));
+
+    // An erasure takes the attribute, and its pieces with it.
+    let (status, done) = s.send_json(Method::POST, ADMIN_KEY, "/v1/erasures", json!({"session_id": "spans-talk"})).await;
+    assert_eq!((status, done["steps_erased"].as_u64()), (StatusCode::OK, Some(4)), "{done}");
+    assert!(s.terminate().0.success());
+    let left = query(dir.path(), "SELECT (SELECT count() FROM step_contents WHERE session_id = 'spans-talk'), \
+                                  (SELECT sum(length(attribute_refs)) FROM steps WHERE session_id = 'spans-talk'), \
+                                  (SELECT countIf(position(raw, 'where is my parcel') > 0) FROM steps WHERE session_id = 'spans-talk')");
+    assert_eq!(left, [["0", "0", "0"]], "{left:?}");
+}
+
 /// kill -9 while agents report one conversation step per request: every
 /// step stored after the restart reads back exactly as sent (its messages
 /// were on disk before it), and re-sending everything stores nothing twice.

@@ -339,6 +339,7 @@ mod tests {
             chain_hash: "cd".repeat(32),
             erased: erased.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
             raw: raw.into(),
+            attributes: Vec::new(),
             columns: Vec::new(),
             not_utf8: Vec::new(),
         };

@@ -23,6 +23,16 @@ pub type ContentHash = [u8; 32];
 /// they save.
 pub const MIN_BYTES: usize = 1024;
 
+/// Fewer bytes than this per piece on average, and a text stays in its
+/// row: a long array of tiny items (`[1,1,1,…]`) would otherwise cost a
+/// 32-byte reference and a stored row per item, many times its own size.
+pub const MIN_BYTES_PER_PIECE: usize = 64;
+
+/// The pieces, when they are worth a reference each.
+fn worth_it<'a>(text: &str, pieces: Vec<&'a str>) -> Option<Vec<&'a str>> {
+    (pieces.len() * MIN_BYTES_PER_PIECE <= text.len()).then_some(pieces)
+}
+
 /// The messages of a step's `prompt.messages` (its canonical JSON), when
 /// they are stored by reference: a JSON array of at least [`MIN_BYTES`],
 /// whose elements [`join`] gives back exactly. `None`: stored in the row.
@@ -36,7 +46,22 @@ pub fn split(prompt_messages: &str) -> Option<Vec<&str>> {
     // the row.
     let joined_len = items.iter().map(|m| m.len()).sum::<usize>() + items.len().saturating_sub(1) + 2;
     let tight = items.iter().all(|m| m.trim() == *m && !m.is_empty());
-    (tight && joined_len == prompt_messages.len()).then_some(items)
+    (tight && joined_len == prompt_messages.len()).then_some(items).and_then(|items| worth_it(prompt_messages, items))
+}
+
+/// The pieces of a span attribute's text stored by reference: an
+/// OpenTelemetry GenAI span carries the conversation so far as one string
+/// attribute holding a JSON array (`gen_ai.input.messages`), written by the
+/// instrumentation with its own spacing. The text is cut at the array's
+/// top-level commas, each piece keeping its spaces, so [`join`] gives the
+/// string back byte for byte whatever its spacing: step k+1 repeats step
+/// k's pieces exactly, as the same instrumentation wrote them. `None`:
+/// shorter than [`MIN_BYTES`], or not an array's text (kept in the row).
+pub fn split_attribute(text: &str) -> Option<Vec<&str>> {
+    if text.len() < MIN_BYTES {
+        return None;
+    }
+    worth_it(text, top_level_items(text)?)
 }
 
 /// The elements of a JSON array's text, cut at its top-level commas. The
@@ -146,6 +171,28 @@ mod tests {
         assert_eq!(top_level_items("[]"), None);
         assert_eq!(top_level_items("[1,2"), None);
         assert_eq!(top_level_items("[\"unclosed]"), None);
+    }
+
+    #[test]
+    fn an_attribute_splits_with_its_own_spacing_and_joins_back_exactly() {
+        let spaced = |turns: usize| {
+            let items: Vec<String> = (0..turns).map(|i| format!("{{\"role\": \"user\", \"content\": \"turn {i}: {}\"}}", "words ".repeat(30))).collect();
+            format!("[{}]", items.join(", "))
+        };
+        let (a, b) = (spaced(12), spaced(13));
+        let (pa, pb) = (split_attribute(&a).unwrap(), split_attribute(&b).unwrap());
+        assert_eq!(join(pa.iter().copied()), a);
+        assert_eq!((pa.len(), pb.len()), (12, 13));
+        assert!(pa[1].starts_with(" {"), "the spacing stays with its piece: {:?}", pa[1]);
+        assert_eq!(pa[..], pb[..12], "a longer conversation repeats the pieces of a shorter one");
+        // Any text cut only at commas comes back, JSON or not.
+        let odd = format!("[ {}, not json ,\t[1,2] ]", "x".repeat(MIN_BYTES));
+        assert_eq!(join(split_attribute(&odd).unwrap()), odd);
+        assert_eq!(split_attribute(&spaced(1)[..200]), None, "under MIN_BYTES");
+        assert_eq!(split_attribute(&format!("{} ", spaced(12))), None, "not an array's text");
+        assert_eq!(split_attribute(&format!("[\"{}", "x".repeat(MIN_BYTES))), None, "an unclosed string");
+        let tiny = format!("[{}1]", "1,".repeat(MIN_BYTES));
+        assert_eq!((split_attribute(&tiny), split(&tiny)), (None, None), "tiny items cost more than they save");
     }
 
     #[test]

@@ -167,6 +167,9 @@ pub const STEP_COLUMNS: &[Column] = &[
     // Long messages stored once per session (`by_reference`): their keys,
     // in order, and then prompt_messages is empty.
     derived("message_refs", "Array(FixedString(32))"),
+    // Span attributes stored once per session the same way
+    // (`stored::attributes_by_reference`): key → its pieces' keys.
+    derived("attribute_refs", "Map(String, Array(FixedString(32)))"),
     field("completion", TEXT, "prompt.completion", Cell::Text),
     field("input_tokens", "UInt64", "cost.input_tokens", Cell::Number),
     field("output_tokens", "UInt64", "cost.output_tokens", Cell::Number),

@@ -228,6 +228,11 @@ pub fn canonical_form(step: &Value) -> CanonicalForm {
                             rest.extend_from_slice(&out[from..to]);
                         }
                         rest.push(b'}');
+                    } else if let Some(otel) = stored::otel_takes_out(key, value) {
+                        // Written again without what is stored by
+                        // reference: only spans carrying a long array text.
+                        rest.extend_from_slice(&out[entry..opened]);
+                        stored::write_otel_rest(otel, &mut rest);
                     } else {
                         rest.extend_from_slice(&out[entry..]);
                     }

@@ -59,6 +59,9 @@ pub struct Step {
     /// What the `raw` column stores: `raw` without the content its typed
     /// columns hold exactly (see `stored`).
     pub raw_rest: String,
+    /// The span attributes `raw_rest` leaves out, stored by reference:
+    /// (key, text), in key order (`stored::attributes_by_reference`).
+    pub attributes_by_reference: Vec<(String, String)>,
     /// The step hash (see `integrity`): equal hashes mean an identical
     /// re-send. It is also the step's leaf in the Merkle log.
     pub step_hash: [u8; 32],

@@ -14,7 +14,14 @@
 //! - [`Form::Json`]: any value but null; the column is its canonical JSON.
 //!
 //! So a field is put back only when its key is missing from `raw` and its
-//! column is not empty. Rows written before this rule keep every key in
+//! column is not empty.
+//!
+//! A span's step (flightlog-decode's OTLP mapping) keeps the span's
+//! attributes under `otel.attributes`, and a GenAI span carries the
+//! conversation so far there as one string (`gen_ai.input.messages`). Such
+//! an attribute ([`attributes_by_reference`]) is left out of `raw` too and
+//! stored by reference, in pieces, like prompt messages
+//! (`by_reference::split_attribute`); reads put it back ([`rebuild_with`]). Rows written before this rule keep every key in
 //! `raw` and read back unchanged. A changed column changes the rebuilt
 //! content, and with it the step hash: verification still catches it.
 
@@ -83,12 +90,82 @@ pub(crate) fn holds_rebuilt(key: &str) -> bool {
     REBUILT.iter().any(|r| r.parent == Some(key))
 }
 
+/// The object of a step holding a span's attributes, and its key there.
+pub const SPAN_ATTRIBUTES: [&str; 2] = ["otel", "attributes"];
+
+/// Whether a span attribute's value is stored by reference rather than in
+/// `raw`: a string whose text `by_reference::split_attribute` cuts.
+fn by_reference(value: &Value) -> bool {
+    matches!(value, Value::String(s) if crate::by_reference::split_attribute(s).is_some())
+}
+
+/// The span attributes of a step (its `otel` object) that hold something
+/// by reference, if any.
+fn attributes_taken_out(otel: &Map<String, Value>) -> Option<&Map<String, Value>> {
+    match otel.get(SPAN_ATTRIBUTES[1]) {
+        Some(Value::Object(attributes)) if attributes.values().any(by_reference) => Some(attributes),
+        _ => None,
+    }
+}
+
+/// The span attributes of a valid step left out of `raw` and stored by
+/// reference: (key, text), in key order.
+pub fn attributes_by_reference(step: &Map<String, Value>) -> Vec<(String, String)> {
+    let Some(Value::Object(otel)) = step.get(SPAN_ATTRIBUTES[0]) else { return Vec::new() };
+    let Some(attributes) = attributes_taken_out(otel) else { return Vec::new() };
+    sorted(attributes)
+        .into_iter()
+        .filter(|(_, v)| by_reference(v))
+        .filter_map(|(k, v)| v.as_str().map(|text| (k.clone(), text.to_owned())))
+        .collect()
+}
+
+/// Writes a step's `otel` object (`"otel":` is written already) as `raw`
+/// keeps it, when [`attributes_taken_out`] finds attributes stored by
+/// reference: without them, everything else as it is.
+pub(crate) fn write_otel_rest(otel: &Map<String, Value>, out: &mut Vec<u8>) {
+    out.push(b'{');
+    for (i, (key, value)) in sorted(otel).into_iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        write_string(key, out);
+        out.push(b':');
+        match value {
+            Value::Object(attributes) if key == SPAN_ATTRIBUTES[1] => {
+                out.push(b'{');
+                let kept = sorted(attributes).into_iter().filter(|(_, v)| !by_reference(v));
+                for (j, (k, v)) in kept.enumerate() {
+                    if j > 0 {
+                        out.push(b',');
+                    }
+                    write_string(k, out);
+                    out.push(b':');
+                    write_value(v, out);
+                }
+                out.push(b'}');
+            }
+            _ => write_value(value, out),
+        }
+    }
+    out.push(b'}');
+}
+
+/// Whether a step's top-level `key` is the `otel` object of a span whose
+/// attributes hold something stored by reference.
+pub(crate) fn otel_takes_out<'v>(key: &str, value: &'v Value) -> Option<&'v Map<String, Value>> {
+    match value {
+        Value::Object(otel) if key == SPAN_ATTRIBUTES[0] && attributes_taken_out(otel).is_some() => Some(otel),
+        _ => None,
+    }
+}
+
 /// What the `raw` column keeps of a valid step (`step` as `validate`
 /// accepted it, so that its columns were built from these very values):
 /// its canonical JSON without the fields its columns hold.
 pub fn rest_of(step: &Map<String, Value>) -> String {
     let mut out = Vec::with_capacity(512);
-    write_rest(step, None, &|_, _| true, &mut out);
+    write_rest(step, None, &|_, _| true, true, &mut out);
     into_text(out)
 }
 
@@ -96,18 +173,26 @@ pub fn rest_of(step: &Map<String, Value>) -> String {
 /// gives a stored column by name): a field is left out only where its
 /// stored column gives it back exactly. So rewriting `raw` (an erasure)
 /// never makes a changed column the content: the content stays in `raw`,
-/// and verification still names the column.
+/// and verification still names the column. Span attributes stay in `raw`
+/// whole: a rewritten row refers to none (erasure empties its references).
 pub fn rest_of_matching<'a>(step: &Map<String, Value>, column: impl Fn(&str) -> &'a str) -> String {
     let holds = |r: &Rebuilt, value: &Value| match r.form {
         Form::String => value.as_str() == Some(column(r.column)),
         Form::Json => crate::canonical::to_canonical_json(value) == column(r.column),
     };
     let mut out = Vec::with_capacity(512);
-    write_rest(step, None, &holds, &mut out);
+    write_rest(step, None, &holds, false, &mut out);
     into_text(out)
 }
 
-fn write_rest(map: &Map<String, Value>, parent: Option<&str>, holds: &impl Fn(&Rebuilt, &Value) -> bool, out: &mut Vec<u8>) {
+/// `attributes_out`: whether span attributes stored by reference are left out.
+fn write_rest(
+    map: &Map<String, Value>,
+    parent: Option<&str>,
+    holds: &impl Fn(&Rebuilt, &Value) -> bool,
+    attributes_out: bool,
+    out: &mut Vec<u8>,
+) {
     out.push(b'{');
     let mut first = true;
     for (key, value) in sorted(map) {
@@ -121,8 +206,11 @@ fn write_rest(map: &Map<String, Value>, parent: Option<&str>, holds: &impl Fn(&R
         write_string(key, out);
         out.push(b':');
         match value {
-            Value::Object(inner) if parent.is_none() && holds_rebuilt(key) => write_rest(inner, Some(key), holds, out),
-            _ => write_value(value, out),
+            Value::Object(inner) if parent.is_none() && holds_rebuilt(key) => write_rest(inner, Some(key), holds, attributes_out, out),
+            _ => match otel_takes_out(key, value).filter(|_| parent.is_none() && attributes_out) {
+                Some(otel) => write_otel_rest(otel, out),
+                None => write_value(value, out),
+            },
         }
     }
     out.push(b'}');
@@ -134,19 +222,56 @@ fn write_rest(map: &Map<String, Value>, parent: Option<&str>, holds: &impl Fn(&R
 /// not add keys to what readers are shown. A `rest` that is not an object
 /// comes back as it is.
 pub fn rebuild<'a>(rest: &str, column: impl Fn(&str) -> &'a str) -> Result<String, serde_json::Error> {
-    let value: Value = serde_json::from_str(rest)?;
+    rebuild_with(rest, column, &[])
+}
+
+/// [`rebuild`] of a step whose span `attributes` (key, text) were stored
+/// by reference. An error when `rest` has no span attributes to put them
+/// in, or holds one of them already: a step changed behind Flightlog's back.
+pub fn rebuild_with<'a>(rest: &str, column: impl Fn(&str) -> &'a str, attributes: &[(String, String)]) -> Result<String, serde_json::Error> {
+    let mut value: Value = serde_json::from_str(rest)?;
+    put_back_attributes(&mut value, attributes)?;
     let Value::Object(top) = &value else { return Ok(rest.to_owned()) };
-    let put_back: usize = REBUILT.iter().map(|r| column(r.column).len()).sum();
+    let put_back: usize = REBUILT.iter().map(|r| column(r.column).len()).sum::<usize>() + attributes.iter().map(|(k, v)| k.len() + v.len() + 8).sum::<usize>();
     let mut out = Vec::with_capacity(rest.len() + put_back + 64);
     write_rebuilt(top, None, &column, &mut out)?;
     Ok(into_text(out))
+}
+
+/// Puts span attributes stored by reference back into a step's
+/// `otel.attributes` (see [`rebuild_with`]).
+fn put_back_attributes(step: &mut Value, attributes: &[(String, String)]) -> Result<(), serde_json::Error> {
+    use serde::de::Error;
+    if attributes.is_empty() {
+        return Ok(());
+    }
+    let [otel, key] = SPAN_ATTRIBUTES;
+    let Some(Value::Object(into)) = step.get_mut(otel).and_then(|o| o.get_mut(key)) else {
+        return Err(serde_json::Error::custom("a stored step refers to span attributes but has none"));
+    };
+    for (k, text) in attributes {
+        if into.insert(k.clone(), Value::String(text.clone())).is_some() {
+            return Err(serde_json::Error::custom(format!("a stored step holds span attribute {k} and refers to it")));
+        }
+    }
+    Ok(())
 }
 
 /// [`rebuild`], as a JSON value: for readers that go on to parse the step
 /// (verification, bundles), so that it is not written and parsed again. A
 /// JSON column that does not parse is an error, as a `rest` that does not.
 pub fn rebuild_value<'a>(rest: &str, column: impl Fn(&str) -> &'a str) -> Result<Value, serde_json::Error> {
+    rebuild_value_with(rest, column, &[])
+}
+
+/// [`rebuild_value`] with span attributes stored by reference ([`rebuild_with`]).
+pub fn rebuild_value_with<'a>(
+    rest: &str,
+    column: impl Fn(&str) -> &'a str,
+    attributes: &[(String, String)],
+) -> Result<Value, serde_json::Error> {
     let mut value: Value = serde_json::from_str(rest)?;
+    put_back_attributes(&mut value, attributes)?;
     let Value::Object(top) = &mut value else { return Ok(value) };
     for r in &REBUILT {
         let text = column(r.column);
@@ -300,6 +425,52 @@ mod tests {
             assert_eq!(one_pass.rest, rest_of(case.as_object().unwrap()), "{case}");
             assert_eq!(one_pass.raw, crate::canonical::to_canonical_json(&case));
         }
+    }
+
+    /// A GenAI span's step: the conversation so far as one attribute
+    /// string, spaced as its instrumentation wrote it.
+    fn span_step(turns: usize) -> Value {
+        let messages: Vec<String> = (0..turns).map(|i| format!(r#"{{"role": "user", "content": "turn {i} {}"}}"#, "w ".repeat(40))).collect();
+        let mut v = base();
+        v.extend(json!({
+            "model": {"name": "gpt-4o"},
+            "otel": {"name": "chat", "span_id": "ab", "attributes": {
+                "gen_ai.input.messages": format!("[{}]", messages.join(", ")),
+                "gen_ai.request.model": "gpt-4o",
+                "short.array": "[1, 2]",
+                "long.text": "x".repeat(2 * crate::by_reference::MIN_BYTES),
+                "n": 3
+            }, "resource": {"service.name": "svc"}}
+        }).as_object().unwrap().clone());
+        Value::Object(v)
+    }
+
+    #[test]
+    fn a_span_attribute_holding_an_array_is_stored_by_reference_and_read_back_exactly() {
+        let v = span_step(12);
+        let step = step_from_json(v.clone(), &Limits::default()).unwrap();
+        let conversation = v["otel"]["attributes"]["gen_ai.input.messages"].as_str().unwrap();
+        assert_eq!(step.attributes_by_reference, [("gen_ai.input.messages".to_string(), conversation.to_string())]);
+        assert!(!step.raw_rest.contains("turn 0") && step.raw.contains("turn 0"), "{}", step.raw_rest);
+        for kept in [r#""short.array":"[1, 2]""#, r#""gen_ai.request.model":"gpt-4o""#, r#""n":3"#, r#""service.name":"svc""#, "xxxx"] {
+            assert!(step.raw_rest.contains(kept), "{kept} stays in raw: {}", step.raw_rest);
+        }
+        let back = rebuild_with(&step.raw_rest, |c| column_of(&step, c), &step.attributes_by_reference).unwrap();
+        assert_eq!(back, step.raw);
+        let value = rebuild_value_with(&step.raw_rest, |c| column_of(&step, c), &step.attributes_by_reference).unwrap();
+        assert_eq!(value, v);
+        assert_eq!(crate::integrity::canonical_form(&v).rest, rest_of(v.as_object().unwrap()), "the one-pass rest is the definition");
+
+        // Without its attribute the step reads as changed (its hash differs);
+        // an attribute both kept and referred to is an error.
+        let without = rebuild_with(&step.raw_rest, |c| column_of(&step, c), &[]).unwrap();
+        assert_ne!(crate::integrity::step_hash(&serde_json::from_str(&without).unwrap()), step.step_hash);
+        let twice = vec![("n".to_string(), "3".to_string())];
+        assert!(rebuild_with(&step.raw_rest, |c| column_of(&step, c), &twice).is_err());
+        assert!(rebuild_with(r#"{"otel":{}}"#, |_| "", &step.attributes_by_reference).is_err(), "no attributes to put it in");
+        // A rewrite (erasure) keeps the attributes in raw whole.
+        let rewritten = rest_of_matching(v.as_object().unwrap(), |c| column_of(&step, c));
+        assert!(rewritten.contains("turn 0"), "{rewritten}");
     }
 
     #[test]

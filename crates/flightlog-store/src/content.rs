@@ -8,7 +8,7 @@ use crate::backend::{Format, Params, StoreError, rows};
 use crate::rowbinary::{Reader, RowBinary};
 use crate::Store;
 use flightlog_model::by_reference::{self, ContentHash};
-use flightlog_model::stored::{rebuild, rebuild_value};
+use flightlog_model::stored::{rebuild_with, rebuild_value_with};
 use std::collections::{BTreeSet, HashMap, HashSet};
 
 const MESSAGES_HELD: &str = include_str!("queries/messages_held.sql");
@@ -33,13 +33,38 @@ pub(crate) struct Content {
     /// empty when `prompt_messages` holds them.
     #[serde(default)]
     message_refs: Vec<String>,
+    /// The span attributes stored by reference: key → its pieces' keys.
+    #[serde(skip)]
+    attribute_refs: AttributeRefs,
+    /// Those attributes, once put back: (key, text).
+    #[serde(skip)]
+    attributes: Vec<(String, String)>,
 }
+
+/// A row's span attributes stored by reference (schema/0024): each
+/// attribute's key and its pieces' keys as hex, in order.
+pub(crate) type AttributeRefs = Vec<(String, Vec<String>)>;
+
+/// Reads the `attribute_refs` column as a query selects it for
+/// RowBinary: `Map(String, Array(String))`, the keys as hex.
+pub(crate) fn read_attribute_refs(r: &mut Reader) -> Result<AttributeRefs, StoreError> {
+    (0..r.map_len()?)
+        .map(|_| {
+            let key = r.string()?;
+            let pieces = (0..r.map_len()?).map(|_| r.string()).collect::<Result<Vec<_>, _>>()?;
+            Ok((key, pieces))
+        })
+        .collect()
+}
+
+/// The column type [`read_attribute_refs`] reads.
+pub(crate) const ATTRIBUTE_REFS_TYPE: &str = "Map(String, Array(String))";
 
 impl Content {
     /// The columns a query answering as RowBinaryWithNamesAndTypes selects
     /// for [`Content::read`], in this order, with their types (every
     /// column of `REBUILT` is a String; the keys are `lower(hex(...))`).
-    pub(crate) const BINARY_COLUMNS: [(&'static str, &'static str); 9] = [
+    pub(crate) const BINARY_COLUMNS: [(&'static str, &'static str); 10] = [
         ("reasoning", "String"),
         ("tool_params", "String"),
         ("tool_result", "String"),
@@ -49,6 +74,7 @@ impl Content {
         ("completion", "String"),
         ("metadata", "String"),
         ("message_refs", "Array(String)"),
+        ("attribute_refs", ATTRIBUTE_REFS_TYPE),
     ];
 
     /// The columns of [`Content::BINARY_COLUMNS`] from a RowBinary row.
@@ -66,10 +92,11 @@ impl Content {
             prompt_messages: text()?,
             completion: text()?,
             metadata: text()?,
-            message_refs: Vec::new(),
+            ..Content::default()
         };
         let refs = r.map_len()?;
         content.message_refs = (0..refs).map(|_| r.string()).collect::<Result<_, _>>()?;
+        content.attribute_refs = read_attribute_refs(r)?;
         Ok(content)
     }
 
@@ -92,12 +119,12 @@ impl Content {
     /// when `raw`, or a JSON column put back, is not JSON any more.
     /// Verification reads rows its own way and reports which.
     pub(crate) fn rebuild(&self, raw: &str) -> Result<String, String> {
-        rebuild(raw, |c| self.column(c)).map_err(not_json)
+        rebuild_with(raw, |c| self.column(c), &self.attributes).map_err(not_json)
     }
 
     /// [`Content::rebuild`] as a JSON value, for a reader that edits it.
     pub(crate) fn rebuild_value(&self, raw: &str) -> Result<serde_json::Value, String> {
-        rebuild_value(raw, |c| self.column(c)).map_err(not_json)
+        rebuild_value_with(raw, |c| self.column(c), &self.attributes).map_err(not_json)
     }
 }
 
@@ -155,17 +182,25 @@ impl Messages {
             *column = self.put_back(session, refs).unwrap_or_default();
         }
     }
+
+    /// The span attributes a row of `session` stored by reference, put
+    /// back: (key, text). One whose piece is not stored (dropped by
+    /// tampering) is left out, so the step reads as changed.
+    pub(crate) fn attributes(&self, session: &str, refs: &AttributeRefs) -> Vec<(String, String)> {
+        refs.iter().filter_map(|(key, pieces)| Some((key.clone(), self.put_back(session, pieces)?))).collect()
+    }
 }
 
 impl Content {
-    /// The messages this row refers to, as hex keys.
-    pub(crate) fn message_refs(&self) -> &[String] {
-        &self.message_refs
+    /// The messages and attribute pieces this row refers to, as hex keys.
+    pub(crate) fn refs(&self) -> impl Iterator<Item = &[String]> {
+        std::iter::once(self.message_refs.as_slice()).chain(self.attribute_refs.iter().map(|(_, pieces)| pieces.as_slice()))
     }
 
-    /// Puts the messages stored by reference back into `prompt_messages`.
+    /// Puts the messages and span attributes stored by reference back.
     pub(crate) fn put_back_messages(&mut self, session: &str, messages: &Messages) {
         messages.put_back_into(session, &self.message_refs, &mut self.prompt_messages);
+        self.attributes = messages.attributes(session, &self.attribute_refs);
     }
 }
 
@@ -207,7 +242,8 @@ impl Store {
         rows: impl IntoIterator<Item = (&'a str, &'a mut Content)>,
     ) -> Result<(), StoreError> {
         let mut rows: Vec<(&str, &mut Content)> = rows.into_iter().collect();
-        let messages = self.stored_messages(project, rows.iter().map(|(s, c)| (*s, c.message_refs()))).await?;
+        let wanted: Vec<(&str, &[String])> = rows.iter().flat_map(|(s, c)| c.refs().map(move |refs| (*s, refs))).collect();
+        let messages = self.stored_messages(project, wanted).await?;
         for (session, content) in &mut rows {
             content.put_back_messages(session, &messages);
         }
@@ -325,7 +361,7 @@ mod tests {
 
     /// RowBinaryWithNamesAndTypes of one row of `Content::BINARY_COLUMNS`,
     /// as the engine writes it (lengths as varints below 128 here).
-    fn binary_row(texts: &[&[u8]], refs: &[&str]) -> Vec<u8> {
+    fn binary_row(texts: &[&[u8]], refs: &[&str], attributes: &[(&str, &[&str])]) -> Vec<u8> {
         let mut out = vec![Content::BINARY_COLUMNS.len() as u8];
         let put = |bytes: &[u8], out: &mut Vec<u8>| {
             out.push(bytes.len() as u8);
@@ -344,6 +380,14 @@ mod tests {
         for key in refs {
             put(key.as_bytes(), &mut out);
         }
+        out.push(attributes.len() as u8);
+        for (key, pieces) in attributes {
+            put(key.as_bytes(), &mut out);
+            out.push(pieces.len() as u8);
+            for piece in *pieces {
+                put(piece.as_bytes(), &mut out);
+            }
+        }
         out
     }
 
@@ -352,12 +396,12 @@ mod tests {
         let names: Vec<&str> = Content::BINARY_COLUMNS.iter().map(|(n, _)| *n).collect();
         let rebuilt: Vec<&str> = REBUILT.iter().map(|r| r.column).collect();
         assert_eq!(names[..REBUILT.len()], rebuilt[..]);
-        assert_eq!(names[REBUILT.len()..], ["message_refs"]);
+        assert_eq!(names[REBUILT.len()..], ["message_refs", "attribute_refs"]);
 
         let texts: Vec<Vec<u8>> = rebuilt.iter().map(|c| format!("<{c}>").into_bytes()).collect();
         let mut texts: Vec<&[u8]> = texts.iter().map(Vec::as_slice).collect();
         texts[rebuilt.iter().position(|c| *c == "completion").unwrap()] = b"\xC3(";
-        let buf = binary_row(&texts, &["aa", "bb"]);
+        let buf = binary_row(&texts, &["aa", "bb"], &[("gen_ai.input.messages", &["cc", "dd"]), ("x", &[])]);
         let mut r = Reader::new(&buf, &Content::BINARY_COLUMNS).unwrap();
         let content = Content::read(&mut r).unwrap();
         assert!(r.done());
@@ -365,6 +409,8 @@ mod tests {
             assert_eq!(content.column(c), format!("<{c}>"));
         }
         assert_eq!(content.column("completion"), "\u{FFFD}(", "bytes that are not UTF-8 read as replacement characters");
-        assert_eq!(content.message_refs(), ["aa", "bb"]);
+        let refs: Vec<&[String]> = content.refs().collect();
+        assert_eq!(refs, [&["aa", "bb"][..], &["cc", "dd"][..], &[][..]]);
+        assert_eq!(content.attribute_refs[0].0, "gen_ai.input.messages");
     }
 }

@@ -8,7 +8,8 @@
 use crate::backend::{Format, Params, StoreError};
 use crate::rowbinary::{Reader, without_low_cardinality};
 use crate::Store;
-use flightlog_model::stored::rebuild_value;
+use crate::content::{ATTRIBUTE_REFS_TYPE, AttributeRefs, read_attribute_refs};
+use flightlog_model::stored::rebuild_value_with;
 use std::collections::BTreeMap;
 
 const INTEGRITY_ROWS: &str = include_str!("queries/integrity_rows.sql");
@@ -32,6 +33,9 @@ pub struct IntegrityRow {
     /// What the `raw` column kept: the content its columns hold is left
     /// out (`flightlog_model::stored`); [`IntegrityRow::content`] puts it back.
     pub raw: String,
+    /// The span attributes `raw` left out, stored by reference and put
+    /// back: (key, text). [`IntegrityRow::content`] puts them in.
+    pub attributes: Vec<(String, String)>,
     /// The typed columns that must agree with `raw`, in [`CHECKED`] order.
     pub columns: Vec<(&'static str, Stored)>,
     /// Columns whose stored bytes are not UTF-8 text (read with
@@ -56,13 +60,14 @@ impl IntegrityRow {
     /// The step as stored: `raw` with the content its columns hold put back.
     /// An error when that is not JSON any more.
     pub fn content(&self) -> Result<serde_json::Value, serde_json::Error> {
-        rebuild_value(&self.raw, |c| {
+        let column = |c: &str| {
             let at = REBUILT_AT.iter().find(|(n, _)| *n == c).map_or(usize::MAX, |(_, i)| *i);
             match self.column_at(at, c) {
                 Some(Stored::Text(t)) => t.as_str(),
                 _ => "",
             }
-        })
+        };
+        rebuild_value_with(&self.raw, column, &self.attributes)
     }
 }
 
@@ -118,7 +123,7 @@ static REBUILT_AT: std::sync::LazyLock<Vec<(&'static str, usize)>> = std::sync::
 });
 
 /// What `integrity_rows.sql` selects before the checked columns.
-const LEADING: [(&str, &str); 10] = [
+const LEADING: [(&str, &str); 11] = [
     ("project", "String"),
     ("session_id", "String"),
     ("step", "UInt64"),
@@ -129,6 +134,7 @@ const LEADING: [(&str, &str); 10] = [
     ("erased", "Map(String, String)"),
     ("raw", "String"),
     ("message_refs", "Array(String)"),
+    ("attribute_refs", ATTRIBUTE_REFS_TYPE),
 ];
 
 /// The typed columns verification compares with the content, in the
@@ -181,9 +187,13 @@ fn erased(r: &mut Reader, not_utf8: &mut Vec<&'static str>) -> Result<BTreeMap<S
     Ok(erased)
 }
 
+/// A row read, with what it stored by reference: its messages' keys, and
+/// its span attributes' pieces' keys.
+type ReadRow = (IntegrityRow, Vec<String>, AttributeRefs);
+
 /// Decodes the query's RowBinaryWithNamesAndTypes answer: each row with
-/// the keys of the messages it refers to ([`Store::put_back_messages_of`]).
-fn integrity_rows(out: &[u8]) -> Result<Vec<(IntegrityRow, Vec<String>)>, StoreError> {
+/// the keys of the content it refers to ([`Store::put_back_messages_of`]).
+fn integrity_rows(out: &[u8]) -> Result<Vec<ReadRow>, StoreError> {
     let checked: Vec<(&'static str, &str)> = CHECKED
         .iter()
         .map(|name| {
@@ -206,16 +216,18 @@ fn integrity_rows(out: &[u8]) -> Result<Vec<(IntegrityRow, Vec<String>)>, StoreE
             chain_hash: text("chain_hash", &mut r, &mut not_utf8)?,
             erased: erased(&mut r, &mut not_utf8)?,
             raw: text("raw", &mut r, &mut not_utf8)?,
+            attributes: Vec::new(),
             columns: Vec::with_capacity(checked.len()),
             not_utf8: Vec::new(),
         };
         let refs = (0..r.map_len()?).map(|_| text("message_refs", &mut r, &mut not_utf8)).collect::<Result<Vec<_>, _>>()?;
+        let attribute_refs = read_attribute_refs(&mut r)?;
         for &(name, engine_type) in &checked {
             let value = read_checked(name, engine_type, &mut r, &mut not_utf8)?;
             row.columns.push((name, value));
         }
         row.not_utf8 = not_utf8;
-        rows.push((row, refs));
+        rows.push((row, refs, attribute_refs));
     }
     Ok(rows)
 }
@@ -225,19 +237,30 @@ impl Store {
     /// `prompt_messages` column: one read per project among them. A
     /// message not stored leaves the column empty, so the step reads as
     /// changed.
-    async fn put_back_messages_of(&self, read: Vec<(IntegrityRow, Vec<String>)>) -> Result<Vec<IntegrityRow>, StoreError> {
-        let mut projects: Vec<&str> = read.iter().filter(|(_, refs)| !refs.is_empty()).map(|(r, _)| r.project.as_str()).collect();
+    async fn put_back_messages_of(&self, read: Vec<ReadRow>) -> Result<Vec<IntegrityRow>, StoreError> {
+        let mut projects: Vec<&str> = read
+            .iter()
+            .filter(|(_, refs, attributes)| !refs.is_empty() || !attributes.is_empty())
+            .map(|(r, _, _)| r.project.as_str())
+            .collect();
         projects.sort_unstable();
         projects.dedup();
         let mut found = Vec::with_capacity(projects.len());
         for project in projects {
-            let wanted = read.iter().filter(|(r, _)| r.project == project).map(|(r, refs)| (r.session_id.as_str(), refs.as_slice()));
+            let mut wanted: Vec<(&str, &[String])> = Vec::new();
+            for (r, refs, attributes) in read.iter().filter(|(r, _, _)| r.project == project) {
+                wanted.push((&r.session_id, refs));
+                wanted.extend(attributes.iter().map(|(_, pieces)| (r.session_id.as_str(), pieces.as_slice())));
+            }
             found.push((project.to_string(), self.stored_messages(project, wanted).await?));
         }
         Ok(read
             .into_iter()
-            .map(|(mut row, refs)| {
+            .map(|(mut row, refs, attribute_refs)| {
                 let messages = found.iter().find(|(p, _)| *p == row.project).map(|(_, m)| m);
+                if let Some(messages) = messages {
+                    row.attributes = messages.attributes(&row.session_id, &attribute_refs);
+                }
                 let column = row.columns.iter_mut().find(|(n, _)| *n == "prompt_messages");
                 if let (Some(messages), Some((_, Stored::Text(column)))) = (messages, column) {
                     messages.put_back_into(&row.session_id, &refs, column);

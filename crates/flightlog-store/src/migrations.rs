@@ -38,6 +38,11 @@ const MIGRATIONS: &[Migration] = &[
     Migration { version: 21, name: "raw_keeps_the_rest", sql: include_str!("../../../schema/0021_raw_keeps_the_rest.sql") },
     Migration { version: 22, name: "sessions_by_start", sql: include_str!("../../../schema/0022_sessions_by_start.sql") },
     Migration { version: 23, name: "step_contents", sql: include_str!("../../../schema/0023_step_contents.sql") },
+    Migration {
+        version: 24,
+        name: "span_attributes_by_reference",
+        sql: include_str!("../../../schema/0024_span_attributes_by_reference.sql"),
+    },
 ];
 
 #[derive(serde::Deserialize)]

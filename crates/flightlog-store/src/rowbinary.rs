@@ -73,6 +73,11 @@ impl RowBinary<'_> {
         self.varint(0);
     }
 
+    /// A Map's or an Array's number of entries; the caller writes them.
+    pub fn len(&mut self, n: usize) {
+        self.varint(n as u64);
+    }
+
     /// Nullable(T): a null flag, then the value when present.
     pub fn nullable<T>(&mut self, value: Option<T>, write: impl FnOnce(&mut Self, T)) {
         match value {

@@ -122,9 +122,16 @@ impl<'a> Row<'a> {
     }
 }
 
-/// The columns the encoder writes (all but the writer's), in table order;
-/// `refs`: the keys of the messages stored by reference, if they are.
-fn encode_prefix(row: &mut Row, project: &str, s: &Step, refs: Option<&[ContentHash]>) {
+/// What of a step is stored by reference: its messages' keys, if they are,
+/// and each span attribute's pieces' keys.
+#[derive(Default)]
+struct References<'s> {
+    messages: Option<Vec<ContentHash>>,
+    attributes: Vec<(&'s str, Vec<ContentHash>)>,
+}
+
+/// The columns the encoder writes (all but the writer's), in table order.
+fn encode_prefix(row: &mut Row, project: &str, s: &Step, refs: &References) {
     row.col("project").string(project);
     row.col("session_id").string(&s.session_id);
     row.col("step").u64(s.step);
@@ -150,8 +157,14 @@ fn encode_prefix(row: &mut Row, project: &str, s: &Step, refs: Option<&[ContentH
     row.col("seed").nullable(s.seed, RowBinary::i64);
     row.col("max_tokens").nullable(s.max_tokens, RowBinary::u64);
     row.col("prompt_system").string(&s.prompt_system);
-    row.col("prompt_messages").string(if refs.is_some() { "" } else { &s.prompt_messages });
-    row.col("message_refs").fixed_list(refs.unwrap_or_default());
+    row.col("prompt_messages").string(if refs.messages.is_some() { "" } else { &s.prompt_messages });
+    row.col("message_refs").fixed_list(refs.messages.as_deref().unwrap_or_default());
+    let w = row.col("attribute_refs");
+    w.len(refs.attributes.len());
+    for (key, pieces) in &refs.attributes {
+        w.string(key);
+        w.fixed_list(pieces);
+    }
     row.col("completion").string(&s.completion);
     row.col("input_tokens").u64(s.input_tokens);
     row.col("output_tokens").u64(s.output_tokens);
@@ -185,14 +198,34 @@ impl EncodedStep {
     /// [`EncodedStep::new`] for one of a batch's steps, whose messages the
     /// others may carry too.
     pub fn in_batch(project: &str, s: &Step, batch: &mut BatchMessages) -> Self {
-        let keyed: Option<Vec<(ContentHash, Arc<str>)>> =
-            by_reference::split(&s.prompt_messages).map(|messages| messages.iter().map(|m| batch.key(m)).collect());
-        let refs: Option<Vec<ContentHash>> = keyed.as_ref().map(|k| k.iter().map(|(hash, _)| *hash).collect());
-        let mut contents = keyed.unwrap_or_default();
+        let mut contents: Vec<(ContentHash, Arc<str>)> = Vec::new();
+        let mut keys = |pieces: Vec<&str>| -> Vec<ContentHash> {
+            pieces
+                .into_iter()
+                .map(|piece| {
+                    let keyed = batch.key(piece);
+                    let hash = keyed.0;
+                    contents.push(keyed);
+                    hash
+                })
+                .collect()
+        };
+        let refs = References {
+            messages: by_reference::split(&s.prompt_messages).map(&mut keys),
+            attributes: s
+                .attributes_by_reference
+                .iter()
+                .map(|(key, text)| {
+                    // The model left it out of `raw` because it splits.
+                    let pieces = by_reference::split_attribute(text).expect("an attribute left out of raw splits");
+                    (key.as_str(), keys(pieces))
+                })
+                .collect(),
+        };
         contents.sort_unstable_by_key(|(hash, _)| *hash);
         contents.dedup_by_key(|(hash, _)| *hash);
         let mut buf = Vec::with_capacity(s.raw.len() * 2 + 256);
-        encode_prefix(&mut Row::new(&mut buf), project, s, refs.as_deref());
+        encode_prefix(&mut Row::new(&mut buf), project, s, &refs);
         Self { session_id: s.session_id.clone(), step: s.step, step_hash: s.step_hash, prefix: buf, contents }
     }
 
@@ -535,7 +568,7 @@ mod tests {
             .unwrap();
         let mut buf = Vec::new();
         let mut row = Row::new(&mut buf);
-        encode_prefix(&mut row, "p", &step, None);
+        encode_prefix(&mut row, "p", &step, &References::default());
         let prefix = row.written.len();
         encode_writer_columns(&mut row, &LogPosition { session_seq: 0, chain_hash: [0; 32], log_index: 0 }, 0);
         let names: Vec<&str> = STEP_COLUMNS.iter().map(|c| c.name).collect();

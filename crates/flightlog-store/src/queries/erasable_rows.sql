@@ -5,7 +5,9 @@ SELECT session_id, step, raw, mapApply((k, v) -> (k, lower(hex(v))), erased) AS 
        -- The content raw leaves to its columns (flightlog_model::stored).
        reasoning, tool_params, tool_result, tool_error, prompt_system, prompt_messages, completion, metadata,
        -- Long messages, stored once per session by reference (content.rs).
-       arrayMap(h -> lower(hex(h)), message_refs) AS message_refs
+       arrayMap(h -> lower(hex(h)), message_refs) AS message_refs,
+       -- Span attributes stored the same way (schema/0024): key -> pieces.
+       mapApply((k, v) -> (k, arrayMap(h -> lower(hex(h)), v)), attribute_refs) AS attribute_refs
 FROM steps
 WHERE project = {project:String}
   AND ({session:String} = '' OR session_id = {session:String})

@@ -15,6 +15,7 @@ ALTER TABLE steps UPDATE
     -- The messages they referred to are dropped next, where no step of the
     -- session still needs them (content.rs, drop_unneeded_messages).
     message_refs    = [],
+    attribute_refs  = CAST(map(), 'Map(String, Array(FixedString(32)))'),
     completion      = '',
     tool_params     = '',
     tool_result     = ''

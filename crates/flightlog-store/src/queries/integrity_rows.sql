@@ -12,6 +12,8 @@ SELECT
     raw,
     -- Long messages, stored once per session by reference (content.rs).
     arrayMap(h -> lower(hex(h)), message_refs) AS message_refs,
+    -- Span attributes stored the same way (schema/0024): key -> pieces.
+    mapApply((k, v) -> (k, arrayMap(h -> lower(hex(h)), v)), attribute_refs) AS attribute_refs,
     agent_name, reasoning, chosen_tool, tool_name, tool_params, tool_result, tool_status, tool_error,
     model_provider, model_name, model_version, temperature, top_p, seed,
     prompt_system, prompt_messages, completion,

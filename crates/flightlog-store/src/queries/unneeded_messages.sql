@@ -1,5 +1,5 @@
--- The stored messages (schema/0023) of these sessions that none of their
--- steps refers to any more: what an erasure (which empties an erased step's
+-- The stored messages and span attribute pieces (schema/0023, 0024) of
+-- these sessions that none of their steps refers to any more: what an erasure (which empties an erased step's
 -- references) or an expiry (which removes steps) leaves behind. Read under
 -- the writer's messages lock (content.rs), so no step about to refer to one
 -- of them is being written.
@@ -7,6 +7,6 @@ SELECT session_id, lower(hex(hash)) AS key
 FROM step_contents
 WHERE project = {project:String}
   AND session_id IN {sessions:Array(String)}
-  AND (session_id, hash) NOT IN (SELECT session_id, arrayJoin(message_refs)
+  AND (session_id, hash) NOT IN (SELECT session_id, arrayJoin(arrayConcat(message_refs, arrayFlatten(mapValues(attribute_refs))))
                                  FROM steps
                                  WHERE project = {project:String} AND session_id IN {sessions:Array(String)})

@@ -1,0 +1,12 @@
+-- Span attributes stored once (issue 15). An OpenTelemetry GenAI span
+-- carries the conversation so far as one string attribute holding a JSON
+-- array (`gen_ai.input.messages`), kept with the span under
+-- `otel.attributes`: so step k repeated the k messages before it in `raw`
+-- as well. Such an attribute (flightlog_model::stored::attributes_by_reference)
+-- is left out of `raw`, cut into its array's elements as its instrumentation
+-- spaced them (by_reference::split_attribute), and each piece is stored once
+-- per session in step_contents (0023) beside the messages; this column
+-- maps the attribute's key to its pieces' SHA-256, in order. Reads put the
+-- attribute back (crates/flightlog-store/src/content.rs), so the step hash,
+-- verification and the evidence bundle see the span as it was sent.
+ALTER TABLE steps ADD COLUMN IF NOT EXISTS attribute_refs Map(String, Array(FixedString(32))) AFTER message_refs;
