@@ -293,7 +293,7 @@ async fn an_otlp_conversation_is_stored_once_too() {
 /// Python's `json.dumps` spaces it): it is stored once per session as
 /// well, in pieces, and every read gives the attribute back byte for byte;
 /// a piece changed behind Flightlog's back is caught, and an erasure
-/// drops the pieces.
+/// takes the attribute (the session still verifies) and drops the pieces.
 #[tokio::test]
 async fn a_spans_conversation_attribute_is_stored_once_and_read_back_exactly() {
     let dir = tempfile::tempdir().unwrap();
@@ -306,21 +306,27 @@ async fn a_spans_conversation_attribute_is_stored_once_and_read_back_exactly() {
         .collect();
     let conversation = |n: usize| format!("[{}]", messages[..2 * n + 2].join(", "));
     let attr = |k: &str, v: &str| json!({"key": k, "value": {"stringValue": v}});
-    let span = |n: usize| {
-        json!({"traceId": "5b8efff798038103d269b633813fc60d", "spanId": format!("fee19b7ec3c1b17{n}"), "name": "chat",
+    let span = |session: &str, trace: char, n: usize| {
+        json!({"traceId": format!("5b8efff798038103d269b633813fc60{trace}"), "spanId": format!("fee19b7ec3c1b17{n}"), "name": "chat",
                "startTimeUnixNano": format!("17672256{n:02}000000000"), "endTimeUnixNano": format!("17672256{n:02}500000000"), "kind": 3,
-               "attributes": [attr("gen_ai.operation.name", "chat"), attr("gen_ai.conversation.id", "spans-talk"),
+               "attributes": [attr("gen_ai.operation.name", "chat"), attr("gen_ai.conversation.id", session),
                               attr("gen_ai.request.model", "gpt-4o"), attr("gen_ai.input.messages", &conversation(n))]})
     };
-    let export = json!({"resourceSpans": [{"resource": {"attributes": []}, "scopeSpans": [{"scope": {"name": "test"}, "spans": (0..4).map(span).collect::<Vec<_>>()}]}]});
-    let post = |s: &Server| s.http.post(format!("{}/v1/traces", s.base)).bearer_auth(ADMIN_KEY).json(&export).send();
-    let resp = post(&s).await.unwrap();
-    assert_eq!(resp.status(), StatusCode::OK, "{}", resp.text().await.unwrap());
+    let export = |session: &str, trace: char| {
+        let spans: Vec<Value> = (0..4).map(|n| span(session, trace, n)).collect();
+        json!({"resourceSpans": [{"resource": {"attributes": []}, "scopeSpans": [{"scope": {"name": "test"}, "spans": spans}]}]})
+    };
+    let (talk, clean) = (export("spans-talk", 'd'), export("spans-clean", 'e'));
+    let post = |s: &Server, export: &Value| s.http.post(format!("{}/v1/traces", s.base)).bearer_auth(ADMIN_KEY).json(export).send();
+    for export in [&talk, &clean] {
+        let resp = post(&s, export).await.unwrap();
+        assert_eq!(resp.status(), StatusCode::OK, "{}", resp.text().await.unwrap());
+    }
     let stored = s.all_steps(ADMIN_KEY, "spans-talk", 10).await;
     let read: Vec<&str> = stored.iter().map(|st| st["data"]["otel"]["attributes"]["gen_ai.input.messages"].as_str().unwrap()).collect();
     assert_eq!(read, (0..4).map(conversation).collect::<Vec<_>>(), "each attribute reads back as sent");
     // A retried export stores nothing twice.
-    assert_eq!(post(&s).await.unwrap().status(), StatusCode::OK);
+    assert_eq!(post(&s, &talk).await.unwrap().status(), StatusCode::OK);
     assert_eq!(s.all_steps(ADMIN_KEY, "spans-talk", 10).await.len(), 4);
     seal(&s).await;
     assert_eq!(verify(&s, "spans-talk").await["status"], "verified");
@@ -329,7 +335,8 @@ async fn a_spans_conversation_attribute_is_stored_once_and_read_back_exactly() {
 
     // The three longer steps keep no copy of the conversation in `raw`;
     // each of the eight messages is stored once as the attribute spaced it.
-    let refs = query(dir.path(), "SELECT groupArray(length(attribute_refs['gen_ai.input.messages'])),                                   groupArray(position(raw, 'spaced-0:') > 0) FROM (SELECT * FROM steps WHERE session_id = 'spans-talk' ORDER BY step)");
+    let refs = query(dir.path(), "SELECT groupArray(length(attribute_refs['gen_ai.input.messages'])), groupArray(position(raw, 'spaced-0:') > 0) \
+                                  FROM (SELECT * FROM steps WHERE session_id = 'spans-talk' ORDER BY step)");
     assert_eq!(refs, [["[0,4,6,8]", "[1,0,0,0]"]], "{refs:?}");
     let pieces = query(dir.path(), "SELECT count(), countIf(position(body, 'spaced-5:') > 0) FROM step_contents \
                                     WHERE session_id = 'spans-talk' AND startsWith(body, ' {')");
@@ -347,13 +354,21 @@ async fn a_spans_conversation_attribute_is_stored_once_and_read_back_exactly() {
     let shown = s.all_steps(ADMIN_KEY, "spans-talk", 10).await;
     assert!(shown[3]["data"]["otel"]["attributes"]["gen_ai.input.messages"].as_str().unwrap().contains("forged-5:"));
 
-    // An erasure takes the attribute, and its pieces with it.
-    let (status, done) = s.send_json(Method::POST, ADMIN_KEY, "/v1/erasures", json!({"session_id": "spans-talk"})).await;
-    assert_eq!((status, done["steps_erased"].as_u64()), (StatusCode::OK, Some(4)), "{done}");
+    // An erasure takes the attribute, and its pieces with it; the
+    // untouched session still verifies once erased, its attributes' hashes
+    // kept.
+    for session in ["spans-talk", "spans-clean"] {
+        let (status, done) = s.send_json(Method::POST, ADMIN_KEY, "/v1/erasures", json!({"session_id": session})).await;
+        assert_eq!((status, done["steps_erased"].as_u64()), (StatusCode::OK, Some(4)), "{done}");
+    }
+    let report = verify(&s, "spans-clean").await;
+    assert_eq!(report["status"], "verified", "{report:#}");
+    let erased = report["erased"].as_array().unwrap().iter().filter(|e| e["field"] == r#"["otel","attributes"]"#).count();
+    assert_eq!(erased, 4, "{report:#}");
     assert!(s.terminate().0.success());
-    let left = query(dir.path(), "SELECT (SELECT count() FROM step_contents WHERE session_id = 'spans-talk'), \
-                                  (SELECT sum(length(attribute_refs)) FROM steps WHERE session_id = 'spans-talk'), \
-                                  (SELECT countIf(position(raw, 'where is my parcel') > 0) FROM steps WHERE session_id = 'spans-talk')");
+    let left = query(dir.path(), "SELECT (SELECT count() FROM step_contents WHERE session_id LIKE 'spans-%'), \
+                                  (SELECT sum(length(attribute_refs)) FROM steps WHERE session_id LIKE 'spans-%'), \
+                                  (SELECT countIf(position(raw, 'where is my parcel') > 0) FROM steps WHERE session_id LIKE 'spans-%')");
     assert_eq!(left, [["0", "0", "0"]], "{left:?}");
 }
 

@@ -188,9 +188,10 @@ mod tests {
         // Any text cut only at commas comes back, JSON or not.
         let odd = format!("[ {}, not json ,\t[1,2] ]", "x".repeat(MIN_BYTES));
         assert_eq!(join(split_attribute(&odd).unwrap()), odd);
-        assert_eq!(split_attribute(&spaced(1)[..200]), None, "under MIN_BYTES");
+        assert!(spaced(4).len() < MIN_BYTES && spaced(5).len() >= MIN_BYTES);
+        assert_eq!((split_attribute(&spaced(4)), split_attribute(&spaced(5)).map(|p| p.len())), (None, Some(5)), "under MIN_BYTES");
         assert_eq!(split_attribute(&format!("{} ", spaced(12))), None, "not an array's text");
-        assert_eq!(split_attribute(&format!("[\"{}", "x".repeat(MIN_BYTES))), None, "an unclosed string");
+        assert_eq!(split_attribute(&format!("[\"{}]", "x".repeat(MIN_BYTES))), None, "an unclosed string");
         let tiny = format!("[{}1]", "1,".repeat(MIN_BYTES));
         assert_eq!((split_attribute(&tiny), split(&tiny)), (None, None), "tiny items cost more than they save");
     }

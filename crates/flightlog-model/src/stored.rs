@@ -14,16 +14,16 @@
 //! - [`Form::Json`]: any value but null; the column is its canonical JSON.
 //!
 //! So a field is put back only when its key is missing from `raw` and its
-//! column is not empty.
+//! column is not empty. Rows written before this rule keep every key in
+//! `raw` and read back unchanged. A changed column changes the rebuilt
+//! content, and with it the step hash: verification still catches it.
 //!
 //! A span's step (flightlog-decode's OTLP mapping) keeps the span's
 //! attributes under `otel.attributes`, and a GenAI span carries the
 //! conversation so far there as one string (`gen_ai.input.messages`). Such
 //! an attribute ([`attributes_by_reference`]) is left out of `raw` too and
 //! stored by reference, in pieces, like prompt messages
-//! (`by_reference::split_attribute`); reads put it back ([`rebuild_with`]). Rows written before this rule keep every key in
-//! `raw` and read back unchanged. A changed column changes the rebuilt
-//! content, and with it the step hash: verification still catches it.
+//! (`by_reference::split_attribute`); reads put it back ([`rebuild_with`]).
 
 use crate::canonical::{into_text, sorted, write_string, write_value};
 use crate::step::Step;
@@ -226,11 +226,11 @@ pub fn rebuild<'a>(rest: &str, column: impl Fn(&str) -> &'a str) -> Result<Strin
 }
 
 /// [`rebuild`] of a step whose span `attributes` (key, text) were stored
-/// by reference. An error when `rest` has no span attributes to put them
-/// in, or holds one of them already: a step changed behind Flightlog's back.
+/// by reference (see `put_back_attributes` for a row changed behind
+/// Flightlog's back).
 pub fn rebuild_with<'a>(rest: &str, column: impl Fn(&str) -> &'a str, attributes: &[(String, String)]) -> Result<String, serde_json::Error> {
     let mut value: Value = serde_json::from_str(rest)?;
-    put_back_attributes(&mut value, attributes)?;
+    put_back_attributes(&mut value, attributes);
     let Value::Object(top) = &value else { return Ok(rest.to_owned()) };
     let put_back: usize = REBUILT.iter().map(|r| column(r.column).len()).sum::<usize>() + attributes.iter().map(|(k, v)| k.len() + v.len() + 8).sum::<usize>();
     let mut out = Vec::with_capacity(rest.len() + put_back + 64);
@@ -239,22 +239,16 @@ pub fn rebuild_with<'a>(rest: &str, column: impl Fn(&str) -> &'a str, attributes
 }
 
 /// Puts span attributes stored by reference back into a step's
-/// `otel.attributes` (see [`rebuild_with`]).
-fn put_back_attributes(step: &mut Value, attributes: &[(String, String)]) -> Result<(), serde_json::Error> {
-    use serde::de::Error;
-    if attributes.is_empty() {
-        return Ok(());
-    }
+/// `otel.attributes` (see [`rebuild_with`]). A step changed behind
+/// Flightlog's back, with no attributes to put them in or holding one of
+/// them already, keeps what `raw` holds: it then reads as changed (its hash
+/// differs), and one such row fails neither a page nor an erasure.
+fn put_back_attributes(step: &mut Value, attributes: &[(String, String)]) {
     let [otel, key] = SPAN_ATTRIBUTES;
-    let Some(Value::Object(into)) = step.get_mut(otel).and_then(|o| o.get_mut(key)) else {
-        return Err(serde_json::Error::custom("a stored step refers to span attributes but has none"));
-    };
+    let Some(Value::Object(into)) = step.get_mut(otel).and_then(|o| o.get_mut(key)) else { return };
     for (k, text) in attributes {
-        if into.insert(k.clone(), Value::String(text.clone())).is_some() {
-            return Err(serde_json::Error::custom(format!("a stored step holds span attribute {k} and refers to it")));
-        }
+        into.entry(k.as_str()).or_insert_with(|| Value::String(text.clone()));
     }
-    Ok(())
 }
 
 /// [`rebuild`], as a JSON value: for readers that go on to parse the step
@@ -271,7 +265,7 @@ pub fn rebuild_value_with<'a>(
     attributes: &[(String, String)],
 ) -> Result<Value, serde_json::Error> {
     let mut value: Value = serde_json::from_str(rest)?;
-    put_back_attributes(&mut value, attributes)?;
+    put_back_attributes(&mut value, attributes);
     let Value::Object(top) = &mut value else { return Ok(value) };
     for r in &REBUILT {
         let text = column(r.column);
@@ -420,6 +414,21 @@ mod tests {
             json!({"agent_thoughts": {"reasoning": "only"}}),
             json!({}),
         ];
+        // Span steps: an attribute stored by reference, the only one or
+        // beside others, with keys sorting on either side of "attributes".
+        let long = format!("[{}]", vec![format!("\"{}\"", "w".repeat(100)); 20].join(", "));
+        let spans = [
+            json!({"otel": {"attributes": {"m": long}}}),
+            json!({"otel": {"a": 1, "attributes": {"a": "x", "m": long, "z": [long]}, "b": {"attributes": {"m": long}}}}),
+            json!({"otel": {"attributes": "not an object", "m": long}}),
+            json!({"otel": {"attributes": {}}, "extra": {"otel": {"attributes": {"m": long}}}}),
+            json!({"otel": "not an object", "z": {"attributes": {"m": long}}}),
+        ];
+        for (i, case) in spans.iter().enumerate() {
+            let rest = rest_of(case.as_object().unwrap());
+            assert_eq!(rest.contains(&"w".repeat(100)), i > 0, "only a top-level otel's attribute strings are taken out: {rest}");
+        }
+        let cases = cases.into_iter().chain(spans);
         for case in cases {
             let one_pass = crate::integrity::canonical_form(&case);
             assert_eq!(one_pass.rest, rest_of(case.as_object().unwrap()), "{case}");
@@ -462,12 +471,13 @@ mod tests {
         assert_eq!(crate::integrity::canonical_form(&v).rest, rest_of(v.as_object().unwrap()), "the one-pass rest is the definition");
 
         // Without its attribute the step reads as changed (its hash differs);
-        // an attribute both kept and referred to is an error.
+        // an attribute both kept and referred to keeps what `raw` holds, and
+        // a step with no attributes to put it in stays as it is.
         let without = rebuild_with(&step.raw_rest, |c| column_of(&step, c), &[]).unwrap();
         assert_ne!(crate::integrity::step_hash(&serde_json::from_str(&without).unwrap()), step.step_hash);
         let twice = vec![("n".to_string(), "3".to_string())];
-        assert!(rebuild_with(&step.raw_rest, |c| column_of(&step, c), &twice).is_err());
-        assert!(rebuild_with(r#"{"otel":{}}"#, |_| "", &step.attributes_by_reference).is_err(), "no attributes to put it in");
+        assert_eq!(rebuild_with(&step.raw_rest, |c| column_of(&step, c), &twice).unwrap(), without);
+        assert_eq!(rebuild_with(r#"{"otel":{}}"#, |_| "", &step.attributes_by_reference).unwrap(), r#"{"otel":{}}"#);
         // A rewrite (erasure) keeps the attributes in raw whole.
         let rewritten = rest_of_matching(v.as_object().unwrap(), |c| column_of(&step, c));
         assert!(rewritten.contains("turn 0"), "{rewritten}");
