@@ -372,6 +372,39 @@ async fn a_spans_conversation_attribute_is_stored_once_and_read_back_exactly() {
     assert_eq!(left, [["0", "0", "0"]], "{left:?}");
 }
 
+/// One group commit can name tens of thousands of distinct messages (here
+/// 100 steps of 200 short messages each, 20,000 keys, 1.3 MB of them as
+/// hex): the look-up of which its sessions hold and the reads that put
+/// them back carry them all as query parameters (to a ClickHouse server,
+/// the `clickhouse` crate sends those in the request's body, not its URL,
+/// which ClickHouse caps at 1 MiB).
+#[tokio::test]
+async fn a_commit_naming_twenty_thousand_messages_is_stored_and_read_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Server::start_in(dir.path(), &ENV).await;
+    let steps: Vec<Value> = (0..100)
+        .map(|n| {
+            let messages: Vec<Value> = (0..200).map(|i| json!({"role": "user", "content": format!("many-{n}-{i}: a short message of about eighty bytes")})).collect();
+            json!({"session_id": format!("many-{}", n % 10), "step": n, "timestamp": "2026-01-15T10:00:00Z", "prompt": {"messages": messages}})
+        })
+        .collect();
+    let (status, body) = s.post_steps(ADMIN_KEY, ndjson(&steps), &[]).await;
+    assert_eq!((status, body["accepted"].as_u64()), (StatusCode::OK, Some(100)), "{body}");
+    let stored = s.all_steps(ADMIN_KEY, "many-3", 100).await;
+    let sent: Vec<&Value> = steps.iter().filter(|st| st["session_id"] == "many-3").collect();
+    assert_eq!(stored.len(), sent.len());
+    for (got, want) in stored.iter().zip(sent) {
+        assert_eq!(&got["data"], want);
+    }
+    seal(&s).await;
+    let (_, all) = s.get(ADMIN_KEY, "/v1/integrity/verify").await;
+    assert_eq!(all["status"], "verified", "{all:#}");
+    let mut s = s;
+    assert!(s.terminate().0.success());
+    let held = query(dir.path(), "SELECT count() FROM step_contents WHERE session_id LIKE 'many-%'");
+    assert_eq!(held, [["20000"]]);
+}
+
 /// kill -9 while agents report one conversation step per request: every
 /// step stored after the restart reads back exactly as sent (its messages
 /// were on disk before it), and re-sending everything stores nothing twice.
