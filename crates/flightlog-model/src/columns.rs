@@ -168,7 +168,7 @@ pub const STEP_COLUMNS: &[Column] = &[
     // in order, and then prompt_messages is empty.
     derived("message_refs", "Array(FixedString(32))"),
     // Span attributes stored once per session the same way
-    // (`stored::attributes_by_reference`): key → its pieces' keys.
+    // (`stored::write_otel_rest`): key → its pieces' keys.
     derived("attribute_refs", "Map(String, Array(FixedString(32)))"),
     field("completion", TEXT, "prompt.completion", Cell::Text),
     field("input_tokens", "UInt64", "cost.input_tokens", Cell::Number),

@@ -126,6 +126,9 @@ pub struct CanonicalForm {
     pub raw: String,
     /// `raw` without the content its typed columns hold: `stored::rest_of`.
     pub rest: String,
+    /// The span attributes `rest` leaves out, stored by reference: (key,
+    /// text), in key order.
+    pub attributes_by_reference: Vec<(String, String)>,
     /// Every field's path, one after another.
     paths: Vec<u8>,
     /// Each field: where its path lies in `paths` and its value in `raw`.
@@ -170,7 +173,7 @@ impl CanonicalForm {
 pub fn canonical_form(step: &Value) -> CanonicalForm {
     let Value::Object(top) = step else {
         let raw = to_canonical_json(step);
-        return CanonicalForm { rest: raw.clone(), raw, paths: Vec::new(), fields: Vec::new() };
+        return CanonicalForm { rest: raw.clone(), raw, paths: Vec::new(), fields: Vec::new(), attributes_by_reference: Vec::new() };
     };
     let mut out: Vec<u8> = Vec::with_capacity(2048);
     let mut rest: Vec<u8> = Vec::with_capacity(1024);
@@ -183,6 +186,7 @@ pub fn canonical_form(step: &Value) -> CanonicalForm {
     };
     // Kept nested entries of the current object, as ranges of `out`.
     let mut kept: Vec<(usize, usize)> = Vec::with_capacity(16);
+    let mut attributes_by_reference = Vec::new();
     out.push(b'{');
     rest.push(b'{');
     for (i, (key, value)) in sorted(top).into_iter().enumerate() {
@@ -232,7 +236,7 @@ pub fn canonical_form(step: &Value) -> CanonicalForm {
                         // Written again without what is stored by
                         // reference: only spans carrying a long array text.
                         rest.extend_from_slice(&out[entry..opened]);
-                        stored::write_otel_rest(otel, &mut rest);
+                        attributes_by_reference = stored::write_otel_rest(otel, &mut rest);
                     } else {
                         rest.extend_from_slice(&out[entry..]);
                     }
@@ -253,7 +257,7 @@ pub fn canonical_form(step: &Value) -> CanonicalForm {
     }
     out.push(b'}');
     rest.push(b'}');
-    CanonicalForm { raw: into_text(out), rest: into_text(rest), paths, fields }
+    CanonicalForm { raw: into_text(out), rest: into_text(rest), paths, fields, attributes_by_reference }
 }
 
 /// Erases `paths` from a step: their values become null, and their field

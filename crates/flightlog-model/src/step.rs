@@ -60,7 +60,7 @@ pub struct Step {
     /// columns hold exactly (see `stored`).
     pub raw_rest: String,
     /// The span attributes `raw_rest` leaves out, stored by reference:
-    /// (key, text), in key order (`stored::attributes_by_reference`).
+    /// (key, text), in key order (`stored::write_otel_rest`).
     pub attributes_by_reference: Vec<(String, String)>,
     /// The step hash (see `integrity`): equal hashes mean an identical
     /// re-send. It is also the step's leaf in the Merkle log.

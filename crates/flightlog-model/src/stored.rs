@@ -21,7 +21,7 @@
 //! A span's step (flightlog-decode's OTLP mapping) keeps the span's
 //! attributes under `otel.attributes`, and a GenAI span carries the
 //! conversation so far there as one string (`gen_ai.input.messages`). Such
-//! an attribute ([`attributes_by_reference`]) is left out of `raw` too and
+//! an attribute (`write_otel_rest`) is left out of `raw` too and
 //! stored by reference, in pieces, like prompt messages
 //! (`by_reference::split_attribute`); reads put it back ([`rebuild_with`]).
 
@@ -93,37 +93,19 @@ pub(crate) fn holds_rebuilt(key: &str) -> bool {
 /// The object of a step holding a span's attributes, and its key there.
 pub const SPAN_ATTRIBUTES: [&str; 2] = ["otel", "attributes"];
 
-/// Whether a span attribute's value is stored by reference rather than in
-/// `raw`: a string whose text `by_reference::split_attribute` cuts.
-fn by_reference(value: &Value) -> bool {
-    matches!(value, Value::String(s) if crate::by_reference::split_attribute(s).is_some())
-}
-
-/// The span attributes of a step (its `otel` object) that hold something
-/// by reference, if any.
-fn attributes_taken_out(otel: &Map<String, Value>) -> Option<&Map<String, Value>> {
-    match otel.get(SPAN_ATTRIBUTES[1]) {
-        Some(Value::Object(attributes)) if attributes.values().any(by_reference) => Some(attributes),
-        _ => None,
-    }
-}
-
-/// The span attributes of a valid step left out of `raw` and stored by
-/// reference: (key, text), in key order.
-pub fn attributes_by_reference(step: &Map<String, Value>) -> Vec<(String, String)> {
-    let Some(Value::Object(otel)) = step.get(SPAN_ATTRIBUTES[0]) else { return Vec::new() };
-    let Some(attributes) = attributes_taken_out(otel) else { return Vec::new() };
-    sorted(attributes)
-        .into_iter()
-        .filter(|(_, v)| by_reference(v))
-        .filter_map(|(k, v)| v.as_str().map(|text| (k.clone(), text.to_owned())))
-        .collect()
+/// Whether a span attribute's value may be stored by reference: a string
+/// long enough and bracketed like an array's text. Checked before a step's
+/// `otel` object is written again (rather than copied) for `raw`; whether
+/// it is, `by_reference::split_attribute` then says, once.
+fn may_be_by_reference(value: &Value) -> bool {
+    matches!(value, Value::String(s) if s.len() >= crate::by_reference::MIN_BYTES && s.starts_with('[') && s.ends_with(']'))
 }
 
 /// Writes a step's `otel` object (`"otel":` is written already) as `raw`
-/// keeps it, when [`attributes_taken_out`] finds attributes stored by
-/// reference: without them, everything else as it is.
-pub(crate) fn write_otel_rest(otel: &Map<String, Value>, out: &mut Vec<u8>) {
+/// keeps it: without the span attributes stored by reference, which it
+/// returns as (key, text) in key order; everything else as it is.
+pub(crate) fn write_otel_rest(otel: &Map<String, Value>, out: &mut Vec<u8>) -> Vec<(String, String)> {
+    let mut taken_out = Vec::new();
     out.push(b'{');
     for (i, (key, value)) in sorted(otel).into_iter().enumerate() {
         if i > 0 {
@@ -134,11 +116,19 @@ pub(crate) fn write_otel_rest(otel: &Map<String, Value>, out: &mut Vec<u8>) {
         match value {
             Value::Object(attributes) if key == SPAN_ATTRIBUTES[1] => {
                 out.push(b'{');
-                let kept = sorted(attributes).into_iter().filter(|(_, v)| !by_reference(v));
-                for (j, (k, v)) in kept.enumerate() {
-                    if j > 0 {
+                let mut first = true;
+                for (k, v) in sorted(attributes) {
+                    if let Value::String(text) = v
+                        && may_be_by_reference(v)
+                        && crate::by_reference::split_attribute(text).is_some()
+                    {
+                        taken_out.push((k.clone(), text.clone()));
+                        continue;
+                    }
+                    if !first {
                         out.push(b',');
                     }
+                    first = false;
                     write_string(k, out);
                     out.push(b':');
                     write_value(v, out);
@@ -149,13 +139,17 @@ pub(crate) fn write_otel_rest(otel: &Map<String, Value>, out: &mut Vec<u8>) {
         }
     }
     out.push(b'}');
+    taken_out
 }
 
-/// Whether a step's top-level `key` is the `otel` object of a span whose
-/// attributes hold something stored by reference.
+/// The `otel` object of a step, when its top-level `key` is `otel` and its
+/// span attributes may hold something stored by reference.
 pub(crate) fn otel_takes_out<'v>(key: &str, value: &'v Value) -> Option<&'v Map<String, Value>> {
     match value {
-        Value::Object(otel) if key == SPAN_ATTRIBUTES[0] && attributes_taken_out(otel).is_some() => Some(otel),
+        Value::Object(otel) if key == SPAN_ATTRIBUTES[0] => match otel.get(SPAN_ATTRIBUTES[1]) {
+            Some(Value::Object(attributes)) if attributes.values().any(may_be_by_reference) => Some(otel),
+            _ => None,
+        },
         _ => None,
     }
 }
@@ -208,7 +202,7 @@ fn write_rest(
         match value {
             Value::Object(inner) if parent.is_none() && holds_rebuilt(key) => write_rest(inner, Some(key), holds, attributes_out, out),
             _ => match otel_takes_out(key, value).filter(|_| parent.is_none() && attributes_out) {
-                Some(otel) => write_otel_rest(otel, out),
+                Some(otel) => drop(write_otel_rest(otel, out)),
                 None => write_value(value, out),
             },
         }

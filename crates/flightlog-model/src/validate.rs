@@ -115,7 +115,7 @@ pub fn step_from_json(value: Value, limits: &Limits) -> Result<Step> {
         },
         step_hash: canonical.step_hash(),
         raw_rest: canonical.rest,
-        attributes_by_reference: crate::stored::attributes_by_reference(obj),
+        attributes_by_reference: canonical.attributes_by_reference,
         raw: canonical.raw,
     };
     Ok(step)

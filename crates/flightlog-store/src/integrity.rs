@@ -234,9 +234,10 @@ fn integrity_rows(out: &[u8]) -> Result<Vec<ReadRow>, StoreError> {
 
 impl Store {
     /// The rows with the messages they refer to put back into their
-    /// `prompt_messages` column: one read per project among them. A
-    /// message not stored leaves the column empty, so the step reads as
-    /// changed.
+    /// `prompt_messages` column, and their span attributes stored by
+    /// reference put back: one read per project among them. A message or
+    /// a piece not stored leaves its column empty or its attribute out, so
+    /// the step reads as changed.
     async fn put_back_messages_of(&self, read: Vec<ReadRow>) -> Result<Vec<IntegrityRow>, StoreError> {
         let mut projects: Vec<&str> = read
             .iter()

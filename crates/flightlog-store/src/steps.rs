@@ -60,9 +60,10 @@ pub struct EncodedStep {
     pub step: u64,
     pub step_hash: [u8; 32],
     prefix: Vec<u8>,
-    /// The messages this step refers to (`by_reference`), each once: the
-    /// writer stores those its session does not hold yet, before the step.
-    /// Shared with the batch's other steps that carry the same message.
+    /// The messages and span attribute pieces this step refers to
+    /// (`by_reference`), each once: the writer stores those its session
+    /// does not hold yet, before the step. Shared with the batch's other
+    /// steps that carry the same message.
     pub contents: Vec<(ContentHash, Arc<str>)>,
 }
 

@@ -1,7 +1,8 @@
--- Drops these stored messages (schema/0023): the (session, key) pairs that
--- unneeded_messages.sql found, listed rather than recomputed, so every
--- replica drops the same rows. Synchronous, as erasure's own mutation: when
--- it returns, the messages are gone from the parts that serve reads.
+-- Drops these stored messages and span attribute pieces (schema/0023,
+-- 0024): the (session, key) pairs that unneeded_messages.sql found, listed
+-- rather than recomputed, so every replica drops the same rows.
+-- Synchronous, as erasure's own mutation: when it returns, they are gone
+-- from the parts that serve reads.
 ALTER TABLE step_contents DELETE
 WHERE project = {project:String}
   AND session_id IN {sessions:Array(String)}
