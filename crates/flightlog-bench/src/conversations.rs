@@ -49,17 +49,27 @@ pub struct ConversationsArgs {
     /// with `--step-by-step`).
     #[arg(long)]
     otlp: bool,
+    /// Keep the store in this folder (new or empty) rather than a
+    /// temporary one, to serve it again afterwards (`flightlog serve
+    /// --data-dir DIR`) and time its reads alone.
+    #[arg(long)]
+    data_dir: Option<std::path::PathBuf>,
 }
 
 pub(crate) const STEPS_PER_SESSION: u64 = 40;
 const MESSAGE_WORDS: usize = 180;
 
 pub async fn run(args: ConversationsArgs, flightlog: std::path::PathBuf) -> anyhow::Result<()> {
-    let dir = tempfile::tempdir()?;
+    let temporary = tempfile::tempdir()?;
+    let dir = match &args.data_dir {
+        Some(kept) if kept.exists() && std::fs::read_dir(kept)?.next().is_some() => bail!("{} is not empty", kept.display()),
+        Some(kept) => kept.as_path(),
+        None => temporary.path(),
+    };
     let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
     // FLIGHTLOG_BENCH_LOG=flightlog_ingest=debug shows each group commit.
     let log = std::env::var("FLIGHTLOG_BENCH_LOG").unwrap_or_else(|_| "warn".into());
-    let mut server = crate::ingest::serve_command(&flightlog, dir.path(), port, &log)
+    let mut server = crate::ingest::serve_command(&flightlog, dir, port, &log)
         .env("FLIGHTLOG_BOOTSTRAP_KEY", crate::ingest::KEY)
         .env("FLIGHTLOG_NO_SEARCH", if args.search { "false" } else { "true" })
         .spawn()
@@ -68,7 +78,7 @@ pub async fn run(args: ConversationsArgs, flightlog: std::path::PathBuf) -> anyh
     let base = format!("http://127.0.0.1:{port}");
     let http = reqwest::Client::new();
     crate::ingest::wait_ready(&http, &base).await?;
-    println!("machine: {} cores; store: embedded chDB in {}", std::thread::available_parallelism().map_or(1, |n| n.get()), dir.path().display());
+    println!("machine: {} cores; store: embedded chDB in {}", std::thread::available_parallelism().map_or(1, |n| n.get()), dir.display());
 
     let (bodies, payload, path) = match args.otlp {
         false => (step_bodies(args.sessions, args.step_by_step), Payload::Steps, "v1/steps"),
@@ -118,7 +128,7 @@ pub async fn run(args: ConversationsArgs, flightlog: std::path::PathBuf) -> anyh
     server.wait().await?;
 
     // The server's folder, opened in this process once the server is gone.
-    let store = crate::costs::bench_store(dir.path(), None, "").await?;
+    let store = crate::costs::bench_store(dir, None, "").await?;
     print_bytes_kept(&store, sent).await
 }
 
