@@ -98,17 +98,24 @@ impl Access {
     }
 
     /// Steps that were returned: their count, and the users they are of.
-    pub fn steps<'a>(mut self, steps: impl IntoIterator<Item = &'a StoredStep>) -> Self {
+    pub fn steps<'a>(self, steps: impl IntoIterator<Item = &'a StoredStep>) -> Self {
         #[derive(serde::Deserialize)]
         struct UserOf {
             #[serde(default)]
             user_id: String,
         }
-        for s in steps {
-            self.row.items += 1;
-            let user = serde_json::from_str::<UserOf>(&s.raw).map(|u| u.user_id).unwrap_or_default();
-            if !user.is_empty() && !self.row.user_ids.contains(&user) {
-                self.row.user_ids.push(user);
+        let users: Vec<String> =
+            steps.into_iter().map(|s| serde_json::from_str::<UserOf>(&s.raw).map(|u| u.user_id).unwrap_or_default()).collect();
+        self.returned(users.len(), users.iter().map(String::as_str))
+    }
+
+    /// `items` steps were returned, of these users (one per step, or each
+    /// once; an empty one is no user).
+    pub fn returned<'a>(mut self, items: usize, users: impl IntoIterator<Item = &'a str>) -> Self {
+        self.row.items += items as u64;
+        for user in users {
+            if !user.is_empty() && !self.row.user_ids.iter().any(|u| u == user) {
+                self.row.user_ids.push(user.to_string());
             }
         }
         self

@@ -1,6 +1,7 @@
 //! Sessions: the filtered list with each session's cost, budget verdict and
 //! anomalies; one summary; the timeline of steps.
 
+use crate::access_log::Access;
 use crate::{AppError, AppState, params};
 use flightlog_model::anomaly::Anomaly;
 use flightlog_model::time::END_OF_TIME_US;
@@ -183,6 +184,31 @@ impl AppState {
         if steps.is_empty() && after.is_none() {
             return Err(AppError::no_session(id));
         }
+        let next_after = (steps.len() as u32 == limit).then(|| steps.last().map(|r| r.step)).flatten();
+        Ok(TimelinePage { steps, next_after })
+    }
+
+    /// [`AppState::timeline`] for a front end that shows it: `read` (which
+    /// names the session) is recorded in the access log, with the page's
+    /// steps and their users, while the content stored by reference is put
+    /// back, and the page comes back only once both are done. (The record
+    /// is an fsynced insert: written after the whole read, it was a third
+    /// of a conversation page's time.)
+    pub async fn timeline_recorded(
+        &self,
+        read: Access,
+        project: &str,
+        id: &str,
+        after: Option<u64>,
+        limit: u32,
+    ) -> Result<TimelinePage, AppError> {
+        let rows = self.store.session_timeline_rows(project, id, after, limit).await?;
+        if rows.is_empty() && after.is_none() {
+            return Err(AppError::no_session(id));
+        }
+        let read = read.returned(rows.len(), rows.users());
+        let put_back = async { Ok::<_, AppError>(self.store.put_back_timeline(project, id, rows).await?) };
+        let ((), steps) = tokio::try_join!(self.record_read(read), put_back)?;
         let next_after = (steps.len() as u32 == limit).then(|| steps.last().map(|r| r.step)).flatten();
         Ok(TimelinePage { steps, next_after })
     }

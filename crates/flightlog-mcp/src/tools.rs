@@ -10,7 +10,7 @@ use flightlog_app::guard::GuardQuestion;
 use flightlog_app::keys::{Principal, Scope};
 use flightlog_app::decisions::Explanation;
 use flightlog_app::search::{Similar, SimilarParams};
-use flightlog_app::sessions::{SessionListParams, TimelinePage};
+use flightlog_app::sessions::SessionListParams;
 use flightlog_app::{AppError, AppState};
 use flightlog_app::error::ErrorKind;
 use rmcp::handler::server::router::tool::ToolRouter;
@@ -229,8 +229,8 @@ impl Flightlog {
     async fn session_timeline(&self, Parameters(p): Parameters<Timeline>, Extension(parts): Extension<Parts>) -> Result<CallToolResult, ErrorData> {
         let reader = principal(&parts)?;
         let limit = p.limit.unwrap_or(50).clamp(1, MAX_TIMELINE);
-        let read = |page: &TimelinePage| Access::new(reader, FrontEnd::Mcp, "session_timeline").session(&p.session_id).steps(&page.steps);
-        match self.recorded(self.state.timeline(&reader.project, &p.session_id, p.after, limit).await, read).await {
+        let read = Access::new(reader, FrontEnd::Mcp, "session_timeline").session(&p.session_id);
+        match self.state.timeline_recorded(read, &reader.project, &p.session_id, p.after, limit).await {
             Ok(page) => answer(json!({
                 "session_id": p.session_id,
                 "steps": page.steps.iter().map(step_json).collect::<Vec<_>>(),

@@ -71,7 +71,7 @@ pub use keys::KeyRow;
 pub use leases::LeaseRow;
 pub use sessions::{PageRead, SessionFilter, SessionPage, SessionSort, SessionSummary};
 pub use content::{HeldMessages, MessageRow};
-pub use steps::{BatchMessages, ChainHead, EncodedStep, LogEntry, LogPosition, SessionState, StoredStep};
+pub use steps::{BatchMessages, ChainHead, EncodedStep, LogEntry, LogPosition, SessionState, StoredStep, TimelineRows};
 
 use std::sync::Arc;
 

@@ -293,18 +293,46 @@ struct TimelineRow {
     received_us: i64,
     failed: bool,
     key_decision: bool,
+    user_id: String,
     raw: String,
     content: Content,
 }
 
+/// A page of a session's timeline as read, before the content stored by
+/// reference is put back ([`Store::put_back_timeline`]): what the access
+/// log records of a read is known here, so it can be written meanwhile.
+pub struct TimelineRows(Vec<TimelineRow>);
+
+impl TimelineRows {
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// The users whose steps the page holds, each once, in step order.
+    pub fn users(&self) -> Vec<&str> {
+        let mut users: Vec<&str> = Vec::new();
+        for r in self.0.iter().filter(|r| !r.user_id.is_empty()) {
+            if !users.contains(&r.user_id.as_str()) {
+                users.push(&r.user_id);
+            }
+        }
+        users
+    }
+}
+
 /// What `session_timeline.sql` selects before the content columns.
-const TIMELINE_LEADING: [(&str, &str); 7] = [
+const TIMELINE_LEADING: [(&str, &str); 8] = [
     ("step", "UInt64"),
     ("log_index", "UInt64"),
     ("step_hash", "String"),
     ("received_us", "Int64"),
     ("failed", "Bool"),
     ("key_decision", "Bool"),
+    ("user_id", "String"),
     ("raw", "String"),
 ];
 
@@ -324,6 +352,7 @@ fn timeline_rows(out: &[u8]) -> Result<Vec<TimelineRow>, StoreError> {
             received_us: r.i64()?,
             failed: r.bool()?,
             key_decision: r.bool()?,
+            user_id: r.text_lossy()?.0,
             raw: r.text_lossy()?.0,
             content: Content::read(&mut r)?,
         });
@@ -540,13 +569,32 @@ impl Store {
         after: Option<u64>,
         limit: u32,
     ) -> Result<Vec<StoredStep>, StoreError> {
+        let rows = self.session_timeline_rows(project, session_id, after, limit).await?;
+        self.put_back_timeline(project, session_id, rows).await
+    }
+
+    /// [`Store::session_timeline`]'s read, before the content stored by
+    /// reference is put back.
+    pub async fn session_timeline_rows(
+        &self,
+        project: &str,
+        session_id: &str,
+        after: Option<u64>,
+        limit: u32,
+    ) -> Result<TimelineRows, StoreError> {
         let after = after.map_or(-1, |a| i64::try_from(a).unwrap_or(i64::MAX));
         let params = Params::new()
             .text("project", project)
             .text("session", session_id)
             .number("after", after)
             .number("limit", limit);
-        let mut found = timeline_rows(&self.ch.query_as(SESSION_TIMELINE, params, Format::RowBinaryWithNamesAndTypes).await?)?;
+        Ok(TimelineRows(timeline_rows(&self.ch.query_as(SESSION_TIMELINE, params, Format::RowBinaryWithNamesAndTypes).await?)?))
+    }
+
+    /// The steps of a page read by [`Store::session_timeline_rows`], with
+    /// the messages and span attributes stored by reference put back.
+    pub async fn put_back_timeline(&self, project: &str, session_id: &str, rows: TimelineRows) -> Result<Vec<StoredStep>, StoreError> {
+        let mut found = rows.0;
         self.put_back_messages(project, found.iter_mut().map(|r| (session_id, &mut r.content))).await?;
         found.into_iter().map(|r| StoredStep::try_from(r).map_err(StoreError::Decode)).collect()
     }
@@ -582,6 +630,24 @@ mod tests {
         let encoded = EncodedStep::new("p", &step);
         assert_eq!(buf[..encoded.prefix.len()], encoded.prefix[..]);
         assert_eq!(buf.len(), encoded.prefix.len() + 8 + 32 + 8 + 8);
+    }
+
+    #[test]
+    fn a_timeline_page_names_each_of_its_users_once_in_step_order() {
+        let row = |step: u64, user: &str| TimelineRow {
+            step,
+            log_index: step,
+            step_hash: String::new(),
+            received_us: 0,
+            failed: false,
+            key_decision: false,
+            user_id: user.to_string(),
+            raw: "{}".to_string(),
+            content: Content::default(),
+        };
+        let page = TimelineRows(vec![row(1, "bob"), row(2, ""), row(3, "ann"), row(4, "bob")]);
+        assert_eq!((page.len(), page.users()), (4, vec!["bob", "ann"]));
+        assert!(TimelineRows(Vec::new()).is_empty());
     }
 
     #[test]

@@ -7,6 +7,8 @@ SELECT
     toUnixTimestamp64Micro(received_at)  AS received_us,
     failed,
     key_decision,
+    -- Whose step it is: the access log names the users a page showed.
+    user_id,
     raw,
     -- The content raw leaves to its columns (flightlog_model::stored).
     reasoning, tool_params, tool_result, tool_error, prompt_system, prompt_messages, completion, metadata,
