@@ -2,7 +2,7 @@
 -- carries the conversation so far as one string attribute holding a JSON
 -- array (`gen_ai.input.messages`), kept with the span under
 -- `otel.attributes`: so step k repeated the k messages before it in `raw`
--- as well. Such an attribute (flightlog_model::stored::attributes_by_reference)
+-- as well. Such an attribute (flightlog_model::stored::write_otel_rest)
 -- is left out of `raw`, cut into its array's elements as its instrumentation
 -- spaced them (by_reference::split_attribute), and each piece is stored once
 -- per session in step_contents (0023) beside the messages; this column

@@ -102,6 +102,8 @@ async fn every_content_read_is_recorded_with_its_key_route_and_session() {
     }
     assert_eq!(s.get(&reader, "/v1/sessions/nobody/steps").await.0, StatusCode::NOT_FOUND);
 
+    let nobody = reads(&s, "session_id=nobody").await;
+    assert!(nobody.iter().all(|r| r["whole_project"] == true), "a session not found returned nothing (only the export may hold it): {nobody:#?}");
     let log = reads(&s, "session_id=cust-a").await;
     assert_eq!(log.len(), 10, "9 reads of cust-a and the export, which may hold any session: {log:#?}");
     for (front_end, route, items) in [
@@ -224,6 +226,12 @@ async fn a_read_that_cannot_be_recorded_is_refused() {
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
     let export = s.http.get(format!("{}/v1/export/steps?format=csv", s.base)).bearer_auth(ADMIN_KEY).send().await.unwrap();
     assert_eq!(export.status(), StatusCode::SERVICE_UNAVAILABLE, "refused before the first byte");
+    // MCP's timeline, whose record is written while its content is put back.
+    let call = json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": "session_timeline", "arguments": {"session_id": "cust-a"}}});
+    let resp = s.http.post(format!("{}/mcp", s.base)).bearer_auth(ADMIN_KEY).header("accept", "application/json, text/event-stream").json(&call);
+    let answer: Value = resp.send().await.unwrap().json().await.unwrap();
+    assert!(answer["result"]["isError"] == true && !answer.to_string().contains("customer-7"), "{answer}");
+    assert!(answer.to_string().contains("access log"), "{answer}");
     // Reads of no content still work.
     assert_eq!(s.get(ADMIN_KEY, "/v1/sessions").await.0, StatusCode::OK);
 }

@@ -6,7 +6,11 @@
 //!
 //! Fail closed: a front end calls [`AppState::record_read`] after it has
 //! read the content and before it answers, and answers nothing but an
-//! error (unavailable) when the record cannot be written. That is the one
+//! error (unavailable) when the record cannot be written. A session's
+//! timeline (`AppState::timeline_recorded`) writes its record once the
+//! page's rows are read, while their content stored by reference is put
+//! back, and answers only once both are done: a page whose content then
+//! fails to come back is listed all the same, as a read attempted. That is the one
 //! way in: it passes what a read asked for (its filter: search text, export
 //! parameters) through the project's redactor before it is stored, so the
 //! log keeps no personal data that redaction, retention and erasure would
@@ -99,21 +103,14 @@ impl Access {
 
     /// Steps that were returned: their count, and the users they are of.
     pub fn steps<'a>(self, steps: impl IntoIterator<Item = &'a StoredStep>) -> Self {
-        #[derive(serde::Deserialize)]
-        struct UserOf {
-            #[serde(default)]
-            user_id: String,
-        }
-        let users: Vec<String> =
-            steps.into_iter().map(|s| serde_json::from_str::<UserOf>(&s.raw).map(|u| u.user_id).unwrap_or_default()).collect();
-        self.returned(users.len(), users.iter().map(String::as_str))
+        self.returned(steps.into_iter().map(|s| s.user_id.as_str()))
     }
 
-    /// `items` steps were returned, of these users (one per step, or each
-    /// once; an empty one is no user).
-    pub fn returned<'a>(mut self, items: usize, users: impl IntoIterator<Item = &'a str>) -> Self {
-        self.row.items += items as u64;
+    /// Steps were returned, of these users: one per step, in order (an
+    /// empty one is no user).
+    pub fn returned<'a>(mut self, users: impl IntoIterator<Item = &'a str>) -> Self {
         for user in users {
+            self.row.items += 1;
             if !user.is_empty() && !self.row.user_ids.iter().any(|u| u == user) {
                 self.row.user_ids.push(user.to_string());
             }
@@ -333,7 +330,8 @@ mod tests {
 
     fn stored(user: &str) -> StoredStep {
         let raw = format!(r#"{{"session_id":"s","step":0,"user_id":"{user}"}}"#);
-        StoredStep { step: 0, log_index: 0, step_hash: String::new(), received_us: 0, failed: false, key_decision: false, raw }
+        let user_id = user.to_string();
+        StoredStep { step: 0, log_index: 0, step_hash: String::new(), received_us: 0, failed: false, key_decision: false, user_id, raw }
     }
 
     #[test]

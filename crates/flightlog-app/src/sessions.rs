@@ -188,12 +188,12 @@ impl AppState {
         Ok(TimelinePage { steps, next_after })
     }
 
-    /// [`AppState::timeline`] for a front end that shows it: `read` (which
-    /// names the session) is recorded in the access log, with the page's
-    /// steps and their users, while the content stored by reference is put
-    /// back, and the page comes back only once both are done. (The record
-    /// is an fsynced insert: written after the whole read, it was a third
-    /// of a conversation page's time.)
+    /// [`AppState::timeline`] for a front end that shows it: `read` is
+    /// recorded in the access log, naming the session, the page's steps and
+    /// their users, while the content stored by reference is put back, and
+    /// the page comes back only once both are done. (The record is an
+    /// fsynced insert: written after the whole read, it was a third of a
+    /// conversation page's time.)
     pub async fn timeline_recorded(
         &self,
         read: Access,
@@ -206,7 +206,7 @@ impl AppState {
         if rows.is_empty() && after.is_none() {
             return Err(AppError::no_session(id));
         }
-        let read = read.returned(rows.len(), rows.users());
+        let read = read.session(id).returned(rows.users());
         let put_back = async { Ok::<_, AppError>(self.store.put_back_timeline(project, id, rows).await?) };
         let ((), steps) = tokio::try_join!(self.record_read(read), put_back)?;
         let next_after = (steps.len() as u32 == limit).then(|| steps.last().map(|r| r.step)).flatten();

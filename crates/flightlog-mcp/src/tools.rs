@@ -229,7 +229,7 @@ impl Flightlog {
     async fn session_timeline(&self, Parameters(p): Parameters<Timeline>, Extension(parts): Extension<Parts>) -> Result<CallToolResult, ErrorData> {
         let reader = principal(&parts)?;
         let limit = p.limit.unwrap_or(50).clamp(1, MAX_TIMELINE);
-        let read = Access::new(reader, FrontEnd::Mcp, "session_timeline").session(&p.session_id);
+        let read = Access::new(reader, FrontEnd::Mcp, "session_timeline");
         match self.state.timeline_recorded(read, &reader.project, &p.session_id, p.after, limit).await {
             Ok(page) => answer(json!({
                 "session_id": p.session_id,

@@ -23,7 +23,7 @@
 //! conversation so far there as one string (`gen_ai.input.messages`). Such
 //! an attribute (`write_otel_rest`) is left out of `raw` too and
 //! stored by reference, in pieces, like prompt messages
-//! (`by_reference::split_attribute`); reads put it back ([`rebuild_with`]).
+//! (`by_reference::split_attribute`); reads put it back ([`rebuild`]).
 
 use crate::canonical::{into_text, sorted, write_string, write_value};
 use crate::step::Step;
@@ -210,19 +210,14 @@ fn write_rest(
     out.push(b'}');
 }
 
-/// The step's canonical JSON from what `raw` kept (`rest`) and its columns
-/// (`column` gives a column's stored text by name). An error when `rest`,
-/// or a JSON column put back, is not one JSON value: a changed column must
-/// not add keys to what readers are shown. A `rest` that is not an object
-/// comes back as it is.
-pub fn rebuild<'a>(rest: &str, column: impl Fn(&str) -> &'a str) -> Result<String, serde_json::Error> {
-    rebuild_with(rest, column, &[])
-}
-
-/// [`rebuild`] of a step whose span `attributes` (key, text) were stored
-/// by reference (see `put_back_attributes` for a row changed behind
-/// Flightlog's back).
-pub fn rebuild_with<'a>(rest: &str, column: impl Fn(&str) -> &'a str, attributes: &[(String, String)]) -> Result<String, serde_json::Error> {
+/// The step's canonical JSON from what `raw` kept (`rest`), its columns
+/// (`column` gives a column's stored text by name) and its span
+/// `attributes` stored by reference, put back: (key, text). An error when
+/// `rest`, or a JSON column put back, is not one JSON value: a changed
+/// column must not add keys to what readers are shown. A `rest` that is not
+/// an object comes back as it is. (See `put_back_attributes` for a row
+/// changed behind Flightlog's back.)
+pub fn rebuild<'a>(rest: &str, column: impl Fn(&str) -> &'a str, attributes: &[(String, String)]) -> Result<String, serde_json::Error> {
     let mut value: Value = serde_json::from_str(rest)?;
     put_back_attributes(&mut value, attributes);
     let Value::Object(top) = &value else { return Ok(rest.to_owned()) };
@@ -233,7 +228,7 @@ pub fn rebuild_with<'a>(rest: &str, column: impl Fn(&str) -> &'a str, attributes
 }
 
 /// Puts span attributes stored by reference back into a step's
-/// `otel.attributes` (see [`rebuild_with`]). A step changed behind
+/// `otel.attributes` (see [`rebuild`]). A step changed behind
 /// Flightlog's back, with no attributes to put them in or holding one of
 /// them already, keeps what `raw` holds: it then reads as changed (its hash
 /// differs), and one such row fails neither a page nor an erasure.
@@ -248,16 +243,7 @@ fn put_back_attributes(step: &mut Value, attributes: &[(String, String)]) {
 /// [`rebuild`], as a JSON value: for readers that go on to parse the step
 /// (verification, bundles), so that it is not written and parsed again. A
 /// JSON column that does not parse is an error, as a `rest` that does not.
-pub fn rebuild_value<'a>(rest: &str, column: impl Fn(&str) -> &'a str) -> Result<Value, serde_json::Error> {
-    rebuild_value_with(rest, column, &[])
-}
-
-/// [`rebuild_value`] with span attributes stored by reference ([`rebuild_with`]).
-pub fn rebuild_value_with<'a>(
-    rest: &str,
-    column: impl Fn(&str) -> &'a str,
-    attributes: &[(String, String)],
-) -> Result<Value, serde_json::Error> {
+pub fn rebuild_value<'a>(rest: &str, column: impl Fn(&str) -> &'a str, attributes: &[(String, String)]) -> Result<Value, serde_json::Error> {
     let mut value: Value = serde_json::from_str(rest)?;
     put_back_attributes(&mut value, attributes);
     let Value::Object(top) = &mut value else { return Ok(value) };
@@ -360,7 +346,7 @@ mod tests {
     /// Stores `v` as ingestion does, reads it back as every reader does.
     fn round_trip(v: Value) -> (Step, String) {
         let step = step_from_json(v, &Limits::default()).unwrap();
-        let back = rebuild(&step.raw_rest, |c| column_of(&step, c)).unwrap();
+        let back = rebuild(&step.raw_rest, |c| column_of(&step, c), &[]).unwrap();
         (step, back)
     }
 
@@ -393,10 +379,10 @@ mod tests {
         v.extend(json!({"prompt": {"messages": [{"a": 1.5}], "completion": "c"}, "metadata": {"k": "v"}, "tool_execution": {}})
             .as_object().unwrap().clone());
         let (step, back) = round_trip(Value::Object(v.clone()));
-        let value = rebuild_value(&step.raw_rest, |c| column_of(&step, c)).unwrap();
+        let value = rebuild_value(&step.raw_rest, |c| column_of(&step, c), &[]).unwrap();
         assert_eq!(value, Value::Object(v));
         assert_eq!(crate::canonical::to_canonical_json(&value), back);
-        assert!(rebuild_value(&step.raw_rest, |c| if c == "metadata" { "{not json" } else { "" }).is_err());
+        assert!(rebuild_value(&step.raw_rest, |c| if c == "metadata" { "{not json" } else { "" }, &[]).is_err());
     }
 
     #[test]
@@ -458,20 +444,20 @@ mod tests {
         for kept in [r#""short.array":"[1, 2]""#, r#""gen_ai.request.model":"gpt-4o""#, r#""n":3"#, r#""service.name":"svc""#, "xxxx"] {
             assert!(step.raw_rest.contains(kept), "{kept} stays in raw: {}", step.raw_rest);
         }
-        let back = rebuild_with(&step.raw_rest, |c| column_of(&step, c), &step.attributes_by_reference).unwrap();
+        let back = rebuild(&step.raw_rest, |c| column_of(&step, c), &step.attributes_by_reference).unwrap();
         assert_eq!(back, step.raw);
-        let value = rebuild_value_with(&step.raw_rest, |c| column_of(&step, c), &step.attributes_by_reference).unwrap();
+        let value = rebuild_value(&step.raw_rest, |c| column_of(&step, c), &step.attributes_by_reference).unwrap();
         assert_eq!(value, v);
         assert_eq!(crate::integrity::canonical_form(&v).rest, rest_of(v.as_object().unwrap()), "the one-pass rest is the definition");
 
         // Without its attribute the step reads as changed (its hash differs);
         // an attribute both kept and referred to keeps what `raw` holds, and
         // a step with no attributes to put it in stays as it is.
-        let without = rebuild_with(&step.raw_rest, |c| column_of(&step, c), &[]).unwrap();
+        let without = rebuild(&step.raw_rest, |c| column_of(&step, c), &[]).unwrap();
         assert_ne!(crate::integrity::step_hash(&serde_json::from_str(&without).unwrap()), step.step_hash);
         let twice = vec![("n".to_string(), "3".to_string())];
-        assert_eq!(rebuild_with(&step.raw_rest, |c| column_of(&step, c), &twice).unwrap(), without);
-        assert_eq!(rebuild_with(r#"{"otel":{}}"#, |_| "", &step.attributes_by_reference).unwrap(), r#"{"otel":{}}"#);
+        assert_eq!(rebuild(&step.raw_rest, |c| column_of(&step, c), &twice).unwrap(), without);
+        assert_eq!(rebuild(r#"{"otel":{}}"#, |_| "", &step.attributes_by_reference).unwrap(), r#"{"otel":{}}"#);
         // A rewrite (erasure) keeps the attributes in raw whole.
         let rewritten = rest_of_matching(v.as_object().unwrap(), |c| column_of(&step, c));
         assert!(rewritten.contains("turn 0"), "{rewritten}");
@@ -514,7 +500,7 @@ mod tests {
         let mut v = base();
         v.extend(json!({"prompt": {"completion": "c", "system": "s"}, "metadata": {"a": 1}}).as_object().unwrap().clone());
         let step = step_from_json(Value::Object(v), &Limits::default()).unwrap();
-        assert_eq!(rebuild(&step.raw, |c| column_of(&step, c)).unwrap(), step.raw);
+        assert_eq!(rebuild(&step.raw, |c| column_of(&step, c), &[]).unwrap(), step.raw);
     }
 
     #[test]
@@ -522,13 +508,13 @@ mod tests {
         let mut v = base();
         v.extend(json!({"agent_thoughts": {"reasoning": "original"}}).as_object().unwrap().clone());
         let step = step_from_json(Value::Object(v), &Limits::default()).unwrap();
-        let forged = rebuild(&step.raw_rest, |c| if c == "reasoning" { "forged" } else { column_of(&step, c) }).unwrap();
+        let forged = rebuild(&step.raw_rest, |c| if c == "reasoning" { "forged" } else { column_of(&step, c) }, &[]).unwrap();
         assert!(forged.contains("forged"));
         let again = step_from_json(serde_json::from_str(&forged).unwrap(), &Limits::default()).unwrap();
         assert_ne!(again.step_hash, step.step_hash);
-        assert!(rebuild("not json", |_| "").is_err());
+        assert!(rebuild("not json", |_| "", &[]).is_err());
         // A JSON column that is not one JSON value cannot add keys.
-        let injected = rebuild(&step.raw_rest, |c| if c == "metadata" { r#"{"a":1},"session_id":"forged""# } else { "" });
+        let injected = rebuild(&step.raw_rest, |c| if c == "metadata" { r#"{"a":1},"session_id":"forged""# } else { "" }, &[]);
         assert!(injected.is_err(), "{injected:?}");
     }
 

@@ -10,7 +10,7 @@ use crate::backend::{Format, Params, StoreError, rows};
 use crate::rowbinary::{Reader, RowBinary};
 use crate::Store;
 use flightlog_model::by_reference::{self, ContentHash};
-use flightlog_model::stored::{rebuild_with, rebuild_value_with};
+use flightlog_model::stored::{rebuild, rebuild_value};
 use std::collections::{BTreeSet, HashMap, HashSet};
 
 const MESSAGES_HELD: &str = include_str!("queries/messages_held.sql");
@@ -120,12 +120,12 @@ impl Content {
     /// when `raw`, or a JSON column put back, is not JSON any more.
     /// Verification reads rows its own way and reports which.
     pub(crate) fn rebuild(&self, raw: &str) -> Result<String, String> {
-        rebuild_with(raw, |c| self.column(c), &self.attributes).map_err(not_json)
+        rebuild(raw, |c| self.column(c), &self.attributes).map_err(not_json)
     }
 
     /// [`Content::rebuild`] as a JSON value, for a reader that edits it.
     pub(crate) fn rebuild_value(&self, raw: &str) -> Result<serde_json::Value, String> {
-        rebuild_value_with(raw, |c| self.column(c), &self.attributes).map_err(not_json)
+        rebuild_value(raw, |c| self.column(c), &self.attributes).map_err(not_json)
     }
 }
 

@@ -9,7 +9,7 @@ use crate::backend::{Format, Params, StoreError};
 use crate::rowbinary::{Reader, without_low_cardinality};
 use crate::Store;
 use crate::content::{ATTRIBUTE_REFS_TYPE, AttributeRefs, read_attribute_refs};
-use flightlog_model::stored::rebuild_value_with;
+use flightlog_model::stored::rebuild_value;
 use std::collections::BTreeMap;
 
 const INTEGRITY_ROWS: &str = include_str!("queries/integrity_rows.sql");
@@ -67,7 +67,7 @@ impl IntegrityRow {
                 _ => "",
             }
         };
-        rebuild_value_with(&self.raw, column, &self.attributes)
+        rebuild_value(&self.raw, column, &self.attributes)
     }
 }
 

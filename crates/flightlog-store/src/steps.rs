@@ -281,6 +281,9 @@ pub struct StoredStep {
     /// A key decision (schema/0010_key_decision.sql): one the
     /// similar-failure index holds.
     pub key_decision: bool,
+    /// Whose step it is (its `user_id` column; empty for none): the access
+    /// log names the users a read returned.
+    pub user_id: String,
     /// The canonical JSON, rebuilt from what `raw` kept and the columns.
     pub raw: String,
 }
@@ -312,15 +315,9 @@ impl TimelineRows {
         self.0.is_empty()
     }
 
-    /// The users whose steps the page holds, each once, in step order.
-    pub fn users(&self) -> Vec<&str> {
-        let mut users: Vec<&str> = Vec::new();
-        for r in self.0.iter().filter(|r| !r.user_id.is_empty()) {
-            if !users.contains(&r.user_id.as_str()) {
-                users.push(&r.user_id);
-            }
-        }
-        users
+    /// The user of each of the page's steps, in step order (empty for none).
+    pub fn users(&self) -> impl Iterator<Item = &str> {
+        self.0.iter().map(|r| r.user_id.as_str())
     }
 }
 
@@ -365,7 +362,16 @@ impl TryFrom<TimelineRow> for StoredStep {
 
     fn try_from(r: TimelineRow) -> Result<Self, String> {
         let raw = r.content.rebuild(&r.raw)?;
-        Ok(Self { step: r.step, log_index: r.log_index, step_hash: r.step_hash, received_us: r.received_us, failed: r.failed, key_decision: r.key_decision, raw })
+        Ok(Self {
+            step: r.step,
+            log_index: r.log_index,
+            step_hash: r.step_hash,
+            received_us: r.received_us,
+            failed: r.failed,
+            key_decision: r.key_decision,
+            user_id: r.user_id,
+            raw,
+        })
     }
 }
 
@@ -633,7 +639,7 @@ mod tests {
     }
 
     #[test]
-    fn a_timeline_page_names_each_of_its_users_once_in_step_order() {
+    fn a_timeline_page_names_the_user_of_each_step_in_order() {
         let row = |step: u64, user: &str| TimelineRow {
             step,
             log_index: step,
@@ -646,7 +652,7 @@ mod tests {
             content: Content::default(),
         };
         let page = TimelineRows(vec![row(1, "bob"), row(2, ""), row(3, "ann"), row(4, "bob")]);
-        assert_eq!((page.len(), page.users()), (4, vec!["bob", "ann"]));
+        assert_eq!((page.len(), page.users().collect::<Vec<_>>()), (4, vec!["bob", "", "ann", "bob"]));
         assert!(TimelineRows(Vec::new()).is_empty());
     }
 

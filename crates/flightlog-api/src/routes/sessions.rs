@@ -160,7 +160,7 @@ pub async fn steps(
     let principal = state.keys.authorize(&headers, Scope::Read)?;
     let after = params::number::<u64>("after", p.after.as_deref())?;
     let limit = params::page_size(p.limit.as_deref(), 100, MAX_PAGE)?;
-    let read = Access::new(&principal, FrontEnd::Api, "GET /v1/sessions/{id}/steps").session(&id);
+    let read = Access::new(&principal, FrontEnd::Api, "GET /v1/sessions/{id}/steps");
     let page = state.timeline_recorded(read, &principal.project, &id, after, limit).await?;
     let next_after = page.next_after;
     let steps = page
