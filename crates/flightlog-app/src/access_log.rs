@@ -7,8 +7,8 @@
 //! Fail closed: a front end calls [`AppState::record_read`] after it has
 //! read the content and before it answers, and answers nothing but an
 //! error (unavailable) when the record cannot be written. A session's
-//! timeline (`AppState::timeline_recorded`) writes its record once the
-//! page's rows are read, while their content stored by reference is put
+//! timeline (`AppState::timeline_recorded`, `AppState::session_page`)
+//! writes its record once the page's rows are read, while their content stored by reference is put
 //! back, and answers only once both are done: a page whose content then
 //! fails to come back is listed all the same, as a read attempted. That is the one
 //! way in: it passes what a read asked for (its filter: search text, export

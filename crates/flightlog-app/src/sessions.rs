@@ -5,7 +5,7 @@ use crate::access_log::Access;
 use crate::{AppError, AppState, params};
 use flightlog_model::anomaly::Anomaly;
 use flightlog_model::time::END_OF_TIME_US;
-use flightlog_store::{CostDimension, CostQuery, SessionFilter, SessionSort, SessionSummary, StoredStep};
+use flightlog_store::{CostDimension, CostQuery, SessionFilter, SessionSort, SessionSummary, StoredStep, TimelineRows};
 use std::collections::HashMap;
 
 /// The most sessions or steps one page holds.
@@ -206,6 +206,12 @@ impl AppState {
         if rows.is_empty() && after.is_none() {
             return Err(AppError::no_session(id));
         }
+        self.recorded_while_put_back(read, project, id, rows, limit).await
+    }
+
+    /// The page of `rows`, its content stored by reference put back while
+    /// `read` is recorded with the page's steps and users.
+    async fn recorded_while_put_back(&self, read: Access, project: &str, id: &str, rows: TimelineRows, limit: u32) -> Result<TimelinePage, AppError> {
         let read = read.session(id).returned(rows.users());
         let put_back = async { Ok::<_, AppError>(self.store.put_back_timeline(project, id, rows).await?) };
         let ((), steps) = tokio::try_join!(self.record_read(read), put_back)?;
@@ -213,16 +219,18 @@ impl AppState {
         Ok(TimelinePage { steps, next_after })
     }
 
-    /// A session's summary, one page of its steps and its first failure.
-    pub async fn session_page(&self, project: &str, id: &str, after: Option<u64>, limit: u32) -> Result<SessionPage, AppError> {
-        let (summary, steps, first_failure) = tokio::try_join!(
+    /// A session's summary, one page of its steps and its first failure,
+    /// for a front end that shows them: `read` is recorded as by
+    /// [`AppState::timeline_recorded`].
+    pub async fn session_page(&self, read: Access, project: &str, id: &str, after: Option<u64>, limit: u32) -> Result<SessionPage, AppError> {
+        let (summary, rows, first_failure) = tokio::try_join!(
             self.store.session_summary(project, id),
-            self.store.session_timeline(project, id, after, limit),
+            self.store.session_timeline_rows(project, id, after, limit),
             self.store.first_failed_step(project, id),
         )?;
         let summary = summary.ok_or_else(|| AppError::no_session(id))?;
-        let next_after = (steps.len() as u32 == limit).then(|| steps.last().map(|r| r.step)).flatten();
-        Ok(SessionPage { summary, timeline: TimelinePage { steps, next_after }, first_failure })
+        let timeline = self.recorded_while_put_back(read, project, id, rows, limit).await?;
+        Ok(SessionPage { summary, timeline, first_failure })
     }
 
     /// The computed cost of each of these sessions, and whether it is over

@@ -20,7 +20,6 @@ use askama::Template;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use crate::access_log::unrecorded;
 use flightlog_app::{AppError, AppState};
 use flightlog_app::access_log::{Access, FrontEnd};
 use flightlog_app::error::ErrorKind;
@@ -120,8 +119,10 @@ pub async fn page(
     let range = WaterfallParams { from: at.from.clone(), to: at.to.clone() };
     let project = &principal.project;
     let of_session = IncidentQuery { session: id.clone(), limit: MAX_INCIDENTS, ..Default::default() };
+    // The page's read is recorded in the access log as its steps are read.
+    let read = Access::new(&principal, FrontEnd::Web, "GET /sessions/{id}");
     let (session, waterfall, incidents, earlier) = tokio::join!(
-        state.session_page(project, &id, at.after, PAGE),
+        state.session_page(read, project, &id, at.after, PAGE),
         state.waterfall(project, &id, &range),
         state.incidents(project, &of_session),
         earlier_steps(&state, project, &id, at.after)
@@ -153,10 +154,6 @@ pub async fn page(
         tracing::warn!(error = %e, "steps before a timeline page unavailable");
         (Vec::new(), at.after.map(|a| a + 1))
     });
-    let read = Access::new(&principal, FrontEnd::Web, "GET /sessions/{id}").session(&id).steps(&session.timeline.steps);
-    if let Err(e) = state.record_read(read).await {
-        return unrecorded(e);
-    }
     let (summary, first_failure, next) = (session.summary, session.first_failure, session.timeline.next_after);
     let steps = views(&earlier, &session.timeline.steps, &incident_marks::spans(&id, &incidents));
     let previous = at.after.map(|a| if a < PAGE as u64 { String::new() } else { format!("?after={}", a - PAGE as u64) });
