@@ -261,9 +261,18 @@ async fn a_stored_message_changed_or_removed_is_caught() {
 async fn an_otlp_conversation_is_stored_once_too() {
     let dir = tempfile::tempdir().unwrap();
     let mut s = Server::start_in(dir.path(), &ENV).await;
-    let messages: Vec<Value> = (0..6)
-        .map(|i| json!({"role": if i % 2 == 0 { "user" } else { "assistant" }, "parts": [{"type": "text", "content": format!("otlp-{i}: {}", "where is my parcel ".repeat(12))}]}))
+    // Written as canonical JSON (keys sorted, no spaces), as an
+    // instrumentation may: the attribute's pieces are then the messages
+    // mapped from it, stored once for both. (Written by hand: how
+    // `Value::to_string` orders keys depends on serde_json's features,
+    // which differ between a build of this crate and of the workspace.)
+    let texts: Vec<String> = (0..6)
+        .map(|i| {
+            let role = if i % 2 == 0 { "user" } else { "assistant" };
+            format!(r#"{{"parts":[{{"content":"otlp-{i}: {}","type":"text"}}],"role":"{role}"}}"#, "where is my parcel ".repeat(12))
+        })
         .collect();
+    let messages: Vec<Value> = texts.iter().map(|t| serde_json::from_str(t).unwrap()).collect();
     let attr = |k: &str, v: Value| json!({"key": k, "value": v});
     let span = |n: usize| {
         json!({"traceId": "5b8efff798038103d269b633813fc60c", "spanId": format!("eee19b7ec3c1b17{n}"), "name": "chat",
@@ -271,7 +280,7 @@ async fn an_otlp_conversation_is_stored_once_too() {
                "attributes": [attr("gen_ai.operation.name", json!({"stringValue": "chat"})),
                               attr("gen_ai.conversation.id", json!({"stringValue": "otlp-talk"})),
                               attr("gen_ai.request.model", json!({"stringValue": "gpt-4o"})),
-                              attr("gen_ai.input.messages", json!({"stringValue": Value::Array(messages[..2 * n + 2].to_vec()).to_string()}))]})
+                              attr("gen_ai.input.messages", json!({"stringValue": format!("[{}]", texts[..2 * n + 2].join(","))}))]})
     };
     let export = json!({"resourceSpans": [{"resource": {"attributes": []}, "scopeSpans": [{"scope": {"name": "test"}, "spans": [span(0), span(1), span(2)]}]}]});
     let resp = s.http.post(format!("{}/v1/traces", s.base)).bearer_auth(ADMIN_KEY).json(&export).send().await.unwrap();
@@ -282,10 +291,12 @@ async fn an_otlp_conversation_is_stored_once_too() {
     seal(&s).await;
     assert_eq!(verify(&s, "otlp-talk").await["status"], "verified");
     assert!(s.terminate().0.success());
-    // The two longer steps refer to their messages: six, stored once.
+    // The two longer steps refer to their messages, and their attributes
+    // to the same six pieces: six, stored once.
     let held = query(dir.path(), "SELECT count(), countIf(position(body, 'otlp-0:') > 0) FROM step_contents WHERE session_id = 'otlp-talk'");
-    let refs = query(dir.path(), "SELECT groupArray(length(message_refs)) FROM (SELECT message_refs FROM steps WHERE session_id = 'otlp-talk' ORDER BY step)");
-    assert_eq!((held, refs), (vec![vec!["6".to_string(), "1".into()]], vec![vec!["[0,4,6]".to_string()]]));
+    let refs = query(dir.path(), "SELECT groupArray(length(message_refs)), groupArray(length(attribute_refs['gen_ai.input.messages'])) \
+                                  FROM (SELECT * FROM steps WHERE session_id = 'otlp-talk' ORDER BY step)");
+    assert_eq!((held, refs), (vec![vec!["6".to_string(), "1".into()]], vec![vec!["[0,4,6]".to_string(), "[0,4,6]".into()]]));
 }
 
 /// A chat span's `gen_ai.input.messages` is kept with the span under
