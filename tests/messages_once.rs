@@ -255,6 +255,17 @@ async fn a_stored_message_changed_or_removed_is_caught() {
     assert_eq!(failed, [5, 6, 7, 8, 9], "{report:#}");
 }
 
+/// Chat span `n` of `session` (OTLP/HTTP JSON) in trace `trace` (32 hex
+/// digits), its span id `span` (15 hex digits) and `n`, carrying the
+/// conversation so far as the text of `gen_ai.input.messages`.
+fn chat_span(trace: &str, span: &str, n: usize, session: &str, conversation: &str) -> Value {
+    let attr = |k: &str, v: &str| json!({"key": k, "value": {"stringValue": v}});
+    json!({"traceId": trace, "spanId": format!("{span}{n}"), "name": "chat",
+           "startTimeUnixNano": format!("17672256{n:02}000000000"), "endTimeUnixNano": format!("17672256{n:02}500000000"), "kind": 3,
+           "attributes": [attr("gen_ai.operation.name", "chat"), attr("gen_ai.conversation.id", session),
+                          attr("gen_ai.request.model", "gpt-4o"), attr("gen_ai.input.messages", conversation)]})
+}
+
 /// OpenTelemetry's chat spans carry the conversation in
 /// `gen_ai.input.messages`: the same store takes it.
 #[tokio::test]
@@ -273,14 +284,9 @@ async fn an_otlp_conversation_is_stored_once_too() {
         })
         .collect();
     let messages: Vec<Value> = texts.iter().map(|t| serde_json::from_str(t).unwrap()).collect();
-    let attr = |k: &str, v: Value| json!({"key": k, "value": v});
     let span = |n: usize| {
-        json!({"traceId": "5b8efff798038103d269b633813fc60c", "spanId": format!("eee19b7ec3c1b17{n}"), "name": "chat",
-               "startTimeUnixNano": format!("17672256{n:02}000000000"), "endTimeUnixNano": format!("17672256{n:02}500000000"), "kind": 3,
-               "attributes": [attr("gen_ai.operation.name", json!({"stringValue": "chat"})),
-                              attr("gen_ai.conversation.id", json!({"stringValue": "otlp-talk"})),
-                              attr("gen_ai.request.model", json!({"stringValue": "gpt-4o"})),
-                              attr("gen_ai.input.messages", json!({"stringValue": format!("[{}]", texts[..2 * n + 2].join(","))}))]})
+        let conversation = format!("[{}]", texts[..2 * n + 2].join(","));
+        chat_span("5b8efff798038103d269b633813fc60c", "eee19b7ec3c1b17", n, "otlp-talk", &conversation)
     };
     let export = json!({"resourceSpans": [{"resource": {"attributes": []}, "scopeSpans": [{"scope": {"name": "test"}, "spans": [span(0), span(1), span(2)]}]}]});
     let resp = s.http.post(format!("{}/v1/traces", s.base)).bearer_auth(ADMIN_KEY).json(&export).send().await.unwrap();
@@ -316,12 +322,8 @@ async fn a_spans_conversation_attribute_is_stored_once_and_read_back_exactly() {
         })
         .collect();
     let conversation = |n: usize| format!("[{}]", messages[..2 * n + 2].join(", "));
-    let attr = |k: &str, v: &str| json!({"key": k, "value": {"stringValue": v}});
     let span = |session: &str, trace: char, n: usize| {
-        json!({"traceId": format!("5b8efff798038103d269b633813fc60{trace}"), "spanId": format!("fee19b7ec3c1b17{n}"), "name": "chat",
-               "startTimeUnixNano": format!("17672256{n:02}000000000"), "endTimeUnixNano": format!("17672256{n:02}500000000"), "kind": 3,
-               "attributes": [attr("gen_ai.operation.name", "chat"), attr("gen_ai.conversation.id", session),
-                              attr("gen_ai.request.model", "gpt-4o"), attr("gen_ai.input.messages", &conversation(n))]})
+        chat_span(&format!("5b8efff798038103d269b633813fc60{trace}"), "fee19b7ec3c1b17", n, session, &conversation(n))
     };
     let export = |session: &str, trace: char| {
         let spans: Vec<Value> = (0..4).map(|n| span(session, trace, n)).collect();

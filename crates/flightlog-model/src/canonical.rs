@@ -39,18 +39,7 @@ pub fn into_text(out: Vec<u8>) -> String {
 /// first was an allocation per field, a large share of hashing a step.
 pub fn write_value(value: &Value, out: &mut Vec<u8>) {
     match value {
-        Value::Object(map) => {
-            out.push(b'{');
-            for (i, (key, val)) in sorted(map).into_iter().enumerate() {
-                if i > 0 {
-                    out.push(b',');
-                }
-                write_string(key, out);
-                out.push(b':');
-                write_value(val, out);
-            }
-            out.push(b'}');
-        }
+        Value::Object(map) => write_object(map, |_, _| true, |_, v, out| write_value(v, out), out),
         Value::Array(items) => {
             out.push(b'[');
             for (i, item) in items.iter().enumerate() {
@@ -65,6 +54,34 @@ pub fn write_value(value: &Value, out: &mut Vec<u8>) {
         // Null, booleans and numbers have one form each in serde_json.
         other => serde_json::to_writer(&mut *out, other).expect("writing to memory does not fail"),
     }
+}
+
+/// Appends `map` as a canonical object: its entries in key order, but those
+/// `keep` leaves out, each value written by `value` given its key
+/// (`write_value`, or a
+/// writer that leaves out some of the value's own content: what `raw`
+/// keeps of a step, `stored`).
+pub(crate) fn write_object(
+    map: &serde_json::Map<String, Value>,
+    mut keep: impl FnMut(&str, &Value) -> bool,
+    mut value: impl FnMut(&str, &Value, &mut Vec<u8>),
+    out: &mut Vec<u8>,
+) {
+    out.push(b'{');
+    let mut first = true;
+    for (key, val) in sorted(map) {
+        if !keep(key, val) {
+            continue;
+        }
+        if !first {
+            out.push(b',');
+        }
+        first = false;
+        write_string(key, out);
+        out.push(b':');
+        value(key, val, out);
+    }
+    out.push(b'}');
 }
 
 /// Writes `s` as a JSON string, escaped as `serde_json` escapes it (the

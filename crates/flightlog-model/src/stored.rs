@@ -25,7 +25,7 @@
 //! stored by reference, in pieces, like prompt messages
 //! (`by_reference::split_attribute`); reads put it back ([`rebuild`]).
 
-use crate::canonical::{into_text, sorted, write_string, write_value};
+use crate::canonical::{into_text, sorted, write_object, write_string, write_value};
 use crate::step::Step;
 use serde_json::{Map, Value};
 
@@ -106,39 +106,18 @@ fn may_be_by_reference(value: &Value) -> bool {
 /// returns as (key, text) in key order; everything else as it is.
 pub(crate) fn write_otel_rest(otel: &Map<String, Value>, out: &mut Vec<u8>) -> Vec<(String, String)> {
     let mut taken_out = Vec::new();
-    out.push(b'{');
-    for (i, (key, value)) in sorted(otel).into_iter().enumerate() {
-        if i > 0 {
-            out.push(b',');
+    let mut kept = |k: &str, v: &Value| match v {
+        Value::String(text) if may_be_by_reference(v) && crate::by_reference::split_attribute(text).is_some() => {
+            taken_out.push((k.to_owned(), text.clone()));
+            false
         }
-        write_string(key, out);
-        out.push(b':');
-        match value {
-            Value::Object(attributes) if key == SPAN_ATTRIBUTES[1] => {
-                out.push(b'{');
-                let mut first = true;
-                for (k, v) in sorted(attributes) {
-                    if let Value::String(text) = v
-                        && may_be_by_reference(v)
-                        && crate::by_reference::split_attribute(text).is_some()
-                    {
-                        taken_out.push((k.clone(), text.clone()));
-                        continue;
-                    }
-                    if !first {
-                        out.push(b',');
-                    }
-                    first = false;
-                    write_string(k, out);
-                    out.push(b':');
-                    write_value(v, out);
-                }
-                out.push(b'}');
-            }
-            _ => write_value(value, out),
-        }
-    }
-    out.push(b'}');
+        _ => true,
+    };
+    let value = |key: &str, value: &Value, out: &mut Vec<u8>| match value {
+        Value::Object(attributes) if key == SPAN_ATTRIBUTES[1] => write_object(attributes, &mut kept, |_, v, out| write_value(v, out), out),
+        _ => write_value(value, out),
+    };
+    write_object(otel, |_, _| true, value, out);
     taken_out
 }
 
@@ -187,27 +166,15 @@ fn write_rest(
     attributes_out: bool,
     out: &mut Vec<u8>,
 ) {
-    out.push(b'{');
-    let mut first = true;
-    for (key, value) in sorted(map) {
-        if rebuilt(parent, key).is_some_and(|r| r.form.leaves_out(value) && holds(r, value)) {
-            continue;
-        }
-        if !first {
-            out.push(b',');
-        }
-        first = false;
-        write_string(key, out);
-        out.push(b':');
-        match value {
-            Value::Object(inner) if parent.is_none() && holds_rebuilt(key) => write_rest(inner, Some(key), holds, attributes_out, out),
-            _ => match otel_takes_out(key, value).filter(|_| parent.is_none() && attributes_out) {
-                Some(otel) => drop(write_otel_rest(otel, out)),
-                None => write_value(value, out),
-            },
-        }
-    }
-    out.push(b'}');
+    let keep = |key: &str, value: &Value| !rebuilt(parent, key).is_some_and(|r| r.form.leaves_out(value) && holds(r, value));
+    let value = |key: &str, value: &Value, out: &mut Vec<u8>| match value {
+        Value::Object(inner) if parent.is_none() && holds_rebuilt(key) => write_rest(inner, Some(key), holds, attributes_out, out),
+        _ => match otel_takes_out(key, value).filter(|_| parent.is_none() && attributes_out) {
+            Some(otel) => drop(write_otel_rest(otel, out)),
+            None => write_value(value, out),
+        },
+    };
+    write_object(map, keep, value, out);
 }
 
 /// The step's canonical JSON from what `raw` kept (`rest`), its columns
@@ -408,6 +375,9 @@ mod tests {
             let rest = rest_of(case.as_object().unwrap());
             assert_eq!(rest.contains(&"w".repeat(100)), i > 0, "only a top-level otel's attribute strings are taken out: {rest}");
         }
+        let after_other_keys = json!({"otel": {"a": 1, "attributes": {"b": 2, "m": long}, "name": "chat"}});
+        let rest = rest_of(after_other_keys.as_object().unwrap());
+        assert_eq!(rest, r#"{"otel":{"a":1,"attributes":{"b":2},"name":"chat"}}"#, "keys before and after the attributes change nothing");
         let cases = cases.into_iter().chain(spans);
         for case in cases {
             let one_pass = crate::integrity::canonical_form(&case);

@@ -58,6 +58,12 @@ pub(crate) fn read_attribute_refs(r: &mut Reader) -> Result<AttributeRefs, Store
         .collect()
 }
 
+/// Every list of keys a row refers to: its messages', then each span
+/// attribute's pieces'.
+pub(crate) fn keys_referred<'a>(messages: &'a [String], attributes: &'a AttributeRefs) -> impl Iterator<Item = &'a [String]> {
+    std::iter::once(messages).chain(attributes.iter().map(|(_, pieces)| pieces.as_slice()))
+}
+
 /// The column type [`read_attribute_refs`] reads.
 pub(crate) const ATTRIBUTE_REFS_TYPE: &str = "Map(String, Array(String))";
 
@@ -195,7 +201,7 @@ impl Messages {
 impl Content {
     /// The messages and attribute pieces this row refers to, as hex keys.
     pub(crate) fn refs(&self) -> impl Iterator<Item = &[String]> {
-        std::iter::once(self.message_refs.as_slice()).chain(self.attribute_refs.iter().map(|(_, pieces)| pieces.as_slice()))
+        keys_referred(&self.message_refs, &self.attribute_refs)
     }
 
     /// Puts the messages and span attributes stored by reference back.

@@ -8,7 +8,7 @@
 use crate::backend::{Format, Params, StoreError};
 use crate::rowbinary::{Reader, without_low_cardinality};
 use crate::Store;
-use crate::content::{ATTRIBUTE_REFS_TYPE, AttributeRefs, read_attribute_refs};
+use crate::content::{ATTRIBUTE_REFS_TYPE, AttributeRefs, keys_referred, read_attribute_refs};
 use flightlog_model::stored::rebuild_value;
 use std::collections::BTreeMap;
 
@@ -250,8 +250,7 @@ impl Store {
         for project in projects {
             let mut wanted: Vec<(&str, &[String])> = Vec::new();
             for (r, refs, attributes) in read.iter().filter(|(r, _, _)| r.project == project) {
-                wanted.push((&r.session_id, refs));
-                wanted.extend(attributes.iter().map(|(_, pieces)| (r.session_id.as_str(), pieces.as_slice())));
+                wanted.extend(keys_referred(refs, attributes).map(|keys| (r.session_id.as_str(), keys)));
             }
             found.push((project.to_string(), self.stored_messages(project, wanted).await?));
         }
