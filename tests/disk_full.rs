@@ -91,28 +91,38 @@ struct Ledger {
     refused: Vec<Vec<Value>>,
 }
 
-/// Sends batches of `session` until `refusals` batches in a row are
-/// refused (or `max_batches` were sent); returns how many were refused.
-async fn ingest_until_refused(s: &Server, ledger: &mut Ledger, session: &str, start: u64, max_batches: u64) -> u64 {
+/// Sends batches of `session`, three at a time from three clients (so the
+/// disk runs out while group commits overlap), until `refusals` rounds in a
+/// row were refused (or `max_rounds` were sent); returns how many batches
+/// were refused.
+async fn ingest_until_refused(s: &Server, ledger: &mut Ledger, session: &str, start: u64, max_rounds: u64) -> u64 {
     let mut in_a_row = 0;
     let mut refused = 0;
-    for b in 0..max_batches {
-        let batch: Vec<Value> = (0..100).map(|i| big_step(session, start + b * 100 + i)).collect();
-        let (status, body) = s.post_steps(ADMIN_KEY, ndjson(&batch), &[]).await;
-        if status == StatusCode::OK {
-            assert_eq!(body["rejected"], json!([]), "{body}");
-            for v in &batch {
-                ledger.acknowledged.insert((session.to_string(), v["step"].as_u64().unwrap()));
+    for r in 0..max_rounds {
+        let batch = |c: u64| -> Vec<Value> { (0..100).map(|i| big_step(session, start + r * 300 + c * 100 + i)).collect() };
+        let batches = [batch(0), batch(1), batch(2)];
+        let (a, b, c) = tokio::join!(
+            s.post_steps(ADMIN_KEY, ndjson(&batches[0]), &[]),
+            s.post_steps(ADMIN_KEY, ndjson(&batches[1]), &[]),
+            s.post_steps(ADMIN_KEY, ndjson(&batches[2]), &[])
+        );
+        let mut any_refused = false;
+        for ((status, body), batch) in [a, b, c].into_iter().zip(batches) {
+            if status == StatusCode::OK {
+                assert_eq!(body["rejected"], json!([]), "{body}");
+                for v in &batch {
+                    ledger.acknowledged.insert((session.to_string(), v["step"].as_u64().unwrap()));
+                }
+            } else {
+                assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "a full disk is a 503, nothing else: {body}");
+                ledger.refused.push(batch);
+                refused += 1;
+                any_refused = true;
             }
-            in_a_row = 0;
-        } else {
-            assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "a full disk is a 503, nothing else: {body}");
-            ledger.refused.push(batch);
-            refused += 1;
-            in_a_row += 1;
-            if in_a_row >= 3 {
-                break;
-            }
+        }
+        in_a_row = if any_refused { in_a_row + 1 } else { 0 };
+        if in_a_row >= 3 {
+            break;
         }
     }
     refused
