@@ -312,3 +312,64 @@ async fn a_restart_in_the_middle_of_expiry_loses_or_doubles_nothing() {
     let holding = flightlog_sql(dir.path(), "SELECT DISTINCT session_id FROM step_contents FORMAT TSV");
     assert_eq!(String::from_utf8_lossy(&holding.stdout), "kept\n", "{}", String::from_utf8_lossy(&holding.stderr));
 }
+
+/// A legal hold keeps what it holds from erasure too (GDPR Art. 17(3)(e)):
+/// an erasure that would reach a held session, or a held user's steps, is
+/// refused whole with the holds named, and erases nothing; what it does not
+/// reach is erased as before; once the hold is released, it goes through.
+#[tokio::test]
+async fn an_erasure_reaching_anything_held_is_refused_whole() {
+    let s = Server::start().await;
+    let mut batch = session("case", 1, 2, "alice");
+    batch.extend(session("mixed", 1, 2, "bob"));
+    batch[3]["user_id"] = json!("carol"); // mixed's step 1 is carol's
+    batch.extend(session("carols", 1, 1, "carol"));
+    let (status, report) = s.post_steps(ADMIN_KEY, ndjson(&batch), &[]).await;
+    assert_eq!((status, report["accepted"].as_u64()), (StatusCode::OK, Some(5)), "{report}");
+    for (subject, id) in [("session", "case"), ("user", "carol")] {
+        let (status, hold) = s.send_json(reqwest::Method::POST, ADMIN_KEY, "/v1/legal-holds", json!({"subject": subject, "id": id, "reason": "case 42"})).await;
+        assert_eq!(status, StatusCode::CREATED, "{hold}");
+    }
+    let erase = |body: Value| s.send_json(reqwest::Method::POST, ADMIN_KEY, "/v1/erasures", body);
+    let refusals = [
+        (json!({"session_id": "case"}), vec!["session \"case\""]),
+        // Alice is not held, but her steps are in a held session.
+        (json!({"user_id": "alice"}), vec!["session \"case\""]),
+        // Mixed is not held, but one of its steps is a held user's.
+        (json!({"session_id": "mixed"}), vec!["user \"carol\""]),
+        (json!({"user_id": "carol"}), vec!["user \"carol\""]),
+        (json!({"session_id": "carols", "user_id": "carol"}), vec!["user \"carol\""]),
+        // Naming a held session is refused, whatever the user.
+        (json!({"session_id": "case", "user_id": "carol"}), vec!["session \"case\"", "user \"carol\""]),
+    ];
+    for (request, named) in refusals {
+        let (status, refused) = erase(request.clone()).await;
+        assert_eq!((status, refused["error"]["code"].as_str()), (StatusCode::CONFLICT, Some("legal_hold")), "{request}: {refused}");
+        let message = refused["error"]["message"].as_str().unwrap();
+        for name in named {
+            assert!(message.contains(name), "{request}: names {name}: {refused}");
+        }
+    }
+    for session in ["case", "mixed", "carols"] {
+        let (_, steps) = steps_of(&s, session).await;
+        assert!(steps.iter().all(|x| x["data"]["tool_execution"]["params"]["order"].is_number()), "{session} keeps its content: {steps:?}");
+    }
+
+    // What reaches nothing held is erased as before: bob's step of mixed.
+    let (status, done) = erase(json!({"user_id": "bob"})).await;
+    assert_eq!((status, done["steps_erased"].as_u64()), (StatusCode::OK, Some(1)), "{done}");
+    let (status, done) = erase(json!({"session_id": "mixed", "user_id": "alice"})).await;
+    assert_eq!((status, done["steps_erased"].as_u64()), (StatusCode::OK, Some(0)), "only alice's steps of mixed (none), not carol's: {done}");
+    let (_, mixed) = steps_of(&s, "mixed").await;
+    assert_eq!((mixed[0]["data"]["tool_execution"]["params"].is_null(), mixed[1]["data"]["tool_execution"]["params"]["order"].as_u64()), (true, Some(991)));
+
+    // Released, the hold no longer keeps carol's steps.
+    let resp = s.http.delete(format!("{}/v1/legal-holds/user/carol", s.base)).bearer_auth(ADMIN_KEY).send().await.unwrap();
+    assert_eq!(resp.status(), StatusCode::NO_CONTENT);
+    let (status, done) = erase(json!({"user_id": "carol"})).await;
+    assert_eq!((status, done["steps_erased"].as_u64()), (StatusCode::OK, Some(2)), "{done}");
+    let (status, refused) = erase(json!({"user_id": "alice"})).await;
+    assert_eq!(status, StatusCode::CONFLICT, "the session hold still stands: {refused}");
+    let (_, all) = s.get(ADMIN_KEY, "/v1/integrity/verify").await;
+    assert_eq!((all["problem_count"].as_u64(), all["erased"].as_array().map(|e| !e.is_empty())), (Some(0), Some(true)), "{all:#}");
+}

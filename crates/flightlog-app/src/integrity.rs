@@ -5,6 +5,7 @@
 use crate::{AppError, AppState, params};
 use flightlog_integrity::{bundle, verify};
 use flightlog_model::merkle::{Tree, leaf_hash};
+use flightlog_model::retention::HoldSubject;
 use flightlog_store::{CheckpointRow, Erasure};
 
 /// Proof that the log at checkpoint `newer` extends the log at `older`.
@@ -110,6 +111,55 @@ impl AppState {
         if !matches!(self.ingestor.role(), flightlog_ingest::Role::Writer { .. }) {
             return Err(AppError::unavailable("erasure runs beside the log's writer, which this process is not now; retry", "not the writer"));
         }
+        self.refuse_erasure_under_hold(project, req).await?;
+        self.erase_unheld(project, req, by).await
+    }
+
+    /// A legal hold keeps what it holds from erasure as from expiry (GDPR
+    /// Art. 17(3)(e): not when the data is needed for legal claims): an
+    /// erasure that would reach a held session or a held user's steps is
+    /// refused whole, naming them. Releasing the hold, which is signed and
+    /// kept with who and why, is the way to erase them.
+    async fn refuse_erasure_under_hold(&self, project: &str, req: &ErasureRequest) -> Result<(), AppError> {
+        let holds = self.holds_in_force(project).await?;
+        let ids = |subject: HoldSubject| holds.iter().filter(|h| h.subject == subject.as_str()).map(|h| h.id.clone()).collect::<Vec<_>>();
+        let (sessions, users) = (ids(HoldSubject::Session), ids(HoldSubject::User));
+        let mut named: Vec<String> = Vec::new();
+        if !req.session_id.is_empty() && sessions.contains(&req.session_id) {
+            named.push(format!("session {:?}", req.session_id));
+        }
+        if !req.user_id.is_empty() && users.contains(&req.user_id) {
+            named.push(format!("user {:?}", req.user_id));
+        }
+        let reached = self.store.erasure_blocked_by_holds(project, (&req.session_id, &req.user_id), (&sessions, &users)).await?;
+        for step in &reached {
+            for held in [
+                sessions.contains(&step.session_id).then(|| format!("session {:?}", step.session_id)),
+                users.contains(&step.user_id).then(|| format!("user {:?}", step.user_id)),
+            ]
+            .into_iter()
+            .flatten()
+            {
+                if !named.contains(&held) {
+                    named.push(held);
+                }
+            }
+        }
+        if named.is_empty() {
+            return Ok(());
+        }
+        Err(AppError::Conflict {
+            code: "legal_hold",
+            message: format!(
+                "this erasure reaches steps under a legal hold ({}); nothing was erased. Release the hold first (DELETE /v1/legal-holds/{{subject}}/{{id}})",
+                named.join(", ")
+            ),
+        })
+    }
+
+    /// [`AppState::erase`] without the look at legal holds: for the expiry
+    /// job, which has just made its own.
+    pub(crate) async fn erase_unheld(&self, project: &str, req: &ErasureRequest, by: &str) -> Result<Erasure, AppError> {
         let done = self.store.erase(project, &req.session_id, &req.user_id).await?;
         tracing::info!(project = %project, session = %req.session_id, user = %req.user_id,
                        steps = done.steps_erased, by = %by, "personal content erased");

@@ -308,7 +308,7 @@ impl AppState {
                 }
                 // The erasure path blanks the content and the index's
                 // snippets; run again after a crash, it changes nothing.
-                self.erase(project, &ErasureRequest { session_id: session.to_string(), user_id: String::new() }, "retention").await?;
+                self.erase_unheld(project, &ErasureRequest { session_id: session.to_string(), user_id: String::new() }, "retention").await?;
                 self.checkpointer.sign_expiry(&mut record);
                 self.store.put_expiration(&record).await?;
                 run.content_expired += 1;

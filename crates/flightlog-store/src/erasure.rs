@@ -13,6 +13,15 @@ use std::collections::BTreeMap;
 const ERASABLE_ROWS: &str = include_str!("queries/erasable_rows.sql");
 const ERASE_STEP_CONTENT: &str = include_str!("queries/erase_step_content.sql");
 const ERASED_BEFORE_SPAN_ATTRIBUTES: &str = include_str!("queries/erased_before_span_attributes.sql");
+const ERASURE_BLOCKED_BY_HOLDS: &str = include_str!("queries/erasure_blocked_by_holds.sql");
+
+/// A step an erasure request covers that a legal hold keeps: its session
+/// and user (`erasure_blocked_by_holds.sql`).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
+pub struct HeldStep {
+    pub session_id: String,
+    pub user_id: String,
+}
 
 /// Steps of one session and user that an earlier erasure left holding
 /// their span's attributes (`erased_before_span_attributes.sql`); also the
@@ -71,6 +80,26 @@ impl Store {
     /// (empty = any) in `project`. Steps already erased are left as they are.
     pub async fn erase(&self, project: &str, session: &str, user: &str) -> Result<Erasure, StoreError> {
         self.erase_where(project, session, user, &[]).await
+    }
+
+    /// Which of the held sessions and users an erasure of `session` and/or
+    /// `user` would reach through its steps (a few of them).
+    pub async fn erasure_blocked_by_holds(
+        &self,
+        project: &str,
+        (session, user): (&str, &str),
+        (held_sessions, held_users): (&[String], &[String]),
+    ) -> Result<Vec<HeldStep>, StoreError> {
+        if held_sessions.is_empty() && held_users.is_empty() {
+            return Ok(Vec::new());
+        }
+        let params = Params::new()
+            .text("project", project)
+            .text("session", session)
+            .text("user", user)
+            .texts("held_sessions", held_sessions)
+            .texts("held_users", held_users);
+        rows(&self.ch.query(ERASURE_BLOCKED_BY_HOLDS, params).await?)
     }
 
     /// Steps erased (or whose content expired) before an erasure took an

@@ -137,9 +137,12 @@ pub async fn seal(State(state): State<AppState>, headers: HeaderMap) -> Result<R
 }
 
 /// Erases personal content (GDPR) of a session or a user; the proofs stay
-/// valid and report the fields as erased (admin).
+/// valid and report the fields as erased (admin). Refused (409) when it
+/// would reach anything under a legal hold.
 #[utoipa::path(post, path = "/v1/erasures", tag = "integrity", request_body = ErasureRequest,
-    responses((status = 200, body = flightlog_store::Erasure)),
+    responses((status = 200, body = flightlog_store::Erasure),
+        (status = 409, description = "Nothing erased: the request reaches a held session or a held user's steps (named); release the hold first",
+         body = crate::error::ErrorBody)),
     security(("bearer" = []), ("api_key" = []), ("basic" = [])))]
 pub async fn erase(
     State(state): State<AppState>,
