@@ -92,9 +92,9 @@ struct Ledger {
 }
 
 /// Sends batches of `session`, three at a time from three clients (so the
-/// disk runs out while group commits overlap), until `refusals` rounds in a
-/// row were refused (or `max_rounds` were sent); returns how many batches
-/// were refused.
+/// disk runs out while several requests wait on one group commit), until
+/// three rounds in a row had a batch refused (or `max_rounds` were sent);
+/// returns how many batches were refused.
 async fn ingest_until_refused(s: &Server, ledger: &mut Ledger, session: &str, start: u64, max_rounds: u64) -> u64 {
     let mut in_a_row = 0;
     let mut refused = 0;

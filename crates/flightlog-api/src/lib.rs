@@ -20,7 +20,7 @@
 //! | `POST /v1/integrity/checkpoints` | admin | sign a checkpoint now |
 //! | `GET /v1/integrity/verify` | admin | verify every step and checkpoint |
 //! | `GET /v1/integrity/consistency?from=M&to=N` | read | proof that checkpoint N extends M |
-//! | `POST /v1/erasures` | admin | erase personal content (GDPR), proofs intact |
+//! | `POST /v1/erasures` | admin | erase personal content (GDPR), proofs intact; 409 under a legal hold |
 //! | `GET /v1/search/similar` | read | key decisions like a step or a text, nearest first |
 //! | `GET /openapi.json` | none | the OpenAPI 3.1 description of all of these ([`openapi`]) |
 //!

@@ -6,6 +6,7 @@ use crate::{AppError, AppState, params};
 use flightlog_integrity::{bundle, verify};
 use flightlog_model::merkle::{Tree, leaf_hash};
 use flightlog_model::retention::HoldSubject;
+use std::collections::BTreeSet;
 use flightlog_store::{CheckpointRow, Erasure};
 
 /// Proof that the log at checkpoint `newer` extends the log at `older`.
@@ -106,52 +107,35 @@ impl AppState {
         if req.session_id.is_empty() && req.user_id.is_empty() {
             return Err(AppError::invalid("session_id", "give session_id, user_id or both: what is to be erased"));
         }
-        // Beside the writer only (requests are forwarded to it): an erasure
-        // drops stored messages, which the writer's steps may refer to.
-        if !matches!(self.ingestor.role(), flightlog_ingest::Role::Writer { .. }) {
-            return Err(AppError::unavailable("erasure runs beside the log's writer, which this process is not now; retry", "not the writer"));
-        }
         self.refuse_erasure_under_hold(project, req).await?;
-        self.erase_unheld(project, req, by).await
+        self.erase_without_hold_check(project, req, by).await
     }
 
     /// A legal hold keeps what it holds from erasure as from expiry (GDPR
     /// Art. 17(3)(e): not when the data is needed for legal claims): an
-    /// erasure that would reach a held session or a held user's steps is
-    /// refused whole, naming them. Releasing the hold, which is signed and
-    /// kept with who and why, is the way to erase them.
+    /// erasure that names a held session or user, or reaches a step of
+    /// one, is refused whole, naming the holds. Releasing the hold, which
+    /// is signed and kept with who and why, is the way to erase them.
+    /// (Read just before the erasure, not with it: a hold placed on
+    /// another process in between, since holds are not sent to the
+    /// writer, does not stop an erasure already checked.)
     async fn refuse_erasure_under_hold(&self, project: &str, req: &ErasureRequest) -> Result<(), AppError> {
-        let holds = self.holds_in_force(project).await?;
-        let ids = |subject: HoldSubject| holds.iter().filter(|h| h.subject == subject.as_str()).map(|h| h.id.clone()).collect::<Vec<_>>();
-        let (sessions, users) = (ids(HoldSubject::Session), ids(HoldSubject::User));
-        let mut named: Vec<String> = Vec::new();
-        if !req.session_id.is_empty() && sessions.contains(&req.session_id) {
-            named.push(format!("session {:?}", req.session_id));
-        }
-        if !req.user_id.is_empty() && users.contains(&req.user_id) {
-            named.push(format!("user {:?}", req.user_id));
-        }
-        let reached = self.store.erasure_blocked_by_holds(project, (&req.session_id, &req.user_id), (&sessions, &users)).await?;
-        for step in &reached {
-            for held in [
-                sessions.contains(&step.session_id).then(|| format!("session {:?}", step.session_id)),
-                users.contains(&step.user_id).then(|| format!("user {:?}", step.user_id)),
-            ]
-            .into_iter()
-            .flatten()
-            {
-                if !named.contains(&held) {
-                    named.push(held);
-                }
-            }
-        }
-        if named.is_empty() {
+        let held = self.held_in_force(project).await?;
+        let reached = self.store.erasure_reaching_holds(project, (&req.session_id, &req.user_id), (&held.sessions, &held.users)).await?;
+        // Hold ids are never empty, so an empty session or user named
+        // nothing here.
+        let sessions = std::iter::once(&req.session_id).chain(reached.iter().map(|r| &r.session_id)).filter(|s| held.sessions.contains(s));
+        let users = std::iter::once(&req.user_id).chain(reached.iter().map(|r| &r.user_id)).filter(|u| held.users.contains(u));
+        let blocking: BTreeSet<(&str, &String)> =
+            sessions.map(|s| (HoldSubject::Session.as_str(), s)).chain(users.map(|u| (HoldSubject::User.as_str(), u))).collect();
+        if blocking.is_empty() {
             return Ok(());
         }
+        let named: Vec<String> = blocking.iter().map(|(subject, id)| format!("{subject} {id:?}")).collect();
         Err(AppError::Conflict {
             code: "legal_hold",
             message: format!(
-                "this erasure reaches steps under a legal hold ({}); nothing was erased. Release the hold first (DELETE /v1/legal-holds/{{subject}}/{{id}})",
+                "this erasure names or reaches what a legal hold keeps ({}); nothing was erased. Release the hold first (DELETE /v1/legal-holds/{{subject}}/{{id}})",
                 named.join(", ")
             ),
         })
@@ -159,7 +143,12 @@ impl AppState {
 
     /// [`AppState::erase`] without the look at legal holds: for the expiry
     /// job, which has just made its own.
-    pub(crate) async fn erase_unheld(&self, project: &str, req: &ErasureRequest, by: &str) -> Result<Erasure, AppError> {
+    pub(crate) async fn erase_without_hold_check(&self, project: &str, req: &ErasureRequest, by: &str) -> Result<Erasure, AppError> {
+        // Beside the writer only (requests are forwarded to it): an erasure
+        // drops stored messages, which the writer's steps may refer to.
+        if !matches!(self.ingestor.role(), flightlog_ingest::Role::Writer { .. }) {
+            return Err(AppError::unavailable("erasure runs beside the log's writer, which this process is not now; retry", "not the writer"));
+        }
         let done = self.store.erase(project, &req.session_id, &req.user_id).await?;
         tracing::info!(project = %project, session = %req.session_id, user = %req.user_id,
                        steps = done.steps_erased, by = %by, "personal content erased");

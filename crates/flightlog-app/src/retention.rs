@@ -82,10 +82,10 @@ pub struct ExpiryRun {
     pub failed: u64,
 }
 
-/// What legal holds keep, as the job asks it.
-struct Held {
-    sessions: Vec<String>,
-    users: Vec<String>,
+/// What legal holds keep: the held sessions and users.
+pub(crate) struct Held {
+    pub sessions: Vec<String>,
+    pub users: Vec<String>,
 }
 
 impl Held {
@@ -117,6 +117,11 @@ impl AppState {
         self.put_policy(project, PolicyKind::Retention, body, by).await?;
         tracing::info!(project, by, ?policy, "retention policy set");
         self.retention_policy(project).await
+    }
+
+    /// The sessions and users the project's holds keep now.
+    pub(crate) async fn held_in_force(&self, project: &str) -> Result<Held, AppError> {
+        Ok(Held::of(&self.holds_in_force(project).await?))
     }
 
     pub async fn legal_holds(&self, project: &str) -> Result<Vec<Hold>, AppError> {
@@ -174,7 +179,7 @@ impl AppState {
                     return Ok(false);
                 }
                 if !holds.contains_key(&group.project) {
-                    holds.insert(group.project.clone(), Held::of(&self.holds_in_force(&group.project).await?));
+                    holds.insert(group.project.clone(), self.held_in_force(&group.project).await?);
                 }
                 let held = &holds[&group.project];
                 if held.sessions.contains(&group.session_id) || held.users.contains(&group.user_id) {
@@ -222,7 +227,7 @@ impl AppState {
                     continue;
                 }
             };
-            let holds = Held::of(&self.holds_in_force(&row.project).await?);
+            let holds = self.held_in_force(&row.project).await?;
             for kind in ExpiryKind::ALL {
                 let Some(cutoff_us) = policy.cutoff_us(kind, now_us()) else { continue };
                 let due = Due { project: &row.project, kind, cutoff_us, held_sessions: &holds.sessions, held_users: &holds.users };
@@ -251,7 +256,7 @@ impl AppState {
         let chain = self.store.session_chain(project, session).await?;
         // Checked again now: a step may have arrived, a hold been placed,
         // since the session was picked.
-        let holds = Held::of(&self.holds_in_force(project).await?);
+        let holds = self.held_in_force(project).await?;
         let newest = chain.iter().map(|s| s.ts_us).max();
         if holds.sessions.iter().any(|s| s == session)
             || chain.iter().any(|s| holds.users.contains(&s.user_id))
@@ -308,7 +313,7 @@ impl AppState {
                 }
                 // The erasure path blanks the content and the index's
                 // snippets; run again after a crash, it changes nothing.
-                self.erase_unheld(project, &ErasureRequest { session_id: session.to_string(), user_id: String::new() }, "retention").await?;
+                self.erase_without_hold_check(project, &ErasureRequest { session_id: session.to_string(), user_id: String::new() }, "retention").await?;
                 self.checkpointer.sign_expiry(&mut record);
                 self.store.put_expiration(&record).await?;
                 run.content_expired += 1;

@@ -325,7 +325,7 @@ impl Writer {
     /// commit's time, at most [`MAX_LINGER`], and only while it holds
     /// fewer than [`LINGER_BELOW_ROWS`] steps. A lone client, whose request
     /// always finds the writer idle and whose last commit was its own
-    /// request, never waits.
+    /// request, does not wait (but once, right after others stopped).
     async fn gather(&self, rx: &mut mpsc::Receiver<Submission>, group: &mut Vec<Submission>, rows: &mut usize, queued: bool) {
         let (answered, took) = self.last_commit;
         let expected = if queued { group.len() + answered } else { answered };

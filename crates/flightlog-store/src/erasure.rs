@@ -13,12 +13,12 @@ use std::collections::BTreeMap;
 const ERASABLE_ROWS: &str = include_str!("queries/erasable_rows.sql");
 const ERASE_STEP_CONTENT: &str = include_str!("queries/erase_step_content.sql");
 const ERASED_BEFORE_SPAN_ATTRIBUTES: &str = include_str!("queries/erased_before_span_attributes.sql");
-const ERASURE_BLOCKED_BY_HOLDS: &str = include_str!("queries/erasure_blocked_by_holds.sql");
+const ERASURE_REACHING_HOLDS: &str = include_str!("queries/erasure_reaching_holds.sql");
 
-/// A step an erasure request covers that a legal hold keeps: its session
-/// and user (`erasure_blocked_by_holds.sql`).
+/// Where an erasure request reaches what a legal hold keeps: the session
+/// and user of steps it covers (`erasure_reaching_holds.sql`).
 #[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
-pub struct HeldStep {
+pub struct HeldReach {
     pub session_id: String,
     pub user_id: String,
 }
@@ -84,12 +84,12 @@ impl Store {
 
     /// Which of the held sessions and users an erasure of `session` and/or
     /// `user` would reach through its steps (a few of them).
-    pub async fn erasure_blocked_by_holds(
+    pub async fn erasure_reaching_holds(
         &self,
         project: &str,
         (session, user): (&str, &str),
         (held_sessions, held_users): (&[String], &[String]),
-    ) -> Result<Vec<HeldStep>, StoreError> {
+    ) -> Result<Vec<HeldReach>, StoreError> {
         if held_sessions.is_empty() && held_users.is_empty() {
             return Ok(Vec::new());
         }
@@ -99,7 +99,7 @@ impl Store {
             .text("user", user)
             .texts("held_sessions", held_sessions)
             .texts("held_users", held_users);
-        rows(&self.ch.query(ERASURE_BLOCKED_BY_HOLDS, params).await?)
+        rows(&self.ch.query(ERASURE_REACHING_HOLDS, params).await?)
     }
 
     /// Steps erased (or whose content expired) before an erasure took an

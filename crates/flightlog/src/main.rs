@@ -67,7 +67,7 @@ enum Command {
     Erase(integrity::EraseArgs),
     /// Show or set the project's redaction and retention policies.
     Policy(policy::PolicyArgs),
-    /// List, place and release legal holds (they suspend expiry).
+    /// List, place and release legal holds (they suspend expiry and erasure).
     Hold(policy::HoldArgs),
     /// List incidents (repeated side effects, loops, bursts…), change their
     /// state, show or set the detectors' thresholds.

@@ -55,7 +55,8 @@ pub struct HoldArgs {
 enum HoldAction {
     /// The legal holds in force.
     List,
-    /// Hold a session or every session of a user: they never expire.
+    /// Hold a session or every session of a user: they never expire, and
+    /// an erasure that would reach them is refused.
     Place {
         #[command(flatten)]
         subject: Subject,

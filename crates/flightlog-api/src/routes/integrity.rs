@@ -141,7 +141,7 @@ pub async fn seal(State(state): State<AppState>, headers: HeaderMap) -> Result<R
 /// would reach anything under a legal hold.
 #[utoipa::path(post, path = "/v1/erasures", tag = "integrity", request_body = ErasureRequest,
     responses((status = 200, body = flightlog_store::Erasure),
-        (status = 409, description = "Nothing erased: the request reaches a held session or a held user's steps (named); release the hold first",
+        (status = 409, description = "Nothing erased: the request names or reaches a held session or a held user's steps (named); release the hold first",
          body = crate::error::ErrorBody)),
     security(("bearer" = []), ("api_key" = []), ("basic" = [])))]
 pub async fn erase(

@@ -1,6 +1,6 @@
 //! A project's policies (admin scope, the caller's own project): what is
 //! redacted before steps are stored, how long content and steps are kept,
-//! and the legal holds that suspend expiry.
+//! and the legal holds that suspend expiry and erasure.
 
 use crate::AppState;
 use crate::auth::{Authorize, Scope};
@@ -72,7 +72,8 @@ pub async fn holds(State(state): State<AppState>, headers: HeaderMap) -> Result<
     Ok(Json(HoldList { holds: state.legal_holds(&principal.project).await? }))
 }
 
-/// Places a legal hold on a session or a user: it never expires while held.
+/// Places a legal hold on a session or a user: it is neither expired nor
+/// erased while held.
 #[utoipa::path(post, path = "/v1/legal-holds", tag = "policies", request_body = HoldRequest,
     responses((status = 201, body = Hold)), security(("bearer" = []), ("api_key" = []), ("basic" = [])))]
 pub async fn place_hold(
@@ -85,7 +86,7 @@ pub async fn place_hold(
     Ok((StatusCode::CREATED, Json(state.place_legal_hold(&principal.project, req, &principal.key_id).await?)))
 }
 
-/// Releases a legal hold; expiry applies to the subject again.
+/// Releases a legal hold; expiry and erasure apply to the subject again.
 #[utoipa::path(delete, path = "/v1/legal-holds/{subject}/{id}", tag = "policies",
     params(("subject" = HoldSubject, Path), ("id" = String, Path)),
     responses((status = 204, description = "released")),

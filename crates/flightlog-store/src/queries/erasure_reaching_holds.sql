@@ -1,4 +1,4 @@
--- The held sessions and users an erasure request would reach: (session,
+-- Where an erasure request reaches what a legal hold keeps: (session,
 -- user) of the steps it covers (as erasable_rows.sql picks them) that are
 -- in a held session or are a held user's. A few are enough to name.
 SELECT DISTINCT session_id, user_id
