@@ -149,6 +149,22 @@ pub struct TimelinePage {
     pub next_after: Option<u64>,
 }
 
+impl TimelinePage {
+    /// A page of at most `limit` steps: a full one may have more after it.
+    fn of(steps: Vec<StoredStep>, limit: u32) -> Self {
+        let next_after = (steps.len() as u32 == limit).then(|| steps.last().map(|r| r.step)).flatten();
+        Self { steps, next_after }
+    }
+}
+
+/// A session's first page with no step in it: the session is not there.
+fn found(empty: bool, after: Option<u64>, id: &str) -> Result<(), AppError> {
+    match empty && after.is_none() {
+        true => Err(AppError::no_session(id)),
+        false => Ok(()),
+    }
+}
+
 impl AppState {
     /// How every session the filter passes (all its pages) spreads by
     /// length and by estimated cost.
@@ -181,11 +197,8 @@ impl AppState {
     /// Steps after `after` (all when None), in step order.
     pub async fn timeline(&self, project: &str, id: &str, after: Option<u64>, limit: u32) -> Result<TimelinePage, AppError> {
         let steps = self.store.session_timeline(project, id, after, limit).await?;
-        if steps.is_empty() && after.is_none() {
-            return Err(AppError::no_session(id));
-        }
-        let next_after = (steps.len() as u32 == limit).then(|| steps.last().map(|r| r.step)).flatten();
-        Ok(TimelinePage { steps, next_after })
+        found(steps.is_empty(), after, id)?;
+        Ok(TimelinePage::of(steps, limit))
     }
 
     /// [`AppState::timeline`] for a front end that shows it: `read` is
@@ -203,9 +216,7 @@ impl AppState {
         limit: u32,
     ) -> Result<TimelinePage, AppError> {
         let rows = self.store.session_timeline_rows(project, id, after, limit).await?;
-        if rows.is_empty() && after.is_none() {
-            return Err(AppError::no_session(id));
-        }
+        found(rows.is_empty(), after, id)?;
         self.recorded_while_put_back(read, project, id, rows, limit).await
     }
 
@@ -215,8 +226,7 @@ impl AppState {
         let read = read.session(id).returned(rows.users());
         let put_back = async { Ok::<_, AppError>(self.store.put_back_timeline(project, id, rows).await?) };
         let ((), steps) = tokio::try_join!(self.record_read(read), put_back)?;
-        let next_after = (steps.len() as u32 == limit).then(|| steps.last().map(|r| r.step)).flatten();
-        Ok(TimelinePage { steps, next_after })
+        Ok(TimelinePage::of(steps, limit))
     }
 
     /// A session's summary, one page of its steps and its first failure,

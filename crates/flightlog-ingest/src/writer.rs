@@ -294,7 +294,7 @@ impl Writer {
                     Err(_) => break,
                 }
             }
-            self.gather(&mut rx, &mut group, &mut rows, queued).await;
+            self.gather(&mut rx, &mut group, queued).await;
             let (requests, started) = (group.len(), std::time::Instant::now());
             match self.tenure().await {
                 Ok(tenure) => {
@@ -326,14 +326,15 @@ impl Writer {
     /// fewer than [`LINGER_BELOW_ROWS`] steps. A lone client, whose request
     /// always finds the writer idle and whose last commit was its own
     /// request, does not wait (but once, right after others stopped).
-    async fn gather(&self, rx: &mut mpsc::Receiver<Submission>, group: &mut Vec<Submission>, rows: &mut usize, queued: bool) {
+    async fn gather(&self, rx: &mut mpsc::Receiver<Submission>, group: &mut Vec<Submission>, queued: bool) {
         let (answered, took) = self.last_commit;
+        let mut rows: usize = group.iter().map(|s| s.steps.len()).sum();
         let expected = if queued { group.len() + answered } else { answered };
         let deadline = tokio::time::Instant::now() + (took / 4).min(MAX_LINGER);
-        while group.len() < expected && *rows < LINGER_BELOW_ROWS {
+        while group.len() < expected && rows < LINGER_BELOW_ROWS {
             match tokio::time::timeout_at(deadline, rx.recv()).await {
                 Ok(Some(s)) => {
-                    *rows += s.steps.len();
+                    rows += s.steps.len();
                     group.push(s);
                 }
                 // The time is up, or the queue closed (the next look at it
