@@ -547,3 +547,5 @@ SETTINGS index_granularity = 1024, min_bytes_for_wide_part = 268435456,
 ALTER TABLE steps ON CLUSTER `flightlog` ADD COLUMN IF NOT EXISTS message_refs Array(FixedString(32)) AFTER prompt_messages;
 
 ALTER TABLE steps ON CLUSTER `flightlog` ADD COLUMN IF NOT EXISTS attribute_refs Map(String, Array(FixedString(32))) AFTER message_refs;
+
+ALTER TABLE steps ON CLUSTER `flightlog` ADD COLUMN IF NOT EXISTS text_refs Map(String, FixedString(32)) AFTER attribute_refs;

@@ -255,6 +255,160 @@ async fn a_stored_message_changed_or_removed_is_caught() {
     assert_eq!(failed, [5, 6, 7, 8, 9], "{report:#}");
 }
 
+/// A system prompt of about 1.6 KB, named by `tag`.
+fn system_prompt(tag: &str) -> String {
+    format!("{tag}: you are the support agent of a parcel service. {}", "Answer politely, check the tracking number first. ".repeat(30))
+}
+
+/// A long system prompt, which every step of a session repeats, is stored
+/// once per session too (`by_reference::Place::Column`): reads, exports,
+/// verification and the bundle see it as sent; a copy changed behind
+/// Flightlog's back is caught; an erasure drops it where no unerased step
+/// needs it.
+#[tokio::test]
+async fn a_long_system_prompt_is_stored_once_per_session_and_read_back_as_sent() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = Server::start_in(dir.path(), &ENV).await;
+    let with_system = |mut steps: Vec<Value>, system: &dyn Fn(usize) -> String| {
+        steps.iter_mut().enumerate().for_each(|(n, t)| t["prompt"]["system"] = json!(system(n)));
+        steps
+    };
+    // sys-a changes its prompt at step 4; sys-b keeps one; sys-short's is short.
+    let a = with_system(conversation("sys-a", "ann", "sa", 6), &|n| system_prompt(if n < 4 { "first" } else { "second" }));
+    let mut b = with_system(conversation("sys-b", "bob", "sb", 6), &|_| system_prompt("first"));
+    b[3..].iter_mut().for_each(|t| t["user_id"] = json!("dan"));
+    let short = conversation("sys-short", "cy", "ss", 3);
+    let batch: Vec<Value> = a.iter().chain(&b).chain(&short).cloned().collect();
+    assert_eq!(s.post_steps(ADMIN_KEY, ndjson(&batch), &[]).await.1["accepted"], 15);
+    let (status, again) = s.post_steps(ADMIN_KEY, ndjson(&a), &[]).await;
+    assert_eq!((status, again["duplicates"].as_u64()), (StatusCode::OK, Some(6)), "{again}");
+    seal(&s).await;
+    for (session, sent) in [("sys-a", &a), ("sys-b", &b), ("sys-short", &short)] {
+        assert_read_as_sent(&s, session, sent).await;
+    }
+    let (_, page) = s.page(ADMIN_KEY, "/sessions/sys-a/steps/5/json").await;
+    assert_eq!(serde_json::from_str::<Value>(&page).unwrap()["data"], a[5], "{page}");
+    let (_, all) = s.get(ADMIN_KEY, "/v1/integrity/verify").await;
+    assert_eq!(all["status"], "verified", "{all:#}");
+    assert_bundle_verifies(&s, dir.path(), "sys-a").await;
+    // An export carries the prompt as sent.
+    let resp = s.http.get(format!("{}/v1/export/steps?format=csv", s.base)).bearer_auth(ADMIN_KEY).send().await.unwrap();
+    let csv_text = resp.text().await.unwrap();
+    let mut reader = csv::Reader::from_reader(csv_text.as_bytes());
+    let header = reader.headers().unwrap().clone();
+    let [session_at, step_at, system_at] = ["session_id", "step", "prompt_system"].map(|c| header.iter().position(|h| h == c).unwrap());
+    let mut exported = 0;
+    for record in reader.records().map(Result::unwrap) {
+        let sent = match &record[session_at] {
+            "sys-a" => &a,
+            "sys-b" => &b,
+            _ => &short,
+        };
+        assert_eq!(record[system_at], sent[record[step_at].parse::<usize>().unwrap()]["prompt"]["system"], "{record:?}");
+        exported += 1;
+    }
+    assert_eq!(exported, 15);
+    assert!(s.terminate().0.success());
+
+    // Stored: each session holds each of its prompts once, and its steps
+    // refer to it with an empty column; the short prompt stays in its row.
+    let held = query(dir.path(), "SELECT session_id, countIf(position(body, 'first: you are') = 1), countIf(position(body, 'second: you are') = 1) \
+                                  FROM step_contents WHERE session_id LIKE 'sys-%' GROUP BY session_id ORDER BY session_id");
+    assert_eq!(held, [["sys-a", "1", "1"], ["sys-b", "1", "0"]], "{held:?}");
+    let refs = query(dir.path(), "SELECT session_id, countIf(prompt_system = '' AND length(text_refs['column:prompt_system']) = 32), count() \
+                                  FROM steps WHERE session_id LIKE 'sys-%' GROUP BY session_id ORDER BY session_id");
+    assert_eq!(refs, [["sys-a", "6", "6"], ["sys-b", "6", "6"], ["sys-short", "0", "3"]], "{refs:?}");
+
+    // sys-a's second prompt changed behind Flightlog's back changes the
+    // steps that refer to it (4 and 5), and is what they show.
+    sql(dir.path(), "ALTER TABLE step_contents UPDATE body = replaceOne(body, 'Answer politely', 'Answer rudely') \
+                     WHERE session_id = 'sys-a' AND position(body, 'second: you are') = 1 SETTINGS mutations_sync = 2");
+    let mut s = Server::start_in(dir.path(), &ENV).await;
+    let report = verify(&s, "sys-a").await;
+    let modified: Vec<u64> = report["problems"].as_array().unwrap().iter().filter(|p| p["kind"] == "modified").filter_map(|p| p["step"].as_u64()).collect();
+    assert_eq!(modified, [4, 5], "{report:#}");
+    let shown = s.all_steps(ADMIN_KEY, "sys-a", 10).await;
+    assert!(shown[5]["data"]["prompt"]["system"].as_str().unwrap().contains("Answer rudely"));
+
+    // Erasing bob's steps of sys-b takes their prompt but keeps its stored
+    // copy, which dan's steps still need; erasing dan's drops it. sys-a's
+    // copy of the same words is another session's, and stays.
+    let (status, done) = s.send_json(Method::POST, ADMIN_KEY, "/v1/erasures", json!({"user_id": "bob"})).await;
+    assert_eq!((status, done["steps_erased"].as_u64()), (StatusCode::OK, Some(3)), "{done}");
+    let stored = s.all_steps(ADMIN_KEY, "sys-b", 10).await;
+    assert!(stored[..3].iter().all(|st| st["data"]["prompt"]["system"].is_null()));
+    for (got, want) in stored[3..].iter().zip(&b[3..]) {
+        assert_eq!(&got["data"], want, "dan's steps are untouched");
+    }
+    assert_eq!(verify(&s, "sys-b").await["status"], "verified");
+    let (status, done) = s.send_json(Method::POST, ADMIN_KEY, "/v1/erasures", json!({"user_id": "dan"})).await;
+    assert_eq!((status, done["steps_erased"].as_u64()), (StatusCode::OK, Some(3)), "{done}");
+    let report = verify(&s, "sys-b").await;
+    assert_eq!(report["status"], "verified", "{report:#}");
+    assert!(s.terminate().0.success());
+    let left = query(dir.path(), "SELECT session_id, count() FROM step_contents WHERE position(body, 'first: you are') = 1 GROUP BY session_id");
+    assert_eq!(left, [["sys-a", "1"]], "{left:?}");
+    let refs = query(dir.path(), "SELECT sum(length(text_refs)) FROM steps WHERE session_id = 'sys-b'");
+    assert_eq!(refs, [["0"]]);
+}
+
+/// An OpenInference LLM span (OTLP/HTTP JSON) of `session` carrying its
+/// first `n` messages, one attribute per message as OpenInference writes
+/// them (`llm.input_messages.N.message.content`).
+fn openinference_span(session: &str, n: usize, texts: &[String]) -> Value {
+    let attr = |k: String, v: &str| json!({"key": k, "value": {"stringValue": v}});
+    let mut attributes = vec![
+        attr("openinference.span.kind".into(), "LLM"),
+        attr("session.id".into(), session),
+        attr("llm.model_name".into(), "gpt-4o"),
+    ];
+    for (i, text) in texts[..n].iter().enumerate() {
+        attributes.push(attr(format!("llm.input_messages.{i}.message.role"), if i % 2 == 0 { "user" } else { "assistant" }));
+        attributes.push(attr(format!("llm.input_messages.{i}.message.content"), text));
+    }
+    json!({"traceId": "6b8efff798038103d269b633813fc60c", "spanId": format!("aee19b7ec3c1b17{n}"), "name": "ChatCompletion",
+           "startTimeUnixNano": format!("17672256{n:02}000000000"), "endTimeUnixNano": format!("17672256{n:02}500000000"), "kind": 1,
+           "attributes": attributes})
+}
+
+/// OpenInference spans carry each message as an attribute of its own, a
+/// plain text: span k+1 repeats span k's. Each long one is stored once per
+/// session whole (`by_reference::Place::Attribute`), and the span reads
+/// back exactly.
+#[tokio::test]
+async fn an_openinference_spans_messages_are_stored_once_and_read_back_exactly() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = Server::start_in(dir.path(), &ENV).await;
+    let texts: Vec<String> = (0..4).map(|i| format!("oi-{i}: {}", "my parcel never arrived, what now? ".repeat(40))).collect();
+    let spans: Vec<Value> = (1..=4).map(|n| openinference_span("oi-talk", n, &texts)).collect();
+    let export = json!({"resourceSpans": [{"resource": {"attributes": []}, "scopeSpans": [{"scope": {"name": "test"}, "spans": spans}]}]});
+    let post = || s.http.post(format!("{}/v1/traces", s.base)).bearer_auth(ADMIN_KEY).json(&export).send();
+    let resp = post().await.unwrap();
+    assert_eq!(resp.status(), StatusCode::OK, "{}", resp.text().await.unwrap());
+    assert_eq!(post().await.unwrap().status(), StatusCode::OK, "a retried export stores nothing twice");
+    let stored = s.all_steps(ADMIN_KEY, "oi-talk", 10).await;
+    assert_eq!(stored.len(), 4);
+    for (k, step) in stored.iter().enumerate() {
+        let attributes = &step["data"]["otel"]["attributes"];
+        for (i, text) in texts.iter().enumerate() {
+            assert_eq!(attributes[format!("llm.input_messages.{i}.message.content")].as_str(), (i <= k).then_some(text.as_str()), "step {k}");
+        }
+    }
+    seal(&s).await;
+    assert_eq!(verify(&s, "oi-talk").await["status"], "verified");
+    assert_bundle_verifies(&s, dir.path(), "oi-talk").await;
+    assert!(s.terminate().0.success());
+    // Four texts stored once each (and the four messages the span's step
+    // maps them to, also once); each step refers to its own, and `raw`
+    // holds none of them.
+    let held = query(dir.path(), "SELECT countIf(startsWith(body, 'oi-')), countIf(position(body, 'oi-0:') = 1), countIf(startsWith(body, '{')) \
+                                  FROM step_contents WHERE session_id = 'oi-talk'");
+    assert_eq!(held, [["4", "1", "4"]], "{held:?}");
+    let refs = query(dir.path(), "SELECT groupArray(length(text_refs)), groupArray(position(raw, 'my parcel') > 0) \
+                                  FROM (SELECT * FROM steps WHERE session_id = 'oi-talk' ORDER BY step)");
+    assert_eq!(refs, [["[1,2,3,4]", "[0,0,0,0]"]], "{refs:?}");
+}
+
 /// Chat span `n` of `session` (OTLP/HTTP JSON) in trace `trace` (32 hex
 /// digits), its span id `span` (15 hex digits) and `n`, carrying the
 /// conversation so far as the text of `gen_ai.input.messages`.

@@ -7,6 +7,8 @@
 //! per session in `step_contents` (schema/0023_step_contents.sql). Reads put
 //! the messages back ([`join`]), so every reader, the step hash and the
 //! evidence bundle see the canonical JSON the agent sent, byte for byte.
+//! A long system prompt, and a long span attribute that is not an array's
+//! text, are stored the same way but whole ([`Place`]).
 //!
 //! Once per *session*, not per project: a conversation repeats its own
 //! messages, and keeping them beside their session makes erasure and
@@ -108,6 +110,51 @@ pub fn hash(message: &str) -> ContentHash {
     Sha256::digest(message.as_bytes()).into()
 }
 
+/// The content columns whose text is stored whole by reference when it is
+/// at least [`MIN_BYTES`]: the system prompt, which every step of a session
+/// repeats word for word.
+pub const WHOLE_COLUMNS: [&str; 1] = ["prompt_system"];
+
+/// Whether a text of a column in [`WHOLE_COLUMNS`] is stored by reference.
+pub fn stored_whole(text: &str) -> bool {
+    text.len() >= MIN_BYTES
+}
+
+/// Where a text stored whole by reference goes back: the key of the
+/// `text_refs` column (schema/0025_texts_by_reference.sql).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Place<'a> {
+    /// A content column of `steps` ([`WHOLE_COLUMNS`]).
+    Column(&'a str),
+    /// A span attribute's string, under `otel.attributes`, that is not an
+    /// array's text (`stored::write_otel_rest`).
+    Attribute(&'a str),
+}
+
+impl<'a> Place<'a> {
+    const COLUMN: &'static str = "column:";
+    const ATTRIBUTE: &'static str = "attribute:";
+
+    /// The key stored in `text_refs`. Prefixed, because a span attribute
+    /// may be called anything, a column's name included.
+    pub fn key(&self) -> String {
+        match self {
+            Place::Column(c) => format!("{}{c}", Self::COLUMN),
+            Place::Attribute(a) => format!("{}{a}", Self::ATTRIBUTE),
+        }
+    }
+
+    /// The place a stored key names; `None` for a key Flightlog never
+    /// writes (a row changed behind its back: its text is then not put
+    /// back, and the step reads as changed).
+    pub fn of(key: &'a str) -> Option<Self> {
+        if let Some(column) = key.strip_prefix(Self::COLUMN) {
+            return WHOLE_COLUMNS.contains(&column).then_some(Place::Column(column));
+        }
+        key.strip_prefix(Self::ATTRIBUTE).map(Place::Attribute)
+    }
+}
+
 /// `prompt.messages` as the agent sent it, from its messages in order.
 pub fn join<'a>(messages: impl IntoIterator<Item = &'a str>) -> String {
     let mut out = String::from("[");
@@ -194,6 +241,17 @@ mod tests {
         assert_eq!(split_attribute(&format!("[\"{}]", "x".repeat(MIN_BYTES))), None, "an unclosed string");
         let tiny = format!("[{}1]", "1,".repeat(MIN_BYTES));
         assert_eq!((split_attribute(&tiny), split(&tiny)), (None, None), "tiny items cost more than they save");
+    }
+
+    #[test]
+    fn a_place_is_named_without_ambiguity() {
+        for place in [Place::Column("prompt_system"), Place::Attribute("prompt_system"), Place::Attribute("column:x"), Place::Attribute("")] {
+            let key = place.key();
+            assert_eq!(Place::of(&key), Some(place), "{key}");
+        }
+        assert_eq!(Place::of("column:completion"), None, "only the columns stored whole");
+        assert_eq!(Place::of("prompt_system"), None);
+        assert!(!stored_whole(&"x".repeat(MIN_BYTES - 1)) && stored_whole(&"x".repeat(MIN_BYTES)));
     }
 
     #[test]

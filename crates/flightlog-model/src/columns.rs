@@ -170,6 +170,10 @@ pub const STEP_COLUMNS: &[Column] = &[
     // Span attributes stored once per session the same way
     // (`stored::write_otel_rest`): key → its pieces' keys.
     derived("attribute_refs", "Map(String, Array(FixedString(32)))"),
+    // Long texts stored once per session whole (`by_reference::Place`):
+    // the system prompt (its column then empty), and span attributes that
+    // are not an array's text. Where it goes back → its key.
+    derived("text_refs", "Map(String, FixedString(32))"),
     field("completion", TEXT, "prompt.completion", Cell::Text),
     field("input_tokens", "UInt64", "cost.input_tokens", Cell::Number),
     field("output_tokens", "UInt64", "cost.output_tokens", Cell::Number),

@@ -20,10 +20,12 @@
 //!
 //! A span's step (flightlog-decode's OTLP mapping) keeps the span's
 //! attributes under `otel.attributes`, and a GenAI span carries the
-//! conversation so far there as one string (`gen_ai.input.messages`). Such
-//! an attribute (`write_otel_rest`) is left out of `raw` too and
-//! stored by reference, in pieces, like prompt messages
-//! (`by_reference::split_attribute`); reads put it back ([`rebuild`]).
+//! conversation so far there as one string (`gen_ai.input.messages`), an
+//! OpenInference span as one string per message. Every long attribute
+//! string (`write_otel_rest`) is left out of `raw` too and stored by
+//! reference, in pieces like prompt messages when it is an array's text
+//! (`by_reference::split_attribute`), whole otherwise; reads put it back
+//! ([`rebuild`]).
 
 use crate::canonical::{into_text, sorted, write_object, write_string, write_value};
 use crate::step::Step;
@@ -93,12 +95,14 @@ pub(crate) fn holds_rebuilt(key: &str) -> bool {
 /// The object of a step holding a span's attributes, and its key there.
 pub const SPAN_ATTRIBUTES: [&str; 2] = ["otel", "attributes"];
 
-/// Whether a span attribute's value may be stored by reference: a string
-/// long enough and bracketed like an array's text. Checked before a step's
-/// `otel` object is written again (rather than copied) for `raw`; whether
-/// it is, `by_reference::split_attribute` then says, once.
-fn may_be_by_reference(value: &Value) -> bool {
-    matches!(value, Value::String(s) if s.len() >= crate::by_reference::MIN_BYTES && s.starts_with('[') && s.ends_with(']'))
+/// Whether a span attribute's value is stored by reference: a string of at
+/// least `by_reference::MIN_BYTES`. An array's text (`gen_ai.input.messages`)
+/// is stored in pieces when `by_reference::split_attribute` cuts it, any
+/// other text whole (OpenInference's `llm.input_messages.N.message.content`,
+/// a tool's JSON schema): either way once per session, since step k+1
+/// repeats step k's attributes. The store decides which (steps.rs).
+fn by_reference(value: &Value) -> bool {
+    matches!(value, Value::String(s) if s.len() >= crate::by_reference::MIN_BYTES)
 }
 
 /// Writes a step's `otel` object (`"otel":` is written already) as `raw`
@@ -107,7 +111,7 @@ fn may_be_by_reference(value: &Value) -> bool {
 pub(crate) fn write_otel_rest(otel: &Map<String, Value>, out: &mut Vec<u8>) -> Vec<(String, String)> {
     let mut taken_out = Vec::new();
     let mut kept = |k: &str, v: &Value| match v {
-        Value::String(text) if may_be_by_reference(v) && crate::by_reference::split_attribute(text).is_some() => {
+        Value::String(text) if by_reference(v) => {
             taken_out.push((k.to_owned(), text.clone()));
             false
         }
@@ -126,7 +130,7 @@ pub(crate) fn write_otel_rest(otel: &Map<String, Value>, out: &mut Vec<u8>) -> V
 pub(crate) fn otel_takes_out<'v>(key: &str, value: &'v Value) -> Option<&'v Map<String, Value>> {
     match value {
         Value::Object(otel) if key == SPAN_ATTRIBUTES[0] => match otel.get(SPAN_ATTRIBUTES[1]) {
-            Some(Value::Object(attributes)) if attributes.values().any(may_be_by_reference) => Some(otel),
+            Some(Value::Object(attributes)) if attributes.values().any(by_reference) => Some(otel),
             _ => None,
         },
         _ => None,
@@ -405,13 +409,19 @@ mod tests {
     }
 
     #[test]
-    fn a_span_attribute_holding_an_array_is_stored_by_reference_and_read_back_exactly() {
+    fn a_long_span_attribute_is_stored_by_reference_and_read_back_exactly() {
         let v = span_step(12);
         let step = step_from_json(v.clone(), &Limits::default()).unwrap();
         let conversation = v["otel"]["attributes"]["gen_ai.input.messages"].as_str().unwrap();
-        assert_eq!(step.attributes_by_reference, [("gen_ai.input.messages".to_string(), conversation.to_string())]);
+        let long_text = "x".repeat(2 * crate::by_reference::MIN_BYTES);
+        assert_eq!(
+            step.attributes_by_reference,
+            [("gen_ai.input.messages".to_string(), conversation.to_string()), ("long.text".to_string(), long_text.clone())],
+            "an array's text and a plain text alike, in key order"
+        );
         assert!(!step.raw_rest.contains("turn 0") && step.raw.contains("turn 0"), "{}", step.raw_rest);
-        for kept in [r#""short.array":"[1, 2]""#, r#""gen_ai.request.model":"gpt-4o""#, r#""n":3"#, r#""service.name":"svc""#, "xxxx"] {
+        assert!(!step.raw_rest.contains("xxxx") && step.raw.contains(&long_text), "{}", step.raw_rest);
+        for kept in [r#""short.array":"[1, 2]""#, r#""gen_ai.request.model":"gpt-4o""#, r#""n":3"#, r#""service.name":"svc""#] {
             assert!(step.raw_rest.contains(kept), "{kept} stays in raw: {}", step.raw_rest);
         }
         let back = rebuild(&step.raw_rest, |c| column_of(&step, c), &step.attributes_by_reference).unwrap();

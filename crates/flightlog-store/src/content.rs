@@ -31,13 +31,77 @@ pub(crate) struct Content {
     prompt_messages: String,
     completion: String,
     metadata: String,
-    /// The keys of the messages stored by reference, as hex, in order;
-    /// empty when `prompt_messages` holds them.
-    message_refs: Vec<String>,
-    /// The span attributes stored by reference: key → its pieces' keys.
-    attribute_refs: AttributeRefs,
-    /// Those attributes, once put back: (key, text).
+    /// What the row refers to in `step_contents`.
+    refs: Refs,
+    /// The span attributes stored by reference, once put back: (key, text).
     attributes: Vec<(String, String)>,
+}
+
+/// What a row refers to in `step_contents`, its keys as hex.
+#[derive(Debug, Default)]
+pub(crate) struct Refs {
+    /// The keys of the messages stored by reference, in order; empty when
+    /// `prompt_messages` holds them.
+    messages: Vec<String>,
+    /// The span attributes stored in pieces: key → its pieces' keys.
+    attributes: AttributeRefs,
+    /// The texts stored whole (schema/0025): where each goes back (a
+    /// `by_reference::Place` key) → its key.
+    texts: Vec<(String, String)>,
+}
+
+impl Refs {
+    /// The columns [`Refs::read`] reads, in this order, as a query selects
+    /// them for RowBinaryWithNamesAndTypes (the keys as `lower(hex(...))`).
+    pub(crate) const COLUMNS: [(&'static str, &'static str); 3] =
+        [("message_refs", "Array(String)"), ("attribute_refs", ATTRIBUTE_REFS_TYPE), ("text_refs", "Map(String, String)")];
+
+    /// The references of a row read without its span attributes' (an export).
+    pub(crate) fn new(messages: Vec<String>, texts: Vec<(String, String)>) -> Self {
+        Refs { messages, attributes: Vec::new(), texts }
+    }
+
+    pub(crate) fn read(r: &mut Reader) -> Result<Self, StoreError> {
+        let messages = (0..r.map_len()?).map(|_| r.string()).collect::<Result<_, _>>()?;
+        let attributes = read_attribute_refs(r)?;
+        // Lossy, as every text of a row: a place changed behind Flightlog's
+        // back fails its step's check, not the whole read.
+        let texts = (0..r.map_len()?).map(|_| Ok((r.text_lossy()?.0, r.string()?))).collect::<Result<_, StoreError>>()?;
+        Ok(Refs { messages, attributes, texts })
+    }
+
+    /// Every list of keys the row refers to: its messages', each span
+    /// attribute's pieces', then each whole text's own.
+    pub(crate) fn keys(&self) -> impl Iterator<Item = &[String]> {
+        std::iter::once(self.messages.as_slice())
+            .chain(self.attributes.iter().map(|(_, pieces)| pieces.as_slice()))
+            .chain(self.texts.iter().map(|(_, key)| std::slice::from_ref(key)))
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.messages.is_empty() && self.attributes.is_empty() && self.texts.is_empty()
+    }
+
+    /// Puts back what a row of `session` refers to: `set` is given each
+    /// column's text by name (its messages as `prompt_messages`, a column
+    /// stored whole as itself), and the span attributes are returned as
+    /// (key, text). Anything not stored (dropped by tampering) leaves its
+    /// column empty or its attribute out, so the step reads as changed.
+    pub(crate) fn put_back(&self, session: &str, messages: &Messages, mut set: impl FnMut(&str, String)) -> Vec<(String, String)> {
+        if !self.messages.is_empty() {
+            set("prompt_messages", messages.put_back(session, &self.messages).unwrap_or_default());
+        }
+        let mut attributes = messages.attributes(session, &self.attributes);
+        for (place, key) in &self.texts {
+            let text = messages.whole(session, key);
+            match by_reference::Place::of(place) {
+                Some(by_reference::Place::Column(name)) => set(name, text.unwrap_or_default()),
+                Some(by_reference::Place::Attribute(name)) => attributes.extend(text.map(|t| (name.to_owned(), t))),
+                None => {}
+            }
+        }
+        attributes
+    }
 }
 
 /// A row's span attributes stored by reference (schema/0024): each
@@ -58,12 +122,6 @@ pub(crate) fn read_attribute_refs(r: &mut Reader) -> Result<AttributeRefs, Store
         .collect()
 }
 
-/// Every list of keys a row refers to: its messages', then each span
-/// attribute's pieces'.
-pub(crate) fn keys_referred<'a>(messages: &'a [String], attributes: &'a AttributeRefs) -> impl Iterator<Item = &'a [String]> {
-    std::iter::once(messages).chain(attributes.iter().map(|(_, pieces)| pieces.as_slice()))
-}
-
 /// The column type [`read_attribute_refs`] reads.
 pub(crate) const ATTRIBUTE_REFS_TYPE: &str = "Map(String, Array(String))";
 
@@ -71,7 +129,7 @@ impl Content {
     /// The columns a query answering as RowBinaryWithNamesAndTypes selects
     /// for [`Content::read`], in this order, with their types (every
     /// column of `REBUILT` is a String; the keys are `lower(hex(...))`).
-    pub(crate) const BINARY_COLUMNS: [(&'static str, &'static str); 10] = [
+    pub(crate) const BINARY_COLUMNS: [(&'static str, &'static str); 11] = [
         ("reasoning", "String"),
         ("tool_params", "String"),
         ("tool_result", "String"),
@@ -80,8 +138,9 @@ impl Content {
         ("prompt_messages", "String"),
         ("completion", "String"),
         ("metadata", "String"),
-        ("message_refs", "Array(String)"),
-        ("attribute_refs", ATTRIBUTE_REFS_TYPE),
+        Refs::COLUMNS[0],
+        Refs::COLUMNS[1],
+        Refs::COLUMNS[2],
     ];
 
     /// The columns of [`Content::BINARY_COLUMNS`] from a RowBinary row.
@@ -101,9 +160,7 @@ impl Content {
             metadata: text()?,
             ..Content::default()
         };
-        let refs = r.map_len()?;
-        content.message_refs = (0..refs).map(|_| r.string()).collect::<Result<_, _>>()?;
-        content.attribute_refs = read_attribute_refs(r)?;
+        content.refs = Refs::read(r)?;
         Ok(content)
     }
 
@@ -172,6 +229,12 @@ impl Messages {
         }
     }
 
+    /// A text stored whole of a step of `session`; `None` when it is not
+    /// stored (dropped by tampering).
+    fn whole(&self, session: &str, key: &str) -> Option<String> {
+        self.0.get(session)?.get(key).cloned()
+    }
+
     /// `prompt.messages` of a step of `session` from its references; `None`
     /// when one is not stored (dropped by tampering).
     fn put_back(&self, session: &str, refs: &[String]) -> Option<String> {
@@ -199,15 +262,20 @@ impl Messages {
 }
 
 impl Content {
-    /// The messages and attribute pieces this row refers to, as hex keys.
+    /// The messages, attribute pieces and whole texts this row refers to,
+    /// as hex keys.
     pub(crate) fn refs(&self) -> impl Iterator<Item = &[String]> {
-        keys_referred(&self.message_refs, &self.attribute_refs)
+        self.refs.keys()
     }
 
-    /// Puts the messages and span attributes stored by reference back.
+    /// Puts back the messages, span attributes and texts stored by reference.
     pub(crate) fn put_back_messages(&mut self, session: &str, messages: &Messages) {
-        messages.put_back_into(session, &self.message_refs, &mut self.prompt_messages);
-        self.attributes = messages.attributes(session, &self.attribute_refs);
+        let Content { prompt_system, prompt_messages, refs, .. } = self;
+        self.attributes = refs.put_back(session, messages, |name, text| match name {
+            "prompt_system" => *prompt_system = text,
+            "prompt_messages" => *prompt_messages = text,
+            _ => {}
+        });
     }
 }
 
@@ -357,7 +425,7 @@ mod tests {
 
     /// RowBinaryWithNamesAndTypes of one row of `Content::BINARY_COLUMNS`,
     /// as the engine writes it (lengths as varints below 128 here).
-    fn binary_row(texts: &[&[u8]], refs: &[&str], attributes: &[(&str, &[&str])]) -> Vec<u8> {
+    fn binary_row(texts: &[&[u8]], refs: &[&str], attributes: &[(&str, &[&str])], whole: &[(&str, &str)]) -> Vec<u8> {
         let mut out = vec![Content::BINARY_COLUMNS.len() as u8];
         let put = |bytes: &[u8], out: &mut Vec<u8>| {
             out.push(bytes.len() as u8);
@@ -384,6 +452,11 @@ mod tests {
                 put(piece.as_bytes(), &mut out);
             }
         }
+        out.push(whole.len() as u8);
+        for (place, key) in whole {
+            put(place.as_bytes(), &mut out);
+            put(key.as_bytes(), &mut out);
+        }
         out
     }
 
@@ -392,12 +465,12 @@ mod tests {
         let names: Vec<&str> = Content::BINARY_COLUMNS.iter().map(|(n, _)| *n).collect();
         let rebuilt: Vec<&str> = REBUILT.iter().map(|r| r.column).collect();
         assert_eq!(names[..REBUILT.len()], rebuilt[..]);
-        assert_eq!(names[REBUILT.len()..], ["message_refs", "attribute_refs"]);
+        assert_eq!(names[REBUILT.len()..], ["message_refs", "attribute_refs", "text_refs"]);
 
         let texts: Vec<Vec<u8>> = rebuilt.iter().map(|c| format!("<{c}>").into_bytes()).collect();
         let mut texts: Vec<&[u8]> = texts.iter().map(Vec::as_slice).collect();
         texts[rebuilt.iter().position(|c| *c == "completion").unwrap()] = b"\xC3(";
-        let buf = binary_row(&texts, &["aa", "bb"], &[("gen_ai.input.messages", &["cc", "dd"]), ("x", &[])]);
+        let buf = binary_row(&texts, &["aa", "bb"], &[("gen_ai.input.messages", &["cc", "dd"]), ("x", &[])], &[("column:prompt_system", "ee")]);
         let mut r = Reader::new(&buf, &Content::BINARY_COLUMNS).unwrap();
         let content = Content::read(&mut r).unwrap();
         assert!(r.done());
@@ -406,7 +479,8 @@ mod tests {
         }
         assert_eq!(content.column("completion"), "\u{FFFD}(", "bytes that are not UTF-8 read as replacement characters");
         let refs: Vec<&[String]> = content.refs().collect();
-        assert_eq!(refs, [&["aa", "bb"][..], &["cc", "dd"][..], &[][..]]);
-        assert_eq!(content.attribute_refs[0].0, "gen_ai.input.messages");
+        assert_eq!(refs, [&["aa", "bb"][..], &["cc", "dd"][..], &[][..], &["ee"][..]]);
+        assert_eq!(content.refs.attributes[0].0, "gen_ai.input.messages");
+        assert_eq!(content.refs.texts, [("column:prompt_system".to_string(), "ee".to_string())]);
     }
 }

@@ -5,6 +5,7 @@
 //! JSON text, hashes as hex, times as microseconds under [`micros_key`]
 //! (the caller formats them as RFC 3339).
 
+use crate::content::Refs;
 use crate::backend::{Params, StoreError, rows};
 use crate::Store;
 use flightlog_model::columns::{self, Column};
@@ -60,22 +61,33 @@ impl Store {
             .number("after_step", step)
             .number("limit", limit);
         let mut found: Vec<serde_json::Map<String, serde_json::Value>> = rows(&self.ch.query(&EXPORT_STEPS, params).await?)?;
-        let refs: Vec<(String, Vec<String>)> = found
+        // What each row refers to, taken out of the exported columns.
+        let refs: Vec<(String, Refs)> = found
             .iter_mut()
             .map(|row| {
                 let session = row.get("session_id").and_then(|s| s.as_str()).unwrap_or_default().to_string();
-                let refs = match row.remove("message_refs") {
-                    Some(serde_json::Value::Array(refs)) => refs.into_iter().filter_map(|h| h.as_str().map(str::to_string)).collect(),
+                let texts = |v: &serde_json::Value| v.as_str().map(str::to_string);
+                let messages = match row.remove("message_refs") {
+                    Some(serde_json::Value::Array(refs)) => refs.iter().filter_map(texts).collect(),
                     _ => Vec::new(),
                 };
-                (session, refs)
+                let whole = match row.remove("text_refs") {
+                    Some(serde_json::Value::Object(refs)) => refs.iter().filter_map(|(place, key)| Some((place.clone(), texts(key)?))).collect(),
+                    _ => Vec::new(),
+                };
+                (session, Refs::new(messages, whole))
             })
             .collect();
-        let messages = self.stored_messages(project, refs.iter().map(|(s, r)| (s.as_str(), r.as_slice()))).await?;
+        let wanted: Vec<(&str, &[String])> = refs.iter().flat_map(|(s, r)| r.keys().map(move |keys| (s.as_str(), keys))).collect();
+        let messages = self.stored_messages(project, wanted).await?;
         for (row, (session, refs)) in found.iter_mut().zip(&refs) {
-            if let Some(serde_json::Value::String(column)) = row.get_mut("prompt_messages") {
-                messages.put_back_into(session, refs, column);
-            }
+            // An export carries columns, not span attributes: only the
+            // columns are put back.
+            refs.put_back(session, &messages, |name, text| {
+                if let Some(serde_json::Value::String(column)) = row.get_mut(name) {
+                    *column = text;
+                }
+            });
         }
         Ok(found)
     }

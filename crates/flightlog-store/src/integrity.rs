@@ -8,7 +8,7 @@
 use crate::backend::{Format, Params, StoreError};
 use crate::rowbinary::{Reader, without_low_cardinality};
 use crate::Store;
-use crate::content::{ATTRIBUTE_REFS_TYPE, AttributeRefs, keys_referred, read_attribute_refs};
+use crate::content::Refs;
 use flightlog_model::stored::rebuild_value;
 use std::collections::BTreeMap;
 
@@ -123,7 +123,7 @@ static REBUILT_AT: std::sync::LazyLock<Vec<(&'static str, usize)>> = std::sync::
 });
 
 /// What `integrity_rows.sql` selects before the checked columns.
-const LEADING: [(&str, &str); 11] = [
+const LEADING: [(&str, &str); 12] = [
     ("project", "String"),
     ("session_id", "String"),
     ("step", "UInt64"),
@@ -133,8 +133,9 @@ const LEADING: [(&str, &str); 11] = [
     ("chain_hash", "String"),
     ("erased", "Map(String, String)"),
     ("raw", "String"),
-    ("message_refs", "Array(String)"),
-    ("attribute_refs", ATTRIBUTE_REFS_TYPE),
+    Refs::COLUMNS[0],
+    Refs::COLUMNS[1],
+    Refs::COLUMNS[2],
 ];
 
 /// The typed columns verification compares with the content, in the
@@ -187,9 +188,8 @@ fn erased(r: &mut Reader, not_utf8: &mut Vec<&'static str>) -> Result<BTreeMap<S
     Ok(erased)
 }
 
-/// A row read, with what it stored by reference: its messages' keys, and
-/// its span attributes' pieces' keys.
-type ReadRow = (IntegrityRow, Vec<String>, AttributeRefs);
+/// A row read, with what it stored by reference (`step_contents`).
+type ReadRow = (IntegrityRow, Refs);
 
 /// Decodes the query's RowBinaryWithNamesAndTypes answer: each row with
 /// the keys of the content it refers to ([`Store::put_back_messages_of`]).
@@ -220,50 +220,45 @@ fn integrity_rows(out: &[u8]) -> Result<Vec<ReadRow>, StoreError> {
             columns: Vec::with_capacity(checked.len()),
             not_utf8: Vec::new(),
         };
-        let refs = (0..r.map_len()?).map(|_| text("message_refs", &mut r, &mut not_utf8)).collect::<Result<Vec<_>, _>>()?;
-        let attribute_refs = read_attribute_refs(&mut r)?;
+        let refs = Refs::read(&mut r)?;
         for &(name, engine_type) in &checked {
             let value = read_checked(name, engine_type, &mut r, &mut not_utf8)?;
             row.columns.push((name, value));
         }
         row.not_utf8 = not_utf8;
-        rows.push((row, refs, attribute_refs));
+        rows.push((row, refs));
     }
     Ok(rows)
 }
 
 impl Store {
-    /// The rows with the messages they refer to put back into their
-    /// `prompt_messages` column, and their span attributes stored by
-    /// reference put back: one read per project among them. A message or
-    /// a piece not stored leaves its column empty or its attribute out, so
-    /// the step reads as changed.
+    /// The rows with what they refer to in `step_contents` put back: their
+    /// messages into `prompt_messages`, a text stored whole into its column
+    /// or attribute, their span attributes stored in pieces: one read per
+    /// project among them. Anything not stored leaves its column empty or
+    /// its attribute out, so the step reads as changed.
     async fn put_back_messages_of(&self, read: Vec<ReadRow>) -> Result<Vec<IntegrityRow>, StoreError> {
-        let mut projects: Vec<&str> = read
-            .iter()
-            .filter(|(_, refs, attributes)| !refs.is_empty() || !attributes.is_empty())
-            .map(|(r, _, _)| r.project.as_str())
-            .collect();
+        let mut projects: Vec<&str> = read.iter().filter(|(_, refs)| !refs.is_empty()).map(|(r, _)| r.project.as_str()).collect();
         projects.sort_unstable();
         projects.dedup();
         let mut found = Vec::with_capacity(projects.len());
         for project in projects {
             let mut wanted: Vec<(&str, &[String])> = Vec::new();
-            for (r, refs, attributes) in read.iter().filter(|(r, _, _)| r.project == project) {
-                wanted.extend(keys_referred(refs, attributes).map(|keys| (r.session_id.as_str(), keys)));
+            for (r, refs) in read.iter().filter(|(r, _)| r.project == project) {
+                wanted.extend(refs.keys().map(|keys| (r.session_id.as_str(), keys)));
             }
             found.push((project.to_string(), self.stored_messages(project, wanted).await?));
         }
         Ok(read
             .into_iter()
-            .map(|(mut row, refs, attribute_refs)| {
-                let messages = found.iter().find(|(p, _)| *p == row.project).map(|(_, m)| m);
-                if let Some(messages) = messages {
-                    row.attributes = messages.attributes(&row.session_id, &attribute_refs);
-                }
-                let column = row.columns.iter_mut().find(|(n, _)| *n == "prompt_messages");
-                if let (Some(messages), Some((_, Stored::Text(column)))) = (messages, column) {
-                    messages.put_back_into(&row.session_id, &refs, column);
+            .map(|(mut row, refs)| {
+                if let Some((_, messages)) = found.iter().find(|(p, _)| *p == row.project) {
+                    let columns = &mut row.columns;
+                    row.attributes = refs.put_back(&row.session_id, messages, |name, text| {
+                        if let Some((_, Stored::Text(column))) = columns.iter_mut().find(|(n, _)| *n == name) {
+                            *column = text;
+                        }
+                    });
                 }
                 row
             })

@@ -43,6 +43,7 @@ const MIGRATIONS: &[Migration] = &[
         name: "span_attributes_by_reference",
         sql: include_str!("../../../schema/0024_span_attributes_by_reference.sql"),
     },
+    Migration { version: 25, name: "texts_by_reference", sql: include_str!("../../../schema/0025_texts_by_reference.sql") },
 ];
 
 #[derive(serde::Deserialize)]

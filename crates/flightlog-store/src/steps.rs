@@ -7,7 +7,7 @@ use crate::content::Content;
 use crate::rowbinary::{Reader, RowBinary};
 use crate::Store;
 use flightlog_model::Step;
-use flightlog_model::by_reference::{self, ContentHash};
+use flightlog_model::by_reference::{self, ContentHash, Place};
 use flightlog_model::columns::STEP_COLUMNS;
 use std::collections::HashMap;
 use std::sync::{Arc, LazyLock};
@@ -124,11 +124,22 @@ impl<'a> Row<'a> {
 }
 
 /// What of a step is stored by reference: its messages' keys, if they are,
-/// and each span attribute's pieces' keys.
+/// each span attribute's pieces' keys, and the texts stored whole (where
+/// each goes back, as `by_reference::Place::key`, and its key).
 #[derive(Default)]
 struct References<'s> {
     messages: Option<Vec<ContentHash>>,
     attributes: Vec<(&'s str, Vec<ContentHash>)>,
+    texts: Vec<(String, ContentHash)>,
+}
+
+impl References<'_> {
+    /// Whether a column stored whole (`by_reference::WHOLE_COLUMNS`) is
+    /// written empty, its text being stored by reference.
+    fn holds_column(&self, column: &str) -> bool {
+        let key = Place::Column(column).key();
+        self.texts.iter().any(|(k, _)| *k == key)
+    }
 }
 
 /// The columns the encoder writes (all but the writer's), in table order.
@@ -157,7 +168,7 @@ fn encode_prefix(row: &mut Row, project: &str, s: &Step, refs: &References) {
     row.col("top_p").nullable(s.top_p, RowBinary::f64);
     row.col("seed").nullable(s.seed, RowBinary::i64);
     row.col("max_tokens").nullable(s.max_tokens, RowBinary::u64);
-    row.col("prompt_system").string(&s.prompt_system);
+    row.col("prompt_system").string(if refs.holds_column("prompt_system") { "" } else { &s.prompt_system });
     row.col("prompt_messages").string(if refs.messages.is_some() { "" } else { &s.prompt_messages });
     row.col("message_refs").fixed_list(refs.messages.as_deref().unwrap_or_default());
     let w = row.col("attribute_refs");
@@ -165,6 +176,12 @@ fn encode_prefix(row: &mut Row, project: &str, s: &Step, refs: &References) {
     for (key, pieces) in &refs.attributes {
         w.string(key);
         w.fixed_list(pieces);
+    }
+    let w = row.col("text_refs");
+    w.len(refs.texts.len());
+    for (place, key) in &refs.texts {
+        w.string(place);
+        w.fixed(key);
     }
     row.col("completion").string(&s.completion);
     row.col("input_tokens").u64(s.input_tokens);
@@ -211,18 +228,21 @@ impl EncodedStep {
                 })
                 .collect()
         };
-        let refs = References {
-            messages: by_reference::split(&s.prompt_messages).map(&mut keys),
-            attributes: s
-                .attributes_by_reference
-                .iter()
-                .map(|(key, text)| {
-                    // The model left it out of `raw` because it splits.
-                    let pieces = by_reference::split_attribute(text).expect("an attribute left out of raw splits");
-                    (key.as_str(), keys(pieces))
-                })
-                .collect(),
-        };
+        let messages = by_reference::split(&s.prompt_messages).map(&mut keys);
+        let mut texts = Vec::new();
+        if by_reference::stored_whole(&s.prompt_system) {
+            texts.push((Place::Column("prompt_system").key(), keys(vec![&s.prompt_system])[0]));
+        }
+        let mut attributes = Vec::new();
+        for (key, text) in &s.attributes_by_reference {
+            // The model left it out of `raw` because it is long: an array's
+            // text is stored in pieces, any other whole.
+            match by_reference::split_attribute(text) {
+                Some(pieces) => attributes.push((key.as_str(), keys(pieces))),
+                None => texts.push((Place::Attribute(key).key(), keys(vec![text])[0])),
+            }
+        }
+        let refs = References { messages, attributes, texts };
         contents.sort_unstable_by_key(|(hash, _)| *hash);
         contents.dedup_by_key(|(hash, _)| *hash);
         let mut buf = Vec::with_capacity(s.raw.len() * 2 + 256);

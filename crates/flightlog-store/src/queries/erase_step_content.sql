@@ -16,6 +16,7 @@ ALTER TABLE steps UPDATE
     -- session still needs them (content.rs, drop_unneeded_messages).
     message_refs    = [],
     attribute_refs  = CAST(map(), 'Map(String, Array(FixedString(32)))'),
+    text_refs       = CAST(map(), 'Map(String, FixedString(32))'),
     completion      = '',
     tool_params     = '',
     tool_result     = ''

@@ -7,7 +7,9 @@
 SELECT {columns},
        -- Long messages, stored once per session by reference: export.rs
        -- puts them back into prompt_messages (content.rs).
-       arrayMap(h -> lower(hex(h)), message_refs) AS message_refs
+       arrayMap(h -> lower(hex(h)), message_refs) AS message_refs,
+       -- A system prompt stored whole the same way (schema/0025).
+       mapApply((k, v) -> (k, lower(hex(v))), text_refs) AS text_refs
 FROM steps
 WHERE project = {project:String}
   AND ts >= fromUnixTimestamp64Micro({from_us:Int64}, 'UTC') AND ts < fromUnixTimestamp64Micro({to_us:Int64}, 'UTC')

@@ -14,6 +14,8 @@ SELECT
     arrayMap(h -> lower(hex(h)), message_refs) AS message_refs,
     -- Span attributes stored the same way (schema/0024): key -> pieces.
     mapApply((k, v) -> (k, arrayMap(h -> lower(hex(h)), v)), attribute_refs) AS attribute_refs,
+    -- Texts stored whole the same way (schema/0025): place -> key.
+    mapApply((k, v) -> (k, lower(hex(v))), text_refs) AS text_refs,
     agent_name, reasoning, chosen_tool, tool_name, tool_params, tool_result, tool_status, tool_error,
     model_provider, model_name, model_version, temperature, top_p, seed,
     prompt_system, prompt_messages, completion,

@@ -15,7 +15,9 @@ SELECT
     -- Long messages, stored once per session by reference (content.rs).
     arrayMap(h -> lower(hex(h)), message_refs) AS message_refs,
     -- Span attributes stored the same way (schema/0024): key -> pieces.
-    mapApply((k, v) -> (k, arrayMap(h -> lower(hex(h)), v)), attribute_refs) AS attribute_refs
+    mapApply((k, v) -> (k, arrayMap(h -> lower(hex(h)), v)), attribute_refs) AS attribute_refs,
+    -- Texts stored whole the same way (schema/0025): place -> key.
+    mapApply((k, v) -> (k, lower(hex(v))), text_refs) AS text_refs
 FROM steps
 WHERE project = {project:String}
   AND session_id = {session:String}

@@ -1,0 +1,14 @@
+-- Long texts stored once per session whole (issue 15), beside the messages
+-- (0023) and span attribute pieces (0024) in step_contents:
+--   * a system prompt of at least flightlog_model::by_reference::MIN_BYTES,
+--     which every step of a session repeats word for word; its column
+--     `prompt_system` is then empty;
+--   * a span attribute string as long that is not an array's text, such as
+--     OpenInference's `llm.input_messages.N.message.content` (one attribute
+--     per message, so step k+1 repeats step k's) or a tool's JSON schema.
+-- The key says where the text goes back (by_reference::Place):
+-- 'column:prompt_system' or 'attribute:' followed by the attribute's key;
+-- the value is the text's SHA-256. Reads put the texts back
+-- (crates/flightlog-store/src/content.rs), so the step hash, verification
+-- and the evidence bundle see the step as it was sent.
+ALTER TABLE steps ADD COLUMN IF NOT EXISTS text_refs Map(String, FixedString(32)) AFTER attribute_refs;
