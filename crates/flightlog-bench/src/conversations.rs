@@ -14,7 +14,10 @@
 //! `--otlp` sends the same conversations as OpenTelemetry instrumentation
 //! reports them: a GenAI chat span per step, its conversation so far one
 //! JSON string in `gen_ai.input.messages`, kept whole under the step's
-//! `otel` attributes beside the mapped `prompt.messages`.
+//! `otel` attributes beside the mapped `prompt.messages`. `--openinference`
+//! sends them as OpenInference instrumentation (Arize Phoenix's) reports
+//! them: an LLM span per step, each message an attribute of its own
+//! (`llm.input_messages.N.message.content`), the system prompt the first.
 
 use crate::ingest::Payload;
 use anyhow::{Context, bail};
@@ -49,6 +52,12 @@ pub struct ConversationsArgs {
     /// with `--step-by-step`).
     #[arg(long)]
     otlp: bool,
+    /// Send each step as an OpenInference LLM span (Arize Phoenix's
+    /// instrumentation): the system prompt and the conversation so far one
+    /// attribute per message (`llm.input_messages.N.message.role` and
+    /// `.content`), the reply in `llm.output_messages.0`.
+    #[arg(long, conflicts_with = "otlp")]
+    openinference: bool,
     /// Keep the store in this folder (new or empty) rather than a
     /// temporary one, to serve it again afterwards (`flightlog serve
     /// --data-dir DIR`) and time its reads alone.
@@ -80,9 +89,10 @@ pub async fn run(args: ConversationsArgs, flightlog: std::path::PathBuf) -> anyh
     crate::ingest::wait_ready(&http, &base).await?;
     println!("machine: {} cores; store: embedded chDB in {}", std::thread::available_parallelism().map_or(1, |n| n.get()), dir.display());
 
-    let (bodies, payload, path) = match args.otlp {
-        false => (step_bodies(args.sessions, args.step_by_step), Payload::Steps, "v1/steps"),
-        true => (span_bodies(args.sessions, args.step_by_step), Payload::Spans, "v1/traces"),
+    let (bodies, payload, path) = match (args.otlp, args.openinference) {
+        (false, false) => (step_bodies(args.sessions, args.step_by_step), Payload::Steps, "v1/steps"),
+        (true, _) => (span_bodies(args.sessions, args.step_by_step, session_spans), Payload::Spans, "v1/traces"),
+        (_, true) => (span_bodies(args.sessions, args.step_by_step, openinference_spans), Payload::Spans, "v1/traces"),
     };
     let sent: usize = bodies.iter().map(Vec::len).sum();
     let steps = args.sessions as u64 * STEPS_PER_SESSION;
@@ -91,7 +101,11 @@ pub async fn run(args: ConversationsArgs, flightlog: std::path::PathBuf) -> anyh
     let secs = started.elapsed().as_secs_f64();
     println!(
         "ingest{}, {} client(s), {}: {steps} steps of 40-step conversations ({:.1} KB/step) in {secs:.2} s = {:.0} steps/s, {:.1} MB/s durable",
-        if args.otlp { " as OTLP chat spans" } else { "" },
+        match (args.otlp, args.openinference) {
+            (true, _) => " as OTLP chat spans",
+            (_, true) => " as OpenInference LLM spans",
+            _ => "",
+        },
         args.clients,
         if args.step_by_step { "one step per request" } else { "one session per request" },
         sent as f64 / steps as f64 / 1e3,
@@ -182,7 +196,7 @@ fn step_bodies(sessions: usize, step_by_step: bool) -> Vec<Vec<u8>> {
 
 /// The same sessions as OTLP protobuf exports of GenAI chat spans (see
 /// `--otlp`), in the order of [`step_bodies`].
-fn span_bodies(sessions: usize, step_by_step: bool) -> Vec<Vec<u8>> {
+fn span_bodies(sessions: usize, step_by_step: bool, session_spans: fn(usize) -> Vec<opentelemetry_proto::tonic::trace::v1::Span>) -> Vec<Vec<u8>> {
     use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
     use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
     use prost::Message;
@@ -228,6 +242,47 @@ fn session_spans(s: usize) -> Vec<opentelemetry_proto::tonic::trace::v1::Span> {
                     attribute("gen_ai.input.messages", &serde_json::Value::from(&messages[..k as usize]).to_string()),
                     attribute("gen_ai.output.messages", &serde_json::Value::from(&messages[k as usize..=k as usize]).to_string()),
                 ],
+                ..Default::default()
+            }
+        })
+        .collect()
+}
+
+/// Session `s`'s 40 steps as OpenInference LLM spans: the words of
+/// [`session_lines`], one attribute per message, the system prompt first.
+fn openinference_spans(s: usize) -> Vec<opentelemetry_proto::tonic::trace::v1::Span> {
+    use crate::otlp_grpc::{int, text as attribute};
+    let session = session_id(s);
+    let mut messages = vec![("system", system_prompt())];
+    messages.extend(turns(s));
+    (0..STEPS_PER_SESSION as usize)
+        .map(|k| {
+            let start = 1_767_225_600_000_000_000u64 + (s as u64 * 100 + k as u64) * 1_000_000_000;
+            let mut attributes = vec![
+                attribute("openinference.span.kind", "LLM"),
+                attribute("session.id", &session),
+                attribute("user.id", &format!("customer-{}", s % 97)),
+                attribute("llm.provider", "openai"),
+                attribute("llm.model_name", "gpt-4o"),
+                int("llm.token_count.prompt", 600 + 300 * k as i64),
+                int("llm.token_count.completion", 300),
+            ];
+            // The system prompt and the k messages before the reply.
+            for (i, (role, content)) in messages[..=k].iter().enumerate() {
+                attributes.push(attribute(&format!("llm.input_messages.{i}.message.role"), role));
+                attributes.push(attribute(&format!("llm.input_messages.{i}.message.content"), content));
+            }
+            let (role, reply) = &messages[k + 1];
+            attributes.push(attribute("llm.output_messages.0.message.role", role));
+            attributes.push(attribute("llm.output_messages.0.message.content", reply));
+            opentelemetry_proto::tonic::trace::v1::Span {
+                trace_id: [&[7u8; 8][..], &(s as u64).to_be_bytes()].concat(),
+                span_id: (k as u64 + 1).to_be_bytes().to_vec(),
+                name: "ChatCompletion".into(),
+                kind: 1,
+                start_time_unix_nano: start,
+                end_time_unix_nano: start + 800_000_000,
+                attributes,
                 ..Default::default()
             }
         })
