@@ -234,7 +234,7 @@ pub fn canonical_form(step: &Value) -> CanonicalForm {
                         rest.push(b'}');
                     } else if let Some(otel) = stored::otel_takes_out(key, value) {
                         // Written again without what is stored by
-                        // reference: only spans carrying a long array text.
+                        // reference: only spans carrying a long string.
                         rest.extend_from_slice(&out[entry..opened]);
                         attributes_by_reference = stored::write_otel_rest(otel, &mut rest);
                     } else {

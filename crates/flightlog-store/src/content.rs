@@ -1,10 +1,11 @@
 //! The content columns a stored step's `raw` leaves out, and the step's
 //! canonical JSON rebuilt from them (`flightlog_model::stored`); and the
 //! messages stored once per session (`flightlog_model::by_reference`,
-//! schema/0023_step_contents.sql), and the pieces of span attributes stored
-//! the same way (schema/0024): written before their steps, put back into
-//! `prompt_messages` and `otel.attributes` on every read, dropped when no
-//! step needs them.
+//! schema/0023_step_contents.sql), the pieces of span attributes stored
+//! the same way (schema/0024), and long texts stored whole (a system
+//! prompt, other span attributes: schema/0025): written before their
+//! steps, put back into their columns and `otel.attributes` on every read,
+//! dropped when no step needs them.
 
 use crate::backend::{Format, Params, StoreError, rows};
 use crate::rowbinary::{Reader, RowBinary};

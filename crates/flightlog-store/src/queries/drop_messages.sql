@@ -1,5 +1,5 @@
--- Drops these stored messages and span attribute pieces (schema/0023,
--- 0024): the (session, key) pairs that unneeded_messages.sql found, listed
+-- Drops these stored messages, span attribute pieces and whole texts
+-- (schema/0023 to 0025): the (session, key) pairs that unneeded_messages.sql found, listed
 -- rather than recomputed, so every replica drops the same rows.
 -- Synchronous, as erasure's own mutation: when it returns, they are gone
 -- from the parts that serve reads.

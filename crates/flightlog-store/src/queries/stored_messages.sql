@@ -1,5 +1,5 @@
--- The messages and span attribute pieces stored by reference (schema/0023,
--- 0024) that rows being read refer to: a primary-key read of the named
+-- The messages, span attribute pieces and whole texts stored by reference
+-- (schema/0023 to 0025) that rows being read refer to: a primary-key read of the named
 -- sessions. A key stored twice comes back twice (content.rs keeps a copy
 -- that does not match its key). The key is named `key`: an alias `hash`
 -- would stand for the hex in WHERE, and the look-up by hash would find
