@@ -373,3 +373,43 @@ async fn an_erasure_reaching_anything_held_is_refused_whole() {
     let (_, all) = s.get(ADMIN_KEY, "/v1/integrity/verify").await;
     assert_eq!((all["problem_count"].as_u64(), all["erased"].as_array().map(|e| !e.is_empty())), (Some(0), Some(true)), "{all:#}");
 }
+
+/// A hold placed while an erasure runs is placed once the erasure has
+/// finished, not between its look at the holds and its work (which would
+/// let it erase what the hold, already acknowledged, keeps); an erasure
+/// sent after the hold is refused.
+#[tokio::test]
+async fn a_hold_placed_during_an_erasure_waits_for_it() {
+    let s = Server::start().await;
+    let batch: Vec<Value> = (0..6).flat_map(|u| session(&format!("big-{u}"), 1, 400, "dora")).collect();
+    let (status, report) = s.post_steps(ADMIN_KEY, ndjson(&batch), &[]).await;
+    assert_eq!((status, report["accepted"].as_u64()), (StatusCode::OK, Some(2400)), "{report}");
+    let started = Instant::now();
+    let erasure = async {
+        let answer = s.send_json(reqwest::Method::POST, ADMIN_KEY, "/v1/erasures", json!({"user_id": "dora"})).await;
+        (answer, started.elapsed())
+    };
+    let hold = async {
+        // Sent while the erasure of 2,400 steps in six sessions is under way.
+        tokio::time::sleep(Duration::from_millis(150)).await;
+        let answer = s.send_json(reqwest::Method::POST, ADMIN_KEY, "/v1/legal-holds", json!({"subject": "user", "id": "dora", "reason": "case 7"})).await;
+        (answer, started.elapsed())
+    };
+    let (((erased_status, erased), erased_at), ((hold_status, hold), held_at)) = tokio::join!(erasure, hold);
+    assert_eq!(hold_status, StatusCode::CREATED, "{hold}");
+    match erased_status {
+        // The erasure looked at the holds before the hold was sent: the
+        // hold was placed after it had finished (its answer can overtake
+        // the erasure's on the way back only by a hair).
+        StatusCode::OK => {
+            assert_eq!(erased["steps_erased"], 2400, "{erased}");
+            assert!(held_at + Duration::from_millis(50) >= erased_at, "hold placed at {held_at:?}, before the erasure ended at {erased_at:?}");
+        }
+        // A machine slow enough that the erasure had not begun.
+        StatusCode::CONFLICT => assert_eq!(erased["error"]["code"], "legal_hold", "{erased}"),
+        other => panic!("{other}: {erased}"),
+    }
+    eprintln!("erasure answered at {erased_at:?} ({erased_status}), the hold at {held_at:?}");
+    let (status, refused) = s.send_json(reqwest::Method::POST, ADMIN_KEY, "/v1/erasures", json!({"session_id": "big-0"})).await;
+    assert_eq!((status, refused["error"]["code"].as_str()), (StatusCode::CONFLICT, Some("legal_hold")), "{refused}");
+}

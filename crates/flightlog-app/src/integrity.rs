@@ -107,6 +107,9 @@ impl AppState {
         if req.session_id.is_empty() && req.user_id.is_empty() {
             return Err(AppError::invalid("session_id", "give session_id, user_id or both: what is to be erased"));
         }
+        // No hold is placed from the look at the holds until the erasure
+        // is done (`retention::OneAtATime`).
+        let _turn = self.holds_and_erasures.turn().await;
         self.refuse_erasure_under_hold(project, req).await?;
         self.erase_without_hold_check(project, req, by).await
     }
@@ -116,9 +119,8 @@ impl AppState {
     /// erasure that names a held session or user, or reaches a step of
     /// one, is refused whole, naming the holds. Releasing the hold, which
     /// is signed and kept with who and why, is the way to erase them.
-    /// (Read just before the erasure, not with it: a hold placed on
-    /// another process in between, since holds are not sent to the
-    /// writer, does not stop an erasure already checked.)
+    /// (Read just before the erasure, not with it; a hold is not placed in
+    /// between on this process: `retention::OneAtATime`.)
     async fn refuse_erasure_under_hold(&self, project: &str, req: &ErasureRequest) -> Result<(), AppError> {
         let held = self.held_in_force(project).await?;
         let reached = self.store.erasure_reaching_holds(project, (&req.session_id, &req.user_id), (&held.sessions, &held.users)).await?;

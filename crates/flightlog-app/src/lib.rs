@@ -82,6 +82,9 @@ pub struct AppState {
     /// Where people reach this instance's pages (`--public-url`), for the
     /// links that leave it (alerts); None: links are paths.
     pub public_url: Option<String>,
+    /// Legal holds placed and released, erasures and expiries, one at a
+    /// time in this process (`retention::OneAtATime`).
+    pub holds_and_erasures: Arc<retention::OneAtATime>,
 }
 
 /// The addresses of pages, known only to the front end that serves them.

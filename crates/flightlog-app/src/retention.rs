@@ -32,6 +32,23 @@ pub const EXPIRY_BATCH: u32 = 100;
 pub const MAX_HOLD_REASON: usize = 1_000;
 
 /// A project's retention as in force.
+/// Holds placed and released, erasures and expiries, one at a time: an
+/// erasure (or expiry) looks at the holds in force and then acts, and a
+/// hold placed between the two would not stop it. Within one process this
+/// closes that window: a hold placed while an erasure runs is placed once
+/// it has finished, and an erasure that starts after a hold was placed
+/// sees it. Erasures run beside the log's writer, and the API sends hold
+/// changes there too; a hold placed from the web pages of another process
+/// (several processes on one ClickHouse) is not serialised with them.
+#[derive(Debug, Default)]
+pub struct OneAtATime(tokio::sync::Mutex<()>);
+
+impl OneAtATime {
+    pub(crate) async fn turn(&self) -> tokio::sync::MutexGuard<'_, ()> {
+        self.0.lock().await
+    }
+}
+
 #[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 pub struct RetentionInForce {
     pub project: String,
@@ -139,7 +156,10 @@ impl AppState {
         if req.reason.len() > MAX_HOLD_REASON {
             return Err(AppError::invalid("reason", format!("is {} bytes, at most {MAX_HOLD_REASON}", req.reason.len())));
         }
-        let row = self.put_hold(project, req.subject, &req.id, true, &req.reason, by).await?;
+        let row = {
+            let _turn = self.holds_and_erasures.turn().await;
+            self.put_hold(project, req.subject, &req.id, true, &req.reason, by).await?
+        };
         tracing::info!(project, subject = req.subject.as_str(), id = %req.id, by, "legal hold placed");
         Ok(Hold { subject: req.subject, id: req.id, reason: req.reason, since: format_timestamp(row.at_us), by: by.to_string() })
     }
@@ -147,6 +167,7 @@ impl AppState {
     /// Releases a legal hold in force (404 when there is none).
     pub async fn release_legal_hold(&self, project: &str, subject: HoldSubject, id: &str, by: &str) -> Result<(), AppError> {
         check_hold_id(id, self.limits.max_id_bytes)?;
+        let _turn = self.holds_and_erasures.turn().await;
         let held = self.legal_holds(project).await?.into_iter().any(|h| h.subject == subject && h.id == id);
         if !held {
             return Err(AppError::NotFound(format!("no legal hold on {} {id:?} in this project", subject.as_str())));
@@ -168,7 +189,7 @@ impl AppState {
     /// every erasure since takes the attributes, so the expiry job stops
     /// walking then. A session that fails is logged and the walk goes on.
     async fn finish_erasures_of_span_attributes(&self) -> Result<bool, AppError> {
-        let (mut after, mut left_some, mut holds) = (Default::default(), false, std::collections::HashMap::new());
+        let (mut after, mut left_some) = (Default::default(), false);
         loop {
             let page = self.store.erased_before_span_attributes(&after, 1000).await?;
             let Some(last) = page.last() else { break };
@@ -178,10 +199,10 @@ impl AppState {
                 if !matches!(self.ingestor.role(), Role::Writer { .. }) {
                     return Ok(false);
                 }
-                if !holds.contains_key(&group.project) {
-                    holds.insert(group.project.clone(), self.held_in_force(&group.project).await?);
-                }
-                let held = &holds[&group.project];
+                // The holds read fresh, and none placed until this group is
+                // erased (`OneAtATime`).
+                let _turn = self.holds_and_erasures.turn().await;
+                let held = self.held_in_force(&group.project).await?;
                 if held.sessions.contains(&group.session_id) || held.users.contains(&group.user_id) {
                     left_some = true;
                     continue;
@@ -253,6 +274,9 @@ impl AppState {
 
     async fn expire_session(&self, due: &Due<'_>, session: &str, policy: &str, run: &mut ExpiryRun) -> Result<(), AppError> {
         let (project, kind) = (due.project, due.kind);
+        // No hold is placed from the look at the holds below until the
+        // session has expired (`OneAtATime`).
+        let _turn = self.holds_and_erasures.turn().await;
         let chain = self.store.session_chain(project, session).await?;
         // Checked again now: a step may have arrived, a hold been placed,
         // since the session was picked.

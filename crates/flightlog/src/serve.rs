@@ -222,6 +222,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
             false => flightlog_app::alert_receivers::Receivers::PublicOnly,
         },
         public_url: args.public_url.clone(),
+        holds_and_erasures: Default::default(),
     };
     state.rebuild_memory_if_writer().await?;
     if args.demo {

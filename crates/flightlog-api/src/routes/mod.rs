@@ -64,11 +64,14 @@ pub fn router(state: &AppState) -> OpenApiRouter<AppState> {
         // An erasure drops stored messages no step needs any more: beside
         // the writer, which holds off its writes of messages meanwhile
         // (flightlog-store `Store::lock_messages`).
-        .routes(routes!(integrity::erase).layer(to_writer))
+        .routes(routes!(integrity::erase).layer(to_writer.clone()))
         .routes(routes!(policies::redaction, policies::set_redaction))
         .routes(routes!(policies::retention, policies::set_retention))
-        .routes(routes!(policies::holds, policies::place_hold))
-        .routes(routes!(policies::release_hold))
+        // Hold changes too: there they wait for an erasure in progress, and
+        // an erasure after them sees them (flightlog-app `OneAtATime`).
+        .routes(routes!(policies::holds))
+        .routes(routes!(policies::place_hold).layer(to_writer.clone()))
+        .routes(routes!(policies::release_hold).layer(to_writer))
         .routes(routes!(incidents::list))
         .routes(routes!(incidents::one))
         .routes(routes!(incidents::set_state))
