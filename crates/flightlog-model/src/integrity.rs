@@ -70,6 +70,11 @@ pub fn field_hash(path: &str, value: &Value) -> Hash {
 }
 
 fn field_hash_of_canonical(path: &[u8], canonical_value: &[u8]) -> Hash {
+    if canonical_value.len() >= crate::prefix_hash::MIN_BYTES {
+        // A long value usually repeats the one before it with more at the
+        // end (a conversation so far): hashed from where they part.
+        return crate::prefix_hash::hash(&[&b"flightlog/field/v1\0"[..], path, b"\0"].concat(), canonical_value);
+    }
     let mut h = Sha256::new();
     h.update(b"flightlog/field/v1\0");
     h.update(path);

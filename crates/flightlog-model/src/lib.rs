@@ -46,6 +46,7 @@ pub mod integrity;
 pub mod limits;
 pub mod merkle;
 pub mod merkle_nodes;
+pub mod prefix_hash;
 pub mod pricing;
 pub mod retention;
 pub mod semantic;
