@@ -22,14 +22,17 @@ use std::cell::RefCell;
 /// copying them would cost about what it saves.
 pub const MIN_BYTES: usize = 8 * 1024;
 
-/// Values longer than this are not kept (memory: a few per thread).
-const MAX_BYTES: usize = 4 << 20;
+/// Values longer than this are hashed from the start and not kept. Steps
+/// are decoded on tokio's blocking threads, as many as requests at once,
+/// each with its own cache: at most [`PATHS`] values of this size each.
+const MAX_BYTES: usize = 1 << 20;
 
 /// How far apart the kept states are.
 const CHECKPOINT: usize = 4096;
 
-/// Paths kept per thread: a step has a few long fields at most.
-const PATHS: usize = 4;
+/// Paths kept per thread: a step has a few long fields at most (a span's
+/// messages and its attributes, say).
+const PATHS: usize = 3;
 
 struct Last {
     /// What was hashed before the value (domain, path, separator).
@@ -143,6 +146,8 @@ mod tests {
             (b"head/d\0", long.clone()),
             (b"head/e\0", long.clone()),
             (b"head/f\0", long.clone()),
+            (b"head/a\0", long.clone()),
+            (b"head/a\0", [&long[..], &vec![b'y'; MAX_BYTES][..]].concat()),
             (b"head/a\0", long.clone()),
             // The same bytes after another head: never the other's states.
             (b"head/a\0\0", long[1..].to_vec()),
