@@ -399,11 +399,13 @@ async fn a_hold_placed_during_an_erasure_waits_for_it() {
     assert_eq!(hold_status, StatusCode::CREATED, "{hold}");
     match erased_status {
         // The erasure looked at the holds before the hold was sent: the
-        // hold was placed after it had finished (its answer can overtake
-        // the erasure's on the way back only by a hair).
+        // hold was placed after it had finished.
         StatusCode::OK => {
             assert_eq!(erased["steps_erased"], 2400, "{erased}");
-            assert!(held_at + Duration::from_millis(50) >= erased_at, "hold placed at {held_at:?}, before the erasure ended at {erased_at:?}");
+            // Its answer can overtake the erasure's on the way back, but
+            // not by the better part of a second (without the turns, it
+            // came about 1 s before).
+            assert!(held_at + Duration::from_millis(250) >= erased_at, "hold placed at {held_at:?}, before the erasure ended at {erased_at:?}");
         }
         // A machine slow enough that the erasure had not begun.
         StatusCode::CONFLICT => assert_eq!(erased["error"]["code"], "legal_hold", "{erased}"),

@@ -8,33 +8,39 @@
 //! (17% of `flightlog-bench write-path --conversations`'s request CPU).
 //!
 //! SHA-256 reads its input front to back, so the state after a prefix can
-//! be kept and continued. Each thread keeps, for the last few paths, the
-//! last long value hashed and the hasher's state every [`CHECKPOINT`] bytes
-//! into it. The next value of that path is compared with it byte for byte;
-//! hashing resumes from the last checkpoint inside the common prefix. The
-//! result is the hash of the value, whatever the cache held: a state is
-//! only reused for bytes equal to those it was made from.
+//! be kept and continued. For each thread and path (its last few), the
+//! last long value hashed is kept with the hasher's state every
+//! [`CHECKPOINT`] bytes into it. The next value of that path on that
+//! thread is compared with it byte for byte; hashing resumes from the last
+//! checkpoint inside the common prefix. The result is the hash of the
+//! value, whatever was kept: a state is only reused for bytes equal to
+//! those it was made from. A request's steps are hashed in order on one
+//! thread, so a session sent step by step, or whole, gains; steps of
+//! several sessions interleaved in one request do not.
+//!
+//! What is kept is content: at most [`KEPT`] values in the whole process,
+//! and [`forget`] (called by every erasure and expiry) drops them all, so
+//! erased content does not stay here.
 
 use sha2::{Digest, Sha256};
-use std::cell::RefCell;
+use std::sync::Mutex;
 
 /// Values shorter than this are hashed from the start: comparing and
 /// copying them would cost about what it saves.
 pub const MIN_BYTES: usize = 8 * 1024;
 
-/// Values longer than this are hashed from the start and not kept. Steps
-/// are decoded on tokio's blocking threads, as many as requests at once,
-/// each with its own cache: at most [`PATHS`] values of this size each.
+/// Values longer than this are hashed from the start and not kept.
 const MAX_BYTES: usize = 1 << 20;
 
 /// How far apart the kept states are.
 const CHECKPOINT: usize = 4096;
 
-/// Paths kept per thread: a step has a few long fields at most (a span's
-/// messages and its attributes, say).
-const PATHS: usize = 3;
+/// Values kept in the whole process (one per thread and path): at most
+/// this many MiB. Steps are decoded on as many threads as requests at once.
+const KEPT: usize = 32;
 
 struct Last {
+    thread: std::thread::ThreadId,
     /// What was hashed before the value (domain, path, separator).
     head: Vec<u8>,
     value: Vec<u8>,
@@ -43,8 +49,18 @@ struct Last {
     states: Vec<(usize, Sha256)>,
 }
 
-thread_local! {
-    static LAST: RefCell<Vec<Last>> = const { RefCell::new(Vec::new()) };
+/// Newest last. Taken out while a value is hashed, so the lock is held
+/// only to find and to put back.
+static LAST: Mutex<Vec<Last>> = Mutex::new(Vec::new());
+
+fn kept() -> std::sync::MutexGuard<'static, Vec<Last>> {
+    // Nothing is left half-done under the lock: a poisoned one is sound.
+    LAST.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Drops every value kept: called when content is erased or expires.
+pub fn forget() {
+    kept().clear();
 }
 
 /// SHA-256 of `head` then `value`.
@@ -55,34 +71,39 @@ pub fn hash(head: &[u8], value: &[u8]) -> [u8; 32] {
         h.update(value);
         return h.finalize().into();
     }
-    LAST.with_borrow_mut(|kept| {
-        let found = kept.iter().position(|l| l.head == head);
-        let mut last = match found {
-            Some(i) => kept.remove(i),
-            None => Last { head: head.to_vec(), value: Vec::new(), states: Vec::new() },
-        };
-        let common = common_prefix(&last.value, value);
-        last.states.retain(|(n, _)| *n <= common);
-        let (mut at, mut h) = match last.states.last() {
-            Some((n, state)) => (*n, state.clone()),
-            None => {
-                let mut h = Sha256::new();
-                h.update(head);
-                (0, h)
-            }
-        };
-        while at + CHECKPOINT <= value.len() {
-            h.update(&value[at..at + CHECKPOINT]);
-            at += CHECKPOINT;
-            last.states.push((at, h.clone()));
+    let thread = std::thread::current().id();
+    let found = {
+        let mut kept = kept();
+        let at = kept.iter().position(|l| l.thread == thread && l.head == head);
+        at.map(|i| kept.remove(i))
+    };
+    let mut last = found.unwrap_or_else(|| Last { thread, head: head.to_vec(), value: Vec::new(), states: Vec::new() });
+    let common = common_prefix(&last.value, value);
+    last.states.retain(|(n, _)| *n <= common);
+    let (mut at, mut h) = match last.states.last() {
+        Some((n, state)) => (*n, state.clone()),
+        None => {
+            let mut h = Sha256::new();
+            h.update(head);
+            (0, h)
         }
-        h.update(&value[at..]);
-        last.value.clear();
-        last.value.extend_from_slice(value);
-        kept.insert(0, last);
-        kept.truncate(PATHS);
-        h.finalize().into()
-    })
+    };
+    while at + CHECKPOINT <= value.len() {
+        h.update(&value[at..at + CHECKPOINT]);
+        at += CHECKPOINT;
+        last.states.push((at, h.clone()));
+    }
+    h.update(&value[at..]);
+    // A copy of this size: a buffer kept from a longer value would hold
+    // more than the bound says.
+    last.value = value.to_vec();
+    let mut kept = kept();
+    kept.push(last);
+    if kept.len() > KEPT {
+        kept.remove(0);
+    }
+    drop(kept);
+    h.finalize().into()
 }
 
 /// How many leading bytes `a` and `b` share, a checkpoint's worth at a
@@ -155,6 +176,18 @@ mod tests {
         for (i, (head, value)) in cases.iter().enumerate() {
             assert_eq!(hash(head, value), plain(head, value), "case {i}");
         }
+    }
+
+    #[test]
+    fn forgotten_values_and_other_threads_change_nothing_but_the_work() {
+        let (a, b) = (conversation(20), conversation(21));
+        assert_eq!(hash(b"head/g\0", &a), plain(b"head/g\0", &a));
+        forget();
+        assert!(!kept().iter().any(|l| l.head == b"head/g\0"), "forgotten");
+        assert_eq!(hash(b"head/g\0", &b), plain(b"head/g\0", &b));
+        let other = std::thread::spawn(move || hash(b"head/g\0", &conversation(22))).join().unwrap();
+        assert_eq!(other, plain(b"head/g\0", &conversation(22)));
+        assert!(kept().len() <= KEPT);
     }
 
     #[test]

@@ -174,6 +174,8 @@ impl Store {
     pub async fn remove_expired_steps(&self, project: &str, session: &str, log_indexes: &[u64]) -> Result<(), StoreError> {
         let params = || Params::new().text("project", project).text("session", session);
         self.ch.query(REMOVE_EXPIRED_STEPS, params().numbers("indexes", log_indexes.iter().copied())).await?;
+        // No copy kept to hash the next long value faster outlives them.
+        flightlog_model::prefix_hash::forget();
         // Then the messages no step left refers to. Never before: a step
         // must not outlive its messages, even if the removal is cut short.
         // After a crash here the session is still listed, with no steps,
