@@ -31,7 +31,6 @@ pub const EXPIRY_BATCH: u32 = 100;
 /// Longest reason a legal hold may carry.
 pub const MAX_HOLD_REASON: usize = 1_000;
 
-/// A project's retention as in force.
 /// Holds placed and released, erasures and expiries, one at a time: an
 /// erasure (or expiry) looks at the holds in force and then acts, and a
 /// hold placed between the two would not stop it. Within one process this
@@ -49,6 +48,7 @@ impl OneAtATime {
     }
 }
 
+/// A project's retention as in force.
 #[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 pub struct RetentionInForce {
     pub project: String,

@@ -101,7 +101,7 @@ pub const SPAN_ATTRIBUTES: [&str; 2] = ["otel", "attributes"];
 /// other text whole (OpenInference's `llm.input_messages.N.message.content`,
 /// a tool's JSON schema): either way once per session, since step k+1
 /// repeats step k's attributes. The store decides which (steps.rs).
-fn by_reference(value: &Value) -> bool {
+fn stored_by_reference(value: &Value) -> bool {
     matches!(value, Value::String(s) if s.len() >= crate::by_reference::MIN_BYTES)
 }
 
@@ -111,7 +111,7 @@ fn by_reference(value: &Value) -> bool {
 pub(crate) fn write_otel_rest(otel: &Map<String, Value>, out: &mut Vec<u8>) -> Vec<(String, String)> {
     let mut taken_out = Vec::new();
     let mut kept = |k: &str, v: &Value| match v {
-        Value::String(text) if by_reference(v) => {
+        Value::String(text) if stored_by_reference(v) => {
             taken_out.push((k.to_owned(), text.clone()));
             false
         }
@@ -130,7 +130,7 @@ pub(crate) fn write_otel_rest(otel: &Map<String, Value>, out: &mut Vec<u8>) -> V
 pub(crate) fn otel_takes_out<'v>(key: &str, value: &'v Value) -> Option<&'v Map<String, Value>> {
     match value {
         Value::Object(otel) if key == SPAN_ATTRIBUTES[0] => match otel.get(SPAN_ATTRIBUTES[1]) {
-            Some(Value::Object(attributes)) if attributes.values().any(by_reference) => Some(otel),
+            Some(Value::Object(attributes)) if attributes.values().any(stored_by_reference) => Some(otel),
             _ => None,
         },
         _ => None,

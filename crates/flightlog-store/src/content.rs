@@ -89,8 +89,8 @@ impl Refs {
     /// (key, text). Anything not stored (dropped by tampering) leaves its
     /// column empty or its attribute out, so the step reads as changed.
     pub(crate) fn put_back(&self, session: &str, messages: &Messages, mut set: impl FnMut(&str, String)) -> Vec<(String, String)> {
-        if !self.messages.is_empty() {
-            set("prompt_messages", messages.put_back(session, &self.messages).unwrap_or_default());
+        if let Some(text) = messages.messages_column(session, &self.messages) {
+            set("prompt_messages", text);
         }
         let mut attributes = messages.attributes(session, &self.attributes);
         for (place, key) in &self.texts {
@@ -244,14 +244,12 @@ impl Messages {
         found.map(by_reference::join)
     }
 
-    /// Puts the messages a row of `session` refers to into its
-    /// `prompt_messages` column, when it refers to any. One not stored
-    /// leaves the column empty: the step then reads without its messages,
-    /// and verification reports it as changed.
-    pub(crate) fn put_back_into(&self, session: &str, refs: &[String], column: &mut String) {
-        if !refs.is_empty() {
-            *column = self.put_back(session, refs).unwrap_or_default();
-        }
+    /// The `prompt_messages` column of a row of `session` that refers to
+    /// messages (`None`: it refers to none, and its column holds them). One
+    /// not stored leaves the column empty: the step then reads without its
+    /// messages, and verification reports it as changed.
+    pub(crate) fn messages_column(&self, session: &str, refs: &[String]) -> Option<String> {
+        (!refs.is_empty()).then(|| self.put_back(session, refs).unwrap_or_default())
     }
 
     /// The span attributes a row of `session` stored by reference, put

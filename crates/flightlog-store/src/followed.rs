@@ -63,7 +63,9 @@ impl Store {
         Ok(found
             .into_iter()
             .map(|mut r| {
-                messages.put_back_into(&r.goal.session_id, &r.message_refs, &mut r.goal.prompt_messages);
+                if let Some(text) = messages.messages_column(&r.goal.session_id, &r.message_refs) {
+                    r.goal.prompt_messages = text;
+                }
                 r.goal
             })
             .collect())

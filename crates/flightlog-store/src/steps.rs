@@ -125,21 +125,14 @@ impl<'a> Row<'a> {
 
 /// What of a step is stored by reference: its messages' keys, if they are,
 /// each span attribute's pieces' keys, and the texts stored whole (where
-/// each goes back, as `by_reference::Place::key`, and its key).
+/// each goes back, and its key).
 #[derive(Default)]
 struct References<'s> {
     messages: Option<Vec<ContentHash>>,
     attributes: Vec<(&'s str, Vec<ContentHash>)>,
-    texts: Vec<(String, ContentHash)>,
-}
-
-impl References<'_> {
-    /// Whether a column stored whole (`by_reference::WHOLE_COLUMNS`) is
-    /// written empty, its text being stored by reference.
-    fn holds_column(&self, column: &str) -> bool {
-        let key = Place::Column(column).key();
-        self.texts.iter().any(|(k, _)| *k == key)
-    }
+    texts: Vec<(Place<'s>, ContentHash)>,
+    /// Whether the system prompt is among `texts` (its column then empty).
+    system_whole: bool,
 }
 
 /// The columns the encoder writes (all but the writer's), in table order.
@@ -168,7 +161,7 @@ fn encode_prefix(row: &mut Row, project: &str, s: &Step, refs: &References) {
     row.col("top_p").nullable(s.top_p, RowBinary::f64);
     row.col("seed").nullable(s.seed, RowBinary::i64);
     row.col("max_tokens").nullable(s.max_tokens, RowBinary::u64);
-    row.col("prompt_system").string(if refs.holds_column("prompt_system") { "" } else { &s.prompt_system });
+    row.col("prompt_system").string(if refs.system_whole { "" } else { &s.prompt_system });
     row.col("prompt_messages").string(if refs.messages.is_some() { "" } else { &s.prompt_messages });
     row.col("message_refs").fixed_list(refs.messages.as_deref().unwrap_or_default());
     let w = row.col("attribute_refs");
@@ -180,7 +173,7 @@ fn encode_prefix(row: &mut Row, project: &str, s: &Step, refs: &References) {
     let w = row.col("text_refs");
     w.len(refs.texts.len());
     for (place, key) in &refs.texts {
-        w.string(place);
+        w.string(&place.key());
         w.fixed(key);
     }
     row.col("completion").string(&s.completion);
@@ -230,8 +223,9 @@ impl EncodedStep {
         };
         let messages = by_reference::split(&s.prompt_messages).map(&mut keys);
         let mut texts = Vec::new();
-        if by_reference::stored_whole(&s.prompt_system) {
-            texts.push((Place::Column("prompt_system").key(), keys(vec![&s.prompt_system])[0]));
+        let system_whole = by_reference::stored_whole(&s.prompt_system);
+        if system_whole {
+            texts.push((Place::Column("prompt_system"), keys(vec![&s.prompt_system])[0]));
         }
         let mut attributes = Vec::new();
         for (key, text) in &s.attributes_by_reference {
@@ -239,10 +233,10 @@ impl EncodedStep {
             // text is stored in pieces, any other whole.
             match by_reference::split_attribute(text) {
                 Some(pieces) => attributes.push((key.as_str(), keys(pieces))),
-                None => texts.push((Place::Attribute(key).key(), keys(vec![text])[0])),
+                None => texts.push((Place::Attribute(key), keys(vec![text])[0])),
             }
         }
-        let refs = References { messages, attributes, texts };
+        let refs = References { messages, attributes, texts, system_whole };
         contents.sort_unstable_by_key(|(hash, _)| *hash);
         contents.dedup_by_key(|(hash, _)| *hash);
         let mut buf = Vec::with_capacity(s.raw.len() * 2 + 256);
