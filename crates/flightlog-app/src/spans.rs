@@ -25,6 +25,13 @@ pub struct PreparedSpans {
     skipped: usize,
 }
 
+impl PreparedSpans {
+    /// How many of the export's spans became steps for the writer.
+    pub fn steps(&self) -> usize {
+        self.references.len()
+    }
+}
+
 /// More spans in one export than a request may carry.
 #[derive(Debug, thiserror::Error)]
 #[error("{spans} spans in one request; the limit is {limit}: export smaller batches")]

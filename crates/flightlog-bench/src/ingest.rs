@@ -463,6 +463,18 @@ fn timeline_bodies(session: &str, steps: u64) -> Vec<Vec<u8>> {
     (0..steps).collect::<Vec<_>>().chunks(1000).map(|c| batch_body(c.iter().map(|n| step_line(session, *n)))).collect()
 }
 
+/// The CPU time a process has used so far, all its threads, user and
+/// system: a steadier figure than throughput on a shared machine.
+pub(crate) fn cpu_time(pid: u32) -> anyhow::Result<Duration> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
+    // The fields after the command name (which may hold spaces), counted
+    // from 3: utime is the 14th, stime the 15th, in clock ticks, which
+    // Linux reports at USER_HZ = 100 whatever the kernel's own rate.
+    let after_name = stat.rsplit_once(')').context("unreadable /proc stat")?.1;
+    let ticks: Vec<u64> = after_name.split_whitespace().skip(11).take(2).map(|t| t.parse().unwrap_or(0)).collect();
+    Ok(Duration::from_millis(ticks.iter().sum::<u64>() * 10))
+}
+
 pub(crate) fn peak_rss_kib(pid: u32) -> anyhow::Result<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
     status

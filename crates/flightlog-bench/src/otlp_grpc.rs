@@ -37,7 +37,7 @@ pub(crate) fn int(key: &str, value: i64) -> KeyValue {
 
 /// One export of `batch` GenAI chat spans of session `session`, numbered
 /// from `first` (ids and times unique per span).
-fn export(session: &str, first: u64, batch: u64) -> ExportTraceServiceRequest {
+pub(crate) fn export(session: &str, first: u64, batch: u64) -> ExportTraceServiceRequest {
     let spans = (first..first + batch)
         .map(|n| {
             let start = 1_767_225_600_000_000_000u64 + n * 1_000_000_000;
@@ -68,7 +68,7 @@ pub async fn run(args: OtlpGrpcArgs, flightlog: PathBuf) -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
     let free = || std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port());
     let (http_port, grpc_port) = (free()?, free()?);
-    let _server = tokio::process::Command::new(&flightlog)
+    let server = tokio::process::Command::new(&flightlog)
         .args(["serve", "--listen", &format!("127.0.0.1:{http_port}"), "--otlp-grpc-listen", &format!("127.0.0.1:{grpc_port}"), "--data-dir"])
         .arg(dir.path())
         .env("FLIGHTLOG_BOOTSTRAP_KEY", KEY)
@@ -83,9 +83,11 @@ pub async fn run(args: OtlpGrpcArgs, flightlog: PathBuf) -> anyhow::Result<()> {
     wait_ready(&http, &base).await?;
     println!("flightlog-bench otlp-grpc: {} spans per transport, {} per export, {} clients each", args.spans, args.batch, args.clients);
     let batches: Vec<u64> = (0..args.spans.div_ceil(args.batch)).collect();
+    let pid = server.id().context("the server has exited")?;
     for transport in ["http", "grpc"] {
         let session = format!("otlp-{transport}");
         let started = Instant::now();
+        let cpu_before = crate::ingest::cpu_time(pid)?;
         let mut tasks = Vec::new();
         for c in 0..args.clients {
             let mine: Vec<u64> = batches.iter().copied().filter(|b| *b as usize % args.clients == c).collect();
@@ -128,12 +130,17 @@ pub async fn run(args: OtlpGrpcArgs, flightlog: PathBuf) -> anyhow::Result<()> {
             t.await??;
         }
         let secs = started.elapsed().as_secs_f64();
+        let cpu = crate::ingest::cpu_time(pid)?.saturating_sub(cpu_before);
         let summary: serde_json::Value = http.get(format!("{base}/v1/sessions/{session}")).bearer_auth(KEY).send().await?.json().await?;
         let stored = summary["steps"].as_u64().unwrap_or(0);
         if stored != batches.len() as u64 * args.batch {
             bail!("{transport}: {stored} spans queryable after the last answer, expected {}", batches.len() as u64 * args.batch);
         }
-        println!("OTLP/{transport}: {stored} spans durable and queryable in {secs:.2} s = {:.0} spans/s", stored as f64 / secs);
+        println!(
+            "OTLP/{transport}: {stored} spans durable and queryable in {secs:.2} s = {:.0} spans/s; server CPU {:.1} ms per 1,000 spans",
+            stored as f64 / secs,
+            cpu.as_secs_f64() * 1e3 / (stored as f64 / 1000.0)
+        );
     }
     Ok(())
 }

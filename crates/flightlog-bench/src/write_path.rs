@@ -41,6 +41,11 @@ pub struct WritePathArgs {
     /// `ingest`'s 1.3 KB ones.
     #[arg(long)]
     conversations: bool,
+    /// Only the request's CPU work, for OTLP exports of `batch_size`
+    /// GenAI chat spans (`otlp-grpc`'s, sent as protobuf): decode, map,
+    /// redact, validate, hash and encode.
+    #[arg(long, conflicts_with = "conversations")]
+    otlp: bool,
 }
 
 /// The views, in the order they are taken away; each fills the table of
@@ -48,6 +53,10 @@ pub struct WritePathArgs {
 const VIEWS: &[&str] = &["cost_rollups_mv", "session_actions_mv", "session_summaries_mv"];
 
 pub async fn run(args: WritePathArgs) -> anyhow::Result<()> {
+    if args.otlp {
+        otlp_request_cpu(args.commits, args.batch_size);
+        return Ok(());
+    }
     let dir = tempfile::tempdir()?;
     let store = crate::costs::bench_store(dir.path(), None, "flightlog_bench").await?;
     let limits = Limits::default();
@@ -324,6 +333,29 @@ fn encode(body: &[u8], limits: &Limits) -> anyhow::Result<(Vec<EncodedStep>, Vec
         unhashed.push(EncodedStep::new("bench", &step));
     }
     Ok((hashed, unhashed))
+}
+
+/// The CPU work of an OTLP/HTTP export as the handler does it, on one
+/// thread: with redaction, without it, and the protobuf decoding and the
+/// mapping of spans alone.
+fn otlp_request_cpu(commits: usize, batch_size: usize) {
+    use flightlog_decode::otlp::{Encoding, decode_request, map_request};
+    use prost::Message;
+    let limits = Limits::default();
+    let redactor = flightlog_redact::Redactor::new(&flightlog_redact::Policy::default()).expect("the default policy compiles");
+    let bodies: Vec<Vec<u8>> =
+        (0..commits).map(|c| crate::otlp_grpc::export("w", (c * batch_size) as u64, batch_size as u64).encode_to_vec()).collect();
+    let bytes = bodies[0].len() as f64 / batch_size as f64;
+    println!("{commits} OTLP exports of {batch_size} spans per line ({bytes:.0} B/span as protobuf), one thread");
+    let decode = |b: &Vec<u8>| decode_request(b, Encoding::Protobuf).expect("bench export decodes");
+    let prepare = |b: &Vec<u8>, redactor| {
+        let prepared = flightlog_app::spans::prepare_spans(&decode(b), &limits, "bench", redactor).expect("within the limit");
+        assert_eq!(prepared.steps(), batch_size);
+    };
+    print_line("decode+map+redact+validate+encode", &time_each(&bodies, |b| prepare(b, Some(&redactor))), batch_size);
+    print_line("decode+map+validate+encode (redaction off)", &time_each(&bodies, |b| prepare(b, None)), batch_size);
+    print_line("decode+map alone", &time_each(&bodies, |b| assert_eq!(map_request(&decode(b)).len(), batch_size)), batch_size);
+    print_line("decode alone", &time_each(&bodies, |b| assert_eq!(decode(b).resource_spans.len(), 1)), batch_size);
 }
 
 pub(crate) fn time_each<T>(items: &[T], mut each: impl FnMut(&T)) -> Vec<Duration> {

@@ -64,12 +64,6 @@ impl Attributes {
         pairs(kvs)
     }
 
-    /// The values replaced by a later one of the same key, as
-    /// `[{"key": …, "value": …}]`, when there are any.
-    pub fn replaced_json(&self) -> Option<Value> {
-        (!self.replaced.is_empty()).then(|| Value::Array(self.replaced.iter().map(|(k, v)| json!({"key": k, "value": v})).collect()))
-    }
-
     pub fn get(&self, key: &str) -> Option<&Value> {
         self.by_key.get(key).filter(|v| !v.is_null())
     }
@@ -130,6 +124,12 @@ impl Attributes {
     pub fn to_object(&self) -> Value {
         Value::Object(self.by_key.iter().map(|(k, v)| (k.clone(), v.clone())).collect::<Map<_, _>>())
     }
+}
+
+/// The values replaced by a later one of the same key, as
+/// `[{"key": …, "value": …}]`, when there are any.
+pub fn replaced_json(replaced: &[(String, Value)]) -> Option<Value> {
+    (!replaced.is_empty()).then(|| Value::Array(replaced.iter().map(|(k, v)| json!({"key": k, "value": v})).collect()))
 }
 
 /// Below 2^53 a double still holds every integer exactly.
@@ -238,8 +238,8 @@ mod tests {
     fn a_key_given_again_takes_the_last_value_and_keeps_the_earlier() {
         let twice = attrs(&[kv("user.id", V::StringValue("alice".into())), kv("n", V::IntValue(1)), kv("user.id", V::StringValue("bob".into()))]);
         assert_eq!(twice.get("user.id"), Some(&json!("bob")));
-        assert_eq!(twice.replaced_json(), Some(json!([{"key": "user.id", "value": "alice"}])));
-        assert_eq!(attrs(&[kv("n", V::IntValue(1))]).replaced_json(), None);
+        assert_eq!(replaced_json(&twice.replaced), Some(json!([{"key": "user.id", "value": "alice"}])));
+        assert_eq!(replaced_json(&attrs(&[kv("n", V::IntValue(1))]).replaced), None);
     }
 
     #[test]

@@ -11,12 +11,13 @@
 //! Spans with no GenAI attributes are skipped (not stored): HTTP, database
 //! and framework plumbing would bury the agent's decisions.
 
-use super::attributes::{Attributes, read_f64, read_i64, read_u64};
+use super::attributes::{Attributes, read_f64, read_i64, read_u64, replaced_json};
 use flightlog_model::validate::{TEMPERATURE_RANGE, TOP_P_RANGE};
 use super::ExportTraceServiceRequest;
 use flightlog_model::time::format_timestamp;
 use opentelemetry_proto::tonic::trace::v1::{Span, status::StatusCode};
 use serde_json::{Map, Value, json};
+use std::collections::BTreeMap;
 
 /// What became of one span.
 #[derive(Debug, Clone, PartialEq)]
@@ -115,10 +116,11 @@ pub fn map_span(resource: &Attributes, scope: &str, span: &Span) -> SpanOutcome 
     step.insert("step".into(), json!(step_number(start_us, &span.span_id)));
     step.insert("timestamp".into(), json!(format_timestamp(start_us as i64)));
     insert_some(&mut step, "agent", agent(&a, resource));
-    insert_some(&mut step, "agent_thoughts", thoughts(&a));
+    let answer = Answer::of(&a);
+    insert_some(&mut step, "agent_thoughts", thoughts(&a, &answer));
     step.insert("tool_execution".into(), execution(&a, span));
     insert_some(&mut step, "model", model);
-    insert_some(&mut step, "prompt", prompt(&a));
+    insert_some(&mut step, "prompt", prompt(&a, &answer));
     insert_some(&mut step, "cost", cost);
     // gen_ai.user: what OpenLLMetry records of the OpenAI `user` argument.
     if let Some(user) = a.str(&["user.id", "enduser.id", "langfuse.user.id", "gen_ai.user"]) {
@@ -131,30 +133,27 @@ pub fn map_span(resource: &Attributes, scope: &str, span: &Span) -> SpanOutcome 
         }
     }
     // The span as received, beside the mapped fields: nothing is lost.
-    step.insert(
-        "otel".into(),
-        json!({
-            "trace_id": hex::encode(&span.trace_id),
-            "span_id": hex::encode(&span.span_id),
-            "parent_span_id": hex::encode(&span.parent_span_id),
-            "name": span.name,
-            "kind": span.kind,
-            "scope": scope,
-            "start_time_unix_nano": span.start_time_unix_nano.to_string(),
-            "end_time_unix_nano": span.end_time_unix_nano.to_string(),
-            "attributes": a.to_object(),
-            "resource": resource.to_object(),
-        }),
-    );
+    // Every read of the attributes is done: they move into it.
+    let Attributes { by_key, replaced } = a;
+    let mut otel = Map::new();
+    otel.insert("trace_id".into(), json!(hex::encode(&span.trace_id)));
+    otel.insert("span_id".into(), json!(hex::encode(&span.span_id)));
+    otel.insert("parent_span_id".into(), json!(hex::encode(&span.parent_span_id)));
+    otel.insert("name".into(), json!(span.name));
+    otel.insert("kind".into(), json!(span.kind));
+    otel.insert("scope".into(), json!(scope));
+    otel.insert("start_time_unix_nano".into(), json!(span.start_time_unix_nano.to_string()));
+    otel.insert("end_time_unix_nano".into(), json!(span.end_time_unix_nano.to_string()));
+    otel.insert("attributes".into(), Value::Object(by_key.into_iter().collect()));
+    otel.insert("resource".into(), resource.to_object());
     // Values of a key sent again, replaced by its last: kept, not lost.
-    if let Some(otel) = step.get_mut("otel").and_then(Value::as_object_mut) {
-        if let Some(replaced) = a.replaced_json() {
-            otel.insert("replaced_attributes".into(), replaced);
-        }
-        if let Some(replaced) = resource.replaced_json() {
-            otel.insert("replaced_resource_attributes".into(), replaced);
-        }
+    if let Some(replaced) = replaced_json(&replaced) {
+        otel.insert("replaced_attributes".into(), replaced);
     }
+    if let Some(replaced) = replaced_json(&resource.replaced) {
+        otel.insert("replaced_resource_attributes".into(), replaced);
+    }
+    step.insert("otel".into(), Value::Object(otel));
     SpanOutcome::Step(Value::Object(step))
 }
 
@@ -311,25 +310,30 @@ fn parts_text(messages: &[Value], kind: &str) -> Option<String> {
     (!text.is_empty()).then(|| text.join("\n"))
 }
 
-/// The first tool call the model made: (name, arguments).
-fn first_tool_call(a: &Attributes) -> Option<(String, Option<Value>)> {
-    if let Some(messages) = genai_messages(a, "gen_ai.output.messages")
-        && let Some(call) = messages.iter().flat_map(parts).find(|p| p["type"] == "tool_call")
-    {
-        let name = call["name"].as_str().filter(|s| !s.is_empty())?;
-        return Some((name.to_string(), call.get("arguments").cloned()));
+/// What the model answered, in either convention, read once for the
+/// fields made from it (the thoughts and the completion).
+struct Answer {
+    /// `gen_ai.output.messages`, parsed.
+    genai: Vec<Value>,
+    /// OpenInference's `llm.output_messages.N.*`.
+    openinference: Vec<BTreeMap<String, Value>>,
+}
+
+impl Answer {
+    fn of(a: &Attributes) -> Self {
+        Answer { genai: genai_messages(a, "gen_ai.output.messages").unwrap_or_default(), openinference: a.indexed("llm.output_messages") }
     }
-    for m in a.indexed("llm.output_messages") {
-        let name = m.get("message.tool_calls.0.tool_call.function.name").and_then(Value::as_str);
-        if let Some(name) = name.filter(|s| !s.is_empty()) {
-            let args = m.get("message.tool_calls.0.tool_call.function.arguments").map(|v| match v {
-                Value::String(s) => super::attributes::json_or_text(s),
-                other => other.clone(),
-            });
-            return Some((name.to_string(), args));
+
+    /// The name of the first tool the model called.
+    fn first_tool_call(&self) -> Option<String> {
+        if let Some(call) = self.genai.iter().flat_map(parts).find(|p| p["type"] == "tool_call") {
+            return call["name"].as_str().filter(|s| !s.is_empty()).map(str::to_string);
         }
+        self.openinference
+            .iter()
+            .find_map(|m| m.get("message.tool_calls.0.tool_call.function.name").and_then(Value::as_str).filter(|s| !s.is_empty()))
+            .map(str::to_string)
     }
-    None
 }
 
 /// Names of the tools offered to the model.
@@ -351,11 +355,10 @@ fn considered_tools(a: &Attributes) -> Vec<String> {
         .collect()
 }
 
-fn thoughts(a: &Attributes) -> Option<Value> {
-    let output = genai_messages(a, "gen_ai.output.messages").unwrap_or_default();
-    let reasoning = parts_text(&output, "reasoning").or_else(|| {
-        let texts: Vec<String> = a
-            .indexed("llm.output_messages")
+fn thoughts(a: &Attributes, answer: &Answer) -> Option<Value> {
+    let reasoning = parts_text(&answer.genai, "reasoning").or_else(|| {
+        let texts: Vec<String> = answer
+            .openinference
             .iter()
             .flat_map(|m| {
                 m.iter()
@@ -369,7 +372,7 @@ fn thoughts(a: &Attributes) -> Option<Value> {
             .collect();
         (!texts.is_empty()).then(|| texts.join("\n"))
     });
-    let chosen = first_tool_call(a).map(|(name, _)| name);
+    let chosen = answer.first_tool_call();
     let considered = considered_tools(a);
     object(vec![
         ("reasoning", reasoning.map(Value::from)),
@@ -435,7 +438,13 @@ fn error_text(a: &Attributes, span: &Span) -> String {
     a.str(&["langfuse.observation.status_message", "error.type"]).unwrap_or_else(|| "error".into())
 }
 
-fn prompt(a: &Attributes) -> Option<Value> {
+fn prompt(a: &Attributes, answer: &Answer) -> Option<Value> {
+    let is_tool = a.str(&["gen_ai.operation.name"]).as_deref() == Some("execute_tool")
+        || a.str(&["openinference.span.kind"]).is_some_and(|k| k.eq_ignore_ascii_case("TOOL"));
+    if is_tool {
+        // A tool's input and output are its params and result, not a prompt.
+        return None;
+    }
     let system = a.json(&["gen_ai.system_instructions"]).map(|v| match v {
         Value::Array(parts) => parts.iter().filter_map(|p| p["content"].as_str()).collect::<Vec<_>>().join("\n"),
         Value::String(s) => s,
@@ -450,21 +459,10 @@ fn prompt(a: &Attributes) -> Option<Value> {
         .map(Value::Array)
         .or_else(|| (!oi_in.is_empty()).then_some(Value::Array(oi_in)))
         .or_else(|| a.json(&["input.value", "langfuse.observation.input"]));
-    let output = genai_messages(a, "gen_ai.output.messages").unwrap_or_default();
-    let oi_out: Vec<String> = a
-        .indexed("llm.output_messages")
-        .iter()
-        .filter_map(|m| m.get("message.content").and_then(Value::as_str).map(str::to_string))
-        .collect();
-    let completion = parts_text(&output, "text")
+    let oi_out: Vec<&str> = answer.openinference.iter().filter_map(|m| m.get("message.content").and_then(Value::as_str)).collect();
+    let completion = parts_text(&answer.genai, "text")
         .or_else(|| (!oi_out.is_empty()).then(|| oi_out.join("\n")))
         .or_else(|| a.str(&["output.value", "langfuse.observation.output"]));
-    let is_tool = a.str(&["gen_ai.operation.name"]).as_deref() == Some("execute_tool")
-        || a.str(&["openinference.span.kind"]).is_some_and(|k| k.eq_ignore_ascii_case("TOOL"));
-    if is_tool {
-        // A tool's input and output are its params and result, not a prompt.
-        return None;
-    }
     object(vec![
         ("system", system.map(Value::from)),
         ("messages", messages),
