@@ -211,6 +211,16 @@ fn span_bodies(sessions: usize, step_by_step: bool, session_spans: fn(usize) -> 
     }
 }
 
+/// One OTLP export (protobuf) of these sessions' chat spans, as `--otlp`
+/// sends them.
+pub(crate) fn sessions_export(sessions: std::ops::Range<usize>) -> Vec<u8> {
+    use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+    use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans};
+    use prost::Message;
+    let scope = ScopeSpans { spans: sessions.flat_map(session_spans).collect(), ..Default::default() };
+    ExportTraceServiceRequest { resource_spans: vec![ResourceSpans { scope_spans: vec![scope], ..Default::default() }] }.encode_to_vec()
+}
+
 /// Session `s`'s 40 steps as the chat spans of OpenTelemetry's GenAI
 /// conventions: the words of [`session_lines`], messages in their parts form.
 fn session_spans(s: usize) -> Vec<opentelemetry_proto::tonic::trace::v1::Span> {

@@ -26,6 +26,7 @@
 use anyhow::Context;
 use flightlog_model::Limits;
 use flightlog_store::{EncodedStep, Format, LogPosition, MessageRow};
+use prost::Message;
 use std::time::{Duration, Instant};
 
 #[derive(clap::Args)]
@@ -42,9 +43,10 @@ pub struct WritePathArgs {
     #[arg(long)]
     conversations: bool,
     /// Only the request's CPU work, for OTLP exports of `batch_size`
-    /// GenAI chat spans (`otlp-grpc`'s, sent as protobuf): decode, map,
+    /// GenAI chat spans sent as protobuf (`otlp-grpc`'s, or with
+    /// `--conversations` those of `conversations --otlp`): decode, map,
     /// redact, validate, hash and encode.
-    #[arg(long, conflicts_with = "conversations")]
+    #[arg(long)]
     otlp: bool,
 }
 
@@ -53,14 +55,6 @@ pub struct WritePathArgs {
 const VIEWS: &[&str] = &["cost_rollups_mv", "session_actions_mv", "session_summaries_mv"];
 
 pub async fn run(args: WritePathArgs) -> anyhow::Result<()> {
-    if args.otlp {
-        otlp_request_cpu(args.commits, args.batch_size);
-        return Ok(());
-    }
-    let dir = tempfile::tempdir()?;
-    let store = crate::costs::bench_store(dir.path(), None, "flightlog_bench").await?;
-    let limits = Limits::default();
-    let redactor = flightlog_redact::Redactor::new(&flightlog_redact::Policy::default())?;
     // Conversations come in whole sessions: the batch is rounded up to them.
     let sessions_per_commit = (args.batch_size as u64).div_ceil(crate::conversations::STEPS_PER_SESSION) as usize;
     let (conversations, requested) = (args.conversations, args.batch_size);
@@ -72,6 +66,18 @@ pub async fn run(args: WritePathArgs) -> anyhow::Result<()> {
         true => sessions_per_commit * crate::conversations::STEPS_PER_SESSION as usize,
         false => requested,
     };
+    if args.otlp {
+        let export = move |b: usize| match conversations {
+            true => crate::conversations::sessions_export(b * sessions_per_commit..(b + 1) * sessions_per_commit),
+            false => crate::otlp_grpc::export("w", (b * requested) as u64, requested as u64).encode_to_vec(),
+        };
+        otlp_request_cpu((0..args.commits).map(export).collect(), batch_size);
+        return Ok(());
+    }
+    let dir = tempfile::tempdir()?;
+    let store = crate::costs::bench_store(dir.path(), None, "flightlog_bench").await?;
+    let limits = Limits::default();
+    let redactor = flightlog_redact::Redactor::new(&flightlog_redact::Policy::default())?;
     println!(
         "machine: {} cores; {} commits of {batch_size} steps per line (the check line: four times as many, the log line twice)",
         std::thread::available_parallelism().map_or(1, |n| n.get()),
@@ -338,14 +344,11 @@ fn encode(body: &[u8], limits: &Limits) -> anyhow::Result<(Vec<EncodedStep>, Vec
 /// The CPU work of an OTLP/HTTP export as the handler does it, on one
 /// thread: with redaction, without it, and the protobuf decoding and the
 /// mapping of spans alone.
-fn otlp_request_cpu(commits: usize, batch_size: usize) {
+fn otlp_request_cpu(bodies: Vec<Vec<u8>>, batch_size: usize) {
     use flightlog_decode::otlp::{Encoding, decode_request, map_request};
-    use prost::Message;
     let limits = Limits::default();
     let redactor = flightlog_redact::Redactor::new(&flightlog_redact::Policy::default()).expect("the default policy compiles");
-    let bodies: Vec<Vec<u8>> =
-        (0..commits).map(|c| crate::otlp_grpc::export("w", (c * batch_size) as u64, batch_size as u64).encode_to_vec()).collect();
-    let bytes = bodies[0].len() as f64 / batch_size as f64;
+    let (commits, bytes) = (bodies.len(), bodies[0].len() as f64 / batch_size as f64);
     println!("{commits} OTLP exports of {batch_size} spans per line ({bytes:.0} B/span as protobuf), one thread");
     let decode = |b: &Vec<u8>| decode_request(b, Encoding::Protobuf).expect("bench export decodes");
     let prepare = |b: &Vec<u8>, redactor| {
