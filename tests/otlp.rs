@@ -135,6 +135,7 @@ async fn the_langfuse_sdk_switches_by_changing_its_host() {
     assert_eq!(tool["tool_execution"]["params"], json!({"loan": 9}));
     assert_eq!(tool["tool_execution"]["result"], json!({"recorded": true}));
     assert_eq!(tool["tool_execution"]["status"], "ok");
+    assert!(tool.get("prompt").is_none(), "a tool's input and output are its params and result, not a prompt: {tool:#}");
 }
 
 /// An export in the OTLP JSON mapping: one chat span, one tool span, one

@@ -96,7 +96,10 @@ pub fn map_span(resource: &Attributes, scope: &str, span: &Span) -> SpanOutcome 
         return SpanOutcome::Rejected("startTimeUnixNano is required".into());
     }
     let start_us = span.start_time_unix_nano / 1000;
-    if start_us > i64::MAX as u64 / 1000 {
+    // The step number holds the start time too, and a step number is at
+    // most i64::MAX: a start past it is refused as the start time.
+    let number = step_number(start_us, &span.span_id);
+    if start_us > i64::MAX as u64 / 1000 || number > i64::MAX as u64 {
         return SpanOutcome::Rejected(format!("startTimeUnixNano {} is out of range", span.start_time_unix_nano));
     }
     let session = a
@@ -113,14 +116,18 @@ pub fn map_span(resource: &Attributes, scope: &str, span: &Span) -> SpanOutcome 
     let model = model(&a);
     let mut step = Map::new();
     step.insert("session_id".into(), json!(session));
-    step.insert("step".into(), json!(step_number(start_us, &span.span_id)));
+    step.insert("step".into(), json!(number));
     step.insert("timestamp".into(), json!(format_timestamp(start_us as i64)));
     insert_some(&mut step, "agent", agent(&a, resource));
     let answer = Answer::of(&a);
     insert_some(&mut step, "agent_thoughts", thoughts(&a, &answer));
-    step.insert("tool_execution".into(), execution(&a, span));
+    let is_tool = is_tool_span(&a);
+    step.insert("tool_execution".into(), execution(&a, span, is_tool));
     insert_some(&mut step, "model", model);
-    insert_some(&mut step, "prompt", prompt(&a, &answer));
+    if !is_tool {
+        // A tool's input and output are its params and result, not a prompt.
+        insert_some(&mut step, "prompt", prompt(&a, &answer));
+    }
     insert_some(&mut step, "cost", cost);
     // gen_ai.user: what OpenLLMetry records of the OpenAI `user` argument.
     if let Some(user) = a.str(&["user.id", "enduser.id", "langfuse.user.id", "gen_ai.user"]) {
@@ -382,11 +389,7 @@ fn thoughts(a: &Attributes, answer: &Answer) -> Option<Value> {
 }
 
 /// The tool run of a tool span, and the status and error of any span.
-fn execution(a: &Attributes, span: &Span) -> Value {
-    let op = a.str(&["gen_ai.operation.name"]).unwrap_or_default();
-    let kind = a.str(&["openinference.span.kind"]).unwrap_or_default().to_ascii_uppercase();
-    let lf_type = a.str(&["langfuse.observation.type"]).unwrap_or_default();
-    let is_tool = op == "execute_tool" || kind == "TOOL" || lf_type == "tool";
+fn execution(a: &Attributes, span: &Span, is_tool: bool) -> Value {
     let (name, params, result) = if is_tool {
         (
             a.str(&["gen_ai.tool.name", "tool.name"]).unwrap_or_else(|| span.name.clone()),
@@ -438,13 +441,14 @@ fn error_text(a: &Attributes, span: &Span) -> String {
     a.str(&["langfuse.observation.status_message", "error.type"]).unwrap_or_else(|| "error".into())
 }
 
+/// Whether the span is a tool's run, in any of the conventions.
+fn is_tool_span(a: &Attributes) -> bool {
+    a.str(&["gen_ai.operation.name"]).as_deref() == Some("execute_tool")
+        || a.str(&["openinference.span.kind"]).is_some_and(|k| k.eq_ignore_ascii_case("TOOL"))
+        || a.str(&["langfuse.observation.type"]).is_some_and(|t| t.eq_ignore_ascii_case("tool"))
+}
+
 fn prompt(a: &Attributes, answer: &Answer) -> Option<Value> {
-    let is_tool = a.str(&["gen_ai.operation.name"]).as_deref() == Some("execute_tool")
-        || a.str(&["openinference.span.kind"]).is_some_and(|k| k.eq_ignore_ascii_case("TOOL"));
-    if is_tool {
-        // A tool's input and output are its params and result, not a prompt.
-        return None;
-    }
     let system = a.json(&["gen_ai.system_instructions"]).map(|v| match v {
         Value::Array(parts) => parts.iter().filter_map(|p| p["content"].as_str()).collect::<Vec<_>>().join("\n"),
         Value::String(s) => s,
@@ -468,4 +472,54 @@ fn prompt(a: &Attributes, answer: &Answer) -> Option<Value> {
         ("messages", messages),
         ("completion", completion.map(Value::from)),
     ])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue, any_value::Value as V};
+
+    fn span(start_time_unix_nano: u64, span_id: u64, attributes: &[(&str, &str)]) -> Span {
+        let text = |(k, v): &(&str, &str)| KeyValue {
+            key: k.to_string(),
+            value: Some(AnyValue { value: Some(V::StringValue(v.to_string())) }),
+            ..Default::default()
+        };
+        Span {
+            trace_id: vec![7; 16],
+            span_id: span_id.to_be_bytes().to_vec(),
+            start_time_unix_nano,
+            attributes: attributes.iter().map(text).collect(),
+            ..Default::default()
+        }
+    }
+
+    fn step_of(span: &Span) -> Value {
+        match map_span(&Attributes::default(), "test", span) {
+            SpanOutcome::Step(step) => step,
+            other => panic!("not a step: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_tool_span_of_any_convention_has_params_and_a_result_but_no_prompt() {
+        for kind in [("gen_ai.operation.name", "execute_tool"), ("openinference.span.kind", "TOOL"), ("langfuse.observation.type", "tool")] {
+            let step = step_of(&span(1_767_225_600_000_000_000, 1, &[kind, ("input.value", "{\"a\": 1}"), ("output.value", "2")]));
+            assert_eq!(step["tool_execution"]["params"], json!({"a": 1}), "{kind:?}");
+            assert_eq!(step["tool_execution"]["result"], json!(2), "{kind:?}");
+            assert!(step.get("prompt").is_none(), "{kind:?}: {step:#}");
+        }
+        let chat = step_of(&span(1_767_225_600_000_000_000, 1, &[("langfuse.observation.type", "generation"), ("input.value", "hi")]));
+        assert_eq!(chat["prompt"]["messages"], "hi");
+    }
+
+    #[test]
+    fn a_start_whose_step_number_would_pass_i64_max_is_refused_as_the_start_time() {
+        let last_start = (i64::MAX as u64 / 1000) * 1000;
+        // Span id 999 would number the step i64::MAX - 807 + 999.
+        let refused = map_span(&Attributes::default(), "test", &span(last_start + 999, 999, &[("gen_ai.operation.name", "chat")]));
+        assert_eq!(refused, SpanOutcome::Rejected(format!("startTimeUnixNano {} is out of range", last_start + 999)));
+        let kept = step_of(&span(last_start, 807, &[("gen_ai.operation.name", "chat")]));
+        assert_eq!(kept["step"], json!(i64::MAX as u64));
+    }
 }
