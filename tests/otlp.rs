@@ -138,6 +138,55 @@ async fn the_langfuse_sdk_switches_by_changing_its_host() {
     assert!(tool.get("prompt").is_none(), "a tool's input and output are its params and result, not a prompt: {tool:#}");
 }
 
+/// Span ids 1000, 2000 and 3000 end alike (mod 1000): started in the same
+/// microsecond, their spans are given the same step number. The later to
+/// arrive take the next numbers; every retry finds its own.
+#[tokio::test]
+async fn spans_of_a_session_given_the_same_number_are_all_stored_and_retries_stay_duplicates() {
+    let server = Server::start().await;
+    let span = |id: u64, model: &str| {
+        json!({"traceId": "9b8efff798038103d269b633813fc60c", "spanId": format!("{id:016x}"), "name": model,
+               "startTimeUnixNano": "1780000000000000000",
+               "attributes": [{"key": "gen_ai.operation.name", "value": {"stringValue": "chat"}},
+                              {"key": "gen_ai.conversation.id", "value": {"stringValue": "same-microsecond"}},
+                              {"key": "gen_ai.request.model", "value": {"stringValue": model}}]})
+    };
+    let send = |spans: Vec<Value>| {
+        let body = serde_json::to_vec(&json!({"resourceSpans": [{"scopeSpans": [{"spans": spans}]}]})).unwrap();
+        post_traces(&server, ADMIN_KEY, "/v1/traces", "application/json", body, false)
+    };
+    let (status, h, answer) = send(vec![span(1000, "m-1000"), span(2000, "m-2000")]).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!((header(&h, "x-flightlog-accepted"), header(&h, "x-flightlog-rejected")), (2, 0), "{}", String::from_utf8_lossy(&answer));
+    let (_, h, answer) = send(vec![span(3000, "m-3000")]).await;
+    assert_eq!((header(&h, "x-flightlog-accepted"), header(&h, "x-flightlog-rejected")), (1, 0), "{}", String::from_utf8_lossy(&answer));
+
+    let steps: Vec<Value> = server.all_steps(ADMIN_KEY, "same-microsecond", 100).await.into_iter().map(|s| s["data"].clone()).collect();
+    let numbers: Vec<u64> = steps.iter().map(|s| s["step"].as_u64().unwrap()).collect();
+    let first = 1_780_000_000_000_000 * 1000;
+    assert_eq!(numbers, [first, first + 1, first + 2]);
+    let models: Vec<&str> = steps.iter().map(|s| s["model"]["name"].as_str().unwrap()).collect();
+    assert_eq!(models, ["m-1000", "m-2000", "m-3000"], "each span stored, in the order they came");
+    for s in &steps {
+        assert_eq!(s["otel"]["name"], s["model"]["name"], "each step is its own span's: {s:#}");
+    }
+
+    // Sent again, in another order: every span finds its own number.
+    let (_, h, answer) = send(vec![span(3000, "m-3000"), span(2000, "m-2000"), span(1000, "m-1000")]).await;
+    assert_eq!((header(&h, "x-flightlog-duplicates"), header(&h, "x-flightlog-accepted"), header(&h, "x-flightlog-rejected")), (3, 0, 0), "{}", String::from_utf8_lossy(&answer));
+    // A span sent again changed is still a conflict, named.
+    let (_, h, answer) = send(vec![span(2000, "m-changed")]).await;
+    assert_eq!((header(&h, "x-flightlog-accepted"), header(&h, "x-flightlog-rejected")), (0, 1));
+    let answer: Value = serde_json::from_slice(&answer).unwrap();
+    let message = answer["partialSuccess"]["errorMessage"].as_str().unwrap();
+    assert!(message.contains("00000000000007d0") && message.contains("already stored with different content"), "{message}");
+    assert!(message.contains(&format!("step {}", first + 1)), "named at its own number: {message}");
+    assert_eq!(server.all_steps(ADMIN_KEY, "same-microsecond", 100).await.len(), 3);
+    let (status, verified) = server.get(ADMIN_KEY, "/v1/sessions/same-microsecond/verify").await;
+    assert_eq!(status, StatusCode::OK, "{verified}");
+    assert_eq!(verified["problems"].as_array().map(Vec::len), Some(0), "{verified}");
+}
+
 /// An export in the OTLP JSON mapping: one chat span, one tool span, one
 /// span that is not GenAI.
 fn export(session: &str) -> Value {

@@ -4,17 +4,35 @@
 //! through the same validation and the same single writer as
 //! `POST /v1/steps`, so an answer means durable, a re-sent span is a
 //! duplicate, and spans that cannot be stored are counted with the reasons.
+//!
+//! A span's step number comes from its start time and its id
+//! (flightlog-decode's mapping), so two spans of one session can be given
+//! the same number (one pair in 1,000 of those starting in the same
+//! microsecond). The writer then refuses the later as a conflict; here it
+//! is told apart from a span sent again changed by the span ids the stored
+//! step holds, and numbered one further, until it finds a number free or
+//! its own (a retry of it then finds it there, a duplicate).
 
 use crate::ingest::{self, RejectionCode};
 use crate::{AppError, AppState};
-use flightlog_decode::otlp::{ExportTraceServiceRequest, SpanOutcome, map_request};
+use flightlog_decode::otlp::{ExportTraceServiceRequest, SpanOutcome, map_request, map_spans_at};
 use flightlog_model::Limits;
+use flightlog_model::validate::FieldError;
+use serde_json::{Value, json};
+use std::collections::{BTreeMap, BTreeSet};
 
 /// Reasons quoted in a partial success's message, at most.
 const MAX_REASONS: usize = 5;
 
+/// Numbers tried past its own for a span whose number another span of its
+/// session holds; then it is refused as a conflict.
+const MAX_RENUMBERINGS: usize = 16;
+
 /// The spans of one export, mapped and validated, ready for the writer.
 pub struct PreparedSpans {
+    /// Kept to map a span again with another number (it is moved here,
+    /// not copied).
+    request: ExportTraceServiceRequest,
     steps: ingest::Prepared,
     /// Span reference (trace/span) of each record given to `steps`.
     references: Vec<String>,
@@ -65,12 +83,12 @@ impl SpanReport {
 /// Maps and validates an export's spans (CPU work: call it off the async
 /// threads).
 pub fn prepare_spans(
-    request: &ExportTraceServiceRequest,
+    request: ExportTraceServiceRequest,
     limits: &Limits,
     project: &str,
     redactor: Option<&flightlog_redact::Redactor>,
 ) -> Result<PreparedSpans, TooManySpans> {
-    let spans = map_request(request);
+    let spans = map_request(&request);
     if spans.len() > limits.max_records {
         return Err(TooManySpans { spans: spans.len(), limit: limits.max_records });
     }
@@ -86,32 +104,77 @@ pub fn prepare_spans(
             }
         }
     }
-    Ok(PreparedSpans { steps: ingest::prepare(records, limits, project, redactor), references, refused, positions, skipped })
+    Ok(PreparedSpans { request, steps: ingest::prepare(records, limits, project, redactor), references, refused, positions, skipped })
 }
 
 impl AppState {
     /// Stores the prepared spans; returns once they are durable.
     pub async fn export_spans(&self, project: &str, prepared: PreparedSpans) -> Result<SpanReport, AppError> {
-        let PreparedSpans { steps, references, mut refused, positions, skipped } = prepared;
-        let report = self.submit(project, steps).await?;
+        let PreparedSpans { request, mut steps, references, mut refused, positions, skipped } = prepared;
+        let mut report = SpanReport { skipped, ..SpanReport::default() };
         let mut conflicts = Vec::new();
-        for r in report.rejected {
-            let reference = &references[r.index];
-            match r.code {
-                RejectionCode::Invalid => refused.push((positions[r.index], format!("span {reference}: {}: {}", r.field, r.reason))),
-                RejectionCode::Conflict => conflicts.push(format!(
-                    "span {reference}: step {} of session {:?} is already stored with different content",
-                    r.step.unwrap_or_default(),
-                    r.session_id.unwrap_or_default()
-                )),
+        // The span record (an index into `references`) of each record of
+        // this round, in order.
+        let mut round: Vec<usize> = (0..references.len()).collect();
+        for renumbering in 0..=MAX_RENUMBERINGS {
+            let submitted = self.submit(project, steps).await?;
+            (report.accepted, report.duplicates) = (report.accepted + submitted.accepted, report.duplicates + submitted.duplicates);
+            // Conflicts by session: (span record, the number it was refused at).
+            let mut held: BTreeMap<String, Vec<(usize, u64)>> = BTreeMap::new();
+            for r in submitted.rejected {
+                let record = round[r.index];
+                let reference = &references[record];
+                match (r.code, r.session_id, r.step) {
+                    (RejectionCode::Invalid, ..) => refused.push((positions[record], format!("span {reference}: {}: {}", r.field, r.reason))),
+                    (RejectionCode::Conflict, Some(session), Some(step)) if renumbering < MAX_RENUMBERINGS => {
+                        held.entry(session).or_default().push((record, step))
+                    }
+                    (RejectionCode::Conflict, session, step) => conflicts.push(conflict(reference, step, session)),
+                }
             }
+            let mut renumbered = BTreeMap::new();
+            for (session, records) in held {
+                let numbers: Vec<u64> = records.iter().map(|(_, step)| *step).collect();
+                let stored = self.store.spans_of_steps(project, &session, &numbers).await?;
+                for (record, step) in records {
+                    let (trace_id, span_id) = references[record].split_once('/').unwrap_or_default();
+                    match stored.get(&step) {
+                        // Another span (or a step sent natively) holds the number.
+                        Some(ids) if (ids.trace_id.as_str(), ids.span_id.as_str()) != (trace_id, span_id) => {
+                            renumbered.insert(positions[record], (record, step + 1));
+                        }
+                        // This span, stored with other content (or a step
+                        // not readable yet: refused rather than guessed).
+                        _ => conflicts.push(conflict(&references[record], Some(step), Some(session.clone()))),
+                    }
+                }
+            }
+            if renumbered.is_empty() {
+                break;
+            }
+            let wanted: BTreeSet<usize> = renumbered.keys().copied().collect();
+            let records = map_spans_at(&request, &wanted).into_iter().zip(renumbered.values()).map(|(span, (_, step))| match span.outcome {
+                SpanOutcome::Step(mut value) => {
+                    value["step"] = json!(step);
+                    Ok(value)
+                }
+                _ => Err(FieldError { field: "span".into(), reason: "mapped differently a second time".into() }),
+            });
+            let records: Vec<Result<Value, FieldError>> = records.collect();
+            let redactor = self.redactor(project).await?;
+            steps = ingest::prepare(records, &self.limits, project, redactor.as_deref());
+            round = renumbered.into_values().map(|(record, _)| record).collect();
         }
         refused.sort_by_key(|(position, _)| *position);
-        Ok(SpanReport {
-            accepted: report.accepted,
-            duplicates: report.duplicates,
-            skipped,
-            rejected: refused.into_iter().map(|(_, m)| m).chain(conflicts).collect(),
-        })
+        report.rejected = refused.into_iter().map(|(_, m)| m).chain(conflicts).collect();
+        Ok(report)
     }
+}
+
+fn conflict(reference: &str, step: Option<u64>, session: Option<String>) -> String {
+    format!(
+        "span {reference}: step {} of session {:?} is already stored with different content",
+        step.unwrap_or_default(),
+        session.unwrap_or_default()
+    )
 }

@@ -67,7 +67,7 @@ impl TraceService for Traces {
         let export = request.into_inner();
         let (limits, project) = (self.state.limits.clone(), principal.project.clone());
         let redactor = self.state.redactor(&project).await.map_err(app_status)?;
-        let prepared = tokio::task::spawn_blocking(move || prepare_spans(&export, &limits, &project, redactor.as_deref()))
+        let prepared = tokio::task::spawn_blocking(move || prepare_spans(export, &limits, &project, redactor.as_deref()))
             .await
             .map_err(|e| Status::internal(format!("request processing failed: {e}")))?
             .map_err(|e| Status::resource_exhausted(e.to_string()))?;

@@ -47,6 +47,7 @@ pub mod policies;
 pub mod rowbinary;
 pub mod server;
 pub mod sessions;
+pub mod spans;
 pub mod steps;
 pub mod waterfall;
 pub mod web_sessions;

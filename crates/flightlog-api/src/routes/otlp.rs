@@ -106,6 +106,6 @@ fn prepare(
         body
     };
     let request = otlp::decode_request(body, encoding).map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "invalid_body", e.to_string()))?;
-    prepare_spans(&request, limits, project, redactor).map_err(|e| ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "too_large", e.to_string()))
+    prepare_spans(request, limits, project, redactor).map_err(|e| ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "too_large", e.to_string()))
 }
 

@@ -6,8 +6,11 @@
 //! Deterministic, so that re-sending spans is idempotent: the same span
 //! always gives the same step, with the same number. Steps are numbered by
 //! start time (microseconds × 1,000 plus three digits from the span id, so
-//! that spans starting in the same microsecond still differ), which orders
+//! that spans starting in the same microsecond mostly differ), which orders
 //! a session's steps by start time whichever export batch brought them.
+//! Two spans of a session that still get the same number are told apart
+//! when they are stored: the later takes the next number free or its own
+//! (flightlog-app's `spans`).
 //! Spans with no GenAI attributes are skipped (not stored): HTTP, database
 //! and framework plumbing would bury the agent's decisions.
 
@@ -39,13 +42,28 @@ pub struct MappedSpan {
 
 /// Every span of an export request, in order.
 pub fn map_request(req: &ExportTraceServiceRequest) -> Vec<MappedSpan> {
+    map_where(req, |_| true)
+}
+
+/// The spans at these positions of an export request (counted in the
+/// order of [`map_request`]), mapped again.
+pub fn map_spans_at(req: &ExportTraceServiceRequest, positions: &std::collections::BTreeSet<usize>) -> Vec<MappedSpan> {
+    map_where(req, |position| positions.contains(&position))
+}
+
+fn map_where(req: &ExportTraceServiceRequest, wanted: impl Fn(usize) -> bool) -> Vec<MappedSpan> {
     let mut out = Vec::new();
+    let mut position = 0;
     for rs in &req.resource_spans {
         // A resource whose attributes cannot be kept refuses its spans.
         let resource = Attributes::from_otlp(rs.resource.as_ref().map_or(&[][..], |r| &r.attributes)).map_err(|why| format!("resource {why}"));
         for ss in &rs.scope_spans {
             let scope = ss.scope.as_ref().map(|s| s.name.as_str()).unwrap_or("");
             for span in &ss.spans {
+                position += 1;
+                if !wanted(position - 1) {
+                    continue;
+                }
                 out.push(MappedSpan {
                     reference: format!("{}/{}", hex::encode(&span.trace_id), hex::encode(&span.span_id)),
                     outcome: match &resource {

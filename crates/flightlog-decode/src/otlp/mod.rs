@@ -9,7 +9,7 @@
 pub mod attributes;
 pub mod mapping;
 
-pub use mapping::{SpanOutcome, map_request};
+pub use mapping::{SpanOutcome, map_request, map_spans_at};
 pub use opentelemetry_proto::tonic::collector::trace::v1::{
     ExportTracePartialSuccess, ExportTraceServiceRequest, ExportTraceServiceResponse,
 };
