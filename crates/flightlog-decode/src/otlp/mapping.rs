@@ -90,10 +90,11 @@ fn is_genai_span(span: &Span) -> bool {
     span.attributes.iter().any(|kv| is_genai_key(&kv.key))
 }
 
-/// The step number of a span starting at `start_us` (see the module comment).
-pub fn step_number(start_us: u64, span_id: &[u8]) -> u64 {
+/// The step number of a span starting at `start_us` (see the module
+/// comment), or None past the largest (i64::MAX).
+pub fn step_number(start_us: u64, span_id: &[u8]) -> Option<u64> {
     let tie = span_id.iter().fold(0u64, |acc, b| (acc * 256 + *b as u64) % 1000);
-    start_us * 1000 + tie
+    start_us.checked_mul(1000)?.checked_add(tie).filter(|n| *n <= i64::MAX as u64)
 }
 
 pub fn map_span(resource: &Attributes, scope: &str, span: &Span) -> SpanOutcome {
@@ -114,12 +115,11 @@ pub fn map_span(resource: &Attributes, scope: &str, span: &Span) -> SpanOutcome 
         return SpanOutcome::Rejected("startTimeUnixNano is required".into());
     }
     let start_us = span.start_time_unix_nano / 1000;
-    // The step number holds the start time too, and a step number is at
-    // most i64::MAX: a start past it is refused as the start time.
-    let number = step_number(start_us, &span.span_id);
-    if start_us > i64::MAX as u64 / 1000 || number > i64::MAX as u64 {
+    // The step number holds the start time: a start too late for it is
+    // refused as the start time.
+    let Some(number) = step_number(start_us, &span.span_id) else {
         return SpanOutcome::Rejected(format!("startTimeUnixNano {} is out of range", span.start_time_unix_nano));
-    }
+    };
     let session = a
         .str(&["gen_ai.conversation.id", "session.id", "langfuse.session.id"])
         .unwrap_or_else(|| hex::encode(&span.trace_id));
