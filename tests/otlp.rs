@@ -138,9 +138,10 @@ async fn the_langfuse_sdk_switches_by_changing_its_host() {
     assert!(tool.get("prompt").is_none(), "a tool's input and output are its params and result, not a prompt: {tool:#}");
 }
 
-/// Span ids 1000, 2000 and 3000 end alike (mod 1000): started in the same
-/// microsecond, their spans are given the same step number. The later to
-/// arrive take the next numbers; every retry finds its own.
+/// Span ids 1000, 2000, 3000 and 4000 end alike (mod 1000): started in the
+/// same microsecond, their spans are given the same step number. The later
+/// to arrive take the next numbers free (past a step sent natively too);
+/// every retry finds its own.
 #[tokio::test]
 async fn spans_of_a_session_given_the_same_number_are_all_stored_and_retries_stay_duplicates() {
     let server = Server::start().await;
@@ -155,33 +156,42 @@ async fn spans_of_a_session_given_the_same_number_are_all_stored_and_retries_sta
         let body = serde_json::to_vec(&json!({"resourceSpans": [{"scopeSpans": [{"spans": spans}]}]})).unwrap();
         post_traces(&server, ADMIN_KEY, "/v1/traces", "application/json", body, false)
     };
-    let (status, h, answer) = send(vec![span(1000, "m-1000"), span(2000, "m-2000")]).await;
+    let first = 1_780_000_000_000_000 * 1000;
+    // A span that is not a step comes first: positions in the export and
+    // records for the writer differ.
+    let plain = json!({"traceId": "9b8efff798038103d269b633813fc60c", "spanId": "00000000000003e7", "name": "GET /",
+                       "startTimeUnixNano": "1780000000000000000", "attributes": [{"key": "http.method", "value": {"stringValue": "GET"}}]});
+    let (status, h, answer) = send(vec![plain, span(1000, "m-1000"), span(2000, "m-2000"), span(3000, "m-3000")]).await;
     assert_eq!(status, StatusCode::OK);
-    assert_eq!((header(&h, "x-flightlog-accepted"), header(&h, "x-flightlog-rejected")), (2, 0), "{}", String::from_utf8_lossy(&answer));
-    let (_, h, answer) = send(vec![span(3000, "m-3000")]).await;
-    assert_eq!((header(&h, "x-flightlog-accepted"), header(&h, "x-flightlog-rejected")), (1, 0), "{}", String::from_utf8_lossy(&answer));
+    let counts = |h: &reqwest::header::HeaderMap| ["accepted", "duplicates", "rejected"].map(|n| header(h, &format!("x-flightlog-{n}")));
+    assert_eq!(counts(&h), [3, 0, 0], "{}", String::from_utf8_lossy(&answer));
+    // A step sent natively holds the next number.
+    let native = json!({"session_id": "same-microsecond", "step": first + 3, "timestamp": "2026-05-28T20:26:40Z", "agent": {"name": "native"}});
+    let (status, answer) = server.post_steps(ADMIN_KEY, native.to_string(), &[]).await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    let (_, h, answer) = send(vec![span(4000, "m-4000")]).await;
+    assert_eq!(counts(&h), [1, 0, 0], "{}", String::from_utf8_lossy(&answer));
 
     let steps: Vec<Value> = server.all_steps(ADMIN_KEY, "same-microsecond", 100).await.into_iter().map(|s| s["data"].clone()).collect();
     let numbers: Vec<u64> = steps.iter().map(|s| s["step"].as_u64().unwrap()).collect();
-    let first = 1_780_000_000_000_000 * 1000;
-    assert_eq!(numbers, [first, first + 1, first + 2]);
-    let models: Vec<&str> = steps.iter().map(|s| s["model"]["name"].as_str().unwrap()).collect();
-    assert_eq!(models, ["m-1000", "m-2000", "m-3000"], "each span stored, in the order they came");
-    for s in &steps {
+    assert_eq!(numbers, [first, first + 1, first + 2, first + 3, first + 4]);
+    let names: Vec<&str> = steps.iter().map(|s| s["otel"]["name"].as_str().unwrap_or("native")).collect();
+    assert_eq!(names, ["m-1000", "m-2000", "m-3000", "native", "m-4000"], "each span stored, in the order they came");
+    for s in steps.iter().filter(|s| s.get("otel").is_some()) {
         assert_eq!(s["otel"]["name"], s["model"]["name"], "each step is its own span's: {s:#}");
     }
 
     // Sent again, in another order: every span finds its own number.
-    let (_, h, answer) = send(vec![span(3000, "m-3000"), span(2000, "m-2000"), span(1000, "m-1000")]).await;
-    assert_eq!((header(&h, "x-flightlog-duplicates"), header(&h, "x-flightlog-accepted"), header(&h, "x-flightlog-rejected")), (3, 0, 0), "{}", String::from_utf8_lossy(&answer));
-    // A span sent again changed is still a conflict, named.
-    let (_, h, answer) = send(vec![span(2000, "m-changed")]).await;
-    assert_eq!((header(&h, "x-flightlog-accepted"), header(&h, "x-flightlog-rejected")), (0, 1));
+    let (_, h, answer) = send(vec![span(4000, "m-4000"), span(3000, "m-3000"), span(2000, "m-2000"), span(1000, "m-1000")]).await;
+    assert_eq!(counts(&h), [0, 4, 0], "{}", String::from_utf8_lossy(&answer));
+    // A span sent again changed is still a conflict, named at its number.
+    let (_, h, answer) = send(vec![span(3000, "m-changed")]).await;
+    assert_eq!(counts(&h), [0, 0, 1]);
     let answer: Value = serde_json::from_slice(&answer).unwrap();
     let message = answer["partialSuccess"]["errorMessage"].as_str().unwrap();
-    assert!(message.contains("00000000000007d0") && message.contains("already stored with different content"), "{message}");
-    assert!(message.contains(&format!("step {}", first + 1)), "named at its own number: {message}");
-    assert_eq!(server.all_steps(ADMIN_KEY, "same-microsecond", 100).await.len(), 3);
+    assert!(message.contains("0000000000000bb8") && message.contains("already stored with different content"), "{message}");
+    assert!(message.contains(&format!("step {}", first + 2)), "named at its own number: {message}");
+    assert_eq!(server.all_steps(ADMIN_KEY, "same-microsecond", 100).await.len(), 5);
     let (status, verified) = server.get(ADMIN_KEY, "/v1/sessions/same-microsecond/verify").await;
     assert_eq!(status, StatusCode::OK, "{verified}");
     assert_eq!(verified["problems"].as_array().map(Vec::len), Some(0), "{verified}");

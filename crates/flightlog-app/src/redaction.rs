@@ -353,12 +353,15 @@ fn schema_paths() -> Vec<String> {
 /// by (`session_id`, `user_id`), names (agent, model, tool, tags: the
 /// low-cardinality columns), times, and numbers, whose type a replacement
 /// would change (a 16-digit `seed` that passes Luhn is not a card).
-/// Everything else (reasoning, params, results, errors, prompts,
+/// A span's ids (random hex, what tells two spans apart: `spans`) are
+/// kept too. Everything else (reasoning, params, results, errors, prompts,
 /// completions, metadata, unknown fields) is scanned.
 fn kept_paths() -> Vec<String> {
-    field_pointers(|f, t| {
+    let mut kept = field_pointers(|f, t| {
         matches!(f.cell, Cell::Number | Cell::List) || t.contains("LowCardinality(") || t.starts_with("DateTime") || ["session_id", "user_id"].contains(&f.path)
-    })
+    });
+    kept.extend(["/otel/trace_id", "/otel/span_id", "/otel/parent_span_id"].map(String::from));
+    kept
 }
 
 /// The JSON pointers of the step's fields that `pick` chooses (given each

@@ -15,8 +15,10 @@
 
 use crate::ingest::{self, RejectionCode};
 use crate::{AppError, AppState};
-use flightlog_decode::otlp::{ExportTraceServiceRequest, SpanOutcome, map_request, map_spans_at};
+use flightlog_decode::body::{BodyError, gunzip};
+use flightlog_decode::otlp::{Encoding, ExportTraceServiceRequest, OtlpError, SpanOutcome, decode_request, encode_request, map_request, map_spans_at};
 use flightlog_model::Limits;
+use flightlog_store::spans::Origin;
 use flightlog_model::validate::FieldError;
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, BTreeSet};
@@ -28,11 +30,43 @@ const MAX_REASONS: usize = 5;
 /// session holds; then it is refused as a conflict.
 const MAX_RENUMBERINGS: usize = 16;
 
+/// An export as it was received: kept, rather than the spans it decodes
+/// to, to map a span again with another number (a body is smaller, gzip
+/// much smaller, and it is moved here, not copied).
+pub struct ReceivedExport {
+    pub body: Vec<u8>,
+    pub gzip: bool,
+    pub encoding: Encoding,
+}
+
+/// Why an export cannot be read at all.
+#[derive(Debug, thiserror::Error)]
+pub enum ExportError {
+    #[error(transparent)]
+    Body(#[from] BodyError),
+    #[error(transparent)]
+    Otlp(#[from] OtlpError),
+    #[error(transparent)]
+    TooManySpans(#[from] TooManySpans),
+}
+
+impl ReceivedExport {
+    /// An export that came decoded (OTLP/gRPC), kept as protobuf.
+    pub fn of_request(request: &ExportTraceServiceRequest) -> Self {
+        ReceivedExport { body: encode_request(request), gzip: false, encoding: Encoding::Protobuf }
+    }
+
+    fn decode(&self, limits: &Limits) -> Result<ExportTraceServiceRequest, ExportError> {
+        Ok(match self.gzip {
+            true => decode_request(&gunzip(&self.body, limits.max_decoded_bytes)?, self.encoding)?,
+            false => decode_request(&self.body, self.encoding)?,
+        })
+    }
+}
+
 /// The spans of one export, mapped and validated, ready for the writer.
 pub struct PreparedSpans {
-    /// Kept to map a span again with another number (it is moved here,
-    /// not copied).
-    request: ExportTraceServiceRequest,
+    export: ReceivedExport,
     steps: ingest::Prepared,
     /// Span reference (trace/span) of each record given to `steps`.
     references: Vec<String>,
@@ -80,17 +114,17 @@ impl SpanReport {
     }
 }
 
-/// Maps and validates an export's spans (CPU work: call it off the async
-/// threads).
+/// Decodes an export and maps and validates its spans (CPU work: call it
+/// off the async threads).
 pub fn prepare_spans(
-    request: ExportTraceServiceRequest,
+    export: ReceivedExport,
     limits: &Limits,
     project: &str,
     redactor: Option<&flightlog_redact::Redactor>,
-) -> Result<PreparedSpans, TooManySpans> {
-    let spans = map_request(&request);
+) -> Result<PreparedSpans, ExportError> {
+    let spans = map_request(&export.decode(limits)?);
     if spans.len() > limits.max_records {
-        return Err(TooManySpans { spans: spans.len(), limit: limits.max_records });
+        return Err(TooManySpans { spans: spans.len(), limit: limits.max_records }.into());
     }
     let (mut records, mut references, mut positions, mut refused, mut skipped) = (Vec::new(), Vec::new(), Vec::new(), Vec::new(), 0);
     for (position, span) in spans.into_iter().enumerate() {
@@ -104,13 +138,13 @@ pub fn prepare_spans(
             }
         }
     }
-    Ok(PreparedSpans { request, steps: ingest::prepare(records, limits, project, redactor), references, refused, positions, skipped })
+    Ok(PreparedSpans { export, steps: ingest::prepare(records, limits, project, redactor), references, refused, positions, skipped })
 }
 
 impl AppState {
     /// Stores the prepared spans; returns once they are durable.
     pub async fn export_spans(&self, project: &str, prepared: PreparedSpans) -> Result<SpanReport, AppError> {
-        let PreparedSpans { request, mut steps, references, mut refused, positions, skipped } = prepared;
+        let PreparedSpans { export, mut steps, references, mut refused, positions, skipped } = prepared;
         let mut report = SpanReport { skipped, ..SpanReport::default() };
         let mut conflicts = Vec::new();
         // The span record (an index into `references`) of each record of
@@ -126,9 +160,7 @@ impl AppState {
                 let reference = &references[record];
                 match (r.code, r.session_id, r.step) {
                     (RejectionCode::Invalid, ..) => refused.push((positions[record], format!("span {reference}: {}: {}", r.field, r.reason))),
-                    (RejectionCode::Conflict, Some(session), Some(step)) if renumbering < MAX_RENUMBERINGS => {
-                        held.entry(session).or_default().push((record, step))
-                    }
+                    (RejectionCode::Conflict, Some(session), Some(step)) => held.entry(session).or_default().push((record, step)),
                     (RejectionCode::Conflict, session, step) => conflicts.push(conflict(reference, step, session)),
                 }
             }
@@ -137,21 +169,23 @@ impl AppState {
                 let numbers: Vec<u64> = records.iter().map(|(_, step)| *step).collect();
                 let stored = self.store.spans_of_steps(project, &session, &numbers).await?;
                 for (record, step) in records {
-                    let (trace_id, span_id) = references[record].split_once('/').unwrap_or_default();
-                    match stored.get(&step) {
-                        // Another span (or a step sent natively) holds the number.
-                        Some(ids) if (ids.trace_id.as_str(), ids.span_id.as_str()) != (trace_id, span_id) => {
-                            renumbered.insert(positions[record], (record, step + 1));
+                    let reference = &references[record];
+                    let next = step.checked_add(1).filter(|n| *n <= i64::MAX as u64);
+                    match (held_by_another(stored.get(&step), reference), next) {
+                        (true, Some(next)) if renumbering < MAX_RENUMBERINGS => {
+                            renumbered.insert(positions[record], (record, next));
                         }
-                        // This span, stored with other content (or a step
-                        // not readable yet: refused rather than guessed).
-                        _ => conflicts.push(conflict(&references[record], Some(step), Some(session.clone()))),
+                        (true, _) => conflicts.push(format!(
+                            "span {reference}: step {step} of session {session:?} and the {renumbering} before it are held by other spans of the session"
+                        )),
+                        (false, _) => conflicts.push(conflict(reference, Some(step), Some(session.clone()))),
                     }
                 }
             }
             if renumbered.is_empty() {
                 break;
             }
+            let request = export.decode(&self.limits).map_err(|e| AppError::unavailable("an export decoded once no longer decodes", e))?;
             let wanted: BTreeSet<usize> = renumbered.keys().copied().collect();
             let records = map_spans_at(&request, &wanted).into_iter().zip(renumbered.values()).map(|(span, (_, step))| match span.outcome {
                 SpanOutcome::Step(mut value) => {
@@ -161,6 +195,7 @@ impl AppState {
                 _ => Err(FieldError { field: "span".into(), reason: "mapped differently a second time".into() }),
             });
             let records: Vec<Result<Value, FieldError>> = records.collect();
+            drop(request);
             let redactor = self.redactor(project).await?;
             steps = ingest::prepare(records, &self.limits, project, redactor.as_deref());
             round = renumbered.into_values().map(|(record, _)| record).collect();
@@ -168,6 +203,22 @@ impl AppState {
         refused.sort_by_key(|(position, _)| *position);
         report.rejected = refused.into_iter().map(|(_, m)| m).chain(conflicts).collect();
         Ok(report)
+    }
+}
+
+/// Whether the stored step that holds a span's number is another's: a
+/// step sent natively, or another span's by its ids. Ids that are not
+/// plain hex (a step stored before they were kept from redaction) prove
+/// nothing, nor does a step not read: the span is then refused as a
+/// conflict rather than stored again under another number.
+fn held_by_another(stored: Option<&Origin>, reference: &str) -> bool {
+    let hex = |id: &str, len: usize| id.len() == len && id.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+    match stored {
+        Some(Origin::Native) => true,
+        Some(Origin::Span { trace_id, span_id }) => {
+            hex(trace_id, 32) && hex(span_id, 16) && Some((trace_id.as_str(), span_id.as_str())) != reference.split_once('/')
+        }
+        None => false,
     }
 }
 

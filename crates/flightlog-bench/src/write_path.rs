@@ -352,7 +352,8 @@ fn otlp_request_cpu(bodies: Vec<Vec<u8>>, batch_size: usize) {
     println!("{commits} OTLP exports of {batch_size} spans per line ({bytes:.0} B/span as protobuf), one thread");
     let decode = |b: &Vec<u8>| decode_request(b, Encoding::Protobuf).expect("bench export decodes");
     let prepare = |b: &Vec<u8>, redactor| {
-        let prepared = flightlog_app::spans::prepare_spans(decode(b), &limits, "bench", redactor).expect("within the limit");
+        let export = flightlog_app::spans::ReceivedExport { body: b.clone(), gzip: false, encoding: Encoding::Protobuf };
+        let prepared = flightlog_app::spans::prepare_spans(export, &limits, "bench", redactor).expect("within the limit");
         assert_eq!(prepared.steps(), batch_size);
     };
     print_line("decode+map+redact+validate+encode", &time_each(&bodies, |b| prepare(b, Some(&redactor))), batch_size);

@@ -16,8 +16,7 @@ use axum::body::Body;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use flightlog_app::spans::{PreparedSpans, prepare_spans};
-use flightlog_decode::body::gunzip;
+use flightlog_app::spans::{ExportError, PreparedSpans, ReceivedExport, prepare_spans};
 use flightlog_decode::otlp::{self, Encoding};
 use flightlog_model::Limits;
 
@@ -67,7 +66,8 @@ pub async fn traces(State(state): State<AppState>, headers: HeaderMap, body: Bod
     let limits = state.limits.clone();
     let project = principal.project.clone();
     let redactor = state.redactor(&project).await?;
-    let prepared = tokio::task::spawn_blocking(move || prepare(&bytes, compressed, encoding, &limits, &project, redactor.as_deref()))
+    let export = ReceivedExport { body: bytes.into(), gzip: compressed, encoding };
+    let prepared = tokio::task::spawn_blocking(move || prepare(export, &limits, &project, redactor.as_deref()))
         .await
         .map_err(|e| ApiError::unavailable("request processing failed", e))??;
     let report = state.export_spans(&principal.project, prepared).await?;
@@ -91,21 +91,15 @@ pub async fn traces(State(state): State<AppState>, headers: HeaderMap, body: Bod
 /// Decompression, decoding, mapping and validation: CPU work, off the
 /// async threads.
 fn prepare(
-    body: &[u8],
-    compressed: bool,
-    encoding: Encoding,
+    export: ReceivedExport,
     limits: &Limits,
     project: &str,
     redactor: Option<&flightlog_redact::Redactor>,
 ) -> Result<PreparedSpans, ApiError> {
-    let plain;
-    let body = if compressed {
-        plain = gunzip(body, limits.max_decoded_bytes).map_err(body_error)?;
-        &plain[..]
-    } else {
-        body
-    };
-    let request = otlp::decode_request(body, encoding).map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "invalid_body", e.to_string()))?;
-    prepare_spans(request, limits, project, redactor).map_err(|e| ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "too_large", e.to_string()))
+    prepare_spans(export, limits, project, redactor).map_err(|e| match e {
+        ExportError::Body(e) => body_error(e),
+        ExportError::Otlp(e) => ApiError::new(StatusCode::BAD_REQUEST, "invalid_body", e.to_string()),
+        ExportError::TooManySpans(e) => ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "too_large", e.to_string()),
+    })
 }
 

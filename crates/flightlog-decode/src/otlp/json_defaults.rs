@@ -1,10 +1,11 @@
 //! The OTLP JSON mapping (protobuf's JSON form) leaves out a field that
 //! holds its default: an empty list, an empty string, a zero. The serde
 //! types of `opentelemetry-proto` require some of them (a list's or a map's
-//! `values`, a pair's `key`, an event's fields), so a valid export holding
-//! an empty list, an empty map or an empty key was refused whole. They are
-//! put back before the types read the export. A double written as a string,
-//! which the mapping also allows, becomes the number it names.
+//! `values`, a pair's `key`; the spans, events and links themselves take
+//! defaults), so a valid export holding an empty list, an empty map or an
+//! empty key was refused whole. They are put back before the types read
+//! the export. A double written as a string, which the mapping also allows,
+//! becomes the number it names.
 
 use serde_json::{Number, Value, json};
 
@@ -20,14 +21,10 @@ pub fn fill(request: &mut Value) {
             }
             for span in objects(scope_spans, "spans") {
                 attributes(span);
-                for event in objects(span, "events") {
-                    for (key, default) in [("timeUnixNano", json!("0")), ("name", json!("")), ("attributes", json!([])), ("droppedAttributesCount", json!(0))] {
-                        or_default(event, key, default);
+                for list in ["events", "links"] {
+                    for event_or_link in objects(span, list) {
+                        attributes(event_or_link);
                     }
-                    attributes(event);
-                }
-                for link in objects(span, "links") {
-                    attributes(link);
                 }
             }
         }

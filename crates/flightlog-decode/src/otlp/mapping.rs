@@ -463,7 +463,7 @@ fn error_text(a: &Attributes, span: &Span) -> String {
 fn is_tool_span(a: &Attributes) -> bool {
     a.str(&["gen_ai.operation.name"]).as_deref() == Some("execute_tool")
         || a.str(&["openinference.span.kind"]).is_some_and(|k| k.eq_ignore_ascii_case("TOOL"))
-        || a.str(&["langfuse.observation.type"]).is_some_and(|t| t.eq_ignore_ascii_case("tool"))
+        || a.str(&["langfuse.observation.type"]).as_deref() == Some("tool")
 }
 
 fn prompt(a: &Attributes, answer: &Answer) -> Option<Value> {
