@@ -154,6 +154,25 @@ async fn an_erasure_of_session_backslash_n_erases_only_that_session() {
     assert_eq!(alice["steps"][0]["data"]["prompt"]["completion"], "done alice-1", "alice is untouched");
 }
 
+/// An empty user beside a session is refused, naming it: read as "not
+/// given" it erased every user's steps in the session.
+#[tokio::test]
+async fn an_erasure_naming_an_empty_user_or_session_is_refused() {
+    let s = Server::start().await;
+    let steps = [step_of("shared", "", 0), step_of("shared", "zed", 1)];
+    assert_eq!(s.post_steps(ADMIN_KEY, ndjson(&steps), &[]).await.1["accepted"], 2);
+    for body in [json!({"session_id": "shared", "user_id": ""}), json!({"session_id": "", "user_id": "zed"})] {
+        let (status, answer) = s.send_json(Method::POST, ADMIN_KEY, "/v1/erasures", body.clone()).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{body}: {answer}");
+        let field = if body["user_id"] == "" { "user_id" } else { "session_id" };
+        assert!(answer.to_string().contains(&format!("{field} is empty")), "{body}: {answer}");
+    }
+    let (_, shared) = s.get(ADMIN_KEY, "/v1/sessions/shared/steps").await;
+    assert_eq!(shared["steps"][1]["data"]["prompt"]["completion"], "done shared", "zed is untouched: {shared}");
+    let (status, done) = s.send_json(Method::POST, ADMIN_KEY, "/v1/erasures", json!({"session_id": "shared", "user_id": "zed"})).await;
+    assert_eq!((status, done["steps_erased"].as_u64()), (StatusCode::OK, Some(1)), "{done}");
+}
+
 #[tokio::test]
 async fn odd_characters_in_filters_are_answered_not_failed() {
     let s = Server::start().await;

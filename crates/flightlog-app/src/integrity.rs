@@ -17,14 +17,32 @@ pub struct Consistency {
 }
 
 /// What is to be erased, as received. An unknown field is refused: a
-/// misspelled `user_id` would otherwise erase less than was asked.
+/// misspelled `user_id` would otherwise erase less than was asked. So is
+/// an empty one: read as "not given", `"user_id": ""` beside a session
+/// would erase every user's steps in it.
 #[derive(Debug, Default, serde::Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ErasureRequest {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "a_session")]
     pub session_id: String,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "a_user")]
     pub user_id: String,
+}
+
+fn a_session<'de, D: serde::Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    named("session_id", d)
+}
+
+fn a_user<'de, D: serde::Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    named("user_id", d)
+}
+
+fn named<'de, D: serde::Deserializer<'de>>(field: &str, d: D) -> Result<String, D::Error> {
+    let id = <String as serde::Deserialize>::deserialize(d)?;
+    match id.is_empty() {
+        true => Err(serde::de::Error::custom(format!("{field} is empty: name one, or leave the field out"))),
+        false => Ok(id),
+    }
 }
 
 /// The file name of a session's evidence bundle (ids are free text).

@@ -156,7 +156,14 @@ pub struct EraseArgs {
 
 pub async fn erase(args: EraseArgs) -> anyhow::Result<()> {
     let client = Client::new(&args.server)?;
-    let body = serde_json::json!({"session_id": args.session.unwrap_or_default(), "user_id": args.user.unwrap_or_default()});
+    // Only what was given: an empty id is refused, not read as "any".
+    let mut body = serde_json::Map::new();
+    for (field, id) in [("session_id", args.session), ("user_id", args.user)] {
+        if let Some(id) = id {
+            body.insert(field.into(), id.into());
+        }
+    }
+    let body = serde_json::Value::Object(body);
     let done = client.request(Method::POST, "/v1/erasures", Some(body)).await?;
     println!("{}", serde_json::to_string_pretty(&done)?);
     Ok(())
