@@ -1,11 +1,14 @@
 //! The flat CSV form of a step: one column per typed field, named like the
 //! storage columns. Used by `flightlog import` and by CSV exports, so a file
-//! exported by Flightlog imports back unchanged.
+//! exported by Flightlog imports into another instance field for field.
 //!
 //! Cells: empty means absent; numbers are plain text; `tool_params`,
 //! `tool_result`, `prompt_messages` and `metadata` hold JSON; `tags` and
-//! `considered_tools` hold a JSON array or a `;`-separated list. A column not
-//! among [`columns`] is kept as a top-level string field of the step.
+//! `considered_tools` hold a JSON array or a `;`-separated list. The
+//! columns an export adds after the step's (`RECORD`: its log index, hash
+//! and arrival, what Flightlog made of it) are not the step's and are not
+//! read. Any other column not among [`columns`] is kept as a top-level
+//! string field of the step.
 
 use crate::json::parse_record;
 use flightlog_model::FieldError;
@@ -33,7 +36,7 @@ pub fn row_to_json(header: &csv::StringRecord, row: &csv::StringRecord) -> Resul
     }
     let mut step = Map::new();
     for (i, (name, cell)) in header.iter().zip(row.iter()).enumerate() {
-        if cell.is_empty() {
+        if cell.is_empty() || flightlog_model::columns::RECORD.contains(&name) {
             continue;
         }
         let (path, kind) = match columns().find(|f| f.flat == name) {
@@ -113,6 +116,12 @@ mod tests {
                    "agent_thoughts": {"considered_tools": ["a", "b"]}, "tool_execution": {"params": {"id": 4}},
                    "cost": {"input_tokens": 120}, "tags": ["x"], "region": "eu"})
         );
+    }
+
+    #[test]
+    fn what_an_export_recorded_of_a_step_is_not_read_as_its_fields() {
+        let got = rows("session_id,step,timestamp,log_index,step_hash,received_at,region\ns1,3,2026-01-15T10:30:00Z,7,ab12,2026-01-15T10:30:01Z,eu\n");
+        assert_eq!(got[0].clone().unwrap(), json!({"session_id": "s1", "step": 3, "timestamp": "2026-01-15T10:30:00Z", "region": "eu"}));
     }
 
     #[test]

@@ -216,7 +216,7 @@ pub fn fields() -> impl Iterator<Item = &'static Field> {
 }
 
 /// The columns of a steps export, in order: the flat form (so an export
-/// imports back unchanged), then the [`RECORD`].
+/// imports into another instance field for field), then the [`RECORD`].
 pub fn exported() -> impl Iterator<Item = &'static Column> {
     let fields = STEP_COLUMNS.iter().filter(|c| matches!(c.source, Source::Field(_)));
     fields.chain(RECORD.iter().map(|name| column(name).expect("RECORD names stored columns")))
