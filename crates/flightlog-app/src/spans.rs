@@ -1,5 +1,5 @@
 //! OTLP spans in, steps stored: what OTLP/HTTP (`POST /v1/traces`) and the
-//! OTLP/gRPC TraceService both do once they hold a decoded export request.
+//! OTLP/gRPC TraceService both do once they hold an export request.
 //! Each GenAI span becomes one step (flightlog-decode's mapping) and goes
 //! through the same validation and the same single writer as
 //! `POST /v1/steps`, so an answer means durable, a re-sent span is a
