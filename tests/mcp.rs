@@ -78,6 +78,9 @@ async fn an_mcp_client_calls_every_tool_and_gets_the_apis_answers() {
     assert!(out["unknown_session"]["text"].as_str().unwrap().contains("not found"), "{}", out["unknown_session"]);
     assert_eq!(out["bad_argument"]["error"], true);
     assert!(out["bad_argument"]["text"].as_str().unwrap().contains("sort"), "{}", out["bad_argument"]);
+    // Refused out of range as the API refuses it, not clamped.
+    assert_eq!(out["timeline_limit_zero"]["error"], true, "{}", out["timeline_limit_zero"]);
+    assert!(out["timeline_limit_zero"]["text"].as_str().unwrap().contains("limit: must be between 1 and 200, got 0"), "{}", out["timeline_limit_zero"]);
     assert!(out["wrong_key"].as_str().unwrap().starts_with("refused"), "{}", out["wrong_key"]);
     // Pages follow the cursor, as the API's do; an unknown argument is
     // refused, naming it, rather than ignored.
@@ -97,6 +100,10 @@ async fn an_mcp_client_calls_every_tool_and_gets_the_apis_answers() {
     assert_eq!((&after["previous"][0]["session_id"], &after["previous"][0]["step"]), (&json!("mcp-guarded"), &json!(0)), "{after}");
     assert_eq!(out["guard_bad"]["error"], true);
     assert!(out["guard_bad"]["text"].as_str().unwrap().contains("params"), "names the field: {}", out["guard_bad"]);
+    // A whole number past 2^53 reaches Flightlog as a double: refused,
+    // naming it, lest two different ids match.
+    assert_eq!(out["guard_big_number"]["error"], true, "{}", out["guard_big_number"]);
+    assert!(out["guard_big_number"]["text"].as_str().unwrap().contains("params.account"), "{}", out["guard_big_number"]);
     assert!(out["agent_reads"].as_str().unwrap().contains("lacks the read scope"), "{}", out["agent_reads"]);
     assert!(out["reader_guards"].as_str().unwrap().contains("lacks the ingest scope"), "{}", out["reader_guards"]);
     // Every answer is recorded, as REST's are (shortly after answering): the

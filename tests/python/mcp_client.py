@@ -57,6 +57,7 @@ async def main():
             out[name] = outcome(await c.call_tool(name, args))
         out["unknown_session"] = outcome(await c.call_tool("session_timeline", {"session_id": "no-such-session"}))
         out["bad_argument"] = outcome(await c.call_tool("find_sessions", {"sort": "sideways"}))
+        out["timeline_limit_zero"] = outcome(await c.call_tool("session_timeline", {"session_id": SESSION, "limit": 0}))
         out["page_one"] = outcome(await c.call_tool("find_sessions", {"sort": "steps", "limit": 2}))
         cursor = json.loads(out["page_one"]["text"])["next_cursor"]
         out["page_two"] = outcome(await c.call_tool("find_sessions", {"sort": "steps", "limit": 2, "cursor": cursor}))
@@ -71,6 +72,7 @@ async def main():
         out["posted"] = posted.status_code
         out["guard_after"] = outcome(await c.call_tool("guard", {**ask, "session_id": "mcp-other"}))
         out["guard_bad"] = await refused_or(c.call_tool("guard", {**ask, "params": {"to": "x" * 1_100_000}}))
+        out["guard_big_number"] = await refused_or(c.call_tool("guard", {**ask, "params": {"account": 12345678901234567890123}}))
         out["agent_reads"] = await refused_or(c.call_tool("find_sessions", {}))
     async with client(KEY) as c:
         out["reader_guards"] = await refused_or(c.call_tool("guard", ask))

@@ -158,6 +158,18 @@ fn answer(value: Value) -> Result<CallToolResult, ErrorData> {
 
 /// A use case that did not work is the tool's answer (the assistant reads
 /// why), not a protocol error.
+/// The path of the first number in `value` that is a double of 2^53 or
+/// more (a whole number a double no longer holds exactly), if any.
+fn past_exact_doubles(value: &Value, at: &str) -> Option<String> {
+    const EXACT: f64 = 9_007_199_254_740_992.0;
+    match value {
+        Value::Number(n) if n.is_f64() => n.as_f64().filter(|f| f.abs() >= EXACT).map(|_| at.to_string()),
+        Value::Array(items) => items.iter().enumerate().find_map(|(i, v)| past_exact_doubles(v, &format!("{at}.{i}"))),
+        Value::Object(fields) => fields.iter().find_map(|(k, v)| past_exact_doubles(v, &format!("{at}.{k}"))),
+        _ => None,
+    }
+}
+
 fn refused(e: AppError) -> Result<CallToolResult, ErrorData> {
     let what = match e.kind() {
         ErrorKind::Invalid => "invalid argument",
@@ -228,7 +240,11 @@ impl Flightlog {
     #[tool(description = "A session's timeline: its steps in order (reasoning, tool calls, results, errors, model, tokens), a page at a time.")]
     async fn session_timeline(&self, Parameters(p): Parameters<Timeline>, Extension(parts): Extension<Parts>) -> Result<CallToolResult, ErrorData> {
         let reader = principal(&parts)?;
-        let limit = p.limit.unwrap_or(50).clamp(1, MAX_TIMELINE);
+        // Refused out of range, as by the API, not clamped.
+        let limit = match flightlog_app::params::page_size(p.limit.map(|l| l.to_string()).as_deref(), 50, MAX_TIMELINE) {
+            Ok(limit) => limit,
+            Err(e) => return refused(e),
+        };
         let read = Access::new(reader, FrontEnd::Mcp, "session_timeline");
         match self.state.timeline_recorded(read, &reader.project, &p.session_id, p.after, limit).await {
             Ok(page) => answer(json!({
@@ -327,6 +343,14 @@ impl Flightlog {
             question.insert("agent".into(), json!(a));
         }
         if let Some(params) = p.params {
+            // The MCP library has read the arguments before Flightlog sees
+            // them, into doubles: two integers past 2^53 may have become one
+            // (the API reads the text and refuses them). They are refused
+            // here so that two different ids never match.
+            if let Some(at) = past_exact_doubles(&params, "params") {
+                let why = "is a number too large to compare exactly through MCP; send it as a string, or ask POST /v1/guard";
+                return refused(AppError::invalid(&at, why));
+            }
             question.insert("params".into(), params);
         }
         let question = match GuardQuestion::from_json(Value::Object(question), &self.state.limits) {
