@@ -125,6 +125,14 @@ async fn rates_loops_and_budgets_are_denied() {
     let (_, answer) = ask(&s, ADMIN_KEY, question("research", "search_web", json!({"q": 20}))).await;
     assert_eq!(answer["allowed"], false, "{answer}");
     assert_eq!(reason(&answer), "rate_limited");
+    // The window survives a crash: the allowed answers are read back (those
+    // of a crash's last moments may be lost: waited for here).
+    s.wait_guard_recorded(21, Duration::from_secs(30)).await;
+    let mut s = s;
+    s.kill9();
+    let s = Server::start_with(dir.path(), &env, &["--guard-session-steps", "8"]).await;
+    let (_, answer) = ask(&s, ADMIN_KEY, question("research", "search_web", json!({"q": 21}))).await;
+    assert_eq!(reason(&answer), "rate_limited", "after a restart: {answer}");
     // Another tool of the same agent has its own rate.
     assert_eq!(ask(&s, ADMIN_KEY, question("research", "fetch_page", json!({"u": 1}))).await.1["allowed"], true);
 

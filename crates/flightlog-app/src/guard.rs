@@ -207,6 +207,17 @@ impl Guard {
         self.lock().forget();
         self.incidents.reset();
         self.incidents.replaying(true);
+        // The allowed answers of the last rate period first: each counted a
+        // call its step (if it came) then takes the place of.
+        let rate_since = now_us().saturating_sub(self.lock().rate_period_us());
+        let answers = self.store.allowed_answers_since(rate_since).await?;
+        {
+            let mut state = self.lock();
+            for a in answers {
+                let q = Question { session_id: a.session_id, user_id: a.user_id, agent: a.agent_name, tool: a.tool_name, key: ActionKey(a.action_key) };
+                state.count_allowed_answer(&a.project, &q, a.at_us);
+            }
+        }
         let since = now_us().saturating_sub(self.config.window_us);
         let mut batch: Vec<ActionRow> = Vec::new();
         let read = self

@@ -385,6 +385,18 @@ impl GuardState {
         Answer::allow()
     }
 
+    /// An allowed answer given at `at_us` before a restart: counted in its
+    /// tool's rate window as when it was given (before the steps are read
+    /// back, so that its step takes its place rather than counting twice).
+    pub fn count_allowed_answer(&mut self, project: &str, q: &Question, at_us: i64) {
+        self.count_call(project, q, at_us);
+    }
+
+    /// The span of time a rate limit counts calls over.
+    pub fn rate_period_us(&self) -> i64 {
+        self.config.rate_per_us
+    }
+
     fn count_call(&mut self, project: &str, q: &Question, now_us: i64) {
         if !self.projects.contains_key(project) {
             self.projects.insert(Arc::from(project), Project::default());

@@ -7,6 +7,7 @@ use crate::rowbinary::RowBinary;
 use crate::Store;
 
 const ACTIONS_SINCE: &str = include_str!("queries/actions_since.sql");
+const ALLOWED_ANSWERS_SINCE: &str = include_str!("queries/allowed_answers_since.sql");
 const INSERT_ANSWERS: &str = "INSERT INTO guard_answers (project, at_us, key_id, session_id, user_id, agent_name, \
     tool_name, action_key, allowed, reason, message, previous)";
 
@@ -26,6 +27,18 @@ pub struct ActionRow {
     /// The first 8 bytes of the result's SHA-256, in hex (the model's
     /// `result_hash`, computed by the engine so results are not read).
     pub result_hex: String,
+}
+
+/// An allowed answer, as much of it as the guard's rate windows need.
+#[derive(Clone, Debug, PartialEq, serde::Deserialize)]
+pub struct AllowedAnswer {
+    pub project: String,
+    pub at_us: i64,
+    pub session_id: String,
+    pub user_id: String,
+    pub agent_name: String,
+    pub tool_name: String,
+    pub action_key: u64,
 }
 
 /// One answer of the guard, as stored.
@@ -69,6 +82,12 @@ impl Store {
             from += count;
         }
         Ok(seen)
+    }
+
+    /// The allowed answers given at or after `since_us`, oldest first (a
+    /// rate period's worth: few).
+    pub async fn allowed_answers_since(&self, since_us: i64) -> Result<Vec<AllowedAnswer>, StoreError> {
+        rows(&self.ch.query(ALLOWED_ANSWERS_SINCE, Params::new().number("since_us", since_us)).await?)
     }
 
     /// Appends answers, in one insert; returns once they are durable.
