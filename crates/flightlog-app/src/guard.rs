@@ -209,7 +209,7 @@ impl Guard {
         self.incidents.replaying(true);
         // The allowed answers of the last rate period first: each counted a
         // call its step (if it came) then takes the place of.
-        let rate_since = now_us().saturating_sub(self.lock().rate_period_us());
+        let rate_since = now_us().saturating_sub(self.config.rate_per_us);
         let answers = self.store.allowed_answers_since(rate_since).await?;
         {
             let mut state = self.lock();

@@ -12,6 +12,7 @@ use flightlog_app::decisions::Explanation;
 use flightlog_app::search::{Similar, SimilarParams};
 use flightlog_app::sessions::SessionListParams;
 use flightlog_app::{AppError, AppState};
+use flightlog_model::validate::EXACT_IN_A_DOUBLE;
 use flightlog_app::error::ErrorKind;
 use rmcp::handler::server::router::tool::ToolRouter;
 use rmcp::handler::server::tool::Extension;
@@ -161,9 +162,8 @@ fn answer(value: Value) -> Result<CallToolResult, ErrorData> {
 /// The path of the first number in `value` that is a double of 2^53 or
 /// more (a whole number a double no longer holds exactly), if any.
 fn past_exact_doubles(value: &Value, at: &str) -> Option<String> {
-    const EXACT: f64 = 9_007_199_254_740_992.0;
     match value {
-        Value::Number(n) if n.is_f64() => n.as_f64().filter(|f| f.abs() >= EXACT).map(|_| at.to_string()),
+        Value::Number(n) if n.is_f64() => n.as_f64().filter(|f| f.abs() >= EXACT_IN_A_DOUBLE).map(|_| at.to_string()),
         Value::Array(items) => items.iter().enumerate().find_map(|(i, v)| past_exact_doubles(v, &format!("{at}.{i}"))),
         Value::Object(fields) => fields.iter().find_map(|(k, v)| past_exact_doubles(v, &format!("{at}.{k}"))),
         _ => None,

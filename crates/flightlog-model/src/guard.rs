@@ -392,11 +392,6 @@ impl GuardState {
         self.count_call(project, q, at_us);
     }
 
-    /// The span of time a rate limit counts calls over.
-    pub fn rate_period_us(&self) -> i64 {
-        self.config.rate_per_us
-    }
-
     fn count_call(&mut self, project: &str, q: &Question, now_us: i64) {
         if !self.projects.contains_key(project) {
             self.projects.insert(Arc::from(project), Project::default());

@@ -14,6 +14,8 @@ use std::ops::RangeInclusive;
 pub const REQUIRED_FIELDS: [&str; 3] = ["session_id", "step", "timestamp"];
 /// The range a step's `model.temperature` must be in.
 pub const TEMPERATURE_RANGE: RangeInclusive<f64> = 0.0..=100.0;
+/// 2^53: below it a double still holds every whole number exactly.
+pub const EXACT_IN_A_DOUBLE: f64 = 9_007_199_254_740_992.0;
 /// The range a step's `model.top_p` must be in.
 pub const TOP_P_RANGE: RangeInclusive<f64> = 0.0..=1.0;
 

@@ -132,8 +132,7 @@ pub fn replaced_json(replaced: &[(String, Value)]) -> Option<Value> {
     (!replaced.is_empty()).then(|| Value::Array(replaced.iter().map(|(k, v)| json!({"key": k, "value": v})).collect()))
 }
 
-/// Below 2^53 a double still holds every integer exactly.
-const EXACT_IN_A_DOUBLE: f64 = 9_007_199_254_740_992.0;
+use flightlog_model::validate::EXACT_IN_A_DOUBLE;
 
 /// A number, or a string holding one.
 pub fn read_f64(v: &Value) -> Option<f64> {
