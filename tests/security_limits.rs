@@ -59,6 +59,45 @@ async fn failures_from_one_address_block_that_address_but_not_others() {
     assert_eq!(status, StatusCode::OK, "nor is the key's owner elsewhere: {body}");
 }
 
+/// Behind a proxy every client shares the proxy's address: with
+/// `--trusted-proxy` the limit counts the client the proxy names in
+/// `X-Forwarded-For`, so one guesser no longer locks every agent out.
+/// Without it the header is ignored, or a guesser would rotate it.
+#[tokio::test]
+async fn behind_a_trusted_proxy_failures_count_against_the_client_it_names() {
+    let temp = tempfile::tempdir().unwrap();
+    let s = Server::start_with(temp.path(), &[("FLIGHTLOG_BOOTSTRAP_KEY", ADMIN_KEY)], &["--trusted-proxy", "127.0.0.1,127.0.0.5"]).await;
+    let client = reqwest::Client::new();
+    let through_proxy = |forwarded: &'static str, key: String| {
+        client.get(format!("{}/v1/sessions", s.base)).bearer_auth(key).header("x-forwarded-for", forwarded).send()
+    };
+    for n in 0..21 {
+        // The guesser writes an address of its own first; the proxy appends the real one.
+        let resp = through_proxy("192.0.2.1, 203.0.113.7", format!("{n:04}-wrong-key-guess")).await.unwrap();
+        let expected = if n < 20 { StatusCode::UNAUTHORIZED } else { StatusCode::TOO_MANY_REQUESTS };
+        assert_eq!(resp.status(), expected, "failure {n}");
+    }
+    let resp = through_proxy("203.0.113.7", ADMIN_KEY.to_string()).await.unwrap();
+    assert_eq!(resp.status(), StatusCode::TOO_MANY_REQUESTS, "the guesser is blocked, even with the right key");
+    for other in ["192.0.2.1", "198.51.100.2, 127.0.0.5"] {
+        let resp = client.get(format!("{}/v1/sessions", s.base)).bearer_auth(ADMIN_KEY).header("x-forwarded-for", other).send().await.unwrap();
+        assert_eq!(resp.status(), StatusCode::OK, "another client through the same proxy ({other}) is not");
+    }
+
+    let plain = Server::start().await;
+    for n in 0..21 {
+        let resp = client
+            .get(format!("{}/v1/sessions", plain.base))
+            .bearer_auth(format!("{n:04}-wrong-key-guess"))
+            .header("x-forwarded-for", format!("203.0.113.{n}"))
+            .send()
+            .await
+            .unwrap();
+        let expected = if n < 20 { StatusCode::UNAUTHORIZED } else { StatusCode::TOO_MANY_REQUESTS };
+        assert_eq!(resp.status(), expected, "untrusted, the header changes nothing: failure {n}");
+    }
+}
+
 #[tokio::test]
 async fn failures_against_one_key_prefix_are_blocked_from_any_address_and_path() {
     let s = Server::start().await;
@@ -135,6 +174,10 @@ async fn the_web_sign_in_form_is_limited_too() {
         assert_eq!(resp.status(), expected, "sign-in attempt {n}");
         if n >= 20 {
             assert!(resp.headers().contains_key("retry-after"));
+            // The guard answers before any front end: its refusal carries
+            // the security headers all the same.
+            assert_eq!(resp.headers()["x-content-type-options"], "nosniff");
+            assert!(resp.headers()["content-security-policy"].to_str().unwrap().contains("frame-ancestors 'none'"));
         }
     }
 }

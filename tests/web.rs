@@ -262,6 +262,28 @@ async fn every_page_carries_a_strict_content_security_policy_and_the_other_heade
     assert!(css.text().await.unwrap().contains(".badge"), "the stylesheet is served without signing in");
     let (_, decision) = page(&s, &cookie, "/sessions/s1/steps/0").await;
     assert!(decision.contains("<script src=\"/static/print.js\" defer></script>") && decision.contains("class=\"print\""));
+    // Answers no page gives carry them too: an unknown path, an API answer,
+    // a body over its limit.
+    let big_form = no_redirects()
+        .post(format!("{}/login", s.base))
+        .header("origin", &s.base)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(vec![b'a'; 5 << 20]);
+    let answers = [
+        no_redirects().get(format!("{}/sesions", s.base)).header("cookie", &cookie),
+        no_redirects().get(format!("{}/static/x.css", s.base)),
+        no_redirects().get(format!("{}/v1/sessions", s.base)).bearer_auth(ADMIN_KEY),
+        big_form,
+    ];
+    for (request, status) in answers.into_iter().zip([404, 404, 200, 413]) {
+        let resp = request.send().await.unwrap();
+        let url = resp.url().clone();
+        assert_eq!(resp.status().as_u16(), status, "{url}");
+        let h = resp.headers();
+        assert_eq!(h["x-content-type-options"], "nosniff", "{url}");
+        assert_eq!(h["x-frame-options"], "DENY", "{url}");
+        assert!(h["content-security-policy"].to_str().unwrap().contains("default-src 'none'"), "{url}");
+    }
 }
 
 #[tokio::test]
@@ -324,6 +346,15 @@ async fn the_waterfall_shows_hostile_tool_names_as_text() {
     assert_eq!(status, StatusCode::BAD_REQUEST, "a range that ends before it starts");
     let (status, _) = page(&s, &cookie, "/sessions/wf-xss?from=soon").await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
+    // Bounds past the times a step can have were subtracted unchecked: the
+    // page panicked and the connection closed without an answer.
+    for (query, named) in [("from=-1&to=9223372036854775807", "from"), ("to=9223372036854775807", "to"), ("from=-9223372036854775808", "from")] {
+        let (status, body) = page(&s, &cookie, &format!("/sessions/wf-xss?{query}")).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{query}: {body}");
+        assert!(body.contains(named) && body.contains("2200-01-01"), "{query}: {body}");
+    }
+    let (status, _) = page(&s, &cookie, "/sessions/wf-xss?from=0&to=7258118400000000").await;
+    assert_eq!(status, StatusCode::OK, "the widest range is drawn");
 }
 
 /// A decision deep in a session whose steps start at 3 and skip some
@@ -354,4 +385,61 @@ async fn a_decision_deep_in_a_session_shows_its_goal_and_the_steps_before_it() {
     let listed: Vec<u64> = (0..=40).filter(|n| html.contains(&format!("reason number {n}."))).collect();
     assert_eq!(listed, vec![3, 4, 5]);
     assert_eq!(page(&s, &cookie, "/sessions/deep/steps/21").await.0, StatusCode::NOT_FOUND, "a step never sent");
+}
+
+/// The session list's form: a time as its inputs send it (no zone) is UTC,
+/// one with a zone is read as it is, and a mistake is a 400 that quotes
+/// what was sent, with the form still on the page.
+#[tokio::test]
+async fn the_session_list_reads_times_with_or_without_a_zone_and_refuses_mistakes_with_400() {
+    let s = Server::start().await;
+    let at = |session: &str, time: &str| json!({"session_id": session, "step": 0, "timestamp": time});
+    let steps = [at("early", "2026-01-01T04:30:00Z"), at("late", "2026-01-01T05:30:00Z")];
+    assert_eq!(s.post_steps(ADMIN_KEY, ndjson(&steps), &[]).await.0, StatusCode::OK);
+    let listed = |html: &str| (html.contains("href=\"/sessions/early\""), html.contains("href=\"/sessions/late\""));
+    for (query, want) in [
+        ("from=2026-01-01T00:00:00-05:00", (false, true)),
+        ("from=2026-01-01T05:00", (false, true)),
+        ("to=2026-01-01T05:00:00", (true, false)),
+        ("from=2026-01-01T04:00:00.5&to=2026-01-01T06:00:00%2B01:00", (true, false)),
+    ] {
+        let (status, html) = s.page(ADMIN_KEY, &format!("/sessions?{query}")).await;
+        assert_eq!(status, StatusCode::OK, "{query}");
+        assert_eq!(listed(&html), want, "{query}");
+    }
+    for (query, quoted) in [("from=garbage", "garbage"), ("sort=bogus", "bogus"), ("to=2026-13-01T00:00", "2026-13-01T00:00")] {
+        let (status, html) = s.page(ADMIN_KEY, &format!("/sessions?{query}")).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{query}: {html}");
+        assert!(html.contains(quoted) && !html.contains(&format!("{quoted}Z")), "{query}: the error quotes what was sent: {html}");
+        assert!(html.contains("name=\"from\""), "{query}: the form is still there");
+    }
+}
+
+/// A page is bounded by what was stored, not by how it is drawn: params
+/// nested deep are shown compact (indented they grew 110 times), and the
+/// timeline clips long fields, which the step's own page shows whole.
+#[tokio::test]
+async fn deep_or_long_fields_do_not_blow_up_the_pages() {
+    let s = Server::start().await;
+    let deep = format!("{}{}{}", "[".repeat(110), vec!["0"; 20_000].join(","), "]".repeat(110));
+    let long = "word ".repeat(40_000);
+    let steps: Vec<Value> = (0..5)
+        .map(|i| {
+            let params: Value = serde_json::from_str(&format!("{{\"p\": {deep}}}")).unwrap();
+            json!({"session_id": "big", "step": i, "timestamp": format!("2026-01-15T10:30:0{i}Z"),
+                   "agent_thoughts": {"reasoning": long},
+                   "tool_execution": {"name": "t", "params": params, "result": long, "error": long}})
+        })
+        .collect();
+    let sent: usize = steps.iter().map(|s| s.to_string().len()).sum();
+    assert_eq!(s.post_steps(ADMIN_KEY, ndjson(&steps), &[]).await.0, StatusCode::OK);
+    let (status, timeline) = s.page(ADMIN_KEY, "/sessions/big").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(timeline.len() < 200_000, "the timeline of 5 steps of {} bytes is {} bytes", sent / 5, timeline.len());
+    assert!(timeline.contains("word word") && timeline.contains("…"), "each long field is clipped, and says so");
+    let (status, decision) = s.page(ADMIN_KEY, "/sessions/big/steps/3").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(decision.len() < 2 * sent / 5, "the decision page is {} bytes for a step of {}", decision.len(), sent / 5);
+    assert!(decision.contains(&"[".repeat(110)), "the deep params shown compact, whole");
+    assert!(decision.matches(&long).count() >= 3, "reasoning, result and error shown whole");
 }

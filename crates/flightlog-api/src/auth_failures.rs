@@ -23,6 +23,8 @@ pub async fn guard(State(failures): State<AuthFailures>, request: Request, next:
         // Served without connection info (in-process tests): nothing to count by.
         return next.run(request).await;
     };
+    let forwarded: Vec<&str> = request.headers().get_all("x-forwarded-for").iter().filter_map(|v| v.to_str().ok()).collect();
+    let client = failures.client_of(peer.ip(), &forwarded);
     let key = crate::auth::presented_key(request.headers());
     // A blocked address is refused before anything is checked: were its
     // guesses still checked, a right one would answer 200 and the limit
@@ -30,15 +32,15 @@ pub async fn guard(State(failures): State<AuthFailures>, request: Request, next:
     // only: the key's owner, with the right key, is never locked out by
     // someone who knows its public id (an agent's steps must keep
     // arriving), and a generated key's 256 random bits need no more.
-    if let Some(left) = failures.address_blocked(peer.ip()) {
-        tracing::debug!(peer = %peer.ip(), "refused: address blocked after failed authentications");
+    if let Some(left) = failures.address_blocked(client) {
+        tracing::debug!(%client, "refused: address blocked after failed authentications");
         return too_many(left, "this address");
     }
     let response = next.run(request).await;
     if response.status() != StatusCode::UNAUTHORIZED {
         return response;
     }
-    match failures.refuse_failure(peer.ip(), key.as_deref()) {
+    match failures.refuse_failure(client, key.as_deref()) {
         Some(left) => too_many(left, "this key"),
         None => response,
     }

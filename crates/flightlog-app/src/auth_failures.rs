@@ -32,11 +32,16 @@ pub struct FailureLimits {
     pub window: Duration,
     /// Entries kept per table.
     pub capacity: usize,
+    /// Proxies in front of the server (a TLS terminator, a load
+    /// balancer): a request from one is counted by the client address its
+    /// `X-Forwarded-For` names, not by the proxy's, which every client
+    /// shares. Empty: the header is ignored, since a client can send any.
+    pub trusted_proxies: Vec<IpAddr>,
 }
 
 impl Default for FailureLimits {
     fn default() -> Self {
-        Self { per_address: 20, per_prefix: 10, window: Duration::from_secs(60), capacity: 10_000 }
+        Self { per_address: 20, per_prefix: 10, window: Duration::from_secs(60), capacity: 10_000, trusted_proxies: Vec::new() }
     }
 }
 
@@ -63,6 +68,27 @@ impl AuthFailures {
             by_address: Arc::new(Mutex::new(Cache::new(capacity))),
             by_prefix: Arc::new(Mutex::new(Cache::new(capacity))),
         }
+    }
+
+    /// The client a request comes from: its peer, or, when the peer is a
+    /// trusted proxy, the last address of `X-Forwarded-For` (each proxy
+    /// appends the address it was reached from) that is not a trusted
+    /// proxy. What a client wrote there itself comes before, and is never
+    /// read. A header that cannot be read leaves the peer.
+    pub fn client_of(&self, peer: IpAddr, forwarded_for: &[&str]) -> IpAddr {
+        let trusted = |ip: &IpAddr| self.limits.trusted_proxies.contains(ip);
+        if !trusted(&peer) {
+            return peer;
+        }
+        let hops = forwarded_for.iter().flat_map(|h| h.split(',')).map(|hop| hop.trim().parse::<IpAddr>());
+        for hop in hops.collect::<Vec<_>>().into_iter().rev() {
+            match hop {
+                Ok(ip) if trusted(&ip) => continue,
+                Ok(ip) => return ip,
+                Err(_) => return peer,
+            }
+        }
+        peer
     }
 
     /// How long requests from `peer` stay refused, if it is blocked.
@@ -169,6 +195,25 @@ fn key_prefix(key: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_trusted_proxy_names_its_client_and_nobody_else_does() {
+        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+        let failures = AuthFailures::new(FailureLimits { trusted_proxies: vec![ip("10.0.0.1"), ip("10.0.0.2")], ..FailureLimits::default() });
+        // A client's own header is not read.
+        assert_eq!(failures.client_of(ip("203.0.113.9"), &["198.51.100.1"]), ip("203.0.113.9"));
+        // Through the proxy: what it appended, not what the client wrote.
+        assert_eq!(failures.client_of(ip("10.0.0.1"), &["1.2.3.4, 203.0.113.9"]), ip("203.0.113.9"));
+        // Through two proxies, the header sent twice.
+        assert_eq!(failures.client_of(ip("10.0.0.1"), &["1.2.3.4", "203.0.113.9 ,10.0.0.2"]), ip("203.0.113.9"));
+        assert_eq!(failures.client_of(ip("10.0.0.1"), &["2001:db8::7"]), ip("2001:db8::7"));
+        // Nothing readable: the proxy itself.
+        assert_eq!(failures.client_of(ip("10.0.0.1"), &[]), ip("10.0.0.1"));
+        assert_eq!(failures.client_of(ip("10.0.0.1"), &["1.2.3.4, unknown"]), ip("10.0.0.1"));
+        assert_eq!(failures.client_of(ip("10.0.0.1"), &["10.0.0.2"]), ip("10.0.0.1"));
+        let untrusting = AuthFailures::new(FailureLimits::default());
+        assert_eq!(untrusting.client_of(ip("10.0.0.1"), &["203.0.113.9"]), ip("10.0.0.1"));
+    }
 
     #[test]
     fn prefixes_keep_key_ids_and_hide_other_strings() {

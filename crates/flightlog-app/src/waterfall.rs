@@ -4,6 +4,7 @@
 //! the reader zooms into a range. Either way the work is bounded.
 
 use crate::{AppError, AppState, params};
+use flightlog_model::time::END_OF_TIME_US;
 use flightlog_store::waterfall::{WaterfallSlice, WaterfallStep};
 
 /// At most this many steps are drawn one by one; a range holding more is
@@ -46,16 +47,28 @@ impl Waterfall {
     }
 }
 
+/// A bound of the range, in µs since the epoch, within the times a step
+/// can have: the drawing subtracts and adds them.
+fn micros(name: &str, s: Option<&str>) -> Result<Option<i64>, AppError> {
+    match params::number::<i64>(name, s.filter(|s| !s.is_empty()))? {
+        Some(us) if !(0..=END_OF_TIME_US).contains(&us) => Err(AppError::invalid(
+            name,
+            format!("must be microseconds since 1970-01-01, at most {END_OF_TIME_US} (2200-01-01), got {us}"),
+        )),
+        us => Ok(us),
+    }
+}
+
 impl AppState {
     pub async fn waterfall(&self, project: &str, id: &str, range: &WaterfallParams) -> Result<Waterfall, AppError> {
-        let from: Option<i64> = params::number("from", range.from.as_deref().filter(|s| !s.is_empty()))?;
-        let to: Option<i64> = params::number("to", range.to.as_deref().filter(|s| !s.is_empty()))?;
+        let from = micros("from", range.from.as_deref())?;
+        let to = micros("to", range.to.as_deref())?;
         if let (Some(f), Some(t)) = (from, to)
             && f >= t
         {
             return Err(AppError::invalid("to", format!("the range must end after it starts ({f} to {t})")));
         }
-        let extent = self.store.waterfall_extent(project, id, from.unwrap_or(i64::MIN), to.unwrap_or(i64::MAX)).await?;
+        let extent = self.store.waterfall_extent(project, id, from.unwrap_or(0), to.unwrap_or(END_OF_TIME_US)).await?;
         if extent.steps == 0 {
             return Err(AppError::no_session(id));
         }

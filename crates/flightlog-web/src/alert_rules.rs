@@ -15,12 +15,10 @@ use crate::login::render;
 use crate::{WebState, csrf, links};
 use askama::Template;
 use axum::extract::{DefaultBodyLimit, Query, State};
-use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::{Form, Router};
 use flightlog_app::alerts::{AlertFormat, AlertRule, AlertRuleView, AlertRules, AlertRulesView, MAX_RULES};
-use flightlog_app::error::ErrorKind;
 use flightlog_app::{AppError, AppState};
 use flightlog_model::detect::IncidentKind;
 
@@ -221,7 +219,7 @@ pub async fn save_rule(State(state): State<AppState>, admin: Admin, Form(fields)
         Ok(()) => return Redirect::to(&format!("/incidents/alerts?saved={}", Saved::Rule.name())).into_response(),
         Err(e) => e,
     };
-    let Some(status) = refusal(&e) else { return crate::trouble(e) };
+    let Some(status) = crate::refusal(&e) else { return crate::trouble(e) };
     let view = match state.alert_rules(&project).await {
         Ok(v) => v,
         Err(e) => return crate::trouble(e),
@@ -269,20 +267,10 @@ pub async fn remove_rule(State(state): State<AppState>, admin: Admin, Form(f): F
         Ok(()) => return Redirect::to(&format!("/incidents/alerts?saved={}", Saved::Removed.name())).into_response(),
         Err(e) => e,
     };
-    let Some(status) = refusal(&e) else { return crate::trouble(e) };
+    let Some(status) = crate::refusal(&e) else { return crate::trouble(e) };
     let mut page = shown_page(admin, &view, RuleForm::empty());
     page.remove_error = Some(e.public_message());
     (status, render(page)).into_response()
-}
-
-/// The status of a refusal for the caller's input; None for trouble underneath.
-fn refusal(e: &AppError) -> Option<StatusCode> {
-    match e.kind() {
-        ErrorKind::Invalid => Some(StatusCode::BAD_REQUEST),
-        ErrorKind::NotFound => Some(StatusCode::NOT_FOUND),
-        ErrorKind::Conflict => Some(StatusCode::CONFLICT),
-        ErrorKind::Unavailable | ErrorKind::OverMemoryBudget => None,
-    }
 }
 
 /// The rule the form asks for. The core checks the rest (the name's

@@ -1,4 +1,5 @@
-//! Security headers on every response of the web UI, set in one place.
+//! Security headers on every response, set in one place (the server puts
+//! this layer outermost, over the web UI, the API and their guards).
 //!
 //! The Content-Security-Policy allows no inline script or style at all:
 //! styles come from `/static/app.css`, the one script (print) from

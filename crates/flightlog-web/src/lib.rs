@@ -29,7 +29,7 @@ mod cookie;
 mod costs;
 mod csrf;
 mod decision;
-mod headers;
+pub mod headers;
 mod identical_hits;
 mod incident_marks;
 mod incidents;
@@ -97,7 +97,6 @@ pub fn router(state: AppState) -> Router {
         .route("/static/app.css", get(assets::stylesheet))
         .route("/static/print.js", get(assets::print_script))
         .layer(middleware::from_fn(csrf::same_origin))
-        .layer(middleware::map_response(headers::secure))
         .with_state(web)
 }
 
@@ -106,6 +105,17 @@ pub fn router(state: AppState) -> Router {
 fn trouble(e: flightlog_app::AppError) -> Response {
     tracing::warn!(error = %e, "page unavailable");
     (StatusCode::SERVICE_UNAVAILABLE, e.public_message()).into_response()
+}
+
+/// The status of a refusal for the caller's input; None for trouble underneath.
+fn refusal(e: &flightlog_app::AppError) -> Option<StatusCode> {
+    use flightlog_app::error::ErrorKind;
+    match e.kind() {
+        ErrorKind::Invalid => Some(StatusCode::BAD_REQUEST),
+        ErrorKind::NotFound => Some(StatusCode::NOT_FOUND),
+        ErrorKind::Conflict => Some(StatusCode::CONFLICT),
+        ErrorKind::Unavailable | ErrorKind::OverMemoryBudget => None,
+    }
 }
 
 /// When the session table cannot be read: an error, not a sign-in loop.

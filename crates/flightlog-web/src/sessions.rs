@@ -6,11 +6,13 @@ use crate::login::render;
 use crate::show::short_time;
 use askama::Template;
 use axum::extract::{Query, State};
-use axum::response::Response;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
 use flightlog_app::AppState;
 use crate::links::encode;
 use flightlog_app::sessions::SessionListParams;
 use flightlog_model::anomaly::Anomaly;
+use flightlog_model::time::parse_timestamp;
 use flightlog_store::SessionFilter;
 use flightlog_store::sessions::{COST_BUCKETS, STEP_BUCKETS, SessionSpread};
 use crate::charts::{self, Columns};
@@ -76,10 +78,18 @@ struct Sessions {
 
 pub async fn list(State(state): State<AppState>, Reader { principal, csrf }: Reader, Query(f): Query<Filters>) -> Response {
     let mut spread = Vec::new();
+    // The page is shown under its error too, so the form can be mended;
+    // its status says whose mistake it was.
     let (sessions, next, error) = match filter_of(&f) {
-        Err(e) => (Vec::new(), None, Some(e)),
+        Err(e) => (Vec::new(), None, Some((StatusCode::BAD_REQUEST, e))),
         Ok(filter) => match tokio::join!(state.list_sessions(&principal.project, &filter), state.session_spread(&principal.project, &filter)) {
-            (Err(e), _) => (Vec::new(), None, Some(e.public_message())),
+            (Err(e), _) => {
+                let status = crate::refusal(&e).unwrap_or_else(|| {
+                    tracing::warn!(error = %e, "session list unavailable");
+                    StatusCode::SERVICE_UNAVAILABLE
+                });
+                (Vec::new(), None, Some((status, e.public_message())))
+            }
             (Ok(page), spread_of) => {
                 match spread_of {
                     Ok(s) => spread = spread_charts(&f, &s),
@@ -122,7 +132,9 @@ pub async fn list(State(state): State<AppState>, Reader { principal, csrf }: Rea
             }
         },
     };
-    render(Sessions { csrf, project: principal.project, f, error, sessions, next, spread })
+    let status = error.as_ref().map_or(StatusCode::OK, |(status, _)| *status);
+    let error = error.map(|(_, message)| message);
+    (status, render(Sessions { csrf, project: principal.project, f, error, sessions, next, spread })).into_response()
 }
 
 /// The form as the application reads list parameters: blanks are absent,
@@ -130,14 +142,15 @@ pub async fn list(State(state): State<AppState>, Reader { principal, csrf }: Rea
 /// are UTC.
 fn filter_of(f: &Filters) -> Result<SessionFilter, String> {
     let opt = |s: &str| (!s.trim().is_empty()).then(|| s.trim().to_string());
+    // A time without a zone, as the form's inputs send it (to the minute
+    // or the second), is UTC; any other text goes on as typed, so that an
+    // error quotes what was sent.
     let time = |s: &str| {
         opt(s).map(|s| {
-            if s.len() == 16 {
-                format!("{s}:00Z")
-            } else if s.ends_with('Z') || s.contains('+') {
-                s
-            } else {
-                format!("{s}Z")
+            let utc = if s.len() == 16 { format!("{s}:00Z") } else { format!("{s}Z") };
+            match parse_timestamp(&s).is_err() && parse_timestamp(&utc).is_ok() {
+                true => utc,
+                false => s,
             }
         })
     };

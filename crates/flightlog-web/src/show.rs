@@ -13,8 +13,52 @@ pub fn text(v: &Value) -> String {
 }
 
 /// A value as indented JSON, for params and results; absent as nothing.
+/// Indenting adds two spaces a level to every line, so a value nested deep
+/// grows many times over (200 KB of numbers nested 110 deep became 22 MB):
+/// past [`PRETTY_MAX_BYTES`] it is shown compact, its stored size.
 pub fn pretty(v: &Value) -> String {
-    if v.is_null() { String::new() } else { serde_json::to_string_pretty(v).unwrap_or_default() }
+    if v.is_null() {
+        return String::new();
+    }
+    let mut out = Bounded(Vec::new());
+    match serde_json::to_writer_pretty(&mut out, v) {
+        Ok(()) => String::from_utf8(out.0).unwrap_or_default(),
+        Err(_) => v.to_string(),
+    }
+}
+
+/// The longest indented JSON [`pretty`] gives.
+const PRETTY_MAX_BYTES: usize = 256 << 10;
+
+/// A buffer that refuses to grow past [`PRETTY_MAX_BYTES`].
+struct Bounded(Vec<u8>);
+
+impl std::io::Write for Bounded {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        if self.0.len() + bytes.len() > PRETTY_MAX_BYTES {
+            return Err(std::io::Error::other("longer than a page shows indented"));
+        }
+        self.0.extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// The most characters of one field a page listing many steps shows (the
+/// timeline: 100 steps of up to 4 MiB each); the step's own page shows it
+/// whole.
+pub const LISTED_FIELD_CHARS: usize = 2_000;
+
+/// A field on a page listing many steps: at most [`LISTED_FIELD_CHARS`],
+/// then `…`.
+pub fn listed(text: String) -> String {
+    match text.len() > LISTED_FIELD_CHARS {
+        true => flightlog_model::validate::clip_chars(&text, LISTED_FIELD_CHARS),
+        false => text,
+    }
 }
 
 /// A time for a table: to the second, UTC. Pages that are evidence (the
@@ -35,11 +79,33 @@ pub fn short_text_time(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     #[test]
     fn table_times_are_to_the_second() {
         assert_eq!(short_time(1_768_473_000_123_456), "2026-01-15 10:30:00");
         assert_eq!(short_text_time("2026-01-15T10:30:00.5+01:00"), "2026-01-15 09:30:00");
         assert_eq!(short_text_time("not a time"), "not a time");
+    }
+
+    #[test]
+    fn deep_values_are_shown_compact_and_short_ones_indented() {
+        assert_eq!(pretty(&json!({"a": [1]})), "{\n  \"a\": [\n    1\n  ]\n}");
+        let mut deep = json!(vec![0; 20_000]);
+        for _ in 0..110 {
+            deep = json!([deep]);
+        }
+        let shown = pretty(&deep);
+        assert_eq!(shown, deep.to_string(), "indented it would be 4.4 MB");
+        assert!(shown.len() < 50_000);
+    }
+
+    #[test]
+    fn listed_fields_are_clipped_to_a_bound_with_a_mark() {
+        assert_eq!(listed("short".into()), "short");
+        let long = "é".repeat(LISTED_FIELD_CHARS + 1);
+        let shown = listed(long);
+        assert_eq!(shown.chars().count(), LISTED_FIELD_CHARS + 1);
+        assert!(shown.ends_with('…'));
     }
 }

@@ -27,7 +27,7 @@ use flightlog_app::incidents::{IncidentQuery, IncidentView, MAX_PAGE as MAX_INCI
 use flightlog_model::canonical::to_canonical_json;
 use flightlog_model::time::parse_timestamp;
 use flightlog_store::steps::StoredStep;
-use crate::show::{pretty, short_text_time, short_time, text};
+use crate::show::{listed, pretty, short_text_time, short_time, text};
 use crate::waterfall::{self, WaterfallView};
 use flightlog_app::waterfall::WaterfallParams;
 use serde_json::Value;
@@ -244,7 +244,7 @@ fn view(v: Value, step: u64, failed: bool, key_decision: bool) -> StepView {
         step,
         time: short_text_time(&text(&v["timestamp"])),
         duration: t["duration_ms"].as_u64().map(|d| format!("{d} ms")).unwrap_or_default(),
-        reasoning: text(&v["agent_thoughts"]["reasoning"]),
+        reasoning: listed(text(&v["agent_thoughts"]["reasoning"])),
         alternatives: v["agent_thoughts"]["considered_tools"]
             .as_array()
             .into_iter()
@@ -253,10 +253,10 @@ fn view(v: Value, step: u64, failed: bool, key_decision: bool) -> StepView {
             .collect(),
         confidence: v["agent_thoughts"]["confidence"].as_f64().map(|x| format!("{:.0}%", x * 100.0)).unwrap_or_default(),
         tool: [text(&t["name"]), chosen.clone()].into_iter().find(|s| !s.is_empty()).unwrap_or_default(),
-        params: pretty(&t["params"]),
-        result: pretty(&t["result"]),
+        params: listed(pretty(&t["params"])),
+        result: listed(pretty(&t["result"])),
         status: text(&t["status"]),
-        error: text(&t["error"]),
+        error: listed(text(&t["error"])),
         failed,
         tokens: format!(
             "{} in / {} out{}",

@@ -130,6 +130,12 @@ struct ClientLimits {
     /// window, after which that prefix gets 429 (0: no limit).
     #[arg(long, env = "FLIGHTLOG_AUTH_FAILURES_PER_KEY", default_value_t = 10)]
     auth_failures_per_key: u32,
+    /// Addresses of proxies in front of this server (comma-separated): a
+    /// request from one is counted, for the failed-authentication limit, by
+    /// the client its `X-Forwarded-For` names. Unset: that header is
+    /// ignored, as any client can send it.
+    #[arg(long = "trusted-proxy", env = "FLIGHTLOG_TRUSTED_PROXIES", value_delimiter = ',')]
+    trusted_proxies: Vec<std::net::IpAddr>,
     /// Seconds over which failed authentications are counted.
     #[arg(long, env = "FLIGHTLOG_AUTH_FAILURE_WINDOW", default_value_t = 60)]
     auth_failure_window: u64,
@@ -253,6 +259,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         per_address: args.limits.auth_failures_per_address,
         per_prefix: args.limits.auth_failures_per_key,
         window: Duration::from_secs(args.limits.auth_failure_window.max(1)),
+        trusted_proxies: args.limits.trusted_proxies.clone(),
         ..FailureLimits::default()
     });
     tokio::spawn(async move {
@@ -275,6 +282,9 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     if args.limits.body_timeout > 0 {
         app = app.layer(from_fn_with_state(BodyTimeout(Duration::from_secs(args.limits.body_timeout)), body_timeout::guard));
     }
+    // Outermost, so that every answer carries the security headers, whoever
+    // gave it: a page, the API, an unknown path, a refused body, a guard.
+    let app = app.layer(axum::middleware::map_response(flightlog_web::headers::secure));
     let header_timeout = (args.limits.header_timeout > 0).then(|| Duration::from_secs(args.limits.header_timeout));
     serve(listener, app, header_timeout, stopped(stopping)).await;
     if let Some(grpc) = grpc
