@@ -154,6 +154,34 @@ async fn an_erasure_of_session_backslash_n_erases_only_that_session() {
     assert_eq!(alice["steps"][0]["data"]["prompt"]["completion"], "done alice-1", "alice is untouched");
 }
 
+/// Identifiers refuse the characters that reorder text (a session
+/// `refund-7` + U+202E shown before ` #12` read `refund-721#`), and a legal
+/// hold refuses an id no step could have, as it would hold nothing.
+#[tokio::test]
+async fn identifiers_that_would_reorder_the_text_around_them_are_refused() {
+    let s = Server::start().await;
+    let base = json!({"session_id": "ok", "step": 0, "timestamp": "2026-01-15T10:30:00Z", "agent": {"name": "billing"}, "user_id": "u"});
+    for (field, path, value) in [
+        ("session_id", "/session_id", "refund-7\u{202e}"),
+        ("user_id", "/user_id", "\u{2066}customer"),
+        ("agent.name", "/agent/name", "billing\u{202a}"),
+    ] {
+        let mut step = base.clone();
+        *step.pointer_mut(path).unwrap() = json!(value);
+        let (status, answer) = s.post_steps(ADMIN_KEY, step.to_string(), &[]).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{field}: {answer}");
+        assert_eq!(answer["rejected"][0]["field"], field, "{answer}");
+        assert!(answer["rejected"][0]["reason"].as_str().unwrap().contains("bidirectional"), "{answer}");
+    }
+    let (_, stored) = s.post_steps(ADMIN_KEY, base.to_string(), &[]).await;
+    assert_eq!(stored["accepted"], 1, "the same step with plain ids is stored: {stored}");
+    for id in ["a\u{0}b", "x\u{202e}y"] {
+        let (status, answer) = s.send_json(Method::POST, ADMIN_KEY, "/v1/legal-holds", json!({"subject": "user", "id": id})).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{id:?}: {answer}");
+        assert!(answer.to_string().contains("\"id\""), "the refusal names id: {answer}");
+    }
+}
+
 /// An empty user beside a session is refused, naming it: read as "not
 /// given" it erased every user's steps in the session.
 #[tokio::test]

@@ -414,8 +414,6 @@ fn check_hold_id(id: &str, max_id_bytes: usize) -> Result<(), AppError> {
     if id.is_empty() {
         return Err(AppError::invalid("id", "is required: the session id or user id to hold"));
     }
-    if id.len() > max_id_bytes {
-        return Err(AppError::invalid("id", format!("is {} bytes, at most {max_id_bytes}", id.len())));
-    }
-    Ok(())
+    // An id no step could have would hold nothing.
+    flightlog_model::validate::check_id("id", id, max_id_bytes).map_err(|e| AppError::invalid(&e.field, e.reason))
 }

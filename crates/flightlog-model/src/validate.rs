@@ -158,12 +158,7 @@ impl Fields<'_> {
         match self.get(parent, path) {
             None => Ok(String::new()),
             Some(Value::String(s)) => {
-                if s.len() > self.limits.max_id_bytes {
-                    return Err(too_long(path, s.len(), self.limits.max_id_bytes));
-                }
-                if s.chars().any(char::is_control) {
-                    return Err(FieldError::new(path, "must not contain control characters"));
-                }
+                check_id(path, s, self.limits.max_id_bytes)?;
                 Ok(s.clone())
             }
             Some(v) => Err(FieldError::new(path, format!("must be a string, got {}", kind(v)))),
@@ -322,6 +317,35 @@ pub fn clip(s: &str) -> String {
         end -= 1;
     }
     marked(s, &s[..end])
+}
+
+/// The rule for the text of an identifier (a session, a user, an agent, a
+/// tool…), named `path` in its error: at most `max_bytes`, without control
+/// characters or bidirectional formatting ones.
+pub fn check_id(path: &str, s: &str, max_bytes: usize) -> Result<()> {
+    if s.len() > max_bytes {
+        return Err(too_long(path, s.len(), max_bytes));
+    }
+    if s.chars().any(char::is_control) {
+        return Err(FieldError::new(path, "must not contain control characters"));
+    }
+    if s.chars().any(is_bidi_control) {
+        return Err(FieldError::new(
+            path,
+            "must not contain bidirectional formatting characters (U+202A to U+202E, U+2066 to U+2069): \
+             they would reorder the text shown around the identifier",
+        ));
+    }
+    Ok(())
+}
+
+/// The characters that embed, override or isolate a direction of text.
+/// An identifier holding one would reorder what a page or a report shows
+/// beside it (a session `refund-7` + U+202E before ` #12` reads
+/// `refund-721#`), so identifiers refuse them; free text keeps them, as
+/// pages show it in a block of its own.
+pub fn is_bidi_control(c: char) -> bool {
+    matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
 }
 
 /// Text shortened for display: at most `max` characters, then `…` if
