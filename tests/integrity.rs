@@ -3,6 +3,8 @@
 //! server is stopped, and the log is truncated. Each time verification
 //! fails and names the place, and untouched sessions still verify.
 
+use flightlog_model::canonical::to_canonical_json;
+use flightlog_model::integrity::{chain_next, chain_seed, field_hash, path_of};
 use flightlog_model::merkle::{hash_from_hex, verify_consistency};
 use flightlog_tests::*;
 use reqwest::Method;
@@ -365,6 +367,29 @@ async fn a_session_proves_against_the_latest_checkpoint_without_the_whole_log() 
     assert!(all["problems"].to_string().contains("bad_signature"), "{all:#}");
 }
 
+/// A log rewritten below the last checkpoint (an entry's hash changed, the
+/// Merkle nodes, a mere cache, deleted so they are built again from it) is
+/// refused a new checkpoint: signed, it would pass every check made
+/// against the newest checkpoint. The last genuine checkpoint stays the
+/// newest, and still catches the rewrite.
+#[tokio::test]
+async fn a_log_rewritten_below_the_last_checkpoint_is_refused_a_new_one() {
+    let dir = tempfile::tempdir().unwrap();
+    recorded_instance(dir.path()).await;
+    sql(dir.path(), "ALTER TABLE log_entries UPDATE step_hash = reverse(step_hash) WHERE log_index = 3 SETTINGS mutations_sync = 2");
+    sql(dir.path(), "TRUNCATE TABLE merkle_nodes");
+    let s = Server::start_in(dir.path(), &ENV).await;
+    assert_eq!(s.post_steps(ADMIN_KEY, step("later", 0).to_string(), &[]).await.1["accepted"], 1);
+    let (status, answer) = s.send_json(Method::POST, ADMIN_KEY, "/v1/integrity/checkpoints", json!(null)).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{answer}");
+    assert!(answer.to_string().contains("no longer match the checkpoint"), "{answer}");
+    let (_, checkpoints) = s.get(ADMIN_KEY, "/v1/integrity/checkpoints").await;
+    let sizes: Vec<u64> = checkpoints["checkpoints"].as_array().unwrap().iter().map(|c| c["tree_size"].as_u64().unwrap()).collect();
+    assert_eq!(sizes.iter().max(), Some(&18), "nothing was signed over the rewrite: {checkpoints}");
+    let (_, all) = s.get(ADMIN_KEY, "/v1/integrity/verify").await;
+    assert_eq!(all["status"], "failed", "{all:#}");
+}
+
 #[tokio::test]
 async fn evidence_bundles_verify_offline_and_any_edit_is_caught() {
     let dir = tempfile::tempdir().unwrap();
@@ -411,6 +436,57 @@ async fn evidence_bundles_verify_offline_and_any_edit_is_caught() {
     flipped[at] = if flipped[at] == b'a' { b'b' } else { b'a' };
     assert!(!check(&flipped, Some(&key)).0, "a flipped signature byte is caught");
     assert!(!check(&bundle, Some(&"ab".repeat(32))).0, "a bundle signed by another key is refused when the key is pinned");
+
+    // Edits that keep the file canonical and every hash and link in it
+    // consistent, the session's chain computed again as anyone can.
+    let original: Value = serde_json::from_slice(&bundle).unwrap();
+    let rechained = |mut b: Value| -> Vec<u8> {
+        let mut link = chain_seed(b["project"].as_str().unwrap(), "victim");
+        if let Some(steps) = b["steps"].as_array_mut() {
+            for (i, s) in steps.iter_mut().enumerate() {
+                s["session_seq"] = json!(i);
+                link = chain_next(&link, &hash_from_hex(s["step_hash"].as_str().unwrap()).unwrap());
+                s["chain_hash"] = json!(hex::encode(link));
+            }
+        }
+        to_canonical_json(&b).into_bytes()
+    };
+    assert_eq!(rechained(original.clone()), bundle.strip_suffix(b"\n").unwrap_or(&bundle), "computing the chain again changes nothing in a genuine bundle");
+    let erase_as_if_lawful = |b: &mut Value, step: usize, keys: &[&str], forged: Value| {
+        let path = path_of(keys);
+        let content = &mut b["steps"][step]["content"];
+        let real = field_hash(&path, content.pointer(&format!("/{}", keys.join("/"))).unwrap());
+        *content.pointer_mut(&format!("/{}", keys.join("/"))).unwrap() = forged;
+        b["steps"][step]["erased"] = json!({path: hex::encode(real)});
+    };
+    let mut swapped = original.clone();
+    swapped["steps"].as_array_mut().unwrap().swap(1, 2);
+    let mut repeated = original.clone();
+    let again = repeated["steps"][1].clone();
+    repeated["steps"].as_array_mut().unwrap().insert(2, again);
+    let mut reasoning_blanked = original.clone();
+    erase_as_if_lawful(&mut reasoning_blanked, 2, &["agent_thoughts", "reasoning"], Value::Null);
+    let mut completion_forged = original.clone();
+    erase_as_if_lawful(&mut completion_forged, 3, &["prompt", "completion"], json!("FORGED: approved"));
+    let mut not_a_list = original.clone();
+    not_a_list["steps"] = json!("not a list");
+    let mut unsealed = original.clone();
+    unsealed["checkpoint"] = Value::Null;
+    let forgeries = [
+        ("steps reordered", swapped, "repeated_position"),
+        ("a step repeated", repeated, "repeated_position"),
+        ("a reasoning blanked as if erased", reasoning_blanked, "modified"),
+        ("an erased field's content forged", completion_forged, "restored_after_erasure"),
+        ("steps that are not a list", not_a_list, "unreadable"),
+        ("no checkpoint, with the key pinned", unsealed.clone(), "wrong_key"),
+    ];
+    for (what, forged, kind) in forgeries {
+        let (ok, report) = check(&rechained(forged), Some(&key));
+        assert!(!ok && report["status"] == "failed", "{what} must be caught: {report:#}");
+        assert!(report["problems"].to_string().contains(kind), "{what}: a {kind} problem: {report:#}");
+    }
+    let (_, report) = check(&rechained(unsealed), None);
+    assert_eq!(report["status"], "intact_not_yet_sealed", "without a key or a checkpoint nothing is proven: {report:#}");
 }
 
 #[tokio::test]

@@ -2,6 +2,7 @@
 //! bundles, signed checkpoints and the proof that one extends another, and
 //! erasure of personal content with every proof left valid.
 
+use flightlog_store::StoreError;
 use crate::{AppError, AppState, params};
 use flightlog_integrity::{bundle, verify};
 use flightlog_model::merkle::{Tree, leaf_hash};
@@ -79,9 +80,14 @@ impl AppState {
         Ok(self.store.checkpoints().await?)
     }
 
-    /// Signs a checkpoint of the log now; None when nothing is new.
+    /// Signs a checkpoint of the log now; None when nothing is new. A log
+    /// that no longer extends the last checkpoint is a conflict with what
+    /// was signed, not the caller's mistake.
     pub async fn seal(&self) -> Result<Option<CheckpointRow>, AppError> {
-        Ok(self.checkpointer.seal().await?)
+        self.checkpointer.seal().await.map_err(|e| match e {
+            StoreError::Invalid(message) => AppError::Conflict { code: "log_rewritten", message },
+            e => e.into(),
+        })
     }
 
     /// The proof between two signed checkpoints, given by their tree sizes.

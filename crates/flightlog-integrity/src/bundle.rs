@@ -31,7 +31,8 @@
 use crate::signer::{checkpoint_message, signature_valid};
 use crate::verify::{Problem, ProblemKind, ReportStatus};
 use flightlog_model::canonical::{into_text, to_canonical_json, write_string, write_value};
-use flightlog_model::integrity::{chain_next, chain_seed, stored_step_hash};
+use flightlog_model::integrity::{chain_next, chain_seed, is_erasable, stored_step_hash};
+use crate::verify::{field_is_null, not_erasable};
 use flightlog_model::merkle::{Hash, Tree, hash_from_hex, leaf_hash, verify_inclusion};
 use flightlog_store::{AccessFilter, IntegrityRow, Store, StoreError};
 use serde::Serialize;
@@ -253,10 +254,22 @@ pub fn verify_bundle(file: &[u8], pinned_key: Option<&str>) -> BundleReport {
         if pinned_key.is_some_and(|k| !k.eq_ignore_ascii_case(key)) {
             r.problems.push(bad(ProblemKind::WrongKey, None, "the checkpoint was signed by another key than the one given"));
         }
+    } else if pinned_key.is_some() {
+        // Without a checkpoint any file consistent with itself would pass:
+        // a pinned key asks for proof, and there is none.
+        r.problems.push(bad(ProblemKind::WrongKey, None, "the bundle carries no checkpoint, so nothing in it is signed by the key given"));
     }
 
+    let Some(steps) = b["steps"].as_array() else {
+        r.problems.push(bad(ProblemKind::Unreadable, None, "the bundle holds no list of steps"));
+        r.status = ReportStatus::of(r.problems.len() as u64, 0);
+        return r;
+    };
     let mut link = chain_seed(project, session);
-    for (i, s) in b["steps"].as_array().map(Vec::as_slice).unwrap_or_default().iter().enumerate() {
+    // Positions in the log, proven by each step's inclusion proof: a
+    // session's steps enter the log in their order, each once.
+    let mut previous_index: Option<u64> = None;
+    for (i, s) in steps.iter().enumerate() {
         r.steps += 1;
         let n = s["step"].as_u64();
         let (Some(recorded), Some(recorded_link)) = (hash_field(s.get("step_hash")), hash_field(s.get("chain_hash"))) else {
@@ -265,6 +278,12 @@ pub fn verify_bundle(file: &[u8], pinned_key: Option<&str>) -> BundleReport {
         };
         let mut erased = BTreeMap::new();
         for (path, h) in s["erased"].as_object().into_iter().flatten() {
+            if !is_erasable(path) {
+                r.problems.push(bad(ProblemKind::Modified, n, not_erasable(path)));
+            }
+            if !field_is_null(&s["content"], path) {
+                r.problems.push(bad(ProblemKind::RestoredAfterErasure, n, format!("field {path} was erased but has content again")));
+            }
             match hash_field(Some(h)) {
                 Some(h) => {
                     erased.insert(path.clone(), h);
@@ -288,6 +307,10 @@ pub fn verify_bundle(file: &[u8], pinned_key: Option<&str>) -> BundleReport {
         link = recorded_link;
 
         let index = s["log_index"].as_u64().unwrap_or(u64::MAX);
+        if previous_index.is_some_and(|p| index <= p) {
+            r.problems.push(bad(ProblemKind::RepeatedPosition, n, "the step's log position does not come after the one before it: steps were reordered or repeated"));
+        }
+        previous_index = Some(index);
         match sealed {
             Some((size, root)) if index < size => {
                 let proof: Option<Vec<Hash>> =
@@ -297,6 +320,9 @@ pub fn verify_bundle(file: &[u8], pinned_key: Option<&str>) -> BundleReport {
                 } else {
                     r.problems.push(bad(ProblemKind::NotInLog, n, "the step is not proven to be in the signed log"));
                 }
+            }
+            _ if pinned_key.is_some() && sealed.is_some() => {
+                r.problems.push(bad(ProblemKind::NotInLog, n, "the step is not sealed by the checkpoint, so the key given proves nothing of it"));
             }
             _ => r.not_yet_sealed += 1,
         }

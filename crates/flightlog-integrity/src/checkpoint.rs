@@ -3,6 +3,7 @@
 
 use crate::signer::{Signer, checkpoint_message};
 use flightlog_ingest::LogView;
+use flightlog_model::merkle::{Hash, verify_consistency};
 use flightlog_store::{CheckpointRow, Store, StoreError};
 use std::sync::Arc;
 use std::time::Duration;
@@ -78,6 +79,7 @@ impl Checkpointer {
         if let Err(e) = crate::nodes::extend(&self.store, tree_size).await {
             tracing::warn!(error = %e, "could not store the Merkle log's nodes; proofs will read the whole log");
         }
+        self.check_extends_the_last(tree_size, &root_hash).await?;
         let created_us = flightlog_model::time::now_us();
         let signature = self.signer.sign(&checkpoint_message(tree_size, &root_hash, created_us));
         let row = CheckpointRow { tree_size, root_hash, created_us, public_key: self.signer.public_key_hex(), signature };
@@ -85,6 +87,36 @@ impl Checkpointer {
         last.size = tree_size;
         tracing::info!(tree_size, root = %hex::encode(root_hash), "signed a checkpoint");
         Ok(Some(row))
+    }
+
+    /// What a new checkpoint signs must extend what the last one signed
+    /// (RFC 6962 consistency, proven from the stored nodes, which were just
+    /// brought up to date from the log). A log rewritten below the last
+    /// checkpoint would otherwise be sealed as it now is, and every check
+    /// against the newest checkpoint would pass it.
+    async fn check_extends_the_last(&self, size: u64, root: &Hash) -> Result<(), StoreError> {
+        let Some(last) = self.store.latest_checkpoint().await? else { return Ok(()) };
+        if last.tree_size == 0 || last.tree_size >= size {
+            return Ok(());
+        }
+        let Some(proof) = crate::nodes::consistency_proof(&self.store, last.tree_size, size).await? else {
+            // The stored nodes are still catching up with a long log.
+            tracing::warn!(from = last.tree_size, to = size, "signing without checking consistency: the Merkle nodes are not stored that far yet");
+            return Ok(());
+        };
+        if verify_consistency(last.tree_size, size, &last.root_hash, root, &proof) {
+            return Ok(());
+        }
+        tracing::error!(
+            signed = last.tree_size,
+            head = size,
+            "refusing to sign a checkpoint: the log of record no longer matches the last checkpoint; run `flightlog verify --all`"
+        );
+        Err(StoreError::Invalid(format!(
+            "refusing to sign a checkpoint: the first {} entries of the log of record no longer match the checkpoint signed over them \
+             (they were changed since); run `flightlog verify --all` to see where",
+            last.tree_size
+        )))
     }
 
     /// Seals every `interval` until the process ends.

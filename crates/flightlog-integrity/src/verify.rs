@@ -23,7 +23,7 @@
 use crate::signer::{checkpoint_signature_valid, expiry_message, signature_valid};
 use flightlog_model::retention::ExpiryKind;
 use flightlog_store::ExpirationRow;
-use flightlog_model::integrity::{chain_next, chain_seed, step_hash, stored_step_hash};
+use flightlog_model::integrity::{chain_next, chain_seed, is_erasable, step_hash, stored_step_hash};
 use flightlog_model::merkle::{Frontier, Hash, hash_from_hex, leaf_hash, verify_inclusion};
 use flightlog_model::stored::{REBUILT, left_to_column};
 use rayon::prelude::*;
@@ -638,6 +638,9 @@ fn check_content(row: &IntegrityRow, recorded: &Hash, limits: &Limits, out: &mut
     // Content → step hash, with erased fields' kept hashes.
     let mut erased: BTreeMap<String, Hash> = BTreeMap::new();
     for (path, h) in &row.erased {
+        if !is_erasable(path) {
+            out.problem(problem(ProblemKind::Modified, Some(row), not_erasable(path)));
+        }
         match hash_of(h) {
             Ok(h) => {
                 erased.insert(path.clone(), h);
@@ -783,7 +786,12 @@ impl Want<'_> {
     }
 }
 
-fn field_is_null(content: &Value, path: &str) -> bool {
+/// Why a field recorded as erased that no erasure blanks is a problem.
+pub(crate) fn not_erasable(path: &str) -> String {
+    format!("field {path} is recorded as erased, but no erasure blanks it: the step was altered")
+}
+
+pub(crate) fn field_is_null(content: &Value, path: &str) -> bool {
     let Ok(keys) = serde_json::from_str::<Vec<String>>(path) else { return false };
     keys.iter().try_fold(content, |v, k| v.get(k)).is_none_or(Value::is_null)
 }

@@ -44,6 +44,14 @@ pub const ERASABLE: [&[&str]; 7] = [
     &["otel", "replaced_attributes"],
 ];
 
+/// Whether `path` (as [`path_of`] writes it) is one of the fields an
+/// erasure blanks ([`ERASABLE`]). A record saying another field was erased
+/// was altered: a reasoning or a status blanked behind Flightlog's back
+/// would otherwise pass as a lawful erasure.
+pub fn is_erasable(path: &str) -> bool {
+    ERASABLE.iter().any(|keys| path_of(keys) == path)
+}
+
 /// The path of a field, as its canonical JSON array of keys.
 pub fn path_of(keys: &[&str]) -> String {
     let mut out = Vec::with_capacity(keys.iter().map(|k| k.len() + 3).sum::<usize>() + 2);

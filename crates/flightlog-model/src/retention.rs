@@ -95,12 +95,14 @@ impl Retention {
                 return Err((field, format!("must be between 1 and {MAX_DAYS} days, or null to keep forever; got {d}")));
             }
         }
-        if let (Some(c), Some(s)) = (self.content_days, self.steps_days)
-            && c > s
-        {
-            return Err(("content_days", format!("is {c} days, longer than steps_days ({s}): content cannot outlive its steps")));
+        match (self.content_days, self.steps_days) {
+            (Some(c), Some(s)) if c > s => {
+                Err(("content_days", format!("is {c} days, longer than steps_days ({s}): content cannot outlive its steps")))
+            }
+            // Kept forever is the longest of all.
+            (None, Some(s)) => Err(("content_days", format!("is forever, longer than steps_days ({s}): content cannot outlive its steps"))),
+            _ => Ok(()),
         }
-        Ok(())
     }
 
     /// What a compliance officer should know about this policy.
@@ -157,6 +159,9 @@ mod tests {
         let longer = Retention { content_days: Some(30), steps_days: Some(7) }.check().unwrap_err();
         assert_eq!(longer.0, "content_days");
         assert!(longer.1.contains("cannot outlive"));
+        let forever = Retention { content_days: None, steps_days: Some(5) }.check().unwrap_err();
+        assert_eq!(forever.0, "content_days");
+        assert!(forever.1.contains("is forever") && forever.1.contains("cannot outlive"), "{}", forever.1);
     }
 
     #[test]

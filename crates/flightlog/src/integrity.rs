@@ -77,8 +77,18 @@ pub async fn verify(args: VerifyArgs) -> anyhow::Result<()> {
             client.request(Method::GET, &path, None).await?
         }
     };
-    println!("{}", serde_json::to_string_pretty(&report)?);
+    print(&report)?;
     summarise(&report)
+}
+
+/// Prints a report on stdout. A reader that stopped reading (`| head`) is
+/// not an error: the exit code still says what the report does.
+fn print(report: &impl serde::Serialize) -> anyhow::Result<()> {
+    use std::io::Write;
+    match writeln!(std::io::stdout().lock(), "{}", serde_json::to_string_pretty(report)?) {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        written => Ok(written?),
+    }
 }
 
 /// One line for people, and the exit code for scripts: 1 when not verified.
@@ -138,7 +148,7 @@ pub fn verify_bundle(args: VerifyBundleArgs) -> anyhow::Result<()> {
     let file = std::fs::read(&args.file).with_context(|| format!("cannot read {}", args.file.display()))?;
     let report = bundle::verify_bundle(&file, args.public_key.as_deref());
     let value = serde_json::to_value(&report)?;
-    println!("{}", serde_json::to_string_pretty(&value)?);
+    print(&value)?;
     summarise(&value)
 }
 
@@ -165,6 +175,6 @@ pub async fn erase(args: EraseArgs) -> anyhow::Result<()> {
     }
     let body = serde_json::Value::Object(body);
     let done = client.request(Method::POST, "/v1/erasures", Some(body)).await?;
-    println!("{}", serde_json::to_string_pretty(&done)?);
+    print(&done)?;
     Ok(())
 }
