@@ -165,6 +165,7 @@ async fn identifiers_that_would_reorder_the_text_around_them_are_refused() {
         ("session_id", "/session_id", "refund-7\u{202e}"),
         ("user_id", "/user_id", "\u{2066}customer"),
         ("agent.name", "/agent/name", "billing\u{202a}"),
+        ("agent.name", "/agent/name", "billing\u{061c}"),
     ] {
         let mut step = base.clone();
         *step.pointer_mut(path).unwrap() = json!(value);
@@ -175,11 +176,12 @@ async fn identifiers_that_would_reorder_the_text_around_them_are_refused() {
     }
     let (_, stored) = s.post_steps(ADMIN_KEY, base.to_string(), &[]).await;
     assert_eq!(stored["accepted"], 1, "the same step with plain ids is stored: {stored}");
-    for id in ["a\u{0}b", "x\u{202e}y"] {
-        let (status, answer) = s.send_json(Method::POST, ADMIN_KEY, "/v1/legal-holds", json!({"subject": "user", "id": id})).await;
-        assert_eq!(status, StatusCode::BAD_REQUEST, "{id:?}: {answer}");
-        assert!(answer.to_string().contains("\"id\""), "the refusal names id: {answer}");
-    }
+    let (status, answer) = s.send_json(Method::POST, ADMIN_KEY, "/v1/legal-holds", json!({"subject": "user", "id": "a\u{0}b"})).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{answer}");
+    assert!(answer.to_string().contains("\"id\""), "the refusal names id: {answer}");
+    // Stored before ids refused them, such ids can still be held.
+    let (status, answer) = s.send_json(Method::POST, ADMIN_KEY, "/v1/legal-holds", json!({"subject": "user", "id": "x\u{202e}y"})).await;
+    assert!(status.is_success(), "{answer}");
 }
 
 /// An empty user beside a session is refused, naming it: read as "not

@@ -390,6 +390,41 @@ async fn a_log_rewritten_below_the_last_checkpoint_is_refused_a_new_one() {
     assert_eq!(all["status"], "failed", "{all:#}");
 }
 
+/// A wrong stored node (a cache) with a sound log does not stop the
+/// signing: the log's own entries show it still extends the checkpoint.
+#[tokio::test]
+async fn a_wrong_cached_node_over_a_sound_log_does_not_stop_the_signing() {
+    let dir = tempfile::tempdir().unwrap();
+    recorded_instance(dir.path()).await;
+    sql(dir.path(), "ALTER TABLE merkle_nodes UPDATE hash = unhex(repeat('00', 32)) WHERE height = 4 AND idx = 0 SETTINGS mutations_sync = 2");
+    let s = Server::start_in(dir.path(), &ENV).await;
+    assert_eq!(s.post_steps(ADMIN_KEY, step("later", 0).to_string(), &[]).await.1["accepted"], 1);
+    let (status, answer) = s.send_json(Method::POST, ADMIN_KEY, "/v1/integrity/checkpoints", json!(null)).await;
+    assert_eq!((status, answer["tree_size"].as_u64()), (StatusCode::CREATED, Some(19)), "{answer}");
+}
+
+/// The newest checkpoint deleted with the log's tail, as if neither had
+/// been: the database alone cannot tell, the mark the instance keeps
+/// outside it can, and no checkpoint is signed over the positions handed
+/// out again.
+#[tokio::test]
+async fn a_log_rolled_back_with_its_newest_checkpoint_is_refused_a_new_one() {
+    let dir = tempfile::tempdir().unwrap();
+    recorded_instance(dir.path()).await;
+    sql(dir.path(), "ALTER TABLE checkpoints DELETE WHERE tree_size = 18 SETTINGS mutations_sync = 2");
+    sql(dir.path(), "ALTER TABLE steps DELETE WHERE log_index >= 14 SETTINGS mutations_sync = 2");
+    sql(dir.path(), "ALTER TABLE log_entries DELETE WHERE log_index >= 14 SETTINGS mutations_sync = 2");
+    sql(dir.path(), "TRUNCATE TABLE merkle_nodes");
+    let s = Server::start_in(dir.path(), &ENV).await;
+    assert_eq!(s.post_steps(ADMIN_KEY, ndjson(&(0..5).map(|n| step("later", n)).collect::<Vec<_>>()), &[]).await.1["accepted"], 5);
+    let (status, answer) = s.send_json(Method::POST, ADMIN_KEY, "/v1/integrity/checkpoints", json!(null)).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{answer}");
+    assert!(answer.to_string().contains("rolled back"), "{answer}");
+    let (_, checkpoints) = s.get(ADMIN_KEY, "/v1/integrity/checkpoints").await;
+    let sizes: Vec<u64> = checkpoints["checkpoints"].as_array().unwrap().iter().map(|c| c["tree_size"].as_u64().unwrap()).collect();
+    assert_eq!(sizes, [14], "nothing was signed over the positions handed out again: {checkpoints}");
+}
+
 #[tokio::test]
 async fn evidence_bundles_verify_offline_and_any_edit_is_caught() {
     let dir = tempfile::tempdir().unwrap();

@@ -23,8 +23,7 @@ pub async fn guard(State(failures): State<AuthFailures>, request: Request, next:
         // Served without connection info (in-process tests): nothing to count by.
         return next.run(request).await;
     };
-    let forwarded: Vec<&str> = request.headers().get_all("x-forwarded-for").iter().filter_map(|v| v.to_str().ok()).collect();
-    let client = failures.client_of(peer.ip(), &forwarded);
+    let client = failures.client_of(peer.ip(), request.headers().get_all("x-forwarded-for").iter().map(|v| v.as_bytes()));
     let key = crate::auth::presented_key(request.headers());
     // A blocked address is refused before anything is checked: were its
     // guesses still checked, a right one would answer 200 and the limit

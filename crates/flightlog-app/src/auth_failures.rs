@@ -72,20 +72,23 @@ impl AuthFailures {
 
     /// The client a request comes from: its peer, or, when the peer is a
     /// trusted proxy, the last address of `X-Forwarded-For` (each proxy
-    /// appends the address it was reached from) that is not a trusted
-    /// proxy. What a client wrote there itself comes before, and is never
-    /// read. A header that cannot be read leaves the peer.
-    pub fn client_of(&self, peer: IpAddr, forwarded_for: &[&str]) -> IpAddr {
-        let trusted = |ip: &IpAddr| self.limits.trusted_proxies.contains(ip);
+    /// appends the address it was reached from; `forwarded_for` is the
+    /// header's values in order, as bytes) that is not a trusted proxy.
+    /// What a client wrote there itself comes before, and is never read. A
+    /// hop that cannot be read leaves the peer.
+    pub fn client_of<'h>(&self, peer: IpAddr, forwarded_for: impl IntoIterator<Item = &'h [u8]>) -> IpAddr {
+        let trusted = |ip: &IpAddr| self.limits.trusted_proxies.iter().any(|t| t.to_canonical() == ip.to_canonical());
         if !trusted(&peer) {
             return peer;
         }
-        let hops = forwarded_for.iter().flat_map(|h| h.split(',')).map(|hop| hop.trim().parse::<IpAddr>());
-        for hop in hops.collect::<Vec<_>>().into_iter().rev() {
+        // Split as bytes: a value that is not UTF-8 must not hide the
+        // address a proxy appended to it.
+        let hops: Vec<Option<IpAddr>> = forwarded_for.into_iter().flat_map(|v| v.split(|&b| b == b',')).map(hop_address).collect();
+        for hop in hops.into_iter().rev() {
             match hop {
-                Ok(ip) if trusted(&ip) => continue,
-                Ok(ip) => return ip,
-                Err(_) => return peer,
+                Some(ip) if trusted(&ip) => continue,
+                Some(ip) => return ip.to_canonical(),
+                None => return peer,
             }
         }
         peer
@@ -155,6 +158,16 @@ impl AuthFailures {
     }
 }
 
+/// One hop of `X-Forwarded-For`: an address, with a port or in brackets
+/// as some proxies write it.
+fn hop_address(hop: &[u8]) -> Option<IpAddr> {
+    let hop = std::str::from_utf8(hop.trim_ascii()).ok()?;
+    hop.parse::<IpAddr>()
+        .ok()
+        .or_else(|| hop.parse::<std::net::SocketAddr>().ok().map(|a| a.ip()))
+        .or_else(|| hop.strip_prefix('[')?.strip_suffix(']')?.parse().ok())
+}
+
 /// Whole seconds until `left` has passed, rounded up, so that a client
 /// that waits exactly this long is let through.
 pub fn retry_after_seconds(left: Duration) -> u64 {
@@ -200,19 +213,26 @@ mod tests {
     fn a_trusted_proxy_names_its_client_and_nobody_else_does() {
         let ip = |s: &str| s.parse::<IpAddr>().unwrap();
         let failures = AuthFailures::new(FailureLimits { trusted_proxies: vec![ip("10.0.0.1"), ip("10.0.0.2")], ..FailureLimits::default() });
+        let client_of = |peer: &str, values: &[&str]| failures.client_of(ip(peer), values.iter().map(|v| v.as_bytes()));
         // A client's own header is not read.
-        assert_eq!(failures.client_of(ip("203.0.113.9"), &["198.51.100.1"]), ip("203.0.113.9"));
+        assert_eq!(client_of("203.0.113.9", &["198.51.100.1"]), ip("203.0.113.9"));
         // Through the proxy: what it appended, not what the client wrote.
-        assert_eq!(failures.client_of(ip("10.0.0.1"), &["1.2.3.4, 203.0.113.9"]), ip("203.0.113.9"));
+        assert_eq!(client_of("10.0.0.1", &["1.2.3.4, 203.0.113.9"]), ip("203.0.113.9"));
         // Through two proxies, the header sent twice.
-        assert_eq!(failures.client_of(ip("10.0.0.1"), &["1.2.3.4", "203.0.113.9 ,10.0.0.2"]), ip("203.0.113.9"));
-        assert_eq!(failures.client_of(ip("10.0.0.1"), &["2001:db8::7"]), ip("2001:db8::7"));
+        assert_eq!(client_of("10.0.0.1", &["1.2.3.4", "203.0.113.9 ,10.0.0.2"]), ip("203.0.113.9"));
+        assert_eq!(client_of("10.0.0.1", &["2001:db8::7"]), ip("2001:db8::7"));
         // Nothing readable: the proxy itself.
-        assert_eq!(failures.client_of(ip("10.0.0.1"), &[]), ip("10.0.0.1"));
-        assert_eq!(failures.client_of(ip("10.0.0.1"), &["1.2.3.4, unknown"]), ip("10.0.0.1"));
-        assert_eq!(failures.client_of(ip("10.0.0.1"), &["10.0.0.2"]), ip("10.0.0.1"));
+        assert_eq!(client_of("10.0.0.1", &[]), ip("10.0.0.1"));
+        assert_eq!(client_of("10.0.0.1", &["1.2.3.4, unknown"]), ip("10.0.0.1"));
+        assert_eq!(client_of("10.0.0.1", &["10.0.0.2"]), ip("10.0.0.1"));
+        // Ports, brackets, and a proxy seen as an IPv4-mapped IPv6 peer.
+        assert_eq!(client_of("10.0.0.1", &["203.0.113.9:5678"]), ip("203.0.113.9"));
+        assert_eq!(client_of("10.0.0.1", &["[2001:db8::7]:443", "[2001:db8::8]"]), ip("2001:db8::8"));
+        assert_eq!(client_of("::ffff:10.0.0.1", &["203.0.113.9"]), ip("203.0.113.9"));
+        // A value that is not UTF-8 does not hide what the proxy appended.
+        assert_eq!(failures.client_of(ip("10.0.0.1"), [&b"\xff, 203.0.113.9"[..]]), ip("203.0.113.9"));
         let untrusting = AuthFailures::new(FailureLimits::default());
-        assert_eq!(untrusting.client_of(ip("10.0.0.1"), &["203.0.113.9"]), ip("10.0.0.1"));
+        assert_eq!(untrusting.client_of(ip("10.0.0.1"), [&b"203.0.113.9"[..]]), ip("10.0.0.1"));
     }
 
     #[test]

@@ -73,6 +73,13 @@ impl AppState {
     /// it names other readers' keys, filters and users) it lists who read
     /// the session; without, it leaves that section out.
     pub async fn evidence(&self, project: &str, id: &str, with_access_log: bool) -> Result<String, AppError> {
+        // Sealed first (by the writer; elsewhere a no-op), so that a bundle
+        // of a live session proves its latest steps too: checked with the
+        // key pinned, an unsealed step fails. A refusal is logged by the
+        // sealing, and the bundle shows what stands.
+        if let Err(e) = self.checkpointer.seal().await {
+            tracing::warn!(error = %e, "exporting an evidence bundle without sealing its latest steps");
+        }
         bundle::export(&self.store, project, id, with_access_log).await?.ok_or_else(|| AppError::no_session(id))
     }
 

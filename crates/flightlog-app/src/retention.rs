@@ -414,6 +414,14 @@ fn check_hold_id(id: &str, max_id_bytes: usize) -> Result<(), AppError> {
     if id.is_empty() {
         return Err(AppError::invalid("id", "is required: the session id or user id to hold"));
     }
-    // An id no step could have would hold nothing.
-    flightlog_model::validate::check_id("id", id, max_id_bytes).map_err(|e| AppError::invalid(&e.field, e.reason))
+    if id.len() > max_id_bytes {
+        return Err(AppError::invalid("id", format!("is {} bytes, at most {max_id_bytes}", id.len())));
+    }
+    // An id no step could ever have had would hold nothing. (Ids with
+    // bidirectional formatting characters were stored before they were
+    // refused, so they can still be held and released.)
+    if id.chars().any(char::is_control) {
+        return Err(AppError::invalid("id", "must not contain control characters: no step's id has them"));
+    }
+    Ok(())
 }

@@ -72,7 +72,10 @@ impl AppState {
         if extent.steps == 0 {
             return Err(AppError::no_session(id));
         }
-        let (session_from_us, session_to_us) = (extent.first_us, extent.last_us.max(extent.first_us) + 1);
+        // A step's end is its start plus a duration the client reported,
+        // which may reach past any time a range can name.
+        let session_to_us = extent.last_us.max(extent.first_us).saturating_add(1).min(END_OF_TIME_US);
+        let session_from_us = extent.first_us;
         let from_us = from.unwrap_or(session_from_us);
         let to_us = to.unwrap_or(session_to_us);
         let marks = if extent.in_range <= MAX_BARS {

@@ -95,8 +95,8 @@ impl Traces {
     /// counters): a blocked address is refused before its key is checked,
     /// a blocked key prefix when its key fails.
     fn authenticate<T>(&self, request: &Request<T>) -> Result<flightlog_app::keys::Principal, Status> {
-        let forwarded: Vec<&str> = request.metadata().get_all("x-forwarded-for").iter().filter_map(|v| v.to_str().ok()).collect();
-        let peer = request.remote_addr().map(|a| self.failures.client_of(a.ip(), &forwarded));
+        let forwarded = || request.metadata().get_all("x-forwarded-for").into_iter().map(|v| v.as_encoded_bytes());
+        let peer = request.remote_addr().map(|a| self.failures.client_of(a.ip(), forwarded()));
         if let Some(left) = peer.and_then(|ip| self.failures.address_blocked(ip)) {
             return Err(too_many(left, "this address"));
         }

@@ -1,10 +1,13 @@
 //! Signed checkpoints: at an interval, on demand, and on shutdown, the
 //! current head of the Merkle log is signed and stored, if it grew.
 
+use crate::mark::Mark;
 use crate::signer::{Signer, checkpoint_message};
 use flightlog_ingest::LogView;
-use flightlog_model::merkle::{Hash, verify_consistency};
+use flightlog_model::merkle::{Frontier, Hash, leaf_hash, verify_consistency};
+use flightlog_model::merkle_nodes::{BLOCK, STRIDE};
 use flightlog_store::{CheckpointRow, Store, StoreError};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::Mutex;
@@ -17,6 +20,8 @@ pub struct Checkpointer {
     /// Serialises sealing, and remembers the last size sealed and under
     /// which writer lease tenure.
     last: Arc<Mutex<Sealed>>,
+    /// The newest checkpoint signed here, kept outside the database.
+    mark: Option<Arc<Mark>>,
 }
 
 #[derive(Clone, Copy)]
@@ -26,9 +31,12 @@ struct Sealed {
 }
 
 impl Checkpointer {
-    pub async fn new(store: Store, log: LogView, signer: Arc<Signer>) -> Result<Self, StoreError> {
+    /// `mark`: where to keep the newest checkpoint signed here, outside
+    /// the database (`DATA_DIR/integrity/last-checkpoint`); None keeps none.
+    pub async fn new(store: Store, log: LogView, signer: Arc<Signer>, mark: Option<PathBuf>) -> Result<Self, StoreError> {
         let size = store.latest_checkpoint().await?.map_or(0, |c| c.tree_size);
-        Ok(Self { store, log, signer, last: Arc::new(Mutex::new(Sealed { tenure: u64::MAX, size })) })
+        let mark = mark.map(|path| Arc::new(Mark::at(path)));
+        Ok(Self { store, log, signer, last: Arc::new(Mutex::new(Sealed { tenure: u64::MAX, size })), mark })
     }
 
     pub fn public_key_hex(&self) -> String {
@@ -85,6 +93,13 @@ impl Checkpointer {
         let row = CheckpointRow { tree_size, root_hash, created_us, public_key: self.signer.public_key_hex(), signature };
         self.store.put_checkpoint(&row).await?;
         last.size = tree_size;
+        if let Some(mark) = self.mark.clone() {
+            // Two fsyncs: off the async threads.
+            let written = tokio::task::spawn_blocking(move || mark.write(tree_size, &root_hash)).await;
+            if let Err(e) = written.map_err(std::io::Error::other).and_then(|w| w) {
+                tracing::warn!(error = %e, "could not keep the mark of the checkpoint just signed");
+            }
+        }
         tracing::info!(tree_size, root = %hex::encode(root_hash), "signed a checkpoint");
         Ok(Some(row))
     }
@@ -94,17 +109,41 @@ impl Checkpointer {
     /// brought up to date from the log). A log rewritten below the last
     /// checkpoint would otherwise be sealed as it now is, and every check
     /// against the newest checkpoint would pass it.
+    ///
+    /// And the newest checkpoint signed here must still be there: deleted
+    /// with the log's tail, the tail's positions would be handed out again
+    /// and signed over anew.
     async fn check_extends_the_last(&self, size: u64, root: &Hash) -> Result<(), StoreError> {
-        let Some(last) = self.store.latest_checkpoint().await? else { return Ok(()) };
+        let latest = self.store.latest_checkpoint().await?;
+        if let Some((marked, _)) = self.mark.as_ref().and_then(|m| m.read())
+            && latest.as_ref().map_or(0, |c| c.tree_size) < marked
+        {
+            tracing::error!(marked, "refusing to sign a checkpoint: the newest one signed here is missing from the database");
+            return Err(StoreError::Invalid(format!(
+                "refusing to sign a checkpoint: the newest checkpoint this instance signed, over {marked} entries, is no longer in \
+                 the database, so the log of record was rolled back; restore it (the mark is DATA_DIR/integrity/last-checkpoint)"
+            )));
+        }
+        let Some(last) = latest else { return Ok(()) };
         if last.tree_size == 0 || last.tree_size >= size {
             return Ok(());
         }
-        let Some(proof) = crate::nodes::consistency_proof(&self.store, last.tree_size, size).await? else {
-            // The stored nodes are still catching up with a long log.
+        let proof = crate::nodes::consistency_proof(&self.store, last.tree_size, size).await?;
+        if proof.as_ref().is_some_and(|p| verify_consistency(last.tree_size, size, &last.root_hash, root, p)) {
+            return Ok(());
+        }
+        // No proof, or one that fails: the stored nodes are a cache, and a
+        // missing or wrong one must not pass for a rewritten log, nor stop
+        // the signing of a sound one. The log's own first entries decide.
+        let covered = self.store.merkle_nodes_stored(STRIDE).await? * BLOCK;
+        if proof.is_none() && covered < last.tree_size / BLOCK * BLOCK {
+            // Still catching up with a long log (an upgraded instance): at
+            // most 2^20 leaves a seal, checked once they are stored.
             tracing::warn!(from = last.tree_size, to = size, "signing without checking consistency: the Merkle nodes are not stored that far yet");
             return Ok(());
-        };
-        if verify_consistency(last.tree_size, size, &last.root_hash, root, &proof) {
+        }
+        if self.log_root(last.tree_size).await? == Some(last.root_hash) {
+            tracing::warn!(tree_size = last.tree_size, "the stored Merkle nodes disagree with the log, which matches its checkpoint: the nodes are wrong");
             return Ok(());
         }
         tracing::error!(
@@ -117,6 +156,20 @@ impl Checkpointer {
              (they were changed since); run `flightlog verify --all` to see where",
             last.tree_size
         )))
+    }
+
+    /// The root of the log's first `size` entries, read from the log
+    /// itself; None when a position is missing or repeated.
+    async fn log_root(&self, size: u64) -> Result<Option<Hash>, StoreError> {
+        let (mut frontier, mut next, mut in_order) = (Frontier::default(), 0u64, true);
+        self.store
+            .for_each_log_hash_from(0, Some(size), 100_000, |index, h| {
+                in_order &= index == next;
+                frontier.push(leaf_hash(&h));
+                next += 1;
+            })
+            .await?;
+        Ok((in_order && next == size).then(|| frontier.root()))
     }
 
     /// Seals every `interval` until the process ends.

@@ -24,6 +24,7 @@
 
 pub mod bundle;
 pub mod checkpoint;
+mod mark;
 pub mod nodes;
 pub mod sealed;
 pub mod signer;

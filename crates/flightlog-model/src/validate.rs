@@ -332,8 +332,8 @@ pub fn check_id(path: &str, s: &str, max_bytes: usize) -> Result<()> {
     if s.chars().any(is_bidi_control) {
         return Err(FieldError::new(
             path,
-            "must not contain bidirectional formatting characters (U+202A to U+202E, U+2066 to U+2069): \
-             they would reorder the text shown around the identifier",
+            "must not contain bidirectional formatting characters (U+202A to U+202E, U+2066 to U+2069, \
+             U+200E, U+200F, U+061C): they would reorder the text shown around the identifier",
         ));
     }
     Ok(())
@@ -345,7 +345,9 @@ pub fn check_id(path: &str, s: &str, max_bytes: usize) -> Result<()> {
 /// `refund-721#`), so identifiers refuse them; free text keeps them, as
 /// pages show it in a block of its own.
 pub fn is_bidi_control(c: char) -> bool {
-    matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
+    // The embeddings, overrides and isolates, and the invisible marks that
+    // act as a letter of one direction (LRM, RLM, ALM).
+    matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' | '\u{200E}' | '\u{200F}' | '\u{061C}')
 }
 
 /// Text shortened for display: at most `max` characters, then `…` if

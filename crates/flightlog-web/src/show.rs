@@ -20,26 +20,53 @@ pub fn pretty(v: &Value) -> String {
     if v.is_null() {
         return String::new();
     }
-    let mut out = Bounded(Vec::new());
+    let mut out = Bounded { buf: Vec::new(), max: PRETTY_MAX_BYTES };
     match serde_json::to_writer_pretty(&mut out, v) {
-        Ok(()) => String::from_utf8(out.0).unwrap_or_default(),
+        Ok(()) => String::from_utf8(out.buf).unwrap_or_default(),
         Err(_) => v.to_string(),
+    }
+}
+
+/// [`pretty`], for a page listing many steps: indented as far as
+/// [`LISTED_FIELD_CHARS`] reaches, then `…`. Written only that far, not
+/// whole and then clipped (a step may hold 4 MiB).
+pub fn listed_pretty(v: &Value) -> String {
+    if v.is_null() {
+        return String::new();
+    }
+    // A character is at most 4 bytes: enough bytes for the characters kept.
+    let mut out = Bounded { buf: Vec::new(), max: 4 * LISTED_FIELD_CHARS + 4 };
+    let whole = serde_json::to_writer_pretty(&mut out, v).is_ok();
+    // Cut only at characters' starts: UTF-8.
+    let text = String::from_utf8(out.buf).unwrap_or_default();
+    match whole {
+        true => listed(text),
+        false => format!("{}…", flightlog_model::validate::cut_chars(&text, LISTED_FIELD_CHARS)),
     }
 }
 
 /// The longest indented JSON [`pretty`] gives.
 const PRETTY_MAX_BYTES: usize = 256 << 10;
 
-/// A buffer that refuses to grow past [`PRETTY_MAX_BYTES`].
-struct Bounded(Vec<u8>);
+/// A buffer that refuses a write that would take it past `max` bytes.
+struct Bounded {
+    buf: Vec<u8>,
+    max: usize,
+}
 
 impl std::io::Write for Bounded {
+    /// Takes what fits, cut at a character's start (serde_json writes
+    /// whole strings, or runs of them, as UTF-8), and refuses the rest.
     fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-        if self.0.len() + bytes.len() > PRETTY_MAX_BYTES {
-            return Err(std::io::Error::other("longer than a page shows indented"));
+        let mut take = bytes.len().min(self.max - self.buf.len());
+        while take < bytes.len() && take > 0 && bytes[take] & 0xC0 == 0x80 {
+            take -= 1;
         }
-        self.0.extend_from_slice(bytes);
-        Ok(bytes.len())
+        if take == 0 && !bytes.is_empty() {
+            return Err(std::io::Error::other("longer than a page shows"));
+        }
+        self.buf.extend_from_slice(&bytes[..take]);
+        Ok(take)
     }
 
     fn flush(&mut self) -> std::io::Result<()> {
@@ -98,6 +125,16 @@ mod tests {
         let shown = pretty(&deep);
         assert_eq!(shown, deep.to_string(), "indented it would be 4.4 MB");
         assert!(shown.len() < 50_000);
+    }
+
+    #[test]
+    fn listed_json_is_written_only_as_far_as_it_is_shown() {
+        let long = json!({"text": "é".repeat(10 * LISTED_FIELD_CHARS)});
+        let shown = listed_pretty(&long);
+        assert_eq!(shown.chars().count(), LISTED_FIELD_CHARS + 1);
+        assert!(shown.starts_with("{\n  \"text\": \"éé") && shown.ends_with('…'), "{shown}");
+        assert_eq!(listed_pretty(&json!({"a": 1})), pretty(&json!({"a": 1})));
+        assert_eq!(listed_pretty(&Value::Null), "");
     }
 
     #[test]

@@ -27,7 +27,7 @@ use flightlog_app::incidents::{IncidentQuery, IncidentView, MAX_PAGE as MAX_INCI
 use flightlog_model::canonical::to_canonical_json;
 use flightlog_model::time::parse_timestamp;
 use flightlog_store::steps::StoredStep;
-use crate::show::{listed, pretty, short_text_time, short_time, text};
+use crate::show::{listed, listed_pretty, short_text_time, short_time, text};
 use crate::waterfall::{self, WaterfallView};
 use flightlog_app::waterfall::WaterfallParams;
 use serde_json::Value;
@@ -253,8 +253,8 @@ fn view(v: Value, step: u64, failed: bool, key_decision: bool) -> StepView {
             .collect(),
         confidence: v["agent_thoughts"]["confidence"].as_f64().map(|x| format!("{:.0}%", x * 100.0)).unwrap_or_default(),
         tool: [text(&t["name"]), chosen.clone()].into_iter().find(|s| !s.is_empty()).unwrap_or_default(),
-        params: listed(pretty(&t["params"])),
-        result: listed(pretty(&t["result"])),
+        params: listed_pretty(&t["params"]),
+        result: listed_pretty(&t["result"]),
         status: text(&t["status"]),
         error: listed(text(&t["error"])),
         failed,

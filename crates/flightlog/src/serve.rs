@@ -192,7 +192,8 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let (ingestor, writer) = Ingestor::start(store.clone(), lease.clone()).await?;
     let key_path = args.signing_key.clone().unwrap_or_else(|| args.data_dir.join("integrity/signing.key"));
     let signer = Signer::load_or_create(&key_path).map_err(|e| anyhow::anyhow!("signing key {}: {e}", key_path.display()))?;
-    let checkpointer = Checkpointer::new(store.clone(), ingestor.log_view(), Arc::new(signer)).await?;
+    let mark = args.data_dir.join("integrity/last-checkpoint");
+    let checkpointer = Checkpointer::new(store.clone(), ingestor.log_view(), Arc::new(signer), Some(mark)).await?;
     let periodic = checkpointer.clone().spawn_periodic(Duration::from_secs(args.checkpoint_interval.max(1)));
     let limits = Arc::new(Limits::default());
     // With several processes, only the lease holder indexes.
@@ -322,8 +323,11 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         indexer.abort();
     }
     // Seal what the drained writer stored, so a clean stop leaves nothing
-    // unsealed.
-    checkpointer.seal().await?;
+    // unsealed. A refusal (a log rewritten below the last checkpoint) is
+    // logged and the stop goes on: the writer's lease is still released.
+    if let Err(e) = checkpointer.seal().await {
+        tracing::error!(error = %e, "could not sign the last checkpoint at shutdown");
+    }
     if let Some(keeper) = lease_keeper {
         keeper.abort();
         if let Some(task) = key_refresh {
