@@ -443,3 +443,19 @@ async fn deep_or_long_fields_do_not_blow_up_the_pages() {
     assert!(decision.contains(&"[".repeat(110)), "the deep params shown compact, whole");
     assert!(decision.matches(&long).count() >= 3, "reasoning, result and error shown whole");
 }
+
+/// Ids shown inline beside Flightlog's own words are isolated (`<bdi>`):
+/// a right-to-left id (or one stored before ids refused formatting
+/// characters) orders only itself, not the step number or label beside it.
+#[tokio::test]
+async fn ids_shown_inline_are_isolated_from_the_text_beside_them() {
+    let s = Server::start().await;
+    let step = json!({"session_id": "שלום-1", "step": 0, "timestamp": "2026-01-15T10:30:00Z", "agent": {"name": "وكيل"}});
+    assert_eq!(s.post_steps(ADMIN_KEY, step.to_string(), &[]).await.0, StatusCode::OK);
+    let (status, timeline) = s.page(ADMIN_KEY, "/sessions/%D7%A9%D7%9C%D7%95%D7%9D-1").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(timeline.contains("<h1>Session <bdi>שלום-1</bdi></h1>"), "{timeline}");
+    let (status, decision) = s.page(ADMIN_KEY, "/sessions/%D7%A9%D7%9C%D7%95%D7%9D-1/steps/0").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(decision.contains("<bdi>שלום-1</bdi></strong>, step 0") && decision.contains("agent <bdi>وكيل</bdi>"), "{decision}");
+}
