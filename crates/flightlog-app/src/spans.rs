@@ -18,6 +18,7 @@ use crate::{AppError, AppState};
 use flightlog_decode::body::{BodyError, gunzip};
 use flightlog_decode::otlp::{Encoding, ExportTraceServiceRequest, OtlpError, SpanOutcome, decode_request, encode_request, map_request, map_spans_at};
 use flightlog_model::Limits;
+use flightlog_model::step::MAX_STEP;
 use flightlog_store::spans::Origin;
 use flightlog_model::validate::FieldError;
 use serde_json::{Value, json};
@@ -170,7 +171,7 @@ impl AppState {
                 let stored = self.store.spans_of_steps(project, &session, &numbers).await?;
                 for (record, step) in records {
                     let reference = &references[record];
-                    let next = step.checked_add(1).filter(|n| *n <= i64::MAX as u64);
+                    let next = step.checked_add(1).filter(|n| *n <= MAX_STEP);
                     match (held_by_another(stored.get(&step), reference), next) {
                         (true, Some(next)) if renumbering < MAX_RENUMBERINGS => {
                             renumbered.insert(positions[record], (record, next));

@@ -32,7 +32,7 @@ use crate::signer::{checkpoint_message, signature_valid};
 use crate::verify::{Problem, ProblemKind, ReportStatus};
 use flightlog_model::canonical::{into_text, to_canonical_json, write_string, write_value};
 use flightlog_model::integrity::{chain_next, chain_seed, is_erasable, stored_step_hash};
-use crate::verify::{field_is_null, not_erasable};
+use crate::verify::{field_is_null, not_erasable, restored};
 use flightlog_model::merkle::{Hash, Tree, hash_from_hex, leaf_hash, verify_inclusion};
 use flightlog_store::{AccessFilter, IntegrityRow, Store, StoreError};
 use serde::Serialize;
@@ -282,7 +282,7 @@ pub fn verify_bundle(file: &[u8], pinned_key: Option<&str>) -> BundleReport {
                 r.problems.push(bad(ProblemKind::Modified, n, not_erasable(path)));
             }
             if !field_is_null(&s["content"], path) {
-                r.problems.push(bad(ProblemKind::RestoredAfterErasure, n, format!("field {path} was erased but has content again")));
+                r.problems.push(bad(ProblemKind::RestoredAfterErasure, n, restored(path)));
             }
             match hash_field(Some(h)) {
                 Some(h) => {

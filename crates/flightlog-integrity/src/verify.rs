@@ -686,7 +686,7 @@ fn check_content(row: &IntegrityRow, recorded: &Hash, limits: &Limits, out: &mut
         for path in erased.keys() {
             out.erased.push(ErasedField { session_id: row.session_id.clone(), step: row.step, field: path.clone() });
             if !field_is_null(&content, path) {
-                out.problem(problem(ProblemKind::RestoredAfterErasure, Some(row), format!("field {path} was erased but has content again")));
+                out.problem(problem(ProblemKind::RestoredAfterErasure, Some(row), restored(path)));
             }
         }
         step_from_json(content, limits).ok()
@@ -786,9 +786,15 @@ impl Want<'_> {
     }
 }
 
-/// Why a field recorded as erased that no erasure blanks is a problem.
+/// Why a field recorded as erased that no erasure blanks is a problem
+/// (here and in a bundle's check).
 pub(crate) fn not_erasable(path: &str) -> String {
     format!("field {path} is recorded as erased, but no erasure blanks it: the step was altered")
+}
+
+/// Why content at a field recorded as erased is a problem.
+pub(crate) fn restored(path: &str) -> String {
+    format!("field {path} was erased but has content again")
 }
 
 pub(crate) fn field_is_null(content: &Value, path: &str) -> bool {

@@ -157,8 +157,6 @@ fn answer(value: Value) -> Result<CallToolResult, ErrorData> {
     Ok(CallToolResult::success(vec![ContentBlock::text(serde_json::to_string_pretty(&value).unwrap_or_default())]))
 }
 
-/// A use case that did not work is the tool's answer (the assistant reads
-/// why), not a protocol error.
 /// The path of the first number in `value` that is a double of 2^53 or
 /// more (a whole number a double no longer holds exactly), if any.
 fn past_exact_doubles(value: &Value, at: &str) -> Option<String> {
@@ -170,6 +168,8 @@ fn past_exact_doubles(value: &Value, at: &str) -> Option<String> {
     }
 }
 
+/// A use case that did not work is the tool's answer (the assistant reads
+/// why), not a protocol error.
 fn refused(e: AppError) -> Result<CallToolResult, ErrorData> {
     let what = match e.kind() {
         ErrorKind::Invalid => "invalid argument",

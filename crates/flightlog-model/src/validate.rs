@@ -326,17 +326,17 @@ pub fn check_id(path: &str, s: &str, max_bytes: usize) -> Result<()> {
     if s.len() > max_bytes {
         return Err(too_long(path, s.len(), max_bytes));
     }
-    if s.chars().any(char::is_control) {
-        return Err(FieldError::new(path, "must not contain control characters"));
-    }
-    if s.chars().any(is_bidi_control) {
-        return Err(FieldError::new(
+    // One pass over a clean id: this runs for every identifier of every
+    // step. A control character is named first, wherever it is.
+    match s.chars().any(|c| c.is_control() || is_bidi_control(c)) {
+        false => Ok(()),
+        true if s.chars().any(char::is_control) => Err(FieldError::new(path, "must not contain control characters")),
+        true => Err(FieldError::new(
             path,
             "must not contain bidirectional formatting characters (U+202A to U+202E, U+2066 to U+2069, \
              U+200E, U+200F, U+061C): they would reorder the text shown around the identifier",
-        ));
+        )),
     }
-    Ok(())
 }
 
 /// The characters that embed, override or isolate a direction of text.

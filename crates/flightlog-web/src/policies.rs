@@ -15,11 +15,9 @@ use crate::show::{short_text_time, short_time};
 use crate::{WebState, csrf, links};
 use askama::Template;
 use axum::extract::{DefaultBodyLimit, Query, State};
-use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::{Form, Router};
-use flightlog_app::error::ErrorKind;
 use flightlog_app::redaction::{PolicySource, ProjectRedaction, ReplacementMode};
 use flightlog_app::retention::{HoldRequest, MAX_HOLD_REASON};
 use flightlog_app::{AppError, AppState};
@@ -271,12 +269,7 @@ async fn answer(state: &AppState, admin: Admin, done: Result<(), AppError>, save
         Ok(()) => return Redirect::to(&format!("/policies?saved={}", saved.name())).into_response(),
         Err(e) => e,
     };
-    let status = match e.kind() {
-        ErrorKind::Invalid => StatusCode::BAD_REQUEST,
-        ErrorKind::NotFound => StatusCode::NOT_FOUND,
-        ErrorKind::Conflict => StatusCode::CONFLICT,
-        ErrorKind::Unavailable | ErrorKind::OverMemoryBudget => return crate::trouble(e),
-    };
+    let Some(status) = crate::refusal(&e) else { return crate::trouble(e) };
     let mut page = match load(state, admin).await {
         Ok(page) => page,
         Err(e) => return crate::trouble(e),

@@ -48,7 +48,8 @@ pub fn listed_pretty(v: &Value) -> String {
 /// The longest indented JSON [`pretty`] gives.
 const PRETTY_MAX_BYTES: usize = 256 << 10;
 
-/// A buffer that refuses a write that would take it past `max` bytes.
+/// A buffer that holds at most `max` bytes: a write past them is cut,
+/// and the next one refused, which stops the serialiser.
 struct Bounded {
     buf: Vec<u8>,
     max: usize,

@@ -1,5 +1,6 @@
 //! OTLP attribute values as JSON, and typed reads of attribute maps.
 
+use flightlog_model::validate::EXACT_IN_A_DOUBLE;
 use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue, any_value::Value as V};
 use serde_json::{Map, Value, json};
 use std::collections::BTreeMap;
@@ -131,8 +132,6 @@ impl Attributes {
 pub fn replaced_json(replaced: &[(String, Value)]) -> Option<Value> {
     (!replaced.is_empty()).then(|| Value::Array(replaced.iter().map(|(k, v)| json!({"key": k, "value": v})).collect()))
 }
-
-use flightlog_model::validate::EXACT_IN_A_DOUBLE;
 
 /// A number, or a string holding one.
 pub fn read_f64(v: &Value) -> Option<f64> {

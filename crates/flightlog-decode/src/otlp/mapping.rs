@@ -17,6 +17,7 @@
 use super::attributes::{Attributes, read_f64, read_i64, read_u64, replaced_json};
 use flightlog_model::validate::{TEMPERATURE_RANGE, TOP_P_RANGE};
 use super::ExportTraceServiceRequest;
+use flightlog_model::step::MAX_STEP;
 use flightlog_model::time::format_timestamp;
 use opentelemetry_proto::tonic::trace::v1::{Span, status::StatusCode};
 use serde_json::{Map, Value, json};
@@ -91,10 +92,10 @@ fn is_genai_span(span: &Span) -> bool {
 }
 
 /// The step number of a span starting at `start_us` (see the module
-/// comment), or None past the largest (i64::MAX).
+/// comment), or None past the largest ([`MAX_STEP`]).
 pub fn step_number(start_us: u64, span_id: &[u8]) -> Option<u64> {
     let tie = span_id.iter().fold(0u64, |acc, b| (acc * 256 + *b as u64) % 1000);
-    start_us.checked_mul(1000)?.checked_add(tie).filter(|n| *n <= i64::MAX as u64)
+    start_us.checked_mul(1000)?.checked_add(tie).filter(|n| *n <= MAX_STEP)
 }
 
 pub fn map_span(resource: &Attributes, scope: &str, span: &Span) -> SpanOutcome {
