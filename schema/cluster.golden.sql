@@ -549,3 +549,13 @@ ALTER TABLE steps ON CLUSTER `flightlog` ADD COLUMN IF NOT EXISTS message_refs A
 ALTER TABLE steps ON CLUSTER `flightlog` ADD COLUMN IF NOT EXISTS attribute_refs Map(String, Array(FixedString(32))) AFTER message_refs;
 
 ALTER TABLE steps ON CLUSTER `flightlog` ADD COLUMN IF NOT EXISTS text_refs Map(String, FixedString(32)) AFTER attribute_refs;
+
+ALTER TABLE session_summaries ON CLUSTER `flightlog` ADD PROJECTION IF NOT EXISTS by_start_whole
+(
+    SELECT *
+    ORDER BY project, first_ts
+);
+
+ALTER TABLE session_summaries ON CLUSTER `flightlog` MATERIALIZE PROJECTION by_start_whole;
+
+ALTER TABLE session_summaries ON CLUSTER `flightlog` DROP PROJECTION IF EXISTS by_start;

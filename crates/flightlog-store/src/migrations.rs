@@ -44,6 +44,7 @@ const MIGRATIONS: &[Migration] = &[
         sql: include_str!("../../../schema/0024_span_attributes_by_reference.sql"),
     },
     Migration { version: 25, name: "texts_by_reference", sql: include_str!("../../../schema/0025_texts_by_reference.sql") },
+    Migration { version: 26, name: "sessions_by_start_whole", sql: include_str!("../../../schema/0026_sessions_by_start_whole.sql") },
 ];
 
 #[derive(serde::Deserialize)]

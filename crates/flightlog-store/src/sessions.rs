@@ -78,6 +78,18 @@ impl SessionSort {
         }
     }
 
+    /// What a ranking returns beside the sort key (the `{{extent}}`
+    /// marker): on a page by start time, each session's last time, which
+    /// with its start bounds where its summary rows lie
+    /// ([`Ranked::extent`]). Other pages leave it out: each column the
+    /// ranking returns is read for every session it merges.
+    fn extent(self) -> &'static str {
+        match self {
+            Self::Time => ", last_us",
+            Self::Cost | Self::Steps => "",
+        }
+    }
+
     /// The stored column the sort key is made from, and how the key is
     /// made from an extreme of it (`{{edge}}`): the key is monotonic in it.
     fn stored_column(self) -> (&'static str, &'static str) {
@@ -148,6 +160,9 @@ struct Ranked {
     session_id: String,
     #[serde(default)]
     first_us: i64,
+    /// Returned by pages by start time only ([`SessionSort::extent`]).
+    #[serde(default)]
+    last_us: Option<i64>,
     #[serde(default)]
     steps: u64,
     #[serde(default)]
@@ -157,7 +172,21 @@ struct Ranked {
 impl Ranked {
     /// A listed session's id and sort keys.
     fn of(s: &SessionSummary) -> Self {
-        Self { session_id: s.session_id.clone(), first_us: s.first_us, steps: s.steps, estimated_cost: s.estimated_cost }
+        Self { session_id: s.session_id.clone(), first_us: s.first_us, last_us: Some(s.last_us), steps: s.steps, estimated_cost: s.estimated_cost }
+    }
+
+    /// The earliest start and the latest end of `page`'s sessions, when
+    /// its ranking returned both: every summary row of those sessions
+    /// starts between the two (a row starts at or after its session's
+    /// start, and no later than it ends).
+    fn extent(page: &[Ranked]) -> Option<(i64, i64)> {
+        page.iter().try_fold(None, |span: Option<(i64, i64)>, r| {
+            let last = r.last_us?;
+            Some(Some(match span {
+                None => (r.first_us, last),
+                Some((from, to)) => (from.min(r.first_us), to.max(last)),
+            }))
+        })?
     }
 }
 
@@ -190,8 +219,12 @@ impl Store {
         let (keys, sessions) = match ranked {
             RankedPage::Keys(ranked) => {
                 let ids: Vec<&str> = ranked.iter().map(|r| r.session_id.as_str()).collect();
-                let mut full: std::collections::HashMap<String, SessionSummary> =
-                    self.summaries_of(project, &ids).await?.into_iter().map(|s| (s.session_id.clone(), s)).collect();
+                let mut full: std::collections::HashMap<String, SessionSummary> = self
+                    .summaries_within(project, &ids, Ranked::extent(&ranked))
+                    .await?
+                    .into_iter()
+                    .map(|s| (s.session_id.clone(), s))
+                    .collect();
                 let sessions = ranked.iter().filter_map(|r| full.remove(&r.session_id)).collect();
                 (ranked, sessions)
             }
@@ -220,7 +253,11 @@ impl Store {
         let mut params = Params::new().text("project", project).number("limit", f.limit);
         let filter = FilterSql::of(f, &mut params, true)?;
         let ranked_sql = |lists| {
-            filter.fill(SESSIONS_RANKED, lists).replace("{{key}}", column).replace("{{order}}", &order_by(f.sort, f.ascending))
+            filter
+                .fill(SESSIONS_RANKED, lists)
+                .replace("{{key}}", column)
+                .replace("{{extent}}", f.sort.extent())
+                .replace("{{order}}", &order_by(f.sort, f.ascending))
         };
         // Which pages by start time look for the edge first, as measured
         // by `flightlog-bench sessions` over 1M sessions with random ids
@@ -317,7 +354,7 @@ impl Store {
         }
         let ranked_sql = filter
             .fill(SESSIONS_RANKED_OF, Lists::AfterMerge)
-            .replace("{{summaries}}", SESSION_SUMMARIES_OF)
+            .replace("{{summaries}}", &summaries_of_sql(false))
             .replace("{{order}}", &order_by(f.sort, f.ascending));
         let params = params.clone().texts("sessions", sessions.iter().map(|s| s.session_id.as_str()));
         Ok(Some(rows(&self.ch.query(&ranked_sql, params).await?)?))
@@ -605,6 +642,16 @@ fn sessions_naming(list: &str, name: &str) -> String {
     format!("SELECT session_id FROM session_summaries WHERE project = {{project:String}} AND {}", names(list, name))
 }
 
+/// session_summaries_of.sql, its rows' start bounded by the parameters
+/// `from_us` and `to_us` or not.
+fn summaries_of_sql(within: bool) -> String {
+    let within = match within {
+        true => " AND first_ts BETWEEN fromUnixTimestamp64Micro({from_us:Int64}, 'UTC') AND fromUnixTimestamp64Micro({to_us:Int64}, 'UTC')",
+        false => "",
+    };
+    SESSION_SUMMARIES_OF.replace("{{within}}", within)
+}
+
 /// A row of session_summaries_largest_part.sql.
 #[derive(serde::Deserialize)]
 struct LargestPart {
@@ -655,6 +702,7 @@ fn beside_the_largest_part_sql(f: &SessionFilter, filter: &FilterSql) -> (String
         .fill(SESSIONS_RANKED_BESIDE_LARGEST_PART, Lists::BeforeMerge)
         .replace("{{key_type}}", key_type)
         .replace("{{key}}", column)
+        .replace("{{extent}}", f.sort.extent())
         .replace("{{order}}", &order_by(f.sort, f.ascending));
     (guess, ranked)
 }
@@ -856,11 +904,21 @@ impl Store {
 
     /// The summaries of these sessions of `project` (those that exist).
     pub async fn summaries_of(&self, project: &str, ids: &[&str]) -> Result<Vec<SessionSummary>, StoreError> {
+        self.summaries_within(project, ids, None).await
+    }
+
+    /// [`Self::summaries_of`], reading only the rows that start within
+    /// `extent` (first and last microsecond, both included) where it is
+    /// known to hold every row of these sessions ([`Ranked::extent`]).
+    async fn summaries_within(&self, project: &str, ids: &[&str], extent: Option<(i64, i64)>) -> Result<Vec<SessionSummary>, StoreError> {
         if ids.is_empty() {
             return Ok(Vec::new());
         }
-        let params = Params::new().text("project", project).texts("sessions", ids);
-        rows(&self.ch.query(SESSION_SUMMARIES_OF, params).await?)
+        let mut params = Params::new().text("project", project).texts("sessions", ids);
+        if let Some((from, to)) = extent {
+            params = params.number("from_us", from).number("to_us", to);
+        }
+        rows(&self.ch.query(&summaries_of_sql(extent.is_some()), params).await?)
     }
 }
 

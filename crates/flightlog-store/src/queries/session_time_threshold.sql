@@ -5,8 +5,8 @@
 -- many rows there were (fewer than the sample: the whole list). Only a
 -- guess at where the page ends: sessions.rs checks the page it gives.
 -- The edge, near and direction markers take fixed fragments from sessions.rs.
--- Ordered by start time, this reads the edge of the projection by_start
--- (0022_sessions_by_start.sql) rather than every session.
+-- Ordered by start time, this reads the edge of the projection by start
+-- time (schema/0026, by_start before it) rather than every session.
 SELECT toUnixTimestamp64Micro({{edge}}(first_ts)) AS threshold_us, count() AS rows
 FROM
 (

@@ -21,12 +21,15 @@
 -- by start time to the sessions with a summary row past a threshold
 -- (session_time_threshold.sql), when sessions.rs can prove that page is
 -- the one the whole list would give. Every value is a bound parameter.
--- Only the sort key (the key marker) leaves this query, so the engine reads
--- and merges only it and the columns the filter tests: where recent parts
+-- Only the sort key (the key marker) leaves this query, and on a page by
+-- start time each session's last time too (the extent marker: with the
+-- start, it bounds where the session's rows lie for the next read,
+-- session_summaries_of.sql), so the engine reads
+-- and merges only those and the columns the filter tests: where recent parts
 -- overlap the rest, FINAL merges every session, and each column read costs
 -- (by cost over 1M sessions, with four recent parts, about 45 against 75-135
 -- ms with every sum selected).
-SELECT session_id, {{key}}
+SELECT session_id, {{key}}{{extent}}
 FROM
 (
     SELECT

@@ -23,10 +23,13 @@
 -- such a query (sessions.rs then reads the whole list) before it builds a
 -- set of every session.
 --
+-- A page by start time returns each session's last time too (the extent
+-- marker), as sessions_ranked.sql does.
+--
 -- The filter's names mean a row's values in the innermost SELECT (the row
 -- marker) and merged values in the outermost one (the having marker), so
 -- the merged values are renamed back to them there.
-SELECT session_id, {{key}}
+SELECT session_id, {{key}}{{extent}}
 FROM
 (
     SELECT
