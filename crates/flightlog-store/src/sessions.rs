@@ -608,7 +608,7 @@ impl Store {
 /// first, so that the candidates are few and the merge reads few granules
 /// even where random ids scatter them, and within the engine's top-k reads
 /// (`query_plan_max_limit_for_top_k_optimization`, 1,000 rows), which read
-/// only the edge of the start-time projection (0022_sessions_by_start.sql);
+/// only the edge of the start-time projection (0026_sessions_by_start_whole.sql);
 /// then many, for an edge crowded with rows that are not merged yet (a
 /// session's several rows, or, on a page naming an agent, customer or
 /// model, later rows of older sessions). A customer with no more sessions
@@ -643,10 +643,11 @@ fn sessions_naming(list: &str, name: &str) -> String {
 }
 
 /// session_summaries_of.sql, its rows' start bounded by the parameters
-/// `from_us` and `to_us` or not.
+/// `extent_from_us` and `extent_to_us` or not (named apart from a page's
+/// own time range, `from_us` and `to_us`).
 fn summaries_of_sql(within: bool) -> String {
     let within = match within {
-        true => " AND first_ts BETWEEN fromUnixTimestamp64Micro({from_us:Int64}, 'UTC') AND fromUnixTimestamp64Micro({to_us:Int64}, 'UTC')",
+        true => " AND first_ts BETWEEN fromUnixTimestamp64Micro({extent_from_us:Int64}, 'UTC') AND fromUnixTimestamp64Micro({extent_to_us:Int64}, 'UTC')",
         false => "",
     };
     SESSION_SUMMARIES_OF.replace("{{within}}", within)
@@ -908,17 +909,30 @@ impl Store {
     }
 
     /// [`Self::summaries_of`], reading only the rows that start within
-    /// `extent` (first and last microsecond, both included) where it is
-    /// known to hold every row of these sessions ([`Ranked::extent`]).
-    async fn summaries_within(&self, project: &str, ids: &[&str], extent: Option<(i64, i64)>) -> Result<Vec<SessionSummary>, StoreError> {
+    /// `extent` (first and last microsecond, both included), where it is
+    /// known to hold every row of these sessions (a page's, as its ranking
+    /// saw them: [`Ranked::extent`]); a session none of whose rows is
+    /// found there is read by its id alone.
+    pub async fn summaries_within(&self, project: &str, ids: &[&str], extent: Option<(i64, i64)>) -> Result<Vec<SessionSummary>, StoreError> {
         if ids.is_empty() {
             return Ok(Vec::new());
         }
         let mut params = Params::new().text("project", project).texts("sessions", ids);
-        if let Some((from, to)) = extent {
-            params = params.number("from_us", from).number("to_us", to);
+        let Some((from, to)) = extent else {
+            return rows(&self.ch.query(&summaries_of_sql(false), params).await?);
+        };
+        params = params.number("extent_from_us", from).number("extent_to_us", to);
+        let mut found: Vec<SessionSummary> = rows(&self.ch.query(&summaries_of_sql(true), params).await?)?;
+        // The extent holds every row the ranking saw. A session whose rows
+        // were rebuilt since, all outside it (retention rebuilds one from
+        // the steps it keeps), is read again without it rather than left
+        // off the page.
+        let missing: Vec<&str> = ids.iter().copied().filter(|id| !found.iter().any(|s| s.session_id == *id)).collect();
+        if !missing.is_empty() {
+            let params = Params::new().text("project", project).texts("sessions", &missing);
+            found.extend(rows::<SessionSummary>(&self.ch.query(&summaries_of_sql(false), params).await?)?);
         }
-        rows(&self.ch.query(&summaries_of_sql(extent.is_some()), params).await?)
+        Ok(found)
     }
 }
 

@@ -169,6 +169,43 @@ async fn every_page_by_start_time_is_the_whole_lists_page() {
     assert_eq!(oldest.first().map(String::as_str), Some("s03000"));
 }
 
+/// The bounded read of a page's summaries reads the rows that start within
+/// its extent; a session with none there (its rows rebuilt since the page
+/// was ranked) is read by id instead of being left off the page.
+#[tokio::test]
+async fn a_pages_summaries_are_read_within_its_extent_and_none_is_left_off() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path()).await;
+    store.backend().query("SYSTEM STOP MERGES session_summaries", Params::new()).await.unwrap();
+    // s00000..s00009 start on March 1st, one a minute; s00000..s00004 have
+    // a second row in April.
+    add(&store, 0, 10, 0, "2026-03-01 00:00:00", 1).await;
+    add_from(&store, &only_where("number < 5"), 0, 10, 1, "2026-04-01 00:00:00", 0).await;
+    let ids: Vec<String> = (0..10).map(|n| format!("s{n:05}")).collect();
+    let ids: Vec<&str> = ids.iter().map(String::as_str).collect();
+    let whole = store.summaries_of("p", &ids).await.unwrap();
+    let (march, april) = (1_772_323_200_000_000, 1_775_001_600_000_000); // 2026-03-01 and 04-01, 00:00 UTC
+    let by_id = |list: Vec<SessionSummary>| -> std::collections::BTreeMap<String, SessionSummary> {
+        list.into_iter().map(|s| (s.session_id.clone(), s)).collect()
+    };
+    // An extent that holds every row gives the sessions' summaries.
+    let within = store.summaries_within("p", &ids, Some((march, april))).await.unwrap();
+    assert_eq!(by_id(within), by_id(whole.clone()));
+    // One from 00:03 to 00:07 on March 1st: s00003 and s00004 have their
+    // March row there and not their April one, so they are listed with the
+    // first alone (rows outside the extent are not read); s00005..s00007
+    // whole; the others have no row there and are read by id, whole.
+    let extent = (march + 3 * 60_000_000, march + 7 * 60_000_000);
+    let within = by_id(store.summaries_within("p", &ids, Some(extent)).await.unwrap());
+    assert_eq!(within.len(), 10, "no session left off: {:?}", within.keys());
+    assert_eq!((within["s00003"].steps, within["s00003"].last_us), (1, march + 3 * 60_000_000), "its March row only");
+    let whole = by_id(whole);
+    assert_eq!(whole["s00003"].steps, 2);
+    for id in ["s00000", "s00002", "s00005", "s00007", "s00008", "s00009"] {
+        assert_eq!(within[id], whole[id], "{id}: whole, within the extent or read by id");
+    }
+}
+
 /// `count` sessions from 0 with one step numbered `step` each (where
 /// `keep` holds of the session's number), its cost, agent and failure
 /// each a function of that number.
