@@ -16,12 +16,11 @@ ALTER TABLE session_summaries ADD PROJECTION IF NOT EXISTS by_start_whole
     SELECT *
     ORDER BY project, first_ts
 );
--- Builds it for the parts written before, and waits for it (and so for
--- every mutation before it, by_start's own build from schema/0022
--- included: a table's mutations run in order), on every replica: the
--- engine refuses to drop a projection whose build is still running, and
--- the pages by start time keep by_start until this one can serve them.
--- A store upgraded with many sessions waits here once (a part is built in
--- about the time a merge of it takes).
-ALTER TABLE session_summaries MATERIALIZE PROJECTION by_start_whole SETTINGS mutations_sync = 2;
+-- Builds it for the parts written before, in the background on every
+-- engine (chDB would wait for it otherwise): a part without it is read as
+-- before, so the list stays exact meanwhile.
+ALTER TABLE session_summaries MATERIALIZE PROJECTION by_start_whole SETTINGS mutations_sync = 0;
+-- The engine refuses to drop a projection while its own build (schema/0022
+-- on a store upgraded from before it) is still running; the migration
+-- tries again until it has finished (migrations.rs).
 ALTER TABLE session_summaries DROP PROJECTION IF EXISTS by_start;

@@ -556,6 +556,6 @@ ALTER TABLE session_summaries ON CLUSTER `flightlog` ADD PROJECTION IF NOT EXIST
     ORDER BY project, first_ts
 );
 
-ALTER TABLE session_summaries ON CLUSTER `flightlog` MATERIALIZE PROJECTION by_start_whole SETTINGS mutations_sync = 2;
+ALTER TABLE session_summaries ON CLUSTER `flightlog` MATERIALIZE PROJECTION by_start_whole SETTINGS mutations_sync = 0;
 
 ALTER TABLE session_summaries ON CLUSTER `flightlog` DROP PROJECTION IF EXISTS by_start;

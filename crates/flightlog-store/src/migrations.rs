@@ -95,7 +95,7 @@ pub async fn apply(ch: &dyn Backend) -> Result<(), StoreError> {
         }
         tracing::info!(version = m.version, name = m.name, "applying schema migration");
         for statement in statements(m.sql) {
-            ch.query(&run(statement), Params::new()).await?;
+            run_waiting_for_builds(ch, &run(statement)).await?;
         }
         ch.query(
             // INSERT … SELECT: parameters bind there on every server; in a
@@ -106,6 +106,35 @@ pub async fn apply(ch: &dyn Backend) -> Result<(), StoreError> {
         .await?;
     }
     Ok(())
+}
+
+/// How long a migration waits for a projection's build to finish before
+/// it drops that projection.
+const BUILD_WAIT: std::time::Duration = std::time::Duration::from_secs(15 * 60);
+
+/// Runs `statement`, and runs it again while the engine refuses it only
+/// because a projection it drops is still being built (a mutation an
+/// earlier migration started in the background: the engine says "not
+/// finished yet"). Each try is short, so a server's time limit on one
+/// statement never cuts the wait; a build that outlasts [`BUILD_WAIT`] is
+/// reported with the engine's own advice.
+async fn run_waiting_for_builds(ch: &dyn Backend, statement: &str) -> Result<(), StoreError> {
+    let started = std::time::Instant::now();
+    loop {
+        match ch.query(statement, Params::new()).await {
+            Err(StoreError::Engine(e)) if waits_for_a_build(&e) && started.elapsed() < BUILD_WAIT => {
+                tracing::info!(waited_s = started.elapsed().as_secs(), "waiting for a projection's build before dropping it");
+                tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+            }
+            other => return other.map(|_| ()),
+        }
+    }
+}
+
+/// Whether the engine refused to drop a projection only because a mutation
+/// that affects it has not finished (ClickHouse 26.7's message).
+fn waits_for_a_build(engine_error: &str) -> bool {
+    engine_error.contains("Cannot drop projection") && engine_error.contains("not finished yet")
 }
 
 /// The whole schema, statement by statement, for a replicated cluster:
@@ -251,6 +280,15 @@ mod tests {
         for (got, want) in ddl.iter().zip(&reviewed) {
             assert_eq!(*got, want);
         }
+    }
+
+    #[test]
+    fn a_drop_refused_for_a_running_build_is_waited_for() {
+        // The engine's message, as a plain MergeTree gives it.
+        assert!(waits_for_a_build(
+            "Code: 36. DB::Exception: Cannot drop projection by_start because it's affected by mutation with ID 'mutation_2.txt' which is not finished yet. Wait this mutation, or KILL it with command \"KILL MUTATION WHERE mutation_id = 'mutation_2.txt'\". (BAD_ARGUMENTS)"
+        ));
+        assert!(!waits_for_a_build("Code: 36. DB::Exception: Cannot drop projection by_start: no such projection. (BAD_ARGUMENTS)"));
     }
 
     #[test]

@@ -169,6 +169,43 @@ async fn every_page_by_start_time_is_the_whole_lists_page() {
     assert_eq!(oldest.first().map(String::as_str), Some("s03000"));
 }
 
+/// Migration 26 drops by_start, which the engine refuses while by_start's
+/// own build (migration 22's, in the background on a server) still runs:
+/// the migration waits for it instead of failing the store's start.
+#[tokio::test]
+async fn the_migration_waits_for_a_projection_still_being_built_before_it_drops_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path()).await;
+    add(&store, 0, 2_000, 0, "2026-03-01 00:00:00", 1).await;
+    let v22 = include_str!("../../../schema/0022_sessions_by_start.sql");
+    let by_start = v22.split(';').find(|s| s.contains("ADD PROJECTION IF NOT EXISTS by_start")).unwrap();
+    let by_start = by_start.lines().filter(|l| !l.trim_start().starts_with("--")).collect::<Vec<_>>().join("\n");
+    for sql in [
+        "ALTER TABLE session_summaries DROP PROJECTION by_start_whole",
+        "DELETE FROM schema_migrations WHERE version = 26",
+        by_start.as_str(),
+        "SYSTEM STOP MERGES session_summaries",
+        // A build that cannot finish while merges are stopped.
+        "ALTER TABLE session_summaries MATERIALIZE PROJECTION by_start SETTINGS mutations_sync = 0",
+    ] {
+        store.backend().query(sql, Params::new()).await.unwrap();
+    }
+    let started = std::time::Instant::now();
+    let migrate = flightlog_store::migrations::apply(store.backend());
+    let release = async {
+        tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+        store.backend().query("SYSTEM START MERGES session_summaries", Params::new()).await.unwrap();
+    };
+    let (migrated, ()) = tokio::join!(migrate, release);
+    migrated.expect("the migration waited for the build rather than failing");
+    assert!(started.elapsed() >= std::time::Duration::from_secs(3), "it could not drop by_start before the build finished");
+    let definition = store.backend().query("SELECT create_table_query FROM system.tables WHERE name = 'session_summaries'", Params::new()).await.unwrap();
+    let definition = String::from_utf8_lossy(&definition);
+    assert!(definition.contains("PROJECTION by_start_whole (") && !definition.contains("PROJECTION by_start ("), "{definition}");
+    let page = SessionFilter { limit: 50, ..Default::default() };
+    assert_eq!(walk(&store, page, 2).await, expected(&store, false, "").await[..100].to_vec());
+}
+
 /// The bounded read of a page's summaries reads the rows that start within
 /// its extent; a session with none there (its rows rebuilt since the page
 /// was ranked) is read by id instead of being left off the page.
