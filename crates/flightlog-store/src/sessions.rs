@@ -915,7 +915,11 @@ impl Store {
 
     /// The summaries of these sessions of `project` (those that exist).
     pub async fn summaries_of(&self, project: &str, ids: &[&str]) -> Result<Vec<SessionSummary>, StoreError> {
-        self.summaries_within(project, ids, None).await
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let params = Params::new().text("project", project).texts("sessions", ids);
+        rows(&self.ch.query(&summaries_of_sql(false), params).await?)
     }
 
     /// [`Self::summaries_of`], reading only the rows that start within
@@ -924,24 +928,17 @@ impl Store {
     /// saw them: [`Ranked::extent`]); a session none of whose rows is
     /// found there is read by its id alone.
     pub async fn summaries_within(&self, project: &str, ids: &[&str], extent: Option<(i64, i64)>) -> Result<Vec<SessionSummary>, StoreError> {
-        if ids.is_empty() {
-            return Ok(Vec::new());
-        }
-        let mut params = Params::new().text("project", project).texts("sessions", ids);
-        let Some((from, to)) = extent else {
-            return rows(&self.ch.query(&summaries_of_sql(false), params).await?);
+        let Some((from, to)) = extent.filter(|_| !ids.is_empty()) else {
+            return self.summaries_of(project, ids).await;
         };
-        params = params.number("extent_from_us", from).number("extent_to_us", to);
+        let params = Params::new().text("project", project).texts("sessions", ids).number("extent_from_us", from).number("extent_to_us", to);
         let mut found: Vec<SessionSummary> = rows(&self.ch.query(&summaries_of_sql(true), params).await?)?;
         // The extent holds every row the ranking saw. A session whose rows
         // were rebuilt since, all outside it (retention rebuilds one from
         // the steps it keeps), is read again without it rather than left
         // off the page.
         let missing: Vec<&str> = ids.iter().copied().filter(|id| !found.iter().any(|s| s.session_id == *id)).collect();
-        if !missing.is_empty() {
-            let params = Params::new().text("project", project).texts("sessions", &missing);
-            found.extend(rows::<SessionSummary>(&self.ch.query(&summaries_of_sql(false), params).await?)?);
-        }
+        found.extend(self.summaries_of(project, &missing).await?);
         Ok(found)
     }
 }
