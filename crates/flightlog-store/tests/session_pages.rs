@@ -8,7 +8,7 @@
 //! starts before the one that opened them.
 
 use flightlog_store::embedded::{Embedded, default_library_path};
-use flightlog_store::{PageRead, Params, SessionFilter, SessionSort, SessionSummary, Store};
+use flightlog_store::{PageRead, Params, RowsSeen, SessionFilter, SessionSort, SessionSummary, Store};
 use std::sync::Arc;
 
 /// `count` one-step sessions from `first`, one a minute from `start`; one
@@ -206,11 +206,13 @@ async fn the_migration_waits_for_a_projection_still_being_built_before_it_drops_
     assert_eq!(walk(&store, page, 2).await, expected(&store, false, "").await[..100].to_vec());
 }
 
-/// The bounded read of a page's summaries reads the rows that start within
-/// its extent; a session with none there (its rows rebuilt since the page
-/// was ranked) is read by id instead of being left off the page.
+/// The bounded read of a page's summaries reads the rows that start where
+/// its ranking saw them (within its extent, or at its rows' start times); a
+/// session read short there (none of its rows there, its rows rebuilt since
+/// the page was ranked, or fewer steps than the ranking saw) is read by id
+/// instead of being left off the page or listed short.
 #[tokio::test]
-async fn a_pages_summaries_are_read_within_its_extent_and_none_is_left_off() {
+async fn a_pages_summaries_are_read_where_its_ranking_saw_them_and_none_is_left_off_or_short() {
     let dir = tempfile::tempdir().unwrap();
     let store = open(dir.path()).await;
     store.backend().query("SYSTEM STOP MERGES session_summaries", Params::new()).await.unwrap();
@@ -220,27 +222,57 @@ async fn a_pages_summaries_are_read_within_its_extent_and_none_is_left_off() {
     add_from(&store, &only_where("number < 5"), 0, 10, 1, "2026-04-01 00:00:00", 0).await;
     let ids: Vec<String> = (0..10).map(|n| format!("s{n:05}")).collect();
     let ids: Vec<&str> = ids.iter().map(String::as_str).collect();
+    let unseen: Vec<(&str, Option<u64>)> = ids.iter().map(|id| (*id, None)).collect();
     let whole = store.summaries_of("p", &ids).await.unwrap();
     let (march, april) = (1_772_323_200_000_000, 1_775_001_600_000_000); // 2026-03-01 and 04-01, 00:00 UTC
+    let minute = 60_000_000;
     let by_id = |list: Vec<SessionSummary>| -> std::collections::BTreeMap<String, SessionSummary> {
         list.into_iter().map(|s| (s.session_id.clone(), s)).collect()
     };
+    let whole = by_id(whole);
+    assert_eq!(whole["s00003"].steps, 2);
     // An extent that holds every row gives the sessions' summaries.
-    let within = store.summaries_within("p", &ids, Some((march, april))).await.unwrap();
-    assert_eq!(by_id(within), by_id(whole.clone()));
+    let within = store.summaries_seen("p", &unseen, &RowsSeen::Within(march, april)).await.unwrap();
+    assert_eq!(by_id(within), whole);
     // One from 00:03 to 00:07 on March 1st: s00003 and s00004 have their
     // March row there and not their April one, so they are listed with the
     // first alone (rows outside the extent are not read); s00005..s00007
     // whole; the others have no row there and are read by id, whole.
-    let extent = (march + 3 * 60_000_000, march + 7 * 60_000_000);
-    let within = by_id(store.summaries_within("p", &ids, Some(extent)).await.unwrap());
+    let extent = RowsSeen::Within(march + 3 * minute, march + 7 * minute);
+    let within = by_id(store.summaries_seen("p", &unseen, &extent).await.unwrap());
     assert_eq!(within.len(), 10, "no session left off: {:?}", within.keys());
-    assert_eq!((within["s00003"].steps, within["s00003"].last_us), (1, march + 3 * 60_000_000), "its March row only");
-    let whole = by_id(whole);
-    assert_eq!(whole["s00003"].steps, 2);
+    assert_eq!((within["s00003"].steps, within["s00003"].last_us), (1, march + 3 * minute), "its March row only");
     for id in ["s00000", "s00002", "s00005", "s00007", "s00008", "s00009"] {
         assert_eq!(within[id], whole[id], "{id}: whole, within the extent or read by id");
     }
+    // Every row's start: the sessions' summaries.
+    let every: Vec<i64> = (0..10).map(|n| march + n * minute).chain([april]).collect();
+    let at = store.summaries_seen("p", &unseen, &RowsSeen::StartingAt(every.clone())).await.unwrap();
+    assert_eq!(by_id(at), whole);
+    // Without April: s00000..s00004 are read with their March row alone,
+    // unless the ranking saw more steps than that (two, here for s00001).
+    let march_rows = RowsSeen::StartingAt(every[..10].to_vec());
+    let at = by_id(store.summaries_seen("p", &unseen, &march_rows).await.unwrap());
+    assert_eq!((at["s00001"].steps, at["s00001"].last_us), (1, march + minute), "rows at other times are not read");
+    let mut seen = unseen.clone();
+    seen[1].1 = Some(2);
+    let at = by_id(store.summaries_seen("p", &seen, &march_rows).await.unwrap());
+    assert_eq!(at["s00001"], whole["s00001"], "seen with more steps: read by id, whole");
+    assert_eq!(at["s00002"].steps, 1, "the others as found");
+    // A microsecond off s00005's start: it has no row there, and is read
+    // by id.
+    let mut off = every.clone();
+    off[5] += 1;
+    let at = by_id(store.summaries_seen("p", &unseen, &RowsSeen::StartingAt(off)).await.unwrap());
+    assert_eq!(at.len(), 10, "no session left off: {:?}", at.keys());
+    assert_eq!(at, whole);
+    // The same whole summaries merged into one row each, found at the
+    // start times of the rows the ranking saw (a merged row starts at the
+    // earliest of them).
+    store.backend().query("SYSTEM START MERGES session_summaries", Params::new()).await.unwrap();
+    store.backend().query("OPTIMIZE TABLE session_summaries FINAL", Params::new()).await.unwrap();
+    let at = store.summaries_seen("p", &seen, &RowsSeen::StartingAt(every)).await.unwrap();
+    assert_eq!(by_id(at), whole);
 }
 
 /// `count` sessions from 0 with one step numbered `step` each (where

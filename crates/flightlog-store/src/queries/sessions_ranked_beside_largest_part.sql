@@ -24,12 +24,18 @@
 -- set of every session.
 --
 -- A page by start time returns each session's last time too (the extent
--- marker), as sessions_ranked.sql does.
+-- marker), as sessions_ranked.sql does, and (the starts marker) where each
+-- of its rows starts and its merged step count: every row of a session
+-- grouped here was read, so the page's whole summaries are then read at
+-- those start times, through the projection by start time, rather than by
+-- id (sessions.rs, RowsSeen). Pages by cost or length leave them out: their
+-- sessions' rows lie anywhere in time, and the lists cost more than that
+-- read saves.
 --
 -- The filter's names mean a row's values in the innermost SELECT (the row
 -- marker) and merged values in the outermost one (the having marker), so
 -- the merged values are renamed back to them there.
-SELECT session_id, {{key}}{{extent}}
+SELECT session_id, {{key}}{{extent}}{{starts}}
 FROM
 (
     SELECT
@@ -38,12 +44,14 @@ FROM
         merged_last_us   AS last_us,
         merged_steps     AS steps,
         merged_failed    AS failed_steps,
-        merged_cost      AS estimated_cost
+        merged_cost      AS estimated_cost,
+        row_starts       AS starts
     FROM
     (
         SELECT
             session_id,
             min(first_us)        AS merged_first_us,
+            groupArray(first_us) AS row_starts,
             max(last_us)         AS merged_last_us,
             sum(steps)           AS merged_steps,
             sum(failed_steps)    AS merged_failed,
