@@ -70,7 +70,7 @@ pub use indexer_marks::IndexerMark;
 pub use integrity::{IntegrityRow, Stored};
 pub use keys::KeyRow;
 pub use leases::LeaseRow;
-pub use sessions::{PageRead, RowsSeen, SessionFilter, SessionPage, SessionSort, SessionSummary};
+pub use sessions::{PageRead, RowsSeen, Seen, SessionFilter, SessionPage, SessionSort, SessionSummary};
 pub use content::{HeldMessages, MessageRow};
 pub use steps::{BatchMessages, ChainHead, EncodedStep, LogEntry, LogPosition, SessionState, StoredStep, TimelineRows};
 

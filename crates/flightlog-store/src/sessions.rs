@@ -206,17 +206,25 @@ impl Ranked {
     }
 
     /// Where the ranking saw the summary rows of `page`'s sessions: at
-    /// their rows' start times when it returned them for every session,
-    /// else within the page's extent when it returned that, else nowhere
-    /// known.
+    /// their rows' start times when it returned them, with each session's
+    /// step count, for every session, else within the page's extent when
+    /// it returned that, else nowhere known.
     fn rows_seen(page: &[Ranked]) -> RowsSeen {
-        if let Some(starts) = page.iter().map(|r| r.starts.as_deref()).collect::<Option<Vec<&[i64]>>>() {
+        let every_row = !page.is_empty() && page.iter().all(|r| r.seen_steps.is_some());
+        if every_row && let Some(starts) = page.iter().map(|r| r.starts.as_deref()).collect::<Option<Vec<&[i64]>>>() {
             return RowsSeen::StartingAt(starts.concat());
         }
         match Self::extent(page) {
             Some((from, to)) => RowsSeen::Within(from, to),
             None => RowsSeen::Anywhere,
         }
+    }
+
+    /// What the ranking saw of this session: its first and last time on
+    /// a page by start time (the only ranking that returns the last), its
+    /// step count where the ranking read every row.
+    fn seen(&self) -> Seen<'_> {
+        Seen { id: &self.session_id, first_us: self.last_us.map(|_| self.first_us), last_us: self.last_us, steps: self.seen_steps }
     }
 
     /// The earliest start and the latest end of `page`'s sessions, when
@@ -262,7 +270,7 @@ impl Store {
         let (ranked, _) = self.rank_sessions(project, f).await?;
         let (keys, sessions) = match ranked {
             RankedPage::Keys(ranked) => {
-                let seen: Vec<(&str, Option<u64>)> = ranked.iter().map(|r| (r.session_id.as_str(), r.seen_steps)).collect();
+                let seen: Vec<Seen> = ranked.iter().map(Ranked::seen).collect();
                 let mut full: std::collections::HashMap<String, SessionSummary> = self
                     .summaries_seen(project, &seen, &Ranked::rows_seen(&ranked))
                     .await?
@@ -716,6 +724,25 @@ pub enum RowsSeen {
     StartingAt(Vec<i64>),
 }
 
+/// What a page's ranking saw of one of its sessions, as far as it returned
+/// it. A bounded read that finds less of it (a later start, an earlier
+/// end, fewer steps) missed some of its rows ([`Store::summaries_seen`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Seen<'a> {
+    pub id: &'a str,
+    pub first_us: Option<i64>,
+    pub last_us: Option<i64>,
+    pub steps: Option<u64>,
+}
+
+impl Seen<'_> {
+    fn found_short(&self, found: &SessionSummary) -> bool {
+        self.first_us.is_some_and(|first| found.first_us > first)
+            || self.last_us.is_some_and(|last| found.last_us < last)
+            || self.steps.is_some_and(|steps| found.steps < steps)
+    }
+}
+
 /// session_summaries_of.sql with its within marker for `seen` and the
 /// parameters it binds (named apart from a page's own time range, `from_us`
 /// and `to_us`). Bound both by id and by start time, the engine reads
@@ -1000,27 +1027,24 @@ impl Store {
         rows(&self.ch.query(&summaries_of_sql(&RowsSeen::Anywhere, &mut params), params).await?)
     }
 
-    /// [`Self::summaries_of`] for a page's sessions, each with the step
-    /// count its ranking saw (when it returned one), reading only the rows
-    /// where the ranking saw them (`seen`). A session read short there is
+    /// [`Self::summaries_of`] for a page's sessions, reading only the rows
+    /// where its ranking saw them (`rows`). A session read short there is
     /// read again by its id alone: one with no row there (retention
-    /// rebuilds a session's row from the steps it keeps), or with fewer
-    /// steps than the ranking saw (a row that started earlier, written
-    /// since and merged with the ones seen, is no longer where they were).
-    pub async fn summaries_seen(&self, project: &str, sessions: &[(&str, Option<u64>)], seen: &RowsSeen) -> Result<Vec<SessionSummary>, StoreError> {
-        let ids: Vec<&str> = sessions.iter().map(|(id, _)| *id).collect();
-        if *seen == RowsSeen::Anywhere || ids.is_empty() {
+    /// rebuilds a session's row from the steps it keeps), or with less of
+    /// it than the ranking saw ([`Seen`]: a row written since that starts
+    /// before the rows seen, merged with some of them, is no longer where
+    /// they were).
+    pub async fn summaries_seen(&self, project: &str, sessions: &[Seen<'_>], rows: &RowsSeen) -> Result<Vec<SessionSummary>, StoreError> {
+        let ids: Vec<&str> = sessions.iter().map(|s| s.id).collect();
+        if *rows == RowsSeen::Anywhere || ids.is_empty() {
             return self.summaries_of(project, &ids).await;
         }
         let mut params = Params::new().text("project", project).texts("sessions", &ids);
-        let mut found: Vec<SessionSummary> = rows(&self.ch.query(&summaries_of_sql(seen, &mut params), params).await?)?;
+        let mut found: Vec<SessionSummary> = crate::backend::rows(&self.ch.query(&summaries_of_sql(rows, &mut params), params).await?)?;
         let short: Vec<&str> = sessions
             .iter()
-            .filter(|(id, steps)| match found.iter().find(|s| s.session_id == *id) {
-                None => true,
-                Some(s) => steps.is_some_and(|n| s.steps < n),
-            })
-            .map(|(id, _)| *id)
+            .filter(|seen| found.iter().find(|s| s.session_id == seen.id).is_none_or(|s| seen.found_short(s)))
+            .map(|seen| seen.id)
             .collect();
         found.retain(|s| !short.contains(&s.session_id.as_str()));
         found.extend(self.summaries_of(project, &short).await?);

@@ -8,7 +8,7 @@
 //! starts before the one that opened them.
 
 use flightlog_store::embedded::{Embedded, default_library_path};
-use flightlog_store::{PageRead, Params, RowsSeen, SessionFilter, SessionSort, SessionSummary, Store};
+use flightlog_store::{PageRead, Params, RowsSeen, Seen, SessionFilter, SessionSort, SessionSummary, Store};
 use std::sync::Arc;
 
 /// `count` one-step sessions from `first`, one a minute from `start`; one
@@ -67,31 +67,35 @@ async fn expected(store: &Store, ascending: bool, having: &str) -> Vec<String> {
     ids(store, &whole_list_sql("min(ts)", ascending, having), Params::new()).await
 }
 
+/// Whichever read ranked a page, each session on it is listed with the
+/// summary the session header reads.
+async fn assert_listed_as_alone(store: &Store, listed: &[SessionSummary]) {
+    let ids: Vec<&str> = listed.iter().map(|s| s.session_id.as_str()).collect();
+    let mut alone = store.summaries_of("p", &ids).await.unwrap();
+    alone.sort_by_key(|a| ids.iter().position(|i| *i == a.session_id));
+    // The engine lists a session's agents, models, customers and tags in
+    // no set order.
+    let sorted = |list: &[SessionSummary]| -> Vec<SessionSummary> {
+        list.iter()
+            .cloned()
+            .map(|mut s| {
+                for names in [&mut s.agents, &mut s.models, &mut s.users, &mut s.tags] {
+                    names.sort();
+                }
+                s
+            })
+            .collect()
+    };
+    assert_eq!(sorted(listed), sorted(&alone), "the page's summaries");
+}
+
 /// Every page of the list in turn, cursor after cursor, as one list of ids.
 async fn walk(store: &Store, filter: SessionFilter, pages: usize) -> Vec<String> {
     let mut out = Vec::new();
     let mut f = filter;
     for _ in 0..pages {
         let page = store.list_sessions("p", &f).await.unwrap();
-        // Whichever read ranked the page, each session on it is listed with
-        // the summary the session header reads.
-        // (The engine lists a session's agents, models, customers and tags
-        // in no set order.)
-        let ids: Vec<&str> = page.sessions.iter().map(|s| s.session_id.as_str()).collect();
-        let mut alone = store.summaries_of("p", &ids).await.unwrap();
-        alone.sort_by_key(|a| ids.iter().position(|i| *i == a.session_id));
-        let sorted = |list: &[SessionSummary]| -> Vec<SessionSummary> {
-            list.iter()
-                .cloned()
-                .map(|mut s| {
-                    for names in [&mut s.agents, &mut s.models, &mut s.users, &mut s.tags] {
-                        names.sort();
-                    }
-                    s
-                })
-                .collect()
-        };
-        assert_eq!(sorted(&page.sessions), sorted(&alone), "the page's summaries");
+        assert_listed_as_alone(store, &page.sessions).await;
         out.extend(page.sessions.iter().map(|s| s.session_id.clone()));
         match page.next_cursor {
             Some(c) => f.cursor = Some(c),
@@ -222,7 +226,7 @@ async fn a_pages_summaries_are_read_where_its_ranking_saw_them_and_none_is_left_
     add_from(&store, &only_where("number < 5"), 0, 10, 1, "2026-04-01 00:00:00", 0).await;
     let ids: Vec<String> = (0..10).map(|n| format!("s{n:05}")).collect();
     let ids: Vec<&str> = ids.iter().map(String::as_str).collect();
-    let unseen: Vec<(&str, Option<u64>)> = ids.iter().map(|id| (*id, None)).collect();
+    let unseen: Vec<Seen> = ids.iter().map(|id| Seen { id, ..Seen::default() }).collect();
     let whole = store.summaries_of("p", &ids).await.unwrap();
     let (march, april) = (1_772_323_200_000_000, 1_775_001_600_000_000); // 2026-03-01 and 04-01, 00:00 UTC
     let minute = 60_000_000;
@@ -255,10 +259,15 @@ async fn a_pages_summaries_are_read_where_its_ranking_saw_them_and_none_is_left_
     let at = by_id(store.summaries_seen("p", &unseen, &march_rows).await.unwrap());
     assert_eq!((at["s00001"].steps, at["s00001"].last_us), (1, march + minute), "rows at other times are not read");
     let mut seen = unseen.clone();
-    seen[1].1 = Some(2);
+    seen[1].steps = Some(2);
+    seen[2].last_us = Some(april);
+    seen[3].first_us = Some(march + 3 * minute - 1);
     let at = by_id(store.summaries_seen("p", &seen, &march_rows).await.unwrap());
-    assert_eq!(at["s00001"], whole["s00001"], "seen with more steps: read by id, whole");
-    assert_eq!(at["s00002"].steps, 1, "the others as found");
+    for id in ["s00001", "s00002"] {
+        assert_eq!(at[id], whole[id], "{id} seen with more steps, or a later end: read by id, whole");
+    }
+    assert_eq!(at["s00003"].steps, 2, "seen starting a microsecond earlier: read by id");
+    assert_eq!(at["s00004"].steps, 1, "the others as found");
     // A microsecond off s00005's start: it has no row there, and is read
     // by id.
     let mut off = every.clone();
@@ -508,6 +517,7 @@ async fn every_page_beside_the_largest_part_is_the_whole_lists_page() {
                         assert_eq!(read, PageRead::BesideTheLargestPart, "{what}, {sort:?}, ascending {ascending}");
                     }
                     let page = store.list_sessions("p", &f).await.unwrap();
+                    assert_listed_as_alone(&store, &page.sessions).await;
                     got.extend(page.sessions.into_iter().map(|s| s.session_id));
                     match page.next_cursor {
                         Some(c) => f.cursor = Some(c),

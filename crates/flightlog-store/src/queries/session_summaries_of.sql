@@ -4,13 +4,9 @@
 -- that sessions_ranked_of.sql ranks.
 --
 -- The within marker is empty, or bounds the rows' start to where the
--- page's ranking saw them (sessions.rs, RowsSeen): within the page's
--- earliest start and latest end, for a page whose ranking gave each
--- session's first and last time (every row of a session starts within
--- its own); or at the start times of the rows, for a ranking that read
--- them all. The projection by start time (schema/0026) then reads those
--- rows from a few granules rather than the page's ids from about a third
--- of the table.
+-- page's ranking saw them (sessions.rs, RowsSeen), so that the projection
+-- by start time (schema/0026) reads those rows from a few granules rather
+-- than the page's ids from about a third of the table.
 SELECT
     session_id,
     toUnixTimestamp64Micro(min(first_ts)) AS first_us,

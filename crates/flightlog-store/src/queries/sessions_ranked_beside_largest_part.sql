@@ -27,10 +27,7 @@
 -- marker), as sessions_ranked.sql does, and (the starts marker) where each
 -- of its rows starts and its merged step count: every row of a session
 -- grouped here was read, so the page's whole summaries are then read at
--- those start times, through the projection by start time, rather than by
--- id (sessions.rs, RowsSeen). Pages by cost or length leave them out: their
--- sessions' rows lie anywhere in time, and the lists cost more than that
--- read saves.
+-- those start times rather than by id (sessions.rs, SessionSort::starts).
 --
 -- The filter's names mean a row's values in the innermost SELECT (the row
 -- marker) and merged values in the outermost one (the having marker), so
