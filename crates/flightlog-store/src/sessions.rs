@@ -1028,19 +1028,19 @@ impl Store {
     }
 
     /// [`Self::summaries_of`] for a page's sessions, reading only the rows
-    /// where its ranking saw them (`rows`). A session read short there is
+    /// where its ranking saw them (`rows_seen`). A session read short there is
     /// read again by its id alone: one with no row there (retention
     /// rebuilds a session's row from the steps it keeps), or with less of
     /// it than the ranking saw ([`Seen`]: a row written since that starts
     /// before the rows seen, merged with some of them, is no longer where
     /// they were).
-    pub async fn summaries_seen(&self, project: &str, sessions: &[Seen<'_>], rows: &RowsSeen) -> Result<Vec<SessionSummary>, StoreError> {
+    pub async fn summaries_seen(&self, project: &str, sessions: &[Seen<'_>], rows_seen: &RowsSeen) -> Result<Vec<SessionSummary>, StoreError> {
         let ids: Vec<&str> = sessions.iter().map(|s| s.id).collect();
-        if *rows == RowsSeen::Anywhere || ids.is_empty() {
+        if *rows_seen == RowsSeen::Anywhere || ids.is_empty() {
             return self.summaries_of(project, &ids).await;
         }
         let mut params = Params::new().text("project", project).texts("sessions", &ids);
-        let mut found: Vec<SessionSummary> = crate::backend::rows(&self.ch.query(&summaries_of_sql(rows, &mut params), params).await?)?;
+        let mut found: Vec<SessionSummary> = rows(&self.ch.query(&summaries_of_sql(rows_seen, &mut params), params).await?)?;
         let short: Vec<&str> = sessions
             .iter()
             .filter(|seen| found.iter().find(|s| s.session_id == seen.id).is_none_or(|s| seen.found_short(s)))
