@@ -210,8 +210,8 @@ impl Ranked {
     /// step count, for every session, else within the page's extent when
     /// it returned that, else nowhere known.
     fn rows_seen(page: &[Ranked]) -> RowsSeen {
-        let every_row = !page.is_empty() && page.iter().all(|r| r.seen_steps.is_some());
-        if every_row && let Some(starts) = page.iter().map(|r| r.starts.as_deref()).collect::<Option<Vec<&[i64]>>>() {
+        let read_every_row = !page.is_empty() && page.iter().all(|r| r.seen_steps.is_some());
+        if read_every_row && let Some(starts) = page.iter().map(|r| r.starts.as_deref()).collect::<Option<Vec<&[i64]>>>() {
             return RowsSeen::StartingAt(starts.concat());
         }
         match Self::extent(page) {
@@ -232,13 +232,8 @@ impl Ranked {
     /// starts between the two (a row starts at or after its session's
     /// start, and no later than it ends).
     fn extent(page: &[Ranked]) -> Option<(i64, i64)> {
-        page.iter().try_fold(None, |span: Option<(i64, i64)>, r| {
-            let last = r.last_us?;
-            Some(Some(match span {
-                None => (r.first_us, last),
-                Some((from, to)) => (from.min(r.first_us), to.max(last)),
-            }))
-        })?
+        let spans: Option<Vec<(i64, i64)>> = page.iter().map(|r| r.last_us.map(|last| (r.first_us, last))).collect();
+        spans?.into_iter().reduce(|(from, to), (first, last)| (from.min(first), to.max(last)))
     }
 }
 
@@ -416,7 +411,7 @@ impl Store {
         }
         let ranked_sql = filter
             .fill(SESSIONS_RANKED_OF, Lists::AfterMerge)
-            .replace("{{summaries}}", &summaries_of_sql(&RowsSeen::Anywhere, &mut Params::new()))
+            .replace("{{summaries}}", &summaries_of_sql(""))
             .replace("{{order}}", &order_by(f.sort, f.ascending));
         let params = params.clone().texts("sessions", sessions.iter().map(|s| s.session_id.as_str()));
         Ok(Some(rows(&self.ch.query(&ranked_sql, params).await?)?))
@@ -743,27 +738,35 @@ impl Seen<'_> {
     }
 }
 
-/// session_summaries_of.sql with its within marker for `seen` and the
-/// parameters it binds (named apart from a page's own time range, `from_us`
-/// and `to_us`). Bound both by id and by start time, the engine reads
-/// whichever of the table and its projection by start time (schema/0026)
-/// has fewer granules to read.
-fn summaries_of_sql(seen: &RowsSeen, params: &mut Params) -> String {
-    let within = match seen {
-        RowsSeen::Anywhere => "",
-        RowsSeen::Within(from, to) => {
-            params.push_number("extent_from_us", *from);
-            params.push_number("extent_to_us", *to);
-            " AND first_ts BETWEEN fromUnixTimestamp64Micro({extent_from_us:Int64}, 'UTC') AND fromUnixTimestamp64Micro({extent_to_us:Int64}, 'UTC')"
+impl RowsSeen {
+    /// The condition that bounds session_summaries_of.sql's rows to where
+    /// they were seen (its within marker), its parameters bound in
+    /// `params` (named apart from a page's own time range, `from_us` and
+    /// `to_us`). Bound both by id and by start time, the engine reads
+    /// whichever of the table and its projection by start time
+    /// (schema/0026) has fewer granules to read.
+    fn condition(&self, params: &mut Params) -> &'static str {
+        match self {
+            RowsSeen::Anywhere => "",
+            RowsSeen::Within(from, to) => {
+                params.push_number("extent_from_us", *from);
+                params.push_number("extent_to_us", *to);
+                " AND first_ts BETWEEN fromUnixTimestamp64Micro({extent_from_us:Int64}, 'UTC') AND fromUnixTimestamp64Micro({extent_to_us:Int64}, 'UTC')"
+            }
+            RowsSeen::StartingAt(starts) => {
+                params.push_numbers("starts", starts.iter().copied());
+                // A set from a subquery, which the engine matches against the
+                // projection's key; the same list as a constant array was read
+                // row by row (77 against 12 ms over 1M sessions).
+                " AND first_ts IN (SELECT fromUnixTimestamp64Micro(arrayJoin({starts:Array(Int64)}), 'UTC'))"
+            }
         }
-        RowsSeen::StartingAt(starts) => {
-            params.push_numbers("starts", starts.iter().copied());
-            // A set from a subquery, which the engine matches against the
-            // projection's key; the same list as a constant array was read
-            // row by row (77 against 12 ms over 1M sessions).
-            " AND first_ts IN (SELECT fromUnixTimestamp64Micro(arrayJoin({starts:Array(Int64)}), 'UTC'))"
-        }
-    };
+    }
+}
+
+/// session_summaries_of.sql, its rows bounded by `within`
+/// ([`RowsSeen::condition`]; empty: every row of the sessions).
+fn summaries_of_sql(within: &str) -> String {
     SESSION_SUMMARIES_OF.replace("{{within}}", within)
 }
 
@@ -1023,8 +1026,8 @@ impl Store {
         if ids.is_empty() {
             return Ok(Vec::new());
         }
-        let mut params = Params::new().text("project", project).texts("sessions", ids);
-        rows(&self.ch.query(&summaries_of_sql(&RowsSeen::Anywhere, &mut params), params).await?)
+        let params = Params::new().text("project", project).texts("sessions", ids);
+        rows(&self.ch.query(&summaries_of_sql(""), params).await?)
     }
 
     /// [`Self::summaries_of`] for a page's sessions, reading only the rows
@@ -1040,7 +1043,8 @@ impl Store {
             return self.summaries_of(project, &ids).await;
         }
         let mut params = Params::new().text("project", project).texts("sessions", &ids);
-        let mut found: Vec<SessionSummary> = rows(&self.ch.query(&summaries_of_sql(rows_seen, &mut params), params).await?)?;
+        let sql = summaries_of_sql(rows_seen.condition(&mut params));
+        let mut found: Vec<SessionSummary> = rows(&self.ch.query(&sql, params).await?)?;
         let short: Vec<&str> = sessions
             .iter()
             .filter(|seen| found.iter().find(|s| s.session_id == seen.id).is_none_or(|s| seen.found_short(s)))

@@ -44,6 +44,12 @@ async fn open(dir: &std::path::Path) -> Store {
     Store::open(Arc::new(Embedded::open(&default_library_path(), dir, 2, Default::default()).unwrap())).await.unwrap()
 }
 
+/// Keeps the summary rows apart as written: the engine would merge them
+/// in the background otherwise.
+async fn stop_summary_merges(store: &Store) {
+    store.backend().query("SYSTEM STOP MERGES session_summaries", Params::new()).await.unwrap();
+}
+
 /// The whole list computed straight from the steps: the ids of project
 /// p's sessions that pass `having` (conditions on their steps' aggregates),
 /// by `key` in the page's direction, then by id.
@@ -109,8 +115,7 @@ async fn walk(store: &Store, filter: SessionFilter, pages: usize) -> Vec<String>
 async fn every_page_by_start_time_is_the_whole_lists_page() {
     let dir = tempfile::tempdir().unwrap();
     let store = open(dir.path()).await;
-    // The engine would merge the rows in the background otherwise.
-    store.backend().query("SYSTEM STOP MERGES session_summaries", Params::new()).await.unwrap();
+    stop_summary_merges(&store).await;
     // 3,000 sessions over the first days of March, then a late step for
     // all but every 7th of them (a second summary row, starting in April),
     // then 120 new sessions in May. The newest rows are then mostly April's,
@@ -219,7 +224,7 @@ async fn the_migration_waits_for_a_projection_still_being_built_before_it_drops_
 async fn a_pages_summaries_are_read_where_its_ranking_saw_them_and_none_is_left_off_or_short() {
     let dir = tempfile::tempdir().unwrap();
     let store = open(dir.path()).await;
-    store.backend().query("SYSTEM STOP MERGES session_summaries", Params::new()).await.unwrap();
+    stop_summary_merges(&store).await;
     // s00000..s00009 start on March 1st, one a minute; s00000..s00004 have
     // a second row in April.
     add(&store, 0, 10, 0, "2026-03-01 00:00:00", 1).await;
@@ -430,7 +435,7 @@ const PRICED: &str = "INSERT INTO steps (project, session_id, step, ts, estimate
 async fn sessions_that_tie_with_the_threshold_keep_their_place_by_id() {
     let dir = tempfile::tempdir().unwrap();
     let store = open(dir.path()).await;
-    store.backend().query("SYSTEM STOP MERGES session_summaries", Params::new()).await.unwrap();
+    stop_summary_merges(&store).await;
     // The largest part: 300 sessions, all at $0.10. Beside it, 60 new ones
     // at $0.10 too, whose ids sort before every one of the 300: newest
     // first, the page is 50 of the 300. Ranked from the sessions beside the
@@ -552,7 +557,7 @@ async fn a_page_naming_a_customer_with_few_sessions_ranks_theirs_alone() {
         let params = Params::new().text("user", user).number("first", first).number("count", count);
         store.backend().query(OF_CUSTOMER, params).await.unwrap();
     }
-    store.backend().query("SYSTEM STOP MERGES session_summaries", Params::new()).await.unwrap();
+    stop_summary_merges(&store).await;
     let later = "INSERT INTO steps (project, session_id, step, session_seq, ts, user_id, estimated_cost, log_index) \
         SELECT 'p', session_id, 1, 1, toDateTime64('2026-07-01 00:00:00', 6, 'UTC'), \
         if(startsWith(session_id, 'big'), 'small', 'big'), 0.25, 400000 + rowNumberInAllBlocks() \
@@ -638,7 +643,7 @@ async fn a_page_naming_a_customer_with_few_sessions_ranks_theirs_alone() {
 async fn a_session_left_without_an_opening_row_is_given_one_and_listed() {
     let dir = tempfile::tempdir().unwrap();
     let store = open(dir.path()).await;
-    store.backend().query("SYSTEM STOP MERGES session_summaries", Params::new()).await.unwrap();
+    stop_summary_merges(&store).await;
     add(&store, 0, 400, 0, "2026-03-01 00:00:00", 1).await;
     // The newest session's only stored steps are its third and fourth (as
     // when a step arrived while the first ones expired): no row opens it.
@@ -692,7 +697,7 @@ async fn a_store_written_before_the_start_time_projection_is_migrated_and_lists_
         ] {
             store.backend().query(&sql, Params::new()).await.unwrap();
         }
-        store.backend().query("SYSTEM STOP MERGES session_summaries", Params::new()).await.unwrap();
+        stop_summary_merges(&store).await;
         add(&store, 0, 600, 0, "2026-03-01 00:00:00", 2).await;
         // Later steps of most of them, in April, before the upgrade.
         add_from(&store, &only_where("number % 5 != 0"), 0, 600, 1, "2026-04-01 00:00:00", 0).await;
@@ -704,7 +709,7 @@ async fn a_store_written_before_the_start_time_projection_is_migrated_and_lists_
     let definition = String::from_utf8_lossy(&definition);
     assert!(definition.contains("PROJECTION by_start_whole ("), "the projection is back, with every column: {definition}");
     assert!(!definition.contains("PROJECTION by_start ("), "the narrower one is gone: {definition}");
-    store.backend().query("SYSTEM STOP MERGES session_summaries", Params::new()).await.unwrap();
+    stop_summary_merges(&store).await;
     // After the upgrade: more of those sessions' steps, in May, and new sessions in June.
     add_from(&store, &only_where("number % 3 = 0"), 0, 600, 2, "2026-05-01 00:00:00", 0).await;
     add(&store, 1_000, 80, 0, "2026-06-01 00:00:00", 1).await;
