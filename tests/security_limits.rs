@@ -62,11 +62,13 @@ async fn failures_from_one_address_block_that_address_but_not_others() {
 /// Behind a proxy every client shares the proxy's address: with
 /// `--trusted-proxy` the limit counts the client the proxy names in
 /// `X-Forwarded-For`, so one guesser no longer locks every agent out.
-/// Without it the header is ignored, or a guesser would rotate it.
+/// Without it the header is ignored, or a guesser would rotate it. The
+/// proxies are an address and a range (127.0.0.4/30: a second proxy,
+/// 127.0.0.5, appends its hop within it).
 #[tokio::test]
 async fn behind_a_trusted_proxy_failures_count_against_the_client_it_names() {
     let temp = tempfile::tempdir().unwrap();
-    let s = Server::start_with(temp.path(), &[("FLIGHTLOG_BOOTSTRAP_KEY", ADMIN_KEY)], &["--trusted-proxy", "127.0.0.1,127.0.0.5"]).await;
+    let s = Server::start_with(temp.path(), &[("FLIGHTLOG_BOOTSTRAP_KEY", ADMIN_KEY)], &["--trusted-proxy", "127.0.0.1,127.0.0.4/30"]).await;
     let client = reqwest::Client::new();
     let through_proxy = |forwarded: &'static str, key: String| {
         client.get(format!("{}/v1/sessions", s.base)).bearer_auth(key).header("x-forwarded-for", forwarded).send()
@@ -79,6 +81,8 @@ async fn behind_a_trusted_proxy_failures_count_against_the_client_it_names() {
     }
     let resp = through_proxy("203.0.113.7", ADMIN_KEY.to_string()).await.unwrap();
     assert_eq!(resp.status(), StatusCode::TOO_MANY_REQUESTS, "the guesser is blocked, even with the right key");
+    let resp = through_proxy("203.0.113.7, 127.0.0.6", ADMIN_KEY.to_string()).await.unwrap();
+    assert_eq!(resp.status(), StatusCode::TOO_MANY_REQUESTS, "and through a second proxy of the range");
     for other in ["192.0.2.1", "198.51.100.2, 127.0.0.5"] {
         let resp = client.get(format!("{}/v1/sessions", s.base)).bearer_auth(ADMIN_KEY).header("x-forwarded-for", other).send().await.unwrap();
         assert_eq!(resp.status(), StatusCode::OK, "another client through the same proxy ({other}) is not");

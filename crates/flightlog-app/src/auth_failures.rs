@@ -18,6 +18,7 @@
 //! it presents. IPv6 clients are counted by their /64, which one client
 //! usually owns whole.
 
+use ipnet::{IpNet, Ipv4Net};
 use quick_cache::unsync::Cache;
 use std::hash::Hash;
 use std::net::IpAddr;
@@ -36,7 +37,52 @@ pub struct FailureLimits {
     /// balancer): a request from one is counted by the client address its
     /// `X-Forwarded-For` names, not by the proxy's, which every client
     /// shares. Empty: the header is ignored, since a client can send any.
-    pub trusted_proxies: Vec<IpAddr>,
+    pub trusted_proxies: Vec<TrustedProxies>,
+}
+
+/// Proxies trusted to name their client: one address, or a range of them
+/// in CIDR notation (`10.0.0.0/8`, `2001:db8::/32`), as a pool of load
+/// balancers or a cluster's pod network needs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TrustedProxies(IpNet);
+
+impl TrustedProxies {
+    pub fn contains(&self, ip: &IpAddr) -> bool {
+        self.0.contains(&ip.to_canonical())
+    }
+}
+
+impl std::str::FromStr for TrustedProxies {
+    type Err = String;
+
+    /// An address or a range; an IPv4 range written as IPv4-mapped IPv6
+    /// (`::ffff:10.0.0.0/104`) is that IPv4 range, since peers are compared
+    /// in their canonical form. A range with host bits set is refused: it
+    /// is more likely a typo than a wish.
+    fn from_str(text: &str) -> Result<Self, String> {
+        let text = text.trim();
+        let net = match text.parse::<IpAddr>() {
+            Ok(ip) => IpNet::from(ip),
+            Err(_) => text.parse::<IpNet>().map_err(|_| format!("{text:?} is neither an IP address nor a range like 10.0.0.0/8"))?,
+        };
+        if net.trunc() != net {
+            return Err(format!("{text:?} has bits set past its prefix; did you mean {}?", net.trunc()));
+        }
+        let net = match net {
+            IpNet::V6(v6) if v6.prefix_len() >= 96 => match v6.addr().to_ipv4_mapped() {
+                Some(v4) => IpNet::V4(Ipv4Net::new(v4, v6.prefix_len() - 96).expect("a prefix of at most 32")),
+                None => net,
+            },
+            _ => net,
+        };
+        Ok(Self(net))
+    }
+}
+
+impl std::fmt::Display for TrustedProxies {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
 }
 
 impl Default for FailureLimits {
@@ -77,7 +123,7 @@ impl AuthFailures {
     /// What a client wrote there itself comes before, and is never read. A
     /// hop that cannot be read leaves the peer.
     pub fn client_of<'h>(&self, peer: IpAddr, forwarded_for: impl IntoIterator<Item = &'h [u8]>) -> IpAddr {
-        let trusted = |ip: &IpAddr| self.limits.trusted_proxies.iter().any(|t| t.to_canonical() == ip.to_canonical());
+        let trusted = |ip: &IpAddr| self.limits.trusted_proxies.iter().any(|t| t.contains(ip));
         if !trusted(&peer) {
             return peer;
         }
@@ -212,7 +258,8 @@ mod tests {
     #[test]
     fn a_trusted_proxy_names_its_client_and_nobody_else_does() {
         let ip = |s: &str| s.parse::<IpAddr>().unwrap();
-        let failures = AuthFailures::new(FailureLimits { trusted_proxies: vec![ip("10.0.0.1"), ip("10.0.0.2")], ..FailureLimits::default() });
+        let proxies = vec!["10.0.0.1".parse().unwrap(), "10.0.0.2".parse().unwrap()];
+        let failures = AuthFailures::new(FailureLimits { trusted_proxies: proxies, ..FailureLimits::default() });
         let client_of = |peer: &str, values: &[&str]| failures.client_of(ip(peer), values.iter().map(|v| v.as_bytes()));
         // A client's own header is not read.
         assert_eq!(client_of("203.0.113.9", &["198.51.100.1"]), ip("203.0.113.9"));
@@ -233,6 +280,41 @@ mod tests {
         assert_eq!(failures.client_of(ip("10.0.0.1"), [&b"\xff, 203.0.113.9"[..]]), ip("203.0.113.9"));
         let untrusting = AuthFailures::new(FailureLimits::default());
         assert_eq!(untrusting.client_of(ip("10.0.0.1"), [&b"203.0.113.9"[..]]), ip("10.0.0.1"));
+    }
+
+    #[test]
+    fn a_range_of_trusted_proxies_names_its_clients() {
+        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+        let ranges: Vec<TrustedProxies> = ["10.0.0.0/8", "2001:db8:a::/48", "::ffff:192.168.0.0/112"].iter().map(|r| r.parse().unwrap()).collect();
+        let failures = AuthFailures::new(FailureLimits { trusted_proxies: ranges, ..FailureLimits::default() });
+        let client_of = |peer: &str, values: &[&str]| failures.client_of(ip(peer), values.iter().map(|v| v.as_bytes()));
+        // Any proxy of the pool, and hops within it, name the client.
+        assert_eq!(client_of("10.20.30.40", &["203.0.113.9, 10.1.2.3"]), ip("203.0.113.9"));
+        assert_eq!(client_of("2001:db8:a:ff::1", &["203.0.113.9"]), ip("203.0.113.9"));
+        // The mapped range is the IPv4 one, whichever form the peer has.
+        assert_eq!(client_of("192.168.7.7", &["203.0.113.9"]), ip("203.0.113.9"));
+        assert_eq!(client_of("::ffff:10.9.9.9", &["203.0.113.9"]), ip("203.0.113.9"));
+        // Just outside each range: not a proxy, its header not read.
+        assert_eq!(client_of("11.0.0.1", &["203.0.113.9"]), ip("11.0.0.1"));
+        assert_eq!(client_of("2001:db8:b::1", &["203.0.113.9"]), ip("2001:db8:b::1"));
+        assert_eq!(client_of("192.169.0.1", &["203.0.113.9"]), ip("192.169.0.1"));
+        // A client inside the pool's range that a proxy names is passed over
+        // like a proxy: the range says who may append.
+        assert_eq!(client_of("10.0.0.1", &["203.0.113.9, 10.5.5.5"]), ip("203.0.113.9"));
+    }
+
+    #[test]
+    fn trusted_proxies_are_an_address_or_a_range_and_nothing_looser() {
+        let shown = |text: &str| text.parse::<TrustedProxies>().map(|t| t.to_string());
+        assert_eq!(shown("10.0.0.1"), Ok("10.0.0.1/32".into()));
+        assert_eq!(shown(" 10.0.0.0/8 "), Ok("10.0.0.0/8".into()));
+        assert_eq!(shown("2001:db8::/32"), Ok("2001:db8::/32".into()));
+        assert_eq!(shown("::ffff:10.0.0.0/104"), Ok("10.0.0.0/8".into()));
+        assert_eq!(shown("::ffff:10.0.0.1"), Ok("10.0.0.1/32".into()));
+        assert!(shown("10.0.0.1/8").unwrap_err().contains("did you mean 10.0.0.0/8"));
+        assert!(shown("10.0.0.0/33").unwrap_err().contains("neither an IP address nor a range"));
+        assert!(shown("proxy.internal").unwrap_err().contains("neither"));
+        assert!(shown("").is_err());
     }
 
     #[test]

@@ -130,12 +130,13 @@ struct ClientLimits {
     /// window, after which that prefix gets 429 (0: no limit).
     #[arg(long, env = "FLIGHTLOG_AUTH_FAILURES_PER_KEY", default_value_t = 10)]
     auth_failures_per_key: u32,
-    /// Addresses of proxies in front of this server (comma-separated): a
-    /// request from one is counted, for the failed-authentication limit, by
-    /// the client its `X-Forwarded-For` names. Unset: that header is
-    /// ignored, as any client can send it.
+    /// Proxies in front of this server, as addresses or CIDR ranges
+    /// (comma-separated: `10.0.0.1,10.8.0.0/16`): a request from one is
+    /// counted, for the failed-authentication limit, by the client its
+    /// `X-Forwarded-For` names. Unset: that header is ignored, as any
+    /// client can send it.
     #[arg(long = "trusted-proxy", env = "FLIGHTLOG_TRUSTED_PROXIES", value_delimiter = ',')]
-    trusted_proxies: Vec<std::net::IpAddr>,
+    trusted_proxies: Vec<flightlog_app::auth_failures::TrustedProxies>,
     /// Seconds over which failed authentications are counted.
     #[arg(long, env = "FLIGHTLOG_AUTH_FAILURE_WINDOW", default_value_t = 60)]
     auth_failure_window: u64,
