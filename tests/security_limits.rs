@@ -63,8 +63,8 @@ async fn failures_from_one_address_block_that_address_but_not_others() {
 /// `--trusted-proxy` the limit counts the client the proxy names in
 /// `X-Forwarded-For`, so one guesser no longer locks every agent out.
 /// Without it the header is ignored, or a guesser would rotate it. The
-/// proxies are an address and a range (127.0.0.4/30: a second proxy,
-/// 127.0.0.5, appends its hop within it).
+/// proxies are an address and a range (127.0.0.4/30: second proxies,
+/// 127.0.0.5 and 127.0.0.6, append their hops within it).
 #[tokio::test]
 async fn behind_a_trusted_proxy_failures_count_against_the_client_it_names() {
     let temp = tempfile::tempdir().unwrap();

@@ -37,28 +37,33 @@ pub struct FailureLimits {
     /// balancer): a request from one is counted by the client address its
     /// `X-Forwarded-For` names, not by the proxy's, which every client
     /// shares. Empty: the header is ignored, since a client can send any.
-    pub trusted_proxies: Vec<TrustedProxies>,
+    pub trusted_proxies: Vec<ProxyRange>,
 }
 
 /// Proxies trusted to name their client: one address, or a range of them
-/// in CIDR notation (`10.0.0.0/8`, `2001:db8::/32`), as a pool of load
-/// balancers or a cluster's pod network needs.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct TrustedProxies(IpNet);
+/// in CIDR notation (`10.0.0.0/24`, `2001:db8::/64`), as a pool of load
+/// balancers needs. Every address in it may write `X-Forwarded-For`, so it
+/// must hold proxies only, never clients.
+#[derive(Clone, Debug)]
+pub struct ProxyRange(IpNet);
 
-impl TrustedProxies {
+impl ProxyRange {
+    /// Compared in canonical form: a dual-stack socket reports an IPv4
+    /// peer as `::ffff:a.b.c.d`, and ranges are kept in IPv4 form. So an
+    /// IPv6 range never holds an IPv4 peer.
     pub fn contains(&self, ip: &IpAddr) -> bool {
         self.0.contains(&ip.to_canonical())
     }
 }
 
-impl std::str::FromStr for TrustedProxies {
+impl std::str::FromStr for ProxyRange {
     type Err = String;
 
     /// An address or a range; an IPv4 range written as IPv4-mapped IPv6
     /// (`::ffff:10.0.0.0/104`) is that IPv4 range, since peers are compared
-    /// in their canonical form. A range with host bits set is refused: it
-    /// is more likely a typo than a wish.
+    /// in their canonical form. Refused: a range with host bits set (more
+    /// likely a typo than a wish), and one of every address (`/0`), which
+    /// would let any client name itself, or count every client as one.
     fn from_str(text: &str) -> Result<Self, String> {
         let text = text.trim();
         let net = match text.parse::<IpAddr>() {
@@ -69,17 +74,20 @@ impl std::str::FromStr for TrustedProxies {
             return Err(format!("{text:?} has bits set past its prefix; did you mean {}?", net.trunc()));
         }
         let net = match net {
-            IpNet::V6(v6) if v6.prefix_len() >= 96 => match v6.addr().to_ipv4_mapped() {
-                Some(v4) => IpNet::V4(Ipv4Net::new(v4, v6.prefix_len() - 96).expect("a prefix of at most 32")),
-                None => net,
+            IpNet::V6(v6) if v6.prefix_len() >= 96 => match (v6.addr().to_ipv4_mapped(), v6.prefix_len() - 96) {
+                (Some(v4), prefix) => Ipv4Net::new(v4, prefix).map_or(net, IpNet::V4),
+                (None, _) => net,
             },
             _ => net,
         };
+        if net.prefix_len() == 0 {
+            return Err(format!("{text:?} holds every address, clients too; name the proxies' own addresses or range"));
+        }
         Ok(Self(net))
     }
 }
 
-impl std::fmt::Display for TrustedProxies {
+impl std::fmt::Display for ProxyRange {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         self.0.fmt(f)
     }
@@ -285,7 +293,7 @@ mod tests {
     #[test]
     fn a_range_of_trusted_proxies_names_its_clients() {
         let ip = |s: &str| s.parse::<IpAddr>().unwrap();
-        let ranges: Vec<TrustedProxies> = ["10.0.0.0/8", "2001:db8:a::/48", "::ffff:192.168.0.0/112"].iter().map(|r| r.parse().unwrap()).collect();
+        let ranges: Vec<ProxyRange> = ["10.0.0.0/8", "2001:db8:a::/48", "::ffff:192.168.0.0/112"].iter().map(|r| r.parse().unwrap()).collect();
         let failures = AuthFailures::new(FailureLimits { trusted_proxies: ranges, ..FailureLimits::default() });
         let client_of = |peer: &str, values: &[&str]| failures.client_of(ip(peer), values.iter().map(|v| v.as_bytes()));
         // Any proxy of the pool, and hops within it, name the client.
@@ -298,6 +306,10 @@ mod tests {
         assert_eq!(client_of("11.0.0.1", &["203.0.113.9"]), ip("11.0.0.1"));
         assert_eq!(client_of("2001:db8:b::1", &["203.0.113.9"]), ip("2001:db8:b::1"));
         assert_eq!(client_of("192.169.0.1", &["203.0.113.9"]), ip("192.169.0.1"));
+        // An IPv6 range holds no IPv4 peer, mapped or not.
+        let v6_only = AuthFailures::new(FailureLimits { trusted_proxies: vec!["::/1".parse().unwrap()], ..FailureLimits::default() });
+        assert_eq!(v6_only.client_of(ip("::ffff:10.0.0.1"), [&b"203.0.113.9"[..]]), ip("::ffff:10.0.0.1"));
+        assert_eq!(v6_only.client_of(ip("10.0.0.1"), [&b"203.0.113.9"[..]]), ip("10.0.0.1"));
         // A client inside the pool's range that a proxy names is passed over
         // like a proxy: the range says who may append.
         assert_eq!(client_of("10.0.0.1", &["203.0.113.9, 10.5.5.5"]), ip("203.0.113.9"));
@@ -305,13 +317,18 @@ mod tests {
 
     #[test]
     fn trusted_proxies_are_an_address_or_a_range_and_nothing_looser() {
-        let shown = |text: &str| text.parse::<TrustedProxies>().map(|t| t.to_string());
+        let shown = |text: &str| text.parse::<ProxyRange>().map(|t| t.to_string());
         assert_eq!(shown("10.0.0.1"), Ok("10.0.0.1/32".into()));
         assert_eq!(shown(" 10.0.0.0/8 "), Ok("10.0.0.0/8".into()));
         assert_eq!(shown("2001:db8::/32"), Ok("2001:db8::/32".into()));
         assert_eq!(shown("::ffff:10.0.0.0/104"), Ok("10.0.0.0/8".into()));
         assert_eq!(shown("::ffff:10.0.0.1"), Ok("10.0.0.1/32".into()));
         assert!(shown("10.0.0.1/8").unwrap_err().contains("did you mean 10.0.0.0/8"));
+        assert!(shown("2001:db8::1/32").unwrap_err().contains("did you mean 2001:db8::/32"));
+        assert!(shown("::ffff:10.0.0.1/104").unwrap_err().contains("bits set past its prefix"));
+        for everyone in ["0.0.0.0/0", "::/0", "::ffff:0:0/96"] {
+            assert!(shown(everyone).unwrap_err().contains("holds every address"), "{everyone}");
+        }
         assert!(shown("10.0.0.0/33").unwrap_err().contains("neither an IP address nor a range"));
         assert!(shown("proxy.internal").unwrap_err().contains("neither"));
         assert!(shown("").is_err());

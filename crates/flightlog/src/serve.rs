@@ -130,13 +130,13 @@ struct ClientLimits {
     /// window, after which that prefix gets 429 (0: no limit).
     #[arg(long, env = "FLIGHTLOG_AUTH_FAILURES_PER_KEY", default_value_t = 10)]
     auth_failures_per_key: u32,
-    /// Proxies in front of this server, as addresses or CIDR ranges
-    /// (comma-separated: `10.0.0.1,10.8.0.0/16`): a request from one is
+    /// Proxies in front of this server, as addresses or CIDR ranges that
+    /// hold proxies only (comma-separated: `10.0.0.1,10.8.0.0/28`): a request from one is
     /// counted, for the failed-authentication limit, by the client its
     /// `X-Forwarded-For` names. Unset: that header is ignored, as any
     /// client can send it.
     #[arg(long = "trusted-proxy", env = "FLIGHTLOG_TRUSTED_PROXIES", value_delimiter = ',')]
-    trusted_proxies: Vec<flightlog_app::auth_failures::TrustedProxies>,
+    trusted_proxies: Vec<flightlog_app::auth_failures::ProxyRange>,
     /// Seconds over which failed authentications are counted.
     #[arg(long, env = "FLIGHTLOG_AUTH_FAILURE_WINDOW", default_value_t = 60)]
     auth_failure_window: u64,
@@ -257,6 +257,10 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     });
     tracing::info!(%addr, "flightlog listening");
     println!("Flightlog listening on http://{addr}");
+    if !args.limits.trusted_proxies.is_empty() {
+        let proxies: Vec<String> = args.limits.trusted_proxies.iter().map(ToString::to_string).collect();
+        tracing::info!(proxies = %proxies.join(","), "X-Forwarded-For is read from requests these proxies send");
+    }
     let failures = AuthFailures::new(FailureLimits {
         per_address: args.limits.auth_failures_per_address,
         per_prefix: args.limits.auth_failures_per_key,
