@@ -7,9 +7,10 @@
 //!
 //! Prints durable steps/s and MB/s (a real server, `--clients` concurrent
 //! clients, one session per request), the timeline page of such a session
-//! (p50/p99), and the bytes the store keeps for the bytes sent, after the
-//! server stopped and every table was merged (`OPTIMIZE … FINAL`, active
-//! parts only).
+//! (p50/p99) right after the ingest, the bytes the store keeps for the
+//! bytes sent, after the server stopped and every table was merged
+//! (`OPTIMIZE … FINAL`, active parts only), and the timeline page again
+//! from a server started on those merged tables.
 //!
 //! `--otlp` sends the same conversations as OpenTelemetry instrumentation
 //! reports them: a GenAI chat span per step, its conversation so far one
@@ -123,9 +124,42 @@ pub async fn run(args: ConversationsArgs, flightlog: std::path::PathBuf) -> anyh
         detectors?;
     }
 
-    let mut times = Vec::with_capacity(args.timeline_requests);
-    for i in 0..args.timeline_requests {
-        let session = session_id(i * 7919 % args.sessions);
+    let (p50, p99) = time_timelines(&http, &base, args.sessions, args.timeline_requests).await?;
+    println!(
+        "timeline of a whole 40-step conversation ({} requests, right after the ingest, merges running): p50 {p50:.1} ms, p99 {p99:.1} ms",
+        args.timeline_requests
+    );
+    println!("server peak RSS (VmHWM): {} MiB", crate::ingest::peak_rss_kib(pid)? / 1024);
+    server.start_kill()?;
+    server.wait().await?;
+
+    // The server's folder, opened in this process once the server is gone.
+    let store = crate::costs::bench_store(dir, None, "").await?;
+    print_bytes_kept(&store, sent).await?;
+    drop(store);
+
+    // The same pages once every part is merged, served again.
+    let mut server = crate::ingest::serve_command(&flightlog, dir, port, &log)
+        .env("FLIGHTLOG_NO_SEARCH", "true")
+        .spawn()
+        .context("cannot start the server again")?;
+    crate::ingest::wait_ready(&http, &base).await?;
+    let (p50, p99) = time_timelines(&http, &base, args.sessions, args.timeline_requests).await?;
+    println!(
+        "timeline of a whole 40-step conversation ({} requests, every table merged, the server started again): p50 {p50:.1} ms, p99 {p99:.1} ms",
+        args.timeline_requests
+    );
+    server.start_kill()?;
+    server.wait().await?;
+    Ok(())
+}
+
+/// Times `requests` whole-conversation timeline pages, each checked to hold
+/// the conversation: p50 and p99 in ms.
+async fn time_timelines(http: &reqwest::Client, base: &str, sessions: usize, requests: usize) -> anyhow::Result<(f64, f64)> {
+    let mut times = Vec::with_capacity(requests);
+    for i in 0..requests {
+        let session = session_id(i * 7919 % sessions);
         let started = Instant::now();
         let resp = http.get(format!("{base}/v1/sessions/{session}/steps?limit=50")).bearer_auth(crate::ingest::KEY).send().await?;
         let status = resp.status();
@@ -136,14 +170,7 @@ pub async fn run(args: ConversationsArgs, flightlog: std::path::PathBuf) -> anyh
         }
     }
     let (p50, p99, _) = crate::guard::percentiles(times);
-    println!("timeline of a whole 40-step conversation ({} requests): p50 {p50:.1} ms, p99 {p99:.1} ms", args.timeline_requests);
-    println!("server peak RSS (VmHWM): {} MiB", crate::ingest::peak_rss_kib(pid)? / 1024);
-    server.start_kill()?;
-    server.wait().await?;
-
-    // The server's folder, opened in this process once the server is gone.
-    let store = crate::costs::bench_store(dir, None, "").await?;
-    print_bytes_kept(&store, sent).await
+    Ok((p50, p99))
 }
 
 /// Merges every table, then prints the active parts' bytes against `sent`,
