@@ -79,11 +79,15 @@ pub async fn run(args: ConversationsArgs, flightlog: std::path::PathBuf) -> anyh
     let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
     // FLIGHTLOG_BENCH_LOG=flightlog_ingest=debug shows each group commit.
     let log = std::env::var("FLIGHTLOG_BENCH_LOG").unwrap_or_else(|_| "warn".into());
-    let mut server = crate::ingest::serve_command(&flightlog, dir, port, &log)
-        .env("FLIGHTLOG_BOOTSTRAP_KEY", crate::ingest::KEY)
-        .env("FLIGHTLOG_NO_SEARCH", if args.search { "false" } else { "true" })
-        .spawn()
-        .context("cannot start the server")?;
+    // Started again on the merged folder, where its key is stored already.
+    let serve = |search: bool| {
+        crate::ingest::serve_command(&flightlog, dir, port, &log)
+            .env("FLIGHTLOG_BOOTSTRAP_KEY", crate::ingest::KEY)
+            .env("FLIGHTLOG_NO_SEARCH", if search { "false" } else { "true" })
+            .spawn()
+            .context("cannot start the server")
+    };
+    let mut server = serve(args.search)?;
     let pid = server.id().context("server pid")?;
     let base = format!("http://127.0.0.1:{port}");
     let http = reqwest::Client::new();
@@ -124,11 +128,7 @@ pub async fn run(args: ConversationsArgs, flightlog: std::path::PathBuf) -> anyh
         detectors?;
     }
 
-    let (p50, p99) = time_timelines(&http, &base, args.sessions, args.timeline_requests).await?;
-    println!(
-        "timeline of a whole 40-step conversation ({} requests, right after the ingest, merges running): p50 {p50:.1} ms, p99 {p99:.1} ms",
-        args.timeline_requests
-    );
+    time_timelines(&http, &base, &args, "right after the ingest, merges running").await?;
     println!("server peak RSS (VmHWM): {} MiB", crate::ingest::peak_rss_kib(pid)? / 1024);
     server.start_kill()?;
     server.wait().await?;
@@ -139,27 +139,20 @@ pub async fn run(args: ConversationsArgs, flightlog: std::path::PathBuf) -> anyh
     drop(store);
 
     // The same pages once every part is merged, served again.
-    let mut server = crate::ingest::serve_command(&flightlog, dir, port, &log)
-        .env("FLIGHTLOG_NO_SEARCH", "true")
-        .spawn()
-        .context("cannot start the server again")?;
+    let mut server = serve(false)?;
     crate::ingest::wait_ready(&http, &base).await?;
-    let (p50, p99) = time_timelines(&http, &base, args.sessions, args.timeline_requests).await?;
-    println!(
-        "timeline of a whole 40-step conversation ({} requests, every table merged, the server started again): p50 {p50:.1} ms, p99 {p99:.1} ms",
-        args.timeline_requests
-    );
+    time_timelines(&http, &base, &args, "every table merged, the server started again").await?;
     server.start_kill()?;
     server.wait().await?;
     Ok(())
 }
 
-/// Times `requests` whole-conversation timeline pages, each checked to hold
-/// the conversation: p50 and p99 in ms.
-async fn time_timelines(http: &reqwest::Client, base: &str, sessions: usize, requests: usize) -> anyhow::Result<(f64, f64)> {
-    let mut times = Vec::with_capacity(requests);
-    for i in 0..requests {
-        let session = session_id(i * 7919 % sessions);
+/// Times `--timeline-requests` whole-conversation timeline pages, each
+/// checked to hold the conversation, and prints their p50 and p99, `when`.
+async fn time_timelines(http: &reqwest::Client, base: &str, args: &ConversationsArgs, when: &str) -> anyhow::Result<()> {
+    let mut times = Vec::with_capacity(args.timeline_requests);
+    for i in 0..args.timeline_requests {
+        let session = session_id(i * 7919 % args.sessions);
         let started = Instant::now();
         let resp = http.get(format!("{base}/v1/sessions/{session}/steps?limit=50")).bearer_auth(crate::ingest::KEY).send().await?;
         let status = resp.status();
@@ -170,7 +163,11 @@ async fn time_timelines(http: &reqwest::Client, base: &str, sessions: usize, req
         }
     }
     let (p50, p99, _) = crate::guard::percentiles(times);
-    Ok((p50, p99))
+    println!(
+        "timeline of a whole 40-step conversation ({} requests, {when}): p50 {p50:.1} ms, p99 {p99:.1} ms",
+        args.timeline_requests
+    );
+    Ok(())
 }
 
 /// Merges every table, then prints the active parts' bytes against `sent`,

@@ -1023,11 +1023,18 @@ impl Store {
 
     /// The summaries of these sessions of `project` (those that exist).
     pub async fn summaries_of(&self, project: &str, ids: &[&str]) -> Result<Vec<SessionSummary>, StoreError> {
+        self.summaries_of_rows(project, ids, &RowsSeen::Anywhere).await
+    }
+
+    /// session_summaries_of.sql over these sessions' rows that lie where
+    /// `rows_seen` says.
+    async fn summaries_of_rows(&self, project: &str, ids: &[&str], rows_seen: &RowsSeen) -> Result<Vec<SessionSummary>, StoreError> {
         if ids.is_empty() {
             return Ok(Vec::new());
         }
-        let params = Params::new().text("project", project).texts("sessions", ids);
-        rows(&self.ch.query(&summaries_of_sql(""), params).await?)
+        let mut params = Params::new().text("project", project).texts("sessions", ids);
+        let sql = summaries_of_sql(rows_seen.condition(&mut params));
+        rows(&self.ch.query(&sql, params).await?)
     }
 
     /// [`Self::summaries_of`] for a page's sessions, reading only the rows
@@ -1039,12 +1046,10 @@ impl Store {
     /// they were).
     pub async fn summaries_seen(&self, project: &str, sessions: &[Seen<'_>], rows_seen: &RowsSeen) -> Result<Vec<SessionSummary>, StoreError> {
         let ids: Vec<&str> = sessions.iter().map(|s| s.id).collect();
-        if *rows_seen == RowsSeen::Anywhere || ids.is_empty() {
-            return self.summaries_of(project, &ids).await;
+        let mut found = self.summaries_of_rows(project, &ids, rows_seen).await?;
+        if *rows_seen == RowsSeen::Anywhere {
+            return Ok(found);
         }
-        let mut params = Params::new().text("project", project).texts("sessions", &ids);
-        let sql = summaries_of_sql(rows_seen.condition(&mut params));
-        let mut found: Vec<SessionSummary> = rows(&self.ch.query(&sql, params).await?)?;
         let short: Vec<&str> = sessions
             .iter()
             .filter(|seen| found.iter().find(|s| s.session_id == seen.id).is_none_or(|s| seen.found_short(s)))
