@@ -390,6 +390,50 @@ async fn a_log_rewritten_below_the_last_checkpoint_is_refused_a_new_one() {
     assert_eq!(all["status"], "failed", "{all:#}");
 }
 
+/// The same rewrite in a log longer than one seal brings the stored Merkle
+/// nodes up to date (2^20 leaves): with the nodes gone, they cannot prove
+/// the new head consistent with the last checkpoint, and the log as the
+/// writer read it at start-up decides (it was signed unchecked before).
+/// The filler entries have no steps: only the seal is asked here.
+#[tokio::test]
+async fn a_rewrite_below_a_checkpoint_longer_than_the_stored_nodes_reach_is_refused() {
+    const FILLER: u64 = (1 << 20) + 100;
+    let dir = tempfile::tempdir().unwrap();
+    recorded_instance(dir.path()).await;
+    sql(
+        dir.path(),
+        &format!("INSERT INTO log_entries SELECT 18 + number, 'default', 'filler', number, SHA256(toString(number)) FROM numbers({FILLER})"),
+    );
+    let mut s = Server::start_in(dir.path(), &ENV).await;
+    let (status, answer) = seal(&s).await;
+    assert_eq!((status, answer["tree_size"].as_u64()), (StatusCode::CREATED, Some(18 + FILLER)), "{answer}");
+    assert!(s.terminate().0.success());
+
+    // The nodes gone alone: the log still extends the checkpoint, and is signed.
+    sql(dir.path(), "TRUNCATE TABLE merkle_nodes");
+    let mut s = Server::start_in(dir.path(), &ENV).await;
+    assert_eq!(s.post_steps(ADMIN_KEY, step("later", 0).to_string(), &[]).await.1["accepted"], 1);
+    let (status, answer) = seal(&s).await;
+    assert_eq!((status, answer["tree_size"].as_u64()), (StatusCode::CREATED, Some(19 + FILLER)), "{answer}");
+    assert!(s.terminate().0.success());
+
+    // An entry below that checkpoint rewritten, and the nodes gone again.
+    sql(dir.path(), "ALTER TABLE log_entries UPDATE step_hash = reverse(step_hash) WHERE log_index = 3 SETTINGS mutations_sync = 2");
+    sql(dir.path(), "TRUNCATE TABLE merkle_nodes");
+    let s = Server::start_in(dir.path(), &ENV).await;
+    assert_eq!(s.post_steps(ADMIN_KEY, step("later", 1).to_string(), &[]).await.1["accepted"], 1);
+    let (status, answer) = seal(&s).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{answer}");
+    assert!(answer.to_string().contains("no longer match the checkpoint"), "{answer}");
+    let (_, checkpoints) = s.get(ADMIN_KEY, "/v1/integrity/checkpoints").await;
+    let newest = checkpoints["checkpoints"].as_array().unwrap().iter().filter_map(|c| c["tree_size"].as_u64()).max();
+    assert_eq!(newest, Some(19 + FILLER), "nothing was signed over the rewrite: {checkpoints}");
+}
+
+async fn seal(s: &Server) -> (StatusCode, Value) {
+    s.send_json(Method::POST, ADMIN_KEY, "/v1/integrity/checkpoints", json!(null)).await
+}
+
 /// A wrong stored node (a cache) with a sound log does not stop the
 /// signing: the log's own entries show it still extends the checkpoint.
 #[tokio::test]

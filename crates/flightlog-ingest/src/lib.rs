@@ -25,6 +25,7 @@
 //! integrity and the application core.
 
 pub mod lease;
+mod merkle_log;
 mod writer;
 
 pub use lease::{LeaseOptions, Role, WriterLease};

@@ -1,6 +1,7 @@
 use crate::lease::{Role, WriterLease};
 use flightlog_model::integrity::{chain_next, chain_seed};
-use flightlog_model::merkle::{Frontier, Hash, leaf_hash};
+use crate::merkle_log::{Loading, MerkleLog};
+use flightlog_model::merkle::Hash;
 use flightlog_store::{ChainHead, EncodedStep, HeldMessages, LogPosition, MessageRow, Store, StoreError};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -117,7 +118,7 @@ impl Loaded {
 /// The Merkle log of durable steps, as the writer maintains it.
 #[derive(Clone)]
 pub struct LogView {
-    log: Arc<Mutex<Frontier>>,
+    log: Arc<Mutex<MerkleLog>>,
     lease: WriterLease,
     loaded: Loaded,
 }
@@ -129,6 +130,12 @@ pub struct SealableHead {
     pub tenure: u64,
     pub size: u64,
     pub root: Hash,
+    /// Which load of the log from the store it is a head of: heads of one
+    /// load extend each other (see merkle_log.rs).
+    pub load: u64,
+    /// A (size, root) this load of the log held: that of the newest
+    /// checkpoint stored when it was read, or of one signed from it since.
+    pub held: Option<(u64, Hash)>,
 }
 
 impl LogView {
@@ -138,7 +145,12 @@ impl LogView {
     pub fn sealable(&self) -> Option<SealableHead> {
         let tenure = self.lease.writable().filter(|t| self.loaded.get() == Some(*t))?;
         let log = self.log.lock().unwrap_or_else(|p| p.into_inner());
-        Some(SealableHead { tenure, size: log.size(), root: log.root() })
+        Some(SealableHead { tenure, size: log.size(), root: log.root(), load: log.load(), held: log.held() })
+    }
+
+    /// A checkpoint was signed over `head`: later heads of its load extend it.
+    pub fn signed(&self, head: &SealableHead) {
+        self.log.lock().unwrap_or_else(|p| p.into_inner()).signed(head.load, head.size, head.root);
     }
 }
 
@@ -148,7 +160,7 @@ impl LogView {
 pub struct Ingestor {
     tx: mpsc::Sender<Submission>,
     stats: Arc<IngestStats>,
-    log: Arc<Mutex<Frontier>>,
+    log: Arc<Mutex<MerkleLog>>,
     health: Arc<Mutex<WriterHealth>>,
     lease: WriterLease,
     loaded: Loaded,
@@ -162,7 +174,7 @@ impl Ingestor {
     /// process, now.
     pub async fn start(store: Store, lease: WriterLease) -> Result<(Self, JoinHandle<()>), StoreError> {
         let stats = Arc::new(IngestStats::default());
-        let log = Arc::new(Mutex::new(Frontier::default()));
+        let log = Arc::new(Mutex::new(MerkleLog::default()));
         let health = Arc::new(Mutex::new(WriterHealth::Healthy));
         let loaded = Loaded::default();
         loaded.set(None);
@@ -246,7 +258,7 @@ struct Writer {
     stats: Arc<IngestStats>,
     next_log_index: u64,
     /// The Merkle log of durable steps: leaves in log_index order.
-    log: Arc<Mutex<Frontier>>,
+    log: Arc<Mutex<MerkleLog>>,
     /// Degraded from a failed commit until `recover` has re-read the
     /// durable state: memory may disagree with disk meanwhile, so nothing
     /// is committed before.
@@ -456,7 +468,7 @@ impl Writer {
             {
                 let mut log = self.log.lock().unwrap_or_else(|p| p.into_inner());
                 for s in &accepted {
-                    log.push(leaf_hash(&s.step_hash));
+                    log.push(&s.step_hash);
                 }
             }
             self.next_log_index += accepted.len() as u64;
@@ -514,11 +526,13 @@ impl Writer {
     /// tried), so that memory never disagrees with disk.
     async fn reload(&mut self) -> Result<(), StoreError> {
         self.store.append_missing_log_entries().await?;
-        let mut log = Frontier::default();
-        self.store.for_each_log_hash(None, LOG_PAGE, |_, step_hash| log.push(leaf_hash(&step_hash))).await?;
+        // The load notes its root at this size (merkle_log.rs).
+        let checkpoint_size = self.store.latest_checkpoint().await?.map(|c| c.tree_size);
+        let mut loading = Loading::new(checkpoint_size, &self.log.lock().unwrap_or_else(|p| p.into_inner()));
+        self.store.for_each_log_hash(None, LOG_PAGE, |index, step_hash| loading.push(index, &step_hash)).await?;
         self.next_log_index = self.store.next_log_index().await?;
         self.stats.next_log_index.store(self.next_log_index, Ordering::Relaxed);
-        *self.log.lock().unwrap_or_else(|p| p.into_inner()) = log;
+        *self.log.lock().unwrap_or_else(|p| p.into_inner()) = loading.done();
         Ok(())
     }
 

@@ -3,9 +3,8 @@
 
 use crate::mark::Mark;
 use crate::signer::{Signer, checkpoint_message};
-use flightlog_ingest::LogView;
+use flightlog_ingest::{LogView, SealableHead};
 use flightlog_model::merkle::{Frontier, Hash, leaf_hash, verify_consistency};
-use flightlog_model::merkle_nodes::{BLOCK, STRIDE};
 use flightlog_store::{CheckpointRow, Store, StoreError};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -87,11 +86,12 @@ impl Checkpointer {
         if let Err(e) = crate::nodes::extend(&self.store, tree_size).await {
             tracing::warn!(error = %e, "could not store the Merkle log's nodes; proofs will read the whole log");
         }
-        self.check_extends_the_last(tree_size, &root_hash).await?;
+        self.check_extends_the_last(&head).await?;
         let created_us = flightlog_model::time::now_us();
         let signature = self.signer.sign(&checkpoint_message(tree_size, &root_hash, created_us));
         let row = CheckpointRow { tree_size, root_hash, created_us, public_key: self.signer.public_key_hex(), signature };
         self.store.put_checkpoint(&row).await?;
+        self.log.signed(&head);
         last.size = tree_size;
         if let Some(mark) = self.mark.clone() {
             // Two fsyncs: off the async threads.
@@ -104,16 +104,23 @@ impl Checkpointer {
         Ok(Some(row))
     }
 
-    /// What a new checkpoint signs must extend what the last one signed
-    /// (RFC 6962 consistency, proven from the stored nodes, which were just
-    /// brought up to date from the log). A log rewritten below the last
-    /// checkpoint would otherwise be sealed as it now is, and every check
-    /// against the newest checkpoint would pass it.
+    /// What a new checkpoint signs must extend what the last one signed.
+    /// A log rewritten below the last checkpoint would otherwise be sealed
+    /// as it now is, and every check against the newest checkpoint would
+    /// pass it. The head signed is the writer's log as it read it from the
+    /// store and grew it since; that load noted its root at the newest
+    /// checkpoint's size (and each checkpoint signed from it since), which
+    /// decides alone: a check of the store instead could pass a log put
+    /// back after the writer read it. Otherwise (a checkpoint stored since
+    /// by another process), RFC 6962 consistency proven from the stored
+    /// nodes, which were just brought up to date from the log, or else the
+    /// log's own first entries.
     ///
     /// And the newest checkpoint signed here must still be there: deleted
     /// with the log's tail, the tail's positions would be handed out again
     /// and signed over anew.
-    async fn check_extends_the_last(&self, size: u64, root: &Hash) -> Result<(), StoreError> {
+    async fn check_extends_the_last(&self, head: &SealableHead) -> Result<(), StoreError> {
+        let (size, root) = (head.size, &head.root);
         let latest = self.store.latest_checkpoint().await?;
         if let Some((marked, _)) = self.mark.as_ref().and_then(|m| m.read())
             && latest.as_ref().map_or(0, |c| c.tree_size) < marked
@@ -128,34 +135,28 @@ impl Checkpointer {
         if last.tree_size == 0 || last.tree_size >= size {
             return Ok(());
         }
+        if let Some((_, held_root)) = head.held.filter(|(held_size, _)| *held_size == last.tree_size) {
+            return match held_root == last.root_hash {
+                true => Ok(()),
+                false => Err(rewritten(last.tree_size, size)),
+            };
+        }
         let proof = crate::nodes::consistency_proof(&self.store, last.tree_size, size).await?;
         if proof.as_ref().is_some_and(|p| verify_consistency(last.tree_size, size, &last.root_hash, root, p)) {
             return Ok(());
         }
-        // No proof, or one that fails: the stored nodes are a cache, and a
-        // missing or wrong one must not pass for a rewritten log, nor stop
-        // the signing of a sound one. The log's own first entries decide.
-        let covered = self.store.merkle_nodes_stored(STRIDE).await? * BLOCK;
-        if proof.is_none() && covered < last.tree_size / BLOCK * BLOCK {
-            // Still catching up with a long log (an upgraded instance): at
-            // most 2^20 leaves a seal, checked once they are stored.
-            tracing::warn!(from = last.tree_size, to = size, "signing without checking consistency: the Merkle nodes are not stored that far yet");
-            return Ok(());
-        }
+        // No proof, or one that fails: the stored nodes are a cache (and
+        // may not reach that far yet: at most 2^20 leaves are added a
+        // seal), and a missing or wrong one must not pass for a rewritten
+        // log, nor stop the signing of a sound one. The log's own first
+        // entries decide.
         if self.log_root(last.tree_size).await? == Some(last.root_hash) {
-            tracing::warn!(tree_size = last.tree_size, "the stored Merkle nodes disagree with the log, which matches its checkpoint: the nodes are wrong");
+            if proof.is_some() {
+                tracing::warn!(tree_size = last.tree_size, "the stored Merkle nodes disagree with the log, which matches its checkpoint: the nodes are wrong");
+            }
             return Ok(());
         }
-        tracing::error!(
-            signed = last.tree_size,
-            head = size,
-            "refusing to sign a checkpoint: the log of record no longer matches the last checkpoint; run `flightlog verify --all`"
-        );
-        Err(StoreError::Invalid(format!(
-            "refusing to sign a checkpoint: the first {} entries of the log of record no longer match the checkpoint signed over them \
-             (they were changed since); run `flightlog verify --all` to see where",
-            last.tree_size
-        )))
+        Err(rewritten(last.tree_size, size))
     }
 
     /// The root of the log's first `size` entries, read from the log
@@ -185,4 +186,14 @@ impl Checkpointer {
             }
         })
     }
+}
+
+/// The refusal to sign over a log whose first `signed` entries no longer
+/// hash to the checkpoint signed over them.
+fn rewritten(signed: u64, head: u64) -> StoreError {
+    tracing::error!(signed, head, "refusing to sign a checkpoint: the log of record no longer matches the last checkpoint; run `flightlog verify --all`");
+    StoreError::Invalid(format!(
+        "refusing to sign a checkpoint: the first {signed} entries of the log of record no longer match the checkpoint signed over them \
+         (they were changed since); run `flightlog verify --all` to see where"
+    ))
 }
