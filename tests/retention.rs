@@ -211,6 +211,34 @@ async fn content_then_steps_expire_and_every_proof_still_verifies() {
     assert_eq!(expired_of(&report, "held-by-user", "steps").len(), 1, "the control is accepted: {report}");
 }
 
+/// A step re-sent after its session's steps expired is taken as new and
+/// starts the session's chain again, as it would in an empty store: what
+/// the writer knew of that chain from its own commits went with the steps
+/// (flightlog-ingest's known_heads.rs).
+#[tokio::test]
+async fn a_step_re_sent_after_its_sessions_steps_expired_starts_its_chain_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = serve(dir.path(), "100").await;
+    let (status, report) = s.post_steps(ADMIN_KEY, ndjson(&session("gone", 10, 3, "u-1")), &[]).await;
+    assert_eq!((status, report["accepted"].as_u64()), (StatusCode::OK, Some(3)), "{report}");
+    assert_eq!(put(&s, "/v1/policies/retention", json!({"content_days": 1, "steps_days": 5})).await.0, StatusCode::OK);
+    wait_for(&s, "/v1/costs?group_by=session", Duration::from_secs(60), |costs| {
+        !costs["groups"].as_array().unwrap().iter().any(|g| g["session"] == "gone")
+    })
+    .await;
+    // Dated now, so that it does not expire in turn.
+    let again = session("gone", 0, 1, "u-1");
+    let (status, report) = s.post_steps(ADMIN_KEY, ndjson(&again), &[]).await;
+    assert_eq!((status, report["accepted"].as_u64()), (StatusCode::OK, Some(1)), "taken as new: {report}");
+    let (status, page) = steps_of(&s, "gone").await;
+    assert_eq!((status, page.len()), (StatusCode::OK, 1));
+    let (_, report) = s.get(ADMIN_KEY, "/v1/integrity/verify").await;
+    assert_eq!(report["problem_count"], 0, "{report}");
+    s.terminate();
+    let out = flightlog_sql(dir.path(), "SELECT step, session_seq FROM steps WHERE session_id = 'gone' FORMAT TSV");
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "0\t0\n", "the chain starts again: {}", String::from_utf8_lossy(&out.stderr));
+}
+
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }

@@ -12,7 +12,9 @@
 //! - `verify`: `verify --all` over a sealed store, steps/s and peak RSS;
 //! - `write-path`: one group commit's time, part by part, in an embedded store;
 //! - `conversations`: ingest of 40-step sessions that carry the whole
-//!   conversation in each step, and the bytes kept for the bytes sent.
+//!   conversation in each step, and the bytes kept for the bytes sent;
+//! - `long-session`: one step per request into a session of many steps,
+//!   against a short one.
 //!
 //! The benchmarks that need a server start the real `flightlog` binary
 //! (`--flightlog-bin`, `FLIGHTLOG_BIN`, else the `flightlog` next to this
@@ -28,6 +30,7 @@ mod conversations;
 mod costs;
 mod guard;
 mod ingest;
+mod long_session;
 mod otlp;
 mod otlp_grpc;
 mod record;
@@ -79,6 +82,8 @@ enum Command {
     WritePath(write_path::WritePathArgs),
     /// Measure ingest of steps carrying the whole conversation, and bytes on disk.
     Conversations(conversations::ConversationsArgs),
+    /// Measure one step per request into a session of many steps, and into a short one.
+    LongSession(long_session::LongSessionArgs),
 }
 
 /// The `flightlog` binary the benchmarks start.
@@ -111,6 +116,7 @@ fn main() -> anyhow::Result<()> {
             Command::Verify(args) => verify::run(args, flightlog_bin(cli.flightlog_bin)?).await,
             Command::WritePath(args) => write_path::run(args).await,
             Command::Conversations(args) => conversations::run(args, flightlog_bin(cli.flightlog_bin)?).await,
+            Command::LongSession(args) => long_session::run(args, flightlog_bin(cli.flightlog_bin)?).await,
         }
     });
     if let Err(e) = outcome {

@@ -24,6 +24,7 @@
 //! May use: `flightlog-model`, `flightlog-store` (floor 2). Used by
 //! integrity and the application core.
 
+mod known_heads;
 pub mod lease;
 mod merkle_log;
 mod writer;

@@ -1,5 +1,6 @@
 use crate::lease::{Role, WriterLease};
 use flightlog_model::integrity::{chain_next, chain_seed};
+use crate::known_heads::KnownHeads;
 use crate::merkle_log::{Loading, MerkleLog};
 use flightlog_model::merkle::Hash;
 use flightlog_store::{ChainHead, EncodedStep, HeldMessages, LogPosition, MessageRow, Store, StoreError};
@@ -188,6 +189,7 @@ impl Ingestor {
             lease: lease.clone(),
             loaded: loaded.clone(),
             last_commit: (0, Duration::ZERO),
+            known: KnownHeads::default(),
         };
         if let Some(tenure) = lease.writable() {
             writer.reload().await?;
@@ -271,6 +273,8 @@ struct Writer {
     /// How many requests the last commit held, and how long it took: what
     /// the next small group waits for (see `Writer::gather`).
     last_commit: (usize, Duration),
+    /// The chain heads of the sessions this writer's commits extended.
+    known: KnownHeads,
 }
 
 /// The messages `steps` (each with its project) refer to, as rows of the
@@ -408,7 +412,8 @@ impl Writer {
             };
             (held, started.elapsed())
         };
-        let check = async { (self.decide(&group).await, started.elapsed()) };
+        let removals = self.store.steps_removals();
+        let check = async { (self.decide(&group, removals).await, started.elapsed()) };
         let ((decided, checked_in), (held, held_in)) = tokio::join!(check, held);
         let ((decided, heads), held) = match (decided, held) {
             (Ok(d), Ok(h)) => (d, h),
@@ -438,7 +443,7 @@ impl Writer {
             .collect();
         let decided_in = started.elapsed();
         if !accepted.is_empty() {
-            let placed = self.place(&accepted_projects, &accepted, &heads);
+            let (placed, new_heads) = self.place(&accepted_projects, &accepted, &heads);
             let received_at = now_us();
             let rows: Vec<(&EncodedStep, LogPosition)> = accepted.iter().copied().zip(placed).collect();
             let bytes = || rows.iter().map(|(s, _)| s.encoded_len()).sum();
@@ -465,6 +470,7 @@ impl Writer {
                 return self.fail(group, e, bytes).await;
             }
             // Durable: now, and only now, the log and the chains move on.
+            self.known.learn(new_heads, removals);
             {
                 let mut log = self.log.lock().unwrap_or_else(|p| p.into_inner());
                 for s in &accepted {
@@ -502,9 +508,9 @@ impl Writer {
 
     /// Gives each accepted step (in order) its link in its session's chain
     /// and its log index.
-    fn place(&self, projects: &[&str], accepted: &[&EncodedStep], stored: &Heads) -> Vec<LogPosition> {
+    fn place(&self, projects: &[&str], accepted: &[&EncodedStep], stored: &Heads) -> (Vec<LogPosition>, Heads) {
         let mut heads: Heads = HashMap::new();
-        accepted
+        let placed = accepted
             .iter()
             .zip(projects)
             .enumerate()
@@ -518,13 +524,15 @@ impl Writer {
                 heads.insert(key, ChainHead { seq, head: chain_hash });
                 LogPosition { session_seq: seq, chain_hash, log_index: self.next_log_index + i as u64 }
             })
-            .collect()
+            .collect();
+        (placed, heads)
     }
 
     /// Reads where the log and its size stand from the store: at start-up,
     /// and after a failed commit (which may have stored part of what it
     /// tried), so that memory never disagrees with disk.
     async fn reload(&mut self) -> Result<(), StoreError> {
+        self.known.forget(self.store.steps_removals());
         self.store.append_missing_log_entries().await?;
         // The load notes its root at this size (merkle_log.rs).
         let checkpoint_size = self.store.latest_checkpoint().await?.map(|c| c.tree_size);
@@ -538,8 +546,10 @@ impl Writer {
 
     /// Decides every step of the group against what is stored and against
     /// the steps before it in the same group; also returns where the
-    /// touched sessions' chains stand (one lookup per project for both).
-    async fn decide(&self, group: &[Submission]) -> Result<(Vec<Vec<Outcome>>, Heads), StoreError> {
+    /// touched sessions' chains stand: known from this writer's commits,
+    /// or read with what is stored (known_heads.rs). `removals`: the
+    /// store's count of step removals, read before.
+    async fn decide(&mut self, group: &[Submission], removals: u64) -> Result<(Vec<Vec<Outcome>>, Heads), StoreError> {
         let mut known: HashMap<(String, String, u64), [u8; 32]> = HashMap::new();
         let mut heads: Heads = HashMap::new();
         let mut projects: Vec<&str> = group.iter().map(|s| s.project.as_str()).collect();
@@ -556,11 +566,30 @@ impl Writer {
             sessions.dedup();
             steps.sort_unstable();
             steps.dedup();
-            for (session, state) in self.store.session_states(project, &sessions, &steps).await? {
+            let (mut chained, mut unknown) = (Vec::new(), Vec::new());
+            for session in sessions {
+                match self.known.get(project, session, removals) {
+                    Some(head) => {
+                        heads.insert((project.to_string(), session.to_string()), head);
+                        chained.push(session);
+                    }
+                    None => unknown.push(session),
+                }
+            }
+            let (states, existing) = tokio::try_join!(
+                self.store.session_states(project, &unknown, &steps),
+                self.store.existing_steps(project, &chained, &steps)
+            )?;
+            for (session, state) in states {
+                heads.insert((project.to_string(), session.clone()), state.head);
                 for (step, hash) in state.existing {
                     known.insert((project.to_string(), session.clone(), step), hash);
                 }
-                heads.insert((project.to_string(), session), state.head);
+            }
+            for (session, stored) in existing {
+                for (step, hash) in stored {
+                    known.insert((project.to_string(), session.clone(), step), hash);
+                }
             }
         }
         let outcomes = group
@@ -593,6 +622,7 @@ impl Writer {
     /// failed before writing), for the recovery probe.
     async fn fail(&mut self, group: Vec<Submission>, e: StoreError, attempted_bytes: usize) {
         tracing::error!(error = %e, submissions = group.len(), "group commit failed; nothing in it was acknowledged");
+        self.known.forget(self.store.steps_removals());
         self.stats.failed_commits.fetch_add(1, Ordering::Relaxed);
         self.set_health(WriterHealth::Degraded { reason: format!("a write failed: {e}") });
         self.failed_bytes = attempted_bytes;

@@ -85,18 +85,23 @@ async fn chains_and_the_log_head_match_what_is_stored_across_restarts() {
     assert_eq!(ingestor.log_head(), (size, head), "the log head is rebuilt from disk");
     ingestor.submit("p".into(), vec![step("a", 3, "v")]).await.unwrap();
 
-    let leaves: Vec<_> = store.log_step_hashes().await.unwrap().iter().map(leaf_hash).collect();
-    assert_eq!(leaves.len(), 5);
-    assert_eq!(ingestor.log_head(), (5, root(&leaves)));
+    // Session a's head is now known to the writer from its own commit:
+    // what is stored of these step numbers is read without it.
+    let outcomes = ingestor.submit("p".into(), vec![step("a", 4, "u"), step("a", 1, "w"), step("a", 2, "changed")]).await.unwrap();
+    assert_eq!(outcomes, [Outcome::Accepted, Outcome::Duplicate, Outcome::Conflict]);
 
-    // Session a's chain, in order of acceptance: steps 0, 2, 1, 3.
+    let leaves: Vec<_> = store.log_step_hashes().await.unwrap().iter().map(leaf_hash).collect();
+    assert_eq!(leaves.len(), 6);
+    assert_eq!(ingestor.log_head(), (6, root(&leaves)));
+
+    // Session a's chain, in order of acceptance: steps 0, 2, 1, 3, 4.
     let heads: std::collections::HashMap<_, _> =
         store.session_states("p", &["a", "b"], &[]).await.unwrap().into_iter().map(|(s, st)| (s, st.head)).collect();
     let mut link = chain_seed("p", "a");
-    for (n, text) in [(0, "x"), (2, "z"), (1, "w"), (3, "v")] {
+    for (n, text) in [(0, "x"), (2, "z"), (1, "w"), (3, "v"), (4, "u")] {
         link = chain_next(&link, &step("a", n, text).step_hash);
     }
-    assert_eq!(heads["a"].seq, 3);
+    assert_eq!(heads["a"].seq, 4);
     assert_eq!(heads["a"].head, link);
     assert_eq!(heads["b"].head, chain_next(&chain_seed("p", "b"), &step("b", 0, "y").step_hash));
 }

@@ -173,7 +173,10 @@ impl Store {
     /// otherwise. Idempotent.
     pub async fn remove_expired_steps(&self, project: &str, session: &str, log_indexes: &[u64]) -> Result<(), StoreError> {
         let params = || Params::new().text("project", project).text("session", session);
-        self.ch.query(REMOVE_EXPIRED_STEPS, params().numbers("indexes", log_indexes.iter().copied())).await?;
+        self.removals.fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+        let removed = self.ch.query(REMOVE_EXPIRED_STEPS, params().numbers("indexes", log_indexes.iter().copied())).await;
+        self.removals.fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+        removed?;
         // No copy kept to hash the next long value faster outlives them.
         flightlog_model::prefix_hash::forget();
         // Then the messages no step left refers to. Never before: a step

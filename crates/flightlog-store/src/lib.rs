@@ -90,6 +90,8 @@ pub struct Store {
     sum_rollups_from: u64,
     /// See [`Store::lock_messages`].
     messages_lock: Arc<tokio::sync::Mutex<()>>,
+    /// See [`Store::steps_removals`].
+    removals: Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl Store {
@@ -99,7 +101,13 @@ impl Store {
         let prices = costs::load_price_list(ch.as_ref()).await?;
         tracing::info!(prices, "price list loaded");
         let shared_snapshots = sessions::shares_snapshots(ch.as_ref()).await?;
-        let store = Self { ch, shared_snapshots, sum_rollups_from: costs::SUM_ROLLUPS_FROM, messages_lock: Default::default() };
+        let store = Self {
+            ch,
+            shared_snapshots,
+            sum_rollups_from: costs::SUM_ROLLUPS_FROM,
+            messages_lock: Default::default(),
+            removals: Default::default(),
+        };
         store.repair_derived_tables().await?;
         Ok(store)
     }
@@ -119,6 +127,13 @@ impl Store {
         self.wait_for_writes_in_flight().await;
         sessions::repair_summaries_if_needed(self.ch.as_ref()).await?;
         cost_rollups::repair_if_needed(self.ch.as_ref()).await
+    }
+
+    /// Moves on when this store (any clone of it) starts and when it ends
+    /// removing steps: what the writer knows of a session's chain from its
+    /// own commits holds only while this stays put.
+    pub fn steps_removals(&self) -> u64 {
+        self.removals.load(std::sync::atomic::Ordering::Acquire)
     }
 
     pub fn backend(&self) -> &dyn Backend {

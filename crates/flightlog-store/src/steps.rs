@@ -16,6 +16,7 @@ const NEXT_LOG_INDEX: &str = include_str!("queries/next_log_index.sql");
 const SESSION_TIMELINE: &str = include_str!("queries/session_timeline.sql");
 const FIRST_FAILED_STEP: &str = include_str!("queries/first_failed_step.sql");
 const SESSION_STATES: &str = include_str!("queries/session_states.sql");
+const EXISTING_STEPS: &str = include_str!("queries/existing_steps.sql");
 const INSERT_LOG_ENTRIES: &str = "INSERT INTO log_entries (log_index, project, session_id, step, step_hash)";
 const LOG_HASHES_PAGE: &str = include_str!("queries/log_hashes_page.sql");
 const APPEND_MISSING_LOG_ENTRIES: &str = include_str!("queries/append_missing_log_entries.sql");
@@ -419,6 +420,33 @@ impl Store {
                 let head = ChainHead { seq: r.seq, head: decode_hash(&r.head)? };
                 Ok((r.session_id, SessionState { head, existing }))
             })
+            .collect()
+    }
+
+    /// Among `steps`, the step numbers these sessions of `project` hold,
+    /// with their hashes: [`Store::session_states`] without the chain
+    /// heads, which cost a read of every row of each session. Sessions
+    /// holding none of them are absent.
+    pub async fn existing_steps(
+        &self,
+        project: &str,
+        sessions: &[&str],
+        steps: &[u64],
+    ) -> Result<HashMap<String, HashMap<u64, [u8; 32]>>, StoreError> {
+        #[derive(serde::Deserialize)]
+        struct Row {
+            session_id: String,
+            existing: Vec<(u64, String)>,
+        }
+        if sessions.is_empty() || steps.is_empty() {
+            return Ok(HashMap::new());
+        }
+        let params =
+            Params::new().text("project", project).texts("sessions", sessions).numbers("steps", steps.iter().copied());
+        let found: Vec<Row> = rows(&self.ch.query(EXISTING_STEPS, params).await?)?;
+        found
+            .into_iter()
+            .map(|r| Ok((r.session_id, r.existing.iter().map(|(n, h)| Ok((*n, decode_hash(h)?))).collect::<Result<_, StoreError>>()?)))
             .collect()
     }
 

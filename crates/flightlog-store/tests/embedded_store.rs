@@ -54,6 +54,13 @@ async fn steps_round_trip_and_sessions_summarise_them() {
     assert_eq!(found["a"].head.seq, 4, "a's chain is at its fifth link");
     assert_eq!(found["b"].existing.len(), 1);
     assert!(store.session_states("other", &["a"], &[1]).await.unwrap().is_empty(), "projects are separate");
+    // The same step numbers without the chain heads, as the writer reads
+    // them for sessions whose heads it knows.
+    let existing = store.existing_steps("p1", &["a", "b", "c"], &[0, 1, 9]).await.unwrap();
+    assert_eq!(existing.len(), 2, "{existing:?}");
+    assert_eq!((&existing["a"], &existing["b"]), (&found["a"].existing, &found["b"].existing));
+    assert!(store.existing_steps("p1", &["a"], &[7, 9]).await.unwrap().is_empty(), "none of those numbers is stored");
+    assert!(store.existing_steps("other", &["a"], &[1]).await.unwrap().is_empty(), "projects are separate");
 
     let page = store.session_timeline("p1", "a", Some(1), 2).await.unwrap();
     assert_eq!(page.iter().map(|s| s.step).collect::<Vec<_>>(), [2, 3]);
