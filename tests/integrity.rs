@@ -5,7 +5,7 @@
 
 use flightlog_model::canonical::to_canonical_json;
 use flightlog_model::integrity::{chain_next, chain_seed, field_hash, path_of};
-use flightlog_model::merkle::{hash_from_hex, verify_consistency};
+use flightlog_model::merkle::{hash_from_hex, leaf_hash, root, verify_consistency};
 use flightlog_tests::*;
 use reqwest::Method;
 use std::path::Path;
@@ -428,6 +428,33 @@ async fn a_rewrite_below_a_checkpoint_longer_than_the_stored_nodes_reach_is_refu
     let (_, checkpoints) = s.get(ADMIN_KEY, "/v1/integrity/checkpoints").await;
     let newest = checkpoints["checkpoints"].as_array().unwrap().iter().filter_map(|c| c["tree_size"].as_u64()).max();
     assert_eq!(newest, Some(19 + FILLER), "nothing was signed over the rewrite: {checkpoints}");
+}
+
+/// The rewrite again, with a checkpoint row of the forged log's own root
+/// added behind Flightlog's back (any signature but the instance's): the
+/// log then extends the newest row, which must not be what it is checked
+/// against.
+#[tokio::test]
+async fn a_newest_checkpoint_not_signed_by_the_instance_is_not_trusted() {
+    let dir = tempfile::tempdir().unwrap();
+    recorded_instance(dir.path()).await;
+    sql(dir.path(), "ALTER TABLE log_entries UPDATE step_hash = reverse(step_hash) WHERE log_index = 3 SETTINGS mutations_sync = 2");
+    let out = flightlog_sql(dir.path(), "SELECT lower(hex(step_hash)) FROM log_entries ORDER BY log_index FORMAT TSV");
+    let leaves: Vec<_> = String::from_utf8_lossy(&out.stdout).lines().map(|h| leaf_hash(&hash_from_hex(h).unwrap())).collect();
+    assert_eq!(leaves.len(), 18);
+    let forged_root = hex::encode(root(&leaves));
+    sql(
+        dir.path(),
+        &format!(
+            "INSERT INTO checkpoints SELECT 18, unhex('{forged_root}'), created_us + 1, public_key, repeat('ab', 64) FROM checkpoints \
+             WHERE tree_size = 18 LIMIT 1"
+        ),
+    );
+    let s = Server::start_in(dir.path(), &ENV).await;
+    assert_eq!(s.post_steps(ADMIN_KEY, step("later", 0).to_string(), &[]).await.1["accepted"], 1);
+    let (status, answer) = seal(&s).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{answer}");
+    assert!(answer.to_string().contains("not signed with this instance's key"), "{answer}");
 }
 
 async fn seal(s: &Server) -> (StatusCode, Value) {

@@ -40,13 +40,18 @@ pub async fn run(args: LongSessionArgs, flightlog: std::path::PathBuf) -> anyhow
     println!("the long session: {} steps stored in {filled:.1} s ({:.0} steps/s, batches of 1,000)", args.steps, args.steps as f64 / filled);
     post(&http, &url, batch("short", 0..10)).await?;
 
-    for (session, held) in [("short", 10), ("long", args.steps)] {
-        let mut times = Vec::with_capacity(args.appends as usize);
-        for n in held..held + args.appends {
+    // In turn, request by request, so that the merges the fill left
+    // running slow both alike.
+    let sessions = [("short", 10), ("long", args.steps)];
+    let mut times = [Vec::new(), Vec::new()];
+    for i in 0..args.appends {
+        for ((session, held), times) in sessions.iter().zip(&mut times) {
             let started = Instant::now();
-            post(&http, &url, batch(session, n..n + 1)).await?;
+            post(&http, &url, batch(session, held + i..held + i + 1)).await?;
             times.push(crate::ingest::ms(started.elapsed()));
         }
+    }
+    for ((_, held), times) in sessions.into_iter().zip(times) {
         let total: f64 = times.iter().sum();
         let (p50, p99, _) = crate::guard::percentiles(times);
         println!(

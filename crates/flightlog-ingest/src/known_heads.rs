@@ -4,10 +4,12 @@
 //! which the order of `steps` (by step number) cannot find: reading it
 //! reads every row of the session (session_states.sql), 7.7 ms for a
 //! session of 1,000 steps and 24 ms for one of 200,000, at every commit
-//! into it. The writer is the only one to insert steps, so after each of
-//! its commits it knows the heads it just wrote, and the next commit into
-//! those sessions reads only whether its step numbers are stored
-//! (existing_steps.sql).
+//! into it. The writer is the only part of Flightlog that inserts steps,
+//! so after each of its commits it knows the heads it just wrote, and the
+//! next commit into those sessions reads only whether its step numbers are
+//! stored (existing_steps.sql). (Rows written behind Flightlog's back, say
+//! with `flightlog sql`, are tampering, which verification finds; the
+//! chain goes on from what this writer stored.)
 //!
 //! What it knows holds while nothing else moves a chain: it is forgotten
 //! when the writer reads the log again (start-up, a new tenure of the
@@ -19,9 +21,11 @@
 use flightlog_store::ChainHead;
 use std::collections::HashMap;
 
-/// Sessions remembered at most; past it everything is forgotten at once
-/// (about 150 bytes each), and the heads are read from the store again.
-const MAX_SESSIONS: usize = 100_000;
+/// Sessions remembered at most; past it everything is forgotten at once,
+/// and the heads are read from the store again. An entry is about 150
+/// bytes with short ids, about 600 with ids of 256 bytes (the default
+/// limit): 30 MB at most. One group commit holds at most 50,000 steps.
+const MAX_SESSIONS: usize = 50_000;
 
 #[derive(Default)]
 pub(crate) struct KnownHeads {
@@ -31,8 +35,9 @@ pub(crate) struct KnownHeads {
 }
 
 impl KnownHeads {
-    /// The head of a session, if known and no steps were removed since
-    /// (`removals`: the store's count now).
+    /// The head of a session, if known and no steps were removed since it
+    /// was learned (`removals`: the store's count now, read before the
+    /// commit decides).
     pub fn get(&mut self, project: &str, session: &str, removals: u64) -> Option<ChainHead> {
         if removals != self.removals {
             self.forget(removals);
@@ -41,8 +46,10 @@ impl KnownHeads {
         self.heads.get(&(project.to_string(), session.to_string())).copied()
     }
 
-    /// Heads a commit has just stored durably, learned with the store's
-    /// count of removals read before that commit decided.
+    /// Heads a commit has just stored durably; `removals`: the store's
+    /// count now. A removal since the commit decided (which read the count
+    /// through [`KnownHeads::get`]) may have taken steps of these sessions
+    /// away, so nothing is learned then.
     pub fn learn(&mut self, heads: impl IntoIterator<Item = ((String, String), ChainHead)>, removals: u64) {
         if removals != self.removals {
             self.forget(removals);
@@ -89,10 +96,13 @@ mod tests {
     fn heads_learned_across_a_removal_are_not_kept() {
         let mut known = KnownHeads::default();
         known.learn([(key("a"), head(3))], 0);
-        // The commit decided before the removal moved the count to 2.
-        assert_eq!(known.get("p", "a", 2), None);
-        known.learn([(key("b"), head(1))], 0);
-        assert_eq!(known.get("p", "b", 2), None);
+        // A commit decides at count 0, then a removal moves it to 2 before
+        // the commit's heads are learned.
+        assert_eq!(known.get("p", "a", 0), Some(head(3)));
+        known.learn([(key("a"), head(4)), (key("b"), head(1))], 2);
+        assert_eq!((known.get("p", "a", 2), known.get("p", "b", 2)), (None, None));
+        known.learn([(key("b"), head(2))], 2);
+        assert_eq!(known.get("p", "b", 2), Some(head(2)), "learned again once nothing moved");
     }
 
     #[test]

@@ -1,7 +1,7 @@
-use crate::lease::{Role, WriterLease};
-use flightlog_model::integrity::{chain_next, chain_seed};
 use crate::known_heads::KnownHeads;
+use crate::lease::{Role, WriterLease};
 use crate::merkle_log::{Loading, MerkleLog};
+use flightlog_model::integrity::{chain_next, chain_seed};
 use flightlog_model::merkle::Hash;
 use flightlog_store::{ChainHead, EncodedStep, HeldMessages, LogPosition, MessageRow, Store, StoreError};
 use std::collections::HashMap;
@@ -100,19 +100,27 @@ enum Refusal {
 }
 
 /// The tenure of the writer lease under which the writer last read the
-/// log's head from the store (`NONE`: it has not, or that tenure ended).
+/// log's head from the store (`NONE`: it has not, or that tenure ended),
+/// and the turn a load of the log takes with a seal.
 #[derive(Clone, Default)]
-struct Loaded(Arc<AtomicU64>);
+struct Loaded {
+    tenure: Arc<AtomicU64>,
+    /// Held while the log is read from the store, and by a seal from the
+    /// head it takes until the load knows it was signed: a seal stored
+    /// after a new load read the newest checkpoint would be one that load
+    /// does not know it extends (merkle_log.rs).
+    turn: Arc<tokio::sync::Mutex<()>>,
+}
 
 impl Loaded {
     const NONE: u64 = u64::MAX;
 
     fn get(&self) -> Option<u64> {
-        Some(self.0.load(Ordering::Acquire)).filter(|t| *t != Self::NONE)
+        Some(self.tenure.load(Ordering::Acquire)).filter(|t| *t != Self::NONE)
     }
 
     fn set(&self, tenure: Option<u64>) {
-        self.0.store(tenure.unwrap_or(Self::NONE), Ordering::Release);
+        self.tenure.store(tenure.unwrap_or(Self::NONE), Ordering::Release);
     }
 }
 
@@ -147,6 +155,13 @@ impl LogView {
         let tenure = self.lease.writable().filter(|t| self.loaded.get() == Some(*t))?;
         let log = self.log.lock().unwrap_or_else(|p| p.into_inner());
         Some(SealableHead { tenure, size: log.size(), root: log.root(), load: log.load(), held: log.held() })
+    }
+
+    /// Waits for a load of the log in progress, and keeps the next one from
+    /// starting until the guard is dropped: a seal holds it from taking
+    /// the head until [`LogView::signed`].
+    pub async fn hold_load(&self) -> tokio::sync::OwnedMutexGuard<()> {
+        self.loaded.turn.clone().lock_owned().await
     }
 
     /// A checkpoint was signed over `head`: later heads of its load extend it.
@@ -470,7 +485,7 @@ impl Writer {
                 return self.fail(group, e, bytes).await;
             }
             // Durable: now, and only now, the log and the chains move on.
-            self.known.learn(new_heads, removals);
+            self.known.learn(new_heads, self.store.steps_removals());
             {
                 let mut log = self.log.lock().unwrap_or_else(|p| p.into_inner());
                 for s in &accepted {
@@ -532,6 +547,7 @@ impl Writer {
     /// and after a failed commit (which may have stored part of what it
     /// tried), so that memory never disagrees with disk.
     async fn reload(&mut self) -> Result<(), StoreError> {
+        let _turn = self.loaded.turn.clone().lock_owned().await;
         self.known.forget(self.store.steps_removals());
         self.store.append_missing_log_entries().await?;
         // The load notes its root at this size (merkle_log.rs).
@@ -550,7 +566,7 @@ impl Writer {
     /// or read with what is stored (known_heads.rs). `removals`: the
     /// store's count of step removals, read before.
     async fn decide(&mut self, group: &[Submission], removals: u64) -> Result<(Vec<Vec<Outcome>>, Heads), StoreError> {
-        let mut known: HashMap<(String, String, u64), [u8; 32]> = HashMap::new();
+        let mut stored: HashMap<(String, String, u64), [u8; 32]> = HashMap::new();
         let mut heads: Heads = HashMap::new();
         let mut projects: Vec<&str> = group.iter().map(|s| s.project.as_str()).collect();
         projects.sort_unstable();
@@ -583,12 +599,12 @@ impl Writer {
             for (session, state) in states {
                 heads.insert((project.to_string(), session.clone()), state.head);
                 for (step, hash) in state.existing {
-                    known.insert((project.to_string(), session.clone(), step), hash);
+                    stored.insert((project.to_string(), session.clone(), step), hash);
                 }
             }
-            for (session, stored) in existing {
-                for (step, hash) in stored {
-                    known.insert((project.to_string(), session.clone(), step), hash);
+            for (session, numbers) in existing {
+                for (step, hash) in numbers {
+                    stored.insert((project.to_string(), session.clone(), step), hash);
                 }
             }
         }
@@ -599,11 +615,11 @@ impl Writer {
                     .iter()
                     .map(|st| {
                         let key = (sub.project.clone(), st.session_id.clone(), st.step);
-                        match known.get(&key) {
+                        match stored.get(&key) {
                             Some(hash) if *hash == st.step_hash => Outcome::Duplicate,
                             Some(_) => Outcome::Conflict,
                             None => {
-                                known.insert(key, st.step_hash);
+                                stored.insert(key, st.step_hash);
                                 Outcome::Accepted
                             }
                         }

@@ -70,6 +70,9 @@ impl Checkpointer {
     /// of the writer lease); the others return `None`.
     pub async fn seal(&self) -> Result<Option<CheckpointRow>, StoreError> {
         let mut last = self.last.lock().await;
+        // No load of the log begins or ends until this seal is stored and
+        // known to the load it was taken from (merkle_log.rs).
+        let _load = self.log.hold_load().await;
         let Some(head) = self.log.sealable() else { return Ok(None) };
         if head.tenure != last.tenure {
             // Another process may have sealed since this one last did.
@@ -87,6 +90,10 @@ impl Checkpointer {
             tracing::warn!(error = %e, "could not store the Merkle log's nodes; proofs will read the whole log");
         }
         self.check_extends_the_last(&head).await?;
+        // Extending the nodes may have taken longer than the lease.
+        if self.log.sealable().map(|h| h.tenure) != Some(head.tenure) {
+            return Ok(None);
+        }
         let created_us = flightlog_model::time::now_us();
         let signature = self.signer.sign(&checkpoint_message(tree_size, &root_hash, created_us));
         let row = CheckpointRow { tree_size, root_hash, created_us, public_key: self.signer.public_key_hex(), signature };
@@ -111,14 +118,19 @@ impl Checkpointer {
     /// store and grew it since; that load noted its root at the newest
     /// checkpoint's size (and each checkpoint signed from it since), which
     /// decides alone: a check of the store instead could pass a log put
-    /// back after the writer read it. Otherwise (a checkpoint stored since
-    /// by another process), RFC 6962 consistency proven from the stored
-    /// nodes, which were just brought up to date from the log, or else the
-    /// log's own first entries.
+    /// back after the writer read it. Otherwise (a checkpoint the load did
+    /// not note: stored by another process since, or the load's positions
+    /// out of order), RFC 6962 consistency proven from the stored nodes,
+    /// which were just brought up to date from the log, or else the log's
+    /// own first entries.
     ///
-    /// And the newest checkpoint signed here must still be there: deleted
-    /// with the log's tail, the tail's positions would be handed out again
-    /// and signed over anew.
+    /// The newest stored checkpoint must be one this instance's key signed
+    /// (replicas share one key): a row added behind its back, over a
+    /// rewritten log's root, would otherwise be what the log is checked
+    /// against. It must not be over more entries than the head, nor other
+    /// entries at the same size. And the newest checkpoint signed here must
+    /// still be there: deleted with the log's tail, the tail's positions
+    /// would be handed out again and signed over anew.
     async fn check_extends_the_last(&self, head: &SealableHead) -> Result<(), StoreError> {
         let (size, root) = (head.size, &head.root);
         let latest = self.store.latest_checkpoint().await?;
@@ -132,7 +144,19 @@ impl Checkpointer {
             )));
         }
         let Some(last) = latest else { return Ok(()) };
-        if last.tree_size == 0 || last.tree_size >= size {
+        if !self.signed(&checkpoint_message(last.tree_size, &last.root_hash, last.created_us), &last.signature) {
+            tracing::error!(tree_size = last.tree_size, "refusing to sign a checkpoint: the newest one stored was not signed with this instance's key");
+            return Err(StoreError::Invalid(format!(
+                "refusing to sign a checkpoint: the newest checkpoint stored, over {} entries, was not signed with this instance's \
+                 key (written behind Flightlog's back, or by a process with another key: replicas share one, docs/scale-out.md); \
+                 run `flightlog verify --all`",
+                last.tree_size
+            )));
+        }
+        if last.tree_size > size || (last.tree_size == size && last.root_hash != *root) {
+            return Err(rewritten(last.tree_size, size));
+        }
+        if last.tree_size == 0 || last.tree_size == size {
             return Ok(());
         }
         if let Some((_, held_root)) = head.held.filter(|(held_size, _)| *held_size == last.tree_size) {
@@ -188,12 +212,13 @@ impl Checkpointer {
     }
 }
 
-/// The refusal to sign over a log whose first `signed` entries no longer
-/// hash to the checkpoint signed over them.
+/// The refusal to sign a head of `head` entries that does not extend the
+/// checkpoint signed over the log's first `signed` entries.
 fn rewritten(signed: u64, head: u64) -> StoreError {
     tracing::error!(signed, head, "refusing to sign a checkpoint: the log of record no longer matches the last checkpoint; run `flightlog verify --all`");
-    StoreError::Invalid(format!(
-        "refusing to sign a checkpoint: the first {signed} entries of the log of record no longer match the checkpoint signed over them \
-         (they were changed since); run `flightlog verify --all` to see where"
-    ))
+    let what = match signed > head {
+        true => format!("the newest checkpoint covers {signed} entries and this log holds {head}"),
+        false => format!("the first {signed} entries of the log of record no longer match the checkpoint signed over them (they were changed since)"),
+    };
+    StoreError::Invalid(format!("refusing to sign a checkpoint: {what}; run `flightlog verify --all` to see where"))
 }
