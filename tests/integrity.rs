@@ -431,9 +431,9 @@ async fn a_rewrite_below_a_checkpoint_longer_than_the_stored_nodes_reach_is_refu
 }
 
 /// The rewrite again, with a checkpoint row of the forged log's own root
-/// added behind Flightlog's back (any signature but the instance's): the
-/// log then extends the newest row, which must not be what it is checked
-/// against.
+/// added behind Flightlog's back under the instance's public key (with any
+/// signature but its own): the log extends that row, which must not be
+/// what it is checked against.
 #[tokio::test]
 async fn a_newest_checkpoint_not_signed_by_the_instance_is_not_trusted() {
     let dir = tempfile::tempdir().unwrap();
@@ -454,7 +454,22 @@ async fn a_newest_checkpoint_not_signed_by_the_instance_is_not_trusted() {
     assert_eq!(s.post_steps(ADMIN_KEY, step("later", 0).to_string(), &[]).await.1["accepted"], 1);
     let (status, answer) = seal(&s).await;
     assert_eq!(status, StatusCode::CONFLICT, "{answer}");
-    assert!(answer.to_string().contains("not signed with this instance's key"), "{answer}");
+    assert!(answer.to_string().contains("no longer match the checkpoint"), "{answer}");
+}
+
+/// A signing key replaced on purpose (its old checkpoints' mark removed
+/// with it) starts afresh: the checkpoints of the key before are not what
+/// the log is checked against, and are not taken for forgeries.
+#[tokio::test]
+async fn a_replaced_signing_key_signs_again() {
+    let dir = tempfile::tempdir().unwrap();
+    recorded_instance(dir.path()).await;
+    std::fs::remove_file(dir.path().join("integrity/signing.key")).unwrap();
+    std::fs::remove_file(dir.path().join("integrity/last-checkpoint")).unwrap();
+    let s = Server::start_in(dir.path(), &ENV).await;
+    assert_eq!(s.post_steps(ADMIN_KEY, step("later", 0).to_string(), &[]).await.1["accepted"], 1);
+    let (status, answer) = seal(&s).await;
+    assert_eq!((status, answer["tree_size"].as_u64()), (StatusCode::CREATED, Some(19)), "{answer}");
 }
 
 async fn seal(s: &Server) -> (StatusCode, Value) {

@@ -124,16 +124,15 @@ impl Checkpointer {
     /// which were just brought up to date from the log, or else the log's
     /// own first entries.
     ///
-    /// The newest stored checkpoint must be one this instance's key signed
-    /// (replicas share one key): a row added behind its back, over a
-    /// rewritten log's root, would otherwise be what the log is checked
-    /// against. It must not be over more entries than the head, nor other
-    /// entries at the same size. And the newest checkpoint signed here must
-    /// still be there: deleted with the log's tail, the tail's positions
-    /// would be handed out again and signed over anew.
+    /// The last checkpoint is the newest one this instance's key signed
+    /// ([`Checkpointer::newest_signed_here`]). The head must not be shorter
+    /// than it, nor other entries at the same size. And the newest
+    /// checkpoint signed here must still be there: deleted with the log's
+    /// tail, the tail's positions would be handed out again and signed over
+    /// anew.
     async fn check_extends_the_last(&self, head: &SealableHead) -> Result<(), StoreError> {
         let (size, root) = (head.size, &head.root);
-        let latest = self.store.latest_checkpoint().await?;
+        let latest = self.newest_signed_here().await?;
         if let Some((marked, _)) = self.mark.as_ref().and_then(|m| m.read())
             && latest.as_ref().map_or(0, |c| c.tree_size) < marked
         {
@@ -144,15 +143,6 @@ impl Checkpointer {
             )));
         }
         let Some(last) = latest else { return Ok(()) };
-        if !self.signed(&checkpoint_message(last.tree_size, &last.root_hash, last.created_us), &last.signature) {
-            tracing::error!(tree_size = last.tree_size, "refusing to sign a checkpoint: the newest one stored was not signed with this instance's key");
-            return Err(StoreError::Invalid(format!(
-                "refusing to sign a checkpoint: the newest checkpoint stored, over {} entries, was not signed with this instance's \
-                 key (written behind Flightlog's back, or by a process with another key: replicas share one, docs/scale-out.md); \
-                 run `flightlog verify --all`",
-                last.tree_size
-            )));
-        }
         if last.tree_size > size || (last.tree_size == size && last.root_hash != *root) {
             return Err(rewritten(last.tree_size, size));
         }
@@ -181,6 +171,30 @@ impl Checkpointer {
             return Ok(());
         }
         Err(rewritten(last.tree_size, size))
+    }
+
+    /// The newest stored checkpoint this instance's key signed, its
+    /// signature checked (replicas share one key). Rows under another key,
+    /// or under this one with a signature that does not verify, are passed
+    /// over: a row added behind Flightlog's back over a rewritten log's
+    /// root is not what the log is checked against, and a key replaced on
+    /// purpose starts afresh.
+    async fn newest_signed_here(&self) -> Result<Option<CheckpointRow>, StoreError> {
+        let key = self.signer.public_key_hex();
+        let (mut below, mut passed_over) = (u64::MAX, 0u64);
+        let found = loop {
+            let page = self.store.checkpoints_of_key_below(&key, below, 100).await?;
+            let Some(oldest) = page.last() else { break None };
+            below = oldest.tree_size;
+            for c in page {
+                if self.signed(&checkpoint_message(c.tree_size, &c.root_hash, c.created_us), &c.signature) {
+                    return Ok(Some(c)).inspect(|_| warn_passed_over(passed_over));
+                }
+                passed_over += 1;
+            }
+        };
+        warn_passed_over(passed_over);
+        Ok(found)
     }
 
     /// The root of the log's first `size` entries, read from the log
@@ -221,4 +235,10 @@ fn rewritten(signed: u64, head: u64) -> StoreError {
         false => format!("the first {signed} entries of the log of record no longer match the checkpoint signed over them (they were changed since)"),
     };
     StoreError::Invalid(format!("refusing to sign a checkpoint: {what}; run `flightlog verify --all` to see where"))
+}
+
+fn warn_passed_over(rows: u64) {
+    if rows > 0 {
+        tracing::warn!(rows, "checkpoints under this instance's key whose signatures do not verify (written behind its back) were passed over");
+    }
 }

@@ -11,6 +11,12 @@ const ALL_CHECKPOINTS: &str = "SELECT tree_size, lower(hex(root_hash)) AS root_h
 const LATEST_CHECKPOINT: &str = "SELECT tree_size, lower(hex(root_hash)) AS root_hash, created_us, public_key, signature \
     FROM checkpoints ORDER BY tree_size DESC LIMIT 1";
 
+// A page of one key's checkpoints, newest first, below a size: read from
+// the end of the table, as the newest one is.
+const CHECKPOINTS_OF_KEY_BELOW: &str = "SELECT tree_size, lower(hex(root_hash)) AS root_hash, created_us, public_key, signature \
+    FROM checkpoints WHERE public_key = {public_key:String} AND tree_size < {below:UInt64} \
+    ORDER BY tree_size DESC LIMIT {limit:UInt32}";
+
 const PUT_CHECKPOINT: &str = "INSERT INTO checkpoints (tree_size, root_hash, created_us, public_key, signature) \
     SELECT {tree_size:UInt64}, unhex({root_hash:String}), {created_us:Int64}, {public_key:String}, {signature:String}";
 
@@ -37,7 +43,18 @@ impl Store {
         Ok(self.read_checkpoints(LATEST_CHECKPOINT).await?.pop())
     }
 
+    /// Up to `limit` checkpoints stored under `public_key` with a tree
+    /// size below `below`, newest first (their signatures unchecked).
+    pub async fn checkpoints_of_key_below(&self, public_key: &str, below: u64, limit: u32) -> Result<Vec<CheckpointRow>, StoreError> {
+        let params = Params::new().text("public_key", public_key).number("below", below).number("limit", limit);
+        self.read_checkpoints_with(CHECKPOINTS_OF_KEY_BELOW, params).await
+    }
+
     async fn read_checkpoints(&self, sql: &str) -> Result<Vec<CheckpointRow>, StoreError> {
+        self.read_checkpoints_with(sql, Params::new()).await
+    }
+
+    async fn read_checkpoints_with(&self, sql: &str, params: Params) -> Result<Vec<CheckpointRow>, StoreError> {
         #[derive(serde::Deserialize)]
         struct Row {
             tree_size: u64,
@@ -46,7 +63,7 @@ impl Store {
             public_key: String,
             signature: String,
         }
-        let found: Vec<Row> = rows(&self.ch.query(sql, Params::new()).await?)?;
+        let found: Vec<Row> = rows(&self.ch.query(sql, params).await?)?;
         found
             .into_iter()
             .map(|r| {
