@@ -32,6 +32,70 @@ async fn the_reproduction_export_has_model_settings_prompts_and_tool_results() {
     assert_eq!(s.get(ADMIN_KEY, "/v1/sessions/nope/reproduction").await.0, StatusCode::NOT_FOUND);
 }
 
+/// One session may hold millions of steps: the recipe comes a page at a
+/// time (at most 1,000 steps), and the pages together are the whole.
+#[tokio::test]
+async fn the_reproduction_export_comes_a_page_at_a_time() {
+    let s = Server::start().await;
+    let steps: Vec<Value> = (0..25).map(|n| json!({"session_id": "paged", "step": n, "timestamp": "2026-01-15T10:30:00Z",
+        "model": {"name": "gpt-4o", "seed": n}, "prompt": {"completion": format!("answer {n}")}})).collect();
+    assert_eq!(s.post_steps(ADMIN_KEY, ndjson(&steps), &[]).await.1["accepted"], 25);
+    let (status, whole) = s.get(ADMIN_KEY, "/v1/sessions/paged/reproduction").await;
+    assert_eq!((status, whole["steps"].as_array().map(Vec::len)), (StatusCode::OK, Some(25)));
+    assert!(whole.get("next_after").is_none(), "one page holds it: {whole}");
+
+    let (mut pages, mut after, mut read) = (Vec::new(), String::new(), Vec::new());
+    loop {
+        let (status, page) = s.get(ADMIN_KEY, &format!("/v1/sessions/paged/reproduction?limit=10{after}")).await;
+        assert_eq!(status, StatusCode::OK, "{page}");
+        pages.push(page["steps"].as_array().unwrap().len());
+        read.extend(page["steps"].as_array().unwrap().iter().cloned());
+        match page["next_after"].as_u64() {
+            Some(next) => after = format!("&after={next}"),
+            None => break,
+        }
+    }
+    assert_eq!(pages, [10, 10, 5]);
+    assert_eq!(Value::Array(read), whole["steps"], "the pages are the whole recipe, in order");
+
+    let (status, past) = s.get(ADMIN_KEY, "/v1/sessions/paged/reproduction?after=24").await;
+    assert_eq!((status, past["steps"].as_array().map(Vec::len)), (StatusCode::OK, Some(0)), "{past}");
+    let (status, refused) = s.get(ADMIN_KEY, "/v1/sessions/paged/reproduction?limit=1001").await;
+    assert_eq!((status, refused["error"]["field"].as_str()), (StatusCode::BAD_REQUEST, Some("limit")), "{refused}");
+}
+
+/// `flightlog replay` reads every page of a recipe longer than one.
+#[tokio::test]
+async fn replay_reads_every_page_of_a_long_recipe() {
+    let s = Server::start().await;
+    let recorded: Vec<Value> = (0..1_002)
+        .map(|n| {
+            let mut step = llm_step(n, "again", &format!("answer {n}"));
+            step["timestamp"] = json!("2026-01-15T10:30:00Z");
+            step
+        })
+        .collect();
+    assert_eq!(s.post_steps(ADMIN_KEY, ndjson(&recorded), &[]).await.1["accepted"], 1_002);
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let _replay = Reaped(Command::new(binary())
+        .args(["replay", "--session", "agent-run", "--listen", &format!("127.0.0.1:{port}")])
+        .env("FLIGHTLOG_URL", &s.base)
+        .env("FLIGHTLOG_KEY", ADMIN_KEY)
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap());
+    let url = format!("http://127.0.0.1:{port}/replay/divergence");
+    let mut report = Value::Null;
+    for _ in 0..200 {
+        if let Ok(r) = s.http.get(&url).send().await {
+            report = r.json().await.unwrap();
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(report["recorded"], 1_002, "{report}");
+}
+
 #[tokio::test]
 async fn replay_answers_with_recorded_completions_and_reports_the_first_divergence() {
     let s = Server::start().await;

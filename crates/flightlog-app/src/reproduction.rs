@@ -5,30 +5,34 @@
 use crate::{AppError, AppState};
 use serde_json::{Value, json};
 
-const PAGE: u32 = 1000;
-
 impl AppState {
-    /// Everything needed to re-run a session's decisions, step by step.
-    pub async fn reproduction(&self, project: &str, id: &str) -> Result<Value, AppError> {
-        let mut steps = Vec::new();
-        let mut after = None;
-        loop {
-            let page = self.store.session_timeline(project, id, after, PAGE).await?;
-            let full = page.len() as u32 == PAGE;
-            after = page.last().map(|s| s.step);
-            for stored in page {
-                let step: Value =
-                    serde_json::from_str(&stored.raw).map_err(|e| AppError::unavailable("a stored step is unreadable", e))?;
-                steps.push(reproduction_of(&step, &stored.step_hash));
-            }
-            if !full {
-                break;
-            }
-        }
-        if steps.is_empty() {
+    /// What is needed to re-run a session's decisions, step by step: up to
+    /// `limit` steps (at most [`crate::sessions::MAX_PAGE`]: one session
+    /// may hold millions) after step `after`, with `next_after` when more
+    /// follow. A session with no step is not found; a page past its last
+    /// step is empty.
+    pub async fn reproduction(&self, project: &str, id: &str, after: Option<u64>, limit: u32) -> Result<Value, AppError> {
+        // One more than the page, to know whether another follows.
+        let mut page = self.store.session_timeline(project, id, after, limit + 1).await?;
+        if page.is_empty() && after.is_none() {
             return Err(AppError::no_session(id));
         }
-        Ok(json!({"format": "flightlog-reproduction/v1", "session_id": id, "steps": steps}))
+        let more = page.len() > limit as usize;
+        page.truncate(limit as usize);
+        let next_after = more.then(|| page.last().map(|s| s.step)).flatten();
+        let steps = page
+            .into_iter()
+            .map(|stored| {
+                let step: Value =
+                    serde_json::from_str(&stored.raw).map_err(|e| AppError::unavailable("a stored step is unreadable", e))?;
+                Ok(reproduction_of(&step, &stored.step_hash))
+            })
+            .collect::<Result<Vec<_>, AppError>>()?;
+        let mut recipe = json!({"format": "flightlog-reproduction/v1", "session_id": id, "steps": steps});
+        if let Some(next) = next_after {
+            recipe["next_after"] = next.into();
+        }
+        Ok(recipe)
     }
 }
 

@@ -49,11 +49,20 @@ struct Replay {
 
 pub async fn run(args: ReplayArgs) -> anyhow::Result<()> {
     let client = Client::new(&args.server)?;
-    let repro = client.request(Method::GET, &format!("/v1/sessions/{}/reproduction", crate::client::encode(&args.session)), None).await?;
-    let calls: Vec<Recorded> = repro["steps"]
-        .as_array()
-        .into_iter()
-        .flatten()
+    // The recipe comes a page at a time.
+    let mut recorded = Vec::new();
+    let mut after = String::new();
+    loop {
+        let path = format!("/v1/sessions/{}/reproduction{after}", crate::client::encode(&args.session));
+        let mut page = client.request(Method::GET, &path, None).await?;
+        recorded.extend(page["steps"].as_array_mut().map(std::mem::take).unwrap_or_default());
+        match page["next_after"].as_u64() {
+            Some(next) => after = format!("?after={next}"),
+            None => break,
+        }
+    }
+    let calls: Vec<Recorded> = recorded
+        .iter()
         .filter(|s| !s["completion"].is_null() || !s["model"]["name"].is_null())
         .map(|s| {
             let mut messages = Vec::new();
