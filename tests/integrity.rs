@@ -379,8 +379,7 @@ async fn a_log_rewritten_below_the_last_checkpoint_is_refused_a_new_one() {
     sql(dir.path(), "ALTER TABLE log_entries UPDATE step_hash = reverse(step_hash) WHERE log_index = 3 SETTINGS mutations_sync = 2");
     sql(dir.path(), "TRUNCATE TABLE merkle_nodes");
     let s = Server::start_in(dir.path(), &ENV).await;
-    assert_eq!(s.post_steps(ADMIN_KEY, step("later", 0).to_string(), &[]).await.1["accepted"], 1);
-    let (status, answer) = s.send_json(Method::POST, ADMIN_KEY, "/v1/integrity/checkpoints", json!(null)).await;
+    let (status, answer) = seal_one_more_step(&s, 0).await;
     assert_eq!(status, StatusCode::CONFLICT, "{answer}");
     assert!(answer.to_string().contains("no longer match the checkpoint"), "{answer}");
     let (_, checkpoints) = s.get(ADMIN_KEY, "/v1/integrity/checkpoints").await;
@@ -412,8 +411,7 @@ async fn a_rewrite_below_a_checkpoint_longer_than_the_stored_nodes_reach_is_refu
     // The nodes gone alone: the log still extends the checkpoint, and is signed.
     sql(dir.path(), "TRUNCATE TABLE merkle_nodes");
     let mut s = Server::start_in(dir.path(), &ENV).await;
-    assert_eq!(s.post_steps(ADMIN_KEY, step("later", 0).to_string(), &[]).await.1["accepted"], 1);
-    let (status, answer) = seal(&s).await;
+    let (status, answer) = seal_one_more_step(&s, 0).await;
     assert_eq!((status, answer["tree_size"].as_u64()), (StatusCode::CREATED, Some(19 + FILLER)), "{answer}");
     assert!(s.terminate().0.success());
 
@@ -421,8 +419,7 @@ async fn a_rewrite_below_a_checkpoint_longer_than_the_stored_nodes_reach_is_refu
     sql(dir.path(), "ALTER TABLE log_entries UPDATE step_hash = reverse(step_hash) WHERE log_index = 3 SETTINGS mutations_sync = 2");
     sql(dir.path(), "TRUNCATE TABLE merkle_nodes");
     let s = Server::start_in(dir.path(), &ENV).await;
-    assert_eq!(s.post_steps(ADMIN_KEY, step("later", 1).to_string(), &[]).await.1["accepted"], 1);
-    let (status, answer) = seal(&s).await;
+    let (status, answer) = seal_one_more_step(&s, 1).await;
     assert_eq!(status, StatusCode::CONFLICT, "{answer}");
     assert!(answer.to_string().contains("no longer match the checkpoint"), "{answer}");
     let (_, checkpoints) = s.get(ADMIN_KEY, "/v1/integrity/checkpoints").await;
@@ -451,8 +448,7 @@ async fn a_newest_checkpoint_not_signed_by_the_instance_is_not_trusted() {
         ),
     );
     let s = Server::start_in(dir.path(), &ENV).await;
-    assert_eq!(s.post_steps(ADMIN_KEY, step("later", 0).to_string(), &[]).await.1["accepted"], 1);
-    let (status, answer) = seal(&s).await;
+    let (status, answer) = seal_one_more_step(&s, 0).await;
     assert_eq!(status, StatusCode::CONFLICT, "{answer}");
     assert!(answer.to_string().contains("no longer match the checkpoint"), "{answer}");
 }
@@ -467,13 +463,18 @@ async fn a_replaced_signing_key_signs_again() {
     std::fs::remove_file(dir.path().join("integrity/signing.key")).unwrap();
     std::fs::remove_file(dir.path().join("integrity/last-checkpoint")).unwrap();
     let s = Server::start_in(dir.path(), &ENV).await;
-    assert_eq!(s.post_steps(ADMIN_KEY, step("later", 0).to_string(), &[]).await.1["accepted"], 1);
-    let (status, answer) = seal(&s).await;
+    let (status, answer) = seal_one_more_step(&s, 0).await;
     assert_eq!((status, answer["tree_size"].as_u64()), (StatusCode::CREATED, Some(19)), "{answer}");
 }
 
 async fn seal(s: &Server) -> (StatusCode, Value) {
     s.send_json(Method::POST, ADMIN_KEY, "/v1/integrity/checkpoints", json!(null)).await
+}
+
+/// Stores step `n` of session "later", then asks for a checkpoint.
+async fn seal_one_more_step(s: &Server, n: u64) -> (StatusCode, Value) {
+    assert_eq!(s.post_steps(ADMIN_KEY, step("later", n).to_string(), &[]).await.1["accepted"], 1);
+    seal(s).await
 }
 
 /// A wrong stored node (a cache) with a sound log does not stop the
@@ -484,8 +485,7 @@ async fn a_wrong_cached_node_over_a_sound_log_does_not_stop_the_signing() {
     recorded_instance(dir.path()).await;
     sql(dir.path(), "ALTER TABLE merkle_nodes UPDATE hash = unhex(repeat('00', 32)) WHERE height = 4 AND idx = 0 SETTINGS mutations_sync = 2");
     let s = Server::start_in(dir.path(), &ENV).await;
-    assert_eq!(s.post_steps(ADMIN_KEY, step("later", 0).to_string(), &[]).await.1["accepted"], 1);
-    let (status, answer) = s.send_json(Method::POST, ADMIN_KEY, "/v1/integrity/checkpoints", json!(null)).await;
+    let (status, answer) = seal_one_more_step(&s, 0).await;
     assert_eq!((status, answer["tree_size"].as_u64()), (StatusCode::CREATED, Some(19)), "{answer}");
 }
 

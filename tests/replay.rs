@@ -32,6 +32,27 @@ async fn the_reproduction_export_has_model_settings_prompts_and_tool_results() {
     assert_eq!(s.get(ADMIN_KEY, "/v1/sessions/nope/reproduction").await.0, StatusCode::NOT_FOUND);
 }
 
+/// `flightlog replay` of session agent-run recorded in `s`, once it answers;
+/// its base URL.
+async fn start_replay(s: &Server, stderr: Stdio) -> (Reaped, String) {
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let replay = Reaped(Command::new(binary())
+        .args(["replay", "--session", "agent-run", "--listen", &format!("127.0.0.1:{port}")])
+        .env("FLIGHTLOG_URL", &s.base)
+        .env("FLIGHTLOG_KEY", ADMIN_KEY)
+        .stderr(stderr)
+        .spawn()
+        .unwrap());
+    let base = format!("http://127.0.0.1:{port}");
+    for _ in 0..200 {
+        if s.http.get(format!("{base}/replay/divergence")).send().await.is_ok() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    (replay, base)
+}
+
 /// One session may hold millions of steps: the recipe comes a page at a
 /// time (at most 1,000 steps), and the pages together are the whole.
 #[tokio::test]
@@ -76,23 +97,8 @@ async fn replay_reads_every_page_of_a_long_recipe() {
         })
         .collect();
     assert_eq!(s.post_steps(ADMIN_KEY, ndjson(&recorded), &[]).await.1["accepted"], 1_002);
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let _replay = Reaped(Command::new(binary())
-        .args(["replay", "--session", "agent-run", "--listen", &format!("127.0.0.1:{port}")])
-        .env("FLIGHTLOG_URL", &s.base)
-        .env("FLIGHTLOG_KEY", ADMIN_KEY)
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap());
-    let url = format!("http://127.0.0.1:{port}/replay/divergence");
-    let mut report = Value::Null;
-    for _ in 0..200 {
-        if let Ok(r) = s.http.get(&url).send().await {
-            report = r.json().await.unwrap();
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let (_replay, base) = start_replay(&s, Stdio::null()).await;
+    let report: Value = s.http.get(format!("{base}/replay/divergence")).send().await.unwrap().json().await.unwrap();
     assert_eq!(report["recorded"], 1_002, "{report}");
 }
 
@@ -102,21 +108,7 @@ async fn replay_answers_with_recorded_completions_and_reports_the_first_divergen
     let recorded = [llm_step(0, "hello", "Hi, how can I help?"), llm_step(1, "analyse report 456", "Risk is low."), llm_step(2, "decide", "Approve.")];
     s.post_steps(ADMIN_KEY, ndjson(&recorded), &[]).await;
 
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let mut replay = Reaped(Command::new(binary())
-        .args(["replay", "--session", "agent-run", "--listen", &format!("127.0.0.1:{port}")])
-        .env("FLIGHTLOG_URL", &s.base)
-        .env("FLIGHTLOG_KEY", ADMIN_KEY)
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap());
-    let base = format!("http://127.0.0.1:{port}");
-    for _ in 0..100 {
-        if s.http.get(format!("{base}/replay/divergence")).send().await.is_ok() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let (mut replay, base) = start_replay(&s, Stdio::piped()).await;
 
     let request = |user: &str, temperature: f64| {
         json!({"model": "gpt-4o", "temperature": temperature, "top_p": 1.0, "seed": 42, "max_tokens": 256,

@@ -2,25 +2,21 @@
 //! model and its settings, the prompt or messages, the completion, and the
 //! tool results the agent saw.
 
+use crate::sessions::{TimelinePage, found};
 use crate::{AppError, AppState};
 use serde_json::{Value, json};
 
 impl AppState {
     /// What is needed to re-run a session's decisions, step by step: up to
     /// `limit` steps (at most [`crate::sessions::MAX_PAGE`]: one session
-    /// may hold millions) after step `after`, with `next_after` when more
-    /// follow. A session with no step is not found; a page past its last
-    /// step is empty.
+    /// may hold millions) after step `after`, with `next_after` when the
+    /// page is full, as the timeline's pages. A session with no step is not
+    /// found; a page past its last step is empty.
     pub async fn reproduction(&self, project: &str, id: &str, after: Option<u64>, limit: u32) -> Result<Value, AppError> {
-        // One more than the page, to know whether another follows.
-        let mut page = self.store.session_timeline(project, id, after, limit + 1).await?;
-        if page.is_empty() && after.is_none() {
-            return Err(AppError::no_session(id));
-        }
-        let more = page.len() > limit as usize;
-        page.truncate(limit as usize);
-        let next_after = more.then(|| page.last().map(|s| s.step)).flatten();
-        let steps = page
+        let steps = self.store.session_timeline(project, id, after, limit).await?;
+        found(steps.is_empty(), after, id)?;
+        let TimelinePage { steps, next_after } = TimelinePage::of(steps, limit);
+        let steps = steps
             .into_iter()
             .map(|stored| {
                 let step: Value =

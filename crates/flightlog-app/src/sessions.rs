@@ -151,14 +151,14 @@ pub struct TimelinePage {
 
 impl TimelinePage {
     /// A page of at most `limit` steps: a full one may have more after it.
-    fn of(steps: Vec<StoredStep>, limit: u32) -> Self {
+    pub(crate) fn of(steps: Vec<StoredStep>, limit: u32) -> Self {
         let next_after = (steps.len() as u32 == limit).then(|| steps.last().map(|r| r.step)).flatten();
         Self { steps, next_after }
     }
 }
 
 /// A session's first page with no step in it: the session is not there.
-fn found(empty: bool, after: Option<u64>, id: &str) -> Result<(), AppError> {
+pub(crate) fn found(empty: bool, after: Option<u64>, id: &str) -> Result<(), AppError> {
     match empty && after.is_none() {
         true => Err(AppError::no_session(id)),
         false => Ok(()),

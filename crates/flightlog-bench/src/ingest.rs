@@ -441,7 +441,7 @@ pub(crate) fn step_line(session: &str, n: u64) -> String {
     v.to_string()
 }
 
-fn batch_body(lines: impl Iterator<Item = String>) -> Vec<u8> {
+pub(crate) fn batch_body(lines: impl Iterator<Item = String>) -> Vec<u8> {
     lines.collect::<Vec<_>>().join("\n").into_bytes()
 }
 

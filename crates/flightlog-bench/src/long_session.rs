@@ -8,7 +8,7 @@
 //! session's last step; what that costs as the session grows is what this
 //! prints.
 
-use crate::ingest::{KEY, post, step_line, wait_ready};
+use crate::ingest::{KEY, batch_body, post, step_line, wait_ready};
 use std::time::Instant;
 
 #[derive(clap::Args)]
@@ -30,7 +30,7 @@ pub async fn run(args: LongSessionArgs, flightlog: std::path::PathBuf) -> anyhow
     let http = reqwest::Client::new();
     wait_ready(&http, &base).await?;
     let url = format!("{base}/v1/steps");
-    let batch = |session: &str, steps: std::ops::Range<u64>| steps.map(|n| step_line(session, n)).collect::<Vec<_>>().join("\n").into_bytes();
+    let batch = |session: &str, steps: std::ops::Range<u64>| batch_body(steps.map(|n| step_line(session, n)));
 
     let started = Instant::now();
     for from in (0..args.steps).step_by(1000) {

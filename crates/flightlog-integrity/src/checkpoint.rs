@@ -2,7 +2,7 @@
 //! current head of the Merkle log is signed and stored, if it grew.
 
 use crate::mark::Mark;
-use crate::signer::{Signer, checkpoint_message};
+use crate::signer::{Signer, checkpoint_message, checkpoint_signature_valid};
 use flightlog_ingest::{LogView, SealableHead};
 use flightlog_model::merkle::{Frontier, Hash, leaf_hash, verify_consistency};
 use flightlog_store::{CheckpointRow, Store, StoreError};
@@ -187,7 +187,7 @@ impl Checkpointer {
             let Some(oldest) = page.last() else { break None };
             below = oldest.tree_size;
             for c in page {
-                if self.signed(&checkpoint_message(c.tree_size, &c.root_hash, c.created_us), &c.signature) {
+                if checkpoint_signature_valid(&c) {
                     return Ok(Some(c)).inspect(|_| warn_passed_over(passed_over));
                 }
                 passed_over += 1;

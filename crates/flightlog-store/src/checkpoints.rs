@@ -35,26 +35,22 @@ impl Store {
     /// Every checkpoint, oldest first: for verification. The newest alone
     /// is [`Store::latest_checkpoint`].
     pub async fn checkpoints(&self) -> Result<Vec<CheckpointRow>, StoreError> {
-        self.read_checkpoints(ALL_CHECKPOINTS).await
+        self.read_checkpoints(ALL_CHECKPOINTS, Params::new()).await
     }
 
     /// The newest checkpoint, if there is one.
     pub async fn latest_checkpoint(&self) -> Result<Option<CheckpointRow>, StoreError> {
-        Ok(self.read_checkpoints(LATEST_CHECKPOINT).await?.pop())
+        Ok(self.read_checkpoints(LATEST_CHECKPOINT, Params::new()).await?.pop())
     }
 
     /// Up to `limit` checkpoints stored under `public_key` with a tree
     /// size below `below`, newest first (their signatures unchecked).
     pub async fn checkpoints_of_key_below(&self, public_key: &str, below: u64, limit: u32) -> Result<Vec<CheckpointRow>, StoreError> {
         let params = Params::new().text("public_key", public_key).number("below", below).number("limit", limit);
-        self.read_checkpoints_with(CHECKPOINTS_OF_KEY_BELOW, params).await
+        self.read_checkpoints(CHECKPOINTS_OF_KEY_BELOW, params).await
     }
 
-    async fn read_checkpoints(&self, sql: &str) -> Result<Vec<CheckpointRow>, StoreError> {
-        self.read_checkpoints_with(sql, Params::new()).await
-    }
-
-    async fn read_checkpoints_with(&self, sql: &str, params: Params) -> Result<Vec<CheckpointRow>, StoreError> {
+    async fn read_checkpoints(&self, sql: &str, params: Params) -> Result<Vec<CheckpointRow>, StoreError> {
         #[derive(serde::Deserialize)]
         struct Row {
             tree_size: u64,

@@ -269,6 +269,17 @@ pub struct LogEntry {
     pub step_hash: [u8; 32],
 }
 
+/// The parameters of the writer's reads of a group's sessions
+/// (session_states.sql, existing_steps.sql).
+fn group_params(project: &str, sessions: &[&str], steps: &[u64]) -> Params {
+    Params::new().text("project", project).texts("sessions", sessions).numbers("steps", steps.iter().copied())
+}
+
+/// The (step number, hex step hash) pairs those reads return.
+fn stored_numbers(pairs: &[(u64, String)]) -> Result<HashMap<u64, [u8; 32]>, StoreError> {
+    pairs.iter().map(|(n, h)| Ok((*n, decode_hash(h)?))).collect()
+}
+
 /// What the writer needs to know of a stored session.
 #[derive(Clone, Debug, PartialEq)]
 pub struct SessionState {
@@ -410,15 +421,12 @@ impl Store {
         if sessions.is_empty() {
             return Ok(HashMap::new());
         }
-        let params =
-            Params::new().text("project", project).texts("sessions", sessions).numbers("steps", steps.iter().copied());
-        let found: Vec<Row> = rows(&self.ch.query(SESSION_STATES, params).await?)?;
+        let found: Vec<Row> = rows(&self.ch.query(SESSION_STATES, group_params(project, sessions, steps)).await?)?;
         found
             .into_iter()
             .map(|r| {
-                let existing = r.existing.iter().map(|(n, h)| Ok((*n, decode_hash(h)?))).collect::<Result<_, StoreError>>()?;
                 let head = ChainHead { seq: r.seq, head: decode_hash(&r.head)? };
-                Ok((r.session_id, SessionState { head, existing }))
+                Ok((r.session_id, SessionState { head, existing: stored_numbers(&r.existing)? }))
             })
             .collect()
     }
@@ -441,13 +449,8 @@ impl Store {
         if sessions.is_empty() || steps.is_empty() {
             return Ok(HashMap::new());
         }
-        let params =
-            Params::new().text("project", project).texts("sessions", sessions).numbers("steps", steps.iter().copied());
-        let found: Vec<Row> = rows(&self.ch.query(EXISTING_STEPS, params).await?)?;
-        found
-            .into_iter()
-            .map(|r| Ok((r.session_id, r.existing.iter().map(|(n, h)| Ok((*n, decode_hash(h)?))).collect::<Result<_, StoreError>>()?)))
-            .collect()
+        let found: Vec<Row> = rows(&self.ch.query(EXISTING_STEPS, group_params(project, sessions, steps)).await?)?;
+        found.into_iter().map(|r| Ok((r.session_id, stored_numbers(&r.existing)?))).collect()
     }
 
     /// Durably inserts `steps` at the positions the writer gave them.
