@@ -453,6 +453,20 @@ async fn a_newest_checkpoint_not_signed_by_the_instance_is_not_trusted() {
     assert!(answer.to_string().contains("no longer match the checkpoint"), "{answer}");
 }
 
+/// A checkpoint row over more entries than the log holds, added behind
+/// Flightlog's back under a key of its own, does not stop the signing
+/// unseen: it is not one the instance signed, so the log goes on being
+/// sealed against the newest one that is.
+#[tokio::test]
+async fn a_newer_checkpoint_row_not_signed_here_does_not_stop_the_signing() {
+    let dir = tempfile::tempdir().unwrap();
+    recorded_instance(dir.path()).await;
+    sql(dir.path(), &format!("INSERT INTO checkpoints SELECT 1000000, root_hash, created_us + 1, '{}', repeat('ab', 64) FROM checkpoints WHERE tree_size = 18 LIMIT 1", "cd".repeat(32)));
+    let s = Server::start_in(dir.path(), &ENV).await;
+    let (status, answer) = seal_one_more_step(&s, 0).await;
+    assert_eq!((status, answer["tree_size"].as_u64()), (StatusCode::CREATED, Some(19)), "{answer}");
+}
+
 /// A signing key replaced on purpose (its old checkpoints' mark removed
 /// with it) starts afresh: the checkpoints of the key before are not what
 /// the log is checked against, and are not taken for forgeries.

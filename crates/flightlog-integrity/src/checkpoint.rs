@@ -32,10 +32,10 @@ struct Sealed {
 impl Checkpointer {
     /// `mark`: where to keep the newest checkpoint signed here, outside
     /// the database (`DATA_DIR/integrity/last-checkpoint`); None keeps none.
-    pub async fn new(store: Store, log: LogView, signer: Arc<Signer>, mark: Option<PathBuf>) -> Result<Self, StoreError> {
-        let size = store.latest_checkpoint().await?.map_or(0, |c| c.tree_size);
+    pub fn new(store: Store, log: LogView, signer: Arc<Signer>, mark: Option<PathBuf>) -> Self {
         let mark = mark.map(|path| Arc::new(Mark::at(path)));
-        Ok(Self { store, log, signer, last: Arc::new(Mutex::new(Sealed { tenure: u64::MAX, size })), mark })
+        // No tenure is u64::MAX: the first seal reads where the log was sealed.
+        Self { store, log, signer, last: Arc::new(Mutex::new(Sealed { tenure: u64::MAX, size: 0 })), mark }
     }
 
     pub fn public_key_hex(&self) -> String {
@@ -75,8 +75,10 @@ impl Checkpointer {
         let _load = self.log.hold_load().await;
         let Some(head) = self.log.sealable() else { return Ok(None) };
         if head.tenure != last.tenure {
-            // Another process may have sealed since this one last did.
-            let size = self.store.latest_checkpoint().await?.map_or(0, |c| c.tree_size);
+            // Another process may have sealed since this one last did. The
+            // same checkpoint the head is checked against: a newer row
+            // not signed here must not stop the signing unseen.
+            let size = self.newest_signed_here().await?.map_or(0, |c| c.tree_size);
             *last = Sealed { tenure: head.tenure, size };
         }
         let (tree_size, root_hash) = (head.size, head.root);

@@ -194,7 +194,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let key_path = args.signing_key.clone().unwrap_or_else(|| args.data_dir.join("integrity/signing.key"));
     let signer = Signer::load_or_create(&key_path).map_err(|e| anyhow::anyhow!("signing key {}: {e}", key_path.display()))?;
     let mark = args.data_dir.join("integrity/last-checkpoint");
-    let checkpointer = Checkpointer::new(store.clone(), ingestor.log_view(), Arc::new(signer), Some(mark)).await?;
+    let checkpointer = Checkpointer::new(store.clone(), ingestor.log_view(), Arc::new(signer), Some(mark));
     let periodic = checkpointer.clone().spawn_periodic(Duration::from_secs(args.checkpoint_interval.max(1)));
     let limits = Arc::new(Limits::default());
     // With several processes, only the lease holder indexes.
