@@ -624,6 +624,78 @@ async fn evidence_bundles_verify_offline_and_any_edit_is_caught() {
     assert_eq!(report["status"], "intact_not_yet_sealed", "without a key or a checkpoint nothing is proven: {report:#}");
 }
 
+/// A session longer than the pages its bundle is written in (1,000 steps),
+/// its steps sent out of number order: the bundle lists them in the order
+/// of its chain, each once, checks with the key pinned, says how long it
+/// is, and is what `flightlog evidence` writes. Copies of rows inserted
+/// behind Flightlog's back are in it once each, where their place in the
+/// chain puts them, even one at the same place as the last row of a page.
+#[tokio::test]
+async fn a_bundle_longer_than_a_page_lists_the_chain_in_order_each_row_once() {
+    const STEPS: u64 = 2_500;
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = Server::start_in(dir.path(), &ENV).await;
+    // 7 is prime to 2,500: every number once, none next to the one before.
+    let sent: Vec<u64> = (0..STEPS).map(|i| i * 7 % STEPS).collect();
+    for batch in sent.chunks(500) {
+        let steps: Vec<Value> = batch.iter().map(|&n| step("long", n)).collect();
+        assert_eq!(s.post_steps(ADMIN_KEY, ndjson(&steps), &[]).await.1["accepted"], 500);
+    }
+    assert_eq!(s.send_json(Method::POST, ADMIN_KEY, "/v1/integrity/checkpoints", json!(null)).await.0, StatusCode::CREATED);
+    // A reader's bundle lists no reads, so two of them are alike.
+    let reader = s.create_key("default", &["read"]).await;
+    let resp = s.http.get(format!("{}/v1/sessions/long/evidence", s.base)).bearer_auth(&reader).send().await.unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    let length = resp.content_length();
+    let bundle = resp.bytes().await.unwrap().to_vec();
+    assert_eq!(length, Some(bundle.len() as u64), "the answer says how long the file is");
+    let parsed: Value = serde_json::from_slice(&bundle).unwrap();
+    let listed = |b: &Value, field: &str| -> Vec<u64> {
+        b["steps"].as_array().unwrap().iter().map(|x| x[field].as_u64().unwrap()).collect()
+    };
+    assert_eq!(listed(&parsed, "step"), sent, "in the order the steps were sent, which is the chain's");
+    assert_eq!(listed(&parsed, "session_seq"), (0..STEPS).collect::<Vec<_>>());
+    let (_, key) = s.get(ADMIN_KEY, "/v1/integrity/public-key").await;
+    let key = key["public_key"].as_str().unwrap().to_string();
+    let files = tempfile::tempdir().unwrap();
+    let check = |path: &Path| {
+        let out = Command::new(binary()).arg("verify-bundle").arg(path).args(["--public-key", &key]).output().unwrap();
+        (out.status.success(), serde_json::from_slice::<Value>(&out.stdout).unwrap())
+    };
+    let downloaded = files.path().join("long.json");
+    let out = Command::new(binary())
+        .args(["evidence", "--session", "long", "-o"])
+        .arg(&downloaded)
+        .env("FLIGHTLOG_URL", &s.base)
+        .env("FLIGHTLOG_KEY", &reader)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(std::fs::read(&downloaded).unwrap() == bundle, "the command writes the file the server answers");
+    let (ok, report) = check(&downloaded);
+    assert!(ok, "{report:#}");
+    assert_eq!((report["sealed"].as_u64(), report["status"].as_str()), (Some(STEPS), Some("verified")));
+    let (status, _) = s.terminate();
+    assert!(status.success());
+
+    // An exact copy of the row at the end of the first page, and a copy of
+    // step 7 (chain place 1) filed after the last row.
+    sql(dir.path(), "INSERT INTO steps SELECT * FROM steps WHERE session_id = 'long' AND session_seq = 999");
+    sql(dir.path(), "INSERT INTO steps SELECT * REPLACE (2500 AS session_seq, 100000 AS log_index) \
+                     FROM (SELECT * FROM steps WHERE session_id = 'long' AND step = 7)");
+    let s = Server::start_in(dir.path(), &ENV).await;
+    let resp = s.http.get(format!("{}/v1/sessions/long/evidence", s.base)).bearer_auth(&reader).send().await.unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    let file = resp.bytes().await.unwrap();
+    let tampered: Value = serde_json::from_slice(&file).unwrap();
+    let expected: Vec<u64> = (0..1000).chain([999]).chain(1000..=STEPS).collect();
+    assert_eq!(listed(&tampered, "session_seq"), expected, "every row once, in the chain's order");
+    assert_eq!(listed(&tampered, "step").iter().filter(|&&n| n == 7).count(), 2);
+    std::fs::write(&downloaded, &file).unwrap();
+    let (ok, report) = check(&downloaded);
+    assert!(!ok && report["status"] == "failed", "{report:#}");
+}
+
 #[tokio::test]
 async fn erasure_removes_personal_content_and_keeps_every_proof_valid() {
     let dir = tempfile::tempdir().unwrap();

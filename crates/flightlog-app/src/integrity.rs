@@ -8,7 +8,25 @@ use flightlog_integrity::{bundle, verify};
 use flightlog_model::merkle::{Tree, leaf_hash};
 use flightlog_model::retention::HoldSubject;
 use std::collections::BTreeSet;
+use tokio::io::AsyncSeekExt;
 use flightlog_store::{CheckpointRow, Erasure};
+
+/// A session's evidence bundle, written whole to a temporary file before
+/// it is answered (so that a failure is an error, not a cut-off file) and
+/// then read from it a piece at a time: memory holds neither the file nor
+/// the session. The file is already unlinked; it goes when this does.
+pub struct EvidenceFile {
+    file: tokio::fs::File,
+    /// Bytes.
+    pub len: u64,
+}
+
+impl EvidenceFile {
+    /// The file's bytes, in pieces, for an answer's body.
+    pub fn into_stream(self) -> tokio_util::io::ReaderStream<tokio::fs::File> {
+        tokio_util::io::ReaderStream::with_capacity(self.file, 256 * 1024)
+    }
+}
 
 /// Proof that the log at checkpoint `newer` extends the log at `older`.
 pub struct Consistency {
@@ -72,7 +90,7 @@ impl AppState {
     /// `with_access_log` (only for a caller whose key has the admin scope:
     /// it names other readers' keys, filters and users) it lists who read
     /// the session; without, it leaves that section out.
-    pub async fn evidence(&self, project: &str, id: &str, with_access_log: bool) -> Result<String, AppError> {
+    pub async fn evidence(&self, project: &str, id: &str, with_access_log: bool) -> Result<EvidenceFile, AppError> {
         // Sealed first (by the writer; elsewhere a no-op), so that a bundle
         // of a live session proves its latest steps too: checked with the
         // key pinned, an unsealed step fails. A refusal is logged by the
@@ -80,7 +98,17 @@ impl AppState {
         if let Err(e) = self.checkpointer.seal().await {
             tracing::warn!(error = %e, "exporting an evidence bundle without sealing its latest steps");
         }
-        bundle::export(&self.store, project, id, with_access_log).await?.ok_or_else(|| AppError::no_session(id))
+        let unwritable = |e: std::io::Error| AppError::unavailable("cannot write the evidence bundle to a temporary file", e);
+        let mut file = tokio::fs::File::from_std(tempfile::tempfile().map_err(unwritable)?);
+        match bundle::export(&self.store, project, id, with_access_log, &mut file).await {
+            Ok(true) => {}
+            Ok(false) => return Err(AppError::no_session(id)),
+            Err(bundle::ExportError::Store(e)) => return Err(e.into()),
+            Err(bundle::ExportError::Write(e)) => return Err(unwritable(e)),
+        }
+        let len = file.stream_position().await.map_err(unwritable)?;
+        file.rewind().await.map_err(unwritable)?;
+        Ok(EvidenceFile { file, len })
     }
 
     pub async fn checkpoints(&self) -> Result<Vec<CheckpointRow>, AppError> {

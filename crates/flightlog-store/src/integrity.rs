@@ -13,10 +13,19 @@ use flightlog_model::stored::rebuild_value;
 use std::collections::BTreeMap;
 
 const INTEGRITY_ROWS: &str = include_str!("queries/integrity_rows.sql");
+const SESSION_CHAIN_POSITIONS: &str = include_str!("queries/session_chain_positions.sql");
 
 /// Rows read for one key at a page's edge, at most: a bound on memory
 /// whatever was inserted.
 const MAX_COPIES: u32 = 10_000;
+
+/// Where one stored step stands in its session's chain and in the log.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, serde::Deserialize)]
+pub struct ChainPosition {
+    pub session_seq: u64,
+    pub log_index: u64,
+    pub step: u64,
+}
 
 /// One stored step as verification sees it.
 #[derive(Clone, Debug)]
@@ -269,6 +278,31 @@ impl Store {
     pub async fn session_integrity_rows(&self, project: &str, session: &str, limit: u32) -> Result<Vec<IntegrityRow>, StoreError> {
         let sql = INTEGRITY_ROWS.replace("{{where}}", "project = {project:String} AND session_id = {session:String}");
         let params = Params::new().text("project", project).text("session", session).number("limit", limit);
+        self.put_back_messages_of(integrity_rows(&self.ch.query_as(&sql, params, Format::RowBinaryWithNamesAndTypes).await?)?).await
+    }
+
+    /// Where each of the session's stored rows stands, in chain order
+    /// (`session_seq`, then `log_index`): a few bytes a row, so that the
+    /// rows themselves can be read a page at a time in that order.
+    pub async fn session_chain_positions(&self, project: &str, session: &str) -> Result<Vec<ChainPosition>, StoreError> {
+        crate::backend::rows(&self.ch.query(SESSION_CHAIN_POSITIONS, Params::new().text("project", project).text("session", session)).await?)
+    }
+
+    /// The session's rows stored under the step numbers `steps`, at most
+    /// `limit`, in step order: a primary-key read of those numbers alone.
+    pub async fn session_integrity_rows_of_steps(
+        &self,
+        project: &str,
+        session: &str,
+        steps: &[u64],
+        limit: u32,
+    ) -> Result<Vec<IntegrityRow>, StoreError> {
+        let sql = INTEGRITY_ROWS.replace(
+            "{{where}}",
+            "project = {project:String} AND session_id = {session:String} AND step IN {steps:Array(UInt64)}",
+        );
+        let params =
+            Params::new().text("project", project).text("session", session).numbers("steps", steps.iter().copied()).number("limit", limit);
         self.put_back_messages_of(integrity_rows(&self.ch.query_as(&sql, params, Format::RowBinaryWithNamesAndTypes).await?)?).await
     }
 

@@ -67,7 +67,7 @@ pub use legal_holds::HoldRow;
 pub use policies::{PolicyKind, PolicyRow};
 pub use incidents::{DeliveryRow, IncidentFilter, IncidentRow};
 pub use indexer_marks::IndexerMark;
-pub use integrity::{IntegrityRow, Stored};
+pub use integrity::{ChainPosition, IntegrityRow, Stored};
 pub use keys::KeyRow;
 pub use leases::LeaseRow;
 pub use sessions::{PageRead, RowsSeen, Seen, SessionFilter, SessionPage, SessionSort, SessionSummary};

@@ -6,6 +6,7 @@
 use crate::cookie::Reader;
 use crate::login::render;
 use askama::Template;
+use axum::body::Body;
 use axum::extract::{Path, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -202,8 +203,9 @@ pub async fn evidence(State(state): State<AppState>, Reader { principal, .. }: R
     match file {
         Ok(file) => (
             [(header::CONTENT_TYPE, "application/json".to_string()),
-             (header::CONTENT_DISPOSITION, "attachment; filename=\"evidence.json\"".to_string())],
-            file,
+             (header::CONTENT_DISPOSITION, "attachment; filename=\"evidence.json\"".to_string()),
+             (header::CONTENT_LENGTH, file.len.to_string())],
+            Body::from_stream(file.into_stream()),
         )
             .into_response(),
         Err(e) if e.kind() == ErrorKind::NotFound => (StatusCode::NOT_FOUND, "no such session").into_response(),

@@ -75,6 +75,38 @@ impl Client {
         serde_json::from_slice(&bytes).context("the server's answer is not JSON")
     }
 
+    /// GETs a file (`query` added to `path`) into `out`, a piece at a time
+    /// with a progress bar: a bundle or an export can be larger than
+    /// memory. Returns its size in bytes.
+    pub async fn download(&self, path: &str, query: &[(&str, String)], out: &std::path::Path) -> anyhow::Result<u64> {
+        use std::io::Write;
+        let url = format!("{}{path}", self.base);
+        let mut resp =
+            self.http.get(&url).bearer_auth(&self.key).query(query).send().await.with_context(|| format!("cannot reach {url}"))?;
+        let status = resp.status();
+        if !status.is_success() {
+            let json: Value = resp.json().await.unwrap_or(Value::Null);
+            bail!("{status}: {}", json["error"]["message"].as_str().unwrap_or("request failed"));
+        }
+        let mut file = std::io::BufWriter::new(std::fs::File::create(out).with_context(|| format!("cannot create {}", out.display()))?);
+        let bar = match resp.content_length() {
+            Some(len) => indicatif::ProgressBar::new(len)
+                .with_style(indicatif::ProgressStyle::with_template("{bar:30} {bytes}/{total_bytes}, {bytes_per_sec} {msg}")?),
+            None => indicatif::ProgressBar::new_spinner()
+                .with_style(indicatif::ProgressStyle::with_template("{spinner} {bytes} received, {bytes_per_sec} {msg}")?),
+        };
+        bar.set_message(out.display().to_string());
+        let mut written = 0;
+        while let Some(chunk) = resp.chunk().await.context("the download was interrupted")? {
+            file.write_all(&chunk).with_context(|| format!("cannot write {}", out.display()))?;
+            written += chunk.len() as u64;
+            bar.inc(chunk.len() as u64);
+        }
+        file.flush().with_context(|| format!("cannot write {}", out.display()))?;
+        bar.finish_and_clear();
+        Ok(written)
+    }
+
     /// Like `request`, for answers that are files rather than JSON to read.
     pub async fn request_bytes(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> anyhow::Result<Vec<u8>> {
         let mut req = self.http.request(method, format!("{}{path}", self.base)).bearer_auth(&self.key);

@@ -127,11 +127,11 @@ pub struct EvidenceArgs {
 
 pub async fn evidence(args: EvidenceArgs) -> anyhow::Result<()> {
     let client = Client::new(&args.server)?;
-    let file = client.request_bytes(Method::GET, &format!("/v1/sessions/{}/evidence", crate::client::encode(&args.session)), None).await?;
     // The server's own file name for it: a session id is free text (`a/b`).
     let out = args.out.unwrap_or_else(|| PathBuf::from(flightlog_app::integrity::evidence_file_name(&args.session)));
-    std::fs::write(&out, &file).with_context(|| format!("cannot write {}", out.display()))?;
-    eprintln!("wrote {} ({} bytes); check it with `flightlog verify-bundle {}`", out.display(), file.len(), out.display());
+    let path = format!("/v1/sessions/{}/evidence", crate::client::encode(&args.session));
+    let bytes = client.download(&path, &[], &out).await?;
+    eprintln!("wrote {} ({bytes} bytes); check it with `flightlog verify-bundle {}`", out.display(), out.display());
     Ok(())
 }
 

@@ -5,6 +5,7 @@ use crate::auth::{Authorize, Scope};
 use crate::error::ApiError;
 use crate::extract::{Path, Query};
 use axum::Json;
+use axum::body::Body;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -48,7 +49,12 @@ pub async fn evidence(State(state): State<AppState>, headers: HeaderMap, Path(id
     let read = flightlog_app::access_log::Access::new(&principal, flightlog_app::access_log::FrontEnd::Api, "GET /v1/sessions/{id}/evidence");
     state.record_read(read.session(&id)).await?;
     let name = format!("attachment; filename=\"{}\"", evidence_file_name(&id));
-    Ok(([(header::CONTENT_TYPE, "application/json".to_string()), (header::CONTENT_DISPOSITION, name)], file).into_response())
+    let headers = [
+        (header::CONTENT_TYPE, "application/json".to_string()),
+        (header::CONTENT_DISPOSITION, name),
+        (header::CONTENT_LENGTH, file.len.to_string()),
+    ];
+    Ok((headers, Body::from_stream(file.into_stream())).into_response())
 }
 
 #[derive(Serialize, ToSchema)]
