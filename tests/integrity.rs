@@ -696,6 +696,57 @@ async fn a_bundle_longer_than_a_page_lists_the_chain_in_order_each_row_once() {
     assert!(!ok && report["status"] == "failed", "{report:#}");
 }
 
+/// A session longer than `verify --all` holds at once (20,000 rows) is
+/// checked apart, a page at a time in its chain's order: whole, it and
+/// its neighbours verify, every step counted once; with a step rewritten
+/// late in it, one deleted early, and a neighbour's step deleted, each is
+/// named, by the whole verification and by the session's own.
+#[tokio::test]
+async fn a_session_longer_than_verification_holds_is_checked_in_pages() {
+    const STEPS: u64 = 25_000;
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = Server::start_in(dir.path(), &ENV).await;
+    let long_step = |n: u64| json!({"session_id": "long", "step": n, "timestamp": "2026-01-15T10:30:00Z",
+                                    "agent_thoughts": {"reasoning": format!("reasoning {n}")}});
+    // Out of number order, so that the chain's order is not the table's.
+    let sent: Vec<u64> = (0..STEPS).map(|i| i * 7 % STEPS).collect();
+    for batch in sent.chunks(5_000) {
+        let mut steps: Vec<Value> = batch.iter().map(|&n| long_step(n)).collect();
+        steps.extend((0..3).map(|n| step("after", batch[0] + n)));
+        assert_eq!(s.post_steps(ADMIN_KEY, ndjson(&steps), &[]).await.1["accepted"], 5_003);
+    }
+    assert_eq!(s.post_steps(ADMIN_KEY, ndjson(&(0..5).map(|n| step("before", n)).collect::<Vec<_>>()), &[]).await.1["accepted"], 5);
+    assert_eq!(s.send_json(Method::POST, ADMIN_KEY, "/v1/integrity/checkpoints", json!(null)).await.0, StatusCode::CREATED);
+    let (status, all) = s.get(ADMIN_KEY, "/v1/integrity/verify").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!((all["status"].as_str(), all["steps_checked"].as_u64()), (Some("verified"), Some(STEPS + 20)), "{all:#}");
+    let (status, _) = s.terminate();
+    assert!(status.success());
+
+    sql(dir.path(), "ALTER TABLE steps UPDATE reasoning = 'forged' WHERE session_id = 'long' AND step = 24000 SETTINGS mutations_sync = 2");
+    sql(dir.path(), "ALTER TABLE steps DELETE WHERE session_id = 'long' AND step = 3 SETTINGS mutations_sync = 2");
+    sql(dir.path(), "ALTER TABLE steps DELETE WHERE session_id = 'after' AND step = 1 SETTINGS mutations_sync = 2");
+    let s = Server::start_in(dir.path(), &ENV).await;
+    let (status, all) = s.get(ADMIN_KEY, "/v1/integrity/verify").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!((all["status"].as_str(), all["steps_checked"].as_u64()), (Some("failed"), Some(STEPS + 18)), "{all:#}");
+    let named: Vec<(String, String, u64)> = all["problems"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| (p["kind"].as_str().unwrap().to_string(), p["session_id"].as_str().unwrap_or("").to_string(), p["step"].as_u64().unwrap_or(u64::MAX)))
+        .collect();
+    for wanted in [("modified", "long", 24000), ("deleted", "long", 3), ("missing_in_session", "long", 10), ("deleted", "after", 1)] {
+        assert!(named.contains(&(wanted.0.into(), wanted.1.into(), wanted.2)), "{wanted:?} in {named:?}");
+    }
+    let own = verify(&s, "long").await;
+    assert_eq!((own["status"].as_str(), own["steps_checked"].as_u64()), (Some("failed"), Some(STEPS - 1)), "{own:#}");
+    let problems = problems(&own);
+    for wanted in [("modified", 24000), ("deleted", 3), ("missing_in_session", 10)] {
+        assert!(problems.contains(&(wanted.0.to_string(), Some(wanted.1))), "{wanted:?} in {problems:?}");
+    }
+}
+
 #[tokio::test]
 async fn erasure_removes_personal_content_and_keeps_every_proof_valid() {
     let dir = tempfile::tempdir().unwrap();

@@ -34,7 +34,8 @@ use flightlog_model::canonical::{to_canonical_json, write_string, write_value};
 use flightlog_model::integrity::{chain_next, chain_seed, is_erasable, stored_step_hash};
 use crate::verify::{field_is_null, not_erasable, restored};
 use flightlog_model::merkle::{Hash, Tree, hash_from_hex, leaf_hash, verify_inclusion};
-use flightlog_store::{AccessFilter, ChainPosition, IntegrityRow, Store, StoreError};
+use crate::chain_pages::ChainPages;
+use flightlog_store::{AccessFilter, IntegrityRow, Store, StoreError};
 use tokio::io::{AsyncWrite, AsyncWriteExt};
 use serde::Serialize;
 use serde_json::{Value, json};
@@ -44,11 +45,6 @@ pub const FORMAT: &str = "flightlog-evidence/v1";
 
 /// The most reads a bundle lists (the latest).
 pub const MAX_READS: usize = 10_000;
-
-/// Steps read and written at a time: memory holds one page of them and
-/// their proofs, however long the session (a bundle of 500,000 steps,
-/// built whole, took the server from 0.5 to 3.4 GB).
-const PAGE: usize = 1_000;
 
 /// Why a bundle could not be written.
 #[derive(Debug, thiserror::Error)]
@@ -72,11 +68,11 @@ pub async fn export(
     with_access_log: bool,
     out: &mut (impl AsyncWrite + Unpin),
 ) -> Result<bool, ExportError> {
-    // The chain's order (`session_seq`, then `log_index`) is not the
-    // primary key's (the step number): a few bytes per step say which step
-    // numbers each page reads.
-    let plan = store.session_chain_positions(project, session_id).await?;
-    if plan.is_empty() {
+    // Memory holds one page of steps and their proofs, however long the
+    // session (a bundle of 500,000 steps, built whole, took the server from
+    // 0.5 to 5.1 GB).
+    let mut pages = ChainPages::open(store, project, session_id).await?;
+    if pages.places().is_empty() {
         return Ok(false);
     }
     let checkpoint = store.latest_checkpoint().await?;
@@ -100,25 +96,9 @@ pub async fn export(
     let mut buf = to_canonical_json(&head).into_bytes();
     buf.pop(); // the head's closing brace
     buf.extend_from_slice(br#","steps":["#);
-    let mut copies: HashMap<u64, u32> = HashMap::new();
-    for p in &plan {
-        *copies.entry(p.step).or_default() += 1;
-    }
     let mut proofs = Proofs { size: checkpoint.map(|c| c.tree_size), whole_log: None };
     let mut written = 0usize;
-    for page in pages(&plan) {
-        let mut steps: Vec<u64> = page.iter().map(|p| p.step).collect();
-        steps.sort_unstable();
-        steps.dedup();
-        let limit = steps.iter().map(|s| copies[s]).sum();
-        let mut rows = store.session_integrity_rows_of_steps(project, session_id, &steps, limit).await?;
-        // A step number read here may also have a copy elsewhere in the
-        // chain (inserted by tampering): each row is written in the page
-        // its place falls in, once.
-        let (first, last) = (page[0], page[page.len() - 1]);
-        let place = |r: &IntegrityRow| (r.session_seq, r.log_index);
-        rows.retain(|r| (first.session_seq, first.log_index) <= place(r) && place(r) <= (last.session_seq, last.log_index));
-        rows.sort_by_key(place);
+    while let Some(rows) = pages.next().await? {
         let proofs = proofs.of(store, &rows).await?;
         for r in &rows {
             if written > 0 {
@@ -134,26 +114,6 @@ pub async fn export(
     out.write_all(&buf).await?;
     out.flush().await?;
     Ok(true)
-}
-
-/// The plan in pages of about [`PAGE`] rows, none ending between two rows
-/// at the same place (copies of one row, inserted by tampering), which
-/// the read of a page by place would otherwise write twice.
-fn pages(plan: &[ChainPosition]) -> impl Iterator<Item = &[ChainPosition]> {
-    let place = |p: &ChainPosition| (p.session_seq, p.log_index);
-    let mut rest = plan;
-    std::iter::from_fn(move || {
-        if rest.is_empty() {
-            return None;
-        }
-        let mut end = PAGE.min(rest.len());
-        while end < rest.len() && place(&rest[end]) == place(&rest[end - 1]) {
-            end += 1;
-        }
-        let (page, after) = rest.split_at(end);
-        rest = after;
-        Some(page)
-    })
 }
 
 /// One step of a bundle in canonical form: its keys in bytewise order, its

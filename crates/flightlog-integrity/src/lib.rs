@@ -23,6 +23,7 @@
 //! checks.
 
 pub mod bundle;
+mod chain_pages;
 pub mod checkpoint;
 mod mark;
 pub mod nodes;

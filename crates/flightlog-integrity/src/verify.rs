@@ -29,11 +29,12 @@ use flightlog_model::stored::{REBUILT, left_to_column};
 use rayon::prelude::*;
 use roaring::RoaringTreemap;
 use flightlog_model::{Limits, Step, step_from_json};
+use crate::chain_pages::ChainPages;
 use crate::sealed::SealCache;
 use flightlog_store::{CheckpointRow, IntegrityRow, LogEntry, Store, StoreError, Stored};
 use serde::Serialize;
 use serde_json::{Value, json};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 /// Problems listed in one report, at most; the count is always exact.
 const MAX_LISTED: usize = 1000;
@@ -45,6 +46,9 @@ const MAX_PROVEN_APART: usize = 100_000;
 /// when the reader could hold a third, 653 MiB at 6,000 and 904–960 MiB
 /// (6% faster) at 10,000.
 const PAGE: u32 = 6_000;
+/// Rows of one session `verify_all` holds to check it, at most: a longer
+/// session is checked apart (`check_session_apart`).
+const HELD_ROWS: usize = 20_000;
 
 /// What is wrong, as named in reports (serialised in snake_case, e.g.
 /// `column_changed`).
@@ -471,20 +475,24 @@ fn accept_expiry(log: &mut LogState, trusted_key: Option<&str>, record: Expirati
     });
 }
 
-/// Checks one session: its rows (content, columns, chain) against each
-/// other and against the session's entries in the log of record.
-/// `logged`: the session's entries in the log of record (or those at its
-/// rows' positions, when the log's other entries are checked apart).
+/// Checks one session whose rows are all in memory: its rows (content,
+/// columns, chain) against each other and against the session's entries
+/// in the log of record. `logged`: the session's entries in the log of
+/// record (or those at its rows' positions, when the log's other entries
+/// are checked apart).
 fn check_session(rows: &mut [IntegrityRow], logged: &[LogEntry], log: &LogState, report: &mut Report) {
     rows.sort_by_key(|r| (r.session_seq, r.log_index));
-    let limits = Limits { max_record_bytes: usize::MAX, max_field_bytes: usize::MAX, ..Limits::default() };
-
-    // Rows against the log of record.
+    let stored: HashSet<u64> = rows.iter().map(|r| r.log_index).collect();
+    name_deleted(logged, &stored, log, report);
     let by_index: HashMap<u64, &LogEntry> = logged.iter().map(|e| (e.log_index, e)).collect();
-    let stored: HashMap<u64, &IntegrityRow> = rows.iter().map(|r| (r.log_index, r)).collect();
+    SessionCheck::new(log).rows(rows, &by_index, report);
+}
+
+/// Names the entries of `logged` whose step is stored at none of the
+/// positions `stored` (and that retention did not remove): deleted.
+fn name_deleted(logged: &[LogEntry], stored: &HashSet<u64>, log: &LogState, report: &mut Report) {
     for e in logged {
-        let expired = || log.expired_positions.contains(e.log_index);
-        if !stored.contains_key(&e.log_index) && !expired() {
+        if !stored.contains(&e.log_index) && !log.expired_positions.contains(e.log_index) {
             report.problem(Problem {
                 kind: ProblemKind::Deleted,
                 session_id: Some(e.session_id.clone()),
@@ -494,82 +502,108 @@ fn check_session(rows: &mut [IntegrityRow], logged: &[LogEntry], log: &LogState,
             });
         }
     }
+}
 
-    let Some(first) = rows.first() else { return };
-    let mut link = chain_seed(&first.project, &first.session_id);
-    let mut expected_seq = 0u64;
-    // Steps that came after the session's earlier steps expired continue
-    // its chain from where the signed expiry record says it stood.
-    let resumes = log.resumes.get(&(first.project.clone(), first.session_id.clone()));
-    if let Some(&(next, resumed)) = resumes.and_then(|r| r.iter().filter(|(n, _)| *n <= first.session_seq).max_by_key(|(n, _)| *n))
-        && first.session_seq > 0
-    {
-        (expected_seq, link) = (next, resumed);
+/// The checks of one session's rows, given in the order of its chain a
+/// batch at a time (so that a long session need not be held whole):
+/// content and columns, the row against the log of record's entry at its
+/// position, and the chain from one row to the next.
+struct SessionCheck<'a> {
+    log: &'a LogState,
+    limits: Limits,
+    /// The link after the last row checked and the chain position
+    /// expected next; None before the first row.
+    chain: Option<(Hash, u64)>,
+}
+
+impl<'a> SessionCheck<'a> {
+    fn new(log: &'a LogState) -> Self {
+        let limits = Limits { max_record_bytes: usize::MAX, max_field_bytes: usize::MAX, ..Limits::default() };
+        Self { log, limits, chain: None }
     }
-    // The content checks (parse, rehash, columns) are most of the work and
-    // independent row by row: done on every core, taken in row order.
-    let findings = off_the_async_threads(|| -> Vec<Findings> {
-        rows.par_iter()
-            .map(|row| {
-                let mut found = Findings::default();
-                if let Ok(recorded) = hash_of(&row.step_hash) {
-                    check_content(row, &recorded, &limits, &mut found);
-                }
-                found
-            })
-            .collect()
-    });
-    for (row, found) in rows.iter().zip(findings) {
-        report.steps_checked += 1;
-        let (Ok(recorded), Ok(recorded_link)) = (hash_of(&row.step_hash), hash_of(&row.chain_hash)) else {
-            report.problem(problem(ProblemKind::Unreadable, Some(row), "the recorded hashes are not valid hex".into()));
-            continue;
-        };
-        match by_index.get(&row.log_index) {
-            None => report.problem(problem(
-                ProblemKind::Inserted,
-                Some(row),
-                format!("step {} is stored but the log of record never accepted it: inserted", row.step),
-            )),
-            Some(e) if e.step != row.step => report.problem(problem(
-                ProblemKind::Moved,
-                Some(row),
-                format!("the log recorded step {} at this position, the stored row says step {}: reordered", e.step, row.step),
-            )),
-            Some(e) if e.step_hash != recorded => report.problem(problem(
-                ProblemKind::Modified,
-                Some(row),
-                format!("step {}'s recorded hash differs from the log's: it was rewritten", row.step),
-            )),
-            Some(_) if row.log_index < log.sealed_size => report.sealed += 1,
-            Some(_) => report.not_yet_sealed += 1,
-        }
 
-        report.absorb(found);
+    /// Checks the next `rows` of the chain; `by_index`: the log of record's
+    /// entries of this session at (at least) their positions.
+    fn rows(&mut self, rows: &[IntegrityRow], by_index: &HashMap<u64, &LogEntry>, report: &mut Report) {
+        let Some(first) = rows.first() else { return };
+        let (mut link, mut expected_seq) = self.chain.unwrap_or_else(|| {
+            // Steps that came after the session's earlier steps expired
+            // continue its chain from where the signed expiry record says
+            // it stood.
+            let resumes = self.log.resumes.get(&(first.project.clone(), first.session_id.clone()));
+            match resumes.and_then(|r| r.iter().filter(|(n, _)| *n <= first.session_seq).max_by_key(|(n, _)| *n)) {
+                Some(&(next, resumed)) if first.session_seq > 0 => (resumed, next),
+                _ => (chain_seed(&first.project, &first.session_id), 0),
+            }
+        });
+        // The content checks (parse, rehash, columns) are most of the work
+        // and independent row by row: done on every core, taken in row
+        // order.
+        let limits = &self.limits;
+        let findings = off_the_async_threads(|| -> Vec<Findings> {
+            rows.par_iter()
+                .map(|row| {
+                    let mut found = Findings::default();
+                    if let Ok(recorded) = hash_of(&row.step_hash) {
+                        check_content(row, &recorded, limits, &mut found);
+                    }
+                    found
+                })
+                .collect()
+        });
+        for (row, found) in rows.iter().zip(findings) {
+            report.steps_checked += 1;
+            let (Ok(recorded), Ok(recorded_link)) = (hash_of(&row.step_hash), hash_of(&row.chain_hash)) else {
+                report.problem(problem(ProblemKind::Unreadable, Some(row), "the recorded hashes are not valid hex".into()));
+                continue;
+            };
+            match by_index.get(&row.log_index) {
+                None => report.problem(problem(
+                    ProblemKind::Inserted,
+                    Some(row),
+                    format!("step {} is stored but the log of record never accepted it: inserted", row.step),
+                )),
+                Some(e) if e.step != row.step => report.problem(problem(
+                    ProblemKind::Moved,
+                    Some(row),
+                    format!("the log recorded step {} at this position, the stored row says step {}: reordered", e.step, row.step),
+                )),
+                Some(e) if e.step_hash != recorded => report.problem(problem(
+                    ProblemKind::Modified,
+                    Some(row),
+                    format!("step {}'s recorded hash differs from the log's: it was rewritten", row.step),
+                )),
+                Some(_) if row.log_index < self.log.sealed_size => report.sealed += 1,
+                Some(_) => report.not_yet_sealed += 1,
+            }
 
-        // The chain, in acceptance order.
-        if row.session_seq > expected_seq {
-            report.problem(problem(
-                ProblemKind::MissingInSession,
-                Some(row),
-                format!("the session's steps at positions {expected_seq}..{} of its chain are missing", row.session_seq - 1),
-            ));
-        } else if row.session_seq < expected_seq {
-            report.problem(problem(
-                ProblemKind::RepeatedPosition,
-                Some(row),
-                format!("position {} of the session's chain is used twice: a step was inserted", row.session_seq),
-            ));
+            report.absorb(found);
+
+            // The chain, in acceptance order.
+            if row.session_seq > expected_seq {
+                report.problem(problem(
+                    ProblemKind::MissingInSession,
+                    Some(row),
+                    format!("the session's steps at positions {expected_seq}..{} of its chain are missing", row.session_seq - 1),
+                ));
+            } else if row.session_seq < expected_seq {
+                report.problem(problem(
+                    ProblemKind::RepeatedPosition,
+                    Some(row),
+                    format!("position {} of the session's chain is used twice: a step was inserted", row.session_seq),
+                ));
+            }
+            if chain_next(&link, &recorded) != recorded_link {
+                report.problem(problem(
+                    ProblemKind::ChainBroken,
+                    Some(row),
+                    format!("the session's hash chain breaks at step {} (position {})", row.step, row.session_seq),
+                ));
+            }
+            link = recorded_link;
+            expected_seq = row.session_seq + 1;
         }
-        if chain_next(&link, &recorded) != recorded_link {
-            report.problem(problem(
-                ProblemKind::ChainBroken,
-                Some(row),
-                format!("the session's hash chain breaks at step {} (position {})", row.step, row.session_seq),
-            ));
-        }
-        link = recorded_link;
-        expected_seq = row.session_seq + 1;
+        self.chain = Some((link, expected_seq));
     }
 }
 
@@ -819,9 +853,11 @@ fn hash_of(hex_text: &str) -> Result<Hash, ()> {
 /// no such session.
 /// `trusted_key` as for [`verify_all`].
 pub async fn verify_session(store: &Store, project: &str, session_id: &str, trusted_key: Option<&str>) -> Result<Option<Report>, StoreError> {
-    let (mut rows, logged) =
-        tokio::try_join!(store.session_integrity_rows(project, session_id, u32::MAX), store.log_entries_of_session(project, session_id))?;
-    if rows.is_empty() && logged.is_empty() {
+    // The rows come a page at a time in the chain's order: memory holds a
+    // page of content, whatever the session's length.
+    let (mut pages, logged) =
+        tokio::try_join!(ChainPages::open(store, project, session_id), store.log_entries_of_session(project, session_id))?;
+    if pages.places().is_empty() && logged.is_empty() {
         return Ok(None);
     }
     // The whole log is read only when the session's own entries do not
@@ -832,7 +868,14 @@ pub async fn verify_session(store: &Store, project: &str, session_id: &str, trus
         None => check_log(store, trusted_key, false).await?,
     };
     let mut report = Report { checkpoint, ..Report::default() };
-    check_session(&mut rows, &logged, &log, &mut report);
+    let stored: HashSet<u64> = pages.places().iter().map(|p| p.log_index).collect();
+    name_deleted(&logged, &stored, &log, &mut report);
+    drop(stored);
+    let by_index: HashMap<u64, &LogEntry> = logged.iter().map(|e| (e.log_index, e)).collect();
+    let mut check = SessionCheck::new(&log);
+    while let Some(rows) = pages.next().await? {
+        check.rows(&rows, &by_index, &mut report);
+    }
     report.expired = log.expired.iter().filter(|e| e.project == project && e.session_id == session_id).cloned().collect();
     report.log_problems = log.problems;
     Ok(Some(report.finish()))
@@ -971,6 +1014,7 @@ pub async fn verify_all(store: &Store, trusted_key: Option<&str>) -> Result<Repo
     let mut accounted = RoaringTreemap::new();
     let mut pending: Vec<IntegrityRow> = Vec::new();
     let mut at_positions: HashMap<u64, Vec<LogEntry>> = HashMap::new();
+    let mut apart: Option<(String, String)> = None;
     let mut pages = StoredPages::new(store.clone());
     while let Some(page) = pages.next().await {
         let Page { rows, logged } = page?;
@@ -978,11 +1022,29 @@ pub async fn verify_all(store: &Store, trusted_key: Option<&str>) -> Result<Repo
             at_positions.entry(e.log_index).or_default().push(e);
         }
         for row in rows {
+            if apart.as_ref().is_some_and(|(p, s)| *p == row.project && *s == row.session_id) {
+                take_own_entries(&row, &mut at_positions, &mut accounted);
+                continue;
+            }
             let same = pending.last().is_some_and(|p| p.project == row.project && p.session_id == row.session_id);
             if !same {
                 check_stored_session(&mut pending, &mut at_positions, &mut accounted, &log, &mut report);
             }
             pending.push(row);
+            // A session this long is checked apart, a page at a time in
+            // its chain's order, and its later rows here only accounted
+            // for: held whole, a session of 500,000 steps took `verify
+            // --all` to 2.7 GB. (Not one whose key is not text: it could
+            // not be read again by it.)
+            let last = pending.last().expect("just pushed");
+            if pending.len() >= HELD_ROWS && !last.not_utf8.iter().any(|c| *c == "project" || *c == "session_id") {
+                let (project, session) = (last.project.clone(), last.session_id.clone());
+                for r in pending.drain(..) {
+                    take_own_entries(&r, &mut at_positions, &mut accounted);
+                }
+                check_session_apart(store, &project, &session, &log, &mut report).await?;
+                apart = Some((project, session));
+            }
         }
     }
     check_stored_session(&mut pending, &mut at_positions, &mut accounted, &log, &mut report);
@@ -1111,26 +1173,46 @@ fn check_stored_session(
     log: &LogState,
     report: &mut Report,
 ) {
-    let Some(first) = rows.first() else { return };
-    let (project, session) = (first.project.clone(), first.session_id.clone());
     let mut logged = Vec::new();
     for r in rows.iter() {
-        let Some(here) = at_positions.get_mut(&r.log_index) else { continue };
-        // This session's entries only: another session's row may claim
-        // the same position, and its check needs what the log says there.
-        let (own, others): (Vec<LogEntry>, Vec<LogEntry>) =
-            here.drain(..).partition(|e| e.project == project && e.session_id == session);
-        *here = others;
-        if here.is_empty() {
-            at_positions.remove(&r.log_index);
-        }
-        for e in own {
-            accounted.insert(e.log_index);
-            logged.push(e);
-        }
+        logged.extend(take_own_entries(r, at_positions, accounted));
     }
     check_session(rows, &logged, log, report);
     rows.clear();
+}
+
+/// Takes the log's entries of `row`'s own session at its position out of
+/// `at_positions`, and marks their positions accounted for. Another
+/// session's row may claim the same position, and its check needs what
+/// the log says there: those stay.
+fn take_own_entries(row: &IntegrityRow, at_positions: &mut HashMap<u64, Vec<LogEntry>>, accounted: &mut RoaringTreemap) -> Vec<LogEntry> {
+    let Some(here) = at_positions.get_mut(&row.log_index) else { return Vec::new() };
+    let (own, others): (Vec<LogEntry>, Vec<LogEntry>) =
+        here.drain(..).partition(|e| e.project == row.project && e.session_id == row.session_id);
+    *here = others;
+    if here.is_empty() {
+        at_positions.remove(&row.log_index);
+    }
+    for e in &own {
+        accounted.insert(e.log_index);
+    }
+    own
+}
+
+/// Checks a session too long to hold (see `verify_all`) a page at a time
+/// in its chain's order, each page against the log's entries of the
+/// session at its rows' positions.
+async fn check_session_apart(store: &Store, project: &str, session: &str, log: &LogState, report: &mut Report) -> Result<(), StoreError> {
+    let mut pages = ChainPages::open(store, project, session).await?;
+    let mut check = SessionCheck::new(log);
+    while let Some(rows) = pages.next().await? {
+        let positions: Vec<u64> = rows.iter().map(|r| r.log_index).collect();
+        let mut logged = store.log_entries_at(&positions).await?;
+        logged.retain(|e| e.project == project && e.session_id == session);
+        let by_index: HashMap<u64, &LogEntry> = logged.iter().map(|e| (e.log_index, e)).collect();
+        check.rows(&rows, &by_index, report);
+    }
+    Ok(())
 }
 
 #[cfg(test)]
