@@ -697,10 +697,11 @@ async fn a_bundle_longer_than_a_page_lists_the_chain_in_order_each_row_once() {
 }
 
 /// A session longer than `verify --all` holds at once (20,000 rows) is
-/// checked apart, a page at a time in its chain's order: whole, it and
-/// its neighbours verify, every step counted once; with a step rewritten
-/// late in it, one deleted early, and a neighbour's step deleted, each is
-/// named, by the whole verification and by the session's own.
+/// checked apart, a page at a time in its chain's order, and the pages of
+/// the whole table go on after it: whole, it and the sessions before and
+/// after it verify, every step counted once; with a step rewritten late in
+/// it, one deleted early, and a step of the session after it deleted, each
+/// is named, by the whole verification and by the session's own.
 #[tokio::test]
 async fn a_session_longer_than_verification_holds_is_checked_in_pages() {
     const STEPS: u64 = 25_000;
@@ -712,7 +713,7 @@ async fn a_session_longer_than_verification_holds_is_checked_in_pages() {
     let sent: Vec<u64> = (0..STEPS).map(|i| i * 7 % STEPS).collect();
     for batch in sent.chunks(5_000) {
         let mut steps: Vec<Value> = batch.iter().map(|&n| long_step(n)).collect();
-        steps.extend((0..3).map(|n| step("after", batch[0] + n)));
+        steps.extend((0..3).map(|n| step("then", batch[0] + n)));
         assert_eq!(s.post_steps(ADMIN_KEY, ndjson(&steps), &[]).await.1["accepted"], 5_003);
     }
     assert_eq!(s.post_steps(ADMIN_KEY, ndjson(&(0..5).map(|n| step("before", n)).collect::<Vec<_>>()), &[]).await.1["accepted"], 5);
@@ -725,7 +726,7 @@ async fn a_session_longer_than_verification_holds_is_checked_in_pages() {
 
     sql(dir.path(), "ALTER TABLE steps UPDATE reasoning = 'forged' WHERE session_id = 'long' AND step = 24000 SETTINGS mutations_sync = 2");
     sql(dir.path(), "ALTER TABLE steps DELETE WHERE session_id = 'long' AND step = 3 SETTINGS mutations_sync = 2");
-    sql(dir.path(), "ALTER TABLE steps DELETE WHERE session_id = 'after' AND step = 1 SETTINGS mutations_sync = 2");
+    sql(dir.path(), "ALTER TABLE steps DELETE WHERE session_id = 'then' AND step = 1 SETTINGS mutations_sync = 2");
     let s = Server::start_in(dir.path(), &ENV).await;
     let (status, all) = s.get(ADMIN_KEY, "/v1/integrity/verify").await;
     assert_eq!(status, StatusCode::OK);
@@ -736,9 +737,13 @@ async fn a_session_longer_than_verification_holds_is_checked_in_pages() {
         .iter()
         .map(|p| (p["kind"].as_str().unwrap().to_string(), p["session_id"].as_str().unwrap_or("").to_string(), p["step"].as_u64().unwrap_or(u64::MAX)))
         .collect();
-    for wanted in [("modified", "long", 24000), ("deleted", "long", 3), ("missing_in_session", "long", 10), ("deleted", "after", 1)] {
-        assert!(named.contains(&(wanted.0.into(), wanted.1.into(), wanted.2)), "{wanted:?} in {named:?}");
-    }
+    let mut wanted = vec![("modified", "long", 24000), ("deleted", "long", 3), ("missing_in_session", "long", 10)];
+    wanted.extend([("deleted", "then", 1), ("missing_in_session", "then", 2), ("chain_broken", "long", 10), ("chain_broken", "then", 2)]);
+    let mut wanted: Vec<(String, String, u64)> = wanted.into_iter().map(|(k, s, n)| (k.into(), s.into(), n)).collect();
+    let mut named = named;
+    wanted.sort();
+    named.sort();
+    assert_eq!(named, wanted, "those problems and no others: {all:#}");
     let own = verify(&s, "long").await;
     assert_eq!((own["status"].as_str(), own["steps_checked"].as_u64()), (Some("failed"), Some(STEPS - 1)), "{own:#}");
     let problems = problems(&own);

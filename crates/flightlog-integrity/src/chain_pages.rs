@@ -8,55 +8,97 @@
 
 use flightlog_store::{ChainPosition, IntegrityRow, Store, StoreError};
 use std::collections::HashMap;
+use std::sync::Arc;
 
 /// Rows a page holds (a little more where copies of one row, inserted by
 /// tampering, would otherwise be split across two).
 pub(crate) const PAGE: usize = 1_000;
 
-pub(crate) struct ChainPages<'a> {
-    store: &'a Store,
-    project: &'a str,
-    session: &'a str,
-    plan: Vec<ChainPosition>,
-    /// Rows stored under each step number: what a page's read may return.
-    copies: HashMap<u64, u32>,
-    next: usize,
+/// The pages of one session, read one ahead of their use (the engine's
+/// reading and the caller's work then share the cores): at most two are
+/// in memory.
+pub(crate) struct ChainPages {
+    places: Arc<[ChainPosition]>,
+    pages: tokio::sync::mpsc::Receiver<Result<Vec<IntegrityRow>, StoreError>>,
+    reader: tokio::task::JoinHandle<()>,
 }
 
-impl<'a> ChainPages<'a> {
-    pub(crate) async fn open(store: &'a Store, project: &'a str, session: &'a str) -> Result<Self, StoreError> {
-        let plan = store.session_chain_positions(project, session).await?;
-        let mut copies: HashMap<u64, u32> = HashMap::new();
-        for p in &plan {
-            *copies.entry(p.step).or_default() += 1;
-        }
-        Ok(Self { store, project, session, plan, copies, next: 0 })
+impl ChainPages {
+    pub(crate) async fn open(store: &Store, project: &str, session: &str) -> Result<Self, StoreError> {
+        let places: Arc<[ChainPosition]> = store.session_chain_positions(project, session).await?.into();
+        let (tx, pages) = tokio::sync::mpsc::channel(1);
+        let (store, project, session, plan) = (store.clone(), project.to_string(), session.to_string(), places.clone());
+        let reader = tokio::spawn(async move {
+            // Rows stored under each step number: what a page's read may
+            // return.
+            let mut copies: HashMap<u64, u32> = HashMap::new();
+            for p in plan.iter() {
+                *copies.entry(p.step).or_default() += 1;
+            }
+            let mut from = 0;
+            while let Some(page) = page_at(&plan, from) {
+                // The slot first, so a page is read only once the one
+                // before it has been taken.
+                let Ok(slot) = tx.reserve().await else { return };
+                from += page.len();
+                let read = read_page(&store, &project, &session, page, &copies).await;
+                let failed = read.is_err();
+                slot.send(read);
+                if failed {
+                    return;
+                }
+            }
+        });
+        Ok(Self { places, pages, reader })
     }
 
     /// Where every row of the session stands, in chain order.
     pub(crate) fn places(&self) -> &[ChainPosition] {
-        &self.plan
+        &self.places
     }
 
     /// The next page's rows, in chain order (rows at the same place in
-    /// step order); None after the last.
+    /// step order); None after the last. If the reader panicked, so does
+    /// this: a session read halfway is never taken for the whole.
     pub(crate) async fn next(&mut self) -> Result<Option<Vec<IntegrityRow>>, StoreError> {
-        let Some(page) = page_at(&self.plan, self.next) else { return Ok(None) };
-        self.next += page.len();
-        let mut steps: Vec<u64> = page.iter().map(|p| p.step).collect();
-        steps.sort_unstable();
-        steps.dedup();
-        let limit = steps.iter().map(|s| self.copies[s]).sum();
-        let mut rows = self.store.session_integrity_rows_of_steps(self.project, self.session, &steps, limit).await?;
-        // A step number read here may also have a row elsewhere in the
-        // chain (a copy filed at another place): each row is taken in the
-        // page its place falls in, once.
-        let (first, last) = (place_of(&page[0]), place_of(&page[page.len() - 1]));
-        let place = |r: &IntegrityRow| (r.session_seq, r.log_index);
-        rows.retain(|r| first <= place(r) && place(r) <= last);
-        rows.sort_by_key(place);
-        Ok(Some(rows))
+        if let Some(page) = self.pages.recv().await {
+            return page.map(Some);
+        }
+        match (&mut self.reader).await {
+            Ok(()) => Ok(None),
+            Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+            Err(e) => Err(StoreError::Engine(format!("reading the session's steps stopped before the end: {e}"))),
+        }
     }
+}
+
+impl Drop for ChainPages {
+    /// A check or bundle dropped (a request gone) stops its reading.
+    fn drop(&mut self) {
+        self.reader.abort();
+    }
+}
+
+/// One page's rows: read by their step numbers, then each row taken in the
+/// page its place falls in (a step number read here may also have a row
+/// elsewhere in the chain, a copy filed at another place), in chain order.
+async fn read_page(
+    store: &Store,
+    project: &str,
+    session: &str,
+    page: &[ChainPosition],
+    copies: &HashMap<u64, u32>,
+) -> Result<Vec<IntegrityRow>, StoreError> {
+    let mut steps: Vec<u64> = page.iter().map(|p| p.step).collect();
+    steps.sort_unstable();
+    steps.dedup();
+    let limit = steps.iter().map(|s| copies[s]).sum();
+    let mut rows = store.session_integrity_rows_of_steps(project, session, &steps, limit).await?;
+    let (first, last) = (place_of(&page[0]), place_of(&page[page.len() - 1]));
+    let place = |r: &IntegrityRow| (r.session_seq, r.log_index);
+    rows.retain(|r| first <= place(r) && place(r) <= last);
+    rows.sort_by_key(place);
+    Ok(rows)
 }
 
 fn place_of(p: &ChainPosition) -> (u64, u64) {

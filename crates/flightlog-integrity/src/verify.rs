@@ -35,6 +35,7 @@ use flightlog_store::{CheckpointRow, IntegrityRow, LogEntry, Store, StoreError, 
 use serde::Serialize;
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::{Arc, Mutex};
 
 /// Problems listed in one report, at most; the count is always exact.
 const MAX_LISTED: usize = 1000;
@@ -1042,7 +1043,8 @@ pub async fn verify_all(store: &Store, trusted_key: Option<&str>) -> Result<Repo
                 for r in pending.drain(..) {
                     take_own_entries(&r, &mut at_positions, &mut accounted);
                 }
-                check_session_apart(store, &project, &session, &log, &mut report).await?;
+                pages.skip_session(&project, &session);
+                check_session_apart(store, &project, &session, &log, &mut accounted, &mut report).await?;
                 apart = Some((project, session));
             }
         }
@@ -1088,17 +1090,26 @@ struct Page {
 struct StoredPages {
     pages: tokio::sync::mpsc::Receiver<Result<Page, StoreError>>,
     reader: tokio::task::JoinHandle<()>,
+    /// A key to go on after, if it is further than the reader's cursor:
+    /// the rest of a session checked apart is not read.
+    skip: Arc<Mutex<Option<(String, String, u64)>>>,
 }
 
 impl StoredPages {
     fn new(store: Store) -> Self {
         let (tx, pages) = tokio::sync::mpsc::channel(1);
+        let skip: Arc<Mutex<Option<(String, String, u64)>>> = Arc::default();
+        let skip_to = skip.clone();
         let reader = tokio::spawn(async move {
             let mut cursor: Option<(String, String, u64)> = None;
             loop {
                 // The slot first, so the next page is read only when the
                 // checks have taken this one.
                 let Ok(slot) = tx.reserve().await else { return };
+                let skip = skip_to.lock().expect("not poisoned").take();
+                if skip.is_some() && skip > cursor {
+                    cursor = skip;
+                }
                 let read = async {
                     let rows = store.integrity_rows_after(cursor.as_ref().map(|(p, s, n)| (p.as_str(), s.as_str(), *n)), PAGE).await?;
                     let positions: Vec<u64> = rows.iter().map(|r| r.log_index).collect();
@@ -1116,7 +1127,13 @@ impl StoredPages {
                 cursor = next;
             }
         });
-        StoredPages { pages, reader }
+        StoredPages { pages, reader, skip }
+    }
+
+    /// Reads no more rows of this session than the reader already has
+    /// (the last page read may hold some).
+    fn skip_session(&self, project: &str, session: &str) {
+        *self.skip.lock().expect("not poisoned") = Some((project.to_string(), session.to_string(), u64::MAX));
     }
 
     /// The next page; `None` once every page was read. If the reader
@@ -1201,14 +1218,24 @@ fn take_own_entries(row: &IntegrityRow, at_positions: &mut HashMap<u64, Vec<LogE
 
 /// Checks a session too long to hold (see `verify_all`) a page at a time
 /// in its chain's order, each page against the log's entries of the
-/// session at its rows' positions.
-async fn check_session_apart(store: &Store, project: &str, session: &str, log: &LogState, report: &mut Report) -> Result<(), StoreError> {
+/// session at its rows' positions, which are accounted for.
+async fn check_session_apart(
+    store: &Store,
+    project: &str,
+    session: &str,
+    log: &LogState,
+    accounted: &mut RoaringTreemap,
+    report: &mut Report,
+) -> Result<(), StoreError> {
     let mut pages = ChainPages::open(store, project, session).await?;
     let mut check = SessionCheck::new(log);
     while let Some(rows) = pages.next().await? {
         let positions: Vec<u64> = rows.iter().map(|r| r.log_index).collect();
         let mut logged = store.log_entries_at(&positions).await?;
         logged.retain(|e| e.project == project && e.session_id == session);
+        for e in &logged {
+            accounted.insert(e.log_index);
+        }
         let by_index: HashMap<u64, &LogEntry> = logged.iter().map(|e| (e.log_index, e)).collect();
         check.rows(&rows, &by_index, report);
     }
