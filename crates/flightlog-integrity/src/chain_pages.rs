@@ -12,7 +12,7 @@ use std::sync::Arc;
 
 /// Rows a page holds (a little more where copies of one row, inserted by
 /// tampering, would otherwise be split across two).
-pub(crate) const PAGE: usize = 1_000;
+pub(crate) const PAGE: usize = 5_000;
 
 /// The pages of one session, read one ahead of their use (the engine's
 /// reading and the caller's work then share the cores): at most two are
