@@ -481,6 +481,50 @@ async fn a_replaced_signing_key_signs_again() {
     assert_eq!((status, answer["tree_size"].as_u64()), (StatusCode::CREATED, Some(19)), "{answer}");
 }
 
+/// A step rewritten with every hash of it made to agree (its row and the
+/// log's entry), and a checkpoint row over the rewritten log signed with a
+/// key of the forger's own, the newest row of all: the step's page does
+/// not take it for sealed, and the session's bundle carries the
+/// instance's own newest checkpoint, not the forger's.
+#[tokio::test]
+async fn a_checkpoint_signed_with_another_key_seals_nothing() {
+    use ed25519_dalek::Signer as _;
+    let dir = tempfile::tempdir().unwrap();
+    recorded_instance(dir.path()).await;
+    let s = Server::start_in(dir.path(), &ENV).await;
+    let resp = s.http.get(format!("{}/v1/sessions/victim/evidence", s.base)).bearer_auth(ADMIN_KEY).send().await.unwrap();
+    let bundle: Value = serde_json::from_slice(&resp.bytes().await.unwrap()).unwrap();
+    let (_, key) = s.get(ADMIN_KEY, "/v1/integrity/public-key").await;
+    drop(s);
+
+    let mut content = bundle["steps"][5]["content"].clone();
+    content["agent_thoughts"]["reasoning"] = json!("forged reasoning 5");
+    let forged = hex::encode(flightlog_model::integrity::stored_step_hash(&content, &Default::default()));
+    sql(dir.path(), &format!("ALTER TABLE steps UPDATE reasoning = 'forged reasoning 5', step_hash = unhex('{forged}') \
+                              WHERE session_id = 'victim' AND step = 5 SETTINGS mutations_sync = 2"));
+    sql(dir.path(), &format!("ALTER TABLE log_entries UPDATE step_hash = unhex('{forged}') \
+                              WHERE session_id = 'victim' AND step = 5 SETTINGS mutations_sync = 2"));
+    // One entry more than the instance signed, so that the forger's row is
+    // the newest.
+    sql(dir.path(), &format!("INSERT INTO log_entries VALUES (18, 'default', 'other', 4, unhex('{}'))", "ee".repeat(32)));
+    let out = flightlog_sql(dir.path(), "SELECT lower(hex(step_hash)) FROM log_entries ORDER BY log_index FORMAT TSV");
+    let leaves: Vec<_> = String::from_utf8_lossy(&out.stdout).lines().map(|h| leaf_hash(&hash_from_hex(h).unwrap())).collect();
+    assert_eq!(leaves.len(), 19);
+    let forger = ed25519_dalek::SigningKey::from_bytes(&[7; 32]);
+    let (forged_root, created) = (hex::encode(root(&leaves)), 1_800_000_000_000_000i64);
+    let signature = forger.sign(format!("flightlog/checkpoint/v1\n19\n{forged_root}\n{created}\n").as_bytes());
+    let forger_key = hex::encode(forger.verifying_key().to_bytes());
+    sql(dir.path(), &format!("INSERT INTO checkpoints VALUES (19, unhex('{forged_root}'), {created}, '{forger_key}', '{}')",
+                             hex::encode(signature.to_bytes())));
+
+    let s = Server::start_in(dir.path(), &ENV).await;
+    let page = assert_page_fails(&s, "victim", 5, "not signed by this instance").await;
+    assert!(page.contains("forged reasoning 5"), "{page}");
+    let resp = s.http.get(format!("{}/v1/sessions/victim/evidence", s.base)).bearer_auth(ADMIN_KEY).send().await.unwrap();
+    let again: Value = serde_json::from_slice(&resp.bytes().await.unwrap()).unwrap();
+    assert_eq!((&again["checkpoint"]["tree_size"], &again["checkpoint"]["public_key"]), (&json!(18), &key["public_key"]));
+}
+
 async fn seal(s: &Server) -> (StatusCode, Value) {
     s.send_json(Method::POST, ADMIN_KEY, "/v1/integrity/checkpoints", json!(null)).await
 }

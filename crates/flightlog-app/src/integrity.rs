@@ -100,7 +100,8 @@ impl AppState {
         }
         let unwritable = |e: std::io::Error| AppError::unavailable("cannot write the evidence bundle to a temporary file", e);
         let mut file = tokio::fs::File::from_std(tempfile::tempfile().map_err(unwritable)?);
-        match bundle::export(&self.store, project, id, with_access_log, &mut file).await {
+        let key = self.checkpointer.public_key_hex();
+        match bundle::export(&self.store, &key, project, id, with_access_log, &mut file).await {
             Ok(true) => {}
             Ok(false) => return Err(AppError::no_session(id)),
             Err(bundle::ExportError::Store(e)) => return Err(e.into()),

@@ -21,7 +21,7 @@ use flightlog_ingest::Role;
 use flightlog_model::retention::{ExpiryKind, HoldSubject, Retention};
 use flightlog_model::time::{format_timestamp, now_us};
 use flightlog_store::expirations::Due;
-use flightlog_store::{ExpirationRow, HoldRow, PolicyKind};
+use flightlog_store::{CheckpointRow, ExpirationRow, HoldRow, PolicyKind};
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
 
@@ -375,16 +375,17 @@ impl AppState {
         Ok(())
     }
 
-    /// Whether a signed checkpoint covers log position `index`, sealing
-    /// one first if needed: a step leaves storage only once the signed log
-    /// proves it existed.
+    /// Whether a checkpoint this instance signed covers log position
+    /// `index`, sealing one first if needed: a step leaves storage only
+    /// once the signed log proves it existed (a row over a million entries
+    /// added behind its back proves nothing).
     async fn sealed_past(&self, index: u64) -> Result<bool, AppError> {
-        let covered = |c: Option<u64>| c.is_some_and(|size| index < size);
-        if covered(self.store.latest_checkpoint().await?.map(|c| c.tree_size)) {
+        let covered = |c: Option<CheckpointRow>| c.is_some_and(|c| index < c.tree_size);
+        if covered(self.checkpointer.newest_signed_here().await?) {
             return Ok(true);
         }
         self.checkpointer.seal().await?;
-        Ok(covered(self.store.latest_checkpoint().await?.map(|c| c.tree_size)))
+        Ok(covered(self.checkpointer.newest_signed_here().await?))
     }
 
     /// Runs the expiry job every `interval`, `batch` sessions per project

@@ -58,11 +58,13 @@ pub enum ExportError {
 
 /// Writes the bundle of a session to `out`, a page of steps at a time in
 /// the order of its chain; false (and nothing written) when the project
-/// has no such session. The latest checkpoint seals the steps it covers;
-/// later steps are included without a proof. The session's reads are
-/// listed only `with_access_log` (for an admin: see the module doc).
+/// has no such session. The newest checkpoint `trusted_key` (the
+/// instance's, hex) signed seals the steps it covers; later steps are
+/// included without a proof. The session's reads are listed only
+/// `with_access_log` (for an admin: see the module doc).
 pub async fn export(
     store: &Store,
+    trusted_key: &str,
     project: &str,
     session_id: &str,
     with_access_log: bool,
@@ -75,7 +77,9 @@ pub async fn export(
     if pages.places().is_empty() {
         return Ok(false);
     }
-    let checkpoint = store.latest_checkpoint().await?;
+    // Not merely the newest row: one added behind Flightlog's back, signed
+    // with a key of its own, would seal whatever log it was made over.
+    let checkpoint = crate::checkpoint::newest_signed_by(store, trusted_key).await?;
     let mut head = json!({
         "format": FORMAT,
         "project": project,

@@ -176,27 +176,9 @@ impl Checkpointer {
     }
 
     /// The newest stored checkpoint this instance's key signed, its
-    /// signature checked (replicas share one key). Rows under another key,
-    /// or under this one with a signature that does not verify, are passed
-    /// over: a row added behind Flightlog's back over a rewritten log's
-    /// root is not what the log is checked against, and a key replaced on
-    /// purpose starts afresh.
-    async fn newest_signed_here(&self) -> Result<Option<CheckpointRow>, StoreError> {
-        let key = self.signer.public_key_hex();
-        let (mut below, mut passed_over) = (u64::MAX, 0u64);
-        let found = loop {
-            let page = self.store.checkpoints_of_key_below(&key, below, 100).await?;
-            let Some(oldest) = page.last() else { break None };
-            below = oldest.tree_size;
-            for c in page {
-                if checkpoint_signature_valid(&c) {
-                    return Ok(Some(c)).inspect(|_| warn_passed_over(passed_over));
-                }
-                passed_over += 1;
-            }
-        };
-        warn_passed_over(passed_over);
-        Ok(found)
+    /// signature checked (see [`newest_signed_by`]).
+    pub async fn newest_signed_here(&self) -> Result<Option<CheckpointRow>, StoreError> {
+        newest_signed_by(&self.store, &self.signer.public_key_hex()).await
     }
 
     /// The root of the log's first `size` entries, read from the log
@@ -237,6 +219,29 @@ fn rewritten(signed: u64, head: u64) -> StoreError {
         false => format!("the first {signed} entries of the log of record no longer match the checkpoint signed over them (they were changed since)"),
     };
     StoreError::Invalid(format!("refusing to sign a checkpoint: {what}; run `flightlog verify --all` to see where"))
+}
+
+/// The newest stored checkpoint `key` (hex) signed, its signature
+/// checked (replicas share one key). Rows under another key, or under this
+/// one with a signature that does not verify, are passed over: a row added
+/// behind Flightlog's back over a rewritten log's root is not what the log
+/// is checked against, what a bundle proves steps by, or what retention
+/// takes for sealed; and a key replaced on purpose starts afresh.
+pub async fn newest_signed_by(store: &Store, key: &str) -> Result<Option<CheckpointRow>, StoreError> {
+    let (mut below, mut passed_over) = (u64::MAX, 0u64);
+    let found = loop {
+        let page = store.checkpoints_of_key_below(key, below, 100).await?;
+        let Some(oldest) = page.last() else { break None };
+        below = oldest.tree_size;
+        for c in page {
+            if checkpoint_signature_valid(&c) {
+                return Ok(Some(c)).inspect(|_| warn_passed_over(passed_over));
+            }
+            passed_over += 1;
+        }
+    };
+    warn_passed_over(passed_over);
+    Ok(found)
 }
 
 fn warn_passed_over(rows: u64) {

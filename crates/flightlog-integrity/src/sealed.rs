@@ -64,13 +64,21 @@ async fn whole_log(store: &Store, checkpoint: &CheckpointRow) -> Result<Result<V
     })
 }
 
-#[derive(Default)]
 pub struct SealCache {
+    /// The instance's public key (hex): a checkpoint under another key
+    /// proves nothing here, however well it is signed.
+    trusted_key: String,
     current: Mutex<Option<(Arc<SealedLog>, Instant)>>,
 }
 
 impl SealCache {
-    /// The latest checkpoint, its signature checked; `None` before the first one.
+    pub fn new(trusted_key: String) -> Self {
+        Self { trusted_key, current: Mutex::default() }
+    }
+
+    /// The latest checkpoint, its signature and its key checked; `None`
+    /// before the first one. One that fails either is kept, broken, so
+    /// that a page says so rather than passing over it.
     pub async fn get(&self, store: &Store) -> Result<Option<Arc<SealedLog>>, StoreError> {
         let Some(latest) = store.latest_checkpoint().await? else { return Ok(None) };
         let mut current = self.current.lock().await;
@@ -79,8 +87,13 @@ impl SealCache {
         {
             return Ok(Some(snapshot.clone()));
         }
-        let broken = (!checkpoint_signature_valid(&latest))
-            .then(|| "the latest checkpoint's signature does not verify".to_string());
+        let broken = if latest.public_key != self.trusted_key {
+            // A row signed with a key of its own over a log of its own
+            // making would otherwise seal any step it was made to.
+            Some("the latest checkpoint is not signed by this instance's key".to_string())
+        } else {
+            (!checkpoint_signature_valid(&latest)).then(|| "the latest checkpoint's signature does not verify".to_string())
+        };
         let snapshot = Arc::new(SealedLog { checkpoint: latest, broken, leaves: OnceCell::new() });
         *current = Some((snapshot.clone(), Instant::now()));
         Ok(Some(snapshot))

@@ -214,7 +214,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         keys,
         limits,
         checkpointer: checkpointer.clone(),
-        sealed: Arc::default(),
+        sealed: Arc::new(flightlog_integrity::sealed::SealCache::new(checkpointer.public_key_hex())),
         budgets: Arc::new(flightlog_model::budget::Budgets {
             per_session: args.session_budget,
             per_agent: args.agent_budgets.iter().cloned().collect(),
