@@ -668,22 +668,23 @@ async fn evidence_bundles_verify_offline_and_any_edit_is_caught() {
     assert_eq!(report["status"], "intact_not_yet_sealed", "without a key or a checkpoint nothing is proven: {report:#}");
 }
 
-/// A session longer than the pages its bundle is written in (1,000 steps),
-/// its steps sent out of number order: the bundle lists them in the order
-/// of its chain, each once, checks with the key pinned, says how long it
-/// is, and is what `flightlog evidence` writes. Copies of rows inserted
-/// behind Flightlog's back are in it once each, where their place in the
-/// chain puts them, even one at the same place as the last row of a page.
+/// A session longer than two of the pages its bundle is written in (5,000
+/// steps), its steps sent out of number order: the bundle lists them in
+/// the order of its chain, each once, checks with the key pinned, says how
+/// long it is, and is what `flightlog evidence` writes. Copies of rows
+/// inserted behind Flightlog's back are in it once each, where their place
+/// in the chain puts them: one at the same place as the last row of the
+/// first page, and two of an early step filed in later pages.
 #[tokio::test]
 async fn a_bundle_longer_than_a_page_lists_the_chain_in_order_each_row_once() {
-    const STEPS: u64 = 2_500;
+    const STEPS: u64 = 12_000;
     let dir = tempfile::tempdir().unwrap();
     let mut s = Server::start_in(dir.path(), &ENV).await;
-    // 7 is prime to 2,500: every number once, none next to the one before.
+    // 7 is prime to 12,000: every number once, none next to the one before.
     let sent: Vec<u64> = (0..STEPS).map(|i| i * 7 % STEPS).collect();
-    for batch in sent.chunks(500) {
+    for batch in sent.chunks(4_000) {
         let steps: Vec<Value> = batch.iter().map(|&n| step("long", n)).collect();
-        assert_eq!(s.post_steps(ADMIN_KEY, ndjson(&steps), &[]).await.1["accepted"], 500);
+        assert_eq!(s.post_steps(ADMIN_KEY, ndjson(&steps), &[]).await.1["accepted"], 4_000);
     }
     assert_eq!(s.send_json(Method::POST, ADMIN_KEY, "/v1/integrity/checkpoints", json!(null)).await.0, StatusCode::CREATED);
     // A reader's bundle lists no reads, so two of them are alike.
@@ -722,19 +723,22 @@ async fn a_bundle_longer_than_a_page_lists_the_chain_in_order_each_row_once() {
     let (status, _) = s.terminate();
     assert!(status.success());
 
-    // An exact copy of the row at the end of the first page, and a copy of
-    // step 7 (chain place 1) filed after the last row.
-    sql(dir.path(), "INSERT INTO steps SELECT * FROM steps WHERE session_id = 'long' AND session_seq = 999");
-    sql(dir.path(), "INSERT INTO steps SELECT * REPLACE (2500 AS session_seq, 100000 AS log_index) \
-                     FROM (SELECT * FROM steps WHERE session_id = 'long' AND step = 7)");
+    // An exact copy of the row at the end of the first page, and copies of
+    // step 7 (chain place 1) filed in the second page and after the last
+    // row.
+    sql(dir.path(), "INSERT INTO steps SELECT * FROM steps WHERE session_id = 'long' AND session_seq = 4999");
+    for (seq, index) in [(6000, 100_000), (STEPS, 100_001)] {
+        sql(dir.path(), &format!("INSERT INTO steps SELECT * REPLACE ({seq} AS session_seq, {index} AS log_index) \
+                                  FROM (SELECT * FROM steps WHERE session_id = 'long' AND step = 7 AND session_seq = 1)"));
+    }
     let s = Server::start_in(dir.path(), &ENV).await;
     let resp = s.http.get(format!("{}/v1/sessions/long/evidence", s.base)).bearer_auth(&reader).send().await.unwrap();
     assert_eq!(resp.status(), StatusCode::OK);
     let file = resp.bytes().await.unwrap();
     let tampered: Value = serde_json::from_slice(&file).unwrap();
-    let expected: Vec<u64> = (0..1000).chain([999]).chain(1000..=STEPS).collect();
+    let expected: Vec<u64> = (0..5000).chain([4999]).chain(5000..=6000).chain([6000]).chain(6001..=STEPS).collect();
     assert_eq!(listed(&tampered, "session_seq"), expected, "every row once, in the chain's order");
-    assert_eq!(listed(&tampered, "step").iter().filter(|&&n| n == 7).count(), 2);
+    assert_eq!(listed(&tampered, "step").iter().filter(|&&n| n == 7).count(), 3);
     std::fs::write(&downloaded, &file).unwrap();
     let (ok, report) = check(&downloaded);
     assert!(!ok && report["status"] == "failed", "{report:#}");
@@ -742,13 +746,15 @@ async fn a_bundle_longer_than_a_page_lists_the_chain_in_order_each_row_once() {
 
 /// A session longer than `verify --all` holds at once (20,000 rows) is
 /// checked apart, a page at a time in its chain's order, and the pages of
-/// the whole table go on after it: whole, it and the sessions before and
-/// after it verify, every step counted once; with a step rewritten late in
-/// it, one deleted early, and a step of the session after it deleted, each
-/// is named, by the whole verification and by the session's own.
+/// the whole table skip the rest of it (34,000 rows: more than the page
+/// already read ahead) and go on after it: whole, it and the sessions
+/// before and after it verify, every step counted once; with a step
+/// rewritten in the part skipped, one deleted early, and a step of the
+/// session after it deleted, each is named, and nothing else, by the
+/// whole verification and by the session's own.
 #[tokio::test]
 async fn a_session_longer_than_verification_holds_is_checked_in_pages() {
-    const STEPS: u64 = 25_000;
+    const STEPS: u64 = 34_000;
     let dir = tempfile::tempdir().unwrap();
     let mut s = Server::start_in(dir.path(), &ENV).await;
     let long_step = |n: u64| json!({"session_id": "long", "step": n, "timestamp": "2026-01-15T10:30:00Z",
@@ -758,30 +764,30 @@ async fn a_session_longer_than_verification_holds_is_checked_in_pages() {
     for batch in sent.chunks(5_000) {
         let mut steps: Vec<Value> = batch.iter().map(|&n| long_step(n)).collect();
         steps.extend((0..3).map(|n| step("then", batch[0] + n)));
-        assert_eq!(s.post_steps(ADMIN_KEY, ndjson(&steps), &[]).await.1["accepted"], 5_003);
+        assert_eq!(s.post_steps(ADMIN_KEY, ndjson(&steps), &[]).await.1["accepted"], batch.len() + 3);
     }
     assert_eq!(s.post_steps(ADMIN_KEY, ndjson(&(0..5).map(|n| step("before", n)).collect::<Vec<_>>()), &[]).await.1["accepted"], 5);
     assert_eq!(s.send_json(Method::POST, ADMIN_KEY, "/v1/integrity/checkpoints", json!(null)).await.0, StatusCode::CREATED);
     let (status, all) = s.get(ADMIN_KEY, "/v1/integrity/verify").await;
     assert_eq!(status, StatusCode::OK);
-    assert_eq!((all["status"].as_str(), all["steps_checked"].as_u64()), (Some("verified"), Some(STEPS + 20)), "{all:#}");
+    assert_eq!((all["status"].as_str(), all["steps_checked"].as_u64()), (Some("verified"), Some(STEPS + 26)), "{all:#}");
     let (status, _) = s.terminate();
     assert!(status.success());
 
-    sql(dir.path(), "ALTER TABLE steps UPDATE reasoning = 'forged' WHERE session_id = 'long' AND step = 24000 SETTINGS mutations_sync = 2");
+    sql(dir.path(), "ALTER TABLE steps UPDATE reasoning = 'forged' WHERE session_id = 'long' AND step = 33000 SETTINGS mutations_sync = 2");
     sql(dir.path(), "ALTER TABLE steps DELETE WHERE session_id = 'long' AND step = 3 SETTINGS mutations_sync = 2");
     sql(dir.path(), "ALTER TABLE steps DELETE WHERE session_id = 'then' AND step = 1 SETTINGS mutations_sync = 2");
     let s = Server::start_in(dir.path(), &ENV).await;
     let (status, all) = s.get(ADMIN_KEY, "/v1/integrity/verify").await;
     assert_eq!(status, StatusCode::OK);
-    assert_eq!((all["status"].as_str(), all["steps_checked"].as_u64()), (Some("failed"), Some(STEPS + 18)), "{all:#}");
+    assert_eq!((all["status"].as_str(), all["steps_checked"].as_u64()), (Some("failed"), Some(STEPS + 24)), "{all:#}");
     let named: Vec<(String, String, u64)> = all["problems"]
         .as_array()
         .unwrap()
         .iter()
         .map(|p| (p["kind"].as_str().unwrap().to_string(), p["session_id"].as_str().unwrap_or("").to_string(), p["step"].as_u64().unwrap_or(u64::MAX)))
         .collect();
-    let mut wanted = vec![("modified", "long", 24000), ("deleted", "long", 3), ("missing_in_session", "long", 10)];
+    let mut wanted = vec![("modified", "long", 33000), ("deleted", "long", 3), ("missing_in_session", "long", 10)];
     wanted.extend([("deleted", "then", 1), ("missing_in_session", "then", 2), ("chain_broken", "long", 10), ("chain_broken", "then", 2)]);
     let mut wanted: Vec<(String, String, u64)> = wanted.into_iter().map(|(k, s, n)| (k.into(), s.into(), n)).collect();
     let mut named = named;
@@ -791,7 +797,7 @@ async fn a_session_longer_than_verification_holds_is_checked_in_pages() {
     let own = verify(&s, "long").await;
     assert_eq!((own["status"].as_str(), own["steps_checked"].as_u64()), (Some("failed"), Some(STEPS - 1)), "{own:#}");
     let problems = problems(&own);
-    for wanted in [("modified", 24000), ("deleted", 3), ("missing_in_session", 10)] {
+    for wanted in [("modified", 33000), ("deleted", 3), ("missing_in_session", 10)] {
         assert!(problems.contains(&(wanted.0.to_string(), Some(wanted.1))), "{wanted:?} in {problems:?}");
     }
 }

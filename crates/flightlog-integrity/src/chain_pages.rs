@@ -7,7 +7,6 @@
 //! bytes a row, and each page is then read by its step numbers.
 
 use flightlog_store::{ChainPosition, IntegrityRow, Store, StoreError};
-use std::collections::HashMap;
 use std::sync::Arc;
 
 /// Rows a page holds (a little more where copies of one row, inserted by
@@ -29,19 +28,13 @@ impl ChainPages {
         let (tx, pages) = tokio::sync::mpsc::channel(1);
         let (store, project, session, plan) = (store.clone(), project.to_string(), session.to_string(), places.clone());
         let reader = tokio::spawn(async move {
-            // Rows stored under each step number: what a page's read may
-            // return.
-            let mut copies: HashMap<u64, u32> = HashMap::new();
-            for p in plan.iter() {
-                *copies.entry(p.step).or_default() += 1;
-            }
             let mut from = 0;
             while let Some(page) = page_at(&plan, from) {
                 // The slot first, so a page is read only once the one
                 // before it has been taken.
                 let Ok(slot) = tx.reserve().await else { return };
                 from += page.len();
-                let read = read_page(&store, &project, &session, page, &copies).await;
+                let read = read_page(&store, &project, &session, page).await;
                 let failed = read.is_err();
                 slot.send(read);
                 if failed {
@@ -79,25 +72,19 @@ impl Drop for ChainPages {
     }
 }
 
-/// One page's rows: read by their step numbers, then each row taken in the
-/// page its place falls in (a step number read here may also have a row
-/// elsewhere in the chain, a copy filed at another place), in chain order.
-async fn read_page(
-    store: &Store,
-    project: &str,
-    session: &str,
-    page: &[ChainPosition],
-    copies: &HashMap<u64, u32>,
-) -> Result<Vec<IntegrityRow>, StoreError> {
+/// One page's rows, in chain order (rows at one place in step order): read
+/// by their step numbers and places, so that a copy of a step filed at
+/// another place (by tampering) is read by its own page only.
+async fn read_page(store: &Store, project: &str, session: &str, page: &[ChainPosition]) -> Result<Vec<IntegrityRow>, StoreError> {
     let mut steps: Vec<u64> = page.iter().map(|p| p.step).collect();
     steps.sort_unstable();
     steps.dedup();
-    let limit = steps.iter().map(|s| copies[s]).sum();
-    let mut rows = store.session_integrity_rows_of_steps(project, session, &steps, limit).await?;
-    let (first, last) = (place_of(&page[0]), place_of(&page[page.len() - 1]));
-    let place = |r: &IntegrityRow| (r.session_seq, r.log_index);
-    rows.retain(|r| first <= place(r) && place(r) <= last);
-    rows.sort_by_key(place);
+    let places = place_of(&page[0])..=place_of(&page[page.len() - 1]);
+    // As many rows as were there when the places were read: rows filed
+    // since (by tampering) do not grow a page without bound.
+    let limit = u32::try_from(page.len()).unwrap_or(u32::MAX);
+    let mut rows = store.session_integrity_rows_at(project, session, &steps, places, limit).await?;
+    rows.sort_by_key(|r| (r.session_seq, r.log_index));
     Ok(rows)
 }
 

@@ -1016,6 +1016,7 @@ pub async fn verify_all(store: &Store, trusted_key: Option<&str>) -> Result<Repo
     let mut pending: Vec<IntegrityRow> = Vec::new();
     let mut at_positions: HashMap<u64, Vec<LogEntry>> = HashMap::new();
     let mut apart: Option<(String, String)> = None;
+    let mut pending_is_text = true;
     let mut pages = StoredPages::new(store.clone());
     while let Some(page) = pages.next().await {
         let Page { rows, logged } = page?;
@@ -1023,22 +1024,25 @@ pub async fn verify_all(store: &Store, trusted_key: Option<&str>) -> Result<Repo
             at_positions.entry(e.log_index).or_default().push(e);
         }
         for row in rows {
-            if apart.as_ref().is_some_and(|(p, s)| *p == row.project && *s == row.session_id) {
+            if key_is_text(&row) && apart.as_ref().is_some_and(|(p, s)| *p == row.project && *s == row.session_id) {
                 take_own_entries(&row, &mut at_positions, &mut accounted);
                 continue;
             }
             let same = pending.last().is_some_and(|p| p.project == row.project && p.session_id == row.session_id);
             if !same {
                 check_stored_session(&mut pending, &mut at_positions, &mut accounted, &log, &mut report);
+                pending_is_text = true;
             }
+            pending_is_text &= key_is_text(&row);
             pending.push(row);
             // A session this long is checked apart, a page at a time in
             // its chain's order, and its later rows here only accounted
             // for: held whole, a session of 500,000 steps took `verify
-            // --all` to 2.7 GB. (Not one whose key is not text: it could
-            // not be read again by it.)
-            let last = pending.last().expect("just pushed");
-            if pending.len() >= HELD_ROWS && !last.not_utf8.iter().any(|c| *c == "project" || *c == "session_id") {
+            // --all` to 2.7 GB. Not while any of its rows has a key that
+            // is not text: read by its text, that key reads as another's
+            // (or as none), and those rows would go unchecked.
+            if pending.len() >= HELD_ROWS && pending_is_text {
+                let last = pending.last().expect("just pushed");
                 let (project, session) = (last.project.clone(), last.session_id.clone());
                 for r in pending.drain(..) {
                     take_own_entries(&r, &mut at_positions, &mut accounted);
@@ -1196,6 +1200,12 @@ fn check_stored_session(
     }
     check_session(rows, &logged, log, report);
     rows.clear();
+}
+
+/// Whether the row's project and session id were read exactly (not UTF-8
+/// text, they are read with replacement characters).
+fn key_is_text(row: &IntegrityRow) -> bool {
+    !row.not_utf8.iter().any(|c| *c == "project" || *c == "session_id")
 }
 
 /// Takes the log's entries of `row`'s own session at its position out of

@@ -20,7 +20,7 @@ const SESSION_CHAIN_POSITIONS: &str = include_str!("queries/session_chain_positi
 const MAX_COPIES: u32 = 10_000;
 
 /// Where one stored step stands in its session's chain and in the log.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, serde::Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Deserialize)]
 pub struct ChainPosition {
     pub session_seq: u64,
     pub log_index: u64,
@@ -274,13 +274,6 @@ impl Store {
             .collect())
     }
 
-    /// Up to `limit` rows of one session, in step order.
-    pub async fn session_integrity_rows(&self, project: &str, session: &str, limit: u32) -> Result<Vec<IntegrityRow>, StoreError> {
-        let sql = INTEGRITY_ROWS.replace("{{where}}", "project = {project:String} AND session_id = {session:String}");
-        let params = Params::new().text("project", project).text("session", session).number("limit", limit);
-        self.put_back_messages_of(integrity_rows(&self.ch.query_as(&sql, params, Format::RowBinaryWithNamesAndTypes).await?)?).await
-    }
-
     /// Where each of the session's stored rows stands, in chain order
     /// (`session_seq`, then `log_index`): a few bytes a row, so that the
     /// rows themselves can be read a page at a time in that order.
@@ -288,21 +281,36 @@ impl Store {
         crate::backend::rows(&self.ch.query(SESSION_CHAIN_POSITIONS, Params::new().text("project", project).text("session", session)).await?)
     }
 
-    /// The session's rows stored under the step numbers `steps`, at most
-    /// `limit`, in step order: a primary-key read of those numbers alone.
-    pub async fn session_integrity_rows_of_steps(
+    /// The session's rows stored under the step numbers `steps` whose place
+    /// in its chain, (`session_seq`, `log_index`), lies in `places` (both
+    /// ends included), at most `limit`, in step order: a primary-key read
+    /// of those numbers alone. (A step number can also have a row at
+    /// another place, a copy filed there by tampering: that row is another
+    /// page's.)
+    pub async fn session_integrity_rows_at(
         &self,
         project: &str,
         session: &str,
         steps: &[u64],
+        places: std::ops::RangeInclusive<(u64, u64)>,
         limit: u32,
     ) -> Result<Vec<IntegrityRow>, StoreError> {
         let sql = INTEGRITY_ROWS.replace(
             "{{where}}",
-            "project = {project:String} AND session_id = {session:String} AND step IN {steps:Array(UInt64)}",
+            "project = {project:String} AND session_id = {session:String} AND step IN {steps:Array(UInt64)} \
+             AND (session_seq, log_index) >= ({first_seq:UInt64}, {first_index:UInt64}) \
+             AND (session_seq, log_index) <= ({last_seq:UInt64}, {last_index:UInt64})",
         );
-        let params =
-            Params::new().text("project", project).text("session", session).numbers("steps", steps.iter().copied()).number("limit", limit);
+        let (first, last) = places.into_inner();
+        let params = Params::new()
+            .text("project", project)
+            .text("session", session)
+            .numbers("steps", steps.iter().copied())
+            .number("first_seq", first.0)
+            .number("first_index", first.1)
+            .number("last_seq", last.0)
+            .number("last_index", last.1)
+            .number("limit", limit);
         self.put_back_messages_of(integrity_rows(&self.ch.query_as(&sql, params, Format::RowBinaryWithNamesAndTypes).await?)?).await
     }
 
