@@ -245,3 +245,31 @@ async fn a_full_disk_refuses_steps_cleanly_and_the_record_still_verifies_after_s
     // The server (SIGKILLed on drop) goes before the disk is unmounted.
     drop(s);
 }
+
+/// An evidence bundle larger than the room its temporary file has
+/// (`TMPDIR` on a 1 MB tmpfs) is refused with a 503 that says so, not cut
+/// off in a 200; the file it left is gone, so a smaller bundle is then
+/// written in the same room.
+#[tokio::test]
+async fn a_bundle_with_no_room_for_its_file_is_refused_whole() {
+    let Some(disk) = SmallDisk::mount(1) else {
+        eprintln!("SKIPPED: cannot mount a tmpfs here (needs root); the bundle's full-disk test did not run");
+        return;
+    };
+    let data = tempfile::tempdir().unwrap();
+    let tmp = disk.path.to_str().unwrap().to_string();
+    let s = Server::start_in(data.path(), &[ENV[0], ("TMPDIR", &tmp)]).await;
+    let steps: Vec<Value> = (0..1_000).map(|n| big_step("big", n)).collect();
+    assert_eq!(s.post_steps(ADMIN_KEY, ndjson(&steps), &[]).await.1["accepted"], 1_000);
+    assert_eq!(s.post_steps(ADMIN_KEY, ndjson(&[step("small", 0)]), &[]).await.1["accepted"], 1);
+    for round in 0..2 {
+        let (status, refused) = s.get(ADMIN_KEY, "/v1/sessions/big/evidence").await;
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "round {round}: {refused}");
+        assert!(refused.to_string().contains("cannot write the evidence bundle"), "{refused}");
+        let resp = s.http.get(format!("{}/v1/sessions/small/evidence", s.base)).bearer_auth(ADMIN_KEY).send().await.unwrap();
+        assert_eq!(resp.status(), StatusCode::OK);
+        let bundle: Value = serde_json::from_slice(&resp.bytes().await.unwrap()).unwrap();
+        assert_eq!(bundle["steps"].as_array().map(Vec::len), Some(1));
+    }
+    assert!(disk.free_bytes() > 900 << 10, "no temporary file is left behind");
+}

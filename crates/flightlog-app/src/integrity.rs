@@ -11,10 +11,14 @@ use std::collections::BTreeSet;
 use tokio::io::AsyncSeekExt;
 use flightlog_store::{CheckpointRow, Erasure};
 
-/// A session's evidence bundle, written whole to a temporary file before
-/// it is answered (so that a failure is an error, not a cut-off file) and
-/// then read from it a piece at a time: memory holds neither the file nor
-/// the session. The file is already unlinked; it goes when this does.
+/// Evidence bundles built at once by this process.
+static BUNDLES_AT_ONCE: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(2);
+
+/// A session's evidence bundle, written whole to a temporary file (in
+/// `TMPDIR`, else /tmp) before it is answered, so that a failure is an
+/// error and not a cut-off file, then read from it a piece at a time:
+/// memory holds neither the file nor the session. The file is already
+/// unlinked; it goes when this does.
 pub struct EvidenceFile {
     file: tokio::fs::File,
     /// Bytes.
@@ -98,6 +102,10 @@ impl AppState {
         if let Err(e) = self.checkpointer.seal().await {
             tracing::warn!(error = %e, "exporting an evidence bundle without sealing its latest steps");
         }
+        // Each build takes a file as large as the bundle (1.4 GB for a
+        // session of 500,000 steps) and a core for as long: a few at once,
+        // the others wait their turn.
+        let _turn = BUNDLES_AT_ONCE.acquire().await.map_err(|e| AppError::unavailable("evidence bundles", e))?;
         let unwritable = |e: std::io::Error| AppError::unavailable("cannot write the evidence bundle to a temporary file", e);
         let mut file = tokio::fs::File::from_std(tempfile::tempfile().map_err(unwritable)?);
         let key = self.checkpointer.public_key_hex();

@@ -1,38 +1,33 @@
 //! One session's stored rows read a page at a time in the order of its
 //! hash chain, so that a check or a bundle of a session of any length
-//! holds one page of content, not the session.
+//! holds a page or two of content, not the session.
 //!
 //! The chain's order (`session_seq`, then `log_index`) is not the primary
 //! key's (the step number). So the session's places are read first, a few
 //! bytes a row, and each page is then read by its step numbers.
 
 use flightlog_store::{ChainPosition, IntegrityRow, Store, StoreError};
+use crate::read_ahead::ReadAhead;
 use std::sync::Arc;
 
 /// Rows a page holds (a little more where copies of one row, inserted by
 /// tampering, would otherwise be split across two).
-pub(crate) const PAGE: usize = 5_000;
+pub(crate) const PAGE_ROWS: usize = 5_000;
 
-/// The pages of one session, read one ahead of their use (the engine's
-/// reading and the caller's work then share the cores): at most two are
-/// in memory.
+/// The pages of one session, read one ahead of their use (read_ahead.rs).
 pub(crate) struct ChainPages {
     places: Arc<[ChainPosition]>,
-    pages: tokio::sync::mpsc::Receiver<Result<Vec<IntegrityRow>, StoreError>>,
-    reader: tokio::task::JoinHandle<()>,
+    pages: ReadAhead<Vec<IntegrityRow>>,
 }
 
 impl ChainPages {
     pub(crate) async fn open(store: &Store, project: &str, session: &str) -> Result<Self, StoreError> {
         let places: Arc<[ChainPosition]> = store.session_chain_positions(project, session).await?.into();
-        let (tx, pages) = tokio::sync::mpsc::channel(1);
         let (store, project, session, plan) = (store.clone(), project.to_string(), session.to_string(), places.clone());
-        let reader = tokio::spawn(async move {
+        let pages = ReadAhead::start(|feed| async move {
             let mut from = 0;
             while let Some(page) = page_at(&plan, from) {
-                // The slot first, so a page is read only once the one
-                // before it has been taken.
-                let Ok(slot) = tx.reserve().await else { return };
+                let Some(slot) = feed.slot().await else { return };
                 from += page.len();
                 let read = read_page(&store, &project, &session, page).await;
                 let failed = read.is_err();
@@ -42,7 +37,7 @@ impl ChainPages {
                 }
             }
         });
-        Ok(Self { places, pages, reader })
+        Ok(Self { places, pages })
     }
 
     /// Where every row of the session stands, in chain order.
@@ -51,24 +46,9 @@ impl ChainPages {
     }
 
     /// The next page's rows, in chain order (rows at the same place in
-    /// step order); None after the last. If the reader panicked, so does
-    /// this: a session read halfway is never taken for the whole.
+    /// step order); None after the last.
     pub(crate) async fn next(&mut self) -> Result<Option<Vec<IntegrityRow>>, StoreError> {
-        if let Some(page) = self.pages.recv().await {
-            return page.map(Some);
-        }
-        match (&mut self.reader).await {
-            Ok(()) => Ok(None),
-            Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
-            Err(e) => Err(StoreError::Engine(format!("reading the session's steps stopped before the end: {e}"))),
-        }
-    }
-}
-
-impl Drop for ChainPages {
-    /// A check or bundle dropped (a request gone) stops its reading.
-    fn drop(&mut self) {
-        self.reader.abort();
+        self.pages.next().await.transpose()
     }
 }
 
@@ -92,12 +72,12 @@ fn place_of(p: &ChainPosition) -> (u64, u64) {
     (p.session_seq, p.log_index)
 }
 
-/// The page of `plan` starting at `from`: about [`PAGE`] places, never
+/// The page of `plan` starting at `from`: about [`PAGE_ROWS`] places, never
 /// ending between two rows at the same place, which the read of the next
 /// page by place would take again.
 fn page_at(plan: &[ChainPosition], from: usize) -> Option<&[ChainPosition]> {
     let rest = plan.get(from..).filter(|r| !r.is_empty())?;
-    let mut end = PAGE.min(rest.len());
+    let mut end = PAGE_ROWS.min(rest.len());
     while end < rest.len() && place_of(&rest[end]) == place_of(&rest[end - 1]) {
         end += 1;
     }
@@ -111,11 +91,11 @@ mod tests {
     #[test]
     fn a_page_never_ends_between_rows_at_one_place() {
         let at = |seq: u64| ChainPosition { session_seq: seq, log_index: seq, step: seq };
-        let mut plan: Vec<ChainPosition> = (0..PAGE as u64 + 5).map(at).collect();
-        plan.insert(PAGE, at(PAGE as u64 - 1));
-        plan.insert(PAGE, at(PAGE as u64 - 1));
+        let mut plan: Vec<ChainPosition> = (0..PAGE_ROWS as u64 + 5).map(at).collect();
+        plan.insert(PAGE_ROWS, at(PAGE_ROWS as u64 - 1));
+        plan.insert(PAGE_ROWS, at(PAGE_ROWS as u64 - 1));
         let first = page_at(&plan, 0).unwrap();
-        assert_eq!(first.len(), PAGE + 2, "the copies stay with their original");
+        assert_eq!(first.len(), PAGE_ROWS + 2, "the copies stay with their original");
         assert_eq!(page_at(&plan, first.len()).unwrap().len(), 5);
         assert!(page_at(&plan, plan.len()).is_none());
         assert_eq!(page_at(&plan[..3], 0).unwrap().len(), 3);

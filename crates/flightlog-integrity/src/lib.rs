@@ -27,6 +27,18 @@ mod chain_pages;
 pub mod checkpoint;
 mod mark;
 pub mod nodes;
+mod read_ahead;
 pub mod sealed;
 pub mod signer;
 pub mod verify;
+
+/// Runs CPU-bound work (a page of content checked or written). In the
+/// server (a multi-threaded runtime) tokio is told this thread blocks, so the other
+/// tasks it holds move on meanwhile; elsewhere (the CLI) it just runs.
+pub(crate) fn off_the_async_threads<T>(work: impl FnOnce() -> T) -> T {
+    use tokio::runtime::{Handle, RuntimeFlavor};
+    match Handle::try_current() {
+        Ok(h) if h.runtime_flavor() == RuntimeFlavor::MultiThread => tokio::task::block_in_place(work),
+        _ => work(),
+    }
+}

@@ -77,7 +77,9 @@ impl Client {
 
     /// GETs a file (`query` added to `path`) into `out`, a piece at a time
     /// with a progress bar: a bundle or an export can be larger than
-    /// memory. Returns its size in bytes.
+    /// memory. It is written beside `out` and put in its place only once
+    /// whole, so a download cut short leaves no partial file, and an
+    /// earlier file there stands. Returns its size in bytes.
     pub async fn download(&self, path: &str, query: &[(&str, String)], out: &std::path::Path) -> anyhow::Result<u64> {
         use std::io::Write;
         let url = format!("{}{path}", self.base);
@@ -85,10 +87,12 @@ impl Client {
             self.http.get(&url).bearer_auth(&self.key).query(query).send().await.with_context(|| format!("cannot reach {url}"))?;
         let status = resp.status();
         if !status.is_success() {
-            let json: Value = resp.json().await.unwrap_or(Value::Null);
-            bail!("{status}: {}", json["error"]["message"].as_str().unwrap_or("request failed"));
+            return Err(refusal(status, &resp.bytes().await.unwrap_or_default()));
         }
-        let mut file = std::io::BufWriter::new(std::fs::File::create(out).with_context(|| format!("cannot create {}", out.display()))?);
+        let folder = out.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(std::path::Path::new("."));
+        let cannot_write = || format!("cannot write {}", out.display());
+        let part = tempfile::NamedTempFile::new_in(folder).with_context(cannot_write)?;
+        let mut file = std::io::BufWriter::new(part);
         let bar = match resp.content_length() {
             Some(len) => indicatif::ProgressBar::new(len)
                 .with_style(indicatif::ProgressStyle::with_template("{bar:30} {bytes}/{total_bytes}, {bytes_per_sec} {msg}")?),
@@ -98,11 +102,13 @@ impl Client {
         bar.set_message(out.display().to_string());
         let mut written = 0;
         while let Some(chunk) = resp.chunk().await.context("the download was interrupted")? {
-            file.write_all(&chunk).with_context(|| format!("cannot write {}", out.display()))?;
+            file.write_all(&chunk).with_context(cannot_write)?;
             written += chunk.len() as u64;
             bar.inc(chunk.len() as u64);
         }
-        file.flush().with_context(|| format!("cannot write {}", out.display()))?;
+        let part = file.into_inner().map_err(|e| e.into_error()).with_context(cannot_write)?;
+        part.as_file().sync_all().with_context(cannot_write)?;
+        part.persist(out).with_context(cannot_write)?;
         bar.finish_and_clear();
         Ok(written)
     }
@@ -117,13 +123,19 @@ impl Client {
         let status = resp.status();
         let bytes = resp.bytes().await?.to_vec();
         if !status.is_success() {
-            let json: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
-            let message = json["error"]["message"].as_str().unwrap_or("request failed");
-            match json["error"]["field"].as_str() {
-                Some(field) => bail!("{status}: {field}: {message}"),
-                None => bail!("{status}: {message}"),
-            }
+            return Err(refusal(status, &bytes));
         }
         Ok(bytes)
+    }
+}
+
+/// A server's refusal as the error to show: its status, and the field and
+/// message of its error body when it has one.
+fn refusal(status: StatusCode, body: &[u8]) -> anyhow::Error {
+    let json: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
+    let message = json["error"]["message"].as_str().unwrap_or("request failed");
+    match json["error"]["field"].as_str() {
+        Some(field) => anyhow::anyhow!("{status}: {field}: {message}"),
+        None => anyhow::anyhow!("{status}: {message}"),
     }
 }
