@@ -28,18 +28,16 @@
 //! there; the report says so (`access_log.proven` is false). The
 //! instance's log is the record.
 
-use crate::signer::{checkpoint_message, signature_valid};
-use crate::verify::{Problem, ProblemKind, ReportStatus};
-use flightlog_model::canonical::{to_canonical_json, write_string, write_value};
-use flightlog_model::integrity::{chain_next, chain_seed, is_erasable, stored_step_hash};
-use crate::verify::{field_is_null, not_erasable, restored};
-use flightlog_model::merkle::{Hash, Tree, hash_from_hex, leaf_hash, verify_inclusion};
 use crate::chain_pages::ChainPages;
+use flightlog_model::canonical::{to_canonical_json, write_string, write_value};
+use flightlog_model::merkle::{Hash, Tree, leaf_hash};
 use flightlog_store::{AccessFilter, IntegrityRow, Store, StoreError};
-use tokio::io::{AsyncWrite, AsyncWriteExt};
-use serde::Serialize;
 use serde_json::{Value, json};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
+use tokio::io::{AsyncWrite, AsyncWriteExt};
+
+mod check;
+pub use check::{AccessSection, BundleReport, verify_bundle};
 
 pub const FORMAT: &str = "flightlog-evidence/v1";
 
@@ -233,159 +231,6 @@ async fn access_log(store: &Store, project: &str, session_id: &str) -> Result<Va
         })
         .collect();
     Ok(json!({"complete": complete, "reads": reads}))
-}
-
-#[derive(Debug, Serialize, Default)]
-pub struct BundleReport {
-    /// Same meaning as in a verification report. A file that cannot be
-    /// read as a bundle at all is `failed`.
-    pub status: ReportStatus,
-    pub verified: bool,
-    pub session_id: String,
-    pub steps: u64,
-    pub sealed: u64,
-    pub not_yet_sealed: u64,
-    /// The key that signed the checkpoint: compare it with the instance's.
-    pub public_key: Option<String>,
-    pub erased: Vec<String>,
-    pub problems: Vec<Problem>,
-    /// What the bundle says of who read the session: listed, not proven.
-    /// None when the bundle lists no reads at all (made for a key without
-    /// the admin scope), which is not the same as none listed.
-    pub access_log: Option<AccessSection>,
-}
-
-/// The bundle's access log as the check sees it.
-#[derive(Debug, Serialize, Default)]
-pub struct AccessSection {
-    /// Reads listed.
-    pub reads: u64,
-    /// Always false: reads are not in the signed log (see the module doc).
-    pub proven: bool,
-}
-
-fn bad(kind: ProblemKind, step: Option<u64>, detail: impl Into<String>) -> Problem {
-    Problem { kind, session_id: None, step, log_index: None, detail: detail.into() }
-}
-
-/// Checks a bundle offline. With `pinned_key`, the checkpoint must also be
-/// signed by that key (hex).
-pub fn verify_bundle(file: &[u8], pinned_key: Option<&str>) -> BundleReport {
-    let mut r = BundleReport::default();
-    let text = std::str::from_utf8(file).unwrap_or("");
-    let Ok(b) = serde_json::from_str::<Value>(text.strip_suffix('\n').unwrap_or(text)) else {
-        r.problems.push(bad(ProblemKind::Unreadable, None, "the file is not JSON"));
-        return r;
-    };
-    if to_canonical_json(&b) != text.strip_suffix('\n').unwrap_or(text) {
-        r.problems.push(bad(ProblemKind::NotCanonical, None, "the file is not in canonical form: it was edited"));
-    }
-    if b["format"] != FORMAT {
-        r.problems.push(bad(ProblemKind::Unreadable, None, format!("not a {FORMAT} bundle")));
-        return r;
-    }
-    let (project, session) = (b["project"].as_str().unwrap_or(""), b["session_id"].as_str().unwrap_or(""));
-    r.session_id = session.to_string();
-
-    // The checkpoint: its signature, and who signed it.
-    let mut sealed: Option<(u64, Hash)> = None;
-    if let Some(c) = b["checkpoint"].as_object() {
-        let size = c.get("tree_size").and_then(Value::as_u64).unwrap_or(0);
-        let root = hash_field(c.get("root_hash"));
-        let key = c.get("public_key").and_then(Value::as_str).unwrap_or("");
-        let created = c.get("created_us").and_then(Value::as_i64).unwrap_or(0);
-        let sig = c.get("signature").and_then(Value::as_str).unwrap_or("");
-        r.public_key = Some(key.to_string());
-        match root {
-            Some(root) if signature_valid(key, &checkpoint_message(size, &root, created), sig) => sealed = Some((size, root)),
-            _ => r.problems.push(bad(ProblemKind::BadSignature, None, "the checkpoint's signature does not verify")),
-        }
-        if pinned_key.is_some_and(|k| !k.eq_ignore_ascii_case(key)) {
-            r.problems.push(bad(ProblemKind::WrongKey, None, "the checkpoint was signed by another key than the one given"));
-        }
-    } else if pinned_key.is_some() {
-        // Without a checkpoint any file consistent with itself would pass:
-        // a pinned key asks for proof, and there is none.
-        r.problems.push(bad(ProblemKind::WrongKey, None, "the bundle carries no checkpoint, so nothing in it is signed by the key given"));
-    }
-
-    let Some(steps) = b["steps"].as_array() else {
-        r.problems.push(bad(ProblemKind::Unreadable, None, "the bundle holds no list of steps"));
-        r.status = ReportStatus::of(r.problems.len() as u64, 0);
-        return r;
-    };
-    let mut link = chain_seed(project, session);
-    // Positions in the log, proven by each step's inclusion proof: a
-    // session's steps enter the log in their order, each once.
-    let mut previous_index: Option<u64> = None;
-    for (i, s) in steps.iter().enumerate() {
-        r.steps += 1;
-        let n = s["step"].as_u64();
-        let (Some(recorded), Some(recorded_link)) = (hash_field(s.get("step_hash")), hash_field(s.get("chain_hash"))) else {
-            r.problems.push(bad(ProblemKind::Unreadable, n, "a step's hashes are missing or not hex"));
-            continue;
-        };
-        let mut erased = BTreeMap::new();
-        for (path, h) in s["erased"].as_object().into_iter().flatten() {
-            if !is_erasable(path) {
-                r.problems.push(bad(ProblemKind::Modified, n, not_erasable(path)));
-            }
-            if !field_is_null(&s["content"], path) {
-                r.problems.push(bad(ProblemKind::RestoredAfterErasure, n, restored(path)));
-            }
-            match hash_field(Some(h)) {
-                Some(h) => {
-                    erased.insert(path.clone(), h);
-                    r.erased.push(format!("step {}: {path}", n.unwrap_or(0)));
-                }
-                None => r.problems.push(bad(ProblemKind::Unreadable, n, format!("erased field {path} has a bad hash"))),
-            }
-        }
-        if stored_step_hash(&s["content"], &erased) != recorded {
-            r.problems.push(bad(ProblemKind::Modified, n, "the step's content does not match its hash"));
-        }
-        if s["content"]["step"].as_u64() != n || s["content"]["session_id"].as_str() != Some(session) {
-            r.problems.push(bad(ProblemKind::Modified, n, "the step is filed under another step number or session than its content says"));
-        }
-        if s["session_seq"].as_u64() != Some(i as u64) {
-            r.problems.push(bad(ProblemKind::MissingInSession, n, format!("expected position {i} in the session's chain")));
-        }
-        if chain_next(&link, &recorded) != recorded_link {
-            r.problems.push(bad(ProblemKind::ChainBroken, n, "the session's hash chain breaks here"));
-        }
-        link = recorded_link;
-
-        let index = s["log_index"].as_u64().unwrap_or(u64::MAX);
-        if previous_index.is_some_and(|p| index <= p) {
-            r.problems.push(bad(ProblemKind::RepeatedPosition, n, "the step's log position does not come after the one before it: steps were reordered or repeated"));
-        }
-        previous_index = Some(index);
-        match sealed {
-            Some((size, root)) if index < size => {
-                let proof: Option<Vec<Hash>> =
-                    s["inclusion_proof"].as_array().and_then(|p| p.iter().map(|h| hash_field(Some(h))).collect());
-                if proof.is_some_and(|p| verify_inclusion(index, size, &leaf_hash(&recorded), &p, &root)) {
-                    r.sealed += 1;
-                } else {
-                    r.problems.push(bad(ProblemKind::NotInLog, n, "the step is not proven to be in the signed log"));
-                }
-            }
-            _ if pinned_key.is_some() && sealed.is_some() => {
-                r.problems.push(bad(ProblemKind::NotInLog, n, "the step is not sealed by the checkpoint, so the key given proves nothing of it"));
-            }
-            _ => r.not_yet_sealed += 1,
-        }
-    }
-    if let Some(section) = b.get("access_log") {
-        r.access_log = Some(AccessSection { reads: section["reads"].as_array().map_or(0, |a| a.len() as u64), proven: false });
-    }
-    r.status = ReportStatus::of(r.problems.len() as u64, r.not_yet_sealed);
-    r.verified = r.status == ReportStatus::Verified;
-    r
-}
-
-fn hash_field(v: Option<&Value>) -> Option<Hash> {
-    hash_from_hex(v?.as_str()?)
 }
 
 #[cfg(test)]

@@ -1,0 +1,340 @@
+//! Checking a bundle offline, with nothing but the file (and, ideally, the
+//! instance's public key obtained separately).
+//!
+//! A bundle as Flightlog writes it is checked a step at a time: its head,
+//! then each step, each parsed and its canonical form compared with its
+//! bytes, so memory holds one step, not the file's tree (a bundle of
+//! 500,000 steps is 1.4 GB of text, several times that as a tree). A file
+//! that is not cut as a bundle is, or not canonical, is then read whole,
+//! to say what is wrong with it.
+
+use super::FORMAT;
+use crate::signer::{checkpoint_message, signature_valid};
+use crate::verify::{Problem, ProblemKind, ReportStatus, field_is_null, not_erasable, restored};
+use flightlog_model::canonical::to_canonical_json;
+use flightlog_model::integrity::{chain_next, chain_seed, is_erasable, stored_step_hash};
+use flightlog_model::merkle::{Hash, hash_from_hex, leaf_hash, verify_inclusion};
+use serde::Serialize;
+use serde_json::Value;
+use std::collections::BTreeMap;
+
+#[derive(Debug, Serialize, Default)]
+pub struct BundleReport {
+    /// Same meaning as in a verification report. A file that cannot be
+    /// read as a bundle at all is `failed`.
+    pub status: ReportStatus,
+    pub verified: bool,
+    pub session_id: String,
+    pub steps: u64,
+    pub sealed: u64,
+    pub not_yet_sealed: u64,
+    /// The key that signed the checkpoint: compare it with the instance's.
+    pub public_key: Option<String>,
+    pub erased: Vec<String>,
+    pub problems: Vec<Problem>,
+    /// What the bundle says of who read the session: listed, not proven.
+    /// None when the bundle lists no reads at all (made for a key without
+    /// the admin scope), which is not the same as none listed.
+    pub access_log: Option<AccessSection>,
+}
+
+/// The bundle's access log as the check sees it.
+#[derive(Debug, Serialize, Default)]
+pub struct AccessSection {
+    /// Reads listed.
+    pub reads: u64,
+    /// Always false: reads are not in the signed log (see the module doc).
+    pub proven: bool,
+}
+
+fn bad(kind: ProblemKind, step: Option<u64>, detail: impl Into<String>) -> Problem {
+    Problem { kind, session_id: None, step, log_index: None, detail: detail.into() }
+}
+
+/// Checks a bundle offline. With `pinned_key`, the checkpoint must also be
+/// signed by that key (hex).
+pub fn verify_bundle(file: &[u8], pinned_key: Option<&str>) -> BundleReport {
+    let text = std::str::from_utf8(file).unwrap_or("");
+    let text = text.strip_suffix('\n').unwrap_or(text);
+    check_in_pieces(text, pinned_key).unwrap_or_else(|| check_whole(text, pinned_key))
+}
+
+/// Where the steps start in a bundle as written: every key of the head
+/// sorts before "steps", so the list is the file's last member.
+const STEPS_KEY: &str = r#","steps":["#;
+
+/// A canonical bundle, checked a step at a time; None when the file is not
+/// cut as a bundle is or not canonical (`check_whole` then says how).
+fn check_in_pieces(text: &str, pinned_key: Option<&str>) -> Option<BundleReport> {
+    // A quote inside a JSON string is escaped, so the first `,"steps":[`
+    // is structural; a file where it is not the head's end fails the
+    // head's canonical comparison below.
+    let at = text.find(STEPS_KEY)?;
+    let head_text = format!("{}}}", &text[..at]);
+    let mut steps = text[at + STEPS_KEY.len()..].strip_suffix("]}")?;
+    let head: Value = serde_json::from_str(&head_text).ok()?;
+    if to_canonical_json(&head) != head_text || head["format"] != FORMAT {
+        return None;
+    }
+    let mut check = Check::new(&head, pinned_key);
+    let mut first = true;
+    while !steps.is_empty() {
+        if !first {
+            steps = steps.strip_prefix(',')?;
+        }
+        first = false;
+        let end = object_end(steps)?;
+        let step: Value = serde_json::from_str(&steps[..end]).ok()?;
+        if to_canonical_json(&step) != steps[..end] {
+            return None;
+        }
+        check.step(&step);
+        steps = &steps[end..];
+    }
+    Some(check.finish(head.get("access_log")))
+}
+
+/// The length of the JSON object `text` starts with, found by its
+/// brackets outside strings; None if it does not start with one or never
+/// closes it.
+fn object_end(text: &str) -> Option<usize> {
+    if !text.starts_with('{') {
+        return None;
+    }
+    let (mut depth, mut in_string, mut escaped) = (0usize, false, false);
+    for (i, b) in text.bytes().enumerate() {
+        match (in_string, escaped, b) {
+            (true, true, _) => escaped = false,
+            (true, false, b'\\') => escaped = true,
+            (true, false, b'"') => in_string = false,
+            (true, false, _) => {}
+            (false, _, b'"') => in_string = true,
+            (false, _, b'{' | b'[') => depth += 1,
+            (false, _, b'}' | b']') => {
+                depth = depth.checked_sub(1)?;
+                if depth == 0 {
+                    return Some(i + 1);
+                }
+            }
+            (false, _, _) => {}
+        }
+    }
+    None
+}
+
+/// The file parsed whole: for files not cut as a bundle is, or not
+/// canonical, whose report names that.
+fn check_whole(text: &str, pinned_key: Option<&str>) -> BundleReport {
+    let Ok(b) = serde_json::from_str::<Value>(text) else {
+        return BundleReport { problems: vec![bad(ProblemKind::Unreadable, None, "the file is not JSON")], ..BundleReport::default() };
+    };
+    let canonical = to_canonical_json(&b) == text;
+    if b["format"] != FORMAT {
+        let mut problems = Vec::new();
+        if !canonical {
+            problems.push(bad(ProblemKind::NotCanonical, None, "the file is not in canonical form: it was edited"));
+        }
+        problems.push(bad(ProblemKind::Unreadable, None, format!("not a {FORMAT} bundle")));
+        return BundleReport { problems, ..BundleReport::default() };
+    }
+    let mut check = Check::new(&b, pinned_key);
+    if !canonical {
+        check.r.problems.insert(0, bad(ProblemKind::NotCanonical, None, "the file is not in canonical form: it was edited"));
+    }
+    let Some(steps) = b["steps"].as_array() else {
+        check.r.problems.push(bad(ProblemKind::Unreadable, None, "the bundle holds no list of steps"));
+        check.r.status = ReportStatus::of(check.r.problems.len() as u64, 0);
+        return check.r;
+    };
+    for s in steps {
+        check.step(s);
+    }
+    check.finish(b.get("access_log"))
+}
+
+/// The checks of one bundle: its checkpoint, then its steps in turn.
+struct Check<'a> {
+    r: BundleReport,
+    pinned_key: Option<&'a str>,
+    session: String,
+    /// The checkpoint's size and root, once its signature verified.
+    sealed: Option<(u64, Hash)>,
+    /// The chain's link after the last step checked.
+    link: Hash,
+    /// Positions in the log, proven by each step's inclusion proof: a
+    /// session's steps enter the log in their order, each once.
+    previous_index: Option<u64>,
+}
+
+impl<'a> Check<'a> {
+    /// The head's checks: the checkpoint's signature, and who signed it.
+    fn new(head: &Value, pinned_key: Option<&'a str>) -> Self {
+        let mut r = BundleReport::default();
+        let (project, session) = (head["project"].as_str().unwrap_or(""), head["session_id"].as_str().unwrap_or(""));
+        r.session_id = session.to_string();
+        let mut sealed: Option<(u64, Hash)> = None;
+        if let Some(c) = head["checkpoint"].as_object() {
+            let size = c.get("tree_size").and_then(Value::as_u64).unwrap_or(0);
+            let root = hash_field(c.get("root_hash"));
+            let key = c.get("public_key").and_then(Value::as_str).unwrap_or("");
+            let created = c.get("created_us").and_then(Value::as_i64).unwrap_or(0);
+            let sig = c.get("signature").and_then(Value::as_str).unwrap_or("");
+            r.public_key = Some(key.to_string());
+            match root {
+                Some(root) if signature_valid(key, &checkpoint_message(size, &root, created), sig) => sealed = Some((size, root)),
+                _ => r.problems.push(bad(ProblemKind::BadSignature, None, "the checkpoint's signature does not verify")),
+            }
+            if pinned_key.is_some_and(|k| !k.eq_ignore_ascii_case(key)) {
+                r.problems.push(bad(ProblemKind::WrongKey, None, "the checkpoint was signed by another key than the one given"));
+            }
+        } else if pinned_key.is_some() {
+            // Without a checkpoint any file consistent with itself would
+            // pass: a pinned key asks for proof, and there is none.
+            r.problems.push(bad(ProblemKind::WrongKey, None, "the bundle carries no checkpoint, so nothing in it is signed by the key given"));
+        }
+        Self { r, pinned_key, session: session.to_string(), sealed, link: chain_seed(project, session), previous_index: None }
+    }
+
+    /// The next step of the list.
+    fn step(&mut self, s: &Value) {
+        let i = self.r.steps;
+        let r = &mut self.r;
+        r.steps += 1;
+        let n = s["step"].as_u64();
+        let (Some(recorded), Some(recorded_link)) = (hash_field(s.get("step_hash")), hash_field(s.get("chain_hash"))) else {
+            r.problems.push(bad(ProblemKind::Unreadable, n, "a step's hashes are missing or not hex"));
+            return;
+        };
+        let mut erased = BTreeMap::new();
+        for (path, h) in s["erased"].as_object().into_iter().flatten() {
+            if !is_erasable(path) {
+                r.problems.push(bad(ProblemKind::Modified, n, not_erasable(path)));
+            }
+            if !field_is_null(&s["content"], path) {
+                r.problems.push(bad(ProblemKind::RestoredAfterErasure, n, restored(path)));
+            }
+            match hash_field(Some(h)) {
+                Some(h) => {
+                    erased.insert(path.clone(), h);
+                    r.erased.push(format!("step {}: {path}", n.unwrap_or(0)));
+                }
+                None => r.problems.push(bad(ProblemKind::Unreadable, n, format!("erased field {path} has a bad hash"))),
+            }
+        }
+        if stored_step_hash(&s["content"], &erased) != recorded {
+            r.problems.push(bad(ProblemKind::Modified, n, "the step's content does not match its hash"));
+        }
+        if s["content"]["step"].as_u64() != n || s["content"]["session_id"].as_str() != Some(self.session.as_str()) {
+            r.problems.push(bad(ProblemKind::Modified, n, "the step is filed under another step number or session than its content says"));
+        }
+        if s["session_seq"].as_u64() != Some(i) {
+            r.problems.push(bad(ProblemKind::MissingInSession, n, format!("expected position {i} in the session's chain")));
+        }
+        if chain_next(&self.link, &recorded) != recorded_link {
+            r.problems.push(bad(ProblemKind::ChainBroken, n, "the session's hash chain breaks here"));
+        }
+        self.link = recorded_link;
+
+        let index = s["log_index"].as_u64().unwrap_or(u64::MAX);
+        if self.previous_index.is_some_and(|p| index <= p) {
+            r.problems.push(bad(ProblemKind::RepeatedPosition, n, "the step's log position does not come after the one before it: steps were reordered or repeated"));
+        }
+        self.previous_index = Some(index);
+        match self.sealed {
+            Some((size, root)) if index < size => {
+                let proof: Option<Vec<Hash>> =
+                    s["inclusion_proof"].as_array().and_then(|p| p.iter().map(|h| hash_field(Some(h))).collect());
+                if proof.is_some_and(|p| verify_inclusion(index, size, &leaf_hash(&recorded), &p, &root)) {
+                    r.sealed += 1;
+                } else {
+                    r.problems.push(bad(ProblemKind::NotInLog, n, "the step is not proven to be in the signed log"));
+                }
+            }
+            _ if self.pinned_key.is_some() && self.sealed.is_some() => {
+                r.problems.push(bad(ProblemKind::NotInLog, n, "the step is not sealed by the checkpoint, so the key given proves nothing of it"));
+            }
+            _ => r.not_yet_sealed += 1,
+        }
+    }
+
+    fn finish(mut self, access_log: Option<&Value>) -> BundleReport {
+        if let Some(section) = access_log {
+            self.r.access_log = Some(AccessSection { reads: section["reads"].as_array().map_or(0, |a| a.len() as u64), proven: false });
+        }
+        self.r.status = ReportStatus::of(self.r.problems.len() as u64, self.r.not_yet_sealed);
+        self.r.verified = self.r.status == ReportStatus::Verified;
+        self.r
+    }
+}
+
+fn hash_field(v: Option<&Value>) -> Option<Hash> {
+    hash_from_hex(v?.as_str()?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    /// A bundle of `n` steps of session "s" without a checkpoint, made as
+    /// Flightlog makes one; `edit` changes the tree before it is written.
+    fn bundle(n: u64, edit: impl FnOnce(&mut Value)) -> String {
+        let mut link = chain_seed("p", "s");
+        let steps: Vec<Value> = (0..n)
+            .map(|i| {
+                let content = json!({"session_id": "s", "step": i, "note": format!("a \"quoted\" }} {{ [ text {i}")});
+                let hash = stored_step_hash(&content, &BTreeMap::new());
+                link = chain_next(&link, &hash);
+                json!({"step": i, "log_index": 10 + i, "session_seq": i, "step_hash": hex::encode(hash),
+                       "chain_hash": hex::encode(link), "erased": {}, "content": content, "inclusion_proof": null})
+            })
+            .collect();
+        let mut b = json!({"format": FORMAT, "project": "p", "session_id": "s", "checkpoint": null, "steps": steps,
+                           "access_log": {"complete": true, "reads": []}});
+        edit(&mut b);
+        to_canonical_json(&b)
+    }
+
+    fn report(r: &BundleReport) -> Value {
+        serde_json::to_value(r).unwrap()
+    }
+
+    #[test]
+    fn an_object_ends_at_its_own_closing_bracket_whatever_its_strings_hold() {
+        assert_eq!(object_end(r#"{"a":"}\"{]","b":[{}]},{"c":1}"#), Some(22));
+        assert_eq!(object_end(r#"{"a":"\\"},"#), Some(10));
+        assert_eq!(object_end(r#"{"a":[1,2}"#), None, "brackets that do not pair end nothing");
+        assert_eq!(object_end(r#"{"a":"never closed}"#), None);
+        assert_eq!(object_end(r#"[1]"#), None, "a step is an object");
+    }
+
+    /// Read a step at a time or whole, a bundle says the same, whatever is
+    /// wrong inside it; and a file that is not canonical is read whole.
+    #[test]
+    fn a_bundle_read_in_pieces_reports_what_it_reads_whole() {
+        let cases = [
+            bundle(3, |_| {}),
+            bundle(0, |_| {}),
+            bundle(4, |b| b["steps"][2]["content"]["note"] = json!("changed")),
+            bundle(4, |b| b["steps"].as_array_mut().unwrap().swap(1, 2)),
+            bundle(2, |b| b["checkpoint"] = json!({"tree_size": 20, "root_hash": "ab".repeat(32), "created_us": 1, "public_key": "cd".repeat(32), "signature": "00"})),
+        ];
+        for (i, text) in cases.iter().enumerate() {
+            let pieces = check_in_pieces(text, None).unwrap_or_else(|| panic!("case {i} is read in pieces"));
+            assert_eq!(report(&pieces), report(&check_whole(text, None)), "case {i}");
+            assert_eq!(report(&verify_bundle(text.as_bytes(), Some(&"cd".repeat(32)))), report(&check_whole(text, Some(&"cd".repeat(32)))));
+        }
+        assert_eq!(report(&verify_bundle(cases[0].as_bytes(), None))["status"], "intact_not_yet_sealed");
+        assert_eq!(report(&verify_bundle(cases[2].as_bytes(), None))["status"], "failed");
+
+        let spaced = cases[0].replacen(",", ", ", 1);
+        assert!(check_in_pieces(&spaced, None).is_none(), "white space added: not canonical");
+        assert!(verify_bundle(spaced.as_bytes(), None).problems.iter().any(|p| p.kind == ProblemKind::NotCanonical));
+        let reordered = cases[0].replacen(r#"{"access_log""#, r#"{"zz":1,"access_log""#, 1);
+        assert!(check_in_pieces(&reordered, None).is_none(), "a key out of order");
+        for cut in [&cases[0][..cases[0].len() - 1], &cases[0][..cases[0].len() - 40]] {
+            assert!(check_in_pieces(cut, None).is_none());
+            assert_eq!(report(&verify_bundle(cut.as_bytes(), None))["problems"][0]["kind"], "unreadable");
+        }
+    }
+}
