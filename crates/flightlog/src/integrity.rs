@@ -145,8 +145,9 @@ pub struct VerifyBundleArgs {
 }
 
 pub fn verify_bundle(args: VerifyBundleArgs) -> anyhow::Result<()> {
-    let file = std::fs::read(&args.file).with_context(|| format!("cannot read {}", args.file.display()))?;
-    let report = bundle::verify_bundle(&file, args.public_key.as_deref());
+    // A step at a time: a bundle can be larger than memory.
+    let report = bundle::verify_bundle_file(&args.file, args.public_key.as_deref())
+        .with_context(|| format!("cannot read {}", args.file.display()))?;
     let value = serde_json::to_value(&report)?;
     print(&value)?;
     summarise(&value)

@@ -17,6 +17,7 @@ use flightlog_model::merkle::{Hash, hash_from_hex, leaf_hash, verify_inclusion};
 use serde::Serialize;
 use serde_json::Value;
 use std::collections::BTreeMap;
+use std::io::BufRead;
 
 #[derive(Debug, Serialize, Default)]
 pub struct BundleReport {
@@ -54,72 +55,163 @@ fn bad(kind: ProblemKind, step: Option<u64>, detail: impl Into<String>) -> Probl
 /// Checks a bundle offline. With `pinned_key`, the checkpoint must also be
 /// signed by that key (hex).
 pub fn verify_bundle(file: &[u8], pinned_key: Option<&str>) -> BundleReport {
+    // Reading from memory cannot fail.
+    if let Ok(Some(report)) = check_in_pieces(file, pinned_key) {
+        return report;
+    }
     let text = std::str::from_utf8(file).unwrap_or("");
-    let text = text.strip_suffix('\n').unwrap_or(text);
-    check_in_pieces(text, pinned_key).unwrap_or_else(|| check_whole(text, pinned_key))
+    check_whole(text.strip_suffix('\n').unwrap_or(text), pinned_key)
+}
+
+/// Checks the bundle in the file at `path` as [`verify_bundle`] does,
+/// reading it a step at a time: memory holds one step of a bundle as
+/// Flightlog writes one, whatever its size, and the whole file only when
+/// it is not one (to say what is wrong with it).
+pub fn verify_bundle_file(path: &std::path::Path, pinned_key: Option<&str>) -> std::io::Result<BundleReport> {
+    let file = std::io::BufReader::with_capacity(1 << 20, std::fs::File::open(path)?);
+    match check_in_pieces(file, pinned_key)? {
+        Some(report) => Ok(report),
+        None => Ok(verify_bundle(&std::fs::read(path)?, pinned_key)),
+    }
 }
 
 /// Where the steps start in a bundle as written: every key of the head
 /// sorts before "steps", so the list is the file's last member.
-const STEPS_KEY: &str = r#","steps":["#;
+const STEPS_KEY: &[u8] = br#","steps":["#;
+/// The most bytes of a head (its access log lists at most 10,000 reads)
+/// or of one step read in pieces; a larger one is read whole.
+const MAX_PIECE: usize = 512 << 20;
 
-/// A canonical bundle, checked a step at a time; None when the file is not
-/// cut as a bundle is or not canonical (`check_whole` then says how).
-fn check_in_pieces(text: &str, pinned_key: Option<&str>) -> Option<BundleReport> {
+/// A canonical bundle, checked a step at a time; None when the input is
+/// not cut as a bundle is or not canonical (`check_whole` then says how).
+fn check_in_pieces(input: impl BufRead, pinned_key: Option<&str>) -> std::io::Result<Option<BundleReport>> {
+    let mut input = Pieces(input);
     // A quote inside a JSON string is escaped, so the first `,"steps":[`
     // is structural; a file where it is not the head's end fails the
     // head's canonical comparison below.
-    let at = text.find(STEPS_KEY)?;
-    let head_text = format!("{}}}", &text[..at]);
-    let mut steps = text[at + STEPS_KEY.len()..].strip_suffix("]}")?;
-    let head: Value = serde_json::from_str(&head_text).ok()?;
+    let Some(head_text) = input.until(STEPS_KEY)?.and_then(|h| String::from_utf8(h).ok()) else { return Ok(None) };
+    let head_text = head_text + "}";
+    let Ok(head) = serde_json::from_str::<Value>(&head_text) else { return Ok(None) };
     if to_canonical_json(&head) != head_text || head["format"] != FORMAT {
-        return None;
+        return Ok(None);
     }
     let mut check = Check::new(&head, pinned_key);
     let mut first = true;
-    while !steps.is_empty() {
-        if !first {
-            steps = steps.strip_prefix(',')?;
+    loop {
+        match (input.byte()?, first) {
+            (Some(b']'), _) => break,
+            (Some(b'{'), true) => {}
+            (Some(b','), false) if input.byte()? == Some(b'{') => {}
+            _ => return Ok(None),
         }
         first = false;
-        let end = object_end(steps)?;
-        let step: Value = serde_json::from_str(&steps[..end]).ok()?;
-        if to_canonical_json(&step) != steps[..end] {
-            return None;
+        let Some(bytes) = input.object()? else { return Ok(None) };
+        let Ok(text) = std::str::from_utf8(&bytes) else { return Ok(None) };
+        let Ok(step) = serde_json::from_str::<Value>(text) else { return Ok(None) };
+        if to_canonical_json(&step) != text {
+            return Ok(None);
         }
         check.step(&step);
-        steps = &steps[end..];
     }
-    Some(check.finish(head.get("access_log")))
+    // The file's closing brace and, at most, one newline.
+    match (input.byte()?, input.byte()?, input.byte()?) {
+        (Some(b'}'), None, None) | (Some(b'}'), Some(b'\n'), None) => Ok(Some(check.finish(head.get("access_log")))),
+        _ => Ok(None),
+    }
 }
 
-/// The length of the JSON object `text` starts with, found by its
-/// brackets outside strings; None if it does not start with one or never
-/// closes it.
-fn object_end(text: &str) -> Option<usize> {
-    if !text.starts_with('{') {
-        return None;
+/// An input read in the pieces of a bundle.
+struct Pieces<R>(R);
+
+impl<R: BufRead> Pieces<R> {
+    /// The next byte; None at the end.
+    fn byte(&mut self) -> std::io::Result<Option<u8>> {
+        let b = self.0.fill_buf()?.first().copied();
+        if b.is_some() {
+            self.0.consume(1);
+        }
+        Ok(b)
     }
-    let (mut depth, mut in_string, mut escaped) = (0usize, false, false);
-    for (i, b) in text.bytes().enumerate() {
-        match (in_string, escaped, b) {
-            (true, true, _) => escaped = false,
-            (true, false, b'\\') => escaped = true,
-            (true, false, b'"') => in_string = false,
-            (true, false, _) => {}
-            (false, _, b'"') => in_string = true,
-            (false, _, b'{' | b'[') => depth += 1,
-            (false, _, b'}' | b']') => {
-                depth = depth.checked_sub(1)?;
-                if depth == 0 {
-                    return Some(i + 1);
-                }
+
+    /// The bytes before `marker` (which is read too); None if the input
+    /// ends first or more than [`MAX_PIECE`] bytes come before it.
+    fn until(&mut self, marker: &[u8]) -> std::io::Result<Option<Vec<u8>>> {
+        let mut out = Vec::new();
+        while let Some(b) = self.byte()? {
+            out.push(b);
+            if out.ends_with(marker) {
+                out.truncate(out.len() - marker.len());
+                return Ok(Some(out));
             }
-            (false, _, _) => {}
+            if out.len() > MAX_PIECE {
+                return Ok(None);
+            }
+        }
+        Ok(None)
+    }
+
+    /// One JSON object, whose opening brace was just read; None if the
+    /// input ends first or it is larger than [`MAX_PIECE`].
+    fn object(&mut self) -> std::io::Result<Option<Vec<u8>>> {
+        let (mut out, mut scan) = (vec![b'{'], Scan::inside_an_object());
+        loop {
+            let buf = self.0.fill_buf()?;
+            if buf.is_empty() {
+                return Ok(None);
+            }
+            let (taken, ended) = match scan.end_in(buf) {
+                Some(n) => (n, true),
+                None => (buf.len(), false),
+            };
+            out.extend_from_slice(&buf[..taken]);
+            self.0.consume(taken);
+            if ended {
+                return Ok(Some(out));
+            }
+            if out.len() > MAX_PIECE {
+                return Ok(None);
+            }
         }
     }
-    None
+}
+
+/// Where a JSON value's brackets close, by its brackets outside strings,
+/// over as many pieces of input as it takes.
+struct Scan {
+    depth: usize,
+    in_string: bool,
+    escaped: bool,
+}
+
+impl Scan {
+    fn inside_an_object() -> Self {
+        Self { depth: 1, in_string: false, escaped: false }
+    }
+
+    /// The length of `bytes` up to the bracket that closes the value, if
+    /// it is in them.
+    fn end_in(&mut self, bytes: &[u8]) -> Option<usize> {
+        for (i, &b) in bytes.iter().enumerate() {
+            match (self.in_string, self.escaped, b) {
+                (true, true, _) => self.escaped = false,
+                (true, false, b'\\') => self.escaped = true,
+                (true, false, b'"') => self.in_string = false,
+                (true, false, _) => {}
+                (false, _, b'"') => self.in_string = true,
+                (false, _, b'{' | b'[') => self.depth += 1,
+                (false, _, b'}' | b']') => {
+                    // A closing bracket with none open ends the value as well:
+                    // the parse that follows refuses it.
+                    self.depth = self.depth.saturating_sub(1);
+                    if self.depth == 0 {
+                        return Some(i + 1);
+                    }
+                }
+                (false, _, _) => {}
+            }
+        }
+        None
+    }
 }
 
 /// The file parsed whole: for files not cut as a bundle is, or not
@@ -299,6 +391,15 @@ mod tests {
         serde_json::to_value(r).unwrap()
     }
 
+    fn object_end(text: &str) -> Option<usize> {
+        text.strip_prefix('{')?;
+        Scan::inside_an_object().end_in(&text.as_bytes()[1..]).map(|n| n + 1)
+    }
+
+    fn in_pieces(text: &str) -> Option<BundleReport> {
+        check_in_pieces(text.as_bytes(), None).unwrap()
+    }
+
     #[test]
     fn an_object_ends_at_its_own_closing_bracket_whatever_its_strings_hold() {
         assert_eq!(object_end(r#"{"a":"}\"{]","b":[{}]},{"c":1}"#), Some(22));
@@ -320,20 +421,26 @@ mod tests {
             bundle(2, |b| b["checkpoint"] = json!({"tree_size": 20, "root_hash": "ab".repeat(32), "created_us": 1, "public_key": "cd".repeat(32), "signature": "00"})),
         ];
         for (i, text) in cases.iter().enumerate() {
-            let pieces = check_in_pieces(text, None).unwrap_or_else(|| panic!("case {i} is read in pieces"));
+            let pieces = in_pieces(text).unwrap_or_else(|| panic!("case {i} is read in pieces"));
             assert_eq!(report(&pieces), report(&check_whole(text, None)), "case {i}");
+            // Read through a buffer of 7 bytes: pieces cut anywhere.
+            let small = check_in_pieces(std::io::BufReader::with_capacity(7, text.as_bytes()), None).unwrap();
+            assert_eq!(report(&small.expect("read in pieces")), report(&pieces), "case {i}");
             assert_eq!(report(&verify_bundle(text.as_bytes(), Some(&"cd".repeat(32)))), report(&check_whole(text, Some(&"cd".repeat(32)))));
         }
         assert_eq!(report(&verify_bundle(cases[0].as_bytes(), None))["status"], "intact_not_yet_sealed");
         assert_eq!(report(&verify_bundle(cases[2].as_bytes(), None))["status"], "failed");
 
         let spaced = cases[0].replacen(",", ", ", 1);
-        assert!(check_in_pieces(&spaced, None).is_none(), "white space added: not canonical");
+        assert!(in_pieces(&spaced).is_none(), "white space added: not canonical");
         assert!(verify_bundle(spaced.as_bytes(), None).problems.iter().any(|p| p.kind == ProblemKind::NotCanonical));
         let reordered = cases[0].replacen(r#"{"access_log""#, r#"{"zz":1,"access_log""#, 1);
-        assert!(check_in_pieces(&reordered, None).is_none(), "a key out of order");
+        assert!(in_pieces(&reordered).is_none(), "a key out of order");
+        let with_newline = format!("{}\n", cases[0]);
+        assert!(in_pieces(&with_newline).is_some(), "one newline at the end is allowed");
+        assert!(in_pieces(&format!("{with_newline}\n")).is_none());
         for cut in [&cases[0][..cases[0].len() - 1], &cases[0][..cases[0].len() - 40]] {
-            assert!(check_in_pieces(cut, None).is_none());
+            assert!(in_pieces(cut).is_none());
             assert_eq!(report(&verify_bundle(cut.as_bytes(), None))["problems"][0]["kind"], "unreadable");
         }
     }

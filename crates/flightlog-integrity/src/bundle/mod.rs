@@ -37,7 +37,7 @@ use std::collections::HashMap;
 use tokio::io::{AsyncWrite, AsyncWriteExt};
 
 mod check;
-pub use check::{AccessSection, BundleReport, verify_bundle};
+pub use check::{AccessSection, BundleReport, verify_bundle, verify_bundle_file};
 
 pub const FORMAT: &str = "flightlog-evidence/v1";
 
