@@ -85,9 +85,11 @@ async fn the_reproduction_export_comes_a_page_at_a_time() {
     assert_eq!((status, refused["error"]["field"].as_str()), (StatusCode::BAD_REQUEST, Some("limit")), "{refused}");
 }
 
-/// `flightlog replay` reads every page of a recipe longer than one.
+/// `flightlog replay` reads a recipe longer than one page a page at a time,
+/// as the re-run reaches it: it listens once the first page is read, and
+/// answers every call of the next page, in order, then says it is done.
 #[tokio::test]
-async fn replay_reads_every_page_of_a_long_recipe() {
+async fn replay_reads_every_page_of_a_long_recipe_as_it_is_reached() {
     let s = Server::start().await;
     let recorded: Vec<Value> = (0..1_002)
         .map(|n| {
@@ -99,7 +101,20 @@ async fn replay_reads_every_page_of_a_long_recipe() {
     assert_eq!(s.post_steps(ADMIN_KEY, ndjson(&recorded), &[]).await.1["accepted"], 1_002);
     let (_replay, base) = start_replay(&s, Stdio::null()).await;
     let report: Value = s.http.get(format!("{base}/replay/divergence")).send().await.unwrap().json().await.unwrap();
-    assert_eq!(report["recorded"], 1_002, "{report}");
+    assert_eq!((report["recorded_read"].as_u64(), report["all_read"].as_bool()), (Some(1_000), Some(false)), "{report}");
+    let call = json!({"model": "gpt-4o", "messages": [{"role": "user", "content": "again"}]});
+    let mut answers = Vec::new();
+    for _ in 0..1_003 {
+        let resp = s.http.post(format!("{base}/v1/chat/completions")).json(&call).send().await.unwrap();
+        let status = resp.status();
+        let body: Value = resp.json().await.unwrap();
+        answers.push((status, body["choices"][0]["message"]["content"].as_str().map(str::to_string)));
+    }
+    assert_eq!(answers[999], (StatusCode::OK, Some("answer 999".to_string())));
+    assert_eq!(answers[1_001], (StatusCode::OK, Some("answer 1001".to_string())), "the second page, read when reached");
+    assert_eq!(answers[1_002].0, StatusCode::GONE, "past the last call");
+    let report: Value = s.http.get(format!("{base}/replay/divergence")).send().await.unwrap().json().await.unwrap();
+    assert_eq!((report["recorded_read"].as_u64(), report["all_read"].as_bool(), report["served"].as_u64()), (Some(1_002), Some(true), Some(1_002)));
 }
 
 #[tokio::test]

@@ -14,7 +14,8 @@ use axum::routing::{get, post};
 use reqwest::Method;
 use serde_json::{Value, json};
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
+use std::collections::VecDeque;
+use std::sync::Arc;
 
 #[derive(clap::Args)]
 pub struct ReplayArgs {
@@ -35,77 +36,116 @@ struct Recorded {
     completion: Value,
 }
 
-#[derive(Default)]
-struct Progress {
+/// The recorded calls, read from the server a page of the recipe at a
+/// time as the re-run reaches them: a session of 500,000 steps, read whole
+/// first, took 53 s and 5.1 GB before the replay listened.
+struct Recording {
+    client: Client,
+    /// The recipe's address, without its cursor.
+    path: String,
+    /// Calls read and not yet served, in order.
+    ahead: VecDeque<Recorded>,
+    /// Where the next page starts; None once the last page was read.
+    next_page: Option<String>,
+    /// Calls read so far.
+    read: usize,
     served: usize,
     first_divergence: Option<Value>,
 }
 
-#[derive(Clone)]
-struct Replay {
-    calls: Arc<Vec<Recorded>>,
-    progress: Arc<Mutex<Progress>>,
+impl Recording {
+    /// Reads the next page of the recipe and keeps its model calls.
+    async fn read_page(&mut self) -> anyhow::Result<()> {
+        let Some(after) = self.next_page.take() else { return Ok(()) };
+        let page = self.client.request(Method::GET, &format!("{}{after}", self.path), None).await?;
+        let calls = page["steps"].as_array().into_iter().flatten().filter_map(recorded_call);
+        let before = self.ahead.len();
+        self.ahead.extend(calls);
+        self.read += self.ahead.len() - before;
+        self.next_page = page["next_after"].as_u64().map(|next| format!("?after={next}"));
+        Ok(())
+    }
+
+    /// The next recorded call, reading pages as needed; None past the last.
+    async fn next_call(&mut self) -> anyhow::Result<Option<Recorded>> {
+        while self.ahead.is_empty() && self.next_page.is_some() {
+            self.read_page().await?;
+        }
+        Ok(self.ahead.pop_front())
+    }
 }
 
-pub async fn run(args: ReplayArgs) -> anyhow::Result<()> {
-    let client = Client::new(&args.server)?;
-    // The recipe comes a page at a time.
-    let mut recorded = Vec::new();
-    let mut after = String::new();
-    loop {
-        let path = format!("/v1/sessions/{}/reproduction{after}", crate::client::encode(&args.session));
-        let mut page = client.request(Method::GET, &path, None).await?;
-        recorded.extend(page["steps"].as_array_mut().map(std::mem::take).unwrap_or_default());
-        match page["next_after"].as_u64() {
-            Some(next) => after = format!("?after={next}"),
-            None => break,
-        }
+/// A step of the recipe as a model call to replay; None for a step that
+/// made none (no completion and no model).
+fn recorded_call(s: &Value) -> Option<Recorded> {
+    if s["completion"].is_null() && s["model"]["name"].is_null() {
+        return None;
     }
-    let calls: Vec<Recorded> = recorded
-        .iter()
-        .filter(|s| !s["completion"].is_null() || !s["model"]["name"].is_null())
-        .map(|s| {
-            let mut messages = Vec::new();
-            if let Some(system) = s["prompt"]["system"].as_str().filter(|t| !t.is_empty()) {
-                messages.push(json!({"role": "system", "content": system}));
-            }
-            messages.extend(s["prompt"]["messages"].as_array().cloned().unwrap_or_default());
-            Recorded { step: s["step"].as_u64().unwrap_or(0), model: s["model"].clone(), messages: Value::Array(messages), completion: s["completion"].clone() }
-        })
-        .collect();
-    eprintln!("replaying {} recorded model calls of session {} on http://{}", calls.len(), args.session, args.listen);
-    let state = Replay { calls: Arc::new(calls), progress: Arc::default() };
+    let mut messages = Vec::new();
+    if let Some(system) = s["prompt"]["system"].as_str().filter(|t| !t.is_empty()) {
+        messages.push(json!({"role": "system", "content": system}));
+    }
+    messages.extend(s["prompt"]["messages"].as_array().cloned().unwrap_or_default());
+    Some(Recorded { step: s["step"].as_u64().unwrap_or(0), model: s["model"].clone(), messages: Value::Array(messages), completion: s["completion"].clone() })
+}
+
+#[derive(Clone)]
+struct Replay(Arc<tokio::sync::Mutex<Recording>>);
+
+pub async fn run(args: ReplayArgs) -> anyhow::Result<()> {
+    let path = format!("/v1/sessions/{}/reproduction", crate::client::encode(&args.session));
+    let mut recording = Recording {
+        client: Client::new(&args.server)?,
+        path,
+        ahead: VecDeque::new(),
+        next_page: Some(String::new()),
+        read: 0,
+        served: 0,
+        first_divergence: None,
+    };
+    // The first page before listening: a session that is not there is
+    // said at once.
+    recording.read_page().await?;
+    eprintln!("replaying the recorded model calls of session {} on http://{} (read a page of the recipe at a time)", args.session, args.listen);
     let app = axum::Router::new()
         .route("/v1/chat/completions", post(complete))
         .route("/replay/divergence", get(divergence))
-        .with_state(state);
+        .with_state(Replay(Arc::new(tokio::sync::Mutex::new(recording))));
     let listener = tokio::net::TcpListener::bind(args.listen).await?;
     axum::serve(listener, app).await?;
     Ok(())
 }
 
 async fn divergence(State(state): State<Replay>) -> Json<Value> {
-    let p = state.progress.lock().unwrap_or_else(|e| e.into_inner());
-    Json(json!({"served": p.served, "recorded": state.calls.len(), "first_divergence": p.first_divergence}))
+    let r = state.0.lock().await;
+    Json(json!({"served": r.served, "recorded_read": r.read, "all_read": r.next_page.is_none(), "first_divergence": r.first_divergence}))
 }
 
 async fn complete(State(state): State<Replay>, Json(request): Json<Value>) -> Response {
-    let mut p = state.progress.lock().unwrap_or_else(|e| e.into_inner());
-    let n = p.served;
-    let Some(call) = state.calls.get(n) else {
-        let error = json!({"error": {"message": format!("the recording has {} model calls; this is call {}", state.calls.len(), n + 1),
-                                     "type": "replay_exhausted"}});
-        return (StatusCode::GONE, Json(error)).into_response();
+    let mut r = state.0.lock().await;
+    let n = r.served;
+    let call = match r.next_call().await {
+        Ok(Some(call)) => call,
+        Ok(None) => {
+            let error = json!({"error": {"message": format!("the recording has {} model calls; this is call {}", r.read, n + 1),
+                                         "type": "replay_exhausted"}});
+            return (StatusCode::GONE, Json(error)).into_response();
+        }
+        Err(e) => {
+            let error = json!({"error": {"message": format!("cannot read the recording from the server: {e:#}"), "type": "replay_unavailable"}});
+            return (StatusCode::BAD_GATEWAY, Json(error)).into_response();
+        }
     };
-    p.served += 1;
-    let difference = first_difference(call, &request);
+    r.served += 1;
+    let difference = first_difference(&call, &request);
     if let Some((field, expected, got)) = &difference {
         let d = json!({"request": n + 1, "step": call.step, "field": field, "expected": expected, "got": got});
-        if p.first_divergence.is_none() {
+        if r.first_divergence.is_none() {
             eprintln!("replay diverged at request {} (recorded step {}): {field} expected {expected}, got {got}", n + 1, call.step);
-            p.first_divergence = Some(d);
+            r.first_divergence = Some(d);
         }
     }
+    drop(r);
     let content = match &call.completion {
         Value::String(s) => s.clone(),
         Value::Null => String::new(),
