@@ -8,10 +8,13 @@ use flightlog_integrity::{bundle, verify};
 use flightlog_model::merkle::{Tree, leaf_hash};
 use flightlog_model::retention::HoldSubject;
 use std::collections::BTreeSet;
+use futures_util::{Stream, StreamExt};
 use tokio::io::AsyncSeekExt;
+use tokio_util::io::ReaderStream;
 use flightlog_store::{CheckpointRow, Erasure};
 
-/// Evidence bundles built at once by this process.
+/// Evidence bundles built or being answered at once by this process: each
+/// holds a file as large as itself.
 static BUNDLES_AT_ONCE: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(2);
 
 /// A session's evidence bundle, written whole to a temporary file (in
@@ -23,12 +26,19 @@ pub struct EvidenceFile {
     file: tokio::fs::File,
     /// Bytes.
     pub len: u64,
+    /// One of the bundles at once, held until the file is answered.
+    turn: tokio::sync::SemaphorePermit<'static>,
 }
 
 impl EvidenceFile {
-    /// The file's bytes, in pieces, for an answer's body.
-    pub fn into_stream(self) -> tokio_util::io::ReaderStream<tokio::fs::File> {
-        tokio_util::io::ReaderStream::with_capacity(self.file, 256 * 1024)
+    /// The file's bytes, in pieces, for an answer's body; the file (and its
+    /// turn) go when the answer is sent or given up.
+    pub fn into_stream(self) -> impl Stream<Item = <ReaderStream<tokio::fs::File> as Stream>::Item> + Send + 'static {
+        let turn = self.turn;
+        ReaderStream::with_capacity(self.file, 256 * 1024).map(move |piece| {
+            let _held = &turn;
+            piece
+        })
     }
 }
 
@@ -105,7 +115,7 @@ impl AppState {
         // Each build takes a file as large as the bundle (1.4 GB for a
         // session of 500,000 steps) and a core for as long: a few at once,
         // the others wait their turn.
-        let _turn = BUNDLES_AT_ONCE.acquire().await.map_err(|e| AppError::unavailable("evidence bundles", e))?;
+        let turn = BUNDLES_AT_ONCE.acquire().await.map_err(|e| AppError::unavailable("evidence bundles", e))?;
         let unwritable = |e: std::io::Error| AppError::unavailable("cannot write the evidence bundle to a temporary file", e);
         let mut file = tokio::fs::File::from_std(tempfile::tempfile().map_err(unwritable)?);
         let key = self.checkpointer.public_key_hex();
@@ -117,7 +127,7 @@ impl AppState {
         }
         let len = file.stream_position().await.map_err(unwritable)?;
         file.rewind().await.map_err(unwritable)?;
-        Ok(EvidenceFile { file, len })
+        Ok(EvidenceFile { file, len, turn })
     }
 
     pub async fn checkpoints(&self) -> Result<Vec<CheckpointRow>, AppError> {

@@ -89,9 +89,27 @@ impl Client {
         if !status.is_success() {
             return Err(refusal(status, &resp.bytes().await.unwrap_or_default()));
         }
-        let folder = out.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(std::path::Path::new("."));
         let cannot_write = || format!("cannot write {}", out.display());
-        let part = tempfile::NamedTempFile::new_in(folder).with_context(cannot_write)?;
+        // Not a file to put in place (`-o /dev/stdout`, a pipe): written to
+        // as it comes.
+        if std::fs::metadata(out).is_ok_and(|m| !m.is_file()) {
+            let mut file = std::io::BufWriter::new(std::fs::OpenOptions::new().write(true).open(out).with_context(cannot_write)?);
+            let mut written = 0;
+            while let Some(chunk) = resp.chunk().await.context("the download was interrupted")? {
+                file.write_all(&chunk).with_context(cannot_write)?;
+                written += chunk.len() as u64;
+            }
+            file.flush().with_context(cannot_write)?;
+            return Ok(written);
+        }
+        let folder = out.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(std::path::Path::new("."));
+        // Readable as a file created in its place would be (the umask
+        // applies), not only by its owner as a temporary file is.
+        let part = tempfile::Builder::new()
+            .prefix(".flightlog-download")
+            .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o666))
+            .tempfile_in(folder)
+            .with_context(cannot_write)?;
         let mut file = std::io::BufWriter::new(part);
         let bar = match resp.content_length() {
             Some(len) => indicatif::ProgressBar::new(len)
@@ -133,7 +151,12 @@ impl Client {
 /// message of its error body when it has one.
 fn refusal(status: StatusCode, body: &[u8]) -> anyhow::Error {
     let json: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
-    let message = json["error"]["message"].as_str().unwrap_or("request failed");
+    let Some(message) = json["error"]["message"].as_str() else {
+        // Not ours (a proxy's page): the start of what it said.
+        let text = String::from_utf8_lossy(body);
+        let said: String = text.trim().chars().take(200).collect();
+        return anyhow::anyhow!("{status}: {}", if said.is_empty() { "request failed" } else { &said });
+    };
     match json["error"]["field"].as_str() {
         Some(field) => anyhow::anyhow!("{status}: {field}: {message}"),
         None => anyhow::anyhow!("{status}: {message}"),

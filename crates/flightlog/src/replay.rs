@@ -38,7 +38,9 @@ struct Recorded {
 
 /// The recorded calls, read from the server a page of the recipe at a
 /// time as the re-run reaches them: a session of 500,000 steps, read whole
-/// first, took 53 s and 5.1 GB before the replay listened.
+/// first, took 53 s and 5.1 GB before the replay listened. The recipe is
+/// therefore what the session holds as the re-run reaches each page: steps
+/// the session gains meanwhile are replayed too.
 struct Recording {
     client: Client,
     /// The recipe's address, without its cursor.
@@ -54,14 +56,17 @@ struct Recording {
 }
 
 impl Recording {
-    /// Reads the next page of the recipe and keeps its model calls.
+    /// Reads the next page of the recipe and keeps its model calls. Where
+    /// it starts moves on only once the page is read, so a read that fails
+    /// (or a request given up on meanwhile) is made again by the next call.
     async fn read_page(&mut self) -> anyhow::Result<()> {
-        let Some(after) = self.next_page.take() else { return Ok(()) };
-        let page = self.client.request(Method::GET, &format!("{}{after}", self.path), None).await?;
-        let calls = page["steps"].as_array().into_iter().flatten().filter_map(recorded_call);
-        let before = self.ahead.len();
+        let Some(after) = &self.next_page else { return Ok(()) };
+        let path = format!("{}{after}", self.path);
+        let read = self.client.request(Method::GET, &path, None);
+        let page = tokio::time::timeout(PAGE_WAIT, read).await.map_err(|_| anyhow::anyhow!("no page of the recipe in {PAGE_WAIT:?}"))??;
+        let calls: Vec<Recorded> = page["steps"].as_array().into_iter().flatten().filter_map(recorded_call).collect();
+        self.read += calls.len();
         self.ahead.extend(calls);
-        self.read += self.ahead.len() - before;
         self.next_page = page["next_after"].as_u64().map(|next| format!("?after={next}"));
         Ok(())
     }
@@ -88,6 +93,9 @@ fn recorded_call(s: &Value) -> Option<Recorded> {
     messages.extend(s["prompt"]["messages"].as_array().cloned().unwrap_or_default());
     Some(Recorded { step: s["step"].as_u64().unwrap_or(0), model: s["model"].clone(), messages: Value::Array(messages), completion: s["completion"].clone() })
 }
+
+/// How long a page of the recipe may take: the calls wait for it.
+const PAGE_WAIT: std::time::Duration = std::time::Duration::from_secs(60);
 
 #[derive(Clone)]
 struct Replay(Arc<tokio::sync::Mutex<Recording>>);

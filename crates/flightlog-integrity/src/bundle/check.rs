@@ -1,12 +1,12 @@
 //! Checking a bundle offline, with nothing but the file (and, ideally, the
 //! instance's public key obtained separately).
 //!
-//! A bundle as Flightlog writes it is checked a step at a time: its head,
-//! then each step, each parsed and its canonical form compared with its
-//! bytes, so memory holds one step, not the file's tree (a bundle of
-//! 500,000 steps is 1.4 GB of text, several times that as a tree). A file
-//! that is not cut as a bundle is, or not canonical, is then read whole,
-//! to say what is wrong with it.
+//! A file cut as a bundle is (its head, then the list of steps, last) is
+//! checked a step at a time: each piece parsed and its canonical form
+//! compared with its bytes, so memory holds one step, not the file's tree
+//! (a bundle of 500,000 steps is 1.4 GB of text, several times that as a
+//! tree), edited or not. A file that is not cut so is read whole, to say
+//! what is wrong with it.
 
 use super::FORMAT;
 use crate::signer::{checkpoint_message, signature_valid};
@@ -59,20 +59,24 @@ pub fn verify_bundle(file: &[u8], pinned_key: Option<&str>) -> BundleReport {
     if let Ok(Some(report)) = check_in_pieces(file, pinned_key) {
         return report;
     }
-    let text = std::str::from_utf8(file).unwrap_or("");
-    check_whole(text.strip_suffix('\n').unwrap_or(text), pinned_key)
+    whole(file, pinned_key)
 }
 
 /// Checks the bundle in the file at `path` as [`verify_bundle`] does,
-/// reading it a step at a time: memory holds one step of a bundle as
-/// Flightlog writes one, whatever its size, and the whole file only when
-/// it is not one (to say what is wrong with it).
+/// reading it a step at a time: memory holds one step of a file cut as a
+/// bundle is, whatever its size (edited or not), and the whole file only
+/// when it is not one.
 pub fn verify_bundle_file(path: &std::path::Path, pinned_key: Option<&str>) -> std::io::Result<BundleReport> {
     let file = std::io::BufReader::with_capacity(1 << 20, std::fs::File::open(path)?);
     match check_in_pieces(file, pinned_key)? {
         Some(report) => Ok(report),
-        None => Ok(verify_bundle(&std::fs::read(path)?, pinned_key)),
+        None => Ok(whole(&std::fs::read(path)?, pinned_key)),
     }
+}
+
+fn whole(file: &[u8], pinned_key: Option<&str>) -> BundleReport {
+    let text = std::str::from_utf8(file).unwrap_or("");
+    check_whole(text.strip_suffix('\n').unwrap_or(text), pinned_key)
 }
 
 /// Where the steps start in a bundle as written: every key of the head
@@ -82,19 +86,26 @@ const STEPS_KEY: &[u8] = br#","steps":["#;
 /// or of one step read in pieces; a larger one is read whole.
 const MAX_PIECE: usize = 512 << 20;
 
-/// A canonical bundle, checked a step at a time; None when the input is
-/// not cut as a bundle is or not canonical (`check_whole` then says how).
+/// A bundle checked a step at a time; None when the input is not cut as a
+/// bundle is (`check_whole` then says how). A head or a step that is not
+/// in canonical form is named as `check_whole` names it, and the check
+/// goes on.
 fn check_in_pieces(input: impl BufRead, pinned_key: Option<&str>) -> std::io::Result<Option<BundleReport>> {
     let mut input = Pieces(input);
     // A quote inside a JSON string is escaped, so the first `,"steps":[`
-    // is structural; a file where it is not the head's end fails the
-    // head's canonical comparison below.
+    // is structural; one that is not the head's end (inside a nested
+    // object) leaves a head that does not parse.
     let Some(head_text) = input.until(STEPS_KEY)?.and_then(|h| String::from_utf8(h).ok()) else { return Ok(None) };
     let head_text = head_text + "}";
     let Ok(head) = serde_json::from_str::<Value>(&head_text) else { return Ok(None) };
-    if to_canonical_json(&head) != head_text || head["format"] != FORMAT {
+    // Every key of the head sorts before "steps", so the list is the
+    // file's last member. A head with a key after it (or a second
+    // "steps") is not cut as a bundle is: the list would not be the file's
+    // only or last one.
+    if head["format"] != FORMAT || !head.as_object().is_some_and(|h| h.keys().all(|k| k.as_bytes() < b"steps".as_slice())) {
         return Ok(None);
     }
+    let mut canonical = to_canonical_json(&head) == head_text;
     let mut check = Check::new(&head, pinned_key);
     let mut first = true;
     loop {
@@ -108,16 +119,22 @@ fn check_in_pieces(input: impl BufRead, pinned_key: Option<&str>) -> std::io::Re
         let Some(bytes) = input.object()? else { return Ok(None) };
         let Ok(text) = std::str::from_utf8(&bytes) else { return Ok(None) };
         let Ok(step) = serde_json::from_str::<Value>(text) else { return Ok(None) };
-        if to_canonical_json(&step) != text {
-            return Ok(None);
-        }
+        canonical &= to_canonical_json(&step) == text;
         check.step(&step);
     }
     // The file's closing brace and, at most, one newline.
     match (input.byte()?, input.byte()?, input.byte()?) {
-        (Some(b'}'), None, None) | (Some(b'}'), Some(b'\n'), None) => Ok(Some(check.finish(head.get("access_log")))),
-        _ => Ok(None),
+        (Some(b'}'), None, None) | (Some(b'}'), Some(b'\n'), None) => {}
+        _ => return Ok(None),
     }
+    if !canonical {
+        check.r.problems.insert(0, not_canonical());
+    }
+    Ok(Some(check.finish(head.get("access_log"))))
+}
+
+fn not_canonical() -> Problem {
+    bad(ProblemKind::NotCanonical, None, "the file is not in canonical form: it was edited")
 }
 
 /// An input read in the pieces of a bundle.
@@ -224,14 +241,14 @@ fn check_whole(text: &str, pinned_key: Option<&str>) -> BundleReport {
     if b["format"] != FORMAT {
         let mut problems = Vec::new();
         if !canonical {
-            problems.push(bad(ProblemKind::NotCanonical, None, "the file is not in canonical form: it was edited"));
+            problems.push(not_canonical());
         }
         problems.push(bad(ProblemKind::Unreadable, None, format!("not a {FORMAT} bundle")));
         return BundleReport { problems, ..BundleReport::default() };
     }
     let mut check = Check::new(&b, pinned_key);
     if !canonical {
-        check.r.problems.insert(0, bad(ProblemKind::NotCanonical, None, "the file is not in canonical form: it was edited"));
+        check.r.problems.insert(0, not_canonical());
     }
     let Some(steps) = b["steps"].as_array() else {
         check.r.problems.push(bad(ProblemKind::Unreadable, None, "the bundle holds no list of steps"));
@@ -374,7 +391,7 @@ mod tests {
         let mut link = chain_seed("p", "s");
         let steps: Vec<Value> = (0..n)
             .map(|i| {
-                let content = json!({"session_id": "s", "step": i, "note": format!("a \"quoted\" }} {{ [ text {i}")});
+                let content = json!({"session_id": "s", "step": i, "note": format!("a \"quoted\" }} {{ [ é \\ text {i}")});
                 let hash = stored_step_hash(&content, &BTreeMap::new());
                 link = chain_next(&link, &hash);
                 json!({"step": i, "log_index": 10 + i, "session_seq": i, "step_hash": hex::encode(hash),
@@ -423,19 +440,39 @@ mod tests {
         for (i, text) in cases.iter().enumerate() {
             let pieces = in_pieces(text).unwrap_or_else(|| panic!("case {i} is read in pieces"));
             assert_eq!(report(&pieces), report(&check_whole(text, None)), "case {i}");
-            // Read through a buffer of 7 bytes: pieces cut anywhere.
-            let small = check_in_pieces(std::io::BufReader::with_capacity(7, text.as_bytes()), None).unwrap();
-            assert_eq!(report(&small.expect("read in pieces")), report(&pieces), "case {i}");
+            // Read through buffers of 1 to 16 bytes: pieces cut anywhere,
+            // inside an escape or a character of two bytes too.
+            for size in 1..=16 {
+                let small = check_in_pieces(std::io::BufReader::with_capacity(size, text.as_bytes()), None).unwrap();
+                assert_eq!(report(&small.expect("read in pieces")), report(&pieces), "case {i}, buffer {size}");
+            }
             assert_eq!(report(&verify_bundle(text.as_bytes(), Some(&"cd".repeat(32)))), report(&check_whole(text, Some(&"cd".repeat(32)))));
         }
         assert_eq!(report(&verify_bundle(cases[0].as_bytes(), None))["status"], "intact_not_yet_sealed");
         assert_eq!(report(&verify_bundle(cases[2].as_bytes(), None))["status"], "failed");
 
-        let spaced = cases[0].replacen(",", ", ", 1);
-        assert!(in_pieces(&spaced).is_none(), "white space added: not canonical");
-        assert!(verify_bundle(spaced.as_bytes(), None).problems.iter().any(|p| p.kind == ProblemKind::NotCanonical));
+        // Edits that keep the file cut as a bundle is, read in pieces, are
+        // named as the whole file's reading names them.
+        let spaced_head = cases[0].replacen(",", ", ", 1);
+        let spaced_step = cases[0].replacen(r#""note":"a"#, r#""note": "a"#, 1);
+        for edited in [&spaced_head, &spaced_step] {
+            assert_ne!(edited, &cases[0]);
+            let pieces = in_pieces(edited).expect("cut as a bundle is");
+            assert_eq!(pieces.problems[0].kind, ProblemKind::NotCanonical);
+            assert_eq!(report(&pieces), report(&check_whole(edited, None)));
+        }
+        // A head with a key after "steps", or a second "steps", is not cut
+        // as a bundle is: the list would not be the file's only or last.
         let reordered = cases[0].replacen(r#"{"access_log""#, r#"{"zz":1,"access_log""#, 1);
-        assert!(in_pieces(&reordered).is_none(), "a key out of order");
+        let key_before_steps = cases[0].replacen(r#","steps":["#, r#","zz":"anything","steps":["#, 1);
+        let two_lists = cases[0].replacen(r#","steps":["#, r#","steps":{"fake":1},"steps":["#, 1);
+        for edited in [&reordered, &key_before_steps, &two_lists] {
+            assert_ne!(edited, &cases[0]);
+            assert!(in_pieces(edited).is_none(), "{edited}");
+            let whole = verify_bundle(edited.as_bytes(), None);
+            assert_eq!(report(&whole)["status"], "failed", "{edited}");
+            assert!(whole.problems.iter().any(|p| p.kind == ProblemKind::NotCanonical), "{edited}");
+        }
         let with_newline = format!("{}\n", cases[0]);
         assert!(in_pieces(&with_newline).is_some(), "one newline at the end is allowed");
         assert!(in_pieces(&format!("{with_newline}\n")).is_none());
