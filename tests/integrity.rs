@@ -467,6 +467,23 @@ async fn a_newer_checkpoint_row_not_signed_here_does_not_stop_the_signing() {
     assert_eq!((status, answer["tree_size"].as_u64()), (StatusCode::CREATED, Some(19)), "{answer}");
 }
 
+/// A thousand rows at the newest checkpoint's size added under the
+/// instance's key, none signed by it: the one that is, among them, is still
+/// what bundles prove steps by and what the log is sealed on from.
+#[tokio::test]
+async fn rows_at_the_newest_checkpoints_size_do_not_hide_it() {
+    let dir = tempfile::tempdir().unwrap();
+    recorded_instance(dir.path()).await;
+    sql(dir.path(), "INSERT INTO checkpoints SELECT c.tree_size, c.root_hash, c.created_us + n.number + 1, c.public_key, repeat('ab', 64) \
+                     FROM (SELECT * FROM checkpoints WHERE tree_size = 18) AS c CROSS JOIN numbers(1000) AS n");
+    let s = Server::start_in(dir.path(), &ENV).await;
+    let resp = s.http.get(format!("{}/v1/sessions/other/evidence", s.base)).bearer_auth(ADMIN_KEY).send().await.unwrap();
+    let bundle: Value = serde_json::from_slice(&resp.bytes().await.unwrap()).unwrap();
+    assert_eq!(bundle["checkpoint"]["tree_size"], 18, "the checkpoint signed at 18, not the one at 14");
+    let (status, answer) = seal_one_more_step(&s, 0).await;
+    assert_eq!((status, answer["tree_size"].as_u64()), (StatusCode::CREATED, Some(19)), "{answer}");
+}
+
 /// A signing key replaced on purpose (its old checkpoints' mark removed
 /// with it) starts afresh: the checkpoints of the key before are not what
 /// the log is checked against, and are not taken for forgeries.

@@ -12,10 +12,13 @@ const LATEST_CHECKPOINT: &str = "SELECT tree_size, lower(hex(root_hash)) AS root
     FROM checkpoints ORDER BY tree_size DESC LIMIT 1";
 
 // A page of one key's checkpoints, newest first, below a size: read from
-// the end of the table, as the newest one is.
+// the end of the table, as the newest one is. With every row of the size
+// it ends at (WITH TIES): the next page starts below that size, and rows
+// of it past the limit (copies inserted behind Flightlog's back) would
+// hide the one signed there.
 const CHECKPOINTS_OF_KEY_BELOW: &str = "SELECT tree_size, lower(hex(root_hash)) AS root_hash, created_us, public_key, signature \
     FROM checkpoints WHERE public_key = {public_key:String} AND tree_size < {below:UInt64} \
-    ORDER BY tree_size DESC LIMIT {limit:UInt32}";
+    ORDER BY tree_size DESC LIMIT {limit:UInt32} WITH TIES";
 
 const PUT_CHECKPOINT: &str = "INSERT INTO checkpoints (tree_size, root_hash, created_us, public_key, signature) \
     SELECT {tree_size:UInt64}, unhex({root_hash:String}), {created_us:Int64}, {public_key:String}, {signature:String}";
@@ -44,7 +47,8 @@ impl Store {
     }
 
     /// Up to `limit` checkpoints stored under `public_key` with a tree
-    /// size below `below`, newest first (their signatures unchecked).
+    /// size below `below`, newest first (their signatures unchecked), and
+    /// every other one at the last one's size.
     pub async fn checkpoints_of_key_below(&self, public_key: &str, below: u64, limit: u32) -> Result<Vec<CheckpointRow>, StoreError> {
         let params = Params::new().text("public_key", public_key).number("below", below).number("limit", limit);
         self.read_checkpoints(CHECKPOINTS_OF_KEY_BELOW, params).await
