@@ -477,8 +477,7 @@ async fn rows_at_the_newest_checkpoints_size_do_not_hide_it() {
     sql(dir.path(), "INSERT INTO checkpoints SELECT c.tree_size, c.root_hash, c.created_us + n.number + 1, c.public_key, repeat('ab', 64) \
                      FROM (SELECT * FROM checkpoints WHERE tree_size = 18) AS c CROSS JOIN numbers(1000) AS n");
     let s = Server::start_in(dir.path(), &ENV).await;
-    let resp = s.http.get(format!("{}/v1/sessions/other/evidence", s.base)).bearer_auth(ADMIN_KEY).send().await.unwrap();
-    let bundle: Value = serde_json::from_slice(&resp.bytes().await.unwrap()).unwrap();
+    let bundle = bundle_of(&s, "other").await;
     assert_eq!(bundle["checkpoint"]["tree_size"], 18, "the checkpoint signed at 18, not the one at 14");
     let (status, answer) = seal_one_more_step(&s, 0).await;
     assert_eq!((status, answer["tree_size"].as_u64()), (StatusCode::CREATED, Some(19)), "{answer}");
@@ -509,8 +508,7 @@ async fn a_checkpoint_signed_with_another_key_seals_nothing() {
     let dir = tempfile::tempdir().unwrap();
     recorded_instance(dir.path()).await;
     let s = Server::start_in(dir.path(), &ENV).await;
-    let resp = s.http.get(format!("{}/v1/sessions/victim/evidence", s.base)).bearer_auth(ADMIN_KEY).send().await.unwrap();
-    let bundle: Value = serde_json::from_slice(&resp.bytes().await.unwrap()).unwrap();
+    let bundle = bundle_of(&s, "victim").await;
     let (_, key) = s.get(ADMIN_KEY, "/v1/integrity/public-key").await;
     drop(s);
 
@@ -537,9 +535,15 @@ async fn a_checkpoint_signed_with_another_key_seals_nothing() {
     let s = Server::start_in(dir.path(), &ENV).await;
     let page = assert_page_fails(&s, "victim", 5, "not signed by this instance").await;
     assert!(page.contains("forged reasoning 5"), "{page}");
-    let resp = s.http.get(format!("{}/v1/sessions/victim/evidence", s.base)).bearer_auth(ADMIN_KEY).send().await.unwrap();
-    let again: Value = serde_json::from_slice(&resp.bytes().await.unwrap()).unwrap();
+    let again = bundle_of(&s, "victim").await;
     assert_eq!((&again["checkpoint"]["tree_size"], &again["checkpoint"]["public_key"]), (&json!(18), &key["public_key"]));
+}
+
+/// The session's evidence bundle as an admin downloads it.
+async fn bundle_of(s: &Server, session: &str) -> Value {
+    let resp = s.http.get(format!("{}/v1/sessions/{session}/evidence", s.base)).bearer_auth(ADMIN_KEY).send().await.unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    serde_json::from_slice(&resp.bytes().await.unwrap()).unwrap()
 }
 
 async fn seal(s: &Server) -> (StatusCode, Value) {

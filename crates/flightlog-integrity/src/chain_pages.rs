@@ -59,17 +59,13 @@ async fn read_page(store: &Store, project: &str, session: &str, page: &[ChainPos
     let mut steps: Vec<u64> = page.iter().map(|p| p.step).collect();
     steps.sort_unstable();
     steps.dedup();
-    let places = place_of(&page[0])..=place_of(&page[page.len() - 1]);
+    let places = page[0].place()..=page[page.len() - 1].place();
     // As many rows as were there when the places were read: rows filed
     // since (by tampering) do not grow a page without bound.
     let limit = u32::try_from(page.len()).unwrap_or(u32::MAX);
     let mut rows = store.session_integrity_rows_at(project, session, &steps, places, limit).await?;
-    rows.sort_by_key(|r| (r.session_seq, r.log_index));
+    rows.sort_by_key(IntegrityRow::place);
     Ok(rows)
-}
-
-fn place_of(p: &ChainPosition) -> (u64, u64) {
-    (p.session_seq, p.log_index)
 }
 
 /// The page of `plan` starting at `from`: about [`PAGE_ROWS`] places, never
@@ -78,7 +74,7 @@ fn place_of(p: &ChainPosition) -> (u64, u64) {
 fn page_at(plan: &[ChainPosition], from: usize) -> Option<&[ChainPosition]> {
     let rest = plan.get(from..).filter(|r| !r.is_empty())?;
     let mut end = PAGE_ROWS.min(rest.len());
-    while end < rest.len() && place_of(&rest[end]) == place_of(&rest[end - 1]) {
+    while end < rest.len() && rest[end].place() == rest[end - 1].place() {
         end += 1;
     }
     Some(&rest[..end])

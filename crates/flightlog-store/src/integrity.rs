@@ -27,6 +27,14 @@ pub struct ChainPosition {
     pub step: u64,
 }
 
+impl ChainPosition {
+    /// Where the row stands in its session's chain: `session_seq`, then
+    /// `log_index` (its order).
+    pub fn place(&self) -> (u64, u64) {
+        (self.session_seq, self.log_index)
+    }
+}
+
 /// One stored step as verification sees it.
 #[derive(Clone, Debug)]
 pub struct IntegrityRow {
@@ -54,6 +62,12 @@ pub struct IntegrityRow {
 }
 
 impl IntegrityRow {
+    /// Where the row stands in its session's chain (see
+    /// [`ChainPosition::place`]).
+    pub fn place(&self) -> (u64, u64) {
+        (self.session_seq, self.log_index)
+    }
+
     /// A checked column's stored value.
     pub fn column(&self, name: &str) -> Option<&Stored> {
         self.columns.iter().find(|(n, _)| *n == name).map(|(_, v)| v)
@@ -295,12 +309,9 @@ impl Store {
         places: std::ops::RangeInclusive<(u64, u64)>,
         limit: u32,
     ) -> Result<Vec<IntegrityRow>, StoreError> {
-        let sql = INTEGRITY_ROWS.replace(
-            "{{where}}",
-            "project = {project:String} AND session_id = {session:String} AND step IN {steps:Array(UInt64)} \
+        let condition = "project = {project:String} AND session_id = {session:String} AND step IN {steps:Array(UInt64)} \
              AND (session_seq, log_index) >= ({first_seq:UInt64}, {first_index:UInt64}) \
-             AND (session_seq, log_index) <= ({last_seq:UInt64}, {last_index:UInt64})",
-        );
+             AND (session_seq, log_index) <= ({last_seq:UInt64}, {last_index:UInt64})";
         let (first, last) = places.into_inner();
         let params = Params::new()
             .text("project", project)
@@ -311,6 +322,13 @@ impl Store {
             .number("last_seq", last.0)
             .number("last_index", last.1)
             .number("limit", limit);
+        self.integrity_rows_where(condition, params).await
+    }
+
+    /// integrity_rows.sql's rows where `condition` holds, with what they
+    /// refer to put back.
+    async fn integrity_rows_where(&self, condition: &str, params: Params) -> Result<Vec<IntegrityRow>, StoreError> {
+        let sql = INTEGRITY_ROWS.replace("{{where}}", condition);
         self.put_back_messages_of(integrity_rows(&self.ch.query_as(&sql, params, Format::RowBinaryWithNamesAndTypes).await?)?).await
     }
 
@@ -322,10 +340,9 @@ impl Store {
     /// Up to `limit` rows stored under one step's key (more than one only
     /// if a copy was inserted by tampering).
     async fn rows_of_key(&self, project: &str, session: &str, step: u64, limit: u32) -> Result<Vec<IntegrityRow>, StoreError> {
-        let sql = INTEGRITY_ROWS
-            .replace("{{where}}", "project = {project:String} AND session_id = {session:String} AND step = {step:UInt64}");
+        let condition = "project = {project:String} AND session_id = {session:String} AND step = {step:UInt64}";
         let params = Params::new().text("project", project).text("session", session).number("step", step).number("limit", limit);
-        self.put_back_messages_of(integrity_rows(&self.ch.query_as(&sql, params, Format::RowBinaryWithNamesAndTypes).await?)?).await
+        self.integrity_rows_where(condition, params).await
     }
 
     /// `limit` rows of the whole table after the cursor (exclusive), in

@@ -91,26 +91,23 @@ impl Client {
         }
         let cannot_write = || format!("cannot write {}", out.display());
         // Not a file to put in place (`-o /dev/stdout`, a pipe): written to
-        // as it comes.
-        if std::fs::metadata(out).is_ok_and(|m| !m.is_file()) {
-            let mut file = std::io::BufWriter::new(std::fs::OpenOptions::new().write(true).open(out).with_context(cannot_write)?);
-            let mut written = 0;
-            while let Some(chunk) = resp.chunk().await.context("the download was interrupted")? {
-                file.write_all(&chunk).with_context(cannot_write)?;
-                written += chunk.len() as u64;
-            }
-            file.flush().with_context(cannot_write)?;
-            return Ok(written);
-        }
-        let folder = out.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(std::path::Path::new("."));
-        // Readable as a file created in its place would be (the umask
-        // applies), not only by its owner as a temporary file is.
-        let part = tempfile::Builder::new()
-            .prefix(".flightlog-download")
-            .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o666))
-            .tempfile_in(folder)
-            .with_context(cannot_write)?;
-        let mut file = std::io::BufWriter::new(part);
+        // as it comes. Otherwise a temporary file beside it, put in its place
+        // once whole.
+        let (file, part) = if std::fs::metadata(out).is_ok_and(|m| !m.is_file()) {
+            (std::fs::OpenOptions::new().write(true).open(out).with_context(cannot_write)?, None)
+        } else {
+            let folder = out.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(std::path::Path::new("."));
+            // Readable as a file created in its place would be (the umask
+            // applies), not only by its owner as a temporary file is.
+            let (file, part) = tempfile::Builder::new()
+                .prefix(".flightlog-download")
+                .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o666))
+                .tempfile_in(folder)
+                .with_context(cannot_write)?
+                .into_parts();
+            (file, Some(part))
+        };
+        let mut file = std::io::BufWriter::new(file);
         let bar = match resp.content_length() {
             Some(len) => indicatif::ProgressBar::new(len)
                 .with_style(indicatif::ProgressStyle::with_template("{bar:30} {bytes}/{total_bytes}, {bytes_per_sec} {msg}")?),
@@ -124,9 +121,11 @@ impl Client {
             written += chunk.len() as u64;
             bar.inc(chunk.len() as u64);
         }
-        let part = file.into_inner().map_err(|e| e.into_error()).with_context(cannot_write)?;
-        part.as_file().sync_all().with_context(cannot_write)?;
-        part.persist(out).with_context(cannot_write)?;
+        let file = file.into_inner().map_err(|e| e.into_error()).with_context(cannot_write)?;
+        if let Some(part) = part {
+            file.sync_all().with_context(cannot_write)?;
+            part.persist(out).with_context(cannot_write)?;
+        }
         bar.finish_and_clear();
         Ok(written)
     }

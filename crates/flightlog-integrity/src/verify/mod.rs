@@ -477,7 +477,7 @@ fn accept_expiry(log: &mut LogState, trusted_key: Option<&str>, record: Expirati
 /// record (or those at its rows' positions, when the log's other entries
 /// are checked apart).
 fn check_session(rows: &mut [IntegrityRow], logged: &[LogEntry], log: &LogState, report: &mut Report) {
-    rows.sort_by_key(|r| (r.session_seq, r.log_index));
+    rows.sort_by_key(IntegrityRow::place);
     let stored: HashSet<u64> = rows.iter().map(|r| r.log_index).collect();
     name_deleted(logged, &stored, log, report);
     let by_index: HashMap<u64, &LogEntry> = logged.iter().map(|e| (e.log_index, e)).collect();
