@@ -13,10 +13,11 @@ SELECT {columns},
 FROM steps
 WHERE project = {project:String}
   AND ts >= fromUnixTimestamp64Micro({from_us:Int64}, 'UTC') AND ts < fromUnixTimestamp64Micro({to_us:Int64}, 'UTC')
-  -- The first bound lets the primary-key index start at the cursor (it
-  -- does not read the tuple comparison): otherwise each page reads the
-  -- project's keys from the start.
-  AND session_id >= {after_session:String}
-  AND (session_id, step) > ({after_session:String}, {after_step:Int64})
+  -- After the cursor, written out rather than as a tuple comparison: the
+  -- primary-key index reads neither a tuple comparison nor a bound on the
+  -- session alone within a session, so each page of one long session read
+  -- its keys from the session's start (quadratic in the session's length).
+  AND (session_id > {after_session:String}
+       OR (session_id = {after_session:String} AND step > {after_step:Int64}))
 ORDER BY session_id, step
 LIMIT {limit:UInt32}
