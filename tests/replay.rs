@@ -32,20 +32,37 @@ async fn the_reproduction_export_has_model_settings_prompts_and_tool_results() {
     assert_eq!(s.get(ADMIN_KEY, "/v1/sessions/nope/reproduction").await.0, StatusCode::NOT_FOUND);
 }
 
+/// `steps` model calls, each asked "again" and answered "answer N", all at
+/// one time (llm_step's own times are valid for steps 0 to 9 only).
+fn long_recording(steps: u64) -> Vec<Value> {
+    (0..steps)
+        .map(|n| {
+            let mut step = llm_step(n, "again", &format!("answer {n}"));
+            step["timestamp"] = json!("2026-01-15T10:30:00Z");
+            step
+        })
+        .collect()
+}
+
 /// `flightlog replay` of session agent-run recorded in `s`, once it answers;
 /// its base URL.
 async fn start_replay(s: &Server, stderr: Stdio) -> (Reaped, String) {
+    start_replay_from(&s.base, &s.http, stderr).await
+}
+
+/// `flightlog replay` reading its recording from `server` (a URL).
+async fn start_replay_from(server: &str, http: &reqwest::Client, stderr: Stdio) -> (Reaped, String) {
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let replay = Reaped(Command::new(binary())
         .args(["replay", "--session", "agent-run", "--listen", &format!("127.0.0.1:{port}")])
-        .env("FLIGHTLOG_URL", &s.base)
+        .env("FLIGHTLOG_URL", server)
         .env("FLIGHTLOG_KEY", ADMIN_KEY)
         .stderr(stderr)
         .spawn()
         .unwrap());
     let base = format!("http://127.0.0.1:{port}");
     for _ in 0..200 {
-        if s.http.get(format!("{base}/replay/divergence")).send().await.is_ok() {
+        if http.get(format!("{base}/replay/divergence")).send().await.is_ok() {
             break;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
@@ -91,14 +108,7 @@ async fn the_reproduction_export_comes_a_page_at_a_time() {
 #[tokio::test]
 async fn replay_reads_every_page_of_a_long_recipe_as_it_is_reached() {
     let s = Server::start().await;
-    let recorded: Vec<Value> = (0..1_002)
-        .map(|n| {
-            let mut step = llm_step(n, "again", &format!("answer {n}"));
-            step["timestamp"] = json!("2026-01-15T10:30:00Z");
-            step
-        })
-        .collect();
-    assert_eq!(s.post_steps(ADMIN_KEY, ndjson(&recorded), &[]).await.1["accepted"], 1_002);
+    assert_eq!(s.post_steps(ADMIN_KEY, ndjson(&long_recording(1_002)), &[]).await.1["accepted"], 1_002);
     let (_replay, base) = start_replay(&s, Stdio::null()).await;
     let report: Value = s.http.get(format!("{base}/replay/divergence")).send().await.unwrap().json().await.unwrap();
     assert_eq!((report["recorded_read"].as_u64(), report["all_read"].as_bool()), (Some(1_000), Some(false)), "{report}");
@@ -117,6 +127,42 @@ async fn replay_reads_every_page_of_a_long_recipe_as_it_is_reached() {
     assert_eq!(answers[1_002].0, StatusCode::GONE, "past the last call");
     let report: Value = s.http.get(format!("{base}/replay/divergence")).send().await.unwrap().json().await.unwrap();
     assert_eq!((report["recorded_read"].as_u64(), report["all_read"].as_bool(), report["served"].as_u64()), (Some(1_002), Some(true), Some(1_002)));
+}
+
+/// A page of the recipe that the server cannot give (it was killed) is a
+/// 502 for the call that reaches it, and nothing is served in its place;
+/// once the server is back (restarted on its folder, on another port behind
+/// the same URL), the same call is answered with the next recorded step.
+#[tokio::test]
+async fn a_page_the_server_cannot_give_is_a_502_and_is_read_once_it_is_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let env = [("FLIGHTLOG_BOOTSTRAP_KEY", ADMIN_KEY)];
+    let mut s = Server::start_in(dir.path(), &env).await;
+    assert_eq!(s.post_steps(ADMIN_KEY, ndjson(&long_recording(1_002)), &[]).await.1["accepted"], 1_002);
+    let proxy = Proxy::start(Mode::Forward(s.port())).await;
+    let (_replay, base) = start_replay_from(&proxy.url, &s.http, Stdio::null()).await;
+    let http = reqwest::Client::new();
+    let call = json!({"model": "gpt-4o", "messages": [{"role": "user", "content": "again"}]});
+    let next = || async {
+        let resp = http.post(format!("{base}/v1/chat/completions")).json(&call).send().await.unwrap();
+        let status = resp.status();
+        let body: Value = resp.json().await.unwrap();
+        (status, body["choices"][0]["message"]["content"].as_str().map(str::to_string), body["error"]["type"].as_str().map(str::to_string))
+    };
+    for n in 0..1_000 {
+        assert_eq!(next().await, (StatusCode::OK, Some(format!("answer {n}")), None));
+    }
+    s.kill9();
+    for _ in 0..2 {
+        assert_eq!(next().await, (StatusCode::BAD_GATEWAY, None, Some("replay_unavailable".into())), "the second page cannot be read");
+    }
+    let report: Value = http.get(format!("{base}/replay/divergence")).send().await.unwrap().json().await.unwrap();
+    assert_eq!((report["served"].as_u64(), report["recorded_read"].as_u64(), report["all_read"].as_bool()), (Some(1_000), Some(1_000), Some(false)), "{report}");
+    let back = Server::start_in(dir.path(), &env).await;
+    proxy.set(Mode::Forward(back.port()));
+    assert_eq!(next().await, (StatusCode::OK, Some("answer 1000".into()), None), "the call the server failed is answered once it is back");
+    assert_eq!(next().await, (StatusCode::OK, Some("answer 1001".into()), None));
+    assert_eq!(next().await.0, StatusCode::GONE, "past the last call");
 }
 
 #[tokio::test]

@@ -9,6 +9,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+mod proxy;
+pub use proxy::{Mode, Proxy};
 pub use reqwest::StatusCode;
 pub use serde_json::{Value, json};
 
@@ -294,6 +296,11 @@ impl Server {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
         panic!("flightlog did not answer /healthz within 60 s");
+    }
+
+    /// The port the server listens on (chosen by the kernel at start).
+    pub fn port(&self) -> u16 {
+        self.base.rsplit(':').next().and_then(|p| p.parse().ok()).expect("a port in the server's URL")
     }
 
     pub fn pid(&self) -> u32 {
