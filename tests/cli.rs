@@ -130,3 +130,26 @@ async fn commands_that_name_a_session_reach_that_session_whatever_its_id() {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(dir.path().join("evidence-a_b.json").is_file());
 }
+
+/// A download is written to a pipe as it comes (`-o /dev/stdout`); one the
+/// server refuses leaves an earlier file where it was, and no part of it
+/// beside it.
+#[tokio::test]
+async fn a_download_goes_to_a_pipe_and_a_refused_one_keeps_the_earlier_file() {
+    let s = Server::start().await;
+    s.post_steps(ADMIN_KEY, ndjson(&[step("piped", 0), step("piped", 1)]), &[]).await;
+    let out = flightlog(&s, ADMIN_KEY, &["evidence", "--session", "piped", "-o", "/dev/stdout"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let bundle: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", stdout(&out)));
+    assert_eq!((bundle["session_id"].as_str(), bundle["steps"].as_array().map(Vec::len)), (Some("piped"), Some(2)));
+
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("bundle.json");
+    std::fs::write(&file, "the earlier bundle").unwrap();
+    let refused = flightlog(&s, ADMIN_KEY, &["evidence", "--session", "nobody", "-o", file.to_str().unwrap()]);
+    assert!(!refused.status.success());
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("404"), "{}", String::from_utf8_lossy(&refused.stderr));
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), "the earlier bundle");
+    let left: Vec<_> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+    assert_eq!(left, [std::ffi::OsString::from("bundle.json")]);
+}
