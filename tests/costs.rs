@@ -184,3 +184,94 @@ async fn a_dimension_named_twice_groups_once() {
     let csv = file.text().await.unwrap();
     assert!(csv.starts_with("model,model,steps,"), "{csv}");
 }
+
+/// An override posted again for the same model and date supersedes the one
+/// before it: every read prices with the later one, the totals agree with
+/// their groups, and the project's price list shows one override there.
+/// (Both rows were kept and the engine picked either, differently from one
+/// read to the next: a total of 144 beside a group of 192.)
+#[tokio::test]
+async fn an_override_posted_again_for_its_date_supersedes_the_one_before() {
+    let s = Server::start().await;
+    // 48 calls of 1M input tokens, one an hour over two days.
+    let steps: Vec<Value> = (0..48)
+        .map(|i| json!({"session_id": format!("s{}", i % 6), "step": i / 6, "timestamp": format!("2026-11-{:02}T{:02}:00:00Z", 10 + i / 24, i % 24),
+                        "model": {"name": "gpt-4o"}, "cost": {"input_tokens": 1_000_000}}))
+        .collect();
+    assert_eq!(s.post_steps(ADMIN_KEY, ndjson(&steps), &[]).await.1["accepted"], 48);
+    for input in [3.0, 4.0] {
+        let rate = json!({"model_key": "gpt-4o", "effective_from": "2026-11-01T00:00:00Z", "input": input, "output": 10.0, "source": format!("rate {input}")});
+        assert_eq!(s.send_json(reqwest::Method::POST, ADMIN_KEY, "/v1/prices/overrides", rate).await.0, StatusCode::CREATED);
+    }
+    for round in 0..5 {
+        for (query, calls) in [("", 48.0), ("?group_by=session", 48.0), ("?group_by=model,day", 48.0), ("?from=2026-11-10T00:00:00Z&to=2026-11-11T00:00:00Z", 24.0)] {
+            let (status, costs) = s.get(ADMIN_KEY, &format!("/v1/costs{query}")).await;
+            assert_eq!(status, StatusCode::OK, "{costs}");
+            let total = costs["totals"]["cost"].as_f64().unwrap();
+            let groups: f64 = costs["groups"].as_array().unwrap().iter().map(|g| g["cost"].as_f64().unwrap()).sum();
+            assert!(close(total, calls * 4.0) && close(groups, total), "read {round} of /v1/costs{query}: total {total}, groups {groups}");
+        }
+    }
+    let (_, prices) = s.get(ADMIN_KEY, "/v1/prices").await;
+    let overrides = prices["overrides"].as_array().unwrap();
+    assert_eq!((overrides.len(), overrides[0]["input"].as_f64(), overrides[0]["source"].as_str()), (1, Some(4.0), Some("rate 4")), "{prices}");
+}
+
+/// A price override's mistakes are refused, each naming its field: a price
+/// out of range, a tier price without the threshold that makes it apply,
+/// and a misspelt field (which was taken as a price of 0).
+#[tokio::test]
+async fn a_bad_price_override_is_refused_naming_its_field() {
+    let s = Server::start().await;
+    let with = |extra: Value| {
+        let mut rate = json!({"model_key": "gpt-4o", "effective_from": "2026-11-01T00:00:00Z", "input": 1.0, "output": 4.0});
+        rate.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+        rate
+    };
+    for (extra, field) in [
+        (json!({"output": 1e7}), "output"),
+        (json!({"reasoning": -2.0}), "reasoning"),
+        (json!({"tier_output": 2e6, "tier_threshold": 200000}), "tier_output"),
+        (json!({"tier_input": 6.0}), "tier_input"),
+    ] {
+        let (status, body) = s.send_json(reqwest::Method::POST, ADMIN_KEY, "/v1/prices/overrides", with(extra.clone())).await;
+        assert_eq!((status, body["error"]["field"].as_str()), (StatusCode::BAD_REQUEST, Some(field)), "{extra}: {body}");
+    }
+    let (status, body) = s.send_json(reqwest::Method::POST, ADMIN_KEY, "/v1/prices/overrides", with(json!({"cachewrite": 5.0}))).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert!(body.to_string().contains("cachewrite"), "{body}");
+    let (_, prices) = s.get(ADMIN_KEY, "/v1/prices").await;
+    assert_eq!(prices["overrides"], json!([]), "nothing refused was kept");
+    // A misspelt filter of the costs is refused too, not ignored (the
+    // answer was the whole project's).
+    let (status, body) = s.get(ADMIN_KEY, "/v1/costs?user_id=cust-1").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert!(body.to_string().contains("user_id"), "{body}");
+}
+
+/// The sessions over their budget are found by their computed cost, and a
+/// session's own summary carries that cost: a session whose client sent no
+/// estimate was missed among a hundred with larger estimates, and its
+/// summary said only the estimate, $0.
+#[tokio::test]
+async fn the_sessions_over_budget_are_found_by_their_computed_cost() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Server::start_with(dir.path(), &[("FLIGHTLOG_BOOTSTRAP_KEY", ADMIN_KEY)], &["--session-budget", "5"]).await;
+    // 120 sessions whose clients estimate $0.50 for a call of a few tokens,
+    // and one of 10M gpt-4o input tokens ($25) with no estimate.
+    let mut steps: Vec<Value> = (0..120)
+        .map(|i| json!({"session_id": format!("cheap-{i}"), "step": 0, "timestamp": "2026-11-10T10:00:00Z", "model": {"name": "gpt-4o"},
+                        "cost": {"input_tokens": 10, "output_tokens": 5, "estimated_cost": 0.5}}))
+        .collect();
+    steps.push(json!({"session_id": "dear", "step": 0, "timestamp": "2026-11-10T11:00:00Z", "model": {"name": "gpt-4o"},
+                      "cost": {"input_tokens": 10_000_000}}));
+    assert_eq!(s.post_steps(ADMIN_KEY, ndjson(&steps), &[]).await.1["accepted"], 121);
+    let (_, html) = s.page(ADMIN_KEY, "/costs").await;
+    let over = html.split_once("Over budget</h2>").and_then(|(_, rest)| rest.split_once("</table>")).map(|(list, _)| list).unwrap_or_default();
+    assert!(over.contains(r#"<a href="/sessions/dear">dear</a>"#), "the costs page lists it over budget: {over}");
+    assert_eq!(over.matches("<tr>").count(), 1, "and only it: {over}");
+    let (_, header) = s.get(ADMIN_KEY, "/v1/sessions/dear").await;
+    assert_eq!((header["cost"].as_f64(), header["over_budget"].as_bool(), header["estimated_cost"].as_f64()), (Some(25.0), Some(true), Some(0.0)), "{header}");
+    let (_, html) = s.page(ADMIN_KEY, "/sessions/dear").await;
+    assert!(html.contains("$25.0000 (the client estimated $0.0000)"), "the session page says both");
+}

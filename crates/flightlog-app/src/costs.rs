@@ -13,6 +13,9 @@ pub const MAX_GROUPS: u32 = 10_000;
 /// A cost query as received.
 #[derive(Debug, Default, Clone, serde::Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
+// A misspelt filter (`user_id=`) is refused, not ignored: ignored, the
+// answer would be the whole project's costs.
+#[serde(deny_unknown_fields)]
 pub struct CostParams {
     /// Up to two of [`CostDimension::NAMES`], comma-separated.
     #[param(schema_with = crate::param_schemas::cost_group_by)]
@@ -383,9 +386,26 @@ impl AppState {
             return Err(AppError::invalid("model_key", format!("{:?} names no model once its prefixes and suffixes are taken off", p.model_key)));
         }
         let from = params::time("effective_from", &p.effective_from)?;
-        let prices = [Some(p.input), Some(p.output), Some(p.cache_read), Some(p.cache_write), p.reasoning, p.tier_input, p.tier_output, p.tier_cache_read];
-        if prices.iter().flatten().any(|x| !x.is_finite() || *x < 0.0 || *x > 1e6) {
-            return Err(AppError::invalid("input", "prices are USD per 1M tokens, between 0 and 1,000,000"));
+        let prices = [
+            ("input", Some(p.input)),
+            ("output", Some(p.output)),
+            ("cache_read", Some(p.cache_read)),
+            ("cache_write", Some(p.cache_write)),
+            ("reasoning", p.reasoning),
+            ("tier_input", p.tier_input),
+            ("tier_output", p.tier_output),
+            ("tier_cache_read", p.tier_cache_read),
+        ];
+        for (field, price) in prices {
+            if let Some(x) = price.filter(|x| !x.is_finite() || *x < 0.0 || *x > 1e6) {
+                return Err(AppError::invalid(field, format!("{x} is not a price: prices are USD per 1M tokens, between 0 and 1,000,000")));
+            }
+        }
+        let tiered = [("tier_input", p.tier_input), ("tier_output", p.tier_output), ("tier_cache_read", p.tier_cache_read)];
+        if let Some((field, _)) = tiered.iter().find(|(_, price)| price.is_some()).filter(|_| p.tier_threshold == 0) {
+            // Without a threshold no call is above it: the price would be
+            // kept and never apply.
+            return Err(AppError::invalid(field, "a tier price needs tier_threshold, the input tokens of one call above which it applies"));
         }
         if p.source.len() > 1024 {
             return Err(AppError::invalid("source", "the note is longer than 1024 bytes"));
@@ -395,17 +415,23 @@ impl AppState {
         Ok(key)
     }
 
-    /// Among the `among` most expensive sessions (by their computed cost),
-    /// those over their budget, with that cost.
+    /// Among the `among` most expensive sessions by their computed cost,
+    /// those over their budget, with that cost. (Not the session list's
+    /// order by cost, which is the cost the clients recorded: a session
+    /// whose client sent no estimate would be missed.)
     pub async fn over_budget_sessions(&self, project: &str, among: u32) -> Result<Vec<(String, f64)>, AppError> {
-        let filter = flightlog_store::SessionFilter { sort: flightlog_store::SessionSort::Cost, limit: among, ..Default::default() };
-        let expensive = self.store.list_sessions(project, &filter).await?.sessions;
-        let ids: Vec<(String, Vec<String>)> = expensive.iter().map(|s| (s.session_id.clone(), s.agents.clone())).collect();
-        let costs = self.session_costs(project, &ids).await?;
-        Ok(ids
+        let q = CostQuery { group_by: vec![CostDimension::Session], to_us: END_OF_TIME_US, limit: among, ..Default::default() };
+        let dearest: Vec<(String, f64)> = self
+            .store
+            .costs(project, &q)
+            .await?
             .into_iter()
-            .filter_map(|(id, _)| costs.get(&id).filter(|(_, over)| *over == Some(true)).map(|(c, _)| (id.clone(), *c)))
-            .collect())
+            .filter_map(|r| Some((r.value_of(CostDimension::Session)?.to_string(), r.cost.as_f64())))
+            .collect();
+        let ids: Vec<&str> = dearest.iter().map(|(id, _)| id.as_str()).collect();
+        let agents: std::collections::HashMap<String, Vec<String>> =
+            self.store.summaries_of(project, &ids).await?.into_iter().map(|s| (s.session_id, s.agents)).collect();
+        Ok(dearest.into_iter().filter(|(id, cost)| self.over_budget(agents.get(id).map_or(&[][..], Vec::as_slice), *cost) == Some(true)).collect())
     }
 
     pub async fn cost_groups(&self, project: &str, query: &CostQuery) -> Result<Vec<CostRow>, AppError> {

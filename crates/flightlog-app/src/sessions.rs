@@ -184,14 +184,20 @@ impl AppState {
     }
 
     /// One session's summary and anomalies.
-    pub async fn session(&self, project: &str, id: &str) -> Result<(SessionSummary, Vec<Anomaly>), AppError> {
+    pub async fn session(&self, project: &str, id: &str) -> Result<(SessionSummary, SessionFlags), AppError> {
         let ids = [id];
-        // Both reads run at once, but an unknown session is a 404 whatever
-        // happened to the anomalies' read.
-        let (summary, facts) = tokio::join!(self.store.session_summary(project, id), self.store.anomaly_facts_of(project, &ids));
+        // The reads run at once, but an unknown session is a 404 whatever
+        // happened to the others.
+        let (summary, facts, costs) = tokio::join!(
+            self.store.session_summary(project, id),
+            self.store.anomaly_facts_of(project, &ids),
+            self.costs_of_sessions(project, &ids)
+        );
         let summary = summary?.ok_or_else(|| AppError::no_session(id))?;
         let anomalies = facts?.take(id, summary.steps);
-        Ok((summary, anomalies))
+        let cost = costs?.get(id).copied().unwrap_or(0.0);
+        let over_budget = self.over_budget(&summary.agents, cost);
+        Ok((summary, SessionFlags { cost, over_budget, anomalies }))
     }
 
     /// Steps after `after` (all when None), in step order.
@@ -250,31 +256,43 @@ impl AppState {
         project: &str,
         sessions: &[(String, Vec<String>)],
     ) -> Result<HashMap<String, (f64, Option<bool>)>, AppError> {
-        if sessions.is_empty() {
+        let ids: Vec<&str> = sessions.iter().map(|(id, _)| id.as_str()).collect();
+        let costs = self.costs_of_sessions(project, &ids).await?;
+        Ok(sessions
+            .iter()
+            .map(|(id, agents)| {
+                let cost = costs.get(id).copied().unwrap_or(0.0);
+                (id.clone(), (cost, self.over_budget(agents, cost)))
+            })
+            .collect())
+    }
+
+    /// These sessions' costs, computed now from their tokens and prices
+    /// (absent: nothing priced).
+    pub async fn costs_of_sessions(&self, project: &str, ids: &[&str]) -> Result<HashMap<String, f64>, AppError> {
+        if ids.is_empty() {
             return Ok(Default::default());
         }
         let q = CostQuery {
             group_by: vec![CostDimension::Session],
             to_us: END_OF_TIME_US,
-            sessions: sessions.iter().map(|(id, _)| id.clone()).collect(),
-            limit: sessions.len() as u32,
+            sessions: ids.iter().map(|id| id.to_string()).collect(),
+            limit: ids.len() as u32,
             ..Default::default()
         };
-        let costs: HashMap<String, f64> = self
+        Ok(self
             .store
             .costs(project, &q)
             .await?
             .into_iter()
             .filter_map(|r| Some((r.value_of(CostDimension::Session)?.to_string(), r.cost.as_f64())))
-            .collect();
-        Ok(sessions
-            .iter()
-            .map(|(id, agents)| {
-                let cost = costs.get(id).copied().unwrap_or(0.0);
-                let over = self.budgets.limit_for(agents.iter().map(String::as_str)).map(|limit| cost > limit);
-                (id.clone(), (cost, over))
-            })
             .collect())
+    }
+
+    /// Whether a session of these agents that cost `cost` is over the
+    /// budget that applies to it; None when none applies.
+    pub fn over_budget(&self, agents: &[String], cost: f64) -> Option<bool> {
+        self.budgets.limit_for(agents.iter().map(String::as_str)).map(|limit| cost > limit)
     }
 
     /// Each session's computed cost, budget verdict and anomalies; the cost

@@ -11,7 +11,8 @@ pub(crate) const UNITS_OF_STEPS: &str = include_str!("queries/cost_units_of_step
 pub(crate) const UNITS_OF_ROLLUPS: &str = include_str!("queries/cost_units_of_rollups.sql");
 const TOTALS_AGREE: &str = include_str!("queries/cost_rollup_totals_agree.sql");
 const FORGET_SESSION: &str = include_str!("queries/forget_session_cost_rollups.sql");
-const PRICE_CHANGES: &str = include_str!("queries/price_changes_of_project.sql");
+static PRICE_CHANGES: std::sync::LazyLock<String> =
+    std::sync::LazyLock::new(|| crate::costs::with_overrides_in_force(include_str!("queries/price_changes_of_project.sql")));
 const ROWS_IN_RANGE: &str = include_str!("queries/cost_rollup_rows_in_range.sql");
 
 /// The hour of a step's `ts`, as the rollups' view computes it.
@@ -102,7 +103,7 @@ impl Store {
 
     /// Every price row that applies to the project's steps.
     pub(crate) async fn price_changes(&self, project: &str) -> Result<Vec<PriceChange>, StoreError> {
-        rows(&self.ch.query(PRICE_CHANGES, Params::new().text("project", project)).await?)
+        rows(&self.ch.query(&PRICE_CHANGES, Params::new().text("project", project)).await?)
     }
 }
 

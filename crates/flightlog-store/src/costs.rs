@@ -9,6 +9,15 @@ use flightlog_model::cost_rollup::{read_from_steps, whole_hours};
 
 const PRICE_LIST: &str = include_str!("../../../schema/prices.csv");
 const COST_BY: &str = include_str!("queries/cost_by.sql");
+/// A project's price overrides in force, one per model and date; the cost
+/// queries take it for their overrides marker ([`with_overrides_in_force`]).
+const OVERRIDES_IN_FORCE: &str = include_str!("queries/price_overrides_in_force.sql");
+
+/// `sql` reading the project's overrides in force where it says
+/// `{{overrides}}`.
+pub(crate) fn with_overrides_in_force(sql: &str) -> String {
+    sql.replace("{{overrides}}", OVERRIDES_IN_FORCE.trim_end())
+}
 const UNITS_SUMMED: &str = include_str!("queries/cost_units_summed.sql");
 const SESSIONS_APART: &str = include_str!("queries/cost_sessions_apart.sql");
 /// From this many rollup rows in a query's hours, groups of few values are
@@ -368,7 +377,7 @@ impl Store {
         } else {
             "uniqExact(session_id)"
         };
-        let costs = COST_BY
+        let costs = with_overrides_in_force(COST_BY)
             .replace("{{groups}}", &groups)
             .replace("{{group_names}}", &names)
             .replace("{{sessions}}", sessions)
@@ -421,6 +430,8 @@ fn units_summed(units: &str, group_by: &[CostDimension], tier_models: bool) -> S
 
 /// One price row (list or override), per 1M tokens.
 #[derive(Clone, Debug, Default, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+// A misspelt field (`cachewrite`) is refused, not left to its default of 0.
+#[serde(deny_unknown_fields)]
 pub struct Price {
     #[schema(min_length = 1, max_length = 256)]
     pub model_key: String,
@@ -461,11 +472,13 @@ const PRICE_COLUMNS: &str = "model_key, replaceOne(toString(effective_from), ' '
     reasoning, tier_threshold, tier_input, tier_output, tier_cache_read";
 
 impl Store {
-    /// The shipped list and the project's overrides, each by model and date.
+    /// The shipped list and the project's overrides in force, each by model
+    /// and date.
     pub async fn prices(&self, project: &str) -> Result<(Vec<Price>, Vec<Price>), StoreError> {
         let list = format!("SELECT {PRICE_COLUMNS}, source FROM prices ORDER BY model_key, effective_from");
         let overrides = format!(
-            "SELECT {PRICE_COLUMNS}, note AS source FROM price_overrides WHERE project = {{project:String}} ORDER BY model_key, effective_from"
+            "SELECT {PRICE_COLUMNS}, note AS source FROM ({}) ORDER BY model_key, effective_from",
+            OVERRIDES_IN_FORCE.trim_end()
         );
         Ok((
             rows(&self.ch.query(&list, Params::new()).await?)?,

@@ -121,11 +121,13 @@ pub async fn page(
     let of_session = IncidentQuery { session: id.clone(), limit: MAX_INCIDENTS, ..Default::default() };
     // The page's read is recorded in the access log as its steps are read.
     let read = Access::new(&principal, FrontEnd::Web, "GET /sessions/{id}");
-    let (session, waterfall, incidents, earlier) = tokio::join!(
+    let ids = [id.as_str()];
+    let (session, waterfall, incidents, earlier, cost) = tokio::join!(
         state.session_page(read, project, &id, at.after, PAGE),
         state.waterfall(project, &id, &range),
         state.incidents(project, &of_session),
-        earlier_steps(&state, project, &id, at.after)
+        earlier_steps(&state, project, &id, at.after),
+        state.costs_of_sessions(project, &ids)
     );
     let waterfall = match waterfall {
         Ok(w) => Some(waterfall::view(&id, &w)),
@@ -155,16 +157,24 @@ pub async fn page(
         (Vec::new(), at.after.map(|a| a + 1))
     });
     let (summary, first_failure, next) = (session.summary, session.first_failure, session.timeline.next_after);
+    // The cost computed now from the tokens and prices, beside what the
+    // client estimated (the estimate alone where the cost cannot be read).
+    let cost = match cost {
+        Ok(costs) => format!("${:.4} (the client estimated ${:.4})", costs.get(&id).copied().unwrap_or(0.0), summary.estimated_cost),
+        Err(e) => {
+            tracing::warn!(error = %e, "cost of a session unavailable");
+            format!("${:.4} estimated by the client", summary.estimated_cost)
+        }
+    };
     let steps = views(&earlier, &session.timeline.steps, &incident_marks::spans(&id, &incidents));
     let previous = at.after.map(|a| if a < PAGE as u64 { String::new() } else { format!("?after={}", a - PAGE as u64) });
     render(Timeline {
         csrf,
         waterfall,
         summary: format!(
-            "{} steps, {} failed, ${:.4} estimated, {} to {}, agents {}, models {}",
+            "{} steps, {} failed, {cost}, {} to {}, agents {}, models {}",
             summary.steps,
             summary.failed_steps,
-            summary.estimated_cost,
             short_time(summary.first_us),
             short_time(summary.last_us),
             summary.agents.join(", "),

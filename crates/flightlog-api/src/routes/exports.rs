@@ -59,6 +59,8 @@ pub fn as_rows(columns: &[Column], rows: &[serde_json::Map<String, Value>]) -> V
 
 #[derive(serde::Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
+// An unknown parameter is refused, not ignored.
+#[serde(deny_unknown_fields)]
 pub struct StepsExport {
     /// csv, arrow or parquet.
     #[param(schema_with = flightlog_app::param_schemas::file_format)]

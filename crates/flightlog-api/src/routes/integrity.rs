@@ -162,6 +162,8 @@ pub async fn erase(
 
 #[derive(serde::Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
+// An unknown parameter is refused, not ignored.
+#[serde(deny_unknown_fields)]
 pub struct ConsistencyParams {
     /// The older checkpoint's tree size.
     #[param(value_type = u64)]

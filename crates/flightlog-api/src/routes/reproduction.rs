@@ -17,6 +17,8 @@ use serde_json::Value;
 
 #[derive(Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
+// An unknown parameter is refused, not ignored.
+#[serde(deny_unknown_fields)]
 pub struct ReproductionParams {
     /// Steps after this step number (the `next_after` of the page before).
     #[param(value_type = Option<u64>)]

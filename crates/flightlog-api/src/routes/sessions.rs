@@ -111,12 +111,14 @@ pub async fn summary(
     Path(id): Path<String>,
 ) -> Result<Json<SessionView>, ApiError> {
     let principal = state.keys.authorize(&headers, Scope::Read)?;
-    let (summary, anomalies) = state.session(&principal.project, &id).await?;
-    Ok(Json(SessionView { anomalies, ..summary.into() }))
+    let (summary, f) = state.session(&principal.project, &id).await?;
+    Ok(Json(SessionView { cost: Some(f.cost), over_budget: f.over_budget, anomalies: f.anomalies, ..summary.into() }))
 }
 
 #[derive(Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
+// An unknown parameter is refused, not ignored.
+#[serde(deny_unknown_fields)]
 pub struct StepsParams {
     /// Steps after this step number (the `next_after` of the page before).
     #[param(value_type = Option<u64>)]

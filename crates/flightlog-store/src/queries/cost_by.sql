@@ -14,8 +14,9 @@
 -- output_tokens and billed as output unless the model has a reasoning price.
 -- Above tier_threshold input tokens in one call, the tier prices apply.
 -- A step with tokens but no price is counted as unpriced, never as free.
--- The project's price overrides (price_overrides) win over the list from
--- their effective date on (see the look-up below).
+-- The project's price overrides (those in force: the overrides marker,
+-- price_overrides_in_force.sql) win over the list from their effective
+-- date on (see the look-up below).
 --
 -- The groups, group names, sessions and units placeholders take fixed
 -- fragments chosen in costs.rs; every value is a bound parameter.
@@ -92,8 +93,7 @@ FROM
         UNION ALL
         SELECT model_key, effective_from, input, output, cache_read, cache_write, reasoning,
                tier_threshold, tier_input, tier_output, tier_cache_read
-        FROM price_overrides
-        WHERE project = {project:String}
+        FROM ({{overrides}})
     ) AS p ON s.model_key = p.model_key AND s.ts >= p.effective_from
 )
 GROUP BY {{group_names}}
