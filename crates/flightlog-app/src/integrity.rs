@@ -11,7 +11,7 @@ use std::collections::BTreeSet;
 use futures_util::{Stream, StreamExt};
 use tokio::io::AsyncSeekExt;
 use tokio_util::io::ReaderStream;
-use flightlog_store::{CheckpointRow, Erasure};
+use flightlog_store::{CheckpointRow, Erasure, Held};
 
 /// Evidence bundles built or being answered at once by this process: each
 /// holds a file as large as itself.
@@ -188,8 +188,15 @@ impl AppState {
         // No hold is placed from the look at the holds until the erasure
         // is done (`retention::OneAtATime`).
         let _turn = self.holds_and_erasures.turn().await;
-        self.refuse_erasure_under_hold(project, req).await?;
-        self.erase_without_hold_check(project, req, by).await
+        let held = self.refuse_erasure_under_hold(project, req).await?;
+        self.check_erasure_runs_here()?;
+        // The holds spared again by the erasure itself: a step of the user
+        // that arrives in a held session while the erasure runs is not
+        // erased with the rest.
+        let done = self.store.erase(project, &req.session_id, &req.user_id, &held).await?;
+        tracing::info!(project = %project, session = %req.session_id, user = %req.user_id,
+                       steps = done.steps_erased, by = %by, "personal content erased");
+        self.forget_erased_points(project, done).await
     }
 
     /// A legal hold keeps what it holds from erasure as from expiry (GDPR
@@ -199,7 +206,8 @@ impl AppState {
     /// is signed and kept with who and why, is the way to erase them.
     /// (Read just before the erasure, not with it; a hold is not placed in
     /// between on this process: `retention::OneAtATime`.)
-    async fn refuse_erasure_under_hold(&self, project: &str, req: &ErasureRequest) -> Result<(), AppError> {
+    /// What is held, when the erasure reaches none of it.
+    async fn refuse_erasure_under_hold(&self, project: &str, req: &ErasureRequest) -> Result<Held, AppError> {
         let held = self.held_in_force(project).await?;
         let reached = self.store.erasure_reaching_holds(project, (&req.session_id, &req.user_id), (&held.sessions, &held.users)).await?;
         // Hold ids are never empty, so an empty session or user named
@@ -209,7 +217,7 @@ impl AppState {
         let blocking: BTreeSet<(&str, &String)> =
             sessions.map(|s| (HoldSubject::Session.as_str(), s)).chain(users.map(|u| (HoldSubject::User.as_str(), u))).collect();
         if blocking.is_empty() {
-            return Ok(());
+            return Ok(held);
         }
         let named: Vec<String> = blocking.iter().map(|(subject, id)| format!("{subject} {id:?}")).collect();
         Err(AppError::Conflict {
@@ -221,17 +229,27 @@ impl AppState {
         })
     }
 
-    /// [`AppState::erase`] without the look at legal holds: for the expiry
-    /// job, which has just made its own.
-    pub(crate) async fn erase_without_hold_check(&self, project: &str, req: &ErasureRequest, by: &str) -> Result<Erasure, AppError> {
-        // Beside the writer only (requests are forwarded to it): an erasure
-        // drops stored messages, which the writer's steps may refer to.
-        if !matches!(self.ingestor.role(), flightlog_ingest::Role::Writer { .. }) {
-            return Err(AppError::unavailable("erasure runs beside the log's writer, which this process is not now; retry", "not the writer"));
+    /// Erases these steps of a session (the expiry of its content), sparing
+    /// what `held` keeps; `by` names who asked, for the log.
+    pub(crate) async fn erase_listed_steps(&self, project: &str, session: &str, steps: &[u64], held: &Held, by: &str) -> Result<Erasure, AppError> {
+        self.check_erasure_runs_here()?;
+        let done = self.store.erase_steps(project, session, steps, held).await?;
+        tracing::info!(project = %project, session = %session, steps = done.steps_erased, by = %by, "personal content erased");
+        self.forget_erased_points(project, done).await
+    }
+
+    /// Beside the writer only (requests are forwarded to it): an erasure
+    /// drops stored messages, which the writer's steps may refer to.
+    fn check_erasure_runs_here(&self) -> Result<(), AppError> {
+        match self.ingestor.role() {
+            flightlog_ingest::Role::Writer { .. } => Ok(()),
+            _ => Err(AppError::unavailable("erasure runs beside the log's writer, which this process is not now; retry", "not the writer")),
         }
-        let done = self.store.erase(project, &req.session_id, &req.user_id).await?;
-        tracing::info!(project = %project, session = %req.session_id, user = %req.user_id,
-                       steps = done.steps_erased, by = %by, "personal content erased");
+    }
+
+    /// The similar-failure index's points of the erased steps go too (their
+    /// snippets could hold the content).
+    async fn forget_erased_points(&self, project: &str, done: Erasure) -> Result<Erasure, AppError> {
         let ids = done.steps.iter().map(|(s, n)| flightlog_index::point_id(project, s, *n)).collect::<Vec<_>>();
         self.search
             .remove_points(ids)

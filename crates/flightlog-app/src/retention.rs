@@ -15,13 +15,12 @@
 //! of record, and steps are removed only once a signed checkpoint covers
 //! them.
 
-use crate::integrity::ErasureRequest;
 use crate::{AppError, AppState};
 use flightlog_ingest::Role;
 use flightlog_model::retention::{ExpiryKind, HoldSubject, Retention};
 use flightlog_model::time::{format_timestamp, now_us};
 use flightlog_store::expirations::Due;
-use flightlog_store::{CheckpointRow, ExpirationRow, HoldRow, PolicyKind};
+use flightlog_store::{CheckpointRow, ExpirationRow, Held, HoldRow, PolicyKind};
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
 
@@ -100,16 +99,9 @@ pub struct ExpiryRun {
 }
 
 /// What legal holds keep: the held sessions and users.
-pub(crate) struct Held {
-    pub sessions: Vec<String>,
-    pub users: Vec<String>,
-}
-
-impl Held {
-    fn of(rows: &[HoldRow]) -> Self {
-        let ids = |subject: HoldSubject| rows.iter().filter(|r| r.subject == subject.as_str()).map(|r| r.id.clone()).collect();
-        Self { sessions: ids(HoldSubject::Session), users: ids(HoldSubject::User) }
-    }
+fn held_of(rows: &[HoldRow]) -> Held {
+    let ids = |subject: HoldSubject| rows.iter().filter(|r| r.subject == subject.as_str()).map(|r| r.id.clone()).collect();
+    Held { sessions: ids(HoldSubject::Session), users: ids(HoldSubject::User) }
 }
 
 impl AppState {
@@ -138,7 +130,7 @@ impl AppState {
 
     /// The sessions and users the project's holds keep now.
     pub(crate) async fn held_in_force(&self, project: &str) -> Result<Held, AppError> {
-        Ok(Held::of(&self.holds_in_force(project).await?))
+        Ok(held_of(&self.holds_in_force(project).await?))
     }
 
     pub async fn legal_holds(&self, project: &str) -> Result<Vec<Hold>, AppError> {
@@ -207,12 +199,12 @@ impl AppState {
                     left_some = true;
                     continue;
                 }
-                match self.store.erase_steps(&group.project, &group.session_id, &group.steps).await {
-                    Ok(erased) => {
+                match self.store.erase_steps(&group.project, &group.session_id, &group.steps, &held).await {
+                    Ok(done) => {
                         // One that kept them (its content unreadable) is
                         // looked for again at the next run.
-                        left_some |= erased < group.steps.len() as u64;
-                        tracing::info!(project = %group.project, session = %group.session_id, steps = erased,
+                        left_some |= done.steps_erased < group.steps.len() as u64;
+                        tracing::info!(project = %group.project, session = %group.session_id, steps = done.steps_erased,
                                        "erased a span's attributes that an earlier erasure left");
                     }
                     Err(e) => {
@@ -335,9 +327,13 @@ impl AppState {
                 if record.log_indexes.is_empty() {
                     return Ok(());
                 }
-                // The erasure path blanks the content and the index's
-                // snippets; run again after a crash, it changes nothing.
-                self.erase_without_hold_check(project, &ErasureRequest { session_id: session.to_string(), user_id: String::new() }, "retention").await?;
+                // The steps read above only, by the erasure path (the
+                // content and the index's snippets), sparing what is held:
+                // a step that arrived since (dated now, or a held user's)
+                // is not due, and this record does not list it. Run again
+                // after a crash, it changes nothing.
+                let steps: Vec<u64> = chain.iter().map(|s| s.step).collect();
+                self.erase_listed_steps(project, session, &steps, &holds, "retention").await?;
                 self.checkpointer.sign_expiry(&mut record);
                 self.store.put_expiration(&record).await?;
                 run.content_expired += 1;

@@ -36,7 +36,7 @@ impl VectorIndex for ErasedMeanwhile {
     }
     async fn upsert(&self, points: Vec<Point>) -> Result<(), IndexError> {
         if !self.erased.swap(true, Ordering::SeqCst) {
-            let done = self.store.erase("p1", "s1", "").await.unwrap();
+            let done = self.store.erase("p1", "s1", "", &Default::default()).await.unwrap();
             assert_eq!(done.steps_erased, 1, "the other process erased the step");
             self.inner.delete(vec![point_id("p1", "s1", 1)]).await?;
         }
@@ -82,7 +82,7 @@ async fn a_step_erased_by_another_process_while_it_was_embedded_leaves_no_point(
     let rows: Vec<_> =
         steps.iter().enumerate().map(|(i, s)| (s, LogPosition { session_seq: 0, chain_hash: [0; 32], log_index: i as u64 })).collect();
     store.insert_steps(&rows, 1).await.unwrap();
-    assert_eq!(store.erase("p1", "s3", "").await.unwrap().steps_erased, 1, "erased before the indexer reads it");
+    assert_eq!(store.erase("p1", "s3", "", &Default::default()).await.unwrap().steps_erased, 1, "erased before the indexer reads it");
 
     let index = Arc::new(ErasedMeanwhile {
         inner: EdgeIndex::open(&dir.path().join("index")).unwrap(),

@@ -35,6 +35,15 @@ pub struct ErasedBefore {
     pub steps: Vec<u64>,
 }
 
+/// What legal holds keep from every erasure: their sessions, and the steps
+/// of their users. An erasure leaves these alone even when they arrived
+/// after the holds were checked against it.
+#[derive(Debug, Default, Clone)]
+pub struct Held {
+    pub sessions: Vec<String>,
+    pub users: Vec<String>,
+}
+
 #[derive(Debug, Default, serde::Serialize, utoipa::ToSchema)]
 pub struct Erasure {
     pub steps_erased: u64,
@@ -77,9 +86,10 @@ fn erasable_rows(out: &[u8]) -> Result<Vec<Row>, StoreError> {
 
 impl Store {
     /// Erases the erasable fields of the steps of `session` and/or `user`
-    /// (empty = any) in `project`. Steps already erased are left as they are.
-    pub async fn erase(&self, project: &str, session: &str, user: &str) -> Result<Erasure, StoreError> {
-        self.erase_where(project, session, user, &[]).await
+    /// (empty = any) in `project`, but not those `held` keeps. Steps
+    /// already erased are left as they are.
+    pub async fn erase(&self, project: &str, session: &str, user: &str, held: &Held) -> Result<Erasure, StoreError> {
+        self.erase_where(project, session, user, &[], held).await
     }
 
     /// Which of the held sessions and users an erasure of `session` and/or
@@ -116,22 +126,30 @@ impl Store {
         rows(&self.ch.query(ERASED_BEFORE_SPAN_ATTRIBUTES, params).await?)
     }
 
-    /// Erases these steps of a session again (at most 500 at a time: the
-    /// steps are bound parameters): what every erasable field holds now
-    /// goes, and the hashes kept by earlier erasures stay. How many steps
-    /// it erased.
-    pub async fn erase_steps(&self, project: &str, session: &str, steps: &[u64]) -> Result<u64, StoreError> {
+    /// [`Store::erase`] of these steps of `session` only (by their step
+    /// numbers), a few hundred per statement.
+    pub async fn erase_steps(&self, project: &str, session: &str, steps: &[u64], held: &Held) -> Result<Erasure, StoreError> {
         assert!(!session.is_empty() && !steps.is_empty(), "names its steps");
-        let mut erased = 0;
+        let mut done = Erasure::default();
         for chunk in steps.chunks(500) {
-            erased += self.erase_where(project, session, "", chunk).await?.steps_erased;
+            let part = self.erase_where(project, session, "", chunk, held).await?;
+            done.steps_erased += part.steps_erased;
+            done.fields_erased += part.fields_erased;
+            done.sessions.extend(part.sessions.into_iter().filter(|s| !done.sessions.contains(s)).collect::<Vec<_>>());
+            done.steps.extend(part.steps);
         }
-        Ok(erased)
+        Ok(done)
     }
 
     /// [`Store::erase`], of only `steps` of the session when there are any.
-    async fn erase_where(&self, project: &str, session: &str, user: &str, steps: &[u64]) -> Result<Erasure, StoreError> {
-        let params = Params::new().text("project", project).text("session", session).text("user", user).numbers("steps", steps.iter().copied());
+    async fn erase_where(&self, project: &str, session: &str, user: &str, steps: &[u64], held: &Held) -> Result<Erasure, StoreError> {
+        let params = Params::new()
+            .text("project", project)
+            .text("session", session)
+            .text("user", user)
+            .numbers("steps", steps.iter().copied())
+            .texts("held_sessions", &held.sessions)
+            .texts("held_users", &held.users);
         let mut found = erasable_rows(&self.ch.query_as(ERASABLE_ROWS, params, Format::RowBinaryWithNamesAndTypes).await?)?;
         self.put_back_messages(project, found.iter_mut().map(|r| (r.session_id.as_str(), &mut r.content))).await?;
         // Every session matched, erased now or before: dropping what its

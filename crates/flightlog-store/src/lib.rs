@@ -61,7 +61,7 @@ pub use costs::{Amount, CostDimension, CostQuery, CostRow, Measure, Price};
 pub use decisions::{DecisionLag, DecisionRow};
 pub use followed::{FollowedStep, SessionGoal};
 pub use checkpoints::CheckpointRow;
-pub use erasure::{Erasure, HeldReach};
+pub use erasure::{Erasure, Held, HeldReach};
 pub use expirations::{ChainStep, ExpirationRow};
 pub use legal_holds::HoldRow;
 pub use policies::{PolicyKind, PolicyRow};

@@ -233,3 +233,43 @@ async fn reads_are_not_compiled_to_machine_code() {
         assert_eq!(out.trim(), r#"{"e":false,"a":false,"s":false}"#);
     }
 }
+
+/// An erasure never blanks what a legal hold keeps, even a step that
+/// arrived after the holds were checked against the request (the erasure
+/// reads its steps later than that check): the held session's step and the
+/// held user's step keep their content, the rest of the user's go. An
+/// erasure of listed steps (a session's content expiring) blanks only
+/// those, not a step that arrived since.
+#[tokio::test]
+async fn an_erasure_spares_what_is_held_and_listed_steps_are_the_only_ones_erased() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path()).await;
+    let said = |s: &str, n: u64, user: &str| step(s, n, json!({"user_id": user, "prompt": {"completion": format!("secret {s} {n}")}}));
+    let steps = [said("own", 0, "ann"), said("own", 1, "ann"), said("held", 0, "bob"), said("held", 1, "ann"), said("other", 0, "held-user"), said("other", 1, "ann")];
+    insert(&store, &steps, 0).await;
+    let completion = |s: &str, n: u64| {
+        let store = store.clone();
+        let s = s.to_string();
+        async move {
+            let found = store.session_timeline("p1", &s, n.checked_sub(1), 1).await.unwrap();
+            let content: serde_json::Value = serde_json::from_str(&found[0].raw).unwrap();
+            content["prompt"]["completion"].as_str().map(str::to_string)
+        }
+    };
+    let held = flightlog_store::Held { sessions: vec!["held".into()], users: vec!["held-user".into()] };
+    let done = store.erase("p1", "", "ann", &held).await.unwrap();
+    assert_eq!(done.steps_erased, 3, "ann's steps but the one in the held session");
+    assert_eq!(completion("held", 1).await.as_deref(), Some("secret held 1"), "the held session's step of ann");
+    for (s, n) in [("own", 0), ("own", 1), ("other", 1)] {
+        assert_eq!(completion(s, n).await, None, "{s} {n} erased");
+    }
+    // The session `other` expires by its listed steps while held-user's
+    // step is held, and a step 2 (unlisted: it arrived since) is not touched.
+    insert(&store, &[said("other", 2, "cid")], 6).await;
+    let done = store.erase_steps("p1", "other", &[0, 1], &held).await.unwrap();
+    assert_eq!(done.steps_erased, 0, "step 1 was erased before, step 0 is held");
+    assert_eq!(completion("other", 0).await.as_deref(), Some("secret other 0"));
+    assert_eq!(completion("other", 2).await.as_deref(), Some("secret other 2"), "not listed");
+    let done = store.erase_steps("p1", "other", &[0, 1], &Default::default()).await.unwrap();
+    assert_eq!((done.steps_erased, completion("other", 0).await, completion("other", 2).await.as_deref()), (1, None, Some("secret other 2")));
+}

@@ -1,6 +1,7 @@
 -- The steps an erasure request covers: a session, a user's steps, or a
 -- user's steps within one session (an empty filter matches everything);
--- or some steps of a session (erasure.rs finishing older erasures).
+-- or some steps of a session (the expiry of a session's content, and
+-- erasure.rs finishing older erasures).
 SELECT session_id, step, raw, mapApply((k, v) -> (k, lower(hex(v))), erased) AS erased,
        -- The content raw leaves to its columns (flightlog_model::stored).
        reasoning, tool_params, tool_result, tool_error, prompt_system, prompt_messages, completion, metadata,
@@ -15,6 +16,10 @@ WHERE project = {project:String}
   AND ({session:String} = '' OR session_id = {session:String})
   AND ({user:String} = '' OR user_id = {user:String})
   AND (empty({steps:Array(UInt64)}) OR has({steps:Array(UInt64)}, step))
+  -- Never what a legal hold keeps, even a step that arrived after the holds
+  -- were checked against the request (erasure.rs, Held).
+  AND NOT has({held_sessions:Array(String)}, session_id)
+  AND NOT has({held_users:Array(String)}, user_id)
 ORDER BY session_id, step
 -- Answered as RowBinaryWithNamesAndTypes (erasure.rs): a content column
 -- with bytes that are not UTF-8 (changed behind Flightlog's back) is read
