@@ -239,6 +239,30 @@ async fn a_step_re_sent_after_its_sessions_steps_expired_starts_its_chain_again(
     assert_eq!(String::from_utf8_lossy(&out.stdout), "0\t0\n", "the chain starts again: {}", String::from_utf8_lossy(&out.stderr));
 }
 
+/// A step re-sent after its session's steps expired, dated past the
+/// content's days, has its content expire at a later run like any late
+/// step (it kept its content until its steps expired: the session's
+/// earlier content record, whose steps are gone, counted as covering it).
+#[tokio::test]
+async fn content_re_sent_after_its_sessions_steps_expired_expires_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = serve(dir.path(), "100").await;
+    assert_eq!(s.post_steps(ADMIN_KEY, ndjson(&session("twice", 10, 4, "u-1")), &[]).await.1["accepted"], 4);
+    assert_eq!(put(&s, "/v1/policies/retention", json!({"content_days": 1, "steps_days": 5})).await.0, StatusCode::OK);
+    wait_verified(&s, Duration::from_secs(60), |r| !expired_of(r, "twice", "steps").is_empty()).await;
+    // Past the content's day, within the steps' five.
+    let again: Vec<Value> = session("twice", 2, 1, "u-1").into_iter().map(|mut step| {
+        step["step"] = json!(10);
+        step
+    }).collect();
+    assert_eq!(s.post_steps(ADMIN_KEY, ndjson(&again), &[]).await.1["accepted"], 1);
+    let report = wait_verified(&s, Duration::from_secs(60), |r| expired_of(r, "twice", "content").len() == 2).await;
+    assert_eq!(report["problem_count"], 0, "{report}");
+    let (_, page) = steps_of(&s, "twice").await;
+    assert_eq!(page.len(), 1);
+    assert_eq!((page[0]["step"].as_u64(), page[0]["data"]["tool_execution"]["params"].clone()), (Some(10), Value::Null), "its content expired: {}", page[0]);
+}
+
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }

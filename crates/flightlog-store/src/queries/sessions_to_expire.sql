@@ -2,16 +2,25 @@
 -- legal hold keeps (the session itself, or a user with a step in it; the
 -- application core passes what is held), and, for content, whose content
 -- has not expired since their last step, or that has more steps than its
--- last content expiry covered (a step that arrived late, dated before that
--- expiry, still holds its content). Read from the session summaries,
+-- content expiries cover among those still stored (a step that arrived
+-- late, dated before that expiry, still holds its content). Read from the session summaries,
 -- never the steps; bounded by `limit`, oldest first.
 SELECT session_id
 FROM session_summaries
 LEFT JOIN
 (
-    SELECT session_id, max(expired_us) AS content_expired_us, max(length(log_indexes)) AS content_covered_steps
+    -- The steps whose content expired and that are still stored: the
+    -- positions the content records list, less those the steps records
+    -- removed. (Counting every position a content record listed, a step
+    -- sent again after its session's steps were removed was never picked:
+    -- it kept its content until its steps expired.)
+    SELECT session_id,
+           maxIf(expired_us, kind = 'content') AS content_expired_us,
+           bitmapAndnotCardinality(groupBitmapStateIf(position, kind = 'content'),
+                                   groupBitmapStateIf(position, kind = 'steps')) AS content_covered_steps
     FROM expirations
-    WHERE project = {project:String} AND kind = 'content'
+    ARRAY JOIN log_indexes AS position
+    WHERE project = {project:String}
     GROUP BY session_id
 ) AS done USING (session_id)
 WHERE project = {project:String}
