@@ -263,6 +263,44 @@ async fn content_re_sent_after_its_sessions_steps_expired_expires_again() {
     assert_eq!((page[0]["step"].as_u64(), page[0]["data"]["tool_execution"]["params"].clone()), (Some(10), Value::Null), "its content expired: {}", page[0]);
 }
 
+/// One hold per session or user: a second is refused (409, naming the one
+/// that stands) and changes nothing; placed again, it replaced the first's
+/// reason and date, and one release lifted both.
+#[tokio::test]
+async fn a_second_hold_on_what_is_held_is_refused_and_the_first_stands() {
+    let s = Server::start().await;
+    let place = |reason: &str| s.send_json(reqwest::Method::POST, ADMIN_KEY, "/v1/legal-holds", json!({"subject": "user", "id": "alice", "reason": reason}));
+    assert_eq!(place("case 1").await.0, StatusCode::CREATED);
+    let (status, refused) = place("case 2").await;
+    assert_eq!((status, refused["error"]["code"].as_str()), (StatusCode::CONFLICT, Some("already_held")), "{refused}");
+    assert!(refused["error"]["message"].as_str().unwrap().contains("case 1"), "{refused}");
+    let (_, holds) = s.get(ADMIN_KEY, "/v1/legal-holds").await;
+    let reasons: Vec<&str> = holds["holds"].as_array().unwrap().iter().filter_map(|h| h["reason"].as_str()).collect();
+    assert_eq!(reasons, ["case 1"], "{holds}");
+}
+
+/// An erasure naming what no step could be, or a session the project does
+/// not have, is refused (a mistyped GDPR erasure was confirmed with 200),
+/// each naming its field.
+#[tokio::test]
+async fn an_erasure_naming_nothing_is_refused_naming_its_field() {
+    let s = Server::start().await;
+    assert_eq!(s.post_steps(ADMIN_KEY, ndjson(&session("real", 0, 2, "u-1")), &[]).await.1["accepted"], 2);
+    let erase = |body: Value| s.send_json(reqwest::Method::POST, ADMIN_KEY, "/v1/erasures", body);
+    let (status, body) = erase(json!({"session_id": "nope"})).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
+    let (status, body) = erase(json!({"session_id": "real", "user_id": "someone-else"})).await;
+    assert_eq!((status, body["steps_erased"].as_u64()), (StatusCode::OK, Some(0)), "the session is there, with no step of that user: {body}");
+    for (body, field) in [(json!({"session_id": "a\u{0}b"}), "session_id"), (json!({"user_id": "u".repeat(257)}), "user_id")] {
+        let (status, answer) = erase(body.clone()).await;
+        assert_eq!((status, answer["error"]["field"].as_str()), (StatusCode::BAD_REQUEST, Some(field)), "{body}: {answer}");
+    }
+    let (status, body) = erase(json!({"user_id": "u-1"})).await;
+    assert_eq!((status, body["steps_erased"].as_u64()), (StatusCode::OK, Some(2)), "{body}");
+    let (status, body) = erase(json!({"session_id": "real"})).await;
+    assert_eq!((status, body["steps_erased"].as_u64()), (StatusCode::OK, Some(0)), "erased already, still there: {body}");
+}
+
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }

@@ -37,6 +37,18 @@ impl<T: DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for Path<T>
 /// A JSON body as a handler takes it: `Result<Json<T>, JsonRejection>`,
 /// read only once the caller is authorized (so a stranger's bad body is a
 /// 401, not a 400), its refusal the API's JSON 400.
+/// A body over axum's default limit (which these routes keep) is a 413
+/// naming the limit, not a 400.
 pub fn json_body<T>(body: Result<axum::Json<T>, axum::extract::rejection::JsonRejection>) -> Result<T, ApiError> {
-    body.map(|axum::Json(b)| b).map_err(|e| ApiError::bad_request(e.body_text()))
+    body.map(|axum::Json(b)| b).map_err(|e| match e.status() {
+        axum::http::StatusCode::PAYLOAD_TOO_LARGE => ApiError::new(
+            axum::http::StatusCode::PAYLOAD_TOO_LARGE,
+            "body_too_large",
+            format!("the body is larger than this route takes: at most {BODY_LIMIT} bytes"),
+        ),
+        _ => ApiError::bad_request(e.body_text()),
+    })
 }
+
+/// axum's default body limit, which every route but ingestion keeps.
+const BODY_LIMIT: usize = 2 * 1024 * 1024;

@@ -185,6 +185,11 @@ impl AppState {
         if req.session_id.is_empty() && req.user_id.is_empty() {
             return Err(AppError::invalid("session_id", "give session_id, user_id or both: what is to be erased"));
         }
+        for (field, id) in [("session_id", &req.session_id), ("user_id", &req.user_id)] {
+            if !id.is_empty() {
+                crate::retention::check_id(field, id, self.limits.max_id_bytes)?;
+            }
+        }
         // No hold is placed from the look at the holds until the erasure
         // is done (`retention::OneAtATime`).
         let _turn = self.holds_and_erasures.turn().await;
@@ -196,6 +201,13 @@ impl AppState {
         let done = self.store.erase(project, &req.session_id, &req.user_id, &held).await?;
         tracing::info!(project = %project, session = %req.session_id, user = %req.user_id,
                        steps = done.steps_erased, by = %by, "personal content erased");
+        // A session named that the project does not have is most likely a
+        // typo: not answered as a success. (A user with no step, there or
+        // anywhere, cannot be told from one whose steps are all gone: 200,
+        // steps_erased 0.)
+        if done.steps.is_empty() && !req.session_id.is_empty() && self.store.session_summary(project, &req.session_id).await?.is_none() {
+            return Err(AppError::no_session(&req.session_id));
+        }
         self.forget_erased_points(project, done).await
     }
 

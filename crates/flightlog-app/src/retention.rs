@@ -144,12 +144,26 @@ impl AppState {
     /// Places a legal hold: the session (or every session of the user)
     /// never expires while it stands.
     pub async fn place_legal_hold(&self, project: &str, req: HoldRequest, by: &str) -> Result<Hold, AppError> {
-        check_hold_id(&req.id, self.limits.max_id_bytes)?;
+        check_id("id", &req.id, self.limits.max_id_bytes)?;
         if req.reason.len() > MAX_HOLD_REASON {
             return Err(AppError::invalid("reason", format!("is {} bytes, at most {MAX_HOLD_REASON}", req.reason.len())));
         }
         let row = {
             let _turn = self.holds_and_erasures.turn().await;
+            // One hold per session or user: a second would replace the
+            // first's reason and date, and one release would lift both.
+            if let Some(standing) = self.legal_holds(project).await?.into_iter().find(|h| h.subject == req.subject && h.id == req.id) {
+                return Err(AppError::Conflict {
+                    code: "already_held",
+                    message: format!(
+                        "{} {:?} is held already, since {} ({:?}); nothing was changed. To hold it for another reason too, release it and place one hold naming both",
+                        req.subject.as_str(),
+                        req.id,
+                        standing.since,
+                        standing.reason
+                    ),
+                });
+            }
             self.put_hold(project, req.subject, &req.id, true, &req.reason, by).await?
         };
         tracing::info!(project, subject = req.subject.as_str(), id = %req.id, by, "legal hold placed");
@@ -158,7 +172,7 @@ impl AppState {
 
     /// Releases a legal hold in force (404 when there is none).
     pub async fn release_legal_hold(&self, project: &str, subject: HoldSubject, id: &str, by: &str) -> Result<(), AppError> {
-        check_hold_id(id, self.limits.max_id_bytes)?;
+        check_id("id", id, self.limits.max_id_bytes)?;
         let _turn = self.holds_and_erasures.turn().await;
         let held = self.legal_holds(project).await?.into_iter().any(|h| h.subject == subject && h.id == id);
         if !held {
@@ -407,18 +421,20 @@ impl AppState {
 }
 
 /// A hold names a session or user id: as long as a step's ids may be.
-fn check_hold_id(id: &str, max_id_bytes: usize) -> Result<(), AppError> {
+/// A session or user id a hold or an erasure names (`field`): one a step
+/// could have had.
+pub(crate) fn check_id(field: &str, id: &str, max_id_bytes: usize) -> Result<(), AppError> {
     if id.is_empty() {
-        return Err(AppError::invalid("id", "is required: the session id or user id to hold"));
+        return Err(AppError::invalid(field, "is required: the session id or user id"));
     }
     if id.len() > max_id_bytes {
-        return Err(AppError::invalid("id", format!("is {} bytes, at most {max_id_bytes}", id.len())));
+        return Err(AppError::invalid(field, format!("is {} bytes, at most {max_id_bytes}", id.len())));
     }
-    // An id no step could ever have had would hold nothing. (Ids with
+    // An id no step could ever have had would name nothing. (Ids with
     // bidirectional formatting characters were stored before they were
-    // refused, so they can still be held and released.)
+    // refused, so they can still be named.)
     if id.chars().any(char::is_control) {
-        return Err(AppError::invalid("id", "must not contain control characters: no step's id has them"));
+        return Err(AppError::invalid(field, "must not contain control characters: no step's id has them"));
     }
     Ok(())
 }

@@ -115,7 +115,7 @@ pub async fn put_override(
     body: Result<Json<Price>, axum::extract::rejection::JsonRejection>,
 ) -> Result<(StatusCode, Json<OverrideAdded>), ApiError> {
     let principal = state.keys.authorize(&headers, Scope::Admin)?;
-    let Json(p) = body.map_err(|e| ApiError::bad_request(e.body_text()))?;
+    let p = crate::extract::json_body(body)?;
     let model_key = state.put_price_override(&principal.project, &p, &principal.key_id).await?;
     Ok((StatusCode::CREATED, Json(OverrideAdded { project: principal.project, model_key, effective_from: p.effective_from })))
 }

@@ -156,7 +156,7 @@ pub async fn erase(
     body: Result<Json<ErasureRequest>, axum::extract::rejection::JsonRejection>,
 ) -> Result<Json<flightlog_store::Erasure>, ApiError> {
     let principal = state.keys.authorize(&headers, Scope::Admin)?;
-    let Json(req) = body.map_err(|e| ApiError::bad_request(e.body_text()))?;
+    let req = crate::extract::json_body(body)?;
     Ok(Json(state.erase(&principal.project, &req, &principal.key_id).await?))
 }
 

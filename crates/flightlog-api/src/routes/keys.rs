@@ -30,7 +30,7 @@ pub async fn create(
     body: Result<Json<NewKey>, axum::extract::rejection::JsonRejection>,
 ) -> Result<(StatusCode, Json<CreatedKey>), ApiError> {
     let principal = state.keys.authorize(&headers, Scope::Admin)?;
-    let Json(req) = body.map_err(|e| ApiError::bad_request(e.body_text()))?;
+    let req = crate::extract::json_body(body)?;
     let (key, row) = state.create_key(&principal.project, req).await?;
     Ok((StatusCode::CREATED, Json(CreatedKey { key, key_id: row.key_id, project: row.project, scopes: row.scopes, name: row.name })))
 }
