@@ -456,3 +456,23 @@ async fn ids_shown_inline_are_isolated_from_the_text_beside_them() {
     assert_eq!(status, StatusCode::OK);
     assert!(decision.contains("<bdi>שלום-1</bdi></strong>, step 0") && decision.contains("agent <bdi>وكيل</bdi>"), "{decision}");
 }
+
+/// The overview counts a session once in its total, however many days it
+/// ran on (it summed each day's sessions: one over midnight counted twice).
+#[tokio::test]
+async fn the_overview_counts_a_session_over_midnight_once() {
+    use flightlog_model::time::{format_timestamp, now_us};
+    let s = Server::start().await;
+    const DAY_US: i64 = 86_400_000_000;
+    let midnight = now_us() - now_us().rem_euclid(DAY_US) - DAY_US;
+    let steps: Vec<Value> = [-60_000_000, 60_000_000]
+        .iter()
+        .enumerate()
+        .map(|(n, offset)| json!({"session_id": "late-night", "step": n, "timestamp": format_timestamp(midnight + offset)}))
+        .collect();
+    assert_eq!(s.post_steps(ADMIN_KEY, ndjson(&steps), &[]).await.1["accepted"], 2);
+    let (status, html) = s.page(ADMIN_KEY, "/").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(html.contains("sessions <span class=\"muted\">· 1 in all</span>"), "{}", html.split("in all").next().unwrap_or_default());
+    assert!(html.contains("steps <span class=\"muted\">· 2 in all</span>"));
+}

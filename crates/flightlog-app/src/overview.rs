@@ -21,6 +21,9 @@ pub struct Overview {
     pub to_us: i64,
     /// One row per day with any step, oldest first.
     pub by_day: Vec<CostRow>,
+    /// Sessions with a step in the range, each once (a session that runs
+    /// over midnight is in two days' rows).
+    pub sessions: u64,
     pub failing_tools: Vec<Failing>,
     pub failing_agents: Vec<Failing>,
     /// The newest sessions with an anomaly.
@@ -36,8 +39,10 @@ impl AppState {
         let range = last_days(days);
         let by_day = CostQuery { group_by: vec![CostDimension::Day], limit: MAX_GROUPS, ..range.clone() };
         let flagged = SessionListParams { flagged: Some("true".into()), limit: Some(TOP.to_string()), ..Default::default() }.filter()?;
-        let (by_day, tools, agents, flagged) = tokio::join!(
+        let whole = CostQuery { group_by: Vec::new(), limit: 1, ..range.clone() };
+        let (by_day, whole, tools, agents, flagged) = tokio::join!(
             self.store.costs(project, &by_day),
+            self.store.costs(project, &whole),
             self.store.top_failing(project, FailingBy::Tool, range.from_us, TOP),
             self.store.top_failing(project, FailingBy::Agent, range.from_us, TOP),
             self.list_sessions(project, &flagged),
@@ -49,6 +54,7 @@ impl AppState {
             from_us: range.from_us,
             to_us: range.to_us,
             by_day,
+            sessions: whole?.first().map_or(0, |r| r.sessions),
             failing_tools: tools?,
             failing_agents: agents?,
             flagged: flagged?,

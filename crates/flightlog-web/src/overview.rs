@@ -109,7 +109,9 @@ fn day_charts(o: &Overview) -> Vec<Columns> {
         let next = day_of(flightlog_model::time::parse_timestamp(&format!("{day}T00:00:00Z")).unwrap_or(0) + DAY_US);
         format!("/sessions?from={day}T00:00&to={next}T00:00{extra}")
     };
-    let series = |name: &str, class: &str, extra: &str, value: &dyn Fn(&CostRow) -> f64, shown: &dyn Fn(f64) -> String| {
+    // The total under each chart is its days' sum, but for sessions: one
+    // that runs over midnight counts in both days.
+    let series = |name: &str, class: &str, extra: &str, value: &dyn Fn(&CostRow) -> f64, shown: &dyn Fn(f64) -> String, total: Option<f64>| {
         let points: Vec<_> = days
             .iter()
             .map(|(day, row)| {
@@ -117,15 +119,15 @@ fn day_charts(o: &Overview) -> Vec<Columns> {
                 (day.clone(), v, shown(v), link(day, extra))
             })
             .collect();
-        let total = shown(points.iter().map(|p| p.1).sum());
+        let total = shown(total.unwrap_or_else(|| points.iter().map(|p| p.1).sum()));
         charts::columns(name, class, &points, total)
     };
     let count = |v: f64| format!("{v:.0}");
     vec![
-        series("sessions", "ok", "", &|r| r.sessions as f64, &count),
-        series("steps", "ok", "", &|r| r.steps as f64, &count),
-        series("failed steps", "failed", "&status=failed", &|r| r.failed_steps as f64, &count),
-        series("cost (USD)", "cost", "", &|r| r.cost.as_f64(), &|v| format!("${v:.2}")),
+        series("sessions", "ok", "", &|r| r.sessions as f64, &count, Some(o.sessions as f64)),
+        series("steps", "ok", "", &|r| r.steps as f64, &count, None),
+        series("failed steps", "failed", "&status=failed", &|r| r.failed_steps as f64, &count, None),
+        series("cost (USD)", "cost", "", &|r| r.cost.as_f64(), &|v| format!("${v:.2}"), None),
     ]
 }
 
