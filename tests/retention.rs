@@ -265,7 +265,8 @@ async fn content_re_sent_after_its_sessions_steps_expired_expires_again() {
 
 /// One hold per session or user: a second is refused (409, naming the one
 /// that stands) and changes nothing; placed again, it replaced the first's
-/// reason and date, and one release lifted both.
+/// reason and date, and one release lifted both. Its release is kept with
+/// why, and the history lists both.
 #[tokio::test]
 async fn a_second_hold_on_what_is_held_is_refused_and_the_first_stands() {
     let s = Server::start().await;
@@ -277,6 +278,18 @@ async fn a_second_hold_on_what_is_held_is_refused_and_the_first_stands() {
     let (_, holds) = s.get(ADMIN_KEY, "/v1/legal-holds").await;
     let reasons: Vec<&str> = holds["holds"].as_array().unwrap().iter().filter_map(|h| h["reason"].as_str()).collect();
     assert_eq!(reasons, ["case 1"], "{holds}");
+
+    // A release is kept with who released it and why, beside the placement.
+    let release = |reason: &str| s.http.delete(format!("{}/v1/legal-holds/user/alice?reason={reason}", s.base)).bearer_auth(ADMIN_KEY).send();
+    assert_eq!(release(&"x".repeat(1001)).await.unwrap().status(), StatusCode::BAD_REQUEST, "a reason over 1,000 bytes");
+    assert_eq!(release("case%20closed").await.unwrap().status(), StatusCode::NO_CONTENT);
+    let (_, history) = s.get(ADMIN_KEY, "/v1/legal-holds/history").await;
+    let changes: Vec<(&str, &str)> =
+        history["changes"].as_array().unwrap().iter().map(|c| (c["action"].as_str().unwrap(), c["reason"].as_str().unwrap())).collect();
+    assert_eq!(changes, [("released", "case closed"), ("placed", "case 1")], "{history}");
+    assert!(history["changes"][0]["by"].as_str().is_some_and(|k| !k.is_empty()), "{history}");
+    let (_, html) = s.page(ADMIN_KEY, "/policies").await;
+    assert!(html.contains("<td>released</td><td>user</td><td>alice</td><td>case closed</td>"), "the policies page lists it");
 }
 
 /// An erasure naming what no step could be, or a session the project does

@@ -6,7 +6,7 @@
 use crate::{AppError, AppState};
 use flightlog_integrity::signer::{hold_message, policy_message};
 use flightlog_model::retention::HoldSubject;
-use flightlog_model::time::now_us;
+use flightlog_model::time::{format_timestamp, now_us};
 use flightlog_store::{HoldRow, PolicyKind, PolicyRow};
 use std::collections::BTreeMap;
 
@@ -64,6 +64,24 @@ impl AppState {
         Ok(held.into_values().collect())
     }
 
+    /// The signed placements and releases of `project`'s legal holds,
+    /// newest first, at most `limit`: who held or released what, when and
+    /// why.
+    pub async fn legal_hold_history(&self, project: &str, limit: usize) -> Result<Vec<HoldChange>, AppError> {
+        let mut changes: Vec<HoldChange> = Vec::new();
+        for row in self.store.legal_hold_changes(project).await?.into_iter().rev() {
+            if changes.len() == limit {
+                break;
+            }
+            let Some(subject) = HoldSubject::parse(&row.subject) else { continue };
+            if self.checkpointer.signed(&hold_message_of(&row), &row.signature) {
+                let action = if row.held { HoldAction::Placed } else { HoldAction::Released };
+                changes.push(HoldChange { subject, id: row.id, action, reason: row.reason, at: format_timestamp(row.at_us), by: row.by_key });
+            }
+        }
+        Ok(changes)
+    }
+
     /// Signs and stores a placement (`held`) or a release.
     pub(crate) async fn put_hold(&self, project: &str, subject: HoldSubject, id: &str, held: bool, reason: &str, by: &str) -> Result<HoldRow, AppError> {
         let mut row = HoldRow {
@@ -84,4 +102,34 @@ impl AppState {
 
 fn hold_message_of(r: &HoldRow) -> Vec<u8> {
     hold_message(&r.project, &r.subject, &r.id, r.held, &r.reason, r.at_us, &r.by_key)
+}
+
+/// What was done to a legal hold.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum HoldAction {
+    Placed,
+    Released,
+}
+
+impl HoldAction {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Placed => "placed",
+            Self::Released => "released",
+        }
+    }
+}
+
+/// A placement or release of a legal hold, as kept.
+#[derive(Clone, Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct HoldChange {
+    pub subject: HoldSubject,
+    pub id: String,
+    pub action: HoldAction,
+    pub reason: String,
+    /// RFC 3339.
+    pub at: String,
+    /// The id of the key that did it.
+    pub by: String,
 }

@@ -15,6 +15,7 @@
 //! of record, and steps are removed only once a signed checkpoint covers
 //! them.
 
+pub use crate::policies::{HoldAction, HoldChange};
 use crate::{AppError, AppState};
 use flightlog_ingest::Role;
 use flightlog_model::retention::{ExpiryKind, HoldSubject, Retention};
@@ -170,15 +171,19 @@ impl AppState {
         Ok(Hold { subject: req.subject, id: req.id, reason: req.reason, since: format_timestamp(row.at_us), by: by.to_string() })
     }
 
-    /// Releases a legal hold in force (404 when there is none).
-    pub async fn release_legal_hold(&self, project: &str, subject: HoldSubject, id: &str, by: &str) -> Result<(), AppError> {
+    /// Releases a legal hold in force (404 when there is none), kept with
+    /// who released it and why.
+    pub async fn release_legal_hold(&self, project: &str, subject: HoldSubject, id: &str, reason: &str, by: &str) -> Result<(), AppError> {
         check_id("id", id, self.limits.max_id_bytes)?;
+        if reason.len() > MAX_HOLD_REASON {
+            return Err(AppError::invalid("reason", format!("is {} bytes, at most {MAX_HOLD_REASON}", reason.len())));
+        }
         let _turn = self.holds_and_erasures.turn().await;
         let held = self.legal_holds(project).await?.into_iter().any(|h| h.subject == subject && h.id == id);
         if !held {
             return Err(AppError::NotFound(format!("no legal hold on {} {id:?} in this project", subject.as_str())));
         }
-        self.put_hold(project, subject, id, false, "", by).await?;
+        self.put_hold(project, subject, id, false, reason, by).await?;
         tracing::info!(project, subject = subject.as_str(), id, by, "legal hold released");
         Ok(())
     }

@@ -32,6 +32,8 @@ use std::collections::BTreeSet;
 const FORM_BYTES: usize = 128 * 1024;
 /// Expiry records shown, newest first.
 const EXPIRATIONS: u32 = 50;
+/// The placements and releases of holds the page lists (the API has them all).
+const HOLD_CHANGES: usize = 20;
 /// How much of a refused value an error message repeats.
 const ECHO_CHARS: usize = 40;
 
@@ -143,6 +145,16 @@ pub struct HoldRow {
     by: String,
 }
 
+/// A placement or release of a hold, as the page lists it.
+pub struct HoldChangeRow {
+    subject: &'static str,
+    id: String,
+    action: &'static str,
+    reason: String,
+    when: String,
+    by: String,
+}
+
 pub struct Expired {
     session_id: String,
     url: String,
@@ -166,6 +178,8 @@ struct Policies {
     warnings: Vec<String>,
     retention: RetentionForm,
     holds: Vec<HoldRow>,
+    /// The newest placements and releases.
+    hold_changes: Vec<HoldChangeRow>,
     hold: HoldForm,
     expirations: Vec<Expired>,
 }
@@ -205,13 +219,14 @@ pub async fn page(State(state): State<AppState>, admin: Admin, Query(shown): Que
 /// Everything the page shows, as in force.
 async fn load(state: &AppState, admin: Admin) -> Result<Policies, AppError> {
     let project = &admin.principal.project;
-    let (redaction, retention, holds, expired) = tokio::join!(
+    let (redaction, retention, holds, changes, expired) = tokio::join!(
         state.redaction_policy(project),
         state.retention_policy(project),
         state.legal_holds(project),
+        state.legal_hold_history(project, HOLD_CHANGES),
         state.expirations(project, EXPIRATIONS)
     );
-    let (redaction, retention, holds, expired) = (redaction?, retention?, holds?, expired?);
+    let (redaction, retention, holds, changes, expired) = (redaction?, retention?, holds?, changes?, expired?);
     let set = |at: Option<String>, by: Option<String>| Some((short_text_time(&at?), by.unwrap_or_default()));
     Ok(Policies {
         csrf: admin.csrf,
@@ -239,6 +254,17 @@ async fn load(state: &AppState, admin: Admin) -> Result<Policies, AppError> {
                 reason: h.reason,
                 since: short_text_time(&h.since),
                 by: h.by,
+            })
+            .collect(),
+        hold_changes: changes
+            .into_iter()
+            .map(|c| HoldChangeRow {
+                subject: c.subject.as_str(),
+                id: c.id,
+                action: c.action.as_str(),
+                reason: c.reason,
+                when: short_text_time(&c.at),
+                by: c.by,
             })
             .collect(),
         hold: HoldForm { subject: HoldSubject::Session.as_str().into(), ..Default::default() },
@@ -374,7 +400,7 @@ pub async fn release_hold(State(state): State<AppState>, admin: Admin, Form(f): 
     }
     // The id as the table shows it, untrimmed: it must match the hold's.
     let done = match subject(&f.subject) {
-        Ok(subject) => state.release_legal_hold(&admin.principal.project, subject, &f.id, &admin.principal.key_id).await,
+        Ok(subject) => state.release_legal_hold(&admin.principal.project, subject, &f.id, f.reason.trim(), &admin.principal.key_id).await,
         Err(e) => Err(e),
     };
     answer(&state, admin, done, Saved::HoldReleased, |page, error| page.hold.error = Some(error)).await

@@ -67,6 +67,9 @@ enum HoldAction {
     Release {
         #[command(flatten)]
         subject: Subject,
+        /// Why: kept with the release.
+        #[arg(long, default_value = "")]
+        reason: String,
     },
 }
 
@@ -126,9 +129,9 @@ pub async fn hold(args: HoldArgs) -> anyhow::Result<()> {
             let (subject, id) = subject.parts();
             client.request(Method::POST, "/v1/legal-holds", Some(json!({"subject": subject, "id": id, "reason": reason}))).await?
         }
-        HoldAction::Release { subject } => {
+        HoldAction::Release { subject, reason } => {
             let (subject, id) = subject.parts();
-            let path = format!("/v1/legal-holds/{subject}/{}", crate::client::encode(id));
+            let path = format!("/v1/legal-holds/{subject}/{}?reason={}", crate::client::encode(id), crate::client::encode(&reason));
             client.request_bytes(Method::DELETE, &path, None).await?;
             json!({"released": {"subject": subject, "id": id}})
         }

@@ -70,6 +70,7 @@ pub fn router(state: &AppState) -> OpenApiRouter<AppState> {
         // Hold changes too: there they wait for an erasure in progress, and
         // an erasure after them sees them (flightlog-app `OneAtATime`).
         .routes(routes!(policies::holds))
+        .routes(routes!(policies::hold_history))
         .routes(routes!(policies::place_hold).layer(to_writer.clone()))
         .routes(routes!(policies::release_hold).layer(to_writer))
         .routes(routes!(incidents::list))

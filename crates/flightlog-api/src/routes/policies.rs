@@ -5,13 +5,13 @@
 use crate::AppState;
 use crate::auth::{Authorize, Scope};
 use crate::error::ApiError;
-use crate::extract::{Path, json_body};
+use crate::extract::{Path, Query, json_body};
 use axum::Json;
 use axum::extract::State;
 use axum::extract::rejection::JsonRejection;
 use axum::http::{HeaderMap, StatusCode};
 use flightlog_app::redaction::{ProjectRedaction, RedactionInForce};
-use flightlog_app::retention::{Hold, HoldRequest, RetentionInForce};
+use flightlog_app::retention::{Hold, HoldChange, HoldRequest, RetentionInForce};
 use flightlog_model::retention::{HoldSubject, Retention};
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -72,6 +72,39 @@ pub async fn holds(State(state): State<AppState>, headers: HeaderMap) -> Result<
     Ok(Json(HoldList { holds: state.legal_holds(&principal.project).await? }))
 }
 
+#[derive(Serialize, ToSchema)]
+pub struct HoldHistory {
+    /// Newest first.
+    changes: Vec<HoldChange>,
+}
+
+#[derive(serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct HistoryParams {
+    /// Changes at most (default and at most 1,000).
+    limit: Option<String>,
+}
+
+/// Every placement and release of the project's legal holds, newest first:
+/// who held or released what, when and why.
+#[utoipa::path(get, path = "/v1/legal-holds/history", tag = "policies", params(HistoryParams), responses((status = 200, body = HoldHistory)),
+    security(("bearer" = []), ("api_key" = []), ("basic" = [])))]
+pub async fn hold_history(State(state): State<AppState>, headers: HeaderMap, Query(p): Query<HistoryParams>) -> Result<Json<HoldHistory>, ApiError> {
+    let principal = state.keys.authorize(&headers, Scope::Admin)?;
+    let limit = match p.limit.as_deref() {
+        None => MAX_HISTORY,
+        Some(text) => text
+            .parse::<usize>()
+            .ok()
+            .filter(|n| (1..=MAX_HISTORY).contains(n))
+            .ok_or_else(|| ApiError::bad_param("limit", format!("must be between 1 and {MAX_HISTORY}")))?,
+    };
+    Ok(Json(HoldHistory { changes: state.legal_hold_history(&principal.project, limit).await? }))
+}
+
+const MAX_HISTORY: usize = 1_000;
+
 /// Places a legal hold on a session or a user: it is neither expired nor
 /// erased while held.
 #[utoipa::path(post, path = "/v1/legal-holds", tag = "policies", request_body = HoldRequest,
@@ -88,17 +121,27 @@ pub async fn place_hold(
 
 /// Releases a legal hold; expiry and erasure apply to the subject again.
 #[utoipa::path(delete, path = "/v1/legal-holds/{subject}/{id}", tag = "policies",
-    params(("subject" = HoldSubject, Path), ("id" = String, Path)),
+    params(("subject" = HoldSubject, Path), ("id" = String, Path), ReleaseParams),
     responses((status = 204, description = "released")),
     security(("bearer" = []), ("api_key" = []), ("basic" = [])))]
 pub async fn release_hold(
     State(state): State<AppState>,
     headers: HeaderMap,
     Path((subject, id)): Path<(String, String)>,
+    Query(p): Query<ReleaseParams>,
 ) -> Result<StatusCode, ApiError> {
     let principal = state.keys.authorize(&headers, Scope::Admin)?;
     let subject = HoldSubject::parse(&subject)
         .ok_or_else(|| ApiError::bad_request(format!("subject: must be session or user, got {subject:?}")))?;
-    state.release_legal_hold(&principal.project, subject, &id, &principal.key_id).await?;
+    state.release_legal_hold(&principal.project, subject, &id, &p.reason, &principal.key_id).await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct ReleaseParams {
+    /// Why the hold is released (kept with the release; at most 1,000 bytes).
+    #[serde(default)]
+    reason: String,
 }
