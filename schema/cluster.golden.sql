@@ -559,3 +559,19 @@ ALTER TABLE session_summaries ON CLUSTER `flightlog` ADD PROJECTION IF NOT EXIST
 ALTER TABLE session_summaries ON CLUSTER `flightlog` MATERIALIZE PROJECTION by_start_whole SETTINGS mutations_sync = 0;
 
 ALTER TABLE session_summaries ON CLUSTER `flightlog` DROP PROJECTION IF EXISTS by_start;
+
+CREATE TABLE IF NOT EXISTS erasures ON CLUSTER `flightlog`
+(
+    project       LowCardinality(String),
+    at_us         Int64,
+    session_id    String,
+    user_id       String,
+    reason        String,
+    by_key        String,
+    steps_erased  UInt64,
+    fields_erased UInt64,
+    signature     String
+)
+ENGINE = ReplicatedMergeTree('/clickhouse/tables/{shard}/{database}/erasures', '{replica}')
+ORDER BY (project, at_us)
+SETTINGS fsync_after_insert = 1, fsync_part_directory = 1;

@@ -314,6 +314,42 @@ async fn an_erasure_naming_nothing_is_refused_naming_its_field() {
     assert_eq!((status, body["steps_erased"].as_u64()), (StatusCode::OK, Some(0)), "erased already, still there: {body}");
 }
 
+/// Each erasure is kept with who asked for it, when, why and what it
+/// blanked, signed by the instance; one written behind its back is listed
+/// as not signed.
+#[tokio::test]
+async fn each_erasure_is_kept_with_who_asked_when_and_why() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = serve(dir.path(), "100").await;
+    assert_eq!(s.post_steps(ADMIN_KEY, ndjson(&session("asked", 0, 3, "u-9")), &[]).await.1["accepted"], 3);
+    let erase = |body: Value| s.send_json(reqwest::Method::POST, ADMIN_KEY, "/v1/erasures", body);
+    let (status, refused) = erase(json!({"user_id": "u-9", "reason": "x".repeat(1001)})).await;
+    assert_eq!((status, refused["error"]["field"].as_str()), (StatusCode::BAD_REQUEST, Some("reason")), "{refused}");
+    let (status, done) = erase(json!({"user_id": "u-9", "reason": "ticket 77: the data subject asked"})).await;
+    assert_eq!((status, done["steps_erased"].as_u64()), (StatusCode::OK, Some(3)), "{done}");
+    let (_, list) = s.get(ADMIN_KEY, "/v1/erasures").await;
+    let e = &list["erasures"][0];
+    assert_eq!(
+        (e["user_id"].as_str(), e["reason"].as_str(), e["steps_erased"].as_u64(), e["signed"].as_bool(), e.get("session_id")),
+        (Some("u-9"), Some("ticket 77: the data subject asked"), Some(3), Some(true), None),
+        "{list}"
+    );
+    assert!(e["by"].as_str().is_some_and(|k| !k.is_empty()) && e["at"].as_str().is_some_and(|t| t.ends_with('Z')), "{list}");
+    assert_eq!(list["erasures"].as_array().unwrap().len(), 1, "nothing refused was recorded: {list}");
+    let (_, html) = s.page(ADMIN_KEY, "/policies").await;
+    assert!(html.contains("ticket 77: the data subject asked"), "the policies page lists it");
+
+    s.terminate();
+    let forged = "INSERT INTO erasures (project, at_us, session_id, user_id, reason, by_key, steps_erased, fields_erased, signature) \
+                  VALUES ('default', 1, '', 'u-9', 'asked by the CEO', 'someone', 3, 3, '00')";
+    let out = flightlog_sql(dir.path(), forged);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let s = serve(dir.path(), "100").await;
+    let (_, list) = s.get(ADMIN_KEY, "/v1/erasures").await;
+    let signed: Vec<(&str, bool)> = list["erasures"].as_array().unwrap().iter().map(|e| (e["reason"].as_str().unwrap(), e["signed"].as_bool().unwrap())).collect();
+    assert_eq!(signed, [("ticket 77: the data subject asked", true), ("asked by the CEO", false)], "{list}");
+}
+
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }

@@ -11,7 +11,9 @@ use std::collections::BTreeSet;
 use futures_util::{Stream, StreamExt};
 use tokio::io::AsyncSeekExt;
 use tokio_util::io::ReaderStream;
-use flightlog_store::{CheckpointRow, Erasure, Held};
+use flightlog_store::{CheckpointRow, Erasure, ErasureRow, Held};
+use flightlog_integrity::signer::erasure_message;
+use flightlog_model::time::now_us;
 
 /// Evidence bundles built or being answered at once by this process: each
 /// holds a file as large as itself.
@@ -60,6 +62,29 @@ pub struct ErasureRequest {
     pub session_id: String,
     #[serde(default, deserialize_with = "a_user")]
     pub user_id: String,
+    /// Why (a ticket, the data subject's request): kept in the erasure's
+    /// record, at most 1,000 bytes.
+    #[serde(default)]
+    pub reason: String,
+}
+
+/// The record of an erasure as the API and the pages show it.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct ErasureRecord {
+    /// RFC 3339.
+    pub at: String,
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub session_id: String,
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub user_id: String,
+    pub reason: String,
+    /// The id of the key that asked for it.
+    pub by: String,
+    pub steps_erased: u64,
+    pub fields_erased: u64,
+    /// Whether this instance signed the record; one that it did not was
+    /// written behind its back and says nothing of who asked.
+    pub signed: bool,
 }
 
 fn a_session<'de, D: serde::Deserializer<'de>>(d: D) -> Result<String, D::Error> {
@@ -190,6 +215,9 @@ impl AppState {
                 crate::retention::check_id(field, id, self.limits.max_id_bytes)?;
             }
         }
+        if req.reason.len() > crate::retention::MAX_HOLD_REASON {
+            return Err(AppError::invalid("reason", format!("is {} bytes, at most {}", req.reason.len(), crate::retention::MAX_HOLD_REASON)));
+        }
         // No hold is placed from the look at the holds until the erasure
         // is done (`retention::OneAtATime`).
         let _turn = self.holds_and_erasures.turn().await;
@@ -208,7 +236,46 @@ impl AppState {
         if done.steps.is_empty() && !req.session_id.is_empty() && self.store.session_summary(project, &req.session_id).await?.is_none() {
             return Err(AppError::no_session(&req.session_id));
         }
+        // Kept before it is answered: who asked for what, when and why.
+        let mut record = ErasureRow {
+            project: project.to_string(),
+            at_us: now_us(),
+            session_id: req.session_id.clone(),
+            user_id: req.user_id.clone(),
+            reason: req.reason.clone(),
+            by_key: by.to_string(),
+            steps_erased: done.steps_erased,
+            fields_erased: done.fields_erased,
+            signature: String::new(),
+        };
+        record.signature = self.checkpointer.sign(&erasure_message(&record));
+        self.store.put_erasure(&record).await.map_err(|e| {
+            AppError::unavailable("the content is erased, but the erasure's record could not be kept; send it again (it is recorded then)", e)
+        })?;
         self.forget_erased_points(project, done).await
+    }
+
+    /// The project's newest erasure records, at most `limit`.
+    pub async fn erasure_records(&self, project: &str, limit: u32) -> Result<Vec<ErasureRecord>, AppError> {
+        Ok(self
+            .store
+            .erasures(project, limit)
+            .await?
+            .into_iter()
+            .map(|r| {
+                let signed = self.checkpointer.signed(&erasure_message(&r), &r.signature);
+                ErasureRecord {
+                    at: flightlog_model::time::format_timestamp(r.at_us),
+                    session_id: r.session_id,
+                    user_id: r.user_id,
+                    reason: r.reason,
+                    by: r.by_key,
+                    steps_erased: r.steps_erased,
+                    fields_erased: r.fields_erased,
+                    signed,
+                }
+            })
+            .collect())
     }
 
     /// A legal hold keeps what it holds from erasure as from expiry (GDPR

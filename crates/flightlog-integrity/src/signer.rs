@@ -99,6 +99,12 @@ pub fn hold_message(project: &str, subject: &str, id: &str, held: bool, reason: 
     statement_message("flightlog/legal-hold/v1", &[project, subject, id, if held { "held" } else { "released" }, reason, &at_us.to_string(), by_key])
 }
 
+/// What an erasure record's signature covers (see `schema/0027_erasures.sql`).
+pub fn erasure_message(r: &flightlog_store::ErasureRow) -> Vec<u8> {
+    let (at, steps, fields) = (r.at_us.to_string(), r.steps_erased.to_string(), r.fields_erased.to_string());
+    statement_message("flightlog/erasure/v1", &[&r.project, &at, &r.session_id, &r.user_id, &r.reason, &r.by_key, &steps, &fields])
+}
+
 /// Whether a stored checkpoint's signature verifies under the public key
 /// stored with it (whether that key is the instance's is the caller's to
 /// ask).

@@ -63,7 +63,7 @@ pub use followed::{FollowedStep, SessionGoal};
 pub use checkpoints::CheckpointRow;
 pub use erasure::{Erasure, Held, HeldReach};
 pub use expirations::{ChainStep, ExpirationRow};
-pub use legal_holds::HoldRow;
+pub use legal_holds::{ErasureRow, HoldRow};
 pub use policies::{PolicyKind, PolicyRow};
 pub use incidents::{DeliveryRow, IncidentFilter, IncidentRow};
 pub use indexer_marks::IndexerMark;

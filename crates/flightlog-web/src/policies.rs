@@ -32,7 +32,8 @@ use std::collections::BTreeSet;
 const FORM_BYTES: usize = 128 * 1024;
 /// Expiry records shown, newest first.
 const EXPIRATIONS: u32 = 50;
-/// The placements and releases of holds the page lists (the API has them all).
+/// The placements and releases of holds, and the erasures, the page lists
+/// (the API has them all).
 const HOLD_CHANGES: usize = 20;
 /// How much of a refused value an error message repeats.
 const ECHO_CHARS: usize = 40;
@@ -180,6 +181,8 @@ struct Policies {
     holds: Vec<HoldRow>,
     /// The newest placements and releases.
     hold_changes: Vec<HoldChangeRow>,
+    /// The newest erasures: who asked for what, when and why.
+    erasures: Vec<flightlog_app::integrity::ErasureRecord>,
     hold: HoldForm,
     expirations: Vec<Expired>,
 }
@@ -219,14 +222,15 @@ pub async fn page(State(state): State<AppState>, admin: Admin, Query(shown): Que
 /// Everything the page shows, as in force.
 async fn load(state: &AppState, admin: Admin) -> Result<Policies, AppError> {
     let project = &admin.principal.project;
-    let (redaction, retention, holds, changes, expired) = tokio::join!(
+    let (redaction, retention, holds, changes, erasures, expired) = tokio::join!(
         state.redaction_policy(project),
         state.retention_policy(project),
         state.legal_holds(project),
         state.legal_hold_history(project, HOLD_CHANGES),
+        state.erasure_records(project, HOLD_CHANGES as u32),
         state.expirations(project, EXPIRATIONS)
     );
-    let (redaction, retention, holds, changes, expired) = (redaction?, retention?, holds?, changes?, expired?);
+    let (redaction, retention, holds, changes, erasures, expired) = (redaction?, retention?, holds?, changes?, erasures?, expired?);
     let set = |at: Option<String>, by: Option<String>| Some((short_text_time(&at?), by.unwrap_or_default()));
     Ok(Policies {
         csrf: admin.csrf,
@@ -267,6 +271,7 @@ async fn load(state: &AppState, admin: Admin) -> Result<Policies, AppError> {
                 by: c.by,
             })
             .collect(),
+        erasures: erasures.into_iter().map(|e| flightlog_app::integrity::ErasureRecord { at: short_text_time(&e.at), ..e }).collect(),
         hold: HoldForm { subject: HoldSubject::Session.as_str().into(), ..Default::default() },
         expirations: expired
             .into_iter()

@@ -161,6 +161,10 @@ pub struct EraseArgs {
     /// Erase this user's (in one session, with --session).
     #[arg(long)]
     user: Option<String>,
+    /// Why (a ticket, the data subject's request): kept in the erasure's
+    /// record (GET /v1/erasures).
+    #[arg(long)]
+    reason: Option<String>,
     #[command(flatten)]
     server: ServerArgs,
 }
@@ -169,7 +173,7 @@ pub async fn erase(args: EraseArgs) -> anyhow::Result<()> {
     let client = Client::new(&args.server)?;
     // Only what was given: an empty id is refused, not read as "any".
     let mut body = serde_json::Map::new();
-    for (field, id) in [("session_id", args.session), ("user_id", args.user)] {
+    for (field, id) in [("session_id", args.session), ("user_id", args.user), ("reason", args.reason)] {
         if let Some(id) = id {
             body.insert(field.into(), id.into());
         }

@@ -9,7 +9,7 @@ use axum::body::Body;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use flightlog_app::integrity::{ErasureRequest, evidence_file_name};
+use flightlog_app::integrity::{ErasureRecord, ErasureRequest, evidence_file_name};
 use flightlog_integrity::verify;
 use flightlog_model::time::format_timestamp;
 use serde::Serialize;
@@ -147,6 +147,7 @@ pub async fn seal(State(state): State<AppState>, headers: HeaderMap) -> Result<R
 /// would reach anything under a legal hold.
 #[utoipa::path(post, path = "/v1/erasures", tag = "integrity", request_body = ErasureRequest,
     responses((status = 200, body = flightlog_store::Erasure),
+        (status = 404, description = "Nothing erased: the project has no such session", body = crate::error::ErrorBody),
         (status = 409, description = "Nothing erased: the request names or reaches a held session or a held user's steps (named); release the hold first",
          body = crate::error::ErrorBody)),
     security(("bearer" = []), ("api_key" = []), ("basic" = [])))]
@@ -158,6 +159,37 @@ pub async fn erase(
     let principal = state.keys.authorize(&headers, Scope::Admin)?;
     let req = crate::extract::json_body(body)?;
     Ok(Json(state.erase(&principal.project, &req, &principal.key_id).await?))
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ErasureList {
+    /// Newest first.
+    erasures: Vec<ErasureRecord>,
+}
+
+#[derive(serde::Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct ErasureListParams {
+    /// Records at most (default 100, at most 1,000).
+    limit: Option<String>,
+}
+
+/// The project's erasures, newest first: who asked for which session or
+/// user, when and why, and what each blanked (admin).
+#[utoipa::path(get, path = "/v1/erasures", tag = "integrity", params(ErasureListParams),
+    responses((status = 200, body = ErasureList)), security(("bearer" = []), ("api_key" = []), ("basic" = [])))]
+pub async fn erasures(State(state): State<AppState>, headers: HeaderMap, Query(p): Query<ErasureListParams>) -> Result<Json<ErasureList>, ApiError> {
+    let principal = state.keys.authorize(&headers, Scope::Admin)?;
+    let limit = match p.limit.as_deref() {
+        None => 100,
+        Some(text) => text
+            .parse::<u32>()
+            .ok()
+            .filter(|n| (1..=1_000).contains(n))
+            .ok_or_else(|| ApiError::bad_param("limit", "must be between 1 and 1000"))?,
+    };
+    Ok(Json(ErasureList { erasures: state.erasure_records(&principal.project, limit).await? }))
 }
 
 #[derive(serde::Deserialize, IntoParams)]

@@ -65,6 +65,7 @@ pub fn router(state: &AppState) -> OpenApiRouter<AppState> {
         // the writer, which holds off its writes of messages meanwhile
         // (flightlog-store `Store::lock_messages`).
         .routes(routes!(integrity::erase).layer(to_writer.clone()))
+        .routes(routes!(integrity::erasures))
         .routes(routes!(policies::redaction, policies::set_redaction))
         .routes(routes!(policies::retention, policies::set_retention))
         // Hold changes too: there they wait for an erasure in progress, and

@@ -108,7 +108,9 @@ const MAX_HISTORY: usize = 1_000;
 /// Places a legal hold on a session or a user: it is neither expired nor
 /// erased while held.
 #[utoipa::path(post, path = "/v1/legal-holds", tag = "policies", request_body = HoldRequest,
-    responses((status = 201, body = Hold)), security(("bearer" = []), ("api_key" = []), ("basic" = [])))]
+    responses((status = 201, body = Hold),
+        (status = 409, description = "Nothing changed: what it names is held already (the hold that stands is named)", body = crate::error::ErrorBody)),
+    security(("bearer" = []), ("api_key" = []), ("basic" = [])))]
 pub async fn place_hold(
     State(state): State<AppState>,
     headers: HeaderMap,
