@@ -575,3 +575,7 @@ CREATE TABLE IF NOT EXISTS erasures ON CLUSTER `flightlog`
 ENGINE = ReplicatedMergeTree('/clickhouse/tables/{shard}/{database}/erasures', '{replica}')
 ORDER BY (project, at_us)
 SETTINGS fsync_after_insert = 1, fsync_part_directory = 1;
+
+ALTER TABLE prices ON CLUSTER `flightlog` ADD COLUMN IF NOT EXISTS tier_cache_write Nullable(Float64) AFTER tier_cache_read;
+
+ALTER TABLE price_overrides ON CLUSTER `flightlog` ADD COLUMN IF NOT EXISTS tier_cache_write Nullable(Float64) AFTER tier_cache_read;

@@ -275,3 +275,27 @@ async fn the_sessions_over_budget_are_found_by_their_computed_cost() {
     let (_, html) = s.page(ADMIN_KEY, "/sessions/dear").await;
     assert!(html.contains("$25.0000 (the client estimated $0.0000)"), "the session page says both");
 }
+
+/// A long-context call's cache writes are priced at the tier's cache write
+/// price where the list has one (claude-sonnet-4 over 200k input tokens:
+/// $7.50 per 1M, twice the base); they were priced at the base, 19% under
+/// the bill for this call. An override can set it too.
+#[tokio::test]
+async fn long_context_cache_writes_are_priced_at_the_tiers_rate() {
+    let s = Server::start().await;
+    let call = |session: &str, input: u64, cache_write: u64| json!({"session_id": session, "step": 0, "timestamp": "2025-09-01T12:00:00Z",
+        "model": {"name": "claude-sonnet-4"}, "cost": {"input_tokens": input, "cache_write_tokens": cache_write}});
+    let steps = [call("long", 300_000, 100_000), call("short", 150_000, 100_000)];
+    assert_eq!(s.post_steps(ADMIN_KEY, ndjson(&steps), &[]).await.1["accepted"], 2);
+    let cost_of = |costs: &Value, session: &str| costs["groups"].as_array().unwrap().iter().find(|g| g["session"] == session).unwrap()["cost"].as_f64().unwrap();
+    let (_, costs) = s.get(ADMIN_KEY, "/v1/costs?group_by=session").await;
+    // 200k uncached at $6.00 and 100k written at $7.50; below the threshold,
+    // 50k at $3.00 and 100k at $3.75.
+    assert!(close(cost_of(&costs, "long"), 200_000.0 * 6.0 / 1e6 + 100_000.0 * 7.5 / 1e6), "{costs}");
+    assert!(close(cost_of(&costs, "short"), 50_000.0 * 3.0 / 1e6 + 100_000.0 * 3.75 / 1e6), "{costs}");
+    let rate = json!({"model_key": "claude-sonnet-4", "effective_from": "2025-01-01T00:00:00Z", "input": 3.0, "output": 15.0, "cache_write": 3.75,
+                      "tier_threshold": 200000, "tier_input": 6.0, "tier_cache_write": 10.0});
+    assert_eq!(s.send_json(reqwest::Method::POST, ADMIN_KEY, "/v1/prices/overrides", rate).await.0, StatusCode::CREATED);
+    let (_, costs) = s.get(ADMIN_KEY, "/v1/costs?group_by=session").await;
+    assert!(close(cost_of(&costs, "long"), 200_000.0 * 6.0 / 1e6 + 100_000.0 * 10.0 / 1e6), "{costs}");
+}

@@ -395,13 +395,19 @@ impl AppState {
             ("tier_input", p.tier_input),
             ("tier_output", p.tier_output),
             ("tier_cache_read", p.tier_cache_read),
+            ("tier_cache_write", p.tier_cache_write),
         ];
         for (field, price) in prices {
             if let Some(x) = price.filter(|x| !x.is_finite() || *x < 0.0 || *x > 1e6) {
                 return Err(AppError::invalid(field, format!("{x} is not a price: prices are USD per 1M tokens, between 0 and 1,000,000")));
             }
         }
-        let tiered = [("tier_input", p.tier_input), ("tier_output", p.tier_output), ("tier_cache_read", p.tier_cache_read)];
+        let tiered = [
+            ("tier_input", p.tier_input),
+            ("tier_output", p.tier_output),
+            ("tier_cache_read", p.tier_cache_read),
+            ("tier_cache_write", p.tier_cache_write),
+        ];
         if let Some((field, _)) = tiered.iter().find(|(_, price)| price.is_some()).filter(|_| p.tier_threshold == 0) {
             // Without a threshold no call is above it: the price would be
             // kept and never apply.

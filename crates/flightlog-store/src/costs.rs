@@ -27,7 +27,7 @@ const SESSIONS_APART: &str = include_str!("queries/cost_sessions_apart.sql");
 pub(crate) const SUM_ROLLUPS_FROM: u64 = 500_000;
 const COST_DATA_EXTENT: &str = include_str!("queries/cost_data_extent.sql");
 const INSERT_PRICES: &str = "INSERT INTO prices (provider, model_key, effective_from, input, output, cache_read, \
-    cache_write, reasoning, tier_threshold, tier_input, tier_output, tier_cache_read, source)";
+    cache_write, reasoning, tier_threshold, tier_input, tier_output, tier_cache_read, tier_cache_write, source)";
 
 /// A dimension costs can be grouped by, and the SQL that computes it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -462,6 +462,10 @@ pub struct Price {
     #[serde(default)]
     #[schema(minimum = 0, maximum = 1000000)]
     pub tier_cache_read: Option<f64>,
+    /// Null: the base cache write price applies above the threshold too.
+    #[serde(default)]
+    #[schema(minimum = 0, maximum = 1000000)]
+    pub tier_cache_write: Option<f64>,
     /// The list's source, or the override's note.
     #[serde(default)]
     pub source: String,
@@ -469,7 +473,7 @@ pub struct Price {
 
 // effective_from as RFC 3339, every digit the column holds kept.
 const PRICE_COLUMNS: &str = "model_key, replaceOne(toString(effective_from), ' ', 'T') || 'Z' AS effective_from, input, output, cache_read, cache_write, \
-    reasoning, tier_threshold, tier_input, tier_output, tier_cache_read";
+    reasoning, tier_threshold, tier_input, tier_output, tier_cache_read, tier_cache_write";
 
 impl Store {
     /// The shipped list and the project's overrides in force, each by model
@@ -496,7 +500,7 @@ impl Store {
 }
 
 const INSERT_OVERRIDE: &str = "INSERT INTO price_overrides (project, model_key, effective_from, input, output, cache_read, \
-    cache_write, reasoning, tier_threshold, tier_input, tier_output, tier_cache_read, note)";
+    cache_write, reasoning, tier_threshold, tier_input, tier_output, tier_cache_read, tier_cache_write, note)";
 
 /// One line of schema/prices.csv, by its header's names.
 #[derive(Debug, serde::Deserialize, PartialEq)]
@@ -513,6 +517,7 @@ struct ListedPrice {
     tier_input: Option<f64>,
     tier_output: Option<f64>,
     tier_cache_read: Option<f64>,
+    tier_cache_write: Option<f64>,
     source: String,
 }
 
@@ -531,6 +536,7 @@ impl ListedPrice {
             tier_input: self.tier_input,
             tier_output: self.tier_output,
             tier_cache_read: self.tier_cache_read,
+            tier_cache_write: self.tier_cache_write,
             source: self.source.clone(),
         }
     }
@@ -552,6 +558,7 @@ fn write_price(w: &mut RowBinary, first: &str, p: &Price, effective_from_us: i64
     w.nullable(p.tier_input, RowBinary::f64);
     w.nullable(p.tier_output, RowBinary::f64);
     w.nullable(p.tier_cache_read, RowBinary::f64);
+    w.nullable(p.tier_cache_write, RowBinary::f64);
     w.string(&p.source);
 }
 
@@ -615,7 +622,7 @@ impl utoipa::ToSchema for CostRow {}
 mod tests {
     use super::*;
 
-    const HEADER: &str = "provider,model_key,effective_from,input,output,cache_read,cache_write,reasoning,tier_threshold,tier_input,tier_output,tier_cache_read,source\n";
+    const HEADER: &str = "provider,model_key,effective_from,input,output,cache_read,cache_write,reasoning,tier_threshold,tier_input,tier_output,tier_cache_read,tier_cache_write,source\n";
 
     #[test]
     fn the_shipped_price_list_parses_whole() {
@@ -628,7 +635,7 @@ mod tests {
 
     #[test]
     fn a_quoted_field_may_hold_a_comma_and_empty_prices_are_none() {
-        let text = format!("{HEADER}acme, m-1 ,2025-01-01T00:00:00Z,1.5,2,0,0,,200000,3,,0.25,\"acme.com/pricing, as of 2025-01\"\n\n");
+        let text = format!("{HEADER}acme, m-1 ,2025-01-01T00:00:00Z,1.5,2,0,0,,200000,3,,0.25,,\"acme.com/pricing, as of 2025-01\"\n\n");
         let listed = parse_price_list(&text).unwrap();
         assert_eq!(listed.len(), 1);
         let (p, _) = &listed[0];

@@ -46,6 +46,7 @@ const MIGRATIONS: &[Migration] = &[
     Migration { version: 25, name: "texts_by_reference", sql: include_str!("../../../schema/0025_texts_by_reference.sql") },
     Migration { version: 26, name: "sessions_by_start_whole", sql: include_str!("../../../schema/0026_sessions_by_start_whole.sql") },
     Migration { version: 27, name: "erasures", sql: include_str!("../../../schema/0027_erasures.sql") },
+    Migration { version: 28, name: "tier_cache_write", sql: include_str!("../../../schema/0028_tier_cache_write.sql") },
 ];
 
 #[derive(serde::Deserialize)]

@@ -49,7 +49,7 @@ FROM
         p.input                                                          AS base_input,
         p.output                                                         AS base_output,
         p.cache_read                                                     AS base_cache_read,
-        p.cache_write                                                    AS cache_write_price,
+        p.cache_write                                                    AS base_cache_write,
         p.reasoning                                                      AS reasoning_price,
         p.tier_threshold                                                 AS tier_threshold,
         -- Every step of a unit lies on one side of the threshold (the
@@ -58,6 +58,7 @@ FROM
         if(tiered, ifNull(p.tier_input, base_input), base_input)                AS input_price,
         if(tiered, ifNull(p.tier_output, base_output), base_output)            AS output_price,
         if(tiered, ifNull(p.tier_cache_read, base_cache_read), base_cache_read) AS cache_read_price,
+        if(tiered, ifNull(p.tier_cache_write, base_cache_write), base_cache_write) AS cache_write_price,
         if(isNull(reasoning_price), s.output_tokens, s.output_less_reasoning) AS billed_output,
         if(no_price, 0,
            (s.uncached_tokens * input_price
@@ -80,7 +81,7 @@ FROM
         SELECT l.model_key AS model_key, l.effective_from AS effective_from, l.input AS input, l.output AS output,
                l.cache_read AS cache_read, l.cache_write AS cache_write, l.reasoning AS reasoning,
                l.tier_threshold AS tier_threshold, l.tier_input AS tier_input, l.tier_output AS tier_output,
-               l.tier_cache_read AS tier_cache_read
+               l.tier_cache_read AS tier_cache_read, l.tier_cache_write AS tier_cache_write
         FROM prices AS l
         LEFT JOIN
         (
@@ -92,7 +93,7 @@ FROM
         WHERE own.model_key = '' OR l.effective_from < own.first
         UNION ALL
         SELECT model_key, effective_from, input, output, cache_read, cache_write, reasoning,
-               tier_threshold, tier_input, tier_output, tier_cache_read
+               tier_threshold, tier_input, tier_output, tier_cache_read, tier_cache_write
         FROM ({{overrides}})
     ) AS p ON s.model_key = p.model_key AND s.ts >= p.effective_from
 )
