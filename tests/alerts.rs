@@ -208,6 +208,30 @@ async fn an_orderly_stop_finishes_the_delivery_under_way() {
     drop(s);
 }
 
+/// An alert says the state people gave the incident: one acknowledged,
+/// then grown, is sent as acknowledged (it was sent as open, which would
+/// page again).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_alert_for_an_acknowledged_incident_says_so() {
+    let receiver = Receiver::default();
+    let base = receiver.start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let s = Server::start_in(dir.path(), &[("FLIGHTLOG_BOOTSTRAP_KEY", ADMIN_KEY), PRIVATE_RECEIVERS]).await;
+    let (status, set) = set_rules(&s, json!([{"name": "ops", "url": format!("{base}/hook"), "secret": SECRET, "update_every_seconds": 1}])).await;
+    assert_eq!(status, StatusCode::OK, "{set}");
+    for n in 0..5 {
+        assert_eq!(s.post_steps(ADMIN_KEY, email("sess-ack", n).to_string(), &[]).await.0, StatusCode::OK);
+    }
+    let opened = receiver.wait_for("/hook", Duration::from_secs(30), |r| r.json()["incident"]["count"] == 5).await;
+    assert_eq!(opened.json()["incident"]["state"], "open");
+    let id = opened.json()["incident"]["id"].as_str().unwrap().to_string();
+    let (status, acked) = s.send_json(Method::POST, ADMIN_KEY, &format!("/v1/incidents/{id}/state"), json!({"state": "acknowledged"})).await;
+    assert_eq!(status, StatusCode::OK, "{acked}");
+    assert_eq!(s.post_steps(ADMIN_KEY, email("sess-ack", 5).to_string(), &[]).await.0, StatusCode::OK);
+    let grown = receiver.wait_for("/hook", Duration::from_secs(30), |r| r.json()["incident"]["count"] == 6).await;
+    assert_eq!(grown.json()["incident"]["state"], "acknowledged", "{}", grown.json());
+}
+
 /// Starts Flightlog in `dir` with one rule sending to the receiver's
 /// `/hook`, makes an incident (two identical emails in sess-1), and waits
 /// until the receiver has its first attempt. Answers the server and the

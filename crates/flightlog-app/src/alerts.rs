@@ -493,7 +493,15 @@ impl AppState {
 
     /// Sends one alert; Ok(status) when the receiver took it.
     async fn deliver(&self, client: &reqwest::Client, due: Due) -> (Due, Result<u16, String>) {
-        let Some(view) = IncidentView::of(due.row.clone()) else { return (due, Err("unknown kind".into())) };
+        // The state as people left it now: a row the detectors just wrote
+        // carries none, and one read earlier may be older than an
+        // acknowledgment (an acknowledged incident was sent as open).
+        let mut row = due.row.clone();
+        match self.store.incident_state(&due.key.0, &due.key.2).await {
+            Ok(state) => row.state = state,
+            Err(e) => return (due, Err(format!("the incident's state cannot be read: {e}"))),
+        }
+        let Some(view) = IncidentView::of(row) else { return (due, Err("unknown kind".into())) };
         // A rule set before receivers were checked, or by a process that
         // allowed what this one does not.
         let refused = reqwest::Url::parse(&due.rule.url).ok().and_then(|url| alert_receivers::refusal(&url, self.alert_receivers));

@@ -12,6 +12,7 @@ const ALERT_DELIVERIES_SINCE: &str = include_str!("queries/alert_deliveries_sinc
 const INCIDENTS_OF_KIND_SINCE: &str = include_str!("queries/incidents_of_kind_since.sql");
 const INSERT_INCIDENTS: &str = "INSERT INTO incidents (project, id, kind, sessions, agent_name, user_id, tool_name, \
     first_session, first_step, first_us, last_session, last_step, last_us, count, message, updated_us)";
+const INCIDENT_STATE: &str = include_str!("queries/incident_state.sql");
 const INSERT_STATE: &str = "INSERT INTO incident_states (project, id, state, at_us, by_key) \
     SELECT {project:String}, {id:String}, {state:String}, {at_us:Int64}, {by_key:String}";
 const INSERT_DELIVERY: &str = "INSERT INTO alert_deliveries (project, rule, incident_id, count, delivered_us, status) \
@@ -75,6 +76,17 @@ pub struct IncidentVersion {
 }
 
 impl Store {
+    /// The state people last gave an incident: open, acknowledged or
+    /// resolved (empty: none given, so open).
+    pub async fn incident_state(&self, project: &str, id: &str) -> Result<String, StoreError> {
+        #[derive(serde::Deserialize)]
+        struct Row {
+            state: String,
+        }
+        let found: Vec<Row> = rows(&self.ch.query(INCIDENT_STATE, Params::new().text("project", project).text("id", id)).await?)?;
+        Ok(found.into_iter().next().map(|r| r.state).unwrap_or_default())
+    }
+
     /// How far each of these incidents is stored, by (project, id).
     pub async fn incident_versions(&self, ids: &[&str]) -> Result<std::collections::HashMap<(String, String), IncidentVersion>, StoreError> {
         #[derive(serde::Deserialize)]
