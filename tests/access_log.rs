@@ -276,3 +276,32 @@ async fn search_hits_record_the_sessions_they_came_from() {
     let (_, page) = s.page(ADMIN_KEY, "/access-log").await;
     assert!(page.contains("[EMAIL:") && !page.contains("jane.doe"), "{page}");
 }
+
+/// An explained decision returns its session's goal, read from the first
+/// step: that step's user is named in the record, through the web page and
+/// MCP alike (only the step's and the ten before it were).
+#[tokio::test]
+async fn an_explained_decision_names_the_user_whose_goal_it_returns() {
+    let s = Server::start().await;
+    let steps: Vec<Value> = (0..20u64)
+        .map(|n| {
+            let user = if n == 0 { "victim-user" } else { "other-user" };
+            json!({"session_id": "mixu", "step": n, "timestamp": "2026-01-15T10:30:00Z", "user_id": user,
+                   "prompt": {"messages": [{"role": "user", "content": format!("goal text of step {n}")}]}})
+        })
+        .collect();
+    assert_eq!(s.post_steps(ADMIN_KEY, ndjson(&steps), &[]).await.1["accepted"], 20);
+    let (status, html) = s.page(ADMIN_KEY, "/sessions/mixu/steps/19").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(html.contains("goal text of step 0"), "the page shows the goal");
+    let explained = mcp_call(&s, ADMIN_KEY, "explain_decision", json!({"session_id": "mixu", "step": 19})).await;
+    assert!(explained.to_string().contains("goal text of step 0"), "{explained}");
+    let key = admin_key_id(&s).await;
+    let log = reads(&s, "session_id=mixu").await;
+    for (front_end, route) in [("web", "GET /sessions/{id}/steps/{step}"), ("mcp", "explain_decision")] {
+        let read = find(&log, &key, front_end, route);
+        let mut users: Vec<&str> = read["user_ids"].as_array().unwrap().iter().filter_map(Value::as_str).collect();
+        users.sort();
+        assert_eq!(users, ["other-user", "victim-user"], "{front_end}: {read}");
+    }
+}

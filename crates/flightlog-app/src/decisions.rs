@@ -16,6 +16,10 @@ pub struct Explanation {
     pub earlier: Vec<StoredStep>,
     /// What the session set out to do (see [`goal_of`]).
     pub goal: String,
+    /// The session's first step, which the goal is read from, when it is
+    /// neither the step nor among the earlier ones: its content is returned
+    /// too (the goal), so a front end's access record names its user.
+    pub goal_step: Option<StoredStep>,
     /// The step's integrity report; None when it could not be checked.
     pub report: Option<verify::Report>,
 }
@@ -67,6 +71,7 @@ impl AppState {
         let full = around.len() > EARLIER_STEPS as usize;
         // A read from the session's start holds its first step.
         let goal = first.first().or(around.first().filter(|_| from.is_none())).map(goal_of).unwrap_or_default();
+        let goal_step = first.into_iter().next();
         let mut earlier: Vec<StoredStep> = Vec::with_capacity(around.len());
         let mut step = None;
         for s in around {
@@ -84,6 +89,14 @@ impl AppState {
             None if full => self.step(project, id, n).await?,
             None => return Err(AppError::NotFound(format!("no step {n} in session {id:?}"))),
         };
-        Ok(Explanation { step, earlier, goal, report: report.ok().flatten() })
+        Ok(Explanation { step, earlier, goal, goal_step, report: report.ok().flatten() })
+    }
+}
+
+impl Explanation {
+    /// Every step whose content the explanation returns: the step, the ones
+    /// before it and the one its goal comes from.
+    pub fn returned(&self) -> impl Iterator<Item = &StoredStep> {
+        std::iter::once(&self.step).chain(&self.earlier).chain(&self.goal_step)
     }
 }

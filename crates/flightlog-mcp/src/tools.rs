@@ -260,7 +260,7 @@ impl Flightlog {
     async fn explain_decision(&self, Parameters(p): Parameters<Decision>, Extension(parts): Extension<Parts>) -> Result<CallToolResult, ErrorData> {
         let reader = principal(&parts)?;
         let read = |x: &Explanation| {
-            Access::new(reader, FrontEnd::Mcp, "explain_decision").session(&p.session_id).steps(std::iter::once(&x.step).chain(&x.earlier))
+            Access::new(reader, FrontEnd::Mcp, "explain_decision").session(&p.session_id).steps(x.returned())
         };
         match self.recorded(self.state.explain(&reader.project, &p.session_id, p.step).await, read).await {
             Ok(x) => answer(json!({

@@ -72,10 +72,10 @@ pub async fn page(State(state): State<AppState>, Reader { principal, csrf }: Rea
         Err(_) => return unavailable(),
     };
     let read = Access::new(&principal, FrontEnd::Web, "GET /sessions/{id}/steps/{step}").session(&id);
-    if let Err(e) = state.record_read(read.steps(std::iter::once(&explained.step).chain(&explained.earlier))).await {
+    if let Err(e) = state.record_read(read.steps(explained.returned())).await {
         return unrecorded(e);
     }
-    let Explanation { step: this, earlier, goal, report } = explained;
+    let Explanation { step: this, earlier, goal, report, .. } = explained;
     let v: Value = serde_json::from_str(&this.raw).unwrap_or(Value::Null);
     let chosen = text(&v["agent_thoughts"]["chosen_tool"]);
     let mut alternatives: Vec<Alternative> = v["agent_thoughts"]["considered_tools"]
