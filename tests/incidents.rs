@@ -324,3 +324,22 @@ async fn the_cli_lists_and_acknowledges_incidents_and_sets_thresholds_and_alert_
     let shown = String::from_utf8_lossy(&out.stdout);
     assert!(shown.contains("\"ops\"") && !shown.contains("a-webhook-secret"), "{shown}");
 }
+
+/// `serve --detectors off` turns the detectors off, as its help says (the
+/// flag took no value: `--detectors off` was refused at start).
+#[tokio::test]
+async fn the_detectors_can_be_turned_off_on_the_command_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Server::start_with(dir.path(), &[("FLIGHTLOG_BOOTSTRAP_KEY", ADMIN_KEY)], &["--detectors", "off"]).await;
+    let now = now_us();
+    let mails: Vec<Value> = (0..6).map(|n| call("quiet", n, now, "mailer", Some(("send_email", json!({"to": "a@b.c"}), "sent", "ok")))).collect();
+    post_all(&s, ADMIN_KEY, &mails).await;
+    // The same steps open an incident on a server with the detectors on;
+    // by then, the server with them off has written none.
+    let on = Server::start().await;
+    post_all(&on, ADMIN_KEY, &mails).await;
+    assert_eq!(incidents_when(&on, ADMIN_KEY, 1, Duration::from_secs(30)).await.len(), 1);
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let (status, found) = s.get(ADMIN_KEY, "/v1/incidents").await;
+    assert_eq!((status, found["incidents"].as_array().map(Vec::len)), (StatusCode::OK, Some(0)), "{found}");
+}

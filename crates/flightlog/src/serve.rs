@@ -62,7 +62,7 @@ pub struct ServeArgs {
     /// The detectors (repeated side effects, loops, bursts, runaways,
     /// cascading failures) run on every accepted step; off: no incidents
     /// are found (thresholds per project: PUT /v1/policies/detection).
-    #[arg(long, env = "FLIGHTLOG_DETECTORS", default_value = "on", value_parser = parse_on_off)]
+    #[arg(long, env = "FLIGHTLOG_DETECTORS", default_value = "on", value_parser = parse_on_off, action = clap::ArgAction::Set)]
     detectors: bool,
     /// Lets alert rules send to loopback, link-local and private addresses
     /// (receivers inside this machine or network). Off by default: a
