@@ -23,6 +23,8 @@ struct Received {
     timestamp: String,
     signature: String,
     delivery: String,
+    /// The Authorization header (basic credentials from the address).
+    authorization: String,
     body: Vec<u8>,
     answered: u16,
 }
@@ -68,6 +70,7 @@ impl Receiver {
                         timestamp: header("x-flightlog-timestamp"),
                         signature: header("x-flightlog-signature"),
                         delivery: header("x-flightlog-delivery"),
+                        authorization: header("authorization"),
                         body: body.to_vec(),
                         answered,
                     });
@@ -230,6 +233,35 @@ async fn an_alert_for_an_acknowledged_incident_says_so() {
     assert_eq!(s.post_steps(ADMIN_KEY, email("sess-ack", 5).to_string(), &[]).await.0, StatusCode::OK);
     let grown = receiver.wait_for("/hook", Duration::from_secs(30), |r| r.json()["incident"]["count"] == 6).await;
     assert_eq!(grown.json()["incident"]["state"], "acknowledged", "{}", grown.json());
+}
+
+/// A password in a rule's address is a secret too: answered hidden, and a
+/// rule sent back as answered keeps the stored password (alerts still carry
+/// it to the receiver).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_password_in_a_rules_address_is_never_answered() {
+    let receiver = Receiver::default();
+    let base = receiver.start().await;
+    let with_password = base.replacen("http://", "http://pager:topsecretpw@", 1);
+    let dir = tempfile::tempdir().unwrap();
+    let s = Server::start_in(dir.path(), &[("FLIGHTLOG_BOOTSTRAP_KEY", ADMIN_KEY), PRIVATE_RECEIVERS]).await;
+    let (status, set) = set_rules(&s, json!([{"name": "ops", "url": format!("{with_password}/hook"), "secret": SECRET}])).await;
+    assert_eq!(status, StatusCode::OK, "{set}");
+    assert!(!set.to_string().contains("topsecretpw"), "{set}");
+    let (_, shown) = s.get(ADMIN_KEY, "/v1/alerts/rules").await;
+    assert!(!shown.to_string().contains("topsecretpw") && shown.to_string().contains("pager:hidden@"), "{shown}");
+    // Sent back as answered (no secret, the hidden password): both kept.
+    let mut back = shown["rules"].clone();
+    back[0].as_object_mut().unwrap().remove("has_secret");
+    let (status, again) = set_rules(&s, back).await;
+    assert_eq!(status, StatusCode::OK, "{again}");
+    for n in 0..5 {
+        assert_eq!(s.post_steps(ADMIN_KEY, email("sess-pw", n).to_string(), &[]).await.0, StatusCode::OK);
+    }
+    let got = receiver.wait_for("/hook", Duration::from_secs(30), |_| true).await;
+    use base64::Engine;
+    assert_eq!(got.authorization, format!("Basic {}", base64::engine::general_purpose::STANDARD.encode("pager:topsecretpw")));
+    assert!(got.signed_with(SECRET));
 }
 
 /// Starts Flightlog in `dir` with one rule sending to the receiver's

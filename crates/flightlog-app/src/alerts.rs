@@ -126,6 +126,21 @@ impl StoredRules {
     }
 }
 
+/// What stands for a password in an address as answered.
+const HIDDEN_PASSWORD: &str = "hidden";
+
+/// A rule's address as answered: a password in it (`https://user:pw@…`) is
+/// a secret like the rule's own, and is not answered back.
+fn shown_url(url: &str) -> String {
+    match reqwest::Url::parse(url) {
+        Ok(mut shown) if shown.password().is_some() => match shown.set_password(Some(HIDDEN_PASSWORD)) {
+            Ok(()) => shown.to_string(),
+            Err(()) => url.to_string(),
+        },
+        _ => url.to_string(),
+    }
+}
+
 /// A rule as answered: its secret is only said to be there.
 #[derive(Clone, Debug, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct AlertRuleView {
@@ -151,7 +166,7 @@ impl AlertRules {
                 .iter()
                 .map(|r| AlertRuleView {
                     name: r.name.clone(),
-                    url: r.url.clone(),
+                    url: shown_url(&r.url),
                     has_secret: r.secret.is_some(),
                     kinds: r.kinds.clone(),
                     format: r.format,
@@ -175,6 +190,11 @@ impl AlertRules {
             }
             if !names.insert(r.name.clone()) {
                 return Err(AppError::invalid(&field("name"), format!("{:?} is used by an earlier rule", r.name)));
+            }
+            // The address as answered, sent back unchanged: the stored one,
+            // with its password.
+            if let Some(o) = old.rules.iter().find(|o| o.name == r.name && o.url != r.url && shown_url(&o.url) == r.url) {
+                r.url = o.url.clone();
             }
             let url = reqwest::Url::parse(&r.url).map_err(|e| AppError::invalid(&field("url"), format!("is not an address: {e}")))?;
             if !matches!(url.scheme(), "http" | "https") || url.host().is_none() || r.url.len() > MAX_URL_BYTES {
