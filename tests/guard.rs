@@ -251,3 +251,22 @@ async fn every_process_answers_from_the_writers_memory_and_a_new_writer_rebuilds
     assert_eq!((status, reason(&answer)), (StatusCode::OK, "already_done"), "{answer}");
     assert_eq!(answer["previous"][0]["session_id"], "shared-1");
 }
+
+/// An equal number is the same action however it was written: a Python
+/// recorder's `100.0` and a JavaScript agent's `100` (it was allowed, a
+/// second invoice), after a restart too; a different amount is not.
+#[tokio::test]
+async fn an_equal_number_written_another_way_is_the_same_action() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = Server::start_in(dir.path(), &[("FLIGHTLOG_BOOTSTRAP_KEY", ADMIN_KEY)]).await;
+    let sent = tool_step("inv-1", 0, "send_invoice", serde_json::from_str(r#"{"amount": 100.0, "lines": [2.0]}"#).unwrap(), "ok");
+    assert_eq!(s.post_steps(ADMIN_KEY, sent.to_string(), &[]).await.0, StatusCode::OK);
+    for round in ["live", "after a restart"] {
+        let (status, answer) = ask(&s, ADMIN_KEY, question("inv-2", "send_invoice", json!({"amount": 100, "lines": [2]}))).await;
+        assert_eq!((status, answer["allowed"].as_bool(), answer["reason"].as_str()), (StatusCode::OK, Some(false), Some("already_done")), "{round}: {answer}");
+        let (_, other) = ask(&s, ADMIN_KEY, question("inv-2", "send_invoice", json!({"amount": 100.5, "lines": [2]}))).await;
+        assert_eq!(other["allowed"], true, "{round}: another amount: {other}");
+        s.kill9();
+        s = Server::start_in(dir.path(), &[("FLIGHTLOG_BOOTSTRAP_KEY", ADMIN_KEY)]).await;
+    }
+}

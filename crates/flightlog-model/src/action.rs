@@ -51,8 +51,47 @@ pub struct ActionKey(pub u64);
 
 impl ActionKey {
     pub fn of(tool: &str, canonical_params: &str) -> Self {
-        let digest = Sha256::new().chain_update(tool.as_bytes()).chain_update([0]).chain_update(canonical_params.as_bytes()).finalize();
+        let params = comparable(canonical_params);
+        let digest = Sha256::new().chain_update(tool.as_bytes()).chain_update([0]).chain_update(params.as_bytes()).finalize();
         Self(u64::from_be_bytes(digest[..8].try_into().expect("8 bytes")))
+    }
+}
+
+/// Parameters as actions are compared: an equal number is the same however
+/// it was written (`100`, `100.0`, `1e2`; an agent in JavaScript sends
+/// `100` for the `100.0` a Python recorder wrote), so a float with a whole
+/// value below 2^53 counts as that integer. The stored step keeps what was
+/// sent; only the comparison changes.
+fn comparable(canonical_params: &str) -> std::borrow::Cow<'_, str> {
+    use std::borrow::Cow;
+    // Only a float can be written as another number, and a float's
+    // canonical form has a digit then a '.' or an exponent: text without
+    // one has none (most parameters), and is not parsed.
+    if !canonical_params.as_bytes().windows(2).any(|w| w[0].is_ascii_digit() && matches!(w[1], b'.' | b'e' | b'E')) {
+        return Cow::Borrowed(canonical_params);
+    }
+    let Ok(mut v) = serde_json::from_str::<serde_json::Value>(canonical_params) else { return Cow::Borrowed(canonical_params) };
+    match whole_floats_as_integers(&mut v) {
+        true => Cow::Owned(crate::canonical::to_canonical_json(&v)),
+        false => Cow::Borrowed(canonical_params),
+    }
+}
+
+/// Turns every float with a whole value below 2^53 into that integer;
+/// whether any was.
+fn whole_floats_as_integers(v: &mut serde_json::Value) -> bool {
+    use serde_json::Value;
+    match v {
+        Value::Number(n) if n.is_f64() => match n.as_f64() {
+            Some(f) if f.fract() == 0.0 && f.abs() < 9_007_199_254_740_992.0 => {
+                *v = Value::from(f as i64);
+                true
+            }
+            _ => false,
+        },
+        Value::Array(items) => items.iter_mut().fold(false, |changed, x| whole_floats_as_integers(x) | changed),
+        Value::Object(fields) => fields.values_mut().fold(false, |changed, x| whole_floats_as_integers(x) | changed),
+        _ => false,
     }
 }
 
@@ -152,6 +191,13 @@ mod tests {
         assert_eq!(ActionKey::of("send_email", r#"{"to":"a"}"#), ActionKey::of("send_email", r#"{"to":"a"}"#));
         assert_ne!(ActionKey::of("send_email", r#"{"to":"a"}"#), ActionKey::of("send_email", r#"{"to":"b"}"#));
         assert_ne!(ActionKey::of("a", "bc"), ActionKey::of("ab", "c"), "the separator keeps tool and params apart");
+        // An equal number however it was written; a different one is not.
+        let invoice = |params: &str| ActionKey::of("send_invoice", params);
+        assert_eq!(invoice(r#"{"amount":100.0,"items":[2.0,"x.y"]}"#), invoice(r#"{"amount":100,"items":[2,"x.y"]}"#));
+        assert_eq!(invoice(r#"{"amount":-0.0}"#), invoice(r#"{"amount":0}"#));
+        assert_ne!(invoice(r#"{"amount":100.5}"#), invoice(r#"{"amount":100}"#));
+        assert_ne!(invoice(r#"{"amount":"100.0"}"#), invoice(r#"{"amount":"100"}"#), "text is compared as written");
+        assert_ne!(invoice(r#"{"n":9007199254740992.0}"#), invoice(r#"{"n":9007199254740993}"#));
         let step = Step { tool_name: "send_email".into(), tool_params: "{}".into(), tool_status: "error".into(), ..Default::default() };
         let action = Action::of(&step);
         assert!(action.failed && !action.succeeded());
