@@ -276,3 +276,25 @@ async fn a_body_over_a_routes_limit_is_answered_413_naming_it() {
         assert!(response.contains("body_too_large") && response.contains("2097152 bytes"), "{route}: {response}");
     }
 }
+
+/// A session id a read names is no longer than any session's can be: a
+/// longer one is refused naming `session_id` (it was looked up and echoed
+/// back, megabytes of it), through the API and MCP alike.
+#[tokio::test]
+async fn a_read_naming_a_session_id_longer_than_any_is_refused() {
+    let temp = tempfile::tempdir().unwrap();
+    let s = Server::start_in(temp.path(), &[("FLIGHTLOG_BOOTSTRAP_KEY", ADMIN_KEY)]).await;
+    let long = "s".repeat(257);
+    for path in [format!("/v1/sessions/{long}"), format!("/v1/sessions/{long}/steps"), format!("/v1/sessions/{long}/verify")] {
+        let (status, body) = s.get(ADMIN_KEY, &path).await;
+        assert_eq!((status, body["error"]["field"].as_str()), (StatusCode::BAD_REQUEST, Some("session_id")), "{path}: {body}");
+    }
+    let (status, _) = s.get(ADMIN_KEY, &format!("/v1/sessions/{}", "s".repeat(256))).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "an id of the longest length is looked up");
+    let call = serde_json::json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call",
+                      "params": {"name": "session_timeline", "arguments": {"session_id": "s".repeat(100_000)}}});
+    let resp = s.http.post(format!("{}/mcp", s.base)).bearer_auth(ADMIN_KEY).header("accept", "application/json, text/event-stream").json(&call).send().await.unwrap();
+    let answer: Value = resp.json().await.unwrap();
+    let text = answer.to_string();
+    assert!(answer["result"]["isError"] == true && text.contains("session_id") && text.len() < 2_000, "{}", &text[..text.len().min(500)]);
+}

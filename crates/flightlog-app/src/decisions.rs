@@ -42,6 +42,7 @@ pub fn goal_of(first: &StoredStep) -> String {
 impl AppState {
     /// Step `n` of a session.
     pub async fn step(&self, project: &str, id: &str, n: u64) -> Result<StoredStep, AppError> {
+        crate::params::session_id(id)?;
         self.store
             .session_timeline(project, id, n.checked_sub(1), 1)
             .await?
@@ -52,6 +53,7 @@ impl AppState {
     }
 
     pub async fn explain(&self, project: &str, id: &str, n: u64) -> Result<Explanation, AppError> {
+        crate::params::session_id(id)?;
         // The step comes with the ones before it in one read, and the
         // session's first step (unless that read starts there) and the
         // step's verification are read meanwhile: each is a round trip to

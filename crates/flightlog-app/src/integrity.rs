@@ -118,6 +118,7 @@ impl AppState {
     }
 
     pub async fn verify_session(&self, project: &str, id: &str) -> Result<verify::Report, AppError> {
+        crate::params::session_id(id)?;
         verify::verify_session(&self.store, project, id, Some(&self.checkpointer.public_key_hex())).await?.ok_or_else(|| AppError::no_session(id))
     }
 
@@ -130,6 +131,7 @@ impl AppState {
     /// it names other readers' keys, filters and users) it lists who read
     /// the session; without, it leaves that section out.
     pub async fn evidence(&self, project: &str, id: &str, with_access_log: bool) -> Result<EvidenceFile, AppError> {
+        crate::params::session_id(id)?;
         // Sealed first (by the writer; elsewhere a no-op), so that a bundle
         // of a live session proves its latest steps too: checked with the
         // key pinned, an unsealed step fails. A refusal is logged by the

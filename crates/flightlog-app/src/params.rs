@@ -68,3 +68,14 @@ pub fn flag(name: &str, v: &Option<String>) -> Result<Option<bool>, AppError> {
         Some(other) => Err(AppError::invalid(name, format!("must be true or false, got {other:?}"))),
     }
 }
+
+/// A session id a read names: one a step could have (at most the ingest
+/// limit's bytes), so that a megabyte of id is refused, not looked up and
+/// echoed back.
+pub fn session_id(id: &str) -> Result<(), AppError> {
+    let max = flightlog_model::Limits::default().max_id_bytes;
+    match id.len() > max {
+        true => Err(AppError::invalid("session_id", format!("is {} bytes; no session's id is longer than {max}", id.len()))),
+        false => Ok(()),
+    }
+}

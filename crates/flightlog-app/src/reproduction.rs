@@ -13,6 +13,7 @@ impl AppState {
     /// page is full, as the timeline's pages. A session with no step is not
     /// found; a page past its last step is empty.
     pub async fn reproduction(&self, project: &str, id: &str, after: Option<u64>, limit: u32) -> Result<Value, AppError> {
+        crate::params::session_id(id)?;
         let steps = self.store.session_timeline(project, id, after, limit).await?;
         found(steps.is_empty(), after, id)?;
         let TimelinePage { steps, next_after } = TimelinePage::of(steps, limit);

@@ -185,6 +185,7 @@ impl AppState {
 
     /// One session's summary and anomalies.
     pub async fn session(&self, project: &str, id: &str) -> Result<(SessionSummary, SessionFlags), AppError> {
+        crate::params::session_id(id)?;
         let ids = [id];
         // The reads run at once, but an unknown session is a 404 whatever
         // happened to the others.
@@ -202,6 +203,7 @@ impl AppState {
 
     /// Steps after `after` (all when None), in step order.
     pub async fn timeline(&self, project: &str, id: &str, after: Option<u64>, limit: u32) -> Result<TimelinePage, AppError> {
+        crate::params::session_id(id)?;
         let steps = self.store.session_timeline(project, id, after, limit).await?;
         found(steps.is_empty(), after, id)?;
         Ok(TimelinePage::of(steps, limit))
@@ -221,6 +223,7 @@ impl AppState {
         after: Option<u64>,
         limit: u32,
     ) -> Result<TimelinePage, AppError> {
+        crate::params::session_id(id)?;
         let rows = self.store.session_timeline_rows(project, id, after, limit).await?;
         found(rows.is_empty(), after, id)?;
         self.recorded_while_put_back(read, project, id, rows, limit).await
@@ -239,6 +242,7 @@ impl AppState {
     /// for a front end that shows them: `read` is recorded as by
     /// [`AppState::timeline_recorded`].
     pub async fn session_page(&self, read: Access, project: &str, id: &str, after: Option<u64>, limit: u32) -> Result<SessionPage, AppError> {
+        crate::params::session_id(id)?;
         let (summary, rows, first_failure) = tokio::try_join!(
             self.store.session_summary(project, id),
             self.store.session_timeline_rows(project, id, after, limit),

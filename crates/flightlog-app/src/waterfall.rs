@@ -61,6 +61,7 @@ fn micros(name: &str, s: Option<&str>) -> Result<Option<i64>, AppError> {
 
 impl AppState {
     pub async fn waterfall(&self, project: &str, id: &str, range: &WaterfallParams) -> Result<Waterfall, AppError> {
+        crate::params::session_id(id)?;
         let from = micros("from", range.from.as_deref())?;
         let to = micros("to", range.to.as_deref())?;
         if let (Some(f), Some(t)) = (from, to)
