@@ -233,6 +233,7 @@ async fn a_bad_price_override_is_refused_naming_its_field() {
         (json!({"reasoning": -2.0}), "reasoning"),
         (json!({"tier_output": 2e6, "tier_threshold": 200000}), "tier_output"),
         (json!({"tier_input": 6.0}), "tier_input"),
+        (json!({"effective_from": "2026-11-01T00:00:00.1234567Z"}), "effective_from"),
     ] {
         let (status, body) = s.send_json(reqwest::Method::POST, ADMIN_KEY, "/v1/prices/overrides", with(extra.clone())).await;
         assert_eq!((status, body["error"]["field"].as_str()), (StatusCode::BAD_REQUEST, Some(field)), "{extra}: {body}");

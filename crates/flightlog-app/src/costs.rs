@@ -386,6 +386,11 @@ impl AppState {
             return Err(AppError::invalid("model_key", format!("{:?} names no model once its prefixes and suffixes are taken off", p.model_key)));
         }
         let from = params::time("effective_from", &p.effective_from)?;
+        // Stored to the microsecond: a finer time would be changed, not kept.
+        let fraction = p.effective_from.split_once('.').map(|(_, rest)| rest.bytes().take_while(u8::is_ascii_digit).count()).unwrap_or(0);
+        if fraction > 6 {
+            return Err(AppError::invalid("effective_from", format!("has {fraction} digits of a second; it is kept to the microsecond (6 at most)")));
+        }
         let prices = [
             ("input", Some(p.input)),
             ("output", Some(p.output)),
