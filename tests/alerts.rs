@@ -253,6 +253,13 @@ async fn a_password_in_a_rules_address_is_never_answered() {
     // Sent back as answered (no secret, the hidden password): both kept.
     let mut back = shown["rules"].clone();
     back[0].as_object_mut().unwrap().remove("has_secret");
+    // Under another name the hidden password matches no stored rule: it is
+    // refused, not stored as the password.
+    let mut renamed = back.clone();
+    renamed[0]["name"] = json!("renamed");
+    renamed[0]["secret"] = json!(SECRET);
+    let (status, refused) = set_rules(&s, renamed).await;
+    assert_eq!((status, refused["error"]["field"].as_str()), (StatusCode::BAD_REQUEST, Some("rules[0].url")), "{refused}");
     let (status, again) = set_rules(&s, back).await;
     assert_eq!(status, StatusCode::OK, "{again}");
     for n in 0..5 {

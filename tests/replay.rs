@@ -153,6 +153,9 @@ async fn a_page_the_server_cannot_give_is_a_502_and_is_read_once_it_is_back() {
         assert_eq!(next().await, (StatusCode::OK, Some(format!("answer {n}")), None));
     }
     s.kill9();
+    // Closed at once, as a dead server's port would be (the port itself
+    // may be taken by another test's server meanwhile).
+    proxy.set(Mode::Down);
     for _ in 0..2 {
         assert_eq!(next().await, (StatusCode::BAD_GATEWAY, None, Some("replay_unavailable".into())), "the second page cannot be read");
     }

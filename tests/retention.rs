@@ -264,14 +264,16 @@ async fn content_re_sent_after_its_sessions_steps_expired_expires_again() {
 }
 
 /// One hold per session or user: a second is refused (409, naming the one
-/// that stands) and changes nothing; placed again, it replaced the first's
-/// reason and date, and one release lifted both. Its release is kept with
-/// why, and the history lists both.
+/// that stands) and changes nothing (before, it replaced the first's reason
+/// and date, and one release lifted both). Its release is kept with why,
+/// and the history lists both.
 #[tokio::test]
 async fn a_second_hold_on_what_is_held_is_refused_and_the_first_stands() {
     let s = Server::start().await;
     let place = |reason: &str| s.send_json(reqwest::Method::POST, ADMIN_KEY, "/v1/legal-holds", json!({"subject": "user", "id": "alice", "reason": reason}));
     assert_eq!(place("case 1").await.0, StatusCode::CREATED);
+    let (status, again) = place("case 1").await;
+    assert_eq!((status, again["reason"].as_str()), (StatusCode::CREATED, Some("case 1")), "the same hold sent again: {again}");
     let (status, refused) = place("case 2").await;
     assert_eq!((status, refused["error"]["code"].as_str()), (StatusCode::CONFLICT, Some("already_held")), "{refused}");
     assert!(refused["error"]["message"].as_str().unwrap().contains("case 1"), "{refused}");
@@ -316,7 +318,7 @@ async fn an_erasure_naming_nothing_is_refused_naming_its_field() {
 
 /// Each erasure is kept with who asked for it, when, why and what it
 /// blanked, signed by the instance; one written behind its back is listed
-/// as not signed.
+/// as not signed, and so is a hold's row in the holds' history.
 #[tokio::test]
 async fn each_erasure_is_kept_with_who_asked_when_and_why() {
     let dir = tempfile::tempdir().unwrap();
@@ -344,7 +346,15 @@ async fn each_erasure_is_kept_with_who_asked_when_and_why() {
                   VALUES ('default', 1, '', 'u-9', 'asked by the CEO', 'someone', 3, 3, '00')";
     let out = flightlog_sql(dir.path(), forged);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let forged_hold = "INSERT INTO legal_holds (project, subject, id, held, reason, at_us, by_key, signature) \
+                       VALUES ('default', 'user', 'u-9', true, 'placed behind its back', 2, 'someone', '00')";
+    let out = flightlog_sql(dir.path(), forged_hold);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let s = serve(dir.path(), "100").await;
+    let (_, history) = s.get(ADMIN_KEY, "/v1/legal-holds/history").await;
+    assert_eq!((history["changes"][0]["reason"].as_str(), history["changes"][0]["signed"].as_bool()), (Some("placed behind its back"), Some(false)), "{history}");
+    let (_, holds) = s.get(ADMIN_KEY, "/v1/legal-holds").await;
+    assert_eq!(holds["holds"], json!([]), "not in force: {holds}");
     let (_, list) = s.get(ADMIN_KEY, "/v1/erasures").await;
     let signed: Vec<(&str, bool)> = list["erasures"].as_array().unwrap().iter().map(|e| (e["reason"].as_str().unwrap(), e["signed"].as_bool().unwrap())).collect();
     assert_eq!(signed, [("ticket 77: the data subject asked", true), ("asked by the CEO", false)], "{list}");

@@ -129,15 +129,19 @@ impl StoredRules {
 /// What stands for a password in an address as answered.
 const HIDDEN_PASSWORD: &str = "hidden";
 
-/// A rule's address as answered: a password in it (`https://user:pw@…`) is
-/// a secret like the rule's own, and is not answered back.
+/// A rule's address as answered: its credentials (`https://user:pw@…`, or
+/// a token as the user alone) are a secret like the rule's own, and are not
+/// answered back: the user name stays only beside a password.
 fn shown_url(url: &str) -> String {
-    match reqwest::Url::parse(url) {
-        Ok(mut shown) if shown.password().is_some() => match shown.set_password(Some(HIDDEN_PASSWORD)) {
-            Ok(()) => shown.to_string(),
-            Err(()) => url.to_string(),
-        },
-        _ => url.to_string(),
+    let Ok(mut shown) = reqwest::Url::parse(url) else { return url.to_string() };
+    let hidden = match shown.password() {
+        Some(_) => shown.set_password(Some(HIDDEN_PASSWORD)),
+        None if !shown.username().is_empty() => shown.set_username(HIDDEN_PASSWORD),
+        None => return url.to_string(),
+    };
+    match hidden {
+        Ok(()) => shown.to_string(),
+        Err(()) => url.to_string(),
     }
 }
 
@@ -197,6 +201,11 @@ impl AlertRules {
                 r.url = o.url.clone();
             }
             let url = reqwest::Url::parse(&r.url).map_err(|e| AppError::invalid(&field("url"), format!("is not an address: {e}")))?;
+            // The hidden password of an answer, sent back for no stored rule
+            // of that name and address: it would be stored as the password.
+            if url.password() == Some(HIDDEN_PASSWORD) {
+                return Err(AppError::invalid(&field("url"), "holds the hidden password of an answer: give the real one (or send the rule back under its name and address)"));
+            }
             if !matches!(url.scheme(), "http" | "https") || url.host().is_none() || r.url.len() > MAX_URL_BYTES {
                 return Err(AppError::invalid(&field("url"), format!("must be an http or https address of at most {MAX_URL_BYTES} bytes")));
             }

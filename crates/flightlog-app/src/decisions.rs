@@ -73,7 +73,9 @@ impl AppState {
         let full = around.len() > EARLIER_STEPS as usize;
         // A read from the session's start holds its first step.
         let goal = first.first().or(around.first().filter(|_| from.is_none())).map(goal_of).unwrap_or_default();
-        let goal_step = first.into_iter().next();
+        // Unless the read around the step holds it already (a session whose
+        // first step number is above 0).
+        let goal_step = first.into_iter().next().filter(|g| around.first().is_none_or(|a| g.step < a.step));
         let mut earlier: Vec<StoredStep> = Vec::with_capacity(around.len());
         let mut step = None;
         for s in around {

@@ -285,9 +285,10 @@ impl AppState {
     /// erasure that names a held session or user, or reaches a step of
     /// one, is refused whole, naming the holds. Releasing the hold, which
     /// is signed and kept with who and why, is the way to erase them.
-    /// (Read just before the erasure, not with it; a hold is not placed in
-    /// between on this process: `retention::OneAtATime`.)
-    /// What is held, when the erasure reaches none of it.
+    /// (Read just before the erasure, and no hold is placed in between on
+    /// this process: `retention::OneAtATime`. A step that arrives in
+    /// between under a hold is spared by the erasure itself, given what
+    /// this returns: what is held, when the erasure reaches none of it.)
     async fn refuse_erasure_under_hold(&self, project: &str, req: &ErasureRequest) -> Result<Held, AppError> {
         let held = self.held_in_force(project).await?;
         let reached = self.store.erasure_reaching_holds(project, (&req.session_id, &req.user_id), (&held.sessions, &held.users)).await?;
@@ -310,11 +311,12 @@ impl AppState {
         })
     }
 
-    /// Erases these steps of a session (the expiry of its content), sparing
-    /// what `held` keeps; `by` names who asked, for the log.
-    pub(crate) async fn erase_listed_steps(&self, project: &str, session: &str, steps: &[u64], held: &Held, by: &str) -> Result<Erasure, AppError> {
+    /// Erases a session's steps up to log position `through` (the expiry
+    /// of its content), sparing what `held` keeps; `by` names who asked,
+    /// for the log.
+    pub(crate) async fn erase_steps_through(&self, project: &str, session: &str, through: u64, held: &Held, by: &str) -> Result<Erasure, AppError> {
         self.check_erasure_runs_here()?;
-        let done = self.store.erase_steps(project, session, steps, held).await?;
+        let done = self.store.erase_session_through(project, session, through, held).await?;
         tracing::info!(project = %project, session = %session, steps = done.steps_erased, by = %by, "personal content erased");
         self.forget_erased_points(project, done).await
     }

@@ -64,9 +64,9 @@ impl AppState {
         Ok(held.into_values().collect())
     }
 
-    /// The signed placements and releases of `project`'s legal holds,
-    /// newest first, at most `limit`: who held or released what, when and
-    /// why.
+    /// The placements and releases of `project`'s legal holds, newest
+    /// first, at most `limit`: who held or released what, when and why, and
+    /// whether the instance signed it.
     pub async fn legal_hold_history(&self, project: &str, limit: usize) -> Result<Vec<HoldChange>, AppError> {
         let mut changes: Vec<HoldChange> = Vec::new();
         for row in self.store.legal_hold_changes(project).await?.into_iter().rev() {
@@ -74,10 +74,11 @@ impl AppState {
                 break;
             }
             let Some(subject) = HoldSubject::parse(&row.subject) else { continue };
-            if self.checkpointer.signed(&hold_message_of(&row), &row.signature) {
-                let action = if row.held { HoldAction::Placed } else { HoldAction::Released };
-                changes.push(HoldChange { subject, id: row.id, action, reason: row.reason, at: format_timestamp(row.at_us), by: row.by_key });
-            }
+            // Listed whether signed or not: a row written behind the
+            // instance's back is shown as such (it is not in force).
+            let signed = self.checkpointer.signed(&hold_message_of(&row), &row.signature);
+            let action = if row.held { HoldAction::Placed } else { HoldAction::Released };
+            changes.push(HoldChange { subject, id: row.id, action, reason: row.reason, at: format_timestamp(row.at_us), by: row.by_key, signed });
         }
         Ok(changes)
     }
@@ -132,4 +133,7 @@ pub struct HoldChange {
     pub at: String,
     /// The id of the key that did it.
     pub by: String,
+    /// Whether this instance signed it; one it did not was written behind
+    /// its back, and is not in force.
+    pub signed: bool,
 }

@@ -154,6 +154,11 @@ impl AppState {
             // One hold per session or user: a second would replace the
             // first's reason and date, and one release would lift both.
             if let Some(standing) = self.legal_holds(project).await?.into_iter().find(|h| h.subject == req.subject && h.id == req.id) {
+                // The same hold sent again (a retry after a lost answer) is
+                // answered with the one that stands.
+                if standing.reason == req.reason {
+                    return Ok(standing);
+                }
                 return Err(AppError::Conflict {
                     code: "already_held",
                     message: format!(
@@ -346,13 +351,14 @@ impl AppState {
                 if record.log_indexes.is_empty() {
                     return Ok(());
                 }
-                // The steps read above only, by the erasure path (the
-                // content and the index's snippets), sparing what is held:
-                // a step that arrived since (dated now, or a held user's)
-                // is not due, and this record does not list it. Run again
-                // after a crash, it changes nothing.
-                let steps: Vec<u64> = chain.iter().map(|s| s.step).collect();
-                self.erase_listed_steps(project, session, &steps, &holds, "retention").await?;
+                // The steps read above only (up to the highest position
+                // the record lists: a step that arrives since is logged
+                // past it), by the erasure path (the content and the
+                // index's snippets), sparing what is held: a step that
+                // arrived since (dated now, or a held user's) is not due.
+                // Run again after a crash, it changes nothing.
+                let through = record.log_indexes.iter().copied().max().unwrap_or_default();
+                self.erase_steps_through(project, session, through, &holds, "retention").await?;
                 self.checkpointer.sign_expiry(&mut record);
                 self.store.put_expiration(&record).await?;
                 run.content_expired += 1;
@@ -425,9 +431,8 @@ impl AppState {
     }
 }
 
-/// A hold names a session or user id: as long as a step's ids may be.
 /// A session or user id a hold or an erasure names (`field`): one a step
-/// could have had.
+/// could have had, as long as a step's ids may be.
 pub(crate) fn check_id(field: &str, id: &str, max_id_bytes: usize) -> Result<(), AppError> {
     if id.is_empty() {
         return Err(AppError::invalid(field, "is required: the session id or user id"));

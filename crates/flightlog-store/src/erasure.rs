@@ -60,13 +60,15 @@ pub struct Erasure {
 struct Row {
     session_id: String,
     step: u64,
+    log_index: u64,
     raw: String,
     erased: BTreeMap<String, String>,
     content: Content,
 }
 
 /// What `erasable_rows.sql` selects before the content columns.
-const LEADING: [(&str, &str); 4] = [("session_id", "String"), ("step", "UInt64"), ("raw", "String"), ("erased", "Map(String, String)")];
+const LEADING: [(&str, &str); 5] =
+    [("session_id", "String"), ("step", "UInt64"), ("log_index", "UInt64"), ("raw", "String"), ("erased", "Map(String, String)")];
 
 /// The rows of `erasable_rows.sql`'s RowBinaryWithNamesAndTypes answer
 /// (RowBinary: a session's steps are mostly text, which JSON escapes).
@@ -77,9 +79,9 @@ fn erasable_rows(out: &[u8]) -> Result<Vec<Row>, StoreError> {
     while !r.done() {
         // Read as the JSON answer was (with replacement characters), so a
         // row changed behind Flightlog's back fails no erasure.
-        let (session_id, step, raw) = (r.text_lossy()?.0, r.u64()?, r.text_lossy()?.0);
+        let (session_id, step, log_index, raw) = (r.text_lossy()?.0, r.u64()?, r.u64()?, r.text_lossy()?.0);
         let erased = (0..r.map_len()?).map(|_| Ok((r.text_lossy()?.0, r.text_lossy()?.0))).collect::<Result<_, StoreError>>()?;
-        found.push(Row { session_id, step, raw, erased, content: Content::read(&mut r)? });
+        found.push(Row { session_id, step, log_index, raw, erased, content: Content::read(&mut r)? });
     }
     Ok(found)
 }
@@ -89,7 +91,15 @@ impl Store {
     /// (empty = any) in `project`, but not those `held` keeps. Steps
     /// already erased are left as they are.
     pub async fn erase(&self, project: &str, session: &str, user: &str, held: &Held) -> Result<Erasure, StoreError> {
-        self.erase_where(project, session, user, &[], held).await
+        self.erase_where(project, session, user, &[], None, held).await
+    }
+
+    /// [`Store::erase`] of `session`'s steps at log positions up to
+    /// `through` (a content expiry: the steps its record lists), in one
+    /// pass whatever their number.
+    pub async fn erase_session_through(&self, project: &str, session: &str, through: u64, held: &Held) -> Result<Erasure, StoreError> {
+        assert!(!session.is_empty(), "names its session");
+        self.erase_where(project, session, "", &[], Some(through), held).await
     }
 
     /// Which of the held sessions and users an erasure of `session` and/or
@@ -132,7 +142,7 @@ impl Store {
         assert!(!session.is_empty() && !steps.is_empty(), "names its steps");
         let mut done = Erasure::default();
         for chunk in steps.chunks(500) {
-            let part = self.erase_where(project, session, "", chunk, held).await?;
+            let part = self.erase_where(project, session, "", chunk, None, held).await?;
             done.steps_erased += part.steps_erased;
             done.fields_erased += part.fields_erased;
             done.sessions.extend(part.sessions.into_iter().filter(|s| !done.sessions.contains(s)).collect::<Vec<_>>());
@@ -142,12 +152,13 @@ impl Store {
     }
 
     /// [`Store::erase`], of only `steps` of the session when there are any.
-    async fn erase_where(&self, project: &str, session: &str, user: &str, steps: &[u64], held: &Held) -> Result<Erasure, StoreError> {
+    async fn erase_where(&self, project: &str, session: &str, user: &str, steps: &[u64], through: Option<u64>, held: &Held) -> Result<Erasure, StoreError> {
         let params = Params::new()
             .text("project", project)
             .text("session", session)
             .text("user", user)
             .numbers("steps", steps.iter().copied())
+            .number("through", through.map_or(-1, |t| i64::try_from(t).unwrap_or(i64::MAX)))
             .texts("held_sessions", &held.sessions)
             .texts("held_users", &held.users);
         let mut found = erasable_rows(&self.ch.query_as(ERASABLE_ROWS, params, Format::RowBinaryWithNamesAndTypes).await?)?;
@@ -158,8 +169,13 @@ impl Store {
         matched.dedup();
         // New content per session: (step, what raw keeps of it, erased hashes as JSON).
         let mut per_session: BTreeMap<String, Vec<(u64, String, String)>> = BTreeMap::new();
+        // The highest log position read per session: the update touches no
+        // row past it.
+        let mut read_through: BTreeMap<String, u64> = BTreeMap::new();
         let mut done = Erasure::default();
         for row in found {
+            let through = read_through.entry(row.session_id.clone()).or_default();
+            *through = (*through).max(row.log_index);
             let mut content = row.content.rebuild_value(&row.raw).map_err(StoreError::Decode)?;
             // Listed even when erased before: a retry after a failed index
             // update must reach the same steps.
@@ -191,7 +207,9 @@ impl Store {
                     .texts("raws", chunk.iter().map(|(_, r, _)| r))
                     .texts("erased", chunk.iter().map(|(_, _, e)| e))
                     .text("project", project)
-                    .text("session", &session);
+                    .text("session", &session)
+                    .number("through", read_through.get(&session).copied().unwrap_or_default())
+                    .texts("held_users", &held.users);
                 self.ch.query(ERASE_STEP_CONTENT, params).await?;
             }
             done.sessions.push(session);

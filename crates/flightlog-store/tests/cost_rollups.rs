@@ -67,7 +67,7 @@ FROM
         WHERE project = {project:String} AND ts >= fromUnixTimestamp64Micro({from_us:Int64}, 'UTC')
           AND ts < fromUnixTimestamp64Micro({to_us:Int64}, 'UTC') {{filters}}
     ) AS s
-    ASOF LEFT JOIN (SELECT * FROM price_overrides WHERE project = {project:String}) AS o
+    ASOF LEFT JOIN ({{overrides}}) AS o
         ON s.model_key = o.model_key AND s.ts >= o.effective_from
     ASOF LEFT JOIN prices AS p ON s.model_key = p.model_key AND s.ts >= p.effective_from
 )
@@ -136,7 +136,11 @@ async fn oracle(store: &Store, project: &str, q: &CostQuery) -> Vec<CostRow> {
         filters.push_str(" AND session_id IN {sessions:Array(String)}");
         params.push_texts("sessions", &q.sessions);
     }
+    // The overrides in force, one per model and date, as the store defines
+    // them (a project posting one again for a date supersedes the first).
+    let overrides = include_str!("../src/queries/price_overrides_in_force.sql");
     let sql = ORACLE
+        .replace("{{overrides}}", overrides.trim_end())
         .replace("{{groups}}", &groups)
         .replace("{{group_names}}", &names)
         .replace("{{filters}}", &filters);

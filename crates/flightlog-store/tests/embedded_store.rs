@@ -263,13 +263,17 @@ async fn an_erasure_spares_what_is_held_and_listed_steps_are_the_only_ones_erase
     for (s, n) in [("own", 0), ("own", 1), ("other", 1)] {
         assert_eq!(completion(s, n).await, None, "{s} {n} erased");
     }
-    // The session `other` expires by its listed steps while held-user's
-    // step is held, and a step 2 (unlisted: it arrived since) is not touched.
+    // The session `other` expires up to the position of its step 1 (log
+    // position 5) while held-user's step is held; a step 2, logged past it
+    // (it arrived since), is not touched.
     insert(&store, &[said("other", 2, "cid")], 6).await;
-    let done = store.erase_steps("p1", "other", &[0, 1], &held).await.unwrap();
+    let done = store.erase_session_through("p1", "other", 5, &held).await.unwrap();
     assert_eq!(done.steps_erased, 0, "step 1 was erased before, step 0 is held");
     assert_eq!(completion("other", 0).await.as_deref(), Some("secret other 0"));
-    assert_eq!(completion("other", 2).await.as_deref(), Some("secret other 2"), "not listed");
-    let done = store.erase_steps("p1", "other", &[0, 1], &Default::default()).await.unwrap();
+    assert_eq!(completion("other", 2).await.as_deref(), Some("secret other 2"), "logged past the record");
+    let done = store.erase_session_through("p1", "other", 5, &Default::default()).await.unwrap();
     assert_eq!((done.steps_erased, completion("other", 0).await, completion("other", 2).await.as_deref()), (1, None, Some("secret other 2")));
+    // Listed steps (an older erasure finished) take their step numbers.
+    let done = store.erase_steps("p1", "other", &[2], &Default::default()).await.unwrap();
+    assert_eq!((done.steps_erased, completion("other", 2).await), (1, None));
 }

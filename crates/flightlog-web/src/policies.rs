@@ -154,6 +154,7 @@ pub struct HoldChangeRow {
     reason: String,
     when: String,
     by: String,
+    signed: bool,
 }
 
 pub struct Expired {
@@ -269,6 +270,7 @@ async fn load(state: &AppState, admin: Admin) -> Result<Policies, AppError> {
                 reason: c.reason,
                 when: short_text_time(&c.at),
                 by: c.by,
+                signed: c.signed,
             })
             .collect(),
         erasures: erasures.into_iter().map(|e| flightlog_app::integrity::ErasureRecord { at: short_text_time(&e.at), ..e }).collect(),

@@ -21,4 +21,9 @@ ALTER TABLE steps UPDATE
     tool_params     = '',
     tool_result     = ''
 WHERE project = {project:String} AND session_id = {session:String} AND step IN {steps:Array(UInt64)}
+  -- Only the rows read for it: a step that arrived since under a number
+  -- used before (after its session's steps expired) is logged past them,
+  -- and a held user's is never blanked.
+  AND log_index <= {through:UInt64}
+  AND NOT has({held_users:Array(String)}, user_id)
 SETTINGS mutations_sync = 2

@@ -20,7 +20,9 @@ LEFT JOIN
                                    groupBitmapStateIf(position, kind = 'steps')) AS content_covered_steps
     FROM expirations
     ARRAY JOIN log_indexes AS position
-    WHERE project = {project:String}
+    -- Read for content only: the records only grow, and a steps record
+    -- lists every position of its session.
+    WHERE project = {project:String} AND {kind:String} = 'content'
     GROUP BY session_id
 ) AS done USING (session_id)
 WHERE project = {project:String}
