@@ -217,9 +217,7 @@ impl AppState {
                 crate::retention::check_id(field, id, self.limits.max_id_bytes)?;
             }
         }
-        if req.reason.len() > crate::retention::MAX_HOLD_REASON {
-            return Err(AppError::invalid("reason", format!("is {} bytes, at most {}", req.reason.len(), crate::retention::MAX_HOLD_REASON)));
-        }
+        crate::params::reason(&req.reason)?;
         // No hold is placed from the look at the holds until the erasure
         // is done (`retention::OneAtATime`).
         let _turn = self.holds_and_erasures.turn().await;

@@ -79,3 +79,15 @@ pub fn session_id(id: &str) -> Result<(), AppError> {
         false => Ok(()),
     }
 }
+
+/// The most bytes of a reason kept with an action (a hold placed or
+/// released, an erasure).
+pub const MAX_REASON_BYTES: usize = 1_000;
+
+/// A reason kept with an action: at most [`MAX_REASON_BYTES`].
+pub fn reason(text: &str) -> Result<(), AppError> {
+    match text.len() > MAX_REASON_BYTES {
+        true => Err(AppError::invalid("reason", format!("is {} bytes, at most {MAX_REASON_BYTES}", text.len()))),
+        false => Ok(()),
+    }
+}

@@ -28,8 +28,6 @@ use std::time::Duration;
 /// Sessions one run of the job expires per project and kind, at most (by
 /// default).
 pub const EXPIRY_BATCH: u32 = 100;
-/// Longest reason a legal hold may carry.
-pub const MAX_HOLD_REASON: usize = 1_000;
 
 /// Holds placed and released, erasures and expiries, one at a time: an
 /// erasure (or expiry) looks at the holds in force and then acts, and a
@@ -146,9 +144,7 @@ impl AppState {
     /// never expires while it stands.
     pub async fn place_legal_hold(&self, project: &str, req: HoldRequest, by: &str) -> Result<Hold, AppError> {
         check_id("id", &req.id, self.limits.max_id_bytes)?;
-        if req.reason.len() > MAX_HOLD_REASON {
-            return Err(AppError::invalid("reason", format!("is {} bytes, at most {MAX_HOLD_REASON}", req.reason.len())));
-        }
+        crate::params::reason(&req.reason)?;
         let row = {
             let _turn = self.holds_and_erasures.turn().await;
             // One hold per session or user: a second would replace the
@@ -180,9 +176,7 @@ impl AppState {
     /// who released it and why.
     pub async fn release_legal_hold(&self, project: &str, subject: HoldSubject, id: &str, reason: &str, by: &str) -> Result<(), AppError> {
         check_id("id", id, self.limits.max_id_bytes)?;
-        if reason.len() > MAX_HOLD_REASON {
-            return Err(AppError::invalid("reason", format!("is {} bytes, at most {MAX_HOLD_REASON}", reason.len())));
-        }
+        crate::params::reason(reason)?;
         let _turn = self.holds_and_erasures.turn().await;
         let held = self.legal_holds(project).await?.into_iter().any(|h| h.subject == subject && h.id == id);
         if !held {

@@ -19,7 +19,8 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::{Form, Router};
 use flightlog_app::redaction::{PolicySource, ProjectRedaction, ReplacementMode};
-use flightlog_app::retention::{HoldRequest, MAX_HOLD_REASON};
+use flightlog_app::params::MAX_REASON_BYTES;
+use flightlog_app::retention::HoldRequest;
 use flightlog_app::{AppError, AppState};
 use flightlog_model::retention::{HoldSubject, MAX_DAYS, Retention};
 use flightlog_redact::policy::{MAX_CUSTOM_PATTERNS, MAX_PATHS, MAX_PATTERN_LEN};
@@ -199,7 +200,7 @@ impl Policies {
     }
 
     fn max_hold_reason(&self) -> usize {
-        MAX_HOLD_REASON
+        MAX_REASON_BYTES
     }
 
     fn limits(&self) -> String {
