@@ -181,14 +181,7 @@ pub struct ErasureListParams {
     responses((status = 200, body = ErasureList)), security(("bearer" = []), ("api_key" = []), ("basic" = [])))]
 pub async fn erasures(State(state): State<AppState>, headers: HeaderMap, Query(p): Query<ErasureListParams>) -> Result<Json<ErasureList>, ApiError> {
     let principal = state.keys.authorize(&headers, Scope::Admin)?;
-    let limit = match p.limit.as_deref() {
-        None => 100,
-        Some(text) => text
-            .parse::<u32>()
-            .ok()
-            .filter(|n| (1..=1_000).contains(n))
-            .ok_or_else(|| ApiError::bad_param("limit", "must be between 1 and 1000"))?,
-    };
+    let limit = flightlog_app::params::page_size(p.limit.as_deref(), 100, 1_000)?;
     Ok(Json(ErasureList { erasures: state.erasure_records(&principal.project, limit).await? }))
 }
 

@@ -92,18 +92,11 @@ pub struct HistoryParams {
     security(("bearer" = []), ("api_key" = []), ("basic" = [])))]
 pub async fn hold_history(State(state): State<AppState>, headers: HeaderMap, Query(p): Query<HistoryParams>) -> Result<Json<HoldHistory>, ApiError> {
     let principal = state.keys.authorize(&headers, Scope::Admin)?;
-    let limit = match p.limit.as_deref() {
-        None => MAX_HISTORY,
-        Some(text) => text
-            .parse::<usize>()
-            .ok()
-            .filter(|n| (1..=MAX_HISTORY).contains(n))
-            .ok_or_else(|| ApiError::bad_param("limit", format!("must be between 1 and {MAX_HISTORY}")))?,
-    };
-    Ok(Json(HoldHistory { changes: state.legal_hold_history(&principal.project, limit).await? }))
+    let limit = flightlog_app::params::page_size(p.limit.as_deref(), MAX_HISTORY, MAX_HISTORY)?;
+    Ok(Json(HoldHistory { changes: state.legal_hold_history(&principal.project, limit as usize).await? }))
 }
 
-const MAX_HISTORY: usize = 1_000;
+const MAX_HISTORY: u32 = 1_000;
 
 /// Places a legal hold on a session or a user: it is neither expired nor
 /// erased while held.
