@@ -579,3 +579,14 @@ SETTINGS fsync_after_insert = 1, fsync_part_directory = 1;
 ALTER TABLE prices ON CLUSTER `flightlog` ADD COLUMN IF NOT EXISTS tier_cache_write Nullable(Float64) AFTER tier_cache_read;
 
 ALTER TABLE price_overrides ON CLUSTER `flightlog` ADD COLUMN IF NOT EXISTS tier_cache_write Nullable(Float64) AFTER tier_cache_read;
+
+CREATE TABLE IF NOT EXISTS erased_actions ON CLUSTER `flightlog`
+(
+    project    LowCardinality(String),
+    log_index  UInt64,
+    action_key UInt64,
+    result     UInt64
+)
+ENGINE = ReplicatedMergeTree('/clickhouse/tables/{shard}/{database}/erased_actions', '{replica}')
+ORDER BY log_index
+SETTINGS fsync_after_insert = 1, fsync_part_directory = 1;

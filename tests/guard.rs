@@ -270,3 +270,31 @@ async fn an_equal_number_written_another_way_is_the_same_action() {
         s = Server::start_in(dir.path(), &[("FLIGHTLOG_BOOTSTRAP_KEY", ADMIN_KEY)]).await;
     }
 }
+
+/// A side effect whose step was erased (GDPR) is still done after a
+/// restart: the guard rebuilds its memory from storage, where the erased
+/// parameters are blank, and what the step did was kept apart before the
+/// erasure (a refund to an erased user was allowed again after a restart).
+#[tokio::test]
+async fn a_side_effect_whose_step_was_erased_is_still_done_after_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = Server::start_in(dir.path(), &[("FLIGHTLOG_BOOTSTRAP_KEY", ADMIN_KEY)]).await;
+    let mut refund = tool_step("paid", 0, "refund_payment", json!({"order": 42, "amount": 10}), "ok");
+    refund["user_id"] = json!("eraseme");
+    assert_eq!(s.post_steps(ADMIN_KEY, refund.to_string(), &[]).await.0, StatusCode::OK);
+    let (status, erased) = s.send_json(Method::POST, ADMIN_KEY, "/v1/erasures", json!({"user_id": "eraseme"})).await;
+    assert_eq!((status, erased["steps_erased"].as_u64()), (StatusCode::OK, Some(1)), "{erased}");
+    let again = || {
+        let mut q = question("paid-again", "refund_payment", json!({"order": 42, "amount": 10}));
+        q["user_id"] = json!("eraseme");
+        q
+    };
+    for round in ["before a restart", "after a kill -9 and a restart"] {
+        let (status, answer) = ask(&s, ADMIN_KEY, again()).await;
+        assert_eq!((status, answer["reason"].as_str()), (StatusCode::OK, Some("already_done")), "{round}: {answer}");
+        s.kill9();
+        s = Server::start_in(dir.path(), &[("FLIGHTLOG_BOOTSTRAP_KEY", ADMIN_KEY)]).await;
+    }
+    let (_, other) = ask(&s, ADMIN_KEY, question("paid-again", "refund_payment", json!({"order": 43, "amount": 10}))).await;
+    assert_eq!(other["allowed"], true, "another order: {other}");
+}

@@ -240,9 +240,12 @@ impl Guard {
     fn observe_rows(&self, rows: &mut Vec<ActionRow>) {
         let mut state = self.lock();
         for r in rows.drain(..) {
+            // An erased step's parameters and result are blank: what it
+            // did was kept apart before the erasure.
+            let erased = r.erased_action_key != 0;
             let action = Action {
-                result: u64::from_str_radix(&r.result_hex, 16).unwrap_or_default(),
-                key: ActionKey::of(&r.tool_name, &r.tool_params),
+                result: if erased { r.erased_result } else { u64::from_str_radix(&r.result_hex, 16).unwrap_or_default() },
+                key: if erased { ActionKey(r.erased_action_key) } else { ActionKey::of(&r.tool_name, &r.tool_params) },
                 session_id: r.session_id,
                 step: r.step,
                 timestamp_us: r.ts_us,

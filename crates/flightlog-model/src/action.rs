@@ -43,6 +43,15 @@ pub fn result_hash(tool_result: &str) -> u64 {
     u64::from_be_bytes(digest[..8].try_into().expect("8 bytes"))
 }
 
+/// The action key and result hash of a step's content (its JSON value), as
+/// [`Action::of`] makes them from the step: taken before an erasure blanks
+/// the parameters and the result, so that what the step did is still known.
+pub fn action_of_content(content: &serde_json::Value) -> (ActionKey, u64) {
+    let text = |pointer: &str| content.pointer(pointer).filter(|v| !v.is_null()).map(crate::canonical::to_canonical_json).unwrap_or_default();
+    let tool = content.pointer("/tool_execution/name").and_then(serde_json::Value::as_str).unwrap_or_default();
+    (ActionKey::of(tool, &text("/tool_execution/params")), result_hash(&text("/tool_execution/result")))
+}
+
 /// An action's identity: a hash of the tool name and its canonical
 /// parameters (the stored form, so actions rebuilt from storage match live
 /// ones).
@@ -201,6 +210,21 @@ mod tests {
         let step = Step { tool_name: "send_email".into(), tool_params: "{}".into(), tool_status: "error".into(), ..Default::default() };
         let action = Action::of(&step);
         assert!(action.failed && !action.succeeded());
+    }
+
+    #[test]
+    fn the_action_of_a_steps_content_is_the_steps_own() {
+        let limits = crate::Limits::default();
+        for tool_execution in [
+            serde_json::json!({"name": "refund", "params": {"order": 42, "amount": 10.0}, "result": {"ok": true}, "status": "ok"}),
+            serde_json::json!({"name": "lookup"}),
+            serde_json::json!({"name": "send", "params": null, "result": "sent"}),
+        ] {
+            let v = serde_json::json!({"session_id": "s", "step": 0, "timestamp": "2026-01-01T00:00:00Z", "tool_execution": tool_execution});
+            let step = crate::step_from_json(v.clone(), &limits).unwrap();
+            let action = Action::of(&step);
+            assert_eq!(action_of_content(&v), (action.key, action.result), "{v}");
+        }
     }
 
     #[test]

@@ -2,7 +2,8 @@
 //! `flightlog-model` integrity for why the step hashes survive it.
 
 use crate::backend::{Format, Params, StoreError, rows};
-use crate::rowbinary::Reader;
+use crate::rowbinary::{Reader, RowBinary};
+use flightlog_model::action::{ActionKey, action_of_content};
 use crate::Store;
 use crate::content::Content;
 use flightlog_model::canonical::to_canonical_json;
@@ -14,6 +15,7 @@ const ERASABLE_ROWS: &str = include_str!("queries/erasable_rows.sql");
 const ERASE_STEP_CONTENT: &str = include_str!("queries/erase_step_content.sql");
 const ERASED_BEFORE_SPAN_ATTRIBUTES: &str = include_str!("queries/erased_before_span_attributes.sql");
 const ERASURE_REACHING_HOLDS: &str = include_str!("queries/erasure_reaching_holds.sql");
+const INSERT_ERASED_ACTIONS: &str = "INSERT INTO erased_actions (project, log_index, action_key, result)";
 
 /// Where an erasure request reaches what a legal hold keeps: the session
 /// and user of steps it covers (`erasure_reaching_holds.sql`).
@@ -102,6 +104,24 @@ impl Store {
         self.erase_where(project, session, "", &[], Some(through), held).await
     }
 
+    /// Keeps what steps about to be erased did (schema/0029_erased_actions.sql),
+    /// for the guard's memory rebuilt after a restart.
+    async fn keep_erased_actions(&self, project: &str, actions: &[(u64, (ActionKey, u64))]) -> Result<(), StoreError> {
+        if actions.is_empty() {
+            return Ok(());
+        }
+        let mut buf = Vec::new();
+        let mut w = RowBinary(&mut buf);
+        for (log_index, (key, result)) in actions {
+            w.string(project);
+            w.u64(*log_index);
+            w.u64(key.0);
+            w.u64(*result);
+        }
+        self.ch.insert(INSERT_ERASED_ACTIONS, buf).await?;
+        Ok(())
+    }
+
     /// Which of the held sessions and users an erasure of `session` and/or
     /// `user` would reach through its steps (a few of them).
     pub async fn erasure_reaching_holds(
@@ -172,6 +192,8 @@ impl Store {
         // The highest log position read per session: the update touches no
         // row past it.
         let mut read_through: BTreeMap<String, u64> = BTreeMap::new();
+        // What each step erased now did, kept before its content goes.
+        let mut actions: Vec<(u64, (ActionKey, u64))> = Vec::new();
         let mut done = Erasure::default();
         for row in found {
             let through = read_through.entry(row.session_id.clone()).or_default();
@@ -180,10 +202,12 @@ impl Store {
             // Listed even when erased before: a retry after a failed index
             // update must reach the same steps.
             done.steps.push((row.session_id.clone(), row.step));
+            let did = action_of_content(&content);
             let fresh = erase(&mut content, &ERASABLE);
             if fresh.is_empty() {
                 continue;
             }
+            actions.push((row.log_index, did));
             // Hashes kept by an earlier erasure are the real ones: keep them.
             let mut all: BTreeMap<String, String> = fresh.iter().map(|(p, h)| (p.clone(), hex::encode(h))).collect();
             all.extend(row.erased);
@@ -199,6 +223,7 @@ impl Store {
             };
             per_session.entry(row.session_id).or_default().push((row.step, rest, erased_json));
         }
+        self.keep_erased_actions(project, &actions).await?;
         for (session, steps) in per_session {
             // Bounded statements: at most 500 steps per mutation.
             for chunk in steps.chunks(500) {

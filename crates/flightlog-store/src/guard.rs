@@ -27,6 +27,12 @@ pub struct ActionRow {
     /// The first 8 bytes of the result's SHA-256, in hex (the model's
     /// `result_hash`, computed by the engine so results are not read).
     pub result_hex: String,
+    /// What the step did before an erasure blanked its parameters and
+    /// result (0: not erased).
+    #[serde(default)]
+    pub erased_action_key: u64,
+    #[serde(default)]
+    pub erased_result: u64,
 }
 
 /// An allowed answer, as much of it as the guard's rate windows need.

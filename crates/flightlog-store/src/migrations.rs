@@ -47,6 +47,7 @@ const MIGRATIONS: &[Migration] = &[
     Migration { version: 26, name: "sessions_by_start_whole", sql: include_str!("../../../schema/0026_sessions_by_start_whole.sql") },
     Migration { version: 27, name: "erasures", sql: include_str!("../../../schema/0027_erasures.sql") },
     Migration { version: 28, name: "tier_cache_write", sql: include_str!("../../../schema/0028_tier_cache_write.sql") },
+    Migration { version: 29, name: "erased_actions", sql: include_str!("../../../schema/0029_erased_actions.sql") },
 ];
 
 #[derive(serde::Deserialize)]
