@@ -305,3 +305,24 @@ async fn an_explained_decision_names_the_user_whose_goal_it_returns() {
         assert_eq!(users, ["other-user", "victim-user"], "{front_end}: {read}");
     }
 }
+
+/// An explained decision comes with the ten steps before it however the
+/// session numbers its steps (0, 7, 14, …: it took the steps numbered in
+/// the ten before it, one here), and records each of them.
+#[tokio::test]
+async fn an_explained_decision_has_the_ten_steps_before_it_whatever_the_numbering() {
+    let s = Server::start().await;
+    let steps: Vec<Value> = (0..30u64)
+        .map(|i| json!({"session_id": "gaps", "step": i * 7, "timestamp": "2026-01-15T10:30:00Z", "user_id": format!("u{i}"),
+                        "agent_thoughts": {"reasoning": format!("thought {i}")}}))
+        .collect();
+    assert_eq!(s.post_steps(ADMIN_KEY, ndjson(&steps), &[]).await.1["accepted"], 30);
+    let explained = mcp_call(&s, ADMIN_KEY, "explain_decision", json!({"session_id": "gaps", "step": 203})).await;
+    let text = explained["content"][0]["text"].as_str().unwrap();
+    let answer: Value = serde_json::from_str(text).unwrap();
+    let earlier: Vec<u64> = answer["earlier_steps"].as_array().unwrap().iter().map(|s| s["step"].as_u64().unwrap()).collect();
+    assert_eq!(earlier, (19..29u64).map(|i| i * 7).collect::<Vec<_>>(), "{answer}");
+    let log = reads(&s, "session_id=gaps").await;
+    let read = find(&log, &admin_key_id(&s).await, "mcp", "explain_decision");
+    assert_eq!(read["items"], 12, "the step, the ten before it and the first step (the goal): {read}");
+}

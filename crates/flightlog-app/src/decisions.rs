@@ -69,7 +69,19 @@ impl AppState {
             },
             verify::verify_step(&self.store, &self.sealed, project, id, n),
         );
-        let around = around?;
+        let mut around = around?;
+        // Step numbers with gaps leave fewer than the ten steps before it in
+        // that range: the range is then counted back from the step instead
+        // (two more reads, for such sessions only).
+        let before_it = around.iter().filter(|s| s.step < n).count() as u64;
+        if from.is_some() && before_it < EARLIER_STEPS && around.iter().any(|s| s.step == n) {
+            let start = match self.store.step_counted_back(project, id, n, EARLIER_STEPS).await? {
+                Some(oldest) => oldest.checked_sub(1),
+                None => None,
+            };
+            let wanted = (EARLIER_STEPS + 1) as u32;
+            around = self.store.session_timeline(project, id, start, wanted).await?;
+        }
         let full = around.len() > EARLIER_STEPS as usize;
         // A read from the session's start holds its first step.
         let goal = first.first().or(around.first().filter(|_| from.is_none())).map(goal_of).unwrap_or_default();

@@ -13,6 +13,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, LazyLock};
 
 const NEXT_LOG_INDEX: &str = include_str!("queries/next_log_index.sql");
+const STEP_COUNTED_BACK: &str = include_str!("queries/step_counted_back.sql");
 const SESSION_TIMELINE: &str = include_str!("queries/session_timeline.sql");
 const FIRST_FAILED_STEP: &str = include_str!("queries/first_failed_step.sql");
 const SESSION_STATES: &str = include_str!("queries/session_states.sql");
@@ -610,6 +611,20 @@ impl Store {
         let params = Params::new().text("project", project).text("session", session_id);
         let found: Vec<Row> = rows(&self.ch.query(FIRST_FAILED_STEP, params).await?)?;
         Ok(found.first().filter(|r| r.failures > 0).map(|r| r.step))
+    }
+
+    /// The step number `back` steps before step `before` of a session
+    /// (counted, as numbers may have gaps); None when it has fewer.
+    pub async fn step_counted_back(&self, project: &str, session_id: &str, before: u64, back: u64) -> Result<Option<u64>, StoreError> {
+        #[derive(serde::Deserialize)]
+        struct Row {
+            step: u64,
+        }
+        if back == 0 {
+            return Ok(Some(before));
+        }
+        let params = Params::new().text("project", project).text("session", session_id).number("before", before).number("skip", back - 1);
+        Ok(rows::<Row>(&self.ch.query(STEP_COUNTED_BACK, params).await?)?.first().map(|r| r.step))
     }
 
     /// Up to `limit` steps of a session with step number > `after`, in order.
