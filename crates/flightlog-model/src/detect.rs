@@ -332,7 +332,8 @@ struct AcrossSessions {
 
 #[derive(Debug, Default)]
 struct Window {
-    calls: VecDeque<i64>,
+    /// The calls' times and sessions, in time order.
+    calls: VecDeque<(i64, String)>,
     /// The burst going on.
     open: Option<Burst>,
 }
@@ -633,7 +634,7 @@ fn bursts(project: &str, config: &DetectConfig, windows: &mut HashMap<(Caller, S
         // Idle windows hold nothing a later call needs (a day is the
         // longest rate there is).
         let since = a.timestamp_us - 86_400 * MICROS_PER_SECOND;
-        windows.retain(|_, w| w.open.is_some() || w.calls.back().is_some_and(|t| *t > since));
+        windows.retain(|_, w| w.open.is_some() || w.calls.back().is_some_and(|(t, _)| *t > since));
     }
     for (caller, rate) in [(Caller::Agent(a.agent.clone()), Some(config.burst)), (Caller::Project, config.project_burst)] {
         let Some(rate) = rate else { continue };
@@ -642,23 +643,34 @@ fn bursts(project: &str, config: &DetectConfig, windows: &mut HashMap<(Caller, S
             Caller::Project => (String::new(), "the project".to_string(), "project".to_string()),
         };
         let w = windows.entry((caller, a.tool.clone())).or_default();
-        let newest = w.calls.back().copied().unwrap_or(a.timestamp_us).max(a.timestamp_us);
+        let newest = w.calls.back().map_or(a.timestamp_us, |(t, _)| *t).max(a.timestamp_us);
         let since = newest - i64::from(rate.per_seconds) * MICROS_PER_SECOND;
         // In time order, whatever order steps arrive in.
-        let at = w.calls.partition_point(|t| *t <= a.timestamp_us);
-        w.calls.insert(at, a.timestamp_us);
-        while w.calls.front().is_some_and(|t| *t <= since) {
+        let at = w.calls.partition_point(|(t, _)| *t <= a.timestamp_us);
+        w.calls.insert(at, (a.timestamp_us, a.session_id.clone()));
+        while w.calls.front().is_some_and(|(t, _)| *t <= since) {
             w.calls.pop_front();
         }
         if w.calls.len() <= rate.calls as usize {
             w.open = None;
             continue;
         }
-        let burst = w.open.get_or_insert_with(|| Burst {
-            id: incident_id(project, IncidentKind::Burst, &[scope.as_bytes(), a.tool.as_bytes(), &a.timestamp_us.to_be_bytes()]),
-            first: StepRef::of(a),
-            calls: rate.calls as u64,
-            sessions: Vec::new(),
+        let calls = &w.calls;
+        let burst = w.open.get_or_insert_with(|| {
+            // The sessions of every call in the window that opens it, not
+            // only the call that crossed the limit.
+            let mut sessions: Vec<String> = Vec::new();
+            for (_, s) in calls {
+                if !sessions.contains(s) && sessions.len() < MAX_SESSIONS_NAMED {
+                    sessions.push(s.clone());
+                }
+            }
+            Burst {
+                id: incident_id(project, IncidentKind::Burst, &[scope.as_bytes(), a.tool.as_bytes(), &a.timestamp_us.to_be_bytes()]),
+                first: StepRef::of(a),
+                calls: rate.calls as u64,
+                sessions,
+            }
         });
         burst.calls += 1;
         if !burst.sessions.contains(&a.session_id) && burst.sessions.len() < MAX_SESSIONS_NAMED {
@@ -871,7 +883,17 @@ mod tests {
         assert_eq!(first_fired, Some(20), "the 21st call");
         let last = d.observe("p", &act("s1", 99, T0 + 31 * S, "search_web", "{}", "x"));
         let burst = last.iter().find(|f| f.kind == IncidentKind::Burst).unwrap();
-        assert_eq!(burst.sessions, ["s2", "s0", "s1"], "every session that called in the burst");
+        assert_eq!(burst.sessions, ["s0", "s1", "s2"], "every session that called in the burst, the window's first call's first");
+        // Twenty-one calls from twenty-one sessions: the burst names them
+        // all (it named the 21st alone).
+        let mut spread = Detectors::new(DetectConfig::default());
+        let opened: Vec<Incident> = (0..21u64)
+            .flat_map(|i| spread.observe("p", &act(&format!("b{i}"), 0, T0 + i as i64 * S, "search_web", &i.to_string(), "x")))
+            .filter(|f| f.kind == IncidentKind::Burst)
+            .collect();
+        let names: Vec<String> = (0..21).map(|i| format!("b{i}")).collect();
+        assert_eq!(opened.len(), 1);
+        assert_eq!(opened[0].sessions, names[..MAX_SESSIONS_NAMED.min(21)]);
         let mut late = Detectors::new(DetectConfig::default());
         late.observe("p", &act("s", 0, T0 + 3_600 * S, "search_web", "future", "x"));
         for i in 0..30u64 {
