@@ -271,6 +271,39 @@ async fn a_password_in_a_rules_address_is_never_answered() {
     assert!(got.signed_with(SECRET));
 }
 
+/// A receiver that hangs until the send times out holds up no other
+/// delivery: another project's alert goes out meanwhile (deliveries went
+/// in rounds, each waiting for its slowest: about 10 s here).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hanging_receiver_holds_up_no_other_projects_alerts() {
+    let (hanging, quick) = (Receiver::default(), Receiver::default());
+    hanging.slow_ms.store(30_000, Ordering::SeqCst);
+    let (hanging_base, quick_base) = (hanging.start().await, quick.start().await);
+    let dir = tempfile::tempdir().unwrap();
+    let s = Server::start_in(dir.path(), &[("FLIGHTLOG_BOOTSTRAP_KEY", ADMIN_KEY), PRIVATE_RECEIVERS]).await;
+    let other = s.create_key("other", &["admin", "ingest"]).await;
+    let (status, _) = set_rules(&s, json!([{"name": "ops", "url": format!("{hanging_base}/hook"), "secret": SECRET}])).await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, _) = s.send_json(Method::PUT, &other, "/v1/alerts/rules", json!({"rules": [{"name": "ops", "url": format!("{quick_base}/hook"), "secret": SECRET}]})).await;
+    assert_eq!(status, StatusCode::OK);
+    for n in 0..5 {
+        assert_eq!(s.post_steps(ADMIN_KEY, email("stuck", n).to_string(), &[]).await.0, StatusCode::OK);
+    }
+    // The hanging receiver has the request (and holds it).
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while hanging.got("/hook").is_empty() {
+        assert!(Instant::now() < deadline, "the first alert never reached its receiver");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let held_since = Instant::now();
+    for n in 0..5 {
+        assert_eq!(s.post_steps(&other, email("free", n).to_string(), &[]).await.0, StatusCode::OK);
+    }
+    quick.wait_for("/hook", Duration::from_secs(30), |_| true).await;
+    let waited = held_since.elapsed();
+    assert!(waited < Duration::from_secs(7), "the other project's alert waited {waited:?} behind the hanging receiver (its send times out at 10 s)");
+}
+
 /// Starts Flightlog in `dir` with one rule sending to the receiver's
 /// `/hook`, makes an incident (two identical emails in sess-1), and waits
 /// until the receiver has its first attempt. Answers the server and the

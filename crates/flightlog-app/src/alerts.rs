@@ -29,7 +29,8 @@ use flightlog_store::{DeliveryRow, IncidentRow, PolicyKind};
 use hmac::{Hmac, Mac};
 use serde::{Deserialize, Serialize};
 use sha2::Sha256;
-use std::collections::HashMap;
+use futures_util::StreamExt;
+use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 use tokio::sync::mpsc;
 
@@ -301,13 +302,19 @@ struct Due {
 }
 
 impl Outbox {
-    /// The deliveries due now, at most `max`.
-    fn due(&self, now: i64, max: usize) -> Vec<Due> {
+    /// The deliveries due now, at most `max`, but those `sending` now.
+    fn due(&self, now: i64, max: usize, sending: &HashSet<RuleKey>) -> Vec<Due> {
         let mut out = Vec::new();
+        if max == 0 {
+            return out;
+        }
         for ((project, id), row) in &self.incidents {
             let Some(stored) = self.rules.get(project) else { continue };
             for rule in stored.sending(row) {
                 let key = (project.clone(), rule.name.clone(), id.clone());
+                if sending.contains(&key) {
+                    continue;
+                }
                 let last = self.delivered.get(&key);
                 if last.is_some_and(|(count, _)| *count >= row.count) {
                     continue;
@@ -371,9 +378,12 @@ impl AppState {
 
     /// Runs the deliverer until `stop` turns true (or the process ends):
     /// takes incidents as the writer makes them durable (`written`), and
-    /// the outbox at start-up and every [`RESCAN`]. A round of deliveries
-    /// under way when `stop` turns is finished and recorded first, so an
-    /// orderly stop never sends one again (see [`ALERTS_STOP_WITHIN`]).
+    /// the outbox at start-up and every [`RESCAN`]. Deliveries run side by
+    /// side, [`PARALLEL`] at most, each settled as it ends: a receiver
+    /// that hangs until the timeout holds up no other (a round used to wait
+    /// for its slowest). Those under way when `stop` turns are finished and
+    /// recorded first, so an orderly stop never sends one again (see
+    /// [`ALERTS_STOP_WITHIN`]).
     pub fn spawn_alerts(self, mut written: mpsc::UnboundedReceiver<IncidentRow>, mut stop: tokio::sync::watch::Receiver<bool>) -> tokio::task::JoinHandle<()> {
         tokio::spawn(async move {
             let client = alert_receivers::client(self.alert_receivers, SEND_TIMEOUT);
@@ -385,11 +395,20 @@ impl AppState {
             // The count of rule changes the last good re-read covers.
             let mut rules_read = 0;
             let mut rescanned = tokio::time::Instant::now() - RESCAN;
+            let mut in_flight = futures_util::stream::FuturesUnordered::new();
+            let mut sending: HashSet<RuleKey> = HashSet::new();
             loop {
                 if *stop.borrow() {
+                    while let Some((due, result)) = in_flight.next().await {
+                        self.settle(&mut outbox, due, result).await;
+                    }
                     return;
                 }
                 tokio::select! {
+                    Some((due, result)) = in_flight.next(), if !in_flight.is_empty() => {
+                        sending.remove(&due.key);
+                        self.settle(&mut outbox, due, result).await;
+                    }
                     // Its sender gone, the process is ending: stop too.
                     changed = stop.changed() => if changed.is_err() { return } else { continue },
                     row = written.recv() => match row {
@@ -433,36 +452,41 @@ impl AppState {
                 if !loaded || *stop.borrow() {
                     continue;
                 }
-                let due = outbox.due(now_us(), PARALLEL);
-                let sent = futures_util::future::join_all(due.into_iter().map(|d| self.deliver(&client, d))).await;
-                for (due, result) in sent {
-                    match result {
-                        Ok(status) => {
-                            let at = now_us();
-                            let row = DeliveryRow {
-                                project: due.key.0.clone(),
-                                rule: due.key.1.clone(),
-                                incident_id: due.key.2.clone(),
-                                count: due.row.count,
-                                delivered_us: at,
-                            };
-                            if let Err(e) = self.store.record_delivery(&row, status).await {
-                                tracing::warn!(error = %e, incident = %due.key.2, "delivered, but not recorded: a restart may send it again");
-                            }
-                            outbox.retrying.remove(&due.key);
-                            outbox.delivered.insert(due.key, (due.row.count, at));
-                        }
-                        Err(why) => {
-                            let entry = outbox.retrying.entry(due.key.clone()).or_insert_with(|| (RETRY.build(), 0));
-                            let delay = entry.0.next().unwrap_or(Duration::from_secs(300));
-                            entry.1 = now_us() + delay.as_micros() as i64;
-                            tracing::warn!(rule = %due.key.1, incident = %due.key.2, %why, retry_in_s = delay.as_secs_f64(), "an alert was not delivered");
-                        }
-                    }
+                for due in outbox.due(now_us(), PARALLEL.saturating_sub(in_flight.len()), &sending) {
+                    sending.insert(due.key.clone());
+                    in_flight.push(self.deliver(&client, due));
                 }
                 outbox.prune();
             }
         })
+    }
+
+    /// Records a delivery that ended: delivered (and kept), or to be tried
+    /// again after a backoff.
+    async fn settle(&self, outbox: &mut Outbox, due: Due, result: Result<u16, String>) {
+        match result {
+            Ok(status) => {
+                let at = now_us();
+                let row = DeliveryRow {
+                    project: due.key.0.clone(),
+                    rule: due.key.1.clone(),
+                    incident_id: due.key.2.clone(),
+                    count: due.row.count,
+                    delivered_us: at,
+                };
+                if let Err(e) = self.store.record_delivery(&row, status).await {
+                    tracing::warn!(error = %e, incident = %due.key.2, "delivered, but not recorded: a restart may send it again");
+                }
+                outbox.retrying.remove(&due.key);
+                outbox.delivered.insert(due.key, (due.row.count, at));
+            }
+            Err(why) => {
+                let entry = outbox.retrying.entry(due.key.clone()).or_insert_with(|| (RETRY.build(), 0));
+                let delay = entry.0.next().unwrap_or(Duration::from_secs(300));
+                entry.1 = now_us() + delay.as_micros() as i64;
+                tracing::warn!(rule = %due.key.1, incident = %due.key.2, %why, retry_in_s = delay.as_secs_f64(), "an alert was not delivered");
+            }
+        }
     }
 
     /// Re-reads every project's rules and detector thresholds; the first
@@ -616,19 +640,21 @@ mod tests {
         let row = IncidentRow { project: "p".into(), id: "inc_1".into(), kind: "loop".into(), count: 3, updated_us: 5, ..Default::default() };
         o.incidents.insert(("p".into(), "inc_1".into()), row.clone());
         let t = 1_000 * MICROS_PER_SECOND;
-        assert_eq!(o.due(t, 10).len(), 1);
+        assert_eq!(o.due(t, 10, &HashSet::new()).len(), 1);
         let mut old = o.incidents[&("p".to_string(), "inc_1".to_string())].clone();
         old.updated_us = 0;
         let mut o2 = Outbox { rules: o.rules.clone(), ..Outbox::default() };
         o2.incidents.insert(("p".into(), "inc_1".into()), old);
-        assert!(o2.due(t, 10).is_empty(), "changed before the rule was first set");
+        assert!(o2.due(t, 10, &HashSet::new()).is_empty(), "changed before the rule was first set");
         o.delivered.insert(("p".into(), "a".into(), "inc_1".into()), (3, t));
-        assert!(o.due(t, 10).is_empty(), "delivered at this count");
+        assert!(o.due(t, 10, &HashSet::new()).is_empty(), "delivered at this count");
         o.incidents.insert(("p".into(), "inc_1".into()), IncidentRow { count: 9, ..row });
-        assert!(o.due(t + 5 * MICROS_PER_SECOND, 10).is_empty(), "grown, but within its interval");
-        let again = o.due(t + 11 * MICROS_PER_SECOND, 10);
+        assert!(o.due(t + 5 * MICROS_PER_SECOND, 10, &HashSet::new()).is_empty(), "grown, but within its interval");
+        let again = o.due(t + 11 * MICROS_PER_SECOND, 10, &HashSet::new());
         assert_eq!(again.len(), 1);
         assert!(!again[0].first);
+        let under_way = HashSet::from([again[0].key.clone()]);
+        assert!(o.due(t + 11 * MICROS_PER_SECOND, 10, &under_way).is_empty(), "one being sent is not sent again meanwhile");
         o.prune();
         assert_eq!(o.incidents.len(), 1, "still to send");
         o.delivered.insert(("p".into(), "a".into(), "inc_1".into()), (9, t));
