@@ -399,18 +399,16 @@ impl AppState {
             let mut sending: HashSet<RuleKey> = HashSet::new();
             loop {
                 if *stop.borrow() {
-                    while let Some((due, result)) = in_flight.next().await {
-                        self.settle(&mut outbox, due, result).await;
-                    }
-                    return;
+                    break;
                 }
                 tokio::select! {
                     Some((due, result)) = in_flight.next(), if !in_flight.is_empty() => {
+                        let (due, result): (Due, Result<u16, String>) = (due, result);
                         sending.remove(&due.key);
                         self.settle(&mut outbox, due, result).await;
                     }
                     // Its sender gone, the process is ending: stop too.
-                    changed = stop.changed() => if changed.is_err() { return } else { continue },
+                    changed = stop.changed() => if changed.is_err() { break } else { continue },
                     row = written.recv() => match row {
                         Some(row) => {
                             outbox.incidents.insert((row.project.clone(), row.id.clone()), row);
@@ -418,7 +416,7 @@ impl AppState {
                                 outbox.incidents.insert((row.project.clone(), row.id.clone()), row);
                             }
                         }
-                        None => return,
+                        None => break,
                     },
                     _ = rule_changes.changed() => {}
                     _ = tokio::time::sleep(Duration::from_millis(500)) => {}
@@ -458,6 +456,11 @@ impl AppState {
                 }
                 outbox.prune();
             }
+            // However it stops: the deliveries under way are finished and
+            // recorded, so none is sent again at the next start.
+            while let Some((due, result)) = in_flight.next().await {
+                self.settle(&mut outbox, due, result).await;
+            }
         })
     }
 
@@ -478,7 +481,12 @@ impl AppState {
                     tracing::warn!(error = %e, incident = %due.key.2, "delivered, but not recorded: a restart may send it again");
                 }
                 outbox.retrying.remove(&due.key);
-                outbox.delivered.insert(due.key, (due.row.count, at));
+                // A delivery begun before a new tenure re-read what was
+                // delivered may end after it: the higher count stands.
+                let delivered = outbox.delivered.entry(due.key).or_insert((0, 0));
+                if due.row.count >= delivered.0 {
+                    *delivered = (due.row.count, at);
+                }
             }
             Err(why) => {
                 let entry = outbox.retrying.entry(due.key.clone()).or_insert_with(|| (RETRY.build(), 0));

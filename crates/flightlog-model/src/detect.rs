@@ -30,6 +30,7 @@
 //! Memory is bounded by [`DetectConfig::max_sessions`] and
 //! [`DetectConfig::max_keys`]; past a cap the oldest tenth is forgotten.
 
+use std::sync::Arc;
 use crate::time::MICROS_PER_SECOND;
 use crate::action::{Action, ActionKey, find_cycle, is_side_effect};
 use crate::guard::{LOOP_MAX_PERIOD, LOOP_MIN_TURNS};
@@ -332,8 +333,9 @@ struct AcrossSessions {
 
 #[derive(Debug, Default)]
 struct Window {
-    /// The calls' times and sessions, in time order.
-    calls: VecDeque<(i64, String)>,
+    /// The calls' times and sessions, in time order (a call's session is
+    /// shared by its agent's window and the project's).
+    calls: VecDeque<(i64, Arc<str>)>,
     /// The burst going on.
     open: Option<Burst>,
 }
@@ -636,6 +638,7 @@ fn bursts(project: &str, config: &DetectConfig, windows: &mut HashMap<(Caller, S
         let since = a.timestamp_us - 86_400 * MICROS_PER_SECOND;
         windows.retain(|_, w| w.open.is_some() || w.calls.back().is_some_and(|(t, _)| *t > since));
     }
+    let session: Arc<str> = Arc::from(a.session_id.as_str());
     for (caller, rate) in [(Caller::Agent(a.agent.clone()), Some(config.burst)), (Caller::Project, config.project_burst)] {
         let Some(rate) = rate else { continue };
         let (agent, who, scope) = match &caller {
@@ -647,7 +650,7 @@ fn bursts(project: &str, config: &DetectConfig, windows: &mut HashMap<(Caller, S
         let since = newest - i64::from(rate.per_seconds) * MICROS_PER_SECOND;
         // In time order, whatever order steps arrive in.
         let at = w.calls.partition_point(|(t, _)| *t <= a.timestamp_us);
-        w.calls.insert(at, (a.timestamp_us, a.session_id.clone()));
+        w.calls.insert(at, (a.timestamp_us, session.clone()));
         while w.calls.front().is_some_and(|(t, _)| *t <= since) {
             w.calls.pop_front();
         }
@@ -661,8 +664,8 @@ fn bursts(project: &str, config: &DetectConfig, windows: &mut HashMap<(Caller, S
             // only the call that crossed the limit.
             let mut sessions: Vec<String> = Vec::new();
             for (_, s) in calls {
-                if !sessions.contains(s) && sessions.len() < MAX_SESSIONS_NAMED {
-                    sessions.push(s.clone());
+                if !sessions.iter().any(|named| named.as_str() == &**s) && sessions.len() < MAX_SESSIONS_NAMED {
+                    sessions.push(s.to_string());
                 }
             }
             Burst {

@@ -203,11 +203,15 @@ impl Store {
             // update must reach the same steps.
             done.steps.push((row.session_id.clone(), row.step));
             let did = action_of_content(&content);
+            let called = content.pointer("/tool_execution/name").and_then(serde_json::Value::as_str).is_some_and(|t| !t.is_empty());
             let fresh = erase(&mut content, &ERASABLE);
             if fresh.is_empty() {
                 continue;
             }
-            actions.push((row.log_index, did));
+            // Only a step that called a tool did something the guard keeps.
+            if called {
+                actions.push((row.log_index, did));
+            }
             // Hashes kept by an earlier erasure are the real ones: keep them.
             let mut all: BTreeMap<String, String> = fresh.iter().map(|(p, h)| (p.clone(), hex::encode(h))).collect();
             all.extend(row.erased);
