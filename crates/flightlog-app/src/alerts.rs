@@ -48,11 +48,14 @@ const REFRESH: Duration = Duration::from_secs(10);
 const RESCAN: Duration = Duration::from_secs(30);
 /// A receiver gets this long to answer.
 const SEND_TIMEOUT: Duration = Duration::from_secs(10);
-/// How long an orderly stop waits for the deliverer to finish its round:
-/// one send's timeout (the round's sends run at once), and their records.
+/// How long an orderly stop waits for the deliverer to finish the
+/// deliveries under way: one send's timeout (they run at once), and their
+/// records.
 pub const ALERTS_STOP_WITHIN: Duration = SEND_TIMEOUT.saturating_add(Duration::from_secs(5));
 /// Deliveries in flight at once at most.
 const PARALLEL: usize = 16;
+/// Deliveries of one project under way at once, at most.
+const PARALLEL_PER_PROJECT: usize = 4;
 /// A failed delivery is retried 1 s later, then doubling up to 5 minutes,
 /// for as long as it takes.
 const RETRY: backon::ExponentialBuilder = backon::ExponentialBuilder::new()
@@ -302,15 +305,24 @@ struct Due {
 }
 
 impl Outbox {
-    /// The deliveries due now, at most `max`, but those `sending` now.
+    /// The deliveries due now, at most `max`, but those `sending` now, and
+    /// at most [`PARALLEL_PER_PROJECT`] of a project under way: one
+    /// project's hanging receivers cannot take every slot.
     fn due(&self, now: i64, max: usize, sending: &HashSet<RuleKey>) -> Vec<Due> {
         let mut out = Vec::new();
         if max == 0 {
             return out;
         }
+        let mut under_way: HashMap<&str, usize> = HashMap::new();
+        for (project, _, _) in sending {
+            *under_way.entry(project.as_str()).or_default() += 1;
+        }
         for ((project, id), row) in &self.incidents {
             let Some(stored) = self.rules.get(project) else { continue };
             for rule in stored.sending(row) {
+                if under_way.get(project.as_str()).is_some_and(|n| *n >= PARALLEL_PER_PROJECT) {
+                    break;
+                }
                 let key = (project.clone(), rule.name.clone(), id.clone());
                 if sending.contains(&key) {
                     continue;
@@ -327,6 +339,7 @@ impl Outbox {
                 if self.retrying.get(&key).is_some_and(|(_, next)| now < *next) {
                     continue;
                 }
+                *under_way.entry(project.as_str()).or_default() += 1;
                 out.push(Due { key, rule: rule.clone(), row: row.clone(), first: last.is_none() });
                 if out.len() >= max {
                     return out;
@@ -663,6 +676,10 @@ mod tests {
         assert!(!again[0].first);
         let under_way = HashSet::from([again[0].key.clone()]);
         assert!(o.due(t + 11 * MICROS_PER_SECOND, 10, &under_way).is_empty(), "one being sent is not sent again meanwhile");
+        let busy: HashSet<RuleKey> = (0..PARALLEL_PER_PROJECT).map(|i| ("p".to_string(), "a".to_string(), format!("inc_x{i}"))).collect();
+        assert!(o.due(t + 11 * MICROS_PER_SECOND, 10, &busy).is_empty(), "a project with its share under way waits");
+        let elsewhere: HashSet<RuleKey> = busy.into_iter().map(|(_, r, i)| ("q".to_string(), r, i)).collect();
+        assert_eq!(o.due(t + 11 * MICROS_PER_SECOND, 10, &elsewhere).len(), 1, "another project's do not count");
         o.prune();
         assert_eq!(o.incidents.len(), 1, "still to send");
         o.delivered.insert(("p".into(), "a".into(), "inc_1".into()), (9, t));
