@@ -431,14 +431,7 @@ impl AppState {
     /// order by cost, which is the cost the clients recorded: a session
     /// whose client sent no estimate would be missed.)
     pub async fn over_budget_sessions(&self, project: &str, among: u32) -> Result<Vec<(String, f64)>, AppError> {
-        let q = CostQuery { group_by: vec![CostDimension::Session], to_us: END_OF_TIME_US, limit: among, ..Default::default() };
-        let dearest: Vec<(String, f64)> = self
-            .store
-            .costs(project, &q)
-            .await?
-            .into_iter()
-            .filter_map(|r| Some((r.value_of(CostDimension::Session)?.to_string(), r.cost.as_f64())))
-            .collect();
+        let dearest = self.session_costs_dearest_first(project, &[], among).await?;
         let ids: Vec<&str> = dearest.iter().map(|(id, _)| id.as_str()).collect();
         let agents: std::collections::HashMap<String, Vec<String>> =
             self.store.summaries_of(project, &ids).await?.into_iter().map(|s| (s.session_id, s.agents)).collect();

@@ -214,7 +214,7 @@ impl AppState {
         }
         for (field, id) in [("session_id", &req.session_id), ("user_id", &req.user_id)] {
             if !id.is_empty() {
-                crate::retention::check_id(field, id, self.limits.max_id_bytes)?;
+                crate::params::id(field, id, self.limits.max_id_bytes)?;
             }
         }
         crate::params::reason(&req.reason)?;

@@ -69,6 +69,24 @@ pub fn flag(name: &str, v: &Option<String>) -> Result<Option<bool>, AppError> {
     }
 }
 
+/// A session or user id a hold or an erasure names (`field`): one a step
+/// could have had, as long as a step's ids may be.
+pub fn id(field: &str, id: &str, max_id_bytes: usize) -> Result<(), AppError> {
+    if id.is_empty() {
+        return Err(AppError::invalid(field, "is required: the session id or user id"));
+    }
+    if id.len() > max_id_bytes {
+        return Err(AppError::invalid(field, format!("is {} bytes, at most {max_id_bytes}", id.len())));
+    }
+    // An id no step could ever have had would name nothing. (Ids with
+    // bidirectional formatting characters were stored before they were
+    // refused, so they can still be named.)
+    if id.chars().any(char::is_control) {
+        return Err(AppError::invalid(field, "must not contain control characters: no step's id has them"));
+    }
+    Ok(())
+}
+
 /// A session id a read names: one a step could have (at most the ingest
 /// limit's bytes), so that a megabyte of id is refused, not looked up and
 /// echoed back.

@@ -45,12 +45,25 @@ impl AppState {
         ok
     }
 
+    /// Every placement and release of `project`'s holds, oldest first,
+    /// each with whether this instance signed it.
+    async fn hold_changes(&self, project: &str) -> Result<Vec<(HoldRow, bool)>, AppError> {
+        let rows = self.store.legal_hold_changes(project).await?;
+        Ok(rows
+            .into_iter()
+            .map(|r| {
+                let signed = self.checkpointer.signed(&hold_message_of(&r), &r.signature);
+                (r, signed)
+            })
+            .collect())
+    }
+
     /// The legal holds of `project` in force: its signed placements and
     /// releases replayed in order.
     pub(crate) async fn holds_in_force(&self, project: &str) -> Result<Vec<HoldRow>, AppError> {
         let mut held: BTreeMap<(String, String), HoldRow> = BTreeMap::new();
-        for row in self.store.legal_hold_changes(project).await? {
-            if !self.checkpointer.signed(&hold_message_of(&row), &row.signature) {
+        for (row, signed) in self.hold_changes(project).await? {
+            if !signed {
                 tracing::warn!(project, subject = %row.subject, id = %row.id, "a legal hold row is not signed by this instance; ignored");
                 continue;
             }
@@ -69,14 +82,13 @@ impl AppState {
     /// whether the instance signed it.
     pub async fn legal_hold_history(&self, project: &str, limit: usize) -> Result<Vec<HoldChange>, AppError> {
         let mut changes: Vec<HoldChange> = Vec::new();
-        for row in self.store.legal_hold_changes(project).await?.into_iter().rev() {
+        for (row, signed) in self.hold_changes(project).await?.into_iter().rev() {
             if changes.len() == limit {
                 break;
             }
             let Some(subject) = HoldSubject::parse(&row.subject) else { continue };
             // Listed whether signed or not: a row written behind the
             // instance's back is shown as such (it is not in force).
-            let signed = self.checkpointer.signed(&hold_message_of(&row), &row.signature);
             let action = if row.held { HoldAction::Placed } else { HoldAction::Released };
             changes.push(HoldChange { subject, id: row.id, action, reason: row.reason, at: format_timestamp(row.at_us), by: row.by_key, signed });
         }

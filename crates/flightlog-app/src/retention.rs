@@ -143,7 +143,7 @@ impl AppState {
     /// Places a legal hold: the session (or every session of the user)
     /// never expires while it stands.
     pub async fn place_legal_hold(&self, project: &str, req: HoldRequest, by: &str) -> Result<Hold, AppError> {
-        check_id("id", &req.id, self.limits.max_id_bytes)?;
+        crate::params::id("id", &req.id, self.limits.max_id_bytes)?;
         crate::params::reason(&req.reason)?;
         let row = {
             let _turn = self.holds_and_erasures.turn().await;
@@ -175,7 +175,7 @@ impl AppState {
     /// Releases a legal hold in force (404 when there is none), kept with
     /// who released it and why.
     pub async fn release_legal_hold(&self, project: &str, subject: HoldSubject, id: &str, reason: &str, by: &str) -> Result<(), AppError> {
-        check_id("id", id, self.limits.max_id_bytes)?;
+        crate::params::id("id", id, self.limits.max_id_bytes)?;
         crate::params::reason(reason)?;
         let _turn = self.holds_and_erasures.turn().await;
         let held = self.legal_holds(project).await?.into_iter().any(|h| h.subject == subject && h.id == id);
@@ -423,22 +423,4 @@ impl AppState {
             }
         })
     }
-}
-
-/// A session or user id a hold or an erasure names (`field`): one a step
-/// could have had, as long as a step's ids may be.
-pub(crate) fn check_id(field: &str, id: &str, max_id_bytes: usize) -> Result<(), AppError> {
-    if id.is_empty() {
-        return Err(AppError::invalid(field, "is required: the session id or user id"));
-    }
-    if id.len() > max_id_bytes {
-        return Err(AppError::invalid(field, format!("is {} bytes, at most {max_id_bytes}", id.len())));
-    }
-    // An id no step could ever have had would name nothing. (Ids with
-    // bidirectional formatting characters were stored before they were
-    // refused, so they can still be named.)
-    if id.chars().any(char::is_control) {
-        return Err(AppError::invalid(field, "must not contain control characters: no step's id has them"));
-    }
-    Ok(())
 }

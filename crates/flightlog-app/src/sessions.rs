@@ -277,11 +277,17 @@ impl AppState {
         if ids.is_empty() {
             return Ok(Default::default());
         }
+        Ok(self.session_costs_dearest_first(project, ids, ids.len() as u32).await?.into_iter().collect())
+    }
+
+    /// Sessions' costs over all time, computed now, dearest first: of these
+    /// sessions (all when empty), at most `limit`.
+    pub(crate) async fn session_costs_dearest_first(&self, project: &str, ids: &[&str], limit: u32) -> Result<Vec<(String, f64)>, AppError> {
         let q = CostQuery {
             group_by: vec![CostDimension::Session],
             to_us: END_OF_TIME_US,
             sessions: ids.iter().map(|id| id.to_string()).collect(),
-            limit: ids.len() as u32,
+            limit,
             ..Default::default()
         };
         Ok(self

@@ -165,7 +165,9 @@ impl Store {
             let part = self.erase_where(project, session, "", chunk, None, held).await?;
             done.steps_erased += part.steps_erased;
             done.fields_erased += part.fields_erased;
-            done.sessions.extend(part.sessions.into_iter().filter(|s| !done.sessions.contains(s)).collect::<Vec<_>>());
+            if done.sessions.is_empty() {
+                done.sessions = part.sessions;
+            }
             done.steps.extend(part.steps);
         }
         Ok(done)
