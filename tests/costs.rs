@@ -300,3 +300,28 @@ async fn long_context_cache_writes_are_priced_at_the_tiers_rate() {
     let (_, costs) = s.get(ADMIN_KEY, "/v1/costs?group_by=session").await;
     assert!(close(cost_of(&costs, "long"), 200_000.0 * 6.0 / 1e6 + 100_000.0 * 10.0 / 1e6), "{costs}");
 }
+
+#[tokio::test]
+async fn a_session_without_an_estimate_is_not_one_whose_estimate_differs() {
+    let s = Server::start().await;
+    let step = |session: &str, estimate: Option<f64>| {
+        let mut v = json!({"session_id": session, "step": 0, "timestamp": "2026-11-02T10:00:00Z", "model": {"name": "gpt-4o"},
+                           "cost": {"input_tokens": 100000, "output_tokens": 10000}});
+        if let Some(e) = estimate {
+            v["cost"]["estimated_cost"] = json!(e);
+        }
+        v
+    };
+    let steps = [step("no-estimate", None), step("wrong-estimate", Some(5.0)), step("right-estimate", Some(0.35))];
+    assert_eq!(s.post_steps(ADMIN_KEY, ndjson(&steps), &[]).await.1["accepted"], 3);
+    let (status, by_session) = s.get(ADMIN_KEY, "/v1/costs?group_by=session&from=2026-11-01T00:00:00Z&to=2026-11-03T00:00:00Z").await;
+    assert_eq!(status, StatusCode::OK, "{by_session}");
+    let differs = |session: &str| {
+        let row = by_session["groups"].as_array().unwrap().iter().find(|g| g["session"] == session).unwrap_or_else(|| panic!("{session}: {by_session}"));
+        assert!(close(row["cost"].as_f64().unwrap(), 0.35), "gpt-4o at $2.50/$10 per 1M: {row}");
+        row["estimate_differs"].clone()
+    };
+    assert_eq!(differs("no-estimate"), false, "no estimate was sent: {by_session}");
+    assert_eq!(differs("wrong-estimate"), true);
+    assert_eq!(differs("right-estimate"), false);
+}

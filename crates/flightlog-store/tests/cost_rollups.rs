@@ -27,7 +27,9 @@ const ORACLE: &str = r#"SELECT
     round(sum(ifNull(estimated_cost, 0)), 9)          AS reported_cost,
     -- The client's own estimate is off by more than 1% (or a millionth of
     -- a dollar): a buggy estimate, a stale price list, or ours missing.
-    toBool(abs(cost - reported_cost) > greatest(0.01 * cost, 0.000001)) AS estimate_differs,
+    -- No estimate sent (a sum of 0: the rollups keep no count of them) is
+    -- not an estimate that differs.
+    toBool(reported_cost != 0 AND abs(cost - reported_cost) > greatest(0.01 * cost, 0.000001)) AS estimate_differs,
     countIf(unpriced)                                 AS unpriced_steps,
     countIf(failed)                                   AS failed_steps
 FROM

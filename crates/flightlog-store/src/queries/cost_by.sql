@@ -33,7 +33,9 @@ SELECT
     round(sum(reported_cost), 9)                      AS reported_cost,
     -- The client's own estimate is off by more than 1% (or a millionth of
     -- a dollar): a buggy estimate, a stale price list, or ours missing.
-    toBool(abs(cost - reported_cost) > greatest(0.01 * cost, 0.000001)) AS estimate_differs,
+    -- No estimate sent (a sum of 0: the rollups keep no count of them) is
+    -- not an estimate that differs.
+    toBool(reported_cost != 0 AND abs(cost - reported_cost) > greatest(0.01 * cost, 0.000001)) AS estimate_differs,
     sum(unpriced_steps)                               AS unpriced_steps,
     sum(failed_steps)                                 AS failed_steps
 FROM
