@@ -277,6 +277,29 @@ async fn a_body_over_a_routes_limit_is_answered_413_naming_it() {
     }
 }
 
+/// A body that must be an object is refused when it is an array: serde
+/// would read `[100, 200]` as a retention policy of 100 and 200 days, by
+/// the fields' order, which no client means.
+#[tokio::test]
+async fn an_array_where_an_object_is_expected_is_refused() {
+    let temp = tempfile::tempdir().unwrap();
+    let s = Server::start_in(temp.path(), &[("FLIGHTLOG_BOOTSTRAP_KEY", ADMIN_KEY)]).await;
+    let (_, before) = s.get(ADMIN_KEY, "/v1/policies/retention").await;
+    let refused = [
+        (reqwest::Method::PUT, "/v1/policies/retention", serde_json::json!([200, 400])),
+        (reqwest::Method::POST, "/v1/legal-holds", serde_json::json!(["session", "s1", "litigation"])),
+        (reqwest::Method::POST, "/v1/keys", serde_json::json!(["reader", ["read"]])),
+    ];
+    for (method, path, body) in refused {
+        let (status, answer) = s.send_json(method, ADMIN_KEY, path, body).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{path}: {answer}");
+        assert!(answer.to_string().contains("expected a JSON object"), "{path}: {answer}");
+    }
+    assert_eq!(s.get(ADMIN_KEY, "/v1/policies/retention").await.1, before, "nothing was changed");
+    let (status, answer) = s.send_json(reqwest::Method::PUT, ADMIN_KEY, "/v1/policies/retention", serde_json::json!({"content_days": 200, "steps_days": 400})).await;
+    assert_eq!(status, StatusCode::OK, "an object is read as before: {answer}");
+}
+
 /// A session id a read names is no longer than any session's can be: a
 /// longer one is refused naming `session_id` (it was looked up and echoed
 /// back, megabytes of it), through the API and MCP alike.

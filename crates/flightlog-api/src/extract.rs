@@ -1,4 +1,4 @@
-//! `Query` and `Path` as the API's handlers take them: axum's extractors,
+//! `Query`, `Path` and JSON object bodies as the API's handlers take them: axum's extractors,
 //! whose refusals (a missing or mistyped parameter, a path segment that is
 //! not UTF-8) become the API's JSON 400 naming the problem instead of
 //! axum's plain-text answer.
@@ -6,7 +6,10 @@
 use crate::error::ApiError;
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
-use serde::de::DeserializeOwned;
+use serde::de::value::MapAccessDeserializer;
+use serde::de::{DeserializeOwned, MapAccess, Visitor};
+use serde::{Deserialize, Deserializer};
+use std::marker::PhantomData;
 
 pub struct Query<T>(pub T);
 
@@ -34,13 +37,37 @@ impl<T: DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for Path<T>
     }
 }
 
-/// A JSON body as a handler takes it: `Result<Json<T>, JsonRejection>`,
-/// read only once the caller is authorized (so a stranger's bad body is a
-/// 401, not a 400), its refusal the API's JSON 400.
-/// A body over axum's default limit (which these routes keep) is a 413
-/// naming the limit, not a 400.
-pub fn json_body<T>(body: Result<axum::Json<T>, axum::extract::rejection::JsonRejection>) -> Result<T, ApiError> {
-    body.map(|axum::Json(b)| b).map_err(|e| match e.status() {
+/// A JSON object body as a handler takes it, read only once the caller is
+/// authorized (so a stranger's bad body is a 401, not a 400): see
+/// [`json_body`].
+pub type JsonObject<T> = Result<axum::Json<Object<T>>, axum::extract::rejection::JsonRejection>;
+
+/// A body that must be a JSON object. serde reads a struct from an array
+/// too, by position (`[100, 200]` as a retention policy), which no client
+/// means: such a body is refused, naming what was expected.
+pub struct Object<T>(T);
+
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for Object<T> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Fields<T>(PhantomData<T>);
+        impl<'de, T: Deserialize<'de>> Visitor<'de> for Fields<T> {
+            type Value = T;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<T, A::Error> {
+                T::deserialize(MapAccessDeserializer::new(map))
+            }
+        }
+        d.deserialize_map(Fields(PhantomData)).map(Object)
+    }
+}
+
+/// The body of a [`JsonObject`], its refusal the API's JSON 400. A body
+/// over axum's default limit (which these routes keep) is a 413 naming the
+/// limit, not a 400.
+pub fn json_body<T>(body: JsonObject<T>) -> Result<T, ApiError> {
+    body.map(|axum::Json(Object(b))| b).map_err(|e| match e.status() {
         axum::http::StatusCode::PAYLOAD_TOO_LARGE => ApiError::new(
             axum::http::StatusCode::PAYLOAD_TOO_LARGE,
             "body_too_large",

@@ -112,7 +112,7 @@ pub struct OverrideAdded {
 pub async fn put_override(
     State(state): State<AppState>,
     headers: HeaderMap,
-    body: Result<Json<Price>, axum::extract::rejection::JsonRejection>,
+    body: crate::extract::JsonObject<Price>,
 ) -> Result<(StatusCode, Json<OverrideAdded>), ApiError> {
     let principal = state.keys.authorize(&headers, Scope::Admin)?;
     let p = crate::extract::json_body(body)?;

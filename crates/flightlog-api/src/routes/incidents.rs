@@ -8,7 +8,6 @@ use crate::error::ApiError;
 use crate::extract::{Path, Query, json_body};
 use axum::Json;
 use axum::extract::State;
-use axum::extract::rejection::JsonRejection;
 use axum::http::HeaderMap;
 use flightlog_app::alerts::{AlertRules, AlertRulesView};
 use flightlog_app::incidents::{IncidentPage, IncidentParams, IncidentState, IncidentView};
@@ -49,7 +48,7 @@ pub async fn set_state(
     State(state): State<AppState>,
     headers: HeaderMap,
     Path(id): Path<String>,
-    change: Result<Json<StateChange>, JsonRejection>,
+    change: crate::extract::JsonObject<StateChange>,
 ) -> Result<Json<IncidentView>, ApiError> {
     let principal = state.keys.authorize(&headers, Scope::Admin)?;
     let change = json_body(change)?;
@@ -71,7 +70,7 @@ pub async fn detection(State(state): State<AppState>, headers: HeaderMap) -> Res
 pub async fn set_detection(
     State(state): State<AppState>,
     headers: HeaderMap,
-    config: Result<Json<DetectConfig>, JsonRejection>,
+    config: crate::extract::JsonObject<DetectConfig>,
 ) -> Result<Json<DetectConfig>, ApiError> {
     let principal = state.keys.authorize(&headers, Scope::Admin)?;
     let config = json_body(config)?;
@@ -93,7 +92,7 @@ pub async fn rules(State(state): State<AppState>, headers: HeaderMap) -> Result<
 pub async fn set_rules(
     State(state): State<AppState>,
     headers: HeaderMap,
-    rules: Result<Json<AlertRules>, JsonRejection>,
+    rules: crate::extract::JsonObject<AlertRules>,
 ) -> Result<Json<AlertRulesView>, ApiError> {
     let principal = state.keys.authorize(&headers, Scope::Admin)?;
     let rules = json_body(rules)?;

@@ -154,7 +154,7 @@ pub async fn seal(State(state): State<AppState>, headers: HeaderMap) -> Result<R
 pub async fn erase(
     State(state): State<AppState>,
     headers: HeaderMap,
-    body: Result<Json<ErasureRequest>, axum::extract::rejection::JsonRejection>,
+    body: crate::extract::JsonObject<ErasureRequest>,
 ) -> Result<Json<flightlog_store::Erasure>, ApiError> {
     let principal = state.keys.authorize(&headers, Scope::Admin)?;
     let req = crate::extract::json_body(body)?;

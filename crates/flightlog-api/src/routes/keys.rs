@@ -27,7 +27,7 @@ pub struct CreatedKey {
 pub async fn create(
     State(state): State<AppState>,
     headers: HeaderMap,
-    body: Result<Json<NewKey>, axum::extract::rejection::JsonRejection>,
+    body: crate::extract::JsonObject<NewKey>,
 ) -> Result<(StatusCode, Json<CreatedKey>), ApiError> {
     let principal = state.keys.authorize(&headers, Scope::Admin)?;
     let req = crate::extract::json_body(body)?;

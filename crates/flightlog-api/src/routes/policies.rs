@@ -8,7 +8,6 @@ use crate::error::ApiError;
 use crate::extract::{Path, Query, json_body};
 use axum::Json;
 use axum::extract::State;
-use axum::extract::rejection::JsonRejection;
 use axum::http::{HeaderMap, StatusCode};
 use flightlog_app::redaction::{ProjectRedaction, RedactionInForce};
 use flightlog_app::retention::{Hold, HoldChange, HoldRequest, RetentionInForce};
@@ -31,7 +30,7 @@ pub async fn redaction(State(state): State<AppState>, headers: HeaderMap) -> Res
 pub async fn set_redaction(
     State(state): State<AppState>,
     headers: HeaderMap,
-    policy: Result<Json<ProjectRedaction>, JsonRejection>,
+    policy: crate::extract::JsonObject<ProjectRedaction>,
 ) -> Result<Json<RedactionInForce>, ApiError> {
     let principal = state.keys.authorize(&headers, Scope::Admin)?;
     let policy = json_body(policy)?;
@@ -52,7 +51,7 @@ pub async fn retention(State(state): State<AppState>, headers: HeaderMap) -> Res
 pub async fn set_retention(
     State(state): State<AppState>,
     headers: HeaderMap,
-    policy: Result<Json<Retention>, JsonRejection>,
+    policy: crate::extract::JsonObject<Retention>,
 ) -> Result<Json<RetentionInForce>, ApiError> {
     let principal = state.keys.authorize(&headers, Scope::Admin)?;
     let policy = json_body(policy)?;
@@ -107,7 +106,7 @@ const MAX_HISTORY: u32 = 1_000;
 pub async fn place_hold(
     State(state): State<AppState>,
     headers: HeaderMap,
-    req: Result<Json<HoldRequest>, JsonRejection>,
+    req: crate::extract::JsonObject<HoldRequest>,
 ) -> Result<(StatusCode, Json<Hold>), ApiError> {
     let principal = state.keys.authorize(&headers, Scope::Admin)?;
     let req = json_body(req)?;
