@@ -909,3 +909,35 @@ async fn a_sessions_last_step_removed_from_both_tables_is_not_verified() {
     assert_ne!(r["status"], "verified", "{r:#}");
     assert!(r["log_problems"].to_string().contains("log_gap"), "{r:#}");
 }
+
+/// A step nested as deep as ingestion takes has a bundle that verifies
+/// offline. It sits two levels deeper in the bundle (the list of steps,
+/// `content`), past serde_json's limit of 128: such a genuine bundle read
+/// as "not JSON" while the server called the session verified.
+#[tokio::test]
+async fn a_step_nested_as_deep_as_ingestion_takes_has_a_bundle_that_verifies_offline() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Server::start_in(dir.path(), &[("FLIGHTLOG_BOOTSTRAP_KEY", ADMIN_KEY)]).await;
+    let nested = |levels: usize| (0..levels).fold(json!("bottom"), |v, _| json!([v]));
+    // The deepest metadata ingestion takes, found by asking.
+    let mut deepest = None;
+    for levels in (100..=140).rev() {
+        let mut v = step("deep", 0);
+        v["metadata"] = json!({"m": nested(levels)});
+        let (status, answer) = s.post_steps(ADMIN_KEY, v.to_string(), &[]).await;
+        if status == StatusCode::OK && answer["accepted"] == 1 {
+            deepest = Some(levels);
+            break;
+        }
+    }
+    let deepest = deepest.expect("some depth is taken");
+    assert!(deepest >= 120, "ingestion takes {deepest} levels");
+    assert_eq!(seal(&s).await.0, StatusCode::CREATED);
+    assert_eq!(verify(&s, "deep").await["status"], "verified");
+    let resp = s.http.get(format!("{}/v1/sessions/deep/evidence", s.base)).bearer_auth(ADMIN_KEY).send().await.unwrap();
+    let path = dir.path().join("deep-bundle.json");
+    std::fs::write(&path, resp.bytes().await.unwrap()).unwrap();
+    let out = Command::new(binary()).arg("verify-bundle").arg(&path).output().unwrap();
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(out.status.success() && report["status"] == "verified", "{deepest} levels: {report:#}");
+}

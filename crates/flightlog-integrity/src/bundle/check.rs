@@ -70,9 +70,65 @@ pub fn verify_bundle_file(path: &std::path::Path, pinned_key: Option<&str>) -> s
     let file = std::io::BufReader::with_capacity(1 << 20, std::fs::File::open(path)?);
     match check_in_pieces(file, pinned_key)? {
         Some(report) => Ok(report),
-        None => Ok(whole(&std::fs::read(path)?, pinned_key)),
+        None => {
+            let unreadable = |why: String| BundleReport { problems: vec![bad(ProblemKind::Unreadable, None, why)], ..BundleReport::default() };
+            let mut file = Vec::new();
+            let mut input = std::io::Read::take(std::fs::File::open(path)?, MAX_WHOLE + 1);
+            std::io::Read::read_to_end(&mut std::io::Read::take(&mut input, 4096), &mut file)?;
+            if file.iter().find(|b| !b.is_ascii_whitespace()).is_some_and(|b| *b != b'{') {
+                return Ok(unreadable(format!("not a {FORMAT} bundle: the file is not a JSON object")));
+            }
+            std::io::Read::read_to_end(&mut input, &mut file)?;
+            if file.len() as u64 > MAX_WHOLE {
+                return Ok(unreadable(format!("the file is not cut as a bundle is, and is larger than {} GiB: not read further", MAX_WHOLE >> 30)));
+            }
+            Ok(whole(&file, pinned_key))
+        }
     }
 }
+
+/// The deepest nesting a bundle may hold. A step nested as deep as
+/// ingestion takes (serde_json's limit of 128) sits a few levels deeper in
+/// a bundle (in the list of steps, under `content`), past that limit: a
+/// genuine bundle of such a step read as "not JSON".
+const MAX_DEPTH: usize = 128 + 8;
+
+/// A bundle's JSON, or a piece of it, parsed without serde_json's limit of
+/// 128 levels but no deeper than [`MAX_DEPTH`] (counted first: unlimited,
+/// a deeper input would overflow the stack).
+fn parse(text: &str) -> Result<Value, String> {
+    let mut depth = Scan { depth: 0, in_string: false, escaped: false, deepest: 0 };
+    depth.end_in(text.as_bytes());
+    if depth.deepest > MAX_DEPTH {
+        return Err(format!("the file nests values {} deep, deeper than any bundle ({MAX_DEPTH})", depth.deepest));
+    }
+    let mut de = serde_json::Deserializer::from_str(text);
+    de.disable_recursion_limit();
+    let value = serde::Deserialize::deserialize(&mut de).map_err(|_| "the file is not JSON".to_string())?;
+    de.end().map_err(|_| "the file is not JSON".to_string())?;
+    Ok(value)
+}
+
+/// The keys of a bundle, of its checkpoint and of each of its steps (see
+/// the module doc of `bundle`). A key beside them would pass every other
+/// check, canonical as it is: the file was edited.
+const BUNDLE_KEYS: [&str; 6] = ["access_log", "checkpoint", "format", "project", "session_id", "steps"];
+const CHECKPOINT_KEYS: [&str; 5] = ["created_us", "public_key", "root_hash", "signature", "tree_size"];
+const STEP_KEYS: [&str; 8] = ["chain_hash", "content", "erased", "inclusion_proof", "log_index", "session_seq", "step", "step_hash"];
+
+/// A problem for each key of `object` its format does not have.
+fn unknown_keys(object: &Value, known: &[&str], step: Option<u64>, what: &str) -> Vec<Problem> {
+    let keys = object.as_object().into_iter().flat_map(|o| o.keys());
+    keys.filter(|k| !known.contains(&k.as_str()))
+        .map(|k| bad(ProblemKind::Modified, step, format!("{what} has a key the bundle format does not: {k:?}")))
+        .collect()
+}
+
+/// The most bytes of a file not cut as a bundle is that are read whole to
+/// say what is wrong with it (a bundle as Flightlog writes it is checked a
+/// step at a time, at any size): an endless input (`/dev/zero`) grew
+/// without bound.
+const MAX_WHOLE: u64 = 1 << 30;
 
 fn whole(file: &[u8], pinned_key: Option<&str>) -> BundleReport {
     let text = std::str::from_utf8(file).unwrap_or("");
@@ -92,12 +148,17 @@ const MAX_PIECE: usize = 512 << 20;
 /// goes on.
 fn check_in_pieces(input: impl BufRead, pinned_key: Option<&str>) -> std::io::Result<Option<BundleReport>> {
     let mut input = Pieces(input);
+    // A bundle starts with its opening brace (not read again: the head is
+    // read to its first key's end below).
+    if input.0.fill_buf()?.first() != Some(&b'{') {
+        return Ok(None);
+    }
     // A quote inside a JSON string is escaped, so the first `,"steps":[`
     // is structural; one that is not the head's end (inside a nested
     // object) leaves a head that does not parse.
     let Some(head_text) = input.until(STEPS_KEY)?.and_then(|h| String::from_utf8(h).ok()) else { return Ok(None) };
     let head_text = head_text + "}";
-    let Ok(head) = serde_json::from_str::<Value>(&head_text) else { return Ok(None) };
+    let Ok(head) = parse(&head_text) else { return Ok(None) };
     // Every key of the head sorts before "steps", so the list is the
     // file's last member. A head with a key after it (or a second
     // "steps") is not cut as a bundle is: the list would not be the file's
@@ -118,7 +179,7 @@ fn check_in_pieces(input: impl BufRead, pinned_key: Option<&str>) -> std::io::Re
         first = false;
         let Some(bytes) = input.object()? else { return Ok(None) };
         let Ok(text) = std::str::from_utf8(&bytes) else { return Ok(None) };
-        let Ok(step) = serde_json::from_str::<Value>(text) else { return Ok(None) };
+        let Ok(step) = parse(text) else { return Ok(None) };
         canonical &= to_canonical_json(&step) == text;
         check.step(&step);
     }
@@ -198,11 +259,13 @@ struct Scan {
     depth: usize,
     in_string: bool,
     escaped: bool,
+    /// The deepest `depth` reached.
+    deepest: usize,
 }
 
 impl Scan {
     fn inside_an_object() -> Self {
-        Self { depth: 1, in_string: false, escaped: false }
+        Self { depth: 1, in_string: false, escaped: false, deepest: 1 }
     }
 
     /// The length of `bytes` up to the bracket that closes the value, if
@@ -215,7 +278,10 @@ impl Scan {
                 (true, false, b'"') => self.in_string = false,
                 (true, false, _) => {}
                 (false, _, b'"') => self.in_string = true,
-                (false, _, b'{' | b'[') => self.depth += 1,
+                (false, _, b'{' | b'[') => {
+                    self.depth += 1;
+                    self.deepest = self.deepest.max(self.depth);
+                }
                 (false, _, b'}' | b']') => {
                     // A closing bracket with none open ends the value as well:
                     // the parse that follows refuses it.
@@ -234,8 +300,9 @@ impl Scan {
 /// The file parsed whole: for files not cut as a bundle is, or not
 /// canonical, whose report names that.
 fn check_whole(text: &str, pinned_key: Option<&str>) -> BundleReport {
-    let Ok(b) = serde_json::from_str::<Value>(text) else {
-        return BundleReport { problems: vec![bad(ProblemKind::Unreadable, None, "the file is not JSON")], ..BundleReport::default() };
+    let b = match parse(text) {
+        Ok(b) => b,
+        Err(why) => return BundleReport { problems: vec![bad(ProblemKind::Unreadable, None, why)], ..BundleReport::default() },
     };
     let canonical = to_canonical_json(&b) == text;
     if b["format"] != FORMAT {
@@ -281,6 +348,8 @@ impl<'a> Check<'a> {
         let mut r = BundleReport::default();
         let (project, session) = (head["project"].as_str().unwrap_or(""), head["session_id"].as_str().unwrap_or(""));
         r.session_id = session.to_string();
+        r.problems.extend(unknown_keys(head, &BUNDLE_KEYS, None, "the bundle"));
+        r.problems.extend(unknown_keys(&head["checkpoint"], &CHECKPOINT_KEYS, None, "the checkpoint"));
         let mut sealed: Option<(u64, Hash)> = None;
         if let Some(c) = head["checkpoint"].as_object() {
             let size = c.get("tree_size").and_then(Value::as_u64).unwrap_or(0);
@@ -310,6 +379,7 @@ impl<'a> Check<'a> {
         let r = &mut self.r;
         r.steps += 1;
         let n = s["step"].as_u64();
+        r.problems.extend(unknown_keys(s, &STEP_KEYS, n, "a step"));
         let (Some(recorded), Some(recorded_link)) = (hash_field(s.get("step_hash")), hash_field(s.get("chain_hash"))) else {
             r.problems.push(bad(ProblemKind::Unreadable, n, "a step's hashes are missing or not hex"));
             return;
@@ -367,6 +437,11 @@ impl<'a> Check<'a> {
     }
 
     fn finish(mut self, access_log: Option<&Value>) -> BundleReport {
+        // Every session has a step (a bundle is made of a session that has
+        // one): an empty list proves nothing, and would pass every check.
+        if self.r.steps == 0 {
+            self.r.problems.push(bad(ProblemKind::MissingInSession, None, "the bundle lists no steps"));
+        }
         if let Some(section) = access_log {
             self.r.access_log = Some(AccessSection { reads: section["reads"].as_array().map_or(0, |a| a.len() as u64), proven: false });
         }
@@ -388,10 +463,18 @@ mod tests {
     /// A bundle of `n` steps of session "s" without a checkpoint, made as
     /// Flightlog makes one; `edit` changes the tree before it is written.
     fn bundle(n: u64, edit: impl FnOnce(&mut Value)) -> String {
+        bundle_of(n, |_| json!(null), edit)
+    }
+
+    /// [`bundle`], step i's metadata `metadata(i)` (null: none).
+    fn bundle_of(n: u64, metadata: impl Fn(u64) -> Value, edit: impl FnOnce(&mut Value)) -> String {
         let mut link = chain_seed("p", "s");
         let steps: Vec<Value> = (0..n)
             .map(|i| {
-                let content = json!({"session_id": "s", "step": i, "note": format!("a \"quoted\" }} {{ [ é \\ text {i}")});
+                let mut content = json!({"session_id": "s", "step": i, "note": format!("a \"quoted\" }} {{ [ é \\ text {i}")});
+                if !metadata(i).is_null() {
+                    content["metadata"] = metadata(i);
+                }
                 let hash = stored_step_hash(&content, &BTreeMap::new());
                 link = chain_next(&link, &hash);
                 json!({"step": i, "log_index": 10 + i, "session_seq": i, "step_hash": hex::encode(hash),
@@ -480,5 +563,49 @@ mod tests {
             assert!(in_pieces(cut).is_none());
             assert_eq!(report(&verify_bundle(cut.as_bytes(), None))["problems"][0]["kind"], "unreadable");
         }
+    }
+
+    #[test]
+    fn a_step_nested_as_deep_as_ingestion_takes_is_checked() {
+        let nested = |levels: usize| (0..levels).fold(json!(1), |v, _| json!([v]));
+        // Ingestion takes a step whose metadata nests 126 deep (the record's
+        // object, then 127 levels: serde_json's limit is 128).
+        let step: Value = json!({"session_id": "s", "step": 0, "metadata": nested(126)});
+        assert!(serde_json::from_str::<Value>(&to_canonical_json(&step)).is_ok(), "as deep as ingestion takes");
+        let deep = bundle_of(2, |i| if i == 1 { nested(126) } else { json!(null) }, |_| {});
+        assert!(serde_json::from_str::<Value>(&deep).is_err(), "deeper than serde_json's default limit in a bundle");
+        let pieces = in_pieces(&deep).expect("read in pieces");
+        assert_eq!(report(&pieces)["status"], "intact_not_yet_sealed", "{}", report(&pieces));
+        assert_eq!(report(&check_whole(&deep, None)), report(&pieces));
+
+        let too_deep = bundle_of(1, |_| nested(MAX_DEPTH), |_| {});
+        let r = verify_bundle(too_deep.as_bytes(), None);
+        assert_eq!((r.status, r.problems[0].kind), (ReportStatus::Failed, ProblemKind::Unreadable));
+        assert!(r.problems[0].detail.contains("deeper than any bundle"), "{:?}", r.problems);
+        // Counted, not parsed: a million levels do not overflow the stack.
+        let million = format!("{}{}", "[".repeat(1_000_000), "]".repeat(1_000_000));
+        assert!(parse(&million).unwrap_err().contains("deeper than any bundle"));
+    }
+
+    #[test]
+    fn a_key_the_format_does_not_have_or_an_empty_list_fails() {
+        type Edit = Box<dyn FnOnce(&mut Value)>;
+        let edits: [(&str, Edit); 3] = [
+            ("the bundle", Box::new(|b: &mut Value| b["zz"] = json!(1))),
+            ("a step", Box::new(|b: &mut Value| b["steps"][1]["note"] = json!("added"))),
+            ("the checkpoint", Box::new(|b: &mut Value| {
+                b["checkpoint"] = json!({"tree_size": 20, "root_hash": "ab".repeat(32), "created_us": 1, "public_key": "cd".repeat(32),
+                                         "signature": "00", "comment": "x"})
+            })),
+        ];
+        for (what, edit) in edits {
+            let r = verify_bundle(bundle(3, edit).as_bytes(), None);
+            assert_eq!(r.status, ReportStatus::Failed, "{what}");
+            assert!(r.problems.iter().any(|p| p.kind == ProblemKind::Modified && p.detail.starts_with(what)), "{what}: {:?}", r.problems);
+        }
+        let empty = verify_bundle(bundle(0, |_| {}).as_bytes(), None);
+        assert_eq!(empty.status, ReportStatus::Failed);
+        assert_eq!(empty.problems[0].detail, "the bundle lists no steps");
+        assert_eq!(verify_bundle(bundle(3, |_| {}).as_bytes(), None).status, ReportStatus::IntactNotYetSealed);
     }
 }

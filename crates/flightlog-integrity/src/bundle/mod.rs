@@ -238,7 +238,13 @@ mod tests {
     use super::*;
 
     fn checked(access_log: Option<Value>) -> BundleReport {
-        let mut b = json!({"format": FORMAT, "project": "p", "session_id": "s", "checkpoint": null, "steps": []});
+        // One step, as a session has at least one.
+        let content = json!({"session_id": "s", "step": 0});
+        let hash = flightlog_model::integrity::stored_step_hash(&content, &Default::default());
+        let link = flightlog_model::integrity::chain_next(&flightlog_model::integrity::chain_seed("p", "s"), &hash);
+        let step = json!({"step": 0, "log_index": 0, "session_seq": 0, "step_hash": hex::encode(hash), "chain_hash": hex::encode(link),
+                          "erased": {}, "content": content, "inclusion_proof": null});
+        let mut b = json!({"format": FORMAT, "project": "p", "session_id": "s", "checkpoint": null, "steps": [step]});
         if let Some(a) = access_log {
             b["access_log"] = a;
         }
