@@ -83,3 +83,40 @@ async fn polars_reads_every_export_with_the_right_types() {
         assert!(imported[5]["data"].get(recorded).is_none(), "what the export recorded of a step is not one of its fields: {recorded}");
     }
 }
+
+/// A cost file holds at most `limit` groups, the most expensive; when more
+/// matched it says so (a header the CLI turns into an error), where
+/// `flightlog export costs` used to write the first 1,000 and exit 0.
+#[tokio::test]
+async fn a_cost_file_cut_at_its_limit_says_so() {
+    let s = Server::start().await;
+    let steps: Vec<Value> = (0..30)
+        .map(|i| json!({"session_id": format!("c{i:02}"), "step": 0, "timestamp": "2026-11-02T10:00:00Z", "model": {"name": "gpt-4o"},
+                        "cost": {"input_tokens": 1000 * (i + 1), "output_tokens": 10}}))
+        .collect();
+    assert_eq!(s.post_steps(ADMIN_KEY, ndjson(&steps), &[]).await.1["accepted"], 30);
+    let (_, json) = s.get(ADMIN_KEY, "/v1/costs?group_by=session&limit=29").await;
+    assert_eq!((json["groups"].as_array().unwrap().len(), &json["more_groups"]), (29, &json!(true)), "{json}");
+    assert_eq!(json["groups"][0]["session"], "c29", "the most expensive first");
+    let (_, json) = s.get(ADMIN_KEY, "/v1/costs?group_by=session&limit=30").await;
+    assert_eq!((json["groups"].as_array().unwrap().len(), &json["more_groups"]), (30, &json!(false)));
+
+    let dir = tempfile::tempdir().unwrap();
+    let export = |limit: &str| {
+        let file = dir.path().join(format!("costs-{limit}.csv"));
+        let out = Command::new(binary())
+            .args(["export", "costs", "--group-by", "session", "--limit", limit, "--out", file.to_str().unwrap()])
+            .env("FLIGHTLOG_URL", &s.base)
+            .env("FLIGHTLOG_KEY", ADMIN_KEY)
+            .output()
+            .unwrap();
+        let rows = std::fs::read_to_string(&file).unwrap().lines().count() - 1;
+        (out.status.success(), String::from_utf8_lossy(&out.stderr).to_string(), rows)
+    };
+    let (ok, said, rows) = export("10");
+    assert!(!ok && said.contains("only the 10 most expensive groups: more matched"), "{said}");
+    assert_eq!(rows, 10, "the file holds the first 10");
+    let (ok, said, rows) = export("30");
+    assert!(ok, "{said}");
+    assert_eq!(rows, 30);
+}

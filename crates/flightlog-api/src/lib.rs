@@ -47,6 +47,7 @@ use axum::Router;
 use axum::routing::get;
 use error::ApiError;
 pub use flightlog_app::AppState;
+pub use routes::costs::MORE_GROUPS;
 use std::sync::Arc;
 
 pub fn router(state: AppState) -> Router {

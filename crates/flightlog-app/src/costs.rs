@@ -357,6 +357,9 @@ pub fn file_format(s: &str) -> Result<Format, AppError> {
 pub struct CostReport {
     pub group_by: Vec<CostDimension>,
     pub groups: Vec<CostRow>,
+    /// More groups than the query's limit matched: the cheaper ones are
+    /// left out.
+    pub more_groups: bool,
     /// The whole range under the filters; None when nothing matched.
     pub totals: Option<CostRow>,
     /// Models with steps that have tokens but no price.
@@ -365,6 +368,13 @@ pub struct CostReport {
     pub successful_sessions: u64,
     /// None when no session succeeded.
     pub cost_per_successful_session: Option<f64>,
+}
+
+/// The most expensive groups of a cost query, at most its limit.
+pub struct CostGroups {
+    pub rows: Vec<CostRow>,
+    /// More groups matched: the cheaper ones are left out.
+    pub more: bool,
 }
 
 impl AppState {
@@ -438,8 +448,13 @@ impl AppState {
         Ok(dearest.into_iter().filter(|(id, cost)| self.over_budget(agents.get(id).map_or(&[][..], Vec::as_slice), *cost) == Some(true)).collect())
     }
 
-    pub async fn cost_groups(&self, project: &str, query: &CostQuery) -> Result<Vec<CostRow>, AppError> {
-        Ok(self.store.costs(project, query).await?)
+    pub async fn cost_groups(&self, project: &str, query: &CostQuery) -> Result<CostGroups, AppError> {
+        // One more than asked for: whether the rest were left out.
+        let asked = CostQuery { limit: query.limit.saturating_add(1), ..query.clone() };
+        let mut rows = self.store.costs(project, &asked).await?;
+        let more = rows.len() > query.limit as usize;
+        rows.truncate(query.limit as usize);
+        Ok(CostGroups { rows, more })
     }
 
     /// The range holding all the project's steps, by whole days (the
@@ -454,14 +469,15 @@ impl AppState {
         let totals_query = CostQuery { group_by: Vec::new(), limit: 1, ..query.clone() };
         let by_model_query = CostQuery { group_by: vec![CostDimension::Model], limit: MAX_GROUPS, ..query.clone() };
         let (groups, totals, by_model, (successful, successful_cost)) = tokio::try_join!(
-            self.store.costs(project, query),
-            self.store.costs(project, &totals_query),
-            self.store.costs(project, &by_model_query),
-            self.store.successful_session_cost(project, query),
+            self.cost_groups(project, query),
+            async { Ok::<_, AppError>(self.store.costs(project, &totals_query).await?) },
+            async { Ok(self.store.costs(project, &by_model_query).await?) },
+            async { Ok(self.store.successful_session_cost(project, query).await?) },
         )?;
         Ok(CostReport {
             group_by: query.group_by.clone(),
-            groups,
+            groups: groups.rows,
+            more_groups: groups.more,
             totals: totals.into_iter().next(),
             unpriced: by_model.into_iter().filter(|m| m.unpriced_steps > 0).collect(),
             successful_sessions: successful,

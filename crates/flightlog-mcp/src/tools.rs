@@ -317,6 +317,7 @@ impl Flightlog {
             Ok(r) => answer(json!({
                 "group_by": r.group_by.iter().map(|d| d.name()).collect::<Vec<_>>(),
                 "groups": r.groups.iter().map(|g| g.to_map()).collect::<Vec<_>>(),
+                "more_groups": r.more_groups,
                 "totals": r.totals.as_ref().map(|t| t.to_map()),
                 "unpriced_models": r.unpriced.iter().map(|u| u.to_map()).collect::<Vec<_>>(),
             })),

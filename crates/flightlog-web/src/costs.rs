@@ -150,7 +150,7 @@ pub async fn page(State(state): State<AppState>, Reader { principal, csrf }: Rea
         state.cost_groups(project, &asked[4]),
         state.cost_groups(project, &asked[5]),
     ) {
-        (Ok(a), Ok(b), Ok(c), Ok(d), Ok(e), Ok(f)) => (a, b, c, d, e, f),
+        (Ok(a), Ok(b), Ok(c), Ok(d), Ok(e), Ok(f)) => (a.rows, b.rows, c.rows, d.rows, e.rows, f.rows),
         (a, b, c, d, e, f) => {
             let first = a.err().or(b.err()).or(c.err()).or(d.err()).or(e.err()).or(f.err());
             return crate::trouble(first.expect("one of them failed"));
@@ -256,7 +256,7 @@ pub async fn download(State(state): State<AppState>, Reader { principal, .. }: R
         Err(e) => return bad(e.public_message()),
     };
     let q = CostQuery { group_by: group_by.clone(), ..range.query() };
-    match state.cost_groups(&principal.project, &q).await.and_then(|rows| cost_file(format, &group_by, &rows)) {
+    match state.cost_groups(&principal.project, &q).await.and_then(|groups| cost_file(format, &group_by, &groups.rows)) {
         Ok(bytes) => {
             // Dates and digits only: nothing to quote in the header.
             let disposition =

@@ -80,7 +80,14 @@ impl Client {
     /// memory. It is written beside `out` and put in its place only once
     /// whole, so a download cut short leaves no partial file, and an
     /// earlier file there stands. Returns its size in bytes.
-    pub async fn download(&self, path: &str, query: &[(&str, String)], out: &std::path::Path) -> anyhow::Result<u64> {
+    /// Downloads `path` into `out`; returns the bytes written and the
+    /// answer's headers.
+    pub async fn download(
+        &self,
+        path: &str,
+        query: &[(&str, String)],
+        out: &std::path::Path,
+    ) -> anyhow::Result<(u64, reqwest::header::HeaderMap)> {
         use std::io::Write;
         let url = format!("{}{path}", self.base);
         let mut resp =
@@ -127,7 +134,7 @@ impl Client {
             part.persist(out).with_context(cannot_write)?;
         }
         bar.finish_and_clear();
-        Ok(written)
+        Ok((written, resp.headers().clone()))
     }
 
     /// Like `request`, for answers that are files rather than JSON to read.

@@ -3,6 +3,7 @@
 
 use crate::client::{Client, ServerArgs};
 use anyhow::bail;
+use flightlog_api::MORE_GROUPS;
 use std::path::PathBuf;
 
 #[derive(clap::Args)]
@@ -20,6 +21,11 @@ pub struct ExportArgs {
     /// For costs: up to two of session, model, provider, agent, user, tool, day, week, month.
     #[arg(long)]
     group_by: Option<String>,
+    /// For costs: the most expensive groups to keep, at most 10000. More
+    /// matching is an error (the file then holds the first N), never a file
+    /// cut short without a word.
+    #[arg(long, default_value_t = 10_000)]
+    limit: u32,
     /// Output file (default: <what>.<format>).
     #[arg(long, short)]
     out: Option<PathBuf>,
@@ -41,12 +47,20 @@ pub async fn run(args: ExportArgs) -> anyhow::Result<()> {
             if let Some(g) = &args.group_by {
                 query.push(("group_by", g.clone()));
             }
+            query.push(("limit", args.limit.to_string()));
             "/v1/costs"
         }
         other => bail!("export what? {other:?}: use steps or costs"),
     };
     let out = args.out.unwrap_or_else(|| PathBuf::from(format!("{}.{}", args.what, args.format)));
-    let bytes = Client::new(&args.server)?.download(path, &query, &out).await?;
+    let (bytes, headers) = Client::new(&args.server)?.download(path, &query, &out).await?;
     eprintln!("wrote {} ({bytes} bytes)", out.display());
+    if headers.get(MORE_GROUPS).is_some_and(|v| v == "true") {
+        bail!(
+            "{} holds only the {} most expensive groups: more matched (raise --limit, at most 10000, narrow --from/--to, or group by less)",
+            out.display(),
+            args.limit
+        );
+    }
     Ok(())
 }

@@ -130,7 +130,7 @@ pub async fn evidence(args: EvidenceArgs) -> anyhow::Result<()> {
     // The server's own file name for it: a session id is free text (`a/b`).
     let out = args.out.unwrap_or_else(|| PathBuf::from(flightlog_app::integrity::evidence_file_name(&args.session)));
     let path = format!("/v1/sessions/{}/evidence", crate::client::encode(&args.session));
-    let bytes = client.download(&path, &[], &out).await?;
+    let (bytes, _) = client.download(&path, &[], &out).await?;
     eprintln!("wrote {} ({bytes} bytes); check it with `flightlog verify-bundle {}`", out.display(), out.display());
     Ok(())
 }

@@ -14,13 +14,20 @@ use flightlog_store::{CostDimension, CostRow, Price};
 use serde::Serialize;
 use utoipa::ToSchema;
 
+/// Says that a cost file holds the `limit` most expensive groups and more
+/// matched (`more_groups` in the JSON report).
+pub const MORE_GROUPS: &str = "x-flightlog-more-groups";
+
 /// A cost report: the groups, and what finance totals.
 #[derive(Serialize, ToSchema)]
 pub struct CostReportView {
     /// The dimensions grouped by, in order.
     group_by: Vec<&'static str>,
-    /// Most expensive first.
+    /// Most expensive first, at most `limit`.
     groups: Vec<CostRow>,
+    /// More groups than `limit` matched: the cheaper ones are left out (a
+    /// file says so in its `x-flightlog-more-groups: true` header).
+    more_groups: bool,
     /// The whole range under the filters; null when no step matched.
     totals: Option<CostRow>,
     /// Models with steps that have tokens but no price.
@@ -56,7 +63,11 @@ pub async fn costs(State(state): State<AppState>, headers: HeaderMap, Query(p): 
     let query = p.query()?;
     if let Some(format) = p.file_format()? {
         let groups = state.cost_groups(&principal.project, &query).await?;
-        return Ok(exports::file_response(format, "costs", cost_file(format, &query.group_by, &groups)?));
+        let mut file = exports::file_response(format, "costs", cost_file(format, &query.group_by, &groups.rows)?);
+        if groups.more {
+            file.headers_mut().insert(MORE_GROUPS, axum::http::HeaderValue::from_static("true"));
+        }
+        return Ok(file);
     }
     let report = state.cost_report(&principal.project, &query).await?;
     let unpriced_models = report
@@ -72,6 +83,7 @@ pub async fn costs(State(state): State<AppState>, headers: HeaderMap, Query(p): 
     Ok(Json(CostReportView {
         group_by: report.group_by.iter().map(|d| d.name()).collect(),
         groups: report.groups,
+        more_groups: report.more_groups,
         totals: report.totals,
         unpriced_models,
         successful_sessions: report.successful_sessions,
