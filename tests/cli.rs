@@ -34,6 +34,57 @@ async fn import_of_ndjson_is_idempotent_on_rerun() {
     assert_eq!(s.all_steps(ADMIN_KEY, "imp-3", 1000).await.len(), 500);
 }
 
+/// One bad record never stops an import: a line that is not UTF-8, a line
+/// larger than a request may be, a CSV cell that does not parse are each
+/// reported by their line, and every other record is sent. Before, each
+/// ended the import there, without a summary (the steps already sent were
+/// stored all the same), and a file of large valid records failed whole
+/// (batches of 1,000 over the server's 32 MiB).
+#[tokio::test]
+async fn an_import_reports_each_bad_record_by_its_line_and_sends_the_rest() {
+    let s = Server::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("mixed.ndjson");
+    let mut bytes = b"\xEF\xBB\xBF".to_vec();
+    let big = "x".repeat(60_000);
+    for n in 0..1200u64 {
+        let line = match n {
+            500 => b"{\"session_id\":\"mixed\",\"step\":500,\"note\":\"\xff\xfe\"}".to_vec(),
+            700 => format!("{{\"session_id\":\"mixed\",\"step\":700,\"pad\":\"{}\"}}", "y".repeat(40 << 20)).into_bytes(),
+            _ => {
+                let mut v = step("mixed", n);
+                v["metadata"] = json!({"pad": big});
+                v.to_string().into_bytes()
+            }
+        };
+        bytes.extend_from_slice(&line);
+        bytes.extend_from_slice(b"\r\n");
+    }
+    std::fs::write(&file, &bytes).unwrap();
+    let out = flightlog(&s, ADMIN_KEY, &["import", file.to_str().unwrap()]);
+    let text = stdout(&out);
+    assert!(!out.status.success(), "rejected lines make the import fail: {text}");
+    assert!(text.contains("1198 accepted, 0 already stored, 2 rejected"), "{text}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(text.contains("line 501: (record) is not valid JSON"), "the file's line, not the request's: {text}");
+    assert!(text.contains("line 701: the record is too large to send"), "{text}");
+    assert_eq!(s.all_steps(ADMIN_KEY, "mixed", 1000).await.len(), 1198, "the byte-order mark's line and those after the bad ones are stored");
+
+    let csv = dir.path().join("mixed.csv");
+    let mut rows = String::from("session_id,step,timestamp,confidence\n");
+    for n in 0..3000 {
+        let confidence = if n == 2500 { "abc" } else { "0.5" };
+        rows += &format!("csv-mixed,{n},2026-01-15T10:30:00Z,{confidence}\n");
+    }
+    rows += "csv-mixed,3000,2026-01-15T10:30:00Z\n";
+    std::fs::write(&csv, rows).unwrap();
+    let out = flightlog(&s, ADMIN_KEY, &["import", csv.to_str().unwrap()]);
+    let text = stdout(&out);
+    assert!(text.contains("2999 accepted, 0 already stored, 2 rejected"), "{text}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(text.contains("line 2502: column confidence"), "{text}");
+    assert!(text.contains("line 3002: "), "a ragged row: {text}");
+    assert_eq!(s.all_steps(ADMIN_KEY, "csv-mixed", 1000).await.len(), 2999);
+}
+
 #[tokio::test]
 async fn import_of_csv_maps_columns_and_reports_bad_lines() {
     let s = Server::start().await;

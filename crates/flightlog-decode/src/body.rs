@@ -70,6 +70,9 @@ pub fn gunzip(body: &[u8], limit: usize) -> Result<Vec<u8>, BodyError> {
 }
 
 fn split_records(bytes: &[u8]) -> Result<Vec<Record>, BodyError> {
+    // A byte-order mark (what some editors and Windows tools put before
+    // UTF-8 text) is no part of the first record: it made it "not JSON".
+    let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
     let trimmed = bytes.trim_ascii();
     match trimmed.first() {
         None => Err(BodyError::Empty),
@@ -83,7 +86,8 @@ fn split_records(bytes: &[u8]) -> Result<Vec<Record>, BodyError> {
         // One object (possibly pretty-printed over many lines), or NDJSON.
         _ => match serde_json::from_slice::<&RawValue>(trimmed) {
             Ok(_) => Ok(vec![parse_record(trimmed)]),
-            Err(_) => Ok(ndjson(trimmed)),
+            // Numbered from the body's first line, blank or not.
+            Err(_) => Ok(ndjson(bytes)),
         },
     }
 }
@@ -139,6 +143,18 @@ mod tests {
         assert_eq!(decode(b"{\n  \"a\": 1\n}\n").unwrap().len(), 1, "pretty-printed object is one record");
         assert_eq!(decode(b"[{\"a\":1},{\"a\":2}]").unwrap().len(), 2);
         assert_eq!(decode(b"{\"a\":1}\n\n{\"a\":2}\r\n{\"a\":3}\n").unwrap().len(), 3);
+    }
+
+    #[test]
+    fn a_byte_order_mark_is_no_part_of_the_first_record_and_lines_count_from_the_first() {
+        for body in [&b"\xEF\xBB\xBF{\"a\":1}\n{\"b\":2}"[..], b"\xEF\xBB\xBF{\"a\":1}", b"\xEF\xBB\xBF[{\"a\":1}]"] {
+            let records = decode(body).unwrap();
+            assert!(records.iter().all(Result::is_ok), "{records:?}");
+        }
+        let records = decode(b"\n\n{\"a\":1}\n\n{bad\n").unwrap();
+        let e = records[1].as_ref().unwrap_err();
+        assert!(e.reason.starts_with("line 5 "), "the fifth line of the body: {e:?}");
+        assert!(decode(b"\xEF\xBB\xBF").is_err(), "a mark alone is an empty body");
     }
 
     #[test]
