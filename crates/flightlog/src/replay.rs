@@ -174,6 +174,25 @@ async fn complete(State(state): State<Replay>, Json(request): Json<Value>) -> Re
     (headers, Json(body)).into_response()
 }
 
+/// Whether two JSON values are the same number, exactly: a seed of
+/// 9007199254740993 is not 9007199254740992 (as doubles they are one), and
+/// a temperature of 1 is 1.0.
+fn same_number(a: &Value, b: &Value) -> bool {
+    #[derive(PartialEq)]
+    enum Exact {
+        Integer(i128),
+        Float(f64),
+    }
+    let exact = |v: &Value| match (v.as_i64(), v.as_u64(), v.as_f64()) {
+        (Some(i), _, _) => Some(Exact::Integer(i.into())),
+        (_, Some(u), _) => Some(Exact::Integer(u.into())),
+        (_, _, Some(f)) if f.fract() == 0.0 && f.abs() < 1e38 => Some(Exact::Integer(f as i128)),
+        (_, _, Some(f)) => Some(Exact::Float(f)),
+        _ => None,
+    };
+    matches!((exact(a), exact(b)), (Some(x), Some(y)) if x == y)
+}
+
 /// The first field in which the request differs from the recording, with
 /// both values. Settings that were not recorded are not compared.
 fn first_difference(call: &Recorded, request: &Value) -> Option<(String, Value, Value)> {
@@ -185,7 +204,7 @@ fn first_difference(call: &Recorded, request: &Value) -> Option<(String, Value, 
         let want = &call.model[setting];
         let got = request.get(setting).or_else(|| (setting == "max_tokens").then(|| &request["max_completion_tokens"]));
         let got = got.cloned().unwrap_or(Value::Null);
-        if !want.is_null() && want.as_f64() != got.as_f64() {
+        if !want.is_null() && !same_number(want, &got) {
             return Some((setting.into(), want.clone(), got));
         }
     }
@@ -229,5 +248,21 @@ mod tests {
         assert_eq!((field.as_str(), expected["content"].as_str(), got["content"].as_str()), ("messages[1]", Some("u"), Some("v")));
         let fewer = json!({"model": "gpt-4o", "temperature": 0.2, "messages": [{"role": "system", "content": "s"}]});
         assert_eq!(first_difference(&call(), &fewer).unwrap().0, "messages[1]");
+    }
+
+    #[test]
+    fn settings_are_compared_as_exact_numbers() {
+        let mut recorded = call();
+        recorded.model = json!({"name": "gpt-4o", "temperature": 1, "seed": 9007199254740993u64, "max_tokens": 1024});
+        let asked = |temperature: Value, seed: Value| {
+            json!({"model": "gpt-4o", "temperature": temperature, "seed": seed, "max_tokens": 1024, "messages": recorded.messages})
+        };
+        assert_eq!(first_difference(&recorded, &asked(json!(1.0), json!(9007199254740993u64))), None, "1 is 1.0");
+        let differs = first_difference(&recorded, &asked(json!(1), json!(9007199254740992u64))).expect("one apart");
+        assert_eq!((differs.0.as_str(), differs.2), ("seed", json!(9007199254740992u64)), "equal as doubles, not as seeds");
+        assert_eq!(first_difference(&recorded, &asked(json!(1.5), json!(9007199254740993u64))).unwrap().0, "temperature");
+        assert_eq!(first_difference(&recorded, &asked(json!("1"), json!(9007199254740993u64))).unwrap().0, "temperature", "a string is no number");
+        assert!(same_number(&json!(0.2), &json!(0.2)) && !same_number(&json!(0.2), &json!(0.20000000000000004)));
+        assert!(same_number(&json!(-3), &json!(-3.0)) && same_number(&json!(u64::MAX), &json!(u64::MAX)));
     }
 }
