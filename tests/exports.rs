@@ -120,3 +120,34 @@ async fn a_cost_file_cut_at_its_limit_says_so() {
     assert!(ok, "{said}");
     assert_eq!(rows, 30);
 }
+
+/// A range bound finer than a microsecond keeps exactly the steps at or
+/// after `from` and before `to` (stored times are microseconds): a `from`
+/// one nanosecond past a step's time took that step. A leap second is
+/// refused, naming the field, rather than filed under the next day.
+#[tokio::test]
+async fn time_bounds_are_exact_to_the_nanosecond_and_a_leap_second_is_refused() {
+    let s = Server::start().await;
+    let at = |n: u64, ts: &str| json!({"session_id": "t", "step": n, "timestamp": ts});
+    let steps = [at(0, "2026-03-01T10:00:00Z"), at(1, "2026-03-01T10:00:00.000001Z"), at(2, "2026-03-01T10:00:01Z")];
+    assert_eq!(s.post_steps(ADMIN_KEY, ndjson(&steps), &[]).await.1["accepted"], 3);
+    assert_eq!(exported(&s, "2026-03-01T10:00:00.000000001Z", "2026-03-01T10:00:02Z").await, ["1", "2"], "after step 0's time");
+    assert_eq!(exported(&s, "2026-03-01T10:00:00Z", "2026-03-01T10:00:00.000000001Z").await, ["0"], "before step 1's time");
+    assert!(exported(&s, "2026-03-01T10:00:00.0000001Z", "2026-03-01T10:00:00.0000009Z").await.is_empty(), "a range with no microsecond in it");
+
+    let (status, answer) = s.post_steps(ADMIN_KEY, at(3, "2026-03-01T23:59:60Z").to_string(), &[]).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{answer}");
+    let rejected = &answer["rejected"][0];
+    assert!(rejected["field"] == "timestamp" && rejected["reason"].as_str().unwrap().contains("leap second"), "{answer}");
+}
+
+/// The step numbers of a CSV export of the range.
+async fn exported(s: &Server, from: &str, to: &str) -> Vec<String> {
+    let path = format!("/v1/export/steps?format=csv&from={from}&to={to}");
+    let resp = s.http.get(format!("{}{path}", s.base)).bearer_auth(ADMIN_KEY).send().await.unwrap();
+    let status = resp.status();
+    let text = resp.text().await.unwrap();
+    assert_eq!(status, StatusCode::OK, "{path}: {text}");
+    let step_at = text.lines().next().unwrap().split(',').position(|c| c == "step").unwrap();
+    text.lines().skip(1).map(|l| l.split(',').nth(step_at).unwrap().to_string()).collect()
+}

@@ -2,7 +2,7 @@
 //! MCP tool's arguments) into typed values, each error naming its field.
 
 use crate::AppError;
-use flightlog_model::time::parse_timestamp;
+use flightlog_model::time::{parse_instant, parse_timestamp};
 use std::str::FromStr;
 
 /// An RFC 3339 timestamp, in microseconds since the epoch.
@@ -13,15 +13,21 @@ pub fn time(name: &str, s: &str) -> Result<i64, AppError> {
 /// `from` and `to` (RFC 3339) when given, each named in its error, and
 /// `to` after `from` when both are: a range that ends before it starts
 /// would answer nothing, as if nothing had happened then.
+///
+/// Stored times are microseconds, so a bound finer than that is moved up to
+/// the next one, which keeps exactly the steps at or after `from` and
+/// before `to`: a `from` of 10:00:00.000000001 took the steps at 10:00:00.
 pub fn time_range(from: Option<&str>, to: Option<&str>) -> Result<(Option<i64>, Option<i64>), AppError> {
-    let from_us = from.map(|s| time("from", s)).transpose()?;
-    let to_us = to.map(|s| time("to", s)).transpose()?;
-    if let (Some(from_us), Some(to_us)) = (from_us, to_us)
-        && from_us >= to_us
+    let instant = |name: &str, s: &str| parse_instant(s).map_err(|e| AppError::invalid(name, e.reason));
+    let from = from.map(|s| instant("from", s)).transpose()?;
+    let to = to.map(|s| instant("to", s)).transpose()?;
+    if let (Some(from), Some(to)) = (from, to)
+        && from >= to
     {
         return Err(AppError::invalid("to", "must come after from"));
     }
-    Ok((from_us, to_us))
+    let up = |(us, nanos): (i64, u32)| us + i64::from(nanos > 0);
+    Ok((from.map(up), to.map(up)))
 }
 
 /// A non-negative number, when given.

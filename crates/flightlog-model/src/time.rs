@@ -20,15 +20,29 @@ pub const END_OF_TIME_US: i64 = 7_258_118_400_000_000;
 /// Microseconds in a second: times inside Flightlog are microseconds.
 pub const MICROS_PER_SECOND: i64 = 1_000_000;
 
-/// Parses an RFC 3339 timestamp with any offset. Errors name `timestamp`.
+/// Parses an RFC 3339 timestamp with any offset, to the microsecond at or
+/// before it (a finer fraction is kept where the step is kept whole, in
+/// its canonical JSON). Errors name `timestamp`.
 pub fn parse_timestamp(s: &str) -> Result<i64, FieldError> {
+    parse_instant(s).map(|(us, _)| us)
+}
+
+/// [`parse_timestamp`], and the nanoseconds past that microsecond.
+pub fn parse_instant(s: &str) -> Result<(i64, u32), FieldError> {
     let t = chrono::DateTime::parse_from_rfc3339(s)
         .map_err(|e| FieldError::new("timestamp", format!("is not RFC 3339 ({e}): {}", clip(s))))?;
+    // chrono reads a leap second (…:59:60) as the second after it, so a
+    // step stamped 23:59:60 was filed under the next day, while it read
+    // back as sent: refused rather than put in another day.
+    if t.timestamp_subsec_nanos() >= 1_000_000_000 {
+        let why = format!("{} is a leap second (:60), which has no place in UTC time order here: send :59.999999 or the next second", clip(s));
+        return Err(FieldError::new("timestamp", why));
+    }
     let us = t.timestamp_micros();
     if !(MIN_TIMESTAMP_US..END_OF_TIME_US).contains(&us) {
         return Err(FieldError::new("timestamp", format!("{} is outside 1970-01-01 .. 2200-01-01", clip(s))));
     }
-    Ok(us)
+    Ok((us, t.timestamp_subsec_nanos() % 1_000))
 }
 
 /// Formats microseconds since the epoch as RFC 3339 UTC, e.g.
@@ -64,6 +78,16 @@ mod tests {
         assert_eq!(format_timestamp(END_OF_TIME_US), "2200-01-01T00:00:00Z");
         assert!(parse_timestamp("2200-01-01T00:00:00Z").is_err(), "nothing stored reaches the end of time");
         assert!(parse_timestamp("2199-12-31T23:59:59.999999Z").is_ok());
+    }
+
+    #[test]
+    fn a_leap_second_is_refused_and_nanoseconds_are_told_apart() {
+        let e = parse_timestamp("2026-03-01T23:59:60Z").unwrap_err();
+        assert!(e.reason.contains("leap second"), "{e:?}");
+        assert!(parse_timestamp("2016-12-31T23:59:60.5Z").is_err());
+        let (us, nanos) = parse_instant("2026-03-01T10:00:00.000000001Z").unwrap();
+        assert_eq!((us, nanos), (parse_timestamp("2026-03-01T10:00:00Z").unwrap(), 1));
+        assert_eq!(parse_instant("2026-03-01T10:00:10.123456789+05:45").unwrap().1, 789);
     }
 }
 
