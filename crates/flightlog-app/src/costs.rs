@@ -55,6 +55,9 @@ impl CostParams {
         if group_by.len() > 2 {
             return Err(AppError::invalid("group_by", "at most two dimensions at once"));
         }
+        if group_by.len() == 2 && group_by[0] == group_by[1] {
+            return Err(AppError::invalid("group_by", format!("names {} twice", group_by[0].name())));
+        }
         let (from_us, to_us) = params::time_range(self.from.as_deref(), self.to.as_deref())?;
         let limit = match self.limit.as_deref() {
             None => 1000,
@@ -64,19 +67,33 @@ impl CostParams {
                 .filter(|n| (1..=MAX_GROUPS).contains(n))
                 .ok_or_else(|| AppError::invalid("limit", format!("must be between 1 and {MAX_GROUPS}")))?,
         };
+        // Names no step could have are refused, as ingestion would refuse
+        // them: a 5,000-byte agent or 3,000 tags were looked up.
+        let limits = flightlog_model::Limits::default();
+        let named = |field: &str, v: &Option<String>| -> Result<Option<String>, AppError> {
+            let v = v.clone().filter(|s| !s.is_empty());
+            if let Some(v) = &v {
+                params::id(field, v, limits.max_id_bytes)?;
+            }
+            Ok(v)
+        };
+        let tags: Vec<String> =
+            self.tags.as_ref().map(|t| t.split(',').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect()).unwrap_or_default();
+        if tags.len() > limits.max_list_items {
+            return Err(AppError::invalid("tags", format!("names {} tags, at most {}", tags.len(), limits.max_list_items)));
+        }
+        for tag in &tags {
+            params::id("tags", tag, limits.max_id_bytes)?;
+        }
         Ok(CostQuery {
             group_by,
             from_us: from_us.unwrap_or(0),
             to_us: to_us.unwrap_or(END_OF_TIME_US),
-            agent: self.agent.clone().filter(|s| !s.is_empty()),
-            user: self.user.clone().filter(|s| !s.is_empty()),
-            model: self.model.clone().filter(|s| !s.is_empty()),
+            agent: named("agent", &self.agent)?,
+            user: named("user", &self.user)?,
+            model: named("model", &self.model)?,
             sessions: Vec::new(),
-            tags: self
-                .tags
-                .as_ref()
-                .map(|t| t.split(',').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect())
-                .unwrap_or_default(),
+            tags,
             limit,
         })
     }

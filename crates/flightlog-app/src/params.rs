@@ -30,11 +30,23 @@ pub fn time_range(from: Option<&str>, to: Option<&str>) -> Result<(Option<i64>, 
     Ok((from.map(up), to.map(up)))
 }
 
-/// A non-negative number, when given.
-pub fn number<T: FromStr>(name: &str, s: Option<&str>) -> Result<Option<T>, AppError> {
-    s.map(|s| s.parse().map_err(|_| AppError::invalid(name, format!("must be a non-negative number, got {s:?}"))))
+/// A whole number, when given; the error says the range its type takes
+/// (`after=18446744073709551616` was "not a non-negative number").
+pub fn number<T: FromStr + Whole>(name: &str, s: Option<&str>) -> Result<Option<T>, AppError> {
+    s.map(|s| s.parse().map_err(|_| AppError::invalid(name, format!("must be a whole number from {} to {}, got {s:?}", T::MIN, T::MAX))))
         .transpose()
 }
+
+/// The whole-number types a parameter is read into, and their range.
+pub trait Whole {
+    const MIN: i128;
+    const MAX: i128;
+}
+
+macro_rules! whole {
+    ($($t:ty),*) => {$(impl Whole for $t { const MIN: i128 = <$t>::MIN as i128; const MAX: i128 = <$t>::MAX as i128; })*};
+}
+whole!(u32, u64, usize, i64);
 
 /// An amount of USD (flightlog-model `budget::parse_usd`), when given.
 pub fn usd(name: &str, s: Option<&str>) -> Result<Option<f64>, AppError> {

@@ -265,7 +265,8 @@ impl Fields<'_> {
         match self.get(parent, path) {
             None => Ok(None),
             Some(v) => {
-                v.as_i64().map(Some).ok_or_else(|| FieldError::new(path, format!("must be an integer, got {}", show(v))))
+                let why = format!("must be an integer from {} to {}, got {}", i64::MIN, i64::MAX, show(v));
+                v.as_i64().map(Some).ok_or_else(|| FieldError::new(path, why))
             }
         }
     }
