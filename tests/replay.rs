@@ -223,3 +223,27 @@ impl Drop for Reaped {
         let _ = self.0.wait();
     }
 }
+
+/// A body that is not JSON is refused in JSON, as the API replay stands in
+/// for refuses it (it was axum's plain text), and a port in use is the only
+/// thing said (it first said it was replaying there).
+#[tokio::test]
+async fn replay_refuses_in_json_and_says_nothing_of_a_port_it_cannot_have() {
+    let s = Server::start().await;
+    s.post_steps(ADMIN_KEY, ndjson(&[llm_step(0, "hello", "hi")]), &[]).await;
+    let (_replay, base) = start_replay(&s, Stdio::null()).await;
+    let resp = s.http.post(format!("{base}/v1/chat/completions")).header("content-type", "application/json").body("{not json").send().await.unwrap();
+    assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
+    let answer: Value = resp.json().await.expect("a JSON error");
+    assert_eq!(answer["error"]["type"], "invalid_request_error", "{answer}");
+
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let out = Command::new(binary())
+        .args(["replay", "--session", "agent-run", "--listen", &taken.local_addr().unwrap().to_string()])
+        .env("FLIGHTLOG_URL", &s.base)
+        .env("FLIGHTLOG_KEY", ADMIN_KEY)
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && said.contains("cannot listen on") && !said.contains("replaying"), "{said}");
+}

@@ -114,12 +114,16 @@ pub async fn run(args: ReplayArgs) -> anyhow::Result<()> {
     // The first page before listening: a session that is not there is
     // said at once.
     recording.read_page().await?;
+    if recording.ahead.is_empty() && recording.next_page.is_none() {
+        eprintln!("warning: session {} has no recorded model call yet: each request is answered 410 until it has", args.session);
+    }
+    // Listening before saying so: a port in use is the only thing said.
+    let listener = anyhow::Context::with_context(tokio::net::TcpListener::bind(args.listen).await, || format!("cannot listen on {}", args.listen))?;
     eprintln!("replaying the recorded model calls of session {} on http://{} (read a page of the recipe at a time)", args.session, args.listen);
     let app = axum::Router::new()
         .route("/v1/chat/completions", post(complete))
         .route("/replay/divergence", get(divergence))
         .with_state(Replay(Arc::new(tokio::sync::Mutex::new(recording))));
-    let listener = tokio::net::TcpListener::bind(args.listen).await?;
     axum::serve(listener, app).await?;
     Ok(())
 }
@@ -129,7 +133,15 @@ async fn divergence(State(state): State<Replay>) -> Json<Value> {
     Json(json!({"served": r.served, "recorded_read": r.read, "all_read": r.next_page.is_none(), "first_divergence": r.first_divergence}))
 }
 
-async fn complete(State(state): State<Replay>, Json(request): Json<Value>) -> Response {
+async fn complete(State(state): State<Replay>, request: Result<Json<Value>, axum::extract::rejection::JsonRejection>) -> Response {
+    // Refused as the API it stands in for refuses, in JSON a client reads.
+    let request = match request {
+        Ok(Json(request)) => request,
+        Err(e) => {
+            let error = json!({"error": {"message": e.body_text(), "type": "invalid_request_error"}});
+            return (e.status(), Json(error)).into_response();
+        }
+    };
     let mut r = state.0.lock().await;
     let n = r.served;
     let call = match r.next_call().await {
