@@ -590,3 +590,5 @@ CREATE TABLE IF NOT EXISTS erased_actions ON CLUSTER `flightlog`
 ENGINE = ReplicatedMergeTree('/clickhouse/tables/{shard}/{database}/erased_actions', '{replica}')
 ORDER BY log_index
 SETTINGS fsync_after_insert = 1, fsync_part_directory = 1;
+
+ALTER TABLE writer_leases ON CLUSTER `flightlog` ADD COLUMN IF NOT EXISTS ttl_ms UInt64 DEFAULT 0;

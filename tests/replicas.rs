@@ -260,3 +260,63 @@ async fn behind_a_load_balancer_a_sign_in_form_from_one_process_is_accepted_by_t
     let keys = [a.get(ADMIN_KEY, "/v1/integrity/public-key").await.1, b.get(ADMIN_KEY, "/v1/integrity/public-key").await.1];
     assert_eq!(keys[0], keys[1], "one signing key for every checkpoint");
 }
+
+/// Samples both processes' roles for `how_long`: how many times both said
+/// they were the writer.
+async fn both_writers(a: &Server, b: &Server, how_long: Duration) -> u64 {
+    let (until, mut both) = (Instant::now() + how_long, 0);
+    while Instant::now() < until {
+        let (ra, rb) = tokio::join!(role(a), role(b));
+        both += u64::from(ra["role"] == "writer" && rb["role"] == "writer");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    both
+}
+
+/// A second process whose data folder is a copy of the writer's (the same
+/// replica name) never writes beside it: it waits as any standby does, and
+/// the record verifies after both took the same sessions. Before, both
+/// took the lease under the one name, again and again, and the log had
+/// positions used twice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_copy_of_the_writers_data_folder_never_writes_beside_it() {
+    if skipped() {
+        return;
+    }
+    let (dir_a, dir_c) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let key_file = dir_a.path().join("shared-signing.key");
+    let env = [("FLIGHTLOG_BOOTSTRAP_KEY", ADMIN_KEY), ("FLIGHTLOG_WRITER_LEASE_TTL", LEASE_TTL), ("FLIGHTLOG_SIGNING_KEY_FILE", key_file.to_str().unwrap())];
+    let a = Server::start_sharing(dir_a.path(), dir_a.path(), &env, &[]).await;
+    becomes(&a, "writer", "the first process writes").await;
+    // What makes a copy a copy: the replica's name, kept in its folder.
+    std::fs::copy(dir_a.path().join("replica-name"), dir_c.path().join("replica-name")).unwrap();
+    let c = Server::start_sharing(dir_c.path(), dir_a.path(), &env, &[]).await;
+
+    let seen = Arc::new(Seen::default());
+    let clients = start_clients([a.base.clone(), c.base.clone()], &seen);
+    let both = both_writers(&a, &c, Duration::from_secs(8)).await;
+    for client in clients {
+        tokio::time::timeout(Duration::from_secs(120), client).await.expect("clients finish").unwrap();
+    }
+    assert_eq!(both, 0, "both processes said they wrote");
+    assert_eq!(role(&c).await["role"], "standby", "the copy waits while the writer lives");
+    all_stored_once(&a).await;
+}
+
+/// A standby started with a shorter lease than the writer's waits out the
+/// writer's: it took the lease from a writer that still renewed (every
+/// 2.4 s, against the standby's 2 s), and both wrote.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_standby_with_a_shorter_lease_waits_out_the_writers() {
+    if skipped() {
+        return;
+    }
+    let (dir_a, dir_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let key_file = dir_a.path().join("shared-signing.key");
+    let env = |ttl| [("FLIGHTLOG_BOOTSTRAP_KEY", ADMIN_KEY), ("FLIGHTLOG_WRITER_LEASE_TTL", ttl), ("FLIGHTLOG_SIGNING_KEY_FILE", key_file.to_str().unwrap())];
+    let a = Server::start_sharing(dir_a.path(), dir_a.path(), &env("12"), &[]).await;
+    becomes(&a, "writer", "the first process writes").await;
+    let b = Server::start_sharing(dir_b.path(), dir_a.path(), &env("2"), &[]).await;
+    assert_eq!(both_writers(&a, &b, Duration::from_secs(7)).await, 0, "both processes said they wrote");
+    assert_eq!(role(&b).await["role"], "standby");
+}

@@ -24,9 +24,13 @@ use tokio::time::Instant;
 /// Who this process is to the others, and the rules of its lease.
 #[derive(Clone, Debug)]
 pub struct LeaseOptions {
-    /// This process's stable name (kept in its data folder, which one
-    /// process at a time may use), so that a restarted writer takes its
-    /// lease back at once instead of waiting for it to run out.
+    /// This process's stable name, kept in its data folder (which one
+    /// process at a time may use): a restarted writer finds the lease held
+    /// under it and takes it back sooner (see `Keeper::watch`).
+    pub name: String,
+    /// This run of it: the name and a random part new at each start. A
+    /// lease is held by a run, so that two processes under one name (a
+    /// data folder copied while its process ran) never both hold it.
     pub holder: String,
     /// Where this process's API listens, for the others to forward
     /// ingestion to while it writes.
@@ -108,7 +112,7 @@ impl WriterLease {
         // still holds the lease, one generation on, and gives that one up.
         let mut next = generation + 1;
         for _ in 0..3 {
-            let won = store.claim_writer_lease(next, "", "", now_us()).await?;
+            let won = store.claim_writer_lease(next, "", "", now_us(), 0).await?;
             if won.holder != options.holder {
                 tracing::info!(generation = won.generation, "gave the writer lease up");
                 return Ok(());
@@ -132,7 +136,7 @@ impl WriterLease {
 
     async fn keep(self, store: Store) {
         let options = self.shared.clone().expect("a shared lease");
-        let mut keeper = Keeper { lease: self, store, options, seen: None };
+        let mut keeper = Keeper { lease: self, store, options, seen: None, twin: false };
         // The holder writes a row per renewal; standbys only read, so they
         // look more often and notice a lease given up sooner.
         let renew_every = keeper.options.ttl / 5;
@@ -154,6 +158,14 @@ struct Keeper {
     /// The newest generation a standby has seen, and since when (its own
     /// clock): unchanged for the time to live, the writer is gone.
     seen: Option<(u64, Instant)>,
+    /// Another run under this process's name was seen renewing the lease:
+    /// a copy of this data folder runs (see [`Keeper::watch`]).
+    twin: bool,
+}
+
+/// The name of the process a lease's holder is a run of.
+fn name_of(holder: &str) -> &str {
+    holder.rsplit_once('#').map_or(holder, |(name, _)| name)
 }
 
 impl Keeper {
@@ -199,21 +211,42 @@ impl Keeper {
             // generation, and one wins.
             return self.take(1).await;
         };
-        // Given up on a clean stop, or held by this process before it
-        // restarted (the data folder's lock says that one is gone).
-        if current.holder.is_empty() || current.holder == self.options.holder {
+        // Given up on a clean stop.
+        if current.holder.is_empty() {
             return self.take(current.generation + 1).await;
         }
+        // The holder's time to live, when longer than this process's: a
+        // standby with a shorter one took over from a holder still writing.
+        let ttl = self.options.ttl.max(Duration::from_millis(current.ttl_ms));
+        // Held under this process's name by another run: the one before a
+        // restart (the data folder's lock says none runs on it now), unless
+        // the folder was copied and the copy runs. A holder renews every
+        // fifth of its time to live, so one that has not within half as
+        // long again has stopped: the lease is taken back then rather than
+        // after all of it. One seen renewing is a live copy, waited for as
+        // any writer is.
+        let own_name = name_of(&current.holder) == self.options.name && current.holder != self.options.holder;
+        let wait = if own_name && !self.twin { ttl * 3 / 10 } else { ttl };
         match self.seen {
             Some((generation, since)) if generation == current.generation => {
-                if since.elapsed() >= self.options.ttl {
+                if since.elapsed() >= wait {
                     tracing::warn!(generation, holder = %current.holder, "the writer stopped renewing its lease; taking it over");
                     return self.take(current.generation + 1).await;
                 }
             }
+            Some(_) if own_name && !self.twin => {
+                self.twin = true;
+                tracing::error!(holder = %current.holder, "another process runs under this data folder's replica name (a copy of the folder?) \
+                    and holds the writer lease: this one waits as any standby does. Give each process a folder of its own");
+                self.seen = Some((current.generation, Instant::now()));
+            }
             _ => self.seen = Some((current.generation, Instant::now())),
         }
-        self.lease.set(Role::Standby { writer: Some(current.address) }, None);
+        // An earlier run of this process is not where to send ingestion:
+        // the writer is not known until it is taken back (start-up waits
+        // for that rather than forward to a process that is gone).
+        let writer = (!own_name || self.twin).then_some(current.address);
+        self.lease.set(Role::Standby { writer }, None);
         Ok(())
     }
 
@@ -231,7 +264,8 @@ impl Keeper {
     }
 
     async fn claim(&self, generation: u64) -> Result<LeaseRow, StoreError> {
-        self.store.claim_writer_lease(generation, &self.options.holder, &self.options.address, now_us()).await
+        let ttl_ms = u64::try_from(self.options.ttl.as_millis()).unwrap_or(u64::MAX);
+        self.store.claim_writer_lease(generation, &self.options.holder, &self.options.address, now_us(), ttl_ms).await
     }
 
     fn standby(&mut self, current: &LeaseRow) {

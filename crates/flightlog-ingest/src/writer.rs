@@ -480,6 +480,16 @@ impl Writer {
             drop(messages_lock);
             let entries: Vec<(&str, &EncodedStep, u64)> =
                 accepted_projects.iter().zip(&rows).map(|(p, (s, pos))| (*p, *s, pos.log_index)).collect();
+            // The steps' insert may have been slow, or this process frozen
+            // (SIGSTOP) after it: past the lease, a standby may have taken
+            // over and completed the log from these very steps. Their
+            // entries are then its to write; writing them as well put each
+            // position in the log twice. Failed like any write: whoever
+            // writes next completes the log from the stored steps.
+            if self.lease.writable() != Some(tenure) {
+                let e = StoreError::Engine("the writer lease ran out between a commit's steps and its log entries".into());
+                return self.fail(group, e, 0).await;
+            }
             if let Err(e) = self.store.insert_log_entries(&entries).await {
                 let bytes = entries.len() * 96;
                 return self.fail(group, e, bytes).await;

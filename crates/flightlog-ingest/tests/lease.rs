@@ -19,7 +19,74 @@ fn step(n: u64) -> EncodedStep {
 }
 
 fn lease(store: &Store, name: &str) -> (WriterLease, tokio::task::JoinHandle<()>) {
-    WriterLease::shared(store.clone(), LeaseOptions { holder: name.into(), address: format!("http://{name}"), ttl: TTL })
+    run_of(store, name, "1", TTL)
+}
+
+/// Run `run` of the process named `name`, with time to live `ttl`.
+fn run_of(store: &Store, name: &str, run: &str, ttl: Duration) -> (WriterLease, tokio::task::JoinHandle<()>) {
+    let options = LeaseOptions { name: name.into(), holder: format!("{name}#{run}"), address: format!("http://{name}-{run}"), ttl };
+    WriterLease::shared(store.clone(), options)
+}
+
+async fn open_store(dir: &std::path::Path) -> Store {
+    Store::open(Arc::new(Embedded::open(&default_library_path(), dir, 2, Default::default()).unwrap())).await.unwrap()
+}
+
+/// Watches two leases for `how_long`: true if both could write at once.
+async fn both_wrote(a: &WriterLease, b: &WriterLease, how_long: Duration) -> bool {
+    let until = Instant::now() + how_long;
+    while Instant::now() < until {
+        if a.writable().is_some() && b.writable().is_some() {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    false
+}
+
+/// A standby started with a shorter time to live than the holder's waits
+/// the holder's: it took the lease while the holder still wrote (a holder
+/// renewing every 3 s, a standby waiting 1 s), and both numbered the log.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_standby_waits_out_the_holders_time_to_live_not_its_own() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open_store(dir.path()).await;
+    let (a, _keeper_a) = run_of(&store, "a", "1", Duration::from_secs(15));
+    assert!(matches!(settled(&a).await, Role::Writer { .. }));
+    let (b, _keeper_b) = run_of(&store, "b", "1", Duration::from_secs(1));
+    assert!(!both_wrote(&a, &b, Duration::from_secs(5)).await, "the standby took over from a holder that still writes");
+    assert!(a.writable().is_some() && b.writable().is_none());
+}
+
+/// Two processes under one name (a data folder copied while its process
+/// ran) never both write: the lease is held by a run, and the copy, seeing
+/// the other renew, waits as any standby. A run that finds the lease under
+/// its name and not renewed (the run before a restart) takes it back
+/// before the whole time to live.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_copy_of_a_process_never_writes_beside_it_and_a_restart_takes_its_lease_back_soon() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open_store(dir.path()).await;
+    let (first, keeper_first) = run_of(&store, "a", "1", TTL);
+    assert!(matches!(settled(&first).await, Role::Writer { .. }));
+    let (copy, keeper_copy) = run_of(&store, "a", "2", TTL);
+    assert!(!both_wrote(&first, &copy, TTL * 2).await, "a copy under the same name wrote beside the holder");
+    assert!(first.writable().is_some(), "the holder keeps the lease");
+    keeper_copy.abort();
+
+    // The holder dies without giving the lease up; its next run takes it
+    // back once a renewal is overdue, not after the whole time to live.
+    // (A process that died writes nothing more; this one's lease, whose
+    // keeper stopped, would still say it may until its deadline: the
+    // README's limit of a copy whose original stalls.)
+    keeper_first.abort();
+    let died = Instant::now();
+    let (restarted, _keeper) = run_of(&store, "a", "3", TTL);
+    while restarted.writable().is_none() {
+        assert!(died.elapsed() < TTL * 3, "the restarted run takes the lease back");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(died.elapsed() < TTL, "taken back in {:?}, before the whole time to live", died.elapsed());
 }
 
 async fn settled(lease: &WriterLease) -> Role {
@@ -40,13 +107,13 @@ async fn one_holder_writes_the_other_refuses_and_takes_over_when_it_stops() {
     let (a, keeper_a) = lease(&store, "a");
     assert!(matches!(settled(&a).await, Role::Writer { .. }), "the first process takes the lease");
     let (b, keeper_b) = lease(&store, "b");
-    assert_eq!(settled(&b).await, Role::Standby { writer: Some("http://a".into()) });
+    assert_eq!(settled(&b).await, Role::Standby { writer: Some("http://a-1".into()) });
 
     let (writer_a, _) = Ingestor::start(store.clone(), a.clone()).await.unwrap();
     let (writer_b, _) = Ingestor::start(store.clone(), b.clone()).await.unwrap();
     assert_eq!(writer_a.submit("p".into(), vec![step(0), step(1)]).await.unwrap(), vec![Outcome::Accepted; 2]);
     match writer_b.submit("p".into(), vec![step(2)]).await {
-        Err(IngestError::NotWriter { writer }) => assert_eq!(writer.as_deref(), Some("http://a")),
+        Err(IngestError::NotWriter { writer }) => assert_eq!(writer.as_deref(), Some("http://a-1")),
         other => panic!("a standby refuses to write: {other:?}"),
     }
 

@@ -48,6 +48,7 @@ const MIGRATIONS: &[Migration] = &[
     Migration { version: 27, name: "erasures", sql: include_str!("../../../schema/0027_erasures.sql") },
     Migration { version: 28, name: "tier_cache_write", sql: include_str!("../../../schema/0028_tier_cache_write.sql") },
     Migration { version: 29, name: "erased_actions", sql: include_str!("../../../schema/0029_erased_actions.sql") },
+    Migration { version: 30, name: "writer_lease_ttl", sql: include_str!("../../../schema/0030_writer_lease_ttl.sql") },
 ];
 
 #[derive(serde::Deserialize)]

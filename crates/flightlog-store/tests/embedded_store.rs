@@ -136,14 +136,14 @@ async fn one_claim_of_a_writer_lease_generation_wins_and_its_holder_reads_back()
     let store = open(dir.path()).await;
     assert_eq!(store.writer_lease().await.unwrap(), None, "no lease was ever taken");
 
-    let won = store.claim_writer_lease(1, "a", "http://a", 10).await.unwrap();
+    let won = store.claim_writer_lease(1, "a", "http://a", 10, 30_000).await.unwrap();
     assert_eq!((won.holder.as_str(), won.address.as_str()), ("a", "http://a"));
     // A second claimant of the same generation is dropped by the engine and
     // reads back the winner; the winner retrying its claim still holds it.
-    let lost = store.claim_writer_lease(1, "b", "http://b", 11).await.unwrap();
-    assert_eq!(lost.holder, "a", "the first claim of a generation wins");
-    assert_eq!(store.claim_writer_lease(1, "a", "http://a", 12).await.unwrap().holder, "a");
-    let next = store.claim_writer_lease(2, "b", "http://b", 13).await.unwrap();
+    let lost = store.claim_writer_lease(1, "b", "http://b", 11, 2_000).await.unwrap();
+    assert_eq!((lost.holder.as_str(), lost.ttl_ms), ("a", 30_000), "the first claim of a generation wins, with its time to live");
+    assert_eq!(store.claim_writer_lease(1, "a", "http://a", 12, 30_000).await.unwrap().holder, "a");
+    let next = store.claim_writer_lease(2, "b", "http://b", 13, 2_000).await.unwrap();
     assert_eq!(next.holder, "b", "a new generation can be claimed");
     assert_eq!(store.writer_lease().await.unwrap().map(|l| (l.generation, l.holder)), Some((2, "b".to_string())));
 }

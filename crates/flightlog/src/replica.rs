@@ -1,9 +1,10 @@
 //! This process among the Flightlog processes that share one ClickHouse
-//! server: its stable name, kept in its data folder, and the lock that lets
-//! one process at a time use that folder. The writer lease relies on both:
-//! a process that finds the lease held under its own name knows the
-//! holder was itself before a restart (the lock says that one is gone), so
-//! it takes the lease back at once instead of waiting for it to run out.
+//! server: its stable name, kept in its data folder, the lock that lets one
+//! process at a time use that folder, and this run's own id. The writer
+//! lease is held by a run: a process that finds it held by an earlier run
+//! of its name takes it back once a renewal is overdue, sooner than a
+//! stranger may; a copy of the folder (the same name, another run) that
+//! sees the holder renew waits as any standby does.
 
 use anyhow::Context;
 use rand::RngCore;
@@ -12,6 +13,9 @@ use std::path::Path;
 
 pub struct Replica {
     pub name: String,
+    /// This run of it: the name and a random part new at each start (the
+    /// writer lease is held by a run, see flightlog-ingest's lease).
+    pub run: String,
     /// Held until the process exits (the kernel releases it on a crash).
     _lock: File,
 }
@@ -35,6 +39,9 @@ impl Replica {
                 name
             }
         };
-        Ok(Self { name, _lock: lock })
+        let mut run = [0u8; 8];
+        rand::rng().fill_bytes(&mut run);
+        let run = format!("{name}#{}", hex::encode(run));
+        Ok(Self { name, run, _lock: lock })
     }
 }

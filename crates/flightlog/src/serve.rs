@@ -355,7 +355,7 @@ async fn writer_lease(args: &ServeArgs, replica: &Replica, addr: SocketAddr, sto
     }
     let ttl = Duration::from_secs(args.replicas.writer_lease_ttl.max(2));
     let address = args.replicas.advertise_url.clone().unwrap_or_else(|| format!("http://{addr}"));
-    let (lease, keeper) = WriterLease::shared(store.clone(), LeaseOptions { holder: replica.name.clone(), address, ttl });
+    let (lease, keeper) = WriterLease::shared(store.clone(), LeaseOptions { name: replica.name.clone(), holder: replica.run.clone(), address, ttl });
     let deadline = tokio::time::Instant::now() + ttl;
     while tokio::time::Instant::now() < deadline && matches!(lease.role(), Role::Standby { writer: None }) {
         tokio::time::sleep(Duration::from_millis(20)).await;
