@@ -204,3 +204,18 @@ async fn a_download_goes_to_a_pipe_and_a_refused_one_keeps_the_earlier_file() {
     let left: Vec<_> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
     assert_eq!(left, [std::ffi::OsString::from("bundle.json")]);
 }
+
+/// Verifying a folder that holds no store is an error, not a pass on an
+/// empty store made for the occasion (a server-mode replica's folder, or a
+/// mistyped path, read "verified: 0 steps checked"), and the folder is
+/// left as it was.
+#[tokio::test]
+async fn verifying_a_folder_with_no_store_is_an_error() {
+    let s = Server::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("no-such-folder");
+    let out = flightlog(&s, ADMIN_KEY, &["verify", "--all", "--data-dir", missing.to_str().unwrap()]);
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && said.contains("holds no embedded store") && said.contains("--clickhouse-url"), "{said}");
+    assert!(!missing.exists(), "nothing was created");
+}

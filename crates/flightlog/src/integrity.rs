@@ -4,12 +4,9 @@ use flightlog_integrity::verify::ReportStatus;
 use crate::client::{Client, ServerArgs};
 use anyhow::Context;
 use flightlog_integrity::{bundle, verify};
-use flightlog_store::{MemoryBudget, Store};
-use flightlog_store::embedded::{Embedded, default_library_path};
 use reqwest::Method;
 use serde_json::Value;
 use std::path::PathBuf;
-use std::sync::Arc;
 
 #[derive(clap::Args)]
 pub struct VerifyArgs {
@@ -20,7 +17,9 @@ pub struct VerifyArgs {
     #[arg(long)]
     all: bool,
     /// Verify a stopped instance's data folder directly instead of asking a
-    /// running server. With --session, also give --project.
+    /// running server. With --session, also give --project. A replica on a
+    /// ClickHouse server keeps its steps there: give --clickhouse-url (and
+    /// its user, password, database) as well, to read them directly.
     #[arg(long)]
     data_dir: Option<PathBuf>,
     #[arg(long, default_value = "default")]
@@ -30,10 +29,10 @@ pub struct VerifyArgs {
     /// signing key file, DATA_DIR/integrity/signing.key.
     #[arg(long)]
     public_key: Option<String>,
-    /// With --data-dir: the memory one query of the verification may use
-    /// (as `serve --query-memory`; `off` for none).
-    #[arg(long, env = "FLIGHTLOG_QUERY_MEMORY", default_value_t = MemoryBudget::DEFAULT)]
-    query_memory: MemoryBudget,
+    /// With --data-dir: where the store is (the folder's embedded engine
+    /// unless --clickhouse-url), and the memory one query may use.
+    #[command(flatten)]
+    store: crate::store::StoreArgs,
     #[command(flatten)]
     server: ServerArgs,
 }
@@ -58,8 +57,18 @@ fn instance_key(args: &VerifyArgs, dir: &std::path::Path) -> anyhow::Result<Opti
 pub async fn verify(args: VerifyArgs) -> anyhow::Result<()> {
     let report: Value = match &args.data_dir {
         Some(dir) => {
-            let engine = Embedded::open(&default_library_path(), &dir.join("clickhouse"), 1, args.query_memory)?;
-            let store = Store::open(Arc::new(engine)).await?;
+            // Opening a folder with no store in it would create an empty one
+            // and verify it: a pass on nothing (a server-mode replica's
+            // folder, or a mistyped path).
+            if !args.store.is_server() && !dir.join("clickhouse").is_dir() {
+                anyhow::bail!(
+                    "{} holds no embedded store (no {}): nothing to verify. A replica on a ClickHouse server keeps its steps there: \
+                     add --clickhouse-url (and its user, password and database) to read them directly, or verify through a running server",
+                    dir.display(),
+                    dir.join("clickhouse").display()
+                );
+            }
+            let store = args.store.open_store(dir).await?;
             let key = instance_key(&args, dir)?;
             match &args.session {
                 Some(id) => serde_json::to_value(
