@@ -85,7 +85,7 @@ async fn degraded_within(server: &Server, during: Duration) -> bool {
     let since = Instant::now();
     let mut degraded = false;
     while since.elapsed() < during {
-        let health = server.http.get(format!("{}/healthz", server.base)).timeout(Duration::from_secs(2)).send().await;
+        let health = server.http.get(format!("{}/healthz", server.base)).timeout(Duration::from_secs(5)).send().await;
         if let Ok(r) = health
             && r.status() == StatusCode::SERVICE_UNAVAILABLE
         {
@@ -172,4 +172,32 @@ async fn a_crashed_and_restarted_server_loses_nothing_and_duplicates_nothing() {
     restart_clickhouse(run.dir.path());
     assert!(degraded, "/healthz was degraded while the server was down");
     all_stored_once(&run.server, run.clients, &run.seen, run.started).await;
+}
+
+/// A server that hangs while nothing is ingested is still seen: /healthz
+/// asks it, and says `degraded` with why, on a process that has nothing to
+/// write as well. Every process said `ok` (its writer had failed nothing)
+/// while the requests that came were refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_hung_server_makes_healthz_degraded_with_no_ingest_under_way() {
+    if skipped() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start_in(dir.path(), &[("FLIGHTLOG_BOOTSTRAP_KEY", ADMIN_KEY)]).await;
+    assert_eq!(server.health().await["status"], "ok");
+    pause_clickhouse(dir.path(), true);
+    let health = async || -> (StatusCode, Value) {
+        let r = server.http.get(format!("{}/healthz", server.base)).timeout(Duration::from_secs(10)).send().await.unwrap();
+        (r.status(), r.json().await.unwrap())
+    };
+    let (status, body) = health().await;
+    pause_clickhouse(dir.path(), false);
+    assert_eq!((status, &body["status"]), (StatusCode::SERVICE_UNAVAILABLE, &json!("degraded")), "{body}");
+    assert!(body["reason"].as_str().unwrap().contains("ClickHouse server did not answer"), "{body}");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while health().await.1["status"] != "ok" {
+        assert!(Instant::now() < deadline, "ok again once the server answers");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
 }

@@ -32,6 +32,12 @@ pub trait Backend: Send + Sync + 'static {
     /// For logs and /healthz: which engine, where.
     fn describe(&self) -> String;
 
+    /// Whether the engine is reached over the network, and so may stop
+    /// answering while this process runs (/healthz asks it then).
+    fn remote(&self) -> bool {
+        false
+    }
+
     /// The replicated cluster the schema lives on, if any: migrations then
     /// run `ON CLUSTER` with replicated engines.
     fn cluster(&self) -> Option<&str> {

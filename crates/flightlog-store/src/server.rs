@@ -195,6 +195,10 @@ impl Backend for Server {
         Ok(0)
     }
 
+    fn remote(&self) -> bool {
+        true
+    }
+
     fn describe(&self) -> String {
         match &self.options.cluster {
             Some(cluster) => format!("ClickHouse cluster {cluster} at {} database {}", self.options.url, self.options.database),

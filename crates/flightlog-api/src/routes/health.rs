@@ -26,6 +26,25 @@ async fn search_health(state: &AppState) -> Value {
     }
 }
 
+/// How long /healthz waits for a ClickHouse server to answer `SELECT 1`.
+const STORE_ANSWERS_WITHIN: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Whether a ClickHouse server answers a trivial read in time. One that
+/// hangs (stopped, overloaded) failed no commit until the statement
+/// timeout, and a standby none at all: every process said `ok` while
+/// ingestion was refused. (The embedded engine runs in this process.)
+async fn store_answers(state: &AppState) -> Result<(), String> {
+    let backend = state.store.backend();
+    if !backend.remote() {
+        return Ok(());
+    }
+    match tokio::time::timeout(STORE_ANSWERS_WITHIN, backend.query("SELECT 1", flightlog_store::Params::new())).await {
+        Ok(Ok(_)) => Ok(()),
+        Ok(Err(e)) => Err(format!("the ClickHouse server does not answer: {e}")),
+        Err(_) => Err(format!("the ClickHouse server did not answer SELECT 1 within {} s", STORE_ANSWERS_WITHIN.as_secs())),
+    }
+}
+
 /// `/healthz`'s answer. The parts' own reports are objects whose fields
 /// may grow; the top level is fixed.
 #[derive(serde::Serialize, utoipa::ToSchema)]
@@ -56,14 +75,15 @@ pub enum HealthStatus {
 /// While the writer cannot store steps it is `degraded` (503), with why.
 #[utoipa::path(get, path = "/healthz", tag = "health", responses(
     (status = 200, body = Health),
-    (status = 503, description = "degraded: the writer cannot store steps now", body = Health),
+    (status = 503, description = "degraded: the writer cannot store steps now, or the ClickHouse server does not answer", body = Health),
 ))]
 pub async fn healthz(State(state): State<AppState>) -> (StatusCode, Json<Health>) {
     let stats = state.ingestor.stats();
     let writer = state.ingestor.health();
-    let (code, status, reason) = match &writer {
-        WriterHealth::Healthy => (StatusCode::OK, HealthStatus::Ok, None),
-        WriterHealth::Degraded { reason } => (StatusCode::SERVICE_UNAVAILABLE, HealthStatus::Degraded, Some(reason.clone())),
+    let (code, status, reason) = match (&writer, store_answers(&state).await) {
+        (WriterHealth::Degraded { reason }, _) => (StatusCode::SERVICE_UNAVAILABLE, HealthStatus::Degraded, Some(reason.clone())),
+        (_, Err(reason)) => (StatusCode::SERVICE_UNAVAILABLE, HealthStatus::Degraded, Some(reason)),
+        (WriterHealth::Healthy, Ok(())) => (StatusCode::OK, HealthStatus::Ok, None),
     };
     let mut ingest = json!({
             "queued_requests": state.ingestor.queued(),
