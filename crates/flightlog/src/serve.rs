@@ -195,6 +195,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let signer = Signer::load_or_create(&key_path).map_err(|e| anyhow::anyhow!("signing key {}: {e}", key_path.display()))?;
     let mark = args.data_dir.join("integrity/last-checkpoint");
     let checkpointer = Checkpointer::new(store.clone(), ingestor.log_view(), Arc::new(signer), Some(mark));
+    warn_of_another_signing_key(&store, &checkpointer.public_key_hex()).await;
     let periodic = checkpointer.clone().spawn_periodic(Duration::from_secs(args.checkpoint_interval.max(1)));
     let limits = Arc::new(Limits::default());
     // With several processes, only the lease holder indexes.
@@ -345,6 +346,25 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Says so when the store's newest checkpoint was signed with another key
+/// than this process's. Replicas must share one (`--signing-key`): the key
+/// that signs checkpoints also derives the redaction pseudonyms, so a
+/// client's retry redacted by another replica's key read as a conflict,
+/// and each process trusts only checkpoints of its own key. (A key
+/// replaced on purpose also says so, once, until its first checkpoint.)
+async fn warn_of_another_signing_key(store: &flightlog_store::Store, own: &str) {
+    match store.latest_checkpoint().await {
+        Ok(Some(newest)) if !newest.public_key.eq_ignore_ascii_case(own) => tracing::warn!(
+            newest_checkpoint_key = %newest.public_key,
+            this_process_key = %own,
+            "the store's newest checkpoint was signed with another key than this process's: processes sharing a store must share --signing-key \
+             (pseudonyms and trusted checkpoints come from it)"
+        ),
+        Ok(_) => {}
+        Err(e) => tracing::warn!(error = %e, "could not read the newest checkpoint to compare signing keys"),
+    }
+}
+
 /// The writer lease: the sole writer on an embedded store; on a server,
 /// shared with every process pointed at it. Waits (at most the lease's
 /// time to live) until this process knows whether it writes or who does,
@@ -354,6 +374,13 @@ async fn writer_lease(args: &ServeArgs, replica: &Replica, addr: SocketAddr, sto
         return (WriterLease::sole(), None);
     }
     let ttl = Duration::from_secs(args.replicas.writer_lease_ttl.max(2));
+    // An address that names every interface (0.0.0.0, ::) reaches, from
+    // another process, whatever listens on its own machine: forwarding
+    // there would reach the wrong process, or none.
+    if args.replicas.advertise_url.is_none() && addr.ip().is_unspecified() {
+        tracing::warn!(%addr, "listening on every interface without --advertise-url: other processes on this store cannot reach this one \
+            when it writes (they would forward ingestion to http://{addr}); give --advertise-url http://HOST:PORT");
+    }
     let address = args.replicas.advertise_url.clone().unwrap_or_else(|| format!("http://{addr}"));
     let (lease, keeper) = WriterLease::shared(store.clone(), LeaseOptions { name: replica.name.clone(), holder: replica.run.clone(), address, ttl });
     let deadline = tokio::time::Instant::now() + ttl;
