@@ -941,3 +941,37 @@ async fn a_step_nested_as_deep_as_ingestion_takes_has_a_bundle_that_verifies_off
     let report: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert!(out.status.success() && report["status"] == "verified", "{deepest} levels: {report:#}");
 }
+
+/// A checkpoint consistent with the log but signed with another key than
+/// the instance's (a replica with a key of its own, or anyone who can
+/// write to the store) seals nothing: the steps past the instance's own
+/// checkpoint read as not yet sealed, where the whole log read verified.
+#[tokio::test]
+async fn a_consistent_checkpoint_under_another_key_does_not_make_the_log_verified() {
+    use ed25519_dalek::Signer as _;
+    let dir = tempfile::tempdir().unwrap();
+    recorded_instance(dir.path()).await;
+    let s = Server::start_in(dir.path(), &ENV).await;
+    assert_eq!(s.post_steps(ADMIN_KEY, step("later", 0).to_string(), &[]).await.1["accepted"], 1);
+    assert_eq!(verify_all(&s).await["status"], "intact_not_yet_sealed", "a step past the checkpoint");
+    drop(s);
+
+    let out = flightlog_sql(dir.path(), "SELECT lower(hex(step_hash)) FROM log_entries ORDER BY log_index FORMAT TSV");
+    let leaves: Vec<_> = String::from_utf8_lossy(&out.stdout).lines().map(|h| leaf_hash(&hash_from_hex(h).unwrap())).collect();
+    let other = ed25519_dalek::SigningKey::from_bytes(&[9; 32]);
+    let (size, root_hex, created) = (leaves.len(), hex::encode(root(&leaves)), 1_800_000_000_000_000i64);
+    let signature = other.sign(format!("flightlog/checkpoint/v1\n{size}\n{root_hex}\n{created}\n").as_bytes());
+    sql(dir.path(), &format!("INSERT INTO checkpoints VALUES ({size}, unhex('{root_hex}'), {created}, '{}', '{}')",
+                             hex::encode(other.verifying_key().to_bytes()), hex::encode(signature.to_bytes())));
+
+    let s = Server::start_in(dir.path(), &[("FLIGHTLOG_BOOTSTRAP_KEY", ADMIN_KEY), ("FLIGHTLOG_CHECKPOINT_INTERVAL", "3600")]).await;
+    let report = verify_all(&s).await;
+    assert_eq!(report["status"], "intact_not_yet_sealed", "{report:#}");
+    assert_eq!(report["problems"].as_array().map(Vec::len), Some(0), "{report:#}");
+}
+
+async fn verify_all(s: &Server) -> Value {
+    let (status, report) = s.get(ADMIN_KEY, "/v1/integrity/verify").await;
+    assert_eq!(status, StatusCode::OK, "{report}");
+    report
+}
