@@ -114,8 +114,10 @@ struct ReplicaArgs {
     #[arg(long, env = "FLIGHTLOG_ADVERTISE_URL")]
     advertise_url: Option<String>,
     /// Seconds a writer that stopped renewing keeps the writer lease before
-    /// another process takes it over (server mode).
-    #[arg(long, env = "FLIGHTLOG_WRITER_LEASE_TTL", default_value_t = 10)]
+    /// another process takes it over (server mode), at least 2 (a renewal
+    /// is an fsynced insert, which can take most of a second on a busy
+    /// machine).
+    #[arg(long, env = "FLIGHTLOG_WRITER_LEASE_TTL", default_value_t = 10, value_parser = clap::value_parser!(u64).range(2..))]
     writer_lease_ttl: u64,
 }
 
@@ -373,7 +375,7 @@ async fn writer_lease(args: &ServeArgs, replica: &Replica, addr: SocketAddr, sto
     if !args.store.is_server() {
         return (WriterLease::sole(), None);
     }
-    let ttl = Duration::from_secs(args.replicas.writer_lease_ttl.max(2));
+    let ttl = Duration::from_secs(args.replicas.writer_lease_ttl);
     // An address that names every interface (0.0.0.0, ::) reaches, from
     // another process, whatever listens on its own machine: forwarding
     // there would reach the wrong process, or none.
