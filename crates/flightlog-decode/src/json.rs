@@ -11,7 +11,7 @@
 //!   decimal whose value is exactly the shortest form of the double it
 //!   parses to (`0.1`, `2.5e-3`, `1e5`: stored in canonical form as `0.1`,
 //!   `0.0025`, `100000.0`, the same values). Anything else is refused with
-//!   a reason that says to send it as a string.
+//!   a reason that says to send fewer digits, or a string where text is taken.
 
 use flightlog_model::byte_words::{any_digit, word_at};
 use flightlog_model::FieldError;
@@ -358,7 +358,7 @@ fn inexact(literal: &str) -> Option<String> {
     let refused = || {
         Some(format!(
             "the number {} cannot be stored exactly (integers must fit in 64 bits, decimals in a double); \
-             send it as a string to keep every digit",
+             send it with fewer digits, or as a string where the field takes text",
             flightlog_model::validate::clip(literal)
         ))
     };
