@@ -27,16 +27,24 @@ pub struct LeaseOptions {
     /// This process's stable name, kept in its data folder (which one
     /// process at a time may use): a restarted writer finds the lease held
     /// under it and takes it back sooner (see `Keeper::watch`).
-    pub name: String,
-    /// This run of it: the name and a random part new at each start. A
-    /// lease is held by a run, so that two processes under one name (a
-    /// data folder copied while its process ran) never both hold it.
-    pub holder: String,
+    name: String,
+    /// This run of it ([`LeaseOptions::new`]): a lease is held by a run, so
+    /// that two processes under one name (a data folder copied while its
+    /// process ran) never both hold it.
+    holder: String,
     /// Where this process's API listens, for the others to forward
     /// ingestion to while it writes.
     pub address: String,
     /// How long a silent writer keeps the lease before a standby takes it.
     pub ttl: Duration,
+}
+
+impl LeaseOptions {
+    /// The options of run `run` (random, new at each start) of the process
+    /// named `name`: it holds the lease as `name#run`.
+    pub fn new(name: &str, run: &str, address: String, ttl: Duration) -> Self {
+        Self { name: name.to_string(), holder: format!("{name}#{run}"), address, ttl }
+    }
 }
 
 /// What this process does with ingestion now.
@@ -163,16 +171,20 @@ struct Keeper {
     twin: bool,
 }
 
-/// The name of the process a lease's holder is a run of.
+/// The name of the process a lease's holder is a run of (see
+/// [`LeaseOptions::new`]; a holder written before runs had ids is a name).
 fn name_of(holder: &str) -> &str {
     holder.rsplit_once('#').map_or(holder, |(name, _)| name)
 }
 
+/// How long a holder may write after it sent its last winning claim: its
+/// time to live less a margin of 30 %, so that it stops before a standby,
+/// which waits the whole time to live, may take over.
+fn writes_for(ttl: Duration) -> Duration {
+    ttl * 7 / 10
+}
+
 impl Keeper {
-    /// The holder stops writing this long before a standby may take over.
-    fn margin(&self) -> Duration {
-        self.options.ttl * 3 / 10
-    }
 
     async fn step(&mut self) -> Result<(), StoreError> {
         match self.lease.role() {
@@ -188,16 +200,21 @@ impl Keeper {
         // A writer cut off from ClickHouse for longer than the lease finds
         // a newer generation here (and never claims one so old that its
         // deduplication token has left the engine's window).
+        let mut generation = generation;
         if let Some(current) = self.store.writer_lease().await?
             && current.generation > generation
         {
-            tracing::warn!(generation = current.generation, holder = %current.holder, "another process took the writer lease");
-            self.standby(&current);
-            return Ok(());
+            // This run's own claim, whose answer was lost: renewed from there.
+            if current.holder != self.options.holder {
+                tracing::warn!(generation = current.generation, holder = %current.holder, "another process took the writer lease");
+                self.standby(&current);
+                return Ok(());
+            }
+            generation = current.generation;
         }
         let won = self.claim(generation + 1).await?;
         if won.holder == self.options.holder {
-            self.lease.set(Role::Writer { tenure, generation: won.generation }, Some(sent + self.options.ttl - self.margin()));
+            self.lease.set(Role::Writer { tenure, generation: won.generation }, Some(sent + writes_for(self.options.ttl)));
         } else {
             tracing::warn!(generation = won.generation, holder = %won.holder, "another process took the writer lease");
             self.standby(&won);
@@ -211,8 +228,9 @@ impl Keeper {
             // generation, and one wins.
             return self.take(1).await;
         };
-        // Given up on a clean stop.
-        if current.holder.is_empty() {
+        // Given up on a clean stop, or this run's own (a claim whose answer
+        // was lost): taken at once.
+        if current.holder.is_empty() || current.holder == self.options.holder {
             return self.take(current.generation + 1).await;
         }
         // The holder's time to live, when longer than this process's: a
@@ -220,13 +238,13 @@ impl Keeper {
         let ttl = self.options.ttl.max(Duration::from_millis(current.ttl_ms));
         // Held under this process's name by another run: the one before a
         // restart (the data folder's lock says none runs on it now), unless
-        // the folder was copied and the copy runs. A holder renews every
-        // fifth of its time to live, so one that has not within half as
-        // long again has stopped: the lease is taken back then rather than
-        // after all of it. One seen renewing is a live copy, waited for as
-        // any writer is.
-        let own_name = name_of(&current.holder) == self.options.name && current.holder != self.options.holder;
-        let wait = if own_name && !self.twin { ttl * 3 / 10 } else { ttl };
+        // the folder was copied and the copy runs. Either way it writes for
+        // no longer than `writes_for` its time to live after its last
+        // claim, which was before this process saw it: the lease is taken
+        // back then, without the margin a stranger waits for. One seen
+        // renewing is a live copy, and is waited for as any writer is.
+        let own_name = name_of(&current.holder) == self.options.name;
+        let wait = if own_name && !self.twin { writes_for(ttl) } else { ttl };
         match self.seen {
             Some((generation, since)) if generation == current.generation => {
                 if since.elapsed() >= wait {
@@ -255,7 +273,7 @@ impl Keeper {
         let won = self.claim(generation).await?;
         if won.holder == self.options.holder {
             let role = Role::Writer { tenure: won.generation, generation: won.generation };
-            self.lease.set(role, Some(sent + self.options.ttl - self.margin()));
+            self.lease.set(role, Some(sent + writes_for(self.options.ttl)));
             self.seen = None;
         } else {
             self.standby(&won);

@@ -24,7 +24,7 @@ fn lease(store: &Store, name: &str) -> (WriterLease, tokio::task::JoinHandle<()>
 
 /// Run `run` of the process named `name`, with time to live `ttl`.
 fn run_of(store: &Store, name: &str, run: &str, ttl: Duration) -> (WriterLease, tokio::task::JoinHandle<()>) {
-    let options = LeaseOptions { name: name.into(), holder: format!("{name}#{run}"), address: format!("http://{name}-{run}"), ttl };
+    let options = LeaseOptions::new(name, run, format!("http://{name}-{run}"), ttl);
     WriterLease::shared(store.clone(), options)
 }
 
@@ -74,18 +74,19 @@ async fn a_copy_of_a_process_never_writes_beside_it_and_a_restart_takes_its_leas
     assert!(first.writable().is_some(), "the holder keeps the lease");
     keeper_copy.abort();
 
-    // The holder dies without giving the lease up; its next run takes it
-    // back once a renewal is overdue, not after the whole time to live.
-    // (A process that died writes nothing more; this one's lease, whose
-    // keeper stopped, would still say it may until its deadline: the
-    // README's limit of a copy whose original stalls.)
+    // The holder stops renewing without giving the lease up (dies, or
+    // stalls); its next run takes the lease back once the holder's own
+    // deadline has passed, before the whole time to live, and never while
+    // the holder may still write.
     keeper_first.abort();
     let died = Instant::now();
     let (restarted, _keeper) = run_of(&store, "a", "3", TTL);
     while restarted.writable().is_none() {
         assert!(died.elapsed() < TTL * 3, "the restarted run takes the lease back");
+        assert!(first.writable().is_none() || restarted.writable().is_none(), "both runs could write");
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
+    assert!(first.writable().is_none(), "the earlier run stopped writing first");
     assert!(died.elapsed() < TTL, "taken back in {:?}, before the whole time to live", died.elapsed());
 }
 
@@ -142,4 +143,21 @@ async fn one_holder_writes_the_other_refuses_and_takes_over_when_it_stops() {
     keeper_b.abort();
     b.release(&store).await.unwrap();
     assert_eq!(store.writer_lease().await.unwrap().map(|l| l.holder), Some(String::new()), "a clean stop gives the lease up");
+}
+
+/// A standby that finds the lease held by its own run (its claim landed
+/// and the answer was lost) takes it back at once: it waited the whole
+/// time to live, forwarding ingestion to itself, while no one wrote.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_that_finds_itself_holding_the_lease_takes_it_back_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open_store(dir.path()).await;
+    let (held, keeper) = run_of(&store, "a", "1", TTL);
+    assert!(matches!(settled(&held).await, Role::Writer { .. }));
+    keeper.abort();
+    // The same run's keeper, as a standby that does not know it holds it.
+    let started = Instant::now();
+    let (again, _keeper) = run_of(&store, "a", "1", TTL);
+    assert!(matches!(settled(&again).await, Role::Writer { .. }));
+    assert!(started.elapsed() < TTL / 2, "taken back in {:?}", started.elapsed());
 }

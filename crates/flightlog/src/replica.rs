@@ -13,8 +13,8 @@ use std::path::Path;
 
 pub struct Replica {
     pub name: String,
-    /// This run of it: the name and a random part new at each start (the
-    /// writer lease is held by a run, see flightlog-ingest's lease).
+    /// This run of it: random, new at each start (the writer lease is
+    /// held by a run, see flightlog-ingest's `LeaseOptions`).
     pub run: String,
     /// Held until the process exits (the kernel releases it on a crash).
     _lock: File,
@@ -41,7 +41,7 @@ impl Replica {
         };
         let mut run = [0u8; 8];
         rand::rng().fill_bytes(&mut run);
-        let run = format!("{name}#{}", hex::encode(run));
+        let run = hex::encode(run);
         Ok(Self { name, run, _lock: lock })
     }
 }

@@ -384,7 +384,7 @@ async fn writer_lease(args: &ServeArgs, replica: &Replica, addr: SocketAddr, sto
             when it writes (they would forward ingestion to http://{addr}); give --advertise-url http://HOST:PORT");
     }
     let address = args.replicas.advertise_url.clone().unwrap_or_else(|| format!("http://{addr}"));
-    let (lease, keeper) = WriterLease::shared(store.clone(), LeaseOptions { name: replica.name.clone(), holder: replica.run.clone(), address, ttl });
+    let (lease, keeper) = WriterLease::shared(store.clone(), LeaseOptions::new(&replica.name, &replica.run, address, ttl));
     let deadline = tokio::time::Instant::now() + ttl;
     while tokio::time::Instant::now() < deadline && matches!(lease.role(), Role::Standby { writer: None }) {
         tokio::time::sleep(Duration::from_millis(20)).await;
