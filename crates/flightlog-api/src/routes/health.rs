@@ -33,16 +33,29 @@ const STORE_ANSWERS_WITHIN: std::time::Duration = std::time::Duration::from_secs
 /// hangs (stopped, overloaded) failed no commit until the statement
 /// timeout, and a standby none at all: every process said `ok` while
 /// ingestion was refused. (The embedded engine runs in this process.)
+///
+/// The answer stands for a second: /healthz needs no key, so without it
+/// anyone could send the shared server a query per request.
 async fn store_answers(state: &AppState) -> Result<(), String> {
+    static LAST: tokio::sync::Mutex<Option<(std::time::Instant, Result<(), String>)>> = tokio::sync::Mutex::const_new(None);
     let backend = state.store.backend();
     if !backend.remote() {
         return Ok(());
     }
-    match tokio::time::timeout(STORE_ANSWERS_WITHIN, backend.query("SELECT 1", flightlog_store::Params::new())).await {
+    // Held while asking: requests meanwhile take this answer.
+    let mut last = LAST.lock().await;
+    if let Some((at, answer)) = last.as_ref()
+        && at.elapsed() < std::time::Duration::from_secs(1)
+    {
+        return answer.clone();
+    }
+    let answer = match tokio::time::timeout(STORE_ANSWERS_WITHIN, backend.query("SELECT 1", flightlog_store::Params::new())).await {
         Ok(Ok(_)) => Ok(()),
         Ok(Err(e)) => Err(format!("the ClickHouse server does not answer: {e}")),
         Err(_) => Err(format!("the ClickHouse server did not answer SELECT 1 within {} s", STORE_ANSWERS_WITHIN.as_secs())),
-    }
+    };
+    *last = Some((std::time::Instant::now(), answer.clone()));
+    answer
 }
 
 /// `/healthz`'s answer. The parts' own reports are objects whose fields
