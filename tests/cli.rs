@@ -50,6 +50,9 @@ async fn an_import_reports_each_bad_record_by_its_line_and_sends_the_rest() {
     for n in 0..1200u64 {
         let line = match n {
             500 => b"{\"session_id\":\"mixed\",\"step\":500,\"note\":\"\xff\xfe\"}".to_vec(),
+            // Opening a batch (the second, at the default 1,000): the server
+            // would have read the whole batch as one JSON array.
+            1000 => b"[1, 2]".to_vec(),
             700 => format!("{{\"session_id\":\"mixed\",\"step\":700,\"pad\":\"{}\"}}", "y".repeat(40 << 20)).into_bytes(),
             _ => {
                 let mut v = step("mixed", n);
@@ -64,10 +67,11 @@ async fn an_import_reports_each_bad_record_by_its_line_and_sends_the_rest() {
     let out = flightlog(&s, ADMIN_KEY, &["import", file.to_str().unwrap()]);
     let text = stdout(&out);
     assert!(!out.status.success(), "rejected lines make the import fail: {text}");
-    assert!(text.contains("1198 accepted, 0 already stored, 2 rejected"), "{text}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(text.contains("1197 accepted, 0 already stored, 3 rejected"), "{text}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(text.contains("line 1001: (record) is not a JSON object"), "{text}");
     assert!(text.contains("line 501: (record) is not valid JSON"), "the file's line, not the request's: {text}");
     assert!(text.contains("line 701: the record is too large to send"), "{text}");
-    assert_eq!(s.all_steps(ADMIN_KEY, "mixed", 1000).await.len(), 1198, "the byte-order mark's line and those after the bad ones are stored");
+    assert_eq!(s.all_steps(ADMIN_KEY, "mixed", 1000).await.len(), 1197, "the byte-order mark's line and those after the bad ones are stored");
 
     let csv = dir.path().join("mixed.csv");
     let mut rows = String::from("session_id,step,timestamp,confidence\n");
@@ -218,4 +222,10 @@ async fn verifying_a_folder_with_no_store_is_an_error() {
     let said = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success() && said.contains("holds no embedded store") && said.contains("--clickhouse-url"), "{said}");
     assert!(!missing.exists(), "nothing was created");
+
+    // A ClickHouse server's database that holds no store: the same.
+    let url = clickhouse_for(dir.path());
+    let out = flightlog(&s, ADMIN_KEY, &["verify", "--all", "--data-dir", dir.path().to_str().unwrap(), "--clickhouse-url", &url, "--clickhouse-database", "no_such_db"]);
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && said.contains("holds no Flightlog store"), "{said}");
 }

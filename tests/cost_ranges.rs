@@ -113,3 +113,21 @@ async fn bad_ranges_are_refused_naming_the_field() {
     assert_eq!(status, StatusCode::OK);
     assert!(html.contains("This project has no steps yet."), "{html}");
 }
+
+/// A download of more groups than a file holds (10,000) is refused, saying
+/// so, where it was the first 10,000 without a word.
+#[tokio::test]
+async fn a_download_of_more_groups_than_a_file_holds_is_refused_saying_so() {
+    let s = Server::start().await;
+    let sessions: Vec<Value> = (0..10_001).map(|i| call(&format!("s{i:05}"), 0, "2026-03-03T10:00:00Z", 1000 + i, 0)).collect();
+    for chunk in sessions.chunks(5_000) {
+        assert_eq!(s.post_steps(ADMIN_KEY, ndjson(chunk), &[]).await.1["accepted"], chunk.len());
+    }
+    let cookie = s.web_sign_in(ADMIN_KEY).await.expect("signed in");
+    let resp = get(&s, &cookie, "/costs/download?format=csv&from=2026-03-01&to=2026-03-31&group_by=session").await;
+    assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
+    let said = resp.text().await.unwrap();
+    assert!(said.contains("more than 10000 groups match"), "{said}");
+    let resp = get(&s, &cookie, "/costs/download?format=csv&from=2026-03-01&to=2026-03-31&group_by=day").await;
+    assert_eq!(resp.status(), StatusCode::OK, "a download within the limit");
+}

@@ -55,9 +55,6 @@ impl CostParams {
         if group_by.len() > 2 {
             return Err(AppError::invalid("group_by", "at most two dimensions at once"));
         }
-        if group_by.len() == 2 && group_by[0] == group_by[1] {
-            return Err(AppError::invalid("group_by", format!("names {} twice", group_by[0].name())));
-        }
         let (from_us, to_us) = params::time_range(self.from.as_deref(), self.to.as_deref())?;
         let limit = match self.limit.as_deref() {
             None => 1000,
@@ -296,7 +293,7 @@ impl CostRangeParams {
 fn bound(name: &str, s: &str, date_end: i64) -> Result<i64, AppError> {
     let bare_date = s.len() == 10 && s.bytes().enumerate().all(|(i, b)| if i == 4 || i == 7 { b == b'-' } else { b.is_ascii_digit() });
     if !bare_date {
-        return params::time(name, s)
+        return params::time_bound(name, s)
             .map_err(|_| AppError::invalid(name, format!("must be a date YYYY-MM-DD or an RFC 3339 time, got {s:?}")));
     }
     // chrono (under parse_timestamp) knows the month lengths and leap years.

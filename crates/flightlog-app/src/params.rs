@@ -26,8 +26,18 @@ pub fn time_range(from: Option<&str>, to: Option<&str>) -> Result<(Option<i64>, 
     {
         return Err(AppError::invalid("to", "must come after from"));
     }
-    let up = |(us, nanos): (i64, u32)| us + i64::from(nanos > 0);
     Ok((from.map(up), to.map(up)))
+}
+
+/// A bound of a time range (RFC 3339), in microseconds, moved up to the
+/// next microsecond when it is finer (see [`time_range`]).
+pub fn time_bound(name: &str, s: &str) -> Result<i64, AppError> {
+    parse_instant(s).map(up).map_err(|e| AppError::invalid(name, e.reason))
+}
+
+/// The first microsecond at or after an instant.
+fn up((us, nanos): (i64, u32)) -> i64 {
+    us + i64::from(nanos > 0)
 }
 
 /// A whole number, when given; the error says the range its type takes

@@ -256,7 +256,18 @@ pub async fn download(State(state): State<AppState>, Reader { principal, .. }: R
         Err(e) => return bad(e.public_message()),
     };
     let q = CostQuery { group_by: group_by.clone(), ..range.query() };
-    match state.cost_groups(&principal.project, &q).await.and_then(|groups| cost_file(format, &group_by, &groups.rows)) {
+    let groups = match state.cost_groups(&principal.project, &q).await {
+        Ok(groups) => groups,
+        Err(e) => return crate::trouble(e),
+    };
+    // A file cut short would say nothing of it: said here instead.
+    if groups.more {
+        return bad(format!(
+            "more than {} groups match: narrow the range or group by less (a file of the first {} would leave the rest out)",
+            q.limit, q.limit
+        ));
+    }
+    match cost_file(format, &group_by, &groups.rows) {
         Ok(bytes) => {
             // Dates and digits only: nothing to quote in the header.
             let disposition =

@@ -79,8 +79,7 @@ impl Client {
     /// with a progress bar: a bundle or an export can be larger than
     /// memory. It is written beside `out` and put in its place only once
     /// whole, so a download cut short leaves no partial file, and an
-    /// earlier file there stands. Returns its size in bytes.
-    /// Downloads `path` into `out`; returns the bytes written and the
+    /// earlier file there stands. Returns its size in bytes and the
     /// answer's headers.
     pub async fn download(
         &self,

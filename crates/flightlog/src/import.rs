@@ -141,8 +141,13 @@ fn ndjson_records(mut reader: impl BufRead) -> impl Iterator<Item = anyhow::Resu
             while line.last().is_some_and(|b| *b == b'\n' || *b == b'\r') {
                 line.pop();
             }
-            if !line.iter().all(u8::is_ascii_whitespace) {
-                return Some(Ok((line_no, Ok(line))));
+            // A step is one JSON object. Anything else is refused here: a
+            // line that opens a batch with `[` made the server read the
+            // whole request as one JSON array and refuse all of it.
+            match line.iter().find(|b| !b.is_ascii_whitespace()) {
+                None => {}
+                Some(b'{') => return Some(Ok((line_no, Ok(line)))),
+                Some(_) => return Some(Ok((line_no, Err("(record) is not a JSON object: each line must be one step".to_string())))),
             }
         }
     })

@@ -60,14 +60,19 @@ pub async fn verify(args: VerifyArgs) -> anyhow::Result<()> {
             // Opening a folder with no store in it would create an empty one
             // and verify it: a pass on nothing (a server-mode replica's
             // folder, or a mistyped path).
-            if !args.store.is_server() && !dir.join("clickhouse").is_dir() {
+            let (found, at) = args.store.holds_a_store(dir).await?;
+            if !found && args.store.is_server() {
+                anyhow::bail!("{at} holds no Flightlog store (no log of record): nothing to verify. Check --clickhouse-database");
+            }
+            if !found {
                 anyhow::bail!(
-                    "{} holds no embedded store (no {}): nothing to verify. A replica on a ClickHouse server keeps its steps there: \
+                    "{} holds no embedded store (no {at}): nothing to verify. A replica on a ClickHouse server keeps its steps there: \
                      add --clickhouse-url (and its user, password and database) to read them directly, or verify through a running server",
-                    dir.display(),
-                    dir.join("clickhouse").display()
+                    dir.display()
                 );
             }
+            // FLIGHTLOG_CLICKHOUSE_URL in the environment sets it too: said.
+            eprintln!("verifying the store of {at}");
             let store = args.store.open_store(dir).await?;
             let key = instance_key(&args, dir)?;
             match &args.session {

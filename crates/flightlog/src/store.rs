@@ -6,7 +6,7 @@
 //! server (or a cluster's load balancer).
 
 use flightlog_store::server::ServerOptions;
-use flightlog_store::{Backend, Location, MemoryBudget, Store};
+use flightlog_store::{Backend, Location, MemoryBudget, Params, Store};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -82,6 +82,24 @@ impl StoreArgs {
 
     pub async fn open_backend(&self, data_dir: &Path) -> anyhow::Result<Arc<dyn Backend>> {
         Ok(flightlog_store::open_backend(&self.location(data_dir)).await?)
+    }
+
+    /// Whether a store is there already, found without making one (a
+    /// command that only reads, such as `verify`, must not create an empty
+    /// store and read it): the embedded engine's folder, or the server
+    /// database's log of record. Also where that is, in words.
+    pub async fn holds_a_store(&self, data_dir: &Path) -> anyhow::Result<(bool, String)> {
+        match self.location(data_dir) {
+            Location::Embedded { path, .. } => Ok((path.is_dir(), path.display().to_string())),
+            Location::Server(options) => {
+                let server = flightlog_store::server::Server::new(options)?;
+                let asked = server
+                    .query("SELECT count() AS n FROM system.tables WHERE database = currentDatabase() AND name = 'log_entries'", Params::new())
+                    .await;
+                let found = matches!(asked.as_deref().map(String::from_utf8_lossy).as_deref(), Ok(out) if out.contains("\"n\":1"));
+                Ok((found, server.describe()))
+            }
+        }
     }
 
     /// The store over that backend, its schema brought up to date.

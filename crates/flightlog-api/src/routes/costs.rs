@@ -50,7 +50,11 @@ pub struct UnpricedModel {
 /// file with `format`.
 #[utoipa::path(get, path = "/v1/costs", tag = "costs", params(CostParams),
     responses(
-        (status = 200, description = "The report, or with `format` the groups as a file", content(
+        (status = 200, description = "The report, or with `format` the groups as a file",
+        headers(
+            ("x-flightlog-more-groups" = String, description = "`true` on a file when more groups matched than `limit`: the cheaper ones are left out"),
+        ),
+        content(
             (CostReportView = "application/json"),
             (crate::openapi::Binary = "text/csv"),
             (crate::openapi::Binary = "application/vnd.apache.arrow.stream"),

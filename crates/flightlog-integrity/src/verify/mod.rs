@@ -189,13 +189,12 @@ async fn check_log(store: &Store, trusted_key: Option<&str>, keep_positions: boo
                     c.tree_size, c.tree_size
                 ),
             ));
-        } else if trusted_key.is_some_and(|k| !k.eq_ignore_ascii_case(&c.public_key)) {
-            // Consistent with the log, but signed with another key than
-            // the instance's: anyone who can write to the store can sign
-            // one with a key of their own, so it seals nothing here (the
-            // steps past the instance's own checkpoints read as not yet
-            // sealed, where they read as verified).
-        } else {
+        } else if trusted_key.is_none_or(|k| k.eq_ignore_ascii_case(&c.public_key)) {
+            // Consistent with the log and, when the instance's key is
+            // known, signed with it. One signed with another key seals
+            // nothing here: anyone who can write to the store can sign one
+            // with a key of their own (the steps past the instance's own
+            // checkpoints read verified before stop 58).
             log.sealed_size = log.sealed_size.max(c.tree_size);
             latest_json = Some(checkpoint_json(c));
         }
