@@ -228,4 +228,8 @@ async fn verifying_a_folder_with_no_store_is_an_error() {
     let out = flightlog(&s, ADMIN_KEY, &["verify", "--all", "--data-dir", dir.path().to_str().unwrap(), "--clickhouse-url", &url, "--clickhouse-database", "no_such_db"]);
     let said = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success() && said.contains("holds no Flightlog store"), "{said}");
+    // A wrong password is said as such, not as a database with no store.
+    let out = flightlog(&s, ADMIN_KEY, &["verify", "--all", "--data-dir", dir.path().to_str().unwrap(), "--clickhouse-url", &url, "--clickhouse-password", "wrong"]);
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && said.contains("AUTHENTICATION_FAILED") && !said.contains("holds no"), "{said}");
 }

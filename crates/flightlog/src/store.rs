@@ -96,7 +96,13 @@ impl StoreArgs {
                 let asked = server
                     .query("SELECT count() AS n FROM system.tables WHERE database = currentDatabase() AND name = 'log_entries'", Params::new())
                     .await;
-                let found = matches!(asked.as_deref().map(String::from_utf8_lossy).as_deref(), Ok(out) if out.contains("\"n\":1"));
+                // A database that does not exist holds no store; any other
+                // error (a wrong password, a server down) is said as it is.
+                let found = match asked {
+                    Ok(out) => String::from_utf8_lossy(&out).contains("\"n\":1"),
+                    Err(e) if e.to_string().contains("UNKNOWN_DATABASE") => false,
+                    Err(e) => return Err(anyhow::Error::new(e).context(format!("cannot ask {}", server.describe()))),
+                };
                 Ok((found, server.describe()))
             }
         }
