@@ -335,7 +335,7 @@ async fn a_cost_query_naming_what_no_step_could_have_is_refused() {
     let s = Server::start().await;
     let tags = (0..300).map(|i| format!("t{i}")).collect::<Vec<_>>().join(",");
     let long = "a".repeat(257);
-    for (query, field) in [(&*format!("agent={long}"), "agent"), (&*format!("tags={tags}"), "tags"), ("user=%01", "user")] {
+    for (query, field) in [(&*format!("agent={long}"), "agent"), (&*format!("tags={tags}"), "tags")] {
         let (status, answer) = s.get(ADMIN_KEY, &format!("/v1/costs?{query}")).await;
         assert_eq!((status, answer["error"]["field"].as_str()), (StatusCode::BAD_REQUEST, Some(field)), "{query}: {answer}");
     }

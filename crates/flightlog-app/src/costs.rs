@@ -64,13 +64,19 @@ impl CostParams {
                 .filter(|n| (1..=MAX_GROUPS).contains(n))
                 .ok_or_else(|| AppError::invalid("limit", format!("must be between 1 and {MAX_GROUPS}")))?,
         };
-        // Names no step could have are refused, as ingestion would refuse
-        // them: a 5,000-byte agent or 3,000 tags were looked up.
+        // Sizes no step could have are refused, as ingestion would refuse
+        // them: a 5,000-byte agent or 3,000 tags were looked up. (Odd
+        // characters are looked up and match nothing, as the session
+        // list's filters do.)
         let limits = flightlog_model::Limits::default();
+        let long = |field: &str, v: &str| {
+            let why = format!("is {} bytes, at most {}", v.len(), limits.max_id_bytes);
+            if v.len() > limits.max_id_bytes { Err(AppError::invalid(field, why)) } else { Ok(()) }
+        };
         let named = |field: &str, v: &Option<String>| -> Result<Option<String>, AppError> {
             let v = v.clone().filter(|s| !s.is_empty());
             if let Some(v) = &v {
-                params::id(field, v, limits.max_id_bytes)?;
+                long(field, v)?;
             }
             Ok(v)
         };
@@ -80,7 +86,7 @@ impl CostParams {
             return Err(AppError::invalid("tags", format!("names {} tags, at most {}", tags.len(), limits.max_list_items)));
         }
         for tag in &tags {
-            params::id("tags", tag, limits.max_id_bytes)?;
+            long("tags", tag)?;
         }
         Ok(CostQuery {
             group_by,
