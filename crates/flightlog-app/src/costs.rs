@@ -69,14 +69,10 @@ impl CostParams {
         // characters are looked up and match nothing, as the session
         // list's filters do.)
         let limits = flightlog_model::Limits::default();
-        let long = |field: &str, v: &str| {
-            let why = format!("is {} bytes, at most {}", v.len(), limits.max_id_bytes);
-            if v.len() > limits.max_id_bytes { Err(AppError::invalid(field, why)) } else { Ok(()) }
-        };
         let named = |field: &str, v: &Option<String>| -> Result<Option<String>, AppError> {
             let v = v.clone().filter(|s| !s.is_empty());
             if let Some(v) = &v {
-                long(field, v)?;
+                params::id_size(field, field, v)?;
             }
             Ok(v)
         };
@@ -86,7 +82,7 @@ impl CostParams {
             return Err(AppError::invalid("tags", format!("names {} tags, at most {}", tags.len(), limits.max_list_items)));
         }
         for tag in &tags {
-            long("tags", tag)?;
+            params::id_size("tags", "tag", tag)?;
         }
         Ok(CostQuery {
             group_by,
@@ -415,11 +411,10 @@ impl AppState {
             // Stored, it would be a price for no model, listed with an empty key.
             return Err(AppError::invalid("model_key", format!("{:?} names no model once its prefixes and suffixes are taken off", p.model_key)));
         }
-        let from = params::time("effective_from", &p.effective_from)?;
         // Stored to the microsecond: a finer time would be changed, not kept.
-        let fraction = p.effective_from.split_once('.').map(|(_, rest)| rest.bytes().take_while(u8::is_ascii_digit).count()).unwrap_or(0);
-        if fraction > 6 {
-            return Err(AppError::invalid("effective_from", format!("has {fraction} digits of a second; it is kept to the microsecond (6 at most)")));
+        let (from, finer) = flightlog_model::time::parse_instant(&p.effective_from).map_err(|e| AppError::invalid("effective_from", e.reason))?;
+        if finer > 0 {
+            return Err(AppError::invalid("effective_from", "is finer than a microsecond; it is kept to the microsecond"));
         }
         let prices = [
             ("input", Some(p.input)),

@@ -119,9 +119,15 @@ pub fn id(field: &str, id: &str, max_id_bytes: usize) -> Result<(), AppError> {
 /// limit's bytes), so that a megabyte of id is refused, not looked up and
 /// echoed back.
 pub fn session_id(id: &str) -> Result<(), AppError> {
+    id_size("session_id", "session's id", id)
+}
+
+/// An id a read or a filter names (`field`, a `what`) no longer than any
+/// step's can be (the ingest limit's bytes).
+pub fn id_size(field: &str, what: &str, id: &str) -> Result<(), AppError> {
     let max = flightlog_model::Limits::default().max_id_bytes;
     match id.len() > max {
-        true => Err(AppError::invalid("session_id", format!("is {} bytes; no session's id is longer than {max}", id.len()))),
+        true => Err(AppError::invalid(field, format!("is {} bytes; no {what} is longer than {max}", id.len()))),
         false => Ok(()),
     }
 }

@@ -244,7 +244,8 @@ impl Keeper {
         // back then, without the margin a stranger waits for. One seen
         // renewing is a live copy, and is waited for as any writer is.
         let own_name = name_of(&current.holder) == self.options.name;
-        let wait = if own_name && !self.twin { writes_for(ttl) } else { ttl };
+        let earlier_run = own_name && !self.twin;
+        let wait = if earlier_run { writes_for(ttl) } else { ttl };
         match self.seen {
             Some((generation, since)) if generation == current.generation => {
                 if since.elapsed() >= wait {
@@ -252,7 +253,7 @@ impl Keeper {
                     return self.take(current.generation + 1).await;
                 }
             }
-            Some(_) if own_name && !self.twin => {
+            Some(_) if earlier_run => {
                 self.twin = true;
                 tracing::error!(holder = %current.holder, "another process runs under this data folder's replica name (a copy of the folder?) \
                     and holds the writer lease: this one waits as any standby does. Give each process a folder of its own");

@@ -86,17 +86,25 @@ fn comparable(canonical_params: &str) -> std::borrow::Cow<'_, str> {
     }
 }
 
-/// Turns every float with a whole value below 2^53 into that integer;
+/// The integer a float equals, when it has a whole value below 2^53: the
+/// same number written another way (`100.0` for `100`). Past 2^53 a double
+/// no longer holds every integer, so a whole-looking float may stand for
+/// another one, and stays a float.
+pub fn whole(f: f64) -> Option<i64> {
+    (f.fract() == 0.0 && f.abs() < 9_007_199_254_740_992.0).then_some(f as i64)
+}
+
+/// Turns every float with a whole value ([`whole`]) into that integer;
 /// whether any was.
 fn whole_floats_as_integers(v: &mut serde_json::Value) -> bool {
     use serde_json::Value;
     match v {
-        Value::Number(n) if n.is_f64() => match n.as_f64() {
-            Some(f) if f.fract() == 0.0 && f.abs() < 9_007_199_254_740_992.0 => {
-                *v = Value::from(f as i64);
+        Value::Number(n) if n.is_f64() => match n.as_f64().and_then(whole) {
+            Some(i) => {
+                *v = Value::from(i);
                 true
             }
-            _ => false,
+            None => false,
         },
         Value::Array(items) => items.iter_mut().fold(false, |changed, x| whole_floats_as_integers(x) | changed),
         Value::Object(fields) => fields.values_mut().fold(false, |changed, x| whole_floats_as_integers(x) | changed),

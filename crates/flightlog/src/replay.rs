@@ -195,11 +195,12 @@ fn same_number(a: &Value, b: &Value) -> bool {
         Integer(i128),
         Float(f64),
     }
+    // A float is an integer written another way as the guard takes it
+    // (flightlog_model::action::whole).
     let exact = |v: &Value| match (v.as_i64(), v.as_u64(), v.as_f64()) {
         (Some(i), _, _) => Some(Exact::Integer(i.into())),
         (_, Some(u), _) => Some(Exact::Integer(u.into())),
-        (_, _, Some(f)) if f.fract() == 0.0 && f.abs() < 1e38 => Some(Exact::Integer(f as i128)),
-        (_, _, Some(f)) => Some(Exact::Float(f)),
+        (_, _, Some(f)) => Some(flightlog_model::action::whole(f).map_or(Exact::Float(f), |i| Exact::Integer(i.into()))),
         _ => None,
     };
     matches!((exact(a), exact(b)), (Some(x), Some(y)) if x == y)
