@@ -70,7 +70,18 @@ fn read_cell(column: &str, cell: &str, kind: Cell) -> Result<Value, FieldError> 
         },
         Cell::Json => strict(cell, "JSON"),
         Cell::List if cell.trim_start().starts_with('[') => strict(cell, "a JSON array"),
-        Cell::List => Ok(Value::Array(cell.split(';').map(|s| Value::String(s.trim().to_string())).collect())),
+        Cell::List => {
+            // An item is kept as written or the row is refused: trimming
+            // `a; b` to "b" would store a value other than the one sent.
+            let items: Vec<&str> = cell.split(';').collect();
+            match items.iter().find(|item| item.trim() != **item) {
+                Some(item) => Err(FieldError::new(
+                    column,
+                    format!("the ;-separated item {item:?} has spaces around it; remove them, or give the list as a JSON array to keep them"),
+                )),
+                None => Ok(Value::Array(items.into_iter().map(|s| Value::String(s.to_string())).collect())),
+            }
+        }
     }
 }
 
@@ -102,6 +113,16 @@ mod tests {
         let mut reader = csv::Reader::from_reader(text.as_bytes());
         let header = reader.headers().unwrap().clone();
         reader.records().map(|r| row_to_json(&header, &r.unwrap())).collect()
+    }
+
+    #[test]
+    fn a_list_item_with_spaces_around_it_is_refused_not_trimmed() {
+        let got = rows("session_id,step,tags,considered_tools\ns1,1,a; b,x\ns1,2,\"[\"\"a\"\",\"\" b\"\"]\",x;y\n");
+        let refused = got[0].clone().unwrap_err();
+        assert_eq!(refused.field, "tags");
+        assert!(refused.reason.contains("\" b\""), "{}", refused.reason);
+        assert_eq!(got[1].clone().unwrap()["tags"], serde_json::json!(["a", " b"]));
+        assert_eq!(got[1].clone().unwrap()["agent_thoughts"]["considered_tools"], serde_json::json!(["x", "y"]));
     }
 
     #[test]
