@@ -152,6 +152,10 @@ async fn two_processes_take_the_same_sessions_at_once_and_the_record_verifies() 
     assert_eq!(writers, 1, "exactly one process writes: {roles:?}");
     let standby = roles.iter().find(|r| r["role"] == "standby").expect("the other is a standby");
     assert!(standby["writer"].as_str().is_some_and(|w| w == a.base || w == b.base), "the standby knows the writer: {roles:?}");
+    // A standby whose writer answers is ok (its /healthz asks the writer's).
+    for s in [&a, &b] {
+        assert_eq!(s.health().await["status"], "ok", "{}", s.health().await);
+    }
 
     let seen = Arc::new(Seen::default());
     let clients = start_clients([a.base.clone(), b.base.clone()], &seen);
@@ -203,6 +207,33 @@ async fn when_the_writer_is_killed_mid_ingest_the_other_process_takes_over() {
     assert!(seen.accepted.load(Ordering::Relaxed) <= SESSIONS * BATCHES * BATCH);
     all_stored_once(&standby).await;
     assert_eq!(standby.health().await["status"], "ok");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_standby_whose_writer_cannot_be_reached_says_so_on_healthz() {
+    if skipped() {
+        return;
+    }
+    let (dir_a, dir_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let key_file = dir_a.path().join("shared-signing.key");
+    let env = [("FLIGHTLOG_BOOTSTRAP_KEY", ADMIN_KEY), ("FLIGHTLOG_WRITER_LEASE_TTL", LEASE_TTL), ("FLIGHTLOG_SIGNING_KEY_FILE", key_file.to_str().unwrap())];
+    // The writer advertises an address nothing listens on (port 9).
+    let nowhere = "http://127.0.0.1:9";
+    let a = Server::start_sharing(dir_a.path(), dir_a.path(), &env, &["--advertise-url", nowhere]).await;
+    becomes(&a, "writer", "the first process writes").await;
+    let b = Server::start_sharing(dir_b.path(), dir_a.path(), &env, &[]).await;
+    assert_eq!(role(&b).await, json!({"role": "standby", "writer": nowhere}));
+
+    let answer = b.http.get(format!("{}/healthz", b.base)).send().await.unwrap();
+    assert_eq!(answer.status(), StatusCode::SERVICE_UNAVAILABLE);
+    let health: Value = answer.json().await.unwrap();
+    assert_eq!(health["status"], "degraded");
+    assert!(health["reason"].as_str().unwrap().contains("the writer at http://127.0.0.1:9"), "{health}");
+    let sent = b.http.post(format!("{}/v1/steps", b.base)).bearer_auth(ADMIN_KEY).body(ndjson(&[replica_step(0, 0)])).send().await.unwrap();
+    assert_eq!(sent.status(), StatusCode::SERVICE_UNAVAILABLE, "what /healthz said: ingestion through it fails");
+    // The writer itself is fine (a standby that reaches its writer is ok:
+    // two_processes_take_the_same_sessions_at_once_and_the_record_verifies).
+    assert_eq!(a.health().await["status"], "ok");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

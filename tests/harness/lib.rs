@@ -265,7 +265,8 @@ impl Server {
     }
 
     /// True once the server said where it listens and answers /healthz
-    /// there; false when it exited first.
+    /// there (200, or a standby's 503 about its writer); false when it
+    /// exited first.
     async fn wait_ready(&mut self) -> bool {
         let deadline = Instant::now() + Duration::from_secs(60);
         while Instant::now() < deadline {
@@ -283,10 +284,18 @@ impl Server {
                     }
                 }
             }
-            if let Ok(r) = self.http.get(format!("{}/healthz", self.base)).send().await
-                && r.status().is_success()
-            {
-                return true;
+            if let Ok(r) = self.http.get(format!("{}/healthz", self.base)).send().await {
+                if r.status().is_success() {
+                    return true;
+                }
+                // A standby is up once it answers, even degraded: it says
+                // so while the writer it forwards to does not answer.
+                if let Ok(health) = r.json::<serde_json::Value>().await
+                    && health["ingest"]["lease"]["role"] == "standby"
+                    && health["ingest"]["lease"]["writer"].is_string()
+                {
+                    return true;
+                }
             }
             if let Some(child) = self.child.as_mut()
                 && child.try_wait().expect("poll the server").is_some()

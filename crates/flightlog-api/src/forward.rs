@@ -80,3 +80,27 @@ pub async fn to_writer(State(forwarder): State<Forwarder>, request: Request, nex
         }
     }
 }
+
+/// Whether ingestion sent here can reach the writer: its /healthz answers
+/// within `within` and is not degraded. A writer whose advertised address
+/// nobody could reach made every standby refuse every step while their own
+/// /healthz said `ok`.
+pub async fn writer_answers(writer: &str, within: Duration) -> Result<(), String> {
+    use http_body_util::BodyExt;
+    let client: Client<HttpConnector, Body> = Client::builder(TokioExecutor::new()).build_http();
+    let asked = async {
+        let uri: Uri = format!("{}/healthz", writer.trim_end_matches('/')).parse().map_err(|_| "its advertised address is not a URL".to_string())?;
+        let answer = client.get(uri).await.map_err(|e| e.to_string())?;
+        if answer.status().is_success() {
+            return Ok(());
+        }
+        let body = answer.into_body().collect().await.map(|b| b.to_bytes()).unwrap_or_default();
+        let reason = serde_json::from_slice::<serde_json::Value>(&body).ok().and_then(|h| h["reason"].as_str().map(str::to_string));
+        Err(format!("it is degraded: {}", reason.unwrap_or_else(|| "no reason given".to_string())))
+    };
+    match tokio::time::timeout(within, asked).await {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(why)) => Err(format!("ingestion here goes to the writer at {writer}, and {why}")),
+        Err(_) => Err(format!("ingestion here goes to the writer at {writer}, which did not answer /healthz within {} s", within.as_secs())),
+    }
+}

@@ -2,10 +2,11 @@ use crate::AppState;
 use axum::Json;
 use axum::extract::State;
 use axum::http::{StatusCode, header};
-use flightlog_ingest::WriterHealth;
+use flightlog_ingest::{Role, WriterHealth};
 use axum::response::IntoResponse;
 use serde_json::{Value, json};
 use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
 
 /// The search part of /healthz: whether it works, and the indexer's lag.
 async fn search_health(state: &AppState) -> Value {
@@ -26,36 +27,61 @@ async fn search_health(state: &AppState) -> Value {
     }
 }
 
-/// How long /healthz waits for a ClickHouse server to answer `SELECT 1`.
-const STORE_ANSWERS_WITHIN: std::time::Duration = std::time::Duration::from_secs(1);
+/// How long /healthz waits for a ClickHouse server to answer `SELECT 1`,
+/// or a standby for its writer's /healthz.
+const ANSWERS_WITHIN: Duration = Duration::from_secs(1);
+
+/// The last answer of something /healthz asks another process.
+struct Recent {
+    at: Instant,
+    asked: String,
+    answer: Result<(), String>,
+}
+
+/// `ask`'s answer, or the one it gave `asked` less than a second ago:
+/// /healthz needs no key, so without it anyone could make this process
+/// send a query to the shared server or the writer per request. The lock
+/// is held while asking, so requests meanwhile take that answer.
+async fn for_a_second(last: &tokio::sync::Mutex<Option<Recent>>, asked: &str, ask: impl Future<Output = Result<(), String>>) -> Result<(), String> {
+    let mut last = last.lock().await;
+    if let Some(recent) = last.as_ref()
+        && recent.asked == asked
+        && recent.at.elapsed() < Duration::from_secs(1)
+    {
+        return recent.answer.clone();
+    }
+    let answer = ask.await;
+    *last = Some(Recent { at: Instant::now(), asked: asked.to_string(), answer: answer.clone() });
+    answer
+}
 
 /// Whether a ClickHouse server answers a trivial read in time. One that
 /// hangs (stopped, overloaded) failed no commit until the statement
 /// timeout, and a standby none at all: every process said `ok` while
 /// ingestion was refused. (The embedded engine runs in this process.)
-///
-/// The answer stands for a second: /healthz needs no key, so without it
-/// anyone could send the shared server a query per request.
 async fn store_answers(state: &AppState) -> Result<(), String> {
-    static LAST: tokio::sync::Mutex<Option<(std::time::Instant, Result<(), String>)>> = tokio::sync::Mutex::const_new(None);
+    static LAST: tokio::sync::Mutex<Option<Recent>> = tokio::sync::Mutex::const_new(None);
     let backend = state.store.backend();
     if !backend.remote() {
         return Ok(());
     }
-    // Held while asking: requests meanwhile take this answer.
-    let mut last = LAST.lock().await;
-    if let Some((at, answer)) = last.as_ref()
-        && at.elapsed() < std::time::Duration::from_secs(1)
-    {
-        return answer.clone();
+    for_a_second(&LAST, "store", async {
+        match tokio::time::timeout(ANSWERS_WITHIN, backend.query("SELECT 1", flightlog_store::Params::new())).await {
+            Ok(Ok(_)) => Ok(()),
+            Ok(Err(e)) => Err(format!("the ClickHouse server does not answer: {e}")),
+            Err(_) => Err(format!("the ClickHouse server did not answer SELECT 1 within {} s", ANSWERS_WITHIN.as_secs())),
+        }
+    })
+    .await
+}
+
+/// A standby's writer, asked as the store is (forward.rs says why).
+async fn writer_answers(role: &Role) -> Result<(), String> {
+    static LAST: tokio::sync::Mutex<Option<Recent>> = tokio::sync::Mutex::const_new(None);
+    match role {
+        Role::Standby { writer: Some(writer) } => for_a_second(&LAST, writer, crate::forward::writer_answers(writer, ANSWERS_WITHIN)).await,
+        _ => Ok(()),
     }
-    let answer = match tokio::time::timeout(STORE_ANSWERS_WITHIN, backend.query("SELECT 1", flightlog_store::Params::new())).await {
-        Ok(Ok(_)) => Ok(()),
-        Ok(Err(e)) => Err(format!("the ClickHouse server does not answer: {e}")),
-        Err(_) => Err(format!("the ClickHouse server did not answer SELECT 1 within {} s", STORE_ANSWERS_WITHIN.as_secs())),
-    };
-    *last = Some((std::time::Instant::now(), answer.clone()));
-    answer
 }
 
 /// `/healthz`'s answer. The parts' own reports are objects whose fields
@@ -85,15 +111,18 @@ pub enum HealthStatus {
 }
 
 /// Unauthenticated: says whether the process is up and how its parts are.
-/// While the writer cannot store steps it is `degraded` (503), with why.
+/// While the writer cannot store steps it is `degraded` (503), with why;
+/// so is a standby whose writer does not answer (ingestion sent to it fails).
 #[utoipa::path(get, path = "/healthz", tag = "health", responses(
     (status = 200, body = Health),
-    (status = 503, description = "degraded: the writer cannot store steps now, or the ClickHouse server does not answer", body = Health),
+    (status = 503, description = "degraded: the writer cannot store steps now, the ClickHouse server does not answer, or (a standby) the writer it forwards ingestion to does not answer or is degraded", body = Health),
 ))]
 pub async fn healthz(State(state): State<AppState>) -> (StatusCode, Json<Health>) {
     let stats = state.ingestor.stats();
     let writer = state.ingestor.health();
-    let (code, status, reason) = match (&writer, store_answers(&state).await) {
+    let role = state.ingestor.role();
+    let reachable = writer_answers(&role).await;
+    let (code, status, reason) = match (&writer, store_answers(&state).await.and(reachable)) {
         (WriterHealth::Degraded { reason }, _) => (StatusCode::SERVICE_UNAVAILABLE, HealthStatus::Degraded, Some(reason.clone())),
         (_, Err(reason)) => (StatusCode::SERVICE_UNAVAILABLE, HealthStatus::Degraded, Some(reason)),
         (WriterHealth::Healthy, Ok(())) => (StatusCode::OK, HealthStatus::Ok, None),
@@ -109,7 +138,7 @@ pub async fn healthz(State(state): State<AppState>) -> (StatusCode, Json<Health>
     });
     ingest["writer"] = serde_json::to_value(&writer).unwrap_or_default();
     // Which process writes the log when several share one store.
-    ingest["lease"] = serde_json::to_value(state.ingestor.role()).unwrap_or_default();
+    ingest["lease"] = serde_json::to_value(role).unwrap_or_default();
     // Values replaced before storing, by kind, since start.
     ingest["redactions"] = serde_json::to_value(state.redaction.counts()).unwrap_or_default();
     // The detectors that run behind ingestion (near-duplicates, goal
