@@ -185,6 +185,11 @@ async fn only_admins_read_the_access_log_and_nothing_can_change_it() {
     let (status, page) = s.page(ADMIN_KEY, "/access-log?session_id=cust-a").await;
     assert_eq!(status, StatusCode::OK);
     assert!(page.contains("GET /v1/sessions/{id}/steps") && page.contains(&key_id(&reader)), "{page}");
+    // The filter is the id as given: " cust-a" is another session (it was
+    // trimmed, and so showed cust-a's reads).
+    let (status, page) = s.page(ADMIN_KEY, "/access-log?session_id=%20cust-a").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(!page.contains("GET /v1/sessions/{id}/steps"), "{page}");
 
     for method in [Method::DELETE, Method::PUT, Method::POST, Method::PATCH] {
         let (status, _) = s.send_json(method.clone(), ADMIN_KEY, "/v1/access-log", json!({})).await;

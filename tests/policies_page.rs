@@ -49,8 +49,16 @@ async fn an_admin_sets_retention_and_is_warned_under_six_months() {
 async fn an_admin_places_and_releases_legal_holds() {
     let s = Server::start().await;
     let admin = Browser::sign_in(&s, ADMIN_KEY).await;
-    let (status, to, _) =
+    // An id with spaces around it is refused, not trimmed: " cust-a " and
+    // "cust-a" are two sessions, and a hold on the wrong one leaves the
+    // other erasable.
+    let (status, _, page) =
         admin.post("/policies/holds", &[("subject", "session"), ("id", " cust-a "), ("reason", "litigation <case 114>")]).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(page.contains("id: &#34; cust-a &#34; has spaces around it"), "{page}");
+    assert!(s.get(ADMIN_KEY, "/v1/legal-holds").await.1["holds"].as_array().unwrap().is_empty(), "nothing held");
+    let (status, to, _) =
+        admin.post("/policies/holds", &[("subject", "session"), ("id", "cust-a"), ("reason", "litigation <case 114>")]).await;
     assert_eq!((status, to.as_str()), (StatusCode::SEE_OTHER, "/policies?saved=hold-placed"));
     assert_eq!(admin.post("/policies/holds", &[("subject", "user"), ("id", "customer-9"), ("reason", "")]).await.0, StatusCode::SEE_OTHER);
 

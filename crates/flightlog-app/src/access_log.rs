@@ -26,7 +26,6 @@
 use crate::keys::Principal;
 use crate::search::Similar;
 use crate::{AppError, AppState, params};
-use flightlog_model::Limits;
 use flightlog_redact::Redactor;
 use flightlog_store::{AccessFilter, AccessRow, Store, StoredStep};
 use rand::RngCore;
@@ -254,22 +253,15 @@ pub struct AccessLogParams {
 
 /// A filter value (a session, user or key id): at most as long as an id
 /// may be when stored ([`Limits::max_id_bytes`]).
-fn id_param(name: &str, v: &Option<String>) -> Result<String, AppError> {
-    let max = Limits::default().max_id_bytes;
-    match params::non_empty(v) {
-        Some(s) if s.len() > max => Err(AppError::invalid(name, format!("is {} bytes; the limit is {max}", s.len()))),
-        other => Ok(other.unwrap_or_default().to_string()),
-    }
-}
 
 impl AccessLogParams {
     /// The one reading of the parameters, for every front end.
     pub fn filter(&self) -> Result<AccessFilter, AppError> {
         let (from_us, to_us) = params::time_range(params::non_empty(&self.from), params::non_empty(&self.to))?;
         Ok(AccessFilter {
-            session_id: id_param("session_id", &self.session_id)?,
-            user_id: id_param("user_id", &self.user_id)?,
-            key_id: id_param("key_id", &self.key_id)?,
+            session_id: params::filter_id("session_id", "session's id", &self.session_id)?,
+            user_id: params::filter_id("user_id", "user's id", &self.user_id)?,
+            key_id: params::filter_id("key_id", "key's id", &self.key_id)?,
             from_us: from_us.unwrap_or(0),
             to_us: to_us.unwrap_or(i64::MAX),
             before: params::non_empty(&self.cursor).map(decode_cursor).transpose()?,

@@ -20,7 +20,6 @@ use crate::{AppError, AppState};
 use backon::BackoffBuilder;
 use flightlog_model::action::Action;
 use flightlog_model::detect::{DetectConfig, Detectors, Incident, IncidentKind};
-use flightlog_model::Limits;
 use flightlog_model::time::{format_timestamp, now_us};
 use flightlog_store::{IncidentFilter, IncidentRow, PolicyKind, Store};
 use serde::Serialize;
@@ -173,15 +172,10 @@ impl IncidentParams {
             Some(c) => Some(parse_cursor(c).ok_or_else(|| AppError::invalid("cursor", "is not a next_cursor this server gave"))?),
             None => None,
         };
-        let max = Limits::default().max_id_bytes;
-        let id = |name: &str, v: &Option<String>| match params::non_empty(v) {
-            Some(s) if s.len() > max => Err(AppError::invalid(name, format!("is {} bytes; the limit is {max}", s.len()))),
-            other => Ok(other.unwrap_or_default().to_string()),
-        };
         Ok(IncidentQuery {
             kind,
-            session: id("session_id", &self.session_id)?,
-            agent: id("agent", &self.agent)?,
+            session: params::filter_id("session_id", "session's id", &self.session_id)?,
+            agent: params::filter_id("agent", "agent's name", &self.agent)?,
             state,
             cursor,
             limit: params::page_size(params::non_empty(&self.limit), 50, MAX_PAGE)?,

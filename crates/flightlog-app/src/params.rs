@@ -132,6 +132,15 @@ pub fn id_size(field: &str, what: &str, id: &str) -> Result<(), AppError> {
     }
 }
 
+/// An id a list is filtered by (`field`, a `what`), as given: "" when not
+/// given. Not trimmed, since an id may start or end with a space and the
+/// trimmed one names another session (the filter showed its rows).
+pub fn filter_id(field: &str, what: &str, v: &Option<String>) -> Result<String, AppError> {
+    let id = v.as_deref().unwrap_or_default();
+    id_size(field, what, id)?;
+    Ok(id.to_string())
+}
+
 /// The most bytes of a reason kept with an action (a hold placed or
 /// released, an erasure).
 pub const MAX_REASON_BYTES: usize = 1_000;

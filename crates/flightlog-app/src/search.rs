@@ -54,14 +54,16 @@ fn filter_param(name: &str, v: &Option<String>) -> Result<Option<String>, AppErr
 impl SimilarParams {
     /// Whether anything was asked (a text or a step).
     pub fn asks(&self) -> bool {
-        params::non_empty(&self.q).is_some() || params::non_empty(&self.session_id).is_some()
+        params::non_empty(&self.q).is_some() || self.session_id.as_deref().is_some_and(|s| !s.is_empty())
     }
 
     /// Checks the parameters and turns them into a search of `project`.
     pub fn request(&self, project: &str) -> Result<SearchRequest, AppError> {
         use flightlog_index::Query as Q;
         let p = self;
-        let query = match (params::non_empty(&p.session_id), params::non_empty(&p.step), params::non_empty(&p.q)) {
+        // The session id as given (an id may start or end with a space).
+        let session_id = p.session_id.as_deref().filter(|s| !s.is_empty());
+        let query = match (session_id, params::non_empty(&p.step), params::non_empty(&p.q)) {
             (Some(session_id), Some(step), None) => {
                 let step = params::number::<u64>("step", Some(step))?.expect("present");
                 filter_param("session_id", &p.session_id)?;

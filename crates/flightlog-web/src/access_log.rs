@@ -55,7 +55,8 @@ struct AccessLogPage {
 }
 
 pub async fn page(State(state): State<AppState>, Admin { principal, csrf }: Admin, Query(f): Query<Filters>) -> Response {
-    let opt = |s: &str| Some(s.trim().to_string()).filter(|s| !s.is_empty());
+    // As given: a session or user id may start or end with a space.
+    let opt = |s: &str| Some(s.to_string()).filter(|s| !s.is_empty());
     let params = AccessLogParams {
         session_id: opt(&f.session_id),
         user_id: opt(&f.user_id),
@@ -101,8 +102,8 @@ pub async fn page(State(state): State<AppState>, Admin { principal, csrf }: Admi
 fn next_query(f: &Filters, cursor: &str) -> String {
     [("session_id", &f.session_id), ("user_id", &f.user_id), ("key_id", &f.key_id)]
         .iter()
-        .filter(|(_, v)| !v.trim().is_empty())
-        .map(|(k, v)| format!("{k}={}", encode(v.trim())))
+        .filter(|(_, v)| !v.is_empty())
+        .map(|(k, v)| format!("{k}={}", encode(v)))
         .chain([format!("cursor={}", encode(cursor))])
         .collect::<Vec<_>>()
         .join("&")

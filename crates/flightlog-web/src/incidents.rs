@@ -59,7 +59,8 @@ pub struct Filters {
 
 impl Filters {
     fn params(&self, cursor: bool) -> IncidentParams {
-        let opt = |s: &str| Some(s.trim().to_string()).filter(|s| !s.is_empty());
+        // As given: a session id may start or end with a space.
+        let opt = |s: &str| Some(s.to_string()).filter(|s| !s.is_empty());
         IncidentParams {
             kind: opt(&self.kind),
             session_id: opt(&self.session_id),
@@ -75,7 +76,7 @@ impl Filters {
     fn kept(&self) -> Vec<(&'static str, &str)> {
         [("kind", self.kind.as_str()), ("state", &self.state), ("session_id", &self.session_id), ("agent", &self.agent), ("cursor", &self.cursor)]
             .into_iter()
-            .filter(|(_, v)| !v.trim().is_empty())
+            .filter(|(_, v)| !v.is_empty())
             .collect()
     }
 
@@ -84,8 +85,8 @@ impl Filters {
         [("kind", self.kind.as_str()), ("state", &self.state), ("session_id", &self.session_id), ("agent", &self.agent)]
             .into_iter()
             .chain(cursor.map(|c| ("cursor", c)))
-            .filter(|(_, v)| !v.trim().is_empty())
-            .map(|(k, v)| format!("{k}={}", encode(v.trim())))
+            .filter(|(_, v)| !v.is_empty())
+            .map(|(k, v)| format!("{k}={}", encode(v)))
             .collect::<Vec<_>>()
             .join("&")
     }

@@ -392,9 +392,20 @@ pub async fn place_hold(State(state): State<AppState>, admin: Admin, Form(f): Fo
         return refused;
     }
     let done = match subject(&f.subject) {
-        // A pasted id often brings a space along; no id starts or ends with one.
+        // A pasted id often brings a space along, but an id may also start
+        // or end with one: trimmed, the hold would fall on another id and
+        // leave the one meant erasable. So neither is guessed.
+        Ok(_) if !f.id.trim().is_empty() && f.id.trim() != f.id => Err(AppError::invalid(
+            "id",
+            format!(
+                "{:?} has spaces around it; ids are held exactly as written. Remove them, or, for an id that has them, place the hold with the API (POST /v1/legal-holds) or `flightlog hold place`",
+                echo(&f.id)
+            ),
+        )),
         Ok(subject) => {
-            let req = HoldRequest { subject, id: f.id.trim().to_string(), reason: f.reason.trim().to_string() };
+            // Blank is not given (the app says it is required).
+            let id = if f.id.trim().is_empty() { String::new() } else { f.id.clone() };
+            let req = HoldRequest { subject, id, reason: f.reason.trim().to_string() };
             state.place_legal_hold(&admin.principal.project, req, &admin.principal.key_id).await.map(|_| ())
         }
         Err(e) => Err(e),
