@@ -298,3 +298,80 @@ async fn a_side_effect_whose_step_was_erased_is_still_done_after_a_restart() {
     let (_, other) = ask(&s, ADMIN_KEY, question("paid-again", "refund_payment", json!({"order": 43, "amount": 10}))).await;
     assert_eq!(other["allowed"], true, "another order: {other}");
 }
+
+/// Sends `body` to POST /v1/steps over a raw connection and closes it
+/// `after` the body is sent, answered or not: a client that gave up (a
+/// timeout, a gRPC deadline) while its steps may be being committed.
+async fn send_and_go_away(s: &Server, body: &str, after: Duration) {
+    use tokio::io::AsyncWriteExt;
+    let addr = s.base.trim_start_matches("http://");
+    let mut conn = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let head = format!(
+        "POST /v1/steps HTTP/1.1\r\nhost: {addr}\r\nauthorization: Bearer {ADMIN_KEY}\r\ncontent-type: application/x-ndjson\r\ncontent-length: {}\r\n\r\n",
+        body.len()
+    );
+    conn.write_all(head.as_bytes()).await.unwrap();
+    conn.write_all(body.as_bytes()).await.unwrap();
+    conn.flush().await.unwrap();
+    tokio::time::sleep(after).await;
+    drop(conn);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_side_effect_stored_after_its_client_went_away_is_still_denied() {
+    let s = Server::start().await;
+    // Clients that go away sooner or later while a request is decoded and
+    // committed: each refund that got stored must be known to the guard,
+    // however late its client left (closing mid-commit dropped the
+    // handler, and with it the guard's taking in of the steps).
+    let mut stored = 0;
+    for attempt in 0..16u64 {
+        let session = format!("gone-{attempt}");
+        let refund = json!({"order": attempt, "amount": 120});
+        let mut steps: Vec<Value> = (0..1500).map(|n| tool_step(&session, n, "lookup_order", json!({"n": n}), "ok")).collect();
+        steps.push(tool_step(&session, 1500, "refund_payment", refund.clone(), "ok"));
+        send_and_go_away(&s, &ndjson(&steps), Duration::from_millis(attempt * 40)).await;
+        // Stored or not: a commit under way finishes within seconds.
+        let path = format!("/v1/sessions/{session}/steps?after=1499");
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        let mut here = false;
+        while !here && std::time::Instant::now() < deadline {
+            here = s.get(ADMIN_KEY, &path).await.1["steps"].as_array().is_some_and(|a| !a.is_empty());
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let (status, answer) = ask(&s, ADMIN_KEY, question("another", "refund_payment", refund)).await;
+        assert_eq!(status, StatusCode::OK, "{answer}");
+        match here {
+            true => {
+                stored += 1;
+                assert_eq!(reason(&answer), "already_done", "attempt {attempt}: the stored refund is known to the guard: {answer}");
+            }
+            false => assert_eq!(answer["allowed"], true, "attempt {attempt}: nothing stored, nothing done: {answer}"),
+        }
+    }
+    assert!(stored > 0, "some requests were stored");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn steps_dated_in_the_future_do_not_rate_limit_a_tool_for_as_long() {
+    let dir = tempfile::tempdir().unwrap();
+    let env = [("FLIGHTLOG_BOOTSTRAP_KEY", ADMIN_KEY)];
+    let args = ["--guard-rate-limit", "3/2"];
+    let mut s = Server::start_with(dir.path(), &env, &args).await;
+    let mut steps: Vec<Value> = (0..3).map(|n| tool_step("future", n, "lookup_order", json!({"n": n}), "ok")).collect();
+    for step in &mut steps {
+        step["timestamp"] = json!("2199-12-31T00:00:00Z");
+    }
+    assert_eq!(s.post_steps(ADMIN_KEY, ndjson(&steps), &[]).await.0, StatusCode::OK);
+    let look = question("future-2", "lookup_order", json!({"n": 9}));
+    assert_eq!(reason(&ask(&s, ADMIN_KEY, look.clone()).await.1), "rate_limited", "three calls just stored");
+    // Two seconds after they were stored they left the window, live and
+    // after a restart (which reads them back from the store).
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    let (_, answer) = ask(&s, ADMIN_KEY, look.clone()).await;
+    assert_eq!(answer["allowed"], true, "{answer}");
+    s.kill9();
+    let s = Server::start_with(dir.path(), &env, &args).await;
+    let (_, answer) = ask(&s, ADMIN_KEY, look).await;
+    assert_eq!(answer["allowed"], true, "{answer}");
+}

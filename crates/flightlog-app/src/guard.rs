@@ -243,7 +243,7 @@ impl Guard {
             // An erased step's parameters and result are blank: what it
             // did was kept apart before the erasure.
             let erased = r.erased_action_key != 0;
-            let action = Action {
+            let mut action = Action {
                 result: if erased { r.erased_result } else { u64::from_str_radix(&r.result_hex, 16).unwrap_or_default() },
                 key: if erased { ActionKey(r.erased_action_key) } else { ActionKey::of(&r.tool_name, &r.tool_params) },
                 session_id: r.session_id,
@@ -255,6 +255,7 @@ impl Guard {
                 failed: r.failed,
                 tokens: r.tokens,
             };
+            action.no_later_than(r.received_us);
             state.observe(&r.project, &action);
             self.incidents.observe(&r.project, [&action]);
         }

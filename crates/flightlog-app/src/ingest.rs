@@ -125,9 +125,28 @@ impl AppState {
                 replaced.push(kinds);
             }
             let keys: Vec<(String, u64)> = encoded.iter().map(|s| (s.session_id.clone(), s.step)).collect();
-            let outcomes = self.ingestor.submit(project.to_string(), encoded).await?;
-            let stored = actions.iter().zip(&outcomes).filter(|(_, o)| matches!(o, Outcome::Accepted)).map(|(a, _)| a);
-            self.guard.observe(project, stored);
+            // The commit and the guard's taking in of what it stored run as
+            // a task of their own: a client that goes away (or a gRPC
+            // deadline) drops this future, not the commit, and a step
+            // stored then was never taken in, so the guard allowed its side
+            // effect again (its retry is a duplicate, not taken in either).
+            let (state, owner) = (self.clone(), project.to_string());
+            let committed = tokio::spawn(async move {
+                let outcomes = state.ingestor.submit(owner.clone(), encoded).await?;
+                let stored_us = flightlog_model::time::now_us();
+                let stored: Vec<Action> = actions
+                    .into_iter()
+                    .zip(&outcomes)
+                    .filter(|(_, o)| matches!(o, Outcome::Accepted))
+                    .map(|(mut a, _)| {
+                        a.no_later_than(stored_us);
+                        a
+                    })
+                    .collect();
+                state.guard.observe(&owner, &stored);
+                Ok::<_, AppError>(outcomes)
+            });
+            let outcomes = committed.await.map_err(|e| AppError::unavailable("the commit did not finish", e))??;
             for (((index, (session_id, step)), outcome), kinds) in indexes.into_iter().zip(keys).zip(outcomes).zip(replaced) {
                 match outcome {
                     Outcome::Accepted => {

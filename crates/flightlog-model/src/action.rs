@@ -113,6 +113,16 @@ fn whole_floats_as_integers(v: &mut serde_json::Value) -> bool {
 }
 
 impl Action {
+    /// An action's time, for the guard and the detectors, is its step's
+    /// but no later than when the step was stored (`stored_us`). A step
+    /// dated in the future (a wrong clock, or on purpose) otherwise stayed
+    /// in every window it fell in (a tool rate-limited for as long), and
+    /// moved the "now" of the guard's sweeps, which forgot every project's
+    /// actions.
+    pub fn no_later_than(&mut self, stored_us: i64) {
+        self.timestamp_us = self.timestamp_us.min(stored_us);
+    }
+
     pub fn of(step: &Step) -> Self {
         Self {
             session_id: step.session_id.clone(),

@@ -253,6 +253,16 @@ impl GuardState {
 
     /// Takes in a stored step's action (in order of acceptance).
     pub fn observe(&mut self, project: &str, a: &Action) {
+        self.take_in(project, a);
+        // Steps that call no tool count too: a session is followed for its
+        // budget whatever its steps do.
+        if self.actions > self.config.max_actions || self.sessions > self.config.max_sessions {
+            let now = self.projects.values().flat_map(|p| p.sessions.values()).map(|t| t.last_us).max().unwrap_or(0);
+            self.sweep(now);
+        }
+    }
+
+    fn take_in(&mut self, project: &str, a: &Action) {
         if !self.projects.contains_key(project) {
             self.projects.insert(Arc::from(project), Project::default());
         }
@@ -304,10 +314,6 @@ impl GuardState {
         }
         if self.windows > self.config.max_rate_windows {
             self.sweep_rates(a.timestamp_us);
-        }
-        if self.actions > self.config.max_actions || self.sessions > self.config.max_sessions {
-            let now = self.projects.values().flat_map(|p| p.sessions.values()).map(|t| t.last_us).max().unwrap_or(0);
-            self.sweep(now);
         }
     }
 
@@ -633,6 +639,44 @@ mod tests {
         let (actions, sessions) = g.sizes();
         assert!(actions <= 110 && sessions <= 55, "{actions} {sessions}");
         assert!(!g.ask("p", &question("x", "send_email", "999"), T0 + 1000 * S).allowed, "the newest are kept");
+    }
+
+    #[test]
+    fn sessions_whose_steps_call_no_tool_stay_within_the_cap_too() {
+        let mut g = GuardState::new(GuardConfig { max_sessions: 50, ..GuardConfig::default() });
+        for i in 0..1000 {
+            g.observe("p", &action(&format!("s{i}"), 0, T0 + i * S, "", "{}"));
+        }
+        assert!(g.sizes().1 <= 55, "{:?}", g.sizes());
+    }
+
+    #[test]
+    fn a_step_dated_in_the_future_counts_from_when_it_was_stored() {
+        let mut g = GuardState::new(GuardConfig { rate_limit: 3, ..GuardConfig::default() });
+        let stored = T0;
+        let done = |g: &mut GuardState, project: &str, session: &str, at: i64, tool: &str| {
+            let mut a = action(session, 0, at, tool, "{\"order\":77}");
+            a.no_later_than(stored);
+            g.observe(project, &a);
+        };
+        done(&mut g, "a", "s-a", T0, "refund_payment");
+        // Another project's step dated 2199 moves no one's "now": the
+        // refund is still remembered when the caps make the guard sweep.
+        let far = 7_200_000_000 * S;
+        g.config.max_sessions = 2;
+        for i in 0..3 {
+            done(&mut g, "b", &format!("s-b{i}"), far, "search_web");
+        }
+        assert_eq!(g.ask("a", &question("s-a2", "refund_payment", "{\"order\":77}"), T0 + S).reason, Some(Reason::AlreadyDone));
+        // Three calls dated 2199 leave the rate window a period after they
+        // were stored, not in 2199.
+        for i in 0..3 {
+            done(&mut g, "c", &format!("s-c{i}"), far, "lookup_order");
+        }
+        let mut q = question("s-c9", "lookup_order", "{}");
+        q.agent = "mailer".into();
+        assert_eq!(g.ask("c", &q, T0 + S).reason, Some(Reason::RateLimited));
+        assert!(g.ask("c", &q, T0 + g.config.rate_per_us + S).allowed, "{:?}", g.ask("c", &q, T0 + g.config.rate_per_us + S));
     }
 
     #[test]

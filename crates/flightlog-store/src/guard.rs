@@ -18,6 +18,8 @@ pub struct ActionRow {
     pub session_id: String,
     pub step: u64,
     pub ts_us: i64,
+    /// When the step was stored.
+    pub received_us: i64,
     pub agent_name: String,
     pub user_id: String,
     pub tool_name: String,
