@@ -251,9 +251,6 @@ pub struct AccessLogParams {
     pub limit: Option<String>,
 }
 
-/// A filter value (a session, user or key id): at most as long as an id
-/// may be when stored ([`Limits::max_id_bytes`]).
-
 impl AccessLogParams {
     /// The one reading of the parameters, for every front end.
     pub fn filter(&self) -> Result<AccessFilter, AppError> {
@@ -373,8 +370,8 @@ mod tests {
         assert_eq!(field(p(|p| p.limit = Some("1001".into()))), "limit");
         assert_eq!(field(p(|p| p.cursor = Some("12_not-hex".into()))), "cursor");
         assert_eq!(field(p(|p| p.from = Some("yesterday".into()))), "from");
-        assert_eq!(field(p(|p| p.session_id = Some("x".repeat(Limits::default().max_id_bytes + 1)))), "session_id");
-        assert!(p(|p| p.key_id = Some("x".repeat(Limits::default().max_id_bytes))).is_ok());
+        assert_eq!(field(p(|p| p.session_id = Some("x".repeat(flightlog_model::Limits::default().max_id_bytes + 1)))), "session_id");
+        assert!(p(|p| p.key_id = Some("x".repeat(flightlog_model::Limits::default().max_id_bytes))).is_ok());
         let ok = p(|p| p.cursor = Some("1700000000000000_ab12".into())).unwrap();
         assert_eq!((ok.before, ok.limit, ok.to_us), (Some((1_700_000_000_000_000, "ab12".into())), 100, i64::MAX));
     }
