@@ -271,6 +271,10 @@ async fn behind_a_load_balancer_a_sign_in_form_from_one_process_is_accepted_by_t
     }
     let (_dir_a, a, _dir_b, b) = two_processes().await;
     let client = no_redirects();
+    // The first process has read the sessions table already (a sign-in of
+    // its own): it must still see sign-ins and sign-outs made elsewhere.
+    let own = a.web_sign_in(ADMIN_KEY).await.expect("a sign-in on the first process");
+    assert_eq!(client.get(format!("{}/sessions", a.base)).header("cookie", &own).send().await.unwrap().status(), StatusCode::OK);
     let form = client.get(format!("{}/login", a.base)).send().await.unwrap();
     let pre_session = cookie_pair(form.headers(), "flightlog_signin").expect("the form's cookie");
     let token = form_token(&form.text().await.unwrap()).expect("the form's token");
@@ -286,8 +290,19 @@ async fn behind_a_load_balancer_a_sign_in_form_from_one_process_is_accepted_by_t
     assert_eq!(signed_in.status(), StatusCode::SEE_OTHER, "{}", signed_in.text().await.unwrap_or_default());
     let session = cookie_pair(signed_in.headers(), "flightlog_session").expect("a web session");
     // And the next page comes from the first process again.
-    let page = client.get(format!("{}/sessions", a.base)).header("cookie", session).send().await.unwrap();
+    let page = client.get(format!("{}/sessions", a.base)).header("cookie", &session).send().await.unwrap();
     assert_eq!(page.status(), StatusCode::OK, "the web session is shared through the store");
+    // Signed out on the second process, the cookie stops working on the
+    // first within a second (what it read of the session is trusted no
+    // longer than that).
+    let html = client.get(format!("{}/sessions", b.base)).header("cookie", &session).send().await.unwrap().text().await.unwrap();
+    let csrf = form_token(&html).expect("the page's sign-out form");
+    let out = client.post(format!("{}/logout", b.base)).header("cookie", &session).header("origin", &b.base).form(&[("csrf", csrf)]).send().await.unwrap();
+    assert_eq!(out.status(), StatusCode::SEE_OTHER);
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    let page = client.get(format!("{}/sessions", a.base)).header("cookie", &session).send().await.unwrap();
+    assert_eq!((page.status(), page.headers().get("location").map(|l| l.to_str().unwrap().to_string())), (StatusCode::SEE_OTHER, Some("/login".to_string())));
+    assert_eq!(client.get(format!("{}/sessions", a.base)).header("cookie", &own).send().await.unwrap().status(), StatusCode::OK, "the other sign-in stands");
     let keys = [a.get(ADMIN_KEY, "/v1/integrity/public-key").await.1, b.get(ADMIN_KEY, "/v1/integrity/public-key").await.1];
     assert_eq!(keys[0], keys[1], "one signing key for every checkpoint");
 }

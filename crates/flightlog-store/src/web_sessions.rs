@@ -8,6 +8,14 @@ const LIVE: &str = "SELECT lower(hex(token_hash)) AS token_hash, key_id, project
     toUnixTimestamp64Milli(created_at) AS created_ms, toUnixTimestamp64Milli(expires_at) AS expires_ms \
     FROM web_sessions FINAL WHERE revoked_at IS NULL AND expires_at > fromUnixTimestamp64Milli({now_ms:Int64}, 'UTC')";
 
+/// One sign-in, when it is live: for processes that share the table, where
+/// another may have signed it in or out. The column is named through the
+/// table's alias: bare, `token_hash` would be the hex alias selected.
+const ONE_LIVE: &str = "SELECT lower(hex(token_hash)) AS token_hash, key_id, project, \
+    toUnixTimestamp64Milli(created_at) AS created_ms, toUnixTimestamp64Milli(expires_at) AS expires_ms \
+    FROM web_sessions AS w FINAL WHERE w.token_hash = unhex({token_hash:String}) \
+    AND revoked_at IS NULL AND expires_at > fromUnixTimestamp64Milli({now_ms:Int64}, 'UTC')";
+
 const PUT: &str = "INSERT INTO web_sessions (token_hash, key_id, project, created_at, expires_at, revoked_at, version) \
     SELECT unhex({token_hash:String}), {key_id:String}, {project:String}, \
     fromUnixTimestamp64Milli({created_ms:Int64}, 'UTC'), fromUnixTimestamp64Milli({expires_ms:Int64}, 'UTC'), \
@@ -27,6 +35,12 @@ impl Store {
     /// Sign-ins that are neither signed out nor expired at `now_ms`.
     pub async fn live_web_sessions(&self, now_ms: i64) -> Result<Vec<WebSessionRow>, StoreError> {
         rows(&self.ch.query(LIVE, Params::new().number("now_ms", now_ms)).await?)
+    }
+
+    /// The sign-in whose token hashes to `token_hash` (hex), if live.
+    pub async fn live_web_session(&self, token_hash: &str, now_ms: i64) -> Result<Option<WebSessionRow>, StoreError> {
+        let params = Params::new().text("token_hash", token_hash).number("now_ms", now_ms);
+        Ok(rows(&self.ch.query(ONE_LIVE, params).await?)?.into_iter().next())
     }
 
     pub async fn put_web_session(&self, row: &WebSessionRow) -> Result<(), StoreError> {

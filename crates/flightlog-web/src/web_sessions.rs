@@ -6,6 +6,12 @@
 //! holds an API key. An in-memory map mirrors the table, so a page view
 //! costs no query; it is filled from the table the first time it is
 //! needed, which is how sessions survive a restart.
+//!
+//! Processes that share one ClickHouse share the table, and any of them
+//! may sign a session in or out: there the map is only trusted for a
+//! second, and a token it does not hold is looked up. (Trusted for good,
+//! a sign-out on one process left the cookie working on the others, and a
+//! sign-in on one was refused by those that had loaded the map before.)
 
 use flightlog_app::keys::{Principal, hash_key};
 use flightlog_store::web_sessions::WebSessionRow;
@@ -13,21 +19,35 @@ use flightlog_store::{Store, StoreError};
 use rand::RngCore;
 use std::collections::HashMap;
 use std::sync::RwLock;
+use std::time::{Duration, Instant};
 use tokio::sync::OnceCell;
 
 /// How long a sign-in lasts: a working day.
 pub const LIFETIME_MS: i64 = 12 * 3600 * 1000;
 
+/// How long a process sharing the table trusts what it last read of a
+/// session: a sign-out elsewhere takes at most this long to be seen here.
+const SHARED_TRUST: Duration = Duration::from_secs(1);
+
+struct Known {
+    row: WebSessionRow,
+    /// When the table last said so.
+    read: Instant,
+}
+
 pub struct WebSessions {
     store: Store,
     /// Hex SHA-256 of the token → its row; signed-out sessions are removed.
-    live: RwLock<HashMap<String, WebSessionRow>>,
+    live: RwLock<HashMap<String, Known>>,
     loaded: OnceCell<()>,
+    /// Whether other processes may write the table too.
+    shared: bool,
 }
 
 impl WebSessions {
     pub fn new(store: Store) -> Self {
-        Self { store, live: RwLock::new(HashMap::new()), loaded: OnceCell::new() }
+        let shared = store.backend().remote();
+        Self { store, live: RwLock::new(HashMap::new()), loaded: OnceCell::new(), shared }
     }
 
     /// Fills the map from the table once. A failed load is retried by the
@@ -37,7 +57,8 @@ impl WebSessions {
             .get_or_try_init(|| async {
                 let rows = self.store.live_web_sessions(now_ms()).await?;
                 tracing::info!(sessions = rows.len(), "web sessions loaded");
-                self.live.write().unwrap_or_else(|p| p.into_inner()).extend(rows.into_iter().map(|r| (r.token_hash.clone(), r)));
+                let read = Instant::now();
+                self.live.write().unwrap_or_else(|p| p.into_inner()).extend(rows.into_iter().map(|row| (row.token_hash.clone(), Known { row, read })));
                 Ok::<(), StoreError>(())
             })
             .await
@@ -63,16 +84,33 @@ impl WebSessions {
         let mut live = self.live.write().unwrap_or_else(|p| p.into_inner());
         // Expired sessions are never used again: drop them here rather than
         // let the map grow for as long as the server runs.
-        live.retain(|_, r| r.expires_ms > now);
-        live.insert(row.token_hash.clone(), row);
+        live.retain(|_, k| k.row.expires_ms > now);
+        live.insert(row.token_hash.clone(), Known { row, read: Instant::now() });
         Ok(token)
     }
 
     /// The live (signed-in, unexpired) session of this token.
     pub async fn find(&self, token: &str) -> Result<Option<WebSessionRow>, StoreError> {
         self.loaded().await?;
-        let row = self.live.read().unwrap_or_else(|p| p.into_inner()).get(&hash(token)).cloned();
+        let key = hash(token);
+        let known = self.live.read().unwrap_or_else(|p| p.into_inner()).get(&key).map(|k| (k.row.clone(), k.read));
+        let row = match known {
+            Some((row, read)) if !self.shared || read.elapsed() < SHARED_TRUST => Some(row),
+            _ if !self.shared => None,
+            _ => self.read_shared(&key).await?,
+        };
         Ok(row.filter(|r| r.expires_ms > now_ms()))
+    }
+
+    /// What the shared table says of a session now, kept in the map.
+    async fn read_shared(&self, key: &str) -> Result<Option<WebSessionRow>, StoreError> {
+        let row = self.store.live_web_session(key, now_ms()).await?;
+        let mut live = self.live.write().unwrap_or_else(|p| p.into_inner());
+        match &row {
+            Some(row) => live.insert(key.to_string(), Known { row: row.clone(), read: Instant::now() }),
+            None => live.remove(key),
+        };
+        Ok(row)
     }
 
     /// Ends a session for good (sign-out, or its key was revoked). Unknown
@@ -80,7 +118,12 @@ impl WebSessions {
     pub async fn revoke(&self, token: &str) -> Result<(), StoreError> {
         self.loaded().await?;
         let key = hash(token);
-        let row = self.live.read().unwrap_or_else(|p| p.into_inner()).get(&key).cloned();
+        let row = self.live.read().unwrap_or_else(|p| p.into_inner()).get(&key).map(|k| k.row.clone());
+        // Signed in on another process sharing the table: found there.
+        let row = match row {
+            None if self.shared => self.store.live_web_session(&key, now_ms()).await?,
+            row => row,
+        };
         let Some(row) = row else { return Ok(()) };
         // Stored first: if that fails the session stays live (and the
         // sign-out can be retried), rather than live again after a restart.
