@@ -54,13 +54,18 @@ pub enum OtlpError {
 pub fn decode_request(body: &[u8], encoding: Encoding) -> Result<ExportTraceServiceRequest, OtlpError> {
     match encoding {
         Encoding::Protobuf => ExportTraceServiceRequest::decode(body).map_err(|e| OtlpError::Protobuf(e.to_string())),
-        // Read straight into the types; only an export they refuse is read
-        // again with the defaults put back (the common case pays nothing).
-        Encoding::Json => serde_json::from_slice(body).or_else(|direct| {
-            let mut request: serde_json::Value = serde_json::from_slice(body).map_err(|_| OtlpError::Json(direct.to_string()))?;
-            json_defaults::fill(&mut request);
-            serde_json::from_value(request).map_err(|_| OtlpError::Json(direct.to_string()))
-        }),
+        // Read as strictly as a step (a key given twice, or a number no
+        // double holds, refuses the export, naming it: the types read the
+        // last of two `stringValue`s, and a double rounded), then the
+        // defaults the mapping leaves out are put back and the types read it.
+        Encoding::Json => {
+            let mut request = crate::json::parse_record(body).map_err(|e| match e.field.as_str() {
+                "(record)" => OtlpError::Json(e.reason),
+                field => OtlpError::Json(format!("{field}: {}", e.reason)),
+            })?;
+            json_defaults::fill(&mut request).map_err(OtlpError::Json)?;
+            serde_json::from_value(request).map_err(|e| OtlpError::Json(e.to_string()))
+        }
     }
 }
 
@@ -103,6 +108,33 @@ mod tests {
         assert!(decode_request(b"not json", Encoding::Json).is_err());
         let empty = decode_request(b"", Encoding::Protobuf).unwrap();
         assert!(empty.resource_spans.is_empty());
+    }
+
+    #[test]
+    fn json_that_says_one_thing_twice_is_refused_not_read_as_the_last() {
+        let export = |attribute: &str| {
+            format!(
+                r#"{{"resourceSpans":[{{"scopeSpans":[{{"spans":[{{"traceId":"8b8efff798038103d269b633813fc60c","spanId":"0000000000000a01","name":"chat","attributes":[{attribute}]}}]}}]}}]}}"#
+            )
+        };
+        for (attribute, says) in [
+            (r#"{"key":"user.id","value":{"stringValue":"alice","stringValue":"bob"}}"#, "stringValue"),
+            (r#"{"key":"user.id","key":"gen_ai.request.model","value":{"stringValue":"a"}}"#, "key"),
+            (r#"{"key":"n","value":{"stringValue":"a","intValue":"5"}}"#, "stringValue and intValue"),
+            (r#"{"key":"n","value":{"doubleValue":0.1000000000000000000001}}"#, "doubleValue"),
+        ] {
+            match decode_request(export(attribute).as_bytes(), Encoding::Json) {
+                Err(OtlpError::Json(why)) => assert!(why.contains(says), "{attribute}: {why}"),
+                other => panic!("{attribute}: refused expected, got {other:?}"),
+            }
+        }
+        let twice_named = r#"{"resourceSpans":[{"scopeSpans":[{"spans":[{"traceId":"8b8efff798038103d269b633813fc60c","spanId":"0000000000000a01","name":"first","name":"second"}]}]}]}"#;
+        assert!(decode_request(twice_named.as_bytes(), Encoding::Json).is_err());
+        // What the mapping allows still reads: a double as a string, a
+        // 19-digit time as a number, an empty list without its values.
+        let fine = r#"{"resourceSpans":[{"scopeSpans":[{"spans":[{"traceId":"8b8efff798038103d269b633813fc60c","spanId":"0000000000000a01","startTimeUnixNano":1700000000000000001,"attributes":[{"key":"d","value":{"doubleValue":"0.5"}},{"key":"l","value":{"arrayValue":{}}}]}]}]}]}"#;
+        let read = decode_request(fine.as_bytes(), Encoding::Json).unwrap();
+        assert_eq!(read.resource_spans[0].scope_spans[0].spans[0].start_time_unix_nano, 1_700_000_000_000_000_001);
     }
 
     #[test]
