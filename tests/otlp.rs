@@ -530,3 +530,28 @@ async fn attributes_an_earlier_erasure_left_are_erased_at_start() {
     assert!(s.terminate().0.success());
     assert_eq!(sql("SELECT countIf(position(raw, 'Ada Quill') > 0) FROM steps FORMAT TSV"), "0");
 }
+
+/// Tool arguments nested deeper than a step may be (127 levels, under
+/// `tool_execution.params`) are kept as the text they came as, and every
+/// reader reads the step: MCP answered its data as null, and its
+/// reproduction as unreadable (503), for good.
+#[tokio::test]
+async fn arguments_nested_deeper_than_a_step_may_be_are_kept_as_text_and_read_everywhere() {
+    let s = Server::start().await;
+    let mut body = export("deep-args");
+    let deep = format!("{}1{}", "[".repeat(127), "]".repeat(127));
+    let spans = body["resourceSpans"][0]["scopeSpans"][0]["spans"].as_array_mut().unwrap();
+    spans[1]["attributes"].as_array_mut().unwrap().push(json!({"key": "gen_ai.tool.call.arguments", "value": {"stringValue": deep}}));
+    let (status, _, answer) = post_traces(&s, ADMIN_KEY, "/v1/traces", "application/json", serde_json::to_vec(&body).unwrap(), false).await;
+    assert_eq!(status, StatusCode::OK, "{}", String::from_utf8_lossy(&answer));
+    let steps = s.all_steps(ADMIN_KEY, "deep-args", 10).await;
+    assert_eq!(steps[1]["data"]["tool_execution"]["params"], json!(deep), "kept exactly, as text");
+
+    let call = json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": "session_timeline", "arguments": {"session_id": "deep-args"}}});
+    let resp = s.http.post(format!("{}/mcp", s.base)).bearer_auth(ADMIN_KEY).header("accept", "application/json, text/event-stream").json(&call).send().await.unwrap();
+    let answer: Value = resp.json().await.unwrap();
+    let timeline: Value = serde_json::from_str(answer["result"]["content"][0]["text"].as_str().unwrap()).unwrap();
+    assert_eq!(timeline["steps"][1]["data"]["tool_execution"]["params"], json!(deep), "{timeline}");
+    let (status, _) = s.get(ADMIN_KEY, "/v1/sessions/deep-args/reproduction").await;
+    assert_eq!(status, StatusCode::OK);
+}

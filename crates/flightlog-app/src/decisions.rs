@@ -27,7 +27,7 @@ pub struct Explanation {
 /// What a session set out to do, from its first step: the first user
 /// message, else the system prompt, else the reasoning.
 pub fn goal_of(first: &StoredStep) -> String {
-    let v: Value = serde_json::from_str(&first.raw).unwrap_or(Value::Null);
+    let v: Value = flightlog_model::stored::read_step_json(&first.raw).unwrap_or(Value::Null);
     let user = v["prompt"]["messages"]
         .as_array()
         .into_iter()

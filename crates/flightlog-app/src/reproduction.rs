@@ -21,7 +21,7 @@ impl AppState {
             .into_iter()
             .map(|stored| {
                 let step: Value =
-                    serde_json::from_str(&stored.raw).map_err(|e| AppError::unavailable("a stored step is unreadable", e))?;
+                    flightlog_model::stored::read_step_json(&stored.raw).map_err(|e| AppError::unavailable("a stored step is unreadable", e))?;
                 Ok(reproduction_of(&step, &stored.step_hash))
             })
             .collect::<Result<Vec<_>, AppError>>()?;

@@ -188,7 +188,7 @@ fn step_json(s: &flightlog_store::StoredStep) -> Value {
         "failed": s.failed,
         "key_decision": s.key_decision,
         "step_hash": s.step_hash,
-        "data": serde_json::from_str::<Value>(&s.raw).unwrap_or(Value::Null),
+        "data": flightlog_model::stored::read_step_json(&s.raw).unwrap_or(Value::Null),
     })
 }
 

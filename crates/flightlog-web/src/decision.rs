@@ -76,7 +76,7 @@ pub async fn page(State(state): State<AppState>, Reader { principal, csrf }: Rea
         return unrecorded(e);
     }
     let Explanation { step: this, earlier, goal, report, .. } = explained;
-    let v: Value = serde_json::from_str(&this.raw).unwrap_or(Value::Null);
+    let v: Value = flightlog_model::stored::read_step_json(&this.raw).unwrap_or(Value::Null);
     let chosen = text(&v["agent_thoughts"]["chosen_tool"]);
     let mut alternatives: Vec<Alternative> = v["agent_thoughts"]["considered_tools"]
         .as_array()
@@ -105,7 +105,7 @@ pub async fn page(State(state): State<AppState>, Reader { principal, csrf }: Rea
         earlier: earlier
             .into_iter()
             .map(|s| {
-                let e: Value = serde_json::from_str(&s.raw).unwrap_or(Value::Null);
+                let e: Value = flightlog_model::stored::read_step_json(&s.raw).unwrap_or(Value::Null);
                 let tool = [text(&e["tool_execution"]["name"]), text(&e["agent_thoughts"]["chosen_tool"])]
                     .into_iter()
                     .find(|t| !t.is_empty())
@@ -186,7 +186,7 @@ pub async fn json(State(state): State<AppState>, Reader { principal, .. }: Reade
     let body = serde_json::json!({
         "session_id": id, "step": s.step, "log_index": s.log_index, "step_hash": s.step_hash,
         "received_at": format_timestamp(s.received_us),
-        "data": serde_json::from_str::<Value>(&s.raw).unwrap_or(Value::Null),
+        "data": flightlog_model::stored::read_step_json(&s.raw).unwrap_or(Value::Null),
     });
     let name = format!("attachment; filename=\"step-{n}.json\"");
     ([(header::CONTENT_TYPE, "application/json".to_string()), (header::CONTENT_DISPOSITION, name)], body.to_string()).into_response()

@@ -205,7 +205,7 @@ async fn earlier_steps(state: &AppState, project: &str, id: &str, after: Option<
 /// The page's steps, each marked with the action it repeats (looked for
 /// in `earlier` too) and the loops and bursts it is part of.
 fn views(earlier: &[StoredStep], page: &[StoredStep], spans: &[Span]) -> Vec<StepView> {
-    let parsed = |r: &StoredStep| serde_json::from_str::<Value>(&r.raw).unwrap_or(Value::Null);
+    let parsed = |r: &StoredStep| flightlog_model::stored::read_step_json(&r.raw).unwrap_or(Value::Null);
     let earlier_actions: Vec<(String, String)> = earlier.iter().map(|r| action(&parsed(r))).collect();
     let page_values: Vec<Value> = page.iter().map(parsed).collect();
     let page_actions: Vec<(String, String)> = page_values.iter().map(action).collect();

@@ -161,17 +161,44 @@ pub fn read_i64(v: &Value) -> Option<i64> {
     }
 }
 
+/// How deep JSON text read into a step's field may nest. A step is read
+/// back with serde_json's limit of 128 levels, and the field itself sits a
+/// few levels down (`tool_execution.params`): arguments 127 deep made a
+/// step that MCP answered as null and its reproduction as unreadable.
+const MAX_TEXT_DEPTH: usize = 100;
+
 /// JSON text as its value when it parses strictly (no repeated key, no
-/// number that would lose digits), else the text unchanged: either way
-/// what the span carried is kept exactly.
+/// number that would lose digits) and nests at most [`MAX_TEXT_DEPTH`],
+/// else the text unchanged: either way what the span carried is kept
+/// exactly.
 pub fn json_or_text(s: &str) -> Value {
-    crate::json::parse_record(s.as_bytes()).unwrap_or_else(|_| Value::String(s.to_string()))
+    match crate::json::parse_record(s.as_bytes()) {
+        Ok(v) if depth(&v) <= MAX_TEXT_DEPTH => v,
+        _ => Value::String(s.to_string()),
+    }
+}
+
+/// How many levels of arrays and objects `v` nests (a scalar: 0).
+fn depth(v: &Value) -> usize {
+    match v {
+        Value::Array(items) => 1 + items.iter().map(depth).max().unwrap_or(0),
+        Value::Object(fields) => 1 + fields.values().map(depth).max().unwrap_or(0),
+        _ => 0,
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use opentelemetry_proto::tonic::common::v1::{ArrayValue, KeyValueList};
+
+    #[test]
+    fn json_text_nested_deeper_than_a_step_may_be_is_kept_as_text() {
+        let nested = |n: usize| format!("{}1{}", "[".repeat(n), "]".repeat(n));
+        assert_eq!(json_or_text(&nested(MAX_TEXT_DEPTH)), serde_json::from_str::<Value>(&nested(MAX_TEXT_DEPTH)).unwrap());
+        assert_eq!(json_or_text(&nested(MAX_TEXT_DEPTH + 1)), Value::String(nested(MAX_TEXT_DEPTH + 1)));
+        assert_eq!(json_or_text(&nested(127)), Value::String(nested(127)));
+    }
 
     fn attrs(kvs: &[KeyValue]) -> Attributes {
         Attributes::from_otlp(kvs).unwrap()
