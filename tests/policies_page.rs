@@ -133,7 +133,9 @@ async fn an_admin_sets_redaction_and_what_it_replaced_is_marked_on_the_timeline(
 
     // The server's default: pseudonyms.
     let step = json!({"session_id": "red-1", "step": 0, "timestamp": "2026-03-01T10:00:00Z",
-        "agent_thoughts": {"reasoning": "<script>alert(1)</script> wrote to jane.doe@example.com about ORD-123456"}});
+        "agent_thoughts": {"reasoning": "<script>alert(1)</script> wrote to jane.doe@example.com about ORD-123456"},
+        // Text that only looks like a token: not marked as Flightlog's.
+        "tool_execution": {"name": "wire", "params": {"to": "[IBAN:1a2b3c]"}}});
     assert_eq!(s.post_steps(ADMIN_KEY, step.to_string(), &[]).await.0, StatusCode::OK);
     let (status, timeline) = admin.get("/sessions/red-1").await;
     assert_eq!(status, StatusCode::OK, "{timeline}");
@@ -145,6 +147,10 @@ async fn an_admin_sets_redaction_and_what_it_replaced_is_marked_on_the_timeline(
     assert!(token.len() == 6 && token.chars().all(|c| c.is_ascii_hexdigit()), "{token}");
     let (_, decision) = admin.get("/sessions/red-1/steps/0").await;
     assert!(decision.contains("\">[EMAIL:") && decision.contains("<mark class=\"redacted\""), "{decision}");
+    // The email twice (the goal is this first step's reasoning), the
+    // look-alike not at all.
+    assert_eq!(decision.matches("<mark class=\"redacted\"").count(), 2, "{decision}");
+    assert!(decision.contains("&#34;[IBAN:1a2b3c]&#34;") && !decision.contains("[IBAN:1a2b3c]</mark>"), "{decision}");
 
     // Refused: a pattern that is not a regular expression, named; the form as sent.
     let form = |custom: &'static str| {

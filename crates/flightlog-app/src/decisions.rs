@@ -16,6 +16,9 @@ pub struct Explanation {
     pub earlier: Vec<StoredStep>,
     /// What the session set out to do (see [`goal_of`]).
     pub goal: String,
+    /// Where in the session's first step the goal is (a JSON pointer), so
+    /// a page can tell what redaction put into it.
+    pub goal_pointer: String,
     /// The session's first step, which the goal is read from, when it is
     /// neither the step nor among the earlier ones: its content is returned
     /// too (the goal), so a front end's access record names its user.
@@ -25,18 +28,19 @@ pub struct Explanation {
 }
 
 /// What a session set out to do, from its first step: the first user
-/// message, else the system prompt, else the reasoning.
-pub fn goal_of(first: &StoredStep) -> String {
+/// message, else the system prompt, else the reasoning; with where in the
+/// step it is (a JSON pointer).
+pub fn goal_of(first: &StoredStep) -> (String, String) {
     let v: Value = flightlog_model::stored::read_step_json(&first.raw).unwrap_or(Value::Null);
     let user = v["prompt"]["messages"]
         .as_array()
         .into_iter()
         .flatten()
-        .find(|m| m["role"] == "user")
-        .and_then(|m| m["content"].as_str().map(str::to_string));
-    user.or_else(|| v["prompt"]["system"].as_str().map(str::to_string))
-        .or_else(|| v["agent_thoughts"]["reasoning"].as_str().map(str::to_string))
-        .unwrap_or_default()
+        .enumerate()
+        .find(|(_, m)| m["role"] == "user")
+        .and_then(|(i, m)| m["content"].as_str().map(|c| (c.to_string(), format!("/prompt/messages/{i}/content"))));
+    let at = |pointer: &str| v.pointer(pointer).and_then(Value::as_str).map(|t| (t.to_string(), pointer.to_string()));
+    user.or_else(|| at("/prompt/system")).or_else(|| at("/agent_thoughts/reasoning")).unwrap_or_default()
 }
 
 impl AppState {
@@ -84,7 +88,7 @@ impl AppState {
         }
         let full = around.len() > EARLIER_STEPS as usize;
         // A read from the session's start holds its first step.
-        let goal = first.first().or(around.first().filter(|_| from.is_none())).map(goal_of).unwrap_or_default();
+        let (goal, goal_pointer) = first.first().or(around.first().filter(|_| from.is_none())).map(goal_of).unwrap_or_default();
         // Unless the read around the step holds it already (a session whose
         // first step number is above 0).
         let goal_step = first.into_iter().next().filter(|g| around.first().is_none_or(|a| g.step < a.step));
@@ -105,7 +109,7 @@ impl AppState {
             None if full => self.step(project, id, n).await?,
             None => return Err(AppError::NotFound(format!("no step {n} in session {id:?}"))),
         };
-        Ok(Explanation { step, earlier, goal, goal_step, report: report.ok().flatten() })
+        Ok(Explanation { step, earlier, goal, goal_pointer, goal_step, report: report.ok().flatten() })
     }
 }
 

@@ -72,6 +72,18 @@ pub enum Kind {
     Dropped,
 }
 
+impl Kind {
+    /// The word inside its replacement: `EMAIL` as in `[EMAIL:7f3a2c]`,
+    /// `CUSTOM:order_ref`, `DROPPED`.
+    pub fn label(&self) -> std::borrow::Cow<'_, str> {
+        match self {
+            Kind::Builtin(builtin) => std::borrow::Cow::Borrowed(builtin.mask_label()),
+            Kind::Custom(name) => std::borrow::Cow::Owned(format!("CUSTOM:{name}")),
+            Kind::Dropped => std::borrow::Cow::Borrowed("DROPPED"),
+        }
+    }
+}
+
 impl fmt::Display for Kind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {

@@ -36,11 +36,7 @@ impl Replacer {
     }
 
     pub(crate) fn token(&self, kind: &Kind, value: &str) -> String {
-        let label: Cow<'_, str> = match kind {
-            Kind::Builtin(builtin) => Cow::Borrowed(builtin.mask_label()),
-            Kind::Custom(name) => Cow::Owned(format!("CUSTOM:{name}")),
-            Kind::Dropped => Cow::Borrowed("DROPPED"),
-        };
+        let label = kind.label();
         match self {
             Replacer::Mask => format!("[{label}]"),
             Replacer::Pseudonym(keyed) => {

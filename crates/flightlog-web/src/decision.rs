@@ -18,6 +18,7 @@ use flightlog_model::time::format_timestamp;
 use flightlog_app::decisions::Explanation;
 use flightlog_app::error::ErrorKind;
 use flightlog_integrity::verify;
+use crate::redacted::{FieldMarks, Recorded};
 use crate::show::{pretty, text};
 use serde_json::Value;
 
@@ -27,6 +28,7 @@ pub struct Earlier {
     status: String,
     failed: bool,
     reasoning: String,
+    marks: Recorded,
 }
 
 pub struct Alternative {
@@ -43,6 +45,7 @@ struct Decision {
     timestamp: String,
     agent: String,
     goal: String,
+    goal_marks: Recorded,
     earlier: Vec<Earlier>,
     reasoning: String,
     alternatives: Vec<Alternative>,
@@ -63,6 +66,8 @@ struct Decision {
     erased: Vec<String>,
     /// What redaction replaced in this step at ingestion (where, what kind).
     redacted: Vec<crate::redacted::Listed>,
+    /// The tokens it put into each field shown.
+    marks: FieldMarks,
 }
 
 pub async fn page(State(state): State<AppState>, Reader { principal, csrf }: Reader, Path((id, n)): Path<(String, u64)>) -> Response {
@@ -75,8 +80,14 @@ pub async fn page(State(state): State<AppState>, Reader { principal, csrf }: Rea
     if let Err(e) = state.record_read(read.steps(explained.returned())).await {
         return unrecorded(e);
     }
-    let Explanation { step: this, earlier, goal, report, .. } = explained;
+    let Explanation { step: this, earlier, goal, goal_pointer, goal_step, report } = explained;
     let v: Value = flightlog_model::stored::read_step_json(&this.raw).unwrap_or(Value::Null);
+    // The goal comes from the session's first step: the lowest numbered of
+    // those read.
+    let first = goal_step.iter().chain(&earlier).chain([&this]).min_by_key(|s| s.step);
+    let goal_marks = first.map_or_else(Recorded::default, |f| {
+        Recorded::under(&flightlog_model::stored::read_step_json(&f.raw).unwrap_or(Value::Null), &goal_pointer)
+    });
     let chosen = text(&v["agent_thoughts"]["chosen_tool"]);
     let mut alternatives: Vec<Alternative> = v["agent_thoughts"]["considered_tools"]
         .as_array()
@@ -102,6 +113,7 @@ pub async fn page(State(state): State<AppState>, Reader { principal, csrf }: Rea
         timestamp: text(&v["timestamp"]),
         agent: [text(&v["agent"]["name"]), text(&v["agent"]["version"])].join(" ").trim().to_string(),
         goal,
+        goal_marks,
         earlier: earlier
             .into_iter()
             .map(|s| {
@@ -116,10 +128,12 @@ pub async fn page(State(state): State<AppState>, Reader { principal, csrf }: Rea
                     status: text(&e["tool_execution"]["status"]),
                     failed: s.failed,
                     reasoning: flightlog_model::validate::clip_chars(&text(&e["agent_thoughts"]["reasoning"]), 160),
+                    marks: Recorded::under(&e, "/agent_thoughts/reasoning"),
                 }
             })
             .collect(),
         redacted: crate::redacted::listed(&v),
+        marks: FieldMarks::of(&v),
         reasoning: text(&v["agent_thoughts"]["reasoning"]),
         alternatives,
         confidence: v["agent_thoughts"]["confidence"].as_f64().map(|c| format!("{:.0}%", c * 100.0)).unwrap_or_default(),

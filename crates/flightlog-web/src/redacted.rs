@@ -28,20 +28,82 @@ static TOKEN: LazyLock<Regex> = LazyLock::new(|| {
         .expect("the token pattern compiles")
 });
 
-/// The askama filter: `text` escaped, its redaction tokens marked.
-#[askama::filter_fn]
-pub fn marked(text: impl std::fmt::Display, _: &dyn askama::Values) -> askama::Result<Safe<String>> {
-    Ok(Safe(mark(&text.to_string())))
+/// The kinds of token Flightlog itself put into one field of a step, by
+/// their labels (`EMAIL`, `CUSTOM:order_ref`, `DROPPED`): the step's
+/// `redacted` list under the field's JSON pointer. Only those are marked,
+/// so text an agent wrote to look like a token (`[IBAN:1a2b3c]`, or a
+/// page it read) is shown as written, not as something Flightlog removed.
+#[derive(Clone, Debug, Default)]
+pub struct Recorded(Vec<String>);
+
+impl Recorded {
+    /// What the stored `step` says was replaced at `pointer` or inside it.
+    pub fn under(step: &Value, pointer: &str) -> Self {
+        let labels = listed(step)
+            .into_iter()
+            .filter(|r| r.path == pointer || r.path.strip_prefix(pointer).is_some_and(|rest| rest.starts_with('/')))
+            .filter_map(|r| r.kind.parse::<flightlog_redact::Kind>().ok())
+            .map(|kind| kind.label().into_owned());
+        let mut labels: Vec<String> = labels.collect();
+        labels.sort();
+        labels.dedup();
+        Self(labels)
+    }
+
+    fn holds(&self, label: &str) -> bool {
+        self.0.iter().any(|l| l == label)
+    }
 }
 
-/// `text` as HTML: escaped, then every redaction token wrapped in a
-/// `<mark>` whose title says what was there.
-pub fn mark(text: &str) -> String {
+/// What was redacted at ingestion in each field a step's card or its
+/// decision page shows.
+pub struct FieldMarks {
+    pub(crate) reasoning: Recorded,
+    pub(crate) params: Recorded,
+    pub(crate) result: Recorded,
+    pub(crate) error: Recorded,
+}
+
+impl FieldMarks {
+    pub fn of(step: &Value) -> Self {
+        Self {
+            reasoning: Recorded::under(step, "/agent_thoughts/reasoning"),
+            params: Recorded::under(step, "/tool_execution/params"),
+            result: Recorded::under(step, "/tool_execution/result"),
+            error: Recorded::under(step, "/tool_execution/error"),
+        }
+    }
+}
+
+/// The askama filter: `text` escaped, the redaction tokens Flightlog
+/// recorded putting there marked.
+#[askama::filter_fn]
+pub fn marked(text: impl std::fmt::Display, _: &dyn askama::Values, recorded: &Recorded) -> askama::Result<Safe<String>> {
+    Ok(Safe(mark(&text.to_string(), recorded)))
+}
+
+/// `text` as HTML: escaped, then every redaction token of a recorded kind
+/// wrapped in a `<mark>` whose title says what was there.
+pub fn mark(text: &str, recorded: &Recorded) -> String {
     let escaped = escape(text, Html).map(|s| s.to_string()).unwrap_or_else(|never| match never {});
     // Escaping only turns `<>&"'` into entities (`&#60;`): neither those
     // characters nor `&`, `#` and `;` can be inside a token, so the tokens
     // of the escaped text are exactly those of the text.
-    TOKEN.replace_all(&escaped, |c: &Captures| format!("<mark class=\"redacted\" title=\"{}\">{}</mark>", title(c), &c[0])).into_owned()
+    TOKEN
+        .replace_all(&escaped, |c: &Captures| match recorded.holds(&label(c)) {
+            true => format!("<mark class=\"redacted\" title=\"{}\">{}</mark>", title(c), &c[0]),
+            false => c[0].to_string(),
+        })
+        .into_owned()
+}
+
+/// A token's label: its kind without the pseudonym.
+fn label(c: &Captures) -> String {
+    match (c.get(1), c.get(2)) {
+        (Some(builtin), _) => builtin.as_str().to_string(),
+        (None, Some(name)) => format!("CUSTOM:{}", name.as_str()),
+        (None, None) => "DROPPED".to_string(),
+    }
 }
 
 /// What the reader is told on hovering a token. Built from the token's
@@ -98,6 +160,29 @@ pub fn listed(step: &Value) -> Vec<Listed> {
 mod tests {
     use super::*;
 
+    /// Every kind recorded: each token is Flightlog's.
+    fn all() -> Recorded {
+        let builtin = BuiltinKind::ALL.iter().map(|k| k.mask_label().to_string());
+        Recorded(builtin.chain(["CUSTOM:order_ref", "CUSTOM:order-ref2", "DROPPED"].map(String::from)).collect())
+    }
+
+    #[test]
+    fn only_the_kinds_recorded_in_the_field_are_marked() {
+        let step = serde_json::json!({"redacted": [
+            {"path": "/agent_thoughts/reasoning", "kind": "email", "count": 1},
+            {"path": "/tool_execution/params/to", "kind": "custom:order_ref", "count": 1},
+            {"path": "/tool_execution/paramsx", "kind": "iban", "count": 1},
+        ]});
+        let text = "wire to [IBAN:1a2b3c], mail [EMAIL:7f3a2c], ref [CUSTOM:order_ref]";
+        let reasoning = mark(text, &Recorded::under(&step, "/agent_thoughts/reasoning"));
+        assert_eq!(marks(&reasoning), 1, "{reasoning}");
+        assert!(reasoning.contains("\">[EMAIL:7f3a2c]</mark>") && reasoning.contains("wire to [IBAN:1a2b3c],"), "{reasoning}");
+        let params = mark(text, &Recorded::under(&step, "/tool_execution/params"));
+        assert_eq!(marks(&params), 1, "a path inside the field counts, a longer name does not: {params}");
+        assert!(params.contains("\">[CUSTOM:order_ref]</mark>"), "{params}");
+        assert_eq!(mark(text, &Recorded::default()), escape(text, Html).unwrap().to_string());
+    }
+
     fn marks(html: &str) -> usize {
         html.matches("<mark class=\"redacted\"").count()
     }
@@ -117,7 +202,7 @@ mod tests {
             "[CUSTOM:order-ref2:1a2b3c]",
             "[DROPPED]",
         ] {
-            let html = mark(&format!("sent to {token}, done"));
+            let html = mark(&format!("sent to {token}, done"), &all());
             assert_eq!(marks(&html), 1, "{token}: {html}");
             assert!(html.contains(&format!("\">{token}</mark>")), "{token}: {html}");
             assert!(html.starts_with("sent to <mark") && html.ends_with("</mark>, done"), "{html}");
@@ -126,10 +211,10 @@ mod tests {
 
     #[test]
     fn titles_say_what_was_removed() {
-        assert!(mark("[EMAIL:7f3a2c]").contains("title=\"email address redacted at ingestion (a pseudonym"));
-        assert!(mark("[CARD]").contains("title=\"card number redacted at ingestion\""));
-        assert!(mark("[CUSTOM:order_ref]").contains("title=\"matched the project's pattern order_ref, redacted at ingestion\""));
-        assert!(mark("[DROPPED]").contains("title=\"field dropped at ingestion"));
+        assert!(mark("[EMAIL:7f3a2c]", &all()).contains("title=\"email address redacted at ingestion (a pseudonym"));
+        assert!(mark("[CARD]", &all()).contains("title=\"card number redacted at ingestion\""));
+        assert!(mark("[CUSTOM:order_ref]", &all()).contains("title=\"matched the project's pattern order_ref, redacted at ingestion\""));
+        assert!(mark("[DROPPED]", &all()).contains("title=\"field dropped at ingestion"));
     }
 
     #[test]
@@ -149,23 +234,23 @@ mod tests {
             "[dropped]",
             "[IPV6]",
         ] {
-            assert_eq!(mark(text), text, "{text}");
+            assert_eq!(mark(text, &all()), text, "{text}");
         }
-        assert_eq!(mark("a [[EMAIL]] b"), "a [<mark class=\"redacted\" title=\"email address redacted at ingestion\">[EMAIL]</mark>] b");
+        assert_eq!(mark("a [[EMAIL]] b", &all()), "a [<mark class=\"redacted\" title=\"email address redacted at ingestion\">[EMAIL]</mark>] b");
     }
 
     #[test]
     fn the_text_is_escaped_as_askama_does_and_only_tokens_become_markup() {
-        let html = mark("<script>alert('[EMAIL:7f3a2c]')</script> & \"x\"");
+        let html = mark("<script>alert('[EMAIL:7f3a2c]')</script> & \"x\"", &all());
         assert!(!html.contains("<script>") && !html.contains("</script>"), "{html}");
         assert!(html.starts_with("&#60;script&#62;alert(&#39;<mark"), "{html}");
         assert!(html.ends_with("</mark>&#39;)&#60;/script&#62; &#38; &#34;x&#34;"), "{html}");
         assert_eq!(marks(&html), 1);
         // What `{{ text }}` prints for text without tokens, byte for byte.
         let plain = "<b>\"a\" & 'b'</b>";
-        assert_eq!(mark(plain), escape(plain, Html).unwrap().to_string());
+        assert_eq!(mark(plain, &all()), escape(plain, Html).unwrap().to_string());
         // A token split by markup the agent sent is not one.
-        assert_eq!(marks(&mark("[EMA<b>IL]")), 0);
+        assert_eq!(marks(&mark("[EMA<b>IL]", &all())), 0);
     }
 
     #[test]

@@ -49,6 +49,10 @@ struct SearchPage {
     hits: usize,
     searched: bool,
     indexer: String,
+    /// No token is marked in a hit's text: the index keeps the text, not
+    /// which tokens Flightlog put into it, and text an agent wrote to look
+    /// like one must not be shown as removed by Flightlog.
+    unmarked: crate::redacted::Recorded,
 }
 
 fn value(v: &Option<String>) -> &str {
@@ -103,6 +107,7 @@ pub async fn page(State(state): State<AppState>, Reader { principal, csrf }: Rea
         hits: 0,
         searched: false,
         indexer: format!("{} · {} key decisions not yet indexed", s.state, s.steps_behind),
+        unmarked: Default::default(),
         params,
     };
     if page.unavailable.is_some() || !page.params.asks() {

@@ -27,6 +27,7 @@ use flightlog_app::incidents::{IncidentQuery, IncidentView, MAX_PAGE as MAX_INCI
 use flightlog_model::canonical::to_canonical_json;
 use flightlog_model::time::parse_timestamp;
 use flightlog_store::steps::StoredStep;
+use crate::redacted::FieldMarks;
 use crate::show::{listed, listed_pretty, short_text_time, short_time, text};
 use crate::waterfall::{self, WaterfallView};
 use flightlog_app::waterfall::WaterfallParams;
@@ -55,6 +56,8 @@ pub struct StepView {
     /// Whether "find similar" applies: a key decision (the stored rule,
     /// schema/0010_key_decision.sql).
     similar: bool,
+    /// The redaction tokens Flightlog put into its fields, to mark.
+    marks: FieldMarks,
     /// "same action as step 0, 5th time", when it repeats one.
     repeat: Option<String>,
     /// The loops and bursts it is part of: (CSS class, label).
@@ -282,6 +285,7 @@ fn view(v: Value, step: u64, failed: bool, key_decision: bool) -> StepView {
             .collect::<Vec<_>>()
             .join(", "),
         similar: key_decision,
+        marks: FieldMarks::of(&v),
         repeat: None,
         highlights: Vec::new(),
     }
