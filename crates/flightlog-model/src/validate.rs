@@ -150,6 +150,12 @@ impl Fields<'_> {
         if value.is_empty() {
             return Err(FieldError::new(path, "is required and must be a non-empty string"));
         }
+        // A session's pages and API paths hold its id as one path segment,
+        // and `.` and `..` there are read as "this" and "up" by browsers and
+        // HTTP clients, even percent-encoded: no link could reach it.
+        if value == "." || value == ".." {
+            return Err(FieldError::new(path, format!("may not be {value:?}: it cannot be a segment of a URL's path")));
+        }
         Ok(value)
     }
 
@@ -488,6 +494,11 @@ mod tests {
         let mut v = base;
         v["session_id"] = json!("abcde");
         assert_eq!(step_from_json(v, &limits).unwrap_err().field, "session_id");
+        for dots in [".", ".."] {
+            let refused = check(json!({"session_id": dots, "step": 0, "timestamp": "2026-01-15T10:30:00Z"})).unwrap_err();
+            assert_eq!(refused.field, "session_id", "{dots}");
+        }
+        assert!(check(json!({"session_id": "...", "step": 0, "timestamp": "2026-01-15T10:30:00Z"})).is_ok());
     }
 
     #[test]
