@@ -109,17 +109,20 @@ async fn every_content_read_is_recorded_with_its_key_route_and_session() {
     for (front_end, route, items) in [
         ("api", "GET /v1/sessions/{id}/steps", 2),
         ("api", "GET /v1/sessions/{id}/reproduction", 2),
-        ("api", "GET /v1/sessions/{id}/evidence", 0),
+        ("api", "GET /v1/sessions/{id}/evidence", 2),
         ("web", "GET /sessions/{id}", 2),
         ("web", "GET /sessions/{id}/steps/{step}", 2),
         ("web", "GET /sessions/{id}/steps/{step}/json", 1),
-        ("web", "GET /sessions/{id}/evidence", 0),
+        ("web", "GET /sessions/{id}/evidence", 2),
         ("mcp", "session_timeline", 2),
         ("mcp", "explain_decision", 2),
     ] {
         let read = find(&log, &rid, front_end, route);
         assert_eq!((read["session_id"].as_str(), read["items"].as_u64()), (Some("cust-a"), Some(items)), "{read}");
         assert_eq!(read["sessions"], json!(["cust-a"]), "{read}");
+        // Whose data was read: evidence bundles and reproductions too (they
+        // named no user before stop 59).
+        assert_eq!(read["user_ids"], json!(["customer-7"]), "{read}");
     }
     let steps = find(&log, &rid, "api", "GET /v1/sessions/{id}/steps");
     assert_eq!(steps["user_ids"], json!(["customer-7"]), "whose data was read: {steps}");

@@ -117,6 +117,18 @@ impl Access {
         self
     }
 
+    /// A whole session's steps were returned (`steps` of them, of these
+    /// users), as an evidence bundle does.
+    pub fn whole_session(mut self, steps: u64, users: &[String]) -> Self {
+        self.row.items = steps;
+        for user in users.iter().filter(|u| !u.is_empty()) {
+            if !self.row.user_ids.contains(user) {
+                self.row.user_ids.push(user.clone());
+            }
+        }
+        self
+    }
+
     /// Another session whose content was returned (a search hit's).
     pub fn also_session(mut self, session_id: &str) -> Self {
         if !self.row.sessions.iter().any(|s| s == session_id) {

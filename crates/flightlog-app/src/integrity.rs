@@ -28,6 +28,10 @@ pub struct EvidenceFile {
     file: tokio::fs::File,
     /// Bytes.
     pub len: u64,
+    /// The session's steps and users, for the read's access record (read
+    /// after the bundle: a live session may have gained a step meanwhile).
+    pub steps: u64,
+    pub users: Vec<String>,
     /// One of the bundles at once, held until the file is answered.
     turn: tokio::sync::SemaphorePermit<'static>,
 }
@@ -154,7 +158,8 @@ impl AppState {
         }
         let len = file.stream_position().await.map_err(unwritable)?;
         file.rewind().await.map_err(unwritable)?;
-        Ok(EvidenceFile { file, len, turn })
+        let (steps, users) = self.store.session_summary(project, id).await?.map_or((0, Vec::new()), |s| (s.steps, s.users));
+        Ok(EvidenceFile { file, len, steps, users, turn })
     }
 
     pub async fn checkpoints(&self) -> Result<Vec<CheckpointRow>, AppError> {

@@ -12,11 +12,14 @@ impl AppState {
     /// may hold millions) after step `after`, with `next_after` when the
     /// page is full, as the timeline's pages. A session with no step is not
     /// found; a page past its last step is empty.
-    pub async fn reproduction(&self, project: &str, id: &str, after: Option<u64>, limit: u32) -> Result<Value, AppError> {
+    /// A page of the recipe, and the user of each step in it (for the
+    /// read's access record).
+    pub async fn reproduction(&self, project: &str, id: &str, after: Option<u64>, limit: u32) -> Result<(Value, Vec<String>), AppError> {
         crate::params::session_id(id)?;
         let steps = self.store.session_timeline(project, id, after, limit).await?;
         found(steps.is_empty(), after, id)?;
         let TimelinePage { steps, next_after } = TimelinePage::of(steps, limit);
+        let users = steps.iter().map(|s| s.user_id.clone()).collect();
         let steps = steps
             .into_iter()
             .map(|stored| {
@@ -29,7 +32,7 @@ impl AppState {
         if let Some(next) = next_after {
             recipe["next_after"] = next.into();
         }
-        Ok(recipe)
+        Ok((recipe, users))
     }
 }
 

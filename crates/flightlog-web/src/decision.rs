@@ -208,8 +208,8 @@ pub async fn json(State(state): State<AppState>, Reader { principal, .. }: Reade
 
 pub async fn evidence(State(state): State<AppState>, Reader { principal, .. }: Reader, Path(id): Path<String>) -> Response {
     let file = state.evidence(&principal.project, &id, principal.allows(Scope::Admin)).await;
-    if file.is_ok() {
-        let read = Access::new(&principal, FrontEnd::Web, "GET /sessions/{id}/evidence").session(&id);
+    if let Ok(file) = &file {
+        let read = Access::new(&principal, FrontEnd::Web, "GET /sessions/{id}/evidence").session(&id).whole_session(file.steps, &file.users);
         if let Err(e) = state.record_read(read).await {
             return unrecorded(e);
         }

@@ -47,7 +47,7 @@ pub async fn evidence(State(state): State<AppState>, headers: HeaderMap, Path(id
     let principal = state.keys.authorize(&headers, Scope::Read)?;
     let file = state.evidence(&principal.project, &id, principal.allows(Scope::Admin)).await?;
     let read = flightlog_app::access_log::Access::new(&principal, flightlog_app::access_log::FrontEnd::Api, "GET /v1/sessions/{id}/evidence");
-    state.record_read(read.session(&id)).await?;
+    state.record_read(read.session(&id).whole_session(file.steps, &file.users)).await?;
     let name = format!("attachment; filename=\"{}\"", evidence_file_name(&id));
     let headers = [
         (header::CONTENT_TYPE, "application/json".to_string()),

@@ -43,8 +43,8 @@ pub async fn reproduction(
     let principal = state.keys.authorize(&headers, Scope::Read)?;
     let after = params::number::<u64>("after", p.after.as_deref())?;
     let limit = params::page_size(p.limit.as_deref(), MAX_PAGE, MAX_PAGE)?;
-    let recipe = state.reproduction(&principal.project, &id, after, limit).await?;
-    let steps = recipe["steps"].as_array().map_or(0, Vec::len);
-    state.record_read(Access::new(&principal, FrontEnd::Api, "GET /v1/sessions/{id}/reproduction").session(&id).items(steps)).await?;
+    let (recipe, users) = state.reproduction(&principal.project, &id, after, limit).await?;
+    let read = Access::new(&principal, FrontEnd::Api, "GET /v1/sessions/{id}/reproduction").session(&id);
+    state.record_read(read.returned(users.iter().map(String::as_str))).await?;
     Ok(Json(recipe))
 }
