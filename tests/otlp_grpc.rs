@@ -56,6 +56,7 @@ async fn re_sent_spans_are_duplicates_bad_spans_are_named_and_keys_and_limits_ho
     assert_eq!(out["wrong_key"], "UNAUTHENTICATED");
     assert_eq!(out["no_key"], "UNAUTHENTICATED");
     assert_eq!(out["too_many"], "RESOURCE_EXHAUSTED");
+    assert_eq!(out["too_large"], "RESOURCE_EXHAUSTED", "not OUT_OF_RANGE, which exporters retry: {out}");
     // Spans 0..4 once (the second send was all duplicates) and span 6.
     let steps = server.all_steps(ADMIN_KEY, "edges", 100).await;
     assert_eq!(steps.len(), 6, "{steps:#?}");

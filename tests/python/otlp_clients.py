@@ -147,6 +147,8 @@ def grpc_edges():
         ("wrong_key", (("authorization", "Bearer not-a-key"),), good),
         ("no_key", (), good),
         ("too_many", auth, request([span(i) for i in range(int(sys.argv[5]) + 1)])),
+        # Over the 32 MiB a request may be, uncompressed.
+        ("too_large", auth, request([span(8, [attr("note", "x" * (33 << 20))])])),
     ]:
         try:
             stub.Export(req, metadata=metadata)

@@ -55,9 +55,24 @@ pub async fn serve(
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), tonic::transport::Error> {
     tonic::transport::Server::builder()
+        .layer(tower::util::MapResponseLayer::new(too_large_is_resource_exhausted))
         .add_service(service(state, failures))
         .serve_with_incoming_shutdown(tonic::transport::server::TcpIncoming::from(listener), shutdown)
         .await
+}
+
+/// tonic answers a message over `max_decoding_message_size` with
+/// OUT_OF_RANGE, which OTLP lists as retryable: an exporter sent the same
+/// export again and again. It is RESOURCE_EXHAUSTED here, as a gzip bomb
+/// and too many spans are (not retried without RetryInfo).
+fn too_large_is_resource_exhausted<B>(mut answer: http::Response<B>) -> http::Response<B> {
+    let headers = answer.headers_mut();
+    let too_large = headers.get("grpc-status").is_some_and(|s| s == "11")
+        && headers.get("grpc-message").and_then(|m| m.to_str().ok()).is_some_and(|m| m.contains("message%20length%20too%20large"));
+    if too_large {
+        headers.insert("grpc-status", http::HeaderValue::from_static("8"));
+    }
+    answer
 }
 
 #[tonic::async_trait]
