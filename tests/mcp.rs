@@ -89,6 +89,9 @@ async fn an_mcp_client_calls_every_tool_and_gets_the_apis_answers() {
     assert_eq!((ids(&text("page_one")), ids(&text("page_two"))), (ids(&api_one), ids(&api_two)), "the API's first two pages");
     assert_ne!(ids(&text("page_one")), ids(&text("page_two")));
     assert!(out["unknown_argument"].to_string().contains("bogus_arg"), "{}", out["unknown_argument"]);
+    // A refusal names the tool's own argument (`text`), not the API's `q`.
+    let nothing = out["similar_nothing_asked"]["text"].as_str().unwrap();
+    assert!(nothing.contains("text: give either text (free text) or session_id and step"), "{nothing}");
 
     // The guard, asked by an agent's ingest key: allowed before the email,
     // denied after it (in another session), with where it was sent.

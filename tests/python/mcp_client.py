@@ -62,6 +62,7 @@ async def main():
         cursor = json.loads(out["page_one"]["text"])["next_cursor"]
         out["page_two"] = outcome(await c.call_tool("find_sessions", {"sort": "steps", "limit": 2, "cursor": cursor}))
         out["unknown_argument"] = await refused_or(c.call_tool("find_sessions", {"sort": "steps", "bogus_arg": 1}))
+        out["similar_nothing_asked"] = outcome(await c.call_tool("similar_failures", {}))
     ask = {"session_id": "mcp-guarded", "agent": "mailer", "tool": "send_email", "params": EMAIL}
     async with client(AGENT_KEY) as c:
         out["guard_before"] = outcome(await c.call_tool("guard", ask))

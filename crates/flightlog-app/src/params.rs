@@ -69,10 +69,13 @@ pub fn usd(name: &str, s: Option<&str>) -> Result<Option<f64>, AppError> {
 
 /// A page size between 1 and `max`; `default` when not given.
 pub fn page_size(s: Option<&str>, default: u32, max: u32) -> Result<u32, AppError> {
-    match number::<u32>("limit", s)? {
+    // One message for any refusal: `-1` was told the range a u32 has.
+    let refused = |got: String| AppError::invalid("limit", format!("must be between 1 and {max}, got {got}"));
+    match s.map(|s| (s, s.parse::<u32>())) {
         None => Ok(default),
-        Some(n) if (1..=max).contains(&n) => Ok(n),
-        Some(n) => Err(AppError::invalid("limit", format!("must be between 1 and {max}, got {n}"))),
+        Some((_, Ok(n))) if (1..=max).contains(&n) => Ok(n),
+        Some((_, Ok(n))) => Err(refused(n.to_string())),
+        Some((s, Err(_))) => Err(refused(format!("{s:?}"))),
     }
 }
 
@@ -150,5 +153,22 @@ pub fn reason(text: &str) -> Result<(), AppError> {
     match text.len() > MAX_REASON_BYTES {
         true => Err(AppError::invalid("reason", format!("is {} bytes, at most {MAX_REASON_BYTES}", text.len()))),
         false => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_page_size_out_of_range_is_told_the_range_it_may_be() {
+        assert_eq!(page_size(None, 50, 1000).unwrap(), 50);
+        assert_eq!(page_size(Some("1000"), 50, 1000).unwrap(), 1000);
+        for (sent, says) in [("0", "must be between 1 and 1000, got 0"), ("-1", "must be between 1 and 1000, got \"-1\""), ("x", "must be between 1 and 1000, got \"x\"")] {
+            match page_size(Some(sent), 50, 1000) {
+                Err(AppError::Invalid { field, message }) => assert_eq!((field.as_str(), message.as_str()), ("limit", says)),
+                other => panic!("{sent}: {other:?}"),
+            }
+        }
     }
 }

@@ -287,6 +287,8 @@ impl Flightlog {
         };
         let request = match params.request(project) {
             Ok(r) => r,
+            // The API's `q` is this tool's `text`: named as the caller sent it.
+            Err(AppError::Invalid { field, message }) if field == "q" => return refused(AppError::Invalid { field: "text".into(), message: message.replace("give either q", "give either text") }),
             Err(e) => return refused(e),
         };
         let read = |found: &Similar| Access::new(reader, FrontEnd::Mcp, "similar_failures").filter(&params).found(found);
