@@ -25,6 +25,13 @@ async fn a_10k_step_session_pages_completely_and_in_order() {
     let numbers: Vec<u64> = deep["steps"].as_array().unwrap().iter().map(|x| x["step"].as_u64().unwrap()).collect();
     assert_eq!(numbers, [9995, 9996, 9997, 9998, 9999]);
     assert!(deep.get("next_after").is_none(), "the last page has no cursor");
+    // Past the last step: an empty page of a session; of no session, a 404
+    // (with `after` too), the timeline's and the reproduction's alike.
+    let (status, past) = s.get(ADMIN_KEY, "/v1/sessions/big/steps?after=9999").await;
+    assert_eq!((status, past["steps"].as_array().map(Vec::len)), (StatusCode::OK, Some(0)), "{past}");
+    for path in ["/v1/sessions/nope/steps?after=0", "/v1/sessions/nope/reproduction?after=0"] {
+        assert_eq!(s.get(ADMIN_KEY, path).await.0, StatusCode::NOT_FOUND, "{path}");
+    }
     let log: HashSet<u64> = s.all_steps(ADMIN_KEY, "big", 1000).await.iter().map(|x| x["log_index"].as_u64().unwrap()).collect();
     assert_eq!(log.len(), 10_000, "every accepted step has its own log position");
     let (_, summary) = s.get(ADMIN_KEY, "/v1/sessions/big").await;

@@ -2,7 +2,7 @@
 //! model and its settings, the prompt or messages, the completion, and the
 //! tool results the agent saw.
 
-use crate::sessions::{TimelinePage, found};
+use crate::sessions::TimelinePage;
 use crate::{AppError, AppState};
 use serde_json::{Value, json};
 
@@ -17,7 +17,7 @@ impl AppState {
     pub async fn reproduction(&self, project: &str, id: &str, after: Option<u64>, limit: u32) -> Result<(Value, Vec<String>), AppError> {
         crate::params::session_id(id)?;
         let steps = self.store.session_timeline(project, id, after, limit).await?;
-        found(steps.is_empty(), after, id)?;
+        self.found(project, steps.is_empty(), after, id).await?;
         let TimelinePage { steps, next_after } = TimelinePage::of(steps, limit);
         let users = steps.iter().map(|s| s.user_id.clone()).collect();
         let steps = steps

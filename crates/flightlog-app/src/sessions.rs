@@ -158,14 +158,22 @@ impl TimelinePage {
 }
 
 /// A session's first page with no step in it: the session is not there.
-pub(crate) fn found(empty: bool, after: Option<u64>, id: &str) -> Result<(), AppError> {
-    match empty && after.is_none() {
-        true => Err(AppError::no_session(id)),
-        false => Ok(()),
-    }
-}
-
 impl AppState {
+    /// Whether a page of a session's steps was of a session at all: an
+    /// empty page is, past a session's last step; with no session of that
+    /// id it is a 404 whether `after` was given or not (it was a 200 with
+    /// no steps when it was).
+    pub(crate) async fn found(&self, project: &str, empty: bool, after: Option<u64>, id: &str) -> Result<(), AppError> {
+        match (empty, after) {
+            (false, _) => Ok(()),
+            (true, None) => Err(AppError::no_session(id)),
+            (true, Some(_)) => match self.store.session_summary(project, id).await? {
+                Some(_) => Ok(()),
+                None => Err(AppError::no_session(id)),
+            },
+        }
+    }
+
     /// How every session the filter passes (all its pages) spreads by
     /// length and by estimated cost.
     pub async fn session_spread(&self, project: &str, filter: &SessionFilter) -> Result<flightlog_store::sessions::SessionSpread, AppError> {
@@ -205,7 +213,7 @@ impl AppState {
     pub async fn timeline(&self, project: &str, id: &str, after: Option<u64>, limit: u32) -> Result<TimelinePage, AppError> {
         crate::params::session_id(id)?;
         let steps = self.store.session_timeline(project, id, after, limit).await?;
-        found(steps.is_empty(), after, id)?;
+        self.found(project, steps.is_empty(), after, id).await?;
         Ok(TimelinePage::of(steps, limit))
     }
 
@@ -225,7 +233,7 @@ impl AppState {
     ) -> Result<TimelinePage, AppError> {
         crate::params::session_id(id)?;
         let rows = self.store.session_timeline_rows(project, id, after, limit).await?;
-        found(rows.is_empty(), after, id)?;
+        self.found(project, rows.is_empty(), after, id).await?;
         self.recorded_while_put_back(read, project, id, rows, limit).await
     }
 
