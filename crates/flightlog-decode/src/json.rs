@@ -350,7 +350,7 @@ fn is_small_integer(literal: &str) -> bool {
 }
 
 /// Why a number literal cannot be stored exactly, or None when it can.
-fn inexact(literal: &str) -> Option<String> {
+pub(crate) fn inexact(literal: &str) -> Option<String> {
     if is_small_integer(literal) {
         return None;
     }

@@ -83,7 +83,7 @@ impl Attributes {
     /// The first of `keys` present, as a number (or a string holding one);
     /// one present that is not a number is refused, naming it.
     pub fn f64(&self, keys: &[&str]) -> Result<Option<f64>, String> {
-        self.first_present(keys, read_f64, "must be a number")
+        self.first_present(keys, read_f64, "must be a number a double holds exactly")
     }
 
     /// The first of `keys` present, as an unsigned integer exactly (see
@@ -133,11 +133,13 @@ pub fn replaced_json(replaced: &[(String, Value)]) -> Option<Value> {
     (!replaced.is_empty()).then(|| Value::Array(replaced.iter().map(|(k, v)| json!({"key": k, "value": v})).collect()))
 }
 
-/// A number, or a string holding one.
+/// A number, or a string holding one that a double holds exactly (the
+/// rule a step's own numbers follow): "0.1000000000000000000001" as a cost
+/// was stored as 0.1.
 pub fn read_f64(v: &Value) -> Option<f64> {
     match v {
         Value::Number(n) => n.as_f64(),
-        Value::String(s) => s.trim().parse().ok().filter(|f: &f64| f.is_finite()),
+        Value::String(s) if crate::json::inexact(s.trim()).is_none() => s.trim().parse().ok().filter(|f: &f64| f.is_finite()),
         _ => None,
     }
 }
@@ -191,6 +193,15 @@ fn depth(v: &Value) -> usize {
 mod tests {
     use super::*;
     use opentelemetry_proto::tonic::common::v1::{ArrayValue, KeyValueList};
+
+    #[test]
+    fn a_number_in_a_string_is_read_only_when_a_double_holds_it_exactly() {
+        assert_eq!(read_f64(&Value::String("0.1".into())), Some(0.1));
+        assert_eq!(read_f64(&Value::String(" 2.5e-3 ".into())), Some(0.0025));
+        assert_eq!(read_f64(&Value::String("0.1000000000000000000001".into())), None);
+        assert_eq!(read_f64(&Value::String("123456789012345678901234567890".into())), None);
+        assert_eq!(read_f64(&Value::String("hot".into())), None);
+    }
 
     #[test]
     fn json_text_nested_deeper_than_a_step_may_be_is_kept_as_text() {

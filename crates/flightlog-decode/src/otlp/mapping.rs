@@ -291,7 +291,7 @@ fn cost(a: &Attributes) -> Result<Option<Value>, String> {
     )?;
     const COST_DETAILS: &str = "langfuse.observation.cost_details";
     let estimated = match a.json(&[COST_DETAILS]) {
-        Some(Value::Object(m)) => param(&m, COST_DETAILS, &["total"], read_f64, "must be a number")?,
+        Some(Value::Object(m)) => param(&m, COST_DETAILS, &["total"], read_f64, "must be a number a double holds exactly")?,
         _ => None,
     };
     let estimated = match estimated {
