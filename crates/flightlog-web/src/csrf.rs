@@ -77,10 +77,30 @@ impl SignInForm {
         (value, token)
     }
 
+    /// The form of the browser's own pre-session cookie, when it has more
+    /// than half its life left; else a fresh one. Every form a browser
+    /// opens meanwhile (tabs sent to sign in at once when a session ends)
+    /// then carries the same token: a fresh cookie per form made all but
+    /// the last one opened fail.
+    pub fn issue_for(&self, cookie_value: Option<&str>) -> (String, String) {
+        match cookie_value.filter(|v| self.age(v).is_some_and(|age| age <= SIGN_IN_FORM_SECS / 2)) {
+            Some(value) => (value.to_string(), digest(&self.secret, value.as_bytes())),
+            None => self.issue(),
+        }
+    }
+
+    /// Seconds since a cookie value was issued, by its own say (only its
+    /// token proves it was issued here, and `issue_for` gives the token of
+    /// any value sent): none for a time to come, so that no value chosen to
+    /// be issued in the future stays fresh for as long.
+    fn age(&self, cookie_value: &str) -> Option<u64> {
+        let issued = cookie_value.split_once('.').and_then(|(secs, _)| secs.parse::<u64>().ok())?;
+        now_secs().checked_sub(issued)
+    }
+
     /// Whether `token` was issued with this cookie value, recently.
     pub fn check(&self, cookie_value: &str, token: &str) -> bool {
-        let issued = cookie_value.split_once('.').and_then(|(secs, _)| secs.parse::<u64>().ok());
-        let fresh = issued.is_some_and(|t| now_secs().saturating_sub(t) <= SIGN_IN_FORM_SECS);
+        let fresh = self.age(cookie_value).is_some_and(|age| age <= SIGN_IN_FORM_SECS);
         fresh && same(&digest(&self.secret, cookie_value.as_bytes()), token)
     }
 }
@@ -126,5 +146,19 @@ mod tests {
         assert!(!SignInForm::new(b"another key".to_vec()).check(&cookie, &token), "another instance's secret");
         let stale = format!("{}.{}", now_secs() - SIGN_IN_FORM_SECS - 5, "00");
         assert!(!form.check(&stale, &digest(&form.secret, stale.as_bytes())));
+        let future = format!("{}.{}", now_secs() + 3600, "00");
+        assert!(!form.check(&future, &digest(&form.secret, future.as_bytes())), "a time to come is not fresh");
+    }
+
+    #[test]
+    fn forms_opened_in_several_tabs_share_the_browsers_cookie_while_it_is_young() {
+        let form = SignInForm::new(b"instance key".to_vec());
+        let (cookie, token) = form.issue();
+        assert_eq!(form.issue_for(Some(&cookie)), (cookie.clone(), token), "the second tab's form is the first's");
+        let old = format!("{}.{}", now_secs() - SIGN_IN_FORM_SECS / 2 - 5, "00");
+        assert_ne!(form.issue_for(Some(&old)).0, old, "past half its life: a fresh one");
+        let future = format!("{}.{}", now_secs() + 3600, "00");
+        assert_ne!(form.issue_for(Some(&future)).0, future, "a time to come is never taken up");
+        assert_ne!(form.issue_for(None).0, cookie);
     }
 }

@@ -21,7 +21,7 @@ struct Login {
 
 /// The form, with a fresh pre-session cookie and the token bound to it.
 pub async fn form(State(web): State<WebState>, headers: HeaderMap, jar: CookieJar) -> Response {
-    let (value, token) = web.sign_in_form.issue();
+    let (value, token) = web.sign_in_form.issue_for(jar.get(SIGN_IN).map(|c| c.value()));
     (jar.add(cookie::sign_in_form(value, &headers)), render(Login { error: None, csrf: token })).into_response()
 }
 
