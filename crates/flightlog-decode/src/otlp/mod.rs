@@ -110,6 +110,34 @@ mod tests {
         assert!(empty.resource_spans.is_empty());
     }
 
+    /// What reading OTLP/JSON strictly costs against reading it straight
+    /// into the types (run: `cargo test --release -p flightlog-decode --lib
+    /// strict_json_reading_cost -- --ignored --nocapture`).
+    #[test]
+    #[ignore = "a measurement, not a check"]
+    fn strict_json_reading_cost() {
+        let span = |i: usize| {
+            format!(
+                r#"{{"traceId":"8b8efff798038103d269b633813fc60c","spanId":"{i:016x}","name":"chat","startTimeUnixNano":"1700000000000000000","endTimeUnixNano":"1700000001000000000","attributes":[{{"key":"gen_ai.operation.name","value":{{"stringValue":"chat"}}}},{{"key":"gen_ai.conversation.id","value":{{"stringValue":"s-{i}"}}}},{{"key":"gen_ai.usage.input_tokens","value":{{"intValue":"1200"}}}},{{"key":"gen_ai.input.messages","value":{{"stringValue":"{text}"}}}}]}}"#,
+                text = "a".repeat(1000)
+            )
+        };
+        let spans: Vec<String> = (0..1000).map(span).collect();
+        let body = format!(r#"{{"resourceSpans":[{{"scopeSpans":[{{"spans":[{}]}}]}}]}}"#, spans.join(","));
+        let time = |f: &dyn Fn()| {
+            let started = std::time::Instant::now();
+            for _ in 0..20 {
+                f();
+            }
+            started.elapsed().as_secs_f64() * 1000.0 / 20.0
+        };
+        for _ in 0..2 {
+            let direct = time(&|| assert!(serde_json::from_slice::<ExportTraceServiceRequest>(body.as_bytes()).is_ok()));
+            let strict = time(&|| assert!(decode_request(body.as_bytes(), Encoding::Json).is_ok()));
+            println!("{} KB, 1,000 spans: straight into the types {direct:.2} ms, strictly {strict:.2} ms", body.len() / 1024);
+        }
+    }
+
     #[test]
     fn json_that_says_one_thing_twice_is_refused_not_read_as_the_last() {
         let export = |attribute: &str| {
