@@ -5,35 +5,35 @@
 //! defaults), so a valid export holding an empty list, an empty map or an
 //! empty key was refused whole. They are put back before the types read
 //! the export. A double written as a string, which the mapping also allows,
-//! becomes the number it names. A value that gives two kinds at once
-//! (`stringValue` and `intValue`) is refused: the types kept one of them.
+//! becomes the number it names.
 
 use serde_json::{Number, Value, json};
 
-/// The kinds an attribute's value may be, one at a time (a oneof).
-const KINDS: [&str; 7] = ["stringValue", "boolValue", "intValue", "doubleValue", "arrayValue", "kvlistValue", "bytesValue"];
+/// The kinds an attribute's value may be, one at a time (a oneof): a value
+/// giving two is refused before the types read it, which kept one of them
+/// (`json::check_strictly`).
+pub(crate) const KINDS: [&str; 7] = ["stringValue", "boolValue", "intValue", "doubleValue", "arrayValue", "kvlistValue", "bytesValue"];
 
 /// Puts back, in an export request, the defaults the types require.
-pub fn fill(request: &mut Value) -> Result<(), String> {
+pub fn fill(request: &mut Value) {
     for resource_spans in objects(request, "resourceSpans") {
         if let Some(resource) = resource_spans.get_mut("resource") {
-            attributes(resource)?;
+            attributes(resource);
         }
         for scope_spans in objects(resource_spans, "scopeSpans") {
             if let Some(scope) = scope_spans.get_mut("scope") {
-                attributes(scope)?;
+                attributes(scope);
             }
             for span in objects(scope_spans, "spans") {
-                attributes(span)?;
+                attributes(span);
                 for list in ["events", "links"] {
                     for event_or_link in objects(span, list) {
-                        attributes(event_or_link)?;
+                        attributes(event_or_link);
                     }
                 }
             }
         }
     }
-    Ok(())
 }
 
 /// The objects in the list at `key`, when there is one.
@@ -47,37 +47,30 @@ fn or_default(message: &mut Value, key: &str, default: Value) {
     }
 }
 
-fn attributes(message: &mut Value) -> Result<(), String> {
+fn attributes(message: &mut Value) {
     for pair in objects(message, "attributes") {
-        key_value(pair)?;
+        key_value(pair);
     }
-    Ok(())
 }
 
-fn key_value(pair: &mut Value) -> Result<(), String> {
+fn key_value(pair: &mut Value) {
     or_default(pair, "key", json!(""));
-    let key = pair["key"].as_str().unwrap_or_default().to_string();
-    match pair.get_mut("value") {
-        Some(value) => any_value(value).map_err(|why| format!("attribute {key:?}: {why}")),
-        None => Ok(()),
+    if let Some(value) = pair.get_mut("value") {
+        any_value(value);
     }
 }
 
-fn any_value(value: &mut Value) -> Result<(), String> {
-    let kinds: Vec<&str> = KINDS.into_iter().filter(|kind| value.get(kind).is_some()).collect();
-    if let [first, second, ..] = kinds[..] {
-        return Err(format!("its value gives {first} and {second}; it may be one kind only"));
-    }
+fn any_value(value: &mut Value) {
     if let Some(list) = value.get_mut("arrayValue") {
         or_default(list, "values", json!([]));
         for item in objects(list, "values") {
-            any_value(item)?;
+            any_value(item);
         }
     }
     if let Some(map) = value.get_mut("kvlistValue") {
         or_default(map, "values", json!([]));
         for pair in objects(map, "values") {
-            key_value(pair)?;
+            key_value(pair);
         }
     }
     // "NaN" and the infinities stay strings, which JSON cannot make
@@ -86,5 +79,4 @@ fn any_value(value: &mut Value) -> Result<(), String> {
     if let (Some(double), Some(fields)) = (double, value.as_object_mut()) {
         fields.insert("doubleValue".into(), Value::Number(double));
     }
-    Ok(())
 }

@@ -54,17 +54,22 @@ pub enum OtlpError {
 pub fn decode_request(body: &[u8], encoding: Encoding) -> Result<ExportTraceServiceRequest, OtlpError> {
     match encoding {
         Encoding::Protobuf => ExportTraceServiceRequest::decode(body).map_err(|e| OtlpError::Protobuf(e.to_string())),
-        // Read as strictly as a step (a key given twice, or a number no
-        // double holds, refuses the export, naming it: the types read the
-        // last of two `stringValue`s, and a double rounded), then the
-        // defaults the mapping leaves out are put back and the types read it.
+        // Checked as strictly as a step is read (a key given twice, a value
+        // of two kinds or a number no double holds refuses the export,
+        // naming it: the types read the last of two `stringValue`s, and a
+        // double rounded), then read straight into the types; only an
+        // export they refuse is read again with the defaults the mapping
+        // leaves out put back (the common case pays for one more scan).
         Encoding::Json => {
-            let mut request = crate::json::parse_record(body).map_err(|e| match e.field.as_str() {
+            crate::json::check_strictly(body, &json_defaults::KINDS).map_err(|e| match e.field.as_str() {
                 "(record)" => OtlpError::Json(e.reason),
                 field => OtlpError::Json(format!("{field}: {}", e.reason)),
             })?;
-            json_defaults::fill(&mut request).map_err(OtlpError::Json)?;
-            serde_json::from_value(request).map_err(|e| OtlpError::Json(e.to_string()))
+            serde_json::from_slice(body).or_else(|direct| {
+                let mut request: serde_json::Value = serde_json::from_slice(body).map_err(|_| OtlpError::Json(direct.to_string()))?;
+                json_defaults::fill(&mut request);
+                serde_json::from_value(request).map_err(|_| OtlpError::Json(direct.to_string()))
+            })
         }
     }
 }
@@ -148,7 +153,7 @@ mod tests {
         for (attribute, says) in [
             (r#"{"key":"user.id","value":{"stringValue":"alice","stringValue":"bob"}}"#, "stringValue"),
             (r#"{"key":"user.id","key":"gen_ai.request.model","value":{"stringValue":"a"}}"#, "key"),
-            (r#"{"key":"n","value":{"stringValue":"a","intValue":"5"}}"#, "stringValue and intValue"),
+            (r#"{"key":"n","value":{"stringValue":"a","intValue":"5"}}"#, "attributes[0].value.intValue: is given beside stringValue"),
             (r#"{"key":"n","value":{"doubleValue":0.1000000000000000000001}}"#, "doubleValue"),
         ] {
             match decode_request(export(attribute).as_bytes(), Encoding::Json) {
