@@ -308,6 +308,20 @@ pub fn column_of<'s>(step: &'s Step, name: &str) -> &'s str {
     REBUILT.iter().find(|r| r.column == name).map_or("", |r| (r.of)(step))
 }
 
+/// A stored step's JSON (`raw` as read back) as a value. Without serde_json's
+/// limit of 128 levels: a step was bounded when it was taken in, and one
+/// that nests deeper once its span's attributes are put in (an OTLP step
+/// keeps its span under `otel`) read as nothing: null in MCP and on the
+/// decision page, 503 for its reproduction, every time.
+pub fn read_step_json(raw: &str) -> Result<serde_json::Value, serde_json::Error> {
+    use serde::Deserialize;
+    let mut de = serde_json::Deserializer::from_str(raw);
+    de.disable_recursion_limit();
+    let value = serde_json::Value::deserialize(&mut de)?;
+    de.end()?;
+    Ok(value)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -511,16 +525,3 @@ mod tests {
     }
 }
 
-/// A stored step's JSON (`raw` as read back) as a value. Without serde_json's
-/// limit of 128 levels: a step was bounded when it was taken in, and one
-/// that nests deeper once its span's attributes are put in (an OTLP step
-/// keeps its span under `otel`) read as nothing: null in MCP and on the
-/// decision page, 503 for its reproduction, every time.
-pub fn read_step_json(raw: &str) -> Result<serde_json::Value, serde_json::Error> {
-    use serde::Deserialize;
-    let mut de = serde_json::Deserializer::from_str(raw);
-    de.disable_recursion_limit();
-    let value = serde_json::Value::deserialize(&mut de)?;
-    de.end()?;
-    Ok(value)
-}
