@@ -224,9 +224,22 @@ async fn a_standby_whose_writer_cannot_be_reached_says_so_on_healthz() {
     let b = Server::start_sharing(dir_b.path(), dir_a.path(), &env, &[]).await;
     assert_eq!(role(&b).await, json!({"role": "standby", "writer": nowhere}));
 
-    let answer = b.http.get(format!("{}/healthz", b.base)).send().await.unwrap();
-    assert_eq!(answer.status(), StatusCode::SERVICE_UNAVAILABLE);
-    let health: Value = answer.json().await.unwrap();
+    // Not at once: a writer that died is replaced within a lease's time to
+    // live, and meanwhile a standby still serves reads. Past two of them
+    // the writer still holds the lease and is out of reach: degraded.
+    let asked = Instant::now();
+    assert_eq!(b.health().await["status"], "ok", "within the lease's time to live");
+    let health = loop {
+        let answer = b.http.get(format!("{}/healthz", b.base)).send().await.unwrap();
+        let status = answer.status();
+        let health: Value = answer.json().await.unwrap();
+        if status == StatusCode::SERVICE_UNAVAILABLE {
+            break health;
+        }
+        assert!(asked.elapsed() < Duration::from_secs(30), "degraded within 30 s: {health}");
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    };
+    assert!(asked.elapsed() >= Duration::from_secs(5), "not before two times to live (3 s each): {:?}", asked.elapsed());
     assert_eq!(health["status"], "degraded");
     assert!(health["reason"].as_str().unwrap().contains("the writer at http://127.0.0.1:9"), "{health}");
     let sent = b.http.post(format!("{}/v1/steps", b.base)).bearer_auth(ADMIN_KEY).body(ndjson(&[replica_step(0, 0)])).send().await.unwrap();

@@ -125,35 +125,34 @@ impl AppState {
                 replaced.push(kinds);
             }
             let keys: Vec<(String, u64)> = encoded.iter().map(|s| (s.session_id.clone(), s.step)).collect();
-            // The commit and the guard's taking in of what it stored run as
-            // a task of their own: a client that goes away (or a gRPC
-            // deadline) drops this future, not the commit, and a step
-            // stored then was never taken in, so the guard allowed its side
-            // effect again (its retry is a duplicate, not taken in either).
-            let (state, owner) = (self.clone(), project.to_string());
+            // Queued here, where a client that goes away while the queue is
+            // full withdraws its steps; the wait for the commit and what
+            // follows it run as a task of their own. A client that went away
+            // (or a gRPC deadline) dropped this future mid-commit, and the
+            // steps stored then were never taken in: the guard allowed their
+            // side effects again (a retry is a duplicate, not taken in
+            // either), and their redactions went uncounted.
+            let queued = self.ingestor.enqueue(project.to_string(), encoded).await?;
+            let (guard, redaction, owner) = (self.guard.clone(), self.redaction.clone(), project.to_string());
             let committed = tokio::spawn(async move {
-                let outcomes = state.ingestor.submit(owner.clone(), encoded).await?;
+                let outcomes = queued.outcomes().await?;
                 let stored_us = flightlog_model::time::now_us();
-                let stored: Vec<Action> = actions
-                    .into_iter()
-                    .zip(&outcomes)
-                    .filter(|(_, o)| matches!(o, Outcome::Accepted))
-                    .map(|(mut a, _)| {
-                        a.no_later_than(stored_us);
-                        a
-                    })
-                    .collect();
-                state.guard.observe(&owner, &stored);
+                let mut stored = Vec::new();
+                for ((mut action, kinds), outcome) in actions.into_iter().zip(&replaced).zip(&outcomes) {
+                    if matches!(outcome, Outcome::Accepted) {
+                        action.no_later_than(stored_us);
+                        stored.push(action);
+                        // Counted once stored; a duplicate was counted before.
+                        redaction.count(kinds);
+                    }
+                }
+                guard.observe(&owner, &stored);
                 Ok::<_, AppError>(outcomes)
             });
             let outcomes = committed.await.map_err(|e| AppError::unavailable("the commit did not finish", e))??;
-            for (((index, (session_id, step)), outcome), kinds) in indexes.into_iter().zip(keys).zip(outcomes).zip(replaced) {
+            for ((index, (session_id, step)), outcome) in indexes.into_iter().zip(keys).zip(outcomes) {
                 match outcome {
-                    Outcome::Accepted => {
-                        // Counted once stored; a duplicate was counted before.
-                        self.redaction.count(&kinds);
-                        report.accepted += 1
-                    }
+                    Outcome::Accepted => report.accepted += 1,
                     Outcome::Duplicate => report.duplicates += 1,
                     Outcome::Conflict => rejected.push(Rejection {
                         index,

@@ -96,6 +96,11 @@ impl WriterLease {
         (lease, task)
     }
 
+    /// The lease's time to live, when it is shared with other processes.
+    pub fn ttl(&self) -> Option<Duration> {
+        self.shared.as_ref().map(|o| o.ttl)
+    }
+
     pub fn role(&self) -> Role {
         self.lock().role.clone()
     }

@@ -30,4 +30,4 @@ mod merkle_log;
 mod writer;
 
 pub use lease::{LeaseOptions, Role, WriterLease};
-pub use writer::{IngestError, IngestStats, Ingestor, LogView, Outcome, SealableHead, WriterHealth};
+pub use writer::{IngestError, IngestStats, Ingestor, LogView, Outcome, Queued, SealableHead, WriterHealth};

@@ -216,6 +216,11 @@ impl Ingestor {
     }
 
     /// Whether this process writes, or which one does.
+    /// The writer lease's time to live, when processes share the store.
+    pub fn lease_ttl(&self) -> Option<std::time::Duration> {
+        self.lease.ttl()
+    }
+
     pub fn role(&self) -> Role {
         self.lease.role()
     }
@@ -247,18 +252,21 @@ impl Ingestor {
     /// Submits steps of one project and waits until they are durable.
     /// Outcomes come back in the order of `steps`.
     pub async fn submit(&self, project: String, steps: Vec<EncodedStep>) -> Result<Vec<Outcome>, IngestError> {
-        if steps.is_empty() {
-            return Ok(Vec::new());
-        }
+        self.enqueue(project, steps).await?.outcomes().await
+    }
+
+    /// Hands steps of one project to the writer, waiting while its queue is
+    /// full (a caller that gives up meanwhile withdraws them); what comes
+    /// back is the commit's answer to wait for. Once queued, the steps are
+    /// committed whether or not anyone waits.
+    pub async fn enqueue(&self, project: String, steps: Vec<EncodedStep>) -> Result<Queued, IngestError> {
         let (reply, answer) = oneshot::channel();
-        self.tx.send(Submission { project, steps, reply }).await.map_err(|_| IngestError::ShuttingDown)?;
-        match answer.await {
-            Ok(Ok(outcomes)) => Ok(outcomes),
-            Ok(Err(Refusal::Failed(e))) => Err(IngestError::Store(StoreError::Engine(e.to_string()))),
-            Ok(Err(Refusal::Recovering(why))) => Err(IngestError::Recovering(why)),
-            Ok(Err(Refusal::NotWriter(writer))) => Err(IngestError::NotWriter { writer }),
-            Err(_) => Err(IngestError::ShuttingDown),
+        if steps.is_empty() {
+            let _ = reply.send(Ok(Vec::new()));
+        } else {
+            self.tx.send(Submission { project, steps, reply }).await.map_err(|_| IngestError::ShuttingDown)?;
         }
+        Ok(Queued { answer })
     }
 
     pub fn stats(&self) -> &IngestStats {
@@ -267,6 +275,24 @@ impl Ingestor {
 
     pub fn queued(&self) -> usize {
         QUEUE_DEPTH - self.tx.capacity()
+    }
+}
+
+/// Steps in the writer's queue: its answer, once they are committed.
+pub struct Queued {
+    answer: oneshot::Receiver<Result<Vec<Outcome>, Refusal>>,
+}
+
+impl Queued {
+    /// Waits until the steps are durable (or refused).
+    pub async fn outcomes(self) -> Result<Vec<Outcome>, IngestError> {
+        match self.answer.await {
+            Ok(Ok(outcomes)) => Ok(outcomes),
+            Ok(Err(Refusal::Failed(e))) => Err(IngestError::Store(StoreError::Engine(e.to_string()))),
+            Ok(Err(Refusal::Recovering(why))) => Err(IngestError::Recovering(why)),
+            Ok(Err(Refusal::NotWriter(writer))) => Err(IngestError::NotWriter { writer }),
+            Err(_) => Err(IngestError::ShuttingDown),
+        }
     }
 }
 

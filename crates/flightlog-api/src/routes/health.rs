@@ -75,12 +75,35 @@ async fn store_answers(state: &AppState) -> Result<(), String> {
     .await
 }
 
-/// A standby's writer, asked as the store is (forward.rs says why).
-async fn writer_answers(role: &Role) -> Result<(), String> {
+/// A standby's writer, asked as the store is (forward.rs says why). Not
+/// answering counts only once it has lasted two of the lease's times to
+/// live: a writer that died is replaced within one (this process or
+/// another takes the lease), and meanwhile this process still serves
+/// reads, which a load balancer should not take from it. One that still
+/// holds the lease after that is alive and out of reach: a wrong
+/// `--advertise-url`, a network between them.
+async fn writer_answers(role: &Role, ttl: Option<Duration>) -> Result<(), String> {
     static LAST: tokio::sync::Mutex<Option<Recent>> = tokio::sync::Mutex::const_new(None);
-    match role {
-        Role::Standby { writer: Some(writer) } => for_a_second(&LAST, writer, crate::forward::writer_answers(writer, ANSWERS_WITHIN)).await,
-        _ => Ok(()),
+    static SINCE: std::sync::Mutex<Option<(String, Instant)>> = std::sync::Mutex::new(None);
+    let Role::Standby { writer: Some(writer) } = role else { return Ok(()) };
+    let answer = for_a_second(&LAST, writer, crate::forward::writer_answers(writer, ANSWERS_WITHIN)).await;
+    let mut since = SINCE.lock().unwrap_or_else(|p| p.into_inner());
+    match answer {
+        Ok(()) => {
+            *since = None;
+            Ok(())
+        }
+        Err(why) => {
+            let first = match since.as_ref() {
+                Some((of, at)) if of == writer => *at,
+                _ => since.insert((writer.clone(), Instant::now())).1,
+            };
+            let grace = ttl.unwrap_or_default() * 2;
+            match first.elapsed() >= grace {
+                true => Err(format!("{why} (for {} s)", first.elapsed().as_secs())),
+                false => Ok(()),
+            }
+        }
     }
 }
 
@@ -121,7 +144,7 @@ pub async fn healthz(State(state): State<AppState>) -> (StatusCode, Json<Health>
     let stats = state.ingestor.stats();
     let writer = state.ingestor.health();
     let role = state.ingestor.role();
-    let reachable = writer_answers(&role).await;
+    let reachable = writer_answers(&role, state.ingestor.lease_ttl()).await;
     let (code, status, reason) = match (&writer, store_answers(&state).await.and(reachable)) {
         (WriterHealth::Degraded { reason }, _) => (StatusCode::SERVICE_UNAVAILABLE, HealthStatus::Degraded, Some(reason.clone())),
         (_, Err(reason)) => (StatusCode::SERVICE_UNAVAILABLE, HealthStatus::Degraded, Some(reason)),
