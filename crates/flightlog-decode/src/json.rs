@@ -37,7 +37,7 @@ pub fn parse_record(bytes: &[u8]) -> Result<Value, FieldError> {
         }
     };
     if may_hold_inexact_numbers(bytes) {
-        check_numbers(bytes)?;
+        check_numbers(bytes, Numbers::AsWritten)?;
     }
     Ok(value)
 }
@@ -49,7 +49,7 @@ pub fn parse_record(bytes: &[u8]) -> Result<Value, FieldError> {
 /// naming where. For a body that is then read straight into types, which
 /// keep the last of two keys (OTLP/JSON): building the value first tripled
 /// the time the reading took.
-pub fn check_strictly(bytes: &[u8], exclusive: &[&str]) -> Result<(), FieldError> {
+pub fn check_strictly(bytes: &[u8], exclusive: &[&str], numbers: Numbers) -> Result<(), FieldError> {
     let problem = RefCell::new(None);
     let mut de = serde_json::Deserializer::from_slice(bytes);
     let scanned = StrictScan { problem: &problem, exclusive }.deserialize(&mut de).and_then(|()| de.end());
@@ -63,9 +63,20 @@ pub fn check_strictly(bytes: &[u8], exclusive: &[&str]) -> Result<(), FieldError
         });
     }
     if may_hold_inexact_numbers(bytes) {
-        check_numbers(bytes)?;
+        check_numbers(bytes, numbers)?;
     }
     Ok(())
+}
+
+/// Which number literals JSON text may hold.
+#[derive(Clone, Copy, Debug)]
+pub enum Numbers {
+    /// Those stored as written: an integer that fits in 64 bits, a decimal
+    /// a double gives back digit for digit (a step's rule).
+    AsWritten,
+    /// As written, but under a key `doubleValue` (protobuf's JSON for a
+    /// double) any printing of a double ([`beyond_a_double`]): OTLP/JSON.
+    Doubles,
 }
 
 /// Walks JSON text for [`check_strictly`]; what it found wrong, and where
@@ -341,8 +352,8 @@ impl<'de> Visitor<'de> for StrictValue<'_> {
 
 /// Walks the (already valid) JSON text and checks every number literal;
 /// on the first one that cannot be stored exactly, names its field.
-fn check_numbers(bytes: &[u8]) -> Result<(), FieldError> {
-    let mut scan = Scanner { bytes, at: 0, path: Vec::new() };
+fn check_numbers(bytes: &[u8], numbers: Numbers) -> Result<(), FieldError> {
+    let mut scan = Scanner { bytes, at: 0, path: Vec::new(), numbers };
     scan.value()
 }
 
@@ -360,6 +371,7 @@ struct Scanner<'a> {
     bytes: &'a [u8],
     at: usize,
     path: Vec<Part>,
+    numbers: Numbers,
 }
 
 impl Scanner<'_> {
@@ -421,7 +433,11 @@ impl Scanner<'_> {
                     self.at += 1;
                 }
                 let literal = std::str::from_utf8(&self.bytes[start..self.at]).unwrap_or_default();
-                if let Some(reason) = inexact(literal) {
+                let refused = match self.numbers {
+                    Numbers::Doubles if self.under_key("doubleValue") => beyond_a_double(literal),
+                    _ => inexact(literal),
+                };
+                if let Some(reason) = refused {
                     return Err(FieldError::new(self.field(), reason));
                 }
                 Ok(())
@@ -454,6 +470,11 @@ impl Scanner<'_> {
     }
 
     /// The path so far, as field names: keys decoded (escapes and all).
+    /// Whether the value read now is under `key` itself.
+    fn under_key(&self, key: &str) -> bool {
+        matches!(self.path.last(), Some(Part::Key { start, end }) if &self.bytes[*start..*end] == format!("\"{key}\"").as_bytes())
+    }
+
     fn field(&self) -> String {
         let parts: Vec<String> = self
             .path
@@ -471,6 +492,33 @@ impl Scanner<'_> {
 fn is_small_integer(literal: &str) -> bool {
     let digits = literal.strip_prefix('-').unwrap_or(literal);
     !digits.is_empty() && digits.len() <= 18 && digits.bytes().all(|b| b.is_ascii_digit())
+}
+
+/// Why a literal is not a printing of the double it names (see
+/// [`Numbers::Doubles`]), or None when it is: its shortest form, its 17
+/// significant digits (`%.17g`: `0.10000000000000001` for 0.1), or for a
+/// whole double its exact digits (JavaScript prints 1e20 as
+/// `100000000000000000000`). `0.1000000000000000000001` and
+/// `9007199254740993` are no double's: they were stored as 0.1 and
+/// 9007199254740992.
+pub(crate) fn beyond_a_double(literal: &str) -> Option<String> {
+    let refused = || {
+        Some(format!(
+            "the number {} is no double's (a double would store another value); send the double's own digits",
+            flightlog_model::validate::clip(literal)
+        ))
+    };
+    let Ok(d) = literal.parse::<f64>() else { return refused() };
+    if !d.is_finite() {
+        return refused();
+    }
+    let written = decimal(literal);
+    let shortest = Number::from_f64(d).map(|n| n.to_string()).unwrap_or_default();
+    let printings = [shortest, format!("{d:.16e}"), if d.fract() == 0.0 { format!("{d:.0}") } else { String::new() }];
+    match printings.iter().any(|p| !p.is_empty() && decimal(p) == written) {
+        true => None,
+        false => refused(),
+    }
 }
 
 /// Why a number literal cannot be stored exactly, or None when it can.
@@ -531,13 +579,26 @@ mod tests {
     fn a_strict_check_finds_what_the_strict_reading_refuses_without_building_it() {
         let many: Vec<String> = (0..20).map(|i| format!(r#""k{i}":{i}"#)).collect();
         let body = format!(r#"{{"a":[{{"x":1}},{{"o":{{{},"k15":0}}}}]}}"#, many.join(","));
-        let refused = check_strictly(body.as_bytes(), &[]).unwrap_err();
+        let refused = check_strictly(body.as_bytes(), &[], Numbers::AsWritten).unwrap_err();
         assert_eq!((refused.field.as_str(), refused.reason.as_str()), ("a[1].o.k15", "the key \"k15\" appears more than once in its object"));
-        assert!(check_strictly(format!(r#"{{"o":{{{}}}}}"#, many.join(",")).as_bytes(), &[]).is_ok());
-        let two = check_strictly(br#"{"v":{"stringValue":"a","intValue":"5"}}"#, &["stringValue", "intValue"]).unwrap_err();
+        assert!(check_strictly(format!(r#"{{"o":{{{}}}}}"#, many.join(",")).as_bytes(), &[], Numbers::AsWritten).is_ok());
+        let two = check_strictly(br#"{"v":{"stringValue":"a","intValue":"5"}}"#, &["stringValue", "intValue"], Numbers::AsWritten).unwrap_err();
         assert_eq!((two.field.as_str(), two.reason.as_str()), ("v.intValue", "is given beside stringValue: it may be one kind only"));
-        assert_eq!(check_strictly(br#"{"n":0.1000000000000000000001}"#, &[]).unwrap_err().field, "n");
-        assert_eq!(check_strictly(b"{\"n\":", &[]).unwrap_err().field, "(record)");
+        assert_eq!(check_strictly(br#"{"doubleValue":0.1000000000000000000001}"#, &[], Numbers::Doubles).unwrap_err().field, "doubleValue");
+        assert_eq!(check_strictly(b"{\"n\":", &[], Numbers::AsWritten).unwrap_err().field, "(record)");
+        // A double's printings are taken under doubleValue; elsewhere, and
+        // in a step, a number is as written.
+        for printing in ["0.10000000000000001", "100000000000000000000", "18446744073709551616", "123456789012345680000", "1e20", "0.1"] {
+            let body = format!(r#"{{"doubleValue":{printing}}}"#);
+            assert!(check_strictly(body.as_bytes(), &[], Numbers::Doubles).is_ok(), "{printing}");
+        }
+        for no_double in ["9007199254740993", "0.1000000000000000000001", "123456789012345678901"] {
+            let body = format!(r#"{{"doubleValue":{no_double}}}"#);
+            assert!(check_strictly(body.as_bytes(), &[], Numbers::Doubles).is_err(), "{no_double}");
+        }
+        assert!(check_strictly(br#"{"n":0.10000000000000001}"#, &[], Numbers::Doubles).is_err(), "not under doubleValue");
+        assert!(check_strictly(br#"{"n":0.10000000000000001}"#, &[], Numbers::AsWritten).is_err());
+        assert!(check_strictly(br#"{"startTimeUnixNano":1700000000000000001}"#, &[], Numbers::Doubles).is_ok());
     }
 
     #[test]

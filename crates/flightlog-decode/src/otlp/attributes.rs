@@ -133,13 +133,13 @@ pub fn replaced_json(replaced: &[(String, Value)]) -> Option<Value> {
     (!replaced.is_empty()).then(|| Value::Array(replaced.iter().map(|(k, v)| json!({"key": k, "value": v})).collect()))
 }
 
-/// A number, or a string holding one that a double holds exactly (the
-/// rule a step's own numbers follow): "0.1000000000000000000001" as a cost
-/// was stored as 0.1.
+/// A number, or a string holding a printing of a double (OTLP/JSON's rule
+/// for its doubles, `json::beyond_a_double`): "0.1000000000000000000001"
+/// as a cost was stored as 0.1.
 pub fn read_f64(v: &Value) -> Option<f64> {
     match v {
         Value::Number(n) => n.as_f64(),
-        Value::String(s) if crate::json::inexact(s.trim()).is_none() => s.trim().parse().ok().filter(|f: &f64| f.is_finite()),
+        Value::String(s) if crate::json::beyond_a_double(s.trim()).is_none() => s.trim().parse().ok().filter(|f: &f64| f.is_finite()),
         _ => None,
     }
 }
@@ -199,6 +199,7 @@ mod tests {
         assert_eq!(read_f64(&Value::String("0.1".into())), Some(0.1));
         assert_eq!(read_f64(&Value::String(" 2.5e-3 ".into())), Some(0.0025));
         assert_eq!(read_f64(&Value::String("0.1000000000000000000001".into())), None);
+        assert_eq!(read_f64(&Value::String("0.10000000000000001".into())), Some(0.1), "17 digits name one double");
         assert_eq!(read_f64(&Value::String("123456789012345678901234567890".into())), None);
         assert_eq!(read_f64(&Value::String("hot".into())), None);
     }

@@ -74,8 +74,14 @@ fn any_value(value: &mut Value) {
         }
     }
     // "NaN" and the infinities stay strings, which JSON cannot make
-    // numbers of: refused as before.
-    let double = value.get("doubleValue").and_then(Value::as_str).and_then(|s| s.parse::<f64>().ok()).and_then(Number::from_f64);
+    // numbers of: refused as before; so do more digits than name one
+    // double ("0.1000000000000000000001" was read as 0.1).
+    let double = value
+        .get("doubleValue")
+        .and_then(Value::as_str)
+        .filter(|s| crate::json::beyond_a_double(s).is_none())
+        .and_then(|s| s.parse::<f64>().ok())
+        .and_then(Number::from_f64);
     if let (Some(double), Some(fields)) = (double, value.as_object_mut()) {
         fields.insert("doubleValue".into(), Value::Number(double));
     }

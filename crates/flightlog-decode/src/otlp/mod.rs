@@ -61,7 +61,7 @@ pub fn decode_request(body: &[u8], encoding: Encoding) -> Result<ExportTraceServ
         // export they refuse is read again with the defaults the mapping
         // leaves out put back (the common case pays for one more scan).
         Encoding::Json => {
-            crate::json::check_strictly(body, &json_defaults::KINDS).map_err(|e| match e.field.as_str() {
+            crate::json::check_strictly(body, &json_defaults::KINDS, crate::json::Numbers::Doubles).map_err(|e| match e.field.as_str() {
                 "(record)" => OtlpError::Json(e.reason),
                 field => OtlpError::Json(format!("{field}: {}", e.reason)),
             })?;
@@ -155,6 +155,7 @@ mod tests {
             (r#"{"key":"user.id","key":"gen_ai.request.model","value":{"stringValue":"a"}}"#, "key"),
             (r#"{"key":"n","value":{"stringValue":"a","intValue":"5"}}"#, "attributes[0].value.intValue: is given beside stringValue"),
             (r#"{"key":"n","value":{"doubleValue":0.1000000000000000000001}}"#, "doubleValue"),
+            (r#"{"key":"n","value":{"doubleValue":"0.1000000000000000000001"}}"#, r#"string "0.1000000000000000000001", expected f64"#),
         ] {
             match decode_request(export(attribute).as_bytes(), Encoding::Json) {
                 Err(OtlpError::Json(why)) => assert!(why.contains(says), "{attribute}: {why}"),
@@ -165,7 +166,7 @@ mod tests {
         assert!(decode_request(twice_named.as_bytes(), Encoding::Json).is_err());
         // What the mapping allows still reads: a double as a string, a
         // 19-digit time as a number, an empty list without its values.
-        let fine = r#"{"resourceSpans":[{"scopeSpans":[{"spans":[{"traceId":"8b8efff798038103d269b633813fc60c","spanId":"0000000000000a01","startTimeUnixNano":1700000000000000001,"attributes":[{"key":"d","value":{"doubleValue":"0.5"}},{"key":"l","value":{"arrayValue":{}}}]}]}]}]}"#;
+        let fine = r#"{"resourceSpans":[{"scopeSpans":[{"spans":[{"traceId":"8b8efff798038103d269b633813fc60c","spanId":"0000000000000a01","startTimeUnixNano":1700000000000000001,"attributes":[{"key":"d","value":{"doubleValue":"0.5"}},{"key":"l","value":{"arrayValue":{}}},{"key":"full","value":{"doubleValue":0.10000000000000001}}]}]}]}]}"#;
         let read = decode_request(fine.as_bytes(), Encoding::Json).unwrap();
         assert_eq!(read.resource_spans[0].scope_spans[0].spans[0].start_time_unix_nano, 1_700_000_000_000_000_001);
     }
