@@ -10,11 +10,14 @@ const LIVE: &str = "SELECT lower(hex(token_hash)) AS token_hash, key_id, project
 
 /// One sign-in, when it is live: for processes that share the table, where
 /// another may have signed it in or out. The column is named through the
-/// table's alias: bare, `token_hash` would be the hex alias selected.
+/// table's alias: bare, `token_hash` would be the hex alias selected. A
+/// FINAL read with conditions: without the query condition cache (see
+/// docs/scale-out.md, *Server versions*).
 const ONE_LIVE: &str = "SELECT lower(hex(token_hash)) AS token_hash, key_id, project, \
     toUnixTimestamp64Milli(created_at) AS created_ms, toUnixTimestamp64Milli(expires_at) AS expires_ms \
     FROM web_sessions AS w FINAL WHERE w.token_hash = unhex({token_hash:String}) \
-    AND revoked_at IS NULL AND expires_at > fromUnixTimestamp64Milli({now_ms:Int64}, 'UTC')";
+    AND revoked_at IS NULL AND expires_at > fromUnixTimestamp64Milli({now_ms:Int64}, 'UTC') \
+    SETTINGS use_query_condition_cache = 0";
 
 const PUT: &str = "INSERT INTO web_sessions (token_hash, key_id, project, created_at, expires_at, revoked_at, version) \
     SELECT unhex({token_hash:String}), {key_id:String}, {project:String}, \

@@ -29,6 +29,9 @@ pub const LIFETIME_MS: i64 = 12 * 3600 * 1000;
 /// session: a sign-out elsewhere takes at most this long to be seen here.
 const SHARED_TRUST: Duration = Duration::from_secs(1);
 
+/// At most this many unknown tokens are remembered at once.
+const MAX_UNKNOWN: usize = 10_000;
+
 struct Known {
     row: WebSessionRow,
     /// When the table last said so.
@@ -42,12 +45,14 @@ pub struct WebSessions {
     loaded: OnceCell<()>,
     /// Whether other processes may write the table too.
     shared: bool,
+    /// Tokens the shared table did not hold, and when it said so.
+    unknown: std::sync::Mutex<HashMap<String, Instant>>,
 }
 
 impl WebSessions {
     pub fn new(store: Store) -> Self {
         let shared = store.backend().remote();
-        Self { store, live: RwLock::new(HashMap::new()), loaded: OnceCell::new(), shared }
+        Self { store, live: RwLock::new(HashMap::new()), loaded: OnceCell::new(), shared, unknown: Default::default() }
     }
 
     /// Fills the map from the table once. A failed load is retried by the
@@ -102,14 +107,29 @@ impl WebSessions {
         Ok(row.filter(|r| r.expires_ms > now_ms()))
     }
 
-    /// What the shared table says of a session now, kept in the map.
+    /// What the shared table says of a session now, kept in the map. A
+    /// token the table does not hold is remembered so for a second too:
+    /// anyone can send a cookie, and each unknown one was a query.
     async fn read_shared(&self, key: &str) -> Result<Option<WebSessionRow>, StoreError> {
+        let known_unknown = self.unknown.lock().unwrap_or_else(|p| p.into_inner()).get(key).is_some_and(|at| at.elapsed() < SHARED_TRUST);
+        if known_unknown {
+            return Ok(None);
+        }
         let row = self.store.live_web_session(key, now_ms()).await?;
-        let mut live = self.live.write().unwrap_or_else(|p| p.into_inner());
         match &row {
-            Some(row) => live.insert(key.to_string(), Known { row: row.clone(), read: Instant::now() }),
-            None => live.remove(key),
-        };
+            Some(row) => {
+                self.live.write().unwrap_or_else(|p| p.into_inner()).insert(key.to_string(), Known { row: row.clone(), read: Instant::now() });
+            }
+            None => {
+                self.live.write().unwrap_or_else(|p| p.into_inner()).remove(key);
+                let mut unknown = self.unknown.lock().unwrap_or_else(|p| p.into_inner());
+                // Bounded: past this many a second, the oldest are let go.
+                if unknown.len() >= MAX_UNKNOWN {
+                    unknown.clear();
+                }
+                unknown.insert(key.to_string(), Instant::now());
+            }
+        }
         Ok(row)
     }
 
