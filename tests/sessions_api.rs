@@ -76,6 +76,11 @@ async fn the_session_list_filters_sorts_and_pages() {
 
     let (_, even) = s.get(ADMIN_KEY, "/v1/sessions?agent=even-bot&user=u0&limit=100").await;
     assert_eq!(ids(&even), ["s30", "s20", "s10"]);
+    // The web's list filters by the ids as typed: " u0" is no user here.
+    let (_, page) = s.page(ADMIN_KEY, "/sessions?agent=even-bot&user=u0").await;
+    assert!(page.contains("href=\"/sessions/s30\""), "{page}");
+    let (_, page) = s.page(ADMIN_KEY, "/sessions?agent=even-bot&user=%20u0").await;
+    assert!(!page.contains("href=\"/sessions/s30\""), "{page}");
 
     let (_, expensive) = s.get(ADMIN_KEY, "/v1/sessions?sort=cost&min_cost=0.5&min_steps=3&limit=100").await;
     // cost per session = steps × d/100; sessions with 3 steps are d % 3 == 2.

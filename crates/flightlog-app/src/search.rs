@@ -42,8 +42,10 @@ pub struct SimilarParams {
     pub limit: Option<String>,
 }
 
+/// A filter's value as given (an id may start or end with a space), when
+/// given.
 fn filter_param(name: &str, v: &Option<String>) -> Result<Option<String>, AppError> {
-    match params::non_empty(v) {
+    match v.as_deref().filter(|s| !s.is_empty()) {
         Some(s) if s.len() > MAX_FILTER_BYTES => {
             Err(AppError::invalid(name, format!("is {} bytes; the limit is {MAX_FILTER_BYTES}", s.len())))
         }

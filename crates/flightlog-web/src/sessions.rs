@@ -154,12 +154,15 @@ fn filter_of(f: &Filters) -> Result<SessionFilter, String> {
             }
         })
     };
+    // Ids as typed: one may start or end with a space, and trimmed it
+    // names another.
+    let id = |s: &str| (!s.is_empty()).then(|| s.to_string());
     SessionListParams {
         from: time(&f.from),
         to: time(&f.to),
-        agent: opt(&f.agent),
-        user: opt(&f.user),
-        model: opt(&f.model),
+        agent: id(&f.agent),
+        user: id(&f.user),
+        model: id(&f.model),
         status: opt(&f.status),
         min_cost: opt(&f.min_cost),
         min_steps: opt(&f.min_steps),
