@@ -108,7 +108,7 @@ pub fn step_from_json(value: Value, limits: &Limits) -> Result<Step> {
         cache_write_tokens: f.tokens(cost, "cost.cache_write_tokens")?,
         reasoning_tokens: f.tokens(cost, "cost.reasoning_tokens")?,
         estimated_cost: f.number_in(cost, "cost.estimated_cost", 0.0..=limits.max_estimated_cost)?,
-        user_id: f.id(Some(obj), "user_id")?,
+        user_id: f.path_segment_id(Some(obj), "user_id")?,
         tags: f.id_list(Some(obj), "tags")?,
         metadata: match obj.get("metadata") {
             None | Some(Value::Null) => String::new(),
@@ -145,14 +145,21 @@ impl Fields<'_> {
         parent.and_then(|p| p.get(key)).filter(|v| !v.is_null())
     }
 
+    /// The session id: required, and one segment of a URL's path.
     fn required_id(&self, obj: &Map<String, Value>, path: &str) -> Result<String> {
-        let value = self.id(Some(obj), path)?;
+        let value = self.path_segment_id(Some(obj), path)?;
         if value.is_empty() {
             return Err(FieldError::new(path, "is required and must be a non-empty string"));
         }
-        // A session's pages and API paths hold its id as one path segment,
-        // and `.` and `..` there are read as "this" and "up" by browsers and
-        // HTTP clients, even percent-encoded: no link could reach it.
+        Ok(value)
+    }
+
+    /// An id that URLs hold as one path segment (a session's pages, a
+    /// user's legal hold): `.` and `..` there are read as "this" and "up"
+    /// by browsers and HTTP clients, even percent-encoded, so no link could
+    /// reach it.
+    fn path_segment_id(&self, parent: Option<&Map<String, Value>>, path: &str) -> Result<String> {
+        let value = self.id(parent, path)?;
         if value == "." || value == ".." {
             return Err(FieldError::new(path, format!("may not be {value:?}: it cannot be a segment of a URL's path")));
         }
@@ -497,6 +504,8 @@ mod tests {
         for dots in [".", ".."] {
             let refused = check(json!({"session_id": dots, "step": 0, "timestamp": "2026-01-15T10:30:00Z"})).unwrap_err();
             assert_eq!(refused.field, "session_id", "{dots}");
+            let refused = check(json!({"session_id": "s", "user_id": dots, "step": 0, "timestamp": "2026-01-15T10:30:00Z"})).unwrap_err();
+            assert_eq!(refused.field, "user_id", "{dots}");
         }
         assert!(check(json!({"session_id": "...", "step": 0, "timestamp": "2026-01-15T10:30:00Z"})).is_ok());
     }
