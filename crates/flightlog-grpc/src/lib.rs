@@ -64,7 +64,10 @@ pub async fn serve(
 /// tonic answers a message over `max_decoding_message_size` with
 /// OUT_OF_RANGE, which OTLP lists as retryable: an exporter sent the same
 /// export again and again. It is RESOURCE_EXHAUSTED here, as a gzip bomb
-/// and too many spans are (not retried without RetryInfo).
+/// and too many spans are (not retried without RetryInfo). It matches
+/// tonic 0.14's wording of that error (percent-encoded in
+/// `grpc-message`); tests/otlp_grpc.rs sends such a message, so a tonic
+/// that words it otherwise fails there, not silently.
 fn too_large_is_resource_exhausted<B>(mut answer: http::Response<B>) -> http::Response<B> {
     let headers = answer.headers_mut();
     let too_large = headers.get("grpc-status").is_some_and(|s| s == "11")

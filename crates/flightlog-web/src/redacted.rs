@@ -4,7 +4,13 @@
 //! `[EMAIL:7f3a2c]`, `[CARD]`, `[CUSTOM:order_ref]` or `[DROPPED]`
 //! (flightlog-redact's `replace.rs`). A reader should see at a glance that
 //! a value was removed by Flightlog, not typed by the agent, so pages print
-//! step content through [`marked`]: `{{ text|crate::redacted::marked }}`.
+//! step content through [`marked`]:
+//! `{{ text|crate::redacted::marked(recorded) }}`, where `recorded` holds
+//! the kinds the step's own `redacted` list records in that field
+//! ([`Recorded`]): a look-alike in a field where nothing of its kind was
+//! replaced is left as written. (One beside a real replacement of its kind
+//! in the same field is marked too: the list records kinds and counts per
+//! field, not each token.)
 //! It escapes the whole text exactly as askama's `{{ text }}` would, and
 //! only then wraps each token in `<mark class="redacted">`. The wrapping
 //! adds nothing taken from the text but the token itself, whose grammar
@@ -13,7 +19,7 @@
 //! Also [`listed`]: what a stored step says was replaced in it, and where.
 
 use askama::filters::{Html, Safe, escape};
-use flightlog_redact::BuiltinKind;
+use flightlog_redact::{BuiltinKind, Kind};
 use regex::{Captures, Regex};
 use serde_json::Value;
 use std::sync::LazyLock;
@@ -28,30 +34,28 @@ static TOKEN: LazyLock<Regex> = LazyLock::new(|| {
         .expect("the token pattern compiles")
 });
 
-/// The kinds of token Flightlog itself put into one field of a step, by
-/// their labels (`EMAIL`, `CUSTOM:order_ref`, `DROPPED`): the step's
+/// The kinds of token Flightlog itself put into one field of a step: the step's
 /// `redacted` list under the field's JSON pointer. Only those are marked,
 /// so text an agent wrote to look like a token (`[IBAN:1a2b3c]`, or a
 /// page it read) is shown as written, not as something Flightlog removed.
 #[derive(Clone, Debug, Default)]
-pub struct Recorded(Vec<String>);
+pub struct Recorded(Vec<Kind>);
 
 impl Recorded {
     /// What the stored `step` says was replaced at `pointer` or inside it.
     pub fn under(step: &Value, pointer: &str) -> Self {
-        let labels = listed(step)
+        let kinds = listed(step)
             .into_iter()
             .filter(|r| r.path == pointer || r.path.strip_prefix(pointer).is_some_and(|rest| rest.starts_with('/')))
-            .filter_map(|r| r.kind.parse::<flightlog_redact::Kind>().ok())
-            .map(|kind| kind.label().into_owned());
-        let mut labels: Vec<String> = labels.collect();
-        labels.sort();
-        labels.dedup();
-        Self(labels)
+            .filter_map(|r| r.kind.parse::<Kind>().ok());
+        let mut kinds: Vec<Kind> = kinds.collect();
+        kinds.sort();
+        kinds.dedup();
+        Self(kinds)
     }
 
-    fn holds(&self, label: &str) -> bool {
-        self.0.iter().any(|l| l == label)
+    fn holds(&self, kind: &Kind) -> bool {
+        self.0.contains(kind)
     }
 }
 
@@ -90,19 +94,20 @@ pub fn mark(text: &str, recorded: &Recorded) -> String {
     // characters nor `&`, `#` and `;` can be inside a token, so the tokens
     // of the escaped text are exactly those of the text.
     TOKEN
-        .replace_all(&escaped, |c: &Captures| match recorded.holds(&label(c)) {
+        .replace_all(&escaped, |c: &Captures| match recorded.holds(&kind(c)) {
             true => format!("<mark class=\"redacted\" title=\"{}\">{}</mark>", title(c), &c[0]),
             false => c[0].to_string(),
         })
         .into_owned()
 }
 
-/// A token's label: its kind without the pseudonym.
-fn label(c: &Captures) -> String {
+/// A token's kind, read from its label.
+fn kind(c: &Captures) -> Kind {
     match (c.get(1), c.get(2)) {
-        (Some(builtin), _) => builtin.as_str().to_string(),
-        (None, Some(name)) => format!("CUSTOM:{}", name.as_str()),
-        (None, None) => "DROPPED".to_string(),
+        // The grammar admits built-in labels only.
+        (Some(label), _) => BuiltinKind::ALL.into_iter().find(|k| k.mask_label() == label.as_str()).map_or(Kind::Dropped, Kind::Builtin),
+        (None, Some(name)) => Kind::Custom(name.as_str().to_string()),
+        (None, None) => Kind::Dropped,
     }
 }
 
@@ -162,8 +167,9 @@ mod tests {
 
     /// Every kind recorded: each token is Flightlog's.
     fn all() -> Recorded {
-        let builtin = BuiltinKind::ALL.iter().map(|k| k.mask_label().to_string());
-        Recorded(builtin.chain(["CUSTOM:order_ref", "CUSTOM:order-ref2", "DROPPED"].map(String::from)).collect())
+        let builtin = BuiltinKind::ALL.into_iter().map(Kind::Builtin);
+        let others = [Kind::Custom("order_ref".into()), Kind::Custom("order-ref2".into()), Kind::Dropped];
+        Recorded(builtin.chain(others).collect())
     }
 
     #[test]
