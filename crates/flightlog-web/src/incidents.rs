@@ -305,9 +305,10 @@ mod tests {
 
     #[test]
     fn the_filters_come_back_as_a_query_without_blanks() {
+        // An id comes back as given, spaces and all: " a/b " is not "a/b".
         let f = Filters { kind: "loop".into(), state: String::new(), session_id: " a/b ".into(), agent: String::new(), cursor: "9_inc_1".into() };
-        assert_eq!(f.query(None), "kind=loop&session_id=a%2Fb");
-        assert_eq!(f.query(Some(&f.cursor)), "kind=loop&session_id=a%2Fb&cursor=9_inc_1");
+        assert_eq!(f.query(None), "kind=loop&session_id=%20a%2Fb%20");
+        assert_eq!(f.query(Some(&f.cursor)), "kind=loop&session_id=%20a%2Fb%20&cursor=9_inc_1");
         assert_eq!(Filters::default().query(None), "");
     }
 
