@@ -135,8 +135,9 @@ impl AppState {
             let queued = self.ingestor.enqueue(project.to_string(), encoded).await?;
             let (guard, redaction, owner) = (self.guard.clone(), self.redaction.clone(), project.to_string());
             let committed = tokio::spawn(async move {
-                let outcomes = queued.outcomes().await?;
-                let stored_us = flightlog_model::time::now_us();
+                // Clamped to the time the steps are stored with, as a
+                // rebuild from the store after a restart clamps them.
+                let (outcomes, stored_us) = queued.committed().await?;
                 let mut stored = Vec::new();
                 for ((mut action, kinds), outcome) in actions.into_iter().zip(&replaced).zip(&outcomes) {
                     if matches!(outcome, Outcome::Accepted) {

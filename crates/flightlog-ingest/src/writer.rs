@@ -88,7 +88,14 @@ pub struct IngestStats {
 struct Submission {
     project: String,
     steps: Vec<EncodedStep>,
-    reply: oneshot::Sender<Result<Vec<Outcome>, Refusal>>,
+    reply: oneshot::Sender<Result<Committed, Refusal>>,
+}
+
+/// A submission's answer: each step's outcome, and when the commit that
+/// stored the accepted ones was made (their `received_at`).
+struct Committed {
+    outcomes: Vec<Outcome>,
+    received_us: i64,
 }
 
 /// Why a submission was not stored, as the writer tells its submitter.
@@ -262,7 +269,7 @@ impl Ingestor {
     pub async fn enqueue(&self, project: String, steps: Vec<EncodedStep>) -> Result<Queued, IngestError> {
         let (reply, answer) = oneshot::channel();
         if steps.is_empty() {
-            let _ = reply.send(Ok(Vec::new()));
+            let _ = reply.send(Ok(Committed { outcomes: Vec::new(), received_us: now_us() }));
         } else {
             self.tx.send(Submission { project, steps, reply }).await.map_err(|_| IngestError::ShuttingDown)?;
         }
@@ -280,14 +287,20 @@ impl Ingestor {
 
 /// Steps in the writer's queue: its answer, once they are committed.
 pub struct Queued {
-    answer: oneshot::Receiver<Result<Vec<Outcome>, Refusal>>,
+    answer: oneshot::Receiver<Result<Committed, Refusal>>,
 }
 
 impl Queued {
     /// Waits until the steps are durable (or refused).
     pub async fn outcomes(self) -> Result<Vec<Outcome>, IngestError> {
+        Ok(self.committed().await?.0)
+    }
+
+    /// Waits until the steps are durable (or refused); with the time the
+    /// accepted ones were stored at (their `received_at`, in µs).
+    pub async fn committed(self) -> Result<(Vec<Outcome>, i64), IngestError> {
         match self.answer.await {
-            Ok(Ok(outcomes)) => Ok(outcomes),
+            Ok(Ok(Committed { outcomes, received_us })) => Ok((outcomes, received_us)),
             Ok(Err(Refusal::Failed(e))) => Err(IngestError::Store(StoreError::Engine(e.to_string()))),
             Ok(Err(Refusal::Recovering(why))) => Err(IngestError::Recovering(why)),
             Ok(Err(Refusal::NotWriter(writer))) => Err(IngestError::NotWriter { writer }),
@@ -483,9 +496,9 @@ impl Writer {
             .flat_map(|(sub, outcomes)| outcomes.iter().filter(|o| **o == Outcome::Accepted).map(|_| sub.project.as_str()))
             .collect();
         let decided_in = started.elapsed();
+        let received_at = now_us();
         if !accepted.is_empty() {
             let (placed, new_heads) = self.place(&accepted_projects, &accepted, &heads);
-            let received_at = now_us();
             let rows: Vec<(&EncodedStep, LogPosition)> = accepted.iter().copied().zip(placed).collect();
             let bytes = || rows.iter().map(|(s, _)| s.encoded_len()).sum();
             // Only the accepted steps' messages: a retry of an erased step
@@ -553,7 +566,7 @@ impl Writer {
                 counter.fetch_add(1, Ordering::Relaxed);
             }
             // A client that gave up waiting is not an error.
-            let _ = sub.reply.send(Ok(outcomes));
+            let _ = sub.reply.send(Ok(Committed { outcomes, received_us: received_at }));
         }
     }
 
