@@ -52,6 +52,7 @@ async fn the_costs_page_shows_a_calendar_range_and_downloads_exactly_it() {
     let (status, html) = page(&s, &cookie, "/costs?from=2026-03-01&to=2026-03-31").await;
     assert_eq!(status, StatusCode::OK, "{html}");
     assert!(html.contains("1 Mar 2026 – 31 Mar 2026"), "the range in words");
+    assert!(html.contains("<span class=\"muted\">project default</span>"), "whose costs, as every page says");
     assert!(html.contains("2 steps;"), "two steps in March");
     assert!(html.contains("<strong id=\"range-total\">$3.5000</strong>"), "2.50 + 1.00 USD");
     assert!(html.contains("/sessions/march") && !html.contains("/sessions/may"), "only March's session");

@@ -69,6 +69,9 @@ async fn an_admin_places_and_releases_legal_holds() {
     assert_eq!(held, [("session".to_string(), "cust-a".to_string()), ("user".into(), "customer-9".into())]);
     let (_, page) = admin.get("/policies").await;
     assert_eq!(page.matches("<tr class=\"hold\">").count(), 2, "{page}");
+    // Named once in the header, not also as a link to itself.
+    assert!(page.contains("<strong>Policies</strong>") && !page.contains("<a href=\"/policies\""), "{page}");
+    assert!(page.contains("<a href=\"/access-log\""), "{page}");
     assert!(page.contains("litigation &#60;case 114&#62;"), "escaped: {page}");
     assert!(page.contains("href=\"/sessions/cust-a\"") && page.contains("href=\"/sessions?user=customer-9\""), "{page}");
 

@@ -56,6 +56,9 @@ pub struct Share {
 #[template(path = "costs.html")]
 struct Dashboard {
     csrf: String,
+    /// Whose costs: the reader's project, named in the header as every
+    /// other page names it.
+    project: String,
     /// The range in words, and the query string every link carries.
     range_words: String,
     range_query: String,
@@ -106,10 +109,11 @@ fn choices(shown: &str) -> Vec<Choice> {
 }
 
 /// The page's frame around a range: its words, links and date inputs.
-fn framed(csrf: String, range: &CostRange) -> Dashboard {
+fn framed(csrf: String, project: &str, range: &CostRange) -> Dashboard {
     let query = range.query_string();
     Dashboard {
         csrf,
+        project: project.to_string(),
         range_words: range.words(),
         from_value: range.first_day(),
         to_value: range.last_day(),
@@ -125,7 +129,7 @@ pub async fn page(State(state): State<AppState>, Reader { principal, csrf }: Rea
         Err(e) => {
             // The form stays usable (on the default range) under the message.
             let shown = CostRange::last_days(flightlog_app::costs::DEFAULT_DAYS, flightlog_model::time::now_us());
-            let page = Dashboard { problem: Some(e.public_message()), ..framed(csrf, &shown) };
+            let page = Dashboard { problem: Some(e.public_message()), ..framed(csrf, &principal.project, &shown) };
             return (axum::http::StatusCode::BAD_REQUEST, render(page)).into_response();
         }
     };
@@ -219,7 +223,7 @@ pub async fn page(State(state): State<AppState>, Reader { principal, csrf }: Rea
             .collect(),
         unpriced: by_model.iter().filter(|r| r.unpriced_steps > 0).map(|r| (text(r, CostDimension::Model), r.unpriced_steps)).collect(),
         over_budget,
-        ..framed(csrf, &range)
+        ..framed(csrf, project, &range)
     })
 }
 
