@@ -87,6 +87,8 @@ async fn an_mcp_client_calls_every_tool_and_gets_the_apis_answers() {
     let (_, api_one) = s.get(&reader, "/v1/sessions?sort=steps&limit=2").await;
     let (_, api_two) = s.get(&reader, &format!("/v1/sessions?sort=steps&limit=2&cursor={}", api_one["next_cursor"].as_str().unwrap())).await;
     assert_eq!((ids(&text("page_one")), ids(&text("page_two"))), (ids(&api_one), ids(&api_two)), "the API's first two pages");
+    // Field for field: times, status, computed cost, budget, anomalies.
+    assert_eq!(text("page_one")["sessions"], api_one["sessions"], "the API's sessions");
     assert_ne!(ids(&text("page_one")), ids(&text("page_two")));
     assert!(out["unknown_argument"].to_string().contains("bogus_arg"), "{}", out["unknown_argument"]);
     // A refusal names the tool's own argument (`text`), not the API's `q`.

@@ -158,6 +158,77 @@ impl TimelinePage {
 }
 
 /// A session's first page with no step in it: the session is not there.
+/// A session summary as every front end shows it (the API's list and
+/// summary, MCP's find_sessions): timestamps in RFC 3339, with its flags.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct SessionView {
+    session_id: String,
+    first_timestamp: String,
+    last_timestamp: String,
+    steps: u64,
+    failed_steps: u64,
+    status: SessionStatus,
+    input_tokens: u64,
+    output_tokens: u64,
+    cache_read_tokens: u64,
+    cache_write_tokens: u64,
+    reasoning_tokens: u64,
+    estimated_cost: f64,
+    /// Computed from tokens and prices now (the estimate is the client's).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    cost: Option<f64>,
+    /// Whether the computed cost exceeds the budget that applies; absent
+    /// when no budget applies.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    over_budget: Option<bool>,
+    /// Repeated side effects and runaway sessions (flightlog-model anomaly).
+    anomalies: Vec<flightlog_model::anomaly::Anomaly>,
+    agents: Vec<String>,
+    models: Vec<String>,
+    users: Vec<String>,
+    tags: Vec<String>,
+}
+
+impl SessionView {
+    /// A summary with its flags (computed cost, budget, anomalies).
+    pub fn flagged(s: SessionSummary, f: SessionFlags) -> Self {
+        Self {
+            first_timestamp: flightlog_model::time::format_timestamp(s.first_us),
+            last_timestamp: flightlog_model::time::format_timestamp(s.last_us),
+            status: SessionStatus::of(&s),
+            session_id: s.session_id,
+            steps: s.steps,
+            failed_steps: s.failed_steps,
+            input_tokens: s.input_tokens,
+            output_tokens: s.output_tokens,
+            cache_read_tokens: s.cache_read_tokens,
+            cache_write_tokens: s.cache_write_tokens,
+            reasoning_tokens: s.reasoning_tokens,
+            estimated_cost: s.estimated_cost,
+            cost: Some(f.cost),
+            over_budget: f.over_budget,
+            anomalies: f.anomalies,
+            agents: s.agents,
+            models: s.models,
+            users: s.users,
+            tags: s.tags,
+        }
+    }
+}
+
+impl SessionListing {
+    /// The page's sessions as the front ends show them; an error when their
+    /// flags could not be computed (a list without them would read as
+    /// sessions that cost nothing and have no anomalies).
+    pub fn views(self) -> Result<Vec<SessionView>, AppError> {
+        let mut flags = self.flags?;
+        Ok(self.sessions.into_iter().map(|s| {
+            let f = flags.remove(&s.session_id).unwrap_or_default();
+            SessionView::flagged(s, f)
+        }).collect())
+    }
+}
+
 impl AppState {
     /// Whether a page of a session's steps was of a session at all: an
     /// empty page is, past a session's last step; with no session of that

@@ -9,68 +9,11 @@ use axum::extract::State;
 use axum::http::HeaderMap;
 use flightlog_app::access_log::{Access, FrontEnd};
 use flightlog_app::params;
-use flightlog_app::sessions::{MAX_PAGE, SessionListParams, SessionStatus};
+use flightlog_app::sessions::{MAX_PAGE, SessionListParams, SessionView};
 use flightlog_model::time::format_timestamp;
-use flightlog_store::SessionSummary;
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use utoipa::{IntoParams, ToSchema};
-
-/// A session summary as the API shows it: timestamps in RFC 3339.
-#[derive(Serialize, ToSchema)]
-pub struct SessionView {
-    session_id: String,
-    first_timestamp: String,
-    last_timestamp: String,
-    steps: u64,
-    failed_steps: u64,
-    status: SessionStatus,
-    input_tokens: u64,
-    output_tokens: u64,
-    cache_read_tokens: u64,
-    cache_write_tokens: u64,
-    reasoning_tokens: u64,
-    estimated_cost: f64,
-    /// Computed from tokens and prices now (the estimate is the client's).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    cost: Option<f64>,
-    /// Whether the computed cost exceeds the budget that applies; absent
-    /// when no budget applies.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    over_budget: Option<bool>,
-    /// Repeated side effects and runaway sessions (flightlog-model anomaly).
-    anomalies: Vec<flightlog_model::anomaly::Anomaly>,
-    agents: Vec<String>,
-    models: Vec<String>,
-    users: Vec<String>,
-    tags: Vec<String>,
-}
-
-impl From<SessionSummary> for SessionView {
-    fn from(s: SessionSummary) -> Self {
-        Self {
-            first_timestamp: format_timestamp(s.first_us),
-            last_timestamp: format_timestamp(s.last_us),
-            status: SessionStatus::of(&s),
-            session_id: s.session_id,
-            steps: s.steps,
-            failed_steps: s.failed_steps,
-            input_tokens: s.input_tokens,
-            output_tokens: s.output_tokens,
-            cache_read_tokens: s.cache_read_tokens,
-            cache_write_tokens: s.cache_write_tokens,
-            reasoning_tokens: s.reasoning_tokens,
-            estimated_cost: s.estimated_cost,
-            cost: None,
-            over_budget: None,
-            anomalies: Vec::new(),
-            agents: s.agents,
-            models: s.models,
-            users: s.users,
-            tags: s.tags,
-        }
-    }
-}
 
 #[derive(Serialize, ToSchema)]
 pub struct ListResponse {
@@ -90,16 +33,8 @@ pub async fn list(
 ) -> Result<Json<ListResponse>, ApiError> {
     let principal = state.keys.authorize(&headers, Scope::Read)?;
     let listing = state.list_sessions(&principal.project, &p.filter()?).await?;
-    let mut flags = listing.flags?;
-    let sessions = listing
-        .sessions
-        .into_iter()
-        .map(|s| {
-            let f = flags.remove(&s.session_id).unwrap_or_default();
-            SessionView { cost: Some(f.cost), over_budget: f.over_budget, anomalies: f.anomalies, ..SessionView::from(s) }
-        })
-        .collect();
-    Ok(Json(ListResponse { sessions, next_cursor: listing.next_cursor }))
+    let next_cursor = listing.next_cursor.clone();
+    Ok(Json(ListResponse { sessions: listing.views()?, next_cursor }))
 }
 
 /// One session's summary.
@@ -111,8 +46,8 @@ pub async fn summary(
     Path(id): Path<String>,
 ) -> Result<Json<SessionView>, ApiError> {
     let principal = state.keys.authorize(&headers, Scope::Read)?;
-    let (summary, f) = state.session(&principal.project, &id).await?;
-    Ok(Json(SessionView { cost: Some(f.cost), over_budget: f.over_budget, anomalies: f.anomalies, ..summary.into() }))
+    let (summary, flags) = state.session(&principal.project, &id).await?;
+    Ok(Json(SessionView::flagged(summary, flags)))
 }
 
 #[derive(Deserialize, IntoParams)]
