@@ -397,6 +397,11 @@ async fn amounts_that_would_break_sums_are_refused_and_unknown_routes_answer_jso
     let resp = s.http.get(format!("{}/v1/steps", s.base)).bearer_auth(ADMIN_KEY).send().await.unwrap();
     assert_eq!(resp.status(), StatusCode::METHOD_NOT_ALLOWED);
     assert_eq!(resp.json::<Value>().await.unwrap()["error"]["code"], "method_not_allowed");
+    // A page's: said in a line, with the pages' headers (it was empty).
+    let resp = s.http.get(format!("{}/logout", s.base)).send().await.unwrap();
+    assert_eq!(resp.status(), StatusCode::METHOD_NOT_ALLOWED);
+    assert!(resp.headers().contains_key("content-security-policy"), "{:?}", resp.headers());
+    assert!(resp.text().await.unwrap().contains("does not take that method"));
     let (status, body) = s.get(ADMIN_KEY, "/v1/integrity/consistency?from=1").await;
     assert_eq!((status, &body["error"]["field"]), (StatusCode::BAD_REQUEST, &json!("to")), "{body}");
     let (status, body) = s.get(ADMIN_KEY, "/v1/integrity/consistency?from=1&to=99999999999999999999").await;

@@ -96,6 +96,9 @@ pub fn router(state: AppState) -> Router {
         .merge(incidents::routes())
         .route("/static/app.css", get(assets::stylesheet))
         .route("/static/print.js", get(assets::print_script))
+        // Said in a line, as the pages' other refusals are (it was an
+        // empty 405, where the API answers its JSON error).
+        .method_not_allowed_fallback(|| async { (StatusCode::METHOD_NOT_ALLOWED, "This page does not take that method: links are GET, forms POST.") })
         .layer(middleware::from_fn(csrf::same_origin))
         .with_state(web)
 }
