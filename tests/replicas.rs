@@ -34,13 +34,23 @@ fn replica_step(session: u64, n: u64) -> Value {
     v
 }
 
+/// Where processes sharing a store keep their one signing key: in the
+/// first one's folder.
+fn signing_key_file(dir: &tempfile::TempDir) -> String {
+    dir.path().join("shared-signing.key").to_str().unwrap().to_string()
+}
+
+/// What processes sharing a store start with: the bootstrap key, a lease of
+/// `ttl` seconds, and one signing key (docs/scale-out.md says to share it).
+fn shared_env<'a>(key_file: &'a str, ttl: &'a str) -> [(&'static str, &'a str); 3] {
+    [("FLIGHTLOG_BOOTSTRAP_KEY", ADMIN_KEY), ("FLIGHTLOG_WRITER_LEASE_TTL", ttl), ("FLIGHTLOG_SIGNING_KEY_FILE", key_file)]
+}
+
 /// Two processes on the store of the first one's folder.
 async fn two_processes() -> (tempfile::TempDir, Server, tempfile::TempDir, Server) {
     let (dir_a, dir_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
-    // Replicas share one signing key, as docs/scale-out.md says to.
-    let key_file = dir_a.path().join("shared-signing.key");
-    let key_file = key_file.to_str().unwrap();
-    let env = [("FLIGHTLOG_BOOTSTRAP_KEY", ADMIN_KEY), ("FLIGHTLOG_WRITER_LEASE_TTL", LEASE_TTL), ("FLIGHTLOG_SIGNING_KEY_FILE", key_file)];
+    let key_file = signing_key_file(&dir_a);
+    let env = shared_env(&key_file, LEASE_TTL);
     let a = Server::start_sharing(dir_a.path(), dir_a.path(), &env, &[]).await;
     let b = Server::start_sharing(dir_b.path(), dir_a.path(), &env, &[]).await;
     (dir_a, a, dir_b, b)
@@ -215,8 +225,8 @@ async fn a_standby_whose_writer_cannot_be_reached_says_so_on_healthz() {
         return;
     }
     let (dir_a, dir_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
-    let key_file = dir_a.path().join("shared-signing.key");
-    let env = [("FLIGHTLOG_BOOTSTRAP_KEY", ADMIN_KEY), ("FLIGHTLOG_WRITER_LEASE_TTL", LEASE_TTL), ("FLIGHTLOG_SIGNING_KEY_FILE", key_file.to_str().unwrap())];
+    let key_file = signing_key_file(&dir_a);
+    let env = shared_env(&key_file, LEASE_TTL);
     // The writer advertises an address nothing listens on (port 9).
     let nowhere = "http://127.0.0.1:9";
     let a = Server::start_sharing(dir_a.path(), dir_a.path(), &env, &["--advertise-url", nowhere]).await;
@@ -343,8 +353,8 @@ async fn a_copy_of_the_writers_data_folder_never_writes_beside_it() {
         return;
     }
     let (dir_a, dir_c) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
-    let key_file = dir_a.path().join("shared-signing.key");
-    let env = [("FLIGHTLOG_BOOTSTRAP_KEY", ADMIN_KEY), ("FLIGHTLOG_WRITER_LEASE_TTL", LEASE_TTL), ("FLIGHTLOG_SIGNING_KEY_FILE", key_file.to_str().unwrap())];
+    let key_file = signing_key_file(&dir_a);
+    let env = shared_env(&key_file, LEASE_TTL);
     let a = Server::start_sharing(dir_a.path(), dir_a.path(), &env, &[]).await;
     becomes(&a, "writer", "the first process writes").await;
     // What makes a copy a copy: the replica's name, kept in its folder.
@@ -371,8 +381,8 @@ async fn a_standby_with_a_shorter_lease_waits_out_the_writers() {
         return;
     }
     let (dir_a, dir_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
-    let key_file = dir_a.path().join("shared-signing.key");
-    let env = |ttl| [("FLIGHTLOG_BOOTSTRAP_KEY", ADMIN_KEY), ("FLIGHTLOG_WRITER_LEASE_TTL", ttl), ("FLIGHTLOG_SIGNING_KEY_FILE", key_file.to_str().unwrap())];
+    let key_file = signing_key_file(&dir_a);
+    let env = |ttl| shared_env(&key_file, ttl);
     let a = Server::start_sharing(dir_a.path(), dir_a.path(), &env("12"), &[]).await;
     becomes(&a, "writer", "the first process writes").await;
     let b = Server::start_sharing(dir_b.path(), dir_a.path(), &env("2"), &[]).await;

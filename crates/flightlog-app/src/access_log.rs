@@ -110,21 +110,24 @@ impl Access {
     pub fn returned<'a>(mut self, users: impl IntoIterator<Item = &'a str>) -> Self {
         for user in users {
             self.row.items += 1;
-            if !user.is_empty() && !self.row.user_ids.iter().any(|u| u == user) {
-                self.row.user_ids.push(user.to_string());
-            }
+            self.user(user);
         }
         self
+    }
+
+    /// A user whose data was returned (once; an empty one is no user).
+    fn user(&mut self, user: &str) {
+        if !user.is_empty() && !self.row.user_ids.iter().any(|u| u == user) {
+            self.row.user_ids.push(user.to_string());
+        }
     }
 
     /// A whole session's steps were returned (`steps` of them, of these
     /// users), as an evidence bundle does.
     pub fn whole_session(mut self, steps: u64, users: &[String]) -> Self {
         self.row.items = steps;
-        for user in users.iter().filter(|u| !u.is_empty()) {
-            if !self.row.user_ids.contains(user) {
-                self.row.user_ids.push(user.clone());
-            }
+        for user in users {
+            self.user(user);
         }
         self
     }

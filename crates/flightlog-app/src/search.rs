@@ -6,8 +6,6 @@ use flightlog_index::search::{MAX_LIMIT, MAX_QUERY_CHARS};
 use flightlog_index::{Hit, SearchFilter, SearchOutcome, SearchRequest};
 use flightlog_model::time::format_timestamp;
 
-/// Identifier-like filters are at most this long (as step identifiers are).
-const MAX_FILTER_BYTES: usize = 256;
 const DEFAULT_LIMIT: usize = 10;
 
 /// A search as received (the API's query string, the search page's form).
@@ -43,14 +41,9 @@ pub struct SimilarParams {
 }
 
 /// A filter's value as given (an id may start or end with a space), when
-/// given.
-fn filter_param(name: &str, v: &Option<String>) -> Result<Option<String>, AppError> {
-    match v.as_deref().filter(|s| !s.is_empty()) {
-        Some(s) if s.len() > MAX_FILTER_BYTES => {
-            Err(AppError::invalid(name, format!("is {} bytes; the limit is {MAX_FILTER_BYTES}", s.len())))
-        }
-        other => Ok(other.map(str::to_string)),
-    }
+/// given: the ids' one rule (`params::filter_id`).
+fn filter_param(name: &str, what: &str, v: &Option<String>) -> Result<Option<String>, AppError> {
+    Ok(Some(params::filter_id(name, what, v)?).filter(|s| !s.is_empty()))
 }
 
 impl SimilarParams {
@@ -61,6 +54,12 @@ impl SimilarParams {
 
     /// Checks the parameters and turns them into a search of `project`.
     pub fn request(&self, project: &str) -> Result<SearchRequest, AppError> {
+        self.request_as(project, "q")
+    }
+
+    /// [`request`](Self::request) for a front end whose free-text argument
+    /// has another name (MCP's `text`): refusals name it as it was sent.
+    pub fn request_as(&self, project: &str, text: &str) -> Result<SearchRequest, AppError> {
         use flightlog_index::Query as Q;
         let p = self;
         // The session id as given (an id may start or end with a space).
@@ -68,22 +67,22 @@ impl SimilarParams {
         let query = match (session_id, params::non_empty(&p.step), params::non_empty(&p.q)) {
             (Some(session_id), Some(step), None) => {
                 let step = params::number::<u64>("step", Some(step))?.expect("present");
-                filter_param("session_id", &p.session_id)?;
+                filter_param("session_id", "session's id", &p.session_id)?;
                 Q::Step { session_id: session_id.to_string(), step }
             }
             (None, None, Some(q)) => {
                 let chars = q.chars().count();
                 if chars > MAX_QUERY_CHARS {
-                    return Err(AppError::invalid("q", format!("is {chars} characters; the limit is {MAX_QUERY_CHARS}")));
+                    return Err(AppError::invalid(text, format!("is {chars} characters; the limit is {MAX_QUERY_CHARS}")));
                 }
                 Q::Text(q.to_string())
             }
             (Some(_), None, None) => return Err(AppError::invalid("step", "is needed with session_id")),
             (None, Some(_), None) => return Err(AppError::invalid("session_id", "is needed with step")),
             (None, None, None) => {
-                return Err(AppError::invalid("q", "give either q (free text) or session_id and step (a decision)"));
+                return Err(AppError::invalid(text, format!("give either {text} (free text) or session_id and step (a decision)")));
             }
-            _ => return Err(AppError::invalid("q", "give either q or session_id and step, not both")),
+            _ => return Err(AppError::invalid(text, format!("give either {text} or session_id and step, not both"))),
         };
         let exclude_session = params::flag("exclude_session", &p.exclude_session)?.unwrap_or(false);
         let exclude_session = match (&query, exclude_session) {
@@ -103,9 +102,9 @@ impl SimilarParams {
             filter: SearchFilter {
                 project: project.to_string(),
                 failed_only: false,
-                agent: filter_param("agent", &p.agent)?,
-                tool: filter_param("tool", &p.tool)?,
-                model: filter_param("model", &p.model)?,
+                agent: filter_param("agent", "agent's name", &p.agent)?,
+                tool: filter_param("tool", "tool's name", &p.tool)?,
+                model: filter_param("model", "model's name", &p.model)?,
                 from_us,
                 to_us,
                 exclude_session,

@@ -278,10 +278,9 @@ impl Flightlog {
             limit: p.limit.map(|l| l.to_string()),
             ..Default::default()
         };
-        let request = match params.request(project) {
+        // The API's `q` is this tool's `text`: refusals name it so.
+        let request = match params.request_as(project, "text") {
             Ok(r) => r,
-            // The API's `q` is this tool's `text`: named as the caller sent it.
-            Err(AppError::Invalid { field, message }) if field == "q" => return refused(AppError::Invalid { field: "text".into(), message: message.replace("give either q", "give either text") }),
             Err(e) => return refused(e),
         };
         let read = |found: &Similar| Access::new(reader, FrontEnd::Mcp, "similar_failures").filter(&params).found(found);
