@@ -4,10 +4,13 @@
 //! acknowledged that is not in the log, and /healthz says so; once space is
 //! freed the writer resumes by itself, re-sent batches and new steps are
 //! stored exactly once, and the whole record verifies, also after a restart.
+//! The guard knows every stored side effect, including those of a commit
+//! that failed after its steps reached disk.
 //!
 //! Mounting needs root (CI runs as root); elsewhere the test says it is
 //! skipped.
 
+use flightlog_model::time::{format_timestamp, now_us};
 use flightlog_tests::*;
 use reqwest::Method;
 use std::collections::BTreeSet;
@@ -77,11 +80,25 @@ impl Drop for SmallDisk {
 }
 
 /// A step of about 1.3 KB.
+/// A step that sent an email (a side effect the guard remembers), now.
 fn big_step(session: &str, n: u64) -> Value {
-    json!({"session_id": session, "step": n, "timestamp": "2026-03-01T10:00:00Z",
+    json!({"session_id": session, "step": n, "timestamp": format_timestamp(now_us()),
            "agent": {"name": "filler"},
-           "agent_thoughts": {"reasoning": format!("step {n} {}", "reasoning text ".repeat(60)), "chosen_tool": "lookup"},
-           "tool_execution": {"name": "lookup", "params": {"n": n}, "result": {"text": "x".repeat(300)}, "status": "ok"}})
+           "agent_thoughts": {"reasoning": format!("step {n} {}", "reasoning text ".repeat(60)), "chosen_tool": "send_email"},
+           "tool_execution": {"name": "send_email", "params": {"session": session, "n": n}, "result": {"text": "x".repeat(300)}, "status": "ok"}})
+}
+
+/// Asks the guard about sending each email of `batch` again: every one
+/// was stored, so every one must be denied as already done.
+async fn assert_denied_again(s: &Server, batch: &[Value]) {
+    for step in batch {
+        let question = json!({"session_id": "another", "agent": "filler", "tool": "send_email",
+                              "params": step["tool_execution"]["params"]});
+        let (status, answer) = s.send_json(Method::POST, ADMIN_KEY, "/v1/guard", question).await;
+        assert_eq!(status, StatusCode::OK, "{answer}");
+        assert_eq!(answer["reason"], "already_done", "step {} of {} is stored, yet the guard does not know it was done: {answer}",
+                   step["step"], step["session_id"]);
+    }
 }
 
 struct Ledger {
@@ -177,6 +194,7 @@ async fn a_full_disk_refuses_steps_cleanly_and_the_record_still_verifies_after_s
     let mut s = Server::start_in(&data, &ENV).await;
     let mut ledger = Ledger { acknowledged: BTreeSet::new(), refused: Vec::new() };
     let mut sessions = Vec::new();
+    let mut stored_by_a_failed_commit = 0;
 
     // Several fill points: the disk runs out at a different moment of the
     // write path each time (steps part, log part, summaries, merges).
@@ -224,6 +242,9 @@ async fn a_full_disk_refuses_steps_cleanly_and_the_record_still_verifies_after_s
             assert_eq!(body["rejected"], json!([]), "{body}");
             let stored = body["accepted"].as_u64().unwrap() + body["duplicates"].as_u64().unwrap();
             assert_eq!(stored, batch.len() as u64, "{body}");
+            // Duplicates: steps a refused commit stored after all.
+            stored_by_a_failed_commit += body["duplicates"].as_u64().unwrap();
+            assert_denied_again(&s, &batch).await;
             for v in &batch {
                 ledger.acknowledged.insert((session.clone(), v["step"].as_u64().unwrap()));
             }
@@ -237,6 +258,9 @@ async fn a_full_disk_refuses_steps_cleanly_and_the_record_still_verifies_after_s
         sessions.push(format!("after-{round}"));
         assert_whole_and_verified(&s, &ledger, &sessions).await;
     }
+
+    eprintln!("steps stored by commits that failed, found again as duplicates: {stored_by_a_failed_commit}");
+    assert!(stored_by_a_failed_commit > 0, "no failed commit stored any of its steps: the guard's case was not reached");
 
     // And after a restart, from disk alone.
     s.kill9();

@@ -6,7 +6,8 @@
 //! It answers from memory: every accepted step is fed to it on the ingest
 //! path ([`Guard::observe`], no I/O), and at start-up the memory is rebuilt
 //! from the steps stored within the window ([`Guard::rebuild`]), so an
-//! answer survives a restart. The memory is the writer's: the front ends
+//! answer survives a restart. It is rebuilt again after the writer recovers
+//! from a failed commit, which may have stored steps no one acknowledged. The memory is the writer's: the front ends
 //! forward questions to the writer lease's holder, like steps.
 //!
 //! Every answer is recorded in `guard_answers`, in batches, by a task off
@@ -126,8 +127,9 @@ pub struct Guard {
     counts: Arc<AnswerCounts>,
     store: Store,
     lease: WriterLease,
-    /// The writing tenure the memory was last rebuilt in.
-    rebuilt_in: tokio::sync::Mutex<Option<u64>>,
+    /// The writing tenure the memory was last rebuilt in, and how many of
+    /// the writer's recoveries it had seen ([`Rebuilt`]).
+    rebuilt_in: tokio::sync::Mutex<Option<Rebuilt>>,
     /// The detectors: fed the same actions, rebuilt with this memory.
     incidents: std::sync::Arc<Incidents>,
 }
@@ -157,24 +159,30 @@ impl Guard {
         self.lease.writable()
     }
 
-    /// Whether a rebuild is due (this process writes the log and has not
-    /// rebuilt in this tenure).
-    pub async fn needs_rebuild(&self) -> bool {
+    /// Whether a rebuild is due: this process writes the log and has not
+    /// rebuilt in this tenure, or not since the writer's last recovery
+    /// (`recoveries`, the writer's count of them).
+    pub async fn needs_rebuild(&self, recoveries: u64) -> bool {
         match self.lease.writable() {
-            Some(tenure) => *self.rebuilt_in.lock().await != Some(tenure),
+            Some(tenure) => *self.rebuilt_in.lock().await != Some(Rebuilt { tenure, recoveries }),
             None => false,
         }
     }
 
     /// Rebuilds the memory when this process writes the log and has not
     /// rebuilt it in this tenure: at start-up, and when it takes the
-    /// writer lease over from another process (whose memory it was).
-    pub async fn rebuild_if_writer(&self) -> Result<(), AppError> {
+    /// writer lease over from another process (whose memory it was). And
+    /// after the writer recovered from a failed commit: part of that
+    /// commit may have reached disk, steps the memory never took in
+    /// because no one was told they were stored (a retry finds them as
+    /// duplicates, which are not taken in either).
+    pub async fn rebuild_if_writer(&self, recoveries: u64) -> Result<(), AppError> {
         let Some(tenure) = self.lease.writable() else { return Ok(()) };
+        let due = Rebuilt { tenure, recoveries };
         let mut rebuilt = self.rebuilt_in.lock().await;
-        if *rebuilt != Some(tenure) {
+        if *rebuilt != Some(due) {
             self.rebuild().await?;
-            *rebuilt = Some(tenure);
+            *rebuilt = Some(due);
         }
         Ok(())
     }
@@ -300,6 +308,14 @@ impl Guard {
         }
         answer.into()
     }
+}
+
+/// When the memory was last rebuilt from the store: in which writing
+/// tenure, after how many of the writer's recoveries from a failed commit.
+#[derive(Clone, Copy, PartialEq, Eq)]
+struct Rebuilt {
+    tenure: u64,
+    recoveries: u64,
 }
 
 /// What became of the answers given since start.

@@ -511,14 +511,17 @@ impl AppState {
     }
 
     /// Rebuilds the guard's and the detectors' memory when this process
-    /// writes the log and has not in this tenure, each project's
+    /// writes the log and has not in this tenure or since the writer's
+    /// last recovery from a failed commit ([`crate::guard::Guard::rebuild_if_writer`]),
+    /// each project's
     /// thresholds read first (a replay with the defaults would find what a
     /// project's own thresholds do not count).
     pub async fn rebuild_memory_if_writer(&self) -> Result<(), AppError> {
-        if self.guard.needs_rebuild().await {
+        let recoveries = self.ingestor.stats().recoveries.load(std::sync::atomic::Ordering::Relaxed);
+        if self.guard.needs_rebuild(recoveries).await {
             self.refresh_detection_policies().await?;
         }
-        self.guard.rebuild_if_writer().await
+        self.guard.rebuild_if_writer(recoveries).await
     }
 
     /// Reads every project's detector thresholds into the detectors.

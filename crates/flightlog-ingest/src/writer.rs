@@ -82,6 +82,10 @@ pub struct IngestStats {
     pub conflicts: AtomicU64,
     pub group_commits: AtomicU64,
     pub failed_commits: AtomicU64,
+    /// Times the writer came back after a failed commit, having completed
+    /// what of it reached disk: steps that no one was told were stored,
+    /// which memory fed only by acknowledged commits (the guard) lacks.
+    pub recoveries: AtomicU64,
     pub next_log_index: AtomicU64,
 }
 
@@ -716,6 +720,7 @@ impl Writer {
             match self.reload_after_failure().await {
                 Ok(()) => {
                     tracing::info!(log_size = self.next_log_index, "storage writes again; the writer resumes");
+                    self.stats.recoveries.fetch_add(1, Ordering::Relaxed);
                     self.set_health(WriterHealth::Healthy);
                     return true;
                 }
