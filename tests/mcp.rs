@@ -69,6 +69,14 @@ async fn an_mcp_client_calls_every_tool_and_gets_the_apis_answers() {
     assert_eq!(costs["totals"]["steps"], api["totals"]["steps"], "{costs}");
     assert_eq!(costs["totals"]["cost"], api["totals"]["cost"], "exact costs, as the API computes them");
     assert!(costs["groups"].to_string().contains("gpt-4o-mini"));
+    // Filtered by tag (any of them), as the API filters.
+    for (tool, tags) in [("cost_report_other_tag", "staging,dev"), ("cost_report_prod", "dev,prod")] {
+        let (_, api) = s.get(&reader, &format!("/v1/costs?group_by=model&from=2020-01-01T00:00:00Z&tags={tags}")).await;
+        assert_eq!(text(tool)["totals"], api["totals"], "{tool}: {}", text(tool));
+        assert_eq!(text(tool)["groups"], api["groups"], "{tool}");
+    }
+    assert_eq!(text("cost_report_prod")["totals"]["steps"], costs["totals"]["steps"], "every demo step is tagged prod");
+    assert_ne!(text("cost_report_other_tag")["totals"], costs["totals"], "no demo step is tagged staging or dev");
 
     let verified = text("verify_session");
     assert_eq!(verified["status"], "verified", "{verified}");

@@ -55,6 +55,9 @@ async def main():
         }
         for name, args in calls.items():
             out[name] = outcome(await c.call_tool(name, args))
+        # Every demo step is tagged prod: a filter by tag narrows as the API's does.
+        out["cost_report_other_tag"] = outcome(await c.call_tool("cost_report", {"group_by": "model", "from": "2020-01-01T00:00:00Z", "tags": "staging,dev"}))
+        out["cost_report_prod"] = outcome(await c.call_tool("cost_report", {"group_by": "model", "from": "2020-01-01T00:00:00Z", "tags": "dev,prod"}))
         out["unknown_session"] = outcome(await c.call_tool("session_timeline", {"session_id": "no-such-session"}))
         out["bad_argument"] = outcome(await c.call_tool("find_sessions", {"sort": "sideways"}))
         out["timeline_limit_zero"] = outcome(await c.call_tool("session_timeline", {"session_id": SESSION, "limit": 0}))

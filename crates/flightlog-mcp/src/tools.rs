@@ -100,6 +100,8 @@ pub struct Costs {
     pub agent: Option<String>,
     pub user: Option<String>,
     pub model: Option<String>,
+    /// Comma-separated; steps carrying any of them.
+    pub tags: Option<String>,
     pub limit: Option<u32>,
 }
 
@@ -300,6 +302,7 @@ impl Flightlog {
             agent: p.agent,
             user: p.user,
             model: p.model,
+            tags: p.tags,
             limit: p.limit.map(|l| l.to_string()),
             ..Default::default()
         };
