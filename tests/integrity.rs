@@ -975,3 +975,52 @@ async fn verify_all(s: &Server) -> Value {
     assert_eq!(status, StatusCode::OK, "{report}");
     report
 }
+
+/// `flightlog serve` with `args`, which must refuse to start: what it said
+/// (killed after 60 s if it served instead).
+/// Run in `cwd`.
+fn serve_refused(data_dir: &Path, cwd: &Path, args: &[&str], env: &[(&str, &str)]) -> String {
+    let out = Command::new("timeout")
+        .arg("60")
+        .arg(binary())
+        .args(["serve", "--data-dir", data_dir.to_str().unwrap(), "--listen", "127.0.0.1:0"])
+        .args(args)
+        .envs(env.iter().copied())
+        .env("FLIGHTLOG_NO_SEARCH", "true")
+        .current_dir(cwd)
+        .output()
+        .unwrap();
+    let said = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(!out.status.success() && out.status.code() != Some(124), "serve should have refused to start: {said}");
+    said
+}
+
+/// `--signing-key` takes a file's path. Given the key itself, or a path
+/// with no file for a store whose checkpoints another key signed (a typo,
+/// a secret not mounted), the server refuses to start, rather than signing
+/// and deriving pseudonyms with a key of its own, and leaves no new file.
+#[tokio::test]
+async fn a_signing_key_given_wrong_is_refused_at_start() {
+    if server_mode() {
+        eprintln!("skipped in server mode: the refusal is the same on both backends, and this test starts serve on the embedded store");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let cwd = tempfile::tempdir().unwrap();
+    let said = serve_refused(dir.path(), cwd.path(), &["--signing-key", &"11".repeat(32)], &ENV);
+    assert!(said.contains("takes the path of a file that holds the key"), "{said}");
+    assert!(std::fs::read_dir(cwd.path()).unwrap().next().is_none(), "no file named after the key is written");
+
+    // A store with a checkpoint signed by the data folder's own key.
+    let mut s = Server::start_in(dir.path(), &ENV).await;
+    assert_eq!(s.post_steps(ADMIN_KEY, step("signed", 0).to_string(), &[]).await.1["accepted"], 1);
+    assert_eq!(s.send_json(Method::POST, ADMIN_KEY, "/v1/integrity/checkpoints", json!(null)).await.0, StatusCode::CREATED);
+    s.kill9();
+    let typo = cwd.path().join("secrets/signing.kye");
+    let said = serve_refused(dir.path(), cwd.path(), &[], &[ENV[0], ("FLIGHTLOG_SIGNING_KEY_FILE", typo.to_str().unwrap())]);
+    assert!(said.contains("this store's checkpoints are signed by key"), "{said}");
+    assert!(!typo.exists(), "the key generated at the wrong path is removed again");
+    // Its own key still starts it, and the record verifies.
+    let s = Server::start_in(dir.path(), &ENV).await;
+    assert_eq!(verify_all(&s).await["status"], "verified");
+}

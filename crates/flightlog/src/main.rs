@@ -20,6 +20,7 @@ mod replica;
 mod schema;
 mod search;
 mod serve;
+mod signing_key;
 mod sql;
 mod store;
 

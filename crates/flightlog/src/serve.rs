@@ -16,9 +16,9 @@ use flightlog_app::AppState;
 use flightlog_app::keys::KeyRing;
 use flightlog_ingest::{Ingestor, LeaseOptions, Role, WriterLease};
 use crate::replica::Replica;
+use crate::signing_key;
 use flightlog_model::Limits;
 use flightlog_integrity::checkpoint::Checkpointer;
-use flightlog_integrity::signer::Signer;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -37,8 +37,10 @@ pub struct ServeArgs {
     /// Load demo sessions into project `default` when it has none yet.
     #[arg(long)]
     demo: bool,
-    /// Ed25519 key (64 hex characters, the seed) that signs checkpoints.
-    /// Default: DATA_DIR/integrity/signing.key, generated at first start.
+    /// File holding the Ed25519 key that signs checkpoints (64 hex
+    /// characters: the seed), generated there when no such file exists.
+    /// Processes sharing a store share it. Default:
+    /// DATA_DIR/integrity/signing.key.
     #[arg(long, env = "FLIGHTLOG_SIGNING_KEY_FILE")]
     signing_key: Option<PathBuf>,
     /// Flag sessions whose computed cost exceeds this many USD.
@@ -193,11 +195,10 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
 
     let (lease, lease_keeper) = writer_lease(&args, &replica, addr, &store).await;
     let (ingestor, writer) = Ingestor::start(store.clone(), lease.clone()).await?;
-    let key_path = args.signing_key.clone().unwrap_or_else(|| args.data_dir.join("integrity/signing.key"));
-    let signer = Signer::load_or_create(&key_path).map_err(|e| anyhow::anyhow!("signing key {}: {e}", key_path.display()))?;
+    let (signer, key_file) = signing_key::load(args.signing_key.as_deref(), &args.data_dir)?;
     let mark = args.data_dir.join("integrity/last-checkpoint");
     let checkpointer = Checkpointer::new(store.clone(), ingestor.log_view(), Arc::new(signer), Some(mark));
-    warn_of_another_signing_key(&store, &checkpointer.public_key_hex()).await;
+    signing_key::check_against_store(&store, &key_file, &checkpointer.public_key_hex()).await?;
     let periodic = checkpointer.clone().spawn_periodic(Duration::from_secs(args.checkpoint_interval.max(1)));
     let limits = Arc::new(Limits::default());
     // With several processes, only the lease holder indexes.
@@ -346,25 +347,6 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     }
     tracing::info!("stopped");
     Ok(())
-}
-
-/// Says so when the store's newest checkpoint was signed with another key
-/// than this process's. Replicas must share one (`--signing-key`): the key
-/// that signs checkpoints also derives the redaction pseudonyms, so a
-/// client's retry redacted by another replica's key read as a conflict,
-/// and each process trusts only checkpoints of its own key. (A key
-/// replaced on purpose also says so, once, until its first checkpoint.)
-async fn warn_of_another_signing_key(store: &flightlog_store::Store, own: &str) {
-    match store.latest_checkpoint().await {
-        Ok(Some(newest)) if !newest.public_key.eq_ignore_ascii_case(own) => tracing::warn!(
-            newest_checkpoint_key = %newest.public_key,
-            this_process_key = %own,
-            "the store's newest checkpoint was signed with another key than this process's: processes sharing a store must share --signing-key \
-             (pseudonyms and trusted checkpoints come from it)"
-        ),
-        Ok(_) => {}
-        Err(e) => tracing::warn!(error = %e, "could not read the newest checkpoint to compare signing keys"),
-    }
 }
 
 /// The writer lease: the sole writer on an embedded store; on a server,
