@@ -318,7 +318,8 @@ async fn an_erasure_naming_nothing_is_refused_naming_its_field() {
 
 /// Each erasure is kept with who asked for it, when, why and what it
 /// blanked, signed by the instance; one written behind its back is listed
-/// as not signed, and so is a hold's row in the holds' history.
+/// as not signed, and so is a hold's row in the holds' history (and in
+/// the holds in force: a hold's placement fails closed).
 #[tokio::test]
 async fn each_erasure_is_kept_with_who_asked_when_and_why() {
     let dir = tempfile::tempdir().unwrap();
@@ -353,11 +354,24 @@ async fn each_erasure_is_kept_with_who_asked_when_and_why() {
     let s = serve(dir.path(), "100").await;
     let (_, history) = s.get(ADMIN_KEY, "/v1/legal-holds/history").await;
     assert_eq!((history["changes"][0]["reason"].as_str(), history["changes"][0]["signed"].as_bool()), (Some("placed behind its back"), Some(false)), "{history}");
-    let (_, holds) = s.get(ADMIN_KEY, "/v1/legal-holds").await;
-    assert_eq!(holds["holds"], json!([]), "not in force: {holds}");
     let (_, list) = s.get(ADMIN_KEY, "/v1/erasures").await;
     let signed: Vec<(&str, bool)> = list["erasures"].as_array().unwrap().iter().map(|e| (e["reason"].as_str().unwrap(), e["signed"].as_bool().unwrap())).collect();
     assert_eq!(signed, [("ticket 77: the data subject asked", true), ("asked by the CEO", false)], "{list}");
+
+    // A hold fails closed: the placement it did not sign holds, shown as
+    // such, until an admin releases it (a release it did not sign would
+    // not). Ignored, every hold would be lost with the signing key.
+    let (_, holds) = s.get(ADMIN_KEY, "/v1/legal-holds").await;
+    assert_eq!((holds["holds"][0]["id"].as_str(), holds["holds"][0]["signed"].as_bool()), (Some("u-9"), Some(false)), "{holds}");
+    let (_, html) = s.page(ADMIN_KEY, "/policies").await;
+    assert!(html.contains("not signed by this instance: holds until released"), "the policies page says so");
+    assert_eq!(s.post_steps(ADMIN_KEY, ndjson(&session("asked-again", 0, 1, "u-9")), &[]).await.1["accepted"], 1);
+    let (status, refused) = s.send_json(reqwest::Method::POST, ADMIN_KEY, "/v1/erasures", json!({"user_id": "u-9"})).await;
+    assert_eq!((status, refused["error"]["code"].as_str()), (StatusCode::CONFLICT, Some("legal_hold")), "{refused}");
+    let resp = s.http.delete(format!("{}/v1/legal-holds/user/u-9", s.base)).bearer_auth(ADMIN_KEY).send().await.unwrap();
+    assert_eq!(resp.status(), StatusCode::NO_CONTENT);
+    let (status, done) = s.send_json(reqwest::Method::POST, ADMIN_KEY, "/v1/erasures", json!({"user_id": "u-9"})).await;
+    assert_eq!((status, done["steps_erased"].as_u64()), (StatusCode::OK, Some(1)), "released, the user's new step is erased: {done}");
 }
 
 fn hex(bytes: &[u8]) -> String {

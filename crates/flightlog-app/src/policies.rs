@@ -1,7 +1,8 @@
 //! A project's policies as stored: each row signed by the instance when an
 //! admin sets it, and only signed rows ever in force. A row written behind
 //! Flightlog's back (redact nothing; expire everything tomorrow; release a
-//! hold) carries no valid signature and is ignored, with a warning.
+//! hold) carries no valid signature and is ignored, with a warning; except
+//! a hold's placement, which fails closed ([`AppState::holds_in_force`]).
 
 use crate::{AppError, AppState};
 use flightlog_integrity::signer::{hold_message, policy_message};
@@ -58,20 +59,30 @@ impl AppState {
             .collect())
     }
 
-    /// The legal holds of `project` in force: its signed placements and
-    /// releases replayed in order.
-    pub(crate) async fn holds_in_force(&self, project: &str) -> Result<Vec<HoldRow>, AppError> {
-        let mut held: BTreeMap<(String, String), HoldRow> = BTreeMap::new();
+    /// The legal holds of `project` in force, each with whether this
+    /// instance signed it: its placements and signed releases replayed in
+    /// order. A hold fails closed: a placement this instance did not sign
+    /// (written behind its back, or signed under a key it no longer has)
+    /// still holds, shown as not signed until an admin releases it, where
+    /// ignoring it would let held data be erased or expire for want of a
+    /// key. A release it did not sign releases nothing.
+    pub(crate) async fn holds_in_force(&self, project: &str) -> Result<Vec<(HoldRow, bool)>, AppError> {
+        let mut held: BTreeMap<(String, String), (HoldRow, bool)> = BTreeMap::new();
         for (row, signed) in self.hold_changes(project).await? {
-            if !signed {
-                tracing::warn!(project, subject = %row.subject, id = %row.id, "a legal hold row is not signed by this instance; ignored");
-                continue;
-            }
             let key = (row.subject.clone(), row.id.clone());
-            if row.held {
-                held.insert(key, row);
-            } else {
-                held.remove(&key);
+            match (row.held, signed) {
+                (true, _) => {
+                    if !signed {
+                        tracing::warn!(project, subject = %row.subject, id = %row.id, "a legal hold is not signed by this instance; it holds until released");
+                    }
+                    held.insert(key, (row, signed));
+                }
+                (false, true) => {
+                    held.remove(&key);
+                }
+                (false, false) => {
+                    tracing::warn!(project, subject = %row.subject, id = %row.id, "a release of a legal hold is not signed by this instance; ignored");
+                }
             }
         }
         Ok(held.into_values().collect())

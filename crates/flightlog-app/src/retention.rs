@@ -78,6 +78,10 @@ pub struct Hold {
     pub reason: String,
     pub since: String,
     pub by: String,
+    /// Whether this instance signed its placement. One it did not sign
+    /// (written behind its back, or under another key) holds all the same
+    /// until released.
+    pub signed: bool,
 }
 
 /// What one run of the expiry job did.
@@ -98,8 +102,8 @@ pub struct ExpiryRun {
 }
 
 /// What legal holds keep: the held sessions and users.
-fn held_of(rows: &[HoldRow]) -> Held {
-    let ids = |subject: HoldSubject| rows.iter().filter(|r| r.subject == subject.as_str()).map(|r| r.id.clone()).collect();
+fn held_of(rows: &[(HoldRow, bool)]) -> Held {
+    let ids = |subject: HoldSubject| rows.iter().filter(|(r, _)| r.subject == subject.as_str()).map(|(r, _)| r.id.clone()).collect();
     Held { sessions: ids(HoldSubject::Session), users: ids(HoldSubject::User) }
 }
 
@@ -136,7 +140,9 @@ impl AppState {
         let rows = self.holds_in_force(project).await?;
         Ok(rows
             .into_iter()
-            .filter_map(|r| Some(Hold { subject: HoldSubject::parse(&r.subject)?, id: r.id, reason: r.reason, since: format_timestamp(r.at_us), by: r.by_key }))
+            .filter_map(|(r, signed)| {
+                Some(Hold { subject: HoldSubject::parse(&r.subject)?, id: r.id, reason: r.reason, since: format_timestamp(r.at_us), by: r.by_key, signed })
+            })
             .collect())
     }
 
@@ -169,7 +175,7 @@ impl AppState {
             self.put_hold(project, req.subject, &req.id, true, &req.reason, by).await?
         };
         tracing::info!(project, subject = req.subject.as_str(), id = %req.id, by, "legal hold placed");
-        Ok(Hold { subject: req.subject, id: req.id, reason: req.reason, since: format_timestamp(row.at_us), by: by.to_string() })
+        Ok(Hold { subject: req.subject, id: req.id, reason: req.reason, since: format_timestamp(row.at_us), by: by.to_string(), signed: true })
     }
 
     /// Releases a legal hold in force (404 when there is none), kept with

@@ -145,6 +145,7 @@ pub struct HoldRow {
     reason: String,
     since: String,
     by: String,
+    signed: bool,
 }
 
 /// A placement or release of a hold, as the page lists it.
@@ -260,6 +261,7 @@ async fn load(state: &AppState, admin: Admin) -> Result<Policies, AppError> {
                 reason: h.reason,
                 since: short_text_time(&h.since),
                 by: h.by,
+                signed: h.signed,
             })
             .collect(),
         hold_changes: changes
