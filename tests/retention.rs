@@ -578,3 +578,34 @@ async fn a_hold_placed_during_an_erasure_waits_for_it() {
     let (status, refused) = s.send_json(reqwest::Method::POST, ADMIN_KEY, "/v1/erasures", json!({"session_id": "big-0"})).await;
     assert_eq!((status, refused["error"]["code"].as_str()), (StatusCode::CONFLICT, Some("legal_hold")), "{refused}");
 }
+
+/// A session made to look due by moving its timestamps back, behind
+/// Flightlog's back, does not expire: its steps no longer verify, and
+/// expiring it would blank, remove and sign for them as a lawful expiry,
+/// hiding the tampering from every later verification.
+#[tokio::test]
+async fn a_session_backdated_behind_flightlogs_back_does_not_expire() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = serve(dir.path(), "100").await;
+    let mut batch = session("backdated", 0, 3, "u-1");
+    batch.extend(session("due", 10, 2, "u-1"));
+    assert_eq!(s.post_steps(ADMIN_KEY, ndjson(&batch), &[]).await.1["accepted"], 5);
+    assert_eq!(put(&s, "/v1/policies/retention", json!({"content_days": 1, "steps_days": 2})).await.0, StatusCode::OK);
+    wait_verified(&s, Duration::from_secs(60), |r| !expired_of(r, "due", "steps").is_empty()).await;
+    s.terminate();
+    for table in ["steps", "session_summaries"] {
+        let shift = if table == "steps" { "ts = ts - INTERVAL 30 DAY" } else { "first_ts = first_ts - INTERVAL 30 DAY, last_ts = last_ts - INTERVAL 30 DAY" };
+        let out = flightlog_sql(dir.path(), &format!("ALTER TABLE {table} UPDATE {shift} WHERE session_id = 'backdated' SETTINGS mutations_sync = 2"));
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    }
+    let s = serve(dir.path(), "100").await;
+    // Runs of the expiry job go by (one a second) and pass it over.
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let (status, steps) = steps_of(&s, "backdated").await;
+    assert_eq!((status, steps.len()), (StatusCode::OK, 3), "still stored");
+    assert_eq!(steps[0]["data"]["tool_execution"]["params"], json!({"order": 990}), "its content is not blanked");
+    let (_, report) = s.get(ADMIN_KEY, "/v1/integrity/verify").await;
+    assert!(expired_of(&report, "backdated", "content").is_empty() && expired_of(&report, "backdated", "steps").is_empty(), "{report}");
+    assert_eq!(report["status"], "failed", "the tampering stays visible: {report}");
+    assert!(report["problems"].to_string().contains("ts"), "{report}");
+}

@@ -346,6 +346,15 @@ impl AppState {
             run.deferred += 1;
             return Ok(());
         }
+        // Expired only as stored: a session whose steps no longer verify (a
+        // timestamp moved back to make it look due, say) is not blanked,
+        // removed and signed for as a lawful expiry, which would hide the
+        // tampering from every later verification.
+        if !self.verifies(project, session).await? {
+            tracing::error!(project, session, kind = kind.as_str(), "a session due to expire does not verify; not expiring it (run verification)");
+            run.skipped += 1;
+            return Ok(());
+        }
         match kind {
             ExpiryKind::Content => {
                 if record.log_indexes.is_empty() {
@@ -394,6 +403,14 @@ impl AppState {
             }
         }
         Ok(())
+    }
+
+    /// Whether the session's steps verify against their hashes, the log
+    /// of record and this instance's checkpoints (what retention already
+    /// expired of it included).
+    async fn verifies(&self, project: &str, session: &str) -> Result<bool, AppError> {
+        let report = flightlog_integrity::verify::verify_session(&self.store, project, session, Some(&self.checkpointer.public_key_hex())).await?;
+        Ok(report.is_some_and(|r| r.problem_count == 0))
     }
 
     /// Whether a checkpoint this instance signed covers log position
