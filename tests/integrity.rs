@@ -1024,3 +1024,33 @@ async fn a_signing_key_given_wrong_is_refused_at_start() {
     let s = Server::start_in(dir.path(), &ENV).await;
     assert_eq!(verify_all(&s).await["status"], "verified");
 }
+
+/// The checkpoints deleted from the database: the instance, which keeps a
+/// mark of the newest one it signed outside the database, refuses to sign
+/// over the log again, and verification says so (the API's and the offline
+/// verifier's of the whole log fail; a session's lists it with the log's
+/// problems), where they reported nothing wrong, only steps not yet sealed.
+#[tokio::test]
+async fn deleted_checkpoints_fail_verification() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = Server::start_in(dir.path(), &ENV).await;
+    assert_eq!(s.post_steps(ADMIN_KEY, step("sealed", 0).to_string(), &[]).await.1["accepted"], 1);
+    assert_eq!(s.send_json(Method::POST, ADMIN_KEY, "/v1/integrity/checkpoints", json!(null)).await.0, StatusCode::CREATED);
+    s.terminate();
+    let out = flightlog_sql(dir.path(), "ALTER TABLE checkpoints DELETE WHERE 1 SETTINGS mutations_sync = 2");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+
+    let s = Server::start_in(dir.path(), &[("FLIGHTLOG_BOOTSTRAP_KEY", ADMIN_KEY), ("FLIGHTLOG_CHECKPOINT_INTERVAL", "3600")]).await;
+    let kinds = |report: &Value| report["problems"].as_array().unwrap().iter().map(|p| p["kind"].as_str().unwrap().to_string()).collect::<Vec<_>>();
+    let report = verify_all(&s).await;
+    assert_eq!((report["status"].as_str(), kinds(&report)), (Some("failed"), vec!["checkpoint_deleted".to_string()]), "{report:#}");
+    // A session's steps are still proven; the log's problem is listed
+    // beside, as every problem of the log elsewhere is.
+    let (_, session) = s.get(ADMIN_KEY, "/v1/sessions/sealed/verify").await;
+    assert!(session["log_problems"].to_string().contains("checkpoint_deleted"), "{session:#}");
+    drop(s);
+    let out = Command::new(binary()).args(["verify", "--all", "--data-dir"]).arg(dir.path()).envs(store_env(dir.path())).output().unwrap();
+    let offline: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|_| panic!("{}", String::from_utf8_lossy(&out.stderr)));
+    assert!(!out.status.success(), "{offline:#}");
+    assert_eq!((offline["status"].as_str(), kinds(&offline)), (Some("failed"), vec!["checkpoint_deleted".to_string()]), "{offline:#}");
+}

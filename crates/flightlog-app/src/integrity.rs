@@ -123,11 +123,15 @@ impl AppState {
 
     pub async fn verify_session(&self, project: &str, id: &str) -> Result<verify::Report, AppError> {
         crate::params::session_id(id)?;
-        verify::verify_session(&self.store, project, id, Some(&self.checkpointer.public_key_hex())).await?.ok_or_else(|| AppError::no_session(id))
+        let report = verify::verify_session(&self.store, project, id, Some(&self.checkpointer.public_key_hex())).await?;
+        Ok(report.ok_or_else(|| AppError::no_session(id))?.noting_deleted_checkpoint(self.checkpointer.deleted_checkpoint().await?))
     }
 
+    /// Every step, the log of record and its checkpoints; and whether the
+    /// newest checkpoint this instance signed is still stored.
     pub async fn verify_all(&self) -> Result<verify::Report, AppError> {
-        Ok(verify::verify_all(&self.store, Some(&self.checkpointer.public_key_hex())).await?)
+        let report = verify::verify_all(&self.store, Some(&self.checkpointer.public_key_hex())).await?;
+        Ok(report.with_deleted_checkpoint(self.checkpointer.deleted_checkpoint().await?))
     }
 
     /// The session's evidence bundle, a self-contained JSON file. With

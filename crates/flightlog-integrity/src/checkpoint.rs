@@ -135,9 +135,7 @@ impl Checkpointer {
     async fn check_extends_the_last(&self, head: &SealableHead) -> Result<(), StoreError> {
         let (size, root) = (head.size, &head.root);
         let latest = self.newest_signed_here().await?;
-        if let Some((marked, _)) = self.mark.as_ref().and_then(|m| m.read())
-            && latest.as_ref().map_or(0, |c| c.tree_size) < marked
-        {
+        if let Some(marked) = self.mark.as_ref().and_then(|m| m.deleted_beyond(latest.as_ref().map_or(0, |c| c.tree_size))) {
             tracing::error!(marked, "refusing to sign a checkpoint: the newest one signed here is missing from the database");
             return Err(StoreError::Invalid(format!(
                 "refusing to sign a checkpoint: the newest checkpoint this instance signed, over {marked} entries, is no longer in \
@@ -173,6 +171,15 @@ impl Checkpointer {
             return Ok(());
         }
         Err(rewritten(last.tree_size, size))
+    }
+
+    /// How many entries the newest checkpoint signed here covered, when no
+    /// stored checkpoint reaches as far (its mark says; None without a
+    /// mark). One stored with a bad signature counts as stored: the log's
+    /// check names that.
+    pub async fn deleted_checkpoint(&self) -> Result<Option<u64>, StoreError> {
+        let Some(mark) = &self.mark else { return Ok(None) };
+        Ok(mark.deleted_beyond(self.store.latest_checkpoint().await?.map_or(0, |c| c.tree_size)))
     }
 
     /// The newest stored checkpoint this instance's key signed, its

@@ -32,6 +32,14 @@ impl Mark {
         Some((size.parse().ok()?, hash_from_hex(root)?))
     }
 
+    /// How many entries the marked checkpoint covered, when the newest
+    /// checkpoint at hand covers fewer (`newest_size`): the marked one was
+    /// deleted, with the log's tail or without.
+    pub fn deleted_beyond(&self, newest_size: u64) -> Option<u64> {
+        let (marked, _) = self.read()?;
+        (newest_size < marked).then_some(marked)
+    }
+
     /// Replaces the mark, durably: written aside, fsynced, renamed over.
     pub fn write(&self, size: u64, root: &Hash) -> std::io::Result<()> {
         let aside = self.path.with_extension("new");

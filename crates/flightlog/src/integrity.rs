@@ -75,11 +75,16 @@ pub async fn verify(args: VerifyArgs) -> anyhow::Result<()> {
             eprintln!("verifying the store of {at}");
             let store = args.store.open_store(dir).await?;
             let key = instance_key(&args, dir)?;
+            // The folder's mark of the newest checkpoint its instance signed.
+            let deleted = verify::signed_checkpoint_deleted(&store, dir).await?;
             match &args.session {
                 Some(id) => serde_json::to_value(
-                    verify::verify_session(&store, &args.project, id, key.as_deref()).await?.with_context(|| format!("no session {id:?}"))?,
+                    verify::verify_session(&store, &args.project, id, key.as_deref())
+                        .await?
+                        .with_context(|| format!("no session {id:?}"))?
+                        .noting_deleted_checkpoint(deleted),
                 )?,
-                None => serde_json::to_value(verify::verify_all(&store, key.as_deref()).await?)?,
+                None => serde_json::to_value(verify::verify_all(&store, key.as_deref()).await?.with_deleted_checkpoint(deleted))?,
             }
         }
         None => {

@@ -50,6 +50,10 @@ pub enum ProblemKind {
     /// An expiry record that lists log positions not of its own session,
     /// or not yet sealed, or of an unknown kind.
     ExpiryMismatch,
+    /// The newest checkpoint this instance signed (its mark, kept outside
+    /// the database) is no longer stored: the log of record was rolled
+    /// back, or the checkpoints deleted.
+    CheckpointDeleted,
 }
 
 impl ProblemKind {
@@ -75,6 +79,7 @@ impl ProblemKind {
             Self::WrongKey => "wrong_key",
             Self::NotInLog => "not_in_log",
             Self::ExpiryMismatch => "expiry_mismatch",
+            Self::CheckpointDeleted => "checkpoint_deleted",
         }
     }
 }
@@ -193,10 +198,42 @@ impl Report {
         }
     }
 
+    /// The whole log's report, failed, when `marked` says the newest
+    /// checkpoint this instance signed covered that many entries and no
+    /// stored checkpoint reaches as far ([`super::signed_checkpoint_deleted`]).
+    pub fn with_deleted_checkpoint(mut self, marked: Option<u64>) -> Self {
+        let Some(marked) = marked else { return self };
+        self.problem(deleted_checkpoint(marked));
+        self.finish()
+    }
+
+    /// A session's report, noting the same among the problems of the log
+    /// elsewhere, which do not fail the session (its steps are proven
+    /// against the checkpoints that are stored).
+    pub fn noting_deleted_checkpoint(mut self, marked: Option<u64>) -> Self {
+        if let Some(marked) = marked {
+            self.log_problems.push(deleted_checkpoint(marked));
+        }
+        self
+    }
+
     pub(super) fn finish(mut self) -> Self {
         self.status = ReportStatus::of(self.problem_count, self.not_yet_sealed);
         self.verified = self.status == ReportStatus::Verified;
         self
+    }
+}
+
+fn deleted_checkpoint(marked: u64) -> Problem {
+    Problem {
+        kind: ProblemKind::CheckpointDeleted,
+        session_id: None,
+        step: None,
+        log_index: None,
+        detail: format!(
+            "the newest checkpoint this instance signed, over {marked} entries, is no longer stored: the log of record was rolled back \
+             or its checkpoints deleted (the instance's mark of it is DATA_DIR/integrity/last-checkpoint)"
+        ),
     }
 }
 
