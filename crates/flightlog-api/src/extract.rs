@@ -24,6 +24,28 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for Query<T> {
     }
 }
 
+/// A query whose parameters must be the ones its OpenAPI description
+/// lists: any other is refused, naming it, as the routes whose parameter
+/// structs refuse unknown fields refuse theirs. A misspelled filter
+/// (`user_id` for `user`) otherwise answered the whole unfiltered list. For
+/// parameter structs shared with the web pages, which cannot refuse
+/// unknown fields themselves.
+pub struct ListedQuery<T>(pub T);
+
+impl<T: DeserializeOwned + utoipa::IntoParams, S: Send + Sync> FromRequestParts<S> for ListedQuery<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        let Query(given) = Query::<Vec<(String, String)>>::from_request_parts(parts, state).await?;
+        let listed: Vec<String> = T::into_params(|| None).into_iter().map(|p| p.name).collect();
+        if let Some((name, _)) = given.iter().find(|(name, _)| !listed.contains(name)) {
+            return Err(ApiError::bad_param(name, format!("{name}: no such parameter; this route takes {}", listed.join(", "))));
+        }
+        let Query(value) = Query::<T>::from_request_parts(parts, state).await?;
+        Ok(Self(value))
+    }
+}
+
 pub struct Path<T>(pub T);
 
 impl<T: DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for Path<T> {

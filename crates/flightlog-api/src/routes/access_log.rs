@@ -4,7 +4,7 @@
 use crate::AppState;
 use crate::auth::{Authorize, Scope};
 use crate::error::ApiError;
-use crate::extract::Query;
+use crate::extract::ListedQuery;
 use axum::Json;
 use axum::extract::State;
 use axum::http::HeaderMap;
@@ -86,7 +86,7 @@ pub struct AccessLogPage {
 pub async fn list(
     State(state): State<AppState>,
     headers: HeaderMap,
-    Query(p): Query<AccessLogParams>,
+    ListedQuery(p): ListedQuery<AccessLogParams>,
 ) -> Result<Json<AccessLogPage>, ApiError> {
     let principal = state.keys.authorize(&headers, Scope::Admin)?;
     let page = state.access_log(&principal.project, &p.filter()?).await?;

@@ -5,7 +5,7 @@
 use crate::AppState;
 use crate::auth::{Authorize, Scope};
 use crate::error::ApiError;
-use crate::extract::{Path, Query, json_body};
+use crate::extract::{ListedQuery, Path, json_body};
 use axum::Json;
 use axum::extract::State;
 use axum::http::HeaderMap;
@@ -20,7 +20,7 @@ use utoipa::ToSchema;
 /// arrived.
 #[utoipa::path(get, path = "/v1/incidents", tag = "incidents", params(IncidentParams), responses((status = 200, body = IncidentPage)),
     security(("bearer" = []), ("api_key" = []), ("basic" = [])))]
-pub async fn list(State(state): State<AppState>, headers: HeaderMap, Query(p): Query<IncidentParams>) -> Result<Json<IncidentPage>, ApiError> {
+pub async fn list(State(state): State<AppState>, headers: HeaderMap, ListedQuery(p): ListedQuery<IncidentParams>) -> Result<Json<IncidentPage>, ApiError> {
     let principal = state.keys.authorize(&headers, Scope::Read)?;
     Ok(Json(state.incidents(&principal.project, &p.query()?).await?))
 }

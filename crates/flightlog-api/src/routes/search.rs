@@ -4,7 +4,7 @@
 use crate::AppState;
 use crate::auth::{Authorize, Scope};
 use crate::error::ApiError;
-use crate::extract::Query;
+use crate::extract::ListedQuery;
 use axum::Json;
 use axum::extract::State;
 use axum::http::HeaderMap;
@@ -39,7 +39,7 @@ pub struct SimilarResponse {
 pub async fn similar(
     State(state): State<AppState>,
     headers: HeaderMap,
-    Query(p): Query<SimilarParams>,
+    ListedQuery(p): ListedQuery<SimilarParams>,
 ) -> Result<Json<SimilarResponse>, ApiError> {
     let principal = state.keys.authorize(&headers, Scope::Read)?;
     let found = state.similar(p.request(&principal.project)?).await?;

@@ -3,7 +3,7 @@
 use crate::AppState;
 use crate::auth::{Authorize, Scope};
 use crate::error::ApiError;
-use crate::extract::{Path, Query};
+use crate::extract::{ListedQuery, Path, Query};
 use axum::Json;
 use axum::extract::State;
 use axum::http::HeaderMap;
@@ -29,7 +29,7 @@ pub struct ListResponse {
 pub async fn list(
     State(state): State<AppState>,
     headers: HeaderMap,
-    Query(p): Query<SessionListParams>,
+    ListedQuery(p): ListedQuery<SessionListParams>,
 ) -> Result<Json<ListResponse>, ApiError> {
     let principal = state.keys.authorize(&headers, Scope::Read)?;
     let listing = state.list_sessions(&principal.project, &p.filter()?).await?;
