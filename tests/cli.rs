@@ -233,3 +233,21 @@ async fn verifying_a_folder_with_no_store_is_an_error() {
     let said = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success() && said.contains("AUTHENTICATION_FAILED") && !said.contains("holds no"), "{said}");
 }
+
+/// A reader that stops reading (`flightlog schema … | head`) ends the
+/// command quietly: it panicked on the broken pipe, with a backtrace.
+#[test]
+fn output_cut_short_ends_the_command_quietly() {
+    let mut child = Command::new(binary())
+        .args(["schema", "--cluster", "flightlog"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("run flightlog");
+    // The reading end closed before anything is written: the first write
+    // meets a broken pipe.
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success() && !stderr.contains("panicked"), "{:?}: {stderr}", out.status);
+}

@@ -46,14 +46,15 @@ struct Totals {
 }
 
 impl Totals {
-    fn print(&self, file: &std::path::Path) {
-        println!("{}: {} accepted, {} already stored, {} rejected", file.display(), self.accepted, self.duplicates, self.rejected.len());
+    fn print(&self, file: &std::path::Path) -> std::io::Result<()> {
+        crate::stdout::line(format_args!("{}: {} accepted, {} already stored, {} rejected", file.display(), self.accepted, self.duplicates, self.rejected.len()))?;
         for r in self.rejected.iter().take(20) {
-            println!("  {r}");
+            crate::stdout::line(format_args!("  {r}"))?;
         }
         if self.rejected.len() > 20 {
-            println!("  … and {} more", self.rejected.len() - 20);
+            crate::stdout::line(format_args!("  … and {} more", self.rejected.len() - 20))?;
         }
+        Ok(())
     }
 }
 
@@ -78,7 +79,7 @@ pub async fn run(args: ImportArgs) -> anyhow::Result<()> {
     let mut totals = Totals::default();
     let stopped = send_all(&client, records, args.batch.max(1), &mut totals, &bar).await;
     bar.finish_and_clear();
-    totals.print(&args.file);
+    totals.print(&args.file)?;
     if let Err(e) = stopped {
         anyhow::bail!("the import stopped: {e:#}. What is listed above was sent; running it again sends the rest (stored steps come back as duplicates)");
     }

@@ -92,14 +92,14 @@ pub async fn incidents(args: IncidentsArgs) -> anyhow::Result<()> {
                 page
             } else {
                 for i in page["incidents"].as_array().into_iter().flatten() {
-                    println!(
+                    crate::stdout::line(format_args!(
                         "{}  {:<12}  {:<28} ×{:<5} {}",
                         i["id"].as_str().unwrap_or_default(),
                         i["state"].as_str().unwrap_or_default(),
                         i["kind"].as_str().unwrap_or_default(),
                         i["count"],
                         i["message"].as_str().unwrap_or_default()
-                    );
+                    ))?;
                 }
                 return Ok(());
             }
@@ -119,7 +119,7 @@ pub async fn incidents(args: IncidentsArgs) -> anyhow::Result<()> {
         IncidentsAction::Thresholds => client.request(Method::GET, "/v1/policies/detection", None).await?,
         IncidentsAction::SetThresholds { file } => client.request(Method::PUT, "/v1/policies/detection", Some(read_json(&file)?)).await?,
     };
-    println!("{}", serde_json::to_string_pretty(&answer)?);
+    crate::stdout::json(&answer)?;
     Ok(())
 }
 
@@ -129,6 +129,6 @@ pub async fn alerts(args: AlertsArgs) -> anyhow::Result<()> {
         AlertsAction::Show => client.request(Method::GET, "/v1/alerts/rules", None).await?,
         AlertsAction::Set { file } => client.request(Method::PUT, "/v1/alerts/rules", Some(read_json(&file)?)).await?,
     };
-    println!("{}", serde_json::to_string_pretty(&answer)?);
+    crate::stdout::json(&answer)?;
     Ok(())
 }

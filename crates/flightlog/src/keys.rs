@@ -40,6 +40,6 @@ pub async fn run(args: KeysArgs) -> anyhow::Result<()> {
         Action::List => client.request(Method::GET, "/v1/keys", None).await?,
         Action::Revoke { key_id } => client.request(Method::DELETE, &format!("/v1/keys/{}", crate::client::encode(&key_id)), None).await?,
     };
-    println!("{}", serde_json::to_string_pretty(&answer)?);
+    crate::stdout::json(&answer)?;
     Ok(())
 }

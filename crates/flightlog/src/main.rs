@@ -22,6 +22,7 @@ mod search;
 mod serve;
 mod signing_key;
 mod sql;
+mod stdout;
 mod store;
 
 use clap::{Parser, Subcommand};

@@ -117,7 +117,7 @@ pub async fn policy(args: PolicyArgs) -> anyhow::Result<()> {
             answer
         }
     };
-    println!("{}", serde_json::to_string_pretty(&answer)?);
+    crate::stdout::json(&answer)?;
     Ok(())
 }
 
@@ -136,6 +136,6 @@ pub async fn hold(args: HoldArgs) -> anyhow::Result<()> {
             json!({"released": {"subject": subject, "id": id}})
         }
     };
-    println!("{}", serde_json::to_string_pretty(&answer)?);
+    crate::stdout::json(&answer)?;
     Ok(())
 }

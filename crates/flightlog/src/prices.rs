@@ -50,6 +50,6 @@ pub async fn run(args: PricesArgs) -> anyhow::Result<()> {
             client.request(Method::POST, "/v1/prices/overrides", Some(body)).await?
         }
     };
-    println!("{}", serde_json::to_string_pretty(&answer)?);
+    crate::stdout::json(&answer)?;
     Ok(())
 }

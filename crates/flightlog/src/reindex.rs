@@ -48,13 +48,13 @@ pub async fn run(args: ReindexArgs) -> anyhow::Result<()> {
     bar.finish_and_clear();
     let s = status.snapshot();
     let secs = started.elapsed().as_secs_f64();
-    println!(
+    crate::stdout::line(format_args!(
         "reindexed {} key decisions into {} in {secs:.1} s ({:.0}/s); {} texts embedded, {} identical texts reused",
         s.indexed,
         index.describe(),
         s.indexed as f64 / secs.max(1e-9),
         s.embedded,
         s.cache_hits,
-    );
+    ))?;
     Ok(())
 }

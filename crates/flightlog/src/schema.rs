@@ -11,7 +11,7 @@ pub struct SchemaArgs {
 
 pub fn run(args: SchemaArgs) -> anyhow::Result<()> {
     for statement in flightlog_store::migrations::cluster_schema(&args.cluster) {
-        println!("{statement};\n");
+        crate::stdout::line(format_args!("{statement};\n"))?;
     }
     Ok(())
 }
