@@ -165,6 +165,30 @@ async fn sessions_over_their_budget_are_flagged() {
     assert_eq!(flag("frugal-run").1, json!(true), "one call, over its agent's $0.001 budget");
     let (_, html) = s.page(ADMIN_KEY, "/sessions").await;
     assert_eq!(html.matches("over budget</span>").count(), 2, "the list shows the badge");
+    assert!(list["sessions"].as_array().unwrap().iter().all(|r| r.get("unpriced_steps").is_none()), "every step priced: {list}");
+}
+
+/// A session on a model with no price is not shown as costing $0 exactly:
+/// its unpriced steps are counted beside the cost (API, MCP's shared view,
+/// the web's list and page), as the cost report counts them.
+#[tokio::test]
+async fn a_session_on_an_unpriced_model_says_so_beside_its_cost() {
+    let s = Server::start().await;
+    let call = |n: u64, model: &str| json!({"session_id": "private", "step": n, "timestamp": "2025-01-01T12:00:00Z",
+        "model": {"name": model}, "cost": {"input_tokens": 5_000_000, "output_tokens": 100_000}});
+    let steps = [call(0, "my-private-llm"), call(1, "gpt-4o"), call(2, "my-private-llm")];
+    assert_eq!(s.post_steps(ADMIN_KEY, ndjson(&steps), &[]).await.1["accepted"], 3);
+    let (_, one) = s.get(ADMIN_KEY, "/v1/sessions/private").await;
+    // gpt-4o: 5M input + 100k output = 12.5 + 1.0.
+    assert_eq!((one["cost"].as_f64(), one["unpriced_steps"].as_u64()), (Some(13.5), Some(2)), "{one}");
+    let (_, list) = s.get(ADMIN_KEY, "/v1/sessions").await;
+    assert_eq!(list["sessions"][0]["unpriced_steps"], 2, "{list}");
+    let (_, costs) = s.get(ADMIN_KEY, "/v1/costs?group_by=session").await;
+    assert_eq!(costs["groups"][0]["unpriced_steps"], 2, "as the cost report counts them: {costs}");
+    let (_, html) = s.page(ADMIN_KEY, "/sessions").await;
+    assert!(html.contains("$13.5000 + 2 unpriced steps"), "the list");
+    let (_, html) = s.page(ADMIN_KEY, "/sessions/private").await;
+    assert!(html.contains("$13.5000 + 2 unpriced steps (the client estimated"), "the page");
 }
 
 /// A dimension asked for twice is one column of the engine's row; the

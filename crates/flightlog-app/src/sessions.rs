@@ -119,9 +119,20 @@ impl SessionStatus {
 pub struct SessionFlags {
     /// Computed from tokens and prices now (the estimate is the client's).
     pub cost: f64,
+    /// Steps with tokens whose model has no price: the cost leaves them
+    /// out, so it is a lower bound (never a zero that looks exact).
+    pub unpriced_steps: u64,
     /// None when no budget applies.
     pub over_budget: Option<bool>,
     pub anomalies: Vec<Anomaly>,
+}
+
+/// A session's cost computed now: what its priced steps cost, and how many
+/// of its steps with tokens have no price (left out of `cost`).
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct SessionCost {
+    pub cost: f64,
+    pub unpriced_steps: u64,
 }
 
 /// One page of the session list.
@@ -177,8 +188,13 @@ pub struct SessionView {
     /// Computed from tokens and prices now (the estimate is the client's).
     #[serde(skip_serializing_if = "Option::is_none")]
     cost: Option<f64>,
-    /// Whether the computed cost exceeds the budget that applies; absent
-    /// when no budget applies.
+    /// Steps with tokens whose model has no price, which `cost` leaves out
+    /// (so it is a lower bound); absent when there are none.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    unpriced_steps: Option<u64>,
+    /// Whether the computed cost exceeds the budget that applies (with
+    /// unpriced steps, whether what is priced already does); absent when no
+    /// budget applies.
     #[serde(skip_serializing_if = "Option::is_none")]
     over_budget: Option<bool>,
     /// Repeated side effects and runaway sessions (flightlog-model anomaly).
@@ -206,6 +222,7 @@ impl SessionView {
             reasoning_tokens: s.reasoning_tokens,
             estimated_cost: s.estimated_cost,
             cost: Some(f.cost),
+            unpriced_steps: Some(f.unpriced_steps).filter(|n| *n > 0),
             over_budget: f.over_budget,
             anomalies: f.anomalies,
             agents: s.agents,
@@ -275,9 +292,9 @@ impl AppState {
         );
         let summary = summary?.ok_or_else(|| AppError::no_session(id))?;
         let anomalies = facts?.take(id, summary.steps);
-        let cost = costs?.get(id).copied().unwrap_or(0.0);
+        let SessionCost { cost, unpriced_steps } = costs?.get(id).copied().unwrap_or_default();
         let over_budget = self.over_budget(&summary.agents, cost);
-        Ok((summary, SessionFlags { cost, over_budget, anomalies }))
+        Ok((summary, SessionFlags { cost, unpriced_steps, over_budget, anomalies }))
     }
 
     /// Steps after `after` (all when None), in step order.
@@ -338,30 +355,34 @@ impl AppState {
         &self,
         project: &str,
         sessions: &[(String, Vec<String>)],
-    ) -> Result<HashMap<String, (f64, Option<bool>)>, AppError> {
+    ) -> Result<HashMap<String, (SessionCost, Option<bool>)>, AppError> {
         let ids: Vec<&str> = sessions.iter().map(|(id, _)| id.as_str()).collect();
         let costs = self.costs_of_sessions(project, &ids).await?;
         Ok(sessions
             .iter()
             .map(|(id, agents)| {
-                let cost = costs.get(id).copied().unwrap_or(0.0);
-                (id.clone(), (cost, self.over_budget(agents, cost)))
+                let cost = costs.get(id).copied().unwrap_or_default();
+                (id.clone(), (cost, self.over_budget(agents, cost.cost)))
             })
             .collect())
     }
 
     /// These sessions' costs, computed now from their tokens and prices
-    /// (absent: nothing priced).
-    pub async fn costs_of_sessions(&self, project: &str, ids: &[&str]) -> Result<HashMap<String, f64>, AppError> {
+    /// (absent: nothing priced or unpriced).
+    pub async fn costs_of_sessions(&self, project: &str, ids: &[&str]) -> Result<HashMap<String, SessionCost>, AppError> {
         if ids.is_empty() {
             return Ok(Default::default());
         }
-        Ok(self.session_costs_dearest_first(project, ids, ids.len() as u32).await?.into_iter().collect())
+        Ok(self.session_cost_rows(project, ids, ids.len() as u32).await?.into_iter().collect())
     }
 
     /// Sessions' costs over all time, computed now, dearest first: of these
     /// sessions (all when empty), at most `limit`.
     pub(crate) async fn session_costs_dearest_first(&self, project: &str, ids: &[&str], limit: u32) -> Result<Vec<(String, f64)>, AppError> {
+        Ok(self.session_cost_rows(project, ids, limit).await?.into_iter().map(|(id, c)| (id, c.cost)).collect())
+    }
+
+    async fn session_cost_rows(&self, project: &str, ids: &[&str], limit: u32) -> Result<Vec<(String, SessionCost)>, AppError> {
         let q = CostQuery {
             group_by: vec![CostDimension::Session],
             to_us: END_OF_TIME_US,
@@ -374,7 +395,10 @@ impl AppState {
             .costs(project, &q)
             .await?
             .into_iter()
-            .filter_map(|r| Some((r.value_of(CostDimension::Session)?.to_string(), r.cost.as_f64())))
+            .filter_map(|r| {
+                let cost = SessionCost { cost: r.cost.as_f64(), unpriced_steps: r.unpriced_steps };
+                Some((r.value_of(CostDimension::Session)?.to_string(), cost))
+            })
             .collect())
     }
 
@@ -397,9 +421,9 @@ impl AppState {
         let (costs, mut anomalies) = tokio::try_join!(self.session_costs(project, &ids), anomalies)?;
         Ok(costs
             .into_iter()
-            .map(|(id, (cost, over_budget))| {
+            .map(|(id, (SessionCost { cost, unpriced_steps }, over_budget))| {
                 let anomalies = anomalies.remove(&id).unwrap_or_default();
-                (id, SessionFlags { cost, over_budget, anomalies })
+                (id, SessionFlags { cost, unpriced_steps, over_budget, anomalies })
             })
             .collect())
     }

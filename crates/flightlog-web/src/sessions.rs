@@ -114,7 +114,10 @@ pub async fn list(State(state): State<AppState>, Reader { principal, csrf }: Rea
                             failed: s.failed_steps,
                             // Computed from tokens and prices; the client's own
                             // estimate when the flags could not be read.
-                            cost: format!("${:.4}", f.as_ref().map_or(s.estimated_cost, |f| f.cost)),
+                            cost: match &f {
+                                Some(f) => crate::show::session_cost(f.cost, f.unpriced_steps),
+                                None => format!("${:.4}", s.estimated_cost),
+                            },
                             over_budget: f.as_ref().and_then(|f| f.over_budget).unwrap_or(false),
                             anomalies: f
                                 .as_ref()

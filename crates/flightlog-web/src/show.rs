@@ -147,3 +147,13 @@ mod tests {
         assert!(shown.ends_with('…'));
     }
 }
+
+/// A session's computed cost, and what it leaves out: steps with tokens
+/// whose model has no price (so `$0.0000` is never shown as if exact).
+pub fn session_cost(cost: f64, unpriced_steps: u64) -> String {
+    match unpriced_steps {
+        0 => format!("${cost:.4}"),
+        1 => format!("${cost:.4} + 1 unpriced step"),
+        n => format!("${cost:.4} + {n} unpriced steps"),
+    }
+}

@@ -163,7 +163,10 @@ pub async fn page(
     // The cost computed now from the tokens and prices, beside what the
     // client estimated (the estimate alone where the cost cannot be read).
     let cost = match cost {
-        Ok(costs) => format!("${:.4} (the client estimated ${:.4})", costs.get(&id).copied().unwrap_or(0.0), summary.estimated_cost),
+        Ok(costs) => {
+            let computed = costs.get(&id).copied().unwrap_or_default();
+            format!("{} (the client estimated ${:.4})", crate::show::session_cost(computed.cost, computed.unpriced_steps), summary.estimated_cost)
+        }
         Err(e) => {
             tracing::warn!(error = %e, "cost of a session unavailable");
             format!("${:.4} estimated by the client", summary.estimated_cost)
