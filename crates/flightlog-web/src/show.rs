@@ -104,6 +104,16 @@ pub fn short_text_time(s: &str) -> String {
     flightlog_model::time::parse_timestamp(s).map(short_time).unwrap_or_else(|_| s.to_string())
 }
 
+/// A session's computed cost, and what it leaves out: steps with tokens
+/// whose model has no price (so `$0.0000` is never shown as if exact).
+pub fn session_cost(cost: f64, unpriced_steps: u64) -> String {
+    match unpriced_steps {
+        0 => format!("${cost:.4}"),
+        1 => format!("${cost:.4} + 1 unpriced step"),
+        n => format!("${cost:.4} + {n} unpriced steps"),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -148,12 +158,3 @@ mod tests {
     }
 }
 
-/// A session's computed cost, and what it leaves out: steps with tokens
-/// whose model has no price (so `$0.0000` is never shown as if exact).
-pub fn session_cost(cost: f64, unpriced_steps: u64) -> String {
-    match unpriced_steps {
-        0 => format!("${cost:.4}"),
-        1 => format!("${cost:.4} + 1 unpriced step"),
-        n => format!("${cost:.4} + {n} unpriced steps"),
-    }
-}
