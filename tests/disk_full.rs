@@ -79,8 +79,8 @@ impl Drop for SmallDisk {
     }
 }
 
-/// A step of about 1.3 KB.
-/// A step that sent an email (a side effect the guard remembers), now.
+/// A step of about 1.3 KB that sent an email (a side effect the guard
+/// remembers), now.
 fn big_step(session: &str, n: u64) -> Value {
     json!({"session_id": session, "step": n, "timestamp": format_timestamp(now_us()),
            "agent": {"name": "filler"},

@@ -6,8 +6,9 @@
 //! It answers from memory: every accepted step is fed to it on the ingest
 //! path ([`Guard::observe`], no I/O), and at start-up the memory is rebuilt
 //! from the steps stored within the window ([`Guard::rebuild`]), so an
-//! answer survives a restart. It is rebuilt again after the writer recovers
-//! from a failed commit, which may have stored steps no one acknowledged. The memory is the writer's: the front ends
+//! answer survives a restart. Steps that a commit which failed stored after
+//! all are taken in once the writer has recovered
+//! ([`Guard::take_in_stored`]). The memory is the writer's: the front ends
 //! forward questions to the writer lease's holder, like steps.
 //!
 //! Every answer is recorded in `guard_answers`, in batches, by a task off
@@ -30,6 +31,7 @@ use flightlog_model::action::{Action, ActionKey};
 use flightlog_model::guard::{Answer, GuardConfig, GuardState, Question};
 use flightlog_model::time::{format_timestamp, now_us};
 use flightlog_model::{FieldError, Limits, step_from_json};
+use flightlog_ingest::Ingestor;
 use flightlog_ingest::lease::WriterLease;
 use backon::BackoffBuilder;
 use flightlog_store::Store;
@@ -127,9 +129,8 @@ pub struct Guard {
     counts: Arc<AnswerCounts>,
     store: Store,
     lease: WriterLease,
-    /// The writing tenure the memory was last rebuilt in, and how many of
-    /// the writer's recoveries it had seen ([`Rebuilt`]).
-    rebuilt_in: tokio::sync::Mutex<Option<Rebuilt>>,
+    /// The writing tenure the memory was last rebuilt in.
+    rebuilt_in: tokio::sync::Mutex<Option<u64>>,
     /// The detectors: fed the same actions, rebuilt with this memory.
     incidents: std::sync::Arc<Incidents>,
 }
@@ -159,31 +160,54 @@ impl Guard {
         self.lease.writable()
     }
 
-    /// Whether a rebuild is due: this process writes the log and has not
-    /// rebuilt in this tenure, or not since the writer's last recovery
-    /// (`recoveries`, the writer's count of them).
-    pub async fn needs_rebuild(&self, recoveries: u64) -> bool {
+    /// Whether a rebuild is due (this process writes the log and has not
+    /// rebuilt in this tenure).
+    pub async fn needs_rebuild(&self) -> bool {
         match self.lease.writable() {
-            Some(tenure) => *self.rebuilt_in.lock().await != Some(Rebuilt { tenure, recoveries }),
+            Some(tenure) => *self.rebuilt_in.lock().await != Some(tenure),
             None => false,
         }
     }
 
     /// Rebuilds the memory when this process writes the log and has not
     /// rebuilt it in this tenure: at start-up, and when it takes the
-    /// writer lease over from another process (whose memory it was). And
-    /// after the writer recovered from a failed commit: part of that
-    /// commit may have reached disk, steps the memory never took in
-    /// because no one was told they were stored (a retry finds them as
-    /// duplicates, which are not taken in either).
-    pub async fn rebuild_if_writer(&self, recoveries: u64) -> Result<(), AppError> {
+    /// writer lease over from another process (whose memory it was). The
+    /// steps failed commits stored after all, which the rebuild reads with
+    /// the rest, are no longer due to be taken in.
+    pub async fn rebuild_if_writer(&self, ingestor: &Ingestor) -> Result<(), AppError> {
         let Some(tenure) = self.lease.writable() else { return Ok(()) };
-        let due = Rebuilt { tenure, recoveries };
         let mut rebuilt = self.rebuilt_in.lock().await;
-        if *rebuilt != Some(due) {
+        if *rebuilt != Some(tenure) {
+            drop(ingestor.take_stored_unacknowledged());
             self.rebuild().await?;
-            *rebuilt = Some(due);
+            *rebuilt = Some(tenure);
         }
+        Ok(())
+    }
+
+    /// Takes in the steps that commits which failed stored after all (the
+    /// writer completes their log when it recovers): no one was told, so
+    /// they were never taken in, and a retry finds them as duplicates,
+    /// which are not taken in either. Only those: memory keeps what it has,
+    /// the allowed answers given while storage was out among it (their
+    /// records may have failed too). A second caller waits until they are in.
+    pub async fn take_in_stored(&self, ingestor: &Ingestor) -> Result<(), AppError> {
+        let _turn = self.rebuilt_in.lock().await;
+        let stored = ingestor.take_stored_unacknowledged();
+        if stored.is_empty() {
+            return Ok(());
+        }
+        let since = now_us().saturating_sub(self.config.window_us);
+        let mut batch: Vec<ActionRow> = Vec::new();
+        for range in &stored {
+            if let Err(e) = self.store.for_each_action_in(range.clone(), since, REBUILD_PAGE, |row| batch.push(row)).await {
+                // Whatever was read is taken in again with the rest later:
+                // nothing of this range is observed yet.
+                ingestor.put_back_stored_unacknowledged(stored);
+                return Err(e.into());
+            }
+        }
+        self.observe_rows(&mut batch);
         Ok(())
     }
 
@@ -308,14 +332,6 @@ impl Guard {
         }
         answer.into()
     }
-}
-
-/// When the memory was last rebuilt from the store: in which writing
-/// tenure, after how many of the writer's recoveries from a failed commit.
-#[derive(Clone, Copy, PartialEq, Eq)]
-struct Rebuilt {
-    tenure: u64,
-    recoveries: u64,
 }
 
 /// What became of the answers given since start.

@@ -511,17 +511,16 @@ impl AppState {
     }
 
     /// Rebuilds the guard's and the detectors' memory when this process
-    /// writes the log and has not in this tenure or since the writer's
-    /// last recovery from a failed commit ([`crate::guard::Guard::rebuild_if_writer`]),
-    /// each project's
+    /// writes the log and has not in this tenure, each project's
     /// thresholds read first (a replay with the defaults would find what a
-    /// project's own thresholds do not count).
+    /// project's own thresholds do not count); and takes in the steps that
+    /// commits which failed stored after all.
     pub async fn rebuild_memory_if_writer(&self) -> Result<(), AppError> {
-        let recoveries = self.ingestor.stats().recoveries.load(std::sync::atomic::Ordering::Relaxed);
-        if self.guard.needs_rebuild(recoveries).await {
+        if self.guard.needs_rebuild().await {
             self.refresh_detection_policies().await?;
         }
-        self.guard.rebuild_if_writer(recoveries).await
+        self.guard.rebuild_if_writer(&self.ingestor).await?;
+        self.guard.take_in_stored(&self.ingestor).await
     }
 
     /// Reads every project's detector thresholds into the detectors.

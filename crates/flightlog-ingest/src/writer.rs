@@ -82,10 +82,12 @@ pub struct IngestStats {
     pub conflicts: AtomicU64,
     pub group_commits: AtomicU64,
     pub failed_commits: AtomicU64,
-    /// Times the writer came back after a failed commit, having completed
-    /// what of it reached disk: steps that no one was told were stored,
-    /// which memory fed only by acknowledged commits (the guard) lacks.
-    pub recoveries: AtomicU64,
+    /// Log positions of steps stored by commits that failed (completed
+    /// when the writer recovered): stored, but no one was told, so memory
+    /// fed by acknowledged commits (the guard's) lacks them until it takes
+    /// them ([`Ingestor::take_stored_unacknowledged`]).
+    #[serde(skip)]
+    stored_unacknowledged: Mutex<Vec<std::ops::Range<u64>>>,
     pub next_log_index: AtomicU64,
 }
 
@@ -282,6 +284,17 @@ impl Ingestor {
 
     pub fn stats(&self) -> &IngestStats {
         &self.stats
+    }
+
+    /// The log positions of steps that commits which failed stored after
+    /// all (see [`IngestStats`]), handed over once.
+    pub fn take_stored_unacknowledged(&self) -> Vec<std::ops::Range<u64>> {
+        std::mem::take(&mut *self.stats.stored_unacknowledged.lock().unwrap_or_else(|p| p.into_inner()))
+    }
+
+    /// Hands positions taken back, for a later take (their taker failed).
+    pub fn put_back_stored_unacknowledged(&self, ranges: Vec<std::ops::Range<u64>>) {
+        self.stats.stored_unacknowledged.lock().unwrap_or_else(|p| p.into_inner()).extend(ranges);
     }
 
     pub fn queued(&self) -> usize {
@@ -717,10 +730,17 @@ impl Writer {
                 self.set_health(WriterHealth::Healthy);
                 return true;
             }
+            let acknowledged = self.next_log_index;
             match self.reload_after_failure().await {
                 Ok(()) => {
                     tracing::info!(log_size = self.next_log_index, "storage writes again; the writer resumes");
-                    self.stats.recoveries.fetch_add(1, Ordering::Relaxed);
+                    // Past what was acknowledged: what the failed commits
+                    // stored after all, their log completed by the reload.
+                    if self.next_log_index > acknowledged {
+                        let stored = acknowledged..self.next_log_index;
+                        tracing::info!(?stored, "steps of failed commits were stored; the guard takes them in");
+                        self.stats.stored_unacknowledged.lock().unwrap_or_else(|p| p.into_inner()).push(stored);
+                    }
                     self.set_health(WriterHealth::Healthy);
                     return true;
                 }

@@ -71,17 +71,24 @@ pub struct GuardAnswerRow {
 impl Store {
     /// Every step taken at or after `since_us`, in log order, a page of
     /// `page` log positions at a time. Returns how many were read.
-    pub async fn for_each_action_since(
+    pub async fn for_each_action_since(&self, since_us: i64, page: u64, each: impl FnMut(ActionRow)) -> Result<u64, StoreError> {
+        let end = self.next_log_index().await?;
+        self.for_each_action_in(0..end, since_us, page, each).await
+    }
+
+    /// [`Store::for_each_action_since`], of the log positions in `positions`
+    /// only (steps stored by a commit that failed, say).
+    pub async fn for_each_action_in(
         &self,
+        positions: std::ops::Range<u64>,
         since_us: i64,
         page: u64,
         mut each: impl FnMut(ActionRow),
     ) -> Result<u64, StoreError> {
-        let end = self.next_log_index().await?;
         let mut seen = 0;
-        let mut from = 0;
-        while from < end {
-            let count = page.max(1).min(end - from);
+        let mut from = positions.start;
+        while from < positions.end {
+            let count = page.max(1).min(positions.end - from);
             let params = Params::new().number("from", from).number("count", count).number("since_us", since_us);
             for row in rows::<ActionRow>(&self.ch.query(ACTIONS_SINCE, params).await?)? {
                 each(row);
