@@ -174,12 +174,13 @@ impl Checkpointer {
     }
 
     /// How many entries the newest checkpoint signed here covered, when no
-    /// stored checkpoint reaches as far (its mark says; None without a
-    /// mark). One stored with a bad signature counts as stored: the log's
-    /// check names that.
+    /// stored checkpoint reaches as far ([`Mark::deleted_from`]). Signing
+    /// asks more: a checkpoint signed here, its signature checked.
     pub async fn deleted_checkpoint(&self) -> Result<Option<u64>, StoreError> {
-        let Some(mark) = &self.mark else { return Ok(None) };
-        Ok(mark.deleted_beyond(self.store.latest_checkpoint().await?.map_or(0, |c| c.tree_size)))
+        match &self.mark {
+            Some(mark) => mark.deleted_from(&self.store).await,
+            None => Ok(None),
+        }
     }
 
     /// The newest stored checkpoint this instance's key signed, its

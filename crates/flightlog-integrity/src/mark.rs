@@ -40,6 +40,16 @@ impl Mark {
         (newest_size < marked).then_some(marked)
     }
 
+    /// How many entries the marked checkpoint covered, when no stored
+    /// checkpoint reaches as far (one stored with a bad signature counts as
+    /// stored: the log's check names that); None without a mark.
+    pub async fn deleted_from(&self, store: &flightlog_store::Store) -> Result<Option<u64>, flightlog_store::StoreError> {
+        if self.read().is_none() {
+            return Ok(None);
+        }
+        Ok(self.deleted_beyond(store.latest_checkpoint().await?.map_or(0, |c| c.tree_size)))
+    }
+
     /// Replaces the mark, durably: written aside, fsynced, renamed over.
     pub fn write(&self, size: u64, root: &Hash) -> std::io::Result<()> {
         let aside = self.path.with_extension("new");

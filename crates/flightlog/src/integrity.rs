@@ -96,19 +96,10 @@ pub async fn verify(args: VerifyArgs) -> anyhow::Result<()> {
             client.request(Method::GET, &path, None).await?
         }
     };
-    print(&report)?;
+    crate::stdout::json(&report)?;
     summarise(&report)
 }
 
-/// Prints a report on stdout. A reader that stopped reading (`| head`) is
-/// not an error: the exit code still says what the report does.
-fn print(report: &impl serde::Serialize) -> anyhow::Result<()> {
-    use std::io::Write;
-    match writeln!(std::io::stdout().lock(), "{}", serde_json::to_string_pretty(report)?) {
-        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
-        written => Ok(written?),
-    }
-}
 
 /// One line for people, and the exit code for scripts: 1 when not verified.
 fn summarise(report: &Value) -> anyhow::Result<()> {
@@ -168,7 +159,7 @@ pub fn verify_bundle(args: VerifyBundleArgs) -> anyhow::Result<()> {
     let report = bundle::verify_bundle_file(&args.file, args.public_key.as_deref())
         .with_context(|| format!("cannot read {}", args.file.display()))?;
     let value = serde_json::to_value(&report)?;
-    print(&value)?;
+    crate::stdout::json(&value)?;
     summarise(&value)
 }
 
@@ -199,6 +190,6 @@ pub async fn erase(args: EraseArgs) -> anyhow::Result<()> {
     }
     let body = serde_json::Value::Object(body);
     let done = client.request(Method::POST, "/v1/erasures", Some(body)).await?;
-    print(&done)?;
+    crate::stdout::json(&done)?;
     Ok(())
 }

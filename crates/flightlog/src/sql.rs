@@ -20,6 +20,6 @@ pub struct SqlArgs {
 pub async fn run(args: SqlArgs) -> anyhow::Result<()> {
     let backend = args.store.open_backend(&args.data_dir).await?;
     let out = backend.query(&args.statement, flightlog_store::Params::new()).await?;
-    print!("{}", String::from_utf8_lossy(&out));
+    crate::stdout::bytes(&out)?;
     Ok(())
 }

@@ -562,9 +562,5 @@ pub async fn verify_step(
 /// last-checkpoint`), when no stored checkpoint reaches as far; for
 /// [`Report::with_deleted_checkpoint`].
 pub async fn signed_checkpoint_deleted(store: &Store, data_dir: &std::path::Path) -> Result<Option<u64>, StoreError> {
-    let mark = crate::mark::Mark::at(data_dir.join("integrity/last-checkpoint"));
-    if mark.read().is_none() {
-        return Ok(None);
-    }
-    Ok(mark.deleted_beyond(store.latest_checkpoint().await?.map_or(0, |c| c.tree_size)))
+    crate::mark::Mark::at(data_dir.join("integrity/last-checkpoint")).deleted_from(store).await
 }
