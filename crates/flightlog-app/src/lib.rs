@@ -85,6 +85,9 @@ pub struct AppState {
     /// Legal holds placed and released, erasures and expiries, one at a
     /// time in this process (`retention::OneAtATime`).
     pub holds_and_erasures: Arc<retention::OneAtATime>,
+    /// Sessions retention found not to verify, passed over by its later
+    /// runs in this process (`retention::Unverified`).
+    pub unverified: Arc<retention::Unverified>,
 }
 
 /// The addresses of pages, known only to the front end that serves them.

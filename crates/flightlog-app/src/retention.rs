@@ -46,6 +46,29 @@ impl OneAtATime {
     }
 }
 
+/// Sessions due to expire whose steps did not verify: each is logged once
+/// and then passed over, as a held one is, so that the oldest sessions (where
+/// a backdated one lands) cannot take every place of every run's batch and
+/// stop the project's retention. Forgotten at a restart, which checks them
+/// again.
+#[derive(Debug, Default)]
+pub struct Unverified(std::sync::Mutex<std::collections::BTreeSet<(String, String)>>);
+
+impl Unverified {
+    fn lock(&self) -> std::sync::MutexGuard<'_, std::collections::BTreeSet<(String, String)>> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn add(&self, project: &str, session: &str) {
+        self.lock().insert((project.to_string(), session.to_string()));
+    }
+
+    /// `project`'s sessions found not to verify.
+    fn of(&self, project: &str) -> Vec<String> {
+        self.lock().iter().filter(|(p, _)| p == project).map(|(_, s)| s.clone()).collect()
+    }
+}
+
 /// A project's retention as in force.
 #[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 pub struct RetentionInForce {
@@ -155,7 +178,11 @@ impl AppState {
             let _turn = self.holds_and_erasures.turn().await;
             // One hold per session or user: a second would replace the
             // first's reason and date, and one release would lift both.
-            if let Some(standing) = self.legal_holds(project).await?.into_iter().find(|h| h.subject == req.subject && h.id == req.id) {
+            // A standing hold this instance did not sign is replaced by a
+            // signed one, in this one turn: released first, then placed
+            // again, an expiry could take its turn in between.
+            let standing = self.legal_holds(project).await?.into_iter().find(|h| h.subject == req.subject && h.id == req.id);
+            if let Some(standing) = standing.filter(|h| h.signed) {
                 // The same hold sent again (a retry after a lost answer) is
                 // answered with the one that stands.
                 if standing.reason == req.reason {
@@ -267,7 +294,10 @@ impl AppState {
             let holds = self.held_in_force(&row.project).await?;
             for kind in ExpiryKind::ALL {
                 let Some(cutoff_us) = policy.cutoff_us(kind, now_us()) else { continue };
-                let due = Due { project: &row.project, kind, cutoff_us, held_sessions: &holds.sessions, held_users: &holds.users };
+                // Passed over like a held session: what does not verify.
+                let mut passed_over = holds.sessions.clone();
+                passed_over.extend(self.unverified.of(&row.project));
+                let due = Due { project: &row.project, kind, cutoff_us, held_sessions: &passed_over, held_users: &holds.users };
                 for session in self.store.sessions_to_expire(&due, batch).await? {
                     if let Err(e) = self.expire_session(&due, &session, &row.body, &mut run).await {
                         run.failed += 1;
@@ -290,6 +320,18 @@ impl AppState {
 
     async fn expire_session(&self, due: &Due<'_>, session: &str, policy: &str, run: &mut ExpiryRun) -> Result<(), AppError> {
         let (project, kind) = (due.project, due.kind);
+        // Expired only as stored: a session whose steps no longer verify (a
+        // timestamp moved back to make it look due, say) is not blanked,
+        // removed and signed for as a lawful expiry, which would hide the
+        // tampering from every later verification. Checked before the turn
+        // below, which holds and erasures wait for: a long session's check
+        // reads all of it.
+        if !self.verifies(project, session).await? {
+            tracing::error!(project, session, kind = kind.as_str(), "a session due to expire does not verify; not expiring it (run verification)");
+            self.unverified.add(project, session);
+            run.skipped += 1;
+            return Ok(());
+        }
         // No hold is placed from the look at the holds below until the
         // session has expired (`OneAtATime`).
         let _turn = self.holds_and_erasures.turn().await;
@@ -344,15 +386,6 @@ impl AppState {
             && !self.sealed_past(newest_position).await?
         {
             run.deferred += 1;
-            return Ok(());
-        }
-        // Expired only as stored: a session whose steps no longer verify (a
-        // timestamp moved back to make it look due, say) is not blanked,
-        // removed and signed for as a lawful expiry, which would hide the
-        // tampering from every later verification.
-        if !self.verifies(project, session).await? {
-            tracing::error!(project, session, kind = kind.as_str(), "a session due to expire does not verify; not expiring it (run verification)");
-            run.skipped += 1;
             return Ok(());
         }
         match kind {

@@ -157,4 +157,3 @@ mod tests {
         assert!(shown.ends_with('…'));
     }
 }
-

@@ -186,6 +186,10 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         })?),
     };
 
+    // Before the writer lease: a process refused for its key must not hold
+    // it, leaving the others to forward to no one for its time to live.
+    let (signer, key_file) = signing_key::load(args.signing_key.as_deref(), &args.data_dir)?;
+    signing_key::check_against_store(&store, &key_file, &signer.public_key_hex()).await?;
     let keys = KeyRing::load(store.clone()).await?;
     let bootstrap = std::env::var("FLIGHTLOG_BOOTSTRAP_KEY").ok().filter(|k| !k.is_empty());
     if let Some(generated) = keys.bootstrap(bootstrap.as_deref()).await? {
@@ -195,10 +199,8 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
 
     let (lease, lease_keeper) = writer_lease(&args, &replica, addr, &store).await;
     let (ingestor, writer) = Ingestor::start(store.clone(), lease.clone()).await?;
-    let (signer, key_file) = signing_key::load(args.signing_key.as_deref(), &args.data_dir)?;
     let mark = args.data_dir.join("integrity/last-checkpoint");
     let checkpointer = Checkpointer::new(store.clone(), ingestor.log_view(), Arc::new(signer), Some(mark));
-    signing_key::check_against_store(&store, &key_file, &checkpointer.public_key_hex()).await?;
     let periodic = checkpointer.clone().spawn_periodic(Duration::from_secs(args.checkpoint_interval.max(1)));
     let limits = Arc::new(Limits::default());
     // With several processes, only the lease holder indexes.
@@ -235,6 +237,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         },
         public_url: args.public_url.clone(),
         holds_and_erasures: Default::default(),
+        unverified: Default::default(),
     };
     state.rebuild_memory_if_writer().await?;
     if args.demo {

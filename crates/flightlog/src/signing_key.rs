@@ -27,7 +27,8 @@ pub(crate) fn load(given: Option<&Path>, data_dir: &Path) -> anyhow::Result<(Sig
     if given.is_some() && !existed && looks_like_a_key(&path) {
         bail!(
             "--signing-key takes the path of a file that holds the key (64 hex characters), not the key itself: no file {} exists. \
-             Write the key into a file readable by this user only and give its path",
+             Write the key into a file readable by this user only and give its path. (Builds before this one took such a value as a path \
+             and generated a key there: the key that signed is in a file of that name in the folder they were started from)",
             path.display()
         );
     }
@@ -48,16 +49,22 @@ fn looks_like_a_key(path: &Path) -> bool {
 /// a different key is said in the log only (a key replaced on purpose is a
 /// file written before the start, and says so until its first checkpoint).
 pub(crate) async fn check_against_store(store: &flightlog_store::Store, file: &KeyFile, own: &str) -> anyhow::Result<()> {
+    let just_generated_where_given = file.given && file.created;
     let newest = match store.latest_checkpoint().await {
         Ok(Some(newest)) if !newest.public_key.eq_ignore_ascii_case(own) => newest,
         Ok(_) => return Ok(()),
+        Err(e) if just_generated_where_given => {
+            // Not known to be right: not kept.
+            remove(file)?;
+            bail!("could not read the store's newest checkpoint to check the signing key just generated at {}: {e}", file.path.display());
+        }
         Err(e) => {
             tracing::warn!(error = %e, "could not read the newest checkpoint to compare signing keys");
             return Ok(());
         }
     };
-    if file.given && file.created {
-        std::fs::remove_file(&file.path).with_context(|| format!("removing the signing key just generated at {}", file.path.display()))?;
+    if just_generated_where_given {
+        remove(file)?;
         bail!(
             "no signing key was found at {} (one was generated, and is removed again), but this store's checkpoints are signed by key {}: \
              give --signing-key the file that holds that key. Processes sharing a store must share it: it also derives the redaction pseudonyms",
@@ -72,4 +79,8 @@ pub(crate) async fn check_against_store(store: &flightlog_store::Store, file: &K
          (pseudonyms and trusted checkpoints come from it)"
     );
     Ok(())
+}
+
+fn remove(file: &KeyFile) -> anyhow::Result<()> {
+    std::fs::remove_file(&file.path).with_context(|| format!("removing the signing key just generated at {}", file.path.display()))
 }
