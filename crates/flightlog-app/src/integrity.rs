@@ -123,8 +123,14 @@ impl AppState {
 
     pub async fn verify_session(&self, project: &str, id: &str) -> Result<verify::Report, AppError> {
         crate::params::session_id(id)?;
-        let report = verify::verify_session(&self.store, project, id, Some(&self.checkpointer.public_key_hex())).await?;
+        let report = self.session_report(project, id).await?;
         Ok(report.ok_or_else(|| AppError::no_session(id))?.noting_deleted_checkpoint(self.checkpointer.deleted_checkpoint().await?))
+    }
+
+    /// A session's steps checked against their hashes, the log of record
+    /// and this instance's checkpoints; None when it has none.
+    pub(crate) async fn session_report(&self, project: &str, id: &str) -> Result<Option<verify::Report>, AppError> {
+        Ok(verify::verify_session(&self.store, project, id, Some(&self.checkpointer.public_key_hex())).await?)
     }
 
     /// Every step, the log of record and its checkpoints; and whether the

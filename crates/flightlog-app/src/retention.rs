@@ -46,26 +46,41 @@ impl OneAtATime {
     }
 }
 
-/// Sessions due to expire whose steps did not verify: each is logged once
-/// and then passed over, as a held one is, so that the oldest sessions (where
-/// a backdated one lands) cannot take every place of every run's batch and
-/// stop the project's retention. Forgotten at a restart, which checks them
-/// again.
+/// Sessions due to expire whose steps did not verify, and how many runs in
+/// a row found so. One that failed twice is passed over, as a held one is,
+/// so that the oldest sessions (where a backdated one lands) cannot take a
+/// place in every run's batch and stop the project's retention. Once is
+/// not enough: a step being committed is stored before its log entry, and
+/// reads as inserted until its commit ends. Forgotten at a restart, which
+/// checks them again.
 #[derive(Debug, Default)]
-pub struct Unverified(std::sync::Mutex<std::collections::BTreeSet<(String, String)>>);
+pub struct Unverified(std::sync::Mutex<std::collections::BTreeMap<(String, String), u32>>);
+
+/// Runs in a row a session must fail verification in to be passed over.
+const FAILURES_TO_PASS_OVER: u32 = 2;
 
 impl Unverified {
-    fn lock(&self) -> std::sync::MutexGuard<'_, std::collections::BTreeSet<(String, String)>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, std::collections::BTreeMap<(String, String), u32>> {
         self.0.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    fn add(&self, project: &str, session: &str) {
-        self.lock().insert((project.to_string(), session.to_string()));
+    /// Notes a run's finding; returns whether the session is passed over
+    /// from now on.
+    fn found(&self, project: &str, session: &str, verifies: bool) -> bool {
+        let key = (project.to_string(), session.to_string());
+        let mut failures = self.lock();
+        if verifies {
+            failures.remove(&key);
+            return false;
+        }
+        let n = failures.entry(key).or_default();
+        *n += 1;
+        *n >= FAILURES_TO_PASS_OVER
     }
 
-    /// `project`'s sessions found not to verify.
+    /// `project`'s sessions passed over.
     fn of(&self, project: &str) -> Vec<String> {
-        self.lock().iter().filter(|(p, _)| p == project).map(|(_, s)| s.clone()).collect()
+        self.lock().iter().filter(|((p, _), n)| p == project && **n >= FAILURES_TO_PASS_OVER).map(|((_, s), _)| s.clone()).collect()
     }
 }
 
@@ -323,12 +338,14 @@ impl AppState {
         // Expired only as stored: a session whose steps no longer verify (a
         // timestamp moved back to make it look due, say) is not blanked,
         // removed and signed for as a lawful expiry, which would hide the
-        // tampering from every later verification. Checked before the turn
-        // below, which holds and erasures wait for: a long session's check
-        // reads all of it.
-        if !self.verifies(project, session).await? {
-            tracing::error!(project, session, kind = kind.as_str(), "a session due to expire does not verify; not expiring it (run verification)");
-            self.unverified.add(project, session);
+        // tampering from every later verification (`Unverified`). Checked
+        // before the turn below, which holds and erasures wait for: a long
+        // session's check reads all of it.
+        let verifies = self.verifies(project, session).await?;
+        if self.unverified.found(project, session, verifies) {
+            tracing::error!(project, session, kind = kind.as_str(), "a session due to expire does not verify; not expiring it, nor trying again (run verification)");
+        }
+        if !verifies {
             run.skipped += 1;
             return Ok(());
         }
@@ -442,8 +459,7 @@ impl AppState {
     /// of record and this instance's checkpoints (what retention already
     /// expired of it included).
     async fn verifies(&self, project: &str, session: &str) -> Result<bool, AppError> {
-        let report = flightlog_integrity::verify::verify_session(&self.store, project, session, Some(&self.checkpointer.public_key_hex())).await?;
-        Ok(report.is_some_and(|r| r.problem_count == 0))
+        Ok(self.session_report(project, session).await?.is_some_and(|r| r.problem_count == 0))
     }
 
     /// Whether a checkpoint this instance signed covers log position
