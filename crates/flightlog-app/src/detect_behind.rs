@@ -514,7 +514,7 @@ impl Runner {
             for s in &summaries {
                 let limit = budgets.limit_for(s.agents.iter().map(String::as_str)).into_iter().chain(own).reduce(f64::min);
                 let (Some(limit), Some((cost, _))) = (limit, costs.get(&s.session_id)) else { continue };
-                if cost.cost <= limit {
+                if cost.usd <= limit {
                     continue;
                 }
                 let r = sessions[s.session_id.as_str()];
@@ -527,7 +527,7 @@ impl Runner {
                         at.clone()
                     }
                 };
-                found.push(priced_runaway(project, &r.agent_name, &r.user_id, first, at, s.steps, cost.cost, limit));
+                found.push(priced_runaway(project, &r.agent_name, &r.user_id, first, at, s.steps, cost.usd, limit));
             }
         }
         Ok((started, found))

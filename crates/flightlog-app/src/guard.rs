@@ -8,7 +8,7 @@
 //! from the steps stored within the window ([`Guard::rebuild`]), so an
 //! answer survives a restart. Steps that a commit which failed stored after
 //! all are taken in once the writer has recovered
-//! ([`Guard::take_in_stored`]). The memory is the writer's: the front ends
+//! ([`Guard::catch_up`]). The memory is the writer's: the front ends
 //! forward questions to the writer lease's holder, like steps.
 //!
 //! Every answer is recorded in `guard_answers`, in batches, by a task off
@@ -169,40 +169,30 @@ impl Guard {
         }
     }
 
-    /// Rebuilds the memory when this process writes the log and has not
-    /// rebuilt it in this tenure: at start-up, and when it takes the
-    /// writer lease over from another process (whose memory it was). The
-    /// steps failed commits stored after all, which the rebuild reads with
-    /// the rest, are no longer due to be taken in.
-    pub async fn rebuild_if_writer(&self, ingestor: &Ingestor) -> Result<(), AppError> {
+    /// Brings the memory up to date when this process writes the log:
+    /// rebuilt when it has not been in this tenure (at start-up, and when
+    /// it takes the writer lease over from another process, whose memory it
+    /// was); otherwise the steps that commits which failed stored after all
+    /// are taken in (the writer completes their log when it recovers). No
+    /// one was told of those, so they were never taken in, and a retry finds
+    /// them as duplicates, which are not taken in either. Only those: memory
+    /// keeps what it has, the allowed answers given while storage was out
+    /// among it (their records may have failed too). A rebuild reads them
+    /// with the rest. A second caller waits until the memory is up to date.
+    pub async fn catch_up(&self, ingestor: &Ingestor) -> Result<(), AppError> {
         let Some(tenure) = self.lease.writable() else { return Ok(()) };
         let mut rebuilt = self.rebuilt_in.lock().await;
+        let stored = ingestor.take_stored_unacknowledged();
         if *rebuilt != Some(tenure) {
-            drop(ingestor.take_stored_unacknowledged());
             self.rebuild().await?;
             *rebuilt = Some(tenure);
-        }
-        Ok(())
-    }
-
-    /// Takes in the steps that commits which failed stored after all (the
-    /// writer completes their log when it recovers): no one was told, so
-    /// they were never taken in, and a retry finds them as duplicates,
-    /// which are not taken in either. Only those: memory keeps what it has,
-    /// the allowed answers given while storage was out among it (their
-    /// records may have failed too). A second caller waits until they are in.
-    pub async fn take_in_stored(&self, ingestor: &Ingestor) -> Result<(), AppError> {
-        let _turn = self.rebuilt_in.lock().await;
-        let stored = ingestor.take_stored_unacknowledged();
-        if stored.is_empty() {
             return Ok(());
         }
         let since = now_us().saturating_sub(self.config.window_us);
         let mut batch: Vec<ActionRow> = Vec::new();
         for range in &stored {
             if let Err(e) = self.store.for_each_action_in(range.clone(), since, REBUILD_PAGE, |row| batch.push(row)).await {
-                // Whatever was read is taken in again with the rest later:
-                // nothing of this range is observed yet.
+                // Nothing of them is taken in yet: all again, later.
                 ingestor.put_back_stored_unacknowledged(stored);
                 return Err(e.into());
             }

@@ -519,8 +519,7 @@ impl AppState {
         if self.guard.needs_rebuild().await {
             self.refresh_detection_policies().await?;
         }
-        self.guard.rebuild_if_writer(&self.ingestor).await?;
-        self.guard.take_in_stored(&self.ingestor).await
+        self.guard.catch_up(&self.ingestor).await
     }
 
     /// Reads every project's detector thresholds into the detectors.

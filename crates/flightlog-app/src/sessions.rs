@@ -118,20 +118,19 @@ impl SessionStatus {
 #[derive(Debug, Clone, Default)]
 pub struct SessionFlags {
     /// Computed from tokens and prices now (the estimate is the client's).
-    pub cost: f64,
-    /// Steps with tokens whose model has no price: the cost leaves them
-    /// out, so it is a lower bound (never a zero that looks exact).
-    pub unpriced_steps: u64,
+    pub cost: SessionCost,
     /// None when no budget applies.
     pub over_budget: Option<bool>,
     pub anomalies: Vec<Anomaly>,
 }
 
-/// A session's cost computed now: what its priced steps cost, and how many
-/// of its steps with tokens have no price (left out of `cost`).
+/// A session's cost computed now from its tokens and the prices.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
 pub struct SessionCost {
-    pub cost: f64,
+    /// What its priced steps cost.
+    pub usd: f64,
+    /// Steps with tokens whose model has no price: `usd` leaves them out,
+    /// so it is a lower bound (never a zero that looks exact).
     pub unpriced_steps: u64,
 }
 
@@ -168,7 +167,6 @@ impl TimelinePage {
     }
 }
 
-/// A session's first page with no step in it: the session is not there.
 /// A session summary as every front end shows it (the API's list and
 /// summary, MCP's find_sessions): timestamps in RFC 3339, with its flags.
 #[derive(serde::Serialize, utoipa::ToSchema)]
@@ -221,8 +219,8 @@ impl SessionView {
             cache_write_tokens: s.cache_write_tokens,
             reasoning_tokens: s.reasoning_tokens,
             estimated_cost: s.estimated_cost,
-            cost: Some(f.cost),
-            unpriced_steps: Some(f.unpriced_steps).filter(|n| *n > 0),
+            cost: Some(f.cost.usd),
+            unpriced_steps: Some(f.cost.unpriced_steps).filter(|n| *n > 0),
             over_budget: f.over_budget,
             anomalies: f.anomalies,
             agents: s.agents,
@@ -292,9 +290,9 @@ impl AppState {
         );
         let summary = summary?.ok_or_else(|| AppError::no_session(id))?;
         let anomalies = facts?.take(id, summary.steps);
-        let SessionCost { cost, unpriced_steps } = costs?.get(id).copied().unwrap_or_default();
-        let over_budget = self.over_budget(&summary.agents, cost);
-        Ok((summary, SessionFlags { cost, unpriced_steps, over_budget, anomalies }))
+        let cost = costs?.get(id).copied().unwrap_or_default();
+        let over_budget = self.over_budget(&summary.agents, cost.usd);
+        Ok((summary, SessionFlags { cost, over_budget, anomalies }))
     }
 
     /// Steps after `after` (all when None), in step order.
@@ -362,7 +360,7 @@ impl AppState {
             .iter()
             .map(|(id, agents)| {
                 let cost = costs.get(id).copied().unwrap_or_default();
-                (id.clone(), (cost, self.over_budget(agents, cost.cost)))
+                (id.clone(), (cost, self.over_budget(agents, cost.usd)))
             })
             .collect())
     }
@@ -379,7 +377,7 @@ impl AppState {
     /// Sessions' costs over all time, computed now, dearest first: of these
     /// sessions (all when empty), at most `limit`.
     pub(crate) async fn session_costs_dearest_first(&self, project: &str, ids: &[&str], limit: u32) -> Result<Vec<(String, f64)>, AppError> {
-        Ok(self.session_cost_rows(project, ids, limit).await?.into_iter().map(|(id, c)| (id, c.cost)).collect())
+        Ok(self.session_cost_rows(project, ids, limit).await?.into_iter().map(|(id, c)| (id, c.usd)).collect())
     }
 
     async fn session_cost_rows(&self, project: &str, ids: &[&str], limit: u32) -> Result<Vec<(String, SessionCost)>, AppError> {
@@ -396,7 +394,7 @@ impl AppState {
             .await?
             .into_iter()
             .filter_map(|r| {
-                let cost = SessionCost { cost: r.cost.as_f64(), unpriced_steps: r.unpriced_steps };
+                let cost = SessionCost { usd: r.cost.as_f64(), unpriced_steps: r.unpriced_steps };
                 Some((r.value_of(CostDimension::Session)?.to_string(), cost))
             })
             .collect())
@@ -421,9 +419,9 @@ impl AppState {
         let (costs, mut anomalies) = tokio::try_join!(self.session_costs(project, &ids), anomalies)?;
         Ok(costs
             .into_iter()
-            .map(|(id, (SessionCost { cost, unpriced_steps }, over_budget))| {
+            .map(|(id, (cost, over_budget))| {
                 let anomalies = anomalies.remove(&id).unwrap_or_default();
-                (id, SessionFlags { cost, unpriced_steps, over_budget, anomalies })
+                (id, SessionFlags { cost, over_budget, anomalies })
             })
             .collect())
     }

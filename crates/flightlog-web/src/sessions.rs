@@ -115,7 +115,7 @@ pub async fn list(State(state): State<AppState>, Reader { principal, csrf }: Rea
                             // Computed from tokens and prices; the client's own
                             // estimate when the flags could not be read.
                             cost: match &f {
-                                Some(f) => crate::show::session_cost(f.cost, f.unpriced_steps),
+                                Some(f) => crate::show::session_cost(f.cost),
                                 None => format!("${:.4}", s.estimated_cost),
                             },
                             over_budget: f.as_ref().and_then(|f| f.over_budget).unwrap_or(false),

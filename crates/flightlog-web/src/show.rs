@@ -106,11 +106,12 @@ pub fn short_text_time(s: &str) -> String {
 
 /// A session's computed cost, and what it leaves out: steps with tokens
 /// whose model has no price (so `$0.0000` is never shown as if exact).
-pub fn session_cost(cost: f64, unpriced_steps: u64) -> String {
-    match unpriced_steps {
-        0 => format!("${cost:.4}"),
-        1 => format!("${cost:.4} + 1 unpriced step"),
-        n => format!("${cost:.4} + {n} unpriced steps"),
+pub fn session_cost(cost: flightlog_app::sessions::SessionCost) -> String {
+    let usd = cost.usd;
+    match cost.unpriced_steps {
+        0 => format!("${usd:.4}"),
+        1 => format!("${usd:.4} + 1 unpriced step"),
+        n => format!("${usd:.4} + {n} unpriced steps"),
     }
 }
 

@@ -164,8 +164,8 @@ pub async fn page(
     // client estimated (the estimate alone where the cost cannot be read).
     let cost = match cost {
         Ok(costs) => {
-            let computed = costs.get(&id).copied().unwrap_or_default();
-            format!("{} (the client estimated ${:.4})", crate::show::session_cost(computed.cost, computed.unpriced_steps), summary.estimated_cost)
+            let computed = crate::show::session_cost(costs.get(&id).copied().unwrap_or_default());
+            format!("{computed} (the client estimated ${:.4})", summary.estimated_cost)
         }
         Err(e) => {
             tracing::warn!(error = %e, "cost of a session unavailable");

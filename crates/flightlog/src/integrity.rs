@@ -100,7 +100,6 @@ pub async fn verify(args: VerifyArgs) -> anyhow::Result<()> {
     summarise(&report)
 }
 
-
 /// One line for people, and the exit code for scripts: 1 when not verified.
 fn summarise(report: &Value) -> anyhow::Result<()> {
     let count = |k: &str| report[k].as_u64().unwrap_or(0);
