@@ -592,3 +592,14 @@ ORDER BY log_index
 SETTINGS fsync_after_insert = 1, fsync_part_directory = 1;
 
 ALTER TABLE writer_leases ON CLUSTER `flightlog` ADD COLUMN IF NOT EXISTS ttl_ms UInt64 DEFAULT 0;
+
+ALTER TABLE erasures ON CLUSTER `flightlog` ADD COLUMN IF NOT EXISTS log_through Int64 DEFAULT -1;
+
+CREATE TABLE IF NOT EXISTS erasures_finished ON CLUSTER `flightlog`
+(
+    project LowCardinality(String),
+    at_us   Int64
+)
+ENGINE = ReplicatedMergeTree('/clickhouse/tables/{shard}/{database}/erasures_finished', '{replica}')
+ORDER BY (project, at_us)
+SETTINGS fsync_after_insert = 1, fsync_part_directory = 1;

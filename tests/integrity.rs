@@ -668,6 +668,14 @@ async fn evidence_bundles_verify_offline_and_any_edit_is_caught() {
     erase_as_if_lawful(&mut reasoning_blanked, 2, &["agent_thoughts", "reasoning"], Value::Null);
     let mut completion_forged = original.clone();
     erase_as_if_lawful(&mut completion_forged, 3, &["prompt", "completion"], json!("FORGED: approved"));
+    // An erasable field blanked, its real hash kept, as an erasure does:
+    // no signed record in the bundle covers it (one written into the
+    // bundle is not signed by the checkpoint's key).
+    let mut blanked_unrecorded = original.clone();
+    erase_as_if_lawful(&mut blanked_unrecorded, 3, &["prompt", "completion"], Value::Null);
+    let mut record_forged = blanked_unrecorded.clone();
+    record_forged["erasures"] = json!([{"at_us": 1, "by_key": "k", "fields_erased": 1, "log_through": -1, "project": original["project"],
+        "reason": "asked", "session_id": "victim", "signature": "00", "steps_erased": 1, "user_id": ""}]);
     let mut not_a_list = original.clone();
     not_a_list["steps"] = json!("not a list");
     let mut unsealed = original.clone();
@@ -677,6 +685,9 @@ async fn evidence_bundles_verify_offline_and_any_edit_is_caught() {
         ("a step repeated", repeated, "repeated_position"),
         ("a reasoning blanked as if erased", reasoning_blanked, "modified"),
         ("an erased field's content forged", completion_forged, "restored_after_erasure"),
+        ("an erasable field blanked with no erasure record", blanked_unrecorded, "erased_without_record"),
+        ("an erasure record not signed by the instance", record_forged.clone(), "bad_signature"),
+        ("an erasure record not signed by the instance", record_forged, "erased_without_record"),
         ("steps that are not a list", not_a_list, "unreadable"),
         ("no checkpoint, with the key pinned", unsealed.clone(), "wrong_key"),
     ];

@@ -476,6 +476,21 @@ async fn attributes_an_earlier_erasure_left_are_erased_at_start() {
          raw = replaceOne(raw, '\"tool_execution\":{', '\"tool_execution\":{\"params\":null,'), tool_params = '' \
          WHERE tool_name = 'send_email' SETTINGS mutations_sync = 2");
     assert_eq!(sql("SELECT countIf(position(raw, 'Ada Quill') > 0), countIf(length(erased) > 0) FROM steps FORMAT TSV"), "2\t2");
+    // And its record, as that version kept it: once the content was
+    // blanked, with no log position, signed by the instance.
+    let seed = std::fs::read_to_string(dir.path().join("integrity/signing.key")).unwrap();
+    let key = ed25519_dalek::SigningKey::from_bytes(&hex::decode(seed.trim()).unwrap().try_into().unwrap());
+    for (at_us, session) in [("1", "old-erasure"), ("2", "held-erasure")] {
+        // schema/0027's message: the domain, then each field as
+        // <byte length>:<value>.
+        let fields = ["default", at_us, session, "", "asked", "admin", "1", "1"];
+        let message: String = std::iter::once("flightlog/erasure/v1\n".to_string()).chain(fields.iter().map(|f| format!("{}:{f}\n", f.len()))).collect();
+        let signature = hex::encode(ed25519_dalek::Signer::sign(&key, message.as_bytes()).to_bytes());
+        sql(&format!(
+            "INSERT INTO erasures (project, at_us, session_id, user_id, reason, by_key, steps_erased, fields_erased, signature, log_through) \
+             VALUES ('default', {at_us}, '{session}', '', 'asked', 'admin', 1, 1, '{signature}', -1)"
+        ));
+    }
     let offline = |session: &str| {
         let out = std::process::Command::new(binary())
             .args(["verify", "--project", "default", "--session", session, "--data-dir"])

@@ -616,3 +616,144 @@ async fn a_session_backdated_behind_flightlogs_back_does_not_expire() {
     let problems: Vec<(&str, &str)> = report["problems"].as_array().unwrap().iter().map(|p| (p["kind"].as_str().unwrap(), p["session_id"].as_str().unwrap_or(""))).collect();
     assert_eq!(problems, [("column_changed", "backdated"); 3], "each step's ts: {report}");
 }
+
+/// The kinds of the problems a verification report names, and for which
+/// session each.
+fn problems_of(report: &Value) -> Vec<(String, String)> {
+    let named = report["problems"].as_array().into_iter().flatten();
+    named.map(|p| (p["kind"].as_str().unwrap_or("").to_string(), p["session_id"].as_str().unwrap_or("").to_string())).collect()
+}
+
+/// An erased field is lawful only under a record: a signed erasure record
+/// covering its session or user (or a content expiry listing it). Blanked
+/// behind Flightlog's back, with its field hash put in `erased` (anyone
+/// can compute it), or with its erasure's record removed or forged, it is
+/// named by verification; before, it read as a lawful erasure.
+#[tokio::test]
+async fn an_erased_field_no_signed_record_covers_fails_verification() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = serve(dir.path(), "100").await;
+    let mut batch = session("erased", 0, 2, "u-1");
+    batch.extend(session("record-removed", 0, 3, "u-2"));
+    batch.extend(session("kept", 0, 2, "u-3"));
+    assert_eq!(s.post_steps(ADMIN_KEY, ndjson(&batch), &[]).await.1["accepted"], 7);
+    for (body, steps) in [(json!({"session_id": "erased", "reason": "asked"}), 2), (json!({"user_id": "u-2", "reason": "asked"}), 3)] {
+        let (status, done) = s.send_json(reqwest::Method::POST, ADMIN_KEY, "/v1/erasures", body).await;
+        assert_eq!((status, done["steps_erased"].as_u64()), (StatusCode::OK, Some(steps)), "{done}");
+    }
+    let (_, report) = s.get(ADMIN_KEY, "/v1/integrity/verify").await;
+    assert_eq!((report["status"].as_str(), problems_of(&report)), (Some("intact_not_yet_sealed"), vec![]), "lawful erasures verify: {report}");
+    s.terminate();
+
+    // The record of u-2's erasure removed, and one not signed by the
+    // instance written in its place.
+    for statement in [
+        "ALTER TABLE erasures DELETE WHERE user_id = 'u-2' SETTINGS mutations_sync = 2",
+        "INSERT INTO erasures (project, at_us, session_id, user_id, reason, by_key, steps_erased, fields_erased, signature, log_through) \
+         VALUES ('default', 1, '', 'u-2', 'asked', 'someone', 3, 3, '00', -1)",
+    ] {
+        let out = flightlog_sql(dir.path(), statement);
+        assert!(out.status.success(), "{statement}: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    let mut s = serve(dir.path(), "100").await;
+    let (_, report) = s.get(ADMIN_KEY, "/v1/integrity/verify").await;
+    assert_eq!(report["status"], "failed", "{report}");
+    assert_eq!(problems_of(&report), vec![("erased_without_record".to_string(), "record-removed".to_string()); 3], "each step: {report}");
+    assert!(report["problems"][0]["detail"].as_str().unwrap().contains("no signed erasure"), "{report}");
+    let (_, one) = s.get(ADMIN_KEY, "/v1/sessions/record-removed/verify").await;
+    assert_eq!((one["status"].as_str(), problems_of(&one).len()), (Some("failed"), 3), "{one}");
+    let (_, other) = s.get(ADMIN_KEY, "/v1/sessions/erased/verify").await;
+    assert_ne!(other["status"], "failed", "the erasure with its record still verifies: {other}");
+    // The decision page's check of one step says it too.
+    let (_, page) = s.page(ADMIN_KEY, "/sessions/record-removed/steps/1").await;
+    assert!(page.contains("erased_without_record") || page.contains("no signed erasure"), "the decision page names it");
+    // And its evidence bundle, checked offline with the instance's key.
+    let (_, key) = s.get(ADMIN_KEY, "/v1/integrity/public-key").await;
+    let key = key["public_key"].as_str().unwrap().to_string();
+    for (session, lawful) in [("erased", true), ("record-removed", false)] {
+        let resp = s.http.get(format!("{}/v1/sessions/{session}/evidence", s.base)).bearer_auth(ADMIN_KEY).send().await.unwrap();
+        let path = dir.path().join(format!("{session}.json"));
+        std::fs::write(&path, resp.bytes().await.unwrap()).unwrap();
+        let out = std::process::Command::new(binary()).arg("verify-bundle").arg(&path).args(["--public-key", &key]).output().unwrap();
+        let report: Value = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
+        let kinds: Vec<String> = problems_of(&report).into_iter().map(|(k, _)| k).collect();
+        match lawful {
+            true => assert!(out.status.success() && kinds.is_empty(), "{session}: {report:#}"),
+            false => assert_eq!((out.status.success(), kinds), (false, vec!["erased_without_record".to_string(); 3]), "{report:#}"),
+        }
+    }
+    s.terminate();
+
+    // The offline verifier of the folder, with the instance's key.
+    let out = std::process::Command::new(binary())
+        .args(["verify", "--all", "--data-dir"])
+        .arg(dir.path())
+        .envs(store_env(dir.path()))
+        .output()
+        .unwrap();
+    let offline: Value = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
+    assert!(!out.status.success(), "{offline}");
+    assert_eq!(problems_of(&offline), vec![("erased_without_record".to_string(), "record-removed".to_string()); 3], "{offline}");
+}
+
+/// An erasure is recorded before anything is blanked, so a kill -9 in the
+/// middle of one leaves a record whose erasure the restarted writer
+/// finishes: every step it covers erased, none left half done, and the
+/// record of who asked and why kept once.
+#[tokio::test]
+async fn an_erasure_cut_short_by_kill_9_is_finished_at_the_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = serve(dir.path(), "100").await;
+    const STEPS: u64 = 4000;
+    for first in (0..STEPS).step_by(1000) {
+        let batch: Vec<Value> = session("big", 0, STEPS, "u-big").into_iter().skip(first as usize).take(1000).collect();
+        assert_eq!(s.post_steps(ADMIN_KEY, ndjson(&batch), &[]).await.1["accepted"], 1000);
+    }
+    // Steps logged after the erasure are not covered by it: they keep
+    // their content at the restart.
+    let erase = {
+        let (http, url) = (s.http.clone(), format!("{}/v1/erasures", s.base));
+        tokio::spawn(async move {
+            http.post(url).bearer_auth(ADMIN_KEY).json(&json!({"user_id": "u-big", "reason": "ticket 12"})).send().await.map(|r| r.status())
+        })
+    };
+    // Killed as soon as its record is kept.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let (_, list) = s.get(ADMIN_KEY, "/v1/erasures").await;
+        if list["erasures"].as_array().is_some_and(|e| !e.is_empty()) {
+            break;
+        }
+        assert!(Instant::now() < deadline && !erase.is_finished(), "the erasure's record was not kept first: {list}");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    s.kill9();
+    assert!(erase.await.unwrap().is_err(), "the erasure was not answered: it was cut short");
+    let unerased = |dir: &std::path::Path| {
+        let out = flightlog_sql(dir, "SELECT count() FROM steps WHERE session_id = 'big' AND empty(erased) FORMAT TSV");
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let printed = String::from_utf8_lossy(&out.stdout);
+        printed.trim().parse::<u64>().unwrap_or_else(|e| panic!("{e}: {printed:?} {}", String::from_utf8_lossy(&out.stderr)))
+    };
+    let left = unerased(dir.path());
+    assert!(left > 0, "the kill came before the erasure ended ({left} of {STEPS} steps left)");
+
+    let mut s = serve(dir.path(), "100").await;
+    // The late step is logged after the record: its content stays.
+    let late = json!({"session_id": "big", "step": STEPS, "timestamp": days_ago(0, 0), "user_id": "u-big",
+                      "tool_execution": {"name": "lookup_order", "params": {"order": 1}, "result": {"status": "late"}}});
+    assert_eq!(s.post_steps(ADMIN_KEY, ndjson(&[late]), &[]).await.1["accepted"], 1);
+    // Its last step is blanked last.
+    let page = wait_for(&s, &format!("/v1/sessions/big/steps?limit=2&after={}", STEPS - 2), Duration::from_secs(120), |p| {
+        p["steps"][0]["data"]["tool_execution"]["params"].is_null()
+    })
+    .await;
+    assert_eq!(page["steps"][1]["data"]["tool_execution"]["result"], json!({"status": "late"}), "logged after the erasure: {page}");
+    let (_, list) = s.get(ADMIN_KEY, "/v1/erasures").await;
+    let records = list["erasures"].as_array().unwrap();
+    assert_eq!((records.len(), records[0]["reason"].as_str(), records[0]["signed"].as_bool()), (1, Some("ticket 12"), Some(true)), "{list}");
+    let report = wait_verified(&s, Duration::from_secs(30), |r| r["status"] != "failed").await;
+    assert_eq!(problems_of(&report), vec![], "{report}");
+    s.terminate();
+    assert_eq!(unerased(dir.path()), 1, "every step it covers is erased, and only the late one is not");
+}

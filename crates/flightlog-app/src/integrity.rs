@@ -241,17 +241,18 @@ impl AppState {
         // The holds spared again by the erasure itself: a step of the user
         // that arrives in a held session while the erasure runs is not
         // erased with the rest.
-        let done = self.store.erase(project, &req.session_id, &req.user_id, &held).await?;
-        tracing::info!(project = %project, session = %req.session_id, user = %req.user_id,
-                       steps = done.steps_erased, by = %by, "personal content erased");
+        let plan = self.store.plan_erasure(project, &req.session_id, &req.user_id, None, &held).await?;
         // A session named that the project does not have is most likely a
         // typo: not answered as a success. (A user with no step, there or
         // anywhere, cannot be told from one whose steps are all gone: 200,
         // steps_erased 0.)
-        if done.steps.is_empty() && !req.session_id.is_empty() && self.store.session_summary(project, &req.session_id).await?.is_none() {
+        if plan.done.steps.is_empty() && !req.session_id.is_empty() && self.store.session_summary(project, &req.session_id).await?.is_none() {
             return Err(AppError::no_session(&req.session_id));
         }
-        // Kept before it is answered: who asked for what, when and why.
+        // Kept before anything is blanked: who asked for what, when and
+        // why, and which steps it covers. Verification accepts an erased
+        // field only under such a record, and one whose erasure a crash cut
+        // short is finished by the writer (`finish_cut_short_erasures`).
         let mut record = ErasureRow {
             project: project.to_string(),
             at_us: now_us(),
@@ -259,15 +260,49 @@ impl AppState {
             user_id: req.user_id.clone(),
             reason: req.reason.clone(),
             by_key: by.to_string(),
-            steps_erased: done.steps_erased,
-            fields_erased: done.fields_erased,
+            steps_erased: plan.done.steps_erased,
+            fields_erased: plan.done.fields_erased,
             signature: String::new(),
+            log_through: i64::try_from(plan.log_through).unwrap_or(i64::MAX),
         };
         record.signature = self.checkpointer.sign(&erasure_message(&record));
-        self.store.put_erasure(&record).await.map_err(|e| {
-            AppError::unavailable("the content is erased, but the erasure's record could not be kept; send it again (it is recorded then)", e)
+        self.store
+            .put_erasure(&record)
+            .await
+            .map_err(|e| AppError::unavailable("the erasure's record could not be kept, so nothing was erased; send it again", e))?;
+        let done = self.store.apply_erasure(plan).await.map_err(|e| {
+            AppError::unavailable("the erasure is recorded but not finished; it is finished by the writer's next retention run, or send it again", e)
         })?;
-        self.forget_erased_points(project, done).await
+        tracing::info!(project = %project, session = %req.session_id, user = %req.user_id,
+                       steps = done.steps_erased, by = %by, "personal content erased");
+        let done = self.forget_erased_points(project, done).await?;
+        self.store
+            .put_erasure_finished(project, record.at_us)
+            .await
+            .map_err(|e| AppError::unavailable("erased, but its end could not be recorded; the writer checks it again", e))?;
+        Ok(done)
+    }
+
+    /// Finishes the erasures a crash or a failure cut short after their
+    /// record was kept (at most `limit`): the steps each covers, sparing
+    /// what holds keep now. Whether none is left.
+    pub(crate) async fn finish_cut_short_erasures(&self, limit: u32) -> Result<bool, AppError> {
+        let unfinished = self.store.unfinished_erasures(limit).await?;
+        for record in &unfinished {
+            self.check_erasure_runs_here()?;
+            let _turn = self.holds_and_erasures.turn().await;
+            let held = self.held_in_force(&record.project).await?;
+            // The record's cover ends below log_through; 0 covers nothing.
+            if let Some(through) = u64::try_from(record.log_through).ok().and_then(|t| t.checked_sub(1)) {
+                let plan = self.store.plan_erasure(&record.project, &record.session_id, &record.user_id, Some(through), &held).await?;
+                let done = self.store.apply_erasure(plan).await?;
+                self.forget_erased_points(&record.project, done).await?;
+                tracing::info!(project = %record.project, session = %record.session_id, user = %record.user_id,
+                               at = %flightlog_model::time::format_timestamp(record.at_us), "finished an erasure a crash or failure had cut short");
+            }
+            self.store.put_erasure_finished(&record.project, record.at_us).await?;
+        }
+        Ok(unfinished.len() < limit as usize)
     }
 
     /// The project's newest erasure records, at most `limit`.

@@ -483,6 +483,13 @@ impl AppState {
             let mut span_attributes_erased = false;
             loop {
                 tick.tick().await;
+                // First, as the process starts: an erasure a crash cut
+                // short is recorded, and its steps are to be blanked.
+                if matches!(self.ingestor.role(), Role::Writer { .. })
+                    && let Err(e) = self.finish_cut_short_erasures(100).await
+                {
+                    tracing::warn!(error = %e, "could not finish the erasures a crash or failure cut short; the next run retries");
+                }
                 if !span_attributes_erased && matches!(self.ingestor.role(), Role::Writer { .. }) {
                     match self.finish_erasures_of_span_attributes().await {
                         Ok(none_left) => span_attributes_erased = none_left,

@@ -76,6 +76,11 @@ impl SealCache {
         Self { trusted_key, current: Mutex::default() }
     }
 
+    /// The instance's public key (hex).
+    pub fn trusted_key(&self) -> &str {
+        &self.trusted_key
+    }
+
     /// The latest checkpoint, its signature and its key checked; `None`
     /// before the first one. One that fails either is kept, broken, so
     /// that a page says so rather than passing over it.

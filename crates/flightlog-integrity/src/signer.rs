@@ -99,10 +99,16 @@ pub fn hold_message(project: &str, subject: &str, id: &str, held: bool, reason: 
     statement_message("flightlog/legal-hold/v1", &[project, subject, id, if held { "held" } else { "released" }, reason, &at_us.to_string(), by_key])
 }
 
-/// What an erasure record's signature covers (see `schema/0027_erasures.sql`).
+/// What an erasure record's signature covers (see `schema/0027_erasures.sql`):
+/// since schema/0031 also the log position its cover ends at, so that a
+/// record cannot be stretched over steps logged after it.
 pub fn erasure_message(r: &flightlog_store::ErasureRow) -> Vec<u8> {
-    let (at, steps, fields) = (r.at_us.to_string(), r.steps_erased.to_string(), r.fields_erased.to_string());
-    statement_message("flightlog/erasure/v1", &[&r.project, &at, &r.session_id, &r.user_id, &r.reason, &r.by_key, &steps, &fields])
+    let (at, steps, fields, through) = (r.at_us.to_string(), r.steps_erased.to_string(), r.fields_erased.to_string(), r.log_through.to_string());
+    let fields = [r.project.as_str(), &at, &r.session_id, &r.user_id, &r.reason, &r.by_key, &steps, &fields, &through];
+    match r.log_through {
+        ..0 => statement_message("flightlog/erasure/v1", &fields[..8]),
+        _ => statement_message("flightlog/erasure/v2", &fields),
+    }
 }
 
 /// Whether a stored checkpoint's signature verifies under the public key

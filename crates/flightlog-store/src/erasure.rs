@@ -57,6 +57,26 @@ pub struct Erasure {
     pub steps: Vec<(String, u64)>,
 }
 
+/// An erasure worked out and not yet applied ([`Store::plan_erasure`]).
+pub struct ErasurePlan {
+    project: String,
+    held: Held,
+    /// Every session matched, erased now or before.
+    matched: Vec<String>,
+    /// New content per session: (step, what raw keeps of it, erased hashes as JSON).
+    per_session: BTreeMap<String, Vec<(u64, String, String)>>,
+    /// The highest log position read per session: the update touches no
+    /// row past it.
+    read_through: BTreeMap<String, u64>,
+    /// What each step to erase did, kept before its content goes.
+    actions: Vec<(u64, (ActionKey, u64))>,
+    /// What applying it erases (its counts are the record's).
+    pub done: Erasure,
+    /// One past the highest log position the erasure read (0: none): it
+    /// covers the steps it matched below it, and no step logged since.
+    pub log_through: u64,
+}
+
 /// A step an erasure covers: what `raw` keeps, the hashes kept by earlier
 /// erasures, and the content columns.
 struct Row {
@@ -175,6 +195,22 @@ impl Store {
 
     /// [`Store::erase`], of only `steps` of the session when there are any.
     async fn erase_where(&self, project: &str, session: &str, user: &str, steps: &[u64], through: Option<u64>, held: &Held) -> Result<Erasure, StoreError> {
+        let plan = self.plan_erasure_where(project, session, user, steps, through, held).await?;
+        self.apply_erasure(plan).await
+    }
+
+    /// What an erasure of the steps of `session` and/or `user` (empty =
+    /// any), at log positions up to `through` when given, would blank, but
+    /// not those `held` keeps: read and worked out, nothing changed yet.
+    /// Its record is kept before [`Store::apply_erasure`] blanks anything,
+    /// so that no erased field is ever without one (verification requires
+    /// it), and a crash between the two leaves a record whose erasure the
+    /// writer finishes.
+    pub async fn plan_erasure(&self, project: &str, session: &str, user: &str, through: Option<u64>, held: &Held) -> Result<ErasurePlan, StoreError> {
+        self.plan_erasure_where(project, session, user, &[], through, held).await
+    }
+
+    async fn plan_erasure_where(&self, project: &str, session: &str, user: &str, steps: &[u64], through: Option<u64>, held: &Held) -> Result<ErasurePlan, StoreError> {
         let params = Params::new()
             .text("project", project)
             .text("session", session)
@@ -229,6 +265,15 @@ impl Store {
             };
             per_session.entry(row.session_id).or_default().push((row.step, rest, erased_json));
         }
+        let log_through = read_through.values().copied().max().map_or(0, |i| i + 1);
+        Ok(ErasurePlan { project: project.to_string(), held: held.clone(), matched, per_session, read_through, actions, done, log_through })
+    }
+
+    /// Blanks what `plan` worked out (see [`Store::plan_erasure`]). Run
+    /// again after a failure, it changes only what is still to change.
+    pub async fn apply_erasure(&self, plan: ErasurePlan) -> Result<Erasure, StoreError> {
+        let ErasurePlan { project, held, matched, per_session, read_through, actions, mut done, .. } = plan;
+        let project = project.as_str();
         self.keep_erased_actions(project, &actions).await?;
         for (session, steps) in per_session {
             // Bounded statements: at most 500 steps per mutation.

@@ -9,7 +9,7 @@ use crate::Store;
 /// The record of one erasure: who asked for which session and/or user, when
 /// and why, and what it blanked (`schema/0027_erasures.sql`), signed by the
 /// instance.
-#[derive(Clone, Debug, PartialEq, serde::Deserialize)]
+#[derive(Clone, Debug, PartialEq, serde::Deserialize, serde::Serialize)]
 pub struct ErasureRow {
     pub project: String,
     pub at_us: i64,
@@ -20,11 +20,29 @@ pub struct ErasureRow {
     pub steps_erased: u64,
     pub fields_erased: u64,
     pub signature: String,
+    /// The erasure covers the steps it matched at log positions below
+    /// this; -1 for a record kept before it was (schema/0031), which covers
+    /// its session's and/or user's steps wherever they stand.
+    pub log_through: i64,
+}
+
+impl ErasureRow {
+    /// Whether this erasure (its signature checked apart) covers an erased
+    /// step of `project`, `session` and `user` at log position `log_index`.
+    pub fn covers(&self, project: &str, session: &str, user: &str, log_index: u64) -> bool {
+        self.project == project
+            && (self.session_id.is_empty() || self.session_id == session)
+            && (self.user_id.is_empty() || self.user_id == user)
+            && (self.log_through < 0 || log_index < self.log_through as u64)
+    }
 }
 
 const ERASURES_PAGE: &str = include_str!("queries/erasures_page.sql");
-const PUT_ERASURE: &str = "INSERT INTO erasures (project, at_us, session_id, user_id, reason, by_key, steps_erased, fields_erased, signature) \
-    SELECT {project:String}, {at_us:Int64}, {session:String}, {user:String}, {reason:String}, {by_key:String}, {steps:UInt64}, {fields:UInt64}, {signature:String}";
+const ERASURES_COVERING: &str = include_str!("queries/erasures_covering.sql");
+const UNFINISHED_ERASURES: &str = include_str!("queries/unfinished_erasures.sql");
+const PUT_ERASURE: &str = "INSERT INTO erasures (project, at_us, session_id, user_id, reason, by_key, steps_erased, fields_erased, signature, log_through) \
+    SELECT {project:String}, {at_us:Int64}, {session:String}, {user:String}, {reason:String}, {by_key:String}, {steps:UInt64}, {fields:UInt64}, {signature:String}, {log_through:Int64}";
+const PUT_ERASURE_FINISHED: &str = "INSERT INTO erasures_finished (project, at_us) SELECT {project:String}, {at_us:Int64}";
 
 impl Store {
     /// Keeps the record of an erasure (durably, before it is answered).
@@ -38,9 +56,31 @@ impl Store {
             .text("by_key", &row.by_key)
             .number("steps", row.steps_erased)
             .number("fields", row.fields_erased)
-            .text("signature", &row.signature);
+            .text("signature", &row.signature)
+            .number("log_through", row.log_through);
         self.ch.query(PUT_ERASURE, params).await?;
         Ok(())
+    }
+
+    /// Marks the erasure recorded at `at_us` as done: all its content is
+    /// blanked (schema/0031).
+    pub async fn put_erasure_finished(&self, project: &str, at_us: i64) -> Result<(), StoreError> {
+        self.ch.query(PUT_ERASURE_FINISHED, Params::new().text("project", project).number("at_us", at_us)).await?;
+        Ok(())
+    }
+
+    /// Erasure records whose erasure a crash or a failure cut short (kept,
+    /// not marked finished), oldest first, at most `limit`.
+    pub async fn unfinished_erasures(&self, limit: u32) -> Result<Vec<ErasureRow>, StoreError> {
+        rows(&self.ch.query(UNFINISHED_ERASURES, Params::new().number("limit", limit)).await?)
+    }
+
+    /// The erasure records that could cover an erased step of `session`
+    /// or of any of `users` in `project` (their signatures unchecked);
+    /// every project's when `project` is empty, for a whole verification.
+    pub async fn erasures_covering(&self, project: &str, session: &str, users: &[String]) -> Result<Vec<ErasureRow>, StoreError> {
+        let params = Params::new().text("project", project).text("session", session).texts("users", users);
+        rows(&self.ch.query(ERASURES_COVERING, params).await?)
     }
 
     /// `project`'s newest erasure records, at most `limit`.

@@ -256,6 +256,11 @@ impl Store {
         rows(&self.ch.query(ALL_EXPIRATIONS, Params::new()).await?)
     }
 
+    /// One session's expiry records.
+    pub async fn session_expirations(&self, project: &str, session: &str) -> Result<Vec<ExpirationRow>, StoreError> {
+        rows(&self.ch.query(include_str!("queries/expirations_of_session.sql"), Params::new().text("project", project).text("session", session)).await?)
+    }
+
     /// A project's newest `limit` expiry records.
     pub async fn project_expirations(&self, project: &str, limit: u32) -> Result<Vec<ExpirationRow>, StoreError> {
         rows(&self.ch.query(EXPIRATIONS_OF_PROJECT, Params::new().text("project", project).number("limit", limit)).await?)

@@ -49,6 +49,7 @@ const MIGRATIONS: &[Migration] = &[
     Migration { version: 28, name: "tier_cache_write", sql: include_str!("../../../schema/0028_tier_cache_write.sql") },
     Migration { version: 29, name: "erased_actions", sql: include_str!("../../../schema/0029_erased_actions.sql") },
     Migration { version: 30, name: "writer_lease_ttl", sql: include_str!("../../../schema/0030_writer_lease_ttl.sql") },
+    Migration { version: 31, name: "erasure_before_blanking", sql: include_str!("../../../schema/0031_erasure_before_blanking.sql") },
 ];
 
 #[derive(serde::Deserialize)]

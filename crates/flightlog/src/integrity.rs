@@ -47,7 +47,7 @@ fn instance_key(args: &VerifyArgs, dir: &std::path::Path) -> anyhow::Result<Opti
     match std::fs::read_to_string(&path) {
         Ok(seed) => Ok(Some(flightlog_integrity::signer::Signer::from_hex(seed.trim()).map_err(anyhow::Error::msg)?.public_key_hex())),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            eprintln!("note: no {}; no expiry record can be accepted without --public-key", path.display());
+            eprintln!("note: no {}; no expiry or erasure record can be accepted without --public-key", path.display());
             Ok(None)
         }
         Err(e) => Err(e).with_context(|| format!("cannot read {}", path.display())),

@@ -9,9 +9,11 @@
 //! what is wrong with it.
 
 use super::FORMAT;
-use crate::signer::{checkpoint_message, signature_valid};
+use crate::signer::{checkpoint_message, erasure_message, expiry_message, signature_valid};
+use flightlog_store::{ErasureRow, ExpirationRow};
 use crate::verify::{Problem, ProblemKind, ReportStatus, field_is_null, not_erasable, restored};
 use flightlog_model::canonical::to_canonical_json;
+use flightlog_model::retention::ExpiryKind;
 use flightlog_model::integrity::{chain_next, chain_seed, is_erasable, stored_step_hash};
 use flightlog_model::merkle::{Hash, hash_from_hex, leaf_hash, verify_inclusion};
 use serde::Serialize;
@@ -112,7 +114,11 @@ fn parse(text: &str) -> Result<Value, String> {
 /// The keys of a bundle, of its checkpoint and of each of its steps (see
 /// the module doc of `bundle`). A key beside them would pass every other
 /// check, canonical as it is: the file was edited.
-const BUNDLE_KEYS: [&str; 6] = ["access_log", "checkpoint", "format", "project", "session_id", "steps"];
+const BUNDLE_KEYS: [&str; 8] = ["access_log", "checkpoint", "content_expiries", "erasures", "format", "project", "session_id", "steps"];
+const ERASURE_KEYS: [&str; 10] =
+    ["at_us", "by_key", "fields_erased", "log_through", "project", "reason", "session_id", "signature", "steps_erased", "user_id"];
+const EXPIRY_KEYS: [&str; 10] =
+    ["expired_us", "kind", "last_link", "log_indexes", "next_seq", "policy", "project", "public_key", "session_id", "signature"];
 const CHECKPOINT_KEYS: [&str; 5] = ["created_us", "public_key", "root_hash", "signature", "tree_size"];
 const STEP_KEYS: [&str; 8] = ["chain_hash", "content", "erased", "inclusion_proof", "log_index", "session_seq", "step", "step_hash"];
 
@@ -340,6 +346,11 @@ struct Check<'a> {
     /// Positions in the log, proven by each step's inclusion proof: a
     /// session's steps enter the log in their order, each once.
     previous_index: Option<u64>,
+    project: String,
+    /// The bundle's erasure records signed by the checkpoint's key.
+    erasures: Vec<ErasureRow>,
+    /// Positions its content expiry records, so signed, list.
+    content_expired: std::collections::HashSet<u64>,
 }
 
 impl<'a> Check<'a> {
@@ -370,7 +381,27 @@ impl<'a> Check<'a> {
             // pass: a pinned key asks for proof, and there is none.
             r.problems.push(bad(ProblemKind::WrongKey, None, "the bundle carries no checkpoint, so nothing in it is signed by the key given"));
         }
-        Self { r, pinned_key, session: session.to_string(), sealed, link: chain_seed(project, session), previous_index: None }
+        // The records that explain erased fields count only under the key
+        // that signed the checkpoint (the one given, when one is).
+        let key = sealed.and(r.public_key.clone());
+        let erasures = signed_records(head, "erasures", &ERASURE_KEYS, &mut r.problems, |e: &ErasureRow| {
+            key.as_deref().is_some_and(|k| signature_valid(k, &erasure_message(e), &e.signature))
+        });
+        let expiries = signed_records(head, "content_expiries", &EXPIRY_KEYS, &mut r.problems, |x: &ExpirationRow| {
+            key.as_deref().is_some_and(|k| x.public_key == k && signature_valid(k, &expiry_message(x), &x.signature))
+        });
+        let content_expired = expiries.iter().filter(|x| x.kind == ExpiryKind::Content.as_str()).flat_map(|x| x.log_indexes.iter().copied()).collect();
+        Self {
+            r,
+            pinned_key,
+            session: session.to_string(),
+            sealed,
+            link: chain_seed(project, session),
+            previous_index: None,
+            project: project.to_string(),
+            erasures,
+            content_expired,
+        }
     }
 
     /// The next step of the list.
@@ -419,6 +450,18 @@ impl<'a> Check<'a> {
             r.problems.push(bad(ProblemKind::RepeatedPosition, n, "the step's log position does not come after the one before it: steps were reordered or repeated"));
         }
         self.previous_index = Some(index);
+        if !erased.is_empty() {
+            let user = s["content"]["user_id"].as_str().unwrap_or("");
+            let recorded = self.content_expired.contains(&index)
+                || self.erasures.iter().any(|e| e.covers(&self.project, &self.session, user, index));
+            if !recorded {
+                r.problems.push(bad(
+                    ProblemKind::ErasedWithoutRecord,
+                    n,
+                    "the step has erased fields that no erasure or content expiry record in the bundle, signed by the checkpoint's key, covers",
+                ));
+            }
+        }
         match self.sealed {
             Some((size, root)) if index < size => {
                 let proof: Option<Vec<Hash>> =
@@ -449,6 +492,27 @@ impl<'a> Check<'a> {
         self.r.verified = self.r.status == ReportStatus::Verified;
         self.r
     }
+}
+
+/// The records of the head's list `name` that `signed` accepts; one that
+/// is not such a record, or not signed so, is named.
+fn signed_records<T: serde::de::DeserializeOwned>(
+    head: &Value,
+    name: &str,
+    keys: &[&str],
+    problems: &mut Vec<Problem>,
+    signed: impl Fn(&T) -> bool,
+) -> Vec<T> {
+    let mut kept = Vec::new();
+    for record in head[name].as_array().into_iter().flatten() {
+        problems.extend(unknown_keys(record, keys, None, &format!("a record of {name}")));
+        match serde_json::from_value::<T>(record.clone()) {
+            Ok(r) if signed(&r) => kept.push(r),
+            Ok(_) => problems.push(bad(ProblemKind::BadSignature, None, format!("a record of {name} is not signed by the checkpoint's key"))),
+            Err(e) => problems.push(bad(ProblemKind::Unreadable, None, format!("a record of {name} cannot be read: {e}"))),
+        }
+    }
+    kept
 }
 
 fn hash_field(v: Option<&Value>) -> Option<Hash> {

@@ -7,6 +7,10 @@
 //! ```text
 //! {"format": "flightlog-evidence/v1", "project", "session_id",
 //!  "checkpoint": {"tree_size", "root_hash", "created_us", "public_key", "signature"} | null,
+//!  "content_expiries": [{"project", "session_id", "kind", "log_indexes", "last_link", "next_seq", "policy",
+//!                        "expired_us", "public_key", "signature"}…],
+//!  "erasures": [{"project", "at_us", "session_id", "user_id", "reason", "by_key", "steps_erased",
+//!                "fields_erased", "log_through", "signature"}…],
 //!  "steps": [{"step", "log_index", "session_seq", "step_hash", "chain_hash",
 //!             "erased": {path: field hash}, "content": <the step>, "inclusion_proof": [hash…] | null}…],
 //!  "access_log": {"complete": bool, "reads": [{"at_us", "read_id", "key_id", "front_end", "route",
@@ -16,6 +20,12 @@
 //! Because it must be canonical, any edit to the file, even of one byte of
 //! white space, fails the check; an edit that keeps it canonical changes a
 //! hash, a link, a proof or the signed message, and fails there.
+//!
+//! `erasures` and `content_expiries` are the signed records that explain
+//! the session's erased fields (schema/0031): the check accepts an erased
+//! field only under one of them signed by the checkpoint's key, as
+//! verification does on the stored record. A bundle made before they were
+//! carried fails on its erased fields; it is made again from the instance.
 //!
 //! `access_log` lists who read the session's content before the bundle was
 //! made (the instance's access log, oldest first, at most [`MAX_READS`] of
@@ -29,6 +39,7 @@
 //! instance's log is the record.
 
 use crate::chain_pages::ChainPages;
+use crate::signer::{erasure_message, expiry_message, signature_valid};
 use flightlog_model::canonical::{to_canonical_json, write_string, write_value};
 use flightlog_model::merkle::{Hash, Tree, leaf_hash};
 use flightlog_store::{AccessFilter, IntegrityRow, Store, StoreError};
@@ -87,6 +98,9 @@ pub async fn export(
             "public_key": c.public_key, "signature": c.signature,
         })),
     });
+    let (erasures, content_expiries) = erasure_records(store, trusted_key, project, session_id).await?;
+    head["erasures"] = erasures;
+    head["content_expiries"] = content_expiries;
     if with_access_log {
         head["access_log"] = access_log(store, project, session_id).await?;
     }
@@ -120,6 +134,21 @@ pub async fn export(
     out.write_all(&buf).await?;
     out.flush().await?;
     Ok(true)
+}
+
+/// The records, signed by `trusted_key`, that can explain erased fields of
+/// the session: erasures of it or of its users, and its content expiries.
+async fn erasure_records(store: &Store, trusted_key: &str, project: &str, session_id: &str) -> Result<(Value, Value), StoreError> {
+    let users = store.session_summary(project, session_id).await?.map(|s| s.users).unwrap_or_default();
+    let (erasures, expiries) =
+        tokio::try_join!(store.erasures_covering(project, session_id, &users), store.session_expirations(project, session_id))?;
+    let erasures: Vec<_> = erasures.into_iter().filter(|e| signature_valid(trusted_key, &erasure_message(e), &e.signature)).collect();
+    let content = flightlog_model::retention::ExpiryKind::Content.as_str();
+    let expiries: Vec<_> = expiries
+        .into_iter()
+        .filter(|x| x.kind == content && x.public_key == trusted_key && signature_valid(trusted_key, &expiry_message(x), &x.signature))
+        .collect();
+    Ok((json!(erasures), json!(expiries)))
 }
 
 /// One step of a bundle in canonical form: its keys in bytewise order, its

@@ -20,9 +20,9 @@
 //! Steps accepted after the latest checkpoint are reported as not yet
 //! sealed, never as verified.
 
-use crate::signer::{checkpoint_signature_valid, expiry_message, signature_valid};
+use crate::signer::{checkpoint_signature_valid, erasure_message, expiry_message, signature_valid};
 use flightlog_model::retention::ExpiryKind;
-use flightlog_store::ExpirationRow;
+use flightlog_store::{ErasureRow, ExpirationRow};
 use flightlog_model::integrity::{chain_next, chain_seed, is_erasable, step_hash, stored_step_hash};
 use flightlog_model::merkle::{Frontier, Hash, hash_from_hex, leaf_hash, verify_inclusion};
 use flightlog_model::stored::{REBUILT, left_to_column};
@@ -77,9 +77,25 @@ struct LogState {
     resumes: HashMap<(String, String), Vec<(u64, Hash)>>,
     /// The valid records, as reports list them.
     expired: Vec<Expired>,
+    /// The erasure records this instance signed: an erased field is
+    /// lawful under one that covers it ([`LogState::erasure_recorded`]).
+    erasures: Vec<ErasureRow>,
+    /// Log positions whose content a signed record says retention expired.
+    content_expired: RoaringTreemap,
 }
 
 impl LogState {
+    /// Whether a record explains `row`'s erased fields: a signed erasure
+    /// record covering it, or a signed content expiry listing its position.
+    fn erasure_recorded(&self, row: &IntegrityRow) -> bool {
+        let user = match row.column("user_id") {
+            Some(Stored::Text(u)) => u.as_str(),
+            _ => "",
+        };
+        self.content_expired.contains(row.log_index)
+            || self.erasures.iter().any(|e| e.covers(&row.project, &row.session_id, user, row.log_index))
+    }
+
     fn problem(&mut self, p: Problem) {
         self.problem_count += 1;
         if self.problems.len() < MAX_LISTED {
@@ -200,7 +216,53 @@ async fn check_log(store: &Store, trusted_key: Option<&str>, keep_positions: boo
         }
     }
     take_expirations(store, trusted_key, &mut log).await?;
+    take_erasures(store, trusted_key, &mut log).await?;
     Ok((log, latest_json))
+}
+
+/// Takes the erasure records this instance signed into the log's state.
+/// Without its key, none counts (as for expiries).
+async fn take_erasures(store: &Store, trusted_key: Option<&str>, log: &mut LogState) -> Result<(), StoreError> {
+    let Some(key) = trusted_key else { return Ok(()) };
+    let records = store.erasures_covering("", "", &[]).await?;
+    log.erasures = records.into_iter().filter(|r| signature_valid(key, &erasure_message(r), &r.signature)).collect();
+    Ok(())
+}
+
+/// [`LogState::erasure_recorded`] for one row, reading only the records
+/// of its project and its session's expiries.
+async fn erasure_recorded_for(store: &Store, trusted_key: &str, row: &IntegrityRow) -> Result<bool, StoreError> {
+    let user = match row.column("user_id") {
+        Some(Stored::Text(u)) => vec![u.clone()],
+        _ => Vec::new(),
+    };
+    let (erasures, expiries) =
+        tokio::try_join!(store.erasures_covering(&row.project, &row.session_id, &user), store.session_expirations(&row.project, &row.session_id))?;
+    let signed_erasure = erasures.iter().any(|e| {
+        e.covers(&row.project, &row.session_id, user.first().map_or("", String::as_str), row.log_index)
+            && signature_valid(trusted_key, &erasure_message(e), &e.signature)
+    });
+    let signed_expiry = expiries.iter().any(|x| {
+        x.kind == ExpiryKind::Content.as_str()
+            && x.log_indexes.contains(&row.log_index)
+            && x.public_key == trusted_key
+            && signature_valid(trusted_key, &expiry_message(x), &x.signature)
+    });
+    Ok(signed_erasure || signed_expiry)
+}
+
+/// The problem of a row whose erased fields no record explains.
+fn erased_without_record(row: &IntegrityRow) -> Problem {
+    let fields: Vec<&str> = row.erased.keys().map(String::as_str).collect();
+    problem(
+        ProblemKind::ErasedWithoutRecord,
+        Some(row),
+        format!(
+            "step {} has erased fields ({}) that no signed erasure or content expiry record covers: blanked behind Flightlog's back, or its record removed",
+            row.step,
+            fields.join(", ")
+        ),
+    )
 }
 
 /// Takes every signed expiry record into the log's state (`accept_expiry`),
@@ -248,6 +310,9 @@ fn accept_expiry(log: &mut LogState, trusted_key: Option<&str>, record: Expirati
             format!("an expiry record of session {:?} lists log position {bad}, which is not a sealed step of that session", record.session_id),
         ));
         return;
+    }
+    if kind == ExpiryKind::Content {
+        log.content_expired.extend(record.log_indexes.iter().copied());
     }
     if kind == ExpiryKind::Steps {
         // Each position was just checked to be this session's.
@@ -371,6 +436,9 @@ impl<'a> SessionCheck<'a> {
             }
 
             report.absorb(found);
+            if !row.erased.is_empty() && !self.log.erasure_recorded(row) {
+                report.problem(erased_without_record(row));
+            }
 
             // The chain, in acceptance order.
             if row.session_seq > expected_seq {
@@ -489,6 +557,7 @@ async fn proven_from_stored_nodes(
     }
     let mut log = LogState { leaves: size, sealed_size: size, ..LogState::default() };
     take_expirations(store, trusted_key, &mut log).await?;
+    take_erasures(store, trusted_key, &mut log).await?;
     Ok(Some((log, Some(checkpoint_json(&latest)))))
 }
 
@@ -517,6 +586,9 @@ pub async fn verify_step(
     let mut found = Findings::default();
     check_content(&row, &recorded, &limits, &mut found);
     report.absorb(found);
+    if !row.erased.is_empty() && !erasure_recorded_for(store, sealed.trusted_key(), &row).await? {
+        report.problem(erased_without_record(&row));
+    }
     let in_sealed = sealed_log?.filter(|log| row.log_index < log.size());
     let (entry, seals) = tokio::join!(store.log_entry_at(row.log_index), async {
         match &in_sealed {

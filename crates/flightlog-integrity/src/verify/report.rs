@@ -54,6 +54,10 @@ pub enum ProblemKind {
     /// the database) is no longer stored: the log of record was rolled
     /// back, or the checkpoints deleted.
     CheckpointDeleted,
+    /// An erased field that no erasure record signed by this instance, and
+    /// no content expiry record, covers: blanked behind Flightlog's back,
+    /// or its record removed.
+    ErasedWithoutRecord,
 }
 
 impl ProblemKind {
@@ -80,6 +84,7 @@ impl ProblemKind {
             Self::NotInLog => "not_in_log",
             Self::ExpiryMismatch => "expiry_mismatch",
             Self::CheckpointDeleted => "checkpoint_deleted",
+            Self::ErasedWithoutRecord => "erased_without_record",
         }
     }
 }
@@ -269,7 +274,8 @@ mod tests {
             (LogTruncated, "log_truncated"), (LogMismatch, "log_mismatch"), (BadSignature, "bad_signature"),
             (InconsistentCheckpoints, "inconsistent_checkpoints"), (Unreadable, "unreadable"),
             (NotCanonical, "not_canonical"), (WrongKey, "wrong_key"), (NotInLog, "not_in_log"),
-            (ExpiryMismatch, "expiry_mismatch"),
+            (ExpiryMismatch, "expiry_mismatch"), (CheckpointDeleted, "checkpoint_deleted"),
+            (ErasedWithoutRecord, "erased_without_record"),
         ];
         for (kind, name) in all {
             assert_eq!(serde_json::to_value(kind).unwrap(), name);
