@@ -66,6 +66,22 @@ async fn every_described_operation_is_served_and_the_readme_routes_are_described
     let described = |path: &str, method: &str, status: &str| paths[path][method]["responses"].get(status).is_some();
     assert!(described("/v1/sessions/{id}", "get", "404") && described("/v1/steps", "post", "413") && described("/v1/keys", "get", "403"));
     assert!(!described("/healthz", "get", "401") && !described("/v1/keys", "get", "404"), "only what can happen");
+    // What a stalled body (408) and a log rewritten below its newest
+    // checkpoint (409) are answered.
+    assert!(described("/v1/steps", "post", "408") && described("/v1/traces", "post", "408"));
+    assert!(described("/v1/integrity/checkpoints", "post", "409"));
+    // Every `limit` is a count, typed as one, with its bounds.
+    for (path, item) in paths {
+        for (method, op) in item.as_object().unwrap() {
+            for param in op["parameters"].as_array().into_iter().flatten().filter(|p| p["name"] == "limit") {
+                let schema = &param["schema"];
+                assert!(
+                    schema["type"] == "integer" && schema["minimum"] == 1 && schema["maximum"].as_u64().is_some(),
+                    "{method} {path}: limit is {schema}"
+                );
+            }
+        }
+    }
     let (_, error) = s.get(ADMIN_KEY, "/v1/no-such-route").await;
     assert_eq!(error["error"]["code"], "not_found");
 }

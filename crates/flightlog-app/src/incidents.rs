@@ -137,6 +137,7 @@ pub struct IncidentParams {
     /// The `next_cursor` of the page before.
     pub cursor: Option<String>,
     /// Incidents per page (default 50, at most 500).
+    #[param(schema_with = crate::param_schemas::incidents_page_size)]
     pub limit: Option<String>,
 }
 

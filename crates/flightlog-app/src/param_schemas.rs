@@ -55,6 +55,16 @@ pub fn page_size() -> Object {
     count(crate::sessions::MAX_PAGE.into())
 }
 
+/// A page of records (erasures, hold changes): at most 1,000.
+pub fn records_page_size() -> Object {
+    count(1_000)
+}
+
+/// An incident list's page size.
+pub fn incidents_page_size() -> Object {
+    count(crate::incidents::MAX_PAGE.into())
+}
+
 /// An access-log page's size.
 pub fn access_log_page_size() -> Object {
     count(crate::access_log::MAX_PAGE.into())

@@ -129,6 +129,7 @@ pub struct NotSealed {
     responses(
         (status = 201, description = "A new checkpoint", body = Sealed),
         (status = 200, description = "Nothing new to seal", body = NotSealed),
+        (status = 409, description = "`log_rewritten`: the log no longer extends the newest checkpoint (rewritten below it, or its checkpoints deleted); nothing is signed", body = crate::error::ErrorBody),
     ),
     security(("bearer" = []), ("api_key" = []), ("basic" = [])))]
 pub async fn seal(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, ApiError> {
@@ -172,6 +173,7 @@ pub struct ErasureList {
 #[serde(deny_unknown_fields)]
 pub struct ErasureListParams {
     /// Records at most (default 100, at most 1,000).
+    #[param(schema_with = flightlog_app::param_schemas::records_page_size)]
     limit: Option<String>,
 }
 

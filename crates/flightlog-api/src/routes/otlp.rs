@@ -29,6 +29,7 @@ use flightlog_model::Limits;
     responses(
         (status = 413, description = "The body, decompressed body or span count is over its limit", body = crate::error::ErrorBody),
         (status = 415, description = "Not OTLP protobuf or JSON, or an encoding other than gzip", body = crate::error::ErrorBody),
+        (status = 408, description = "The body stalled: no byte arrived for the server's body timeout; nothing stored", body = crate::error::ErrorBody),
         (status = 200, description = "Stored (partial_success counts what could not be)",
         headers(
             ("x-flightlog-accepted" = u64, description = "spans stored now"),

@@ -82,6 +82,7 @@ pub struct HoldHistory {
 #[serde(deny_unknown_fields)]
 pub struct HistoryParams {
     /// Changes at most (default and at most 1,000).
+    #[param(schema_with = flightlog_app::param_schemas::records_page_size)]
     limit: Option<String>,
 }
 

@@ -31,6 +31,7 @@ use http_body_util::BodyExt;
             body = IngestReport),
         (status = 413, description = "The body, decompressed body or record count is over its limit", body = crate::error::ErrorBody),
         (status = 415, description = "Not JSON or NDJSON", body = crate::error::ErrorBody),
+        (status = 408, description = "The body stalled: no byte arrived for the server's body timeout; nothing stored", body = crate::error::ErrorBody),
     ),
     security(("bearer" = []), ("api_key" = []), ("basic" = [])))]
 pub async fn ingest(
