@@ -251,3 +251,21 @@ fn output_cut_short_ends_the_command_quietly() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success() && !stderr.contains("panicked"), "{:?}: {stderr}", out.status);
 }
+
+/// A command that takes one of two arguments names both when given
+/// neither (it named only the first, as if it alone were required); and
+/// `reindex --no-search`, which would embed every decision for an index
+/// that is turned off, is refused before it opens the store.
+#[test]
+fn a_command_given_too_little_says_what_it_takes() {
+    let dir = tempfile::tempdir().unwrap();
+    for (args, wanted) in [(&["erase"][..], ["--session", "--user"]), (&["verify"][..], ["--session", "--all"])] {
+        let out = Command::new(binary()).args(args).output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success() && wanted.iter().all(|w| stderr.contains(w)), "{args:?}: {stderr}");
+    }
+    let out = Command::new(binary()).args(["reindex", "--no-search", "--data-dir"]).arg(dir.path()).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && stderr.contains("--no-search") && stderr.contains("nothing to do"), "{stderr}");
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0, "the folder is left as it was");
+}

@@ -8,10 +8,12 @@ use reqwest::Method;
 use serde_json::Value;
 use std::path::PathBuf;
 
+/// One of the two is asked for (the refusal names both).
 #[derive(clap::Args)]
+#[command(group(clap::ArgGroup::new("what").required(true).args(["session", "all"])))]
 pub struct VerifyArgs {
     /// The session to verify (with the key's project).
-    #[arg(long, conflicts_with = "all", required_unless_present = "all")]
+    #[arg(long)]
     session: Option<String>,
     /// Every step of every project, the whole log and every checkpoint.
     #[arg(long)]
@@ -25,7 +27,7 @@ pub struct VerifyArgs {
     #[arg(long, default_value = "default")]
     project: String,
     /// With --data-dir: the instance's public key (hex), the only key whose
-    /// expiry records are accepted. Default: the key of the folder's
+    /// expiry and erasure records are accepted. Default: the key of the folder's
     /// signing key file, DATA_DIR/integrity/signing.key.
     #[arg(long)]
     public_key: Option<String>,
@@ -162,10 +164,12 @@ pub fn verify_bundle(args: VerifyBundleArgs) -> anyhow::Result<()> {
     summarise(&value)
 }
 
+/// A session, a user, or both (the refusal names both).
 #[derive(clap::Args)]
+#[command(group(clap::ArgGroup::new("what").required(true).multiple(true).args(["session", "user"])))]
 pub struct EraseArgs {
     /// Erase this session's personal content.
-    #[arg(long, required_unless_present = "user")]
+    #[arg(long)]
     session: Option<String>,
     /// Erase this user's (in one session, with --session).
     #[arg(long)]

@@ -22,6 +22,10 @@ pub struct ReindexArgs {
 }
 
 pub async fn run(args: ReindexArgs) -> anyhow::Result<()> {
+    // Before the store is opened: nothing to do, and nothing touched.
+    if args.search.turned_off() {
+        anyhow::bail!("reindex builds the similar-failure index, which --no-search (or FLIGHTLOG_NO_SEARCH) turns off: nothing to do");
+    }
     let store = args.store.open_store(&args.data_dir).await?;
     let embedder = args.search.load_embedder()?;
     let (index, progress) = args.search.open_index(&args.data_dir)?;

@@ -35,6 +35,11 @@ pub struct SearchArgs {
 }
 
 impl SearchArgs {
+    /// Whether search is turned off (`--no-search`, FLIGHTLOG_NO_SEARCH).
+    pub fn turned_off(&self) -> bool {
+        self.no_search
+    }
+
     pub fn load_embedder(&self) -> Result<Embedder, EmbedError> {
         self.load_embedder_with(self.embed_threads)
     }
