@@ -447,3 +447,35 @@ async fn a_list_refuses_a_parameter_it_does_not_take_naming_it() {
         assert_eq!(status, StatusCode::OK, "{path}: {body}");
     }
 }
+
+/// A JSON body serde refuses names its field in `field`, as every other
+/// refusal does (it was only in the message); and one sent as `curl -d`
+/// sends it (a form's content type, or none) is read as the JSON it is,
+/// as ingestion and the guard read theirs (it was a 400).
+#[tokio::test]
+async fn a_body_refused_by_its_shape_names_the_field() {
+    let s = Server::start().await;
+    for (body, field) in [
+        (json!({"subject": "session", "id": "s-1", "reason": "r", "colour": "red"}), "colour"),
+        (json!({"subject": 5, "id": "s-1"}), "subject"),
+        (json!({"subject": "session"}), "id"),
+    ] {
+        let (status, answer) = s.send_json(Method::POST, ADMIN_KEY, "/v1/legal-holds", body.clone()).await;
+        assert_eq!((status, answer["error"]["field"].as_str()), (StatusCode::BAD_REQUEST, Some(field)), "{body}: {answer}");
+    }
+    let (_, holds) = s.get(ADMIN_KEY, "/v1/legal-holds").await;
+    assert_eq!(holds["holds"], json!([]), "nothing refused was placed: {holds}");
+    for (id, content_type) in [("s-1", None), ("s-2", Some("application/x-www-form-urlencoded"))] {
+        let mut req = s.http.post(format!("{}/v1/legal-holds", s.base)).bearer_auth(ADMIN_KEY);
+        if let Some(t) = content_type {
+            req = req.header("content-type", t);
+        }
+        let resp = req.body(format!(r#"{{"subject":"session","id":"{id}","reason":"case 7"}}"#)).send().await.unwrap();
+        assert_eq!(resp.status(), StatusCode::CREATED, "{content_type:?}: {}", resp.text().await.unwrap());
+    }
+    let (_, holds) = s.get(ADMIN_KEY, "/v1/legal-holds").await;
+    assert_eq!(holds["holds"].as_array().map(Vec::len), Some(2), "{holds}");
+    // Trailing text after the object is refused, not ignored.
+    let resp = s.http.post(format!("{}/v1/legal-holds", s.base)).bearer_auth(ADMIN_KEY).body(r#"{"subject":"session","id":"s-3"} x"#).send().await.unwrap();
+    assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
+}

@@ -61,8 +61,68 @@ impl<T: DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for Path<T>
 
 /// A JSON object body as a handler takes it, read only once the caller is
 /// authorized (so a stranger's bad body is a 401, not a 400): see
-/// [`json_body`].
-pub type JsonObject<T> = Result<axum::Json<Object<T>>, axum::extract::rejection::JsonRejection>;
+/// [`json_body`]. Whatever its declared content type: `curl -d` sends a
+/// form's, and the body is JSON all the same (as ingestion and the guard
+/// read theirs).
+pub struct JsonObject<T>(Result<T, ApiError>);
+
+impl<T: DeserializeOwned, S: Send + Sync> axum::extract::FromRequest<S> for JsonObject<T> {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request(req: axum::extract::Request, state: &S) -> Result<Self, Self::Rejection> {
+        use axum::http::StatusCode;
+        let body = match axum::body::Bytes::from_request(req, state).await {
+            Ok(body) => body,
+            Err(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+                let message = format!("the body is larger than this route takes: at most {BODY_LIMIT} bytes");
+                return Ok(Self(Err(ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "body_too_large", message))));
+            }
+            Err(e) => return Ok(Self(Err(ApiError::bad_request(e.body_text())))),
+        };
+        Ok(Self(object_of(&body)))
+    }
+}
+
+/// The object `body` holds, or the 400 naming the field at fault where
+/// there is one (unknown, missing or mistyped: its path in the body).
+fn object_of<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
+    let mut reader = serde_json::Deserializer::from_slice(body);
+    let refused = |path: String, e: &serde_json::Error| {
+        let message = format!("the body cannot be read: {e}");
+        match field_at_fault(&path, &e.to_string()) {
+            Some(field) => ApiError::bad_param(&field, message),
+            None => ApiError::bad_request(message),
+        }
+    };
+    let Object(value) = serde_path_to_error::deserialize(&mut reader).map_err(|e| refused(e.path().to_string(), e.inner()))?;
+    reader.end().map_err(|e| refused(".".into(), &e))?;
+    Ok(value)
+}
+
+/// The body of a [`JsonObject`], or its refusal: the API's JSON 400, or a
+/// 413 over axum's default limit (which these routes keep).
+pub fn json_body<T>(body: JsonObject<T>) -> Result<T, ApiError> {
+    body.0
+}
+
+/// The field a refusal names: its path in the body (`.` for the whole
+/// body; `rules[0].threshold`, written `rules.0.threshold` here), or,
+/// for the body itself, the field serde's message names ("missing field
+/// `reason`").
+fn field_at_fault(path: &str, message: &str) -> Option<String> {
+    let named = ["unknown field `", "missing field `"]
+        .iter()
+        .find_map(|p| message.strip_prefix(p))
+        .and_then(|rest| rest.split('`').next())
+        .map(str::to_string);
+    let path = path.trim_start_matches('.').replace('[', ".").replace(']', "");
+    match (path.is_empty(), named) {
+        (true, named) => named,
+        // A missing field is found at the object that lacks it.
+        (false, Some(field)) if !path.ends_with(&field) && message.starts_with("missing") => Some(format!("{path}.{field}")),
+        (false, _) => Some(path),
+    }
+}
 
 /// A body that must be a JSON object. serde reads a struct from an array
 /// too, by position (`[100, 200]` as a retention policy), which no client
@@ -85,19 +145,24 @@ impl<'de, T: Deserialize<'de>> Deserialize<'de> for Object<T> {
     }
 }
 
-/// The body of a [`JsonObject`], its refusal the API's JSON 400. A body
-/// over axum's default limit (which these routes keep) is a 413 naming the
-/// limit, not a 400.
-pub fn json_body<T>(body: JsonObject<T>) -> Result<T, ApiError> {
-    body.map(|axum::Json(Object(b))| b).map_err(|e| match e.status() {
-        axum::http::StatusCode::PAYLOAD_TOO_LARGE => ApiError::new(
-            axum::http::StatusCode::PAYLOAD_TOO_LARGE,
-            "body_too_large",
-            format!("the body is larger than this route takes: at most {BODY_LIMIT} bytes"),
-        ),
-        _ => ApiError::bad_request(e.body_text()),
-    })
-}
-
 /// axum's default body limit, which every route but ingestion keeps.
 const BODY_LIMIT: usize = 2 * 1024 * 1024;
+
+#[cfg(test)]
+mod tests {
+    use super::field_at_fault;
+
+    #[test]
+    fn the_field_a_refusal_names_is_found() {
+        for (path, message, field) in [
+            (".", "missing field `reason` at line 1 column 30", Some("reason")),
+            ("colour", "unknown field `colour`, expected one of `subject`, `id` at line 1 column 9", Some("colour")),
+            ("subject", "invalid type: integer `5`, expected a string at line 1 column 13", Some("subject")),
+            ("rules[0].threshold", "invalid type: string \"x\", expected u64 at line 1 column 40", Some("rules.0.threshold")),
+            ("rules[1]", "missing field `kind` at line 1 column 40", Some("rules.1.kind")),
+            (".", "invalid type: sequence, expected a JSON object at line 1 column 0", None),
+        ] {
+            assert_eq!(field_at_fault(path, message).as_deref(), field, "{path}: {message}");
+        }
+    }
+}
