@@ -270,9 +270,13 @@ async fn search_hits_record_the_sessions_they_came_from() {
     let api = find(&log, &rid, "api", "GET /v1/search/similar");
     assert_eq!(api["sessions"], json!(["mail-1", "mail-2"]), "the decision searched from, then the hits: {api}");
     assert!(api["filter"].as_str().unwrap().contains("mail-1") && api.get("session_id").is_none(), "{api}");
+    // Whose data each search returned is named when it is read: the index's
+    // points carry no user, and the sessions may be gone when someone asks.
+    assert_eq!(api["user_ids"], json!(["customer-7"]), "{api}");
     for front_end in ["web", "mcp"] {
         let route = if front_end == "web" { "GET /search" } else { "similar_failures" };
         let searched = find(&log, &rid, front_end, route);
+        assert_eq!(searched["user_ids"], json!(["customer-7"]), "{front_end}: {searched}");
         let filter = searched["filter"].as_str().unwrap();
         assert!(filter.contains("duplicate email to [EMAIL:") && !filter.contains("jane.doe"), "{front_end}: {searched}");
     }

@@ -150,7 +150,11 @@ impl Access {
     /// content (the embedded text, snippets) of their sessions.
     pub fn found(self, found: &Similar) -> Self {
         let sessions = found.origin.iter().map(|o| &o.session_id).chain(found.hits.iter().map(|h| &h.session_id));
-        sessions.fold(self, |a, s| a.also_session(s)).items(found.hits.len())
+        let mut read = sessions.fold(self, |a, s| a.also_session(s)).items(found.hits.len());
+        for user in &found.users {
+            read.user(user);
+        }
+        read
     }
 
     /// What a read spanning sessions asked for, as JSON (absent fields

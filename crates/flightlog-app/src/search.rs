@@ -163,6 +163,9 @@ pub struct Similar {
     pub failures_only: bool,
     pub origin: Option<SearchOrigin>,
     pub hits: Vec<SimilarHit>,
+    /// The users of the decision searched from and of the hits, for the
+    /// record of the read (the index's points carry none).
+    pub users: Vec<String>,
 }
 
 impl From<SearchOutcome> for Similar {
@@ -171,12 +174,20 @@ impl From<SearchOutcome> for Similar {
             failures_only: o.failed_only,
             origin: o.origin.map(|r| SearchOrigin { text: r.decision().text(), session_id: r.session_id, step: r.step, failed: r.failed }),
             hits: o.hits.into_iter().map(SimilarHit::from).collect(),
+            users: Vec::new(),
         }
     }
 }
 
 impl AppState {
     pub async fn similar(&self, request: SearchRequest) -> Result<Similar, AppError> {
-        Ok(self.search.similar(&self.store, request).await?.into())
+        let project = request.filter.project.clone();
+        let mut found: Similar = self.search.similar(&self.store, request).await?.into();
+        // Named when read: whose data a search returned is asked of the
+        // access log later, when the sessions may be gone.
+        let origin = found.origin.iter().map(|o| (o.session_id.as_str(), o.step));
+        let steps: Vec<(&str, u64)> = origin.chain(found.hits.iter().map(|h| (h.session_id.as_str(), h.step))).collect();
+        found.users = self.store.users_of_steps(&project, &steps).await?;
+        Ok(found)
     }
 }

@@ -60,6 +60,24 @@ impl Default for AccessFilter {
 }
 
 impl Store {
+    /// The users of these steps of `project` (session, step), each once:
+    /// a search's, for the record of the read.
+    pub async fn users_of_steps(&self, project: &str, steps: &[(&str, u64)]) -> Result<Vec<String>, StoreError> {
+        #[derive(serde::Deserialize)]
+        struct User {
+            user_id: String,
+        }
+        if steps.is_empty() {
+            return Ok(Vec::new());
+        }
+        let params = Params::new()
+            .text("project", project)
+            .texts("sessions", steps.iter().map(|(s, _)| *s))
+            .numbers("steps", steps.iter().map(|(_, n)| *n));
+        let users: Vec<User> = rows(&self.ch.query(include_str!("queries/users_of_steps.sql"), params).await?)?;
+        Ok(users.into_iter().map(|u| u.user_id).collect())
+    }
+
     /// Appends reads, in one insert; returns once they are durable.
     pub async fn record_access(&self, reads: &[AccessRow]) -> Result<(), StoreError> {
         if reads.is_empty() {

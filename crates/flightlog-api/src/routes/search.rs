@@ -44,7 +44,7 @@ pub async fn similar(
     let principal = state.keys.authorize(&headers, Scope::Read)?;
     let found = state.similar(p.request(&principal.project)?).await?;
     state.record_read(Access::new(&principal, FrontEnd::Api, "GET /v1/search/similar").filter(&p).found(&found)).await?;
-    let Similar { failures_only, origin, hits } = found;
+    let Similar { failures_only, origin, hits, .. } = found;
     let results = hits
         .into_iter()
         .map(|hit| HitView { url: state.links.decision(&hit.session_id, hit.step), hit })
