@@ -11,13 +11,15 @@
 -- column (blanked first, then recorded), which covers its session's
 -- and/or user's steps wherever they stand in the log.
 ALTER TABLE erasures ADD COLUMN IF NOT EXISTS log_through Int64 DEFAULT -1;
--- The erasures whose content is all blanked, by their record's key. A
--- record with log_through >= 0 and no row here was cut short, and the
--- writer finishes it (the steps it covers, less what holds keep now).
+-- The erasures whose content is all blanked, by their record's time and
+-- signature (two records can share a time: a clock set back). A record
+-- with log_through >= 0 and no row here was cut short, and the writer
+-- finishes it (the steps it covers, less what holds keep now).
 CREATE TABLE IF NOT EXISTS erasures_finished
 (
-    project LowCardinality(String),
-    at_us   Int64
+    project   LowCardinality(String),
+    at_us     Int64,
+    signature String
 )
 ENGINE = MergeTree
 ORDER BY (project, at_us)

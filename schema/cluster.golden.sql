@@ -597,8 +597,9 @@ ALTER TABLE erasures ON CLUSTER `flightlog` ADD COLUMN IF NOT EXISTS log_through
 
 CREATE TABLE IF NOT EXISTS erasures_finished ON CLUSTER `flightlog`
 (
-    project LowCardinality(String),
-    at_us   Int64
+    project   LowCardinality(String),
+    at_us     Int64,
+    signature String
 )
 ENGINE = ReplicatedMergeTree('/clickhouse/tables/{shard}/{database}/erasures_finished', '{replica}')
 ORDER BY (project, at_us)

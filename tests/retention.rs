@@ -646,12 +646,21 @@ async fn an_erased_field_no_signed_record_covers_fails_verification() {
     }
     let (_, report) = s.get(ADMIN_KEY, "/v1/integrity/verify").await;
     assert_eq!((report["status"].as_str(), problems_of(&report)), (Some("intact_not_yet_sealed"), vec![]), "lawful erasures verify: {report}");
+    // A step of the erased session logged after its erasure.
+    let late = session("erased", 0, 3, "u-1").pop().unwrap();
+    assert_eq!(s.post_steps(ADMIN_KEY, ndjson(&[late]), &[]).await.1["accepted"], 1);
     s.terminate();
 
     // The record of u-2's erasure removed, and one not signed by the
-    // instance written in its place.
+    // instance written in its place; and the late step's params blanked
+    // as an erasure blanks them (its field hash kept), which the session's
+    // record, signed with the log position it reached, does not cover.
     for statement in [
         "ALTER TABLE erasures DELETE WHERE user_id = 'u-2' SETTINGS mutations_sync = 2",
+        "ALTER TABLE steps UPDATE \
+         erased = map('[\"tool_execution\",\"params\"]', SHA256(concat('flightlog/field/v1', char(0), '[\"tool_execution\",\"params\"]', char(0), tool_params))), \
+         raw = replaceOne(raw, '\"tool_execution\":{', '\"tool_execution\":{\"params\":null,'), tool_params = '' \
+         WHERE session_id = 'erased' AND step = 2 SETTINGS mutations_sync = 2",
         "INSERT INTO erasures (project, at_us, session_id, user_id, reason, by_key, steps_erased, fields_erased, signature, log_through) \
          VALUES ('default', 1, '', 'u-2', 'asked', 'someone', 3, 3, '00', -1)",
     ] {
@@ -661,19 +670,23 @@ async fn an_erased_field_no_signed_record_covers_fails_verification() {
     let mut s = serve(dir.path(), "100").await;
     let (_, report) = s.get(ADMIN_KEY, "/v1/integrity/verify").await;
     assert_eq!(report["status"], "failed", "{report}");
-    assert_eq!(problems_of(&report), vec![("erased_without_record".to_string(), "record-removed".to_string()); 3], "each step: {report}");
+    let unrecorded = |session: &str| ("erased_without_record".to_string(), session.to_string());
+    let mut wanted = vec![unrecorded("erased")];
+    wanted.extend(vec![unrecorded("record-removed"); 3]);
+    assert_eq!(problems_of(&report), wanted, "the late step, and each of u-2's: {report}");
     assert!(report["problems"][0]["detail"].as_str().unwrap().contains("no signed erasure"), "{report}");
     let (_, one) = s.get(ADMIN_KEY, "/v1/sessions/record-removed/verify").await;
     assert_eq!((one["status"].as_str(), problems_of(&one).len()), (Some("failed"), 3), "{one}");
     let (_, other) = s.get(ADMIN_KEY, "/v1/sessions/erased/verify").await;
-    assert_ne!(other["status"], "failed", "the erasure with its record still verifies: {other}");
+    let steps: Vec<u64> = other["problems"].as_array().unwrap().iter().map(|p| p["step"].as_u64().unwrap()).collect();
+    assert_eq!(steps, [2], "the steps its record covers still verify; the late one does not: {other}");
     // The decision page's check of one step says it too.
     let (_, page) = s.page(ADMIN_KEY, "/sessions/record-removed/steps/1").await;
     assert!(page.contains("erased_without_record") || page.contains("no signed erasure"), "the decision page names it");
     // And its evidence bundle, checked offline with the instance's key.
     let (_, key) = s.get(ADMIN_KEY, "/v1/integrity/public-key").await;
     let key = key["public_key"].as_str().unwrap().to_string();
-    for (session, lawful) in [("erased", true), ("record-removed", false)] {
+    for (session, lawful) in [("kept", true), ("record-removed", false)] {
         let resp = s.http.get(format!("{}/v1/sessions/{session}/evidence", s.base)).bearer_auth(ADMIN_KEY).send().await.unwrap();
         let path = dir.path().join(format!("{session}.json"));
         std::fs::write(&path, resp.bytes().await.unwrap()).unwrap();
@@ -696,7 +709,7 @@ async fn an_erased_field_no_signed_record_covers_fails_verification() {
         .unwrap();
     let offline: Value = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
     assert!(!out.status.success(), "{offline}");
-    assert_eq!(problems_of(&offline), vec![("erased_without_record".to_string(), "record-removed".to_string()); 3], "{offline}");
+    assert_eq!(problems_of(&offline), wanted, "{offline}");
 }
 
 /// An erasure is recorded before anything is blanked, so a kill -9 in the
@@ -759,4 +772,28 @@ async fn an_erasure_cut_short_by_kill_9_is_finished_at_the_restart() {
     assert_eq!(problems_of(&report), vec![], "{report}");
     s.terminate();
     assert_eq!(unerased(dir.path()), 1, "every step it covers is erased, and only the late one is not");
+}
+
+/// A content expiry cut short between the blanking and its record (the
+/// record deleted here, which is what a crash between them leaves) is
+/// finished by a later run: the session is still due, its only problems
+/// are the fields blanked without a record, and the expiry signs for them.
+/// It was passed over for good instead, its record never written, once
+/// verification began to require one.
+#[tokio::test]
+async fn a_content_expiry_cut_short_before_its_record_is_finished() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = serve(dir.path(), "100").await;
+    assert_eq!(s.post_steps(ADMIN_KEY, ndjson(&session("cut", 10, 3, "u-1")), &[]).await.1["accepted"], 3);
+    assert_eq!(put(&s, "/v1/policies/retention", json!({"content_days": 1, "steps_days": 30})).await.0, StatusCode::OK);
+    wait_verified(&s, Duration::from_secs(60), |r| !expired_of(r, "cut", "content").is_empty()).await;
+    s.terminate();
+    let out = flightlog_sql(dir.path(), "ALTER TABLE expirations DELETE WHERE session_id = 'cut' SETTINGS mutations_sync = 2");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+
+    let s = serve(dir.path(), "100").await;
+    let report = wait_verified(&s, Duration::from_secs(60), |r| !expired_of(r, "cut", "content").is_empty()).await;
+    assert_eq!((report["status"].as_str(), problems_of(&report)), (Some("verified"), vec![]), "{report}");
+    let (_, steps) = steps_of(&s, "cut").await;
+    assert!(steps.iter().all(|st| st["data"]["tool_execution"]["params"].is_null()), "still blanked: {steps:?}");
 }

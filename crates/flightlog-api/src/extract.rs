@@ -63,7 +63,9 @@ impl<T: DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for Path<T>
 /// authorized (so a stranger's bad body is a 401, not a 400): see
 /// [`json_body`]. Whatever its declared content type: `curl -d` sends a
 /// form's, and the body is JSON all the same (as ingestion and the guard
-/// read theirs).
+/// read theirs). No cross-site form can use that: every route that takes
+/// one authenticates by a header, which a form cannot set, and the web
+/// pages' forms carry their own CSRF token.
 pub struct JsonObject<T>(Result<T, ApiError>);
 
 impl<T: DeserializeOwned, S: Send + Sync> axum::extract::FromRequest<S> for JsonObject<T> {

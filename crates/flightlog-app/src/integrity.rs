@@ -269,7 +269,7 @@ impl AppState {
         self.store
             .put_erasure(&record)
             .await
-            .map_err(|e| AppError::unavailable("the erasure's record could not be kept, so nothing was erased; send it again", e))?;
+            .map_err(|e| AppError::unavailable("the erasure's record could not be kept, so nothing was erased yet; send it again (a record that was kept after all is finished by the writer)", e))?;
         let done = self.store.apply_erasure(plan).await.map_err(|e| {
             AppError::unavailable("the erasure is recorded but not finished; it is finished by the writer's next retention run, or send it again", e)
         })?;
@@ -277,7 +277,7 @@ impl AppState {
                        steps = done.steps_erased, by = %by, "personal content erased");
         let done = self.forget_erased_points(project, done).await?;
         self.store
-            .put_erasure_finished(project, record.at_us)
+            .put_erasure_finished(&record)
             .await
             .map_err(|e| AppError::unavailable("erased, but its end could not be recorded; the writer checks it again", e))?;
         Ok(done)
@@ -285,24 +285,35 @@ impl AppState {
 
     /// Finishes the erasures a crash or a failure cut short after their
     /// record was kept (at most `limit`): the steps each covers, sparing
-    /// what holds keep now. Whether none is left.
-    pub(crate) async fn finish_cut_short_erasures(&self, limit: u32) -> Result<bool, AppError> {
-        let unfinished = self.store.unfinished_erasures(limit).await?;
-        for record in &unfinished {
-            self.check_erasure_runs_here()?;
-            let _turn = self.holds_and_erasures.turn().await;
-            let held = self.held_in_force(&record.project).await?;
-            // The record's cover ends below log_through; 0 covers nothing.
-            if let Some(through) = u64::try_from(record.log_through).ok().and_then(|t| t.checked_sub(1)) {
-                let plan = self.store.plan_erasure(&record.project, &record.session_id, &record.user_id, Some(through), &held).await?;
-                let done = self.store.apply_erasure(plan).await?;
-                self.forget_erased_points(&record.project, done).await?;
-                tracing::info!(project = %record.project, session = %record.session_id, user = %record.user_id,
-                               at = %flightlog_model::time::format_timestamp(record.at_us), "finished an erasure a crash or failure had cut short");
+    /// what holds keep now. One that fails is logged and the others go on;
+    /// the next run retries it.
+    pub(crate) async fn finish_cut_short_erasures(&self, limit: u32) -> Result<(), AppError> {
+        // The list read in the turn, so that an erasure running now is
+        // not taken for one cut short and done twice.
+        let _turn = self.holds_and_erasures.turn().await;
+        for record in self.store.unfinished_erasures(limit).await? {
+            if let Err(e) = self.finish_erasure(&record).await {
+                tracing::warn!(project = %record.project, session = %record.session_id, user = %record.user_id, error = %e,
+                               "could not finish an erasure a crash or failure had cut short; the next run retries");
             }
-            self.store.put_erasure_finished(&record.project, record.at_us).await?;
         }
-        Ok(unfinished.len() < limit as usize)
+        Ok(())
+    }
+
+    /// Finishes one erasure whose record was kept (in the caller's turn).
+    async fn finish_erasure(&self, record: &ErasureRow) -> Result<(), AppError> {
+        self.check_erasure_runs_here()?;
+        let held = self.held_in_force(&record.project).await?;
+        // The record's cover ends below log_through; 0 covers nothing.
+        if let Some(through) = u64::try_from(record.log_through).ok().and_then(|t| t.checked_sub(1)) {
+            let plan = self.store.plan_erasure(&record.project, &record.session_id, &record.user_id, Some(through), &held).await?;
+            let done = self.store.apply_erasure(plan).await?;
+            self.forget_erased_points(&record.project, done).await?;
+            tracing::info!(project = %record.project, session = %record.session_id, user = %record.user_id,
+                           at = %flightlog_model::time::format_timestamp(record.at_us), "finished an erasure a crash or failure had cut short");
+        }
+        self.store.put_erasure_finished(record).await?;
+        Ok(())
     }
 
     /// The project's newest erasure records, at most `limit`.

@@ -39,10 +39,13 @@ impl ErasureRow {
 
 const ERASURES_PAGE: &str = include_str!("queries/erasures_page.sql");
 const ERASURES_COVERING: &str = include_str!("queries/erasures_covering.sql");
+const ALL_ERASURES: &str = include_str!("queries/all_erasures.sql");
+const SESSION_USERS: &str = include_str!("queries/session_users.sql");
 const UNFINISHED_ERASURES: &str = include_str!("queries/unfinished_erasures.sql");
 const PUT_ERASURE: &str = "INSERT INTO erasures (project, at_us, session_id, user_id, reason, by_key, steps_erased, fields_erased, signature, log_through) \
     SELECT {project:String}, {at_us:Int64}, {session:String}, {user:String}, {reason:String}, {by_key:String}, {steps:UInt64}, {fields:UInt64}, {signature:String}, {log_through:Int64}";
-const PUT_ERASURE_FINISHED: &str = "INSERT INTO erasures_finished (project, at_us) SELECT {project:String}, {at_us:Int64}";
+const PUT_ERASURE_FINISHED: &str =
+    "INSERT INTO erasures_finished (project, at_us, signature) SELECT {project:String}, {at_us:Int64}, {signature:String}";
 
 impl Store {
     /// Keeps the record of an erasure (durably, before it is answered).
@@ -62,10 +65,12 @@ impl Store {
         Ok(())
     }
 
-    /// Marks the erasure recorded at `at_us` as done: all its content is
-    /// blanked (schema/0031).
-    pub async fn put_erasure_finished(&self, project: &str, at_us: i64) -> Result<(), StoreError> {
-        self.ch.query(PUT_ERASURE_FINISHED, Params::new().text("project", project).number("at_us", at_us)).await?;
+    /// Marks the erasure `record` as done: all its content is blanked
+    /// (schema/0031). By its signature too: two records of one project
+    /// can share a time (a clock set back, a failover to a host behind).
+    pub async fn put_erasure_finished(&self, record: &ErasureRow) -> Result<(), StoreError> {
+        let params = Params::new().text("project", &record.project).number("at_us", record.at_us).text("signature", &record.signature);
+        self.ch.query(PUT_ERASURE_FINISHED, params).await?;
         Ok(())
     }
 
@@ -76,8 +81,7 @@ impl Store {
     }
 
     /// The erasure records that could cover an erased step of `session`
-    /// or of any of `users` in `project` (their signatures unchecked);
-    /// every project's when `project` is empty, for a whole verification.
+    /// or of any of `users` in `project` (their signatures unchecked).
     pub async fn erasures_covering(&self, project: &str, session: &str, users: &[String]) -> Result<Vec<ErasureRow>, StoreError> {
         let params = Params::new().text("project", project).text("session", session).texts("users", users);
         rows(&self.ch.query(ERASURES_COVERING, params).await?)
@@ -86,5 +90,20 @@ impl Store {
     /// `project`'s newest erasure records, at most `limit`.
     pub async fn erasures(&self, project: &str, limit: u32) -> Result<Vec<ErasureRow>, StoreError> {
         rows(&self.ch.query(ERASURES_PAGE, Params::new().text("project", project).number("limit", limit)).await?)
+    }
+
+    /// Every erasure record (their signatures unchecked).
+    pub async fn all_erasures(&self) -> Result<Vec<ErasureRow>, StoreError> {
+        rows(&self.ch.query(ALL_ERASURES, Params::new()).await?)
+    }
+
+    /// The users with steps in `session`, from the steps themselves.
+    pub async fn session_users(&self, project: &str, session: &str) -> Result<Vec<String>, StoreError> {
+        #[derive(serde::Deserialize)]
+        struct User {
+            user_id: String,
+        }
+        let users: Vec<User> = rows(&self.ch.query(SESSION_USERS, Params::new().text("project", project).text("session", session)).await?)?;
+        Ok(users.into_iter().map(|u| u.user_id).collect())
     }
 }

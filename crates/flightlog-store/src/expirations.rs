@@ -17,6 +17,7 @@ const FORGET_ACTIONS: &str = include_str!("queries/forget_session_actions.sql");
 const SESSION_DERIVED_TOTALS: &str = include_str!("queries/session_derived_totals.sql");
 const ALL_EXPIRATIONS: &str = include_str!("queries/expirations_all.sql");
 const EXPIRATIONS_OF_PROJECT: &str = include_str!("queries/expirations_of_project.sql");
+const EXPIRATIONS_OF_SESSION: &str = include_str!("queries/expirations_of_session.sql");
 const NEWEST_STEP_EXPIRIES: &str = include_str!("queries/newest_step_expiries.sql");
 
 /// How many of the newest whole-step expiries each run finishes again.
@@ -258,7 +259,7 @@ impl Store {
 
     /// One session's expiry records.
     pub async fn session_expirations(&self, project: &str, session: &str) -> Result<Vec<ExpirationRow>, StoreError> {
-        rows(&self.ch.query(include_str!("queries/expirations_of_session.sql"), Params::new().text("project", project).text("session", session)).await?)
+        rows(&self.ch.query(EXPIRATIONS_OF_SESSION, Params::new().text("project", project).text("session", session)).await?)
     }
 
     /// A project's newest `limit` expiry records.

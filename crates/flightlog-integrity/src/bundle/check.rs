@@ -390,6 +390,8 @@ impl<'a> Check<'a> {
         let expiries = signed_records(head, "content_expiries", &EXPIRY_KEYS, &mut r.problems, |x: &ExpirationRow| {
             key.as_deref().is_some_and(|k| x.public_key == k && signature_valid(k, &expiry_message(x), &x.signature))
         });
+        // Only this session's expiries list its steps' positions.
+        let expiries: Vec<ExpirationRow> = expiries.into_iter().filter(|x| x.project == project && x.session_id == session).collect();
         let content_expired = expiries.iter().filter(|x| x.kind == ExpiryKind::Content.as_str()).flat_map(|x| x.log_indexes.iter().copied()).collect();
         Self {
             r,
@@ -504,6 +506,9 @@ fn signed_records<T: serde::de::DeserializeOwned>(
     signed: impl Fn(&T) -> bool,
 ) -> Vec<T> {
     let mut kept = Vec::new();
+    if head.get(name).is_some_and(|v| !v.is_array()) {
+        problems.push(bad(ProblemKind::Unreadable, None, format!("{name} is not a list")));
+    }
     for record in head[name].as_array().into_iter().flatten() {
         problems.extend(unknown_keys(record, keys, None, &format!("a record of {name}")));
         match serde_json::from_value::<T>(record.clone()) {

@@ -139,7 +139,7 @@ pub async fn export(
 /// The records, signed by `trusted_key`, that can explain erased fields of
 /// the session: erasures of it or of its users, and its content expiries.
 async fn erasure_records(store: &Store, trusted_key: &str, project: &str, session_id: &str) -> Result<(Value, Value), StoreError> {
-    let users = store.session_summary(project, session_id).await?.map(|s| s.users).unwrap_or_default();
+    let users = store.session_users(project, session_id).await?;
     let (erasures, expiries) =
         tokio::try_join!(store.erasures_covering(project, session_id, &users), store.session_expirations(project, session_id))?;
     let erasures: Vec<_> = erasures.into_iter().filter(|e| signature_valid(trusted_key, &erasure_message(e), &e.signature)).collect();

@@ -20,6 +20,7 @@ const HELD_ROWS: usize = 20_000;
 /// step missing from storage.
 pub async fn verify_all(store: &Store, trusted_key: Option<&str>) -> Result<Report, StoreError> {
     let (mut log, checkpoint) = check_log(store, trusted_key, true).await?;
+    take_erasures(store, trusted_key, &mut log, None).await?;
     let mut report = Report { checkpoint, ..Report::default() };
     for p in &log.problems {
         report.problem(p.clone());

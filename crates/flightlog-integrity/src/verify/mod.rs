@@ -77,9 +77,10 @@ struct LogState {
     resumes: HashMap<(String, String), Vec<(u64, Hash)>>,
     /// The valid records, as reports list them.
     expired: Vec<Expired>,
-    /// The erasure records this instance signed: an erased field is
-    /// lawful under one that covers it ([`LogState::erasure_recorded`]).
-    erasures: Vec<ErasureRow>,
+    /// The erasure records this instance signed, by the session or the
+    /// user they name: an erased field is lawful under one that covers it
+    /// ([`LogState::erasure_recorded`]).
+    erasures: HashMap<(String, String, String), Vec<ErasureRow>>,
     /// Log positions whose content a signed record says retention expired.
     content_expired: RoaringTreemap,
 }
@@ -92,8 +93,11 @@ impl LogState {
             Some(Stored::Text(u)) => u.as_str(),
             _ => "",
         };
+        let named = |session: &str, user: &str| self.erasures.get(&(row.project.clone(), session.to_string(), user.to_string()));
+        // A record names a session, a user, or both.
+        let candidates = [named(&row.session_id, ""), named("", user), named(&row.session_id, user)];
         self.content_expired.contains(row.log_index)
-            || self.erasures.iter().any(|e| e.covers(&row.project, &row.session_id, user, row.log_index))
+            || candidates.into_iter().flatten().flatten().any(|e| e.covers(&row.project, &row.session_id, user, row.log_index))
     }
 
     fn problem(&mut self, p: Problem) {
@@ -216,16 +220,22 @@ async fn check_log(store: &Store, trusted_key: Option<&str>, keep_positions: boo
         }
     }
     take_expirations(store, trusted_key, &mut log).await?;
-    take_erasures(store, trusted_key, &mut log).await?;
     Ok((log, latest_json))
 }
 
-/// Takes the erasure records this instance signed into the log's state.
-/// Without its key, none counts (as for expiries).
-async fn take_erasures(store: &Store, trusted_key: Option<&str>, log: &mut LogState) -> Result<(), StoreError> {
+/// Takes the erasure records this instance signed into the log's state:
+/// every project's, or those that can cover a step of one session (of it,
+/// or of one of its users). Without its key, none counts (as for expiries).
+async fn take_erasures(store: &Store, trusted_key: Option<&str>, log: &mut LogState, of: Option<(&str, &str)>) -> Result<(), StoreError> {
     let Some(key) = trusted_key else { return Ok(()) };
-    let records = store.erasures_covering("", "", &[]).await?;
-    log.erasures = records.into_iter().filter(|r| signature_valid(key, &erasure_message(r), &r.signature)).collect();
+    let records = match of {
+        None => store.all_erasures().await?,
+        Some((project, session)) => store.erasures_covering(project, session, &store.session_users(project, session).await?).await?,
+    };
+    log.erasures.clear();
+    for r in records.into_iter().filter(|r| signature_valid(key, &erasure_message(r), &r.signature)) {
+        log.erasures.entry((r.project.clone(), r.session_id.clone(), r.user_id.clone())).or_default().push(r);
+    }
     Ok(())
 }
 
@@ -492,10 +502,11 @@ pub async fn verify_session(store: &Store, project: &str, session_id: &str, trus
     // The whole log is read only when the session's own entries do not
     // prove from the stored nodes: reading it took 0.5 s per session over
     // a log of 1M steps, and grows with the log.
-    let (log, checkpoint) = match proven_from_stored_nodes(store, trusted_key, &logged).await? {
+    let (mut log, checkpoint) = match proven_from_stored_nodes(store, trusted_key, &logged).await? {
         Some(proven) => proven,
         None => check_log(store, trusted_key, false).await?,
     };
+    take_erasures(store, trusted_key, &mut log, Some((project, session_id))).await?;
     let mut report = Report { checkpoint, ..Report::default() };
     let stored: HashSet<u64> = pages.places().iter().map(|p| p.log_index).collect();
     name_deleted(&logged, &stored, &log, &mut report);
@@ -557,7 +568,6 @@ async fn proven_from_stored_nodes(
     }
     let mut log = LogState { leaves: size, sealed_size: size, ..LogState::default() };
     take_expirations(store, trusted_key, &mut log).await?;
-    take_erasures(store, trusted_key, &mut log).await?;
     Ok(Some((log, Some(checkpoint_json(&latest)))))
 }
 

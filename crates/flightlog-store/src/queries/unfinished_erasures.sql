@@ -5,6 +5,6 @@
 SELECT project, at_us, session_id, user_id, reason, by_key, steps_erased, fields_erased, signature, log_through
 FROM erasures
 WHERE log_through >= 0
-  AND (project, at_us) NOT IN (SELECT project, at_us FROM erasures_finished)
+  AND (project, at_us, signature) NOT IN (SELECT project, at_us, signature FROM erasures_finished)
 ORDER BY at_us
 LIMIT {limit:UInt32}
