@@ -115,6 +115,14 @@ impl Access {
         self
     }
 
+    /// Users whose data was returned, however many items it was.
+    fn of_users<'a>(mut self, users: impl IntoIterator<Item = &'a String>) -> Self {
+        for user in users {
+            self.user(user);
+        }
+        self
+    }
+
     /// A user whose data was returned (once; an empty one is no user).
     fn user(&mut self, user: &str) {
         if !user.is_empty() && !self.row.user_ids.iter().any(|u| u == user) {
@@ -126,10 +134,7 @@ impl Access {
     /// users), as an evidence bundle does.
     pub fn whole_session(mut self, steps: u64, users: &[String]) -> Self {
         self.row.items = steps;
-        for user in users {
-            self.user(user);
-        }
-        self
+        self.of_users(users)
     }
 
     /// Another session whose content was returned (a search hit's).
@@ -150,11 +155,7 @@ impl Access {
     /// content (the embedded text, snippets) of their sessions.
     pub fn found(self, found: &Similar) -> Self {
         let sessions = found.origin.iter().map(|o| &o.session_id).chain(found.hits.iter().map(|h| &h.session_id));
-        let mut read = sessions.fold(self, |a, s| a.also_session(s)).items(found.hits.len());
-        for user in &found.users {
-            read.user(user);
-        }
-        read
+        sessions.fold(self, |a, s| a.also_session(s)).items(found.hits.len()).of_users(&found.users)
     }
 
     /// What a read spanning sessions asked for, as JSON (absent fields

@@ -11,7 +11,7 @@ use std::collections::BTreeSet;
 use futures_util::{Stream, StreamExt};
 use tokio::io::AsyncSeekExt;
 use tokio_util::io::ReaderStream;
-use flightlog_store::{CheckpointRow, Erasure, ErasureRow, Held};
+use flightlog_store::{CheckpointRow, Erasure, ErasurePlan, ErasureRow, Held};
 use flightlog_integrity::signer::erasure_message;
 use flightlog_model::time::now_us;
 
@@ -270,14 +270,23 @@ impl AppState {
             .put_erasure(&record)
             .await
             .map_err(|e| AppError::unavailable("the erasure's record could not be kept, so nothing was erased yet; send it again (a record that was kept after all is finished by the writer)", e))?;
+        let done = self.carry_out_erasure(&record, plan).await?;
+        tracing::info!(project = %project, session = %req.session_id, user = %req.user_id,
+                       steps = done.steps_erased, by = %by, "personal content erased");
+        Ok(done)
+    }
+
+    /// What an erasure does once its record is kept: blanks what `plan`
+    /// covers, forgets those steps in the similar-failure index, then marks
+    /// the record finished. Cut short anywhere, the writer's next retention
+    /// run does it again (`finish_cut_short_erasures`).
+    async fn carry_out_erasure(&self, record: &ErasureRow, plan: ErasurePlan) -> Result<Erasure, AppError> {
         let done = self.store.apply_erasure(plan).await.map_err(|e| {
             AppError::unavailable("the erasure is recorded but not finished; it is finished by the writer's next retention run, or send it again", e)
         })?;
-        tracing::info!(project = %project, session = %req.session_id, user = %req.user_id,
-                       steps = done.steps_erased, by = %by, "personal content erased");
-        let done = self.forget_erased_points(project, done).await?;
+        let done = self.forget_erased_points(&record.project, done).await?;
         self.store
-            .put_erasure_finished(&record)
+            .put_erasure_finished(record)
             .await
             .map_err(|e| AppError::unavailable("erased, but its end could not be recorded; the writer checks it again", e))?;
         Ok(done)
@@ -305,14 +314,14 @@ impl AppState {
         self.check_erasure_runs_here()?;
         let held = self.held_in_force(&record.project).await?;
         // The record's cover ends below log_through; 0 covers nothing.
-        if let Some(through) = u64::try_from(record.log_through).ok().and_then(|t| t.checked_sub(1)) {
-            let plan = self.store.plan_erasure(&record.project, &record.session_id, &record.user_id, Some(through), &held).await?;
-            let done = self.store.apply_erasure(plan).await?;
-            self.forget_erased_points(&record.project, done).await?;
-            tracing::info!(project = %record.project, session = %record.session_id, user = %record.user_id,
-                           at = %flightlog_model::time::format_timestamp(record.at_us), "finished an erasure a crash or failure had cut short");
-        }
-        self.store.put_erasure_finished(record).await?;
+        let Some(through) = u64::try_from(record.log_through).ok().and_then(|t| t.checked_sub(1)) else {
+            self.store.put_erasure_finished(record).await?;
+            return Ok(());
+        };
+        let plan = self.store.plan_erasure(&record.project, &record.session_id, &record.user_id, Some(through), &held).await?;
+        self.carry_out_erasure(record, plan).await?;
+        tracing::info!(project = %record.project, session = %record.session_id, user = %record.user_id,
+                       at = %flightlog_model::time::format_timestamp(record.at_us), "finished an erasure a crash or failure had cut short");
         Ok(())
     }
 

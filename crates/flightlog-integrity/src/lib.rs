@@ -25,6 +25,7 @@
 pub mod bundle;
 mod chain_pages;
 pub mod checkpoint;
+mod cover;
 mod mark;
 pub mod nodes;
 mod read_ahead;

@@ -2,7 +2,7 @@
 //! which step content, when and through what. Only ever appended to; the
 //! one query reads it a page at a time, newest first.
 
-use crate::backend::{Params, StoreError, rows};
+use crate::backend::{Params, StoreError, column, rows};
 use crate::rowbinary::RowBinary;
 use crate::Store;
 
@@ -63,10 +63,6 @@ impl Store {
     /// The users of these steps of `project` (session, step), each once:
     /// a search's, for the record of the read.
     pub async fn users_of_steps(&self, project: &str, steps: &[(&str, u64)]) -> Result<Vec<String>, StoreError> {
-        #[derive(serde::Deserialize)]
-        struct User {
-            user_id: String,
-        }
         if steps.is_empty() {
             return Ok(Vec::new());
         }
@@ -74,8 +70,7 @@ impl Store {
             .text("project", project)
             .texts("sessions", steps.iter().map(|(s, _)| *s))
             .numbers("steps", steps.iter().map(|(_, n)| *n));
-        let users: Vec<User> = rows(&self.ch.query(include_str!("queries/users_of_steps.sql"), params).await?)?;
-        Ok(users.into_iter().map(|u| u.user_id).collect())
+        column(&self.ch.query(include_str!("queries/users_of_steps.sql"), params).await?)
     }
 
     /// Appends reads, in one insert; returns once they are durable.

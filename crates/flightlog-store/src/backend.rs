@@ -82,3 +82,34 @@ pub fn rows<T: serde::de::DeserializeOwned>(out: &[u8]) -> Result<Vec<T>, StoreE
         .map(|line| serde_json::from_slice(line).map_err(|e| StoreError::Decode(format!("{e}: {}", String::from_utf8_lossy(line)))))
         .collect()
 }
+
+/// Parses the JSONEachRow output of a one-column query into its values,
+/// whatever the column is named: no struct of one field per question.
+pub fn column<T: serde::de::DeserializeOwned>(out: &[u8]) -> Result<Vec<T>, StoreError> {
+    let found: Vec<std::collections::BTreeMap<String, T>> = rows(out)?;
+    found
+        .into_iter()
+        .map(|row| {
+            let columns = row.len();
+            let mut values = row.into_values();
+            match (values.next(), columns) {
+                (Some(v), 1) => Ok(v),
+                _ => Err(StoreError::Decode(format!("a row of {columns} columns where one was asked"))),
+            }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_one_column_answer_reads_as_its_values_and_a_wider_one_is_an_error() {
+        assert_eq!(column::<u64>(b"{\"rows\":3}\n{\"rows\":4}\n").unwrap(), vec![3, 4]);
+        assert_eq!(column::<String>(b"{\"user_id\":\"u\"}\n").unwrap(), vec!["u".to_string()]);
+        assert!(column::<u64>(b"").unwrap().is_empty());
+        assert!(column::<u64>(b"{\"a\":1,\"b\":2}\n").is_err(), "two columns");
+        assert!(column::<u64>(b"{}\n").is_err(), "none");
+    }
+}

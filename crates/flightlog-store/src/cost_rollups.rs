@@ -3,7 +3,7 @@
 //! them (flightlog_model::cost_rollup).
 
 use crate::Store;
-use crate::backend::{Backend, Params, StoreError, rows};
+use crate::backend::{Backend, Params, StoreError, column, rows};
 use flightlog_model::cost_rollup::{PriceChange, ReadFromSteps};
 
 const MIGRATION: &str = include_str!("../../../schema/0020_cost_rollups.sql");
@@ -93,12 +93,8 @@ impl Store {
     /// a query's filters keep of them: it only chooses how a cost query is
     /// computed (costs.rs): both ways give the same figures.
     pub(crate) async fn rollup_rows_in(&self, project: &str, (first, end): (i64, i64)) -> Result<u64, StoreError> {
-        #[derive(serde::Deserialize)]
-        struct Count {
-            rows: u64,
-        }
         let params = Params::new().text("project", project).number("rollup_from_us", first).number("rollup_to_us", end);
-        Ok(rows::<Count>(&self.ch.query(ROWS_IN_RANGE, params).await?)?.first().map_or(0, |c| c.rows))
+        Ok(column::<u64>(&self.ch.query(ROWS_IN_RANGE, params).await?)?.first().copied().unwrap_or(0))
     }
 
     /// Every price row that applies to the project's steps.

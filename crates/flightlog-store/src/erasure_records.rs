@@ -40,7 +40,7 @@ impl ErasureRow {
 const ERASURES_PAGE: &str = include_str!("queries/erasures_page.sql");
 const ERASURES_COVERING: &str = include_str!("queries/erasures_covering.sql");
 const ALL_ERASURES: &str = include_str!("queries/all_erasures.sql");
-const SESSION_USERS: &str = include_str!("queries/session_users.sql");
+const ERASURES_OF_SESSION: &str = include_str!("queries/erasures_of_session.sql");
 const UNFINISHED_ERASURES: &str = include_str!("queries/unfinished_erasures.sql");
 const PUT_ERASURE: &str = "INSERT INTO erasures (project, at_us, session_id, user_id, reason, by_key, steps_erased, fields_erased, signature, log_through) \
     SELECT {project:String}, {at_us:Int64}, {session:String}, {user:String}, {reason:String}, {by_key:String}, {steps:UInt64}, {fields:UInt64}, {signature:String}, {log_through:Int64}";
@@ -81,7 +81,8 @@ impl Store {
     }
 
     /// The erasure records that could cover an erased step of `session`
-    /// or of any of `users` in `project` (their signatures unchecked).
+    /// or of any of `users` in `project` (their signatures unchecked): for
+    /// one step, whose user is known.
     pub async fn erasures_covering(&self, project: &str, session: &str, users: &[String]) -> Result<Vec<ErasureRow>, StoreError> {
         let params = Params::new().text("project", project).text("session", session).texts("users", users);
         rows(&self.ch.query(ERASURES_COVERING, params).await?)
@@ -97,13 +98,10 @@ impl Store {
         rows(&self.ch.query(ALL_ERASURES, Params::new()).await?)
     }
 
-    /// The users with steps in `session`, from the steps themselves.
-    pub async fn session_users(&self, project: &str, session: &str) -> Result<Vec<String>, StoreError> {
-        #[derive(serde::Deserialize)]
-        struct User {
-            user_id: String,
-        }
-        let users: Vec<User> = rows(&self.ch.query(SESSION_USERS, Params::new().text("project", project).text("session", session)).await?)?;
-        Ok(users.into_iter().map(|u| u.user_id).collect())
+    /// The erasure records that could cover an erased step of `session`
+    /// in `project`: of it, or of a user with steps in it (their
+    /// signatures unchecked).
+    pub async fn erasures_of_session(&self, project: &str, session: &str) -> Result<Vec<ErasureRow>, StoreError> {
+        rows(&self.ch.query(ERASURES_OF_SESSION, Params::new().text("project", project).text("session", session)).await?)
     }
 }

@@ -3,7 +3,7 @@
 //! and under which policy is the application core's; what a record proves
 //! is flightlog-integrity's.
 
-use crate::backend::{Params, StoreError, rows};
+use crate::backend::{Params, StoreError, column, rows};
 use crate::Store;
 use flightlog_model::retention::ExpiryKind;
 use sha2::{Digest, Sha256};
@@ -113,10 +113,6 @@ impl Store {
     /// At most `limit` sessions of `project` due for `kind` (last step
     /// before `cutoff_us`, not held, not done yet), oldest first.
     pub async fn sessions_to_expire(&self, due: &Due<'_>, limit: u32) -> Result<Vec<String>, StoreError> {
-        #[derive(serde::Deserialize)]
-        struct Row {
-            session_id: String,
-        }
         let params = Params::new()
             .text("project", due.project)
             .text("kind", due.kind.as_str())
@@ -124,17 +120,12 @@ impl Store {
             .texts("held_sessions", due.held_sessions)
             .texts("held_users", due.held_users)
             .number("limit", limit);
-        Ok(rows::<Row>(&self.ch.query(SESSIONS_TO_EXPIRE, params).await?)?.into_iter().map(|r| r.session_id).collect())
+        column(&self.ch.query(SESSIONS_TO_EXPIRE, params).await?)
     }
 
     /// The session's positions in the log of record.
     pub async fn log_positions(&self, project: &str, session: &str) -> Result<Vec<u64>, StoreError> {
-        #[derive(serde::Deserialize)]
-        struct Row {
-            log_index: u64,
-        }
-        let found: Vec<Row> = rows(&self.ch.query(LOG_POSITIONS, Params::new().text("project", project).text("session", session)).await?)?;
-        Ok(found.into_iter().map(|r| r.log_index).collect())
+        column(&self.ch.query(LOG_POSITIONS, Params::new().text("project", project).text("session", session)).await?)
     }
 
     /// The session's stored steps in acceptance order.

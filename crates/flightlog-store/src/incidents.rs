@@ -1,7 +1,7 @@
 //! Incidents (schema/0018_incidents.sql): the detectors' findings, the
 //! states people give them, and the alerts delivered for them.
 
-use crate::backend::{Params, StoreError, rows};
+use crate::backend::{Params, StoreError, column, rows};
 use crate::rowbinary::RowBinary;
 use crate::Store;
 
@@ -79,12 +79,8 @@ impl Store {
     /// The state people last gave an incident: open, acknowledged or
     /// resolved (empty: none given, so open).
     pub async fn incident_state(&self, project: &str, id: &str) -> Result<String, StoreError> {
-        #[derive(serde::Deserialize)]
-        struct Row {
-            state: String,
-        }
-        let found: Vec<Row> = rows(&self.ch.query(INCIDENT_STATE, Params::new().text("project", project).text("id", id)).await?)?;
-        Ok(found.into_iter().next().map(|r| r.state).unwrap_or_default())
+        let found: Vec<String> = column(&self.ch.query(INCIDENT_STATE, Params::new().text("project", project).text("id", id)).await?)?;
+        Ok(found.into_iter().next().unwrap_or_default())
     }
 
     /// How far each of these incidents is stored, by (project, id).

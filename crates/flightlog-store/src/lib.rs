@@ -62,7 +62,7 @@ pub use costs::{Amount, CostDimension, CostQuery, CostRow, Measure, Price};
 pub use decisions::{DecisionLag, DecisionRow};
 pub use followed::{FollowedStep, SessionGoal};
 pub use checkpoints::CheckpointRow;
-pub use erasure::{Erasure, Held, HeldReach};
+pub use erasure::{Erasure, ErasurePlan, Held, HeldReach};
 pub use expirations::{ChainStep, ExpirationRow};
 pub use erasure_records::ErasureRow;
 pub use legal_holds::HoldRow;

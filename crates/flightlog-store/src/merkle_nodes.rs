@@ -2,7 +2,7 @@
 //! are and why they may be trusted as a cache: `flightlog_model::merkle_nodes`).
 
 use crate::Store;
-use crate::backend::{Params, StoreError, rows};
+use crate::backend::{Params, StoreError, column, rows};
 use crate::rowbinary::RowBinary;
 use crate::steps::decode_hash;
 use flightlog_model::merkle::Hash;
@@ -18,12 +18,8 @@ const INSERT_NODES: &str = "INSERT INTO merkle_nodes (height, idx, hash)";
 impl Store {
     /// How many nodes of `height` are stored, from index 0 on.
     pub async fn merkle_nodes_stored(&self, height: u32) -> Result<u64, StoreError> {
-        #[derive(serde::Deserialize)]
-        struct Row {
-            blocks: u64,
-        }
-        let found: Vec<Row> = rows(&self.ch.query(BLOCKS_STORED, Params::new().number("height", height)).await?)?;
-        Ok(found.first().map_or(0, |r| r.blocks))
+        let found: Vec<u64> = column(&self.ch.query(BLOCKS_STORED, Params::new().number("height", height)).await?)?;
+        Ok(found.first().copied().unwrap_or(0))
     }
 
     /// The stored nodes among `keys` (missing ones are left out).

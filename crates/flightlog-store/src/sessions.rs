@@ -1,7 +1,7 @@
 //! Session summaries: the list (filtered, sorted, cursor-paged) and one
 //! session's header.
 
-use crate::backend::{Backend, Params, StoreError, rows};
+use crate::backend::{Backend, Params, StoreError, column, rows};
 use crate::Store;
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -1173,14 +1173,10 @@ fn decode_cursor(s: &str, sort: SessionSort, ascending: bool) -> Result<DecodedC
 /// Whether the engine has `enable_shared_storage_snapshot_in_query`
 /// (see `Store::shared_snapshots`).
 pub(crate) async fn shares_snapshots(ch: &dyn Backend) -> Result<bool, StoreError> {
-    #[derive(serde::Deserialize)]
-    struct Known {
-        known: u64,
-    }
     // Known, and this user may set it (a settings profile can forbid it).
     let sql = "SELECT count() AS known FROM system.settings WHERE name = 'enable_shared_storage_snapshot_in_query' AND readonly = 0";
     match ch.query(sql, Params::new()).await {
-        Ok(out) => Ok(rows::<Known>(&out)?.pop().is_some_and(|k| k.known > 0)),
+        Ok(out) => Ok(column::<u64>(&out)?.pop().is_some_and(|known| known > 0)),
         // Not knowing is not sharing: pages then merge every session.
         Err(e) => {
             tracing::warn!(error = %e, "cannot read the server's settings; session pages will merge every session");

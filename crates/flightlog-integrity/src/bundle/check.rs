@@ -9,11 +9,11 @@
 //! what is wrong with it.
 
 use super::FORMAT;
-use crate::signer::{checkpoint_message, erasure_message, expiry_message, signature_valid};
+use crate::cover::{Cover, erasure_signed, expiry_signed};
+use crate::signer::{checkpoint_message, signature_valid};
 use flightlog_store::{ErasureRow, ExpirationRow};
 use crate::verify::{Problem, ProblemKind, ReportStatus, field_is_null, not_erasable, restored};
 use flightlog_model::canonical::to_canonical_json;
-use flightlog_model::retention::ExpiryKind;
 use flightlog_model::integrity::{chain_next, chain_seed, is_erasable, stored_step_hash};
 use flightlog_model::merkle::{Hash, hash_from_hex, leaf_hash, verify_inclusion};
 use serde::Serialize;
@@ -347,10 +347,9 @@ struct Check<'a> {
     /// session's steps enter the log in their order, each once.
     previous_index: Option<u64>,
     project: String,
-    /// The bundle's erasure records signed by the checkpoint's key.
-    erasures: Vec<ErasureRow>,
-    /// Positions its content expiry records, so signed, list.
-    content_expired: std::collections::HashSet<u64>,
+    /// The bundle's erasure and content expiry records signed by the
+    /// checkpoint's key (of this session, for expiries).
+    cover: Cover,
 }
 
 impl<'a> Check<'a> {
@@ -384,15 +383,12 @@ impl<'a> Check<'a> {
         // The records that explain erased fields count only under the key
         // that signed the checkpoint (the one given, when one is).
         let key = sealed.and(r.public_key.clone());
-        let erasures = signed_records(head, "erasures", &ERASURE_KEYS, &mut r.problems, |e: &ErasureRow| {
-            key.as_deref().is_some_and(|k| signature_valid(k, &erasure_message(e), &e.signature))
-        });
-        let expiries = signed_records(head, "content_expiries", &EXPIRY_KEYS, &mut r.problems, |x: &ExpirationRow| {
-            key.as_deref().is_some_and(|k| x.public_key == k && signature_valid(k, &expiry_message(x), &x.signature))
-        });
+        let key = key.as_deref();
+        let erasures = signed_records(head, "erasures", &ERASURE_KEYS, &mut r.problems, |e: &ErasureRow| key.is_some_and(|k| erasure_signed(e, k)));
+        let expiries =
+            signed_records(head, "content_expiries", &EXPIRY_KEYS, &mut r.problems, |x: &ExpirationRow| key.is_some_and(|k| expiry_signed(x, k)));
         // Only this session's expiries list its steps' positions.
-        let expiries: Vec<ExpirationRow> = expiries.into_iter().filter(|x| x.project == project && x.session_id == session).collect();
-        let content_expired = expiries.iter().filter(|x| x.kind == ExpiryKind::Content.as_str()).flat_map(|x| x.log_indexes.iter().copied()).collect();
+        let cover = Cover::checked(erasures, expiries.iter().filter(|x| x.project == project && x.session_id == session));
         Self {
             r,
             pinned_key,
@@ -401,8 +397,7 @@ impl<'a> Check<'a> {
             link: chain_seed(project, session),
             previous_index: None,
             project: project.to_string(),
-            erasures,
-            content_expired,
+            cover,
         }
     }
 
@@ -454,9 +449,7 @@ impl<'a> Check<'a> {
         self.previous_index = Some(index);
         if !erased.is_empty() {
             let user = s["content"]["user_id"].as_str().unwrap_or("");
-            let recorded = self.content_expired.contains(&index)
-                || self.erasures.iter().any(|e| e.covers(&self.project, &self.session, user, index));
-            if !recorded {
+            if !self.cover.covers(&self.project, &self.session, user, index) {
                 r.problems.push(bad(
                     ProblemKind::ErasedWithoutRecord,
                     n,

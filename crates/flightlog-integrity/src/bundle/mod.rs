@@ -39,7 +39,7 @@
 //! instance's log is the record.
 
 use crate::chain_pages::ChainPages;
-use crate::signer::{erasure_message, expiry_message, signature_valid};
+use crate::cover::{blanks_content, erasure_signed, expiry_signed};
 use flightlog_model::canonical::{to_canonical_json, write_string, write_value};
 use flightlog_model::merkle::{Hash, Tree, leaf_hash};
 use flightlog_store::{AccessFilter, IntegrityRow, Store, StoreError};
@@ -139,15 +139,9 @@ pub async fn export(
 /// The records, signed by `trusted_key`, that can explain erased fields of
 /// the session: erasures of it or of its users, and its content expiries.
 async fn erasure_records(store: &Store, trusted_key: &str, project: &str, session_id: &str) -> Result<(Value, Value), StoreError> {
-    let users = store.session_users(project, session_id).await?;
-    let (erasures, expiries) =
-        tokio::try_join!(store.erasures_covering(project, session_id, &users), store.session_expirations(project, session_id))?;
-    let erasures: Vec<_> = erasures.into_iter().filter(|e| signature_valid(trusted_key, &erasure_message(e), &e.signature)).collect();
-    let content = flightlog_model::retention::ExpiryKind::Content.as_str();
-    let expiries: Vec<_> = expiries
-        .into_iter()
-        .filter(|x| x.kind == content && x.public_key == trusted_key && signature_valid(trusted_key, &expiry_message(x), &x.signature))
-        .collect();
+    let (erasures, expiries) = tokio::try_join!(store.erasures_of_session(project, session_id), store.session_expirations(project, session_id))?;
+    let erasures: Vec<_> = erasures.into_iter().filter(|e| erasure_signed(e, trusted_key)).collect();
+    let expiries: Vec<_> = expiries.into_iter().filter(|x| blanks_content(x) && expiry_signed(x, trusted_key)).collect();
     Ok((json!(erasures), json!(expiries)))
 }
 

@@ -20,9 +20,10 @@
 //! Steps accepted after the latest checkpoint are reported as not yet
 //! sealed, never as verified.
 
-use crate::signer::{checkpoint_signature_valid, erasure_message, expiry_message, signature_valid};
+use crate::cover::{Cover, expiry_signed};
+use crate::signer::checkpoint_signature_valid;
 use flightlog_model::retention::ExpiryKind;
-use flightlog_store::{ErasureRow, ExpirationRow};
+use flightlog_store::ExpirationRow;
 use flightlog_model::integrity::{chain_next, chain_seed, is_erasable, step_hash, stored_step_hash};
 use flightlog_model::merkle::{Frontier, Hash, hash_from_hex, leaf_hash, verify_inclusion};
 use flightlog_model::stored::{REBUILT, left_to_column};
@@ -77,27 +78,16 @@ struct LogState {
     resumes: HashMap<(String, String), Vec<(u64, Hash)>>,
     /// The valid records, as reports list them.
     expired: Vec<Expired>,
-    /// The erasure records this instance signed, by the session or the
-    /// user they name: an erased field is lawful under one that covers it
-    /// ([`LogState::erasure_recorded`]).
-    erasures: HashMap<(String, String, String), Vec<ErasureRow>>,
-    /// Log positions whose content a signed record says retention expired.
-    content_expired: RoaringTreemap,
+    /// The signed erasure and content expiry records: an erased field is
+    /// lawful under one that covers it ([`LogState::erasure_recorded`]).
+    cover: Cover,
 }
 
 impl LogState {
     /// Whether a record explains `row`'s erased fields: a signed erasure
     /// record covering it, or a signed content expiry listing its position.
     fn erasure_recorded(&self, row: &IntegrityRow) -> bool {
-        let user = match row.column("user_id") {
-            Some(Stored::Text(u)) => u.as_str(),
-            _ => "",
-        };
-        let named = |session: &str, user: &str| self.erasures.get(&(row.project.clone(), session.to_string(), user.to_string()));
-        // A record names a session, a user, or both.
-        let candidates = [named(&row.session_id, ""), named("", user), named(&row.session_id, user)];
-        self.content_expired.contains(row.log_index)
-            || candidates.into_iter().flatten().flatten().any(|e| e.covers(&row.project, &row.session_id, user, row.log_index))
+        self.cover.covers(&row.project, &row.session_id, user_of(row), row.log_index)
     }
 
     fn problem(&mut self, p: Problem) {
@@ -230,35 +220,29 @@ async fn take_erasures(store: &Store, trusted_key: Option<&str>, log: &mut LogSt
     let Some(key) = trusted_key else { return Ok(()) };
     let records = match of {
         None => store.all_erasures().await?,
-        Some((project, session)) => store.erasures_covering(project, session, &store.session_users(project, session).await?).await?,
+        Some((project, session)) => store.erasures_of_session(project, session).await?,
     };
-    log.erasures.clear();
-    for r in records.into_iter().filter(|r| signature_valid(key, &erasure_message(r), &r.signature)) {
-        log.erasures.entry((r.project.clone(), r.session_id.clone(), r.user_id.clone())).or_default().push(r);
-    }
+    log.cover.set_erasures(key, records);
     Ok(())
+}
+
+/// The user a row's step names ("" for none), which an erasure of a user
+/// covers it by.
+fn user_of(row: &IntegrityRow) -> &str {
+    match row.column("user_id") {
+        Some(Stored::Text(u)) => u,
+        _ => "",
+    }
 }
 
 /// [`LogState::erasure_recorded`] for one row, reading only the records
 /// of its project and its session's expiries.
 async fn erasure_recorded_for(store: &Store, trusted_key: &str, row: &IntegrityRow) -> Result<bool, StoreError> {
-    let user = match row.column("user_id") {
-        Some(Stored::Text(u)) => vec![u.clone()],
-        _ => Vec::new(),
-    };
+    let user = user_of(row);
+    let users: Vec<String> = [user].iter().filter(|u| !u.is_empty()).map(|u| u.to_string()).collect();
     let (erasures, expiries) =
-        tokio::try_join!(store.erasures_covering(&row.project, &row.session_id, &user), store.session_expirations(&row.project, &row.session_id))?;
-    let signed_erasure = erasures.iter().any(|e| {
-        e.covers(&row.project, &row.session_id, user.first().map_or("", String::as_str), row.log_index)
-            && signature_valid(trusted_key, &erasure_message(e), &e.signature)
-    });
-    let signed_expiry = expiries.iter().any(|x| {
-        x.kind == ExpiryKind::Content.as_str()
-            && x.log_indexes.contains(&row.log_index)
-            && x.public_key == trusted_key
-            && signature_valid(trusted_key, &expiry_message(x), &x.signature)
-    });
-    Ok(signed_erasure || signed_expiry)
+        tokio::try_join!(store.erasures_covering(&row.project, &row.session_id, &users), store.session_expirations(&row.project, &row.session_id))?;
+    Ok(Cover::signed(trusted_key, erasures, &expiries).covers(&row.project, &row.session_id, user, row.log_index))
 }
 
 /// The problem of a row whose erased fields no record explains.
@@ -298,7 +282,7 @@ fn accept_expiry(log: &mut LogState, trusted_key: Option<&str>, record: Expirati
         log_index: record.log_indexes.first().copied(),
         detail,
     };
-    let signed = trusted_key.is_some_and(|k| k == record.public_key && signature_valid(k, &expiry_message(&record), &record.signature));
+    let signed = trusted_key.is_some_and(|k| expiry_signed(&record, k));
     if !signed {
         log.problem(problem(
             ProblemKind::BadSignature,
@@ -322,7 +306,7 @@ fn accept_expiry(log: &mut LogState, trusted_key: Option<&str>, record: Expirati
         return;
     }
     if kind == ExpiryKind::Content {
-        log.content_expired.extend(record.log_indexes.iter().copied());
+        log.cover.add_content_expiry(&record.log_indexes);
     }
     if kind == ExpiryKind::Steps {
         // Each position was just checked to be this session's.
