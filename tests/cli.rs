@@ -269,3 +269,25 @@ fn a_command_given_too_little_says_what_it_takes() {
     assert!(!out.status.success() && stderr.contains("--no-search") && stderr.contains("nothing to do"), "{stderr}");
     assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0, "the folder is left as it was");
 }
+
+/// A budget that is no amount is refused at the start: `--session-budget
+/// NaN` flagged no session and `-1` every one, even those that cost
+/// nothing (found by a hostile probe of the costs).
+#[test]
+fn a_budget_that_is_no_amount_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    for budget in ["NaN", "-1", "1e400", "inf"] {
+        // Under a timeout: a build that takes the budget serves until killed.
+        let out = Command::new("timeout")
+            .arg("20")
+            .arg(binary())
+            .args(["serve", "--listen", "127.0.0.1:0", "--no-otlp-grpc", "--data-dir"])
+            .arg(dir.path())
+            .arg(format!("--session-budget={budget}"))
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.code() == Some(2) && stderr.contains("--session-budget") && stderr.contains("an amount of USD >= 0"), "{budget}: {stderr}");
+    }
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0, "refused before the folder is touched");
+}

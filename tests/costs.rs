@@ -209,6 +209,32 @@ async fn a_dimension_named_twice_groups_once() {
     assert!(csv.starts_with("model,model,steps,"), "{csv}");
 }
 
+/// Days, weeks and months are the steps' own however late or early they
+/// are dated: a step of 2199-12-31 (the last day a step may have) was
+/// filed under 2020-07-26 by day and 2149-06-06 by week and month (the
+/// engine's Date ends in 2149), and the week of 1970-01-01 began that day,
+/// not on the Monday before (found by a hostile probe of the costs).
+#[tokio::test]
+async fn a_step_dated_at_either_end_of_the_range_is_costed_under_its_own_day_week_and_month() {
+    let s = Server::start().await;
+    let step = |session: &str, ts: &str| json!({"session_id": session, "step": 0, "timestamp": ts, "model": {"name": "gpt-4o"},
+                                                "cost": {"input_tokens": 1_000_000}});
+    let steps = [step("last", "2199-12-31T23:59:59Z"), step("first", "1970-01-01T00:00:00Z")];
+    assert_eq!(s.post_steps(ADMIN_KEY, ndjson(&steps), &[]).await.1["accepted"], 2);
+    for (dimension, wanted) in [("day", ["1970-01-01", "2199-12-31"]), ("week", ["1969-12-29", "2199-12-30"]), ("month", ["1970-01-01", "2199-12-01"])] {
+        let (status, costs) = s.get(ADMIN_KEY, &format!("/v1/costs?group_by=session,{dimension}")).await;
+        assert_eq!(status, StatusCode::OK, "{costs}");
+        let mut found: Vec<(String, String)> = costs["groups"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|g| (g["session"].as_str().unwrap().to_string(), g[dimension].as_str().unwrap().to_string()))
+            .collect();
+        found.sort_by(|a, b| a.1.cmp(&b.1));
+        assert_eq!(found, [("first".to_string(), wanted[0].to_string()), ("last".to_string(), wanted[1].to_string())], "{dimension}: {costs}");
+    }
+}
+
 /// An override posted again for the same model and date supersedes the one
 /// before it: every read prices with the later one, the totals agree with
 /// their groups, and the project's price list shows one override there.
@@ -277,24 +303,36 @@ async fn a_bad_price_override_is_refused_naming_its_field() {
 /// The sessions over their budget are found by their computed cost, and a
 /// session's own summary carries that cost: a session whose client sent no
 /// estimate was missed among a hundred with larger estimates, and its
-/// summary said only the estimate, $0.
+/// summary said only the estimate, $0. One over its agent's smaller budget
+/// is found too, however many sessions cost more (under the budget for
+/// every session): it was looked for among the 100 dearest only (found by
+/// a hostile probe of the costs). An agent's budget given twice keeps the
+/// smaller.
 #[tokio::test]
 async fn the_sessions_over_budget_are_found_by_their_computed_cost() {
     let dir = tempfile::tempdir().unwrap();
-    let s = Server::start_with(dir.path(), &[("FLIGHTLOG_BOOTSTRAP_KEY", ADMIN_KEY)], &["--session-budget", "5"]).await;
-    // 120 sessions whose clients estimate $0.50 for a call of a few tokens,
-    // and one of 10M gpt-4o input tokens ($25) with no estimate.
+    let budgets = ["--session-budget", "5", "--agent-budget", "bot=2", "--agent-budget", "bot=9"];
+    let s = Server::start_with(dir.path(), &[("FLIGHTLOG_BOOTSTRAP_KEY", ADMIN_KEY)], &budgets).await;
+    // 120 sessions whose clients estimate $0.50 for calls of 1.6M gpt-4o
+    // input tokens ($4, under the session budget), one of 10M ($25) with
+    // no estimate, and a bot's of 1.2M ($3: over the bot's $2).
     let mut steps: Vec<Value> = (0..120)
         .map(|i| json!({"session_id": format!("cheap-{i}"), "step": 0, "timestamp": "2026-11-10T10:00:00Z", "model": {"name": "gpt-4o"},
-                        "cost": {"input_tokens": 10, "output_tokens": 5, "estimated_cost": 0.5}}))
+                        "cost": {"input_tokens": 1_600_000, "estimated_cost": 0.5}}))
         .collect();
     steps.push(json!({"session_id": "dear", "step": 0, "timestamp": "2026-11-10T11:00:00Z", "model": {"name": "gpt-4o"},
                       "cost": {"input_tokens": 10_000_000}}));
-    assert_eq!(s.post_steps(ADMIN_KEY, ndjson(&steps), &[]).await.1["accepted"], 121);
+    steps.push(json!({"session_id": "bot-run", "step": 0, "timestamp": "2026-11-10T11:00:00Z", "model": {"name": "gpt-4o"},
+                      "agent": {"name": "bot"}, "cost": {"input_tokens": 1_200_000}}));
+    assert_eq!(s.post_steps(ADMIN_KEY, ndjson(&steps), &[]).await.1["accepted"], 122);
     let (_, html) = s.page(ADMIN_KEY, "/costs").await;
     let over = html.split_once("Over budget</h2>").and_then(|(_, rest)| rest.split_once("</table>")).map(|(list, _)| list).unwrap_or_default();
     assert!(over.contains(r#"<a href="/sessions/dear">dear</a>"#), "the costs page lists it over budget: {over}");
-    assert_eq!(over.matches("<tr>").count(), 1, "and only it: {over}");
+    assert!(over.contains(r#"<a href="/sessions/bot-run">bot-run</a>"#), "and the bot's, over its own budget: {over}");
+    assert_eq!(over.matches("<tr>").count(), 2, "and only those: {over}");
+    assert!(over.find("dear").unwrap() < over.find("bot-run").unwrap(), "dearest first: {over}");
+    let (_, bot) = s.get(ADMIN_KEY, "/v1/sessions/bot-run").await;
+    assert_eq!((bot["cost"].as_f64(), bot["over_budget"].as_bool()), (Some(3.0), Some(true)), "the smaller of the bot's two budgets: {bot}");
     let (_, header) = s.get(ADMIN_KEY, "/v1/sessions/dear").await;
     assert_eq!((header["cost"].as_f64(), header["over_budget"].as_bool(), header["estimated_cost"].as_f64()), (Some(25.0), Some(true), Some(0.0)), "{header}");
     let (_, html) = s.page(ADMIN_KEY, "/sessions/dear").await;

@@ -451,16 +451,41 @@ impl AppState {
         Ok(key)
     }
 
-    /// Among the `among` most expensive sessions by their computed cost,
-    /// those over their budget, with that cost. (Not the session list's
-    /// order by cost, which is the cost the clients recorded: a session
-    /// whose client sent no estimate would be missed.)
+    /// The sessions over their budget, dearest first by their computed
+    /// cost, at most `among`, with that cost. (Not the session list's order
+    /// by cost, which is the cost the clients recorded: a session whose
+    /// client sent no estimate would be missed.)
     pub async fn over_budget_sessions(&self, project: &str, among: u32) -> Result<Vec<(String, f64)>, AppError> {
-        let dearest = self.session_costs_dearest_first(project, &[], among).await?;
-        let ids: Vec<&str> = dearest.iter().map(|(id, _)| id.as_str()).collect();
-        let agents: std::collections::HashMap<String, Vec<String>> =
-            self.store.summaries_of(project, &ids).await?.into_iter().map(|s| (s.session_id, s.agents)).collect();
-        Ok(dearest.into_iter().filter(|(id, cost)| self.over_budget(agents.get(id).map_or(&[][..], Vec::as_slice), *cost) == Some(true)).collect())
+        if self.budgets.is_empty() {
+            return Ok(Vec::new());
+        }
+        // Those over the budget for every session are among the dearest
+        // overall; one over an agent's smaller budget can be cheaper than
+        // all of them, so each budgeted agent's dearest sessions (by what
+        // its steps cost) are looked at too.
+        let dearest = |agent: Option<&String>| CostQuery {
+            group_by: vec![CostDimension::Session],
+            to_us: END_OF_TIME_US,
+            agent: agent.cloned(),
+            limit: among,
+            ..Default::default()
+        };
+        let queries: Vec<CostQuery> = std::iter::once(None).chain(self.budgets.per_agent.keys().map(Some)).map(dearest).collect();
+        let mut candidates = std::collections::BTreeSet::new();
+        for rows in futures_util::future::try_join_all(queries.iter().map(|q| self.store.costs(project, q))).await? {
+            candidates.extend(rows.iter().filter_map(|r| r.value_of(CostDimension::Session)).map(str::to_string));
+        }
+        let ids: Vec<&str> = candidates.iter().map(String::as_str).collect();
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let (costs, summaries) =
+            tokio::try_join!(self.session_costs_dearest_first(project, &ids, ids.len() as u32), async { Ok(self.store.summaries_of(project, &ids).await?) })?;
+        let agents: std::collections::HashMap<String, Vec<String>> = summaries.into_iter().map(|s| (s.session_id, s.agents)).collect();
+        let mut over: Vec<(String, f64)> =
+            costs.into_iter().filter(|(id, cost)| self.over_budget(agents.get(id).map_or(&[][..], Vec::as_slice), *cost) == Some(true)).collect();
+        over.truncate(among as usize);
+        Ok(over)
     }
 
     pub async fn cost_groups(&self, project: &str, query: &CostQuery) -> Result<CostGroups, AppError> {

@@ -30,6 +30,24 @@ impl Budgets {
         Ok((name.trim().to_string(), usd))
     }
 
+    /// Parses the session budget as given on the command line: an amount
+    /// (`NaN`, `-1` or `1e400` would flag every session, or none).
+    pub fn parse_session(s: &str) -> Result<f64, String> {
+        parse_usd(s).ok_or_else(|| format!("{s:?}: expected an amount of USD >= 0"))
+    }
+
+    /// The budgets given: the one for every session, and those per agent,
+    /// where an agent given twice keeps the smaller (the smallest budget
+    /// that applies is the one that counts).
+    pub fn new(per_session: Option<f64>, per_agent: impl IntoIterator<Item = (String, f64)>) -> Self {
+        let mut budgets = Budgets { per_session, per_agent: HashMap::new() };
+        for (agent, usd) in per_agent {
+            let limit = budgets.per_agent.entry(agent).or_insert(usd);
+            *limit = limit.min(usd);
+        }
+        budgets
+    }
+
     pub fn is_empty(&self) -> bool {
         self.per_session.is_none() && self.per_agent.is_empty()
     }
@@ -54,6 +72,12 @@ mod tests {
         assert_eq!(Budgets::parse_agent("bot=2.5"), Ok(("bot".to_string(), 2.5)));
         assert!(Budgets::parse_agent("bot").is_err() && Budgets::parse_agent("bot=-1").is_err());
         assert!(Budgets::parse_agent("bot=NaN").is_err() && Budgets::parse_agent("bot=inf").is_err());
+        assert_eq!(Budgets::parse_session("5"), Ok(5.0));
+        assert!(["NaN", "-1", "1e400", "inf", ""].iter().all(|s| Budgets::parse_session(s).is_err()));
+        let twice = Budgets::new(None, [("bot".to_string(), 0.5), ("bot".to_string(), 2.0), ("big".to_string(), 9.0)]);
+        assert_eq!(twice.limit_for(["bot"]), Some(0.5), "an agent given twice keeps the smaller, in either order");
+        let twice = Budgets::new(None, [("bot".to_string(), 2.0), ("bot".to_string(), 0.5)]);
+        assert_eq!(twice.limit_for(["bot"]), Some(0.5));
         assert_eq!(parse_usd(" 0.5 "), Some(0.5));
         assert_eq!(parse_usd("1e400"), None);
     }

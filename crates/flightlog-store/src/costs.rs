@@ -71,9 +71,13 @@ impl CostDimension {
             Agent => "toString(agent_name) AS agent",
             User => "user_id AS user",
             Tool => "toString(tool_name) AS tool",
-            Day => "toString(toDate(ts)) AS day",
-            Week => "toString(toMonday(ts)) AS week",
-            Month => "toString(toStartOfMonth(ts)) AS month",
+            // Counted back from a Date32: toDate, toMonday and
+            // toStartOfMonth answer a Date, which ends in 2149 and starts
+            // in 1970, where a step may be dated up to 2199 (and the week
+            // of 1970-01-01 begins in 1969).
+            Day => "toString(toDate32(ts)) AS day",
+            Week => "toString(toDate32(ts) - (toDayOfWeek(ts) - 1)) AS week",
+            Month => "toString(toDate32(ts) - (toDayOfMonth(ts) - 1)) AS month",
         }
     }
 

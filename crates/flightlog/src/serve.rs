@@ -44,9 +44,9 @@ pub struct ServeArgs {
     #[arg(long, env = "FLIGHTLOG_SIGNING_KEY_FILE")]
     signing_key: Option<PathBuf>,
     /// Flag sessions whose computed cost exceeds this many USD.
-    #[arg(long, env = "FLIGHTLOG_SESSION_BUDGET")]
+    #[arg(long, env = "FLIGHTLOG_SESSION_BUDGET", value_parser = flightlog_model::budget::Budgets::parse_session)]
     session_budget: Option<f64>,
-    /// Flag sessions of an agent over its budget: AGENT=USD (repeatable).
+    /// Flag sessions of an agent over its budget: AGENT=USD (repeatable; an agent given twice keeps the smaller).
     #[arg(long = "agent-budget", value_parser = flightlog_model::budget::Budgets::parse_agent)]
     agent_budgets: Vec<(String, f64)>,
     /// The guard denies an agent's call to a tool past CALLS/SECONDS.
@@ -221,10 +221,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         limits,
         checkpointer: checkpointer.clone(),
         sealed: Arc::new(flightlog_integrity::sealed::SealCache::new(checkpointer.public_key_hex())),
-        budgets: Arc::new(flightlog_model::budget::Budgets {
-            per_session: args.session_budget,
-            per_agent: args.agent_budgets.iter().cloned().collect(),
-        }),
+        budgets: Arc::new(flightlog_model::budget::Budgets::new(args.session_budget, args.agent_budgets.iter().cloned())),
         search,
         links: Arc::new(flightlog_web::links::Links),
         redaction: Arc::new(flightlog_app::redaction::Redaction::new(args.redaction)),

@@ -248,8 +248,9 @@ fn model(a: &Attributes) -> Option<Value> {
 }
 
 /// Token counts. OTel's and OpenInference's input counts include cached
-/// tokens, as Flightlog's do; Langfuse's `input` does not, so its cached
-/// counts are added back.
+/// tokens, and their output counts reasoning tokens, as Flightlog's do;
+/// Langfuse's usage buckets are apart (`input` without its cached counts,
+/// `output` without `output_reasoning_tokens`), so those are added back.
 fn cost(a: &Attributes) -> Result<Option<Value>, String> {
     const USAGE: &str = "langfuse.observation.usage_details";
     let usage = match a.json(&[USAGE]) {
@@ -269,7 +270,11 @@ fn cost(a: &Attributes) -> Result<Option<Value>, String> {
         a.u64(&["gen_ai.usage.input_tokens", "gen_ai.usage.prompt_tokens", "llm.token_count.prompt"])?,
         lf(&["input", "prompt_tokens"]).map(|i| i.map(|i| i.saturating_add(lf_cache_read.unwrap_or(0)).saturating_add(lf_cache_write.unwrap_or(0)))),
     )?;
-    let output = or(a.u64(&["gen_ai.usage.output_tokens", "gen_ai.usage.completion_tokens", "llm.token_count.completion"])?, lf(&["output", "completion_tokens"]))?;
+    let lf_reasoning = lf(&["output_reasoning_tokens"])?;
+    let output = or(
+        a.u64(&["gen_ai.usage.output_tokens", "gen_ai.usage.completion_tokens", "llm.token_count.completion"])?,
+        lf(&["output", "completion_tokens"]).map(|o| o.map(|o| o.saturating_add(lf_reasoning.unwrap_or(0)))),
+    )?;
     let cache_read = a
         .u64(&["gen_ai.usage.cache_read.input_tokens", "gen_ai.usage.cache_read_input_tokens", "llm.token_count.prompt_details.cache_read"])?
         .or(lf_cache_read);
@@ -287,7 +292,7 @@ fn cost(a: &Attributes) -> Result<Option<Value>, String> {
             // OpenLLMetry's name for it.
             "gen_ai.usage.reasoning_tokens",
         ])?,
-        lf(&["output_reasoning_tokens", "reasoning_tokens"]),
+        or(lf_reasoning, lf(&["reasoning_tokens"])),
     )?;
     const COST_DETAILS: &str = "langfuse.observation.cost_details";
     let estimated = match a.json(&[COST_DETAILS]) {
@@ -530,6 +535,24 @@ mod tests {
         }
         let chat = step_of(&span(1_767_225_600_000_000_000, 1, &[("langfuse.observation.type", "generation"), ("input.value", "hi")]));
         assert_eq!(chat["prompt"]["messages"], "hi");
+    }
+
+    /// Langfuse's usage buckets are apart: its `output` leaves out the
+    /// reasoning tokens it lists as `output_reasoning_tokens`, as its
+    /// `input` leaves out the cached ones. The step counts both in, as
+    /// every other convention does (the reasoning was billed at 10% before:
+    /// found by a hostile probe of the costs).
+    #[test]
+    fn langfuse_usage_counts_its_reasoning_and_cached_tokens_in() {
+        let usage = r#"{"input":600000,"input_cached_tokens":400000,"output":100000,"output_reasoning_tokens":900000}"#;
+        let step = step_of(&span(1_767_225_600_000_000_000, 1, &[("langfuse.observation.type", "generation"), ("langfuse.observation.usage_details", usage)]));
+        assert_eq!(
+            step["cost"],
+            json!({"input_tokens": 1_000_000, "output_tokens": 1_000_000, "cache_read_tokens": 400_000, "reasoning_tokens": 900_000}),
+            "{step:#}"
+        );
+        let flat = step_of(&span(1, 1, &[("langfuse.observation.usage_details", r#"{"output":10,"reasoning_tokens":4}"#)]));
+        assert_eq!(flat["cost"], json!({"output_tokens": 10, "reasoning_tokens": 4}), "a name of no bucket of Langfuse's is not added");
     }
 
     #[test]
