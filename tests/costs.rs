@@ -209,6 +209,31 @@ async fn a_dimension_named_twice_groups_once() {
     assert!(csv.starts_with("model,model,steps,"), "{csv}");
 }
 
+/// An override that gives no cache prices bills cached tokens as input (no
+/// discount), as a provider without one does: they were priced at 0, so
+/// 900k cached of 1M input tokens cost nothing (found by a hostile probe
+/// of the costs). One that gives them is priced by them, 0 included.
+#[tokio::test]
+async fn an_override_without_cache_prices_bills_cached_tokens_as_input() {
+    let s = Server::start().await;
+    let step = |session: &str| json!({"session_id": session, "step": 0, "timestamp": "2025-06-01T00:00:00Z", "model": {"name": "gpt-4o-mini"},
+                                       "cost": {"input_tokens": 1_000_000, "cache_read_tokens": 900_000, "cache_write_tokens": 100_000}});
+    assert_eq!(s.post_steps(ADMIN_KEY, ndjson(&[step("s")]), &[]).await.1["accepted"], 1);
+    let cost = || async { s.get(ADMIN_KEY, "/v1/costs").await.1["totals"]["cost"].as_f64().unwrap() };
+    let rate = json!({"model_key": "gpt-4o-mini", "effective_from": "2025-01-01T00:00:00Z", "input": 10.0, "output": 10.0});
+    assert_eq!(s.send_json(reqwest::Method::POST, ADMIN_KEY, "/v1/prices/overrides", rate).await.0, StatusCode::CREATED);
+    assert!(close(cost().await, 10.0), "every input token at $10 per 1M: {}", cost().await);
+    let (_, prices) = s.get(ADMIN_KEY, "/v1/prices").await;
+    let listed = &prices["overrides"][0];
+    assert_eq!((listed["cache_read"].as_f64(), listed["cache_write"].as_f64()), (Some(10.0), Some(10.0)), "listed as applied: {listed}");
+    let free_reads = json!({"model_key": "gpt-4o-mini", "effective_from": "2025-02-01T00:00:00Z", "input": 10.0, "output": 10.0,
+                            "cache_read": 0.0, "cache_write": 20.0});
+    assert_eq!(s.send_json(reqwest::Method::POST, ADMIN_KEY, "/v1/prices/overrides", free_reads).await.0, StatusCode::CREATED);
+    // The cache's reads and writes are parts of the input: uncached 0,
+    // 900k read at 0, 100k written at $20.
+    assert!(close(cost().await, 2.0), "{}", cost().await);
+}
+
 /// Days, weeks and months are the steps' own however late or early they
 /// are dated: a step of 2199-12-31 (the last day a step may have) was
 /// filed under 2020-07-26 by day and 2149-06-06 by week and month (the

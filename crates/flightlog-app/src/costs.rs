@@ -419,8 +419,8 @@ impl AppState {
         let prices = [
             ("input", Some(p.input)),
             ("output", Some(p.output)),
-            ("cache_read", Some(p.cache_read)),
-            ("cache_write", Some(p.cache_write)),
+            ("cache_read", p.cache_read),
+            ("cache_write", p.cache_write),
             ("reasoning", p.reasoning),
             ("tier_input", p.tier_input),
             ("tier_output", p.tier_output),

@@ -446,12 +446,16 @@ pub struct Price {
     pub input: f64,
     #[schema(minimum = 0, maximum = 1000000)]
     pub output: f64,
+    /// USD per 1M cached input tokens read. Left out of an override: the
+    /// input price ([`Price::cache_read_price`]), never free.
     #[serde(default)]
     #[schema(minimum = 0, maximum = 1000000)]
-    pub cache_read: f64,
+    pub cache_read: Option<f64>,
+    /// USD per 1M input tokens written to the cache. Left out of an
+    /// override: the input price.
     #[serde(default)]
     #[schema(minimum = 0, maximum = 1000000)]
-    pub cache_write: f64,
+    pub cache_write: Option<f64>,
     #[serde(default)]
     #[schema(minimum = 0, maximum = 1000000)]
     pub reasoning: Option<f64>,
@@ -473,6 +477,21 @@ pub struct Price {
     /// The list's source, or the override's note.
     #[serde(default)]
     pub source: String,
+}
+
+impl Price {
+    /// What a cached input token read costs: an override that leaves it out
+    /// is taken to give no discount, as a provider without one bills such
+    /// tokens as input (0 would make them free: the bill under-counted).
+    pub fn cache_read_price(&self) -> f64 {
+        self.cache_read.unwrap_or(self.input)
+    }
+
+    /// What an input token written to the cache costs; left out, the
+    /// input price, as for reads.
+    pub fn cache_write_price(&self) -> f64 {
+        self.cache_write.unwrap_or(self.input)
+    }
 }
 
 // effective_from as RFC 3339, every digit the column holds kept.
@@ -533,8 +552,8 @@ impl ListedPrice {
             effective_from: self.effective_from.clone(),
             input: self.input,
             output: self.output,
-            cache_read: self.cache_read,
-            cache_write: self.cache_write,
+            cache_read: Some(self.cache_read),
+            cache_write: Some(self.cache_write),
             reasoning: self.reasoning,
             tier_threshold: self.tier_threshold,
             tier_input: self.tier_input,
@@ -555,8 +574,8 @@ fn write_price(w: &mut RowBinary, first: &str, p: &Price, effective_from_us: i64
     w.i64(effective_from_us);
     w.f64(p.input);
     w.f64(p.output);
-    w.f64(p.cache_read);
-    w.f64(p.cache_write);
+    w.f64(p.cache_read_price());
+    w.f64(p.cache_write_price());
     w.nullable(p.reasoning, RowBinary::f64);
     w.u64(p.tier_threshold);
     w.nullable(p.tier_input, RowBinary::f64);

@@ -75,7 +75,8 @@ FROM
 )
 GROUP BY {{group_names}}
 ORDER BY cost DESC, {{group_names}}
-LIMIT {limit:UInt32}"#;
+LIMIT {limit:UInt32}
+SETTINGS enable_extended_results_for_datetime_functions = 1"#;
 
 const GENERATE: &str = "INSERT INTO steps (project, session_id, step, ts, agent_name, tool_name, model_provider, model_name, model_key, \
     input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, reasoning_tokens, estimated_cost, user_id, tags, failed, log_index) \
@@ -97,7 +98,9 @@ fn group_sql(d: CostDimension) -> &'static str {
         CostDimension::Agent => "toString(agent_name) AS agent",
         CostDimension::User => "user_id AS user",
         CostDimension::Tool => "toString(tool_name) AS tool",
-        CostDimension::Day => "toString(toDate(ts)) AS day",
+        // The engine's own functions, answering a Date32 past 2149 under
+        // the query's setting (the store counts back from a Date32).
+        CostDimension::Day => "toString(toDate32(ts)) AS day",
         CostDimension::Week => "toString(toMonday(ts)) AS week",
         CostDimension::Month => "toString(toStartOfMonth(ts)) AS month",
     }
@@ -202,8 +205,8 @@ fn price(model: &str, input: f64, reasoning: Option<f64>, tier_threshold: u64) -
         model_key: model.into(),
         input,
         output: 2.0 * input,
-        cache_read: input / 10.0,
-        cache_write: input * 1.25,
+        cache_read: Some(input / 10.0),
+        cache_write: Some(input * 1.25),
         reasoning,
         tier_threshold,
         tier_input: (tier_threshold > 0).then_some(3.0 * input),

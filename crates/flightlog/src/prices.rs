@@ -26,18 +26,26 @@ enum Action {
         #[arg(long)]
         from: String,
         /// USD per 1M input tokens.
-        #[arg(long)]
+        #[arg(long, value_parser = price)]
         input: f64,
         /// USD per 1M output tokens.
-        #[arg(long)]
+        #[arg(long, value_parser = price)]
         output: f64,
-        #[arg(long, default_value_t = 0.0)]
-        cache_read: f64,
-        #[arg(long, default_value_t = 0.0)]
-        cache_write: f64,
+        /// USD per 1M cached input tokens read (default: the input price, no discount).
+        #[arg(long, value_parser = price)]
+        cache_read: Option<f64>,
+        /// USD per 1M input tokens written to the cache (default: the input price).
+        #[arg(long, value_parser = price)]
+        cache_write: Option<f64>,
         #[arg(long, default_value = "")]
         note: String,
     },
+}
+
+/// A price as typed: an amount of USD (`nan` would be sent as null, and
+/// refused as a missing number).
+fn price(s: &str) -> Result<f64, String> {
+    flightlog_model::budget::parse_usd(s).ok_or_else(|| format!("{s:?}: expected USD per 1M tokens, a number >= 0"))
 }
 
 pub async fn run(args: PricesArgs) -> anyhow::Result<()> {
