@@ -92,6 +92,7 @@ impl CostParams {
             user: named("user", &self.user)?,
             model: named("model", &self.model)?,
             sessions: Vec::new(),
+            sessions_of_agent: None,
             tags,
             limit,
         })
@@ -461,12 +462,13 @@ impl AppState {
         }
         // Those over the budget for every session are among the dearest
         // overall; one over an agent's smaller budget can be cheaper than
-        // all of them, so each budgeted agent's dearest sessions (by what
-        // its steps cost) are looked at too.
+        // all of them, so the dearest sessions with a step of each
+        // budgeted agent are looked at too (by their whole cost, which the
+        // budget is compared with).
         let dearest = |agent: Option<&String>| CostQuery {
             group_by: vec![CostDimension::Session],
             to_us: END_OF_TIME_US,
-            agent: agent.cloned(),
+            sessions_of_agent: agent.cloned(),
             limit: among,
             ..Default::default()
         };

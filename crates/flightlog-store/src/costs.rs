@@ -260,6 +260,9 @@ pub struct CostQuery {
     pub tags: Vec<String>,
     /// Only these sessions (empty: all).
     pub sessions: Vec<String>,
+    /// Only the sessions with a step of this agent, all their steps (where
+    /// `agent` keeps only that agent's steps).
+    pub sessions_of_agent: Option<String>,
     pub limit: u32,
 }
 
@@ -330,6 +333,12 @@ impl Store {
         if !q.sessions.is_empty() {
             filters.push_str(" AND session_id IN {sessions:Array(String)}");
             params.push_texts("sessions", &q.sessions);
+        }
+        if let Some(v) = &q.sessions_of_agent {
+            filters.push_str(
+                " AND session_id IN (SELECT session_id FROM steps WHERE project = {project:String} AND agent_name = {sessions_of_agent:String})",
+            );
+            params.push_text("sessions_of_agent", v);
         }
         if !q.tags.is_empty() {
             filters.push_str(" AND hasAny(tags, {tags:Array(String)})");
@@ -447,7 +456,7 @@ pub struct Price {
     #[schema(minimum = 0, maximum = 1000000)]
     pub output: f64,
     /// USD per 1M cached input tokens read. Left out of an override: the
-    /// input price ([`Price::cache_read_price`]), never free.
+    /// input price ([`Price::applied`]), never free.
     #[serde(default)]
     #[schema(minimum = 0, maximum = 1000000)]
     pub cache_read: Option<f64>,
@@ -480,17 +489,21 @@ pub struct Price {
 }
 
 impl Price {
-    /// What a cached input token read costs: an override that leaves it out
-    /// is taken to give no discount, as a provider without one bills such
-    /// tokens as input (0 would make them free: the bill under-counted).
-    pub fn cache_read_price(&self) -> f64 {
-        self.cache_read.unwrap_or(self.input)
-    }
-
-    /// What an input token written to the cache costs; left out, the
-    /// input price, as for reads.
-    pub fn cache_write_price(&self) -> f64 {
-        self.cache_write.unwrap_or(self.input)
+    /// The price as it applies: the cache prices an override leaves out
+    /// are its input price, above the tier threshold its tier input price,
+    /// so cached tokens get no discount, as a provider without one bills
+    /// them (0 made them free: the bill under-counted).
+    pub fn applied(&self) -> Price {
+        let mut p = self.clone();
+        if p.cache_read.is_none() {
+            p.tier_cache_read = p.tier_cache_read.or(p.tier_input);
+        }
+        if p.cache_write.is_none() {
+            p.tier_cache_write = p.tier_cache_write.or(p.tier_input);
+        }
+        p.cache_read = Some(p.cache_read.unwrap_or(p.input));
+        p.cache_write = Some(p.cache_write.unwrap_or(p.input));
+        p
     }
 }
 
@@ -569,13 +582,14 @@ impl ListedPrice {
 /// the first (the list's provider, the override's project) and the last
 /// (the list's source, the override's note).
 fn write_price(w: &mut RowBinary, first: &str, p: &Price, effective_from_us: i64) {
+    let p = &p.applied();
     w.string(first);
     w.string(&flightlog_model::pricing::model_key(&p.model_key));
     w.i64(effective_from_us);
     w.f64(p.input);
     w.f64(p.output);
-    w.f64(p.cache_read_price());
-    w.f64(p.cache_write_price());
+    w.f64(p.cache_read.unwrap_or_default());
+    w.f64(p.cache_write.unwrap_or_default());
     w.nullable(p.reasoning, RowBinary::f64);
     w.u64(p.tier_threshold);
     w.nullable(p.tier_input, RowBinary::f64);

@@ -201,9 +201,15 @@ pub async fn page(State(state): State<AppState>, Reader { principal, csrf }: Rea
         }
     }
 
-    // Over budget, among the most expensive sessions.
-    let over_budget =
-        state.over_budget_sessions(project, 100).await.unwrap_or_default().into_iter().map(|(id, c)| (id, format!("${c:.4}"))).collect();
+    // The sessions over their budget, dearest first; a failed read is
+    // logged, and the rest of the page shown.
+    let over_budget = match state.over_budget_sessions(project, 100).await {
+        Ok(over) => over.into_iter().map(|(id, c)| (id, format!("${c:.4}"))).collect(),
+        Err(e) => {
+            tracing::warn!(project, error = %e, "the sessions over their budget could not be read");
+            Vec::new()
+        }
+    };
 
     render(Dashboard {
         steps,

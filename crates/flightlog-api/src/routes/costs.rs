@@ -3,7 +3,7 @@
 use crate::AppState;
 use crate::auth::{Authorize, Scope};
 use crate::error::ApiError;
-use crate::extract::Query;
+use crate::extract::ListedQuery;
 use crate::routes::exports;
 use axum::Json;
 use axum::extract::State;
@@ -62,7 +62,7 @@ pub struct UnpricedModel {
         )),
     ),
     security(("bearer" = []), ("api_key" = []), ("basic" = [])))]
-pub async fn costs(State(state): State<AppState>, headers: HeaderMap, Query(p): Query<CostParams>) -> Result<Response, ApiError> {
+pub async fn costs(State(state): State<AppState>, headers: HeaderMap, ListedQuery(p): ListedQuery<CostParams>) -> Result<Response, ApiError> {
     let principal = state.keys.authorize(&headers, Scope::Read)?;
     let query = p.query()?;
     if let Some(format) = p.file_format()? {
