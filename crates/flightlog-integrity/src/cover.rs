@@ -103,8 +103,14 @@ mod tests {
     fn a_signed_record_covers_its_session_or_user_up_to_its_bound_and_no_other() {
         let (ours, theirs) = (Signer::from_hex(&"11".repeat(32)).unwrap(), Signer::from_hex(&"22".repeat(32)).unwrap());
         let key = ours.public_key_hex();
-        let records = [record("s1", "", 10, &ours), record("", "u1", -1, &ours), record("s2", "", -1, &theirs)];
+        let mut altered = record("s3", "", -1, &ours);
+        altered.reason = "another reason".into();
+        let records =
+            [record("s1", "", 10, &ours), record("", "u1", -1, &ours), record("s2", "", -1, &theirs), altered, record("s4", "u4", -1, &ours)];
         let cover = Cover::signed(&key, records, &[]);
+        assert!(!cover.covers("p", "s3", "", 1), "changed after it was signed");
+        assert!(cover.covers("p", "s4", "u4", 1), "a user's steps in one session");
+        assert!(!cover.covers("p", "s4", "u5", 1) && !cover.covers("p", "s5", "u4", 1), "its other users' steps there, or the user's elsewhere");
         assert!(cover.covers("p", "s1", "anyone", 9));
         assert!(!cover.covers("p", "s1", "anyone", 10), "logged after the erasure read the log");
         assert!(cover.covers("p", "any", "u1", 1_000_000), "a record kept before its bound was signed reaches every step");
@@ -134,6 +140,9 @@ mod tests {
         let key = ours.public_key_hex();
         assert!(Cover::signed(&key, [], &[expiry(ExpiryKind::Content, &ours)]).covers("p", "s", "", 4));
         assert!(!Cover::signed(&key, [], &[expiry(ExpiryKind::Content, &theirs)]).covers("p", "s", "", 4));
+        let mut named_ours_signed_by_theirs = expiry(ExpiryKind::Content, &theirs);
+        named_ours_signed_by_theirs.public_key = key.clone();
+        assert!(!Cover::signed(&key, [], &[named_ours_signed_by_theirs]).covers("p", "s", "", 4), "a record naming our key, not signed with it");
         assert!(!Cover::signed(&key, [], &[expiry(ExpiryKind::Steps, &ours)]).covers("p", "s", "", 4), "removed steps leave no fields");
     }
 }
