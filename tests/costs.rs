@@ -267,6 +267,10 @@ async fn a_step_dated_at_either_end_of_the_range_is_costed_under_its_own_day_wee
         found.sort_by(|a, b| a.1.cmp(&b.1));
         assert_eq!(found, [("first".to_string(), wanted[0].to_string()), ("last".to_string(), wanted[1].to_string())], "{dimension}: {costs}");
     }
+    // A range may end at the end of time, which the last step is before
+    // (it was refused as outside the range a timestamp may have).
+    let (status, costs) = s.get(ADMIN_KEY, "/v1/costs?from=2199-12-31T00:00:00Z&to=2200-01-01T00:00:00Z").await;
+    assert_eq!((status, costs["totals"]["steps"].as_u64()), (StatusCode::OK, Some(1)), "{costs}");
 }
 
 /// An override posted again for the same model and date supersedes the one

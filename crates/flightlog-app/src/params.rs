@@ -20,7 +20,7 @@ pub fn time(name: &str, s: &str) -> Result<i64, AppError> {
 pub fn time_range(from: Option<&str>, to: Option<&str>) -> Result<(Option<i64>, Option<i64>), AppError> {
     let instant = |name: &str, s: &str| parse_instant(s).map_err(|e| AppError::invalid(name, e.reason));
     let from = from.map(|s| instant("from", s)).transpose()?;
-    let to = to.map(|s| instant("to", s)).transpose()?;
+    let to = to.map(|s| flightlog_model::time::parse_range_end(s).map_err(|e| AppError::invalid("to", e.reason))).transpose()?;
     if let (Some(from), Some(to)) = (from, to)
         && from >= to
     {

@@ -45,6 +45,16 @@ pub fn parse_instant(s: &str) -> Result<(i64, u32), FieldError> {
     Ok((us, t.timestamp_subsec_nanos() % 1_000))
 }
 
+/// The end of a range (RFC 3339, exclusive): an instant as
+/// [`parse_instant`] takes it, or the end of time itself, which ends every
+/// range (a step may be dated up to just before it).
+pub fn parse_range_end(s: &str) -> Result<(i64, u32), FieldError> {
+    match chrono::DateTime::parse_from_rfc3339(s) {
+        Ok(t) if t.timestamp_micros() == END_OF_TIME_US && t.timestamp_subsec_nanos() == 0 => Ok((END_OF_TIME_US, 0)),
+        _ => parse_instant(s),
+    }
+}
+
 /// Formats microseconds since the epoch as RFC 3339 UTC, e.g.
 /// `2026-01-15T10:30:00.123456Z` (fraction only when non-zero).
 pub fn format_timestamp(us: i64) -> String {
@@ -77,6 +87,10 @@ mod tests {
         assert!(parse_timestamp("1969-12-31T23:59:59Z").is_err());
         assert_eq!(format_timestamp(END_OF_TIME_US), "2200-01-01T00:00:00Z");
         assert!(parse_timestamp("2200-01-01T00:00:00Z").is_err(), "nothing stored reaches the end of time");
+        assert_eq!(parse_range_end("2200-01-01T00:00:00Z"), Ok((END_OF_TIME_US, 0)), "but a range may end there");
+        assert_eq!(parse_range_end("2200-01-01T02:00:00+02:00"), Ok((END_OF_TIME_US, 0)));
+        assert!(parse_range_end("2200-01-01T00:00:00.000001Z").is_err() && parse_range_end("2200-01-02T00:00:00Z").is_err());
+        assert_eq!(parse_range_end("2026-01-15T10:30:00Z"), parse_instant("2026-01-15T10:30:00Z"));
         assert!(parse_timestamp("2199-12-31T23:59:59.999999Z").is_ok());
     }
 
