@@ -268,16 +268,34 @@ fn cost(a: &Attributes) -> Result<Option<Value>, String> {
     };
     let input = or(
         a.u64(&["gen_ai.usage.input_tokens", "gen_ai.usage.prompt_tokens", "llm.token_count.prompt"])?,
-        lf(&["input", "prompt_tokens"]).map(|i| i.map(|i| i.saturating_add(lf_cache_read.unwrap_or(0)).saturating_add(lf_cache_write.unwrap_or(0)))),
+        lf(&["input", "prompt_tokens", "input_tokens"])
+            .map(|i| i.map(|i| i.saturating_add(lf_cache_read.unwrap_or(0)).saturating_add(lf_cache_write.unwrap_or(0)))),
     )?;
     let lf_reasoning = lf(&["output_reasoning_tokens"])?;
+    // OpenAI's own usage, as Langfuse's OpenAI integration sends it
+    // (Chat Completions: prompt_tokens, completion_tokens and their
+    // *_details; Responses: input_tokens, output_tokens and theirs). Its
+    // totals count the cached and reasoning tokens in already.
+    let openai_detail = |objects: [&str; 2], key: &str| -> Result<Option<u64>, String> {
+        for name in objects {
+            if let Some(Value::Object(detail)) = usage.get(name)
+                && let Some(n) = param(detail, &format!("{USAGE}.{name}"), &[key], read_u64, "must be a whole number >= 0")?
+            {
+                return Ok(Some(n));
+            }
+        }
+        Ok(None)
+    };
+    let openai_cached = openai_detail(["prompt_tokens_details", "input_tokens_details"], "cached_tokens")?;
+    let openai_reasoning = openai_detail(["completion_tokens_details", "output_tokens_details"], "reasoning_tokens")?;
     let output = or(
         a.u64(&["gen_ai.usage.output_tokens", "gen_ai.usage.completion_tokens", "llm.token_count.completion"])?,
-        lf(&["output", "completion_tokens"]).map(|o| o.map(|o| o.saturating_add(lf_reasoning.unwrap_or(0)))),
+        lf(&["output", "completion_tokens", "output_tokens"]).map(|o| o.map(|o| o.saturating_add(lf_reasoning.unwrap_or(0)))),
     )?;
     let cache_read = a
         .u64(&["gen_ai.usage.cache_read.input_tokens", "gen_ai.usage.cache_read_input_tokens", "llm.token_count.prompt_details.cache_read"])?
-        .or(lf_cache_read);
+        .or(lf_cache_read)
+        .or(openai_cached);
     let cache_write = a
         .u64(&[
             "gen_ai.usage.cache_creation.input_tokens",
@@ -293,7 +311,8 @@ fn cost(a: &Attributes) -> Result<Option<Value>, String> {
             "gen_ai.usage.reasoning_tokens",
         ])?,
         or(lf_reasoning, lf(&["reasoning_tokens"])),
-    )?;
+    )?
+    .or(openai_reasoning);
     const COST_DETAILS: &str = "langfuse.observation.cost_details";
     let estimated = match a.json(&[COST_DETAILS]) {
         Some(Value::Object(m)) => param(&m, COST_DETAILS, &["total"], read_f64, "must be a number a double holds exactly")?,
@@ -553,6 +572,30 @@ mod tests {
         );
         let flat = step_of(&span(1, 1, &[("langfuse.observation.usage_details", r#"{"output":10,"reasoning_tokens":4}"#)]));
         assert_eq!(flat["cost"], json!({"output_tokens": 10, "reasoning_tokens": 4}), "a name of no bucket of Langfuse's is not added");
+    }
+
+    /// Langfuse's OpenAI integration sends OpenAI's usage as it came, its
+    /// cached and reasoning counts nested in *_details (langfuse.openai's
+    /// `_parse_usage`): they are read, so cached tokens get their price
+    /// (they were billed as input), and the Responses API's input_tokens
+    /// and output_tokens are read at all (its calls had no tokens).
+    #[test]
+    fn langfuse_usage_in_openai_shape_reads_its_nested_cached_and_reasoning_counts() {
+        let chat = r#"{"prompt_tokens":1000,"completion_tokens":500,"total_tokens":1500,
+                       "prompt_tokens_details":{"cached_tokens":800,"audio_tokens":0},"completion_tokens_details":{"reasoning_tokens":300}}"#;
+        let responses = r#"{"input_tokens":1000,"output_tokens":500,"total_tokens":1500,
+                            "input_tokens_details":{"cached_tokens":800},"output_tokens_details":{"reasoning_tokens":300}}"#;
+        for usage in [chat, responses] {
+            let step = step_of(&span(1, 1, &[("langfuse.observation.type", "generation"), ("langfuse.observation.usage_details", usage)]));
+            assert_eq!(
+                step["cost"],
+                json!({"input_tokens": 1000, "output_tokens": 500, "cache_read_tokens": 800, "reasoning_tokens": 300}),
+                "{usage}: {step:#}"
+            );
+        }
+        let bad = r#"{"prompt_tokens":10,"prompt_tokens_details":{"cached_tokens":-1}}"#;
+        let refused = map_span(&Attributes::default(), "test", &span(1, 1, &[("langfuse.observation.usage_details", bad)]));
+        assert!(matches!(&refused, SpanOutcome::Rejected(why) if why.contains("prompt_tokens_details") && why.contains("cached_tokens")), "{refused:?}");
     }
 
     #[test]
