@@ -473,19 +473,24 @@ impl AppState {
             ..Default::default()
         };
         let queries: Vec<CostQuery> = std::iter::once(None).chain(self.budgets.per_agent.keys().map(Some)).map(dearest).collect();
-        let mut candidates = std::collections::BTreeSet::new();
+        // Each candidate row already holds its session's whole cost (every
+        // step of the session, all time), so it is kept, not read again.
+        let mut candidates: std::collections::BTreeMap<String, f64> = std::collections::BTreeMap::new();
         for rows in futures_util::future::try_join_all(queries.iter().map(|q| self.store.costs(project, q))).await? {
-            candidates.extend(rows.iter().filter_map(|r| r.value_of(CostDimension::Session)).map(str::to_string));
+            candidates.extend(rows.iter().filter_map(|r| Some((r.value_of(CostDimension::Session)?.to_string(), r.cost.as_f64()))));
         }
-        let ids: Vec<&str> = candidates.iter().map(String::as_str).collect();
+        let ids: Vec<&str> = candidates.keys().map(String::as_str).collect();
         if ids.is_empty() {
             return Ok(Vec::new());
         }
-        let (costs, summaries) =
-            tokio::try_join!(self.session_costs_dearest_first(project, &ids, ids.len() as u32), async { Ok(self.store.summaries_of(project, &ids).await?) })?;
-        let agents: std::collections::HashMap<String, Vec<String>> = summaries.into_iter().map(|s| (s.session_id, s.agents)).collect();
-        let mut over: Vec<(String, f64)> =
-            costs.into_iter().filter(|(id, cost)| self.over_budget(agents.get(id).map_or(&[][..], Vec::as_slice), *cost) == Some(true)).collect();
+        let agents: std::collections::HashMap<String, Vec<String>> =
+            self.store.summaries_of(project, &ids).await?.into_iter().map(|s| (s.session_id, s.agents)).collect();
+        let mut over: Vec<(String, f64)> = candidates
+            .into_iter()
+            .filter(|(id, cost)| self.over_budget(agents.get(id).map_or(&[][..], Vec::as_slice), *cost) == Some(true))
+            .collect();
+        // The cost queries' own order: dearest first, then by id.
+        over.sort_by(|(a_id, a), (b_id, b)| b.total_cmp(a).then_with(|| a_id.cmp(b_id)));
         over.truncate(among as usize);
         Ok(over)
     }

@@ -365,27 +365,18 @@ impl AppState {
             .collect())
     }
 
-    /// These sessions' costs, computed now from their tokens and prices
-    /// (absent: nothing priced or unpriced).
+    /// These sessions' costs over all time, computed now from their tokens
+    /// and prices (absent: nothing priced or unpriced).
     pub async fn costs_of_sessions(&self, project: &str, ids: &[&str]) -> Result<HashMap<String, SessionCost>, AppError> {
         if ids.is_empty() {
+            // No sessions named would mean every session to the query.
             return Ok(Default::default());
         }
-        Ok(self.session_cost_rows(project, ids, ids.len() as u32).await?.into_iter().collect())
-    }
-
-    /// Sessions' costs over all time, computed now, dearest first: of these
-    /// sessions (all when empty), at most `limit`.
-    pub(crate) async fn session_costs_dearest_first(&self, project: &str, ids: &[&str], limit: u32) -> Result<Vec<(String, f64)>, AppError> {
-        Ok(self.session_cost_rows(project, ids, limit).await?.into_iter().map(|(id, c)| (id, c.usd)).collect())
-    }
-
-    async fn session_cost_rows(&self, project: &str, ids: &[&str], limit: u32) -> Result<Vec<(String, SessionCost)>, AppError> {
         let q = CostQuery {
             group_by: vec![CostDimension::Session],
             to_us: END_OF_TIME_US,
             sessions: ids.iter().map(|id| id.to_string()).collect(),
-            limit,
+            limit: ids.len() as u32,
             ..Default::default()
         };
         Ok(self
