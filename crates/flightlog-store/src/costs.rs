@@ -456,7 +456,7 @@ pub struct Price {
     #[schema(minimum = 0, maximum = 1000000)]
     pub output: f64,
     /// USD per 1M cached input tokens read. Left out of an override: the
-    /// input price ([`Price::applied`]), never free.
+    /// input price ([`Price::cache_prices`]), never free.
     #[serde(default)]
     #[schema(minimum = 0, maximum = 1000000)]
     pub cache_read: Option<f64>,
@@ -488,22 +488,27 @@ pub struct Price {
     pub source: String,
 }
 
+/// A price's cache prices as they apply (see [`Price::cache_prices`]).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct CachePrices {
+    pub read: f64,
+    pub write: f64,
+    pub tier_read: Option<f64>,
+    pub tier_write: Option<f64>,
+}
+
 impl Price {
-    /// The price as it applies: the cache prices an override leaves out
-    /// are its input price, above the tier threshold its tier input price,
-    /// so cached tokens get no discount, as a provider without one bills
-    /// them (0 made them free: the bill under-counted).
-    pub fn applied(&self) -> Price {
-        let mut p = self.clone();
-        if p.cache_read.is_none() {
-            p.tier_cache_read = p.tier_cache_read.or(p.tier_input);
+    /// The cache prices as they apply: those an override leaves out are
+    /// its input price, above the tier threshold its tier input price, so
+    /// cached tokens get no discount, as a provider without one bills them
+    /// (0 made them free: the bill under-counted).
+    pub fn cache_prices(&self) -> CachePrices {
+        CachePrices {
+            read: self.cache_read.unwrap_or(self.input),
+            write: self.cache_write.unwrap_or(self.input),
+            tier_read: if self.cache_read.is_some() { self.tier_cache_read } else { self.tier_cache_read.or(self.tier_input) },
+            tier_write: if self.cache_write.is_some() { self.tier_cache_write } else { self.tier_cache_write.or(self.tier_input) },
         }
-        if p.cache_write.is_none() {
-            p.tier_cache_write = p.tier_cache_write.or(p.tier_input);
-        }
-        p.cache_read = Some(p.cache_read.unwrap_or(p.input));
-        p.cache_write = Some(p.cache_write.unwrap_or(p.input));
-        p
     }
 }
 
@@ -582,20 +587,20 @@ impl ListedPrice {
 /// the first (the list's provider, the override's project) and the last
 /// (the list's source, the override's note).
 fn write_price(w: &mut RowBinary, first: &str, p: &Price, effective_from_us: i64) {
-    let p = &p.applied();
+    let cache = p.cache_prices();
     w.string(first);
     w.string(&flightlog_model::pricing::model_key(&p.model_key));
     w.i64(effective_from_us);
     w.f64(p.input);
     w.f64(p.output);
-    w.f64(p.cache_read.unwrap_or_default());
-    w.f64(p.cache_write.unwrap_or_default());
+    w.f64(cache.read);
+    w.f64(cache.write);
     w.nullable(p.reasoning, RowBinary::f64);
     w.u64(p.tier_threshold);
     w.nullable(p.tier_input, RowBinary::f64);
     w.nullable(p.tier_output, RowBinary::f64);
-    w.nullable(p.tier_cache_read, RowBinary::f64);
-    w.nullable(p.tier_cache_write, RowBinary::f64);
+    w.nullable(cache.tier_read, RowBinary::f64);
+    w.nullable(cache.tier_write, RowBinary::f64);
     w.string(&p.source);
 }
 
@@ -660,6 +665,19 @@ mod tests {
     use super::*;
 
     const HEADER: &str = "provider,model_key,effective_from,input,output,cache_read,cache_write,reasoning,tier_threshold,tier_input,tier_output,tier_cache_read,tier_cache_write,source\n";
+
+    #[test]
+    fn cache_prices_left_out_are_the_input_prices_at_each_tier() {
+        let tiered = Price { input: 2.0, tier_threshold: 200_000, tier_input: Some(4.0), ..Default::default() };
+        let left_out = CachePrices { read: 2.0, write: 2.0, tier_read: Some(4.0), tier_write: Some(4.0) };
+        assert_eq!(tiered.cache_prices(), left_out);
+        // A cache price given keeps its own tier price, none above the
+        // threshold meaning the base cache price applies there too.
+        let given = Price { cache_read: Some(0.5), cache_write: Some(0.0), tier_cache_write: Some(1.0), ..tiered.clone() };
+        assert_eq!(given.cache_prices(), CachePrices { read: 0.5, write: 0.0, tier_read: None, tier_write: Some(1.0) });
+        let untiered = Price { input: 3.0, ..Default::default() };
+        assert_eq!(untiered.cache_prices(), CachePrices { read: 3.0, write: 3.0, tier_read: None, tier_write: None });
+    }
 
     #[test]
     fn the_shipped_price_list_parses_whole() {
