@@ -239,7 +239,8 @@ fn user_of(row: &IntegrityRow) -> &str {
 /// of its project and its session's expiries.
 async fn erasure_recorded_for(store: &Store, trusted_key: &str, row: &IntegrityRow) -> Result<bool, StoreError> {
     let user = user_of(row);
-    let users: Vec<String> = [user].iter().filter(|u| !u.is_empty()).map(|u| u.to_string()).collect();
+    // A step without a user is covered by its session's records only.
+    let users: Vec<String> = if user.is_empty() { Vec::new() } else { vec![user.to_string()] };
     let (erasures, expiries) =
         tokio::try_join!(store.erasures_covering(&row.project, &row.session_id, &users), store.session_expirations(&row.project, &row.session_id))?;
     Ok(Cover::signed(trusted_key, erasures, &expiries).covers(&row.project, &row.session_id, user, row.log_index))
