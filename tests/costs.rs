@@ -307,7 +307,8 @@ async fn an_override_posted_again_for_its_date_supersedes_the_one_before() {
 
 /// A price override's mistakes are refused, each naming its field: a price
 /// out of range, a tier price without the threshold that makes it apply,
-/// and a misspelt field (which was taken as a price of 0).
+/// a misspelt field (which was taken as a price of 0), and a price that
+/// cannot be kept exactly.
 #[tokio::test]
 async fn a_bad_price_override_is_refused_naming_its_field() {
     let s = Server::start().await;
@@ -329,6 +330,16 @@ async fn a_bad_price_override_is_refused_naming_its_field() {
     let (status, body) = s.send_json(reqwest::Method::POST, ADMIN_KEY, "/v1/prices/overrides", with(json!({"cachewrite": 5.0}))).await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
     assert!(body.to_string().contains("cachewrite"), "{body}");
+    // A price a double does not hold is refused, not kept as another
+    // (serde read 1e-400 as 0: the model's calls became free).
+    for (literal, field) in [("1e-400", "input"), ("1.0000000000000000001", "input"), ("123456789012345678901234", "input")] {
+        let body = format!(r#"{{"model_key":"gpt-4o","effective_from":"2026-11-01T00:00:00Z","input":{literal},"output":4.0}}"#);
+        let resp = s.http.post(format!("{}/v1/prices/overrides", s.base)).bearer_auth(ADMIN_KEY).body(body).send().await.unwrap();
+        let status = resp.status();
+        let body: Value = resp.json().await.unwrap();
+        assert_eq!((status, body["error"]["field"].as_str()), (StatusCode::BAD_REQUEST, Some(field)), "{literal}: {body}");
+        assert!(body["error"]["message"].as_str().unwrap().contains("cannot be stored exactly"), "{literal}: {body}");
+    }
     let (_, prices) = s.get(ADMIN_KEY, "/v1/prices").await;
     assert_eq!(prices["overrides"], json!([]), "nothing refused was kept");
     // A misspelt filter of the costs is refused too, not ignored (the

@@ -86,7 +86,8 @@ impl<T: DeserializeOwned, S: Send + Sync> axum::extract::FromRequest<S> for Json
 }
 
 /// The object `body` holds, or the 400 naming the field at fault where
-/// there is one (unknown, missing or mistyped: its path in the body).
+/// there is one (unknown, missing, mistyped, given twice, or a number that
+/// cannot be kept exactly: its path in the body).
 fn object_of<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
     let mut reader = serde_json::Deserializer::from_slice(body);
     let refused = |path: String, e: &serde_json::Error| {
@@ -98,6 +99,11 @@ fn object_of<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
     };
     let Object(value) = serde_path_to_error::deserialize(&mut reader).map_err(|e| refused(e.path().to_string(), e.inner()))?;
     reader.end().map_err(|e| refused(".".into(), &e))?;
+    // What serde let through but would store changed: a key given twice
+    // (the last one won) or a number a double does not hold (a price of
+    // 1e-400 was kept as 0).
+    flightlog_decode::json::check_strictly(body, &[], flightlog_decode::json::Numbers::AsWritten)
+        .map_err(|e| ApiError::bad_param(&field_at_fault(&e.field, "").unwrap_or_default(), format!("the body cannot be kept as sent: {e}")))?;
     Ok(value)
 }
 

@@ -14,9 +14,13 @@ pub struct Budgets {
 
 /// An amount of USD as a person types it (a budget, a minimum cost): a
 /// finite number >= 0. `NaN`, `inf` and `1e400` parse as floats but are
-/// not amounts.
+/// not amounts, and `1e-400` parses as 0, which is not what was typed.
 pub fn parse_usd(s: &str) -> Option<f64> {
-    s.trim().parse::<f64>().ok().filter(|usd| usd.is_finite() && *usd >= 0.0)
+    let s = s.trim();
+    let usd = s.parse::<f64>().ok().filter(|usd| usd.is_finite() && *usd >= 0.0)?;
+    let digits = s.split(['e', 'E']).next().unwrap_or_default();
+    let underflowed = usd == 0.0 && digits.bytes().any(|b| matches!(b, b'1'..=b'9'));
+    (!underflowed).then_some(usd)
 }
 
 impl Budgets {
@@ -80,5 +84,7 @@ mod tests {
         assert_eq!(twice.limit_for(["bot"]), Some(0.5));
         assert_eq!(parse_usd(" 0.5 "), Some(0.5));
         assert_eq!(parse_usd("1e400"), None);
+        assert_eq!(parse_usd("1e-400"), None, "too small for a double: read as 0");
+        assert_eq!((parse_usd("0"), parse_usd("0.0e-400"), parse_usd("5e-324")), (Some(0.0), Some(0.0), Some(5e-324)));
     }
 }
