@@ -338,6 +338,7 @@ async fn each_erasure_is_kept_with_who_asked_when_and_why() {
         "{list}"
     );
     assert!(e["by"].as_str().is_some_and(|k| !k.is_empty()) && e["at"].as_str().is_some_and(|t| t.ends_with('Z')), "{list}");
+    assert_eq!(e["finished"].as_bool(), Some(true), "answered once all its content is blanked: {list}");
     assert_eq!(list["erasures"].as_array().unwrap().len(), 1, "nothing refused was recorded: {list}");
     let (_, html) = s.page(ADMIN_KEY, "/policies").await;
     assert!(html.contains("ticket 77: the data subject asked"), "the policies page lists it");
@@ -735,14 +736,14 @@ async fn an_erasure_cut_short_by_kill_9_is_finished_at_the_restart() {
     };
     // Killed as soon as its record is kept.
     let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
+    let kept = loop {
         let (_, list) = s.get(ADMIN_KEY, "/v1/erasures").await;
         if list["erasures"].as_array().is_some_and(|e| !e.is_empty()) {
-            break;
+            break list;
         }
         assert!(Instant::now() < deadline && !erase.is_finished(), "the erasure's record was not kept first: {list}");
         tokio::time::sleep(Duration::from_millis(5)).await;
-    }
+    };
     s.kill9();
     assert!(erase.await.unwrap().is_err(), "the erasure was not answered: it was cut short");
     let unerased = |dir: &std::path::Path| {
@@ -753,6 +754,8 @@ async fn an_erasure_cut_short_by_kill_9_is_finished_at_the_restart() {
     };
     let left = unerased(dir.path());
     assert!(left > 0, "the kill came before the erasure ended ({left} of {STEPS} steps left)");
+    // Read before the kill, so before the erasure ended: in progress.
+    assert_eq!(kept["erasures"][0]["finished"].as_bool(), Some(false), "{kept}");
 
     let mut s = serve(dir.path(), "100").await;
     // The late step is logged after the record: its content stays.
@@ -765,7 +768,8 @@ async fn an_erasure_cut_short_by_kill_9_is_finished_at_the_restart() {
     })
     .await;
     assert_eq!(page["steps"][1]["data"]["tool_execution"]["result"], json!({"status": "late"}), "logged after the erasure: {page}");
-    let (_, list) = s.get(ADMIN_KEY, "/v1/erasures").await;
+    // Marked finished once its last step is blanked.
+    let list = wait_for(&s, "/v1/erasures", Duration::from_secs(30), |l| l["erasures"][0]["finished"] == true).await;
     let records = list["erasures"].as_array().unwrap();
     assert_eq!((records.len(), records[0]["reason"].as_str(), records[0]["signed"].as_bool()), (1, Some("ticket 12"), Some(true)), "{list}");
     let report = wait_verified(&s, Duration::from_secs(30), |r| r["status"] != "failed").await;

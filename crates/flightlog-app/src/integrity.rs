@@ -89,6 +89,10 @@ pub struct ErasureRecord {
     /// Whether this instance signed the record; one that it did not was
     /// written behind its back and says nothing of who asked.
     pub signed: bool,
+    /// Whether all its content is blanked. The record is kept first; an
+    /// erasure a crash or a failure cut short is finished by the writer
+    /// (at start-up, or its next round), and until then says false.
+    pub finished: bool,
 }
 
 fn a_session<'de, D: serde::Deserializer<'de>>(d: D) -> Result<String, D::Error> {
@@ -332,7 +336,7 @@ impl AppState {
             .erasures(project, limit)
             .await?
             .into_iter()
-            .map(|r| {
+            .map(|(r, finished)| {
                 let signed = self.checkpointer.signed(&erasure_message(&r), &r.signature);
                 ErasureRecord {
                     at: flightlog_model::time::format_timestamp(r.at_us),
@@ -343,6 +347,7 @@ impl AppState {
                     steps_erased: r.steps_erased,
                     fields_erased: r.fields_erased,
                     signed,
+                    finished,
                 }
             })
             .collect())

@@ -88,9 +88,18 @@ impl Store {
         rows(&self.ch.query(ERASURES_COVERING, params).await?)
     }
 
-    /// `project`'s newest erasure records, at most `limit`.
-    pub async fn erasures(&self, project: &str, limit: u32) -> Result<Vec<ErasureRow>, StoreError> {
-        rows(&self.ch.query(ERASURES_PAGE, Params::new().text("project", project).number("limit", limit)).await?)
+    /// `project`'s newest erasure records, at most `limit`, each with
+    /// whether its erasure is finished (a crash or a failure can cut one
+    /// short; the writer finishes it).
+    pub async fn erasures(&self, project: &str, limit: u32) -> Result<Vec<(ErasureRow, bool)>, StoreError> {
+        #[derive(serde::Deserialize)]
+        struct Row {
+            #[serde(flatten)]
+            record: ErasureRow,
+            finished: bool,
+        }
+        let found: Vec<Row> = rows(&self.ch.query(ERASURES_PAGE, Params::new().text("project", project).number("limit", limit)).await?)?;
+        Ok(found.into_iter().map(|r| (r.record, r.finished)).collect())
     }
 
     /// Every erasure record (their signatures unchecked).
