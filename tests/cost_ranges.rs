@@ -132,3 +132,20 @@ async fn a_download_of_more_groups_than_a_file_holds_is_refused_saying_so() {
     let resp = get(&s, &cookie, "/costs/download?format=csv&from=2026-03-01&to=2026-03-31&group_by=day").await;
     assert_eq!(resp.status(), StatusCode::OK, "a download within the limit");
 }
+
+/// A cost smaller than a hundredth of a cent is shown whole: 60 input
+/// tokens of gpt-4o cost $0.00015, which the page showed as $0.0001 (its
+/// rows then did not add up to its total).
+#[tokio::test]
+async fn the_costs_page_shows_a_small_cost_whole() {
+    let s = Server::start().await;
+    let tiny = [call("tiny", 0, "2026-03-03T10:00:00Z", 60, 0)];
+    let (status, body) = s.post_steps(ADMIN_KEY, ndjson(&tiny), &[]).await;
+    assert!(status.is_success() && body["accepted"] == 1, "{status} {body}");
+    let cookie = s.web_sign_in(ADMIN_KEY).await.expect("signed in");
+    let (status, html) = page(&s, &cookie, "/costs?from=2026-03-01&to=2026-03-31").await;
+    assert_eq!(status, StatusCode::OK, "{html}");
+    assert!(html.contains("<strong id=\"range-total\">$0.00015</strong>"), "{html}");
+    let (_, html) = page(&s, &cookie, "/sessions/tiny").await;
+    assert!(html.contains("$0.00015"), "the session's page: {html}");
+}

@@ -100,6 +100,13 @@ async fn only_admin_keys_see_or_change_policies_and_only_from_their_own_page() {
     let (status, body) = reader.get("/policies").await;
     assert_eq!(status, StatusCode::FORBIDDEN);
     assert!(body.contains("admin scope"), "{body}");
+    // Nor is it offered them: the header's admin links are an admin's
+    // (every page linked to it and to the access log, each a 403).
+    for page in ["/", "/sessions", "/costs", "/incidents", "/search"] {
+        let (status, body) = reader.get(page).await;
+        assert_eq!(status, StatusCode::OK, "{page}: {body}");
+        assert!(body.contains("Sign out") && !body.contains("href=\"/policies\"") && !body.contains("href=\"/access-log\""), "{page}: {body}");
+    }
     let (status, _, _) = reader.post("/policies/retention", &[("content_days", "1")]).await;
     assert_eq!(status, StatusCode::FORBIDDEN);
     assert!(s.get(ADMIN_KEY, "/v1/policies/retention").await.1["set_at"].is_null(), "nothing was set");
@@ -110,6 +117,8 @@ async fn only_admin_keys_see_or_change_policies_and_only_from_their_own_page() {
 
     // An admin's form without the session's token, or from another site.
     let admin = Browser::sign_in(&s, ADMIN_KEY).await;
+    let (_, body) = admin.get("/sessions").await;
+    assert!(body.contains("href=\"/policies\"") && body.contains("href=\"/access-log\""), "an admin is offered both: {body}");
     let (status, _, _) = admin.post_as_is("/policies/retention", &[("content_days", "1"), ("csrf", "forged")]).await;
     assert_eq!(status, StatusCode::FORBIDDEN);
     let token = admin.token().await;

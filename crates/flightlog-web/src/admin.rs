@@ -19,7 +19,7 @@ impl axum::extract::FromRequestParts<WebState> for Admin {
     type Rejection = Response;
 
     async fn from_request_parts(parts: &mut Parts, state: &WebState) -> Result<Self, Response> {
-        let Reader { principal, csrf } = Reader::from_request_parts(parts, state).await?;
+        let Reader { principal, csrf, .. } = Reader::from_request_parts(parts, state).await?;
         if !principal.allows(Scope::Admin) {
             return Err(crate::csrf::forbidden(
                 "This page is for keys with the admin scope only. Sign in with an admin key of this project to see or change it.",

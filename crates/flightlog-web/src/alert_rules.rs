@@ -146,6 +146,8 @@ impl RuleRow {
 #[template(path = "alert_rules.html")]
 struct AlertRulesPage {
     csrf: String,
+    /// The header's admin links, for admin keys only (readers got a 403).
+    admin: bool,
     project: String,
     saved: Option<Saved>,
     rules: Vec<RuleRow>,
@@ -183,6 +185,7 @@ pub async fn page(State(state): State<AppState>, admin: Admin, Query(shown): Que
 fn shown_page(admin: Admin, view: &AlertRulesView, form: RuleForm) -> AlertRulesPage {
     AlertRulesPage {
         csrf: admin.csrf,
+        admin: true,
         project: admin.principal.project,
         saved: None,
         rules: view.rules.iter().map(RuleRow::of).collect(),

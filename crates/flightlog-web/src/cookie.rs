@@ -28,6 +28,8 @@ pub struct Reader {
     pub principal: Principal,
     /// The token for the page's forms (sign-out).
     pub csrf: String,
+    /// Whether its key has the admin scope: the header's admin links.
+    pub admin: bool,
 }
 
 impl axum::extract::FromRequestParts<WebState> for Reader {
@@ -55,7 +57,8 @@ impl axum::extract::FromRequestParts<WebState> for Reader {
             }
             return Err(sign_in());
         };
-        Ok(Reader { principal, csrf: csrf::for_session(&token) })
+        let admin = principal.allows(Scope::Admin);
+        Ok(Reader { principal, csrf: csrf::for_session(&token), admin })
     }
 }
 

@@ -56,6 +56,8 @@ pub struct Share {
 #[template(path = "costs.html")]
 struct Dashboard {
     csrf: String,
+    /// The header's admin links, for admin keys only (readers got a 403).
+    admin: bool,
     /// Whose costs: the reader's project, named in the header as every
     /// other page names it.
     project: String,
@@ -95,7 +97,7 @@ fn shares(rows: &[CostRow], d: CostDimension, total: f64) -> Vec<Share> {
         .take(10)
         .map(|r| Share {
             name: if text(r, d).is_empty() { "(none)".into() } else { text(r, d) },
-            cost: format!("${:.4}", r.cost.as_f64()),
+            cost: crate::show::usd(r.cost.as_f64()),
             percent: format!("{:.1}", if total > 0.0 { 100.0 * r.cost.as_f64() / total } else { 0.0 }),
         })
         .collect()
@@ -109,10 +111,11 @@ fn choices(shown: &str) -> Vec<Choice> {
 }
 
 /// The page's frame around a range: its words, links and date inputs.
-fn framed(csrf: String, project: &str, range: &CostRange) -> Dashboard {
+fn framed(csrf: String, admin: bool, project: &str, range: &CostRange) -> Dashboard {
     let query = range.query_string();
     Dashboard {
         csrf,
+        admin,
         project: project.to_string(),
         range_words: range.words(),
         from_value: range.first_day(),
@@ -123,13 +126,13 @@ fn framed(csrf: String, project: &str, range: &CostRange) -> Dashboard {
     }
 }
 
-pub async fn page(State(state): State<AppState>, Reader { principal, csrf }: Reader, Query(asked): Query<CostRangeParams>) -> Response {
+pub async fn page(State(state): State<AppState>, Reader { principal, csrf, admin }: Reader, Query(asked): Query<CostRangeParams>) -> Response {
     let range = match asked.range(flightlog_model::time::now_us()) {
         Ok(r) => r,
         Err(e) => {
             // The form stays usable (on the default range) under the message.
             let shown = CostRange::last_days(flightlog_app::costs::DEFAULT_DAYS, flightlog_model::time::now_us());
-            let page = Dashboard { problem: Some(e.public_message()), ..framed(csrf, &principal.project, &shown) };
+            let page = Dashboard { problem: Some(e.public_message()), ..framed(csrf, admin, &principal.project, &shown) };
             return (axum::http::StatusCode::BAD_REQUEST, render(page)).into_response();
         }
     };
@@ -196,7 +199,7 @@ pub async fn page(State(state): State<AppState>, Reader { principal, csrf }: Rea
                 w: format!("{:.1}", slot * 0.8),
                 h: format!("{h:.1}"),
                 color: color_of(&model),
-                label: format!("{day} · {model}: ${cost:.4}"),
+                label: format!("{day} · {model}: {}", crate::show::usd(cost)),
             });
         }
     }
@@ -204,7 +207,7 @@ pub async fn page(State(state): State<AppState>, Reader { principal, csrf }: Rea
     // The sessions over their budget, dearest first; a failed read is
     // logged, and the rest of the page shown.
     let over_budget = match state.over_budget_sessions(project, 100).await {
-        Ok(over) => over.into_iter().map(|(id, c)| (id, format!("${c:.4}"))).collect(),
+        Ok(over) => over.into_iter().map(|(id, c)| (id, crate::show::usd(c))).collect(),
         Err(e) => {
             tracing::warn!(project, error = %e, "the sessions over their budget could not be read");
             Vec::new()
@@ -214,22 +217,22 @@ pub async fn page(State(state): State<AppState>, Reader { principal, csrf }: Rea
     render(Dashboard {
         steps,
         empty,
-        total: format!("${total:.4}"),
-        reported: format!("${:.4}", totals.first().map_or(0.0, |t| t.reported_cost.as_f64())),
+        total: crate::show::usd(total),
+        reported: crate::show::usd(totals.first().map_or(0.0, |t| t.reported_cost.as_f64())),
         first_day: per_day.keys().next().cloned().unwrap_or_default(),
         last_day: per_day.keys().last().cloned().unwrap_or_default(),
-        peak: format!("${peak:.4}"),
+        peak: crate::show::usd(peak),
         bars,
         legend: models.iter().take(PALETTE.len()).map(|(m, _)| (m.clone(), color_of(m))).collect(),
         agents: shares(&by_agent, CostDimension::Agent, total),
         users: shares(&by_user, CostDimension::User, total),
         top_sessions: by_session
             .iter()
-            .map(|r| (text(r, CostDimension::Session), format!("${:.4}", r.cost.as_f64()), r.steps))
+            .map(|r| (text(r, CostDimension::Session), crate::show::usd(r.cost.as_f64()), r.steps))
             .collect(),
         unpriced: by_model.iter().filter(|r| r.unpriced_steps > 0).map(|r| (text(r, CostDimension::Model), r.unpriced_steps)).collect(),
         over_budget,
-        ..framed(csrf, project, &range)
+        ..framed(csrf, admin, project, &range)
     })
 }
 

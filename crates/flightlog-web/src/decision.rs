@@ -40,6 +40,8 @@ pub struct Alternative {
 #[template(path = "decision.html")]
 struct Decision {
     csrf: String,
+    /// The header's admin links, for admin keys only (readers got a 403).
+    admin: bool,
     session_id: String,
     step: u64,
     timestamp: String,
@@ -70,7 +72,7 @@ struct Decision {
     marks: FieldMarks,
 }
 
-pub async fn page(State(state): State<AppState>, Reader { principal, csrf }: Reader, Path((id, n)): Path<(String, u64)>) -> Response {
+pub async fn page(State(state): State<AppState>, Reader { principal, csrf, admin }: Reader, Path((id, n)): Path<(String, u64)>) -> Response {
     let explained = match state.explain(&principal.project, &id, n).await {
         Ok(e) => e,
         Err(e) if e.kind() == ErrorKind::NotFound => return (StatusCode::NOT_FOUND, e.to_string()).into_response(),
@@ -158,6 +160,7 @@ pub async fn page(State(state): State<AppState>, Reader { principal, csrf }: Rea
         problems,
         erased,
         csrf,
+        admin,
     };
     render(page)
 }

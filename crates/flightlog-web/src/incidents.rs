@@ -27,7 +27,6 @@ use axum::routing::{get, post};
 use axum::{Form, Router};
 use flightlog_app::error::ErrorKind;
 use flightlog_app::incidents::{IncidentParams, IncidentQuery, IncidentState, IncidentStep, IncidentView, MAX_PAGE};
-use flightlog_app::keys::Scope;
 use flightlog_app::{AppError, AppState};
 use flightlog_model::detect::IncidentKind;
 
@@ -208,8 +207,7 @@ impl IncidentsPage {
     }
 }
 
-pub async fn page(State(state): State<AppState>, Reader { principal, csrf }: Reader, Query(f): Query<Filters>) -> Response {
-    let admin = principal.allows(Scope::Admin);
+pub async fn page(State(state): State<AppState>, Reader { principal, csrf, admin }: Reader, Query(f): Query<Filters>) -> Response {
     let project = &principal.project;
     let (listed, counted) = match (f.params(true).query(), Filters { kind: String::new(), ..f.clone() }.params(false).query()) {
         (Ok(q), Ok(all_kinds)) => tokio::join!(state.incidents(project, &q), counts(&state, project, all_kinds)),

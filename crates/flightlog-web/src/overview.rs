@@ -44,6 +44,8 @@ pub struct Flagged {
 #[template(path = "overview.html")]
 struct Page {
     csrf: String,
+    /// The header's admin links, for admin keys only (readers got a 403).
+    admin: bool,
     days: u32,
     ranges: Vec<u32>,
     charts: Vec<Columns>,
@@ -53,7 +55,7 @@ struct Page {
     flags_error: Option<String>,
 }
 
-pub async fn page(State(state): State<AppState>, Reader { principal, csrf }: Reader, Query(range): Query<Range>) -> Response {
+pub async fn page(State(state): State<AppState>, Reader { principal, csrf, admin }: Reader, Query(range): Query<Range>) -> Response {
     let overview = match state.overview(&principal.project, range.days.as_deref()).await {
         Ok(o) => o,
         Err(e) if e.kind() == ErrorKind::Invalid => return (StatusCode::BAD_REQUEST, e.public_message()).into_response(),
@@ -81,6 +83,7 @@ pub async fn page(State(state): State<AppState>, Reader { principal, csrf }: Rea
     let since = &day_of(overview.from_us);
     render(Page {
         csrf,
+        admin,
         days: overview.days,
         ranges: RANGES.to_vec(),
         charts: day_charts(&overview),

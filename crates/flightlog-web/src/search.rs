@@ -36,6 +36,8 @@ impl std::ops::Deref for HitView {
 #[template(path = "search.html")]
 struct SearchPage {
     csrf: String,
+    /// The header's admin links, for admin keys only (readers got a 403).
+    admin: bool,
     params: SimilarParams,
     /// Why search is off, when it is.
     unavailable: Option<String>,
@@ -95,10 +97,11 @@ impl SearchPage {
     }
 }
 
-pub async fn page(State(state): State<AppState>, Reader { principal, csrf }: Reader, Query(params): Query<SimilarParams>) -> Response {
+pub async fn page(State(state): State<AppState>, Reader { principal, csrf, admin }: Reader, Query(params): Query<SimilarParams>) -> Response {
     let s = state.search.status().snapshot();
     let mut page = SearchPage {
         csrf,
+        admin,
         unavailable: state.search.unavailable().map(str::to_string),
         problem: None,
         origin: None,

@@ -66,6 +66,8 @@ pub struct Row {
 #[template(path = "sessions.html")]
 struct Sessions {
     csrf: String,
+    /// The header's admin links, for admin keys only (readers got a 403).
+    admin: bool,
     project: String,
     f: Filters,
     error: Option<String>,
@@ -76,7 +78,7 @@ struct Sessions {
     spread: Vec<Columns>,
 }
 
-pub async fn list(State(state): State<AppState>, Reader { principal, csrf }: Reader, Query(f): Query<Filters>) -> Response {
+pub async fn list(State(state): State<AppState>, Reader { principal, csrf, admin }: Reader, Query(f): Query<Filters>) -> Response {
     let mut spread = Vec::new();
     // The page is shown under its error too, so the form can be mended;
     // its status says whose mistake it was.
@@ -116,7 +118,7 @@ pub async fn list(State(state): State<AppState>, Reader { principal, csrf }: Rea
                             // estimate when the flags could not be read.
                             cost: match &f {
                                 Some(f) => crate::show::session_cost(f.cost),
-                                None => format!("${:.4}", s.estimated_cost),
+                                None => crate::show::usd(s.estimated_cost),
                             },
                             over_budget: f.as_ref().and_then(|f| f.over_budget).unwrap_or(false),
                             anomalies: f
@@ -137,7 +139,7 @@ pub async fn list(State(state): State<AppState>, Reader { principal, csrf }: Rea
     };
     let status = error.as_ref().map_or(StatusCode::OK, |(status, _)| *status);
     let error = error.map(|(_, message)| message);
-    (status, render(Sessions { csrf, project: principal.project, f, error, sessions, next, spread })).into_response()
+    (status, render(Sessions { csrf, admin, project: principal.project, f, error, sessions, next, spread })).into_response()
 }
 
 /// The form as the application reads list parameters: blanks are absent,

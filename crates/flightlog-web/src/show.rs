@@ -104,14 +104,27 @@ pub fn short_text_time(s: &str) -> String {
     flightlog_model::time::parse_timestamp(s).map(short_time).unwrap_or_else(|_| s.to_string())
 }
 
+/// An amount of USD as the pages show it: to the hundred-millionth, as
+/// many digits as it needs but at least four (`$13.5000`, `$0.00015`).
+/// Four alone showed a user's $0.00015 as $0.0001, and a column of such
+/// rows did not add up to its total; a token at $0.01 per 1M is $1e-8.
+pub fn usd(amount: f64) -> String {
+    let mut digits = format!("{amount:.8}");
+    let keep = digits.find('.').map_or(digits.len(), |point| point + 5);
+    while digits.len() > keep && digits.ends_with('0') {
+        digits.pop();
+    }
+    format!("${digits}")
+}
+
 /// A session's computed cost, and what it leaves out: steps with tokens
 /// whose model has no price (so `$0.0000` is never shown as if exact).
 pub fn session_cost(cost: flightlog_app::sessions::SessionCost) -> String {
-    let usd = cost.usd;
+    let usd = usd(cost.usd);
     match cost.unpriced_steps {
-        0 => format!("${usd:.4}"),
-        1 => format!("${usd:.4} + 1 unpriced step"),
-        n => format!("${usd:.4} + {n} unpriced steps"),
+        0 => usd,
+        1 => format!("{usd} + 1 unpriced step"),
+        n => format!("{usd} + {n} unpriced steps"),
     }
 }
 
@@ -119,6 +132,12 @@ pub fn session_cost(cost: flightlog_app::sessions::SessionCost) -> String {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn amounts_show_every_digit_to_the_hundred_millionth() {
+        let shown: Vec<String> = [13.5, 0.00015, 0.0, 2.0 / 3.0, 1.5e-7, 1234.56789012].into_iter().map(usd).collect();
+        assert_eq!(shown, ["$13.5000", "$0.00015", "$0.0000", "$0.66666667", "$0.00000015", "$1234.56789012"]);
+    }
 
     #[test]
     fn table_times_are_to_the_second() {

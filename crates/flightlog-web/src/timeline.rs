@@ -90,6 +90,8 @@ pub struct IncidentBadge {
 #[template(path = "timeline.html")]
 struct Timeline {
     csrf: String,
+    /// The header's admin links, for admin keys only (readers got a 403).
+    admin: bool,
     /// None when it could not be drawn (the cards still are).
     waterfall: Option<WaterfallView>,
     session_id: String,
@@ -115,7 +117,7 @@ pub struct Position {
 
 pub async fn page(
     State(state): State<AppState>,
-    Reader { principal, csrf }: Reader,
+    Reader { principal, csrf, admin }: Reader,
     Path(id): Path<String>,
     Query(at): Query<Position>,
 ) -> Response {
@@ -165,17 +167,18 @@ pub async fn page(
     let cost = match cost {
         Ok(costs) => {
             let computed = crate::show::session_cost(costs.get(&id).copied().unwrap_or_default());
-            format!("{computed} (the client estimated ${:.4})", summary.estimated_cost)
+            format!("{computed} (the client estimated {})", crate::show::usd(summary.estimated_cost))
         }
         Err(e) => {
             tracing::warn!(error = %e, "cost of a session unavailable");
-            format!("${:.4} estimated by the client", summary.estimated_cost)
+            format!("{} estimated by the client", crate::show::usd(summary.estimated_cost))
         }
     };
     let steps = views(&earlier, &session.timeline.steps, &incident_marks::spans(&id, &incidents));
     let previous = at.after.map(|a| if a < PAGE as u64 { String::new() } else { format!("?after={}", a - PAGE as u64) });
     render(Timeline {
         csrf,
+        admin,
         waterfall,
         summary: format!(
             "{} steps, {} failed, {cost}, {} to {}, agents {}, models {}",
