@@ -368,7 +368,13 @@ async fn a_side_effect_stored_after_its_client_went_away_is_still_denied() {
             false => {
                 let (status, answer) = ask(&s, ADMIN_KEY, question("another", "refund_payment", refund)).await;
                 assert_eq!(status, StatusCode::OK, "{answer}");
-                assert_eq!(answer["allowed"], true, "attempt {attempt}: nothing stored, nothing done: {answer}");
+                // Nothing stored, nothing done; but a commit slower than the
+                // wait (a loaded machine) can land between the last look and
+                // the ask, and a refund the guard then knows must be stored.
+                if answer["allowed"] != true {
+                    let stored_since = s.get(ADMIN_KEY, &path).await.1["steps"].as_array().is_some_and(|a| !a.is_empty());
+                    assert!(reason(&answer) == "already_done" && stored_since, "attempt {attempt}: nothing stored, nothing done: {answer}");
+                }
             }
         }
     }
