@@ -128,3 +128,40 @@ async fn an_mcp_client_calls_every_tool_and_gets_the_apis_answers() {
     let recorded = flightlog_sql(dir.path(), sql);
     assert_eq!(String::from_utf8_lossy(&recorded.stdout), "\"mcp-guarded\",true,\"\"\n\"mcp-other\",false,\"already_done\"\n");
 }
+
+/// What the MCP transport refuses is refused as every other route refuses:
+/// JSON naming the problem (rmcp answered plain text), and a body that is
+/// not JSON is a 400, not 415 Unsupported Media Type.
+#[tokio::test]
+async fn the_mcp_routes_refusals_are_json() {
+    let s = Server::start().await;
+    let both = "application/json, text/event-stream";
+    let send = |method: reqwest::Method, content_type: &str, accept: &str, body: &str| {
+        s.http
+            .request(method, format!("{}/mcp", s.base))
+            .bearer_auth(ADMIN_KEY)
+            .header("content-type", content_type)
+            .header("accept", accept)
+            .body(body.to_string())
+            .send()
+    };
+    for (method, content_type, accept, body, status, code) in [
+        (reqwest::Method::POST, "application/json", both, "{bad", StatusCode::BAD_REQUEST, "invalid_json"),
+        (reqwest::Method::POST, "text/plain", both, "{}", StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type"),
+        (reqwest::Method::POST, "application/json", "application/json", "{}", StatusCode::NOT_ACCEPTABLE, "not_acceptable"),
+        (reqwest::Method::DELETE, "application/json", both, "", StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"),
+    ] {
+        let resp = send(method.clone(), content_type, accept, body).await.unwrap();
+        let got = resp.status();
+        let text = resp.text().await.unwrap();
+        let answer: Value = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{method} {content_type} {body:?}: {e}: {text}"));
+        assert_eq!((got, answer["error"]["code"].as_str()), (status, Some(code)), "{method} {content_type} {body:?}: {answer}");
+        assert!(answer["error"]["message"].as_str().is_some_and(|m| !m.is_empty()), "{answer}");
+    }
+    // A JSON-RPC error is the protocol's own answer, left as it is.
+    let call = r#"{"jsonrpc":"2.0","id":1,"method":"no_such_method"}"#;
+    let resp = send(reqwest::Method::POST, "application/json", both, call).await.unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    let answer: Value = resp.json().await.unwrap();
+    assert_eq!(answer["error"]["code"], -32601, "{answer}");
+}

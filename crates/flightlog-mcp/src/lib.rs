@@ -18,7 +18,7 @@ mod tools;
 use axum::Router;
 use axum::extract::{Request, State};
 use axum::http::{StatusCode, header};
-use axum::middleware::{Next, from_fn_with_state};
+use axum::middleware::{Next, from_fn, from_fn_with_state};
 use axum::response::{IntoResponse, Response};
 use flightlog_app::AppState;
 use flightlog_app::keys::{Scope, presented_key};
@@ -37,7 +37,37 @@ pub fn router(state: AppState) -> Router {
         // The key guards it; behind a proxy the Host is the public name.
         .disable_allowed_hosts();
     let service = StreamableHttpService::new(move || Ok(Flightlog::new(tools_state.clone())), Arc::new(NeverSessionManager::default()), config);
-    Router::new().nest_service("/mcp", service).layer(from_fn_with_state(state, authenticate))
+    Router::new().nest_service("/mcp", service).layer(from_fn(json_refusals)).layer(from_fn_with_state(state, authenticate))
+}
+
+/// rmcp refuses a request it cannot take in plain text, and a body that is
+/// not JSON as 415 Unsupported Media Type: here each becomes the JSON error
+/// every other route answers, and a body that is not JSON a 400.
+async fn json_refusals(request: Request, next: Next) -> Response {
+    let response = next.run(request).await;
+    let text_answer = response.headers().get(header::CONTENT_TYPE).is_none_or(|t| t.as_bytes().starts_with(b"text/plain"));
+    if !response.status().is_client_error() || !text_answer {
+        return response;
+    }
+    let (mut parts, body) = response.into_parts();
+    // rmcp's refusals are a line of text; a longer body is cut, not read whole.
+    let text = axum::body::to_bytes(body, 4096).await.map(|b| String::from_utf8_lossy(&b).trim().to_string()).unwrap_or_default();
+    let not_json = parts.status == StatusCode::UNSUPPORTED_MEDIA_TYPE && text.starts_with("fail to deserialize");
+    if not_json {
+        parts.status = StatusCode::BAD_REQUEST;
+    }
+    let code = match parts.status {
+        _ if not_json => "invalid_json",
+        StatusCode::METHOD_NOT_ALLOWED => "method_not_allowed",
+        StatusCode::NOT_ACCEPTABLE => "not_acceptable",
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => "unsupported_media_type",
+        _ => "bad_request",
+    };
+    let message = if not_json { format!("the body is not a JSON-RPC message: {text}") } else { text };
+    parts.headers.remove(header::CONTENT_LENGTH);
+    parts.headers.remove(header::CONTENT_TYPE);
+    let body = serde_json::json!({"error": {"code": code, "message": message}});
+    (parts, axum::Json(body)).into_response()
 }
 
 /// Lets through only requests with a key that may read or ingest, and
