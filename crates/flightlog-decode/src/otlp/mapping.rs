@@ -251,12 +251,28 @@ fn model(a: &Attributes) -> Option<Value> {
 /// tokens, and their output counts reasoning tokens, as Flightlog's do;
 /// Langfuse's usage buckets are apart (`input` without its cached counts,
 /// `output` without `output_reasoning_tokens`), so those are added back.
+/// A JSON object of counts or amounts sent as one attribute (Langfuse's
+/// usage and cost details), empty when the attribute is absent. Text that
+/// is not such an object is refused, naming the attribute: read as no
+/// object, its span's tokens were lost and the step cost nothing.
+fn counts_object(a: &Attributes, key: &str) -> Result<Map<String, Value>, String> {
+    match a.get(key) {
+        None | Some(Value::Null) => Ok(Map::new()),
+        Some(Value::Object(m)) => Ok(m.clone()),
+        Some(Value::String(text)) => match crate::json::parse_record(text.as_bytes()) {
+            Ok(Value::Object(m)) => Ok(m),
+            Ok(other) => Err(format!("attribute {key}: must be a JSON object, got {other}")),
+            // The attribute is the record here: only a field within it is named.
+            Err(e) if e.field == "(record)" => Err(format!("attribute {key}: {}", e.reason)),
+            Err(e) => Err(format!("attribute {key}: {e}")),
+        },
+        Some(other) => Err(format!("attribute {key}: must be a JSON object, got {other}")),
+    }
+}
+
 fn cost(a: &Attributes) -> Result<Option<Value>, String> {
     const USAGE: &str = "langfuse.observation.usage_details";
-    let usage = match a.json(&[USAGE]) {
-        Some(Value::Object(m)) => m,
-        _ => Map::new(),
-    };
+    let usage = counts_object(a, USAGE)?;
     let lf = |keys: &[&str]| param(&usage, USAGE, keys, read_u64, "must be a whole number >= 0");
     let lf_cache_read = lf(&["input_cached_tokens", "cache_read_input_tokens", "input_cache_read"])?;
     let lf_cache_write = lf(&["cache_creation_input_tokens", "input_cache_creation"])?;
@@ -278,10 +294,14 @@ fn cost(a: &Attributes) -> Result<Option<Value>, String> {
     // totals count the cached and reasoning tokens in already.
     let openai_detail = |objects: [&str; 2], key: &str| -> Result<Option<u64>, String> {
         for name in objects {
-            if let Some(Value::Object(detail)) = usage.get(name)
-                && let Some(n) = param(detail, &format!("{USAGE}.{name}"), &[key], read_u64, "must be a whole number >= 0")?
-            {
-                return Ok(Some(n));
+            match usage.get(name) {
+                None | Some(Value::Null) => {}
+                Some(Value::Object(detail)) => {
+                    if let Some(n) = param(detail, &format!("{USAGE}.{name}"), &[key], read_u64, "must be a whole number >= 0")? {
+                        return Ok(Some(n));
+                    }
+                }
+                Some(other) => return Err(format!("attribute {USAGE}: {name} must be an object of token counts, got {other}")),
             }
         }
         Ok(None)
@@ -314,10 +334,7 @@ fn cost(a: &Attributes) -> Result<Option<Value>, String> {
     )?
     .or(openai_reasoning);
     const COST_DETAILS: &str = "langfuse.observation.cost_details";
-    let estimated = match a.json(&[COST_DETAILS]) {
-        Some(Value::Object(m)) => param(&m, COST_DETAILS, &["total"], read_f64, "must be a number a double holds exactly")?,
-        _ => None,
-    };
+    let estimated = param(&counts_object(a, COST_DETAILS)?, COST_DETAILS, &["total"], read_f64, "must be a number a double holds exactly")?;
     let estimated = match estimated {
         Some(v) => Some(v),
         None => a.f64(&["llm.cost.total", "gen_ai.usage.cost"])?,
@@ -596,6 +613,30 @@ mod tests {
         let bad = r#"{"prompt_tokens":10,"prompt_tokens_details":{"cached_tokens":-1}}"#;
         let refused = map_span(&Attributes::default(), "test", &span(1, 1, &[("langfuse.observation.usage_details", bad)]));
         assert!(matches!(&refused, SpanOutcome::Rejected(why) if why.contains("prompt_tokens_details") && why.contains("cached_tokens")), "{refused:?}");
+    }
+
+    /// Langfuse's usage or cost details that cannot be read whole refuse
+    /// their span, naming the attribute: read as no details, the step's
+    /// tokens were lost and it cost nothing (found by a hostile probe).
+    #[test]
+    fn langfuse_details_that_cannot_be_read_refuse_the_span() {
+        let usage = "langfuse.observation.usage_details";
+        let cost = "langfuse.observation.cost_details";
+        for (key, text, says) in [
+            (usage, r#"{"input":1000000,"input":1000000,"output":500000}"#, "more than once"),
+            (usage, r#"{"input":1000000,"output":1e400}"#, "number out of range"),
+            (usage, "not json", "not valid JSON"),
+            (usage, "[1,2]", "must be a JSON object"),
+            (usage, r#"{"input":10,"prompt_tokens_details":5}"#, "prompt_tokens_details must be an object"),
+            (cost, r#"{"total":12.50000000000000000001}"#, "total"),
+            (cost, r#"{"total":1,"total":2}"#, "more than once"),
+        ] {
+            let refused = map_span(&Attributes::default(), "test", &span(1, 1, &[("langfuse.observation.type", "generation"), (key, text)]));
+            assert!(matches!(&refused, SpanOutcome::Rejected(why) if why.contains(key) && why.contains(says)), "{text}: {refused:?}");
+        }
+        // As an OTLP map rather than text, and with nothing in it, they are read as before.
+        let step = step_of(&span(1, 1, &[("langfuse.observation.type", "generation"), (usage, "{}"), (cost, r#"{"total":0.5}"#)]));
+        assert_eq!(step["cost"], json!({"estimated_cost": 0.5}), "{step:#}");
     }
 
     #[test]
