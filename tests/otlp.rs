@@ -277,6 +277,29 @@ async fn re_sent_spans_are_duplicates_gzip_works_and_each_bad_span_is_named() {
     assert_eq!(server.all_steps(ADMIN_KEY, "partial-session", 100).await.len(), 1);
 }
 
+/// An export of one span carrying `events` empty events, as protobuf
+/// written by hand (a request, its resource spans, scope spans, span).
+fn event_flood(events: usize) -> Vec<u8> {
+    fn framed(field: u8, inner: Vec<u8>) -> Vec<u8> {
+        let (mut out, mut n) = (vec![field], inner.len());
+        while n >= 0x80 {
+            out.push((n as u8 & 0x7f) | 0x80);
+            n >>= 7;
+        }
+        out.push(n as u8);
+        out.extend(inner);
+        out
+    }
+    let span: Vec<u8> = [0x2a, 0x01, b'x'].into_iter().chain(std::iter::repeat_n([0x5a, 0x00], events).flatten()).collect();
+    framed(0x0a, framed(0x12, framed(0x12, span)))
+}
+
+/// The same as OTLP JSON.
+fn event_flood_json(events: usize) -> Vec<u8> {
+    let flood = vec!["{}"; events].join(",");
+    format!(r#"{{"resourceSpans":[{{"scopeSpans":[{{"spans":[{{"name":"x","events":[{flood}]}}]}}]}}]}}"#).into_bytes()
+}
+
 #[tokio::test]
 async fn malformed_bodies_wrong_types_and_oversized_exports_get_a_4xx() {
     let server = Server::start().await;
@@ -291,6 +314,9 @@ async fn malformed_bodies_wrong_types_and_oversized_exports_get_a_4xx() {
         ("not gzip", "application/json", json_body.clone(), true, 400, "invalid_body"),
         ("oversized", "application/x-protobuf", vec![0u8; 33 << 20], false, 413, "too_large"),
         ("gzip bomb", "application/x-protobuf", gzip(&vec![0u8; 130 << 20]), true, 413, "too_large"),
+        // Millions of empty events: a few KB gzipped, gigabytes decoded.
+        ("a flood of events", "application/x-protobuf", gzip(&event_flood(2_500_000)), true, 413, "too_large"),
+        ("a flood of events as JSON", "application/json", gzip(&event_flood_json(2_500_000)), true, 413, "too_large"),
     ];
     for (what, ct, body, gz, status, code) in cases {
         let (got, _, answer) = post_traces(&server, ADMIN_KEY, "/v1/traces", ct, body, gz).await;

@@ -16,7 +16,9 @@
 use crate::ingest::{self, RejectionCode};
 use crate::{AppError, AppState};
 use flightlog_decode::body::{BodyError, gunzip};
-use flightlog_decode::otlp::{Encoding, ExportTraceServiceRequest, OtlpError, SpanOutcome, decode_request, encode_request, map_request, map_spans_at};
+use flightlog_decode::otlp::{Encoding, ExportTraceServiceRequest, SpanOutcome, decode_request, encode_request, map_request, map_spans_at};
+/// Why an export could not be read: the front ends tell its kinds apart.
+pub use flightlog_decode::otlp::OtlpError;
 use flightlog_model::Limits;
 use flightlog_model::step::MAX_STEP;
 use flightlog_store::spans::Origin;

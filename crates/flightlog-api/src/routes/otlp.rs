@@ -16,7 +16,7 @@ use axum::body::Body;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use flightlog_app::spans::{ExportError, PreparedSpans, ReceivedExport, prepare_spans};
+use flightlog_app::spans::{ExportError, OtlpError, PreparedSpans, ReceivedExport, prepare_spans};
 use flightlog_decode::otlp::{self, Encoding};
 use flightlog_model::Limits;
 
@@ -99,6 +99,7 @@ fn prepare(
 ) -> Result<PreparedSpans, ApiError> {
     prepare_spans(export, limits, project, redactor).map_err(|e| match e {
         ExportError::Body(e) => body_error(e),
+        ExportError::Otlp(e @ OtlpError::TooManyItems { .. }) => ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "too_large", e.to_string()),
         ExportError::Otlp(e) => ApiError::new(StatusCode::BAD_REQUEST, "invalid_body", e.to_string()),
         ExportError::TooManySpans(e) => ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "too_large", e.to_string()),
     })

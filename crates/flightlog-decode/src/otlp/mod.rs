@@ -7,6 +7,7 @@
 //! How a span becomes a step is [`mapping`].
 
 pub mod attributes;
+pub mod items;
 mod json_defaults;
 pub mod mapping;
 
@@ -48,10 +49,16 @@ pub enum OtlpError {
     Protobuf(String),
     #[error("malformed OTLP JSON ExportTraceServiceRequest: {0}")]
     Json(String),
+    #[error("the export holds more than {limit} messages (spans, attributes, values, events, links): export smaller batches")]
+    TooManyItems { limit: usize },
 }
 
-/// Parses an (already decompressed) export request.
+/// Parses an (already decompressed) export request, once its messages are
+/// counted ([`items`]: their memory, decoded, is many times their bytes).
 pub fn decode_request(body: &[u8], encoding: Encoding) -> Result<ExportTraceServiceRequest, OtlpError> {
+    if items::too_many(body, encoding == Encoding::Protobuf) {
+        return Err(OtlpError::TooManyItems { limit: items::MAX_ITEMS });
+    }
     match encoding {
         Encoding::Protobuf => ExportTraceServiceRequest::decode(body).map_err(|e| OtlpError::Protobuf(e.to_string())),
         // Checked as strictly as a step is read (a key given twice, a value
