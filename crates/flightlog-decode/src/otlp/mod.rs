@@ -75,7 +75,10 @@ pub fn decode_request(body: &[u8], encoding: Encoding) -> Result<ExportTraceServ
             serde_json::from_slice(body).or_else(|direct| {
                 let mut request: serde_json::Value = serde_json::from_slice(body).map_err(|_| OtlpError::Json(direct.to_string()))?;
                 json_defaults::fill(&mut request);
-                serde_json::from_value(request).map_err(|_| OtlpError::Json(direct.to_string()))
+                // Refused again: named by where in the export, which the
+                // first error's line and column only point at
+                // (`resourceSpans[0].scopeSpans[0].spans[3].attributes[1].value.intValue`).
+                serde_path_to_error::deserialize(request).map_err(|e| OtlpError::Json(format!("{}: {}", e.path(), e.inner())))
             })
         }
     }
@@ -163,6 +166,9 @@ mod tests {
             (r#"{"key":"n","value":{"stringValue":"a","intValue":"5"}}"#, "attributes[0].value.intValue: is given beside stringValue"),
             (r#"{"key":"n","value":{"doubleValue":0.1000000000000000000001}}"#, "doubleValue"),
             (r#"{"key":"n","value":{"doubleValue":"0.1000000000000000000001"}}"#, r#"string "0.1000000000000000000001", expected f64"#),
+            // A value the types refuse is named by its place in the export.
+            (r#"{"key":"n","value":{"intValue":1.5}}"#, "resourceSpans[0].scopeSpans[0].spans[0].attributes[0]"),
+            (r#"{"key":"n","value":{"intValue":"9223372036854775808"}}"#, "resourceSpans[0].scopeSpans[0].spans[0].attributes[0]"),
         ] {
             match decode_request(export(attribute).as_bytes(), Encoding::Json) {
                 Err(OtlpError::Json(why)) => assert!(why.contains(says), "{attribute}: {why}"),
