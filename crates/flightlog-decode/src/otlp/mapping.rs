@@ -121,9 +121,13 @@ pub fn map_span(resource: &Attributes, scope: &str, span: &Span) -> SpanOutcome 
     let Some(number) = step_number(start_us, &span.span_id) else {
         return SpanOutcome::Rejected(format!("startTimeUnixNano {} is out of range", span.start_time_unix_nano));
     };
-    let session = a
-        .str(&["gen_ai.conversation.id", "session.id", "langfuse.session.id"])
-        .unwrap_or_else(|| hex::encode(&span.trace_id));
+    const SESSION_KEYS: [&str; 3] = ["gen_ai.conversation.id", "session.id", "langfuse.session.id"];
+    // A list or a map names no one session: read as none, its span went to
+    // the trace's session without a word (a hostile probe).
+    if let Some((key, value)) = SESSION_KEYS.iter().find_map(|k| Some((*k, a.get(k)?))).filter(|(_, v)| v.is_array() || v.is_object()) {
+        return SpanOutcome::Rejected(format!("attribute {key}: must be a string naming the session, got {value}"));
+    }
+    let session = a.str(&SESSION_KEYS).unwrap_or_else(|| hex::encode(&span.trace_id));
 
     // Token counts and costs must be numbers: one present that is not is
     // refused, naming it, as `POST /v1/steps` refuses the same value (costs
@@ -637,6 +641,23 @@ mod tests {
         // As an OTLP map rather than text, and with nothing in it, they are read as before.
         let step = step_of(&span(1, 1, &[("langfuse.observation.type", "generation"), (usage, "{}"), (cost, r#"{"total":0.5}"#)]));
         assert_eq!(step["cost"], json!({"estimated_cost": 0.5}), "{step:#}");
+    }
+
+    #[test]
+    fn a_session_id_that_is_a_list_or_a_map_refuses_the_span() {
+        use opentelemetry_proto::tonic::common::v1::{ArrayValue, KeyValueList};
+        let text = |s: &str| AnyValue { value: Some(V::StringValue(s.into())) };
+        let list = V::ArrayValue(ArrayValue { values: vec![text("sess-A"), text("sess-B")] });
+        let map = V::KvlistValue(KeyValueList { values: vec![KeyValue { key: "id".into(), value: Some(text("a")), ..Default::default() }] });
+        for (key, value) in [("gen_ai.conversation.id", list), ("session.id", map)] {
+            let mut with = span(1, 1, &[("gen_ai.operation.name", "chat"), (key, "")]);
+            with.attributes[1].value = Some(AnyValue { value: Some(value) });
+            let refused = map_span(&Attributes::default(), "test", &with);
+            assert!(matches!(&refused, SpanOutcome::Rejected(why) if why.contains(key) && why.contains("must be a string")), "{refused:?}");
+        }
+        // A string names it, as before.
+        let step = step_of(&span(1, 1, &[("gen_ai.operation.name", "chat"), ("session.id", "s-1")]));
+        assert_eq!(step["session_id"], "s-1");
     }
 
     #[test]
