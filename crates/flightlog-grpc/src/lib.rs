@@ -95,7 +95,7 @@ impl TraceService for Traces {
         .map_err(|e| Status::internal(format!("request processing failed: {e}")))?
         .map_err(|e| match e {
             ExportError::TooManySpans(e) => Status::resource_exhausted(e.to_string()),
-            ExportError::Otlp(e @ OtlpError::TooManyItems { .. }) => Status::resource_exhausted(e.to_string()),
+            ExportError::Otlp(e @ OtlpError::TooManyItems) => Status::resource_exhausted(e.to_string()),
             other => Status::invalid_argument(other.to_string()),
         })?;
         let report = self.state.export_spans(&principal.project, prepared).await.map_err(app_status)?;

@@ -99,7 +99,7 @@ fn prepare(
 ) -> Result<PreparedSpans, ApiError> {
     prepare_spans(export, limits, project, redactor).map_err(|e| match e {
         ExportError::Body(e) => body_error(e),
-        ExportError::Otlp(e @ OtlpError::TooManyItems { .. }) => ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "too_large", e.to_string()),
+        ExportError::Otlp(e @ OtlpError::TooManyItems) => ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "too_large", e.to_string()),
         ExportError::Otlp(e) => ApiError::new(StatusCode::BAD_REQUEST, "invalid_body", e.to_string()),
         ExportError::TooManySpans(e) => ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "too_large", e.to_string()),
     })

@@ -5,24 +5,51 @@
 //! them took 770 MB to decode (a hostile probe), and the body limits alone
 //! let one request take gigabytes.
 
-/// Messages (protobuf) or objects (JSON) in one export: a batch of 10,000
-/// spans of 50 attributes each holds about a million; decoded, two
+use super::Encoding;
+
+/// Messages (and repeated strings) in one protobuf export: a batch of
+/// 10,000 spans of 50 attributes each holds about a million; decoded, two
 /// million take a few hundred MB at most.
 pub const MAX_ITEMS: usize = 2_000_000;
 
-/// Whether a body (protobuf, or OTLP JSON) holds more than [`MAX_ITEMS`]
-/// messages. A message takes 2 bytes at least (a tag and a length; `{}`
-/// in JSON), so a body of at most twice the limit is not counted: the
-/// batches SDKs send are all that small, and counting costs about a
-/// tenth of decoding (18.6 MB of protobuf, 10,000 spans: 16–48 ms against
-/// 100–138 ms, release build).
-pub fn too_many(body: &[u8], protobuf: bool) -> bool {
-    if body.len() / 2 <= MAX_ITEMS {
-        return false;
+/// Values in one OTLP JSON export (each `{`, `[` and `,` outside strings):
+/// an attribute is four or five, and an export that cannot be read straight
+/// into the types is read whole as JSON values first (32 bytes each and up).
+pub const MAX_JSON_ITEMS: usize = 4_000_000;
+
+/// What counting an export found.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Count {
+    Within(usize),
+    TooMany,
+    /// Protobuf the count cannot read through (a group, bytes cut short,
+    /// nesting past what the decoder takes): refused whole, since the
+    /// decoder skips some of it (an unknown field's group) and what follows
+    /// would go uncounted.
+    Unreadable,
+}
+
+/// The decoder's recursion limit (prost's): messages nested deeper are
+/// refused. Counted from the request, which is level 1 here.
+const MAX_DEPTH: usize = 101;
+
+/// Counts an (already decompressed) export's messages. A protobuf message
+/// takes 2 bytes at least (a tag and a length), a JSON value 1 (`[`), so a
+/// body too short to be over the limit is not counted: the batches SDKs
+/// send are all that small, and counting costs about a tenth of decoding
+/// (18.6 MB of protobuf, 10,000 spans: 16–48 ms against 100–138 ms,
+/// release build).
+pub fn count(body: &[u8], encoding: Encoding) -> Count {
+    let (limit, least_bytes) = match encoding {
+        Encoding::Protobuf => (MAX_ITEMS, 2),
+        Encoding::Json => (MAX_JSON_ITEMS, 1),
+    };
+    if body.len() / least_bytes <= limit {
+        return Count::Within(0);
     }
-    match protobuf {
-        true => protobuf_items(body, MAX_ITEMS).is_none(),
-        false => json_items(body, MAX_ITEMS).is_none(),
+    match encoding {
+        Encoding::Protobuf => protobuf_items(body, limit),
+        Encoding::Json => json_items(body, limit),
     }
 }
 
@@ -41,44 +68,48 @@ enum Kind {
     Link,
     KeyValue,
     AnyValue,
-    /// ArrayValue (its values are AnyValues) or KeyValueList (KeyValues).
-    Values(bool),
-    /// A message whose fields are none of the above (a span's status, a
-    /// resource's entity references).
+    ArrayValue,
+    KeyValueList,
+    /// A resource's entity reference, whose repeated strings (`id_keys`,
+    /// `description_keys`) are counted too: 2 bytes sent, 24 decoded.
+    EntityRef,
+    /// A message of scalars and strings (a span's status).
     Leaf,
 }
 
+/// What a length-delimited field of a message is, to the count.
+enum Field {
+    Message(Kind),
+    RepeatedString,
+    Other,
+}
+
 impl Kind {
-    fn field(self, number: u64) -> Option<Kind> {
+    fn field(self, number: u64) -> Field {
         use Kind::*;
-        match (self, number) {
-            (Request, 1) => Some(ResourceSpans),
-            (ResourceSpans, 1) => Some(Resource),
-            (ResourceSpans, 2) => Some(ScopeSpans),
-            (Resource, 1) | (Scope, 3) | (Span, 9) | (Event, 3) | (Link, 4) => Some(KeyValue),
-            (Resource, 3) | (Span, 15) => Some(Leaf),
-            (ScopeSpans, 1) => Some(Scope),
-            (ScopeSpans, 2) => Some(Span),
-            (Span, 11) => Some(Event),
-            (Span, 13) => Some(Link),
-            (KeyValue, 2) => Some(AnyValue),
-            (AnyValue, 5) => Some(Values(true)),
-            (AnyValue, 6) => Some(Values(false)),
-            (Values(true), 1) => Some(AnyValue),
-            (Values(false), 1) => Some(KeyValue),
-            _ => None,
-        }
+        let message = match (self, number) {
+            (Request, 1) => ResourceSpans,
+            (ResourceSpans, 1) => Resource,
+            (ResourceSpans, 2) => ScopeSpans,
+            (Resource, 1) | (Scope, 3) | (Span, 9) | (Event, 3) | (Link, 4) | (KeyValueList, 1) => KeyValue,
+            (Resource, 3) => EntityRef,
+            (EntityRef, 3 | 4) => return Field::RepeatedString,
+            (Span, 15) => Leaf,
+            (ScopeSpans, 1) => Scope,
+            (ScopeSpans, 2) => Span,
+            (Span, 11) => Event,
+            (Span, 13) => Link,
+            (KeyValue, 2) | (ArrayValue, 1) => AnyValue,
+            (AnyValue, 5) => ArrayValue,
+            (AnyValue, 6) => KeyValueList,
+            _ => return Field::Other,
+        };
+        Field::Message(message)
     }
 }
 
-/// Messages nested deeper than this are refused by the decoder (prost's
-/// recursion limit): the count stops there.
-const MAX_DEPTH: usize = 100;
-
-/// The messages a protobuf export holds, or None past `max`. Bytes that
-/// are not protobuf, or nesting past [`MAX_DEPTH`], are left for the
-/// decoder to refuse: the count stops there.
-pub fn protobuf_items(body: &[u8], max: usize) -> Option<usize> {
+/// The messages a protobuf export holds, up to `max`.
+pub fn protobuf_items(body: &[u8], max: usize) -> Count {
     let mut count = 0;
     // Depth first, each level's message with what is left of it to read:
     // the memory is the nesting's, not the messages'.
@@ -88,36 +119,41 @@ pub fn protobuf_items(body: &[u8], max: usize) -> Option<usize> {
             levels.pop();
             continue;
         }
-        let Some((key, rest)) = varint(bytes) else { break };
-        let (after, child) = match key & 7 {
+        let Some((key, rest)) = varint(bytes) else { return Count::Unreadable };
+        let (after, field) = match key & 7 {
             0 => (varint(rest).map(|(_, after)| after), None),
             1 => (rest.get(8..), None),
             5 => (rest.get(4..), None),
             2 => match varint(rest).and_then(|(len, rest)| rest.split_at_checked(usize::try_from(len).ok()?)) {
-                Some((inner, after)) => (Some(after), kind.field(key >> 3).map(|inner_kind| (inner_kind, inner))),
+                Some((inner, after)) => (Some(after), Some((kind.field(key >> 3), inner))),
                 None => (None, None),
             },
+            // Groups (3, 4) are proto2's; OTLP has none.
             _ => (None, None),
         };
-        let Some(after) = after else { break };
+        let Some(after) = after else { return Count::Unreadable };
         *levels.last_mut().expect("the level just read") = (kind, after);
-        if let Some(child) = child {
-            count += 1;
-            if count > max {
-                return None;
+        match field {
+            Some((Field::Message(inner_kind), inner)) => {
+                if levels.len() >= MAX_DEPTH {
+                    return Count::Unreadable;
+                }
+                levels.push((inner_kind, inner));
+                count += 1;
             }
-            if levels.len() >= MAX_DEPTH {
-                break;
-            }
-            levels.push(child);
+            Some((Field::RepeatedString, _)) => count += 1,
+            Some((Field::Other, _)) | None => continue,
+        }
+        if count > max {
+            return Count::TooMany;
         }
     }
-    Some(count)
+    Count::Within(count)
 }
 
-/// The objects a JSON export holds (each `{` outside a string), or None
-/// past `max`.
-pub fn json_items(body: &[u8], max: usize) -> Option<usize> {
+/// The values a JSON export holds (each `{`, `[` and `,` outside a
+/// string), up to `max`.
+pub fn json_items(body: &[u8], max: usize) -> Count {
     let (mut count, mut in_string, mut escaped) = (0, false, false);
     for &b in body {
         if in_string {
@@ -129,14 +165,14 @@ pub fn json_items(body: &[u8], max: usize) -> Option<usize> {
             }
         } else if b == b'"' {
             in_string = true;
-        } else if b == b'{' {
+        } else if matches!(b, b'{' | b'[' | b',') {
             count += 1;
             if count > max {
-                return None;
+                return Count::TooMany;
             }
         }
     }
-    Some(count)
+    Count::Within(count)
 }
 
 /// A protobuf varint and the bytes after it.
@@ -172,6 +208,21 @@ mod tests {
         }
     }
 
+    /// A field of `number`, length-delimited, around `inner`.
+    fn framed(number: u8, inner: Vec<u8>) -> Vec<u8> {
+        let mut out = vec![number << 3 | 2];
+        prost::encoding::encode_varint(inner.len() as u64, &mut out);
+        out.extend(inner);
+        out
+    }
+
+    /// An export whose one span holds `events` empty events (field 11,
+    /// length 0), after `before` (bytes inside the request, first).
+    fn flood(before: Vec<u8>, events: usize) -> Vec<u8> {
+        let span: Vec<u8> = [0x2a, 0x01, b'x'].into_iter().chain(std::iter::repeat_n([0x5a, 0x00], events).flatten()).collect();
+        [before, framed(1, framed(2, framed(2, span)))].concat()
+    }
+
     #[test]
     fn every_message_is_counted_and_strings_are_not() {
         let list = AnyValue {
@@ -189,59 +240,67 @@ mod tests {
         // their AnyValues, the ArrayValue and its two AnyValues (7); two
         // events, the second's KeyValue and AnyValue (4); a link (1).
         // Empty messages are written too (a tag and a length of 0).
-        assert_eq!(protobuf_items(&body, MAX_ITEMS), Some(2 + 2 * (1 + 7 + 4 + 1)));
-        assert_eq!(protobuf_items(&body, 10), None);
-        let json = serde_json::to_vec(&export(vec![Span::default()])).unwrap();
-        let counted = json_items(&json, MAX_ITEMS).unwrap();
-        assert!(counted >= 4, "the request, its resource spans, scope spans and span: {counted}");
+        assert_eq!(protobuf_items(&body, MAX_ITEMS), Count::Within(2 + 2 * (1 + 7 + 4 + 1)));
+        assert_eq!(protobuf_items(&body, 10), Count::TooMany);
+        // `{` `{` `[` `{` `[` `{` `{` `,` `[` `,` `{` `]`…: each value once.
+        assert_eq!(json_items(br#"{"a":[{},{"b":[1,2]}],"c":"x,{["}"#, MAX_JSON_ITEMS), Count::Within(8));
     }
 
-    /// What the probe sent: a span followed by millions of empty events.
+    /// What the probe sent: a span of millions of empty events; and the
+    /// same as JSON, with scalars in an unknown field, which a body the
+    /// types refuse reads whole as JSON values.
     #[test]
-    fn a_flood_of_empty_events_is_counted_before_it_is_decoded() {
-        let mut body = export(vec![Span { name: "x".into(), kind: span::SpanKind::Internal as i32, ..Default::default() }]).encode_to_vec();
-        // Appended at the top level, the flood would be fields of the
-        // request; the probe's went inside its span, as here: a span of
-        // 2.5M empty events (field 11, length 0), framed by hand.
-        let flood: Vec<u8> = std::iter::repeat_n([0x5a, 0x00], MAX_ITEMS + 500_000).flatten().collect();
-        let span = [vec![0x0a, 0x01, b'x'], flood].concat();
-        let scope = [vec![0x12], length(span.len()), span].concat();
-        let resource = [vec![0x12], length(scope.len()), scope].concat();
-        body.extend([vec![0x0a], length(resource.len()), resource].concat());
-        assert_eq!(protobuf_items(&body, MAX_ITEMS), None);
-        assert!(too_many(&body, true));
-        let events: Vec<u8> = std::iter::repeat_n(*b"{},", MAX_ITEMS + 1).flatten().collect();
-        assert_eq!(json_items(&events, MAX_ITEMS), None);
-        assert!(too_many(&events, false));
+    fn a_flood_is_counted_before_it_is_decoded() {
+        let body = flood(Vec::new(), MAX_ITEMS + 500_000);
+        assert_eq!(count(&body, Encoding::Protobuf), Count::TooMany);
+        let events: Vec<u8> = std::iter::repeat_n(*b"{},", MAX_JSON_ITEMS / 2 + 1).flatten().collect();
+        assert_eq!(count(&events, Encoding::Json), Count::TooMany);
+        let zeros: Vec<u8> = std::iter::repeat_n(*b"0,", MAX_JSON_ITEMS + 1).flatten().collect();
+        assert_eq!(count(&zeros, Encoding::Json), Count::TooMany);
+        assert_eq!(json_items(br#"{"a":"{{{\"{{","b":{}}"#, MAX_JSON_ITEMS), Count::Within(3), "braces in strings are text");
         // A body too small to hold more is not counted.
-        assert!(!too_many(&vec![0x5a; 2 * MAX_ITEMS], true));
-        assert_eq!(json_items(br#"{"a":"{{{\"{{","b":{}}"#, MAX_ITEMS), Some(2), "braces in strings are text");
+        assert_eq!(count(&vec![0x5a; 2 * MAX_ITEMS], Encoding::Protobuf), Count::Within(0));
+        assert_eq!(count(&vec![b'['; MAX_JSON_ITEMS], Encoding::Json), Count::Within(0));
     }
 
-    fn length(n: usize) -> Vec<u8> {
-        let mut out = Vec::new();
-        prost::encoding::encode_varint(n as u64, &mut out);
-        out
-    }
-
-    /// Values nested past the decoder's limit stop the count, which holds
-    /// one level per nesting, not one per message.
+    /// What the review found: a group in an unknown field, which the
+    /// decoder skips, stopped the count before the flood after it; so did
+    /// nesting as deep as the decoder takes. The first is refused, the
+    /// second counted through.
     #[test]
-    fn nesting_past_the_decoders_limit_stops_the_count() {
-        let mut value = AnyValue::default();
-        for _ in 0..300 {
-            value = AnyValue { value: Some(any_value::Value::ArrayValue(ArrayValue { values: vec![value] })) };
-        }
-        let nested = KeyValue { key: "deep".into(), value: Some(value), ..Default::default() };
-        let body = export(vec![Span { attributes: vec![nested], ..Default::default() }]).encode_to_vec();
-        let counted = protobuf_items(&body, MAX_ITEMS).unwrap();
-        assert!((MAX_DEPTH - 1..=MAX_DEPTH).contains(&counted), "{counted}");
-        assert!(ExportTraceServiceRequest::decode(&body[..]).is_err(), "the decoder refuses it");
+    fn what_the_count_cannot_read_through_is_refused() {
+        // Field 15 (unknown to the request): start group, a varint, end group.
+        let group = vec![15 << 3 | 3, 0x08, 0x01, 15 << 3 | 4];
+        let body = flood(group, 10);
+        assert!(ExportTraceServiceRequest::decode(&body[..]).is_ok(), "the decoder skips the group");
+        assert_eq!(protobuf_items(&body, MAX_ITEMS), Count::Unreadable);
+        assert_eq!(protobuf_items(&[0x0a, 0xff], MAX_ITEMS), Count::Unreadable, "a length past the end");
+        assert_eq!(protobuf_items(&[0xff; 20], MAX_ITEMS), Count::Unreadable, "a varint of 20 bytes");
+        // Repeated strings of an entity reference are counted: resource
+        // spans, resource, entity reference, and its two strings.
+        let entity = framed(1, framed(1, framed(3, [framed(3, Vec::new()), framed(4, Vec::new())].concat())));
+        assert_eq!(protobuf_items(&entity, MAX_ITEMS), Count::Within(5));
     }
 
+    /// Values nested as deep as the decoder takes are counted through;
+    /// deeper, the decoder refuses them and so does the count.
     #[test]
-    fn bytes_that_are_not_protobuf_stop_the_count() {
-        assert_eq!(protobuf_items(&[0x0a, 0xff], MAX_ITEMS), Some(0));
-        assert_eq!(protobuf_items(&[0xff; 20], MAX_ITEMS), Some(0));
+    fn nesting_is_counted_to_the_decoders_limit() {
+        let nested = |levels: usize| {
+            let mut value = AnyValue::default();
+            for _ in 0..levels {
+                value = AnyValue { value: Some(any_value::Value::ArrayValue(ArrayValue { values: vec![value] })) };
+            }
+            let deep = KeyValue { key: "deep".into(), value: Some(value), ..Default::default() };
+            export(vec![Span { attributes: vec![deep], ..Default::default() }]).encode_to_vec()
+        };
+        // Request, ResourceSpans, ScopeSpans, Span, KeyValue: then two
+        // levels (AnyValue, ArrayValue) per array, and the last AnyValue.
+        let deepest_decoded = (1..200).map(nested).take_while(|b| ExportTraceServiceRequest::decode(&b[..]).is_ok()).count();
+        let accepted = nested(deepest_decoded);
+        assert!(matches!(protobuf_items(&accepted, MAX_ITEMS), Count::Within(n) if n > 2 * deepest_decoded), "counted through");
+        let refused = nested(deepest_decoded + 1);
+        assert!(ExportTraceServiceRequest::decode(&refused[..]).is_err());
+        assert_eq!(protobuf_items(&refused, MAX_ITEMS), Count::Unreadable);
     }
 }

@@ -49,15 +49,21 @@ pub enum OtlpError {
     Protobuf(String),
     #[error("malformed OTLP JSON ExportTraceServiceRequest: {0}")]
     Json(String),
-    #[error("the export holds more than {limit} messages (spans, attributes, values, events, links): export smaller batches")]
-    TooManyItems { limit: usize },
+    #[error(
+        "the export holds more than {} protobuf messages or {} JSON values (spans, attributes, values, events, links): export smaller batches",
+        items::MAX_ITEMS,
+        items::MAX_JSON_ITEMS
+    )]
+    TooManyItems,
 }
 
 /// Parses an (already decompressed) export request, once its messages are
 /// counted ([`items`]: their memory, decoded, is many times their bytes).
 pub fn decode_request(body: &[u8], encoding: Encoding) -> Result<ExportTraceServiceRequest, OtlpError> {
-    if items::too_many(body, encoding == Encoding::Protobuf) {
-        return Err(OtlpError::TooManyItems { limit: items::MAX_ITEMS });
+    match items::count(body, encoding) {
+        items::Count::Within(_) => {}
+        items::Count::TooMany => return Err(OtlpError::TooManyItems),
+        items::Count::Unreadable => return Err(OtlpError::Protobuf("it cannot be read through (a group, a field cut short, or nesting past 100 levels)".into())),
     }
     match encoding {
         Encoding::Protobuf => ExportTraceServiceRequest::decode(body).map_err(|e| OtlpError::Protobuf(e.to_string())),
