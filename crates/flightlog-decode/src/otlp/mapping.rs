@@ -251,10 +251,6 @@ fn model(a: &Attributes) -> Option<Value> {
     ])
 }
 
-/// Token counts. OTel's and OpenInference's input counts include cached
-/// tokens, and their output counts reasoning tokens, as Flightlog's do;
-/// Langfuse's usage buckets are apart (`input` without its cached counts,
-/// `output` without `output_reasoning_tokens`), so those are added back.
 /// A JSON object of counts or amounts sent as one attribute (Langfuse's
 /// usage and cost details), empty when the attribute is absent. Text that
 /// is not such an object is refused, naming the attribute: read as no
@@ -274,6 +270,10 @@ fn counts_object(a: &Attributes, key: &str) -> Result<Map<String, Value>, String
     }
 }
 
+/// Token counts. OTel's and OpenInference's input counts include cached
+/// tokens, and their output counts reasoning tokens, as Flightlog's do;
+/// Langfuse's usage buckets are apart (`input` without its cached counts,
+/// `output` without `output_reasoning_tokens`), so those are added back.
 fn cost(a: &Attributes) -> Result<Option<Value>, String> {
     const USAGE: &str = "langfuse.observation.usage_details";
     let usage = counts_object(a, USAGE)?;
