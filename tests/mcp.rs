@@ -145,8 +145,10 @@ async fn the_mcp_routes_refusals_are_json() {
             .body(body.to_string())
             .send()
     };
+    let too_large = "a".repeat((4 << 20) + 1);
     for (method, content_type, accept, body, status, code) in [
         (reqwest::Method::POST, "application/json", both, "{bad", StatusCode::BAD_REQUEST, "invalid_json"),
+        (reqwest::Method::POST, "application/json", both, too_large.as_str(), StatusCode::PAYLOAD_TOO_LARGE, "too_large"),
         (reqwest::Method::POST, "text/plain", both, "{}", StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type"),
         (reqwest::Method::POST, "application/json", "application/json", "{}", StatusCode::NOT_ACCEPTABLE, "not_acceptable"),
         (reqwest::Method::DELETE, "application/json", both, "", StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"),

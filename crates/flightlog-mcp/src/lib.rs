@@ -50,24 +50,39 @@ async fn json_refusals(request: Request, next: Next) -> Response {
         return response;
     }
     let (mut parts, body) = response.into_parts();
-    // rmcp's refusals are a line of text; a longer body is cut, not read whole.
-    let text = axum::body::to_bytes(body, 4096).await.map(|b| String::from_utf8_lossy(&b).trim().to_string()).unwrap_or_default();
+    // rmcp's refusals are a line of text; one that repeats a header the
+    // client sent can be long, and is cut (to_bytes would refuse it whole).
+    let mut text = String::new();
+    if let Ok(bytes) = axum::body::to_bytes(body, 64 * 1024).await {
+        text = String::from_utf8_lossy(&bytes[..bytes.len().min(MAX_MESSAGE)]).trim().to_string();
+    }
     let not_json = parts.status == StatusCode::UNSUPPORTED_MEDIA_TYPE && text.starts_with("fail to deserialize");
     if not_json {
         parts.status = StatusCode::BAD_REQUEST;
     }
+    // The codes the REST API gives the same refusals.
     let code = match parts.status {
         _ if not_json => "invalid_json",
+        StatusCode::FORBIDDEN => "forbidden",
+        StatusCode::NOT_FOUND => "not_found",
         StatusCode::METHOD_NOT_ALLOWED => "method_not_allowed",
         StatusCode::NOT_ACCEPTABLE => "not_acceptable",
+        StatusCode::PAYLOAD_TOO_LARGE => "too_large",
         StatusCode::UNSUPPORTED_MEDIA_TYPE => "unsupported_media_type",
         _ => "bad_request",
     };
     let message = if not_json { format!("the body is not a JSON-RPC message: {text}") } else { text };
     parts.headers.remove(header::CONTENT_LENGTH);
     parts.headers.remove(header::CONTENT_TYPE);
-    let body = serde_json::json!({"error": {"code": code, "message": message}});
-    (parts, axum::Json(body)).into_response()
+    (parts, refusal(code, &message)).into_response()
+}
+
+/// The longest refusal message passed on from rmcp, in bytes.
+const MAX_MESSAGE: usize = 1024;
+
+/// The API's error body.
+fn refusal(code: &str, message: &str) -> axum::Json<serde_json::Value> {
+    axum::Json(serde_json::json!({"error": {"code": code, "message": message}}))
 }
 
 /// Lets through only requests with a key that may read or ingest, and
@@ -89,6 +104,5 @@ async fn authenticate(State(state): State<AppState>, mut request: Request, next:
 }
 
 fn unauthorized(message: &str) -> Response {
-    let body = serde_json::json!({"error": {"code": "unauthorized", "message": message}});
-    (StatusCode::UNAUTHORIZED, [(header::WWW_AUTHENTICATE, "Bearer")], axum::Json(body)).into_response()
+    (StatusCode::UNAUTHORIZED, [(header::WWW_AUTHENTICATE, "Bearer")], refusal("unauthorized", message)).into_response()
 }
