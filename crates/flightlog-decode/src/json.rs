@@ -15,6 +15,7 @@
 
 use flightlog_model::byte_words::{any_digit, word_at};
 use flightlog_model::FieldError;
+use flightlog_model::decimal::decimal;
 use serde::de::{self, DeserializeSeed, MapAccess, SeqAccess, Visitor};
 use serde_json::map::Entry;
 use serde_json::{Map, Number, Value};
@@ -542,33 +543,7 @@ pub(crate) fn inexact(literal: &str) -> Option<String> {
     if !parsed.is_finite() {
         return refused();
     }
-    let stored = Number::from_f64(parsed).map(|n| n.to_string()).unwrap_or_default();
-    if literal == stored || decimal(literal) == decimal(&stored) { None } else { refused() }
-}
-
-/// A decimal literal's value as (negative, significant digits, exponent of
-/// the first digit); zero is (false, "", 0) whatever its sign or form.
-fn decimal(literal: &str) -> (bool, String, i64) {
-    let (negative, unsigned) = match literal.strip_prefix('-') {
-        Some(rest) => (true, rest),
-        None => (false, literal),
-    };
-    let (mantissa, exponent) = match unsigned.find(['e', 'E']) {
-        Some(i) => (&unsigned[..i], unsigned[i + 1..].parse::<i64>().unwrap_or(0)),
-        None => (unsigned, 0),
-    };
-    let (int_part, frac_part) = mantissa.split_once('.').unwrap_or((mantissa, ""));
-    let digits: String = int_part.chars().chain(frac_part.chars()).collect();
-    let leading = digits.len() - digits.trim_start_matches('0').len();
-    let significant = digits.trim_start_matches('0').trim_end_matches('0');
-    if significant.is_empty() {
-        return (false, String::new(), 0);
-    }
-    // The first significant digit's power of ten.
-    // Saturating: serde_json takes exponents past i64 (as zero or
-    // infinity), and this must not overflow on them.
-    let first = (int_part.len() as i64 - 1 - leading as i64).saturating_add(exponent);
-    (negative, significant.to_string(), first)
+    if flightlog_model::decimal::double_holds(literal, parsed) { None } else { refused() }
 }
 
 #[cfg(test)]

@@ -14,13 +14,12 @@ pub struct Budgets {
 
 /// An amount of USD as a person types it (a budget, a minimum cost): a
 /// finite number >= 0. `NaN`, `inf` and `1e400` parse as floats but are
-/// not amounts, and `1e-400` parses as 0, which is not what was typed.
+/// not amounts, and `1e-400` (read as 0) or `1.0000000000000000001` (as 1)
+/// are not what was typed: refused, as the API refuses them.
 pub fn parse_usd(s: &str) -> Option<f64> {
     let s = s.trim();
     let usd = s.parse::<f64>().ok().filter(|usd| usd.is_finite() && *usd >= 0.0)?;
-    let digits = s.split(['e', 'E']).next().unwrap_or_default();
-    let underflowed = usd == 0.0 && digits.bytes().any(|b| matches!(b, b'1'..=b'9'));
-    (!underflowed).then_some(usd)
+    crate::decimal::double_holds(s.strip_prefix('+').unwrap_or(s), usd).then_some(usd)
 }
 
 impl Budgets {
@@ -85,6 +84,7 @@ mod tests {
         assert_eq!(parse_usd(" 0.5 "), Some(0.5));
         assert_eq!(parse_usd("1e400"), None);
         assert_eq!(parse_usd("1e-400"), None, "too small for a double: read as 0");
-        assert_eq!((parse_usd("0"), parse_usd("0.0e-400"), parse_usd("5e-324")), (Some(0.0), Some(0.0), Some(5e-324)));
+        assert_eq!(parse_usd("1.0000000000000000001"), None, "read as 1");
+        assert_eq!((parse_usd("0"), parse_usd("0.0e-400"), parse_usd("5e-324"), parse_usd("+2.5")), (Some(0.0), Some(0.0), Some(5e-324), Some(2.5)));
     }
 }

@@ -39,6 +39,7 @@ pub mod byte_words;
 pub mod canonical;
 pub mod columns;
 pub mod cost_rollup;
+pub mod decimal;
 pub mod decision;
 pub mod detect;
 pub mod guard;
