@@ -475,6 +475,9 @@ impl AppState {
         let queries: Vec<CostQuery> = std::iter::once(None).chain(self.budgets.per_agent.keys().map(Some)).map(dearest).collect();
         // Each candidate row already holds its session's whole cost (every
         // step of the session, all time), so it is kept, not read again.
+        // Whole hours of it may come from the cost rollups, which a view
+        // fills in the steps' own insert: they agree with the steps once a
+        // commit is acknowledged, and may trail one still being written.
         let mut candidates: std::collections::BTreeMap<String, f64> = std::collections::BTreeMap::new();
         for rows in futures_util::future::try_join_all(queries.iter().map(|q| self.store.costs(project, q))).await? {
             candidates.extend(rows.iter().filter_map(|r| Some((r.value_of(CostDimension::Session)?.to_string(), r.cost.as_f64()))));

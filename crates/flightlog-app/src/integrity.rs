@@ -11,7 +11,7 @@ use std::collections::BTreeSet;
 use futures_util::{Stream, StreamExt};
 use tokio::io::AsyncSeekExt;
 use tokio_util::io::ReaderStream;
-use flightlog_store::{CheckpointRow, Erasure, ErasurePlan, ErasureRow, Held};
+use flightlog_store::{CheckpointRow, Erasure, ErasurePlan, ErasureRow, Held, ListedErasure};
 use flightlog_integrity::signer::erasure_message;
 use flightlog_model::time::now_us;
 
@@ -336,7 +336,7 @@ impl AppState {
             .erasures(project, limit)
             .await?
             .into_iter()
-            .map(|(r, finished)| {
+            .map(|ListedErasure { record: r, finished }| {
                 let signed = self.checkpointer.signed(&erasure_message(&r), &r.signature);
                 ErasureRecord {
                     at: flightlog_model::time::format_timestamp(r.at_us),

@@ -26,6 +26,15 @@ pub struct ErasureRow {
     pub log_through: i64,
 }
 
+/// An erasure's record as the list shows it: with whether all its content
+/// is blanked (`erasures_finished`, or kept before that mark was).
+#[derive(Clone, Debug, serde::Deserialize)]
+pub struct ListedErasure {
+    #[serde(flatten)]
+    pub record: ErasureRow,
+    pub finished: bool,
+}
+
 impl ErasureRow {
     /// Whether this erasure (its signature checked apart) covers an erased
     /// step of `project`, `session` and `user` at log position `log_index`.
@@ -91,15 +100,8 @@ impl Store {
     /// `project`'s newest erasure records, at most `limit`, each with
     /// whether its erasure is finished (a crash or a failure can cut one
     /// short; the writer finishes it).
-    pub async fn erasures(&self, project: &str, limit: u32) -> Result<Vec<(ErasureRow, bool)>, StoreError> {
-        #[derive(serde::Deserialize)]
-        struct Row {
-            #[serde(flatten)]
-            record: ErasureRow,
-            finished: bool,
-        }
-        let found: Vec<Row> = rows(&self.ch.query(ERASURES_PAGE, Params::new().text("project", project).number("limit", limit)).await?)?;
-        Ok(found.into_iter().map(|r| (r.record, r.finished)).collect())
+    pub async fn erasures(&self, project: &str, limit: u32) -> Result<Vec<ListedErasure>, StoreError> {
+        rows(&self.ch.query(ERASURES_PAGE, Params::new().text("project", project).number("limit", limit)).await?)
     }
 
     /// Every erasure record (their signatures unchecked).

@@ -64,7 +64,7 @@ pub use followed::{FollowedStep, SessionGoal};
 pub use checkpoints::CheckpointRow;
 pub use erasure::{Erasure, ErasurePlan, Held, HeldReach};
 pub use expirations::{ChainStep, ExpirationRow};
-pub use erasure_records::ErasureRow;
+pub use erasure_records::{ErasureRow, ListedErasure};
 pub use legal_holds::HoldRow;
 pub use policies::{PolicyKind, PolicyRow};
 pub use incidents::{DeliveryRow, IncidentFilter, IncidentRow};
