@@ -121,6 +121,11 @@ pub fn map_span(resource: &Attributes, scope: &str, span: &Span) -> SpanOutcome 
     let Some(number) = step_number(start_us, &span.span_id) else {
         return SpanOutcome::Rejected(format!("startTimeUnixNano {} is out of range", span.start_time_unix_nano));
     };
+    // Named as the span names it: the step's `timestamp`, which it becomes,
+    // would be refused under that name.
+    if start_us >= flightlog_model::time::END_OF_TIME_US as u64 {
+        return SpanOutcome::Rejected(format!("startTimeUnixNano {} is at or after 2200-01-01, the end of the times a step may carry", span.start_time_unix_nano));
+    }
     const SESSION_KEYS: [&str; 3] = ["gen_ai.conversation.id", "session.id", "langfuse.session.id"];
     // A list or a map names no one session: read as none, its span went to
     // the trace's session without a word (a hostile probe).
@@ -666,7 +671,19 @@ mod tests {
         // Span id 999 would number the step i64::MAX - 807 + 999.
         let refused = map_span(&Attributes::default(), "test", &span(last_start + 999, 999, &[("gen_ai.operation.name", "chat")]));
         assert_eq!(refused, SpanOutcome::Rejected(format!("startTimeUnixNano {} is out of range", last_start + 999)));
-        let kept = step_of(&span(last_start, 807, &[("gen_ai.operation.name", "chat")]));
-        assert_eq!(kept["step"], json!(i64::MAX as u64));
+        // The last start a step number holds is past the end of time too.
+        let late = map_span(&Attributes::default(), "test", &span(last_start, 807, &[("gen_ai.operation.name", "chat")]));
+        assert!(matches!(&late, SpanOutcome::Rejected(why) if why.contains("2200-01-01")), "{late:?}");
+    }
+
+    /// A start after the last time a step may carry is refused naming the
+    /// span's field; it named the step's `timestamp` (a hostile probe).
+    #[test]
+    fn a_start_after_the_end_of_time_is_refused_as_the_start_time() {
+        let end_ns = flightlog_model::time::END_OF_TIME_US as u64 * 1000;
+        let refused = map_span(&Attributes::default(), "test", &span(end_ns, 1, &[("gen_ai.operation.name", "chat")]));
+        assert!(matches!(&refused, SpanOutcome::Rejected(why) if why.starts_with(&format!("startTimeUnixNano {end_ns} "))), "{refused:?}");
+        let last = step_of(&span(end_ns - 1000, 1, &[("gen_ai.operation.name", "chat")]));
+        assert_eq!(last["timestamp"], "2199-12-31T23:59:59.999999Z");
     }
 }
