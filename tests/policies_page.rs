@@ -102,7 +102,9 @@ async fn only_admin_keys_see_or_change_policies_and_only_from_their_own_page() {
     assert!(body.contains("admin scope"), "{body}");
     // Nor is it offered them: the header's admin links are an admin's
     // (every page linked to it and to the access log, each a 403).
-    for page in ["/", "/sessions", "/costs", "/incidents", "/search"] {
+    let step = json!({"session_id": "links", "step": 0, "timestamp": "2026-03-03T10:00:00Z"});
+    assert_eq!(s.post_steps(ADMIN_KEY, ndjson(&[step]), &[]).await.1["accepted"], 1);
+    for page in ["/", "/sessions", "/costs", "/incidents", "/search", "/sessions/links", "/sessions/links/steps/0"] {
         let (status, body) = reader.get(page).await;
         assert_eq!(status, StatusCode::OK, "{page}: {body}");
         assert!(body.contains("Sign out") && !body.contains("href=\"/policies\"") && !body.contains("href=\"/access-log\""), "{page}: {body}");
