@@ -42,7 +42,7 @@ pub struct Rejection {
 pub struct Prepared {
     /// (record index, step, values replaced in it by kind: crate::redaction,
     /// what it did: for the guard once it is stored)
-    steps: Vec<(usize, EncodedStep, BTreeMap<String, u64>, Action)>,
+    pub(crate) steps: Vec<(usize, EncodedStep, BTreeMap<String, u64>, Action)>,
     rejected: Vec<Rejection>,
 }
 

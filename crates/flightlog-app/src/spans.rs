@@ -55,7 +55,7 @@ pub enum ExportError {
 
 impl ReceivedExport {
     /// An export that came decoded (OTLP/gRPC), kept as protobuf.
-    pub fn of_request(request: &ExportTraceServiceRequest) -> Self {
+    fn of_request(request: &ExportTraceServiceRequest) -> Self {
         ReceivedExport { body: encode_request(request), gzip: false, encoding: Encoding::Protobuf }
     }
 
@@ -125,9 +125,35 @@ pub fn prepare_spans(
     project: &str,
     redactor: Option<&flightlog_redact::Redactor>,
 ) -> Result<PreparedSpans, ExportError> {
-    let spans = map_request(&export.decode(limits)?);
+    let request = export.decode(limits)?;
+    Ok(prepare_request(export, &request, limits, project, redactor)?)
+}
+
+/// Maps and validates the spans of an export that came decoded (OTLP/gRPC:
+/// tonic decodes the message, within its size limit), from the request as
+/// it came: encoding it and decoding that again, as an export received as
+/// bytes is, would only repeat the work. It is kept as protobuf (a fraction
+/// of the decoded spans) to map a span again should its number be taken.
+pub fn prepare_decoded_spans(
+    request: &ExportTraceServiceRequest,
+    limits: &Limits,
+    project: &str,
+    redactor: Option<&flightlog_redact::Redactor>,
+) -> Result<PreparedSpans, TooManySpans> {
+    prepare_request(ReceivedExport::of_request(request), request, limits, project, redactor)
+}
+
+/// `request` mapped and validated; `export` is what it was decoded from.
+fn prepare_request(
+    export: ReceivedExport,
+    request: &ExportTraceServiceRequest,
+    limits: &Limits,
+    project: &str,
+    redactor: Option<&flightlog_redact::Redactor>,
+) -> Result<PreparedSpans, TooManySpans> {
+    let spans = map_request(request);
     if spans.len() > limits.max_records {
-        return Err(TooManySpans { spans: spans.len(), limit: limits.max_records }.into());
+        return Err(TooManySpans { spans: spans.len(), limit: limits.max_records });
     }
     let (mut records, mut references, mut positions, mut refused, mut skipped) = (Vec::new(), Vec::new(), Vec::new(), Vec::new(), 0);
     for (position, span) in spans.into_iter().enumerate() {
@@ -231,4 +257,55 @@ fn conflict(reference: &str, step: Option<u64>, session: Option<String>) -> Stri
         step.unwrap_or_default(),
         session.unwrap_or_default()
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use flightlog_decode::otlp::decode_request;
+
+    /// A chat span, an HTTP span (not a step) and a span whose session id
+    /// is a list (refused), as OTLP/JSON.
+    const EXPORT: &str = r#"{"resourceSpans":[{"scopeSpans":[{"spans":[
+        {"traceId":"07070707070707070707070707070707","spanId":"0000000000000001","name":"chat","startTimeUnixNano":"1767225600000000000","endTimeUnixNano":"1767225601000000000",
+         "attributes":[{"key":"gen_ai.operation.name","value":{"stringValue":"chat"}},{"key":"gen_ai.request.model","value":{"stringValue":"gpt-4o"}},{"key":"gen_ai.usage.input_tokens","value":{"intValue":"12"}}]},
+        {"traceId":"07070707070707070707070707070707","spanId":"0000000000000002","name":"GET /","startTimeUnixNano":"1767225600000000000",
+         "attributes":[{"key":"http.request.method","value":{"stringValue":"GET"}}]},
+        {"traceId":"07070707070707070707070707070707","spanId":"0000000000000003","name":"chat","startTimeUnixNano":"1767225602000000000",
+         "attributes":[{"key":"gen_ai.operation.name","value":{"stringValue":"chat"}},{"key":"session.id","value":{"arrayValue":{"values":[{"stringValue":"a"}]}}}]}
+    ]}]}]}"#;
+
+    /// What prepared spans hold, to compare: each step's record index,
+    /// session, number and hash, the spans' references and positions, the
+    /// refusals and the count of spans that are not steps.
+    type Summary<'a> = (Vec<(usize, String, u64, [u8; 32])>, &'a [String], &'a [usize], &'a [(usize, String)], usize);
+
+    fn summary(p: &PreparedSpans) -> Summary<'_> {
+        let steps = p.steps.steps.iter().map(|(index, step, ..)| (*index, step.session_id.clone(), step.step, step.step_hash)).collect();
+        (steps, &p.references, &p.positions, &p.refused, p.skipped)
+    }
+
+    /// OTLP/gRPC's export, mapped as it came, becomes what the same export
+    /// sent as bytes does, and keeps its protobuf to map a span again.
+    #[test]
+    fn an_export_prepared_as_it_came_is_prepared_as_its_bytes_are() {
+        let limits = Limits::default();
+        let request = decode_request(EXPORT.as_bytes(), Encoding::Json).expect("the export decodes");
+        let as_bytes = ReceivedExport { body: EXPORT.as_bytes().to_vec(), gzip: false, encoding: Encoding::Json };
+        let from_bytes = prepare_spans(as_bytes, &limits, "p", None).expect("prepared from bytes");
+        let as_it_came = prepare_decoded_spans(&request, &limits, "p", None).expect("prepared as it came");
+        assert_eq!(summary(&as_it_came), summary(&from_bytes));
+        let (steps, _, positions, refused, skipped) = summary(&as_it_came);
+        assert_eq!((steps.len(), positions, skipped), (1, &[0][..], 1));
+        assert!(refused.len() == 1 && refused[0].0 == 2 && refused[0].1.contains("session.id"), "{refused:?}");
+        assert_eq!(as_it_came.export.decode(&limits).expect("kept as protobuf"), request);
+    }
+
+    #[test]
+    fn more_spans_than_a_request_may_carry_are_refused_as_they_came() {
+        let limits = Limits { max_records: 2, ..Limits::default() };
+        let request = decode_request(EXPORT.as_bytes(), Encoding::Json).expect("the export decodes");
+        let refused = prepare_decoded_spans(&request, &limits, "p", None).err().expect("three spans, two allowed");
+        assert_eq!((refused.spans, refused.limit), (3, 2));
+    }
 }
