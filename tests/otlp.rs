@@ -223,6 +223,27 @@ fn export(session: &str) -> Value {
     }]})
 }
 
+/// An OTLP/JSON export with its fields named as in the protos
+/// (`resource_spans`, `string_value`), as protobuf's JSON printers may write.
+fn proto_names(export: Value) -> Value {
+    match export {
+        Value::Array(items) => Value::Array(items.into_iter().map(proto_names).collect()),
+        Value::Object(fields) => Value::Object(
+            fields
+                .into_iter()
+                .map(|(key, value)| {
+                    let snake = key.chars().flat_map(|c| match c.is_ascii_uppercase() {
+                        true => vec!['_', c.to_ascii_lowercase()],
+                        false => vec![c],
+                    });
+                    (snake.collect(), proto_names(value))
+                })
+                .collect(),
+        ),
+        other => other,
+    }
+}
+
 async fn post_traces(server: &Server, key: &str, path: &str, content_type: &str, body: Vec<u8>, gzip: bool) -> (StatusCode, reqwest::header::HeaderMap, Vec<u8>) {
     let mut req = server.http.post(format!("{}{path}", server.base)).bearer_auth(key).header("content-type", content_type);
     if gzip {
@@ -249,6 +270,11 @@ async fn re_sent_spans_are_duplicates_gzip_works_and_each_bad_span_is_named() {
         post_traces(&server, ADMIN_KEY, "/api/public/otel/v1/traces", "application/json", gzip(&body), true).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!((header(&h, "x-flightlog-accepted"), header(&h, "x-flightlog-duplicates")), (0, 2));
+    // Again with protobuf's field names, as the Collector reads them: the
+    // same spans (it was answered taken, with nothing read).
+    let (status, h, answer) = post_traces(&server, ADMIN_KEY, "/v1/traces", "application/json", serde_json::to_vec(&proto_names(export("json-session"))).unwrap(), false).await;
+    assert_eq!(status, StatusCode::OK, "{}", String::from_utf8_lossy(&answer));
+    assert_eq!((header(&h, "x-flightlog-accepted"), header(&h, "x-flightlog-duplicates"), header(&h, "x-flightlog-skipped")), (0, 2, 1));
     let steps = server.all_steps(ADMIN_KEY, "json-session", 100).await;
     assert_eq!(steps.len(), 2, "never stored twice");
     let tool = &steps[1]["data"];

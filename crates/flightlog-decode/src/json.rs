@@ -19,7 +19,7 @@ use flightlog_model::decimal::decimal;
 use serde::de::{self, DeserializeSeed, MapAccess, SeqAccess, Visitor};
 use serde_json::map::Entry;
 use serde_json::{Map, Number, Value};
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::fmt;
 
 /// Parses one record's bytes into a JSON value, refusing duplicate keys
@@ -50,10 +50,11 @@ pub fn parse_record(bytes: &[u8]) -> Result<Value, FieldError> {
 /// naming where. For a body that is then read straight into types, which
 /// keep the last of two keys (OTLP/JSON): building the value first tripled
 /// the time the reading took.
-pub fn check_strictly(bytes: &[u8], exclusive: &[&str], numbers: Numbers) -> Result<(), FieldError> {
+pub fn check_strictly(bytes: &[u8], exclusive: &[&str], numbers: Numbers) -> Result<Scanned, FieldError> {
     let problem = RefCell::new(None);
+    let underscored = Cell::new(false);
     let mut de = serde_json::Deserializer::from_slice(bytes);
-    let scanned = StrictScan { problem: &problem, exclusive }.deserialize(&mut de).and_then(|()| de.end());
+    let scanned = StrictScan { problem: &problem, exclusive, underscored: &underscored }.deserialize(&mut de).and_then(|()| de.end());
     if let Err(e) = scanned {
         return Err(match problem.into_inner() {
             Some((mut innermost_first, reason)) => {
@@ -66,7 +67,15 @@ pub fn check_strictly(bytes: &[u8], exclusive: &[&str], numbers: Numbers) -> Res
     if may_hold_inexact_numbers(bytes) {
         check_numbers(bytes, numbers)?;
     }
-    Ok(())
+    Ok(Scanned { underscored_keys: underscored.get() })
+}
+
+/// What [`check_strictly`] saw of text it passed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Scanned {
+    /// Whether an object's key holds an underscore (OTLP/JSON names its
+    /// fields in lowerCamelCase; `resource_spans` is protobuf's name).
+    pub underscored_keys: bool,
 }
 
 /// Which number literals JSON text may hold.
@@ -86,6 +95,7 @@ pub enum Numbers {
 struct StrictScan<'a> {
     problem: &'a RefCell<Option<(Vec<String>, String)>>,
     exclusive: &'a [&'a str],
+    underscored: &'a Cell<bool>,
 }
 
 impl StrictScan<'_> {
@@ -154,6 +164,9 @@ impl<'de> Visitor<'de> for StrictScan<'_> {
         let (mut few, mut many) = (Vec::<String>::new(), std::collections::HashSet::<String>::new());
         let mut kind: Option<String> = None;
         while let Some(key) = map.next_key::<String>()? {
+            if key.contains('_') {
+                self.underscored.set(true);
+            }
             if few.contains(&key) || many.contains(&key) {
                 let reason = format!("the key {key:?} appears more than once in its object");
                 return Err(self.refuse(key_part(&key), reason));

@@ -11,8 +11,12 @@ use serde_json::{Number, Value, json};
 
 /// The kinds an attribute's value may be, one at a time (a oneof): a value
 /// giving two is refused before the types read it, which kept one of them
-/// (`json::check_strictly`).
-pub(crate) const KINDS: [&str; 7] = ["stringValue", "boolValue", "intValue", "doubleValue", "arrayValue", "kvlistValue", "bytesValue"];
+/// (`json::check_strictly`). Each by its JSON name and by protobuf's, which
+/// is read as the JSON name (`proto_names`).
+pub(crate) const KINDS: [&str; 14] = [
+    "stringValue", "boolValue", "intValue", "doubleValue", "arrayValue", "kvlistValue", "bytesValue",
+    "string_value", "bool_value", "int_value", "double_value", "array_value", "kvlist_value", "bytes_value",
+];
 
 /// Puts back, in an export request, the defaults the types require.
 pub fn fill(request: &mut Value) {

@@ -9,6 +9,7 @@
 pub mod attributes;
 pub mod items;
 mod json_defaults;
+mod proto_names;
 pub mod mapping;
 
 pub use mapping::{SpanOutcome, map_request, map_spans_at};
@@ -74,12 +75,23 @@ pub fn decode_request(body: &[u8], encoding: Encoding) -> Result<ExportTraceServ
         // export they refuse is read again with the defaults the mapping
         // leaves out put back (the common case pays for one more scan).
         Encoding::Json => {
-            crate::json::check_strictly(body, &json_defaults::KINDS, crate::json::Numbers::Doubles).map_err(|e| match e.field.as_str() {
+            let scanned = crate::json::check_strictly(body, &json_defaults::KINDS, crate::json::Numbers::Doubles).map_err(|e| match e.field.as_str() {
                 "(record)" => OtlpError::Json(e.reason),
                 field => OtlpError::Json(format!("{field}: {}", e.reason)),
             })?;
-            serde_json::from_slice(body).or_else(|direct| {
+            // The types would pass over protobuf's own field names
+            // (`resource_spans`) as unknown, and answer an export written
+            // with them taken, its spans dropped: they are read as the
+            // Collector reads them, as their lowerCamelCase names.
+            let direct = match scanned.underscored_keys {
+                false => serde_json::from_slice(body),
+                true => Err(serde::de::Error::custom("protobuf's field names")),
+            };
+            direct.or_else(|direct: serde_json::Error| {
                 let mut request: serde_json::Value = serde_json::from_slice(body).map_err(|_| OtlpError::Json(direct.to_string()))?;
+                if scanned.underscored_keys {
+                    proto_names::to_json_names(&mut request).map_err(OtlpError::Json)?;
+                }
                 json_defaults::fill(&mut request);
                 // Refused again: named by where in the export, which the
                 // first error's line and column only point at
@@ -188,6 +200,41 @@ mod tests {
         let fine = r#"{"resourceSpans":[{"scopeSpans":[{"spans":[{"traceId":"8b8efff798038103d269b633813fc60c","spanId":"0000000000000a01","startTimeUnixNano":1700000000000000001,"attributes":[{"key":"d","value":{"doubleValue":"0.5"}},{"key":"l","value":{"arrayValue":{}}},{"key":"full","value":{"doubleValue":0.10000000000000001}}]}]}]}]}"#;
         let read = decode_request(fine.as_bytes(), Encoding::Json).unwrap();
         assert_eq!(read.resource_spans[0].scope_spans[0].spans[0].start_time_unix_nano, 1_700_000_000_000_000_001);
+    }
+
+    /// Protobuf's JSON printers may keep the protos' own field names
+    /// (Python's `MessageToJson(preserving_proto_field_name=True)`), and
+    /// the Collector reads them: an export written so was answered taken,
+    /// its spans dropped or its values read as none.
+    #[test]
+    fn json_with_protobuf_field_names_reads_as_with_json_names() {
+        let camel = r#"{"resourceSpans":[{"resource":{"attributes":[{"key":"service.name","value":{"stringValue":"loans"}}]},"scopeSpans":[{"spans":[{"traceId":"8b8efff798038103d269b633813fc60c","spanId":"0000000000000a01","name":"chat","startTimeUnixNano":"1767225600000000000","endTimeUnixNano":"1767225601000000000","attributes":[{"key":"gen_ai.request.model","value":{"stringValue":"gpt-4o"}},{"key":"gen_ai.usage.input_tokens","value":{"intValue":"12"}},{"key":"tags","value":{"arrayValue":{"values":[{"boolValue":true},{"doubleValue":0.5}]}}},{"key":"m","value":{"kvlistValue":{"values":[{"key":"k","value":{"bytesValue":"AQI="}}]}}}],"droppedAttributesCount":1}]}]}]}"#;
+        let snake = camel
+            .replace("resourceSpans", "resource_spans")
+            .replace("scopeSpans", "scope_spans")
+            .replace("traceId", "trace_id")
+            .replace("spanId", "span_id")
+            .replace("startTimeUnixNano", "start_time_unix_nano")
+            .replace("endTimeUnixNano", "end_time_unix_nano")
+            .replace("droppedAttributesCount", "dropped_attributes_count");
+        let snake = ["string", "int", "array", "bool", "double", "kvlist", "bytes"].iter().fold(snake, |s, kind| s.replace(&format!("{kind}Value"), &format!("{kind}_value")));
+        assert!(!snake.contains("Value") && !snake.contains("Spans"), "{snake}");
+        let read = decode_request(snake.as_bytes(), Encoding::Json).expect("protobuf's names read");
+        assert_eq!(read, decode_request(camel.as_bytes(), Encoding::Json).unwrap());
+        let span = &read.resource_spans[0].scope_spans[0].spans[0];
+        assert_eq!((span.attributes.len(), span.dropped_attributes_count, span.end_time_unix_nano), (4, 1, 1_767_225_601_000_000_000));
+        // One field both ways, or a value of two kinds however named, is
+        // refused as one said twice is.
+        for (export, says) in [
+            (r#"{"resourceSpans":[],"resource_spans":[]}"#, "resource_spans and resourceSpans are one field, given twice"),
+            (r#"{"resourceSpans":[{"scopeSpans":[{"spans":[{"attributes":[{"key":"n","value":{"string_value":"a","int_value":"5"}}]}]}]}]}"#, "int_value: is given beside string_value"),
+            (r#"{"resourceSpans":[{"scopeSpans":[{"spans":[{"attributes":[{"key":"n","value":{"stringValue":"a","string_value":"b"}}]}]}]}]}"#, "string_value: is given beside stringValue"),
+        ] {
+            match decode_request(export.as_bytes(), Encoding::Json) {
+                Err(OtlpError::Json(why)) => assert!(why.contains(says), "{export}: {why}"),
+                other => panic!("{export}: refused expected, got {other:?}"),
+            }
+        }
     }
 
     #[test]
