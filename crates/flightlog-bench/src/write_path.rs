@@ -89,7 +89,7 @@ pub async fn run(args: WritePathArgs) -> anyhow::Result<()> {
     let bytes = bodies[0].len() as f64 / batch_size as f64;
 
     // The request's CPU work, as the handler does it.
-    let decode = |b: &[u8]| flightlog_decode::decode_body(b, None, &limits).expect("bench body decodes");
+    let decode = |b: &[u8]| -> Vec<_> { flightlog_decode::decode_body(b, None, &limits).expect("bench body decodes").into_iter().collect() };
     let prepare = |b: &[u8], redactor| assert!(!flightlog_app::ingest::prepare(decode(b), &limits, "bench", redactor).is_empty());
     let cpu = time_each(&bodies, |b| prepare(b, Some(&redactor)));
     print_line(&format!("decode+redact+validate+encode, one thread ({bytes:.0} B/step)"), &cpu, batch_size);

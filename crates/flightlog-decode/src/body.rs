@@ -4,7 +4,9 @@ use crate::json::parse_record;
 use flightlog_model::{FieldError, Limits};
 use serde_json::Value;
 use serde_json::value::RawValue;
+use std::borrow::Cow;
 use std::io::Read;
+use std::ops::Range;
 
 /// One record of a body: its JSON value, or why it could not be parsed.
 pub type Record = Result<Value, FieldError>;
@@ -36,24 +38,96 @@ impl BodyError {
 }
 
 /// Decodes a body. `content_encoding` is the header's value, if any.
-pub fn decode_body(body: &[u8], content_encoding: Option<&str>, limits: &Limits) -> Result<Vec<Record>, BodyError> {
+pub fn decode_body<'a>(body: &'a [u8], content_encoding: Option<&str>, limits: &Limits) -> Result<Records<'a>, BodyError> {
     if body.len() > limits.max_body_bytes {
         return Err(BodyError::TooLarge { size: body.len(), limit: limits.max_body_bytes });
     }
-    let decoded;
-    let bytes = match content_encoding.map(str::trim) {
-        None | Some("") | Some("identity") => body,
-        Some(enc) if enc.eq_ignore_ascii_case("gzip") => {
-            decoded = gunzip(body, limits.max_decoded_bytes)?;
-            &decoded[..]
-        }
+    let text = match content_encoding.map(str::trim) {
+        None | Some("") | Some("identity") => Cow::Borrowed(body),
+        Some(enc) if enc.eq_ignore_ascii_case("gzip") => Cow::Owned(gunzip(body, limits.max_decoded_bytes)?),
         Some(other) => return Err(BodyError::Encoding(other.to_string())),
     };
-    let records = split_records(bytes)?;
-    if records.len() > limits.max_records {
-        return Err(BodyError::TooManyRecords { count: records.len(), limit: limits.max_records });
+    let found = split_records(&text, limits.max_records)?;
+    Ok(Records { text, found, max_record_bytes: limits.max_record_bytes })
+}
+
+/// A body's records, found and counted but not parsed: each is parsed as
+/// it is taken, one at a time, so a request holds the values of its
+/// records one by one rather than all at once (a value takes many times
+/// its text: 32 records of 4 MiB of `[1,1,…]` would take gigabytes), and a
+/// record whose text is over the size limit is refused unparsed.
+#[derive(Debug, PartialEq)]
+pub struct Records<'a> {
+    text: Cow<'a, [u8]>,
+    found: Vec<Found>,
+    max_record_bytes: usize,
+}
+
+/// Where a record's text is in the body; for NDJSON, its line.
+#[derive(Debug, PartialEq)]
+struct Found {
+    text: Range<usize>,
+    line: Option<usize>,
+}
+
+impl Records<'_> {
+    pub fn len(&self) -> usize {
+        self.found.len()
     }
-    Ok(records)
+
+    pub fn is_empty(&self) -> bool {
+        self.found.is_empty()
+    }
+}
+
+impl<'a> IntoIterator for Records<'a> {
+    type Item = Record;
+    type IntoIter = Parsed<'a>;
+
+    fn into_iter(self) -> Parsed<'a> {
+        Parsed { found: self.found.into_iter(), records: Records { found: Vec::new(), ..self }, opened: None }
+    }
+}
+
+/// A body's records, each parsed as it is taken.
+pub struct Parsed<'a> {
+    records: Records<'a>,
+    found: std::vec::IntoIter<Found>,
+    /// The NDJSON line that opened a value it did not close, when one did.
+    opened: Option<usize>,
+}
+
+impl Iterator for Parsed<'_> {
+    type Item = Record;
+
+    fn next(&mut self) -> Option<Record> {
+        let Found { text, line } = self.found.next()?;
+        let bytes = &self.records.text[text];
+        if let Some(opened) = self.opened {
+            // The lines after a line that opened a value are its inside as
+            // much as records of their own: one of them could be an object
+            // that reads as a step nobody sent.
+            let reason = format!("line {} follows line {opened}, which opens a value it does not close: where its records begin cannot be told", line.unwrap_or_default());
+            return Some(Err(FieldError::new("(record)", reason)));
+        }
+        if bytes.len() > self.records.max_record_bytes {
+            return Some(Err(FieldError::new("(record)", format!("is {} bytes; the limit is {} bytes per record", bytes.len(), self.records.max_record_bytes))));
+        }
+        let Some(line) = line else { return Some(parse_record(bytes)) };
+        Some(parse_record(bytes).map_err(|e| match e.field.as_str() {
+            "(record)" => {
+                if serde_json::from_slice::<serde::de::IgnoredAny>(bytes).is_err_and(|e| e.is_eof()) {
+                    self.opened = Some(line);
+                }
+                FieldError::new("(record)", format!("line {line} {}", e.reason))
+            }
+            _ => e,
+        }))
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        self.found.size_hint()
+    }
 }
 
 pub fn gunzip(body: &[u8], limit: usize) -> Result<Vec<u8>, BodyError> {
@@ -69,42 +143,96 @@ pub fn gunzip(body: &[u8], limit: usize) -> Result<Vec<u8>, BodyError> {
     Ok(out)
 }
 
-fn split_records(bytes: &[u8]) -> Result<Vec<Record>, BodyError> {
+/// Where the body's records are, found and counted before any is parsed:
+/// a record's value takes many times its bytes (a 16 KB gzip body of eight
+/// million `x` lines took 1.3 GB and 14–28 s to be refused for its count).
+fn split_records(bytes: &[u8], max_records: usize) -> Result<Vec<Found>, BodyError> {
     // A byte-order mark (what some editors and Windows tools put before
     // UTF-8 text) is no part of the first record: it made it "not JSON".
-    let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
-    let trimmed = bytes.trim_ascii();
+    let bom = if bytes.starts_with(b"\xEF\xBB\xBF") { 3 } else { 0 };
+    let body = &bytes[bom..];
+    let trimmed = body.trim_ascii();
+    let too_many = |count| BodyError::TooManyRecords { count, limit: max_records };
+    let at = |part: &[u8]| part.as_ptr() as usize - bytes.as_ptr() as usize;
+    let whole = |part: &[u8]| Found { text: at(part)..at(part) + part.len(), line: None };
     match trimmed.first() {
         None => Err(BodyError::Empty),
         // A JSON array: records are its elements. A syntax error anywhere
         // leaves no way to tell where records begin, so it rejects the body;
-        // a duplicate key or an inexact number rejects only its record.
+        // a duplicate key or an inexact number rejects only its record. An
+        // array followed by more is NDJSON whose first line is an array.
         Some(b'[') => {
-            let items: Vec<&RawValue> = serde_json::from_slice(trimmed).map_err(|e| BodyError::Json(e.to_string()))?;
-            Ok(items.into_iter().map(|item| parse_record(item.get().as_bytes())).collect())
+            let mut array = serde_json::Deserializer::from_slice(trimmed);
+            let Elements { kept, count } = serde::Deserializer::deserialize_seq(&mut array, ElementsUpTo(max_records)).map_err(|e| BodyError::Json(e.to_string()))?;
+            if array.end().is_err() {
+                return ndjson(body, bom, max_records);
+            }
+            if count > max_records {
+                return Err(too_many(count));
+            }
+            Ok(kept.into_iter().map(|item| whole(item.get().as_bytes())).collect())
         }
         // One object (possibly pretty-printed over many lines), or NDJSON.
-        _ => match serde_json::from_slice::<&RawValue>(trimmed) {
-            Ok(_) => Ok(vec![parse_record(trimmed)]),
+        _ => match serde_json::from_slice::<serde::de::IgnoredAny>(trimmed) {
+            Ok(_) if max_records == 0 => Err(too_many(1)),
+            Ok(_) => Ok(vec![whole(trimmed)]),
             // Numbered from the body's first line, blank or not.
-            Err(_) => Ok(ndjson(bytes)),
+            Err(_) => ndjson(body, bom, max_records),
         },
     }
 }
 
-/// One record per non-blank line; a line that does not parse is a rejected
-/// record, numbered like the others so the client can find it.
-fn ndjson(bytes: &[u8]) -> Vec<Record> {
-    lines(bytes)
-        .enumerate()
-        .filter(|(_, line)| !line.trim_ascii().is_empty())
-        .map(|(line_no, line)| {
-            parse_record(line.trim_ascii()).map_err(|e| match e.field.as_str() {
-                "(record)" => FieldError::new("(record)", format!("line {} {}", line_no + 1, e.reason)),
-                _ => e,
-            })
-        })
-        .collect()
+/// One record per non-blank line, numbered from the body's first line so
+/// the client can find a line refused; `body` starts `offset` bytes into
+/// the text.
+fn ndjson(body: &[u8], offset: usize, max_records: usize) -> Result<Vec<Found>, BodyError> {
+    let mut found = Vec::new();
+    let mut start = offset;
+    for (line_no, line) in lines(body).enumerate() {
+        let trimmed = line.trim_ascii();
+        if !trimmed.is_empty() {
+            let from = start + (trimmed.as_ptr() as usize - line.as_ptr() as usize);
+            found.push(Found { text: from..from + trimmed.len(), line: Some(line_no + 1) });
+        }
+        start += line.len() + 1;
+    }
+    if found.len() > max_records {
+        return Err(BodyError::TooManyRecords { count: found.len(), limit: max_records });
+    }
+    Ok(found)
+}
+
+/// An array's first elements, as the text they are, and how many it has.
+struct Elements<'a> {
+    kept: Vec<&'a RawValue>,
+    count: usize,
+}
+
+/// Reads an array keeping at most this many elements' text; past them it
+/// only counts, so a body of millions of `1,` holds no more than the limit.
+struct ElementsUpTo(usize);
+
+impl<'de> serde::de::Visitor<'de> for ElementsUpTo {
+    type Value = Elements<'de>;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a JSON array of records")
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Elements<'de>, A::Error> {
+        let mut kept = Vec::new();
+        while kept.len() < self.0 {
+            match seq.next_element::<&RawValue>()? {
+                Some(item) => kept.push(item),
+                None => return Ok(Elements { count: kept.len(), kept }),
+            }
+        }
+        let mut count = kept.len();
+        while seq.next_element::<serde::de::IgnoredAny>()?.is_some() {
+            count += 1;
+        }
+        Ok(Elements { kept, count })
+    }
 }
 
 /// The lines of `bytes`, as `bytes.split(|&b| b == b'\n')` gives them (the
@@ -128,7 +256,7 @@ mod tests {
     use std::io::Write;
 
     fn decode(body: &[u8]) -> Result<Vec<Record>, BodyError> {
-        decode_body(body, None, &Limits::default())
+        decode_body(body, None, &Limits::default()).map(|records| records.into_iter().collect())
     }
 
     fn gzip(data: &[u8]) -> Vec<u8> {
@@ -219,6 +347,68 @@ mod tests {
         let e = decode_body(b"[{},{},{}]", None, &limits).unwrap_err();
         assert_eq!(e.to_string(), "body has 3 records; the limit is 2 records per request");
         assert!(e.is_too_large());
+    }
+
+    /// The count comes before the parse: past the limit, no element is
+    /// kept or parsed (a flood of records took gigabytes to refuse).
+    #[test]
+    fn records_past_the_limit_are_counted_not_parsed() {
+        let limits = Limits { max_records: 3, ..Limits::default() };
+        for (body, count) in [("[1,2,3,4,5]", 5), ("x\nx\n\nx\nx\n", 4), ("[{\"a\":[1,2]},{},{},{}]", 4)] {
+            assert_eq!(decode_body(body.as_bytes(), None, &limits).unwrap_err(), BodyError::TooManyRecords { count, limit: 3 }, "{body}");
+        }
+        assert_eq!(decode_body(b"[1,2,3]", None, &limits).unwrap().len(), 3, "at the limit");
+        assert_eq!(decode_body(b"x\n\nx\nx", None, &limits).unwrap().len(), 3, "blank lines are no records");
+        // A million elements, then a syntax error: refused as not JSON, as
+        // any broken array, while holding no more than three.
+        let flood = format!("[{}", "1,".repeat(1_000_000));
+        assert!(matches!(decode_body(flood.as_bytes(), None, &limits), Err(BodyError::Json(_))));
+        let text = format!("[{}1]", "{\"big\":[1,2,3]},".repeat(100_000));
+        let mut body = serde_json::Deserializer::from_slice(text.as_bytes());
+        let Elements { kept, count } = serde::Deserializer::deserialize_seq(&mut body, ElementsUpTo(3)).unwrap();
+        assert_eq!((kept.len(), count), (3, 100_001));
+    }
+
+    /// NDJSON whose first line is an array: the line is a record (refused
+    /// alone, as not a step, as it would be second), not the whole body
+    /// refused as an array with more after it.
+    #[test]
+    fn ndjson_whose_first_line_is_an_array_keeps_its_other_lines() {
+        let records = decode(b"[1,2]\n{\"a\":1}\n{\"a\":2}").unwrap();
+        assert_eq!(records.len(), 3);
+        assert_eq!(records.iter().map(|r| r.as_ref().unwrap().to_string()).collect::<Vec<_>>(), ["[1,2]", r#"{"a":1}"#, r#"{"a":2}"#]);
+        assert!(matches!(decode(b"[1,2] x"), Ok(ref r) if r.len() == 1 && r[0].is_err()), "one line holding an array and more");
+    }
+
+    /// A pretty-printed object with a syntax error is read line by line, as
+    /// NDJSON is: a nested object alone on its line was stored as a step
+    /// nobody sent. Lines after one that opens a value are refused too.
+    #[test]
+    fn lines_after_one_that_opens_a_value_are_not_records() {
+        let body = b"{\n  \"session_id\": \"s\",\n  \"tool_execution\": {\"params\":\n    {\"session_id\":\"inner\",\"step\":7,\"timestamp\":\"2026-01-15T10:30:00Z\"}\n  },\n}\n";
+        let records = decode(body).unwrap();
+        assert_eq!(records.len(), 6);
+        assert!(records.iter().all(Result::is_err), "{records:?}");
+        let reason = &records[3].as_ref().unwrap_err().reason;
+        assert!(reason.starts_with("line 4 follows line 1, which opens a value it does not close"), "{reason}");
+        // A broken line that closes what it opens leaves the others, and a
+        // last line cut short is refused alone.
+        let records = decode(b"{\"a\":1}\n{oops}\n{\"a\":2}\n{\"a\":").unwrap();
+        assert_eq!(records.iter().map(Result::is_ok).collect::<Vec<_>>(), [true, false, true, false]);
+    }
+
+    /// A record's text over the size limit is refused before it is parsed:
+    /// its value would take many times its bytes.
+    #[test]
+    fn a_record_over_the_size_limit_is_refused_as_it_came() {
+        let limits = Limits { max_record_bytes: 20, ..Limits::default() };
+        let ones = format!("{{\"x\":[{}1]}}", "1,".repeat(20));
+        for body in [ones.clone(), format!("[{ones},{{}}]"), format!("{{}}\n{ones}")] {
+            let records: Vec<Record> = decode_body(body.as_bytes(), None, &limits).unwrap().into_iter().collect();
+            let refused = records.iter().find_map(|r| r.as_ref().err()).expect("the big record refused");
+            assert_eq!((refused.field.as_str(), refused.reason.as_str()), ("(record)", "is 49 bytes; the limit is 20 bytes per record"), "{body}");
+            assert_eq!(records.iter().filter(|r| r.is_ok()).count(), records.len() - 1, "{body}: the others are read");
+        }
     }
 
     #[test]

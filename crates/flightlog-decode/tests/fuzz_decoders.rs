@@ -902,7 +902,7 @@ fn huge_numbers_and_duplicate_keys_are_refused_naming_the_field() {
     }
     // Out of a double's range is refused too (as the JSON it cannot be).
     let body = br#"{"session_id":"s","step":1,"timestamp":"2026-01-15T10:30:00Z","cost":{"estimated_cost":1e400}}"#;
-    let records = flightlog_decode::decode_body(body, None, &limits).unwrap();
+    let records: Vec<_> = flightlog_decode::decode_body(body, None, &limits).unwrap().into_iter().collect();
     assert!(records[0].as_ref().unwrap_err().reason.contains("out of range"), "{:?}", records[0]);
 }
 
