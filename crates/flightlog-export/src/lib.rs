@@ -14,7 +14,7 @@
 //! May use: no other Flightlog crate (floor 0). Used by the application core
 //! and the front ends that send files.
 
-use arrow_array::builder::{BooleanBuilder, Float64Builder, Int64Builder, StringBuilder};
+use arrow_array::builder::{BooleanBuilder, Float64Builder, Int64Builder, StringBuilder, UInt64Builder};
 use arrow_array::{ArrayRef, RecordBatch};
 use arrow_schema::{DataType, Field, Schema};
 use serde_json::Value;
@@ -59,6 +59,9 @@ impl Format {
 pub enum Kind {
     Text,
     Int,
+    /// A ClickHouse `UInt64`: values past i64 (a tool call's duration
+    /// stored before its limit) were written as nulls into an Int64.
+    UInt,
     Float,
     Bool,
 }
@@ -85,6 +88,10 @@ pub enum ExportError {
     Parquet(#[from] parquet::errors::ParquetError),
     #[error("{0}")]
     Io(#[from] std::io::Error),
+    /// A value its column's type cannot hold: written as null, it would
+    /// be changed without a word.
+    #[error("column {column}: {value} is not {kind}")]
+    Unfit { column: String, value: String, kind: &'static str },
 }
 
 enum Inner<W: Write + Send> {
@@ -109,6 +116,7 @@ impl<W: Write + Send> TableWriter<W> {
                     let t = match c.kind {
                         Kind::Text => DataType::Utf8,
                         Kind::Int => DataType::Int64,
+                        Kind::UInt => DataType::UInt64,
                         Kind::Float => DataType::Float64,
                         Kind::Bool => DataType::Boolean,
                     };
@@ -192,42 +200,59 @@ fn csv_cell(v: &Value) -> String {
     }
 }
 
+/// A cell: null, or read as its column's type, or refused.
+fn cell<T>(column: &Column, v: &Value, kind: &'static str, as_kind: impl Fn(&Value) -> Option<T>) -> Result<Option<T>, ExportError> {
+    match v {
+        Value::Null => Ok(None),
+        v => as_kind(v).map(Some).ok_or_else(|| ExportError::Unfit { column: column.name.clone(), value: v.to_string(), kind }),
+    }
+}
+
 fn batch(schema: &Arc<Schema>, columns: &[Column], rows: &[Vec<Value>]) -> Result<RecordBatch, ExportError> {
-    let arrays: Vec<ArrayRef> = columns
-        .iter()
-        .enumerate()
-        .map(|(i, c)| -> ArrayRef {
-            let cells = rows.iter().map(move |r| r.get(i).unwrap_or(&Value::Null));
-            match c.kind {
-                Kind::Text => {
-                    let mut b = StringBuilder::new();
-                    for v in cells {
-                        match v {
-                            Value::Null => b.append_null(),
-                            other => b.append_value(csv_cell(other)),
-                        }
+    let arrays = columns.iter().enumerate().map(|(i, c)| -> Result<ArrayRef, ExportError> {
+        let cells = rows.iter().map(move |r| r.get(i).unwrap_or(&Value::Null));
+        Ok(match c.kind {
+            Kind::Text => {
+                let mut b = StringBuilder::new();
+                for v in cells {
+                    match v {
+                        Value::Null => b.append_null(),
+                        other => b.append_value(csv_cell(other)),
                     }
-                    Arc::new(b.finish())
                 }
-                Kind::Int => {
-                    let mut b = Int64Builder::new();
-                    cells.for_each(|v| b.append_option(v.as_i64().or_else(|| v.as_str().and_then(|s| s.parse().ok()))));
-                    Arc::new(b.finish())
+                Arc::new(b.finish())
+            }
+            Kind::Int => {
+                let mut b = Int64Builder::new();
+                for v in cells {
+                    b.append_option(cell(c, v, "a signed 64-bit integer", |v| v.as_i64().or_else(|| v.as_str().and_then(|s| s.parse().ok())))?);
                 }
-                Kind::Float => {
-                    let mut b = Float64Builder::new();
-                    cells.for_each(|v| b.append_option(v.as_f64()));
-                    Arc::new(b.finish())
+                Arc::new(b.finish())
+            }
+            Kind::UInt => {
+                let mut b = UInt64Builder::new();
+                for v in cells {
+                    b.append_option(cell(c, v, "an unsigned 64-bit integer", |v| v.as_u64().or_else(|| v.as_str().and_then(|s| s.parse().ok())))?);
                 }
-                Kind::Bool => {
-                    let mut b = BooleanBuilder::new();
-                    cells.for_each(|v| b.append_option(v.as_bool().or_else(|| v.as_u64().map(|n| n != 0))));
-                    Arc::new(b.finish())
+                Arc::new(b.finish())
+            }
+            Kind::Float => {
+                let mut b = Float64Builder::new();
+                for v in cells {
+                    b.append_option(cell(c, v, "a number", Value::as_f64)?);
                 }
+                Arc::new(b.finish())
+            }
+            Kind::Bool => {
+                let mut b = BooleanBuilder::new();
+                for v in cells {
+                    b.append_option(cell(c, v, "a boolean", |v| v.as_bool().or_else(|| v.as_u64().map(|n| n != 0)))?);
+                }
+                Arc::new(b.finish())
             }
         })
-        .collect();
-    Ok(RecordBatch::try_new(schema.clone(), arrays)?)
+    });
+    Ok(RecordBatch::try_new(schema.clone(), arrays.collect::<Result<Vec<_>, _>>()?)?)
 }
 
 #[cfg(test)]
@@ -253,6 +278,25 @@ mod tests {
 
         let pq = TableWriter::new(Format::Parquet, table(), Vec::new()).and_then(|mut w| { w.write(&rows)?; w.finish() }).unwrap();
         assert_eq!(&pq[..4], b"PAR1");
+    }
+
+    /// An unsigned column holds all of u64, and a value no column of its
+    /// type holds is refused: it was written as null.
+    #[test]
+    fn values_are_written_whole_or_refused() {
+        let columns = vec![Column::new("u", Kind::UInt), Column::new("i", Kind::Int)];
+        let rows = vec![vec![json!(u64::MAX), json!(i64::MIN)], vec![json!(null), json!("-5")]];
+        let ipc = TableWriter::new(Format::Arrow, columns.clone(), Vec::new()).and_then(|mut w| { w.write(&rows)?; w.finish() }).unwrap();
+        let batch = arrow_ipc::reader::StreamReader::try_new(std::io::Cursor::new(ipc), None).unwrap().next().unwrap().unwrap();
+        let unsigned = batch.column(0).as_any().downcast_ref::<arrow_array::UInt64Array>().unwrap();
+        assert_eq!((unsigned.value(0), arrow_array::Array::is_null(unsigned, 1)), (u64::MAX, true));
+        assert_eq!(batch.column(1).as_any().downcast_ref::<arrow_array::Int64Array>().unwrap().value(1), -5);
+        for (cell, column) in [(json!(-1), 0), (json!(u64::MAX), 1), (json!("ten"), 1), (json!(1.5), 0)] {
+            let mut row = vec![json!(null), json!(null)];
+            row[column] = cell.clone();
+            let refused = TableWriter::new(Format::Parquet, columns.clone(), Vec::new()).and_then(|mut w| w.write(&[row])).unwrap_err();
+            assert!(matches!(refused, ExportError::Unfit { .. }), "{cell}: {refused}");
+        }
     }
 
     #[test]

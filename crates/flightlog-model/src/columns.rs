@@ -76,6 +76,9 @@ pub enum Value {
     /// (RFC 3339), hashes (hex), maps.
     Text,
     Int,
+    /// Unsigned: a step number or a token count past i64 (stored before
+    /// their limits) would not fit an Int.
+    UInt,
     Float,
     Bool,
 }
@@ -103,7 +106,8 @@ impl Column {
         let t = self.clickhouse_type;
         let t = t.strip_prefix("Nullable(").and_then(|t| t.strip_suffix(')')).unwrap_or(t);
         match t {
-            "UInt64" | "Int64" => Value::Int,
+            "UInt64" => Value::UInt,
+            "Int64" => Value::Int,
             "Float64" => Value::Float,
             "Bool" => Value::Bool,
             _ => Value::Text,
@@ -256,17 +260,18 @@ mod tests {
              output_tokens,cache_read_tokens,cache_write_tokens,reasoning_tokens,estimated_cost,user_id,tags,metadata"
         );
         // The export's columns and kinds as they were listed by hand
-        // before (flightlog-api's steps export).
+        // before (flightlog-api's steps export), the unsigned ones told
+        // apart since stop 64 (a u64 past i64 was exported as null).
         use Value::*;
         let before = [
-            ("session_id", Text), ("step", Int), ("timestamp", Text), ("agent_name", Text), ("agent_version", Text),
+            ("session_id", Text), ("step", UInt), ("timestamp", Text), ("agent_name", Text), ("agent_version", Text),
             ("reasoning", Text), ("considered_tools", Text), ("chosen_tool", Text), ("confidence", Float),
             ("tool_name", Text), ("tool_params", Text), ("tool_result", Text), ("tool_status", Text), ("tool_error", Text),
-            ("tool_duration_ms", Int), ("model_provider", Text), ("model_name", Text), ("model_version", Text),
-            ("temperature", Float), ("top_p", Float), ("seed", Int), ("max_tokens", Int), ("prompt_system", Text),
-            ("prompt_messages", Text), ("completion", Text), ("input_tokens", Int), ("output_tokens", Int),
-            ("cache_read_tokens", Int), ("cache_write_tokens", Int), ("reasoning_tokens", Int), ("estimated_cost", Float),
-            ("user_id", Text), ("tags", Text), ("metadata", Text), ("log_index", Int), ("step_hash", Text), ("received_at", Text),
+            ("tool_duration_ms", UInt), ("model_provider", Text), ("model_name", Text), ("model_version", Text),
+            ("temperature", Float), ("top_p", Float), ("seed", Int), ("max_tokens", UInt), ("prompt_system", Text),
+            ("prompt_messages", Text), ("completion", Text), ("input_tokens", UInt), ("output_tokens", UInt),
+            ("cache_read_tokens", UInt), ("cache_write_tokens", UInt), ("reasoning_tokens", UInt), ("estimated_cost", Float),
+            ("user_id", Text), ("tags", Text), ("metadata", Text), ("log_index", UInt), ("step_hash", Text), ("received_at", Text),
         ];
         assert_eq!(exported().map(|c| (c.export_name(), c.value())).collect::<Vec<_>>(), before);
     }

@@ -18,6 +18,9 @@ pub const TEMPERATURE_RANGE: RangeInclusive<f64> = 0.0..=100.0;
 pub const EXACT_IN_A_DOUBLE: f64 = 9_007_199_254_740_992.0;
 /// The range a step's `model.top_p` must be in.
 pub const TOP_P_RANGE: RangeInclusive<f64> = 0.0..=1.0;
+/// The longest a tool call may last, in ms: ten years of 365.25 days. A
+/// step's start plus it, in microseconds, stays far inside an i64.
+pub const MAX_DURATION_MS: u64 = 315_576_000_000;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct FieldError {
@@ -92,13 +95,13 @@ pub fn step_from_json(value: Value, limits: &Limits) -> Result<Step> {
         tool_result: f.json(tool, "tool_execution.result")?,
         tool_status: f.id(tool, "tool_execution.status")?,
         tool_error: f.text_or_json(tool, "tool_execution.error")?,
-        tool_duration_ms: f.unsigned(tool, "tool_execution.duration_ms")?,
+        tool_duration_ms: f.at_most(tool, "tool_execution.duration_ms", MAX_DURATION_MS, "ms (ten years)")?,
         model_provider: f.id(model, "model.provider")?,
         model_version: f.id(model, "model.version")?,
         temperature: f.number_in(model, "model.temperature", TEMPERATURE_RANGE)?,
         top_p: f.number_in(model, "model.top_p", TOP_P_RANGE)?,
         seed: f.signed(model, "model.seed")?,
-        max_tokens: f.unsigned(model, "model.max_tokens")?,
+        max_tokens: f.at_most(model, "model.max_tokens", limits.max_tokens, "tokens")?,
         prompt_system: f.text_or_json(prompt, "prompt.system")?,
         prompt_messages: f.json(prompt, "prompt.messages")?,
         completion: f.text_or_json(prompt, "prompt.completion")?,
@@ -260,6 +263,16 @@ impl Fields<'_> {
                 .as_u64()
                 .map(Some)
                 .ok_or_else(|| FieldError::new(path, format!("must be an integer >= 0, got {}", show(v)))),
+        }
+    }
+
+    /// A whole number at most `limit` (said in `unit`): exports and the
+    /// waterfall read it as a signed 64-bit number, and a time plus it in
+    /// microseconds must not wrap around.
+    fn at_most(&self, parent: Option<&Map<String, Value>>, path: &str, limit: u64, unit: &str) -> Result<Option<u64>> {
+        match self.unsigned(parent, path)? {
+            Some(n) if n > limit => Err(FieldError::new(path, format!("is {n}; the limit is {limit} {unit}"))),
+            n => Ok(n),
         }
     }
 
@@ -508,6 +521,20 @@ mod tests {
             assert_eq!(refused.field, "user_id", "{dots}");
         }
         assert!(check(json!({"session_id": "...", "step": 0, "timestamp": "2026-01-15T10:30:00Z"})).is_ok());
+    }
+
+    /// A tool call's duration and a request's max_tokens have limits: past
+    /// i64 an export wrote them as null, and a start plus a duration past
+    /// it wrapped round in the waterfall.
+    #[test]
+    fn durations_and_max_tokens_are_limited() {
+        let step = |key: &str, inner: &str, n: u64| json!({"session_id": "s", "step": 0, "timestamp": "2026-01-15T10:30:00Z", key: {inner: n}});
+        assert_eq!(check(step("tool_execution", "duration_ms", MAX_DURATION_MS)).unwrap().tool_duration_ms, Some(MAX_DURATION_MS));
+        let refused = check(step("tool_execution", "duration_ms", MAX_DURATION_MS + 1)).unwrap_err();
+        assert_eq!(refused, FieldError::new("tool_execution.duration_ms", "is 315576000001; the limit is 315576000000 ms (ten years)"));
+        assert_eq!(check(step("model", "max_tokens", 1_000_000_000)).unwrap().max_tokens, Some(1_000_000_000));
+        let refused = check(step("model", "max_tokens", u64::MAX)).unwrap_err();
+        assert_eq!(refused, FieldError::new("model.max_tokens", "is 18446744073709551615; the limit is 1000000000 tokens"));
     }
 
     #[test]

@@ -27,6 +27,7 @@ fn step_columns() -> Vec<Column> {
             let kind = match c.value() {
                 Value::Text => Kind::Text,
                 Value::Int => Kind::Int,
+                Value::UInt => Kind::UInt,
                 Value::Float => Kind::Float,
                 Value::Bool => Kind::Bool,
             };
