@@ -242,11 +242,11 @@ impl Fields<'_> {
                     .enumerate()
                     .map(|(i, item)| {
                         let item_path = format!("{path}[{i}]");
+                        // Tool names and tags are names as much as the
+                        // chosen tool is: a control or direction character
+                        // in one reorders what a page shows beside it.
                         match item {
-                            Value::String(s) if s.len() > self.limits.max_id_bytes => {
-                                Err(too_long(&item_path, s.len(), self.limits.max_id_bytes))
-                            }
-                            Value::String(s) => Ok(s.clone()),
+                            Value::String(s) => check_id(&item_path, s, self.limits.max_id_bytes).map(|()| s.clone()),
                             v => Err(FieldError::new(item_path, format!("must be a string, got {}", kind(v)))),
                         }
                     })
@@ -526,6 +526,26 @@ mod tests {
     /// A tool call's duration and a request's max_tokens have limits: past
     /// i64 an export wrote them as null, and a start plus a duration past
     /// it wrapped round in the waterfall.
+    #[test]
+    fn tags_and_considered_tools_are_names_as_identifiers_are() {
+        let step = |key: &str, list: Value| {
+            let mut v = json!({"session_id": "s", "step": 0, "timestamp": "2026-01-15T10:30:00Z"});
+            match key {
+                "tags" => v["tags"] = list,
+                _ => v["agent_thoughts"] = json!({"considered_tools": list}),
+            }
+            check(v)
+        };
+        for (key, field) in [("tags", "tags[1]"), ("considered_tools", "agent_thoughts.considered_tools[1]")] {
+            assert!(step(key, json!(["a b", "", "é"])).is_ok(), "{key}: spaces, empty, letters");
+            for bad in ["send\u{202e}email", "x\ny", "\u{0}"] {
+                let refused = step(key, json!(["ok", bad])).unwrap_err();
+                assert_eq!(refused.field, field, "{key}: {bad:?}");
+            }
+            assert_eq!(step(key, json!(["ok", "x".repeat(257)])).unwrap_err(), FieldError::new(field, "is 257 bytes; the limit is 256 bytes"));
+        }
+    }
+
     #[test]
     fn durations_and_max_tokens_are_limited() {
         let step = |key: &str, inner: &str, n: u64| json!({"session_id": "s", "step": 0, "timestamp": "2026-01-15T10:30:00Z", key: {inner: n}});
