@@ -21,7 +21,13 @@ async fn every_input_form_is_accepted() {
     let (status, body) = s.post_steps(ADMIN_KEY, gz, &[("content-encoding", "gzip")]).await;
     assert_eq!((status, body["accepted"].as_u64()), (StatusCode::OK, Some(2)), "{body}");
 
-    for (session, n) in [("one", 1), ("arr", 2), ("nd", 3), ("gz", 2)] {
+    // JSON by its other names is JSON (a 415 before).
+    for (n, content_type) in ["text/json", "application/x-json", "application/ld+json; charset=utf-8", "application/ndjson"].iter().enumerate() {
+        let (status, body) = s.post_steps(ADMIN_KEY, step("named", n as u64).to_string(), &[("content-type", content_type)]).await;
+        assert_eq!((status, body["accepted"].as_u64()), (StatusCode::OK, Some(1)), "{content_type}: {body}");
+    }
+
+    for (session, n) in [("one", 1), ("arr", 2), ("nd", 3), ("gz", 2), ("named", 4)] {
         assert_eq!(s.all_steps(ADMIN_KEY, session, 100).await.len(), n, "session {session}");
     }
 }

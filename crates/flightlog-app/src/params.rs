@@ -14,9 +14,11 @@ pub fn time(name: &str, s: &str) -> Result<i64, AppError> {
 /// `to` after `from` when both are: a range that ends before it starts
 /// would answer nothing, as if nothing had happened then.
 ///
-/// Stored times are microseconds, so a bound finer than that is moved up to
-/// the next one, which keeps exactly the steps at or after `from` and
-/// before `to`: a `from` of 10:00:00.000000001 took the steps at 10:00:00.
+/// Steps are placed in time to the microsecond (their time cut down; the
+/// timestamp is kept as sent), so a bound finer than that is moved up to
+/// the next one, which keeps exactly the steps placed at or after `from`
+/// and before `to`: a `from` of 10:00:00.000000001 took the steps at
+/// 10:00:00. A step sent at 10:00:00.0000009 is placed at 10:00:00.
 pub fn time_range(from: Option<&str>, to: Option<&str>) -> Result<(Option<i64>, Option<i64>), AppError> {
     let instant = |name: &str, s: &str| parse_instant(s).map_err(|e| AppError::invalid(name, e.reason));
     let from = from.map(|s| instant("from", s)).transpose()?;

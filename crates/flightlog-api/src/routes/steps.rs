@@ -101,6 +101,10 @@ fn check_content_type(headers: &HeaderMap) -> Result<(), ApiError> {
         // JSON all the same, so it is not worth a refusal.
         "application/json" | "application/x-ndjson" | "application/jsonl" | "application/jsonlines" | "text/plain"
         | "application/x-www-form-urlencoded" | "" => Ok(()),
+        // JSON's other names, and types that say they are JSON (RFC 6839:
+        // `application/ld+json`).
+        "text/json" | "application/x-json" | "application/ndjson" | "text/x-ndjson" => Ok(()),
+        json if json.ends_with("+json") => Ok(()),
         other => Err(ApiError::new(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             "unsupported_media_type",
