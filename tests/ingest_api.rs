@@ -154,13 +154,13 @@ async fn malformed_bodies_get_a_clear_4xx() {
         assert_eq!(status, want, "{answer}");
         assert!(answer["error"]["message"].as_str().unwrap().contains(says), "{answer}");
     }
-    // A pretty-printed step with a trailing comma is read line by line, as
+    // A pretty-printed step with a trailing comma was read line by line, as
     // NDJSON is; its nested object, alone on its line, was stored as a step
-    // nobody sent (found by a hostile probe).
+    // nobody sent (found by a hostile probe). It is one broken value.
     let pretty = "{\n  \"session_id\": \"outer\",\n  \"step\": 0,\n  \"timestamp\": \"2026-01-15T10:30:00Z\",\n  \"tool_execution\": {\"params\":\n    {\"session_id\":\"inner\",\"step\":7,\"timestamp\":\"2026-01-15T10:30:00Z\"}\n  },\n}\n";
-    let (status, answer) = s.post_steps(ADMIN_KEY, pretty.as_bytes().to_vec(), &[]).await;
-    assert_eq!((status, &answer["accepted"]), (StatusCode::BAD_REQUEST, &json!(0)), "{answer}");
-    assert!(answer["rejected"][5]["reason"].as_str().unwrap().contains("follows line 1, which opens a value it does not close"), "{answer}");
+    let (status, answer) = s.post_steps(ADMIN_KEY, pretty.as_bytes().to_vec(), &[("content-type", "application/json")]).await;
+    assert_eq!((status, &answer["error"]["code"]), (StatusCode::BAD_REQUEST, &json!("invalid_body")), "{answer}");
+    assert!(answer["error"]["message"].as_str().unwrap().contains("the first line opens a value the body does not close"), "{answer}");
     let resp = s.http.get(format!("{}/v1/sessions/inner", s.base)).bearer_auth(ADMIN_KEY).send().await.unwrap();
     assert_eq!(resp.status(), StatusCode::NOT_FOUND, "no step of the nested object is stored");
     // NDJSON whose first line is an array: the line is refused alone.

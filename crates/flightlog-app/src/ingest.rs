@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 use flightlog_ingest::Outcome;
 use flightlog_model::action::Action;
 use flightlog_model::validate::cut_chars;
-use flightlog_model::{FieldError, Limits, step_from_json};
+use flightlog_model::{FieldError, Limits, admit, step_from_json};
 use flightlog_store::{BatchMessages, EncodedStep};
 use serde_json::Value;
 
@@ -87,7 +87,7 @@ pub fn prepare(
             for (kind, n) in redact_record(redactor, &mut value, Some(&mut clean))?.totals() {
                 replaced.insert(kind.to_string(), n as u64);
             }
-            step_from_json(value, limits)
+            step_from_json(value, limits).and_then(|step| admit(&step, limits).map(|()| step))
         });
         match checked {
             Ok(s) => out.steps.push((index, EncodedStep::in_batch(project, &s, &mut messages), replaced, Action::of(&s))),

@@ -16,7 +16,7 @@
 use crate::ingest::{self, RejectionCode};
 use crate::{AppError, AppState};
 use flightlog_decode::body::{BodyError, gunzip};
-use flightlog_decode::otlp::{Encoding, ExportTraceServiceRequest, SpanOutcome, decode_request, encode_request, map_request, map_spans_at};
+use flightlog_decode::otlp::{Encoding, ExportTraceServiceRequest, SpanOutcome, decode_request, encode_request, items, map_request, map_spans_at};
 /// Why an export could not be read: the front ends tell its kinds apart.
 pub use flightlog_decode::otlp::OtlpError;
 use flightlog_model::Limits;
@@ -131,16 +131,22 @@ pub fn prepare_spans(
 
 /// Maps and validates the spans of an export that came decoded (OTLP/gRPC:
 /// tonic decodes the message, within its size limit), from the request as
-/// it came: encoding it and decoding that again, as an export received as
-/// bytes is, would only repeat the work. It is kept as protobuf (a fraction
-/// of the decoded spans) to map a span again should its number be taken.
+/// it came: decoding its protobuf again, as an export received as bytes
+/// is, would only repeat the work. It is kept as protobuf (a fraction of
+/// the decoded spans) to map a span again should its number be taken, and
+/// its messages are counted as an export's over HTTP are: one that would
+/// not decode again cannot be mapped again.
 pub fn prepare_decoded_spans(
     request: &ExportTraceServiceRequest,
     limits: &Limits,
     project: &str,
     redactor: Option<&flightlog_redact::Redactor>,
-) -> Result<PreparedSpans, TooManySpans> {
-    prepare_request(ReceivedExport::of_request(request), request, limits, project, redactor)
+) -> Result<PreparedSpans, ExportError> {
+    let export = ReceivedExport::of_request(request);
+    if let items::Count::TooMany = items::count(&export.body, Encoding::Protobuf) {
+        return Err(OtlpError::TooManyItems.into());
+    }
+    Ok(prepare_request(export, request, limits, project, redactor)?)
 }
 
 /// `request` mapped and validated; `export` is what it was decoded from.
@@ -301,11 +307,38 @@ mod tests {
         assert_eq!(as_it_came.export.decode(&limits).expect("kept as protobuf"), request);
     }
 
+    /// An export over gRPC of more messages than an export over HTTP may
+    /// hold is refused as that one is: kept as protobuf, it would not decode
+    /// again to map a span whose number was taken (a 503, retried forever).
+    #[test]
+    fn an_export_of_too_many_messages_is_refused_as_it_came() {
+        use prost::Message;
+        fn field(number: u8, inner: &[u8]) -> Vec<u8> {
+            let mut out = vec![number << 3 | 2];
+            prost::encoding::encode_varint(inner.len() as u64, &mut out);
+            out.extend_from_slice(inner);
+            out
+        }
+        // One span of 2,000,001 empty events (field 11), in its scope, its
+        // resource and the request.
+        let span = [0x5A, 0x00].repeat(2_000_001);
+        let body = field(1, &field(2, &field(2, &span)));
+        let request = ExportTraceServiceRequest::decode(&body[..]).expect("protobuf");
+        match prepare_decoded_spans(&request, &Limits::default(), "p", None) {
+            Err(ExportError::Otlp(OtlpError::TooManyItems)) => {}
+            other => panic!("too many messages expected: {:?}", other.err()),
+        }
+        let export = ReceivedExport { body, gzip: false, encoding: Encoding::Protobuf };
+        assert!(matches!(prepare_spans(export, &Limits::default(), "p", None), Err(ExportError::Otlp(OtlpError::TooManyItems))), "as over HTTP");
+    }
+
     #[test]
     fn more_spans_than_a_request_may_carry_are_refused_as_they_came() {
         let limits = Limits { max_records: 2, ..Limits::default() };
         let request = decode_request(EXPORT.as_bytes(), Encoding::Json).expect("the export decodes");
-        let refused = prepare_decoded_spans(&request, &limits, "p", None).err().expect("three spans, two allowed");
-        assert_eq!((refused.spans, refused.limit), (3, 2));
+        match prepare_decoded_spans(&request, &limits, "p", None) {
+            Err(ExportError::TooManySpans(refused)) => assert_eq!((refused.spans, refused.limit), (3, 2)),
+            other => panic!("three spans, two allowed: {:?}", other.err()),
+        }
     }
 }

@@ -55,7 +55,7 @@ pub(crate) struct Hashing {
 pub(crate) fn time_hashing(bodies: &[Vec<u8>], limits: &Limits) -> Hashing {
     let values: Vec<Vec<serde_json::Value>> = bodies
         .iter()
-        .map(|b| flightlog_decode::decode_body(b, None, limits).expect("bench body decodes").into_iter().filter_map(Result::ok).collect())
+        .map(|b| flightlog_decode::decode_body(b, None, flightlog_decode::Framing::Guessed, limits).expect("bench body decodes").into_iter().filter_map(Result::ok).collect())
         .collect();
     let hashed = time_each(&values, |steps| {
         for v in steps {

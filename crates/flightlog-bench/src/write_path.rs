@@ -89,7 +89,7 @@ pub async fn run(args: WritePathArgs) -> anyhow::Result<()> {
     let bytes = bodies[0].len() as f64 / batch_size as f64;
 
     // The request's CPU work, as the handler does it.
-    let decode = |b: &[u8]| -> Vec<_> { flightlog_decode::decode_body(b, None, &limits).expect("bench body decodes").into_iter().collect() };
+    let decode = |b: &[u8]| -> Vec<_> { flightlog_decode::decode_body(b, None, flightlog_decode::Framing::Guessed, &limits).expect("bench body decodes").into_iter().collect() };
     let prepare = |b: &[u8], redactor| assert!(!flightlog_app::ingest::prepare(decode(b), &limits, "bench", redactor).is_empty());
     let cpu = time_each(&bodies, |b| prepare(b, Some(&redactor)));
     print_line(&format!("decode+redact+validate+encode, one thread ({bytes:.0} B/step)"), &cpu, batch_size);
@@ -376,7 +376,7 @@ async fn set_derived_fsync(store: &flightlog_store::Store, on: bool) -> anyhow::
 fn encode(body: &[u8], limits: &Limits) -> anyhow::Result<(Vec<EncodedStep>, Vec<EncodedStep>)> {
     let mut hashed = Vec::new();
     let mut unhashed = Vec::new();
-    for r in flightlog_decode::decode_body(body, None, limits)? {
+    for r in flightlog_decode::decode_body(body, None, flightlog_decode::Framing::Guessed, limits)? {
         let step = r.and_then(|v| flightlog_model::step_from_json(v, limits));
         let mut step = step.map_err(|e| anyhow::anyhow!("bench step invalid: {}: {}", e.field, e.reason))?;
         hashed.push(EncodedStep::new("bench", &step));

@@ -37,7 +37,7 @@ fn main() {
         let plain = t.elapsed().as_secs_f64();
         let t = Instant::now();
         for body in &batches {
-            n += flightlog_decode::decode_body(body, None, &limits).unwrap().into_iter().filter(|r| r.is_ok()).count();
+            n += flightlog_decode::decode_body(body, None, flightlog_decode::Framing::Guessed, &limits).unwrap().into_iter().filter(|r| r.is_ok()).count();
         }
         let strict = t.elapsed().as_secs_f64();
         println!(

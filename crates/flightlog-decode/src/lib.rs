@@ -20,4 +20,4 @@ pub mod csv_steps;
 pub mod json;
 pub mod otlp;
 
-pub use body::{BodyError, Record, Records, decode_body};
+pub use body::{BodyError, Framing, Record, Records, decode_body};

@@ -479,7 +479,7 @@ fn check_record(value: Value, limits: &Limits) {
 
 /// A whole body through `decode_body` and validation, as `POST /v1/steps`.
 fn check_body(body: &[u8], encoding: Option<&str>, limits: &Limits) -> Result<usize, BodyError> {
-    match decode_body(body, encoding, limits) {
+    match decode_body(body, encoding, flightlog_decode::Framing::Guessed, limits) {
         Err(e) => {
             assert_body_error_is_true(&e, body, limits);
             Err(e)
@@ -814,8 +814,8 @@ proptest! {
         } else if body.len() > limits.max_decoded_bytes {
             prop_assert_eq!(got, Err(BodyError::DecodedTooLarge { limit: limits.max_decoded_bytes }));
         } else {
-            let got = decode_body(&compressed, Some("gzip"), &limits);
-            let plain = decode_body(&body, None, &without_body_limit(&limits));
+            let got = decode_body(&compressed, Some("gzip"), flightlog_decode::Framing::Guessed, &limits);
+            let plain = decode_body(&body, None, flightlog_decode::Framing::Guessed, &without_body_limit(&limits));
             prop_assert_eq!(got, plain);
         }
     }
@@ -892,7 +892,7 @@ fn huge_numbers_and_duplicate_keys_are_refused_naming_the_field() {
     let limits = Limits::default();
     for (case, field) in cases {
         for framing in [case.to_string(), format!("[{case}]"), format!("{case}\n{case}")] {
-            let records = flightlog_decode::decode_body(framing.as_bytes(), None, &limits).expect("the body decodes");
+            let records = flightlog_decode::decode_body(framing.as_bytes(), None, flightlog_decode::Framing::Guessed, &limits).expect("the body decodes");
             assert!(!records.is_empty(), "{framing}");
             for record in records {
                 let refusal = record.and_then(|v| flightlog_model::step_from_json(v, &limits).map(|_| ())).expect_err(&framing);
@@ -902,7 +902,7 @@ fn huge_numbers_and_duplicate_keys_are_refused_naming_the_field() {
     }
     // Out of a double's range is refused too (as the JSON it cannot be).
     let body = br#"{"session_id":"s","step":1,"timestamp":"2026-01-15T10:30:00Z","cost":{"estimated_cost":1e400}}"#;
-    let records: Vec<_> = flightlog_decode::decode_body(body, None, &limits).unwrap().into_iter().collect();
+    let records: Vec<_> = flightlog_decode::decode_body(body, None, flightlog_decode::Framing::Guessed, &limits).unwrap().into_iter().collect();
     assert!(records[0].as_ref().unwrap_err().reason.contains("out of range"), "{:?}", records[0]);
 }
 
@@ -926,7 +926,7 @@ fn a_repeated_empty_column_name_is_refused_naming_where_it_is() {
 /// reason did quote the key).
 #[test]
 fn a_repeated_empty_key_is_refused_naming_a_field() {
-    let records = decode_body(br#"{"session_id":"s","step":1,"timestamp":"2026-01-15T10:30:00Z","":1,"":2}"#, None, &Limits::default()).unwrap();
+    let records = decode_body(br#"{"session_id":"s","step":1,"timestamp":"2026-01-15T10:30:00Z","":1,"":2}"#, None, flightlog_decode::Framing::Guessed, &Limits::default()).unwrap();
     for record in records {
         match record.and_then(|v| step_from_json(v, &Limits::default())) {
             Ok(step) => assert_accepted_step_is_idempotent(&step, &Limits::default()),

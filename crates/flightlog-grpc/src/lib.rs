@@ -22,7 +22,7 @@
 use flightlog_app::auth_failures::{AuthFailures, refusal_message, retry_after_seconds};
 use flightlog_app::error::ErrorKind;
 use flightlog_app::keys::{AuthError, Scope};
-use flightlog_app::spans::prepare_decoded_spans;
+use flightlog_app::spans::{ExportError, OtlpError, prepare_decoded_spans};
 use flightlog_app::{AppError, AppState};
 use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::{TraceService, TraceServiceServer};
 use opentelemetry_proto::tonic::collector::trace::v1::{ExportTracePartialSuccess, ExportTraceServiceRequest, ExportTraceServiceResponse};
@@ -88,7 +88,11 @@ impl TraceService for Traces {
         let prepared = tokio::task::spawn_blocking(move || prepare_decoded_spans(&export, &limits, &project, redactor.as_deref()))
             .await
             .map_err(|e| Status::internal(format!("request processing failed: {e}")))?
-            .map_err(|e| Status::resource_exhausted(e.to_string()))?;
+            .map_err(|e| match e {
+                ExportError::TooManySpans(e) => Status::resource_exhausted(e.to_string()),
+                ExportError::Otlp(e @ OtlpError::TooManyItems) => Status::resource_exhausted(e.to_string()),
+                other => Status::invalid_argument(other.to_string()),
+            })?;
         let report = self.state.export_spans(&principal.project, prepared).await.map_err(app_status)?;
         let rejected = report.rejected.len() as i64;
         let message = report.message();

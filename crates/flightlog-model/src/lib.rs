@@ -58,4 +58,4 @@ pub mod validate;
 
 pub use limits::Limits;
 pub use step::Step;
-pub use validate::{FieldError, step_from_json};
+pub use validate::{FieldError, admit, step_from_json};

@@ -43,6 +43,30 @@ impl std::fmt::Display for FieldError {
 
 type Result<T> = std::result::Result<T, FieldError>;
 
+/// What a step newly sent must also meet, beyond what [`step_from_json`]
+/// reads: rules added after steps were stored under the reader's, which
+/// verification rebuilds stored steps by (a stored step that broke one
+/// would read as tampered with). Ingestion asks both.
+pub fn admit(step: &Step, limits: &Limits) -> Result<()> {
+    let at_most = |path: &str, n: Option<u64>, limit: u64, unit: &str| match n {
+        // Exports and the waterfall read these as signed 64-bit numbers,
+        // and a start plus a duration in microseconds must not wrap.
+        Some(n) if n > limit => Err(FieldError::new(path, format!("is {n}; the limit is {limit} {unit}"))),
+        _ => Ok(()),
+    };
+    at_most("tool_execution.duration_ms", step.tool_duration_ms, MAX_DURATION_MS, "ms (ten years)")?;
+    at_most("model.max_tokens", step.max_tokens, limits.max_tokens, "tokens")?;
+    // Tool names and tags are names as much as the chosen tool is: a
+    // control or direction character in one reorders what a page shows
+    // beside it.
+    for (path, names) in [("agent_thoughts.considered_tools", &step.considered_tools), ("tags", &step.tags)] {
+        for (i, name) in names.iter().enumerate() {
+            check_id(&format!("{path}[{i}]"), name, limits.max_id_bytes)?;
+        }
+    }
+    Ok(())
+}
+
 pub fn step_from_json(value: Value, limits: &Limits) -> Result<Step> {
     let Value::Object(obj) = &value else {
         return Err(FieldError::new("(record)", format!("must be a JSON object, got {}", kind(&value))));
@@ -95,13 +119,13 @@ pub fn step_from_json(value: Value, limits: &Limits) -> Result<Step> {
         tool_result: f.json(tool, "tool_execution.result")?,
         tool_status: f.id(tool, "tool_execution.status")?,
         tool_error: f.text_or_json(tool, "tool_execution.error")?,
-        tool_duration_ms: f.at_most(tool, "tool_execution.duration_ms", MAX_DURATION_MS, "ms (ten years)")?,
+        tool_duration_ms: f.unsigned(tool, "tool_execution.duration_ms")?,
         model_provider: f.id(model, "model.provider")?,
         model_version: f.id(model, "model.version")?,
         temperature: f.number_in(model, "model.temperature", TEMPERATURE_RANGE)?,
         top_p: f.number_in(model, "model.top_p", TOP_P_RANGE)?,
         seed: f.signed(model, "model.seed")?,
-        max_tokens: f.at_most(model, "model.max_tokens", limits.max_tokens, "tokens")?,
+        max_tokens: f.unsigned(model, "model.max_tokens")?,
         prompt_system: f.text_or_json(prompt, "prompt.system")?,
         prompt_messages: f.json(prompt, "prompt.messages")?,
         completion: f.text_or_json(prompt, "prompt.completion")?,
@@ -242,11 +266,11 @@ impl Fields<'_> {
                     .enumerate()
                     .map(|(i, item)| {
                         let item_path = format!("{path}[{i}]");
-                        // Tool names and tags are names as much as the
-                        // chosen tool is: a control or direction character
-                        // in one reorders what a page shows beside it.
                         match item {
-                            Value::String(s) => check_id(&item_path, s, self.limits.max_id_bytes).map(|()| s.clone()),
+                            Value::String(s) if s.len() > self.limits.max_id_bytes => {
+                                Err(too_long(&item_path, s.len(), self.limits.max_id_bytes))
+                            }
+                            Value::String(s) => Ok(s.clone()),
                             v => Err(FieldError::new(item_path, format!("must be a string, got {}", kind(v)))),
                         }
                     })
@@ -263,16 +287,6 @@ impl Fields<'_> {
                 .as_u64()
                 .map(Some)
                 .ok_or_else(|| FieldError::new(path, format!("must be an integer >= 0, got {}", show(v)))),
-        }
-    }
-
-    /// A whole number at most `limit` (said in `unit`): exports and the
-    /// waterfall read it as a signed 64-bit number, and a time plus it in
-    /// microseconds must not wrap around.
-    fn at_most(&self, parent: Option<&Map<String, Value>>, path: &str, limit: u64, unit: &str) -> Result<Option<u64>> {
-        match self.unsigned(parent, path)? {
-            Some(n) if n > limit => Err(FieldError::new(path, format!("is {n}; the limit is {limit} {unit}"))),
-            n => Ok(n),
         }
     }
 
@@ -523,9 +537,12 @@ mod tests {
         assert!(check(json!({"session_id": "...", "step": 0, "timestamp": "2026-01-15T10:30:00Z"})).is_ok());
     }
 
-    /// A tool call's duration and a request's max_tokens have limits: past
-    /// i64 an export wrote them as null, and a start plus a duration past
-    /// it wrapped round in the waterfall.
+    /// A step newly sent, read and admitted as ingestion does.
+    fn check_new(v: Value) -> Result<Step> {
+        let step = check(v)?;
+        admit(&step, &Limits::default()).map(|()| step)
+    }
+
     #[test]
     fn tags_and_considered_tools_are_names_as_identifiers_are() {
         let step = |key: &str, list: Value| {
@@ -534,7 +551,7 @@ mod tests {
                 "tags" => v["tags"] = list,
                 _ => v["agent_thoughts"] = json!({"considered_tools": list}),
             }
-            check(v)
+            check_new(v)
         };
         for (key, field) in [("tags", "tags[1]"), ("considered_tools", "agent_thoughts.considered_tools[1]")] {
             assert!(step(key, json!(["a b", "", "é"])).is_ok(), "{key}: spaces, empty, letters");
@@ -546,15 +563,21 @@ mod tests {
         }
     }
 
+    /// A tool call's duration and a request's max_tokens have limits: past
+    /// i64 an export wrote them as null, and a start plus a duration past
+    /// it wrapped round in the waterfall. A step stored before the limits
+    /// still reads (verification rebuilds it by `step_from_json`).
     #[test]
     fn durations_and_max_tokens_are_limited() {
         let step = |key: &str, inner: &str, n: u64| json!({"session_id": "s", "step": 0, "timestamp": "2026-01-15T10:30:00Z", key: {inner: n}});
-        assert_eq!(check(step("tool_execution", "duration_ms", MAX_DURATION_MS)).unwrap().tool_duration_ms, Some(MAX_DURATION_MS));
-        let refused = check(step("tool_execution", "duration_ms", MAX_DURATION_MS + 1)).unwrap_err();
+        assert_eq!(check_new(step("tool_execution", "duration_ms", MAX_DURATION_MS)).unwrap().tool_duration_ms, Some(MAX_DURATION_MS));
+        let refused = check_new(step("tool_execution", "duration_ms", MAX_DURATION_MS + 1)).unwrap_err();
         assert_eq!(refused, FieldError::new("tool_execution.duration_ms", "is 315576000001; the limit is 315576000000 ms (ten years)"));
-        assert_eq!(check(step("model", "max_tokens", 1_000_000_000)).unwrap().max_tokens, Some(1_000_000_000));
-        let refused = check(step("model", "max_tokens", u64::MAX)).unwrap_err();
+        assert_eq!(check_new(step("model", "max_tokens", 1_000_000_000)).unwrap().max_tokens, Some(1_000_000_000));
+        let refused = check_new(step("model", "max_tokens", u64::MAX)).unwrap_err();
         assert_eq!(refused, FieldError::new("model.max_tokens", "is 18446744073709551615; the limit is 1000000000 tokens"));
+        assert_eq!(check(step("tool_execution", "duration_ms", u64::MAX)).unwrap().tool_duration_ms, Some(u64::MAX), "stored before the limit");
+        assert!(check(json!({"session_id": "s", "step": 0, "timestamp": "2026-01-15T10:30:00Z", "tags": ["a\u{202e}b"]})).is_ok());
     }
 
     #[test]

@@ -10,7 +10,7 @@ use axum::body::{Body, Bytes};
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use flightlog_app::ingest::{IngestReport, Prepared, RejectionCode, prepare};
-use flightlog_decode::{BodyError, decode_body};
+use flightlog_decode::{BodyError, Framing, decode_body};
 use flightlog_model::Limits;
 use flightlog_redact::Redactor;
 use http_body_util::BodyExt;
@@ -40,13 +40,13 @@ pub async fn ingest(
     body: Body,
 ) -> Result<(StatusCode, Json<IngestReport>), ApiError> {
     let principal = state.keys.authorize(&headers, Scope::Ingest)?;
-    check_content_type(&headers)?;
+    let framing = framing_of(&headers)?;
     let bytes = read_limited(body, state.limits.max_body_bytes).await?;
     let encoding = headers.get(header::CONTENT_ENCODING).and_then(|v| v.to_str().ok()).map(str::to_owned);
     let project = principal.project.clone();
     let limits = state.limits.clone();
     let redactor = state.redactor(&project).await?;
-    let prepared = tokio::task::spawn_blocking(move || decode(&bytes, encoding.as_deref(), &limits, &project, redactor.as_deref()))
+    let prepared = tokio::task::spawn_blocking(move || decode(&bytes, encoding.as_deref(), framing, &limits, &project, redactor.as_deref()))
         .await
         .map_err(|e| ApiError::unavailable("request processing failed", e))??;
     let report = state.submit(&principal.project, prepared).await?;
@@ -54,8 +54,8 @@ pub async fn ingest(
 }
 
 /// Decoding and validation: CPU work, off the async threads.
-fn decode(body: &[u8], encoding: Option<&str>, limits: &Limits, project: &str, redactor: Option<&Redactor>) -> Result<Prepared, ApiError> {
-    let records = decode_body(body, encoding, limits).map_err(body_error)?;
+fn decode(body: &[u8], encoding: Option<&str>, framing: Framing, limits: &Limits, project: &str, redactor: Option<&Redactor>) -> Result<Prepared, ApiError> {
+    let records = decode_body(body, encoding, framing, limits).map_err(body_error)?;
     Ok(prepare(records, limits, project, redactor))
 }
 
@@ -93,18 +93,19 @@ pub(crate) async fn read_limited(mut body: Body, limit: usize) -> Result<Bytes, 
     Ok(Bytes::from(buf))
 }
 
-fn check_content_type(headers: &HeaderMap) -> Result<(), ApiError> {
-    let Some(ct) = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()) else { return Ok(()) };
+/// Whether the body's type is one taken here, and whether it says NDJSON.
+fn framing_of(headers: &HeaderMap) -> Result<Framing, ApiError> {
+    let Some(ct) = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()) else { return Ok(Framing::Guessed) };
     let mime = ct.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
     match mime.as_str() {
+        "application/x-ndjson" | "application/jsonl" | "application/jsonlines" | "application/ndjson" | "text/x-ndjson" => Ok(Framing::Lines),
         // curl -d sends form-urlencoded unless told otherwise; the body is
         // JSON all the same, so it is not worth a refusal.
-        "application/json" | "application/x-ndjson" | "application/jsonl" | "application/jsonlines" | "text/plain"
-        | "application/x-www-form-urlencoded" | "" => Ok(()),
+        "application/json" | "text/plain" | "application/x-www-form-urlencoded" | "" => Ok(Framing::Guessed),
         // JSON's other names, and types that say they are JSON (RFC 6839:
         // `application/ld+json`).
-        "text/json" | "application/x-json" | "application/ndjson" | "text/x-ndjson" => Ok(()),
-        json if json.ends_with("+json") => Ok(()),
+        "text/json" | "application/x-json" => Ok(Framing::Guessed),
+        json if json.ends_with("+json") => Ok(Framing::Guessed),
         other => Err(ApiError::new(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             "unsupported_media_type",

@@ -15,7 +15,8 @@
 //! and framework plumbing would bury the agent's decisions.
 
 use super::attributes::{Attributes, read_f64, read_i64, read_u64, replaced_json};
-use flightlog_model::validate::{TEMPERATURE_RANGE, TOP_P_RANGE};
+use flightlog_model::Limits;
+use flightlog_model::validate::{MAX_DURATION_MS, TEMPERATURE_RANGE, TOP_P_RANGE};
 use super::ExportTraceServiceRequest;
 use flightlog_model::step::MAX_STEP;
 use flightlog_model::time::format_timestamp;
@@ -251,7 +252,12 @@ fn model(a: &Attributes) -> Option<Value> {
         ("seed", first(&["gen_ai.request.seed"], &["seed"]).and_then(read_i64).map(Value::from)),
         (
             "max_tokens",
-            first(&["gen_ai.request.max_tokens"], &["max_tokens", "max_completion_tokens", "max_output_tokens"]).and_then(read_u64).map(Value::from),
+            // Past a step's limit (an "unlimited" 2^32 − 1), left out as an
+            // odd temperature is: the span keeps it under `otel`.
+            first(&["gen_ai.request.max_tokens"], &["max_tokens", "max_completion_tokens", "max_output_tokens"])
+                .and_then(read_u64)
+                .filter(|n| *n <= Limits::default().max_tokens)
+                .map(Value::from),
         ),
     ])
 }
@@ -486,7 +492,9 @@ fn execution(a: &Attributes, span: &Span, is_tool: bool) -> Value {
     if let Some(e) = error {
         out.insert("error".into(), json!(e));
     }
-    if let Some(d) = duration_ms.filter(|_| span.end_time_unix_nano > 0) {
+    // A duration past a step's limit (an end time garbled) is left out:
+    // the span's times stay under `otel`.
+    if let Some(d) = duration_ms.filter(|d| span.end_time_unix_nano > 0 && *d <= MAX_DURATION_MS) {
         out.insert("duration_ms".into(), json!(d));
     }
     Value::Object(out)
@@ -568,6 +576,20 @@ mod tests {
             SpanOutcome::Step(step) => step,
             other => panic!("not a step: {other:?}"),
         }
+    }
+
+    /// A max_tokens or a duration past a step's limits is left out, as an
+    /// odd temperature is, not a cause to refuse the span: the span keeps
+    /// both under `otel`.
+    #[test]
+    fn a_max_tokens_or_a_duration_past_the_limits_is_left_out() {
+        let mut long = span(1_767_225_600_000_000_000, 1, &[("gen_ai.operation.name", "execute_tool"), ("gen_ai.request.max_tokens", "4294967295")]);
+        long.end_time_unix_nano = long.start_time_unix_nano + (MAX_DURATION_MS + 1) * 1_000_000;
+        let step = step_of(&long);
+        assert!(step["model"].get("max_tokens").is_none() && step["tool_execution"].get("duration_ms").is_none(), "{step:#}");
+        assert_eq!(step["otel"]["attributes"]["gen_ai.request.max_tokens"], "4294967295");
+        long.end_time_unix_nano -= 1_000_000;
+        assert_eq!(step_of(&long)["tool_execution"]["duration_ms"], MAX_DURATION_MS, "at the limit");
     }
 
     #[test]
