@@ -76,17 +76,28 @@ async fn an_import_reports_each_bad_record_by_its_line_and_sends_the_rest() {
     let csv = dir.path().join("mixed.csv");
     let mut rows = String::from("session_id,step,timestamp,confidence\n");
     for n in 0..3000 {
-        let confidence = if n == 2500 { "abc" } else { "0.5" };
-        rows += &format!("csv-mixed,{n},2026-01-15T10:30:00Z,{confidence}\n");
+        match n {
+            // Ragged: refused here, while the batch is read.
+            20 => rows += "csv-mixed,20,2026-01-15T10:30:00Z\n",
+            // Refused by the server, once the batch is sent.
+            10 => rows += "csv-mixed,10,2026-01-15T10:30:00Z,1.5\n",
+            2500 => rows += "csv-mixed,2500,2026-01-15T10:30:00Z,abc\n",
+            _ => rows += &format!("csv-mixed,{n},2026-01-15T10:30:00Z,0.5\n"),
+        }
     }
     rows += "csv-mixed,3000,2026-01-15T10:30:00Z\n";
     std::fs::write(&csv, rows).unwrap();
     let out = flightlog(&s, ADMIN_KEY, &["import", csv.to_str().unwrap()]);
     let text = stdout(&out);
-    assert!(text.contains("2999 accepted, 0 already stored, 2 rejected"), "{text}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(text.contains("2997 accepted, 0 already stored, 4 rejected"), "{text}{}", String::from_utf8_lossy(&out.stderr));
     assert!(text.contains("line 2502: column confidence"), "{text}");
     assert!(text.contains("line 3002: "), "a ragged row: {text}");
-    assert_eq!(s.all_steps(ADMIN_KEY, "csv-mixed", 1000).await.len(), 2999);
+    assert!(text.contains("line 12: agent_thoughts.confidence must be between 0 and 1"), "{text}");
+    // Listed in the file's order, wherever each was found (line 22 was
+    // listed before line 12, refused later by the server).
+    let lines: Vec<&str> = text.lines().filter_map(|l| l.trim().strip_prefix("line ")?.split(':').next()).collect();
+    assert_eq!(lines, ["12", "22", "2502", "3002"], "{text}");
+    assert_eq!(s.all_steps(ADMIN_KEY, "csv-mixed", 1000).await.len(), 2997);
 }
 
 #[tokio::test]

@@ -42,14 +42,18 @@ type Record = (u64, Result<Vec<u8>, String>);
 struct Totals {
     accepted: u64,
     duplicates: u64,
-    rejected: Vec<String>,
+    /// Each refusal by the file's line: found here or by the server, whose
+    /// are known only once their batch is sent, so they are listed sorted.
+    rejected: Vec<(u64, String)>,
 }
 
 impl Totals {
     fn print(&self, file: &std::path::Path) -> std::io::Result<()> {
         crate::stdout::line(format_args!("{}: {} accepted, {} already stored, {} rejected", file.display(), self.accepted, self.duplicates, self.rejected.len()))?;
-        for r in self.rejected.iter().take(20) {
-            crate::stdout::line(format_args!("  {r}"))?;
+        let mut rejected: Vec<&(u64, String)> = self.rejected.iter().collect();
+        rejected.sort_by_key(|(line, _)| *line);
+        for (line, why) in rejected.into_iter().take(20) {
+            crate::stdout::line(format_args!("  line {line}: {why}"))?;
         }
         if self.rejected.len() > 20 {
             crate::stdout::line(format_args!("  … and {} more", self.rejected.len() - 20))?;
@@ -102,7 +106,7 @@ async fn send_all(
         let step = match step {
             Ok(step) => step,
             Err(why) => {
-                totals.rejected.push(format!("line {line}: {why}"));
+                totals.rejected.push((line, why));
                 continue;
             }
         };
@@ -184,7 +188,7 @@ async fn send(client: &Client, batch: &[(u64, Vec<u8>)], totals: &mut Totals) ->
     if status == StatusCode::PAYLOAD_TOO_LARGE {
         if let [(line, _)] = batch {
             let why = answer["error"]["message"].as_str().unwrap_or("larger than a request may be");
-            totals.rejected.push(format!("line {line}: the record is too large to send: {why}"));
+            totals.rejected.push((*line, format!("the record is too large to send: {why}")));
             return Ok(());
         }
         let (first, second) = batch.split_at(batch.len() / 2);
@@ -204,7 +208,7 @@ async fn send(client: &Client, batch: &[(u64, Vec<u8>)], totals: &mut Totals) ->
         // request (`line 3 is not valid JSON`): the file's line says it.
         let reason = r["reason"].as_str().unwrap_or("");
         let reason = reason.strip_prefix(&format!("line {} ", index.saturating_add(1))).unwrap_or(reason);
-        totals.rejected.push(format!("line {line}: {} {reason}", r["field"].as_str().unwrap_or("")));
+        totals.rejected.push((line, format!("{} {reason}", r["field"].as_str().unwrap_or(""))));
     }
     Ok(())
 }
